@@ -1,0 +1,60 @@
+"""Where Sparklio keeps its data, and where the shipped policy and catalog live.
+
+User data (settings, ledger, cache, user catalog and policy) goes to the platform's
+user data directory, or to ``$SPARKLIO_HOME`` when set: tests and portable installs
+point that variable at a folder of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "sparklio"
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+_REPO_ROOT = _PACKAGE_DIR.parent
+
+
+def data_dir(create: bool = True) -> Path:
+    """The folder that holds everything Sparklio writes for this user."""
+    home = os.environ.get("SPARKLIO_HOME")
+    if home:
+        path = Path(home).expanduser()
+    else:
+        from platformdirs import user_data_dir
+
+        path = Path(user_data_dir(APP_NAME, appauthor=False))
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _shipped(name: str) -> Path:
+    # A source checkout keeps policies/ and models/ at the top level (the design card);
+    # an installed wheel carries copies under sparklio_desktop/data/.
+    top = _REPO_ROOT / name
+    if top.is_dir():
+        return top
+    return _PACKAGE_DIR / "data" / name
+
+
+def shipped_policy_path() -> Path:
+    return _shipped("policies") / "routing.yaml"
+
+
+def shipped_catalog_path() -> Path:
+    return _shipped("models") / "catalog.yaml"
+
+
+def resources_dir() -> Path:
+    return _shipped("resources")
+
+
+def user_catalog_path() -> Path:
+    """Models the user adds (another Ollama tag, an OpenAI-compatible endpoint)."""
+    return data_dir() / "catalog.yaml"
+
+
+def user_policy_path() -> Path:
+    """The user's own copy of the routing policy; absent means the shipped one."""
+    return data_dir() / "policy.yaml"

@@ -1,0 +1,239 @@
+"""A loopback HTTP server that tests start, for speaking a provider's real wire format.
+
+Each provider's fake (OpenAI, Anthropic, Gemini, Ollama) subclasses
+:class:`LoopbackServer`, registers its routes and formats its own error bodies.
+Tests script faults that the next requests meet, in order:
+
+    with OpenAIServer() as server:
+        server.script(Fault(status=429, headers={"Retry-After": "1"}), Fault(status=500))
+        ...  # first call gets 429, second 500, third succeeds
+
+Streams use chunked transfer encoding, so a dropped connection mid-stream is a real
+protocol error on the client side, as it is in production.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Fault:
+    """What the next matching request meets instead of (or on the way to) a normal answer.
+
+    ``status``: answer with this HTTP status and the provider's error body (or ``body``).
+    ``delay_s``: wait this long before answering (a response slower than the timeout).
+    ``drop_after``: stream this many chunks, then close the connection abruptly.
+    ``malformed_after``: stream this many chunks, then send one that is not valid.
+    ``path_contains``: only requests whose path contains this string consume the fault.
+    """
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    message: str = "scripted failure"
+    error_type: str | None = None
+    delay_s: float = 0.0
+    drop_after: int | None = None
+    malformed_after: int | None = None
+    path_contains: str | None = None
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    time: float
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        pass
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        owner = self.server.owner
+        request = RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.time())
+        with owner.lock:
+            owner.requests.append(request)
+        fault = owner.take_fault(self.path)
+        if fault is not None and fault.delay_s:
+            time.sleep(fault.delay_s)
+        reply = Reply(self)
+        try:
+            owner.handle(request, fault, reply)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    do_GET = do_POST = do_DELETE = do_PUT = _dispatch
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+    owner: "LoopbackServer"
+
+
+class Reply:
+    """Writes one response: JSON, an error, or a chunked stream that can be cut short."""
+
+    def __init__(self, handler: _Handler) -> None:
+        self._h = handler
+        self._chunked = False
+
+    def json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.raw(status, data, "application/json", headers)
+
+    def raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        h = self._h
+        h.send_response(status)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            h.send_header(key, value)
+        h.end_headers()
+        h.wfile.write(data)
+        h.wfile.flush()
+
+    def start_stream(self, content_type: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        h = self._h
+        h.send_response(status)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("Cache-Control", "no-cache")
+        for key, value in (headers or {}).items():
+            h.send_header(key, value)
+        h.end_headers()
+        self._chunked = True
+
+    def chunk(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        if not data:
+            return
+        w = self._h.wfile
+        w.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        w.flush()
+
+    def end_stream(self) -> None:
+        w = self._h.wfile
+        w.write(b"0\r\n\r\n")
+        w.flush()
+
+    def drop(self) -> None:
+        """Close the connection abruptly, mid-response."""
+        self._h.close_connection = True
+        try:
+            self._h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def stream(
+        self,
+        content_type: str,
+        chunks: Iterable[bytes | str],
+        fault: Fault | None = None,
+        interval_s: float = 0.0,
+        malformed: bytes | str = b"data: {not json\n\n",
+    ) -> None:
+        """Send ``chunks`` as a stream, applying the fault's drop or malformed chunk."""
+        self.start_stream(content_type)
+        for index, item in enumerate(chunks):
+            if fault is not None and fault.drop_after is not None and index >= fault.drop_after:
+                self.drop()
+                return
+            if fault is not None and fault.malformed_after is not None and index == fault.malformed_after:
+                self.chunk(malformed)
+                self.end_stream()
+                return
+            self.chunk(item)
+            if interval_s:
+                time.sleep(interval_s)
+        self.end_stream()
+
+
+Handler = Callable[[RecordedRequest, Fault | None, Reply], None]
+
+
+class LoopbackServer:
+    """Base of the provider fakes: start on 127.0.0.1 with a free port, record requests."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        self._faults: deque[Fault] = deque()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> "LoopbackServer":
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.owner = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "LoopbackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "server not started"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- scripting -------------------------------------------------------------
+    def script(self, *faults: Fault) -> None:
+        with self.lock:
+            self._faults.extend(faults)
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in list(self._faults):
+                if fault.path_contains is None or fault.path_contains in path:
+                    self._faults.remove(fault)
+                    return fault
+        return None
+
+    def handle(self, request: RecordedRequest, fault: Fault | None, reply: Reply) -> None:
+        raise NotImplementedError
+
+
+def sse(data: Any, event: str | None = None) -> str:
+    """One server-sent event, as the providers frame them."""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n"
