@@ -1,0 +1,101 @@
+"""The ``sparklio`` command line: a thin layer that parses arguments and calls the core.
+
+Each subcommand lives in ``sparklio_desktop/commands/<name>.py`` and is imported only
+when it runs, so ``sparklio route`` never pays for the GUI, the SDKs or torch.
+With no subcommand, ``sparklio`` opens the desktop app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from sparklio_desktop.core.errors import SparklioError
+
+TASKS = (
+    "chat", "brief_questions", "copywriting_standard", "copywriting_premium", "strategy_planning",
+    "template_generation", "trend_analysis", "image_analysis", "image_generation_quality",
+    "image_generation_bulk", "code_generation", "translation", "embeddings",
+)
+COMPLEXITIES = ("simple", "medium", "complex")
+BUDGETS = ("low", "standard", "premium")
+SPEEDS = ("realtime", "standard", "batch")
+QUALITIES = ("draft", "standard", "production")
+
+# subcommand -> module under sparklio_desktop.commands that defines add_arguments() and run()
+COMMANDS = {
+    "catalog": "catalog",
+    "route": "route",
+    "estimate": "estimate",
+    "policy": "policy",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but bad arguments give one line that lists the valid values."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            options = sorted({o for a in self._actions for o in a.option_strings if o.startswith("--")})
+            message += f"; valid options: {', '.join(options)}"
+        elif "invalid choice" in message:
+            message = message.replace("\n", " ")
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_route_options(parser: argparse.ArgumentParser, task_required: bool = True) -> None:
+    """The routing options shared by ``route``, ``run`` and ``compare``."""
+    parser.add_argument("--task", required=task_required, choices=TASKS, metavar="TASK",
+                        help="task type: " + ", ".join(TASKS))
+    parser.add_argument("--complexity", choices=COMPLEXITIES)
+    parser.add_argument("--budget", choices=BUDGETS)
+    parser.add_argument("--speed", choices=SPEEDS)
+    parser.add_argument("--quality", choices=QUALITIES)
+    parser.add_argument("--seed", type=int, help="seed the A/B exploration draw")
+    parser.add_argument("--no-explore", action="store_true", help="never make an A/B exploration pick")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="sparklio", description="Route content tasks to the best model, and see why.")
+    parser.add_argument("--screenshot", metavar="DIR", help="render each main view to PNG files in DIR and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"sparklio_desktop.commands.{module_name}")
+        sub_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub_parser)
+    return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # Report unknown options against the subcommand that was given, listing its options.
+        target = _subparser(parser, args.command) if args.command else None
+        (target or parser).error(f"unrecognized arguments: {' '.join(extras)}")
+    if args.command is None:
+        from sparklio_desktop.app import run_app
+
+        return run_app(screenshot_dir=args.screenshot)
+    module = importlib.import_module(f"sparklio_desktop.commands.{COMMANDS[args.command]}")
+    try:
+        return int(module.run(args) or 0)
+    except SparklioError as exc:
+        print(f"sparklio: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sparklio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""``sparklio catalog``: every model the router knows, with prices and figures."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list the model catalog (shipped models plus your own)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def model_to_dict(model) -> dict:
+    price = None
+    if model.price is not None:
+        p = model.price
+        price = {
+            "input_per_mtok": p.input_per_mtok,
+            "output_per_mtok": p.output_per_mtok,
+            "per_image": p.per_image,
+            "as_of": p.as_of,
+            "source": p.source,
+        }
+    return {
+        "id": model.id,
+        "name": model.name,
+        "provider": model.provider,
+        "api_name": model.api_name,
+        "capabilities": [c.value for c in model.capabilities],
+        "complex_capable": model.complex_capable,
+        "price": price,
+        "unpriced": model.unpriced,
+        "speed": None if model.speed is None else {"seconds": list(model.speed.seconds), "per": model.speed.per},
+        "context_tokens": model.context_tokens,
+        "quality": model.quality,
+        "embedding_dimensions": model.embedding_dimensions,
+        "local": model.local,
+        "vram_gb": model.vram_gb,
+        "notes": model.notes or None,
+    }
+
+
+def _price_text(model) -> str:
+    p = model.price
+    if p is None:
+        return "UNPRICED"
+    if p.is_free:
+        return "free"
+    parts = []
+    if p.input_per_mtok is not None:
+        parts.append(f"${p.input_per_mtok}/1M in")
+    if p.output_per_mtok is not None:
+        parts.append(f"${p.output_per_mtok}/1M out")
+    for size, amount in (p.per_image or {}).items():
+        parts.append(f"${amount}/image" + ("" if size == "*" else f" {size}"))
+    return ", ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparklio_desktop.commands._output import print_json, table
+    from sparklio_desktop.core.catalog import load_catalog
+
+    catalog = load_catalog()
+    if args.json:
+        print_json([model_to_dict(m) for m in catalog.values()])
+        return 0
+    rows = [
+        (
+            m.id,
+            m.name,
+            ",".join(c.value for c in m.capabilities),
+            _price_text(m),
+            f"{m.context_tokens:,}" if m.context_tokens else "-",
+            f"{m.quality:g}",
+            "local" if m.local else "cloud",
+        )
+        for m in catalog.values()
+    ]
+    print(table(rows, ("id", "name", "capabilities", "price (USD)", "context", "quality", "where")))
+    return 0

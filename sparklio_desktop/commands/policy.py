@@ -1,0 +1,30 @@
+"""``sparklio policy check [PATH]``: validate a routing policy file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "validate a routing policy file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="policy_command", required=True, parser_class=type(parser))
+    check = sub.add_parser("check", help="validate PATH (default: the policy in force)")
+    check.add_argument("path", nargs="?", help="policy YAML file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparklio_desktop.core.errors import ConfigError
+    from sparklio_desktop.core.policy import load_policy
+    from sparklio_desktop.core.workspace import Workspace
+
+    workspace = Workspace()
+    path = args.path or str(workspace.policy_store.path)
+    try:
+        policy = load_policy(path, workspace.catalog)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"{path}: valid ({len(policy.tasks)} tasks, {len(workspace.catalog)} catalog models)")
+    return 0

@@ -1,0 +1,107 @@
+"""``sparklio route``: which model would serve this task, and why (nothing is sent)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "show which model a task would go to, with every candidate's scores and the reasons"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sparklio_desktop.cli import add_route_options
+
+    add_route_options(parser)
+    prompt = parser.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt", metavar="TEXT")
+    prompt.add_argument("--prompt-file", metavar="PATH")
+    prompt.add_argument("--input-tokens", type=int, metavar="N")
+    parser.add_argument("--output-tokens", type=int, metavar="N", help="expected output tokens (default: per task)")
+    parser.add_argument("--images", type=int, metavar="N", help="images to generate or attached")
+    parser.add_argument("--size", metavar="WxH", help="image size for image generation")
+    parser.add_argument("--all-available", action="store_true",
+                        help="plan as if every key were set and every local model installed")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def read_prompt(args: argparse.Namespace) -> str | None:
+    from sparklio_desktop.core.errors import SparklioError
+
+    if getattr(args, "prompt_file", None):
+        try:
+            return Path(args.prompt_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SparklioError(f"cannot read --prompt-file {args.prompt_file}: {exc.__class__.__name__}") from None
+    return getattr(args, "prompt", None)
+
+
+def request_from_args(args: argparse.Namespace, prompt: str | None):
+    from sparklio_desktop.core.router import RouteRequest
+
+    return RouteRequest(
+        task=args.task,
+        complexity=args.complexity,
+        budget=args.budget,
+        speed=args.speed,
+        quality=args.quality,
+        prompt=prompt,
+        input_tokens=getattr(args, "input_tokens", None),
+        output_tokens=getattr(args, "output_tokens", None),
+        images=getattr(args, "images", None),
+        image_size=getattr(args, "size", None),
+        explore=not args.no_explore,
+        seed=args.seed,
+    )
+
+
+def print_decision(decision) -> None:
+    from sparklio_desktop.commands._output import table
+    from sparklio_desktop.core.explain import format_usd
+
+    o = decision.options
+    print(f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "
+          f"speed {o.speed}, quality {o.quality}")
+    if decision.chain:
+        print("chain: " + " -> ".join(decision.chain) + ("   [A/B exploration]" if decision.exploration else ""))
+    else:
+        print("chain: (no model fits)")
+    rows = []
+    for c in decision.candidates:
+        s = c.scores
+        where = f"#{c.chain_position + 1} {c.role}" if c.chain_position is not None else (
+            f"excluded: {c.excluded_by.text} ({c.exclusion_detail})" if c.excluded_by else "eligible")
+        rows.append((c.id, f"{s.complexity:.2f}", f"{s.cost:.2f}", f"{s.speed:.2f}", f"{s.quality:.2f}",
+                     f"{s.total:.3f}", format_usd(c.cost_usd), where))
+    print(table(rows, ("candidate", "cmplx", "cost", "speed", "qual", "total", "est. cost", "")))
+    e = decision.estimate
+    print(f"estimate: {e.input_tokens:,} input tokens ({e.token_method}), {e.output_tokens:,} output tokens, "
+          f"{format_usd(e.cost_usd)}, " + (f"{e.latency_s:.1f} s" if e.latency_s is not None else "time unknown"))
+    print()
+    print(decision.explanation)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparklio_desktop.commands._output import print_json
+    from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, route
+    from sparklio_desktop.core.workspace import Workspace
+
+    workspace = Workspace()
+    prompt = read_prompt(args)
+    request = request_from_args(args, prompt)
+    if args.all_available:
+        live = EVERYTHING_AVAILABLE
+    else:
+        from sparklio_desktop.core.live import probe_live_state
+
+        live = probe_live_state(workspace)
+    decision = route(request, workspace.catalog, workspace.policy, live)
+    if args.json:
+        payload = decision.to_dict()
+        if workspace.policy_error is not None:
+            payload["policy_error"] = str(workspace.policy_error)
+        print_json(payload)
+    else:
+        if workspace.policy_error is not None:
+            print(f"warning: {workspace.policy_error}\n(using the last valid policy)\n")
+        print_decision(decision)
+    return 0 if decision.chain else 3

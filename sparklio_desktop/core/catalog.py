@@ -1,0 +1,239 @@
+"""The model catalog: every model the router may pick, validated, as data.
+
+The shipped catalog is ``models/catalog.yaml``; a user's ``catalog.yaml`` in the data
+directory extends it (another Ollama tag, an OpenAI-compatible endpoint). A user entry
+with a shipped id replaces that entry whole, so a user can correct a price or an
+API name without editing shipped files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sparklio_desktop.core import paths
+from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
+from sparklio_desktop.core.yaml_source import YamlDocument, load_yaml, validation_errors
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*/[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+MTOK = Decimal(1_000_000)
+
+
+class Capability(str, Enum):
+    TEXT = "text"
+    VISION = "vision"
+    IMAGE_GENERATION = "image_generation"
+    EMBEDDING = "embedding"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    """Unit prices in USD. Absent parts cost nothing only where the model has no such usage."""
+
+    input_per_mtok: Decimal | None = Field(default=None, ge=0)
+    output_per_mtok: Decimal | None = Field(default=None, ge=0)
+    # Image prices by size ("1024x1024"); "*" is any size.
+    per_image: dict[str, Decimal] | None = None
+    as_of: dt.date
+    source: str
+
+    @field_validator("input_per_mtok", "output_per_mtok", mode="before")
+    @classmethod
+    def _exact(cls, value: object) -> object:
+        # YAML floats would carry binary noise into money; go through their text.
+        return str(value) if isinstance(value, float) else value
+
+    @field_validator("per_image", mode="before")
+    @classmethod
+    def _exact_images(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: (str(v) if isinstance(v, float) else v) for k, v in value.items()}
+        return value
+
+    @field_validator("per_image")
+    @classmethod
+    def _sizes(cls, value: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+        for size, amount in (value or {}).items():
+            if size != "*" and not re.fullmatch(r"\d+x\d+", size):
+                raise ValueError(f"image size '{size}' must look like 1024x1024 or be '*'")
+            if amount < 0:
+                raise ValueError(f"price for {size} must not be negative")
+        return value
+
+    def image_price(self, size: str | None) -> Decimal | None:
+        if not self.per_image:
+            return None
+        if size and size in self.per_image:
+            return self.per_image[size]
+        return self.per_image.get("*")
+
+    @property
+    def is_free(self) -> bool:
+        parts = [self.input_per_mtok, self.output_per_mtok, *(self.per_image or {}).values()]
+        return all(p is None or p == 0 for p in parts)
+
+
+class Speed(_Strict):
+    """The seed's speed range for one unit of work; the router uses the middle."""
+
+    seconds: tuple[float, float]
+    per: Literal["output_500", "image", "input_512"]
+
+    @field_validator("seconds")
+    @classmethod
+    def _range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if low < 0 or high < low:
+            raise ValueError("speed range must be [low, high] with 0 <= low <= high")
+        return value
+
+    @property
+    def typical_s(self) -> float:
+        return (self.seconds[0] + self.seconds[1]) / 2
+
+
+class Tokenizer(_Strict):
+    """How input tokens are counted: exactly (OpenAI's BPE) or scaled from it (documented)."""
+
+    method: Literal["exact", "scaled"] = "scaled"
+    encoding: Literal["cl100k_base"] = "cl100k_base"
+    factor: float = Field(default=1.0, gt=0, le=4)
+
+
+class ModelSpec(_Strict):
+    id: str
+    name: str
+    provider: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    api_name: str
+    capabilities: list[Capability] = Field(min_length=1)
+    complex_capable: bool = False
+    local: bool = False
+    vram_gb: float | None = Field(default=None, gt=0)
+    price: Price | None
+    speed: Speed | None = None
+    context_tokens: int | None = Field(default=None, gt=0)
+    quality: float = Field(ge=0, le=10)
+    embedding_dimensions: int | None = Field(default=None, gt=0)
+    tokenizer: Tokenizer = Tokenizer()
+    image_input_tokens: int | None = Field(default=None, ge=0)
+    base_url: str | None = None
+    use_cases: str = ""
+    notes: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"id '{value}' must look like provider/name")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelSpec":
+        if self.id.split("/", 1)[0] not in (self.provider, "local"):
+            raise ValueError(f"id '{self.id}' must start with its provider '{self.provider}/'")
+        if self.local and self.price is not None and not self.price.is_free:
+            raise ValueError("a local model costs $0: its prices must be zero")
+        if self.local and self.vram_gb is None:
+            raise ValueError("a local model needs vram_gb")
+        if Capability.EMBEDDING in self.capabilities and self.embedding_dimensions is None:
+            raise ValueError("an embedding model needs embedding_dimensions")
+        return self
+
+    def has(self, capability: Capability | str) -> bool:
+        return Capability(capability) in self.capabilities
+
+    @property
+    def unpriced(self) -> bool:
+        """No price at all: never silently free."""
+        return self.price is None
+
+    @property
+    def is_free(self) -> bool:
+        return self.price is not None and self.price.is_free
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (local)" if self.local else self.name
+
+
+class _CatalogFile(_Strict):
+    version: Literal[1] = 1
+    models: list[ModelSpec] = Field(default_factory=list)
+
+
+class Catalog(Mapping[str, ModelSpec]):
+    """All known models by id, in file order (shipped first, then the user's)."""
+
+    def __init__(self, models: list[ModelSpec], sources: dict[str, str] | None = None) -> None:
+        self._models = {m.id: m for m in models}
+        self.sources = sources or {}
+
+    def __getitem__(self, model_id: str) -> ModelSpec:
+        return self._models[model_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get_model(self, model_id: str) -> ModelSpec:
+        """The model, or an error listing the valid ids."""
+        try:
+            return self._models[model_id]
+        except KeyError:
+            raise UnknownNameError("model", model_id, self._models) from None
+
+    def with_capability(self, capability: Capability | str) -> list[ModelSpec]:
+        cap = Capability(capability)
+        return [m for m in self._models.values() if cap in m.capabilities]
+
+    @property
+    def providers(self) -> set[str]:
+        return {m.provider for m in self._models.values()}
+
+
+def _parse(doc: YamlDocument) -> list[ModelSpec]:
+    if not isinstance(doc.data, dict):
+        raise ConfigError(doc.path, 1, "", "a catalog file is a mapping with a 'models' list")
+    try:
+        parsed = _CatalogFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise validation_errors(doc, exc) from None
+    seen: dict[str, int] = {}
+    problems: list[ConfigError] = []
+    for index, model in enumerate(parsed.models):
+        if model.id in seen:
+            problems.append(doc.error(("models", index, "id"), f"duplicate model id '{model.id}'"))
+        seen[model.id] = index
+    if problems:
+        raise ConfigErrors(problems)
+    return parsed.models
+
+
+def load_catalog(
+    shipped: str | Path | None = None,
+    user: str | Path | None = None,
+) -> Catalog:
+    """The shipped catalog extended by the user's file, when it exists."""
+    shipped_path = Path(shipped) if shipped else paths.shipped_catalog_path()
+    models = _parse(load_yaml(shipped_path))
+    sources = {m.id: str(shipped_path) for m in models}
+    user_path = Path(user) if user else paths.user_catalog_path()
+    if user_path.is_file():
+        by_id = {m.id: m for m in models}
+        for model in _parse(load_yaml(user_path)):
+            by_id[model.id] = model
+            sources[model.id] = str(user_path)
+        models = list(by_id.values())
+    return Catalog(models, sources)

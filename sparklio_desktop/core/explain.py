@@ -1,0 +1,78 @@
+"""The decision in plain words, for a creator rather than an engineer.
+
+The structured trace (candidates, scores, rules) sits next to this text; the text
+names the model, why it was chosen, what it should cost, what happens if it fails,
+and the exclusions a person would ask about: models the task table wanted but could
+not have, and anything the budget cap removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sparklio_desktop.core.decision import Candidate, Estimate, ResolvedOptions, Rule
+from sparklio_desktop.core.policy import TaskSpec
+
+_ROLE_WHY = {
+    "primary": "the task table's first choice for this task",
+    "fallback": "the first model in the task table's chain that fits your options",
+    "fill-in": "the best-scoring model that fits once the task table's choices were ruled out",
+    "last resort": "the only kind of model left: a local one",
+    "exploration": "an A/B exploration pick (a small share of requests tries an alternative)",
+}
+
+
+def format_usd(value: Decimal | None) -> str:
+    if value is None:
+        return "unknown cost"
+    if value == 0:
+        return "$0 (free)"
+    if value >= Decimal("0.01"):
+        return f"${value:.2f}" if value >= 1 else f"${value:.4f}".rstrip("0")
+    return f"${value:.6f}".rstrip("0")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "unknown time"
+    return f"about {value:.1f} s" if value < 10 else f"about {value:.0f} s"
+
+
+def explain(
+    task: TaskSpec,
+    options: ResolvedOptions,
+    chain: Sequence[str],
+    candidates: Sequence[Candidate],
+    estimate: Estimate,
+    exploration: bool,
+    notes: Sequence[str] = (),
+) -> str:
+    by_id = {c.id: c for c in candidates}
+    setting = f"{options.budget} budget, {options.speed} speed, {options.quality} quality"
+    if not chain:
+        reasons = [f"{c.name} ({c.excluded_by.text})" for c in candidates if c.excluded_by][:6]
+        text = f"No model fits this {options.task.replace('_', ' ')} request with {setting}."
+        if reasons:
+            text += " Ruled out: " + "; ".join(reasons) + "."
+        return " ".join([text, *notes])
+    first = by_id[chain[0]]
+    parts = [f"{first.name} answers: {_ROLE_WHY.get(first.role, 'it fits')} ({setting})."]
+    work = f"{estimate.input_tokens:,} input"
+    if estimate.output_tokens:
+        work += f" and {estimate.output_tokens:,} output tokens"
+    else:
+        work += " tokens"
+    if estimate.images and options.capability == "image_generation":
+        work = f"{estimate.images} image" + ("s" if estimate.images != 1 else "")
+    parts.append(f"Estimated {format_usd(estimate.cost_usd)} for {work}, {_seconds(estimate.latency_s)}.")
+    if len(chain) > 1:
+        rest = [by_id[m].name + (" (local)" if by_id[m].local else "") for m in chain[1:]]
+        parts.append("If it fails: " + ", then ".join(rest) + ".")
+    wanted = [by_id[m] for m in task.chain if m in by_id and by_id[m].excluded_by is not None]
+    capped = [c for c in candidates if c.excluded_by is Rule.BUDGET_CAP and c not in wanted]
+    skipped = [f"{c.name} ({c.excluded_by.text}: {c.exclusion_detail})" for c in wanted + capped[:2]]
+    if skipped:
+        parts.append("Not used: " + "; ".join(skipped) + ".")
+    parts.extend(notes)
+    return " ".join(parts)

@@ -1,0 +1,142 @@
+"""The live state the router needs: which models can actually be used right now.
+
+A cloud model needs its provider's API key; a local Ollama model must be pulled on a
+reachable Ollama; Stable Diffusion needs a checkpoint in a weights folder; a model
+marked unavailable this session (401, model not found) stays out. The month's spend
+against the budget decides the budget cap.
+
+Probing is quick on purpose (the route preview runs it): Ollama is asked once with a
+short timeout through the standard library, so no SDK is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+
+from sparklio_desktop.core.catalog import Catalog
+from sparklio_desktop.core.decision import Rule
+from sparklio_desktop.core.router import LiveState
+
+OLLAMA_DEFAULT_HOST = "http://localhost:11434"
+SD_SUFFIXES = (".safetensors",)
+
+
+def ollama_base_url(host: str | None = None) -> str:
+    host = host or os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT_HOST
+    if "://" not in host:
+        host = "http://" + host
+    if host.count(":") == 1:  # no port given
+        host += ":11434"
+    return host.rstrip("/")
+
+
+def ollama_installed(host: str | None = None, timeout_s: float = 0.3) -> set[str] | None:
+    """Names of the models pulled on Ollama, or ``None`` when it cannot be reached."""
+    url = ollama_base_url(host) + "/api/tags"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - local service
+            payload = json.load(response)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    names: set[str] = set()
+    for entry in payload.get("models", []):
+        name = entry.get("model") or entry.get("name")
+        if name:
+            names.add(name)
+            if name.endswith(":latest"):
+                names.add(name[: -len(":latest")])
+    return names
+
+
+def sd_checkpoint_present(folders: Iterable[Path]) -> bool:
+    """True when any weights folder holds a safetensors checkpoint or a diffusers folder."""
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.suffix in SD_SUFFIXES or (entry / "model_index.json").is_file():
+                return True
+    return False
+
+
+def build_live_state(
+    catalog: Catalog,
+    has_key: Mapping[str, bool],
+    ollama_models: set[str] | None,
+    sd_available: bool,
+    session_unavailable: Mapping[str, tuple[Rule, str]] | None = None,
+    spent_usd: Decimal | None = None,
+    budget_usd: Decimal | None = None,
+    at_cap: str = "local_only",
+    alert_threshold: float = 0.8,
+    quality: Mapping[str, float] | None = None,
+) -> LiveState:
+    """Combine availability facts into the router's ``LiveState``."""
+    unavailable: dict[str, tuple[Rule, str]] = {}
+    for model in catalog.values():
+        if model.provider == "ollama":
+            if ollama_models is None:
+                unavailable[model.id] = (Rule.UNREACHABLE, "Ollama is not running (start it with `ollama serve`)")
+            elif model.api_name not in ollama_models:
+                unavailable[model.id] = (Rule.NOT_INSTALLED, f"pull it with `ollama pull {model.api_name}`")
+        elif model.provider == "diffusers":
+            if not sd_available:
+                unavailable[model.id] = (Rule.NOT_INSTALLED, "add a Stable Diffusion checkpoint to a weights folder")
+        elif model.provider == "openai_compatible":
+            pass  # a user endpoint may need no key; its reachability shows on first call
+        elif not has_key.get(model.provider, False):
+            unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {model.provider}`")
+    for model_id, reason in (session_unavailable or {}).items():
+        unavailable[model_id] = reason
+    return LiveState(
+        unavailable=unavailable,
+        spent_usd=spent_usd,
+        budget_usd=budget_usd,
+        at_cap=at_cap,
+        alert_threshold=alert_threshold,
+        quality=dict(quality or {}),
+    )
+
+
+def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, str]] | None = None,
+                     include_spend: bool = True) -> LiveState:
+    """Look at this machine now: keys, Ollama, SD weights, and this month's spend."""
+    from sparklio_desktop.core import paths
+    from sparklio_desktop.core.secrets import KeyStore
+
+    settings = workspace.settings
+    catalog = workspace.catalog
+    keys = KeyStore()
+    providers = {m.provider for m in catalog.values() if not m.local}
+    has_key = {}
+    for provider in providers:
+        try:
+            has_key[provider] = keys.has_key(provider)
+        except Exception:  # noqa: BLE001 - no keyring backend: env keys only
+            has_key[provider] = bool(keys.env_key(provider)) if hasattr(keys, "env_key") else False
+    ollama = ollama_installed(settings.providers.ollama.host)
+    folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
+    spent = budget = None
+    if include_spend:
+        from sparklio_desktop.core.spend import month_spend_usd
+
+        spent = month_spend_usd()
+        budget = Decimal(str(settings.budget.monthly_usd))
+    policy = workspace.policy
+    return build_live_state(
+        catalog,
+        has_key,
+        ollama,
+        sd_checkpoint_present(folders),
+        session_unavailable,
+        spent_usd=spent,
+        budget_usd=budget,
+        at_cap=settings.budget.at_cap or policy.budget.at_cap,
+        alert_threshold=policy.budget.alert_threshold,
+    )

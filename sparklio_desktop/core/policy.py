@@ -1,0 +1,308 @@
+"""The routing policy as validated data: weights, tiers, speed classes, the task table.
+
+Validation happens in two passes. Pydantic checks each field's shape (unknown keys
+are rejected); then :func:`_check_references` checks what a schema cannot: weights
+summing to 1, and every model named in a chain or tier existing in the catalog with
+the capability the task needs. Both passes report ``file:line: field: message``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sparklio_desktop.core import paths
+from sparklio_desktop.core.catalog import Capability, Catalog
+from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
+from sparklio_desktop.core.yaml_source import YamlDocument, load_yaml, validation_errors
+
+
+class Complexity(str, Enum):
+    SIMPLE = "simple"
+    MEDIUM = "medium"
+    COMPLEX = "complex"
+
+
+class BudgetTier(str, Enum):
+    LOW = "low"
+    STANDARD = "standard"
+    PREMIUM = "premium"
+
+
+class SpeedClass(str, Enum):
+    REALTIME = "realtime"
+    STANDARD = "standard"
+    BATCH = "batch"
+
+
+class QualityTarget(str, Enum):
+    DRAFT = "draft"
+    STANDARD = "standard"
+    PRODUCTION = "production"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Weights(_Strict):
+    complexity: float = Field(ge=0, le=1)
+    cost: float = Field(ge=0, le=1)
+    speed: float = Field(ge=0, le=1)
+    quality: float = Field(ge=0, le=1)
+
+
+class MonthlyRange(_Strict):
+    min: Decimal = Field(ge=0)
+    max: Decimal | None = None
+
+
+class Occasional(_Strict):
+    """Models a tier admits only in some cases.
+
+    ``complex_tasks``: only for complex tasks. ``task_table``: only where the task
+    table names them (never as a fill-in).
+    """
+
+    models: list[str]
+    when: Literal["complex_tasks", "task_table"]
+
+
+class Tier(_Strict):
+    monthly_usd: MonthlyRange
+    primary: list[str] = Field(default_factory=list)
+    occasional: Occasional | None = None
+    avoid: list[str] = Field(default_factory=list)
+    cost_reference_usd: Decimal = Field(gt=0)
+    expected_quality: list[QualityTarget] = Field(default_factory=list)
+
+
+class SpeedClassSpec(_Strict):
+    max_latency_s: float | None = Field(default=None, gt=0)
+    score_reference_s: float = Field(gt=0)
+
+
+class QualityTargetSpec(_Strict):
+    exponent: float = Field(gt=0, le=10)
+
+
+class TaskDefaults(_Strict):
+    budget: BudgetTier | None = None
+    speed: SpeedClass | None = None
+    quality: QualityTarget | None = None
+
+
+class TaskSpec(_Strict):
+    description: str
+    complexity: Complexity | None = None
+    capability: Capability
+    primary: str
+    fallbacks: list[str] = Field(default_factory=list)
+    expected_output_tokens: int = Field(default=0, ge=0)
+    output_input_ratio: float | None = Field(default=None, gt=0)
+    typical_input_tokens: int = Field(default=500, ge=0)
+    cache: Literal["static", "dynamic", "none"] = "static"
+    defaults: TaskDefaults = TaskDefaults()
+    system_prompt: str = ""
+
+    @property
+    def chain(self) -> list[str]:
+        return [self.primary, *self.fallbacks]
+
+
+class ChainRules(_Strict):
+    min_length: int = Field(default=3, ge=1, le=10)
+    local_last_resort: bool = True
+
+
+class RetryRules(_Strict):
+    max_retries: int = Field(default=3, ge=0, le=10)
+    backoff_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])
+    honour_retry_after: bool = True
+    max_retry_after_s: float = Field(default=60.0, ge=0)
+
+    @field_validator("backoff_s")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("backoff_s needs at least one non-negative number of seconds")
+        return value
+
+    def backoff(self, retry_index: int) -> float:
+        """Wait before retry ``retry_index`` (0-based); the last figure repeats."""
+        return self.backoff_s[min(retry_index, len(self.backoff_s) - 1)]
+
+
+class CacheRules(_Strict):
+    enabled: bool = True
+    ttl_static_s: int = Field(default=86400, ge=0)
+    ttl_dynamic_s: int = Field(default=3600, ge=0)
+
+
+class ExplorationRules(_Strict):
+    rate: float = Field(default=0.05, ge=0, le=1)
+
+
+class BudgetRules(_Strict):
+    alert_threshold: float = Field(default=0.8, gt=0, le=1)
+    at_cap: Literal["local_only", "stop"] = "local_only"
+    anomaly_multiple: float = Field(default=3.0, gt=1)
+
+
+class RatingRules(_Strict):
+    enabled: bool = True
+    prior_votes: int = Field(default=20, ge=0)
+    min_votes: int = Field(default=20, ge=1)
+
+
+class Policy(_Strict):
+    version: Literal[1] = 1
+    weights: Weights
+    complexity_levels: dict[Complexity, float]
+    budget_tiers: dict[BudgetTier, Tier]
+    speed_classes: dict[SpeedClass, SpeedClassSpec]
+    quality_targets: dict[QualityTarget, QualityTargetSpec]
+    tasks: dict[str, TaskSpec]
+    chain: ChainRules = ChainRules()
+    retry: RetryRules = RetryRules()
+    cache: CacheRules = CacheRules()
+    exploration: ExplorationRules = ExplorationRules()
+    budget: BudgetRules = BudgetRules()
+    ratings: RatingRules = RatingRules()
+
+    def task(self, name: str) -> TaskSpec:
+        from sparklio_desktop.core.errors import UnknownNameError
+
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise UnknownNameError("task", name, self.tasks) from None
+
+    def cache_ttl_s(self, task: str) -> int | None:
+        """Seconds a task's answers stay cached; ``None`` when the task is never cached."""
+        kind = self.tasks[task].cache
+        if kind == "none" or not self.cache.enabled:
+            return None
+        return self.cache.ttl_dynamic_s if kind == "dynamic" else self.cache.ttl_static_s
+
+
+def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> None:
+    problems: list[ConfigError] = []
+    total = policy.weights.complexity + policy.weights.cost + policy.weights.speed + policy.weights.quality
+    if abs(total - 1.0) > 1e-9:
+        problems.append(doc.error(("weights",), f"weights must sum to 1 (they sum to {total:g})"))
+    for table, enum in (
+        ("complexity_levels", Complexity),
+        ("budget_tiers", BudgetTier),
+        ("speed_classes", SpeedClass),
+        ("quality_targets", QualityTarget),
+    ):
+        present = getattr(policy, table)
+        for member in enum:
+            if member not in present:
+                problems.append(doc.error((table,), f"missing entry '{member.value}'"))
+    for tier_name, tier in policy.budget_tiers.items():
+        lists = [("primary", tier.primary), ("avoid", tier.avoid)]
+        if tier.occasional:
+            lists.append(("occasional.models", tier.occasional.models))
+        for field, ids in lists:
+            for index, model_id in enumerate(ids):
+                if model_id not in catalog:
+                    loc = ("budget_tiers", tier_name.value, *field.split("."), index)
+                    problems.append(doc.error(loc, f"unknown model '{model_id}'"))
+    for task_name, task in policy.tasks.items():
+        refs = [(("tasks", task_name, "primary"), task.primary)]
+        refs += [(("tasks", task_name, "fallbacks", i), m) for i, m in enumerate(task.fallbacks)]
+        for loc, model_id in refs:
+            model = catalog.get(model_id)
+            if model is None:
+                problems.append(doc.error(loc, f"unknown model '{model_id}'"))
+            elif not model.has(task.capability):
+                problems.append(
+                    doc.error(loc, f"model '{model_id}' cannot do {task.capability.value} (task '{task_name}' needs it)")
+                )
+        if len(set(task.chain)) != len(task.chain):
+            problems.append(doc.error(("tasks", task_name, "fallbacks"), "a model appears twice in the chain"))
+        if task.capability is Capability.TEXT or task.capability is Capability.VISION:
+            if task.complexity is None:
+                problems.append(doc.error(("tasks", task_name), "a text or vision task needs a complexity"))
+    if problems:
+        raise ConfigErrors(problems)
+
+
+def parse_policy(doc: YamlDocument, catalog: Catalog) -> Policy:
+    if not isinstance(doc.data, dict):
+        raise ConfigError(doc.path, 1, "", "a policy file is a mapping of sections")
+    try:
+        policy = Policy.model_validate(doc.data)
+    except ValidationError as exc:
+        raise validation_errors(doc, exc) from None
+    _check_references(doc, policy, catalog)
+    return policy
+
+
+def load_policy(path: str | Path, catalog: Catalog) -> Policy:
+    """Load and fully validate one policy file; raises ``ConfigError`` with file:line."""
+    return parse_policy(load_yaml(path), catalog)
+
+
+class PolicyStore:
+    """The policy in force, and the last one that was valid.
+
+    The user's policy file (settings ``policy.path``, else ``policy.yaml`` in the data
+    directory, else the shipped one) is loaded; when it is broken the error is kept for
+    display and the last good copy stays in force, so a typo never stops routing.
+    """
+
+    def __init__(self, catalog: Catalog, path: str | Path | None = None) -> None:
+        self.catalog = catalog
+        self.explicit_path = Path(path) if path else None
+        self.error: SparklioError | None = None
+        self.policy: Policy = self._initial()
+
+    @property
+    def path(self) -> Path:
+        if self.explicit_path:
+            return self.explicit_path
+        user = paths.user_policy_path()
+        return user if user.is_file() else paths.shipped_policy_path()
+
+    @staticmethod
+    def last_good_path() -> Path:
+        return paths.data_dir() / "policy.last-good.yaml"
+
+    def _initial(self) -> Policy:
+        try:
+            return self._load_and_remember(self.path)
+        except ConfigError as exc:
+            self.error = exc
+        last_good = self.last_good_path()
+        if last_good.is_file():
+            try:
+                return load_policy(last_good, self.catalog)
+            except ConfigError:
+                pass
+        return load_policy(paths.shipped_policy_path(), self.catalog)
+
+    def _load_and_remember(self, path: Path) -> Policy:
+        policy = load_policy(path, self.catalog)
+        if path != paths.shipped_policy_path():
+            try:
+                shutil.copyfile(path, self.last_good_path())
+            except OSError:
+                pass
+        return policy
+
+    def reload(self) -> SparklioError | None:
+        """Re-read the policy file; on error keep the current policy and return the error."""
+        try:
+            self.policy = self._load_and_remember(self.path)
+            self.error = None
+        except ConfigError as exc:
+            self.error = exc
+        return self.error

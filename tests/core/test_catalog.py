@@ -1,0 +1,170 @@
+"""The shipped catalog holds every model of the seed with the seed's figures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sparklio_desktop.core.catalog import Capability, load_catalog
+from sparklio_desktop.core.errors import ConfigError, UnknownNameError
+from sparklio_desktop.core.paths import shipped_catalog_path
+
+# id: (display name, input $/1M, output $/1M, context, quality) from the seed document.
+SEED_TEXT = {
+    "openai/gpt-4-turbo": ("GPT-4 Turbo", "10", "30", 128_000, 9.5),
+    "openai/gpt-4": ("GPT-4", "30", "60", 8_000, 9.0),
+    "openai/gpt-3.5-turbo": ("GPT-3.5 Turbo", "0.50", "1.50", 16_000, 7.0),
+    "anthropic/claude-3-5-sonnet": ("Claude 3.5 Sonnet", "3", "15", 200_000, 9.5),
+    "anthropic/claude-3-opus": ("Claude 3 Opus", "15", "75", 200_000, 10.0),
+    "google/gemini-2.0-pro": ("Gemini 2.0 Pro", "1.25", "5", 1_000_000, 8.5),
+    "google/gemini-2.0-flash": ("Gemini 2.0 Flash", "0.075", "0.30", 1_000_000, 7.5),
+    "ollama/qwen2.5": ("Qwen 2.5", "0", "0", 32_000, 7.0),
+    "ollama/llama3.2": ("Llama 3.2", "0", "0", 8_000, 7.5),
+    "ollama/mistral": ("Mistral 7B", "0", "0", 8_000, 6.5),
+}
+SEED_SPEED = {  # seconds for 500 output tokens
+    "openai/gpt-4-turbo": (5, 10), "openai/gpt-4": (3, 7), "openai/gpt-3.5-turbo": (1, 2),
+    "anthropic/claude-3-5-sonnet": (4, 8), "anthropic/claude-3-opus": (8, 15),
+    "google/gemini-2.0-pro": (3, 6), "google/gemini-2.0-flash": (0.5, 1.5),
+    "ollama/qwen2.5": (2, 5), "ollama/llama3.2": (3, 6), "ollama/mistral": (1, 3),
+}
+
+
+def test_counts_per_capability(catalog):
+    assert len(catalog.with_capability(Capability.TEXT)) == 10
+    assert len(catalog.with_capability(Capability.VISION)) == 2
+    assert len(catalog.with_capability(Capability.IMAGE_GENERATION)) == 3
+    assert len(catalog.with_capability(Capability.EMBEDDING)) == 3
+
+
+@pytest.mark.parametrize("model_id", sorted(SEED_TEXT))
+def test_text_models_carry_the_seed_figures(catalog, model_id):
+    name, price_in, price_out, context, quality = SEED_TEXT[model_id]
+    model = catalog[model_id]
+    assert model.name == name
+    assert model.price.input_per_mtok == Decimal(price_in)
+    assert model.price.output_per_mtok == Decimal(price_out)
+    assert model.context_tokens == context
+    assert model.quality == quality
+    assert model.speed.seconds == SEED_SPEED[model_id]
+    assert model.speed.per == "output_500"
+    assert model.price.as_of.isoformat() == "2025-11-13" and model.price.source
+
+
+def test_vision_image_and_embedding_figures(catalog):
+    gpt4v = catalog["openai/gpt-4v"]
+    assert gpt4v.price.input_per_mtok == Decimal("10") and gpt4v.price.image_price(None) == Decimal("0.01275")
+    assert catalog["google/gemini-2.0-vision"].price.input_per_mtok == Decimal("1.25")
+    dalle = catalog["openai/dall-e-3"].price
+    assert dalle.image_price("1024x1024") == Decimal("0.040")
+    assert dalle.image_price("1792x1024") == Decimal("0.080")
+    assert dalle.image_price("512x512") is None
+    assert catalog["google/nano-banana"].price.image_price("1024x1024") == Decimal("0.01")
+    assert catalog["local/stable-diffusion"].is_free and catalog["local/stable-diffusion"].local
+    small, large, gemini = (catalog[m] for m in ("openai/text-embedding-3-small", "openai/text-embedding-3-large",
+                                                  "google/gemini-embedding"))
+    # The seed prices embeddings per 1K tokens: $0.00002 and $0.00013.
+    assert small.price.input_per_mtok / 1000 == Decimal("0.00002")
+    assert large.price.input_per_mtok / 1000 == Decimal("0.00013")
+    assert (small.embedding_dimensions, large.embedding_dimensions, gemini.embedding_dimensions) == (1536, 3072, 768)
+    assert gemini.price.input_per_mtok == 0 and not gemini.local
+
+
+def test_local_models_are_free_and_say_their_vram(catalog):
+    local = [m for m in catalog.values() if m.local]
+    assert {m.id for m in local} == {"ollama/qwen2.5", "ollama/llama3.2", "ollama/mistral", "local/stable-diffusion"}
+    assert all(m.is_free and m.vram_gb and m.vram_gb < 12 for m in local)
+
+
+def test_unknown_model_lists_the_valid_ids(catalog):
+    with pytest.raises(UnknownNameError) as info:
+        catalog.get_model("openai/gpt-5")
+    assert "unknown model 'openai/gpt-5'" in str(info.value)
+    assert "openai/gpt-4-turbo" in str(info.value)
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_user_catalog_adds_and_overrides(tmp_path):
+    user = _write(tmp_path / "catalog.yaml", """\
+version: 1
+models:
+  - id: ollama/qwen2.5-coder
+    name: Qwen 2.5 Coder
+    provider: ollama
+    api_name: "qwen2.5-coder:7b"
+    capabilities: [text]
+    local: true
+    vram_gb: 5.5
+    price: {input_per_mtok: "0", output_per_mtok: "0", as_of: 2026-01-01, source: local}
+    speed: {seconds: [2, 5], per: output_500}
+    context_tokens: 32000
+    quality: 7.5
+  - id: openrouter/mixtral
+    name: Mixtral via OpenRouter
+    provider: openrouter
+    api_name: mistralai/mixtral-8x7b-instruct
+    base_url: https://openrouter.example/api/v1
+    capabilities: [text]
+    price: null
+    quality: 7
+  - id: openai/gpt-4
+    name: GPT-4 (my contract)
+    provider: openai
+    api_name: gpt-4
+    capabilities: [text]
+    complex_capable: true
+    price: {input_per_mtok: "25", output_per_mtok: "50", as_of: 2026-01-01, source: my contract}
+    speed: {seconds: [3, 7], per: output_500}
+    context_tokens: 8000
+    quality: 9
+""")
+    catalog = load_catalog(shipped_catalog_path(), user)
+    assert len(catalog) == 20
+    assert catalog["ollama/qwen2.5-coder"].local
+    assert catalog["openrouter/mixtral"].unpriced and not catalog["openrouter/mixtral"].is_free
+    assert catalog["openai/gpt-4"].price.input_per_mtok == Decimal("25")
+    assert catalog.sources["openai/gpt-4"] == str(user)
+
+
+def test_broken_user_catalog_names_file_line_and_field(tmp_path):
+    user = _write(tmp_path / "catalog.yaml", """\
+version: 1
+models:
+  - id: ollama/tiny
+    name: Tiny
+    provider: ollama
+    api_name: tiny
+    capabilities: [text, telepathy]
+    local: true
+    vram_gb: 1
+    price: {input_per_mtok: "0", output_per_mtok: "0", as_of: 2026-01-01, source: local}
+    quality: 5
+    colour: blue
+""")
+    with pytest.raises(ConfigError) as info:
+        load_catalog(shipped_catalog_path(), user)
+    text = str(info.value)
+    assert f"{user}:7: models[0].capabilities[1]:" in text
+    assert f"{user}:12: models[0].colour: unknown key 'colour'" in text
+
+
+def test_local_model_with_a_price_is_rejected(tmp_path):
+    user = _write(tmp_path / "catalog.yaml", """\
+models:
+  - id: ollama/pricey
+    name: Pricey
+    provider: ollama
+    api_name: pricey
+    capabilities: [text]
+    local: true
+    vram_gb: 1
+    price: {input_per_mtok: "1", output_per_mtok: "0", as_of: 2026-01-01, source: x}
+    quality: 5
+""")
+    with pytest.raises(ConfigError, match=r"catalog.yaml:2: models\[0\]: a local model costs \$0"):
+        load_catalog(shipped_catalog_path(), user)

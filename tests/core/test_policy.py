@@ -1,0 +1,134 @@
+"""The shipped policy encodes the seed; broken policies say file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sparklio_desktop.core.errors import ConfigError
+from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.policy import BudgetTier, Complexity, PolicyStore, SpeedClass, load_policy
+
+SEED_TABLE = {
+    "chat": ("simple", ["google/gemini-2.0-flash", "openai/gpt-3.5-turbo", "ollama/qwen2.5"]),
+    "brief_questions": ("medium", ["openai/gpt-4", "anthropic/claude-3-5-sonnet", "google/gemini-2.0-pro"]),
+    "copywriting_standard": ("medium", ["anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro"]),
+    "copywriting_premium": ("complex", ["anthropic/claude-3-opus", "openai/gpt-4-turbo", "anthropic/claude-3-5-sonnet"]),
+    "strategy_planning": ("complex", ["openai/gpt-4-turbo", "anthropic/claude-3-opus", "openai/gpt-4"]),
+    "template_generation": ("simple", ["ollama/qwen2.5", "google/gemini-2.0-flash", "openai/gpt-3.5-turbo"]),
+    "trend_analysis": ("medium", ["google/gemini-2.0-pro", "openai/gpt-4", "anthropic/claude-3-5-sonnet"]),
+    "image_analysis": ("medium", ["openai/gpt-4v", "google/gemini-2.0-vision"]),
+    "image_generation_quality": (None, ["openai/dall-e-3"]),
+    "image_generation_bulk": (None, ["local/stable-diffusion", "openai/dall-e-3"]),
+    "code_generation": ("medium", ["openai/gpt-4", "ollama/qwen2.5", "google/gemini-2.0-pro"]),
+    "translation": ("simple", ["google/gemini-2.0-pro", "openai/gpt-3.5-turbo", "ollama/llama3.2"]),
+    "embeddings": (None, ["openai/text-embedding-3-small", "google/gemini-embedding"]),
+}
+
+
+def test_task_table_matches_the_seed(policy):
+    assert set(policy.tasks) == set(SEED_TABLE)
+    for name, (complexity, chain) in SEED_TABLE.items():
+        task = policy.tasks[name]
+        assert (task.complexity.value if task.complexity else None) == complexity, name
+        assert task.chain == chain, name
+
+
+def test_seed_numbers(policy):
+    w = policy.weights
+    assert (w.complexity, w.cost, w.speed, w.quality) == (0.40, 0.30, 0.20, 0.10)
+    assert policy.speed_classes[SpeedClass.REALTIME].max_latency_s == 3
+    assert policy.speed_classes[SpeedClass.STANDARD].max_latency_s == 10
+    assert policy.speed_classes[SpeedClass.BATCH].max_latency_s is None
+    assert policy.retry.max_retries == 3 and policy.retry.backoff_s == [1, 2, 4]
+    assert [policy.retry.backoff(i) for i in range(4)] == [1, 2, 4, 4]
+    assert policy.cache.ttl_static_s == 24 * 3600 and policy.cache.ttl_dynamic_s == 3600
+    assert policy.cache_ttl_s("chat") == 3600 and policy.cache_ttl_s("trend_analysis") == 3600
+    assert policy.cache_ttl_s("copywriting_standard") == 86400
+    assert policy.cache_ttl_s("image_generation_bulk") is None
+    assert policy.exploration.rate == 0.05
+    assert policy.budget.alert_threshold == 0.80
+    assert policy.chain.local_last_resort
+    low = policy.budget_tiers[BudgetTier.LOW]
+    assert str(low.monthly_usd.min) == "0" and str(low.monthly_usd.max) == "50"
+    assert low.occasional.models == ["google/gemini-2.0-pro"] and low.occasional.when == "complex_tasks"
+    assert "anthropic/claude-3-opus" in policy.budget_tiers[BudgetTier.STANDARD].avoid
+    assert policy.budget_tiers[BudgetTier.PREMIUM].avoid == []
+    assert policy.complexity_levels[Complexity.COMPLEX] > policy.complexity_levels[Complexity.MEDIUM]
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    text = shipped_policy_path().read_text(encoding="utf-8")
+    assert old in text, f"fixture text not found: {old!r}"
+    path = tmp_path / "routing.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+def test_unknown_model_in_a_chain(tmp_path, catalog):
+    path = _broken(tmp_path, "fallbacks: [openai/gpt-4, google/gemini-2.0-pro]\n    expected_output_tokens: 500\n"
+                   "    typical_input_tokens: 500",
+                   "fallbacks: [openai/gpt-4, gpt-5]\n    expected_output_tokens: 500\n    typical_input_tokens: 500")
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    line = _line_of(path, "fallbacks: [openai/gpt-4, gpt-5]")
+    assert str(info.value) == f"{path}:{line}: tasks.copywriting_standard.fallbacks[1]: unknown model 'gpt-5'"
+
+
+def test_weights_must_sum_to_one(tmp_path, catalog):
+    path = _broken(tmp_path, "quality: 0.10", "quality: 0.20")
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    assert f"{path}:{_line_of(path, 'weights:')}: weights: weights must sum to 1 (they sum to 1.1)" == str(info.value)
+
+
+def test_chain_model_must_have_the_capability(tmp_path, catalog):
+    path = _broken(tmp_path, "fallbacks: [google/gemini-2.0-vision]", "fallbacks: [google/gemini-2.0-flash]")
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    assert "tasks.image_analysis.fallbacks[0]: model 'google/gemini-2.0-flash' cannot do vision" in str(info.value)
+    assert f":{_line_of(path, 'fallbacks: [google/gemini-2.0-flash]')}:" in str(info.value)
+
+
+def test_unknown_key_and_bad_enum(tmp_path, catalog):
+    path = _broken(tmp_path, "    cache: dynamic\n    defaults: {speed: realtime}",
+                   "    cache: dynamic\n    defaults: {speed: warp}\n    colour: red")
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    text = str(info.value)
+    assert f"{path}:{_line_of(path, 'colour: red')}: tasks.chat.colour: unknown key 'colour'" in text
+    assert f"{path}:{_line_of(path, 'speed: warp')}: tasks.chat.defaults.speed:" in text and "'warp'" in text
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path, catalog):
+    path = _broken(tmp_path, "  cost: 0.30", "  cost: [0.30")
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    assert str(info.value).startswith(f"{path}:")
+    assert "invalid YAML" in str(info.value)
+    assert info.value.line is not None and info.value.line >= _line_of(path, "cost: [0.30")
+
+
+def test_store_keeps_the_last_good_policy(tmp_path, catalog, sparklio_home):
+    user = sparklio_home / "policy.yaml"
+    good = shipped_policy_path().read_text(encoding="utf-8").replace("rate: 0.05", "rate: 0.10")
+    user.write_text(good, encoding="utf-8")
+    store = PolicyStore(catalog)
+    assert store.error is None and store.policy.exploration.rate == 0.10
+
+    user.write_text(good.replace("rate: 0.10", "rate: lots"), encoding="utf-8")
+    error = store.reload()
+    assert error is not None and "exploration.rate" in str(error)
+    assert store.policy.exploration.rate == 0.10  # still the last good one
+
+    # A fresh start with the broken file also runs on the last good copy.
+    fresh = PolicyStore(catalog)
+    assert fresh.error is not None and fresh.policy.exploration.rate == 0.10
