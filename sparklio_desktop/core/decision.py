@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Rule(str, Enum):
@@ -47,8 +47,9 @@ _RULE_TEXT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Scores:
+class Scores(NamedTuple):
+    """The four factor scores in [0, 1] and their weighted total."""
+
     complexity: float
     cost: float
     speed: float
@@ -65,8 +66,13 @@ class Scores:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """One model the task could use: its scores, its estimate, and why it is in or out.
+
+    A NamedTuple rather than a dataclass: the router builds one per catalog model per
+    decision, and tuples are the cheapest immutable value Python has.
+    """
+
     id: str
     name: str
     provider: str

@@ -114,12 +114,7 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
     catalog = workspace.catalog
     keys = KeyStore()
     providers = {m.provider for m in catalog.values() if not m.local}
-    has_key = {}
-    for provider in providers:
-        try:
-            has_key[provider] = keys.has_key(provider)
-        except Exception:  # noqa: BLE001 - no keyring backend: env keys only
-            has_key[provider] = bool(keys.env_key(provider)) if hasattr(keys, "env_key") else False
+    has_key = {provider: keys.has_key(provider) for provider in providers}
     ollama = ollama_installed(settings.providers.ollama.host)
     folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
     spent = budget = None
@@ -137,6 +132,6 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
         session_unavailable,
         spent_usd=spent,
         budget_usd=budget,
-        at_cap=settings.budget.at_cap or policy.budget.at_cap,
-        alert_threshold=policy.budget.alert_threshold,
+        at_cap=settings.budget.at_cap,
+        alert_threshold=settings.budget.alert_threshold or policy.budget.alert_threshold,
     )

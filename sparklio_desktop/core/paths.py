@@ -58,3 +58,8 @@ def user_catalog_path() -> Path:
 def user_policy_path() -> Path:
     """The user's own copy of the routing policy; absent means the shipped one."""
     return data_dir() / "policy.yaml"
+
+
+def ledger_path() -> Path:
+    """The usage ledger: one row per attempt, with its exact cost."""
+    return data_dir() / "ledger.sqlite3"

@@ -150,7 +150,6 @@ class ExplorationRules(_Strict):
 
 class BudgetRules(_Strict):
     alert_threshold: float = Field(default=0.8, gt=0, le=1)
-    at_cap: Literal["local_only", "stop"] = "local_only"
     anomaly_multiple: float = Field(default=3.0, gt=1)
 
 

@@ -1,0 +1,457 @@
+"""User settings: a small JSON file, validated by pydantic, edited by dotted keys.
+
+``settings.json`` lives in :func:`~sparklio_desktop.core.paths.data_dir` (tests and
+portable installs move it with ``$SPARKLIO_HOME``; every function also takes a path).
+Only the values a user set are written, so a default that changes in a later release
+reaches users who never touched it. Writes are atomic (a temporary file in the same
+folder, then ``os.replace``): a crash mid-write leaves the old file, never half a file.
+
+The file never holds secrets. Keys whose last part looks like one (``api_key``,
+``token``, ``secret``...) are refused with a pointer to ``sparklio keys set``, which
+puts them in the OS keyring (:mod:`sparklio_desktop.core.secrets`).
+
+Errors name the file, the line and the field (``settings.json:7: budget.at_cap: ...``).
+The app must keep working with a broken file, so :func:`load_settings_lenient`
+returns the defaults together with the error for the GUI to show.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import tempfile
+import types
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sparklio_desktop.core import paths
+from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
+from sparklio_desktop.core.redact import redact
+
+__all__ = [
+    "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings", "CloudProviderSettings", "DefaultsSettings",
+    "GpuSettings", "LocalSettings", "OllamaSettings", "PolicySettings", "ProvidersSettings", "Settings",
+    "UiSettings", "UserSettings", "effective_base_url", "format_value", "get_setting", "load_settings",
+    "load_settings_lenient", "save_settings", "set_setting", "setting_keys", "settings_path",
+]  # fmt: skip
+
+SETTINGS_FILENAME = "settings.json"
+
+_SECRET_SUFFIXES = ("key", "token", "secret", "password")
+_SECRET_HINT = (
+    "API keys, tokens and secrets are never kept in settings.json; "
+    "store them in the OS keyring with `sparklio keys set PROVIDER`"
+)
+_TRUE = frozenset({"true", "yes", "1", "on"})
+_FALSE = frozenset({"false", "no", "0", "off"})
+_CLEAR_WORDS = frozenset({"none", "null"})
+_CLEAR = object()  # what _parse returns for "remove this key"
+
+# The SDKs' own environment conventions for another endpoint.
+_BASE_URL_ENV = {
+    "openai": "OPENAI_BASE_URL",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "google": "GOOGLE_GEMINI_BASE_URL",
+    "ollama": "OLLAMA_HOST",
+}
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser() or "default"
+    except (OSError, KeyError, ImportError):  # no login name in some containers
+        return "default"
+
+
+class _Section(BaseModel):
+    # Frozen: one Settings object is shared across threads and view-models; a change
+    # goes through set_setting, which builds and saves a new one.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class BudgetSettings(_Section):
+    monthly_usd: Decimal = Field(default=Decimal("50"), ge=0, allow_inf_nan=False)
+    at_cap: Literal["local_only", "stop"] = "local_only"
+    """At the cap: route to local models only, or refuse paid requests (BudgetError)."""
+    alert_threshold: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    """Fraction of the monthly budget at which the app warns; None = the policy's (80%)."""
+
+
+class CloudProviderSettings(_Section):
+    base_url: str | None = None
+    """Another endpoint for the same API (a proxy, a gateway); None = the SDK's default."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"'{value}' is not an http:// or https:// URL")
+        return value
+
+
+class OllamaSettings(_Section):
+    host: str | None = None
+    """As OLLAMA_HOST accepts it (``http://host:11434`` or ``host:port``); None = default."""
+
+    @field_validator("host")
+    @classmethod
+    def _no_spaces(cls, value: str | None) -> str | None:
+        if value is not None and (not value or re.search(r"\s", value)):
+            raise ValueError(f"'{value}' is not a host (host:port or http://host:port)")
+        return value
+
+
+class ProvidersSettings(_Section):
+    openai: CloudProviderSettings = Field(default_factory=CloudProviderSettings)
+    anthropic: CloudProviderSettings = Field(default_factory=CloudProviderSettings)
+    google: CloudProviderSettings = Field(default_factory=CloudProviderSettings)
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
+
+
+class UserSettings(_Section):
+    profile: str = Field(default_factory=_os_user, min_length=1)
+    """Whose spending and ratings these are; defaults to the OS login name."""
+
+
+class DefaultsSettings(_Section):
+    """The user's standing preferences; None = the task table's defaults."""
+
+    budget: Literal["low", "standard", "premium"] | None = None
+    speed: Literal["realtime", "standard", "batch"] | None = None
+    quality: Literal["draft", "standard", "production"] | None = None
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    ttl_static_s: int | None = Field(default=None, ge=0)
+    """None = the policy's TTL for answers that do not go stale."""
+    ttl_dynamic_s: int | None = Field(default=None, ge=0)
+
+
+class PolicySettings(_Section):
+    path: Path | None = None
+    """None = the user's policy.yaml if present, else the shipped one."""
+
+
+class GpuSettings(_Section):
+    vram_gb: float = Field(default=12.0, ge=0, allow_inf_nan=False)
+
+
+class LocalSettings(_Section):
+    sd_weight_dirs: list[Path] = Field(default_factory=list)
+    """Folders searched for Stable Diffusion weights (.safetensors, diffusers folders)."""
+
+
+class UiSettings(_Section):
+    theme: Literal["system", "light", "dark"] = "system"
+
+
+class Settings(_Section):
+    """Everything in settings.json. ``Settings()`` is the defaults."""
+
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    providers: ProvidersSettings = Field(default_factory=ProvidersSettings)
+    user: UserSettings = Field(default_factory=UserSettings)
+    defaults: DefaultsSettings = Field(default_factory=DefaultsSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+
+
+# -- keys and types ------------------------------------------------------------------
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _leaves(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = _unwrap_optional(info.annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.update(_leaves(annotation, f"{prefix}{name}."))
+        else:
+            found[f"{prefix}{name}"] = info.annotation
+    return found
+
+
+_LEAF_TYPES: dict[str, Any] = _leaves(Settings)
+
+
+def setting_keys() -> list[str]:
+    """Every dotted key ``sparklio config get|set`` accepts, sorted."""
+    return sorted(_LEAF_TYPES)
+
+
+_SECTION_KEYS = frozenset(
+    ".".join(key.split(".")[:depth]) for key in _LEAF_TYPES for depth in range(1, key.count(".") + 1)
+)
+
+
+def _looks_secret(key: str) -> bool:
+    return key.rsplit(".", 1)[-1].lower().endswith(_SECRET_SUFFIXES)
+
+
+def _choices(key: str) -> list[str] | None:
+    annotation = _unwrap_optional(_LEAF_TYPES.get(key))
+    if get_origin(annotation) is Literal:
+        return [str(arg) for arg in get_args(annotation)]
+    return None
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def settings_path() -> Path:
+    """Where settings live by default: ``data_dir()/settings.json``."""
+    return paths.data_dir(create=False) / SETTINGS_FILENAME
+
+
+def _line_of(text: str, loc: Sequence[Any]) -> int | None:
+    """The line of the innermost key of ``loc`` found in ``text``: each key is searched
+    after its parent's position, which is exact for the files people write."""
+    pos, line = 0, None
+    for part in loc:
+        if not isinstance(part, str):
+            break
+        match = re.compile(re.escape(json.dumps(part)) + r"\s*:").search(text, pos)
+        if match is None:
+            break
+        line = text.count("\n", 0, match.start()) + 1
+        pos = match.end()
+    return line
+
+
+def _describe(error: Any, key: str) -> str:
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        siblings = [k for k in setting_keys() if parent and k.startswith(parent + ".")]
+        valid = siblings or sorted({k.split(".")[0] for k in _LEAF_TYPES})
+        return f"unknown setting; valid: {', '.join(valid)}"
+    choices = _choices(key)
+    if kind == "literal_error" and choices:
+        return redact(f"'{value}' is not valid; valid values: {', '.join(choices)}")
+    message = str(error["msg"])
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    if isinstance(value, (str, int, float, bool, Decimal)) and kind != "value_error":
+        message += f" (got {value!r})"
+    # A key pasted into the wrong setting must not reach the screen or a log.
+    return redact(message)
+
+
+def _validate(raw: dict[str, Any], path: Path, text: str | None) -> Settings:
+    secrets = [k for k in _walk_keys(raw) if _looks_secret(k)]
+    if secrets:
+        raise _collect(
+            [ConfigError(str(path), _line_of(text or "", k.split(".")), k, _SECRET_HINT) for k in secrets]
+        )
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(p) for p in error["loc"] if isinstance(p, str))
+            line = _line_of(text, error["loc"]) if text else None
+            problems.append(ConfigError(str(path), line, key, _describe(error, key)))
+        raise _collect(problems) from None
+
+
+def _collect(problems: list[ConfigError]) -> ConfigError:
+    return problems[0] if len(problems) == 1 else ConfigErrors(problems)
+
+
+def _walk_keys(raw: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in raw.items():
+        keys.append(f"{prefix}{name}")
+        if isinstance(value, dict):
+            keys.extend(_walk_keys(value, f"{prefix}{name}."))
+    return keys
+
+
+def _read_raw(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The file's JSON object and text; ``({}, None)`` when there is no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, "", f"cannot read the settings file: {exc}") from None
+    if not text.strip():
+        return {}, text  # an empty file (touched by hand) means "all defaults"
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(path), exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), 1, "", "the settings file must hold a JSON object ({...})")
+    return raw, text
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The settings in ``path`` (default :func:`settings_path`); defaults if absent.
+
+    Raises :class:`ConfigError` (or :class:`ConfigErrors`) naming file, line and field.
+    """
+    path = path or settings_path()
+    raw, text = _read_raw(path)
+    return _validate(raw, path, text)
+
+
+def load_settings_lenient(path: Path | None = None) -> tuple[Settings, ConfigError | None]:
+    """Like :func:`load_settings`, but a broken file gives the defaults plus the error,
+    so the app starts and can tell the user what to fix."""
+    try:
+        return load_settings(path), None
+    except ConfigError as exc:
+        return Settings(), exc
+
+
+def get_setting(key: str, settings: Settings | None = None, path: Path | None = None) -> Any:
+    """The value at a dotted key (a leaf or a whole section) of ``settings`` or the file."""
+    if key not in _LEAF_TYPES and key not in _SECTION_KEYS:
+        raise UnknownNameError("setting", key, setting_keys())
+    value: Any = settings if settings is not None else load_settings(path)
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def format_value(value: Any) -> str:
+    """How ``sparklio config get`` prints a value; the text ``set`` accepts back."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"), indent=2)
+    if isinstance(value, list):
+        return json.dumps([str(v) for v in value])
+    return str(value)
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def _parse(key: str, text: str | None, path: Path) -> Any:
+    """The CLI's string turned into what the field expects; ``_CLEAR`` removes the key."""
+    if text is None or text.strip().lower() in _CLEAR_WORDS:
+        return _CLEAR
+    text = text.strip()
+    annotation = _unwrap_optional(_LEAF_TYPES[key])
+    if annotation is bool:
+        lowered = text.lower()
+        if lowered in _TRUE or lowered in _FALSE:
+            return lowered in _TRUE
+        raise ConfigError(str(path), None, key, redact(f"'{text}' is not a boolean; use true/false, yes/no or 1/0"))
+    if get_origin(annotation) in (list, tuple):
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(str(path), None, key, f"invalid JSON list: {exc.msg}") from None
+            if not isinstance(items, list):
+                raise ConfigError(str(path), None, key, "expected a JSON list or comma-separated values")
+            return items
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text
+
+
+def set_setting(key: str, value: str | None, path: Path | None = None) -> Settings:
+    """Parse ``value`` for ``key``, validate the whole file with it, save atomically.
+
+    ``None``, ``"none"`` or ``"null"`` removes the key, so the default applies again.
+    Returns the new settings. Other invalid fields in the file are reported (with their
+    line) rather than silently rewritten; bad JSON must be fixed by hand.
+    """
+    path = path or settings_path()
+    if _looks_secret(key):
+        raise ConfigError(str(path), None, key, _SECRET_HINT)
+    if key not in _LEAF_TYPES:
+        raise UnknownNameError("setting", key, setting_keys())
+    parsed = _parse(key, value, path)
+    raw, text = _read_raw(path)
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    if parsed is _CLEAR:
+        node.pop(leaf, None)
+        _prune_empty(raw)
+    else:
+        node[leaf] = parsed
+    try:
+        settings = _validate(raw, path, text)
+    except ConfigError as exc:
+        problems = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        # The new value came from the command line, not a line of the file.
+        problems = [ConfigError(p.path, None, p.field, p.message) if p.field == key else p for p in problems]
+        raise _collect(problems) from None
+    save_settings(settings, path)
+    return settings
+
+
+def _prune_empty(raw: dict[str, Any]) -> None:
+    for name in list(raw):
+        if isinstance(raw[name], dict):
+            _prune_empty(raw[name])
+            if not raw[name]:
+                del raw[name]
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    """Write the values that were set (not the defaults) atomically to ``path``."""
+    path = path or settings_path()
+    data = settings.model_dump(mode="json", exclude_unset=True)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
+            tmp.write(text)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+# -- endpoints -----------------------------------------------------------------------
+
+
+def effective_base_url(provider: str, settings: Settings) -> str | None:
+    """The endpoint to call: the setting, else the SDK's environment variable, else None.
+
+    None lets the SDK use its default. Providers without a setting here (user-added
+    OpenAI-compatible endpoints keep their URL in the catalog) give None.
+    """
+    section = getattr(settings.providers, provider) if provider in ProvidersSettings.model_fields else None
+    configured = None
+    if isinstance(section, CloudProviderSettings):
+        configured = section.base_url
+    elif isinstance(section, OllamaSettings):
+        configured = section.host
+    if configured:
+        return configured
+    env_name = _BASE_URL_ENV.get(provider)
+    env_value = os.environ.get(env_name, "").strip() if env_name else ""
+    return env_value or None

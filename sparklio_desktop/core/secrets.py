@@ -1,0 +1,377 @@
+"""API keys: kept in the OS keyring, read from environment variables as a fallback.
+
+Where a key comes from, in order:
+
+1. the OS keyring (service ``sparklio``, username = the provider's name), which is
+   where ``sparklio keys set`` puts it: the Secret Service (gnome-keyring, KWallet)
+   on Linux, the Keychain on macOS, the Credential Locker on Windows;
+2. the provider SDK's usual environment variable (``OPENAI_API_KEY``, ...).
+
+The keyring wins over the environment on purpose: a key stored through Sparklio is an
+explicit choice for this app, while environment variables are often exported
+globally for other tools (an old ``OPENAI_API_KEY`` in ``~/.bashrc`` must not
+silently override the key the user just pasted into Settings).
+
+There is no plaintext fallback. When no real keyring backend exists, storing a key
+raises :class:`~sparklio_desktop.core.errors.KeyringUnavailable`, which says how to
+get one; reading still works from environment variables.
+
+Keys never appear in a ``repr``, an exception message or a log line. Keyring calls
+block (D-Bus, Keychain), so GUI code runs them in an executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import keyring
+import keyring.errors
+from keyring.backend import KeyringBackend
+from keyring.backends import chainer, fail, null
+
+from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError, UnknownNameError
+from sparklio_desktop.core.redact import redact
+
+__all__ = [
+    "KNOWN_PROVIDERS",
+    "SERVICE",
+    "InvalidKeyError",
+    "InvalidProviderName",
+    "KeyInfo",
+    "KeyStore",
+    "env_var_names",
+    "mask_key",
+]
+
+log = logging.getLogger(__name__)
+
+SERVICE = "sparklio"
+
+# Providers with a key of their own, and the variables their SDKs read. Google's SDK
+# prefers GEMINI_API_KEY and falls back to GOOGLE_API_KEY; we follow the same order.
+_ENV_VARS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+KNOWN_PROVIDERS: tuple[str, ...] = tuple(sorted(_ENV_VARS))
+
+# User-added OpenAI-compatible endpoints are keyed by their catalog name (``openrouter``).
+_PROVIDER_SLUG = re.compile(r"[a-z0-9_\-]+")
+
+_MASK_HIDDEN = "••••"
+_MASK_MIN_LEN = 12
+
+_T = TypeVar("_T")
+
+
+class InvalidProviderName(UnknownNameError):
+    """A provider name that cannot be a keyring username: not a lowercase slug."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("provider", name, KNOWN_PROVIDERS)
+        # Any slug is accepted (user-added endpoints), so say what shape is valid
+        # instead of implying that only the known providers are.
+        self.args = (
+            f"invalid provider name '{redact(name)}': use lowercase letters, digits, '_' or '-' "
+            f"(built in: {', '.join(KNOWN_PROVIDERS)})",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidKeyError(SparklioError, ValueError):
+    """The key given to ``sparklio keys set`` is empty or malformed. Never quotes it."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What ``sparklio keys list`` shows: never the key itself.
+
+    ``source`` is ``'keyring'``, ``'env:NAME'`` or ``None`` (no key); ``masked`` is
+    ``None`` when there is no key.
+    """
+
+    provider: str
+    source: str | None
+    masked: str | None
+
+
+def env_var_names(provider: str) -> tuple[str, ...]:
+    """The environment variables consulted for ``provider``, in order."""
+    _check_provider(provider)
+    return _ENV_VARS.get(provider, (provider.upper().replace("-", "_") + "_API_KEY",))
+
+
+def mask_key(key: str) -> str:
+    """At most the first 3 and the last 4 characters; short keys are fully hidden.
+
+    Below 12 characters, 7 visible characters would give away most of the key.
+    """
+    if len(key) < _MASK_MIN_LEN:
+        return _MASK_HIDDEN
+    return f"{key[:3]}…{key[-4:]}"
+
+
+def _check_provider(provider: str) -> None:
+    # A key-shaped name is a key passed in the provider's place (`keys set KEY openai`):
+    # refused, so it never becomes a keyring username or a log line.
+    if not isinstance(provider, str) or not _PROVIDER_SLUG.fullmatch(provider) or redact(provider) != provider:
+        raise InvalidProviderName(str(provider))
+
+
+def _unavailable_message(detail: str = "") -> str:
+    if sys.platform.startswith("linux"):
+        how = (
+            "install gnome-keyring (or KWallet) and run Sparklio inside a desktop session; "
+            "in a terminal without one, start it with `dbus-run-session -- sh -c "
+            "'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; sparklio ...'`"
+        )
+    else:
+        how = (
+            "the macOS Keychain and the Windows Credential Locker work out of the box; "
+            "check that PYTHON_KEYRING_BACKEND or keyringrc.cfg does not select the "
+            "'fail' or 'null' backend"
+        )
+    prefix = f"no OS keyring to keep API keys ({detail})" if detail else "no OS keyring to keep API keys"
+    return f"{prefix}: {how}. Keys in environment variables (e.g. OPENAI_API_KEY) still work."
+
+
+def _is_non_storing(backend: KeyringBackend) -> bool:
+    """Backends that exist only to fail or to forget: storing into them loses the key."""
+    if isinstance(backend, (fail.Keyring, null.Keyring)):
+        return True
+    if isinstance(backend, chainer.ChainerBackend):
+        return all(_is_non_storing(b) for b in backend.backends)
+    return False
+
+
+def _is_plaintext(backend: KeyringBackend) -> bool:
+    # keyrings.alt writes keys to a file in clear text: never acceptable for API keys.
+    return type(backend).__module__.startswith("keyrings.alt")
+
+
+class KeyStore:
+    """Reads, stores and forgets API keys; caches keyring look-ups for the session.
+
+    ``backend`` is injectable for tests; by default the backend ``keyring`` chose
+    (read at each call, so ``keyring.set_keyring`` takes effect). The cache holds
+    keyring results only (``None`` for "not in the keyring"); environment variables
+    are read every time because they are cheap and tests change them. Another
+    process may change the keyring meanwhile: :meth:`refresh` forgets the cache.
+    Thread-safe, so view-models can call it from an executor.
+    """
+
+    def __init__(
+        self,
+        backend: KeyringBackend | None = None,
+        *,
+        service: str = SERVICE,
+        providers: Iterable[str] = (),
+    ) -> None:
+        self._backend = backend
+        self._service = service
+        self._extra_providers: set[str] = set()
+        for name in providers:
+            _check_provider(name)
+            self._extra_providers.add(name)
+        self._cache: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # Only names: the cache holds keys and must never be shown.
+        return f"KeyStore(service={self._service!r}, cached={sorted(self._cache)!r})"
+
+    # -- reading -------------------------------------------------------------------
+
+    def get(self, provider: str) -> str | None:
+        """The key for ``provider``: keyring first, then environment; ``None`` if neither.
+
+        Never raises :class:`KeyringUnavailable`: without a keyring, environment keys
+        still serve. Never logs.
+        """
+        key, _ = self._lookup(provider)
+        return key
+
+    def source(self, provider: str) -> str | None:
+        """Where :meth:`get` finds the key: ``'keyring'``, ``'env:NAME'`` or ``None``."""
+        _, where = self._lookup(provider)
+        return where
+
+    def has_key(self, provider: str) -> bool:
+        """Whether a key exists, cheaply: environment first, then the (cached) keyring.
+
+        The router asks this for every provider to draw its live state, so the D-Bus
+        round trip is skipped whenever an environment variable already answers.
+        """
+        _check_provider(provider)
+        if self._env_key(provider) is not None:
+            return True
+        try:
+            return self._keyring_key(provider) is not None
+        except KeyringUnavailable:
+            return False
+
+    def list(self, providers: Iterable[str] = ()) -> list[KeyInfo]:
+        """The built-in providers, those given here or at construction, and any set in
+        this session, sorted by name; providers without a key have ``source=None``.
+
+        The keyring API cannot enumerate its entries, so user-added endpoints must be
+        named (the catalog knows them).
+        """
+        names = set(KNOWN_PROVIDERS) | self._extra_providers
+        for name in providers:
+            _check_provider(name)
+            names.add(name)
+        with self._lock:
+            names |= set(self._cache)
+        infos = []
+        for name in sorted(names):
+            key, where = self._lookup(name)
+            infos.append(KeyInfo(name, where, mask_key(key) if key is not None else None))
+        return infos
+
+    # -- writing -------------------------------------------------------------------
+
+    def set(self, provider: str, key: str) -> None:
+        """Store ``key`` in the OS keyring, replacing any previous one.
+
+        Surrounding whitespace (a pasted newline) is stripped; an empty key or one with
+        whitespace inside is refused, since no provider issues such keys.
+        """
+        _check_provider(provider)
+        if not isinstance(key, str):
+            raise InvalidKeyError(f"the API key for {provider} must be text")
+        key = key.strip()
+        if not key:
+            raise InvalidKeyError(f"the API key for {provider} is empty")
+        if any(ch.isspace() or not ch.isprintable() for ch in key):
+            raise InvalidKeyError(
+                f"the API key for {provider} contains spaces or control characters; "
+                "paste it again without them"
+            )
+        backend = self._usable_backend()
+        self._call(lambda: backend.set_password(self._service, provider, key), secret=key)
+        with self._lock:
+            self._cache[provider] = key
+        log.info("stored the API key for %s in the OS keyring", provider)
+
+    def delete(self, provider: str) -> bool:
+        """Forget the keyring entry for ``provider``; ``True`` if there was one.
+
+        Idempotent. An environment variable with a key is left alone (it is not ours),
+        so :meth:`get` may still return a key afterwards: check :meth:`source`.
+        """
+        _check_provider(provider)
+        backend = self._usable_backend()
+        deleted = False
+        # The Secret Service deletes one matching item per call; loop in case an older
+        # client left duplicates, bounded so a misbehaving backend cannot spin forever.
+        for _ in range(10):
+            try:
+                self._call(lambda: backend.delete_password(self._service, provider))
+            except _NothingToDelete:
+                break
+            deleted = True
+        with self._lock:
+            self._cache[provider] = None
+        if deleted:
+            log.info("deleted the API key for %s from the OS keyring", provider)
+        return deleted
+
+    # -- the backend ---------------------------------------------------------------
+
+    def available(self) -> bool:
+        """Whether a real keyring backend can store keys here."""
+        try:
+            self._usable_backend()
+        except KeyringUnavailable:
+            return False
+        return True
+
+    def ensure_available(self) -> None:
+        """Raise :class:`KeyringUnavailable` (with what to install) if :meth:`available` is false."""
+        self._usable_backend()
+
+    def refresh(self) -> None:
+        """Forget cached look-ups, e.g. after ``sparklio keys set`` ran in another process."""
+        with self._lock:
+            self._cache.clear()
+
+    def _usable_backend(self) -> KeyringBackend:
+        backend = self._backend if self._backend is not None else keyring.get_keyring()
+        if _is_plaintext(backend):
+            raise KeyringUnavailable(
+                _unavailable_message(
+                    f"{type(backend).__module__} stores keys in plain text; "
+                    "Sparklio refuses it, uninstall keyrings.alt"
+                )
+            )
+        if _is_non_storing(backend):
+            raise KeyringUnavailable(_unavailable_message())
+        return backend
+
+    def _call(self, operation: Callable[[], _T], secret: str | None = None) -> _T:
+        """Run one keyring operation, turning every backend failure into KeyringUnavailable.
+
+        Backends fail in many shapes (keyring errors, secretstorage and jeepney errors
+        when the Secret Service vanished, OSError from a dead socket); callers need one.
+        Messages pass through :func:`redact` with the key, and the original exception
+        is not chained, so a backend that echoes its input cannot leak the key.
+        """
+        try:
+            return operation()
+        except keyring.errors.PasswordDeleteError:
+            raise _NothingToDelete from None
+        except keyring.errors.NoKeyringError:
+            raise KeyringUnavailable(_unavailable_message()) from None
+        except keyring.errors.KeyringLocked:
+            raise KeyringUnavailable(
+                "the OS keyring is locked and could not be unlocked; unlock it "
+                "(log in to the desktop session) and try again"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - a boundary to an OS service, see above
+            detail = redact(f"{type(exc).__name__}: {exc}", [secret])
+            raise KeyringUnavailable(_unavailable_message(detail)) from None
+
+    def _keyring_key(self, provider: str) -> str | None:
+        with self._lock:
+            if provider in self._cache:
+                return self._cache[provider]
+        backend = self._usable_backend()
+        key = self._call(lambda: backend.get_password(self._service, provider))
+        with self._lock:
+            self._cache[provider] = key
+        return key
+
+    def _env_key(self, provider: str) -> tuple[str, str] | None:
+        for name in env_var_names(provider):
+            value = os.environ.get(name, "").strip()
+            if value:
+                return name, value
+        return None
+
+    def _lookup(self, provider: str) -> tuple[str | None, str | None]:
+        _check_provider(provider)
+        try:
+            key = self._keyring_key(provider)
+        except KeyringUnavailable:
+            key = None
+        if key is not None:
+            return key, "keyring"
+        env = self._env_key(provider)
+        if env is not None:
+            return env[1], f"env:{env[0]}"
+        return None, None
+
+
+class _NothingToDelete(Exception):
+    """Internal: the backend had no entry to delete."""
