@@ -85,6 +85,8 @@ class Tier(_Strict):
 class SpeedClassSpec(_Strict):
     max_latency_s: float | None = Field(default=None, gt=0)
     score_reference_s: float = Field(gt=0)
+    # How long one provider call may take before it counts as a (transient) timeout.
+    timeout_s: float = Field(default=60.0, gt=0)
 
 
 class QualityTargetSpec(_Strict):

@@ -36,6 +36,7 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
+from sparklio_desktop.core import key_index
 from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError, UnknownNameError
 from sparklio_desktop.core.redact import redact
 
@@ -56,11 +57,7 @@ SERVICE = "sparklio"
 
 # Providers with a key of their own, and the variables their SDKs read. Google's SDK
 # prefers GEMINI_API_KEY and falls back to GOOGLE_API_KEY; we follow the same order.
-_ENV_VARS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-}
+_ENV_VARS = key_index.ENV_VARS
 KNOWN_PROVIDERS: tuple[str, ...] = tuple(sorted(_ENV_VARS))
 
 # User-added OpenAI-compatible endpoints are keyed by their catalog name (``openrouter``).
@@ -108,7 +105,7 @@ class KeyInfo:
 def env_var_names(provider: str) -> tuple[str, ...]:
     """The environment variables consulted for ``provider``, in order."""
     _check_provider(provider)
-    return _ENV_VARS.get(provider, (provider.upper().replace("-", "_") + "_API_KEY",))
+    return key_index.default_env_var_names(provider)
 
 
 def mask_key(key: str) -> str:
@@ -262,6 +259,7 @@ class KeyStore:
         self._call(lambda: backend.set_password(self._service, provider, key), secret=key)
         with self._lock:
             self._cache[provider] = key
+        key_index.mark(provider, True)
         log.info("stored the API key for %s in the OS keyring", provider)
 
     def delete(self, provider: str) -> bool:
@@ -283,6 +281,7 @@ class KeyStore:
             deleted = True
         with self._lock:
             self._cache[provider] = None
+        key_index.mark(provider, False)
         if deleted:
             log.info("deleted the API key for %s from the OS keyring", provider)
         return deleted
@@ -350,6 +349,7 @@ class KeyStore:
         key = self._call(lambda: backend.get_password(self._service, provider))
         with self._lock:
             self._cache[provider] = key
+        key_index.mark(provider, key is not None)
         return key
 
     def _env_key(self, provider: str) -> tuple[str, str] | None:

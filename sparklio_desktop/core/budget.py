@@ -1,0 +1,198 @@
+"""The monthly budget guard: paid requests reserve their worst case before they run.
+
+A request's final cost is known only after it streams, so checking "spent < budget"
+before sending lets twenty concurrent requests all pass the check and overshoot
+together. Instead each paid request *reserves* its worst-case cost (from the
+estimator) in the ledger file, in one ``BEGIN IMMEDIATE`` transaction that checks
+``spent + outstanding reservations + worst case <= budget`` and inserts the
+reservation. That transaction is atomic across threads and processes (GUI and CLI
+share the file), so the sum of admitted worst cases never passes the budget.
+
+Lifecycle, for the dispatcher::
+
+    reservation = guard.reserve(request_id, worst_case)   # raises BudgetExceeded
+    try:
+        ... call the provider, store.record_attempt(...) for every attempt ...
+    finally:
+        guard.settle(reservation)   # after the attempt rows, which carry the real cost
+
+Settling after recording means the cost is counted twice for an instant (safe)
+rather than not at all (unsafe). Reservations older than ``stale_after_s`` are
+treated as left by a crashed process and ignored. Local (zero-cost) requests need no
+reservation and are never refused. Months are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal, get_args
+
+from sparklio_desktop.core.errors import BudgetError, UnknownNameError
+from sparklio_desktop.core.ledger import (
+    LedgerStore,
+    current_month,
+    format_usd,
+    month_bounds,
+    month_of,
+    to_picodollars,
+    utcnow,
+)
+
+AtCapPolicy = Literal["local_only", "stop"]
+AT_CAP_POLICIES: frozenset[str] = frozenset(get_args(AtCapPolicy))
+THRESHOLD_ALERT = "threshold"
+DEFAULT_STALE_AFTER_S = 600.0
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    month: str
+    budget_usd: Decimal
+    spent_usd: Decimal
+    reserved_usd: Decimal  # held by requests in flight
+    percent: Decimal  # spent as a percentage of the budget, to 0.1
+    alert: bool  # spent has reached the alert threshold
+    capped: bool  # nothing left for another paid request
+
+    @property
+    def left_usd(self) -> Decimal:
+        return max(Decimal(0), self.budget_usd - self.spent_usd - self.reserved_usd)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Money held for one request; ``id`` is None for a free request (nothing held)."""
+
+    id: int | None
+    request_id: str
+    month: str
+    amount_usd: Decimal
+
+
+class BudgetExceeded(BudgetError):
+    """A paid request would take the month past its budget."""
+
+    def __init__(
+        self, message: str, *, month: str, requested_usd: Decimal, left_usd: Decimal, at_cap: str
+    ) -> None:
+        super().__init__(message)
+        self.month = month
+        self.requested_usd = requested_usd
+        self.left_usd = left_usd
+        self.at_cap = at_cap
+
+
+class BudgetGuard:
+    """Enforces one monthly budget over the ledger at ``store``."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        monthly_usd: Decimal,
+        at_cap: AtCapPolicy,
+        alert_threshold: Decimal = Decimal("0.8"),
+        *,
+        stale_after_s: float = DEFAULT_STALE_AFTER_S,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        to_picodollars(monthly_usd)  # exact Decimal or int, or raise now
+        if monthly_usd < 0:
+            raise ValueError("the monthly budget cannot be negative")
+        if at_cap not in AT_CAP_POLICIES:
+            raise UnknownNameError("at-cap policy", at_cap, AT_CAP_POLICIES)
+        if not 0 < Decimal(str(alert_threshold)) <= 1:
+            raise ValueError("alert_threshold is a share of the budget, above 0 and at most 1")
+        self.store = store
+        self.monthly_usd = Decimal(monthly_usd)
+        self.at_cap: AtCapPolicy = at_cap
+        self.alert_threshold = Decimal(str(alert_threshold))
+        self._stale_after = timedelta(seconds=stale_after_s)
+        self._clock = clock
+
+    def _stale_before(self, now: datetime) -> datetime:
+        return now - self._stale_after
+
+    def status(self, month: str | None = None) -> BudgetStatus:
+        now = self._clock()
+        month = month or current_month(now)
+        spent, reserved = self.store.budget_snapshot(month, self._stale_before(now))
+        budget = self.monthly_usd
+        if budget > 0:
+            percent = (spent * 100 / budget).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        else:
+            percent = Decimal(100)
+        return BudgetStatus(
+            month=month,
+            budget_usd=budget,
+            spent_usd=spent,
+            reserved_usd=reserved,
+            percent=percent,
+            alert=budget > 0 and spent >= budget * self.alert_threshold,
+            capped=spent + reserved >= budget,
+        )
+
+    def reserve(self, request_id: str, worst_case_usd: Decimal) -> Reservation:
+        """Hold ``worst_case_usd`` for a request, or raise :class:`BudgetExceeded`.
+
+        A zero worst case (a local model) holds nothing and always succeeds.
+        """
+        if to_picodollars(worst_case_usd) < 0:
+            raise ValueError("a worst-case cost cannot be negative")
+        now = self._clock()
+        month = month_of(now)
+        if worst_case_usd == 0:
+            return Reservation(None, request_id, month, Decimal(0))
+        outcome = self.store.try_reserve(
+            request_id=request_id,
+            month=month,
+            amount_usd=worst_case_usd,
+            limit_usd=self.monthly_usd,
+            now=now,
+            stale_before=self._stale_before(now),
+        )
+        if outcome.reservation_id is None:
+            left = max(Decimal(0), self.monthly_usd - outcome.spent_usd - outcome.reserved_usd)
+            raise BudgetExceeded(
+                self._refusal(month, worst_case_usd, left, outcome.spent_usd, outcome.reserved_usd),
+                month=month,
+                requested_usd=worst_case_usd,
+                left_usd=left,
+                at_cap=self.at_cap,
+            )
+        return Reservation(outcome.reservation_id, request_id, month, worst_case_usd)
+
+    def settle(self, reservation: Reservation) -> None:
+        """Release the hold once the attempts are recorded. Safe to call twice."""
+        if reservation.id is not None:
+            self.store.release_reservation(reservation.id)
+
+    def alert_due(self, month: str | None = None) -> bool:
+        """True exactly once per month: the first call after spend reaches the threshold."""
+        now = self._clock()
+        month = month or current_month(now)
+        if self.monthly_usd <= 0:
+            return False
+        if self.store.month_spend(month) < self.monthly_usd * self.alert_threshold:
+            return False
+        return self.store.record_alert(month, THRESHOLD_ALERT, now)
+
+    def _refusal(
+        self, month: str, wanted: Decimal, left: Decimal, spent: Decimal, reserved: Decimal
+    ) -> str:
+        resets = month_bounds(month)[1].date().isoformat()
+        if self.at_cap == "local_only":
+            then = f"Sparklio uses local models only until {resets} (UTC) or until you raise the budget"
+        else:
+            then = (
+                f"paid requests stop until {resets} (UTC) or until you raise the budget; "
+                "local models still run"
+            )
+        held = f", {format_usd(reserved)} held by requests in progress" if reserved else ""
+        return (
+            f"Monthly budget reached: this request may cost up to {format_usd(wanted)} but only "
+            f"{format_usd(left)} of the {format_usd(self.monthly_usd)} budget for {month} is left "
+            f"({format_usd(spent)} spent{held}). At the cap {then}."
+        )

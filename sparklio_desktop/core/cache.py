@@ -1,0 +1,255 @@
+"""A response cache: the same prompt to the same model with the same settings is answered from disk.
+
+It lives in its own SQLite file (``data_dir()/cache.sqlite3``) so that clearing or
+deleting it never touches the ledger. Keys are SHA-256 over canonical JSON, never
+Python's ``hash()``, which is salted per process and would make every run miss.
+
+**Only complete, successful answers belong here.** The API has no flag for partial or
+failed output on purpose: the dispatcher calls :meth:`ResponseCache.put` only after a
+stream finished normally with outcome ``ok``; a cancelled, truncated or failed answer
+is never stored, so a hit is always a whole answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Text, cast, delete, func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from sparklio_desktop.core import paths
+from sparklio_desktop.core.ledger import (
+    MigrationSet,
+    Money,
+    UtcDateTime,
+    create_sqlite_engine,
+    execute_all,
+    plain_decimal,
+    utcnow,
+    writer,
+)
+
+KEY_VERSION = 1  # bump when the normalisation below changes, so old keys simply miss
+
+CACHE_MIGRATIONS = MigrationSet()
+
+
+@CACHE_MIGRATIONS.register
+def c001_responses(conn: Connection) -> None:
+    execute_all(
+        conn,
+        """CREATE TABLE responses (
+            key TEXT PRIMARY KEY,
+            model_id TEXT NOT NULL,
+            output TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cost_usd INTEGER NOT NULL,
+            created_utc TEXT NOT NULL,
+            expires_utc TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_responses_expires ON responses (expires_utc)",
+    )
+
+
+_metadata = MetaData()
+responses = Table(
+    "responses",
+    _metadata,
+    Column("key", Text, primary_key=True),
+    Column("model_id", Text, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Money, nullable=False),
+    Column("created_utc", UtcDateTime, nullable=False),
+    Column("expires_utc", UtcDateTime, nullable=False),
+)
+_c = responses.c
+
+
+def default_cache_path() -> Path:
+    return paths.data_dir() / "cache.sqlite3"
+
+
+def _attr_or_item(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _image_digest(image: Any) -> str:
+    data = image if isinstance(image, bytes | bytearray | memoryview) else _attr_or_item(image, "data")
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError("an image must be bytes or have .data bytes")
+    return hashlib.sha256(bytes(data)).hexdigest()
+
+
+def _normal_message(message: Any) -> dict[str, Any]:
+    content = _attr_or_item(message, "content", "") or ""
+    return {
+        "role": _attr_or_item(message, "role"),
+        "content": content.replace("\r\n", "\n").rstrip(),
+        "images": [_image_digest(image) for image in _attr_or_item(message, "images", ()) or ()],
+    }
+
+
+def _json_param(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    raise TypeError(f"generation parameter of type {type(value).__name__} cannot be part of a cache key")
+
+
+def cache_key(model_id: str, messages: Iterable[Any], params: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 hex of the model, the normalised messages and the generation parameters.
+
+    Messages are ``Message`` objects (``.role``, ``.content``, ``.images`` with
+    ``.data``) or dicts with the same keys. Line endings (CRLF to LF) and trailing
+    whitespace do not change the key; images count by the SHA-256 of their bytes.
+    Parameters set to ``None`` mean "the provider's default" and are left out, so
+    ``{"temperature": None}`` and ``{}`` give the same key.
+    """
+    payload = {
+        "v": KEY_VERSION,
+        "model": model_id,
+        "messages": [_normal_message(message) for message in messages],
+        "params": {k: v for k, v in (params or {}).items() if v is not None},
+    }
+    canonical = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_param
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CachedResponse:
+    """A complete answer as it was first produced (and what producing it cost)."""
+
+    model_id: str
+    output: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    created: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    entries: int  # including expired ones not yet deleted
+    expired: int
+    output_bytes: int  # UTF-8 size of the stored answers
+    hits: int  # since this ResponseCache was opened
+    misses: int
+
+
+class ResponseCache:
+    """Complete answers keyed by :func:`cache_key`, each kept for its own TTL."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self._engine = create_sqlite_engine(self.path)
+        self._writer = writer(self._engine)
+        try:
+            CACHE_MIGRATIONS.apply(self._writer)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _count(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self._hits += 1
+            else:
+                self._misses += 1
+
+    def get(self, key: str, now: datetime | None = None) -> CachedResponse | None:
+        """The stored answer, or None; an expired entry is a miss and is deleted."""
+        now = now or utcnow()
+        with self._engine.begin() as conn:
+            row = conn.execute(select(responses).where(_c.key == key)).one_or_none()
+        if row is None:
+            self._count(hit=False)
+            return None
+        if row.expires_utc <= now:
+            with self._writer.begin() as conn:
+                conn.execute(delete(responses).where(_c.key == key, _c.expires_utc <= now))
+            self._count(hit=False)
+            return None
+        self._count(hit=True)
+        return CachedResponse(
+            model_id=row.model_id,
+            output=row.output,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            cost_usd=row.cost_usd,
+            created=row.created_utc,
+        )
+
+    def put(self, key: str, response: CachedResponse, ttl_s: float, now: datetime | None = None) -> None:
+        """Store a complete, successful answer for ``ttl_s`` seconds (replacing any)."""
+        if ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive, got {ttl_s}")
+        expires = (now or utcnow()) + timedelta(seconds=ttl_s)
+        values = {
+            "key": key,
+            "model_id": response.model_id,
+            "output": response.output,
+            "input_tokens": response.input_tokens,
+            "output_tokens": response.output_tokens,
+            "cost_usd": response.cost_usd,
+            "created_utc": response.created,
+            "expires_utc": expires,
+        }
+        statement = sqlite_insert(responses).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"], set_={k: statement.excluded[k] for k in values if k != "key"}
+        )
+        with self._writer.begin() as conn:
+            conn.execute(statement)
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete every expired entry now; returns how many went."""
+        with self._writer.begin() as conn:
+            return conn.execute(delete(responses).where(_c.expires_utc <= (now or utcnow()))).rowcount
+
+    def clear(self) -> None:
+        with self._writer.begin() as conn:
+            conn.execute(delete(responses))
+
+    def stats(self, now: datetime | None = None) -> CacheStats:
+        now = now or utcnow()
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(_c.expires_utc <= now), 0),
+            func.coalesce(func.sum(func.length(cast(_c.output, LargeBinary))), 0),
+        )
+        with self._engine.begin() as conn:
+            entries, expired, size = conn.execute(query).one()
+        with self._lock:
+            return CacheStats(entries, int(expired), int(size), self._hits, self._misses)

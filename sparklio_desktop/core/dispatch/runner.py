@@ -1,0 +1,498 @@
+"""Runs a routing decision: cache, then the chain, model by model, with the policy's
+retries, every attempt recorded in the ledger with its exact cost.
+
+What happens on each kind of failure (docs/dispatch.md):
+- transient (connection, timeout, 408, 429, 5xx, 529): retry after the policy's backoff,
+  or the server's Retry-After when it sent one; a Retry-After above the policy's cap
+  moves on to the next model at once; after the last retry, the next model;
+- 401/403: the provider is unavailable for the session; "model not found": the model is;
+  the chain moves on at once;
+- context too long: the next model whose window is larger;
+- invalid request / content policy: stop, with the provider's own message;
+- a stream that breaks after some output: recorded as failed with what arrived; the next
+  model starts the answer again;
+- cancellation: the stream is closed, the attempt recorded as cancelled, and the
+  cancellation goes on to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sparklio_desktop.core import tokens
+from sparklio_desktop.core.catalog import Capability, ModelSpec
+from sparklio_desktop.core.decision import Rule
+from sparklio_desktop.core.dispatch.events import (
+    AttemptFailed,
+    AttemptInfo,
+    AttemptStarted,
+    Event,
+    Finished,
+    Routed,
+    RunResult,
+    TextChunk,
+)
+from sparklio_desktop.core.errors import BudgetError, SparklioError
+from sparklio_desktop.core.estimate import UnpricedModelError, price_call
+from sparklio_desktop.core.providers.base import (
+    ChatRequest,
+    EmbedRequest,
+    Endpoint,
+    ImageInput,
+    ImageRequest,
+    Message,
+    TextDelta,
+    Usage,
+)
+from sparklio_desktop.core.providers.errors import (
+    AuthError,
+    ContextLengthError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ProviderError,
+    StreamBrokenError,
+    TransientError,
+)
+from sparklio_desktop.core.redact import redact
+from sparklio_desktop.core.router import LiveState, RouteRequest, Router
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One task to run. ``history`` holds earlier turns of a conversation."""
+
+    route: RouteRequest
+    prompt: str
+    history: tuple[Message, ...] = ()
+    images: tuple[ImageInput, ...] = ()
+    model: str | None = None  # force this model (no routing chain)
+    use_cache: bool = True
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    image_size: str | None = None
+    n_images: int = 1
+
+
+class LocalImageEngine(Protocol):
+    async def generate(self, prompt: str, size: str, n: int) -> tuple[tuple[bytes, ...], float]:
+        """PNG images and the GPU seconds they took."""
+        ...
+
+
+@dataclass
+class _Outcome:
+    text: str = ""
+    usage: Usage | None = None
+    images: tuple[bytes, ...] = ()
+    vectors: tuple[tuple[float, ...], ...] = ()
+    ttft_s: float | None = None
+    gpu_seconds: float | None = None
+
+
+class Dispatcher:
+    """Executes requests against the providers. One per app; safe for concurrent runs."""
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        ledger: Any,
+        keys: Any,
+        cache: Any | None = None,
+        budget: Any | None = None,
+        http_client: Any | None = None,
+        live: Callable[[], LiveState] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        local_images: LocalImageEngine | None = None,
+        settings: Any | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.ledger = ledger
+        self.keys = keys
+        self.cache = cache
+        self.budget = budget
+        self._http = http_client
+        self._live = live or (lambda: LiveState())
+        self._sleep = sleep
+        self._local_images = local_images
+        self._settings = settings
+        self._clients: dict[str, Any] = {}
+        # model id -> (rule, why): what failed this session (401, model not found)
+        self.session_unavailable: dict[str, tuple[Rule, str]] = {}
+
+    # -- public ----------------------------------------------------------------
+    async def run(self, request: RunRequest, on_event: Callable[[Event], None] | None = None) -> RunResult:
+        result = None
+        async for event in self.stream(request):
+            if on_event is not None:
+                on_event(event)
+            if isinstance(event, Finished):
+                result = event.result
+        assert result is not None
+        return result
+
+    async def stream(self, request: RunRequest) -> AsyncIterator[Event]:
+        policy = self.workspace.policy
+        catalog = self.workspace.catalog
+        request_id = uuid.uuid4().hex
+        live = self._live()
+        if self.session_unavailable:
+            live = LiveState(
+                unavailable={**live.unavailable, **self.session_unavailable}, spent_usd=live.spent_usd,
+                budget_usd=live.budget_usd, at_cap=live.at_cap, alert_threshold=live.alert_threshold,
+                quality=live.quality,
+            )
+        route_request = request.route
+        if route_request.prompt is None and route_request.input_tokens is None:
+            route_request = _replace(route_request, prompt=request.prompt)
+        if request.images and route_request.images is None:
+            route_request = _replace(route_request, images=len(request.images))
+        decision = Router(catalog, policy).route(route_request, live)
+        chain = list(decision.chain)
+        if request.model is not None:
+            forced = catalog.get_model(request.model)
+            if not forced.has(decision.options.capability):
+                raise SparklioError(f"{forced.name} cannot do {decision.options.capability} ({request.model})")
+            chain = [forced.id]
+        task = policy.task(decision.options.task)
+        self.ledger.record_decision(
+            request_id, prompt=request.prompt, task_type=task_name(decision), trace=decision.to_dict(),
+            final_model_id=None, exploration=decision.exploration,
+        )
+        yield Routed(request_id, decision)
+
+        messages = self._messages(task.system_prompt, request)
+        attempts: list[AttemptInfo] = []
+        base = dict(request_id=request_id, decision=decision, exploration=decision.exploration)
+
+        if not chain:
+            reasons = "; ".join(decision.no_fit_reasons) or "no model fits"
+            yield Finished(RunResult(model=None, output="", error=f"No model fits: {reasons}", **base))
+            return
+
+        ttl = policy.cache_ttl_s(decision.options.task)
+        use_cache = self.cache is not None and request.use_cache and ttl is not None and request.model is None
+        params = {"max_output_tokens": request.max_output_tokens, "temperature": request.temperature,
+                  "images": request.n_images, "size": request.image_size}
+        if use_cache:
+            from sparklio_desktop.core.cache import cache_key
+
+            key = cache_key(chain[0], messages, params)
+            hit = self.cache.get(key)
+            if hit is not None:
+                info = self._record(request_id, 1, decision, catalog[hit.model_id], "cache_hit",
+                                    input_tokens=hit.input_tokens, output_tokens=hit.output_tokens,
+                                    cost=Decimal(0), saved=hit.cost_usd, latency=0.0, exploration=False)
+                yield TextChunk(hit.output)
+                self._finish_decision(request_id, request.prompt, decision, hit.model_id)
+                yield Finished(RunResult(model=hit.model_id, output=hit.output, cache_hit=True, attempts=(info,),
+                                         saved_usd=hit.cost_usd, **base))
+                return
+
+        retry = policy.retry
+        timeout = policy.speed_classes[_speed(decision)].timeout_s
+        context_floor: int | None = None
+        attempt_no = 0
+        final_error: str | None = None
+        for index, model_id in enumerate(chain):
+            model = catalog[model_id]
+            if model_id in self.session_unavailable:
+                continue
+            if context_floor is not None and (model.context_tokens or 0) <= context_floor:
+                continue
+            explored = decision.exploration and index == 0
+            input_est = self._input_estimate(model, messages, decision)
+            reservation = None
+            if self.budget is not None and not model.is_free:
+                try:
+                    worst = price_call(model, input_est, request.max_output_tokens or _max_output(task, decision),
+                                       self._image_count(model, request), request.image_size or "1024x1024").cost_usd
+                    reservation = self.budget.reserve(request_id, worst)
+                except (BudgetError, UnpricedModelError) as exc:
+                    attempt_no += 1
+                    info = self._record(request_id, attempt_no, decision, model, "error",
+                                        error=exc, input_tokens=0, output_tokens=0, cost=Decimal(0), exploration=explored)
+                    attempts.append(info)
+                    stop = getattr(exc, "at_cap", None) == "stop"
+                    final_error = str(exc)
+                    yield AttemptFailed(info, "stop" if stop else "next model")
+                    if stop:
+                        break
+                    continue
+            try:
+                waited = 0.0
+                for retry_index in range(retry.max_retries + 1):
+                    attempt_no += 1
+                    yield AttemptStarted(attempt_no, model_id, model.name, waited)
+                    state = _Outcome()
+                    started = time.perf_counter()
+                    try:
+                        async for chunk in self._call(model, messages, request, timeout, state, started):
+                            yield TextChunk(chunk)
+                    except asyncio.CancelledError:
+                        out_tokens = tokens.count_text(state.text)[0]
+                        self._record(request_id, attempt_no, decision, model, "cancelled",
+                                     input_tokens=input_est, output_tokens=out_tokens, usage_source="estimate",
+                                     cost=self._cost(model, input_est, out_tokens, 0, request),
+                                     latency=time.perf_counter() - started, ttft=state.ttft_s, waited=waited,
+                                     exploration=explored, error_message="cancelled by the user")
+                        raise
+                    except ProviderError as exc:
+                        elapsed = time.perf_counter() - started
+                        received = exc.output_tokens if isinstance(exc, StreamBrokenError) else 0
+                        billed_in = input_est if received else 0
+                        info = self._record(
+                            request_id, attempt_no, decision, model, "error", error=exc,
+                            input_tokens=billed_in, output_tokens=received,
+                            usage_source="estimate",
+                            cost=self._cost(model, billed_in, received, 0, request) if received else Decimal(0),
+                            latency=elapsed, ttft=state.ttft_s, waited=waited, exploration=explored,
+                        )
+                        attempts.append(info)
+                        final_error = f"{model.name}: {exc.message}"
+                        action, wait = self._next_action(exc, retry_index, retry, model)
+                        yield AttemptFailed(info, action, wait)
+                        if action == "retry":
+                            await self._sleep(wait)
+                            waited = wait
+                            continue
+                        if action == "stop":
+                            yield Finished(RunResult(model=None, output="", attempts=tuple(attempts),
+                                                     error=f"{model.name} refused the request: {exc.message}", **base))
+                            return
+                        if isinstance(exc, ContextLengthError):
+                            context_floor = max(context_floor or 0, model.context_tokens or input_est)
+                        break  # next model
+                    else:
+                        info = self._success(request_id, attempt_no, decision, model, request, state, input_est,
+                                             time.perf_counter() - started, waited, explored)
+                        attempts.append(info)
+                        if use_cache and model_id == chain[0] and state.text:
+                            from sparklio_desktop.core.cache import CachedResponse
+
+                            self.cache.put(key, CachedResponse(
+                                model_id=model_id, output=state.text, input_tokens=info.input_tokens,
+                                output_tokens=info.output_tokens, cost_usd=info.cost_usd), ttl)
+                        self._finish_decision(request_id, request.prompt, decision, model_id)
+                        alert = self._alert()
+                        yield Finished(RunResult(
+                            model=model_id, output=state.text, images=state.images,
+                            image_size=request.image_size, vectors=state.vectors, attempts=tuple(attempts),
+                            budget_alert=alert, **base))
+                        return
+            finally:
+                if reservation is not None:
+                    self.budget.settle(reservation)
+        yield Finished(RunResult(model=None, output="", attempts=tuple(attempts),
+                                 error=final_error or "every model in the chain was unavailable", **base))
+
+    # -- one call ---------------------------------------------------------------
+    async def _call(self, model: ModelSpec, messages, request: RunRequest, timeout: float, state: _Outcome,
+                    started: float) -> AsyncIterator[str]:
+        capability = _capability_for(model)
+        if model.provider == "diffusers":
+            if self._local_images is None:
+                raise ProviderError("Stable Diffusion is not set up on this machine", provider="diffusers",
+                                    model=model.api_name)
+            images, gpu = await self._local_images.generate(request.prompt, request.image_size or "512x512",
+                                                            request.n_images)
+            state.images, state.gpu_seconds = images, gpu
+            return
+        client = self._client(model.provider)
+        endpoint = self._endpoint(model)
+        if capability is Capability.IMAGE_GENERATION:
+            result = await client.generate_image(ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024",
+                                                              request.n_images, timeout))
+            state.images = result.images
+            return
+        if capability is Capability.EMBEDDING:
+            result = await client.embed(EmbedRequest(endpoint, (request.prompt,), timeout))
+            state.vectors = result.vectors
+            state.usage = Usage(result.input_tokens, 0)
+            return
+        chat = ChatRequest(endpoint, tuple(messages), request.max_output_tokens, request.temperature, timeout)
+        async for event in client.stream_chat(chat):
+            if isinstance(event, TextDelta):
+                if state.ttft_s is None:
+                    state.ttft_s = time.perf_counter() - started
+                state.text += event.text
+                yield event.text
+            elif isinstance(event, Usage):
+                state.usage = event
+
+    def _next_action(self, exc: ProviderError, retry_index: int, retry, model: ModelSpec) -> tuple[str, float]:
+        if isinstance(exc, TransientError):
+            if retry_index >= retry.max_retries:
+                return "next model", 0.0
+            asked = exc.retry_after_s if retry.honour_retry_after else None
+            if asked is not None:
+                if asked > retry.max_retry_after_s:
+                    return "next model", 0.0
+                return "retry", asked
+            return "retry", retry.backoff(retry_index)
+        if isinstance(exc, AuthError):
+            why = f"{exc.status or 'auth'}: {exc.message}"
+            for other in self.workspace.catalog.values():
+                if other.provider == model.provider:
+                    self.session_unavailable[other.id] = (Rule.UNAVAILABLE, why)
+            return "next model", 0.0
+        if isinstance(exc, ModelNotFoundError):
+            self.session_unavailable[model.id] = (Rule.UNAVAILABLE, exc.message)
+            return "next model", 0.0
+        if isinstance(exc, InvalidRequestError):
+            return "stop", 0.0
+        return "next model", 0.0  # broken streams, context length, unsupported, anything else
+
+    # -- bookkeeping -------------------------------------------------------------
+    def _success(self, request_id, attempt_no, decision, model, request, state: _Outcome, input_est, latency,
+                 waited, explored) -> AttemptInfo:
+        usage = state.usage
+        source = "provider"
+        if usage is not None and usage.input_tokens is not None:
+            input_tokens = usage.input_tokens
+        else:
+            input_tokens, source = input_est, "estimate"
+        if usage is not None and usage.output_tokens is not None:
+            output_tokens = usage.output_tokens
+        else:
+            output_tokens, source = tokens.count_text(state.text)[0], "estimate"
+        images = len(state.images) if state.images else 0
+        cost = self._cost(model, input_tokens, output_tokens, images, request)
+        return self._record(request_id, attempt_no, decision, model, "ok", input_tokens=input_tokens,
+                            output_tokens=output_tokens, images=images, usage_source=source, cost=cost,
+                            latency=latency, ttft=state.ttft_s, waited=waited, exploration=explored,
+                            gpu_seconds=state.gpu_seconds)
+
+    def _cost(self, model: ModelSpec, input_tokens: int, output_tokens: int, images: int, request: RunRequest) -> Decimal:
+        try:
+            return price_call(model, input_tokens, output_tokens, images, request.image_size or "1024x1024").cost_usd
+        except UnpricedModelError:
+            return Decimal(0) if model.is_free else Decimal(0)
+
+    def _record(self, request_id, attempt_no, decision, model: ModelSpec, outcome, *, error=None, input_tokens=0,
+                output_tokens=0, images=0, usage_source="provider", cost=Decimal(0), saved=Decimal(0), latency=None,
+                ttft=None, waited=0.0, exploration=False, gpu_seconds=None, error_message=None) -> AttemptInfo:
+        from sparklio_desktop.core.ledger import AttemptRecord
+
+        o = decision.options
+        price = model.price
+        message = error_message
+        error_class = None
+        if error is not None:
+            error_class = getattr(error, "error_class", type(error).__name__)
+            message = redact(getattr(error, "message", None) or str(error), [self._key_or_none(model.provider)])
+        tps = None
+        if outcome == "ok" and latency and ttft is not None and output_tokens and latency > ttft:
+            tps = output_tokens / (latency - ttft)
+        image_price = price.image_price(None) if price and price.per_image else None
+        self.ledger.record_attempt(AttemptRecord(
+            request_id=request_id, attempt=attempt_no, task_type=o.task, model_id=model.id, provider=model.provider,
+            outcome=outcome, complexity=o.complexity, budget_tier=o.budget, speed=o.speed, quality_target=o.quality,
+            error_class=error_class, error_message=message, input_tokens=input_tokens, output_tokens=output_tokens,
+            images=images, usage_source=usage_source,
+            price_input_per_mtok=price.input_per_mtok if price else None,
+            price_output_per_mtok=price.output_per_mtok if price else None,
+            price_per_image=image_price, cost_usd=cost, saved_usd=saved, latency_s=latency, ttft_s=ttft,
+            tokens_per_s=tps, waited_s=waited, exploration=exploration, gpu_seconds=gpu_seconds,
+        ))
+        return AttemptInfo(attempt_no, model.id, outcome, error_class, message, input_tokens, output_tokens, cost,
+                           latency, ttft, waited, usage_source, exploration)
+
+    def _finish_decision(self, request_id: str, prompt: str, decision, model_id: str) -> None:
+        self.ledger.record_decision(request_id, prompt=prompt, task_type=decision.options.task,
+                                    trace=decision.to_dict(), final_model_id=model_id,
+                                    exploration=decision.exploration)
+
+    def _alert(self) -> str | None:
+        if self.budget is None or not self.budget.alert_due():
+            return None
+        status = self.budget.status()
+        return (f"Budget alert: {status.percent}% of the {status.month} budget spent "
+                f"(${status.spent_usd:.2f} of ${status.budget_usd:.2f}).")
+
+    # -- providers -----------------------------------------------------------------
+    def _client(self, provider: str):
+        client = self._clients.get(provider)
+        if client is None:
+            from sparklio_desktop.core.providers.registry import create_client
+
+            kind = provider if provider in ("openai", "anthropic", "google", "ollama") else "openai_compatible"
+            client = self._clients[provider] = create_client(kind, self._http)
+        return client
+
+    def _key_or_none(self, provider: str) -> str | None:
+        try:
+            return self.keys.get(provider)
+        except SparklioError:
+            return None
+
+    def _endpoint(self, model: ModelSpec) -> Endpoint:
+        base_url = model.base_url
+        if base_url is None and self._settings is not None:
+            from sparklio_desktop.core.config import effective_base_url
+
+            base_url = effective_base_url(model.provider, self._settings)
+        key = None if model.provider == "ollama" else self._key_or_none(model.provider)
+        return Endpoint(model.provider, model.api_name, base_url, key)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    # -- helpers --------------------------------------------------------------------
+    @staticmethod
+    def _messages(system_prompt: str, request: RunRequest) -> list[Message]:
+        messages: list[Message] = []
+        if system_prompt:
+            messages.append(Message("system", system_prompt))
+        messages.extend(request.history)
+        messages.append(Message("user", request.prompt, tuple(request.images)))
+        return messages
+
+    @staticmethod
+    def _input_estimate(model: ModelSpec, messages, decision) -> int:
+        if decision.options.capability == "embedding":
+            return tokens.count_text(messages[-1].content)[0]
+        base, exact = tokens.count_chat(messages)
+        return tokens.for_model(model, base, exact).tokens
+
+    @staticmethod
+    def _image_count(model: ModelSpec, request: RunRequest) -> int:
+        if model.has(Capability.IMAGE_GENERATION):
+            return request.n_images
+        return len(request.images)
+
+
+def _capability_for(model: ModelSpec) -> Capability:
+    for cap in (Capability.IMAGE_GENERATION, Capability.EMBEDDING, Capability.VISION):
+        if model.has(cap):
+            return cap
+    return Capability.TEXT
+
+
+def _max_output(task, decision) -> int:
+    # The worst case reserves twice the expected answer, at least 1,024 tokens.
+    return max(1024, 2 * task.expected_output_tokens) if decision.options.capability in ("text", "vision") else 0
+
+
+def _speed(decision):
+    from sparklio_desktop.core.policy import SpeedClass
+
+    return SpeedClass(decision.options.speed)
+
+
+def task_name(decision) -> str:
+    return decision.options.task
+
+
+def _replace(request: RouteRequest, **changes) -> RouteRequest:
+    from dataclasses import replace
+
+    return replace(request, **changes)

@@ -1,0 +1,245 @@
+"""Ordered, named schema migrations, recorded in ``_migrations`` and run on open.
+
+The shape is simonw/llm's ``migrations.py``: each migration is a function registered
+in order; its name is written to ``_migrations`` once it has run, and opening a store
+runs the ones not yet recorded. All pending migrations run in one ``BEGIN IMMEDIATE``
+transaction, so two processes opening a new file at once cannot both apply them,
+and a crash half-way leaves the file as it was.
+
+Rules for whoever adds the next one:
+
+* append a new function at the end; never edit or reorder one that has shipped;
+* write literal SQL, not ``metadata.create_all()``: a migration must keep producing
+  the schema it produced the day it shipped, whatever ``schema.py`` says later;
+* then update the ``Table`` objects in ``schema.py``; a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from sparklio_desktop.core.ledger.money import utc_iso, utcnow
+
+Migration = Callable[[Connection], None]
+
+
+class MigrationSet:
+    """The migrations of one database file, in the order they must run."""
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Migration]] = []
+
+    def register(self, fn: Migration) -> Migration:
+        """Decorator: add ``fn`` as the next migration, named after the function."""
+        name = fn.__name__
+        if any(name == known for known, _ in self._steps):
+            raise ValueError(f"migration {name!r} is registered twice")
+        self._steps.append((name, fn))
+        return fn
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self._steps]
+
+    def apply(self, engine: Engine) -> list[str]:
+        """Run the pending migrations on ``engine`` (a writer); return their names."""
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS _migrations ("
+                " name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)"
+            )
+            done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _migrations")}
+            ran: list[str] = []
+            for name, fn in self._steps:
+                if name in done:
+                    continue
+                fn(conn)
+                conn.exec_driver_sql(
+                    "INSERT INTO _migrations (name, applied_utc) VALUES (?, ?)",
+                    (name, utc_iso(utcnow())),
+                )
+                ran.append(name)
+            return ran
+
+
+def execute_all(conn: Connection, *statements: str) -> None:
+    """Run DDL statements one by one inside the migration's transaction.
+
+    (``sqlite3``'s ``executescript`` would commit first, breaking the all-or-nothing
+    promise, so statements are passed separately.)
+    """
+    for statement in statements:
+        conn.exec_driver_sql(statement)
+
+
+LEDGER_MIGRATIONS = MigrationSet()
+
+
+@LEDGER_MIGRATIONS.register
+def m001_initial(conn: Connection) -> None:
+    """Attempts, routing decisions, comparisons and votes, reservations, alerts.
+
+    Money columns hold INTEGER picodollars; times hold ISO-8601 UTC text.
+    """
+    execute_all(
+        conn,
+        """CREATE TABLE llm_usage (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL CHECK (attempt >= 1),
+            ts_utc TEXT NOT NULL,
+            user TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            complexity TEXT,
+            budget_tier TEXT,
+            speed TEXT,
+            quality_target TEXT,
+            model_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit')),
+            error_class TEXT,
+            error_message TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+            output_tokens INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+            images INTEGER NOT NULL DEFAULT 0 CHECK (images >= 0),
+            usage_source TEXT NOT NULL CHECK (usage_source IN ('provider', 'estimate')),
+            price_input_per_mtok INTEGER,
+            price_output_per_mtok INTEGER,
+            price_per_image INTEGER,
+            cost_usd INTEGER NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+            saved_usd INTEGER NOT NULL DEFAULT 0 CHECK (saved_usd >= 0),
+            latency_s REAL,
+            ttft_s REAL,
+            tokens_per_s REAL,
+            waited_s REAL NOT NULL DEFAULT 0,
+            exploration INTEGER NOT NULL DEFAULT 0 CHECK (exploration IN (0, 1)),
+            gpu_seconds REAL,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5)
+        )""",
+        "CREATE UNIQUE INDEX ix_llm_usage_request ON llm_usage (request_id, attempt)",
+        "CREATE INDEX ix_llm_usage_ts ON llm_usage (ts_utc)",
+        # (x, ts_utc) rather than (x): "this task's latest requests" reads the index in
+        # order instead of sorting every row of the task.
+        "CREATE INDEX ix_llm_usage_model ON llm_usage (model_id, ts_utc)",
+        "CREATE INDEX ix_llm_usage_task ON llm_usage (task_type, ts_utc)",
+        """CREATE TABLE decisions (
+            request_id TEXT PRIMARY KEY,
+            ts_utc TEXT NOT NULL,
+            user TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            prompt_preview TEXT NOT NULL,
+            prompt_sha256 TEXT NOT NULL,
+            trace_json TEXT NOT NULL,
+            final_model_id TEXT,
+            exploration INTEGER NOT NULL DEFAULT 0 CHECK (exploration IN (0, 1))
+        )""",
+        "CREATE INDEX ix_decisions_ts ON decisions (ts_utc)",
+        """CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            ts_utc TEXT NOT NULL,
+            user TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            prompt_sha256 TEXT NOT NULL,
+            models_json TEXT NOT NULL,
+            order_shown_json TEXT NOT NULL,
+            blind INTEGER NOT NULL DEFAULT 1 CHECK (blind IN (0, 1))
+        )""",
+        """CREATE TABLE votes (
+            id INTEGER PRIMARY KEY,
+            comparison_id INTEGER NOT NULL REFERENCES comparisons (id) ON DELETE CASCADE,
+            ts_utc TEXT NOT NULL,
+            vote TEXT NOT NULL CHECK (vote IN ('a', 'b', 'tie', 'both_bad', 'rank')),
+            ranking_json TEXT,
+            stars_json TEXT
+        )""",
+        "CREATE INDEX ix_votes_comparison ON votes (comparison_id)",
+        """CREATE TABLE budget_reservations (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            month TEXT NOT NULL,
+            amount_usd INTEGER NOT NULL CHECK (amount_usd > 0),
+            created_utc TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_budget_reservations_month ON budget_reservations (month, created_utc)",
+        """CREATE TABLE alerts (
+            month TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ts_utc TEXT NOT NULL,
+            PRIMARY KEY (month, kind)
+        )""",
+    )
+
+
+# Whether an attempt row is the one that marks its request as a fallback: it is a
+# later attempt, on another model than attempt 1, and no earlier later attempt was.
+# Counting only that row counts each request at most once.
+_M002_FIRST_MODEL = (
+    "(SELECT f.model_id FROM llm_usage f WHERE f.request_id = {a}.request_id AND f.attempt = 1)"
+)
+_M002_FALLBACK = (
+    "CASE WHEN {a}.attempt > 1 AND {a}.model_id <> " + _M002_FIRST_MODEL + " AND NOT EXISTS ("
+    "SELECT 1 FROM llm_usage o WHERE o.request_id = {a}.request_id AND o.attempt > 1"
+    " AND o.attempt < {a}.attempt AND o.model_id <> " + _M002_FIRST_MODEL + ") THEN 1 ELSE 0 END"
+)
+
+
+@LEDGER_MIGRATIONS.register
+def m002_usage_daily(conn: Connection) -> None:
+    """A per-day rollup of ``llm_usage``, kept by a trigger in the same transaction.
+
+    The spend panel must draw a month of a million attempts in well under 300 ms;
+    even a covering-index scan of a million rows takes about 0.4 s in SQLite, and the
+    panel needs several groupings. Summing a rollup of (day x user x model x task x
+    outcome) rows costs a few milliseconds whatever the history's length. The
+    trigger makes every insert path (the store, a bulk load, a later import) keep it
+    exact, and because the rollup cannot follow edits or deletes of the rows it
+    summarises, those are refused: the ledger is append-only except for ``rating``.
+    A later migration that must delete or rewrite rows drops the guard, does its
+    work, and rebuilds the rollup with the ``INSERT ... SELECT`` below.
+    """
+    dims = "day, user, model_id, provider, task_type, outcome"
+    upsert = (
+        f" ON CONFLICT ({dims}) DO UPDATE SET attempts = attempts + excluded.attempts,"
+        " requests = requests + excluded.requests, fallbacks = fallbacks + excluded.fallbacks,"
+        " cost_usd = cost_usd + excluded.cost_usd, saved_usd = saved_usd + excluded.saved_usd"
+    )
+    execute_all(
+        conn,
+        f"""CREATE TABLE usage_daily (
+            day TEXT NOT NULL,
+            user TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            fallbacks INTEGER NOT NULL DEFAULT 0,
+            cost_usd INTEGER NOT NULL DEFAULT 0,
+            saved_usd INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY ({dims})
+        ) WITHOUT ROWID""",
+        f"""INSERT INTO usage_daily ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)
+            SELECT substr(u.ts_utc, 1, 10), u.user, u.model_id, u.provider, u.task_type,
+                   u.outcome, COUNT(*), SUM(u.attempt = 1), SUM({_M002_FALLBACK.format(a="u")}),
+                   SUM(u.cost_usd), SUM(u.saved_usd)
+            FROM llm_usage u GROUP BY 1, 2, 3, 4, 5, 6""",
+        f"""CREATE TRIGGER llm_usage_rollup AFTER INSERT ON llm_usage BEGIN
+            INSERT INTO usage_daily ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)
+            VALUES (substr(NEW.ts_utc, 1, 10), NEW.user, NEW.model_id, NEW.provider,
+                    NEW.task_type, NEW.outcome, 1, NEW.attempt = 1,
+                    {_M002_FALLBACK.format(a="NEW")}, NEW.cost_usd, NEW.saved_usd)
+            {upsert};
+        END""",
+        """CREATE TRIGGER llm_usage_append_only BEFORE UPDATE OF request_id, attempt, ts_utc,
+            user, model_id, provider, task_type, outcome, cost_usd, saved_usd ON llm_usage
+        BEGIN
+            SELECT RAISE(ABORT, 'llm_usage is append-only: only rating may change');
+        END""",
+        """CREATE TRIGGER llm_usage_no_delete BEFORE DELETE ON llm_usage BEGIN
+            SELECT RAISE(ABORT, 'llm_usage is append-only: rows are never deleted');
+        END""",
+    )

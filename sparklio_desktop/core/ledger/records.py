@@ -1,0 +1,177 @@
+"""The values that go into the ledger and come back out of it.
+
+They are frozen dataclasses so a record handed to the database executor cannot be
+changed by the coroutine that made it while the write is queued. Validation happens
+on construction, in the caller's frame, where a traceback is useful; the database's
+CHECK constraints are the second line.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal, get_args
+
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger.money import to_picodollars, utcnow
+
+Outcome = Literal["ok", "error", "cancelled", "cache_hit"]
+UsageSource = Literal["provider", "estimate"]
+OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+USAGE_SOURCES: frozenset[str] = frozenset(get_args(UsageSource))
+ANSWER_OUTCOMES: tuple[str, ...] = ("ok", "cache_hit")
+ERROR_MESSAGE_LIMIT = 2000
+
+
+class LedgerError(SparklioError):
+    """A ledger operation the user asked for cannot be done (e.g. rating an unanswered request)."""
+
+
+def current_user() -> str:
+    """The OS user name, the default owner of a ledger row."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers) and no USER variable
+        return os.environ.get("USERNAME") or "unknown"
+
+
+def check_rating(rating: int | None) -> None:
+    if rating is None:
+        return
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValueError(f"rating must be an int from 1 to 5, got {rating!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptRecord:
+    """One attempt at a request: one model called once (or a cache hit).
+
+    A request that is retried or falls back to another model has several attempts,
+    numbered from 1. ``cost_usd`` is what this attempt cost; for a cache hit it is
+    0 and ``saved_usd`` is what the cached answer cost when it was made.
+    ``error_message`` must already be redacted by the caller (the store redacts it
+    once more, defensively, and keeps the first 2,000 characters).
+    """
+
+    request_id: str
+    attempt: int
+    task_type: str
+    model_id: str
+    provider: str
+    outcome: Outcome
+    ts_utc: datetime = field(default_factory=utcnow)
+    user: str = field(default_factory=current_user)
+    complexity: str | None = None
+    budget_tier: str | None = None
+    speed: str | None = None
+    quality_target: str | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    images: int = 0
+    usage_source: UsageSource = "provider"
+    price_input_per_mtok: Decimal | None = None
+    price_output_per_mtok: Decimal | None = None
+    price_per_image: Decimal | None = None
+    cost_usd: Decimal = Decimal(0)
+    saved_usd: Decimal = Decimal(0)
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    waited_s: float = 0.0
+    exploration: bool = False
+    gpu_seconds: float | None = None
+    rating: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.request_id:
+            raise ValueError("request_id is required")
+        if isinstance(self.attempt, bool) or not isinstance(self.attempt, int) or self.attempt < 1:
+            raise ValueError(f"attempt is 1-based, got {self.attempt!r}")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {self.outcome!r}")
+        if self.usage_source not in USAGE_SOURCES:
+            raise ValueError(f"usage_source must be one of {sorted(USAGE_SOURCES)}")
+        if self.ts_utc.tzinfo is None or self.ts_utc.utcoffset() is None:
+            raise ValueError("ts_utc must be timezone-aware")
+        for name in ("input_tokens", "output_tokens", "images"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in ("cost_usd", "saved_usd", "price_input_per_mtok", "price_output_per_mtok",
+                     "price_per_image"):
+            value = getattr(self, name)
+            if value is not None and to_picodollars(value) < 0:
+                raise ValueError(f"{name} must not be negative")
+        check_rating(self.rating)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_row(cls, row: Any) -> AttemptRecord:
+        mapping = row._mapping
+        return cls(**{name: mapping[name] for name in cls.field_names()})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A routing decision, kept so it can be explained again later."""
+
+    request_id: str
+    ts_utc: datetime
+    user: str
+    task_type: str
+    prompt_preview: str
+    prompt_sha256: str
+    trace: Any  # the router's trace, parsed back from JSON
+    final_model_id: str | None
+    exploration: bool
+
+
+@dataclass(frozen=True)
+class RequestSummary:
+    """One line of the history view: a request and how it ended."""
+
+    request_id: str
+    ts_utc: datetime
+    task_type: str
+    model_id: str  # the last attempt's model: the one that answered, if any did
+    outcome: str  # the last attempt's outcome
+    cost_usd: Decimal  # all attempts together
+    saved_usd: Decimal
+    attempts: int
+    rating: int | None
+    prompt_preview: str | None  # None when no decision was recorded
+
+
+@dataclass(frozen=True)
+class LocalCloudSplit:
+    """Answered requests (outcome ok) and spend on this machine versus in the cloud."""
+
+    local_answers: int
+    cloud_answers: int
+    local_usd: Decimal
+    cloud_usd: Decimal
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    """A month of spending, as the spend panel shows it (UTC month)."""
+
+    month: str
+    spent_usd: Decimal
+    by_model: dict[str, Decimal]
+    by_task: dict[str, Decimal]
+    by_provider: dict[str, Decimal]
+    local_vs_cloud: LocalCloudSplit
+    cache_hits: int
+    saved_usd: Decimal
+    requests: int
+    attempts: int
+    fallback_rate: float  # share of requests that needed a second model
+    daily: list[tuple[date, Decimal]]  # every day of the month, zero where none

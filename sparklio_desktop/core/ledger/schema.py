@@ -1,0 +1,125 @@
+"""The ledger's tables as SQLAlchemy Core objects, for building queries.
+
+These describe the schema that the migrations in ``migrations.py`` produce; they are
+never used to create tables (``metadata.create_all`` is not called). A test compares
+them with the columns of a freshly migrated file so the two cannot drift apart.
+Money columns are :class:`Money` (INTEGER picodollars <-> Decimal USD) and times
+:class:`UtcDateTime` (ISO-8601 UTC text <-> aware datetime).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Integer, MetaData, Table, Text
+
+from sparklio_desktop.core.ledger.money import Money, UtcDateTime
+
+metadata = MetaData()
+
+llm_usage = Table(
+    "llm_usage",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ts_utc", UtcDateTime, nullable=False),
+    Column("user", Text, nullable=False),
+    Column("task_type", Text, nullable=False),
+    Column("complexity", Text),
+    Column("budget_tier", Text),
+    Column("speed", Text),
+    Column("quality_target", Text),
+    Column("model_id", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("error_class", Text),
+    Column("error_message", Text),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("images", Integer, nullable=False),
+    Column("usage_source", Text, nullable=False),
+    Column("price_input_per_mtok", Money),
+    Column("price_output_per_mtok", Money),
+    Column("price_per_image", Money),
+    Column("cost_usd", Money, nullable=False),
+    Column("saved_usd", Money, nullable=False),
+    Column("latency_s", Float),
+    Column("ttft_s", Float),
+    Column("tokens_per_s", Float),
+    Column("waited_s", Float, nullable=False),
+    Column("exploration", Boolean, nullable=False),
+    Column("gpu_seconds", Float),
+    Column("rating", Integer),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("request_id", Text, primary_key=True),
+    Column("ts_utc", UtcDateTime, nullable=False),
+    Column("user", Text, nullable=False),
+    Column("task_type", Text, nullable=False),
+    Column("prompt_preview", Text, nullable=False),
+    Column("prompt_sha256", Text, nullable=False),
+    Column("trace_json", Text, nullable=False),
+    Column("final_model_id", Text),
+    Column("exploration", Boolean, nullable=False),
+)
+
+comparisons = Table(
+    "comparisons",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts_utc", UtcDateTime, nullable=False),
+    Column("user", Text, nullable=False),
+    Column("task_type", Text, nullable=False),
+    Column("prompt_sha256", Text, nullable=False),
+    Column("models_json", Text, nullable=False),
+    Column("order_shown_json", Text, nullable=False),
+    Column("blind", Boolean, nullable=False),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("comparison_id", Integer, ForeignKey("comparisons.id"), nullable=False),
+    Column("ts_utc", UtcDateTime, nullable=False),
+    Column("vote", Text, nullable=False),
+    Column("ranking_json", Text),
+    Column("stars_json", Text),
+)
+
+budget_reservations = Table(
+    "budget_reservations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Text, nullable=False),
+    Column("month", Text, nullable=False),
+    Column("amount_usd", Money, nullable=False),
+    Column("created_utc", UtcDateTime, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("month", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("ts_utc", UtcDateTime, nullable=False),
+)
+
+# Kept by the llm_usage_rollup trigger; ``day`` is 'YYYY-MM-DD' (UTC).
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", Text, primary_key=True),
+    Column("user", Text, primary_key=True),
+    Column("model_id", Text, primary_key=True),
+    Column("provider", Text, primary_key=True),
+    Column("task_type", Text, primary_key=True),
+    Column("outcome", Text, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("fallbacks", Integer, nullable=False),
+    Column("cost_usd", Money, nullable=False),
+    Column("saved_usd", Money, nullable=False),
+)

@@ -1,0 +1,364 @@
+"""Anthropic's Messages API: streamed chat with images; no image generation, no embeddings.
+
+Built on the official SDK's ``AsyncAnthropic`` with ``max_retries=0`` (the dispatcher
+owns retries), imported on first use so importing this module stays cheap. One SDK
+client is cached per ``(base_url, api_key)``.
+
+The SDK speaks ``httpx2`` only and refuses an ``httpx.AsyncClient``. The contract hands
+us an ``httpx`` client so that all providers share one pool and tests can inject a
+transport, so an injected ``httpx`` client is bridged: a small ``httpx2`` transport
+sends each request through it (:func:`_bridge_client`). An injected ``httpx2`` client
+is used as it is.
+
+``ChatRequest.temperature`` is not sent: the SDK's Messages API (2.x) no longer has
+sampling parameters, and an unknown field would be refused as an invalid request.
+
+Mapped errors are raised outside the ``except`` block, so no SDK exception (whose text
+may echo the key) rides along as ``__context__``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from sparklio_desktop.core.providers.base import (
+    ChatEvent,
+    ChatRequest,
+    EmbedRequest,
+    EmbedResult,
+    Endpoint,
+    ImageRequest,
+    ImageResult,
+    Message,
+    TextDelta,
+    Usage,
+    parse_retry_after,
+)
+from sparklio_desktop.core.providers.errors import (
+    AuthError,
+    ContextLengthError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ProviderError,
+    StreamBrokenError,
+    TransientError,
+    UnsupportedError,
+)
+from sparklio_desktop.core.redact import redact
+
+if TYPE_CHECKING:
+    import anthropic
+    import httpx2
+
+__all__ = ["AnthropicClient"]
+
+T = TypeVar("T")
+
+# Anthropic requires max_tokens on every request.
+DEFAULT_MAX_TOKENS = 1024
+CHECK_AUTH_TIMEOUT_S = 15.0
+_CONTEXT_WORDS = re.compile(r"prompt is too long|exceed context limit|context window|context length", re.I)
+_TRANSIENT_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
+_AUTH_TYPES = frozenset({"authentication_error", "permission_error", "billing_error"})
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough output-token count for a broken stream whose usage never arrived."""
+    return max(1, len(text) // 4)
+
+
+def _split_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
+    """Anthropic takes the system prompt apart from the turns, and images as base64 blocks."""
+    system = [m.content for m in messages if m.role == "system" and m.content]
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            continue
+        if not message.images:
+            turns.append({"role": message.role, "content": message.content})
+            continue
+        blocks: list[dict[str, Any]] = [
+            {"type": "image", "source": {"type": "base64", "media_type": image.mime_type,
+                                         "data": base64.b64encode(image.data).decode("ascii")}}
+            for image in message.images
+        ]
+        if message.content:
+            blocks.append({"type": "text", "text": message.content})  # images first, as Anthropic advises
+        turns.append({"role": message.role, "content": blocks})
+    return ("\n\n".join(system) or None), turns
+
+
+class AnthropicClient:
+    """Claude models through the Messages API."""
+
+    provider = "anthropic"
+
+    def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
+        self._injected: Any = http_client
+        self._http: httpx2.AsyncClient | None = None
+        self._owns_http = True
+        self._sdks: dict[tuple[str | None, str | None], anthropic.AsyncAnthropic] = {}
+
+    def _http_client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            import anthropic
+            import httpx2
+
+            if isinstance(self._injected, httpx2.AsyncClient):
+                self._http, self._owns_http = self._injected, False
+            elif self._injected is not None:
+                self._http = _bridge_client(self._injected)
+            else:
+                self._http = anthropic.DefaultAsyncHttpxClient()
+        return self._http
+
+    def _sdk(self, endpoint: Endpoint) -> anthropic.AsyncAnthropic:
+        cache_key = (endpoint.base_url, endpoint.api_key)
+        sdk = self._sdks.get(cache_key)
+        if sdk is None:
+            import anthropic
+
+            # base_url None: the SDK reads ANTHROPIC_BASE_URL, then its default.
+            sdk = anthropic.AsyncAnthropic(api_key=endpoint.api_key, base_url=endpoint.base_url,
+                                           http_client=self._http_client(), max_retries=0)
+            if not (sdk.api_key or sdk.auth_token or sdk.credentials):
+                # Otherwise the SDK fails each request with a bare TypeError.
+                raise AuthError("no Anthropic API key is configured", provider=self.provider,
+                                model=endpoint.api_name)
+            self._sdks[cache_key] = sdk
+        return sdk
+
+    async def aclose(self) -> None:
+        """Close what this client created; an injected client stays open for its owner."""
+        self._sdks.clear()
+        http, self._http = self._http, None
+        if http is not None and self._owns_http:
+            await http.aclose()
+
+    # -- chat ------------------------------------------------------------------
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        """Yield text deltas, then one ``Usage`` from message_start and message_delta."""
+        endpoint = request.endpoint
+        system, turns = _split_messages(request.messages)
+        params: dict[str, Any] = {
+            "model": endpoint.api_name,
+            "messages": turns,
+            "max_tokens": request.max_output_tokens or DEFAULT_MAX_TOKENS,
+            "stream": True,
+            "timeout": request.timeout_s,
+        }
+        if system is not None:
+            params["system"] = system
+        # request.temperature is not sent: this SDK's Messages API has no sampling parameters.
+        parts: list[str] = []
+        input_tokens: int | None = None
+        output_tokens: int | None = None
+        finished = False
+        failure: Exception | None = None
+        stream: Any = None
+        try:
+            stream = await self._sdk(endpoint).messages.create(**params)
+            async for event in stream:
+                kind = event.type
+                if kind == "message_start":
+                    input_tokens = event.message.usage.input_tokens
+                    output_tokens = event.message.usage.output_tokens
+                elif kind == "content_block_delta" and event.delta.type == "text_delta" and event.delta.text:
+                    parts.append(event.delta.text)
+                    yield TextDelta(event.delta.text)
+                elif kind == "message_delta" and event.usage is not None:
+                    output_tokens = event.usage.output_tokens  # cumulative, so the last one wins
+                    if getattr(event.usage, "input_tokens", None) is not None:
+                        input_tokens = event.usage.input_tokens
+                elif kind == "message_stop":
+                    finished = True
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped, none escapes raw
+            failure = self._error(exc, endpoint, "".join(parts), output_tokens, streaming=stream is not None)
+        finally:
+            if stream is not None:
+                await _close_quietly(stream.close)
+        if failure is None and not finished:
+            failure = self._broken(endpoint, "the stream ended before message_stop", "".join(parts), None)
+        if failure is not None:
+            raise failure
+        yield Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+
+    # -- what Anthropic does not offer, and auth -------------------------------
+    async def generate_image(self, request: ImageRequest) -> ImageResult:
+        raise UnsupportedError("Anthropic has no image generation API", provider=self.provider,
+                               model=request.endpoint.api_name)
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        raise UnsupportedError("Anthropic has no embeddings API", provider=self.provider,
+                               model=request.endpoint.api_name)
+
+    async def check_auth(self, endpoint: Endpoint) -> None:
+        """List one model: authenticated, free, and it proves the base URL is right."""
+        await self._call(endpoint, lambda sdk: sdk.models.list(limit=1, timeout=CHECK_AUTH_TIMEOUT_S))
+
+    async def _call(self, endpoint: Endpoint, make: Callable[[anthropic.AsyncAnthropic], Awaitable[T]]) -> T:
+        failure: Exception
+        try:
+            return await make(self._sdk(endpoint))
+        except Exception as exc:  # noqa: BLE001 - mapped below, outside the except block
+            failure = self._error(exc, endpoint, "", None, streaming=False)
+        raise failure
+
+    # -- error mapping ---------------------------------------------------------
+    def _broken(self, endpoint: Endpoint, message: str, text: str, tokens: int | None) -> ProviderError:
+        """After output: ``StreamBrokenError`` with what arrived; before any: retryable."""
+        kw = {"provider": self.provider, "model": endpoint.api_name}
+        message = redact(message, [endpoint.api_key])
+        if not text:
+            return TransientError(message, **kw)
+        return StreamBrokenError(message, text_received=text, output_tokens=tokens or estimate_tokens(text), **kw)
+
+    def _error(self, exc: Exception, endpoint: Endpoint, text: str, output_tokens: int | None, *,
+               streaming: bool) -> Exception:
+        """Classify any failure of an SDK call into the errors the dispatcher acts on."""
+        import anthropic
+        import httpx2
+
+        if isinstance(exc, ProviderError):
+            return exc
+        kw: dict[str, Any] = {"provider": self.provider, "model": endpoint.api_name}
+        secrets = [endpoint.api_key]
+        # message_start reports output_tokens=1 before any text; only a later count is real.
+        tokens = output_tokens if output_tokens and output_tokens > 1 else None
+        if isinstance(exc, anthropic.APIStatusError):
+            message = redact(_provider_message(exc), secrets)
+            error_type = _error_type(exc.body)
+            in_stream = exc.status_code < 400  # an `event: error` inside a 200 stream
+            if text:
+                return self._broken(endpoint, f"stream broken: {message}", text, tokens)
+            status = None if in_stream else exc.status_code
+            cls = _classify(status, error_type, message)
+            if cls is TransientError:
+                retry = None if in_stream else parse_retry_after(exc.response.headers)
+                return TransientError(message, retry_after_s=retry, status=status, **kw)
+            return cls(message, status=status, **kw)
+        if text:
+            return self._broken(endpoint, f"stream broken: {_describe(exc)}", text, tokens)
+        if isinstance(exc, (anthropic.APITimeoutError, httpx.TimeoutException, httpx2.TimeoutException)):
+            return TransientError("the request timed out", **kw)
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            detail = _describe(cause) if cause is not None else exc.message
+            return TransientError(redact(f"connection failed: {detail}", secrets), **kw)
+        if isinstance(exc, anthropic.CredentialsError):  # a profile or token file that would not load
+            return AuthError(redact(str(exc), secrets), **kw)
+        if streaming or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
+            return TransientError(redact(f"malformed or interrupted response: {_describe(exc)}", secrets), **kw)
+        return exc  # not the provider's failure but a bug of ours: let it surface unchanged
+
+
+def _classify(status: int | None, error_type: str | None, message: str) -> type[ProviderError]:
+    """Which error class an Anthropic failure (HTTP status, ``error.type``) belongs to."""
+    if status == 529 or error_type in _TRANSIENT_TYPES:
+        return TransientError
+    if status in (401, 402, 403) or error_type in _AUTH_TYPES:
+        return AuthError
+    if status == 404 or error_type == "not_found_error":
+        return ModelNotFoundError
+    if _CONTEXT_WORDS.search(message) and (status in (400, 413, None)):
+        return ContextLengthError
+    if status is None:
+        return InvalidRequestError if error_type == "invalid_request_error" else TransientError
+    if status in (408, 409, 429) or status >= 500:
+        return TransientError
+    return InvalidRequestError
+
+
+def _error_type(body: object) -> str | None:
+    error = body.get("error") if isinstance(body, dict) else None
+    value = error.get("type") if isinstance(error, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _provider_message(exc: Exception) -> str:
+    """``error.message`` from Anthropic's error body, else the SDK's own text."""
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
+        return error["message"]
+    return str(getattr(exc, "message", "") or exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _close_quietly(close: Callable[[], Awaitable[object]]) -> None:
+    """Close a stream whose connection may already be broken; a failure here changes nothing."""
+    try:
+        await close()
+    except Exception:  # noqa: BLE001 - the real error, if any, is already being reported
+        pass
+
+
+def _bridge_client(client: httpx.AsyncClient) -> httpx2.AsyncClient:
+    """An ``httpx2`` client whose every request goes out through the ``httpx`` ``client``."""
+    import httpx2
+
+    return httpx2.AsyncClient(transport=_bridge_transport_class()(client))
+
+
+@functools.cache
+def _bridge_transport_class() -> type:
+    """Defined on first use, because ``httpx2`` is only imported along with the SDK."""
+    import httpx2
+
+    def translate(exc: httpx.HTTPError, request: httpx2.Request) -> httpx2.HTTPError:
+        # Same names in both packages; the SDK recognises httpx2's timeouts and transport errors.
+        cls = getattr(httpx2, type(exc).__name__, None)
+        if not (isinstance(cls, type) and issubclass(cls, httpx2.RequestError)):
+            cls = httpx2.TimeoutException if isinstance(exc, httpx.TimeoutException) else httpx2.TransportError
+        return cls(str(exc), request=request)
+
+    class BridgedStream(httpx2.AsyncByteStream):
+        def __init__(self, response: httpx.Response, request: httpx2.Request) -> None:
+            self._response = response
+            self._request = request
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            failure: httpx2.HTTPError | None = None
+            try:
+                async for chunk in self._response.aiter_raw():
+                    yield chunk
+            except httpx.HTTPError as exc:
+                failure = translate(exc, self._request)
+            if failure is not None:
+                raise failure
+
+        async def aclose(self) -> None:
+            await self._response.aclose()
+
+    class BridgeTransport(httpx2.AsyncBaseTransport):
+        def __init__(self, client: httpx.AsyncClient) -> None:
+            self._client = client
+
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            timeout = request.extensions.get("timeout")
+            outgoing = self._client.build_request(
+                request.method, str(request.url), headers=request.headers.multi_items(),
+                content=await request.aread(),
+                timeout=httpx.Timeout(**timeout) if isinstance(timeout, dict) else httpx.USE_CLIENT_DEFAULT,
+            )
+            failure: httpx2.HTTPError | None = None
+            try:
+                response = await self._client.send(outgoing, stream=True)
+            except httpx.HTTPError as exc:
+                failure = translate(exc, request)
+            if failure is not None:
+                raise failure
+            return httpx2.Response(response.status_code, headers=response.headers.multi_items(),
+                                   stream=BridgedStream(response, request), request=request)
+
+    return BridgeTransport

@@ -1,0 +1,307 @@
+"""OpenAI, and every server that speaks its wire format (LM Studio, vLLM, llama.cpp, OpenRouter).
+
+Built on the official SDK's ``AsyncOpenAI`` with ``max_retries=0``: the dispatcher owns
+retries. The SDK is imported on first use, so importing this module (as the registry
+and GUI start-up do) stays cheap. One SDK client is cached per ``(base_url, api_key)``;
+they all share one HTTP connection pool: the injected ``httpx.AsyncClient`` (the SDK
+accepts ``httpx`` as well as its own ``httpx2``) or one this client creates and closes.
+
+Every failure leaves as a :mod:`~sparklio_desktop.core.providers.errors` class whose
+message is the provider's own words with the key redacted. Mapped errors are raised
+outside the ``except`` block on purpose, so no SDK exception (whose text may hold the
+key or the Authorization header) rides along as ``__context__`` into logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from sparklio_desktop.core.providers.base import (
+    ChatEvent,
+    ChatRequest,
+    EmbedRequest,
+    EmbedResult,
+    Endpoint,
+    ImageRequest,
+    ImageResult,
+    Message,
+    TextDelta,
+    Usage,
+    parse_retry_after,
+)
+from sparklio_desktop.core.providers.errors import (
+    AuthError,
+    ContextLengthError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ProviderError,
+    StreamBrokenError,
+    TransientError,
+)
+from sparklio_desktop.core.redact import redact
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["OpenAICompatibleClient", "OpenAIClient"]
+
+T = TypeVar("T")
+
+# check_auth has no request to carry a timeout; listing models should be quick.
+CHECK_AUTH_TIMEOUT_S = 15.0
+# Sent to compatible servers that need no key: the SDK insists on some Authorization.
+NO_KEY = "no-key"
+_CONTEXT_WORDS = re.compile(r"context length|context window|maximum context|too many tokens", re.I)
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough output-token count for a broken stream that never reported usage."""
+    return max(1, len(text) // 4)
+
+
+def _message_payload(message: Message) -> dict[str, Any]:
+    """One chat message; images become ``image_url`` parts with a base64 data URL."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = []
+    if message.content:
+        parts.append({"type": "text", "text": message.content})
+    for image in message.images:
+        url = f"data:{image.mime_type};base64,{base64.b64encode(image.data).decode('ascii')}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return {"role": message.role, "content": parts}
+
+
+class OpenAIClient:
+    """OpenAI's own API: chat (streamed), DALL-E images and embeddings."""
+
+    provider = "openai"
+    # OpenAI's newer models reject ``max_tokens``; compatible servers may not know the new name.
+    max_tokens_param = "max_completion_tokens"
+
+    def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
+        self._http: Any = http_client
+        self._owns_http = http_client is None
+        self._sdks: dict[tuple[str | None, str | None], openai.AsyncOpenAI] = {}
+
+    # -- SDK clients -------------------------------------------------------------
+    def _sdk_options(self, endpoint: Endpoint) -> dict[str, Any]:
+        """Key and base URL for the SDK; ``None`` lets it read OPENAI_API_KEY / OPENAI_BASE_URL."""
+        return {"api_key": endpoint.api_key, "base_url": endpoint.base_url}
+
+    def _sdk(self, endpoint: Endpoint) -> openai.AsyncOpenAI:
+        cache_key = (endpoint.base_url, endpoint.api_key)
+        sdk = self._sdks.get(cache_key)
+        if sdk is None:
+            import openai
+
+            if self._http is None:
+                self._http = openai.DefaultAsyncHttpxClient()
+            sdk = openai.AsyncOpenAI(**self._sdk_options(endpoint), http_client=self._http, max_retries=0)
+            self._sdks[cache_key] = sdk
+        return sdk
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this client created it; an injected one is the caller's."""
+        self._sdks.clear()
+        if self._owns_http and self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    # -- chat ------------------------------------------------------------------
+    def _chat_params(self, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.endpoint.api_name,
+            "messages": [_message_payload(m) for m in request.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": request.timeout_s,
+        }
+        if request.max_output_tokens is not None:
+            params[self.max_tokens_param] = request.max_output_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        return params
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        """Yield text as it streams, then one ``Usage``; close the HTTP stream however we stop."""
+        endpoint = request.endpoint
+        params = self._chat_params(request)
+        parts: list[str] = []
+        usage: Any = None
+        finished = False
+        failure: Exception | None = None
+        stream: Any = None
+        try:
+            stream = await self._sdk(endpoint).chat.completions.create(**params)
+            async for chunk in stream:
+                if getattr(chunk, "usage", None) is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices or ():
+                    if choice.finish_reason is not None:
+                        finished = True
+                    piece = choice.delta.content if choice.delta is not None else None
+                    if piece:
+                        parts.append(piece)
+                        yield TextDelta(piece)
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped, none escapes raw
+            failure = self._error(exc, endpoint, "".join(parts), usage, streaming=stream is not None)
+        finally:
+            if stream is not None:
+                await _close_quietly(stream.close)
+        if failure is None and not finished:
+            failure = self._broken(endpoint, "the stream ended before the answer was complete", parts, usage)
+        if failure is not None:
+            raise failure
+        yield Usage(
+            input_tokens=getattr(usage, "prompt_tokens", None),
+            output_tokens=getattr(usage, "completion_tokens", None),
+        )
+
+    # -- images, embeddings, auth ----------------------------------------------
+    async def generate_image(self, request: ImageRequest) -> ImageResult:
+        """DALL-E 3 (or gpt-image) returning base64, so no second download is needed."""
+        endpoint = request.endpoint
+        params: dict[str, Any] = {"model": endpoint.api_name, "prompt": request.prompt, "size": request.size,
+                                  "n": request.n, "timeout": request.timeout_s}
+        if endpoint.api_name.startswith("dall-e"):
+            params["response_format"] = "b64_json"  # gpt-image models always answer base64
+        result = await self._call(endpoint, lambda sdk: sdk.images.generate(**params))
+        images = tuple(base64.b64decode(item.b64_json) for item in result.data or () if item.b64_json)
+        if not images:
+            raise TransientError("the provider returned no image data", provider=self.provider,
+                                 model=endpoint.api_name)
+        return ImageResult(images=images, size=request.size, revised_prompt=result.data[0].revised_prompt)
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        endpoint = request.endpoint
+        result = await self._call(endpoint, lambda sdk: sdk.embeddings.create(
+            model=endpoint.api_name, input=list(request.inputs), encoding_format="float",
+            timeout=request.timeout_s))
+        vectors = tuple(tuple(float(x) for x in item.embedding) for item in sorted(result.data, key=lambda d: d.index))
+        usage = getattr(result, "usage", None)
+        return EmbedResult(vectors=vectors, input_tokens=getattr(usage, "prompt_tokens", None))
+
+    async def check_auth(self, endpoint: Endpoint) -> None:
+        """List models: authenticated, free, and it proves the base URL is right."""
+        await self._call(endpoint, lambda sdk: sdk.models.list(timeout=CHECK_AUTH_TIMEOUT_S))
+
+    async def _call(self, endpoint: Endpoint, make: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
+        failure: Exception
+        try:
+            return await make(self._sdk(endpoint))
+        except Exception as exc:  # noqa: BLE001 - mapped below, outside the except block
+            failure = self._error(exc, endpoint, "", None, streaming=False)
+        raise failure
+
+    # -- error mapping ---------------------------------------------------------
+    def _broken(self, endpoint: Endpoint, message: str, parts: list[str], usage: Any) -> ProviderError:
+        """After output: ``StreamBrokenError`` with what arrived; before any: retryable."""
+        kw = {"provider": self.provider, "model": endpoint.api_name}
+        message = redact(message, [endpoint.api_key])
+        text = "".join(parts)
+        if not text:
+            return TransientError(message, **kw)
+        tokens = getattr(usage, "completion_tokens", None) or estimate_tokens(text)
+        return StreamBrokenError(message, text_received=text, output_tokens=tokens, **kw)
+
+    def _error(self, exc: Exception, endpoint: Endpoint, text: str, usage: Any, *, streaming: bool) -> Exception:
+        """Classify any failure of an SDK call into the errors the dispatcher acts on."""
+        import httpx2
+        import openai
+
+        if isinstance(exc, ProviderError):  # ours already, e.g. a missing base URL
+            return exc
+        kw: dict[str, Any] = {"provider": self.provider, "model": endpoint.api_name}
+        secrets = [endpoint.api_key]
+        if text:  # the stream died after output: whatever the cause, record what came
+            detail = _provider_message(exc) if isinstance(exc, openai.APIError) else _describe(exc)
+            return self._broken(endpoint, f"stream broken: {detail}", [text], usage)
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            message = redact(_provider_message(exc), secrets)
+            cls = _classify(status, exc.code, exc.type, message)
+            if cls is TransientError:
+                return TransientError(message, retry_after_s=parse_retry_after(exc.response.headers),
+                                      status=status, **kw)
+            return cls(message, status=status, **kw)
+        if isinstance(exc, openai.APITimeoutError):
+            return TransientError("the request timed out", **kw)
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            detail = _describe(cause) if cause is not None else exc.message
+            return TransientError(redact(f"connection failed: {detail}", secrets), **kw)
+        if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
+            message = redact(_provider_message(exc), secrets)
+            return _classify(None, exc.code, exc.type, message)(message, **kw)
+        if isinstance(exc, openai.OpenAIError):  # raised before any request: missing credentials
+            return AuthError(redact(str(exc), secrets), **kw)
+        if isinstance(exc, (httpx.TimeoutException, httpx2.TimeoutException)):
+            return TransientError("the request timed out", **kw)
+        if streaming or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
+            return TransientError(redact(f"malformed or interrupted response: {_describe(exc)}", secrets), **kw)
+        return exc  # not the provider's failure but a bug of ours: let it surface unchanged
+
+
+class OpenAICompatibleClient(OpenAIClient):
+    """The OpenAI wire format at a user's base URL; the key is optional.
+
+    Never falls back to ``OPENAI_API_KEY``: that would hand the user's OpenAI key to a
+    third-party server. Without a key a placeholder is sent, which local servers ignore.
+    """
+
+    provider = "openai_compatible"
+    max_tokens_param = "max_tokens"
+
+    def _sdk_options(self, endpoint: Endpoint) -> dict[str, Any]:
+        base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise InvalidRequestError("an OpenAI-compatible endpoint needs a base URL",
+                                      provider=self.provider, model=endpoint.api_name)
+        return {"api_key": endpoint.api_key or NO_KEY, "base_url": base_url}
+
+
+def _classify(status: int | None, code: str | None, type_: str | None, message: str) -> type[ProviderError]:
+    """Which error class an OpenAI-style failure (HTTP status, ``code``, ``type``) belongs to."""
+    if code == "context_length_exceeded" or (status in (400, 413, None) and _CONTEXT_WORDS.search(message)):
+        return ContextLengthError
+    if code == "insufficient_quota":  # billing, not a rate limit: waiting will not help
+        return AuthError
+    if code == "model_not_found" or status == 404:
+        return ModelNotFoundError
+    if status in (401, 403) or code == "invalid_api_key":
+        return AuthError
+    if status is None:
+        return InvalidRequestError if type_ == "invalid_request_error" else TransientError
+    if status in (408, 409, 429) or status >= 500:
+        return TransientError
+    return InvalidRequestError
+
+
+def _provider_message(exc: Exception) -> str:
+    """The provider's own explanation: ``error.message`` from the body when there is one."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str) and inner["message"]:
+            return inner["message"]
+    return str(getattr(exc, "message", "") or exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _close_quietly(close: Callable[[], Awaitable[object]]) -> None:
+    """Close a stream whose connection may already be broken; a failure here changes nothing."""
+    try:
+        await close()
+    except Exception:  # noqa: BLE001 - the real error, if any, is already being reported
+        pass

@@ -1,0 +1,210 @@
+"""The budget guard: reservations never let concurrent requests overshoot the cap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sparklio_desktop.core.budget import BudgetExceeded, BudgetGuard, Reservation
+from sparklio_desktop.core.errors import BudgetError, UnknownNameError
+from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LedgerStore]:
+    with LedgerStore.open(tmp_path / "ledger.sqlite3") as opened:
+        yield opened
+
+
+def spend(store: LedgerStore, usd: str, request_id: str = "paid", when: datetime = NOW) -> None:
+    store.record_attempt(AttemptRecord(
+        request_id=request_id, attempt=1, ts_utc=when, task_type="chat", model_id="gpt",
+        provider="openai", outcome="ok", cost_usd=Decimal(usd)))
+
+
+def guard(store: LedgerStore, budget: str = "1.00", at_cap: str = "local_only",
+          clock: Clock | None = None) -> BudgetGuard:
+    return BudgetGuard(store, Decimal(budget), at_cap, clock=clock or Clock())  # type: ignore[arg-type]
+
+
+def test_status_reports_spend_reservations_and_flags(store: LedgerStore) -> None:
+    spend(store, "0.79")
+    g = guard(store)
+    s = g.status()
+    assert (s.month, s.budget_usd, s.spent_usd, s.reserved_usd) == ("2025-03", Decimal("1.00"),
+                                                                     Decimal("0.79"), Decimal(0))
+    assert (s.percent, s.alert, s.capped) == (Decimal("79.0"), False, False)
+    g.reserve("r", Decimal("0.21"))
+    s = g.status()
+    assert (s.reserved_usd, s.alert, s.capped, s.left_usd) == (Decimal("0.21"), False, True, Decimal(0))
+    spend(store, "0.01", "more")
+    assert g.status().alert is True
+    assert g.status("2025-02").spent_usd == Decimal(0)
+
+
+def test_reserve_refuses_what_would_overshoot_with_a_clear_message(store: LedgerStore) -> None:
+    spend(store, "0.95")
+    g = guard(store)
+    g.reserve("r1", Decimal("0.03"))
+    with pytest.raises(BudgetExceeded) as caught:
+        g.reserve("r2", Decimal("0.03"))
+    err = caught.value
+    assert isinstance(err, BudgetError)
+    assert (err.requested_usd, err.left_usd, err.month, err.at_cap) == (
+        Decimal("0.03"), Decimal("0.02"), "2025-03", "local_only")
+    message = str(err)
+    assert "\n" not in message
+    for part in ("$0.03", "$0.02", "$1.00", "2025-03", "$0.95 spent", "local models only", "2025-04-01"):
+        assert part in message
+    stop = guard(store, at_cap="stop")
+    with pytest.raises(BudgetExceeded, match="paid requests stop"):
+        stop.reserve("r3", Decimal("0.03"))
+    g.reserve("exact", Decimal("0.02"))  # exactly up to the cap is allowed
+
+
+def test_free_requests_are_never_blocked(store: LedgerStore) -> None:
+    spend(store, "5")
+    g = guard(store)
+    held = g.reserve("local", Decimal(0))
+    assert held == Reservation(None, "local", "2025-03", Decimal(0))
+    g.settle(held)
+    with pytest.raises(ValueError):
+        g.reserve("x", Decimal("-1"))
+
+
+def test_settle_releases_and_is_idempotent(store: LedgerStore) -> None:
+    g = guard(store)
+    held = g.reserve("r", Decimal("0.6"))
+    with pytest.raises(BudgetExceeded):
+        g.reserve("r2", Decimal("0.6"))
+    g.settle(held)
+    g.settle(held)
+    g.reserve("r2", Decimal("0.6"))
+
+
+def test_stale_reservations_of_crashed_processes_are_ignored(store: LedgerStore) -> None:
+    clock = Clock()
+    g = BudgetGuard(store, Decimal(1), "stop", stale_after_s=300, clock=clock)
+    g.reserve("crashed", Decimal("0.9"))
+    with pytest.raises(BudgetExceeded):
+        g.reserve("r", Decimal("0.5"))
+    clock.now = NOW + timedelta(seconds=301)
+    assert g.status().reserved_usd == Decimal(0)
+    g.reserve("r", Decimal("0.5"))
+
+
+def test_the_threshold_alert_fires_once_a_month(store: LedgerStore) -> None:
+    clock = Clock()
+    g = guard(store, clock=clock)
+    spend(store, "0.5")
+    assert g.alert_due() is False
+    spend(store, "0.3", "r2")
+    assert [g.alert_due(), g.alert_due()] == [True, False]
+    clock.now = datetime(2025, 4, 2, tzinfo=UTC)
+    spend(store, "0.9", "april", when=clock.now)
+    assert [g.alert_due(), g.alert_due()] == [True, False]
+    assert guard(store, budget="0").alert_due() is False
+
+
+def test_configuration_is_validated(store: LedgerStore) -> None:
+    with pytest.raises(UnknownNameError, match="at-cap policy 'pause'"):
+        guard(store, at_cap="pause")
+    with pytest.raises(ValueError):
+        BudgetGuard(store, Decimal("-1"), "stop")
+    with pytest.raises(TypeError):
+        BudgetGuard(store, 10.0, "stop")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        BudgetGuard(store, Decimal(1), "stop", alert_threshold=Decimal("1.5"))
+    zero = guard(store, budget="0")
+    assert zero.status().capped is True
+    with pytest.raises(BudgetExceeded):
+        zero.reserve("r", Decimal("0.000001"))
+
+
+def _admitted(g: BudgetGuard, request_id: str, amount: Decimal) -> Decimal:
+    try:
+        g.reserve(request_id, amount)
+    except BudgetExceeded:
+        return Decimal(0)
+    return amount
+
+
+def test_twenty_threads_near_the_cap_never_overshoot(store: LedgerStore) -> None:
+    spend(store, "0.90")
+    g = guard(store)
+    start = threading.Barrier(20)
+
+    def one(i: int) -> Decimal:
+        start.wait()
+        return _admitted(g, f"t{i}", Decimal("0.015"))
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        admitted = list(pool.map(one, range(20)))
+    assert sum(admitted) + Decimal("0.90") <= Decimal("1.00")
+    assert admitted.count(Decimal("0.015")) == 6  # 0.09 of the 0.10 left
+
+
+def test_twenty_asyncio_tasks_through_an_executor_never_overshoot(store: LedgerStore) -> None:
+    spend(store, "0.97")
+    g = guard(store)
+
+    async def main() -> list[Decimal]:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            tasks = [loop.run_in_executor(pool, _admitted, g, f"a{i}", Decimal("0.004"))
+                     for i in range(20)]
+            return list(await asyncio.gather(*tasks))
+
+    admitted = asyncio.run(main())
+    assert sum(admitted) + Decimal("0.97") <= Decimal("1.00")
+    assert admitted.count(Decimal("0.004")) == 7
+
+
+CHILD = """
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from sparklio_desktop.core.budget import BudgetExceeded, BudgetGuard
+from sparklio_desktop.core.ledger import LedgerStore
+with LedgerStore.open(sys.argv[1]) as store:
+    guard = BudgetGuard(store, Decimal("1.00"), "stop", clock=lambda: datetime(2025, 3, 10, 12, tzinfo=UTC))
+    for i in range(10):
+        try:
+            guard.reserve(f"{sys.argv[2]}-{i}", Decimal("0.01"))
+            print("ok", flush=True)
+        except BudgetExceeded:
+            print("refused", flush=True)
+"""
+
+
+def test_processes_sharing_the_file_never_overshoot(store: LedgerStore, tmp_path: Path) -> None:
+    spend(store, "0.95")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(store.path), f"p{n}"],
+                              stdout=subprocess.PIPE, text=True, env=env) for n in range(4)]
+    outputs = [proc.communicate(timeout=120)[0].split() for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs)
+    assert sum(out.count("ok") for out in outputs) == 5
+    assert guard(store).status().reserved_usd == Decimal("0.05")

@@ -1,0 +1,304 @@
+"""Running decisions against loopback servers that speak Anthropic's and OpenAI's wire
+formats: retries, waits, fallbacks, the ledger's exact costs, the cache and the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+import pytest
+from keyring.backends import null
+
+from sparklio_desktop.core.budget import BudgetGuard
+from sparklio_desktop.core.cache import ResponseCache
+from sparklio_desktop.core.decision import Rule
+from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, TextChunk
+from sparklio_desktop.core.ledger import LedgerStore
+from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.router import LiveState, RouteRequest
+from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.workspace import Workspace
+from tests.fakes.anthropic_server import AnthropicServer
+from tests.fakes.loopback import Fault
+from tests.fakes.openai_server import OpenAIServer
+
+ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
+OPENAI_KEY = "sk-test-openai-0123456789abcdef"
+SONNET, GPT4, PRO = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro"
+
+
+@pytest.fixture
+def fast_policy(tmp_path):
+    text = shipped_policy_path().read_text(encoding="utf-8")
+    text = text.replace("backoff_s: [1, 2, 4]", "backoff_s: [0.01, 0.02, 0.04]")
+    text = text.replace("standard: {max_latency_s: 10, score_reference_s: 5, timeout_s: 90}",
+                        "standard: {max_latency_s: 10, score_reference_s: 5, timeout_s: 1}")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def servers(monkeypatch):
+    with AnthropicServer() as anthropic, OpenAIServer() as openai:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
+        monkeypatch.setenv("OPENAI_BASE_URL", openai.api_url)
+        anthropic.reply_text = "Autumn is here, and so is our maple latte."
+        openai.reply_text = "Fallback answer from GPT-4."
+        yield anthropic, openai
+
+
+class Harness:
+    def __init__(self, tmp_path, policy_path, budget_usd=Decimal("50"), at_cap="local_only", sleep=None):
+        self.workspace = Workspace(policy_path=policy_path)
+        self.ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
+        self.cache = ResponseCache(tmp_path / "cache.sqlite3")
+        self.budget = BudgetGuard(self.ledger, budget_usd, at_cap)
+        self.waits: list[float] = []
+
+        async def record_sleep(seconds: float) -> None:
+            self.waits.append(seconds)
+            await asyncio.sleep(0)
+
+        # Google and the local models are not served in these tests.
+        unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in self.workspace.catalog.values()
+                       if m.provider in ("google", "ollama", "diffusers")}
+        self.dispatcher = Dispatcher(
+            self.workspace, ledger=self.ledger, keys=KeyStore(backend=null.Keyring()), cache=self.cache,
+            budget=self.budget, live=lambda: LiveState(unavailable=unavailable),
+            sleep=sleep or record_sleep,
+        )
+
+    def run(self, prompt="Three captions for our autumn launch", task="copywriting_standard", **kw):
+        request = RunRequest(route=RouteRequest(task=task, explore=False), prompt=prompt, **kw)
+
+        async def go():
+            try:
+                return await self.dispatcher.run(request)
+            finally:
+                await self.dispatcher.aclose()
+
+        return asyncio.run(go())
+
+    def close(self):
+        self.cache.close()
+        self.ledger.close()
+
+
+@pytest.fixture
+def harness(tmp_path, fast_policy, servers):
+    h = Harness(tmp_path, fast_policy)
+    yield h
+    h.close()
+
+
+def test_answer_is_recorded_with_its_exact_cost(harness, servers):
+    anthropic, _ = servers
+    anthropic.usage = (120, 80)
+    result = harness.run()
+    assert result.ok and result.model == SONNET
+    assert result.output == "Autumn is here, and so is our maple latte."
+    assert result.cost_usd == Decimal("0.00156")  # 120 x $3/1M + 80 x $15/1M
+    rows = harness.ledger.attempts(result.request_id)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.outcome, row.input_tokens, row.output_tokens, row.usage_source) == ("ok", 120, 80, "provider")
+    assert row.cost_usd == Decimal("0.00156")
+    assert row.price_input_per_mtok == Decimal("3") and row.price_output_per_mtok == Decimal("15")
+    assert row.ttft_s is not None and row.latency_s >= row.ttft_s
+    decision = harness.ledger.decision(result.request_id)
+    assert decision.final_model_id == SONNET and decision.trace["chain"][0] == SONNET
+    sent = [r for r in anthropic.requests if r.path.endswith("/messages")][0]
+    assert sent.body["system"] and sent.body["messages"][-1]["content"]
+
+
+def test_transient_errors_retry_with_the_policy_backoff(harness, servers):
+    anthropic, openai = servers
+    anthropic.script(Fault(status=529, error_type="overloaded_error"), Fault(status=500))
+    result = harness.run()
+    assert result.model == SONNET
+    assert [a.outcome for a in result.attempts] == ["error", "error", "ok"]
+    assert [a.waited_s for a in result.attempts] == [0.0, 0.01, 0.02]
+    assert harness.waits == [0.01, 0.02]
+    assert not any(r.path.endswith("/chat/completions") for r in openai.requests)
+
+
+def test_retry_after_replaces_the_backoff(harness, servers):
+    anthropic, _ = servers
+    anthropic.script(Fault(status=429, headers={"retry-after-ms": "30"}, error_type="rate_limit_error"))
+    result = harness.run()
+    assert harness.waits == [0.03] and result.model == SONNET
+
+
+def test_retry_after_over_the_cap_moves_on(harness, servers):
+    anthropic, openai = servers
+    anthropic.script(Fault(status=429, headers={"Retry-After": "120"}, error_type="rate_limit_error"))
+    result = harness.run()
+    assert harness.waits == []
+    assert result.model == GPT4 and result.output == "Fallback answer from GPT-4."
+    assert [a.model for a in result.attempts] == [SONNET, GPT4]
+
+
+def test_real_retry_after_one_second_is_waited(tmp_path, fast_policy, servers):
+    anthropic, _ = servers
+    h = Harness(tmp_path, fast_policy, sleep=asyncio.sleep)
+    try:
+        anthropic.script(Fault(status=429, headers={"Retry-After": "1"}, error_type="rate_limit_error"))
+        start = time.monotonic()
+        result = h.run()
+        assert time.monotonic() - start >= 1.0
+        assert result.model == SONNET and result.attempts[1].waited_s == 1.0
+    finally:
+        h.close()
+
+
+def test_fallback_after_the_last_retry(harness, servers):
+    anthropic, _ = servers
+    anthropic.script(*[Fault(status=503) for _ in range(4)])
+    result = harness.run()
+    assert [a.model for a in result.attempts] == [SONNET] * 4 + [GPT4]
+    assert result.model == GPT4 and result.fell_back
+    assert harness.waits == [0.01, 0.02, 0.04]
+
+
+def test_auth_failure_marks_the_provider_unavailable_for_the_session(harness, servers):
+    anthropic, _ = servers
+    anthropic.script(Fault(status=401, error_type="authentication_error"))
+    first = harness.run()
+    assert first.model == GPT4 and first.attempts[0].error_class == "AuthError"
+    assert harness.waits == []
+    calls_before = len(anthropic.requests)
+    second = harness.run(prompt="Another caption")
+    assert second.model == GPT4 and len(anthropic.requests) == calls_before
+    assert second.decision.candidate(SONNET).excluded_by is Rule.UNAVAILABLE
+
+
+def test_content_policy_refusal_stops_with_the_providers_message(harness, servers):
+    anthropic, openai = servers
+    anthropic.script(Fault(status=400, message="Your request was flagged by our usage policies.",
+                           error_type="invalid_request_error"))
+    result = harness.run()
+    assert not result.ok and result.model is None
+    assert "flagged by our usage policies" in result.error
+    assert not any(r.path.endswith("/chat/completions") for r in openai.requests)
+
+
+def test_broken_stream_records_what_arrived_and_the_next_model_starts_again(harness, servers):
+    anthropic, _ = servers
+    anthropic.script(Fault(drop_after=6))
+    result = harness.run()
+    assert result.model == GPT4 and result.output == "Fallback answer from GPT-4."
+    broken = result.attempts[0]
+    assert broken.outcome == "error" and broken.error_class == "StreamBrokenError" and broken.output_tokens > 0
+    assert broken.cost_usd > 0  # the tokens that arrived were billed
+
+
+def test_context_length_error_skips_smaller_windows(harness, servers):
+    anthropic, openai = servers
+    anthropic.script(Fault(status=400, message="prompt is too long: 250000 tokens > 200000 maximum",
+                           error_type="invalid_request_error"))
+    result = harness.run()
+    assert result.attempts[0].error_class == "ContextLengthError"
+    # GPT-4's 8,000-token window is smaller than Sonnet's: it is not tried.
+    assert not any(r.path.endswith("/chat/completions") for r in openai.requests)
+    assert result.model is None
+
+
+def test_cache_hit_is_free_and_says_what_it_saved(harness, servers):
+    anthropic, _ = servers
+    anthropic.usage = (120, 80)
+    first = harness.run()
+    second = harness.run()
+    assert second.cache_hit and second.output == first.output and second.cost_usd == 0
+    assert second.saved_usd == Decimal("0.00156")
+    row = harness.ledger.attempts(second.request_id)[0]
+    assert row.outcome == "cache_hit" and row.cost_usd == 0 and row.saved_usd == Decimal("0.00156")
+    assert len([r for r in anthropic.requests if r.path.endswith("/messages")]) == 1
+    bypass = harness.run(use_cache=False)
+    assert not bypass.cache_hit
+
+
+def test_errors_and_partials_are_never_cached(harness, servers):
+    anthropic, _ = servers
+    anthropic.script(Fault(drop_after=6))  # text arrives, then the connection drops
+    broken = harness.run()
+    assert broken.attempts[0].error_class == "StreamBrokenError"
+    again = harness.run()
+    assert not again.cache_hit and again.model == SONNET
+
+
+def test_budget_alert_fires_once_a_month(tmp_path, fast_policy, servers):
+    anthropic, _ = servers
+    anthropic.usage = (1000, 2500)  # $0.003 + $0.0375 = $0.0405, 81% of $0.05
+    h = Harness(tmp_path, fast_policy, budget_usd=Decimal("0.05"))
+    try:
+        first = h.run()
+        assert first.budget_alert and "81" in first.budget_alert
+        anthropic.usage = (10, 10)
+        second = h.run(prompt="small one", use_cache=False)
+        assert second.budget_alert is None
+    finally:
+        h.close()
+
+
+def test_cap_with_stop_refuses_paid_requests(tmp_path, fast_policy, servers):
+    anthropic, openai = servers
+    h = Harness(tmp_path, fast_policy, budget_usd=Decimal("0.001"), at_cap="stop")
+    try:
+        result = h.run()
+        assert result.model is None and "Monthly budget reached" in result.error
+        assert "paid requests stop" in result.error
+        assert not any(r.path.endswith("/messages") for r in anthropic.requests)
+    finally:
+        h.close()
+
+
+def test_cancellation_stops_the_stream_quickly_and_is_recorded(harness, servers):
+    anthropic, _ = servers
+    anthropic.reply_text = " ".join(f"word{i}" for i in range(200))
+    anthropic.chunk_interval_s = 0.05
+
+    async def go():
+        agen = harness.dispatcher.stream(RunRequest(route=RouteRequest(task="copywriting_standard", explore=False),
+                                                    prompt="long one", use_cache=False))
+        chunks = 0
+
+        async def consume():
+            nonlocal chunks
+            async for event in agen:
+                if isinstance(event, TextChunk):
+                    chunks += 1
+
+        task = asyncio.create_task(consume())
+        while chunks < 3:
+            await asyncio.sleep(0.01)
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        elapsed = time.monotonic() - start
+        await harness.dispatcher.aclose()
+        return elapsed
+
+    elapsed = asyncio.run(go())
+    assert elapsed < 0.1
+    assert anthropic.disconnected.wait(2)
+    rows = [r for r in harness.ledger.history(limit=5)]
+    attempts = harness.ledger.attempts(rows[0].request_id)
+    assert attempts[-1].outcome == "cancelled" and attempts[-1].output_tokens >= 3
+
+
+def test_keys_never_reach_the_ledger(harness, servers):
+    anthropic, _ = servers
+    anthropic.script(Fault(status=401, message=f"invalid x-api-key {ANTHROPIC_KEY}", error_type="authentication_error"))
+    result = harness.run()
+    rows = harness.ledger.attempts(result.request_id)
+    assert ANTHROPIC_KEY not in (rows[0].error_message or "")
+    harness.ledger.close()
+    for name in ("ledger.sqlite3", "ledger.sqlite3-wal"):
+        path = harness.ledger.path.parent / name
+        if path.exists():
+            assert ANTHROPIC_KEY.encode() not in path.read_bytes()
