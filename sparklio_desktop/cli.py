@@ -30,6 +30,12 @@ COMMANDS = {
     "route": "route",
     "estimate": "estimate",
     "policy": "policy",
+    "run": "run",
+    "spend": "spend",
+    "history": "history",
+    "show": "show",
+    "keys": "keys",
+    "config": "config",
 }
 
 

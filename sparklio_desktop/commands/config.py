@@ -1,0 +1,32 @@
+"""``sparklio config get|set KEY [VALUE]``: settings (never secrets)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "read or change a setting, e.g. budget.monthly_usd or budget.at_cap"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="config_command", required=True, parser_class=type(parser))
+    get = sub.add_parser("get", help="print a setting (or a whole section)")
+    get.add_argument("key")
+    set_ = sub.add_parser("set", help="change a setting; 'none' restores the default")
+    set_.add_argument("key")
+    set_.add_argument("value")
+    sub.add_parser("list", help="every setting key")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparklio_desktop.core.config import format_value, get_setting, set_setting, setting_keys
+
+    if args.config_command == "list":
+        for key in setting_keys():
+            print(key)
+        return 0
+    if args.config_command == "get":
+        print(format_value(get_setting(args.key)))
+        return 0
+    set_setting(args.key, args.value)
+    print(f"{args.key} = {format_value(get_setting(args.key))}")
+    return 0

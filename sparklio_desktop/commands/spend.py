@@ -1,0 +1,56 @@
+"""``sparklio spend``: the month's spend against the budget, from the ledger's SQL sums."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "this month's spend: budget, by model and task, cache savings, fallback rate"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", metavar="YYYY-MM", help="default: the current month (UTC)")
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import re
+
+    from sparklio_desktop.commands._output import print_json, table
+    from sparklio_desktop.core.errors import SparklioError
+    from sparklio_desktop.core.ledger import LedgerStore, current_month
+    from sparklio_desktop.core.services import budget_guard
+    from sparklio_desktop.core.workspace import Workspace
+
+    month = args.month or current_month()
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise SparklioError(f"--month {month}: expected YYYY-MM, e.g. 2026-11")
+    workspace = Workspace()
+    with LedgerStore.open() as ledger:
+        status = budget_guard(workspace, ledger).status(month)
+        summary = ledger.spend_summary(month)
+    payload = {
+        "month": month,
+        "budget_usd": status.budget_usd,
+        "spent_usd": summary.spent_usd,
+        "percent": status.percent,
+        "alert": status.alert,
+        "at_cap": workspace.settings.budget.at_cap,
+        "by_model": summary.by_model,
+        "by_task": summary.by_task,
+        "by_provider": summary.by_provider,
+        "requests": summary.requests,
+        "cache_hits": summary.cache_hits,
+        "saved_usd": summary.saved_usd,
+        "fallback_rate": summary.fallback_rate,
+    }
+    if args.json:
+        print_json(payload)
+        return 0
+    print(f"{month}: ${summary.spent_usd:.4f} of ${status.budget_usd:.2f} ({status.percent}%)"
+          + ("  ALERT: past the threshold" if status.alert else ""))
+    print(f"requests {summary.requests}, cache hits {summary.cache_hits} (saved ${summary.saved_usd:.4f}), "
+          f"fallback rate {summary.fallback_rate:.0%}")
+    if summary.by_model:
+        print(table(sorted(((m, f"${v:.6f}") for m, v in summary.by_model.items()), key=lambda r: r[0]),
+                    ("model", "spent")))
+    return 0
