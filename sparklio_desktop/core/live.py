@@ -108,13 +108,12 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
                      include_spend: bool = True) -> LiveState:
     """Look at this machine now: keys, Ollama, SD weights, and this month's spend."""
     from sparklio_desktop.core import paths
-    from sparklio_desktop.core.secrets import KeyStore
+    from sparklio_desktop.core.key_index import has_key_fast
 
     settings = workspace.settings
     catalog = workspace.catalog
-    keys = KeyStore()
     providers = {m.provider for m in catalog.values() if not m.local}
-    has_key = {provider: keys.has_key(provider) for provider in providers}
+    has_key = {provider: has_key_fast(provider) for provider in providers}
     ollama = ollama_installed(settings.providers.ollama.host)
     folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
     spent = budget = None
