@@ -86,7 +86,7 @@ def test_schema_objects_match_the_migrated_file(tmp_path: Path) -> None:
 
 
 def test_connections_use_wal_foreign_keys_and_a_busy_timeout(store: LedgerStore) -> None:
-    with store._read() as conn:  # noqa: SLF001 - checking the pragmas of the store's own connections
+    with store._read() as conn:  # the pragmas of the store's own connections
         pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in
                   ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
     assert pragma == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 5000}

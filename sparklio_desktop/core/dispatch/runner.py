@@ -161,12 +161,25 @@ class Dispatcher:
                 raise SparklioError(f"{forced.name} cannot do {decision.options.capability} ({request.model})")
             chain = [forced.id]
         task = policy.task(decision.options.task)
-        self.ledger.record_decision(
-            request_id, prompt=request.prompt, task_type=task_name(decision), trace=decision.to_dict(),
-            final_model_id=None, exploration=decision.exploration,
-        )
         yield Routed(request_id, decision)
+        # The decision is written once, when the request ends (answered, failed or
+        # cancelled), so that no extra database write delays the first token.
+        answered: list[str] = []
+        try:
+            async for event in self._execute(request_id, request, decision, chain, task):
+                if isinstance(event, Finished) and event.result.model is not None:
+                    answered.append(event.result.model)
+                yield event
+        finally:
+            self.ledger.record_decision(
+                request_id, prompt=request.prompt, task_type=decision.options.task, trace=decision.to_dict(),
+                final_model_id=answered[0] if answered else None, exploration=decision.exploration,
+            )
 
+    async def _execute(self, request_id: str, request: RunRequest, decision, chain: list[str], task
+                       ) -> AsyncIterator[Event]:
+        policy = self.workspace.policy
+        catalog = self.workspace.catalog
         messages = self._messages(task.system_prompt, request)
         attempts: list[AttemptInfo] = []
         base = dict(request_id=request_id, decision=decision, exploration=decision.exploration)
@@ -190,7 +203,6 @@ class Dispatcher:
                                     input_tokens=hit.input_tokens, output_tokens=hit.output_tokens,
                                     cost=Decimal(0), saved=hit.cost_usd, latency=0.0, exploration=False)
                 yield TextChunk(hit.output)
-                self._finish_decision(request_id, request.prompt, decision, hit.model_id)
                 yield Finished(RunResult(model=hit.model_id, output=hit.output, cache_hit=True, attempts=(info,),
                                          saved_usd=hit.cost_usd, **base))
                 return
@@ -279,7 +291,6 @@ class Dispatcher:
                             self.cache.put(key, CachedResponse(
                                 model_id=model_id, output=state.text, input_tokens=info.input_tokens,
                                 output_tokens=info.output_tokens, cost_usd=info.cost_usd), ttl)
-                        self._finish_decision(request_id, request.prompt, decision, model_id)
                         alert = self._alert()
                         yield Finished(RunResult(
                             model=model_id, output=state.text, images=state.images,
@@ -403,11 +414,6 @@ class Dispatcher:
         ))
         return AttemptInfo(attempt_no, model.id, outcome, error_class, message, input_tokens, output_tokens, cost,
                            latency, ttft, waited, usage_source, exploration)
-
-    def _finish_decision(self, request_id: str, prompt: str, decision, model_id: str) -> None:
-        self.ledger.record_decision(request_id, prompt=prompt, task_type=decision.options.task,
-                                    trace=decision.to_dict(), final_model_id=model_id,
-                                    exploration=decision.exploration)
 
     def _alert(self) -> str | None:
         if self.budget is None or not self.budget.alert_due():

@@ -34,7 +34,8 @@ class ReserveOutcome:
 def reserved_usd(conn: Connection, month: str, stale_before: datetime) -> Decimal:
     """Outstanding reservations of the month, ignoring those made before ``stale_before``."""
     query = select(func.coalesce(func.sum(_r.amount_usd), literal(0, type_=_r.amount_usd.type)))
-    return conn.execute(query.where(_r.month == month, _r.created_utc >= stale_before)).scalar_one()
+    total: Decimal = conn.execute(query.where(_r.month == month, _r.created_utc >= stale_before)).scalar_one()
+    return total
 
 
 def try_reserve(
@@ -61,7 +62,7 @@ def try_reserve(
             request_id=request_id, month=month, amount_usd=amount_usd, created_utc=now
         )
     )
-    return ReserveOutcome(result.inserted_primary_key[0], spent, reserved)
+    return ReserveOutcome(result.lastrowid, spent, reserved)
 
 
 def release(conn: Connection, reservation_id: int) -> None:

@@ -54,7 +54,7 @@ _RECORD_FIELDS = AttemptRecord.field_names()
 
 
 def default_ledger_path() -> Path:
-    return paths.data_dir() / "ledger.sqlite3"
+    return paths.ledger_path()
 
 
 def _json_default(value: Any) -> Any:
@@ -136,7 +136,7 @@ class LedgerStore:
                     f"attempt {record.attempt} of request {record.request_id} is already recorded"
                 ) from None
             raise
-        return int(result.inserted_primary_key[0])
+        return result.lastrowid
 
     def record_decision(
         self,
@@ -276,7 +276,7 @@ class LedgerStore:
                 | last.c.model_id.contains(search, autoescape=True)
             )
         with self._read() as conn:
-            return [RequestSummary(*row) for row in conn.execute(query)]
+            return [RequestSummary(*tuple(row)) for row in conn.execute(query)]
 
     # -- spend ---------------------------------------------------------------------
 
