@@ -123,6 +123,7 @@ class Dispatcher:
         self._local_images = local_images
         self._settings = settings
         self._clients: dict[str, Any] = {}
+        self._keys_seen: dict[str, str | None] = {}
         # model id -> (rule, why): what failed this session (401, model not found)
         self.session_unavailable: dict[str, tuple[Rule, str]] = {}
 
@@ -348,6 +349,7 @@ class Dispatcher:
                 return "retry", asked
             return "retry", retry.backoff(retry_index)
         if isinstance(exc, AuthError):
+            self._keys_seen.pop(model.provider, None)
             why = f"{exc.status or 'auth'}: {exc.message}"
             for other in self.workspace.catalog.values():
                 if other.provider == model.provider:
@@ -433,10 +435,14 @@ class Dispatcher:
         return client
 
     def _key_or_none(self, provider: str) -> str | None:
-        try:
-            return self.keys.get(provider)
-        except SparklioError:
-            return None
+        # Keys are read once per session and provider (a keyring look-up can cost tens of
+        # milliseconds); an auth failure forgets the provider's key so it is read again.
+        if provider not in self._keys_seen:
+            try:
+                self._keys_seen[provider] = self.keys.get(provider)
+            except SparklioError:
+                self._keys_seen[provider] = None
+        return self._keys_seen[provider]
 
     def _endpoint(self, model: ModelSpec) -> Endpoint:
         base_url = model.base_url
