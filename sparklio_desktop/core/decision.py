@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 
@@ -155,7 +156,7 @@ class ResolvedOptions:
 class RoutingDecision:
     options: ResolvedOptions
     chain: tuple[str, ...]
-    candidates: tuple[Candidate, ...]
+    candidates: Sequence[Candidate]  # may be built lazily (router.LazyCandidates)
     estimate: Estimate
     explanation: str
     exploration: bool

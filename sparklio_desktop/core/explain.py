@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sparklio_desktop.core.decision import Candidate, Estimate, ResolvedOptions, Rule
-from sparklio_desktop.core.policy import TaskSpec
+from sparklio_desktop.core.decision import Candidate, Estimate, ResolvedOptions
 
 _ROLE_WHY = {
     "primary": "the task table's first choice for this task",
@@ -40,23 +39,26 @@ def _seconds(value: float | None) -> str:
 
 
 def explain(
-    task: TaskSpec,
     options: ResolvedOptions,
-    chain: Sequence[str],
-    candidates: Sequence[Candidate],
+    chain: Sequence[Candidate],
+    wanted: Sequence[Candidate],
+    capped: Sequence[Candidate],
+    excluded: Sequence[Candidate],
     estimate: Estimate,
-    exploration: bool,
     notes: Sequence[str] = (),
 ) -> str:
-    by_id = {c.id: c for c in candidates}
+    """``chain``: the chain's candidates in order; ``wanted``: the task table's models that
+    were excluded; ``capped``: a few others the budget cap removed; ``excluded``: when
+    nothing fits, the excluded candidates."""
+    exploration = bool(chain) and chain[0].role == "exploration"
     setting = f"{options.budget} budget, {options.speed} speed, {options.quality} quality"
     if not chain:
-        reasons = [f"{c.name} ({c.excluded_by.text})" for c in candidates if c.excluded_by][:6]
+        reasons = [f"{c.name} ({c.excluded_by.text})" for c in excluded if c.excluded_by][:6]
         text = f"No model fits this {options.task.replace('_', ' ')} request with {setting}."
         if reasons:
             text += " Ruled out: " + "; ".join(reasons) + "."
         return " ".join([text, *notes])
-    first = by_id[chain[0]]
+    first = chain[0]
     parts = [f"{first.name} answers: {_ROLE_WHY.get(first.role, 'it fits')} ({setting})."]
     work = f"{estimate.input_tokens:,} input"
     if estimate.output_tokens:
@@ -67,12 +69,12 @@ def explain(
         work = f"{estimate.images} image" + ("s" if estimate.images != 1 else "")
     parts.append(f"Estimated {format_usd(estimate.cost_usd)} for {work}, {_seconds(estimate.latency_s)}.")
     if len(chain) > 1:
-        rest = [by_id[m].name + (" (local)" if by_id[m].local else "") for m in chain[1:]]
+        rest = [c.name + (" (local)" if c.local else "") for c in chain[1:]]
         parts.append("If it fails: " + ", then ".join(rest) + ".")
-    wanted = [by_id[m] for m in task.chain if m in by_id and by_id[m].excluded_by is not None]
-    capped = [c for c in candidates if c.excluded_by is Rule.BUDGET_CAP and c not in wanted]
-    skipped = [f"{c.name} ({c.excluded_by.text}: {c.exclusion_detail})" for c in wanted + capped[:2]]
+    skipped = [f"{c.name} ({c.excluded_by.text}: {c.exclusion_detail})" for c in [*wanted, *capped]]
     if skipped:
         parts.append("Not used: " + "; ".join(skipped) + ".")
+    if exploration:
+        parts.append("This pick is an A/B exploration; your rating of it helps tune the routing.")
     parts.extend(notes)
     return " ".join(parts)

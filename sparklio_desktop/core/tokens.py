@@ -87,6 +87,11 @@ def count_chat(messages: Iterable[_HasRoleContent]) -> tuple[int, bool]:
     return total, exact
 
 
+def scaled_tokens(base: int, factor: float) -> int:
+    """``base`` tokens in another tokenizer's count: rounded up, ignoring float noise (500 x 1.1 = 550)."""
+    return math.ceil(base * factor - 1e-9)
+
+
 def for_model(model: "ModelSpec", base_tokens: int, base_exact: bool, given: bool = False) -> TokenCount:
     """Convert a cl100k chat count into the model's count (exact or scaled estimate).
 
@@ -98,5 +103,5 @@ def for_model(model: "ModelSpec", base_tokens: int, base_exact: bool, given: boo
     if tok.method == "exact" and base_exact:
         return TokenCount(base_tokens, True, "exact (cl100k_base)")
     if not base_exact:
-        return TokenCount(math.ceil(base_tokens * tok.factor), False, "estimate (4 characters per token)")
-    return TokenCount(math.ceil(base_tokens * tok.factor), False, f"estimate (cl100k_base x {tok.factor:g})")
+        return TokenCount(scaled_tokens(base_tokens, tok.factor), False, "estimate (4 characters per token)")
+    return TokenCount(scaled_tokens(base_tokens, tok.factor), False, f"estimate (cl100k_base x {tok.factor:g})")
