@@ -408,5 +408,7 @@ def route(
     key = (id(catalog), id(policy))
     router = _ROUTERS.get(key)
     if router is None or router.catalog is not catalog or router.policy is not policy:
+        if len(_ROUTERS) >= 8:  # policies reload; keep only recent pairs alive
+            _ROUTERS.pop(next(iter(_ROUTERS)))
         router = _ROUTERS[key] = Router(catalog, policy)
     return router.route(request, live)

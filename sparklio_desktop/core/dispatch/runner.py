@@ -60,7 +60,7 @@ from sparklio_desktop.core.providers.errors import (
     TransientError,
 )
 from sparklio_desktop.core.redact import redact
-from sparklio_desktop.core.router import LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import LiveState, RouteRequest, route
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ class Dispatcher:
             route_request = _replace(route_request, prompt=request.prompt)
         if request.images and route_request.images is None:
             route_request = _replace(route_request, images=len(request.images))
-        decision = Router(catalog, policy).route(route_request, live)
+        decision = route(route_request, catalog, policy, live)
         chain = list(decision.chain)
         if request.model is not None:
             forced = catalog.get_model(request.model)
