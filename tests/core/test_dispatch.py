@@ -113,6 +113,7 @@ def test_answer_is_recorded_with_its_exact_cost(harness, servers):
     assert decision.final_model_id == SONNET and decision.trace["chain"][0] == SONNET
     sent = [r for r in anthropic.requests if r.path.endswith("/messages")][0]
     assert sent.body["system"] and sent.body["messages"][-1]["content"]
+    assert sent.body["max_tokens"] == 1024  # the output the budget reserved for: 2 x 500, at least 1,024
 
 
 def test_transient_errors_retry_with_the_policy_backoff(harness, servers):
@@ -302,3 +303,44 @@ def test_keys_never_reach_the_ledger(harness, servers):
         path = harness.ledger.path.parent / name
         if path.exists():
             assert ANTHROPIC_KEY.encode() not in path.read_bytes()
+
+
+def test_twenty_concurrent_requests_near_the_cap_never_overshoot(tmp_path, fast_policy, servers):
+    anthropic, _ = servers
+    anthropic.usage = (20, 1000)  # $0.01506 each; each reserves its worst case (1,024 output tokens) first
+    anthropic.chunk_interval_s = 0.01
+    budget = Decimal("0.10")
+    h = Harness(tmp_path, fast_policy, budget_usd=budget, at_cap="stop")
+    try:
+        async def go():
+            try:
+                return await asyncio.gather(*[
+                    h.dispatcher.run(RunRequest(route=RouteRequest(task="copywriting_standard", explore=False),
+                                                prompt=f"caption {i}", use_cache=False)) for i in range(20)])
+            finally:
+                await h.dispatcher.aclose()
+
+        results = asyncio.run(go())
+        answered = [r for r in results if r.ok]
+        refused = [r for r in results if not r.ok]
+        assert answered and refused
+        assert all("Monthly budget reached" in r.error for r in refused)
+        spent = h.ledger.month_spend(h.budget.status().month)
+        assert spent == sum(r.cost_usd for r in answered) and spent <= budget
+    finally:
+        h.close()
+
+
+def test_dalle_images_are_generated_one_call_each_and_priced_per_image(tmp_path, fast_policy, servers):
+    _, openai = servers
+    h = Harness(tmp_path, fast_policy)
+    try:
+        result = h.run(prompt="A maple latte on a wooden table", task="image_generation_quality",
+                       n_images=2, image_size="1792x1024")
+        assert result.model == "openai/dall-e-3" and len(result.images) == 2
+        assert result.images[0].startswith(b"\x89PNG")
+        assert result.cost_usd == Decimal("0.16")
+        calls = [r for r in openai.requests if r.path.endswith("/images/generations")]
+        assert len(calls) == 2 and all(c.body["n"] == 1 and c.body["size"] == "1792x1024" for c in calls)
+    finally:
+        h.close()

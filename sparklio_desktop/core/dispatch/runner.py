@@ -221,10 +221,12 @@ class Dispatcher:
                 continue
             explored = decision.exploration and index == 0
             input_est = self._input_estimate(model, messages, decision)
+            # The answer is capped at what the budget reserves, so the reservation is a true bound.
+            max_output = request.max_output_tokens or _max_output(task, decision)
             reservation = None
             if self.budget is not None and not model.is_free:
                 try:
-                    worst = price_call(model, input_est, request.max_output_tokens or _max_output(task, decision),
+                    worst = price_call(model, _reserve_input(model, input_est), max_output,
                                        self._image_count(model, request), request.image_size or "1024x1024").cost_usd
                     reservation = self.budget.reserve(request_id, worst)
                 except (BudgetError, UnpricedModelError) as exc:
@@ -246,7 +248,8 @@ class Dispatcher:
                     state = _Outcome()
                     started = time.perf_counter()
                     try:
-                        async for chunk in self._call(model, messages, request, timeout, state, started):
+                        async for chunk in self._call(model, messages, request, timeout, state, started,
+                                                      max_output):
                             yield TextChunk(chunk)
                     except asyncio.CancelledError:
                         out_tokens = tokens.count_text(state.text)[0]
@@ -306,7 +309,7 @@ class Dispatcher:
 
     # -- one call ---------------------------------------------------------------
     async def _call(self, model: ModelSpec, messages, request: RunRequest, timeout: float, state: _Outcome,
-                    started: float) -> AsyncIterator[str]:
+                    started: float, max_output: int | None = None) -> AsyncIterator[str]:
         capability = _capability_for(model)
         if model.provider == "diffusers":
             if self._local_images is None:
@@ -319,16 +322,22 @@ class Dispatcher:
         client = self._client(model.provider)
         endpoint = self._endpoint(model)
         if capability is Capability.IMAGE_GENERATION:
-            result = await client.generate_image(ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024",
-                                                              request.n_images, timeout))
-            state.images = result.images
+            # One image per call: DALL-E 3 refuses n > 1, and per-call images keep partial
+            # results (and their cost) exact when a later call fails.
+            images: list[bytes] = []
+            for _ in range(max(1, request.n_images)):
+                result = await client.generate_image(
+                    ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024", 1, timeout))
+                images.extend(result.images)
+                state.images = tuple(images)
             return
         if capability is Capability.EMBEDDING:
             result = await client.embed(EmbedRequest(endpoint, (request.prompt,), timeout))
             state.vectors = result.vectors
             state.usage = Usage(result.input_tokens, 0)
             return
-        chat = ChatRequest(endpoint, tuple(messages), request.max_output_tokens, request.temperature, timeout)
+        chat = ChatRequest(endpoint, tuple(messages), max_output or request.max_output_tokens, request.temperature,
+                           timeout)
         async for event in client.stream_chat(chat):
             if isinstance(event, TextDelta):
                 if state.ttft_s is None:
@@ -480,6 +489,11 @@ class Dispatcher:
         if model.has(Capability.IMAGE_GENERATION):
             return request.n_images
         return len(request.images)
+
+
+def _reserve_input(model: ModelSpec, estimate: int) -> int:
+    """Input tokens to reserve for: exact counts as they are, estimated ones with a 20% margin."""
+    return estimate if model.tokenizer.method == "exact" else -(-estimate * 6 // 5)
 
 
 def _capability_for(model: ModelSpec) -> Capability:
