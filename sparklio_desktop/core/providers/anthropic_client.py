@@ -50,6 +50,9 @@ from sparklio_desktop.core.providers.errors import (
     TransientError,
     UnsupportedError,
 )
+from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
+from sparklio_desktop.core.providers._shared import describe as _describe
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
@@ -67,10 +70,6 @@ _CONTEXT_WORDS = re.compile(r"prompt is too long|exceed context limit|context wi
 _TRANSIENT_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
 _AUTH_TYPES = frozenset({"authentication_error", "permission_error", "billing_error"})
 
-
-def estimate_tokens(text: str) -> int:
-    """Rough output-token count for a broken stream whose usage never arrived."""
-    return max(1, len(text) // 4)
 
 
 def _split_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -290,17 +289,6 @@ def _provider_message(exc: Exception) -> str:
     return str(getattr(exc, "message", "") or exc)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-async def _close_quietly(close: Callable[[], Awaitable[object]]) -> None:
-    """Close a stream whose connection may already be broken; a failure here changes nothing."""
-    try:
-        await close()
-    except Exception:  # noqa: BLE001 - the real error, if any, is already being reported
-        pass
 
 
 def _bridge_client(client: httpx.AsyncClient) -> httpx2.AsyncClient:

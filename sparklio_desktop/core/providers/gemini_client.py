@@ -54,6 +54,7 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ class GeminiClient:
                 reported = _usage(usage_metadata).output_tokens
                 who = {"provider": failure.provider, "model": failure.model, "status": failure.status}
                 message = f"stream broke after {len(received)} chunks: {failure.message}"
-                tokens = reported or max(1, len(text) // 4)  # a rough count when usage never arrived
+                tokens = reported or estimate_tokens(text)  # a rough count when usage never arrived
                 raise StreamBrokenError(message, text_received=text, output_tokens=tokens, **who)
             raise failure
         yield _usage(usage_metadata)

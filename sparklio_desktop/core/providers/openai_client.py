@@ -44,6 +44,9 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
+from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
+from sparklio_desktop.core.providers._shared import describe as _describe
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
@@ -59,10 +62,6 @@ CHECK_AUTH_TIMEOUT_S = 15.0
 NO_KEY = "no-key"
 _CONTEXT_WORDS = re.compile(r"context length|context window|maximum context|too many tokens", re.I)
 
-
-def estimate_tokens(text: str) -> int:
-    """Rough output-token count for a broken stream that never reported usage."""
-    return max(1, len(text) // 4)
 
 
 def _message_payload(message: Message) -> dict[str, Any]:
@@ -294,14 +293,3 @@ def _provider_message(exc: Exception) -> str:
     return str(getattr(exc, "message", "") or exc)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-async def _close_quietly(close: Callable[[], Awaitable[object]]) -> None:
-    """Close a stream whose connection may already be broken; a failure here changes nothing."""
-    try:
-        await close()
-    except Exception:  # noqa: BLE001 - the real error, if any, is already being reported
-        pass
