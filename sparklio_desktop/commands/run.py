@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-output-tokens", type=int, metavar="N")
     parser.add_argument("--images", type=int, default=1, metavar="N", help="images to generate")
     parser.add_argument("--size", metavar="WxH", help="image size to generate")
+    parser.add_argument("--steps", type=int, metavar="N", help="denoising steps for local images (default 25)")
     parser.add_argument("--out", metavar="DIR", help="folder for generated images")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     route = request_from_args(argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None,
                                                      "images": None}), None)
     request = RunRequest(route=route, prompt=prompt, images=images, model=args.model, use_cache=not args.no_cache,
-                         max_output_tokens=args.max_output_tokens, image_size=args.size, n_images=args.images)
+                         max_output_tokens=args.max_output_tokens, image_size=args.size, n_images=args.images,
+                         steps=args.steps)
     services = open_services()
 
     async def go():

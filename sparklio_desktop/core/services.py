@@ -22,7 +22,11 @@ class Services:
     keys: Any
     dispatcher: Any
 
+    local_images: Any = None
+
     def close(self) -> None:
+        if self.local_images is not None:
+            self.local_images.close()
         self.cache.close()
         self.ledger.close()
 
@@ -48,6 +52,10 @@ def open_services(workspace: Workspace | None = None, http_client: Any = None, l
     cache = ResponseCache()
     budget = budget_guard(workspace, ledger)
     keys = KeyStore()
+    if local_images is None:
+        from sparklio_desktop.core.local.sd_service import StableDiffusionService
+
+        local_images = StableDiffusionService.from_settings(workspace.settings)  # torch loads on first image
     holder: dict[str, Any] = {}
 
     def live():
@@ -56,4 +64,4 @@ def open_services(workspace: Workspace | None = None, http_client: Any = None, l
     dispatcher = Dispatcher(workspace, ledger=ledger, keys=keys, cache=cache, budget=budget, http_client=http_client,
                             live=live, local_images=local_images, settings=workspace.settings)
     holder["dispatcher"] = dispatcher
-    return Services(workspace, ledger, cache, budget, keys, dispatcher)
+    return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images)

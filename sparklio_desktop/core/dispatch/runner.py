@@ -77,10 +77,12 @@ class RunRequest:
     temperature: float | None = None
     image_size: str | None = None
     n_images: int = 1
+    steps: int | None = None  # local image generation: denoising steps (None: the engine's default)
 
 
 class LocalImageEngine(Protocol):
-    async def generate(self, prompt: str, size: str, n: int) -> tuple[tuple[bytes, ...], float]:
+    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None
+                       ) -> tuple[tuple[bytes, ...], float]:
         """PNG images and the GPU seconds they took."""
         ...
 
@@ -316,7 +318,7 @@ class Dispatcher:
                 raise ProviderError("Stable Diffusion is not set up on this machine", provider="diffusers",
                                     model=model.api_name)
             images, gpu = await self._local_images.generate(request.prompt, request.image_size or "512x512",
-                                                            request.n_images)
+                                                            request.n_images, request.steps)
             state.images, state.gpu_seconds = images, gpu
             return
         client = self._client(model.provider)

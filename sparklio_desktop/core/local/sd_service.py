@@ -1,0 +1,80 @@
+"""Stable Diffusion as the dispatcher sees it: ``await generate(prompt, size, n)``.
+
+The dispatcher treats the local pipeline like any provider. This adapter picks the
+checkpoint (the ``local.sd_checkpoint`` setting, else the first loadable one in the
+weights folders), keeps one engine so the pipeline stays loaded between images, and
+runs torch in a single worker thread so the event loop (and the window) never blocks.
+Cancelling the awaiting task stops generation between two denoising steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.local.sd_pipeline import GenerationRequest, LocalImageEngine
+from sparklio_desktop.core.local.sd_weights import list_checkpoints, weights_folders
+
+DEFAULT_STEPS = 25
+
+
+class StableDiffusionService:
+    def __init__(self, user_folders: tuple[Path, ...] = (), checkpoint: Path | None = None,
+                 steps: int = DEFAULT_STEPS, engine: LocalImageEngine | None = None) -> None:
+        self._folders = tuple(user_folders)
+        self._checkpoint = checkpoint
+        self.steps = steps
+        self._engine = engine
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparklio-gpu")
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "StableDiffusionService":
+        return cls(tuple(Path(p) for p in settings.local.sd_weight_dirs))
+
+    @property
+    def engine(self) -> LocalImageEngine:
+        if self._engine is None:
+            self._engine = LocalImageEngine()
+        return self._engine
+
+    def checkpoint(self) -> Path:
+        if self._checkpoint is not None:
+            return self._checkpoint
+        for found in list_checkpoints(weights_folders(self._folders)):
+            if found.loadable:
+                return found.path
+        raise SparklioError("no loadable Stable Diffusion checkpoint: add one with `sparklio models sd import PATH`")
+
+    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None
+                       ) -> tuple[tuple[bytes, ...], float]:
+        width, height = _size(size)
+        request = GenerationRequest(prompt, steps=steps or self.steps, width=width, height=height, batch_count=max(1, n))
+        checkpoint = self.checkpoint()
+        cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, lambda: self.engine.generate(checkpoint, request, cancel=cancel))
+        try:
+            images = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker stops at the next step
+            raise
+        return tuple(image.png for image in images), sum(image.gpu_seconds for image in images)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.unload()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _size(size: str) -> tuple[int | None, int | None]:
+    try:
+        width, height = (int(part) for part in size.lower().split("x"))
+    except ValueError:
+        raise SparklioError(f"image size {size!r}: expected WIDTHxHEIGHT, e.g. 512x512") from None
+    if width % 8 or height % 8 or not (64 <= width <= 2048 and 64 <= height <= 2048):
+        raise SparklioError(f"image size {size}: width and height must be multiples of 8 between 64 and 2048")
+    return width, height

@@ -1,0 +1,142 @@
+"""A tiny random-weight SD 1.x model, written the three ways users have them on disk.
+
+``build_tiny_sd(root)`` makes, in a few seconds on a CPU:
+
+- ``root/diffusers``          a diffusers folder (model_index.json, unet/, vae/, ...)
+- ``root/config``             the same folder without weights: the config folder that
+                              ``from_single_file(config=...)`` needs to work offline
+- ``root/tiny-sd1.safetensors`` one original-layout (LDM) file, as AUTOMATIC1111 and
+                              ComfyUI keep them
+
+Shapes follow STACK-NOTES ("diffusers with tiny random weights"). Torch, diffusers and
+transformers are imported inside the function so collecting tests stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.local.ldm_export import clip_to_ldm, unet_to_ldm, vae_to_ldm
+
+
+@dataclass(frozen=True)
+class TinySD:
+    diffusers_dir: Path
+    config_dir: Path
+    single_file: Path
+
+
+def _write_tokenizer_files(folder: Path) -> int:
+    """A CLIP-style BPE vocabulary of single letters and a few merges; returns its size."""
+    letters = string.ascii_lowercase
+    tokens = list(letters) + [c + "</w>" for c in letters]
+    merges = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>")]
+    tokens += [a + b for a, b in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]  # endoftext last: the highest id, as in real CLIP
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(vocab)
+
+
+def build_tiny_sd(root: Path) -> TinySD:
+    """Build (once) the tiny model in ``root``; returns where each form lives."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    root.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    unet: Any = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=32,
+    )
+    vae: Any = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=64,
+    )
+    tok_dir = root / "_tokenizer_src"
+    vocab_size = _write_tokenizer_files(tok_dir)
+    tokenizer = CLIPTokenizer(vocab=str(tok_dir / "vocab.json"), merges=str(tok_dir / "merges.txt"))
+    tokenizer.model_max_length = 77
+    text_config = CLIPTextConfig(
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=vocab_size,
+        max_position_embeddings=77,
+        projection_dim=32,
+        bos_token_id=vocab_size - 2,
+        eos_token_id=vocab_size - 1,
+        pad_token_id=vocab_size - 1,
+    )
+    text_encoder = CLIPTextModel(text_config)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+    )
+    pipe: Any = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    diffusers_dir = root / "diffusers"
+    pipe.save_pretrained(diffusers_dir)
+
+    config_dir = root / "config"
+    shutil.copytree(
+        diffusers_dir, config_dir, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"), dirs_exist_ok=True
+    )
+
+    state: dict[str, torch.Tensor] = {}
+    state.update(unet_to_ldm(unet.state_dict(), unet.config))
+    state.update(vae_to_ldm(vae.state_dict(), vae.config, lambda t: t[..., None, None]))
+    state.update(clip_to_ldm(text_encoder.state_dict()))
+    single_file = root / "tiny-sd1.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(single_file))
+    shutil.rmtree(tok_dir)
+    return TinySD(diffusers_dir=diffusers_dir, config_dir=config_dir, single_file=single_file)
+
+
+def build_tiny_inpaint(tiny: TinySD, root: Path) -> Path:
+    """A diffusers folder of a tiny SD 1.x inpainting model: the tiny model's parts with a
+    9-channel UNet (latents + mask + masked image), saved as an inpainting pipeline."""
+    import torch
+    from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel
+
+    base: Any = StableDiffusionInpaintPipeline.from_pretrained(tiny.diffusers_dir, local_files_only=True)
+    torch.manual_seed(1)
+    config = dict(base.unet.config)
+    config["in_channels"] = 9
+    base.unet = UNet2DConditionModel.from_config(config)
+    base.register_modules(unet=base.unet)
+    folder = root / "tiny-inpaint"
+    base.save_pretrained(folder)
+    return folder
