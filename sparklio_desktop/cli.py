@@ -36,6 +36,7 @@ COMMANDS = {
     "show": "show",
     "keys": "keys",
     "config": "config",
+    "models": "models",
 }
 
 

@@ -1,0 +1,371 @@
+"""``sparklio models ollama|sd ...``: the local model manager from a terminal.
+
+Ollama: ``status``, ``list``, ``show NAME``, ``ps``, ``pull NAME``, ``rm NAME``, ``unload NAME``.
+Stable Diffusion: ``list``, ``probe PATH``, ``import PATH``, ``rm NAME``. ``--json`` on each
+prints one JSON document on standard output for scripts; progress and prompts go to
+standard error, so they never mix with it.
+
+Deleting asks on a terminal; without one it needs ``--yes``, because a script that
+forgot the flag should fail rather than hang on a prompt nobody sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+HELP = "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints"
+DEFAULT_CONTEXT = 4096  # Ollama's own default num_ctx when OLLAMA_CONTEXT_LENGTH is unset
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cls = type(parser)
+    groups = parser.add_subparsers(dest="models_group", required=True, parser_class=cls)
+    ollama = groups.add_parser("ollama", help="models of the local Ollama server").add_subparsers(
+        dest="models_command", required=True, parser_class=cls)  # fmt: skip
+    sd = groups.add_parser("sd", help="Stable Diffusion checkpoints").add_subparsers(
+        dest="models_command", required=True, parser_class=cls)  # fmt: skip
+
+    def command(sub: Any, name: str, help_text: str, *positional: str, host: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        for arg in positional:
+            p.add_argument(arg)
+        p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        if host:
+            p.add_argument("--host", help="Ollama host (default: setting providers.ollama.host, OLLAMA_HOST)")
+        return p
+
+    command(ollama, "status", "is Ollama running, and which version", host=True)
+    command(ollama, "list", "installed models: family, size, quantisation", host=True)
+    command(ollama, "ps", "loaded models and their VRAM use", host=True)
+    command(ollama, "pull", "download a model (Ctrl+C cancels; a later pull resumes)", "name", host=True)
+    command(ollama, "unload", "free a loaded model's memory now", "name", host=True)
+    show = command(ollama, "show", "a model's details and whether it fits the GPU", "name", host=True)
+    show.add_argument("--context", type=int, default=DEFAULT_CONTEXT, metavar="TOKENS",
+                      help=f"context for the fit check (default {DEFAULT_CONTEXT})")
+    show.add_argument("--gpu-gb", type=float, metavar="GB", help="GPU memory (default: NVML, else gpu.vram_gb)")
+    show.add_argument("--kv-cache-type", default="f16", choices=("f16", "q8_0", "q4_0"))
+    rm = command(ollama, "rm", "delete an installed model", "name", host=True)
+    rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    command(sd, "list", "checkpoints in the weights folders, probed from their headers")
+    command(sd, "probe", "what a checkpoint is, from its header only", "path").add_argument(
+        "--set-type", choices=("sd1", "sd2", "sdxl_base", "sdxl_refiner", "inpaint", "auto"),
+        help="override the detected type for this file (auto: back to detection)")  # fmt: skip
+    imp = command(sd, "import", "copy (or link) a checkpoint into Sparklio's weights folder", "path")
+    imp.add_argument("--link", action="store_true", help="link instead of copying (no extra disk)")
+    imp.add_argument("--trust-pickle", action="store_true", help="allow this .ckpt/.bin/.pt file (after a warning)")
+    imp.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    sd_rm = command(sd, "rm", "delete a checkpoint (a link is removed, not its target)", "name")
+    sd_rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.models_group == "sd":
+        return _run_sd(args)
+    if args.models_command == "pull":
+        return _pull(args)
+    return asyncio.run(_run_ollama(args))
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, paths and enums → JSON-ready values (``_output`` does dates and enums)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.repr}
+        for prop in ("processor", "gpu_percent", "fraction", "required_bytes", "total", "loadable"):
+            if hasattr(type(value), prop):
+                out[prop] = _plain(getattr(value, prop))
+        return out
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def human_bytes(n: float | None) -> str:
+    """Decimal units, as Ollama prints sizes (4.9 GB), so the figures match ``ollama list``."""
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    s = int(seconds + 0.5)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def _confirm(question: str, assume_yes: bool) -> bool:
+    """Ask on a terminal; refuse (with how to proceed) when there is none."""
+    from sparklio_desktop.core.errors import SparklioError
+
+    if assume_yes:
+        return True
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise SparklioError(f"{question} needs confirmation: run it on a terminal, or add --yes")
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+# -------------------------------------------------------------------------- ollama
+
+
+async def _run_ollama(args: argparse.Namespace) -> int:
+    from sparklio_desktop.commands._output import print_json, table
+    from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
+
+    async with OllamaAdmin(args.host) as admin:
+        cmd = args.models_command
+        if cmd == "status":
+            status = await admin.status()
+            print_json(_plain(status)) if args.json else print(status.message)
+            return 0 if status.reachable else 1
+        if cmd == "list":
+            models = await admin.list()
+            if args.json:
+                print_json(_plain(models))
+            else:
+                rows = [(m.name, m.family, m.parameter_size, m.quantization, human_bytes(m.size_bytes),
+                         m.modified_at.strftime("%Y-%m-%d %H:%M") if m.modified_at else "-")
+                        for m in models]  # fmt: skip
+                print(table(rows, ("name", "family", "parameters", "quantization", "size", "modified")))
+            return 0
+        if cmd == "ps":
+            running = await admin.ps()
+            if args.json:
+                print_json(_plain(running))
+            else:
+                rows = [(m.name, human_bytes(m.size_bytes), human_bytes(m.size_vram_bytes), m.processor,
+                         m.context_length or "-",
+                         m.expires_at.astimezone().strftime("%H:%M:%S") if m.expires_at else "-")  # local time
+                        for m in running]  # fmt: skip
+                print(table(rows, ("name", "size", "vram", "processor", "context", "until")))
+            return 0
+        if cmd == "show":
+            return await _show(admin, args)
+        if cmd == "unload":
+            await admin.unload(args.name)
+            print_json({"model": args.name, "unloaded": True}) if args.json else print(f"unloaded {args.name}")
+            return 0
+        if cmd == "rm":
+            if not _confirm(f"Delete the Ollama model '{args.name}'?", args.yes):
+                print("kept", file=sys.stderr)
+                return 1
+            await admin.delete(args.name, confirm=True)
+            print_json({"model": args.name, "deleted": True}) if args.json else print(f"deleted {args.name}")
+            return 0
+    raise AssertionError(f"unhandled command {cmd}")  # pragma: no cover - argparse limits the choices
+
+
+async def _show(admin: Any, args: argparse.Namespace) -> int:
+    from sparklio_desktop.commands._output import print_json
+    from sparklio_desktop.core.local.ollama_admin import OllamaError
+
+    details = await admin.show(args.name)
+    try:
+        check = await admin.fit(details, args.context, args.gpu_gb, kv_cache_type=args.kv_cache_type)
+    except OllamaError:
+        check = None
+    if args.json:
+        print_json({**_plain(details), "fit": _plain(check) if check else None, "fit_context": args.context})
+        return 0
+    a = details.architecture
+    lines = [
+        f"{details.name}  {details.family or '?'} {details.parameter_size or '?'} {details.quantization or ''}",
+        f"  size on disk   {human_bytes(details.size_bytes)}",
+        f"  context        {details.context_length or '?'} tokens",
+        f"  capabilities   {', '.join(details.capabilities) or '-'}",
+    ]
+    if a is not None:
+        lines.append(f"  architecture   {a.name}: {a.block_count} layers, {a.head_count_kv} KV heads × {a.head_dim}")
+    lines += [f"  parameter      {k} {' | '.join(v)}" for k, v in details.parameters.items()]
+    if check is not None:
+        lines.append(f"  fit at {args.context} tokens: {check.verdict.value} "
+                     f"(weights {human_bytes(check.weights_bytes)} + KV cache {human_bytes(check.kv_bytes)} "
+                     f"vs {human_bytes(check.available_bytes)} usable; "
+                     f"{check.gpu_layers}/{check.total_layers} layers on the GPU)")  # fmt: skip
+    print("\n".join(lines))
+    return 0
+
+
+def _progress_line(p: Any) -> str:
+    if not p.total_bytes or p.status in ("pulling manifest", "verifying sha256 digest", "writing manifest", "success"):
+        return f"{p.model}: {p.status}"
+    pct = 100 * (p.fraction or 0)
+    speed = f"{human_bytes(p.speed_bps)}/s" if p.speed_bps else "--/s"
+    return (f"{p.model}: {pct:5.1f}%  {human_bytes(p.completed_bytes)} / {human_bytes(p.total_bytes)}  "
+            f"{speed}  ETA {_duration(p.eta_s)}")  # fmt: skip
+
+
+def _pull(args: argparse.Namespace) -> int:
+    """Ctrl+C: ``asyncio.run`` cancels the task, the pull generator's ``finally`` closes
+    the stream (Ollama stops), and KeyboardInterrupt arrives here afterwards."""
+    from sparklio_desktop.commands._output import print_json
+
+    started = time.monotonic()
+    final: list[Any] = []
+    tty = sys.stderr.isatty()
+
+    async def pull() -> None:
+        from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
+
+        width, drawn_at = 0, 0.0
+        phase: str | None = None
+        async with OllamaAdmin(args.host) as admin:
+            async for snapshot in admin.pull(args.name):
+                final[:] = [snapshot]
+                line = _progress_line(snapshot)
+                downloading = snapshot.status.startswith("pulling ") and snapshot.status != "pulling manifest"
+                now = "downloading" if downloading else snapshot.status
+                same, phase = now == phase, now
+                if tty:  # one line redrawn in place, at most ten times a second within a phase
+                    if same and time.monotonic() - drawn_at < 0.1:
+                        continue
+                    sys.stderr.write("\r" + line.ljust(width))
+                    sys.stderr.flush()
+                    width, drawn_at = max(width, len(line)), time.monotonic()
+                elif not args.json and not same:  # no terminal: one line per phase, not per chunk
+                    print(line, file=sys.stderr)
+        if tty:
+            sys.stderr.write("\n")
+
+    try:
+        asyncio.run(pull())
+    except KeyboardInterrupt:
+        last = final[0] if final else None
+        done = f" at {human_bytes(last.completed_bytes)} of {human_bytes(last.total_bytes)}" if last else ""
+        print(f"\npull of {args.name} cancelled{done}; pulling again resumes from there", file=sys.stderr)
+        if args.json:
+            print_json({"model": args.name, **({} if last is None else _plain(last)), "status": "cancelled"})
+        return 130
+    last = final[0]
+    if args.json:
+        print_json({**_plain(last), "elapsed_s": round(time.monotonic() - started, 3)})
+    else:
+        print(f"pulled {args.name} ({human_bytes(last.total_bytes)} in {_duration(time.monotonic() - started)})")
+    return 0
+
+
+# ---------------------------------------------------------------- stable diffusion
+
+
+def _sd_folders() -> list[Path]:
+    from sparklio_desktop.core.config import load_settings_lenient
+
+    return list(load_settings_lenient()[0].local.sd_weight_dirs)
+
+
+def _checkpoint_json(c: Any, probed: Any | None, error: str | None) -> dict[str, Any]:
+    out = {**_plain(c), "loadable": c.loadable}
+    if probed is not None:
+        out.update(model_type=probed.model_type, precision=probed.precision, est_vram_bytes=probed.est_vram_bytes,
+                   overridden=probed.overridden)  # fmt: skip
+    out["probe_error"] = error
+    return out
+
+
+def _run_sd(args: argparse.Namespace) -> int:
+    from sparklio_desktop.commands._output import print_json, table
+    from sparklio_desktop.core.errors import SparklioError
+    from sparklio_desktop.core.local import (
+        PICKLE_WARNING,
+        CheckpointStore,
+        ModelType,
+        delete_checkpoint,
+        import_checkpoint,
+        list_checkpoints,
+        probe,
+    )
+
+    store = CheckpointStore()
+    cmd = args.models_command
+    if cmd == "probe":
+        path = Path(args.path).expanduser()
+        if not path.exists():
+            raise SparklioError(f"{path}: no such file or folder")
+        if args.set_type:
+            store.set_type_override(path, None if args.set_type == "auto" else ModelType(args.set_type))
+        result = probe(path, store)
+        if args.json:
+            print_json({**_plain(result), "param_count": result.param_count})
+        else:
+            print(f"{path.name}: {result.model_type.value}" + (" (set by you)" if result.overridden else ""))
+            print(f"  precision {result.precision}, {result.param_count / 1e6:,.0f}M parameters, "
+                  f"{human_bytes(result.size_bytes)} on disk, ~{result.est_vram_bytes / 2**30:.1f} GiB VRAM "
+                  f"at {result.default_resolution}px")  # fmt: skip
+            for reason in result.reasons:
+                print(f"  - {reason}")
+        return 0
+    if cmd == "list":
+        rows, docs = [], []
+        for c in list_checkpoints(_sd_folders(), store=store):
+            probed, error = None, None
+            try:
+                probed = probe(c.path, store)
+            except SparklioError as err:
+                error = str(err)
+            docs.append(_checkpoint_json(c, probed, error))
+            rows.append((c.name, probed.model_type.value if probed else "unreadable", c.format,
+                         probed.precision if probed else "-", human_bytes(c.size_bytes),
+                         f"~{probed.est_vram_bytes / 2**30:.1f} GiB" if probed else "-",
+                         "" if c.loadable else "pickle: not trusted", str(c.path)))  # fmt: skip
+        if args.json:
+            print_json(docs)
+        else:
+            print(table(rows, ("name", "type", "format", "precision", "size", "vram", "note", "path")))
+        return 0
+    if cmd == "import":
+        from sparklio_desktop.core.local import PickleRefused
+        from sparklio_desktop.core.local.sd_weights import describe
+
+        source = Path(args.path).expanduser()
+        if args.trust_pickle and describe(source, store=store).pickle:
+            print(PICKLE_WARNING, file=sys.stderr)
+            if not _confirm(f"Trust {source.name}?", args.yes):
+                return 1
+            store.trust_pickle(source, confirm=True)
+        try:
+            imported = import_checkpoint(source, mode="link" if args.link else "copy", store=store)
+        except PickleRefused as err:
+            raise SparklioError(f"{err}; to trust it, read the warning that --trust-pickle shows") from None
+        if args.json:
+            print_json(_checkpoint_json(imported, None, None))
+        else:
+            print(f"{'linked' if args.link else 'copied'} {source.name} to {imported.path}")
+        return 0
+    # rm
+    matches = [c for c in list_checkpoints(_sd_folders(), store=store)
+               if args.name in (c.name, str(c.path), c.path.name)]  # fmt: skip
+    if not matches:
+        raise SparklioError(f"no checkpoint named '{args.name}'; see `sparklio models sd list`")
+    if len(matches) > 1:
+        raise SparklioError(f"'{args.name}' names {len(matches)} checkpoints; give the path: "
+                            + ", ".join(str(c.path) for c in matches))  # fmt: skip
+    target = matches[0]
+    what = f"the link {target.path}" if target.is_link else f"{target.path} ({human_bytes(target.size_bytes)})"
+    if not _confirm(f"Delete {what}?", args.yes):
+        print("kept", file=sys.stderr)
+        return 1
+    delete_checkpoint(target, confirm=True, store=store)
+    print_json({"deleted": str(target.path)}) if args.json else print(f"deleted {target.path}")
+    return 0
+
+
+__all__ = ["HELP", "add_arguments", "human_bytes", "run"]
