@@ -229,3 +229,17 @@ def test_sd_import_refuses_pickle_unless_trusted(tmp_path: Path, sparklio_home: 
     assert (sparklio_home / "weights" / "sd" / "old.ckpt").exists()
     listed = json.loads(sparklio("models", "sd", "list", "--json").stdout)
     assert [(c["name"], c["pickle"], c["trusted"], c["model_type"]) for c in listed] == [("old", True, True, "unknown")]
+
+
+def test_a_pulled_model_added_to_the_catalog_becomes_routable(server: OllamaServer) -> None:
+    added = sparklio("models", "ollama", "add", "llama3.2:latest", "--quality", "8.5", "--speed", "1,2", "--json",
+                     host=server.base_url)
+    assert added.returncode == 0, added.stderr
+    entry = json.loads(added.stdout)
+    assert entry["id"] == "ollama/llama3.2:latest" and entry["quality"] == 8.5 and entry["context_tokens"]
+    route = json.loads(sparklio("route", "--task", "chat", "--json", "--no-explore", host=server.base_url).stdout)
+    ours = next(c for c in route["candidates"] if c["id"] == "ollama/llama3.2:latest")
+    assert ours["excluded_by"] is None and ours["quality"] == 8.5  # installed on the fake, so eligible
+    assert "ollama/llama3.2:latest" in route["chain"]
+    bad = sparklio("models", "ollama", "add", "llama3.2:latest", "--quality", "11", host=server.base_url)
+    assert bad.returncode == 1 and "between 0 and 10" in bad.stderr

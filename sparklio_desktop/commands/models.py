@@ -50,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f"context for the fit check (default {DEFAULT_CONTEXT})")
     show.add_argument("--gpu-gb", type=float, metavar="GB", help="GPU memory (default: NVML, else gpu.vram_gb)")
     show.add_argument("--kv-cache-type", default="f16", choices=("f16", "q8_0", "q4_0"))
+    add = command(ollama, "add", "make a pulled model routable: add it to your catalog", "name", host=True)
+    add.add_argument("--quality", type=float, default=7.0, help="quality score 0-10 (default 7)")
+    add.add_argument("--speed", default="2,5", metavar="LOW,HIGH", help="seconds for 500 output tokens (default 2,5)")
+    add.add_argument("--display-name", metavar="TEXT")
+    add.add_argument("--complex-capable", action="store_true")
     rm = command(ollama, "rm", "delete an installed model", "name", host=True)
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
@@ -137,6 +142,8 @@ async def _run_ollama(args: argparse.Namespace) -> int:
             status = await admin.status()
             print_json(_plain(status)) if args.json else print(status.message)
             return 0 if status.reachable else 1
+        if cmd == "add":
+            return await _add(admin, args)
         if cmd == "list":
             models = await admin.list()
             if args.json:
@@ -369,3 +376,29 @@ def _run_sd(args: argparse.Namespace) -> int:
 
 
 __all__ = ["HELP", "add_arguments", "human_bytes", "run"]
+
+
+async def _add(admin: Any, args: argparse.Namespace) -> int:
+    from sparklio_desktop.commands._output import print_json
+    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.errors import SparklioError
+
+    try:
+        low, high = (float(x) for x in args.speed.split(","))
+    except ValueError:
+        raise SparklioError(f"--speed {args.speed}: expected LOW,HIGH seconds, e.g. 2,5") from None
+    if not 0 <= args.quality <= 10:
+        raise SparklioError("--quality must be between 0 and 10")
+    details = await admin.show(args.name)
+    weights = details.weights_bytes or 0
+    entry = user_catalog.ollama_entry(
+        args.name, quality=args.quality, speed=(low, high), context_tokens=details.context_length,
+        vram_gb=weights / 1e9 * 1.15 + 0.5, name=args.display_name, complex_capable=args.complex_capable,
+    )
+    model = user_catalog.upsert(entry)
+    if args.json:
+        print_json({"id": model.id, "name": model.name, "quality": model.quality, "context_tokens": model.context_tokens,
+                    "vram_gb": model.vram_gb})
+    else:
+        print(f"added {model.id} to your catalog: quality {model.quality:g}, {low:g}-{high:g} s per 500 tokens")
+    return 0
