@@ -36,6 +36,9 @@ COMMANDS = {
     "show": "show",
     "keys": "keys",
     "config": "config",
+    "compare": "compare",
+    "leaderboard": "leaderboard",
+    "suggest": "suggest",
     "models": "models",
 }
 

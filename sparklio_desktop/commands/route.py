@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from sparklio_desktop.core.live import probe_live_state
 
-        live = probe_live_state(workspace)
+        live = probe_live_state(workspace, task=args.task)
     decision = route(request, workspace.catalog, workspace.policy, live)
     if args.json:
         payload = decision.to_dict()

@@ -19,6 +19,7 @@ _ROLE_WHY = {
     "fill-in": "the best-scoring model that fits once the task table's choices were ruled out",
     "last resort": "the only kind of model left: a local one",
     "exploration": "an A/B exploration pick (a small share of requests tries an alternative)",
+    "rated": "creators' ratings put it ahead of the task table's first choice",
 }
 
 

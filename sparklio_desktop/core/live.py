@@ -76,6 +76,7 @@ def build_live_state(
     at_cap: str = "local_only",
     alert_threshold: float = 0.8,
     quality: Mapping[str, float] | None = None,
+    rating_votes: Mapping[str, int] | None = None,
 ) -> LiveState:
     """Combine availability facts into the router's ``LiveState``."""
     unavailable: dict[str, tuple[Rule, str]] = {}
@@ -101,12 +102,14 @@ def build_live_state(
         at_cap=at_cap,
         alert_threshold=alert_threshold,
         quality=dict(quality or {}),
+        rating_votes=dict(rating_votes or {}),
     )
 
 
 def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, str]] | None = None,
-                     include_spend: bool = True) -> LiveState:
-    """Look at this machine now: keys, Ollama, SD weights, and this month's spend."""
+                     include_spend: bool = True, task: str | None = None) -> LiveState:
+    """Look at this machine now: keys, Ollama, SD weights, this month's spend and, for
+    ``task``, the creators' ratings."""
     from sparklio_desktop.core import paths
     from sparklio_desktop.core.key_index import has_key_fast
 
@@ -117,6 +120,15 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
     ollama = ollama_installed(settings.providers.ollama.host)
     folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
     spent = budget = None
+    quality: dict[str, float] = {}
+    votes: dict[str, int] = {}
+    if task is not None and paths.ledger_path().is_file() and workspace.policy.ratings.enabled:
+        from sparklio_desktop.core.rating_state import ratings_for_task
+        from sparklio_desktop.core.votes_store import VoteStore
+
+        with VoteStore.open() as store:
+            rated = ratings_for_task(catalog, workspace.policy, store.votes(task), task)
+        quality, votes = rated.quality, rated.votes
     if include_spend:
         from sparklio_desktop.core.spend import month_spend_usd
 
@@ -133,4 +145,6 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
         budget_usd=budget,
         at_cap=settings.budget.at_cap,
         alert_threshold=settings.budget.alert_threshold or policy.budget.alert_threshold,
+        quality=quality,
+        rating_votes=votes,
     )

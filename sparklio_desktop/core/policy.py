@@ -159,6 +159,8 @@ class RatingRules(_Strict):
     enabled: bool = True
     prior_votes: int = Field(default=20, ge=0)
     min_votes: int = Field(default=20, ge=1)
+    # How much higher (0-10) a well-rated model's blended quality must be to move ahead.
+    promote_margin: float = Field(default=0.5, ge=0, le=10)
 
 
 class Policy(_Strict):

@@ -91,6 +91,8 @@ class LiveState:
     at_cap: str = "local_only"
     alert_threshold: float = 0.8
     quality: Mapping[str, float] = field(default_factory=dict)
+    # votes behind each blended quality; a model with enough of them can move ahead in the chain
+    rating_votes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def capped(self) -> bool:
@@ -187,7 +189,7 @@ class Router:
         rules = scored.rules
         index = self._index[task.capability]
         stop_at_cap = live.capped and live.at_cap == "stop"
-        chain, roles = self._chain(plan, scored, index, allow_substitutes=not stop_at_cap)
+        chain, roles = self._chain(plan, scored, index, live, allow_substitutes=not stop_at_cap)
         exploration = False
         rate = self.policy.exploration.rate
         if request.explore and rate > 0 and chain:
@@ -249,12 +251,14 @@ class Router:
         )
 
     # -- pieces ----------------------------------------------------------------
-    def _chain(self, plan: Plan, scored: Scored, index: Mapping[str, int], allow_substitutes: bool
-               ) -> tuple[list[str], dict[str, str]]:
+    def _chain(self, plan: Plan, scored: Scored, index: Mapping[str, int], live: LiveState,
+               allow_substitutes: bool) -> tuple[list[str], dict[str, str]]:
         rules = scored.rules
         table = plan.table
         chain = [m for m in table if m in index and not rules[index[m]]]
         roles = {m: ("primary" if m == table[0] else "fallback") for m in chain}
+        if live.rating_votes and self.policy.ratings.enabled:
+            chain = self._promote_rated(chain, scored, index, live, roles)
         if not allow_substitutes:
             # At the cap with "stop", paid models are already excluded; nothing stands in.
             return chain, roles
@@ -275,6 +279,31 @@ class Router:
                 chain.append(best)
                 roles[best] = "last resort"
         return chain, roles
+
+    def _promote_rated(self, chain: list[str], scored: Scored, index: Mapping[str, int], live: LiveState,
+                       roles: dict[str, str]) -> list[str]:
+        """Ratings reorder the task table's chain, with evidence: a model with at least
+        ``ratings.min_votes`` votes moves ahead of each model before it whose (blended)
+        quality it beats by ``ratings.promote_margin`` or more (docs/routing.md §5)."""
+        rules = self.policy.ratings
+        votes = live.rating_votes
+
+        def quality(model_id: str) -> float:
+            return scored.quality[index[model_id]]
+
+        ordered: list[str] = []
+        for model_id in chain:
+            at = len(ordered)
+            if votes.get(model_id, 0) >= rules.min_votes:
+                while at > 0 and quality(model_id) >= quality(ordered[at - 1]) + rules.promote_margin:
+                    at -= 1
+            ordered.insert(at, model_id)
+        for new, model_id in enumerate(ordered):
+            if new < chain.index(model_id):
+                roles[model_id] = "rated"
+        if ordered and ordered[0] != chain[0]:
+            roles[chain[0]] = "fallback"
+        return ordered
 
     @staticmethod
     def _exploration_pick(primary: str, scored: Scored, index: Mapping[str, int], plan: Plan, usage: Usage,

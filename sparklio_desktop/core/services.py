@@ -23,10 +23,14 @@ class Services:
     dispatcher: Any
 
     local_images: Any = None
+    votes: Any = None  # VoteStore: comparisons and votes
+    ratings: Any = None  # RatingQualities: call ratings.invalidate() after a vote
 
     def close(self) -> None:
         if self.local_images is not None:
             self.local_images.close()
+        if self.votes is not None:
+            self.votes.close()
         self.cache.close()
         self.ledger.close()
 
@@ -57,11 +61,16 @@ def open_services(workspace: Workspace | None = None, http_client: Any = None, l
 
         local_images = StableDiffusionService.from_settings(workspace.settings)  # torch loads on first image
     holder: dict[str, Any] = {}
+    from sparklio_desktop.core.rating_state import RatingQualities
+    from sparklio_desktop.core.votes_store import VoteStore
+
+    votes = VoteStore.open(ledger.path)
+    ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, lambda task: votes.votes(task))
 
     def live():
         return probe_live_state(workspace, holder["dispatcher"].session_unavailable)
 
     dispatcher = Dispatcher(workspace, ledger=ledger, keys=keys, cache=cache, budget=budget, http_client=http_client,
-                            live=live, local_images=local_images, settings=workspace.settings)
+                            live=live, local_images=local_images, settings=workspace.settings, ratings=ratings)
     holder["dispatcher"] = dispatcher
-    return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images)
+    return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings)

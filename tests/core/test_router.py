@@ -219,3 +219,21 @@ def test_decision_json_contract(router):
         assert set(c["scores"]) == {"complexity", "cost", "speed", "quality", "total"}
         assert "excluded_by" in c and "id" in c
     assert payload["estimate"]["cost_usd"] == "0.009"  # 500 x $3/1M + 500 x $15/1M
+
+
+def test_ratings_move_a_well_rated_model_ahead_with_evidence(router):
+    rated = LiveState(quality={"openai/gpt-4": 10.0}, rating_votes={"openai/gpt-4": 30})
+    d = decide(router, rated, task="copywriting_standard")
+    assert d.chain[:2] == ("openai/gpt-4", "anthropic/claude-3-5-sonnet")
+    assert d.candidate("openai/gpt-4").role == "rated" and "ratings" in d.explanation
+    few = LiveState(quality={"openai/gpt-4": 10.0}, rating_votes={"openai/gpt-4": 5})
+    assert decide(router, few, task="copywriting_standard").chain[0] == "anthropic/claude-3-5-sonnet"
+    small_gap = LiveState(quality={"openai/gpt-4": 9.8}, rating_votes={"openai/gpt-4": 30})  # < 9.5 + 0.5
+    assert decide(router, small_gap, task="copywriting_standard").chain[0] == "anthropic/claude-3-5-sonnet"
+
+
+def test_ratings_can_be_switched_off(catalog, policy):
+    off = Router(catalog, policy.model_copy(update={"ratings": policy.ratings.model_copy(update={"enabled": False})}))
+    rated = LiveState(quality={"openai/gpt-4": 10.0}, rating_votes={"openai/gpt-4": 30})
+    assert off.route(RouteRequest(task="copywriting_standard", explore=False), rated).chain[0] == \
+        "anthropic/claude-3-5-sonnet"

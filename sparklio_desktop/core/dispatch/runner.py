@@ -18,6 +18,7 @@ What happens on each kind of failure (docs/dispatch.md):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -113,6 +114,7 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         local_images: LocalImageEngine | None = None,
         settings: Any | None = None,
+        ratings: Any | None = None,
     ) -> None:
         self.workspace = workspace
         self.ledger = ledger
@@ -124,6 +126,7 @@ class Dispatcher:
         self._sleep = sleep
         self._local_images = local_images
         self._settings = settings
+        self._ratings = ratings  # per-task blended quality (core.rating_state.RatingQualities)
         self._clients: dict[str, Any] = {}
         self._keys_seen: dict[str, str | None] = {}
         # model id -> (rule, why): what failed this session (401, model not found)
@@ -146,11 +149,11 @@ class Dispatcher:
         request_id = uuid.uuid4().hex
         live = self._live()
         if self.session_unavailable:
-            live = LiveState(
-                unavailable={**live.unavailable, **self.session_unavailable}, spent_usd=live.spent_usd,
-                budget_usd=live.budget_usd, at_cap=live.at_cap, alert_threshold=live.alert_threshold,
-                quality=live.quality,
-            )
+            live = dataclasses.replace(live, unavailable={**live.unavailable, **self.session_unavailable})
+        if self._ratings is not None:
+            rated = self._ratings.ratings_for(request.route.task)
+            live = dataclasses.replace(live, quality={**live.quality, **rated.quality},
+                                       rating_votes={**live.rating_votes, **rated.votes})
         route_request = request.route
         if route_request.prompt is None and route_request.input_tokens is None:
             route_request = _replace(route_request, prompt=request.prompt)

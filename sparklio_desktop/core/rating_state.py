@@ -1,0 +1,156 @@
+"""Ratings as the router sees them: blended quality per model, and whether it mattered.
+
+The router takes per-model quality through ``LiveState.quality``; this module computes
+that map for one task type from the stored votes, following docs/routing.md:
+
+    blended = (k · catalog_quality + n · rating) / (k + n)
+
+with ``k = policy.ratings.prior_votes`` and ``n`` the model's votes on that task type,
+``rating`` its Bradley–Terry score (0–10). Only votes feed the blend: stars are shown
+beside the leaderboard but are not on the 0–10 pairwise scale. When
+``policy.ratings.enabled`` is false the map is empty and routing uses the catalog alone.
+
+:func:`rating_effect` routes a request with and without the blend so the inspector can
+say "ratings changed this decision" honestly (same request, exploration off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from sparklio_desktop.core.catalog import Catalog
+from sparklio_desktop.core.policy import Policy
+from sparklio_desktop.core.ratings import StarRating, Suggestion, Vote, blended_quality, leaderboard, suggest
+from sparklio_desktop.core.router import LiveState, RouteRequest, Router
+
+
+@dataclass(frozen=True)
+class TaskRatings:
+    """For one task type: each rated model's blended quality and its number of votes."""
+
+    quality: dict[str, float]
+    votes: dict[str, int]
+
+
+def ratings_for_task(catalog: Catalog, policy: Policy, votes: Iterable[Vote], task_type: str) -> TaskRatings:
+    """Blended 0–10 quality and vote counts of every rated catalog model; empty when ratings are off.
+
+    The fit runs without bootstrap rounds: routing needs the point score, not its interval,
+    and this runs on every route preview.
+    """
+    if not policy.ratings.enabled:
+        return TaskRatings({}, {})
+    rows = leaderboard(votes, task_type=task_type, rounds=0, min_votes=policy.ratings.min_votes)
+    quality: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for row in rows:
+        model = catalog.get(row.model_id)
+        if model is None or row.strength is None or row.votes == 0:
+            continue  # a model since removed from the catalog, or stars only
+        quality[row.model_id] = blended_quality(model.quality, row.strength, row.votes, policy.ratings.prior_votes)
+        counts[row.model_id] = row.votes
+    return TaskRatings(quality, counts)
+
+
+def quality_map(catalog: Catalog, policy: Policy, votes: Iterable[Vote], task_type: str) -> dict[str, float]:
+    """Blended 0–10 quality of every rated catalog model for ``task_type``; empty when ratings are off."""
+    return ratings_for_task(catalog, policy, votes, task_type).quality
+
+
+def with_quality(live: LiveState, quality: Mapping[str, float], votes: Mapping[str, int] | None = None) -> LiveState:
+    """``live`` with its quality map (and vote counts) replaced (everything else kept)."""
+    return replace(live, quality=dict(quality), rating_votes=dict(votes or {}))
+
+
+def live_with_ratings(catalog: Catalog, policy: Policy, votes: Iterable[Vote], task_type: str,
+                      live: LiveState) -> LiveState:
+    """The live state to route ``task_type`` with: ``live`` plus the task's blended quality."""
+    return with_quality(live, quality_map(catalog, policy, votes, task_type))
+
+
+class RatingQualities:
+    """Blended quality per task type, computed once per task until the votes change.
+
+    ``LiveState.quality`` is a flat map but blends are per task, so whoever builds the
+    live state for a request asks ``for_task(task)``. ``load_votes(task)`` reads the
+    task's votes (``VoteStore.votes``); call :meth:`invalidate` after a vote is cast.
+    """
+
+    def __init__(self, catalog: Catalog, policy: Callable[[], Policy],
+                 load_votes: Callable[[str], Iterable[Vote]]) -> None:
+        self._catalog = catalog
+        self._policy = policy
+        self._load_votes = load_votes
+        self._cache: dict[tuple[str, int], TaskRatings] = {}
+
+    def ratings_for(self, task_type: str) -> TaskRatings:
+        policy = self._policy()
+        key = (task_type, id(policy))  # a reloaded policy (ratings switched off) recomputes
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = ratings_for_task(self._catalog, policy, self._load_votes(task_type), task_type)
+        return found
+
+    def for_task(self, task_type: str) -> dict[str, float]:
+        return dict(self.ratings_for(task_type).quality)
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class RatingEffect:
+    """The first model with and without ratings, and each one's catalog and blended quality."""
+
+    with_ratings: str | None
+    without_ratings: str | None
+    quality: Mapping[str, float]
+    catalog_quality: Mapping[str, float]
+
+    @property
+    def changed(self) -> bool:
+        """True when ratings put a different model first."""
+        return self.with_ratings != self.without_ratings
+
+    def sentence(self, catalog: Catalog) -> str | None:
+        """What the inspector says, or None when ratings changed nothing."""
+        if not self.changed or self.with_ratings is None:
+            return None
+        chosen = catalog[self.with_ratings].name
+        other = catalog[self.without_ratings].name if self.without_ratings else "no model"
+        q = self.quality.get(self.with_ratings, self.catalog_quality.get(self.with_ratings, 0.0))
+        c = self.catalog_quality.get(self.with_ratings, 0.0)
+        return (f"Your ratings changed this decision: {chosen} (quality {q:.1f} rated, {c:.1f} catalog) "
+                f"instead of {other}.")
+
+
+def rating_effect(router: Router, request: RouteRequest, live: LiveState, quality: Mapping[str, float],
+                  votes: Mapping[str, int] | None = None) -> RatingEffect:
+    """Route ``request`` with ``quality`` blended in and without it, and compare the first model.
+
+    Exploration is switched off for both routes: a random A/B pick must never pass for
+    the ratings' doing.
+    """
+    steady = replace(request, explore=False)
+    rated = router.route(steady, with_quality(live, quality, votes)).chain
+    plain = router.route(steady, with_quality(live, {})).chain
+    catalog_quality = {m: router.catalog[m].quality for m in quality if m in router.catalog}
+    return RatingEffect(rated[0] if rated else None, plain[0] if plain else None, dict(quality), catalog_quality)
+
+
+def task_suggestion(router: Router, votes: Iterable[Vote], stars: Iterable[StarRating], task_type: str,
+                    seed: int = 0) -> Suggestion | None:
+    """The policy suggestion for ``task_type``: its leaderboard against the current primary.
+
+    Costs and latencies are the router's estimates for a typical request of the task
+    (every model assumed available), so "at 40% of the cost" means the same thing the
+    route preview shows.
+    """
+    policy = router.policy
+    rows = leaderboard(votes, stars, task_type=task_type, min_votes=policy.ratings.min_votes, seed=seed)
+    decision = router.route(RouteRequest(task=task_type, explore=False))
+    costs = {c.id: c.cost_usd for c in decision.candidates if c.cost_usd is not None}
+    latencies = {c.id: c.latency_s for c in decision.candidates if c.latency_s is not None}
+    names = {model_id: model.name for model_id, model in router.catalog.items()}
+    return suggest(task_type, policy.task(task_type).primary, rows, costs, latencies, names)
