@@ -155,6 +155,8 @@ class Dispatcher:
             live = dataclasses.replace(live, quality={**live.quality, **rated.quality},
                                        rating_votes={**live.rating_votes, **rated.votes})
         route_request = request.route
+        if request.model is not None:
+            route_request = _replace(route_request, explore=False)  # a forced model is never an A/B pick
         if route_request.prompt is None and route_request.input_tokens is None:
             route_request = _replace(route_request, prompt=request.prompt)
         if request.images and route_request.images is None:
