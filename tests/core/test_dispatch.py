@@ -344,3 +344,26 @@ def test_dalle_images_are_generated_one_call_each_and_priced_per_image(tmp_path,
         assert len(calls) == 2 and all(c.body["n"] == 1 and c.body["size"] == "1792x1024" for c in calls)
     finally:
         h.close()
+
+
+def test_a_forced_unpriced_model_is_refused_before_any_call(tmp_path, fast_policy, servers, sparklio_home):
+    _, openai = servers
+    (sparklio_home / "catalog.yaml").write_text("""\
+models:
+  - id: openai/gpt-mystery
+    name: GPT Mystery
+    provider: openai
+    api_name: gpt-mystery
+    capabilities: [text]
+    price: null
+    quality: 8
+""", encoding="utf-8")
+    h = Harness(tmp_path, fast_policy)
+    try:
+        from sparklio_desktop.core.estimate import UnpricedModelError
+
+        with pytest.raises(UnpricedModelError, match="GPT Mystery .* has no price"):
+            h.run(model="openai/gpt-mystery")
+        assert not any(r.path.endswith("/chat/completions") for r in openai.requests)
+    finally:
+        h.close()

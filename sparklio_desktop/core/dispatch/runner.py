@@ -167,6 +167,9 @@ class Dispatcher:
             forced = catalog.get_model(request.model)
             if not forced.has(decision.options.capability):
                 raise SparklioError(f"{forced.name} cannot do {decision.options.capability} ({request.model})")
+            if forced.unpriced:
+                raise UnpricedModelError(f"{forced.name} ({forced.id}) has no price in the catalog; add one to "
+                                         "your catalog.yaml before using it, so its cost can be recorded")
             chain = [forced.id]
         task = policy.task(decision.options.task)
         yield Routed(request_id, decision)
@@ -399,10 +402,9 @@ class Dispatcher:
                             gpu_seconds=state.gpu_seconds)
 
     def _cost(self, model: ModelSpec, input_tokens: int, output_tokens: int, images: int, request: RunRequest) -> Decimal:
-        try:
-            return price_call(model, input_tokens, output_tokens, images, request.image_size or "1024x1024").cost_usd
-        except UnpricedModelError:
-            return Decimal(0) if model.is_free else Decimal(0)
+        # Unpriced models never get this far (the router excludes them and a forced one is
+        # refused up front), so this cannot silently price anything at $0.
+        return price_call(model, input_tokens, output_tokens, images, request.image_size or "1024x1024").cost_usd
 
     def _record(self, request_id, attempt_no, decision, model: ModelSpec, outcome, *, error=None, input_tokens=0,
                 output_tokens=0, images=0, usage_source="provider", cost=Decimal(0), saved=Decimal(0), latency=None,
