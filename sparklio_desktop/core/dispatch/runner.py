@@ -329,6 +329,10 @@ class Dispatcher:
                                                             request.n_images, request.steps)
             state.images, state.gpu_seconds = images, gpu
             return
+        if model.provider == "ollama" and self._local_images is not None and model.vram_gb:
+            make_room = getattr(self._local_images, "make_room_for_ollama", None)
+            if make_room is not None:
+                await make_room(model.api_name, model.vram_gb)  # one GPU for Ollama and Stable Diffusion
         client = self._client(model.provider)
         endpoint = self._endpoint(model)
         if capability is Capability.IMAGE_GENERATION:

@@ -24,8 +24,10 @@ DEFAULT_STEPS = 25
 
 class StableDiffusionService:
     def __init__(self, user_folders: tuple[Path, ...] = (), checkpoint: Path | None = None,
-                 steps: int = DEFAULT_STEPS, engine: LocalImageEngine | None = None) -> None:
+                 steps: int = DEFAULT_STEPS, engine: LocalImageEngine | None = None,
+                 arbiter: Any | None = None) -> None:
         self._folders = tuple(user_folders)
+        self.arbiter = arbiter  # GpuArbiter: shares the card with Ollama; None on CPU-only machines
         self._checkpoint = checkpoint
         self.steps = steps
         self._engine = engine
@@ -33,7 +35,37 @@ class StableDiffusionService:
 
     @classmethod
     def from_settings(cls, settings: Any) -> "StableDiffusionService":
-        return cls(tuple(Path(p) for p in settings.local.sd_weight_dirs))
+        service = cls(tuple(Path(p) for p in settings.local.sd_weight_dirs))
+        service.settings = settings
+        return service
+
+    settings: Any = None
+
+    def _gpu_arbiter(self) -> Any | None:
+        """An arbiter once we know the pipeline runs on CUDA (asked only when generating)."""
+        if self.arbiter is not None or self.settings is None:
+            return self.arbiter
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        from sparklio_desktop.core.local.gpu_arbiter import GpuArbiter
+        from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
+        from sparklio_desktop.core.local.vram import GIB, gpu_memory
+
+        total = int(gpu_memory(self.settings.gpu.vram_gb).total_gb * GIB)
+        host = self.settings.providers.ollama.host
+        self.arbiter = GpuArbiter(total, lambda: OllamaAdmin(host), self.engine.residency, self.engine.unload)
+        return self.arbiter
+
+    async def make_room_for_ollama(self, name: str, vram_gb: float) -> None:
+        """Called before a local Ollama model answers: frees the idle pipeline if needed."""
+        arbiter = self.arbiter
+        if arbiter is None and (self._engine is None or self._engine.residency() is None):
+            return  # nothing of ours on the GPU
+        arbiter = arbiter or self._gpu_arbiter()
+        if arbiter is not None:
+            await arbiter.before_ollama(name, int(vram_gb * (1 << 30)))
 
     @property
     def engine(self) -> LocalImageEngine:
@@ -54,6 +86,12 @@ class StableDiffusionService:
         width, height = _size(size)
         request = GenerationRequest(prompt, steps=steps or self.steps, width=width, height=height, batch_count=max(1, n))
         checkpoint = self.checkpoint()
+        arbiter = await asyncio.to_thread(self._gpu_arbiter)  # importing torch must not block the loop
+        if arbiter is not None:
+            from sparklio_desktop.core.local.sd_probe import probe
+
+            needed = (await asyncio.to_thread(probe, checkpoint)).est_vram_bytes
+            await arbiter.before_sd(str(checkpoint), needed)
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, lambda: self.engine.generate(checkpoint, request, cancel=cancel))
