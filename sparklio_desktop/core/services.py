@@ -44,33 +44,42 @@ def budget_guard(workspace: Workspace, ledger):
                        Decimal(str(threshold)))
 
 
-def open_services(workspace: Workspace | None = None, http_client: Any = None, local_images: Any = None) -> Services:
+def open_services(
+    workspace: Workspace | None = None,
+    *,
+    http_client: Any = None,
+    local_images: Any = None,
+    keys: Any = None,
+    ledger_path: Any = None,
+    live: Any = None,
+    settings: Any = None,
+) -> Services:
+    """Open the ledger, cache, budget, key store, ratings and the dispatcher over them.
+
+    ``live`` (a callable returning the router's ``LiveState``) defaults to probing this
+    machine on every request; the GUI passes a cached probe. ``settings`` defaults to the
+    workspace's; the GUI passes a view that follows edits.
+    """
     from sparklio_desktop.core.cache import ResponseCache
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore
     from sparklio_desktop.core.live import probe_live_state
-    from sparklio_desktop.core.secrets import KeyStore
-
-    workspace = workspace or Workspace()
-    ledger = LedgerStore.open()
-    cache = ResponseCache()
-    budget = budget_guard(workspace, ledger)
-    keys = KeyStore()
-    if local_images is None:
-        from sparklio_desktop.core.local.sd_service import StableDiffusionService
-
-        local_images = StableDiffusionService.from_settings(workspace.settings)  # torch loads on first image
-    holder: dict[str, Any] = {}
+    from sparklio_desktop.core.local.sd_service import LazyStableDiffusion
     from sparklio_desktop.core.rating_state import RatingQualities
+    from sparklio_desktop.core.secrets import KeyStore
     from sparklio_desktop.core.votes_store import VoteStore
 
+    workspace = workspace or Workspace()
+    ledger = LedgerStore.open(ledger_path)
+    cache = ResponseCache()
+    budget = budget_guard(workspace, ledger)
+    keys = keys or KeyStore()
+    local_images = local_images or LazyStableDiffusion(workspace.settings)  # torch loads on the first image
     votes = VoteStore.open(ledger.path)
     ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, lambda task: votes.votes(task))
-
-    def live():
-        return probe_live_state(workspace, holder["dispatcher"].session_unavailable)
-
+    # The dispatcher adds what failed this session and the task's ratings to this live state.
+    live = live or (lambda: probe_live_state(workspace))
     dispatcher = Dispatcher(workspace, ledger=ledger, keys=keys, cache=cache, budget=budget, http_client=http_client,
-                            live=live, local_images=local_images, settings=workspace.settings, ratings=ratings)
-    holder["dispatcher"] = dispatcher
+                            live=live, local_images=local_images, settings=settings or workspace.settings,
+                            ratings=ratings)
     return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings)

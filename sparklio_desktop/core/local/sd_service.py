@@ -116,3 +116,32 @@ def _size(size: str) -> tuple[int | None, int | None]:
     if width % 8 or height % 8 or not (64 <= width <= 2048 and 64 <= height <= 2048):
         raise SparklioError(f"image size {size}: width and height must be multiples of 8 between 64 and 2048")
     return width, height
+
+
+class LazyStableDiffusion:
+    """The service, built on the first image request, in a worker thread.
+
+    Importing the generation stack has no place on the app's start-up path, and building
+    it off the loop keeps the first image request from freezing the window.
+    """
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+        self._service: StableDiffusionService | None = None
+
+    async def _get(self) -> StableDiffusionService:
+        if self._service is None:
+            self._service = await asyncio.to_thread(StableDiffusionService.from_settings, self._settings)
+        return self._service
+
+    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None
+                       ) -> tuple[tuple[bytes, ...], float]:
+        return await (await self._get()).generate(prompt, size, n, steps)
+
+    async def make_room_for_ollama(self, name: str, vram_gb: float) -> None:
+        if self._service is not None:  # nothing of ours is loaded before the first image
+            await self._service.make_room_for_ollama(name, vram_gb)
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()

@@ -1,0 +1,284 @@
+"""The GUI's composition root: QApplication, the qasync loop, the services, the window.
+
+Why everything is built here and nowhere else: the view-models receive the core's
+services (ledger, dispatcher, key store, budget guard) ready-made, so they can be
+tested with other ones, and the start-up path stays visible in one file. Nothing on
+this path imports torch, diffusers or a provider SDK (the dispatcher loads SDKs on
+first use) and pyqtgraph is imported when the spend panel is first shown, which keeps
+launch-to-window under the issue's 1.5 s.
+
+``SPARKLIO_EXIT_WHEN_READY=1`` makes :func:`run_app` print the seconds from launch
+(``SPARKLIO_LAUNCH_T0``, an epoch time the caller sets, else the process start time)
+to a shown, idle window and exit: ``benchmarks/bench_gui_startup.py`` uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+VIEW_ORDER = ("composer", "inspector", "spend", "settings")
+
+
+class _CurrentSettings:
+    """The workspace's settings as they are now: the dispatcher reads base URLs from it,
+    and the settings panel replaces ``workspace.settings`` when the user edits them."""
+
+    def __init__(self, workspace: Any) -> None:
+        self._workspace = workspace
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._workspace.settings, name)
+
+
+@dataclass
+class GuiContext:
+    """The services and view-models of one app instance (tests build their own)."""
+
+    workspace: Any
+    services: Any
+    ledger: Any
+    local_images: Any
+    cache: Any
+    keys: Any
+    budget: Any
+    dispatcher: Any
+    live: Any
+    executor: Any
+    composer: Any
+    inspector: Any
+    spend: Any
+    settings: Any
+    status: Any
+
+    def view_models(self) -> list[Any]:
+        return [self.composer, self.inspector, self.spend, self.settings, self.status]
+
+    async def wait_idle(self) -> None:
+        for vm in self.view_models():
+            await vm.wait_idle()
+
+    async def warm_up(self) -> None:
+        """Import, in a worker thread, what the first request would otherwise import on
+        the loop thread: the SDKs of providers that have a key, and the token counter.
+
+        Why: importing a provider SDK takes up to a second here (PySide6's import hook
+        reads each new module's source), which would freeze the window at the first
+        Send; pyqtgraph would freeze the first visit to the spend panel. Done once after
+        the window is shown, it costs the user nothing.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, _import_for_first_request, self.workspace)
+
+    async def aclose(self) -> None:
+        for vm in self.view_models():
+            vm.shutdown()
+        await self.wait_idle()
+        await self.dispatcher.aclose()
+        self.executor.shutdown()
+        self.services.close()
+
+
+# provider -> what its client imports on its first request (SDK, its lazily loaded
+# resources, the HTTP stack under it); found by diffing sys.modules around a request.
+_HTTP_STACK = ("httpcore2", "httpcore2._async.connection_pool", "anyio._backends._asyncio", "anyio.streams.tls",
+               "truststore", "jiter")
+_SDK_MODULES = {
+    "openai": ("sparklio_desktop.core.providers.openai_client", "openai", "openai.resources.chat.chat",
+               "openai.resources.chat.completions.completions", "openai.pagination",
+               "openai.lib.streaming.chat", *_HTTP_STACK),
+    "anthropic": ("sparklio_desktop.core.providers.anthropic_client", "anthropic", "anthropic.resources.messages",
+                  "anthropic.lib.streaming", *_HTTP_STACK),
+    "google": ("sparklio_desktop.core.providers.gemini_client", "google.genai"),
+}
+
+
+def _import_for_first_request(workspace: Any) -> None:
+    import importlib
+
+    from sparklio_desktop.core import tokens
+    from sparklio_desktop.core.key_index import has_key_fast
+
+    tokens.count_text("warm up the encoding")
+    try:
+        importlib.import_module("pyqtgraph")  # 0.3 s+: the spend panel's first show would pay it
+    except ImportError:
+        pass
+    for provider, modules in _SDK_MODULES.items():
+        if not has_key_fast(provider):
+            continue
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # an optional part; the dispatcher reports a missing SDK itself
+                continue
+
+
+def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: Any = None,
+                  http_client: Any = None) -> GuiContext:
+    """Open the core's services (the same composition as the CLI's) and build the view-models."""
+    from sparklio_desktop.core.live import probe_live_state
+    from sparklio_desktop.core.services import open_services
+    from sparklio_desktop.core.workspace import Workspace
+    from sparklio_desktop.ui.viewmodels import (
+        ComposerViewModel, InspectorViewModel, LiveStateCache, SerialExecutor, SettingsViewModel, SpendViewModel,
+    )
+    from sparklio_desktop.ui.viewmodels.status import StatusViewModel
+
+    workspace = workspace or Workspace()
+    live = LiveStateCache(lambda: probe_live_state(workspace))
+    services = open_services(workspace, http_client=http_client, keys=keys, ledger_path=ledger_path,
+                             live=live.current, settings=_CurrentSettings(workspace))
+    executor = SerialExecutor()
+    ledger, dispatcher, budget, keys = services.ledger, services.dispatcher, services.budget, services.keys
+    return GuiContext(
+        workspace=workspace, services=services, ledger=ledger, local_images=services.local_images,
+        cache=services.cache, keys=keys, budget=budget, dispatcher=dispatcher, live=live, executor=executor,
+        composer=ComposerViewModel(workspace, dispatcher, ledger, live, executor),
+        inspector=InspectorViewModel(workspace, ledger, executor),
+        spend=SpendViewModel(workspace, ledger, budget, executor),
+        settings=SettingsViewModel(workspace, keys, budget, live, executor),
+        status=StatusViewModel(workspace, keys, budget, executor),
+    )
+
+
+def build_window(ctx: GuiContext) -> Any:
+    """The main window over the context's view-models, wired to each other."""
+    from sparklio_desktop.core import paths
+    from sparklio_desktop.ui.theme import apply_theme
+    from sparklio_desktop.ui.views.composer_view import ComposerView
+    from sparklio_desktop.ui.views.inspector_view import InspectorView
+    from sparklio_desktop.ui.views.main_window import MainWindow
+    from sparklio_desktop.ui.views.settings_view import SettingsView
+    from sparklio_desktop.ui.views.spend_view import SpendView
+
+    views = {"composer": ComposerView(ctx.composer), "inspector": InspectorView(ctx.inspector),
+             "spend": SpendView(ctx.spend), "settings": SettingsView(ctx.settings)}
+    window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
+    for vm in ctx.view_models():
+        vm.errorRaised.connect(window.notify)
+    # The inspector opens on the decision being run, then on its ledger record once it
+    # is over; a finished request also refreshes what depends on the ledger.
+    ctx.composer.routed.connect(ctx.inspector.show_decision)
+    ctx.composer.finished.connect(lambda result: result.get("budget_alert") and window.alert(result["budget_alert"]))
+    ctx.composer.requestCompleted.connect(ctx.inspector.open_request)
+    ctx.composer.requestCompleted.connect(lambda _id: ctx.inspector.refresh_history())
+    ctx.composer.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))
+    ctx.composer.requestCompleted.connect(lambda _id: ctx.status.refresh())
+    ctx.settings.policyReloaded.connect(ctx.composer.schedule_preview)
+    ctx.settings.keysChanged.connect(lambda _keys: ctx.status.refresh())
+    ctx.settings.keysChanged.connect(lambda _keys: ctx.composer.schedule_preview())
+    ctx.spend.alertRaised.connect(window.alert)
+    ctx.settings.valuesChanged.connect(lambda values: apply_theme(values.get("ui.theme", "system")))
+    return window
+
+
+def start_loads(ctx: GuiContext) -> Any:
+    """What each panel reads when the window opens (all off the loop thread); returns
+    the warm-up task so that callers (benchmarks) can wait for it."""
+    import asyncio
+
+    ctx.status.refresh()
+    ctx.settings.refresh()
+    ctx.inspector.refresh_history()
+    ctx.spend.load(ctx.spend.month)
+    return asyncio.ensure_future(ctx.warm_up())
+
+
+def _seconds_since_launch() -> float:
+    t0 = os.environ.get("SPARKLIO_LAUNCH_T0")
+    if t0:
+        return time.time() - float(t0)
+    try:  # Linux: the process start time, in clock ticks after boot
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+async def take_screenshots(ctx: GuiContext, window: Any, folder: Path) -> list[Path]:
+    """Show each main view, wait until its view-model is idle, save ``<view>.png``."""
+    import asyncio
+
+    from PySide6.QtWidgets import QApplication
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    ctx.composer.refresh_preview()  # do not wait for the debounce timer
+    await ctx.wait_idle()
+    for index, name in enumerate(VIEW_ORDER):
+        window.tabs.setCurrentIndex(index)
+        for _ in range(3):  # let layouts settle and lazily built parts (the chart) draw
+            QApplication.processEvents()
+            await asyncio.sleep(0.05)
+            await ctx.wait_idle()
+        path = folder / f"{name}.png"
+        if not window.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+        written.append(path)
+    return written
+
+
+def run_app(screenshot_dir: str | None = None) -> int:
+    """Open the window and run the event loop until it closes; returns the exit status."""
+    import asyncio
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Sparklio Desktop")
+    app.setOrganizationName("Sparklio")
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    ctx = build_context()
+    from sparklio_desktop.ui.theme import apply_theme
+
+    apply_theme(ctx.workspace.settings.ui.theme)
+    window = build_window(ctx)
+
+    def show_error(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        traceback.print_exception(kind, value, tb)
+        window.notify(f"{kind.__name__}: {value}")
+
+    sys.excepthook = show_error
+    done = asyncio.Event()
+    app.aboutToQuit.connect(done.set)
+    status = {"code": 0}
+    window.show()
+    warming = start_loads(ctx)
+
+    async def ready() -> None:
+        await asyncio.sleep(0)
+        print(f"ready {_seconds_since_launch():.3f}", flush=True)
+        done.set()
+
+    async def screenshots() -> None:
+        try:
+            for path in await take_screenshots(ctx, window, Path(screenshot_dir or ".")):
+                print(path)
+        except Exception:  # noqa: BLE001 - report and fail the command
+            traceback.print_exc()
+            status["code"] = 1
+        done.set()
+
+    if os.environ.get("SPARKLIO_EXIT_WHEN_READY") == "1":
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, lambda: asyncio.ensure_future(ready()))
+    elif screenshot_dir:
+        asyncio.ensure_future(screenshots())
+    with loop:
+        loop.run_until_complete(done.wait())
+        window.save_layout()
+        loop.run_until_complete(asyncio.wait([warming]))
+        loop.run_until_complete(ctx.aclose())
+    return status["code"]

@@ -1,0 +1,327 @@
+"""The composer's view-model: task options, a debounced route preview, a streamed run.
+
+Why it looks like this: the view only edits values and presses buttons; everything
+that touches the router, the dispatcher or the ledger happens here, on the one qasync
+event loop, and comes back as signals. Blocking work (reading images, the ledger's
+rating write, the live-state probe) goes to executors, so typing and streaming never
+freeze the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from qasync import asyncSlot
+
+from sparklio_desktop.core.dispatch import (
+    AttemptFailed, AttemptStarted, Finished, Routed, RunRequest, RunResult, TextChunk,
+)
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.providers.base import ImageInput, Message
+from sparklio_desktop.core.router import RouteRequest, route
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.live_cache import LiveStateCache
+
+OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "complexity": ("simple", "medium", "complex"),
+    "budget": ("low", "standard", "premium"),
+    "speed": ("realtime", "standard", "batch"),
+    "quality": ("draft", "standard", "production"),
+}
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+               ".gif": "image/gif"}
+PREVIEW_DEBOUNCE_MS = 250
+
+
+def _value(option: Any) -> str | None:
+    return None if option is None else str(getattr(option, "value", option))
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One row of the task table as the composer offers it."""
+
+    name: str
+    description: str
+    system_prompt: str
+    capability: str
+
+
+class ComposerViewModel(ViewModel):
+    """Composes a request, previews its route, streams the answer, rates it."""
+
+    optionsChanged = Signal(object)  # dict: task, complexity, budget, speed, quality, system_prompt
+    previewChanged = Signal(object)  # RoutingDecision.to_dict()
+    previewFailed = Signal(str)
+    imagesChanged = Signal(object)  # list of attached file names
+    busyChanged = Signal(bool)
+    requestStarted = Signal(str)  # request id
+    routed = Signal(object)  # the decision actually used, as a dict
+    tokenReceived = Signal(str)
+    attemptChanged = Signal(object)  # dict describing an attempt that started or failed
+    finished = Signal(object)  # dict: the result line's figures
+    cancelled = Signal()
+    requestCompleted = Signal(str)  # request id, once the run is over (any outcome)
+    ratingSaved = Signal(int)
+    conversationChanged = Signal(int)  # turns so far (0 = a new conversation)
+
+    def __init__(self, workspace: Any, dispatcher: Any, ledger: Any, live: LiveStateCache,
+                 executor: SerialExecutor, parent: QObject | None = None) -> None:
+        super().__init__(executor, parent)
+        self._workspace = workspace
+        self._dispatcher = dispatcher
+        self._ledger = ledger
+        self._live = live
+        self._options: dict[str, str | None] = {"task": None, **{k: None for k in OPTION_CHOICES}}
+        self._prompt = ""
+        self._images: list[ImageInput] = []
+        self._image_names: list[str] = []
+        self.forced_model: str | None = None  # like `sparklio run --model`
+        self.route_again = False
+        self.explore = True  # allow the policy's A/B exploration pick on real runs
+        self._history: list[Message] = []
+        self._conversation_model: str | None = None
+        self._running: asyncio.Task[Any] | None = None
+        self.last_request_id: str | None = None
+        self.last_output = ""
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DEBOUNCE_MS)
+        self._preview_timer.timeout.connect(self.refresh_preview)
+
+    def shutdown(self) -> None:
+        self._preview_timer.stop()
+        self.cancel()
+
+    # -- the task table -------------------------------------------------------------
+    def tasks(self) -> list[TaskInfo]:
+        policy = self._workspace.policy
+        return [TaskInfo(name, spec.description, spec.system_prompt, str(spec.capability.value))
+                for name, spec in policy.tasks.items()]
+
+    @staticmethod
+    def choices(option: str) -> tuple[str, ...]:
+        return OPTION_CHOICES[option]
+
+    @property
+    def options(self) -> dict[str, str | None]:
+        return dict(self._options)
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None
+
+    def set_task(self, name: str) -> None:
+        """Choose a task and pre-fill the other options from the task table."""
+        spec = self._workspace.policy.task(name)
+        preferred = self._workspace.settings.defaults
+        defaults = spec.defaults
+        no_complexity = spec.capability.value in ("image_generation", "embedding")  # as the router does
+        self._options = {
+            "task": name,
+            "complexity": None if no_complexity or spec.complexity is None else spec.complexity.value,
+            "budget": preferred.budget or _value(defaults.budget) or "standard",
+            "speed": preferred.speed or _value(defaults.speed) or "standard",
+            "quality": preferred.quality or _value(defaults.quality) or "standard",
+        }
+        self.optionsChanged.emit({**self._options, "system_prompt": spec.system_prompt,
+                                  "description": spec.description, "capability": spec.capability.value})
+        self.schedule_preview()
+
+    def set_option(self, option: str, value: str | None) -> None:
+        if option not in OPTION_CHOICES:
+            raise KeyError(option)
+        if self._options.get(option) != value:
+            self._options[option] = value
+            self.schedule_preview()
+
+    def set_prompt(self, text: str) -> None:
+        if text != self._prompt:
+            self._prompt = text
+            self.schedule_preview()
+
+    # -- images ----------------------------------------------------------------------
+    @asyncSlot(list)
+    async def attach_images(self, paths: list[str]) -> None:
+        """Read image files off the loop; unsupported files raise an inline error."""
+        self._track()
+        for name in paths:
+            path = Path(name)
+            kind = IMAGE_TYPES.get(path.suffix.lower())
+            if kind is None:
+                self.errorRaised.emit(f"{path.name}: not a PNG, JPEG, WebP or GIF file")
+                continue
+            try:
+                data = await self._executor.call(path.read_bytes)
+            except OSError as exc:
+                self.errorRaised.emit(f"{path.name}: {exc.strerror}")
+                continue
+            self._images.append(ImageInput(data, kind))
+            self._image_names.append(path.name)
+        self.imagesChanged.emit(list(self._image_names))
+        self.schedule_preview()
+
+    def clear_images(self) -> None:
+        self._images.clear()
+        self._image_names.clear()
+        self.imagesChanged.emit([])
+        self.schedule_preview()
+
+    # -- the route preview ---------------------------------------------------------
+    def schedule_preview(self) -> None:
+        """Restart the debounce timer: typing fast routes once, 250 ms after the last key."""
+        if self._options["task"] is not None:
+            self._preview_timer.start()
+
+    def _route_request(self) -> RouteRequest:
+        o = self._options
+        return RouteRequest(task=o["task"] or "chat", complexity=o["complexity"], budget=o["budget"],
+                            speed=o["speed"], quality=o["quality"], prompt=self._prompt or None,
+                            images=len(self._images) or None, explore=False)
+
+    @asyncSlot()
+    async def refresh_preview(self) -> None:
+        self._track()
+        if self._options["task"] is None:
+            return
+        request = self._route_request()
+        live = await self._live.refresh()
+        try:
+            decision = route(request, self._workspace.catalog, self._workspace.policy, live)  # cached router
+        except SparklioError as exc:
+            self.previewFailed.emit(str(exc))
+            return
+        self.previewChanged.emit(decision.to_dict())
+
+    # -- running --------------------------------------------------------------------
+    def _run_request(self) -> RunRequest:
+        model = self.forced_model
+        if model is None and self._history and not self.route_again:
+            model = self._conversation_model  # a follow-up stays on the model that answered
+        route = self._route_request()
+        route = replace(route, prompt=None, images=None, explore=self.explore)
+        return RunRequest(route=route, prompt=self._prompt, history=tuple(self._history),
+                          images=tuple(self._images), model=model)
+
+    @asyncSlot()
+    async def send(self) -> None:
+        """Run the composed request, streaming its events out as signals."""
+        task = self._track()
+        if not self._prompt.strip():
+            self.errorRaised.emit("Write a prompt first.")
+            return
+        previous = self._running
+        if previous is not None:  # a new request replaces the one in flight
+            previous.cancel()
+            await asyncio.wait([previous])
+        request = self._run_request()
+        self._running = task
+        self.last_output = ""
+        self.busyChanged.emit(True)
+        request_id: str | None = None
+        try:
+            await self._live.refresh()
+            async for event in self._dispatcher.stream(request):
+                request_id = self._on_event(event, request) or request_id
+                # Give the loop a turn between events: the dispatcher yields a burst of
+                # events (routing, ledger writes, the SDK's first connection) without
+                # awaiting anything, and the window must stay responsive meanwhile.
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self.cancelled.emit()  # the dispatcher recorded the attempt as cancelled
+        except SparklioError as exc:
+            self.errorRaised.emit(str(exc))
+        finally:
+            if self._running is task:
+                self._running = None
+                self.busyChanged.emit(False)
+            if request_id is not None:
+                self.requestCompleted.emit(request_id)
+
+    def cancel(self) -> None:
+        """Stop the running request (Esc)."""
+        if self._running is not None:
+            self._running.cancel()
+
+    def _on_event(self, event: Any, request: RunRequest) -> str | None:
+        if isinstance(event, TextChunk):
+            self.last_output += event.text
+            self.tokenReceived.emit(event.text)
+        elif isinstance(event, Routed):
+            self.last_request_id = event.request_id
+            self.requestStarted.emit(event.request_id)
+            self.routed.emit(event.decision.to_dict())
+            return event.request_id
+        elif isinstance(event, AttemptStarted):
+            self.attemptChanged.emit({"state": "started", "attempt": event.attempt, "model": event.model,
+                                      "model_name": event.model_name, "waited_s": event.waited_s})
+        elif isinstance(event, AttemptFailed):
+            info = event.info
+            self.attemptChanged.emit({"state": "failed", "attempt": info.attempt, "model": info.model,
+                                      "outcome": info.outcome, "error": info.error,
+                                      "next_action": event.next_action, "wait_s": event.wait_s})
+        elif isinstance(event, Finished):
+            self._finish(event.result, request)
+        return None
+
+    def _finish(self, result: RunResult, request: RunRequest) -> None:
+        if result.ok:
+            self._history.extend([Message("user", request.prompt, request.images),
+                                  Message("assistant", result.output)])
+            self._conversation_model = result.model
+            self.last_output = result.output
+            self.conversationChanged.emit(len(self._history) // 2)
+        final = result.attempts[-1] if result.attempts else None
+        self.finished.emit({
+            "request_id": result.request_id,
+            "ok": result.ok,
+            "model": result.model,
+            "output": result.output,
+            "input_tokens": final.input_tokens if final else 0,
+            "output_tokens": final.output_tokens if final else 0,
+            "cost_usd": result.cost_usd,
+            "saved_usd": result.saved_usd,
+            "latency_s": final.latency_s if final else None,
+            "retries": result.retries,
+            "fallbacks": max(0, len({a.model for a in result.attempts}) - 1),
+            "cache_hit": result.cache_hit,
+            "exploration": result.exploration,
+            "error": result.error,
+            "budget_alert": result.budget_alert,
+            "images": result.images,
+        })
+        if result.error:
+            self.errorRaised.emit(result.error)
+
+    # -- after the answer --------------------------------------------------------------
+    @asyncSlot(int)
+    async def rate(self, stars: int) -> None:
+        """Store a 1-5 star rating on the ledger row of the answer."""
+        self._track()
+        if self.last_request_id is None:
+            self.errorRaised.emit("Nothing to rate yet.")
+            return
+        try:
+            await self._executor.call(self._ledger.set_rating, self.last_request_id, stars)
+        except (SparklioError, ValueError) as exc:
+            self.errorRaised.emit(str(exc))
+            return
+        self.ratingSaved.emit(stars)
+
+    @asyncSlot(str)
+    async def save_markdown(self, path: str) -> None:
+        self._track()
+        try:
+            await self._executor.call(Path(path).write_text, self.last_output, encoding="utf-8")
+        except OSError as exc:
+            self.errorRaised.emit(f"Could not save {path}: {exc.strerror}")
+
+    def new_conversation(self) -> None:
+        """Forget the conversation: the next message is routed afresh."""
+        self._history.clear()
+        self._conversation_model = None
+        self.conversationChanged.emit(0)

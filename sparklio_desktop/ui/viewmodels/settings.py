@@ -1,0 +1,192 @@
+"""The settings view-model: API keys in the keyring, settings.json values, the policy.
+
+Why everything goes through the executor: keyring calls cross D-Bus (tens of ms, or
+seconds when a keyring prompt appears) and settings are written with fsync. Why the
+changes are pushed into the running services here: the workspace, the budget guard
+and the live state are shared by the whole app, so a new budget or key must take
+effect at once, not after a restart. A broken policy file never replaces the policy
+in force: :meth:`PolicyStore.reload` keeps the last valid one and returns the error,
+which is shown inline.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from qasync import asyncSlot
+
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.live_cache import LiveStateCache
+
+# The settings the panel edits, in the order shown, with their labels.
+EDITABLE_SETTINGS: dict[str, str] = {
+    "providers.openai.base_url": "OpenAI base URL",
+    "providers.anthropic.base_url": "Anthropic base URL",
+    "providers.google.base_url": "Google base URL",
+    "providers.ollama.host": "Ollama host",
+    "budget.monthly_usd": "Monthly budget (USD)",
+    "budget.at_cap": "At the cap",
+    "defaults.budget": "Default budget tier",
+    "defaults.speed": "Default speed",
+    "defaults.quality": "Default quality",
+    "cache.enabled": "Response cache",
+    "cache.ttl_static_s": "Cache TTL, lasting answers (s)",
+    "cache.ttl_dynamic_s": "Cache TTL, answers that go stale (s)",
+    "ui.theme": "Theme",
+    "policy.path": "Policy file",
+}
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "budget.at_cap": ("local_only", "stop"),
+    "defaults.budget": ("", "low", "standard", "premium"),
+    "defaults.speed": ("", "realtime", "standard", "batch"),
+    "defaults.quality": ("", "draft", "standard", "production"),
+    "cache.enabled": ("true", "false"),
+    "ui.theme": ("system", "light", "dark"),
+}
+CONNECTION_TIMEOUT_S = 15.0
+
+
+class SettingsViewModel(ViewModel):
+    """Reads and writes keys and settings; reloads the policy with inline errors."""
+
+    keysChanged = Signal(object)  # list of dicts: provider, source, masked
+    valuesChanged = Signal(object)  # dict: setting key -> text
+    fieldError = Signal(str, str)  # setting key (or "key:<provider>"), message ("" = fine)
+    policyStatusChanged = Signal(str, str)  # policy path, error ("" = valid)
+    policyReloaded = Signal()
+    connectionTested = Signal(str, bool, str)  # provider, ok, message (the provider's own words)
+    notice = Signal(str)
+
+    def __init__(self, workspace: Any, keys: Any, budget: Any, live: LiveStateCache, executor: SerialExecutor,
+                 parent: QObject | None = None) -> None:
+        super().__init__(executor, parent)
+        self._workspace = workspace
+        self._keys = keys
+        self._budget = budget
+        self._live = live
+
+    # -- reading ---------------------------------------------------------------------
+    def values(self) -> dict[str, str]:
+        from sparklio_desktop.core.config import format_value, get_setting
+
+        settings = self._workspace.settings
+        found = {}
+        for key in EDITABLE_SETTINGS:
+            value = get_setting(key, settings)
+            found[key] = "" if value is None else format_value(value)
+        return found
+
+    def policy_path(self) -> str:
+        return str(self._workspace.policy_store.path)
+
+    @asyncSlot()
+    async def refresh(self) -> None:
+        """Read the masked keys (keyring look-ups, off the loop) and the settings."""
+        self._track()
+        infos = await self._executor.call(self._keys.list)
+        self.keysChanged.emit([{"provider": i.provider, "source": i.source, "masked": i.masked} for i in infos])
+        self.valuesChanged.emit(self.values())
+        error = self._workspace.policy_store.error
+        self.policyStatusChanged.emit(self.policy_path(), str(error) if error else "")
+
+    # -- keys --------------------------------------------------------------------------
+    @asyncSlot(str, str)
+    async def set_key(self, provider: str, key: str) -> None:
+        """Store a key in the OS keyring; errors name the provider, never the key."""
+        self._track()
+        try:
+            await self._executor.call(self._keys.set, provider, key)
+        except SparklioError as exc:
+            self.fieldError.emit(f"key:{provider}", str(exc))
+            return
+        self.fieldError.emit(f"key:{provider}", "")
+        self._live.invalidate()
+        self.notice.emit(f"Stored the {provider} key in the OS keyring.")
+        await self.refresh()
+
+    @asyncSlot(str)
+    async def delete_key(self, provider: str) -> None:
+        self._track()
+        try:
+            await self._executor.call(self._keys.delete, provider)
+        except SparklioError as exc:
+            self.fieldError.emit(f"key:{provider}", str(exc))
+            return
+        self.fieldError.emit(f"key:{provider}", "")
+        self._live.invalidate()
+        await self.refresh()
+
+    @asyncSlot(str)
+    async def test_connection(self, provider: str) -> None:
+        """Make the provider's cheapest authenticated call (listing models) with the stored key."""
+        self._track()
+        import asyncio
+
+        from sparklio_desktop.core.config import effective_base_url
+        from sparklio_desktop.core.providers.base import Endpoint
+        from sparklio_desktop.core.providers.registry import create_client
+
+        key = await self._executor.call(self._keys.get, provider)
+        if key is None and provider != "ollama":
+            self.connectionTested.emit(provider, False, f"No {provider} key: set one first.")
+            return
+        endpoint = Endpoint(provider, "", effective_base_url(provider, self._workspace.settings), key)
+        loop = asyncio.get_running_loop()
+        client = await loop.run_in_executor(None, create_client, provider)  # imports the SDK off the loop
+        try:
+            await asyncio.wait_for(client.check_auth(endpoint), CONNECTION_TIMEOUT_S)
+        except TimeoutError:
+            self.connectionTested.emit(provider, False, f"No answer from {provider} in {CONNECTION_TIMEOUT_S:g} s.")
+        except SparklioError as exc:
+            self.connectionTested.emit(provider, False, getattr(exc, "message", None) or str(exc))
+        else:
+            self.connectionTested.emit(provider, True, "Connected: the key works.")
+        finally:
+            await client.aclose()
+
+    # -- settings.json -----------------------------------------------------------------
+    @asyncSlot(str, str)
+    async def set_value(self, key: str, text: str) -> None:
+        """Validate and save one setting, then apply it to the running services."""
+        self._track()
+        from sparklio_desktop.core.config import set_setting
+
+        value = text.strip() or None
+        if (value or "") == self.values().get(key):
+            return  # unchanged: editingFinished fires on every focus change
+        try:
+            settings = await self._executor.call(set_setting, key, value)
+        except SparklioError as exc:
+            self.fieldError.emit(key, getattr(exc, "message", None) or str(exc))
+            return
+        self.fieldError.emit(key, "")
+        self._apply(settings)
+        if key == "policy.path":
+            self._workspace.policy_store.explicit_path = Path(value) if value else None
+            await self.reload_policy()
+        self.valuesChanged.emit(self.values())
+
+    def _apply(self, settings: Any) -> None:
+        # Workspace.settings is a cached_property: assigning replaces the cached value.
+        self._workspace.settings = settings
+        self._budget.monthly_usd = Decimal(str(settings.budget.monthly_usd))
+        self._budget.at_cap = settings.budget.at_cap
+        threshold = settings.budget.alert_threshold or self._workspace.policy.budget.alert_threshold
+        self._budget.alert_threshold = Decimal(str(threshold))
+        self._live.invalidate()
+
+    # -- the policy ----------------------------------------------------------------------
+    @asyncSlot()
+    async def reload_policy(self) -> None:
+        """Re-read the policy file; a broken one leaves the last valid policy in force."""
+        self._track()
+        error = await self._executor.call(self._workspace.policy_store.reload)
+        self.policyStatusChanged.emit(self.policy_path(), str(error) if error else "")
+        if error is None:
+            self.notice.emit("Policy reloaded.")
+        self._live.invalidate()
+        self.policyReloaded.emit()

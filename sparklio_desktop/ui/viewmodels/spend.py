@@ -1,0 +1,175 @@
+"""The spend panel's view-model: one month's SQL aggregates turned into figures.
+
+Why the numbers come straight from ``LedgerStore.spend_summary``: the issue demands
+that what the panel shows equals the ledger's SQL sums, so nothing here re-adds
+attempts; it only derives shares, the projection and the anomaly days from the
+aggregates. The query and the derivation run in the serial executor, off the loop.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from qasync import asyncSlot
+
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+
+_ZERO = Decimal(0)
+TRAILING_DAYS = 7
+
+
+@dataclass(frozen=True)
+class SpendFigures:
+    """Everything the spend panel draws for one month; money is exact ``Decimal``."""
+
+    month: str
+    spent_usd: Decimal
+    budget_usd: Decimal
+    percent: float  # spent as a share of the budget, in percent
+    alert_threshold: float  # 0.8 = the 80% mark
+    alert_mark_usd: Decimal
+    projection_usd: Decimal  # month-end spend at the current pace
+    alert: bool
+    capped: bool
+    at_cap_text: str
+    daily: list[tuple[date, Decimal]]
+    cumulative: list[Decimal]
+    by_model: list[tuple[str, Decimal]]
+    by_task: list[tuple[str, Decimal]]
+    by_provider: list[tuple[str, Decimal]]
+    local_usd: Decimal
+    cloud_usd: Decimal
+    local_answers: int
+    cloud_answers: int
+    requests: int
+    attempts: int
+    cache_hits: int
+    saved_usd: Decimal
+    fallback_rate: float
+    anomalies: list[tuple[date, Decimal, Decimal]] = field(default_factory=list)  # day, spent, median
+
+    @property
+    def cache_hit_rate(self) -> float:
+        return self.cache_hits / self.requests if self.requests else 0.0
+
+    @property
+    def local_share(self) -> float:
+        answers = self.local_answers + self.cloud_answers
+        return self.local_answers / answers if answers else 0.0
+
+
+def month_choices(today: date | None = None, count: int = 12) -> list[str]:
+    """This month and the ``count - 1`` before it, newest first ('YYYY-MM', UTC)."""
+    today = today or datetime.now(UTC).date()
+    year, month = today.year, today.month
+    found = []
+    for _ in range(count):
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return found
+
+
+def projection(month: str, spent: Decimal, days: int, today: date) -> Decimal:
+    """Month-end spend if the pace so far goes on; a past month is simply what it spent."""
+    current = f"{today.year:04d}-{today.month:02d}"
+    if month != current:
+        return spent if month < current else _ZERO
+    return (spent * days / today.day).quantize(Decimal("0.000001"))
+
+
+def anomalies(daily: list[tuple[date, Decimal]], multiple: float) -> list[tuple[date, Decimal, Decimal]]:
+    """Days whose spend exceeds ``multiple`` x the median of the seven days before."""
+    found = []
+    amounts = [amount for _, amount in daily]
+    for index, (day, amount) in enumerate(daily):
+        window = amounts[max(0, index - TRAILING_DAYS):index]
+        if len(window) < 3 or amount <= 0:
+            continue
+        median = Decimal(statistics.median(window))
+        if median > 0 and amount > median * Decimal(str(multiple)):
+            found.append((day, amount, median))
+    return found
+
+
+def compute_figures(summary: Any, budget_usd: Decimal, threshold: Decimal, at_cap: str, multiple: float,
+                    today: date) -> SpendFigures:
+    """Derive the panel's figures from a ``SpendSummary``; pure, so it is tested directly."""
+    spent = summary.spent_usd
+    running = _ZERO
+    cumulative = []
+    for _, amount in summary.daily:
+        running += amount
+        cumulative.append(running)
+    percent = float(spent * 100 / budget_usd) if budget_usd > 0 else 100.0
+    at_cap_text = ("At the cap Sparklio routes to local models only." if at_cap == "local_only"
+                   else "At the cap paid requests stop; local models still run.")
+    split = summary.local_vs_cloud
+    return SpendFigures(
+        month=summary.month, spent_usd=spent, budget_usd=budget_usd, percent=percent,
+        alert_threshold=float(threshold), alert_mark_usd=budget_usd * threshold,
+        projection_usd=projection(summary.month, spent, len(summary.daily), today),
+        alert=budget_usd > 0 and spent >= budget_usd * threshold, capped=spent >= budget_usd,
+        at_cap_text=at_cap_text, daily=list(summary.daily), cumulative=cumulative,
+        by_model=list(summary.by_model.items()), by_task=list(summary.by_task.items()),
+        by_provider=list(summary.by_provider.items()), local_usd=split.local_usd, cloud_usd=split.cloud_usd,
+        local_answers=split.local_answers, cloud_answers=split.cloud_answers, requests=summary.requests,
+        attempts=summary.attempts, cache_hits=summary.cache_hits, saved_usd=summary.saved_usd,
+        fallback_rate=summary.fallback_rate, anomalies=anomalies(summary.daily, multiple),
+    )
+
+
+class SpendViewModel(ViewModel):
+    """Loads a month's spend and exports its rows as CSV."""
+
+    figuresChanged = Signal(object)  # SpendFigures
+    alertRaised = Signal(str)  # once per month shown, when spend passes the alert mark
+    exported = Signal(str, int)  # path, rows
+
+    def __init__(self, workspace: Any, ledger: Any, budget: Any, executor: SerialExecutor,
+                 parent: QObject | None = None) -> None:
+        super().__init__(executor, parent)
+        self._workspace = workspace
+        self._ledger = ledger
+        self._budget = budget
+        self.month = month_choices()[0]
+        self.figures: SpendFigures | None = None
+        self._alerted: set[str] = set()
+
+    def months(self) -> list[str]:
+        return month_choices()
+
+    @asyncSlot(str)
+    async def load(self, month: str | None = None) -> None:
+        """Read the month's aggregates (a few ms even for a million rows: a rollup table)."""
+        self._track()
+        self.month = month or self.month
+        figures = await self._executor.call(self._compute, self.month)
+        self.figures = figures
+        self.figuresChanged.emit(figures)
+        if figures.alert and figures.month not in self._alerted:
+            self._alerted.add(figures.month)
+            self.alertRaised.emit(
+                f"{figures.percent:.0f}% of the {figures.month} budget spent "
+                f"(${figures.spent_usd:.2f} of ${figures.budget_usd:.2f}). {figures.at_cap_text}")
+
+    def _compute(self, month: str) -> SpendFigures:
+        summary = self._ledger.spend_summary(month)
+        policy = self._workspace.policy
+        return compute_figures(summary, self._budget.monthly_usd, self._budget.alert_threshold,
+                               self._budget.at_cap, policy.budget.anomaly_multiple, datetime.now(UTC).date())
+
+    @asyncSlot(str)
+    async def export_csv(self, path: str) -> None:
+        """Write every attempt of the month shown to ``path``."""
+        self._track()
+        try:
+            rows = await self._executor.call(self._ledger.export_month_csv, self.month, path)
+        except OSError as exc:
+            self.errorRaised.emit(f"Could not export to {path}: {exc.strerror or exc}")
+            return
+        self.exported.emit(path, rows)

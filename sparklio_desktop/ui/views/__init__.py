@@ -1,0 +1,1 @@
+"""Views: widgets that talk only to their view-model."""

@@ -1,0 +1,193 @@
+"""The spend panel: the budget gauge, daily bars and the cumulative line, breakdowns.
+
+pyqtgraph takes about 0.3 s to import, so the chart is built the first time the
+panel is shown, never on the start-up path. Every figure comes from the view-model's
+:class:`SpendFigures`, which are the ledger's SQL sums.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+    QTableWidget, QTableWidgetItem, QToolTip, QVBoxLayout, QWidget,
+)
+
+from sparklio_desktop.ui.viewmodels.spend import SpendFigures, SpendViewModel
+from sparklio_desktop.ui.widgets.format import usd_text
+
+GAUGE_STEPS = 1000
+
+
+def _breakdown_table(title: str) -> QTableWidget:
+    table = QTableWidget(0, 3)
+    table.setHorizontalHeaderLabels([title, "Spent", "Share"])
+    table.setAccessibleName(f"Spend by {title.lower()}")
+    table.verticalHeader().hide()
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+class SpendView(QWidget):
+    """Where the month's money goes."""
+
+    def __init__(self, vm: SpendViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        self.chart: Any = None  # pyqtgraph's GraphicsLayoutWidget, built on first show
+        self._figures: SpendFigures | None = None
+        self._build()
+        vm.figuresChanged.connect(self._on_figures)
+        vm.exported.connect(lambda path, rows: self.export_label.setText(f"Exported {rows:,} rows to {path}"))
+
+    def _build(self) -> None:
+        self.month = QComboBox()
+        self.month.setAccessibleName("Month")
+        for month in self.vm.months():
+            self.month.addItem(month, month)
+        self.month.currentIndexChanged.connect(lambda _: self.vm.load(self.month.currentData()))
+        self.export_button = QPushButton("Export &CSV…")
+        self.export_button.setAccessibleName("Export the month as CSV")
+        self.export_button.clicked.connect(self._export)
+        self.export_label = QLabel()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Month"))
+        top.addWidget(self.month)
+        top.addStretch(1)
+        top.addWidget(self.export_label)
+        top.addWidget(self.export_button)
+
+        self.banner = QLabel()
+        self.banner.setAccessibleName("Budget alert")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fff3cd; color: #664d03; padding: 6px; border-radius: 4px")
+        self.banner.hide()
+        self.gauge = QProgressBar()
+        self.gauge.setAccessibleName("Budget gauge")
+        self.gauge.setRange(0, GAUGE_STEPS)
+        self.mark_label = QLabel()
+        self.mark_label.setAccessibleName("Alert mark and projection")
+        self.anomaly_label = QLabel()
+        self.anomaly_label.setWordWrap(True)
+        self.anomaly_label.setStyleSheet("color: #b02a37")
+        self.anomaly_label.setAccessibleName("Spend anomalies")
+        self.anomaly_label.hide()
+        self.stats = QLabel()
+        self.stats.setAccessibleName("Cache and fallback figures")
+        self.stats.setWordWrap(True)
+        self.chart_holder = QVBoxLayout()
+        self.tables = {name: _breakdown_table(name) for name in ("Model", "Task", "Provider")}
+        grid = QGridLayout()
+        for col, table in enumerate(self.tables.values()):
+            grid.addWidget(table, 0, col)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.gauge)
+        layout.addWidget(self.mark_label)
+        layout.addWidget(self.anomaly_label)
+        layout.addLayout(self.chart_holder, 3)
+        layout.addWidget(self.stats)
+        layout.addLayout(grid, 2)
+
+    # -- the chart, built lazily ----------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.chart is None:
+            self._build_chart()
+            if self._figures is not None:
+                self._draw(self._figures)
+
+    def _build_chart(self) -> None:
+        import pyqtgraph as pg
+
+        self._pg = pg
+        self.chart = pg.GraphicsLayoutWidget()
+        self.chart.setAccessibleName("Daily and cumulative spend chart")
+        self.chart.setBackground(self.palette().color(self.backgroundRole()))
+        self.daily_plot = self.chart.addPlot(row=0, col=0, title="Daily spend (USD)")
+        self.total_plot = self.chart.addPlot(row=1, col=0, title="Cumulative spend against the budget (USD)")
+        self.total_plot.setXLink(self.daily_plot)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#4e79a7")
+        self.daily_plot.addItem(self.bars)
+        self.line = self.total_plot.plot([], [], pen=pg.mkPen("#e15759", width=2))
+        self.budget_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#59a14f", style=Qt.PenStyle.DashLine))
+        self.mark_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#f28e2b", style=Qt.PenStyle.DotLine))
+        self.total_plot.addItem(self.budget_line)
+        self.total_plot.addItem(self.mark_line)
+        self.chart.scene().sigMouseMoved.connect(self._on_hover)
+        self.chart_holder.addWidget(self.chart)
+
+    def _draw(self, f: SpendFigures) -> None:
+        days = list(range(1, len(f.daily) + 1))
+        self.bars.setOpts(x=days, height=[float(a) for _, a in f.daily], width=0.8)
+        self.line.setData(days, [float(c) for c in f.cumulative])
+        self.budget_line.setValue(float(f.budget_usd))
+        self.mark_line.setValue(float(f.alert_mark_usd))
+        top = max([float(f.budget_usd), *(float(c) for c in f.cumulative[-1:])]) * 1.1 or 1.0
+        self.total_plot.setYRange(0, top)
+        self.daily_plot.setXRange(0.5, len(days) + 0.5, padding=0)
+
+    def _on_hover(self, position: Any) -> None:
+        f = self._figures
+        if f is None:
+            return
+        for plot in (self.daily_plot, self.total_plot):
+            if plot.sceneBoundingRect().contains(position):
+                day = round(plot.vb.mapSceneToView(position).x())
+                if 1 <= day <= len(f.daily):
+                    date, amount = f.daily[day - 1]
+                    QToolTip.showText(self.chart.mapToGlobal(position.toPoint()),
+                                      f"{date.isoformat()}: {usd_text(amount)} spent, "
+                                      f"{usd_text(f.cumulative[day - 1])} so far this month", self.chart)
+                return
+
+    # -- figures --------------------------------------------------------------------------
+    def _on_figures(self, f: SpendFigures) -> None:
+        self._figures = f
+        with QSignalBlocker(self.month):
+            self.month.setCurrentIndex(max(0, self.month.findData(f.month)))
+        self.gauge.setValue(min(GAUGE_STEPS, int(f.percent * GAUGE_STEPS / 100)))
+        self.gauge.setFormat(f"{usd_text(f.spent_usd)} of {usd_text(f.budget_usd)} ({f.percent:.1f}%)")
+        self.mark_label.setText(
+            f"{f.alert_threshold:.0%} mark: {usd_text(f.alert_mark_usd)} · month-end projection at this pace: "
+            f"{usd_text(f.projection_usd)}")
+        if f.capped:
+            self.banner.setText(f"Budget reached for {f.month}. {f.at_cap_text}")
+        elif f.alert:
+            self.banner.setText(f"{f.percent:.0f}% of the {f.month} budget spent — past the "
+                                f"{f.alert_threshold:.0%} mark. {f.at_cap_text}")
+        self.banner.setVisible(f.alert or f.capped)
+        self.anomaly_label.setText("\n".join(
+            f"Unusual spend on {day.isoformat()}: {usd_text(amount)}, over "
+            f"{usd_text(median)} typical (trailing median)" for day, amount, median in f.anomalies))
+        self.anomaly_label.setVisible(bool(f.anomalies))
+        local_total = f.local_answers + f.cloud_answers
+        self.stats.setText(
+            f"{f.requests:,} request{'s' if f.requests != 1 else ''}, "
+            f"{f.attempts:,} attempt{'s' if f.attempts != 1 else ''} · cache hit rate {f.cache_hit_rate:.1%}, "
+            f"saved {usd_text(f.saved_usd)} · fallback rate {f.fallback_rate:.1%} · "
+            f"local {f.local_share:.0%} of {local_total:,} answers ({usd_text(f.local_usd)}), "
+            f"cloud {usd_text(f.cloud_usd)}")
+        for table, rows in zip(self.tables.values(), (f.by_model, f.by_task, f.by_provider), strict=True):
+            table.setRowCount(len(rows))
+            for r, (name, amount) in enumerate(rows):
+                share = float(amount / f.spent_usd) if f.spent_usd else 0.0
+                for c, text in enumerate((name, usd_text(amount), f"{share:.1%}")):
+                    item = QTableWidgetItem(text)
+                    if c:
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setToolTip(f"{name}: {amount} USD")
+                    table.setItem(r, c, item)
+        if self.chart is not None:
+            self._draw(f)
+
+    def _export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export month", f"sparklio-{self.vm.month}.csv", "CSV (*.csv)")
+        if path:
+            self.vm.export_csv(path)

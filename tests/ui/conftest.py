@@ -1,0 +1,112 @@
+"""Fixtures for the GUI tests: a qasync loop, failing async slots, the app's services.
+
+Following the stack notes: pytest-qt gives the QApplication; each test gets its own
+``qasync.QEventLoop`` set as the current loop and closed afterwards. qasync's
+``asyncSlot`` sends a slot's exception to ``sys.excepthook``, which here records it
+and fails the test, so an exception in a slot can never pass silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import qasync
+
+from sparklio_desktop.core.paths import shipped_policy_path
+
+OPENAI_KEY = "sk-test-openai-0123456789abcdef"
+ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
+
+
+@pytest.fixture
+def qloop(qapp) -> Iterator[qasync.QEventLoop]:
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def async_slot_errors(monkeypatch) -> Iterator[list[str]]:
+    """Every exception that reaches sys.excepthook fails the test that raised it."""
+    errors: list[str] = []
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        errors.append("".join(traceback.format_exception(kind, value, tb)))
+
+    monkeypatch.setattr(sys, "excepthook", hook)
+    yield errors
+    assert not errors, "exceptions in async slots:\n" + "\n".join(errors)
+
+
+def run(loop: asyncio.AbstractEventLoop, awaitable: Any, timeout: float = 15.0) -> Any:
+    """Drive a coroutine or a task (an async slot's return value) to completion."""
+    return loop.run_until_complete(asyncio.wait_for(asyncio.ensure_future(awaitable), timeout))
+
+
+def wait_until(loop: asyncio.AbstractEventLoop, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Spin the loop until ``condition()`` holds; fail after ``timeout`` seconds."""
+
+    async def poll() -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.01)
+
+    loop.run_until_complete(poll())
+
+
+@pytest.fixture
+def fast_policy(tmp_path):
+    """The shipped policy with tiny retry waits, as its own file (it can be broken later)."""
+    text = shipped_policy_path().read_text(encoding="utf-8")
+    assert "backoff_s: [1, 2, 4]" in text
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace("backoff_s: [1, 2, 4]", "backoff_s: [0.01, 0.01, 0.01]"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def openai_server(monkeypatch):
+    from tests.fakes.openai_server import OpenAIServer
+
+    with OpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.api_url)
+        yield server
+
+
+@pytest.fixture
+def anthropic_server(monkeypatch):
+    from tests.fakes.anthropic_server import AnthropicServer
+
+    with AnthropicServer() as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        yield server
+
+
+@pytest.fixture
+def make_ctx(qloop, fast_policy):
+    """Build the app's services and view-models (call after the servers are up)."""
+    from sparklio_desktop.app import build_context
+    from sparklio_desktop.core.workspace import Workspace
+
+    made = []
+
+    def make(**kwargs: Any):
+        ctx = build_context(workspace=Workspace(policy_path=kwargs.pop("policy_path", fast_policy)), **kwargs)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        run(qloop, ctx.aclose())

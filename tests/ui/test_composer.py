@@ -1,0 +1,167 @@
+"""Compose, stream, cancel and rate against the loopback OpenAI server."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from sparklio_desktop.ui.views.composer_view import ComposerView
+from tests.ui.conftest import run, wait_until
+
+
+def _composer(qtbot, ctx, task="brief_questions", prompt="Three questions for our autumn launch brief"):
+    view = ComposerView(ctx.composer)
+    qtbot.addWidget(view)
+    view.task_combo.setCurrentIndex(view.task_combo.findData(task))
+    ctx.composer.forced_model = "openai/gpt-4"
+    ctx.composer.explore = False
+    view.prompt.setPlainText(prompt)
+    return view
+
+
+def test_compose_stream_and_rate(qtbot, qloop, openai_server, make_ctx):
+    openai_server.reply_text = "**Who** is the audience? What is the *one* message? When does it launch?"
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    tokens: list[str] = []
+    results: list[dict] = []
+    busy: list[bool] = []
+    ctx.composer.tokenReceived.connect(tokens.append)
+    ctx.composer.finished.connect(results.append)
+    ctx.composer.busyChanged.connect(busy.append)
+
+    qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
+    wait_until(qloop, lambda: bool(results) and busy[-1:] == [False])
+
+    result = results[0]
+    assert result["ok"] and result["model"] == "openai/gpt-4"
+    assert len(tokens) > 3  # it streamed word by word, not in one piece
+    assert "".join(tokens) == openai_server.reply_text
+    assert view.answer.text() == openai_server.reply_text
+    assert "Who" in view.answer.toPlainText() and "**" not in view.answer.toPlainText()  # Markdown rendered
+    assert "openai/gpt-4" in view.result_label.text() and "0 retries" in view.result_label.text()
+    request_id = result["request_id"]
+    [attempt] = ctx.ledger.attempts(request_id)
+    assert attempt.outcome == "ok" and attempt.cost_usd == result["cost_usd"] > 0
+
+    saved: list[int] = []
+    ctx.composer.ratingSaved.connect(saved.append)
+    assert view.stars[3].isEnabled()
+    qtbot.mouseClick(view.stars[3], Qt.MouseButton.LeftButton)
+    wait_until(qloop, lambda: saved == [4])
+    assert ctx.ledger.attempts(request_id)[0].rating == 4
+    assert view.stars[3].text() == "★" and view.stars[4].text() == "☆"
+
+
+def test_ctrl_enter_sends_and_follow_up_keeps_the_model(qtbot, qloop, openai_server, make_ctx):
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    results: list[dict] = []
+    busy: list[bool] = []
+    ctx.composer.finished.connect(results.append)
+    ctx.composer.busyChanged.connect(busy.append)
+    # Only the asyncio loop may spin here (qtbot's waits would run async slots outside it).
+    qtbot.keyClick(view.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    wait_until(qloop, lambda: len(results) == 1)
+    run(qloop, ctx.composer.wait_idle())
+    assert busy == [True, False]  # one key press, one request
+    assert "\n" not in view.prompt.toPlainText()  # Ctrl+Enter sent; it did not add a line
+    ctx.composer.forced_model = None  # the conversation, not the forcing, keeps the model now
+    view.prompt.setPlainText("And a fourth question?")
+    run(qloop, ctx.composer.send())
+    assert len(results) == 2 and results[1]["model"] == "openai/gpt-4"
+    body = openai_server.requests[-1].body
+    assert [m["role"] for m in body["messages"]][-3:] == ["user", "assistant", "user"]
+    assert "turns" in view.conversation_label.text()
+
+
+def test_cancel_mid_stream_records_a_cancelled_attempt(qtbot, qloop, openai_server, make_ctx):
+    openai_server.reply_text = " ".join(f"word{i}" for i in range(200))
+    openai_server.chunk_interval_s = 0.05
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    tokens: list[str] = []
+    cancelled: list[bool] = []
+    started: list[str] = []
+    ctx.composer.tokenReceived.connect(tokens.append)
+    ctx.composer.cancelled.connect(lambda: cancelled.append(True))
+    ctx.composer.requestStarted.connect(started.append)
+    task = ctx.composer.send()
+    wait_until(qloop, lambda: len(tokens) >= 3)
+    assert view.cancel_button.isEnabled()
+    qtbot.keyClick(view.prompt, Qt.Key.Key_Escape)
+    run(qloop, task)
+    assert cancelled == [True]
+    assert not view.cancel_button.isEnabled() and view.send_button.isEnabled()
+    assert view.result_label.text() == "Cancelled."
+    [attempt] = ctx.ledger.attempts(started[0])
+    assert attempt.outcome == "cancelled"
+    assert 0 < attempt.output_tokens < 200
+
+
+def test_route_preview_follows_the_options(qtbot, qloop, openai_server, make_ctx):
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    previews: list[dict] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    wait_until(qloop, lambda: bool(previews))  # the debounced preview fired by itself
+    assert previews[-1]["options"]["task"] == "brief_questions"
+    assert "GPT-4" in view.preview_chain.text() or "gpt-4" in view.preview_chain.text().lower()
+    assert "Estimated $" in view.preview_estimate.text()
+    assert "no API key" in view.preview_exclusions.text()  # Anthropic and Google have no key here
+    view.option_combos["budget"].setCurrentIndex(view.option_combos["budget"].findData("low"))
+    wait_until(qloop, lambda: previews[-1]["options"]["budget"] == "low")
+
+
+def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx):
+    from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
+
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx, task="image_generation_quality", prompt="A maple latte in autumn light")
+    ctx.composer.forced_model = "openai/dall-e-3"
+    results: list[dict] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+    assert results and results[0]["ok"], results and results[0]["error"]
+    assert view.images.count() == 1 and not view.images.isHidden() and not view.save_image.isHidden()
+    view._open_image(view.images.item(0))
+    viewers = view.findChildren(ImageViewer)
+    assert len(viewers) == 1 and not viewers[0].image.isNull()
+    viewers[0].zoom(2.0)
+    assert viewers[0].view.transform().m11() == 2.0
+    viewers[0].close()
+
+
+def test_images_attach_by_drop_and_go_with_the_request(qtbot, qloop, openai_server, make_ctx, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QImage
+
+    picture = tmp_path / "moodboard.png"
+    image = QImage(8, 8, QImage.Format.Format_RGB32)
+    image.fill(0xFF8800)
+    assert image.save(str(picture))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx, task="image_analysis", prompt="What brand colours does this use?")
+    ctx.composer.forced_model = "openai/gpt-4v"
+    errors: list[str] = []
+    ctx.composer.errorRaised.connect(errors.append)
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(picture))])
+    assert view.prompt.canInsertFromMimeData(mime)
+    view.prompt.insertFromMimeData(mime)  # what a drop does
+    run(qloop, ctx.composer.wait_idle())
+    assert view.images_label.text() == "moodboard.png"
+    assert view.prompt.toPlainText() == "What brand colours does this use?"  # no file path pasted in
+    run(qloop, ctx.composer.attach_images([str(notes)]))
+    assert errors == ["notes.txt: not a PNG, JPEG, WebP or GIF file"]
+
+    results: list[dict] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+    assert results[0]["ok"], results[0]["error"]
+    content = openai_server.requests[-1].body["messages"][-1]["content"]
+    assert any(part.get("type") == "image_url" for part in content)
+    view.clear_images.click()
+    assert view.images_label.text() == ""

@@ -1,0 +1,77 @@
+"""The inspector shows the candidates and the attempts of a request that retried and
+fell back: GPT-4 answers 500 until its retries run out, then Claude answers."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QPalette
+
+from sparklio_desktop.ui.views.inspector_view import CANDIDATE_COLUMNS, InspectorView
+from tests.fakes.loopback import Fault
+from tests.ui.conftest import run, wait_until
+
+
+def test_inspector_shows_retries_and_fallback(qtbot, qloop, openai_server, anthropic_server, make_ctx):
+    anthropic_server.reply_text = "Who is it for, and what should they feel?"
+    ctx = make_ctx()
+    retries = ctx.workspace.policy.retry.max_retries
+    openai_server.script(*[Fault(status=500) for _ in range(retries + 1)])
+    view = InspectorView(ctx.inspector)
+    qtbot.addWidget(view)
+    completed: list[str] = []
+    ctx.composer.requestCompleted.connect(completed.append)
+    ctx.composer.requestCompleted.connect(ctx.inspector.open_request)
+    ctx.composer.explore = False
+    ctx.composer.set_task("brief_questions")
+    ctx.composer.set_prompt("Sharpen the brief for our autumn launch")
+    run(qloop, ctx.composer.send())
+    assert completed
+    wait_until(qloop, lambda: ctx.inspector.current_request_id == completed[0])
+    run(qloop, ctx.inspector.wait_idle())
+
+    # Attempts: every GPT-4 try failed with 500, each retry after the policy's wait, then Claude.
+    table = view.attempts
+    rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+    assert [row[1] for row in rows] == ["openai/gpt-4"] * (retries + 1) + ["anthropic/claude-3-5-sonnet"]
+    assert [row[2] for row in rows] == ["error"] * (retries + 1) + ["ok"]
+    assert rows[0][6] == "retry after 0.01 s"
+    assert rows[retries][6] == "fell back to anthropic/claude-3-5-sonnet"
+    assert "500" in rows[0][7] or "scripted failure" in rows[0][7]
+
+    # Candidates: every model that can do text, with the four scores and the total.
+    trace = ctx.ledger.decision(completed[0]).trace
+    candidates = view.candidates
+    assert candidates.rowCount() == len(trace["candidates"])
+    names = [candidates.item(r, 0).text() for r in range(candidates.rowCount())]
+    assert sorted(names) == sorted(c["name"] for c in trace["candidates"])
+    excluded_col = CANDIDATE_COLUMNS.index("Excluded by")
+    grey = view.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+    greyed = [r for r in range(candidates.rowCount()) if candidates.item(r, excluded_col).text()]
+    assert greyed, "Google has no key here, so its models are excluded"
+    for r in greyed:
+        assert candidates.item(r, 0).foreground().color() == grey
+    assert any("no API key" in candidates.item(r, excluded_col).text() for r in greyed)
+    assert "GPT-4" in view.chain.text()
+    assert "Estimated $" in view.estimate.text() and "actual $" in view.estimate.text()
+    assert view.explanation.toPlainText() == trace["explanation"]
+    assert view.exploration.text() == "Not an exploration pick."
+
+    # The history lists it and can be searched by prompt text.
+    ctx.inspector.search = "autumn"
+    run(qloop, ctx.inspector.refresh_history())
+    assert view.history.rowCount() == 1
+    assert view.history.item(0, 2).text() == "anthropic/claude-3-5-sonnet"
+    ctx.inspector.search = "no such prompt"
+    run(qloop, ctx.inspector.refresh_history())
+    assert view.history.rowCount() == 0
+
+
+def test_history_date_periods():
+    from datetime import UTC, datetime
+
+    from sparklio_desktop.ui.viewmodels.inspector import period_start
+
+    now = datetime(2026, 3, 18, 15, 30, tzinfo=UTC)
+    assert period_start("any", now) is None
+    assert period_start("today", now) == datetime(2026, 3, 18, tzinfo=UTC)
+    assert period_start("7d", now) == datetime(2026, 3, 11, 15, 30, tzinfo=UTC)
+    assert period_start("month", now) == datetime(2026, 3, 1, tzinfo=UTC)

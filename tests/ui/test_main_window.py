@@ -1,0 +1,98 @@
+"""The main window: four panels, keyboard switching, the status bar, remembered layout,
+non-modal notifications."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QSplitter
+
+from sparklio_desktop.app import build_window, start_loads
+from tests.ui.conftest import run
+
+
+def test_window_panels_status_and_layout(qtbot, qloop, make_ctx, sparklio_home, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789abcdef")
+    ctx = make_ctx()
+    window = build_window(ctx)
+    qtbot.addWidget(window)
+    titles = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
+    assert titles[:4] == ["Composer", "Inspector", "Spend", "Settings"]  # more panels may follow
+    run(qloop, start_loads(ctx), timeout=60)
+    run(qloop, ctx.wait_idle())
+    assert "$0 of $50" in window.spend_label.text()
+    assert "openai: key" in window.providers_label.text() and "anthropic: no key" in window.providers_label.text()
+
+    ctx.composer.errorRaised.emit("OpenAI: Rate limit reached for gpt-4")
+    assert not window.notice_bar.isHidden() and "Rate limit" in window.notification.text()
+    window.dismiss.click()
+    assert window.notice_bar.isHidden()
+
+    window.tabs.setCurrentIndex(2)
+    window.resize(900, 700)
+    splitter = window.findChild(QSplitter, "inspector-history-detail")
+    splitter.setSizes([100, 500])
+    sizes = splitter.sizes()
+    window.save_layout()
+    stored = QSettings(str(sparklio_home / "ui.ini"), QSettings.Format.IniFormat)
+    assert int(stored.value("window/tab")) == 2
+    again = build_window(ctx)
+    qtbot.addWidget(again)
+    assert again.tabs.currentIndex() == 2
+    assert again.findChild(QSplitter, "inspector-history-detail").sizes() == sizes
+
+
+def test_every_control_has_an_accessible_name(qtbot, make_ctx):
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QPlainTextEdit
+
+    ctx = make_ctx()
+    window = build_window(ctx)
+    qtbot.addWidget(window)
+    unnamed = []
+    for kind in (QComboBox, QLineEdit, QPlainTextEdit, QAbstractButton):
+        for widget in window.findChildren(kind):
+            if isinstance(widget.parent(), QComboBox) or widget.objectName().startswith("qt_"):
+                continue
+            if not (widget.accessibleName() or (isinstance(widget, QAbstractButton) and widget.text())):
+                unnamed.append(f"{type(widget).__name__} {widget.objectName()}")
+    assert not unnamed
+
+
+def test_a_finished_request_reaches_inspector_spend_and_status(qtbot, qloop, make_ctx, openai_server):
+    from tests.ui.conftest import wait_until
+
+    ctx = make_ctx()
+    window = build_window(ctx)
+    qtbot.addWidget(window)
+    ctx.composer.set_task("brief_questions")
+    ctx.composer.forced_model = "openai/gpt-4"
+    ctx.composer.set_prompt("Who is the audience?")
+    completed: list[str] = []
+    ctx.composer.requestCompleted.connect(completed.append)
+    run(qloop, ctx.composer.send())
+    wait_until(qloop, lambda: ctx.inspector.current_request_id == completed[0])
+    run(qloop, ctx.wait_idle())
+    inspector = window.views["inspector"]
+    assert completed[0][:12] in inspector.header.text()
+    assert inspector.history.rowCount() == 1
+    spent = ctx.spend.figures.spent_usd
+    assert spent > 0 and spent == ctx.ledger.attempts(completed[0])[0].cost_usd
+    assert window.spend_label.text().startswith(f"{ctx.spend.month}: $")
+
+
+def test_theme_setting_applies_at_once(qtbot, qloop, make_ctx, qapp):
+    from PySide6.QtCore import Qt
+
+    ctx = make_ctx()
+    window = build_window(ctx)
+    qtbot.addWidget(window)
+    hints = qapp.styleHints()
+    try:
+        run(qloop, ctx.settings.set_value("ui.theme", "dark"))
+        assert ctx.workspace.settings.ui.theme == "dark"
+        assert qapp.style().name().lower() == "fusion"
+        # Dark either through the platform's colour scheme or the fallback palette.
+        assert hints.colorScheme() == Qt.ColorScheme.Dark or qapp.palette().window().color().lightness() < 128
+    finally:
+        run(qloop, ctx.settings.set_value("ui.theme", "system"))
+    assert ctx.workspace.settings.ui.theme == "system"
+    assert qapp.palette().window().color().lightness() > 128

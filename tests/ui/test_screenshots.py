@@ -1,0 +1,22 @@
+"""``sparklio --screenshot DIR`` renders the four main views to PNG files and exits 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from PySide6.QtGui import QImage
+
+
+def test_screenshot_writes_four_pngs(tmp_path, sparklio_home):
+    out = tmp_path / "shots"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SPARKLIO_HOME": str(sparklio_home)}
+    done = subprocess.run([sys.executable, "-m", "sparklio_desktop", "--screenshot", str(out)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in ("composer", "inspector", "spend", "settings"):
+        path = out / f"{name}.png"
+        assert path.stat().st_size > 1000
+        image = QImage(str(path))
+        assert not image.isNull() and image.width() > 300 and image.height() > 300

@@ -1,0 +1,99 @@
+"""Settings: a key goes to the real keyring and comes back masked; a broken policy
+shows an inline error while routing goes on with the last valid policy."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import keyring
+from PySide6.QtCore import Qt
+
+from sparklio_desktop.core.secrets import mask_key
+from sparklio_desktop.ui.views.settings_view import SettingsView
+from tests.ui.conftest import run
+
+NEW_KEY = "sk-gui-test-key-0123456789abcd"
+
+
+def test_key_is_written_to_the_keyring_and_shown_masked(qtbot, qloop, make_ctx, secret_service):
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    row = view.key_rows["openai"]
+    assert row["masked"].text() == "no key"
+    row["edit"].setText(NEW_KEY)
+    qtbot.mouseClick(row["set"], Qt.MouseButton.LeftButton)
+    run(qloop, ctx.settings.wait_idle())
+    assert keyring.get_password("sparklio", "openai") == NEW_KEY
+    assert row["masked"].text() == f"{mask_key(NEW_KEY)} (keyring)"
+    assert NEW_KEY not in row["masked"].text() and row["edit"].text() == ""
+    assert row["edit"].echoMode() == row["edit"].EchoMode.Password
+    qtbot.mouseClick(row["delete"], Qt.MouseButton.LeftButton)
+    run(qloop, ctx.settings.wait_idle())
+    assert keyring.get_password("sparklio", "openai") is None
+    assert row["masked"].text() == "no key"
+
+
+def test_bad_key_and_bad_setting_show_inline_errors(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    run(qloop, ctx.settings.set_key("openai", "has a space"))
+    assert "spaces" in view.errors["key:openai"].text() and not view.errors["key:openai"].isHidden()
+    run(qloop, ctx.settings.set_value("providers.openai.base_url", "not a url"))
+    assert "not an http" in view.errors["providers.openai.base_url"].text()
+    run(qloop, ctx.settings.set_value("budget.monthly_usd", "120"))
+    assert view.errors["budget.monthly_usd"].isHidden()
+    assert ctx.budget.monthly_usd == Decimal("120") and ctx.workspace.settings.budget.monthly_usd == Decimal("120")
+    assert view.fields["budget.monthly_usd"].text() == "120"
+
+
+def test_broken_policy_shows_inline_error_and_routing_goes_on(qtbot, qloop, make_ctx, fast_policy):
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    assert view.policy_status.text() == f"Valid: {fast_policy}"
+    good = ctx.workspace.policy
+
+    fast_policy.write_text(fast_policy.read_text().replace("weights:", "weightz:", 1), encoding="utf-8")
+    qtbot.mouseClick(view.reload_button, Qt.MouseButton.LeftButton)
+    run(qloop, ctx.settings.wait_idle())
+    assert "weight" in view.policy_status.text() and "last valid policy stays in force" in view.policy_status.text()
+    assert "policy.yaml" in view.policy_status.text()
+    assert ctx.workspace.policy is good
+
+    previews: list[dict] = []
+    failures: list[str] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    ctx.composer.previewFailed.connect(failures.append)
+    ctx.composer.set_task("brief_questions")
+    run(qloop, ctx.composer.refresh_preview())
+    assert not failures and previews[-1]["options"]["task"] == "brief_questions"
+    assert previews[-1]["candidates"]
+
+    fast_policy.write_text(fast_policy.read_text().replace("weightz:", "weights:", 1), encoding="utf-8")
+    run(qloop, ctx.settings.reload_policy())
+    assert view.policy_status.text() == f"Valid: {fast_policy}"
+
+
+def test_test_connection_reports_the_providers_words(qtbot, qloop, make_ctx, openai_server):
+    from tests.fakes.loopback import Fault
+
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    row = view.key_rows["openai"]
+    qtbot.mouseClick(row["test"], Qt.MouseButton.LeftButton)
+    run(qloop, ctx.settings.wait_idle())
+    assert row["result"].text() == "Connected: the key works."
+    assert openai_server.requests[-1].path.endswith("/models")
+
+    openai_server.script(Fault(status=401, message="Incorrect API key provided", error_type="invalid_api_key"))
+    run(qloop, ctx.settings.test_connection("openai"))
+    assert "Incorrect API key provided" in row["result"].text()
+    run(qloop, ctx.settings.test_connection("anthropic"))
+    assert "No anthropic key" in view.key_rows["anthropic"]["result"].text()
