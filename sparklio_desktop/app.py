@@ -18,11 +18,11 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VIEW_ORDER = ("composer", "inspector", "spend", "settings")
+VIEW_ORDER = ("composer", "inspector", "spend", "settings", "compare", "leaderboard", "models")
 
 
 class _CurrentSettings:
@@ -56,8 +56,10 @@ class GuiContext:
     settings: Any
     status: Any
 
+    extra_view_models: list[Any] = field(default_factory=list)  # compare, leaderboard, models
+
     def view_models(self) -> list[Any]:
-        return [self.composer, self.inspector, self.spend, self.settings, self.status]
+        return [self.composer, self.inspector, self.spend, self.settings, self.status, *self.extra_view_models]
 
     async def wait_idle(self) -> None:
         for vm in self.view_models():
@@ -79,7 +81,11 @@ class GuiContext:
 
     async def aclose(self) -> None:
         for vm in self.view_models():
-            vm.shutdown()
+            close = getattr(vm, "aclose", None)
+            if close is not None:
+                await close()  # the model manager cancels a running pull
+            else:
+                vm.shutdown()
         await self.wait_idle()
         await self.dispatcher.aclose()
         self.executor.shutdown()
@@ -97,6 +103,8 @@ _SDK_MODULES = {
     "anthropic": ("sparklio_desktop.core.providers.anthropic_client", "anthropic", "anthropic.resources.messages",
                   "anthropic.lib.streaming", *_HTTP_STACK),
     "google": ("sparklio_desktop.core.providers.gemini_client", "google.genai"),
+    "ollama": ("sparklio_desktop.core.providers.ollama_client", "ollama", "sparklio_desktop.core.local.ollama_admin",
+               "sparklio_desktop.core.local.sd_probe"),
 }
 
 
@@ -112,7 +120,7 @@ def _import_for_first_request(workspace: Any) -> None:
     except ImportError:
         pass
     for provider, modules in _SDK_MODULES.items():
-        if not has_key_fast(provider):
+        if provider != "ollama" and not has_key_fast(provider):
             continue
         for name in modules:
             try:
@@ -159,11 +167,27 @@ def build_window(ctx: GuiContext) -> Any:
     from sparklio_desktop.ui.views.settings_view import SettingsView
     from sparklio_desktop.ui.views.spend_view import SpendView
 
+    from sparklio_desktop.ui.views import compare_view, leaderboard_view, models_view
+
     views = {"composer": ComposerView(ctx.composer), "inspector": InspectorView(ctx.inspector),
              "spend": SpendView(ctx.spend), "settings": SettingsView(ctx.settings)}
+    extra = {"compare": compare_view.create(ctx.services, executor=ctx.executor),
+             "leaderboard": leaderboard_view.create(ctx.services, executor=ctx.executor),
+             "models": models_view.create(ctx.services, executor=ctx.executor)}
+    views.update(extra)
+    ctx.extra_view_models = [view.vm for view in extra.values()]
     window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
     for vm in ctx.view_models():
         vm.errorRaised.connect(window.notify)
+    compare, leaderboard = extra["compare"], extra["leaderboard"]
+
+    def continue_in_composer(model_id: str, prompt: str, answer: str) -> None:
+        ctx.composer.continue_with(model_id, prompt, answer)
+        window.tabs.setCurrentIndex(0)
+
+    compare.continueWith.connect(continue_in_composer)
+    compare.vm.voted.connect(lambda *_: leaderboard.vm.load())
+    leaderboard.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
     # The inspector opens on the decision being run, then on its ledger record once it
     # is over; a finished request also refreshes what depends on the ledger.
     ctx.composer.routed.connect(ctx.inspector.show_decision)

@@ -9,6 +9,7 @@ and fails the test, so an exception in a slot can never pass silently.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 import traceback
@@ -31,6 +32,9 @@ def qloop(qapp) -> Iterator[qasync.QEventLoop]:
     yield loop
     loop.close()
     asyncio.set_event_loop(None)
+    # Collect the closed loop's timers and socket notifiers now: left to a later test's
+    # loop, their destruction runs inside Qt's timer dispatch and can crash the process.
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -320,6 +320,14 @@ class ComposerViewModel(ViewModel):
         except OSError as exc:
             self.errorRaised.emit(f"Could not save {path}: {exc.strerror}")
 
+    def continue_with(self, model_id: str, prompt: str, answer: str) -> None:
+        """Take a compared answer into the composer: the conversation goes on with that
+        model, as a follow-up would (the compare panel's "Continue with this one")."""
+        self._history = [Message("user", prompt), Message("assistant", answer)]
+        self._conversation_model = model_id
+        self.route_again = False
+        self.conversationChanged.emit(1)
+
     def new_conversation(self) -> None:
         """Forget the conversation: the next message is routed afresh."""
         self._history.clear()

@@ -35,9 +35,13 @@ class MainWindow(QMainWindow):
         self._settings = QSettings(settings_path, QSettings.Format.IniFormat)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Panels")
-        titles = {"composer": "&Composer", "inspector": "&Inspector", "spend": "S&pend", "settings": "Se&ttings"}
-        for index, name in enumerate(VIEW_NAMES):
-            self.tabs.addTab(views[name], titles[name])
+        titles = {"composer": "&Composer", "inspector": "&Inspector", "spend": "S&pend", "settings": "Se&ttings",
+                  "compare": "Co&mpare", "leaderboard": "&Leaderboard", "models": "&Models"}
+        # The four main panels first, in their order; further panels (compare, leaderboard,
+        # local models) follow in the order given.
+        names = [n for n in VIEW_NAMES if n in views] + [n for n in views if n not in VIEW_NAMES]
+        for index, name in enumerate(names):
+            self.tabs.addTab(views[name], titles.get(name, name.title()))
             shortcut = QShortcut(QKeySequence(f"Ctrl+{index + 1}"), self)
             shortcut.activated.connect(lambda i=index: self.tabs.setCurrentIndex(i))
 

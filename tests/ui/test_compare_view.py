@@ -1,0 +1,187 @@
+"""The compare panel against the loopback Anthropic and OpenAI servers: columns stream
+side by side, blind mode hides names until the vote, votes are stored and reveal names."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from keyring.backends import null
+
+from sparklio_desktop.core.compare import blind_order
+from sparklio_desktop.core.decision import Rule
+from sparklio_desktop.core.dispatch import Dispatcher
+from sparklio_desktop.core.ledger import LedgerStore
+from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.router import LiveState
+from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.votes_store import VoteStore
+from sparklio_desktop.core.workspace import Workspace
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
+from sparklio_desktop.ui.viewmodels.compare import CompareViewModel
+from sparklio_desktop.ui.views.compare_view import CompareView
+from tests.core.test_compare import ANSWER, GPT4, GPT35, PROMPT, SONNET, Anthropic, OpenAI
+from tests.ui.conftest import ANTHROPIC_KEY, OPENAI_KEY, run
+
+TASK = "copywriting_standard"
+
+
+@pytest.fixture(autouse=True)
+def collect_between_tests() -> Iterator[None]:
+    """Free earlier tests' Qt objects now, never in the middle of this test's event loop."""
+    gc.collect()
+    yield
+    gc.collect()
+
+
+class CountingRatings:
+    """Stands in for RatingQualities: the view-model must invalidate it after a vote."""
+
+    def __init__(self) -> None:
+        self.invalidated = 0
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
+
+
+@pytest.fixture
+def compare(qtbot, qloop, tmp_path, monkeypatch):
+    with Anthropic() as anthropic, OpenAI() as openai:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
+        monkeypatch.setenv("OPENAI_BASE_URL", openai.api_url)
+        for server in (anthropic, openai):
+            server.usage = (100, 50)
+            server.chunk_interval_s = 0.01
+        workspace = Workspace(policy_path=shipped_policy_path())
+        # Only the two loopback providers can answer: Google and Ollama are marked unavailable.
+        live = LiveState(unavailable={m: (Rule.NO_API_KEY, "test") for m, spec in workspace.catalog.items()
+                                      if spec.provider in ("google", "ollama", "local")})
+        ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
+        votes = VoteStore.open(tmp_path / "ledger.sqlite3")
+        dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), live=lambda: live)
+        executor = SerialExecutor()
+        ratings = CountingRatings()
+        vm = CompareViewModel(workspace, dispatcher, votes, executor, ratings=ratings, live=lambda: live)
+        view = CompareView(vm)
+        qtbot.addWidget(view)
+        yield vm, view, votes, ratings
+        vm.shutdown()
+        run(qloop, vm.wait_idle())
+        run(qloop, dispatcher.aclose())
+        executor.shutdown()
+        votes.close()
+        ledger.close()
+
+
+def settle(qloop, vm: CompareViewModel, condition: Callable[[], bool] = lambda: True) -> None:
+    """Spin until ``condition`` and the view-model is idle, in one run of the loop (qasync
+    steps leftover tasks outside a running loop after ``run_until_complete``)."""
+
+    async def go() -> None:
+        deadline = time.monotonic() + 15
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met in time"
+            await asyncio.sleep(0.01)
+        await vm.wait_idle()
+
+    run(qloop, go())
+
+
+def _check(view: CompareView, models: list[str]) -> None:
+    from PySide6.QtCore import Qt
+
+    for i in range(view.model_list.count()):
+        item = view.model_list.item(i)
+        item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in models
+                           else Qt.CheckState.Unchecked)
+
+
+def _start(view: CompareView, models: list[str], blind: bool) -> None:
+    _check(view, models)
+    view.task_combo.setCurrentIndex(view.task_combo.findData(TASK))
+    view.prompt.setPlainText(PROMPT)
+    view.blind_check.setChecked(blind)
+    view.compare_button.click()
+
+
+def test_two_columns_stream_side_by_side(qloop, compare):
+    vm, view, votes, _ = compare
+    chunks: list[tuple[int, str]] = []
+    vm.chunk.connect(lambda c, t: chunks.append((c, t)))
+    _start(view, [SONNET, GPT4], blind=False)
+    settle(qloop, vm, lambda: not vm.busy and len(view.columns) == 2)
+    assert {c for c, _ in chunks} == {0, 1}
+    switches = sum(1 for a, b in zip(chunks, chunks[1:]) if a[0] != b[0])
+    assert switches >= 2  # interleaved, not one column after the other
+    assert view.checked_models() == [GPT4, SONNET]  # columns follow the list (catalog) order
+    assert [c.answer.text() for c in view.columns] == [ANSWER[GPT4], ANSWER[SONNET]]
+    assert "GPT-4" in view.columns[0].title.text() and "Claude 3.5 Sonnet" in view.columns[1].title.text()
+    figures = view.columns[0].figures.text()
+    assert "TTFT" in figures and "tok/s" in figures and "50 tokens" in figures and "$0.006" in figures
+    assert view.columns[0].answer.renders < len([c for c in chunks if c[0] == 0])  # throttled rendering
+    assert votes.votes(TASK) == []  # nothing voted yet
+
+
+def test_blind_mode_hides_names_until_the_vote(qloop, compare):
+    vm, view, votes, ratings = compare
+    vm.seed = next(s for s in range(100) if blind_order([GPT4, SONNET], s)[0] == SONNET)  # not the list order
+    _start(view, [SONNET, GPT4], blind=True)
+    settle(qloop, vm, lambda: not vm.busy and len(view.columns) == 2)
+    titles = [c.title.text() for c in view.columns]
+    assert titles == ["<b>A</b>", "<b>B</b>"]
+    shown_text = " ".join(titles + [c.figures.text() for c in view.columns] + [view.status.text()])
+    assert "Claude" not in shown_text and "GPT" not in shown_text and "anthropic" not in shown_text
+    assert "Names show after your vote" in view.status.text()
+    assert view.vote_buttons["a"].isEnabled()
+
+    view.columns[1].stars.setValue(4)
+    view.vote_buttons["a"].click()  # A: the left answer, which is Sonnet in this shuffle
+    settle(qloop, vm, lambda: vm.comparison.cast is not None)
+    [stored] = votes.votes(TASK)
+    assert stored.kind == "a" and stored.models == (SONNET, GPT4)
+    [comparison] = votes.comparisons(TASK)
+    assert comparison.blind and comparison.models == (GPT4, SONNET) and dict(comparison.stars) == {GPT4: 4}
+    assert ratings.invalidated == 1
+    assert "Claude 3.5 Sonnet" in view.columns[0].title.text() and SONNET in view.columns[0].title.text()
+    assert GPT4 in view.columns[1].title.text()
+    assert not view.vote_buttons["a"].isEnabled()  # one vote per comparison
+
+    handed: list[tuple[str, str, str]] = []
+    view.continueWith.connect(lambda m, p, a: handed.append((m, p, a)))
+    view.columns[1].continue_button.click()
+    assert handed == [(GPT4, PROMPT, ANSWER[GPT4])]
+
+
+def test_router_candidates_and_a_three_column_ranking(qloop, compare):
+    vm, view, votes, ratings = compare
+    view.task_combo.setCurrentIndex(view.task_combo.findData(TASK))
+    view.top_count.setValue(2)
+    view.propose_button.click()
+    settle(qloop, vm, lambda: bool(view.checked_models()))
+    assert sorted(view.checked_models()) == sorted([SONNET, GPT4])  # the task's chain, Google being unavailable
+
+    _start(view, [SONNET, GPT4, GPT35], blind=False)
+    settle(qloop, vm, lambda: not vm.busy and len(view.columns) == 3)
+    assert not view.vote_buttons["a"].isVisible() and view.columns[0].rank_button.isVisibleTo(view)
+    order = view.checked_models()
+    assert order == [GPT4, GPT35, SONNET]
+    view.columns[1].rank_button.click()  # GPT-3.5 best
+    assert votes.votes(TASK) == [] and view.columns[1].rank_button.text() == "1st"
+    view.columns[2].rank_button.click()  # then Sonnet; GPT-4 last is implied, and the vote is cast
+    settle(qloop, vm, lambda: vm.comparison.cast is not None)
+    [stored] = votes.votes(TASK)
+    assert stored.kind == "ranking" and stored.ranking == (GPT35, SONNET, GPT4)
+    assert ratings.invalidated == 1
+
+
+def test_too_few_models_is_refused_without_a_run(qloop, compare):
+    vm, view, votes, _ = compare
+    _start(view, [SONNET], blind=False)
+    settle(qloop, vm)
+    assert "Check 2 to 4 models (1 checked)" in view.status.text() and view.columns == []
+    assert votes.comparisons() == []
