@@ -24,18 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from types import TracebackType
 
-from sqlalchemy import Engine, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 
-from sparklio_desktop.core import paths
-from sparklio_desktop.core.ledger import LEDGER_MIGRATIONS, LedgerError, create_sqlite_engine, utcnow, writer
+from sparklio_desktop.core.ledger import LedgerError, utcnow
+from sparklio_desktop.core.ledger.file_store import LedgerFileStore
 from sparklio_desktop.core.ledger.records import ANSWER_OUTCOMES, current_user
 from sparklio_desktop.core.ledger.schema import comparisons, llm_usage, votes
 from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind, select_records
@@ -65,46 +61,8 @@ class StoredComparison:
     stars: Mapping[str, int]
 
 
-class VoteStore:
+class VoteStore(LedgerFileStore):
     """Reads and writes comparisons and votes in the ledger file. Calls are short and synchronous."""
-
-    def __init__(self, engine: Engine, path: Path) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
-        self.path = path
-
-    @classmethod
-    def open(cls, path: Path | str | None = None) -> VoteStore:
-        """Open the ledger at ``path`` (default ``data_dir()/ledger.sqlite3``), migrating it first."""
-        target = Path(path) if path is not None else paths.ledger_path()
-        engine = create_sqlite_engine(target)
-        try:
-            LEDGER_MIGRATIONS.apply(writer(engine))
-        except BaseException:
-            engine.dispose()
-            raise
-        return cls(engine, target)
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-    def __enter__(self) -> VoteStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._engine.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self._writer.begin() as conn:
-            yield conn
 
     # -- writing ---------------------------------------------------------------------
 

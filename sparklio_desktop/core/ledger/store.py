@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger import reports, reservations
-from sparklio_desktop.core.ledger.engine import create_sqlite_engine, writer
-from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.ledger.file_store import LedgerFileStore
 from sparklio_desktop.core.ledger.money import plain_decimal, utcnow
 from sparklio_desktop.core.ledger.records import (
     ANSWER_OUTCOMES,
@@ -74,51 +70,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a routing trace")
 
 
-class LedgerStore:
+class LedgerStore(LedgerFileStore):
     """Records attempts and decisions; answers history and spend questions.
 
     Open with :meth:`open` (runs pending migrations) and close with :meth:`close`,
     or use it as a context manager.
     """
-
-    def __init__(self, engine: Engine, path: Path) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
-        self.path = path
-
-    @classmethod
-    def open(cls, path: Path | str | None = None) -> LedgerStore:
-        """Open (creating if needed) the ledger at ``path``, default ``data_dir()/ledger.sqlite3``."""
-        target = Path(path) if path is not None else default_ledger_path()
-        engine = create_sqlite_engine(target)
-        try:
-            LEDGER_MIGRATIONS.apply(writer(engine))
-        except BaseException:
-            engine.dispose()
-            raise
-        return cls(engine, target)
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-    def __enter__(self) -> LedgerStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """One read transaction: every query in it sees the same snapshot."""
-        with self._engine.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self._writer.begin() as conn:
-            yield conn
 
     # -- attempts and decisions ---------------------------------------------------
 
