@@ -527,10 +527,6 @@ def _speed(decision):
     return SpeedClass(decision.options.speed)
 
 
-def task_name(decision) -> str:
-    return decision.options.task
-
-
 def _replace(request: RouteRequest, **changes) -> RouteRequest:
     from dataclasses import replace
 
