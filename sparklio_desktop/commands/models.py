@@ -12,7 +12,6 @@ forgot the flag should fail rather than hang on a prompt nobody sees.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from dataclasses import fields, is_dataclass
@@ -71,6 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: every command module loads when the parser is built
+
     if args.models_group == "sd":
         return _run_sd(args)
     if args.models_command == "pull":
@@ -224,6 +225,8 @@ def _progress_line(p: Any) -> str:
 def _pull(args: argparse.Namespace) -> int:
     """Ctrl+C: ``asyncio.run`` cancels the task, the pull generator's ``finally`` closes
     the stream (Ollama stops), and KeyboardInterrupt arrives here afterwards."""
+    import asyncio
+
     from sparklio_desktop.commands._output import print_json
 
     started = time.monotonic()
