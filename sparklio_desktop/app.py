@@ -166,28 +166,40 @@ def build_window(ctx: GuiContext) -> Any:
     from sparklio_desktop.ui.views.main_window import MainWindow
     from sparklio_desktop.ui.views.settings_view import SettingsView
     from sparklio_desktop.ui.views.spend_view import SpendView
-
-    from sparklio_desktop.ui.views import compare_view, leaderboard_view, models_view
+    from sparklio_desktop.ui.widgets.lazy_tab import LazyTab
 
     views = {"composer": ComposerView(ctx.composer), "inspector": InspectorView(ctx.inspector),
              "spend": SpendView(ctx.spend), "settings": SettingsView(ctx.settings)}
-    extra = {"compare": compare_view.create(ctx.services, executor=ctx.executor),
-             "leaderboard": leaderboard_view.create(ctx.services, executor=ctx.executor),
-             "models": models_view.create(ctx.services, executor=ctx.executor)}
-    views.update(extra)
-    ctx.extra_view_models = [view.vm for view in extra.values()]
+    window_ref: list[Any] = []
+    built: dict[str, Any] = {}
+
+    def register(name: str, view: Any) -> None:
+        """Wire a panel the first time it is built (its tab is opened)."""
+        built[name] = view
+        ctx.extra_view_models.append(view.vm)
+        view.vm.errorRaised.connect(window_ref[0].notify)
+        if name == "compare":
+            def continue_in_composer(model_id: str, prompt: str, answer: str) -> None:
+                ctx.composer.continue_with(model_id, prompt, answer)
+                window_ref[0].tabs.setCurrentIndex(0)
+
+            view.continueWith.connect(continue_in_composer)
+            view.vm.voted.connect(lambda *_: "leaderboard" in built and built["leaderboard"].vm.load())
+        elif name == "leaderboard":
+            view.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
+
+    def build(module_name: str) -> Any:
+        import importlib
+
+        module = importlib.import_module(f"sparklio_desktop.ui.views.{module_name}")
+        return module.create(ctx.services, executor=ctx.executor)
+
+    for name in ("compare", "leaderboard", "models"):
+        views[name] = LazyTab(lambda name=name: build(f"{name}_view"), lambda view, name=name: register(name, view))
     window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
+    window_ref.append(window)
     for vm in ctx.view_models():
         vm.errorRaised.connect(window.notify)
-    compare, leaderboard = extra["compare"], extra["leaderboard"]
-
-    def continue_in_composer(model_id: str, prompt: str, answer: str) -> None:
-        ctx.composer.continue_with(model_id, prompt, answer)
-        window.tabs.setCurrentIndex(0)
-
-    compare.continueWith.connect(continue_in_composer)
-    compare.vm.voted.connect(lambda *_: leaderboard.vm.load())
-    leaderboard.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
     # The inspector opens on the decision being run, then on its ledger record once it
     # is over; a finished request also refreshes what depends on the ledger.
     ctx.composer.routed.connect(ctx.inspector.show_decision)
