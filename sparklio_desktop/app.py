@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VIEW_ORDER = ("composer", "inspector", "spend", "settings", "compare", "leaderboard", "models")
+VIEW_ORDER = ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models")
 
 
 class _CurrentSettings:
@@ -187,6 +187,10 @@ def build_window(ctx: GuiContext) -> Any:
             view.vm.voted.connect(lambda *_: "leaderboard" in built and built["leaderboard"].vm.load())
         elif name == "leaderboard":
             view.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
+        elif name == "images":  # each image is a ledger row: refresh what reads the ledger
+            view.vm.requestCompleted.connect(ctx.inspector.open_request)
+            view.vm.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))
+            view.vm.requestCompleted.connect(lambda _id: ctx.status.refresh())
 
     def build(module_name: str) -> Any:
         import importlib
@@ -194,7 +198,7 @@ def build_window(ctx: GuiContext) -> Any:
         module = importlib.import_module(f"sparklio_desktop.ui.views.{module_name}")
         return module.create(ctx.services, executor=ctx.executor)
 
-    for name in ("compare", "leaderboard", "models"):
+    for name in ("images", "compare", "leaderboard", "models"):
         views[name] = LazyTab(lambda name=name: build(f"{name}_view"), lambda view, name=name: register(name, view))
     window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
     window_ref.append(window)

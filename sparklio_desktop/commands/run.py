@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=1, metavar="N", help="images to generate")
     parser.add_argument("--size", metavar="WxH", help="image size to generate")
     parser.add_argument("--steps", type=int, metavar="N", help="denoising steps for local images (default 25)")
+    parser.add_argument("--negative", metavar="TEXT", default="", help="negative prompt for local images")
+    parser.add_argument("--guidance", type=float, metavar="X", help="guidance (CFG) scale for local images (default 7)")
+    # --seed is taken: the routing options use it to seed the A/B exploration draw.
+    parser.add_argument("--image-seed", type=int, metavar="N",
+                        help="seed for local images (default random; image i of a batch uses N+i)")
     parser.add_argument("--out", metavar="DIR", help="folder for generated images")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
@@ -59,6 +64,22 @@ def _images(paths: list[str]):
     return tuple(found)
 
 
+def _image_options(args: argparse.Namespace):
+    """Local image settings, or None when none was given (the request stays as before)."""
+    from sparklio_desktop.core.errors import SparklioError
+
+    if not args.negative and args.guidance is None and args.image_seed is None:
+        return None
+    if args.image_seed is not None and not 0 <= args.image_seed < 2**32:
+        raise SparklioError(f"--image-seed {args.image_seed}: expected a whole number from 0 to {2**32 - 1}")
+    if args.guidance is not None and not 0 <= args.guidance <= 50:
+        raise SparklioError(f"--guidance {args.guidance:g}: expected a number from 0 to 50")
+    from sparklio_desktop.core.local.sd_service import ImageOptions
+
+    return ImageOptions(negative_prompt=args.negative, guidance=args.guidance, seed=args.image_seed,
+                        steps=args.steps)
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -69,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
 
     prompt = _prompt(args)
     images = _images(args.image)
+    image_options = _image_options(args)
     route = request_from_args(argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None,
                                                      "images": None}), None)
     request = RunRequest(route=route, prompt=prompt, images=images, model=args.model, use_cache=not args.no_cache,
                          max_output_tokens=args.max_output_tokens, image_size=args.size, n_images=args.images,
-                         steps=args.steps)
+                         steps=args.steps, image_options=image_options)
     services = open_services()
 
     async def go():

@@ -15,7 +15,7 @@ def test_screenshot_writes_four_pngs(tmp_path, sparklio_home):
     done = subprocess.run([sys.executable, "-m", "sparklio_desktop", "--screenshot", str(out)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for name in ("composer", "inspector", "spend", "settings", "compare", "leaderboard", "models"):
+    for name in ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models"):
         path = out / f"{name}.png"
         assert path.stat().st_size > 1000
         image = QImage(str(path))

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.catalog import Capability, ModelSpec
@@ -63,6 +63,9 @@ from sparklio_desktop.core.providers.errors import (
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.router import LiveState, RouteRequest, route
 
+if TYPE_CHECKING:  # the local image stack is imported only when an image is generated
+    from sparklio_desktop.core.local.sd_service import ImageOptions, ImageProgress
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -79,10 +82,14 @@ class RunRequest:
     image_size: str | None = None
     n_images: int = 1
     steps: int | None = None  # local image generation: denoising steps (None: the engine's default)
+    image_options: ImageOptions | None = None  # local image generation: negative prompt, guidance, seed, previews
+    # Local image generation: (step, total, PNG preview or None), called on the event loop's thread.
+    image_progress: ImageProgress | None = None
 
 
 class LocalImageEngine(Protocol):
-    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None
+    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
+                       options: ImageOptions | None = None, progress: ImageProgress | None = None
                        ) -> tuple[tuple[bytes, ...], float]:
         """PNG images and the GPU seconds they took."""
         ...
@@ -325,8 +332,13 @@ class Dispatcher:
             if self._local_images is None:
                 raise ProviderError("Stable Diffusion is not set up on this machine", provider="diffusers",
                                     model=model.api_name)
+            local: dict[str, Any] = {}  # only what was asked, so engines without these options still work
+            if request.image_options is not None:
+                local["options"] = request.image_options
+            if request.image_progress is not None:
+                local["progress"] = request.image_progress
             images, gpu = await self._local_images.generate(request.prompt, request.image_size or "512x512",
-                                                            request.n_images, request.steps)
+                                                            request.n_images, request.steps, **local)
             state.images, state.gpu_seconds = images, gpu
             return
         if model.provider == "ollama" and self._local_images is not None and model.vram_gb:

@@ -5,13 +5,20 @@ checkpoint (the ``local.sd_checkpoint`` setting, else the first loadable one in 
 weights folders), keeps one engine so the pipeline stays loaded between images, and
 runs torch in a single worker thread so the event loop (and the window) never blocks.
 Cancelling the awaiting task stops generation between two denoising steps.
+
+:class:`ImageOptions` carries what only local generation knows (negative prompt,
+guidance, seed, previews). Step progress is reported by the engine on the worker
+thread; the service hops it back onto the event loop (``call_soon_threadsafe``) before
+the caller's callback runs, so a view-model may emit Qt signals from it directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,39 @@ from sparklio_desktop.core.local.sd_pipeline import GenerationRequest, LocalImag
 from sparklio_desktop.core.local.sd_weights import list_checkpoints, weights_folders
 
 DEFAULT_STEPS = 25
+
+ImageProgress = Callable[[int, int, bytes | None], None]
+"""(step done, total steps, PNG preview or None): called on the event loop's thread."""
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """Local generation settings beyond prompt, size and count; None: the engine's default."""
+
+    negative_prompt: str = ""
+    guidance: float | None = None
+    seed: int | None = None  # None: random; image i of a batch uses seed + i
+    steps: int | None = None  # wins over the ``steps`` argument of ``generate``
+    preview_every: int = 0  # 0: no previews; n: a PNG preview every n steps
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, progress: ImageProgress) -> ImageProgress:
+    """A progress callback for the worker thread that runs ``progress`` on ``loop``."""
+
+    def hop(step: int, total: int, preview: bytes | None) -> None:
+        try:
+            loop.call_soon_threadsafe(progress, step, total, preview)
+        except RuntimeError:  # the loop closed while the worker finished a step
+            pass
+
+    return hop
+
+
+def _consume(future: Future[Any] | asyncio.Future[Any]) -> None:
+    """Retrieve a worker's outcome nobody awaits any more (after a cancel), so asyncio
+    does not log "exception was never retrieved" for the expected GenerationCancelled."""
+    if not future.cancelled():
+        future.exception()
 
 
 class StableDiffusionService:
@@ -81,10 +121,17 @@ class StableDiffusionService:
                 return found.path
         raise SparklioError("no loadable Stable Diffusion checkpoint: add one with `sparklio models sd import PATH`")
 
-    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None
+    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
+                       options: ImageOptions | None = None, progress: ImageProgress | None = None
                        ) -> tuple[tuple[bytes, ...], float]:
         width, height = _size(size)
-        request = GenerationRequest(prompt, steps=steps or self.steps, width=width, height=height, batch_count=max(1, n))
+        options = options or ImageOptions()
+        extra: dict[str, Any] = {} if options.guidance is None else {"guidance": options.guidance}
+        request = GenerationRequest(
+            prompt, negative_prompt=options.negative_prompt, steps=options.steps or steps or self.steps,
+            width=width, height=height, seed=options.seed, batch_count=max(1, n),
+            preview_every=max(0, options.preview_every), **extra,
+        )
         checkpoint = self.checkpoint()
         arbiter = await asyncio.to_thread(self._gpu_arbiter)  # importing torch must not block the loop
         if arbiter is not None:
@@ -94,18 +141,37 @@ class StableDiffusionService:
             await arbiter.before_sd(str(checkpoint), needed)
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, lambda: self.engine.generate(checkpoint, request, cancel=cancel))
+        hop = None if progress is None else _on_loop(loop, progress)
+        future = loop.run_in_executor(
+            self._executor, lambda: self.engine.generate(checkpoint, request, progress=hop, cancel=cancel))
         try:
             images = await asyncio.shield(future)
         except asyncio.CancelledError:
             cancel.set()  # the worker stops at the next step
+            future.add_done_callback(_consume)
             raise
         return tuple(image.png for image in images), sum(image.gpu_seconds for image in images)
+
+    async def unload(self) -> None:
+        """Give the pipeline's memory back; the next image loads it again. Runs on the
+        worker thread, so it waits for a generation in progress instead of racing it."""
+        if self._engine is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.unload)
+
+    async def cuda_available(self) -> bool:
+        """Whether torch sees a CUDA GPU (importing torch happens off the loop)."""
+        return await asyncio.to_thread(_cuda_available)
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.unload()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _size(size: str) -> tuple[int | None, int | None]:
@@ -134,9 +200,17 @@ class LazyStableDiffusion:
             self._service = await asyncio.to_thread(StableDiffusionService.from_settings, self._settings)
         return self._service
 
-    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None
+    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
+                       options: ImageOptions | None = None, progress: ImageProgress | None = None
                        ) -> tuple[tuple[bytes, ...], float]:
-        return await (await self._get()).generate(prompt, size, n, steps)
+        return await (await self._get()).generate(prompt, size, n, steps, options=options, progress=progress)
+
+    async def unload(self) -> None:
+        if self._service is not None:  # nothing is loaded before the first image
+            await self._service.unload()
+
+    async def cuda_available(self) -> bool:
+        return await asyncio.to_thread(_cuda_available)
 
     async def make_room_for_ollama(self, name: str, vram_gb: float) -> None:
         if self._service is not None:  # nothing of ours is loaded before the first image

@@ -36,9 +36,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Panels")
         titles = {"composer": "&Composer", "inspector": "&Inspector", "spend": "S&pend", "settings": "Se&ttings",
-                  "compare": "Co&mpare", "leaderboard": "&Leaderboard", "models": "&Models"}
-        # The four main panels first, in their order; further panels (compare, leaderboard,
-        # local models) follow in the order given.
+                  "images": "Ima&ges", "compare": "Co&mpare", "leaderboard": "&Leaderboard", "models": "Mo&dels"}
+        # The four main panels first, in their order; further panels (images, compare,
+        # leaderboard, local models) follow in the order given.
         names = [n for n in VIEW_NAMES if n in views] + [n for n in views if n not in VIEW_NAMES]
         for index, name in enumerate(names):
             self.tabs.addTab(views[name], titles.get(name, name.title()))

@@ -1,0 +1,230 @@
+"""The Images panel's view-model: local Stable Diffusion through the dispatcher.
+
+Why through the dispatcher and not the engine: each image must land in the ledger like
+any other request (cost $0, GPU seconds recorded), and the router's forced-model path
+already does that. The service runs torch on its own worker thread and hands step
+progress back on the event loop's thread, so every signal here is emitted on the loop.
+
+Cancel cancels the running task; the service sets its cancel event and the engine stops
+after the current denoising step, and the dispatcher records the attempt as cancelled.
+A new Generate replaces a run in flight, as the composer does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from qasync import asyncSlot
+
+from sparklio_desktop.core.dispatch import AttemptFailed, Finished, Routed, RunRequest
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.local.sd_service import ImageOptions
+from sparklio_desktop.core.router import RouteRequest
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+
+LOCAL_MODEL = "local/stable-diffusion"
+TASK = "image_generation_bulk"
+PREVIEW_EVERY = 5
+CPU_WARNING = "slow: no CUDA GPU found — images are generated on the CPU and take minutes each"
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """What the panel's form holds; ``seed`` None means a random seed."""
+
+    prompt: str
+    negative_prompt: str = ""
+    steps: int = 25
+    guidance: float = 7.0
+    width: int = 512
+    height: int = 512
+    seed: int | None = None
+    batch_count: int = 1
+    previews: bool = True
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def request(self, progress: Any) -> RunRequest:
+        options = ImageOptions(negative_prompt=self.negative_prompt.strip(), guidance=self.guidance, seed=self.seed,
+                               steps=self.steps, preview_every=PREVIEW_EVERY if self.previews else 0)
+        return RunRequest(route=RouteRequest(task=TASK, explore=False), prompt=self.prompt, model=LOCAL_MODEL,
+                          use_cache=False, image_size=self.size, n_images=self.batch_count, image_options=options,
+                          image_progress=progress)
+
+
+class ImagesViewModel(ViewModel):
+    """Generate, cancel, save and unload; the view only shows what this emits."""
+
+    busyChanged = Signal(bool)
+    progressChanged = Signal(int, str)  # percent over the whole batch, "image 1 of 2 · step 3 of 25"
+    previewReady = Signal(bytes)  # a PNG of the latents mid-run
+    imagesReady = Signal(list)  # PNG bytes of the finished images, with their settings in text chunks
+    cancelled = Signal()
+    warningChanged = Signal(str)  # "" when there is nothing to warn about
+    notice = Signal(str)
+    requestCompleted = Signal(str)  # request id: the ledger has its rows
+
+    def __init__(self, executor: SerialExecutor, dispatcher: Any, local_images: Any,
+                 parent: QObject | None = None) -> None:
+        super().__init__(executor, parent)
+        self._dispatcher = dispatcher
+        self._local_images = local_images
+        self._running: asyncio.Task[Any] | None = None
+        self._device_checked = False
+        self.images: list[bytes] = []
+        self.percent = 0
+        self.warning = ""
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None
+
+    # -- generating ------------------------------------------------------------------
+    @asyncSlot()
+    async def generate(self, settings: ImageSettings) -> None:
+        """Run ``settings`` on the local model, streaming progress and previews out."""
+        task = self._track()
+        if not settings.prompt.strip():
+            self.errorRaised.emit("Write a prompt first.")
+            return
+        previous = self._running
+        if previous is not None:  # a new run replaces the one in flight
+            previous.cancel()
+            await asyncio.wait([previous])
+        self._running = task
+        self._set_progress(0, "starting…")
+        self.busyChanged.emit(True)
+        request_id: str | None = None
+        progress = _BatchProgress(settings.batch_count)
+
+        def on_step(step: int, total: int, preview: bytes | None) -> None:
+            if self._running is not task:
+                return  # a late step of a cancelled run
+            self._set_progress(*progress.update(step, total))
+            if preview is not None:
+                self.previewReady.emit(preview)
+
+        try:
+            if not self._device_checked:
+                await self.check_device()
+            async for event in self._dispatcher.stream(settings.request(on_step)):
+                if isinstance(event, Routed):
+                    request_id = event.request_id
+                elif isinstance(event, AttemptFailed):
+                    self.notice.emit(f"{event.info.model}: {event.info.error}")
+                elif isinstance(event, Finished):
+                    self._on_finished(event.result)
+        except asyncio.CancelledError:
+            self.cancelled.emit()  # the dispatcher recorded the attempt as cancelled
+            self.notice.emit("Cancelled.")
+        except SparklioError as exc:
+            self.errorRaised.emit(str(exc))
+        finally:
+            if self._running is task:
+                self._running = None
+                self.busyChanged.emit(False)
+            if request_id is not None:
+                self.requestCompleted.emit(request_id)
+
+    def _on_finished(self, result: Any) -> None:
+        if not result.ok:
+            self.errorRaised.emit(result.error or "image generation failed")
+            return
+        self.images = list(result.images)
+        self._set_progress(100, f"{len(self.images)} image{'s' if len(self.images) != 1 else ''} done")
+        self.imagesReady.emit(self.images)
+        gpu = sum(a.latency_s or 0 for a in result.attempts if a.outcome == "ok")
+        self.notice.emit(f"{result.model}: {len(self.images)} image(s) in {gpu:.1f} s, $0")
+
+    def _set_progress(self, percent: int, text: str) -> None:
+        self.percent = percent
+        self.progressChanged.emit(percent, text)
+
+    def cancel(self) -> None:
+        """Stop the running generation after the current step."""
+        if self._running is not None:
+            self._running.cancel()
+
+    # -- the device and the pipeline --------------------------------------------------
+    async def check_device(self) -> None:
+        """Warn when generation will run on the CPU (torch is imported off the loop)."""
+        self._device_checked = True
+        check = getattr(self._local_images, "cuda_available", None)
+        try:
+            available = await check() if check is not None else await asyncio.to_thread(_cuda_available)
+        except ImportError:
+            available = False
+        self.warning = "" if available else CPU_WARNING
+        self.warningChanged.emit(self.warning)
+
+    @asyncSlot()
+    async def refresh_device(self) -> None:
+        self._track()
+        await self.check_device()
+
+    @asyncSlot()
+    async def unload(self) -> None:
+        """Give the pipeline's memory back (it loads again with the next image)."""
+        self._track()
+        if self._local_images is None:
+            return
+        unload = getattr(self._local_images, "unload", None)
+        await (unload() if unload is not None else asyncio.to_thread(self._local_images.close))
+        self.notice.emit("Stable Diffusion pipeline unloaded.")
+
+    # -- saving ------------------------------------------------------------------------
+    @asyncSlot()
+    async def save(self, index: int, path: str) -> None:
+        """Write image ``index`` as it came (its PNG text chunks keep the settings)."""
+        self._track()
+        await self._executor.call(Path(path).write_bytes, self.images[index])
+        self.notice.emit(f"Saved {path}")
+
+    @asyncSlot()
+    async def save_all(self, folder: str) -> None:
+        self._track()
+        written = await self._executor.call(_write_all, Path(folder), list(self.images))
+        self.notice.emit(f"Saved {len(written)} image(s) to {folder}")
+
+    async def aclose(self) -> None:
+        self.cancel()
+        await self.wait_idle()
+
+
+class _BatchProgress:
+    """Turns per-image (step, total) into one percentage over the batch."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.image, self.last = max(1, count), 0, 0
+
+    def update(self, step: int, total: int) -> tuple[int, str]:
+        if step <= self.last:
+            self.image = min(self.image + 1, self.count - 1)  # the next image started
+        self.last = step
+        total = max(1, total)
+        percent = int(100 * (self.image * total + step) / (self.count * total))
+        where = f"image {self.image + 1} of {self.count} · " if self.count > 1 else ""
+        return percent, f"{where}step {step} of {total}"
+
+
+def _write_all(folder: Path, images: list[bytes]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = len(list(folder.glob("sparklio-*.png")))
+    written = []
+    for index, data in enumerate(images, start=1):
+        path = folder / f"sparklio-{stamp + index:04d}.png"
+        path.write_bytes(data)
+        written.append(path)
+    return written
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

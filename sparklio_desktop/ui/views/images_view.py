@@ -1,0 +1,275 @@
+"""The Images panel: local Stable Diffusion with a step progress bar and a live preview.
+
+The view reads its form into an :class:`ImageSettings` and hands it to the view-model;
+everything it shows comes from the view-model's signals. Thumbnails open the shared
+zoomable viewer; saving writes the generated PNG bytes as they are, so the prompt,
+negative prompt, seed, steps and guidance stay in the file's text chunks (a re-encoded
+``QImage`` would drop them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QImage, QPixmap, QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
+    QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from sparklio_desktop.ui.viewmodels.images import ImageSettings, ImagesViewModel
+from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
+
+SIZE_PRESETS = ("512x512", "768x768", "1024x1024")
+CUSTOM = "Custom"
+THUMBNAIL = 128
+PREVIEW = 256
+MAX_SEED = 2**31 - 1  # QSpinBox holds a C int
+
+
+def _image(png: bytes) -> QImage:
+    image = QImage()
+    image.loadFromData(png, "PNG")
+    return image
+
+
+class _PngViewer(ImageViewer):
+    """The shared viewer, saving the original PNG bytes through the view-model."""
+
+    def __init__(self, vm: ImagesViewModel, index: int, parent: QWidget | None = None) -> None:
+        self._vm, self._index = vm, index
+        super().__init__(_image(vm.images[index]), f"Image {index + 1}", parent)
+
+    def save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save image", f"image-{self._index + 1}.png", "PNG (*.png)")
+        if path:
+            self._vm.save(self._index, path)
+
+
+class ImagesView(QWidget):
+    """Prompt, settings, Generate/Cancel, progress, preview and the finished thumbnails."""
+
+    def __init__(self, vm: ImagesViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        self._viewers: list[ImageViewer] = []
+        self._device_asked = False
+        layout = QHBoxLayout(self)
+        layout.addLayout(self._build_form(), 1)
+        layout.addLayout(self._build_output(), 2)
+        vm.busyChanged.connect(self._on_busy)
+        vm.progressChanged.connect(self._on_progress)
+        vm.previewReady.connect(self._on_preview)
+        vm.imagesReady.connect(self._on_images)
+        vm.warningChanged.connect(self._on_warning)
+        vm.notice.connect(self.notice_label.setText)
+        vm.errorRaised.connect(self.notice_label.setText)
+        self._on_busy(vm.busy)
+        self._on_warning(vm.warning)
+
+    # -- building ------------------------------------------------------------------------
+    def _button(self, text: str, name: str, slot: Any) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(name)
+        button.clicked.connect(slot)
+        return button
+
+    def _build_form(self) -> QVBoxLayout:
+        self.prompt_edit = QPlainTextEdit()
+        self.prompt_edit.setAccessibleName("Image prompt")
+        self.prompt_edit.setPlaceholderText("What to draw")
+        self.negative_edit = QPlainTextEdit()
+        self.negative_edit.setAccessibleName("Negative prompt")
+        self.negative_edit.setPlaceholderText("What to avoid (blurry, text, watermark…)")
+        self.negative_edit.setMaximumHeight(70)
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(1, 150)
+        self.steps_spin.setValue(25)
+        self.steps_spin.setAccessibleName("Steps")
+        self.guidance_spin = QDoubleSpinBox()
+        self.guidance_spin.setRange(0.0, 30.0)
+        self.guidance_spin.setSingleStep(0.5)
+        self.guidance_spin.setValue(7.0)
+        self.guidance_spin.setAccessibleName("Guidance")
+        self.size_combo = QComboBox()
+        self.size_combo.addItems([*SIZE_PRESETS, CUSTOM])
+        self.size_combo.setAccessibleName("Image size")
+        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
+        for spin, name in ((self.width_spin, "Width"), (self.height_spin, "Height")):
+            spin.setRange(64, 2048)
+            spin.setSingleStep(8)
+            spin.setValue(512)
+            spin.setAccessibleName(name)
+        size_row = QHBoxLayout()
+        for widget in (self.size_combo, self.width_spin, QLabel("×"), self.height_spin):
+            size_row.addWidget(widget)
+        self.size_combo.currentTextChanged.connect(self._on_size_choice)
+        self._on_size_choice(self.size_combo.currentText())
+        self.random_seed_check = QCheckBox("Random")
+        self.random_seed_check.setChecked(True)
+        self.random_seed_check.setAccessibleName("Random seed")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin.setAccessibleName("Seed")
+        self.random_seed_check.toggled.connect(lambda random: self.seed_spin.setEnabled(not random))
+        self.seed_spin.setEnabled(False)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.random_seed_check)
+        seed_row.addWidget(self.seed_spin, 1)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 16)
+        self.batch_spin.setAccessibleName("Batch count")
+        self.previews_check = QCheckBox("Show a preview while generating")
+        self.previews_check.setChecked(True)
+        self.previews_check.setAccessibleName("Show previews")
+        form = QFormLayout()
+        form.addRow("&Prompt", self.prompt_edit)
+        form.addRow("&Negative", self.negative_edit)
+        form.addRow("&Steps", self.steps_spin)
+        form.addRow("&Guidance", self.guidance_spin)
+        form.addRow("Si&ze", size_row)
+        form.addRow("S&eed", seed_row)
+        form.addRow("&Batch", self.batch_spin)
+        form.addRow("", self.previews_check)
+        self.generate_button = self._button("&Generate", "Generate images", self._on_generate)
+        self.cancel_button = self._button("Cancel", "Cancel generation", self.vm.cancel)
+        self.unload_button = self._button("Unload pipeline", "Unload the Stable Diffusion pipeline", self.vm.unload)
+        buttons = QHBoxLayout()
+        for button in (self.generate_button, self.cancel_button, self.unload_button):
+            buttons.addWidget(button)
+        self.warning_label = QLabel()
+        self.warning_label.setAccessibleName("Device warning")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b45309;")
+        column = QVBoxLayout()
+        column.addLayout(form)
+        column.addLayout(buttons)
+        column.addWidget(self.warning_label)
+        column.addStretch(1)
+        return column
+
+    def _build_output(self) -> QVBoxLayout:
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setAccessibleName("Generation progress")
+        self.step_label = QLabel()
+        self.step_label.setAccessibleName("Step")
+        self.preview_label = QLabel("The preview shows here while generating.")
+        self.preview_label.setAccessibleName("Preview")
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setMinimumSize(PREVIEW, PREVIEW)
+        self.thumbnails = QListWidget()
+        self.thumbnails.setAccessibleName("Generated images")
+        self.thumbnails.setViewMode(QListWidget.ViewMode.IconMode)
+        self.thumbnails.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.thumbnails.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.thumbnails.itemActivated.connect(self._on_thumbnail)
+        self.thumbnails.itemClicked.connect(self._on_thumbnail)
+        self.save_all_button = self._button("Save all…", "Save all images", self._on_save_all)
+        self.save_all_button.setEnabled(False)
+        self.notice_label = QLabel()
+        self.notice_label.setAccessibleName("Last action")
+        self.notice_label.setWordWrap(True)
+        column = QVBoxLayout()
+        column.addWidget(self.progress_bar)
+        column.addWidget(self.step_label)
+        column.addWidget(self.preview_label, 2)
+        column.addWidget(self.thumbnails, 1)
+        column.addWidget(self.save_all_button)
+        column.addWidget(self.notice_label)
+        return column
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._device_asked:  # torch is imported off the loop, first time the panel shows
+            self._device_asked = True
+            self.vm.refresh_device()
+
+    # -- reading the form ----------------------------------------------------------------
+    def settings(self) -> ImageSettings:
+        if self.size_combo.currentText() == CUSTOM:
+            width, height = self.width_spin.value(), self.height_spin.value()
+        else:
+            width, height = (int(part) for part in self.size_combo.currentText().split("x"))
+        return ImageSettings(
+            prompt=self.prompt_edit.toPlainText(), negative_prompt=self.negative_edit.toPlainText(),
+            steps=self.steps_spin.value(), guidance=self.guidance_spin.value(), width=width, height=height,
+            seed=None if self.random_seed_check.isChecked() else self.seed_spin.value(),
+            batch_count=self.batch_spin.value(), previews=self.previews_check.isChecked(),
+        )
+
+    def _on_generate(self) -> None:
+        self.vm.generate(self.settings())
+
+    def _on_size_choice(self, text: str) -> None:
+        custom = text == CUSTOM
+        self.width_spin.setEnabled(custom)
+        self.height_spin.setEnabled(custom)
+        if not custom:
+            width, height = (int(part) for part in text.split("x"))
+            self.width_spin.setValue(width)
+            self.height_spin.setValue(height)
+
+    # -- showing the view-model ----------------------------------------------------------
+    def _on_busy(self, busy: bool) -> None:
+        self.generate_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.unload_button.setEnabled(not busy)
+
+    def _on_progress(self, percent: int, text: str) -> None:
+        self.progress_bar.setValue(percent)
+        self.step_label.setText(text)
+
+    def _on_preview(self, png: bytes) -> None:
+        pixmap = QPixmap.fromImage(_image(png))
+        self.preview_label.setPixmap(pixmap.scaled(PREVIEW, PREVIEW, Qt.AspectRatioMode.KeepAspectRatio,
+                                                   Qt.TransformationMode.SmoothTransformation))
+
+    def _on_images(self, images: list[bytes]) -> None:
+        self.thumbnails.clear()
+        for index, png in enumerate(images):
+            pixmap = QPixmap.fromImage(_image(png))
+            item = QListWidgetItem(QIcon(pixmap), f"{index + 1}")
+            item.setData(Qt.ItemDataRole.UserRole, index)
+            item.setToolTip("Click to zoom")
+            self.thumbnails.addItem(item)
+        if images:
+            self._on_preview(images[-1])
+        self.save_all_button.setEnabled(bool(images))
+
+    def _on_thumbnail(self, item: QListWidgetItem) -> None:
+        self.open_viewer(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def open_viewer(self, index: int) -> ImageViewer:
+        viewer = _PngViewer(self.vm, index, self)
+        self._viewers.append(viewer)  # non-modal: keep it referenced until it is closed
+        viewer.finished.connect(lambda _result: self._forget(viewer))
+        viewer.show()
+        viewer.fit()
+        return viewer
+
+    def _forget(self, viewer: ImageViewer) -> None:
+        if viewer in self._viewers:
+            self._viewers.remove(viewer)
+            viewer.deleteLater()
+
+    def _on_warning(self, text: str) -> None:
+        self.warning_label.setText(text)
+        self.warning_label.setVisible(bool(text))
+
+    def _on_save_all(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save images to")
+        if folder:
+            self.vm.save_all(folder)
+
+
+def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> ImagesView:
+    """The Images panel over a :class:`core.services.Services` (the main window adds it as a tab)."""
+    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
+
+    vm = ImagesViewModel(executor or SerialExecutor("sparklio-images"), services.dispatcher, services.local_images)
+    view = ImagesView(vm, parent)
+    vm.setParent(view)
+    return view

@@ -1,0 +1,169 @@
+"""The Images panel on the tiny random-weight model, through the app's own services:
+a 64x64 image in 2 steps with a thumbnail and a full progress bar, the CPU warning,
+cancelling between steps (recorded as cancelled), zoom and unload."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QListWidgetItem
+
+from sparklio_desktop.core.local import read_png_text
+from sparklio_desktop.ui.viewmodels.images import CPU_WARNING, ImagesViewModel
+from sparklio_desktop.ui.views import images_view
+from sparklio_desktop.ui.views.images_view import CUSTOM, ImagesView
+from tests.local.tiny_sd import TinySD, build_tiny_sd
+from tests.ui.conftest import run
+
+# As in tests/local/conftest.py: numpy 2.4 warns when diffusers' schedulers convert a
+# torch tensor with np.array() (torch's __array__ has no `copy` parameter).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> TinySD:
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(autouse=True)
+def collect_between_tests() -> Iterator[None]:
+    """Free the previous test's Qt objects now, not mid-test (see test_models_view.py)."""
+    gc.collect()
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def panel(qtbot, qloop, make_ctx, sparklio_home: Path, tiny_sd: TinySD, monkeypatch):
+    """The panel over the app's services, with the tiny checkpoint in the weights folder."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    weights = sparklio_home / "weights" / "sd"
+    weights.mkdir(parents=True)
+    shutil.copytree(tiny_sd.diffusers_dir, weights / "tiny-sd")
+    ctx = make_ctx()
+    view = images_view.create(ctx.services, executor=ctx.executor)
+    ctx.extra_view_models.append(view.vm)  # ctx.aclose() then cancels and waits for it
+    qtbot.addWidget(view)
+    return ctx, view
+
+
+def _fill(view: ImagesView, steps: int, seed: int = 42) -> None:
+    view.prompt_edit.setPlainText("a cat")
+    view.negative_edit.setPlainText("blurry")
+    view.size_combo.setCurrentText(CUSTOM)
+    view.width_spin.setValue(64)
+    view.height_spin.setValue(64)
+    view.steps_spin.setValue(steps)
+    view.guidance_spin.setValue(5.0)
+    view.random_seed_check.setChecked(False)
+    view.seed_spin.setValue(seed)
+    view.batch_spin.setValue(1)
+
+
+def settle(qloop, vm: ImagesViewModel, condition: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Spin the loop until ``condition`` holds and the view-model is idle, in one run."""
+
+    async def go() -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.01)
+        await vm.wait_idle()
+
+    run(qloop, go(), timeout + 5)
+
+
+def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, panel) -> None:
+    ctx, view = panel
+    vm = view.vm
+    _fill(view, steps=2)
+    assert view.settings().size == "64x64" and view.settings().seed == 42
+    progress: list[tuple[int, str]] = []
+    completed: list[str] = []
+    vm.progressChanged.connect(lambda percent, text: progress.append((percent, text)))
+    vm.requestCompleted.connect(completed.append)
+    view.generate_button.click()
+    settle(qloop, vm, lambda: bool(completed))
+    assert view.thumbnails.count() == 1 and len(vm.images) == 1
+    assert view.progress_bar.value() == 100
+    assert progress[0] == (0, "starting…")
+    assert progress[1:] == [(50, "step 1 of 2"), (100, "step 2 of 2"), (100, "1 image done")], progress
+    assert view.warning_label.text() == CPU_WARNING  # no CUDA GPU on the test machine
+    text = read_png_text(vm.images[0])
+    assert (text["negative_prompt"], text["seed"], text["steps"], text["guidance"], text["size"]) == (
+        "blurry", "42", "2", "5", "64x64")
+    (row,) = ctx.ledger.attempts(completed[0])
+    assert row.outcome == "ok" and row.cost_usd == 0 and row.images == 1 and row.gpu_seconds > 0
+    assert view.generate_button.isEnabled() and not view.cancel_button.isEnabled()
+
+    item: QListWidgetItem = view.thumbnails.item(0)
+    assert item.data(Qt.ItemDataRole.UserRole) == 0
+    viewer = view.open_viewer(0)
+    assert viewer.image.width() == 64
+    viewer.close()
+
+    notices: list[str] = []
+    vm.notice.connect(notices.append)
+    view.unload_button.click()
+    settle(qloop, vm, lambda: bool(notices))
+    assert "unloaded" in notices[-1]
+    assert ctx.local_images._service.engine.loaded is None  # the pipeline is gone
+
+
+def test_showing_the_panel_checks_the_device_off_the_loop(qtbot, qloop, panel) -> None:
+    _, view = panel
+    view.show()
+    settle(qloop, view.vm, lambda: bool(view.warning_label.text()), timeout=60)
+    assert view.warning_label.text() == CPU_WARNING and not view.cancel_button.isEnabled()
+
+
+def test_cancel_after_the_first_step_stops_and_is_recorded(qtbot, qloop, panel) -> None:
+    ctx, view = panel
+    vm = view.vm
+    _fill(view, steps=8, seed=7)
+    view.previews_check.setChecked(False)
+    steps: list[str] = []
+    completed: list[str] = []
+    cancelled: list[bool] = []
+
+    def on_progress(percent: int, text: str) -> None:
+        if percent > 0 and not steps:
+            view.cancel_button.click()  # what the user does after the first step
+        if percent > 0:
+            steps.append(text)
+
+    vm.progressChanged.connect(on_progress)
+    vm.requestCompleted.connect(completed.append)
+    vm.cancelled.connect(lambda: cancelled.append(True))
+    view.generate_button.click()
+    settle(qloop, vm, lambda: bool(completed))
+    assert cancelled and vm.images == [] and view.thumbnails.count() == 0
+    assert steps[0] == "step 1 of 8" and len(steps) == 1  # a late step after the cancel is not shown
+    assert view.progress_bar.value() < 100 and view.generate_button.isEnabled()
+    (row,) = ctx.ledger.attempts(completed[0])
+    assert row.outcome == "cancelled" and row.images == 0
+
+    # The worker stopped between steps: the next run starts and finishes normally.
+    _fill(view, steps=2)
+    completed.clear()
+    view.generate_button.click()
+    settle(qloop, vm, lambda: bool(completed))
+    assert view.thumbnails.count() == 1 and view.progress_bar.value() == 100
+
+
+def test_batch_progress_spans_every_image() -> None:
+    from sparklio_desktop.ui.viewmodels.images import _BatchProgress
+
+    batch = _BatchProgress(2)
+    seen = [batch.update(step, 4) for step in (1, 2, 3, 4, 1, 2, 3, 4)]
+    assert [p for p, _ in seen] == [12, 25, 37, 50, 62, 75, 87, 100]
+    assert seen[4][1] == "image 2 of 2 · step 1 of 4"
