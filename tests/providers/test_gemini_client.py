@@ -36,8 +36,14 @@ from sparklio_desktop.core.providers.errors import (
     TransientError,
 )
 from sparklio_desktop.core.providers.gemini_client import GeminiClient
-from tests.fakes.gemini_server import TINY_PNG, GeminiServer, StreamErrorFault, error_body
+from tests.fakes.gemini_server import (
+    TINY_PNG,
+    GeminiServer,
+    StreamErrorFault,
+    error_body,
+)
 from tests.fakes.loopback import Fault
+from tests.providers.stream_contract import close_by_cancel, close_by_consumer
 
 KEY = "test-secret-7f3a9c2e5b1d"  # not key-shaped: only the client's own redaction can hide it
 MODEL = "gemini-2.5-flash"
@@ -333,17 +339,7 @@ def test_key_echoed_by_the_server_never_reaches_the_error(server: GeminiServer, 
 def test_consumer_stopping_closes_the_stream_promptly(server: GeminiServer) -> None:
     server.reply_text = "word " * 200
     server.interval_s = 0.05
-
-    async def body(client: GeminiClient) -> tuple[float, bool]:
-        stream = client.stream_chat(chat(server))
-        assert isinstance(await stream.__anext__(), TextDelta)
-        started = time.perf_counter()
-        await stream.aclose()  # type: ignore[attr-defined]
-        elapsed = time.perf_counter() - started
-        # Checked before the client (and its pool) closes: the stream itself let go.
-        return elapsed, await asyncio.to_thread(server.client_disconnected.wait, 2.0)
-
-    elapsed, disconnected = drive(body)
+    elapsed, disconnected = drive(lambda client: close_by_consumer(client, chat(server), server.client_disconnected))
     assert elapsed < 0.1
     assert disconnected
 
@@ -351,24 +347,7 @@ def test_consumer_stopping_closes_the_stream_promptly(server: GeminiServer) -> N
 def test_cancelling_the_task_closes_the_stream_promptly(server: GeminiServer) -> None:
     server.reply_text = "word " * 200
     server.interval_s = 0.05
-
-    async def body(client: GeminiClient) -> tuple[float, bool]:
-        first = asyncio.Event()
-
-        async def consume() -> None:
-            async for _ in client.stream_chat(chat(server)):
-                first.set()
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(first.wait(), 2.0)
-        started = time.perf_counter()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        elapsed = time.perf_counter() - started
-        return elapsed, await asyncio.to_thread(server.client_disconnected.wait, 2.0)
-
-    elapsed, disconnected = drive(body)
+    elapsed, disconnected = drive(lambda client: close_by_cancel(client, chat(server), server.client_disconnected))
     assert elapsed < 0.1
     assert disconnected
 

@@ -37,6 +37,7 @@ from sparklio_desktop.core.providers.errors import (
 from sparklio_desktop.core.providers.ollama_client import OllamaClient
 from tests.fakes.loopback import Fault
 from tests.fakes.ollama_server import OllamaServer, StreamErrorFault
+from tests.providers.stream_contract import close_by_cancel, close_by_consumer
 
 MODEL = "llama3.2"
 KEY = "ollama-secret-93b1c0d4e8"  # not key-shaped: only the client's own redaction can hide it
@@ -275,17 +276,7 @@ def test_key_echoed_by_the_server_never_reaches_the_error(server: OllamaServer, 
 def test_consumer_stopping_closes_the_stream_promptly(server: OllamaServer) -> None:
     server.reply_text = "word " * 200
     server.interval_s = 0.05
-
-    async def body(client: OllamaClient) -> tuple[float, bool]:
-        stream = client.stream_chat(chat(server))
-        assert isinstance(await stream.__anext__(), TextDelta)
-        started = time.perf_counter()
-        await stream.aclose()  # type: ignore[attr-defined]
-        elapsed = time.perf_counter() - started
-        # Checked before the client (and its pool) closes: the stream itself let go.
-        return elapsed, await asyncio.to_thread(server.client_disconnected.wait, 2.0)
-
-    elapsed, disconnected = drive(body)
+    elapsed, disconnected = drive(lambda client: close_by_consumer(client, chat(server), server.client_disconnected))
     assert elapsed < 0.1
     assert disconnected
 
@@ -293,24 +284,7 @@ def test_consumer_stopping_closes_the_stream_promptly(server: OllamaServer) -> N
 def test_cancelling_the_task_closes_the_stream_promptly(server: OllamaServer) -> None:
     server.reply_text = "word " * 200
     server.interval_s = 0.05
-
-    async def body(client: OllamaClient) -> tuple[float, bool]:
-        first = asyncio.Event()
-
-        async def consume() -> None:
-            async for _ in client.stream_chat(chat(server)):
-                first.set()
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(first.wait(), 2.0)
-        started = time.perf_counter()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        elapsed = time.perf_counter() - started
-        return elapsed, await asyncio.to_thread(server.client_disconnected.wait, 2.0)
-
-    elapsed, disconnected = drive(body)
+    elapsed, disconnected = drive(lambda client: close_by_cancel(client, chat(server), server.client_disconnected))
     assert elapsed < 0.1
     assert disconnected
 
