@@ -248,8 +248,6 @@ async def take_screenshots(ctx: GuiContext, window: Any, folder: Path) -> list[P
     """Show each main view, wait until its view-model is idle, save ``<view>.png``."""
     import asyncio
 
-    from PySide6.QtWidgets import QApplication
-
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     ctx.composer.refresh_preview()  # do not wait for the debounce timer
@@ -257,13 +255,17 @@ async def take_screenshots(ctx: GuiContext, window: Any, folder: Path) -> list[P
     for index, name in enumerate(VIEW_ORDER):
         window.tabs.setCurrentIndex(index)
         for _ in range(3):  # let layouts settle and lazily built parts (the chart) draw
-            QApplication.processEvents()
+            # Waiting lets the Qt loop run; processEvents() here would step other tasks
+            # from inside this one, which asyncio refuses.
             await asyncio.sleep(0.05)
             await ctx.wait_idle()
         path = folder / f"{name}.png"
         if not window.grab().save(str(path)):
             raise OSError(f"could not write {path}")
         written.append(path)
+    # Grabbing shows widgets, which may start their first loads: let those finish too.
+    await asyncio.sleep(0.05)
+    await ctx.wait_idle()
     return written
 
 
