@@ -1,14 +1,25 @@
-"""Checks every streaming client must pass, shared by the provider test modules."""
+"""Checks every streaming client must pass, and the small harness the provider test
+modules share to run a client on a fresh loop."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
 
-from sparklio_desktop.core.providers.base import ChatRequest, ProviderClient, TextDelta
+from sparklio_desktop.core.providers.base import (
+    ChatRequest,
+    ProviderClient,
+    TextDelta,
+    Usage,
+)
+from sparklio_desktop.core.providers.errors import ProviderError
+
+T = TypeVar("T")
 
 
 async def close_by_consumer(client: ProviderClient, request: ChatRequest,
@@ -41,3 +52,32 @@ async def close_by_cancel(client: ProviderClient, request: ChatRequest,
         await task
     elapsed = time.perf_counter() - started
     return elapsed, await asyncio.to_thread(disconnected.wait, 2.0)
+
+
+def drive_client(make_client: Callable[[], ProviderClient], body: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``body`` with a fresh client on a fresh loop, always closing the client."""
+
+    async def main() -> T:
+        client = make_client()
+        try:
+            return await body(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+async def collect(client: ProviderClient, request: ChatRequest) -> list[TextDelta | Usage]:
+    """Every event of a stream, in order."""
+    return [event async for event in client.stream_chat(request)]
+
+
+def expect_failure(make_client: Callable[[], ProviderClient], body: Callable[[Any], Awaitable[Any]]) -> ProviderError:
+    """The ``ProviderError`` that ``body`` raises (the test fails if it raises none)."""
+
+    async def expect(client: Any) -> ProviderError:
+        with pytest.raises(ProviderError) as info:
+            await body(client)
+        return info.value
+
+    return drive_client(make_client, expect)

@@ -43,7 +43,13 @@ from tests.fakes.gemini_server import (
     error_body,
 )
 from tests.fakes.loopback import Fault
-from tests.providers.stream_contract import close_by_cancel, close_by_consumer
+from tests.providers.stream_contract import (
+    close_by_cancel,
+    close_by_consumer,
+    collect,
+    drive_client,
+    expect_failure,
+)
 
 KEY = "test-secret-7f3a9c2e5b1d"  # not key-shaped: only the client's own redaction can hide it
 MODEL = "gemini-2.5-flash"
@@ -65,29 +71,11 @@ def chat(server: GeminiServer, *messages: Message, **kw: Any) -> ChatRequest:
 
 
 def drive(body: Callable[[GeminiClient], Awaitable[T]], http_client: httpx.AsyncClient | None = None) -> T:
-    """Run ``body`` with a fresh client on a fresh loop, always closing the client."""
-
-    async def main() -> T:
-        client = GeminiClient(http_client=http_client)
-        try:
-            return await body(client)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
-
-
-async def collect(client: GeminiClient, request: ChatRequest) -> list[TextDelta | Usage]:
-    return [event async for event in client.stream_chat(request)]
+    return drive_client(lambda: GeminiClient(http_client=http_client), body)
 
 
 def failure(body: Callable[[GeminiClient], Awaitable[Any]]) -> ProviderError:
-    async def expect(client: GeminiClient) -> ProviderError:
-        with pytest.raises(ProviderError) as info:
-            await body(client)
-        return info.value
-
-    return drive(expect)
+    return expect_failure(GeminiClient, body)
 
 
 def stream_failure(request: ChatRequest) -> ProviderError:

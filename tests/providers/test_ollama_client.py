@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import socket
 import subprocess
@@ -37,7 +36,13 @@ from sparklio_desktop.core.providers.errors import (
 from sparklio_desktop.core.providers.ollama_client import OllamaClient
 from tests.fakes.loopback import Fault
 from tests.fakes.ollama_server import OllamaServer, StreamErrorFault
-from tests.providers.stream_contract import close_by_cancel, close_by_consumer
+from tests.providers.stream_contract import (
+    close_by_cancel,
+    close_by_consumer,
+    collect,
+    drive_client,
+    expect_failure,
+)
 
 MODEL = "llama3.2"
 KEY = "ollama-secret-93b1c0d4e8"  # not key-shaped: only the client's own redaction can hide it
@@ -59,29 +64,11 @@ def chat(server: OllamaServer, *messages: Message, **kw: Any) -> ChatRequest:
 
 
 def drive(body: Callable[[OllamaClient], Awaitable[T]]) -> T:
-    """Run ``body`` with a fresh client on a fresh loop, always closing the client."""
-
-    async def main() -> T:
-        client = OllamaClient()
-        try:
-            return await body(client)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
-
-
-async def collect(client: OllamaClient, request: ChatRequest) -> list[TextDelta | Usage]:
-    return [event async for event in client.stream_chat(request)]
+    return drive_client(OllamaClient, body)
 
 
 def failure(body: Callable[[OllamaClient], Awaitable[Any]]) -> ProviderError:
-    async def expect(client: OllamaClient) -> ProviderError:
-        with pytest.raises(ProviderError) as info:
-            await body(client)
-        return info.value
-
-    return drive(expect)
+    return expect_failure(OllamaClient, body)
 
 
 def stream_failure(request: ChatRequest) -> ProviderError:

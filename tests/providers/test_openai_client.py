@@ -36,7 +36,10 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.providers.openai_client import OpenAIClient, OpenAICompatibleClient
+from sparklio_desktop.core.providers.openai_client import (
+    OpenAIClient,
+    OpenAICompatibleClient,
+)
 from tests.fakes.loopback import Fault
 from tests.fakes.openai_server import OpenAIServer, openai_error
 
