@@ -288,6 +288,8 @@ def _checkpoint_json(c: Any, probed: Any | None, error: str | None) -> dict[str,
         out.update(model_type=probed.model_type, precision=probed.precision, est_vram_bytes=probed.est_vram_bytes,
                    overridden=probed.overridden)  # fmt: skip
     out["probe_error"] = error
+    out["usable"] = error is None
+    out["problem"] = error
     return out
 
 
@@ -324,18 +326,20 @@ def _run_sd(args: argparse.Namespace) -> int:
                 print(f"  - {reason}")
         return 0
     if cmd == "list":
+        from sparklio_desktop.core.local.sd_weights import probe_checkpoints, scan_weights
+
         rows, docs = [], []
-        for c in list_checkpoints(_sd_folders(), store=store):
-            probed, error = None, None
-            try:
-                probed = probe(c.path, store)
-            except SparklioError as err:
-                error = str(err)
-            docs.append(_checkpoint_json(c, probed, error))
-            rows.append((c.name, probed.model_type.value if probed else "unreadable", c.format,
+        scan = scan_weights(_sd_folders(), store=store)
+        for row in probe_checkpoints(store=store, listed=scan.checkpoints):
+            c, probed, problem = row.checkpoint, row.probe, row.problem
+            docs.append(_checkpoint_json(c, probed, problem))
+            note = f"unusable: {problem}" if problem else "" if c.loadable else "pickle: not trusted"
+            rows.append((c.name, probed.model_type.value if probed else "unusable", c.format,
                          probed.precision if probed else "-", human_bytes(c.size_bytes),
                          f"~{probed.est_vram_bytes / 2**30:.1f} GiB" if probed else "-",
-                         "" if c.loadable else "pickle: not trusted", str(c.path)))  # fmt: skip
+                         note, str(c.path)))  # fmt: skip
+        for skipped in scan.skipped:
+            print(f"skipped {skipped.path}: {skipped.why}", file=sys.stderr)
         if args.json:
             print_json(docs)
         else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import stat
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,7 +90,10 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
     :class:`CheckpointUnreadable` with the reason; nothing else escapes.
     """
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block the read, or never end
+            raise CheckpointUnreadable(path, "not a regular file")
+        size = st.st_size
         with path.open("rb") as f:
             prefix = f.read(8)
             if len(prefix) < 8:

@@ -230,11 +230,14 @@ def _reason(err: BaseException) -> str:
     return str(err)
 
 
-def probe_checkpoints(folders: Iterable[Path] = (), *, store: CheckpointStore | None = None) -> list[ProbedCheckpoint]:
-    """Every listed checkpoint with its header probe (≈ms each); a probe failure is the problem."""
+def probe_checkpoints(
+    folders: Iterable[Path] = (), *, store: CheckpointStore | None = None, listed: Iterable[Checkpoint] | None = None
+) -> list[ProbedCheckpoint]:
+    """Every listed checkpoint (``listed``, else a fresh listing of ``folders``) with its header
+    probe (≈ms each); a probe failure is the problem."""
     store = store if store is not None else CheckpointStore()
     rows: list[ProbedCheckpoint] = []
-    for c in list_checkpoints(folders, store=store):
+    for c in listed if listed is not None else list_checkpoints(folders, store=store):
         if c.problem is not None:
             rows.append(ProbedCheckpoint(c, None, c.problem))
             continue

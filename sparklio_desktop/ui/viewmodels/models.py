@@ -34,7 +34,7 @@ PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the vie
 
 @dataclass(frozen=True)
 class CheckpointRow:
-    """One checkpoint with what its header says (``probe`` None when it could not be read)."""
+    """One checkpoint with what its header says (``probe`` None and ``error`` the reason when unusable)."""
 
     checkpoint: Any  # core.local.Checkpoint
     probe: Any | None  # core.local.ProbeResult
@@ -57,16 +57,11 @@ class ModelInfo:
 
 
 def _probe_all(folders: Sequence[Path], store: Any) -> list[CheckpointRow]:
-    """List and probe every checkpoint (runs in a worker thread: headers are file reads)."""
-    from sparklio_desktop.core.local import list_checkpoints, probe
+    """List and probe every checkpoint (runs in a worker thread: headers are file reads).
+    A checkpoint that cannot be used (a broken header, a link loop) carries the reason."""
+    from sparklio_desktop.core.local.sd_weights import probe_checkpoints
 
-    rows = []
-    for c in list_checkpoints(folders, store=store):
-        try:
-            rows.append(CheckpointRow(c, probe(c.path, store), None))
-        except SparklioError as err:
-            rows.append(CheckpointRow(c, None, str(err)))
-    return rows
+    return [CheckpointRow(r.checkpoint, r.probe, r.problem) for r in probe_checkpoints(folders, store=store)]
 
 
 class ModelsViewModel(ViewModel):
