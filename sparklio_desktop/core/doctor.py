@@ -262,25 +262,37 @@ def read_rows(conn: sqlite3.Connection, table: str, columns: list[str]) -> Itera
         except sqlite3.DatabaseError:
             yield None
         return
+    bulk = f'SELECT rowid, {names} FROM "{table}" WHERE rowid >= ? ORDER BY rowid'
+    single = bulk + " LIMIT 1"
     start = -_MAX_ROWID - 1
     while True:
         last: int | None = None
         try:
-            for row in conn.execute(
-                f'SELECT rowid, {names} FROM "{table}" WHERE rowid >= ? ORDER BY rowid', (start,)
-            ):
+            for row in conn.execute(bulk, (start,)):
                 last = row[0]
                 yield row[1:]
             return
         except sqlite3.DatabaseError:
-            yield None
-            after = last if last is not None else start  # the row at ``start`` itself is unreadable
-            if after >= _MAX_ROWID:
+            pass
+        # The driver steps one row ahead, so the row before the damage was read but
+        # not handed over: walk on one row at a time (LIMIT 1 never looks further).
+        pos = last + 1 if last is not None else start
+        while True:
+            try:
+                found = conn.execute(single, (pos,)).fetchone()
+            except sqlite3.DatabaseError:
+                break
+            if found is None:
                 return
-            resume = _resume_point(conn, table, after)
-            if resume is None:
+            yield found[1:]
+            if found[0] >= _MAX_ROWID:
                 return
-            start = resume
+            pos = found[0] + 1
+        yield None
+        resume = _resume_point(conn, table, pos)  # the row at ``pos`` (or just past it) is unreadable
+        if resume is None:
+            return
+        start = resume
 
 
 def _repair_header(path: Path, page_size: int = 4096) -> bool:
