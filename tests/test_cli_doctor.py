@@ -246,3 +246,12 @@ def test_a_read_only_data_folder_fails_before_any_paid_call(
     assert sorted(p.name for p in sparklio_home.iterdir()) == (["ledger.sqlite3"] if with_ledger else [])
     if with_ledger:
         assert leaf_rowids(sparklio_home / "ledger.sqlite3", "llm_usage")  # untouched and readable
+
+
+def test_the_app_refuses_to_start_on_a_damaged_ledger_with_the_same_line(pristine: Path, sparklio_home: Path) -> None:
+    ledger = sparklio_home / "ledger.sqlite3"
+    shutil.copyfile(pristine, ledger)
+    damage("garbage_header", ledger)
+    result = sparklio(env={"SPARKLIO_EXIT_WHEN_READY": "1", "QT_QPA_PLATFORM": "offscreen"})
+    assert_one_line_error(result, ledger)
+    assert not result.stdout.startswith("ready")
