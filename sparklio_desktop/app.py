@@ -281,13 +281,30 @@ def run_app(screenshot_dir: str | None = None) -> int:
     app.setOrganizationName("Sparklio")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    ctx = build_context()
+    from sparklio_desktop.core.errors import SparklioError
+
+    try:
+        ctx = build_context()
+    except SparklioError as exc:  # a damaged ledger, a read-only data folder: say so, never a traceback
+        print(f"sparklio: error: {exc}", file=sys.stderr)
+        if os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir:
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
+        loop.close()
+        return 1
     from sparklio_desktop.ui.theme import apply_theme
 
     apply_theme(ctx.workspace.settings.ui.theme)
     window = build_window(ctx)
 
     def show_error(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        from sparklio_desktop.core.errors import SparklioError
+
+        if isinstance(value, SparklioError):  # already one line for a person (e.g. the ledger is damaged)
+            print(f"sparklio: error: {value}", file=sys.stderr)
+            window.notify(str(value))
+            return
         traceback.print_exception(kind, value, tb)
         window.notify(f"{kind.__name__}: {value}")
 

@@ -40,6 +40,7 @@ COMMANDS = {
     "leaderboard": "leaderboard",
     "suggest": "suggest",
     "models": "models",
+    "doctor": "doctor",
 }
 
 
