@@ -54,6 +54,24 @@ def ollama_installed(host: str | None = None, timeout_s: float = 0.3) -> set[str
     return names
 
 
+def ollama_loaded(name: str, host: str | None = None, timeout_s: float = 0.3) -> bool | None:
+    """Whether Ollama has ``name`` loaded in memory now (``/api/ps``); ``None`` when it
+    cannot be asked. A model that is not loaded must be read from disk before its
+    first token, which the dispatcher's first-token limit allows for."""
+    url = ollama_base_url(host) + "/api/ps"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - local service
+            payload = json.load(response)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    wanted = {name, name + ":latest"} if ":" not in name else {name}
+    models = payload.get("models") if isinstance(payload, dict) else None
+    for entry in models if isinstance(models, list) else []:
+        if isinstance(entry, dict) and (entry.get("model") in wanted or entry.get("name") in wanted):
+            return True
+    return False
+
+
 def sd_checkpoint_present(folders: Iterable[Path]) -> bool:
     """True when any weights folder holds a safetensors checkpoint or a diffusers folder."""
     for folder in folders:
