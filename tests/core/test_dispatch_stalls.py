@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -61,11 +62,13 @@ WIRES = [
 ]
 
 
-def _policy_text(primary: str, fallback: str, *, allowance_s: float = 0.0) -> str:
+def policy_text(primary: str, fallback: str, *, allowance_s: float = 0.0, idle_s: float = LIMIT_S,
+                first_s: float = FIRST_S) -> str:
+    """The shipped policy with a two-model ``stall_probe`` task (batch speed) and these limits."""
     text = shipped_policy_path().read_text(encoding="utf-8")
-    text = text.replace("  stream_idle_timeout_s: 20", f"  stream_idle_timeout_s: {LIMIT_S}")
+    text = text.replace("  stream_idle_timeout_s: 20", f"  stream_idle_timeout_s: {idle_s}")
     text = text.replace("first_token_timeout_s: {realtime: 10, standard: 30, batch: 120}",
-                        f"first_token_timeout_s: {{realtime: {FIRST_S}, standard: {FIRST_S}, batch: {FIRST_S}}}")
+                        f"first_token_timeout_s: {{realtime: {first_s}, standard: {first_s}, batch: {first_s}}}")
     text = text.replace("ollama_load_allowance_s: 60", f"ollama_load_allowance_s: {allowance_s}")
     task = f"""\
   stall_probe:
@@ -82,21 +85,23 @@ def _policy_text(primary: str, fallback: str, *, allowance_s: float = 0.0) -> st
     return text.replace("\ntasks:\n", "\ntasks:\n" + task, 1)
 
 
-@pytest.fixture
-def fakes(monkeypatch) -> Iterator[dict[str, LoopbackServer]]:
+@contextmanager
+def running_fakes(setenv: Callable[[str, str], None]) -> Iterator[dict[str, LoopbackServer]]:
+    """The four fakes, started, with the keys and base URLs the SDKs read set by ``setenv``."""
     import anthropic, google.genai, ollama, openai  # noqa: E401, F401 - imported before any limit runs
+
     servers = {"openai": OpenAIServer(), "anthropic": AnthropicServer(), "google": GeminiServer(),
                "ollama": OllamaServer(installed=["llama3.2:3b"])}
     for server in servers.values():
         server.start()
     try:
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789abcdef")
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789abcdef")
-        monkeypatch.setenv("GEMINI_API_KEY", "gemini-test-key-0123456789")
-        monkeypatch.setenv("OPENAI_BASE_URL", servers["openai"].api_url)  # type: ignore[attr-defined]
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", servers["anthropic"].base_url)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", servers["google"].base_url)
-        monkeypatch.setenv("OLLAMA_HOST", servers["ollama"].base_url)
+        setenv("OPENAI_API_KEY", "sk-test-openai-0123456789abcdef")
+        setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789abcdef")
+        setenv("GEMINI_API_KEY", "gemini-test-key-0123456789")
+        setenv("OPENAI_BASE_URL", servers["openai"].api_url)  # type: ignore[attr-defined]
+        setenv("ANTHROPIC_BASE_URL", servers["anthropic"].base_url)
+        setenv("GOOGLE_GEMINI_BASE_URL", servers["google"].base_url)
+        setenv("OLLAMA_HOST", servers["ollama"].base_url)
         servers["openai"].reply_text = "Fallback answer from GPT-4."  # type: ignore[attr-defined]
         servers["anthropic"].reply_text = "Fallback answer from Claude."  # type: ignore[attr-defined]
         for name in ("google", "ollama"):
@@ -107,10 +112,16 @@ def fakes(monkeypatch) -> Iterator[dict[str, LoopbackServer]]:
             server.stop()
 
 
+@pytest.fixture
+def fakes(monkeypatch) -> Iterator[dict[str, LoopbackServer]]:
+    with running_fakes(monkeypatch.setenv) as servers:
+        yield servers
+
+
 class StallHarness:
-    def __init__(self, tmp_path, wire: Wire, *, allowance_s: float = 0.0) -> None:
+    def __init__(self, tmp_path, wire: Wire, **limits: float) -> None:
         path = tmp_path / "policy.yaml"
-        path.write_text(_policy_text(wire.model, wire.healthy, allowance_s=allowance_s), encoding="utf-8")
+        path.write_text(policy_text(wire.model, wire.healthy, **limits), encoding="utf-8")
         self.workspace = Workspace(policy_path=path)
         self.ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
         keep = {wire.model, wire.healthy}
@@ -121,12 +132,12 @@ class StallHarness:
             live=lambda: LiveState(unavailable=unavailable), settings=Settings(),
         )
 
-    def run(self):
+    def run(self, on_event=None):
         request = RunRequest(route=RouteRequest(task="stall_probe", explore=False), prompt="Three captions, please")
 
         async def go():
             try:
-                return await self.dispatcher.run(request)
+                return await self.dispatcher.run(request, on_event)
             finally:
                 await self.dispatcher.aclose()
 
