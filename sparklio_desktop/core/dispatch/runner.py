@@ -238,6 +238,9 @@ class Dispatcher:
         final_error: str | None = None
         for index, model_id in enumerate(chain):
             model = catalog[model_id]
+            tag = decision.local_tags.get(model_id)
+            if tag is not None and tag != model.api_name:  # the installed Ollama tag it resolved to
+                model = model.model_copy(update={"api_name": tag})
             if model_id in self.session_unavailable:
                 continue
             if context_floor is not None and (model.context_tokens or 0) <= context_floor:
