@@ -157,6 +157,7 @@ def build_live_state(
     alert_threshold: float = 0.8,
     quality: Mapping[str, float] | None = None,
     rating_votes: Mapping[str, int] | None = None,
+    key_names: Mapping[str, str] | None = None,
 ) -> LiveState:
     """Combine availability facts into the router's ``LiveState``.
 
@@ -178,8 +179,11 @@ def build_live_state(
                 unavailable[model.id] = (Rule.NOT_INSTALLED, "add a Stable Diffusion checkpoint to a weights folder")
         elif model.provider == "openai_compatible":
             pass  # a user endpoint may need no key; its reachability shows on first call
-        elif not has_key.get(model.provider, False):
-            unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {model.provider}`")
+        else:
+            # an entry pointing its provider at another host needs the key named for it
+            name = (key_names or {}).get(model.id, model.provider)
+            if not has_key.get(name, False):
+                unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {name}`")
     for model_id, reason in (session_unavailable or {}).items():
         unavailable[model_id] = reason
     return LiveState(
@@ -204,7 +208,8 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
     settings = workspace.settings
     catalog = workspace.catalog
     providers = {m.provider for m in catalog.values() if not m.local}
-    has_key = {provider: has_key_fast(provider) for provider in providers}
+    key_names = custom_key_names(catalog, settings)
+    has_key = {name: has_key_fast(name) for name in providers | set(key_names.values())}
     ollama = ollama_tags(settings.providers.ollama.host)
     folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
     spent = budget = None
@@ -235,4 +240,21 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
         alert_threshold=settings.budget.alert_threshold or policy.budget.alert_threshold,
         quality=quality,
         rating_votes=votes,
+        key_names=key_names,
     )
+
+
+def custom_key_names(catalog: Catalog, settings) -> dict[str, str]:
+    """Catalog id -> key name, for entries whose own ``base_url`` takes their provider's
+    requests to another host (they never get the provider's key; core.key_index)."""
+    from sparklio_desktop.core.config import effective_base_url
+    from sparklio_desktop.core.key_index import key_name_for
+
+    names: dict[str, str] = {}
+    for model in catalog.values():
+        if model.base_url is not None and not model.local:
+            name = key_name_for(model.provider, model.id, model.base_url,
+                                effective_base_url(model.provider, settings))
+            if name != model.provider:
+                names[model.id] = name
+    return names

@@ -419,7 +419,7 @@ class Dispatcher:
                 return "retry", asked
             return "retry", retry.backoff(retry_index)
         if isinstance(exc, AuthError):
-            self._keys_seen.pop(model.provider, None)
+            self._keys_seen.pop(self._key_name(model), None)
             why = f"{exc.status or 'auth'}: {exc.message}"
             for other in self.workspace.catalog.values():
                 if other.provider == model.provider:
@@ -468,7 +468,7 @@ class Dispatcher:
         error_class = None
         if error is not None:
             error_class = getattr(error, "error_class", type(error).__name__)
-            message = redact(getattr(error, "message", None) or str(error), [self._key_or_none(model.provider)])
+            message = redact(getattr(error, "message", None) or str(error), self._keys_of(model))
         tps = None
         if outcome == "ok" and latency and ttft is not None and output_tokens and latency > ttft:
             tps = output_tokens / (latency - ttft)
@@ -513,13 +513,37 @@ class Dispatcher:
                 self._keys_seen[provider] = None
         return self._keys_seen[provider]
 
+    def _configured_base_url(self, provider: str) -> str | None:
+        from sparklio_desktop.core.config import Settings, effective_base_url
+
+        return effective_base_url(provider, self._settings if self._settings is not None else Settings())
+
+    def _key_name(self, model: ModelSpec) -> str:
+        """The provider's key for its configured endpoint; an entry pointing elsewhere uses
+        the key named for the entry (core.key_index.key_name_for, docs/dispatch.md)."""
+        if model.base_url is None:
+            return model.provider
+        from sparklio_desktop.core.key_index import key_name_for
+
+        return key_name_for(model.provider, model.id, model.base_url, self._configured_base_url(model.provider))
+
+    def _keys_of(self, model: ModelSpec) -> list[str | None]:
+        """Every key this model's errors could echo, for redaction."""
+        return [self._key_or_none(model.provider), self._key_or_none(self._key_name(model))]
+
     def _endpoint(self, model: ModelSpec) -> Endpoint:
         base_url = model.base_url
         if base_url is None and self._settings is not None:
-            from sparklio_desktop.core.config import effective_base_url
+            base_url = self._configured_base_url(model.provider)
+        name = self._key_name(model)
+        key = None if model.provider == "ollama" else self._key_or_none(name)
+        if key is None and name != model.provider:
+            # Never call without it: the SDK would fall back to the provider's own variable
+            # (OPENAI_API_KEY...) and send the real key to this host.
+            from sparklio_desktop.core.key_index import default_env_var_names
 
-            base_url = effective_base_url(model.provider, self._settings)
-        key = None if model.provider == "ollama" else self._key_or_none(model.provider)
+            raise ProviderError(f"no key for this endpoint: set one with `sparklio keys set {name}` or "
+                                f"${default_env_var_names(name)[0]}", provider=model.provider, model=model.api_name)
         return Endpoint(model.provider, model.api_name, base_url, key)
 
     async def aclose(self) -> None:
