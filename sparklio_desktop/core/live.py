@@ -79,6 +79,16 @@ def resolve_ollama_tag(api_name: str, installed: Mapping[str, str]) -> str | Non
     return (latest or same)[0]
 
 
+def catalog_entry_for_tag(catalog: Catalog, tag: str, installed: Mapping[str, str]):
+    """The catalog's Ollama entry that already runs as the installed ``tag`` (it resolves
+    to it), or ``None``. Adding ``tag`` to the catalog then updates that entry instead of
+    adding a second one beside it."""
+    for model in catalog.values():
+        if model.provider == "ollama" and resolve_ollama_tag(model.api_name, installed) == tag:
+            return model
+    return None
+
+
 def ollama_tags(host: str | None = None, timeout_s: float = 0.3) -> dict[str, str] | None:
     """The models pulled on Ollama (name -> digest), or ``None`` when it cannot be reached."""
     url = ollama_base_url(host) + "/api/tags"
