@@ -157,6 +157,15 @@ def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: 
     )
 
 
+def catalog_changed(ctx: GuiContext) -> None:
+    """The user's catalog changed in the running app (Models -> Add to catalog): read it
+    again, forget the live state drawn from the old one, and redraw what shows it."""
+    ctx.workspace.reload_catalog()
+    ctx.live.invalidate()
+    ctx.composer.schedule_preview()
+    ctx.status.refresh()
+
+
 def build_window(ctx: GuiContext) -> Any:
     """The main window over the context's view-models, wired to each other."""
     from sparklio_desktop.core import paths
@@ -187,6 +196,8 @@ def build_window(ctx: GuiContext) -> Any:
             view.vm.voted.connect(lambda *_: "leaderboard" in built and built["leaderboard"].vm.load())
         elif name == "leaderboard":
             view.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
+        elif name == "models":
+            view.vm.catalogAdded.connect(lambda _id: catalog_changed(ctx))
         elif name == "images":  # each image is a ledger row: refresh what reads the ledger
             view.vm.requestCompleted.connect(ctx.inspector.open_request)
             view.vm.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))

@@ -243,3 +243,40 @@ def m002_usage_daily(conn: Connection) -> None:
             SELECT RAISE(ABORT, 'llm_usage is append-only: rows are never deleted');
         END""",
     )
+
+
+# The outcomes an attempt row may carry after m003 (issue 9): a stream that went silent
+# is ``stalled``; ``in_flight`` and ``interrupted`` are reserved for attempts written when
+# they start and finished by a signal or at the next start.
+_M003_OLD_CHECK = "CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit'))"
+_M003_NEW_CHECK = ("CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit', 'stalled', "
+                   "'in_flight', 'interrupted'))")
+
+
+@LEDGER_MIGRATIONS.register
+def m003_outcomes_stalled_interrupted(conn: Connection) -> None:
+    """Widen ``llm_usage.outcome``: ``stalled``, ``in_flight``, ``interrupted``.
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt: the new table is
+    m001's text with the wider CHECK, the rows are copied (the rollup trigger lives on
+    the old table, so the copy does not count twice), the old table is dropped and the
+    new one renamed, and m001's indexes and m002's triggers are created again from
+    their own stored text.
+    """
+    row = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'llm_usage'").one()
+    table_sql: str = row[0]
+    if _M003_OLD_CHECK not in table_sql:
+        raise RuntimeError("llm_usage is not the table m001 created; refusing to rebuild it")
+    others = [r[0] for r in conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'llm_usage' AND type IN ('index', 'trigger')"
+        " AND sql IS NOT NULL ORDER BY type, name")]
+    new_sql = table_sql.replace(_M003_OLD_CHECK, _M003_NEW_CHECK).replace(
+        "CREATE TABLE llm_usage", "CREATE TABLE llm_usage_m003", 1)
+    execute_all(
+        conn,
+        new_sql,
+        "INSERT INTO llm_usage_m003 SELECT * FROM llm_usage",
+        "DROP TABLE llm_usage",
+        "ALTER TABLE llm_usage_m003 RENAME TO llm_usage",
+        *others,
+    )

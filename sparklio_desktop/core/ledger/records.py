@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ledger.money import to_picodollars, utcnow
 
-Outcome = Literal["ok", "error", "cancelled", "cache_hit"]
+Outcome = Literal["ok", "error", "cancelled", "cache_hit", "stalled", "in_flight", "interrupted"]
 UsageSource = Literal["provider", "estimate"]
 OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
 USAGE_SOURCES: frozenset[str] = frozenset(get_args(UsageSource))

@@ -276,7 +276,8 @@ class ModelsViewModel(ViewModel):
             entry = user_catalog.ollama_entry(name, quality=quality, speed=(low, high),
                                               context_tokens=details.context_length,
                                               vram_gb=weights / 1e9 * 1.15 + 0.5)
-            model = await self._executor.call(user_catalog.upsert, entry, self._catalog_path)
+            installed = {m.name: m.digest or "" for m in self.installed} or {name: ""}
+            model = await self._executor.call(_add_entry, entry, name, installed, self._catalog_path)
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
@@ -351,3 +352,17 @@ class ModelsViewModel(ViewModel):
         from sparklio_desktop.core.local.sd_types import LOADABLE_TYPES
 
         return [t.value for t in LOADABLE_TYPES]
+
+
+def _add_entry(entry: dict[str, Any], tag: str, installed: dict[str, str], path: Path | None) -> Any:
+    """Upsert ``entry``; when a catalog entry already runs as ``tag`` (the shipped Qwen 2.5
+    served by ``qwen2.5:latest``), that entry is updated under its own id and name, so no
+    second entry appears beside it (core.live.catalog_entry_for_tag)."""
+    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.catalog import load_catalog
+    from sparklio_desktop.core.live import catalog_entry_for_tag
+
+    existing = catalog_entry_for_tag(load_catalog(user=path) if path is not None else load_catalog(), tag, installed)
+    if existing is not None:
+        entry = {**entry, "id": existing.id, "name": existing.name}
+    return user_catalog.upsert(entry, path)
