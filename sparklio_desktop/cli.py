@@ -73,7 +73,8 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"sparklio_desktop.commands.{module_name}")
-        sub_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        # argparse %-formats every help string: a literal "%" (as in "95% interval") must be doubled.
+        sub_parser = sub.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(sub_parser)
     return parser
 
