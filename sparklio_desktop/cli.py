@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from sparklio_desktop.commands._args import SQLITE_INT_MAX, int_in
 from sparklio_desktop.core.errors import SparklioError
 
 TASKS = (
@@ -63,7 +64,7 @@ def add_route_options(parser: argparse.ArgumentParser, task_required: bool = Tru
     parser.add_argument("--budget", choices=BUDGETS)
     parser.add_argument("--speed", choices=SPEEDS)
     parser.add_argument("--quality", choices=QUALITIES)
-    parser.add_argument("--seed", type=int, help="seed the A/B exploration draw")
+    parser.add_argument("--seed", type=int_in(0, SQLITE_INT_MAX), metavar="N", help="seed the A/B exploration draw")
     parser.add_argument("--no-explore", action="store_true", help="never make an A/B exploration pick")
 
 
@@ -93,6 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Report unknown options against the subcommand that was given, listing its options.
         target = _subparser(parser, args.command) if args.command else None
         (target or parser).error(f"unrecognized arguments: {' '.join(extras)}")
+    from sparklio_desktop.commands._datadir import check_data_dir
+    from sparklio_desktop.commands._output import safe_text
+
+    try:
+        check_data_dir()
+    except SparklioError as exc:
+        print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
+        return 1
     if args.command is None:
         from sparklio_desktop.app import run_app
 
@@ -101,7 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except SparklioError as exc:
-        print(f"sparklio: error: {exc}", file=sys.stderr)
+        # Errors quote names (a model, a file, a setting) that may hold terminal escapes.
+        print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # A file the command needed could not be read or written: say which and why.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"sparklio: error: {safe_text(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sparklio: interrupted", file=sys.stderr)

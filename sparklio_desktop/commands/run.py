@@ -40,13 +40,16 @@ def _prompt(args: argparse.Namespace) -> str:
     if text is None:
         if sys.stdin is None or sys.stdin.isatty():
             raise SparklioError("give a prompt: --prompt TEXT, --prompt-file PATH or standard input")
-        text = sys.stdin.read()
+        from sparklio_desktop.commands._input import read_prompt_stream
+
+        text = read_prompt_stream(sys.stdin.buffer)
     if not text.strip():
         raise SparklioError("the prompt is empty")
     return text
 
 
 def _images(paths: list[str]):
+    from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded
     from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.providers.base import ImageInput
 
@@ -57,10 +60,7 @@ def _images(paths: list[str]):
                 ".gif": "image/gif"}.get(path.suffix.lower())
         if kind is None:
             raise SparklioError(f"--image {name}: not a PNG, JPEG, WebP or GIF file")
-        try:
-            found.append(ImageInput(path.read_bytes(), kind))
-        except OSError as exc:
-            raise SparklioError(f"--image {name}: {exc.strerror}") from None
+        found.append(ImageInput(read_bounded(name, "--image", MAX_IMAGE_BYTES), kind))
     return tuple(found)
 
 
