@@ -87,6 +87,24 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     return None
 
 
+def _warn_about_settings() -> None:
+    """A settings file with invalid values (edited by hand) is named on standard error;
+    the command goes on with those fields at their defaults."""
+    from sparklio_desktop.core.config import settings_path
+
+    if not settings_path().is_file():
+        return
+    from sparklio_desktop.commands._output import safe_text
+    from sparklio_desktop.core.config import load_settings_lenient
+
+    error = load_settings_lenient()[1]
+    if error is not None:
+        for line in str(error).splitlines():
+            print(f"sparklio: warning: {safe_text(line)}", file=sys.stderr)
+        print("sparklio: warning: using the defaults for those settings; fix them with `sparklio config set`",
+              file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
@@ -102,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SparklioError as exc:
         print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 1
+    if args.command != "config":  # `config` reports the settings file's problems as errors
+        _warn_about_settings()
     if args.command is None:
         from sparklio_desktop.app import run_app
 
