@@ -115,6 +115,15 @@ def test_terminal_streams_and_marks_the_discarded_partial(fakes):
     assert "characters above from anthropic/claude-3-5-sonnet are discarded" in err
 
 
+def test_stream_flag_streams_to_a_pipe(fakes):
+    claude, gpt, env = fakes
+    claude.script(Fault(drop_after=6))
+    result = sparklio(*TEXT_ARGS, "--stream", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "w0 w1 w2 \n" + GPT_TEXT + "\n"
+    assert "characters above from anthropic/claude-3-5-sonnet are discarded" in result.stderr
+
+
 # -- images: checked before paying, always written -------------------------------------
 @pytest.fixture
 def dalle():

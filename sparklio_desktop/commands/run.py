@@ -5,7 +5,8 @@ Standard output carries the final answer exactly once; what happened on the way
 terminal the answer streams as it arrives, and when an attempt breaks after some text a
 notice on standard error says that the text above it is discarded and the answer starts
 again. To a pipe or a file the answer is written once, when it is complete, so a script
-never receives a broken prefix followed by the whole answer (docs/dispatch.md).
+never receives a broken prefix followed by the whole answer (docs/dispatch.md);
+``--stream`` asks for the terminal behaviour on a pipe too.
 
 Every argument is checked before the first paid call (counts, sizes, ranges, the
 ``--out`` folder), and images that were paid for are always written: to ``--out``, or,
@@ -67,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-seed", type=int_in(0, 2**32 - 1), metavar="N",
                         help="seed for local images (default random; image i of a batch uses N+i)")
     parser.add_argument("--out", metavar="DIR", help="folder for generated images (created if missing)")
+    parser.add_argument("--stream", action="store_true",
+                        help="stream the answer to standard output even when it is not a terminal "
+                             "(a broken partial answer then stays in the output, marked on standard error)")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
@@ -219,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
                          max_output_tokens=args.max_output_tokens, image_size=args.size, n_images=args.images,
                          steps=args.steps, image_options=image_options)
     services = open_services()
-    printer = _AnswerPrinter(live=not args.json and sys.stdout.isatty())
+    printer = _AnswerPrinter(live=not args.json and (args.stream or sys.stdout.isatty()))
 
     async def go():
         result = None
