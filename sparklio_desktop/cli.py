@@ -53,7 +53,9 @@ class OneLineParser(argparse.ArgumentParser):
             message += f"; valid options: {', '.join(options)}"
         elif "invalid choice" in message:
             message = message.replace("\n", " ")
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        from sparklio_desktop.commands._output import safe_text  # the message quotes what was typed
+
+        self.exit(2, f"{self.prog}: error: {safe_text(message)}\n")
 
 
 def add_route_options(parser: argparse.ArgumentParser, task_required: bool = True) -> None:

@@ -177,6 +177,12 @@ def test_unknown_names_typed_on_the_command_line_are_escaped():
     no_terminal_controls(one_line_error(result, 1))
 
 
+@pytest.mark.parametrize("args", [("history", HOSTILE), ("history", "--limit", HOSTILE), ("spend", "--month", HOSTILE),
+                                  ("run", "--task", HOSTILE), ("route", "--task", "chat", "--size", HOSTILE)])
+def test_usage_errors_escape_what_was_typed(args):
+    no_terminal_controls(one_line_error(sparklio(*args), 2))
+
+
 def test_ollama_model_names_are_escaped():
     with OllamaServer(installed=[f"{HOSTILE}:latest", "llama3.2:latest"]) as server:
         env = {"OLLAMA_HOST": server.base_url}

@@ -16,17 +16,18 @@ import re
 from collections.abc import Callable
 
 __all__ = [
-    "FIRST_YEAR", "LAST_YEAR", "MAX_IMAGES", "MAX_OUTPUT_TOKENS", "MAX_TOKENS", "SQLITE_INT_MAX", "float_in",
-    "int_in", "month",
+    "FIRST_YEAR", "LAST_YEAR", "MAX_IMAGES", "MAX_SIDE_PX", "MAX_OUTPUT_TOKENS", "MAX_TOKENS", "SQLITE_INT_MAX", "float_in",
+    "image_size", "int_in", "month",
 ]  # fmt: skip
 
 SQLITE_INT_MAX = 2**63 - 1
-# Far above any model's window (the largest holds 2M tokens), far below what overflows.
+# Far above any model's window (the largest in the catalog holds 1M tokens), far below any overflow.
 MAX_TOKENS = 100_000_000
 MAX_OUTPUT_TOKENS = 1_000_000
 # Images one request generates (each is a separate paid call for DALL-E): a bound on
 # what a typo such as --images 100 can spend.
 MAX_IMAGES = 10
+MAX_SIDE_PX = 4096
 # Months are compared as text and stepped by the ledger; a four-digit year keeps both
 # right (9999-12 would step to 10000-01). Nothing was spent before the first year.
 FIRST_YEAR = 2000
@@ -75,3 +76,15 @@ def month(text: str) -> str:
     if not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
         raise argparse.ArgumentTypeError(f"{text} is out of range: expected {FIRST_YEAR}-01 to {LAST_YEAR}-12")
     return match.group(0)
+
+
+def image_size(text: str) -> str:
+    """An argparse type: ``WIDTHxHEIGHT`` with each side a multiple of 8 from 64 to 4096."""
+    match = re.fullmatch(r"(\d{1,5})[xX](\d{1,5})", text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size: expected WIDTHxHEIGHT, e.g. 1024x1024")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not all(64 <= side <= MAX_SIDE_PX and side % 8 == 0 for side in (width, height)):
+        raise argparse.ArgumentTypeError(
+            f"{text}: width and height must be multiples of 8 from 64 to {MAX_SIDE_PX}")
+    return f"{width}x{height}"

@@ -10,14 +10,14 @@ HELP = "price a model call (USD, exact)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, int_in
+    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
 
     parser.add_argument("--model", required=True, metavar="ID", help="catalog model id (see `sparklio catalog`)")
     parser.add_argument("--input-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
     parser.add_argument("--output-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
     parser.add_argument("--images", type=int_in(0, MAX_IMAGES), default=None, metavar="N",
                         help="images generated or attached")
-    parser.add_argument("--size", metavar="WxH", help="image size, e.g. 1024x1024")
+    parser.add_argument("--size", type=image_size, metavar="WxH", help="image size, e.g. 1024x1024")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 

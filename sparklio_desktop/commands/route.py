@@ -11,7 +11,7 @@ HELP = "show which model a task would go to, with every candidate's scores and t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sparklio_desktop.cli import add_route_options
-    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, int_in
+    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
 
     add_route_options(parser)
     prompt = parser.add_mutually_exclusive_group()
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-tokens", type=int_in(0, MAX_TOKENS), metavar="N",
                         help="expected output tokens (default: per task)")
     parser.add_argument("--images", type=int_in(0, MAX_IMAGES), metavar="N", help="images to generate or attached")
-    parser.add_argument("--size", metavar="WxH", help="image size for image generation")
+    parser.add_argument("--size", type=image_size, metavar="WxH", help="image size for image generation")
     parser.add_argument("--all-available", action="store_true",
                         help="plan as if every key were set and every local model installed")
     parser.add_argument("--json", action="store_true", help="print JSON")

@@ -18,31 +18,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, float_in, int_in
+from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, float_in, image_size, int_in
 from sparklio_desktop.commands._output import answer_text, safe_text
 
 HELP = "run a task: the answer goes to standard output, what happened to standard error; every attempt is recorded"
 
 MAX_STEPS = 150
-MAX_SIDE_PX = 4096
-
-
-def image_size(text: str) -> str:
-    """An argparse type: ``WIDTHxHEIGHT`` with each side a multiple of 8 from 64 to 4096."""
-    match = re.fullmatch(r"(\d{1,5})[xX](\d{1,5})", text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size: expected WIDTHxHEIGHT, e.g. 1024x1024")
-    width, height = int(match.group(1)), int(match.group(2))
-    if not all(64 <= side <= MAX_SIDE_PX and side % 8 == 0 for side in (width, height)):
-        raise argparse.ArgumentTypeError(
-            f"{text}: width and height must be multiples of 8 from 64 to {MAX_SIDE_PX}")
-    return f"{width}x{height}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
