@@ -1,7 +1,7 @@
 """Loads what every command and the GUI need, once: catalog, policy, settings.
 
-A broken user policy does not stop anything: the policy store keeps the last good
-policy in force and holds the error for display (``policy_error``).
+A broken user policy or user catalog does not stop anything: each store keeps the last
+good copy in force and holds the error for display (``policy_error``, ``catalog_error``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from sparklio_desktop.core.catalog import Catalog, load_catalog
+from sparklio_desktop.core.catalog import Catalog, CatalogStore
 from sparklio_desktop.core.policy import Policy, PolicyStore
 
 
@@ -19,8 +19,20 @@ class Workspace:
         self._catalog = catalog
 
     @cached_property
+    def catalog_store(self) -> CatalogStore | None:
+        """``None`` when the workspace was given its catalog."""
+        return None if self._catalog is not None else CatalogStore()
+
+    @cached_property
     def catalog(self) -> Catalog:
-        return self._catalog if self._catalog is not None else load_catalog()
+        store = self.catalog_store
+        return self._catalog if store is None else store.catalog
+
+    @property
+    def catalog_error(self):
+        """Why the user's catalog is not in force (the last good one is), or ``None``."""
+        store = self.catalog_store
+        return None if store is None else store.error
 
     @cached_property
     def settings(self):
