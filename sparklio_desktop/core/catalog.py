@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -253,10 +253,11 @@ def _parse(doc: YamlDocument) -> list[ModelSpec]:
     return parsed.models
 
 
-def _merge(shipped_path: Path, user: tuple[str, str] | None) -> Catalog:
-    """The shipped catalog extended by ``user`` (its text and the path to show), if given."""
+def _merge(shipped_path: Path, user: tuple[str, str] | None) -> tuple[Catalog, YamlDocument | None]:
+    """The shipped catalog extended by ``user`` (its text and the path to show), and the user's parsed file."""
     models = _parse(load_yaml(shipped_path))
     sources = {m.id: str(shipped_path) for m in models}
+    doc = None
     if user is not None:
         text, shown = user
         doc = parse_yaml(text, shown, empty_ok=True)
@@ -266,7 +267,7 @@ def _merge(shipped_path: Path, user: tuple[str, str] | None) -> Catalog:
                 by_id[model.id] = model
                 sources[model.id] = shown
             models = list(by_id.values())
-    return Catalog(models, sources)
+    return Catalog(models, sources), doc
 
 
 def load_catalog(
@@ -277,22 +278,43 @@ def load_catalog(
     shipped_path = Path(shipped) if shipped else paths.shipped_catalog_path()
     user_path = Path(user) if user else paths.user_catalog_path()
     user_text = (read_text(user_path, str(user_path)), str(user_path)) if user_path.is_file() else None
-    return _merge(shipped_path, user_text)
+    return _merge(shipped_path, user_text)[0]
+
+
+def _blame(doc: YamlDocument | None, exc: ConfigError) -> ConfigError:
+    """A check's failure (say, the shipped policy needs a model the user file changed) located in the user file."""
+    problems = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+    first = problems[0]
+    where = f" ({first.path}:{first.line})" if first.line is not None else f" ({first.path})"
+    message = f"with this catalog the shipped policy is invalid: {first.field + ': ' if first.field else ''}" \
+              f"{first.message}{where}"
+    entries = doc.data.get("models") if doc is not None and isinstance(doc.data, dict) else None
+    if doc is not None and isinstance(entries, list):
+        named = set(re.findall(r"'([^'\s]+/[^'\s]+)'", " ".join(p.message for p in problems)))
+        for index, entry in enumerate(entries):
+            if isinstance(entry, dict) and entry.get("id") in named:
+                return doc.error(("models", index), message)
+    path = doc.path if doc is not None else exc.path
+    return ConfigError(path, None, "", message)
 
 
 class CatalogStore:
     """The catalog in force, and the last user catalog that was valid.
 
-    The shipped catalog is extended by the user's ``catalog.yaml`` when it validates; the
-    exact text that validated is kept as ``catalog.last-good.yaml`` in the data directory.
-    When the user's file is broken the error is kept for display (:attr:`error`) and the
-    last good copy is used instead, else the shipped catalog alone. A broken shipped
-    catalog is an installation fault and raises.
+    The shipped catalog is extended by the user's ``catalog.yaml`` when it validates (and
+    passes ``check``: the workspace checks that the shipped policy still validates with
+    it, so there is always a policy to fall back on); the exact text that validated is
+    kept as ``catalog.last-good.yaml`` in the data directory. When the user's file is
+    broken the error is kept for display (:attr:`error`) and the last good copy is used
+    instead, else the shipped catalog alone. A broken shipped catalog is an installation
+    fault and raises.
     """
 
-    def __init__(self, shipped: str | Path | None = None, user: str | Path | None = None) -> None:
+    def __init__(self, shipped: str | Path | None = None, user: str | Path | None = None,
+                 check: Callable[[Catalog], object] | None = None) -> None:
         self.shipped_path = Path(shipped) if shipped else paths.shipped_catalog_path()
         self.user_path = Path(user) if user else paths.user_catalog_path()
+        self.check = check
         self.error: ConfigError | None = None
         self.catalog: Catalog = self._load()
 
@@ -300,28 +322,36 @@ class CatalogStore:
     def last_good_path() -> Path:
         return paths.data_dir() / "catalog.last-good.yaml"
 
+    def _merged(self, path: Path) -> Catalog:
+        text = read_text(path, str(path))
+        catalog, doc = _merge(self.shipped_path, (text, str(path)))
+        if self.check is not None:
+            try:
+                self.check(catalog)
+            except ConfigError as exc:
+                raise _blame(doc, exc) from None
+        if path == self.user_path:
+            keep_last_good(self.last_good_path(), text)
+        return catalog
+
     def _load(self) -> Catalog:
         self.error = None
         if not self.user_path.is_file():
-            return _merge(self.shipped_path, None)
+            return _merge(self.shipped_path, None)[0]
         try:
-            text = read_text(self.user_path, str(self.user_path))
-            catalog = _merge(self.shipped_path, (text, str(self.user_path)))
+            return self._merged(self.user_path)
         except ConfigError as exc:
             if exc.path == str(self.shipped_path):
                 raise
             self.error = exc
-        else:
-            keep_last_good(self.last_good_path(), text)
-            return catalog
         last_good = self.last_good_path()
         if last_good.is_file():
             try:
-                return _merge(self.shipped_path, (read_text(last_good, str(last_good)), str(last_good)))
+                return self._merged(last_good)
             except ConfigError as exc:
                 if exc.path == str(self.shipped_path):
                     raise
-        return _merge(self.shipped_path, None)
+        return _merge(self.shipped_path, None)[0]
 
     def reload(self) -> ConfigError | None:
         """Re-read the user's catalog; on error keep the last good one in force and return the error."""

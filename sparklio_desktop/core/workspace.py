@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from sparklio_desktop.core import paths
 from sparklio_desktop.core.catalog import Catalog, CatalogStore
-from sparklio_desktop.core.policy import Policy, PolicyStore
+from sparklio_desktop.core.policy import Policy, PolicyStore, load_policy
 
 
 class Workspace:
@@ -21,7 +22,12 @@ class Workspace:
     @cached_property
     def catalog_store(self) -> CatalogStore | None:
         """``None`` when the workspace was given its catalog."""
-        return None if self._catalog is not None else CatalogStore()
+        if self._catalog is not None:
+            return None
+        # A user catalog that leaves the shipped policy invalid (say, it overrides a model
+        # the task table needs and drops a capability) is refused like a broken one, so
+        # the shipped policy always remains to fall back on.
+        return CatalogStore(check=lambda catalog: load_policy(paths.shipped_policy_path(), catalog))
 
     @cached_property
     def catalog(self) -> Catalog:
