@@ -4,26 +4,45 @@ The shipped catalog is ``models/catalog.yaml``; a user's ``catalog.yaml`` in the
 directory extends it (another Ollama tag, an OpenAI-compatible endpoint). A user entry
 with a shipped id replaces that entry whole, so a user can correct a price or an
 API name without editing shipped files.
+
+A broken user catalog never stops the app: :class:`CatalogStore` keeps its error for
+display and puts the last user catalog that was valid (``catalog.last-good.yaml``) in
+force, as :class:`~sparklio_desktop.core.policy.PolicyStore` does for the policy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sparklio_desktop.core import paths
+from sparklio_desktop.core import bounds, paths
+from sparklio_desktop.core.bounds import ImagePrice, PricePerMTok, Quality
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
-from sparklio_desktop.core.yaml_source import YamlDocument, load_yaml, validation_errors
+from sparklio_desktop.core.yaml_source import (
+    YamlDocument,
+    keep_last_good,
+    load_yaml,
+    parse_yaml,
+    read_text,
+    validation_errors,
+)
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]*/[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+_ID = re.compile(r"[a-z0-9][a-z0-9_\-]*/[A-Za-z0-9][A-Za-z0-9._:\-]*")
 MTOK = Decimal(1_000_000)
+MAX_IMAGE_SIDE = 16_384
+
+
+def _decimals(value: Decimal) -> int:
+    """Digits after the point that matter: 0.0750 has 3."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 class Capability(str, Enum):
@@ -34,16 +53,17 @@ class Capability(str, Enum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every number is finite (no .inf/.nan) and has a range (core/bounds.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Price(_Strict):
     """Unit prices in USD. Absent parts cost nothing only where the model has no such usage."""
 
-    input_per_mtok: Decimal | None = Field(default=None, ge=0)
-    output_per_mtok: Decimal | None = Field(default=None, ge=0)
+    input_per_mtok: PricePerMTok | None = None
+    output_per_mtok: PricePerMTok | None = None
     # Image prices by size ("1024x1024"); "*" is any size.
-    per_image: dict[str, Decimal] | None = None
+    per_image: dict[str, ImagePrice] | None = Field(default=None, max_length=64)
     as_of: dt.date
     source: str
 
@@ -60,14 +80,26 @@ class Price(_Strict):
             return {k: (str(v) if isinstance(v, float) else v) for k, v in value.items()}
         return value
 
+    @field_validator("input_per_mtok", "output_per_mtok")
+    @classmethod
+    def _whole_picodollars_per_token(cls, value: Decimal | None) -> Decimal | None:
+        # The ledger keeps whole picodollars: a price per 1M tokens has at most 6 decimals.
+        if value is not None and _decimals(value) > 6:
+            raise ValueError(f"{value} has more than 6 decimals; the ledger counts whole picodollars per token")
+        return value
+
     @field_validator("per_image")
     @classmethod
     def _sizes(cls, value: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+        for size in value or {}:
+            if size == "*":
+                continue
+            match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
+            if not match or not all(1 <= int(side) <= MAX_IMAGE_SIDE for side in match.groups()):
+                raise ValueError(f"image size '{size}' must look like 1024x1024 (sides 1-{MAX_IMAGE_SIDE}) or be '*'")
         for size, amount in (value or {}).items():
-            if size != "*" and not re.fullmatch(r"\d+x\d+", size):
-                raise ValueError(f"image size '{size}' must look like 1024x1024 or be '*'")
-            if amount < 0:
-                raise ValueError(f"price for {size} must not be negative")
+            if _decimals(amount) > 12:
+                raise ValueError(f"price for {size} has more than 12 decimals; the ledger counts whole picodollars")
         return value
 
     def image_price(self, size: str | None) -> Decimal | None:
@@ -86,14 +118,14 @@ class Price(_Strict):
 class Speed(_Strict):
     """The seed's speed range for one unit of work; the router uses the middle."""
 
-    seconds: tuple[float, float]
+    seconds: tuple[Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)], Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)]]
     per: Literal["output_500", "image", "input_512"]
 
     @field_validator("seconds")
     @classmethod
     def _range(cls, value: tuple[float, float]) -> tuple[float, float]:
         low, high = value
-        if low < 0 or high < low:
+        if high < low:
             raise ValueError("speed range must be [low, high] with 0 <= low <= high")
         return value
 
@@ -111,21 +143,21 @@ class Tokenizer(_Strict):
 
 
 class ModelSpec(_Strict):
-    id: str
-    name: str
-    provider: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
-    api_name: str
-    capabilities: list[Capability] = Field(min_length=1)
+    id: str = Field(max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    provider: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)
+    api_name: str = Field(min_length=1, max_length=200)
+    capabilities: list[Capability] = Field(min_length=1, max_length=len(Capability))
     complex_capable: bool = False
     local: bool = False
-    vram_gb: float | None = Field(default=None, gt=0)
+    vram_gb: float | None = Field(default=None, gt=0, le=bounds.MAX_VRAM_GB)
     price: Price | None
     speed: Speed | None = None
-    context_tokens: int | None = Field(default=None, gt=0)
-    quality: float = Field(ge=0, le=10)
-    embedding_dimensions: int | None = Field(default=None, gt=0)
+    context_tokens: int | None = Field(default=None, gt=0, le=bounds.MAX_CONTEXT_TOKENS)
+    quality: Quality
+    embedding_dimensions: int | None = Field(default=None, gt=0, le=bounds.MAX_EMBEDDING_DIMENSIONS)
     tokenizer: Tokenizer = Tokenizer()
-    image_input_tokens: int | None = Field(default=None, ge=0)
+    image_input_tokens: int | None = Field(default=None, ge=0, le=bounds.MAX_IMAGE_INPUT_TOKENS)
     base_url: str | None = None
     use_cases: str = ""
     notes: str = ""
@@ -133,7 +165,7 @@ class ModelSpec(_Strict):
     @field_validator("id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
-        if not _ID.match(value):
+        if not _ID.fullmatch(value):
             raise ValueError(f"id '{value}' must look like provider/name")
         return value
 
@@ -221,19 +253,107 @@ def _parse(doc: YamlDocument) -> list[ModelSpec]:
     return parsed.models
 
 
+def _merge(shipped_path: Path, user: tuple[str, str] | None) -> tuple[Catalog, YamlDocument | None]:
+    """The shipped catalog extended by ``user`` (its text and the path to show), and the user's parsed file."""
+    models = _parse(load_yaml(shipped_path))
+    sources = {m.id: str(shipped_path) for m in models}
+    doc = None
+    if user is not None:
+        text, shown = user
+        doc = parse_yaml(text, shown, empty_ok=True)
+        if doc.data is not None:  # an empty (or all-comment) user catalog adds nothing
+            by_id = {m.id: m for m in models}
+            for model in _parse(doc):
+                by_id[model.id] = model
+                sources[model.id] = shown
+            models = list(by_id.values())
+    return Catalog(models, sources), doc
+
+
 def load_catalog(
     shipped: str | Path | None = None,
     user: str | Path | None = None,
 ) -> Catalog:
-    """The shipped catalog extended by the user's file, when it exists."""
+    """The shipped catalog extended by the user's file, when it exists; raises ``ConfigError``."""
     shipped_path = Path(shipped) if shipped else paths.shipped_catalog_path()
-    models = _parse(load_yaml(shipped_path))
-    sources = {m.id: str(shipped_path) for m in models}
     user_path = Path(user) if user else paths.user_catalog_path()
-    if user_path.is_file():
-        by_id = {m.id: m for m in models}
-        for model in _parse(load_yaml(user_path)):
-            by_id[model.id] = model
-            sources[model.id] = str(user_path)
-        models = list(by_id.values())
-    return Catalog(models, sources)
+    user_text = (read_text(user_path, str(user_path)), str(user_path)) if user_path.is_file() else None
+    return _merge(shipped_path, user_text)[0]
+
+
+def _blame(doc: YamlDocument | None, exc: ConfigError) -> ConfigError:
+    """A check's failure (say, the shipped policy needs a model the user file changed) located in the user file."""
+    problems = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+    first = problems[0]
+    where = f" ({first.path}:{first.line})" if first.line is not None else f" ({first.path})"
+    message = f"with this catalog the shipped policy is invalid: {first.field + ': ' if first.field else ''}" \
+              f"{first.message}{where}"
+    entries = doc.data.get("models") if doc is not None and isinstance(doc.data, dict) else None
+    if doc is not None and isinstance(entries, list):
+        named = set(re.findall(r"'([^'\s]+/[^'\s]+)'", " ".join(p.message for p in problems)))
+        for index, entry in enumerate(entries):
+            if isinstance(entry, dict) and entry.get("id") in named:
+                return doc.error(("models", index), message)
+    path = doc.path if doc is not None else exc.path
+    return ConfigError(path, None, "", message)
+
+
+class CatalogStore:
+    """The catalog in force, and the last user catalog that was valid.
+
+    The shipped catalog is extended by the user's ``catalog.yaml`` when it validates (and
+    passes ``check``: the workspace checks that the shipped policy still validates with
+    it, so there is always a policy to fall back on); the exact text that validated is
+    kept as ``catalog.last-good.yaml`` in the data directory. When the user's file is
+    broken the error is kept for display (:attr:`error`) and the last good copy is used
+    instead, else the shipped catalog alone. A broken shipped catalog is an installation
+    fault and raises.
+    """
+
+    def __init__(self, shipped: str | Path | None = None, user: str | Path | None = None,
+                 check: Callable[[Catalog], object] | None = None) -> None:
+        self.shipped_path = Path(shipped) if shipped else paths.shipped_catalog_path()
+        self.user_path = Path(user) if user else paths.user_catalog_path()
+        self.check = check
+        self.error: ConfigError | None = None
+        self.catalog: Catalog = self._load()
+
+    @staticmethod
+    def last_good_path() -> Path:
+        return paths.data_dir() / "catalog.last-good.yaml"
+
+    def _merged(self, path: Path) -> Catalog:
+        text = read_text(path, str(path))
+        catalog, doc = _merge(self.shipped_path, (text, str(path)))
+        if self.check is not None:
+            try:
+                self.check(catalog)
+            except ConfigError as exc:
+                raise _blame(doc, exc) from None
+        if path == self.user_path:
+            keep_last_good(self.last_good_path(), text)
+        return catalog
+
+    def _load(self) -> Catalog:
+        self.error = None
+        if not self.user_path.is_file():
+            return _merge(self.shipped_path, None)[0]
+        try:
+            return self._merged(self.user_path)
+        except ConfigError as exc:
+            if exc.path == str(self.shipped_path):
+                raise
+            self.error = exc
+        last_good = self.last_good_path()
+        if last_good.is_file():
+            try:
+                return self._merged(last_good)
+            except ConfigError as exc:
+                if exc.path == str(self.shipped_path):
+                    raise
+        return _merge(self.shipped_path, None)[0]
+
+    def reload(self) -> ConfigError | None:
+        """Re-read the user's catalog; on error keep the last good one in force and return the error."""
+        self.catalog = self._load()
+        return self.error

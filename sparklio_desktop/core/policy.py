@@ -8,18 +8,25 @@ the capability the task needs. Both passes report ``file:line: field: message``.
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sparklio_desktop.core import paths
+from sparklio_desktop.core import bounds, paths
+from sparklio_desktop.core.bounds import BackoffSeconds, Quality, Seconds, Share, Usd
 from sparklio_desktop.core.catalog import Capability, Catalog
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
-from sparklio_desktop.core.yaml_source import YamlDocument, load_yaml, validation_errors
+from sparklio_desktop.core.yaml_source import (
+    YamlDocument,
+    keep_last_good,
+    load_yaml,
+    parse_yaml,
+    read_text,
+    validation_errors,
+)
 
 
 class Complexity(str, Enum):
@@ -47,19 +54,26 @@ class QualityTarget(str, Enum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every number is finite (no .inf/.nan) and has a range (core/bounds.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Weights(_Strict):
-    complexity: float = Field(ge=0, le=1)
-    cost: float = Field(ge=0, le=1)
-    speed: float = Field(ge=0, le=1)
-    quality: float = Field(ge=0, le=1)
+    complexity: Share
+    cost: Share
+    speed: Share
+    quality: Share
 
 
 class MonthlyRange(_Strict):
-    min: Decimal = Field(ge=0)
-    max: Decimal | None = None
+    min: Usd
+    max: Usd | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MonthlyRange":
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) must not be below min ({self.min})")
+        return self
 
 
 class Occasional(_Strict):
@@ -78,15 +92,17 @@ class Tier(_Strict):
     primary: list[str] = Field(default_factory=list)
     occasional: Occasional | None = None
     avoid: list[str] = Field(default_factory=list)
-    cost_reference_usd: Decimal = Field(gt=0)
+    # The cost score is reference / (reference + cost): a positive, finite reference.
+    cost_reference_usd: Decimal = Field(ge=bounds.MIN_COST_REFERENCE_USD, le=bounds.MAX_USD, allow_inf_nan=False)
     expected_quality: list[QualityTarget] = Field(default_factory=list)
 
 
 class SpeedClassSpec(_Strict):
-    max_latency_s: float | None = Field(default=None, gt=0)
-    score_reference_s: float = Field(gt=0)
+    max_latency_s: Seconds | None = None
+    # The speed score is reference / (reference + latency).
+    score_reference_s: Seconds
     # How long one provider call may take before it counts as a (transient) timeout.
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: Seconds = 60.0
 
 
 class QualityTargetSpec(_Strict):
@@ -105,9 +121,9 @@ class TaskSpec(_Strict):
     capability: Capability
     primary: str
     fallbacks: list[str] = Field(default_factory=list)
-    expected_output_tokens: int = Field(default=0, ge=0)
-    output_input_ratio: float | None = Field(default=None, gt=0)
-    typical_input_tokens: int = Field(default=500, ge=0)
+    expected_output_tokens: int = Field(default=0, ge=0, le=bounds.MAX_OUTPUT_TOKENS)
+    output_input_ratio: float | None = Field(default=None, gt=0, le=100)
+    typical_input_tokens: int = Field(default=500, ge=0, le=bounds.MAX_INPUT_TOKENS)
     cache: Literal["static", "dynamic", "none"] = "static"
     defaults: TaskDefaults = TaskDefaults()
     system_prompt: str = ""
@@ -124,16 +140,10 @@ class ChainRules(_Strict):
 
 class RetryRules(_Strict):
     max_retries: int = Field(default=3, ge=0, le=10)
-    backoff_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])
+    # Seconds before each retry; the last figure repeats. Each wait is at most 10 minutes.
+    backoff_s: list[BackoffSeconds] = Field(default_factory=lambda: [1.0, 2.0, 4.0], min_length=1, max_length=10)
     honour_retry_after: bool = True
-    max_retry_after_s: float = Field(default=60.0, ge=0)
-
-    @field_validator("backoff_s")
-    @classmethod
-    def _non_negative(cls, value: list[float]) -> list[float]:
-        if not value or any(v < 0 for v in value):
-            raise ValueError("backoff_s needs at least one non-negative number of seconds")
-        return value
+    max_retry_after_s: float = Field(default=60.0, ge=0, le=bounds.MAX_WAIT_S)
 
     def backoff(self, retry_index: int) -> float:
         """Wait before retry ``retry_index`` (0-based); the last figure repeats."""
@@ -142,52 +152,54 @@ class RetryRules(_Strict):
 
 class CacheRules(_Strict):
     enabled: bool = True
-    ttl_static_s: int = Field(default=86400, ge=0)
-    ttl_dynamic_s: int = Field(default=3600, ge=0)
+    # 0: answers of that kind are not cached.
+    ttl_static_s: int = Field(default=86400, ge=0, le=bounds.MAX_TTL_S)
+    ttl_dynamic_s: int = Field(default=3600, ge=0, le=bounds.MAX_TTL_S)
 
 
 class ExplorationRules(_Strict):
-    rate: float = Field(default=0.05, ge=0, le=1)
+    rate: Share = 0.05
 
 
 class BudgetRules(_Strict):
     alert_threshold: float = Field(default=0.8, gt=0, le=1)
-    anomaly_multiple: float = Field(default=3.0, gt=1)
+    anomaly_multiple: float = Field(default=3.0, gt=1, le=1000)
 
 
 class RatingRules(_Strict):
     enabled: bool = True
-    prior_votes: int = Field(default=20, ge=0)
-    min_votes: int = Field(default=20, ge=1)
+    prior_votes: int = Field(default=20, ge=0, le=bounds.MAX_VOTES)
+    min_votes: int = Field(default=20, ge=1, le=bounds.MAX_VOTES)
     # How much higher (0-10) a well-rated model's blended quality must be to move ahead.
-    promote_margin: float = Field(default=0.5, ge=0, le=10)
+    promote_margin: Quality = 0.5
 
 
-# -- dispatch watchdog (issue 9): limits on providers that go silent; docs/dispatch.md --
 class FirstTokenLimits(_Strict):
-    """Seconds from the start of a call to its first token, per speed class."""
+    """Seconds from the start of a call to its first token, per speed class (docs/dispatch.md)."""
 
-    realtime: float = Field(default=10.0, gt=0, le=3600)
-    standard: float = Field(default=30.0, gt=0, le=3600)
-    batch: float = Field(default=120.0, gt=0, le=3600)
+    realtime: bounds.Seconds = 10.0
+    standard: bounds.Seconds = 30.0
+    batch: bounds.Seconds = 120.0
 
     def for_speed(self, speed: SpeedClass) -> float:
         return float(getattr(self, speed.value))
 
 
 class DispatchRules(_Strict):
+    """Limits on providers that go silent (docs/dispatch.md, "Silent streams")."""
+
     # The longest silence between two chunks of a stream once text has started.
-    stream_idle_timeout_s: float = Field(default=20.0, gt=0, le=3600)
+    stream_idle_timeout_s: bounds.Seconds = 20.0
     first_token_timeout_s: FirstTokenLimits = FirstTokenLimits()
     # Extra first-token time for a local Ollama model that Ollama reports as not loaded.
-    ollama_load_allowance_s: float = Field(default=60.0, ge=0, le=3600)
-# -- end of the dispatch watchdog block --
+    ollama_load_allowance_s: Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S, allow_inf_nan=False)] = 60.0
 
 
 class Policy(_Strict):
     version: Literal[1] = 1
     weights: Weights
-    complexity_levels: dict[Complexity, float]
+    # The quality (0-10) that fully covers a complexity; the score divides by it, so above 0.
+    complexity_levels: dict[Complexity, Annotated[float, Field(gt=0, le=bounds.QUALITY_MAX)]]
     budget_tiers: dict[BudgetTier, Tier]
     speed_classes: dict[SpeedClass, SpeedClassSpec]
     quality_targets: dict[QualityTarget, QualityTargetSpec]
@@ -213,7 +225,8 @@ class Policy(_Strict):
         kind = self.tasks[task].cache
         if kind == "none" or not self.cache.enabled:
             return None
-        return self.cache.ttl_dynamic_s if kind == "dynamic" else self.cache.ttl_static_s
+        ttl = self.cache.ttl_dynamic_s if kind == "dynamic" else self.cache.ttl_static_s
+        return ttl or None  # a TTL of 0 means: do not cache
 
 
 def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> None:
@@ -315,12 +328,11 @@ class PolicyStore:
         return load_policy(paths.shipped_policy_path(), self.catalog)
 
     def _load_and_remember(self, path: Path) -> Policy:
-        policy = load_policy(path, self.catalog)
+        # Validate and remember the same text, so a file changed in between is never kept as good.
+        text = read_text(path, str(path))
+        policy = parse_policy(parse_yaml(text, str(path)), self.catalog)
         if path != paths.shipped_policy_path():
-            try:
-                shutil.copyfile(path, self.last_good_path())
-            except OSError:
-                pass
+            keep_last_good(self.last_good_path(), text)
         return policy
 
     def reload(self) -> SparklioError | None:

@@ -17,7 +17,8 @@ import yaml
 
 from sparklio_desktop.core import paths
 from sparklio_desktop.core.catalog import ModelSpec, load_catalog
-from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.errors import ConfigError, SparklioError
+from sparklio_desktop.core.yaml_source import load_yaml
 
 HEADER = (
     "# Your own models, added to Sparklio's catalog (models/catalog.yaml).\n"
@@ -29,7 +30,9 @@ HEADER = (
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"version": 1, "models": []}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path, empty_ok=True).data or {}  # the bounded loader: a hostile file is an error
+    if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+        raise ConfigError(str(path), 1, "", "a catalog file is a mapping with a 'models' list; fix or remove it first")
     data.setdefault("version", 1)
     data.setdefault("models", [])
     return data

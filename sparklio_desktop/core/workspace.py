@@ -1,7 +1,7 @@
 """Loads what every command and the GUI need, once: catalog, policy, settings.
 
-A broken user policy does not stop anything: the policy store keeps the last good
-policy in force and holds the error for display (``policy_error``).
+A broken user policy or user catalog does not stop anything: each store keeps the last
+good copy in force and holds the error for display (``policy_error``, ``catalog_error``).
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from sparklio_desktop.core.catalog import Catalog, load_catalog
-from sparklio_desktop.core.policy import Policy, PolicyStore
+from sparklio_desktop.core import paths
+from sparklio_desktop.core.catalog import Catalog, CatalogStore
+from sparklio_desktop.core.policy import Policy, PolicyStore, load_policy
 
 
 class Workspace:
@@ -19,13 +20,32 @@ class Workspace:
         self._catalog = catalog
 
     @cached_property
+    def catalog_store(self) -> CatalogStore | None:
+        """``None`` when the workspace was given its catalog."""
+        if self._catalog is not None:
+            return None
+        # A user catalog that leaves the shipped policy invalid (say, it overrides a model
+        # the task table needs and drops a capability) is refused like a broken one, so
+        # the shipped policy always remains to fall back on.
+        return CatalogStore(check=lambda catalog: load_policy(paths.shipped_policy_path(), catalog))
+
+    @cached_property
     def catalog(self) -> Catalog:
-        return self._catalog if self._catalog is not None else load_catalog()
+        store = self.catalog_store
+        return self._catalog if store is None else store.catalog
+
+    @property
+    def catalog_error(self):
+        """Why the user's catalog is not in force (the last good one is), or ``None``."""
+        store = self.catalog_store
+        return None if store is None else store.error
 
     def reload_catalog(self) -> Catalog:
         """Read the catalog files again, after the user's catalog changed in the running app
         (Models -> Add to catalog); the policy store validates later reloads against it."""
         if self._catalog is None:
+            if "catalog_store" in self.__dict__:
+                self.catalog_store.reload()
             self.__dict__.pop("catalog", None)
             if "policy_store" in self.__dict__:
                 self.policy_store.catalog = self.catalog

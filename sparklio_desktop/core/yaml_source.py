@@ -3,10 +3,16 @@
 The policy and catalog are edited by hand. A validation error that says
 ``policies/routing.yaml:42: tasks.copywriting_standard.fallbacks[1]: unknown model 'gpt-5'``
 lets a person go straight to the mistake; this module supplies the ``:42``.
+
+Every YAML file the app reads comes through here, and through
+:mod:`~sparklio_desktop.core.safe_yaml`'s limits (size, nesting, alias expansion), so a
+hostile or damaged file is one located error, never a hang or a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +20,10 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from yaml.reader import ReaderError
 
+from sparklio_desktop.core import safe_yaml
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors
-
-try:  # the C loader is several times faster; fall back where libyaml is missing
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader  # type: ignore[misc]
 
 Loc = tuple[str | int, ...]
 
@@ -58,11 +61,13 @@ def format_loc(loc: Iterable[str | int]) -> str:
 
 
 def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+    # Aliases are walked where they are used; safe_yaml bounds that expansion and the depth.
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = key_node.value
-            child = loc + (key,)
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a list or mapping as a key: the constructor reports it
+            child = loc + (key_node.value,)
             lines[child] = key_node.start_mark.line + 1
             _walk(value_node, child, lines)
     elif isinstance(node, yaml.SequenceNode):
@@ -70,37 +75,85 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
             _walk(item, loc + (index,), lines)
 
 
-def load_yaml(path: str | Path, display_path: str | None = None) -> YamlDocument:
-    """Parse ``path``; syntax errors become a ``ConfigError`` with the line."""
-    shown = display_path or str(path)
+def read_text(path: str | Path, shown: str) -> str:
+    """A regular file's UTF-8 text, refusing anything over :data:`safe_yaml.MAX_CHARS` before reading it all."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # stat first: opening a FIFO would block, and /dev/zero never ends
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(shown, None, "", "not a regular file")
+        with open(path, "rb") as handle:
+            raw = handle.read(safe_yaml.MAX_CHARS + 1)
     except FileNotFoundError:
         raise ConfigError(shown, None, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(shown, None, "", f"cannot read file: {exc}") from None
-    return parse_yaml(text, shown)
-
-
-def parse_yaml(text: str, display_path: str) -> YamlDocument:
-    loader = _Loader(text)
+    except OSError as exc:
+        raise ConfigError(shown, None, "", f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > safe_yaml.MAX_CHARS:
+        raise ConfigError(shown, None, "", f"the file is larger than {safe_yaml.MAX_CHARS // (1024 * 1024)} MiB")
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ConfigError(display_path, 1, "", "the file is empty")
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(display_path, line, "", f"invalid YAML: {problem}") from None
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(shown, line, "", "not UTF-8 text") from None
+
+
+def load_yaml(path: str | Path, display_path: str | None = None, *, empty_ok: bool = False) -> YamlDocument:
+    """Parse ``path``; every problem becomes a ``ConfigError`` with the line where known."""
+    shown = display_path or str(path)
+    return parse_yaml(read_text(path, shown), shown, empty_ok=empty_ok)
+
+
+def parse_yaml(text: str, display_path: str, *, empty_ok: bool = False) -> YamlDocument:
+    """Parse ``text`` within :mod:`safe_yaml`'s limits; any problem is a ``ConfigError`` with its line.
+
+    A file with no document (empty, or only comments) is an error unless ``empty_ok``;
+    then its data is ``None``.
+    """
+    try:
+        node, loader = safe_yaml.load_node(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(display_path, None, "", f"invalid YAML: {exc}") from None
+        raise _located(exc, text, display_path) from None
+    try:
+        if node is None:
+            if empty_ok:
+                return YamlDocument(display_path, None, {})
+            raise ConfigError(display_path, 1, "", "the file is empty")
+        data = safe_yaml.construct(loader, node)
+    except yaml.YAMLError as exc:
+        raise _located(exc, text, display_path) from None
     finally:
         loader.dispose()
     lines: dict[Loc, int] = {}
     _walk(node, (), lines)
     return YamlDocument(display_path, data, lines)
+
+
+def _located(exc: yaml.YAMLError, text: str, display_path: str) -> ConfigError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        return ConfigError(display_path, line, "", f"invalid YAML: {problem}")
+    if isinstance(exc, ReaderError):
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "byte"
+        return ConfigError(display_path, line, "", f"invalid YAML: unacceptable {what}: {exc.reason}")
+    return ConfigError(display_path, None, "", f"invalid YAML: {exc}")
+
+
+def keep_last_good(path: Path, text: str) -> None:
+    """Keep ``text`` (just validated) as the last good copy, atomically; best effort."""
+    data = text.encode("utf-8")
+    try:
+        if path.is_file() and path.read_bytes() == data:
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only data folder: the store still works, it just remembers nothing
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -168,3 +168,154 @@ models:
 """)
     with pytest.raises(ConfigError, match=r"catalog.yaml:2: models\[0\]: a local model costs \$0"):
         load_catalog(shipped_catalog_path(), user)
+
+
+# -- bounds and the last good user catalog ------------------------------------------------------------------------
+
+LOCAL_ENTRY = """\
+version: 1
+models:
+  - id: ollama/tiny
+    name: Tiny
+    provider: ollama
+    api_name: tiny
+    capabilities: [text]
+    local: true
+    vram_gb: 1
+    price: {input_per_mtok: "0", output_per_mtok: "0", as_of: 2026-01-01, source: local}
+    speed: {seconds: [1, 2], per: output_500}
+    context_tokens: 32000
+    quality: 5
+  - id: openrouter/mixtral
+    name: Mixtral
+    provider: openrouter
+    api_name: mixtral
+    capabilities: [text]
+    price: {input_per_mtok: "0.24", output_per_mtok: "0.24", as_of: 2026-01-01, source: openrouter}
+    quality: 7
+"""
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ("vram_gb: 1", "vram_gb: 1.0e+308", "models[0].vram_gb"),
+    ("context_tokens: 32000", "context_tokens: 1000000000000000000000000000", "models[0].context_tokens"),
+    ("context_tokens: 32000", "context_tokens: 0", "models[0].context_tokens"),
+    ("quality: 5", "quality: .nan", "models[0].quality"),
+    ("quality: 5", "quality: 11", "models[0].quality"),
+    ("seconds: [1, 2]", "seconds: [1, .inf]", "models[0].speed.seconds[1]"),
+    ("seconds: [1, 2]", "seconds: [.nan, 2]", "models[0].speed.seconds[0]"),
+    ('input_per_mtok: "0.24"', 'input_per_mtok: "1e400"', "models[1].price.input_per_mtok"),
+    ('input_per_mtok: "0.24"', 'input_per_mtok: "0.0000001"', "models[1].price.input_per_mtok"),
+    ('input_per_mtok: "0.24"', "input_per_mtok: .inf", "models[1].price.input_per_mtok"),
+    ("api_name: mixtral", "api_name: ''", "models[1].api_name"),
+])
+def test_every_catalog_number_has_bounds(tmp_path, old, new, field):
+    assert old in LOCAL_ENTRY
+    user = _write(tmp_path / "catalog.yaml", LOCAL_ENTRY.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_catalog(shipped_catalog_path(), user)
+    assert f"{user}:" in str(info.value) and f": {field}:" in str(info.value), str(info.value)
+
+
+def test_image_prices_need_real_sizes_and_ledger_precision(tmp_path):
+    entry = """\
+models:
+  - id: openai/gpt-image-1
+    name: GPT Image
+    provider: openai
+    api_name: gpt-image-1
+    capabilities: [image_generation]
+    price: {per_image: {SIZES}, as_of: 2026-01-01, source: openai}
+    quality: 8
+"""
+    good = load_catalog(shipped_catalog_path(), _write(tmp_path / "c.yaml", entry.replace("{SIZES}", '{"1024x1024": 0.04}')))
+    assert good["openai/gpt-image-1"].price.image_price("1024x1024") == Decimal("0.04")
+    for sizes in ('{"99999999x1": 0.04}', '{"0x512": 0.04}', '{"*": 0.0000000000001}', '{"*": 1e9}'):
+        with pytest.raises(ConfigError, match=r"models\[0\]\.price\.per_image"):
+            load_catalog(shipped_catalog_path(), _write(tmp_path / "c.yaml", entry.replace("{SIZES}", sizes)))
+
+
+def _store(**kwargs):
+    from sparklio_desktop.core.catalog import CatalogStore
+
+    return CatalogStore(**kwargs)
+
+
+def test_store_keeps_the_last_good_user_catalog(sparklio_home):
+    user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY)
+    store = _store()
+    assert store.error is None and store.catalog["ollama/tiny"].quality == 5
+    assert store.last_good_path().read_text(encoding="utf-8") == LOCAL_ENTRY
+
+    user.write_text(LOCAL_ENTRY + "zzz: &r [*r]\n", encoding="utf-8")
+    error = store.reload()
+    assert str(error) == f"{user}:21: invalid YAML: recursive alias '*r': a value cannot contain itself"
+    assert store.catalog["ollama/tiny"].quality == 5  # still the last good one
+    fresh = _store()
+    assert fresh.error is not None and "ollama/tiny" in fresh.catalog and "openrouter/mixtral" in fresh.catalog
+    assert store.last_good_path().read_text(encoding="utf-8") == LOCAL_ENTRY  # the bad file was not kept
+
+
+def test_store_without_a_last_good_copy_uses_the_shipped_catalog(sparklio_home):
+    user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY.replace("quality: 5", "quality: lots"))
+    store = _store()
+    assert str(store.error).startswith(f"{user}:13: models[0].quality:")
+    assert dict(store.catalog) == dict(load_catalog(shipped_catalog_path(), "/nonexistent"))
+
+
+def test_an_empty_or_removed_user_catalog_adds_nothing(sparklio_home):
+    user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY)
+    _store()
+    user.write_text("# nothing yet\n", encoding="utf-8")
+    store = _store()
+    assert store.error is None and "ollama/tiny" not in store.catalog
+    user.unlink()
+    store = _store()
+    assert store.error is None and "ollama/tiny" not in store.catalog  # absent is not broken
+
+
+def test_a_user_catalog_that_breaks_the_shipped_policy_is_refused(sparklio_home):
+    """Overriding a model the task table needs, minus the capability, would leave no policy at all."""
+    from sparklio_desktop.core.router import RouteRequest, route
+    from sparklio_desktop.core.workspace import Workspace
+
+    _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY)
+    Workspace().catalog  # noqa: B018 - remembers the last good user catalog
+    user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY + """\
+  - id: openai/gpt-4
+    name: GPT-4
+    provider: openai
+    api_name: gpt-4
+    capabilities: [embedding]
+    embedding_dimensions: 8
+    price: {input_per_mtok: "1", as_of: 2026-01-01, source: me}
+    quality: 9
+""")
+    workspace = Workspace()
+    error = workspace.catalog_error
+    assert error is not None and str(error).startswith(f"{user}:21: models[2]: with this catalog the shipped policy")
+    assert "cannot do text" in str(error)
+    assert workspace.policy_error is None and workspace.catalog["openai/gpt-4"].has("text")
+    assert "ollama/tiny" in workspace.catalog
+    assert route(RouteRequest("copywriting_standard"), workspace.catalog, workspace.policy).chain
+
+
+def test_commands_keep_working_with_a_hostile_user_catalog(sparklio_home):
+    from sparklio_desktop.core.router import RouteRequest, route
+    from sparklio_desktop.core.workspace import Workspace
+
+    user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY + "lol: &a [x, x]\n" + "".join(
+        f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)))
+    workspace = Workspace()
+    assert str(workspace.catalog_error).startswith(f"{user}:")
+    assert "expands to more than" in str(workspace.catalog_error)
+    assert route(RouteRequest("chat"), workspace.catalog, workspace.policy).chain
+
+
+def test_editing_a_hostile_user_catalog_is_refused_not_crashed(sparklio_home):
+    from sparklio_desktop.core import user_catalog
+
+    _write(sparklio_home / "catalog.yaml", "version: 1\nmodels: &r [*r]\n")
+    with pytest.raises(ConfigError, match="recursive alias"):
+        user_catalog.upsert(user_catalog.ollama_entry("tiny:1b", quality=5, speed=(1, 2), context_tokens=4096,
+                                                      vram_gb=1))

@@ -148,3 +148,78 @@ def test_the_dispatch_watchdog_limits_have_defaults_and_bounds(tmp_path, catalog
         with pytest.raises(ConfigError) as info:
             load_policy(path, catalog)
         assert f"{path}:" in str(info.value) and field in str(info.value)
+
+
+# -- bounds: what validates is what the router and dispatcher can use --------------------------------------------
+
+@pytest.mark.parametrize("old, new, field", [
+    ("  simple: 6.5", "  simple: 0", "complexity_levels.simple"),  # the complexity score divides by it
+    ("  simple: 6.5", "  simple: 11", "complexity_levels.simple"),
+    ("  simple: 6.5", "  simple: .nan", "complexity_levels.simple"),
+    ("backoff_s: [1, 2, 4]", "backoff_s: [1, 2, 1.0e+308]", "retry.backoff_s[2]"),  # waited forever
+    ("backoff_s: [1, 2, 4]", "backoff_s: [.inf]", "retry.backoff_s[0]"),
+    ("backoff_s: [1, 2, 4]", "backoff_s: []", "retry.backoff_s"),
+    ("max_retry_after_s: 60", "max_retry_after_s: 1.0e+308", "retry.max_retry_after_s"),
+    ("timeout_s: 90}", "timeout_s: 1.0e+308}", "speed_classes.standard.timeout_s"),
+    ("timeout_s: 90}", "timeout_s: .inf}", "speed_classes.standard.timeout_s"),
+    ("max_latency_s: 3,", "max_latency_s: .nan,", "speed_classes.realtime.max_latency_s"),
+    ("score_reference_s: 1.5,", "score_reference_s: 1.0e-320,", "speed_classes.realtime.score_reference_s"),
+    ('cost_reference_usd: "0.001"', 'cost_reference_usd: "1e-400"', "budget_tiers.low.cost_reference_usd"),
+    ('cost_reference_usd: "0.001"', "cost_reference_usd: .inf", "budget_tiers.low.cost_reference_usd"),
+    ('monthly_usd: {min: "50", max: "200"}', 'monthly_usd: {min: "50", max: "20"}', "budget_tiers.standard.monthly_usd"),
+    ("    expected_output_tokens: 300", "    expected_output_tokens: 1000000000000000000000000000000",
+     "tasks.chat.expected_output_tokens"),
+    ("    typical_input_tokens: 200", "    typical_input_tokens: -1", "tasks.chat.typical_input_tokens"),
+    ("output_input_ratio: 1.1", "output_input_ratio: .inf", "tasks.translation.output_input_ratio"),
+    ("ttl_static_s: 86400", "ttl_static_s: 99999999999999999999", "cache.ttl_static_s"),
+    ("rate: 0.05", "rate: .nan", "exploration.rate"),
+    ("anomaly_multiple: 3", "anomaly_multiple: .inf", "budget.anomaly_multiple"),
+    ("prior_votes: 20", "prior_votes: 100000000000000000000", "ratings.prior_votes"),
+    ("  complexity: 0.40", "  complexity: .nan", "weights.complexity"),
+])
+def test_every_number_has_bounds(tmp_path, catalog, old, new, field):
+    path = _broken(tmp_path, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    line = _line_of(path, new.strip().split("\n")[0])
+    assert f"{path}:{line}: {field}:" in str(info.value), str(info.value)
+
+
+def test_a_cache_ttl_of_zero_means_not_cached(tmp_path, catalog):
+    """``ttl_dynamic_s: 0`` validated, then the cache refused a TTL of 0 after the paid call."""
+    policy = load_policy(_broken(tmp_path, "ttl_dynamic_s: 3600", "ttl_dynamic_s: 0"), catalog)
+    assert policy.cache_ttl_s("chat") is None
+    assert policy.cache_ttl_s("copywriting_standard") == 86400
+
+
+@pytest.mark.parametrize("damage", [
+    "zzz: &r [*r]\n",
+    "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+    "deep: " + "[" * 100_000 + "\n",
+])
+def test_hostile_yaml_in_the_user_policy_keeps_the_last_good_one(catalog, sparklio_home, damage):
+    user = sparklio_home / "policy.yaml"
+    good = shipped_policy_path().read_text(encoding="utf-8").replace("rate: 0.05", "rate: 0.10")
+    user.write_text(good, encoding="utf-8")
+    assert PolicyStore(catalog).error is None
+
+    user.write_text(good + damage, encoding="utf-8")
+    store = PolicyStore(catalog)
+    assert store.error is not None and str(store.error).startswith(f"{user}:")
+    assert store.error.line is not None and store.error.line > good.count("\n")
+    assert store.policy.exploration.rate == 0.10
+
+
+def test_a_policy_that_fails_its_bounds_is_never_kept_as_last_good(catalog, sparklio_home):
+    user = sparklio_home / "policy.yaml"
+    good = shipped_policy_path().read_text(encoding="utf-8").replace("rate: 0.05", "rate: 0.10")
+    user.write_text(good, encoding="utf-8")
+    PolicyStore(catalog)
+    user.write_text(good.replace("  simple: 6.5", "  simple: 0"), encoding="utf-8")
+    store = PolicyStore(catalog)
+    assert "complexity_levels.simple" in str(store.error)
+    assert PolicyStore.last_good_path().read_text(encoding="utf-8") == good
+    from sparklio_desktop.core.router import RouteRequest, route
+
+    assert route(RouteRequest("chat"), catalog, store.policy).chain  # the policy in force routes
