@@ -243,3 +243,111 @@ def m002_usage_daily(conn: Connection) -> None:
             SELECT RAISE(ABORT, 'llm_usage is append-only: rows are never deleted');
         END""",
     )
+
+
+_M003_COLUMNS = (
+    "id, request_id, attempt, ts_utc, user, task_type, complexity, budget_tier, speed, quality_target,"
+    " model_id, provider, outcome, error_class, error_message, input_tokens, output_tokens, images,"
+    " usage_source, price_input_per_mtok, price_output_per_mtok, price_per_image, cost_usd, saved_usd,"
+    " latency_s, ttft_s, tokens_per_s, waited_s, exploration, gpu_seconds, rating"
+)
+
+
+@LEDGER_MIGRATIONS.register
+def m003_attempt_lifecycle(conn: Connection) -> None:
+    """Attempts are written when they start and finished in place; owners are recorded.
+
+    A process killed mid-stream used to leave no row for an attempt the provider
+    bills. Now an attempt is inserted as ``in_flight`` when it starts (with the
+    owning process, its input estimate priced as ``start_cost_usd`` and the worst
+    case reserved for it) and one UPDATE finishes it (``ok``, ``error``,
+    ``cancelled``, ``stalled``, or ``interrupted`` when its process ended first).
+    The outcome CHECK cannot be altered in SQLite, so ``llm_usage`` is rebuilt
+    (indexes and triggers with it). The rollup counts an attempt once, when it is
+    finished: an in-flight row is not in ``usage_daily`` (its cost is unknown; the
+    budget reservation holds its worst case meanwhile). The append-only guard now
+    allows exactly one change of the identity columns' neighbours: an ``in_flight``
+    row becoming finished. Reservations record their owner too, and are reclaimed
+    when the owner is gone, never by age.
+    """
+    dims = "day, user, model_id, provider, task_type, outcome"
+    upsert = (
+        f" ON CONFLICT ({dims}) DO UPDATE SET attempts = attempts + excluded.attempts,"
+        " requests = requests + excluded.requests, fallbacks = fallbacks + excluded.fallbacks,"
+        " cost_usd = cost_usd + excluded.cost_usd, saved_usd = saved_usd + excluded.saved_usd"
+    )
+    rollup = (
+        f"INSERT INTO usage_daily ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)"
+        " VALUES (substr(NEW.ts_utc, 1, 10), NEW.user, NEW.model_id, NEW.provider,"
+        " NEW.task_type, NEW.outcome, 1, NEW.attempt = 1,"
+        f" {_M002_FALLBACK.format(a='NEW')}, NEW.cost_usd, NEW.saved_usd) {upsert};"
+    )
+    execute_all(
+        conn,
+        """CREATE TABLE llm_usage_m003 (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL CHECK (attempt >= 1),
+            ts_utc TEXT NOT NULL,
+            user TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            complexity TEXT,
+            budget_tier TEXT,
+            speed TEXT,
+            quality_target TEXT,
+            model_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit',
+                                                     'stalled', 'in_flight', 'interrupted')),
+            error_class TEXT,
+            error_message TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+            output_tokens INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+            images INTEGER NOT NULL DEFAULT 0 CHECK (images >= 0),
+            usage_source TEXT NOT NULL CHECK (usage_source IN ('provider', 'estimate')),
+            price_input_per_mtok INTEGER,
+            price_output_per_mtok INTEGER,
+            price_per_image INTEGER,
+            cost_usd INTEGER NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+            saved_usd INTEGER NOT NULL DEFAULT 0 CHECK (saved_usd >= 0),
+            latency_s REAL,
+            ttft_s REAL,
+            tokens_per_s REAL,
+            waited_s REAL NOT NULL DEFAULT 0,
+            exploration INTEGER NOT NULL DEFAULT 0 CHECK (exploration IN (0, 1)),
+            gpu_seconds REAL,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+            owner_pid INTEGER,
+            owner_start TEXT,
+            start_cost_usd INTEGER CHECK (start_cost_usd >= 0),
+            worst_case_usd INTEGER CHECK (worst_case_usd >= 0)
+        )""",
+        f"INSERT INTO llm_usage_m003 ({_M003_COLUMNS}) SELECT {_M003_COLUMNS} FROM llm_usage",
+        "DROP TABLE llm_usage",
+        "ALTER TABLE llm_usage_m003 RENAME TO llm_usage",
+        "CREATE UNIQUE INDEX ix_llm_usage_request ON llm_usage (request_id, attempt)",
+        "CREATE INDEX ix_llm_usage_ts ON llm_usage (ts_utc)",
+        "CREATE INDEX ix_llm_usage_model ON llm_usage (model_id, ts_utc)",
+        "CREATE INDEX ix_llm_usage_task ON llm_usage (task_type, ts_utc)",
+        # Finding the attempts left open by ended processes reads only the open ones.
+        "CREATE INDEX ix_llm_usage_in_flight ON llm_usage (owner_pid) WHERE outcome = 'in_flight'",
+        f"""CREATE TRIGGER llm_usage_rollup AFTER INSERT ON llm_usage
+            WHEN NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
+        f"""CREATE TRIGGER llm_usage_rollup_finish AFTER UPDATE OF outcome ON llm_usage
+            WHEN OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
+        """CREATE TRIGGER llm_usage_append_only BEFORE UPDATE OF request_id, attempt, ts_utc,
+            user, model_id, provider, task_type, outcome, cost_usd, saved_usd ON llm_usage
+        WHEN NOT (OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight'
+                  AND NEW.request_id IS OLD.request_id AND NEW.attempt IS OLD.attempt
+                  AND NEW.ts_utc IS OLD.ts_utc AND NEW.user IS OLD.user
+                  AND NEW.model_id IS OLD.model_id AND NEW.provider IS OLD.provider
+                  AND NEW.task_type IS OLD.task_type)
+        BEGIN
+            SELECT RAISE(ABORT, 'llm_usage is append-only: only rating may change, and an in_flight attempt be finished once');
+        END""",
+        """CREATE TRIGGER llm_usage_no_delete BEFORE DELETE ON llm_usage BEGIN
+            SELECT RAISE(ABORT, 'llm_usage is append-only: rows are never deleted');
+        END""",
+        "ALTER TABLE budget_reservations ADD COLUMN owner_pid INTEGER",
+        "ALTER TABLE budget_reservations ADD COLUMN owner_start TEXT",
+    )

@@ -18,11 +18,16 @@ from typing import Any, Literal, get_args
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ledger.money import to_picodollars, utcnow
 
-Outcome = Literal["ok", "error", "cancelled", "cache_hit"]
+# ``in_flight``: written when the attempt starts, finished in place by one UPDATE.
+# ``interrupted``: its process ended first (a signal, a kill); see LedgerStore.reclaim_orphans.
+# ``stalled``: the stream went silent past the idle or first-token limit.
+Outcome = Literal["ok", "error", "cancelled", "cache_hit", "stalled", "in_flight", "interrupted"]
 UsageSource = Literal["provider", "estimate"]
 OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
 USAGE_SOURCES: frozenset[str] = frozenset(get_args(UsageSource))
 ANSWER_OUTCOMES: tuple[str, ...] = ("ok", "cache_hit")
+IN_FLIGHT = "in_flight"
+INTERRUPTED = "interrupted"
 ERROR_MESSAGE_LIMIT = 2000
 
 
@@ -86,6 +91,13 @@ class AttemptRecord:
     exploration: bool = False
     gpu_seconds: float | None = None
     rating: int | None = None
+    # Set when the attempt starts (``in_flight``) and kept once it is finished: the
+    # process that made it (core.ledger.owners), its input estimate priced (what it is
+    # billed if that process ends before it finishes) and the worst case reserved.
+    owner_pid: int | None = None
+    owner_start: str | None = None
+    start_cost_usd: Decimal | None = None
+    worst_case_usd: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:
@@ -102,7 +114,7 @@ class AttemptRecord:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         for name in ("cost_usd", "saved_usd", "price_input_per_mtok", "price_output_per_mtok",
-                     "price_per_image"):
+                     "price_per_image", "start_cost_usd", "worst_case_usd"):
             value = getattr(self, name)
             if value is not None and to_picodollars(value) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -141,8 +153,8 @@ class RequestSummary:
     ts_utc: datetime
     task_type: str
     model_id: str  # the last attempt's model: the one that answered, if any did
-    outcome: str  # the last attempt's outcome
-    cost_usd: Decimal  # all attempts together
+    outcome: str  # the last attempt's outcome; ``in_flight`` while it runs
+    cost_usd: Decimal  # all finished attempts together (an in-flight attempt's cost is not known yet)
     saved_usd: Decimal
     attempts: int
     rating: int | None
