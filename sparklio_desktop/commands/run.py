@@ -99,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     services = open_services()
 
     async def go():
+        from sparklio_desktop.core.dispatch import interrupts
+
+        interrupts.install()  # SIGTERM/SIGHUP: record the attempt in flight as interrupted, exit 128 + signum
         result = None
         try:
             async for event in services.dispatcher.stream(request):
