@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, literal, literal_column, select, up
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from sparklio_desktop.core.ledger.money import format_usd
+from sparklio_desktop.core.ledger.money import plain_decimal
 from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone, this_process
 from sparklio_desktop.core.ledger.records import IN_FLIGHT, INTERRUPTED
 from sparklio_desktop.core.ledger.reports import month_spend
@@ -100,14 +100,14 @@ def reclaim(conn: Connection) -> Reclaimed:
     attempts, held = _orphans(conn)
     for row in attempts:
         billed = row.start_cost_usd or Decimal(0)
-        worst = f"; up to {format_usd(row.worst_case_usd)} was reserved" if row.worst_case_usd else ""
+        worst = f"; up to ${plain_decimal(row.worst_case_usd)} was reserved" if row.worst_case_usd else ""
         conn.execute(
             update(llm_usage)
             .where(_u.id == row.id, _u.outcome == IN_FLIGHT)
             .values(outcome=INTERRUPTED, usage_source="estimate", cost_usd=billed,
                     error_class="Interrupted",
                     error_message=(f"process {row.owner_pid} ended before this attempt finished; billed "
-                                   f"its input estimate ({format_usd(billed)}), output unknown{worst}"))
+                                   f"its input estimate (${plain_decimal(billed)}), output unknown{worst}"))
         )
     if held:
         conn.execute(delete(budget_reservations).where(_r.id.in_([row.id for row in held])))
