@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, literal_column, select, update
+from sqlalchemy import and_, delete, func, insert, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
@@ -63,24 +63,29 @@ def reserved_usd(conn: Connection, month: str) -> Decimal:
 
 
 def _orphans(conn: Connection) -> tuple[list[Any], list[Any]]:
-    """(in-flight attempts, reservations) whose owner is gone, checking each owner once."""
-    me = this_process()
-    verdicts: dict[tuple[Any, Any], bool] = {}
+    """(in-flight attempts, reservations) whose owner is gone.
 
-    def gone(pid: Any, start: Any) -> bool:
-        if (pid, start) == (me.pid, me.start):
-            return False
-        if (pid, start) not in verdicts:
-            verdicts[(pid, start)] = is_gone(pid, start)
-        return verdicts[(pid, start)]
+    Only the distinct owners are read and checked (a handful, however many rows they
+    hold), and rows are fetched only for owners that are gone: a reservation made
+    while a hundred attempts of this process are in flight stays sub-millisecond.
+    """
+    me = this_process()
+    open_attempt = _u.outcome == literal_column(f"'{IN_FLIGHT}'")  # a literal, so the partial index is used
+    owners = set(conn.execute(select(_u.owner_pid, _u.owner_start).where(open_attempt).distinct()).all())
+    owners |= set(conn.execute(select(_r.owner_pid, _r.owner_start).distinct()).all())
+    gone = [(pid, start) for pid, start in owners if (pid, start) != (me.pid, me.start) and is_gone(pid, start)]
+    if not gone:
+        return [], []
+
+    def owned(table: Any) -> Any:
+        return or_(*(and_(table.c.owner_pid.is_not_distinct_from(pid), table.c.owner_start.is_not_distinct_from(start))
+                     for pid, start in gone))
 
     attempts = conn.execute(
-        select(_u.id, _u.owner_pid, _u.owner_start, _u.start_cost_usd, _u.worst_case_usd)
-        .where(_u.outcome == literal_column(f"'{IN_FLIGHT}'"))  # a literal, so the partial index is used
+        select(_u.id, _u.owner_pid, _u.start_cost_usd, _u.worst_case_usd).where(open_attempt, owned(llm_usage))
     ).all()
-    held = conn.execute(select(_r.id, _r.owner_pid, _r.owner_start)).all()
-    return ([row for row in attempts if gone(row.owner_pid, row.owner_start)],
-            [row for row in held if gone(row.owner_pid, row.owner_start)])
+    held = conn.execute(select(_r.id).where(owned(budget_reservations))).all()
+    return attempts, held
 
 
 def find_orphans(conn: Connection) -> Reclaimed:

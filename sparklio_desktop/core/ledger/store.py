@@ -66,6 +66,9 @@ _RECORD_FIELDS = AttemptRecord.field_names()
 _START_ONLY = frozenset({"request_id", "attempt", "ts_utc", "user", "task_type", "model_id", "provider",
                          "owner_pid", "owner_start", "start_cost_usd", "worst_case_usd", "rating"})
 _FINISH_FIELDS = tuple(name for name in _RECORD_FIELDS if name not in _START_ONLY)
+# Every key shape that core.redact knows contains one of these (lower-cased); text with
+# none of them has nothing to redact, and the regex costs ~0.4 ms on a 5 kB trace.
+_KEY_CUES = ("sk-", "aiza", "bearer", "api")
 
 
 def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
@@ -241,10 +244,18 @@ class LedgerStore(LedgerFileStore):
         """
         if isinstance(trace, str):
             parsed = json.loads(trace)  # refuse text that is not JSON now, not at explain time
+            trace_json = trace
         else:
-            parsed = json.loads(json.dumps(trace, default=_json_default))
+            parsed = None
+            trace_json = json.dumps(trace, sort_keys=True, default=_json_default)
         preview = redact(prompt)[:PREVIEW_CHARS]
-        trace_json = json.dumps(_bounded(parsed, prompt, preview), sort_keys=True)
+        # The walk is needed only when the text holds the prompt's beginning or a key; the
+        # usual trace holds neither, and is stored as dumped (off the event loop's budget).
+        head = json.dumps(prompt[: PREVIEW_CHARS + 1])[1:-1]
+        lowered = trace_json.lower()
+        if (len(prompt) > PREVIEW_CHARS and head in trace_json) or any(cue in lowered for cue in _KEY_CUES):
+            parsed = json.loads(trace_json) if parsed is None else parsed
+            trace_json = json.dumps(_bounded(parsed, prompt, preview), sort_keys=True)
         values = {
             "request_id": request_id,
             "ts_utc": ts_utc or utcnow(),
