@@ -483,9 +483,10 @@ class Dispatcher:
                      input_est: int, started: float, waited: float, explored: bool, reservation) -> None:
         """Finish an attempt cut off by a signal: billed its input estimate and the output received."""
         out_tokens = tokens.count_text(state.text)[0]
+        images = len(state.images)  # images already generated were paid for
         self._record(request_id, attempt_no, decision, model, "interrupted", input_tokens=input_est,
-                     output_tokens=out_tokens, usage_source="estimate",
-                     cost=self._cost(model, input_est, out_tokens, 0, request),
+                     output_tokens=out_tokens, images=images, usage_source="estimate",
+                     cost=self._cost(model, input_est, out_tokens, images, request),
                      latency=time.perf_counter() - started, ttft=state.ttft_s, waited=waited, exploration=explored,
                      error_message="the process was stopped by a signal during this attempt")
         if reservation is not None:
