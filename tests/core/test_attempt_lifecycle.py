@@ -21,7 +21,12 @@ import pytest
 from sparklio_desktop.core.budget import BudgetExceeded, BudgetGuard
 from sparklio_desktop.core.dispatch import RunRequest, TextChunk
 from sparklio_desktop.core.ledger import AttemptRecord, LedgerError, LedgerStore
-from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet
+from sparklio_desktop.core.ledger.migrations import (
+    LEDGER_MIGRATIONS,
+    MigrationSet,
+    m001_initial,
+    m002_usage_daily,
+)
 from sparklio_desktop.core.ledger.owners import start_token
 from sparklio_desktop.core.ledger.store import PREVIEW_CHARS
 from sparklio_desktop.core.router import RouteRequest
@@ -157,9 +162,9 @@ def test_opening_closes_what_ended_processes_left(tmp_path: Path) -> None:
 
 def test_an_existing_ledger_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    old = MigrationSet()
-    for name in ("m001_initial", "m002_usage_daily"):
-        old.register(dict(zip(LEDGER_MIGRATIONS.names, LEDGER_MIGRATIONS._steps, strict=True))[name][1])
+    old = MigrationSet()  # the ledger as the previous release left it
+    old.register(m001_initial)
+    old.register(m002_usage_daily)
     from sparklio_desktop.core.ledger import create_sqlite_engine, writer
 
     engine = create_sqlite_engine(path)

@@ -343,7 +343,7 @@ def m003_attempt_lifecycle(conn: Connection) -> None:
                   AND NEW.model_id IS OLD.model_id AND NEW.provider IS OLD.provider
                   AND NEW.task_type IS OLD.task_type)
         BEGIN
-            SELECT RAISE(ABORT, 'llm_usage is append-only: only rating may change, and an in_flight attempt be finished once');
+            SELECT RAISE(ABORT, 'llm_usage is append-only: only rating changes; in_flight is finished once');
         END""",
         """CREATE TRIGGER llm_usage_no_delete BEFORE DELETE ON llm_usage BEGIN
             SELECT RAISE(ABORT, 'llm_usage is append-only: rows are never deleted');
