@@ -22,6 +22,7 @@ from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.paths import ledger_path
 from tests.fakes.anthropic_server import AnthropicServer
 
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP, SIGKILL and select() on pipes are POSIX")
 KEY = "sk-ant-cli-test-0123456789abcdef"
 WORDS = 60
 PROMPT = "Three captions for our autumn coffee launch"
@@ -107,7 +108,7 @@ def test_runs_killed_mid_stream_leave_every_attempt_and_no_reservation(slow_anth
         raw("SELECT COUNT(*), SUM(cost_usd) FROM llm_usage")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, getattr(signal, "SIGHUP", 1)], ids=["SIGTERM", "SIGHUP"])
 def test_a_stopped_run_records_the_attempt_as_interrupted(slow_anthropic, signum: int) -> None:
     proc = start_run(slow_anthropic)
     try:
