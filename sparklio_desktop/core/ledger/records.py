@@ -8,6 +8,7 @@ CHECK constraints are the second line.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from dataclasses import dataclass, field, fields
@@ -35,8 +36,10 @@ class LedgerError(SparklioError):
     """A ledger operation the user asked for cannot be done (e.g. rating an unanswered request)."""
 
 
+@functools.lru_cache(maxsize=1)
 def current_user() -> str:
-    """The OS user name, the default owner of a ledger row."""
+    """The OS user name, the default owner of a ledger row (looked up once: a passwd
+    look-up on every attempt row sat on the first-token path)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers) and no USER variable

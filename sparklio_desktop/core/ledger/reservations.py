@@ -33,6 +33,10 @@ from sparklio_desktop.core.ledger.schema import alerts, budget_reservations, llm
 
 _r = budget_reservations.c
 _u = llm_usage.c
+_OPEN_ATTEMPT = _u.outcome == literal_column(f"'{IN_FLIGHT}'")  # a literal, so the partial index is used
+# Built once: they run in every reservation's transaction, on the first-token path.
+_OPEN_ATTEMPT_OWNERS = select(_u.owner_pid, _u.owner_start).where(_OPEN_ATTEMPT).distinct()
+_RESERVATION_OWNERS = select(_r.owner_pid, _r.owner_start).distinct()
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,7 @@ def _orphans(conn: Connection) -> tuple[list[Any], list[Any]]:
     while a hundred attempts of this process are in flight stays sub-millisecond.
     """
     me = this_process()
-    open_attempt = _u.outcome == literal_column(f"'{IN_FLIGHT}'")  # a literal, so the partial index is used
-    owners = set(conn.execute(select(_u.owner_pid, _u.owner_start).where(open_attempt).distinct()).all())
-    owners |= set(conn.execute(select(_r.owner_pid, _r.owner_start).distinct()).all())
+    owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS).all()) | set(conn.execute(_RESERVATION_OWNERS).all())
     gone = [(pid, start) for pid, start in owners if (pid, start) != (me.pid, me.start) and is_gone(pid, start)]
     if not gone:
         return [], []
@@ -82,7 +84,7 @@ def _orphans(conn: Connection) -> tuple[list[Any], list[Any]]:
                      for pid, start in gone))
 
     attempts = conn.execute(
-        select(_u.id, _u.owner_pid, _u.start_cost_usd, _u.worst_case_usd).where(open_attempt, owned(llm_usage))
+        select(_u.id, _u.owner_pid, _u.start_cost_usd, _u.worst_case_usd).where(_OPEN_ATTEMPT, owned(llm_usage))
     ).all()
     held = conn.execute(select(_r.id).where(owned(budget_reservations))).all()
     return attempts, held
