@@ -157,6 +157,15 @@ def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: 
     )
 
 
+def catalog_changed(ctx: GuiContext) -> None:
+    """The user's catalog changed in the running app (Models -> Add to catalog): read it
+    again, forget the live state drawn from the old one, and redraw what shows it."""
+    ctx.workspace.reload_catalog()
+    ctx.live.invalidate()
+    ctx.composer.schedule_preview()
+    ctx.status.refresh()
+
+
 def build_window(ctx: GuiContext) -> Any:
     """The main window over the context's view-models, wired to each other."""
     from sparklio_desktop.core import paths
@@ -187,6 +196,8 @@ def build_window(ctx: GuiContext) -> Any:
             view.vm.voted.connect(lambda *_: "leaderboard" in built and built["leaderboard"].vm.load())
         elif name == "leaderboard":
             view.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
+        elif name == "models":
+            view.vm.catalogAdded.connect(lambda _id: catalog_changed(ctx))
         elif name == "images":  # each image is a ledger row: refresh what reads the ledger
             view.vm.requestCompleted.connect(ctx.inspector.open_request)
             view.vm.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))
@@ -281,13 +292,30 @@ def run_app(screenshot_dir: str | None = None) -> int:
     app.setOrganizationName("Sparklio")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    ctx = build_context()
+    from sparklio_desktop.core.errors import SparklioError
+
+    try:
+        ctx = build_context()
+    except SparklioError as exc:  # a damaged ledger, a read-only data folder: say so, never a traceback
+        print(f"sparklio: error: {exc}", file=sys.stderr)
+        if os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir:
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
+        loop.close()
+        return 1
     from sparklio_desktop.ui.theme import apply_theme
 
     apply_theme(ctx.workspace.settings.ui.theme)
     window = build_window(ctx)
 
     def show_error(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        from sparklio_desktop.core.errors import SparklioError
+
+        if isinstance(value, SparklioError):  # already one line for a person (e.g. the ledger is damaged)
+            print(f"sparklio: error: {value}", file=sys.stderr)
+            window.notify(str(value))
+            return
         traceback.print_exception(kind, value, tb)
         window.notify(f"{kind.__name__}: {value}")
 

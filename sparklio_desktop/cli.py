@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from sparklio_desktop.commands._args import SQLITE_INT_MAX, int_in
 from sparklio_desktop.core.errors import SparklioError
 
 TASKS = (
@@ -40,6 +41,7 @@ COMMANDS = {
     "leaderboard": "leaderboard",
     "suggest": "suggest",
     "models": "models",
+    "doctor": "doctor",
 }
 
 
@@ -52,7 +54,9 @@ class OneLineParser(argparse.ArgumentParser):
             message += f"; valid options: {', '.join(options)}"
         elif "invalid choice" in message:
             message = message.replace("\n", " ")
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        from sparklio_desktop.commands._output import safe_text  # the message quotes what was typed
+
+        self.exit(2, f"{self.prog}: error: {safe_text(message)}\n")
 
 
 def add_route_options(parser: argparse.ArgumentParser, task_required: bool = True) -> None:
@@ -63,7 +67,7 @@ def add_route_options(parser: argparse.ArgumentParser, task_required: bool = Tru
     parser.add_argument("--budget", choices=BUDGETS)
     parser.add_argument("--speed", choices=SPEEDS)
     parser.add_argument("--quality", choices=QUALITIES)
-    parser.add_argument("--seed", type=int, help="seed the A/B exploration draw")
+    parser.add_argument("--seed", type=int_in(0, SQLITE_INT_MAX), metavar="N", help="seed the A/B exploration draw")
     parser.add_argument("--no-explore", action="store_true", help="never make an A/B exploration pick")
 
 
@@ -73,7 +77,8 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"sparklio_desktop.commands.{module_name}")
-        sub_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        # argparse %-formats every help string: a literal "%" (as in "95% interval") must be doubled.
+        sub_parser = sub.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(sub_parser)
     return parser
 
@@ -85,6 +90,24 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     return None
 
 
+def _warn_about_settings() -> None:
+    """A settings file with invalid values (edited by hand) is named on standard error;
+    the command goes on with those fields at their defaults."""
+    from sparklio_desktop.core.config import settings_path
+
+    if not settings_path().is_file():
+        return
+    from sparklio_desktop.commands._output import safe_text
+    from sparklio_desktop.core.config import load_settings_lenient
+
+    error = load_settings_lenient()[1]
+    if error is not None:
+        for line in str(error).splitlines():
+            print(f"sparklio: warning: {safe_text(line)}", file=sys.stderr)
+        print("sparklio: warning: using the defaults for those settings; fix them with `sparklio config set`",
+              file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
@@ -92,6 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Report unknown options against the subcommand that was given, listing its options.
         target = _subparser(parser, args.command) if args.command else None
         (target or parser).error(f"unrecognized arguments: {' '.join(extras)}")
+    from sparklio_desktop.commands._datadir import check_data_dir
+    from sparklio_desktop.commands._output import safe_text
+
+    try:
+        check_data_dir()
+    except SparklioError as exc:
+        print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
+        return 1
+    if args.command != "config":  # `config` reports the settings file's problems as errors
+        _warn_about_settings()
     if args.command is None:
         from sparklio_desktop.app import run_app
 
@@ -100,7 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except SparklioError as exc:
-        print(f"sparklio: error: {exc}", file=sys.stderr)
+        # Errors quote names (a model, a file, a setting) that may hold terminal escapes.
+        print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # A file the command needed could not be read or written: say which and why.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"sparklio: error: {safe_text(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sparklio: interrupted", file=sys.stderr)

@@ -40,7 +40,7 @@ def start_run(server: AnthropicServer) -> subprocess.Popen:
     env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url}
     return subprocess.Popen(
         [sys.executable, "-m", "sparklio_desktop", "run", "--task", "copywriting_standard", "--prompt", PROMPT,
-         "--no-explore", "--no-cache"],
+         "--no-explore", "--no-cache", "--stream"],  # --stream: live output on a pipe
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 

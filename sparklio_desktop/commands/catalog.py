@@ -11,7 +11,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def model_to_dict(model) -> dict:
+def key_for(model, settings) -> str | None:
+    """Which key a model's requests carry: its provider's, or (for an entry whose own
+    ``base_url`` points elsewhere) the key named for the entry; ``None``: no key."""
+    from sparklio_desktop.core.config import effective_base_url
+    from sparklio_desktop.core.key_index import default_env_var_names, key_name_for
+
+    if model.local:
+        return None
+    name = key_name_for(model.provider, model.id, model.base_url, effective_base_url(model.provider, settings))
+    return f"{name} (keyring) or ${default_env_var_names(name)[0]}"
+
+
+def model_to_dict(model, settings=None) -> dict:
     price = None
     if model.price is not None:
         p = model.price
@@ -38,6 +50,8 @@ def model_to_dict(model) -> dict:
         "local": model.local,
         "vram_gb": model.vram_gb,
         "notes": model.notes or None,
+        "base_url": model.base_url,
+        "key": None if settings is None else key_for(model, settings),
     }
 
 
@@ -61,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.commands._output import print_json, table
     from sparklio_desktop.core.catalog import load_catalog
 
+    from sparklio_desktop.core.config import load_settings_lenient
+
     catalog = load_catalog()
+    settings = load_settings_lenient()[0]
     if args.json:
-        print_json([model_to_dict(m) for m in catalog.values()])
+        print_json([model_to_dict(m, settings) for m in catalog.values()])
         return 0
     rows = [
         (
@@ -78,4 +95,8 @@ def run(args: argparse.Namespace) -> int:
         for m in catalog.values()
     ]
     print(table(rows, ("id", "name", "capabilities", "price (USD)", "context", "quality", "where")))
+    custom = [m for m in catalog.values() if m.base_url is not None and not m.local]
+    if custom:
+        print("\ncustom endpoints and the key each one uses:")
+        print(table([(m.id, m.base_url, key_for(m, settings) or "-") for m in custom], ("id", "base_url", "key")))
     return 0

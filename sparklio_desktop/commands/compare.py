@@ -6,16 +6,19 @@ import argparse
 import sys
 from typing import Any
 
+from sparklio_desktop.commands._output import answer_text, safe_text
+
 HELP = "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sparklio_desktop.cli import add_route_options
+    from sparklio_desktop.commands._args import MAX_OUTPUT_TOKENS, int_in
 
     add_route_options(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--models", metavar="ID,ID[,ID,ID]", help="2-4 catalog model ids, comma-separated")
-    which.add_argument("--top", type=int, metavar="N", help="the router's first N eligible candidates (2-4)")
+    which.add_argument("--top", type=int_in(2, 4), metavar="N", help="the router's first N eligible candidates (2-4)")
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT")
     prompt.add_argument("--prompt-file", metavar="PATH")
@@ -25,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(labels A-D or model ids, best first)")
     parser.add_argument("--stars", metavar="X=N,...", help="1-5 stars per answer, e.g. A=5,B=3")
     parser.add_argument("--no-vote", action="store_true", help="never ask for a vote")
-    parser.add_argument("--max-output-tokens", type=int, metavar="N")
+    parser.add_argument("--max-output-tokens", type=int_in(1, MAX_OUTPUT_TOKENS), metavar="N")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
@@ -46,9 +49,9 @@ def _stars(text: str | None) -> dict[str, int]:
 def _print_column(result: Any) -> None:
     ttft = f"{result.ttft_s:.2f} s to first token" if result.ttft_s is not None else "no first token"
     tps = f"{result.tokens_per_s:.0f} tokens/s" if result.tokens_per_s is not None else "- tokens/s"
-    print(f"== {result.label}" + (f" ({result.model})" if result.model else "") +
+    print(f"== {result.label}" + (f" ({safe_text(result.model)})" if result.model else "") +
           f": {ttft}, {tps}, {result.input_tokens}+{result.output_tokens} tokens, ${result.cost_usd:f}")
-    print(result.error and f"[error: {result.error}]" or result.output.rstrip("\n"))
+    print(result.error and f"[error: {safe_text(result.error)}]" or answer_text(result.output.rstrip("\n")))
     print()
 
 
@@ -70,7 +73,7 @@ def _ask_vote(comparison: Any, stars: dict[str, int]) -> None:
             comparison.vote(kind, ranking, stars)
             return
         except CompareError as exc:
-            print(exc)
+            print(safe_text(exc))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 "columns": [r.to_dict() for r in results if r is not None],
             })
         elif comparison.blind and comparison.revealed:
-            print("Revealed: " + ", ".join(f"{chr(65 + i)} = {m}" for i, m in enumerate(comparison.order_shown)))
+            print("Revealed: " + ", ".join(f"{chr(65 + i)} = {safe_text(m)}" for i, m in enumerate(comparison.order_shown)))
         failed = [r for r in results if r is None or not r.ok]
         return 1 if len(failed) == len(results) else 0
     finally:

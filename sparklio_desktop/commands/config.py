@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sparklio_desktop.commands._output import safe_text
+
 HELP = "read or change a setting, e.g. budget.monthly_usd or budget.at_cap"
 
 
@@ -25,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
             print(key)
         return 0
     if args.config_command == "get":
-        print(format_value(get_setting(args.key)))
+        print(safe_text(format_value(get_setting(args.key)), keep_newlines=True))
         return 0
     set_setting(args.key, args.value)
-    print(f"{args.key} = {format_value(get_setting(args.key))}")
+    print(f"{args.key} = {safe_text(format_value(get_setting(args.key)), keep_newlines=True)}")
     return 0

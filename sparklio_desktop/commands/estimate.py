@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from sparklio_desktop.commands._output import safe_text
+
 HELP = "price a model call (USD, exact)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
+
     parser.add_argument("--model", required=True, metavar="ID", help="catalog model id (see `sparklio catalog`)")
-    parser.add_argument("--input-tokens", type=int, default=0, metavar="N")
-    parser.add_argument("--output-tokens", type=int, default=0, metavar="N")
-    parser.add_argument("--images", type=int, default=None, metavar="N", help="images generated or attached")
-    parser.add_argument("--size", metavar="WxH", help="image size, e.g. 1024x1024")
+    parser.add_argument("--input-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
+    parser.add_argument("--output-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
+    parser.add_argument("--images", type=int_in(0, MAX_IMAGES), default=None, metavar="N",
+                        help="images generated or attached")
+    parser.add_argument("--size", type=image_size, metavar="WxH", help="image size, e.g. 1024x1024")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"{model.name} ({model.id})")
+    print(f"{safe_text(model.name)} ({safe_text(model.id)})")
     if est.input_tokens:
         print(f"  input   {est.input_tokens:>9,} tokens x ${est.input_price_per_mtok}/1M = {format_usd(est.input_cost)}")
     if est.output_tokens:

@@ -7,8 +7,14 @@ import argparse
 HELP = "recent requests with their model, outcome and cost"
 
 
+MAX_LIMIT = 100_000
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int, default=20, metavar="N")
+    from sparklio_desktop.commands._args import int_in
+
+    parser.add_argument("--limit", type=int_in(1, MAX_LIMIT), default=20, metavar="N",
+                        help=f"how many requests, 1 to {MAX_LIMIT:,} (default 20)")
     parser.add_argument("--json", action="store_true")
 
 
@@ -17,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.ledger import LedgerStore
 
     with LedgerStore.open() as ledger:
-        rows = ledger.history(limit=max(1, args.limit))
+        rows = ledger.history(limit=args.limit)
     if args.json:
         print_json([r.__dict__ for r in rows])
         return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sparklio_desktop.commands._output import safe_text
+
 HELP = "store, list or delete provider API keys (OS keyring)"
 
 
@@ -34,11 +36,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             key = sys.stdin.readline()
         keys.set(args.provider, key)
-        print(f"stored the {args.provider} key in the OS keyring")
+        print(f"stored the {safe_text(args.provider)} key in the OS keyring")
         return 0
     if args.keys_command == "delete":
         deleted = keys.delete(args.provider)
-        print(f"deleted the {args.provider} key" if deleted else f"no {args.provider} key in the keyring")
+        name = safe_text(args.provider)
+        print(f"deleted the {name} key" if deleted else f"no {name} key in the keyring")
         return 0
     rows = [(k.provider, k.masked or "-", k.source or "not set") for k in keys.list()]
     print(table(rows, ("provider", "key", "from")))

@@ -11,10 +11,11 @@ HELP = "rank models by your compare votes: strength 0-10 with a 95% interval, vo
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sparklio_desktop.cli import TASKS
+    from sparklio_desktop.commands._args import float_in
 
     parser.add_argument("--task", choices=TASKS, metavar="TASK", help="one task type (default: all pooled)")
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="only votes from this UTC day on")
-    parser.add_argument("--half-life-days", type=float, metavar="N", help="weigh a vote N days old half as much")
+    parser.add_argument("--half-life-days", type=float_in(0, 36_500, low_open=True), metavar="N", help="weigh a vote N days old half as much")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 

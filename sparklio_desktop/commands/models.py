@@ -18,11 +18,15 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from sparklio_desktop.commands._output import safe_text
+
 HELP = "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints"
 DEFAULT_CONTEXT = 4096  # Ollama's own default num_ctx when OLLAMA_CONTEXT_LENGTH is unset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sparklio_desktop.commands._args import MAX_TOKENS, float_in, int_in
+
     cls = type(parser)
     groups = parser.add_subparsers(dest="models_group", required=True, parser_class=cls)
     ollama = groups.add_parser("ollama", help="models of the local Ollama server").add_subparsers(
@@ -45,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     command(ollama, "pull", "download a model (Ctrl+C cancels; a later pull resumes)", "name", host=True)
     command(ollama, "unload", "free a loaded model's memory now", "name", host=True)
     show = command(ollama, "show", "a model's details and whether it fits the GPU", "name", host=True)
-    show.add_argument("--context", type=int, default=DEFAULT_CONTEXT, metavar="TOKENS",
+    show.add_argument("--context", type=int_in(1, MAX_TOKENS), default=DEFAULT_CONTEXT, metavar="TOKENS",
                       help=f"context for the fit check (default {DEFAULT_CONTEXT})")
-    show.add_argument("--gpu-gb", type=float, metavar="GB", help="GPU memory (default: NVML, else gpu.vram_gb)")
+    show.add_argument("--gpu-gb", type=float_in(0, 4096, low_open=True), metavar="GB", help="GPU memory (default: NVML, else gpu.vram_gb)")
     show.add_argument("--kv-cache-type", default="f16", choices=("f16", "q8_0", "q4_0"))
     add = command(ollama, "add", "make a pulled model routable: add it to your catalog", "name", host=True)
     add.add_argument("--quality", type=float, default=7.0, help="quality score 0-10 (default 7)")
@@ -125,7 +129,7 @@ def _confirm(question: str, assume_yes: bool) -> bool:
         return True
     if sys.stdin is None or not sys.stdin.isatty():
         raise SparklioError(f"{question} needs confirmation: run it on a terminal, or add --yes")
-    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.write(f"{safe_text(question)} [y/N] ")
     sys.stderr.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -170,14 +174,14 @@ async def _run_ollama(args: argparse.Namespace) -> int:
             return await _show(admin, args)
         if cmd == "unload":
             await admin.unload(args.name)
-            print_json({"model": args.name, "unloaded": True}) if args.json else print(f"unloaded {args.name}")
+            print_json({"model": args.name, "unloaded": True}) if args.json else print(f"unloaded {safe_text(args.name)}")
             return 0
         if cmd == "rm":
             if not _confirm(f"Delete the Ollama model '{args.name}'?", args.yes):
                 print("kept", file=sys.stderr)
                 return 1
             await admin.delete(args.name, confirm=True)
-            print_json({"model": args.name, "deleted": True}) if args.json else print(f"deleted {args.name}")
+            print_json({"model": args.name, "deleted": True}) if args.json else print(f"deleted {safe_text(args.name)}")
             return 0
     raise AssertionError(f"unhandled command {cmd}")  # pragma: no cover - argparse limits the choices
 
@@ -209,7 +213,7 @@ async def _show(admin: Any, args: argparse.Namespace) -> int:
                      f"(weights {human_bytes(check.weights_bytes)} + KV cache {human_bytes(check.kv_bytes)} "
                      f"vs {human_bytes(check.available_bytes)} usable; "
                      f"{check.gpu_layers}/{check.total_layers} layers on the GPU)")  # fmt: skip
-    print("\n".join(lines))
+    print("\n".join(safe_text(line) for line in lines))
     return 0
 
 
@@ -241,7 +245,7 @@ def _pull(args: argparse.Namespace) -> int:
         async with OllamaAdmin(args.host) as admin:
             async for snapshot in admin.pull(args.name):
                 final[:] = [snapshot]
-                line = _progress_line(snapshot)
+                line = safe_text(_progress_line(snapshot))  # the status text comes from the server
                 downloading = snapshot.status.startswith("pulling ") and snapshot.status != "pulling manifest"
                 now = "downloading" if downloading else snapshot.status
                 same, phase = now == phase, now
@@ -261,7 +265,7 @@ def _pull(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         last = final[0] if final else None
         done = f" at {human_bytes(last.completed_bytes)} of {human_bytes(last.total_bytes)}" if last else ""
-        print(f"\npull of {args.name} cancelled{done}; pulling again resumes from there", file=sys.stderr)
+        print(f"\npull of {safe_text(args.name)} cancelled{done}; pulling again resumes from there", file=sys.stderr)
         if args.json:
             print_json({"model": args.name, **({} if last is None else _plain(last)), "status": "cancelled"})
         return 130
@@ -269,7 +273,7 @@ def _pull(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**_plain(last), "elapsed_s": round(time.monotonic() - started, 3)})
     else:
-        print(f"pulled {args.name} ({human_bytes(last.total_bytes)} in {_duration(time.monotonic() - started)})")
+        print(f"pulled {safe_text(args.name)} ({human_bytes(last.total_bytes)} in {_duration(time.monotonic() - started)})")
     return 0
 
 
@@ -288,6 +292,8 @@ def _checkpoint_json(c: Any, probed: Any | None, error: str | None) -> dict[str,
         out.update(model_type=probed.model_type, precision=probed.precision, est_vram_bytes=probed.est_vram_bytes,
                    overridden=probed.overridden)  # fmt: skip
     out["probe_error"] = error
+    out["usable"] = error is None
+    out["problem"] = error
     return out
 
 
@@ -316,26 +322,28 @@ def _run_sd(args: argparse.Namespace) -> int:
         if args.json:
             print_json({**_plain(result), "param_count": result.param_count})
         else:
-            print(f"{path.name}: {result.model_type.value}" + (" (set by you)" if result.overridden else ""))
+            print(f"{safe_text(path.name)}: {result.model_type.value}" + (" (set by you)" if result.overridden else ""))
             print(f"  precision {result.precision}, {result.param_count / 1e6:,.0f}M parameters, "
                   f"{human_bytes(result.size_bytes)} on disk, ~{result.est_vram_bytes / 2**30:.1f} GiB VRAM "
                   f"at {result.default_resolution}px")  # fmt: skip
             for reason in result.reasons:
-                print(f"  - {reason}")
+                print(f"  - {safe_text(reason)}")
         return 0
     if cmd == "list":
+        from sparklio_desktop.core.local.sd_weights import probe_checkpoints, scan_weights
+
         rows, docs = [], []
-        for c in list_checkpoints(_sd_folders(), store=store):
-            probed, error = None, None
-            try:
-                probed = probe(c.path, store)
-            except SparklioError as err:
-                error = str(err)
-            docs.append(_checkpoint_json(c, probed, error))
-            rows.append((c.name, probed.model_type.value if probed else "unreadable", c.format,
+        scan = scan_weights(_sd_folders(), store=store)
+        for row in probe_checkpoints(store=store, listed=scan.checkpoints):
+            c, probed, problem = row.checkpoint, row.probe, row.problem
+            docs.append(_checkpoint_json(c, probed, problem))
+            note = f"unusable: {problem}" if problem else "" if c.loadable else "pickle: not trusted"
+            rows.append((c.name, probed.model_type.value if probed else "unusable", c.format,
                          probed.precision if probed else "-", human_bytes(c.size_bytes),
                          f"~{probed.est_vram_bytes / 2**30:.1f} GiB" if probed else "-",
-                         "" if c.loadable else "pickle: not trusted", str(c.path)))  # fmt: skip
+                         note, str(c.path)))  # fmt: skip
+        for skipped in scan.skipped:
+            print(f"skipped {skipped.path}: {skipped.why}", file=sys.stderr)
         if args.json:
             print_json(docs)
         else:
@@ -358,7 +366,7 @@ def _run_sd(args: argparse.Namespace) -> int:
         if args.json:
             print_json(_checkpoint_json(imported, None, None))
         else:
-            print(f"{'linked' if args.link else 'copied'} {source.name} to {imported.path}")
+            print(f"{'linked' if args.link else 'copied'} {safe_text(source.name)} to {safe_text(imported.path)}")
         return 0
     # rm
     matches = [c for c in list_checkpoints(_sd_folders(), store=store)
@@ -403,5 +411,5 @@ async def _add(admin: Any, args: argparse.Namespace) -> int:
         print_json({"id": model.id, "name": model.name, "quality": model.quality, "context_tokens": model.context_tokens,
                     "vram_gb": model.vram_gb})
     else:
-        print(f"added {model.id} to your catalog: quality {model.quality:g}, {low:g}-{high:g} s per 500 tokens")
+        print(f"added {safe_text(model.id)} to your catalog: quality {model.quality:g}, {low:g}-{high:g} s per 500 tokens")
     return 0

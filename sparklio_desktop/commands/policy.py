@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sparklio_desktop.commands._output import safe_text
+
 HELP = "validate a routing policy file"
 
 
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(path, workspace.catalog)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(safe_text(exc, keep_newlines=True), file=sys.stderr)
         return 1
-    print(f"{path}: valid ({len(policy.tasks)} tasks, {len(workspace.catalog)} catalog models)")
+    print(f"{safe_text(path)}: valid ({len(policy.tasks)} tasks, {len(workspace.catalog)} catalog models)")
     return 0

@@ -3,35 +3,36 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from sparklio_desktop.commands._output import safe_text
 
 HELP = "show which model a task would go to, with every candidate's scores and the reasons"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sparklio_desktop.cli import add_route_options
+    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
 
     add_route_options(parser)
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT")
     prompt.add_argument("--prompt-file", metavar="PATH")
-    prompt.add_argument("--input-tokens", type=int, metavar="N")
-    parser.add_argument("--output-tokens", type=int, metavar="N", help="expected output tokens (default: per task)")
-    parser.add_argument("--images", type=int, metavar="N", help="images to generate or attached")
-    parser.add_argument("--size", metavar="WxH", help="image size for image generation")
+    prompt.add_argument("--input-tokens", type=int_in(0, MAX_TOKENS), metavar="N")
+    parser.add_argument("--output-tokens", type=int_in(0, MAX_TOKENS), metavar="N",
+                        help="expected output tokens (default: per task)")
+    parser.add_argument("--images", type=int_in(0, MAX_IMAGES), metavar="N", help="images to generate or attached")
+    parser.add_argument("--size", type=image_size, metavar="WxH", help="image size for image generation")
     parser.add_argument("--all-available", action="store_true",
                         help="plan as if every key were set and every local model installed")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def read_prompt(args: argparse.Namespace) -> str | None:
-    from sparklio_desktop.core.errors import SparklioError
-
+    """``--prompt`` or the contents of ``--prompt-file`` (bounded: see commands/_input.py)."""
     if getattr(args, "prompt_file", None):
-        try:
-            return Path(args.prompt_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SparklioError(f"cannot read --prompt-file {args.prompt_file}: {exc.__class__.__name__}") from None
+        from sparklio_desktop.commands._input import read_prompt_file
+
+        return read_prompt_file(args.prompt_file)
     return getattr(args, "prompt", None)
 
 
@@ -62,7 +63,7 @@ def print_decision(decision) -> None:
     print(f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "
           f"speed {o.speed}, quality {o.quality}")
     if decision.chain:
-        print("chain: " + " -> ".join(decision.chain) + ("   [A/B exploration]" if decision.exploration else ""))
+        print("chain: " + " -> ".join(safe_text(m) for m in decision.chain) + ("   [A/B exploration]" if decision.exploration else ""))
     else:
         print("chain: (no model fits)")
     rows = []
@@ -77,7 +78,7 @@ def print_decision(decision) -> None:
     print(f"estimate: {e.input_tokens:,} input tokens ({e.token_method}), {e.output_tokens:,} output tokens, "
           f"{format_usd(e.cost_usd)}, " + (f"{e.latency_s:.1f} s" if e.latency_s is not None else "time unknown"))
     print()
-    print(decision.explanation)
+    print(safe_text(decision.explanation, keep_newlines=True))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +103,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(payload)
     else:
         if workspace.policy_error is not None:
-            print(f"warning: {workspace.policy_error}\n(using the last valid policy)\n")
+            print(f"warning: {safe_text(workspace.policy_error, keep_newlines=True)}\n(using the last valid policy)\n")
         print_decision(decision)
     return 0 if decision.chain else 3

@@ -1,12 +1,34 @@
-"""``sparklio run``: route a task, send it, stream the answer, record what it cost."""
+"""``sparklio run``: route a task, send it, print the answer, record what it cost.
+
+Standard output carries the final answer exactly once; what happened on the way
+(retries, fallbacks, a stream that broke after some text) goes to standard error. On a
+terminal the answer streams as it arrives, and when an attempt breaks after some text a
+notice on standard error says that the text above it is discarded and the answer starts
+again. To a pipe or a file the answer is written once, when it is complete, so a script
+never receives a broken prefix followed by the whole answer (docs/dispatch.md);
+``--stream`` asks for the terminal behaviour on a pipe too.
+
+Every argument is checked before the first paid call (counts, sizes, ranges, the
+``--out`` folder), and images that were paid for are always written: to ``--out``, or,
+if that fails after the call, to the data folder's ``images/`` (then a temporary
+folder), with their paths printed either way.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
-HELP = "run a task: the answer streams to standard output; every attempt lands in the ledger"
+from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, float_in, image_size, int_in
+from sparklio_desktop.commands._output import answer_text, safe_text
+
+HELP = "run a task: the answer goes to standard output, what happened to standard error; every attempt is recorded"
+
+MAX_STEPS = 150
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,16 +41,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", action="append", default=[], metavar="PATH", help="attach an image (repeatable)")
     parser.add_argument("--model", metavar="ID", help="force this catalog model")
     parser.add_argument("--no-cache", action="store_true", help="bypass the response cache")
-    parser.add_argument("--max-output-tokens", type=int, metavar="N")
-    parser.add_argument("--images", type=int, default=1, metavar="N", help="images to generate")
-    parser.add_argument("--size", metavar="WxH", help="image size to generate")
-    parser.add_argument("--steps", type=int, metavar="N", help="denoising steps for local images (default 25)")
+    parser.add_argument("--max-output-tokens", type=int_in(1, MAX_OUTPUT_TOKENS), metavar="N")
+    parser.add_argument("--images", type=int_in(1, MAX_IMAGES), default=1, metavar="N",
+                        help=f"images to generate, 1 to {MAX_IMAGES} (default 1)")
+    parser.add_argument("--size", type=image_size, metavar="WxH", help="image size to generate, e.g. 1024x1024")
+    parser.add_argument("--steps", type=int_in(1, MAX_STEPS), metavar="N",
+                        help=f"denoising steps for local images, 1 to {MAX_STEPS} (default 25)")
     parser.add_argument("--negative", metavar="TEXT", default="", help="negative prompt for local images")
-    parser.add_argument("--guidance", type=float, metavar="X", help="guidance (CFG) scale for local images (default 7)")
+    parser.add_argument("--guidance", type=float_in(0, 50), metavar="X",
+                        help="guidance (CFG) scale for local images, 0 to 50 (default 7)")
     # --seed is taken: the routing options use it to seed the A/B exploration draw.
-    parser.add_argument("--image-seed", type=int, metavar="N",
+    parser.add_argument("--image-seed", type=int_in(0, 2**32 - 1), metavar="N",
                         help="seed for local images (default random; image i of a batch uses N+i)")
-    parser.add_argument("--out", metavar="DIR", help="folder for generated images")
+    parser.add_argument("--out", metavar="DIR", help="folder for generated images (created if missing)")
+    parser.add_argument("--stream", action="store_true",
+                        help="stream the answer to standard output even when it is not a terminal "
+                             "(a broken partial answer then stays in the output, marked on standard error)")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
@@ -40,13 +68,16 @@ def _prompt(args: argparse.Namespace) -> str:
     if text is None:
         if sys.stdin is None or sys.stdin.isatty():
             raise SparklioError("give a prompt: --prompt TEXT, --prompt-file PATH or standard input")
-        text = sys.stdin.read()
+        from sparklio_desktop.commands._input import read_prompt_stream
+
+        text = read_prompt_stream(sys.stdin.buffer)
     if not text.strip():
         raise SparklioError("the prompt is empty")
     return text
 
 
 def _images(paths: list[str]):
+    from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded
     from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.providers.base import ImageInput
 
@@ -57,27 +88,106 @@ def _images(paths: list[str]):
                 ".gif": "image/gif"}.get(path.suffix.lower())
         if kind is None:
             raise SparklioError(f"--image {name}: not a PNG, JPEG, WebP or GIF file")
-        try:
-            found.append(ImageInput(path.read_bytes(), kind))
-        except OSError as exc:
-            raise SparklioError(f"--image {name}: {exc.strerror}") from None
+        found.append(ImageInput(read_bounded(name, "--image", MAX_IMAGE_BYTES), kind))
     return tuple(found)
 
 
 def _image_options(args: argparse.Namespace):
     """Local image settings, or None when none was given (the request stays as before)."""
-    from sparklio_desktop.core.errors import SparklioError
-
     if not args.negative and args.guidance is None and args.image_seed is None:
         return None
-    if args.image_seed is not None and not 0 <= args.image_seed < 2**32:
-        raise SparklioError(f"--image-seed {args.image_seed}: expected a whole number from 0 to {2**32 - 1}")
-    if args.guidance is not None and not 0 <= args.guidance <= 50:
-        raise SparklioError(f"--guidance {args.guidance:g}: expected a number from 0 to 50")
+    # Ranges are checked by the argument types (above); the options only travel from here.
     from sparklio_desktop.core.local.sd_service import ImageOptions
 
     return ImageOptions(negative_prompt=args.negative, guidance=args.guidance, seed=args.image_seed,
                         steps=args.steps)
+
+
+def check_out_dir(name: str) -> Path:
+    """``--out`` as a folder that exists and takes files, checked before anything is paid for."""
+    from sparklio_desktop.core.errors import SparklioError
+
+    out = Path(name).expanduser()
+    if out.exists() and not out.is_dir():
+        raise SparklioError(f"--out {name}: is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise SparklioError(f"--out {name}: cannot write there: {exc.strerror or exc}") from None
+    return out
+
+
+def save_images(images: tuple[bytes, ...], out: Path, stem: str) -> tuple[list[str], str | None]:
+    """Write paid-for images to ``out``; if that fails, to the data folder's ``images/``,
+    then to a new temporary folder. Returns the paths and why the fallback was used."""
+    from sparklio_desktop.core import paths
+
+    problem = None
+    candidates: list[Any] = [out, lambda: paths.data_dir() / "images", lambda: Path(tempfile.mkdtemp(prefix="sparklio-"))]
+    for candidate in candidates:
+        folder = candidate() if callable(candidate) else candidate
+        written: list[str] = []
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for index, data in enumerate(images, start=1):
+                path = folder / f"{stem}-{index}.png"
+                with open(path, "xb") as handle:  # never overwrite a file that is already there
+                    handle.write(data)
+                written.append(str(path))
+            return written, problem
+        except OSError as exc:
+            for path in written:  # keep one complete set, in one place
+                Path(path).unlink(missing_ok=True)
+            problem = problem or f"cannot write to {folder}: {exc.strerror or exc}"
+    raise OSError(f"no folder could take the {len(images)} generated images ({problem})")
+
+
+class _AnswerPrinter:
+    """Standard output gets the final answer once; the story of the attempts goes to stderr.
+
+    ``live`` (a terminal): chunks are written as they arrive; when an attempt fails after
+    writing some, stderr says that text is discarded and the next attempt starts afresh.
+    Otherwise (a pipe, a file) nothing is written until the answer is complete.
+    """
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.partial: list[str] = []  # text of the current attempt
+
+    def started(self) -> None:
+        self.partial = []
+
+    def chunk(self, text: str) -> None:
+        self.partial.append(text)
+        if self.live:
+            sys.stdout.write(answer_text(text))
+            sys.stdout.flush()
+
+    def failed(self, model: str) -> None:
+        if not self.partial:
+            return
+        text = "".join(self.partial)
+        self.partial = []
+        if self.live:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            print(f"[the {len(text):,} characters above from {safe_text(model)} are discarded; "
+                  "the answer starts again]", file=sys.stderr)
+        else:
+            preview = text if len(text) <= 200 else text[:200] + "…"
+            print(f"[partial answer from {safe_text(model)} discarded ({len(text):,} characters): "
+                  f"{safe_text(preview)}]", file=sys.stderr)
+
+    def finished(self, output: str, ok: bool) -> None:
+        if self.live:
+            if "".join(self.partial) and not "".join(self.partial).endswith("\n"):
+                sys.stdout.write("\n")
+        elif ok and output:
+            sys.stdout.write(output if output.endswith("\n") else output + "\n")
+        sys.stdout.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,18 +195,21 @@ def run(args: argparse.Namespace) -> int:
 
     from sparklio_desktop.commands._output import print_json
     from sparklio_desktop.commands.route import request_from_args
-    from sparklio_desktop.core.dispatch import AttemptFailed, Finished, RunRequest, TextChunk
+    from sparklio_desktop.core.dispatch import AttemptFailed, AttemptStarted, Finished, RunRequest, TextChunk
     from sparklio_desktop.core.services import open_services
 
+    # Everything the user gave is checked here, before open_services and any paid call.
     prompt = _prompt(args)
     images = _images(args.image)
     image_options = _image_options(args)
+    out = check_out_dir(args.out) if args.out else Path(".")
     route = request_from_args(argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None,
                                                      "images": None}), None)
     request = RunRequest(route=route, prompt=prompt, images=images, model=args.model, use_cache=not args.no_cache,
                          max_output_tokens=args.max_output_tokens, image_size=args.size, n_images=args.images,
                          steps=args.steps, image_options=image_options)
     services = open_services()
+    printer = _AnswerPrinter(live=not args.json and (args.stream or sys.stdout.isatty()))
 
     async def go():
         from sparklio_desktop.core.dispatch import interrupts
@@ -105,13 +218,16 @@ def run(args: argparse.Namespace) -> int:
         result = None
         try:
             async for event in services.dispatcher.stream(request):
-                if isinstance(event, TextChunk) and not args.json:
-                    sys.stdout.write(event.text)
-                    sys.stdout.flush()
+                if isinstance(event, AttemptStarted):
+                    printer.started()
+                elif isinstance(event, TextChunk):
+                    printer.chunk(event.text)
                 elif isinstance(event, AttemptFailed):
                     info = event.info
+                    printer.failed(info.model)
                     then = f"retrying in {event.wait_s:g} s" if event.next_action == "retry" else event.next_action
-                    print(f"\n[{info.model}: {info.error_class}: {info.error}; {then}]", file=sys.stderr)
+                    print(f"[{safe_text(info.model)}: {info.error_class}: {safe_text(info.error)}; {then}]",
+                          file=sys.stderr)
                 elif isinstance(event, Finished):
                     result = event.result
         finally:
@@ -122,29 +238,26 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(go())
     finally:
         services.close()
-    written = []
+    written: list[str] = []
     if result.images:
-        out = Path(args.out or ".")
-        out.mkdir(parents=True, exist_ok=True)
-        for index, data in enumerate(result.images, start=1):
-            path = out / f"{result.request_id[:12]}-{index}.png"
-            path.write_bytes(data)
-            written.append(str(path))
+        written, problem = save_images(result.images, out, result.request_id[:12])
+        if problem:
+            print(f"sparklio: warning: {safe_text(problem)}; the images were saved in "
+                  f"{safe_text(Path(written[0]).parent)}", file=sys.stderr)
     if args.json:
         payload = result.to_dict()
         payload["files"] = written
         print_json(payload)
     else:
-        if result.output and not result.output.endswith("\n"):
-            print()
+        printer.finished(result.output, result.ok)
         for path in written:
-            print(path)
+            print(safe_text(path))
         if result.ok:
-            print(f"[{result.model}{' (cache)' if result.cache_hit else ''}; ${result.cost_usd:f}; "
+            print(f"[{safe_text(result.model)}{' (cache)' if result.cache_hit else ''}; ${result.cost_usd:f}; "
                   f"request {result.request_id}]", file=sys.stderr)
     if result.budget_alert:
         print(result.budget_alert, file=sys.stderr)
     if not result.ok:
-        print(f"sparklio: error: {result.error}", file=sys.stderr)
+        print(f"sparklio: error: {safe_text(result.error, keep_newlines=True)}", file=sys.stderr)
         return 1
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sparklio_desktop.commands._output import safe_text
+
 HELP = "explain a past request again: its routing decision and every attempt"
 
 
@@ -28,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
                     "attempts": [a.__dict__ for a in attempts]})
         return 0
     if decision is not None:
-        print(f"{decision.task_type}, {decision.ts_utc:%Y-%m-%d %H:%M} UTC: {decision.prompt_preview!r}")
-        print("chain: " + " -> ".join(decision.trace.get("chain", [])))
-        print(decision.trace.get("explanation", ""))
+        print(f"{decision.task_type}, {decision.ts_utc:%Y-%m-%d %H:%M} UTC: {safe_text(repr(decision.prompt_preview))}")
+        print("chain: " + " -> ".join(safe_text(m) for m in decision.trace.get("chain", [])))
+        print(safe_text(decision.trace.get("explanation", ""), keep_newlines=True))
     print(table([(a.attempt, a.model_id, a.outcome, a.error_class or "", a.input_tokens, a.output_tokens,
                   f"${a.cost_usd:f}", f"{a.waited_s:g}") for a in attempts],
                 ("#", "model", "outcome", "error", "in", "out", "cost", "waited s")))

@@ -8,22 +8,19 @@ HELP = "this month's spend: budget, by model and task, cache savings, fallback r
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", metavar="YYYY-MM", help="default: the current month (UTC)")
+    from sparklio_desktop.commands._args import month
+
+    parser.add_argument("--month", type=month, metavar="YYYY-MM", help="default: the current month (UTC)")
     parser.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    import re
-
     from sparklio_desktop.commands._output import print_json, table
-    from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.ledger import LedgerStore, current_month
     from sparklio_desktop.core.services import budget_guard
     from sparklio_desktop.core.workspace import Workspace
 
     month = args.month or current_month()
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise SparklioError(f"--month {month}: expected YYYY-MM, e.g. 2026-11")
     workspace = Workspace()
     with LedgerStore.open() as ledger:
         status = budget_guard(workspace, ledger).status(month)

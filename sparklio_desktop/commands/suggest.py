@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sparklio_desktop.commands._output import safe_text
+
 HELP = "suggest policy changes from your ratings; --apply TASK writes a new policy version, --undo reverts it"
 
 
@@ -50,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"undone": True, "path": str(change.path), "version": str(change.version), "diff": change.diff})
         else:
-            print(change.diff or "(no change)", end="" if change.diff.endswith("\n") else "\n")
-            print(f"Restored {change.path}" + (" (removed: the shipped policy is in force)" if change.after is None
+            print(safe_text(change.diff, keep_newlines=True) or "(no change)", end="" if change.diff.endswith("\n") else "\n")
+            print(f"Restored {safe_text(change.path)}" + (" (removed: the shipped policy is in force)" if change.after is None
                                                 else ""))
         return 0
 
@@ -71,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
             print_json({"applied": _suggestion_dict(found[0]), "path": str(change.path),
                         "version": str(change.version), "diff": change.diff})
         else:
-            print(found[0].sentence)
-            print(change.diff, end="")
-            print(f"Wrote {change.path}; the previous version is kept ({change.version.name}); "
+            print(safe_text(found[0].sentence))
+            print(safe_text(change.diff, keep_newlines=True), end="")
+            print(f"Wrote {safe_text(change.path)}; the previous version is kept ({change.version.name}); "
                   "`sparklio suggest --undo` reverts it.")
         return 0
     if args.json:
@@ -82,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
         print("No suggestions: every primary holds up against your ratings (or there are too few votes).")
     else:
         for s in found:
-            print(f"{s.task_type}: {s.sentence}")
+            print(f"{s.task_type}: {safe_text(s.sentence)}")
     return 0

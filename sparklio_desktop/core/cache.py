@@ -8,24 +8,32 @@ Python's ``hash()``, which is salted per process and would make every run miss.
 failed output on purpose: the dispatcher calls :meth:`ResponseCache.put` only after a
 stream finished normally with outcome ``ok``; a cancelled, truncated or failed answer
 is never stored, so a hit is always a whole answer.
+
+**A cache is disposable.** The file is opened on first use, so ``run --no-cache`` never
+touches it. If it turns out damaged (or a folder sits in its place), it is set aside as
+``cache.sqlite3.damaged-<time>`` and a fresh one is started, with a one-line warning;
+if even that fails (a read-only folder, a full disk), the cache is off for the rest of
+the session. ``get`` and ``put`` never raise for the file's sake: a request that has
+been paid for must not fail because its answer could not be cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Text, cast, delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger import (
@@ -38,6 +46,12 @@ from sparklio_desktop.core.ledger import (
     utcnow,
     writer,
 )
+from sparklio_desktop.core.ledger.engine import DatabaseFileError, set_aside
+
+_T = TypeVar("_T")
+LABEL = "response cache"
+# What a fresh file cures; a read-only folder or a full disk it does not.
+_SET_ASIDE_FOR = frozenset({"damaged", "unopenable", "io"})
 
 KEY_VERSION = 1  # bump when the normalisation below changes, so old keys simply miss
 
@@ -76,6 +90,10 @@ responses = Table(
     Column("expires_utc", UtcDateTime, nullable=False),
 )
 _c = responses.c
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"sparklio: warning: {message}", file=sys.stderr)
 
 
 def default_cache_path() -> Path:
@@ -155,23 +173,88 @@ class CacheStats:
 
 
 class ResponseCache:
-    """Complete answers keyed by :func:`cache_key`, each kept for its own TTL."""
+    """Complete answers keyed by :func:`cache_key`, each kept for its own TTL.
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    ``warn`` receives one line when the file had to be set aside or the cache was
+    turned off (default: standard error).
+    """
+
+    def __init__(self, path: Path | str | None = None, *, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
-        self._engine = create_sqlite_engine(self.path)
-        self._writer = writer(self._engine)
-        try:
-            CACHE_MIGRATIONS.apply(self._writer)
-        except BaseException:
-            self._engine.dispose()
-            raise
+        self._warn = warn or _warn_stderr
+        self._engine: Engine | None = None
+        self._writer: Engine | None = None
+        self._state_lock = threading.RLock()
+        self.disabled_reason: str | None = None
+        self.set_aside_as: list[Path] = []
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
 
+    def _open(self) -> None:
+        engine = create_sqlite_engine(self.path, LABEL)
+        try:
+            CACHE_MIGRATIONS.apply(writer(engine))
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine, self._writer = engine, writer(engine)
+
+    def _dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = self._writer = None
+
+    def _recover(self, exc: DatabaseFileError, retried: bool) -> bool:
+        """After ``exc``: set the file aside when that helps; True when worth retrying."""
+        with self._state_lock:
+            self._dispose()
+            if exc.problem == "busy":
+                self._warn(f"{exc}; answering without the cache this time")
+                return False
+            if exc.problem in _SET_ASIDE_FOR and not retried:
+                try:
+                    moved = set_aside(self.path)
+                except OSError as move_error:
+                    self._disable(f"{exc}; could not set it aside: {move_error.strerror or move_error}")
+                    return False
+                self.set_aside_as.append(moved)
+                self._warn(f"the {LABEL} {self.path} was unusable ({exc.detail}); "
+                           f"set aside as {moved.name}, starting a fresh one")
+                return True
+            self._disable(str(exc))
+            return False
+
+    def _disable(self, reason: str) -> None:
+        self.disabled_reason = reason
+        self._warn(f"{reason}; the response cache is off for this session")
+
+    def _use(self, op: Callable[[Engine, Engine], _T], default: _T) -> _T:
+        """Run ``op(reader, writer)`` on the open file (opening it first); a damaged file is
+        set aside and ``op`` runs once more on a fresh one; ``default`` when it cannot run."""
+        for retried in (False, True):
+            with self._state_lock:
+                if self.disabled_reason is not None:
+                    return default
+                try:
+                    if self._engine is None:
+                        self._open()
+                    engine, write = self._engine, self._writer
+                except DatabaseFileError as exc:
+                    if self._recover(exc, retried):
+                        continue
+                    return default
+            assert engine is not None and write is not None
+            try:
+                return op(engine, write)
+            except DatabaseFileError as exc:
+                if not self._recover(exc, retried):
+                    return default
+        return default
+
     def close(self) -> None:
-        self._engine.dispose()
+        with self._state_lock:
+            self._dispose()
 
     def __enter__(self) -> ResponseCache:
         return self
@@ -191,14 +274,18 @@ class ResponseCache:
     def get(self, key: str, now: datetime | None = None) -> CachedResponse | None:
         """The stored answer, or None; an expired entry is a miss and is deleted."""
         now = now or utcnow()
-        with self._engine.begin() as conn:
-            row = conn.execute(select(responses).where(_c.key == key)).one_or_none()
+
+        def read(engine: Engine, write: Engine) -> Any:
+            with engine.begin() as conn:
+                row = conn.execute(select(responses).where(_c.key == key)).one_or_none()
+            if row is not None and row.expires_utc <= now:
+                with write.begin() as conn:
+                    conn.execute(delete(responses).where(_c.key == key, _c.expires_utc <= now))
+                return None
+            return row
+
+        row = self._use(read, None)
         if row is None:
-            self._count(hit=False)
-            return None
-        if row.expires_utc <= now:
-            with self._writer.begin() as conn:
-                conn.execute(delete(responses).where(_c.key == key, _c.expires_utc <= now))
             self._count(hit=False)
             return None
         self._count(hit=True)
@@ -230,17 +317,29 @@ class ResponseCache:
         statement = statement.on_conflict_do_update(
             index_elements=["key"], set_={k: statement.excluded[k] for k in values if k != "key"}
         )
-        with self._writer.begin() as conn:
-            conn.execute(statement)
+
+        def store(_engine: Engine, write: Engine) -> None:
+            with write.begin() as conn:
+                conn.execute(statement)
+
+        self._use(store, None)
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete every expired entry now; returns how many went."""
-        with self._writer.begin() as conn:
-            return conn.execute(delete(responses).where(_c.expires_utc <= (now or utcnow()))).rowcount
+        cutoff = now or utcnow()
+
+        def purge(_engine: Engine, write: Engine) -> int:
+            with write.begin() as conn:
+                return int(conn.execute(delete(responses).where(_c.expires_utc <= cutoff)).rowcount)
+
+        return self._use(purge, 0)
 
     def clear(self) -> None:
-        with self._writer.begin() as conn:
-            conn.execute(delete(responses))
+        def clear(_engine: Engine, write: Engine) -> None:
+            with write.begin() as conn:
+                conn.execute(delete(responses))
+
+        self._use(clear, None)
 
     def stats(self, now: datetime | None = None) -> CacheStats:
         now = now or utcnow()
@@ -249,7 +348,12 @@ class ResponseCache:
             func.coalesce(func.sum(_c.expires_utc <= now), 0),
             func.coalesce(func.sum(func.length(cast(_c.output, LargeBinary))), 0),
         )
-        with self._engine.begin() as conn:
-            entries, expired, size = conn.execute(query).one()
+
+        def count(engine: Engine, _write: Engine) -> tuple[int, int, int]:
+            with engine.begin() as conn:
+                entries, expired, size = conn.execute(query).one()
+            return int(entries), int(expired), int(size)
+
+        entries, expired, size = self._use(count, (0, 0, 0))
         with self._lock:
             return CacheStats(entries, int(expired), int(size), self._hits, self._misses)

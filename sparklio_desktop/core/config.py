@@ -12,11 +12,19 @@ puts them in the OS keyring (:mod:`sparklio_desktop.core.secrets`).
 
 Errors name the file, the line and the field (``settings.json:7: budget.at_cap: ...``).
 The app must keep working with a broken file, so :func:`load_settings_lenient`
-returns the defaults together with the error for the GUI to show.
+returns the settings with each invalid field back at its default, together with the
+error for the CLI and the GUI to show.
+
+Every number has bounds that the code using it can honour: ``1e999`` was once a valid
+monthly budget, then broke ``run`` and ``spend`` because the ledger stores money as a
+64-bit count of picodollars. Money settings are finite, non-negative, whole
+picodollars and at most :data:`MAX_MONTHLY_USD`; durations, memory sizes and fractions
+have upper bounds too. NaN and infinities are refused everywhere.
 """
 
 from __future__ import annotations
 
+import copy
 import getpass
 import json
 import os
@@ -35,13 +43,20 @@ from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameE
 from sparklio_desktop.core.redact import redact
 
 __all__ = [
-    "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings", "CloudProviderSettings", "DefaultsSettings",
+    "MAX_MONTHLY_USD", "MAX_TTL_S", "MAX_VRAM_GB", "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings", "CloudProviderSettings", "DefaultsSettings",
     "GpuSettings", "LocalSettings", "OllamaSettings", "PolicySettings", "ProvidersSettings", "Settings",
     "UiSettings", "UserSettings", "effective_base_url", "format_value", "get_setting", "load_settings",
     "load_settings_lenient", "save_settings", "set_setting", "setting_keys", "settings_path",
 ]  # fmt: skip
 
 SETTINGS_FILENAME = "settings.json"
+
+# A monthly budget above a million dollars is a typo; the ledger's own ceiling (2**63 - 1
+# picodollars, about $9.2M) is well above it, so budget arithmetic never overflows.
+MAX_MONTHLY_USD = Decimal(1_000_000)
+_PICODOLLAR = Decimal("1e-12")
+MAX_TTL_S = 10 * 366 * 24 * 3600  # ten years: beyond it a cached answer is "forever" anyway
+MAX_VRAM_GB = 4096.0
 
 _SECRET_SUFFIXES = ("key", "token", "secret", "password")
 _SECRET_HINT = (
@@ -76,11 +91,20 @@ class _Section(BaseModel):
 
 
 class BudgetSettings(_Section):
-    monthly_usd: Decimal = Field(default=Decimal("50"), ge=0, allow_inf_nan=False)
+    monthly_usd: Decimal = Field(default=Decimal("50"), ge=0, le=MAX_MONTHLY_USD, allow_inf_nan=False)
+    """USD per calendar month (UTC); at most $1,000,000, in whole picodollars."""
     at_cap: Literal["local_only", "stop"] = "local_only"
     """At the cap: route to local models only, or refuse paid requests (BudgetError)."""
     alert_threshold: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     """Fraction of the monthly budget at which the app warns; None = the policy's (80%)."""
+
+    @field_validator("monthly_usd")
+    @classmethod
+    def _whole_picodollars(cls, value: Decimal) -> Decimal:
+        # The bounds have been checked, so quantize cannot overflow here.
+        if value != value.quantize(_PICODOLLAR):
+            raise ValueError(f"{value} USD is finer than the ledger keeps (1e-12 USD)")
+        return value
 
 
 class CloudProviderSettings(_Section):
@@ -129,9 +153,9 @@ class DefaultsSettings(_Section):
 
 class CacheSettings(_Section):
     enabled: bool = True
-    ttl_static_s: int | None = Field(default=None, ge=0)
+    ttl_static_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
     """None = the policy's TTL for answers that do not go stale."""
-    ttl_dynamic_s: int | None = Field(default=None, ge=0)
+    ttl_dynamic_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
 
 
 class PolicySettings(_Section):
@@ -140,7 +164,7 @@ class PolicySettings(_Section):
 
 
 class GpuSettings(_Section):
-    vram_gb: float = Field(default=12.0, ge=0, allow_inf_nan=False)
+    vram_gb: float = Field(default=12.0, ge=0, le=MAX_VRAM_GB, allow_inf_nan=False)
 
 
 class LocalSettings(_Section):
@@ -314,12 +338,39 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def load_settings_lenient(path: Path | None = None) -> tuple[Settings, ConfigError | None]:
-    """Like :func:`load_settings`, but a broken file gives the defaults plus the error,
-    so the app starts and can tell the user what to fix."""
+    """Like :func:`load_settings`, but a broken file never stops the app: each invalid
+    field falls back to its default and the other fields keep the user's values (the
+    whole file falls back when it is not a JSON object). Returns the settings and the
+    error, so the app starts and can tell the user what to fix."""
+    path = path or settings_path()
     try:
-        return load_settings(path), None
+        raw, text = _read_raw(path)
     except ConfigError as exc:
         return Settings(), exc
+    try:
+        return _validate(raw, path, text), None
+    except ConfigError as exc:
+        problems = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        kept = _without(raw, [p.field for p in problems])
+        try:
+            return Settings.model_validate(kept), exc
+        except ValidationError:
+            return Settings(), exc
+
+
+def _without(raw: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A copy of ``raw`` without the dotted ``keys`` (an empty key drops everything)."""
+    if any(not key for key in keys):
+        return {}
+    kept = copy.deepcopy(raw)
+    for key in keys:
+        *parents, leaf = key.split(".")
+        node: Any = kept
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return kept
 
 
 def get_setting(key: str, settings: Settings | None = None, path: Path | None = None) -> Any:
@@ -342,6 +393,8 @@ def format_value(value: Any) -> str:
         return json.dumps(value.model_dump(mode="json"), indent=2)
     if isinstance(value, list):
         return json.dumps([str(v) for v in value])
+    if isinstance(value, Decimal):
+        return f"{value:f}"  # 0.000000000001, not 1E-12
     return str(value)
 
 
@@ -377,7 +430,9 @@ def set_setting(key: str, value: str | None, path: Path | None = None) -> Settin
 
     ``None``, ``"none"`` or ``"null"`` removes the key, so the default applies again.
     Returns the new settings. Other invalid fields in the file are reported (with their
-    line) rather than silently rewritten; bad JSON must be fixed by hand.
+    line) rather than silently rewritten; bad JSON must be fixed by hand. Removing a key
+    is always saved, even while other fields are invalid: it cannot make the file worse,
+    and it is how each broken field is put back to its default from the command line.
     """
     path = path or settings_path()
     if _looks_secret(key):
@@ -402,6 +457,8 @@ def set_setting(key: str, value: str | None, path: Path | None = None) -> Settin
         settings = _validate(raw, path, text)
     except ConfigError as exc:
         problems = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+        if parsed is _CLEAR and text is not None:
+            _write_atomic(path, json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
         # The new value came from the command line, not a line of the file.
         problems = [ConfigError(p.path, None, p.field, p.message) if p.field == key else p for p in problems]
         raise _collect(problems) from None
@@ -421,7 +478,10 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write the values that were set (not the defaults) atomically to ``path``."""
     path = path or settings_path()
     data = settings.model_dump(mode="json", exclude_unset=True)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    _write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

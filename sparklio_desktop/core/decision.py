@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 
@@ -162,6 +162,8 @@ class RoutingDecision:
     exploration: bool
     no_fit_reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # chain's local model id -> the installed Ollama tag the request is sent with
+    local_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def fits(self) -> bool:
@@ -183,6 +185,7 @@ class RoutingDecision:
             "exploration": self.exploration,
             "no_fit_reasons": list(self.no_fit_reasons),
             "notes": list(self.notes),
+            "local_tags": dict(self.local_tags),
         }
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sparklio_desktop.core import paths
 
@@ -48,8 +50,53 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
 }
 
 
+# A catalog entry that points a key-holding provider at another host has a key of its own,
+# named for the entry: keyring username ``entry-<id>``, variable ``SPARKLIO_KEY_<ID>``
+# (docs/dispatch.md, "Keys and custom endpoints").
+ENTRY_KEY_PREFIX = "entry-"
+DEFAULT_HOSTS: dict[str, str] = {
+    "openai": "https://api.openai.com",
+    "anthropic": "https://api.anthropic.com",
+    "google": "https://generativelanguage.googleapis.com",
+}
+
+
 def default_env_var_names(provider: str) -> tuple[str, ...]:
+    if provider.startswith(ENTRY_KEY_PREFIX):
+        return ("SPARKLIO_KEY_" + provider[len(ENTRY_KEY_PREFIX):].upper().replace("-", "_"),)
     return ENV_VARS.get(provider, (provider.upper().replace("-", "_") + "_API_KEY",))
+
+
+def entry_key_name(entry_id: str) -> str:
+    """The key name of a catalog entry: ``openai/my-proxy`` -> ``entry-openai-my-proxy``."""
+    return ENTRY_KEY_PREFIX + re.sub(r"[^a-z0-9]+", "-", entry_id.lower()).strip("-")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url.strip() if "://" in url else "https://" + url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80 if scheme == "http" else None)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def key_name_for(provider: str, entry_id: str, entry_base_url: str | None, configured_base_url: str | None) -> str:
+    """Which key a catalog entry's requests carry.
+
+    A provider's key goes only to that provider's configured endpoint: its default host
+    or the base URL configured for it (setting or the SDK's variable). An entry whose
+    own ``base_url`` names another host gets the key named for the entry instead.
+    Providers without a key of their own here (Ollama, user-added OpenAI-compatible
+    endpoints, keyed by their own name) keep their name.
+    """
+    if entry_base_url is None or provider not in DEFAULT_HOSTS:
+        return provider
+    allowed = {_origin(DEFAULT_HOSTS[provider])}
+    if configured_base_url:
+        allowed.add(_origin(configured_base_url))
+    return provider if _origin(entry_base_url) in allowed else entry_key_name(entry_id)
 
 
 def has_key_fast(provider: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -36,22 +37,111 @@ def ollama_base_url(host: str | None = None) -> str:
     return host.rstrip("/")
 
 
-def ollama_installed(host: str | None = None, timeout_s: float = 0.3) -> set[str] | None:
-    """Names of the models pulled on Ollama, or ``None`` when it cannot be reached."""
+_REGISTRY_PREFIX = "registry.ollama.ai/library/"
+_DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{12,64})$")
+
+
+def normalize_ollama_tag(name: str) -> str:
+    """Ollama's canonical spelling: lower case, no default registry, ``:latest`` when no tag."""
+    name = name.strip().lower()
+    if name.startswith(_REGISTRY_PREFIX):
+        name = name[len(_REGISTRY_PREFIX):]
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _base_name(name: str) -> str:
+    return normalize_ollama_tag(name).rsplit(":", 1)[0]
+
+
+def resolve_ollama_tag(api_name: str, installed: Mapping[str, str]) -> str | None:
+    """The installed Ollama tag that serves a catalog entry whose ``api_name`` is given.
+
+    ``installed`` maps each installed name (as ``/api/tags`` lists it) to its digest.
+    In order: the exact tag (``qwen2.5`` is ``qwen2.5:latest``); else the model with the
+    same digest (an ``api_name`` written as a digest, ``sha256:…`` or 12+ hex digits,
+    pins one build whatever it is called); else a model with the same base name,
+    ``:latest`` first, then the first name in sorted order. ``None``: nothing fits.
+    """
+    wanted = normalize_ollama_tag(api_name)
+    by_norm = {normalize_ollama_tag(name): name for name in installed}
+    if wanted in by_norm:
+        return by_norm[wanted]
+    pinned = _DIGEST.match(api_name.strip().lower())
+    if pinned:
+        for name, digest in sorted(installed.items()):
+            if digest and digest.lower().removeprefix("sha256:").startswith(pinned.group(1)):
+                return name
+    base = _base_name(api_name)
+    same = sorted(name for norm, name in by_norm.items() if norm.rsplit(":", 1)[0] == base)
+    if not same:
+        return None
+    latest = [name for name in same if normalize_ollama_tag(name).endswith(":latest")]
+    return (latest or same)[0]
+
+
+def catalog_entry_for_tag(catalog: Catalog, tag: str, installed: Mapping[str, str]):
+    """The catalog's Ollama entry that already runs as the installed ``tag`` (it resolves
+    to it), or ``None``. Adding ``tag`` to the catalog then updates that entry instead of
+    adding a second one beside it."""
+    for model in catalog.values():
+        if model.provider == "ollama" and resolve_ollama_tag(model.api_name, installed) == tag:
+            return model
+    return None
+
+
+def ollama_tags(host: str | None = None, timeout_s: float = 0.3) -> dict[str, str] | None:
+    """The models pulled on Ollama (name -> digest), or ``None`` when it cannot be reached."""
     url = ollama_base_url(host) + "/api/tags"
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - local service
             payload = json.load(response)
     except (OSError, ValueError, urllib.error.URLError):
         return None
-    names: set[str] = set()
-    for entry in payload.get("models", []):
+    tags: dict[str, str] = {}
+    models = payload.get("models") if isinstance(payload, dict) else None
+    for entry in models if isinstance(models, list) else []:
+        if not isinstance(entry, dict):
+            continue
         name = entry.get("model") or entry.get("name")
-        if name:
-            names.add(name)
-            if name.endswith(":latest"):
-                names.add(name[: -len(":latest")])
-    return names
+        if isinstance(name, str) and name:
+            digest = entry.get("digest")
+            tags[name] = digest if isinstance(digest, str) else ""
+    return tags
+
+
+def ollama_installed(host: str | None = None, timeout_s: float = 0.3) -> set[str] | None:
+    """Names of the models pulled on Ollama, or ``None`` when it cannot be reached."""
+    tags = ollama_tags(host, timeout_s)
+    return None if tags is None else set(tags)
+
+
+def resolve_local_tags(catalog: Catalog, installed: Mapping[str, str]) -> dict[str, str]:
+    """Catalog id -> the installed Ollama tag each local model runs as (only those installed)."""
+    resolved: dict[str, str] = {}
+    for model in catalog.values():
+        if model.provider == "ollama":
+            tag = resolve_ollama_tag(model.api_name, installed)
+            if tag is not None:
+                resolved[model.id] = tag
+    return resolved
+
+
+def ollama_loaded(name: str, host: str | None = None, timeout_s: float = 0.3) -> bool | None:
+    """Whether Ollama has ``name`` loaded in memory now (``/api/ps``); ``None`` when it
+    cannot be asked. A model that is not loaded must be read from disk before its
+    first token, which the dispatcher's first-token limit allows for."""
+    url = ollama_base_url(host) + "/api/ps"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - local service
+            payload = json.load(response)
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    wanted = {name, name + ":latest"} if ":" not in name else {name}
+    models = payload.get("models") if isinstance(payload, dict) else None
+    for entry in models if isinstance(models, list) else []:
+        if isinstance(entry, dict) and (entry.get("model") in wanted or entry.get("name") in wanted):
+            return True
+    return False
 
 
 def sd_checkpoint_present(folders: Iterable[Path]) -> bool:
@@ -68,7 +158,7 @@ def sd_checkpoint_present(folders: Iterable[Path]) -> bool:
 def build_live_state(
     catalog: Catalog,
     has_key: Mapping[str, bool],
-    ollama_models: set[str] | None,
+    ollama_models: Mapping[str, str] | set[str] | None,
     sd_available: bool,
     session_unavailable: Mapping[str, tuple[Rule, str]] | None = None,
     spent_usd: Decimal | None = None,
@@ -77,22 +167,33 @@ def build_live_state(
     alert_threshold: float = 0.8,
     quality: Mapping[str, float] | None = None,
     rating_votes: Mapping[str, int] | None = None,
+    key_names: Mapping[str, str] | None = None,
 ) -> LiveState:
-    """Combine availability facts into the router's ``LiveState``."""
+    """Combine availability facts into the router's ``LiveState``.
+
+    ``ollama_models``: the installed names (with their digests, when known); each local
+    model is resolved to the tag it runs as (:func:`resolve_ollama_tag`)."""
     unavailable: dict[str, tuple[Rule, str]] = {}
+    installed = None
+    if ollama_models is not None:
+        installed = dict(ollama_models) if isinstance(ollama_models, Mapping) else dict.fromkeys(ollama_models, "")
+    local_tags = resolve_local_tags(catalog, installed) if installed is not None else {}
     for model in catalog.values():
         if model.provider == "ollama":
-            if ollama_models is None:
+            if installed is None:
                 unavailable[model.id] = (Rule.UNREACHABLE, "Ollama is not running (start it with `ollama serve`)")
-            elif model.api_name not in ollama_models:
+            elif model.id not in local_tags:
                 unavailable[model.id] = (Rule.NOT_INSTALLED, f"pull it with `ollama pull {model.api_name}`")
         elif model.provider == "diffusers":
             if not sd_available:
                 unavailable[model.id] = (Rule.NOT_INSTALLED, "add a Stable Diffusion checkpoint to a weights folder")
         elif model.provider == "openai_compatible":
             pass  # a user endpoint may need no key; its reachability shows on first call
-        elif not has_key.get(model.provider, False):
-            unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {model.provider}`")
+        else:
+            # an entry pointing its provider at another host needs the key named for it
+            name = (key_names or {}).get(model.id, model.provider)
+            if not has_key.get(name, False):
+                unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {name}`")
     for model_id, reason in (session_unavailable or {}).items():
         unavailable[model_id] = reason
     return LiveState(
@@ -103,6 +204,7 @@ def build_live_state(
         alert_threshold=alert_threshold,
         quality=dict(quality or {}),
         rating_votes=dict(rating_votes or {}),
+        local_tags=local_tags,
     )
 
 
@@ -116,8 +218,9 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
     settings = workspace.settings
     catalog = workspace.catalog
     providers = {m.provider for m in catalog.values() if not m.local}
-    has_key = {provider: has_key_fast(provider) for provider in providers}
-    ollama = ollama_installed(settings.providers.ollama.host)
+    key_names = custom_key_names(catalog, settings)
+    has_key = {name: has_key_fast(name) for name in providers | set(key_names.values())}
+    ollama = ollama_tags(settings.providers.ollama.host)
     folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
     spent = budget = None
     quality: dict[str, float] = {}
@@ -147,4 +250,21 @@ def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, st
         alert_threshold=settings.budget.alert_threshold or policy.budget.alert_threshold,
         quality=quality,
         rating_votes=votes,
+        key_names=key_names,
     )
+
+
+def custom_key_names(catalog: Catalog, settings) -> dict[str, str]:
+    """Catalog id -> key name, for entries whose own ``base_url`` takes their provider's
+    requests to another host (they never get the provider's key; core.key_index)."""
+    from sparklio_desktop.core.config import effective_base_url
+    from sparklio_desktop.core.key_index import key_name_for
+
+    names: dict[str, str] = {}
+    for model in catalog.values():
+        if model.base_url is not None and not model.local:
+            name = key_name_for(model.provider, model.id, model.base_url,
+                                effective_base_url(model.provider, settings))
+            if name != model.provider:
+                names[model.id] = name
+    return names

@@ -163,6 +163,27 @@ class RatingRules(_Strict):
     promote_margin: float = Field(default=0.5, ge=0, le=10)
 
 
+# -- dispatch watchdog (issue 9): limits on providers that go silent; docs/dispatch.md --
+class FirstTokenLimits(_Strict):
+    """Seconds from the start of a call to its first token, per speed class."""
+
+    realtime: float = Field(default=10.0, gt=0, le=3600)
+    standard: float = Field(default=30.0, gt=0, le=3600)
+    batch: float = Field(default=120.0, gt=0, le=3600)
+
+    def for_speed(self, speed: SpeedClass) -> float:
+        return float(getattr(self, speed.value))
+
+
+class DispatchRules(_Strict):
+    # The longest silence between two chunks of a stream once text has started.
+    stream_idle_timeout_s: float = Field(default=20.0, gt=0, le=3600)
+    first_token_timeout_s: FirstTokenLimits = FirstTokenLimits()
+    # Extra first-token time for a local Ollama model that Ollama reports as not loaded.
+    ollama_load_allowance_s: float = Field(default=60.0, ge=0, le=3600)
+# -- end of the dispatch watchdog block --
+
+
 class Policy(_Strict):
     version: Literal[1] = 1
     weights: Weights
@@ -177,6 +198,7 @@ class Policy(_Strict):
     exploration: ExplorationRules = ExplorationRules()
     budget: BudgetRules = BudgetRules()
     ratings: RatingRules = RatingRules()
+    dispatch: DispatchRules = DispatchRules()
 
     def task(self, name: str) -> TaskSpec:
         from sparklio_desktop.core.errors import UnknownNameError

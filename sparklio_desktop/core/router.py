@@ -93,6 +93,8 @@ class LiveState:
     quality: Mapping[str, float] = field(default_factory=dict)
     # votes behind each blended quality; a model with enough of them can move ahead in the chain
     rating_votes: Mapping[str, int] = field(default_factory=dict)
+    # local model id -> the installed Ollama tag it runs as (core.live.resolve_ollama_tag)
+    local_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def capped(self) -> bool:
@@ -239,15 +241,22 @@ class Router:
             if not no_fit:
                 no_fit = (f"the catalog has no model that can do {task.capability.value}",)
         notes = ("The monthly budget is spent and the policy stops paid requests.",) if stop_at_cap else ()
+        local_tags = {m: live.local_tags[m] for m in chain if m in live.local_tags}
+        explanation = explain(options, chain_c, wanted, capped, excluded_sample, estimate, notes)
+        for model_id, tag in local_tags.items():
+            model = self.catalog[model_id]
+            if tag != model.api_name:
+                explanation += f" {model.name} runs as the installed Ollama tag {tag} (the catalog names {model.api_name})."
         return RoutingDecision(
             options=options,
             chain=tuple(chain),
             candidates=candidates,
             estimate=estimate,
-            explanation=explain(options, chain_c, wanted, capped, excluded_sample, estimate, notes),
+            explanation=explanation,
             exploration=exploration,
             no_fit_reasons=no_fit,
             notes=notes,
+            local_tags=local_tags,
         )
 
     # -- pieces ----------------------------------------------------------------

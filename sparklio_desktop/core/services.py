@@ -70,12 +70,19 @@ def open_services(
     from sparklio_desktop.core.votes_store import VoteStore
 
     workspace = workspace or Workspace()
+    # A ledger that cannot be opened (damaged, a read-only folder) raises a one-line
+    # DatabaseFileError here, before any paid request; the cache opens on first use and
+    # heals itself, so it can never stop a run.
     ledger = LedgerStore.open(ledger_path)
+    try:
+        votes = VoteStore.open(ledger.path)
+    except BaseException:
+        ledger.close()
+        raise
     cache = ResponseCache()
     budget = budget_guard(workspace, ledger)
     keys = keys or KeyStore()
     local_images = local_images or LazyStableDiffusion(workspace.settings)  # torch loads on the first image
-    votes = VoteStore.open(ledger.path)
     ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, lambda task: votes.votes(task))
     # The dispatcher adds what failed this session and the task's ratings to this live state.
     live = live or (lambda: probe_live_state(workspace))

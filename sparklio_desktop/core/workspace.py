@@ -22,6 +22,15 @@ class Workspace:
     def catalog(self) -> Catalog:
         return self._catalog if self._catalog is not None else load_catalog()
 
+    def reload_catalog(self) -> Catalog:
+        """Read the catalog files again, after the user's catalog changed in the running app
+        (Models -> Add to catalog); the policy store validates later reloads against it."""
+        if self._catalog is None:
+            self.__dict__.pop("catalog", None)
+            if "policy_store" in self.__dict__:
+                self.policy_store.catalog = self.catalog
+        return self.catalog
+
     @cached_property
     def settings(self):
         from sparklio_desktop.core.config import load_settings_lenient

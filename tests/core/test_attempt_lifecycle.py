@@ -189,7 +189,7 @@ def test_an_existing_ledger_upgrades_in_place(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     try:
         names = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
-        assert names == LEDGER_MIGRATIONS.names and "m003_attempt_lifecycle" in names
+        assert names == LEDGER_MIGRATIONS.names and "m004_attempt_lifecycle" in names
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("UPDATE llm_usage SET cost_usd = 0 WHERE request_id = 'old'")

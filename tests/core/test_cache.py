@@ -111,4 +111,6 @@ def test_stats_clear_and_purge(cache: ResponseCache) -> None:
 def test_default_path_is_its_own_file_in_the_data_dir(sparklio_home: Path) -> None:
     with ResponseCache() as opened:
         assert opened.path == sparklio_home / "cache.sqlite3"
+        assert not opened.path.exists()  # opened on first use: `run --no-cache` never touches it
+        opened.put("k", answer(), ttl_s=60)
     assert opened.path.exists()

@@ -330,3 +330,41 @@ def test_export_month_csv_writes_exact_money(store: LedgerStore, tmp_path: Path)
     assert sum(Decimal(r["cost_usd"]) for r in rows) == Decimal("0.005451000001")
     assert rows[0]["price_input_per_mtok"] == "0.15"
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_m003_upgrades_an_m002_file_keeping_rows_rollup_and_guards(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from sparklio_desktop.core.ledger.migrations import MigrationSet
+
+    path = tmp_path / "ledger.sqlite3"
+    old = MigrationSet()
+    for fn in (ledger.migrations.m001_initial, ledger.migrations.m002_usage_daily):
+        old.register(fn)
+    engine = create_engine(f"sqlite:///{path}")
+    old.apply(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider, outcome,"
+            " usage_source, cost_usd) VALUES ('r0', 1, '2026-01-02T00:00:00Z', 'ada', 'chat', 'm', 'p', 'ok',"
+            " 'provider', 7)")
+    engine.dispose()
+    store = LedgerStore.open(path)  # runs m003
+    try:
+        store.record_attempt(attempt("r1", outcome="stalled"))
+        assert [r.outcome for r in store.attempts("r0")] == ["ok"]
+        assert [r.outcome for r in store.attempts("r1")] == ["stalled"]
+    finally:
+        store.close()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT SUM(attempts) FROM usage_daily").fetchone()[0] == 2  # the copy was not counted
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("DELETE FROM llm_usage")
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider,"
+                       " outcome, usage_source) VALUES ('r2', 1, 't', 'u', 'chat', 'm', 'p', 'bogus', 'provider')")
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    finally:
+        db.close()
+    assert {"ix_llm_usage_ts", "ix_llm_usage_request", "ix_llm_usage_model", "ix_llm_usage_task"} <= indexes

@@ -132,3 +132,19 @@ def test_store_keeps_the_last_good_policy(tmp_path, catalog, sparklio_home):
     # A fresh start with the broken file also runs on the last good copy.
     fresh = PolicyStore(catalog)
     assert fresh.error is not None and fresh.policy.exploration.rate == 0.10
+
+
+def test_the_dispatch_watchdog_limits_have_defaults_and_bounds(tmp_path, catalog, policy):
+    assert policy.dispatch.stream_idle_timeout_s == 20
+    limits = policy.dispatch.first_token_timeout_s
+    assert [limits.for_speed(s) for s in SpeedClass] == [10, 30, 120]
+    assert policy.dispatch.ollama_load_allowance_s == 60
+    for old, new, field in (
+        ("stream_idle_timeout_s: 20", "stream_idle_timeout_s: 0", "dispatch.stream_idle_timeout_s"),
+        ("standard: 30, batch: 120}", "standard: 1e308, batch: 120}", "dispatch.first_token_timeout_s.standard"),
+        ("ollama_load_allowance_s: 60", "ollama_load_allowance_s: -1", "dispatch.ollama_load_allowance_s"),
+    ):
+        path = _broken(tmp_path, old, new)
+        with pytest.raises(ConfigError) as info:
+            load_policy(path, catalog)
+        assert f"{path}:" in str(info.value) and field in str(info.value)

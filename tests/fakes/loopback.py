@@ -9,12 +9,16 @@ Tests script faults that the next requests meet, in order:
         ...  # first call gets 429, second 500, third succeeds
 
 Streams use chunked transfer encoding, so a dropped connection mid-stream is a real
-protocol error on the client side, as it is in production.
+protocol error on the client side, as it is in production. Two faults never end by
+themselves, as a hung provider never does: ``stall_after`` streams some chunks and then
+goes silent, ``no_answer`` never sends a status line; both hold the connection until the
+client hangs up (or the server stops), and count the hang-up in ``hangups``.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -33,6 +37,9 @@ class Fault:
     ``delay_s``: wait this long before answering (a response slower than the timeout).
     ``drop_after``: stream this many chunks, then close the connection abruptly.
     ``malformed_after``: stream this many chunks, then send one that is not valid.
+    ``stall_after``: stream this many chunks, then send nothing more (the connection stays
+    open) until the client hangs up.
+    ``no_answer``: send nothing at all, not even a status line, until the client hangs up.
     ``path_contains``: only requests whose path contains this string consume the fault.
     """
 
@@ -44,6 +51,8 @@ class Fault:
     delay_s: float = 0.0
     drop_after: int | None = None
     malformed_after: int | None = None
+    stall_after: int | None = None
+    no_answer: bool = False
     path_contains: str | None = None
 
 
@@ -84,6 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.delay_s:
             time.sleep(fault.delay_s)
         reply = Reply(self)
+        if fault is not None and fault.no_answer:
+            reply.hold()
+            return
         try:
             owner.handle(request, fault, reply)
         except (BrokenPipeError, ConnectionResetError):
@@ -154,6 +166,27 @@ class Reply:
         except OSError:
             pass
 
+    def hold(self) -> None:
+        """Send nothing more; return when the client hangs up or the server stops.
+
+        A hang-up is counted in the server's ``hangups``; the connection is then closed."""
+        owner = self._h.server.owner
+        conn = self._h.connection
+        self._h.close_connection = True
+        while not owner.stopping.is_set():
+            readable, _, _ = select.select([conn], [], [], 0.02)
+            if not readable:
+                continue
+            try:
+                data = conn.recv(1, socket.MSG_PEEK)
+            except OSError:
+                data = b""
+            if not data:
+                with owner.lock:
+                    owner.hangups += 1
+                return
+            conn.recv(65536)  # the client sent more (a pipelined request): ignore it
+
     def stream(
         self,
         content_type: str,
@@ -162,9 +195,12 @@ class Reply:
         interval_s: float = 0.0,
         malformed: bytes | str = b"data: {not json\n\n",
     ) -> None:
-        """Send ``chunks`` as a stream, applying the fault's drop or malformed chunk."""
+        """Send ``chunks`` as a stream, applying the fault's drop, malformed chunk or stall."""
         self.start_stream(content_type)
         for index, item in enumerate(chunks):
+            if fault is not None and fault.stall_after is not None and index >= fault.stall_after:
+                self.hold()
+                return
             if fault is not None and fault.drop_after is not None and index >= fault.drop_after:
                 self.drop()
                 return
@@ -188,11 +224,14 @@ class LoopbackServer:
         self.lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
+        self.stopping = threading.Event()  # releases handlers that hold a connection open
+        self.hangups = 0  # clients that hung up on a stalled or unanswered request
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> "LoopbackServer":
+        self.stopping.clear()
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
         self._server = server
@@ -201,6 +240,7 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -189,20 +189,71 @@ def test_delete_asks_first(qloop, ollama, models, monkeypatch):
     assert "llava:latest" not in ollama.installed
 
 
-def test_add_to_catalog(qloop, ollama, models, sparklio_home):
+def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, ollama, models, sparklio_home):
+    """The shipped Llama 3.2 names llama3.2:3b; the installed llama3.2:latest serves it
+    (core.live.resolve_ollama_tag), so adding that tag updates the shipped entry instead of
+    leaving a second, "not installed" one beside the added one."""
     vm, view, _ = models
     run(qloop, vm.refresh())
-    view.installed_table.selectRow(0)
+    view.installed_table.selectRow(_names(view.installed_table).index("llama3.2:latest"))
     view.quality_spin.setValue(8.5)
     added: list[str] = []
     vm.catalogAdded.connect(added.append)
     view.add_button.click()
     settle(qloop, vm, lambda: bool(added))
-    assert added == ["ollama/llama3.2:latest"]
+    assert added == ["ollama/llama3.2"]
     from sparklio_desktop.core.catalog import load_catalog
     from sparklio_desktop.core.paths import user_catalog_path
 
-    assert load_catalog(user=user_catalog_path())["ollama/llama3.2:latest"].quality == 8.5
+    catalog = load_catalog(user=user_catalog_path())
+    assert (catalog["ollama/llama3.2"].api_name, catalog["ollama/llama3.2"].quality) == ("llama3.2:latest", 8.5)
+    assert catalog["ollama/llama3.2"].name == "Llama 3.2"
+    assert [m.id for m in catalog.values() if m.api_name.startswith("llama3.2")] == ["ollama/llama3.2"]
+
+
+def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(qloop, ollama, models, sparklio_home):
+    ollama.installed = ["mistral-nemo:latest", *ollama.installed]
+    vm, view, _ = models
+    run(qloop, vm.refresh())
+    view.installed_table.selectRow(_names(view.installed_table).index("mistral-nemo:latest"))
+    added: list[str] = []
+    vm.catalogAdded.connect(added.append)
+    view.add_button.click()
+    settle(qloop, vm, lambda: bool(added))
+    assert added == ["ollama/mistral-nemo:latest"]
+
+
+def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, make_ctx, ollama, sparklio_home, monkeypatch):
+    from sparklio_desktop.app import build_window
+    from sparklio_desktop.core.decision import Rule
+
+    monkeypatch.setenv("OLLAMA_HOST", ollama.base_url)
+    ollama.installed = ["mistral-nemo:latest", *ollama.installed]
+    ctx = make_ctx()
+    window = build_window(ctx)
+    qtbot.addWidget(window)
+    assert "ollama/mistral-nemo:latest" not in ctx.workspace.catalog
+    index = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())].index("Models")
+    view = window.tabs.widget(index).ensure_built()
+    vm = view.vm
+    run(qloop, vm.refresh())
+    view.installed_table.selectRow(_names(view.installed_table).index("mistral-nemo:latest"))
+    added: list[str] = []
+    vm.catalogAdded.connect(added.append)
+    view.add_button.click()
+    settle(qloop, vm, lambda: bool(added))
+    # the running app's catalog, live state and router see it without a restart
+    assert "ollama/mistral-nemo:latest" in ctx.workspace.catalog
+    run(qloop, ctx.wait_idle())
+    live = run(qloop, ctx.live.refresh())  # what the next preview or run probes
+    assert "ollama/mistral-nemo:latest" not in live.unavailable
+    assert live.local_tags["ollama/mistral-nemo:latest"] == "mistral-nemo:latest"
+    from sparklio_desktop.core.router import RouteRequest, route
+
+    decision = route(RouteRequest(task="chat", budget="low", explore=False), ctx.workspace.catalog,
+                     ctx.workspace.policy, live)
+    assert decision.candidate("ollama/mistral-nemo:latest").excluded_by is not Rule.NOT_INSTALLED
+    run(qloop, ctx.wait_idle())
 
 
 def test_checkpoints_probed_and_pickles_refused_until_trusted(qloop, models, monkeypatch):

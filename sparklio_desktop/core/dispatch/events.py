@@ -20,7 +20,7 @@ class AttemptInfo:
 
     attempt: int
     model: str
-    outcome: str  # ok, error, cancelled, cache_hit
+    outcome: str  # ok, error, stalled (the provider went silent), cancelled, cache_hit
     error_class: str | None
     error: str | None
     input_tokens: int

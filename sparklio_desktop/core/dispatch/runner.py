@@ -11,6 +11,9 @@ What happens on each kind of failure (docs/dispatch.md):
 - invalid request / content policy: stop, with the provider's own message;
 - a stream that breaks after some output: recorded as failed with what arrived; the next
   model starts the answer again;
+- a provider that goes silent (no first token, or no chunk within the idle limit; see
+  core/dispatch/watchdog.py): recorded as ``stalled`` with what arrived, the next model
+  at once (never retried);
 - cancellation: the stream is closed, the attempt recorded as cancelled, and the
   cancellation goes on to the caller.
 """
@@ -41,6 +44,7 @@ from sparklio_desktop.core.dispatch.events import (
     RunResult,
     TextChunk,
 )
+from sparklio_desktop.core.dispatch.watchdog import TRANSPORT_MARGIN_S, StalledError, StallLimits, watch, within
 from sparklio_desktop.core.errors import BudgetError, SparklioError
 from sparklio_desktop.core.estimate import UnpricedModelError, price_call
 from sparklio_desktop.core.providers.base import (
@@ -229,11 +233,16 @@ class Dispatcher:
 
         retry = policy.retry
         timeout = policy.speed_classes[_speed(decision)].timeout_s
+        limits = StallLimits(policy.dispatch.first_token_timeout_s.for_speed(_speed(decision)),
+                             policy.dispatch.stream_idle_timeout_s)
         context_floor: int | None = None
         attempt_no = 0
         final_error: str | None = None
         for index, model_id in enumerate(chain):
             model = catalog[model_id]
+            tag = decision.local_tags.get(model_id)
+            if tag is not None and tag != model.api_name:  # the installed Ollama tag it resolved to
+                model = model.model_copy(update={"api_name": tag})
             if model_id in self.session_unavailable:
                 continue
             if context_floor is not None and (model.context_tokens or 0) <= context_floor:
@@ -276,7 +285,7 @@ class Dispatcher:
                         started, waited, explored, reservation))
                     try:
                         async for chunk in self._call(model, messages, request, timeout, state, started,
-                                                      max_output):
+                                                      max_output, limits):
                             yield TextChunk(chunk)
                     except asyncio.CancelledError:
                         out_tokens = tokens.count_text(state.text)[0]
@@ -289,9 +298,12 @@ class Dispatcher:
                     except ProviderError as exc:
                         elapsed = time.perf_counter() - started
                         received = exc.output_tokens if isinstance(exc, StreamBrokenError) else 0
+                        if isinstance(exc, StalledError):  # what arrived before the silence is billed
+                            received = tokens.count_text(state.text)[0] if state.text else 0
                         billed_in = input_est if received else 0
                         info = self._record(
-                            request_id, attempt_no, decision, model, "error", error=exc,
+                            request_id, attempt_no, decision, model,
+                            "stalled" if isinstance(exc, StalledError) else "error", error=exc,
                             input_tokens=billed_in, output_tokens=received,
                             usage_source="estimate",
                             cost=self._cost(model, billed_in, received, 0, request) if received else Decimal(0),
@@ -336,7 +348,8 @@ class Dispatcher:
 
     # -- one call ---------------------------------------------------------------
     async def _call(self, model: ModelSpec, messages, request: RunRequest, timeout: float, state: _Outcome,
-                    started: float, max_output: int | None = None) -> AsyncIterator[str]:
+                    started: float, max_output: int | None = None, limits: StallLimits | None = None
+                    ) -> AsyncIterator[str]:
         capability = _capability_for(model)
         if model.provider == "diffusers":
             if self._local_images is None:
@@ -357,24 +370,35 @@ class Dispatcher:
                 await make_room(model.api_name, model.vram_gb)  # one GPU for Ollama and Stable Diffusion
         client = self._client(model.provider)
         endpoint = self._endpoint(model)
+        names = {"provider": model.provider, "model": model.api_name}
+        # Calls that are not streamed: the watchdog's whole-response limit is the speed class's
+        # timeout; the transport's is set a little above it so the watchdog decides.
+        whole = timeout + TRANSPORT_MARGIN_S if limits is not None else timeout
+        if limits is not None and model.provider == "ollama":
+            limits = await self._with_load_allowance(model, endpoint, limits)
         if capability is Capability.IMAGE_GENERATION:
             # One image per call: DALL-E 3 refuses n > 1, and per-call images keep partial
             # results (and their cost) exact when a later call fails.
             images: list[bytes] = []
             for _ in range(max(1, request.n_images)):
-                result = await client.generate_image(
-                    ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024", 1, timeout))
+                call = client.generate_image(
+                    ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024", 1, whole))
+                result = await (within(call, timeout, **names) if limits is not None else call)
                 images.extend(result.images)
                 state.images = tuple(images)
             return
         if capability is Capability.EMBEDDING:
-            result = await client.embed(EmbedRequest(endpoint, (request.prompt,), timeout))
+            embed = client.embed(EmbedRequest(endpoint, (request.prompt,), whole))
+            result = await (within(embed, timeout, **names) if limits is not None else embed)
             state.vectors = result.vectors
             state.usage = Usage(result.input_tokens, 0)
             return
         chat = ChatRequest(endpoint, tuple(messages), max_output or request.max_output_tokens, request.temperature,
-                           timeout)
-        async for event in client.stream_chat(chat):
+                           limits.transport_timeout(timeout) if limits is not None else timeout)
+        events = client.stream_chat(chat)
+        if limits is not None:
+            events = watch(events, limits, is_token=lambda e: isinstance(e, TextDelta) and bool(e.text), **names)
+        async for event in events:
             if isinstance(event, TextDelta):
                 if state.ttft_s is None:
                     state.ttft_s = time.perf_counter() - started
@@ -383,7 +407,18 @@ class Dispatcher:
             elif isinstance(event, Usage):
                 state.usage = event
 
+    async def _with_load_allowance(self, model: ModelSpec, endpoint: Endpoint, limits: StallLimits) -> StallLimits:
+        """A local Ollama model that is not loaded reads its weights before its first token."""
+        from sparklio_desktop.core.live import ollama_loaded
+
+        loaded = await asyncio.to_thread(ollama_loaded, model.api_name, endpoint.base_url)
+        if loaded:
+            return limits
+        return limits.with_allowance(self.workspace.policy.dispatch.ollama_load_allowance_s)
+
     def _next_action(self, exc: ProviderError, retry_index: int, retry, model: ModelSpec) -> tuple[str, float]:
+        if isinstance(exc, StalledError):
+            return "next model", 0.0  # a model that stalls is in trouble; a retry costs another wait
         if isinstance(exc, TransientError):
             if retry_index >= retry.max_retries:
                 return "next model", 0.0
@@ -394,7 +429,7 @@ class Dispatcher:
                 return "retry", asked
             return "retry", retry.backoff(retry_index)
         if isinstance(exc, AuthError):
-            self._keys_seen.pop(model.provider, None)
+            self._keys_seen.pop(self._key_name(model), None)
             why = f"{exc.status or 'auth'}: {exc.message}"
             for other in self.workspace.catalog.values():
                 if other.provider == model.provider:
@@ -443,7 +478,7 @@ class Dispatcher:
         error_class = None
         if error is not None:
             error_class = getattr(error, "error_class", type(error).__name__)
-            message = redact(getattr(error, "message", None) or str(error), [self._key_or_none(model.provider)])
+            message = redact(getattr(error, "message", None) or str(error), self._keys_of(model))
         tps = None
         if outcome == "ok" and latency and ttft is not None and output_tokens and latency > ttft:
             tps = output_tokens / (latency - ttft)
@@ -519,13 +554,37 @@ class Dispatcher:
                 self._keys_seen[provider] = None
         return self._keys_seen[provider]
 
+    def _configured_base_url(self, provider: str) -> str | None:
+        from sparklio_desktop.core.config import Settings, effective_base_url
+
+        return effective_base_url(provider, self._settings if self._settings is not None else Settings())
+
+    def _key_name(self, model: ModelSpec) -> str:
+        """The provider's key for its configured endpoint; an entry pointing elsewhere uses
+        the key named for the entry (core.key_index.key_name_for, docs/dispatch.md)."""
+        if model.base_url is None:
+            return model.provider
+        from sparklio_desktop.core.key_index import key_name_for
+
+        return key_name_for(model.provider, model.id, model.base_url, self._configured_base_url(model.provider))
+
+    def _keys_of(self, model: ModelSpec) -> list[str | None]:
+        """Every key this model's errors could echo, for redaction."""
+        return [self._key_or_none(model.provider), self._key_or_none(self._key_name(model))]
+
     def _endpoint(self, model: ModelSpec) -> Endpoint:
         base_url = model.base_url
         if base_url is None and self._settings is not None:
-            from sparklio_desktop.core.config import effective_base_url
+            base_url = self._configured_base_url(model.provider)
+        name = self._key_name(model)
+        key = None if model.provider == "ollama" else self._key_or_none(name)
+        if key is None and name != model.provider:
+            # Never call without it: the SDK would fall back to the provider's own variable
+            # (OPENAI_API_KEY...) and send the real key to this host.
+            from sparklio_desktop.core.key_index import default_env_var_names
 
-            base_url = effective_base_url(model.provider, self._settings)
-        key = None if model.provider == "ollama" else self._key_or_none(model.provider)
+            raise ProviderError(f"no key for this endpoint: set one with `sparklio keys set {name}` or "
+                                f"${default_env_var_names(name)[0]}", provider=model.provider, model=model.api_name)
         return Endpoint(model.provider, model.api_name, base_url, key)
 
     async def aclose(self) -> None:

@@ -4,12 +4,26 @@ The usage ledger (:class:`LedgerStore`) and the votes of compare-and-rate
 (``core.votes_store.VoteStore``) keep their tables in the same SQLite file; each opens
 it the same way, so the migrations always run first and writes always go through the
 single serialising writer.
+
+The ledger is never replaced behind the user's back. A damaged file gives a one-line
+:class:`~sparklio_desktop.core.ledger.engine.DatabaseFileError` on every command, and
+only ``sparklio doctor --repair`` sets it aside. Two consequences here:
+
+* a new ledger is built under a temporary name and linked into place, so a ledger file
+  is never legitimately empty; an existing zero-byte ledger is a damaged one (its
+  records are gone, and silently starting a fresh one would reset the month's spend
+  the budget guard counts on);
+* before opening, the folder is checked by creating a file in it (``os.access`` says
+  yes to root whatever the permissions), so a read-only data folder is reported as
+  such before any paid request, not as a driver error after it.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -17,8 +31,74 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from sparklio_desktop.core import paths
-from sparklio_desktop.core.ledger.engine import create_sqlite_engine, writer
+from sparklio_desktop.core.ledger.engine import DatabaseFileError, create_sqlite_engine, writer
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+
+LABEL = "ledger"
+
+
+def check_folder_writable(folder: Path, path: Path, label: str = LABEL) -> None:
+    """Raise :class:`DatabaseFileError` unless a file can be created in ``folder``.
+
+    SQLite in WAL mode creates ``-wal`` and ``-shm`` files beside the database, so a
+    folder that refuses new files breaks the first write; trying is the only test that
+    also holds for root (``os.access`` answers from the mode bits).
+    """
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseFileError(path, label, "unopenable",
+                                    f"cannot create the folder {folder}: {exc.strerror or exc}") from None
+    if not folder.is_dir():
+        raise DatabaseFileError(path, label, "unopenable", f"{folder} is not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=folder)
+    except OSError as exc:
+        raise DatabaseFileError(path, label, "readonly",
+                                f"the folder {folder} is not writable: {exc.strerror or exc}") from None
+    os.close(handle)
+    with suppress(OSError):
+        os.unlink(probe)
+
+
+def _create(target: Path) -> None:
+    """Build a migrated ledger under a temporary name and link it into place.
+
+    Linking fails if another process got there first; then theirs is kept. Either way
+    the name ``target`` never points at a half-made (empty) file.
+    """
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.new-", dir=target.parent)
+    os.close(handle)
+    temp_path = Path(temp)
+    try:
+        engine = create_sqlite_engine(temp_path, LABEL)
+        try:
+            LEDGER_MIGRATIONS.apply(writer(engine))
+        finally:
+            engine.dispose()  # the last connection checkpoints the WAL into the file
+        try:
+            os.link(temp_path, target)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not target.exists():
+                os.replace(temp_path, target)
+    finally:
+        for leftover in (temp_path, Path(f"{temp_path}-wal"), Path(f"{temp_path}-shm")):
+            with suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def check_not_empty(target: Path, label: str = LABEL) -> None:
+    """An existing zero-byte ledger (and no WAL holding its pages) is a damaged one."""
+    try:
+        empty = target.is_file() and target.stat().st_size == 0
+        wal = Path(f"{target}-wal")
+        if empty and not (wal.is_file() and wal.stat().st_size > 0):
+            raise DatabaseFileError(target, label, "damaged", "it is empty: 0 bytes")
+    except OSError:
+        return  # SQLite will say what is wrong with it
 
 
 class LedgerFileStore:
@@ -34,7 +114,11 @@ class LedgerFileStore:
     def open(cls, path: Path | str | None = None) -> Self:
         """Open (creating if needed) the ledger at ``path``, default ``data_dir()/ledger.sqlite3``."""
         target = Path(path) if path is not None else paths.ledger_path()
-        engine = create_sqlite_engine(target)
+        check_folder_writable(target.parent, target)
+        if not target.exists() and not target.is_symlink():
+            _create(target)
+        check_not_empty(target)
+        engine = create_sqlite_engine(target, LABEL)
         try:
             LEDGER_MIGRATIONS.apply(writer(engine))
         except BaseException:

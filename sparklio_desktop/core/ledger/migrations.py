@@ -245,30 +245,61 @@ def m002_usage_daily(conn: Connection) -> None:
     )
 
 
-_M003_COLUMNS = (
-    "id, request_id, attempt, ts_utc, user, task_type, complexity, budget_tier, speed, quality_target,"
-    " model_id, provider, outcome, error_class, error_message, input_tokens, output_tokens, images,"
-    " usage_source, price_input_per_mtok, price_output_per_mtok, price_per_image, cost_usd, saved_usd,"
-    " latency_s, ttft_s, tokens_per_s, waited_s, exploration, gpu_seconds, rating"
-)
+# The outcomes an attempt row may carry after m003 (issue 9): a stream that went silent
+# is ``stalled``; ``in_flight`` and ``interrupted`` are reserved for attempts written when
+# they start and finished by a signal or at the next start.
+_M003_OLD_CHECK = "CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit'))"
+_M003_NEW_CHECK = ("CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit', 'stalled', "
+                   "'in_flight', 'interrupted'))")
 
 
 @LEDGER_MIGRATIONS.register
-def m003_attempt_lifecycle(conn: Connection) -> None:
+def m003_outcomes_stalled_interrupted(conn: Connection) -> None:
+    """Widen ``llm_usage.outcome``: ``stalled``, ``in_flight``, ``interrupted``.
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt: the new table is
+    m001's text with the wider CHECK, the rows are copied (the rollup trigger lives on
+    the old table, so the copy does not count twice), the old table is dropped and the
+    new one renamed, and m001's indexes and m002's triggers are created again from
+    their own stored text.
+    """
+    row = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'llm_usage'").one()
+    table_sql: str = row[0]
+    if _M003_OLD_CHECK not in table_sql:
+        raise RuntimeError("llm_usage is not the table m001 created; refusing to rebuild it")
+    others = [r[0] for r in conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'llm_usage' AND type IN ('index', 'trigger')"
+        " AND sql IS NOT NULL ORDER BY type, name")]
+    new_sql = table_sql.replace(_M003_OLD_CHECK, _M003_NEW_CHECK).replace(
+        "CREATE TABLE llm_usage", "CREATE TABLE llm_usage_m003", 1)
+    execute_all(
+        conn,
+        new_sql,
+        "INSERT INTO llm_usage_m003 SELECT * FROM llm_usage",
+        "DROP TABLE llm_usage",
+        "ALTER TABLE llm_usage_m003 RENAME TO llm_usage",
+        *others,
+    )
+
+
+@LEDGER_MIGRATIONS.register
+def m004_attempt_lifecycle(conn: Connection) -> None:
     """Attempts are written when they start and finished in place; owners are recorded.
 
     A process killed mid-stream used to leave no row for an attempt the provider
-    bills. Now an attempt is inserted as ``in_flight`` when it starts (with the
-    owning process, its input estimate priced as ``start_cost_usd`` and the worst
-    case reserved for it) and one UPDATE finishes it (``ok``, ``error``,
-    ``cancelled``, ``stalled``, or ``interrupted`` when its process ended first).
-    The outcome CHECK cannot be altered in SQLite, so ``llm_usage`` is rebuilt
-    (indexes and triggers with it). The rollup counts an attempt once, when it is
-    finished: an in-flight row is not in ``usage_daily`` (its cost is unknown; the
-    budget reservation holds its worst case meanwhile). The append-only guard now
-    allows exactly one change of the identity columns' neighbours: an ``in_flight``
-    row becoming finished. Reservations record their owner too, and are reclaimed
-    when the owner is gone, never by age.
+    bills. Now an attempt is inserted as ``in_flight`` when it starts, with the
+    process that owns it (``owner_pid``, ``owner_start``: see core/ledger/owners.py),
+    its input estimate priced (``start_cost_usd``, what it is billed if that process
+    ends first) and the worst case reserved for it (``worst_case_usd``); one UPDATE
+    finishes it (``ok``, ``error``, ``cancelled``, ``stalled``, or ``interrupted``).
+
+    The rollup counts an attempt once, when it is finished: an in-flight row is not in
+    ``usage_daily`` (its cost is unknown; its budget reservation holds the worst case
+    meanwhile), and a second trigger adds it when it leaves ``in_flight``. The
+    append-only guard allows exactly one more change: an ``in_flight`` row becoming
+    finished, with who, what and when unchanged. Reservations record their owner too,
+    and are reclaimed when the owner is gone, never by age. Columns are added (no
+    rebuild: m003 already widened the outcome CHECK).
     """
     dims = "day, user, model_id, provider, task_type, outcome"
     upsert = (
@@ -284,57 +315,18 @@ def m003_attempt_lifecycle(conn: Connection) -> None:
     )
     execute_all(
         conn,
-        """CREATE TABLE llm_usage_m003 (
-            id INTEGER PRIMARY KEY,
-            request_id TEXT NOT NULL,
-            attempt INTEGER NOT NULL CHECK (attempt >= 1),
-            ts_utc TEXT NOT NULL,
-            user TEXT NOT NULL,
-            task_type TEXT NOT NULL,
-            complexity TEXT,
-            budget_tier TEXT,
-            speed TEXT,
-            quality_target TEXT,
-            model_id TEXT NOT NULL,
-            provider TEXT NOT NULL,
-            outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit',
-                                                     'stalled', 'in_flight', 'interrupted')),
-            error_class TEXT,
-            error_message TEXT,
-            input_tokens INTEGER NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
-            output_tokens INTEGER NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
-            images INTEGER NOT NULL DEFAULT 0 CHECK (images >= 0),
-            usage_source TEXT NOT NULL CHECK (usage_source IN ('provider', 'estimate')),
-            price_input_per_mtok INTEGER,
-            price_output_per_mtok INTEGER,
-            price_per_image INTEGER,
-            cost_usd INTEGER NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
-            saved_usd INTEGER NOT NULL DEFAULT 0 CHECK (saved_usd >= 0),
-            latency_s REAL,
-            ttft_s REAL,
-            tokens_per_s REAL,
-            waited_s REAL NOT NULL DEFAULT 0,
-            exploration INTEGER NOT NULL DEFAULT 0 CHECK (exploration IN (0, 1)),
-            gpu_seconds REAL,
-            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
-            owner_pid INTEGER,
-            owner_start TEXT,
-            start_cost_usd INTEGER CHECK (start_cost_usd >= 0),
-            worst_case_usd INTEGER CHECK (worst_case_usd >= 0)
-        )""",
-        f"INSERT INTO llm_usage_m003 ({_M003_COLUMNS}) SELECT {_M003_COLUMNS} FROM llm_usage",
-        "DROP TABLE llm_usage",
-        "ALTER TABLE llm_usage_m003 RENAME TO llm_usage",
-        "CREATE UNIQUE INDEX ix_llm_usage_request ON llm_usage (request_id, attempt)",
-        "CREATE INDEX ix_llm_usage_ts ON llm_usage (ts_utc)",
-        "CREATE INDEX ix_llm_usage_model ON llm_usage (model_id, ts_utc)",
-        "CREATE INDEX ix_llm_usage_task ON llm_usage (task_type, ts_utc)",
+        "ALTER TABLE llm_usage ADD COLUMN owner_pid INTEGER",
+        "ALTER TABLE llm_usage ADD COLUMN owner_start TEXT",
+        "ALTER TABLE llm_usage ADD COLUMN start_cost_usd INTEGER CHECK (start_cost_usd >= 0)",
+        "ALTER TABLE llm_usage ADD COLUMN worst_case_usd INTEGER CHECK (worst_case_usd >= 0)",
         # Finding the attempts left open by ended processes reads only the open ones.
         "CREATE INDEX ix_llm_usage_in_flight ON llm_usage (owner_pid) WHERE outcome = 'in_flight'",
+        "DROP TRIGGER llm_usage_rollup",
         f"""CREATE TRIGGER llm_usage_rollup AFTER INSERT ON llm_usage
             WHEN NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
         f"""CREATE TRIGGER llm_usage_rollup_finish AFTER UPDATE OF outcome ON llm_usage
             WHEN OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
+        "DROP TRIGGER llm_usage_append_only",
         """CREATE TRIGGER llm_usage_append_only BEFORE UPDATE OF request_id, attempt, ts_utc,
             user, model_id, provider, task_type, outcome, cost_usd, saved_usd ON llm_usage
         WHEN NOT (OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight'
@@ -344,9 +336,6 @@ def m003_attempt_lifecycle(conn: Connection) -> None:
                   AND NEW.task_type IS OLD.task_type)
         BEGIN
             SELECT RAISE(ABORT, 'llm_usage is append-only: only rating changes; in_flight is finished once');
-        END""",
-        """CREATE TRIGGER llm_usage_no_delete BEFORE DELETE ON llm_usage BEGIN
-            SELECT RAISE(ABORT, 'llm_usage is append-only: rows are never deleted');
         END""",
         "ALTER TABLE budget_reservations ADD COLUMN owner_pid INTEGER",
         "ALTER TABLE budget_reservations ADD COLUMN owner_start TEXT",

@@ -128,7 +128,7 @@ def is_gone(pid: int | None, start: str | None) -> bool:
     """True when the owner (``pid``, ``start``) has ended; rows without an owner count as gone.
 
     Rows without an owner were written before owners were recorded (migration
-    ``m003_attempt_lifecycle``), by a version that has since been replaced.
+    ``m004_attempt_lifecycle``), by a version that has since been replaced.
     """
     if pid is None:
         return True

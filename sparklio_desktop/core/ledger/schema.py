@@ -49,7 +49,7 @@ llm_usage = Table(
     Column("exploration", Boolean, nullable=False),
     Column("gpu_seconds", Float),
     Column("rating", Integer),
-    # Added by m003_attempt_lifecycle: the process that started the attempt (set while
+    # Added by m004_attempt_lifecycle: the process that started the attempt (set while
     # it is in flight), its input estimate priced at start (what an attempt whose
     # process ended is billed) and the worst case reserved for it.
     Column("owner_pid", Integer),
@@ -104,7 +104,7 @@ budget_reservations = Table(
     Column("month", Text, nullable=False),
     Column("amount_usd", Money, nullable=False),
     Column("created_utc", UtcDateTime, nullable=False),  # for people; never used to expire it
-    Column("owner_pid", Integer),  # m003: the process holding it (see core.ledger.owners)
+    Column("owner_pid", Integer),  # m004: the process holding it (see core.ledger.owners)
     Column("owner_start", Text),
 )
 

@@ -7,6 +7,12 @@ SparklioError                    (sparklio_desktop.core.errors)
     ├── ModelConfigMissing       no config (or tokenizer vocabulary) to load it offline
     ├── GenerationCancelled      the user stopped a generation between two steps
     └── LocalRuntimeMissing      torch/diffusers are not installed (the ``local`` extra)
+
+ProviderError                    (sparklio_desktop.core.providers.errors)
+└── LocalEngineUnavailable       what the dispatcher sees when local generation cannot run
+                                 (no usable checkpoint, a bad file, no runtime, no memory):
+                                 recorded as an error attempt, and the chain goes on to the
+                                 next image model (``_next_action``'s "anything else")
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.providers.errors import ProviderError
 
 
 class LocalModelError(SparklioError):
@@ -64,3 +71,10 @@ class LocalRuntimeMissing(LocalModelError):
             f"local image generation needs '{module}', which is not installed; "
             "install Sparklio with the 'local' extra (pip install 'sparklio-desktop[local]')"
         )
+
+
+class LocalEngineUnavailable(ProviderError):
+    """Local image generation cannot run now; the next image model in the chain should answer."""
+
+    def __init__(self, message: str, *, model: str = "") -> None:
+        super().__init__(message, provider="diffusers", model=model)

@@ -9,6 +9,7 @@ when a folder is pickle-only so it is refused like a ``.ckpt``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,37 @@ from sparklio_desktop.core.local.errors import CheckpointUnreadable
 from sparklio_desktop.core.local.sd_types import ComponentParams, ModelType
 
 MODEL_INDEX = "model_index.json"
+_MAX_FOLDER_FILES = 10_000  # files counted inside one model folder (a real one has ~20)
+_MAX_FOLDER_DEPTH = 6
 _WEIGHT_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 
 
 def is_diffusers_folder(path: Path) -> bool:
     return (path / MODEL_INDEX).is_file()
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The files in a model folder, iteratively and bounded: folder links are not followed,
+    nothing deeper than a few levels or past a few thousand files is counted."""
+    out: list[Path] = []
+    stack = [(folder, 0)]
+    while stack and len(out) < _MAX_FOLDER_FILES:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if depth < _MAX_FOLDER_DEPTH:
+                        stack.append((Path(entry.path), depth + 1))
+                elif entry.is_file():
+                    out.append(Path(entry.path))
+            except OSError:
+                continue
+    return out
 
 
 def _variant_of(name: str) -> str | None:
@@ -139,5 +166,5 @@ def probe_diffusers_folder(folder: Path, store: Any = None) -> Any:
     if weights.is_pickle:
         reasons.append(f"pickle weights in {', '.join(weights.pickle_components)}")
     params = ComponentParams(unet=counts["unet"], vae=counts["vae"], text_encoders=counts["text"])
-    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in folder_files(folder))
     return _finish(folder, detected, family, params, precision_of(groups), size, False, reasons, store)

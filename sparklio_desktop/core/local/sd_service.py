@@ -1,10 +1,17 @@
 """Stable Diffusion as the dispatcher sees it: ``await generate(prompt, size, n)``.
 
 The dispatcher treats the local pipeline like any provider. This adapter picks the
-checkpoint (the ``local.sd_checkpoint`` setting, else the first loadable one in the
-weights folders), keeps one engine so the pipeline stays loaded between images, and
-runs torch in a single worker thread so the event loop (and the window) never blocks.
-Cancelling the awaiting task stops generation between two denoising steps.
+checkpoint (the one it was given, else the first usable text-to-image one in the weights
+folders: loadable, its header probes, its type known), keeps one engine so the pipeline
+stays loaded between images, and runs torch in a single worker thread so the event loop
+(and the window) never blocks. Cancelling the awaiting task stops generation between two
+denoising steps.
+
+A checkpoint that fails to load is remembered as bad for this service's life and the
+next usable one is tried. When nothing can generate (no usable checkpoint, torch missing,
+out of memory) the service raises :class:`LocalEngineUnavailable`, a provider error the
+dispatcher records and answers by moving on to the next image model; an impossible image
+size is an :class:`InvalidRequestError` (no other model would take it either).
 
 :class:`ImageOptions` carries what only local generation knows (negative prompt,
 guidance, seed, previews). Step progress is reported by the engine on the worker
@@ -23,8 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.local.errors import (
+    CheckpointUnreadable,
+    GenerationCancelled,
+    LocalEngineUnavailable,
+    LocalModelError,
+    ModelConfigMissing,
+    PickleRefused,
+)
 from sparklio_desktop.core.local.sd_pipeline import GenerationRequest, LocalImageEngine
-from sparklio_desktop.core.local.sd_weights import list_checkpoints, weights_folders
+from sparklio_desktop.core.local.sd_types import ModelType
+from sparklio_desktop.core.local.sd_weights import probe_checkpoints
+from sparklio_desktop.core.providers.errors import InvalidRequestError
+
+TEXT_TO_IMAGE = frozenset({ModelType.SD1, ModelType.SD2, ModelType.SDXL_BASE})
 
 DEFAULT_STEPS = 25
 
@@ -71,6 +90,7 @@ class StableDiffusionService:
         self._checkpoint = checkpoint
         self.steps = steps
         self._engine = engine
+        self._failed: dict[Path, str] = {}  # checkpoints that would not load, and why
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparklio-gpu")
 
     @classmethod
@@ -85,7 +105,9 @@ class StableDiffusionService:
         """An arbiter once we know the pipeline runs on CUDA (asked only when generating)."""
         if self.arbiter is not None or self.settings is None:
             return self.arbiter
-        import torch
+        from sparklio_desktop.core.local.sd_runtime import import_runtime
+
+        torch, _ = import_runtime()  # LocalRuntimeMissing, not ImportError, without the extra
 
         if not torch.cuda.is_available():
             return None
@@ -113,18 +135,38 @@ class StableDiffusionService:
             self._engine = LocalImageEngine()
         return self._engine
 
-    def checkpoint(self) -> Path:
+    def candidates(self) -> list[Path]:
+        """The checkpoints to try, best first: the chosen one, else every usable text-to-image one."""
         if self._checkpoint is not None:
-            return self._checkpoint
-        for found in list_checkpoints(weights_folders(self._folders)):
-            if found.loadable:
-                return found.path
-        raise SparklioError("no loadable Stable Diffusion checkpoint: add one with `sparklio models sd import PATH`")
+            return [self._checkpoint]
+        return [
+            row.checkpoint.path
+            for row in probe_checkpoints(self._folders)
+            if row.usable and row.checkpoint.loadable and row.probe is not None
+            and row.probe.model_type in TEXT_TO_IMAGE and row.checkpoint.path not in self._failed
+        ]  # fmt: skip
+
+    def checkpoint(self) -> Path:
+        found = self.candidates()
+        if found:
+            return found[0]
+        raise LocalEngineUnavailable(self._nothing_usable())
+
+    def _nothing_usable(self) -> str:
+        if self._failed:
+            path, why = next(iter(self._failed.items()))
+            more = f" (and {len(self._failed) - 1} more)" if len(self._failed) > 1 else ""
+            return f"no Stable Diffusion checkpoint could be loaded: {why}{more}"
+        return ("no usable Stable Diffusion checkpoint (see `sparklio models sd list`); "
+                "add one with `sparklio models sd import PATH`")  # fmt: skip
 
     async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
                        options: ImageOptions | None = None, progress: ImageProgress | None = None
                        ) -> tuple[tuple[bytes, ...], float]:
-        width, height = _size(size)
+        try:
+            width, height = _size(size)
+        except SparklioError as err:
+            raise InvalidRequestError(str(err), provider="diffusers") from None
         options = options or ImageOptions()
         extra: dict[str, Any] = {} if options.guidance is None else {"guidance": options.guidance}
         request = GenerationRequest(
@@ -132,7 +174,23 @@ class StableDiffusionService:
             width=width, height=height, seed=options.seed, batch_count=max(1, n),
             preview_every=max(0, options.preview_every), **extra,
         )
-        checkpoint = self.checkpoint()
+        try:
+            candidates = await asyncio.to_thread(self.candidates)
+            for checkpoint in candidates:
+                try:
+                    return await self._generate_with(checkpoint, request, progress)
+                except (CheckpointUnreadable, ModelConfigMissing, PickleRefused) as err:
+                    if self._checkpoint is not None:
+                        raise
+                    self._failed[checkpoint] = str(err)  # a bad file: the next usable one answers
+            raise LocalEngineUnavailable(self._nothing_usable())
+        except GenerationCancelled:
+            raise
+        except LocalModelError as err:  # no runtime, out of memory, a chosen checkpoint that is bad
+            raise LocalEngineUnavailable(str(err)) from err
+
+    async def _generate_with(self, checkpoint: Path, request: GenerationRequest,
+                             progress: ImageProgress | None) -> tuple[tuple[bytes, ...], float]:
         arbiter = await asyncio.to_thread(self._gpu_arbiter)  # importing torch must not block the loop
         if arbiter is not None:
             from sparklio_desktop.core.local.sd_probe import probe

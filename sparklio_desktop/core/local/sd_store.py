@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sparklio_desktop.core import paths
+from sparklio_desktop.core.local.sd_diffusers import folder_files
 from sparklio_desktop.core.local.sd_types import ModelType
 
 logger = logging.getLogger(__name__)
@@ -56,11 +57,10 @@ def fingerprint(path: Path) -> Fingerprint:
     if resolved.is_dir():
         size = 0
         mtime = 0
-        for f in resolved.rglob("*"):
-            if f.is_file():
-                st = f.stat()
-                size += st.st_size
-                mtime = max(mtime, st.st_mtime_ns)
+        for f in folder_files(resolved):
+            st = f.stat()
+            size += st.st_size
+            mtime = max(mtime, st.st_mtime_ns)
         return Fingerprint(str(resolved), size, mtime)
     st = resolved.stat()
     return Fingerprint(str(resolved), st.st_size, st.st_mtime_ns)

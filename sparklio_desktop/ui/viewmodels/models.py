@@ -34,7 +34,7 @@ PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the vie
 
 @dataclass(frozen=True)
 class CheckpointRow:
-    """One checkpoint with what its header says (``probe`` None when it could not be read)."""
+    """One checkpoint with what its header says (``probe`` None and ``error`` the reason when unusable)."""
 
     checkpoint: Any  # core.local.Checkpoint
     probe: Any | None  # core.local.ProbeResult
@@ -57,16 +57,11 @@ class ModelInfo:
 
 
 def _probe_all(folders: Sequence[Path], store: Any) -> list[CheckpointRow]:
-    """List and probe every checkpoint (runs in a worker thread: headers are file reads)."""
-    from sparklio_desktop.core.local import list_checkpoints, probe
+    """List and probe every checkpoint (runs in a worker thread: headers are file reads).
+    A checkpoint that cannot be used (a broken header, a link loop) carries the reason."""
+    from sparklio_desktop.core.local.sd_weights import probe_checkpoints
 
-    rows = []
-    for c in list_checkpoints(folders, store=store):
-        try:
-            rows.append(CheckpointRow(c, probe(c.path, store), None))
-        except SparklioError as err:
-            rows.append(CheckpointRow(c, None, str(err)))
-    return rows
+    return [CheckpointRow(r.checkpoint, r.probe, r.problem) for r in probe_checkpoints(folders, store=store)]
 
 
 class ModelsViewModel(ViewModel):
@@ -281,7 +276,8 @@ class ModelsViewModel(ViewModel):
             entry = user_catalog.ollama_entry(name, quality=quality, speed=(low, high),
                                               context_tokens=details.context_length,
                                               vram_gb=weights / 1e9 * 1.15 + 0.5)
-            model = await self._executor.call(user_catalog.upsert, entry, self._catalog_path)
+            installed = {m.name: m.digest or "" for m in self.installed} or {name: ""}
+            model = await self._executor.call(_add_entry, entry, name, installed, self._catalog_path)
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
@@ -356,3 +352,17 @@ class ModelsViewModel(ViewModel):
         from sparklio_desktop.core.local.sd_types import LOADABLE_TYPES
 
         return [t.value for t in LOADABLE_TYPES]
+
+
+def _add_entry(entry: dict[str, Any], tag: str, installed: dict[str, str], path: Path | None) -> Any:
+    """Upsert ``entry``; when a catalog entry already runs as ``tag`` (the shipped Qwen 2.5
+    served by ``qwen2.5:latest``), that entry is updated under its own id and name, so no
+    second entry appears beside it (core.live.catalog_entry_for_tag)."""
+    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.catalog import load_catalog
+    from sparklio_desktop.core.live import catalog_entry_for_tag
+
+    existing = catalog_entry_for_tag(load_catalog(user=path) if path is not None else load_catalog(), tag, installed)
+    if existing is not None:
+        entry = {**entry, "id": existing.id, "name": existing.name}
+    return user_catalog.upsert(entry, path)

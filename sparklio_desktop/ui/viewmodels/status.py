@@ -42,12 +42,14 @@ class StatusViewModel(ViewModel):
                 "percent": float(status.percent), "alert": status.alert, "providers": live_state}
 
     def _ollama(self) -> str:
-        from sparklio_desktop.core.live import ollama_installed
+        from sparklio_desktop.core.live import ollama_tags, resolve_local_tags
 
-        models = ollama_installed(self._workspace.settings.providers.ollama.host)
+        models = ollama_tags(self._workspace.settings.providers.ollama.host)
         if models is None:
             return "not running"
-        return f"{len({m for m in models if not m.endswith(':latest')})} models"
+        # The same resolution as the route preview and the run (core.live.resolve_ollama_tag).
+        usable = len(set(resolve_local_tags(self._workspace.catalog, models).values()))
+        return f"{len(models)} models, {usable} in the catalog"
 
     @asyncSlot()
     async def refresh(self) -> None:

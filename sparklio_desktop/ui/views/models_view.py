@@ -341,10 +341,10 @@ class ModelsView(QWidget):
             c, p = row.checkpoint, row.probe
             note = "refused: pickle file (not trusted)" if row.refused else ("trusted pickle" if c.pickle else "")
             if row.error:
-                note = row.error
+                note = f"unusable: {row.error}"
             if c.is_link:
                 note = (note + "; " if note else "") + "link"
-            values.append((c.name, (p.model_type.value + (" (set)" if p.overridden else "")) if p else "unreadable",
+            values.append((c.name, (p.model_type.value + (" (set)" if p.overridden else "")) if p else "unusable",
                            p.precision if p else "–", bytes_text(c.size_bytes),
                            f"~{p.est_vram_bytes / 2**30:.1f} GiB" if p else "–", str(c.folder), note))
         _fill(self.checkpoint_table, values, [str(r.checkpoint.path) for r in rows])

@@ -1,0 +1,48 @@
+"""``sparklio doctor``: check the ledger, cache, settings, policy and catalog; repair on request.
+
+Exit status: 0 when everything is healthy (after ``--repair``, when the repair left
+everything healthy), 1 when a problem remains. ``--repair`` sets a damaged ledger
+aside (``ledger.sqlite3.damaged-<time>``, never deleted) and salvages its readable rows
+into a new one, and sets a damaged response cache aside; it never edits settings,
+policy or catalog files, whose problems are reported with the place to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repair", action="store_true",
+                        help="set a damaged ledger aside and salvage its rows into a new one; rebuild a damaged cache "
+                             "(close the app first)")
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparklio_desktop.commands._output import print_json
+    from sparklio_desktop.core.doctor import run_checks
+    from sparklio_desktop.core.doctor import repair as repair_files
+
+    checks = run_checks()
+    repairs = repair_files(checks) if args.repair else []
+    after = run_checks() if repairs else checks
+    healthy = all(check.ok for check in after)
+    if args.json:
+        print_json({"healthy": healthy, "checks": [c.to_dict() for c in checks],
+                    "repairs": [r.to_dict() for r in repairs],
+                    "after_repair": [c.to_dict() for c in after] if repairs else None})
+        return 0 if healthy else 1
+    for check in checks:
+        print(check.line())
+    for done in repairs:
+        for line in done.lines():
+            print(line)
+    if repairs:
+        for check in after:
+            if not check.ok:
+                print("still: " + check.line())
+    print("healthy" if healthy else "problems found")
+    return 0 if healthy else 1

@@ -1,0 +1,435 @@
+"""``sparklio doctor``: check every file Sparklio keeps, and repair the ones that can be.
+
+Why a separate tool: the ledger is the record of what was spent, and the budget guard
+counts on it, so no command ever replaces a damaged ledger on its own (they stop with
+a one-line error that points here). The doctor looks at everything with read-only
+checks (SQLite's ``integrity_check``, the ``_migrations`` table, the settings, policy
+and catalog through their own loaders) and, only when asked (``repair``):
+
+* sets a damaged ledger aside as ``ledger.sqlite3.damaged-YYYYmmddTHHMMSS`` (never
+  deleted) and salvages what it can into a freshly migrated ledger, table by table and
+  row by row, skipping over unreadable pages by rowid ranges (see :func:`salvage`);
+* sets a damaged response cache aside and starts an empty one (a cache is disposable).
+
+Tables are copied by the columns the old and new schemas share, so a salvage keeps
+working after later migrations add columns. ``usage_daily`` is not copied: it is a
+rollup the ledger's trigger rebuilds as the attempts are inserted again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sparklio_desktop.core import paths
+from sparklio_desktop.core.ledger.engine import classify_sqlite_error, companions, set_aside
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+DERIVED_TABLES = frozenset({"usage_daily"})  # rebuilt by triggers, never copied
+_MAX_ROWID = 2**63 - 1
+_INTEGRITY_LINES = 20
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing the doctor looked at: ``ok``, what it found and, if not ok, what to do."""
+
+    name: str
+    ok: bool
+    detail: str
+    path: str | None = None
+    action: str = ""
+    repairable: bool = False  # a damaged ledger or cache: ``repair`` can fix it
+
+    def line(self) -> str:
+        where = f" {self.path}:" if self.path else ""
+        text = f"{'ok' if self.ok else 'PROBLEM':7}  {self.name:9}{where} {self.detail}"
+        return text + (f"; {self.action}" if self.action else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TableSalvage:
+    table: str
+    salvaged: int  # rows now in the new ledger
+    refused: int  # rows read but refused by the new schema (constraints, duplicates)
+    damaged_ranges: int  # unreadable stretches that were skipped
+    readable: bool = True  # False: the table could not be read at all
+
+
+@dataclass
+class Repair:
+    name: str
+    path: str
+    set_aside_as: str | None
+    tables: list[TableSalvage] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        head = f"repaired {self.name}: {self.path} set aside as {self.set_aside_as}"
+        if self.name != "ledger":
+            return [head + "; started an empty one"]
+        rows = ", ".join(f"{t.table} {t.salvaged}" + ("" if t.readable else " (unreadable)")
+                         + (f" ({t.damaged_ranges} damaged stretches skipped)" if t.damaged_ranges else "")
+                         for t in self.tables)
+        return [head + "; salvaged into a new ledger: " + (rows or "nothing could be read")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "set_aside_as": self.set_aside_as,
+                "tables": [asdict(t) for t in self.tables]}
+
+
+# -- checks -------------------------------------------------------------------------
+
+
+def _problem_for(exc: BaseException) -> str:
+    found = classify_sqlite_error(exc)
+    return f"damaged ({exc})" if found and found[0] == "damaged" else f"cannot be read ({exc})"
+
+
+def check_database(name: str, path: Path, migrations: list[str], advice: str) -> Check:
+    """Integrity and migrations of one SQLite file, without creating or changing it."""
+    where = str(path)
+    wal, _shm = companions(path)
+    if not path.exists():
+        return Check(name, True, "not created yet (it is made on first use)", where)
+    if path.is_dir():
+        return Check(name, False, "a folder is in its place", where, advice, repairable=True)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        return Check(name, False, f"cannot be read ({exc.strerror or exc})", where,
+                     "check the file's permissions")
+    if size == 0 and not (wal.is_file() and wal.stat().st_size > 0):
+        return Check(name, False, "damaged (empty: 0 bytes)", where, advice, repairable=True)
+    if size and head != SQLITE_MAGIC:
+        return Check(name, False, "damaged (not a SQLite file: its header is wrong)", where, advice, repairable=True)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        return Check(name, False, _problem_for(exc), where, advice, repairable=True)
+    try:
+        rows = [str(row[0]) for row in conn.execute(f"PRAGMA integrity_check({_INTEGRITY_LINES})")]
+        if rows != ["ok"]:
+            found = [line.strip() for row in rows for line in row.splitlines()
+                     if line.strip() and not line.startswith("***")] or ["integrity check failed"]
+            more = f"; {len(found) - 1}{'+' if len(found) >= _INTEGRITY_LINES else ''} more" if len(found) > 1 else ""
+            return Check(name, False, f"damaged ({found[0]}{more})", where, advice, repairable=True)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        applied = ([row[0] for row in conn.execute("SELECT name FROM _migrations")]
+                   if "_migrations" in tables else [])
+    except sqlite3.Error as exc:
+        return Check(name, False, _problem_for(exc), where, advice, repairable=True)
+    finally:
+        conn.close()
+    unknown = sorted(set(applied) - set(migrations))
+    if unknown:
+        return Check(name, False, f"written by a newer Sparklio (migrations {', '.join(unknown)})", where,
+                     "update Sparklio before using this file")
+    pending = len([m for m in migrations if m not in applied])
+    note = f"; {pending} migration(s) will run when it is next opened" if pending else ""
+    return Check(name, True, f"integrity ok, {len(applied)} migration(s) applied{note}", where)
+
+
+def check_data_folder(folder: Path) -> Check:
+    where = str(folder)
+    if not folder.exists():
+        return Check("folder", True, "not created yet", where)
+    if not folder.is_dir():
+        return Check("folder", False, "not a folder", where, "move the file away or point SPARKLIO_HOME elsewhere")
+    try:  # os.access says yes to root whatever the mode: try it
+        handle, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=folder)
+    except OSError as exc:
+        return Check("folder", False, f"not writable ({exc.strerror or exc})", where,
+                     "make it writable or point SPARKLIO_HOME at a writable folder")
+    os.close(handle)
+    os.unlink(probe)
+    return Check("folder", True, "writable", where)
+
+
+def _check_loader(name: str, path: Path | None, load: Any, action: str) -> Check:
+    where = str(path) if path is not None else None
+    try:
+        load()
+    except Exception as exc:  # noqa: BLE001 - a diagnosis reports whatever went wrong
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return Check(name, False, detail, where, action)
+    return Check(name, True, "valid", where)
+
+
+def run_checks() -> list[Check]:
+    """Every check, in the order the doctor prints them."""
+    from sparklio_desktop.core.cache import CACHE_MIGRATIONS, default_cache_path
+    from sparklio_desktop.core.catalog import load_catalog
+    from sparklio_desktop.core.config import load_settings, settings_path
+    from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+    from sparklio_desktop.core.policy import load_policy
+
+    folder = paths.data_dir(create=False)
+    checks = [check_data_folder(folder)]
+    if not checks[0].ok and folder.exists():  # a file where the folder should be: nothing below it
+        return checks
+    checks.append(check_database(
+        "ledger", paths.ledger_path(), LEDGER_MIGRATIONS.names,
+        "run `sparklio doctor --repair` to set it aside and salvage its rows into a new ledger "
+        "(close the app first)"))
+    checks.append(check_database(
+        "cache", default_cache_path(), CACHE_MIGRATIONS.names,
+        "run `sparklio doctor --repair` to set it aside and start an empty one (a cache is disposable)"))
+    settings_file = settings_path()
+    checks.append(_check_loader("settings", settings_file, lambda: load_settings(settings_file),
+                                "fix the file there, or `sparklio config set` the key again"))
+    user_catalog = paths.user_catalog_path()
+    catalog_check = _check_loader("catalog", user_catalog if user_catalog.is_file() else paths.shipped_catalog_path(),
+                                  load_catalog, "fix the entry named there")
+    checks.append(catalog_check)
+    try:
+        policy_path = load_settings(settings_file).policy.path
+    except Exception:  # noqa: BLE001 - reported by the settings check
+        policy_path = None
+    user_policy = paths.user_policy_path()
+    policy_file = Path(policy_path) if policy_path else (
+        user_policy if user_policy.is_file() else paths.shipped_policy_path())
+    if catalog_check.ok:
+        checks.append(_check_loader("policy", policy_file, lambda: load_policy(policy_file, load_catalog()),
+                                    "fix the field named there (`sparklio policy check` checks it again)"))
+    else:
+        checks.append(Check("policy", False, "not checked: the catalog it refers to is broken", str(policy_file),
+                            "fix the catalog first"))
+    return checks
+
+
+# -- salvage ------------------------------------------------------------------------
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+
+
+def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    try:
+        conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
+        return True
+    except sqlite3.OperationalError:
+        return False
+
+
+def _first_rowid_from(conn: sqlite3.Connection, table: str, start: int) -> None:
+    """Raises when the b-tree cannot be read from ``start`` on."""
+    conn.execute(f'SELECT rowid FROM "{table}" WHERE rowid >= ? ORDER BY rowid LIMIT 1', (start,)).fetchall()
+
+
+def _resume_point(conn: sqlite3.Connection, table: str, after: int) -> int | None:
+    """The smallest start past ``after`` from which the table reads again, found by
+    doubling steps and then halving back; None when nothing past ``after`` reads."""
+    bad, step = after, 1
+    while True:
+        start = after + step
+        if start > _MAX_ROWID:
+            return None
+        try:
+            _first_rowid_from(conn, table, start)
+            break
+        except sqlite3.DatabaseError:
+            bad, step = start, step * 2
+    good = start
+    while good - bad > 1:
+        mid = (good + bad) // 2
+        try:
+            _first_rowid_from(conn, table, mid)
+            good = mid
+        except sqlite3.DatabaseError:
+            bad = mid
+    return good
+
+
+def read_rows(conn: sqlite3.Connection, table: str, columns: list[str]) -> Iterator[tuple[Any, ...] | None]:
+    """Every readable row of ``table`` in rowid order; ``None`` marks a skipped stretch."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    if not _has_rowid(conn, table):  # WITHOUT ROWID: read until the first damage
+        try:
+            yield from conn.execute(f'SELECT {names} FROM "{table}"')
+        except sqlite3.DatabaseError:
+            yield None
+        return
+    bulk = f'SELECT rowid, {names} FROM "{table}" WHERE rowid >= ? ORDER BY rowid'
+    single = bulk + " LIMIT 1"
+    start = -_MAX_ROWID - 1
+    while True:
+        last: int | None = None
+        try:
+            for row in conn.execute(bulk, (start,)):
+                last = row[0]
+                yield row[1:]
+            return
+        except sqlite3.DatabaseError:
+            pass
+        # The driver steps one row ahead, so the row before the damage was read but
+        # not handed over: walk on one row at a time (LIMIT 1 never looks further).
+        pos = last + 1 if last is not None else start
+        while True:
+            try:
+                found = conn.execute(single, (pos,)).fetchone()
+            except sqlite3.DatabaseError:
+                break
+            if found is None:
+                return
+            yield found[1:]
+            if found[0] >= _MAX_ROWID:
+                return
+            pos = found[0] + 1
+        yield None
+        resume = _resume_point(conn, table, pos)  # the row at ``pos`` (or just past it) is unreadable
+        if resume is None:
+            return
+        start = resume
+
+
+def _repair_header(path: Path, page_size: int = 4096) -> bool:
+    """Give a file whose first 100 bytes are garbage the header of a Sparklio ledger
+    (4 KiB pages, UTF-8, WAL), so SQLite reads the pages behind it. True when changed."""
+    with path.open("r+b") as handle:
+        head = handle.read(100)
+        if head[:16] == SQLITE_MAGIC:
+            return False
+        size = path.stat().st_size
+        header = bytearray(100)
+        header[0:16] = SQLITE_MAGIC
+        header[16:18] = page_size.to_bytes(2, "big")
+        header[18], header[19], header[20] = 2, 2, 0  # WAL read/write versions, no reserved bytes
+        header[21], header[22], header[23] = 64, 32, 32  # payload fractions (fixed by the format)
+        header[24:28] = (1).to_bytes(4, "big")  # change counter
+        header[28:32] = (size // page_size).to_bytes(4, "big")  # pages
+        header[40:44] = (1).to_bytes(4, "big")  # schema cookie
+        header[44:48] = (4).to_bytes(4, "big")  # schema format
+        header[56:60] = (1).to_bytes(4, "big")  # UTF-8
+        header[92:96] = (1).to_bytes(4, "big")  # version-valid-for = change counter
+        major, minor, patch = sqlite3.sqlite_version_info
+        header[96:100] = (major * 1_000_000 + minor * 1000 + patch).to_bytes(4, "big")
+        handle.seek(0)
+        handle.write(bytes(header))
+    return True
+
+
+def _fit_page_count(path: Path) -> None:
+    """A truncated file: cut it to whole pages and make the header's page count say so,
+    so SQLite reads the pages that are left instead of refusing the whole file."""
+    with path.open("r+b") as handle:
+        header = bytearray(handle.read(100))
+        raw_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if raw_size == 1 else raw_size
+        if page_size < 512 or page_size & (page_size - 1):
+            return
+        pages = path.stat().st_size // page_size
+        if pages == 0 or int.from_bytes(header[28:32], "big") <= pages:
+            return
+        handle.truncate(pages * page_size)
+        header[28:32] = pages.to_bytes(4, "big")
+        header[92:96] = header[24:28]  # version-valid-for = change counter: the count is trusted
+        handle.seek(0)
+        handle.write(bytes(header))
+
+
+def salvage(source: Path, dest: Path) -> list[TableSalvage]:
+    """Copy every readable row of ``source`` into the migrated ledger at ``dest``.
+
+    ``source`` is never changed: it is copied (with its WAL) to a scratch folder first.
+    """
+    results: list[TableSalvage] = []
+    with tempfile.TemporaryDirectory(prefix=".sparklio-salvage-", dir=dest.parent) as scratch:
+        copy = Path(scratch) / "damaged.sqlite3"
+        if source.is_file():
+            shutil.copyfile(source, copy)
+            wal, _shm = companions(source)
+            if wal.is_file():
+                shutil.copyfile(wal, companions(copy)[0])
+        else:
+            copy.write_bytes(b"")
+        if copy.stat().st_size >= 100:
+            _repair_header(copy)
+            _fit_page_count(copy)
+        old = sqlite3.connect(copy, isolation_level=None)
+        new = sqlite3.connect(dest, isolation_level=None)
+        try:
+            new.execute("PRAGMA foreign_keys=ON")
+            try:
+                old_tables = {row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            except sqlite3.DatabaseError:
+                old_tables = set()
+            targets = [row[0] for row in new.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " AND name <> '_migrations' ORDER BY rootpage")]
+            for table in targets:
+                if table in DERIVED_TABLES:
+                    continue
+                results.append(_salvage_table(old, new, table, table in old_tables))
+        finally:
+            old.close()
+            new.close()
+    return results
+
+
+def _salvage_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str, present: bool) -> TableSalvage:
+    if not present:
+        return TableSalvage(table, 0, 0, 0, readable=False)
+    try:
+        shared = [c for c in _columns(new, table) if c in set(_columns(old, table))]
+    except sqlite3.DatabaseError:
+        return TableSalvage(table, 0, 0, 0, readable=False)
+    if not shared:
+        return TableSalvage(table, 0, 0, 0, readable=False)
+    insert = f'INSERT INTO "{table}" ({", ".join(chr(34) + c + chr(34) for c in shared)}) ' \
+             f'VALUES ({", ".join("?" for _ in shared)})'
+    salvaged = refused = skipped = 0
+    new.execute("BEGIN IMMEDIATE")
+    try:
+        for row in read_rows(old, table, shared):
+            if row is None:
+                skipped += 1
+                continue
+            try:
+                new.execute(insert, row)
+                salvaged += 1
+            except sqlite3.IntegrityError:
+                refused += 1
+        new.execute("COMMIT")
+    except BaseException:
+        new.execute("ROLLBACK")
+        raise
+    return TableSalvage(table, salvaged, refused, skipped)
+
+
+# -- repair -------------------------------------------------------------------------
+
+
+def repair(checks: list[Check], now: datetime | None = None) -> list[Repair]:
+    """Set aside and rebuild what the checks found damaged (ledger: with salvage)."""
+    from sparklio_desktop.core.cache import ResponseCache, default_cache_path
+    from sparklio_desktop.core.ledger import LedgerStore
+
+    done: list[Repair] = []
+    for check in checks:
+        if check.ok or not check.repairable:
+            continue
+        if check.name == "ledger":
+            path = paths.ledger_path()
+            aside = set_aside(path, now)
+            LedgerStore.open(path).close()  # a fresh, migrated ledger
+            done.append(Repair("ledger", str(path), str(aside), salvage(aside, path)))
+        elif check.name == "cache":
+            path = default_cache_path()
+            aside = set_aside(path, now)
+            with ResponseCache(path) as cache:
+                cache.stats()  # creates and migrates the empty one
+            done.append(Repair("cache", str(path), str(aside)))
+    return done
