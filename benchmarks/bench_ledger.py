@@ -2,6 +2,10 @@
 
 Targets: a ledger write per attempt <= 1 ms (median); a cache hit well under 1 ms;
 ``spend_summary`` of a month of 1,000,000 attempts <= 300 ms (the spend panel).
+The first-token path: a paid attempt's budget reservation with its ``in_flight`` row
+in the same transaction costs what the reservation alone costs (within noise); the
+same row as a separate write would add a whole transaction (shown for comparison).
+Samples of the three are interleaved so drift of the machine hits them alike.
 The million rows are loaded with one ``executemany`` in one transaction, through
 the real schema (so the rollup trigger runs for every row, as in real use).
 """
@@ -65,6 +69,73 @@ def bench_writes(store: LedgerStore, n: int) -> None:
     _report("ledger write per attempt (record_attempt)", _timed(lambda: store.record_attempt(next(it)), n), 1)
 
 
+def bench_first_token_path(store: LedgerStore, n: int, in_flight: int = 0) -> None:
+    """What starting a paid attempt costs before the call: reservation alone (before
+    attempts were written at start), reservation + in_flight row in one transaction
+    (now), and reservation then a separate start write (what was avoided)."""
+    from sparklio_desktop.core.budget import BudgetGuard
+
+    guard = BudgetGuard(store, Decimal("1000000"), "stop")
+    now = datetime.now(UTC)
+
+    def row(tag: str) -> AttemptRecord:
+        return AttemptRecord(request_id=f"{tag}-{uuid.uuid4().hex}", attempt=1, ts_utc=now, task_type="chat",
+                             model_id="gpt-4o", provider="openai", outcome="in_flight", input_tokens=1200,
+                             usage_source="estimate", price_input_per_mtok=Decimal("2.5"),
+                             start_cost_usd=Decimal("0.003"), worst_case_usd=Decimal("0.0132"))
+
+    held = [guard.reserve(f"busy{i}", Decimal("0.0132"), start=row("busy")) for i in range(in_flight)]
+
+    def finish(record: AttemptRecord) -> None:  # as the dispatcher does once the answer is in
+        store.finish_attempt(AttemptRecord(request_id=record.request_id, attempt=1, task_type="chat",
+                                           model_id="gpt-4o", provider="openai", outcome="ok", cost_usd=Decimal(0)))
+
+    alone: list[float] = []
+    together: list[float] = []
+    separate: list[float] = []
+    for _ in range(n):
+        start = time.perf_counter()
+        reservation = guard.reserve("a", Decimal("0.0132"))
+        alone.append(time.perf_counter() - start)
+        guard.settle(reservation)
+
+        record = row("b")
+        start = time.perf_counter()
+        reservation = guard.reserve("b", Decimal("0.0132"), start=record)
+        together.append(time.perf_counter() - start)
+        finish(record)
+        guard.settle(reservation)
+
+        record = row("c")
+        start = time.perf_counter()
+        reservation = guard.reserve("c", Decimal("0.0132"))
+        store.start_attempt(record)
+        separate.append(time.perf_counter() - start)
+        finish(record)
+        guard.settle(reservation)
+    busy = f", {in_flight} others in flight" if in_flight else ""
+    _report(f"reserve alone{busy}", alone)
+    _report(f"reserve + in_flight row, one transaction{busy}", together)
+    _report(f"reserve, then a separate start write{busy}", separate)
+    added = (statistics.median(together) - statistics.median(alone)) * 1000
+    print(f"  in_flight row in the reservation's transaction adds {added:+.3f} ms (median) to the first-token path")
+    for reservation in held:
+        guard.settle(reservation)
+
+
+def bench_finish(store: LedgerStore, n: int) -> None:
+    now = datetime.now(UTC)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    for request_id in ids:
+        store.start_attempt(AttemptRecord(request_id=request_id, attempt=1, ts_utc=now, task_type="chat",
+                                          model_id="gpt-4o", provider="openai", outcome="in_flight",
+                                          usage_source="estimate", input_tokens=1200))
+    it = iter(ids)
+    _report("finish an attempt (finish_attempt, UPDATE)", _timed(lambda: store.finish_attempt(AttemptRecord(
+        request_id=next(it), attempt=1, task_type="chat", model_id="gpt-4o", provider="openai", outcome="ok",
+        input_tokens=1200, output_tokens=400, cost_usd=Decimal("0.007"))), n), 1)
+
+
 def bench_cache(path: Path, n: int) -> None:
     with ResponseCache(path) as cache:
         key = cache_key("gpt-4o-mini", [{"role": "user", "content": "hello " * 200}], {"temperature": 0.2})
@@ -126,6 +197,9 @@ def main() -> None:
         print(f"SQLite {sqlite3.sqlite_version}, files in {folder}")
         with LedgerStore.open(ledger_path) as store:
             bench_writes(store, args.writes)
+            bench_finish(store, args.writes)
+            bench_first_token_path(store, args.writes)
+            bench_first_token_path(store, args.writes // 4, in_flight=100)
         bench_cache(folder / "bench-cache.sqlite3", args.writes)
 
         start = time.perf_counter()

@@ -325,6 +325,9 @@ def run_app(screenshot_dir: str | None = None) -> int:
     status = {"code": 0}
     window.show()
     warming = start_loads(ctx)
+    from sparklio_desktop.core.dispatch import interrupts  # SIGTERM/SIGHUP: record what is in flight, then quit
+
+    interrupts.install(loop, exit=lambda code: (status.update(code=code), app.quit()))
 
     async def ready() -> None:
         await asyncio.sleep(0)

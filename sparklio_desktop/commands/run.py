@@ -212,6 +212,9 @@ def run(args: argparse.Namespace) -> int:
     printer = _AnswerPrinter(live=not args.json and (args.stream or sys.stdout.isatty()))
 
     async def go():
+        from sparklio_desktop.core.dispatch import interrupts
+
+        interrupts.install()  # SIGTERM/SIGHUP: record the attempt in flight as interrupted, exit 128 + signum
         result = None
         try:
             async for event in services.dispatcher.stream(request):

@@ -10,28 +10,36 @@ share the file), so the sum of admitted worst cases never passes the budget.
 
 Lifecycle, for the dispatcher::
 
-    reservation = guard.reserve(request_id, worst_case)   # raises BudgetExceeded
+    reservation = guard.reserve(request_id, worst_case, start=first_attempt)  # raises BudgetExceeded
     try:
-        ... call the provider, store.record_attempt(...) for every attempt ...
+        ... call the provider; store.finish_attempt(...) each attempt (later ones
+        started with store.start_attempt(...)) ...
     finally:
         guard.settle(reservation)   # after the attempt rows, which carry the real cost
 
+``start`` (the first attempt, outcome ``in_flight``) is written in the reservation's
+own transaction, so starting a paid attempt adds no database write before the call.
 Settling after recording means the cost is counted twice for an instant (safe)
-rather than not at all (unsafe). Reservations older than ``stale_after_s`` are
-treated as left by a crashed process and ignored. Local (zero-cost) requests need no
-reservation and are never refused. Months are UTC.
+rather than not at all (unsafe). A reservation lives exactly as long as its request,
+however long that is (one reservation covers all of a model's retries): it names its
+process, and only when that process is gone (PID ended, or reused by another process)
+is it reclaimed, by the next reservation or the next opening of the ledger. No clock
+ever expires it. An in-flight attempt's cost counts through its reservation, not its
+row. Local (zero-cost) requests need no reservation and are never refused. Months
+are UTC.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, get_args
 
 from sparklio_desktop.core.errors import BudgetError, UnknownNameError
 from sparklio_desktop.core.ledger import (
+    AttemptRecord,
     LedgerStore,
     current_month,
     format_usd,
@@ -44,7 +52,6 @@ from sparklio_desktop.core.ledger import (
 AtCapPolicy = Literal["local_only", "stop"]
 AT_CAP_POLICIES: frozenset[str] = frozenset(get_args(AtCapPolicy))
 THRESHOLD_ALERT = "threshold"
-DEFAULT_STALE_AFTER_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,6 @@ class BudgetGuard:
         at_cap: AtCapPolicy,
         alert_threshold: Decimal = Decimal("0.8"),
         *,
-        stale_after_s: float = DEFAULT_STALE_AFTER_S,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         to_picodollars(monthly_usd)  # exact Decimal or int, or raise now
@@ -109,16 +115,12 @@ class BudgetGuard:
         self.monthly_usd = Decimal(monthly_usd)
         self.at_cap: AtCapPolicy = at_cap
         self.alert_threshold = Decimal(str(alert_threshold))
-        self._stale_after = timedelta(seconds=stale_after_s)
         self._clock = clock
-
-    def _stale_before(self, now: datetime) -> datetime:
-        return now - self._stale_after
 
     def status(self, month: str | None = None) -> BudgetStatus:
         now = self._clock()
         month = month or current_month(now)
-        spent, reserved = self.store.budget_snapshot(month, self._stale_before(now))
+        spent, reserved = self.store.budget_snapshot(month)
         budget = self.monthly_usd
         if budget > 0:
             percent = (spent * 100 / budget).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
@@ -134,16 +136,21 @@ class BudgetGuard:
             capped=spent + reserved >= budget,
         )
 
-    def reserve(self, request_id: str, worst_case_usd: Decimal) -> Reservation:
+    def reserve(self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None
+                ) -> Reservation:
         """Hold ``worst_case_usd`` for a request, or raise :class:`BudgetExceeded`.
 
-        A zero worst case (a local model) holds nothing and always succeeds.
+        A zero worst case (a local model) holds nothing and always succeeds. ``start``,
+        an ``in_flight`` attempt, is written with the reservation (in its transaction),
+        or alone for a zero worst case; when the reservation is refused it is not.
         """
         if to_picodollars(worst_case_usd) < 0:
             raise ValueError("a worst-case cost cannot be negative")
         now = self._clock()
         month = month_of(now)
         if worst_case_usd == 0:
+            if start is not None:
+                self.store.start_attempt(start)
             return Reservation(None, request_id, month, Decimal(0))
         outcome = self.store.try_reserve(
             request_id=request_id,
@@ -151,7 +158,7 @@ class BudgetGuard:
             amount_usd=worst_case_usd,
             limit_usd=self.monthly_usd,
             now=now,
-            stale_before=self._stale_before(now),
+            start=start,
         )
         if outcome.reservation_id is None:
             left = max(Decimal(0), self.monthly_usd - outcome.spent_usd - outcome.reserved_usd)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ import pytest
 from sparklio_desktop.core.budget import BudgetExceeded, BudgetGuard, Reservation
 from sparklio_desktop.core.errors import BudgetError, UnknownNameError
 from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
+from sparklio_desktop.core.ledger.owners import start_token, this_process
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -104,15 +107,92 @@ def test_settle_releases_and_is_idempotent(store: LedgerStore) -> None:
     g.reserve("r2", Decimal("0.6"))
 
 
-def test_stale_reservations_of_crashed_processes_are_ignored(store: LedgerStore) -> None:
+SLEEPER = "import sys; sys.stdin.read()"  # lives until its standard input closes
+
+
+@pytest.fixture
+def live_process() -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen([sys.executable, "-c", SLEEPER], stdin=subprocess.PIPE)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+    assert proc.stdin is not None
+    proc.stdin.close()
+
+
+def hold(store: LedgerStore, amount: str, pid: int | None, start: str | None,
+         created: str = "2000-01-01T00:00:00.000000+00:00") -> None:
+    """A reservation written by another process (real SQL into the file), made long ago."""
+    db = sqlite3.connect(store.path)
+    try:
+        with db:
+            db.execute("INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid,"
+                       " owner_start) VALUES ('other', '2025-03', ?, ?, ?, ?)",
+                       (int(Decimal(amount) * 10**12), created, pid, start))
+    finally:
+        db.close()
+
+
+def test_a_live_owners_reservation_is_never_reclaimed_however_old(
+        store: LedgerStore, live_process: subprocess.Popen) -> None:
     clock = Clock()
-    g = BudgetGuard(store, Decimal(1), "stop", stale_after_s=300, clock=clock)
-    g.reserve("crashed", Decimal("0.9"))
-    with pytest.raises(BudgetExceeded):
-        g.reserve("r", Decimal("0.5"))
-    clock.now = NOW + timedelta(seconds=301)
-    assert g.status().reserved_usd == Decimal(0)
+    g = guard(store, at_cap="stop", clock=clock)
+    hold(store, "0.9", live_process.pid, start_token(live_process.pid))
+    for later in (timedelta(0), timedelta(seconds=601), timedelta(days=20)):  # same month
+        clock.now = NOW + later
+        with pytest.raises(BudgetExceeded):
+            g.reserve("r", Decimal("0.5"))
+        assert not store.reclaim_orphans()
+        with LedgerStore.open(store.path) as reopened:
+            assert reopened.budget_snapshot("2025-03")[1] == Decimal("0.9")
+    assert live_process.stdin is not None
+    live_process.stdin.close()  # the owner ends: now, and only now, its money comes back
+    live_process.wait(timeout=30)
     g.reserve("r", Decimal("0.5"))
+    assert g.status().reserved_usd == Decimal("0.5")
+
+
+def test_a_dead_owners_reservation_is_reclaimed(store: LedgerStore) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = start_token(proc.pid)
+    proc.wait(timeout=30)
+    hold(store, "0.9", proc.pid, token, created=NOW.isoformat())
+    g = guard(store, at_cap="stop")
+    g.reserve("r", Decimal("0.5"))  # the dead owner's 0.9 was reclaimed on the way
+    assert g.status().reserved_usd == Decimal("0.5")
+
+
+def test_a_reused_pid_does_not_keep_a_reservation_alive(store: LedgerStore,
+                                                        live_process: subprocess.Popen) -> None:
+    # The same PID, alive, but started at another moment: another process has the PID now.
+    hold(store, "0.4", live_process.pid, "0:1")
+    hold(store, "0.4", os.getpid(), this_process().start + "0")
+    assert store.reclaim_orphans().reservations == 2
+    assert guard(store).status().reserved_usd == Decimal(0)
+
+
+def test_a_zombie_or_ownerless_reservation_is_reclaimed(store: LedgerStore) -> None:
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = start_token(zombie.pid)
+    deadline = time.monotonic() + 30
+    while start_token(zombie.pid) == token and time.monotonic() < deadline:  # exited, not yet reaped
+        time.sleep(0.01)
+    hold(store, "0.3", zombie.pid, token)
+    hold(store, "0.3", None, None)  # written before owners were recorded
+    assert store.reclaim_orphans().reservations == 2
+    zombie.wait(timeout=30)
+
+
+def test_a_request_longer_than_ten_minutes_is_not_admitted_twice(store: LedgerStore) -> None:
+    clock = Clock()
+    g = guard(store, budget="1.00", at_cap="stop", clock=clock)
+    long_one = g.reserve("long", Decimal("0.60"))
+    clock.now = NOW + timedelta(minutes=11)  # past the old 600 s expiry, still running
+    with pytest.raises(BudgetExceeded):
+        g.reserve("second", Decimal("0.60"))
+    g.settle(long_one)
+    g.reserve("second", Decimal("0.60"))
 
 
 def test_the_threshold_alert_fires_once_a_month(store: LedgerStore) -> None:

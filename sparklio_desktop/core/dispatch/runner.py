@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.catalog import Capability, ModelSpec
 from sparklio_desktop.core.decision import Rule
+from sparklio_desktop.core.dispatch import interrupts
 from sparklio_desktop.core.dispatch.events import (
     AttemptFailed,
     AttemptInfo,
@@ -254,7 +256,9 @@ class Dispatcher:
                 try:
                     worst = price_call(model, _reserve_input(model, input_est), max_output,
                                        self._image_count(model, request), request.image_size or "1024x1024").cost_usd
-                    reservation = self.budget.reserve(request_id, worst)
+                    # The first attempt's in_flight row goes in the reservation's transaction.
+                    reservation = self.budget.reserve(request_id, worst, start=self._starting(
+                        request_id, attempt_no + 1, decision, model, request, input_est, explored, worst))
                 except (BudgetError, UnpricedModelError) as exc:
                     attempt_no += 1
                     info = self._record(request_id, attempt_no, decision, model, "error",
@@ -273,6 +277,12 @@ class Dispatcher:
                     yield AttemptStarted(attempt_no, model_id, model.name, waited)
                     state = _Outcome()
                     started = time.perf_counter()
+                    if reservation is None or retry_index:  # else the reservation wrote this row
+                        self.ledger.start_attempt(self._starting(request_id, attempt_no, decision, model, request,
+                                                                 input_est, explored, waited=waited))
+                    interrupts.track((request_id, attempt_no), functools.partial(
+                        self._interrupted, request_id, attempt_no, decision, model, request, state, input_est,
+                        started, waited, explored, reservation))
                     try:
                         async for chunk in self._call(model, messages, request, timeout, state, started,
                                                       max_output, limits):
@@ -473,7 +483,8 @@ class Dispatcher:
         if outcome == "ok" and latency and ttft is not None and output_tokens and latency > ttft:
             tps = output_tokens / (latency - ttft)
         image_price = price.image_price(None) if price and price.per_image else None
-        self.ledger.record_attempt(AttemptRecord(
+        interrupts.done((request_id, attempt_no))
+        self.ledger.finish_attempt(AttemptRecord(
             request_id=request_id, attempt=attempt_no, task_type=o.task, model_id=model.id, provider=model.provider,
             outcome=outcome, complexity=o.complexity, budget_tier=o.budget, speed=o.speed, quality_target=o.quality,
             error_class=error_class, error_message=message, input_tokens=input_tokens, output_tokens=output_tokens,
@@ -485,6 +496,36 @@ class Dispatcher:
         ))
         return AttemptInfo(attempt_no, model.id, outcome, error_class, message, input_tokens, output_tokens, cost,
                            latency, ttft, waited, usage_source, exploration)
+
+    def _starting(self, request_id, attempt_no, decision, model: ModelSpec, request: RunRequest, input_est: int,
+                  explored: bool, worst: Decimal | None = None, waited: float = 0.0):
+        """The in_flight row of an attempt about to start: its input estimate, priced (what
+        it is billed if this process ends before it finishes), and the worst case reserved."""
+        from sparklio_desktop.core.ledger import AttemptRecord
+
+        o = decision.options
+        price = model.price
+        return AttemptRecord(
+            request_id=request_id, attempt=attempt_no, task_type=o.task, model_id=model.id, provider=model.provider,
+            outcome="in_flight", complexity=o.complexity, budget_tier=o.budget, speed=o.speed, quality_target=o.quality,
+            input_tokens=input_est, usage_source="estimate",
+            price_input_per_mtok=price.input_per_mtok if price else None,
+            price_output_per_mtok=price.output_per_mtok if price else None,
+            start_cost_usd=self._cost(model, input_est, 0, 0, request), worst_case_usd=worst, waited_s=waited,
+            exploration=explored)
+
+    def _interrupted(self, request_id, attempt_no, decision, model: ModelSpec, request: RunRequest, state: _Outcome,
+                     input_est: int, started: float, waited: float, explored: bool, reservation) -> None:
+        """Finish an attempt cut off by a signal: billed its input estimate and the output received."""
+        out_tokens = tokens.count_text(state.text)[0]
+        images = len(state.images)  # images already generated were paid for
+        self._record(request_id, attempt_no, decision, model, "interrupted", input_tokens=input_est,
+                     output_tokens=out_tokens, images=images, usage_source="estimate",
+                     cost=self._cost(model, input_est, out_tokens, images, request),
+                     latency=time.perf_counter() - started, ttft=state.ttft_s, waited=waited, exploration=explored,
+                     error_message="the process was stopped by a signal during this attempt")
+        if reservation is not None:
+            self.budget.settle(reservation)
 
     def _alert(self) -> str | None:
         if self.budget is None or not self.budget.alert_due():

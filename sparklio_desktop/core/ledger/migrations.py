@@ -280,3 +280,63 @@ def m003_outcomes_stalled_interrupted(conn: Connection) -> None:
         "ALTER TABLE llm_usage_m003 RENAME TO llm_usage",
         *others,
     )
+
+
+@LEDGER_MIGRATIONS.register
+def m004_attempt_lifecycle(conn: Connection) -> None:
+    """Attempts are written when they start and finished in place; owners are recorded.
+
+    A process killed mid-stream used to leave no row for an attempt the provider
+    bills. Now an attempt is inserted as ``in_flight`` when it starts, with the
+    process that owns it (``owner_pid``, ``owner_start``: see core/ledger/owners.py),
+    its input estimate priced (``start_cost_usd``, what it is billed if that process
+    ends first) and the worst case reserved for it (``worst_case_usd``); one UPDATE
+    finishes it (``ok``, ``error``, ``cancelled``, ``stalled``, or ``interrupted``).
+
+    The rollup counts an attempt once, when it is finished: an in-flight row is not in
+    ``usage_daily`` (its cost is unknown; its budget reservation holds the worst case
+    meanwhile), and a second trigger adds it when it leaves ``in_flight``. The
+    append-only guard allows exactly one more change: an ``in_flight`` row becoming
+    finished, with who, what and when unchanged. Reservations record their owner too,
+    and are reclaimed when the owner is gone, never by age. Columns are added (no
+    rebuild: m003 already widened the outcome CHECK).
+    """
+    dims = "day, user, model_id, provider, task_type, outcome"
+    upsert = (
+        f" ON CONFLICT ({dims}) DO UPDATE SET attempts = attempts + excluded.attempts,"
+        " requests = requests + excluded.requests, fallbacks = fallbacks + excluded.fallbacks,"
+        " cost_usd = cost_usd + excluded.cost_usd, saved_usd = saved_usd + excluded.saved_usd"
+    )
+    rollup = (
+        f"INSERT INTO usage_daily ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)"
+        " VALUES (substr(NEW.ts_utc, 1, 10), NEW.user, NEW.model_id, NEW.provider,"
+        " NEW.task_type, NEW.outcome, 1, NEW.attempt = 1,"
+        f" {_M002_FALLBACK.format(a='NEW')}, NEW.cost_usd, NEW.saved_usd) {upsert};"
+    )
+    execute_all(
+        conn,
+        "ALTER TABLE llm_usage ADD COLUMN owner_pid INTEGER",
+        "ALTER TABLE llm_usage ADD COLUMN owner_start TEXT",
+        "ALTER TABLE llm_usage ADD COLUMN start_cost_usd INTEGER CHECK (start_cost_usd >= 0)",
+        "ALTER TABLE llm_usage ADD COLUMN worst_case_usd INTEGER CHECK (worst_case_usd >= 0)",
+        # Finding the attempts left open by ended processes reads only the open ones.
+        "CREATE INDEX ix_llm_usage_in_flight ON llm_usage (owner_pid) WHERE outcome = 'in_flight'",
+        "DROP TRIGGER llm_usage_rollup",
+        f"""CREATE TRIGGER llm_usage_rollup AFTER INSERT ON llm_usage
+            WHEN NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
+        f"""CREATE TRIGGER llm_usage_rollup_finish AFTER UPDATE OF outcome ON llm_usage
+            WHEN OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
+        "DROP TRIGGER llm_usage_append_only",
+        """CREATE TRIGGER llm_usage_append_only BEFORE UPDATE OF request_id, attempt, ts_utc,
+            user, model_id, provider, task_type, outcome, cost_usd, saved_usd ON llm_usage
+        WHEN NOT (OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight'
+                  AND NEW.request_id IS OLD.request_id AND NEW.attempt IS OLD.attempt
+                  AND NEW.ts_utc IS OLD.ts_utc AND NEW.user IS OLD.user
+                  AND NEW.model_id IS OLD.model_id AND NEW.provider IS OLD.provider
+                  AND NEW.task_type IS OLD.task_type)
+        BEGIN
+            SELECT RAISE(ABORT, 'llm_usage is append-only: only rating changes; in_flight is finished once');
+        END""",
+        "ALTER TABLE budget_reservations ADD COLUMN owner_pid INTEGER",
+        "ALTER TABLE budget_reservations ADD COLUMN owner_start TEXT",
+    )

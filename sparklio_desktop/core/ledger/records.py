@@ -8,6 +8,7 @@ CHECK constraints are the second line.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from dataclasses import dataclass, field, fields
@@ -18,11 +19,16 @@ from typing import Any, Literal, get_args
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ledger.money import to_picodollars, utcnow
 
+# ``in_flight``: written when the attempt starts, finished in place by one UPDATE.
+# ``interrupted``: its process ended first (a signal, a kill); see LedgerStore.reclaim_orphans.
+# ``stalled``: the stream went silent past the idle or first-token limit.
 Outcome = Literal["ok", "error", "cancelled", "cache_hit", "stalled", "in_flight", "interrupted"]
 UsageSource = Literal["provider", "estimate"]
 OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
 USAGE_SOURCES: frozenset[str] = frozenset(get_args(UsageSource))
 ANSWER_OUTCOMES: tuple[str, ...] = ("ok", "cache_hit")
+IN_FLIGHT = "in_flight"
+INTERRUPTED = "interrupted"
 ERROR_MESSAGE_LIMIT = 2000
 
 
@@ -30,8 +36,10 @@ class LedgerError(SparklioError):
     """A ledger operation the user asked for cannot be done (e.g. rating an unanswered request)."""
 
 
+@functools.lru_cache(maxsize=1)
 def current_user() -> str:
-    """The OS user name, the default owner of a ledger row."""
+    """The OS user name, the default owner of a ledger row (looked up once: a passwd
+    look-up on every attempt row sat on the first-token path)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers) and no USER variable
@@ -86,6 +94,13 @@ class AttemptRecord:
     exploration: bool = False
     gpu_seconds: float | None = None
     rating: int | None = None
+    # Set when the attempt starts (``in_flight``) and kept once it is finished: the
+    # process that made it (core.ledger.owners), its input estimate priced (what it is
+    # billed if that process ends before it finishes) and the worst case reserved.
+    owner_pid: int | None = None
+    owner_start: str | None = None
+    start_cost_usd: Decimal | None = None
+    worst_case_usd: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:
@@ -102,7 +117,7 @@ class AttemptRecord:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         for name in ("cost_usd", "saved_usd", "price_input_per_mtok", "price_output_per_mtok",
-                     "price_per_image"):
+                     "price_per_image", "start_cost_usd", "worst_case_usd"):
             value = getattr(self, name)
             if value is not None and to_picodollars(value) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -141,8 +156,8 @@ class RequestSummary:
     ts_utc: datetime
     task_type: str
     model_id: str  # the last attempt's model: the one that answered, if any did
-    outcome: str  # the last attempt's outcome
-    cost_usd: Decimal  # all attempts together
+    outcome: str  # the last attempt's outcome; ``in_flight`` while it runs
+    cost_usd: Decimal  # all finished attempts together (an in-flight attempt's cost is not known yet)
     saved_usd: Decimal
     attempts: int
     rating: int | None

@@ -49,6 +49,13 @@ llm_usage = Table(
     Column("exploration", Boolean, nullable=False),
     Column("gpu_seconds", Float),
     Column("rating", Integer),
+    # Added by m004_attempt_lifecycle: the process that started the attempt (set while
+    # it is in flight), its input estimate priced at start (what an attempt whose
+    # process ended is billed) and the worst case reserved for it.
+    Column("owner_pid", Integer),
+    Column("owner_start", Text),
+    Column("start_cost_usd", Money),
+    Column("worst_case_usd", Money),
 )
 
 decisions = Table(
@@ -96,7 +103,9 @@ budget_reservations = Table(
     Column("request_id", Text, nullable=False),
     Column("month", Text, nullable=False),
     Column("amount_usd", Money, nullable=False),
-    Column("created_utc", UtcDateTime, nullable=False),
+    Column("created_utc", UtcDateTime, nullable=False),  # for people; never used to expire it
+    Column("owner_pid", Integer),  # m004: the process holding it (see core.ledger.owners)
+    Column("owner_start", Text),
 )
 
 alerts = Table(

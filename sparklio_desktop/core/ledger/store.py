@@ -5,6 +5,18 @@ GUI runs them on its serial database executor (as Anki does), the CLI calls them
 directly, and a process killed mid-write loses at most the row being written.
 Several processes may hold the same file open; WAL and ``BEGIN IMMEDIATE`` keep them
 out of each other's way (see :mod:`sparklio_desktop.core.ledger.engine`).
+
+An attempt is written when it starts (:meth:`LedgerStore.start_attempt`, outcome
+``in_flight``, naming its process) and finished in place when it ends
+(:meth:`LedgerStore.finish_attempt`), so a process killed mid-stream still leaves a
+row for a call the provider bills; opening the store closes the attempts (and
+releases the reservations) of processes that are gone. An in-flight row does not
+count as spend: its cost is unknown, and the budget reservation made with it holds
+its worst case until it is finished.
+
+Prompts are stored only as the redacted preview the inspector shows
+(``PREVIEW_CHARS``) and a SHA-256: nothing else written here, the routing trace
+included, keeps more of a prompt than that.
 """
 
 from __future__ import annotations
@@ -17,9 +29,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -27,9 +39,11 @@ from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger import reports, reservations
 from sparklio_desktop.core.ledger.file_store import LedgerFileStore
 from sparklio_desktop.core.ledger.money import plain_decimal, utcnow
+from sparklio_desktop.core.ledger.owners import this_process
 from sparklio_desktop.core.ledger.records import (
     ANSWER_OUTCOMES,
     ERROR_MESSAGE_LIMIT,
+    IN_FLIGHT,
     AttemptRecord,
     Decision,
     LedgerError,
@@ -47,6 +61,77 @@ PREVIEW_CHARS = 200
 _DECISION_KEEPS = frozenset({"request_id", "ts_utc", "user"})
 _u = llm_usage.c
 _RECORD_FIELDS = AttemptRecord.field_names()
+# What finishing an attempt may change: not who, what or when it started (the
+# append-only trigger refuses those), nor what was stored at its start.
+_START_ONLY = frozenset({"request_id", "attempt", "ts_utc", "user", "task_type", "model_id", "provider",
+                         "owner_pid", "owner_start", "start_cost_usd", "worst_case_usd", "rating"})
+_FINISH_FIELDS = tuple(name for name in _RECORD_FIELDS if name not in _START_ONLY)
+# Built once with bound parameters: building the statement from values each time costs
+# more than running it.
+_FINISH = (
+    update(llm_usage)
+    .where(_u.request_id == bindparam("k_request_id"), _u.attempt == bindparam("k_attempt"),
+           _u.outcome == literal_column(f"'{IN_FLIGHT}'"))
+    .values({name: bindparam(f"f_{name}", type_=_u[name].type) for name in _FINISH_FIELDS})
+)
+# Every key shape that core.redact knows contains one of these (lower-cased); text with
+# none of them has nothing to redact, and the regex costs ~0.4 ms on a 5 kB trace.
+_KEY_CUES = ("sk-", "aiza", "bearer", "api")
+
+
+def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    if record.error_message:
+        values["error_message"] = redact(record.error_message)[:ERROR_MESSAGE_LIMIT]
+    return values
+
+
+def _started_values(record: AttemptRecord) -> dict[str, Any]:
+    """An ``in_flight`` record's row, owned by this process unless it names an owner."""
+    if record.outcome != IN_FLIGHT:
+        raise ValueError(f"a started attempt has outcome {IN_FLIGHT!r}, not {record.outcome!r}")
+    values = _attempt_values(record)
+    if record.owner_pid is None:
+        owner = this_process()
+        values["owner_pid"], values["owner_start"] = owner.pid, owner.start
+    return values
+
+
+def _insert_attempt(conn: Any, values: dict[str, Any], record: AttemptRecord) -> int:
+    try:
+        result = conn.execute(llm_usage.insert(), values)
+    except IntegrityError as err:
+        if "UNIQUE" in str(err.orig):
+            raise LedgerError(
+                f"attempt {record.attempt} of request {record.request_id} is already recorded"
+            ) from None
+        raise
+    return result.lastrowid
+
+
+def _bounded(value: Any, prompt: str, preview: str) -> Any:
+    """``value`` (parsed JSON) with no string keeping more of ``prompt`` than its preview.
+
+    The whole prompt, and any run of it that starts with more than the preview's
+    length of its beginning (a truncated copy), becomes the preview; key-shaped text
+    is redacted as in the preview.
+    """
+    if isinstance(value, str):
+        if len(prompt) > PREVIEW_CHARS:
+            head = prompt[: PREVIEW_CHARS + 1]
+            at = value.find(head)
+            while at >= 0:
+                end = at + len(head)
+                while end < len(value) and end - at < len(prompt) and value[end] == prompt[end - at]:
+                    end += 1
+                value = value[:at] + preview + value[end:]
+                at = value.find(head, at + len(preview))
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _bounded(item, prompt, preview) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bounded(item, prompt, preview) for item in value]
+    return value
 
 
 def default_ledger_path() -> Path:
@@ -79,21 +164,69 @@ class LedgerStore(LedgerFileStore):
 
     # -- attempts and decisions ---------------------------------------------------
 
-    def record_attempt(self, record: AttemptRecord) -> int:
-        """Append one attempt; returns its row id. Attempts are recorded in order."""
-        values = {name: getattr(record, name) for name in _RECORD_FIELDS}
-        if record.error_message:
-            values["error_message"] = redact(record.error_message)[:ERROR_MESSAGE_LIMIT]
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> Self:
+        """Open (and migrate) the ledger, then close what ended processes left open.
+
+        Their ``in_flight`` attempts become ``interrupted`` and their reservations are
+        released (see :func:`reservations.reclaim`); attempts and reservations of live
+        processes are left alone.
+        """
+        store = super().open(path)
         try:
-            with self._write() as conn:
-                result = conn.execute(llm_usage.insert(), values)
-        except IntegrityError as err:
-            if "UNIQUE" in str(err.orig):
-                raise LedgerError(
-                    f"attempt {record.attempt} of request {record.request_id} is already recorded"
-                ) from None
+            store.reclaim_orphans()
+        except BaseException:
+            store.close()
             raise
-        return result.lastrowid
+        return store
+
+    def record_attempt(self, record: AttemptRecord) -> int:
+        """Append one finished attempt; returns its row id. Attempts are recorded in order."""
+        with self._write() as conn:
+            return _insert_attempt(conn, _attempt_values(record), record)
+
+    def start_attempt(self, record: AttemptRecord) -> int:
+        """Write an attempt as it starts (outcome ``in_flight``); returns its row id.
+
+        ``record`` carries the input estimate (``input_tokens``, ``start_cost_usd``)
+        and, for a paid model, the reserved ``worst_case_usd``. The row belongs to
+        this process (unless the record names an owner) until :meth:`finish_attempt`.
+        """
+        with self._write() as conn:
+            return _insert_attempt(conn, _started_values(record), record)
+
+    def finish_attempt(self, record: AttemptRecord) -> int:
+        """Finish the attempt (``record.request_id``, ``record.attempt``); returns its row id.
+
+        The ``in_flight`` row written by :meth:`start_attempt` is updated in place (one
+        UPDATE; time, model and owner stay as started). An attempt that was already
+        finished (say, as ``interrupted`` by a signal handler) is left as it is; one that
+        was never started (a cache hit, a budget refusal) is inserted.
+        """
+        if record.outcome == IN_FLIGHT:
+            raise ValueError("finish an attempt with its final outcome, not in_flight")
+        values = _attempt_values(record)
+        key = (_u.request_id == record.request_id, _u.attempt == record.attempt)
+        params = {f"f_{name}": values[name] for name in _FINISH_FIELDS}
+        params.update(k_request_id=record.request_id, k_attempt=record.attempt)
+        with self._write() as conn:
+            finished = conn.execute(_FINISH, params)
+            existing = conn.execute(select(_u.id).where(*key)).scalar_one_or_none()
+            if finished.rowcount or existing is not None:
+                return existing
+            return _insert_attempt(conn, values, record)
+
+    def reclaim_orphans(self) -> reservations.Reclaimed:
+        """Close the attempts and release the reservations of processes that are gone.
+
+        Reads first and writes only when something was left, so opening a ledger for
+        a report does not take the write lock.
+        """
+        with self._read() as conn:
+            if not reservations.find_orphans(conn):
+                return reservations.Reclaimed()
+        with self._write() as conn:
+            return reservations.reclaim(conn)
 
     def record_decision(
         self,
@@ -111,19 +244,30 @@ class LedgerStore(LedgerFileStore):
 
         ``trace`` is the router's full trace: JSON text, or a value JSON can hold
         (dicts, lists, dataclasses, pydantic models, Decimals as exact text). Only a
-        redacted 200-character preview and the SHA-256 of the prompt are stored.
+        redacted 200-character preview and the SHA-256 of the prompt are stored: a
+        trace that carries the prompt (a ``RouteRequest`` does) keeps only the preview
+        of it, and key-shaped text in the trace is redacted.
         """
         if isinstance(trace, str):
-            json.loads(trace)  # refuse text that is not JSON now, not at explain time
+            parsed = json.loads(trace)  # refuse text that is not JSON now, not at explain time
             trace_json = trace
         else:
+            parsed = None
             trace_json = json.dumps(trace, sort_keys=True, default=_json_default)
+        preview = redact(prompt)[:PREVIEW_CHARS]
+        # The walk is needed only when the text holds the prompt's beginning or a key; the
+        # usual trace holds neither, and is stored as dumped (off the event loop's budget).
+        head = json.dumps(prompt[: PREVIEW_CHARS + 1])[1:-1]
+        lowered = trace_json.lower()
+        if (len(prompt) > PREVIEW_CHARS and head in trace_json) or any(cue in lowered for cue in _KEY_CUES):
+            parsed = json.loads(trace_json) if parsed is None else parsed
+            trace_json = json.dumps(_bounded(parsed, prompt, preview), sort_keys=True)
         values = {
             "request_id": request_id,
             "ts_utc": ts_utc or utcnow(),
             "user": user or current_user(),
             "task_type": task_type,
-            "prompt_preview": redact(prompt)[:PREVIEW_CHARS],
+            "prompt_preview": preview,
             "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
             "trace_json": trace_json,
             "final_model_id": final_model_id,
@@ -270,30 +414,39 @@ class LedgerStore(LedgerFileStore):
         amount_usd: Decimal,
         limit_usd: Decimal,
         now: datetime,
-        stale_before: datetime,
+        start: AttemptRecord | None = None,
     ) -> reservations.ReserveOutcome:
-        """Atomically: reserve ``amount_usd`` if the month stays within ``limit_usd``."""
+        """Atomically: reserve ``amount_usd`` if the month stays within ``limit_usd``.
+
+        The reservation belongs to this process. With ``start`` (an ``in_flight``
+        attempt), the attempt's row is written in the same transaction when the
+        reservation is made, so starting a paid attempt costs no extra write.
+        """
+        started = _started_values(start) if start is not None else None
         with self._write() as conn:
-            return reservations.try_reserve(
+            outcome = reservations.try_reserve(
                 conn,
                 request_id=request_id,
                 month=month,
                 amount_usd=amount_usd,
                 limit_usd=limit_usd,
                 now=now,
-                stale_before=stale_before,
+                owner=this_process(),
             )
+            if started is not None and start is not None and outcome.reservation_id is not None:
+                _insert_attempt(conn, started, start)
+            return outcome
 
     def release_reservation(self, reservation_id: int) -> None:
         with self._write() as conn:
             reservations.release(conn, reservation_id)
 
-    def budget_snapshot(self, month: str, stale_before: datetime) -> tuple[Decimal, Decimal]:
+    def budget_snapshot(self, month: str) -> tuple[Decimal, Decimal]:
         """(spent, outstanding reservations) of the month, read together."""
         with self._read() as conn:
             return (
                 reports.month_spend(conn, month),
-                reservations.reserved_usd(conn, month, stale_before),
+                reservations.reserved_usd(conn, month),
             )
 
     def record_alert(self, month: str, kind: str, now: datetime | None = None) -> bool:
