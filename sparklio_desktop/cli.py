@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -109,6 +110,21 @@ def _warn_about_settings() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closes the pipe early (``sparklio history | head``)
+    ends the command quietly with 141 (128 + SIGPIPE), as other command-line tools do."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a pipe closed after the last write is found here, not at exit
+        return code
+    except BrokenPipeError:
+        # Point standard output at the null device so that the interpreter's own flush at
+        # exit does not raise again and print a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
     if extras:
@@ -136,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Errors quote names (a model, a file, a setting) that may hold terminal escapes.
         print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # main() ends quietly
     except OSError as exc:
         # A file the command needed could not be read or written: say which and why.
         where = f"{exc.filename}: " if exc.filename else ""

@@ -85,3 +85,18 @@ def test_every_command_without_arguments(path):
         # says why in one line; a status report may print it on standard output.
         line = result.stderr.strip() or result.stdout.strip()
         assert line and "\n" not in line, line
+
+
+@pytest.mark.parametrize("args", [("--help",), ("catalog",), ("catalog", "--json"),
+                                  ("route", "--task", "chat", "--prompt", "hi"), ("history",)])
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(args):
+    """``sparklio catalog | head -1``: the reader goes away before the output is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "sparklio_desktop", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=dict(os.environ))
+    proc.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
+    try:
+        _, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        proc.kill()
+    assert proc.returncode in (0, 141), err  # argparse itself ignores a closed pipe for --help
+    assert err == b"", err
