@@ -367,3 +367,19 @@ models:
         assert not any(r.path.endswith("/chat/completions") for r in openai.requests)
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("n_images", [0, -1, True, 1.5])
+def test_a_request_for_no_images_is_refused_before_any_call(tmp_path, fast_policy, servers, n_images):
+    """``n_images=0`` used to bill one DALL-E image; every front end builds the same RunRequest."""
+    from sparklio_desktop.core.errors import SparklioError
+
+    _, openai = servers
+    h = Harness(tmp_path, fast_policy)
+    try:
+        with pytest.raises(SparklioError, match="number of images"):
+            h.run(prompt="A maple latte", task="image_generation_quality", n_images=n_images)
+        assert not any(r.path.endswith("/images/generations") for r in openai.requests)
+        assert h.ledger.history(limit=10) == []
+    finally:
+        h.close()

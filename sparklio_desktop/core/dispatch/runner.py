@@ -92,6 +92,16 @@ class RunRequest:
     # Local image generation: (step, total, PNG preview or None), called on the event loop's thread.
     image_progress: ImageProgress | None = None
 
+    def __post_init__(self) -> None:
+        # Checked here, before anything is routed or paid for, whichever front end built the
+        # request: ``n_images=0`` used to bill one DALL-E image (front ends add upper bounds).
+        if isinstance(self.n_images, bool) or not isinstance(self.n_images, int) or self.n_images < 1:
+            raise SparklioError(f"the number of images must be a whole number of at least 1, not {self.n_images!r}")
+        if self.max_output_tokens is not None and (
+                isinstance(self.max_output_tokens, bool) or not isinstance(self.max_output_tokens, int)
+                or self.max_output_tokens < 1):
+            raise SparklioError(f"the maximum output must be at least 1 token, not {self.max_output_tokens!r}")
+
 
 class LocalImageEngine(Protocol):
     async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
@@ -380,7 +390,7 @@ class Dispatcher:
             # One image per call: DALL-E 3 refuses n > 1, and per-call images keep partial
             # results (and their cost) exact when a later call fails.
             images: list[bytes] = []
-            for _ in range(max(1, request.n_images)):
+            for _ in range(request.n_images):
                 call = client.generate_image(
                     ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024", 1, whole))
                 result = await (within(call, timeout, **names) if limits is not None else call)
