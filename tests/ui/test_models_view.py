@@ -330,3 +330,18 @@ def test_a_newer_selection_wins_the_details_pane(qloop, ollama, models):
     view.installed_table.selectRow(1)  # before the first answer arrives
     settle(qloop, vm)
     assert shown == ["llava:latest"] and "llava:latest" in view.details_label.text()
+
+
+def test_an_unusable_checkpoint_shows_why_in_full(qloop, models):
+    """A hostile header is listed, not fatal; the reason is readable in its stretched cell and its tooltip."""
+    vm, view, folder = models
+    write_checkpoint(folder / "good.safetensors")
+    (folder / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00" + b'{"a":[1,2,3]}   ')
+    run(qloop, vm.refresh_checkpoints())
+    table = view.checkpoint_table
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "broken")
+    note = table.item(row, 6)
+    assert table.item(row, 1).text() == "unusable"
+    assert note.text().startswith("unusable: ") and len(note.text()) > len("unusable: ")
+    assert note.toolTip() == note.text()
+    assert "good" in _cells(view, 0)

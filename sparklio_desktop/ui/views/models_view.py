@@ -67,6 +67,7 @@ def _fill(table: QTableWidget, rows: list[tuple[str, ...]], keys: list[str]) -> 
         for r, (values, key) in enumerate(zip(rows, keys, strict=True)):
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)  # a long reason or folder is cut in its cell; hovering shows it whole
                 if c == 0:
                     item.setData(Qt.ItemDataRole.UserRole, key)
                 table.setItem(r, c, item)
@@ -211,6 +212,9 @@ class ModelsView(QWidget):
     def _build_sd(self) -> QWidget:
         page = QWidget()
         self.checkpoint_table = _table(CHECKPOINT_COLUMNS, "Stable Diffusion checkpoints")
+        # The note says why a checkpoint is unusable: it shares the spare width with the name.
+        self.checkpoint_table.horizontalHeader().setSectionResizeMode(
+            CHECKPOINT_COLUMNS.index("Note"), QHeaderView.ResizeMode.Stretch)
         self.checkpoint_table.itemSelectionChanged.connect(self._on_checkpoint_selected)
         self.link_check = QCheckBox("Lin&k instead of copying")
         self.link_check.setAccessibleName("Link instead of copying on import")
