@@ -280,6 +280,59 @@ async def take_screenshots(ctx: GuiContext, window: Any, folder: Path) -> list[P
     return written
 
 
+def _offer_ledger_repair(exc: BaseException) -> bool:
+    """A damaged ledger at start-up: offer what ``sparklio doctor --repair`` does, so a creator
+    without a terminal can recover. True when the ledger was set aside and salvaged."""
+    from sparklio_desktop.core.ledger.engine import DatabaseFileError
+
+    if not (isinstance(exc, DatabaseFileError) and exc.damaged and exc.label == "ledger"):
+        return False
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Critical, "Sparklio Desktop: the ledger is damaged",
+                      f"Sparklio cannot read its ledger (your usage and spending history):\n\n{exc.path}\n\n"
+                      f"{exc.detail}.\n\nRepair sets the damaged file aside (nothing is deleted) and copies every "
+                      "row that can still be read into a new ledger. Close other Sparklio windows and "
+                      "commands first.")
+    repair_button = box.addButton("Set aside and repair", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(repair_button)
+    box.exec()
+    if box.clickedButton() is not repair_button:
+        return False
+    from sparklio_desktop.core import doctor
+    from sparklio_desktop.core.errors import SparklioError
+
+    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        done = doctor.repair([c for c in doctor.run_checks() if c.name == "ledger"])
+    except (OSError, SparklioError) as err:
+        QApplication.restoreOverrideCursor()
+        QMessageBox.critical(None, "Sparklio Desktop: repair failed", f"The ledger could not be repaired: {err}")
+        return False
+    QApplication.restoreOverrideCursor()
+    for line in (line for r in done for line in r.lines()):
+        print(f"sparklio: {line}", file=sys.stderr)
+    QMessageBox.information(None, "Sparklio Desktop: ledger repaired", _repair_summary(done))
+    return True
+
+
+def _repair_summary(done: list[Any]) -> str:
+    """What a creator needs to know after a repair: what was kept, what came back."""
+    if not done:
+        return "Nothing needed repair."
+    repaired = done[0]
+    recovered = {t.table: t.salvaged for t in repaired.tables if t.readable}
+    usage = recovered.get("llm_usage", 0)
+    if not recovered:
+        found = "Nothing could be read from it: Sparklio starts with an empty ledger."
+    else:
+        found = (f"Recovered {usage} usage record{'s' if usage != 1 else ''} (calls and their costs), "
+                 f"{recovered.get('decisions', 0)} routing decisions and {recovered.get('votes', 0)} votes.")
+    return f"{found}\n\nThe damaged file is kept as {Path(repaired.set_aside_as or '').name} beside the new ledger."
+
+
 def run_app(screenshot_dir: str | None = None) -> int:
     """Open the window and run the event loop until it closes; returns the exit status."""
     import asyncio
@@ -294,16 +347,21 @@ def run_app(screenshot_dir: str | None = None) -> int:
     asyncio.set_event_loop(loop)
     from sparklio_desktop.core.errors import SparklioError
 
-    try:
-        ctx = build_context()
-    except SparklioError as exc:  # a damaged ledger, a read-only data folder: say so, never a traceback
-        print(f"sparklio: error: {exc}", file=sys.stderr)
-        if os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir:
-            from PySide6.QtWidgets import QMessageBox
+    interactive = os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir
+    while True:
+        try:
+            ctx = build_context()
+            break
+        except SparklioError as exc:  # a damaged ledger, a read-only data folder: say so, never a traceback
+            print(f"sparklio: error: {exc}", file=sys.stderr)
+            if interactive and _offer_ledger_repair(exc):
+                continue  # repaired: start on the salvaged ledger
+            if interactive:
+                from PySide6.QtWidgets import QMessageBox
 
-            QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
-        loop.close()
-        return 1
+                QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
+            loop.close()
+            return 1
     from sparklio_desktop.ui.theme import apply_theme
 
     apply_theme(ctx.workspace.settings.ui.theme)
