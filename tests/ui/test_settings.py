@@ -136,3 +136,44 @@ def test_without_a_user_catalog_the_view_says_the_shipped_one_is_used(qtbot, qlo
     run(qloop, ctx.settings.refresh())
     assert view.catalog_status.text().startswith("No catalog.yaml")
     assert view.settings_status.isHidden()
+
+
+def test_the_wheel_over_an_unfocused_choice_scrolls_and_changes_nothing(qtbot, qloop, make_ctx, sparklio_home):
+    """Seen in a real window: scrolling the panel with the wheel over "Default quality"
+    changed it to "production" and tried to save it."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    view.show()
+    run(qloop, ctx.settings.refresh())
+    combo = view.fields["defaults.quality"]
+    before = combo.currentIndex()
+    assert not combo.hasFocus()
+    for _ in range(3):
+        wheel = QWheelEvent(QPointF(5, 5), QPointF(combo.mapToGlobal(QPoint(5, 5))), QPoint(0, 0), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(combo, wheel)
+    run(qloop, ctx.settings.wait_idle())
+    assert combo.currentIndex() == before
+    assert not (sparklio_home / "settings.json").exists()
+
+
+def test_a_setting_refused_for_another_invalid_field_names_that_field(qtbot, qloop, make_ctx, sparklio_home):
+    """Saving one setting while another in the file is invalid is refused; the message names
+    the invalid field (not this one), and the choice shows the value in force again."""
+    (sparklio_home / "settings.json").write_text('{"budget": {"monthly_usd": -5}}', encoding="utf-8")
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    combo = view.fields["defaults.quality"]
+    combo.setCurrentIndex(combo.findData("production"))  # the user's choice, saved at once
+    run(qloop, ctx.settings.wait_idle())
+    message = view.errors["defaults.quality"].text()
+    assert message.startswith("Not saved: fix this first:") and "budget.monthly_usd" in message
+    assert combo.currentData() == ""  # back to the value in force

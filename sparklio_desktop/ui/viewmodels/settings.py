@@ -179,7 +179,12 @@ class SettingsViewModel(ViewModel):
         try:
             settings = await self._executor.call(set_setting, key, value)
         except SparklioError as exc:
-            self.fieldError.emit(key, getattr(exc, "message", None) or str(exc))
+            if getattr(exc, "field", key) in (key, ""):
+                self.fieldError.emit(key, getattr(exc, "message", None) or str(exc))
+            else:  # another setting in the file is invalid: name it, this one is not at fault,
+                # and show the value in force again (a typo of the user's own stays to be fixed)
+                self.fieldError.emit(key, f"Not saved: fix this first: {exc}")
+                self.valuesChanged.emit(self.values())
             return
         self.fieldError.emit(key, "")
         self._apply(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
     QScrollArea, QVBoxLayout, QWidget,
@@ -27,6 +28,22 @@ def _error_label(name: str) -> QLabel:
     label.setStyleSheet(ERROR_STYLE)
     label.hide()
     return label
+
+
+class _ChoiceBox(QComboBox):
+    """A combo box that takes the mouse wheel only once it has focus: scrolling the panel
+    over an unfocused one scrolls the panel instead of silently changing (and saving) a
+    setting, as a stock QComboBox inside a scroll area does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # goes on to the scroll area
 
 
 class SettingsView(QWidget):
@@ -61,7 +78,7 @@ class SettingsView(QWidget):
                 continue
             field: QLineEdit | QComboBox
             if key in SETTING_CHOICES:
-                field = QComboBox()
+                field = _ChoiceBox()
                 for value in SETTING_CHOICES[key]:
                     field.addItem(value or "(task table)", value)
                 field.currentIndexChanged.connect(lambda _, k=key, f=field: self.vm.set_value(k, f.currentData()))
