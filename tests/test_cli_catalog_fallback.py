@@ -35,8 +35,9 @@ def sparklio(*args: str) -> subprocess.CompletedProcess:
 
 def _located_warning(result: subprocess.CompletedProcess, user, fallback: str) -> None:
     assert "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.startswith(f"warning: {user}:"), result.stderr
-    assert f"({fallback})" in result.stderr
+    assert result.stderr.startswith(f"sparklio: warning: {user}:"), result.stderr
+    assert f"sparklio: warning: {fallback} until that file is fixed\n" in result.stderr
+    assert all(line.startswith("sparklio: warning: ") for line in result.stderr.splitlines())
 
 
 @pytest.fixture

@@ -95,9 +95,10 @@ def warn_fallbacks(workspace: Any, *, policy: bool = True) -> None:
     good copy in force); each command that reads them prints this, so the creator learns
     why their edit has no effect. ``policy=False`` for commands that never read the policy.
     """
-    notes = [(workspace.catalog_error, "using the last good catalog")]
+    notes = [(workspace.catalog_error, "using the last good catalog until that file is fixed")]
     if policy:
-        notes.append((workspace.policy_error, "using the last valid policy"))
+        notes.append((workspace.policy_error, "using the last valid policy until that file is fixed"))
     for error, fallback in notes:
-        if error is not None:
-            print(f"warning: {safe_text(error, keep_newlines=True)}\n({fallback})", file=sys.stderr)
+        if error is not None:  # one line per problem, as cli.py warns of broken settings
+            for line in [*str(error).splitlines(), fallback]:
+                print(f"sparklio: warning: {safe_text(line)}", file=sys.stderr)
