@@ -3,7 +3,7 @@
 A handful of mutants of the user's ``policy.yaml`` and ``catalog.yaml`` (the fuzz test in
 tests/core/test_config_fuzz.py covers many more in-process) run through ``policy check``
 and ``route`` in subprocesses with a deadline: ``route`` keeps working on the last good
-file, ``policy check`` names the file and line.
+file, ``policy check`` names the file and line (a refused user catalog fails it too).
 """
 
 from __future__ import annotations
@@ -70,7 +70,14 @@ def test_hostile_user_policy(sparklio_home, what, raw):
 def test_hostile_user_catalog(sparklio_home, what, raw):
     user = sparklio_home / "catalog.yaml"
     user.write_bytes(raw)
-    _route_works(user)
+    payload = _route_works(user)
     check = sparklio("policy", "check")
     assert "Traceback" not in check.stderr, check.stderr
-    assert check.returncode in (0, 1), check.stderr
+    # A catalog the workspace refused fails `policy check` with its located error (the
+    # policy alone would check out against the last good catalog); one it took passes.
+    if "catalog_error" in payload:
+        assert payload["catalog_error"].startswith(f"{user}:")
+        assert check.returncode == 1, check.stdout
+        assert check.stderr.startswith(payload["catalog_error"]), check.stderr
+    else:
+        assert check.returncode == 0, check.stderr

@@ -232,14 +232,73 @@ def test_sd_import_refuses_pickle_unless_trusted(tmp_path: Path, sparklio_home: 
 
 
 def test_a_pulled_model_added_to_the_catalog_becomes_routable(server: OllamaServer) -> None:
-    added = sparklio("models", "ollama", "add", "llama3.2:latest", "--quality", "8.5", "--speed", "1,2", "--json",
+    added = sparklio("models", "ollama", "add", "llava:latest", "--quality", "8.5", "--speed", "1,2", "--json",
                      host=server.base_url)
     assert added.returncode == 0, added.stderr
     entry = json.loads(added.stdout)
-    assert entry["id"] == "ollama/llama3.2:latest" and entry["quality"] == 8.5 and entry["context_tokens"]
+    assert entry["id"] == "ollama/llava:latest" and entry["quality"] == 8.5 and entry["context_tokens"]
+    assert entry["updated"] is False and entry["removed"] == []
     route = json.loads(sparklio("route", "--task", "chat", "--json", "--no-explore", host=server.base_url).stdout)
-    ours = next(c for c in route["candidates"] if c["id"] == "ollama/llama3.2:latest")
+    ours = next(c for c in route["candidates"] if c["id"] == "ollama/llava:latest")
     assert ours["excluded_by"] is None and ours["quality"] == 8.5  # installed on the fake, so eligible
-    assert "ollama/llama3.2:latest" in route["chain"]
-    bad = sparklio("models", "ollama", "add", "llama3.2:latest", "--quality", "11", host=server.base_url)
+    assert "ollama/llava:latest" in route["chain"]
+    bad = sparklio("models", "ollama", "add", "llava:latest", "--quality", "11", host=server.base_url)
     assert bad.returncode == 1 and "between 0 and 10" in bad.stderr
+
+
+def _llama_entries(server: OllamaServer) -> list[dict]:
+    listed = json.loads(sparklio("catalog", "--json", host=server.base_url).stdout)
+    return [m for m in listed if m["provider"] == "ollama" and m["api_name"].startswith("llama3.2")]
+
+
+def test_adding_a_tag_a_shipped_entry_runs_as_updates_that_entry(server: OllamaServer, sparklio_home: Path) -> None:
+    """The shipped Llama 3.2 names ``llama3.2:3b``; the installed ``llama3.2:latest`` serves it
+    (core.live.resolve_ollama_tag). Adding that tag, spelled either way, updates the shipped
+    entry in place (its id, name and other fields kept) instead of adding a second one."""
+    added = sparklio("models", "ollama", "add", "llama3.2", "--quality", "8.5", "--json", host=server.base_url)
+    assert added.returncode == 0, added.stderr
+    entry = json.loads(added.stdout)
+    assert (entry["id"], entry["name"], entry["api_name"], entry["quality"], entry["updated"]) == (
+        "ollama/llama3.2", "Llama 3.2", "llama3.2:latest", 8.5, True)
+    assert [m["id"] for m in _llama_entries(server)] == ["ollama/llama3.2"]
+    again = sparklio("models", "ollama", "add", "llama3.2:latest", "--speed", "1,2", host=server.base_url)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("updated ollama/llama3.2 in your catalog (runs as llama3.2:latest)")
+    [llama] = _llama_entries(server)
+    assert llama["quality"] == 8.5 and llama["speed"]["seconds"] == [1, 2]  # figures not given are kept
+    assert llama["notes"].startswith("VRAM: the 3B")  # the shipped entry's other fields stay
+    route = json.loads(sparklio("route", "--task", "chat", "--json", "--no-explore", host=server.base_url).stdout)
+    assert next(c for c in route["candidates"] if c["id"] == "ollama/llama3.2")["excluded_by"] is None
+
+
+def test_adding_a_tag_removes_a_duplicate_an_earlier_add_left(server: OllamaServer, sparklio_home: Path) -> None:
+    """Before the add updated in place, ``add llama3.2:latest`` wrote ``ollama/llama3.2:latest``
+    beside the shipped entry; adding the tag again leaves one entry."""
+    from sparklio_desktop.core import user_catalog
+
+    user_catalog.upsert(user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000,
+                                                  vram_gb=3))
+    assert sorted(m["id"] for m in _llama_entries(server)) == ["ollama/llama3.2", "ollama/llama3.2:latest"]
+    added = sparklio("models", "ollama", "add", "llama3.2:latest", "--json", host=server.base_url)
+    assert added.returncode == 0, added.stderr
+    entry = json.loads(added.stdout)
+    assert (entry["id"], entry["removed"]) == ("ollama/llama3.2", ["ollama/llama3.2:latest"])
+    assert [m["id"] for m in _llama_entries(server)] == ["ollama/llama3.2"]
+
+
+def test_a_duplicate_the_users_policy_names_is_kept(server: OllamaServer, sparklio_home: Path) -> None:
+    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.paths import shipped_policy_path
+
+    user_catalog.upsert(user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000,
+                                                  vram_gb=3))
+    policy = shipped_policy_path().read_text(encoding="utf-8")
+    named = policy.replace("fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2]",
+                           "fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2:latest]")
+    assert named != policy
+    (sparklio_home / "policy.yaml").write_text(named, encoding="utf-8")
+    added = sparklio("models", "ollama", "add", "llama3.2:latest", "--json", host=server.base_url)
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["removed"] == []
+    check = sparklio("policy", "check")
+    assert check.returncode == 0, check.stderr

@@ -86,3 +86,19 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def warn_fallbacks(workspace: Any, *, policy: bool = True) -> None:
+    """Say on standard error which of the user's files is broken and what is in force instead.
+
+    A broken user catalog or policy never stops a command (the workspace keeps the last
+    good copy in force); each command that reads them prints this, so the creator learns
+    why their edit has no effect. ``policy=False`` for commands that never read the policy.
+    """
+    notes = [(workspace.catalog_error, "using the last good catalog until that file is fixed")]
+    if policy:
+        notes.append((workspace.policy_error, "using the last valid policy until that file is fixed"))
+    for error, fallback in notes:
+        if error is not None:  # one line per problem, as cli.py warns of broken settings
+            for line in [*str(error).splitlines(), fallback]:
+                print(f"sparklio: warning: {safe_text(line)}", file=sys.stderr)

@@ -72,13 +72,14 @@ def _price_text(model) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table
-    from sparklio_desktop.core.catalog import load_catalog
+    from sparklio_desktop.commands._output import print_json, table, warn_fallbacks
+    from sparklio_desktop.core.workspace import Workspace
 
-    from sparklio_desktop.core.config import load_settings_lenient
-
-    catalog = load_catalog()
-    settings = load_settings_lenient()[0]
+    # The workspace's catalog: a broken user catalog leaves the last good one listed, with a warning.
+    workspace = Workspace()
+    catalog = workspace.catalog
+    settings = workspace.settings
+    warn_fallbacks(workspace, policy=False)
     if args.json:
         print_json([model_to_dict(m, settings) for m in catalog.values()])
         return 0

@@ -22,12 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json
-    from sparklio_desktop.core.catalog import Capability, load_catalog
+    from sparklio_desktop.commands._output import print_json, warn_fallbacks
+    from sparklio_desktop.core.catalog import Capability
     from sparklio_desktop.core.estimate import expected_latency_s, price_call
     from sparklio_desktop.core.explain import format_usd
+    from sparklio_desktop.core.workspace import Workspace
 
-    model = load_catalog().get_model(args.model)
+    # The workspace's catalog: a broken user catalog leaves the last good one in force, with a warning.
+    workspace = Workspace()
+    warn_fallbacks(workspace, policy=False)
+    model = workspace.catalog.get_model(args.model)
     images = args.images
     if images is None:
         images = 1 if model.has(Capability.IMAGE_GENERATION) else 0

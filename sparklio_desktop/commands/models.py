@@ -54,10 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--gpu-gb", type=float_in(0, 4096, low_open=True), metavar="GB", help="GPU memory (default: NVML, else gpu.vram_gb)")
     show.add_argument("--kv-cache-type", default="f16", choices=("f16", "q8_0", "q4_0"))
     add = command(ollama, "add", "make a pulled model routable: add it to your catalog", "name", host=True)
-    add.add_argument("--quality", type=float, default=7.0, help="quality score 0-10 (default 7)")
-    add.add_argument("--speed", default="2,5", metavar="LOW,HIGH", help="seconds for 500 output tokens (default 2,5)")
+    add.add_argument("--quality", type=float, default=None,
+                     help="quality score 0-10 (default: the entry's own, else 7)")
+    add.add_argument("--speed", default=None, metavar="LOW,HIGH",
+                     help="seconds for 500 output tokens (default: the entry's own, else 2,5)")
     add.add_argument("--display-name", metavar="TEXT")
-    add.add_argument("--complex-capable", action="store_true")
+    add.add_argument("--complex-capable", action="store_true", default=None)
     rm = command(ollama, "rm", "delete an installed model", "name", host=True)
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
@@ -390,26 +392,39 @@ __all__ = ["HELP", "add_arguments", "human_bytes", "run"]
 
 
 async def _add(admin: Any, args: argparse.Namespace) -> int:
+    """Make a pulled model routable; an entry that already runs as the tag (the shipped
+    Qwen 2.5 served by ``qwen2.5:latest``) is updated in place, never duplicated
+    (core.user_catalog.add_ollama_model, which the Models panel uses too)."""
     from sparklio_desktop.commands._output import print_json
     from sparklio_desktop.core import user_catalog
     from sparklio_desktop.core.errors import SparklioError
 
-    try:
-        low, high = (float(x) for x in args.speed.split(","))
-    except ValueError:
-        raise SparklioError(f"--speed {args.speed}: expected LOW,HIGH seconds, e.g. 2,5") from None
-    if not 0 <= args.quality <= 10:
+    speed = None
+    if args.speed is not None:
+        try:
+            low, high = sorted(float(x) for x in args.speed.split(","))
+        except ValueError:
+            raise SparklioError(f"--speed {args.speed}: expected LOW,HIGH seconds, e.g. 2,5") from None
+        speed = (low, high)
+    if args.quality is not None and not 0 <= args.quality <= 10:
         raise SparklioError("--quality must be between 0 and 10")
     details = await admin.show(args.name)
+    installed = {m.name: m.digest or "" for m in await admin.list()}
     weights = details.weights_bytes or 0
-    entry = user_catalog.ollama_entry(
-        args.name, quality=args.quality, speed=(low, high), context_tokens=details.context_length,
+    added = user_catalog.add_ollama_model(
+        args.name, installed, quality=args.quality, speed=speed, context_tokens=details.context_length,
         vram_gb=weights / 1e9 * 1.15 + 0.5, name=args.display_name, complex_capable=args.complex_capable,
     )
-    model = user_catalog.upsert(entry)
+    model = added.model
     if args.json:
-        print_json({"id": model.id, "name": model.name, "quality": model.quality, "context_tokens": model.context_tokens,
-                    "vram_gb": model.vram_gb})
+        print_json({"id": model.id, "name": model.name, "api_name": model.api_name, "quality": model.quality,
+                    "context_tokens": model.context_tokens, "vram_gb": model.vram_gb, "updated": added.updated,
+                    "removed": list(added.removed)})
     else:
-        print(f"added {safe_text(model.id)} to your catalog: quality {model.quality:g}, {low:g}-{high:g} s per 500 tokens")
+        low, high = model.speed.seconds if model.speed else (0, 0)
+        verb = "updated" if added.updated else "added"
+        print(f"{verb} {safe_text(model.id)} in your catalog (runs as {safe_text(model.api_name)}): "
+              f"quality {model.quality:g}, {low:g}-{high:g} s per 500 tokens")
+        for removed in added.removed:
+            print(f"removed {safe_text(removed)}: it ran as the same tag")
     return 0

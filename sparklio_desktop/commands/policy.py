@@ -1,4 +1,9 @@
-"""``sparklio policy check [PATH]``: validate a routing policy file."""
+"""``sparklio policy check [PATH]``: validate a routing policy file, and the user's catalog.
+
+The user's ``catalog.yaml`` says in its header that ``policy check`` validates it. The
+workspace keeps the last good catalog in force when that file is broken, so the policy
+alone would still check out: the catalog's own error is printed and fails the check.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +27,16 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.workspace import Workspace
 
     workspace = Workspace()
+    catalog_error = workspace.catalog_error
+    if catalog_error is not None:
+        print(safe_text(catalog_error, keep_newlines=True), file=sys.stderr)
+        print("(the last good catalog stays in force until this file is fixed)", file=sys.stderr)
     path = args.path or str(workspace.policy_store.path)
     try:
         policy = load_policy(path, workspace.catalog)
     except ConfigError as exc:
         print(safe_text(exc, keep_newlines=True), file=sys.stderr)
         return 1
-    print(f"{safe_text(path)}: valid ({len(policy.tasks)} tasks, {len(workspace.catalog)} catalog models)")
-    return 0
+    which = " with the last good catalog" if catalog_error is not None else ""
+    print(f"{safe_text(path)}: valid{which} ({len(policy.tasks)} tasks, {len(workspace.catalog)} catalog models)")
+    return 0 if catalog_error is None else 1

@@ -82,7 +82,7 @@ def print_decision(decision) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json
+    from sparklio_desktop.commands._output import print_json, warn_fallbacks
     from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, route
     from sparklio_desktop.core.workspace import Workspace
 
@@ -96,13 +96,14 @@ def run(args: argparse.Namespace) -> int:
 
         live = probe_live_state(workspace, task=args.task)
     decision = route(request, workspace.catalog, workspace.policy, live)
+    warn_fallbacks(workspace)
     if args.json:
         payload = decision.to_dict()
-        if workspace.policy_error is not None:
-            payload["policy_error"] = str(workspace.policy_error)
+        for field in ("policy_error", "catalog_error"):
+            error = getattr(workspace, field)
+            if error is not None:
+                payload[field] = str(error)
         print_json(payload)
     else:
-        if workspace.policy_error is not None:
-            print(f"warning: {safe_text(workspace.policy_error, keep_newlines=True)}\n(using the last valid policy)\n")
         print_decision(decision)
     return 0 if decision.chain else 3

@@ -2,14 +2,23 @@
 
 A pulled Ollama model the shipped catalog does not know (say ``qwen2.5-coder:7b``)
 becomes routable once it has an entry with a quality score and speed figures the
-creator can edit. The file is validated together with the shipped catalog before it
-is written, and written atomically, so a bad edit never leaves a broken catalog.
+creator can edit. The file is validated together with the shipped catalog (and the
+shipped policy, which the workspace checks it against) before it is written, and written
+atomically, so a bad edit never leaves a broken catalog.
+
+One model, one entry: :func:`add_ollama_model` (used by ``sparklio models ollama add``
+and the Models panel alike) updates the entry that already runs as the tag (the shipped
+Qwen 2.5 served by ``qwen2.5:latest``, resolved as the router resolves it) in place, and
+drops other entries of the user's that run as the same tag, instead of adding a second
+entry that would show as "not installed" beside it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +26,7 @@ import yaml
 
 from sparklio_desktop.core import paths
 from sparklio_desktop.core.catalog import ModelSpec, load_catalog
-from sparklio_desktop.core.errors import ConfigError, SparklioError
+from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
 from sparklio_desktop.core.yaml_source import load_yaml
 
 HEADER = (
@@ -38,11 +47,32 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _relocated(exc: ConfigError, tmp: Path, path: Path) -> ConfigError:
+    """``exc`` about the file being written, named as the user's file (not its temporary copy)."""
+    def one(e: ConfigError) -> ConfigError:
+        return ConfigError(str(path) if e.path == str(tmp) else e.path, e.line, e.field, e.message)
+
+    return ConfigErrors([one(e) for e in exc.errors]) if isinstance(exc, ConfigErrors) else one(exc)
+
+
 def _write(path: Path, data: dict[str, Any]) -> None:
+    from sparklio_desktop.core.policy import load_policy
+
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     try:
-        load_catalog(user=tmp)  # the merged catalog must stay valid
+        try:
+            catalog = load_catalog(user=tmp)  # the merged catalog must stay valid
+        except ConfigError as exc:
+            raise _relocated(exc, tmp, path) from None
+        # ... and the shipped policy with it: the workspace refuses a user catalog that
+        # breaks the shipped policy (core.catalog.CatalogStore), so it is never written.
+        try:
+            load_policy(paths.shipped_policy_path(), catalog)
+        except ConfigError as exc:
+            where = f"{exc.path}:{exc.line}" if exc.line is not None else exc.path
+            raise ConfigError(str(path), None, "", "not saved: with this change the shipped policy is invalid: "
+                              f"{exc.field + ': ' if exc.field else ''}{exc.message} ({where})") from None
     except SparklioError:
         tmp.unlink(missing_ok=True)
         raise
@@ -101,3 +131,99 @@ def remove(model_id: str, path: Path | None = None) -> bool:
     data["models"] = kept
     _write(path, data)
     return True
+
+
+DEFAULT_QUALITY = 7.0
+DEFAULT_SPEED = (2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class AddedModel:
+    """What :func:`add_ollama_model` did: the entry in force, whether an entry that already
+    ran as the tag was updated (else one was added), and the duplicates it removed."""
+
+    model: ModelSpec
+    updated: bool
+    removed: tuple[str, ...] = ()
+
+
+def _shipped_entries() -> dict[str, dict[str, Any]]:
+    """The shipped catalog's raw entries by id (to update one in place, all its fields kept)."""
+    data = load_yaml(paths.shipped_catalog_path()).data
+    entries = data.get("models", []) if isinstance(data, dict) else []
+    return {e["id"]: dict(e) for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)}
+
+
+def _named_by_a_user_policy(model_id: str) -> bool:
+    """Whether a policy file of the user's may name ``model_id`` (then it is never removed:
+    the policy would stop validating). A plain text search: at worst a duplicate stays."""
+    from sparklio_desktop.core.config import load_settings_lenient
+
+    files = [paths.user_policy_path(), paths.data_dir() / "policy.last-good.yaml"]
+    explicit = load_settings_lenient()[0].policy.path
+    if explicit:
+        files.append(Path(explicit))
+    for file in files:
+        try:
+            if model_id in file.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def add_ollama_model(tag: str, installed: Mapping[str, str], *, context_tokens: int | None, vram_gb: float,
+                     quality: float | None = None, speed: tuple[float, float] | None = None,
+                     name: str | None = None, complex_capable: bool | None = None,
+                     path: Path | None = None) -> AddedModel:
+    """Make the installed Ollama ``tag`` routable, with one catalog entry for it.
+
+    ``installed`` maps each installed tag to its digest (``/api/tags``), so that the tag
+    resolves as the router resolves it (:func:`core.live.resolve_ollama_tag`). When a
+    catalog entry already runs as ``tag`` (a shipped one first: the policy's chains name
+    it), that entry is updated in place under its own id: ``api_name`` becomes ``tag``
+    and the figures given here replace its own (``None``: keep them); its other fields
+    stay. Otherwise a new entry ``ollama/<tag>`` is added (``None`` figures: defaults).
+    Other entries of the user's own (not overrides of shipped ids) that run as ``tag``
+    are removed, unless a policy file of the user's names them.
+    """
+    from sparklio_desktop.core.live import normalize_ollama_tag, resolve_ollama_tag
+
+    path = path or paths.user_catalog_path()
+    installed = dict(installed)
+    # ``llama3.2`` is the installed ``llama3.2:latest``: the entry runs as the installed name.
+    tag = {normalize_ollama_tag(n): n for n in installed}.get(normalize_ollama_tag(tag), tag)
+    installed.setdefault(tag, "")
+    catalog = load_catalog(user=path)  # a broken user file stops here with its located error
+    shipped = _shipped_entries()
+    serving = [m for m in catalog.values() if m.provider == "ollama" and resolve_ollama_tag(m.api_name, installed) == tag]
+    serving.sort(key=lambda m: m.id not in shipped)  # stable: shipped ids first, then file order
+    data = _read(path)
+    if serving:
+        target = serving[0]
+        entry = next((dict(m) for m in data["models"] if m.get("id") == target.id), None) or shipped[target.id]
+        changes: dict[str, Any] = {"api_name": tag, "vram_gb": round(max(vram_gb, 0.1), 1)}
+        if quality is not None:
+            changes["quality"] = float(quality)
+        if speed is not None:
+            changes["speed"] = {"seconds": [float(speed[0]), float(speed[1])], "per": "output_500"}
+        if context_tokens is not None:
+            changes["context_tokens"] = context_tokens
+        if name:
+            changes["name"] = name
+        if complex_capable is not None:
+            changes["complex_capable"] = complex_capable
+        entry.update(changes)
+    else:
+        entry = ollama_entry(tag, quality=DEFAULT_QUALITY if quality is None else quality,
+                             speed=DEFAULT_SPEED if speed is None else speed, context_tokens=context_tokens,
+                             vram_gb=vram_gb, name=name, complex_capable=bool(complex_capable))
+    # The user's own entries (not overrides of shipped ids) that also run as ``tag``: the
+    # duplicates an earlier add left beside the entry now updated.
+    removed = tuple(m.id for m in serving[1:] if m.id not in shipped and not _named_by_a_user_policy(m.id))
+    models = [entry if m.get("id") == entry["id"] else m for m in data["models"] if m.get("id") not in removed]
+    if not any(m is entry for m in models):
+        models.append(entry)
+    data["models"] = models
+    _write(path, data)
+    return AddedModel(load_catalog(user=path)[entry["id"]], updated=bool(serving), removed=removed)

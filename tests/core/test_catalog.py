@@ -319,3 +319,29 @@ def test_editing_a_hostile_user_catalog_is_refused_not_crashed(sparklio_home):
     with pytest.raises(ConfigError, match="recursive alias"):
         user_catalog.upsert(user_catalog.ollama_entry("tiny:1b", quality=5, speed=(1, 2), context_tokens=4096,
                                                       vram_gb=1))
+
+
+def test_an_edit_that_would_break_the_shipped_policy_is_refused_and_not_written(sparklio_home):
+    """The workspace refuses a user catalog with which the shipped policy does not validate
+    (core.catalog.CatalogStore); the editor must not write one, or the next start falls back."""
+    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.workspace import Workspace
+
+    entry = user_catalog.ollama_entry("qwen2.5:7b", quality=7, speed=(2, 5), context_tokens=32000, vram_gb=5)
+    entry.update(id="ollama/qwen2.5", capabilities=["vision"])  # a text model the task table needs
+    with pytest.raises(ConfigError, match="ollama/qwen2.5") as raised:
+        user_catalog.upsert(entry)
+    assert str(raised.value).startswith(f"{sparklio_home / 'catalog.yaml'}: not saved: with this change the shipped")
+    assert not (sparklio_home / "catalog.yaml").exists()
+    assert not list(sparklio_home.glob("catalog.yaml*"))
+    assert Workspace().catalog_error is None
+
+
+def test_an_invalid_edit_is_located_in_the_users_file_not_its_temporary_copy(sparklio_home):
+    from sparklio_desktop.core import user_catalog
+
+    entry = user_catalog.ollama_entry("tiny:1b", quality=5, speed=(1, 2), context_tokens=4096, vram_gb=1)
+    entry["capabilities"] = ["embedding"]  # an embedding model needs embedding_dimensions
+    with pytest.raises(ConfigError) as raised:
+        user_catalog.upsert(entry)
+    assert str(raised.value).startswith(f"{sparklio_home / 'catalog.yaml'}:") and ".tmp" not in str(raised.value)

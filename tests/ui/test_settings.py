@@ -97,3 +97,83 @@ def test_test_connection_reports_the_providers_words(qtbot, qloop, make_ctx, ope
     assert "Incorrect API key provided" in row["result"].text()
     run(qloop, ctx.settings.test_connection("anthropic"))
     assert "No anthropic key" in view.key_rows["anthropic"]["result"].text()
+
+
+def test_broken_user_catalog_and_settings_are_shown_in_the_settings_view(qtbot, qloop, make_ctx, sparklio_home):
+    """A broken catalog.yaml and settings.json do not stop the app (last good catalog,
+    per-field defaults); the settings panel says which file and line to fix."""
+    from tests.config_fuzz import USER_CATALOG
+
+    user = sparklio_home / "catalog.yaml"
+    user.write_text(USER_CATALOG.replace("quality: 7.5", "quality: 99"), encoding="utf-8")
+    (sparklio_home / "settings.json").write_text('{"budget": {"monthly_usd": -5}}', encoding="utf-8")
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    view.show()
+    run(qloop, ctx.settings.refresh())
+    text = view.catalog_status.text()
+    assert text.startswith(f"{user}:") and "quality" in text and "last good catalog stays in force" in text
+    assert view.catalog_status.isVisible() and view.catalog_path.text() == str(user)
+    assert view.settings_status.isVisible() and "budget.monthly_usd" in view.settings_status.text()
+    assert "uses its default" in view.settings_status.text()
+
+    # fixed on disk, then "Reload catalog": the error goes and the user's models are in force
+    user.write_text(USER_CATALOG, encoding="utf-8")
+    qtbot.mouseClick(view.reload_catalog_button, Qt.MouseButton.LeftButton)
+    run(qloop, ctx.settings.wait_idle())
+    assert view.catalog_status.text() == "In force."
+    assert "ollama/qwen2.5-coder:7b" in ctx.workspace.catalog
+    # a setting saved whole clears the settings warning
+    run(qloop, ctx.settings.set_value("budget.monthly_usd", "40"))
+    assert view.settings_status.isHidden()
+
+
+def test_without_a_user_catalog_the_view_says_the_shipped_one_is_used(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    assert view.catalog_status.text().startswith("No catalog.yaml")
+    assert view.settings_status.isHidden()
+
+
+def test_the_wheel_over_an_unfocused_choice_scrolls_and_changes_nothing(qtbot, qloop, make_ctx, sparklio_home):
+    """Seen in a real window: scrolling the panel with the wheel over "Default quality"
+    changed it to "production" and tried to save it."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    view.show()
+    run(qloop, ctx.settings.refresh())
+    combo = view.fields["defaults.quality"]
+    before = combo.currentIndex()
+    assert not combo.hasFocus()
+    for _ in range(3):
+        wheel = QWheelEvent(QPointF(5, 5), QPointF(combo.mapToGlobal(QPoint(5, 5))), QPoint(0, 0), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(combo, wheel)
+    run(qloop, ctx.settings.wait_idle())
+    assert combo.currentIndex() == before
+    assert not (sparklio_home / "settings.json").exists()
+
+
+def test_a_setting_refused_for_another_invalid_field_names_that_field(qtbot, qloop, make_ctx, sparklio_home):
+    """Saving one setting while another in the file is invalid is refused; the message names
+    the invalid field (not this one), and the choice shows the value in force again."""
+    (sparklio_home / "settings.json").write_text('{"budget": {"monthly_usd": -5}}', encoding="utf-8")
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    combo = view.fields["defaults.quality"]
+    combo.setCurrentIndex(combo.findData("production"))  # the user's choice, saved at once
+    run(qloop, ctx.settings.wait_idle())
+    message = view.errors["defaults.quality"].text()
+    assert message.startswith("Not saved: fix this first:") and "budget.monthly_usd" in message
+    assert combo.currentData() == ""  # back to the value in force

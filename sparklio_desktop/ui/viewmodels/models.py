@@ -273,16 +273,18 @@ class ModelsViewModel(ViewModel):
             details = await admin.show(name)
             weights = details.weights_bytes or 0
             low, high = sorted((speed_low, speed_high))
-            entry = user_catalog.ollama_entry(name, quality=quality, speed=(low, high),
-                                              context_tokens=details.context_length,
-                                              vram_gb=weights / 1e9 * 1.15 + 0.5)
-            installed = {m.name: m.digest or "" for m in self.installed} or {name: ""}
-            model = await self._executor.call(_add_entry, entry, name, installed, self._catalog_path)
+            installed = {m.name: m.digest or "" for m in self.installed}
+            # One entry per model: an entry that already runs as this tag is updated in place
+            # (the same rule as `sparklio models ollama add`).
+            added = await self._executor.call(
+                user_catalog.add_ollama_model, name, installed, quality=quality, speed=(low, high),
+                context_tokens=details.context_length, vram_gb=weights / 1e9 * 1.15 + 0.5, path=self._catalog_path)
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
+        model = added.model
         self.catalogAdded.emit(model.id)
-        self.notice.emit(f"Added {model.id} to your catalog")
+        self.notice.emit(f"{'Updated' if added.updated else 'Added'} {model.id} in your catalog (runs as {model.api_name})")
 
     # -- Stable Diffusion --------------------------------------------------------------------
     @asyncSlot()
@@ -352,17 +354,3 @@ class ModelsViewModel(ViewModel):
         from sparklio_desktop.core.local.sd_types import LOADABLE_TYPES
 
         return [t.value for t in LOADABLE_TYPES]
-
-
-def _add_entry(entry: dict[str, Any], tag: str, installed: dict[str, str], path: Path | None) -> Any:
-    """Upsert ``entry``; when a catalog entry already runs as ``tag`` (the shipped Qwen 2.5
-    served by ``qwen2.5:latest``), that entry is updated under its own id and name, so no
-    second entry appears beside it (core.live.catalog_entry_for_tag)."""
-    from sparklio_desktop.core import user_catalog
-    from sparklio_desktop.core.catalog import load_catalog
-    from sparklio_desktop.core.live import catalog_entry_for_tag
-
-    existing = catalog_entry_for_tag(load_catalog(user=path) if path is not None else load_catalog(), tag, installed)
-    if existing is not None:
-        entry = {**entry, "id": existing.id, "name": existing.name}
-    return user_catalog.upsert(entry, path)

@@ -6,7 +6,10 @@ changes are pushed into the running services here: the workspace, the budget gua
 and the live state are shared by the whole app, so a new budget or key must take
 effect at once, not after a restart. A broken policy file never replaces the policy
 in force: :meth:`PolicyStore.reload` keeps the last valid one and returns the error,
-which is shown inline.
+which is shown inline. The user's ``catalog.yaml`` and ``settings.json`` get the same
+treatment: a broken catalog leaves the last good one in force, a broken setting its
+default, and the panel says which file and line to fix (the rest of the app keeps
+working, so without this the creator would not learn why an edit has no effect).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class SettingsViewModel(ViewModel):
     fieldError = Signal(str, str)  # setting key (or "key:<provider>"), message ("" = fine)
     policyStatusChanged = Signal(str, str)  # policy path, error ("" = valid)
     policyReloaded = Signal()
+    catalogStatusChanged = Signal(str, str)  # the user's catalog.yaml ("" = none), error ("" = in force)
+    settingsStatusChanged = Signal(str)  # why settings.json is not wholly in force ("" = it is)
     connectionTested = Signal(str, bool, str)  # provider, ok, message (the provider's own words)
     notice = Signal(str)
 
@@ -92,6 +97,19 @@ class SettingsViewModel(ViewModel):
         self.valuesChanged.emit(self.values())
         error = self._workspace.policy_store.error
         self.policyStatusChanged.emit(self.policy_path(), str(error) if error else "")
+        self._emit_file_status()
+
+    def catalog_path(self) -> str:
+        """The user's catalog.yaml, or "" when there is none (the shipped catalog alone)."""
+        store = getattr(self._workspace, "catalog_store", None)
+        return "" if store is None or not store.user_path.is_file() else str(store.user_path)
+
+    def _emit_file_status(self) -> None:
+        error = getattr(self._workspace, "catalog_error", None)
+        self.catalogStatusChanged.emit(self.catalog_path(), str(error) if error else "")
+        self._workspace.settings  # noqa: B018 - loading the settings sets settings_error
+        error = getattr(self._workspace, "settings_error", None)
+        self.settingsStatusChanged.emit(str(error) if error else "")
 
     # -- keys --------------------------------------------------------------------------
     @asyncSlot(str, str)
@@ -161,10 +179,20 @@ class SettingsViewModel(ViewModel):
         try:
             settings = await self._executor.call(set_setting, key, value)
         except SparklioError as exc:
-            self.fieldError.emit(key, getattr(exc, "message", None) or str(exc))
+            if getattr(exc, "field", key) in (key, ""):
+                self.fieldError.emit(key, getattr(exc, "message", None) or str(exc))
+            else:  # another setting in the file is invalid: name it, this one is not at fault,
+                # and show the value in force again (a typo of the user's own stays to be fixed)
+                self.fieldError.emit(key, f"Not saved: fix this first: {exc}")
+                self.valuesChanged.emit(self.values())
             return
         self.fieldError.emit(key, "")
         self._apply(settings)
+        # The file was validated whole when saved; what it still falls back on, if anything:
+        from sparklio_desktop.core.config import load_settings_lenient
+
+        self._workspace.settings_error = (await self._executor.call(load_settings_lenient))[1]
+        self._emit_file_status()
         if key == "policy.path":
             self._workspace.policy_store.explicit_path = Path(value) if value else None
             await self.reload_policy()
@@ -190,3 +218,15 @@ class SettingsViewModel(ViewModel):
             self.notice.emit("Policy reloaded.")
         self._live.invalidate()
         self.policyReloaded.emit()
+
+    # -- the user's catalog ------------------------------------------------------------------
+    @asyncSlot()
+    async def reload_catalog(self) -> None:
+        """Re-read the user's catalog.yaml; a broken one leaves the last good catalog in force."""
+        self._track()
+        await self._executor.call(self._workspace.reload_catalog)
+        self._emit_file_status()
+        if getattr(self._workspace, "catalog_error", None) is None:
+            self.notice.emit("Catalog reloaded.")
+        self._live.invalidate()
+        self.policyReloaded.emit()  # what routes redraws: the catalog is half of it

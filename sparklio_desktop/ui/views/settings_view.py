@@ -1,13 +1,16 @@
-"""Settings: API keys (masked, in the OS keyring), endpoints, the budget, the policy.
+"""Settings: API keys (masked, in the OS keyring), endpoints, the budget, the policy, the catalog.
 
-Every error appears inline under the field it concerns; nothing here is modal.
+Every error appears inline under the field it concerns; nothing here is modal. A broken
+``policy.yaml``, ``catalog.yaml`` or ``settings.json`` does not stop the app (the last good
+copy, or the defaults, stay in force), so this panel is where the creator sees why.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
     QScrollArea, QVBoxLayout, QWidget,
@@ -27,6 +30,22 @@ def _error_label(name: str) -> QLabel:
     return label
 
 
+class _ChoiceBox(QComboBox):
+    """A combo box that takes the mouse wheel only once it has focus: scrolling the panel
+    over an unfocused one scrolls the panel instead of silently changing (and saving) a
+    setting, as a stock QComboBox inside a scroll area does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # goes on to the scroll area
+
+
 class SettingsView(QWidget):
     """Keys, endpoints, budget and policy, each applied as soon as it is edited."""
 
@@ -41,6 +60,8 @@ class SettingsView(QWidget):
         vm.valuesChanged.connect(self._on_values)
         vm.fieldError.connect(self._on_field_error)
         vm.policyStatusChanged.connect(self._on_policy)
+        vm.catalogStatusChanged.connect(self._on_catalog)
+        vm.settingsStatusChanged.connect(self._on_settings_status)
         vm.notice.connect(self.notice_label.setText)
         vm.connectionTested.connect(self._on_connection)
 
@@ -50,12 +71,14 @@ class SettingsView(QWidget):
 
         settings_box = QGroupBox("Endpoints, budget and defaults")
         form = QFormLayout(settings_box)
+        self.settings_status = _error_label("Settings file error")
+        form.addRow(self.settings_status)
         for key, label in EDITABLE_SETTINGS.items():
             if key == "policy.path":
                 continue
             field: QLineEdit | QComboBox
             if key in SETTING_CHOICES:
-                field = QComboBox()
+                field = _ChoiceBox()
                 for value in SETTING_CHOICES[key]:
                     field.addItem(value or "(task table)", value)
                 field.currentIndexChanged.connect(lambda _, k=key, f=field: self.vm.set_value(k, f.currentData()))
@@ -92,6 +115,25 @@ class SettingsView(QWidget):
         policy.addWidget(self.errors["policy.path"])
         policy.addWidget(self.policy_status)
 
+        catalog_box = QGroupBox("Your model catalog")
+        catalog = QVBoxLayout(catalog_box)
+        self.catalog_path = QLabel()
+        self.catalog_path.setAccessibleName("Catalog file")
+        self.catalog_path.setWordWrap(True)
+        self.catalog_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reload_catalog_button = QPushButton("Reload &catalog")
+        self.reload_catalog_button.setAccessibleName("Reload catalog")
+        self.reload_catalog_button.clicked.connect(lambda: self.vm.reload_catalog())
+        row = QHBoxLayout()
+        row.addWidget(self.catalog_path, 1)
+        row.addWidget(self.reload_catalog_button)
+        self.catalog_status = QLabel()
+        self.catalog_status.setAccessibleName("Catalog status")
+        self.catalog_status.setWordWrap(True)
+        self.catalog_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        catalog.addLayout(row)
+        catalog.addWidget(self.catalog_status)
+
         self.notice_label = QLabel()
         self.notice_label.setAccessibleName("Settings notice")
         content = QWidget()
@@ -99,6 +141,7 @@ class SettingsView(QWidget):
         layout.addWidget(self.keys_box)
         layout.addWidget(settings_box)
         layout.addWidget(policy_box)
+        layout.addWidget(catalog_box)
         layout.addWidget(self.notice_label)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -200,3 +243,18 @@ class SettingsView(QWidget):
         else:
             self.policy_status.setStyleSheet("")
             self.policy_status.setText(f"Valid: {path}")
+
+    def _on_catalog(self, path: str, error: str) -> None:
+        self.catalog_path.setText(path or "(the shipped catalog only)")
+        if error:
+            self.catalog_status.setStyleSheet(ERROR_STYLE)
+            self.catalog_status.setText(f"{error}\nThe last good catalog stays in force until this file is fixed.")
+        else:
+            self.catalog_status.setStyleSheet("")
+            self.catalog_status.setText("In force." if path else
+                                        "No catalog.yaml: the shipped models only (add models from the Models panel).")
+
+    def _on_settings_status(self, error: str) -> None:
+        self.settings_status.setText(f"{error}\nEach invalid setting uses its default until it is fixed."
+                                     if error else "")
+        self.settings_status.setVisible(bool(error))
