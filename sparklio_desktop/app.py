@@ -164,6 +164,18 @@ def catalog_changed(ctx: GuiContext) -> None:
     ctx.live.invalidate()
     ctx.composer.schedule_preview()
     ctx.status.refresh()
+    ctx.settings.refresh()  # the settings panel shows the catalog's state
+
+
+def file_problems(workspace: Any) -> str | None:
+    """One notice for the user's files that are not in force (catalog, policy, settings),
+    shown when the window opens: their located errors otherwise sit deep in Settings."""
+    problems = [(workspace.catalog_error, "catalog", "the last good catalog is in force"),
+                (workspace.policy_error, "routing policy", "the last valid policy is in force"),
+                (getattr(workspace, "settings_error", None), "settings", "the faulty values use their defaults")]
+    found = [f"Problem in your {what} ({str(error).splitlines()[0]}); {instead}."
+             for error, what, instead in problems if error is not None]
+    return " ".join(found) + " Details and fixes: Settings." if found else None
 
 
 def build_window(ctx: GuiContext) -> Any:
@@ -383,6 +395,9 @@ def run_app(screenshot_dir: str | None = None) -> int:
     status = {"code": 0}
     window.show()
     warming = start_loads(ctx)
+    notice = file_problems(ctx.workspace)
+    if notice:
+        window.notify(notice)
     from sparklio_desktop.core.dispatch import interrupts  # SIGTERM/SIGHUP: record what is in flight, then quit
 
     interrupts.install(loop, exit=lambda code: (status.update(code=code), app.quit()))

@@ -102,3 +102,30 @@ def test_a_good_user_catalog_checks_out_without_warnings(sparklio_home):
     route = sparklio("route", "--task", "chat", "--all-available", "--no-explore", "--json")
     assert route.returncode == 0 and route.stderr == "", route.stderr
     assert "catalog_error" not in json.loads(route.stdout)
+
+
+@pytest.mark.parametrize("broken_after_good", [BROKEN[2][1]], ids=[BROKEN[2][0]], indirect=True)
+def test_run_says_which_catalog_is_in_force(broken_after_good, monkeypatch):
+    """``run`` reads the catalog too: the warning comes before whatever the run does."""
+    result = subprocess.run([sys.executable, "-m", "sparklio_desktop", "run", "--task", "chat", "--prompt", "hi",
+                             "--json"], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "OLLAMA_HOST": "http://127.0.0.1:9"})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"sparklio: warning: {broken_after_good}:"), result.stderr
+    assert "using the last good catalog until that file is fixed" in result.stderr
+
+
+def test_the_window_names_every_file_that_is_not_in_force(sparklio_home):
+    """The window's start-up notice: located errors sit deep in Settings otherwise."""
+    from sparklio_desktop.app import file_problems
+    from sparklio_desktop.core.workspace import Workspace
+
+    assert file_problems(Workspace()) is None
+    (sparklio_home / "catalog.yaml").write_text(BROKEN[2][1], encoding="utf-8")
+    (sparklio_home / "settings.json").write_text('{"budget": {"monthly_usd": -5}}', encoding="utf-8")
+    workspace = Workspace()
+    workspace.settings  # noqa: B018 - reading the settings records their problem
+    notice = file_problems(workspace)
+    assert notice is not None
+    assert f"Problem in your catalog ({sparklio_home / 'catalog.yaml'}:" in notice
+    assert "Problem in your settings (" in notice and notice.endswith("Details and fixes: Settings.")

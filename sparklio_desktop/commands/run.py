@@ -209,6 +209,9 @@ def run(args: argparse.Namespace) -> int:
                          max_output_tokens=args.max_output_tokens, image_size=args.size, n_images=args.images,
                          steps=args.steps, image_options=image_options)
     services = open_services()
+    from sparklio_desktop.commands._output import warn_fallbacks
+
+    warn_fallbacks(services.workspace)  # a broken user catalog or policy: say what is in force instead
     printer = _AnswerPrinter(live=not args.json and (args.stream or sys.stdout.isatty()))
 
     async def go():
