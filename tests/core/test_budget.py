@@ -276,15 +276,25 @@ with LedgerStore.open(sys.argv[1]) as store:
             print("ok", flush=True)
         except BudgetExceeded:
             print("refused", flush=True)
+    sys.stdin.read()  # stay alive (holding the reservations) until the parent has counted
 """
 
 
 def test_processes_sharing_the_file_never_overshoot(store: LedgerStore, tmp_path: Path) -> None:
+    """Reservations belong to their process: each child stays alive (holding what it
+    reserved) until all have tried, as requests in flight do; once they are gone, what
+    they held is reclaimed."""
     spend(store, "0.95")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(store.path), f"p{n}"],
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(store.path), f"p{n}"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, env=env) for n in range(4)]
-    outputs = [proc.communicate(timeout=120)[0].split() for proc in procs]
+    try:
+        outputs = [[proc.stdout.readline().strip() for _ in range(10)] for proc in procs]
+        assert sum(out.count("ok") for out in outputs) == 5, outputs
+        assert guard(store).status().reserved_usd == Decimal("0.05")
+    finally:
+        for proc in procs:
+            proc.communicate(input="", timeout=120)
     assert all(proc.returncode == 0 for proc in procs)
-    assert sum(out.count("ok") for out in outputs) == 5
-    assert guard(store).status().reserved_usd == Decimal("0.05")
+    store.reclaim_orphans()
+    assert guard(store).status().reserved_usd == Decimal(0)
