@@ -266,6 +266,11 @@ class LoopbackServer:
         with self.lock:
             self._faults.extend(faults)
 
+    def clear_script(self) -> None:
+        """Forget the faults not met yet (a server shared by several tests)."""
+        with self.lock:
+            self._faults.clear()
+
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
             for fault in list(self._faults):
