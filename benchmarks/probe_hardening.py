@@ -133,7 +133,7 @@ def fakes_env() -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
 
 
 # -- (i) the fault matrix ---------------------------------------------------------------------
-CLI_IDLE_S, CLI_FIRST_S = 1.0, 3.0  # a fresh process builds its SDK client inside the first-token wait
+CLI_IDLE_S, CLI_FIRST_S = 1.0, 5.0  # a fresh process imports its SDKs inside the first-token wait
 
 
 def cli_policy(wire) -> str:
@@ -173,6 +173,11 @@ def cli_case(wire, kind, servers, env: dict[str, str], folder: Path, deadline: D
     got = [(a["model"], a["outcome"]) for a in out.get("attempts", [])]
     if got != expected:
         problems.append(f"attempts {got} != {expected}")
+    waited = [a.get("waited_s") for a in out.get("attempts", [])]
+    if kind.waits:  # the retry waited the server's Retry-After (1 s here), else the policy's first backoff
+        wanted = 1.0 if fault is not None and fault.status == 429 else 0.05
+        if waited[1:] != [wanted]:
+            problems.append(f"waits {waited} (expected {wanted} before the retry)")
     answered = out.get("model") is not None and not out.get("error")
     if answered != kind.answered:
         problems.append(f"answered={answered}, error={out.get('error')!r}")
