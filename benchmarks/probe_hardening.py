@@ -368,8 +368,16 @@ def probe_concurrency(n: int, deadline: Deadline) -> dict[str, Any]:
         spent = store.month_spend(month)
     answered = sum(1 for rc, _, _ in results if rc == 0)
     tracebacks = sum(1 for _, o, e in results if traceback_in(o + e))
+    reasons: dict[str, int] = {}  # why the others did not answer, first 120 characters each
+    for rc, stdout, stderr in results:
+        if rc:
+            try:
+                why = json.loads(stdout).get("error") or ""
+            except ValueError:
+                why = (stderr.decode(errors="replace").strip().splitlines() or [f"exit {rc}"])[-1]
+            reasons[why[:120]] = reasons.get(why[:120], 0) + 1
     return {"runs": n, "cap_usd": str(cap), "answered": answered, "refused": n - answered, "provider_calls": calls,
-            "spent_usd": str(spent), "overshoot_usd": str(max(Decimal(0), spent - cap)), "tracebacks": tracebacks,
+            "spent_usd": str(spent), "overshoot_usd": str(max(Decimal(0), spent - cap)), "tracebacks": tracebacks, "refusals": reasons,
             "seconds": round(time.monotonic() - started, 1)}
 
 

@@ -254,6 +254,8 @@ def check_case(run: CaseRun, wire: Wire, kind: FaultKind) -> None:
     first = result.attempts[0]
     if first.outcome != "ok":
         assert first.error_class and first.error  # a clear, classified reason
+    if kind.slow:  # it took longer than the idle limit: only the limit per gap let it through
+        assert first.latency_s is not None and first.latency_s > LIMIT_S
     if kind.partial:
         assert first.output_tokens > 0
         assert run.faulted_is_free or first.cost_usd > 0
