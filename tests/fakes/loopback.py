@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -109,6 +110,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
     owner: "LoopbackServer"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up on a kept-alive connection (a process that exits or is
+        # killed, a pool that closes) is normal traffic, not a fault of the fake: no traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class Reply:
@@ -265,6 +273,11 @@ class LoopbackServer:
     def script(self, *faults: Fault) -> None:
         with self.lock:
             self._faults.extend(faults)
+
+    def clear_script(self) -> None:
+        """Forget the faults not met yet (a server shared by several tests)."""
+        with self.lock:
+            self._faults.clear()
 
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
