@@ -92,20 +92,6 @@ class GuiContext:
         self.services.close()
 
 
-# provider -> what its client imports on its first request (SDK, its lazily loaded
-# resources, the HTTP stack under it); found by diffing sys.modules around a request.
-_HTTP_STACK = ("httpcore2", "httpcore2._async.connection_pool", "anyio._backends._asyncio", "anyio.streams.tls",
-               "truststore", "jiter")
-_SDK_MODULES = {
-    "openai": ("sparklio_desktop.core.providers.openai_client", "openai", "openai.resources.chat.chat",
-               "openai.resources.chat.completions.completions", "openai.pagination",
-               "openai.lib.streaming.chat", *_HTTP_STACK),
-    "anthropic": ("sparklio_desktop.core.providers.anthropic_client", "anthropic", "anthropic.resources.messages",
-                  "anthropic.lib.streaming", *_HTTP_STACK),
-    "google": ("sparklio_desktop.core.providers.gemini_client", "google.genai"),
-    "ollama": ("sparklio_desktop.core.providers.ollama_client", "ollama", "sparklio_desktop.core.local.ollama_admin",
-               "sparklio_desktop.core.local.sd_probe"),
-}
 
 
 def _import_for_first_request(workspace: Any) -> None:
@@ -113,20 +99,17 @@ def _import_for_first_request(workspace: Any) -> None:
 
     from sparklio_desktop.core import tokens
     from sparklio_desktop.core.key_index import has_key_fast
+    from sparklio_desktop.core.providers.registry import SDK_MODULES, import_sdk
 
     tokens.count_text("warm up the encoding")
     try:
         importlib.import_module("pyqtgraph")  # 0.3 s+: the spend panel's first show would pay it
     except ImportError:
         pass
-    for provider, modules in _SDK_MODULES.items():
+    for provider in SDK_MODULES:
         if provider != "ollama" and not has_key_fast(provider):
             continue
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # an optional part; the dispatcher reports a missing SDK itself
-                continue
+        import_sdk(provider)
 
 
 def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: Any = None,

@@ -83,3 +83,22 @@ def test_the_transport_timeout_stays_above_the_watchdog():
     limits = StallLimits(first_token_s=30, idle_s=20).with_allowance(60)
     assert limits.first_token_s == 90
     assert limits.transport_timeout(30) > 90 and limits.transport_timeout(600) == 600
+
+
+def test_the_sdk_is_imported_when_the_client_is_built_not_inside_the_first_token_limit():
+    """In a fresh process the first call used to import its SDK (1-2 s, more under load)
+    inside the watchdog's first-token limit, and a loaded machine saw a healthy provider
+    recorded as stalled."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from sparklio_desktop.core.dispatch.runner import Dispatcher
+assert "anthropic" not in sys.modules
+Dispatcher(workspace=None, ledger=None, keys=None)._client("anthropic")
+missing = [m for m in ("anthropic", "anthropic.resources.messages", "anthropic.lib.streaming") if m not in sys.modules]
+assert not missing, missing
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -548,10 +548,11 @@ class Dispatcher:
     def _client(self, provider: str):
         client = self._clients.get(provider)
         if client is None:
-            from sparklio_desktop.core.providers.registry import create_client
+            from sparklio_desktop.core.providers.registry import create_client, import_sdk
 
             kind = provider if provider in ("openai", "anthropic", "google", "ollama") else "openai_compatible"
             client = self._clients[provider] = create_client(kind, self._http)
+            import_sdk("openai" if kind == "openai_compatible" else kind)  # before any first-token clock starts
         return client
 
     def _key_or_none(self, provider: str) -> str | None:

@@ -26,6 +26,38 @@ PROVIDERS: dict[str, str] = {
     "ollama": "sparklio_desktop.core.providers.ollama_client:OllamaClient",
 }
 
+# provider -> what its client imports on its first request (SDK, its lazily loaded
+# resources, the HTTP stack under it); found by diffing sys.modules around a request.
+_HTTP_STACK = ("httpcore2", "httpcore2._async.connection_pool", "anyio._backends._asyncio", "anyio.streams.tls",
+               "truststore", "jiter")
+SDK_MODULES: dict[str, tuple[str, ...]] = {
+    "openai": ("sparklio_desktop.core.providers.openai_client", "openai", "openai.resources.chat.chat",
+               "openai.resources.chat.completions.completions", "openai.pagination",
+               "openai.lib.streaming.chat", *_HTTP_STACK),
+    "anthropic": ("sparklio_desktop.core.providers.anthropic_client", "anthropic", "anthropic.resources.messages",
+                  "anthropic.lib.streaming", *_HTTP_STACK),
+    "google": ("sparklio_desktop.core.providers.gemini_client", "google.genai"),
+    "ollama": ("sparklio_desktop.core.providers.ollama_client", "ollama", "sparklio_desktop.core.local.ollama_admin",
+               "sparklio_desktop.core.local.sd_probe"),
+}
+
+
+def import_sdk(provider: str) -> None:
+    """Import now what ``provider``'s client imports on its first request.
+
+    Why: an SDK import takes a second or two and blocks the thread it runs on. The app
+    does it in a worker after the window opens; the dispatcher does it when it builds a
+    client, so that the import never counts against the first-token limit of a call
+    (docs/dispatch.md, "Silent streams"). A missing optional part is left for the
+    client to report when it is used.
+    """
+    for name in SDK_MODULES.get(provider, ()):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
 # Providers whose models run on this machine and cost nothing per call.
 LOCAL_PROVIDERS = frozenset({"ollama", "diffusers"})
 
