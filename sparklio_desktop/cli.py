@@ -62,8 +62,10 @@ class OneLineParser(argparse.ArgumentParser):
 
 def add_route_options(parser: argparse.ArgumentParser, task_required: bool = True) -> None:
     """The routing options shared by ``route``, ``run`` and ``compare``."""
-    parser.add_argument("--task", required=task_required, choices=TASKS, metavar="TASK",
-                        help="task type: " + ", ".join(TASKS))
+    # Not argparse choices: a user policy may add task types, and the policy (loaded by the
+    # command) is what knows them; an unknown name is refused there with the list.
+    parser.add_argument("--task", required=task_required, metavar="TASK",
+                        help="task type from the policy's task table: " + ", ".join(TASKS) + ", or one your policy adds")
     parser.add_argument("--complexity", choices=COMPLEXITIES)
     parser.add_argument("--budget", choices=BUDGETS)
     parser.add_argument("--speed", choices=SPEEDS)

@@ -6,6 +6,7 @@ Each test runs the real ``sparklio`` entry point in a subprocess, as scripts do.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def test_route_human_output_and_seeded_exploration():
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (("route", "--task", "poetry"), "invalid choice: 'poetry' (choose from 'chat', 'brief_questions'"),
+        (("route", "--task", "poetry"), "unknown task 'poetry'; valid: brief_questions, chat, code_generation"),
         (("route", "--task", "chat", "--speed", "warp"), "invalid choice: 'warp' (choose from 'realtime', 'standard', 'batch')"),
         (("route", "--task", "chat", "--frobnicate"), "unrecognized arguments: --frobnicate; valid options: --all-available"),
         (("estimate", "--model", "openai/gpt-5"), "unknown model 'openai/gpt-5'; valid: anthropic/claude-3-5-sonnet"),
@@ -123,3 +124,17 @@ def test_route_imports_no_qt_torch_or_sdk():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in result.stderr, result.stderr[-2000:]
+
+
+def test_a_task_the_users_policy_adds_can_be_routed(sparklio_home):
+    """The task names come from the policy in force, not from a list in the command line."""
+    from sparklio_desktop.core.paths import shipped_policy_path
+
+    shipped = shipped_policy_path().read_text(encoding="utf-8")
+    chat = shipped.index("\n  chat:\n") + 1
+    end = re.compile(r"^  \S", re.M).search(shipped, chat + 8).start()  # the next task
+    block = shipped[chat:end].rstrip("\n").replace("  chat:", "  product_captions:", 1)
+    (sparklio_home / "policy.yaml").write_text(shipped.replace("  chat:", block + "\n  chat:", 1), encoding="utf-8")
+    result = sparklio("route", "--task", "product_captions", "--prompt", "three captions", "--json")
+    assert result.stderr == "", result.stderr
+    assert json.loads(result.stdout)["options"]["task"] == "product_captions"
