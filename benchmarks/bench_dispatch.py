@@ -48,8 +48,8 @@ async def bare_ttft(client: OpenAIClient, endpoint: Endpoint) -> float:
 async def dispatched_ttft(dispatcher: Dispatcher, prompt: str) -> float:
     start = time.perf_counter()
     first = None
-    async for event in dispatcher.stream(RunRequest(route=RouteRequest(task="code_generation", explore=False),
-                                                    prompt=prompt, use_cache=False)):
+    request = RunRequest(route=RouteRequest(task="code_generation", prompt=prompt, explore=False), use_cache=False)
+    async for event in dispatcher.stream(request):
         if first is None and isinstance(event, TextChunk):
             first = time.perf_counter() - start
     return first
@@ -83,7 +83,7 @@ async def main() -> None:
         print(f"TTFT bare SDK {statistics.median(bare_s) * 1e3:.2f} ms, dispatcher {statistics.median(disp_s) * 1e3:.2f} ms: "
               f"added {overhead:.2f} ms (target <= 2 ms)")
 
-        request = RunRequest(route=RouteRequest(task="code_generation", explore=False), prompt="cached prompt")
+        request = RunRequest(route=RouteRequest(task="code_generation", prompt="cached prompt", explore=False))
         await dispatcher.run(request)
         hits = []
         for _ in range(200):
@@ -96,8 +96,8 @@ async def main() -> None:
         before = len(ledger.history(limit=100000))
         start = time.perf_counter()
         results = await asyncio.gather(*[
-            dispatcher.run(RunRequest(route=RouteRequest(task="code_generation", explore=False),
-                                      prompt=f"concurrent {i}", use_cache=False)) for i in range(100)])
+            dispatcher.run(RunRequest(route=RouteRequest(task="code_generation", prompt=f"concurrent {i}",
+                                                         explore=False), use_cache=False)) for i in range(100)])
         elapsed = time.perf_counter() - start
         ok = sum(1 for r in results if r.ok)
         rows = sum(len(ledger.attempts(r.request_id)) for r in results)

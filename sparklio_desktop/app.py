@@ -48,7 +48,7 @@ class GuiContext:
     keys: Any
     budget: Any
     dispatcher: Any
-    live: Any
+    planner: Any  # core.planner.RoutePlanner: the preview's and the runs' live state and routes
     executor: Any
     composer: Any
     inspector: Any
@@ -115,27 +115,26 @@ def _import_for_first_request(workspace: Any) -> None:
 def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: Any = None,
                   http_client: Any = None) -> GuiContext:
     """Open the core's services (the same composition as the CLI's) and build the view-models."""
-    from sparklio_desktop.core.live import probe_live_state
     from sparklio_desktop.core.services import open_services
     from sparklio_desktop.core.workspace import Workspace
     from sparklio_desktop.ui.viewmodels import (
-        ComposerViewModel, InspectorViewModel, LiveStateCache, SerialExecutor, SettingsViewModel, SpendViewModel,
+        ComposerViewModel, InspectorViewModel, SerialExecutor, SettingsViewModel, SpendViewModel,
     )
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 
     workspace = workspace or Workspace()
-    live = LiveStateCache(lambda: probe_live_state(workspace))
     services = open_services(workspace, http_client=http_client, keys=keys, ledger_path=ledger_path,
-                             live=live.current, settings=_CurrentSettings(workspace))
+                             settings=_CurrentSettings(workspace))
+    planner = services.planner
     executor = SerialExecutor()
     ledger, dispatcher, budget, keys = services.ledger, services.dispatcher, services.budget, services.keys
     return GuiContext(
         workspace=workspace, services=services, ledger=ledger, local_images=services.local_images,
-        cache=services.cache, keys=keys, budget=budget, dispatcher=dispatcher, live=live, executor=executor,
-        composer=ComposerViewModel(workspace, dispatcher, ledger, live, executor),
+        cache=services.cache, keys=keys, budget=budget, dispatcher=dispatcher, planner=planner,
+        executor=executor, composer=ComposerViewModel(workspace, dispatcher, ledger, planner, executor),
         inspector=InspectorViewModel(workspace, ledger, executor),
         spend=SpendViewModel(workspace, ledger, budget, executor),
-        settings=SettingsViewModel(workspace, keys, budget, live, executor),
+        settings=SettingsViewModel(workspace, keys, budget, planner, executor),
         status=StatusViewModel(workspace, keys, budget, executor),
     )
 
@@ -144,7 +143,7 @@ def catalog_changed(ctx: GuiContext) -> None:
     """The user's catalog changed in the running app (Models -> Add to catalog): read it
     again, forget the live state drawn from the old one, and redraw what shows it."""
     ctx.workspace.reload_catalog()
-    ctx.live.invalidate()
+    ctx.planner.invalidate()
     ctx.composer.schedule_preview()
     ctx.status.refresh()
     ctx.settings.refresh()  # the settings panel shows the catalog's state

@@ -15,6 +15,7 @@ import select
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,21 @@ def test_paid_images_are_written_and_listed(dalle, tmp_path):
     assert len(paths) == 3 and all(p.parent == out and p.read_bytes() == TINY_PNG for p in paths)
     payload = json.loads(sparklio(*IMAGE_ARGS, "--json", "--out", str(out), env_extra=env).stdout)
     assert len(payload["files"]) == 1 and Path(payload["files"][0]).read_bytes() == TINY_PNG
+
+
+def test_the_stored_decision_is_priced_for_the_images_generated(dalle, tmp_path):
+    """``--images 4`` used to charge $0.16 but store a decision estimated for one image at
+    $0.04: the run took the route request apart. One request value now carries the count
+    and size to the router, so ``sparklio show`` states what was charged."""
+    server, env = dalle
+    payload = json.loads(sparklio(*IMAGE_ARGS, "--images", "4", "--size", "1024x1024", "--json",
+                                  "--out", str(tmp_path), env_extra=env).stdout)
+    assert _image_calls(server) == 4 and payload["model"] == "openai/dall-e-3"
+    shown = json.loads(sparklio("show", payload["request_id"], "--json", env_extra=env).stdout)
+    estimate = shown["decision"]["estimate"]
+    charged = sum(Decimal(a["cost_usd"]) for a in shown["attempts"])
+    assert estimate["images"] == 4
+    assert Decimal(estimate["cost_usd"]) == Decimal("0.16") == charged == Decimal(payload["cost_usd"])
 
 
 def test_images_fall_back_to_the_data_folder(sparklio_home, tmp_path):

@@ -84,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.commands.run import _images, _prompt
     from sparklio_desktop.core.compare import ColumnFinished, Comparison, parse_vote, router_top_candidates
     from sparklio_desktop.core.errors import SparklioError
-    from sparklio_desktop.core.router import Router
     from sparklio_desktop.core.services import open_services
     from sparklio_desktop.core.votes_store import VoteStore
 
@@ -96,14 +95,10 @@ def run(args: argparse.Namespace) -> int:
     services = open_services()
     store = VoteStore.open(services.ledger.path)
     try:
-        workspace = services.workspace
         if args.models:
             models = [m.strip() for m in args.models.split(",") if m.strip()]
         else:
-            from sparklio_desktop.core.live import probe_live_state
-
-            live = probe_live_state(workspace, services.dispatcher.session_unavailable)
-            models = router_top_candidates(Router(workspace.catalog, workspace.policy), args.task, args.top, live)
+            models = router_top_candidates(services.planner, args.task, args.top)
         vote_kind = parse_vote(args.vote, len(models)) if args.vote else None
         comparison = Comparison(services.dispatcher, route, models, prompt, images=images, blind=args.blind,
                                 seed=args.seed, store=store, max_output_tokens=args.max_output_tokens)

@@ -36,7 +36,7 @@ def read_prompt(args: argparse.Namespace) -> str | None:
     return getattr(args, "prompt", None)
 
 
-def request_from_args(args: argparse.Namespace, prompt: str | None):
+def request_from_args(args: argparse.Namespace, prompt: str | None, attachments: tuple = ()):
     from sparklio_desktop.core.router import RouteRequest
 
     return RouteRequest(
@@ -50,6 +50,7 @@ def request_from_args(args: argparse.Namespace, prompt: str | None):
         output_tokens=getattr(args, "output_tokens", None),
         images=getattr(args, "images", None),
         image_size=getattr(args, "size", None),
+        attachments=attachments,
         explore=not args.no_explore,
         seed=args.seed,
     )
@@ -83,19 +84,13 @@ def print_decision(decision) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.commands._output import print_json, warn_fallbacks
-    from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, route
+    from sparklio_desktop.core.services import route_planner
     from sparklio_desktop.core.workspace import Workspace
 
     workspace = Workspace()
     prompt = read_prompt(args)
     request = request_from_args(args, prompt)
-    if args.all_available:
-        live = EVERYTHING_AVAILABLE
-    else:
-        from sparklio_desktop.core.live import probe_live_state
-
-        live = probe_live_state(workspace, task=args.task)
-    decision = route(request, workspace.catalog, workspace.policy, live)
+    decision = route_planner(workspace, all_available=args.all_available).plan(request)
     warn_fallbacks(workspace)
     if args.json:
         payload = decision.to_dict()

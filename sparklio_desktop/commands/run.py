@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="ID", help="force this catalog model")
     parser.add_argument("--no-cache", action="store_true", help="bypass the response cache")
     parser.add_argument("--max-output-tokens", type=int_in(1, MAX_OUTPUT_TOKENS), metavar="N")
-    parser.add_argument("--images", type=int_in(1, MAX_IMAGES), default=1, metavar="N",
+    parser.add_argument("--images", type=int_in(1, MAX_IMAGES), metavar="N",
                         help=f"images to generate, 1 to {MAX_IMAGES} (default 1)")
     parser.add_argument("--size", type=image_size, metavar="WxH", help="image size to generate, e.g. 1024x1024")
     parser.add_argument("--steps", type=int_in(1, MAX_STEPS), metavar="N",
@@ -94,7 +94,7 @@ def _images(paths: list[str]):
 
 def _image_options(args: argparse.Namespace):
     """Local image settings, or None when none was given (the request stays as before)."""
-    if not args.negative and args.guidance is None and args.image_seed is None:
+    if not args.negative and args.guidance is None and args.image_seed is None and args.steps is None:
         return None
     # Ranges are checked by the argument types (above); the options only travel from here.
     from sparklio_desktop.core.local.sd_service import ImageOptions
@@ -203,11 +203,11 @@ def run(args: argparse.Namespace) -> int:
     images = _images(args.image)
     image_options = _image_options(args)
     out = check_out_dir(args.out) if args.out else Path(".")
-    route = request_from_args(argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None,
-                                                     "images": None}), None)
-    request = RunRequest(route=route, prompt=prompt, images=images, model=args.model, use_cache=not args.no_cache,
-                         max_output_tokens=args.max_output_tokens, image_size=args.size, n_images=args.images,
-                         steps=args.steps, image_options=image_options)
+    # One request: the router prices the images and size that are generated (docs/dispatch.md).
+    route = request_from_args(argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None}),
+                              prompt, attachments=images)
+    request = RunRequest(route=route, model=args.model, use_cache=not args.no_cache,
+                         max_output_tokens=args.max_output_tokens, image_options=image_options)
     services = open_services()
     from sparklio_desktop.commands._output import warn_fallbacks
 

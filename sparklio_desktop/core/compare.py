@@ -31,7 +31,8 @@ from typing import Any
 from sparklio_desktop.core.dispatch import AttemptStarted, Dispatcher, Finished, RunRequest, RunResult, TextChunk
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind
-from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, RouteRequest, Router
+from sparklio_desktop.core.planner import RoutePlanner
+from sparklio_desktop.core.router import RouteRequest
 from sparklio_desktop.core.votes_store import VoteStore
 
 MIN_COLUMNS = 2
@@ -98,14 +99,15 @@ class ColumnFinished:
 CompareEvent = ColumnChunk | ColumnReset | ColumnFinished
 
 
-def router_top_candidates(router: Router, task: str, n: int, live: LiveState = EVERYTHING_AVAILABLE) -> list[str]:
+def router_top_candidates(planner: RoutePlanner, task: str, n: int) -> list[str]:
     """The first ``n`` eligible candidates of the task's routing decision: chain first, then the best scores.
 
-    Routed without exploration, so the proposal is what routing would actually do.
+    Routed by the session's planner (its last probe, session failures and ratings) without
+    exploration, so the proposal is what routing would actually do.
     """
     if not MIN_COLUMNS <= n <= MAX_COLUMNS:
         raise CompareError(f"compare {MIN_COLUMNS}-{MAX_COLUMNS} models, not {n}")
-    decision = router.route(RouteRequest(task=task, explore=False), live)
+    decision = planner.plan(RouteRequest(task=task, explore=False))
     eligible = [c.id for c in decision.candidates if c.excluded_by is None][:n]
     if len(eligible) < MIN_COLUMNS:
         raise CompareError(f"only {len(eligible)} model(s) can serve {task} right now; a comparison needs 2")
@@ -241,8 +243,8 @@ class Comparison:
 
     async def _run_column(self, column: int, queue: asyncio.Queue[CompareEvent]) -> None:
         state = self._columns[column]
-        request = RunRequest(route=self.route, prompt=self.prompt, images=self.images, model=state.model,
-                             use_cache=False, max_output_tokens=self.max_output_tokens)
+        request = RunRequest(route=replace(self.route, prompt=self.prompt, attachments=tuple(self.images)),
+                             model=state.model, use_cache=False, max_output_tokens=self.max_output_tokens)
         result: RunResult | None = None
         error: str | None = None
         try:

@@ -1,9 +1,10 @@
-"""The live state the router needs: which models can actually be used right now.
+"""The machine's side of the router's live state: which models can be used right now.
 
 A cloud model needs its provider's API key; a local Ollama model must be pulled on a
-reachable Ollama; Stable Diffusion needs a checkpoint in a weights folder; a model
-marked unavailable this session (401, model not found) stays out. The month's spend
-against the budget decides the budget cap.
+reachable Ollama; Stable Diffusion needs a checkpoint in a weights folder. The route
+planner (core/planner.py) probes these facts through :func:`probe_machine` and adds
+what only it knows: the models marked unavailable this session (401, model not found),
+the month's spend against the budget and the ratings.
 
 Probing is quick on purpose (the route preview runs it): Ollama is asked once with a
 short timeout through the standard library, so no SDK is imported.
@@ -160,19 +161,17 @@ def build_live_state(
     has_key: Mapping[str, bool],
     ollama_models: Mapping[str, str] | set[str] | None,
     sd_available: bool,
-    session_unavailable: Mapping[str, tuple[Rule, str]] | None = None,
+    *,
     spent_usd: Decimal | None = None,
     budget_usd: Decimal | None = None,
     at_cap: str = "local_only",
-    alert_threshold: float = 0.8,
-    quality: Mapping[str, float] | None = None,
-    rating_votes: Mapping[str, int] | None = None,
     key_names: Mapping[str, str] | None = None,
 ) -> LiveState:
     """Combine availability facts into the router's ``LiveState``.
 
     ``ollama_models``: the installed names (with their digests, when known); each local
-    model is resolved to the tag it runs as (:func:`resolve_ollama_tag`)."""
+    model is resolved to the tag it runs as (:func:`resolve_ollama_tag`). The spend
+    arguments are for tests that fix it; the route planner adds the ledger's."""
     unavailable: dict[str, tuple[Rule, str]] = {}
     installed = None
     if ollama_models is not None:
@@ -194,64 +193,26 @@ def build_live_state(
             name = (key_names or {}).get(model.id, model.provider)
             if not has_key.get(name, False):
                 unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {name}`")
-    for model_id, reason in (session_unavailable or {}).items():
-        unavailable[model_id] = reason
-    return LiveState(
-        unavailable=unavailable,
-        spent_usd=spent_usd,
-        budget_usd=budget_usd,
-        at_cap=at_cap,
-        alert_threshold=alert_threshold,
-        quality=dict(quality or {}),
-        rating_votes=dict(rating_votes or {}),
-        local_tags=local_tags,
-    )
+    return LiveState(unavailable=unavailable, spent_usd=spent_usd, budget_usd=budget_usd, at_cap=at_cap,
+                     local_tags=local_tags)
 
 
-def probe_live_state(workspace, session_unavailable: Mapping[str, tuple[Rule, str]] | None = None,
-                     include_spend: bool = True, task: str | None = None) -> LiveState:
-    """Look at this machine now: keys, Ollama, SD weights, this month's spend and, for
-    ``task``, the creators' ratings."""
+def probe_machine(workspace, settings=None) -> LiveState:
+    """Look at this machine now: keys, Ollama's installed tags, SD weights.
+
+    Only the machine's facts: this session's failures, the month's spend and the ratings
+    are added by the route planner (core/planner.py), the one owner of the live state."""
     from sparklio_desktop.core import paths
     from sparklio_desktop.core.key_index import has_key_fast
 
-    settings = workspace.settings
+    settings = settings if settings is not None else workspace.settings
     catalog = workspace.catalog
     providers = {m.provider for m in catalog.values() if not m.local}
     key_names = custom_key_names(catalog, settings)
     has_key = {name: has_key_fast(name) for name in providers | set(key_names.values())}
     ollama = ollama_tags(settings.providers.ollama.host)
     folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
-    spent = budget = None
-    quality: dict[str, float] = {}
-    votes: dict[str, int] = {}
-    if task is not None and paths.ledger_path().is_file() and workspace.policy.ratings.enabled:
-        from sparklio_desktop.core.rating_state import ratings_for_task
-        from sparklio_desktop.core.votes_store import VoteStore
-
-        with VoteStore.open() as store:
-            rated = ratings_for_task(catalog, workspace.policy, store.votes(task), task)
-        quality, votes = rated.quality, rated.votes
-    if include_spend:
-        from sparklio_desktop.core.spend import month_spend_usd
-
-        spent = month_spend_usd()
-        budget = Decimal(str(settings.budget.monthly_usd))
-    policy = workspace.policy
-    return build_live_state(
-        catalog,
-        has_key,
-        ollama,
-        sd_checkpoint_present(folders),
-        session_unavailable,
-        spent_usd=spent,
-        budget_usd=budget,
-        at_cap=settings.budget.at_cap,
-        alert_threshold=settings.budget.alert_threshold or policy.budget.alert_threshold,
-        quality=quality,
-        rating_votes=votes,
-        key_names=key_names,
-    )
+    return build_live_state(catalog, has_key, ollama, sd_checkpoint_present(folders), key_names=key_names)
 
 
 def custom_key_names(catalog: Catalog, settings) -> dict[str, str]:

@@ -92,6 +92,10 @@ class RatingQualities:
             found = self._cache[key] = ratings_for_task(self._catalog, policy, self._load_votes(task_type), task_type)
         return found
 
+    def is_cached(self, task_type: str) -> bool:
+        """Whether ``ratings_for(task_type)`` answers without reading the votes."""
+        return (task_type, id(self._policy())) in self._cache
+
     def for_task(self, task_type: str) -> dict[str, float]:
         return dict(self.ratings_for(task_type).quality)
 

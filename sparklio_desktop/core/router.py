@@ -24,6 +24,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.catalog import Capability, Catalog
@@ -52,13 +53,24 @@ from sparklio_desktop.core.router_scoring import (
     score_loop,
 )
 
+if TYPE_CHECKING:  # `sparklio route` imports no provider module
+    from sparklio_desktop.core.providers.base import ImageInput
+
 DEFAULT_IMAGE_SIZE = "1024x1024"
 _ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
 class RouteRequest:
-    """What the caller wants. Options left as ``None`` take the task table's defaults."""
+    """What the caller wants. Options left as ``None`` take the task table's defaults.
+
+    The one place a request's route options live: a run wraps this value
+    (:class:`~sparklio_desktop.core.dispatch.RunRequest`) instead of repeating its fields,
+    so the decision is priced for exactly what runs (docs/dispatch.md). ``images``: the
+    images to generate, or (for a preview without the files) the number attached;
+    ``attachments``: the images sent with the prompt, which count as the attached images
+    whenever they are given.
+    """
 
     task: str
     complexity: Complexity | str | None = None
@@ -70,6 +82,7 @@ class RouteRequest:
     output_tokens: int | None = None
     images: int | None = None
     image_size: str | None = None
+    attachments: tuple[ImageInput, ...] = ()
     explore: bool = True
     seed: int | None = None
 
@@ -375,6 +388,8 @@ class Router:
 
     @staticmethod
     def _images(request: RouteRequest, task: TaskSpec) -> int:
+        if request.attachments and task.capability is not Capability.IMAGE_GENERATION:
+            return len(request.attachments)  # what is sent, whatever count was given
         if request.images is not None:
             if request.images < 0:
                 raise SparklioError("--images must not be negative")

@@ -1,7 +1,8 @@
 """Builds the dispatcher and what it stands on, for the CLI and the GUI alike.
 
 One composition, so that ``sparklio run`` and the desktop app record, price and budget
-exactly the same way.
+exactly the same way, and one route planner (core/planner.py) over the same ledger,
+votes and settings, so that every preview and every run route on the same live state.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class Services:
 
     local_images: Any = None
     votes: Any = None  # VoteStore: comparisons and votes
-    ratings: Any = None  # RatingQualities: call ratings.invalidate() after a vote
+    ratings: Any = None  # RatingQualities: call planner.ratings_changed() after a vote
+    planner: Any = None  # RoutePlanner: the live state and every routing decision
 
     def close(self) -> None:
         if self.local_images is not None:
@@ -51,20 +53,22 @@ def open_services(
     local_images: Any = None,
     keys: Any = None,
     ledger_path: Any = None,
-    live: Any = None,
+    probe: Any = None,
     settings: Any = None,
 ) -> Services:
-    """Open the ledger, cache, budget, key store, ratings and the dispatcher over them.
+    """Open the ledger, cache, budget, key store, ratings, the route planner and the
+    dispatcher over them.
 
-    ``live`` (a callable returning the router's ``LiveState``) defaults to probing this
-    machine on every request; the GUI passes a cached probe. ``settings`` defaults to the
-    workspace's; the GUI passes a view that follows edits.
+    ``probe`` (a callable returning the machine's facts as a ``LiveState``) defaults to
+    probing this machine (core.live.probe_machine); the planner keeps each probe for a few
+    seconds. ``settings`` defaults to the workspace's; the GUI passes a view that follows
+    edits.
     """
     from sparklio_desktop.core.cache import ResponseCache
     from sparklio_desktop.core.dispatch import Dispatcher
-    from sparklio_desktop.core.ledger import LedgerStore
-    from sparklio_desktop.core.live import probe_live_state
+    from sparklio_desktop.core.ledger import LedgerStore, current_month
     from sparklio_desktop.core.local.sd_service import LazyStableDiffusion
+    from sparklio_desktop.core.planner import RoutePlanner
     from sparklio_desktop.core.rating_state import RatingQualities
     from sparklio_desktop.core.secrets import KeyStore
     from sparklio_desktop.core.votes_store import VoteStore
@@ -84,9 +88,41 @@ def open_services(
     keys = keys or KeyStore()
     local_images = local_images or LazyStableDiffusion(workspace.settings)  # torch loads on the first image
     ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, lambda task: votes.votes(task))
-    # The dispatcher adds what failed this session and the task's ratings to this live state.
-    live = live or (lambda: probe_live_state(workspace))
+    settings = settings or workspace.settings
+    # The month's spend comes from this ledger, the one the budget guard reserves in.
+    planner = RoutePlanner(workspace, settings=settings, probe=probe,
+                           spend=lambda: ledger.month_spend(current_month()), ratings=ratings)
     dispatcher = Dispatcher(workspace, ledger=ledger, keys=keys, cache=cache, budget=budget, http_client=http_client,
-                            live=live, local_images=local_images, settings=settings or workspace.settings,
-                            ratings=ratings)
-    return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings)
+                            planner=planner, local_images=local_images, settings=settings)
+    return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings, planner)
+
+
+def route_planner(workspace: Workspace, *, all_available: bool = False):
+    """The route planner for ``sparklio route``, which sends nothing and so opens no
+    services: the same planner, over the default ledger file read only when it exists
+    (a fresh install creates nothing and imports no SQLAlchemy). ``all_available``: plan
+    as if every key were set and every local model installed (no spend, no ratings)."""
+    from sparklio_desktop.core import paths
+    from sparklio_desktop.core.planner import RoutePlanner
+    from sparklio_desktop.core.router import EVERYTHING_AVAILABLE
+
+    if all_available:
+        return RoutePlanner(workspace, probe=lambda: EVERYTHING_AVAILABLE)
+    path = paths.ledger_path()
+
+    def spend() -> Decimal:
+        from sparklio_desktop.core.spend import month_spend_usd
+
+        return month_spend_usd(path=path)
+
+    ratings = None
+    if path.is_file() and workspace.policy.ratings.enabled:  # else no votes: numpy and SQLAlchemy stay unloaded
+        from sparklio_desktop.core.rating_state import RatingQualities
+        from sparklio_desktop.core.votes_store import VoteStore
+
+        def votes(task: str):
+            with VoteStore.open(path) as store:
+                return store.votes(task)
+
+        ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, votes)
+    return RoutePlanner(workspace, spend=spend, ratings=ratings)

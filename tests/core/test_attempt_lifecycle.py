@@ -207,7 +207,7 @@ def test_a_request_longer_than_ten_minutes_is_not_admitted_twice(tmp_path, fast_
     h.dispatcher.budget = BudgetGuard(h.ledger, Decimal("0.02"), "stop", clock=lambda: now[0])
 
     def request(prompt: str) -> RunRequest:
-        return RunRequest(route=RouteRequest(task="copywriting_standard", explore=False), prompt=prompt,
+        return RunRequest(route=RouteRequest(task="copywriting_standard", prompt=prompt, explore=False),
                           use_cache=False)
 
     async def go():

@@ -26,8 +26,9 @@ from sparklio_desktop.core.compare import (
 from sparklio_desktop.core.dispatch import Dispatcher
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.planner import RoutePlanner
 from sparklio_desktop.core.ratings import leaderboard
-from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, RouteRequest
 from sparklio_desktop.core.secrets import KeyStore
 from sparklio_desktop.core.votes_store import VoteStore, prompt_sha256
 from sparklio_desktop.core.workspace import Workspace
@@ -300,8 +301,8 @@ def test_setup_errors_and_router_candidates(env):
         compare(dispatcher, [SONNET, SONNET])
     with pytest.raises(CompareError, match="unknown vote"):
         parse_vote("maybe", 2)
-    router = Router(dispatcher.workspace.catalog, dispatcher.workspace.policy)
-    top = router_top_candidates(router, "copywriting_standard", 3, EVERYTHING_AVAILABLE)
+    planner = RoutePlanner(dispatcher.workspace, probe=lambda: EVERYTHING_AVAILABLE)
+    top = router_top_candidates(planner, "copywriting_standard", 3)
     assert top[:3] == [SONNET, GPT4, "google/gemini-2.0-pro"]  # the task table's chain comes first
 
 

@@ -72,8 +72,10 @@ class Harness:
             sleep=sleep or record_sleep,
         )
 
-    def run(self, prompt="Three captions for our autumn launch", task="copywriting_standard", **kw):
-        request = RunRequest(route=RouteRequest(task=task, explore=False), prompt=prompt, **kw)
+    def run(self, prompt="Three captions for our autumn launch", task="copywriting_standard", images=None,
+            image_size=None, **kw):
+        route = RouteRequest(task=task, prompt=prompt, images=images, image_size=image_size, explore=False)
+        request = RunRequest(route=route, **kw)
 
         async def go():
             try:
@@ -263,8 +265,8 @@ def test_cancellation_stops_the_stream_quickly_and_is_recorded(harness, servers)
     anthropic.chunk_interval_s = 0.05
 
     async def go():
-        agen = harness.dispatcher.stream(RunRequest(route=RouteRequest(task="copywriting_standard", explore=False),
-                                                    prompt="long one", use_cache=False))
+        agen = harness.dispatcher.stream(RunRequest(
+            route=RouteRequest(task="copywriting_standard", prompt="long one", explore=False), use_cache=False))
         chunks = 0
 
         async def consume():
@@ -315,8 +317,9 @@ def test_twenty_concurrent_requests_near_the_cap_never_overshoot(tmp_path, fast_
         async def go():
             try:
                 return await asyncio.gather(*[
-                    h.dispatcher.run(RunRequest(route=RouteRequest(task="copywriting_standard", explore=False),
-                                                prompt=f"caption {i}", use_cache=False)) for i in range(20)])
+                    h.dispatcher.run(RunRequest(
+                        route=RouteRequest(task="copywriting_standard", prompt=f"caption {i}", explore=False),
+                        use_cache=False)) for i in range(20)])
             finally:
                 await h.dispatcher.aclose()
 
@@ -336,7 +339,7 @@ def test_dalle_images_are_generated_one_call_each_and_priced_per_image(tmp_path,
     h = Harness(tmp_path, fast_policy)
     try:
         result = h.run(prompt="A maple latte on a wooden table", task="image_generation_quality",
-                       n_images=2, image_size="1792x1024")
+                       images=2, image_size="1792x1024")
         assert result.model == "openai/dall-e-3" and len(result.images) == 2
         assert result.images[0].startswith(b"\x89PNG")
         assert result.cost_usd == Decimal("0.16")
@@ -378,7 +381,7 @@ def test_a_request_for_no_images_is_refused_before_any_call(tmp_path, fast_polic
     h = Harness(tmp_path, fast_policy)
     try:
         with pytest.raises(SparklioError, match="number of images"):
-            h.run(prompt="A maple latte", task="image_generation_quality", n_images=n_images)
+            h.run(prompt="A maple latte", task="image_generation_quality", images=n_images)
         assert not any(r.path.endswith("/images/generations") for r in openai.requests)
         assert h.ledger.history(limit=10) == []
     finally:

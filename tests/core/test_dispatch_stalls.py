@@ -133,7 +133,7 @@ class StallHarness:
         )
 
     def run(self, on_event=None):
-        request = RunRequest(route=RouteRequest(task="stall_probe", explore=False), prompt="Three captions, please")
+        request = RunRequest(route=RouteRequest(task="stall_probe", prompt="Three captions, please", explore=False))
 
         async def go():
             try:

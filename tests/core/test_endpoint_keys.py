@@ -65,7 +65,7 @@ def _auth(request, provider: str) -> str:
 
 def _run(workspace, ledger, model_id: str, settings: Settings):
     dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), settings=settings)
-    request = RunRequest(route=RouteRequest(task="copywriting_standard", explore=False), prompt="hi", model=model_id,
+    request = RunRequest(route=RouteRequest(task="copywriting_standard", prompt="hi", explore=False), model=model_id,
                          use_cache=False)
 
     async def go():

@@ -83,7 +83,7 @@ class ChainHarness:
                                      settings=Settings())
 
     def run(self, task="copywriting_standard"):
-        request = RunRequest(route=RouteRequest(task=task, explore=False), prompt="Three captions", use_cache=False)
+        request = RunRequest(route=RouteRequest(task=task, prompt="Three captions", explore=False), use_cache=False)
 
         async def go():
             try:

@@ -53,8 +53,8 @@ def local(tiny_sd: TinySD, sparklio_home: Path, offline: None, tmp_path: Path) -
 
 
 def _request(options: ImageOptions = OPTIONS, progress=None) -> RunRequest:
-    return RunRequest(route=RouteRequest(task="image_generation_bulk", explore=False), prompt="a cat", model=MODEL,
-                      image_size="64x64", n_images=1, image_options=options, image_progress=progress)
+    route = RouteRequest(task="image_generation_bulk", prompt="a cat", images=1, image_size="64x64", explore=False)
+    return RunRequest(route=route, model=MODEL, image_options=options, image_progress=progress)
 
 
 async def _run(dispatcher: Dispatcher, request: RunRequest):

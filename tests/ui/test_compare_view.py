@@ -16,6 +16,8 @@ from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.planner import RoutePlanner
+from sparklio_desktop.core.rating_state import TaskRatings
 from sparklio_desktop.core.router import LiveState
 from sparklio_desktop.core.secrets import KeyStore
 from sparklio_desktop.core.votes_store import VoteStore
@@ -38,10 +40,16 @@ def collect_between_tests() -> Iterator[None]:
 
 
 class CountingRatings:
-    """Stands in for RatingQualities: the view-model must invalidate it after a vote."""
+    """Stands in for RatingQualities (no votes): the view-model must invalidate it after a vote."""
 
     def __init__(self) -> None:
         self.invalidated = 0
+
+    def ratings_for(self, task_type: str) -> TaskRatings:
+        return TaskRatings({}, {})
+
+    def is_cached(self, task_type: str) -> bool:
+        return True
 
     def invalidate(self) -> None:
         self.invalidated += 1
@@ -63,10 +71,11 @@ def compare(qtbot, qloop, tmp_path, monkeypatch):
                                       if spec.provider in ("google", "ollama", "local")})
         ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
         votes = VoteStore.open(tmp_path / "ledger.sqlite3")
-        dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), live=lambda: live)
-        executor = SerialExecutor()
         ratings = CountingRatings()
-        vm = CompareViewModel(workspace, dispatcher, votes, executor, ratings=ratings, live=lambda: live)
+        planner = RoutePlanner(workspace, probe=lambda: live, ratings=ratings)
+        dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), planner=planner)
+        executor = SerialExecutor()
+        vm = CompareViewModel(workspace, dispatcher, votes, executor)
         view = CompareView(vm)
         qtbot.addWidget(view)
         yield vm, view, votes, ratings

@@ -160,9 +160,13 @@ def test_create_builds_each_panel_from_services(qtbot, qloop, tmp_path):
     """The one-line wiring the main window uses: ``create(services)`` for each new panel."""
     from sparklio_desktop.ui.views import compare_view, leaderboard_view, models_view
 
+    from sparklio_desktop.core.planner import RoutePlanner
+    from sparklio_desktop.core.router import LiveState
+
     votes = VoteStore.open(tmp_path / "ledger.sqlite3")
-    services = SimpleNamespace(workspace=Workspace(policy_path=shipped_policy_path()), votes=votes,
-                               dispatcher=SimpleNamespace(session_unavailable={}), ratings=None)
+    workspace = Workspace(policy_path=shipped_policy_path())
+    services = SimpleNamespace(workspace=workspace, votes=votes, dispatcher=SimpleNamespace(),
+                               planner=RoutePlanner(workspace, probe=LiveState))
     built = [models_view.create(services), compare_view.create(services), leaderboard_view.create(services)]
     for view in built:
         qtbot.addWidget(view)

@@ -245,7 +245,7 @@ def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, make_ctx, 
     # the running app's catalog, live state and router see it without a restart
     assert "ollama/mistral-nemo:latest" in ctx.workspace.catalog
     run(qloop, ctx.wait_idle())
-    live = run(qloop, ctx.live.refresh())  # what the next preview or run probes
+    live = run(qloop, ctx.planner.refresh())  # what the next preview or run probes
     assert "ollama/mistral-nemo:latest" not in live.unavailable
     assert live.local_tags["ollama/mistral-nemo:latest"] == "mistral-nemo:latest"
     from sparklio_desktop.core.router import RouteRequest, route

@@ -5,7 +5,8 @@ What happens on each kind of failure (docs/dispatch.md):
 - transient (connection, timeout, 408, 429, 5xx, 529): retry after the policy's backoff,
   or the server's Retry-After when it sent one; a Retry-After above the policy's cap
   moves on to the next model at once; after the last retry, the next model;
-- 401/403: the provider is unavailable for the session; "model not found": the model is;
+- 401/403: the provider is unavailable for the session; "model not found": the model is
+  (the route planner's session failures, so the next preview and run leave them out too);
   the chain moves on at once;
 - context too long: the next model whose window is larger;
 - invalid request / content policy: stop, with the provider's own message;
@@ -21,7 +22,6 @@ What happens on each kind of failure (docs/dispatch.md):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import time
 import uuid
@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.catalog import Capability, ModelSpec
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import interrupts
 from sparklio_desktop.core.dispatch.events import (
     AttemptFailed,
@@ -51,7 +50,6 @@ from sparklio_desktop.core.providers.base import (
     ChatRequest,
     EmbedRequest,
     Endpoint,
-    ImageInput,
     ImageRequest,
     Message,
     TextDelta,
@@ -66,8 +64,9 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
+from sparklio_desktop.core.planner import RoutePlanner
 from sparklio_desktop.core.redact import redact
-from sparklio_desktop.core.router import LiveState, RouteRequest, route
+from sparklio_desktop.core.router import LiveState, RouteRequest
 
 if TYPE_CHECKING:  # the local image stack is imported only when an image is generated
     from sparklio_desktop.core.local.sd_service import ImageOptions, ImageProgress
@@ -75,32 +74,43 @@ if TYPE_CHECKING:  # the local image stack is imported only when an image is gen
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One task to run. ``history`` holds earlier turns of a conversation."""
+    """One task to run: its :class:`RouteRequest` (task, options, prompt, attached images,
+    image count and size, each held once there, so the decision the ledger stores is
+    priced for exactly what runs) and what only the run needs. ``history`` holds earlier
+    turns of a conversation; local image settings (steps included) are ``image_options``.
+    """
 
     route: RouteRequest
-    prompt: str
     history: tuple[Message, ...] = ()
-    images: tuple[ImageInput, ...] = ()
     model: str | None = None  # force this model (no routing chain)
     use_cache: bool = True
     max_output_tokens: int | None = None
     temperature: float | None = None
-    image_size: str | None = None
-    n_images: int = 1
-    steps: int | None = None  # local image generation: denoising steps (None: the engine's default)
-    image_options: ImageOptions | None = None  # local image generation: negative prompt, guidance, seed, previews
+    image_options: ImageOptions | None = None  # local image generation: steps, negative prompt, guidance, seed
     # Local image generation: (step, total, PNG preview or None), called on the event loop's thread.
     image_progress: ImageProgress | None = None
 
     def __post_init__(self) -> None:
         # Checked here, before anything is routed or paid for, whichever front end built the
-        # request: ``n_images=0`` used to bill one DALL-E image (front ends add upper bounds).
-        if isinstance(self.n_images, bool) or not isinstance(self.n_images, int) or self.n_images < 1:
-            raise SparklioError(f"the number of images must be a whole number of at least 1, not {self.n_images!r}")
+        # request: ``images=0`` used to bill one DALL-E image (front ends add upper bounds).
+        if not isinstance(self.route.prompt, str):
+            raise SparklioError("a run needs a prompt")
+        count = self.route.images
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise SparklioError(f"the number of images must be a whole number of at least 1, not {count!r}")
         if self.max_output_tokens is not None and (
                 isinstance(self.max_output_tokens, bool) or not isinstance(self.max_output_tokens, int)
                 or self.max_output_tokens < 1):
             raise SparklioError(f"the maximum output must be at least 1 token, not {self.max_output_tokens!r}")
+
+    @property
+    def prompt(self) -> str:
+        return self.route.prompt or ""
+
+    @property
+    def n_images(self) -> int:
+        """Images to generate (image generation): the route's count, else one."""
+        return self.route.images if self.route.images is not None else 1
 
 
 class LocalImageEngine(Protocol):
@@ -133,27 +143,27 @@ class Dispatcher:
         cache: Any | None = None,
         budget: Any | None = None,
         http_client: Any | None = None,
+        planner: RoutePlanner | None = None,
         live: Callable[[], LiveState] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         local_images: LocalImageEngine | None = None,
         settings: Any | None = None,
-        ratings: Any | None = None,
     ) -> None:
+        """``planner`` routes every request (core.services builds the one the previews
+        share); without one, a planner over ``live`` (the machine's facts; default:
+        everything available) is made for this dispatcher alone."""
         self.workspace = workspace
         self.ledger = ledger
         self.keys = keys
         self.cache = cache
         self.budget = budget
         self._http = http_client
-        self._live = live or (lambda: LiveState())
+        self.planner = planner or RoutePlanner(workspace, settings=settings, probe=live or LiveState)
         self._sleep = sleep
         self._local_images = local_images
         self._settings = settings
-        self._ratings = ratings  # per-task blended quality (core.rating_state.RatingQualities)
         self._clients: dict[str, Any] = {}
         self._keys_seen: dict[str, str | None] = {}
-        # model id -> (rule, why): what failed this session (401, model not found)
-        self.session_unavailable: dict[str, tuple[Rule, str]] = {}
 
     # -- public ----------------------------------------------------------------
     async def run(self, request: RunRequest, on_event: Callable[[Event], None] | None = None) -> RunResult:
@@ -170,21 +180,11 @@ class Dispatcher:
         policy = self.workspace.policy
         catalog = self.workspace.catalog
         request_id = uuid.uuid4().hex
-        live = self._live()
-        if self.session_unavailable:
-            live = dataclasses.replace(live, unavailable={**live.unavailable, **self.session_unavailable})
-        if self._ratings is not None:
-            rated = self._ratings.ratings_for(request.route.task)
-            live = dataclasses.replace(live, quality={**live.quality, **rated.quality},
-                                       rating_votes={**live.rating_votes, **rated.votes})
         route_request = request.route
         if request.model is not None:
             route_request = _replace(route_request, explore=False)  # a forced model is never an A/B pick
-        if route_request.prompt is None and route_request.input_tokens is None:
-            route_request = _replace(route_request, prompt=request.prompt)
-        if request.images and route_request.images is None:
-            route_request = _replace(route_request, images=len(request.images))
-        decision = route(route_request, catalog, policy, live)
+        # The planner the previews use: the same live state, session failures and ratings.
+        decision = await self.planner.aplan(route_request)
         chain = list(decision.chain)
         if request.model is not None:
             forced = catalog.get_model(request.model)
@@ -226,7 +226,7 @@ class Dispatcher:
         ttl = policy.cache_ttl_s(decision.options.task)
         use_cache = self.cache is not None and request.use_cache and ttl is not None and request.model is None
         params = {"max_output_tokens": request.max_output_tokens, "temperature": request.temperature,
-                  "images": request.n_images, "size": request.image_size}
+                  "images": request.n_images, "size": request.route.image_size}
         if use_cache:
             from sparklio_desktop.core.cache import cache_key
 
@@ -253,7 +253,7 @@ class Dispatcher:
             tag = decision.local_tags.get(model_id)
             if tag is not None and tag != model.api_name:  # the installed Ollama tag it resolved to
                 model = model.model_copy(update={"api_name": tag})
-            if model_id in self.session_unavailable:
+            if model_id in self.planner.session:
                 continue
             if context_floor is not None and (model.context_tokens or 0) <= context_floor:
                 continue
@@ -264,8 +264,8 @@ class Dispatcher:
             reservation = None
             if self.budget is not None and not model.is_free:
                 try:
-                    worst = price_call(model, _reserve_input(model, input_est), max_output,
-                                       self._image_count(model, request), request.image_size or "1024x1024").cost_usd
+                    worst = price_call(model, _reserve_input(model, input_est), max_output, self._image_count(
+                        model, request), request.route.image_size or "1024x1024").cost_usd
                     # The first attempt's in_flight row goes in the reservation's transaction.
                     reservation = self.budget.reserve(request_id, worst, start=self._starting(
                         request_id, attempt_no + 1, decision, model, request, input_est, explored, worst))
@@ -347,7 +347,7 @@ class Dispatcher:
                         alert = self._alert()
                         yield Finished(RunResult(
                             model=model_id, output=state.text, images=state.images,
-                            image_size=request.image_size, vectors=state.vectors, attempts=tuple(attempts),
+                            image_size=request.route.image_size, vectors=state.vectors, attempts=tuple(attempts),
                             budget_alert=alert, **base))
                         return
             finally:
@@ -370,8 +370,9 @@ class Dispatcher:
                 local["options"] = request.image_options
             if request.image_progress is not None:
                 local["progress"] = request.image_progress
-            images, gpu = await self._local_images.generate(request.prompt, request.image_size or "512x512",
-                                                            request.n_images, request.steps, **local)
+            steps = request.image_options.steps if request.image_options is not None else None
+            images, gpu = await self._local_images.generate(request.prompt, request.route.image_size or "512x512",
+                                                            request.n_images, steps, **local)
             state.images, state.gpu_seconds = images, gpu
             return
         if model.provider == "ollama" and self._local_images is not None and model.vram_gb:
@@ -392,7 +393,7 @@ class Dispatcher:
             images: list[bytes] = []
             for _ in range(request.n_images):
                 call = client.generate_image(
-                    ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024", 1, whole))
+                    ImageRequest(endpoint, request.prompt, request.route.image_size or "1024x1024", 1, whole))
                 result = await (within(call, timeout, **names) if limits is not None else call)
                 images.extend(result.images)
                 state.images = tuple(images)
@@ -440,13 +441,11 @@ class Dispatcher:
             return "retry", retry.backoff(retry_index)
         if isinstance(exc, AuthError):
             self._keys_seen.pop(self._key_name(model), None)
-            why = f"{exc.status or 'auth'}: {exc.message}"
-            for other in self.workspace.catalog.values():
-                if other.provider == model.provider:
-                    self.session_unavailable[other.id] = (Rule.UNAVAILABLE, why)
+            self.planner.session.provider_refused(self.workspace.catalog, model.provider,
+                                                  f"{exc.status or 'auth'}: {exc.message}")
             return "next model", 0.0
         if isinstance(exc, ModelNotFoundError):
-            self.session_unavailable[model.id] = (Rule.UNAVAILABLE, exc.message)
+            self.planner.session.model_missing(model.id, exc.message)
             return "next model", 0.0
         if isinstance(exc, InvalidRequestError):
             return "stop", 0.0
@@ -475,7 +474,7 @@ class Dispatcher:
     def _cost(self, model: ModelSpec, input_tokens: int, output_tokens: int, images: int, request: RunRequest) -> Decimal:
         # Unpriced models never get this far (the router excludes them and a forced one is
         # refused up front), so this cannot silently price anything at $0.
-        return price_call(model, input_tokens, output_tokens, images, request.image_size or "1024x1024").cost_usd
+        return price_call(model, input_tokens, output_tokens, images, request.route.image_size or "1024x1024").cost_usd
 
     def _record(self, request_id, attempt_no, decision, model: ModelSpec, outcome, *, error=None, input_tokens=0,
                 output_tokens=0, images=0, usage_source="provider", cost=Decimal(0), saved=Decimal(0), latency=None,
@@ -610,7 +609,7 @@ class Dispatcher:
         if system_prompt:
             messages.append(Message("system", system_prompt))
         messages.extend(request.history)
-        messages.append(Message("user", request.prompt, tuple(request.images)))
+        messages.append(Message("user", request.prompt, request.route.attachments))
         return messages
 
     @staticmethod
@@ -624,7 +623,7 @@ class Dispatcher:
     def _image_count(model: ModelSpec, request: RunRequest) -> int:
         if model.has(Capability.IMAGE_GENERATION):
             return request.n_images
-        return len(request.images)
+        return len(request.route.attachments)
 
 
 def _reserve_input(model: ModelSpec, estimate: int) -> int:

@@ -3,14 +3,12 @@
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.composer import ComposerViewModel, TaskInfo
 from sparklio_desktop.ui.viewmodels.inspector import InspectorViewModel
-from sparklio_desktop.ui.viewmodels.live_cache import LiveStateCache
 from sparklio_desktop.ui.viewmodels.settings import SettingsViewModel
 from sparklio_desktop.ui.viewmodels.spend import SpendFigures, SpendViewModel
 
 __all__ = [
     "ComposerViewModel",
     "InspectorViewModel",
-    "LiveStateCache",
     "SerialExecutor",
     "SettingsViewModel",
     "SpendFigures",

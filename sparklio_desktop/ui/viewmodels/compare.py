@@ -8,13 +8,15 @@ are known here, of course, but are never emitted while the comparison is blind.
 Why chunks are emitted one by one: appending is O(1) in the view, which renders each
 column at most every 100 ms (``StreamingMarkdownView``); batching here as well would
 only add latency. The vote is written through the serial executor (an SQLite write),
-and the routing ratings are invalidated afterwards so the next route sees it.
+and the route planner's ratings are invalidated afterwards so the next route sees it.
+The proposed models come from the same planner as the composer's preview and the runs
+(core/planner.py): its live state, this session's failures and the ratings.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -24,7 +26,7 @@ from sparklio_desktop.core.compare import (
     MAX_COLUMNS, MIN_COLUMNS, ColumnChunk, ColumnFinished, ColumnReset, Comparison, router_top_candidates,
 )
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.router import LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 class CompareViewModel(ViewModel):
@@ -42,14 +44,13 @@ class CompareViewModel(ViewModel):
     continueWith = Signal(str, str, str)  # model id, prompt, answer: into the composer
 
     def __init__(self, workspace: Any, dispatcher: Any, votes: Any, executor: SerialExecutor, *,
-                 ratings: Any = None, live: Callable[[], LiveState] | None = None,
-                 parent: QObject | None = None) -> None:
+                 planner: Any = None, parent: QObject | None = None) -> None:
+        """``planner``: the session's route planner (default: the dispatcher's)."""
         super().__init__(executor, parent)
         self._workspace = workspace
         self._dispatcher = dispatcher
         self._votes = votes
-        self._ratings = ratings
-        self._live = live or (lambda: LiveState())
+        self._planner = planner or dispatcher.planner
         self._running: asyncio.Task[Any] | None = None
         self.comparison: Comparison | None = None
         self.seed: int | None = None  # tests fix the blind shuffle; None: random
@@ -76,10 +77,9 @@ class CompareViewModel(ViewModel):
     async def propose(self, task: str, count: int = 2) -> None:
         """The router's top candidates for ``task`` (the live probe reads keys and Ollama: a worker thread)."""
         self._track()
-        router = Router(self._workspace.catalog, self._workspace.policy)
         try:
-            live = await asyncio.to_thread(self._live)
-            found = router_top_candidates(router, task, max(MIN_COLUMNS, min(MAX_COLUMNS, count)), live)
+            await self._planner.aplan(RouteRequest(task=task, explore=False))  # probes off the loop when stale
+            found = router_top_candidates(self._planner, task, max(MIN_COLUMNS, min(MAX_COLUMNS, count)))
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
@@ -144,8 +144,7 @@ class CompareViewModel(ViewModel):
         except (SparklioError, ValueError) as err:
             self.errorRaised.emit(str(err))
             return
-        if self._ratings is not None:
-            self._ratings.invalidate()
+        self._planner.ratings_changed()
         self.voted.emit(cast)
         self._emit_revealed()
 

@@ -4,7 +4,8 @@ Why it looks like this: the view only edits values and presses buttons; everythi
 that touches the router, the dispatcher or the ledger happens here, on the one qasync
 event loop, and comes back as signals. Blocking work (reading images, the ledger's
 rating write, the live-state probe) goes to executors, so typing and streaming never
-freeze the window.
+freeze the window. The preview and the run are routed by the same route planner
+(core/planner.py), on the same request value: the preview shows the chain the run takes.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from sparklio_desktop.core.dispatch import (
 )
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.providers.base import ImageInput, Message
-from sparklio_desktop.core.router import RouteRequest, route
+from sparklio_desktop.core.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
-from sparklio_desktop.ui.viewmodels.live_cache import LiveStateCache
 
 OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "complexity": ("simple", "medium", "complex"),
@@ -69,13 +69,14 @@ class ComposerViewModel(ViewModel):
     ratingSaved = Signal(int)
     conversationChanged = Signal(int)  # turns so far (0 = a new conversation)
 
-    def __init__(self, workspace: Any, dispatcher: Any, ledger: Any, live: LiveStateCache,
+    def __init__(self, workspace: Any, dispatcher: Any, ledger: Any, planner: Any,
                  executor: SerialExecutor, parent: QObject | None = None) -> None:
+        """``planner``: the route planner the dispatcher routes with (core/planner.py)."""
         super().__init__(executor, parent)
         self._workspace = workspace
         self._dispatcher = dispatcher
         self._ledger = ledger
-        self._live = live
+        self._planner = planner
         self._options: dict[str, str | None] = {"task": None, **{k: None for k in OPTION_CHOICES}}
         self._prompt = ""
         self._images: list[ImageInput] = []
@@ -181,7 +182,7 @@ class ComposerViewModel(ViewModel):
         o = self._options
         return RouteRequest(task=o["task"] or "chat", complexity=o["complexity"], budget=o["budget"],
                             speed=o["speed"], quality=o["quality"], prompt=self._prompt or None,
-                            images=len(self._images) or None, explore=False)
+                            attachments=tuple(self._images), explore=False)
 
     @asyncSlot()
     async def refresh_preview(self) -> None:
@@ -189,9 +190,8 @@ class ComposerViewModel(ViewModel):
         if self._options["task"] is None:
             return
         request = self._route_request()
-        live = await self._live.refresh()
         try:
-            decision = route(request, self._workspace.catalog, self._workspace.policy, live)  # cached router
+            decision = await self._planner.aplan(request)  # probes off the loop when stale
         except SparklioError as exc:
             self.previewFailed.emit(str(exc))
             return
@@ -202,10 +202,10 @@ class ComposerViewModel(ViewModel):
         model = self.forced_model
         if model is None and self._history and not self.route_again:
             model = self._conversation_model  # a follow-up stays on the model that answered
-        route = self._route_request()
-        route = replace(route, prompt=None, images=None, explore=self.explore)
-        return RunRequest(route=route, prompt=self._prompt, history=tuple(self._history),
-                          images=tuple(self._images), model=model)
+        # The previewed request itself (prompt and images included), so the run is routed
+        # and priced exactly as the preview was.
+        route = replace(self._route_request(), prompt=self._prompt, explore=self.explore)
+        return RunRequest(route=route, history=tuple(self._history), model=model)
 
     @asyncSlot()
     async def send(self) -> None:
@@ -224,7 +224,6 @@ class ComposerViewModel(ViewModel):
         self.busyChanged.emit(True)
         request_id: str | None = None
         try:
-            await self._live.refresh()
             async for event in self._dispatcher.stream(request):
                 request_id = self._on_event(event, request) or request_id
                 # Give the loop a turn between events: the dispatcher yields a burst of
@@ -270,7 +269,7 @@ class ComposerViewModel(ViewModel):
 
     def _finish(self, result: RunResult, request: RunRequest) -> None:
         if result.ok:
-            self._history.extend([Message("user", request.prompt, request.images),
+            self._history.extend([Message("user", request.prompt, request.route.attachments),
                                   Message("assistant", result.output)])
             self._conversation_model = result.model
             self.last_output = result.output

@@ -53,8 +53,9 @@ class ImageSettings:
     def request(self, progress: Any) -> RunRequest:
         options = ImageOptions(negative_prompt=self.negative_prompt.strip(), guidance=self.guidance, seed=self.seed,
                                steps=self.steps, preview_every=PREVIEW_EVERY if self.previews else 0)
-        return RunRequest(route=RouteRequest(task=TASK, explore=False), prompt=self.prompt, model=LOCAL_MODEL,
-                          use_cache=False, image_size=self.size, n_images=self.batch_count, image_options=options,
+        route = RouteRequest(task=TASK, prompt=self.prompt, images=self.batch_count, image_size=self.size,
+                             explore=False)
+        return RunRequest(route=route, model=LOCAL_MODEL, use_cache=False, image_options=options,
                           image_progress=progress)
 
 

@@ -23,7 +23,6 @@ from qasync import asyncSlot
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
-from sparklio_desktop.ui.viewmodels.live_cache import LiveStateCache
 
 # The settings the panel edits, in the order shown, with their labels.
 EDITABLE_SETTINGS: dict[str, str] = {
@@ -66,8 +65,9 @@ class SettingsViewModel(ViewModel):
     connectionTested = Signal(str, bool, str)  # provider, ok, message (the provider's own words)
     notice = Signal(str)
 
-    def __init__(self, workspace: Any, keys: Any, budget: Any, live: LiveStateCache, executor: SerialExecutor,
+    def __init__(self, workspace: Any, keys: Any, budget: Any, live: Any, executor: SerialExecutor,
                  parent: QObject | None = None) -> None:
+        """``live``: the route planner (core/planner.py), told to probe again after a change."""
         super().__init__(executor, parent)
         self._workspace = workspace
         self._keys = keys

@@ -267,16 +267,10 @@ class CompareView(QWidget):
 def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> CompareView:
     """The compare panel over a :class:`core.services.Services`; connect ``view.continueWith``
     to the composer."""
-    from sparklio_desktop.core.live import probe_live_state
     from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
-    workspace = services.workspace
-
-    def live() -> Any:
-        return probe_live_state(workspace, services.dispatcher.session_unavailable)
-
-    vm = CompareViewModel(workspace, services.dispatcher, services.votes, executor or SerialExecutor("sparklio-votes"),
-                          ratings=getattr(services, "ratings", None), live=live)
+    vm = CompareViewModel(services.workspace, services.dispatcher, services.votes,
+                          executor or SerialExecutor("sparklio-votes"), planner=services.planner)
     view = CompareView(vm, parent)
     vm.setParent(view)
     return view

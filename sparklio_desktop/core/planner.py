@@ -1,0 +1,189 @@
+"""The route planner: the one component that builds the router's live state and turns a
+request into a decision.
+
+Why one: the live state (keys, installed local models, Stable Diffusion weights, what
+failed this session, the month's spend, the creators' ratings) used to be assembled in
+four places, each with a different subset, so the composer's preview could show a chain
+the run would not take (after a 401 this session, or once ratings promoted a model) and
+the budget's spend was read from the default ledger file while the budget guard used
+the injected one. The services factory (core/services.py) builds one planner over the
+injected ledger, votes and settings; the composer's preview, ``sparklio route``, compare
+and the dispatcher all ask it (docs/routing.md, "Live state").
+
+What it keeps:
+
+* the machine's facts (keys, Ollama's tags, SD checkpoints; core/live.py), probed off
+  the event loop by :meth:`RoutePlanner.refresh` and reused for ``max_age_s``; the month's
+  spend is read with them, from the injected ledger;
+* :class:`SessionFailures`: models found unusable this session (a 401 takes the whole
+  provider out, "model not found" the model), applied to every plan at once;
+* ratings per task (core.rating_state.RatingQualities), recomputed after a vote.
+
+:meth:`RoutePlanner.plan` is the fast path (the last probe, no I/O once probed);
+:meth:`RoutePlanner.aplan` refreshes a stale probe in a worker thread first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sparklio_desktop.core.decision import RoutingDecision, Rule
+from sparklio_desktop.core.router import LiveState, RouteRequest, route
+
+if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
+    import asyncio
+
+
+class SessionFailures:
+    """Models found unusable this session: model id -> (rule, why). Never expires; a new
+    session (process) starts clean."""
+
+    def __init__(self) -> None:
+        self._unavailable: dict[str, tuple[Rule, str]] = {}
+
+    def provider_refused(self, catalog: Mapping[str, Any], provider: str, why: str) -> None:
+        """A 401/403: every model of ``provider`` is out for the session."""
+        for model in catalog.values():
+            if model.provider == provider:
+                self._unavailable[model.id] = (Rule.UNAVAILABLE, why)
+
+    def model_missing(self, model_id: str, why: str) -> None:
+        """"Model not found": this model is out for the session."""
+        self._unavailable[model_id] = (Rule.UNAVAILABLE, why)
+
+    def as_map(self) -> dict[str, tuple[Rule, str]]:
+        return dict(self._unavailable)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._unavailable
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._unavailable)
+
+    def __len__(self) -> int:
+        return len(self._unavailable)
+
+
+class RoutePlanner:
+    """Builds the live state and routes requests for one app or CLI session.
+
+    ``probe`` returns the machine's facts as a ``LiveState`` (default:
+    :func:`core.live.probe_machine`); a probe that sets ``spent_usd`` itself (tests) keeps
+    it, otherwise ``spend`` (the injected ledger's month spend) and the settings' budget
+    are added. ``ratings`` gives each task's blended quality (``ratings_for(task)``).
+    """
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        settings: Any = None,
+        probe: Callable[[], LiveState] | None = None,
+        spend: Callable[[], Decimal] | None = None,
+        ratings: Any = None,
+        max_age_s: float = 5.0,
+    ) -> None:
+        self._workspace = workspace
+        self._settings_view = settings
+        self._probe_fn = probe
+        self._spend = spend
+        self.ratings = ratings
+        self._max_age_s = max_age_s
+        self.session = SessionFailures()
+        self._facts: LiveState | None = None
+        self._spent: Decimal | None = None
+        self._at = 0.0
+        # One lock per event loop (the CLI runs a loop per command, tests one per run), so
+        # concurrent requests probe once.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    # -- the facts ----------------------------------------------------------------------
+    def _settings(self) -> Any:
+        return self._settings_view if self._settings_view is not None else self._workspace.settings
+
+    def _probe(self) -> tuple[LiveState, Decimal | None]:
+        """Probe the machine and read the month's spend (blocking: a worker thread's job)."""
+        if self._probe_fn is not None:
+            facts = self._probe_fn()
+        else:
+            from sparklio_desktop.core.live import probe_machine
+
+            facts = probe_machine(self._workspace, self._settings())
+        spent = self._spend() if self._spend is not None and facts.spent_usd is None else None
+        return facts, spent
+
+    def _store(self, probed: tuple[LiveState, Decimal | None]) -> None:
+        self._facts, self._spent = probed
+        self._at = time.monotonic()
+
+    def _stale(self) -> bool:
+        return self._facts is None or time.monotonic() - self._at > self._max_age_s
+
+    def invalidate(self) -> None:
+        """Forget the facts (a key was set, the budget or the catalog changed): the next
+        refresh probes again."""
+        self._at = float("-inf")
+
+    async def refresh(self, force: bool = False) -> LiveState:
+        """Probe in a worker thread unless the facts are fresh; returns the live state."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
+            if force or self._stale():
+                self._store(await asyncio.to_thread(self._probe))
+        return self.live_state()
+
+    # -- the live state ------------------------------------------------------------------
+    def live_state(self, task: str | None = None) -> LiveState:
+        """The live state to route ``task`` with: the last probe (probed now, blocking, if
+        there was none), this session's failures, the month's spend against the budget
+        and, for ``task``, the ratings."""
+        if self._facts is None:
+            self._store(self._probe())
+        facts = self._facts
+        assert facts is not None
+        changes: dict[str, Any] = {}
+        if len(self.session):
+            changes["unavailable"] = {**facts.unavailable, **self.session.as_map()}
+        if self._spent is not None:
+            budget = self._settings().budget
+            changes.update(
+                spent_usd=self._spent, budget_usd=Decimal(str(budget.monthly_usd)), at_cap=budget.at_cap,
+                alert_threshold=budget.alert_threshold or self._workspace.policy.budget.alert_threshold)
+        if task is not None and self.ratings is not None:
+            rated = self.ratings.ratings_for(task)
+            if rated.quality or rated.votes:
+                changes.update(quality={**facts.quality, **rated.quality},
+                               rating_votes={**facts.rating_votes, **rated.votes})
+        return dataclasses.replace(facts, **changes) if changes else facts
+
+    # -- decisions ---------------------------------------------------------------------
+    def plan(self, request: RouteRequest) -> RoutingDecision:
+        """Route ``request`` on the last probe (the preview's fast path)."""
+        workspace = self._workspace
+        return route(request, workspace.catalog, workspace.policy, self.live_state(request.task))
+
+    async def aplan(self, request: RouteRequest) -> RoutingDecision:
+        """Route ``request`` after refreshing a stale probe, and reading the task's votes
+        when they are not cached, off the event loop."""
+        import asyncio
+
+        await self.refresh()
+        ratings = self.ratings
+        if ratings is not None and not ratings.is_cached(request.task):
+            await asyncio.to_thread(ratings.ratings_for, request.task)
+        return self.plan(request)
+
+    def ratings_changed(self) -> None:
+        """A vote was cast: the next plan recomputes the task's ratings."""
+        if self.ratings is not None:
+            self.ratings.invalidate()
