@@ -175,10 +175,14 @@ def test_unknown_names_typed_on_the_command_line_are_escaped():
     no_terminal_controls(line)
     result = sparklio("config", "get", HOSTILE)
     no_terminal_controls(one_line_error(result, 1))
+    for command in ("run", "route"):  # task names come from the policy, so the policy refuses this one
+        result = sparklio(command, "--task", HOSTILE, "--prompt", "hi")
+        assert "unknown task" in one_line_error(result, 1)
+        no_terminal_controls(result.stderr)
 
 
 @pytest.mark.parametrize("args", [("history", HOSTILE), ("history", "--limit", HOSTILE), ("spend", "--month", HOSTILE),
-                                  ("run", "--task", HOSTILE), ("route", "--task", "chat", "--size", HOSTILE)])
+                                  ("route", "--task", "chat", "--size", HOSTILE)])
 def test_usage_errors_escape_what_was_typed(args):
     no_terminal_controls(one_line_error(sparklio(*args), 2))
 
