@@ -136,7 +136,12 @@ def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: 
     from sparklio_desktop.core.services import open_services
     from sparklio_desktop.core.workspace import Workspace
     from sparklio_desktop.ui.viewmodels import (
-        ComposerViewModel, InspectorViewModel, LiveStateCache, SerialExecutor, SettingsViewModel, SpendViewModel,
+        ComposerViewModel,
+        InspectorViewModel,
+        LiveStateCache,
+        SerialExecutor,
+        SettingsViewModel,
+        SpendViewModel,
     )
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 
@@ -400,7 +405,7 @@ def run_app(screenshot_dir: str | None = None) -> int:
         window.notify(notice)
     from sparklio_desktop.core.dispatch import interrupts  # SIGTERM/SIGHUP: record what is in flight, then quit
 
-    interrupts.install(loop, exit=lambda code: (status.update(code=code), app.quit()))
+    interrupts.install(loop, on_exit=lambda code: (status.update(code=code), app.quit()))
 
     async def ready() -> None:
         await asyncio.sleep(0)

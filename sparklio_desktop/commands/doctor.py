@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.commands._output import print_json
-    from sparklio_desktop.core.doctor import run_checks
     from sparklio_desktop.core.doctor import repair as repair_files
+    from sparklio_desktop.core.doctor import run_checks
 
     checks = run_checks()
     repairs = repair_files(checks) if args.repair else []

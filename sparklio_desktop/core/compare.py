@@ -31,7 +31,7 @@ from typing import Any
 from sparklio_desktop.core.dispatch import AttemptStarted, Dispatcher, Finished, RunRequest, RunResult, TextChunk
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind
-from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, Router, RouteRequest
 from sparklio_desktop.core.votes_store import VoteStore
 
 MIN_COLUMNS = 2

@@ -70,7 +70,7 @@ class MonthlyRange(_Strict):
     max: Usd | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "MonthlyRange":
+    def _ordered(self) -> MonthlyRange:
         if self.max is not None and self.max < self.min:
             raise ValueError(f"max ({self.max}) must not be below min ({self.min})")
         return self

@@ -16,8 +16,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from sparklio_desktop.core.catalog import MTOK, Capability, ModelSpec
-from sparklio_desktop.core.decision import Rule
-from sparklio_desktop.core.decision import ResolvedOptions
+from sparklio_desktop.core.decision import ResolvedOptions, Rule
 from sparklio_desktop.core.policy import Complexity, TaskSpec
 from sparklio_desktop.core.tokens import scaled_tokens
 
@@ -366,6 +365,6 @@ def score_columns(plan: Plan, cols: Columns, usage: Usage, live) -> Scored:
         if i is not None:
             rules[i].append(rule)
     lat_list = [None if math.isnan(x) else x for x in latency.tolist()]
-    scores = list(zip(s_cx.tolist(), s_cost.tolist(), s_speed.tolist(), s_q.tolist(), total.tolist()))
+    scores = list(zip(s_cx.tolist(), s_cost.tolist(), s_speed.tolist(), s_q.tolist(), total.tolist(), strict=True))
     return Scored(plan.rows, tin.tolist(), tout.tolist(), cost.tolist(), unpriced.tolist(), lat_list,
                   quality.tolist(), scores, [tuple(r) for r in rules])

@@ -92,7 +92,7 @@ def scaled_tokens(base: int, factor: float) -> int:
     return math.ceil(base * factor - 1e-9)
 
 
-def for_model(model: "ModelSpec", base_tokens: int, base_exact: bool, given: bool = False) -> TokenCount:
+def for_model(model: ModelSpec, base_tokens: int, base_exact: bool, given: bool = False) -> TokenCount:
     """Convert a cl100k chat count into the model's count (exact or scaled estimate).
 
     A count the caller gave (``--input-tokens``) is already the model's count: kept as is.

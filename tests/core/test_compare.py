@@ -8,6 +8,7 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from sparklio_desktop.core.dispatch import Dispatcher
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.paths import shipped_policy_path
 from sparklio_desktop.core.ratings import leaderboard
-from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, Router, RouteRequest
 from sparklio_desktop.core.secrets import KeyStore
 from sparklio_desktop.core.votes_store import VoteStore, prompt_sha256
 from sparklio_desktop.core.workspace import Workspace
@@ -131,7 +132,7 @@ def test_two_columns_stream_concurrently_with_measurements(env, servers):
     chunks = [e for e in events if isinstance(e, ColumnChunk)]
     first_done = next(i for i, e in enumerate(events) if isinstance(e, ColumnFinished))
     assert {e.column for e in events[:first_done] if isinstance(e, ColumnChunk)} == {0, 1}
-    switches = sum(1 for a, b in zip(chunks, chunks[1:]) if a.column != b.column)
+    switches = sum(1 for a, b in pairwise(chunks) if a.column != b.column)
     assert switches >= 4, [c.column for c in chunks]  # interleaved, not one column after the other
 
     results = comparison.results

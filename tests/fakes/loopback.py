@@ -67,7 +67,7 @@ class RecordedRequest:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def setup(self) -> None:
         super().setup()
@@ -108,7 +108,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
-    owner: "LoopbackServer"
+    owner: LoopbackServer
 
 
 class Reply:
@@ -230,7 +230,7 @@ class LoopbackServer:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         self.stopping.clear()
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
@@ -246,7 +246,7 @@ class LoopbackServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -243,7 +243,7 @@ class LocalImageEngine:
             return cls.from_single_file(str(path), config=str(config), local_files_only=True, dtype=dtype, **extra)
         except LocalModelError:
             raise
-        except Exception as err:  # noqa: BLE001 - diffusers raises many types; the user needs one line
+        except Exception as err:  # diffusers raises many types; the user needs one line
             raise CheckpointUnreadable(path, f"could not load as {mtype.value}: {err}".splitlines()[0]) from err
 
     def _apply_savers(self, pipe: Any, savers: vram.Savers, *, placed: bool) -> None:

@@ -269,9 +269,9 @@ def _not_a_checkpoint(tensors: Mapping[str, TensorInfo]) -> str:
     keys = list(tensors)
     if any("lora_" in k or ".lora_down." in k or ".lora_A." in k for k in keys[:200]):
         return "a LoRA, not a full checkpoint"
-    if any(k.startswith("encoder.conv_in") or k.startswith("decoder.conv_in") for k in keys):
+    if any(k.startswith(("encoder.conv_in", "decoder.conv_in")) for k in keys):
         return "a VAE only, not a full checkpoint"
-    if any(k.startswith("conv_in.") or k.startswith("down_blocks.") for k in keys):
+    if any(k.startswith(("conv_in.", "down_blocks.")) for k in keys):
         return "a diffusers-layout UNet only, not a full checkpoint"
     return "no Stable Diffusion UNet in this file"
 

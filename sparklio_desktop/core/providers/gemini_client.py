@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.providers.base import (
     ChatEvent,
     ChatRequest,
@@ -54,7 +55,6 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:

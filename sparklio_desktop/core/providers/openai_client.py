@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
+from sparklio_desktop.core.providers._shared import describe as _describe
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.providers.base import (
     ChatEvent,
     ChatRequest,
@@ -44,9 +47,6 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
-from sparklio_desktop.core.providers._shared import describe as _describe
-from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:

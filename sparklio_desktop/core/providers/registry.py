@@ -30,7 +30,7 @@ PROVIDERS: dict[str, str] = {
 LOCAL_PROVIDERS = frozenset({"ollama", "diffusers"})
 
 
-def create_client(provider: str, http_client: "httpx.AsyncClient | None" = None) -> "ProviderClient":
+def create_client(provider: str, http_client: httpx.AsyncClient | None = None) -> ProviderClient:
     """Build the client for ``provider``, sharing ``http_client`` when given."""
     try:
         target = PROVIDERS[provider]
