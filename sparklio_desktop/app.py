@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,7 @@ def build_window(ctx: GuiContext) -> Any:
         return module.create(ctx.services, executor=ctx.executor)
 
     for name in ("images", "compare", "leaderboard", "models"):
-        views[name] = LazyTab(lambda name=name: build(f"{name}_view"), lambda view, name=name: register(name, view))
+        views[name] = LazyTab(partial(build, f"{name}_view"), partial(register, name))
     window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
     window_ref.append(window)
     for vm in ctx.view_models():
@@ -235,7 +236,11 @@ def build_window(ctx: GuiContext) -> Any:
     # The inspector opens on the decision being run, then on its ledger record once it
     # is over; a finished request also refreshes what depends on the ledger.
     ctx.composer.routed.connect(ctx.inspector.show_decision)
-    ctx.composer.finished.connect(lambda result: result.get("budget_alert") and window.alert(result["budget_alert"]))
+    def alert_on_budget(result: dict[str, Any]) -> None:
+        if result.get("budget_alert"):
+            window.alert(result["budget_alert"])
+
+    ctx.composer.finished.connect(alert_on_budget)
     ctx.composer.requestCompleted.connect(ctx.inspector.open_request)
     ctx.composer.requestCompleted.connect(lambda _id: ctx.inspector.refresh_history())
     ctx.composer.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))
@@ -405,7 +410,11 @@ def run_app(screenshot_dir: str | None = None) -> int:
         window.notify(notice)
     from sparklio_desktop.core.dispatch import interrupts  # SIGTERM/SIGHUP: record what is in flight, then quit
 
-    interrupts.install(loop, on_exit=lambda code: (status.update(code=code), app.quit()))
+    def quit_with(code: int) -> None:
+        status.update(code=code)
+        app.quit()
+
+    interrupts.install(loop, on_exit=quit_with)
 
     async def ready() -> None:
         await asyncio.sleep(0)

@@ -20,6 +20,7 @@ from sparklio_desktop.core.bounds import BackoffSeconds, Quality, Seconds, Share
 from sparklio_desktop.core.catalog import Capability, Catalog
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
 from sparklio_desktop.core.yaml_source import (
+    Loc,
     YamlDocument,
     keep_last_good,
     load_yaml,
@@ -254,7 +255,7 @@ def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> No
                     loc = ("budget_tiers", tier_name.value, *field.split("."), index)
                     problems.append(doc.error(loc, f"unknown model '{model_id}'"))
     for task_name, task in policy.tasks.items():
-        refs = [(("tasks", task_name, "primary"), task.primary)]
+        refs: list[tuple[Loc, str]] = [(("tasks", task_name, "primary"), task.primary)]
         refs += [(("tasks", task_name, "fallbacks", i), m) for i, m in enumerate(task.fallbacks)]
         for loc, model_id in refs:
             model = catalog.get(model_id)

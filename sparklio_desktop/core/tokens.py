@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from tiktoken import Encoding
+
     from sparklio_desktop.core.catalog import ModelSpec
 
 # OpenAI's chat format: every message is framed by 3 tokens, and the reply is primed with 3.
@@ -41,7 +43,7 @@ class TokenCount:
     method: str
 
 
-def _get_encoding():
+def _get_encoding() -> Encoding | None:
     """The cl100k encoding from the bundled file, loaded once; ``None`` if unavailable."""
     global _encoding, _encoding_failed
     if _encoding is not None or _encoding_failed:

@@ -389,13 +389,13 @@ class Dispatcher:
         if capability is Capability.IMAGE_GENERATION:
             # One image per call: DALL-E 3 refuses n > 1, and per-call images keep partial
             # results (and their cost) exact when a later call fails.
-            images: list[bytes] = []
+            generated: list[bytes] = []
             for _ in range(request.n_images):
                 call = client.generate_image(
                     ImageRequest(endpoint, request.prompt, request.image_size or "1024x1024", 1, whole))
                 result = await (within(call, timeout, **names) if limits is not None else call)
-                images.extend(result.images)
-                state.images = tuple(images)
+                generated.extend(result.images)
+                state.images = tuple(generated)
             return
         if capability is Capability.EMBEDDING:
             embed = client.embed(EmbedRequest(endpoint, (request.prompt,), whole))

@@ -65,7 +65,7 @@ def daily_spend(conn: Connection, month: str, user: str | None = None) -> list[t
         .where(*_in_month(month, user))
         .group_by(_d.day)
     )
-    spent = dict(conn.execute(query).all())
+    spent: dict[str, Decimal] = dict(conn.execute(query).all())
     return [(day, spent.get(day.isoformat(), _ZERO)) for day in month_days(month)]
 
 

@@ -405,7 +405,8 @@ def _usage(metadata: Any) -> Usage:
 
 
 def _timeout(types: Any, timeout_s: float) -> genai_types.HttpOptions:
-    return types.HttpOptions(timeout=max(1, round(timeout_s * 1000)))
+    options: genai_types.HttpOptions = types.HttpOptions(timeout=max(1, round(timeout_s * 1000)))
+    return options
 
 
 def _aspect_ratio(size: str) -> str:

@@ -206,7 +206,7 @@ class OpenAIClient:
         message = redact(message, [endpoint.api_key])
         text = "".join(parts)
         if not text:
-            return TransientError(message, **kw)
+            return TransientError(message, provider=self.provider, model=endpoint.api_name)
         tokens = getattr(usage, "completion_tokens", None) or estimate_tokens(text)
         return StreamBrokenError(message, text_received=text, output_tokens=tokens, **kw)
 
@@ -288,8 +288,9 @@ def _provider_message(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str) and inner["message"]:
-            return inner["message"]
+        message = inner.get("message") if isinstance(inner, dict) else None
+        if isinstance(message, str) and message:
+            return message
     return str(getattr(exc, "message", "") or exc)
 
 

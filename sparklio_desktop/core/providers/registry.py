@@ -7,6 +7,7 @@ Entries are import paths, resolved on first use, so that importing the registry
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.errors import UnknownNameError
@@ -37,5 +38,5 @@ def create_client(provider: str, http_client: httpx.AsyncClient | None = None) -
     except KeyError:
         raise UnknownNameError("provider", provider, PROVIDERS) from None
     module_name, _, class_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: Callable[..., ProviderClient] = getattr(importlib.import_module(module_name), class_name)
     return cls(http_client=http_client)

@@ -28,8 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sparklio_desktop.core.compare import MAX_COLUMNS, MIN_COLUMNS
-from sparklio_desktop.ui.viewmodels.compare import CompareViewModel
+from sparklio_desktop.ui.viewmodels.compare import MAX_COLUMNS, MIN_COLUMNS, CompareViewModel
 from sparklio_desktop.ui.widgets.format import seconds_text, usd_text
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
 

@@ -95,9 +95,9 @@ class LeaderboardView(QWidget):
         self.task_combo.currentIndexChanged.connect(self.reload)
         for check in (self.since_check, self.until_check, self.decay_check):
             check.toggled.connect(self.reload)
-        self.since_edit.dateChanged.connect(lambda _d: self.since_check.isChecked() and self.reload())
-        self.until_edit.dateChanged.connect(lambda _d: self.until_check.isChecked() and self.reload())
-        self.half_life.editingFinished.connect(lambda: self.decay_check.isChecked() and self.reload())
+        self.since_edit.dateChanged.connect(lambda _d: self._reload_if(self.since_check))
+        self.until_edit.dateChanged.connect(lambda _d: self._reload_if(self.until_check))
+        self.half_life.editingFinished.connect(lambda: self._reload_if(self.decay_check))
         filters = QHBoxLayout()
         for widget in (QLabel("Task"), self.task_combo, self.since_check, self.since_edit, self.until_check,
                        self.until_edit, self.decay_check, self.half_life, self.refresh_button):
@@ -159,6 +159,10 @@ class LeaderboardView(QWidget):
             until=_day(self.until_edit, end=True) if self.until_check.isChecked() else None,
             half_life_days=self.half_life.value() if self.decay_check.isChecked() else None,
         )
+
+    def _reload_if(self, check: QCheckBox) -> None:
+        if check.isChecked():
+            self.reload()
 
     def reload(self) -> None:
         self.vm.load(self.current_filter())

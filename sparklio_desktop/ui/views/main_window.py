@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
                 splitter.restoreState(state)
         tab = self._settings.value("window/tab", 0)
         try:
-            self.tabs.setCurrentIndex(int(tab))
+            self.tabs.setCurrentIndex(int(str(tab)))  # QSettings gives a str (ini) or the int default
         except (TypeError, ValueError):
             pass
 

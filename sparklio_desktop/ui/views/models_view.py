@@ -9,6 +9,7 @@ Ollama or for a disk full of checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt
@@ -76,7 +77,7 @@ def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
     return table
 
 
-def _fill(table: QTableWidget, rows: list[tuple[str, ...]], keys: list[str]) -> None:
+def _fill(table: QTableWidget, rows: Sequence[tuple[str, ...]], keys: list[str]) -> None:
     """Replace the rows in one go (no repaint per cell); each row's key sits in column 0's UserRole."""
     table.setUpdatesEnabled(False)
     try:

@@ -67,4 +67,4 @@ class ImageViewer(QDialog):
     def save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save image", "image.png", "PNG (*.png)")
         if path:
-            self.image.save(path, "PNG")
+            self.image.save(path, "PNG")  # type: ignore[call-overload]  # runtime takes str; the stub says bytes
