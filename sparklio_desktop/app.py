@@ -23,6 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sparklio_desktop.core.errors import SparklioError
+
 VIEW_ORDER = ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models")
 
 
@@ -324,7 +326,6 @@ def _offer_ledger_repair(exc: BaseException) -> bool:
     if box.clickedButton() is not repair_button:
         return False
     from sparklio_desktop.core import doctor
-    from sparklio_desktop.core.errors import SparklioError
 
     QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
     try:
@@ -367,7 +368,6 @@ def run_app(screenshot_dir: str | None = None) -> int:
     app.setOrganizationName("Sparklio")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    from sparklio_desktop.core.errors import SparklioError
 
     interactive = os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir
     while True:
@@ -390,8 +390,6 @@ def run_app(screenshot_dir: str | None = None) -> int:
     window = build_window(ctx)
 
     def show_error(kind: type[BaseException], value: BaseException, tb: Any) -> None:
-        from sparklio_desktop.core.errors import SparklioError
-
         if isinstance(value, SparklioError):  # already one line for a person (e.g. the ledger is damaged)
             print(f"sparklio: error: {value}", file=sys.stderr)
             window.notify(str(value))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sparklio_desktop.core import bounds, paths
 from sparklio_desktop.core.bounds import BackoffSeconds, Quality, Seconds, Share, Usd
 from sparklio_desktop.core.catalog import Capability, Catalog
-from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
+from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError, UnknownNameError
 from sparklio_desktop.core.yaml_source import (
     Loc,
     YamlDocument,
@@ -214,8 +214,6 @@ class Policy(_Strict):
     dispatch: DispatchRules = DispatchRules()
 
     def task(self, name: str) -> TaskSpec:
-        from sparklio_desktop.core.errors import UnknownNameError
-
         try:
             return self.tasks[name]
         except KeyError:

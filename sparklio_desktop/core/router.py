@@ -37,7 +37,7 @@ from sparklio_desktop.core.decision import (
     Rule,
     Scores,
 )
-from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.errors import SparklioError, UnknownNameError
 from sparklio_desktop.core.explain import explain
 from sparklio_desktop.core.policy import BudgetTier, Complexity, Policy, QualityTarget, SpeedClass, TaskSpec
 from sparklio_desktop.core.router_scoring import (
@@ -120,8 +120,6 @@ def _enum(enum_type: type[_E], value: object, default: _D) -> _E | _D:
     try:
         return enum_type(value)
     except ValueError:
-        from sparklio_desktop.core.errors import UnknownNameError
-
         raise UnknownNameError(enum_type.__name__.lower(), str(value), [m.value for m in enum_type]) from None
 
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.compare import MAX_COLUMNS, MIN_COLUMNS, CompareViewModel
 from sparklio_desktop.ui.widgets.format import seconds_text, usd_text
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
@@ -279,7 +280,6 @@ def create(services: Any, parent: QWidget | None = None, executor: Any = None) -
     """The compare panel over a :class:`core.services.Services`; connect ``view.continueWith``
     to the composer."""
     from sparklio_desktop.core.live import probe_live_state
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     workspace = services.workspace
 

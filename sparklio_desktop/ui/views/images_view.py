@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.images import ImageSettings, ImagesViewModel
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
 
@@ -280,7 +281,6 @@ class ImagesView(QWidget):
 
 def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> ImagesView:
     """The Images panel over a :class:`core.services.Services` (the main window adds it as a tab)."""
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     vm = ImagesViewModel(executor or SerialExecutor("sparklio-images"), services.dispatcher, services.local_images)
     view = ImagesView(vm, parent)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.leaderboard import Board, BoardFilter, LeaderboardViewModel
 
 COLUMNS = ("Rank", "Model", "Strength", "95% interval", "Votes", "Provisional", "Stars")
@@ -252,7 +253,6 @@ class LeaderboardView(QWidget):
 
 def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> LeaderboardView:
     """The leaderboard over a :class:`core.services.Services` (the main window adds it as a tab)."""
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     vm = LeaderboardViewModel(services.workspace, services.votes, executor or SerialExecutor("sparklio-ratings"))
     view = LeaderboardView(vm, parent)

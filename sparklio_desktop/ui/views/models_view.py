@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.models import CheckpointRow, ModelInfo, ModelsViewModel
 
 INSTALLED_COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
@@ -422,7 +423,6 @@ def create(services: Any, parent: QWidget | None = None, executor: Any = None) -
     """The model manager over a :class:`core.services.Services` (the main window adds it as a tab)."""
     from pathlib import Path
 
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     settings = services.workspace.settings
     vm = ModelsViewModel(executor or SerialExecutor("sparklio-models"), host=settings.providers.ollama.host,
