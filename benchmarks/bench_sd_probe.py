@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sparklio_desktop.core.local.sd_probe import probe  # noqa: E402
-from tests.local.headers import ldm_header, write_safetensors  # noqa: E402
+from sparklio_desktop.core.local.sd_probe import probe
+from tests.local.headers import ldm_header, write_safetensors
 
 TARGET_MS = 50.0
 

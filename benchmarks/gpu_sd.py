@@ -30,10 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sparklio_desktop.core.local import vram  # noqa: E402
-from sparklio_desktop.core.local.sd_configs import shipped_config_dir  # noqa: E402
-from sparklio_desktop.core.local.sd_runtime import apply_savers  # noqa: E402
-from sparklio_desktop.core.local.sd_types import ModelType  # noqa: E402
+from sparklio_desktop.core.local import vram
+from sparklio_desktop.core.local.sd_configs import shipped_config_dir
+from sparklio_desktop.core.local.sd_runtime import apply_savers
+from sparklio_desktop.core.local.sd_types import ModelType
 
 
 def _materialise(model: Any, device: str, dtype: Any, seed: int) -> Any:

@@ -109,10 +109,10 @@ def home(name: str) -> Path:
     return path
 
 
-def raw(ledger: Path, query: str) -> list[tuple]:
+def raw(ledger: Path, query: str, params: tuple = ()) -> list[tuple]:
     db = sqlite3.connect(ledger)
     try:
-        return db.execute(query).fetchall()
+        return db.execute(query, params).fetchall()
     finally:
         db.close()
 
@@ -183,8 +183,8 @@ def cli_case(wire, kind, servers, env: dict[str, str], folder: Path, deadline: D
         problems.append(f"answered={answered}, error={out.get('error')!r}")
     if not kind.answered and REFUSAL not in (out.get("error") or ""):
         problems.append("the provider's message is missing from the error")
-    rows = raw(ledger, "SELECT attempt, outcome, cost_usd FROM llm_usage WHERE request_id = '%s' ORDER BY attempt"
-               % out.get("request_id", "").replace("'", ""))
+    rows = raw(ledger, "SELECT attempt, outcome, cost_usd FROM llm_usage WHERE request_id = ? ORDER BY attempt",
+               (out.get("request_id", ""),))
     if [r[1] for r in rows] != [a["outcome"] for a in out.get("attempts", [])]:
         problems.append(f"ledger rows {rows} do not match the attempts")
     if raw(ledger, "SELECT COUNT(*) FROM llm_usage WHERE outcome = 'in_flight'")[0][0]:

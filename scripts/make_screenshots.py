@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +30,7 @@ def populate(home: Path) -> None:
               ("openai/gpt-4", "openai", "brief_questions", "30", "60"),
               ("google/gemini-2.0-pro", "google", "trend_analysis", "1.25", "5"),
               ("ollama/qwen2.5", "ollama", "template_generation", "0", "0")]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now.replace(day=1, hour=9, minute=0, second=0, microsecond=0)
     with LedgerStore.open(home / "ledger.sqlite3") as ledger:
         for day in range(max(1, now.day)):

@@ -19,8 +19,11 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from sparklio_desktop.core.errors import SparklioError
 
 VIEW_ORDER = ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models")
 
@@ -118,7 +121,11 @@ def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: 
     from sparklio_desktop.core.services import open_services
     from sparklio_desktop.core.workspace import Workspace
     from sparklio_desktop.ui.viewmodels import (
-        ComposerViewModel, InspectorViewModel, SerialExecutor, SettingsViewModel, SpendViewModel,
+        ComposerViewModel,
+        InspectorViewModel,
+        SerialExecutor,
+        SettingsViewModel,
+        SpendViewModel,
     )
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 
@@ -204,7 +211,7 @@ def build_window(ctx: GuiContext) -> Any:
         return module.create(ctx.services, executor=ctx.executor)
 
     for name in ("images", "compare", "leaderboard", "models"):
-        views[name] = LazyTab(lambda name=name: build(f"{name}_view"), lambda view, name=name: register(name, view))
+        views[name] = LazyTab(partial(build, f"{name}_view"), partial(register, name))
     window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
     window_ref.append(window)
     for vm in ctx.view_models():
@@ -212,7 +219,11 @@ def build_window(ctx: GuiContext) -> Any:
     # The inspector opens on the decision being run, then on its ledger record once it
     # is over; a finished request also refreshes what depends on the ledger.
     ctx.composer.routed.connect(ctx.inspector.show_decision)
-    ctx.composer.finished.connect(lambda result: result.get("budget_alert") and window.alert(result["budget_alert"]))
+    def alert_on_budget(result: dict[str, Any]) -> None:
+        if result.get("budget_alert"):
+            window.alert(result["budget_alert"])
+
+    ctx.composer.finished.connect(alert_on_budget)
     ctx.composer.requestCompleted.connect(ctx.inspector.open_request)
     ctx.composer.requestCompleted.connect(lambda _id: ctx.inspector.refresh_history())
     ctx.composer.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))
@@ -296,7 +307,6 @@ def _offer_ledger_repair(exc: BaseException) -> bool:
     if box.clickedButton() is not repair_button:
         return False
     from sparklio_desktop.core import doctor
-    from sparklio_desktop.core.errors import SparklioError
 
     QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
     try:
@@ -339,7 +349,6 @@ def run_app(screenshot_dir: str | None = None) -> int:
     app.setOrganizationName("Sparklio")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    from sparklio_desktop.core.errors import SparklioError
 
     interactive = os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir
     while True:
@@ -362,8 +371,6 @@ def run_app(screenshot_dir: str | None = None) -> int:
     window = build_window(ctx)
 
     def show_error(kind: type[BaseException], value: BaseException, tb: Any) -> None:
-        from sparklio_desktop.core.errors import SparklioError
-
         if isinstance(value, SparklioError):  # already one line for a person (e.g. the ledger is damaged)
             print(f"sparklio: error: {value}", file=sys.stderr)
             window.notify(str(value))
@@ -382,7 +389,11 @@ def run_app(screenshot_dir: str | None = None) -> int:
         window.notify(notice)
     from sparklio_desktop.core.dispatch import interrupts  # SIGTERM/SIGHUP: record what is in flight, then quit
 
-    interrupts.install(loop, exit=lambda code: (status.update(code=code), app.quit()))
+    def quit_with(code: int) -> None:
+        status.update(code=code)
+        app.quit()
+
+    interrupts.install(loop, on_exit=quit_with)
 
     async def ready() -> None:
         await asyncio.sleep(0)

@@ -6,8 +6,8 @@ Each test runs the real ``sparklio`` entry point in a subprocess, as scripts do.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sparklio_desktop.commands._output import print_json, table, warn_fallbacks
+
 HELP = "list the model catalog (shipped models plus your own)"
 
 
@@ -72,7 +74,6 @@ def _price_text(model) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table, warn_fallbacks
     from sparklio_desktop.core.workspace import Workspace
 
     # The workspace's catalog: a broken user catalog leaves the last good one listed, with a warning.

@@ -6,15 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from sparklio_desktop.commands._output import answer_text, safe_text
+from sparklio_desktop.commands._args import MAX_OUTPUT_TOKENS, int_in
+from sparklio_desktop.commands._output import answer_text, print_json, safe_text
+from sparklio_desktop.commands._route_options import add_route_options
+from sparklio_desktop.core.errors import SparklioError
 
 HELP = "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.cli import add_route_options
-    from sparklio_desktop.commands._args import MAX_OUTPUT_TOKENS, int_in
-
     add_route_options(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--models", metavar="ID,ID[,ID,ID]", help="2-4 catalog model ids, comma-separated")
@@ -32,10 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
-def _stars(text: str | None) -> dict[str, int]:
-    from sparklio_desktop.core.errors import SparklioError
-
-    out: dict[str, int] = {}
+def _stars(text: str | None) -> dict[int | str, int]:
+    out: dict[int | str, int] = {}
     for part in (text or "").split(","):
         if not part.strip():
             continue
@@ -55,7 +53,7 @@ def _print_column(result: Any) -> None:
     print()
 
 
-def _ask_vote(comparison: Any, stars: dict[str, int]) -> None:
+def _ask_vote(comparison: Any, stars: dict[int | str, int]) -> None:
     """Ask for a vote until one is cast or the user presses Enter; a typo asks again."""
     from sparklio_desktop.core.compare import CompareError, parse_vote
 
@@ -79,11 +77,9 @@ def _ask_vote(comparison: Any, stars: dict[str, int]) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sparklio_desktop.commands._output import print_json
     from sparklio_desktop.commands.route import request_from_args
     from sparklio_desktop.commands.run import _images, _prompt
     from sparklio_desktop.core.compare import ColumnFinished, Comparison, parse_vote, router_top_candidates
-    from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.services import open_services
     from sparklio_desktop.core.votes_store import VoteStore
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from sparklio_desktop.commands._output import print_json
+
 HELP = "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside"
 
 
@@ -22,9 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json
-    from sparklio_desktop.core.doctor import run_checks
     from sparklio_desktop.core.doctor import repair as repair_files
+    from sparklio_desktop.core.doctor import run_checks
 
     checks = run_checks()
     repairs = repair_files(checks) if args.repair else []

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
+from sparklio_desktop.commands._output import print_json, safe_text, warn_fallbacks
 
 HELP = "price a model call (USD, exact)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
-
     parser.add_argument("--model", required=True, metavar="ID", help="catalog model id (see `sparklio catalog`)")
     parser.add_argument("--input-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
     parser.add_argument("--output-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
@@ -22,7 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, warn_fallbacks
     from sparklio_desktop.core.catalog import Capability
     from sparklio_desktop.core.estimate import expected_latency_s, price_call
     from sparklio_desktop.core.explain import format_usd

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from sparklio_desktop.commands._args import int_in
+from sparklio_desktop.commands._output import print_json, table
+
 HELP = "recent requests with their model, outcome and cost"
 
 
@@ -11,15 +14,12 @@ MAX_LIMIT = 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.commands._args import int_in
-
     parser.add_argument("--limit", type=int_in(1, MAX_LIMIT), default=20, metavar="N",
                         help=f"how many requests, 1 to {MAX_LIMIT:,} (default 20)")
     parser.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table
     from sparklio_desktop.core.ledger import LedgerStore
 
     with LedgerStore.open() as ledger:

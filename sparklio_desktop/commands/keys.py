@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.commands._output import safe_text, table
 
 HELP = "store, list or delete provider API keys (OS keyring)"
 
@@ -24,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import table
     from sparklio_desktop.core.secrets import KeyStore
 
     keys = KeyStore()

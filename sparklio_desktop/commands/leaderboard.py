@@ -6,13 +6,15 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from sparklio_desktop.commands._args import float_in
+from sparklio_desktop.commands._output import print_json, table
+from sparklio_desktop.commands._route_options import TASKS
+from sparklio_desktop.core.errors import SparklioError
+
 HELP = "rank models by your compare votes: strength 0-10 with a 95% interval, votes, rank, stars"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.cli import TASKS
-    from sparklio_desktop.commands._args import float_in
-
     parser.add_argument("--task", choices=TASKS, metavar="TASK", help="one task type (default: all pooled)")
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="only votes from this UTC day on")
     parser.add_argument("--half-life-days", type=float_in(0, 36_500, low_open=True), metavar="N", help="weigh a vote N days old half as much")
@@ -21,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_day(text: str | None, option: str) -> datetime | None:
     """A ``YYYY-MM-DD`` option as the start of that UTC day."""
-    from sparklio_desktop.core.errors import SparklioError
 
     if text is None:
         return None
@@ -45,8 +46,6 @@ def row_dict(row: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table
-    from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.ratings import leaderboard
     from sparklio_desktop.core.votes_store import VoteStore
     from sparklio_desktop.core.workspace import Workspace

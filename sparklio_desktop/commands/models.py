@@ -18,15 +18,15 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.commands._args import MAX_TOKENS, float_in, int_in
+from sparklio_desktop.commands._output import print_json, safe_text, table
+from sparklio_desktop.core.errors import SparklioError
 
 HELP = "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints"
 DEFAULT_CONTEXT = 4096  # Ollama's own default num_ctx when OLLAMA_CONTEXT_LENGTH is unset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.commands._args import MAX_TOKENS, float_in, int_in
-
     cls = type(parser)
     groups = parser.add_subparsers(dest="models_group", required=True, parser_class=cls)
     ollama = groups.add_parser("ollama", help="models of the local Ollama server").add_subparsers(
@@ -125,7 +125,6 @@ def _duration(seconds: float | None) -> str:
 
 def _confirm(question: str, assume_yes: bool) -> bool:
     """Ask on a terminal; refuse (with how to proceed) when there is none."""
-    from sparklio_desktop.core.errors import SparklioError
 
     if assume_yes:
         return True
@@ -140,7 +139,6 @@ def _confirm(question: str, assume_yes: bool) -> bool:
 
 
 async def _run_ollama(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table
     from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
 
     async with OllamaAdmin(args.host) as admin:
@@ -156,7 +154,7 @@ async def _run_ollama(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(_plain(models))
             else:
-                rows = [(m.name, m.family, m.parameter_size, m.quantization, human_bytes(m.size_bytes),
+                rows: list[tuple[Any, ...]] = [(m.name, m.family, m.parameter_size, m.quantization, human_bytes(m.size_bytes),
                          m.modified_at.strftime("%Y-%m-%d %H:%M") if m.modified_at else "-")
                         for m in models]  # fmt: skip
                 print(table(rows, ("name", "family", "parameters", "quantization", "size", "modified")))
@@ -189,7 +187,6 @@ async def _run_ollama(args: argparse.Namespace) -> int:
 
 
 async def _show(admin: Any, args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json
     from sparklio_desktop.core.local.ollama_admin import OllamaError
 
     details = await admin.show(args.name)
@@ -233,7 +230,6 @@ def _pull(args: argparse.Namespace) -> int:
     the stream (Ollama stops), and KeyboardInterrupt arrives here afterwards."""
     import asyncio
 
-    from sparklio_desktop.commands._output import print_json
 
     started = time.monotonic()
     final: list[Any] = []
@@ -300,8 +296,6 @@ def _checkpoint_json(c: Any, probed: Any | None, error: str | None) -> dict[str,
 
 
 def _run_sd(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table
-    from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.local import (
         PICKLE_WARNING,
         CheckpointStore,
@@ -395,9 +389,7 @@ async def _add(admin: Any, args: argparse.Namespace) -> int:
     """Make a pulled model routable; an entry that already runs as the tag (the shipped
     Qwen 2.5 served by ``qwen2.5:latest``) is updated in place, never duplicated
     (core.user_catalog.add_ollama_model, which the Models panel uses too)."""
-    from sparklio_desktop.commands._output import print_json
     from sparklio_desktop.core import user_catalog
-    from sparklio_desktop.core.errors import SparklioError
 
     speed = None
     if args.speed is not None:

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.core.errors import ConfigError
 
 HELP = "validate a routing policy file"
 
@@ -22,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.errors import ConfigError
     from sparklio_desktop.core.policy import load_policy
     from sparklio_desktop.core.workspace import Workspace
 

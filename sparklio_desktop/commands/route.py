@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
+from sparklio_desktop.commands._input import read_prompt_file
+from sparklio_desktop.commands._output import print_json, safe_text, table, warn_fallbacks
+from sparklio_desktop.commands._route_options import add_route_options
 
 HELP = "show which model a task would go to, with every candidate's scores and the reasons"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.cli import add_route_options
-    from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
-
     add_route_options(parser)
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT")
@@ -30,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_prompt(args: argparse.Namespace) -> str | None:
     """``--prompt`` or the contents of ``--prompt-file`` (bounded: see commands/_input.py)."""
     if getattr(args, "prompt_file", None):
-        from sparklio_desktop.commands._input import read_prompt_file
-
         return read_prompt_file(args.prompt_file)
     return getattr(args, "prompt", None)
 
@@ -57,7 +55,6 @@ def request_from_args(args: argparse.Namespace, prompt: str | None, attachments:
 
 
 def print_decision(decision) -> None:
-    from sparklio_desktop.commands._output import table
     from sparklio_desktop.core.explain import format_usd
 
     o = decision.options
@@ -83,7 +80,6 @@ def print_decision(decision) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, warn_fallbacks
     from sparklio_desktop.core.services import route_planner
     from sparklio_desktop.core.workspace import Workspace
 

@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, float_in, image_size, int_in
-from sparklio_desktop.commands._output import answer_text, safe_text
+from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded, read_prompt_stream
+from sparklio_desktop.commands._output import answer_text, print_json, safe_text, warn_fallbacks
+from sparklio_desktop.commands._route_options import add_route_options
+from sparklio_desktop.core.errors import SparklioError
 
 HELP = "run a task: the answer goes to standard output, what happened to standard error; every attempt is recorded"
 
@@ -32,8 +35,6 @@ MAX_STEPS = 150
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.cli import add_route_options
-
     add_route_options(parser)
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT")
@@ -62,13 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _prompt(args: argparse.Namespace) -> str:
     from sparklio_desktop.commands.route import read_prompt
-    from sparklio_desktop.core.errors import SparklioError
 
     text = read_prompt(args)
     if text is None:
         if sys.stdin is None or sys.stdin.isatty():
             raise SparklioError("give a prompt: --prompt TEXT, --prompt-file PATH or standard input")
-        from sparklio_desktop.commands._input import read_prompt_stream
 
         text = read_prompt_stream(sys.stdin.buffer)
     if not text.strip():
@@ -77,8 +76,6 @@ def _prompt(args: argparse.Namespace) -> str:
 
 
 def _images(paths: list[str]):
-    from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded
-    from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.providers.base import ImageInput
 
     found = []
@@ -105,7 +102,6 @@ def _image_options(args: argparse.Namespace):
 
 def check_out_dir(name: str) -> Path:
     """``--out`` as a folder that exists and takes files, checked before anything is paid for."""
-    from sparklio_desktop.core.errors import SparklioError
 
     out = Path(name).expanduser()
     if out.exists() and not out.is_dir():
@@ -193,7 +189,6 @@ class _AnswerPrinter:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sparklio_desktop.commands._output import print_json
     from sparklio_desktop.commands.route import request_from_args
     from sparklio_desktop.core.dispatch import AttemptFailed, AttemptStarted, Finished, RunRequest, TextChunk
     from sparklio_desktop.core.services import open_services
@@ -209,7 +204,6 @@ def run(args: argparse.Namespace) -> int:
     request = RunRequest(route=route, model=args.model, use_cache=not args.no_cache,
                          max_output_tokens=args.max_output_tokens, image_options=image_options)
     services = open_services()
-    from sparklio_desktop.commands._output import warn_fallbacks
 
     warn_fallbacks(services.workspace)  # a broken user catalog or policy: say what is in force instead
     printer = _AnswerPrinter(live=not args.json and (args.stream or sys.stdout.isatty()))

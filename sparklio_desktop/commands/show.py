@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.commands._output import print_json, safe_text, table
+from sparklio_desktop.core.errors import SparklioError
 
 HELP = "explain a past request again: its routing decision and every attempt"
 
@@ -15,8 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table
-    from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.ledger import LedgerStore
 
     with LedgerStore.open() as ledger:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from sparklio_desktop.commands._args import month
+from sparklio_desktop.commands._output import print_json, table
+
 HELP = "this month's spend: budget, by model and task, cache savings, fallback rate"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.commands._args import month
-
     parser.add_argument("--month", type=month, metavar="YYYY-MM", help="default: the current month (UTC)")
     parser.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json, table
     from sparklio_desktop.core.ledger import LedgerStore, current_month
     from sparklio_desktop.core.services import budget_guard
     from sparklio_desktop.core.workspace import Workspace

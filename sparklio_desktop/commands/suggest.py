@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.commands._output import print_json, safe_text
+from sparklio_desktop.commands._route_options import TASKS
+from sparklio_desktop.core.errors import SparklioError
 
 HELP = "suggest policy changes from your ratings; --apply TASK writes a new policy version, --undo reverts it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sparklio_desktop.cli import TASKS
-
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--apply", choices=TASKS, metavar="TASK", help="apply the suggestion for TASK")
     action.add_argument("--undo", action="store_true", help="restore the policy version before the last apply")
@@ -37,8 +37,6 @@ def _policy_path(workspace: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.commands._output import print_json
-    from sparklio_desktop.core.errors import SparklioError
     from sparklio_desktop.core.policy_versions import PolicyVersions
     from sparklio_desktop.core.rating_state import task_suggestion
     from sparklio_desktop.core.router import Router
@@ -75,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(safe_text(found[0].sentence))
             print(safe_text(change.diff, keep_newlines=True), end="")
+            assert change.version is not None  # apply always keeps the previous version
             print(f"Wrote {safe_text(change.path)}; the previous version is kept ({change.version.name}); "
                   "`sparklio suggest --undo` reverts it.")
         return 0

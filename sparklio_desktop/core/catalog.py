@@ -170,7 +170,7 @@ class ModelSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ModelSpec":
+    def _consistent(self) -> ModelSpec:
         if self.id.split("/", 1)[0] not in (self.provider, "local"):
             raise ValueError(f"id '{self.id}' must start with its provider '{self.provider}/'")
         if self.local and self.price is not None and not self.price.is_free:

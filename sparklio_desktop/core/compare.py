@@ -30,8 +30,8 @@ from typing import Any
 
 from sparklio_desktop.core.dispatch import AttemptStarted, Dispatcher, Finished, RunRequest, RunResult, TextChunk
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind
 from sparklio_desktop.core.planner import RoutePlanner
+from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind
 from sparklio_desktop.core.router import RouteRequest
 from sparklio_desktop.core.votes_store import VoteStore
 

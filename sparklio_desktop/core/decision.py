@@ -6,10 +6,10 @@ decision trace, so any past decision can be shown again exactly as it was made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sparklio_desktop.core import bounds, paths
 from sparklio_desktop.core.bounds import BackoffSeconds, Quality, Seconds, Share, Usd
 from sparklio_desktop.core.catalog import Capability, Catalog
-from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
+from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError, UnknownNameError
 from sparklio_desktop.core.yaml_source import (
+    Loc,
     YamlDocument,
     keep_last_good,
     load_yaml,
@@ -70,7 +71,7 @@ class MonthlyRange(_Strict):
     max: Usd | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "MonthlyRange":
+    def _ordered(self) -> MonthlyRange:
         if self.max is not None and self.max < self.min:
             raise ValueError(f"max ({self.max}) must not be below min ({self.min})")
         return self
@@ -213,8 +214,6 @@ class Policy(_Strict):
     dispatch: DispatchRules = DispatchRules()
 
     def task(self, name: str) -> TaskSpec:
-        from sparklio_desktop.core.errors import UnknownNameError
-
         try:
             return self.tasks[name]
         except KeyError:
@@ -254,7 +253,7 @@ def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> No
                     loc = ("budget_tiers", tier_name.value, *field.split("."), index)
                     problems.append(doc.error(loc, f"unknown model '{model_id}'"))
     for task_name, task in policy.tasks.items():
-        refs = [(("tasks", task_name, "primary"), task.primary)]
+        refs: list[tuple[Loc, str]] = [(("tasks", task_name, "primary"), task.primary)]
         refs += [(("tasks", task_name, "fallbacks", i), m) for i, m in enumerate(task.fallbacks)]
         for loc, model_id in refs:
             model = catalog.get(model_id)

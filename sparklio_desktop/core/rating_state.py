@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from sparklio_desktop.core.catalog import Catalog
 from sparklio_desktop.core.policy import Policy
 from sparklio_desktop.core.ratings import StarRating, Suggestion, Vote, blended_quality, leaderboard, suggest
-from sparklio_desktop.core.router import LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import LiveState, Router, RouteRequest
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ Every rule is written down in docs/routing.md. In short:
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.catalog import Capability, Catalog
@@ -36,7 +37,7 @@ from sparklio_desktop.core.decision import (
     Rule,
     Scores,
 )
-from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.errors import SparklioError, UnknownNameError
 from sparklio_desktop.core.explain import explain
 from sparklio_desktop.core.policy import BudgetTier, Complexity, Policy, QualityTarget, SpeedClass, TaskSpec
 from sparklio_desktop.core.router_scoring import (
@@ -57,6 +58,8 @@ if TYPE_CHECKING:  # `sparklio route` imports no provider module
     from sparklio_desktop.core.providers.base import ImageInput
 
 DEFAULT_IMAGE_SIZE = "1024x1024"
+_E = TypeVar("_E", bound=Enum)
+_D = TypeVar("_D")
 _ZERO = Decimal(0)
 
 
@@ -123,14 +126,12 @@ class LiveState:
 EVERYTHING_AVAILABLE = LiveState()
 
 
-def _enum(enum_type, value, default):
+def _enum(enum_type: type[_E], value: object, default: _D) -> _E | _D:
     if value is None:
         return default
     try:
         return enum_type(value)
     except ValueError:
-        from sparklio_desktop.core.errors import UnknownNameError
-
         raise UnknownNameError(enum_type.__name__.lower(), str(value), [m.value for m in enum_type]) from None
 
 
@@ -145,7 +146,7 @@ class Router:
         }
         self._index = {cap: {row.id: i for i, row in enumerate(rows)} for cap, rows in self._rows.items()}
         self._columns: dict[Capability, Columns] = {}
-        self._plans: dict[tuple, Plan] = {}
+        self._plans: dict[tuple[object, ...], Plan] = {}
         w = policy.weights
         self._weights = (w.complexity, w.cost, w.speed, w.quality)
         self.force_loop = False  # tests compare the two scoring paths
@@ -233,7 +234,7 @@ class Router:
                              latency, scored.quality[i], row.quality, found[0], detail, found[1:], None, "")
 
         def display_order() -> list[int]:
-            def key(i: int) -> tuple:
+            def key(i: int) -> tuple[bool, int, bool, float]:
                 pos = position.get(plan.rows[i].id)
                 return (pos is None, pos or 0, bool(rules[i]), -scored.scores[i][4])
 
@@ -250,7 +251,7 @@ class Router:
         excluded_sample: list[Candidate] = []
         if not chain:
             excluded_sample = [c for c in candidates if c.excluded_by]
-            no_fit = tuple(f"{c.name}: {c.excluded_by.text} ({c.exclusion_detail})" for c in excluded_sample)
+            no_fit = tuple(f"{c.name}: {c.excluded_by.text if c.excluded_by else 'excluded'} ({c.exclusion_detail})" for c in excluded_sample)
             if not no_fit:
                 no_fit = (f"the catalog has no model that can do {task.capability.value}",)
         notes = ("The monthly budget is spent and the policy stops paid requests.",) if stop_at_cap else ()
@@ -427,24 +428,29 @@ class LazyCandidates(Sequence[Candidate]):
 
     __slots__ = ("_build", "_order", "_items")
 
-    def __init__(self, build, order) -> None:
-        self._build = build
-        self._order = order
+    def __init__(self, build: Callable[[int], Candidate], order: Callable[[], Iterable[int]]) -> None:
+        self._build: Callable[[int], Candidate] | None = build
+        self._order: Callable[[], Iterable[int]] | None = order
         self._items: tuple[Candidate, ...] | None = None
 
     def _all(self) -> tuple[Candidate, ...]:
         if self._items is None:
+            assert self._build is not None and self._order is not None  # dropped only once built
             self._items = tuple(self._build(i) for i in self._order())
             self._build = self._order = None
         return self._items
 
-    def __getitem__(self, item):
+    @overload
+    def __getitem__(self, item: int) -> Candidate: ...
+    @overload
+    def __getitem__(self, item: slice) -> Sequence[Candidate]: ...
+    def __getitem__(self, item: int | slice) -> Candidate | Sequence[Candidate]:
         return self._all()[item]
 
     def __len__(self) -> int:
         return len(self._all())
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Candidate]:
         return iter(self._all())
 
     def __repr__(self) -> str:

@@ -13,13 +13,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sparklio_desktop.core.catalog import MTOK, Capability, ModelSpec
-from sparklio_desktop.core.decision import Rule
-from sparklio_desktop.core.decision import ResolvedOptions
+from sparklio_desktop.core.decision import ResolvedOptions, Rule
 from sparklio_desktop.core.policy import Complexity, TaskSpec
 from sparklio_desktop.core.tokens import scaled_tokens
+
+if TYPE_CHECKING:  # the router imports this module
+    from sparklio_desktop.core.router import LiveState
 
 VECTOR_THRESHOLD = 64  # candidates; below this the plain loop is faster
 _ZERO = Decimal(0)
@@ -124,6 +126,7 @@ class Scored:
 def output_tokens_for(usage: Usage, tin: int) -> int:
     if usage.fixed_output is not None:
         return usage.fixed_output
+    assert usage.output_ratio is not None  # the router sets a ratio whenever it sets no fixed output
     return max(usage.output_floor, round(tin * usage.output_ratio))
 
 
@@ -152,12 +155,15 @@ def decimal_cost(row: Row, tin: int, tout: int, usage: Usage) -> Decimal | None:
 
 
 def _image_unit(row: Row, size: str | None) -> Decimal | None:
-    unit = row.image_prices.get(size) if size else None
-    return unit if unit is not None else row.image_prices.get("*")
+    prices = row.image_prices
+    if prices is None:
+        return None
+    unit = prices.get(size) if size else None
+    return unit if unit is not None else prices.get("*")
 
 
 def rule_detail(rule: Rule, row: Row, tin: int, tout: int, latency: float | None, plan: Plan, usage: Usage,
-                live) -> str:
+                live: LiveState) -> str:
     """The specifics behind an exclusion, written only when someone reads it."""
     budget = plan.options.budget
     if rule is Rule.AVOIDED_BY_TIER:
@@ -187,7 +193,7 @@ def rule_detail(rule: Rule, row: Row, tin: int, tout: int, latency: float | None
 
 
 def _latency(per: str | None, typical: float | None, tin: int, tout: int, images: int) -> float | None:
-    if per is None:
+    if per is None or typical is None:
         return None
     if per == "output_500":
         return typical * (tout if tout > 1 else 1) / 500
@@ -196,7 +202,7 @@ def _latency(per: str | None, typical: float | None, tin: int, tout: int, images
     return typical * max(1, math.ceil(tin / 512))
 
 
-def score_loop(plan: Plan, usage: Usage, live) -> Scored:
+def score_loop(plan: Plan, usage: Usage, live: LiveState) -> Scored:
     """The plain loop: fastest for the few dozen models of an ordinary catalog."""
     wc, wk, ws, wq = plan.weights
     required, cost_ref, speed_ref, exponent = plan.required, plan.cost_ref, plan.speed_ref, plan.exponent
@@ -208,7 +214,8 @@ def score_loop(plan: Plan, usage: Usage, live) -> Scored:
     quality_of = live.quality
     base, images, size = usage.base_tokens, usage.images, usage.image_size
     n = len(plan.rows)
-    tins, touts, costs, unpriced_col, lats, quals, scores, rules_col = ([None] * n for _ in range(8))
+    columns: list[list[Any]] = [[None] * n for _ in range(8)]  # filled row by row below
+    tins, touts, costs, unpriced_col, lats, quals, scores, rules_col = columns
     for i, row in enumerate(plan.rows):
         tin = base if usage.given or (row.exact_tokens and usage.base_exact) else scaled_tokens(base, row.token_factor)
         tout = usage.fixed_output if usage.fixed_output is not None else output_tokens_for(usage, tin)
@@ -285,7 +292,7 @@ class Columns:
         self.in_f = np.array([r.in_f for r in rows])
         self.out_f = np.array([r.out_f for r in rows])
         self.typical = np.array([r.typical_s if r.typical_s is not None else nan for r in rows])
-        self.per = np.array([_PER_CODE.get(r.per, 3) for r in rows])
+        self.per = np.array([_PER_CODE.get(r.per or "", 3) for r in rows])
         self.exact = np.array([r.exact_tokens for r in rows])
         self.factor = np.array([r.token_factor for r in rows])
         self.iit = np.array([r.image_input_tokens for r in rows])
@@ -294,7 +301,7 @@ class Columns:
         self.ids = [r.id for r in rows]
 
 
-def score_columns(plan: Plan, cols: Columns, usage: Usage, live) -> Scored:
+def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> Scored:
     """The same rules as :func:`score_loop`, over whole columns at once."""
     np = cols.np
     wc, wk, ws, wq = plan.weights
@@ -366,6 +373,6 @@ def score_columns(plan: Plan, cols: Columns, usage: Usage, live) -> Scored:
         if i is not None:
             rules[i].append(rule)
     lat_list = [None if math.isnan(x) else x for x in latency.tolist()]
-    scores = list(zip(s_cx.tolist(), s_cost.tolist(), s_speed.tolist(), s_q.tolist(), total.tolist()))
+    scores = list(zip(s_cx.tolist(), s_cost.tolist(), s_speed.tolist(), s_q.tolist(), total.tolist(), strict=True))
     return Scored(plan.rows, tin.tolist(), tout.tolist(), cost.tolist(), unpriced.tolist(), lat_list,
                   quality.tolist(), scores, [tuple(r) for r in rules])

@@ -25,6 +25,7 @@ constructor; values it cannot build (``2025-02-30``, an integer of 5,000 digits)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -46,7 +47,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 try:  # the C parser is several times faster; fall back where libyaml is missing
     _Base = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Base = yaml.SafeLoader  # type: ignore[misc]
+    _Base = yaml.SafeLoader  # type: ignore[assignment, misc]  # same API; the stubs do not relate the two
 
 MAX_CHARS = 4 * 1024 * 1024
 MAX_DEPTH = 64
@@ -57,10 +58,10 @@ class LimitError(yaml.MarkedYAMLError):
     """The document is well-formed YAML but breaks one of this module's limits."""
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):
     """libyaml's parser and PyYAML's safe constructor; composition is :func:`compose`'s."""
 
-    def construct_object(self, node: Node, deep: bool = False):  # type: ignore[override]
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
         except yaml.YAMLError:
@@ -81,15 +82,16 @@ class _Open:
     keys: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def _fail(problem: str, mark) -> LimitError:
+def _fail(problem: str, mark: Any) -> LimitError:  # a PyYAML or a libyaml Mark
     return LimitError(None, None, problem, mark)
 
 
-def _tag(loader: _Loader, kind: type, event) -> str:
+def _tag(loader: _Loader, kind: type[Node], event: ScalarEvent | CollectionStartEvent) -> str:
     if event.tag is None or event.tag == "!":
-        value = event.value if kind is ScalarNode else None
-        return loader.resolve(kind, value, event.implicit)
-    return event.tag
+        value = event.value if isinstance(event, ScalarEvent) else None
+        resolved: str = loader.resolve(kind, value, event.implicit)  # type: ignore[no-untyped-call]  # stub is untyped
+        return resolved
+    return str(event.tag)
 
 
 def compose(loader: _Loader) -> Node | None:
@@ -100,7 +102,7 @@ def compose(loader: _Loader) -> Node | None:
     root: Node | None = None
     documents = 0
 
-    def attach(node: Node, size: int, mark) -> None:
+    def attach(node: Node, size: int, mark: Any) -> None:
         nonlocal root
         if not stack:
             root = node
@@ -126,6 +128,7 @@ def compose(loader: _Loader) -> Node | None:
 
     while True:
         event = loader.get_event()
+        assert event is not None  # None only after StreamEndEvent, which returns
         if isinstance(event, StreamStartEvent):
             continue
         if isinstance(event, StreamEndEvent):
@@ -147,8 +150,8 @@ def compose(loader: _Loader) -> Node | None:
             attach(node, size, event.start_mark)
             continue
         if isinstance(event, ScalarEvent):
-            node = ScalarNode(_tag(loader, ScalarNode, event), event.value, event.start_mark, event.end_mark,
-                              style=event.style)
+            node = ScalarNode(_tag(loader, ScalarNode, event), event.value, event.start_mark, event.end_mark,  # type: ignore[arg-type]
+                              style=event.style)  # libyaml's events carry its own Mark type; nodes take either
             if event.anchor is not None:
                 anchors[event.anchor] = (node, 1)
             attach(node, 1, event.start_mark)
@@ -158,11 +161,11 @@ def compose(loader: _Loader) -> Node | None:
                 raise _fail(f"values nested more than {MAX_DEPTH} levels deep", event.start_mark)
             collection: SequenceNode | MappingNode
             if isinstance(event, SequenceStartEvent):
-                collection = SequenceNode(_tag(loader, SequenceNode, event), [], event.start_mark, None,
+                collection = SequenceNode(_tag(loader, SequenceNode, event), [], event.start_mark, None,  # type: ignore[arg-type]
                                           flow_style=event.flow_style)
             else:
                 assert isinstance(event, MappingStartEvent)
-                collection = MappingNode(_tag(loader, MappingNode, event), [], event.start_mark, None,
+                collection = MappingNode(_tag(loader, MappingNode, event), [], event.start_mark, None,  # type: ignore[arg-type]
                                          flow_style=event.flow_style)
             if event.anchor is not None:
                 open_anchors.add(event.anchor)
@@ -195,12 +198,12 @@ def load_node(text: str) -> tuple[Node | None, _Loader]:
         raise
 
 
-def construct(loader: _Loader, node: Node):
+def construct(loader: _Loader, node: Node) -> Any:
     """Python data for a node :func:`compose` built."""
     return loader.construct_document(node)
 
 
-def safe_load(text: str):
+def safe_load(text: str) -> Any:
     """Like ``yaml.safe_load`` within this module's limits (``None`` for an empty text)."""
     node, loader = load_node(text)
     try:

@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from tiktoken import Encoding
+
     from sparklio_desktop.core.catalog import ModelSpec
 
 # OpenAI's chat format: every message is framed by 3 tokens, and the reply is primed with 3.
@@ -41,7 +43,7 @@ class TokenCount:
     method: str
 
 
-def _get_encoding():
+def _get_encoding() -> Encoding | None:
     """The cl100k encoding from the bundled file, loaded once; ``None`` if unavailable."""
     global _encoding, _encoding_failed
     if _encoding is not None or _encoding_failed:
@@ -92,7 +94,7 @@ def scaled_tokens(base: int, factor: float) -> int:
     return math.ceil(base * factor - 1e-9)
 
 
-def for_model(model: "ModelSpec", base_tokens: int, base_exact: bool, given: bool = False) -> TokenCount:
+def for_model(model: ModelSpec, base_tokens: int, base_exact: bool, given: bool = False) -> TokenCount:
     """Convert a cl100k chat count into the model's count (exact or scaled estimate).
 
     A count the caller gave (``--input-tokens``) is already the model's count: kept as is.

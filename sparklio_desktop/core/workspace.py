@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sparklio_desktop.core import paths
 from sparklio_desktop.core.catalog import Catalog, CatalogStore
+from sparklio_desktop.core.errors import ConfigError, SparklioError
 from sparklio_desktop.core.policy import Policy, PolicyStore, load_policy
+
+if TYPE_CHECKING:  # config (pydantic settings models) loads only when settings are read
+    from sparklio_desktop.core.config import Settings
 
 
 class Workspace:
@@ -32,10 +37,13 @@ class Workspace:
     @cached_property
     def catalog(self) -> Catalog:
         store = self.catalog_store
-        return self._catalog if store is None else store.catalog
+        if store is not None:
+            return store.catalog
+        assert self._catalog is not None  # no store: a catalog was given
+        return self._catalog
 
     @property
-    def catalog_error(self):
+    def catalog_error(self) -> ConfigError | None:
         """Why the user's catalog is not in force (the last good one is), or ``None``."""
         store = self.catalog_store
         return None if store is None else store.error
@@ -45,20 +53,22 @@ class Workspace:
         (Models -> Add to catalog); the policy store validates later reloads against it."""
         if self._catalog is None:
             if "catalog_store" in self.__dict__:
-                self.catalog_store.reload()
+                store = self.catalog_store
+                assert store is not None  # no catalog was given, so there is a store
+                store.reload()
             self.__dict__.pop("catalog", None)
             if "policy_store" in self.__dict__:
                 self.policy_store.catalog = self.catalog
         return self.catalog
 
     @cached_property
-    def settings(self):
+    def settings(self) -> Settings:
         from sparklio_desktop.core.config import load_settings_lenient
 
         settings, self.settings_error = load_settings_lenient()
         return settings
 
-    settings_error = None
+    settings_error: ConfigError | None = None
 
     @cached_property
     def policy_store(self) -> PolicyStore:
@@ -75,5 +85,5 @@ class Workspace:
         return self.policy_store.policy
 
     @property
-    def policy_error(self):
+    def policy_error(self) -> SparklioError | None:
         return self.policy_store.error

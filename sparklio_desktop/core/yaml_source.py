@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from yaml.reader import ReaderError
 
 from sparklio_desktop.core import safe_yaml
@@ -156,7 +157,7 @@ def keep_last_good(path: Path, text: str) -> None:
         pass  # a read-only data folder: the store still works, it just remembers nothing
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     kind = error.get("type", "")
     loc = error.get("loc", ())
     given = error.get("input")

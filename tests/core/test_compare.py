@@ -8,6 +8,7 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -132,7 +133,7 @@ def test_two_columns_stream_concurrently_with_measurements(env, servers):
     chunks = [e for e in events if isinstance(e, ColumnChunk)]
     first_done = next(i for i, e in enumerate(events) if isinstance(e, ColumnFinished))
     assert {e.column for e in events[:first_done] if isinstance(e, ColumnChunk)} == {0, 1}
-    switches = sum(1 for a, b in zip(chunks, chunks[1:]) if a.column != b.column)
+    switches = sum(1 for a, b in pairwise(chunks) if a.column != b.column)
     assert switches >= 4, [c.column for c in chunks]  # interleaved, not one column after the other
 
     results = comparison.results

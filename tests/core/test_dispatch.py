@@ -289,7 +289,7 @@ def test_cancellation_stops_the_stream_quickly_and_is_recorded(harness, servers)
     elapsed = asyncio.run(go())
     assert elapsed < 0.1
     assert anthropic.disconnected.wait(2)
-    rows = [r for r in harness.ledger.history(limit=5)]
+    rows = list(harness.ledger.history(limit=5))
     attempts = harness.ledger.attempts(rows[0].request_id)
     assert attempts[-1].outcome == "cancelled" and attempts[-1].output_tokens >= 3
 

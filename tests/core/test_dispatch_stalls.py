@@ -88,7 +88,7 @@ def policy_text(primary: str, fallback: str, *, allowance_s: float = 0.0, idle_s
 @contextmanager
 def running_fakes(setenv: Callable[[str, str], None]) -> Iterator[dict[str, LoopbackServer]]:
     """The four fakes, started, with the keys and base URLs the SDKs read set by ``setenv``."""
-    import anthropic, google.genai, ollama, openai  # noqa: E401, F401 - imported before any limit runs
+    import anthropic  # noqa: F401 - imported before any limit runs
 
     servers = {"openai": OpenAIServer(), "anthropic": AnthropicServer(), "google": GeminiServer(),
                "ollama": OllamaServer(installed=["llama3.2:3b"])}

@@ -8,7 +8,7 @@ import pytest
 from sparklio_desktop.core import paths
 from sparklio_desktop.core.policy import load_policy
 from sparklio_desktop.core.policy_versions import PolicyEditError, PolicyVersions, change_primary_text
-from sparklio_desktop.core.router import RouteRequest, Router
+from sparklio_desktop.core.router import Router, RouteRequest
 
 SONNET, GPT4, PRO = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro"
 TASK = "copywriting_standard"
@@ -51,7 +51,7 @@ def test_without_a_user_file_apply_starts_from_the_shipped_policy_and_undo_remov
     assert load_policy(user, catalog).tasks[TASK].fallbacks == [SONNET, GPT4]
     shipped = paths.shipped_policy_path().read_bytes()
     assert len(first.splitlines()) == len(shipped.splitlines())
-    assert sum(a != b for a, b in zip(first.splitlines(), shipped.splitlines())) == 2
+    assert sum(a != b for a, b in zip(first.splitlines(), shipped.splitlines(), strict=True)) == 2
 
     versions.apply(TASK, GPT4)  # a second version on top
     assert load_policy(user, catalog).tasks[TASK].fallbacks == [PRO, SONNET]

@@ -12,7 +12,6 @@ import pytest
 
 from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.policy import RatingRules
-from sparklio_desktop.core.ratings import Vote, blended_quality, leaderboard
 from sparklio_desktop.core.rating_state import (
     RatingQualities,
     live_with_ratings,
@@ -20,7 +19,8 @@ from sparklio_desktop.core.rating_state import (
     rating_effect,
     task_suggestion,
 )
-from sparklio_desktop.core.router import LiveState, RouteRequest, Router
+from sparklio_desktop.core.ratings import Vote, blended_quality, leaderboard
+from sparklio_desktop.core.router import LiveState, Router, RouteRequest
 from sparklio_desktop.core.votes_store import VoteStore
 
 SONNET, GPT4, GPT35 = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "openai/gpt-3.5-turbo"
@@ -42,7 +42,7 @@ def stored_votes(tmp_path, task: str, winner: str, loser: str, n: int) -> list[V
 
 def table_models_out(policy) -> LiveState:
     """The task table's own models unavailable, so the chain is filled by score."""
-    return LiveState(unavailable={m: (Rule.NO_API_KEY, "test") for m in policy.task(TASK).chain})
+    return LiveState(unavailable=dict.fromkeys(policy.task(TASK).chain, (Rule.NO_API_KEY, "test")))
 
 
 def test_quality_map_blends_by_vote_count(tmp_path, catalog, policy):

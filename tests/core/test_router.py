@@ -10,7 +10,7 @@ import pytest
 from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.errors import UnknownNameError
 from sparklio_desktop.core.live import build_live_state
-from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import EVERYTHING_AVAILABLE, LiveState, Router, RouteRequest
 
 
 @pytest.fixture(scope="module")

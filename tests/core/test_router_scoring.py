@@ -9,7 +9,7 @@ import pytest
 
 from sparklio_desktop.core.catalog import Catalog
 from sparklio_desktop.core.decision import Rule
-from sparklio_desktop.core.router import LiveState, RouteRequest, Router
+from sparklio_desktop.core.router import LiveState, Router, RouteRequest
 from sparklio_desktop.core.router_scoring import VECTOR_THRESHOLD
 
 
@@ -58,7 +58,7 @@ def requests(rng: random.Random, tasks):
 def live_states(rng: random.Random, catalog: Catalog):
     ids = list(catalog)
     yield LiveState()
-    yield LiveState(unavailable={m: (Rule.NO_API_KEY, "test") for m in rng.sample(ids, 30)},
+    yield LiveState(unavailable=dict.fromkeys(rng.sample(ids, 30), (Rule.NO_API_KEY, "test")),
                     quality={m: rng.uniform(3, 10) for m in rng.sample(ids, 20)})
     yield LiveState(spent_usd=Decimal("60"), budget_usd=Decimal("50"), at_cap="local_only")
     yield LiveState(spent_usd=Decimal("45"), budget_usd=Decimal("50"), at_cap="stop")

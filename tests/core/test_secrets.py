@@ -27,8 +27,7 @@ from sparklio_desktop.core.secrets import (
     env_var_names,
     mask_key,
 )
-
-from tests.keyring_service import SecretServiceSession  # noqa: F401 - fixtures come from conftest
+from tests.keyring_service import SecretServiceSession
 
 OPENAI_KEY = "sk-proj-abcdefghijklmnop1234"
 ANTHROPIC_KEY = "sk-ant-api03-zyxwvutsrqponmlk9876"
@@ -81,7 +80,7 @@ def store(memory: MemoryBackend) -> KeyStore:
 
 
 @pytest.fixture
-def real_store(secret_service: SecretServiceSession) -> Iterator[KeyStore]:  # noqa: F811
+def real_store(secret_service: SecretServiceSession) -> Iterator[KeyStore]:
     """A KeyStore on the private gnome-keyring, emptied of test entries afterwards."""
     yield KeyStore()
     for provider in TEST_PROVIDERS:
@@ -93,7 +92,7 @@ def real_store(secret_service: SecretServiceSession) -> Iterator[KeyStore]:  # n
 
 
 @pytest.mark.keyring
-def test_round_trip_through_gnome_keyring(real_store: KeyStore, secret_service: SecretServiceSession) -> None:  # noqa: F811
+def test_round_trip_through_gnome_keyring(real_store: KeyStore, secret_service: SecretServiceSession) -> None:
     real_store.set("openai", f"  {OPENAI_KEY}\n")  # a pasted key with its newline
 
     assert real_store.get("openai") == OPENAI_KEY
@@ -272,7 +271,7 @@ def test_backend_failure_does_not_leak_the_key(store: KeyStore, memory: MemoryBa
 
 
 def test_no_backend_explains_and_environment_still_works(
-    no_keyring_backend: object, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    no_keyring_backend: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = KeyStore()
     with pytest.raises(KeyringUnavailable) as err:
@@ -297,7 +296,7 @@ def test_no_backend_explains_and_environment_still_works(
 
 @pytest.mark.keyring
 def test_session_bus_without_secret_service(
-    bus_without_secret_service: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    bus_without_secret_service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = KeyStore()
     with pytest.raises(KeyringUnavailable, match="no OS keyring"):

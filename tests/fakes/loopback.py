@@ -68,7 +68,7 @@ class RecordedRequest:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def setup(self) -> None:
         super().setup()
@@ -109,7 +109,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
-    owner: "LoopbackServer"
+    owner: LoopbackServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up on a kept-alive connection (a process that exits or is
@@ -238,7 +238,7 @@ class LoopbackServer:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         self.stopping.clear()
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
@@ -254,7 +254,7 @@ class LoopbackServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -405,7 +405,7 @@ class OllamaServer(LoopbackServer):
         digests = [f"sha256:{_digest(f'{name}/{i}')}" for i in range(len(spec.layers))]
         steps = max(1, self.pull_steps)
         for step in range(steps + 1):  # every layer's first line, then each step round the layers
-            for digest, total in zip(digests, spec.layers):
+            for digest, total in zip(digests, spec.layers, strict=True):
                 line = {"status": f"pulling {digest[7:19]}", "digest": digest, "total": total}
                 if step:
                     line["completed"] = total * step // steps

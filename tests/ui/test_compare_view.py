@@ -7,6 +7,7 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 
 import pytest
 from keyring.backends import null
@@ -125,7 +126,7 @@ def test_two_columns_stream_side_by_side(qloop, compare):
     _start(view, [SONNET, GPT4], blind=False)
     settle(qloop, vm, lambda: not vm.busy and len(view.columns) == 2)
     assert {c for c, _ in chunks} == {0, 1}
-    switches = sum(1 for a, b in zip(chunks, chunks[1:]) if a[0] != b[0])
+    switches = sum(1 for a, b in pairwise(chunks) if a[0] != b[0])
     assert switches >= 2  # interleaved, not one column after the other
     assert view.checked_models() == [GPT4, SONNET]  # columns follow the list (catalog) order
     assert [c.answer.text() for c in view.columns] == [ANSWER[GPT4], ANSWER[SONNET]]

@@ -158,10 +158,9 @@ def test_suggestion_preview_apply_and_undo(qloop, board, policy_copy):
 
 def test_create_builds_each_panel_from_services(qtbot, qloop, tmp_path):
     """The one-line wiring the main window uses: ``create(services)`` for each new panel."""
-    from sparklio_desktop.ui.views import compare_view, leaderboard_view, models_view
-
     from sparklio_desktop.core.planner import RoutePlanner
     from sparklio_desktop.core.router import LiveState
+    from sparklio_desktop.ui.views import compare_view, leaderboard_view, models_view
 
     votes = VoteStore.open(tmp_path / "ledger.sqlite3")
     workspace = Workspace(policy_path=shipped_policy_path())

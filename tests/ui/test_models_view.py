@@ -7,6 +7,7 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable, Iterator
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
@@ -17,7 +18,6 @@ from sparklio_desktop.ui.views.models_view import ModelsView
 from tests.fakes.ollama_server import DEFAULT_REGISTRY, OllamaServer
 from tests.test_cli_models import write_checkpoint
 from tests.ui.conftest import run
-
 
 PULLED = "llama3.1:8b"
 

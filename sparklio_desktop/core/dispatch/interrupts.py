@@ -70,10 +70,10 @@ def _exit(code: int) -> None:
     raise SystemExit(code)
 
 
-def install(loop: asyncio.AbstractEventLoop | None = None, exit: Callable[[int], None] = _exit) -> None:
+def install(loop: asyncio.AbstractEventLoop | None = None, on_exit: Callable[[int], None] = _exit) -> None:
     """Handle SIGTERM and SIGHUP on ``loop`` (default: the running loop).
 
-    On a signal the tracked attempts are finished, then ``exit(128 + signum)`` is
+    On a signal the tracked attempts are finished, then ``on_exit(128 + signum)`` is
     called: by default it raises ``SystemExit`` out of the loop (``asyncio.run`` then
     cancels the request, whose own bookkeeping finds its attempt already finished);
     the desktop app passes a function that quits the Qt application with that status.
@@ -82,7 +82,7 @@ def install(loop: asyncio.AbstractEventLoop | None = None, exit: Callable[[int],
 
     def on_signal(signum: int) -> None:
         finish_all()
-        exit(128 + signum)
+        on_exit(128 + signum)
 
     for signum in HANDLED_SIGNALS:
         try:

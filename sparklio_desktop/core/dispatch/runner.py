@@ -46,6 +46,7 @@ from sparklio_desktop.core.dispatch.events import (
 from sparklio_desktop.core.dispatch.watchdog import TRANSPORT_MARGIN_S, StalledError, StallLimits, watch, within
 from sparklio_desktop.core.errors import BudgetError, SparklioError
 from sparklio_desktop.core.estimate import UnpricedModelError, price_call
+from sparklio_desktop.core.planner import RoutePlanner
 from sparklio_desktop.core.providers.base import (
     ChatRequest,
     EmbedRequest,
@@ -64,7 +65,6 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.planner import RoutePlanner
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.router import LiveState, RouteRequest
 
@@ -390,13 +390,13 @@ class Dispatcher:
         if capability is Capability.IMAGE_GENERATION:
             # One image per call: DALL-E 3 refuses n > 1, and per-call images keep partial
             # results (and their cost) exact when a later call fails.
-            images: list[bytes] = []
+            generated: list[bytes] = []
             for _ in range(request.n_images):
                 call = client.generate_image(
                     ImageRequest(endpoint, request.prompt, request.route.image_size or "1024x1024", 1, whole))
                 result = await (within(call, timeout, **names) if limits is not None else call)
-                images.extend(result.images)
-                state.images = tuple(images)
+                generated.extend(result.images)
+                state.images = tuple(generated)
             return
         if capability is Capability.EMBEDDING:
             embed = client.embed(EmbedRequest(endpoint, (request.prompt,), whole))

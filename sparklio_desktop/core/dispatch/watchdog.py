@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sparklio_desktop.core.providers.errors import ProviderError
 
@@ -42,7 +42,7 @@ TRANSPORT_MARGIN_S = 5.0
 class StalledError(ProviderError):
     """The provider went silent: no first token, no next chunk, or no response in time."""
 
-    def __init__(self, message: str, *, phase: Phase, limit_s: float, **kw) -> None:
+    def __init__(self, message: str, *, phase: Phase, limit_s: float, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.phase = phase
         self.limit_s = limit_s

@@ -64,6 +64,8 @@ def _linux_token(pid: int) -> str | None:
 
 
 def _windows_token(pid: int) -> str | None:  # pragma: no cover - exercised on Windows only
+    if sys.platform != "win32":  # only called on Windows; the check tells mypy that WinDLL exists below
+        raise NotImplementedError("Windows only")
     import ctypes
     from ctypes import wintypes
 

@@ -55,7 +55,7 @@ def month_spend(conn: Connection, month: str, user: str | None = None) -> Decima
 def _by(conn: Connection, key: Any, where: list[ColumnElement[bool]]) -> dict[str, Decimal]:
     total = _money_sum(_d.cost_usd)
     query = select(key, total).where(*where).group_by(key).order_by(total.desc(), key)
-    return {name: amount for name, amount in conn.execute(query)}
+    return dict(conn.execute(query).all())
 
 
 def daily_spend(conn: Connection, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
@@ -65,7 +65,7 @@ def daily_spend(conn: Connection, month: str, user: str | None = None) -> list[t
         .where(*_in_month(month, user))
         .group_by(_d.day)
     )
-    spent = {day: amount for day, amount in conn.execute(query)}
+    spent: dict[str, Decimal] = dict(conn.execute(query).all())
     return [(day, spent.get(day.isoformat(), _ZERO)) for day in month_days(month)]
 
 

@@ -87,7 +87,7 @@ def _orphans(conn: Connection) -> tuple[list[Any], list[Any]]:
         select(_u.id, _u.owner_pid, _u.start_cost_usd, _u.worst_case_usd).where(_OPEN_ATTEMPT, owned(llm_usage))
     ).all()
     held = conn.execute(select(_r.id).where(owned(budget_reservations))).all()
-    return attempts, held
+    return list(attempts), list(held)
 
 
 def find_orphans(conn: Connection) -> Reclaimed:

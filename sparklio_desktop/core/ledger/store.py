@@ -106,7 +106,7 @@ def _insert_attempt(conn: Any, values: dict[str, Any], record: AttemptRecord) ->
                 f"attempt {record.attempt} of request {record.request_id} is already recorded"
             ) from None
         raise
-    return result.lastrowid
+    return int(result.lastrowid)
 
 
 def _bounded(value: Any, prompt: str, preview: str) -> Any:
@@ -210,9 +210,9 @@ class LedgerStore(LedgerFileStore):
         params = {f"f_{name}": values[name] for name in _FINISH_FIELDS}
         params.update(k_request_id=record.request_id, k_attempt=record.attempt)
         with self._write() as conn:
-            finished = conn.execute(_FINISH, params)
-            existing = conn.execute(select(_u.id).where(*key)).scalar_one_or_none()
-            if finished.rowcount or existing is not None:
+            conn.execute(_FINISH, params)
+            existing: int | None = conn.execute(select(_u.id).where(*key)).scalar_one_or_none()
+            if existing is not None:  # finished just now, or before (say, as interrupted)
                 return existing
             return _insert_attempt(conn, values, record)
 

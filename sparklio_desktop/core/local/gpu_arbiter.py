@@ -15,7 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sparklio_desktop.core.local.vram import GIB
-from sparklio_desktop.core.local.vram_scheduler import LoadedModel, LoadRequest, VramPlan, VramScheduler, loaded_from_ollama_ps
+from sparklio_desktop.core.local.vram_scheduler import (
+    LoadedModel,
+    LoadRequest,
+    VramPlan,
+    VramScheduler,
+    loaded_from_ollama_ps,
+)
 
 log = logging.getLogger(__name__)
 

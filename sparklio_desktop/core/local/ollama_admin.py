@@ -23,6 +23,7 @@ the layers fetched so far and resumes from them on the next pull.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import time
 from collections import deque
@@ -255,7 +256,10 @@ def architecture_from_info(info: Mapping[str, Any]) -> Architecture | None:
     """``model_info`` → :class:`Architecture`; head dim is ``key_length`` when given, else
     embedding / heads; KV heads default to the heads (no grouped-query attention)."""
     arch = str(info.get("general.architecture") or "")
-    get = lambda key: _figure(info.get(f"{arch}.{key}"))  # noqa: E731
+
+    def get(key: str) -> int | None:
+        return _figure(info.get(f"{arch}.{key}"))
+
     layers, heads, embed = get("block_count"), get("attention.head_count"), get("embedding_length")
     kv_heads = get("attention.head_count_kv") or heads
     head_dim = get("attention.key_length") or (embed // heads if embed and heads else None)
@@ -305,7 +309,7 @@ class OllamaAdmin:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._sdk.close()
+        await self._sdk.close()  # type: ignore[no-untyped-call]  # the SDK leaves close() unannotated
 
     # -- reading -----------------------------------------------------------------------
     async def status(self) -> OllamaStatus:
@@ -361,7 +365,7 @@ class OllamaAdmin:
             model_info=info,
         )  # fmt: skip
 
-    async def ps(self) -> list[RunningModel]:
+    async def ps(self) -> builtins.list[RunningModel]:  # builtins: the method list() shadows list here
         """Loaded models and how much of each sits in VRAM."""
         response = await self._call(self._sdk.ps(), "")
         return [

@@ -40,7 +40,7 @@ from sparklio_desktop.core.local.sd_diffusers import folder_weights, is_diffuser
 from sparklio_desktop.core.local.sd_probe import PICKLE_SUFFIXES, ProbeResult, probe
 from sparklio_desktop.core.local.sd_runtime import apply_savers, import_runtime, latents_preview_png
 from sparklio_desktop.core.local.sd_store import CheckpointStore
-from sparklio_desktop.core.local.sd_types import DEFAULT_RESOLUTION, ComponentParams, ModelType
+from sparklio_desktop.core.local.sd_types import DEFAULT_RESOLUTION, TYPICAL_PARAMS, ComponentParams, ModelType
 from sparklio_desktop.core.local.vram_scheduler import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class LocalImageEngine:
             pipe.set_progress_bar_config(disable=True)
             notes: list[str] = []
             savers = vram.Savers()
-            params = probed.params if probed.params.total else vram.TYPICAL_PARAMS[mtype]
+            params = probed.params if probed.params.total else TYPICAL_PARAMS[mtype]
             if device == "cuda":
                 mem = vram.gpu_memory()
                 self._budget_gb = self._free_vram_gb or mem.free_gb or mem.total_gb
@@ -243,7 +243,7 @@ class LocalImageEngine:
             return cls.from_single_file(str(path), config=str(config), local_files_only=True, dtype=dtype, **extra)
         except LocalModelError:
             raise
-        except Exception as err:  # noqa: BLE001 - diffusers raises many types; the user needs one line
+        except Exception as err:  # diffusers raises many types; the user needs one line
             raise CheckpointUnreadable(path, f"could not load as {mtype.value}: {err}".splitlines()[0]) from err
 
     def _apply_savers(self, pipe: Any, savers: vram.Savers, *, placed: bool) -> None:

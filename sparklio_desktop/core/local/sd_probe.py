@@ -223,7 +223,7 @@ def _validated(header: dict[str, object], data_size: int, length: int) -> Safete
         raise _Malformed(
             f"malformed safetensors file ({data_size - position} bytes after the last tensor)"
         )
-    return SafetensorsHeader(tensors, metadata, length)  # type: ignore[arg-type]
+    return SafetensorsHeader(tensors, metadata, length)
 
 
 def classify(tensors: Mapping[str, TensorInfo]) -> tuple[ModelType, ModelType, list[str]]:
@@ -235,7 +235,10 @@ def classify(tensors: Mapping[str, TensorInfo]) -> tuple[ModelType, ModelType, l
     conv_in = tensors.get(UNET_PREFIX + "input_blocks.0.0.weight")
     in_channels = conv_in.shape[1] if conv_in and len(conv_in.shape) == 4 else None
     context = next((tensors[k].shape[-1] for k in unet if _ATTN2_K.search(k) and tensors[k].shape), None)
-    has = lambda prefix: any(k.startswith(prefix) for k in tensors)  # noqa: E731
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in tensors)
+
 
     family = _CONTEXT_DIMS.get(context or -1, ModelType.UNKNOWN)
     if family is not ModelType.UNKNOWN:
@@ -269,9 +272,9 @@ def _not_a_checkpoint(tensors: Mapping[str, TensorInfo]) -> str:
     keys = list(tensors)
     if any("lora_" in k or ".lora_down." in k or ".lora_A." in k for k in keys[:200]):
         return "a LoRA, not a full checkpoint"
-    if any(k.startswith("encoder.conv_in") or k.startswith("decoder.conv_in") for k in keys):
+    if any(k.startswith(("encoder.conv_in", "decoder.conv_in")) for k in keys):
         return "a VAE only, not a full checkpoint"
-    if any(k.startswith("conv_in.") or k.startswith("down_blocks.") for k in keys):
+    if any(k.startswith(("conv_in.", "down_blocks.")) for k in keys):
         return "a diffusers-layout UNet only, not a full checkpoint"
     return "no Stable Diffusion UNet in this file"
 
@@ -356,7 +359,8 @@ def probe(path: Path, store: CheckpointStore | None = None) -> ProbeResult:
     if path.is_dir():
         from sparklio_desktop.core.local.sd_diffusers import probe_diffusers_folder
 
-        return probe_diffusers_folder(path, store)
+        result: ProbeResult = probe_diffusers_folder(path, store)  # typed Any there: the modules import each other
+        return result
     if path.suffix.lower() in PICKLE_SUFFIXES:
         reasons = ["pickle files are not opened to probe them; set the type by hand"]
         size = path.stat().st_size

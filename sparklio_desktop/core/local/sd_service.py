@@ -94,7 +94,7 @@ class StableDiffusionService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparklio-gpu")
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "StableDiffusionService":
+    def from_settings(cls, settings: Any) -> StableDiffusionService:
         service = cls(tuple(Path(p) for p in settings.local.sd_weight_dirs))
         service.settings = settings
         return service

@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
+from sparklio_desktop.core.providers._shared import describe as _describe
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.providers.base import (
     ChatEvent,
     ChatRequest,
@@ -50,9 +53,6 @@ from sparklio_desktop.core.providers.errors import (
     TransientError,
     UnsupportedError,
 )
-from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
-from sparklio_desktop.core.providers._shared import describe as _describe
-from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class AnthropicClient:
         kw = {"provider": self.provider, "model": endpoint.api_name}
         message = redact(message, [endpoint.api_key])
         if not text:
-            return TransientError(message, **kw)
+            return TransientError(message, provider=self.provider, model=endpoint.api_name)
         return StreamBrokenError(message, text_received=text, output_tokens=tokens or estimate_tokens(text), **kw)
 
     def _error(self, exc: Exception, endpoint: Endpoint, text: str, output_tokens: int | None, *,
@@ -284,8 +284,9 @@ def _provider_message(exc: Exception) -> str:
     """``error.message`` from Anthropic's error body, else the SDK's own text."""
     body = getattr(exc, "body", None)
     error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
-        return error["message"]
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str) and message:
+        return message
     return str(getattr(exc, "message", "") or exc)
 
 

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sparklio_desktop.core.errors import SparklioError
 
 
@@ -44,7 +46,7 @@ class ProviderError(SparklioError):
 class TransientError(ProviderError):
     """Worth retrying: the same request may succeed in a moment."""
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None, **kw) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after_s = retry_after_s
 
@@ -52,7 +54,7 @@ class TransientError(ProviderError):
 class StreamBrokenError(ProviderError):
     """The stream ended abnormally after some output had already arrived."""
 
-    def __init__(self, message: str, *, text_received: str = "", output_tokens: int = 0, **kw) -> None:
+    def __init__(self, message: str, *, text_received: str = "", output_tokens: int = 0, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.text_received = text_received
         self.output_tokens = output_tokens

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.providers.base import (
     ChatEvent,
     ChatRequest,
@@ -54,7 +55,6 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
@@ -405,7 +405,8 @@ def _usage(metadata: Any) -> Usage:
 
 
 def _timeout(types: Any, timeout_s: float) -> genai_types.HttpOptions:
-    return types.HttpOptions(timeout=max(1, round(timeout_s * 1000)))
+    options: genai_types.HttpOptions = types.HttpOptions(timeout=max(1, round(timeout_s * 1000)))
+    return options
 
 
 def _aspect_ratio(size: str) -> str:

@@ -193,7 +193,7 @@ class OllamaClient:
         """Close the SDK clients' pools; the injected client belongs to the caller."""
         clients, self._sdk_clients = list(self._sdk_clients.values()), {}
         for client in clients:
-            await client.close()
+            await client.close()  # type: ignore[no-untyped-call]  # the SDK leaves close() unannotated
 
     # -- the SDK client --------------------------------------------------------------
     async def _guarded(self, endpoint: Endpoint, timeout_s: float, call: Callable[[Any], Awaitable[T]]) -> T:

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
+from sparklio_desktop.core.providers._shared import describe as _describe
+from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.providers.base import (
     ChatEvent,
     ChatRequest,
@@ -44,9 +47,6 @@ from sparklio_desktop.core.providers.errors import (
     StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
-from sparklio_desktop.core.providers._shared import describe as _describe
-from sparklio_desktop.core.providers._shared import estimate_tokens
 from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ class OpenAIClient:
         message = redact(message, [endpoint.api_key])
         text = "".join(parts)
         if not text:
-            return TransientError(message, **kw)
+            return TransientError(message, provider=self.provider, model=endpoint.api_name)
         tokens = getattr(usage, "completion_tokens", None) or estimate_tokens(text)
         return StreamBrokenError(message, text_received=text, output_tokens=tokens, **kw)
 
@@ -288,8 +288,9 @@ def _provider_message(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str) and inner["message"]:
-            return inner["message"]
+        message = inner.get("message") if isinstance(inner, dict) else None
+        if isinstance(message, str) and message:
+            return message
     return str(getattr(exc, "message", "") or exc)
 
 

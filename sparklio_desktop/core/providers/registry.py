@@ -7,6 +7,7 @@ Entries are import paths, resolved on first use, so that importing the registry
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.errors import UnknownNameError
@@ -62,12 +63,12 @@ def import_sdk(provider: str) -> None:
 LOCAL_PROVIDERS = frozenset({"ollama", "diffusers"})
 
 
-def create_client(provider: str, http_client: "httpx.AsyncClient | None" = None) -> "ProviderClient":
+def create_client(provider: str, http_client: httpx.AsyncClient | None = None) -> ProviderClient:
     """Build the client for ``provider``, sharing ``http_client`` when given."""
     try:
         target = PROVIDERS[provider]
     except KeyError:
         raise UnknownNameError("provider", provider, PROVIDERS) from None
     module_name, _, class_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: Callable[..., ProviderClient] = getattr(importlib.import_module(module_name), class_name)
     return cls(http_client=http_client)

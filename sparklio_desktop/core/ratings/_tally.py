@@ -72,14 +72,14 @@ class VoteTally:
         entry_value: list[float] = []
         for pid, (_, outcomes) in enumerate(self._patterns):
             for o in outcomes:
-                w, l = index[o.winner], index[o.loser]
+                win, lose = index[o.winner], index[o.loser]
                 if o.tie:
                     entry_pattern += [pid, pid]
-                    entry_cell += [w * m + l, l * m + w]
+                    entry_cell += [win * m + lose, lose * m + win]
                     entry_value += [0.5, 0.5]
                 else:
                     entry_pattern.append(pid)
-                    entry_cell.append(w * m + l)
+                    entry_cell.append(win * m + lose)
                     entry_value.append(1.0)
         cells = np.asarray(entry_cell, dtype=np.intp)
         order = np.argsort(cells, kind="stable")

@@ -23,11 +23,18 @@ from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.compare import (
-    MAX_COLUMNS, MIN_COLUMNS, ColumnChunk, ColumnFinished, ColumnReset, Comparison, router_top_candidates,
+    MAX_COLUMNS,
+    MIN_COLUMNS,
+    ColumnChunk,
+    ColumnFinished,
+    ColumnReset,
+    Comparison,
+    router_top_candidates,
 )
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+
 
 class CompareViewModel(ViewModel):
     """Runs comparisons and casts their votes."""

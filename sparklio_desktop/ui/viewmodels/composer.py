@@ -19,7 +19,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.dispatch import (
-    AttemptFailed, AttemptStarted, Finished, Routed, RunRequest, RunResult, TextChunk,
+    AttemptFailed,
+    AttemptStarted,
+    Finished,
+    Routed,
+    RunRequest,
+    RunResult,
+    TextChunk,
 )
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.providers.base import ImageInput, Message
@@ -77,7 +83,7 @@ class ComposerViewModel(ViewModel):
         self._dispatcher = dispatcher
         self._ledger = ledger
         self._planner = planner
-        self._options: dict[str, str | None] = {"task": None, **{k: None for k in OPTION_CHOICES}}
+        self._options: dict[str, str | None] = {"task": None, **dict.fromkeys(OPTION_CHOICES)}
         self._prompt = ""
         self._images: list[ImageInput] = []
         self._image_names: list[str] = []

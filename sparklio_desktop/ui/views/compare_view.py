@@ -12,12 +12,24 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
-    QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
-from sparklio_desktop.core.compare import MAX_COLUMNS, MIN_COLUMNS
-from sparklio_desktop.ui.viewmodels.compare import CompareViewModel
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
+from sparklio_desktop.ui.viewmodels.compare import MAX_COLUMNS, MIN_COLUMNS, CompareViewModel
 from sparklio_desktop.ui.widgets.format import seconds_text, usd_text
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
 
@@ -267,7 +279,6 @@ class CompareView(QWidget):
 def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> CompareView:
     """The compare panel over a :class:`core.services.Services`; connect ``view.continueWith``
     to the composer."""
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     vm = CompareViewModel(services.workspace, services.dispatcher, services.votes,
                           executor or SerialExecutor("sparklio-votes"), planner=services.planner)

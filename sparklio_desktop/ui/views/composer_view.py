@@ -11,8 +11,21 @@ from typing import Any
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
-    QListWidgetItem, QPushButton, QScrollArea, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from sparklio_desktop.ui.viewmodels.composer import OPTION_CHOICES, ComposerViewModel
@@ -20,7 +33,6 @@ from sparklio_desktop.ui.viewmodels.inspector import rule_text
 from sparklio_desktop.ui.widgets.format import usd_text
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
 from sparklio_desktop.ui.widgets.prompt_edit import PromptEdit
-
 
 PREVIEW_EXCLUSIONS = 5
 

@@ -14,10 +14,24 @@ from typing import Any
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
-    QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.images import ImageSettings, ImagesViewModel
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
 
@@ -267,7 +281,6 @@ class ImagesView(QWidget):
 
 def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> ImagesView:
     """The Images panel over a :class:`core.services.Services` (the main window adds it as a tab)."""
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     vm = ImagesViewModel(executor or SerialExecutor("sparklio-images"), services.dispatcher, services.local_images)
     view = ImagesView(vm, parent)

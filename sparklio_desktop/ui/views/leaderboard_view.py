@@ -14,10 +14,24 @@ from typing import Any
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDateEdit, QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-    QPlainTextEdit, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDoubleSpinBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.leaderboard import Board, BoardFilter, LeaderboardViewModel
 
 COLUMNS = ("Rank", "Model", "Strength", "95% interval", "Votes", "Provisional", "Stars")
@@ -82,9 +96,9 @@ class LeaderboardView(QWidget):
         self.task_combo.currentIndexChanged.connect(self.reload)
         for check in (self.since_check, self.until_check, self.decay_check):
             check.toggled.connect(self.reload)
-        self.since_edit.dateChanged.connect(lambda _d: self.since_check.isChecked() and self.reload())
-        self.until_edit.dateChanged.connect(lambda _d: self.until_check.isChecked() and self.reload())
-        self.half_life.editingFinished.connect(lambda: self.decay_check.isChecked() and self.reload())
+        self.since_edit.dateChanged.connect(lambda _d: self._reload_if(self.since_check))
+        self.until_edit.dateChanged.connect(lambda _d: self._reload_if(self.until_check))
+        self.half_life.editingFinished.connect(lambda: self._reload_if(self.decay_check))
         filters = QHBoxLayout()
         for widget in (QLabel("Task"), self.task_combo, self.since_check, self.since_edit, self.until_check,
                        self.until_edit, self.decay_check, self.half_life, self.refresh_button):
@@ -146,6 +160,10 @@ class LeaderboardView(QWidget):
             until=_day(self.until_edit, end=True) if self.until_check.isChecked() else None,
             half_life_days=self.half_life.value() if self.decay_check.isChecked() else None,
         )
+
+    def _reload_if(self, check: QCheckBox) -> None:
+        if check.isChecked():
+            self.reload()
 
     def reload(self) -> None:
         self.vm.load(self.current_filter())
@@ -235,7 +253,6 @@ class LeaderboardView(QWidget):
 
 def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> LeaderboardView:
     """The leaderboard over a :class:`core.services.Services` (the main window adds it as a tab)."""
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     vm = LeaderboardViewModel(services.workspace, services.votes, executor or SerialExecutor("sparklio-ratings"))
     view = LeaderboardView(vm, parent)

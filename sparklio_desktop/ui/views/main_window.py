@@ -12,7 +12,15 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QMainWindow, QSplitter, QStyle, QSystemTrayIcon, QTabWidget, QToolButton, QVBoxLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QStyle,
+    QSystemTrayIcon,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -119,7 +127,7 @@ class MainWindow(QMainWindow):
                 splitter.restoreState(state)
         tab = self._settings.value("window/tab", 0)
         try:
-            self.tabs.setCurrentIndex(int(tab))
+            self.tabs.setCurrentIndex(int(str(tab)))  # QSettings gives a str (ini) or the int default
         except (TypeError, ValueError):
             pass
 

@@ -9,16 +9,35 @@ Ollama or for a disk full of checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTableWidget,
-    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.models import CheckpointRow, ModelInfo, ModelsViewModel
 
 INSTALLED_COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
@@ -59,7 +78,7 @@ def _table(columns: tuple[str, ...], name: str) -> QTableWidget:
     return table
 
 
-def _fill(table: QTableWidget, rows: list[tuple[str, ...]], keys: list[str]) -> None:
+def _fill(table: QTableWidget, rows: Sequence[tuple[str, ...]], keys: list[str]) -> None:
     """Replace the rows in one go (no repaint per cell); each row's key sits in column 0's UserRole."""
     table.setUpdatesEnabled(False)
     try:
@@ -404,7 +423,6 @@ def create(services: Any, parent: QWidget | None = None, executor: Any = None) -
     """The model manager over a :class:`core.services.Services` (the main window adds it as a tab)."""
     from pathlib import Path
 
-    from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 
     settings = services.workspace.settings
     vm = ModelsViewModel(executor or SerialExecutor("sparklio-models"), host=settings.providers.ollama.host,

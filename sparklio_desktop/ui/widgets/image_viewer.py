@@ -9,8 +9,15 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut, QWheelEvent
 from PySide6.QtWidgets import (
-    QDialog, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QHBoxLayout, QPushButton,
-    QVBoxLayout, QWidget,
+    QDialog,
+    QFileDialog,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 ZOOM_STEP = 1.25
@@ -60,4 +67,4 @@ class ImageViewer(QDialog):
     def save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save image", "image.png", "PNG (*.png)")
         if path:
-            self.image.save(path, "PNG")
+            self.image.save(path, "PNG")  # type: ignore[call-overload]  # runtime takes str; the stub says bytes

@@ -18,13 +18,13 @@ class LazyTab(QWidget):
         self._build = build
         self._on_built = on_built
         self.panel: QWidget | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
 
     def ensure_built(self) -> QWidget:
         if self.panel is None:
             self.panel = self._build()
-            self.layout().addWidget(self.panel)
+            self._layout.addWidget(self.panel)
             if self._on_built is not None:
                 self._on_built(self.panel)
         return self.panel
