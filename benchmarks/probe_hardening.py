@@ -404,7 +404,7 @@ def probe_long_request(deadline: Deadline) -> dict[str, Any]:
         h.dispatcher.budget = BudgetGuard(h.ledger, cap, "stop", clock=lambda: now[0])
 
         def request(prompt: str) -> RunRequest:
-            return RunRequest(route=RouteRequest(task="copywriting_standard", explore=False), prompt=prompt,
+            return RunRequest(route=RouteRequest(task="copywriting_standard", prompt=prompt, explore=False),
                               use_cache=False)
 
         async def go():

@@ -148,7 +148,7 @@ class MatrixHarness:
         )
 
     def run(self, events: list[Any]) -> RunResult:
-        request = RunRequest(route=RouteRequest(task="stall_probe", explore=False), prompt="Three captions, please",
+        request = RunRequest(route=RouteRequest(task="stall_probe", prompt="Three captions, please", explore=False),
                              use_cache=False)
 
         async def go() -> RunResult:
