@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,23 @@ def sparklio(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[
                           env=full, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
-def make_deep(base: Path, depth: int, name: str = "d") -> None:
+@pytest.fixture
+def make_deep() -> Iterator[Callable[..., None]]:
+    """Makes deep trees and removes them after the test: ``shutil.rmtree`` recurses and
+    cannot delete a 3,000-level tree, so one left in a temporary folder makes pytest's
+    later clean-up of old temporary folders fail the whole session (RecursionError)."""
+    made: list[Path] = []
+
+    def make(base: Path, depth: int, name: str = "d") -> None:
+        made.append(base)
+        _make_deep(base, depth, name)
+
+    yield make
+    for base in made:
+        subprocess.run(["rm", "-rf", "--", str(base)], check=True)  # GNU rm walks without recursion
+
+
+def _make_deep(base: Path, depth: int, name: str = "d") -> None:
     """``depth`` nested folders under ``base``, made relative to open folders: the full path
     outgrows PATH_MAX, as a hostile tree's may."""
     base.mkdir(parents=True, exist_ok=True)
@@ -101,7 +118,7 @@ def test_link_loops_broken_links_and_links_outside(weights: Path, tmp_path: Path
     assert "searched already" in looped["up"] and "searched already" in looped["sideways"]
 
 
-def test_a_very_deep_tree_is_walked_without_recursion(weights: Path) -> None:
+def test_a_very_deep_tree_is_walked_without_recursion(weights: Path, make_deep) -> None:
     deep = weights / "tree"
     make_deep(deep, 3000)  # past Python's recursion limit and PATH_MAX
     write_safetensors(deep / "d" / "shallow.safetensors", SD1_TENSORS)
@@ -111,7 +128,7 @@ def test_a_very_deep_tree_is_walked_without_recursion(weights: Path) -> None:
     assert "shallow" in names and "buried" not in names  # deeper than users sort checkpoints
 
 
-def test_deep_tree_inside_a_diffusers_folder(weights: Path, tiny_sd: TinySD) -> None:
+def test_deep_tree_inside_a_diffusers_folder(weights: Path, tiny_sd: TinySD, make_deep) -> None:
     folder = weights / "tiny"
     shutil.copytree(tiny_sd.diffusers_dir, folder)
     make_deep(folder / "junk", 3000, "j")
