@@ -24,13 +24,13 @@ from keyring.backends import null  # noqa: E402
 
 from sparklio_desktop.core.budget import BudgetGuard  # noqa: E402
 from sparklio_desktop.core.cache import ResponseCache  # noqa: E402
-from sparklio_desktop.core.decision import Rule  # noqa: E402
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, TextChunk  # noqa: E402
 from sparklio_desktop.core.ledger import LedgerStore  # noqa: E402
 from sparklio_desktop.core.providers.base import ChatRequest, Endpoint, Message, TextDelta  # noqa: E402
 from sparklio_desktop.core.providers.openai_client import OpenAIClient  # noqa: E402
-from sparklio_desktop.core.router import LiveState, RouteRequest  # noqa: E402
-from sparklio_desktop.core.secrets import KeyStore  # noqa: E402
+from sparklio_desktop.core.routing.decision import Rule  # noqa: E402
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest  # noqa: E402
+from sparklio_desktop.core.settings.secrets import KeyStore  # noqa: E402
 from sparklio_desktop.core.workspace import Workspace  # noqa: E402
 from tests.fakes.openai_server import OpenAIServer  # noqa: E402
 

@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sparklio_desktop.core import tokens  # noqa: E402
-from sparklio_desktop.core.catalog import Catalog, load_catalog  # noqa: E402
-from sparklio_desktop.core.paths import shipped_catalog_path, shipped_policy_path  # noqa: E402
-from sparklio_desktop.core.policy import load_policy  # noqa: E402
-from sparklio_desktop.core.router import Router, RouteRequest  # noqa: E402
+from sparklio_desktop.core.policy.catalog import Catalog, load_catalog  # noqa: E402
+from sparklio_desktop.core.policy.routing_policy import load_policy  # noqa: E402
+from sparklio_desktop.core.routing.router import Router, RouteRequest  # noqa: E402
+from sparklio_desktop.core.settings.paths import shipped_catalog_path, shipped_policy_path  # noqa: E402
 
 
 def median_time(fn, rounds: int) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sparklio_desktop.core.local.sd_probe import probe
+from sparklio_desktop.core.local.sd.probe import probe
 from tests.local.headers import ldm_header, write_safetensors
 
 TARGET_MS = 50.0

@@ -31,9 +31,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sparklio_desktop.core.local import vram
-from sparklio_desktop.core.local.sd_configs import shipped_config_dir
-from sparklio_desktop.core.local.sd_runtime import apply_savers
-from sparklio_desktop.core.local.sd_types import ModelType
+from sparklio_desktop.core.local.sd.configs import shipped_config_dir
+from sparklio_desktop.core.local.sd.families import ModelType
+from sparklio_desktop.core.local.sd.runtime import apply_savers
 
 
 def _materialise(model: Any, device: str, dtype: Any, seed: int) -> Any:

@@ -64,7 +64,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get
 from sparklio_desktop.core.budget import BudgetGuard  # noqa: E402
 from sparklio_desktop.core.dispatch import RunRequest, TextChunk  # noqa: E402
 from sparklio_desktop.core.ledger import LedgerStore  # noqa: E402
-from sparklio_desktop.core.router import RouteRequest  # noqa: E402
+from sparklio_desktop.core.routing.router import RouteRequest  # noqa: E402
 from tests.core.test_dispatch_stalls import WIRES, policy_text, running_fakes  # noqa: E402
 from tests.core.test_fault_matrix import (  # noqa: E402
     FAULTED,
@@ -389,7 +389,7 @@ def probe_long_request(deadline: Deadline) -> dict[str, Any]:
     cap = Decimal("0.02")  # one worst case fits, two do not
     folder = home("long-request")
     policy = folder / "policy.yaml"
-    from sparklio_desktop.core.paths import shipped_policy_path
+    from sparklio_desktop.core.settings.paths import shipped_policy_path
 
     policy.write_text(shipped_policy_path().read_text(encoding="utf-8").replace(
         "backoff_s: [1, 2, 4]", "backoff_s: [0.01, 0.02, 0.04]"), encoding="utf-8")

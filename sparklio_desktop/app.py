@@ -101,8 +101,8 @@ def _import_for_first_request(workspace: Any) -> None:
     import importlib
 
     from sparklio_desktop.core import tokens
-    from sparklio_desktop.core.key_index import has_key_fast
     from sparklio_desktop.core.providers.registry import SDK_MODULES, import_sdk
+    from sparklio_desktop.core.settings.key_index import has_key_fast
 
     tokens.count_text("warm up the encoding")
     try:
@@ -169,7 +169,7 @@ def file_problems(workspace: Any) -> str | None:
 
 def build_window(ctx: GuiContext) -> Any:
     """The main window over the context's view-models, wired to each other."""
-    from sparklio_desktop.core import paths
+    from sparklio_desktop.core.settings import paths
     from sparklio_desktop.ui.theme import apply_theme
     from sparklio_desktop.ui.views.composer_view import ComposerView
     from sparklio_desktop.ui.views.inspector_view import InspectorView

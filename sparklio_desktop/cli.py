@@ -71,12 +71,12 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 def _warn_about_settings() -> None:
     """A settings file with invalid values (edited by hand) is named on standard error;
     the command goes on with those fields at their defaults."""
-    from sparklio_desktop.core.config import settings_path
+    from sparklio_desktop.core.settings.config import settings_path
 
     if not settings_path().is_file():
         return
     from sparklio_desktop.commands._output import safe_text
-    from sparklio_desktop.core.config import load_settings_lenient
+    from sparklio_desktop.core.settings.config import load_settings_lenient
 
     error = load_settings_lenient()[1]
     if error is not None:

@@ -115,7 +115,7 @@ def _paths(data, here=()) -> Iterator[tuple]:
 
 def _structural(rng: random.Random, text: str) -> tuple[str, str]:
     """Change the parsed data (a value, a key, a type) and write valid YAML back."""
-    from sparklio_desktop.core import safe_yaml
+    from sparklio_desktop.core.policy import safe_yaml
 
     data = safe_yaml.safe_load(text)  # bounded: an earlier mutation may have planted a bomb
     path = rng.choice([p for p in _paths(data) if p])
@@ -214,11 +214,11 @@ def _exercise(catalog, policy) -> None:
     """Use the policy and catalog in force the way a run does: route, price, wait, cache."""
     from decimal import Decimal
 
-    from sparklio_desktop.core import bounds
-    from sparklio_desktop.core.estimate import expected_latency_s, worst_case_cost
     from sparklio_desktop.core.ledger.money import to_picodollars
+    from sparklio_desktop.core.policy import bounds
     from sparklio_desktop.core.ratings._routing import blended_quality
-    from sparklio_desktop.core.router import LiveState, RouteRequest, route
+    from sparklio_desktop.core.routing.estimate import expected_latency_s, worst_case_cost
+    from sparklio_desktop.core.routing.router import LiveState, RouteRequest, route
 
     capped = LiveState(spent_usd=Decimal(60), budget_usd=Decimal(50), at_cap="local_only", alert_threshold=0.8)
     for name, task in policy.tasks.items():
@@ -259,8 +259,8 @@ def check(kind: str, raw: bytes, base_policy, base_catalog) -> str:
     ``ok``: the mutant is valid and in force. ``rejected: <error>``: a located error and
     the last good file in force. Anything else raises.
     """
-    from sparklio_desktop.core import paths
     from sparklio_desktop.core.errors import ConfigError
+    from sparklio_desktop.core.settings import paths
     from sparklio_desktop.core.workspace import Workspace
 
     home = paths.data_dir()
@@ -296,9 +296,9 @@ def check(kind: str, raw: bytes, base_policy, base_catalog) -> str:
 
 
 def main() -> int:
-    from sparklio_desktop.core import paths
-    from sparklio_desktop.core.catalog import load_catalog
-    from sparklio_desktop.core.policy import load_policy
+    from sparklio_desktop.core.policy.catalog import load_catalog
+    from sparklio_desktop.core.policy.routing_policy import load_policy
+    from sparklio_desktop.core.settings import paths
 
     user_catalog = paths.data_dir() / "base-catalog.yaml"
     user_catalog.write_text(USER_CATALOG, encoding="utf-8")

@@ -36,15 +36,15 @@ def sparklio_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def catalog():
-    from sparklio_desktop.core.catalog import load_catalog
-    from sparklio_desktop.core.paths import shipped_catalog_path
+    from sparklio_desktop.core.policy.catalog import load_catalog
+    from sparklio_desktop.core.settings.paths import shipped_catalog_path
 
     return load_catalog(shipped_catalog_path(), user="/nonexistent/catalog.yaml")
 
 
 @pytest.fixture(scope="session")
 def policy(catalog):
-    from sparklio_desktop.core.paths import shipped_policy_path
-    from sparklio_desktop.core.policy import load_policy
+    from sparklio_desktop.core.policy.routing_policy import load_policy
+    from sparklio_desktop.core.settings.paths import shipped_policy_path
 
     return load_policy(shipped_policy_path(), catalog)

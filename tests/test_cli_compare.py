@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from sparklio_desktop.core import paths
-from sparklio_desktop.core.votes_store import VoteStore
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.settings import paths
 from tests.core.test_compare import ANSWER, GPT4, GPT35, OPUS, SONNET, Anthropic, OpenAI
 
 

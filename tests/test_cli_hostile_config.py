@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.settings.paths import shipped_policy_path
 from tests.config_fuzz import USER_CATALOG, mutants
 
 LAUGHS = "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(

@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.paths import ledger_path
+from sparklio_desktop.core.settings.paths import ledger_path
 from tests.fakes.anthropic_server import AnthropicServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP, SIGKILL and select() on pipes are POSIX")

@@ -274,7 +274,7 @@ def test_adding_a_tag_a_shipped_entry_runs_as_updates_that_entry(server: OllamaS
 def test_adding_a_tag_removes_a_duplicate_an_earlier_add_left(server: OllamaServer, sparklio_home: Path) -> None:
     """Before the add updated in place, ``add llama3.2:latest`` wrote ``ollama/llama3.2:latest``
     beside the shipped entry; adding the tag again leaves one entry."""
-    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.policy import user_catalog
 
     user_catalog.upsert(user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000,
                                                   vram_gb=3))
@@ -287,8 +287,8 @@ def test_adding_a_tag_removes_a_duplicate_an_earlier_add_left(server: OllamaServ
 
 
 def test_a_duplicate_the_users_policy_names_is_kept(server: OllamaServer, sparklio_home: Path) -> None:
-    from sparklio_desktop.core import user_catalog
-    from sparklio_desktop.core.paths import shipped_policy_path
+    from sparklio_desktop.core.policy import user_catalog
+    from sparklio_desktop.core.settings.paths import shipped_policy_path
 
     user_catalog.upsert(user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000,
                                                   vram_gb=3))

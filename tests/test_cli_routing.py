@@ -128,7 +128,7 @@ def test_route_imports_no_qt_torch_or_sdk():
 
 def test_a_task_the_users_policy_adds_can_be_routed(sparklio_home):
     """The task names come from the policy in force, not from a list in the command line."""
-    from sparklio_desktop.core.paths import shipped_policy_path
+    from sparklio_desktop.core.settings.paths import shipped_policy_path
 
     shipped = shipped_policy_path().read_text(encoding="utf-8")
     chat = shipped.index("\n  chat:\n") + 1

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.settings import paths
 
 __all__ = ["DataDirError", "check_data_dir"]
 

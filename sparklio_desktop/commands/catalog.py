@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def key_for(model, settings) -> str | None:
     """Which key a model's requests carry: its provider's, or (for an entry whose own
     ``base_url`` points elsewhere) the key named for the entry; ``None``: no key."""
-    from sparklio_desktop.core.config import effective_base_url
-    from sparklio_desktop.core.key_index import default_env_var_names, key_name_for
+    from sparklio_desktop.core.settings.config import effective_base_url
+    from sparklio_desktop.core.settings.key_index import default_env_var_names, key_name_for
 
     if model.local:
         return None

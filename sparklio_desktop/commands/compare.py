@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.commands.route import request_from_args
     from sparklio_desktop.commands.run import _images, _prompt
     from sparklio_desktop.core.compare import ColumnFinished, Comparison, parse_vote, router_top_candidates
+    from sparklio_desktop.core.ratings.votes_store import VoteStore
     from sparklio_desktop.core.services import open_services
-    from sparklio_desktop.core.votes_store import VoteStore
 
     prompt = _prompt(args)
     images = _images(args.image)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.secrets import KeyStore
+    from sparklio_desktop.core.settings.secrets import KeyStore
 
     keys = KeyStore()
     if args.keys_command == "set":

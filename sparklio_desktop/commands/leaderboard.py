@@ -47,7 +47,7 @@ def row_dict(row: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.ratings import leaderboard
-    from sparklio_desktop.core.votes_store import VoteStore
+    from sparklio_desktop.core.ratings.votes_store import VoteStore
     from sparklio_desktop.core.workspace import Workspace
 
     since = parse_day(args.since, "--since")

@@ -279,7 +279,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _sd_folders() -> list[Path]:
-    from sparklio_desktop.core.config import load_settings_lenient
+    from sparklio_desktop.core.settings.config import load_settings_lenient
 
     return list(load_settings_lenient()[0].local.sd_weight_dirs)
 
@@ -326,7 +326,7 @@ def _run_sd(args: argparse.Namespace) -> int:
                 print(f"  - {safe_text(reason)}")
         return 0
     if cmd == "list":
-        from sparklio_desktop.core.local.sd_weights import probe_checkpoints, scan_weights
+        from sparklio_desktop.core.local.sd.weights import probe_checkpoints, scan_weights
 
         rows, docs = [], []
         scan = scan_weights(_sd_folders(), store=store)
@@ -347,7 +347,7 @@ def _run_sd(args: argparse.Namespace) -> int:
         return 0
     if cmd == "import":
         from sparklio_desktop.core.local import PickleRefused
-        from sparklio_desktop.core.local.sd_weights import describe
+        from sparklio_desktop.core.local.sd.weights import describe
 
         source = Path(args.path).expanduser()
         if args.trust_pickle and describe(source, store=store).pickle:
@@ -389,7 +389,7 @@ async def _add(admin: Any, args: argparse.Namespace) -> int:
     """Make a pulled model routable; an entry that already runs as the tag (the shipped
     Qwen 2.5 served by ``qwen2.5:latest``) is updated in place, never duplicated
     (core.user_catalog.add_ollama_model, which the Models panel uses too)."""
-    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.policy import user_catalog
 
     speed = None
     if args.speed is not None:

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.policy import load_policy
+    from sparklio_desktop.core.policy.routing_policy import load_policy
     from sparklio_desktop.core.workspace import Workspace
 
     workspace = Workspace()

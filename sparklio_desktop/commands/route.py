@@ -35,7 +35,7 @@ def read_prompt(args: argparse.Namespace) -> str | None:
 
 
 def request_from_args(args: argparse.Namespace, prompt: str | None, attachments: tuple = ()):
-    from sparklio_desktop.core.router import RouteRequest
+    from sparklio_desktop.core.routing.router import RouteRequest
 
     return RouteRequest(
         task=args.task,
@@ -55,7 +55,7 @@ def request_from_args(args: argparse.Namespace, prompt: str | None, attachments:
 
 
 def print_decision(decision) -> None:
-    from sparklio_desktop.core.explain import format_usd
+    from sparklio_desktop.core.routing.explain import format_usd
 
     o = decision.options
     print(f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "

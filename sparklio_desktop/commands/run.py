@@ -94,7 +94,7 @@ def _image_options(args: argparse.Namespace):
     if not args.negative and args.guidance is None and args.image_seed is None and args.steps is None:
         return None
     # Ranges are checked by the argument types (above); the options only travel from here.
-    from sparklio_desktop.core.local.sd_service import ImageOptions
+    from sparklio_desktop.core.local.sd.service import ImageOptions
 
     return ImageOptions(negative_prompt=args.negative, guidance=args.guidance, seed=args.image_seed,
                         steps=args.steps)
@@ -119,7 +119,7 @@ def check_out_dir(name: str) -> Path:
 def save_images(images: tuple[bytes, ...], out: Path, stem: str) -> tuple[list[str], str | None]:
     """Write paid-for images to ``out``; if that fails, to the data folder's ``images/``,
     then to a new temporary folder. Returns the paths and why the fallback was used."""
-    from sparklio_desktop.core import paths
+    from sparklio_desktop.core.settings import paths
 
     problem = None
     candidates: list[Any] = [out, lambda: paths.data_dir() / "images", lambda: Path(tempfile.mkdtemp(prefix="sparklio-"))]

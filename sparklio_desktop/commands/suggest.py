@@ -31,16 +31,16 @@ def _suggestion_dict(s: Any) -> dict[str, Any]:
 
 
 def _policy_path(workspace: Any) -> Any:
-    from sparklio_desktop.core import paths
+    from sparklio_desktop.core.settings import paths
 
     return workspace.policy_store.explicit_path or paths.user_policy_path()
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.policy_versions import PolicyVersions
-    from sparklio_desktop.core.rating_state import task_suggestion
-    from sparklio_desktop.core.router import Router
-    from sparklio_desktop.core.votes_store import VoteStore
+    from sparklio_desktop.core.policy.versions import PolicyVersions
+    from sparklio_desktop.core.ratings.state import task_suggestion
+    from sparklio_desktop.core.ratings.votes_store import VoteStore
+    from sparklio_desktop.core.routing.router import Router
     from sparklio_desktop.core.workspace import Workspace
 
     workspace = Workspace()

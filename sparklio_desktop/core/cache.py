@@ -35,7 +35,6 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Text, cast
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger import (
     MigrationSet,
     Money,
@@ -47,6 +46,7 @@ from sparklio_desktop.core.ledger import (
     writer,
 )
 from sparklio_desktop.core.ledger.engine import DatabaseFileError, set_aside
+from sparklio_desktop.core.settings import paths
 
 _T = TypeVar("_T")
 LABEL = "response cache"

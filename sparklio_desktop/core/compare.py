@@ -30,10 +30,10 @@ from typing import Any
 
 from sparklio_desktop.core.dispatch import AttemptStarted, Dispatcher, Finished, RunRequest, RunResult, TextChunk
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.planner import RoutePlanner
 from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind
-from sparklio_desktop.core.router import RouteRequest
-from sparklio_desktop.core.votes_store import VoteStore
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.routing.planner import RoutePlanner
+from sparklio_desktop.core.routing.router import RouteRequest
 
 MIN_COLUMNS = 2
 MAX_COLUMNS = 4

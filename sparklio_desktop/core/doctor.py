@@ -28,8 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger.engine import classify_sqlite_error, companions, set_aside
+from sparklio_desktop.core.settings import paths
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DERIVED_TABLES = frozenset({"usage_daily"})  # rebuilt by triggers, never copied
@@ -170,10 +170,10 @@ def _check_loader(name: str, path: Path | None, load: Any, action: str) -> Check
 def run_checks() -> list[Check]:
     """Every check, in the order the doctor prints them."""
     from sparklio_desktop.core.cache import CACHE_MIGRATIONS, default_cache_path
-    from sparklio_desktop.core.catalog import load_catalog
-    from sparklio_desktop.core.config import load_settings, settings_path
     from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
-    from sparklio_desktop.core.policy import load_policy
+    from sparklio_desktop.core.policy.catalog import load_catalog
+    from sparklio_desktop.core.policy.routing_policy import load_policy
+    from sparklio_desktop.core.settings.config import load_settings, settings_path
 
     folder = paths.data_dir(create=False)
     checks = [check_data_folder(folder)]

@@ -1,7 +1,7 @@
 """Builds the dispatcher and what it stands on, for the CLI and the GUI alike.
 
 One composition, so that ``sparklio run`` and the desktop app record, price and budget
-exactly the same way, and one route planner (core/planner.py) over the same ledger,
+exactly the same way, and one route planner (core/routing/planner.py) over the same ledger,
 votes and settings, so that every preview and every run route on the same live state.
 """
 
@@ -67,11 +67,11 @@ def open_services(
     from sparklio_desktop.core.cache import ResponseCache
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore, current_month
-    from sparklio_desktop.core.local.sd_service import LazyStableDiffusion
-    from sparklio_desktop.core.planner import RoutePlanner
-    from sparklio_desktop.core.rating_state import RatingQualities
-    from sparklio_desktop.core.secrets import KeyStore
-    from sparklio_desktop.core.votes_store import VoteStore
+    from sparklio_desktop.core.local.sd.service import LazyStableDiffusion
+    from sparklio_desktop.core.ratings.state import RatingQualities
+    from sparklio_desktop.core.ratings.votes_store import VoteStore
+    from sparklio_desktop.core.routing.planner import RoutePlanner
+    from sparklio_desktop.core.settings.secrets import KeyStore
 
     workspace = workspace or Workspace()
     # A ledger that cannot be opened (damaged, a read-only folder) raises a one-line
@@ -102,9 +102,9 @@ def route_planner(workspace: Workspace, *, all_available: bool = False):
     services: the same planner, over the default ledger file read only when it exists
     (a fresh install creates nothing and imports no SQLAlchemy). ``all_available``: plan
     as if every key were set and every local model installed (no spend, no ratings)."""
-    from sparklio_desktop.core import paths
-    from sparklio_desktop.core.planner import RoutePlanner
-    from sparklio_desktop.core.router import EVERYTHING_AVAILABLE
+    from sparklio_desktop.core.routing.planner import RoutePlanner
+    from sparklio_desktop.core.routing.router import EVERYTHING_AVAILABLE
+    from sparklio_desktop.core.settings import paths
 
     if all_available:
         return RoutePlanner(workspace, probe=lambda: EVERYTHING_AVAILABLE)
@@ -117,8 +117,8 @@ def route_planner(workspace: Workspace, *, all_available: bool = False):
 
     ratings = None
     if path.is_file() and workspace.policy.ratings.enabled:  # else no votes: numpy and SQLAlchemy stay unloaded
-        from sparklio_desktop.core.rating_state import RatingQualities
-        from sparklio_desktop.core.votes_store import VoteStore
+        from sparklio_desktop.core.ratings.state import RatingQualities
+        from sparklio_desktop.core.ratings.votes_store import VoteStore
 
         def votes(task: str):
             with VoteStore.open(path) as store:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from sparklio_desktop.core import paths
+from sparklio_desktop.core.settings import paths
 
 
 def month_spend_usd(month: str | None = None, path: Path | None = None) -> Decimal:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from tiktoken import Encoding
 
-    from sparklio_desktop.core.catalog import ModelSpec
+    from sparklio_desktop.core.policy.catalog import ModelSpec
 
 # OpenAI's chat format: every message is framed by 3 tokens, and the reply is primed with 3.
 TOKENS_PER_MESSAGE = 3

@@ -10,13 +10,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sparklio_desktop.core import paths
-from sparklio_desktop.core.catalog import Catalog, CatalogStore
 from sparklio_desktop.core.errors import ConfigError, SparklioError
-from sparklio_desktop.core.policy import Policy, PolicyStore, load_policy
+from sparklio_desktop.core.policy.catalog import Catalog, CatalogStore
+from sparklio_desktop.core.policy.routing_policy import Policy, PolicyStore, load_policy
+from sparklio_desktop.core.settings import paths
 
 if TYPE_CHECKING:  # config (pydantic settings models) loads only when settings are read
-    from sparklio_desktop.core.config import Settings
+    from sparklio_desktop.core.settings.config import Settings
 
 
 class Workspace:
@@ -63,7 +63,7 @@ class Workspace:
 
     @cached_property
     def settings(self) -> Settings:
-        from sparklio_desktop.core.config import load_settings_lenient
+        from sparklio_desktop.core.settings.config import load_settings_lenient
 
         settings, self.settings_error = load_settings_lenient()
         return settings

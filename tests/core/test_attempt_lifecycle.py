@@ -29,7 +29,7 @@ from sparklio_desktop.core.ledger.migrations import (
 )
 from sparklio_desktop.core.ledger.owners import start_token
 from sparklio_desktop.core.ledger.store import PREVIEW_CHARS
-from sparklio_desktop.core.router import RouteRequest
+from sparklio_desktop.core.routing.router import RouteRequest
 from tests.core.test_dispatch import Harness, fast_policy, servers  # noqa: F401 - fixtures
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from sparklio_desktop.core.catalog import Capability, load_catalog
 from sparklio_desktop.core.errors import ConfigError, UnknownNameError
-from sparklio_desktop.core.paths import shipped_catalog_path
+from sparklio_desktop.core.policy.catalog import Capability, load_catalog
+from sparklio_desktop.core.settings.paths import shipped_catalog_path
 
 # id: (display name, input $/1M, output $/1M, context, quality) from the seed document.
 SEED_TEXT = {
@@ -236,7 +236,7 @@ models:
 
 
 def _store(**kwargs):
-    from sparklio_desktop.core.catalog import CatalogStore
+    from sparklio_desktop.core.policy.catalog import CatalogStore
 
     return CatalogStore(**kwargs)
 
@@ -276,7 +276,7 @@ def test_an_empty_or_removed_user_catalog_adds_nothing(sparklio_home):
 
 def test_a_user_catalog_that_breaks_the_shipped_policy_is_refused(sparklio_home):
     """Overriding a model the task table needs, minus the capability, would leave no policy at all."""
-    from sparklio_desktop.core.router import RouteRequest, route
+    from sparklio_desktop.core.routing.router import RouteRequest, route
     from sparklio_desktop.core.workspace import Workspace
 
     _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY)
@@ -301,7 +301,7 @@ def test_a_user_catalog_that_breaks_the_shipped_policy_is_refused(sparklio_home)
 
 
 def test_commands_keep_working_with_a_hostile_user_catalog(sparklio_home):
-    from sparklio_desktop.core.router import RouteRequest, route
+    from sparklio_desktop.core.routing.router import RouteRequest, route
     from sparklio_desktop.core.workspace import Workspace
 
     user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY + "lol: &a [x, x]\n" + "".join(
@@ -313,7 +313,7 @@ def test_commands_keep_working_with_a_hostile_user_catalog(sparklio_home):
 
 
 def test_editing_a_hostile_user_catalog_is_refused_not_crashed(sparklio_home):
-    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.policy import user_catalog
 
     _write(sparklio_home / "catalog.yaml", "version: 1\nmodels: &r [*r]\n")
     with pytest.raises(ConfigError, match="recursive alias"):
@@ -324,7 +324,7 @@ def test_editing_a_hostile_user_catalog_is_refused_not_crashed(sparklio_home):
 def test_an_edit_that_would_break_the_shipped_policy_is_refused_and_not_written(sparklio_home):
     """The workspace refuses a user catalog with which the shipped policy does not validate
     (core.catalog.CatalogStore); the editor must not write one, or the next start falls back."""
-    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.policy import user_catalog
     from sparklio_desktop.core.workspace import Workspace
 
     entry = user_catalog.ollama_entry("qwen2.5:7b", quality=7, speed=(2, 5), context_tokens=32000, vram_gb=5)
@@ -338,7 +338,7 @@ def test_an_edit_that_would_break_the_shipped_policy_is_refused_and_not_written(
 
 
 def test_an_invalid_edit_is_located_in_the_users_file_not_its_temporary_copy(sparklio_home):
-    from sparklio_desktop.core import user_catalog
+    from sparklio_desktop.core.policy import user_catalog
 
     entry = user_catalog.ollama_entry("tiny:1b", quality=5, speed=(1, 2), context_tokens=4096, vram_gb=1)
     entry["capabilities"] = ["embedding"]  # an embedding model needs embedding_dimensions

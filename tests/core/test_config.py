@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from sparklio_desktop.core.config import (
+from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
+from sparklio_desktop.core.settings.config import (
     Settings,
     effective_base_url,
     format_value,
@@ -21,7 +22,6 @@ from sparklio_desktop.core.config import (
     setting_keys,
     settings_path,
 )
-from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
 
 
 @pytest.fixture

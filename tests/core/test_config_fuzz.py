@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.settings.paths import shipped_policy_path
 from tests.config_fuzz import REPO, USER_CATALOG, mutants
 
 COUNT = int(os.environ.get("SPARKLIO_FUZZ_COUNT", "60"))

@@ -12,12 +12,12 @@ from keyring.backends import null
 
 from sparklio_desktop.core.budget import BudgetGuard
 from sparklio_desktop.core.cache import ResponseCache
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, TextChunk
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.paths import shipped_policy_path
-from sparklio_desktop.core.router import LiveState, RouteRequest
-from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.settings.paths import shipped_policy_path
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.loopback import Fault
@@ -363,7 +363,7 @@ models:
 """, encoding="utf-8")
     h = Harness(tmp_path, fast_policy)
     try:
-        from sparklio_desktop.core.estimate import UnpricedModelError
+        from sparklio_desktop.core.routing.estimate import UnpricedModelError
 
         with pytest.raises(UnpricedModelError, match="GPT Mystery .* has no price"):
             h.run(model="openai/gpt-mystery")

@@ -20,14 +20,14 @@ import pytest
 from keyring.backends import null
 
 from sparklio_desktop.core.budget import BudgetGuard
-from sparklio_desktop.core.config import Settings
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest
-from sparklio_desktop.core.estimate import price_call
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.paths import shipped_policy_path
-from sparklio_desktop.core.router import LiveState, RouteRequest
-from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.estimate import price_call
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.settings.config import Settings
+from sparklio_desktop.core.settings.paths import shipped_policy_path
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.gemini_server import GeminiServer

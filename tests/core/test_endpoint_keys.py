@@ -15,14 +15,14 @@ import sys
 import pytest
 from keyring.backends import null
 
-from sparklio_desktop.core.config import Settings
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest
-from sparklio_desktop.core.key_index import entry_key_name, key_name_for
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.live import build_live_state, custom_key_names
-from sparklio_desktop.core.router import RouteRequest
-from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.live import build_live_state, custom_key_names
+from sparklio_desktop.core.routing.router import RouteRequest
+from sparklio_desktop.core.settings.config import Settings
+from sparklio_desktop.core.settings.key_index import entry_key_name, key_name_for
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.openai_server import OpenAIServer

@@ -34,12 +34,12 @@ import pytest
 from keyring.backends import null
 
 from sparklio_desktop.core.budget import BudgetGuard
-from sparklio_desktop.core.config import Settings
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, RunResult
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.router import LiveState, RouteRequest
-from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.settings.config import Settings
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.core.test_dispatch_stalls import LIMIT_S, WIRES, Wire, policy_text, running_fakes
 from tests.fakes.loopback import Fault, LoopbackServer

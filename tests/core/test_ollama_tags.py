@@ -14,13 +14,13 @@ import pytest
 from keyring.backends import null
 
 from sparklio_desktop.core.budget import BudgetGuard
-from sparklio_desktop.core.config import Settings
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.live import build_live_state, ollama_tags, resolve_local_tags, resolve_ollama_tag
-from sparklio_desktop.core.router import RouteRequest, route
-from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.live import build_live_state, ollama_tags, resolve_local_tags, resolve_ollama_tag
+from sparklio_desktop.core.routing.router import RouteRequest, route
+from sparklio_desktop.core.settings.config import Settings
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.loopback import Fault

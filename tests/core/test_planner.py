@@ -1,4 +1,4 @@
-"""The route planner (core/planner.py): one live state for previews, ``sparklio route``,
+"""The route planner (core/routing/planner.py): one live state for previews, ``sparklio route``,
 compare and runs, against real ledger files and the loopback provider servers."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from decimal import Decimal
 import pytest
 from keyring.backends import null
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.compare import router_top_candidates
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Finished, Routed, RunRequest
 from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
-from sparklio_desktop.core.router import LiveState, RouteRequest
-from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest
 from sparklio_desktop.core.services import open_services, route_planner
-from sparklio_desktop.core.votes_store import VoteStore
+from sparklio_desktop.core.settings import paths
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.loopback import Fault

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from sparklio_desktop.core.errors import ConfigError
-from sparklio_desktop.core.paths import shipped_policy_path
-from sparklio_desktop.core.policy import BudgetTier, Complexity, PolicyStore, SpeedClass, load_policy
+from sparklio_desktop.core.policy.routing_policy import BudgetTier, Complexity, PolicyStore, SpeedClass, load_policy
+from sparklio_desktop.core.settings.paths import shipped_policy_path
 
 SEED_TABLE = {
     "chat": ("simple", ["google/gemini-2.0-flash", "openai/gpt-3.5-turbo", "ollama/qwen2.5"]),
@@ -220,6 +220,6 @@ def test_a_policy_that_fails_its_bounds_is_never_kept_as_last_good(catalog, spar
     store = PolicyStore(catalog)
     assert "complexity_levels.simple" in str(store.error)
     assert PolicyStore.last_good_path().read_text(encoding="utf-8") == good
-    from sparklio_desktop.core.router import RouteRequest, route
+    from sparklio_desktop.core.routing.router import RouteRequest, route
 
     assert route(RouteRequest("chat"), catalog, store.policy).chain  # the policy in force routes

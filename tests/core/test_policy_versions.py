@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from sparklio_desktop.core import paths
-from sparklio_desktop.core.policy import load_policy
-from sparklio_desktop.core.policy_versions import PolicyEditError, PolicyVersions, change_primary_text
-from sparklio_desktop.core.router import Router, RouteRequest
+from sparklio_desktop.core.policy.routing_policy import load_policy
+from sparklio_desktop.core.policy.versions import PolicyEditError, PolicyVersions, change_primary_text
+from sparklio_desktop.core.routing.router import Router, RouteRequest
+from sparklio_desktop.core.settings import paths
 
 SONNET, GPT4, PRO = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro"
 TASK = "copywriting_standard"

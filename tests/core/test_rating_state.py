@@ -10,18 +10,18 @@ from decimal import Decimal
 
 import pytest
 
-from sparklio_desktop.core.decision import Rule
-from sparklio_desktop.core.policy import RatingRules
-from sparklio_desktop.core.rating_state import (
+from sparklio_desktop.core.policy.routing_policy import RatingRules
+from sparklio_desktop.core.ratings import Vote, blended_quality, leaderboard
+from sparklio_desktop.core.ratings.state import (
     RatingQualities,
     live_with_ratings,
     quality_map,
     rating_effect,
     task_suggestion,
 )
-from sparklio_desktop.core.ratings import Vote, blended_quality, leaderboard
-from sparklio_desktop.core.router import LiveState, Router, RouteRequest
-from sparklio_desktop.core.votes_store import VoteStore
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
 
 SONNET, GPT4, GPT35 = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "openai/gpt-3.5-turbo"
 FLASH, PRO = "google/gemini-2.0-flash", "google/gemini-2.0-pro"

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from sparklio_desktop.core.catalog import Catalog
-from sparklio_desktop.core.decision import Rule
-from sparklio_desktop.core.router import LiveState, Router, RouteRequest
-from sparklio_desktop.core.router_scoring import VECTOR_THRESHOLD
+from sparklio_desktop.core.policy.catalog import Catalog
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.scoring import VECTOR_THRESHOLD
 
 
 def random_catalog(base: Catalog, rng: random.Random, extra: int = 90) -> Catalog:

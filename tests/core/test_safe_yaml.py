@@ -7,10 +7,10 @@ import os
 import pytest
 import yaml
 
-from sparklio_desktop.core import safe_yaml
 from sparklio_desktop.core.errors import ConfigError
-from sparklio_desktop.core.paths import shipped_catalog_path, shipped_policy_path
-from sparklio_desktop.core.yaml_source import load_yaml, parse_yaml
+from sparklio_desktop.core.policy import safe_yaml
+from sparklio_desktop.core.policy.yaml_source import load_yaml, parse_yaml
+from sparklio_desktop.core.settings.paths import shipped_catalog_path, shipped_policy_path
 
 LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))

@@ -18,7 +18,7 @@ import pytest
 from keyring.backends import null
 
 from sparklio_desktop.core.errors import KeyringUnavailable, UnknownNameError
-from sparklio_desktop.core.secrets import (
+from sparklio_desktop.core.settings.secrets import (
     SERVICE,
     InvalidKeyError,
     InvalidProviderName,

@@ -13,7 +13,9 @@ from typing import Union, get_args, get_origin
 
 import pytest
 
-from sparklio_desktop.core.config import (
+from sparklio_desktop.core.errors import ConfigError
+from sparklio_desktop.core.ledger.money import to_picodollars
+from sparklio_desktop.core.settings.config import (
     _LEAF_TYPES,
     MAX_MONTHLY_USD,
     Settings,
@@ -21,8 +23,6 @@ from sparklio_desktop.core.config import (
     load_settings_lenient,
     set_setting,
 )
-from sparklio_desktop.core.errors import ConfigError
-from sparklio_desktop.core.ledger.money import to_picodollars
 
 
 def _numeric(annotation) -> bool:

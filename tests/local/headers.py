@@ -64,7 +64,7 @@ def ldm_header(model_type: str) -> Spec:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from sparklio_desktop.core.local.sd_configs import shipped_config_dir
+    from sparklio_desktop.core.local.sd.configs import shipped_config_dir
     from tests.local.ldm_export import CLIP_L_PREFIX, clip_to_ldm, open_clip_shapes, unet_to_ldm, vae_to_ldm
 
     folder = shipped_config_dir(model_type)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from sparklio_desktop.core.local import (
     parse_a1111_parameters,
     read_png_text,
 )
-from sparklio_desktop.core.local.sd_pipeline import _validate
+from sparklio_desktop.core.local.sd.pipeline import _validate
 from tests.local.headers import write_safetensors
 from tests.local.tiny_sd import TinySD
 

@@ -9,7 +9,7 @@ import pytest
 
 from sparklio_desktop.core.local.gpu_arbiter import GpuArbiter
 from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
-from sparklio_desktop.core.local.sd_service import StableDiffusionService
+from sparklio_desktop.core.local.sd.service import StableDiffusionService
 from sparklio_desktop.core.local.vram import GIB
 from sparklio_desktop.core.local.vram_scheduler import LoadedModel
 from tests.fakes.ollama_server import OllamaServer

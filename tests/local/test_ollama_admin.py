@@ -95,7 +95,7 @@ def test_unreachable_host_raises_with_the_start_hint() -> None:
 
 
 def test_host_comes_from_the_argument_then_settings_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sparklio_desktop.core.config import set_setting
+    from sparklio_desktop.core.settings.config import set_setting
 
     monkeypatch.setenv("OLLAMA_HOST", "10.0.0.5:7000")
     assert resolve_host() == "http://10.0.0.5:7000"

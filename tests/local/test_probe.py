@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sparklio_desktop.core.local import CheckpointStore, CheckpointUnreadable, ModelType, probe
-from sparklio_desktop.core.local.sd_probe import read_safetensors_header
+from sparklio_desktop.core.local.sd.header import read_safetensors_header
 from tests.local.headers import Spec, write_safetensors
 from tests.local.tiny_sd import TinySD
 
@@ -171,7 +171,7 @@ def test_pickle_files_are_never_opened_by_the_probe(tmp_path: Path) -> None:
 
 
 def test_diffusers_folder_prefers_full_precision_then_fp16_variant(tiny_sd: TinySD, tmp_path: Path) -> None:
-    from sparklio_desktop.core.local.sd_diffusers import folder_weights
+    from sparklio_desktop.core.local.sd.diffusers_dirs import folder_weights
 
     folder = tmp_path / "fp16-only"
     shutil.copytree(tiny_sd.diffusers_dir, folder)

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from keyring.backends import null
 
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher, Finished, RunRequest
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.local import read_png_text
-from sparklio_desktop.core.local.sd_service import ImageOptions, StableDiffusionService
-from sparklio_desktop.core.router import LiveState, RouteRequest
-from sparklio_desktop.core.secrets import KeyStore
+from sparklio_desktop.core.local.sd.service import ImageOptions, StableDiffusionService
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.local.tiny_sd import TinySD
 

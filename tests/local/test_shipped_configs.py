@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.local import ModelConfigMissing, ModelType, prepare_config_dir, probe, shipped_config_dir
-from sparklio_desktop.core.local.sd_configs import USER_VOCAB_DIRNAME, missing_vocab
-from sparklio_desktop.core.local.sd_pipeline import PIPELINE_CLASSES
-from sparklio_desktop.core.local.sd_store import default_weights_dir
-from sparklio_desktop.core.local.sd_types import LOADABLE_TYPES, TYPICAL_PARAMS
+from sparklio_desktop.core.local.sd.configs import USER_VOCAB_DIRNAME, missing_vocab
+from sparklio_desktop.core.local.sd.families import LOADABLE_TYPES, TYPICAL_PARAMS
+from sparklio_desktop.core.local.sd.pipeline import PIPELINE_CLASSES
+from sparklio_desktop.core.local.sd.store import default_weights_dir
+from sparklio_desktop.core.settings import paths
 from tests.local.headers import ldm_header, write_safetensors
 from tests.local.tiny_sd import TinySD, _write_tokenizer_files
 

@@ -21,8 +21,8 @@ import pytest
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.local import CheckpointUnreadable, default_weights_dir, import_checkpoint, probe
 from sparklio_desktop.core.local.errors import LocalEngineUnavailable
-from sparklio_desktop.core.local.sd_service import StableDiffusionService
-from sparklio_desktop.core.local.sd_weights import probe_checkpoints, scan_weights
+from sparklio_desktop.core.local.sd.service import StableDiffusionService
+from sparklio_desktop.core.local.sd.weights import probe_checkpoints, scan_weights
 from sparklio_desktop.core.providers.errors import ProviderError
 from tests.fakes.openai_server import TINY_PNG, OpenAIServer
 from tests.local.headers import SD1_TENSORS, hostile_files, write_safetensors

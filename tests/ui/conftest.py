@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import qasync
 
-from sparklio_desktop.core.paths import shipped_policy_path
+from sparklio_desktop.core.settings.paths import shipped_policy_path
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"

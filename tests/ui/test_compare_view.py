@@ -13,15 +13,15 @@ import pytest
 from keyring.backends import null
 
 from sparklio_desktop.core.compare import blind_order
-from sparklio_desktop.core.decision import Rule
 from sparklio_desktop.core.dispatch import Dispatcher
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.paths import shipped_policy_path
-from sparklio_desktop.core.planner import RoutePlanner
-from sparklio_desktop.core.rating_state import TaskRatings
-from sparklio_desktop.core.router import LiveState
-from sparklio_desktop.core.secrets import KeyStore
-from sparklio_desktop.core.votes_store import VoteStore
+from sparklio_desktop.core.ratings.state import TaskRatings
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.planner import RoutePlanner
+from sparklio_desktop.core.routing.router import LiveState
+from sparklio_desktop.core.settings.paths import shipped_policy_path
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.compare import CompareViewModel

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sparklio_desktop.core.paths import shipped_policy_path
-from sparklio_desktop.core.votes_store import VoteStore
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.settings.paths import shipped_policy_path
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.leaderboard import LeaderboardViewModel
@@ -158,8 +158,8 @@ def test_suggestion_preview_apply_and_undo(qloop, board, policy_copy):
 
 def test_create_builds_each_panel_from_services(qtbot, qloop, tmp_path):
     """The one-line wiring the main window uses: ``create(services)`` for each new panel."""
-    from sparklio_desktop.core.planner import RoutePlanner
-    from sparklio_desktop.core.router import LiveState
+    from sparklio_desktop.core.routing.planner import RoutePlanner
+    from sparklio_desktop.core.routing.router import LiveState
     from sparklio_desktop.ui.views import compare_view, leaderboard_view, models_view
 
     votes = VoteStore.open(tmp_path / "ledger.sqlite3")

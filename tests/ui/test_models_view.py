@@ -202,8 +202,8 @@ def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, o
     view.add_button.click()
     settle(qloop, vm, lambda: bool(added))
     assert added == ["ollama/llama3.2"]
-    from sparklio_desktop.core.catalog import load_catalog
-    from sparklio_desktop.core.paths import user_catalog_path
+    from sparklio_desktop.core.policy.catalog import load_catalog
+    from sparklio_desktop.core.settings.paths import user_catalog_path
 
     catalog = load_catalog(user=user_catalog_path())
     assert (catalog["ollama/llama3.2"].api_name, catalog["ollama/llama3.2"].quality) == ("llama3.2:latest", 8.5)
@@ -225,7 +225,7 @@ def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(qloop
 
 def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, make_ctx, ollama, sparklio_home, monkeypatch):
     from sparklio_desktop.app import build_window
-    from sparklio_desktop.core.decision import Rule
+    from sparklio_desktop.core.routing.decision import Rule
 
     monkeypatch.setenv("OLLAMA_HOST", ollama.base_url)
     ollama.installed = ["mistral-nemo:latest", *ollama.installed]
@@ -248,7 +248,7 @@ def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, make_ctx, 
     live = run(qloop, ctx.planner.refresh())  # what the next preview or run probes
     assert "ollama/mistral-nemo:latest" not in live.unavailable
     assert live.local_tags["ollama/mistral-nemo:latest"] == "mistral-nemo:latest"
-    from sparklio_desktop.core.router import RouteRequest, route
+    from sparklio_desktop.core.routing.router import RouteRequest, route
 
     decision = route(RouteRequest(task="chat", budget="low", explore=False), ctx.workspace.catalog,
                      ctx.workspace.policy, live)

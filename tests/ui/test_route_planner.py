@@ -1,9 +1,9 @@
 """The composer's preview shows the chain the run takes: both are routed by the one route
-planner (core/planner.py), with this session's failures and the ratings."""
+planner (core/routing/planner.py), with this session's failures and the ratings."""
 
 from __future__ import annotations
 
-from sparklio_desktop.core import paths
+from sparklio_desktop.core.settings import paths
 from tests.core.test_planner import GPT4, SONNET, TASK, _vote_gpt4_over_sonnet
 from tests.fakes.loopback import Fault
 from tests.ui.conftest import run, wait_until

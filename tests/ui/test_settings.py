@@ -8,7 +8,7 @@ from decimal import Decimal
 import keyring
 from PySide6.QtCore import Qt
 
-from sparklio_desktop.core.secrets import mask_key
+from sparklio_desktop.core.settings.secrets import mask_key
 from sparklio_desktop.ui.views.settings_view import SettingsView
 from tests.ui.conftest import run
 

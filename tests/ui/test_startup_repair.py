@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.ledger.engine import DatabaseFileError
+from sparklio_desktop.core.settings import paths
 from tests.core.ledger_damage import damage, write_ledger
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sparklio_desktop.core.decision import RoutingDecision
+from sparklio_desktop.core.routing.decision import RoutingDecision
 
 
 @dataclass(frozen=True)

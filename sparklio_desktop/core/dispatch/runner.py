@@ -31,7 +31,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sparklio_desktop.core import tokens
-from sparklio_desktop.core.catalog import Capability, ModelSpec
 from sparklio_desktop.core.dispatch import interrupts
 from sparklio_desktop.core.dispatch.events import (
     AttemptFailed,
@@ -45,8 +44,7 @@ from sparklio_desktop.core.dispatch.events import (
 )
 from sparklio_desktop.core.dispatch.watchdog import TRANSPORT_MARGIN_S, StalledError, StallLimits, watch, within
 from sparklio_desktop.core.errors import BudgetError, SparklioError
-from sparklio_desktop.core.estimate import UnpricedModelError, price_call
-from sparklio_desktop.core.planner import RoutePlanner
+from sparklio_desktop.core.policy.catalog import Capability, ModelSpec
 from sparklio_desktop.core.providers.base import (
     ChatRequest,
     EmbedRequest,
@@ -66,10 +64,12 @@ from sparklio_desktop.core.providers.errors import (
     TransientError,
 )
 from sparklio_desktop.core.redact import redact
-from sparklio_desktop.core.router import LiveState, RouteRequest
+from sparklio_desktop.core.routing.estimate import UnpricedModelError, price_call
+from sparklio_desktop.core.routing.planner import RoutePlanner
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest
 
 if TYPE_CHECKING:  # the local image stack is imported only when an image is generated
-    from sparklio_desktop.core.local.sd_service import ImageOptions, ImageProgress
+    from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
 
 
 @dataclass(frozen=True)
@@ -420,7 +420,7 @@ class Dispatcher:
 
     async def _with_load_allowance(self, model: ModelSpec, endpoint: Endpoint, limits: StallLimits) -> StallLimits:
         """A local Ollama model that is not loaded reads its weights before its first token."""
-        from sparklio_desktop.core.live import ollama_loaded
+        from sparklio_desktop.core.routing.live import ollama_loaded
 
         loaded = await asyncio.to_thread(ollama_loaded, model.api_name, endpoint.base_url)
         if loaded:
@@ -565,7 +565,7 @@ class Dispatcher:
         return self._keys_seen[provider]
 
     def _configured_base_url(self, provider: str) -> str | None:
-        from sparklio_desktop.core.config import Settings, effective_base_url
+        from sparklio_desktop.core.settings.config import Settings, effective_base_url
 
         return effective_base_url(provider, self._settings if self._settings is not None else Settings())
 
@@ -574,7 +574,7 @@ class Dispatcher:
         the key named for the entry (core.key_index.key_name_for, docs/dispatch.md)."""
         if model.base_url is None:
             return model.provider
-        from sparklio_desktop.core.key_index import key_name_for
+        from sparklio_desktop.core.settings.key_index import key_name_for
 
         return key_name_for(model.provider, model.id, model.base_url, self._configured_base_url(model.provider))
 
@@ -591,7 +591,7 @@ class Dispatcher:
         if key is None and name != model.provider:
             # Never call without it: the SDK would fall back to the provider's own variable
             # (OPENAI_API_KEY...) and send the real key to this host.
-            from sparklio_desktop.core.key_index import default_env_var_names
+            from sparklio_desktop.core.settings.key_index import default_env_var_names
 
             raise ProviderError(f"no key for this endpoint: set one with `sparklio keys set {name}` or "
                                 f"${default_env_var_names(name)[0]}", provider=model.provider, model=model.api_name)
@@ -644,7 +644,7 @@ def _max_output(task, decision) -> int:
 
 
 def _speed(decision):
-    from sparklio_desktop.core.policy import SpeedClass
+    from sparklio_desktop.core.policy.routing_policy import SpeedClass
 
     return SpeedClass(decision.options.speed)
 

@@ -30,9 +30,9 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger.engine import DatabaseFileError, create_sqlite_engine, writer
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.settings import paths
 
 LABEL = "ledger"
 

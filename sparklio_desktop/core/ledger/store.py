@@ -35,7 +35,6 @@ from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.ledger import reports, reservations
 from sparklio_desktop.core.ledger.file_store import LedgerFileStore
 from sparklio_desktop.core.ledger.money import plain_decimal, utcnow
@@ -55,6 +54,7 @@ from sparklio_desktop.core.ledger.records import (
 from sparklio_desktop.core.ledger.schema import decisions, llm_usage
 from sparklio_desktop.core.providers.registry import LOCAL_PROVIDERS
 from sparklio_desktop.core.redact import redact
+from sparklio_desktop.core.settings import paths
 
 PREVIEW_CHARS = 200
 # A decision recorded again (to add the final model) keeps when and by whom it was made.

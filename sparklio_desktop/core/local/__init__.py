@@ -26,18 +26,19 @@ from sparklio_desktop.core.local.png_meta import (
     parse_a1111_parameters,
     read_png_text,
 )
-from sparklio_desktop.core.local.sd_configs import find_clip_vocab, prepare_config_dir, shipped_config_dir
-from sparklio_desktop.core.local.sd_pipeline import (
+from sparklio_desktop.core.local.sd.configs import find_clip_vocab, prepare_config_dir, shipped_config_dir
+from sparklio_desktop.core.local.sd.families import DEFAULT_RESOLUTION, ComponentParams, ModelType
+from sparklio_desktop.core.local.sd.header import read_safetensors_header
+from sparklio_desktop.core.local.sd.pipeline import (
     GeneratedImage,
     GenerationRequest,
     LoadedInfo,
     LocalImageEngine,
     ProgressCallback,
 )
-from sparklio_desktop.core.local.sd_probe import ProbeResult, probe, read_safetensors_header
-from sparklio_desktop.core.local.sd_store import PICKLE_WARNING, CheckpointStore, default_weights_dir
-from sparklio_desktop.core.local.sd_types import DEFAULT_RESOLUTION, ComponentParams, ModelType
-from sparklio_desktop.core.local.sd_weights import (
+from sparklio_desktop.core.local.sd.probe import ProbeResult, probe
+from sparklio_desktop.core.local.sd.store import PICKLE_WARNING, CheckpointStore, default_weights_dir
+from sparklio_desktop.core.local.sd.weights import (
     Checkpoint,
     delete_checkpoint,
     import_checkpoint,

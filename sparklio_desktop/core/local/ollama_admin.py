@@ -280,10 +280,10 @@ def _parameters(text: str | None) -> dict[str, list[str]]:
 def resolve_host(host: str | None = None) -> str:
     """``host``, else the setting ``providers.ollama.host``, else ``OLLAMA_HOST``, else
     localhost:11434; normalised to ``http://host:port``."""
-    from sparklio_desktop.core.live import ollama_base_url
+    from sparklio_desktop.core.routing.live import ollama_base_url
 
     if not host:
-        from sparklio_desktop.core.config import effective_base_url, load_settings_lenient
+        from sparklio_desktop.core.settings.config import effective_base_url, load_settings_lenient
 
         host = effective_base_url("ollama", load_settings_lenient()[0])
     return ollama_base_url(host)
@@ -384,8 +384,8 @@ class OllamaAdmin:
         if details.architecture is None or weights is None:
             raise OllamaError(f"{details.name}: Ollama does not give the figures a fit check needs")
         if gpu_total_gb is None:
-            from sparklio_desktop.core.config import load_settings_lenient
             from sparklio_desktop.core.local.vram import gpu_memory
+            from sparklio_desktop.core.settings.config import load_settings_lenient
 
             gpu_total_gb = gpu_memory(load_settings_lenient()[0].gpu.vram_gb).total_gb
         return fit_check(details.architecture, weights, context_tokens, gpu_total_gb, kv_cache_type=kv_cache_type)

@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sparklio_desktop.core.local.sd_types import (
+from sparklio_desktop.core.local.sd.families import (
     TYPICAL_PARAMS,
     VAE_DECODES_IN_FP32,
     ComponentParams,

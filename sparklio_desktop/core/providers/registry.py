@@ -39,7 +39,7 @@ SDK_MODULES: dict[str, tuple[str, ...]] = {
                   "anthropic.lib.streaming", *_HTTP_STACK),
     "google": ("sparklio_desktop.core.providers.gemini_client", "google.genai"),
     "ollama": ("sparklio_desktop.core.providers.ollama_client", "ollama", "sparklio_desktop.core.local.ollama_admin",
-               "sparklio_desktop.core.local.sd_probe"),
+               "sparklio_desktop.core.local.sd.probe"),
 }
 
 

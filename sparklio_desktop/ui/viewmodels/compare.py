@@ -10,7 +10,7 @@ column at most every 100 ms (``StreamingMarkdownView``); batching here as well w
 only add latency. The vote is written through the serial executor (an SQLite write),
 and the route planner's ratings are invalidated afterwards so the next route sees it.
 The proposed models come from the same planner as the composer's preview and the runs
-(core/planner.py): its live state, this session's failures and the ratings.
+(core/routing/planner.py): its live state, this session's failures and the ratings.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from sparklio_desktop.core.compare import (
     router_top_candidates,
 )
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.router import RouteRequest
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 

@@ -5,7 +5,7 @@ that touches the router, the dispatcher or the ledger happens here, on the one q
 event loop, and comes back as signals. Blocking work (reading images, the ledger's
 rating write, the live-state probe) goes to executors, so typing and streaming never
 freeze the window. The preview and the run are routed by the same route planner
-(core/planner.py), on the same request value: the preview shows the chain the run takes.
+(core/routing/planner.py), on the same request value: the preview shows the chain the run takes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sparklio_desktop.core.dispatch import (
 )
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.providers.base import ImageInput, Message
-from sparklio_desktop.core.router import RouteRequest
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 OPTION_CHOICES: dict[str, tuple[str, ...]] = {
@@ -77,7 +77,7 @@ class ComposerViewModel(ViewModel):
 
     def __init__(self, workspace: Any, dispatcher: Any, ledger: Any, planner: Any,
                  executor: SerialExecutor, parent: QObject | None = None) -> None:
-        """``planner``: the route planner the dispatcher routes with (core/planner.py)."""
+        """``planner``: the route planner the dispatcher routes with (core/routing/planner.py)."""
         super().__init__(executor, parent)
         self._workspace = workspace
         self._dispatcher = dispatcher

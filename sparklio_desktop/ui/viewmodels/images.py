@@ -22,8 +22,8 @@ from qasync import asyncSlot
 
 from sparklio_desktop.core.dispatch import AttemptFailed, Finished, Routed, RunRequest
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.local.sd_service import ImageOptions
-from sparklio_desktop.core.router import RouteRequest
+from sparklio_desktop.core.local.sd.service import ImageOptions
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 LOCAL_MODEL = "local/stable-diffusion"

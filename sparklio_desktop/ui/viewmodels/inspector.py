@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
-from sparklio_desktop.core.decision import Rule
+from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 _RULE_TEXT = {rule.value: rule.text for rule in Rule}

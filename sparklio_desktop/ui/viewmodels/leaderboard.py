@@ -69,8 +69,8 @@ class LeaderboardViewModel(ViewModel):
 
     def _policy_versions(self) -> Any:
         if self._versions is None:
-            from sparklio_desktop.core import paths
-            from sparklio_desktop.core.policy_versions import PolicyVersions
+            from sparklio_desktop.core.policy.versions import PolicyVersions
+            from sparklio_desktop.core.settings import paths
 
             store = self._workspace.policy_store
             self._versions = PolicyVersions(self._workspace.catalog, store.explicit_path or paths.user_policy_path())
@@ -87,8 +87,8 @@ class LeaderboardViewModel(ViewModel):
                            seed=self.seed)
         suggestion = None
         if f.task is not None and f.task in policy.tasks:
-            from sparklio_desktop.core.rating_state import task_suggestion
-            from sparklio_desktop.core.router import Router
+            from sparklio_desktop.core.ratings.state import task_suggestion
+            from sparklio_desktop.core.routing.router import Router
 
             router = Router(self._workspace.catalog, policy)
             suggestion = task_suggestion(router, self._votes.votes(f.task), self._votes.star_ratings(f.task), f.task,

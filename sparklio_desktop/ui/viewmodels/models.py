@@ -59,7 +59,7 @@ class ModelInfo:
 def _probe_all(folders: Sequence[Path], store: Any) -> list[CheckpointRow]:
     """List and probe every checkpoint (runs in a worker thread: headers are file reads).
     A checkpoint that cannot be used (a broken header, a link loop) carries the reason."""
-    from sparklio_desktop.core.local.sd_weights import probe_checkpoints
+    from sparklio_desktop.core.local.sd.weights import probe_checkpoints
 
     return [CheckpointRow(r.checkpoint, r.probe, r.problem) for r in probe_checkpoints(folders, store=store)]
 
@@ -266,7 +266,7 @@ class ModelsViewModel(ViewModel):
     async def add_to_catalog(self, name: str, quality: float, speed_low: float, speed_high: float) -> None:
         """Make a pulled model routable: an entry in the user's catalog, quality and speed editable."""
         self._track()
-        from sparklio_desktop.core import user_catalog
+        from sparklio_desktop.core.policy import user_catalog
 
         admin = await self._ollama()
         try:
@@ -351,6 +351,6 @@ class ModelsViewModel(ViewModel):
 
     @staticmethod
     def model_types() -> list[str]:
-        from sparklio_desktop.core.local.sd_types import LOADABLE_TYPES
+        from sparklio_desktop.core.local.sd.families import LOADABLE_TYPES
 
         return [t.value for t in LOADABLE_TYPES]

@@ -67,7 +67,7 @@ class SettingsViewModel(ViewModel):
 
     def __init__(self, workspace: Any, keys: Any, budget: Any, live: Any, executor: SerialExecutor,
                  parent: QObject | None = None) -> None:
-        """``live``: the route planner (core/planner.py), told to probe again after a change."""
+        """``live``: the route planner (core/routing/planner.py), told to probe again after a change."""
         super().__init__(executor, parent)
         self._workspace = workspace
         self._keys = keys
@@ -76,7 +76,7 @@ class SettingsViewModel(ViewModel):
 
     # -- reading ---------------------------------------------------------------------
     def values(self) -> dict[str, str]:
-        from sparklio_desktop.core.config import format_value, get_setting
+        from sparklio_desktop.core.settings.config import format_value, get_setting
 
         settings = self._workspace.settings
         found = {}
@@ -144,9 +144,9 @@ class SettingsViewModel(ViewModel):
         self._track()
         import asyncio
 
-        from sparklio_desktop.core.config import effective_base_url
         from sparklio_desktop.core.providers.base import Endpoint
         from sparklio_desktop.core.providers.registry import create_client
+        from sparklio_desktop.core.settings.config import effective_base_url
 
         key = await self._executor.call(self._keys.get, provider)
         if key is None and provider != "ollama":
@@ -171,7 +171,7 @@ class SettingsViewModel(ViewModel):
     async def set_value(self, key: str, text: str) -> None:
         """Validate and save one setting, then apply it to the running services."""
         self._track()
-        from sparklio_desktop.core.config import set_setting
+        from sparklio_desktop.core.settings.config import set_setting
 
         value = text.strip() or None
         if (value or "") == self.values().get(key):
@@ -189,7 +189,7 @@ class SettingsViewModel(ViewModel):
         self.fieldError.emit(key, "")
         self._apply(settings)
         # The file was validated whole when saved; what it still falls back on, if anything:
-        from sparklio_desktop.core.config import load_settings_lenient
+        from sparklio_desktop.core.settings.config import load_settings_lenient
 
         self._workspace.settings_error = (await self._executor.call(load_settings_lenient))[1]
         self._emit_file_status()

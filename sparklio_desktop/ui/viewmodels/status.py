@@ -32,7 +32,7 @@ class StatusViewModel(ViewModel):
     def _read(self) -> dict[str, Any]:
         status = self._budget.status()
         live_state = {}
-        from sparklio_desktop.core.key_index import has_key_fast
+        from sparklio_desktop.core.settings.key_index import has_key_fast
 
         for provider in self._providers():
             if provider in ("ollama", "diffusers", "openai_compatible"):
@@ -42,7 +42,7 @@ class StatusViewModel(ViewModel):
                 "percent": float(status.percent), "alert": status.alert, "providers": live_state}
 
     def _ollama(self) -> str:
-        from sparklio_desktop.core.live import ollama_tags, resolve_local_tags
+        from sparklio_desktop.core.routing.live import ollama_tags, resolve_local_tags
 
         models = ollama_tags(self._workspace.settings.providers.ollama.host)
         if models is None:

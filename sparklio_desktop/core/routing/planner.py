@@ -12,7 +12,7 @@ and the dispatcher all ask it (docs/routing.md, "Live state").
 
 What it keeps:
 
-* the machine's facts (keys, Ollama's tags, SD checkpoints; core/live.py), probed off
+* the machine's facts (keys, Ollama's tags, SD checkpoints; core/routing/live.py), probed off
   the event loop by :meth:`RoutePlanner.refresh` and reused for ``max_age_s``; the month's
   spend is read with them, from the injected ledger;
 * :class:`SessionFailures`: models found unusable this session (a 401 takes the whole
@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sparklio_desktop.core.decision import RoutingDecision, Rule
-from sparklio_desktop.core.router import LiveState, RouteRequest, route
+from sparklio_desktop.core.routing.decision import RoutingDecision, Rule
+from sparklio_desktop.core.routing.router import LiveState, RouteRequest, route
 
 if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
     import asyncio
@@ -111,7 +111,7 @@ class RoutePlanner:
         if self._probe_fn is not None:
             facts = self._probe_fn()
         else:
-            from sparklio_desktop.core.live import probe_machine
+            from sparklio_desktop.core.routing.live import probe_machine
 
             facts = probe_machine(self._workspace, self._settings())
         spent = self._spend() if self._spend is not None and facts.spent_usd is None else None

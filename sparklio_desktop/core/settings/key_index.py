@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sparklio_desktop.core import paths
+from sparklio_desktop.core.settings import paths
 
 
 def _path() -> Path:

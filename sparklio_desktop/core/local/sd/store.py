@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparklio_desktop.core import paths
-from sparklio_desktop.core.local.sd_diffusers import folder_files
-from sparklio_desktop.core.local.sd_types import ModelType
+from sparklio_desktop.core.local.sd.diffusers_dirs import folder_files
+from sparklio_desktop.core.local.sd.families import ModelType
+from sparklio_desktop.core.settings import paths
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The router: a pure function from a request, the catalog, the policy and live state
-to a :class:`~sparklio_desktop.core.decision.RoutingDecision`.
+to a :class:`~sparklio_desktop.core.routing.decision.RoutingDecision`.
 
 Every rule is written down in docs/routing.md. In short:
 
@@ -28,8 +28,17 @@ from enum import Enum
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from sparklio_desktop.core import tokens
-from sparklio_desktop.core.catalog import Capability, Catalog
-from sparklio_desktop.core.decision import (
+from sparklio_desktop.core.errors import SparklioError, UnknownNameError
+from sparklio_desktop.core.policy.catalog import Capability, Catalog
+from sparklio_desktop.core.policy.routing_policy import (
+    BudgetTier,
+    Complexity,
+    Policy,
+    QualityTarget,
+    SpeedClass,
+    TaskSpec,
+)
+from sparklio_desktop.core.routing.decision import (
     Candidate,
     Estimate,
     ResolvedOptions,
@@ -37,10 +46,8 @@ from sparklio_desktop.core.decision import (
     Rule,
     Scores,
 )
-from sparklio_desktop.core.errors import SparklioError, UnknownNameError
-from sparklio_desktop.core.explain import explain
-from sparklio_desktop.core.policy import BudgetTier, Complexity, Policy, QualityTarget, SpeedClass, TaskSpec
-from sparklio_desktop.core.router_scoring import (
+from sparklio_desktop.core.routing.explain import explain
+from sparklio_desktop.core.routing.scoring import (
     VECTOR_THRESHOLD,
     Columns,
     Plan,

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sparklio_desktop.core.local.errors import CheckpointUnreadable
-from sparklio_desktop.core.local.sd_types import ComponentParams, ModelType
+from sparklio_desktop.core.local.sd.families import ComponentParams, ModelType
+from sparklio_desktop.core.local.sd.header import precision_of, read_safetensors_header
 
 MODEL_INDEX = "model_index.json"
 _MAX_FOLDER_FILES = 10_000  # files counted inside one model folder (a real one has ~20)
@@ -148,10 +149,21 @@ def classify_folder(index: dict[str, Any], unet: dict[str, Any]) -> tuple[ModelT
     return family, family, reasons
 
 
-def probe_diffusers_folder(folder: Path, store: Any = None) -> Any:
-    """A :class:`~sparklio_desktop.core.local.sd_probe.ProbeResult` for a diffusers folder."""
-    from sparklio_desktop.core.local.sd_probe import _finish, precision_of, read_safetensors_header
+@dataclass(frozen=True)
+class FolderFacts:
+    """What a diffusers folder holds; :func:`~.probe.probe` turns it into a ``ProbeResult``."""
 
+    detected: ModelType
+    family: ModelType
+    params: ComponentParams
+    precision: str
+    size: int
+    reasons: tuple[str, ...]
+
+
+def read_diffusers_folder(folder: Path) -> FolderFacts:
+    """The model type, parameter counts and precision of a diffusers folder, from its configs
+    and its weights' headers."""
     index = read_model_index(folder)
     detected, family, reasons = classify_folder(index, _unet_config(folder))
     weights = folder_weights(folder)
@@ -167,4 +179,4 @@ def probe_diffusers_folder(folder: Path, store: Any = None) -> Any:
         reasons.append(f"pickle weights in {', '.join(weights.pickle_components)}")
     params = ComponentParams(unet=counts["unet"], vae=counts["vae"], text_encoders=counts["text"])
     size = sum(f.stat().st_size for f in folder_files(folder))
-    return _finish(folder, detected, family, params, precision_of(groups), size, False, reasons, store)
+    return FolderFacts(detected, family, params, precision_of(groups), size, tuple(reasons))

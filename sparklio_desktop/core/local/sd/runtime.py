@@ -11,7 +11,7 @@ from typing import Any
 
 from sparklio_desktop.core.local import vram
 from sparklio_desktop.core.local.errors import LocalRuntimeMissing
-from sparklio_desktop.core.local.sd_types import ModelType, is_sdxl
+from sparklio_desktop.core.local.sd.families import ModelType, is_sdxl
 
 # Approximate latent → RGB projections (as in ComfyUI's previews): a preview without a VAE pass.
 _PREVIEW_SD = (

@@ -5,7 +5,7 @@ The policy and catalog are edited by hand. A validation error that says
 lets a person go straight to the mistake; this module supplies the ``:42``.
 
 Every YAML file the app reads comes through here, and through
-:mod:`~sparklio_desktop.core.safe_yaml`'s limits (size, nesting, alias expansion), so a
+:mod:`~sparklio_desktop.core.policy.safe_yaml`'s limits (size, nesting, alias expansion), so a
 hostile or damaged file is one located error, never a hang or a traceback.
 """
 
@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from yaml.reader import ReaderError
 
-from sparklio_desktop.core import safe_yaml
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors
+from sparklio_desktop.core.policy import safe_yaml
 
 Loc = tuple[str | int, ...]
 

@@ -7,7 +7,7 @@ API name without editing shipped files.
 
 A broken user catalog never stops the app: :class:`CatalogStore` keeps its error for
 display and puts the last user catalog that was valid (``catalog.last-good.yaml``) in
-force, as :class:`~sparklio_desktop.core.policy.PolicyStore` does for the policy.
+force, as :class:`~sparklio_desktop.core.policy.routing_policy.PolicyStore` does for the policy.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sparklio_desktop.core import bounds, paths
-from sparklio_desktop.core.bounds import ImagePrice, PricePerMTok, Quality
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
-from sparklio_desktop.core.yaml_source import (
+from sparklio_desktop.core.policy import bounds
+from sparklio_desktop.core.policy.bounds import ImagePrice, PricePerMTok, Quality
+from sparklio_desktop.core.policy.yaml_source import (
     YamlDocument,
     keep_last_good,
     load_yaml,
@@ -33,6 +33,7 @@ from sparklio_desktop.core.yaml_source import (
     read_text,
     validation_errors,
 )
+from sparklio_desktop.core.settings import paths
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_\-]*/[A-Za-z0-9][A-Za-z0-9._:\-]*")
 MTOK = Decimal(1_000_000)
@@ -53,7 +54,7 @@ class Capability(str, Enum):
 
 
 class _Strict(BaseModel):
-    # Every number is finite (no .inf/.nan) and has a range (core/bounds.py).
+    # Every number is finite (no .inf/.nan) and has a range (core/policy/bounds.py).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 

@@ -3,7 +3,7 @@
 "Apply" changes one task's primary model and moves the old primary to the front of its
 fallbacks. The YAML text is edited surgically — only the ``primary:`` line and the
 ``fallbacks`` entry of that task change, found by the line numbers
-:mod:`~sparklio_desktop.core.yaml_source` records — so the user's comments, ordering and
+:mod:`~sparklio_desktop.core.policy.yaml_source` records — so the user's comments, ordering and
 formatting survive. The result is validated with the same parser the app loads policies
 with, and must say exactly what was asked (new primary, old primary first fallback,
 every other task untouched) before anything is written.
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sparklio_desktop.core import paths
-from sparklio_desktop.core.catalog import Catalog
 from sparklio_desktop.core.errors import ConfigError, SparklioError
-from sparklio_desktop.core.policy import Policy, parse_policy
-from sparklio_desktop.core.yaml_source import parse_yaml
+from sparklio_desktop.core.policy.catalog import Catalog
+from sparklio_desktop.core.policy.routing_policy import Policy, parse_policy
+from sparklio_desktop.core.policy.yaml_source import parse_yaml
+from sparklio_desktop.core.settings import paths
 
 _SCALAR = r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s#\[\]{},]+)"
 _PRIMARY_LINE = re.compile(r"^(?P<head>\s*primary:[ \t]*)" + _SCALAR + r"(?P<tail>.*?)(?P<eol>\r?\n?)$")

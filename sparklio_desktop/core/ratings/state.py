@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from sparklio_desktop.core.catalog import Catalog
-from sparklio_desktop.core.policy import Policy
+from sparklio_desktop.core.policy.catalog import Catalog
+from sparklio_desktop.core.policy.routing_policy import Policy
 from sparklio_desktop.core.ratings import StarRating, Suggestion, Vote, blended_quality, leaderboard, suggest
-from sparklio_desktop.core.router import LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
 
 
 @dataclass(frozen=True)

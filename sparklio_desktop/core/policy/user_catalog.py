@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
-from sparklio_desktop.core import paths
-from sparklio_desktop.core.catalog import ModelSpec, load_catalog
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
-from sparklio_desktop.core.yaml_source import load_yaml
+from sparklio_desktop.core.policy.catalog import ModelSpec, load_catalog
+from sparklio_desktop.core.policy.yaml_source import load_yaml
+from sparklio_desktop.core.settings import paths
 
 HEADER = (
     "# Your own models, added to Sparklio's catalog (models/catalog.yaml).\n"
@@ -56,7 +56,7 @@ def _relocated(exc: ConfigError, tmp: Path, path: Path) -> ConfigError:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    from sparklio_desktop.core.policy import load_policy
+    from sparklio_desktop.core.policy.routing_policy import load_policy
 
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -157,7 +157,7 @@ def _shipped_entries() -> dict[str, dict[str, Any]]:
 def _named_by_a_user_policy(model_id: str) -> bool:
     """Whether a policy file of the user's may name ``model_id`` (then it is never removed:
     the policy would stop validating). A plain text search: at worst a duplicate stays."""
-    from sparklio_desktop.core.config import load_settings_lenient
+    from sparklio_desktop.core.settings.config import load_settings_lenient
 
     files = [paths.user_policy_path(), paths.data_dir() / "policy.last-good.yaml"]
     explicit = load_settings_lenient()[0].policy.path
@@ -187,7 +187,7 @@ def add_ollama_model(tag: str, installed: Mapping[str, str], *, context_tokens: 
     Other entries of the user's own (not overrides of shipped ids) that run as ``tag``
     are removed, unless a policy file of the user's names them.
     """
-    from sparklio_desktop.core.live import normalize_ollama_tag, resolve_ollama_tag
+    from sparklio_desktop.core.routing.live import normalize_ollama_tag, resolve_ollama_tag
 
     path = path or paths.user_catalog_path()
     installed = dict(installed)

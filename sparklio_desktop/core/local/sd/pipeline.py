@@ -35,12 +35,12 @@ from sparklio_desktop.core.local.errors import (
     PickleRefused,
 )
 from sparklio_desktop.core.local.png_meta import ImageMeta, encode_png
-from sparklio_desktop.core.local.sd_configs import prepare_config_dir
-from sparklio_desktop.core.local.sd_diffusers import folder_weights, is_diffusers_folder
-from sparklio_desktop.core.local.sd_probe import PICKLE_SUFFIXES, ProbeResult, probe
-from sparklio_desktop.core.local.sd_runtime import apply_savers, import_runtime, latents_preview_png
-from sparklio_desktop.core.local.sd_store import CheckpointStore
-from sparklio_desktop.core.local.sd_types import DEFAULT_RESOLUTION, TYPICAL_PARAMS, ComponentParams, ModelType
+from sparklio_desktop.core.local.sd.configs import prepare_config_dir
+from sparklio_desktop.core.local.sd.diffusers_dirs import folder_weights, is_diffusers_folder
+from sparklio_desktop.core.local.sd.families import DEFAULT_RESOLUTION, TYPICAL_PARAMS, ComponentParams, ModelType
+from sparklio_desktop.core.local.sd.probe import PICKLE_SUFFIXES, ProbeResult, probe
+from sparklio_desktop.core.local.sd.runtime import apply_savers, import_runtime, latents_preview_png
+from sparklio_desktop.core.local.sd.store import CheckpointStore
 from sparklio_desktop.core.local.vram_scheduler import LoadedModel
 
 logger = logging.getLogger(__name__)

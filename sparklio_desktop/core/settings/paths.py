@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 APP_NAME = "sparklio"
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[2]  # sparklio_desktop/
 _REPO_ROOT = _PACKAGE_DIR.parent
 
 

@@ -15,7 +15,7 @@ class ModelType(StrEnum):
 
     ``INPAINT`` is an SD 1.x UNet with 9 input channels (latents + mask + masked image);
     an SD 2.x or SDXL inpainting checkpoint is also ``INPAINT``, with its family in
-    :attr:`~sparklio_desktop.core.local.sd_probe.ProbeResult.family`.
+    :attr:`~sparklio_desktop.core.local.sd.probe.ProbeResult.family`.
     """
 
     SD1 = "sd1"

@@ -4,7 +4,7 @@ A value that validates is a value the router, the dispatcher and the ledger can 
 ``complexity_levels.simple: 0`` divided the quality score by zero, ``retry.backoff_s:
 [1e308]`` waited forever, a price of ``1e400`` became an infinite float. So each number
 has a finite range here, wide enough for any real setting, and the schemas in
-:mod:`~sparklio_desktop.core.policy` and :mod:`~sparklio_desktop.core.catalog` use these
+:mod:`~sparklio_desktop.core.policy.routing_policy` and :mod:`~sparklio_desktop.core.policy.catalog` use these
 types instead of bare ``float``/``int``. docs/routing.md ("Bounds") lists them.
 """
 

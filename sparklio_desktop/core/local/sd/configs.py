@@ -25,10 +25,10 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.local.errors import ModelConfigMissing
-from sparklio_desktop.core.local.sd_store import default_weights_dir
-from sparklio_desktop.core.local.sd_types import ModelType
+from sparklio_desktop.core.local.sd.families import ModelType
+from sparklio_desktop.core.local.sd.store import default_weights_dir
+from sparklio_desktop.core.settings import paths
 
 VOCAB_FILES = ("vocab.json", "merges.txt")
 FAST_FILE = "tokenizer.json"

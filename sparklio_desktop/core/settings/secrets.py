@@ -36,9 +36,9 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
-from sparklio_desktop.core import key_index
 from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError, UnknownNameError
 from sparklio_desktop.core.redact import redact
+from sparklio_desktop.core.settings import key_index
 
 __all__ = [
     "KNOWN_PROVIDERS",

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sparklio_desktop.core.catalog import MTOK, Capability, ModelSpec
-from sparklio_desktop.core.decision import ResolvedOptions, Rule
-from sparklio_desktop.core.policy import Complexity, TaskSpec
+from sparklio_desktop.core.policy.catalog import MTOK, Capability, ModelSpec
+from sparklio_desktop.core.policy.routing_policy import Complexity, TaskSpec
+from sparklio_desktop.core.routing.decision import ResolvedOptions, Rule
 from sparklio_desktop.core.tokens import scaled_tokens
 
 if TYPE_CHECKING:  # the router imports this module
-    from sparklio_desktop.core.router import LiveState
+    from sparklio_desktop.core.routing.router import LiveState
 
 VECTOR_THRESHOLD = 64  # candidates; below this the plain loop is faster
 _ZERO = Decimal(0)
@@ -181,7 +181,7 @@ def rule_detail(rule: Rule, row: Row, tin: int, tout: int, latency: float | None
     if rule is Rule.BUDGET_CAP:
         return f"at the cap the policy says {live.at_cap}"
     if rule is Rule.UNPRICED:
-        from sparklio_desktop.core.estimate import UnpricedModelError, price_call
+        from sparklio_desktop.core.routing.estimate import UnpricedModelError, price_call
 
         try:
             price_call(row.model, tin, tout, usage.images, usage.image_size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sparklio_desktop.core.decision import Candidate, Estimate, ResolvedOptions
+from sparklio_desktop.core.routing.decision import Candidate, Estimate, ResolvedOptions
 
 _ROLE_WHY = {
     "primary": "the task table's first choice for this task",

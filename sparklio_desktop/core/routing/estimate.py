@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sparklio_desktop.core.catalog import MTOK, Capability, ModelSpec
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.policy.catalog import MTOK, Capability, ModelSpec
 
 
 class UnpricedModelError(SparklioError):

@@ -15,11 +15,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sparklio_desktop.core import bounds, paths
-from sparklio_desktop.core.bounds import BackoffSeconds, Quality, Seconds, Share, Usd
-from sparklio_desktop.core.catalog import Capability, Catalog
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError, UnknownNameError
-from sparklio_desktop.core.yaml_source import (
+from sparklio_desktop.core.policy import bounds
+from sparklio_desktop.core.policy.bounds import BackoffSeconds, Quality, Seconds, Share, Usd
+from sparklio_desktop.core.policy.catalog import Capability, Catalog
+from sparklio_desktop.core.policy.yaml_source import (
     Loc,
     YamlDocument,
     keep_last_good,
@@ -28,6 +28,7 @@ from sparklio_desktop.core.yaml_source import (
     read_text,
     validation_errors,
 )
+from sparklio_desktop.core.settings import paths
 
 
 class Complexity(str, Enum):
@@ -55,7 +56,7 @@ class QualityTarget(str, Enum):
 
 
 class _Strict(BaseModel):
-    # Every number is finite (no .inf/.nan) and has a range (core/bounds.py).
+    # Every number is finite (no .inf/.nan) and has a range (core/policy/bounds.py).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 

@@ -2,7 +2,7 @@
 
 A cloud model needs its provider's API key; a local Ollama model must be pulled on a
 reachable Ollama; Stable Diffusion needs a checkpoint in a weights folder. The route
-planner (core/planner.py) probes these facts through :func:`probe_machine` and adds
+planner (core/routing/planner.py) probes these facts through :func:`probe_machine` and adds
 what only it knows: the models marked unavailable this session (401, model not found),
 the month's spend against the budget and the ratings.
 
@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from sparklio_desktop.core.catalog import Catalog
-from sparklio_desktop.core.decision import Rule
-from sparklio_desktop.core.router import LiveState
+from sparklio_desktop.core.policy.catalog import Catalog
+from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.router import LiveState
 
 OLLAMA_DEFAULT_HOST = "http://localhost:11434"
 SD_SUFFIXES = (".safetensors",)
@@ -201,9 +201,9 @@ def probe_machine(workspace, settings=None) -> LiveState:
     """Look at this machine now: keys, Ollama's installed tags, SD weights.
 
     Only the machine's facts: this session's failures, the month's spend and the ratings
-    are added by the route planner (core/planner.py), the one owner of the live state."""
-    from sparklio_desktop.core import paths
-    from sparklio_desktop.core.key_index import has_key_fast
+    are added by the route planner (core/routing/planner.py), the one owner of the live state."""
+    from sparklio_desktop.core.settings import paths
+    from sparklio_desktop.core.settings.key_index import has_key_fast
 
     settings = settings if settings is not None else workspace.settings
     catalog = workspace.catalog
@@ -218,8 +218,8 @@ def probe_machine(workspace, settings=None) -> LiveState:
 def custom_key_names(catalog: Catalog, settings) -> dict[str, str]:
     """Catalog id -> key name, for entries whose own ``base_url`` takes their provider's
     requests to another host (they never get the provider's key; core.key_index)."""
-    from sparklio_desktop.core.config import effective_base_url
-    from sparklio_desktop.core.key_index import key_name_for
+    from sparklio_desktop.core.settings.config import effective_base_url
+    from sparklio_desktop.core.settings.key_index import key_name_for
 
     names: dict[str, str] = {}
     for model in catalog.values():

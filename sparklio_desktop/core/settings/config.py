@@ -1,6 +1,6 @@
 """User settings: a small JSON file, validated by pydantic, edited by dotted keys.
 
-``settings.json`` lives in :func:`~sparklio_desktop.core.paths.data_dir` (tests and
+``settings.json`` lives in :func:`~sparklio_desktop.core.settings.paths.data_dir` (tests and
 portable installs move it with ``$SPARKLIO_HOME``; every function also takes a path).
 Only the values a user set are written, so a default that changes in a later release
 reaches users who never touched it. Writes are atomic (a temporary file in the same
@@ -8,7 +8,7 @@ folder, then ``os.replace``): a crash mid-write leaves the old file, never half 
 
 The file never holds secrets. Keys whose last part looks like one (``api_key``,
 ``token``, ``secret``...) are refused with a pointer to ``sparklio keys set``, which
-puts them in the OS keyring (:mod:`sparklio_desktop.core.secrets`).
+puts them in the OS keyring (:mod:`sparklio_desktop.core.settings.secrets`).
 
 Errors name the file, the line and the field (``settings.json:7: budget.at_cap: ...``).
 The app must keep working with a broken file, so :func:`load_settings_lenient`
@@ -38,9 +38,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sparklio_desktop.core import paths
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
 from sparklio_desktop.core.redact import redact
+from sparklio_desktop.core.settings import paths
 
 __all__ = [
     "MAX_MONTHLY_USD", "MAX_TTL_S", "MAX_VRAM_GB", "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings", "CloudProviderSettings", "DefaultsSettings",

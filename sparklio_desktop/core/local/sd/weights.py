@@ -30,9 +30,9 @@ from typing import Literal
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.local.errors import CheckpointUnreadable, LocalModelError, PickleRefused
-from sparklio_desktop.core.local.sd_diffusers import MODEL_INDEX, folder_files, folder_weights, is_diffusers_folder
-from sparklio_desktop.core.local.sd_probe import PICKLE_SUFFIXES, ProbeResult, probe
-from sparklio_desktop.core.local.sd_store import CheckpointStore, default_weights_dir
+from sparklio_desktop.core.local.sd.diffusers_dirs import MODEL_INDEX, folder_files, folder_weights, is_diffusers_folder
+from sparklio_desktop.core.local.sd.probe import PICKLE_SUFFIXES, ProbeResult, probe
+from sparklio_desktop.core.local.sd.store import CheckpointStore, default_weights_dir
 
 Format = Literal["diffusers", "safetensors", "pickle"]
 _MAX_DEPTH = 4  # A1111/ComfyUI users sort checkpoints into a few levels of subfolders
