@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.policy.catalog import Capability
-    from sparklio_desktop.core.routing.estimate import expected_latency_s, price_call
+    from sparklio_desktop.core.pricing import expected_latency_s, price_call
     from sparklio_desktop.core.routing.explain import format_usd
     from sparklio_desktop.core.workspace import Workspace
 

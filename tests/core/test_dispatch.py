@@ -363,7 +363,7 @@ models:
 """, encoding="utf-8")
     h = Harness(tmp_path, fast_policy)
     try:
-        from sparklio_desktop.core.routing.estimate import UnpricedModelError
+        from sparklio_desktop.core.pricing import UnpricedModelError
 
         with pytest.raises(UnpricedModelError, match="GPT Mystery .* has no price"):
             h.run(model="openai/gpt-mystery")

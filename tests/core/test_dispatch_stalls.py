@@ -22,8 +22,8 @@ from keyring.backends import null
 from sparklio_desktop.core.budget import BudgetGuard
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest
 from sparklio_desktop.core.ledger import LedgerStore
+from sparklio_desktop.core.pricing import price_call
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.estimate import price_call
 from sparklio_desktop.core.routing.router import LiveState, RouteRequest
 from sparklio_desktop.core.settings.config import Settings
 from sparklio_desktop.core.settings.paths import shipped_policy_path

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from sparklio_desktop.core.policy.catalog import ModelSpec
-from sparklio_desktop.core.routing.estimate import UnpricedModelError, expected_latency_s, price_call
+from sparklio_desktop.core.pricing import UnpricedModelError, expected_latency_s, price_call
 
 CENT = Decimal("0.01")
 

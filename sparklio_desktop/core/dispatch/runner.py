@@ -45,6 +45,7 @@ from sparklio_desktop.core.dispatch.events import (
 from sparklio_desktop.core.dispatch.watchdog import TRANSPORT_MARGIN_S, StalledError, StallLimits, watch, within
 from sparklio_desktop.core.errors import BudgetError, SparklioError
 from sparklio_desktop.core.policy.catalog import Capability, ModelSpec
+from sparklio_desktop.core.pricing import UnpricedModelError, price_call
 from sparklio_desktop.core.providers.base import (
     ChatRequest,
     EmbedRequest,
@@ -64,7 +65,6 @@ from sparklio_desktop.core.providers.errors import (
     TransientError,
 )
 from sparklio_desktop.core.redact import redact
-from sparklio_desktop.core.routing.estimate import UnpricedModelError, price_call
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import LiveState, RouteRequest
 

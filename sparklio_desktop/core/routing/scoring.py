@@ -181,7 +181,7 @@ def rule_detail(rule: Rule, row: Row, tin: int, tout: int, latency: float | None
     if rule is Rule.BUDGET_CAP:
         return f"at the cap the policy says {live.at_cap}"
     if rule is Rule.UNPRICED:
-        from sparklio_desktop.core.routing.estimate import UnpricedModelError, price_call
+        from sparklio_desktop.core.pricing import UnpricedModelError, price_call
 
         try:
             price_call(row.model, tin, tout, usage.images, usage.image_size)
