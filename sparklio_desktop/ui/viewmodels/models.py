@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
@@ -257,7 +257,7 @@ class ModelsViewModel(ViewModel):
         try:
             admin = await self._ollama()
             # An async generator (annotated AsyncIterator in the core): closing it closes the HTTP stream.
-            stream = cast(AsyncGenerator[PullProgress, None], admin.pull(name))
+            stream = admin.pull(name)
             try:
                 async for snapshot in stream:
                     self.pull_snapshot = snapshot
