@@ -133,7 +133,8 @@ def _import_for_first_request(workspace: Workspace) -> None:
     import importlib
 
     from sparklio_desktop.core import tokens
-    from sparklio_desktop.core.providers.registry import SDK_MODULES, import_sdk
+    from sparklio_desktop.core.provider_table import ROWS
+    from sparklio_desktop.core.providers.registry import import_sdk
     from sparklio_desktop.core.settings.key_index import has_key_fast
 
     tokens.count_text("warm up the encoding")
@@ -141,10 +142,9 @@ def _import_for_first_request(workspace: Workspace) -> None:
         importlib.import_module("pyqtgraph")  # 0.3 s+: the spend panel's first show would pay it
     except ImportError:
         pass
-    for provider in SDK_MODULES:
-        if provider != "ollama" and not has_key_fast(provider):
-            continue
-        import_sdk(provider)
+    for provider, row in ROWS.items():  # local SDKs always; a cloud SDK only where a key is set
+        if row.sdk_modules and (row.local or has_key_fast(provider)):
+            import_sdk(provider)
 
 
 def build_context(workspace: Workspace | None = None, ledger_path: Path | None = None, keys: KeyStore | None = None,

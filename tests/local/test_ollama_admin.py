@@ -104,7 +104,7 @@ def test_host_comes_from_the_argument_then_settings_then_the_environment(monkeyp
     assert resolve_host("localhost") == "http://localhost:11434"
     monkeypatch.delenv("OLLAMA_HOST")
     set_setting("providers.ollama.host", None)
-    assert resolve_host() == "http://localhost:11434"
+    assert resolve_host() == "http://127.0.0.1:11434"  # the SDK's default, and Ollama's listen address
 
 
 def test_list_gives_name_family_size_quantisation_and_date(server: OllamaServer) -> None:

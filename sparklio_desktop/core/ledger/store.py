@@ -52,7 +52,7 @@ from sparklio_desktop.core.ledger.records import (
     current_user,
 )
 from sparklio_desktop.core.ledger.schema import decisions, llm_usage
-from sparklio_desktop.core.providers.registry import LOCAL_PROVIDERS
+from sparklio_desktop.core.provider_table import LOCAL_PROVIDERS
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.settings import paths
 

@@ -279,7 +279,7 @@ def _parameters(text: str | None) -> dict[str, list[str]]:
 
 def resolve_host(host: str | None = None) -> str:
     """``host``, else the setting ``providers.ollama.host``, else ``OLLAMA_HOST``, else
-    localhost:11434; normalised to ``http://host:port``."""
+    the Ollama row's default host (core/provider_table.py); normalised to ``http://host:port``."""
     from sparklio_desktop.core.routing.live import ollama_base_url
 
     if not host:

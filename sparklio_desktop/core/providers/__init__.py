@@ -1,7 +1,8 @@
 """Provider clients: one module per provider, one registry, one error hierarchy.
 
-SDKs are imported only when a client is first created, so routing and the GUI's
-start-up never pay for them.
+The facts about a provider (key variables, hosts, SDK modules) are its row in
+core/provider_table.py, which ``registry`` reads to build clients. SDKs are imported
+only when a client is first created, so routing and the GUI's start-up never pay for them.
 """
 
 from sparklio_desktop.core.providers.base import (
@@ -19,10 +20,9 @@ from sparklio_desktop.core.providers.base import (
     Usage,
     parse_retry_after,
 )
-from sparklio_desktop.core.providers.registry import PROVIDERS, create_client
+from sparklio_desktop.core.providers.registry import create_client, import_sdk
 
 __all__ = [
-    "PROVIDERS",
     "ChatEvent",
     "ChatRequest",
     "EmbedRequest",
@@ -36,5 +36,6 @@ __all__ = [
     "TextDelta",
     "Usage",
     "create_client",
+    "import_sdk",
     "parse_retry_after",
 ]

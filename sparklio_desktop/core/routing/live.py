@@ -13,7 +13,6 @@ short timeout through the standard library, so no SDK is imported.
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.request
@@ -22,19 +21,22 @@ from decimal import Decimal
 from pathlib import Path
 
 from sparklio_desktop.core.policy.catalog import Catalog
+from sparklio_desktop.core.provider_table import OLLAMA_DEFAULT_PORT, ROWS, base_url_from_env
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.router import LiveState
+from sparklio_desktop.core.settings import paths
+from sparklio_desktop.core.settings.key_index import has_key_fast
 
-OLLAMA_DEFAULT_HOST = "http://localhost:11434"
 SD_SUFFIXES = (".safetensors",)
 
 
 def ollama_base_url(host: str | None = None) -> str:
-    host = host or os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT_HOST
+    """``host``, else ``OLLAMA_HOST``, else the default host: the Ollama row's (core/provider_table.py)."""
+    host = host or base_url_from_env("ollama") or ROWS["ollama"].default_host or ""
     if "://" not in host:
         host = "http://" + host
     if host.count(":") == 1:  # no port given
-        host += ":11434"
+        host += f":{OLLAMA_DEFAULT_PORT}"
     return host.rstrip("/")
 
 
@@ -186,8 +188,8 @@ def build_live_state(
         elif model.provider == "diffusers":
             if not sd_available:
                 unavailable[model.id] = (Rule.NOT_INSTALLED, "add a Stable Diffusion checkpoint to a weights folder")
-        elif model.provider == "openai_compatible":
-            pass  # a user endpoint may need no key; its reachability shows on first call
+        elif model.provider in ROWS and not ROWS[model.provider].needs_key:
+            pass  # e.g. an OpenAI-compatible endpoint may need no key; reachability shows on first call
         else:
             # an entry pointing its provider at another host needs the key named for it
             name = (key_names or {}).get(model.id, model.provider)
@@ -202,9 +204,6 @@ def probe_machine(workspace, settings=None) -> LiveState:
 
     Only the machine's facts: this session's failures, the month's spend and the ratings
     are added by the route planner (core/routing/planner.py), the one owner of the live state."""
-    from sparklio_desktop.core.settings import paths
-    from sparklio_desktop.core.settings.key_index import has_key_fast
-
     settings = settings if settings is not None else workspace.settings
     catalog = workspace.catalog
     providers = {m.provider for m in catalog.values() if not m.local}

@@ -39,6 +39,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
+from sparklio_desktop.core.provider_table import base_url_from_env
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.settings import paths
 
@@ -67,15 +68,6 @@ _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off"})
 _CLEAR_WORDS = frozenset({"none", "null"})
 _CLEAR = object()  # what _parse returns for "remove this key"
-
-# The SDKs' own environment conventions for another endpoint.
-_BASE_URL_ENV = {
-    "openai": "OPENAI_BASE_URL",
-    "anthropic": "ANTHROPIC_BASE_URL",
-    "google": "GOOGLE_GEMINI_BASE_URL",
-    "ollama": "OLLAMA_HOST",
-}
-
 
 def _os_user() -> str:
     try:
@@ -501,8 +493,9 @@ def _write_atomic(path: Path, text: str) -> None:
 def effective_base_url(provider: str, settings: Settings) -> str | None:
     """The endpoint to call: the setting, else the SDK's environment variable, else None.
 
-    None lets the SDK use its default. Providers without a setting here (user-added
-    OpenAI-compatible endpoints keep their URL in the catalog) give None.
+    None lets the SDK use its default. Providers without a setting here give only their
+    row's variable, if any (core/provider_table.py); user-added OpenAI-compatible
+    endpoints keep their URL in the catalog.
     """
     section = getattr(settings.providers, provider) if provider in ProvidersSettings.model_fields else None
     configured = None
@@ -512,6 +505,4 @@ def effective_base_url(provider: str, settings: Settings) -> str | None:
         configured = section.host
     if configured:
         return configured
-    env_name = _BASE_URL_ENV.get(provider)
-    env_value = os.environ.get(env_name, "").strip() if env_name else ""
-    return env_value or None
+    return base_url_from_env(provider)  # the SDK's own variable (core/provider_table.py)

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sparklio_desktop.core.provider_table import ROWS
 from sparklio_desktop.core.settings import paths
 
 
@@ -42,29 +43,21 @@ def mark(provider: str, present: bool) -> None:
     os.replace(tmp, target)
 
 
-# The conventional variables each SDK reads; others use <PROVIDER>_API_KEY.
-ENV_VARS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "google": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-}
-
-
 # A catalog entry that points a key-holding provider at another host has a key of its own,
 # named for the entry: keyring username ``entry-<id>``, variable ``SPARKLIO_KEY_<ID>``
 # (docs/dispatch.md, "Keys and custom endpoints").
 ENTRY_KEY_PREFIX = "entry-"
-DEFAULT_HOSTS: dict[str, str] = {
-    "openai": "https://api.openai.com",
-    "anthropic": "https://api.anthropic.com",
-    "google": "https://generativelanguage.googleapis.com",
-}
 
 
 def default_env_var_names(provider: str) -> tuple[str, ...]:
+    """The variables a key for ``provider`` is read from: its row's (core/provider_table.py),
+    ``SPARKLIO_KEY_<ID>`` for a catalog entry's own key, else ``<PROVIDER>_API_KEY``."""
     if provider.startswith(ENTRY_KEY_PREFIX):
         return ("SPARKLIO_KEY_" + provider[len(ENTRY_KEY_PREFIX):].upper().replace("-", "_"),)
-    return ENV_VARS.get(provider, (provider.upper().replace("-", "_") + "_API_KEY",))
+    row = ROWS.get(provider)
+    if row is not None and row.key_vars:
+        return row.key_vars
+    return (provider.upper().replace("-", "_") + "_API_KEY",)
 
 
 def entry_key_name(entry_id: str) -> str:
@@ -91,9 +84,10 @@ def key_name_for(provider: str, entry_id: str, entry_base_url: str | None, confi
     Providers without a key of their own here (Ollama, user-added OpenAI-compatible
     endpoints, keyed by their own name) keep their name.
     """
-    if entry_base_url is None or provider not in DEFAULT_HOSTS:
+    row = ROWS.get(provider)
+    if entry_base_url is None or row is None or not row.needs_key or row.default_host is None:
         return provider
-    allowed = {_origin(DEFAULT_HOSTS[provider])}
+    allowed = {_origin(row.default_host)}
     if configured_base_url:
         allowed.add(_origin(configured_base_url))
     return provider if _origin(entry_base_url) in allowed else entry_key_name(entry_id)

@@ -37,6 +37,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
 from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError, UnknownNameError
+from sparklio_desktop.core.provider_table import KEYED_PROVIDERS
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.settings import key_index
 
@@ -55,10 +56,9 @@ log = logging.getLogger(__name__)
 
 SERVICE = "sparklio"
 
-# Providers with a key of their own, and the variables their SDKs read. Google's SDK
-# prefers GEMINI_API_KEY and falls back to GOOGLE_API_KEY; we follow the same order.
-_ENV_VARS = key_index.ENV_VARS
-KNOWN_PROVIDERS: tuple[str, ...] = tuple(sorted(_ENV_VARS))
+# Providers with a key of their own (core/provider_table.py); their variables are the
+# ones their SDKs read, in the SDK's order (key_index.default_env_var_names).
+KNOWN_PROVIDERS: tuple[str, ...] = KEYED_PROVIDERS
 
 # User-added OpenAI-compatible endpoints are keyed by their catalog name (``openrouter``).
 _PROVIDER_SLUG = re.compile(r"[a-z0-9_\-]+")
