@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +17,16 @@ import pytest
 from sparklio_desktop.core import provider_table
 from sparklio_desktop.core.ledger.store import LedgerStore
 from sparklio_desktop.core.provider_table import KEYED_PROVIDERS, LOCAL_PROVIDERS, ROWS, ProviderRow
+from sparklio_desktop.core.providers.base import EmbedRequest, Endpoint
+from sparklio_desktop.core.providers.errors import ModelNotFoundError, ProviderError, TransientError
+from sparklio_desktop.core.providers.ollama_client import OllamaClient
 from sparklio_desktop.core.providers.registry import create_client, import_sdk
 from sparklio_desktop.core.routing import live
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.settings import key_index
 from sparklio_desktop.core.settings.config import Settings, effective_base_url
 from sparklio_desktop.core.settings.secrets import KNOWN_PROVIDERS, KeyStore
+from tests.fakes.ollama_server import OllamaServer
 
 SwapRow = Callable[..., ProviderRow]
 
@@ -37,6 +41,12 @@ def swap_row(monkeypatch: pytest.MonkeyPatch) -> SwapRow:
         return row
 
     return swap
+
+
+@pytest.fixture
+def ollama_server() -> Iterator[OllamaServer]:
+    with OllamaServer() as fake:
+        yield fake
 
 
 # -- the rows cover what ships ---------------------------------------------------------
@@ -129,6 +139,61 @@ def test_live_state_asks_for_a_key_only_where_the_row_needs_one(catalog: Any, sw
     swap_row("google", needs_key=False)
     state = live.build_live_state(catalog, {}, None, False)
     assert not set(google) & set(state.unavailable)
+
+
+def test_the_live_probe_and_the_client_find_ollama_at_the_rows_default_host(
+    swap_row: SwapRow, monkeypatch: pytest.MonkeyPatch, ollama_server: OllamaServer
+) -> None:
+    monkeypatch.delenv("OLLAMA_HOST")
+    swap_row("ollama", default_host=ollama_server.base_url)
+    assert live.ollama_tags() == live.ollama_tags(ollama_server.base_url) != {}
+
+    async def check() -> None:
+        client = OllamaClient()
+        try:
+            await client.check_auth(Endpoint("ollama", ""))  # no base URL: the default host
+        finally:
+            await client.aclose()
+
+    asyncio.run(check())
+    assert [r.path for r in ollama_server.requests if r.path.startswith("/api/tags")]
+
+
+def test_an_unreachable_default_host_is_named_in_the_error(swap_row: SwapRow, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OLLAMA_HOST")
+    swap_row("ollama", default_host="http://127.0.0.1:9")  # the discard port: nothing listens
+
+    async def check() -> TransientError:
+        client = OllamaClient()
+        try:
+            with pytest.raises(TransientError) as info:
+                await client.check_auth(Endpoint("ollama", ""))
+            return info.value
+        finally:
+            await client.aclose()
+
+    assert "not reachable at http://127.0.0.1:9" in asyncio.run(check()).message
+
+
+def test_clients_redact_the_keys_their_row_says_the_sdk_reads(swap_row: SwapRow, monkeypatch: pytest.MonkeyPatch,
+                                                             ollama_server: OllamaServer) -> None:
+    secret = "row-listed-secret-0123456789"
+    monkeypatch.setenv("MY_OLLAMA_SECRET", secret)
+    swap_row("ollama", key_vars=("MY_OLLAMA_SECRET",))
+    ollama_server.installed = []  # every model is "not found", and Ollama's message quotes its name
+
+    async def check() -> ProviderError:
+        client = OllamaClient()
+        try:
+            with pytest.raises(ProviderError) as info:
+                await client.embed(EmbedRequest(Endpoint("ollama", secret, ollama_server.base_url), ("hi",)))
+            return info.value
+        finally:
+            await client.aclose()
+
+    error = asyncio.run(check())
+    assert type(error) is ModelNotFoundError and "[REDACTED]" in error.message
+    assert secret not in error.message and secret not in str(error)
 
 
 def test_import_sdk_imports_the_rows_modules(swap_row: SwapRow) -> None:

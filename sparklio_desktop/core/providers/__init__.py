@@ -1,8 +1,10 @@
-"""Provider clients: one module per provider, one registry, one error hierarchy.
+"""Provider clients: one module per provider on one shared skeleton, one error hierarchy.
 
-The facts about a provider (key variables, hosts, SDK modules) are its row in
-core/provider_table.py, which ``registry`` reads to build clients. SDKs are imported
-only when a client is first created, so routing and the GUI's start-up never pay for them.
+Each client supplies only its SDK's parts to the call and error-mapping skeleton in
+``_client_base``; the facts about a provider (key variables, hosts, SDK modules) are its
+row in core/provider_table.py, which ``registry`` reads to build clients. SDKs are
+imported only when a client is first used, so routing and the GUI's start-up never pay
+for them.
 """
 
 from sparklio_desktop.core.providers.base import (

@@ -22,16 +22,13 @@ from __future__ import annotations
 import base64
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
-from sparklio_desktop.core.providers._shared import describe as _describe
-from sparklio_desktop.core.providers._shared import estimate_tokens
+from sparklio_desktop.core.providers._client_base import CallState, ClientBase, close_quietly, describe
 from sparklio_desktop.core.providers.base import (
-    ChatEvent,
     ChatRequest,
     EmbedRequest,
     EmbedResult,
@@ -39,8 +36,6 @@ from sparklio_desktop.core.providers.base import (
     ImageRequest,
     ImageResult,
     Message,
-    TextDelta,
-    Usage,
     parse_retry_after,
 )
 from sparklio_desktop.core.providers.errors import (
@@ -49,19 +44,15 @@ from sparklio_desktop.core.providers.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     ProviderError,
-    StreamBrokenError,
     TransientError,
     UnsupportedError,
 )
-from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
     import anthropic
     import httpx2
 
 __all__ = ["AnthropicClient"]
-
-T = TypeVar("T")
 
 # Anthropic requires max_tokens on every request.
 DEFAULT_MAX_TOKENS = 1024
@@ -93,16 +84,16 @@ def _split_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dic
     return ("\n\n".join(system) or None), turns
 
 
-class AnthropicClient:
+class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
     """Claude models through the Messages API."""
 
     provider = "anthropic"
 
     def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
+        super().__init__()
         self._injected: Any = http_client
         self._http: httpx2.AsyncClient | None = None
         self._owns_http = True
-        self._sdks: dict[tuple[str | None, str | None], anthropic.AsyncAnthropic] = {}
 
     def _http_client(self) -> httpx2.AsyncClient:
         if self._http is None:
@@ -117,36 +108,29 @@ class AnthropicClient:
                 self._http = anthropic.DefaultAsyncHttpxClient()
         return self._http
 
-    def _sdk(self, endpoint: Endpoint) -> anthropic.AsyncAnthropic:
-        cache_key = (endpoint.base_url, endpoint.api_key)
-        sdk = self._sdks.get(cache_key)
-        if sdk is None:
-            import anthropic
+    def _new_sdk(self, endpoint: Endpoint) -> anthropic.AsyncAnthropic:
+        import anthropic
 
-            # base_url None: the SDK reads ANTHROPIC_BASE_URL, then its default.
-            sdk = anthropic.AsyncAnthropic(api_key=endpoint.api_key, base_url=endpoint.base_url,
-                                           http_client=self._http_client(), max_retries=0)
-            if not (sdk.api_key or sdk.auth_token or sdk.credentials):
-                # Otherwise the SDK fails each request with a bare TypeError.
-                raise AuthError("no Anthropic API key is configured", provider=self.provider,
-                                model=endpoint.api_name)
-            self._sdks[cache_key] = sdk
+        # base_url None: the SDK reads ANTHROPIC_BASE_URL, then its default.
+        sdk = anthropic.AsyncAnthropic(api_key=endpoint.api_key, base_url=endpoint.base_url,
+                                       http_client=self._http_client(), max_retries=0)
+        if not (sdk.api_key or sdk.auth_token or sdk.credentials):
+            # Otherwise the SDK fails each request with a bare TypeError.
+            raise AuthError("no Anthropic API key is configured", **self._who(endpoint))
         return sdk
 
     async def aclose(self) -> None:
         """Close what this client created; an injected client stays open for its owner."""
-        self._sdks.clear()
+        self._sdk_clients.clear()
         http, self._http = self._http, None
         if http is not None and self._owns_http:
             await http.aclose()
 
     # -- chat ------------------------------------------------------------------
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """Yield text deltas, then one ``Usage`` from message_start and message_delta."""
-        endpoint = request.endpoint
+    async def _open_stream(self, sdk: anthropic.AsyncAnthropic, request: ChatRequest, call: CallState) -> Any:
         system, turns = _split_messages(request.messages)
         params: dict[str, Any] = {
-            "model": endpoint.api_name,
+            "model": request.endpoint.api_name,
             "messages": turns,
             "max_tokens": request.max_output_tokens or DEFAULT_MAX_TOKENS,
             "stream": True,
@@ -155,38 +139,29 @@ class AnthropicClient:
         if system is not None:
             params["system"] = system
         # request.temperature is not sent: this SDK's Messages API has no sampling parameters.
-        parts: list[str] = []
-        input_tokens: int | None = None
-        output_tokens: int | None = None
-        finished = False
-        failure: Exception | None = None
-        stream: Any = None
-        try:
-            stream = await self._sdk(endpoint).messages.create(**params)
-            async for event in stream:
-                kind = event.type
-                if kind == "message_start":
-                    input_tokens = event.message.usage.input_tokens
-                    output_tokens = event.message.usage.output_tokens
-                elif kind == "content_block_delta" and event.delta.type == "text_delta" and event.delta.text:
-                    parts.append(event.delta.text)
-                    yield TextDelta(event.delta.text)
-                elif kind == "message_delta" and event.usage is not None:
-                    output_tokens = event.usage.output_tokens  # cumulative, so the last one wins
-                    if getattr(event.usage, "input_tokens", None) is not None:
-                        input_tokens = event.usage.input_tokens
-                elif kind == "message_stop":
-                    finished = True
-        except Exception as exc:  # noqa: BLE001 - every failure is mapped, none escapes raw
-            failure = self._error(exc, endpoint, "".join(parts), output_tokens, streaming=stream is not None)
-        finally:
-            if stream is not None:
-                await _close_quietly(stream.close)
-        if failure is None and not finished:
-            failure = self._broken(endpoint, "the stream ended before message_stop", "".join(parts), None)
-        if failure is not None:
-            raise failure
-        yield Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        return await sdk.messages.create(**params)
+
+    async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:
+        """Text deltas; usage from message_start and message_delta."""
+        async for event in stream:
+            kind = event.type
+            if kind == "message_start":
+                call.input_tokens = event.message.usage.input_tokens
+                call.output_tokens = event.message.usage.output_tokens
+            elif kind == "content_block_delta" and event.delta.type == "text_delta" and event.delta.text:
+                yield event.delta.text
+            elif kind == "message_delta" and event.usage is not None:
+                call.output_tokens = event.usage.output_tokens  # cumulative, so the last one wins
+                if getattr(event.usage, "input_tokens", None) is not None:
+                    call.input_tokens = event.usage.input_tokens
+            elif kind == "message_stop":
+                call.finished = True
+
+    async def _close_stream(self, stream: Any, call: CallState) -> None:
+        await close_quietly(stream.close)
+
+    def _unfinished(self, call: CallState) -> ProviderError | None:
+        return None if call.finished else self._broken(call, "the stream ended before message_stop")
 
     # -- what Anthropic does not offer, and auth -------------------------------
     async def generate_image(self, request: ImageRequest) -> ImageResult:
@@ -199,65 +174,48 @@ class AnthropicClient:
 
     async def check_auth(self, endpoint: Endpoint) -> None:
         """List one model: authenticated, free, and it proves the base URL is right."""
-        await self._call(endpoint, lambda sdk: sdk.models.list(limit=1, timeout=CHECK_AUTH_TIMEOUT_S))
-
-    async def _call(self, endpoint: Endpoint, make: Callable[[anthropic.AsyncAnthropic], Awaitable[T]]) -> T:
-        failure: Exception
-        try:
-            return await make(self._sdk(endpoint))
-        except Exception as exc:  # noqa: BLE001 - mapped below, outside the except block
-            failure = self._error(exc, endpoint, "", None, streaming=False)
-        raise failure
+        await self._call(endpoint, CHECK_AUTH_TIMEOUT_S,
+                         lambda sdk: sdk.models.list(limit=1, timeout=CHECK_AUTH_TIMEOUT_S))
 
     # -- error mapping ---------------------------------------------------------
-    def _broken(self, endpoint: Endpoint, message: str, text: str, tokens: int | None) -> ProviderError:
-        """After output: ``StreamBrokenError`` with what arrived; before any: retryable."""
-        kw = {"provider": self.provider, "model": endpoint.api_name}
-        message = redact(message, [endpoint.api_key])
-        if not text:
-            return TransientError(message, provider=self.provider, model=endpoint.api_name)
-        return StreamBrokenError(message, text_received=text, output_tokens=tokens or estimate_tokens(text), **kw)
-
-    def _error(self, exc: Exception, endpoint: Endpoint, text: str, output_tokens: int | None, *,
-               streaming: bool) -> Exception:
+    def _classify(self, exc: Exception, call: CallState) -> Exception:
         """Classify any failure of an SDK call into the errors the dispatcher acts on."""
         import anthropic
         import httpx2
 
-        if isinstance(exc, ProviderError):
-            return exc
-        kw: dict[str, Any] = {"provider": self.provider, "model": endpoint.api_name}
-        secrets = [endpoint.api_key]
+        kw = self._who(call.endpoint)
+        text = call.text
         # message_start reports output_tokens=1 before any text; only a later count is real.
-        tokens = output_tokens if output_tokens and output_tokens > 1 else None
+        tokens = call.output_tokens if call.output_tokens and call.output_tokens > 1 else None
         if isinstance(exc, anthropic.APIStatusError):
-            message = redact(_provider_message(exc), secrets)
+            message = self._clean(call.endpoint, _provider_message(exc))
             error_type = _error_type(exc.body)
             in_stream = exc.status_code < 400  # an `event: error` inside a 200 stream
             if text:
-                return self._broken(endpoint, f"stream broken: {message}", text, tokens)
+                return self._broken(call, f"stream broken: {message}", tokens)
             status = None if in_stream else exc.status_code
-            cls = _classify(status, error_type, message)
+            cls = _error_class(status, error_type, message)
             if cls is TransientError:
                 retry = None if in_stream else parse_retry_after(exc.response.headers)
                 return TransientError(message, retry_after_s=retry, status=status, **kw)
             return cls(message, status=status, **kw)
         if text:
-            return self._broken(endpoint, f"stream broken: {_describe(exc)}", text, tokens)
+            return self._broken(call, f"stream broken: {describe(exc)}", tokens)
         if isinstance(exc, (anthropic.APITimeoutError, httpx.TimeoutException, httpx2.TimeoutException)):
             return TransientError("the request timed out", **kw)
         if isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
-            detail = _describe(cause) if cause is not None else exc.message
-            return TransientError(redact(f"connection failed: {detail}", secrets), **kw)
+            detail = describe(cause) if cause is not None else exc.message
+            return TransientError(self._clean(call.endpoint, f"connection failed: {detail}"), **kw)
         if isinstance(exc, anthropic.CredentialsError):  # a profile or token file that would not load
-            return AuthError(redact(str(exc), secrets), **kw)
-        if streaming or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
-            return TransientError(redact(f"malformed or interrupted response: {_describe(exc)}", secrets), **kw)
+            return AuthError(self._clean(call.endpoint, str(exc)), **kw)
+        if call.opened or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
+            return TransientError(self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"),
+                                  **kw)
         return exc  # not the provider's failure but a bug of ours: let it surface unchanged
 
 
-def _classify(status: int | None, error_type: str | None, message: str) -> type[ProviderError]:
+def _error_class(status: int | None, error_type: str | None, message: str) -> type[ProviderError]:
     """Which error class an Anthropic failure (HTTP status, ``error.type``) belongs to."""
     if status == 529 or error_type in _TRANSIENT_TYPES:
         return TransientError

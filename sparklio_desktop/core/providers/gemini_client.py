@@ -25,16 +25,14 @@ from __future__ import annotations
 import contextvars
 import json
 import math
-import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sparklio_desktop.core.providers._shared import estimate_tokens
+from sparklio_desktop.core.providers._client_base import CallState, ClientBase
 from sparklio_desktop.core.providers.base import (
-    ChatEvent,
     ChatRequest,
     EmbedRequest,
     EmbedResult,
@@ -42,7 +40,6 @@ from sparklio_desktop.core.providers.base import (
     ImageRequest,
     ImageResult,
     Message,
-    TextDelta,
     Usage,
     parse_retry_after,
 )
@@ -52,10 +49,8 @@ from sparklio_desktop.core.providers.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     ProviderError,
-    StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
     from google import genai
@@ -79,7 +74,6 @@ _CONTEXT_TOO_LONG = re.compile(
     re.IGNORECASE,
 )
 _CHECK_AUTH_TIMEOUT_S = 15.0
-T = TypeVar("T")
 
 # While one of our stream steps runs, the responses its HTTP requests open (see
 # _capture_response); None everywhere else.
@@ -95,88 +89,68 @@ async def _capture_response(response: httpx.Response) -> None:
         sink.append(response)
 
 
-class GeminiClient:
+class GeminiClient(ClientBase["genai.Client"]):
     """Chat, embeddings and image generation against the Gemini API (provider ``google``)."""
 
     provider = "google"
 
     def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
+        super().__init__()
         self._http_client = http_client
         self._owns_http_client = http_client is None
-        # One SDK client per (base_url, api_key): building one makes SSL contexts.
-        self._sdk_clients: dict[tuple[str | None, str | None], genai.Client] = {}
 
-    # -- the four calls ------------------------------------------------------------
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """Stream the answer; the SDK stream is closed in ``finally`` so a consumer that
-        stops early (or a cancelled task) releases the HTTP connection at once."""
-        endpoint = request.endpoint
-        received: list[str] = []
-        usage_metadata: Any = None
-        stream: Any = None
-        responses: list[httpx.Response] = []
-        failure: ProviderError | None = None
-        responded = False
-        try:
-            aio = self._aio(endpoint)
+    # -- chat ----------------------------------------------------------------------
+    async def _open_stream(self, sdk: genai.Client, request: ChatRequest, call: CallState) -> Any:
+        from google.genai import types
+
+        contents, system = _contents(request.messages, types)
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            max_output_tokens=request.max_output_tokens,
+            temperature=request.temperature,
+            http_options=_timeout(types, request.timeout_s),
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        return await sdk.aio.models.generate_content_stream(model=call.endpoint.api_name, contents=contents,
+                                                            config=config)
+
+    async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:
+        while True:
+            # Capture only during our own step: other work in this task is not ours.
+            token = _STREAM_RESPONSES.set(call.responses)
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                _STREAM_RESPONSES.reset(token)
+            call.responded = True
+            if chunk.usage_metadata is not None:
+                usage = _usage(chunk.usage_metadata)
+                call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens
+            for text in _texts(chunk):
+                yield text
+            self._raise_if_refused(chunk, call.endpoint)
+
+    async def _close_stream(self, stream: Any, call: CallState) -> None:
+        for response in call.responses:
+            await response.aclose()  # closes the connection if the body is unread
+        await stream.aclose()
+
+    # -- embeddings, images, auth ----------------------------------------------------
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        async def call(client: genai.Client) -> Any:
             from google.genai import types
 
-            contents, system = _contents(request.messages, types)
-            config = types.GenerateContentConfig(
-                system_instruction=system,
-                max_output_tokens=request.max_output_tokens,
-                temperature=request.temperature,
-                http_options=_timeout(types, request.timeout_s),
-                automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-            )
-            stream = await aio.models.generate_content_stream(model=endpoint.api_name, contents=contents, config=config)
-            while True:
-                # Capture only during our own step: other work in this task is not ours.
-                token = _STREAM_RESPONSES.set(responses)
-                try:
-                    chunk = await stream.__anext__()
-                except StopAsyncIteration:
-                    break
-                finally:
-                    _STREAM_RESPONSES.reset(token)
-                responded = True
-                if chunk.usage_metadata is not None:
-                    usage_metadata = chunk.usage_metadata
-                for text in _texts(chunk):
-                    received.append(text)
-                    yield TextDelta(text)
-                self._raise_if_refused(chunk, endpoint)
-        except ProviderError:
-            raise
-        except Exception as err:  # noqa: BLE001 - every SDK/transport failure is mapped
-            failure = self._classify(err, endpoint, request.timeout_s, responded=responded)
-        finally:
-            for response in responses:
-                await response.aclose()  # closes the connection if the body is unread
-            if stream is not None:
-                await stream.aclose()
-        if failure is not None:
-            if received and isinstance(failure, TransientError):
-                text = "".join(received)
-                reported = _usage(usage_metadata).output_tokens
-                who = {"provider": failure.provider, "model": failure.model, "status": failure.status}
-                message = f"stream broke after {len(received)} chunks: {failure.message}"
-                tokens = reported or estimate_tokens(text)  # a rough count when usage never arrived
-                raise StreamBrokenError(message, text_received=text, output_tokens=tokens, **who)
-            raise failure
-        yield _usage(usage_metadata)
-
-    async def embed(self, request: EmbedRequest) -> EmbedResult:
-        async def call(aio: Any, types: Any) -> Any:
             # One Content per input: a plain list of strings would be merged into one
             # Content with several parts, and come back as a single embedding.
-            return await aio.models.embed_content(
+            return await client.aio.models.embed_content(
                 model=request.endpoint.api_name,
                 contents=[types.Content(role="user", parts=[types.Part.from_text(text=t)]) for t in request.inputs],
                 config=types.EmbedContentConfig(http_options=_timeout(types, request.timeout_s)),
             )
 
-        response = await self._guarded(request.endpoint, request.timeout_s, call)
+        response = await self._call(request.endpoint, request.timeout_s, call)
         embeddings = response.embeddings or []
         vectors = tuple(tuple(e.values or ()) for e in embeddings)
         # The Gemini API reports no token count for embeddings (Vertex AI does).
@@ -192,7 +166,9 @@ class GeminiClient:
         endpoint = request.endpoint
         model = IMAGE_MODEL_ALIASES.get(re.sub(r"[^a-z0-9]", "", endpoint.api_name.lower()), endpoint.api_name)
 
-        async def call(aio: Any, types: Any) -> list[bytes]:
+        async def call(client: genai.Client) -> list[bytes]:
+            from google.genai import types
+
             images: list[bytes] = []
             config = types.GenerateContentConfig(
                 response_modalities=["TEXT", "IMAGE"],
@@ -201,7 +177,8 @@ class GeminiClient:
                 automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
             )
             for _ in range(max(1, request.n)):
-                response = await aio.models.generate_content(model=model, contents=request.prompt, config=config)
+                response = await client.aio.models.generate_content(model=model, contents=request.prompt,
+                                                                    config=config)
                 self._raise_if_refused(response, endpoint)
                 found = [
                     part.inline_data.data
@@ -213,22 +190,24 @@ class GeminiClient:
                 ]
                 if not found:
                     said = " ".join(_texts(response)).strip()
-                    message = redact(f"Gemini returned no image{': ' + said if said else ''}", _secrets(endpoint))
+                    message = self._clean(endpoint, f"Gemini returned no image{': ' + said if said else ''}")
                     raise InvalidRequestError(message, **{**self._who(endpoint), "model": model})
                 images.extend(found)
             return images
 
-        images = await self._guarded(endpoint, request.timeout_s, call)
+        images = await self._call(endpoint, request.timeout_s, call)
         return ImageResult(images=tuple(images), size=request.size)
 
     async def check_auth(self, endpoint: Endpoint) -> None:
         """List one model: the cheapest call that proves the key works."""
 
-        async def call(aio: Any, types: Any) -> None:
-            timeout = _timeout(types, _CHECK_AUTH_TIMEOUT_S)
-            await aio.models.list(config=types.ListModelsConfig(page_size=1, http_options=timeout))
+        async def call(client: genai.Client) -> None:
+            from google.genai import types
 
-        await self._guarded(endpoint, _CHECK_AUTH_TIMEOUT_S, call)
+            timeout = _timeout(types, _CHECK_AUTH_TIMEOUT_S)
+            await client.aio.models.list(config=types.ListModelsConfig(page_size=1, http_options=timeout))
+
+        await self._call(endpoint, _CHECK_AUTH_TIMEOUT_S, call)
 
     async def aclose(self) -> None:
         """Close the SDK clients' own pools, then our httpx client if we made it."""
@@ -241,50 +220,29 @@ class GeminiClient:
             self._http_client = None
 
     # -- the SDK client --------------------------------------------------------------
-    async def _guarded(self, endpoint: Endpoint, timeout_s: float, call: Callable[[Any, Any], Awaitable[T]]) -> T:
-        """Run ``call(aio, types)`` and map whatever it raises to our error classes."""
-        try:
-            aio = self._aio(endpoint)
-            from google.genai import types
-
-            return await call(aio, types)
-        except ProviderError:
-            raise
-        except Exception as err:  # noqa: BLE001 - every SDK/transport failure is mapped
-            failure = self._classify(err, endpoint, timeout_s)
-        raise failure
-
     def _who(self, endpoint: Endpoint) -> dict[str, Any]:
-        """The ``provider`` and ``model`` every error carries."""
         return {"provider": endpoint.provider or self.provider, "model": endpoint.api_name}
 
-    def _aio(self, endpoint: Endpoint) -> Any:
-        """The SDK's async client for this endpoint, built on first use and cached."""
-        key = (endpoint.base_url, endpoint.api_key)
-        client = self._sdk_clients.get(key)
-        if client is None:
-            from google import genai
-            from google.genai import types
+    def _new_sdk(self, endpoint: Endpoint) -> genai.Client:
+        from google import genai
+        from google.genai import types
 
-            if self._http_client is None:
-                self._http_client = httpx.AsyncClient(follow_redirects=True)
-            hooks = self._http_client.event_hooks
-            if _capture_response not in hooks["response"]:
-                self._http_client.event_hooks = {**hooks, "response": [*hooks["response"], _capture_response]}
-            options = types.HttpOptions(
-                base_url=endpoint.base_url,  # None: the SDK default or GOOGLE_GEMINI_BASE_URL
-                retry_options=types.HttpRetryOptions(attempts=1),
-                httpx_async_client=self._http_client,
-            )
-            try:
-                client = genai.Client(api_key=endpoint.api_key, vertexai=False, http_options=options)
-            except ValueError as err:  # no key given and none in GEMINI_API_KEY / GOOGLE_API_KEY
-                failure = AuthError(redact(str(err), _secrets(endpoint)), **self._who(endpoint))
-            else:
-                self._sdk_clients[key] = client
-                return client.aio
-            raise failure
-        return client.aio
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(follow_redirects=True)
+        hooks = self._http_client.event_hooks
+        if _capture_response not in hooks["response"]:
+            self._http_client.event_hooks = {**hooks, "response": [*hooks["response"], _capture_response]}
+        options = types.HttpOptions(
+            base_url=endpoint.base_url,  # None: the SDK default or GOOGLE_GEMINI_BASE_URL
+            retry_options=types.HttpRetryOptions(attempts=1),
+            httpx_async_client=self._http_client,
+        )
+        failure: ProviderError
+        try:
+            return genai.Client(api_key=endpoint.api_key, vertexai=False, http_options=options)
+        except ValueError as err:  # no key given and none in GEMINI_API_KEY / GOOGLE_API_KEY
+            failure = AuthError(self._clean(endpoint, str(err)), **self._who(endpoint))
+        raise failure
 
     # -- errors ------------------------------------------------------------------------
     def _raise_if_refused(self, response: Any, endpoint: Endpoint) -> None:
@@ -295,41 +253,39 @@ class GeminiClient:
             reason = _enum_name(feedback.block_reason)
             detail = f": {feedback.block_reason_message}" if feedback.block_reason_message else ""
             message = f"Gemini blocked the prompt ({reason}){detail}"
-            raise InvalidRequestError(redact(message, _secrets(endpoint)), **kw)
+            raise InvalidRequestError(self._clean(endpoint, message), **kw)
         for candidate in response.candidates or []:
             reason = _enum_name(candidate.finish_reason)
             if reason in _REFUSALS:
                 detail = f": {candidate.finish_message}" if candidate.finish_message else ""
                 message = f"Gemini stopped the answer (finish reason {reason}){detail}"
-                raise InvalidRequestError(redact(message, _secrets(endpoint)), **kw)
+                raise InvalidRequestError(self._clean(endpoint, message), **kw)
 
-    def _classify(
-        self, err: Exception, endpoint: Endpoint, timeout_s: float, *, responded: bool = False
-    ) -> ProviderError:
-        """Map an SDK or transport exception to our classes, redacted; re-raise others (bugs).
+    def _classify(self, exc: Exception, call: CallState) -> Exception:
+        """Map an SDK or transport exception to our classes, redacted; return others (bugs) as they are.
 
         A ``ValueError`` is a malformed response once the server has ``responded``; before
         that, a request the SDK refused to build (no contents, a bad parameter)."""
         from google.genai import errors as genai_errors
 
-        kw = self._who(endpoint)
+        kw = self._who(call.endpoint)
 
         def clean(text: str) -> str:
-            return redact(text, _secrets(endpoint))
+            return self._clean(call.endpoint, text)
 
-        if isinstance(err, genai_errors.APIError):
-            return _classify_api_error(err, clean, kw)
-        if isinstance(err, httpx.TimeoutException):
-            return TransientError(clean(f"no response within {timeout_s:g} s ({type(err).__name__})"), **kw)
-        if isinstance(err, httpx.TransportError):
-            return TransientError(clean(f"connection failed: {type(err).__name__}: {err}"), **kw)
-        if isinstance(err, (genai_errors.UnknownApiResponseError, json.JSONDecodeError)) or (
-            responded and isinstance(err, ValueError)
+        if isinstance(exc, genai_errors.APIError):
+            return _classify_api_error(exc, clean, kw)
+        if isinstance(exc, httpx.TimeoutException):
+            return TransientError(clean(f"no response within {call.timeout_s:g} s ({type(exc).__name__})"), **kw)
+        if isinstance(exc, httpx.TransportError):
+            return TransientError(clean(f"connection failed: {type(exc).__name__}: {exc}"), **kw)
+        if isinstance(exc, (genai_errors.UnknownApiResponseError, json.JSONDecodeError)) or (
+            call.responded and isinstance(exc, ValueError)
         ):
-            return TransientError(clean(f"malformed response: {err}"), **kw)
-        if isinstance(err, ValueError):
-            return InvalidRequestError(clean(str(err)), **kw)
-        raise err
+            return TransientError(clean(f"malformed response: {exc}"), **kw)
+        if isinstance(exc, ValueError):
+            return InvalidRequestError(clean(str(exc)), **kw)
+        return exc
 
 
 def _classify_api_error(err: Any, clean: Any, kw: dict[str, Any]) -> ProviderError:
@@ -420,8 +376,3 @@ def _aspect_ratio(size: str) -> str:
 
 def _enum_name(value: Any) -> str:
     return str(getattr(value, "value", value) or "")
-
-
-def _secrets(endpoint: Endpoint) -> list[str | None]:
-    """The key this call used, and the ones the SDK would read from the environment."""
-    return [endpoint.api_key, os.environ.get("GEMINI_API_KEY"), os.environ.get("GOOGLE_API_KEY")]

@@ -30,15 +30,15 @@ import asyncio
 import contextlib
 import contextvars
 import json
-import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from sparklio_desktop.core.provider_table import ROWS, base_url_from_env
+from sparklio_desktop.core.providers._client_base import CallState, ClientBase
 from sparklio_desktop.core.providers.base import (
-    ChatEvent,
     ChatRequest,
     EmbedRequest,
     EmbedResult,
@@ -46,8 +46,6 @@ from sparklio_desktop.core.providers.base import (
     ImageRequest,
     ImageResult,
     Message,
-    TextDelta,
-    Usage,
     parse_retry_after,
 )
 from sparklio_desktop.core.providers.errors import (
@@ -56,18 +54,14 @@ from sparklio_desktop.core.providers.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     ProviderError,
-    StreamBrokenError,
     TransientError,
     UnsupportedError,
 )
-from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
     import ollama
 
-_DEFAULT_HOST = "http://127.0.0.1:11434"
 _CHECK_AUTH_TIMEOUT_S = 10.0
-T = TypeVar("T")
 _CONTEXT_TOO_LONG = re.compile(
     r"context length|context window|exceeds the (maximum|context)|input length exceeds|prompt is too long",
     re.IGNORECASE,
@@ -97,97 +91,71 @@ def _capturing_headers(sink: dict[str, str]) -> Iterator[None]:
         _ERROR_HEADERS.reset(token)
 
 
-class OllamaClient:
+class OllamaClient(ClientBase["ollama.AsyncClient"]):
     """Chat and embeddings against an Ollama server; no image generation."""
 
     provider = "ollama"
 
     def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
+        super().__init__()
         # Accepted for the common contract; the ollama SDK cannot send through it.
         self._http_client = http_client
-        # One SDK client (and connection pool) per (host, api_key).
-        self._sdk_clients: dict[tuple[str | None, str | None], ollama.AsyncClient] = {}
 
-    # -- the four calls ------------------------------------------------------------
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """Stream ``/api/chat``; usage comes from the final ``done: true`` line.
+    # -- chat ----------------------------------------------------------------------
+    async def _open_stream(self, sdk: ollama.AsyncClient, request: ChatRequest, call: CallState) -> Any:
+        """``/api/chat``, streamed; the request goes out on the first read."""
+        options = {"num_predict": request.max_output_tokens, "temperature": request.temperature}
+        return await sdk.chat(
+            model=request.endpoint.api_name,
+            messages=[_message(m) for m in request.messages],
+            stream=True,
+            options={k: v for k, v in options.items() if v is not None} or None,
+        )
 
-        The SDK stream is closed in ``finally``, which exits its ``httpx`` stream
-        context at once, so a consumer that stops early frees the connection (and
-        Ollama stops generating).
-        """
-        endpoint = request.endpoint
-        received: list[str] = []
-        headers: dict[str, str] = {}
-        final: Any = None
-        stream: Any = None
-        failure: ProviderError | None = None
-        responded = False
-        try:
-            client = self._sdk(endpoint)
-            options = {"num_predict": request.max_output_tokens, "temperature": request.temperature}
-            stream = await client.chat(
-                model=endpoint.api_name,
-                messages=[_message(m) for m in request.messages],
-                stream=True,
-                options={k: v for k, v in options.items() if v is not None} or None,
-            )
-            while True:
-                try:
-                    with _capturing_headers(headers):
-                        async with asyncio.timeout(request.timeout_s):
-                            part = await stream.__anext__()
-                except StopAsyncIteration:
-                    break
-                responded = True
-                text = part.message.content if part.message is not None else None
-                if text:
-                    received.append(text)
-                    yield TextDelta(text)
-                if part.done:
-                    final = part
-            if final is None:
-                raise httpx.RemoteProtocolError("the stream ended without a done:true line")
-        except ProviderError:
-            raise
-        except Exception as err:  # noqa: BLE001 - every SDK/transport failure is mapped
-            failure = self._classify(err, endpoint, request.timeout_s, headers, responded=responded)
-        finally:
-            if stream is not None:
-                await stream.aclose()
-        if failure is not None:
-            if received and isinstance(failure, TransientError):
-                raise StreamBrokenError(
-                    f"stream broke after {len(received)} chunks: {failure.message}",
-                    text_received="".join(received),
-                    output_tokens=len(received),  # Ollama streams one token per line
-                    provider=failure.provider,
-                    model=failure.model,
-                    status=failure.status,
-                )
-            raise failure
-        yield Usage(input_tokens=final.prompt_eval_count, output_tokens=final.eval_count)
+    async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:
+        """One line at a time, each within the timeout; usage comes from the ``done: true`` line."""
+        while True:
+            try:
+                with _capturing_headers(call.headers):
+                    async with asyncio.timeout(call.timeout_s):
+                        part = await stream.__anext__()
+            except StopAsyncIteration:
+                break
+            call.responded = True
+            text = part.message.content if part.message is not None else None
+            if text:
+                yield text
+            if part.done:
+                call.finished = True
+                call.input_tokens, call.output_tokens = part.prompt_eval_count, part.eval_count
+        if not call.finished:
+            raise httpx.RemoteProtocolError("the stream ended without a done:true line")
 
+    async def _close_stream(self, stream: Any, call: CallState) -> None:
+        # Exits the SDK's httpx stream context at once: the connection is freed and
+        # Ollama stops generating.
+        await stream.aclose()
+
+    def _broken_tokens(self, call: CallState) -> int:
+        return len(call.parts)  # Ollama streams one token per line
+
+    # -- embeddings, images, auth ----------------------------------------------------
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         """``/api/embed`` with every input at once; ``prompt_eval_count`` is the token count."""
         endpoint = request.endpoint
         inputs = list(request.inputs)
-        response = await self._guarded(
+        response = await self._call(
             endpoint, request.timeout_s, lambda client: client.embed(model=endpoint.api_name, input=inputs)
         )
         vectors = tuple(tuple(float(x) for x in vector) for vector in response.embeddings)
         return EmbedResult(vectors=vectors, input_tokens=response.prompt_eval_count)
 
     async def generate_image(self, request: ImageRequest) -> ImageResult:
-        raise UnsupportedError(
-            "Ollama has no image generation API",
-            provider=request.endpoint.provider or self.provider,
-            model=request.endpoint.api_name,
-        )
+        raise UnsupportedError("Ollama has no image generation API", **self._who(request.endpoint))
 
     async def check_auth(self, endpoint: Endpoint) -> None:
         """Reachability: list the installed models (``/api/tags``), the cheapest call."""
-        await self._guarded(endpoint, _CHECK_AUTH_TIMEOUT_S, lambda client: client.list())
+        await self._call(endpoint, _CHECK_AUTH_TIMEOUT_S, lambda client: client.list())
 
     async def aclose(self) -> None:
         """Close the SDK clients' pools; the injected client belongs to the caller."""
@@ -196,69 +164,64 @@ class OllamaClient:
             await client.close()  # type: ignore[no-untyped-call]  # the SDK leaves close() unannotated
 
     # -- the SDK client --------------------------------------------------------------
-    async def _guarded(self, endpoint: Endpoint, timeout_s: float, call: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``call(sdk_client)`` within ``timeout_s``; map whatever it raises to our classes."""
-        headers: dict[str, str] = {}
-        try:
-            client = self._sdk(endpoint)
-            with _capturing_headers(headers):
-                async with asyncio.timeout(timeout_s):
-                    return await call(client)
-        except ProviderError:
-            raise
-        except Exception as err:  # noqa: BLE001 - every SDK/transport failure is mapped
-            failure = self._classify(err, endpoint, timeout_s, headers)
-        raise failure
+    def _who(self, endpoint: Endpoint) -> dict[str, Any]:
+        return {"provider": endpoint.provider or self.provider, "model": endpoint.api_name}
 
-    def _sdk(self, endpoint: Endpoint) -> ollama.AsyncClient:
-        """The SDK client for this host (``None``: ``OLLAMA_HOST`` or localhost), cached."""
-        key = (endpoint.base_url, endpoint.api_key)
-        client = self._sdk_clients.get(key)
-        if client is None:
-            import ollama
+    @staticmethod
+    def _host(endpoint: Endpoint) -> str:
+        """Where the call goes: the endpoint's host, else ``OLLAMA_HOST``, else the Ollama row's default."""
+        return endpoint.base_url or base_url_from_env("ollama") or ROWS["ollama"].default_host or ""
 
-            client = ollama.AsyncClient(
-                host=endpoint.base_url,
-                timeout=None,  # bounded per call with asyncio.timeout, see the module docstring
-                headers={"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else None,
-                event_hooks={"response": [_remember_error_headers]},
-            )
-            self._sdk_clients[key] = client
-        return client
+    @contextlib.asynccontextmanager
+    async def _bounded(self, call: CallState) -> AsyncIterator[None]:
+        """The SDK's httpx timeout is off (one client serves calls with different timeouts),
+        so each call is bounded here; error headers are kept for Retry-After."""
+        with _capturing_headers(call.headers):
+            async with asyncio.timeout(call.timeout_s):
+                yield
+
+    def _new_sdk(self, endpoint: Endpoint) -> ollama.AsyncClient:
+        import ollama
+
+        return ollama.AsyncClient(
+            host=self._host(endpoint),
+            timeout=None,  # bounded per call with asyncio.timeout, see the module docstring
+            headers={"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else None,
+            event_hooks={"response": [_remember_error_headers]},
+        )
 
     # -- errors ------------------------------------------------------------------------
-    def _classify(
-        self, err: Exception, endpoint: Endpoint, timeout_s: float, headers: dict[str, str], *, responded: bool = False
-    ) -> ProviderError:
+    def _classify(self, exc: Exception, call: CallState) -> Exception:
         """Map an SDK or transport exception to our classes; the message is redacted.
 
         A ``ValueError`` is a malformed response once the server has answered
         (``responded``), and before that a request the SDK refused to build (an empty
         model name, bad image data): not worth a retry. Anything else (a bug, not a
-        provider failure) is re-raised as it is."""
+        provider failure) is returned as it is."""
         import ollama
 
-        kw: dict[str, Any] = {"provider": endpoint.provider or self.provider, "model": endpoint.api_name}
+        endpoint = call.endpoint
+        kw = self._who(endpoint)
 
         def clean(text: str) -> str:
-            return redact(text, [endpoint.api_key, os.environ.get("OLLAMA_API_KEY")])
+            return self._clean(endpoint, text)
 
-        host = endpoint.base_url or os.environ.get("OLLAMA_HOST") or _DEFAULT_HOST
-        if isinstance(err, ollama.ResponseError):
-            return _classify_response_error(err, clean, kw, headers)
-        if isinstance(err, ollama.RequestError):
-            return InvalidRequestError(clean(str(err.error)), **kw)
-        if isinstance(err, (TimeoutError, httpx.TimeoutException)):
-            return TransientError(clean(f"no response from Ollama at {host} within {timeout_s:g} s"), **kw)
-        if isinstance(err, (ConnectionError, httpx.ConnectError)):
+        host = self._host(endpoint)
+        if isinstance(exc, ollama.ResponseError):
+            return _classify_response_error(exc, clean, kw, call.headers)
+        if isinstance(exc, ollama.RequestError):
+            return InvalidRequestError(clean(str(exc.error)), **kw)
+        if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+            return TransientError(clean(f"no response from Ollama at {host} within {call.timeout_s:g} s"), **kw)
+        if isinstance(exc, (ConnectionError, httpx.ConnectError)):
             return TransientError(clean(f"Ollama is not reachable at {host}; is it running?"), **kw)
-        if isinstance(err, httpx.TransportError):
-            return TransientError(clean(f"connection failed: {type(err).__name__}: {err}"), **kw)
-        if isinstance(err, json.JSONDecodeError) or (responded and isinstance(err, ValueError)):
-            return TransientError(clean(f"malformed response: {err}"), **kw)
-        if isinstance(err, ValueError):
-            return InvalidRequestError(clean(str(err)), **kw)
-        raise err
+        if isinstance(exc, httpx.TransportError):
+            return TransientError(clean(f"connection failed: {type(exc).__name__}: {exc}"), **kw)
+        if isinstance(exc, json.JSONDecodeError) or (call.responded and isinstance(exc, ValueError)):
+            return TransientError(clean(f"malformed response: {exc}"), **kw)
+        if isinstance(exc, ValueError):
+            return InvalidRequestError(clean(str(exc)), **kw)
+        return exc
 
 
 def _classify_response_error(err: Any, clean: Any, kw: dict[str, Any], headers: dict[str, str]) -> ProviderError:

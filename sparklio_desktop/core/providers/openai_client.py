@@ -15,18 +15,15 @@ key or the Authorization header) rides along as ``__context__`` into logs.
 from __future__ import annotations
 
 import base64
-import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sparklio_desktop.core.providers._shared import close_quietly as _close_quietly
-from sparklio_desktop.core.providers._shared import describe as _describe
-from sparklio_desktop.core.providers._shared import estimate_tokens
+from sparklio_desktop.core.provider_table import base_url_from_env
+from sparklio_desktop.core.providers._client_base import CallState, ClientBase, close_quietly, describe
 from sparklio_desktop.core.providers.base import (
-    ChatEvent,
     ChatRequest,
     EmbedRequest,
     EmbedResult,
@@ -34,8 +31,6 @@ from sparklio_desktop.core.providers.base import (
     ImageRequest,
     ImageResult,
     Message,
-    TextDelta,
-    Usage,
     parse_retry_after,
 )
 from sparklio_desktop.core.providers.errors import (
@@ -44,24 +39,19 @@ from sparklio_desktop.core.providers.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     ProviderError,
-    StreamBrokenError,
     TransientError,
 )
-from sparklio_desktop.core.redact import redact
 
 if TYPE_CHECKING:
     import openai
 
 __all__ = ["OpenAICompatibleClient", "OpenAIClient"]
 
-T = TypeVar("T")
-
 # check_auth has no request to carry a timeout; listing models should be quick.
 CHECK_AUTH_TIMEOUT_S = 15.0
 # Sent to compatible servers that need no key: the SDK insists on some Authorization.
 NO_KEY = "no-key"
 _CONTEXT_WORDS = re.compile(r"context length|context window|maximum context|too many tokens", re.I)
-
 
 
 def _message_payload(message: Message) -> dict[str, Any]:
@@ -77,7 +67,7 @@ def _message_payload(message: Message) -> dict[str, Any]:
     return {"role": message.role, "content": parts}
 
 
-class OpenAIClient:
+class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
     """OpenAI's own API: chat (streamed), DALL-E images and embeddings."""
 
     provider = "openai"
@@ -85,30 +75,26 @@ class OpenAIClient:
     max_tokens_param = "max_completion_tokens"
 
     def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
+        super().__init__()
         self._http: Any = http_client
         self._owns_http = http_client is None
-        self._sdks: dict[tuple[str | None, str | None], openai.AsyncOpenAI] = {}
 
     # -- SDK clients -------------------------------------------------------------
     def _sdk_options(self, endpoint: Endpoint) -> dict[str, Any]:
         """Key and base URL for the SDK; ``None`` lets it read OPENAI_API_KEY / OPENAI_BASE_URL."""
         return {"api_key": endpoint.api_key, "base_url": endpoint.base_url}
 
-    def _sdk(self, endpoint: Endpoint) -> openai.AsyncOpenAI:
-        cache_key = (endpoint.base_url, endpoint.api_key)
-        sdk = self._sdks.get(cache_key)
-        if sdk is None:
-            import openai
+    def _new_sdk(self, endpoint: Endpoint) -> openai.AsyncOpenAI:
+        import openai
 
-            if self._http is None:
-                self._http = openai.DefaultAsyncHttpxClient()
-            sdk = openai.AsyncOpenAI(**self._sdk_options(endpoint), http_client=self._http, max_retries=0)
-            self._sdks[cache_key] = sdk
-        return sdk
+        options = self._sdk_options(endpoint)
+        if self._http is None:
+            self._http = openai.DefaultAsyncHttpxClient()
+        return openai.AsyncOpenAI(**options, http_client=self._http, max_retries=0)
 
     async def aclose(self) -> None:
         """Close the connection pool if this client created it; an injected one is the caller's."""
-        self._sdks.clear()
+        self._sdk_clients.clear()
         if self._owns_http and self._http is not None:
             http, self._http = self._http, None
             await http.aclose()
@@ -128,40 +114,29 @@ class OpenAIClient:
             params["temperature"] = request.temperature
         return params
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        """Yield text as it streams, then one ``Usage``; close the HTTP stream however we stop."""
-        endpoint = request.endpoint
-        params = self._chat_params(request)
-        parts: list[str] = []
-        usage: Any = None
-        finished = False
-        failure: Exception | None = None
-        stream: Any = None
-        try:
-            stream = await self._sdk(endpoint).chat.completions.create(**params)
-            async for chunk in stream:
-                if getattr(chunk, "usage", None) is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices or ():
-                    if choice.finish_reason is not None:
-                        finished = True
-                    piece = choice.delta.content if choice.delta is not None else None
-                    if piece:
-                        parts.append(piece)
-                        yield TextDelta(piece)
-        except Exception as exc:  # noqa: BLE001 - every failure is mapped, none escapes raw
-            failure = self._error(exc, endpoint, "".join(parts), usage, streaming=stream is not None)
-        finally:
-            if stream is not None:
-                await _close_quietly(stream.close)
-        if failure is None and not finished:
-            failure = self._broken(endpoint, "the stream ended before the answer was complete", parts, usage)
-        if failure is not None:
-            raise failure
-        yield Usage(
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-        )
+    async def _open_stream(self, sdk: openai.AsyncOpenAI, request: ChatRequest, call: CallState) -> Any:
+        return await sdk.chat.completions.create(**self._chat_params(request))
+
+    async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:
+        async for chunk in stream:
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                call.input_tokens = getattr(usage, "prompt_tokens", None)
+                call.output_tokens = getattr(usage, "completion_tokens", None)
+            for choice in chunk.choices or ():
+                if choice.finish_reason is not None:
+                    call.finished = True
+                piece = choice.delta.content if choice.delta is not None else None
+                if piece:
+                    yield piece
+
+    async def _close_stream(self, stream: Any, call: CallState) -> None:
+        await close_quietly(stream.close)
+
+    def _unfinished(self, call: CallState) -> ProviderError | None:
+        if call.finished:
+            return None
+        return self._broken(call, "the stream ended before the answer was complete", call.output_tokens)
 
     # -- images, embeddings, auth ----------------------------------------------
     async def generate_image(self, request: ImageRequest) -> ImageResult:
@@ -171,7 +146,7 @@ class OpenAIClient:
                                   "n": request.n, "timeout": request.timeout_s}
         if endpoint.api_name.startswith("dall-e"):
             params["response_format"] = "b64_json"  # gpt-image models always answer base64
-        result = await self._call(endpoint, lambda sdk: sdk.images.generate(**params))
+        result = await self._call(endpoint, request.timeout_s, lambda sdk: sdk.images.generate(**params))
         images = tuple(base64.b64decode(item.b64_json) for item in result.data or () if item.b64_json)
         if not images:
             raise TransientError("the provider returned no image data", provider=self.provider,
@@ -180,7 +155,7 @@ class OpenAIClient:
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         endpoint = request.endpoint
-        result = await self._call(endpoint, lambda sdk: sdk.embeddings.create(
+        result = await self._call(endpoint, request.timeout_s, lambda sdk: sdk.embeddings.create(
             model=endpoint.api_name, input=list(request.inputs), encoding_format="float",
             timeout=request.timeout_s))
         vectors = tuple(tuple(float(x) for x in item.embedding) for item in sorted(result.data, key=lambda d: d.index))
@@ -189,43 +164,22 @@ class OpenAIClient:
 
     async def check_auth(self, endpoint: Endpoint) -> None:
         """List models: authenticated, free, and it proves the base URL is right."""
-        await self._call(endpoint, lambda sdk: sdk.models.list(timeout=CHECK_AUTH_TIMEOUT_S))
-
-    async def _call(self, endpoint: Endpoint, make: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
-        failure: Exception
-        try:
-            return await make(self._sdk(endpoint))
-        except Exception as exc:  # noqa: BLE001 - mapped below, outside the except block
-            failure = self._error(exc, endpoint, "", None, streaming=False)
-        raise failure
+        await self._call(endpoint, CHECK_AUTH_TIMEOUT_S, lambda sdk: sdk.models.list(timeout=CHECK_AUTH_TIMEOUT_S))
 
     # -- error mapping ---------------------------------------------------------
-    def _broken(self, endpoint: Endpoint, message: str, parts: list[str], usage: Any) -> ProviderError:
-        """After output: ``StreamBrokenError`` with what arrived; before any: retryable."""
-        kw = {"provider": self.provider, "model": endpoint.api_name}
-        message = redact(message, [endpoint.api_key])
-        text = "".join(parts)
-        if not text:
-            return TransientError(message, provider=self.provider, model=endpoint.api_name)
-        tokens = getattr(usage, "completion_tokens", None) or estimate_tokens(text)
-        return StreamBrokenError(message, text_received=text, output_tokens=tokens, **kw)
-
-    def _error(self, exc: Exception, endpoint: Endpoint, text: str, usage: Any, *, streaming: bool) -> Exception:
+    def _classify(self, exc: Exception, call: CallState) -> Exception:
         """Classify any failure of an SDK call into the errors the dispatcher acts on."""
         import httpx2
         import openai
 
-        if isinstance(exc, ProviderError):  # ours already, e.g. a missing base URL
-            return exc
-        kw: dict[str, Any] = {"provider": self.provider, "model": endpoint.api_name}
-        secrets = [endpoint.api_key]
-        if text:  # the stream died after output: whatever the cause, record what came
-            detail = _provider_message(exc) if isinstance(exc, openai.APIError) else _describe(exc)
-            return self._broken(endpoint, f"stream broken: {detail}", [text], usage)
+        kw = self._who(call.endpoint)
+        if call.parts:  # the stream died after output: whatever the cause, record what came
+            detail = _provider_message(exc) if isinstance(exc, openai.APIError) else describe(exc)
+            return self._broken(call, f"stream broken: {detail}", call.output_tokens)
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
-            message = redact(_provider_message(exc), secrets)
-            cls = _classify(status, exc.code, exc.type, message)
+            message = self._clean(call.endpoint, _provider_message(exc))
+            cls = _error_class(status, exc.code, exc.type, message)
             if cls is TransientError:
                 return TransientError(message, retry_after_s=parse_retry_after(exc.response.headers),
                                       status=status, **kw)
@@ -234,17 +188,18 @@ class OpenAIClient:
             return TransientError("the request timed out", **kw)
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
-            detail = _describe(cause) if cause is not None else exc.message
-            return TransientError(redact(f"connection failed: {detail}", secrets), **kw)
+            detail = describe(cause) if cause is not None else exc.message
+            return TransientError(self._clean(call.endpoint, f"connection failed: {detail}"), **kw)
         if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
-            message = redact(_provider_message(exc), secrets)
-            return _classify(None, exc.code, exc.type, message)(message, **kw)
+            message = self._clean(call.endpoint, _provider_message(exc))
+            return _error_class(None, exc.code, exc.type, message)(message, **kw)
         if isinstance(exc, openai.OpenAIError):  # raised before any request: missing credentials
-            return AuthError(redact(str(exc), secrets), **kw)
+            return AuthError(self._clean(call.endpoint, str(exc)), **kw)
         if isinstance(exc, (httpx.TimeoutException, httpx2.TimeoutException)):
             return TransientError("the request timed out", **kw)
-        if streaming or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
-            return TransientError(redact(f"malformed or interrupted response: {_describe(exc)}", secrets), **kw)
+        if call.opened or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
+            return TransientError(self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"),
+                                  **kw)
         return exc  # not the provider's failure but a bug of ours: let it surface unchanged
 
 
@@ -259,14 +214,14 @@ class OpenAICompatibleClient(OpenAIClient):
     max_tokens_param = "max_tokens"
 
     def _sdk_options(self, endpoint: Endpoint) -> dict[str, Any]:
-        base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL")
+        base_url = endpoint.base_url or base_url_from_env(self.provider)
         if not base_url:
             raise InvalidRequestError("an OpenAI-compatible endpoint needs a base URL",
                                       provider=self.provider, model=endpoint.api_name)
         return {"api_key": endpoint.api_key or NO_KEY, "base_url": base_url}
 
 
-def _classify(status: int | None, code: str | None, type_: str | None, message: str) -> type[ProviderError]:
+def _error_class(status: int | None, code: str | None, type_: str | None, message: str) -> type[ProviderError]:
     """Which error class an OpenAI-style failure (HTTP status, ``code``, ``type``) belongs to."""
     if code == "context_length_exceeded" or (status in (400, 413, None) and _CONTEXT_WORDS.search(message)):
         return ContextLengthError
