@@ -76,13 +76,11 @@ def _prompt(args: argparse.Namespace) -> str:
 
 
 def _images(paths: list[str]):
-    from sparklio_desktop.core.providers.base import ImageInput
+    from sparklio_desktop.core.providers.base import ImageInput, image_mime_type
 
     found = []
     for name in paths:
-        path = Path(name)
-        kind = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-                ".gif": "image/gif"}.get(path.suffix.lower())
+        kind = image_mime_type(name)
         if kind is None:
             raise SparklioError(f"--image {name}: not a PNG, JPEG, WebP or GIF file")
         found.append(ImageInput(read_bounded(name, "--image", MAX_IMAGE_BYTES), kind))

@@ -8,6 +8,7 @@ for them.
 """
 
 from sparklio_desktop.core.providers.base import (
+    IMAGE_MIME_TYPES,
     ChatEvent,
     ChatRequest,
     EmbedRequest,
@@ -20,11 +21,13 @@ from sparklio_desktop.core.providers.base import (
     ProviderClient,
     TextDelta,
     Usage,
+    image_mime_type,
     parse_retry_after,
 )
 from sparklio_desktop.core.providers.registry import create_client, import_sdk
 
 __all__ = [
+    "IMAGE_MIME_TYPES",
     "ChatEvent",
     "ChatRequest",
     "EmbedRequest",
@@ -38,6 +41,7 @@ __all__ = [
     "TextDelta",
     "Usage",
     "create_client",
+    "image_mime_type",
     "import_sdk",
     "parse_retry_after",
 ]

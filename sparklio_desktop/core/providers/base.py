@@ -14,9 +14,22 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
+from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
+
+# The image files a prompt may carry, by suffix, and the MIME type each is sent as: what
+# ``sparklio run --image``, the composer's attach button and a drop on its editor accept.
+IMAGE_MIME_TYPES: Mapping[str, str] = MappingProxyType({
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".gif": "image/gif",
+})
+
+
+def image_mime_type(path: str | PurePath) -> str | None:
+    """The MIME type an image file is sent as, from its suffix; ``None``: not an image we send."""
+    return IMAGE_MIME_TYPES.get(PurePath(path).suffix.lower())
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from sparklio_desktop.core.dispatch import (
 )
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.providers.base import ImageInput, Message
+from sparklio_desktop.core.providers.base import IMAGE_MIME_TYPES, ImageInput, Message
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.workspace import Workspace
@@ -54,8 +54,8 @@ OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "speed": ("realtime", "standard", "batch"),
     "quality": ("draft", "standard", "production"),
 }
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-               ".gif": "image/gif"}
+# The attachable image files (core.providers.base), for the view's file dialog and drops.
+IMAGE_TYPES = IMAGE_MIME_TYPES
 PREVIEW_DEBOUNCE_MS = 250
 
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sparklio_desktop.ui.viewmodels.composer import OPTION_CHOICES, ComposerViewModel
+from sparklio_desktop.ui.viewmodels.composer import IMAGE_TYPES, OPTION_CHOICES, ComposerViewModel
 from sparklio_desktop.ui.viewmodels.payloads import AttemptUpdate, RoutePreview, RunSummary, StartedAttempt, TaskOptions
 from sparklio_desktop.ui.widgets.format import usd_text
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
@@ -239,7 +239,8 @@ class ComposerView(QWidget):
 
     # -- user actions -----------------------------------------------------------------
     def _choose_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Attach images", "", "Images (*.png *.jpg *.jpeg *.webp *.gif)")
+        patterns = " ".join(f"*{suffix}" for suffix in IMAGE_TYPES)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Attach images", "", f"Images ({patterns})")
         if paths:
             self.vm.attach_images(paths)
 

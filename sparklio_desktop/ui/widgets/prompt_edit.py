@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, QMimeData, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+from sparklio_desktop.ui.viewmodels.composer import IMAGE_TYPES
 
 
 class PromptEdit(QPlainTextEdit):
@@ -54,7 +54,7 @@ class PromptEdit(QPlainTextEdit):
         if not source.hasUrls():
             return []
         return [url.toLocalFile() for url in source.urls()
-                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_TYPES]
 
     def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 - Qt override
         return bool(self._image_paths(source)) or super().canInsertFromMimeData(source)
