@@ -21,6 +21,8 @@ def test_window_panels_status_and_layout(qtbot, qloop, make_ctx, sparklio_home, 
     run(qloop, ctx.wait_idle())
     assert "$0 of $50" in window.spend_label.text()
     assert "openai: key" in window.providers_label.text() and "anthropic: no key" in window.providers_label.text()
+    # Local providers need no key (their rows in core/provider_table.py): Ollama shows its reachability instead.
+    assert "ollama: not running" in window.providers_label.text() and "diffusers" not in window.providers_label.text()
 
     ctx.composer.errorRaised.emit("OpenAI: Rate limit reached for gpt-4")
     assert not window.notice_bar.isHidden() and "Rate limit" in window.notification.text()

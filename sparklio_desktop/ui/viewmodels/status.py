@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.budget import BudgetGuard
+from sparklio_desktop.core.provider_table import ROWS
 from sparklio_desktop.core.routing.live import ollama_tags, resolve_local_tags
 from sparklio_desktop.core.settings.key_index import has_key_fast
 from sparklio_desktop.core.workspace import Workspace
@@ -39,7 +40,8 @@ class StatusViewModel(ViewModel):
         status = self._budget.status()
         providers = {}
         for provider in self._providers():
-            if provider in ("ollama", "diffusers", "openai_compatible"):
+            row = ROWS.get(provider)  # none: a user-added endpoint keyed by its own name
+            if row is not None and not row.needs_key:
                 continue  # local or keyless: reachability shows in the route preview
             providers[provider] = "key" if has_key_fast(provider) else "no key"
         return StatusFigures(status.month, status.spent_usd, status.budget_usd, float(status.percent), status.alert,
