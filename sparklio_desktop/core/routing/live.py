@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sparklio_desktop.core.policy.catalog import Catalog
 from sparklio_desktop.core.provider_table import OLLAMA_DEFAULT_PORT, ROWS, base_url_from_env
@@ -31,13 +32,27 @@ SD_SUFFIXES = (".safetensors",)
 
 
 def ollama_base_url(host: str | None = None) -> str:
-    """``host``, else ``OLLAMA_HOST``, else the default host: the Ollama row's (core/provider_table.py)."""
-    host = host or base_url_from_env("ollama") or ROWS["ollama"].default_host or ""
-    if "://" not in host:
-        host = "http://" + host
-    if host.count(":") == 1:  # no port given
-        host += f":{OLLAMA_DEFAULT_PORT}"
-    return host.rstrip("/")
+    """``host``, else ``OLLAMA_HOST``, else the default host (the Ollama row's, core/provider_table.py),
+    spelled ``scheme://host:port[/path]`` the way the Ollama SDK reads it, so the probe asks the
+    server the chat path calls: no scheme means port 11434, ``http://`` without a port 80 and
+    ``https://`` 443 (the SDK's ``_parse_host``; tests/core/test_ollama_host.py holds the two
+    side by side). A port that is not a number falls back to the scheme's default."""
+    host = (host or base_url_from_env("ollama") or ROWS["ollama"].default_host or "").strip()
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest, default_port = "http", host, OLLAMA_DEFAULT_PORT
+    else:
+        scheme = scheme.lower()
+        default_port = 443 if scheme == "https" else 80
+    split = urlsplit(f"{scheme}://{rest}")
+    try:
+        port = split.port or default_port
+    except ValueError:
+        port = default_port
+    name = split.hostname or "127.0.0.1"
+    if ":" in name:  # an IPv6 address
+        name = f"[{name}]"
+    return f"{scheme}://{name}:{port}{split.path.rstrip('/')}"
 
 
 _REGISTRY_PREFIX = "registry.ollama.ai/library/"
