@@ -57,6 +57,9 @@ def test_the_stored_trace_keeps_the_chain_the_top_and_the_counts(big, policy):
     for field in ("options", "chain", "estimate", "explanation", "exploration", "notes", "local_tags"):
         assert trace[field] == full[field]
     assert len(json.dumps(trace)) < len(json.dumps(full)) / 5
+    assert [c.id for c in decision.top_candidates()] == ids and decision.candidate_count == len(everyone)
+    assert [c.id for c in decision.top_candidates(3)][: len(decision.chain) + 3] == \
+           [*decision.chain, *[c["id"] for c in eligible[:3]]]
 
 
 def test_a_small_catalog_trace_holds_every_candidate(catalog, policy):

@@ -305,6 +305,17 @@ class RoutingDecision:
         """Rule id -> how many candidates it excluded (each under its first rule)."""
         return {rule.value: n for rule, n in self._source.excluded_counts().items()}
 
+    @property
+    def candidate_count(self) -> int:
+        """How many models were candidates (without building them)."""
+        return self._source.count()
+
+    def top_candidates(self, limit: int = TRACE_CANDIDATES) -> list[Candidate]:
+        """The stored trace's candidates, in display order: the chain, then up to ``limit``
+        other eligible and ``limit`` excluded ones by score, and the task table's models.
+        Cheap at any catalog size, unlike :attr:`candidates`."""
+        return self._source.top(limit)
+
     def candidate(self, model_id: str) -> Candidate:
         found = self._source.get(model_id)
         if found is None:
@@ -313,12 +324,12 @@ class RoutingDecision:
 
     def to_dict(self, *, all_candidates: bool = False) -> dict[str, Any]:
         """The trace as JSON values; see the class docstring for what it keeps."""
-        candidates = self.candidates if all_candidates else self._source.top(TRACE_CANDIDATES)
+        candidates = self.candidates if all_candidates else self.top_candidates()
         return {
             "options": self.options.to_dict(),
             "chain": list(self.chain),
             "candidates": [c.to_dict() for c in candidates],
-            "candidate_count": self._source.count(),
+            "candidate_count": self.candidate_count,
             "excluded_counts": self.excluded_counts,
             "estimate": self.estimate.to_dict(),
             "explanation": self.explanation,
