@@ -10,6 +10,11 @@ launch-to-window under the issue's 1.5 s.
 ``SPARKLIO_EXIT_WHEN_READY=1`` makes :func:`run_app` print the seconds from launch
 (``SPARKLIO_LAUNCH_T0``, an epoch time the caller sets, else the process start time)
 to a shown, idle window and exit: ``benchmarks/bench_gui_startup.py`` uses it.
+
+What reads the ledger or the budget (the spend panel, the status bar, the inspector's
+history, the leaderboard) refreshes from one signal, ``ctx.events.ledgerChanged``, which
+every writer (composer, compare, images, settings) emits after a request, a rating, a
+vote or a settings change (ui/viewmodels/ledger_events.py).
 """
 
 from __future__ import annotations
@@ -21,9 +26,35 @@ import traceback
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.errors import SparklioError
+
+if TYPE_CHECKING:  # the start-up path imports these where it builds them
+    import asyncio
+    from types import TracebackType
+
+    from sparklio_desktop.core.budget import BudgetGuard
+    from sparklio_desktop.core.cache import ResponseCache
+    from sparklio_desktop.core.dispatch import Dispatcher
+    from sparklio_desktop.core.ledger import LedgerStore
+    from sparklio_desktop.core.routing.planner import RoutePlanner
+    from sparklio_desktop.core.services import Services
+    from sparklio_desktop.core.settings.secrets import KeyStore
+    from sparklio_desktop.core.workspace import Workspace
+    from sparklio_desktop.ui.viewmodels import (
+        ComposerViewModel,
+        InspectorViewModel,
+        SerialExecutor,
+        SettingsViewModel,
+        SpendViewModel,
+        ViewModel,
+    )
+    from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+    from sparklio_desktop.ui.viewmodels.payloads import LedgerChange, RunSummary
+    from sparklio_desktop.ui.viewmodels.seams import LocalImages
+    from sparklio_desktop.ui.viewmodels.status import StatusViewModel
+    from sparklio_desktop.ui.views.main_window import MainWindow
 
 VIEW_ORDER = ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models")
 
@@ -32,7 +63,7 @@ class _CurrentSettings:
     """The workspace's settings as they are now: the dispatcher reads base URLs from it,
     and the settings panel replaces ``workspace.settings`` when the user edits them."""
 
-    def __init__(self, workspace: Any) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
 
     def __getattr__(self, name: str) -> Any:
@@ -43,25 +74,26 @@ class _CurrentSettings:
 class GuiContext:
     """The services and view-models of one app instance (tests build their own)."""
 
-    workspace: Any
-    services: Any
-    ledger: Any
-    local_images: Any
-    cache: Any
-    keys: Any
-    budget: Any
-    dispatcher: Any
-    planner: Any  # core.planner.RoutePlanner: the preview's and the runs' live state and routes
-    executor: Any
-    composer: Any
-    inspector: Any
-    spend: Any
-    settings: Any
-    status: Any
+    workspace: Workspace
+    services: Services
+    ledger: LedgerStore
+    local_images: LocalImages | None
+    cache: ResponseCache
+    keys: KeyStore
+    budget: BudgetGuard
+    dispatcher: Dispatcher
+    planner: RoutePlanner  # the preview's and the runs' live state and routes
+    executor: SerialExecutor
+    events: LedgerEvents  # ledgerChanged: after any request, rating, vote or settings change
+    composer: ComposerViewModel
+    inspector: InspectorViewModel
+    spend: SpendViewModel
+    settings: SettingsViewModel
+    status: StatusViewModel
 
-    extra_view_models: list[Any] = field(default_factory=list)  # compare, leaderboard, models
+    extra_view_models: list[ViewModel] = field(default_factory=list)  # compare, leaderboard, models
 
-    def view_models(self) -> list[Any]:
+    def view_models(self) -> list[ViewModel]:
         return [self.composer, self.inspector, self.spend, self.settings, self.status, *self.extra_view_models]
 
     async def wait_idle(self) -> None:
@@ -97,7 +129,7 @@ class GuiContext:
 
 
 
-def _import_for_first_request(workspace: Any) -> None:
+def _import_for_first_request(workspace: Workspace) -> None:
     import importlib
 
     from sparklio_desktop.core import tokens
@@ -115,9 +147,10 @@ def _import_for_first_request(workspace: Any) -> None:
         import_sdk(provider)
 
 
-def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: Any = None,
+def build_context(workspace: Workspace | None = None, ledger_path: Path | None = None, keys: KeyStore | None = None,
                   http_client: Any = None) -> GuiContext:
-    """Open the core's services (the same composition as the CLI's) and build the view-models."""
+    """Open the core's services (the same composition as the CLI's) and build the view-models.
+    ``http_client``: an ``httpx.AsyncClient`` the provider clients share (tests)."""
     from sparklio_desktop.core.services import open_services
     from sparklio_desktop.core.workspace import Workspace
     from sparklio_desktop.ui.viewmodels import (
@@ -127,6 +160,7 @@ def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: 
         SettingsViewModel,
         SpendViewModel,
     )
+    from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 
     workspace = workspace or Workspace()
@@ -134,16 +168,30 @@ def build_context(workspace: Any = None, ledger_path: Path | None = None, keys: 
                              settings=_CurrentSettings(workspace))
     planner = services.planner
     executor = SerialExecutor()
+    events = LedgerEvents()
     ledger, dispatcher, budget, keys = services.ledger, services.dispatcher, services.budget, services.keys
-    return GuiContext(
+    ctx = GuiContext(
         workspace=workspace, services=services, ledger=ledger, local_images=services.local_images,
         cache=services.cache, keys=keys, budget=budget, dispatcher=dispatcher, planner=planner,
-        executor=executor, composer=ComposerViewModel(workspace, dispatcher, ledger, planner, executor),
+        executor=executor, events=events,
+        composer=ComposerViewModel(workspace, dispatcher, ledger, planner, executor, events=events),
         inspector=InspectorViewModel(workspace, ledger, executor),
         spend=SpendViewModel(workspace, ledger, budget, executor),
-        settings=SettingsViewModel(workspace, keys, budget, planner, executor),
-        status=StatusViewModel(workspace, keys, budget, executor),
+        settings=SettingsViewModel(workspace, keys, budget, planner, executor, events=events),
+        status=StatusViewModel(workspace, budget, executor),
     )
+    events.ledgerChanged.connect(partial(ledger_changed, ctx))
+    return ctx
+
+
+def ledger_changed(ctx: GuiContext, change: LedgerChange) -> None:
+    """A request ended, an answer was rated, a vote was cast or a setting saved: refresh
+    what shows the month's spend, the budget and the history (the leaderboard, built
+    when its tab is first opened, follows the same signal: see :func:`build_window`)."""
+    ctx.spend.load(ctx.spend.month)
+    ctx.status.refresh()
+    if change.kind in ("request", "rating"):
+        ctx.inspector.refresh_history()
 
 
 def catalog_changed(ctx: GuiContext) -> None:
@@ -156,7 +204,7 @@ def catalog_changed(ctx: GuiContext) -> None:
     ctx.settings.refresh()  # the settings panel shows the catalog's state
 
 
-def file_problems(workspace: Any) -> str | None:
+def file_problems(workspace: Workspace) -> str | None:
     """One notice for the user's files that are not in force (catalog, policy, settings),
     shown when the window opens: their located errors otherwise sit deep in Settings."""
     problems = [(workspace.catalog_error, "catalog", "the last good catalog is in force"),
@@ -167,7 +215,7 @@ def file_problems(workspace: Any) -> str | None:
     return " ".join(found) + " Details and fixes: Settings." if found else None
 
 
-def build_window(ctx: GuiContext) -> Any:
+def build_window(ctx: GuiContext) -> MainWindow:
     """The main window over the context's view-models, wired to each other."""
     from sparklio_desktop.core.settings import paths
     from sparklio_desktop.ui.theme import apply_theme
@@ -180,12 +228,10 @@ def build_window(ctx: GuiContext) -> Any:
 
     views = {"composer": ComposerView(ctx.composer), "inspector": InspectorView(ctx.inspector),
              "spend": SpendView(ctx.spend), "settings": SettingsView(ctx.settings)}
-    window_ref: list[Any] = []
-    built: dict[str, Any] = {}
+    window_ref: list[MainWindow] = []
 
     def register(name: str, view: Any) -> None:
         """Wire a panel the first time it is built (its tab is opened)."""
-        built[name] = view
         ctx.extra_view_models.append(view.vm)
         view.vm.errorRaised.connect(window_ref[0].notify)
         if name == "compare":
@@ -194,40 +240,38 @@ def build_window(ctx: GuiContext) -> Any:
                 window_ref[0].tabs.setCurrentIndex(0)
 
             view.continueWith.connect(continue_in_composer)
-            view.vm.voted.connect(lambda *_: "leaderboard" in built and built["leaderboard"].vm.load())
         elif name == "leaderboard":
             view.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
+            ctx.events.ledgerChanged.connect(view.vm.ledger_changed)
         elif name == "models":
             view.vm.catalogAdded.connect(lambda _id: catalog_changed(ctx))
-        elif name == "images":  # each image is a ledger row: refresh what reads the ledger
+        elif name == "images":  # the inspector opens on the image's ledger record
             view.vm.requestCompleted.connect(ctx.inspector.open_request)
-            view.vm.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))
-            view.vm.requestCompleted.connect(lambda _id: ctx.status.refresh())
 
-    def build(module_name: str) -> Any:
+    def build(name: str) -> Any:
         import importlib
 
-        module = importlib.import_module(f"sparklio_desktop.ui.views.{module_name}")
+        module = importlib.import_module(f"sparklio_desktop.ui.views.{name}_view")
+        if name in ("images", "compare"):  # their runs and votes go to the ledger
+            return module.create(ctx.services, executor=ctx.executor, events=ctx.events)
         return module.create(ctx.services, executor=ctx.executor)
 
     for name in ("images", "compare", "leaderboard", "models"):
-        views[name] = LazyTab(partial(build, f"{name}_view"), partial(register, name))
+        views[name] = LazyTab(partial(build, name), partial(register, name))
     window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
     window_ref.append(window)
     for vm in ctx.view_models():
         vm.errorRaised.connect(window.notify)
-    # The inspector opens on the decision being run, then on its ledger record once it
-    # is over; a finished request also refreshes what depends on the ledger.
+    # The inspector opens on the decision being run, then on its ledger record once it is
+    # over (what else depends on the ledger follows ctx.events: see ledger_changed).
     ctx.composer.routed.connect(ctx.inspector.show_decision)
-    def alert_on_budget(result: dict[str, Any]) -> None:
-        if result.get("budget_alert"):
-            window.alert(result["budget_alert"])
+
+    def alert_on_budget(result: RunSummary) -> None:
+        if result.budget_alert:
+            window.alert(result.budget_alert)
 
     ctx.composer.finished.connect(alert_on_budget)
     ctx.composer.requestCompleted.connect(ctx.inspector.open_request)
-    ctx.composer.requestCompleted.connect(lambda _id: ctx.inspector.refresh_history())
-    ctx.composer.requestCompleted.connect(lambda _id: ctx.spend.load(ctx.spend.month))
-    ctx.composer.requestCompleted.connect(lambda _id: ctx.status.refresh())
     ctx.settings.policyReloaded.connect(ctx.composer.schedule_preview)
     ctx.settings.keysChanged.connect(lambda _keys: ctx.status.refresh())
     ctx.settings.keysChanged.connect(lambda _keys: ctx.composer.schedule_preview())
@@ -236,7 +280,7 @@ def build_window(ctx: GuiContext) -> Any:
     return window
 
 
-def start_loads(ctx: GuiContext) -> Any:
+def start_loads(ctx: GuiContext) -> asyncio.Future[None]:
     """What each panel reads when the window opens (all off the loop thread); returns
     the warm-up task so that callers (benchmarks) can wait for it."""
     import asyncio
@@ -260,7 +304,7 @@ def _seconds_since_launch() -> float:
         return float("nan")
 
 
-async def take_screenshots(ctx: GuiContext, window: Any, folder: Path) -> list[Path]:
+async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) -> list[Path]:
     """Show each main view, wait until its view-model is idle, save ``<view>.png``."""
     import asyncio
 
@@ -370,7 +414,7 @@ def run_app(screenshot_dir: str | None = None) -> int:
     apply_theme(ctx.workspace.settings.ui.theme)
     window = build_window(ctx)
 
-    def show_error(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    def show_error(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         if isinstance(value, SparklioError):  # already one line for a person (e.g. the ledger is damaged)
             print(f"sparklio: error: {value}", file=sys.stderr)
             window.notify(str(value))

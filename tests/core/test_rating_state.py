@@ -5,6 +5,7 @@ the alert threshold)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,13 +13,7 @@ import pytest
 
 from sparklio_desktop.core.policy.routing_policy import RatingRules
 from sparklio_desktop.core.ratings import Vote, blended_quality, leaderboard
-from sparklio_desktop.core.ratings.state import (
-    RatingQualities,
-    live_with_ratings,
-    quality_map,
-    rating_effect,
-    task_suggestion,
-)
+from sparklio_desktop.core.ratings.state import RatingQualities, ratings_for_task, task_suggestion
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
@@ -38,6 +33,18 @@ def stored_votes(tmp_path, task: str, winner: str, loser: str, n: int) -> list[V
                                           blind=True, ts=T0 + timedelta(minutes=i))
             store.record_vote(cid, "a" if i % 2 == 0 else "b", ts=T0 + timedelta(minutes=i, seconds=1))
         return store.votes(task)
+
+
+def quality_map(catalog, policy, votes, task: str) -> dict[str, float]:
+    return ratings_for_task(catalog, policy, votes, task).quality
+
+
+def first_with_and_without(router: Router, live: LiveState, quality: dict[str, float]) -> tuple[str, str]:
+    """The first model of the task's chain with the blended quality and without it (no exploration)."""
+    request = RouteRequest(task=TASK, explore=False)
+    rated = router.route(request, replace(live, quality=quality)).chain
+    plain = router.route(request, replace(live, quality={})).chain
+    return rated[0], plain[0]
 
 
 def table_models_out(policy) -> LiveState:
@@ -61,38 +68,35 @@ def test_quality_map_blends_by_vote_count(tmp_path, catalog, policy):
     loads: list[str] = []
     current = [policy]
     cached = RatingQualities(catalog, lambda: current[0], lambda task: loads.append(task) or votes)
-    assert cached.for_task(TASK) == q and cached.for_task(TASK) == q and loads == [TASK]
+    assert cached.ratings_for(TASK).quality == q and cached.ratings_for(TASK).quality == q and loads == [TASK]
+    assert cached.is_cached(TASK)
     cached.invalidate()
-    assert cached.for_task(TASK) == q and loads == [TASK, TASK]
+    assert not cached.is_cached(TASK)
+    assert cached.ratings_for(TASK).quality == q and loads == [TASK, TASK]
     current[0] = off  # the policy reloaded with ratings off
-    assert cached.for_task(TASK) == {}
+    assert cached.ratings_for(TASK).quality == {}
 
 
 def test_ratings_change_a_decision_with_enough_votes(tmp_path, catalog, policy):
     router = Router(catalog, policy)
     live = table_models_out(policy)
-    request = RouteRequest(task=TASK)
     assert router.route(RouteRequest(task=TASK, explore=False), live).chain[0] == FLASH  # best catalog score
 
     votes = stored_votes(tmp_path, TASK, GPT35, FLASH, 100)
-    rated = live_with_ratings(catalog, policy, votes, TASK, live)
-    assert rated.unavailable == live.unavailable and rated.quality
-    effect = rating_effect(router, request, live, rated.quality)
-    assert effect.changed and (effect.without_ratings, effect.with_ratings) == (FLASH, GPT35)
-    assert effect.catalog_quality[GPT35] == 7.0 and effect.quality[GPT35] > 8.5
-    sentence = effect.sentence(catalog)
-    assert sentence is not None and "GPT-3.5 Turbo" in sentence and "Gemini 2.0 Flash" in sentence
-    decision = router.route(RouteRequest(task=TASK, explore=False), rated)
+    q = quality_map(catalog, policy, votes, TASK)
+    assert q[GPT35] > 8.5
+    assert first_with_and_without(router, live, q) == (GPT35, FLASH)
+    decision = router.route(RouteRequest(task=TASK, explore=False), replace(live, quality=q))
     c = decision.candidate(GPT35)
-    assert c.quality == pytest.approx(effect.quality[GPT35]) and c.catalog_quality == 7.0
+    assert c.quality == pytest.approx(q[GPT35]) and c.catalog_quality == 7.0  # what the inspector shows
 
     # Two votes are not enough against the catalog's prior of 20.
     few = quality_map(catalog, policy, votes[:2], TASK)
-    assert not rating_effect(router, request, live, few).changed
+    assert first_with_and_without(router, live, few) == (FLASH, FLASH)
     # Ratings switched off in the policy: the same votes change nothing.
     off = policy.model_copy(update={"ratings": RatingRules(enabled=False)})
-    off_effect = rating_effect(Router(catalog, off), request, live, quality_map(catalog, off, votes, TASK))
-    assert not off_effect.changed and off_effect.with_ratings == FLASH and off_effect.sentence(catalog) is None
+    assert quality_map(catalog, off, votes, TASK) == {}
+    assert first_with_and_without(Router(catalog, off), live, quality_map(catalog, off, votes, TASK)) == (FLASH, FLASH)
 
 
 def test_a_fallback_rated_far_above_the_primary(tmp_path, catalog, policy):
@@ -102,8 +106,7 @@ def test_a_fallback_rated_far_above_the_primary(tmp_path, catalog, policy):
     votes = stored_votes(tmp_path, TASK, GPT4, SONNET, 80)
     q = quality_map(catalog, policy, votes, TASK)
     assert q[GPT4] > 9.0 > 3.0 > q[SONNET]
-    effect = rating_effect(router, RouteRequest(task=TASK), LiveState(), q)
-    assert effect.with_ratings == effect.without_ratings == SONNET
+    assert first_with_and_without(router, LiveState(), q) == (SONNET, SONNET)
     rated = router.route(RouteRequest(task=TASK, explore=False), LiveState(quality=q))
     assert rated.candidate(GPT4).scores.total > rated.candidate(SONNET).scores.total
 

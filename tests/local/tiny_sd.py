@@ -8,7 +8,8 @@
 - ``root/tiny-sd1.safetensors`` one original-layout (LDM) file, as AUTOMATIC1111 and
                               ComfyUI keep them
 
-Shapes follow STACK-NOTES ("diffusers with tiny random weights"). Torch, diffusers and
+Each component has the real architecture at the smallest sizes diffusers accepts, with random
+weights, so loading and running them exercises the real code paths. Torch, diffusers and
 transformers are imported inside the function so collecting tests stays fast.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
+from sparklio_desktop.ui.viewmodels.payloads import RoutePreview, RunSummary
 from sparklio_desktop.ui.views.composer_view import ComposerView
 from tests.ui.conftest import run, wait_until
 
@@ -23,7 +24,7 @@ def test_compose_stream_and_rate(qtbot, qloop, openai_server, make_ctx):
     ctx = make_ctx()
     view = _composer(qtbot, ctx)
     tokens: list[str] = []
-    results: list[dict] = []
+    results: list[RunSummary] = []
     busy: list[bool] = []
     ctx.composer.tokenReceived.connect(tokens.append)
     ctx.composer.finished.connect(results.append)
@@ -33,15 +34,15 @@ def test_compose_stream_and_rate(qtbot, qloop, openai_server, make_ctx):
     wait_until(qloop, lambda: bool(results) and busy[-1:] == [False])
 
     result = results[0]
-    assert result["ok"] and result["model"] == "openai/gpt-4"
+    assert result.ok and result.model == "openai/gpt-4"
     assert len(tokens) > 3  # it streamed word by word, not in one piece
     assert "".join(tokens) == openai_server.reply_text
     assert view.answer.text() == openai_server.reply_text
     assert "Who" in view.answer.toPlainText() and "**" not in view.answer.toPlainText()  # Markdown rendered
     assert "openai/gpt-4" in view.result_label.text() and "0 retries" in view.result_label.text()
-    request_id = result["request_id"]
+    request_id = result.request_id
     [attempt] = ctx.ledger.attempts(request_id)
-    assert attempt.outcome == "ok" and attempt.cost_usd == result["cost_usd"] > 0
+    assert attempt.outcome == "ok" and attempt.cost_usd == result.cost_usd > 0
 
     saved: list[int] = []
     ctx.composer.ratingSaved.connect(saved.append)
@@ -55,7 +56,7 @@ def test_compose_stream_and_rate(qtbot, qloop, openai_server, make_ctx):
 def test_ctrl_enter_sends_and_follow_up_keeps_the_model(qtbot, qloop, openai_server, make_ctx):
     ctx = make_ctx()
     view = _composer(qtbot, ctx)
-    results: list[dict] = []
+    results: list[RunSummary] = []
     busy: list[bool] = []
     ctx.composer.finished.connect(results.append)
     ctx.composer.busyChanged.connect(busy.append)
@@ -68,7 +69,7 @@ def test_ctrl_enter_sends_and_follow_up_keeps_the_model(qtbot, qloop, openai_ser
     ctx.composer.forced_model = None  # the conversation, not the forcing, keeps the model now
     view.prompt.setPlainText("And a fourth question?")
     run(qloop, ctx.composer.send())
-    assert len(results) == 2 and results[1]["model"] == "openai/gpt-4"
+    assert len(results) == 2 and results[1].model == "openai/gpt-4"
     body = openai_server.requests[-1].body
     assert [m["role"] for m in body["messages"]][-3:] == ["user", "assistant", "user"]
     assert "turns" in view.conversation_label.text()
@@ -101,15 +102,15 @@ def test_cancel_mid_stream_records_a_cancelled_attempt(qtbot, qloop, openai_serv
 def test_route_preview_follows_the_options(qtbot, qloop, openai_server, make_ctx):
     ctx = make_ctx()
     view = _composer(qtbot, ctx)
-    previews: list[dict] = []
+    previews: list[RoutePreview] = []
     ctx.composer.previewChanged.connect(previews.append)
     wait_until(qloop, lambda: bool(previews))  # the debounced preview fired by itself
-    assert previews[-1]["options"]["task"] == "brief_questions"
+    assert previews[-1].task == "brief_questions"
     assert "GPT-4" in view.preview_chain.text() or "gpt-4" in view.preview_chain.text().lower()
     assert "Estimated $" in view.preview_estimate.text()
     assert "no API key" in view.preview_exclusions.text()  # Anthropic and Google have no key here
     view.option_combos["budget"].setCurrentIndex(view.option_combos["budget"].findData("low"))
-    wait_until(qloop, lambda: previews[-1]["options"]["budget"] == "low")
+    wait_until(qloop, lambda: previews[-1].budget == "low")
 
 
 def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx):
@@ -118,10 +119,10 @@ def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx
     ctx = make_ctx()
     view = _composer(qtbot, ctx, task="image_generation_quality", prompt="A maple latte in autumn light")
     ctx.composer.forced_model = "openai/dall-e-3"
-    results: list[dict] = []
+    results: list[RunSummary] = []
     ctx.composer.finished.connect(results.append)
     run(qloop, ctx.composer.send())
-    assert results and results[0]["ok"], results and results[0]["error"]
+    assert results and results[0].ok, results and results[0].error
     assert view.images.count() == 1 and not view.images.isHidden() and not view.save_image.isHidden()
     view._open_image(view.images.item(0))
     viewers = view.findChildren(ImageViewer)
@@ -157,11 +158,42 @@ def test_images_attach_by_drop_and_go_with_the_request(qtbot, qloop, openai_serv
     run(qloop, ctx.composer.attach_images([str(notes)]))
     assert errors == ["notes.txt: not a PNG, JPEG, WebP or GIF file"]
 
-    results: list[dict] = []
+    results: list[RunSummary] = []
     ctx.composer.finished.connect(results.append)
     run(qloop, ctx.composer.send())
-    assert results[0]["ok"], results[0]["error"]
+    assert results[0].ok, results[0].error
     content = openai_server.requests[-1].body["messages"][-1]["content"]
     assert any(part.get("type") == "image_url" for part in content)
     view.clear_images.click()
     assert view.images_label.text() == ""
+
+
+def test_a_retried_attempt_shows_in_the_attempt_line(qtbot, qloop, openai_server, make_ctx):
+    """``attemptChanged`` carries typed values: the failure and what follows, then the new attempt."""
+    from sparklio_desktop.ui.viewmodels.payloads import FailedAttempt, StartedAttempt
+    from tests.fakes.loopback import Fault
+
+    openai_server.script(Fault(status=500, message="The server had an error", error_type="server_error"))
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    updates: list[FailedAttempt | StartedAttempt] = []
+    lines: list[str] = []
+    ctx.composer.attemptChanged.connect(updates.append)
+    ctx.composer.attemptChanged.connect(lambda _: lines.append(view.attempt_label.text()))
+    results: list[RunSummary] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+
+    assert [type(u) for u in updates] == [StartedAttempt, FailedAttempt, StartedAttempt]
+    first, failed, second = updates
+    assert (first.attempt, first.model, first.model_name) == (1, "openai/gpt-4", "GPT-4")
+    assert (failed.attempt, failed.model, failed.next_action) == (1, "openai/gpt-4", "retry")
+    assert "The server had an error" in (failed.error or "") and failed.wait_s > 0
+    assert second.attempt == 2 and second.waited_s == failed.wait_s
+    assert lines[0] == "Attempt 1: GPT-4…"
+    assert lines[1].startswith("Attempt 1 (openai/gpt-4) failed: ") and lines[1].endswith(
+        f"; retrying in {failed.wait_s:g} s")
+    assert lines[2] == f"Attempt 2: GPT-4 after waiting {failed.wait_s:g} s…"
+    [result] = results
+    assert result.ok and result.retries == 1 and result.fallbacks == 0
+    assert "1 retry" in view.result_label.text() and "0 fallbacks" in view.result_label.text()

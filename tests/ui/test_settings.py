@@ -9,6 +9,7 @@ import keyring
 from PySide6.QtCore import Qt
 
 from sparklio_desktop.core.settings.secrets import mask_key
+from sparklio_desktop.ui.viewmodels.payloads import RoutePreview
 from sparklio_desktop.ui.views.settings_view import SettingsView
 from tests.ui.conftest import run
 
@@ -65,14 +66,14 @@ def test_broken_policy_shows_inline_error_and_routing_goes_on(qtbot, qloop, make
     assert "policy.yaml" in view.policy_status.text()
     assert ctx.workspace.policy is good
 
-    previews: list[dict] = []
+    previews: list[RoutePreview] = []
     failures: list[str] = []
     ctx.composer.previewChanged.connect(previews.append)
     ctx.composer.previewFailed.connect(failures.append)
     ctx.composer.set_task("brief_questions")
     run(qloop, ctx.composer.refresh_preview())
-    assert not failures and previews[-1]["options"]["task"] == "brief_questions"
-    assert previews[-1]["candidates"]
+    assert not failures and previews[-1].task == "brief_questions"
+    assert previews[-1].candidates > 0
 
     fast_policy.write_text(fast_policy.read_text().replace("weightz:", "weights:", 1), encoding="utf-8")
     run(qloop, ctx.settings.reload_policy())

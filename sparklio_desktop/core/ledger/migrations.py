@@ -245,7 +245,7 @@ def m002_usage_daily(conn: Connection) -> None:
     )
 
 
-# The outcomes an attempt row may carry after m003 (issue 9): a stream that went silent
+# The outcomes an attempt row may carry after m003: a stream that went silent
 # is ``stalled``; ``in_flight`` and ``interrupted`` are reserved for attempts written when
 # they start and finished by a signal or at the next start.
 _M003_OLD_CHECK = "CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit'))"

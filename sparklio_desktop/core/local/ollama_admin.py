@@ -27,7 +27,7 @@ import builtins
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -401,7 +401,7 @@ class OllamaAdmin:
             raise ValueError("OllamaAdmin.delete needs confirm=True after asking the user")
         await self._call(self._sdk.delete(name), name, CALL_TIMEOUT_S)
 
-    async def pull(self, name: str, *, stall_timeout_s: float = PULL_STALL_TIMEOUT_S) -> AsyncIterator[PullProgress]:
+    async def pull(self, name: str, *, stall_timeout_s: float = PULL_STALL_TIMEOUT_S) -> AsyncGenerator[PullProgress, None]:
         """Pull ``name``, yielding a snapshot per progress line; the last has ``done``.
 
         Cancel with ``aclose()`` on the iterator or by cancelling its task: the HTTP

@@ -10,19 +10,19 @@ with ``k = policy.ratings.prior_votes`` and ``n`` the model's votes on that task
 beside the leaderboard but are not on the 0–10 pairwise scale. When
 ``policy.ratings.enabled`` is false the map is empty and routing uses the catalog alone.
 
-:func:`rating_effect` routes a request with and without the blend so the inspector can
-say "ratings changed this decision" honestly (same request, exploration off).
+Each candidate of a decision carries both its catalog and its blended quality, which is
+how the inspector shows what the ratings did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sparklio_desktop.core.policy.catalog import Catalog
 from sparklio_desktop.core.policy.routing_policy import Policy
 from sparklio_desktop.core.ratings import StarRating, Suggestion, Vote, blended_quality, leaderboard, suggest
-from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.router import Router, RouteRequest
 
 
 @dataclass(frozen=True)
@@ -53,27 +53,11 @@ def ratings_for_task(catalog: Catalog, policy: Policy, votes: Iterable[Vote], ta
     return TaskRatings(quality, counts)
 
 
-def quality_map(catalog: Catalog, policy: Policy, votes: Iterable[Vote], task_type: str) -> dict[str, float]:
-    """Blended 0–10 quality of every rated catalog model for ``task_type``; empty when ratings are off."""
-    return ratings_for_task(catalog, policy, votes, task_type).quality
-
-
-def with_quality(live: LiveState, quality: Mapping[str, float], votes: Mapping[str, int] | None = None) -> LiveState:
-    """``live`` with its quality map (and vote counts) replaced (everything else kept)."""
-    return replace(live, quality=dict(quality), rating_votes=dict(votes or {}))
-
-
-def live_with_ratings(catalog: Catalog, policy: Policy, votes: Iterable[Vote], task_type: str,
-                      live: LiveState) -> LiveState:
-    """The live state to route ``task_type`` with: ``live`` plus the task's blended quality."""
-    return with_quality(live, quality_map(catalog, policy, votes, task_type))
-
-
 class RatingQualities:
     """Blended quality per task type, computed once per task until the votes change.
 
     ``LiveState.quality`` is a flat map but blends are per task, so whoever builds the
-    live state for a request asks ``for_task(task)``. ``load_votes(task)`` reads the
+    live state for a request asks ``ratings_for(task)``. ``load_votes(task)`` reads the
     task's votes (``VoteStore.votes``); call :meth:`invalidate` after a vote is cast.
     """
 
@@ -96,51 +80,8 @@ class RatingQualities:
         """Whether ``ratings_for(task_type)`` answers without reading the votes."""
         return (task_type, id(self._policy())) in self._cache
 
-    def for_task(self, task_type: str) -> dict[str, float]:
-        return dict(self.ratings_for(task_type).quality)
-
     def invalidate(self) -> None:
         self._cache.clear()
-
-
-@dataclass(frozen=True, slots=True)
-class RatingEffect:
-    """The first model with and without ratings, and each one's catalog and blended quality."""
-
-    with_ratings: str | None
-    without_ratings: str | None
-    quality: Mapping[str, float]
-    catalog_quality: Mapping[str, float]
-
-    @property
-    def changed(self) -> bool:
-        """True when ratings put a different model first."""
-        return self.with_ratings != self.without_ratings
-
-    def sentence(self, catalog: Catalog) -> str | None:
-        """What the inspector says, or None when ratings changed nothing."""
-        if not self.changed or self.with_ratings is None:
-            return None
-        chosen = catalog[self.with_ratings].name
-        other = catalog[self.without_ratings].name if self.without_ratings else "no model"
-        q = self.quality.get(self.with_ratings, self.catalog_quality.get(self.with_ratings, 0.0))
-        c = self.catalog_quality.get(self.with_ratings, 0.0)
-        return (f"Your ratings changed this decision: {chosen} (quality {q:.1f} rated, {c:.1f} catalog) "
-                f"instead of {other}.")
-
-
-def rating_effect(router: Router, request: RouteRequest, live: LiveState, quality: Mapping[str, float],
-                  votes: Mapping[str, int] | None = None) -> RatingEffect:
-    """Route ``request`` with ``quality`` blended in and without it, and compare the first model.
-
-    Exploration is switched off for both routes: a random A/B pick must never pass for
-    the ratings' doing.
-    """
-    steady = replace(request, explore=False)
-    rated = router.route(steady, with_quality(live, quality, votes)).chain
-    plain = router.route(steady, with_quality(live, {})).chain
-    catalog_quality = {m: router.catalog[m].quality for m in quality if m in router.catalog}
-    return RatingEffect(rated[0] if rated else None, plain[0] if plain else None, dict(quality), catalog_quality)
 
 
 def task_suggestion(router: Router, votes: Iterable[Vote], stars: Iterable[StarRating], task_type: str,

@@ -11,6 +11,9 @@ only add latency. The vote is written through the serial executor (an SQLite wri
 and the route planner's ratings are invalidated afterwards so the next route sees it.
 The proposed models come from the same planner as the composer's preview and the runs
 (core/routing/planner.py): its live state, this session's failures and the ratings.
+A finished run (every column's attempts are in the ledger) and a stored vote are announced
+on the app's ``ledgerChanged`` hub (ledger_events.py): the spend panel, the status bar, the
+inspector and the leaderboard refresh from it.
 """
 
 from __future__ import annotations
@@ -31,9 +34,17 @@ from sparklio_desktop.core.compare import (
     Comparison,
     router_top_candidates,
 )
+from sparklio_desktop.core.dispatch import Dispatcher
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
+from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
+
+__all__ = ["MAX_COLUMNS", "MIN_COLUMNS", "CompareViewModel"]
 
 
 class CompareViewModel(ViewModel):
@@ -43,17 +54,20 @@ class CompareViewModel(ViewModel):
     started = Signal(object)  # list[str]: the column labels ("A", "B" while blind)
     chunk = Signal(int, str)  # column, text
     columnReset = Signal(int)  # the column's model is tried again: clear its text
-    columnFinished = Signal(int, object)  # column, ColumnResult (model None while blind)
+    columnFinished = Signal(object)  # payloads.ColumnResult (its model is None while blind)
     finished = Signal()  # every column is done
     busyChanged = Signal(bool)
     revealed = Signal(object)  # list[tuple[str, str]]: (label, model id) per column
     voted = Signal(object)  # the stored ratings.Vote
     continueWith = Signal(str, str, str)  # model id, prompt, answer: into the composer
 
-    def __init__(self, workspace: Any, dispatcher: Any, votes: Any, executor: SerialExecutor, *,
-                 planner: Any = None, parent: QObject | None = None) -> None:
-        """``planner``: the session's route planner (default: the dispatcher's)."""
+    def __init__(self, workspace: Workspace, dispatcher: Dispatcher, votes: VoteStore, executor: SerialExecutor, *,
+                 planner: RoutePlanner | None = None, events: LedgerEvents | None = None,
+                 parent: QObject | None = None) -> None:
+        """``planner``: the session's route planner (default: the dispatcher's); ``events``:
+        the app's ledger hub, told when a run ends and when a vote is stored."""
         super().__init__(executor, parent)
+        self._events = events or LedgerEvents(self)
         self._workspace = workspace
         self._dispatcher = dispatcher
         self._votes = votes
@@ -117,7 +131,7 @@ class CompareViewModel(ViewModel):
                 elif isinstance(event, ColumnReset):
                     self.columnReset.emit(event.column)
                 elif isinstance(event, ColumnFinished):
-                    self.columnFinished.emit(event.column, event.result)
+                    self.columnFinished.emit(event.result)
             self.finished.emit()
         except asyncio.CancelledError:
             pass  # stream()'s finally cancelled every column; the ledger records them
@@ -127,6 +141,8 @@ class CompareViewModel(ViewModel):
             if self._running is asyncio.current_task():
                 self._running = None
             self.busyChanged.emit(False)
+            # Every column's attempts are recorded now, whatever the outcome (cancelled too).
+            self._events.changed(LedgerChange("request"))
 
     def cancel(self) -> None:
         if self._running is not None:
@@ -153,6 +169,7 @@ class CompareViewModel(ViewModel):
             return
         self._planner.ratings_changed()
         self.voted.emit(cast)
+        self._events.changed(LedgerChange("vote"))
         self._emit_revealed()
 
     def reveal(self) -> None:

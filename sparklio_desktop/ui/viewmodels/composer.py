@@ -6,6 +6,8 @@ event loop, and comes back as signals. Blocking work (reading images, the ledger
 rating write, the live-state probe) goes to executors, so typing and streaming never
 freeze the window. The preview and the run are routed by the same route planner
 (core/routing/planner.py), on the same request value: the preview shows the chain the run takes.
+Signals carry the typed values of :mod:`~sparklio_desktop.ui.viewmodels.payloads`; a run
+and a rating are announced on the app's ``ledgerChanged`` hub (ledger_events.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from qasync import asyncSlot
 from sparklio_desktop.core.dispatch import (
     AttemptFailed,
     AttemptStarted,
+    Dispatcher,
+    Event,
     Finished,
     Routed,
     RunRequest,
@@ -28,9 +32,21 @@ from sparklio_desktop.core.dispatch import (
     TextChunk,
 )
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.providers.base import ImageInput, Message
+from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
+from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+from sparklio_desktop.ui.viewmodels.payloads import (
+    FailedAttempt,
+    LedgerChange,
+    RoutePreview,
+    RunSummary,
+    StartedAttempt,
+    TaskOptions,
+)
 
 OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "complexity": ("simple", "medium", "complex"),
@@ -43,7 +59,7 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 PREVIEW_DEBOUNCE_MS = 250
 
 
-def _value(option: Any) -> str | None:
+def _value(option: object) -> str | None:
     return None if option is None else str(getattr(option, "value", option))
 
 
@@ -60,25 +76,28 @@ class TaskInfo:
 class ComposerViewModel(ViewModel):
     """Composes a request, previews its route, streams the answer, rates it."""
 
-    optionsChanged = Signal(object)  # dict: task, complexity, budget, speed, quality, system_prompt
-    previewChanged = Signal(object)  # RoutingDecision.to_dict()
+    optionsChanged = Signal(object)  # TaskOptions
+    previewChanged = Signal(object)  # RoutePreview
     previewFailed = Signal(str)
     imagesChanged = Signal(object)  # list of attached file names
     busyChanged = Signal(bool)
     requestStarted = Signal(str)  # request id
     routed = Signal(object)  # the decision actually used, as a dict
     tokenReceived = Signal(str)
-    attemptChanged = Signal(object)  # dict describing an attempt that started or failed
-    finished = Signal(object)  # dict: the result line's figures
+    attemptChanged = Signal(object)  # AttemptUpdate: a StartedAttempt or a FailedAttempt
+    finished = Signal(object)  # RunSummary: the result line's figures
     cancelled = Signal()
     requestCompleted = Signal(str)  # request id, once the run is over (any outcome)
     ratingSaved = Signal(int)
     conversationChanged = Signal(int)  # turns so far (0 = a new conversation)
 
-    def __init__(self, workspace: Any, dispatcher: Any, ledger: Any, planner: Any,
-                 executor: SerialExecutor, parent: QObject | None = None) -> None:
-        """``planner``: the route planner the dispatcher routes with (core/routing/planner.py)."""
+    def __init__(self, workspace: Workspace, dispatcher: Dispatcher, ledger: LedgerStore, planner: RoutePlanner,
+                 executor: SerialExecutor, *, events: LedgerEvents | None = None,
+                 parent: QObject | None = None) -> None:
+        """``planner``: the route planner the dispatcher routes with (core/routing/planner.py);
+        ``events``: the app's ledger hub, told when a run ends or an answer is rated."""
         super().__init__(executor, parent)
+        self._events = events or LedgerEvents(self)
         self._workspace = workspace
         self._dispatcher = dispatcher
         self._ledger = ledger
@@ -135,8 +154,9 @@ class ComposerViewModel(ViewModel):
             "speed": preferred.speed or _value(defaults.speed) or "standard",
             "quality": preferred.quality or _value(defaults.quality) or "standard",
         }
-        self.optionsChanged.emit({**self._options, "system_prompt": spec.system_prompt,
-                                  "description": spec.description, "capability": spec.capability.value})
+        o = self._options
+        self.optionsChanged.emit(TaskOptions(name, o["complexity"], o["budget"], o["speed"], o["quality"],
+                                             spec.system_prompt, spec.description, str(spec.capability.value)))
         self.schedule_preview()
 
     def set_option(self, option: str, value: str | None) -> None:
@@ -201,7 +221,7 @@ class ComposerViewModel(ViewModel):
         except SparklioError as exc:
             self.previewFailed.emit(str(exc))
             return
-        self.previewChanged.emit(decision.to_dict())
+        self.previewChanged.emit(RoutePreview.of(decision))
 
     # -- running --------------------------------------------------------------------
     def _run_request(self) -> RunRequest:
@@ -246,13 +266,14 @@ class ComposerViewModel(ViewModel):
                 self.busyChanged.emit(False)
             if request_id is not None:
                 self.requestCompleted.emit(request_id)
+                self._events.changed(LedgerChange("request", request_id))
 
     def cancel(self) -> None:
         """Stop the running request (Esc)."""
         if self._running is not None:
             self._running.cancel()
 
-    def _on_event(self, event: Any, request: RunRequest) -> str | None:
+    def _on_event(self, event: Event, request: RunRequest) -> str | None:
         if isinstance(event, TextChunk):
             self.last_output += event.text
             self.tokenReceived.emit(event.text)
@@ -262,13 +283,9 @@ class ComposerViewModel(ViewModel):
             self.routed.emit(event.decision.to_dict())
             return event.request_id
         elif isinstance(event, AttemptStarted):
-            self.attemptChanged.emit({"state": "started", "attempt": event.attempt, "model": event.model,
-                                      "model_name": event.model_name, "waited_s": event.waited_s})
+            self.attemptChanged.emit(StartedAttempt.of(event))
         elif isinstance(event, AttemptFailed):
-            info = event.info
-            self.attemptChanged.emit({"state": "failed", "attempt": info.attempt, "model": info.model,
-                                      "outcome": info.outcome, "error": info.error,
-                                      "next_action": event.next_action, "wait_s": event.wait_s})
+            self.attemptChanged.emit(FailedAttempt.of(event))
         elif isinstance(event, Finished):
             self._finish(event.result, request)
         return None
@@ -280,25 +297,7 @@ class ComposerViewModel(ViewModel):
             self._conversation_model = result.model
             self.last_output = result.output
             self.conversationChanged.emit(len(self._history) // 2)
-        final = result.attempts[-1] if result.attempts else None
-        self.finished.emit({
-            "request_id": result.request_id,
-            "ok": result.ok,
-            "model": result.model,
-            "output": result.output,
-            "input_tokens": final.input_tokens if final else 0,
-            "output_tokens": final.output_tokens if final else 0,
-            "cost_usd": result.cost_usd,
-            "saved_usd": result.saved_usd,
-            "latency_s": final.latency_s if final else None,
-            "retries": result.retries,
-            "fallbacks": max(0, len({a.model for a in result.attempts}) - 1),
-            "cache_hit": result.cache_hit,
-            "exploration": result.exploration,
-            "error": result.error,
-            "budget_alert": result.budget_alert,
-            "images": result.images,
-        })
+        self.finished.emit(RunSummary.of(result))
         if result.error:
             self.errorRaised.emit(result.error)
 
@@ -307,15 +306,17 @@ class ComposerViewModel(ViewModel):
     async def rate(self, stars: int) -> None:
         """Store a 1-5 star rating on the ledger row of the answer."""
         self._track()
-        if self.last_request_id is None:
+        request_id = self.last_request_id
+        if request_id is None:
             self.errorRaised.emit("Nothing to rate yet.")
             return
         try:
-            await self._executor.call(self._ledger.set_rating, self.last_request_id, stars)
+            await self._executor.call(self._ledger.set_rating, request_id, stars)
         except (SparklioError, ValueError) as exc:
             self.errorRaised.emit(str(exc))
             return
         self.ratingSaved.emit(stars)
+        self._events.changed(LedgerChange("rating", request_id))
 
     @asyncSlot(str)
     async def save_markdown(self, path: str) -> None:

@@ -7,7 +7,9 @@ progress back on the event loop's thread, so every signal here is emitted on the
 
 Cancel cancels the running task; the service sets its cancel event and the engine stops
 after the current denoising step, and the dispatcher records the attempt as cancelled.
-A new Generate replaces a run in flight, as the composer does.
+A new Generate replaces a run in flight, as the composer does. A finished run is announced
+on the app's ``ledgerChanged`` hub (ledger_events.py), which refreshes the spend panel and
+the status bar.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
-from sparklio_desktop.core.dispatch import AttemptFailed, Finished, Routed, RunRequest
+from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, Finished, Routed, RunRequest, RunResult
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.local.sd.service import ImageOptions
+from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
+from sparklio_desktop.ui.viewmodels.seams import LocalImages
 
 LOCAL_MODEL = "local/stable-diffusion"
 TASK = "image_generation_bulk"
@@ -50,7 +55,7 @@ class ImageSettings:
     def size(self) -> str:
         return f"{self.width}x{self.height}"
 
-    def request(self, progress: Any) -> RunRequest:
+    def request(self, progress: ImageProgress) -> RunRequest:
         options = ImageOptions(negative_prompt=self.negative_prompt.strip(), guidance=self.guidance, seed=self.seed,
                                steps=self.steps, preview_every=PREVIEW_EVERY if self.previews else 0)
         route = RouteRequest(task=TASK, prompt=self.prompt, images=self.batch_count, image_size=self.size,
@@ -71,9 +76,11 @@ class ImagesViewModel(ViewModel):
     notice = Signal(str)
     requestCompleted = Signal(str)  # request id: the ledger has its rows
 
-    def __init__(self, executor: SerialExecutor, dispatcher: Any, local_images: Any,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, executor: SerialExecutor, dispatcher: Dispatcher, local_images: LocalImages | None, *,
+                 events: LedgerEvents | None = None, parent: QObject | None = None) -> None:
+        """``events``: the app's ledger hub, told when a run ends (its rows are in the ledger)."""
         super().__init__(executor, parent)
+        self._events = events or LedgerEvents(self)
         self._dispatcher = dispatcher
         self._local_images = local_images
         self._running: asyncio.Task[Any] | None = None
@@ -132,8 +139,9 @@ class ImagesViewModel(ViewModel):
                 self.busyChanged.emit(False)
             if request_id is not None:
                 self.requestCompleted.emit(request_id)
+                self._events.changed(LedgerChange("request", request_id))
 
-    def _on_finished(self, result: Any) -> None:
+    def _on_finished(self, result: RunResult) -> None:
         if not result.ok:
             self.errorRaised.emit(result.error or "image generation failed")
             return
@@ -156,9 +164,11 @@ class ImagesViewModel(ViewModel):
     async def check_device(self) -> None:
         """Warn when generation will run on the CPU (torch is imported off the loop)."""
         self._device_checked = True
-        check = getattr(self._local_images, "cuda_available", None)
         try:
-            available = await check() if check is not None else await asyncio.to_thread(_cuda_available)
+            if self._local_images is not None:
+                available = await self._local_images.cuda_available()
+            else:
+                available = await asyncio.to_thread(_cuda_available)
         except ImportError:
             available = False
         self.warning = "" if available else CPU_WARNING
@@ -175,8 +185,7 @@ class ImagesViewModel(ViewModel):
         self._track()
         if self._local_images is None:
             return
-        unload = getattr(self._local_images, "unload", None)
-        await (unload() if unload is not None else asyncio.to_thread(self._local_images.close))
+        await self._local_images.unload()
         self.notice.emit("Stable Diffusion pipeline unloaded.")
 
     # -- saving ------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
+from sparklio_desktop.core.ledger import AttemptRecord, Decision, LedgerStore
 from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 _RULE_TEXT = {rule.value: rule.text for rule in Rule}
@@ -40,7 +42,7 @@ def rule_text(rule_id: str | None) -> str:
     return _RULE_TEXT.get(rule_id, rule_id.replace("_", " "))
 
 
-def _money(value: Any) -> Decimal | None:
+def _money(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
@@ -50,7 +52,7 @@ class InspectorViewModel(ViewModel):
     historyChanged = Signal(object)  # list of dicts, newest first
     detailChanged = Signal(object)  # dict: request_id, decision, attempts, weights, actual
 
-    def __init__(self, workspace: Any, ledger: Any, executor: SerialExecutor,
+    def __init__(self, workspace: Workspace, ledger: LedgerStore, executor: SerialExecutor,
                  parent: QObject | None = None) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace
@@ -103,10 +105,11 @@ class InspectorViewModel(ViewModel):
         self.detailChanged.emit(self.describe(request_id, trace, attempts,
                                               decision.prompt_preview if decision else ""))
 
-    def _load(self, request_id: str) -> tuple[Any, list[Any]]:
+    def _load(self, request_id: str) -> tuple[Decision | None, list[AttemptRecord]]:
         return self._ledger.decision(request_id), self._ledger.attempts(request_id)
 
-    def describe(self, request_id: str, trace: dict[str, Any], attempts: list[Any], prompt: str) -> dict[str, Any]:
+    def describe(self, request_id: str, trace: dict[str, Any], attempts: list[AttemptRecord],
+                 prompt: str) -> dict[str, Any]:
         """Everything the inspector shows, as plain values (also used for tests)."""
         candidates = []
         for c in trace.get("candidates", []):

@@ -11,6 +11,7 @@ the thread itself finishes its fit in the background.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +20,17 @@ from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.ratings import DEFAULT_ROUNDS, leaderboard
+from sparklio_desktop.core.policy.versions import PolicyChange, PolicyVersions
+from sparklio_desktop.core.ratings import DEFAULT_ROUNDS, LeaderboardRow, Suggestion, leaderboard
+from sparklio_desktop.core.ratings.state import task_suggestion
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from sparklio_desktop.core.routing.router import Router
+from sparklio_desktop.core.settings import paths
+from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
+
+__all__ = ["Board", "BoardFilter", "LeaderboardRow", "LeaderboardViewModel", "Suggestion"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ class Board:
     """A computed board and the votes behind it."""
 
     filter: BoardFilter
-    rows: list[Any]  # list[LeaderboardRow]
+    rows: list[LeaderboardRow]
     votes: int
 
 
@@ -51,7 +61,8 @@ class LeaderboardViewModel(ViewModel):
     policyChanged = Signal(str)  # the diff applied or undone; the policy was reloaded
     busyChanged = Signal(bool)
 
-    def __init__(self, workspace: Any, votes: Any, executor: SerialExecutor, *, versions: Any = None,
+    def __init__(self, workspace: Workspace, votes: VoteStore, executor: SerialExecutor, *,
+                 versions: PolicyVersions | None = None,
                  rounds: int = DEFAULT_ROUNDS, seed: int = 0, parent: QObject | None = None) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace
@@ -61,23 +72,20 @@ class LeaderboardViewModel(ViewModel):
         self.seed = seed
         self.filter = BoardFilter()
         self.board: Board | None = None
-        self.suggestion: Any = None
+        self.suggestion: Suggestion | None = None
         self._loading: asyncio.Task[Any] | None = None
 
     def tasks(self) -> list[str]:
         return sorted(self._workspace.policy.tasks)
 
-    def _policy_versions(self) -> Any:
+    def _policy_versions(self) -> PolicyVersions:
         if self._versions is None:
-            from sparklio_desktop.core.policy.versions import PolicyVersions
-            from sparklio_desktop.core.settings import paths
-
             store = self._workspace.policy_store
             self._versions = PolicyVersions(self._workspace.catalog, store.explicit_path or paths.user_policy_path())
         return self._versions
 
     # -- the board ---------------------------------------------------------------------------
-    def _compute(self, f: BoardFilter) -> tuple[Board, Any]:
+    def _compute(self, f: BoardFilter) -> tuple[Board, Suggestion | None]:
         """Read and fit (worker thread); the suggestion too, when a task is chosen."""
         votes = self._votes.votes(f.task, f.since, f.until)
         stars = self._votes.star_ratings(f.task, f.since, f.until)
@@ -87,9 +95,6 @@ class LeaderboardViewModel(ViewModel):
                            seed=self.seed)
         suggestion = None
         if f.task is not None and f.task in policy.tasks:
-            from sparklio_desktop.core.ratings.state import task_suggestion
-            from sparklio_desktop.core.routing.router import Router
-
             router = Router(self._workspace.catalog, policy)
             suggestion = task_suggestion(router, self._votes.votes(f.task), self._votes.star_ratings(f.task), f.task,
                                          seed=self.seed)
@@ -120,8 +125,13 @@ class LeaderboardViewModel(ViewModel):
         self.boardChanged.emit(board)
         self.suggestionChanged.emit(suggestion)
 
+    def ledger_changed(self, change: LedgerChange) -> None:
+        """The app's ``ledgerChanged``: votes and star ratings feed the board, so reload it."""
+        if change.kind in ("vote", "rating"):
+            self.load()
+
     # -- suggestions ---------------------------------------------------------------------------
-    async def _policy_call(self, fn: Any) -> Any:
+    async def _policy_call(self, fn: Callable[[], PolicyChange]) -> PolicyChange | None:
         try:
             return await self._executor.call(fn)
         except SparklioError as err:
@@ -136,7 +146,8 @@ class LeaderboardViewModel(ViewModel):
         if s is None or s.task_type is None:
             self.errorRaised.emit("no suggestion to preview")
             return
-        change = await self._policy_call(lambda: self._policy_versions().preview(s.task_type, s.candidate))
+        task, candidate = s.task_type, s.candidate
+        change = await self._policy_call(lambda: self._policy_versions().preview(task, candidate))
         if change is not None:
             self.diffReady.emit(change.diff)
 
@@ -148,7 +159,8 @@ class LeaderboardViewModel(ViewModel):
         if s is None or s.task_type is None:
             self.errorRaised.emit("no suggestion to apply")
             return
-        await self._changed(lambda: self._policy_versions().apply(s.task_type, s.candidate))
+        task, candidate = s.task_type, s.candidate
+        await self._changed(lambda: self._policy_versions().apply(task, candidate))
 
     @asyncSlot()
     async def undo(self) -> None:
@@ -156,8 +168,8 @@ class LeaderboardViewModel(ViewModel):
         self._track()
         await self._changed(lambda: self._policy_versions().undo())
 
-    async def _changed(self, fn: Any) -> None:
-        def work() -> Any:
+    async def _changed(self, fn: Callable[[], PolicyChange]) -> None:
+        def work() -> PolicyChange:
             change = fn()
             self._workspace.policy_store.reload()
             return change

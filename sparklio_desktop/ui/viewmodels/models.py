@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +26,33 @@ from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.local import (
+    PICKLE_WARNING,
+    Checkpoint,
+    CheckpointStore,
+    FitCheck,
+    ModelType,
+    ProbeResult,
+    delete_checkpoint,
+    gpu_memory,
+    import_checkpoint,
+)
+from sparklio_desktop.core.local.ollama_admin import (
+    InstalledModel,
+    ModelDetails,
+    OllamaAdmin,
+    OllamaStatus,
+    PullProgress,
+    RunningModel,
+)
+from sparklio_desktop.core.local.sd.families import LOADABLE_TYPES
+from sparklio_desktop.core.local.sd.weights import probe_checkpoints
+from sparklio_desktop.core.policy import user_catalog
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+
+# The core values the signals carry, named here for the view (views do not import the core).
+__all__ = ["CheckpointRow", "InstalledModel", "ModelInfo", "ModelsViewModel", "OllamaStatus", "PullProgress",
+           "RunningModel"]
 
 DEFAULT_CONTEXT = 4096  # Ollama's num_ctx when OLLAMA_CONTEXT_LENGTH is unset
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the view
@@ -36,8 +62,8 @@ PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the vie
 class CheckpointRow:
     """One checkpoint with what its header says (``probe`` None and ``error`` the reason when unusable)."""
 
-    checkpoint: Any  # core.local.Checkpoint
-    probe: Any | None  # core.local.ProbeResult
+    checkpoint: Checkpoint
+    probe: ProbeResult | None
     error: str | None
 
     @property
@@ -50,17 +76,15 @@ class CheckpointRow:
 class ModelInfo:
     """The details pane: ``/api/show`` figures and the fit at the chosen context."""
 
-    details: Any  # ModelDetails
+    details: ModelDetails
     context: int
-    fit: Any | None  # FitCheck
+    fit: FitCheck | None
     fit_error: str | None
 
 
-def _probe_all(folders: Sequence[Path], store: Any) -> list[CheckpointRow]:
+def _probe_all(folders: Sequence[Path], store: CheckpointStore) -> list[CheckpointRow]:
     """List and probe every checkpoint (runs in a worker thread: headers are file reads).
     A checkpoint that cannot be used (a broken header, a link loop) carries the reason."""
-    from sparklio_desktop.core.local.sd.weights import probe_checkpoints
-
     return [CheckpointRow(r.checkpoint, r.probe, r.problem) for r in probe_checkpoints(folders, store=store)]
 
 
@@ -87,39 +111,33 @@ class ModelsViewModel(ViewModel):
         self._gpu_total_gb = gpu_total_gb
         self._configured_gpu_gb = configured_gpu_gb
         self._catalog_path = catalog_path
-        self._admin: Any = None
-        self._store: Any = None
+        self._admin: OllamaAdmin | None = None
+        self._store: CheckpointStore | None = None
         self._pull_task: asyncio.Task[Any] | None = None
         self._details_task: asyncio.Task[Any] | None = None
-        self.pull_snapshot: Any = None  # the last PullProgress, for a view built mid-pull
+        self.pull_snapshot: PullProgress | None = None  # the last one, for a view built mid-pull
         self.pulling: str | None = None
-        self.status: Any = None
-        self.installed: list[Any] = []
-        self.running: list[Any] = []
+        self.status: OllamaStatus | None = None
+        self.installed: list[InstalledModel] = []
+        self.running: list[RunningModel] = []
         self.checkpoints: list[CheckpointRow] = []
         self.context = DEFAULT_CONTEXT
 
     # -- plumbing ------------------------------------------------------------------------
-    async def _ollama(self) -> Any:
+    async def _ollama(self) -> OllamaAdmin:
         """The admin client, built on first use; importing the SDK (~0.2 s) happens off the loop."""
         if self._admin is None:
             await asyncio.to_thread(importlib.import_module, "ollama")
-            from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
-
             self._admin = OllamaAdmin(self._host)
         return self._admin
 
-    def _checkpoint_store(self) -> Any:
+    def _checkpoint_store(self) -> CheckpointStore:
         if self._store is None:
-            from sparklio_desktop.core.local import CheckpointStore
-
             self._store = CheckpointStore()
         return self._store
 
     async def _gpu_gb(self) -> float:
         if self._gpu_total_gb is None:
-            from sparklio_desktop.core.local import gpu_memory
-
             found = await asyncio.to_thread(gpu_memory, self._configured_gpu_gb)
             self._gpu_total_gb = found.total_gb
         return self._gpu_total_gb
@@ -238,6 +256,7 @@ class ModelsViewModel(ViewModel):
         shown_at = 0.0
         try:
             admin = await self._ollama()
+            # An async generator (annotated AsyncIterator in the core): closing it closes the HTTP stream.
             stream = admin.pull(name)
             try:
                 async for snapshot in stream:
@@ -266,8 +285,6 @@ class ModelsViewModel(ViewModel):
     async def add_to_catalog(self, name: str, quality: float, speed_low: float, speed_high: float) -> None:
         """Make a pulled model routable: an entry in the user's catalog, quality and speed editable."""
         self._track()
-        from sparklio_desktop.core.policy import user_catalog
-
         admin = await self._ollama()
         try:
             details = await admin.show(name)
@@ -298,7 +315,7 @@ class ModelsViewModel(ViewModel):
         self.checkpoints = await asyncio.to_thread(work)
         self.checkpointsChanged.emit(self.checkpoints)
 
-    async def _sd_call(self, fn: Any, done: str) -> None:
+    async def _sd_call(self, fn: Callable[[], object], done: str) -> None:
         try:
             await asyncio.to_thread(fn)
         except (SparklioError, OSError, ValueError) as err:
@@ -310,8 +327,6 @@ class ModelsViewModel(ViewModel):
     @asyncSlot(str, str)
     async def import_checkpoint(self, path: str, mode: str = "copy") -> None:
         self._track()
-        from sparklio_desktop.core.local import import_checkpoint
-
         source = Path(path)
         how: Literal["copy", "link"] = "link" if mode == "link" else "copy"
         await self._sd_call(lambda: import_checkpoint(source, mode=how, store=self._checkpoint_store()),
@@ -321,8 +336,6 @@ class ModelsViewModel(ViewModel):
     async def delete_checkpoint(self, path: str) -> None:
         """Delete after the view's confirmation; a link is removed, never its target."""
         self._track()
-        from sparklio_desktop.core.local import delete_checkpoint
-
         await self._sd_call(lambda: delete_checkpoint(Path(path), confirm=True, store=self._checkpoint_store()),
                             f"Deleted {Path(path).name}")
 
@@ -337,20 +350,14 @@ class ModelsViewModel(ViewModel):
     async def set_type(self, path: str, model_type: str) -> None:
         """Override the probed type ("" or "auto": back to detection)."""
         self._track()
-        from sparklio_desktop.core.local import ModelType
-
         chosen = None if model_type in ("", "auto") else ModelType(model_type)
         await self._sd_call(lambda: self._checkpoint_store().set_type_override(Path(path), chosen),
                             f"{Path(path).name}: type {chosen.value if chosen else 'detected'}")
 
     @staticmethod
     def pickle_warning() -> str:
-        from sparklio_desktop.core.local import PICKLE_WARNING
-
         return PICKLE_WARNING
 
     @staticmethod
     def model_types() -> list[str]:
-        from sparklio_desktop.core.local.sd.families import LOADABLE_TYPES
-
         return [t.value for t in LOADABLE_TYPES]

@@ -9,20 +9,42 @@ in force: :meth:`PolicyStore.reload` keeps the last valid one and returns the er
 which is shown inline. The user's ``catalog.yaml`` and ``settings.json`` get the same
 treatment: a broken catalog leaves the last good one in force, a broken setting its
 default, and the panel says which file and line to fix (the rest of the app keeps
-working, so without this the creator would not learn why an edit has no effect).
+working, so without this the creator would not learn why an edit has no effect). A saved
+setting or a reloaded policy is announced on the app's ``ledgerChanged`` hub
+(ledger_events.py): the spend panel and the status bar show the new budget at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
+from sparklio_desktop.core.budget import BudgetGuard
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.providers.base import Endpoint
+from sparklio_desktop.core.providers.registry import create_client
+from sparklio_desktop.core.routing.planner import RoutePlanner
+from sparklio_desktop.core.settings.config import (
+    Settings,
+    effective_base_url,
+    format_value,
+    get_setting,
+    load_settings_lenient,
+    set_setting,
+)
+from sparklio_desktop.core.settings.secrets import KeyInfo, KeyStore
+from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
+
+# KeyInfo (provider, source, masked: never the key) is what ``keysChanged`` carries; named
+# here for the view, which does not import the core.
+__all__ = ["CONNECTION_TIMEOUT_S", "EDITABLE_SETTINGS", "SETTING_CHOICES", "KeyInfo", "SettingsViewModel"]
 
 # The settings the panel edits, in the order shown, with their labels.
 EDITABLE_SETTINGS: dict[str, str] = {
@@ -55,7 +77,7 @@ CONNECTION_TIMEOUT_S = 15.0
 class SettingsViewModel(ViewModel):
     """Reads and writes keys and settings; reloads the policy with inline errors."""
 
-    keysChanged = Signal(object)  # list of dicts: provider, source, masked
+    keysChanged = Signal(object)  # list[KeyInfo]
     valuesChanged = Signal(object)  # dict: setting key -> text
     fieldError = Signal(str, str)  # setting key (or "key:<provider>"), message ("" = fine)
     policyStatusChanged = Signal(str, str)  # policy path, error ("" = valid)
@@ -65,10 +87,13 @@ class SettingsViewModel(ViewModel):
     connectionTested = Signal(str, bool, str)  # provider, ok, message (the provider's own words)
     notice = Signal(str)
 
-    def __init__(self, workspace: Any, keys: Any, budget: Any, live: Any, executor: SerialExecutor,
+    def __init__(self, workspace: Workspace, keys: KeyStore, budget: BudgetGuard, live: RoutePlanner,
+                 executor: SerialExecutor, *, events: LedgerEvents | None = None,
                  parent: QObject | None = None) -> None:
-        """``live``: the route planner (core/routing/planner.py), told to probe again after a change."""
+        """``live``: the route planner (core/routing/planner.py), told to probe again after a
+        change; ``events``: the app's ledger hub, told when a setting or the policy changes."""
         super().__init__(executor, parent)
+        self._events = events or LedgerEvents(self)
         self._workspace = workspace
         self._keys = keys
         self._budget = budget
@@ -76,8 +101,6 @@ class SettingsViewModel(ViewModel):
 
     # -- reading ---------------------------------------------------------------------
     def values(self) -> dict[str, str]:
-        from sparklio_desktop.core.settings.config import format_value, get_setting
-
         settings = self._workspace.settings
         found = {}
         for key in EDITABLE_SETTINGS:
@@ -93,7 +116,7 @@ class SettingsViewModel(ViewModel):
         """Read the masked keys (keyring look-ups, off the loop) and the settings."""
         self._track()
         infos = await self._executor.call(self._keys.list)
-        self.keysChanged.emit([{"provider": i.provider, "source": i.source, "masked": i.masked} for i in infos])
+        self.keysChanged.emit(infos)
         self.valuesChanged.emit(self.values())
         error = self._workspace.policy_store.error
         self.policyStatusChanged.emit(self.policy_path(), str(error) if error else "")
@@ -142,12 +165,6 @@ class SettingsViewModel(ViewModel):
     async def test_connection(self, provider: str) -> None:
         """Make the provider's cheapest authenticated call (listing models) with the stored key."""
         self._track()
-        import asyncio
-
-        from sparklio_desktop.core.providers.base import Endpoint
-        from sparklio_desktop.core.providers.registry import create_client
-        from sparklio_desktop.core.settings.config import effective_base_url
-
         key = await self._executor.call(self._keys.get, provider)
         if key is None and provider != "ollama":
             self.connectionTested.emit(provider, False, f"No {provider} key: set one first.")
@@ -171,8 +188,6 @@ class SettingsViewModel(ViewModel):
     async def set_value(self, key: str, text: str) -> None:
         """Validate and save one setting, then apply it to the running services."""
         self._track()
-        from sparklio_desktop.core.settings.config import set_setting
-
         value = text.strip() or None
         if (value or "") == self.values().get(key):
             return  # unchanged: editingFinished fires on every focus change
@@ -189,16 +204,15 @@ class SettingsViewModel(ViewModel):
         self.fieldError.emit(key, "")
         self._apply(settings)
         # The file was validated whole when saved; what it still falls back on, if anything:
-        from sparklio_desktop.core.settings.config import load_settings_lenient
-
         self._workspace.settings_error = (await self._executor.call(load_settings_lenient))[1]
         self._emit_file_status()
         if key == "policy.path":
             self._workspace.policy_store.explicit_path = Path(value) if value else None
             await self.reload_policy()
         self.valuesChanged.emit(self.values())
+        self._events.changed(LedgerChange("settings"))
 
-    def _apply(self, settings: Any) -> None:
+    def _apply(self, settings: Settings) -> None:
         # Workspace.settings is a cached_property: assigning replaces the cached value.
         self._workspace.settings = settings
         self._budget.monthly_usd = Decimal(str(settings.budget.monthly_usd))
@@ -218,6 +232,7 @@ class SettingsViewModel(ViewModel):
             self.notice.emit("Policy reloaded.")
         self._live.invalidate()
         self.policyReloaded.emit()
+        self._events.changed(LedgerChange("settings"))  # the spend panel's anomaly multiple is the policy's
 
     # -- the user's catalog ------------------------------------------------------------------
     @asyncSlot()

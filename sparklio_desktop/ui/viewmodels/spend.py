@@ -12,11 +12,13 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
+from sparklio_desktop.core.budget import BudgetGuard
+from sparklio_desktop.core.ledger import LedgerStore, SpendSummary
+from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 _ZERO = Decimal(0)
@@ -96,7 +98,7 @@ def anomalies(daily: list[tuple[date, Decimal]], multiple: float) -> list[tuple[
     return found
 
 
-def compute_figures(summary: Any, budget_usd: Decimal, threshold: Decimal, at_cap: str, multiple: float,
+def compute_figures(summary: SpendSummary, budget_usd: Decimal, threshold: Decimal, at_cap: str, multiple: float,
                     today: date) -> SpendFigures:
     """Derive the panel's figures from a ``SpendSummary``; pure, so it is tested directly."""
     spent = summary.spent_usd
@@ -130,7 +132,7 @@ class SpendViewModel(ViewModel):
     alertRaised = Signal(str)  # once per month shown, when spend passes the alert mark
     exported = Signal(str, int)  # path, rows
 
-    def __init__(self, workspace: Any, ledger: Any, budget: Any, executor: SerialExecutor,
+    def __init__(self, workspace: Workspace, ledger: LedgerStore, budget: BudgetGuard, executor: SerialExecutor,
                  parent: QObject | None = None) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace

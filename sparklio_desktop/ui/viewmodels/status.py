@@ -1,49 +1,51 @@
 """The status bar's view-model: this month's spend and which providers have a key.
 
 Why a view-model of its own: the main window shows these figures whatever panel is
-open, and must not reach into the ledger or the key store itself.
+open, and must not reach into the ledger or the key store itself. The app refreshes it
+on every ``ledgerChanged`` (a request, a vote, a new budget: ledger_events.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import dataclasses
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
+from sparklio_desktop.core.budget import BudgetGuard
+from sparklio_desktop.core.routing.live import ollama_tags, resolve_local_tags
+from sparklio_desktop.core.settings.key_index import has_key_fast
+from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.payloads import StatusFigures
 
 
 class StatusViewModel(ViewModel):
     """Month spend against the budget, and each provider's key status."""
 
-    statusChanged = Signal(object)  # dict: month, spent_usd, budget_usd, percent, providers {name: state}
+    statusChanged = Signal(object)  # StatusFigures
 
-    def __init__(self, workspace: Any, keys: Any, budget: Any, executor: SerialExecutor,
+    def __init__(self, workspace: Workspace, budget: BudgetGuard, executor: SerialExecutor,
                  parent: QObject | None = None) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace
-        self._keys = keys
         self._budget = budget
 
     def _providers(self) -> list[str]:
         return sorted({m.provider for m in self._workspace.catalog.values()})
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> StatusFigures:
         status = self._budget.status()
-        live_state = {}
-        from sparklio_desktop.core.settings.key_index import has_key_fast
-
+        providers = {}
         for provider in self._providers():
             if provider in ("ollama", "diffusers", "openai_compatible"):
                 continue  # local or keyless: reachability shows in the route preview
-            live_state[provider] = "key" if has_key_fast(provider) else "no key"
-        return {"month": status.month, "spent_usd": status.spent_usd, "budget_usd": status.budget_usd,
-                "percent": float(status.percent), "alert": status.alert, "providers": live_state}
+            providers[provider] = "key" if has_key_fast(provider) else "no key"
+        return StatusFigures(status.month, status.spent_usd, status.budget_usd, float(status.percent), status.alert,
+                             providers)
 
     def _ollama(self) -> str:
-        from sparklio_desktop.core.routing.live import ollama_tags, resolve_local_tags
-
         models = ollama_tags(self._workspace.settings.providers.ollama.host)
         if models is None:
             return "not running"
@@ -56,10 +58,8 @@ class StatusViewModel(ViewModel):
         """Read the figures; Ollama is probed in the default executor (up to 0.3 s),
         so the serial database worker is not held up by it."""
         self._track()
-        import asyncio
-
         loop = asyncio.get_running_loop()
         ollama = loop.run_in_executor(None, self._ollama)
-        status = await self._executor.call(self._read)
-        status["providers"]["ollama"] = await ollama
-        self.statusChanged.emit(status)
+        figures = await self._executor.call(self._read)
+        providers = {**figures.providers, "ollama": await ollama}
+        self.statusChanged.emit(dataclasses.replace(figures, providers=providers))

@@ -8,8 +8,6 @@ the window responsive. Column headers show exactly what the view-model emits: "A
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,6 +28,9 @@ from PySide6.QtWidgets import (
 
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.compare import MAX_COLUMNS, MIN_COLUMNS, CompareViewModel
+from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+from sparklio_desktop.ui.viewmodels.payloads import ColumnResult, Vote
+from sparklio_desktop.ui.viewmodels.seams import PanelServices
 from sparklio_desktop.ui.widgets.format import seconds_text, usd_text
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
 
@@ -216,8 +217,8 @@ class CompareView(QWidget):
     def _on_chunk(self, column: int, text: str) -> None:
         self.columns[column].answer.append_text(text)
 
-    def _on_column_finished(self, column: int, result: Any) -> None:
-        col = self.columns[column]
+    def _on_column_finished(self, result: ColumnResult) -> None:
+        col = self.columns[result.column]
         col.answer.set_text(result.output)
         if result.error:
             col.figures.setText(f"Failed: {result.error}")
@@ -267,7 +268,7 @@ class CompareView(QWidget):
             column.rank_button.setText(f"Rank {column.label}")
             column.rank_button.setEnabled(True)
 
-    def _on_voted(self, vote: Any) -> None:
+    def _on_voted(self, vote: Vote) -> None:
         self._set_vote_enabled(False)
         self.status.setText(f"Vote stored ({vote.kind}).")
 
@@ -276,12 +277,13 @@ class CompareView(QWidget):
             column.title.setText(f"<b>{label}</b> <small>{model_id}</small>")
 
 
-def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> CompareView:
+def create(services: PanelServices, parent: QWidget | None = None, executor: SerialExecutor | None = None,
+           events: LedgerEvents | None = None) -> CompareView:
     """The compare panel over a :class:`core.services.Services`; connect ``view.continueWith``
-    to the composer."""
+    to the composer. ``events``: the app's ledger hub, told of each run and vote."""
 
     vm = CompareViewModel(services.workspace, services.dispatcher, services.votes,
-                          executor or SerialExecutor("sparklio-votes"), planner=services.planner)
+                          executor or SerialExecutor("sparklio-votes"), planner=services.planner, events=events)
     view = CompareView(vm, parent)
     vm.setParent(view)
     return view

@@ -6,8 +6,6 @@ widget values are pushed with signals blocked so a refresh never loops back.
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
@@ -29,12 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from sparklio_desktop.ui.viewmodels.composer import OPTION_CHOICES, ComposerViewModel
-from sparklio_desktop.ui.viewmodels.inspector import rule_text
+from sparklio_desktop.ui.viewmodels.payloads import AttemptUpdate, RoutePreview, RunSummary, StartedAttempt, TaskOptions
 from sparklio_desktop.ui.widgets.format import usd_text
+from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
 from sparklio_desktop.ui.widgets.prompt_edit import PromptEdit
-
-PREVIEW_EXCLUSIONS = 5
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -253,8 +250,6 @@ class ComposerView(QWidget):
 
     def _open_image(self, item: QListWidgetItem) -> None:
         """Double-click or Enter: a zoomable view of the image."""
-        from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
-
         viewer = ImageViewer(item.data(Qt.ItemDataRole.UserRole), item.text(), self)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.show()
@@ -268,40 +263,30 @@ class ComposerView(QWidget):
             item.data(Qt.ItemDataRole.UserRole).save(path, "PNG")
 
     # -- view-model signals -----------------------------------------------------------
-    def _on_options(self, options: dict[str, Any]) -> None:
+    def _on_options(self, options: TaskOptions) -> None:
         with QSignalBlocker(self.task_combo):
-            self.task_combo.setCurrentIndex(max(0, self.task_combo.findData(options["task"])))
+            self.task_combo.setCurrentIndex(max(0, self.task_combo.findData(options.task)))
         for name, combo in self.option_combos.items():
             with QSignalBlocker(combo):
-                value = options.get(name)
+                value = options.option(name)
                 combo.setCurrentIndex(combo.findData(value) if value else -1)
-            combo.setEnabled(name != "complexity" or options.get("complexity") is not None)
-        self.description.setText(options.get("description", ""))
-        prompt = options.get("system_prompt") or ""
-        self.system_prompt.setText(f"System prompt: {prompt}" if prompt else "")
+            combo.setEnabled(name != "complexity" or options.complexity is not None)
+        self.description.setText(options.description)
+        self.system_prompt.setText(f"System prompt: {options.system_prompt}" if options.system_prompt else "")
 
-    def _on_preview(self, decision: dict[str, Any]) -> None:
-        chain = decision.get("chain") or []
-        names = {c["id"]: c["name"] for c in decision.get("candidates", [])}
-        self.preview_chain.setText("Chain: " + (" → ".join(names.get(m, m) for m in chain) or "no model fits"))
-        estimate = decision.get("estimate", {})
-        latency = estimate.get("latency_s")
+    def _on_preview(self, preview: RoutePreview) -> None:
+        self.preview_chain.setText("Chain: " + (" → ".join(preview.chain_names) or "no model fits"))
+        latency = preview.latency_s
         self.preview_estimate.setText(
-            f"Estimated {usd_text(estimate.get('cost_usd'))}, "
+            f"Estimated {usd_text(preview.cost_usd)}, "
             f"{'–' if latency is None else f'{latency:.1f} s'}, "
-            f"{estimate.get('input_tokens', 0)} tokens in / {estimate.get('output_tokens', 0)} out")
-        reasons = decision.get("no_fit_reasons") or []
-        if not chain and reasons:
-            self.preview_exclusions.setText("No model fits:\n" + "\n".join(reasons))
+            f"{preview.input_tokens} tokens in / {preview.output_tokens} out")
+        if not preview.chain and preview.no_fit_reasons:
+            self.preview_exclusions.setText("No model fits:\n" + "\n".join(preview.no_fit_reasons))
             return
         # The exclusions that matter: the best-scoring models that were left out.
-        excluded = sorted((c for c in decision.get("candidates", []) if c.get("excluded_by")),
-                          key=lambda c: -c["scores"]["total"])
-        lines = []
-        for c in excluded[:PREVIEW_EXCLUSIONS]:
-            detail = c.get("exclusion_detail")
-            lines.append(f"{c['name']}: {rule_text(c['excluded_by'])}" + (f" ({detail})" if detail else ""))
-        more = len(excluded) - len(lines)
+        lines = [f"{m.name}: {m.reason}" + (f" ({m.detail})" if m.detail else "") for m in preview.excluded]
+        more = preview.excluded_count - len(lines)
         if more > 0:
             lines.append(f"… and {more} more (see the inspector)")
         self.preview_exclusions.setText("\n".join(["Excluded:", *lines]) if lines else "")
@@ -323,39 +308,37 @@ class ComposerView(QWidget):
             star.setText("☆")
             star.setEnabled(False)
 
-    def _on_attempt(self, info: dict[str, Any]) -> None:
-        if info["state"] == "started":
-            waited = f" after waiting {info['waited_s']:g} s" if info.get("waited_s") else ""
-            self.attempt_label.setText(f"Attempt {info['attempt']}: {info['model_name']}{waited}…")
+    def _on_attempt(self, update: AttemptUpdate) -> None:
+        if isinstance(update, StartedAttempt):
+            waited = f" after waiting {update.waited_s:g} s" if update.waited_s else ""
+            self.attempt_label.setText(f"Attempt {update.attempt}: {update.model_name}{waited}…")
             self.answer.clear_text()  # a new attempt starts the answer again
         else:
-            then = info["next_action"]
-            if then == "retry":
-                then = f"retrying in {info['wait_s']:g} s"
-            self.attempt_label.setText(f"Attempt {info['attempt']} ({info['model']}) failed: {info['error']}; {then}")
+            then = f"retrying in {update.wait_s:g} s" if update.next_action == "retry" else update.next_action
+            self.attempt_label.setText(f"Attempt {update.attempt} ({update.model}) failed: {update.error}; {then}")
 
-    def _on_finished(self, result: dict[str, Any]) -> None:
-        if result["ok"]:
-            self.answer.set_text(result["output"])
-            latency = result["latency_s"]
-            parts = [result["model"], f"{result['input_tokens']} in / {result['output_tokens']} out tokens",
-                     usd_text(result["cost_usd"]), "–" if latency is None else f"{latency:.2f} s",
-                     _count(result["retries"], "retry", "retries"),
-                     _count(result["fallbacks"], "fallback", "fallbacks")]
-            if result["cache_hit"]:
-                parts.append(f"cache hit (saved {usd_text(result['saved_usd'])})")
-            if result["exploration"]:
+    def _on_finished(self, result: RunSummary) -> None:
+        if result.ok:
+            self.answer.set_text(result.output)
+            latency = result.latency_s
+            parts = [result.model or "", f"{result.input_tokens} in / {result.output_tokens} out tokens",
+                     usd_text(result.cost_usd), "–" if latency is None else f"{latency:.2f} s",
+                     _count(result.retries, "retry", "retries"),
+                     _count(result.fallbacks, "fallback", "fallbacks")]
+            if result.cache_hit:
+                parts.append(f"cache hit (saved {usd_text(result.saved_usd)})")
+            if result.exploration:
                 parts.append("A/B exploration")
             self.result_label.setText(" · ".join(parts))
             self.attempt_label.clear()
             for star in self.stars:
                 star.setEnabled(True)
-            self._show_images(result.get("images") or ())
+            self._show_images(result.images)
         else:
             self.answer.flush()
-            self.result_label.setText(f"No answer: {result['error']}")
-        if result.get("budget_alert"):
-            self.attempt_label.setText(result["budget_alert"])
+            self.result_label.setText(f"No answer: {result.error}")
+        if result.budget_alert:
+            self.attempt_label.setText(result.budget_alert)
 
     def _show_images(self, images: tuple[bytes, ...]) -> None:
         for index, data in enumerate(images, start=1):

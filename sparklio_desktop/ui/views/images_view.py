@@ -9,7 +9,7 @@ negative prompt, seed, steps and guidance stay in the file's text chunks (a re-e
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap, QShowEvent
@@ -33,6 +33,8 @@ from PySide6.QtWidgets import (
 
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.images import ImageSettings, ImagesViewModel
+from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+from sparklio_desktop.ui.viewmodels.seams import PanelServices
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
 
 SIZE_PRESETS = ("512x512", "768x768", "1024x1024")
@@ -83,7 +85,7 @@ class ImagesView(QWidget):
         self._on_warning(vm.warning)
 
     # -- building ------------------------------------------------------------------------
-    def _button(self, text: str, name: str, slot: Any) -> QPushButton:
+    def _button(self, text: str, name: str, slot: Callable[[], object]) -> QPushButton:
         button = QPushButton(text)
         button.setAccessibleName(name)
         button.clicked.connect(slot)
@@ -279,10 +281,13 @@ class ImagesView(QWidget):
             self.vm.save_all(folder)
 
 
-def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> ImagesView:
-    """The Images panel over a :class:`core.services.Services` (the main window adds it as a tab)."""
+def create(services: PanelServices, parent: QWidget | None = None, executor: SerialExecutor | None = None,
+           events: LedgerEvents | None = None) -> ImagesView:
+    """The Images panel over a :class:`core.services.Services` (the main window adds it as a
+    tab). ``events``: the app's ledger hub, told of each finished run."""
 
-    vm = ImagesViewModel(executor or SerialExecutor("sparklio-images"), services.dispatcher, services.local_images)
+    vm = ImagesViewModel(executor or SerialExecutor("sparklio-images"), services.dispatcher, services.local_images,
+                         events=events)
     view = ImagesView(vm, parent)
     vm.setParent(view)
     return view

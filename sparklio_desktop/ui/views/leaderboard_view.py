@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
-from sparklio_desktop.ui.viewmodels.leaderboard import Board, BoardFilter, LeaderboardViewModel
+from sparklio_desktop.ui.viewmodels.leaderboard import Board, BoardFilter, LeaderboardViewModel, Suggestion
+from sparklio_desktop.ui.viewmodels.seams import PanelServices
 
 COLUMNS = ("Rank", "Model", "Strength", "95% interval", "Votes", "Provisional", "Stars")
 
@@ -54,7 +55,7 @@ class LeaderboardView(QWidget):
     def __init__(self, vm: LeaderboardViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
-        self.chart: Any = None  # pyqtgraph PlotWidget, built on first show
+        self.chart: Any = None  # pyqtgraph PlotWidget, built on first show (pyqtgraph has no types)
         self.error_bars: list[Any] = []
         self._board: Board | None = None
         self._loaded = False
@@ -196,18 +197,20 @@ class LeaderboardView(QWidget):
         plot = self.chart.getPlotItem()
         plot.clear()
         self.error_bars = []
-        rated = [r for r in board.rows if r.strength is not None]
-        for x, row in enumerate(rated):
-            bar = pg.ErrorBarItem(x=np.array([x]), y=np.array([row.strength]),  # arrays: it subtracts them
-                                  top=np.array([row.high - row.strength]), bottom=np.array([row.strength - row.low]),
+        # A model with votes has a strength and its interval (stars alone give none of the three).
+        rated = [(r, r.strength, r.low, r.high) for r in board.rows
+                 if r.strength is not None and r.low is not None and r.high is not None]
+        for x, (row, strength, low, high) in enumerate(rated):
+            bar = pg.ErrorBarItem(x=np.array([x]), y=np.array([strength]),  # arrays: it subtracts them
+                                  top=np.array([high - strength]), bottom=np.array([strength - low]),
                                   beam=0.25,
                                   pen=pg.mkPen("#999" if row.provisional else "#4e79a7", width=2))
-            bar.setToolTip(f"{row.model_id}: {row.strength:.1f} ({row.low:.1f}–{row.high:.1f}), {row.votes} votes")
+            bar.setToolTip(f"{row.model_id}: {strength:.1f} ({low:.1f}–{high:.1f}), {row.votes} votes")
             plot.addItem(bar)
             self.error_bars.append(bar)
-        plot.plot(list(range(len(rated))), [r.strength for r in rated], pen=None, symbol="o",
+        plot.plot(list(range(len(rated))), [strength for _, strength, _, _ in rated], pen=None, symbol="o",
                   symbolBrush="#4e79a7")
-        plot.getAxis("bottom").setTicks([[(x, r.model_id.split("/")[-1]) for x, r in enumerate(rated)]])
+        plot.getAxis("bottom").setTicks([[(x, r.model_id.split("/")[-1]) for x, (r, *_) in enumerate(rated)]])
         plot.setXRange(-0.5, max(len(rated), 1) - 0.5)
         plot.setYRange(0, 10)
 
@@ -234,7 +237,7 @@ class LeaderboardView(QWidget):
         if self.chart is not None:
             self._draw(board)
 
-    def _on_suggestion(self, suggestion: Any) -> None:
+    def _on_suggestion(self, suggestion: Suggestion | None) -> None:
         if suggestion is None:
             task = self.task_combo.currentData()
             self.suggestion_label.setText("Choose a task type to see a suggestion." if task is None else
@@ -251,7 +254,8 @@ class LeaderboardView(QWidget):
         self.undo_button.setEnabled(self.vm.can_undo())
 
 
-def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> LeaderboardView:
+def create(services: PanelServices, parent: QWidget | None = None,
+           executor: SerialExecutor | None = None) -> LeaderboardView:
     """The leaderboard over a :class:`core.services.Services` (the main window adds it as a tab)."""
 
     vm = LeaderboardViewModel(services.workspace, services.votes, executor or SerialExecutor("sparklio-ratings"))

@@ -7,8 +7,6 @@ directory (not the platform registry), so tests and portable installs stay conta
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.viewmodels.payloads import StatusFigures
 from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 from sparklio_desktop.ui.widgets.format import usd_text
 
@@ -106,10 +105,10 @@ class MainWindow(QMainWindow):
                 self.tray.show()
             self.tray.showMessage("Sparklio budget", message, QSystemTrayIcon.MessageIcon.Warning)
 
-    def _on_status(self, status: dict[str, Any]) -> None:
-        self.spend_label.setText(f"{status['month']}: {usd_text(status['spent_usd'])} of "
-                                 f"{usd_text(status['budget_usd'])} ({status['percent']:.0f}%)")
-        self.providers_label.setText("  ".join(f"{name}: {state}" for name, state in status["providers"].items()))
+    def _on_status(self, status: StatusFigures) -> None:
+        self.spend_label.setText(f"{status.month}: {usd_text(status.spent_usd)} of "
+                                 f"{usd_text(status.budget_usd)} ({status.percent:.0f}%)")
+        self.providers_label.setText("  ".join(f"{name}: {state}" for name, state in status.providers.items()))
 
     # -- layout memory ---------------------------------------------------------------
     def _named_splitters(self) -> list[QSplitter]:

@@ -9,8 +9,8 @@ Ollama or for a disk full of checkpoints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QShowEvent
@@ -38,7 +38,16 @@ from PySide6.QtWidgets import (
 )
 
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
-from sparklio_desktop.ui.viewmodels.models import CheckpointRow, ModelInfo, ModelsViewModel
+from sparklio_desktop.ui.viewmodels.models import (
+    CheckpointRow,
+    InstalledModel,
+    ModelInfo,
+    ModelsViewModel,
+    OllamaStatus,
+    PullProgress,
+    RunningModel,
+)
+from sparklio_desktop.ui.viewmodels.seams import PanelServices
 
 INSTALLED_COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
 RUNNING_COLUMNS = ("Name", "VRAM", "CPU/GPU", "Until")
@@ -131,7 +140,7 @@ class ModelsView(QWidget):
             self._on_pull_progress(vm.pull_snapshot)
 
     # -- building ------------------------------------------------------------------------
-    def _button(self, text: str, name: str, slot: Any) -> QPushButton:
+    def _button(self, text: str, name: str, slot: Callable[[], object]) -> QPushButton:
         button = QPushButton(text)
         button.setAccessibleName(name)
         button.clicked.connect(slot)
@@ -270,19 +279,19 @@ class ModelsView(QWidget):
             self.vm.refresh_checkpoints()
 
     # -- Ollama ------------------------------------------------------------------------------
-    def _on_status(self, status: Any) -> None:
+    def _on_status(self, status: OllamaStatus) -> None:
         self.status_label.setText(status.message)
         self.status_label.setStyleSheet("" if status.reachable else "color: #b02a37")
         for widget in (self.pull_button, self.delete_button, self.add_button, self.unload_button):
             widget.setEnabled(status.reachable and (widget is not self.pull_button or self.vm.pulling is None))
 
-    def _on_installed(self, models: list[Any]) -> None:
+    def _on_installed(self, models: list[InstalledModel]) -> None:
         rows = [(m.name, m.family or "–", m.parameter_size or "–", m.quantization or "–",
                  bytes_text(m.size_bytes),
                  m.modified_at.strftime("%Y-%m-%d %H:%M") if m.modified_at else "–") for m in models]
         _fill(self.installed_table, rows, [m.name for m in models])
 
-    def _on_running(self, models: list[Any]) -> None:
+    def _on_running(self, models: list[RunningModel]) -> None:
         rows = [(m.name, bytes_text(m.size_vram_bytes), m.processor,
                  m.expires_at.strftime("%H:%M:%S") if m.expires_at else "–") for m in models]
         _fill(self.running_table, rows, [m.name for m in models])
@@ -339,7 +348,7 @@ class ModelsView(QWidget):
             self.pull_bar.setValue(0)
             self.pull_label.setText(f"Pulling {self.vm.pulling}…")
 
-    def _on_pull_progress(self, p: Any) -> None:
+    def _on_pull_progress(self, p: PullProgress) -> None:
         fraction = p.fraction
         if fraction is None:
             self.pull_bar.setValue(0)  # layers not announced yet (a busy bar animates on a timer)
@@ -419,10 +428,9 @@ class ModelsView(QWidget):
             self.vm.set_type(str(row.checkpoint.path), self.type_combo.itemData(index))
 
 
-def create(services: Any, parent: QWidget | None = None, executor: Any = None) -> ModelsView:
+def create(services: PanelServices, parent: QWidget | None = None,
+           executor: SerialExecutor | None = None) -> ModelsView:
     """The model manager over a :class:`core.services.Services` (the main window adds it as a tab)."""
-    from pathlib import Path
-
 
     settings = services.workspace.settings
     vm = ModelsViewModel(executor or SerialExecutor("sparklio-models"), host=settings.providers.ollama.host,

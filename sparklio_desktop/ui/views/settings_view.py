@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sparklio_desktop.ui.viewmodels.settings import EDITABLE_SETTINGS, SETTING_CHOICES, SettingsViewModel
+from sparklio_desktop.ui.viewmodels.settings import EDITABLE_SETTINGS, SETTING_CHOICES, KeyInfo, SettingsViewModel
 
 ERROR_STYLE = "color: #b02a37"
 
@@ -219,15 +219,14 @@ class SettingsView(QWidget):
             row["result"].setText(message)
 
     # -- view-model signals --------------------------------------------------------------
-    def _on_keys(self, infos: list[dict[str, Any]]) -> None:
+    def _on_keys(self, infos: list[KeyInfo]) -> None:
         for info in infos:
-            row = self._key_row(info["provider"])
-            if info["masked"] is None:
+            row = self._key_row(info.provider)
+            if info.masked is None:
                 row["masked"].setText("no key")
             else:
-                where = "keyring" if info["source"] == "keyring" else info["source"]
-                row["masked"].setText(f"{info['masked']} ({where})")
-            row["delete"].setEnabled(info["source"] == "keyring")
+                row["masked"].setText(f"{info.masked} ({info.source})")
+            row["delete"].setEnabled(info.source == "keyring")
 
     def _on_values(self, values: dict[str, str]) -> None:
         for key, text in values.items():

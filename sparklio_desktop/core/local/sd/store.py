@@ -127,10 +127,6 @@ class CheckpointStore:
             raise ValueError("trust_pickle needs confirm=True after showing PICKLE_WARNING")
         self._update(path, allow_pickle=True)
 
-    def revoke_pickle(self, path: Path) -> None:
-        if self._current(path) is not None:
-            self._update(path, allow_pickle=None)
-
     def type_override(self, path: Path) -> ModelType | None:
         entry = self._current(path)
         if not entry or "type" not in entry:

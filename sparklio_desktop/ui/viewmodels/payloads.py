@@ -1,0 +1,218 @@
+"""What the view-models' signals carry: frozen, Qt-free values that views read by attribute.
+
+Why not dicts: a signal declared ``Signal(object)`` that carries a dict hides its
+contract. A misspelt key in a view failed only when that branch ran, mypy could not see
+it, and the composer's preview serialised the whole routing decision (``to_dict()``, every
+candidate of the catalog) on the event loop only to read a few fields back. Each value
+here is built in one place (its ``of`` constructor or its view-model) from the core's own
+objects; a view imports these names, never the core (the import-linter contract "Views
+talk to the core only through their view-models").
+
+Why frozen and Qt-free: a payload is a fact about something that happened, shared by
+every slot connected to the signal; none may change it under the others. Being plain
+dataclasses, they are built and checked in tests without a QApplication.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from sparklio_desktop.core.compare import ColumnResult
+from sparklio_desktop.core.dispatch import AttemptFailed, AttemptStarted, RunResult
+from sparklio_desktop.core.ratings import Vote
+from sparklio_desktop.core.routing.decision import RoutingDecision
+
+# Two payloads are already frozen, Qt-free values of the core, carried as they are and
+# named here so that the compare view can type its slots without importing the core: the
+# per-column result (core/compare.py, ``columnFinished``) and the stored vote
+# (core/ratings, ``voted``).
+__all__ = [
+    "AttemptUpdate",
+    "ColumnResult",
+    "ExcludedModel",
+    "FailedAttempt",
+    "LedgerChange",
+    "RoutePreview",
+    "RunSummary",
+    "StartedAttempt",
+    "StatusFigures",
+    "TaskOptions",
+    "Vote",
+]
+
+PREVIEW_EXCLUSIONS = 5  # the best-scoring left-out models the preview names
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """The composer's options after a task was chosen (``optionsChanged``); the option
+    values are None where the task has none (no complexity for image tasks)."""
+
+    task: str
+    complexity: str | None
+    budget: str | None
+    speed: str | None
+    quality: str | None
+    system_prompt: str
+    description: str
+    capability: str
+
+    def option(self, name: str) -> str | None:
+        """One of the four option values by name ("complexity", "budget", "speed", "quality")."""
+        value: str | None = getattr(self, name)
+        return value
+
+
+@dataclass(frozen=True)
+class ExcludedModel:
+    """A model the route left out, and why, in words."""
+
+    name: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RoutePreview:
+    """What the composer's route preview shows (``previewChanged``): the chain the run will
+    take, its estimate, and the best-scoring models that were left out."""
+
+    task: str
+    complexity: str | None
+    budget: str
+    speed: str
+    quality: str
+    chain: tuple[str, ...]  # model ids, in the order they are tried
+    chain_names: tuple[str, ...]  # the same models' display names
+    cost_usd: Decimal | None
+    latency_s: float | None
+    input_tokens: int
+    output_tokens: int
+    no_fit_reasons: tuple[str, ...]
+    excluded: tuple[ExcludedModel, ...]  # best score first, at most PREVIEW_EXCLUSIONS
+    excluded_count: int  # all the models left out
+    candidates: int  # all the models considered
+
+    @classmethod
+    def of(cls, decision: RoutingDecision, limit: int = PREVIEW_EXCLUSIONS) -> RoutePreview:
+        """The preview of a decision; walks its candidates once."""
+        in_chain = set(decision.chain)
+        names: dict[str, str] = {}
+        left_out = []
+        considered = 0
+        for candidate in decision.candidates:
+            considered += 1
+            if candidate.id in in_chain:
+                names[candidate.id] = candidate.name
+            if candidate.excluded_by is not None:
+                left_out.append(candidate)
+        best = heapq.nlargest(limit, left_out, key=lambda c: c.scores.total)  # ties keep the router's order
+        o, e = decision.options, decision.estimate
+        return cls(
+            task=o.task, complexity=o.complexity, budget=o.budget, speed=o.speed, quality=o.quality,
+            chain=tuple(decision.chain), chain_names=tuple(names.get(m, m) for m in decision.chain),
+            cost_usd=e.cost_usd, latency_s=e.latency_s, input_tokens=e.input_tokens, output_tokens=e.output_tokens,
+            no_fit_reasons=tuple(decision.no_fit_reasons),
+            excluded=tuple(ExcludedModel(c.name, c.excluded_by.text if c.excluded_by else "", c.exclusion_detail)
+                           for c in best),
+            excluded_count=len(left_out), candidates=considered,
+        )
+
+
+@dataclass(frozen=True)
+class StartedAttempt:
+    """An attempt began (``attemptChanged``); ``waited_s`` is the back-off waited before it."""
+
+    attempt: int
+    model: str
+    model_name: str
+    waited_s: float
+
+    @classmethod
+    def of(cls, event: AttemptStarted) -> StartedAttempt:
+        return cls(event.attempt, event.model, event.model_name, event.waited_s)
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """An attempt failed (``attemptChanged``) and what the dispatcher does next."""
+
+    attempt: int
+    model: str
+    outcome: str  # error, stalled, ...
+    error: str | None
+    next_action: str  # "retry", "next model", "stop"
+    wait_s: float
+
+    @classmethod
+    def of(cls, event: AttemptFailed) -> FailedAttempt:
+        info = event.info
+        return cls(info.attempt, info.model, info.outcome, info.error, event.next_action, event.wait_s)
+
+
+AttemptUpdate = StartedAttempt | FailedAttempt
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The composer's result line (``finished``): the answer and its figures."""
+
+    request_id: str
+    ok: bool
+    model: str | None
+    output: str
+    input_tokens: int  # of the final attempt
+    output_tokens: int
+    cost_usd: Decimal  # every attempt together
+    saved_usd: Decimal
+    latency_s: float | None
+    retries: int
+    fallbacks: int  # models tried after the first
+    cache_hit: bool
+    exploration: bool
+    error: str | None
+    budget_alert: str | None
+    images: tuple[bytes, ...] = ()
+
+    @classmethod
+    def of(cls, result: RunResult) -> RunSummary:
+        final = result.attempts[-1] if result.attempts else None
+        return cls(
+            request_id=result.request_id, ok=result.ok, model=result.model, output=result.output,
+            input_tokens=final.input_tokens if final else 0, output_tokens=final.output_tokens if final else 0,
+            cost_usd=result.cost_usd, saved_usd=result.saved_usd, latency_s=final.latency_s if final else None,
+            retries=result.retries, fallbacks=max(0, len({a.model for a in result.attempts}) - 1),
+            cache_hit=result.cache_hit, exploration=result.exploration, error=result.error,
+            budget_alert=result.budget_alert, images=tuple(result.images),
+        )
+
+
+@dataclass(frozen=True)
+class StatusFigures:
+    """The status bar (``statusChanged``): the month's spend against the budget, and each
+    provider's state ("key", "no key"; Ollama: what is installed, or "not running")."""
+
+    month: str
+    spent_usd: Decimal
+    budget_usd: Decimal
+    percent: float
+    alert: bool
+    providers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LedgerChange:
+    """What changed the numbers that read the ledger or the budget (``ledgerChanged``).
+
+    ``kind``: "request" (a run of any panel ended: its attempts are recorded), "rating"
+    (stars given in the composer), "vote" (a comparison's vote) or "settings" (the budget
+    or another setting the figures depend on). ``request_id`` names the request where
+    there is one.
+    """
+
+    kind: Literal["request", "rating", "vote", "settings"]
+    request_id: str | None = None
