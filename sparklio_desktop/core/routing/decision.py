@@ -295,10 +295,11 @@ class RoutingDecision:
 
     @property
     def no_fit_reasons(self) -> tuple[str, ...]:
-        """Why nothing fits: each excluded candidate's rule (empty when the chain is not)."""
+        """Why nothing fits (empty when the chain is not): the rule of each excluded candidate
+        among :meth:`top_candidates`; :attr:`excluded_counts` counts them all."""
         if self.chain:
             return ()
-        return _no_fit(self.candidates, self.options.capability)
+        return _no_fit(self.top_candidates(), self.options.capability)
 
     @property
     def excluded_counts(self) -> dict[str, int]:
