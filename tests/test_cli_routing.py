@@ -35,7 +35,8 @@ def test_route_json_contract():
     assert Decimal(payload["estimate"]["cost_usd"]) == Decimal("0.009")
     assert payload["estimate"]["input_tokens"] == 500 and payload["estimate"]["output_tokens"] == 500
     ids = {c["id"] for c in payload["candidates"]}
-    assert len(ids) == 10  # every text model is a candidate
+    assert len(ids) == 10 == payload["candidate_count"]  # every text model is a candidate
+    assert payload["excluded_counts"] == {"avoided_by_budget_tier": 1, "occasional_in_budget_tier": 1}
     opus = next(c for c in payload["candidates"] if c["id"] == "anthropic/claude-3-opus")
     assert opus["excluded_by"] == "avoided_by_budget_tier"
     assert set(opus["scores"]) == {"complexity", "cost", "speed", "quality", "total"}

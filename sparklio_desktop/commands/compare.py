@@ -10,6 +10,7 @@ from sparklio_desktop.commands._args import MAX_OUTPUT_TOKENS, int_in
 from sparklio_desktop.commands._output import answer_text, print_json, safe_text
 from sparklio_desktop.commands._route_options import add_route_options
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.money import format_usd
 
 HELP = "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote"
 
@@ -48,7 +49,7 @@ def _print_column(result: Any) -> None:
     ttft = f"{result.ttft_s:.2f} s to first token" if result.ttft_s is not None else "no first token"
     tps = f"{result.tokens_per_s:.0f} tokens/s" if result.tokens_per_s is not None else "- tokens/s"
     print(f"== {result.label}" + (f" ({safe_text(result.model)})" if result.model else "") +
-          f": {ttft}, {tps}, {result.input_tokens}+{result.output_tokens} tokens, ${result.cost_usd:f}")
+          f": {ttft}, {tps}, {result.input_tokens}+{result.output_tokens} tokens, {format_usd(result.cost_usd)}")
     print(result.error and f"[error: {safe_text(result.error)}]" or answer_text(result.output.rstrip("\n")))
     print()
 

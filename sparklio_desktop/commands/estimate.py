@@ -21,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sparklio_desktop.core.money import format_usd
     from sparklio_desktop.core.policy.catalog import Capability
     from sparklio_desktop.core.pricing import expected_latency_s, price_call
-    from sparklio_desktop.core.routing.explain import format_usd
     from sparklio_desktop.core.workspace import Workspace
 
     # The workspace's catalog: a broken user catalog leaves the last good one in force, with a warning.

@@ -6,6 +6,7 @@ import argparse
 
 from sparklio_desktop.commands._args import int_in
 from sparklio_desktop.commands._output import print_json, table
+from sparklio_desktop.core.money import format_usd
 
 HELP = "recent requests with their model, outcome and cost"
 
@@ -28,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
         print_json([r.__dict__ for r in rows])
         return 0
     print(table([(r.request_id, r.ts_utc.strftime("%Y-%m-%d %H:%M"), r.task_type, r.model_id, r.outcome,
-                  f"${r.cost_usd:f}", (r.prompt_preview or "")[:40]) for r in rows],
+                  format_usd(r.cost_usd), (r.prompt_preview or "")[:40]) for r in rows],
                 ("request", "time (UTC)", "task", "model", "outcome", "cost", "prompt")))
     return 0

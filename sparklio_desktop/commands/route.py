@@ -55,7 +55,7 @@ def request_from_args(args: argparse.Namespace, prompt: str | None, attachments:
 
 
 def print_decision(decision) -> None:
-    from sparklio_desktop.core.routing.explain import format_usd
+    from sparklio_desktop.core.money import format_usd
 
     o = decision.options
     print(f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     decision = route_planner(workspace, all_available=args.all_available).plan(request)
     warn_fallbacks(workspace)
     if args.json:
-        payload = decision.to_dict()
+        payload = decision.to_dict(all_candidates=True)  # every candidate; the stored trace keeps the top ones
         for field in ("policy_error", "catalog_error"):
             error = getattr(workspace, field)
             if error is not None:

@@ -28,6 +28,7 @@ from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded, read
 from sparklio_desktop.commands._output import answer_text, print_json, safe_text, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.money import format_usd
 
 HELP = "run a task: the answer goes to standard output, what happened to standard error; every attempt is recorded"
 
@@ -248,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         for path in written:
             print(safe_text(path))
         if result.ok:
-            print(f"[{safe_text(result.model)}{' (cache)' if result.cache_hit else ''}; ${result.cost_usd:f}; "
+            print(f"[{safe_text(result.model)}{' (cache)' if result.cache_hit else ''}; {format_usd(result.cost_usd)}; "
                   f"request {result.request_id}]", file=sys.stderr)
     if result.budget_alert:
         print(result.budget_alert, file=sys.stderr)

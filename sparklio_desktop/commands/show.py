@@ -6,6 +6,7 @@ import argparse
 
 from sparklio_desktop.commands._output import print_json, safe_text, table
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.money import format_usd
 
 HELP = "explain a past request again: its routing decision and every attempt"
 
@@ -33,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
         print("chain: " + " -> ".join(safe_text(m) for m in decision.trace.get("chain", [])))
         print(safe_text(decision.trace.get("explanation", ""), keep_newlines=True))
     print(table([(a.attempt, a.model_id, a.outcome, a.error_class or "", a.input_tokens, a.output_tokens,
-                  f"${a.cost_usd:f}", f"{a.waited_s:g}") for a in attempts],
+                  format_usd(a.cost_usd), f"{a.waited_s:g}") for a in attempts],
                 ("#", "model", "outcome", "error", "in", "out", "cost", "waited s")))
     return 0

@@ -6,6 +6,7 @@ import argparse
 
 from sparklio_desktop.commands._args import month
 from sparklio_desktop.commands._output import print_json, table
+from sparklio_desktop.core.money import format_usd
 
 HELP = "this month's spend: budget, by model and task, cache savings, fallback rate"
 
@@ -43,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(payload)
         return 0
-    print(f"{month}: ${summary.spent_usd:.4f} of ${status.budget_usd:.2f} ({status.percent}%)"
+    print(f"{month}: {format_usd(summary.spent_usd)} of {format_usd(status.budget_usd)} ({status.percent}%)"
           + ("  ALERT: past the threshold" if status.alert else ""))
-    print(f"requests {summary.requests}, cache hits {summary.cache_hits} (saved ${summary.saved_usd:.4f}), "
+    print(f"requests {summary.requests}, cache hits {summary.cache_hits} (saved {format_usd(summary.saved_usd)}), "
           f"fallback rate {summary.fallback_rate:.0%}")
     if summary.by_model:
-        print(table(sorted(((m, f"${v:.6f}") for m, v in summary.by_model.items()), key=lambda r: r[0]),
+        print(table(sorted(((m, format_usd(v)) for m, v in summary.by_model.items()), key=lambda r: r[0]),
                     ("model", "spent")))
     return 0

@@ -42,12 +42,12 @@ from sparklio_desktop.core.ledger import (
     AttemptRecord,
     LedgerStore,
     current_month,
-    format_usd,
     month_bounds,
     month_of,
     to_picodollars,
     utcnow,
 )
+from sparklio_desktop.core.money import format_usd
 
 AtCapPolicy = Literal["local_only", "stop"]
 AT_CAP_POLICIES: frozenset[str] = frozenset(get_args(AtCapPolicy))

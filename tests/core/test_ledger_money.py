@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 
 from sparklio_desktop.core.ledger.money import (
-    format_usd,
     from_picodollars,
     parse_utc,
     picodollars_text,
@@ -77,13 +76,6 @@ def test_read_back_values_have_the_shortest_exact_form() -> None:
 @pytest.mark.parametrize("picos", [0, 1, 10**12, 1_500_000_000_000, 123_456_789, -5, -(10**13), 2**63 - 1])
 def test_fast_export_text_equals_the_decimal_form(picos: int) -> None:
     assert picodollars_text(picos) == plain_decimal(from_picodollars(picos))
-
-
-def test_format_usd_is_short_and_readable() -> None:
-    assert format_usd(Decimal("1234.5")) == "$1,234.50"
-    assert format_usd(Decimal("0.004")) == "$0.004"
-    assert format_usd(Decimal("0.0000015")) == "$0.000002"
-    assert format_usd(Decimal(0)) == "$0.00"
 
 
 def test_timestamps_are_fixed_width_sortable_utc_text() -> None:

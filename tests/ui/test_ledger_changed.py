@@ -118,7 +118,7 @@ def test_a_new_budget_in_settings_shows_in_the_spend_panel_and_status_bar(qtbot,
     ctx = make_ctx()
     window = _window(qtbot, qloop, ctx)
     assert _status_shows(window, Decimal(0), Decimal(50))
-    assert window.views["spend"].gauge.text() == "$0 of $50 (0.0%)"
+    assert window.views["spend"].gauge.text() == "$0.00 of $50.00 (0.0%)"
 
     settings = window.views["settings"]
     run(qloop, ctx.settings.refresh())
@@ -128,7 +128,7 @@ def test_a_new_budget_in_settings_shows_in_the_spend_panel_and_status_bar(qtbot,
     wait_until(qloop, lambda: ctx.budget.monthly_usd == Decimal(120))
 
     wait_until(qloop, lambda: _status_shows(window, Decimal(0), Decimal(120)), timeout=5)
-    wait_until(qloop, lambda: window.views["spend"].gauge.text() == f"$0 of {usd_text(Decimal(120))} (0.0%)",
+    wait_until(qloop, lambda: window.views["spend"].gauge.text() == f"$0.00 of {usd_text(Decimal(120))} (0.0%)",
                timeout=5)
-    assert "80% mark: $96" in window.views["spend"].mark_label.text()
+    assert "80% mark: $96.00" in window.views["spend"].mark_label.text()
     run(qloop, ctx.wait_idle())

@@ -19,7 +19,7 @@ def test_window_panels_status_and_layout(qtbot, qloop, make_ctx, sparklio_home, 
     assert titles[:4] == ["Composer", "Inspector", "Spend", "Settings"]  # more panels may follow
     run(qloop, start_loads(ctx), timeout=60)
     run(qloop, ctx.wait_idle())
-    assert "$0 of $50" in window.spend_label.text()
+    assert "$0.00 of $50.00" in window.spend_label.text()
     assert "openai: key" in window.providers_label.text() and "anthropic: no key" in window.providers_label.text()
     # Local providers need no key (their rows in core/provider_table.py): Ollama shows its reachability instead.
     assert "ollama: not running" in window.providers_label.text() and "diffusers" not in window.providers_label.text()

@@ -71,9 +71,9 @@ def test_spend_panel_totals_equal_sql_sums(qtbot, qloop, make_ctx, tmp_path):
     shown = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
     assert shown == {model: usd_text(amount) for model, amount in by_model.items()}
     assert table.item(0, 1).toolTip().endswith(f"{by_model[table.item(0, 0).text()]} USD")
-    assert view.gauge.text() == f"{usd_text(f.spent_usd)} of $50 ({f.percent:.1f}%)"
+    assert view.gauge.text() == f"{usd_text(f.spent_usd)} of $50.00 ({f.percent:.1f}%)"
     assert view.gauge.value() == int(f.percent * 10)
-    assert "80% mark: $40" in view.mark_label.text()
+    assert "80% mark: $40.00" in view.mark_label.text()
     assert "cache hit rate 16.7%" in view.stats.text() and "fallback rate 16.7%" in view.stats.text()
     assert view.chart is not None and len(view.line.getData()[1]) == len(f.daily)
     assert view.banner.isHidden()

@@ -11,7 +11,6 @@ from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, Migration
 from sparklio_desktop.core.ledger.money import (
     Money,
     UtcDateTime,
-    format_usd,
     from_picodollars,
     plain_decimal,
     to_picodollars,
@@ -52,7 +51,6 @@ __all__ = [
     "current_user",
     "default_ledger_path",
     "execute_all",
-    "format_usd",
     "from_picodollars",
     "month_bounds",
     "month_of",

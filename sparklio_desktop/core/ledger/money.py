@@ -5,7 +5,8 @@ Money is stored as INTEGER picodollars (1e-12 USD). Integers add exactly, so SQL
 $0.075 per million tokens (7.5e-8 USD per token) are representable without rounding.
 A value finer than a picodollar is refused rather than rounded: a silent rounding in
 a ledger is a bug that nobody notices until the totals disagree. Floats are refused
-too, because ``0.1`` is not a tenth.
+too, because ``0.1`` is not a tenth. Those rules, and the display form, are
+:mod:`sparklio_desktop.core.money`'s; this module maps them onto columns.
 
 Times are stored as fixed-width ISO-8601 UTC text (``2025-03-14T09:26:53.123456Z``)
 so that text order is time order, ``substr(ts, 1, 7)`` is the month and
@@ -14,7 +15,6 @@ so that text order is time order, ``substr(ts, 1, 7)`` is the month and
 
 from __future__ import annotations
 
-import decimal
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,63 +23,12 @@ from sqlalchemy import Integer, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-PICOS_PER_USD = 10**12
-_PICOS = Decimal(PICOS_PER_USD)
-_INT64_MAX = 2**63 - 1
-_EXACT = decimal.Context(prec=60, traps=[decimal.InvalidOperation, decimal.Overflow, decimal.Inexact])
-
-
-def to_picodollars(value: Decimal | int) -> int:
-    """USD as an exact integer number of picodollars; raises instead of rounding."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise TypeError(f"money must be a Decimal or an int of USD, not {type(value).__name__}")
-    amount = Decimal(value)
-    if not amount.is_finite():
-        raise ValueError(f"money must be finite, got {amount}")
-    try:
-        scaled = amount.scaleb(12, _EXACT)
-    except decimal.Inexact:
-        raise ValueError(f"{amount} USD has more digits than the ledger keeps") from None
-    if scaled != scaled.to_integral_value(context=_EXACT):
-        raise ValueError(f"{amount} USD is not a whole number of picodollars (1e-12 USD)")
-    picos = int(scaled)
-    if abs(picos) > _INT64_MAX:
-        raise ValueError(f"{amount} USD is too large for the ledger")
-    return picos
-
-
-def from_picodollars(picos: int) -> Decimal:
-    """The exact Decimal USD for an integer number of picodollars.
-
-    Division (rather than ``scaleb``) gives the shortest exact form: ``1.5``, ``0``
-    and ``100``, never ``1.500000000000`` or ``0E-12``.
-    """
-    return _EXACT.divide(Decimal(picos), _PICOS)
-
-
-def picodollars_text(picos: int) -> str:
-    """``plain_decimal(from_picodollars(picos))`` by integer arithmetic (bulk export speed)."""
-    sign = "-" if picos < 0 else ""
-    whole, frac = divmod(abs(picos), PICOS_PER_USD)
-    if not frac:
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{frac:012d}".rstrip("0")
-
-
-def format_usd(amount: Decimal) -> str:
-    """A short human form: cents for amounts from a cent up, else up to 6 decimals."""
-    if amount == 0:
-        return "$0.00"
-    if abs(amount) >= Decimal("0.01"):
-        return f"${amount.quantize(Decimal('0.01'), rounding=decimal.ROUND_HALF_UP):,}"
-    text = f"{amount.quantize(Decimal('0.000001'), rounding=decimal.ROUND_HALF_UP):f}"
-    return "$" + (text.rstrip("0").rstrip(".") if "." in text else text)
-
-
-def plain_decimal(amount: Decimal) -> str:
-    """Full precision without exponent or trailing zeros (CSV and JSON friendly)."""
-    text = f"{amount:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+# The exact form lives in core/money.py (with the display form); the ledger re-exports it.
+from sparklio_desktop.core.money import PICOS_PER_USD as PICOS_PER_USD
+from sparklio_desktop.core.money import from_picodollars as from_picodollars
+from sparklio_desktop.core.money import picodollars_text as picodollars_text
+from sparklio_desktop.core.money import plain_decimal as plain_decimal
+from sparklio_desktop.core.money import to_picodollars as to_picodollars
 
 
 class Money(TypeDecorator[Decimal]):

@@ -1,16 +1,20 @@
 """What the router returns: the chain, every candidate with its scores, the estimate.
 
 These are plain frozen values with a ``to_dict`` for JSON output and for the ledger's
-decision trace, so any past decision can be shown again exactly as it was made.
+decision trace, so any past decision can be shown again exactly as it was made. What is
+costly and rarely read (each candidate with its exact ``Decimal`` cost, the explanation)
+is built when first read: most decisions are read for their chain and nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+from sparklio_desktop.core.money import json_usd
 
 
 class Rule(str, Enum):
@@ -108,16 +112,66 @@ class Candidate(NamedTuple):
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Estimate:
+    """The work, cost and time expected from the chain's first model.
+
+    A frozen value. The exact cost (``Decimal``) is worked out by the pricing core when
+    ``cost_usd`` is first read: routing itself compares float scores and never needs it.
+    """
+
+    __slots__ = ("model_id", "input_tokens", "input_tokens_exact", "token_method", "output_tokens", "images",
+                 "latency_s", "_cost", "_price")
+
     model_id: str | None
     input_tokens: int
     input_tokens_exact: bool
     token_method: str
     output_tokens: int
     images: int
-    cost_usd: Decimal | None
     latency_s: float | None
+    _cost: Decimal | None
+    _price: Callable[[], Decimal | None] | None
+
+    def __init__(self, model_id: str | None, input_tokens: int, input_tokens_exact: bool, token_method: str,
+                 output_tokens: int, images: int, cost_usd: Decimal | None | Callable[[], Decimal | None],
+                 latency_s: float | None) -> None:
+        set_ = object.__setattr__
+        set_(self, "model_id", model_id)
+        set_(self, "input_tokens", input_tokens)
+        set_(self, "input_tokens_exact", input_tokens_exact)
+        set_(self, "token_method", token_method)
+        set_(self, "output_tokens", output_tokens)
+        set_(self, "images", images)
+        set_(self, "latency_s", latency_s)
+        lazy = callable(cost_usd)
+        set_(self, "_price", cost_usd if lazy else None)
+        set_(self, "_cost", None if lazy else cost_usd)
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        price = self._price
+        if price is not None:
+            object.__setattr__(self, "_cost", price())
+            object.__setattr__(self, "_price", None)
+        return self._cost
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Estimate is frozen; cannot set {name}")
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.model_id, self.input_tokens, self.input_tokens_exact, self.token_method, self.output_tokens,
+                self.images, self.cost_usd, self.latency_s)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Estimate) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        names = ("model_id", "input_tokens", "input_tokens_exact", "token_method", "output_tokens", "images",
+                 "cost_usd", "latency_s")
+        return "Estimate(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._key(), strict=True)) + ")"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,45 +206,146 @@ class ResolvedOptions:
         }
 
 
-@dataclass(frozen=True)
+class CandidateSource(Protocol):
+    """What a decision reads its candidates and its explanation from, on demand.
+
+    The router scores every catalog model; a :class:`Candidate` (with its exact cost, a
+    ``Decimal``) is built only for the models someone reads.
+    """
+
+    def all(self) -> Sequence[Candidate]:
+        """Every candidate in display order: the chain, then eligible, then excluded (by score)."""
+        ...
+
+    def get(self, model_id: str) -> Candidate | None: ...
+
+    def top(self, limit: int) -> list[Candidate]:
+        """The stored trace's candidates, in display order: the chain, up to ``limit`` other
+        eligible ones and up to ``limit`` excluded ones (by score), and every model the task
+        table names."""
+        ...
+
+    def count(self) -> int: ...
+
+    def excluded_counts(self) -> Mapping[Rule, int]:
+        """How many candidates each rule excluded (each counted once, under its first rule)."""
+        ...
+
+    def explanation(self) -> str: ...
+
+
+TRACE_CANDIDATES = 10  # eligible and excluded candidates each that a stored trace keeps beside the chain
+
+
 class RoutingDecision:
+    """What the router decided: the chain, the estimate and, read on demand, the candidates.
+
+    A frozen value. ``to_dict()`` is the stored trace (the ledger's ``decisions`` row, the
+    composer's preview): the chain's and the top candidates, the task table's models and
+    the count of exclusions per rule, so its size does not grow with the catalog;
+    ``to_dict(all_candidates=True)`` lists every candidate (``sparklio route --json``).
+    """
+
+    __slots__ = ("options", "chain", "estimate", "exploration", "notes", "local_tags", "_source", "_explanation")
+
     options: ResolvedOptions
     chain: tuple[str, ...]
-    candidates: Sequence[Candidate]  # may be built lazily (router.LazyCandidates)
     estimate: Estimate
-    explanation: str
     exploration: bool
-    no_fit_reasons: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())
-    # chain's local model id -> the installed Ollama tag the request is sent with
-    local_tags: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...]
+    local_tags: Mapping[str, str]  # chain's local model id -> the installed Ollama tag the request is sent with
+    _source: CandidateSource
+    _explanation: str | None
+
+    def __init__(self, options: ResolvedOptions, chain: tuple[str, ...], estimate: Estimate, exploration: bool,
+                 source: CandidateSource, notes: tuple[str, ...] = (),
+                 local_tags: Mapping[str, str] | None = None) -> None:
+        set_ = object.__setattr__
+        set_(self, "options", options)
+        set_(self, "chain", chain)
+        set_(self, "estimate", estimate)
+        set_(self, "exploration", exploration)
+        set_(self, "notes", notes)
+        set_(self, "local_tags", local_tags if local_tags is not None else {})
+        set_(self, "_source", source)
+        set_(self, "_explanation", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RoutingDecision is frozen; cannot set {name}")
+
+    def __repr__(self) -> str:
+        return f"RoutingDecision(task={self.options.task!r}, chain={self.chain!r}, exploration={self.exploration})"
 
     @property
     def fits(self) -> bool:
         return bool(self.chain)
 
-    def candidate(self, model_id: str) -> Candidate:
-        for c in self.candidates:
-            if c.id == model_id:
-                return c
-        raise KeyError(model_id)
+    @property
+    def candidates(self) -> Sequence[Candidate]:
+        """Every candidate, in display order (built on first read: a large catalog's are many)."""
+        return self._source.all()
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def explanation(self) -> str:
+        text: str | None = self._explanation
+        if text is None:
+            text = self._source.explanation()
+            object.__setattr__(self, "_explanation", text)
+        return text
+
+    @property
+    def no_fit_reasons(self) -> tuple[str, ...]:
+        """Why nothing fits (empty when the chain is not): the rule of each excluded candidate
+        among :meth:`top_candidates`; :attr:`excluded_counts` counts them all."""
+        if self.chain:
+            return ()
+        return _no_fit(self.top_candidates(), self.options.capability)
+
+    @property
+    def excluded_counts(self) -> dict[str, int]:
+        """Rule id -> how many candidates it excluded (each under its first rule)."""
+        return {rule.value: n for rule, n in self._source.excluded_counts().items()}
+
+    @property
+    def candidate_count(self) -> int:
+        """How many models were candidates (without building them)."""
+        return self._source.count()
+
+    def top_candidates(self, limit: int = TRACE_CANDIDATES) -> list[Candidate]:
+        """The stored trace's candidates, in display order: the chain, then up to ``limit``
+        other eligible and ``limit`` excluded ones by score, and the task table's models.
+        Cheap at any catalog size, unlike :attr:`candidates`."""
+        return self._source.top(limit)
+
+    def candidate(self, model_id: str) -> Candidate:
+        found = self._source.get(model_id)
+        if found is None:
+            raise KeyError(model_id)
+        return found
+
+    def to_dict(self, *, all_candidates: bool = False) -> dict[str, Any]:
+        """The trace as JSON values; see the class docstring for what it keeps."""
+        candidates = self.candidates if all_candidates else self.top_candidates()
         return {
             "options": self.options.to_dict(),
             "chain": list(self.chain),
-            "candidates": [c.to_dict() for c in self.candidates],
+            "candidates": [c.to_dict() for c in candidates],
+            "candidate_count": self.candidate_count,
+            "excluded_counts": self.excluded_counts,
             "estimate": self.estimate.to_dict(),
             "explanation": self.explanation,
             "exploration": self.exploration,
-            "no_fit_reasons": list(self.no_fit_reasons),
+            "no_fit_reasons": [] if self.chain else list(_no_fit(candidates, self.options.capability)),
             "notes": list(self.notes),
             "local_tags": dict(self.local_tags),
         }
 
 
+def _no_fit(candidates: Iterable[Candidate], capability: str) -> tuple[str, ...]:
+    reasons = tuple(f"{c.name}: {c.excluded_by.text} ({c.exclusion_detail})" for c in candidates if c.excluded_by)
+    return reasons or (f"the catalog has no model that can do {capability}",)
+
+
 def _money(value: Decimal | None) -> str | None:
     """Money in JSON as an exact decimal string (never a float)."""
-    if value is None:
-        return None
-    return format(value.normalize(), "f") if value else "0"
+    return json_usd(value)

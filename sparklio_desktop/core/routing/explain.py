@@ -3,14 +3,15 @@
 The structured trace (candidates, scores, rules) sits next to this text; the text
 names the model, why it was chosen, what it should cost, what happens if it fails,
 and the exclusions a person would ask about: models the task table wanted but could
-not have, and anything the budget cap removed.
+not have, and anything the budget cap removed. Money is written in the one display form
+(core/money.py). The router builds this text only when a decision's ``explanation`` is read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 
+from sparklio_desktop.core.money import format_usd
 from sparklio_desktop.core.routing.decision import Candidate, Estimate, ResolvedOptions
 
 _ROLE_WHY = {
@@ -21,16 +22,6 @@ _ROLE_WHY = {
     "exploration": "an A/B exploration pick (a small share of requests tries an alternative)",
     "rated": "creators' ratings put it ahead of the task table's first choice",
 }
-
-
-def format_usd(value: Decimal | None) -> str:
-    if value is None:
-        return "unknown cost"
-    if value == 0:
-        return "$0 (free)"
-    if value >= Decimal("0.01"):
-        return f"${value:.2f}" if value >= 1 else f"${value:.4f}".rstrip("0")
-    return f"${value:.6f}".rstrip("0")
 
 
 def _seconds(value: float | None) -> str:

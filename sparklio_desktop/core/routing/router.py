@@ -16,16 +16,21 @@ Every rule is written down in docs/routing.md. In short:
    fill it; then, if it holds no local model, the best eligible local model is appended
    as the last resort.
 4. With probability ``exploration.rate`` (seedable) an eligible alternative goes first.
+
+Routing is the hot path (the composer re-routes as the user types): it compares float
+scores from the pricing core and returns a decision whose candidates (with their exact
+``Decimal`` costs) and explanation are built from the scored columns when first read
+(docs/routing.md §10).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar
 
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.errors import SparklioError, UnknownNameError
@@ -38,13 +43,13 @@ from sparklio_desktop.core.policy.routing_policy import (
     SpeedClass,
     TaskSpec,
 )
+from sparklio_desktop.core.pricing import price_table
 from sparklio_desktop.core.routing.decision import (
     Candidate,
     Estimate,
     ResolvedOptions,
     RoutingDecision,
     Rule,
-    Scores,
 )
 from sparklio_desktop.core.routing.explain import explain
 from sparklio_desktop.core.routing.scoring import (
@@ -54,11 +59,12 @@ from sparklio_desktop.core.routing.scoring import (
     Row,
     Scored,
     Usage,
-    decimal_cost,
+    loop_rows,
     make_row,
     rule_detail,
     score_columns,
     score_loop,
+    static_rules,
 )
 
 if TYPE_CHECKING:  # `sparklio route` imports no provider module
@@ -67,7 +73,6 @@ if TYPE_CHECKING:  # `sparklio route` imports no provider module
 DEFAULT_IMAGE_SIZE = "1024x1024"
 _E = TypeVar("_E", bound=Enum)
 _D = TypeVar("_D")
-_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -148,15 +153,19 @@ class Router:
     def __init__(self, catalog: Catalog, policy: Policy) -> None:
         self.catalog = catalog
         self.policy = policy
+        prices = price_table(catalog)
         self._rows: dict[Capability, list[Row]] = {
-            cap: [make_row(m) for m in catalog.with_capability(cap)] for cap in Capability
+            cap: [make_row(m, prices[m.id]) for m in catalog.with_capability(cap)] for cap in Capability
         }
         self._index = {cap: {row.id: i for i, row in enumerate(rows)} for cap, rows in self._rows.items()}
         self._columns: dict[Capability, Columns] = {}
         self._plans: dict[tuple[object, ...], Plan] = {}
         w = policy.weights
         self._weights = (w.complexity, w.cost, w.speed, w.quality)
-        self.force_loop = False  # tests compare the two scoring paths
+        self._min_length = policy.chain.min_length
+        self._local_last_resort = policy.chain.local_last_resort
+        self._ratings = policy.ratings.enabled
+        self._exploration_rate = policy.exploration.rate
 
     # -- options ---------------------------------------------------------------
     def resolve(self, request: RouteRequest) -> tuple[TaskSpec, ResolvedOptions]:
@@ -184,24 +193,37 @@ class Router:
         tier = policy.budget_tiers[budget]
         speed_spec = policy.speed_classes[speed]
         occasional = tier.occasional
+        rows = self._rows[task.capability]
+        required = policy.complexity_levels[complexity] if complexity else None
+        exponent = policy.quality_targets[quality].exponent
+        avoid = frozenset(tier.avoid)
+        occasional_models = frozenset(occasional.models) if occasional else frozenset()
+        when = occasional.when if occasional else ""
+        table = tuple(task.chain)
+        rules = static_rules(rows, complexity, avoid, occasional_models, when, table)
         plan = Plan(
-            task, options, self._rows[task.capability], complexity,
-            policy.complexity_levels[complexity] if complexity else None,
-            float(tier.cost_reference_usd), speed_spec.max_latency_s, speed_spec.score_reference_s,
-            policy.quality_targets[quality].exponent,
-            frozenset(tier.avoid),
-            frozenset(occasional.models) if occasional else frozenset(), occasional.when if occasional else "",
-            tuple(task.chain), self._weights,
+            task, options, rows, complexity, required,
+            float(tier.cost_reference_usd), speed_spec.max_latency_s, speed_spec.score_reference_s, exponent,
+            avoid, occasional_models, when, table, self._weights,
+            rules, loop_rows(rows, rules, required, exponent),
+            tuple((m, self._index[task.capability][m]) for m in table if m in self._index[task.capability]),
+            tuple(i for i, row in enumerate(rows) if row.local),
         )
         self._plans[key] = plan
         return plan
 
     # -- the decision ----------------------------------------------------------
+    def scoring_inputs(self, request: RouteRequest) -> tuple[Plan, Usage]:
+        """What the scoring functions take for this request (tests run both scoring paths on it)."""
+        plan = self._plan(request)
+        return plan, self._usage(request, plan.task)
+
     def route(self, request: RouteRequest, live: LiveState = EVERYTHING_AVAILABLE) -> RoutingDecision:
         plan = self._plan(request)
-        task, options = plan.task, plan.options
+        task = plan.task
         usage = self._usage(request, task)
-        if len(plan.rows) >= VECTOR_THRESHOLD and not self.force_loop:
+        scored: Scored
+        if len(plan.rows) >= VECTOR_THRESHOLD:
             cap = task.capability
             columns = self._columns.get(cap)
             if columns is None:
@@ -209,103 +231,54 @@ class Router:
             scored = score_columns(plan, columns, usage, live)
         else:
             scored = score_loop(plan, usage, live)
-        rules = scored.rules
         index = self._index[task.capability]
         stop_at_cap = live.capped and live.at_cap == "stop"
         chain, roles = self._chain(plan, scored, index, live, allow_substitutes=not stop_at_cap)
         exploration = False
-        rate = self.policy.exploration.rate
+        rate = self._exploration_rate
         if request.explore and rate > 0 and chain:
             rng = random.Random(request.seed)
             if rng.random() < rate:
-                pick = self._exploration_pick(chain[0], scored, index, plan, usage, live, rng)
+                pick = self._exploration_pick(chain[0], scored, index, live, rng)
                 if pick is not None:
                     chain = [pick, *[m for m in chain if m != pick]]
                     roles[pick] = "exploration"
                     exploration = True
-
-        position = {m: i for i, m in enumerate(chain)}
-
-        def build(i: int) -> Candidate:
-            row = plan.rows[i]
-            tin, tout, latency = scored.tin[i], scored.tout[i], scored.latency[i]
-            cost = None if scored.unpriced[i] else decimal_cost(row, tin, tout, usage)
-            model = row.model
-            found = rules[i]
-            if not found:
-                return Candidate(row.id, model.name, model.provider, row.local, Scores(*scored.scores[i]), cost,
-                                 latency, scored.quality[i], row.quality, None, "", (), position.get(row.id),
-                                 roles.get(row.id, ""))
-            detail = rule_detail(found[0], row, tin, tout, latency, plan, usage, live)
-            return Candidate(row.id, model.name, model.provider, row.local, Scores(*scored.scores[i]), cost,
-                             latency, scored.quality[i], row.quality, found[0], detail, found[1:], None, "")
-
-        def display_order() -> list[int]:
-            def key(i: int) -> tuple[bool, int, bool, float]:
-                pos = position.get(plan.rows[i].id)
-                return (pos is None, pos or 0, bool(rules[i]), -scored.scores[i][4])
-
-            return sorted(range(len(plan.rows)), key=key)
-
-        candidates = LazyCandidates(build, display_order)
-        chain_c = [build(index[m]) for m in chain]
-        wanted = [build(index[m]) for m in plan.table if m in index and rules[index[m]]]
-        capped = [build(i) for i, r in enumerate(rules) if r and r[0] is Rule.BUDGET_CAP and plan.rows[i].id
-                  not in plan.table][:2]
-        estimate = self._estimate(request, usage, scored, index[chain[0]] if chain else None,
-                                  chain_c[0] if chain_c else None)
-        no_fit: tuple[str, ...] = ()
-        excluded_sample: list[Candidate] = []
-        if not chain:
-            excluded_sample = [c for c in candidates if c.excluded_by]
-            no_fit = tuple(f"{c.name}: {c.excluded_by.text if c.excluded_by else 'excluded'} ({c.exclusion_detail})" for c in excluded_sample)
-            if not no_fit:
-                no_fit = (f"the catalog has no model that can do {task.capability.value}",)
+        estimate = self._estimate(request, usage, scored, index[chain[0]] if chain else None)
         notes = ("The monthly budget is spent and the policy stops paid requests.",) if stop_at_cap else ()
-        local_tags = {m: live.local_tags[m] for m in chain if m in live.local_tags}
-        explanation = explain(options, chain_c, wanted, capped, excluded_sample, estimate, notes)
-        for model_id, tag in local_tags.items():
-            model = self.catalog[model_id]
-            if tag != model.api_name:
-                explanation += f" {model.name} runs as the installed Ollama tag {tag} (the catalog names {model.api_name})."
-        return RoutingDecision(
-            options=options,
-            chain=tuple(chain),
-            candidates=candidates,
-            estimate=estimate,
-            explanation=explanation,
-            exploration=exploration,
-            no_fit_reasons=no_fit,
-            notes=notes,
-            local_tags=local_tags,
-        )
+        local_tags = {m: live.local_tags[m] for m in chain if m in live.local_tags} if live.local_tags else {}
+        source = _Candidates(plan, usage, live, scored, index, chain, roles, estimate, notes, local_tags)
+        return RoutingDecision(plan.options, tuple(chain), estimate, exploration, source, notes, local_tags)
 
     # -- pieces ----------------------------------------------------------------
     def _chain(self, plan: Plan, scored: Scored, index: Mapping[str, int], live: LiveState,
                allow_substitutes: bool) -> tuple[list[str], dict[str, str]]:
-        rules = scored.rules
-        table = plan.table
-        chain = [m for m in table if m in index and not rules[index[m]]]
-        roles = {m: ("primary" if m == table[0] else "fallback") for m in chain}
-        if live.rating_votes and self.policy.ratings.enabled:
+        excluded = scored.excluded_flags
+        chain = [m for m, i in plan.table_rows if not excluded[i]]
+        primary = plan.table[0] if plan.table else None
+        roles = dict.fromkeys(chain, "fallback")
+        if chain and chain[0] == primary:
+            roles[primary] = "primary"
+        if live.rating_votes and self._ratings:
             chain = self._promote_rated(chain, scored, index, live, roles)
         if not allow_substitutes:
             # At the cap with "stop", paid models are already excluded; nothing stands in.
             return chain, roles
         rows = plan.rows
-        want = self.policy.chain.min_length
+        want = self._min_length
         if len(chain) < want:
-            rest = [i for i in range(len(rows)) if not rules[i] and rows[i].id not in roles]
-            rest.sort(key=lambda i: -scored.scores[i][4])
-            fills = rest[: want - len(chain)]
+            fills = scored.top(want - len(chain), eligible=True, skip={index[m] for m in roles})
             # Cloud fill-ins go before local ones: local models are the chain's end.
             for i in [i for i in fills if not rows[i].local] + [i for i in fills if rows[i].local]:
                 chain.append(rows[i].id)
                 roles[rows[i].id] = "fill-in"
-        if self.policy.chain.local_last_resort and not any(rows[index[m]].local for m in chain):
-            local = [i for i in range(len(rows)) if rows[i].local and not rules[i] and rows[i].id not in roles]
+        if self._local_last_resort:
+            for m in chain:
+                if rows[index[m]].local:
+                    return chain, roles
+            local = scored.top(1, eligible=True, skip={index[m] for m in roles}, local=True)
             if local:
-                best = rows[max(local, key=lambda i: scored.scores[i][4])].id
+                best = rows[local[0]].id
                 chain.append(best)
                 roles[best] = "last resort"
         return chain, roles
@@ -319,7 +292,7 @@ class Router:
         votes = live.rating_votes
 
         def quality(model_id: str) -> float:
-            return scored.quality[index[model_id]]
+            return scored.quality_of(index[model_id])
 
         ordered: list[str] = []
         for model_id in chain:
@@ -336,15 +309,15 @@ class Router:
         return ordered
 
     @staticmethod
-    def _exploration_pick(primary: str, scored: Scored, index: Mapping[str, int], plan: Plan, usage: Usage,
-                          live: LiveState, rng: random.Random) -> str | None:
-        rows = plan.rows
-        options = sorted(rows[i].id for i in range(len(rows)) if not scored.rules[i] and rows[i].id != primary)
+    def _exploration_pick(primary: str, scored: Scored, index: Mapping[str, int], live: LiveState,
+                          rng: random.Random) -> str | None:
+        rows, usage = scored.rows, scored.usage
+        options = sorted(m for m in scored.eligible_ids() if m != primary)
         if live.past_alert:
-            # Past the alert threshold exploration never moves to a pricier model.
-            def cost(model_id: str) -> Decimal:
+            # Past the alert threshold exploration never moves to a pricier model (exact picodollars).
+            def cost(model_id: str) -> int:
                 i = index[model_id]
-                return decimal_cost(rows[i], scored.tin[i], scored.tout[i], usage) or _ZERO
+                return rows[i].prices.picodollars(*scored.tokens_of(i), usage.images, usage.image_size) or 0
 
             ceiling = cost(primary)
             options = [m for m in options if cost(m) <= ceiling]
@@ -405,10 +378,9 @@ class Router:
         return 1 if task.capability in (Capability.IMAGE_GENERATION, Capability.VISION) else 0
 
     @staticmethod
-    def _estimate(request: RouteRequest, usage: Usage, scored: Scored, first: int | None,
-                  candidate: Candidate | None) -> Estimate:
+    def _estimate(request: RouteRequest, usage: Usage, scored: Scored, first: int | None) -> Estimate:
         given = request.input_tokens is not None
-        if first is None or candidate is None:
+        if first is None:
             output = usage.fixed_output if usage.fixed_output is not None else 0
             method = "given" if given else ("typical for the task" if request.prompt is None else "exact (cl100k_base)")
             return Estimate(None, usage.base_tokens, given or (usage.base_exact and request.prompt is not None),
@@ -421,47 +393,94 @@ class Router:
         else:
             count = tokens.for_model(row.model, usage.base_tokens, usage.base_exact)
             method, exact = count.method, count.exact
-        return Estimate(row.id, scored.tin[first], exact, method, scored.tout[first], usage.images,
-                        candidate.cost_usd, candidate.latency_s)
+        tin, tout = scored.tokens_of(first)
+        prices, images, size = row.prices, usage.images, usage.image_size
+        return Estimate(row.id, tin, exact, method, tout, images, lambda: prices.cost_usd(tin, tout, images, size),
+                        scored.latency_of(first))
 
 
-class LazyCandidates(Sequence[Candidate]):
-    """Every candidate of a decision, built on first use.
+class _Candidates:
+    """A decision's candidates, built from the scored columns only when someone reads them
+    (the :class:`~sparklio_desktop.core.routing.decision.CandidateSource` of a decision)."""
 
-    A decision over a large catalog scores every model, but most callers read only the
-    chain and the estimate; the full table is built when something asks for it (the
-    inspector, JSON output), in display order: chain first, then eligible, then excluded.
-    """
+    __slots__ = ("plan", "usage", "live", "scored", "index", "chain", "roles", "estimate", "notes", "local_tags",
+                 "_built", "_all")
 
-    __slots__ = ("_build", "_order", "_items")
+    def __init__(self, plan: Plan, usage: Usage, live: LiveState, scored: Scored, index: Mapping[str, int],
+                 chain: list[str], roles: dict[str, str], estimate: Estimate, notes: tuple[str, ...],
+                 local_tags: Mapping[str, str]) -> None:
+        self.plan, self.usage, self.live, self.scored, self.index = plan, usage, live, scored, index
+        self.chain, self.roles, self.estimate, self.notes, self.local_tags = chain, roles, estimate, notes, local_tags
+        self._built: dict[int, Candidate] = {}
+        self._all: tuple[Candidate, ...] | None = None
 
-    def __init__(self, build: Callable[[int], Candidate], order: Callable[[], Iterable[int]]) -> None:
-        self._build: Callable[[int], Candidate] | None = build
-        self._order: Callable[[], Iterable[int]] | None = order
-        self._items: tuple[Candidate, ...] | None = None
+    def build(self, i: int) -> Candidate:
+        found = self._built.get(i)
+        if found is not None:
+            return found
+        scored, usage = self.scored, self.usage
+        row = scored.rows[i]
+        tin, tout = scored.tokens_of(i)
+        latency = scored.latency_of(i)
+        cost = None if scored.unpriced[i] else row.prices.cost_usd(tin, tout, usage.images, usage.image_size)
+        model = row.model
+        rules = scored.rules_of(i)
+        if rules:
+            detail = rule_detail(rules[0], row, tin, tout, latency, self.plan, usage, self.live)
+            found = Candidate(row.id, model.name, model.provider, row.local, scored.scores(i), cost, latency,
+                              scored.quality_of(i), row.quality, rules[0], detail, rules[1:], None, "")
+        else:
+            position = self.chain.index(row.id) if row.id in self.roles else None
+            found = Candidate(row.id, model.name, model.provider, row.local, scored.scores(i), cost, latency,
+                              scored.quality_of(i), row.quality, None, "", (), position, self.roles.get(row.id, ""))
+        self._built[i] = found
+        return found
 
-    def _all(self) -> tuple[Candidate, ...]:
-        if self._items is None:
-            assert self._build is not None and self._order is not None  # dropped only once built
-            self._items = tuple(self._build(i) for i in self._order())
-            self._build = self._order = None
-        return self._items
+    def _chain_indices(self) -> list[int]:
+        return [self.index[m] for m in self.chain]
 
-    @overload
-    def __getitem__(self, item: int) -> Candidate: ...
-    @overload
-    def __getitem__(self, item: slice) -> Sequence[Candidate]: ...
-    def __getitem__(self, item: int | slice) -> Candidate | Sequence[Candidate]:
-        return self._all()[item]
+    def all(self) -> Sequence[Candidate]:
+        if self._all is None:
+            scored, n = self.scored, len(self.scored.rows)
+            chain = self._chain_indices()
+            order = [*chain, *scored.top(n, eligible=True, skip=set(chain)), *scored.top(n, eligible=False)]
+            self._all = tuple(self.build(i) for i in order)
+        return self._all
 
-    def __len__(self) -> int:
-        return len(self._all())
+    def get(self, model_id: str) -> Candidate | None:
+        i = self.index.get(model_id)
+        return None if i is None else self.build(i)
 
-    def __iter__(self) -> Iterator[Candidate]:
-        return iter(self._all())
+    def top(self, limit: int) -> list[Candidate]:
+        scored, index = self.scored, self.index
+        chain = self._chain_indices()
+        excluded = scored.top(limit, eligible=False)
+        wanted = [index[m] for m in self.plan.table if m in index and scored.excluded(index[m])]
+        extra = [i for i in dict.fromkeys(wanted) if i not in excluded]
+        if extra:
+            total = scored.total
+            excluded = sorted([*excluded, *extra], key=lambda i: (-float(total[i]), i))
+        order = [*chain, *scored.top(limit, eligible=True, skip=set(chain)), *excluded]
+        return [self.build(i) for i in order]
 
-    def __repr__(self) -> str:
-        return f"LazyCandidates({len(self)} candidates)"
+    def count(self) -> int:
+        return len(self.scored.rows)
+
+    def excluded_counts(self) -> Mapping[Rule, int]:
+        return self.scored.excluded_counts()
+
+    def explanation(self) -> str:
+        scored, index, table = self.scored, self.index, self.plan.table
+        chain = [self.build(i) for i in self._chain_indices()]
+        wanted = [self.build(index[m]) for m in table if m in index and scored.excluded(index[m])]
+        capped = [self.build(i) for i in scored.first_ruled_by(Rule.BUDGET_CAP) if scored.rows[i].id not in table][:2]
+        excluded = [] if chain else [self.build(i) for i in scored.top(6, eligible=False)]
+        text = explain(self.plan.options, chain, wanted, capped, excluded, self.estimate, self.notes)
+        for model_id, tag in self.local_tags.items():
+            model = scored.rows[index[model_id]].model
+            if tag != model.api_name:
+                text += f" {model.name} runs as the installed Ollama tag {tag} (the catalog names {model.api_name})."
+        return text
 
 
 _ROUTERS: dict[tuple[int, int], Router] = {}

@@ -1,31 +1,36 @@
 """Scoring and filtering every candidate of a request: the router's hot loop.
 
-Two implementations fill the same columnar :class:`Scored` result: a plain loop for
-ordinary catalogs (a few dozen models, where NumPy's per-call overhead would dominate)
-and a NumPy pass for large ones (hundreds of user-added models). Both follow the same
-formulas (docs/routing.md §2–4); ``tests/core/test_router_scoring.py`` checks that they
-agree on random catalogs.
+Two implementations fill the same :class:`Scored` result: a plain loop for ordinary
+catalogs (a few dozen models, where NumPy's per-call overhead would dominate) and a
+NumPy pass for large ones (hundreds of user-added models), which keeps its columns as
+arrays. Both follow the same formulas (docs/routing.md §2–4) and take prices and
+latencies from the one pricing core (core/pricing.py: ``UnitPrices.score_usd`` and
+``latency_s``, ``PriceColumns`` and ``latency_columns``); ``tests/core/test_router_scoring.py``
+checks that they agree on random catalogs.
+
+The hot path computes floats only. What a person reads later (the four factor scores,
+each candidate's exact ``Decimal`` cost, the details of an exclusion) is worked out from
+the stored columns when it is read.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sparklio_desktop.core.policy.catalog import MTOK, Capability, ModelSpec
+from sparklio_desktop.core.policy.catalog import ModelSpec
 from sparklio_desktop.core.policy.routing_policy import Complexity, TaskSpec
-from sparklio_desktop.core.routing.decision import ResolvedOptions, Rule
+from sparklio_desktop.core.pricing import LATENCY_PER, NO_SPEED, PriceColumns, UnitPrices, latency_columns, latency_s
+from sparklio_desktop.core.routing.decision import ResolvedOptions, Rule, Scores
 from sparklio_desktop.core.tokens import scaled_tokens
 
 if TYPE_CHECKING:  # the router imports this module
     from sparklio_desktop.core.routing.router import LiveState
 
 VECTOR_THRESHOLD = 64  # candidates; below this the plain loop is faster
-_ZERO = Decimal(0)
-_PER_CODE = {"output_500": 0, "image": 1, "input_512": 2}
+RULES = tuple(Rule)
+_CODE = {rule: code for code, rule in enumerate(RULES)}
 
 
 class Row(NamedTuple):
@@ -38,42 +43,24 @@ class Row(NamedTuple):
     complex_capable: bool
     context: int | None
     quality: float
-    priced: bool
-    in_price: Decimal | None  # USD per token
-    out_price: Decimal | None
-    image_prices: dict[str, Decimal] | None
-    in_f: float  # the same prices as floats, for scoring
-    out_f: float
+    prices: UnitPrices
     typical_s: float | None
     per: str | None
     exact_tokens: bool
     token_factor: float
-    image_input_tokens: int
-    bills_tokens: bool
 
 
-def make_row(model: ModelSpec) -> Row:
-    price = model.price
-    in_price = out_price = None
-    images = None
-    if price is not None:
-        in_price = price.input_per_mtok / MTOK if price.input_per_mtok is not None else None
-        out_price = price.output_per_mtok / MTOK if price.output_per_mtok is not None else None
-        images = dict(price.per_image) if price.per_image is not None else None
-    generates = model.has(Capability.IMAGE_GENERATION)
+def make_row(model: ModelSpec, prices: UnitPrices) -> Row:
+    speed = model.speed
     return Row(
         model, model.id, model.local, model.is_free, model.complex_capable, model.context_tokens, model.quality,
-        price is not None, in_price, out_price, images,
-        float(in_price or 0), float(out_price or 0),
-        model.speed.typical_s if model.speed else None, model.speed.per if model.speed else None,
+        prices, speed.typical_s if speed else None, speed.per if speed else None,
         model.tokenizer.method == "exact", model.tokenizer.factor,
-        0 if generates else (model.image_input_tokens or 0),
-        not (generates and in_price is None),
     )
 
 
 class Plan(NamedTuple):
-    """Everything about a request that does not depend on the model."""
+    """Everything about a request that does not depend on its usage or the live state."""
 
     task: TaskSpec
     options: ResolvedOptions
@@ -89,10 +76,60 @@ class Plan(NamedTuple):
     occasional_when: str
     table: tuple[str, ...]
     weights: tuple[float, float, float, float]
+    static_rules: tuple[tuple[Rule, ...], ...]  # per row: the tier's and the complexity's rules
+    loop_rows: tuple[LoopRow, ...]  # per row: what the plain loop reads, in one tuple
+    table_rows: tuple[tuple[str, int], ...]  # the task table's models that are candidates: (id, row index)
+    local_rows: tuple[int, ...]  # the local models' row indices
 
 
-@dataclass(frozen=True)
-class Usage:
+class LoopRow(NamedTuple):
+    """One row as the plain loop unpacks it: the model's facts and the plan's option-only results."""
+
+    id: str
+    free: bool
+    context: int | None
+    quality: float
+    prices: UnitPrices
+    typical_s: float | None
+    per: str | None
+    exact_tokens: bool
+    token_factor: float
+    rules: tuple[Rule, ...]  # the tier's and the complexity's rules
+    s_cx: float  # complexity and quality scores at the catalog's quality
+    s_q: float
+
+
+def loop_rows(rows: Sequence[Row], rules: Sequence[tuple[Rule, ...]], required: float | None,
+              exponent: float) -> tuple[LoopRow, ...]:
+    return tuple(LoopRow(r.id, r.free, r.context, r.quality, r.prices, r.typical_s, r.per, r.exact_tokens,
+                         r.token_factor, found, *quality_scores(r.quality, required, exponent))
+                 for r, found in zip(rows, rules, strict=True))
+
+
+def quality_scores(quality: float, required: float | None, exponent: float) -> tuple[float, float]:
+    """The complexity and quality factor scores for a model of this quality."""
+    return (1.0 if required is None else min(1.0, quality / required)), (quality / 10.0) ** exponent
+
+
+def static_rules(rows: Sequence[Row], complexity: Complexity | None, avoid: frozenset[str],
+                 occasional: frozenset[str], when: str, table: tuple[str, ...]) -> tuple[tuple[Rule, ...], ...]:
+    """The rules that depend only on the options: the budget tier's and the complexity filter."""
+    is_complex = complexity is Complexity.COMPLEX
+    found = []
+    for row in rows:
+        rules: list[Rule] = []
+        if row.id in avoid:
+            rules.append(Rule.AVOIDED_BY_TIER)
+        elif row.id in occasional and ((when == "complex_tasks" and not is_complex)
+                                       or (when == "task_table" and row.id not in table)):
+            rules.append(Rule.OCCASIONAL_ONLY)
+        if is_complex and not row.complex_capable:
+            rules.append(Rule.NOT_COMPLEX_CAPABLE)
+        found.append(tuple(rules))
+    return tuple(found)
+
+
+class Usage(NamedTuple):
     """The request's work, before per-model token scaling."""
 
     base_tokens: int
@@ -105,24 +142,6 @@ class Usage:
     output_floor: int
 
 
-@dataclass
-class Scored:
-    """Per-candidate results, column by column, in catalog order."""
-
-    rows: Sequence[Row]
-    tin: Sequence[int]
-    tout: Sequence[int]
-    cost_f: Sequence[float]
-    unpriced: Sequence[bool]
-    latency: Sequence[float | None]
-    quality: Sequence[float]
-    scores: Sequence[tuple[float, float, float, float, float]]
-    rules: list[tuple[Rule, ...]]  # empty tuple: eligible
-
-    def eligible(self, index: int) -> bool:
-        return not self.rules[index]
-
-
 def output_tokens_for(usage: Usage, tin: int) -> int:
     if usage.fixed_output is not None:
         return usage.fixed_output
@@ -130,36 +149,91 @@ def output_tokens_for(usage: Usage, tin: int) -> int:
     return max(usage.output_floor, round(tin * usage.output_ratio))
 
 
-def decimal_cost(row: Row, tin: int, tout: int, usage: Usage) -> Decimal | None:
-    """The exact cost at the catalog's prices, or ``None`` when the model is unpriced for it."""
-    if not row.priced:
-        return None
-    images = usage.images
-    billed_in = (tin + row.image_input_tokens * images) if row.bills_tokens else 0
-    billed_out = tout if row.bills_tokens else 0
-    cost = _ZERO
-    if billed_in:
-        if row.in_price is None:
-            return None
-        cost += row.in_price * billed_in
-    if billed_out:
-        if row.out_price is None:
-            return None
-        cost += row.out_price * billed_out
-    if images and row.image_prices is not None:
-        unit = _image_unit(row, usage.image_size)
-        if unit is None:
-            return None
-        cost += unit * images
-    return cost
+class Scored:
+    """Per-candidate results in catalog order, and the questions the router asks of them.
 
+    This is the plain loop's form (Python lists); :class:`ColumnScored` answers the same
+    questions over NumPy arrays.
+    """
 
-def _image_unit(row: Row, size: str | None) -> Decimal | None:
-    prices = row.image_prices
-    if prices is None:
-        return None
-    unit = prices.get(size) if size else None
-    return unit if unit is not None else prices.get("*")
+    def __init__(self, plan: Plan, usage: Usage, tin: Sequence[int], tout: Sequence[int], cost: Sequence[float],
+                 unpriced: Sequence[bool], latency: Sequence[float | None], quality: Sequence[float],
+                 total: Sequence[float], rules: Sequence[tuple[Rule, ...]] | None) -> None:
+        self.plan = plan
+        self.usage = usage
+        self.rows = plan.rows
+        self.tin = tin
+        self.tout = tout
+        self.cost = cost  # float USD for the cost score; 0.0 where unpriced
+        self.unpriced = unpriced
+        self.latency = latency
+        self.quality = quality
+        self.total = total
+        self._rules = rules
+        # truthy where the candidate is excluded (the plain loop's rule tuples, or a NumPy mask)
+        self.excluded_flags: Sequence[Any] = rules if rules is not None else ()
+
+    # -- one candidate ---------------------------------------------------------
+    def rules_of(self, i: int) -> tuple[Rule, ...]:
+        """Every rule that excludes candidate ``i``, the deciding one first (empty: eligible)."""
+        assert self._rules is not None
+        return self._rules[i]
+
+    def excluded(self, i: int) -> bool:
+        assert self._rules is not None
+        return bool(self._rules[i])
+
+    def scores(self, i: int) -> Scores:
+        plan = self.plan
+        s_cx, s_q = quality_scores(self.quality[i], plan.required, plan.exponent)
+        latency = self.latency[i]
+        s_cost = 0.0 if self.unpriced[i] else plan.cost_ref / (plan.cost_ref + self.cost[i])
+        s_speed = 0.5 if latency is None else plan.speed_ref / (plan.speed_ref + latency)
+        return Scores(s_cx, s_cost, s_speed, s_q, self.total[i])
+
+    # -- across candidates -----------------------------------------------------
+    def top(self, k: int, *, eligible: bool, skip: Collection[int] = (), local: bool | None = None) -> list[int]:
+        """Up to ``k`` candidates by total score, best first (ties: catalog order)."""
+        rules, total = self._rules, self.total
+        assert rules is not None
+        if local:
+            found = [i for i in self.plan.local_rows if (not rules[i]) is eligible and i not in skip]
+        else:
+            rows = self.rows
+            found = [i for i, r in enumerate(rules) if (not r) is eligible and i not in skip
+                     and (local is None or rows[i].local is local)]
+        if k == 1 and found:
+            return [max(found, key=total.__getitem__)]  # the first of equals, as the stable sort
+        found.sort(key=lambda i: -total[i])
+        return found[:k]
+
+    def first_ruled_by(self, rule: Rule) -> list[int]:
+        """The candidates whose deciding rule is ``rule``, in catalog order."""
+        assert self._rules is not None
+        return [i for i, found in enumerate(self._rules) if found and found[0] is rule]
+
+    def excluded_counts(self) -> dict[Rule, int]:
+        assert self._rules is not None
+        counts: dict[Rule, int] = {}
+        for found in self._rules:
+            if found:
+                counts[found[0]] = counts.get(found[0], 0) + 1
+        return {rule: counts[rule] for rule in RULES if rule in counts}
+
+    def eligible_ids(self) -> list[str]:
+        assert self._rules is not None
+        rows = self.rows
+        return [rows[i].id for i, found in enumerate(self._rules) if not found]
+
+    def latency_of(self, i: int) -> float | None:
+        return self.latency[i]
+
+    def tokens_of(self, i: int) -> tuple[int, int]:
+        """Candidate ``i``'s input and output tokens."""
+        return int(self.tin[i]), int(self.tout[i])
+
+    def quality_of(self, i: int) -> float:
+        return float(self.quality[i])
 
 
 def rule_detail(rule: Rule, row: Row, tin: int, tout: int, latency: float | None, plan: Plan, usage: Usage,
@@ -181,25 +255,9 @@ def rule_detail(rule: Rule, row: Row, tin: int, tout: int, latency: float | None
     if rule is Rule.BUDGET_CAP:
         return f"at the cap the policy says {live.at_cap}"
     if rule is Rule.UNPRICED:
-        from sparklio_desktop.core.pricing import UnpricedModelError, price_call
-
-        try:
-            price_call(row.model, tin, tout, usage.images, usage.image_size)
-        except UnpricedModelError as exc:
-            return str(exc)
-        return "no price"
+        return row.prices.unpriced_reason(tin, tout, usage.images, usage.image_size) or "no price"
     gone = live.unavailable.get(row.id)
     return gone[1] if gone else ""
-
-
-def _latency(per: str | None, typical: float | None, tin: int, tout: int, images: int) -> float | None:
-    if per is None or typical is None:
-        return None
-    if per == "output_500":
-        return typical * (tout if tout > 1 else 1) / 500
-    if per == "image":
-        return typical * (images if images > 1 else 1)
-    return typical * max(1, math.ceil(tin / 512))
 
 
 def score_loop(plan: Plan, usage: Usage, live: LiveState) -> Scored:
@@ -207,69 +265,52 @@ def score_loop(plan: Plan, usage: Usage, live: LiveState) -> Scored:
     wc, wk, ws, wq = plan.weights
     required, cost_ref, speed_ref, exponent = plan.required, plan.cost_ref, plan.speed_ref, plan.exponent
     max_latency = plan.max_latency
-    is_complex = plan.complexity is Complexity.COMPLEX
-    avoid, occasional, when, table = plan.avoid, plan.occasional, plan.occasional_when, plan.table
     capped = live.capped
     unavailable = live.unavailable
-    quality_of = live.quality
+    overrides = live.quality
     base, images, size = usage.base_tokens, usage.images, usage.image_size
+    given, base_exact, fixed = usage.given, usage.base_exact, usage.fixed_output
+    unpriced_rule, context_rule, slow_rule, cap_rule = (Rule.UNPRICED, Rule.CONTEXT_TOO_SMALL, Rule.TOO_SLOW,
+                                                        Rule.BUDGET_CAP)
     n = len(plan.rows)
-    columns: list[list[Any]] = [[None] * n for _ in range(8)]  # filled row by row below
-    tins, touts, costs, unpriced_col, lats, quals, scores, rules_col = columns
-    for i, row in enumerate(plan.rows):
-        tin = base if usage.given or (row.exact_tokens and usage.base_exact) else scaled_tokens(base, row.token_factor)
-        tout = usage.fixed_output if usage.fixed_output is not None else output_tokens_for(usage, tin)
-        rules: list[Rule] = []
-        cost_f = 0.0
-        unpriced = not row.priced
-        if not unpriced:
-            billed_in = (tin + row.image_input_tokens * images) if row.bills_tokens else 0
-            billed_out = tout if row.bills_tokens else 0
-            if billed_in:
-                if row.in_price is None:
-                    unpriced = True
-                cost_f += row.in_f * billed_in
-            if billed_out:
-                if row.out_price is None:
-                    unpriced = True
-                cost_f += row.out_f * billed_out
-            if images and row.image_prices is not None:
-                unit = _image_unit(row, size)
-                if unit is None:
-                    unpriced = True
-                else:
-                    cost_f += float(unit) * images
-        if unpriced:
-            rules.append(Rule.UNPRICED)
-        latency = _latency(row.per, row.typical_s, tin, tout, images)
-        quality = quality_of.get(row.id, row.quality) if quality_of else row.quality
-        s_cx = 1.0 if required is None else min(1.0, quality / required)
-        s_cost = 0.0 if unpriced else cost_ref / (cost_ref + cost_f)
+    tins = [0] * n
+    touts = [0] * n
+    costs = [0.0] * n
+    unpriced_col = [False] * n
+    lats: list[float | None] = [None] * n
+    quals = [0.0] * n
+    totals = [0.0] * n
+    rules_col: list[tuple[Rule, ...]] = [()] * n
+    for i, (model_id, free, context, quality, prices, typical, per, exact, factor, rules, s_cx, s_q) in enumerate(
+            plan.loop_rows):
+        tin = base if given or (exact and base_exact) else scaled_tokens(base, factor)
+        tout = fixed if fixed is not None else output_tokens_for(usage, tin)
+        cost = prices.score_usd(tin, tout, images, size)
+        latency = latency_s(per, typical, tin, tout, images)
+        if overrides and model_id in overrides:
+            quality = overrides[model_id]
+            s_cx, s_q = quality_scores(quality, required, exponent)
+        if cost is None:
+            unpriced_col[i] = True
+            rules = (unpriced_rule, *rules)
+            s_cost = 0.0
+        else:
+            costs[i] = cost
+            s_cost = cost_ref / (cost_ref + cost)
         s_speed = 0.5 if latency is None else speed_ref / (speed_ref + latency)
-        s_q = (quality / 10.0) ** exponent
-        model_id = row.id
-        if model_id in avoid:
-            rules.append(Rule.AVOIDED_BY_TIER)
-        elif model_id in occasional and (
-            (when == "complex_tasks" and not is_complex) or (when == "task_table" and model_id not in table)
-        ):
-            rules.append(Rule.OCCASIONAL_ONLY)
-        if is_complex and not row.complex_capable:
-            rules.append(Rule.NOT_COMPLEX_CAPABLE)
-        if row.context is not None and tin + tout > row.context:
-            rules.append(Rule.CONTEXT_TOO_SMALL)
+        if context is not None and tin + tout > context:
+            rules += (context_rule,)
         if max_latency is not None and latency is not None and latency >= max_latency:
-            rules.append(Rule.TOO_SLOW)
-        if capped and not row.free:
-            rules.append(Rule.BUDGET_CAP)
+            rules += (slow_rule,)
+        if capped and not free:
+            rules += (cap_rule,)
         if unavailable:
             gone = unavailable.get(model_id)
             if gone is not None:
-                rules.append(gone[0])
-        tins[i], touts[i], costs[i], unpriced_col[i], lats[i], quals[i] = tin, tout, cost_f, unpriced, latency, quality
-        scores[i] = (s_cx, s_cost, s_speed, s_q, wc * s_cx + wk * s_cost + ws * s_speed + wq * s_q)
-        rules_col[i] = tuple(rules)
-    return Scored(plan.rows, tins, touts, costs, unpriced_col, lats, quals, scores, rules_col)
+                rules += (gone[0],)
+        tins[i], touts[i], lats[i], quals[i], rules_col[i] = tin, tout, latency, quality, rules
+        totals[i] = wc * s_cx + wk * s_cost + ws * s_speed + wq * s_q
+    return Scored(plan, usage, tins, touts, costs, unpriced_col, lats, quals, totals, rules_col)
 
 
 class Columns:
@@ -281,27 +322,100 @@ class Columns:
         self.np = np
         self.index = {row.id: i for i, row in enumerate(rows)}
         nan = float("nan")
-        self.quality = np.array([r.quality for r in rows])
+        self.prices = PriceColumns(np, [r.prices for r in rows])
+        self.quality = np.array([r.quality for r in rows], dtype=float)
         self.context = np.array([r.context if r.context is not None else np.inf for r in rows])
-        self.complex_capable = np.array([r.complex_capable for r in rows])
-        self.local = np.array([r.local for r in rows])
-        self.free = np.array([r.free for r in rows])
-        self.priced = np.array([r.priced for r in rows])
-        self.has_in = np.array([r.in_price is not None for r in rows])
-        self.has_out = np.array([r.out_price is not None for r in rows])
-        self.in_f = np.array([r.in_f for r in rows])
-        self.out_f = np.array([r.out_f for r in rows])
-        self.typical = np.array([r.typical_s if r.typical_s is not None else nan for r in rows])
-        self.per = np.array([_PER_CODE.get(r.per or "", 3) for r in rows])
-        self.exact = np.array([r.exact_tokens for r in rows])
-        self.factor = np.array([r.token_factor for r in rows])
-        self.iit = np.array([r.image_input_tokens for r in rows])
-        self.bills = np.array([r.bills_tokens for r in rows])
-        self.has_images = np.array([r.image_prices is not None for r in rows])
+        self.local = np.array([r.local for r in rows], dtype=bool)
+        self.free = np.array([r.free for r in rows], dtype=bool)
+        self.typical = np.array([r.typical_s if r.typical_s is not None else nan for r in rows], dtype=float)
+        self.per = np.array([LATENCY_PER.get(r.per or "", NO_SPEED) for r in rows])
+        self.exact = np.array([r.exact_tokens for r in rows], dtype=bool)
+        self.factor = np.array([r.token_factor for r in rows], dtype=float)
         self.ids = [r.id for r in rows]
+        self._static: dict[ResolvedOptions, list[tuple[Rule, Any]]] = {}
+
+    def static_masks(self, plan: Plan) -> list[tuple[Rule, Any]]:
+        """The plan's option-only rules as (rule, mask) pairs, built once per plan."""
+        key = plan.options
+        masks = self._static.get(key)
+        if masks is None:
+            np = self.np
+            masks = []
+            for rule in (Rule.AVOIDED_BY_TIER, Rule.OCCASIONAL_ONLY, Rule.NOT_COMPLEX_CAPABLE):
+                mask = np.array([rule in found for found in plan.static_rules], dtype=bool)
+                if mask.any():
+                    masks.append((rule, mask))
+            self._static[key] = masks
+        return masks
 
 
-def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> Scored:
+class ColumnScored(Scored):
+    """The NumPy pass's results: arrays, and each question answered over whole columns."""
+
+    def __init__(self, plan: Plan, usage: Usage, cols: Columns, arrays: dict[str, Any],
+                 checks: list[tuple[Rule, Any]], gone: Mapping[int, Rule], first: Any) -> None:
+        super().__init__(plan, usage, arrays["tin"], arrays["tout"], arrays["cost"], arrays["unpriced"],
+                         arrays["latency"], arrays["quality"], arrays["total"], None)
+        self.cols = cols
+        self._latency = arrays["latency"]  # NaN: no speed figure
+        self._checks = checks  # (rule, mask) in rule order; a candidate's rules are those whose mask holds
+        self._gone = gone  # index -> availability rule (live state)
+        self._first = first  # per candidate: the deciding rule's code, -1 when eligible
+        self.excluded_flags = (first >= 0).tolist()
+
+    def rules_of(self, i: int) -> tuple[Rule, ...]:
+        found = tuple(rule for rule, mask in self._checks if mask[i])
+        gone = self._gone.get(i)
+        return found if gone is None else (*found, gone)
+
+    def excluded(self, i: int) -> bool:
+        return bool(self._first[i] >= 0)
+
+    def scores(self, i: int) -> Scores:
+        plan = self.plan
+        s_cx, s_q = quality_scores(float(self.quality[i]), plan.required, plan.exponent)
+        latency = self.latency_of(i)
+        s_cost = 0.0 if self.unpriced[i] else plan.cost_ref / (plan.cost_ref + float(self.cost[i]))
+        s_speed = 0.5 if latency is None else plan.speed_ref / (plan.speed_ref + latency)
+        return Scores(s_cx, s_cost, s_speed, s_q, float(self.total[i]))
+
+    def latency_of(self, i: int) -> float | None:
+        value = float(self._latency[i])
+        return None if math.isnan(value) else value
+
+    def top(self, k: int, *, eligible: bool, skip: Collection[int] = (), local: bool | None = None) -> list[int]:
+        np = self.cols.np
+        mask = (self._first < 0) if eligible else (self._first >= 0)
+        if skip:
+            mask = mask.copy()
+            mask[list(skip)] = False
+        if local is not None:
+            mask = mask & (self.cols.local if local else ~self.cols.local)
+        found = np.flatnonzero(mask)
+        if k <= 0 or not len(found):
+            return []
+        values = self.total[found]
+        if len(found) > k:  # keep every candidate tied with the k-th best, then order them stably
+            kth = np.partition(values, len(values) - k)[len(values) - k]
+            keep = values >= kth
+            found, values = found[keep], values[keep]
+        order = np.argsort(-values, kind="stable")
+        return [int(i) for i in found[order][:k]]
+
+    def first_ruled_by(self, rule: Rule) -> list[int]:
+        return [int(i) for i in self.cols.np.flatnonzero(self._first == _CODE[rule])]
+
+    def excluded_counts(self) -> dict[Rule, int]:
+        np = self.cols.np
+        counts = np.bincount(self._first[self._first >= 0], minlength=len(RULES))
+        return {rule: int(counts[code]) for code, rule in enumerate(RULES) if counts[code]}
+
+    def eligible_ids(self) -> list[str]:
+        ids = self.cols.ids
+        return [ids[i] for i in self.cols.np.flatnonzero(self._first < 0).tolist()]
+
+
+def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> ColumnScored:
     """The same rules as :func:`score_loop`, over whole columns at once."""
     np = cols.np
     wc, wk, ws, wq = plan.weights
@@ -316,20 +430,8 @@ def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> S
         tout = np.full(n, usage.fixed_output, dtype=np.int64)
     else:
         tout = np.maximum(usage.output_floor, np.rint(tin * usage.output_ratio)).astype(np.int64)
-    billed_in = np.where(cols.bills, tin + cols.iit * images, 0)
-    billed_out = np.where(cols.bills, tout, 0)
-    unpriced = ~cols.priced | ((billed_in > 0) & ~cols.has_in) | ((billed_out > 0) & ~cols.has_out)
-    cost = cols.in_f * billed_in + cols.out_f * billed_out
-    if images and cols.has_images.any():
-        units = np.array([float(u) if (u := _image_unit(r, usage.image_size)) is not None else np.nan
-                          if r.image_prices is not None else 0.0 for r in plan.rows])
-        unpriced |= np.isnan(units)
-        cost = cost + np.nan_to_num(units) * images
-    per = cols.per
-    latency = np.where(per == 0, cols.typical * np.maximum(tout, 1) / 500,
-                       np.where(per == 1, cols.typical * max(images, 1),
-                                cols.typical * np.maximum(1, np.ceil(tin / 512))))
-    latency = np.where(per == 3, np.nan, latency)
+    cost, unpriced = cols.prices.score_usd(tin, tout, images, usage.image_size)
+    latency = latency_columns(np, cols.per, cols.typical, tin, tout, images)
     quality = cols.quality
     if live.quality:
         quality = quality.copy()
@@ -338,41 +440,28 @@ def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> S
             if i is not None:
                 quality[i] = value
     s_cx = np.ones(n) if plan.required is None else np.minimum(1.0, quality / plan.required)
-    s_cost = np.where(unpriced, 0.0, plan.cost_ref / (plan.cost_ref + cost))
-    s_speed = np.where(np.isnan(latency), 0.5, plan.speed_ref / (plan.speed_ref + np.nan_to_num(latency)))
+    s_cost = np.where(unpriced, 0.0, plan.cost_ref / (plan.cost_ref + np.where(unpriced, 0.0, cost)))
+    no_speed = np.isnan(latency)
+    s_speed = np.where(no_speed, 0.5, plan.speed_ref / (plan.speed_ref + np.nan_to_num(latency)))
     s_q = (quality / 10.0) ** plan.exponent
     total = wc * s_cx + wk * s_cost + ws * s_speed + wq * s_q
 
-    ids = cols.ids
-    checks: list[tuple[Rule, object]] = [(Rule.UNPRICED, unpriced)]
-    avoid = np.array([m in plan.avoid for m in ids]) if plan.avoid else None
-    if avoid is not None:
-        checks.append((Rule.AVOIDED_BY_TIER, avoid))
-    if plan.occasional:
-        is_complex = plan.complexity is Complexity.COMPLEX
-        occasional = np.array([
-            m in plan.occasional and ((plan.occasional_when == "complex_tasks" and not is_complex)
-                                      or (plan.occasional_when == "task_table" and m not in plan.table))
-            for m in ids])
-        if avoid is not None:
-            occasional &= ~avoid
-        checks.append((Rule.OCCASIONAL_ONLY, occasional))
-    if plan.complexity is Complexity.COMPLEX:
-        checks.append((Rule.NOT_COMPLEX_CAPABLE, ~cols.complex_capable))
-    checks.append((Rule.CONTEXT_TOO_SMALL, (tin + tout) > cols.context))
+    checks: list[tuple[Rule, Any]] = [(Rule.UNPRICED, unpriced), *cols.static_masks(plan),
+                                      (Rule.CONTEXT_TOO_SMALL, (tin + tout) > cols.context)]
     if plan.max_latency is not None:
-        checks.append((Rule.TOO_SLOW, ~np.isnan(latency) & (latency >= plan.max_latency)))
+        checks.append((Rule.TOO_SLOW, ~no_speed & (latency >= plan.max_latency)))
     if live.capped:
         checks.append((Rule.BUDGET_CAP, ~cols.free))
-    rules: list[list[Rule]] = [[] for _ in range(n)]
-    for rule, mask in checks:
-        for i in np.flatnonzero(mask):
-            rules[i].append(rule)
+    gone: dict[int, Rule] = {}
     for model_id, (rule, _) in live.unavailable.items():
         i = cols.index.get(model_id)
         if i is not None:
-            rules[i].append(rule)
-    lat_list = [None if math.isnan(x) else x for x in latency.tolist()]
-    scores = list(zip(s_cx.tolist(), s_cost.tolist(), s_speed.tolist(), s_q.tolist(), total.tolist(), strict=True))
-    return Scored(plan.rows, tin.tolist(), tout.tolist(), cost.tolist(), unpriced.tolist(), lat_list,
-                  quality.tolist(), scores, [tuple(r) for r in rules])
+            gone[i] = rule
+    first = np.full(n, -1, dtype=np.int64)
+    if gone:
+        first[list(gone)] = [_CODE[rule] for rule in gone.values()]
+    for rule, mask in reversed(checks):  # the first rule in order wins
+        first = np.where(mask, _CODE[rule], first)
+    arrays = {"tin": tin, "tout": tout, "cost": np.where(unpriced, 0.0, cost), "unpriced": unpriced,
+              "latency": latency, "quality": quality, "total": total}
+    return ColumnScored(plan, usage, cols, arrays, checks, gone, first)

@@ -99,17 +99,10 @@ class RoutePreview:
 
     @classmethod
     def of(cls, decision: RoutingDecision, limit: int = PREVIEW_EXCLUSIONS) -> RoutePreview:
-        """The preview of a decision; walks its candidates once."""
-        in_chain = set(decision.chain)
-        names: dict[str, str] = {}
-        left_out = []
-        considered = 0
-        for candidate in decision.candidates:
-            considered += 1
-            if candidate.id in in_chain:
-                names[candidate.id] = candidate.name
-            if candidate.excluded_by is not None:
-                left_out.append(candidate)
+        """The preview of a decision, from its top candidates and counts: cheap at any catalog size."""
+        top = decision.top_candidates(limit)  # the chain, then the best others, excluded ones by score
+        names = {c.id: c.name for c in top}
+        left_out = [c for c in top if c.excluded_by is not None]
         best = heapq.nlargest(limit, left_out, key=lambda c: c.scores.total)  # ties keep the router's order
         o, e = decision.options, decision.estimate
         return cls(
@@ -119,7 +112,7 @@ class RoutePreview:
             no_fit_reasons=tuple(decision.no_fit_reasons),
             excluded=tuple(ExcludedModel(c.name, c.excluded_by.text if c.excluded_by else "", c.exclusion_detail)
                            for c in best),
-            excluded_count=len(left_out), candidates=considered,
+            excluded_count=sum(decision.excluded_counts.values()), candidates=decision.candidate_count,
         )
 
 
