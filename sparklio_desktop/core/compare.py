@@ -108,7 +108,7 @@ def router_top_candidates(planner: RoutePlanner, task: str, n: int) -> list[str]
     if not MIN_COLUMNS <= n <= MAX_COLUMNS:
         raise CompareError(f"compare {MIN_COLUMNS}-{MAX_COLUMNS} models, not {n}")
     decision = planner.plan(RouteRequest(task=task, explore=False))
-    eligible = [c.id for c in decision.candidates if c.excluded_by is None][:n]
+    eligible = [c.id for c in decision.top_candidates(n) if c.excluded_by is None][:n]  # cheap at any catalog size
     if len(eligible) < MIN_COLUMNS:
         raise CompareError(f"only {len(eligible)} model(s) can serve {task} right now; a comparison needs 2")
     return eligible
