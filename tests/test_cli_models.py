@@ -99,10 +99,11 @@ def test_ctrl_c_cancels_a_pull_cleanly(server: OllamaServer) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "sparklio_desktop", "models", "ollama", "pull", PULLED, "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     try:
+        # Three rounds of lines over the layers: byte counts are in (the first round has none).
+        lines_in = 1 + 3 * len(DEFAULT_REGISTRY[PULLED].layers)
         deadline = time.monotonic() + 30
-        while not any(r.path == "/api/pull" for r in server.requests) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # some progress lines in
+        while server.pull_lines_sent < lines_in and time.monotonic() < deadline:
+            time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
