@@ -64,10 +64,6 @@ def _bearer(headers: dict[str, str]) -> str | None:
     return value.removeprefix("Bearer ") if value else None
 
 
-def _anthropic_key(headers: dict[str, str]) -> str | None:
-    return headers.get("x-api-key") or _bearer(headers)
-
-
 def _set_counts(first: str, second: str) -> Callable[[Any, int, int], None]:
     def set_counts(server: Any, input_tokens: int, output_tokens: int) -> None:
         setattr(server, first, input_tokens)
@@ -123,7 +119,7 @@ WIRES = [
          "timed out", "JSONDecodeError", drops_sdk_exception=True),
     Wire("anthropic", "anthropic", "claude-3-5-sonnet-latest", "sk-ant-test-0123456789abcdefghij", AnthropicServer,
          "sparklio_desktop.core.providers.anthropic_client", "AnthropicClient", ("anthropic", "httpx2"), "", "ANTHROPIC_BASE_URL", 3,
-         _anthropic_key, "/v1/models?limit=1", _set_usage, "chunk_interval_s",
+         _bearer, "/v1/models?limit=1", _set_usage, "chunk_interval_s",
          lambda after, message: Fault(error_type="overloaded_error", message=message, drop_after=after),
          Fault(status=400, message="prompt is too long: 210000 tokens > 200000 maximum"),
          "timed out", "JSONDecodeError", drops_sdk_exception=True, pools=("httpx", "httpx2", "own")),

@@ -116,9 +116,10 @@ def test_image_input_is_sent_inline(server: GeminiServer) -> None:
     drive(lambda client: collect(client, request))
     parts = server.requests[-1].body["contents"][0]["parts"]
     assert parts[0] == {"text": "What is this?"}
-    inline = parts[1].get("inlineData") or parts[1]["inline_data"]
+    # The names as google-genai sends them (the API reads camelCase and snake_case alike).
+    inline = parts[1]["inlineData"]
+    assert inline.keys() == {"data", "mime_type"} and inline["mime_type"] == "image/png"
     assert base64.b64decode(inline["data"]) == image.data
-    assert (inline.get("mimeType") or inline.get("mime_type")) == "image/png"
 
 
 # -- embeddings, images, auth check ------------------------------------------------------
