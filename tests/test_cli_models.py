@@ -106,6 +106,7 @@ def test_ctrl_c_cancels_a_pull_cleanly(server: OllamaServer) -> None:
         deadline = time.monotonic() + 30
         while server.pull_lines_sent < lines_in and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert server.pull_lines_sent >= lines_in, "the pull never got going"
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:

@@ -275,9 +275,12 @@ def test_cancellation_stops_the_stream_quickly_and_is_recorded(harness, servers)
                 if isinstance(event, TextChunk):
                     chunks += 1
 
+        async def three_chunks() -> None:
+            while chunks < 3:
+                await asyncio.sleep(0.01)
+
         task = asyncio.create_task(consume())
-        while chunks < 3:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(three_chunks(), 10)  # a deadline against a hang, not a speed check
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

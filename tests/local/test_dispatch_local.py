@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from sparklio_desktop.core.ledger import LedgerStore
 
 
+@pytest.mark.timeout(360)  # a torch process that generates: its own deadline below is 300 s
 def test_bulk_images_run_locally_with_metadata_and_a_free_ledger_row(tiny_sd, sparklio_home, tmp_path):
     weights = sparklio_home / "weights" / "sd"
     weights.mkdir(parents=True)
