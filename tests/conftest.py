@@ -1,8 +1,13 @@
 """Shared fixtures: every test gets its own data directory and no real API keys.
 
 Following simonw/llm, an autouse fixture points the app's data directory at a temporary
-folder, so no test reads or writes the user's files, and provider key variables are
-cleared so that a developer's own keys never leak into a test run.
+folder, so no test reads or writes the user's files. Provider keys and hosts are scrubbed
+twice: from this process's environment when pytest loads this file (so session fixtures
+and every subprocess a test starts with ``dict(os.environ)`` see none), and again before
+each test by an autouse fixture of its own name, which a folder's conftest does not
+replace by overriding ``sparklio_home``. A developer's own key must never reach a test:
+a run that fell back to a cloud model (``sparklio run``'s image fallback is DALL-E 3)
+would be paid for. ``tests/test_environment.py`` guards this.
 """
 
 from __future__ import annotations
@@ -14,12 +19,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
+from tests.environment import UNREACHABLE_OLLAMA, provider_variables
 from tests.keyring_service import bus_without_secret_service, no_keyring_backend, secret_service  # noqa: F401
 
-KEY_VARIABLES = (
-    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-    "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OLLAMA_HOST",
-)
+for _name in provider_variables():
+    del os.environ[_name]
+os.environ["OLLAMA_HOST"] = UNREACHABLE_OLLAMA
+
+
+@pytest.fixture(autouse=True)
+def scrubbed_provider_environment(monkeypatch):
+    """No provider key or host from outside the test; what a test sets, monkeypatch undoes."""
+    for name in provider_variables():
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OLLAMA_HOST", UNREACHABLE_OLLAMA)
 
 
 @pytest.fixture(autouse=True)
@@ -27,10 +40,6 @@ def sparklio_home(tmp_path, monkeypatch):
     home = tmp_path / "sparklio-home"
     home.mkdir()
     monkeypatch.setenv("SPARKLIO_HOME", str(home))
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    # An unreachable Ollama by default: tests that need one start a loopback server.
-    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
     return home
 
 

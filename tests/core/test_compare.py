@@ -336,8 +336,12 @@ def _all_attempts(ledger: LedgerStore) -> list[Any]:
     return rows
 
 
+@pytest.mark.timing
 def test_four_columns_at_200_tokens_per_second_keep_the_event_loop_responsive(env, servers, monkeypatch):
     """Issue 6's number: four columns streaming at 200 tokens/s stall the loop at most 50 ms.
+
+    A wall-clock bound, flaky on a loaded machine: left out by default (``-m timing`` runs
+    it); benchmarks/bench_gui_compare.py measures the same stall through the window.
 
     A warm-up comparison first, on the same loop: a provider's first call imports its SDK
     and builds its client on the loop (about a second, a cold-start cost of the

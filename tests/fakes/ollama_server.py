@@ -39,7 +39,7 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -162,6 +162,7 @@ class OllamaServer(LoopbackServer):
         self.running: dict[str, int] = {}  # loaded model -> size_vram in bytes
         self.pull_interval_s = pull_interval_s
         self.pull_steps = pull_steps  # progress lines per layer after its first
+        self.pull_lines_sent = 0  # pull progress lines written so far (a test waits on it)
         self.routes: dict[tuple[str, str], Route] = {
             ("POST", "/api/chat"): self._route_chat,
             ("POST", "/api/embed"): self._route_embed,
@@ -426,7 +427,8 @@ class OllamaServer(LoopbackServer):
                 encoded = encoded[: fault.after] + [json.dumps({"error": fault.message}) + "\n"]
                 fault = None
             try:
-                reply.stream("application/x-ndjson", encoded, fault=fault, interval_s=self.pull_interval_s)
+                reply.stream("application/x-ndjson", self._counted(encoded), fault=fault,
+                             interval_s=self.pull_interval_s)
             except (BrokenPipeError, ConnectionResetError):
                 self.pull_disconnected.set()
                 self.client_disconnected.set()
@@ -439,6 +441,13 @@ class OllamaServer(LoopbackServer):
                 self.specs.setdefault(name, self.registry[name])
             if self.installed is not None and self.installed_name(model) is None:
                 self.installed.append(name)
+
+    def _counted(self, lines: list[str]) -> Iterator[str]:
+        """``lines``, counting each in :attr:`pull_lines_sent` as it goes out."""
+        for line in lines:
+            yield line
+            with self.lock:
+                self.pull_lines_sent += 1
 
     def _route_delete(self, request: RecordedRequest, fault: Fault | None, reply: Reply) -> None:
         model = self._model_of(request)

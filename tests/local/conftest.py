@@ -1,8 +1,11 @@
 """Fixtures for local Stable Diffusion tests.
 
-Every test gets its own Sparklio data directory (``SPARKLIO_HOME``), so the weights
-folder and the trust/override JSON never touch the user's. The tiny model is built
-once per session: building takes seconds, loading it afterwards a fraction of one.
+Every test gets its own Sparklio data directory (``SPARKLIO_HOME``, the root conftest's
+``sparklio_home``), so the weights folder and the trust/override JSON never touch the
+user's, and no provider key: this folder once overrode ``sparklio_home`` and with it the
+root's scrubbing of keys, so a local run could fall back to a paid cloud model. The tiny
+model is built once per session: building takes seconds, loading it afterwards a
+fraction of one.
 """
 
 from __future__ import annotations
@@ -30,13 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _HERE in Path(str(item.path)).parents:
             for spec in KNOWN_WARNINGS:
                 item.add_marker(pytest.mark.filterwarnings(spec))
-
-
-@pytest.fixture(autouse=True)
-def sparklio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "sparklio-home"
-    monkeypatch.setenv("SPARKLIO_HOME", str(home))
-    return home
 
 
 @pytest.fixture(scope="session")

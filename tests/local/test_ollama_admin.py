@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -76,9 +75,8 @@ def test_status_when_down_says_how_to_start_ollama() -> None:
 def test_status_of_a_stuck_server_does_not_hang(server: OllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ollama_admin, "STATUS_TIMEOUT_S", 0.2)
     server.script(Fault(delay_s=1.0, path_contains="/api/version"))
-    started = time.perf_counter()
     status = drive(server.base_url, lambda a: a.status())
-    assert time.perf_counter() - started < 0.9
+    # The server answers after 1 s: "no answer" means the 0.2 s limit cut the wait short.
     assert not status.reachable and "no answer" in status.message
 
 
@@ -213,22 +211,19 @@ def test_closing_the_pull_stream_cancels_it_and_the_server_sees_the_disconnect(s
     server.pull_interval_s = 0.02
     server.pull_steps = 500  # 2,500 lines at 20 ms: a minute, unless the client lets go
 
-    async def body(admin: OllamaAdmin) -> tuple[PullProgress, int, int, float, bool]:
+    async def body(admin: OllamaAdmin) -> tuple[PullProgress, int, int, bool]:
         stream = admin.pull(PULLED)
         async for snapshot in stream:
             if snapshot.completed_bytes > 0:
                 break
         before = open_connections(admin)
-        started = time.perf_counter()
         await stream.aclose()  # type: ignore[attr-defined]
-        elapsed = time.perf_counter() - started
         after = open_connections(admin)
-        return snapshot, before, after, elapsed, await asyncio.to_thread(server.pull_disconnected.wait, 2.0)
+        return snapshot, before, after, await asyncio.to_thread(server.pull_disconnected.wait, 2.0)
 
-    snapshot, before, after, elapsed, disconnected = drive(server.base_url, body)
+    snapshot, before, after, disconnected = drive(server.base_url, body)
     assert 0 < snapshot.completed_bytes < snapshot.total_bytes and not snapshot.done
-    assert (before, after) == (1, 0)
-    assert elapsed < 0.2
+    assert (before, after) == (1, 0)  # closed when aclose returns, not when the minute-long pull ends
     assert disconnected
     assert PULLED not in server.installed  # type: ignore[operator]
 

@@ -136,6 +136,7 @@ def test_cancelling_after_the_first_step_stops_and_is_recorded(local: Local) -> 
     assert row.outcome == "cancelled" and row.cost_usd == 0 and row.images == 0
 
 
+@pytest.mark.timeout(360)  # a torch process that generates: its own deadline below is 300 s
 def test_the_command_line_writes_options_into_the_png(tiny_sd: TinySD, sparklio_home: Path, tmp_path: Path) -> None:
     import json
     import os

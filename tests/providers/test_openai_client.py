@@ -1,15 +1,13 @@
-"""OpenAIClient and OpenAICompatibleClient against a loopback server speaking OpenAI's wire format."""
+"""OpenAIClient and OpenAICompatibleClient against a loopback server speaking OpenAI's wire format.
+
+What OpenAI has of its own: the request body, images and embeddings, its error codes, and
+OpenAI-compatible servers. The checks every client passes are tests/providers/test_contract.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import dataclasses
-import email.utils
-import subprocess
-import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -29,11 +27,9 @@ from sparklio_desktop.core.providers.base import (
 )
 from sparklio_desktop.core.providers.errors import (
     AuthError,
-    ContextLengthError,
     InvalidRequestError,
     ModelNotFoundError,
     ProviderError,
-    StreamBrokenError,
     TransientError,
 )
 from sparklio_desktop.core.providers.openai_client import (
@@ -41,7 +37,7 @@ from sparklio_desktop.core.providers.openai_client import (
     OpenAICompatibleClient,
 )
 from tests.fakes.loopback import Fault
-from tests.fakes.openai_server import OpenAIServer, openai_error
+from tests.fakes.openai_server import OpenAIServer
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 T = TypeVar("T")
@@ -61,13 +57,12 @@ def chat(ep: Endpoint, text: str = "say hello", **kw: Any) -> ChatRequest:
     return ChatRequest(endpoint=ep, messages=(Message("user", text),), **kw)
 
 
-def run(body: Callable[[OpenAIClient], Awaitable[T]], cls: type[OpenAIClient] = OpenAIClient,
-        inject: bool = True) -> T:
+def run(body: Callable[[OpenAIClient], Awaitable[T]], cls: type[OpenAIClient] = OpenAIClient) -> T:
     """Run ``body`` with a fresh client on a fresh loop, closing everything afterwards."""
 
     async def main() -> T:
         async with httpx.AsyncClient() as http:
-            client = cls(http if inject else None)
+            client = cls(http)
             try:
                 return await body(client)
             finally:
@@ -126,26 +121,7 @@ def test_images_go_out_as_base64_data_url_parts(server: OpenAIServer) -> None:
     assert base64.b64decode(url.split(",", 1)[1]) == picture
 
 
-def test_client_of_its_own_works_and_honours_openai_base_url(server: OpenAIServer,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_BASE_URL", server.api_url)
-    ep = Endpoint(provider="openai", api_name="gpt-4o", base_url=None, api_key=KEY)
-    events = run(lambda c: collect(c, chat(ep)), inject=False)
-    assert events[-1] == Usage(input_tokens=2, output_tokens=6)
-    assert server.requests[-1].path == "/v1/chat/completions"
-
-
-def test_sdk_clients_are_kept_apart_per_key(server: OpenAIServer) -> None:
-    async def body(client: OpenAIClient) -> None:
-        await collect(client, chat(endpoint(server, key="sk-first-key-000000000000")))
-        await collect(client, chat(endpoint(server, key="sk-second-key-11111111111")))
-
-    run(body)
-    assert header(server, "authorization", 0) == "Bearer sk-first-key-000000000000"
-    assert header(server, "authorization", 1) == "Bearer sk-second-key-11111111111"
-
-
-# -- images, embeddings, auth -------------------------------------------------------
+# -- images, embeddings -------------------------------------------------------------
 def test_dalle_returns_decoded_image_bytes(server: OpenAIServer) -> None:
     server.image_bytes = b"not really a png"
     request = ImageRequest(endpoint(server, model="dall-e-3"), "a red bicycle", size="1024x1792")
@@ -165,153 +141,30 @@ def test_embeddings_return_vectors_and_prompt_tokens(server: OpenAIServer) -> No
     assert server.requests[-1].body["input"] == ["one two three", "four"]
 
 
-def test_check_auth_lists_models_and_maps_401(server: OpenAIServer) -> None:
-    run(lambda c: c.check_auth(endpoint(server)))
-    assert (server.requests[-1].method, server.requests[-1].path) == ("GET", "/v1/models")
-    server.script(Fault(status=401, error_type="invalid_api_key", message="Incorrect API key provided"))
-    with pytest.raises(AuthError) as info:
-        run(lambda c: c.check_auth(endpoint(server)))
-    assert info.value.status == 401 and info.value.message == "Incorrect API key provided"
-
-
-def test_no_key_anywhere_is_an_auth_error(server: OpenAIServer) -> None:
-    with pytest.raises(AuthError) as info:  # conftest clears OPENAI_API_KEY
-        run(lambda c: collect(c, chat(endpoint(server, key=None))))
-    assert info.value.provider == "openai" and server.requests == []
-
-
 # -- failures -------------------------------------------------------------------------
-HTTP_DATE_IN_30_S = "<an HTTP date 30 s ahead, made when the test runs>"
-
-
-def dated(fault: Fault) -> Fault:
-    """Fill in the HTTP-date placeholder now, not at collection time."""
-    if fault.headers.get("Retry-After") != HTTP_DATE_IN_30_S:
-        return fault
-    return dataclasses.replace(fault, headers={"Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)})
-
-
+# What every provider shares (statuses, Retry-After, a prompt too long, broken streams,
+# timeouts, echoed keys, closing) is tests/providers/test_contract.py; these are OpenAI's own
+# error codes and statuses.
 @pytest.mark.parametrize(
-    ("fault", "expected", "retry_after"),
+    ("fault", "expected"),
     [
-        (Fault(status=429, headers={"Retry-After": "7"}), TransientError, 7.0),
-        (Fault(status=429, headers={"Retry-After": HTTP_DATE_IN_30_S}), TransientError, 30.0),
-        (Fault(status=503, headers={"retry-after-ms": "1500"}), TransientError, 1.5),
-        (Fault(status=500), TransientError, None),
-        (Fault(status=408), TransientError, None),
-        (Fault(status=409), TransientError, None),
-        (Fault(status=401, error_type="invalid_api_key"), AuthError, None),
-        (Fault(status=403), AuthError, None),
-        (Fault(status=429, error_type="insufficient_quota"), AuthError, None),
-        (Fault(status=404, error_type="model_not_found"), ModelNotFoundError, None),
-        (Fault(status=400, error_type="context_length_exceeded"), ContextLengthError, None),
-        (Fault(status=422), InvalidRequestError, None),
+        (Fault(status=409), TransientError),
+        (Fault(status=401, error_type="invalid_api_key"), AuthError),
+        (Fault(status=429, error_type="insufficient_quota"), AuthError),
+        (Fault(status=404, error_type="model_not_found"), ModelNotFoundError),
+        (Fault(status=422), InvalidRequestError),
     ],
 )
-def test_http_failures_map_to_error_classes(server: OpenAIServer, fault: Fault, expected: type[ProviderError],
-                                            retry_after: float | None) -> None:
-    error = stream_error(server, dated(fault))
+def test_http_failures_map_to_error_classes(server: OpenAIServer, fault: Fault, expected: type[ProviderError]) -> None:
+    error = stream_error(server, fault)
     assert type(error) is expected
     assert (error.status, error.provider, error.model) == (fault.status, "openai", "gpt-4o")
-    if isinstance(error, TransientError):
-        if retry_after is None:
-            assert error.retry_after_s is None
-        else:
-            assert error.retry_after_s == pytest.approx(retry_after, abs=2.0)
 
 
 def test_content_policy_is_invalid_request_with_providers_message(server: OpenAIServer) -> None:
     message = "Your request was rejected as a result of our safety system."
     error = stream_error(server, Fault(status=400, error_type="content_policy_violation", message=message))
     assert type(error) is InvalidRequestError and error.message == message and error.status == 400
-
-
-def test_stream_dropped_after_tokens_is_stream_broken_with_the_text(server: OpenAIServer) -> None:
-    server.reply_text = "alpha beta gamma delta epsilon"
-    error = stream_error(server, Fault(drop_after=3))  # role chunk, "alpha ", "beta "
-    assert isinstance(error, StreamBrokenError)
-    assert error.text_received == "alpha beta " and error.output_tokens >= 1
-
-
-def test_malformed_chunk_after_tokens_is_stream_broken(server: OpenAIServer) -> None:
-    server.reply_text = "alpha beta gamma"
-    error = stream_error(server, Fault(malformed_after=2))
-    assert isinstance(error, StreamBrokenError) and error.text_received == "alpha "
-
-
-@pytest.mark.parametrize("fault", [Fault(drop_after=1), Fault(malformed_after=1), Fault(drop_after=0)])
-def test_stream_failing_before_any_text_is_transient(server: OpenAIServer, fault: Fault) -> None:
-    error = stream_error(server, fault)
-    assert type(error) is TransientError
-
-
-def test_error_event_inside_the_stream(server: OpenAIServer) -> None:
-    server.reply_text = "alpha beta gamma"
-    broken = stream_error(server, Fault(error_type="server_error", message="upstream died", drop_after=2))
-    assert isinstance(broken, StreamBrokenError) and broken.text_received == "alpha "
-    early = stream_error(server, Fault(error_type="server_error", message="upstream died"))
-    assert type(early) is TransientError and early.message == "upstream died"
-
-
-def test_response_slower_than_timeout_is_transient(server: OpenAIServer) -> None:
-    started = time.monotonic()
-    error = stream_error(server, Fault(delay_s=1.5), timeout_s=0.3)
-    assert type(error) is TransientError and "timed out" in error.message
-    assert time.monotonic() - started < 1.2
-
-
-@pytest.mark.parametrize("status", [401, 400])
-def test_key_echoed_by_the_provider_never_reaches_the_error(server: OpenAIServer, status: int) -> None:
-    echo = f"Incorrect API key provided: {KEY}. Header was Authorization: Bearer {KEY}"
-    error = stream_error(server, Fault(status=status, body=openai_error(echo, code="invalid_api_key")))
-    assert isinstance(error, AuthError if status == 401 else ProviderError)
-    for text in (str(error), error.message, repr(error), repr(error.args)):
-        assert KEY not in text
-    assert "[REDACTED]" in error.message
-    assert error.__context__ is None and error.__cause__ is None  # the SDK's text stays behind
-
-
-# -- cancellation ---------------------------------------------------------------------
-def test_cancelling_a_slow_stream_closes_it_promptly(server: OpenAIServer) -> None:
-    server.reply_text = " ".join(f"w{i}" for i in range(200))
-    server.chunk_interval_s = 0.05
-
-    async def body(client: OpenAIClient) -> float:
-        received = asyncio.Event()
-
-        async def consume() -> None:
-            count = 0
-            async for event in client.stream_chat(chat(endpoint(server))):
-                count += isinstance(event, TextDelta)
-                if count == 3:
-                    received.set()
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(received.wait(), 5)
-        started = time.monotonic()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        elapsed = time.monotonic() - started
-        # Asked while the shared pool is still open, so only our own close can explain it.
-        assert await asyncio.to_thread(server.disconnected.wait, 1.0), "the server never saw the stream close"
-        return elapsed
-
-    assert run(body) < 0.1
-    assert server.streams_completed == 0
-
-
-def test_breaking_out_of_the_loop_closes_the_stream(server: OpenAIServer) -> None:
-    server.reply_text = " ".join(f"w{i}" for i in range(200))
-    server.chunk_interval_s = 0.05
-
-    async def body(client: OpenAIClient) -> None:
-        async with contextlib.aclosing(client.stream_chat(chat(endpoint(server)))) as events:
-            async for _ in events:
-                break
-        assert await asyncio.to_thread(server.disconnected.wait, 1.0), "the server never saw the stream close"
-
-    run(body)
 
 
 # -- OpenAI-compatible ----------------------------------------------------------------
@@ -344,7 +197,3 @@ def test_compatible_errors_name_their_provider(server: OpenAIServer) -> None:
                                                                           "model 'nope' not loaded")
 
 
-def test_importing_the_module_does_not_import_the_sdk() -> None:
-    code = ("import sys, sparklio_desktop.core.providers.openai_client as m; "
-            "m.OpenAIClient(); sys.exit('openai' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

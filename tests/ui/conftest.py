@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import qasync
@@ -55,17 +55,42 @@ def run(loop: asyncio.AbstractEventLoop, awaitable: Any, timeout: float = 15.0) 
     return loop.run_until_complete(asyncio.wait_for(asyncio.ensure_future(awaitable), timeout))
 
 
+async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll ``condition()`` on the running loop; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
 def wait_until(loop: asyncio.AbstractEventLoop, condition: Callable[[], bool], timeout: float = 15.0) -> None:
     """Spin the loop until ``condition()`` holds; fail after ``timeout`` seconds."""
+    loop.run_until_complete(until(condition, timeout))
 
-    async def poll() -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met in time")
-            await asyncio.sleep(0.01)
 
-    loop.run_until_complete(poll())
+class IdleViewModel(Protocol):
+    async def wait_idle(self) -> None: ...
+
+
+@pytest.fixture
+def settle(qloop) -> Callable[..., None]:
+    """``settle(vm, condition, timeout=15)``: spin the loop until ``condition`` holds and the
+    view-model is idle, in one run of the loop.
+
+    Why one run: qasync's ``run_until_complete`` processes Qt events once more after the
+    loop stops, outside a running loop; a task stepped there breaks anyio (``no running
+    event loop``). Waiting for the view-model's tasks before stopping leaves none to step.
+    """
+
+    def settle_(vm: IdleViewModel, condition: Callable[[], bool] = lambda: True, timeout: float = 15.0) -> None:
+        async def go() -> None:
+            await until(condition, timeout)
+            await vm.wait_idle()
+
+        run(qloop, go(), timeout + 5)
+
+    return settle_
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ side by side, blind mode hides names until the vote, votes are stored and reveal
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
@@ -88,20 +86,6 @@ def compare(qtbot, qloop, tmp_path, monkeypatch):
         ledger.close()
 
 
-def settle(qloop, vm: CompareViewModel, condition: Callable[[], bool] = lambda: True) -> None:
-    """Spin until ``condition`` and the view-model is idle, in one run of the loop (qasync
-    steps leftover tasks outside a running loop after ``run_until_complete``)."""
-
-    async def go() -> None:
-        deadline = time.monotonic() + 15
-        while not condition():
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.01)
-        await vm.wait_idle()
-
-    run(qloop, go())
-
-
 def _check(view: CompareView, models: list[str]) -> None:
     from PySide6.QtCore import Qt
 
@@ -119,12 +103,12 @@ def _start(view: CompareView, models: list[str], blind: bool) -> None:
     view.compare_button.click()
 
 
-def test_two_columns_stream_side_by_side(qloop, compare):
+def test_two_columns_stream_side_by_side(qloop, settle, compare):
     vm, view, votes, _ = compare
     chunks: list[tuple[int, str]] = []
     vm.chunk.connect(lambda c, t: chunks.append((c, t)))
     _start(view, [SONNET, GPT4], blind=False)
-    settle(qloop, vm, lambda: not vm.busy and len(view.columns) == 2)
+    settle(vm, lambda: not vm.busy and len(view.columns) == 2)
     assert {c for c, _ in chunks} == {0, 1}
     switches = sum(1 for a, b in pairwise(chunks) if a[0] != b[0])
     assert switches >= 2  # interleaved, not one column after the other
@@ -137,11 +121,11 @@ def test_two_columns_stream_side_by_side(qloop, compare):
     assert votes.votes(TASK) == []  # nothing voted yet
 
 
-def test_blind_mode_hides_names_until_the_vote(qloop, compare):
+def test_blind_mode_hides_names_until_the_vote(qloop, settle, compare):
     vm, view, votes, ratings = compare
     vm.seed = next(s for s in range(100) if blind_order([GPT4, SONNET], s)[0] == SONNET)  # not the list order
     _start(view, [SONNET, GPT4], blind=True)
-    settle(qloop, vm, lambda: not vm.busy and len(view.columns) == 2)
+    settle(vm, lambda: not vm.busy and len(view.columns) == 2)
     titles = [c.title.text() for c in view.columns]
     assert titles == ["<b>A</b>", "<b>B</b>"]
     shown_text = " ".join(titles + [c.figures.text() for c in view.columns] + [view.status.text()])
@@ -151,7 +135,7 @@ def test_blind_mode_hides_names_until_the_vote(qloop, compare):
 
     view.columns[1].stars.setValue(4)
     view.vote_buttons["a"].click()  # A: the left answer, which is Sonnet in this shuffle
-    settle(qloop, vm, lambda: vm.comparison.cast is not None)
+    settle(vm, lambda: vm.comparison.cast is not None)
     [stored] = votes.votes(TASK)
     assert stored.kind == "a" and stored.models == (SONNET, GPT4)
     [comparison] = votes.comparisons(TASK)
@@ -167,31 +151,31 @@ def test_blind_mode_hides_names_until_the_vote(qloop, compare):
     assert handed == [(GPT4, PROMPT, ANSWER[GPT4])]
 
 
-def test_router_candidates_and_a_three_column_ranking(qloop, compare):
+def test_router_candidates_and_a_three_column_ranking(qloop, settle, compare):
     vm, view, votes, ratings = compare
     view.task_combo.setCurrentIndex(view.task_combo.findData(TASK))
     view.top_count.setValue(2)
     view.propose_button.click()
-    settle(qloop, vm, lambda: bool(view.checked_models()))
+    settle(vm, lambda: bool(view.checked_models()))
     assert sorted(view.checked_models()) == sorted([SONNET, GPT4])  # the task's chain, Google being unavailable
 
     _start(view, [SONNET, GPT4, GPT35], blind=False)
-    settle(qloop, vm, lambda: not vm.busy and len(view.columns) == 3)
+    settle(vm, lambda: not vm.busy and len(view.columns) == 3)
     assert not view.vote_buttons["a"].isVisible() and view.columns[0].rank_button.isVisibleTo(view)
     order = view.checked_models()
     assert order == [GPT4, GPT35, SONNET]
     view.columns[1].rank_button.click()  # GPT-3.5 best
     assert votes.votes(TASK) == [] and view.columns[1].rank_button.text() == "1st"
     view.columns[2].rank_button.click()  # then Sonnet; GPT-4 last is implied, and the vote is cast
-    settle(qloop, vm, lambda: vm.comparison.cast is not None)
+    settle(vm, lambda: vm.comparison.cast is not None)
     [stored] = votes.votes(TASK)
     assert stored.kind == "ranking" and stored.ranking == (GPT35, SONNET, GPT4)
     assert ratings.invalidated == 1
 
 
-def test_too_few_models_is_refused_without_a_run(qloop, compare):
+def test_too_few_models_is_refused_without_a_run(qloop, settle, compare):
     vm, view, votes, _ = compare
     _start(view, [SONNET], blind=False)
-    settle(qloop, vm)
+    settle(vm)
     assert "Check 2 to 4 models (1 checked)" in view.status.text() and view.columns == []
     assert votes.comparisons() == []

@@ -106,7 +106,7 @@ def test_route_preview_follows_the_options(qtbot, qloop, openai_server, make_ctx
     ctx.composer.previewChanged.connect(previews.append)
     wait_until(qloop, lambda: bool(previews))  # the debounced preview fired by itself
     assert previews[-1].task == "brief_questions"
-    assert "GPT-4" in view.preview_chain.text() or "gpt-4" in view.preview_chain.text().lower()
+    assert view.preview_chain.text().startswith("Chain: GPT-4 → ")
     assert "Estimated $" in view.preview_estimate.text()
     assert "no API key" in view.preview_exclusions.text()  # Anthropic and Google have no key here
     view.option_combos["budget"].setCurrentIndex(view.option_combos["budget"].findData("low"))

@@ -4,11 +4,9 @@ cancelling between steps (recorded as cancelled), zoom and unload."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +14,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidgetItem
 
 from sparklio_desktop.core.local import read_png_text
-from sparklio_desktop.ui.viewmodels.images import CPU_WARNING, ImagesViewModel
+from sparklio_desktop.ui.viewmodels.images import CPU_WARNING
 from sparklio_desktop.ui.views import images_view
 from sparklio_desktop.ui.views.images_view import CUSTOM, ImagesView
 from tests.local.tiny_sd import TinySD, build_tiny_sd
-from tests.ui.conftest import run
+
+# A generation on the CPU of a loaded test machine takes seconds; a deadline that only
+# guards against a hang, under the suite's per-test timeout (pyproject.toml).
+GENERATION_S = 90.0
 
 # As in tests/local/conftest.py: numpy 2.4 warns when diffusers' schedulers convert a
 # torch tensor with np.array() (torch's __array__ has no `copy` parameter).
@@ -68,21 +69,7 @@ def _fill(view: ImagesView, steps: int, seed: int = 42) -> None:
     view.batch_spin.setValue(1)
 
 
-def settle(qloop, vm: ImagesViewModel, condition: Callable[[], bool], timeout: float = 120.0) -> None:
-    """Spin the loop until ``condition`` holds and the view-model is idle, in one run."""
-
-    async def go() -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met in time")
-            await asyncio.sleep(0.01)
-        await vm.wait_idle()
-
-    run(qloop, go(), timeout + 5)
-
-
-def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, panel) -> None:
+def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, settle, panel) -> None:
     ctx, view = panel
     vm = view.vm
     _fill(view, steps=2)
@@ -92,7 +79,7 @@ def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, panel)
     vm.progressChanged.connect(lambda percent, text: progress.append((percent, text)))
     vm.requestCompleted.connect(completed.append)
     view.generate_button.click()
-    settle(qloop, vm, lambda: bool(completed))
+    settle(vm, lambda: bool(completed), timeout=GENERATION_S)
     assert view.thumbnails.count() == 1 and len(vm.images) == 1
     assert view.progress_bar.value() == 100
     assert progress[0] == (0, "starting…")
@@ -114,19 +101,19 @@ def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, panel)
     notices: list[str] = []
     vm.notice.connect(notices.append)
     view.unload_button.click()
-    settle(qloop, vm, lambda: bool(notices))
+    settle(vm, lambda: bool(notices), timeout=GENERATION_S)
     assert "unloaded" in notices[-1]
     assert ctx.local_images._service.engine.loaded is None  # the pipeline is gone
 
 
-def test_showing_the_panel_checks_the_device_off_the_loop(qtbot, qloop, panel) -> None:
+def test_showing_the_panel_checks_the_device_off_the_loop(qtbot, qloop, settle, panel) -> None:
     _, view = panel
     view.show()
-    settle(qloop, view.vm, lambda: bool(view.warning_label.text()), timeout=60)
+    settle(view.vm, lambda: bool(view.warning_label.text()), timeout=60)
     assert view.warning_label.text() == CPU_WARNING and not view.cancel_button.isEnabled()
 
 
-def test_cancel_after_the_first_step_stops_and_is_recorded(qtbot, qloop, panel) -> None:
+def test_cancel_after_the_first_step_stops_and_is_recorded(qtbot, qloop, settle, panel) -> None:
     ctx, view = panel
     vm = view.vm
     _fill(view, steps=8, seed=7)
@@ -145,7 +132,7 @@ def test_cancel_after_the_first_step_stops_and_is_recorded(qtbot, qloop, panel) 
     vm.requestCompleted.connect(completed.append)
     vm.cancelled.connect(lambda: cancelled.append(True))
     view.generate_button.click()
-    settle(qloop, vm, lambda: bool(completed))
+    settle(vm, lambda: bool(completed), timeout=GENERATION_S)
     assert cancelled and vm.images == [] and view.thumbnails.count() == 0
     assert steps[0] == "step 1 of 8" and len(steps) == 1  # a late step after the cancel is not shown
     assert view.progress_bar.value() < 100 and view.generate_button.isEnabled()
@@ -156,7 +143,7 @@ def test_cancel_after_the_first_step_stops_and_is_recorded(qtbot, qloop, panel) 
     _fill(view, steps=2)
     completed.clear()
     view.generate_button.click()
-    settle(qloop, vm, lambda: bool(completed))
+    settle(vm, lambda: bool(completed), timeout=GENERATION_S)
     assert view.thumbnails.count() == 1 and view.progress_bar.value() == 100
 
 

@@ -35,7 +35,7 @@ def test_inspector_shows_retries_and_fallback(qtbot, qloop, openai_server, anthr
     assert [row[2] for row in rows] == ["error"] * (retries + 1) + ["ok"]
     assert rows[0][6] == "retry after 0.01 s"
     assert rows[retries][6] == "fell back to anthropic/claude-3-5-sonnet"
-    assert "500" in rows[0][7] or "scripted failure" in rows[0][7]
+    assert rows[0][7] == "TransientError: scripted failure"
 
     # Candidates: every model that can do text, with the four scores and the total.
     trace = ctx.ledger.decision(completed[0]).trace

@@ -4,12 +4,10 @@ filters; the policy suggestion previewed, applied and undone byte for byte; and 
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import random
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -57,19 +55,6 @@ def board(qtbot, qloop, tmp_path, policy_copy):
     votes.close()
 
 
-def settle(qloop, vm: LeaderboardViewModel, condition: Callable[[], bool] = lambda: True) -> None:
-    """Spin until ``condition`` and the view-model is idle, in one run of the loop."""
-
-    async def go() -> None:
-        deadline = time.monotonic() + 15
-        while not condition():
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.01)
-        await vm.wait_idle()
-
-    run(qloop, go())
-
-
 def _record(votes: VoteStore, task: str, n: int, strengths: dict[str, float], start: datetime,
             stars_for: str | None = None) -> None:
     rng = random.Random(3)
@@ -87,13 +72,13 @@ def _cells(view: LeaderboardView, column: int) -> list[str]:
     return [view.table.item(r, column).text() for r in range(view.table.rowCount())]
 
 
-def test_rows_with_intervals_and_a_chart_item_per_model(qloop, board):
+def test_rows_with_intervals_and_a_chart_item_per_model(qloop, settle, board):
     import pyqtgraph as pg
 
     vm, view, votes, _ = board
     _record(votes, "copywriting_standard", 90, STRENGTHS, datetime.now(UTC) - timedelta(days=2), stars_for=GPT4)
     view.show()  # builds the chart and loads the board
-    settle(qloop, vm, lambda: vm.board is not None)
+    settle(vm, lambda: vm.board is not None)
     assert _cells(view, 1) == [SONNET, GPT4, GPT35]  # recovered the known order
     rows = vm.board.rows
     assert all(r.low <= r.strength <= r.high for r in rows) and not rows[0].provisional
@@ -111,47 +96,47 @@ def test_rows_with_intervals_and_a_chart_item_per_model(qloop, board):
 
     # Filters: another task has no votes; a window after every vote is empty; decay keeps the order.
     view.task_combo.setCurrentIndex(view.task_combo.findData("translation"))
-    settle(qloop, vm, lambda: vm.board.filter.task == "translation")
+    settle(vm, lambda: vm.board.filter.task == "translation")
     assert view.table.rowCount() == 0 and "No votes yet" in view.status.text()
     assert "No suggestion for translation" in view.suggestion_label.text()
     view.task_combo.setCurrentIndex(0)
     view.since_edit.setDate(view.since_edit.date().currentDate().addDays(1))
     view.since_check.setChecked(True)
-    settle(qloop, vm, lambda: vm.board.filter.since is not None)
+    settle(vm, lambda: vm.board.filter.since is not None)
     assert view.table.rowCount() == 0
     view.since_check.setChecked(False)
     view.half_life.setValue(7)
     view.decay_check.setChecked(True)
-    settle(qloop, vm, lambda: vm.board.filter.half_life_days == 7)
+    settle(vm, lambda: vm.board.filter.half_life_days == 7)
     assert _cells(view, 1) == [SONNET, GPT4, GPT35] and "half-life 7 days" in view.summary.text()
     assert len(view.error_bars) == 3
 
 
-def test_suggestion_preview_apply_and_undo(qloop, board, policy_copy):
+def test_suggestion_preview_apply_and_undo(qloop, settle, board, policy_copy):
     vm, view, votes, workspace = board
     original = policy_copy.read_bytes()
     # GPT-3.5 beats the translation primary (Gemini 2.0 Pro) most of the time.
     _record(votes, "translation", 60, {GPT35: 1.5, GEMINI: -1.5}, datetime.now(UTC) - timedelta(days=1))
     view.task_combo.setCurrentIndex(view.task_combo.findData("translation"))
-    settle(qloop, vm, lambda: vm.board is not None and vm.suggestion is not None)
+    settle(vm, lambda: vm.board is not None and vm.suggestion is not None)
     assert vm.suggestion.candidate == GPT35 and vm.suggestion.current_primary == GEMINI
     assert view.suggestion_label.text().startswith("translation: ") and view.apply_button.isEnabled()
     assert not view.undo_button.isEnabled()
 
     view.preview_button.click()
-    settle(qloop, vm, lambda: bool(view.diff.toPlainText()))
+    settle(vm, lambda: bool(view.diff.toPlainText()))
     assert f"+    primary: {GPT35}" in view.diff.toPlainText()
     assert policy_copy.read_bytes() == original  # a preview writes nothing
 
     changed: list[str] = []
     vm.policyChanged.connect(changed.append)
     view.apply_button.click()
-    settle(qloop, vm, lambda: bool(changed))
+    settle(vm, lambda: bool(changed))
     assert workspace.policy.tasks["translation"].primary == GPT35  # reloaded
     assert policy_copy.read_bytes() != original and view.undo_button.isEnabled()
 
     view.undo_button.click()
-    settle(qloop, vm, lambda: len(changed) == 2)
+    settle(vm, lambda: len(changed) == 2)
     assert policy_copy.read_bytes() == original
     assert workspace.policy.tasks["translation"].primary == GEMINI
 

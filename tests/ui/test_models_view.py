@@ -3,10 +3,8 @@ listing, pull progress to 100%, cancelling mid-pull, confirmed deletes, pickle r
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import Qt
@@ -17,7 +15,7 @@ from sparklio_desktop.ui.viewmodels.models import ModelsViewModel
 from sparklio_desktop.ui.views.models_view import ModelsView
 from tests.fakes.ollama_server import DEFAULT_REGISTRY, OllamaServer
 from tests.test_cli_models import write_checkpoint
-from tests.ui.conftest import run
+from tests.ui.conftest import run, until
 
 PULLED = "llama3.1:8b"
 
@@ -55,34 +53,11 @@ def models(qtbot, qloop, ollama, tmp_path):
     executor.shutdown()
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-def settle(qloop, vm: ModelsViewModel, condition: Callable[[], bool] = lambda: True) -> None:
-    """Spin the loop until ``condition`` holds and the view-model is idle, in one run.
-
-    Why one run: qasync's ``run_until_complete`` processes Qt events once more after the
-    loop stops, outside a running loop; a task stepped there breaks anyio (``no running
-    event loop``). Waiting for the view-model's tasks before stopping leaves none to step.
-    """
-
-    async def go() -> None:
-        await _until(condition)
-        await vm.wait_idle()
-
-    run(qloop, go())
-
-
 def _names(table) -> list[str]:
     return [table.item(r, 0).text() for r in range(table.rowCount())]
 
 
-def test_lists_status_models_details_and_running(qloop, ollama, models):
+def test_lists_status_models_details_and_running(qloop, settle, ollama, models):
     vm, view, _ = models
     ollama.load("llava", size_vram=ollama.spec("llava").size // 2)
     run(qloop, vm.refresh())
@@ -93,17 +68,17 @@ def test_lists_status_models_details_and_running(qloop, ollama, models):
     assert [view.running_table.item(0, c).text() for c in (0, 2)] == ["llava:latest", "50%/50% CPU/GPU"]
 
     view.installed_table.selectRow(0)  # selecting asks for the details and the fit
-    settle(qloop, vm, lambda: "fits" in view.fit_label.text())
+    settle(vm, lambda: "fits" in view.fit_label.text())
     run(qloop, vm.wait_idle())
     assert "131072 tokens" in view.details_label.text() and "completion, tools" in view.details_label.text()
     assert view.fit_label.text().startswith("fits at 4,096 tokens")
     vm.set_context(1_000_000, "llava:latest")  # far past a 12 GB card
-    settle(qloop, vm, lambda: "1,000,000 tokens" in view.fit_label.text())
+    settle(vm, lambda: "1,000,000 tokens" in view.fit_label.text())
     assert view.fit_label.text().startswith(("won't fit", "partial offload"))
 
     view.running_table.selectRow(0)
     view.unload_button.click()
-    settle(qloop, vm, lambda: view.running_table.rowCount() == 0)
+    settle(vm, lambda: view.running_table.rowCount() == 0)
     assert ollama.running == {}
 
 
@@ -119,7 +94,7 @@ def test_down_ollama_says_how_to_start_it(qtbot, qloop):
     executor.shutdown()
 
 
-def test_pull_reaches_100_percent_and_the_list_refreshes(qtbot, qloop, ollama, models):
+def test_pull_reaches_100_percent_and_the_list_refreshes(qtbot, qloop, settle, ollama, models):
     vm, view, _ = models
     ollama.pull_interval_s = 0.002
     run(qloop, vm.refresh())
@@ -128,7 +103,7 @@ def test_pull_reaches_100_percent_and_the_list_refreshes(qtbot, qloop, ollama, m
     view.pull_name.setText(PULLED)
     qtbot.keyClick(view.pull_name, Qt.Key.Key_Return)  # Enter in the name field pulls
     assert not view.pull_button.isEnabled() and view.cancel_button.isEnabled()
-    settle(qloop, vm, lambda: bool(outcomes) and PULLED in _names(view.installed_table))
+    settle(vm, lambda: bool(outcomes) and PULLED in _names(view.installed_table))
     assert outcomes == [(PULLED, "success")]
     assert view.pull_bar.value() == view.pull_bar.maximum() == 1000
     assert vm.pull_snapshot.completed_bytes == vm.pull_snapshot.total_bytes == sum(DEFAULT_REGISTRY[PULLED].layers)
@@ -150,12 +125,13 @@ def test_cancel_mid_pull_closes_the_stream(qloop, ollama, models):
     still_pulling: list[str | None] = []
 
     async def scenario() -> None:  # one run: the pull must not be stepped outside the loop
-        await _until(lambda: any(p.total_bytes and p.completed_bytes for p in progress))
+        await until(lambda: any(p.total_bytes and p.completed_bytes for p in progress))
         view.hide()  # switching panels does not stop it: the task is the view-model's
-        await asyncio.sleep(0.1)
+        seen = len(progress)
+        await until(lambda: len(progress) > seen + 2)  # progress goes on arriving while hidden
         still_pulling.append(vm.pulling)
         view.cancel_button.click()
-        await _until(lambda: bool(outcomes))
+        await until(lambda: bool(outcomes))
         await vm.wait_idle()
 
     run(qloop, scenario())
@@ -167,7 +143,7 @@ def test_cancel_mid_pull_closes_the_stream(qloop, ollama, models):
     assert PULLED not in ollama.installed and "cancelled" in view.pull_label.text()
 
 
-def test_delete_asks_first(qloop, ollama, models, monkeypatch):
+def test_delete_asks_first(qloop, settle, ollama, models, monkeypatch):
     vm, view, _ = models
     run(qloop, vm.refresh())
     view.installed_table.selectRow(1)
@@ -184,12 +160,12 @@ def test_delete_asks_first(qloop, ollama, models, monkeypatch):
     run(qloop, vm.wait_idle())
     assert "llava:latest" in ollama.installed  # "No" kept it
     view.delete_button.click()
-    settle(qloop, vm, lambda: "llava:latest" not in _names(view.installed_table))
+    settle(vm, lambda: "llava:latest" not in _names(view.installed_table))
     assert asked == ["Delete the Ollama model llava:latest? Its files are removed."] * 2
     assert "llava:latest" not in ollama.installed
 
 
-def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, ollama, models, sparklio_home):
+def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, settle, ollama, models, sparklio_home):
     """The shipped Llama 3.2 names llama3.2:3b; the installed llama3.2:latest serves it
     (core.live.resolve_ollama_tag), so adding that tag updates the shipped entry instead of
     leaving a second, "not installed" one beside the added one."""
@@ -200,7 +176,7 @@ def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, o
     added: list[str] = []
     vm.catalogAdded.connect(added.append)
     view.add_button.click()
-    settle(qloop, vm, lambda: bool(added))
+    settle(vm, lambda: bool(added))
     assert added == ["ollama/llama3.2"]
     from sparklio_desktop.core.policy.catalog import load_catalog
     from sparklio_desktop.core.settings.paths import user_catalog_path
@@ -211,7 +187,7 @@ def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, o
     assert [m.id for m in catalog.values() if m.api_name.startswith("llama3.2")] == ["ollama/llama3.2"]
 
 
-def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(qloop, ollama, models, sparklio_home):
+def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(qloop, settle, ollama, models, sparklio_home):
     ollama.installed = ["mistral-nemo:latest", *ollama.installed]
     vm, view, _ = models
     run(qloop, vm.refresh())
@@ -219,11 +195,11 @@ def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(qloop
     added: list[str] = []
     vm.catalogAdded.connect(added.append)
     view.add_button.click()
-    settle(qloop, vm, lambda: bool(added))
+    settle(vm, lambda: bool(added))
     assert added == ["ollama/mistral-nemo:latest"]
 
 
-def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, make_ctx, ollama, sparklio_home, monkeypatch):
+def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, settle, make_ctx, ollama, sparklio_home, monkeypatch):
     from sparklio_desktop.app import build_window
     from sparklio_desktop.core.routing.decision import Rule
 
@@ -241,7 +217,7 @@ def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, make_ctx, 
     added: list[str] = []
     vm.catalogAdded.connect(added.append)
     view.add_button.click()
-    settle(qloop, vm, lambda: bool(added))
+    settle(vm, lambda: bool(added))
     # the running app's catalog, live state and router see it without a restart
     assert "ollama/mistral-nemo:latest" in ctx.workspace.catalog
     run(qloop, ctx.wait_idle())
@@ -256,7 +232,7 @@ def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, make_ctx, 
     run(qloop, ctx.wait_idle())
 
 
-def test_checkpoints_probed_and_pickles_refused_until_trusted(qloop, models, monkeypatch):
+def test_checkpoints_probed_and_pickles_refused_until_trusted(qloop, settle, models, monkeypatch):
     vm, view, folder = models
     write_checkpoint(folder / "dreamy-v1.safetensors")
     write_checkpoint(folder / "fill.safetensors", in_channels=9)
@@ -282,7 +258,7 @@ def test_checkpoints_probed_and_pickles_refused_until_trusted(qloop, models, mon
 
     monkeypatch.setattr(QMessageBox, "warning", warning)
     view.trust_button.click()
-    settle(qloop, vm, lambda: any(r.checkpoint.name == "old" and not r.refused for r in vm.checkpoints))
+    settle(vm, lambda: any(r.checkpoint.name == "old" and not r.refused for r in vm.checkpoints))
     assert shown and shown[0].startswith(vm.pickle_warning())
     assert not view.trust_button.isEnabled() or view._selected_checkpoint() is None
 
@@ -291,21 +267,21 @@ def test_checkpoints_probed_and_pickles_refused_until_trusted(qloop, models, mon
     table.selectRow(dreamy)
     view.type_combo.setCurrentIndex(view.type_combo.findData("sd2"))
     view.type_combo.activated.emit(view.type_combo.currentIndex())
-    settle(qloop, vm, lambda: any(r.probe and r.probe.overridden for r in vm.checkpoints))
+    settle(vm, lambda: any(r.probe and r.probe.overridden for r in vm.checkpoints))
     assert "sd2 (set)" in _cells(view, 1)
     monkeypatch.setattr(QMessageBox, "question", lambda *_a: QMessageBox.StandardButton.Yes)
     table.selectRow(next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "dreamy-v1"))
     view.sd_delete_button.click()
-    settle(qloop, vm, lambda: "dreamy-v1" not in _names(table))
+    settle(vm, lambda: "dreamy-v1" not in _names(table))
     assert not (folder / "dreamy-v1.safetensors").exists()
 
 
-def test_import_copies_into_the_weights_folder(qloop, models, monkeypatch, tmp_path, sparklio_home):
+def test_import_copies_into_the_weights_folder(qloop, settle, models, monkeypatch, tmp_path, sparklio_home):
     vm, view, _ = models
     source = write_checkpoint(tmp_path / "fresh.safetensors")
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName", lambda *_a, **_k: (str(source), ""))
     view.import_button.click()
-    settle(qloop, vm, lambda: "fresh" in _names(view.checkpoint_table))
+    settle(vm, lambda: "fresh" in _names(view.checkpoint_table))
     target = sparklio_home / "weights" / "sd" / "fresh.safetensors"
     assert target.read_bytes() == source.read_bytes() and source.exists()
 
@@ -321,14 +297,14 @@ def test_bytes_text():
     assert bytes_text(2_019_393_189) == "2.0 GB" and bytes_text(999) == "999 B" and bytes_text(None) == "–"
 
 
-def test_a_newer_selection_wins_the_details_pane(qloop, ollama, models):
+def test_a_newer_selection_wins_the_details_pane(qloop, settle, ollama, models):
     vm, view, _ = models
     run(qloop, vm.refresh())
     shown: list[str] = []
     vm.detailsChanged.connect(lambda info: shown.append(info.details.name))
     view.installed_table.selectRow(0)
     view.installed_table.selectRow(1)  # before the first answer arrives
-    settle(qloop, vm)
+    settle(vm)
     assert shown == ["llava:latest"] and "llava:latest" in view.details_label.text()
 
 
