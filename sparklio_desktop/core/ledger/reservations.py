@@ -23,6 +23,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utc_iso
 from sparklio_desktop.core.ledger.months import day_bounds_text
@@ -43,6 +44,8 @@ _RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE 
 _RESERVE = ("INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start)"
             " VALUES (?, ?, ?, ?, ?, ?)")
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
+# A month's first and next-month's first day as text: built from datetimes, so kept.
+_day_bounds = lru_cache(maxsize=4)(day_bounds_text)
 _ALERT = "INSERT INTO alerts (month, kind, ts_utc) VALUES (?, ?, ?) ON CONFLICT (month, kind) DO NOTHING"
 
 
@@ -73,7 +76,7 @@ def _picos(conn: sqlite3.Connection, sql: str, *params: object) -> int:
 
 def month_spend_usd(conn: sqlite3.Connection, month: str) -> Decimal:
     """Everything spent in the UTC month (finished attempts, through the rollup)."""
-    return from_picodollars(_picos(conn, _MONTH_SPEND, *day_bounds_text(month)))
+    return from_picodollars(_picos(conn, _MONTH_SPEND, *_day_bounds(month)))
 
 
 def reserved_usd(conn: sqlite3.Connection, month: str) -> Decimal:
@@ -141,7 +144,7 @@ def try_reserve(
     compared as integer picodollars, exactly.
     """
     reclaim(conn)
-    spent = _picos(conn, _MONTH_SPEND, *day_bounds_text(month))
+    spent = _picos(conn, _MONTH_SPEND, *_day_bounds(month))
     reserved = _picos(conn, _RESERVED, month)
     amount = to_picodollars(amount_usd)
     outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
