@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.budget import BudgetGuard
+    from sparklio_desktop.core.ledger import LedgerStore
 
 
 @dataclass
@@ -37,7 +41,7 @@ class Services:
         self.ledger.close()
 
 
-def budget_guard(workspace: Workspace, ledger):
+def budget_guard(workspace: Workspace, ledger: LedgerStore) -> BudgetGuard:
     from sparklio_desktop.core.budget import BudgetGuard
 
     settings = workspace.settings

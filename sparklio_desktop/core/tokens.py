@@ -32,8 +32,11 @@ _encoding_failed = False
 
 
 class _HasRoleContent(Protocol):
-    role: str
-    content: str
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...  # read-only: a frozen Message satisfies it
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from keyring.backends import null
 
 from sparklio_desktop.core.budget import BudgetGuard
 from sparklio_desktop.core.cache import ResponseCache
-from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, TextChunk
+from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, RunRequest, TextChunk
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.router import LiveState, RouteRequest
@@ -163,7 +163,7 @@ def test_fallback_after_the_last_retry(harness, servers):
     anthropic.script(*[Fault(status=503) for _ in range(4)])
     result = harness.run()
     assert [a.model for a in result.attempts] == [SONNET] * 4 + [GPT4]
-    assert result.model == GPT4 and result.fell_back
+    assert result.model == GPT4
     assert harness.waits == [0.01, 0.02, 0.04]
 
 
@@ -345,6 +345,36 @@ def test_dalle_images_are_generated_one_call_each_and_priced_per_image(tmp_path,
         assert result.cost_usd == Decimal("0.16")
         calls = [r for r in openai.requests if r.path.endswith("/images/generations")]
         assert len(calls) == 2 and all(c.body["n"] == 1 and c.body["size"] == "1792x1024" for c in calls)
+    finally:
+        h.close()
+
+
+def test_images_made_before_a_failed_call_are_billed_and_not_made_again(tmp_path, fast_policy, servers):
+    """The third of three DALL-E calls fails with a 500: the two images made were paid for.
+    They used to be recorded at $0 and the model retried (three more paid images under a
+    reservation for three); now the attempt is billed for two and the next model follows."""
+    _, openai = servers
+    openai.script(Fault(path_contains="/images/"), Fault(path_contains="/images/"),
+                  Fault(status=500, path_contains="/images/"))
+    h = Harness(tmp_path, fast_policy)
+    try:
+        events = []
+        route = RouteRequest(task="image_generation_quality", prompt="A maple latte", images=3, explore=False)
+
+        async def go():
+            try:
+                return await h.dispatcher.run(RunRequest(route=route), on_event=events.append)
+            finally:
+                await h.dispatcher.aclose()
+
+        result = asyncio.run(go())
+        first = result.attempts[0]
+        assert (first.model, first.outcome, first.cost_usd) == ("openai/dall-e-3", "error", Decimal("0.08"))
+        assert [e.next_action for e in events if isinstance(e, AttemptFailed)][0] == "next model"
+        assert sum(1 for r in openai.requests if r.path.endswith("/images/generations")) == 3
+        (row, *_) = h.ledger.attempts(result.request_id)
+        assert (row.images, row.cost_usd, row.price_per_image) == (2, Decimal("0.08"), Decimal("0.040"))
+        assert h.ledger.month_spend(h.budget.status().month) == result.cost_usd
     finally:
         h.close()
 

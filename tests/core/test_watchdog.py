@@ -94,9 +94,9 @@ def test_the_sdk_is_imported_when_the_client_is_built_not_inside_the_first_token
 
     code = """
 import sys
-from sparklio_desktop.core.dispatch.runner import Dispatcher
+from sparklio_desktop.core.dispatch.endpoints import ProviderClients
 assert "anthropic" not in sys.modules
-Dispatcher(workspace=None, ledger=None, keys=None)._client("anthropic")
+ProviderClients().client("anthropic")
 missing = [m for m in ("anthropic", "anthropic.resources.messages", "anthropic.lib.streaming") if m not in sys.modules]
 assert not missing, missing
 """

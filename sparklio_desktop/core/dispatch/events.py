@@ -75,10 +75,6 @@ class RunResult:
         return sum((a.cost_usd for a in self.attempts), Decimal(0))
 
     @property
-    def fell_back(self) -> bool:
-        return len({a.model for a in self.attempts}) > 1
-
-    @property
     def retries(self) -> int:
         return sum(1 for a in self.attempts if a.waited_s > 0)
 

@@ -119,6 +119,21 @@ def file_error(path: Path, label: str, exc: BaseException) -> DatabaseFileError 
     return DatabaseFileError(path, label, problem, detail)
 
 
+def configure_connection(dbapi_connection: sqlite3.Connection) -> None:
+    """What every connection to a Sparklio file gets: no implicit transactions (we emit
+    BEGIN ourselves), WAL, ``synchronous=NORMAL``, foreign keys, the busy timeout. Used by
+    the engines here and by the ledger's direct connection (core/ledger/direct.py)."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
 def create_sqlite_engine(path: Path, label: str = "database") -> Engine:
     """An engine over the SQLite file at ``path`` (parent folders are created).
 
@@ -137,15 +152,7 @@ def create_sqlite_engine(path: Path, label: str = "database") -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        finally:
-            cursor.close()
+        configure_connection(dbapi_connection)
 
     @event.listens_for(engine, "handle_error")
     def _on_error(context: ExceptionContext) -> None:

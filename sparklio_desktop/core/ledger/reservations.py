@@ -4,7 +4,10 @@ ended processes left behind.
 The policy (how much, what happens at the cap, what to tell the user) lives in
 :mod:`sparklio_desktop.core.budget`; this module is only the SQL, run inside the
 ``BEGIN IMMEDIATE`` transaction the store opens, which is what makes a check and the
-insert that follows it one atomic step across threads and processes.
+insert that follows it one atomic step across threads and processes. It is plain SQL
+on the driver's connection (core/ledger/direct.py): a reservation sits on the
+first-token path of every paid request, where SQLAlchemy's statement handling cost
+twenty times the SQL itself.
 
 A reservation lives exactly as long as its request: it names its owner (PID and
 process start, :mod:`sparklio_desktop.core.ledger.owners`), the request releases it
@@ -16,27 +19,34 @@ was sent the prompt, and nothing is known of the output.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
 
-from sqlalchemy import and_, delete, func, insert, literal, literal_column, or_, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
-
-from sparklio_desktop.core.ledger.money import plain_decimal
+from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utc_iso
+from sparklio_desktop.core.ledger.months import day_bounds_text
 from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone, this_process
 from sparklio_desktop.core.ledger.records import IN_FLIGHT, INTERRUPTED
-from sparklio_desktop.core.ledger.reports import month_spend
-from sparklio_desktop.core.ledger.schema import alerts, budget_reservations, llm_usage
 
-_r = budget_reservations.c
-_u = llm_usage.c
-_OPEN_ATTEMPT = _u.outcome == literal_column(f"'{IN_FLIGHT}'")  # a literal, so the partial index is used
-# Built once: they run in every reservation's transaction, on the first-token path.
-_OPEN_ATTEMPT_OWNERS = select(_u.owner_pid, _u.owner_start).where(_OPEN_ATTEMPT).distinct()
-_RESERVATION_OWNERS = select(_r.owner_pid, _r.owner_start).distinct()
+# The open-attempt filter is a literal, so the partial index ix_llm_usage_in_flight is used.
+_OPEN_ATTEMPT_OWNERS = f"SELECT DISTINCT owner_pid, owner_start FROM llm_usage WHERE outcome = '{IN_FLIGHT}'"
+_RESERVATION_OWNERS = "SELECT DISTINCT owner_pid, owner_start FROM budget_reservations"
+_OWNED_ATTEMPTS = (f"SELECT id, owner_pid, start_cost_usd, worst_case_usd FROM llm_usage"
+                   f" WHERE outcome = '{IN_FLIGHT}' AND owner_pid IS ? AND owner_start IS ?")
+_OWNED_RESERVATIONS = "SELECT id FROM budget_reservations WHERE owner_pid IS ? AND owner_start IS ?"
+_CLOSE_ATTEMPT = (f"UPDATE llm_usage SET outcome = '{INTERRUPTED}', usage_source = 'estimate', cost_usd = ?,"
+                  f" error_class = 'Interrupted', error_message = ? WHERE id = ? AND outcome = '{IN_FLIGHT}'")
+# The same sum as core.ledger.reports.month_spend (the usage_daily rollup, UTC days).
+_MONTH_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_daily WHERE day >= ? AND day < ?"
+_RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ?"
+_RESERVE = ("INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start)"
+            " VALUES (?, ?, ?, ?, ?, ?)")
+_RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
+# A month's first and next-month's first day as text: built from datetimes, so kept.
+_day_bounds = lru_cache(maxsize=4)(day_bounds_text)
+_ALERT = "INSERT INTO alerts (month, kind, ts_utc) VALUES (?, ?, ?) ON CONFLICT (month, kind) DO NOTHING"
 
 
 @dataclass(frozen=True)
@@ -59,44 +69,46 @@ class Reclaimed:
         return bool(self.attempts or self.reservations)
 
 
-def reserved_usd(conn: Connection, month: str) -> Decimal:
+def _picos(conn: sqlite3.Connection, sql: str, *params: object) -> int:
+    value = conn.execute(sql, params).fetchone()[0]
+    return int(value)
+
+
+def month_spend_usd(conn: sqlite3.Connection, month: str) -> Decimal:
+    """Everything spent in the UTC month (finished attempts, through the rollup)."""
+    return from_picodollars(_picos(conn, _MONTH_SPEND, *_day_bounds(month)))
+
+
+def reserved_usd(conn: sqlite3.Connection, month: str) -> Decimal:
     """Outstanding reservations of the month (each held until its request ends)."""
-    query = select(func.coalesce(func.sum(_r.amount_usd), literal(0, type_=_r.amount_usd.type)))
-    total: Decimal = conn.execute(query.where(_r.month == month)).scalar_one()
-    return total
+    return from_picodollars(_picos(conn, _RESERVED, month))
 
 
-def _orphans(conn: Connection) -> tuple[list[Any], list[Any]]:
-    """(in-flight attempts, reservations) whose owner is gone.
+def _orphans(conn: sqlite3.Connection) -> tuple[list[tuple[int, int | None, int | None, int | None]], list[int]]:
+    """(in-flight attempts, reservation ids) whose owner is gone.
 
     Only the distinct owners are read and checked (a handful, however many rows they
     hold), and rows are fetched only for owners that are gone: a reservation made
     while a hundred attempts of this process are in flight stays sub-millisecond.
     """
     me = this_process()
-    owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS).all()) | set(conn.execute(_RESERVATION_OWNERS).all())
+    owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS).fetchall()) | set(conn.execute(_RESERVATION_OWNERS).fetchall())
     gone = [(pid, start) for pid, start in owners if (pid, start) != (me.pid, me.start) and is_gone(pid, start)]
-    if not gone:
-        return [], []
-
-    def owned(table: Any) -> Any:
-        return or_(*(and_(table.c.owner_pid.is_not_distinct_from(pid), table.c.owner_start.is_not_distinct_from(start))
-                     for pid, start in gone))
-
-    attempts = conn.execute(
-        select(_u.id, _u.owner_pid, _u.start_cost_usd, _u.worst_case_usd).where(_OPEN_ATTEMPT, owned(llm_usage))
-    ).all()
-    held = conn.execute(select(_r.id).where(owned(budget_reservations))).all()
-    return list(attempts), list(held)
+    attempts: list[tuple[int, int | None, int | None, int | None]] = []
+    held: list[int] = []
+    for pid, start in gone:
+        attempts.extend(conn.execute(_OWNED_ATTEMPTS, (pid, start)).fetchall())
+        held.extend(row[0] for row in conn.execute(_OWNED_RESERVATIONS, (pid, start)))
+    return attempts, held
 
 
-def find_orphans(conn: Connection) -> Reclaimed:
+def find_orphans(conn: sqlite3.Connection) -> Reclaimed:
     """Count what :func:`reclaim` would close, without writing (a cheap check on open)."""
     attempts, held = _orphans(conn)
     return Reclaimed(len(attempts), len(held))
 
 
-def reclaim(conn: Connection) -> Reclaimed:
+def reclaim(conn: sqlite3.Connection) -> Reclaimed:
     """Close the in-flight attempts and delete the reservations of owners that are gone.
 
     An orphaned attempt becomes ``interrupted``, billed ``start_cost_usd`` (its input
@@ -105,24 +117,18 @@ def reclaim(conn: Connection) -> Reclaimed:
     each change applies only to a row still open.
     """
     attempts, held = _orphans(conn)
-    for row in attempts:
-        billed = row.start_cost_usd or Decimal(0)
-        worst = f"; up to ${plain_decimal(row.worst_case_usd)} was reserved" if row.worst_case_usd else ""
-        conn.execute(
-            update(llm_usage)
-            .where(_u.id == row.id, _u.outcome == IN_FLIGHT)
-            .values(outcome=INTERRUPTED, usage_source="estimate", cost_usd=billed,
-                    error_class="Interrupted",
-                    error_message=(f"process {row.owner_pid} ended before this attempt finished; billed "
-                                   f"its input estimate (${plain_decimal(billed)}), output unknown{worst}"))
-        )
-    if held:
-        conn.execute(delete(budget_reservations).where(_r.id.in_([row.id for row in held])))
+    for row_id, owner_pid, start_cost, worst_case in attempts:
+        billed = from_picodollars(start_cost or 0)
+        worst = f"; up to ${plain_decimal(from_picodollars(worst_case))} was reserved" if worst_case else ""
+        message = (f"process {owner_pid} ended before this attempt finished; billed "
+                   f"its input estimate (${plain_decimal(billed)}), output unknown{worst}")
+        conn.execute(_CLOSE_ATTEMPT, (start_cost or 0, message, row_id))
+    conn.executemany(_RELEASE, [(row_id,) for row_id in held])
     return Reclaimed(len(attempts), len(held))
 
 
 def try_reserve(
-    conn: Connection,
+    conn: sqlite3.Connection,
     *,
     request_id: str,
     month: str,
@@ -134,32 +140,25 @@ def try_reserve(
     """Insert a reservation if spent + reserved + amount stays within ``limit_usd``.
 
     What ended processes left (reservations, in-flight attempts) is reclaimed on the
-    way; a reservation of a live process is never touched, however old.
+    way; a reservation of a live process is never touched, however old. The sums are
+    compared as integer picodollars, exactly.
     """
     reclaim(conn)
-    spent = month_spend(conn, month)
-    reserved = reserved_usd(conn, month)
-    if spent + reserved + amount_usd > limit_usd:
-        return ReserveOutcome(None, spent, reserved)
-    result = conn.execute(
-        insert(budget_reservations).values(
-            request_id=request_id, month=month, amount_usd=amount_usd, created_utc=now,
-            owner_pid=owner.pid, owner_start=owner.start,
-        )
-    )
-    return ReserveOutcome(result.lastrowid, spent, reserved)
+    spent = _picos(conn, _MONTH_SPEND, *_day_bounds(month))
+    reserved = _picos(conn, _RESERVED, month)
+    amount = to_picodollars(amount_usd)
+    outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
+    if spent + reserved + amount > to_picodollars(limit_usd):
+        return ReserveOutcome(None, outcome_spent, outcome_reserved)
+    cursor = conn.execute(_RESERVE, (request_id, month, amount, utc_iso(now), owner.pid, owner.start))
+    return ReserveOutcome(cursor.lastrowid, outcome_spent, outcome_reserved)
 
 
-def release(conn: Connection, reservation_id: int) -> None:
+def release(conn: sqlite3.Connection, reservation_id: int) -> None:
     """Delete a reservation; releasing one already gone does nothing."""
-    conn.execute(delete(budget_reservations).where(_r.id == reservation_id))
+    conn.execute(_RELEASE, (reservation_id,))
 
 
-def record_alert(conn: Connection, month: str, kind: str, now: datetime) -> bool:
+def record_alert(conn: sqlite3.Connection, month: str, kind: str, now: datetime) -> bool:
     """Record that the ``kind`` alert of ``month`` went out; False if it already had."""
-    statement = (
-        sqlite_insert(alerts)
-        .values(month=month, kind=kind, ts_utc=now)
-        .on_conflict_do_nothing(index_elements=["month", "kind"])
-    )
-    return conn.execute(statement).rowcount == 1
+    return conn.execute(_ALERT, (month, kind, utc_iso(now))).rowcount == 1

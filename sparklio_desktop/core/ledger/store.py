@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,13 +32,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import bindparam, func, literal_column, select, update
+from sqlalchemy import Boolean, Engine, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 
 from sparklio_desktop.core.ledger import reports, reservations
-from sparklio_desktop.core.ledger.file_store import LedgerFileStore
-from sparklio_desktop.core.ledger.money import plain_decimal, utcnow
+from sparklio_desktop.core.ledger.direct import DirectConnection
+from sparklio_desktop.core.ledger.file_store import LABEL, LedgerFileStore
+from sparklio_desktop.core.ledger.money import Money, UtcDateTime, plain_decimal, to_picodollars, utc_iso, utcnow
 from sparklio_desktop.core.ledger.owners import this_process
 from sparklio_desktop.core.ledger.records import (
     ANSWER_OUTCOMES,
@@ -66,21 +67,35 @@ _RECORD_FIELDS = AttemptRecord.field_names()
 _START_ONLY = frozenset({"request_id", "attempt", "ts_utc", "user", "task_type", "model_id", "provider",
                          "owner_pid", "owner_start", "start_cost_usd", "worst_case_usd", "rating"})
 _FINISH_FIELDS = tuple(name for name in _RECORD_FIELDS if name not in _START_ONLY)
-# Built once with bound parameters: building the statement from values each time costs
-# more than running it.
-_FINISH = (
-    update(llm_usage)
-    .where(_u.request_id == bindparam("k_request_id"), _u.attempt == bindparam("k_attempt"),
-           _u.outcome == literal_column(f"'{IN_FLIGHT}'"))
-    .values({name: bindparam(f"f_{name}", type_=_u[name].type) for name in _FINISH_FIELDS})
-)
+# The attempt statements run on the driver's connection (core/ledger/direct.py): the start
+# row is written on the first-token path, where SQLAlchemy's statement handling cost far
+# more than the SQL. Values are converted as the columns' SQLAlchemy types store them.
+_INSERT_ATTEMPT = (f"INSERT INTO llm_usage ({', '.join(_RECORD_FIELDS)})"
+                   f" VALUES ({', '.join('?' for _ in _RECORD_FIELDS)})")
+_FINISH = (f"UPDATE llm_usage SET {', '.join(f'{name} = ?' for name in _FINISH_FIELDS)}"
+           f" WHERE request_id = ? AND attempt = ? AND outcome = '{IN_FLIGHT}'")
+_ATTEMPT_ID = "SELECT id FROM llm_usage WHERE request_id = ? AND attempt = ?"
+
+
+def _stored_form(column_type: Any) -> Callable[[Any], Any]:
+    """How a value of ``column_type`` is written (what SQLAlchemy's bind processing does)."""
+    if isinstance(column_type, Money):
+        return lambda value: None if value is None else to_picodollars(value)
+    if isinstance(column_type, UtcDateTime):
+        return lambda value: None if value is None else utc_iso(value)
+    if isinstance(column_type, Boolean):
+        return lambda value: None if value is None else int(bool(value))
+    return lambda value: value
+
+
+_STORED_FORM = {name: _stored_form(_u[name].type) for name in _RECORD_FIELDS}
 # Every key shape that core.redact knows contains one of these (lower-cased); text with
 # none of them has nothing to redact, and the regex costs ~0.4 ms on a 5 kB trace.
 _KEY_CUES = ("sk-", "aiza", "bearer", "api")
 
 
 def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
-    values = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    values = {name: _STORED_FORM[name](getattr(record, name)) for name in _RECORD_FIELDS}
     if record.error_message:
         values["error_message"] = redact(record.error_message)[:ERROR_MESSAGE_LIMIT]
     return values
@@ -97,16 +112,17 @@ def _started_values(record: AttemptRecord) -> dict[str, Any]:
     return values
 
 
-def _insert_attempt(conn: Any, values: dict[str, Any], record: AttemptRecord) -> int:
+def _insert_attempt(conn: sqlite3.Connection, values: dict[str, Any], record: AttemptRecord) -> int:
     try:
-        result = conn.execute(llm_usage.insert(), values)
-    except IntegrityError as err:
-        if "UNIQUE" in str(err.orig):
+        cursor = conn.execute(_INSERT_ATTEMPT, [values[name] for name in _RECORD_FIELDS])
+    except sqlite3.IntegrityError as err:
+        if "UNIQUE" in str(err):
             raise LedgerError(
                 f"attempt {record.attempt} of request {record.request_id} is already recorded"
             ) from None
         raise
-    return int(result.lastrowid)
+    assert cursor.lastrowid is not None  # an INSERT that succeeded has a row id
+    return cursor.lastrowid
 
 
 def _bounded(value: Any, prompt: str, preview: str) -> Any:
@@ -162,6 +178,15 @@ class LedgerStore(LedgerFileStore):
     or use it as a context manager.
     """
 
+    def __init__(self, engine: Engine, path: Path) -> None:
+        super().__init__(engine, path)
+        # Attempt rows and budget bookkeeping: plain SQL on the driver's connection.
+        self._direct = DirectConnection(path, LABEL)
+
+    def close(self) -> None:
+        self._direct.close()
+        super().close()
+
     # -- attempts and decisions ---------------------------------------------------
 
     @classmethod
@@ -182,8 +207,9 @@ class LedgerStore(LedgerFileStore):
 
     def record_attempt(self, record: AttemptRecord) -> int:
         """Append one finished attempt; returns its row id. Attempts are recorded in order."""
-        with self._write() as conn:
-            return _insert_attempt(conn, _attempt_values(record), record)
+        values = _attempt_values(record)
+        with self._direct.transaction() as conn:
+            return _insert_attempt(conn, values, record)
 
     def start_attempt(self, record: AttemptRecord) -> int:
         """Write an attempt as it starts (outcome ``in_flight``); returns its row id.
@@ -192,8 +218,9 @@ class LedgerStore(LedgerFileStore):
         and, for a paid model, the reserved ``worst_case_usd``. The row belongs to
         this process (unless the record names an owner) until :meth:`finish_attempt`.
         """
-        with self._write() as conn:
-            return _insert_attempt(conn, _started_values(record), record)
+        values = _started_values(record)
+        with self._direct.transaction() as conn:
+            return _insert_attempt(conn, values, record)
 
     def finish_attempt(self, record: AttemptRecord) -> int:
         """Finish the attempt (``record.request_id``, ``record.attempt``); returns its row id.
@@ -206,14 +233,12 @@ class LedgerStore(LedgerFileStore):
         if record.outcome == IN_FLIGHT:
             raise ValueError("finish an attempt with its final outcome, not in_flight")
         values = _attempt_values(record)
-        key = (_u.request_id == record.request_id, _u.attempt == record.attempt)
-        params = {f"f_{name}": values[name] for name in _FINISH_FIELDS}
-        params.update(k_request_id=record.request_id, k_attempt=record.attempt)
-        with self._write() as conn:
+        params = [values[name] for name in _FINISH_FIELDS] + [record.request_id, record.attempt]
+        with self._direct.transaction() as conn:
             conn.execute(_FINISH, params)
-            existing: int | None = conn.execute(select(_u.id).where(*key)).scalar_one_or_none()
+            existing = conn.execute(_ATTEMPT_ID, (record.request_id, record.attempt)).fetchone()
             if existing is not None:  # finished just now, or before (say, as interrupted)
-                return existing
+                return int(existing[0])
             return _insert_attempt(conn, values, record)
 
     def reclaim_orphans(self) -> reservations.Reclaimed:
@@ -222,10 +247,10 @@ class LedgerStore(LedgerFileStore):
         Reads first and writes only when something was left, so opening a ledger for
         a report does not take the write lock.
         """
-        with self._read() as conn:
+        with self._direct.transaction("DEFERRED") as conn:
             if not reservations.find_orphans(conn):
                 return reservations.Reclaimed()
-        with self._write() as conn:
+        with self._direct.transaction() as conn:
             return reservations.reclaim(conn)
 
     def record_decision(
@@ -423,7 +448,7 @@ class LedgerStore(LedgerFileStore):
         reservation is made, so starting a paid attempt costs no extra write.
         """
         started = _started_values(start) if start is not None else None
-        with self._write() as conn:
+        with self._direct.transaction() as conn:
             outcome = reservations.try_reserve(
                 conn,
                 request_id=request_id,
@@ -438,18 +463,15 @@ class LedgerStore(LedgerFileStore):
             return outcome
 
     def release_reservation(self, reservation_id: int) -> None:
-        with self._write() as conn:
+        with self._direct.transaction() as conn:
             reservations.release(conn, reservation_id)
 
     def budget_snapshot(self, month: str) -> tuple[Decimal, Decimal]:
         """(spent, outstanding reservations) of the month, read together."""
-        with self._read() as conn:
-            return (
-                reports.month_spend(conn, month),
-                reservations.reserved_usd(conn, month),
-            )
+        with self._direct.transaction("DEFERRED") as conn:
+            return reservations.month_spend_usd(conn, month), reservations.reserved_usd(conn, month)
 
     def record_alert(self, month: str, kind: str, now: datetime | None = None) -> bool:
         """Record the month's ``kind`` alert; True only the first time."""
-        with self._write() as conn:
+        with self._direct.transaction() as conn:
             return reservations.record_alert(conn, month, kind, now or utcnow())

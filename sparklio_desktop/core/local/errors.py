@@ -12,7 +12,7 @@ ProviderError                    (sparklio_desktop.core.providers.errors)
 └── LocalEngineUnavailable       what the dispatcher sees when local generation cannot run
                                  (no usable checkpoint, a bad file, no runtime, no memory):
                                  recorded as an error attempt, and the chain goes on to the
-                                 next image model (``_next_action``'s "anything else")
+                                 next image model (core.dispatch.next_action: "anything else")
 """
 
 from __future__ import annotations

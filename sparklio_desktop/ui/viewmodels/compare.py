@@ -71,7 +71,10 @@ class CompareViewModel(ViewModel):
         self._workspace = workspace
         self._dispatcher = dispatcher
         self._votes = votes
-        self._planner = planner or dispatcher.planner
+        found = planner or dispatcher.planner  # the dispatcher types its planner by what it uses (a Protocol)
+        if not isinstance(found, RoutePlanner):
+            raise TypeError("compare proposes models with the session's RoutePlanner")
+        self._planner: RoutePlanner = found
         self._running: asyncio.Task[Any] | None = None
         self.comparison: Comparison | None = None
         self.seed: int | None = None  # tests fix the blind shuffle; None: random

@@ -1,0 +1,97 @@
+"""What the dispatcher needs from the objects it is given, as Protocols.
+
+Why: the dispatcher's collaborators were ``Any``, so nothing said which of the ledger's
+or the budget's methods a run depends on, and mypy could not check a call to them. Each
+Protocol here is the part of one collaborator the dispatcher uses; the real classes
+(``LedgerStore``, ``BudgetGuard``, ``ResponseCache``, ``RoutePlanner``, ``KeyStore``,
+``LazyStableDiffusion``) satisfy them structurally, and a test double needs only these
+methods. Nothing here is imported at run time except ``typing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.budget import BudgetStatus, Reservation
+    from sparklio_desktop.core.cache import CachedResponse
+    from sparklio_desktop.core.ledger import AttemptRecord
+    from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
+    from sparklio_desktop.core.providers.base import ProviderClient
+    from sparklio_desktop.core.routing.decision import RoutingDecision
+    from sparklio_desktop.core.routing.planner import SessionFailures
+    from sparklio_desktop.core.routing.router import RouteRequest
+
+__all__ = ["AnswerCache", "AttemptLedger", "Budget", "ClientFactory", "KeySource", "LocalImageEngine", "Planner"]
+
+
+class AnswerCache(Protocol):
+    """Complete answers by cache key (core.cache.ResponseCache)."""
+
+    def get(self, key: str) -> CachedResponse | None: ...
+
+    def put(self, key: str, response: CachedResponse, ttl_s: float) -> None: ...
+
+
+class Budget(Protocol):
+    """The monthly budget guard (core.budget.BudgetGuard): reserve a paid call's worst
+    case before it is sent, settle after its attempts are recorded."""
+
+    def reserve(self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None
+                ) -> Reservation: ...
+
+    def settle(self, reservation: Reservation) -> None: ...
+
+    def alert_due(self) -> bool: ...
+
+    def status(self) -> BudgetStatus: ...
+
+
+class AttemptLedger(Protocol):
+    """Where attempts and decisions are written (core.ledger.LedgerStore)."""
+
+    def start_attempt(self, record: AttemptRecord) -> int: ...
+
+    def finish_attempt(self, record: AttemptRecord) -> int: ...
+
+    def record_decision(self, request_id: str, *, prompt: str, task_type: str, trace: Any,
+                        final_model_id: str | None = None, exploration: bool = False) -> None: ...
+
+
+class Planner(Protocol):
+    """The session's route planner (core.routing.planner.RoutePlanner): routes every
+    request, and keeps the session's failures that the dispatcher reports."""
+
+    session: SessionFailures
+
+    async def aplan(self, request: RouteRequest) -> RoutingDecision: ...
+
+
+class ClientFactory(Protocol):
+    """One provider client per provider kind, built on first use and closed together."""
+
+    def client(self, provider: str) -> ProviderClient: ...
+
+    async def aclose(self) -> None: ...
+
+
+class KeySource(Protocol):
+    """API keys by name (core.settings.secrets.KeyStore); None when there is none."""
+
+    def get(self, provider: str) -> str | None: ...
+
+
+class LocalImageEngine(Protocol):
+    """Stable Diffusion on this machine (core.local.sd.service)."""
+
+    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
+                       options: ImageOptions | None = None, progress: ImageProgress | None = None
+                       ) -> tuple[tuple[bytes, ...], float]:
+        """PNG images and the GPU seconds they took."""
+        ...
+
+
+# An engine that shares the GPU with Ollama frees it before a local model is loaded.
+MakeRoom = Callable[[str, float], Awaitable[None]]

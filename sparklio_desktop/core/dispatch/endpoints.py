@@ -1,0 +1,107 @@
+"""Which client, endpoint and key a model is called with.
+
+Why here: a provider's key must go only to that provider's configured endpoint, and a
+catalog entry that points elsewhere uses a key named for the entry (docs/dispatch.md,
+"Keys and custom endpoints"); the rule is applied in one place, for the call and for the
+redaction of the call's errors alike. Keys are read once per session and key name (a
+keyring look-up can cost tens of milliseconds, on the first-token path); an auth failure
+forgets the key so it is read again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.policy.catalog import ModelSpec
+from sparklio_desktop.core.providers.base import Endpoint, ProviderClient
+from sparklio_desktop.core.providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from sparklio_desktop.core.dispatch.collaborators import KeySource
+    from sparklio_desktop.core.settings.config import Settings
+
+__all__ = ["ProviderAccess", "ProviderClients"]
+
+_OWN_CLIENTS = frozenset({"openai", "anthropic", "google", "ollama"})
+
+
+class ProviderClients:
+    """The dispatcher's default client factory: the registry's client for each provider,
+    built on first use over one shared HTTP client (``None``: each SDK's own)."""
+
+    def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
+        self._http = http_client
+        self._clients: dict[str, ProviderClient] = {}
+
+    def client(self, provider: str) -> ProviderClient:
+        client = self._clients.get(provider)
+        if client is None:
+            from sparklio_desktop.core.providers.registry import create_client, import_sdk
+
+            kind = provider if provider in _OWN_CLIENTS else "openai_compatible"
+            client = self._clients[provider] = create_client(kind, self._http)
+            import_sdk("openai" if kind == "openai_compatible" else kind)  # before any first-token clock starts
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+class ProviderAccess:
+    """Keys and endpoints for models, over the key store and the settings in force."""
+
+    def __init__(self, keys: KeySource, settings: Settings | None) -> None:
+        self._keys = keys
+        self._settings = settings
+        self._seen: dict[str, str | None] = {}
+
+    def key(self, name: str) -> str | None:
+        """The key stored under ``name`` (a provider, or a catalog entry's own key)."""
+        if name not in self._seen:
+            try:
+                self._seen[name] = self._keys.get(name)
+            except SparklioError:
+                self._seen[name] = None
+        return self._seen[name]
+
+    def forget_key(self, model: ModelSpec) -> None:
+        """The provider refused the key this model was called with: read it again next time."""
+        self._seen.pop(self.key_name(model), None)
+
+    def _configured_base_url(self, provider: str) -> str | None:
+        from sparklio_desktop.core.settings.config import Settings, effective_base_url
+
+        return effective_base_url(provider, self._settings if self._settings is not None else Settings())
+
+    def key_name(self, model: ModelSpec) -> str:
+        """The provider's key for its configured endpoint; an entry pointing elsewhere uses
+        the key named for the entry (core.settings.key_index.key_name_for)."""
+        if model.base_url is None:
+            return model.provider
+        from sparklio_desktop.core.settings.key_index import key_name_for
+
+        return key_name_for(model.provider, model.id, model.base_url, self._configured_base_url(model.provider))
+
+    def secrets_of(self, model: ModelSpec) -> list[str | None]:
+        """Every key this model's errors could echo, for redaction."""
+        return [self.key(model.provider), self.key(self.key_name(model))]
+
+    def endpoint(self, model: ModelSpec) -> Endpoint:
+        base_url = model.base_url
+        if base_url is None and self._settings is not None:
+            base_url = self._configured_base_url(model.provider)
+        name = self.key_name(model)
+        key = None if model.provider == "ollama" else self.key(name)
+        if key is None and name != model.provider:
+            # Never call without it: the SDK would fall back to the provider's own variable
+            # (OPENAI_API_KEY...) and send the real key to this host.
+            from sparklio_desktop.core.settings.key_index import default_env_var_names
+
+            raise ProviderError(f"no key for this endpoint: set one with `sparklio keys set {name}` or "
+                                f"${default_env_var_names(name)[0]}", provider=model.provider, model=model.api_name)
+        return Endpoint(model.provider, model.api_name, base_url, key)

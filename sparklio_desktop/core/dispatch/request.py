@@ -1,0 +1,71 @@
+"""The one value a front end builds to run a task: :class:`RunRequest`.
+
+Why one value: the composer used to strip the prompt and images from the route request
+and the dispatcher put them back, so a 4-image run stored a decision priced for one
+(issue 10). A ``RunRequest`` wraps the :class:`RouteRequest` that holds the route's
+options once (task, prompt, attached images, image count and size) and adds only what
+the run alone needs. It is checked when it is built, before anything is routed or paid
+for, whichever front end built it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.providers.base import Message
+from sparklio_desktop.core.routing.router import RouteRequest
+
+if TYPE_CHECKING:  # the local image stack is imported only when an image is generated
+    from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
+
+__all__ = ["DEFAULT_IMAGE_SIZE", "RunRequest"]
+
+# The size a paid image is priced and generated at when the request names none.
+DEFAULT_IMAGE_SIZE = "1024x1024"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One task to run: its :class:`RouteRequest` (task, options, prompt, attached images,
+    image count and size, each held once there, so the decision the ledger stores is
+    priced for exactly what runs) and what only the run needs. ``history`` holds earlier
+    turns of a conversation; local image settings (steps included) are ``image_options``.
+    """
+
+    route: RouteRequest
+    history: tuple[Message, ...] = ()
+    model: str | None = None  # force this model (no routing chain)
+    use_cache: bool = True
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    image_options: ImageOptions | None = None  # local image generation: steps, negative prompt, guidance, seed
+    # Local image generation: (step, total, PNG preview or None), called on the event loop's thread.
+    image_progress: ImageProgress | None = None
+
+    def __post_init__(self) -> None:
+        # ``images=0`` used to bill one DALL-E image (front ends add upper bounds).
+        if not isinstance(self.route.prompt, str):
+            raise SparklioError("a run needs a prompt")
+        count = self.route.images
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise SparklioError(f"the number of images must be a whole number of at least 1, not {count!r}")
+        if self.max_output_tokens is not None and (
+                isinstance(self.max_output_tokens, bool) or not isinstance(self.max_output_tokens, int)
+                or self.max_output_tokens < 1):
+            raise SparklioError(f"the maximum output must be at least 1 token, not {self.max_output_tokens!r}")
+
+    @property
+    def prompt(self) -> str:
+        return self.route.prompt or ""
+
+    @property
+    def n_images(self) -> int:
+        """Images to generate (image generation): the route's count, else one."""
+        return self.route.images if self.route.images is not None else 1
+
+    @property
+    def paid_image_size(self) -> str:
+        """The size a provider's images are generated and priced at."""
+        return self.route.image_size or DEFAULT_IMAGE_SIZE
