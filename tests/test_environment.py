@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from sparklio_desktop.core.providers.registry import PROVIDERS
+from sparklio_desktop.core.provider_table import ROWS as PROVIDERS
 from sparklio_desktop.core.settings.config import Settings, effective_base_url
 from sparklio_desktop.core.settings.key_index import default_env_var_names, entry_key_name, has_key_fast
 from tests.environment import UNREACHABLE_OLLAMA, leaked_provider_variables, provider_variables
