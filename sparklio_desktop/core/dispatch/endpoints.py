@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.policy.catalog import ModelSpec
+from sparklio_desktop.core.provider_table import client_row
 from sparklio_desktop.core.providers.base import Endpoint, ProviderClient
 from sparklio_desktop.core.providers.errors import ProviderError
 
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.settings.config import Settings
 
 __all__ = ["ProviderAccess", "ProviderClients"]
-
-_OWN_CLIENTS = frozenset({"openai", "anthropic", "google", "ollama"})
-
 
 class ProviderClients:
     """The dispatcher's default client factory: the registry's client for each provider,
@@ -41,9 +39,9 @@ class ProviderClients:
         if client is None:
             from sparklio_desktop.core.providers.registry import create_client, import_sdk
 
-            kind = provider if provider in _OWN_CLIENTS else "openai_compatible"
-            client = self._clients[provider] = create_client(kind, self._http)
-            import_sdk("openai" if kind == "openai_compatible" else kind)  # before any first-token clock starts
+            row = client_row(provider)  # a provider without a row speaks the OpenAI wire format
+            client = self._clients[provider] = create_client(row.name, self._http)
+            import_sdk(row.name)  # before any first-token clock starts
         return client
 
     async def aclose(self) -> None:
