@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from decimal import Decimal
 
 import pytest
@@ -136,3 +137,35 @@ def test_votes_that_promote_a_model_move_the_plan_the_route_command_and_the_run(
                            env=dict(os.environ), timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["chain"][:2] == [GPT4, SONNET]
+
+
+def test_a_change_during_a_probe_makes_that_probe_stale():
+    """A catalog entry added (or a key set) while a probe is in flight: the refresh that
+    waited for that probe must not keep its answer as fresh for the next 5 seconds."""
+    from sparklio_desktop.core.routing.planner import RoutePlanner
+
+    started, release = threading.Event(), threading.Event()
+    probes: list[int] = []
+
+    def probe() -> LiveState:
+        probes.append(len(probes) + 1)
+        if len(probes) == 1:
+            started.set()
+            assert release.wait(30)
+        return LiveState(local_tags={"probe": str(len(probes))})
+
+    planner = RoutePlanner(Workspace(), probe=probe)
+
+    async def scenario() -> tuple[LiveState, LiveState]:
+        first = asyncio.create_task(planner.refresh())
+        await asyncio.to_thread(started.wait, 30)
+        planner.invalidate()  # the change, while probe 1 runs
+        second = asyncio.create_task(planner.refresh())  # waits for the lock
+        release.set()
+        return await first, await second
+
+    first, second = asyncio.run(scenario())
+    # Probe 1 came back stale, so the refresh probed again; the waiting one found that fresh.
+    assert first.local_tags == second.local_tags == {"probe": "2"} and probes == [1, 2]
+    assert asyncio.run(planner.refresh()).local_tags == {"probe": "2"}  # fresh now: no third probe
+    assert probes == [1, 2]

@@ -38,6 +38,11 @@ from sparklio_desktop.core.routing.router import LiveState, RouteRequest, route
 if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
     import asyncio
 
+    from sparklio_desktop.core.policy.catalog import ModelSpec
+    from sparklio_desktop.core.ratings.state import RatingQualities
+    from sparklio_desktop.core.settings.config import Settings
+    from sparklio_desktop.core.workspace import Workspace
+
 
 class SessionFailures:
     """Models found unusable this session: model id -> (rule, why). Never expires; a new
@@ -46,7 +51,7 @@ class SessionFailures:
     def __init__(self) -> None:
         self._unavailable: dict[str, tuple[Rule, str]] = {}
 
-    def provider_refused(self, catalog: Mapping[str, Any], provider: str, why: str) -> None:
+    def provider_refused(self, catalog: Mapping[str, ModelSpec], provider: str, why: str) -> None:
         """A 401/403: every model of ``provider`` is out for the session."""
         for model in catalog.values():
             if model.provider == provider:
@@ -80,12 +85,12 @@ class RoutePlanner:
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
-        settings: Any = None,
+        settings: Settings | None = None,
         probe: Callable[[], LiveState] | None = None,
         spend: Callable[[], Decimal] | None = None,
-        ratings: Any = None,
+        ratings: RatingQualities | None = None,
         max_age_s: float = 5.0,
     ) -> None:
         self._workspace = workspace
@@ -98,12 +103,13 @@ class RoutePlanner:
         self._facts: LiveState | None = None
         self._spent: Decimal | None = None
         self._at = 0.0
+        self._generation = 0  # bumped by invalidate(): a probe started before it is stale
         # One lock per event loop (the CLI runs a loop per command, tests one per run), so
         # concurrent requests probe once.
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     # -- the facts ----------------------------------------------------------------------
-    def _settings(self) -> Any:
+    def _settings(self) -> Settings:
         return self._settings_view if self._settings_view is not None else self._workspace.settings
 
     def _probe(self) -> tuple[LiveState, Decimal | None]:
@@ -117,9 +123,12 @@ class RoutePlanner:
         spent = self._spend() if self._spend is not None and facts.spent_usd is None else None
         return facts, spent
 
-    def _store(self, probed: tuple[LiveState, Decimal | None]) -> None:
+    def _store(self, probed: tuple[LiveState, Decimal | None], generation: int | None = None) -> None:
+        """Keep a probe's result; one that started before the last :meth:`invalidate` is
+        kept as stale, so the next refresh probes again."""
         self._facts, self._spent = probed
-        self._at = time.monotonic()
+        fresh = generation is None or generation == self._generation
+        self._at = time.monotonic() if fresh else float("-inf")
 
     def _stale(self) -> bool:
         return self._facts is None or time.monotonic() - self._at > self._max_age_s
@@ -127,6 +136,7 @@ class RoutePlanner:
     def invalidate(self) -> None:
         """Forget the facts (a key was set, the budget or the catalog changed): the next
         refresh probes again."""
+        self._generation += 1
         self._at = float("-inf")
 
     async def refresh(self, force: bool = False) -> LiveState:
@@ -138,8 +148,14 @@ class RoutePlanner:
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
         async with lock:
-            if force or self._stale():
-                self._store(await asyncio.to_thread(self._probe))
+            # A change during the probe (a catalog entry added, a key set) makes it stale at
+            # once: probe again, a bounded number of times.
+            for _ in range(3):
+                if not (force or self._stale()):
+                    break
+                force = False
+                generation = self._generation
+                self._store(await asyncio.to_thread(self._probe), generation)
         return self.live_state()
 
     # -- the live state ------------------------------------------------------------------
