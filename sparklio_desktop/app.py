@@ -26,7 +26,7 @@ import traceback
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sparklio_desktop.core.errors import SparklioError
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the start-up path imports these where it builds them
     from sparklio_desktop.core.ledger import LedgerStore
     from sparklio_desktop.core.routing.planner import RoutePlanner
     from sparklio_desktop.core.services import Services
+    from sparklio_desktop.core.settings.config import Settings
     from sparklio_desktop.core.settings.secrets import KeyStore
     from sparklio_desktop.core.workspace import Workspace
     from sparklio_desktop.ui.viewmodels import (
@@ -164,8 +165,11 @@ def build_context(workspace: Workspace | None = None, ledger_path: Path | None =
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 
     workspace = workspace or Workspace()
+    # A view of the workspace's settings that follows the settings panel's edits: it answers
+    # every attribute a Settings has, so the dispatcher and the planner read it as one.
+    current = cast("Settings", _CurrentSettings(workspace))
     services = open_services(workspace, http_client=http_client, keys=keys, ledger_path=ledger_path,
-                             settings=_CurrentSettings(workspace))
+                             settings=current)
     planner = services.planner
     executor = SerialExecutor()
     events = LedgerEvents()

@@ -7,36 +7,49 @@ votes and settings, so that every preview and every run route on the same live s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.workspace import Workspace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where they are built: `sparklio route` opens no services
+    import httpx
+
     from sparklio_desktop.core.budget import BudgetGuard
+    from sparklio_desktop.core.cache import ResponseCache
+    from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore
+    from sparklio_desktop.core.local.sd.service import LazyStableDiffusion
+    from sparklio_desktop.core.ratings import Vote
+    from sparklio_desktop.core.ratings.state import RatingQualities
+    from sparklio_desktop.core.ratings.votes_store import VoteStore
+    from sparklio_desktop.core.routing.planner import RoutePlanner
+    from sparklio_desktop.core.routing.router import LiveState
+    from sparklio_desktop.core.settings.config import Settings
+    from sparklio_desktop.core.settings.secrets import KeyStore
 
 
 @dataclass
 class Services:
-    workspace: Workspace
-    ledger: Any
-    cache: Any
-    budget: Any
-    keys: Any
-    dispatcher: Any
+    """What :func:`open_services` opened; :meth:`close` closes it in reverse."""
 
-    local_images: Any = None
-    votes: Any = None  # VoteStore: comparisons and votes
-    ratings: Any = None  # RatingQualities: call planner.ratings_changed() after a vote
-    planner: Any = None  # RoutePlanner: the live state and every routing decision
+    workspace: Workspace
+    ledger: LedgerStore
+    cache: ResponseCache
+    budget: BudgetGuard
+    keys: KeyStore
+    dispatcher: Dispatcher
+    local_images: LazyStableDiffusion  # torch loads on the first image
+    votes: VoteStore  # comparisons and votes
+    ratings: RatingQualities  # call planner.ratings_changed() after a vote
+    planner: RoutePlanner  # the live state and every routing decision
 
     def close(self) -> None:
-        if self.local_images is not None:
-            self.local_images.close()
-        if self.votes is not None:
-            self.votes.close()
+        self.local_images.close()
+        self.votes.close()
         self.cache.close()
         self.ledger.close()
 
@@ -53,12 +66,12 @@ def budget_guard(workspace: Workspace, ledger: LedgerStore) -> BudgetGuard:
 def open_services(
     workspace: Workspace | None = None,
     *,
-    http_client: Any = None,
-    local_images: Any = None,
-    keys: Any = None,
-    ledger_path: Any = None,
-    probe: Any = None,
-    settings: Any = None,
+    http_client: httpx.AsyncClient | None = None,
+    local_images: LazyStableDiffusion | None = None,
+    keys: KeyStore | None = None,
+    ledger_path: Path | str | None = None,
+    probe: Callable[[], LiveState] | None = None,
+    settings: Settings | None = None,
 ) -> Services:
     """Open the ledger, cache, budget, key store, ratings, the route planner and the
     dispatcher over them.
@@ -101,7 +114,7 @@ def open_services(
     return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings, planner)
 
 
-def route_planner(workspace: Workspace, *, all_available: bool = False):
+def route_planner(workspace: Workspace, *, all_available: bool = False) -> RoutePlanner:
     """The route planner for ``sparklio route``, which sends nothing and so opens no
     services: the same planner, over the default ledger file read only when it exists
     (a fresh install creates nothing and imports no SQLAlchemy). ``all_available``: plan
@@ -124,7 +137,7 @@ def route_planner(workspace: Workspace, *, all_available: bool = False):
         from sparklio_desktop.core.ratings.state import RatingQualities
         from sparklio_desktop.core.ratings.votes_store import VoteStore
 
-        def votes(task: str):
+        def votes(task: str) -> list[Vote]:
             with VoteStore.open(path) as store:
                 return store.votes(task)
 

@@ -19,14 +19,19 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sparklio_desktop.core.policy.catalog import Catalog
+from sparklio_desktop.core.policy.catalog import Catalog, ModelSpec
 from sparklio_desktop.core.provider_table import OLLAMA_DEFAULT_PORT, ROWS, base_url_from_env
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.router import LiveState
 from sparklio_desktop.core.settings import paths
 from sparklio_desktop.core.settings.key_index import has_key_fast, key_name_for
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.settings.config import Settings
+    from sparklio_desktop.core.workspace import Workspace
 
 SD_SUFFIXES = (".safetensors",)
 
@@ -97,7 +102,7 @@ def resolve_ollama_tag(api_name: str, installed: Mapping[str, str]) -> str | Non
     return (latest or same)[0]
 
 
-def catalog_entry_for_tag(catalog: Catalog, tag: str, installed: Mapping[str, str]):
+def catalog_entry_for_tag(catalog: Catalog, tag: str, installed: Mapping[str, str]) -> ModelSpec | None:
     """The catalog's Ollama entry that already runs as the installed ``tag`` (it resolves
     to it), or ``None``. Adding ``tag`` to the catalog then updates that entry instead of
     adding a second one beside it."""
@@ -214,7 +219,7 @@ def build_live_state(
                      local_tags=local_tags)
 
 
-def probe_machine(workspace, settings=None) -> LiveState:
+def probe_machine(workspace: Workspace, settings: Settings | None = None) -> LiveState:
     """Look at this machine now: keys, Ollama's installed tags, SD weights.
 
     Only the machine's facts: this session's failures, the month's spend and the ratings
@@ -229,7 +234,7 @@ def probe_machine(workspace, settings=None) -> LiveState:
     return build_live_state(catalog, has_key, ollama, sd_checkpoint_present(folders), key_names=key_names)
 
 
-def custom_key_names(catalog: Catalog, settings) -> dict[str, str]:
+def custom_key_names(catalog: Catalog, settings: Settings) -> dict[str, str]:
     """Catalog id -> key name, for entries whose own ``base_url`` takes their provider's
     requests to another host (they never get the provider's key; core.key_index)."""
     from sparklio_desktop.core.settings.config import effective_base_url
