@@ -30,6 +30,7 @@ from typing import Any
 
 from sparklio_desktop.core.dispatch import AttemptStarted, Dispatcher, Finished, RunRequest, RunResult, TextChunk
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger import utcnow
 from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from sparklio_desktop.core.routing.planner import RoutePlanner
@@ -331,7 +332,6 @@ class Comparison:
 
 
 def _now() -> datetime:
-    from sparklio_desktop.core.ledger import utcnow
 
     return utcnow()
 

@@ -28,7 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sparklio_desktop.core.cache import CACHE_MIGRATIONS, ResponseCache, default_cache_path
+from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.ledger.engine import classify_sqlite_error, companions, set_aside
+from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
 from sparklio_desktop.core.settings import paths
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -169,8 +172,6 @@ def _check_loader(name: str, path: Path | None, load: Any, action: str) -> Check
 
 def run_checks() -> list[Check]:
     """Every check, in the order the doctor prints them."""
-    from sparklio_desktop.core.cache import CACHE_MIGRATIONS, default_cache_path
-    from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
     from sparklio_desktop.core.policy.catalog import load_catalog
     from sparklio_desktop.core.policy.routing_policy import load_policy
     from sparklio_desktop.core.settings.config import load_settings, settings_path
@@ -414,8 +415,6 @@ def _salvage_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str,
 
 def repair(checks: list[Check], now: datetime | None = None) -> list[Repair]:
     """Set aside and rebuild what the checks found damaged (ledger: with salvage)."""
-    from sparklio_desktop.core.cache import ResponseCache, default_cache_path
-    from sparklio_desktop.core.ledger import LedgerStore
 
     done: list[Repair] = []
     for check in checks:

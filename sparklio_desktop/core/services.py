@@ -13,6 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sparklio_desktop.core.routing.planner import RoutePlanner
+from sparklio_desktop.core.routing.router import EVERYTHING_AVAILABLE
+from sparklio_desktop.core.settings import paths
+from sparklio_desktop.core.spend import month_spend_usd
 from sparklio_desktop.core.workspace import Workspace
 
 if TYPE_CHECKING:  # imported where they are built: `sparklio route` opens no services
@@ -26,7 +30,6 @@ if TYPE_CHECKING:  # imported where they are built: `sparklio route` opens no se
     from sparklio_desktop.core.ratings import Vote
     from sparklio_desktop.core.ratings.state import RatingQualities
     from sparklio_desktop.core.ratings.votes_store import VoteStore
-    from sparklio_desktop.core.routing.planner import RoutePlanner
     from sparklio_desktop.core.routing.router import LiveState
     from sparklio_desktop.core.settings.config import Settings
     from sparklio_desktop.core.settings.secrets import KeyStore
@@ -84,10 +87,9 @@ def open_services(
     from sparklio_desktop.core.cache import ResponseCache
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore, current_month
-    from sparklio_desktop.core.local.sd.service import LazyStableDiffusion
+    from sparklio_desktop.core.local.sd.service import LazyStableDiffusion  # the local package: not on `route`
     from sparklio_desktop.core.ratings.state import RatingQualities
     from sparklio_desktop.core.ratings.votes_store import VoteStore
-    from sparklio_desktop.core.routing.planner import RoutePlanner
     from sparklio_desktop.core.settings.secrets import KeyStore
 
     workspace = workspace or Workspace()
@@ -119,16 +121,12 @@ def route_planner(workspace: Workspace, *, all_available: bool = False) -> Route
     services: the same planner, over the default ledger file read only when it exists
     (a fresh install creates nothing and imports no SQLAlchemy). ``all_available``: plan
     as if every key were set and every local model installed (no spend, no ratings)."""
-    from sparklio_desktop.core.routing.planner import RoutePlanner
-    from sparklio_desktop.core.routing.router import EVERYTHING_AVAILABLE
-    from sparklio_desktop.core.settings import paths
 
     if all_available:
         return RoutePlanner(workspace, probe=lambda: EVERYTHING_AVAILABLE)
     path = paths.ledger_path()
 
     def spend() -> Decimal:
-        from sparklio_desktop.core.spend import month_spend_usd
 
         return month_spend_usd(path=path)
 

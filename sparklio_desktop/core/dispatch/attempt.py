@@ -33,6 +33,7 @@ from sparklio_desktop.core.providers.base import (
 )
 from sparklio_desktop.core.providers.errors import ProviderError
 from sparklio_desktop.core.routing.decision import ResolvedOptions
+from sparklio_desktop.core.routing.live import ollama_loaded
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.dispatch.collaborators import ClientFactory, LocalImageEngine, MakeRoom
@@ -167,7 +168,6 @@ class ModelCaller:
 
     async def _with_load_allowance(self, model: ModelSpec, endpoint: Endpoint, limits: StallLimits) -> StallLimits:
         """A local Ollama model that is not loaded reads its weights before its first token."""
-        from sparklio_desktop.core.routing.live import ollama_loaded
 
         if await asyncio.to_thread(ollama_loaded, model.api_name, endpoint.base_url):
             return limits

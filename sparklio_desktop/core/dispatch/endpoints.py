@@ -17,6 +17,9 @@ from sparklio_desktop.core.policy.catalog import ModelSpec
 from sparklio_desktop.core.provider_table import client_row
 from sparklio_desktop.core.providers.base import Endpoint, ProviderClient
 from sparklio_desktop.core.providers.errors import ProviderError
+from sparklio_desktop.core.providers.registry import create_client, import_sdk
+from sparklio_desktop.core.settings.config import Settings, effective_base_url
+from sparklio_desktop.core.settings.key_index import default_env_var_names, key_name_for
 
 if TYPE_CHECKING:
     import httpx
@@ -37,7 +40,6 @@ class ProviderClients:
     def client(self, provider: str) -> ProviderClient:
         client = self._clients.get(provider)
         if client is None:
-            from sparklio_desktop.core.providers.registry import create_client, import_sdk
 
             row = client_row(provider)  # a provider without a row speaks the OpenAI wire format
             client = self._clients[provider] = create_client(row.name, self._http)
@@ -72,7 +74,6 @@ class ProviderAccess:
         self._seen.pop(self.key_name(model), None)
 
     def _configured_base_url(self, provider: str) -> str | None:
-        from sparklio_desktop.core.settings.config import Settings, effective_base_url
 
         return effective_base_url(provider, self._settings if self._settings is not None else Settings())
 
@@ -81,7 +82,6 @@ class ProviderAccess:
         the key named for the entry (core.settings.key_index.key_name_for)."""
         if model.base_url is None:
             return model.provider
-        from sparklio_desktop.core.settings.key_index import key_name_for
 
         return key_name_for(model.provider, model.id, model.base_url, self._configured_base_url(model.provider))
 
@@ -98,7 +98,6 @@ class ProviderAccess:
         if key is None and name != model.provider:
             # Never call without it: the SDK would fall back to the provider's own variable
             # (OPENAI_API_KEY...) and send the real key to this host.
-            from sparklio_desktop.core.settings.key_index import default_env_var_names
 
             raise ProviderError(f"no key for this endpoint: set one with `sparklio keys set {name}` or "
                                 f"${default_env_var_names(name)[0]}", provider=model.provider, model=model.api_name)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core import tokens
+from sparklio_desktop.core.cache import CachedResponse, cache_key
 from sparklio_desktop.core.dispatch import interrupts, record
 from sparklio_desktop.core.dispatch.attempt import AttemptContext, AttemptState, ModelCaller
 from sparklio_desktop.core.dispatch.endpoints import ProviderAccess, ProviderClients
@@ -308,7 +309,6 @@ class Dispatcher:
         ttl = self.workspace.policy.cache_ttl_s(run.decision.options.task)
         if self.cache is None or not request.use_cache or ttl is None or request.model is not None:
             return None
-        from sparklio_desktop.core.cache import cache_key
 
         params = {"max_output_tokens": request.max_output_tokens, "temperature": request.temperature,
                   "images": request.n_images, "size": request.route.image_size}
@@ -319,7 +319,6 @@ class Dispatcher:
         ttl = self.workspace.policy.cache_ttl_s(run.decision.options.task)
         if self.cache is None or ttl is None:
             return
-        from sparklio_desktop.core.cache import CachedResponse
 
         self.cache.put(key, CachedResponse(model_id=info.model, output=text, input_tokens=info.input_tokens,
                                            output_tokens=info.output_tokens, cost_usd=info.cost_usd), ttl)

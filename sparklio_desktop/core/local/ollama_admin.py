@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.local.vram import GIB, KV_BYTES_PER_VALUE, FitCheck, ollama_fit
+from sparklio_desktop.core.local.vram import GIB, KV_BYTES_PER_VALUE, FitCheck, gpu_memory, ollama_fit
 
 if TYPE_CHECKING:
     import ollama
@@ -384,7 +384,6 @@ class OllamaAdmin:
         if details.architecture is None or weights is None:
             raise OllamaError(f"{details.name}: Ollama does not give the figures a fit check needs")
         if gpu_total_gb is None:
-            from sparklio_desktop.core.local.vram import gpu_memory
             from sparklio_desktop.core.settings.config import load_settings_lenient
 
             gpu_total_gb = gpu_memory(load_settings_lenient()[0].gpu.vram_gb).total_gb

@@ -27,6 +27,7 @@ from sparklio_desktop.core.provider_table import OLLAMA_DEFAULT_PORT, ROWS, base
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.router import LiveState
 from sparklio_desktop.core.settings import paths
+from sparklio_desktop.core.settings.config import effective_base_url
 from sparklio_desktop.core.settings.key_index import has_key_fast, key_name_for
 
 if TYPE_CHECKING:
@@ -237,7 +238,6 @@ def probe_machine(workspace: Workspace, settings: Settings | None = None) -> Liv
 def custom_key_names(catalog: Catalog, settings: Settings) -> dict[str, str]:
     """Catalog id -> key name, for entries whose own ``base_url`` takes their provider's
     requests to another host (they never get the provider's key; core.key_index)."""
-    from sparklio_desktop.core.settings.config import effective_base_url
 
     names: dict[str, str] = {}
     for model in catalog.values():

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.routing.decision import RoutingDecision, Rule
+from sparklio_desktop.core.routing.live import probe_machine
 from sparklio_desktop.core.routing.router import LiveState, RouteRequest, route
 
 if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
@@ -117,7 +118,6 @@ class RoutePlanner:
         if self._probe_fn is not None:
             facts = self._probe_fn()
         else:
-            from sparklio_desktop.core.routing.live import probe_machine
 
             facts = probe_machine(self._workspace, self._settings())
         spent = self._spend() if self._spend is not None and facts.spent_usd is None else None

@@ -38,9 +38,13 @@ from sparklio_desktop.core.local.errors import (
     ModelConfigMissing,
     PickleRefused,
 )
+from sparklio_desktop.core.local.gpu_arbiter import GpuArbiter
 from sparklio_desktop.core.local.sd.families import ModelType
 from sparklio_desktop.core.local.sd.pipeline import GenerationRequest, LocalImageEngine
+from sparklio_desktop.core.local.sd.probe import probe
+from sparklio_desktop.core.local.sd.runtime import import_runtime
 from sparklio_desktop.core.local.sd.weights import probe_checkpoints
+from sparklio_desktop.core.local.vram import GIB, gpu_memory
 from sparklio_desktop.core.providers.errors import InvalidRequestError
 
 TEXT_TO_IMAGE = frozenset({ModelType.SD1, ModelType.SD2, ModelType.SDXL_BASE})
@@ -105,15 +109,12 @@ class StableDiffusionService:
         """An arbiter once we know the pipeline runs on CUDA (asked only when generating)."""
         if self.arbiter is not None or self.settings is None:
             return self.arbiter
-        from sparklio_desktop.core.local.sd.runtime import import_runtime
 
         torch, _ = import_runtime()  # LocalRuntimeMissing, not ImportError, without the extra
 
         if not torch.cuda.is_available():
             return None
-        from sparklio_desktop.core.local.gpu_arbiter import GpuArbiter
         from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
-        from sparklio_desktop.core.local.vram import GIB, gpu_memory
 
         total = int(gpu_memory(self.settings.gpu.vram_gb).total_gb * GIB)
         host = self.settings.providers.ollama.host
@@ -193,7 +194,6 @@ class StableDiffusionService:
                              progress: ImageProgress | None) -> tuple[tuple[bytes, ...], float]:
         arbiter = await asyncio.to_thread(self._gpu_arbiter)  # importing torch must not block the loop
         if arbiter is not None:
-            from sparklio_desktop.core.local.sd.probe import probe
 
             needed = (await asyncio.to_thread(probe, checkpoint)).est_vram_bytes
             await arbiter.before_sd(str(checkpoint), needed)
