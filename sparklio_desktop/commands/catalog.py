@@ -6,8 +6,6 @@ import argparse
 
 from sparklio_desktop.commands._output import print_json, table, warn_fallbacks
 
-HELP = "list the model catalog (shipped models plus your own)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")

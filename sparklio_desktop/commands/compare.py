@@ -12,8 +12,6 @@ from sparklio_desktop.commands._route_options import add_route_options
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
 
-HELP = "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_route_options(parser)

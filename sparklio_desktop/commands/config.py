@@ -6,8 +6,6 @@ import argparse
 
 from sparklio_desktop.commands._output import safe_text
 
-HELP = "read or change a setting, e.g. budget.monthly_usd or budget.at_cap"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="config_command", required=True, parser_class=type(parser))

@@ -13,8 +13,6 @@ import argparse
 
 from sparklio_desktop.commands._output import print_json
 
-HELP = "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repair", action="store_true",

@@ -7,8 +7,6 @@ import argparse
 from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
 from sparklio_desktop.commands._output import print_json, safe_text, warn_fallbacks
 
-HELP = "price a model call (USD, exact)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="ID", help="catalog model id (see `sparklio catalog`)")

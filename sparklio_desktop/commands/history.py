@@ -8,9 +8,6 @@ from sparklio_desktop.commands._args import int_in
 from sparklio_desktop.commands._output import print_json, table
 from sparklio_desktop.core.money import format_usd
 
-HELP = "recent requests with their model, outcome and cost"
-
-
 MAX_LIMIT = 100_000
 
 

@@ -11,8 +11,6 @@ import sys
 
 from sparklio_desktop.commands._output import safe_text, table
 
-HELP = "store, list or delete provider API keys (OS keyring)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="keys_command", required=True, parser_class=type(parser))

@@ -11,8 +11,6 @@ from sparklio_desktop.commands._output import print_json, table
 from sparklio_desktop.commands._route_options import TASKS
 from sparklio_desktop.core.errors import SparklioError
 
-HELP = "rank models by your compare votes: strength 0-10 with a 95% interval, votes, rank, stars"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=TASKS, metavar="TASK", help="one task type (default: all pooled)")

@@ -22,7 +22,6 @@ from sparklio_desktop.commands._args import MAX_TOKENS, float_in, int_in
 from sparklio_desktop.commands._output import print_json, safe_text, table
 from sparklio_desktop.core.errors import SparklioError
 
-HELP = "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints"
 DEFAULT_CONTEXT = 4096  # Ollama's own default num_ctx when OLLAMA_CONTEXT_LENGTH is unset
 
 
@@ -382,7 +381,7 @@ def _run_sd(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["HELP", "add_arguments", "human_bytes", "run"]
+__all__ = ["add_arguments", "human_bytes", "run"]
 
 
 async def _add(admin: Any, args: argparse.Namespace) -> int:

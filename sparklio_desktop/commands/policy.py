@@ -13,8 +13,6 @@ import sys
 from sparklio_desktop.commands._output import safe_text
 from sparklio_desktop.core.errors import ConfigError
 
-HELP = "validate a routing policy file"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="policy_command", required=True, parser_class=type(parser))

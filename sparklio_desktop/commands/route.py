@@ -9,8 +9,6 @@ from sparklio_desktop.commands._input import read_prompt_file
 from sparklio_desktop.commands._output import print_json, safe_text, table, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
 
-HELP = "show which model a task would go to, with every candidate's scores and the reasons"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_route_options(parser)

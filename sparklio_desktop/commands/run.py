@@ -30,8 +30,6 @@ from sparklio_desktop.commands._route_options import add_route_options
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
 
-HELP = "run a task: the answer goes to standard output, what happened to standard error; every attempt is recorded"
-
 MAX_STEPS = 150
 
 

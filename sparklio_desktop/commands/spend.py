@@ -8,8 +8,6 @@ from sparklio_desktop.commands._args import month
 from sparklio_desktop.commands._output import print_json, table
 from sparklio_desktop.core.money import format_usd
 
-HELP = "this month's spend: budget, by model and task, cache savings, fallback rate"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", type=month, metavar="YYYY-MM", help="default: the current month (UTC)")

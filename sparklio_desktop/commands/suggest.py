@@ -9,8 +9,6 @@ from sparklio_desktop.commands._output import print_json, safe_text
 from sparklio_desktop.commands._route_options import TASKS
 from sparklio_desktop.core.errors import SparklioError
 
-HELP = "suggest policy changes from your ratings; --apply TASK writes a new policy version, --undo reverts it"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     action = parser.add_mutually_exclusive_group()
