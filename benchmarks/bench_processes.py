@@ -48,13 +48,13 @@ TASKS = ["chat", "summarize", "code_generation", "translation", "image_generatio
 BENCH_ENV = {"OPENAI_API_KEY": "sk-bench-never-sent"}
 
 
-def load_ledger(home: Path, rows: int) -> None:
+def load_ledger(home: Path, rows: int, tree: str) -> None:
     """Create the ledger the way the app does, then add ``rows`` attempts of this month
     (5% retried on another model, 8% cache hits) and a decision per request."""
-    env = {**os.environ, "SPARKLIO_HOME": str(home)}
-    # The app creates and migrates it (any checkout's schema is the same file format).
+    env = {**os.environ, "SPARKLIO_HOME": str(home), "PYTHONPATH": tree}
+    # The app creates and migrates it (the first checkout's; all of them share the format).
     subprocess.run([sys.executable, "-m", "sparklio_desktop", "history", "--limit", "1"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
+                   cwd=home, check=True, stdout=subprocess.DEVNULL)
     rng = random.Random(7)
     now = datetime.now(UTC)
     month = f"{now:%Y-%m}"
@@ -94,11 +94,15 @@ def load_ledger(home: Path, rows: int) -> None:
         db.close()
 
 
-def once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one whole process."""
+def once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one whole process, started in ``cwd``.
+
+    ``python -m`` puts the current folder first on ``sys.path``: ``cwd`` must not hold a
+    checkout, or that checkout runs whatever PYTHONPATH says.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -135,7 +139,7 @@ def main() -> None:
         base_env = {k: v for k, v in os.environ.items()
                     if not k.startswith("SPARKLIO_") and k != "PYTHONDONTWRITEBYTECODE"} | BENCH_ENV
         start = time.perf_counter()
-        load_ledger(homes["ledger"], args.rows)
+        load_ledger(homes["ledger"], args.rows, trees[0][1])
         print(f"{args.rows:,} attempts loaded in {time.perf_counter() - start:.1f} s; median of {args.runs} "
               f"interleaved rounds; Python {sys.version.split()[0]}")
 
@@ -146,13 +150,13 @@ def main() -> None:
                     env = {**base_env, "SPARKLIO_HOME": str(homes[home_name]), "PYTHONPATH": str(path)}
                     jobs[f"{tree} | {home_name} | {label}"] = ([python, "-m", "sparklio_desktop", *argv], env)
         for argv, env in jobs.values():  # warm the file cache and write the bytecode caches
-            once(argv, env)
+            once(argv, env, Path(tmp))
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in jobs}
         for _ in range(args.runs):
             order = list(jobs.items())
             random.shuffle(order)
             for name, (argv, env) in order:
-                samples[name].append(once(argv, env))
+                samples[name].append(once(argv, env, Path(tmp)))
     wall = {name: statistics.median(s[0] for s in values) for name, values in samples.items()}
     cpu = {name: statistics.median(s[1] for s in values) for name, values in samples.items()}
     print(f"{'':<44} {'wall ms':>8} {'x openai':>8}   {'CPU ms':>7} {'x openai':>8}")
