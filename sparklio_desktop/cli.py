@@ -13,10 +13,12 @@ subcommand, ``sparklio`` opens the desktop app.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
 from collections.abc import Collection, Sequence
+from typing import NoReturn
 
 from sparklio_desktop.commands._datadir import check_data_dir
 from sparklio_desktop.commands._output import safe_text
@@ -110,6 +112,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+def entry() -> NoReturn:
+    """The process's entry point (the ``sparklio`` script, ``python -m sparklio_desktop``):
+    :func:`main`, then exit with its status."""
+    code = main()
+    # The process ends here. Without this, the collector's last passes at exit walk every
+    # object still alive (tens of thousands after pydantic and the catalog), about 8% of
+    # a quick command, to free memory the process hands back anyway. Objects are still
+    # freed as their modules are cleared; like any object alive at exit, an unreachable
+    # cycle may be left unfinalised (Python never promised otherwise).
+    gc.freeze()
+    raise SystemExit(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:
