@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.settings.config import format_value, get_setting, set_setting, setting_keys
+    from sparklio_desktop.core.settings.config import format_value, get_setting, set_setting, setting_keys  # pydantic
 
     if args.config_command == "list":
         for key in setting_keys():

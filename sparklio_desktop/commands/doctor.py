@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the checks open the ledger and load the policy (SQLAlchemy, pydantic): not for --help
     from sparklio_desktop.core.doctor import repair as repair_files
     from sparklio_desktop.core.doctor import run_checks
 

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.settings.secrets import KeyStore
+    from sparklio_desktop.core.settings.secrets import KeyStore  # keyring and its backends
 
     keys = KeyStore()
     if args.keys_command == "set":

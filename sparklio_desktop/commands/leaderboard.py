@@ -44,6 +44,7 @@ def row_dict(row: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the fits (numpy), the votes (SQLAlchemy) and the policy (pydantic): not for --help
     from sparklio_desktop.core.ratings import leaderboard
     from sparklio_desktop.core.ratings.votes_store import VoteStore
     from sparklio_desktop.core.workspace import Workspace

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the policy's and the catalog's models: pydantic, not for --help
     from sparklio_desktop.core.policy.routing_policy import load_policy
     from sparklio_desktop.core.workspace import Workspace
 

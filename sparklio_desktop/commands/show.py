@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.ledger import LedgerStore
+    from sparklio_desktop.core.ledger import LedgerStore  # SQLAlchemy
 
     with LedgerStore.open() as ledger:
         decision = ledger.decision(args.request_id)
