@@ -3,9 +3,10 @@
 Why everything is built here and nowhere else: the view-models receive the core's
 services (ledger, dispatcher, key store, budget guard) ready-made, so they can be
 tested with other ones, and the start-up path stays visible in one file. Nothing on
-this path imports torch, diffusers or a provider SDK (the dispatcher loads SDKs on
-first use) and pyqtgraph is imported when the spend panel is first shown, which keeps
-launch-to-window under the issue's 1.5 s.
+this path imports torch, diffusers, a provider SDK, pyqtgraph or numpy (the dispatcher
+loads SDKs on first use, a worker thread warms them once the window has painted, numpy
+comes with the first ratings), and the core is imported before PySide6, whose import
+hook reads every module imported after it: launch-to-window aims at issue 10's 1.0 s.
 
 ``SPARKLIO_EXIT_WHEN_READY=1`` makes :func:`run_app` print the seconds from launch
 (``SPARKLIO_LAUNCH_T0``, an epoch time the caller sets, else the process start time)
