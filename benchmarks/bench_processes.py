@@ -8,12 +8,15 @@ the same run (issue 10, "Numbers"): ``route --json`` should take at most 0.4 of 
 their path.
 
 Every sample is a fresh process (``python -m sparklio_desktop ...``, what ``sparklio``
-runs); samples of all the commands are interleaved, round after round, so a machine
-that drifts slows them alike; the report is the median of ``--runs`` rounds. Two
-homes: a fresh one (no ledger yet) and one whose ledger holds ``--rows`` attempts of
-the current month (default 10,000, with their routing decisions) and a settings file
-with a budget that holds them, loaded once
-through the real schema, so its triggers keep the rollup as in real use.
+runs), with its bytecode cached as an installed package has it; samples of all the
+commands are interleaved, round after round, so a machine that drifts slows them alike;
+the report is the median of ``--runs`` rounds, as wall time and as the CPU time the
+process used (steadier on a shared machine). Two homes: a fresh one (no ledger yet)
+and one whose ledger holds ``--rows`` attempts of the current month (default 10,000,
+with their routing decisions, loaded once through the real schema so its triggers keep
+the rollup as in real use) and a settings file with a budget that holds them.
+``route --prompt`` is shown beside ``route``: counting a prompt's tokens loads the
+cl100k BPE, about a quarter of ``import openai`` on its own.
 
 Before/after in one run: ``--tree NAME=PATH`` (repeatable) runs the commands from
 another checkout of the package, e.g. ``git archive HEAD | tar -x -C /tmp/head`` then
