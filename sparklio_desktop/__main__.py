@@ -1,5 +1,5 @@
 """``python -m sparklio_desktop`` runs the same entry point as the ``sparklio`` script."""
 
-from sparklio_desktop.cli import main
+from sparklio_desktop.cli import entry
 
-raise SystemExit(main())
+entry()

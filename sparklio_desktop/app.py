@@ -3,9 +3,10 @@
 Why everything is built here and nowhere else: the view-models receive the core's
 services (ledger, dispatcher, key store, budget guard) ready-made, so they can be
 tested with other ones, and the start-up path stays visible in one file. Nothing on
-this path imports torch, diffusers or a provider SDK (the dispatcher loads SDKs on
-first use) and pyqtgraph is imported when the spend panel is first shown, which keeps
-launch-to-window under the issue's 1.5 s.
+this path imports torch, diffusers, a provider SDK, pyqtgraph or numpy (the dispatcher
+loads SDKs on first use, a worker thread warms them once the window has painted, numpy
+comes with the first ratings), and the core is imported before PySide6, whose import
+hook reads every module imported after it: launch-to-window aims at issue 10's 1.0 s.
 
 ``SPARKLIO_EXIT_WHEN_READY=1`` makes :func:`run_app` print the seconds from launch
 (``SPARKLIO_LAUNCH_T0``, an epoch time the caller sets, else the process start time)
@@ -112,6 +113,9 @@ class GuiContext:
         """
         import asyncio
 
+        # Let the window paint first: the imports hold the GIL most of the time, and
+        # started at once they delayed the first frame by up to 0.2 s.
+        await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, _import_for_first_request, self.workspace)
 
@@ -385,10 +389,32 @@ def _repair_summary(done: list[Any]) -> str:
     return f"{found}\n\nThe damaged file is kept as {Path(repaired.set_aside_as or '').name} beside the new ledger."
 
 
+def _import_the_core_before_qt() -> None:
+    """Import the core that :func:`build_context` opens, before PySide6 is loaded.
+
+    Once PySide6 is imported, its import hook (``shibokensupport.feature``) reads the
+    source of every module imported after it, to see whether the module uses PySide6.
+    The core's composition (SQLAlchemy, numpy, pydantic, keyring and about 80 modules of
+    our own) took about 0.3 s longer to import after Qt than before it, on the launch path.
+    """
+    import sparklio_desktop.core.budget
+    import sparklio_desktop.core.cache
+    import sparklio_desktop.core.compare
+    import sparklio_desktop.core.ledger.store
+    import sparklio_desktop.core.local.sd.service
+    import sparklio_desktop.core.ratings.state
+    import sparklio_desktop.core.routing.live
+    import sparklio_desktop.core.services
+    import sparklio_desktop.core.settings.config
+    import sparklio_desktop.core.settings.secrets
+    import sparklio_desktop.core.workspace  # noqa: F401 - imported for the side effect of being loaded
+
+
 def run_app(screenshot_dir: str | None = None) -> int:
     """Open the window and run the event loop until it closes; returns the exit status."""
     import asyncio
 
+    _import_the_core_before_qt()
     import qasync
     from PySide6.QtWidgets import QApplication
 

@@ -1,4 +1,7 @@
-"""One module per ``sparklio`` subcommand: ``HELP``, ``add_arguments(parser)``, ``run(args)``.
+"""One module per ``sparklio`` subcommand: ``add_arguments(parser)`` and ``run(args)``.
 
-Modules import the core lazily inside ``run`` so that building the parser stays cheap.
+The one-line help of each lives in ``cli.COMMANDS``, so listing the commands imports
+none of them. A module is imported only when its command runs or shows its help; what
+it needs from the core that loads pydantic, SQLAlchemy or asyncio is imported inside
+``run``, so ``--help`` and argument errors stay instant.
 """

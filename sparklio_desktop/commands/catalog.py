@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sparklio_desktop.commands._output import print_json, table, warn_fallbacks
-
-HELP = "list the model catalog (shipped models plus your own)"
+from sparklio_desktop.core.settings.key_index import default_env_var_names, key_name_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def key_for(model, settings) -> str | None:
     """Which key a model's requests carry: its provider's, or (for an entry whose own
     ``base_url`` points elsewhere) the key named for the entry; ``None``: no key."""
-    from sparklio_desktop.core.settings.config import effective_base_url
-    from sparklio_desktop.core.settings.key_index import default_env_var_names, key_name_for
+    from sparklio_desktop.core.settings.config import effective_base_url  # pydantic
 
     if model.local:
         return None
@@ -74,7 +72,7 @@ def _price_text(model) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.workspace import Workspace
+    from sparklio_desktop.core.workspace import Workspace  # the catalog's models: pydantic
 
     # The workspace's catalog: a broken user catalog leaves the last good one listed, with a warning.
     workspace = Workspace()

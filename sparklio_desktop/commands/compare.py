@@ -9,10 +9,10 @@ from typing import Any
 from sparklio_desktop.commands._args import MAX_OUTPUT_TOKENS, int_in
 from sparklio_desktop.commands._output import answer_text, print_json, safe_text
 from sparklio_desktop.commands._route_options import add_route_options
+from sparklio_desktop.commands.route import request_from_args
+from sparklio_desktop.commands.run import _images, _prompt
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
-
-HELP = "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +56,7 @@ def _print_column(result: Any) -> None:
 
 def _ask_vote(comparison: Any, stars: dict[int | str, int]) -> None:
     """Ask for a vote until one is cast or the user presses Enter; a typo asks again."""
-    from sparklio_desktop.core.compare import CompareError, parse_vote
+    from sparklio_desktop.core.compare import CompareError, parse_vote  # asyncio, the dispatcher
 
     columns = len(comparison.order_shown)
     choices = "a, b, tie, both_bad" if columns == 2 else "tie, both_bad, rank:" + ",".join("ABCD"[:columns])
@@ -76,10 +76,9 @@ def _ask_vote(comparison: Any, stars: dict[int | str, int]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # asyncio, the dispatcher and the services (pydantic, SQLAlchemy): only for a comparison, not --help
     import asyncio
 
-    from sparklio_desktop.commands.route import request_from_args
-    from sparklio_desktop.commands.run import _images, _prompt
     from sparklio_desktop.core.compare import ColumnFinished, Comparison, parse_vote, router_top_candidates
     from sparklio_desktop.core.ratings.votes_store import VoteStore
     from sparklio_desktop.core.services import open_services

@@ -6,8 +6,6 @@ import argparse
 
 from sparklio_desktop.commands._output import safe_text
 
-HELP = "read or change a setting, e.g. budget.monthly_usd or budget.at_cap"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="config_command", required=True, parser_class=type(parser))
@@ -20,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.settings.config import format_value, get_setting, set_setting, setting_keys
+    from sparklio_desktop.core.settings.config import format_value, get_setting, set_setting, setting_keys  # pydantic
 
     if args.config_command == "list":
         for key in setting_keys():

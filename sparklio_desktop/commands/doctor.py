@@ -13,8 +13,6 @@ import argparse
 
 from sparklio_desktop.commands._output import print_json
 
-HELP = "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repair", action="store_true",
@@ -24,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the checks open the ledger and load the policy (SQLAlchemy, pydantic): not for --help
     from sparklio_desktop.core.doctor import repair as repair_files
     from sparklio_desktop.core.doctor import run_checks
 

@@ -6,8 +6,7 @@ import argparse
 
 from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, int_in
 from sparklio_desktop.commands._output import print_json, safe_text, warn_fallbacks
-
-HELP = "price a model call (USD, exact)"
+from sparklio_desktop.core.money import format_usd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.money import format_usd
+    # the catalog and its pricing (pydantic): only to price a call, not for --help
     from sparklio_desktop.core.policy.catalog import Capability
     from sparklio_desktop.core.pricing import expected_latency_s, price_call
     from sparklio_desktop.core.workspace import Workspace

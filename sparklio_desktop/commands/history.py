@@ -6,10 +6,8 @@ import argparse
 
 from sparklio_desktop.commands._args import int_in
 from sparklio_desktop.commands._output import print_json, table
+from sparklio_desktop.core.ledger.reader import open_for_reading
 from sparklio_desktop.core.money import format_usd
-
-HELP = "recent requests with their model, outcome and cost"
-
 
 MAX_LIMIT = 100_000
 
@@ -21,9 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.ledger import LedgerStore
-
-    with LedgerStore.open() as ledger:
+    with open_for_reading() as ledger:  # sqlite3 alone, unless the store must create, migrate or reclaim
         rows = ledger.history(limit=args.limit)
     if args.json:
         print_json([r.__dict__ for r in rows])

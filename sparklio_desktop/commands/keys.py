@@ -11,8 +11,6 @@ import sys
 
 from sparklio_desktop.commands._output import safe_text, table
 
-HELP = "store, list or delete provider API keys (OS keyring)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="keys_command", required=True, parser_class=type(parser))
@@ -24,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.settings.secrets import KeyStore
+    from sparklio_desktop.core.settings.secrets import KeyStore  # keyring and its backends
 
     keys = KeyStore()
     if args.keys_command == "set":

@@ -11,8 +11,6 @@ from sparklio_desktop.commands._output import print_json, table
 from sparklio_desktop.commands._route_options import TASKS
 from sparklio_desktop.core.errors import SparklioError
 
-HELP = "rank models by your compare votes: strength 0-10 with a 95% interval, votes, rank, stars"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=TASKS, metavar="TASK", help="one task type (default: all pooled)")
@@ -46,6 +44,7 @@ def row_dict(row: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the fits (numpy), the votes (SQLAlchemy) and the policy (pydantic): not for --help
     from sparklio_desktop.core.ratings import leaderboard
     from sparklio_desktop.core.ratings.votes_store import VoteStore
     from sparklio_desktop.core.workspace import Workspace

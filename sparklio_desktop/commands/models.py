@@ -22,7 +22,6 @@ from sparklio_desktop.commands._args import MAX_TOKENS, float_in, int_in
 from sparklio_desktop.commands._output import print_json, safe_text, table
 from sparklio_desktop.core.errors import SparklioError
 
-HELP = "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints"
 DEFAULT_CONTEXT = 4096  # Ollama's own default num_ctx when OLLAMA_CONTEXT_LENGTH is unset
 
 
@@ -76,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio  # here, not at the top: every command module loads when the parser is built
+    import asyncio  # only where a coroutine runs: not for `models sd ...` or --help
 
     if args.models_group == "sd":
         return _run_sd(args)
@@ -139,7 +138,7 @@ def _confirm(question: str, assume_yes: bool) -> bool:
 
 
 async def _run_ollama(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
+    from sparklio_desktop.core.local.ollama_admin import OllamaAdmin  # httpx
 
     async with OllamaAdmin(args.host) as admin:
         cmd = args.models_command
@@ -187,7 +186,7 @@ async def _run_ollama(args: argparse.Namespace) -> int:
 
 
 async def _show(admin: Any, args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.local.ollama_admin import OllamaError
+    from sparklio_desktop.core.local.ollama_admin import OllamaError  # httpx (loaded by _run_ollama)
 
     details = await admin.show(args.name)
     try:
@@ -236,7 +235,7 @@ def _pull(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
 
     async def pull() -> None:
-        from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
+        from sparklio_desktop.core.local.ollama_admin import OllamaAdmin  # httpx
 
         width, drawn_at = 0, 0.0
         phase: str | None = None
@@ -279,7 +278,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _sd_folders() -> list[Path]:
-    from sparklio_desktop.core.settings.config import load_settings_lenient
+    from sparklio_desktop.core.settings.config import load_settings_lenient  # pydantic
 
     return list(load_settings_lenient()[0].local.sd_weight_dirs)
 
@@ -296,15 +295,18 @@ def _checkpoint_json(c: Any, probed: Any | None, error: str | None) -> dict[str,
 
 
 def _run_sd(args: argparse.Namespace) -> int:
+    # the local-model package (safetensors readers, probes, the VRAM scheduler): only for `models sd`
     from sparklio_desktop.core.local import (
         PICKLE_WARNING,
         CheckpointStore,
         ModelType,
+        PickleRefused,
         delete_checkpoint,
         import_checkpoint,
         list_checkpoints,
         probe,
     )
+    from sparklio_desktop.core.local.sd.weights import describe, probe_checkpoints, scan_weights
 
     store = CheckpointStore()
     cmd = args.models_command
@@ -326,8 +328,6 @@ def _run_sd(args: argparse.Namespace) -> int:
                 print(f"  - {safe_text(reason)}")
         return 0
     if cmd == "list":
-        from sparklio_desktop.core.local.sd.weights import probe_checkpoints, scan_weights
-
         rows, docs = [], []
         scan = scan_weights(_sd_folders(), store=store)
         for row in probe_checkpoints(store=store, listed=scan.checkpoints):
@@ -346,9 +346,6 @@ def _run_sd(args: argparse.Namespace) -> int:
             print(table(rows, ("name", "type", "format", "precision", "size", "vram", "note", "path")))
         return 0
     if cmd == "import":
-        from sparklio_desktop.core.local import PickleRefused
-        from sparklio_desktop.core.local.sd.weights import describe
-
         source = Path(args.path).expanduser()
         if args.trust_pickle and describe(source, store=store).pickle:
             print(PICKLE_WARNING, file=sys.stderr)
@@ -382,14 +379,14 @@ def _run_sd(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["HELP", "add_arguments", "human_bytes", "run"]
+__all__ = ["add_arguments", "human_bytes", "run"]
 
 
 async def _add(admin: Any, args: argparse.Namespace) -> int:
     """Make a pulled model routable; an entry that already runs as the tag (the shipped
     Qwen 2.5 served by ``qwen2.5:latest``) is updated in place, never duplicated
     (core.user_catalog.add_ollama_model, which the Models panel uses too)."""
-    from sparklio_desktop.core.policy import user_catalog
+    from sparklio_desktop.core.policy import user_catalog  # YAML and the catalog's models (pydantic)
 
     speed = None
     if args.speed is not None:

@@ -13,8 +13,6 @@ import sys
 from sparklio_desktop.commands._output import safe_text
 from sparklio_desktop.core.errors import ConfigError
 
-HELP = "validate a routing policy file"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="policy_command", required=True, parser_class=type(parser))
@@ -23,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the policy's and the catalog's models: pydantic, not for --help
     from sparklio_desktop.core.policy.routing_policy import load_policy
     from sparklio_desktop.core.workspace import Workspace
 

@@ -8,8 +8,7 @@ from sparklio_desktop.commands._args import MAX_IMAGES, MAX_TOKENS, image_size, 
 from sparklio_desktop.commands._input import read_prompt_file
 from sparklio_desktop.commands._output import print_json, safe_text, table, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
-
-HELP = "show which model a task would go to, with every candidate's scores and the reasons"
+from sparklio_desktop.core.money import format_usd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +34,7 @@ def read_prompt(args: argparse.Namespace) -> str | None:
 
 
 def request_from_args(args: argparse.Namespace, prompt: str | None, attachments: tuple = ()):
-    from sparklio_desktop.core.routing.router import RouteRequest
+    from sparklio_desktop.core.routing.router import RouteRequest  # the policy's models: pydantic
 
     return RouteRequest(
         task=args.task,
@@ -55,8 +54,6 @@ def request_from_args(args: argparse.Namespace, prompt: str | None, attachments:
 
 
 def print_decision(decision) -> None:
-    from sparklio_desktop.core.money import format_usd
-
     o = decision.options
     print(f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "
           f"speed {o.speed}, quality {o.quality}")
@@ -80,6 +77,7 @@ def print_decision(decision) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the catalog, the policy and the settings (pydantic): only to route, not for --help
     from sparklio_desktop.core.services import route_planner
     from sparklio_desktop.core.workspace import Workspace
 

@@ -27,10 +27,11 @@ from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, float
 from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded, read_prompt_stream
 from sparklio_desktop.commands._output import answer_text, print_json, safe_text, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
+from sparklio_desktop.commands.route import read_prompt, request_from_args
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
-
-HELP = "run a task: the answer goes to standard output, what happened to standard error; every attempt is recorded"
+from sparklio_desktop.core.providers.base import ImageInput, image_mime_type
+from sparklio_desktop.core.settings import paths
 
 MAX_STEPS = 150
 
@@ -63,8 +64,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _prompt(args: argparse.Namespace) -> str:
-    from sparklio_desktop.commands.route import read_prompt
-
     text = read_prompt(args)
     if text is None:
         if sys.stdin is None or sys.stdin.isatty():
@@ -76,11 +75,9 @@ def _prompt(args: argparse.Namespace) -> str:
     return text
 
 
-def _images(paths: list[str]):
-    from sparklio_desktop.core.providers.base import ImageInput, image_mime_type
-
+def _images(names: list[str]) -> tuple[ImageInput, ...]:
     found = []
-    for name in paths:
+    for name in names:
         kind = image_mime_type(name)
         if kind is None:
             raise SparklioError(f"--image {name}: not a PNG, JPEG, WebP or GIF file")
@@ -93,7 +90,7 @@ def _image_options(args: argparse.Namespace):
     if not args.negative and args.guidance is None and args.image_seed is None and args.steps is None:
         return None
     # Ranges are checked by the argument types (above); the options only travel from here.
-    from sparklio_desktop.core.local.sd.service import ImageOptions
+    from sparklio_desktop.core.local.sd.service import ImageOptions  # asyncio and the SD package
 
     return ImageOptions(negative_prompt=args.negative, guidance=args.guidance, seed=args.image_seed,
                         steps=args.steps)
@@ -118,8 +115,6 @@ def check_out_dir(name: str) -> Path:
 def save_images(images: tuple[bytes, ...], out: Path, stem: str) -> tuple[list[str], str | None]:
     """Write paid-for images to ``out``; if that fails, to the data folder's ``images/``,
     then to a new temporary folder. Returns the paths and why the fallback was used."""
-    from sparklio_desktop.core.settings import paths
-
     problem = None
     candidates: list[Any] = [out, lambda: paths.data_dir() / "images", lambda: Path(tempfile.mkdtemp(prefix="sparklio-"))]
     for candidate in candidates:
@@ -186,9 +181,9 @@ class _AnswerPrinter:
 
 
 def run(args: argparse.Namespace) -> int:
+    # asyncio, the dispatcher and the services (pydantic, SQLAlchemy): only for a run, not --help
     import asyncio
 
-    from sparklio_desktop.commands.route import request_from_args
     from sparklio_desktop.core.dispatch import AttemptFailed, AttemptStarted, Finished, RunRequest, TextChunk
     from sparklio_desktop.core.services import open_services
 

@@ -8,8 +8,6 @@ from sparklio_desktop.commands._output import print_json, safe_text, table
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
 
-HELP = "explain a past request again: its routing decision and every attempt"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("request_id")
@@ -17,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.ledger import LedgerStore
+    from sparklio_desktop.core.ledger import LedgerStore  # SQLAlchemy
 
     with LedgerStore.open() as ledger:
         decision = ledger.decision(args.request_id)

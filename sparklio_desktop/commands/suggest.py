@@ -8,8 +8,7 @@ from typing import Any
 from sparklio_desktop.commands._output import print_json, safe_text
 from sparklio_desktop.commands._route_options import TASKS
 from sparklio_desktop.core.errors import SparklioError
-
-HELP = "suggest policy changes from your ratings; --apply TASK writes a new policy version, --undo reverts it"
+from sparklio_desktop.core.settings import paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +30,11 @@ def _suggestion_dict(s: Any) -> dict[str, Any]:
 
 
 def _policy_path(workspace: Any) -> Any:
-    from sparklio_desktop.core.settings import paths
-
     return workspace.policy_store.explicit_path or paths.user_policy_path()
 
 
 def run(args: argparse.Namespace) -> int:
+    # the policy (pydantic), the votes (SQLAlchemy) and their fits (numpy): not for --help
     from sparklio_desktop.core.policy.versions import PolicyVersions
     from sparklio_desktop.core.ratings.state import task_suggestion
     from sparklio_desktop.core.ratings.votes_store import VoteStore

@@ -35,12 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from sparklio_desktop.core.errors import BudgetError, UnknownNameError
 from sparklio_desktop.core.ledger import (
     AttemptRecord,
-    LedgerStore,
     current_month,
     month_bounds,
     month_of,
@@ -48,6 +47,9 @@ from sparklio_desktop.core.ledger import (
     utcnow,
 )
 from sparklio_desktop.core.money import format_usd
+
+if TYPE_CHECKING:  # `sparklio spend` asks status() of a LedgerReader: no SQLAlchemy
+    from sparklio_desktop.core.ledger import LedgerStore
 
 AtCapPolicy = Literal["local_only", "stop"]
 AT_CAP_POLICIES: frozenset[str] = frozenset(get_args(AtCapPolicy))
@@ -67,6 +69,26 @@ class BudgetStatus:
     @property
     def left_usd(self) -> Decimal:
         return max(Decimal(0), self.budget_usd - self.spent_usd - self.reserved_usd)
+
+
+def month_status(month: str, budget_usd: Decimal, alert_threshold: Decimal, spent_usd: Decimal,
+                 reserved_usd: Decimal) -> BudgetStatus:
+    """The month against the budget, from its spend and outstanding reservations read
+    together: by :meth:`BudgetGuard.status` from its store, by ``sparklio spend`` through
+    the read-only reader (core/ledger/reader.py)."""
+    if budget_usd > 0:
+        percent = (spent_usd * 100 / budget_usd).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    else:
+        percent = Decimal(100)
+    return BudgetStatus(
+        month=month,
+        budget_usd=budget_usd,
+        spent_usd=spent_usd,
+        reserved_usd=reserved_usd,
+        percent=percent,
+        alert=budget_usd > 0 and spent_usd >= budget_usd * alert_threshold,
+        capped=spent_usd + reserved_usd >= budget_usd,
+    )
 
 
 @dataclass(frozen=True)
@@ -121,20 +143,7 @@ class BudgetGuard:
         now = self._clock()
         month = month or current_month(now)
         spent, reserved = self.store.budget_snapshot(month)
-        budget = self.monthly_usd
-        if budget > 0:
-            percent = (spent * 100 / budget).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-        else:
-            percent = Decimal(100)
-        return BudgetStatus(
-            month=month,
-            budget_usd=budget,
-            spent_usd=spent,
-            reserved_usd=reserved,
-            percent=percent,
-            alert=budget > 0 and spent >= budget * self.alert_threshold,
-            capped=spent + reserved >= budget,
-        )
+        return month_status(month, self.monthly_usd, self.alert_threshold, spent, reserved)
 
     def reserve(self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None
                 ) -> Reservation:

@@ -22,7 +22,7 @@ from sparklio_desktop.core.workspace import Workspace
 if TYPE_CHECKING:  # imported where they are built: `sparklio route` opens no services
     import httpx
 
-    from sparklio_desktop.core.budget import BudgetGuard
+    from sparklio_desktop.core.budget import AtCapPolicy, BudgetGuard
     from sparklio_desktop.core.cache import ResponseCache
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore
@@ -57,13 +57,18 @@ class Services:
         self.ledger.close()
 
 
+def budget_terms(workspace: Workspace) -> tuple[Decimal, AtCapPolicy, Decimal]:
+    """(monthly budget, what happens at the cap, alert threshold) from the settings; the
+    threshold falls back to the policy's."""
+    settings = workspace.settings
+    threshold = settings.budget.alert_threshold or workspace.policy.budget.alert_threshold
+    return Decimal(str(settings.budget.monthly_usd)), settings.budget.at_cap, Decimal(str(threshold))
+
+
 def budget_guard(workspace: Workspace, ledger: LedgerStore) -> BudgetGuard:
     from sparklio_desktop.core.budget import BudgetGuard
 
-    settings = workspace.settings
-    threshold = settings.budget.alert_threshold or workspace.policy.budget.alert_threshold
-    return BudgetGuard(ledger, Decimal(str(settings.budget.monthly_usd)), settings.budget.at_cap,
-                       Decimal(str(threshold)))
+    return BudgetGuard(ledger, *budget_terms(workspace))
 
 
 def open_services(
@@ -131,7 +136,7 @@ def route_planner(workspace: Workspace, *, all_available: bool = False) -> Route
         return month_spend_usd(path=path)
 
     ratings = None
-    if path.is_file() and workspace.policy.ratings.enabled:  # else no votes: numpy and SQLAlchemy stay unloaded
+    if workspace.policy.ratings.enabled and _may_hold_votes(path):  # else numpy and SQLAlchemy stay unloaded
         from sparklio_desktop.core.ratings.state import RatingQualities
         from sparklio_desktop.core.ratings.votes_store import VoteStore
 
@@ -141,3 +146,18 @@ def route_planner(workspace: Workspace, *, all_available: bool = False) -> Route
 
         ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, votes)
     return RoutePlanner(workspace, spend=spend, ratings=ratings)
+
+
+def _may_hold_votes(path: Path) -> bool:
+    """False when the ledger at ``path`` surely holds no compare vote: there is no file, or
+    it reads as the store would leave it and has none. With no votes the ratings change no
+    route, and reading them would import SQLAlchemy and numpy."""
+    if not path.is_file():
+        return False
+    from sparklio_desktop.core.ledger.reader import LedgerReader
+
+    reader = LedgerReader.open(path)
+    if reader is None:
+        return True  # the store must open it first (to migrate or reclaim): read the votes as ever
+    with reader:
+        return reader.has_votes()

@@ -30,36 +30,12 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
-from sparklio_desktop.core.ledger.engine import DatabaseFileError, create_sqlite_engine, writer
+from sparklio_desktop.core.ledger.engine import create_sqlite_engine, writer
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.ledger.sqlite_file import LABEL, check_folder_writable, check_not_empty
 from sparklio_desktop.core.settings import paths
 
-LABEL = "ledger"
-
-
-def check_folder_writable(folder: Path, path: Path, label: str = LABEL) -> None:
-    """Raise :class:`DatabaseFileError` unless a file can be created in ``folder``.
-
-    SQLite in WAL mode creates ``-wal`` and ``-shm`` files beside the database, so a
-    folder that refuses new files breaks the first write; trying is the only test that
-    also holds for root (``os.access`` answers from the mode bits).
-    """
-    if not folder.exists():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatabaseFileError(path, label, "unopenable",
-                                    f"cannot create the folder {folder}: {exc.strerror or exc}") from None
-    if not folder.is_dir():
-        raise DatabaseFileError(path, label, "unopenable", f"{folder} is not a folder")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=folder)
-    except OSError as exc:
-        raise DatabaseFileError(path, label, "readonly",
-                                f"the folder {folder} is not writable: {exc.strerror or exc}") from None
-    os.close(handle)
-    with suppress(OSError):
-        os.unlink(probe)
+__all__ = ["LABEL", "LedgerFileStore", "check_folder_writable", "check_not_empty"]
 
 
 def _create(target: Path) -> None:
@@ -88,17 +64,6 @@ def _create(target: Path) -> None:
         for leftover in (temp_path, Path(f"{temp_path}-wal"), Path(f"{temp_path}-shm")):
             with suppress(FileNotFoundError):
                 leftover.unlink()
-
-
-def check_not_empty(target: Path, label: str = LABEL) -> None:
-    """An existing zero-byte ledger (and no WAL holding its pages) is a damaged one."""
-    try:
-        empty = target.is_file() and target.stat().st_size == 0
-        wal = Path(f"{target}-wal")
-        if empty and not (wal.is_file() and wal.stat().st_size > 0):
-            raise DatabaseFileError(target, label, "damaged", "it is empty: 0 bytes")
-    except OSError:
-        return  # SQLite will say what is wrong with it
 
 
 class LedgerFileStore:

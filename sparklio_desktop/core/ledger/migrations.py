@@ -17,13 +17,15 @@ Rules for whoever adds the next one:
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.ledger.money import utc_iso, utcnow
 
-Migration = Callable[[Connection], None]
+if TYPE_CHECKING:  # the read-only reader (reader.py) checks the names without SQLAlchemy
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import Connection
+
+Migration = Callable[["Connection"], None]
 
 
 class MigrationSet:

@@ -1,4 +1,4 @@
-"""Exact money and UTC time as SQLAlchemy column types.
+"""Exact money and UTC time, as the ledger stores them.
 
 Money is stored as INTEGER picodollars (1e-12 USD). Integers add exactly, so SQLite's
 ``SUM`` over a money column is the exact total, and per-token prices such as
@@ -11,17 +11,14 @@ too, because ``0.1`` is not a tenth. Those rules, and the display form, are
 Times are stored as fixed-width ISO-8601 UTC text (``2025-03-14T09:26:53.123456Z``)
 so that text order is time order, ``substr(ts, 1, 7)`` is the month and
 ``substr(ts, 1, 10)`` the day, and a plain index on the column serves month ranges.
+
+The SQLAlchemy column types built on these are in ``column_types.py``: the read-only
+reader (``reader.py``) converts values without importing SQLAlchemy.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
-
-from sqlalchemy import Integer, String
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
 # The exact form lives in core/money.py (with the display form); the ledger re-exports it.
 from sparklio_desktop.core.money import PICOS_PER_USD as PICOS_PER_USD
@@ -29,19 +26,6 @@ from sparklio_desktop.core.money import from_picodollars as from_picodollars
 from sparklio_desktop.core.money import picodollars_text as picodollars_text
 from sparklio_desktop.core.money import plain_decimal as plain_decimal
 from sparklio_desktop.core.money import to_picodollars as to_picodollars
-
-
-class Money(TypeDecorator[Decimal]):
-    """A USD amount: ``Decimal`` in Python, INTEGER picodollars in SQLite."""
-
-    impl = Integer
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
-        return None if value is None else to_picodollars(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else from_picodollars(int(value))
 
 
 def utc_iso(value: datetime) -> str:
@@ -58,16 +42,3 @@ def parse_utc(text: str) -> datetime:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An aware UTC ``datetime`` stored as sortable fixed-width ISO text."""
-
-    impl = String(27)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else utc_iso(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        return None if value is None else parse_utc(value)

@@ -25,7 +25,6 @@ folder; owners on another machine sharing the file cannot be checked.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,6 +92,8 @@ def _posix_token(pid: int) -> str | None:  # pragma: no cover - exercised off Li
         return None
     except PermissionError:
         pass  # it exists, owned by someone else
+    import subprocess  # off Linux only: `sparklio spend`, `history` and `route` read owners too
+
     try:
         out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True,
                              timeout=5, env={**os.environ, "LC_ALL": "C"})

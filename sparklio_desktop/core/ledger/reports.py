@@ -1,119 +1,181 @@
-"""Monthly spend queries and the CSV export, as functions over one connection.
+"""Monthly spend queries, the history list and the CSV export, as functions over one connection.
 
 Totals come from ``usage_daily``, the rollup that a trigger keeps in step with
 ``llm_usage`` (see migration ``m002_usage_daily``): a month is at most
 days x users x models x tasks x outcomes rows, so every query here is a few
 milliseconds however many attempts the month holds. Every sum is SQLite's exact
-integer ``SUM`` over picodollars, turned into Decimal by the :class:`Money` type.
-Months are UTC (see :mod:`sparklio_desktop.core.ledger.months`).
+integer ``SUM`` over picodollars, turned into Decimal by
+:func:`~sparklio_desktop.core.ledger.money.from_picodollars`. Months are UTC (see
+:mod:`sparklio_desktop.core.ledger.months`).
+
+The queries are SQL text, run on either kind of connection: a SQLAlchemy
+``Connection`` (:class:`~sparklio_desktop.core.ledger.store.LedgerStore`, inside its
+transaction) or a plain ``sqlite3.Connection``
+(:class:`~sparklio_desktop.core.ledger.reader.LedgerReader`, which spares ``sparklio
+spend`` and ``history`` the import of SQLAlchemy). One text per question, so both give
+the same answer.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable
-from datetime import date
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select
-from sqlalchemy.engine import Connection
-
-from sparklio_desktop.core.ledger.money import Money, picodollars_text, utc_iso
+from sparklio_desktop.core.ledger.money import from_picodollars, parse_utc, picodollars_text, utc_iso
 from sparklio_desktop.core.ledger.months import day_bounds_text, month_bounds, month_days
-from sparklio_desktop.core.ledger.records import LocalCloudSplit, SpendSummary
-from sparklio_desktop.core.ledger.schema import llm_usage, usage_daily
+from sparklio_desktop.core.ledger.records import LocalCloudSplit, RequestSummary, SpendSummary
 
-_d = usage_daily.c
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    SqlConnection = Connection | sqlite3.Connection
+
 _ZERO = Decimal(0)
 
 
-def _money_sum(column: Any) -> ColumnElement[Decimal]:
-    return func.coalesce(func.sum(column), literal(0, type_=column.type))
+def rows(conn: SqlConnection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (``?`` placeholders) on either kind of connection; all rows as tuples."""
+    if isinstance(conn, sqlite3.Connection):
+        return conn.execute(sql, tuple(params)).fetchall()
+    return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(params))]
 
 
-def _int_sum(expression: Any) -> ColumnElement[int]:
-    return func.coalesce(func.sum(expression), 0)
-
-
-def _in_month(month: str, user: str | None) -> list[ColumnElement[bool]]:
+def _in_month(month: str, user: str | None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` of a month's ``usage_daily`` rows (of one user, when named)."""
     first, after = day_bounds_text(month)
-    where = [_d.day >= first, _d.day < after]
-    if user is not None:
-        where.append(_d.user == user)
-    return where
+    if user is None:
+        return "day >= ? AND day < ?", [first, after]
+    return "day >= ? AND day < ? AND user = ?", [first, after, user]
 
 
-def month_spend(conn: Connection, month: str, user: str | None = None) -> Decimal:
+def month_spend(conn: SqlConnection, month: str, user: str | None = None) -> Decimal:
     """Everything spent in the UTC month (all outcomes: failed calls cost money too)."""
-    query = select(_money_sum(_d.cost_usd)).where(*_in_month(month, user))
-    return conn.execute(query).scalar_one()
+    where, params = _in_month(month, user)
+    [(picos,)] = rows(conn, f"SELECT COALESCE(SUM(cost_usd), 0) FROM usage_daily WHERE {where}", params)
+    return from_picodollars(picos)
 
 
-def _by(conn: Connection, key: Any, where: list[ColumnElement[bool]]) -> dict[str, Decimal]:
-    total = _money_sum(_d.cost_usd)
-    query = select(key, total).where(*where).group_by(key).order_by(total.desc(), key)
-    return dict(conn.execute(query).all())
+def _by(conn: SqlConnection, key: str, where: str, params: list[Any]) -> dict[str, Decimal]:
+    query = (f"SELECT {key}, COALESCE(SUM(cost_usd), 0) AS total FROM usage_daily WHERE {where}"
+             f" GROUP BY {key} ORDER BY total DESC, {key}")
+    return {name: from_picodollars(picos) for name, picos in rows(conn, query, params)}
 
 
-def daily_spend(conn: Connection, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
+def daily_spend(conn: SqlConnection, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
     """Spend per UTC day, every day of the month listed (zero where nothing was spent)."""
-    query = (
-        select(_d.day, _money_sum(_d.cost_usd))
-        .where(*_in_month(month, user))
-        .group_by(_d.day)
-    )
-    spent: dict[str, Decimal] = dict(conn.execute(query).all())
+    where, params = _in_month(month, user)
+    query = f"SELECT day, COALESCE(SUM(cost_usd), 0) FROM usage_daily WHERE {where} GROUP BY day"
+    spent = {day: from_picodollars(picos) for day, picos in rows(conn, query, params)}
     return [(day, spent.get(day.isoformat(), _ZERO)) for day in month_days(month)]
 
 
 def spend_summary(
-    conn: Connection, month: str, local_providers: Iterable[str], user: str | None = None
+    conn: SqlConnection, month: str, local_providers: Iterable[str], user: str | None = None
 ) -> SpendSummary:
     """The spend panel's numbers; call inside one transaction for a consistent snapshot."""
-    where = _in_month(month, user)
-    totals = conn.execute(
-        select(
-            _money_sum(_d.cost_usd),
-            _money_sum(_d.saved_usd),
-            _int_sum(_d.requests),
-            _int_sum(_d.attempts),
-            _int_sum(_d.fallbacks),
-            _int_sum(case((_d.outcome == "cache_hit", _d.attempts), else_=0)),
-        ).where(*where)
-    ).one()
-    spent, saved, requests, attempts, fallbacks, cache_hits = totals
-
-    is_local = _d.provider.in_(sorted(set(local_providers)))
-    split_query = (
-        select(
-            is_local,
-            _money_sum(_d.cost_usd),
-            _int_sum(case((_d.outcome == "ok", _d.attempts), else_=0)),
-        )
-        .where(*where)
-        .group_by(is_local)
+    where, params = _in_month(month, user)
+    [(spent, saved, requests, attempts, fallbacks, cache_hits)] = rows(
+        conn,
+        "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0), COALESCE(SUM(requests), 0),"
+        " COALESCE(SUM(attempts), 0), COALESCE(SUM(fallbacks), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 'cache_hit' THEN attempts ELSE 0 END), 0)"
+        f" FROM usage_daily WHERE {where}",
+        params,
     )
-    split = {bool(local): (usd, answers) for local, usd, answers in conn.execute(split_query)}
+
+    local = sorted(set(local_providers))
+    is_local = f"provider IN ({', '.join('?' * len(local))})" if local else "0"
+    split = {
+        bool(flag): (from_picodollars(usd), answers)
+        for flag, usd, answers in rows(
+            conn,
+            f"SELECT {is_local} AS is_local, COALESCE(SUM(cost_usd), 0),"
+            " COALESCE(SUM(CASE WHEN outcome = 'ok' THEN attempts ELSE 0 END), 0)"
+            f" FROM usage_daily WHERE {where} GROUP BY is_local",
+            [*local, *params],
+        )
+    }
     local_usd, local_answers = split.get(True, (_ZERO, 0))
     cloud_usd, cloud_answers = split.get(False, (_ZERO, 0))
 
     return SpendSummary(
         month=month,
-        spent_usd=spent,
-        by_model=_by(conn, _d.model_id, where),
-        by_task=_by(conn, _d.task_type, where),
-        by_provider=_by(conn, _d.provider, where),
+        spent_usd=from_picodollars(spent),
+        by_model=_by(conn, "model_id", where, params),
+        by_task=_by(conn, "task_type", where, params),
+        by_provider=_by(conn, "provider", where, params),
         local_vs_cloud=LocalCloudSplit(local_answers, cloud_answers, local_usd, cloud_usd),
         cache_hits=cache_hits,
-        saved_usd=saved,
+        saved_usd=from_picodollars(saved),
         requests=requests,
         attempts=attempts,
         fallback_rate=fallbacks / requests if requests else 0.0,
         daily=daily_spend(conn, month, user),
     )
+
+
+# One line per request: its first attempt (when and what), its last attempt (which model
+# answered, how it ended, its rating), its attempts' sums, and the decision's preview.
+_HISTORY = """SELECT first.request_id, first.ts_utc, first.task_type, last.model_id, last.outcome,
+    (SELECT sum(every.cost_usd) FROM llm_usage AS every WHERE every.request_id = first.request_id),
+    (SELECT sum(every.saved_usd) FROM llm_usage AS every WHERE every.request_id = first.request_id),
+    (SELECT count(*) FROM llm_usage AS every WHERE every.request_id = first.request_id),
+    last.rating, decisions.prompt_preview
+FROM llm_usage AS first
+JOIN llm_usage AS last ON last.id = (SELECT every.id FROM llm_usage AS every
+    WHERE every.request_id = first.request_id ORDER BY every.attempt DESC LIMIT 1)
+LEFT OUTER JOIN decisions ON decisions.request_id = first.request_id
+WHERE first.attempt = 1{where}
+ORDER BY first.ts_utc DESC, first.id DESC
+LIMIT ?"""
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` for ``LIKE '%' || ? || '%' ESCAPE '/'``: its own ``%``, ``_`` and ``/`` match themselves."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def history(
+    conn: SqlConnection,
+    limit: int = 50,
+    search: str | None = None,
+    task: str | None = None,
+    model: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[RequestSummary]:
+    """The latest requests first, one line each (see ``LedgerStore.history``)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if task is not None:
+        where.append("first.task_type = ?")
+        params.append(task)
+    if model is not None:
+        where.append("last.model_id = ?")
+        params.append(model)
+    if since is not None:
+        where.append("first.ts_utc >= ?")
+        params.append(utc_iso(since))
+    if until is not None:
+        where.append("first.ts_utc < ?")
+        params.append(utc_iso(until))
+    if search:
+        where.append("(decisions.prompt_preview LIKE '%' || ? || '%' ESCAPE '/'"
+                     " OR last.model_id LIKE '%' || ? || '%' ESCAPE '/')")
+        params += [_like_escaped(search)] * 2
+    query = _HISTORY.format(where="".join(f" AND {w}" for w in where))
+    return [
+        RequestSummary(request_id, parse_utc(ts), task_type, model_id, outcome, from_picodollars(cost),
+                       from_picodollars(saved), attempts, rating, preview)
+        for request_id, ts, task_type, model_id, outcome, cost, saved, attempts, rating, preview
+        in rows(conn, query, [*params, limit])
+    ]
 
 
 def export_month_csv(conn: Connection, month: str, path: Path) -> int:
@@ -125,6 +187,10 @@ def export_month_csv(conn: Connection, month: str, path: Path) -> int:
     seconds. The file appears whole or not at all: it is written beside ``path``
     and renamed.
     """
+    # The table's columns and their types: SQLAlchemy is loaded already (a LedgerStore runs this).
+    from sparklio_desktop.core.ledger.column_types import Money
+    from sparklio_desktop.core.ledger.schema import llm_usage
+
     start, end = month_bounds(month)
     names = [column.name for column in llm_usage.columns]
     money = [i for i, column in enumerate(llm_usage.columns) if isinstance(column.type, Money)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Integer, MetaData, Table, Text
 
-from sparklio_desktop.core.ledger.money import Money, UtcDateTime
+from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
 
 metadata = MetaData()
 

@@ -32,13 +32,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Boolean, Engine, func, select, update
+from sqlalchemy import Boolean, Engine, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sparklio_desktop.core.ledger import reports, reservations
+from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
 from sparklio_desktop.core.ledger.direct import DirectConnection
 from sparklio_desktop.core.ledger.file_store import LABEL, LedgerFileStore
-from sparklio_desktop.core.ledger.money import Money, UtcDateTime, plain_decimal, to_picodollars, utc_iso, utcnow
+from sparklio_desktop.core.ledger.money import plain_decimal, to_picodollars, utc_iso, utcnow
 from sparklio_desktop.core.ledger.owners import this_process
 from sparklio_desktop.core.ledger.records import (
     ANSWER_OUTCOMES,
@@ -354,55 +355,8 @@ class LedgerStore(LedgerFileStore):
         ``model`` is the final model; ``since``/``until`` bound the first attempt's
         time as ``[since, until)``.
         """
-        first = llm_usage.alias("first")
-        last = llm_usage.alias("last")
-        every = llm_usage.alias("every")
-        last_id = (
-            select(every.c.id)
-            .where(every.c.request_id == first.c.request_id)
-            .order_by(every.c.attempt.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-        def per_request(aggregate: Any) -> Any:
-            return select(aggregate).where(every.c.request_id == first.c.request_id).scalar_subquery()
-
-        query = (
-            select(
-                first.c.request_id,
-                first.c.ts_utc,
-                first.c.task_type,
-                last.c.model_id,
-                last.c.outcome,
-                per_request(func.sum(every.c.cost_usd)),
-                per_request(func.sum(every.c.saved_usd)),
-                per_request(func.count()),
-                last.c.rating,
-                decisions.c.prompt_preview,
-            )
-            .select_from(first)
-            .join(last, last.c.id == last_id)
-            .outerjoin(decisions, decisions.c.request_id == first.c.request_id)
-            .where(first.c.attempt == 1)
-            .order_by(first.c.ts_utc.desc(), first.c.id.desc())
-            .limit(limit)
-        )
-        if task is not None:
-            query = query.where(first.c.task_type == task)
-        if model is not None:
-            query = query.where(last.c.model_id == model)
-        if since is not None:
-            query = query.where(first.c.ts_utc >= since)
-        if until is not None:
-            query = query.where(first.c.ts_utc < until)
-        if search:
-            query = query.where(
-                decisions.c.prompt_preview.contains(search, autoescape=True)
-                | last.c.model_id.contains(search, autoescape=True)
-            )
         with self._read() as conn:
-            return [RequestSummary(*tuple(row)) for row in conn.execute(query)]
+            return reports.history(conn, limit, search, task, model, since, until)
 
     # -- spend ---------------------------------------------------------------------
 

@@ -17,37 +17,60 @@ Statistical choices, in brief (details in the private modules' docstrings):
 * Optional decay: a vote weighs ``0.5 ** (age_days / half_life_days)``.
 * Stars: mean with a Student-t 95% interval, clipped to [1, 5].
 * Routing: ``blended = (k · catalog + n · rating) / (k + n)``.
+
+The names below load on first use (PEP 562): the records (:class:`Vote`,
+:class:`StarRating`) that the vote store and the app's start-up need come without
+numpy, which only the fits (``_bradley_terry``, ``_tally``) import.
 """
 
-from sparklio_desktop.core.ratings._bradley_terry import (
-    DEFAULT_PRIOR_GAMES,
-    BradleyTerryFit,
-    fit_bradley_terry,
-    fit_log_strengths,
-    score_from_log_strength,
-)
-from sparklio_desktop.core.ratings._leaderboard import (
-    DEFAULT_MIN_VOTES,
-    DEFAULT_ROUNDS,
-    LeaderboardRow,
-    leaderboard,
-)
-from sparklio_desktop.core.ratings._records import (
-    PairOutcome,
-    StarRating,
-    Vote,
-    VoteKind,
-    decay_weights,
-    pairwise_outcomes,
-    select_records,
-)
-from sparklio_desktop.core.ratings._routing import (
-    DEFAULT_PRIOR_VOTES,
-    Suggestion,
-    blended_quality,
-    suggest,
-)
-from sparklio_desktop.core.ratings._stars import StarSummary, star_interval, summarize_stars
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.ratings._bradley_terry import (
+        DEFAULT_PRIOR_GAMES,
+        BradleyTerryFit,
+        fit_bradley_terry,
+        fit_log_strengths,
+        score_from_log_strength,
+    )
+    from sparklio_desktop.core.ratings._leaderboard import (
+        DEFAULT_MIN_VOTES,
+        DEFAULT_ROUNDS,
+        LeaderboardRow,
+        leaderboard,
+    )
+    from sparklio_desktop.core.ratings._records import (
+        PairOutcome,
+        StarRating,
+        Vote,
+        VoteKind,
+        decay_weights,
+        pairwise_outcomes,
+        select_records,
+    )
+    from sparklio_desktop.core.ratings._routing import (
+        DEFAULT_PRIOR_VOTES,
+        Suggestion,
+        blended_quality,
+        suggest,
+    )
+    from sparklio_desktop.core.ratings._stars import StarSummary, star_interval, summarize_stars
+
+# name -> the private module that defines it
+_WHERE = {
+    "DEFAULT_PRIOR_GAMES": "_bradley_terry", "BradleyTerryFit": "_bradley_terry",
+    "fit_bradley_terry": "_bradley_terry", "fit_log_strengths": "_bradley_terry",
+    "score_from_log_strength": "_bradley_terry",
+    "DEFAULT_MIN_VOTES": "_leaderboard", "DEFAULT_ROUNDS": "_leaderboard", "LeaderboardRow": "_leaderboard",
+    "leaderboard": "_leaderboard",
+    "PairOutcome": "_records", "StarRating": "_records", "Vote": "_records", "VoteKind": "_records",
+    "decay_weights": "_records", "pairwise_outcomes": "_records", "select_records": "_records",
+    "DEFAULT_PRIOR_VOTES": "_routing", "Suggestion": "_routing", "blended_quality": "_routing", "suggest": "_routing",
+    "StarSummary": "_stars", "star_interval": "_stars", "summarize_stars": "_stars",
+}  # fmt: skip
 
 __all__ = [
     "BradleyTerryFit",
@@ -74,3 +97,16 @@ __all__ = [
     "suggest",
     "summarize_stars",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # found once; later look-ups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
-from typing import Literal, Protocol, TypeVar, get_args
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, get_args
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads with the first fit: the records alone are read at the app's start-up
+    import numpy as np
 
 VoteKind = Literal["a", "b", "tie", "both_bad", "ranking"]
 """``a``/``b``: the left/right answer of two is better; ``tie``: equally good;
@@ -156,6 +157,8 @@ def decay_weights(timestamps: Iterable[datetime], half_life_days: float, referen
     """
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days!r}")
+    import numpy as np
+
     ages = np.fromiter(((reference - ts).total_seconds() / _SECONDS_PER_DAY for ts in timestamps), dtype=float)
     weights: np.ndarray = np.power(0.5, np.maximum(ages, 0.0) / half_life_days)
     return weights

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.policy.catalog import Catalog
 from sparklio_desktop.core.policy.routing_policy import Policy
-from sparklio_desktop.core.ratings import StarRating, Suggestion, Vote, blended_quality, leaderboard, suggest
 from sparklio_desktop.core.routing.router import Router, RouteRequest
+
+if TYPE_CHECKING:  # the fits import numpy: they load with the first votes blended, not at start-up
+    from sparklio_desktop.core.ratings import StarRating, Suggestion, Vote
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ def ratings_for_task(catalog: Catalog, policy: Policy, votes: Iterable[Vote], ta
     """
     if not policy.ratings.enabled:
         return TaskRatings({}, {})
+    from sparklio_desktop.core.ratings import blended_quality, leaderboard
+
     rows = leaderboard(votes, task_type=task_type, rounds=0, min_votes=policy.ratings.min_votes)
     quality: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -92,6 +97,8 @@ def task_suggestion(router: Router, votes: Iterable[Vote], stars: Iterable[StarR
     (every model assumed available), so "at 40% of the cost" means the same thing the
     route preview shows.
     """
+    from sparklio_desktop.core.ratings import leaderboard, suggest
+
     policy = router.policy
     rows = leaderboard(votes, stars, task_type=task_type, min_votes=policy.ratings.min_votes, seed=seed)
     decision = router.route(RouteRequest(task=task_type, explore=False))

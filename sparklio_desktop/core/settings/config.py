@@ -50,7 +50,7 @@ __all__ = [
     "load_settings_lenient", "save_settings", "set_setting", "setting_keys", "settings_path",
 ]  # fmt: skip
 
-SETTINGS_FILENAME = "settings.json"
+SETTINGS_FILENAME = paths.SETTINGS_FILENAME
 
 # A monthly budget above a million dollars is a typo; the ledger's own ceiling (2**63 - 1
 # picodollars, about $9.2M) is well above it, so budget arithmetic never overflows.
@@ -79,7 +79,7 @@ def _os_user() -> str:
 class _Section(BaseModel):
     # Frozen: one Settings object is shared across threads and view-models; a change
     # goes through set_setting, which builds and saves a new one.
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class BudgetSettings(_Section):
@@ -233,7 +233,7 @@ def _choices(key: str) -> list[str] | None:
 
 def settings_path() -> Path:
     """Where settings live by default: ``data_dir()/settings.json``."""
-    return paths.data_dir(create=False) / SETTINGS_FILENAME
+    return paths.settings_path()
 
 
 def _line_of(text: str, loc: Sequence[Any]) -> int | None:

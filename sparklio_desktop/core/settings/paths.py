@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 APP_NAME = "sparklio"
+SETTINGS_FILENAME = "settings.json"
 _PACKAGE_DIR = Path(__file__).resolve().parents[2]  # sparklio_desktop/
 _REPO_ROOT = _PACKAGE_DIR.parent
 
@@ -36,6 +37,11 @@ def _shipped(name: str) -> Path:
     if top.is_dir():
         return top
     return _PACKAGE_DIR / "data" / name
+
+
+def settings_path() -> Path:
+    """Where settings live by default (read by core/settings/config.py)."""
+    return data_dir(create=False) / SETTINGS_FILENAME
 
 
 def shipped_policy_path() -> Path:

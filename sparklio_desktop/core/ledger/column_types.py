@@ -1,0 +1,46 @@
+"""Exact money and UTC time as SQLAlchemy column types (the rules are in ``money.py``).
+
+``Money`` is a ``Decimal`` of USD in Python and INTEGER picodollars in SQLite;
+``UtcDateTime`` an aware UTC ``datetime`` in Python and fixed-width ISO text in SQLite.
+They sit apart from ``money.py`` so that the conversions load without SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Integer, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from sparklio_desktop.core.ledger.money import from_picodollars, parse_utc, to_picodollars, utc_iso
+
+__all__ = ["Money", "UtcDateTime"]
+
+
+class Money(TypeDecorator[Decimal]):
+    """A USD amount: ``Decimal`` in Python, INTEGER picodollars in SQLite."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else to_picodollars(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else from_picodollars(int(value))
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC ``datetime`` stored as sortable fixed-width ISO text."""
+
+    impl = String(27)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else utc_iso(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else parse_utc(value)

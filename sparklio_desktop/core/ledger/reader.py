@@ -1,0 +1,176 @@
+"""Read-only answers from the ledger without SQLAlchemy, for the quick commands.
+
+``sparklio spend``, ``history`` and ``route`` (which reads the month's spend) each run as
+a whole process, and importing SQLAlchemy was about 40% of that. :class:`LedgerReader`
+opens the file with the standard library's ``sqlite3`` and asks the very SQL the store
+asks (``reports.py``), so the numbers are the same, exact to the picodollar.
+
+It reads only a file that :meth:`LedgerStore.open
+<sparklio_desktop.core.ledger.store.LedgerStore.open>` would leave as it is. The store
+creates a missing file, runs pending migrations, and closes what ended processes left
+open (their in-flight attempts become ``interrupted``, their reservations are
+released): all writes. So :meth:`LedgerReader.open` returns ``None`` when the file does
+not exist yet, when a migration has not run, when an ended process left something open,
+or when SQLite complains while it checks; the caller then opens the store
+(:func:`open_for_reading` does both), which does what it always did, errors included.
+The folder and empty-file checks are the store's own (``sqlite_file.py``), so a
+read-only folder or a zero-byte ledger reads the same one-line error as before. A file
+problem found later, by a query, is translated by the same :func:`file_error` as the
+store's engine uses.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from sparklio_desktop.core.ledger import reports, reservations
+from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.ledger.records import RequestSummary, SpendSummary
+from sparklio_desktop.core.ledger.sqlite_file import (
+    BUSY_TIMEOUT_MS,
+    LABEL,
+    check_folder_writable,
+    check_not_empty,
+    configure_connection,
+    file_error,
+)
+from sparklio_desktop.core.settings import paths
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.ledger.store import LedgerStore
+
+__all__ = ["LedgerReader", "open_for_reading"]
+
+
+class LedgerReader:
+    """Reads the ledger through ``sqlite3``; each call is one read transaction (one snapshot).
+
+    Make one with :meth:`open`; close it with :meth:`close`, or use it as a context manager.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> Self | None:
+        """A reader over the ledger at ``path`` (default ``data_dir()/ledger.sqlite3``), or
+        ``None`` when only :meth:`LedgerStore.open` can open it as it would (see the module
+        docstring). Raises the store's own error for a read-only folder or an empty file."""
+        target = Path(path) if path is not None else paths.ledger_path()
+        check_folder_writable(target.parent, target)
+        if not target.exists():
+            return None  # the store creates it
+        check_not_empty(target)
+        try:
+            db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error:
+            return None
+        reader = cls(db, target)
+        try:
+            configure_connection(db)  # as the store's engine and direct connection are
+            if not reader._as_the_store_leaves_it():
+                reader.close()
+                return None
+        except sqlite3.Error:
+            reader.close()
+            return None  # the store says what is wrong with the file
+        return reader
+
+    def _as_the_store_leaves_it(self) -> bool:
+        """Every migration ran, and no ended process left an attempt or a reservation open."""
+        with self._snapshot() as db:
+            done = {name for (name,) in db.execute("SELECT name FROM _migrations")}  # as MigrationSet.apply reads
+            if not set(LEDGER_MIGRATIONS.names) <= done:
+                return False
+            return not reservations.find_orphans(db)  # the store's own check, on this connection
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN")
+        try:
+            yield self._db
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")  # nothing was written: this ends the read
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction; a file problem becomes the store's one-line error."""
+        try:
+            with self._snapshot() as db:
+                yield db
+        except sqlite3.Error as exc:
+            translated = file_error(self.path, LABEL, exc)
+            if translated is not None:
+                raise translated from None
+            raise
+
+    # -- the store's read API, for the commands that only read ---------------------------
+
+    def month_spend(self, month: str, user: str | None = None) -> Decimal:
+        with self._read() as db:
+            return reports.month_spend(db, month, user)
+
+    def budget_snapshot(self, month: str) -> tuple[Decimal, Decimal]:
+        """(spent, outstanding reservations) of the month, read together (the store's SQL)."""
+        with self._read() as db:
+            return reservations.month_spend_usd(db, month), reservations.reserved_usd(db, month)
+
+    def spend_summary(self, month: str, user: str | None = None, *, local_providers: Iterable[str]) -> SpendSummary:
+        with self._read() as db:
+            return reports.spend_summary(db, month, local_providers, user)
+
+    def daily_spend(self, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
+        with self._read() as db:
+            return reports.daily_spend(db, month, user)
+
+    def history(
+        self,
+        limit: int = 50,
+        search: str | None = None,
+        task: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RequestSummary]:
+        with self._read() as db:
+            return reports.history(db, limit, search, task, model, since, until)
+
+    def has_votes(self) -> bool:
+        """Whether any compare vote was ever cast (the route preview skips the ratings when not)."""
+        with self._read() as db:
+            found: int = db.execute("SELECT EXISTS (SELECT 1 FROM votes)").fetchone()[0]
+            return found == 1
+
+
+def open_for_reading(path: Path | str | None = None) -> LedgerReader | LedgerStore:
+    """A :class:`LedgerReader` when the file allows it, else the store, opened as ever
+    (importing SQLAlchemy). Both answer ``month_spend``, ``budget_snapshot``,
+    ``spend_summary``, ``daily_spend`` and ``history`` alike."""
+    reader = LedgerReader.open(path)
+    if reader is not None:
+        return reader
+    from sparklio_desktop.core.ledger.store import LedgerStore  # SQLAlchemy: creates, migrates, reclaims
+
+    return LedgerStore.open(path)
