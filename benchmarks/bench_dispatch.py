@@ -98,12 +98,25 @@ def litellm_side(url: str, body: dict[str, Any], runs: int) -> str:
     python = os.environ.get(LITELLM_PYTHON)
     if not python:
         return f"LiteLLM: skipped (set {LITELLM_PYTHON} to a Python with litellm installed)"
-    spec = {"url": url, "key": KEY, "model": body["model"], "messages": body["messages"],
-            "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens"), "warm": 20, "runs": runs}
+    spec = {
+        "url": url,
+        "key": KEY,
+        "model": body["model"],
+        "messages": body["messages"],
+        "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens"),
+        "warm": 20,
+        "runs": runs,
+    }
     script = Path(__file__).with_name("litellm_ttft.py")
     try:
-        done = subprocess.run([python, str(script)], input=json.dumps(spec), capture_output=True, text=True,
-                              timeout=600, env={**os.environ, "PYTHONPATH": ""})
+        done = subprocess.run(
+            [python, str(script)],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "PYTHONPATH": ""},
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"LiteLLM: skipped ({python} could not run it: {exc})"
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -112,8 +125,10 @@ def litellm_side(url: str, body: dict[str, Any], runs: int) -> str:
         return f"LiteLLM: skipped ({python} failed: {tail})"
     found = json.loads(lines[-1])
     bare, through = statistics.median(found["bare_s"]), statistics.median(found["litellm_s"])
-    return (f"LiteLLM {found['litellm']} acompletion: TTFT bare SDK {ms(bare)}, LiteLLM {ms(through)}: "
-            f"added {ms(through - bare)} (same server, its own process, openai {found['openai']})")
+    return (
+        f"LiteLLM {found['litellm']} acompletion: TTFT bare SDK {ms(bare)}, LiteLLM {ms(through)}: "
+        f"added {ms(through - bare)} (same server, its own process, openai {found['openai']})"
+    )
 
 
 async def main(runs: int) -> None:
@@ -129,8 +144,14 @@ async def main(runs: int) -> None:
         cache = ResponseCache(home / "cache.sqlite3")
         budget = BudgetGuard(ledger, Decimal("1000"), "local_only")
         unavailable = {m.id: (Rule.NO_API_KEY, "bench") for m in workspace.catalog.values() if m.provider != "openai"}
-        dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), cache=cache,
-                                budget=budget, live=lambda: LiveState(unavailable=unavailable))
+        dispatcher = Dispatcher(
+            workspace,
+            ledger=ledger,
+            keys=KeyStore(backend=null.Keyring()),
+            cache=cache,
+            budget=budget,
+            live=lambda: LiveState(unavailable=unavailable),
+        )
         await dispatched_ttft(dispatcher, "warm")
         body = sdk_body(server.requests[-1].body)  # what the dispatcher sent, sent bare
         sdk = openai.AsyncOpenAI(base_url=server.api_url, api_key=KEY, max_retries=0)
@@ -142,8 +163,10 @@ async def main(runs: int) -> None:
             bare_s.append(await bare_ttft(sdk, body))
             disp_s.append(await dispatched_ttft(dispatcher, f"prompt {i}"))
         bare, disp = statistics.median(bare_s), statistics.median(disp_s)
-        print(f"TTFT bare SDK {ms(bare)}, Sparklio dispatcher {ms(disp)}: added {ms(disp - bare)} "
-              f"(target <= 1.5 ms; {runs} alternating runs)")
+        print(
+            f"TTFT bare SDK {ms(bare)}, Sparklio dispatcher {ms(disp)}: added {ms(disp - bare)} "
+            f"(target <= 1.5 ms; {runs} alternating runs)"
+        )
         await sdk.close()
         sys.stdout.flush()
         print(await asyncio.to_thread(litellm_side, server.api_url, body, runs))
@@ -160,16 +183,23 @@ async def main(runs: int) -> None:
 
         before = len(ledger.history(limit=100000))
         start = time.perf_counter()
-        results = await asyncio.gather(*[
-            dispatcher.run(RunRequest(route=RouteRequest(task=TASK, prompt=f"concurrent {i}", explore=False),
-                                      use_cache=False)) for i in range(100)])
+        results = await asyncio.gather(
+            *[
+                dispatcher.run(
+                    RunRequest(route=RouteRequest(task=TASK, prompt=f"concurrent {i}", explore=False), use_cache=False)
+                )
+                for i in range(100)
+            ]
+        )
         elapsed = time.perf_counter() - start
         ok = sum(1 for r in results if r.ok)
         rows = sum(len(ledger.attempts(r.request_id)) for r in results)
         after = len(ledger.history(limit=100000))
-        print(f"100 concurrent streamed requests: {ok} answered in {elapsed:.2f} s; "
-              f"{rows} ledger rows for {sum(len(r.attempts) for r in results)} attempts; "
-              f"{after - before} new requests in the ledger")
+        print(
+            f"100 concurrent streamed requests: {ok} answered in {elapsed:.2f} s; "
+            f"{rows} ledger rows for {sum(len(r.attempts) for r in results)} attempts; "
+            f"{after - before} new requests in the ledger"
+        )
         await dispatcher.aclose()
         cache.close()
         ledger.close()

@@ -38,8 +38,12 @@ def main() -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home_dir = tempfile.TemporaryDirectory(prefix="sparklio-bench-")
     home = Path(home_dir.name)
-    os.environ.update(SPARKLIO_HOME=str(home), OLLAMA_HOST="http://127.0.0.1:9",
-                      OPENAI_API_KEY="sk-bench-0123456789abcdef", ANTHROPIC_API_KEY="sk-ant-bench-0123456789abcdef")
+    os.environ.update(
+        SPARKLIO_HOME=str(home),
+        OLLAMA_HOST="http://127.0.0.1:9",
+        OPENAI_API_KEY="sk-bench-0123456789abcdef",
+        ANTHROPIC_API_KEY="sk-ant-bench-0123456789abcdef",
+    )
 
     import qasync
     from keyring.backends import null
@@ -62,8 +66,9 @@ def main() -> None:
     app = QApplication([])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    text = " ".join(("**bold**" if i % 17 == 0 else f"word{i}") + ("\n\n" if i % 60 == 59 else "")
-                    for i in range(args.tokens))
+    text = " ".join(
+        ("**bold**" if i % 17 == 0 else f"word{i}") + ("\n\n" if i % 60 == 59 else "") for i in range(args.tokens)
+    )
     lateness: list[float] = []
     chunks = [0]
     with AnthropicServer() as anthropic_server, OpenAIServer() as openai_server:
@@ -74,8 +79,9 @@ def main() -> None:
         workspace = Workspace(policy_path=shipped_policy_path())
         ledger = LedgerStore.open(home / "ledger.sqlite3")
         votes = VoteStore.open(home / "ledger.sqlite3")
-        dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()),
-                                live=lambda: LiveState())
+        dispatcher = Dispatcher(
+            workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), live=lambda: LiveState()
+        )
         executor = SerialExecutor()
         vm = CompareViewModel(workspace, dispatcher, votes, executor)
         view = CompareView(vm)
@@ -123,13 +129,19 @@ def main() -> None:
         votes.close()
         ledger.close()
     worst = max(lateness)
-    print(f"first import of the anthropic and openai SDKs (blocks the loop once; the app does it in "
-          f"GuiContext.warm_up, off the loop): {warm_s:.2f} s; then a short warm-up comparison, unmeasured")
-    print(f"4 columns: {chunks[0]} chunks in {elapsed:.2f} s ({chunks[0] / elapsed / 4:.0f}/s per column), "
-          f"words per column {outputs}, Markdown renders per column {renders}")
-    print(f"heartbeat every {HEARTBEAT_MS} ms: {len(lateness)} ticks, lateness median "
-          f"{statistics.median(lateness):.2f} ms, p99 {sorted(lateness)[int(len(lateness) * 0.99)]:.2f} ms, "
-          f"worst {worst:.2f} ms   target <= {TARGET_MS:g} ms")
+    print(
+        f"first import of the anthropic and openai SDKs (blocks the loop once; the app does it in "
+        f"GuiContext.warm_up, off the loop): {warm_s:.2f} s; then a short warm-up comparison, unmeasured"
+    )
+    print(
+        f"4 columns: {chunks[0]} chunks in {elapsed:.2f} s ({chunks[0] / elapsed / 4:.0f}/s per column), "
+        f"words per column {outputs}, Markdown renders per column {renders}"
+    )
+    print(
+        f"heartbeat every {HEARTBEAT_MS} ms: {len(lateness)} ticks, lateness median "
+        f"{statistics.median(lateness):.2f} ms, p99 {sorted(lateness)[int(len(lateness) * 0.99)]:.2f} ms, "
+        f"worst {worst:.2f} ms   target <= {TARGET_MS:g} ms"
+    )
     home_dir.cleanup()
 
 

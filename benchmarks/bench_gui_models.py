@@ -47,8 +47,11 @@ def main() -> None:
     folder = Path(home_dir.name) / "a1111"
     folder.mkdir()
     for i in range(args.checkpoints):
-        write_checkpoint(folder / f"checkpoint-{i:02d}.safetensors", in_channels=9 if i % 5 == 0 else 4,
-                         context=(768, 1024, 2048)[i % 3])
+        write_checkpoint(
+            folder / f"checkpoint-{i:02d}.safetensors",
+            in_channels=9 if i % 5 == 0 else 4,
+            context=(768, 1024, 2048)[i % 3],
+        )
 
     app = QApplication([])
     loop = qasync.QEventLoop(app)
@@ -63,8 +66,7 @@ def main() -> None:
             vm = ModelsViewModel(executor, host=server.base_url, sd_folders=[folder], gpu_total_gb=12.0)
             view = ModelsView(vm)
             view.show()  # the first show loads both lists
-            while (view.installed_table.rowCount() < args.models
-                   or view.checkpoint_table.rowCount() < args.checkpoints):
+            while view.installed_table.rowCount() < args.models or view.checkpoint_table.rowCount() < args.checkpoints:
                 await asyncio.sleep(0.001)
             elapsed = time.perf_counter() - start
             await vm.aclose()
@@ -81,9 +83,11 @@ def main() -> None:
             loop.run_until_complete(go())
     ms = [t * 1000 for t in timings]
     print("rounds (ms): " + ", ".join(f"{t:.0f}" for t in ms) + "   (the first includes the ollama SDK import)")
-    print(f"opened and listed {args.models} Ollama models and {args.checkpoints} checkpoints: median "
-          f"{statistics.median(ms):.0f} ms, warm median {statistics.median(ms[1:] or ms):.0f} ms   "
-          f"target <= {TARGET_MS:g} ms")
+    print(
+        f"opened and listed {args.models} Ollama models and {args.checkpoints} checkpoints: median "
+        f"{statistics.median(ms):.0f} ms, warm median {statistics.median(ms[1:] or ms):.0f} ms   "
+        f"target <= {TARGET_MS:g} ms"
+    )
     home_dir.cleanup()
 
 

@@ -72,8 +72,10 @@ def main() -> None:
         figures = ctx.spend.figures
         loop.run_until_complete(ctx.aclose())
     print(f"first show (builds the chart; pyqtgraph imported by the start-up warm-up): {first:.1f} ms")
-    print(f"spend panel refresh over {args.rows:,} rows: median {statistics.median(samples):.1f} ms, "
-          f"worst {max(samples):.1f} ms, n={len(samples)}   target <= {TARGET_MS:g} ms")
+    print(
+        f"spend panel refresh over {args.rows:,} rows: median {statistics.median(samples):.1f} ms, "
+        f"worst {max(samples):.1f} ms, n={len(samples)}   target <= {TARGET_MS:g} ms"
+    )
     print(f"  {figures.requests:,} requests, spent ${figures.spent_usd}, cache hit rate {figures.cache_hit_rate:.1%}")
     home_dir.cleanup()
 

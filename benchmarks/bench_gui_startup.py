@@ -43,8 +43,14 @@ def launch_once(home: Path, tree: str | None) -> tuple[float, float]:
     env["SPARKLIO_LAUNCH_T0"] = repr(start)
     # Started in the home: `python -m` puts the current folder first on sys.path, and a
     # checkout there would run instead of the tree asked for.
-    proc = subprocess.Popen([sys.executable, "-m", "sparklio_desktop"], env=env, cwd=home, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparklio_desktop"],
+        env=env,
+        cwd=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     reported = float("nan")
     for line in proc.stdout:
@@ -84,8 +90,13 @@ def fill_ledger(home: Path, tree: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
-                        help="a checkout to launch (repeatable); default: the package as installed")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a checkout to launch (repeatable); default: the package as installed",
+    )
     args = parser.parse_args()
     trees: list[tuple[str, str | None]] = [(t.split("=", 1)[0], t.split("=", 1)[1]) for t in args.tree]
     trees = trees or [("this", None)]
@@ -106,9 +117,11 @@ def main() -> None:
                 samples[name].append(launch_once(home, path))
     for name, values in samples.items():
         outside = [s[0] for s in values]
-        print(f"{name:<16} launch to shown, idle window: median {statistics.median(outside):.3f} s "
-              f"(min {min(outside):.3f}, app's own count {statistics.median(s[1] for s in values):.3f} s)"
-              f"   target <= {TARGET_S} s")
+        print(
+            f"{name:<16} launch to shown, idle window: median {statistics.median(outside):.3f} s "
+            f"(min {min(outside):.3f}, app's own count {statistics.median(s[1] for s in values):.3f} s)"
+            f"   target <= {TARGET_S} s"
+        )
     if len(trees) > 1:
         first = trees[0][0]
         for other, _path in trees[1:]:

@@ -46,8 +46,9 @@ def main() -> None:
     with OpenAIServer() as server:
         os.environ["OPENAI_BASE_URL"] = server.api_url
         # Markdown-ish words so the renderer has work to do.
-        server.reply_text = " ".join(("**bold**" if i % 17 == 0 else f"word{i}") + ("\n\n" if i % 60 == 59 else "")
-                                     for i in range(args.tokens))
+        server.reply_text = " ".join(
+            ("**bold**" if i % 17 == 0 else f"word{i}") + ("\n\n" if i % 60 == 59 else "") for i in range(args.tokens)
+        )
         server.chunk_interval_s = 1.0 / args.rate
         ctx = build_context()
         window = build_window(ctx)
@@ -94,11 +95,15 @@ def main() -> None:
     renders = window.views["composer"].answer.renders
     worst = max(lateness)
     print(f"streamed {tokens[0]} chunks in {elapsed:.2f} s ({tokens[0] / elapsed:.0f}/s), {renders} Markdown renders")
-    print("worst ticks (lateness ms, chunks so far): "
-          + ", ".join(f"{late:.0f}@{n}" for late, n in sorted(worst_at, reverse=True)[:5]))
-    print(f"heartbeat every {HEARTBEAT_MS} ms: {len(lateness)} ticks, lateness median "
-          f"{statistics.median(lateness):.2f} ms, p99 {sorted(lateness)[int(len(lateness) * 0.99)]:.2f} ms, "
-          f"worst {worst:.2f} ms   target <= {TARGET_MS:g} ms")
+    print(
+        "worst ticks (lateness ms, chunks so far): "
+        + ", ".join(f"{late:.0f}@{n}" for late, n in sorted(worst_at, reverse=True)[:5])
+    )
+    print(
+        f"heartbeat every {HEARTBEAT_MS} ms: {len(lateness)} ticks, lateness median "
+        f"{statistics.median(lateness):.2f} ms, p99 {sorted(lateness)[int(len(lateness) * 0.99)]:.2f} ms, "
+        f"worst {worst:.2f} ms   target <= {TARGET_MS:g} ms"
+    )
     home_dir.cleanup()
 
 

@@ -29,11 +29,17 @@ from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
 
 MONTH = "2025-03"
 MODELS = [  # (model_id, provider, picodollars per attempt, roughly)
-    ("gpt-4o", "openai", 6_000_000_000), ("gpt-4o-mini", "openai", 400_000_000),
-    ("o3-mini", "openai", 3_000_000_000), ("claude-sonnet", "anthropic", 9_000_000_000),
-    ("claude-haiku", "anthropic", 1_000_000_000), ("gemini-flash", "google", 300_000_000),
-    ("gemini-pro", "google", 5_000_000_000), ("llama3.1:8b", "ollama", 0),
-    ("qwen2.5:14b", "ollama", 0), ("mistral:7b", "ollama", 0), ("sdxl-turbo", "diffusers", 0),
+    ("gpt-4o", "openai", 6_000_000_000),
+    ("gpt-4o-mini", "openai", 400_000_000),
+    ("o3-mini", "openai", 3_000_000_000),
+    ("claude-sonnet", "anthropic", 9_000_000_000),
+    ("claude-haiku", "anthropic", 1_000_000_000),
+    ("gemini-flash", "google", 300_000_000),
+    ("gemini-pro", "google", 5_000_000_000),
+    ("llama3.1:8b", "ollama", 0),
+    ("qwen2.5:14b", "ollama", 0),
+    ("mistral:7b", "ollama", 0),
+    ("sdxl-turbo", "diffusers", 0),
     ("dall-e-3", "openai", 40_000_000_000),
 ]
 TASKS = ["chat", "summarize", "code", "translate", "extract", "rewrite", "image", "embed"]
@@ -58,11 +64,24 @@ def _report(name: str, samples: list[float], target_ms: float | None = None) -> 
 def bench_writes(store: LedgerStore, n: int) -> None:
     start = datetime(2025, 2, 1, tzinfo=UTC)
     records = [
-        AttemptRecord(request_id=uuid.uuid4().hex, attempt=1, ts_utc=start + timedelta(seconds=i),
-                      user="ada", task_type="chat", model_id="gpt-4o-mini", provider="openai",
-                      outcome="ok", input_tokens=1200, output_tokens=400,
-                      price_input_per_mtok=Decimal("0.15"), price_output_per_mtok=Decimal("0.60"),
-                      cost_usd=Decimal("0.00042"), latency_s=1.2, ttft_s=0.3, tokens_per_s=444.0)
+        AttemptRecord(
+            request_id=uuid.uuid4().hex,
+            attempt=1,
+            ts_utc=start + timedelta(seconds=i),
+            user="ada",
+            task_type="chat",
+            model_id="gpt-4o-mini",
+            provider="openai",
+            outcome="ok",
+            input_tokens=1200,
+            output_tokens=400,
+            price_input_per_mtok=Decimal("0.15"),
+            price_output_per_mtok=Decimal("0.60"),
+            cost_usd=Decimal("0.00042"),
+            latency_s=1.2,
+            ttft_s=0.3,
+            tokens_per_s=444.0,
+        )
         for i in range(n)
     ]
     it = iter(records)
@@ -79,16 +98,35 @@ def bench_first_token_path(store: LedgerStore, n: int, in_flight: int = 0) -> No
     now = datetime.now(UTC)
 
     def row(tag: str) -> AttemptRecord:
-        return AttemptRecord(request_id=f"{tag}-{uuid.uuid4().hex}", attempt=1, ts_utc=now, task_type="chat",
-                             model_id="gpt-4o", provider="openai", outcome="in_flight", input_tokens=1200,
-                             usage_source="estimate", price_input_per_mtok=Decimal("2.5"),
-                             start_cost_usd=Decimal("0.003"), worst_case_usd=Decimal("0.0132"))
+        return AttemptRecord(
+            request_id=f"{tag}-{uuid.uuid4().hex}",
+            attempt=1,
+            ts_utc=now,
+            task_type="chat",
+            model_id="gpt-4o",
+            provider="openai",
+            outcome="in_flight",
+            input_tokens=1200,
+            usage_source="estimate",
+            price_input_per_mtok=Decimal("2.5"),
+            start_cost_usd=Decimal("0.003"),
+            worst_case_usd=Decimal("0.0132"),
+        )
 
     held = [guard.reserve(f"busy{i}", Decimal("0.0132"), start=row("busy")) for i in range(in_flight)]
 
     def finish(record: AttemptRecord) -> None:  # as the dispatcher does once the answer is in
-        store.finish_attempt(AttemptRecord(request_id=record.request_id, attempt=1, task_type="chat",
-                                           model_id="gpt-4o", provider="openai", outcome="ok", cost_usd=Decimal(0)))
+        store.finish_attempt(
+            AttemptRecord(
+                request_id=record.request_id,
+                attempt=1,
+                task_type="chat",
+                model_id="gpt-4o",
+                provider="openai",
+                outcome="ok",
+                cost_usd=Decimal(0),
+            )
+        )
 
     alone: list[float] = []
     together: list[float] = []
@@ -127,24 +165,62 @@ def bench_finish(store: LedgerStore, n: int) -> None:
     now = datetime.now(UTC)
     ids = [uuid.uuid4().hex for _ in range(n)]
     for request_id in ids:
-        store.start_attempt(AttemptRecord(request_id=request_id, attempt=1, ts_utc=now, task_type="chat",
-                                          model_id="gpt-4o", provider="openai", outcome="in_flight",
-                                          usage_source="estimate", input_tokens=1200))
+        store.start_attempt(
+            AttemptRecord(
+                request_id=request_id,
+                attempt=1,
+                ts_utc=now,
+                task_type="chat",
+                model_id="gpt-4o",
+                provider="openai",
+                outcome="in_flight",
+                usage_source="estimate",
+                input_tokens=1200,
+            )
+        )
     it = iter(ids)
-    _report("finish an attempt (finish_attempt, UPDATE)", _timed(lambda: store.finish_attempt(AttemptRecord(
-        request_id=next(it), attempt=1, task_type="chat", model_id="gpt-4o", provider="openai", outcome="ok",
-        input_tokens=1200, output_tokens=400, cost_usd=Decimal("0.007"))), n), 1)
+    _report(
+        "finish an attempt (finish_attempt, UPDATE)",
+        _timed(
+            lambda: store.finish_attempt(
+                AttemptRecord(
+                    request_id=next(it),
+                    attempt=1,
+                    task_type="chat",
+                    model_id="gpt-4o",
+                    provider="openai",
+                    outcome="ok",
+                    input_tokens=1200,
+                    output_tokens=400,
+                    cost_usd=Decimal("0.007"),
+                )
+            ),
+            n,
+        ),
+        1,
+    )
 
 
 def bench_cache(path: Path, n: int) -> None:
     with ResponseCache(path) as cache:
         key = cache_key("gpt-4o-mini", [{"role": "user", "content": "hello " * 200}], {"temperature": 0.2})
-        cache.put(key, CachedResponse(model_id="gpt-4o-mini", output="answer " * 300, input_tokens=200,
-                                      output_tokens=300, cost_usd=Decimal("0.00021")), ttl_s=3600)
+        cache.put(
+            key,
+            CachedResponse(
+                model_id="gpt-4o-mini",
+                output="answer " * 300,
+                input_tokens=200,
+                output_tokens=300,
+                cost_usd=Decimal("0.00021"),
+            ),
+            ttl_s=3600,
+        )
         _report("cache get (hit)", _timed(lambda: cache.get(key), n), 1)
         _report("cache get (miss)", _timed(lambda: cache.get("0" * 64), n))
-        _report("cache_key (1 message, 1.2 kB)", _timed(
-            lambda: cache_key("gpt-4o-mini", [{"role": "user", "content": "hello " * 200}], {"t": 0.2}), n))
+        _report(
+            "cache_key (1 message, 1.2 kB)",
+            _timed(lambda: cache_key("gpt-4o-mini", [{"role": "user", "content": "hello " * 200}], {"t": 0.2}), n),
+        )
 
 
 def load_month(path: Path, rows: int) -> None:
@@ -159,8 +235,10 @@ def load_month(path: Path, rows: int) -> None:
     )
     while len(batch) < rows:
         i = len(batch)
-        ts = (f"{MONTH}-{1 + i * days // rows:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
-              f"{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z")
+        ts = (
+            f"{MONTH}-{1 + i * days // rows:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
+            f"{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z"
+        )
         rid, user, task = uuid.uuid4().hex, rng.choice(("ada", "bob")), rng.choice(TASKS)
         model, provider, cost = rng.choice(MODELS)
         roll = rng.random()
@@ -216,8 +294,10 @@ def main() -> None:
             start = time.perf_counter()
             exported = store.export_month_csv(MONTH, folder / "bench-export.csv")
             print(f"export_month_csv: {exported:,} rows in {time.perf_counter() - start:.1f} s")
-        print(f"  spent {summary.spent_usd} USD over {summary.requests:,} requests, "
-              f"{summary.cache_hits:,} cache hits, fallback rate {summary.fallback_rate:.3f}")
+        print(
+            f"  spent {summary.spent_usd} USD over {summary.requests:,} requests, "
+            f"{summary.cache_hits:,} cache hits, fallback rate {summary.fallback_rate:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,12 @@ from pathlib import Path
 
 ROUTE_RATIO_TARGET = 0.4
 MODELS = [  # (model_id, provider, picodollars per attempt, roughly)
-    ("gpt-4o", "openai", 6_000_000_000), ("gpt-4o-mini", "openai", 400_000_000),
-    ("claude-sonnet-4-5", "anthropic", 9_000_000_000), ("gemini-2.0-flash", "google", 300_000_000),
-    ("llama3.1:8b", "ollama", 0), ("dall-e-3", "openai", 40_000_000_000),
+    ("gpt-4o", "openai", 6_000_000_000),
+    ("gpt-4o-mini", "openai", 400_000_000),
+    ("claude-sonnet-4-5", "anthropic", 9_000_000_000),
+    ("gemini-2.0-flash", "google", 300_000_000),
+    ("llama3.1:8b", "ollama", 0),
+    ("dall-e-3", "openai", 40_000_000_000),
 ]
 TASKS = ["chat", "summarize", "code_generation", "translation", "image_generation_fast"]
 # A key in the environment gives routing a chain to print; nothing is ever sent.
@@ -56,8 +59,13 @@ def load_ledger(home: Path, rows: int, tree: str) -> None:
     (5% retried on another model, 8% cache hits) and a decision per request."""
     env = {**os.environ, "SPARKLIO_HOME": str(home), "PYTHONPATH": tree}
     # The app creates and migrates it (the first checkout's; all of them share the format).
-    subprocess.run([sys.executable, "-m", "sparklio_desktop", "history", "--limit", "1"], env=env,
-                   cwd=home, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", "history", "--limit", "1"],
+        env=env,
+        cwd=home,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     rng = random.Random(7)
     now = datetime.now(UTC)
     month = f"{now:%Y-%m}"
@@ -66,8 +74,10 @@ def load_ledger(home: Path, rows: int, tree: str) -> None:
     while len(attempts) < rows:
         i = len(attempts)
         day = 1 + i * now.day // rows
-        ts = (f"{month}-{day:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
-              f"{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z")
+        ts = (
+            f"{month}-{day:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
+            f"{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z"
+        )
         rid, user, task = uuid.uuid4().hex, rng.choice(("ada", "bob")), rng.choice(TASKS)
         model, provider, cost = rng.choice(MODELS)
         decisions.append((rid, ts, user, task, f"prompt {i}: write something about {task}", "0" * 64, "{}", model))
@@ -88,10 +98,14 @@ def load_ledger(home: Path, rows: int, tree: str) -> None:
         db.executemany(
             "INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider,"
             " outcome, input_tokens, output_tokens, images, usage_source, cost_usd, saved_usd, waited_s,"
-            " exploration, latency_s) VALUES (?,?,?,?,?,?,?,?,?,?,0,'provider',?,?,0,0,?)", attempts)
+            " exploration, latency_s) VALUES (?,?,?,?,?,?,?,?,?,?,0,'provider',?,?,0,0,?)",
+            attempts,
+        )
         db.executemany(
             "INSERT INTO decisions (request_id, ts_utc, user, task_type, prompt_preview, prompt_sha256,"
-            " trace_json, final_model_id, exploration) VALUES (?,?,?,?,?,?,?,?,0)", decisions)
+            " trace_json, final_model_id, exploration) VALUES (?,?,?,?,?,?,?,?,0)",
+            decisions,
+        )
         db.execute("COMMIT")
     finally:
         db.close()
@@ -115,8 +129,10 @@ def once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]
 
 COMMANDS = {  # label -> arguments; the homes each runs in
     "route --json": (["route", "--task", "chat", "--json"], ("fresh", "ledger")),
-    "route --prompt --json": (["route", "--task", "chat", "--prompt", "Summarise the notes in five bullets.",
-                               "--json"], ("fresh",)),
+    "route --prompt --json": (
+        ["route", "--task", "chat", "--prompt", "Summarise the notes in five bullets.", "--json"],
+        ("fresh",),
+    ),
     "spend": (["spend"], ("ledger",)),
     "spend --json": (["spend", "--json"], ("ledger",)),
     "history": (["history"], ("ledger",)),
@@ -128,8 +144,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="rounds (median of these; at least 7 on a noisy machine)")
     parser.add_argument("--rows", type=int, default=10_000, help="attempts in the loaded ledger")
-    parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
-                        help="a checkout to run the commands from (repeatable); default: this one")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a checkout to run the commands from (repeatable); default: this one",
+    )
     args = parser.parse_args()
     trees = [tuple(t.split("=", 1)) for t in args.tree] or [("this", str(Path(__file__).resolve().parents[1]))]
     python = sys.executable
@@ -139,12 +160,15 @@ def main() -> None:
             home.mkdir()
         # An installed package has its bytecode cached; a PYTHONDONTWRITEBYTECODE in this
         # shell would make every sample compile the sources again.
-        base_env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("SPARKLIO_") and k != "PYTHONDONTWRITEBYTECODE"} | BENCH_ENV
+        base_env = {
+            k: v for k, v in os.environ.items() if not k.startswith("SPARKLIO_") and k != "PYTHONDONTWRITEBYTECODE"
+        } | BENCH_ENV
         start = time.perf_counter()
         load_ledger(homes["ledger"], args.rows, trees[0][1])
-        print(f"{args.rows:,} attempts loaded in {time.perf_counter() - start:.1f} s; median of {args.runs} "
-              f"interleaved rounds; Python {sys.version.split()[0]}")
+        print(
+            f"{args.rows:,} attempts loaded in {time.perf_counter() - start:.1f} s; median of {args.runs} "
+            f"interleaved rounds; Python {sys.version.split()[0]}"
+        )
 
         jobs: dict[str, tuple[list[str], dict[str, str]]] = {BASELINE: ([python, "-c", "import openai"], base_env)}
         for tree, path in trees:
@@ -164,21 +188,27 @@ def main() -> None:
     cpu = {name: statistics.median(s[1] for s in values) for name, values in samples.items()}
     print(f"{'':<44} {'wall ms':>8} {'x openai':>8}   {'CPU ms':>7} {'x openai':>8}")
     for name in samples:
-        print(f"{name:<44} {wall[name] * 1000:8.1f} {wall[name] / wall[BASELINE]:8.2f}   "
-              f"{cpu[name] * 1000:7.1f} {cpu[name] / cpu[BASELINE]:8.2f}")
+        print(
+            f"{name:<44} {wall[name] * 1000:8.1f} {wall[name] / wall[BASELINE]:8.2f}   "
+            f"{cpu[name] * 1000:7.1f} {cpu[name] / cpu[BASELINE]:8.2f}"
+        )
     for tree, _path in trees:
         for home_name in COMMANDS["route --json"][1]:
             name = f"{tree} | {home_name} | route --json"
             ratio = wall[name] / wall[BASELINE]
-            print(f"{name}: {ratio:.2f} x import openai (wall), target <= {ROUTE_RATIO_TARGET}: "
-                  f"{'met' if ratio <= ROUTE_RATIO_TARGET else 'missed'}")
+            print(
+                f"{name}: {ratio:.2f} x import openai (wall), target <= {ROUTE_RATIO_TARGET}: "
+                f"{'met' if ratio <= ROUTE_RATIO_TARGET else 'missed'}"
+            )
     first = trees[0][0]
     for other, _path in trees[1:]:
         for label, (_argv, home_names) in COMMANDS.items():
             for home_name in home_names:
                 a, b = f"{first} | {home_name} | {label}", f"{other} | {home_name} | {label}"
-                print(f"{label} ({home_name} home): {other} / {first} = {wall[b] / wall[a]:.2f} wall, "
-                      f"{cpu[b] / cpu[a]:.2f} CPU")
+                print(
+                    f"{label} ({home_name} home): {other} / {first} = {wall[b] / wall[a]:.2f} wall, "
+                    f"{cpu[b] / cpu[a]:.2f} CPU"
+                )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,15 @@ def big_catalog(base: Catalog, size: int) -> Catalog:
     while len(models) < size:
         src = text[i % len(text)]
         provider = src.provider
-        models.append(src.model_copy(update={"id": f"{provider}/variant-{i}", "name": f"{src.name} #{i}",
-                                             "quality": max(1.0, src.quality - (i % 7) * 0.3)}))
+        models.append(
+            src.model_copy(
+                update={
+                    "id": f"{provider}/variant-{i}",
+                    "name": f"{src.name} #{i}",
+                    "quality": max(1.0, src.quality - (i % 7) * 0.3),
+                }
+            )
+        )
         i += 1
     return Catalog(models)
 
@@ -64,8 +71,13 @@ def litellm_side() -> dict[str, object] | str:
     if not python:
         return "skipped: set SPARKLIO_BENCH_LITELLM_PYTHON to a Python with litellm installed"
     try:
-        done = subprocess.run([python, str(ROOT / "benchmarks" / "litellm_router.py")], capture_output=True,
-                              text=True, timeout=600, check=False)
+        done = subprocess.run(
+            [python, str(ROOT / "benchmarks" / "litellm_router.py")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"skipped: {python} did not run ({exc})"
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -119,8 +131,9 @@ def main() -> None:
     both = statistics.median(a + b for a, b in zip(decide, trace, strict=True)) * 1e3
     print(f"route, 10,000-model catalog:                  median {d_ms:8.3f} ms")
     label = f"  stored trace (to_dict), {len(stored['candidates'])} candidates:"
-    print(f"{label:<46}median {t_ms:8.3f} ms   "
-          f"(JSON text {j_ms:.3f} ms, {len(json.dumps(stored, default=str)):,} bytes)")
+    print(
+        f"{label:<46}median {t_ms:8.3f} ms   (JSON text {j_ms:.3f} ms, {len(json.dumps(stored, default=str)):,} bytes)"
+    )
     print(f"  decision + stored trace:                    median {both:8.3f} ms   (target <= 20 ms)")
 
     tokens.count_text("warm up the encoding")
@@ -133,12 +146,20 @@ def main() -> None:
         tokens._count_cached.__wrapped__(p)
         samples.append(time.perf_counter() - start)
     label = f"count a {n:,}-token prompt (cl100k, offline):"
-    print(f"{label:<46}median {statistics.median(samples) * 1e3:8.3f} ms   "
-          "(target <= 1 ms)")
+    print(f"{label:<46}median {statistics.median(samples) * 1e3:8.3f} ms   (target <= 1 ms)")
 
     env = dict(os.environ, SPARKLIO_HOME=tempfile.mkdtemp(prefix="sparklio-bench-"), OLLAMA_HOST="http://127.0.0.1:9")
-    cmd = [sys.executable, "-m", "sparklio_desktop", "route", "--task", "copywriting_standard",
-           "--input-tokens", "500", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sparklio_desktop",
+        "route",
+        "--task",
+        "copywriting_standard",
+        "--input-tokens",
+        "500",
+        "--json",
+    ]
     subprocess.run(cmd, env=env, capture_output=True, check=False)  # warm the file cache
     runs = []
     for _ in range(7):
@@ -152,8 +173,10 @@ def main() -> None:
         print(f"LiteLLM Router.async_get_available_deployment: {other}")
     else:
         their = float(other["median_us"])  # type: ignore[arg-type]
-        print(f"LiteLLM {other['version']} Router.async_get_available_deployment, {other['deployments']} deployments: "
-              f"median {their:8.1f} us   (Sparklio's seed decision is {their / seed_us:.1f}x faster)")
+        print(
+            f"LiteLLM {other['version']} Router.async_get_available_deployment, {other['deployments']} deployments: "
+            f"median {their:8.1f} us   (Sparklio's seed decision is {their / seed_us:.1f}x faster)"
+        )
 
 
 if __name__ == "__main__":

@@ -73,8 +73,10 @@ def main() -> None:
                 worst = max(seconds for seconds, _ in runs)
                 ok = worst <= target and all(o == "stalled/ok" for _, o in runs)
                 failed |= not ok
-                print(f"{wire.name:<10} {label:<14} {worst:>8.2f} {target:>9.2f}  {runs[0][1]:<15} "
-                      f"{'ok' if ok else 'MISSED'}")
+                print(
+                    f"{wire.name:<10} {label:<14} {worst:>8.2f} {target:>9.2f}  {runs[0][1]:<15} "
+                    f"{'ok' if ok else 'MISSED'}"
+                )
     sys.exit(1 if failed else 0)
 
 

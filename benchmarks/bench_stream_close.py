@@ -82,8 +82,10 @@ def main() -> int:
                 median = statistics.median(times)
                 ok = median <= TARGET_MS
                 failed |= not ok
-                print(f"{name:<16} {label:<8} {median:>10.1f} {max(times):>8.1f} {TARGET_MS:>10.0f}  "
-                      f"{'ok' if ok else 'MISSED'}")
+                print(
+                    f"{name:<16} {label:<8} {median:>10.1f} {max(times):>8.1f} {TARGET_MS:>10.0f}  "
+                    f"{'ok' if ok else 'MISSED'}"
+                )
     return 1 if failed else 0
 
 

@@ -27,12 +27,19 @@ async def main(rounds: int) -> None:
 
     warnings.simplefilter("ignore")  # the method is deprecated in favour of Router.select; we time it as named
     deployments = 10
-    router = Router(model_list=[
-        {"model_name": "gpt-3.5-turbo",
-         "litellm_params": {"model": "openai/gpt-3.5-turbo", "api_key": f"sk-bench-{i:02d}",
-                            "api_base": f"http://127.0.0.1:{9000 + i}/v1"}}
-        for i in range(deployments)
-    ])
+    router = Router(
+        model_list=[
+            {
+                "model_name": "gpt-3.5-turbo",
+                "litellm_params": {
+                    "model": "openai/gpt-3.5-turbo",
+                    "api_key": f"sk-bench-{i:02d}",
+                    "api_base": f"http://127.0.0.1:{9000 + i}/v1",
+                },
+            }
+            for i in range(deployments)
+        ]
+    )
     messages = [{"role": "user", "content": "Write a caption for an autumn coffee launch."}]
     for _ in range(200):
         await router.async_get_available_deployment(model="gpt-3.5-turbo", messages=messages, request_kwargs={})
@@ -41,8 +48,15 @@ async def main(rounds: int) -> None:
         start = time.perf_counter()
         await router.async_get_available_deployment(model="gpt-3.5-turbo", messages=messages, request_kwargs={})
         samples.append(time.perf_counter() - start)
-    print(json.dumps({"version": importlib.metadata.version("litellm"), "deployments": deployments,
-                      "median_us": statistics.median(samples) * 1e6}))
+    print(
+        json.dumps(
+            {
+                "version": importlib.metadata.version("litellm"),
+                "deployments": deployments,
+                "median_us": statistics.median(samples) * 1e6,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

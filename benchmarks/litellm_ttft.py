@@ -38,8 +38,12 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
 
     litellm.suppress_debug_info = True
     sdk = openai.AsyncOpenAI(base_url=spec["url"], api_key=spec["key"], max_retries=0)
-    params = {"messages": spec["messages"], "max_tokens": spec["max_tokens"], "stream": True,
-              "stream_options": {"include_usage": True}}
+    params = {
+        "messages": spec["messages"],
+        "max_tokens": spec["max_tokens"],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
 
     async def bare() -> float:
         start = time.perf_counter()
@@ -49,8 +53,9 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
 
     async def through_litellm() -> float:
         start = time.perf_counter()
-        stream = await litellm.acompletion(model=f"openai/{spec['model']}", api_base=spec["url"],
-                                           api_key=spec["key"], num_retries=0, **params)
+        stream = await litellm.acompletion(
+            model=f"openai/{spec['model']}", api_base=spec["url"], api_key=spec["key"], num_retries=0, **params
+        )
         first = await _first_token(stream)
         assert first is not None
         return first - start

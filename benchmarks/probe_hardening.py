@@ -55,8 +55,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
     os.environ[_name] = "http://127.0.0.1:9"
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-for _name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_BASE_URL",
-              "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL"):
+for _name in (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+    "GOOGLE_GEMINI_BASE_URL",
+):
     os.environ.pop(_name, None)
 os.environ["OLLAMA_HOST"] = "http://127.0.0.1:9"
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -98,9 +105,12 @@ class Deadline:
         return min(cap, left)
 
 
-def sparklio(args: list[str], env: dict[str, str], deadline: Deadline, cap_s: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "sparklio_desktop", *args], env=env, capture_output=True,
-                          timeout=deadline.timeout(cap_s))
+def sparklio(
+    args: list[str], env: dict[str, str], deadline: Deadline, cap_s: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PY, "-m", "sparklio_desktop", *args], env=env, capture_output=True, timeout=deadline.timeout(cap_s)
+    )
 
 
 def home(name: str) -> Path:
@@ -157,8 +167,11 @@ def cli_case(wire, kind, servers, env: dict[str, str], folder: Path, deadline: D
         faulted.reply_text = " ".join(f"w{i}" for i in range(12))
         set_slow(faulted, CLI_IDLE_S / 6)
     ledger = folder / "ledger.sqlite3"
-    proc = sparklio(["run", "--task", "chat", "--prompt", "Three captions, please", "--no-explore",
-                     "--no-cache", "--json"], {**os.environ, **env, "SPARKLIO_HOME": str(folder)}, deadline)
+    proc = sparklio(
+        ["run", "--task", "chat", "--prompt", "Three captions, please", "--no-explore", "--no-cache", "--json"],
+        {**os.environ, **env, "SPARKLIO_HOME": str(folder)},
+        deadline,
+    )
     problems: list[str] = []
     if proc.returncode not in (0, 1):
         problems.append(f"exit status {proc.returncode}")
@@ -183,8 +196,11 @@ def cli_case(wire, kind, servers, env: dict[str, str], folder: Path, deadline: D
         problems.append(f"answered={answered}, error={out.get('error')!r}")
     if not kind.answered and REFUSAL not in (out.get("error") or ""):
         problems.append("the provider's message is missing from the error")
-    rows = raw(ledger, "SELECT attempt, outcome, cost_usd FROM llm_usage WHERE request_id = ? ORDER BY attempt",
-               (out.get("request_id", ""),))
+    rows = raw(
+        ledger,
+        "SELECT attempt, outcome, cost_usd FROM llm_usage WHERE request_id = ? ORDER BY attempt",
+        (out.get("request_id", ""),),
+    )
     if [r[1] for r in rows] != [a["outcome"] for a in out.get("attempts", [])]:
         problems.append(f"ledger rows {rows} do not match the attempts")
     if raw(ledger, "SELECT COUNT(*) FROM llm_usage WHERE outcome = 'in_flight'")[0][0]:
@@ -210,8 +226,10 @@ def probe_matrix(mode: str, deadline: Deadline) -> dict[str, Any]:
     cases, failed, attempts, rows, partials, partials_costed = 0, [], 0, 0, 0, 0
     started = time.monotonic()
     with fakes_env() as (servers, env):
-        knobs = {name: (s.reply_text, getattr(s, "chunk_interval_s", getattr(s, "interval_s", 0.0)))
-                 for name, s in servers.items()}
+        knobs = {
+            name: (s.reply_text, getattr(s, "chunk_interval_s", getattr(s, "interval_s", 0.0)))
+            for name, s in servers.items()
+        }
         for wire in WIRES:
             folder = home(f"matrix-{wire.name}")
             (folder / "policy.yaml").write_text(cli_policy(wire), encoding="utf-8")
@@ -260,9 +278,17 @@ def probe_matrix(mode: str, deadline: Deadline) -> dict[str, Any]:
                     partials_costed += int(partial[0] and (wire.name == "ollama" or partial[1]))
                 if problems:
                     failed.append(f"{label}: {'; '.join(problems)}")
-    return {"mode": mode, "cases": cases, "survived": cases - len(failed), "failed": failed,
-            "attempts": attempts, "rows": rows, "partial_streams": partials, "partial_streams_costed": partials_costed,
-            "seconds": round(time.monotonic() - started, 1)}
+    return {
+        "mode": mode,
+        "cases": cases,
+        "survived": cases - len(failed),
+        "failed": failed,
+        "attempts": attempts,
+        "rows": rows,
+        "partial_streams": partials,
+        "partial_streams_costed": partials_costed,
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 # -- (ii) kill -9 and SIGTERM mid-stream --------------------------------------------------------
@@ -271,9 +297,23 @@ def probe_signals(kills: int, terms: int, deadline: Deadline) -> dict[str, Any]:
 
     def start(server: AnthropicServer, env: dict[str, str]) -> subprocess.Popen:
         return subprocess.Popen(
-            [PY, "-m", "sparklio_desktop", "run", "--task", "copywriting_standard", "--prompt", PROMPT,
-             "--no-explore", "--no-cache", "--stream"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**env, "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url})
+            [
+                PY,
+                "-m",
+                "sparklio_desktop",
+                "run",
+                "--task",
+                "copywriting_standard",
+                "--prompt",
+                PROMPT,
+                "--no-explore",
+                "--no-cache",
+                "--stream",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**env, "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url},
+        )
 
     def read_words(proc: subprocess.Popen, at_least: int) -> bool:
         import select
@@ -323,14 +363,25 @@ def probe_signals(kills: int, terms: int, deadline: Deadline) -> dict[str, Any]:
             pass
         rows = raw(ledger, "SELECT outcome, COUNT(*) FROM llm_usage GROUP BY outcome") if ledger.exists() else []
         held = raw(ledger, "SELECT COUNT(*) FROM budget_reservations")[0][0] if ledger.exists() else 0
-        costed = raw(ledger, "SELECT COUNT(*) FROM llm_usage WHERE CAST(cost_usd AS REAL) > 0")[0][0] \
-            if ledger.exists() else 0
+        costed = (
+            raw(ledger, "SELECT COUNT(*) FROM llm_usage WHERE CAST(cost_usd AS REAL) > 0")[0][0]
+            if ledger.exists()
+            else 0
+        )
         total = sum(n for _, n in rows)
-        out[label] = {"runs": count, "attempts_sent": sent, "rows_after_next_open": total,
-                      "rows_lost": sent - total, "rows_before_reopen": dict(before), "outcomes": dict(rows),
-                      "rows_costed": costed, "reservations_held": held, "not_mid_stream": late,
-                      "exit_statuses": sorted({p.returncode for p in procs}),
-                      "seconds": round(time.monotonic() - started, 1)}
+        out[label] = {
+            "runs": count,
+            "attempts_sent": sent,
+            "rows_after_next_open": total,
+            "rows_lost": sent - total,
+            "rows_before_reopen": dict(before),
+            "outcomes": dict(rows),
+            "rows_costed": costed,
+            "reservations_held": held,
+            "not_mid_stream": late,
+            "exit_statuses": sorted({p.returncode for p in procs}),
+            "seconds": round(time.monotonic() - started, 1),
+        }
     return out
 
 
@@ -348,10 +399,28 @@ def probe_concurrency(n: int, deadline: Deadline) -> dict[str, Any]:
         server.usage = (50, 1000)  # GPT-3.5 Turbo: $0.001525 an answer; each reserves its worst case
         server.chunk_interval_s = 0.005
         env = {**base, "OPENAI_API_KEY": "sk-probe-concurrency-0123456789abcdef", "OPENAI_BASE_URL": server.api_url}
-        procs = [subprocess.Popen([PY, "-m", "sparklio_desktop", "run", "--task", "copywriting_standard",
-                                   "--model", "openai/gpt-3.5-turbo", "--prompt", f"caption {i}", "--no-cache",
-                                   "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-                 for i in range(n)]
+        procs = [
+            subprocess.Popen(
+                [
+                    PY,
+                    "-m",
+                    "sparklio_desktop",
+                    "run",
+                    "--task",
+                    "copywriting_standard",
+                    "--model",
+                    "openai/gpt-3.5-turbo",
+                    "--prompt",
+                    f"caption {i}",
+                    "--no-cache",
+                    "--json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+            for i in range(n)
+        ]
         results = []
         try:
             for proc in procs:
@@ -376,9 +445,18 @@ def probe_concurrency(n: int, deadline: Deadline) -> dict[str, Any]:
             except ValueError:
                 why = (stderr.decode(errors="replace").strip().splitlines() or [f"exit {rc}"])[-1]
             reasons[why[:120]] = reasons.get(why[:120], 0) + 1
-    return {"runs": n, "cap_usd": str(cap), "answered": answered, "refused": n - answered, "provider_calls": calls,
-            "spent_usd": str(spent), "overshoot_usd": str(max(Decimal(0), spent - cap)), "tracebacks": tracebacks, "refusals": reasons,
-            "seconds": round(time.monotonic() - started, 1)}
+    return {
+        "runs": n,
+        "cap_usd": str(cap),
+        "answered": answered,
+        "refused": n - answered,
+        "provider_calls": calls,
+        "spent_usd": str(spent),
+        "overshoot_usd": str(max(Decimal(0), spent - cap)),
+        "tracebacks": tracebacks,
+        "refusals": reasons,
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def probe_long_request(deadline: Deadline) -> dict[str, Any]:
@@ -391,12 +469,17 @@ def probe_long_request(deadline: Deadline) -> dict[str, Any]:
     policy = folder / "policy.yaml"
     from sparklio_desktop.core.settings.paths import shipped_policy_path
 
-    policy.write_text(shipped_policy_path().read_text(encoding="utf-8").replace(
-        "backoff_s: [1, 2, 4]", "backoff_s: [0.01, 0.02, 0.04]"), encoding="utf-8")
+    policy.write_text(
+        shipped_policy_path()
+        .read_text(encoding="utf-8")
+        .replace("backoff_s: [1, 2, 4]", "backoff_s: [0.01, 0.02, 0.04]"),
+        encoding="utf-8",
+    )
     with AnthropicServer() as anthropic:
         saved = {k: os.environ.get(k) for k in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "SPARKLIO_HOME")}
-        os.environ.update({"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": anthropic.base_url,
-                           "SPARKLIO_HOME": str(folder)})
+        os.environ.update(
+            {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": anthropic.base_url, "SPARKLIO_HOME": str(folder)}
+        )
         anthropic.reply_text = " ".join(f"w{i}" for i in range(30))
         anthropic.chunk_interval_s = 0.02
         h = Harness(folder, policy, budget_usd=cap, at_cap="stop")
@@ -404,8 +487,9 @@ def probe_long_request(deadline: Deadline) -> dict[str, Any]:
         h.dispatcher.budget = BudgetGuard(h.ledger, cap, "stop", clock=lambda: now[0])
 
         def request(prompt: str) -> RunRequest:
-            return RunRequest(route=RouteRequest(task="copywriting_standard", prompt=prompt, explore=False),
-                              use_cache=False)
+            return RunRequest(
+                route=RouteRequest(task="copywriting_standard", prompt=prompt, explore=False), use_cache=False
+            )
 
         async def go():
             try:
@@ -423,8 +507,9 @@ def probe_long_request(deadline: Deadline) -> dict[str, Any]:
         try:
             second, rest = asyncio.run(go())
             # Rows carry the real time, not the guard's clock: sum both requests' attempts.
-            spent = sum((a.cost_usd for r in (second, rest[-1].result) for a in h.ledger.attempts(r.request_id)),
-                        Decimal(0))
+            spent = sum(
+                (a.cost_usd for r in (second, rest[-1].result) for a in h.ledger.attempts(r.request_id)), Decimal(0)
+            )
         finally:
             h.close()
             for k, v in saved.items():
@@ -432,67 +517,112 @@ def probe_long_request(deadline: Deadline) -> dict[str, Any]:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-    return {"cap_usd": str(cap), "first_answered": rest[-1].result.ok, "second_admitted": second.ok,
-            "second_error": second.error, "spent_usd": str(spent),
-            "spent_percent_of_cap": str((spent / cap * 100).quantize(Decimal("0.1")))}
+    return {
+        "cap_usd": str(cap),
+        "first_answered": rest[-1].result.ok,
+        "second_admitted": second.ok,
+        "second_error": second.error,
+        "spent_usd": str(spent),
+        "spent_percent_of_cap": str((spent / cap * 100).quantize(Decimal("0.1"))),
+    }
 
 
 # -- (iv) keys -----------------------------------------------------------------------------------------
 def probe_keys(deadline: Deadline) -> dict[str, Any]:
     stamp = os.urandom(6).hex()
-    keys = {"openai": f"sk-probe-openai-{stamp}-0123456789", "anthropic": f"sk-ant-probe-{stamp}-0123456789",
-            "google": f"AIzaProbe{stamp}0123456789abcdefghij"}
+    keys = {
+        "openai": f"sk-probe-openai-{stamp}-0123456789",
+        "anthropic": f"sk-ant-probe-{stamp}-0123456789",
+        "google": f"AIzaProbe{stamp}0123456789abcdefghij",
+    }
     folder = home("keys")
     seen: dict[str, bytes] = {}
     with fakes_env() as (servers, env):
-        env = {**os.environ, **env, "SPARKLIO_HOME": str(folder), "OPENAI_API_KEY": keys["openai"],
-               "ANTHROPIC_API_KEY": keys["anthropic"], "GEMINI_API_KEY": keys["google"]}
+        env = {
+            **os.environ,
+            **env,
+            "SPARKLIO_HOME": str(folder),
+            "OPENAI_API_KEY": keys["openai"],
+            "ANTHROPIC_API_KEY": keys["anthropic"],
+            "GEMINI_API_KEY": keys["google"],
+        }
         # An Anthropic 401 that echoes the key back, then the fallback answers.
-        servers["anthropic"].script(Fault(status=401, error_type="authentication_error",
-                                          message=f"invalid x-api-key: {keys['anthropic']}",
-                                          path_contains="/v1/messages"))
-        servers["openai"].script(Fault(status=400, message=f"bad request sent with {keys['openai']}",
-                                       path_contains="/chat/completions"))
-        runs = [["--task", "copywriting_standard"],
-                ["--task", "copywriting_standard", "--model", "openai/gpt-4"],
-                ["--task", "copywriting_standard", "--model", "google/gemini-2.0-flash"],
-                ["--task", "copywriting_standard", "--model", "anthropic/claude-3-5-sonnet"]]
+        servers["anthropic"].script(
+            Fault(
+                status=401,
+                error_type="authentication_error",
+                message=f"invalid x-api-key: {keys['anthropic']}",
+                path_contains="/v1/messages",
+            )
+        )
+        servers["openai"].script(
+            Fault(status=400, message=f"bad request sent with {keys['openai']}", path_contains="/chat/completions")
+        )
+        runs = [
+            ["--task", "copywriting_standard"],
+            ["--task", "copywriting_standard", "--model", "openai/gpt-4"],
+            ["--task", "copywriting_standard", "--model", "google/gemini-2.0-flash"],
+            ["--task", "copywriting_standard", "--model", "anthropic/claude-3-5-sonnet"],
+        ]
         ids, answered, runs_done = [], 0, 0
         for i, extra in enumerate(runs):
             for fmt in (["--json"], []):
                 cache = ["--no-cache"] if i else []  # the first run also fills the response cache
-                proc = sparklio(["run", "--prompt", f"Caption {i} {fmt}", "--no-explore", *cache, *extra, *fmt],
-                                env, deadline)
+                proc = sparklio(
+                    ["run", "--prompt", f"Caption {i} {fmt}", "--no-explore", *cache, *extra, *fmt], env, deadline
+                )
                 seen[f"run {' '.join(extra + fmt)}"] = proc.stdout + proc.stderr
                 runs_done += 1
                 answered += proc.returncode == 0
                 if fmt:
                     with contextlib.suppress(ValueError):
                         ids.append(json.loads(proc.stdout)["request_id"])
-        for args in (["history", "--json"], ["spend", "--json"], ["doctor", "--json"],
-                     *[["show", rid, "--json"] for rid in ids]):
+        for args in (
+            ["history", "--json"],
+            ["spend", "--json"],
+            ["doctor", "--json"],
+            *[["show", rid, "--json"] for rid in ids],
+        ):
             proc = sparklio(args, env, deadline)
             seen[" ".join(args)] = proc.stdout + proc.stderr
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             seen[f"file {path.relative_to(folder)}"] = path.read_bytes()
-    found = [f"{provider} key in {where}" for where, data in seen.items() for provider, key in keys.items()
-             if key.encode() in data]
-    return {"runs": runs_done, "runs_answered": answered, "places_searched": len(seen), "files_searched": sum(1 for k in seen if k.startswith("file ")),
-            "outputs_searched": sum(1 for k in seen if not k.startswith("file ")), "keys_found": len(found),
-            "where": found, "tracebacks": sum(1 for data in seen.values() if traceback_in(data))}
+    found = [
+        f"{provider} key in {where}"
+        for where, data in seen.items()
+        for provider, key in keys.items()
+        if key.encode() in data
+    ]
+    return {
+        "runs": runs_done,
+        "runs_answered": answered,
+        "places_searched": len(seen),
+        "files_searched": sum(1 for k in seen if k.startswith("file ")),
+        "outputs_searched": sum(1 for k in seen if not k.startswith("file ")),
+        "keys_found": len(found),
+        "where": found,
+        "tracebacks": sum(1 for data in seen.values() if traceback_in(data)),
+    }
 
 
 # -- report ---------------------------------------------------------------------------------------------
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs: kills 5, SIGTERM 2, 10 concurrent, "
-                        "the matrix through the Dispatcher")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer runs: kills 5, SIGTERM 2, 10 concurrent, the matrix through the Dispatcher",
+    )
     parser.add_argument("--kills", type=int, default=None, help="runs killed with SIGKILL mid-stream (default 15)")
     parser.add_argument("--terms", type=int, default=None, help="runs stopped with SIGTERM mid-stream (default 5)")
     parser.add_argument("--concurrent", type=int, default=None, help="concurrent runs against the cap (default 40)")
-    parser.add_argument("--matrix", choices=("cli", "dispatcher"), default=None,
-                        help="run the fault matrix as `sparklio run --json` subprocesses (default) or in-process")
+    parser.add_argument(
+        "--matrix",
+        choices=("cli", "dispatcher"),
+        default=None,
+        help="run the fault matrix as `sparklio run --json` subprocesses (default) or in-process",
+    )
     parser.add_argument("--max-seconds", type=float, default=1500, help="stop after this long (default 1500)")
     args = parser.parse_args()
     kills = args.kills if args.kills is not None else (5 if args.quick else 15)
@@ -503,11 +633,13 @@ def main() -> int:
         parser.error("--kills, --terms and --concurrent must be at least 1")
     deadline = Deadline(args.max_seconds)
     report: dict[str, Any] = {}
-    sections = [("faults", lambda: probe_matrix(mode, deadline)),
-                ("signals", lambda: probe_signals(kills, terms, deadline)),
-                ("concurrency", lambda: probe_concurrency(concurrent, deadline)),
-                ("long_request", lambda: probe_long_request(deadline)),
-                ("keys", lambda: probe_keys(deadline))]
+    sections = [
+        ("faults", lambda: probe_matrix(mode, deadline)),
+        ("signals", lambda: probe_signals(kills, terms, deadline)),
+        ("concurrency", lambda: probe_concurrency(concurrent, deadline)),
+        ("long_request", lambda: probe_long_request(deadline)),
+        ("keys", lambda: probe_keys(deadline)),
+    ]
     started = time.monotonic()
     for name, probe in sections:
         try:
@@ -521,23 +653,45 @@ def main() -> int:
 
     f, s, c, lr, k = (report.get(n, {}) for n in ("faults", "signals", "concurrency", "long_request", "keys"))
     lines = [
-        ("faults survived", f"{f.get('survived')} of {f.get('cases')} ended in an answer or a clear error "
-                            f"({f.get('mode')}); attempts {f.get('attempts')}, ledger rows {f.get('rows')}; "
-                            f"partial streams costed {f.get('partial_streams_costed')} of {f.get('partial_streams')}"),
+        (
+            "faults survived",
+            f"{f.get('survived')} of {f.get('cases')} ended in an answer or a clear error "
+            f"({f.get('mode')}); attempts {f.get('attempts')}, ledger rows {f.get('rows')}; "
+            f"partial streams costed {f.get('partial_streams_costed')} of {f.get('partial_streams')}",
+        ),
     ]
     for label in ("kill -9", "SIGTERM"):
         r = s.get(label, {})
-        lines.append((f"rows lost after {label}", f"{r.get('rows_lost')} ({r.get('attempts_sent')} attempts sent, "
-                                                   f"{r.get('rows_after_next_open')} rows; "
-                                                   f"reservations held {r.get('reservations_held')})"))
-    lines.append((f"overshoot, {c.get('runs')} concurrent", f"${c.get('overshoot_usd')} over the ${c.get('cap_usd')} "
-                                                            f"cap (spent ${c.get('spent_usd')}, "
-                                                            f"{c.get('answered')} answered)"))
-    lines.append(("request > 10 minutes", f"second request admitted: {lr.get('second_admitted')}; spend "
-                                          f"{lr.get('spent_percent_of_cap')}% of the cap"))
-    lines.append(("keys outside the keyring", f"{k.get('keys_found')} found in {k.get('files_searched')} files and "
-                                              f"{k.get('outputs_searched')} outputs ({k.get('runs_answered')} of "
-                                              f"{k.get('runs')} runs answered)"))
+        lines.append(
+            (
+                f"rows lost after {label}",
+                f"{r.get('rows_lost')} ({r.get('attempts_sent')} attempts sent, "
+                f"{r.get('rows_after_next_open')} rows; "
+                f"reservations held {r.get('reservations_held')})",
+            )
+        )
+    lines.append(
+        (
+            f"overshoot, {c.get('runs')} concurrent",
+            f"${c.get('overshoot_usd')} over the ${c.get('cap_usd')} "
+            f"cap (spent ${c.get('spent_usd')}, "
+            f"{c.get('answered')} answered)",
+        )
+    )
+    lines.append(
+        (
+            "request > 10 minutes",
+            f"second request admitted: {lr.get('second_admitted')}; spend {lr.get('spent_percent_of_cap')}% of the cap",
+        )
+    )
+    lines.append(
+        (
+            "keys outside the keyring",
+            f"{k.get('keys_found')} found in {k.get('files_searched')} files and "
+            f"{k.get('outputs_searched')} outputs ({k.get('runs_answered')} of "
+            f"{k.get('runs')} runs answered)",
+        )
+    )
     width = max(len(a) for a, _ in lines)
     for label, value in lines:
         print(f"{label:<{width}}  {value}")

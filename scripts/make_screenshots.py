@@ -25,11 +25,13 @@ def populate(home: Path) -> None:
     from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
 
     rng = random.Random(7)
-    models = [("anthropic/claude-3-5-sonnet", "anthropic", "copywriting_standard", "3", "15"),
-              ("google/gemini-2.0-flash", "google", "chat", "0.075", "0.30"),
-              ("openai/gpt-4", "openai", "brief_questions", "30", "60"),
-              ("google/gemini-2.0-pro", "google", "trend_analysis", "1.25", "5"),
-              ("ollama/qwen2.5", "ollama", "template_generation", "0", "0")]
+    models = [
+        ("anthropic/claude-3-5-sonnet", "anthropic", "copywriting_standard", "3", "15"),
+        ("google/gemini-2.0-flash", "google", "chat", "0.075", "0.30"),
+        ("openai/gpt-4", "openai", "brief_questions", "30", "60"),
+        ("google/gemini-2.0-pro", "google", "trend_analysis", "1.25", "5"),
+        ("ollama/qwen2.5", "ollama", "template_generation", "0", "0"),
+    ]
     now = datetime.now(UTC)
     start = now.replace(day=1, hour=9, minute=0, second=0, microsecond=0)
     with LedgerStore.open(home / "ledger.sqlite3") as ledger:
@@ -38,20 +40,39 @@ def populate(home: Path) -> None:
                 model, provider, task, pin, pout = rng.choice(models)
                 tin, tout = rng.randrange(200, 2000), rng.randrange(100, 900)
                 cost = Decimal(pin) * tin / 1_000_000 + Decimal(pout) * tout / 1_000_000
-                ledger.record_attempt(AttemptRecord(
-                    request_id=f"demo-{day}-{n}", attempt=1, task_type=task, model_id=model, provider=provider,
-                    outcome="ok", ts_utc=start + timedelta(days=day, minutes=n * 7), input_tokens=tin,
-                    output_tokens=tout, price_input_per_mtok=Decimal(pin), price_output_per_mtok=Decimal(pout),
-                    cost_usd=cost, latency_s=rng.uniform(0.8, 7), ttft_s=0.4))
+                ledger.record_attempt(
+                    AttemptRecord(
+                        request_id=f"demo-{day}-{n}",
+                        attempt=1,
+                        task_type=task,
+                        model_id=model,
+                        provider=provider,
+                        outcome="ok",
+                        ts_utc=start + timedelta(days=day, minutes=n * 7),
+                        input_tokens=tin,
+                        output_tokens=tout,
+                        price_input_per_mtok=Decimal(pin),
+                        price_output_per_mtok=Decimal(pout),
+                        cost_usd=cost,
+                        latency_s=rng.uniform(0.8, 7),
+                        ttft_s=0.4,
+                    )
+                )
 
 
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
     home = Path(tempfile.mkdtemp(prefix="sparklio-demo-"))
     populate(home)
-    env = dict(os.environ, SPARKLIO_HOME=str(home), QT_QPA_PLATFORM="offscreen", OLLAMA_HOST="http://127.0.0.1:9",
-               OPENAI_API_KEY="demo-placeholder", ANTHROPIC_API_KEY="demo-placeholder",
-               GEMINI_API_KEY="demo-placeholder")
+    env = dict(
+        os.environ,
+        SPARKLIO_HOME=str(home),
+        QT_QPA_PLATFORM="offscreen",
+        OLLAMA_HOST="http://127.0.0.1:9",
+        OPENAI_API_KEY="demo-placeholder",
+        ANTHROPIC_API_KEY="demo-placeholder",
+        GEMINI_API_KEY="demo-placeholder",
+    )
     subprocess.run([sys.executable, "-m", "sparklio_desktop", "--screenshot", str(out)], env=env, check=True)
 
 

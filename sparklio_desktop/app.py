@@ -132,8 +132,6 @@ class GuiContext:
         self.services.close()
 
 
-
-
 def _import_for_first_request(workspace: Workspace) -> None:
     import importlib
 
@@ -152,8 +150,12 @@ def _import_for_first_request(workspace: Workspace) -> None:
             import_sdk(provider)
 
 
-def build_context(workspace: Workspace | None = None, ledger_path: Path | None = None, keys: KeyStore | None = None,
-                  http_client: Any = None) -> GuiContext:
+def build_context(
+    workspace: Workspace | None = None,
+    ledger_path: Path | None = None,
+    keys: KeyStore | None = None,
+    http_client: Any = None,
+) -> GuiContext:
     """Open the core's services (the same composition as the CLI's) and build the view-models.
     ``http_client``: an ``httpx.AsyncClient`` the provider clients share (tests)."""
     from sparklio_desktop.core.services import open_services
@@ -172,16 +174,23 @@ def build_context(workspace: Workspace | None = None, ledger_path: Path | None =
     # A view of the workspace's settings that follows the settings panel's edits: it answers
     # every attribute a Settings has, so the dispatcher and the planner read it as one.
     current = cast("Settings", _CurrentSettings(workspace))
-    services = open_services(workspace, http_client=http_client, keys=keys, ledger_path=ledger_path,
-                             settings=current)
+    services = open_services(workspace, http_client=http_client, keys=keys, ledger_path=ledger_path, settings=current)
     planner = services.planner
     executor = SerialExecutor()
     events = LedgerEvents()
     ledger, dispatcher, budget, keys = services.ledger, services.dispatcher, services.budget, services.keys
     ctx = GuiContext(
-        workspace=workspace, services=services, ledger=ledger, local_images=services.local_images,
-        cache=services.cache, keys=keys, budget=budget, dispatcher=dispatcher, planner=planner,
-        executor=executor, events=events,
+        workspace=workspace,
+        services=services,
+        ledger=ledger,
+        local_images=services.local_images,
+        cache=services.cache,
+        keys=keys,
+        budget=budget,
+        dispatcher=dispatcher,
+        planner=planner,
+        executor=executor,
+        events=events,
         composer=ComposerViewModel(workspace, dispatcher, ledger, planner, executor, events=events),
         inspector=InspectorViewModel(workspace, ledger, executor),
         spend=SpendViewModel(workspace, ledger, budget, executor),
@@ -215,11 +224,16 @@ def catalog_changed(ctx: GuiContext) -> None:
 def file_problems(workspace: Workspace) -> str | None:
     """One notice for the user's files that are not in force (catalog, policy, settings),
     shown when the window opens: their located errors otherwise sit deep in Settings."""
-    problems = [(workspace.catalog_error, "catalog", "the last good catalog is in force"),
-                (workspace.policy_error, "routing policy", "the last valid policy is in force"),
-                (getattr(workspace, "settings_error", None), "settings", "the faulty values use their defaults")]
-    found = [f"Problem in your {what} ({str(error).splitlines()[0]}); {instead}."
-             for error, what, instead in problems if error is not None]
+    problems = [
+        (workspace.catalog_error, "catalog", "the last good catalog is in force"),
+        (workspace.policy_error, "routing policy", "the last valid policy is in force"),
+        (getattr(workspace, "settings_error", None), "settings", "the faulty values use their defaults"),
+    ]
+    found = [
+        f"Problem in your {what} ({str(error).splitlines()[0]}); {instead}."
+        for error, what, instead in problems
+        if error is not None
+    ]
     return " ".join(found) + " Details and fixes: Settings." if found else None
 
 
@@ -234,8 +248,12 @@ def build_window(ctx: GuiContext) -> MainWindow:
     from sparklio_desktop.ui.views.spend_view import SpendView
     from sparklio_desktop.ui.widgets.lazy_tab import LazyTab
 
-    views = {"composer": ComposerView(ctx.composer), "inspector": InspectorView(ctx.inspector),
-             "spend": SpendView(ctx.spend), "settings": SettingsView(ctx.settings)}
+    views = {
+        "composer": ComposerView(ctx.composer),
+        "inspector": InspectorView(ctx.inspector),
+        "spend": SpendView(ctx.spend),
+        "settings": SettingsView(ctx.settings),
+    }
     window_ref: list[MainWindow] = []
 
     def register(name: str, view: Any) -> None:
@@ -243,6 +261,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
         ctx.extra_view_models.append(view.vm)
         view.vm.errorRaised.connect(window_ref[0].notify)
         if name == "compare":
+
             def continue_in_composer(model_id: str, prompt: str, answer: str) -> None:
                 ctx.composer.continue_with(model_id, prompt, answer)
                 window_ref[0].tabs.setCurrentIndex(0)
@@ -347,11 +366,14 @@ def _offer_ledger_repair(exc: BaseException) -> bool:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    box = QMessageBox(QMessageBox.Icon.Critical, "Sparklio Desktop: the ledger is damaged",
-                      f"Sparklio cannot read its ledger (your usage and spending history):\n\n{exc.path}\n\n"
-                      f"{exc.detail}.\n\nRepair sets the damaged file aside (nothing is deleted) and copies every "
-                      "row that can still be read into a new ledger. Close other Sparklio windows and "
-                      "commands first.")
+    box = QMessageBox(
+        QMessageBox.Icon.Critical,
+        "Sparklio Desktop: the ledger is damaged",
+        f"Sparklio cannot read its ledger (your usage and spending history):\n\n{exc.path}\n\n"
+        f"{exc.detail}.\n\nRepair sets the damaged file aside (nothing is deleted) and copies every "
+        "row that can still be read into a new ledger. Close other Sparklio windows and "
+        "commands first.",
+    )
     repair_button = box.addButton("Set aside and repair", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(repair_button)
@@ -384,8 +406,10 @@ def _repair_summary(done: list[Any]) -> str:
     if not recovered:
         found = "Nothing could be read from it: Sparklio starts with an empty ledger."
     else:
-        found = (f"Recovered {usage} usage record{'s' if usage != 1 else ''} (calls and their costs), "
-                 f"{recovered.get('decisions', 0)} routing decisions and {recovered.get('votes', 0)} votes.")
+        found = (
+            f"Recovered {usage} usage record{'s' if usage != 1 else ''} (calls and their costs), "
+            f"{recovered.get('decisions', 0)} routing decisions and {recovered.get('votes', 0)} votes."
+        )
     return f"{found}\n\nThe damaged file is kept as {Path(repaired.set_aside_as or '').name} beside the new ledger."
 
 

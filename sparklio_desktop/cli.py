@@ -31,8 +31,7 @@ COMMANDS = {
     "route": "show which model a task would go to, with every candidate's scores and the reasons",
     "estimate": "price a model call (USD, exact)",
     "policy": "validate a routing policy file",
-    "run": "run a task: the answer goes to standard output, what happened to standard error; "
-           "every attempt is recorded",
+    "run": "run a task: the answer goes to standard output, what happened to standard error; every attempt is recorded",
     "spend": "this month's spend: budget, by model and task, cache savings, fallback rate",
     "history": "recent requests with their model, outcome and cost",
     "show": "explain a past request again: its routing decision and every attempt",
@@ -40,11 +39,9 @@ COMMANDS = {
     "config": "read or change a setting, e.g. budget.monthly_usd or budget.at_cap",
     "compare": "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote",
     "leaderboard": "rank models by your compare votes: strength 0-10 with a 95% interval, votes, rank, stars",
-    "suggest": "suggest policy changes from your ratings; --apply TASK writes a new policy version, "
-               "--undo reverts it",
+    "suggest": "suggest policy changes from your ratings; --apply TASK writes a new policy version, --undo reverts it",
     "models": "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints",
-    "doctor": "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or "
-              "cache aside",
+    "doctor": "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside",
 }
 
 
@@ -92,8 +89,10 @@ def _warn_about_settings() -> None:
     if error is not None:
         for line in str(error).splitlines():
             print(f"sparklio: warning: {safe_text(line)}", file=sys.stderr)
-        print("sparklio: warning: using the defaults for those settings; fix them with `sparklio config set`",
-              file=sys.stderr)
+        print(
+            "sparklio: warning: using the defaults for those settings; fix them with `sparklio config set`",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -89,14 +89,64 @@ models:
 """
 
 HOSTILE_TEXT = [
-    "0", "-1", "1e308", "1.0e+308", "-1.0e+308", ".inf", "-.inf", ".nan", "99999999999999999999999999999",
-    "9" * 5000, "1.0e-400", "0.0000001", "'x'", "''", "null", "true", "[]", "{}", "0x7fffffffffffffff", "-0.0",
-    "1:30", "2025-02-30", "~", "!!binary aGVsbG8=", "!!python/object:os.system {}", "*nowhere", "&a [*a]",
-    "[1e308]", "{a: 1}", "\"\\u0000\"", "'\x1b[31mred'",
+    "0",
+    "-1",
+    "1e308",
+    "1.0e+308",
+    "-1.0e+308",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "99999999999999999999999999999",
+    "9" * 5000,
+    "1.0e-400",
+    "0.0000001",
+    "'x'",
+    "''",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "0x7fffffffffffffff",
+    "-0.0",
+    "1:30",
+    "2025-02-30",
+    "~",
+    "!!binary aGVsbG8=",
+    "!!python/object:os.system {}",
+    "*nowhere",
+    "&a [*a]",
+    "[1e308]",
+    "{a: 1}",
+    '"\\u0000"',
+    "'\x1b[31mred'",
 ]
 HOSTILE_VALUES = [
-    0, -1, 1, 1e308, -1e308, float("inf"), float("-inf"), float("nan"), 10**30, 2**63, -(10**30), 1e-320,
-    "x", "", None, True, False, [], {}, [1e308], {"x": 1}, "0.0000001", "1e400", [[[[[]]]]], "\x1b]0;title\x07",
+    0,
+    -1,
+    1,
+    1e308,
+    -1e308,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    10**30,
+    2**63,
+    -(10**30),
+    1e-320,
+    "x",
+    "",
+    None,
+    True,
+    False,
+    [],
+    {},
+    [1e308],
+    {"x": 1},
+    "0.0000001",
+    "1e400",
+    [[[[[]]]]],
+    "\x1b]0;title\x07",
 ]
 _NUMBER = re.compile(r"(?<![\w.\-/:])-?\d+(?:\.\d+)?(?![\w.\-/:])")
 _VALUE = re.compile(r"^(?P<head>\s*(?:- )?[\w.\-]+:\s+)(?P<value>[^#\n]+)$", re.M)
@@ -143,21 +193,36 @@ def _structural(rng: random.Random, text: str) -> tuple[str, str]:
 def _textual(rng: random.Random, text: str) -> tuple[str, str]:
     """Damage the text itself."""
     lines = text.splitlines(keepends=True)
-    op = rng.choice(["number", "number", "number", "value", "delete", "duplicate", "truncate", "bytes",
-                     "recursive", "laughs", "nest", "alias", "indent"])
+    op = rng.choice(
+        [
+            "number",
+            "number",
+            "number",
+            "value",
+            "delete",
+            "duplicate",
+            "truncate",
+            "bytes",
+            "recursive",
+            "laughs",
+            "nest",
+            "alias",
+            "indent",
+        ]
+    )
     if op == "number":
         found = list(_NUMBER.finditer(text))
         m = rng.choice(found)
         new = rng.choice(HOSTILE_TEXT)
-        return f"number@{m.start()}->{new[:20]}", text[:m.start()] + new + text[m.end():]
+        return f"number@{m.start()}->{new[:20]}", text[: m.start()] + new + text[m.end() :]
     if op == "value":
         found = list(_VALUE.finditer(text))
         m = rng.choice(found)
         new = rng.choice(HOSTILE_TEXT)
-        return f"value@{m.start()}->{new[:20]}", text[:m.start("value")] + new + text[m.end("value"):]
+        return f"value@{m.start()}->{new[:20]}", text[: m.start("value")] + new + text[m.end("value") :]
     index = rng.randrange(len(lines))
     if op == "delete":
-        del lines[index:index + rng.randint(1, 3)]
+        del lines[index : index + rng.randint(1, 3)]
         return f"delete line {index + 1}", "".join(lines)
     if op == "duplicate":
         lines.insert(index, lines[index])
@@ -176,7 +241,8 @@ def _textual(rng: random.Random, text: str) -> tuple[str, str]:
         return "recursive alias", text + "zzz: &r [*r]\n"
     if op == "laughs":
         bomb = "lol: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
-            f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+            f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+        )
         return "billion laughs", text + bomb
     if op == "nest":
         depth = rng.choice([100, 1000, 100_000])
@@ -186,10 +252,10 @@ def _textual(rng: random.Random, text: str) -> tuple[str, str]:
     values = list(_VALUE.finditer(text))
     b, v = rng.choice(blocks), rng.choice(values)
     if b.start() < v.start():
-        text = text[:v.start("value")] + "*anc" + text[v.end("value"):]
-        text = text[:b.end("head")] + " &anc" + text[b.end("head"):]
+        text = text[: v.start("value")] + "*anc" + text[v.end("value") :]
+        text = text[: b.end("head")] + " &anc" + text[b.end("head") :]
         return f"alias {b['head'].strip()} -> {v['head'].strip()}", text
-    return f"undefined alias at {v.start()}", text[:v.start("value")] + "*anc" + text[v.end("value"):]
+    return f"undefined alias at {v.start()}", text[: v.start("value")] + "*anc" + text[v.end("value") :]
 
 
 def mutants(base: str, seed: int, count: int) -> Iterator[tuple[str, bytes]]:
@@ -236,8 +302,11 @@ def _exercise(catalog, policy) -> None:
                 text_like = task.capability.value in ("text", "vision")
                 max_out = max(1024, 2 * task.expected_output_tokens) if text_like else 0  # as the dispatcher
                 if not model.unpriced:
-                    to_picodollars(worst_case_cost(model, est.input_tokens, max_out, est.images,
-                                                   "1024x1024" if est.images else None))
+                    to_picodollars(
+                        worst_case_cost(
+                            model, est.input_tokens, max_out, est.images, "1024x1024" if est.images else None
+                        )
+                    )
                 latency = expected_latency_s(model, est.output_tokens, est.input_tokens, est.images)
                 assert latency is None or math.isfinite(latency), latency
         ttl = policy.cache_ttl_s(name)

@@ -33,5 +33,8 @@ def provider_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
 
 def leaked_provider_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
     """The provider variables in ``environ`` that the scrubbing should have removed."""
-    return [name for name in provider_variables(environ)
-            if not (name == "OLLAMA_HOST" and environ[name] == UNREACHABLE_OLLAMA)]
+    return [
+        name
+        for name in provider_variables(environ)
+        if not (name == "OLLAMA_HOST" and environ[name] == UNREACHABLE_OLLAMA)
+    ]

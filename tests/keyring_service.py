@@ -111,8 +111,7 @@ def _skip_without(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         pytest.skip(
-            f"needs {' and '.join(missing)} for a real Secret Service: "
-            "apt-get install gnome-keyring dbus (Linux only)"
+            f"needs {' and '.join(missing)} for a real Secret Service: apt-get install gnome-keyring dbus (Linux only)"
         )
 
 
@@ -254,9 +253,7 @@ def no_keyring_backend() -> Iterator[KeyringBackend]:
 
 
 @pytest.fixture
-def bus_without_secret_service(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def bus_without_secret_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A private session bus with no Secret Service; keyring re-detects its backend.
 
     Yields the bus address. keyring's own configuration (``PYTHON_KEYRING_BACKEND``,

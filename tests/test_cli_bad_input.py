@@ -21,10 +21,12 @@ HOSTILE = f"evil{ESC}\u202ename\x9b31m"  # plus a right-to-left override and an 
 
 def sparklio(*args: str, env_extra: dict | None = None, stdin: bytes | None = b"") -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    done = subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, env=env,
-                          input=stdin, timeout=60)
-    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode("utf-8", "replace"),
-                                       done.stderr.decode("utf-8", "replace"))
+    done = subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, env=env, input=stdin, timeout=60
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess, code: int | tuple[int, ...]) -> str:
@@ -37,8 +39,13 @@ def one_line_error(result: subprocess.CompletedProcess, code: int | tuple[int, .
 
 
 def no_terminal_controls(text: str) -> None:
-    controls = [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F
-                or c in "\u202e\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d"]
+    controls = [
+        c
+        for c in text
+        if (ord(c) < 0x20 and c not in "\n\t")
+        or 0x7F <= ord(c) <= 0x9F
+        or c in "\u202e\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d"
+    ]
     assert not controls, f"raw control characters printed: {controls!r}"
 
 
@@ -57,8 +64,11 @@ OUT_OF_RANGE = "is out of range: expected 2000-01 to 9998-12"
 NOT_A_MONTH = "is not a month: expected YYYY-MM"
 
 
-@pytest.mark.parametrize(("value", "why"), [("9999-12", OUT_OF_RANGE), ("1999-12", OUT_OF_RANGE)] + [
-    (value, NOT_A_MONTH) for value in ("2026-13", "2026-00", "abc", "2026-1", "02026-01", "")])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("9999-12", OUT_OF_RANGE), ("1999-12", OUT_OF_RANGE)]
+    + [(value, NOT_A_MONTH) for value in ("2026-13", "2026-00", "abc", "2026-1", "02026-01", "")],
+)
 def test_spend_month_out_of_range_or_malformed(value, why):
     line = one_line_error(sparklio("spend", f"--month={value}"), 2)
     assert "--month" in line and why in line
@@ -71,16 +81,19 @@ def test_spend_month_at_both_ends_works():
         assert json.loads(result.stdout)["month"] == month
 
 
-@pytest.mark.parametrize("args", [
-    ("route", "--task", "chat", "--seed", "-1"),
-    ("route", "--task", "chat", "--input-tokens", "10" * 20),
-    ("estimate", "--model", "openai/gpt-4", "--output-tokens", "-5"),
-    ("leaderboard", "--half-life-days", "nan"),
-    ("leaderboard", "--half-life-days", "inf"),
-    ("compare", "--task", "chat", "--top", "9"),
-    ("models", "ollama", "show", "x", "--gpu-gb", "1e999"),
-    ("models", "ollama", "show", "x", "--context", "0"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("route", "--task", "chat", "--seed", "-1"),
+        ("route", "--task", "chat", "--input-tokens", "10" * 20),
+        ("estimate", "--model", "openai/gpt-4", "--output-tokens", "-5"),
+        ("leaderboard", "--half-life-days", "nan"),
+        ("leaderboard", "--half-life-days", "inf"),
+        ("compare", "--task", "chat", "--top", "9"),
+        ("models", "ollama", "show", "x", "--gpu-gb", "1e999"),
+        ("models", "ollama", "show", "x", "--context", "0"),
+    ],
+)
 def test_numeric_options_are_bounded(args):
     one_line_error(sparklio(*args), 2)
 
@@ -100,13 +113,20 @@ def test_prompt_file_problems(tmp_path, command):
     exact.write_bytes(b"a" * MAX_PROMPT_BYTES)
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"ok \xff\xfe")
-    cases = {big: "larger than the 4 MiB limit", binary: "not UTF-8 text (byte 3)", tmp_path: "is a folder, not a file",
-             tmp_path / "missing.txt": "No such file or directory"}
+    cases = {
+        big: "larger than the 4 MiB limit",
+        binary: "not UTF-8 text (byte 3)",
+        tmp_path: "is a folder, not a file",
+        tmp_path / "missing.txt": "No such file or directory",
+    }
     for path, message in cases.items():
         line = one_line_error(sparklio(command, "--task", "chat", *extra, "--prompt-file", str(path)), 1)
         assert line == f"sparklio: error: --prompt-file {path}: {message}"
     if command == "route":  # exactly at the limit is accepted
-        assert sparklio("route", "--task", "chat", "--all-available", "--prompt-file", str(exact), "--json").returncode == 0
+        assert (
+            sparklio("route", "--task", "chat", "--all-available", "--prompt-file", str(exact), "--json").returncode
+            == 0
+        )
 
 
 def test_prompt_on_standard_input_is_bounded():
@@ -151,12 +171,29 @@ def test_safe_text_and_json_escapes():
 
 
 def _hostile_catalog(home: Path) -> None:
-    (home / "catalog.yaml").write_text(json.dumps({"version": 1, "models": [{
-        "id": "ollama/evil", "name": HOSTILE, "provider": "ollama", "api_name": "evil:latest",
-        "capabilities": ["text"], "local": True, "vram_gb": 1,
-        "price": {"input_per_mtok": "0", "output_per_mtok": "0", "as_of": "2026-01-01", "source": ESC},
-        "speed": {"seconds": [1, 2], "per": "output_500"}, "context_tokens": 8000, "quality": 7,
-    }]}), encoding="utf-8")
+    (home / "catalog.yaml").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "models": [
+                    {
+                        "id": "ollama/evil",
+                        "name": HOSTILE,
+                        "provider": "ollama",
+                        "api_name": "evil:latest",
+                        "capabilities": ["text"],
+                        "local": True,
+                        "vram_gb": 1,
+                        "price": {"input_per_mtok": "0", "output_per_mtok": "0", "as_of": "2026-01-01", "source": ESC},
+                        "speed": {"seconds": [1, 2], "per": "output_500"},
+                        "context_tokens": 8000,
+                        "quality": 7,
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 def test_catalog_names_are_escaped_in_text_and_exact_in_json(sparklio_home):
@@ -186,8 +223,15 @@ def test_unknown_names_typed_on_the_command_line_are_escaped():
         no_terminal_controls(result.stderr)
 
 
-@pytest.mark.parametrize("args", [("history", HOSTILE), ("history", "--limit", HOSTILE), ("spend", "--month", HOSTILE),
-                                  ("route", "--task", "chat", "--size", HOSTILE)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("history", HOSTILE),
+        ("history", "--limit", HOSTILE),
+        ("spend", "--month", HOSTILE),
+        ("route", "--task", "chat", "--size", HOSTILE),
+    ],
+)
 def test_usage_errors_escape_what_was_typed(args):
     no_terminal_controls(one_line_error(sparklio(*args), 2))
 

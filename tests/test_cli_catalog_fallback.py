@@ -29,8 +29,13 @@ CUSTOM = "ollama/qwen2.5-coder:7b"  # an entry only the user catalog has
 
 
 def sparklio(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
 
 
 def _located_warning(result: subprocess.CompletedProcess, user, fallback: str) -> None:
@@ -107,9 +112,13 @@ def test_a_good_user_catalog_checks_out_without_warnings(sparklio_home):
 @pytest.mark.parametrize("broken_after_good", [BROKEN[2][1]], ids=[BROKEN[2][0]], indirect=True)
 def test_run_says_which_catalog_is_in_force(broken_after_good, monkeypatch):
     """``run`` reads the catalog too: the warning comes before whatever the run does."""
-    result = subprocess.run([sys.executable, "-m", "sparklio_desktop", "run", "--task", "chat", "--prompt", "hi",
-                             "--json"], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "OLLAMA_HOST": "http://127.0.0.1:9"})
+    result = subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", "run", "--task", "chat", "--prompt", "hi", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OLLAMA_HOST": "http://127.0.0.1:9"},
+    )
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith(f"sparklio: warning: {broken_after_good}:"), result.stderr
     assert "using the last good catalog until that file is fixed" in result.stderr

@@ -19,29 +19,60 @@ from tests.core.test_compare import ANSWER, GPT4, GPT35, OPUS, SONNET, Anthropic
 
 def sparklio(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, text=True,
-                          env=env, stdin=subprocess.DEVNULL, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def env():
     with Anthropic() as anthropic, OpenAI() as openai:
         anthropic.usage = openai.usage = (100, 50)
-        yield {"ANTHROPIC_API_KEY": "sk-ant-cli-0123456789abcdef", "ANTHROPIC_BASE_URL": anthropic.base_url,
-               "OPENAI_API_KEY": "sk-cli-openai-0123456789abcdef", "OPENAI_BASE_URL": openai.api_url}
+        yield {
+            "ANTHROPIC_API_KEY": "sk-ant-cli-0123456789abcdef",
+            "ANTHROPIC_BASE_URL": anthropic.base_url,
+            "OPENAI_API_KEY": "sk-cli-openai-0123456789abcdef",
+            "OPENAI_BASE_URL": openai.api_url,
+        }
 
 
 def test_compare_json_with_a_vote_feeds_the_leaderboard(env):
-    result = sparklio("compare", "--task", "copywriting_standard", "--models", f"{SONNET},{GPT4}",
-                      "--prompt", "A caption", "--vote", "b", "--stars", "A=2,B=5", "--json", env_extra=env)
+    result = sparklio(
+        "compare",
+        "--task",
+        "copywriting_standard",
+        "--models",
+        f"{SONNET},{GPT4}",
+        "--prompt",
+        "A caption",
+        "--vote",
+        "b",
+        "--stars",
+        "A=2,B=5",
+        "--json",
+        env_extra=env,
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     columns = payload["columns"]
     assert [c["model"] for c in columns] == [SONNET, GPT4]
     assert [c["output"] for c in columns] == [ANSWER[SONNET], ANSWER[GPT4]]
     for c in columns:
-        assert {"model", "output", "ttft_s", "tokens_per_s", "input_tokens", "output_tokens", "cost_usd",
-                "error"} <= set(c)
+        assert {
+            "model",
+            "output",
+            "ttft_s",
+            "tokens_per_s",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "error",
+        } <= set(c)
         assert c["error"] is None and c["ttft_s"] > 0 and (c["input_tokens"], c["output_tokens"]) == (100, 50)
     assert [Decimal(c["cost_usd"]) for c in columns] == [Decimal("0.00105"), Decimal("0.006")]
     assert payload["vote"] == {"kind": "b", "ranking": None} and payload["comparison_id"] == 1
@@ -62,8 +93,20 @@ def test_compare_json_with_a_vote_feeds_the_leaderboard(env):
 
 
 def test_blind_compare_hides_names_until_a_vote(env):
-    blind = sparklio("compare", "--task", "copywriting_standard", "--models", f"{SONNET},{GPT4},{GPT35}",
-                     "--prompt", "A caption", "--blind", "--seed", "3", "--json", env_extra=env)
+    blind = sparklio(
+        "compare",
+        "--task",
+        "copywriting_standard",
+        "--models",
+        f"{SONNET},{GPT4},{GPT35}",
+        "--prompt",
+        "A caption",
+        "--blind",
+        "--seed",
+        "3",
+        "--json",
+        env_extra=env,
+    )
     assert blind.returncode == 0, blind.stderr
     payload = json.loads(blind.stdout)
     assert payload["revealed"] is False and payload["order_shown"] is None
@@ -71,9 +114,22 @@ def test_blind_compare_hides_names_until_a_vote(env):
     assert [c["label"] for c in payload["columns"]] == ["A", "B", "C"]
     assert sorted(c["output"] for c in payload["columns"]) == sorted(ANSWER[m] for m in (SONNET, GPT4, GPT35))
 
-    voted = sparklio("compare", "--task", "copywriting_standard", "--models", f"{SONNET},{GPT4},{GPT35}",
-                     "--prompt", "A caption", "--blind", "--seed", "3", "--vote", "rank:B,C,A", "--json",
-                     env_extra=env)
+    voted = sparklio(
+        "compare",
+        "--task",
+        "copywriting_standard",
+        "--models",
+        f"{SONNET},{GPT4},{GPT35}",
+        "--prompt",
+        "A caption",
+        "--blind",
+        "--seed",
+        "3",
+        "--vote",
+        "rank:B,C,A",
+        "--json",
+        env_extra=env,
+    )
     shown = json.loads(voted.stdout)
     assert shown["revealed"] is True and sorted(shown["order_shown"]) == sorted([SONNET, GPT4, GPT35])
     order = shown["order_shown"]
@@ -84,11 +140,32 @@ def test_blind_compare_hides_names_until_a_vote(env):
         stored = store.comparisons()
     assert [c.blind for c in stored] == [True, True] and stored[0].order_shown == stored[1].order_shown == tuple(order)
 
-    wrong = sparklio("compare", "--task", "copywriting_standard", "--models", f"{SONNET},{GPT4},{GPT35}",
-                     "--prompt", "x", "--vote", "a", env_extra=env)
+    wrong = sparklio(
+        "compare",
+        "--task",
+        "copywriting_standard",
+        "--models",
+        f"{SONNET},{GPT4},{GPT35}",
+        "--prompt",
+        "x",
+        "--vote",
+        "a",
+        env_extra=env,
+    )
     assert wrong.returncode == 1 and "exactly 2 columns" in wrong.stderr
-    short = sparklio("compare", "--task", "copywriting_standard", "--models", f"{SONNET},{GPT4},{GPT35}",
-                     "--prompt", "x", "--blind", "--vote", "rank:A,B", env_extra=env)
+    short = sparklio(
+        "compare",
+        "--task",
+        "copywriting_standard",
+        "--models",
+        f"{SONNET},{GPT4},{GPT35}",
+        "--prompt",
+        "x",
+        "--blind",
+        "--vote",
+        "rank:A,B",
+        env_extra=env,
+    )
     assert short.returncode == 1 and "name every column once (A, B, C)" in short.stderr
     assert SONNET not in short.stderr
     with VoteStore.open() as store:
@@ -96,8 +173,16 @@ def test_blind_compare_hides_names_until_a_vote(env):
 
 
 def test_compare_text_output_prints_each_column(env):
-    result = sparklio("compare", "--task", "copywriting_standard", "--models", f"{GPT35},{OPUS}",
-                      "--prompt", "A caption", env_extra=env)
+    result = sparklio(
+        "compare",
+        "--task",
+        "copywriting_standard",
+        "--models",
+        f"{GPT35},{OPUS}",
+        "--prompt",
+        "A caption",
+        env_extra=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "== GPT-3.5 Turbo (openai/gpt-3.5-turbo)" in result.stdout
     assert "== Claude 3 Opus (anthropic/claude-3-opus)" in result.stdout
@@ -111,12 +196,19 @@ def test_suggest_apply_and_undo(env, sparklio_home):
     with VoteStore.open() as store:
         for i in range(60):
             shown = [GPT4, SONNET] if i % 2 else [SONNET, GPT4]
-            cid = store.record_comparison(task_type="copywriting_standard", prompt=f"p{i}", models=shown,
-                                          order_shown=shown, blind=True, ts=start + timedelta(minutes=i))
+            cid = store.record_comparison(
+                task_type="copywriting_standard",
+                prompt=f"p{i}",
+                models=shown,
+                order_shown=shown,
+                blind=True,
+                ts=start + timedelta(minutes=i),
+            )
             store.record_vote(cid, "a" if shown[0] == GPT4 else "b")
     found = json.loads(sparklio("suggest", "--json").stdout)
     assert [(s["task"], s["current_primary"], s["candidate"]) for s in found] == [
-        ("copywriting_standard", SONNET, GPT4)]
+        ("copywriting_standard", SONNET, GPT4)
+    ]
     assert found[0]["significantly_better"] is True and "60 votes" in found[0]["confidence"]
 
     applied = sparklio("suggest", "--apply", "copywriting_standard", "--json")
@@ -125,8 +217,9 @@ def test_suggest_apply_and_undo(env, sparklio_home):
     assert f"+    primary: {GPT4}" in result["diff"]
     user = paths.user_policy_path()
     assert user.is_file() and (sparklio_home / "policy-versions").is_dir()
-    route = json.loads(sparklio("route", "--task", "copywriting_standard", "--no-explore", "--all-available",
-                                "--json").stdout)
+    route = json.loads(
+        sparklio("route", "--task", "copywriting_standard", "--no-explore", "--all-available", "--json").stdout
+    )
     assert route["chain"][0] == GPT4
     assert json.loads(sparklio("suggest", "--json").stdout) == []  # gpt-4 is now the primary
 

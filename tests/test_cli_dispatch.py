@@ -19,8 +19,14 @@ KEY = "sk-ant-cli-test-0123456789abcdef"
 
 def sparklio(*args: str, env_extra: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, text=True,
-                          env=env, input=stdin, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -36,17 +42,37 @@ def env_for(server) -> dict:
 
 
 def test_run_streams_and_records(anthropic):
-    result = sparklio("run", "--task", "copywriting_standard", "--prompt", "A caption", "--no-explore",
-                      env_extra=env_for(anthropic))
+    result = sparklio(
+        "run", "--task", "copywriting_standard", "--prompt", "A caption", "--no-explore", env_extra=env_for(anthropic)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Maple latte season starts today."
-    payload = json.loads(sparklio("run", "--task", "copywriting_standard", "--prompt", "A caption", "--no-explore",
-                                  "--json", env_extra=env_for(anthropic)).stdout)
+    payload = json.loads(
+        sparklio(
+            "run",
+            "--task",
+            "copywriting_standard",
+            "--prompt",
+            "A caption",
+            "--no-explore",
+            "--json",
+            env_extra=env_for(anthropic),
+        ).stdout
+    )
     assert payload["cache_hit"] is True and payload["cost_usd"] == "0"
     assert payload["model"] == "anthropic/claude-3-5-sonnet" and payload["exploration"] is False
     attempt = payload["attempts"][0]
-    assert {"model", "outcome", "error", "input_tokens", "output_tokens", "cost_usd", "latency_s", "ttft_s",
-            "waited_s"} <= set(attempt)
+    assert {
+        "model",
+        "outcome",
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "latency_s",
+        "ttft_s",
+        "waited_s",
+    } <= set(attempt)
 
     spend = json.loads(sparklio("spend", "--json").stdout)
     assert Decimal(spend["spent_usd"]) == Decimal("0.00105")  # 100 x $3/1M + 50 x $15/1M
@@ -63,17 +89,28 @@ def test_run_streams_and_records(anthropic):
 
 
 def test_run_exits_non_zero_with_the_reason(anthropic):
-    anthropic.script(Fault(status=400, message="Request blocked by content policy.", error_type="invalid_request_error"))
-    result = sparklio("run", "--task", "copywriting_standard", "--prompt", "x", "--no-explore", "--no-cache",
-                      env_extra=env_for(anthropic))
+    anthropic.script(
+        Fault(status=400, message="Request blocked by content policy.", error_type="invalid_request_error")
+    )
+    result = sparklio(
+        "run",
+        "--task",
+        "copywriting_standard",
+        "--prompt",
+        "x",
+        "--no-explore",
+        "--no-cache",
+        env_extra=env_for(anthropic),
+    )
     assert result.returncode == 1
     assert "Request blocked by content policy." in result.stderr
     assert KEY not in result.stderr + result.stdout
 
 
 def test_run_reads_standard_input_and_reports_no_fit(anthropic):
-    result = sparklio("run", "--task", "copywriting_standard", "--no-explore", stdin="From stdin",
-                      env_extra=env_for(anthropic))
+    result = sparklio(
+        "run", "--task", "copywriting_standard", "--no-explore", stdin="From stdin", env_extra=env_for(anthropic)
+    )
     assert result.returncode == 0 and "Maple latte" in result.stdout
     none = sparklio("run", "--task", "strategy_planning", "--prompt", "plan", "--no-explore")
     assert none.returncode == 1 and "No model fits" in none.stderr

@@ -33,10 +33,16 @@ MODEL = "openai/gpt-3.5-turbo"
 FOUND_ON_OPEN = ("truncated", "garbage_header", "zero_bytes", "directory", "not_sqlite")
 
 
-def sparklio(*args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
-             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*prefix, sys.executable, "-m", "sparklio_desktop", *args], capture_output=True,
-                          text=True, env=dict(os.environ, **(env or {})), timeout=120)
+def sparklio(
+    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **(env or {})),
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +108,9 @@ def test_a_damaged_ledger_gives_one_line_on_every_command(
         assert openai.requests == []  # found before any paid call
 
 
-@pytest.mark.parametrize("kind", ["truncated", "garbage_pages", "garbage_header", "zero_bytes", "directory",
-                                  "not_sqlite"])
+@pytest.mark.parametrize(
+    "kind", ["truncated", "garbage_pages", "garbage_header", "zero_bytes", "directory", "not_sqlite"]
+)
 def test_doctor_finds_and_repairs(kind: str, pristine: Path, sparklio_home: Path) -> None:
     ledger = sparklio_home / "ledger.sqlite3"
     shutil.copyfile(pristine, ledger)
@@ -166,8 +173,13 @@ def write_cache(path: Path, entries: int) -> None:
 
     with ResponseCache(path) as cache:
         for i in range(entries):
-            cache.put(f"key-{i}", CachedResponse(model_id=MODEL, output="cached " * 200, input_tokens=1,
-                                                 output_tokens=1, cost_usd=Decimal("0.001")), ttl_s=3600)
+            cache.put(
+                f"key-{i}",
+                CachedResponse(
+                    model_id=MODEL, output="cached " * 200, input_tokens=1, output_tokens=1, cost_usd=Decimal("0.001")
+                ),
+                ttl_s=3600,
+            )
 
 
 @pytest.mark.parametrize("kind", ["truncated", "garbage_header", "directory", "not_sqlite"])

@@ -43,8 +43,14 @@ def _id(path: tuple[str, ...]) -> str:
 
 
 def sparklio(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, text=True,
-                          env=dict(os.environ), stdin=subprocess.DEVNULL, timeout=TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        timeout=TIMEOUT_S,
+    )
 
 
 def test_the_tree_is_discovered():
@@ -87,12 +93,19 @@ def test_every_command_without_arguments(path):
         assert line and "\n" not in line, line
 
 
-@pytest.mark.parametrize("args", [("--help",), ("catalog",), ("catalog", "--json"),
-                                  ("route", "--task", "chat", "--prompt", "hi"), ("history",)])
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("catalog",), ("catalog", "--json"), ("route", "--task", "chat", "--prompt", "hi"), ("history",)],
+)
 def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(args):
     """``sparklio catalog | head -1``: the reader goes away before the output is written."""
-    proc = subprocess.Popen([sys.executable, "-m", "sparklio_desktop", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
     proc.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
     try:
         _, err = proc.communicate(timeout=TIMEOUT_S)

@@ -20,7 +20,8 @@ from sparklio_desktop.core.settings.paths import shipped_policy_path
 from tests.config_fuzz import USER_CATALOG, mutants
 
 LAUGHS = "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+)
 POLICY = shipped_policy_path().read_text(encoding="utf-8")
 
 POLICY_MUTANTS = [
@@ -39,8 +40,13 @@ CATALOG_MUTANTS = [
 
 
 def sparklio(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
 
 
 def _route_works(user: Path) -> dict:

@@ -34,8 +34,9 @@ print(json.dumps({"code": code, "commands": [name for name in loaded if not name
 
 
 def loaded_by(*args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -46,8 +47,16 @@ def test_the_top_level_help_lists_every_command_and_imports_none() -> None:
     assert all(f"    {name} " in result["out"] for name in COMMANDS), result["out"]
 
 
-@pytest.mark.parametrize("args", [["history"], ["history", "--json"], ["route", "--help"], ["spend", "--month", "x"],
-                                  ["config", "get", "budget.monthly_usd"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["history"],
+        ["history", "--json"],
+        ["route", "--help"],
+        ["spend", "--month", "x"],
+        ["config", "get", "budget.monthly_usd"],
+    ],
+)
 def test_a_command_imports_its_own_module_only(args: list[str]) -> None:
     # compare and run share helpers with route (and compare with run): those three may
     # load each other; every other command loads itself alone.

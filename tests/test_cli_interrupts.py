@@ -39,9 +39,23 @@ def slow_anthropic():
 def start_run(server: AnthropicServer) -> subprocess.Popen:
     env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url}
     return subprocess.Popen(
-        [sys.executable, "-m", "sparklio_desktop", "run", "--task", "copywriting_standard", "--prompt", PROMPT,
-         "--no-explore", "--no-cache", "--stream"],  # --stream: live output on a pipe
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        [
+            sys.executable,
+            "-m",
+            "sparklio_desktop",
+            "run",
+            "--task",
+            "copywriting_standard",
+            "--prompt",
+            PROMPT,
+            "--no-explore",
+            "--no-cache",
+            "--stream",
+        ],  # --stream: live output on a pipe
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
 
 
 def read_words(proc: subprocess.Popen, at_least: int, deadline_s: float = 300) -> str:
@@ -109,8 +123,9 @@ def test_runs_killed_mid_stream_leave_every_attempt_and_no_reservation(slow_anth
         assert attempt.worst_case_usd is not None and attempt.worst_case_usd > attempt.cost_usd
     assert spent == sum(a.cost_usd for a in closed)
     assert raw("SELECT COUNT(*) FROM budget_reservations") == [(0,)]
-    assert raw("SELECT SUM(attempts), SUM(cost_usd) FROM usage_daily") == \
-        raw("SELECT COUNT(*), SUM(cost_usd) FROM llm_usage")
+    assert raw("SELECT SUM(attempts), SUM(cost_usd) FROM usage_daily") == raw(
+        "SELECT COUNT(*), SUM(cost_usd) FROM llm_usage"
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, getattr(signal, "SIGHUP", 1)], ids=["SIGTERM", "SIGHUP"])

@@ -236,8 +236,9 @@ def test_sd_import_refuses_pickle_unless_trusted(tmp_path: Path, sparklio_home: 
 
 
 def test_a_pulled_model_added_to_the_catalog_becomes_routable(server: OllamaServer) -> None:
-    added = sparklio("models", "ollama", "add", "llava:latest", "--quality", "8.5", "--speed", "1,2", "--json",
-                     host=server.base_url)
+    added = sparklio(
+        "models", "ollama", "add", "llava:latest", "--quality", "8.5", "--speed", "1,2", "--json", host=server.base_url
+    )
     assert added.returncode == 0, added.stderr
     entry = json.loads(added.stdout)
     assert entry["id"] == "ollama/llava:latest" and entry["quality"] == 8.5 and entry["context_tokens"]
@@ -263,7 +264,12 @@ def test_adding_a_tag_a_shipped_entry_runs_as_updates_that_entry(server: OllamaS
     assert added.returncode == 0, added.stderr
     entry = json.loads(added.stdout)
     assert (entry["id"], entry["name"], entry["api_name"], entry["quality"], entry["updated"]) == (
-        "ollama/llama3.2", "Llama 3.2", "llama3.2:latest", 8.5, True)
+        "ollama/llama3.2",
+        "Llama 3.2",
+        "llama3.2:latest",
+        8.5,
+        True,
+    )
     assert [m["id"] for m in _llama_entries(server)] == ["ollama/llama3.2"]
     again = sparklio("models", "ollama", "add", "llama3.2:latest", "--speed", "1,2", host=server.base_url)
     assert again.returncode == 0, again.stderr
@@ -280,8 +286,9 @@ def test_adding_a_tag_removes_a_duplicate_an_earlier_add_left(server: OllamaServ
     beside the shipped entry; adding the tag again leaves one entry."""
     from sparklio_desktop.core.policy import user_catalog
 
-    user_catalog.upsert(user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000,
-                                                  vram_gb=3))
+    user_catalog.upsert(
+        user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000, vram_gb=3)
+    )
     assert sorted(m["id"] for m in _llama_entries(server)) == ["ollama/llama3.2", "ollama/llama3.2:latest"]
     added = sparklio("models", "ollama", "add", "llama3.2:latest", "--json", host=server.base_url)
     assert added.returncode == 0, added.stderr
@@ -294,11 +301,14 @@ def test_a_duplicate_the_users_policy_names_is_kept(server: OllamaServer, sparkl
     from sparklio_desktop.core.policy import user_catalog
     from sparklio_desktop.core.settings.paths import shipped_policy_path
 
-    user_catalog.upsert(user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000,
-                                                  vram_gb=3))
+    user_catalog.upsert(
+        user_catalog.ollama_entry("llama3.2:latest", quality=8, speed=(1, 2), context_tokens=8000, vram_gb=3)
+    )
     policy = shipped_policy_path().read_text(encoding="utf-8")
-    named = policy.replace("fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2]",
-                           "fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2:latest]")
+    named = policy.replace(
+        "fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2]",
+        "fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2:latest]",
+    )
     assert named != policy
     (sparklio_home / "policy.yaml").write_text(named, encoding="utf-8")
     added = sparklio("models", "ollama", "add", "llama3.2:latest", "--json", host=server.base_url)

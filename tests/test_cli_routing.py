@@ -21,13 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def sparklio(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "sparklio_desktop", *args],
-        capture_output=True, text=True, env=dict(os.environ), input=input_text, timeout=60,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        input=input_text,
+        timeout=60,
     )
 
 
 def test_route_json_contract():
-    result = sparklio("route", "--task", "copywriting_standard", "--input-tokens", "500", "--json",
-                      "--all-available", "--no-explore")
+    result = sparklio(
+        "route", "--task", "copywriting_standard", "--input-tokens", "500", "--json", "--all-available", "--no-explore"
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["chain"][:3] == ["anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro"]
@@ -53,9 +58,22 @@ def test_route_without_keys_says_so():
 
 def test_route_with_an_environment_key():
     env_result = subprocess.run(
-        [sys.executable, "-m", "sparklio_desktop", "route", "--task", "translation", "--prompt", "Hola, mundo",
-         "--json", "--no-explore"],
-        capture_output=True, text=True, env=dict(os.environ, GEMINI_API_KEY="test-key-123456"), timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "sparklio_desktop",
+            "route",
+            "--task",
+            "translation",
+            "--prompt",
+            "Hola, mundo",
+            "--json",
+            "--no-explore",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GEMINI_API_KEY="test-key-123456"),
+        timeout=60,
     )
     payload = json.loads(env_result.stdout)
     assert payload["chain"][0] == "google/gemini-2.0-pro"
@@ -75,8 +93,14 @@ def test_route_human_output_and_seeded_exploration():
     "args, expected",
     [
         (("route", "--task", "poetry"), "unknown task 'poetry'; valid: brief_questions, chat, code_generation"),
-        (("route", "--task", "chat", "--speed", "warp"), "invalid choice: 'warp' (choose from 'realtime', 'standard', 'batch')"),
-        (("route", "--task", "chat", "--frobnicate"), "unrecognized arguments: --frobnicate; valid options: --all-available"),
+        (
+            ("route", "--task", "chat", "--speed", "warp"),
+            "invalid choice: 'warp' (choose from 'realtime', 'standard', 'batch')",
+        ),
+        (
+            ("route", "--task", "chat", "--frobnicate"),
+            "unrecognized arguments: --frobnicate; valid options: --all-available",
+        ),
         (("estimate", "--model", "openai/gpt-5"), "unknown model 'openai/gpt-5'; valid: anthropic/claude-3-5-sonnet"),
     ],
 )
@@ -108,8 +132,11 @@ def test_policy_check(tmp_path):
     ok = sparklio("policy", "check", str(ROOT / "policies" / "routing.yaml"))
     assert ok.returncode == 0 and "valid" in ok.stdout
     broken = tmp_path / "routing.yaml"
-    broken.write_text((ROOT / "policies" / "routing.yaml").read_text().replace("exploration:\n  rate: 0.05",
-                                                                                "exploration:\n  rate: 5"))
+    broken.write_text(
+        (ROOT / "policies" / "routing.yaml")
+        .read_text()
+        .replace("exploration:\n  rate: 0.05", "exploration:\n  rate: 5")
+    )
     bad = sparklio("policy", "check", str(broken))
     assert bad.returncode == 1
     assert f"{broken}:" in bad.stderr and "exploration.rate" in bad.stderr and "Traceback" not in bad.stderr

@@ -31,16 +31,26 @@ TEXT_ARGS = ("run", "--task", "copywriting_standard", "--prompt", "A caption", "
 
 
 def sparklio(*args: str, env_extra: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, text=True,
-                          env=dict(os.environ, **env_extra), stdin=subprocess.DEVNULL, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **env_extra),
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def fakes():
     with AnthropicServer() as claude, OpenAIServer() as gpt:
         claude.reply_text, gpt.reply_text = CLAUDE_TEXT, GPT_TEXT
-        env = {"ANTHROPIC_API_KEY": "sk-ant-test-0123456789", "ANTHROPIC_BASE_URL": claude.base_url,
-               "OPENAI_API_KEY": "sk-test-0123456789abcdef", "OPENAI_BASE_URL": gpt.api_url}
+        env = {
+            "ANTHROPIC_API_KEY": "sk-ant-test-0123456789",
+            "ANTHROPIC_BASE_URL": claude.base_url,
+            "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+            "OPENAI_BASE_URL": gpt.api_url,
+        }
         yield claude, gpt, env
 
 
@@ -83,8 +93,13 @@ def test_a_failed_run_prints_no_partial_answer_on_stdout(fakes):
 def _run_on_a_terminal(args: tuple[str, ...], env_extra: dict) -> tuple[int, str, str]:
     """Run with standard output on a pseudo-terminal (standard error piped); collect both."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "sparklio_desktop", *args], stdout=slave,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=dict(os.environ, **env_extra))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, **env_extra),
+    )
     os.close(slave)
     out = b""
     deadline = time.monotonic() + 120
@@ -139,11 +154,21 @@ def _image_calls(server: OpenAIServer) -> int:
     return sum(1 for r in server.requests if "/images/" in r.path)
 
 
-@pytest.mark.parametrize("bad", [
-    ("--images", "0"), ("--images", "-1"), ("--images", "11"), ("--size", "1024"), ("--size", "10x10"),
-    ("--size", "1023x1024"), ("--steps", "0"), ("--guidance", "nan"), ("--image-seed", "-1"),
-    ("--max-output-tokens", "0"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("--images", "0"),
+        ("--images", "-1"),
+        ("--images", "11"),
+        ("--size", "1024"),
+        ("--size", "10x10"),
+        ("--size", "1023x1024"),
+        ("--steps", "0"),
+        ("--guidance", "nan"),
+        ("--image-seed", "-1"),
+        ("--max-output-tokens", "0"),
+    ],
+)
 def test_bad_image_arguments_cost_nothing(dalle, bad):
     server, env = dalle
     result = sparklio(*IMAGE_ARGS, *bad, env_extra=env)
@@ -183,8 +208,11 @@ def test_the_stored_decision_is_priced_for_the_images_generated(dalle, tmp_path)
     $0.04: the run took the route request apart. One request value now carries the count
     and size to the router, so ``sparklio show`` states what was charged."""
     server, env = dalle
-    payload = json.loads(sparklio(*IMAGE_ARGS, "--images", "4", "--size", "1024x1024", "--json",
-                                  "--out", str(tmp_path), env_extra=env).stdout)
+    payload = json.loads(
+        sparklio(
+            *IMAGE_ARGS, "--images", "4", "--size", "1024x1024", "--json", "--out", str(tmp_path), env_extra=env
+        ).stdout
+    )
     assert _image_calls(server) == 4 and payload["model"] == "openai/dall-e-3"
     shown = json.loads(sparklio("show", payload["request_id"], "--json", env_extra=env).stdout)
     estimate = shown["decision"]["estimate"]

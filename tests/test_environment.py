@@ -32,8 +32,9 @@ def assert_scrubbed() -> None:
         expected = UNREACHABLE_OLLAMA if provider == "ollama" else None
         assert effective_base_url(provider, Settings()) == expected, provider
     # A subprocess started with this process's environment sees none either.
-    done = subprocess.run([sys.executable, "-c", CHILD], env=dict(os.environ), capture_output=True, text=True,
-                          check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD], env=dict(os.environ), capture_output=True, text=True, check=True, timeout=60
+    )
     assert leaked_provider_variables(json.loads(done.stdout)) == []
 
 
@@ -48,8 +49,18 @@ def test_the_scrubbing_covers_every_key_variable_the_app_reads() -> None:
     assert provider_variables(dict.fromkeys(names, "x")) == sorted(set(names))
 
 
-@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "GOOGLE_API_KEY", "SPARKLIO_KEY_MY_ROUTER", "OLLAMA_HOST",
-                                  "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "OPENROUTER_API_KEY"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "OPENAI_API_KEY",
+        "GOOGLE_API_KEY",
+        "SPARKLIO_KEY_MY_ROUTER",
+        "OLLAMA_HOST",
+        "ANTHROPIC_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+        "OPENROUTER_API_KEY",
+    ],
+)
 def test_the_guard_fails_when_a_variable_leaks(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(name, "http://127.0.0.1:11434" if name == "OLLAMA_HOST" else "leaked-value")
     with pytest.raises(AssertionError):

@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable
 
 __all__ = [
-    "FIRST_YEAR", "LAST_YEAR", "MAX_IMAGES", "MAX_SIDE_PX", "MAX_OUTPUT_TOKENS", "MAX_TOKENS", "SQLITE_INT_MAX", "float_in",
-    "image_size", "int_in", "month",
+    "FIRST_YEAR", "LAST_YEAR", "MAX_IMAGES", "MAX_SIDE_PX", "MAX_OUTPUT_TOKENS", "MAX_TOKENS", "SQLITE_INT_MAX",
+    "float_in", "image_size", "int_in", "month",
 ]  # fmt: skip
 
 SQLITE_INT_MAX = 2**63 - 1
@@ -61,7 +61,9 @@ def float_in(low: float, high: float, *, low_open: bool = False) -> Callable[[st
         too_low = value <= low if low_open else value < low
         if not math.isfinite(value) or too_low or value > high:
             bracket = "(" if low_open else "["
-            raise argparse.ArgumentTypeError(f"{text} is out of range: expected a number in {bracket}{low:g}, {high:g}]")
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: expected a number in {bracket}{low:g}, {high:g}]"
+            )
         return value
 
     parse.__name__ = "number"
@@ -85,6 +87,5 @@ def image_size(text: str) -> str:
         raise argparse.ArgumentTypeError(f"'{text}' is not a size: expected WIDTHxHEIGHT, e.g. 1024x1024")
     width, height = int(match.group(1)), int(match.group(2))
     if not all(64 <= side <= MAX_SIDE_PX and side % 8 == 0 for side in (width, height)):
-        raise argparse.ArgumentTypeError(
-            f"{text}: width and height must be multiples of 8 from 64 to {MAX_SIDE_PX}")
+        raise argparse.ArgumentTypeError(f"{text}: width and height must be multiples of 8 from 64 to {MAX_SIDE_PX}")
     return f"{width}x{height}"

@@ -26,8 +26,10 @@ def check_data_dir() -> None:
     path = paths.data_dir(create=False)
     source = "SPARKLIO_HOME" if os.environ.get("SPARKLIO_HOME") else "the user data folder"
     if path.exists() and not path.is_dir():
-        raise DataDirError(f"the data folder {path} ({source}) is a file, not a folder; "
-                           "move it away or point SPARKLIO_HOME at a folder")
+        raise DataDirError(
+            f"the data folder {path} ({source}) is a file, not a folder; "
+            "move it away or point SPARKLIO_HOME at a folder"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

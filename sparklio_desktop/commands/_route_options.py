@@ -11,9 +11,19 @@ import argparse
 from sparklio_desktop.commands._args import SQLITE_INT_MAX, int_in
 
 TASKS = (
-    "chat", "brief_questions", "copywriting_standard", "copywriting_premium", "strategy_planning",
-    "template_generation", "trend_analysis", "image_analysis", "image_generation_quality",
-    "image_generation_bulk", "code_generation", "translation", "embeddings",
+    "chat",
+    "brief_questions",
+    "copywriting_standard",
+    "copywriting_premium",
+    "strategy_planning",
+    "template_generation",
+    "trend_analysis",
+    "image_analysis",
+    "image_generation_quality",
+    "image_generation_bulk",
+    "code_generation",
+    "translation",
+    "embeddings",
 )
 COMPLEXITIES = ("simple", "medium", "complex")
 BUDGETS = ("low", "standard", "premium")
@@ -25,8 +35,12 @@ def add_route_options(parser: argparse.ArgumentParser, task_required: bool = Tru
     """The routing options shared by ``route``, ``run`` and ``compare``."""
     # Not argparse choices: a user policy may add task types, and the policy (loaded by the
     # command) is what knows them; an unknown name is refused there with the list.
-    parser.add_argument("--task", required=task_required, metavar="TASK",
-                        help="task type from the policy's task table: " + ", ".join(TASKS) + ", or one your policy adds")
+    parser.add_argument(
+        "--task",
+        required=task_required,
+        metavar="TASK",
+        help="task type from the policy's task table: " + ", ".join(TASKS) + ", or one your policy adds",
+    )
     parser.add_argument("--complexity", choices=COMPLEXITIES)
     parser.add_argument("--budget", choices=BUDGETS)
     parser.add_argument("--speed", choices=SPEEDS)

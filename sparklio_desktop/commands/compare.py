@@ -25,8 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prompt.add_argument("--prompt-file", metavar="PATH")
     parser.add_argument("--image", action="append", default=[], metavar="PATH", help="attach an image (repeatable)")
     parser.add_argument("--blind", action="store_true", help="shuffle the columns and hide the names until the vote")
-    parser.add_argument("--vote", metavar="VOTE", help="record a vote: a, b, tie, both_bad or rank:X,Y,... "
-                        "(labels A-D or model ids, best first)")
+    parser.add_argument(
+        "--vote",
+        metavar="VOTE",
+        help="record a vote: a, b, tie, both_bad or rank:X,Y,... (labels A-D or model ids, best first)",
+    )
     parser.add_argument("--stars", metavar="X=N,...", help="1-5 stars per answer, e.g. A=5,B=3")
     parser.add_argument("--no-vote", action="store_true", help="never ask for a vote")
     parser.add_argument("--max-output-tokens", type=int_in(1, MAX_OUTPUT_TOKENS), metavar="N")
@@ -48,8 +51,11 @@ def _stars(text: str | None) -> dict[int | str, int]:
 def _print_column(result: Any) -> None:
     ttft = f"{result.ttft_s:.2f} s to first token" if result.ttft_s is not None else "no first token"
     tps = f"{result.tokens_per_s:.0f} tokens/s" if result.tokens_per_s is not None else "- tokens/s"
-    print(f"== {result.label}" + (f" ({safe_text(result.model)})" if result.model else "") +
-          f": {ttft}, {tps}, {result.input_tokens}+{result.output_tokens} tokens, {format_usd(result.cost_usd)}")
+    print(
+        f"== {result.label}"
+        + (f" ({safe_text(result.model)})" if result.model else "")
+        + f": {ttft}, {tps}, {result.input_tokens}+{result.output_tokens} tokens, {format_usd(result.cost_usd)}"
+    )
     print(result.error and f"[error: {safe_text(result.error)}]" or answer_text(result.output.rstrip("\n")))
     print()
 
@@ -86,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
     prompt = _prompt(args)
     images = _images(args.image)
     stars = _stars(args.stars)
-    route = request_from_args(argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None,
-                                                     "images": None, "size": None}), None)
+    route = request_from_args(
+        argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None, "images": None, "size": None}),
+        None,
+    )
     services = open_services()
     store = VoteStore.open(services.ledger.path)
     try:
@@ -96,8 +104,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             models = router_top_candidates(services.planner, args.task, args.top)
         vote_kind = parse_vote(args.vote, len(models)) if args.vote else None
-        comparison = Comparison(services.dispatcher, route, models, prompt, images=images, blind=args.blind,
-                                seed=args.seed, store=store, max_output_tokens=args.max_output_tokens)
+        comparison = Comparison(
+            services.dispatcher,
+            route,
+            models,
+            prompt,
+            images=images,
+            blind=args.blind,
+            seed=args.seed,
+            store=store,
+            max_output_tokens=args.max_output_tokens,
+        )
         interactive = not args.json and sys.stdout.isatty() and sys.stdin.isatty() and not args.no_vote
         if stars and vote_kind is None and not interactive:
             raise SparklioError("--stars are recorded with a vote; add --vote")
@@ -120,17 +137,27 @@ def run(args: argparse.Namespace) -> int:
             _ask_vote(comparison, stars)
         results = comparison.results
         if args.json:
-            print_json({
-                "comparison_id": comparison.comparison_id, "task": args.task, "blind": comparison.blind,
-                "revealed": comparison.revealed,
-                "order_shown": list(comparison.order_shown) if comparison.revealed else None,
-                "vote": None if comparison.cast is None else {
-                    "kind": comparison.cast.kind,
-                    "ranking": list(comparison.cast.ranking) if comparison.cast.ranking else None},
-                "columns": [r.to_dict() for r in results if r is not None],
-            })
+            print_json(
+                {
+                    "comparison_id": comparison.comparison_id,
+                    "task": args.task,
+                    "blind": comparison.blind,
+                    "revealed": comparison.revealed,
+                    "order_shown": list(comparison.order_shown) if comparison.revealed else None,
+                    "vote": None
+                    if comparison.cast is None
+                    else {
+                        "kind": comparison.cast.kind,
+                        "ranking": list(comparison.cast.ranking) if comparison.cast.ranking else None,
+                    },
+                    "columns": [r.to_dict() for r in results if r is not None],
+                }
+            )
         elif comparison.blind and comparison.revealed:
-            print("Revealed: " + ", ".join(f"{chr(65 + i)} = {safe_text(m)}" for i, m in enumerate(comparison.order_shown)))
+            print(
+                "Revealed: "
+                + ", ".join(f"{chr(65 + i)} = {safe_text(m)}" for i, m in enumerate(comparison.order_shown))
+            )
         failed = [r for r in results if r is None or not r.ok]
         return 1 if len(failed) == len(results) else 0
     finally:

@@ -15,9 +15,12 @@ from sparklio_desktop.commands._output import print_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repair", action="store_true",
-                        help="set a damaged ledger aside and salvage its rows into a new one; rebuild a damaged cache "
-                             "(close the app first)")
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="set a damaged ledger aside and salvage its rows into a new one; rebuild a damaged cache "
+        "(close the app first)",
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -31,9 +34,14 @@ def run(args: argparse.Namespace) -> int:
     after = run_checks() if repairs else checks
     healthy = all(check.ok for check in after)
     if args.json:
-        print_json({"healthy": healthy, "checks": [c.to_dict() for c in checks],
-                    "repairs": [r.to_dict() for r in repairs],
-                    "after_repair": [c.to_dict() for c in after] if repairs else None})
+        print_json(
+            {
+                "healthy": healthy,
+                "checks": [c.to_dict() for c in checks],
+                "repairs": [r.to_dict() for r in repairs],
+                "after_repair": [c.to_dict() for c in after] if repairs else None,
+            }
+        )
         return 0 if healthy else 1
     for check in checks:
         print(check.line())

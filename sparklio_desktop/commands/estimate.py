@@ -13,8 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="ID", help="catalog model id (see `sparklio catalog`)")
     parser.add_argument("--input-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
     parser.add_argument("--output-tokens", type=int_in(0, MAX_TOKENS), default=0, metavar="N")
-    parser.add_argument("--images", type=int_in(0, MAX_IMAGES), default=None, metavar="N",
-                        help="images generated or attached")
+    parser.add_argument(
+        "--images", type=int_in(0, MAX_IMAGES), default=None, metavar="N", help="images generated or attached"
+    )
     parser.add_argument("--size", type=image_size, metavar="WxH", help="image size, e.g. 1024x1024")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -58,9 +59,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{safe_text(model.name)} ({safe_text(model.id)})")
     if est.input_tokens:
-        print(f"  input   {est.input_tokens:>9,} tokens x ${est.input_price_per_mtok}/1M = {format_usd(est.input_cost)}")
+        print(
+            f"  input   {est.input_tokens:>9,} tokens x ${est.input_price_per_mtok}/1M = {format_usd(est.input_cost)}"
+        )
     if est.output_tokens:
-        print(f"  output  {est.output_tokens:>9,} tokens x ${est.output_price_per_mtok}/1M = {format_usd(est.output_cost)}")
+        unit = f"${est.output_price_per_mtok}/1M"
+        print(f"  output  {est.output_tokens:>9,} tokens x {unit} = {format_usd(est.output_cost)}")
     if est.images and est.image_price is not None:
         print(f"  images  {est.images:>9} x ${est.image_price} ({size}) = {format_usd(est.image_cost)}")
     print(f"  total   {format_usd(est.cost_usd)}  (exact: {est.cost_usd.normalize():f} USD)")

@@ -13,8 +13,13 @@ MAX_LIMIT = 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int_in(1, MAX_LIMIT), default=20, metavar="N",
-                        help=f"how many requests, 1 to {MAX_LIMIT:,} (default 20)")
+    parser.add_argument(
+        "--limit",
+        type=int_in(1, MAX_LIMIT),
+        default=20,
+        metavar="N",
+        help=f"how many requests, 1 to {MAX_LIMIT:,} (default 20)",
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -24,7 +29,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.__dict__ for r in rows])
         return 0
-    print(table([(r.request_id, r.ts_utc.strftime("%Y-%m-%d %H:%M"), r.task_type, r.model_id, r.outcome,
-                  format_usd(r.cost_usd), (r.prompt_preview or "")[:40]) for r in rows],
-                ("request", "time (UTC)", "task", "model", "outcome", "cost", "prompt")))
+    print(
+        table(
+            [
+                (
+                    r.request_id,
+                    r.ts_utc.strftime("%Y-%m-%d %H:%M"),
+                    r.task_type,
+                    r.model_id,
+                    r.outcome,
+                    format_usd(r.cost_usd),
+                    (r.prompt_preview or "")[:40],
+                )
+                for r in rows
+            ],
+            ("request", "time (UTC)", "task", "model", "outcome", "cost", "prompt"),
+        )
+    )
     return 0

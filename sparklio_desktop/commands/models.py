@@ -48,15 +48,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     command(ollama, "pull", "download a model (Ctrl+C cancels; a later pull resumes)", "name", host=True)
     command(ollama, "unload", "free a loaded model's memory now", "name", host=True)
     show = command(ollama, "show", "a model's details and whether it fits the GPU", "name", host=True)
-    show.add_argument("--context", type=int_in(1, MAX_TOKENS), default=DEFAULT_CONTEXT, metavar="TOKENS",
-                      help=f"context for the fit check (default {DEFAULT_CONTEXT})")
-    show.add_argument("--gpu-gb", type=float_in(0, 4096, low_open=True), metavar="GB", help="GPU memory (default: NVML, else gpu.vram_gb)")
+    show.add_argument(
+        "--context",
+        type=int_in(1, MAX_TOKENS),
+        default=DEFAULT_CONTEXT,
+        metavar="TOKENS",
+        help=f"context for the fit check (default {DEFAULT_CONTEXT})",
+    )
+    show.add_argument(
+        "--gpu-gb",
+        type=float_in(0, 4096, low_open=True),
+        metavar="GB",
+        help="GPU memory (default: NVML, else gpu.vram_gb)",
+    )
     show.add_argument("--kv-cache-type", default="f16", choices=("f16", "q8_0", "q4_0"))
     add = command(ollama, "add", "make a pulled model routable: add it to your catalog", "name", host=True)
-    add.add_argument("--quality", type=float, default=None,
-                     help="quality score 0-10 (default: the entry's own, else 7)")
-    add.add_argument("--speed", default=None, metavar="LOW,HIGH",
-                     help="seconds for 500 output tokens (default: the entry's own, else 2,5)")
+    add.add_argument(
+        "--quality", type=float, default=None, help="quality score 0-10 (default: the entry's own, else 7)"
+    )
+    add.add_argument(
+        "--speed",
+        default=None,
+        metavar="LOW,HIGH",
+        help="seconds for 500 output tokens (default: the entry's own, else 2,5)",
+    )
     add.add_argument("--display-name", metavar="TEXT")
     add.add_argument("--complex-capable", action="store_true", default=None)
     rm = command(ollama, "rm", "delete an installed model", "name", host=True)
@@ -153,9 +168,11 @@ async def _run_ollama(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(_plain(models))
             else:
-                rows: list[tuple[Any, ...]] = [(m.name, m.family, m.parameter_size, m.quantization, human_bytes(m.size_bytes),
-                         m.modified_at.strftime("%Y-%m-%d %H:%M") if m.modified_at else "-")
-                        for m in models]  # fmt: skip
+                rows: list[tuple[Any, ...]] = [
+                    (m.name, m.family, m.parameter_size, m.quantization, human_bytes(m.size_bytes),
+                     m.modified_at.strftime("%Y-%m-%d %H:%M") if m.modified_at else "-")
+                    for m in models
+                ]  # fmt: skip
                 print(table(rows, ("name", "family", "parameters", "quantization", "size", "modified")))
             return 0
         if cmd == "ps":
@@ -173,7 +190,9 @@ async def _run_ollama(args: argparse.Namespace) -> int:
             return await _show(admin, args)
         if cmd == "unload":
             await admin.unload(args.name)
-            print_json({"model": args.name, "unloaded": True}) if args.json else print(f"unloaded {safe_text(args.name)}")
+            print_json({"model": args.name, "unloaded": True}) if args.json else print(
+                f"unloaded {safe_text(args.name)}"
+            )
             return 0
         if cmd == "rm":
             if not _confirm(f"Delete the Ollama model '{args.name}'?", args.yes):
@@ -229,7 +248,6 @@ def _pull(args: argparse.Namespace) -> int:
     the stream (Ollama stops), and KeyboardInterrupt arrives here afterwards."""
     import asyncio
 
-
     started = time.monotonic()
     final: list[Any] = []
     tty = sys.stderr.isatty()
@@ -270,7 +288,8 @@ def _pull(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**_plain(last), "elapsed_s": round(time.monotonic() - started, 3)})
     else:
-        print(f"pulled {safe_text(args.name)} ({human_bytes(last.total_bytes)} in {_duration(time.monotonic() - started)})")
+        took = _duration(time.monotonic() - started)
+        print(f"pulled {safe_text(args.name)} ({human_bytes(last.total_bytes)} in {took})")
     return 0
 
 
@@ -401,19 +420,36 @@ async def _add(admin: Any, args: argparse.Namespace) -> int:
     installed = {m.name: m.digest or "" for m in await admin.list()}
     weights = details.weights_bytes or 0
     added = user_catalog.add_ollama_model(
-        args.name, installed, quality=args.quality, speed=speed, context_tokens=details.context_length,
-        vram_gb=weights / 1e9 * 1.15 + 0.5, name=args.display_name, complex_capable=args.complex_capable,
+        args.name,
+        installed,
+        quality=args.quality,
+        speed=speed,
+        context_tokens=details.context_length,
+        vram_gb=weights / 1e9 * 1.15 + 0.5,
+        name=args.display_name,
+        complex_capable=args.complex_capable,
     )
     model = added.model
     if args.json:
-        print_json({"id": model.id, "name": model.name, "api_name": model.api_name, "quality": model.quality,
-                    "context_tokens": model.context_tokens, "vram_gb": model.vram_gb, "updated": added.updated,
-                    "removed": list(added.removed)})
+        print_json(
+            {
+                "id": model.id,
+                "name": model.name,
+                "api_name": model.api_name,
+                "quality": model.quality,
+                "context_tokens": model.context_tokens,
+                "vram_gb": model.vram_gb,
+                "updated": added.updated,
+                "removed": list(added.removed),
+            }
+        )
     else:
         low, high = model.speed.seconds if model.speed else (0, 0)
         verb = "updated" if added.updated else "added"
-        print(f"{verb} {safe_text(model.id)} in your catalog (runs as {safe_text(model.api_name)}): "
-              f"quality {model.quality:g}, {low:g}-{high:g} s per 500 tokens")
+        print(
+            f"{verb} {safe_text(model.id)} in your catalog (runs as {safe_text(model.api_name)}): "
+            f"quality {model.quality:g}, {low:g}-{high:g} s per 500 tokens"
+        )
         for removed in added.removed:
             print(f"removed {safe_text(removed)}: it ran as the same tag")
     return 0

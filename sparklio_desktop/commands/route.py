@@ -17,12 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prompt.add_argument("--prompt", metavar="TEXT")
     prompt.add_argument("--prompt-file", metavar="PATH")
     prompt.add_argument("--input-tokens", type=int_in(0, MAX_TOKENS), metavar="N")
-    parser.add_argument("--output-tokens", type=int_in(0, MAX_TOKENS), metavar="N",
-                        help="expected output tokens (default: per task)")
+    parser.add_argument(
+        "--output-tokens", type=int_in(0, MAX_TOKENS), metavar="N", help="expected output tokens (default: per task)"
+    )
     parser.add_argument("--images", type=int_in(0, MAX_IMAGES), metavar="N", help="images to generate or attached")
     parser.add_argument("--size", type=image_size, metavar="WxH", help="image size for image generation")
-    parser.add_argument("--all-available", action="store_true",
-                        help="plan as if every key were set and every local model installed")
+    parser.add_argument(
+        "--all-available", action="store_true", help="plan as if every key were set and every local model installed"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -55,23 +57,44 @@ def request_from_args(args: argparse.Namespace, prompt: str | None, attachments:
 
 def print_decision(decision) -> None:
     o = decision.options
-    print(f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "
-          f"speed {o.speed}, quality {o.quality}")
+    print(
+        f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "
+        f"speed {o.speed}, quality {o.quality}"
+    )
     if decision.chain:
-        print("chain: " + " -> ".join(safe_text(m) for m in decision.chain) + ("   [A/B exploration]" if decision.exploration else ""))
+        print(
+            "chain: "
+            + " -> ".join(safe_text(m) for m in decision.chain)
+            + ("   [A/B exploration]" if decision.exploration else "")
+        )
     else:
         print("chain: (no model fits)")
     rows = []
     for c in decision.candidates:
         s = c.scores
-        where = f"#{c.chain_position + 1} {c.role}" if c.chain_position is not None else (
-            f"excluded: {c.excluded_by.text} ({c.exclusion_detail})" if c.excluded_by else "eligible")
-        rows.append((c.id, f"{s.complexity:.2f}", f"{s.cost:.2f}", f"{s.speed:.2f}", f"{s.quality:.2f}",
-                     f"{s.total:.3f}", format_usd(c.cost_usd), where))
+        where = (
+            f"#{c.chain_position + 1} {c.role}"
+            if c.chain_position is not None
+            else (f"excluded: {c.excluded_by.text} ({c.exclusion_detail})" if c.excluded_by else "eligible")
+        )
+        rows.append(
+            (
+                c.id,
+                f"{s.complexity:.2f}",
+                f"{s.cost:.2f}",
+                f"{s.speed:.2f}",
+                f"{s.quality:.2f}",
+                f"{s.total:.3f}",
+                format_usd(c.cost_usd),
+                where,
+            )
+        )
     print(table(rows, ("candidate", "cmplx", "cost", "speed", "qual", "total", "est. cost", "")))
     e = decision.estimate
-    print(f"estimate: {e.input_tokens:,} input tokens ({e.token_method}), {e.output_tokens:,} output tokens, "
-          f"{format_usd(e.cost_usd)}, " + (f"{e.latency_s:.1f} s" if e.latency_s is not None else "time unknown"))
+    print(
+        f"estimate: {e.input_tokens:,} input tokens ({e.token_method}), {e.output_tokens:,} output tokens, "
+        f"{format_usd(e.cost_usd)}, " + (f"{e.latency_s:.1f} s" if e.latency_s is not None else "time unknown")
+    )
     print()
     print(safe_text(decision.explanation, keep_newlines=True))
 

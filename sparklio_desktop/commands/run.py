@@ -45,21 +45,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="ID", help="force this catalog model")
     parser.add_argument("--no-cache", action="store_true", help="bypass the response cache")
     parser.add_argument("--max-output-tokens", type=int_in(1, MAX_OUTPUT_TOKENS), metavar="N")
-    parser.add_argument("--images", type=int_in(1, MAX_IMAGES), metavar="N",
-                        help=f"images to generate, 1 to {MAX_IMAGES} (default 1)")
+    parser.add_argument(
+        "--images", type=int_in(1, MAX_IMAGES), metavar="N", help=f"images to generate, 1 to {MAX_IMAGES} (default 1)"
+    )
     parser.add_argument("--size", type=image_size, metavar="WxH", help="image size to generate, e.g. 1024x1024")
-    parser.add_argument("--steps", type=int_in(1, MAX_STEPS), metavar="N",
-                        help=f"denoising steps for local images, 1 to {MAX_STEPS} (default 25)")
+    parser.add_argument(
+        "--steps",
+        type=int_in(1, MAX_STEPS),
+        metavar="N",
+        help=f"denoising steps for local images, 1 to {MAX_STEPS} (default 25)",
+    )
     parser.add_argument("--negative", metavar="TEXT", default="", help="negative prompt for local images")
-    parser.add_argument("--guidance", type=float_in(0, 50), metavar="X",
-                        help="guidance (CFG) scale for local images, 0 to 50 (default 7)")
+    parser.add_argument(
+        "--guidance",
+        type=float_in(0, 50),
+        metavar="X",
+        help="guidance (CFG) scale for local images, 0 to 50 (default 7)",
+    )
     # --seed is taken: the routing options use it to seed the A/B exploration draw.
-    parser.add_argument("--image-seed", type=int_in(0, 2**32 - 1), metavar="N",
-                        help="seed for local images (default random; image i of a batch uses N+i)")
+    parser.add_argument(
+        "--image-seed",
+        type=int_in(0, 2**32 - 1),
+        metavar="N",
+        help="seed for local images (default random; image i of a batch uses N+i)",
+    )
     parser.add_argument("--out", metavar="DIR", help="folder for generated images (created if missing)")
-    parser.add_argument("--stream", action="store_true",
-                        help="stream the answer to standard output even when it is not a terminal "
-                             "(a broken partial answer then stays in the output, marked on standard error)")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answer to standard output even when it is not a terminal "
+        "(a broken partial answer then stays in the output, marked on standard error)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
 
@@ -92,8 +108,7 @@ def _image_options(args: argparse.Namespace):
     # Ranges are checked by the argument types (above); the options only travel from here.
     from sparklio_desktop.core.local.sd.service import ImageOptions  # asyncio and the SD package
 
-    return ImageOptions(negative_prompt=args.negative, guidance=args.guidance, seed=args.image_seed,
-                        steps=args.steps)
+    return ImageOptions(negative_prompt=args.negative, guidance=args.guidance, seed=args.image_seed, steps=args.steps)
 
 
 def check_out_dir(name: str) -> Path:
@@ -116,7 +131,11 @@ def save_images(images: tuple[bytes, ...], out: Path, stem: str) -> tuple[list[s
     """Write paid-for images to ``out``; if that fails, to the data folder's ``images/``,
     then to a new temporary folder. Returns the paths and why the fallback was used."""
     problem = None
-    candidates: list[Any] = [out, lambda: paths.data_dir() / "images", lambda: Path(tempfile.mkdtemp(prefix="sparklio-"))]
+    candidates: list[Any] = [
+        out,
+        lambda: paths.data_dir() / "images",
+        lambda: Path(tempfile.mkdtemp(prefix="sparklio-")),
+    ]
     for candidate in candidates:
         folder = candidate() if callable(candidate) else candidate
         written: list[str] = []
@@ -164,12 +183,16 @@ class _AnswerPrinter:
         if self.live:
             sys.stdout.write("\n")
             sys.stdout.flush()
-            print(f"[the {len(text):,} characters above from {safe_text(model)} are discarded; "
-                  "the answer starts again]", file=sys.stderr)
+            print(
+                f"[the {len(text):,} characters above from {safe_text(model)} are discarded; the answer starts again]",
+                file=sys.stderr,
+            )
         else:
             preview = text if len(text) <= 200 else text[:200] + "…"
-            print(f"[partial answer from {safe_text(model)} discarded ({len(text):,} characters): "
-                  f"{safe_text(preview)}]", file=sys.stderr)
+            print(
+                f"[partial answer from {safe_text(model)} discarded ({len(text):,} characters): {safe_text(preview)}]",
+                file=sys.stderr,
+            )
 
     def finished(self, output: str, ok: bool) -> None:
         if self.live:
@@ -193,10 +216,16 @@ def run(args: argparse.Namespace) -> int:
     image_options = _image_options(args)
     out = check_out_dir(args.out) if args.out else Path(".")
     # One request: the router prices the images and size that are generated (docs/dispatch.md).
-    route = request_from_args(argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None}),
-                              prompt, attachments=images)
-    request = RunRequest(route=route, model=args.model, use_cache=not args.no_cache,
-                         max_output_tokens=args.max_output_tokens, image_options=image_options)
+    route = request_from_args(
+        argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None}), prompt, attachments=images
+    )
+    request = RunRequest(
+        route=route,
+        model=args.model,
+        use_cache=not args.no_cache,
+        max_output_tokens=args.max_output_tokens,
+        image_options=image_options,
+    )
     services = open_services()
 
     warn_fallbacks(services.workspace)  # a broken user catalog or policy: say what is in force instead
@@ -217,8 +246,10 @@ def run(args: argparse.Namespace) -> int:
                     info = event.info
                     printer.failed(info.model)
                     then = f"retrying in {event.wait_s:g} s" if event.next_action == "retry" else event.next_action
-                    print(f"[{safe_text(info.model)}: {info.error_class}: {safe_text(info.error)}; {then}]",
-                          file=sys.stderr)
+                    print(
+                        f"[{safe_text(info.model)}: {info.error_class}: {safe_text(info.error)}; {then}]",
+                        file=sys.stderr,
+                    )
                 elif isinstance(event, Finished):
                     result = event.result
         finally:
@@ -233,8 +264,11 @@ def run(args: argparse.Namespace) -> int:
     if result.images:
         written, problem = save_images(result.images, out, result.request_id[:12])
         if problem:
-            print(f"sparklio: warning: {safe_text(problem)}; the images were saved in "
-                  f"{safe_text(Path(written[0]).parent)}", file=sys.stderr)
+            print(
+                f"sparklio: warning: {safe_text(problem)}; the images were saved in "
+                f"{safe_text(Path(written[0]).parent)}",
+                file=sys.stderr,
+            )
     if args.json:
         payload = result.to_dict()
         payload["files"] = written
@@ -244,8 +278,11 @@ def run(args: argparse.Namespace) -> int:
         for path in written:
             print(safe_text(path))
         if result.ok:
-            print(f"[{safe_text(result.model)}{' (cache)' if result.cache_hit else ''}; {format_usd(result.cost_usd)}; "
-                  f"request {result.request_id}]", file=sys.stderr)
+            print(
+                f"[{safe_text(result.model)}{' (cache)' if result.cache_hit else ''}; {format_usd(result.cost_usd)}; "
+                f"request {result.request_id}]",
+                file=sys.stderr,
+            )
     if result.budget_alert:
         print(result.budget_alert, file=sys.stderr)
     if not result.ok:

@@ -51,11 +51,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(payload)
         return 0
-    print(f"{month}: {format_usd(summary.spent_usd)} of {format_usd(status.budget_usd)} ({status.percent}%)"
-          + ("  ALERT: past the threshold" if status.alert else ""))
-    print(f"requests {summary.requests}, cache hits {summary.cache_hits} (saved {format_usd(summary.saved_usd)}), "
-          f"fallback rate {summary.fallback_rate:.0%}")
+    print(
+        f"{month}: {format_usd(summary.spent_usd)} of {format_usd(status.budget_usd)} ({status.percent}%)"
+        + ("  ALERT: past the threshold" if status.alert else "")
+    )
+    print(
+        f"requests {summary.requests}, cache hits {summary.cache_hits} (saved {format_usd(summary.saved_usd)}), "
+        f"fallback rate {summary.fallback_rate:.0%}"
+    )
     if summary.by_model:
-        print(table(sorted(((m, format_usd(v)) for m, v in summary.by_model.items()), key=lambda r: r[0]),
-                    ("model", "spent")))
+        print(
+            table(
+                sorted(((m, format_usd(v)) for m, v in summary.by_model.items()), key=lambda r: r[0]),
+                ("model", "spent"),
+            )
+        )
     return 0

@@ -20,12 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _suggestion_dict(s: Any) -> dict[str, Any]:
     return {
-        "task": s.task_type, "current_primary": s.current_primary, "candidate": s.candidate,
-        "significantly_better": s.significantly_better, "intervals_overlap": s.intervals_overlap,
-        "cheaper": s.cheaper, "faster": s.faster, "cost_ratio": s.cost_ratio,
+        "task": s.task_type,
+        "current_primary": s.current_primary,
+        "candidate": s.candidate,
+        "significantly_better": s.significantly_better,
+        "intervals_overlap": s.intervals_overlap,
+        "cheaper": s.cheaper,
+        "faster": s.faster,
+        "cost_ratio": s.cost_ratio,
         "latency_ratio": None if s.latency_ratio is None else round(s.latency_ratio, 3),
-        "candidate_votes": s.candidate_votes, "primary_votes": s.primary_votes,
-        "confidence": s.confidence, "sentence": s.sentence,
+        "candidate_votes": s.candidate_votes,
+        "primary_votes": s.primary_votes,
+        "confidence": s.confidence,
+        "sentence": s.sentence,
     }
 
 
@@ -48,9 +55,14 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"undone": True, "path": str(change.path), "version": str(change.version), "diff": change.diff})
         else:
-            print(safe_text(change.diff, keep_newlines=True) or "(no change)", end="" if change.diff.endswith("\n") else "\n")
-            print(f"Restored {safe_text(change.path)}" + (" (removed: the shipped policy is in force)" if change.after is None
-                                                else ""))
+            print(
+                safe_text(change.diff, keep_newlines=True) or "(no change)",
+                end="" if change.diff.endswith("\n") else "\n",
+            )
+            print(
+                f"Restored {safe_text(change.path)}"
+                + (" (removed: the shipped policy is in force)" if change.after is None else "")
+            )
         return 0
 
     router = Router(workspace.catalog, workspace.policy)
@@ -66,14 +78,22 @@ def run(args: argparse.Namespace) -> int:
             raise SparklioError(f"no suggestion for {args.apply}: not enough votes, or the primary is best")
         change = versions.apply(args.apply, found[0].candidate)
         if args.json:
-            print_json({"applied": _suggestion_dict(found[0]), "path": str(change.path),
-                        "version": str(change.version), "diff": change.diff})
+            print_json(
+                {
+                    "applied": _suggestion_dict(found[0]),
+                    "path": str(change.path),
+                    "version": str(change.version),
+                    "diff": change.diff,
+                }
+            )
         else:
             print(safe_text(found[0].sentence))
             print(safe_text(change.diff, keep_newlines=True), end="")
             assert change.version is not None  # apply always keeps the previous version
-            print(f"Wrote {safe_text(change.path)}; the previous version is kept ({change.version.name}); "
-                  "`sparklio suggest --undo` reverts it.")
+            print(
+                f"Wrote {safe_text(change.path)}; the previous version is kept ({change.version.name}); "
+                "`sparklio suggest --undo` reverts it."
+            )
         return 0
     if args.json:
         print_json([_suggestion_dict(s) for s in found])

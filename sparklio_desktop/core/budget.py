@@ -71,8 +71,9 @@ class BudgetStatus:
         return max(Decimal(0), self.budget_usd - self.spent_usd - self.reserved_usd)
 
 
-def month_status(month: str, budget_usd: Decimal, alert_threshold: Decimal, spent_usd: Decimal,
-                 reserved_usd: Decimal) -> BudgetStatus:
+def month_status(
+    month: str, budget_usd: Decimal, alert_threshold: Decimal, spent_usd: Decimal, reserved_usd: Decimal
+) -> BudgetStatus:
     """The month against the budget, from its spend and outstanding reservations read
     together: by :meth:`BudgetGuard.status` from its store, by ``sparklio spend`` through
     the read-only reader (core/ledger/reader.py)."""
@@ -104,9 +105,7 @@ class Reservation:
 class BudgetExceeded(BudgetError):
     """A paid request would take the month past its budget."""
 
-    def __init__(
-        self, message: str, *, month: str, requested_usd: Decimal, left_usd: Decimal, at_cap: str
-    ) -> None:
+    def __init__(self, message: str, *, month: str, requested_usd: Decimal, left_usd: Decimal, at_cap: str) -> None:
         super().__init__(message)
         self.month = month
         self.requested_usd = requested_usd
@@ -145,8 +144,7 @@ class BudgetGuard:
         spent, reserved = self.store.budget_snapshot(month)
         return month_status(month, self.monthly_usd, self.alert_threshold, spent, reserved)
 
-    def reserve(self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None
-                ) -> Reservation:
+    def reserve(self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None) -> Reservation:
         """Hold ``worst_case_usd`` for a request, or raise :class:`BudgetExceeded`.
 
         A zero worst case (a local model) holds nothing and always succeeds. ``start``,
@@ -195,17 +193,12 @@ class BudgetGuard:
             return False
         return self.store.record_alert(month, THRESHOLD_ALERT, now)
 
-    def _refusal(
-        self, month: str, wanted: Decimal, left: Decimal, spent: Decimal, reserved: Decimal
-    ) -> str:
+    def _refusal(self, month: str, wanted: Decimal, left: Decimal, spent: Decimal, reserved: Decimal) -> str:
         resets = month_bounds(month)[1].date().isoformat()
         if self.at_cap == "local_only":
             then = f"Sparklio uses local models only until {resets} (UTC) or until you raise the budget"
         else:
-            then = (
-                f"paid requests stop until {resets} (UTC) or until you raise the budget; "
-                "local models still run"
-            )
+            then = f"paid requests stop until {resets} (UTC) or until you raise the budget; local models still run"
         held = f", {format_usd(reserved)} held by requests in progress" if reserved else ""
         return (
             f"Monthly budget reached: this request may cost up to {format_usd(wanted)} but only "

@@ -145,9 +145,7 @@ def cache_key(model_id: str, messages: Iterable[Any], params: Mapping[str, Any] 
         "messages": [_normal_message(message) for message in messages],
         "params": {k: v for k, v in (params or {}).items() if v is not None},
     }
-    canonical = json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_param
-    )
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_param)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
@@ -219,8 +217,10 @@ class ResponseCache:
                     self._disable(f"{exc}; could not set it aside: {move_error.strerror or move_error}")
                     return False
                 self.set_aside_as.append(moved)
-                self._warn(f"the {LABEL} {self.path} was unusable ({exc.detail}); "
-                           f"set aside as {moved.name}, starting a fresh one")
+                self._warn(
+                    f"the {LABEL} {self.path} was unusable ({exc.detail}); "
+                    f"set aside as {moved.name}, starting a fresh one"
+                )
                 return True
             self._disable(str(exc))
             return False

@@ -68,10 +68,18 @@ class ColumnResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "column": self.column, "label": self.label, "model": self.model, "output": self.output,
-            "ttft_s": self.ttft_s, "tokens_per_s": self.tokens_per_s, "latency_s": self.latency_s,
-            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "cost_usd": self.cost_usd,
-            "error": self.error, "request_id": self.request_id,
+            "column": self.column,
+            "label": self.label,
+            "model": self.model,
+            "output": self.output,
+            "ttft_s": self.ttft_s,
+            "tokens_per_s": self.tokens_per_s,
+            "latency_s": self.latency_s,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "error": self.error,
+            "request_id": self.request_id,
         }
 
 
@@ -218,12 +226,17 @@ class Comparison:
         """
         if self.store is not None and self.comparison_id is None:
             self.comparison_id = self.store.record_comparison(
-                task_type=self.route.task, prompt=self.prompt, models=self.models, order_shown=self.order_shown,
+                task_type=self.route.task,
+                prompt=self.prompt,
+                models=self.models,
+                order_shown=self.order_shown,
                 blind=self.blind,
             )
         queue: asyncio.Queue[CompareEvent] = asyncio.Queue()
-        tasks = [asyncio.create_task(self._run_column(i, queue), name=f"compare-column-{i}")
-                 for i in range(len(self._columns))]
+        tasks = [
+            asyncio.create_task(self._run_column(i, queue), name=f"compare-column-{i}")
+            for i in range(len(self._columns))
+        ]
         pending = len(tasks)
         try:
             while pending:
@@ -244,8 +257,12 @@ class Comparison:
 
     async def _run_column(self, column: int, queue: asyncio.Queue[CompareEvent]) -> None:
         state = self._columns[column]
-        request = RunRequest(route=replace(self.route, prompt=self.prompt, attachments=tuple(self.images)),
-                             model=state.model, use_cache=False, max_output_tokens=self.max_output_tokens)
+        request = RunRequest(
+            route=replace(self.route, prompt=self.prompt, attachments=tuple(self.images)),
+            model=state.model,
+            use_cache=False,
+            max_output_tokens=self.max_output_tokens,
+        )
         result: RunResult | None = None
         error: str | None = None
         try:
@@ -339,18 +356,44 @@ def _now() -> datetime:
 def _column_result(column: int, label: str, model: str, result: RunResult | None, error: str | None) -> ColumnResult:
     """Measurements of the column's last attempt (the one that answered, or failed last)."""
     if result is None:
-        return ColumnResult(column, label, model, "", None, None, None, 0, 0, Decimal(0),
-                            error or "the run ended without a result", None)
+        return ColumnResult(
+            column,
+            label,
+            model,
+            "",
+            None,
+            None,
+            None,
+            0,
+            0,
+            Decimal(0),
+            error or "the run ended without a result",
+            None,
+        )
     last = result.attempts[-1] if result.attempts else None
     tps = None
-    if last is not None and last.outcome == "ok" and last.latency_s and last.ttft_s is not None \
-            and last.output_tokens and last.latency_s > last.ttft_s:
+    if (
+        last is not None
+        and last.outcome == "ok"
+        and last.latency_s
+        and last.ttft_s is not None
+        and last.output_tokens
+        and last.latency_s > last.ttft_s
+    ):
         tps = last.output_tokens / (last.latency_s - last.ttft_s)
     return ColumnResult(
-        column=column, label=label, model=model, output=result.output,
-        ttft_s=last.ttft_s if last else None, tokens_per_s=tps, latency_s=last.latency_s if last else None,
-        input_tokens=last.input_tokens if last else 0, output_tokens=last.output_tokens if last else 0,
-        cost_usd=result.cost_usd, error=result.error, request_id=result.request_id,
+        column=column,
+        label=label,
+        model=model,
+        output=result.output,
+        ttft_s=last.ttft_s if last else None,
+        tokens_per_s=tps,
+        latency_s=last.latency_s if last else None,
+        input_tokens=last.input_tokens if last else 0,
+        output_tokens=last.output_tokens if last else 0,
+        cost_usd=result.cost_usd,
+        error=result.error,
+        request_id=result.request_id,
     )
 
 
@@ -367,6 +410,6 @@ def parse_vote(text: str, columns: int) -> tuple[VoteKind, list[str] | None]:
         return lower, None  # type: ignore[return-value]
     for prefix in ("rank:", "ranking:"):
         if lower.startswith(prefix):
-            items = [p.strip() for p in value[len(prefix):].split(",") if p.strip()]
+            items = [p.strip() for p in value[len(prefix) :].split(",") if p.strip()]
             return "ranking", items
     raise CompareError(f"unknown vote {text!r}; use a, b, tie, both_bad or rank:A,B,...")

@@ -80,14 +80,21 @@ class Repair:
         head = f"repaired {self.name}: {self.path} set aside as {self.set_aside_as}"
         if self.name != "ledger":
             return [head + "; started an empty one"]
-        rows = ", ".join(f"{t.table} {t.salvaged}" + ("" if t.readable else " (unreadable)")
-                         + (f" ({t.damaged_ranges} damaged stretches skipped)" if t.damaged_ranges else "")
-                         for t in self.tables)
+        rows = ", ".join(
+            f"{t.table} {t.salvaged}"
+            + ("" if t.readable else " (unreadable)")
+            + (f" ({t.damaged_ranges} damaged stretches skipped)" if t.damaged_ranges else "")
+            for t in self.tables
+        )
         return [head + "; salvaged into a new ledger: " + (rows or "nothing could be read")]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "set_aside_as": self.set_aside_as,
-                "tables": [asdict(t) for t in self.tables]}
+        return {
+            "name": self.name,
+            "path": self.path,
+            "set_aside_as": self.set_aside_as,
+            "tables": [asdict(t) for t in self.tables],
+        }
 
 
 # -- checks -------------------------------------------------------------------------
@@ -111,8 +118,7 @@ def check_database(name: str, path: Path, migrations: list[str], advice: str) ->
         with path.open("rb") as handle:
             head = handle.read(len(SQLITE_MAGIC))
     except OSError as exc:
-        return Check(name, False, f"cannot be read ({exc.strerror or exc})", where,
-                     "check the file's permissions")
+        return Check(name, False, f"cannot be read ({exc.strerror or exc})", where, "check the file's permissions")
     if size == 0 and not (wal.is_file() and wal.stat().st_size > 0):
         return Check(name, False, "damaged (empty: 0 bytes)", where, advice, repairable=True)
     if size and head != SQLITE_MAGIC:
@@ -124,21 +130,26 @@ def check_database(name: str, path: Path, migrations: list[str], advice: str) ->
     try:
         rows = [str(row[0]) for row in conn.execute(f"PRAGMA integrity_check({_INTEGRITY_LINES})")]
         if rows != ["ok"]:
-            found = [line.strip() for row in rows for line in row.splitlines()
-                     if line.strip() and not line.startswith("***")] or ["integrity check failed"]
+            found = [
+                line.strip() for row in rows for line in row.splitlines() if line.strip() and not line.startswith("***")
+            ] or ["integrity check failed"]
             more = f"; {len(found) - 1}{'+' if len(found) >= _INTEGRITY_LINES else ''} more" if len(found) > 1 else ""
             return Check(name, False, f"damaged ({found[0]}{more})", where, advice, repairable=True)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        applied = ([row[0] for row in conn.execute("SELECT name FROM _migrations")]
-                   if "_migrations" in tables else [])
+        applied = [row[0] for row in conn.execute("SELECT name FROM _migrations")] if "_migrations" in tables else []
     except sqlite3.Error as exc:
         return Check(name, False, _problem_for(exc), where, advice, repairable=True)
     finally:
         conn.close()
     unknown = sorted(set(applied) - set(migrations))
     if unknown:
-        return Check(name, False, f"written by a newer Sparklio (migrations {', '.join(unknown)})", where,
-                     "update Sparklio before using this file")
+        return Check(
+            name,
+            False,
+            f"written by a newer Sparklio (migrations {', '.join(unknown)})",
+            where,
+            "update Sparklio before using this file",
+        )
     pending = len([m for m in migrations if m not in applied])
     note = f"; {pending} migration(s) will run when it is next opened" if pending else ""
     return Check(name, True, f"integrity ok, {len(applied)} migration(s) applied{note}", where)
@@ -153,8 +164,13 @@ def check_data_folder(folder: Path) -> Check:
     try:  # os.access says yes to root whatever the mode: try it
         handle, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=folder)
     except OSError as exc:
-        return Check("folder", False, f"not writable ({exc.strerror or exc})", where,
-                     "make it writable or point SPARKLIO_HOME at a writable folder")
+        return Check(
+            "folder",
+            False,
+            f"not writable ({exc.strerror or exc})",
+            where,
+            "make it writable or point SPARKLIO_HOME at a writable folder",
+        )
     os.close(handle)
     os.unlink(probe)
     return Check("folder", True, "writable", where)
@@ -180,33 +196,67 @@ def run_checks() -> list[Check]:
     checks = [check_data_folder(folder)]
     if not checks[0].ok and folder.exists():  # a file where the folder should be: nothing below it
         return checks
-    checks.append(check_database(
-        "ledger", paths.ledger_path(), LEDGER_MIGRATIONS.names,
-        "run `sparklio doctor --repair` to set it aside and salvage its rows into a new ledger "
-        "(close the app first)"))
-    checks.append(check_database(
-        "cache", default_cache_path(), CACHE_MIGRATIONS.names,
-        "run `sparklio doctor --repair` to set it aside and start an empty one (a cache is disposable)"))
+    checks.append(
+        check_database(
+            "ledger",
+            paths.ledger_path(),
+            LEDGER_MIGRATIONS.names,
+            "run `sparklio doctor --repair` to set it aside and salvage its rows into a new ledger "
+            "(close the app first)",
+        )
+    )
+    checks.append(
+        check_database(
+            "cache",
+            default_cache_path(),
+            CACHE_MIGRATIONS.names,
+            "run `sparklio doctor --repair` to set it aside and start an empty one (a cache is disposable)",
+        )
+    )
     settings_file = settings_path()
-    checks.append(_check_loader("settings", settings_file, lambda: load_settings(settings_file),
-                                "fix the file there, or `sparklio config set` the key again"))
+    checks.append(
+        _check_loader(
+            "settings",
+            settings_file,
+            lambda: load_settings(settings_file),
+            "fix the file there, or `sparklio config set` the key again",
+        )
+    )
     user_catalog = paths.user_catalog_path()
-    catalog_check = _check_loader("catalog", user_catalog if user_catalog.is_file() else paths.shipped_catalog_path(),
-                                  load_catalog, "fix the entry named there")
+    catalog_check = _check_loader(
+        "catalog",
+        user_catalog if user_catalog.is_file() else paths.shipped_catalog_path(),
+        load_catalog,
+        "fix the entry named there",
+    )
     checks.append(catalog_check)
     try:
         policy_path = load_settings(settings_file).policy.path
     except Exception:  # noqa: BLE001 - reported by the settings check
         policy_path = None
     user_policy = paths.user_policy_path()
-    policy_file = Path(policy_path) if policy_path else (
-        user_policy if user_policy.is_file() else paths.shipped_policy_path())
+    policy_file = (
+        Path(policy_path) if policy_path else (user_policy if user_policy.is_file() else paths.shipped_policy_path())
+    )
     if catalog_check.ok:
-        checks.append(_check_loader("policy", policy_file, lambda: load_policy(policy_file, load_catalog()),
-                                    "fix the field named there (`sparklio policy check` checks it again)"))
+        checks.append(
+            _check_loader(
+                "policy",
+                policy_file,
+                lambda: load_policy(policy_file, load_catalog()),
+                "fix the field named there (`sparklio policy check` checks it again)",
+            )
+        )
     else:
-        checks.append(Check("policy", False, "not checked: the catalog it refers to is broken", str(policy_file),
-                            "fix the catalog first"))
+        checks.append(
+            Check(
+                "policy",
+                False,
+                "not checked: the catalog it refers to is broken",
+                str(policy_file),
+                "fix the catalog first",
+            )
+        )
     return checks
 
 
@@ -367,9 +417,13 @@ def salvage(source: Path, dest: Path) -> list[TableSalvage]:
                 old_tables = {row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             except sqlite3.DatabaseError:
                 old_tables = set()
-            targets = [row[0] for row in new.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                " AND name <> '_migrations' ORDER BY rootpage")]
+            targets = [
+                row[0]
+                for row in new.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                    " AND name <> '_migrations' ORDER BY rootpage"
+                )
+            ]
             for table in targets:
                 if table in DERIVED_TABLES:
                     continue
@@ -389,8 +443,10 @@ def _salvage_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str,
         return TableSalvage(table, 0, 0, 0, readable=False)
     if not shared:
         return TableSalvage(table, 0, 0, 0, readable=False)
-    insert = f'INSERT INTO "{table}" ({", ".join(chr(34) + c + chr(34) for c in shared)}) ' \
-             f'VALUES ({", ".join("?" for _ in shared)})'
+    insert = (
+        f'INSERT INTO "{table}" ({", ".join(chr(34) + c + chr(34) for c in shared)}) '
+        f"VALUES ({', '.join('?' for _ in shared)})"
+    )
     salvaged = refused = skipped = 0
     new.execute("BEGIN IMMEDIATE")
     try:

@@ -106,8 +106,16 @@ class UnitPrices:
         images = None if price.per_image is None else {size: to_picodollars(p) for size, p in price.per_image.items()}
         bills_tokens = not (generates and in_picos is None)
         return cls(
-            model, True, bills_tokens, generates, iit, in_picos, out_picos, images,
-            _usd(in_picos or 0), _usd(out_picos or 0),
+            model,
+            True,
+            bills_tokens,
+            generates,
+            iit,
+            in_picos,
+            out_picos,
+            images,
+            _usd(in_picos or 0),
+            _usd(out_picos or 0),
             None if images is None else {size: _usd(p) for size, p in images.items()},
             bills_tokens and in_picos is not None and out_picos is not None,
         )
@@ -133,8 +141,9 @@ class UnitPrices:
         unit = prices.get(size) if size else None
         return unit if unit is not None else prices.get(ANY_SIZE)
 
-    def unpriced_reason(self, input_tokens: int, output_tokens: int, images: int = 0,
-                        image_size: str | None = None) -> str | None:
+    def unpriced_reason(
+        self, input_tokens: int, output_tokens: int, images: int = 0, image_size: str | None = None
+    ) -> str | None:
         """Why this usage has no price, or ``None`` when it has one."""
         model = self.model
         if not self.priced:
@@ -151,8 +160,9 @@ class UnitPrices:
             return f"{model.name} has no per-image price in the catalog"
         return None
 
-    def picodollars(self, input_tokens: int, output_tokens: int, images: int = 0,
-                    image_size: str | None = None) -> int | None:
+    def picodollars(
+        self, input_tokens: int, output_tokens: int, images: int = 0, image_size: str | None = None
+    ) -> int | None:
         """The exact cost of this usage in picodollars; ``None`` when it has no price."""
         if not self.priced:
             return None
@@ -176,14 +186,16 @@ class UnitPrices:
                 return None
         return total
 
-    def cost_usd(self, input_tokens: int, output_tokens: int, images: int = 0,
-                 image_size: str | None = None) -> Decimal | None:
+    def cost_usd(
+        self, input_tokens: int, output_tokens: int, images: int = 0, image_size: str | None = None
+    ) -> Decimal | None:
         """The exact cost as ``Decimal`` USD; ``None`` when it has no price."""
         picos = self.picodollars(input_tokens, output_tokens, images, image_size)
         return None if picos is None else from_picodollars(picos)
 
-    def score_usd(self, input_tokens: int, output_tokens: int, images: int = 0,
-                  image_size: str | None = None) -> float | None:
+    def score_usd(
+        self, input_tokens: int, output_tokens: int, images: int = 0, image_size: str | None = None
+    ) -> float | None:
         """The cost as float USD for the scores (the NumPy pass computes the same, column-wise)."""
         if self.token_rates and not images:  # the router's commonest case, kept short
             return self.in_usd * input_tokens + self.out_usd * output_tokens
@@ -230,8 +242,9 @@ def price_call(
     return _price(UnitPrices.of(model), input_tokens, output_tokens, images, image_size)
 
 
-def _price(unit: UnitPrices, input_tokens: int, output_tokens: int, images: int,
-           image_size: str | None) -> CostEstimate:
+def _price(
+    unit: UnitPrices, input_tokens: int, output_tokens: int, images: int, image_size: str | None
+) -> CostEstimate:
     if input_tokens < 0 or output_tokens < 0 or images < 0:
         raise SparklioError("token and image counts must not be negative")
     reason = unit.unpriced_reason(input_tokens, output_tokens, images, image_size)
@@ -245,22 +258,31 @@ def _price(unit: UnitPrices, input_tokens: int, output_tokens: int, images: int,
     image_picos = unit.image_unit(image_size) if images else None
     image_cost = from_picodollars(image_picos * images) if image_picos is not None else Decimal(0)
     return CostEstimate(
-        unit.model.id, billed_in, billed_out, images, image_size,
-        price.input_per_mtok if billed_in else None, price.output_per_mtok if billed_out else None,
+        unit.model.id,
+        billed_in,
+        billed_out,
+        images,
+        image_size,
+        price.input_per_mtok if billed_in else None,
+        price.output_per_mtok if billed_out else None,
         price.image_price(image_size) if image_picos is not None else None,
-        input_cost, output_cost, image_cost,
+        input_cost,
+        output_cost,
+        image_cost,
     )
 
 
-def worst_case_cost(model: ModelSpec, input_tokens: int, max_output_tokens: int, images: int = 0,
-                    image_size: str | None = None) -> Decimal:
+def worst_case_cost(
+    model: ModelSpec, input_tokens: int, max_output_tokens: int, images: int = 0, image_size: str | None = None
+) -> Decimal:
     """What the budget reserves before a paid call: input plus the maximum output."""
     return price_call(model, input_tokens, max_output_tokens, images, image_size).cost_usd
 
 
 # -- latency ---------------------------------------------------------------------------
-def latency_s(per: str | None, typical_s: float | None, input_tokens: int, output_tokens: int,
-              images: int) -> float | None:
+def latency_s(
+    per: str | None, typical_s: float | None, input_tokens: int, output_tokens: int, images: int
+) -> float | None:
     """Typical seconds for the call: the middle of the seed's range, scaled by the work."""
     if per is None or typical_s is None:
         return None
@@ -271,7 +293,9 @@ def latency_s(per: str | None, typical_s: float | None, input_tokens: int, outpu
     return typical_s * max(1, math.ceil(input_tokens / 512))
 
 
-def expected_latency_s(model: ModelSpec, output_tokens: int = 0, input_tokens: int = 0, images: int = 0) -> float | None:
+def expected_latency_s(
+    model: ModelSpec, output_tokens: int = 0, input_tokens: int = 0, images: int = 0
+) -> float | None:
     """Typical seconds for the call with this model (docs/routing.md §3)."""
     speed = model.speed
     if speed is None:
@@ -279,12 +303,20 @@ def expected_latency_s(model: ModelSpec, output_tokens: int = 0, input_tokens: i
     return latency_s(speed.per, speed.typical_s, input_tokens, output_tokens, images)
 
 
-def latency_columns(np_: Any, per: npt.NDArray[Any], typical: npt.NDArray[np.float64], tin: npt.NDArray[Any],
-                    tout: npt.NDArray[Any], images: int) -> npt.NDArray[np.float64]:
+def latency_columns(
+    np_: Any,
+    per: npt.NDArray[Any],
+    typical: npt.NDArray[np.float64],
+    tin: npt.NDArray[Any],
+    tout: npt.NDArray[Any],
+    images: int,
+) -> npt.NDArray[np.float64]:
     """:func:`latency_s` over columns (``per`` as :data:`LATENCY_PER` codes); NaN: no speed figure."""
-    latency = np_.where(per == 0, typical * np_.maximum(tout, 1) / 500,
-                        np_.where(per == 1, typical * max(images, 1),
-                                  typical * np_.maximum(1, np_.ceil(tin / 512))))
+    latency = np_.where(
+        per == 0,
+        typical * np_.maximum(tout, 1) / 500,
+        np_.where(per == 1, typical * max(images, 1), typical * np_.maximum(1, np_.ceil(tin / 512))),
+    )
     result: npt.NDArray[np.float64] = np_.where(per == NO_SPEED, np_.nan, latency)
     return result
 
@@ -311,13 +343,18 @@ class PriceColumns:
         units = self._image_units.get(size)
         if units is None:
             nan = float("nan")
-            units = self._image_units[size] = self.np.array([
-                (nan if (unit := u.image_unit_usd(size)) is None else unit) if u.image_usd is not None else 0.0
-                for u in self.units], dtype=float)
+            units = self._image_units[size] = self.np.array(
+                [
+                    (nan if (unit := u.image_unit_usd(size)) is None else unit) if u.image_usd is not None else 0.0
+                    for u in self.units
+                ],
+                dtype=float,
+            )
         return units
 
-    def score_usd(self, tin: npt.NDArray[Any], tout: npt.NDArray[Any], images: int, size: str | None
-                  ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    def score_usd(
+        self, tin: npt.NDArray[Any], tout: npt.NDArray[Any], images: int, size: str | None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
         """Costs in float USD and which models have no price for this usage."""
         np_ = self.np
         billed_in = np_.where(self.bills, tin + self.iit * images, 0)
@@ -333,5 +370,9 @@ class PriceColumns:
 
 def unit_prices(models: Iterable[ModelSpec], table: Mapping[str, UnitPrices] | None = None) -> list[UnitPrices]:
     """The unit prices of these models, from ``table`` where it has them."""
-    return [table[m.id] if table is not None and table.get(m.id) is not None and table[m.id].model is m
-            else UnitPrices.of(m) for m in models]
+    return [
+        table[m.id]
+        if table is not None and table.get(m.id) is not None and table[m.id].model is m
+        else UnitPrices.of(m)
+        for m in models
+    ]

@@ -63,52 +63,94 @@ class ProviderRow:
 
 
 _CLIENTS = "sparklio_desktop.core.providers"
-_HTTP_STACK = ("httpcore2", "httpcore2._async.connection_pool", "anyio._backends._asyncio", "anyio.streams.tls",
-               "truststore", "jiter")
-_OPENAI_MODULES = (f"{_CLIENTS}.openai_client", "openai", "openai.resources.chat.chat",
-                   "openai.resources.chat.completions.completions", "openai.pagination",
-                   "openai.lib.streaming.chat", *_HTTP_STACK)
+_HTTP_STACK = (
+    "httpcore2",
+    "httpcore2._async.connection_pool",
+    "anyio._backends._asyncio",
+    "anyio.streams.tls",
+    "truststore",
+    "jiter",
+)
+_OPENAI_MODULES = (
+    f"{_CLIENTS}.openai_client",
+    "openai",
+    "openai.resources.chat.chat",
+    "openai.resources.chat.completions.completions",
+    "openai.pagination",
+    "openai.lib.streaming.chat",
+    *_HTTP_STACK,
+)
 OLLAMA_DEFAULT_PORT = 11434
 
 # The name of the row that serves every provider without a row of its own.
 COMPATIBLE = "openai_compatible"
 
-_ROWS: dict[str, ProviderRow] = {row.name: row for row in (
-    ProviderRow(
-        "openai", f"{_CLIENTS}.openai_client:OpenAIClient", key_vars=("OPENAI_API_KEY",), needs_key=True,
-        base_url_var="OPENAI_BASE_URL", default_host="https://api.openai.com", sdk_modules=_OPENAI_MODULES,
-    ),
-    # LM Studio, vLLM, llama.cpp server, OpenRouter: the OpenAI wire format at another base URL.
-    # It never reads OPENAI_API_KEY (that would hand the user's OpenAI key to a third party).
-    ProviderRow(
-        COMPATIBLE, f"{_CLIENTS}.openai_client:OpenAICompatibleClient", base_url_var="OPENAI_BASE_URL",
-        sdk_modules=_OPENAI_MODULES,
-    ),
-    ProviderRow(
-        "anthropic", f"{_CLIENTS}.anthropic_client:AnthropicClient", key_vars=("ANTHROPIC_API_KEY",),
-        needs_key=True, base_url_var="ANTHROPIC_BASE_URL", default_host="https://api.anthropic.com",
-        sdk_modules=(f"{_CLIENTS}.anthropic_client", "anthropic", "anthropic.resources.messages",
-                     "anthropic.lib.streaming", *_HTTP_STACK),
-    ),
-    # Google's SDK prefers GEMINI_API_KEY and falls back to GOOGLE_API_KEY; so do we.
-    ProviderRow(
-        "google", f"{_CLIENTS}.gemini_client:GeminiClient", key_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        needs_key=True, base_url_var="GOOGLE_GEMINI_BASE_URL",
-        default_host="https://generativelanguage.googleapis.com",
-        sdk_modules=(f"{_CLIENTS}.gemini_client", "google.genai"),
-    ),
-    # A key only for a server behind an authenticating proxy (or ollama.com): never required.
-    # The default host is the SDK's own (ollama._client._parse_host) and Ollama's listen address.
-    ProviderRow(
-        "ollama", f"{_CLIENTS}.ollama_client:OllamaClient", key_vars=("OLLAMA_API_KEY",),
-        base_url_var="OLLAMA_HOST", default_host=f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}", local=True,
-        sdk_modules=(f"{_CLIENTS}.ollama_client", "ollama", "sparklio_desktop.core.local.ollama_admin",
-                     "sparklio_desktop.core.local.sd.probe"),
-    ),
-    # Stable Diffusion runs in this process (core/local/sd/); torch and diffusers load on the
-    # GPU worker when the first image is asked for, not ahead of time.
-    ProviderRow("diffusers", None, local=True),
-)}
+_ROWS: dict[str, ProviderRow] = {
+    row.name: row
+    for row in (
+        ProviderRow(
+            "openai",
+            f"{_CLIENTS}.openai_client:OpenAIClient",
+            key_vars=("OPENAI_API_KEY",),
+            needs_key=True,
+            base_url_var="OPENAI_BASE_URL",
+            default_host="https://api.openai.com",
+            sdk_modules=_OPENAI_MODULES,
+        ),
+        # LM Studio, vLLM, llama.cpp server, OpenRouter: the OpenAI wire format at another base URL.
+        # It never reads OPENAI_API_KEY (that would hand the user's OpenAI key to a third party).
+        ProviderRow(
+            COMPATIBLE,
+            f"{_CLIENTS}.openai_client:OpenAICompatibleClient",
+            base_url_var="OPENAI_BASE_URL",
+            sdk_modules=_OPENAI_MODULES,
+        ),
+        ProviderRow(
+            "anthropic",
+            f"{_CLIENTS}.anthropic_client:AnthropicClient",
+            key_vars=("ANTHROPIC_API_KEY",),
+            needs_key=True,
+            base_url_var="ANTHROPIC_BASE_URL",
+            default_host="https://api.anthropic.com",
+            sdk_modules=(
+                f"{_CLIENTS}.anthropic_client",
+                "anthropic",
+                "anthropic.resources.messages",
+                "anthropic.lib.streaming",
+                *_HTTP_STACK,
+            ),
+        ),
+        # Google's SDK prefers GEMINI_API_KEY and falls back to GOOGLE_API_KEY; so do we.
+        ProviderRow(
+            "google",
+            f"{_CLIENTS}.gemini_client:GeminiClient",
+            key_vars=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+            needs_key=True,
+            base_url_var="GOOGLE_GEMINI_BASE_URL",
+            default_host="https://generativelanguage.googleapis.com",
+            sdk_modules=(f"{_CLIENTS}.gemini_client", "google.genai"),
+        ),
+        # A key only for a server behind an authenticating proxy (or ollama.com): never required.
+        # The default host is the SDK's own (ollama._client._parse_host) and Ollama's listen address.
+        ProviderRow(
+            "ollama",
+            f"{_CLIENTS}.ollama_client:OllamaClient",
+            key_vars=("OLLAMA_API_KEY",),
+            base_url_var="OLLAMA_HOST",
+            default_host=f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}",
+            local=True,
+            sdk_modules=(
+                f"{_CLIENTS}.ollama_client",
+                "ollama",
+                "sparklio_desktop.core.local.ollama_admin",
+                "sparklio_desktop.core.local.sd.probe",
+            ),
+        ),
+        # Stable Diffusion runs in this process (core/local/sd/); torch and diffusers load on the
+        # GPU worker when the first image is asked for, not ahead of time.
+        ProviderRow("diffusers", None, local=True),
+    )
+}
 # Read-only for the code; readers look rows up when they need them, so a test that swaps a
 # row in ``_ROWS`` sees every reader follow.
 ROWS: Mapping[str, ProviderRow] = MappingProxyType(_ROWS)

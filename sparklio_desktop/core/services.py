@@ -114,10 +114,20 @@ def open_services(
     ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, lambda task: votes.votes(task))
     settings = settings or workspace.settings
     # The month's spend comes from this ledger, the one the budget guard reserves in.
-    planner = RoutePlanner(workspace, settings=settings, probe=probe,
-                           spend=lambda: ledger.month_spend(current_month()), ratings=ratings)
-    dispatcher = Dispatcher(workspace, ledger=ledger, keys=keys, cache=cache, budget=budget, http_client=http_client,
-                            planner=planner, local_images=local_images, settings=settings)
+    planner = RoutePlanner(
+        workspace, settings=settings, probe=probe, spend=lambda: ledger.month_spend(current_month()), ratings=ratings
+    )
+    dispatcher = Dispatcher(
+        workspace,
+        ledger=ledger,
+        keys=keys,
+        cache=cache,
+        budget=budget,
+        http_client=http_client,
+        planner=planner,
+        local_images=local_images,
+        settings=settings,
+    )
     return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings, planner)
 
 

@@ -17,11 +17,21 @@ def _dark_palette() -> Any:
 
     palette = QPalette()
     roles = QPalette.ColorRole
-    for role, colour in ((roles.Window, "#2b2b2b"), (roles.WindowText, "#e6e6e6"), (roles.Base, "#1e1e1e"),
-                         (roles.AlternateBase, "#2f2f2f"), (roles.Text, "#e6e6e6"), (roles.Button, "#353535"),
-                         (roles.ButtonText, "#e6e6e6"), (roles.Highlight, "#3d6fb4"),
-                         (roles.HighlightedText, "#ffffff"), (roles.ToolTipBase, "#2b2b2b"),
-                         (roles.ToolTipText, "#e6e6e6"), (roles.PlaceholderText, "#8a8a8a"), (roles.Link, "#6ea8fe")):
+    for role, colour in (
+        (roles.Window, "#2b2b2b"),
+        (roles.WindowText, "#e6e6e6"),
+        (roles.Base, "#1e1e1e"),
+        (roles.AlternateBase, "#2f2f2f"),
+        (roles.Text, "#e6e6e6"),
+        (roles.Button, "#353535"),
+        (roles.ButtonText, "#e6e6e6"),
+        (roles.Highlight, "#3d6fb4"),
+        (roles.HighlightedText, "#ffffff"),
+        (roles.ToolTipBase, "#2b2b2b"),
+        (roles.ToolTipText, "#e6e6e6"),
+        (roles.PlaceholderText, "#8a8a8a"),
+        (roles.Link, "#6ea8fe"),
+    ):
         palette.setColor(role, QColor(colour))
     palette.setColor(QPalette.ColorGroup.Disabled, roles.Text, QColor("#7a7a7a"))
     palette.setColor(QPalette.ColorGroup.Disabled, roles.ButtonText, QColor("#7a7a7a"))

@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-DAMAGE_KINDS = ("truncated", "garbage_pages", "garbage_header", "zero_bytes", "directory", "not_sqlite",
-                "garbage_wal")
+DAMAGE_KINDS = ("truncated", "garbage_pages", "garbage_header", "zero_bytes", "directory", "not_sqlite", "garbage_wal")
 PAGE = 4096
 T0 = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
@@ -27,14 +26,31 @@ def write_ledger(path: Path, requests: int) -> None:
     with LedgerStore.open(path) as store:
         for i in range(requests):
             request_id = f"r{i:05d}"
-            store.record_attempt(AttemptRecord(
-                request_id=request_id, attempt=1, ts_utc=T0 + timedelta(seconds=i), user="ada", task_type="chat",
-                model_id="openai/gpt-3.5-turbo", provider="openai", outcome="ok", input_tokens=1000,
-                output_tokens=500, price_input_per_mtok=Decimal("0.15"), price_output_per_mtok=Decimal("0.60"),
-                cost_usd=Decimal("0.00045")))
-            store.record_decision(request_id, prompt=f"prompt {i} " + "words " * 20, task_type="chat",
-                                  trace={"chain": ["openai/gpt-3.5-turbo"], "n": i},
-                                  final_model_id="openai/gpt-3.5-turbo", ts_utc=T0 + timedelta(seconds=i))
+            store.record_attempt(
+                AttemptRecord(
+                    request_id=request_id,
+                    attempt=1,
+                    ts_utc=T0 + timedelta(seconds=i),
+                    user="ada",
+                    task_type="chat",
+                    model_id="openai/gpt-3.5-turbo",
+                    provider="openai",
+                    outcome="ok",
+                    input_tokens=1000,
+                    output_tokens=500,
+                    price_input_per_mtok=Decimal("0.15"),
+                    price_output_per_mtok=Decimal("0.60"),
+                    cost_usd=Decimal("0.00045"),
+                )
+            )
+            store.record_decision(
+                request_id,
+                prompt=f"prompt {i} " + "words " * 20,
+                task_type="chat",
+                trace={"chain": ["openai/gpt-3.5-turbo"], "n": i},
+                final_model_id="openai/gpt-3.5-turbo",
+                ts_utc=T0 + timedelta(seconds=i),
+            )
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
@@ -50,18 +66,22 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
 def leaf_rowids(path: Path, table: str) -> dict[int, list[int]]:
     """Leaf page number -> the rowids stored on it, for ``table``'s b-tree."""
     with sqlite3.connect(path) as conn:
-        pages = [row[0] for row in conn.execute(
-            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,))]
+        pages = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,)
+            )
+        ]
     data = path.read_bytes()
     found: dict[int, list[int]] = {}
     for page in pages:
         start = (page - 1) * PAGE
         header = start + (100 if page == 1 else 0)
         assert data[header] == 0x0D, f"page {page} is not a table leaf"
-        cells = int.from_bytes(data[header + 3:header + 5], "big")
+        cells = int.from_bytes(data[header + 3 : header + 5], "big")
         rowids = []
         for n in range(cells):
-            offset = int.from_bytes(data[header + 8 + 2 * n:header + 10 + 2 * n], "big")
+            offset = int.from_bytes(data[header + 8 + 2 * n : header + 10 + 2 * n], "big")
             _size, at = _varint(data, start + offset)
             rowid, _ = _varint(data, at)
             rowids.append(rowid)
@@ -81,7 +101,7 @@ def damage(kind: str, path: Path, seed: int = 7) -> list[int]:
         pages = []
         for table in ("llm_usage", "decisions"):
             leaves = sorted(leaf_rowids(path, table))
-            pages += leaves[len(leaves) // 2::2]
+            pages += leaves[len(leaves) // 2 :: 2]
             if leaves[-1] not in pages:
                 pages.append(leaves[-1])
         with path.open("r+b") as handle:

@@ -43,17 +43,35 @@ def store(tmp_path: Path) -> Iterator[LedgerStore]:
 
 def started(request_id: str = "r1", n: int = 1, **overrides: Any) -> AttemptRecord:
     values: dict[str, Any] = dict(
-        request_id=request_id, attempt=n, ts_utc=T0, task_type="chat", model_id="gpt-4o", provider="openai",
-        outcome="in_flight", input_tokens=1000, usage_source="estimate", price_input_per_mtok=Decimal("2.5"),
-        start_cost_usd=Decimal("0.0025"), worst_case_usd=Decimal("0.0128"))
+        request_id=request_id,
+        attempt=n,
+        ts_utc=T0,
+        task_type="chat",
+        model_id="gpt-4o",
+        provider="openai",
+        outcome="in_flight",
+        input_tokens=1000,
+        usage_source="estimate",
+        price_input_per_mtok=Decimal("2.5"),
+        start_cost_usd=Decimal("0.0025"),
+        worst_case_usd=Decimal("0.0128"),
+    )
     values.update(overrides)
     return AttemptRecord(**values)
 
 
 def finished(request_id: str = "r1", n: int = 1, **overrides: Any) -> AttemptRecord:
     values: dict[str, Any] = dict(
-        request_id=request_id, attempt=n, task_type="chat", model_id="gpt-4o", provider="openai",
-        outcome="ok", input_tokens=980, output_tokens=200, cost_usd=Decimal("0.00445"))
+        request_id=request_id,
+        attempt=n,
+        task_type="chat",
+        model_id="gpt-4o",
+        provider="openai",
+        outcome="ok",
+        input_tokens=980,
+        output_tokens=200,
+        cost_usd=Decimal("0.00445"),
+    )
     values.update(overrides)
     return AttemptRecord(**values)
 
@@ -142,8 +160,9 @@ def test_opening_closes_what_ended_processes_left(tmp_path: Path) -> None:
     with LedgerStore.open(path) as store:
         store.start_attempt(started("gone", owner_pid=pid, owner_start=token))
         store.start_attempt(started("mine"))  # this process is alive: left alone
-        store.try_reserve(request_id="mine", month="2025-03", amount_usd=Decimal("0.0128"), limit_usd=Decimal(1),
-                          now=T0)
+        store.try_reserve(
+            request_id="mine", month="2025-03", amount_usd=Decimal("0.0128"), limit_usd=Decimal(1), now=T0
+        )
     db = sqlite3.connect(path)
     with db:
         db.execute("UPDATE budget_reservations SET owner_pid = ?, owner_start = ?", (pid, token))
@@ -172,11 +191,15 @@ def test_an_existing_ledger_upgrades_in_place(tmp_path: Path) -> None:
     engine.dispose()
     db = sqlite3.connect(path)
     with db:
-        db.execute("INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider, outcome,"
-                   " usage_source, cost_usd) VALUES ('old', 1, '2025-03-10T12:00:00.000000+00:00', 'ada', 'chat',"
-                   " 'gpt-4o', 'openai', 'ok', 'provider', 1000000)")
-        db.execute("INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc)"
-                   " VALUES ('old', '2025-03', 5, '2025-03-10T12:00:00.000000+00:00')")
+        db.execute(
+            "INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider, outcome,"
+            " usage_source, cost_usd) VALUES ('old', 1, '2025-03-10T12:00:00.000000+00:00', 'ada', 'chat',"
+            " 'gpt-4o', 'openai', 'ok', 'provider', 1000000)"
+        )
+        db.execute(
+            "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc)"
+            " VALUES ('old', '2025-03', 5, '2025-03-10T12:00:00.000000+00:00')"
+        )
     db.close()
 
     with LedgerStore.open(path) as store:
@@ -207,8 +230,9 @@ def test_a_request_longer_than_ten_minutes_is_not_admitted_twice(tmp_path, fast_
     h.dispatcher.budget = BudgetGuard(h.ledger, Decimal("0.02"), "stop", clock=lambda: now[0])
 
     def request(prompt: str) -> RunRequest:
-        return RunRequest(route=RouteRequest(task="copywriting_standard", prompt=prompt, explore=False),
-                          use_cache=False)
+        return RunRequest(
+            route=RouteRequest(task="copywriting_standard", prompt=prompt, explore=False), use_cache=False
+        )
 
     async def go():
         try:
@@ -241,8 +265,11 @@ def test_no_column_keeps_more_of_a_prompt_than_its_preview(store: LedgerStore, t
     key = "sk-proj-FAKEKEY0123456789abcdefXYZ"
     tail = "unique-tail-" + "q7" * 50
     prompt = f"Write captions. key={key} " + " ".join(f"word{i}" for i in range(100)) + tail
-    trace = {"request": RouteRequest(task="chat", prompt=prompt), "notes": [prompt[:600], f"saw {key}"],
-             "explanation": "short"}
+    trace = {
+        "request": RouteRequest(task="chat", prompt=prompt),
+        "notes": [prompt[:600], f"saw {key}"],
+        "explanation": "short",
+    }
     store.record_decision("r1", prompt=prompt, task_type="chat", trace=trace)
     decision = store.decision("r1")
     assert decision is not None
@@ -253,7 +280,7 @@ def test_no_column_keeps_more_of_a_prompt_than_its_preview(store: LedgerStore, t
     store.close()
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ledger.sqlite3"))
     assert tail.encode() not in stored and tail[:40].encode() not in stored
-    assert prompt[PREVIEW_CHARS:PREVIEW_CHARS + 60].encode() not in stored
+    assert prompt[PREVIEW_CHARS : PREVIEW_CHARS + 60].encode() not in stored
     assert key.encode() not in stored
 
 
@@ -269,5 +296,5 @@ def test_a_dispatched_prompt_is_stored_only_as_its_preview(tmp_path, fast_policy
         h.close()
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ledger.sqlite3"))
     assert tail.encode() not in stored and key.encode() not in stored
-    assert prompt[PREVIEW_CHARS:PREVIEW_CHARS + 40].encode() not in stored
+    assert prompt[PREVIEW_CHARS : PREVIEW_CHARS + 40].encode() not in stored
     assert b"Captions please" in stored  # the preview is there

@@ -34,7 +34,6 @@ class Clock:
         return self.now
 
 
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LedgerStore]:
     with LedgerStore.open(tmp_path / "ledger.sqlite3") as opened:
@@ -42,13 +41,23 @@ def store(tmp_path: Path) -> Iterator[LedgerStore]:
 
 
 def spend(store: LedgerStore, usd: str, request_id: str = "paid", when: datetime = NOW) -> None:
-    store.record_attempt(AttemptRecord(
-        request_id=request_id, attempt=1, ts_utc=when, task_type="chat", model_id="gpt",
-        provider="openai", outcome="ok", cost_usd=Decimal(usd)))
+    store.record_attempt(
+        AttemptRecord(
+            request_id=request_id,
+            attempt=1,
+            ts_utc=when,
+            task_type="chat",
+            model_id="gpt",
+            provider="openai",
+            outcome="ok",
+            cost_usd=Decimal(usd),
+        )
+    )
 
 
-def guard(store: LedgerStore, budget: str = "1.00", at_cap: str = "local_only",
-          clock: Clock | None = None) -> BudgetGuard:
+def guard(
+    store: LedgerStore, budget: str = "1.00", at_cap: str = "local_only", clock: Clock | None = None
+) -> BudgetGuard:
     return BudgetGuard(store, Decimal(budget), at_cap, clock=clock or Clock())  # type: ignore[arg-type]
 
 
@@ -56,8 +65,12 @@ def test_status_reports_spend_reservations_and_flags(store: LedgerStore) -> None
     spend(store, "0.79")
     g = guard(store)
     s = g.status()
-    assert (s.month, s.budget_usd, s.spent_usd, s.reserved_usd) == ("2025-03", Decimal("1.00"),
-                                                                     Decimal("0.79"), Decimal(0))
+    assert (s.month, s.budget_usd, s.spent_usd, s.reserved_usd) == (
+        "2025-03",
+        Decimal("1.00"),
+        Decimal("0.79"),
+        Decimal(0),
+    )
     assert (s.percent, s.alert, s.capped) == (Decimal("79.0"), False, False)
     g.reserve("r", Decimal("0.21"))
     s = g.status()
@@ -76,7 +89,11 @@ def test_reserve_refuses_what_would_overshoot_with_a_clear_message(store: Ledger
     err = caught.value
     assert isinstance(err, BudgetError)
     assert (err.requested_usd, err.left_usd, err.month, err.at_cap) == (
-        Decimal("0.03"), Decimal("0.02"), "2025-03", "local_only")
+        Decimal("0.03"),
+        Decimal("0.02"),
+        "2025-03",
+        "local_only",
+    )
     message = str(err)
     assert "\n" not in message
     for part in ("$0.03", "$0.02", "$1.00", "2025-03", "$0.95 spent", "local models only", "2025-04-01"):
@@ -121,21 +138,29 @@ def live_process() -> Iterator[subprocess.Popen]:
     proc.stdin.close()
 
 
-def hold(store: LedgerStore, amount: str, pid: int | None, start: str | None,
-         created: str = "2000-01-01T00:00:00.000000+00:00") -> None:
+def hold(
+    store: LedgerStore,
+    amount: str,
+    pid: int | None,
+    start: str | None,
+    created: str = "2000-01-01T00:00:00.000000+00:00",
+) -> None:
     """A reservation written by another process (real SQL into the file), made long ago."""
     db = sqlite3.connect(store.path)
     try:
         with db:
-            db.execute("INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid,"
-                       " owner_start) VALUES ('other', '2025-03', ?, ?, ?, ?)",
-                       (int(Decimal(amount) * 10**12), created, pid, start))
+            db.execute(
+                "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid,"
+                " owner_start) VALUES ('other', '2025-03', ?, ?, ?, ?)",
+                (int(Decimal(amount) * 10**12), created, pid, start),
+            )
     finally:
         db.close()
 
 
 def test_a_live_owners_reservation_is_never_reclaimed_however_old(
-        store: LedgerStore, live_process: subprocess.Popen) -> None:
+    store: LedgerStore, live_process: subprocess.Popen
+) -> None:
     clock = Clock()
     g = guard(store, at_cap="stop", clock=clock)
     hold(store, "0.9", live_process.pid, start_token(live_process.pid))
@@ -163,8 +188,7 @@ def test_a_dead_owners_reservation_is_reclaimed(store: LedgerStore) -> None:
     assert g.status().reserved_usd == Decimal("0.5")
 
 
-def test_a_reused_pid_does_not_keep_a_reservation_alive(store: LedgerStore,
-                                                        live_process: subprocess.Popen) -> None:
+def test_a_reused_pid_does_not_keep_a_reservation_alive(store: LedgerStore, live_process: subprocess.Popen) -> None:
     # The same PID, alive, but started at another moment: another process has the PID now.
     hold(store, "0.4", live_process.pid, "0:1")
     hold(store, "0.4", os.getpid(), this_process().start + "0")
@@ -253,8 +277,7 @@ def test_twenty_asyncio_tasks_through_an_executor_never_overshoot(store: LedgerS
     async def main() -> list[Decimal]:
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(max_workers=20) as pool:
-            tasks = [loop.run_in_executor(pool, _admitted, g, f"a{i}", Decimal("0.004"))
-                     for i in range(20)]
+            tasks = [loop.run_in_executor(pool, _admitted, g, f"a{i}", Decimal("0.004")) for i in range(20)]
             return list(await asyncio.gather(*tasks))
 
     admitted = asyncio.run(main())
@@ -286,8 +309,16 @@ def test_processes_sharing_the_file_never_overshoot(store: LedgerStore, tmp_path
     they held is reclaimed."""
     spend(store, "0.95")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(store.path), f"p{n}"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env=env) for n in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(store.path), f"p{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for n in range(4)
+    ]
     try:
         outputs = [[proc.stdout.readline().strip() for _ in range(10)] for proc in procs]
         assert sum(out.count("ok") for out in outputs) == 5, outputs

@@ -18,7 +18,6 @@ from sparklio_desktop.core.providers.base import ImageInput, Message
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
-
 @pytest.fixture
 def cache(tmp_path: Path) -> Iterator[ResponseCache]:
     with ResponseCache(tmp_path / "cache.sqlite3") as opened:
@@ -27,8 +26,12 @@ def cache(tmp_path: Path) -> Iterator[ResponseCache]:
 
 def answer(**overrides: object) -> CachedResponse:
     values: dict[str, object] = {
-        "model_id": "gpt-4o-mini", "output": "Bonjour ✓", "input_tokens": 12, "output_tokens": 3,
-        "cost_usd": Decimal("0.000003600001"), "created": NOW,
+        "model_id": "gpt-4o-mini",
+        "output": "Bonjour ✓",
+        "input_tokens": 12,
+        "output_tokens": 3,
+        "cost_usd": Decimal("0.000003600001"),
+        "created": NOW,
     }
     values.update(overrides)
     return CachedResponse(**values)  # type: ignore[arg-type]
@@ -37,8 +40,10 @@ def answer(**overrides: object) -> CachedResponse:
 def test_key_is_normalised_over_messages_objects_and_dicts() -> None:
     png = b"\x89PNG fake"
     as_objects = [Message("system", "Be brief."), Message("user", "Hi\r\nthere  \n", (ImageInput(png),))]
-    as_dicts = [{"role": "system", "content": "Be brief."},
-                {"role": "user", "content": "Hi\nthere", "images": [{"data": png}]}]
+    as_dicts = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi\nthere", "images": [{"data": png}]},
+    ]
     params = {"temperature": 0.2, "max_tokens": 100}
     key = cache_key("gpt-4o-mini", as_objects, params)
     assert re.fullmatch(r"[0-9a-f]{64}", key)  # a SHA-256 in hex

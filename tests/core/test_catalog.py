@@ -24,10 +24,16 @@ SEED_TEXT = {
     "ollama/mistral": ("Mistral 7B", "0", "0", 8_000, 6.5),
 }
 SEED_SPEED = {  # seconds for 500 output tokens
-    "openai/gpt-4-turbo": (5, 10), "openai/gpt-4": (3, 7), "openai/gpt-3.5-turbo": (1, 2),
-    "anthropic/claude-3-5-sonnet": (4, 8), "anthropic/claude-3-opus": (8, 15),
-    "google/gemini-2.0-pro": (3, 6), "google/gemini-2.0-flash": (0.5, 1.5),
-    "ollama/qwen2.5": (2, 5), "ollama/llama3.2": (3, 6), "ollama/mistral": (1, 3),
+    "openai/gpt-4-turbo": (5, 10),
+    "openai/gpt-4": (3, 7),
+    "openai/gpt-3.5-turbo": (1, 2),
+    "anthropic/claude-3-5-sonnet": (4, 8),
+    "anthropic/claude-3-opus": (8, 15),
+    "google/gemini-2.0-pro": (3, 6),
+    "google/gemini-2.0-flash": (0.5, 1.5),
+    "ollama/qwen2.5": (2, 5),
+    "ollama/llama3.2": (3, 6),
+    "ollama/mistral": (1, 3),
 }
 
 
@@ -62,8 +68,10 @@ def test_vision_image_and_embedding_figures(catalog):
     assert dalle.image_price("512x512") is None
     assert catalog["google/nano-banana"].price.image_price("1024x1024") == Decimal("0.01")
     assert catalog["local/stable-diffusion"].is_free and catalog["local/stable-diffusion"].local
-    small, large, gemini = (catalog[m] for m in ("openai/text-embedding-3-small", "openai/text-embedding-3-large",
-                                                  "google/gemini-embedding"))
+    small, large, gemini = (
+        catalog[m]
+        for m in ("openai/text-embedding-3-small", "openai/text-embedding-3-large", "google/gemini-embedding")
+    )
     # The seed prices embeddings per 1K tokens: $0.00002 and $0.00013.
     assert small.price.input_per_mtok / 1000 == Decimal("0.00002")
     assert large.price.input_per_mtok / 1000 == Decimal("0.00013")
@@ -90,7 +98,9 @@ def _write(path, text):
 
 
 def test_user_catalog_adds_and_overrides(tmp_path):
-    user = _write(tmp_path / "catalog.yaml", """\
+    user = _write(
+        tmp_path / "catalog.yaml",
+        """\
 version: 1
 models:
   - id: ollama/qwen2.5-coder
@@ -122,7 +132,8 @@ models:
     speed: {seconds: [3, 7], per: output_500}
     context_tokens: 8000
     quality: 9
-""")
+""",
+    )
     catalog = load_catalog(shipped_catalog_path(), user)
     assert len(catalog) == 20
     assert catalog["ollama/qwen2.5-coder"].local
@@ -132,7 +143,9 @@ models:
 
 
 def test_broken_user_catalog_names_file_line_and_field(tmp_path):
-    user = _write(tmp_path / "catalog.yaml", """\
+    user = _write(
+        tmp_path / "catalog.yaml",
+        """\
 version: 1
 models:
   - id: ollama/tiny
@@ -145,7 +158,8 @@ models:
     price: {input_per_mtok: "0", output_per_mtok: "0", as_of: 2026-01-01, source: local}
     quality: 5
     colour: blue
-""")
+""",
+    )
     with pytest.raises(ConfigError) as info:
         load_catalog(shipped_catalog_path(), user)
     text = str(info.value)
@@ -154,7 +168,9 @@ models:
 
 
 def test_local_model_with_a_price_is_rejected(tmp_path):
-    user = _write(tmp_path / "catalog.yaml", """\
+    user = _write(
+        tmp_path / "catalog.yaml",
+        """\
 models:
   - id: ollama/pricey
     name: Pricey
@@ -165,7 +181,8 @@ models:
     vram_gb: 1
     price: {input_per_mtok: "1", output_per_mtok: "0", as_of: 2026-01-01, source: x}
     quality: 5
-""")
+""",
+    )
     with pytest.raises(ConfigError, match=r"catalog.yaml:2: models\[0\]: a local model costs \$0"):
         load_catalog(shipped_catalog_path(), user)
 
@@ -196,19 +213,22 @@ models:
 """
 
 
-@pytest.mark.parametrize("old, new, field", [
-    ("vram_gb: 1", "vram_gb: 1.0e+308", "models[0].vram_gb"),
-    ("context_tokens: 32000", "context_tokens: 1000000000000000000000000000", "models[0].context_tokens"),
-    ("context_tokens: 32000", "context_tokens: 0", "models[0].context_tokens"),
-    ("quality: 5", "quality: .nan", "models[0].quality"),
-    ("quality: 5", "quality: 11", "models[0].quality"),
-    ("seconds: [1, 2]", "seconds: [1, .inf]", "models[0].speed.seconds[1]"),
-    ("seconds: [1, 2]", "seconds: [.nan, 2]", "models[0].speed.seconds[0]"),
-    ('input_per_mtok: "0.24"', 'input_per_mtok: "1e400"', "models[1].price.input_per_mtok"),
-    ('input_per_mtok: "0.24"', 'input_per_mtok: "0.0000001"', "models[1].price.input_per_mtok"),
-    ('input_per_mtok: "0.24"', "input_per_mtok: .inf", "models[1].price.input_per_mtok"),
-    ("api_name: mixtral", "api_name: ''", "models[1].api_name"),
-])
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        ("vram_gb: 1", "vram_gb: 1.0e+308", "models[0].vram_gb"),
+        ("context_tokens: 32000", "context_tokens: 1000000000000000000000000000", "models[0].context_tokens"),
+        ("context_tokens: 32000", "context_tokens: 0", "models[0].context_tokens"),
+        ("quality: 5", "quality: .nan", "models[0].quality"),
+        ("quality: 5", "quality: 11", "models[0].quality"),
+        ("seconds: [1, 2]", "seconds: [1, .inf]", "models[0].speed.seconds[1]"),
+        ("seconds: [1, 2]", "seconds: [.nan, 2]", "models[0].speed.seconds[0]"),
+        ('input_per_mtok: "0.24"', 'input_per_mtok: "1e400"', "models[1].price.input_per_mtok"),
+        ('input_per_mtok: "0.24"', 'input_per_mtok: "0.0000001"', "models[1].price.input_per_mtok"),
+        ('input_per_mtok: "0.24"', "input_per_mtok: .inf", "models[1].price.input_per_mtok"),
+        ("api_name: mixtral", "api_name: ''", "models[1].api_name"),
+    ],
+)
 def test_every_catalog_number_has_bounds(tmp_path, old, new, field):
     assert old in LOCAL_ENTRY
     user = _write(tmp_path / "catalog.yaml", LOCAL_ENTRY.replace(old, new, 1))
@@ -228,7 +248,9 @@ models:
     price: {per_image: {SIZES}, as_of: 2026-01-01, source: openai}
     quality: 8
 """
-    good = load_catalog(shipped_catalog_path(), _write(tmp_path / "c.yaml", entry.replace("{SIZES}", '{"1024x1024": 0.04}')))
+    good = load_catalog(
+        shipped_catalog_path(), _write(tmp_path / "c.yaml", entry.replace("{SIZES}", '{"1024x1024": 0.04}'))
+    )
     assert good["openai/gpt-image-1"].price.image_price("1024x1024") == Decimal("0.04")
     for sizes in ('{"99999999x1": 0.04}', '{"0x512": 0.04}', '{"*": 0.0000000000001}', '{"*": 1e9}'):
         with pytest.raises(ConfigError, match=r"models\[0\]\.price\.per_image"):
@@ -281,7 +303,10 @@ def test_a_user_catalog_that_breaks_the_shipped_policy_is_refused(sparklio_home)
 
     _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY)
     Workspace().catalog  # noqa: B018 - remembers the last good user catalog
-    user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY + """\
+    user = _write(
+        sparklio_home / "catalog.yaml",
+        LOCAL_ENTRY
+        + """\
   - id: openai/gpt-4
     name: GPT-4
     provider: openai
@@ -290,7 +315,8 @@ def test_a_user_catalog_that_breaks_the_shipped_policy_is_refused(sparklio_home)
     embedding_dimensions: 8
     price: {input_per_mtok: "1", as_of: 2026-01-01, source: me}
     quality: 9
-""")
+""",
+    )
     workspace = Workspace()
     error = workspace.catalog_error
     assert error is not None and str(error).startswith(f"{user}:21: models[2]: with this catalog the shipped policy")
@@ -304,8 +330,12 @@ def test_commands_keep_working_with_a_hostile_user_catalog(sparklio_home):
     from sparklio_desktop.core.routing.router import RouteRequest, route
     from sparklio_desktop.core.workspace import Workspace
 
-    user = _write(sparklio_home / "catalog.yaml", LOCAL_ENTRY + "lol: &a [x, x]\n" + "".join(
-        f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)))
+    user = _write(
+        sparklio_home / "catalog.yaml",
+        LOCAL_ENTRY
+        + "lol: &a [x, x]\n"
+        + "".join(f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+    )
     workspace = Workspace()
     assert str(workspace.catalog_error).startswith(f"{user}:")
     assert "expands to more than" in str(workspace.catalog_error)
@@ -317,8 +347,9 @@ def test_editing_a_hostile_user_catalog_is_refused_not_crashed(sparklio_home):
 
     _write(sparklio_home / "catalog.yaml", "version: 1\nmodels: &r [*r]\n")
     with pytest.raises(ConfigError, match="recursive alias"):
-        user_catalog.upsert(user_catalog.ollama_entry("tiny:1b", quality=5, speed=(1, 2), context_tokens=4096,
-                                                      vram_gb=1))
+        user_catalog.upsert(
+            user_catalog.ollama_entry("tiny:1b", quality=5, speed=(1, 2), context_tokens=4096, vram_gb=1)
+        )
 
 
 def test_an_edit_that_would_break_the_shipped_policy_is_refused_and_not_written(sparklio_home):

@@ -45,8 +45,12 @@ REPLIES = {
     "gpt-4": "GPT-4 offers three crisp captions for the launch.",
     "gpt-3.5-turbo": "GPT-3.5 keeps it short and sweet today.",
 }
-ANSWER = {SONNET: REPLIES["claude-3-5-sonnet-latest"], OPUS: REPLIES["claude-3-opus-latest"],
-          GPT4: REPLIES["gpt-4"], GPT35: REPLIES["gpt-3.5-turbo"]}
+ANSWER = {
+    SONNET: REPLIES["claude-3-5-sonnet-latest"],
+    OPUS: REPLIES["claude-3-opus-latest"],
+    GPT4: REPLIES["gpt-4"],
+    GPT35: REPLIES["gpt-3.5-turbo"],
+}
 PROMPT = "Three captions for our autumn launch"
 
 
@@ -99,8 +103,7 @@ def env(tmp_path, servers):
     workspace = Workspace(policy_path=shipped_policy_path())
     ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
     store = VoteStore.open(tmp_path / "ledger.sqlite3")
-    dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()),
-                            live=lambda: LiveState())
+    dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), live=lambda: LiveState())
     yield dispatcher, ledger, store
     store.close()
     ledger.close()
@@ -170,7 +173,11 @@ def test_four_columns_run_at_once(env, servers):
     assert {e.column for e in events[:first_done_at] if isinstance(e, ColumnChunk)} == {0, 1, 2, 3}
     assert [r.output for r in comparison.results] == [ANSWER[m] for m in models]
     assert [r.cost_usd for r in comparison.results] == [
-        Decimal("0.00105"), Decimal("0.006"), Decimal("0.000125"), Decimal("0.00525")]
+        Decimal("0.00105"),
+        Decimal("0.006"),
+        Decimal("0.000125"),
+        Decimal("0.00525"),
+    ]
     sent = sorted(r.body["model"] for s in servers for r in s.requests if isinstance(r.body, dict))
     assert sent == sorted(REPLIES)  # each model asked exactly once: the cache is bypassed
 
@@ -217,8 +224,13 @@ def test_blind_mode_hides_names_until_the_vote(env):
 def test_a_failed_column_reports_its_error_without_naming_a_blind_model(env, servers):
     dispatcher, ledger, store = env
     anthropic, _ = servers
-    anthropic.script(Fault(status=400, message="Prompt rejected by claude-3-5-sonnet-latest policy.",
-                           error_type="invalid_request_error"))
+    anthropic.script(
+        Fault(
+            status=400,
+            message="Prompt rejected by claude-3-5-sonnet-latest policy.",
+            error_type="invalid_request_error",
+        )
+    )
     comparison = compare(dispatcher, [SONNET, GPT4], blind=True, seed=1, store=store)
     collect(comparison)
     by_answer = {r.output: r for r in comparison.results}
@@ -242,8 +254,9 @@ def test_votes_ties_both_bad_and_stars_read_back(env):
         collect(comparison)
         verdicts.append(comparison.vote(kind, stars={GPT4: 2} if kind == "both_bad" else None))
     votes = store.votes("copywriting_standard")
-    assert [(v.kind, v.models, v.ranking) for v in votes] == [(k, (SONNET, GPT4), None) for k in
-                                                             ("a", "b", "tie", "both_bad")]
+    assert [(v.kind, v.models, v.ranking) for v in votes] == [
+        (k, (SONNET, GPT4), None) for k in ("a", "b", "tie", "both_bad")
+    ]
     assert votes == verdicts and store.votes("translation") == []
     assert store.votes(since=votes[-1].ts + timedelta(seconds=1)) == []
 
@@ -266,8 +279,14 @@ def test_leaderboard_from_stored_votes_recovers_the_order(tmp_path):
     with VoteStore.open(tmp_path / "ledger.sqlite3") as store:
         for n in range(300):
             pair = rng.sample(sorted(strengths), 2)
-            cid = store.record_comparison(task_type="translation", prompt=f"p{n}", models=pair, order_shown=pair,
-                                          blind=True, ts=start + timedelta(minutes=n))
+            cid = store.record_comparison(
+                task_type="translation",
+                prompt=f"p{n}",
+                models=pair,
+                order_shown=pair,
+                blind=True,
+                ts=start + timedelta(minutes=n),
+            )
             p_first = 1 / (1 + 2.718281828 ** (strengths[pair[1]] - strengths[pair[0]]))
             store.record_vote(cid, "a" if rng.random() < p_first else "b", ts=start + timedelta(minutes=n, seconds=5))
         votes = store.votes("translation")
@@ -281,10 +300,12 @@ def test_leaderboard_from_stored_votes_recovers_the_order(tmp_path):
 def test_store_refuses_bad_records(tmp_path):
     with VoteStore.open(tmp_path / "ledger.sqlite3") as store:
         with pytest.raises(ValueError, match="must reorder"):
-            store.record_comparison(task_type="chat", prompt="x", models=[SONNET, GPT4], order_shown=[SONNET, OPUS],
-                                    blind=False)
-        cid = store.record_comparison(task_type="chat", prompt="x", models=[SONNET, GPT4], order_shown=[GPT4, SONNET],
-                                      blind=True)
+            store.record_comparison(
+                task_type="chat", prompt="x", models=[SONNET, GPT4], order_shown=[SONNET, OPUS], blind=False
+            )
+        cid = store.record_comparison(
+            task_type="chat", prompt="x", models=[SONNET, GPT4], order_shown=[GPT4, SONNET], blind=True
+        )
         with pytest.raises(ValueError, match="stars must be an integer from 1 to 5"):
             store.record_vote(cid, "a", stars={GPT4: 6})
         with pytest.raises(ValueError, match="did not show"):

@@ -34,8 +34,15 @@ class Worker:
 
     def _start(self) -> subprocess.Popen[str]:
         env = dict(os.environ, SPARKLIO_HOME=str(self.home), PYTHONPATH=str(REPO))
-        return subprocess.Popen([sys.executable, "-m", "tests.config_fuzz"], cwd=REPO, env=env, text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.config_fuzz"],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
 
     def ask(self, kind: str, raw: bytes) -> dict:
         if self.proc is None:
@@ -82,8 +89,7 @@ def _fuzz(kind: str, base: str, tmp_path: Path) -> dict[str, int]:
                 continue
             saved = tmp_path / f"{kind}-mutant-{index}.yaml"
             saved.write_bytes(raw)
-            failures.append(f"seed {SEED} #{index} ({what}) -> {outcome}, file {saved}\n"
-                            f"{answer.get('traceback', '')}")
+            failures.append(f"seed {SEED} #{index} ({what}) -> {outcome}, file {saved}\n{answer.get('traceback', '')}")
     finally:
         worker.close()
     assert not failures, f"{len(failures)} of {COUNT} {kind} mutants failed:\n" + "\n".join(failures[:5])
@@ -111,8 +117,9 @@ def test_a_hanging_load_is_reported_not_waited_for(tmp_path, monkeypatch):
     """The harness's own deadline works: a worker that never answers is a hang."""
     monkeypatch.setattr(sys.modules[__name__], "DEADLINE_S", 0.5)
     worker = Worker(tmp_path)
-    worker.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], text=True,
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    worker.proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert worker.ask("policy", b"x: 1\n") == {"outcome": "hang"}
     finally:

@@ -26,10 +26,12 @@ def big(catalog):
 
 
 def test_the_stored_trace_keeps_the_chain_the_top_and_the_counts(big, policy):
-    live = LiveState(unavailable=dict.fromkeys([m for m in big if m.startswith("anthropic/")][:40],
-                                               (Rule.NO_API_KEY, "no key")))
+    live = LiveState(
+        unavailable=dict.fromkeys([m for m in big if m.startswith("anthropic/")][:40], (Rule.NO_API_KEY, "no key"))
+    )
     decision = Router(big, policy).route(
-        RouteRequest(task="copywriting_standard", input_tokens=3_000, explore=False), live)
+        RouteRequest(task="copywriting_standard", input_tokens=3_000, explore=False), live
+    )
     full = decision.to_dict(all_candidates=True)
     trace = decision.to_dict()
     everyone = full["candidates"]
@@ -58,8 +60,10 @@ def test_the_stored_trace_keeps_the_chain_the_top_and_the_counts(big, policy):
         assert trace[field] == full[field]
     assert len(json.dumps(trace)) < len(json.dumps(full)) / 5
     assert [c.id for c in decision.top_candidates()] == ids and decision.candidate_count == len(everyone)
-    assert [c.id for c in decision.top_candidates(3)][: len(decision.chain) + 3] == \
-           [*decision.chain, *[c["id"] for c in eligible[:3]]]
+    assert [c.id for c in decision.top_candidates(3)][: len(decision.chain) + 3] == [
+        *decision.chain,
+        *[c["id"] for c in eligible[:3]],
+    ]
 
 
 def test_a_small_catalog_trace_holds_every_candidate(catalog, policy):
@@ -74,8 +78,11 @@ def test_nothing_fits_keeps_reasons_for_the_kept_candidates(big, policy):
     decision = Router(big, policy).route(RouteRequest(task="strategy_planning", explore=False), at_cap)
     assert not decision.chain
     trace = decision.to_dict()
-    assert trace["no_fit_reasons"] == [f"{c['name']}: {Rule(c['excluded_by']).text} ({c['exclusion_detail']})"
-                                       for c in trace["candidates"] if c["excluded_by"]]
+    assert trace["no_fit_reasons"] == [
+        f"{c['name']}: {Rule(c['excluded_by']).text} ({c['exclusion_detail']})"
+        for c in trace["candidates"]
+        if c["excluded_by"]
+    ]
     assert decision.no_fit_reasons == tuple(trace["no_fit_reasons"])
     full = decision.to_dict(all_candidates=True)["no_fit_reasons"]
     assert len(full) == sum(trace["excluded_counts"].values()) > len(trace["no_fit_reasons"])
@@ -94,8 +101,9 @@ def test_the_ledger_stores_the_trace_and_reads_it_back(big, policy, tmp_path):
 
 def test_a_candidate_is_read_by_id(catalog, policy):
     """``candidate()`` gives the same candidate as the full table, with the estimate's cost."""
-    clones = [catalog["openai/gpt-3.5-turbo"].model_copy(update={"id": f"openai/c{i}", "name": f"C{i}"})
-              for i in range(200)]
+    clones = [
+        catalog["openai/gpt-3.5-turbo"].model_copy(update={"id": f"openai/c{i}", "name": f"C{i}"}) for i in range(200)
+    ]
     big = Catalog([*catalog.values(), *clones])
     decision = Router(big, policy).route(RouteRequest(task="chat", input_tokens=100, explore=False))
     first = decision.candidate(decision.chain[0])

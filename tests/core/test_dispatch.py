@@ -32,8 +32,10 @@ SONNET, GPT4, PRO = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemin
 def fast_policy(tmp_path):
     text = shipped_policy_path().read_text(encoding="utf-8")
     text = text.replace("backoff_s: [1, 2, 4]", "backoff_s: [0.01, 0.02, 0.04]")
-    text = text.replace("standard: {max_latency_s: 10, score_reference_s: 5, timeout_s: 90}",
-                        "standard: {max_latency_s: 10, score_reference_s: 5, timeout_s: 1}")
+    text = text.replace(
+        "standard: {max_latency_s: 10, score_reference_s: 5, timeout_s: 90}",
+        "standard: {max_latency_s: 10, score_reference_s: 5, timeout_s: 1}",
+    )
     path = tmp_path / "policy.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -64,16 +66,29 @@ class Harness:
             await asyncio.sleep(0)
 
         # Google and the local models are not served in these tests.
-        unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in self.workspace.catalog.values()
-                       if m.provider in ("google", "ollama", "diffusers")}
+        unavailable = {
+            m.id: (Rule.NO_API_KEY, "test")
+            for m in self.workspace.catalog.values()
+            if m.provider in ("google", "ollama", "diffusers")
+        }
         self.dispatcher = Dispatcher(
-            self.workspace, ledger=self.ledger, keys=KeyStore(backend=null.Keyring()), cache=self.cache,
-            budget=self.budget, live=lambda: LiveState(unavailable=unavailable),
+            self.workspace,
+            ledger=self.ledger,
+            keys=KeyStore(backend=null.Keyring()),
+            cache=self.cache,
+            budget=self.budget,
+            live=lambda: LiveState(unavailable=unavailable),
             sleep=sleep or record_sleep,
         )
 
-    def run(self, prompt="Three captions for our autumn launch", task="copywriting_standard", images=None,
-            image_size=None, **kw):
+    def run(
+        self,
+        prompt="Three captions for our autumn launch",
+        task="copywriting_standard",
+        images=None,
+        image_size=None,
+        **kw,
+    ):
         route = RouteRequest(task=task, prompt=prompt, images=images, image_size=image_size, explore=False)
         request = RunRequest(route=route, **kw)
 
@@ -181,8 +196,9 @@ def test_auth_failure_marks_the_provider_unavailable_for_the_session(harness, se
 
 def test_content_policy_refusal_stops_with_the_providers_message(harness, servers):
     anthropic, openai = servers
-    anthropic.script(Fault(status=400, message="Your request was flagged by our usage policies.",
-                           error_type="invalid_request_error"))
+    anthropic.script(
+        Fault(status=400, message="Your request was flagged by our usage policies.", error_type="invalid_request_error")
+    )
     result = harness.run()
     assert not result.ok and result.model is None
     assert "flagged by our usage policies" in result.error
@@ -201,8 +217,11 @@ def test_broken_stream_records_what_arrived_and_the_next_model_starts_again(harn
 
 def test_context_length_error_skips_smaller_windows(harness, servers):
     anthropic, openai = servers
-    anthropic.script(Fault(status=400, message="prompt is too long: 250000 tokens > 200000 maximum",
-                           error_type="invalid_request_error"))
+    anthropic.script(
+        Fault(
+            status=400, message="prompt is too long: 250000 tokens > 200000 maximum", error_type="invalid_request_error"
+        )
+    )
     result = harness.run()
     assert result.attempts[0].error_class == "ContextLengthError"
     # GPT-4's 8,000-token window is smaller than Sonnet's: it is not tried.
@@ -265,8 +284,11 @@ def test_cancellation_stops_the_stream_quickly_and_is_recorded(harness, servers)
     anthropic.chunk_interval_s = 0.05
 
     async def go():
-        agen = harness.dispatcher.stream(RunRequest(
-            route=RouteRequest(task="copywriting_standard", prompt="long one", explore=False), use_cache=False))
+        agen = harness.dispatcher.stream(
+            RunRequest(
+                route=RouteRequest(task="copywriting_standard", prompt="long one", explore=False), use_cache=False
+            )
+        )
         chunks = 0
 
         async def consume():
@@ -314,12 +336,20 @@ def test_twenty_concurrent_requests_near_the_cap_never_overshoot(tmp_path, fast_
     budget = Decimal("0.10")
     h = Harness(tmp_path, fast_policy, budget_usd=budget, at_cap="stop")
     try:
+
         async def go():
             try:
-                return await asyncio.gather(*[
-                    h.dispatcher.run(RunRequest(
-                        route=RouteRequest(task="copywriting_standard", prompt=f"caption {i}", explore=False),
-                        use_cache=False)) for i in range(20)])
+                return await asyncio.gather(
+                    *[
+                        h.dispatcher.run(
+                            RunRequest(
+                                route=RouteRequest(task="copywriting_standard", prompt=f"caption {i}", explore=False),
+                                use_cache=False,
+                            )
+                        )
+                        for i in range(20)
+                    ]
+                )
             finally:
                 await h.dispatcher.aclose()
 
@@ -338,8 +368,9 @@ def test_dalle_images_are_generated_one_call_each_and_priced_per_image(tmp_path,
     _, openai = servers
     h = Harness(tmp_path, fast_policy)
     try:
-        result = h.run(prompt="A maple latte on a wooden table", task="image_generation_quality",
-                       images=2, image_size="1792x1024")
+        result = h.run(
+            prompt="A maple latte on a wooden table", task="image_generation_quality", images=2, image_size="1792x1024"
+        )
         assert result.model == "openai/dall-e-3" and len(result.images) == 2
         assert result.images[0].startswith(b"\x89PNG")
         assert result.cost_usd == Decimal("0.16")
@@ -354,8 +385,9 @@ def test_images_made_before_a_failed_call_are_billed_and_not_made_again(tmp_path
     They used to be recorded at $0 and the model retried (three more paid images under a
     reservation for three); now the attempt is billed for two and the next model follows."""
     _, openai = servers
-    openai.script(Fault(path_contains="/images/"), Fault(path_contains="/images/"),
-                  Fault(status=500, path_contains="/images/"))
+    openai.script(
+        Fault(path_contains="/images/"), Fault(path_contains="/images/"), Fault(status=500, path_contains="/images/")
+    )
     h = Harness(tmp_path, fast_policy)
     try:
         events = []
@@ -381,7 +413,8 @@ def test_images_made_before_a_failed_call_are_billed_and_not_made_again(tmp_path
 
 def test_a_forced_unpriced_model_is_refused_before_any_call(tmp_path, fast_policy, servers, sparklio_home):
     _, openai = servers
-    (sparklio_home / "catalog.yaml").write_text("""\
+    (sparklio_home / "catalog.yaml").write_text(
+        """\
 models:
   - id: openai/gpt-mystery
     name: GPT Mystery
@@ -390,7 +423,9 @@ models:
     capabilities: [text]
     price: null
     quality: 8
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     h = Harness(tmp_path, fast_policy)
     try:
         from sparklio_desktop.core.pricing import UnpricedModelError

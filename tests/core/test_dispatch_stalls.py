@@ -62,13 +62,16 @@ WIRES = [
 ]
 
 
-def policy_text(primary: str, fallback: str, *, allowance_s: float = 0.0, idle_s: float = LIMIT_S,
-                first_s: float = FIRST_S) -> str:
+def policy_text(
+    primary: str, fallback: str, *, allowance_s: float = 0.0, idle_s: float = LIMIT_S, first_s: float = FIRST_S
+) -> str:
     """The shipped policy with a two-model ``stall_probe`` task (batch speed) and these limits."""
     text = shipped_policy_path().read_text(encoding="utf-8")
     text = text.replace("  stream_idle_timeout_s: 20", f"  stream_idle_timeout_s: {idle_s}")
-    text = text.replace("first_token_timeout_s: {realtime: 10, standard: 30, batch: 120}",
-                        f"first_token_timeout_s: {{realtime: {first_s}, standard: {first_s}, batch: {first_s}}}")
+    text = text.replace(
+        "first_token_timeout_s: {realtime: 10, standard: 30, batch: 120}",
+        f"first_token_timeout_s: {{realtime: {first_s}, standard: {first_s}, batch: {first_s}}}",
+    )
     text = text.replace("ollama_load_allowance_s: 60", f"ollama_load_allowance_s: {allowance_s}")
     task = f"""\
   stall_probe:
@@ -90,8 +93,12 @@ def running_fakes(setenv: Callable[[str, str], None]) -> Iterator[dict[str, Loop
     """The four fakes, started, with the keys and base URLs the SDKs read set by ``setenv``."""
     import anthropic  # noqa: F401 - imported before any limit runs
 
-    servers = {"openai": OpenAIServer(), "anthropic": AnthropicServer(), "google": GeminiServer(),
-               "ollama": OllamaServer(installed=["llama3.2:3b"])}
+    servers = {
+        "openai": OpenAIServer(),
+        "anthropic": AnthropicServer(),
+        "google": GeminiServer(),
+        "ollama": OllamaServer(installed=["llama3.2:3b"]),
+    }
     for server in servers.values():
         server.start()
     try:
@@ -127,9 +134,12 @@ class StallHarness:
         keep = {wire.model, wire.healthy}
         unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in self.workspace.catalog.values() if m.id not in keep}
         self.dispatcher = Dispatcher(
-            self.workspace, ledger=self.ledger, keys=KeyStore(backend=null.Keyring()),
+            self.workspace,
+            ledger=self.ledger,
+            keys=KeyStore(backend=null.Keyring()),
             budget=BudgetGuard(self.ledger, Decimal("50"), "local_only"),
-            live=lambda: LiveState(unavailable=unavailable), settings=Settings(),
+            live=lambda: LiveState(unavailable=unavailable),
+            settings=Settings(),
         )
 
     def run(self, on_event=None):

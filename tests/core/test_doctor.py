@@ -78,5 +78,8 @@ def test_set_aside_moves_the_wal_along_and_never_overwrites(tmp_path: Path) -> N
         moved = set_aside(path, when)
         assert Path(f"{moved}-wal").read_text() == f"wal {n}" and moved.read_text() == f"db {n}"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "cache.sqlite3.damaged-20260506T070809", "cache.sqlite3.damaged-20260506T070809-2",
-        "cache.sqlite3.damaged-20260506T070809-2-wal", "cache.sqlite3.damaged-20260506T070809-wal"]
+        "cache.sqlite3.damaged-20260506T070809",
+        "cache.sqlite3.damaged-20260506T070809-2",
+        "cache.sqlite3.damaged-20260506T070809-2-wal",
+        "cache.sqlite3.damaged-20260506T070809-wal",
+    ]

@@ -37,7 +37,9 @@ def test_key_names():
     assert key_name_for("openai", "openai/x", None, None) == "openai"
     assert key_name_for("openai", "openai/x", "https://api.openai.com/v1", None) == "openai"  # default host
     assert key_name_for("openai", "openai/x", "http://127.0.0.1:5000/v1", "http://127.0.0.1:5000/v1") == "openai"
-    assert key_name_for("openai", "openai/x", "http://127.0.0.1:5001/v1", "http://127.0.0.1:5000/v1") == "entry-openai-x"
+    assert (
+        key_name_for("openai", "openai/x", "http://127.0.0.1:5001/v1", "http://127.0.0.1:5000/v1") == "entry-openai-x"
+    )
     assert key_name_for("openai", "openai/x", "https://api.openai.com.evil.example/v1", None) == "entry-openai-x"
     assert key_name_for("openrouter", "openrouter/x", "https://openrouter.ai/api/v1", None) == "openrouter"
 
@@ -65,8 +67,9 @@ def _auth(request, provider: str) -> str:
 
 def _run(workspace, ledger, model_id: str, settings: Settings):
     dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()), settings=settings)
-    request = RunRequest(route=RouteRequest(task="copywriting_standard", prompt="hi", explore=False), model=model_id,
-                         use_cache=False)
+    request = RunRequest(
+        route=RouteRequest(task="copywriting_standard", prompt="hi", explore=False), model=model_id, use_cache=False
+    )
 
     async def go():
         try:
@@ -82,6 +85,7 @@ def _run(workspace, ledger, model_id: str, settings: Settings):
 def test_the_real_key_never_reaches_a_custom_endpoint(provider, entry_key, sparklio_home, monkeypatch, tmp_path):
     fake = OpenAIServer if provider == "openai" else AnthropicServer
     with fake() as configured, fake() as custom:
+
         def url(server):
             return server.api_url if provider == "openai" else server.base_url
 
@@ -95,7 +99,9 @@ def test_the_real_key_never_reaches_a_custom_endpoint(provider, entry_key, spark
         ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
         try:
             settings = Settings()
-            assert custom_key_names(workspace.catalog, settings) == {f"{provider}/my-proxy": f"entry-{provider}-my-proxy"}
+            assert custom_key_names(workspace.catalog, settings) == {
+                f"{provider}/my-proxy": f"entry-{provider}-my-proxy"
+            }
             shipped = "openai/gpt-4" if provider == "openai" else "anthropic/claude-3-5-sonnet"
             assert _run(workspace, ledger, shipped, settings).ok
             proxied = _run(workspace, ledger, f"{provider}/my-proxy", settings)
@@ -112,28 +118,38 @@ def test_the_real_key_never_reaches_a_custom_endpoint(provider, entry_key, spark
 
 
 def test_routing_wants_the_entry_key_not_the_providers(sparklio_home):
-    (sparklio_home / "catalog.yaml").write_text("models:\n" + _entry("openai", "http://127.0.0.1:9/v1"),
-                                                encoding="utf-8")
+    (sparklio_home / "catalog.yaml").write_text(
+        "models:\n" + _entry("openai", "http://127.0.0.1:9/v1"), encoding="utf-8"
+    )
     workspace = Workspace()
     names = custom_key_names(workspace.catalog, Settings())
     live = build_live_state(workspace.catalog, {"openai": True}, None, False, key_names=names)
-    assert live.unavailable["openai/my-proxy"] == (Rule.NO_API_KEY, "set one with `sparklio keys set entry-openai-my-proxy`")
+    assert live.unavailable["openai/my-proxy"] == (
+        Rule.NO_API_KEY,
+        "set one with `sparklio keys set entry-openai-my-proxy`",
+    )
     assert "openai/gpt-4" not in live.unavailable
-    live = build_live_state(workspace.catalog, {"openai": True, "entry-openai-my-proxy": True}, None, False,
-                            key_names=names)
+    live = build_live_state(
+        workspace.catalog, {"openai": True, "entry-openai-my-proxy": True}, None, False, key_names=names
+    )
     assert "openai/my-proxy" not in live.unavailable
 
 
 def test_catalog_shows_which_key_each_custom_endpoint_uses(sparklio_home):
-    (sparklio_home / "catalog.yaml").write_text("models:\n" + _entry("anthropic", "http://127.0.0.1:9"),
-                                                encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "sparklio_desktop", "catalog"], capture_output=True, text=True,
-                         check=True).stdout
+    (sparklio_home / "catalog.yaml").write_text(
+        "models:\n" + _entry("anthropic", "http://127.0.0.1:9"), encoding="utf-8"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", "catalog"], capture_output=True, text=True, check=True
+    ).stdout
     assert "custom endpoints and the key each one uses" in out
     line = next(li for li in out.splitlines() if li.startswith("anthropic/my-proxy") and "127.0.0.1" in li)
     assert "entry-anthropic-my-proxy (keyring) or $SPARKLIO_KEY_ANTHROPIC_MY_PROXY" in line
-    data = json.loads(subprocess.run([sys.executable, "-m", "sparklio_desktop", "catalog", "--json"],
-                                     capture_output=True, text=True, check=True).stdout)
+    data = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "sparklio_desktop", "catalog", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     keys = {m["id"]: m["key"] for m in data}
     assert keys["anthropic/my-proxy"].startswith("entry-anthropic-my-proxy")
     assert keys["anthropic/claude-3-5-sonnet"] == "anthropic (keyring) or $ANTHROPIC_API_KEY"

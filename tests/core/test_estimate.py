@@ -26,7 +26,9 @@ def test_exact_decimal_cost(catalog):
 def test_image_prices_by_size(catalog):
     assert cost(catalog, "openai/dall-e-3", images=1, size="1024x1024") == Decimal("0.04")
     assert cost(catalog, "openai/dall-e-3", images=3, size="1792x1024") == Decimal("0.24")
-    with pytest.raises(UnpricedModelError, match="no price for size 640x480; priced sizes: 1024x1024, 1024x1792, 1792x1024"):
+    with pytest.raises(
+        UnpricedModelError, match="no price for size 640x480; priced sizes: 1024x1024, 1024x1792, 1792x1024"
+    ):
         cost(catalog, "openai/dall-e-3", images=1, size="640x480")
     assert cost(catalog, "local/stable-diffusion", images=50, size="512x512") == 0
 

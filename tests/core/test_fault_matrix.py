@@ -45,8 +45,11 @@ from tests.core.test_dispatch_stalls import LIMIT_S, WIRES, Wire, policy_text, r
 from tests.fakes.loopback import Fault, LoopbackServer
 
 # The keys tests.core.test_dispatch_stalls.running_fakes puts in the environment.
-KEYS = {"openai": "sk-test-openai-0123456789abcdef", "anthropic": "sk-ant-test-0123456789abcdef",
-        "google": "gemini-test-key-0123456789"}
+KEYS = {
+    "openai": "sk-test-openai-0123456789abcdef",
+    "anthropic": "sk-ant-test-0123456789abcdef",
+    "google": "gemini-test-key-0123456789",
+}
 SHORT_RETRY_S, LONG_RETRY_S = 2, 120  # the shipped policy's cap is 60 s
 REFUSAL = "Your request was flagged by the safety system"
 FAULTED, HEALTHY = "faulted", "healthy"
@@ -61,8 +64,13 @@ def _echo(wire: Wire, text: str) -> str:
 def _rate_limited(retry_after: int) -> Callable[[Wire], Fault]:
     def make(wire: Wire) -> Fault:
         kind = {"anthropic": "rate_limit_error", "openai": "rate_limit_exceeded"}.get(wire.name)
-        return Fault(status=429, headers={"Retry-After": str(retry_after)}, error_type=kind,
-                     message=_echo(wire, "Rate limit reached, please slow down"))
+        return Fault(
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+            error_type=kind,
+            message=_echo(wire, "Rate limit reached, please slow down"),
+        )
+
     return make
 
 
@@ -70,9 +78,11 @@ def _overloaded(wire: Wire) -> Fault:
     """Anthropic's 529; the others' own way of saying the same (503 with their body)."""
     if wire.name == "anthropic":
         return Fault(status=529, error_type="overloaded_error", message=_echo(wire, "Overloaded"))
-    message = {"openai": "The engine is currently overloaded, please try again later",
-               "google": "The model is overloaded. Please try again later.",
-               "ollama": "server busy, please try again.  maximum pending requests exceeded"}[wire.name]
+    message = {
+        "openai": "The engine is currently overloaded, please try again later",
+        "google": "The model is overloaded. Please try again later.",
+        "ollama": "server busy, please try again.  maximum pending requests exceeded",
+    }[wire.name]
     return Fault(status=503, message=_echo(wire, message))
 
 
@@ -117,8 +127,12 @@ KINDS = [
     FaultKind("stream-dropped", lambda w: Fault(drop_after=w.lead_chunks + 3), MOVED_ON, partial=True),
     FaultKind("malformed-chunk", lambda w: Fault(malformed_after=w.lead_chunks + 3), MOVED_ON, partial=True),
     FaultKind("slow-but-steady", lambda w: None, ((FAULTED, "ok"),), slow=True),
-    FaultKind("stall-after-chunks", lambda w: Fault(stall_after=w.lead_chunks + 3),
-              ((FAULTED, "stalled"), (HEALTHY, "ok")), partial=True),
+    FaultKind(
+        "stall-after-chunks",
+        lambda w: Fault(stall_after=w.lead_chunks + 3),
+        ((FAULTED, "stalled"), (HEALTHY, "ok")),
+        partial=True,
+    ),
     FaultKind("never-answers", lambda w: Fault(no_answer=True), ((FAULTED, "stalled"), (HEALTHY, "ok"))),
 ]
 
@@ -142,14 +156,19 @@ class MatrixHarness:
         keep = {wire.model, wire.healthy}
         unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in self.workspace.catalog.values() if m.id not in keep}
         self.dispatcher = Dispatcher(
-            self.workspace, ledger=self.ledger, keys=KeyStore(backend=null.Keyring()),
+            self.workspace,
+            ledger=self.ledger,
+            keys=KeyStore(backend=null.Keyring()),
             budget=BudgetGuard(self.ledger, Decimal("50"), "stop"),
-            live=lambda: LiveState(unavailable=unavailable), settings=Settings(), sleep=record_sleep,
+            live=lambda: LiveState(unavailable=unavailable),
+            settings=Settings(),
+            sleep=record_sleep,
         )
 
     def run(self, events: list[Any]) -> RunResult:
-        request = RunRequest(route=RouteRequest(task="stall_probe", prompt="Three captions, please", explore=False),
-                             use_cache=False)
+        request = RunRequest(
+            route=RouteRequest(task="stall_probe", prompt="Three captions, please", explore=False), use_cache=False
+        )
 
         async def go() -> RunResult:
             try:
@@ -230,10 +249,15 @@ def run_case(tmp_path: Path, wire: Wire, kind: FaultKind, servers: dict[str, Loo
         "error": (result.error or "").encode(),
         "events": "\n".join(repr(e) for e in events).encode(),
     }
-    leaks = [f"{provider} key in the {where}" for provider, key in KEYS.items()
-             for where, data in texts.items() if key.encode() in data]
-    return CaseRun(result, events, list(h.waits), rows, in_flight, reservations, leaks,
-                   h.workspace.catalog[wire.model].is_free)
+    leaks = [
+        f"{provider} key in the {where}"
+        for provider, key in KEYS.items()
+        for where, data in texts.items()
+        if key.encode() in data
+    ]
+    return CaseRun(
+        result, events, list(h.waits), rows, in_flight, reservations, leaks, h.workspace.catalog[wire.model].is_free
+    )
 
 
 def check_case(run: CaseRun, wire: Wire, kind: FaultKind) -> None:
@@ -243,8 +267,9 @@ def check_case(run: CaseRun, wire: Wire, kind: FaultKind) -> None:
     expected = [(whose[who], outcome) for who, outcome in kind.attempts]
     assert [(a.model, a.outcome) for a in result.attempts] == expected, [a.error for a in result.attempts]
     # Every attempt is its ledger row, with the same outcome and cost.
-    assert [(r.attempt, r.model_id, r.outcome, r.cost_usd) for r in run.rows] == \
-        [(a.attempt, a.model, a.outcome, a.cost_usd) for a in result.attempts]
+    assert [(r.attempt, r.model_id, r.outcome, r.cost_usd) for r in run.rows] == [
+        (a.attempt, a.model, a.outcome, a.cost_usd) for a in result.attempts
+    ]
     assert run.in_flight == 0 and run.reservations == 0
     assert run.waits == list(kind.waits)
     if kind.answered:

@@ -21,7 +21,6 @@ from sparklio_desktop.core.ledger.schema import metadata
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LedgerStore]:
     with LedgerStore.open(tmp_path / "ledger.sqlite3") as opened:
@@ -87,16 +86,27 @@ def test_schema_objects_match_the_migrated_file(tmp_path: Path) -> None:
 
 def test_connections_use_wal_foreign_keys_and_a_busy_timeout(store: LedgerStore) -> None:
     with store._read() as conn:  # the pragmas of the store's own connections
-        pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in
-                  ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+        pragma = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
     assert pragma == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 5000}
 
 
 def test_an_attempt_round_trips_exactly(store: LedgerStore) -> None:
     record = attempt(
-        complexity="high", budget_tier="standard", speed="fast", quality_target="high",
-        price_per_image=Decimal("0.04"), latency_s=1.25, ttft_s=0.2, tokens_per_s=400.0,
-        waited_s=0.5, exploration=True, gpu_seconds=None, usage_source="estimate",
+        complexity="high",
+        budget_tier="standard",
+        speed="fast",
+        quality_target="high",
+        price_per_image=Decimal("0.04"),
+        latency_s=1.25,
+        ttft_s=0.2,
+        tokens_per_s=400.0,
+        waited_s=0.5,
+        exploration=True,
+        gpu_seconds=None,
+        usage_source="estimate",
     )
     row_id = store.record_attempt(record)
     assert row_id == 1
@@ -105,8 +115,13 @@ def test_an_attempt_round_trips_exactly(store: LedgerStore) -> None:
 
 
 def test_error_messages_are_redacted_again_and_bounded(store: LedgerStore) -> None:
-    store.record_attempt(attempt(outcome="error", error_class="AuthError",
-                                 error_message="401 for key sk-proj-abcdefghijklmnop1234 " + "x" * 5000))
+    store.record_attempt(
+        attempt(
+            outcome="error",
+            error_class="AuthError",
+            error_message="401 for key sk-proj-abcdefghijklmnop1234 " + "x" * 5000,
+        )
+    )
     message = store.attempts("r1")[0].error_message
     assert message is not None
     assert "sk-proj" not in message and "[REDACTED]" in message
@@ -122,9 +137,17 @@ def test_recording_an_attempt_twice_is_refused(store: LedgerStore) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"attempt": 0}, {"outcome": "maybe"}, {"usage_source": "guess"}, {"ts_utc": datetime(2025, 1, 1)},
-     {"cost_usd": Decimal("-1")}, {"cost_usd": 0.1}, {"rating": 6}, {"input_tokens": -1},
-     {"cost_usd": Decimal("0.0000000000001")}],
+    [
+        {"attempt": 0},
+        {"outcome": "maybe"},
+        {"usage_source": "guess"},
+        {"ts_utc": datetime(2025, 1, 1)},
+        {"cost_usd": Decimal("-1")},
+        {"cost_usd": 0.1},
+        {"rating": 6},
+        {"input_tokens": -1},
+        {"cost_usd": Decimal("0.0000000000001")},
+    ],
 )
 def test_invalid_attempts_are_refused_before_the_database(overrides: dict[str, Any]) -> None:
     with pytest.raises((ValueError, TypeError)):
@@ -148,8 +171,7 @@ def test_the_ledger_is_append_only_except_rating(store: LedgerStore, tmp_path: P
 def test_decisions_keep_a_preview_a_digest_and_the_whole_trace(store: LedgerStore) -> None:
     prompt = "Summarise this. My key is sk-ant-abcdefghijkl0123. " + "y" * 400
     trace = {"candidates": [{"model": "a", "score": Decimal("0.125")}], "when": T0}
-    store.record_decision("r1", prompt=prompt, task_type="summarize", trace=trace,
-                          user="ada", ts_utc=T0)
+    store.record_decision("r1", prompt=prompt, task_type="summarize", trace=trace, user="ada", ts_utc=T0)
     got = store.decision("r1")
     assert got is not None
     assert len(got.prompt_preview) == 200 and "sk-ant" not in got.prompt_preview
@@ -157,8 +179,9 @@ def test_decisions_keep_a_preview_a_digest_and_the_whole_trace(store: LedgerStor
     assert got.trace == {"candidates": [{"model": "a", "score": "0.125"}], "when": T0.isoformat()}
     assert got.final_model_id is None
 
-    store.record_decision("r1", prompt=prompt, task_type="summarize", trace='{"v": 2}',
-                          final_model_id="a", exploration=True)
+    store.record_decision(
+        "r1", prompt=prompt, task_type="summarize", trace='{"v": 2}', final_model_id="a", exploration=True
+    )
     again = store.decision("r1")
     assert again is not None and again.trace == {"v": 2} and again.final_model_id == "a"
     assert again.exploration is True
@@ -175,8 +198,7 @@ def test_rating_goes_to_the_answering_attempt(store: LedgerStore) -> None:
     assert [a.rating for a in store.attempts("r1")] == [None, 5]
     store.set_rating("r1", None)
     assert [a.rating for a in store.attempts("r1")] == [None, None]
-    store.record_attempt(attempt("hit", outcome="cache_hit", cost_usd=Decimal(0),
-                                 saved_usd=Decimal("0.00045")))
+    store.record_attempt(attempt("hit", outcome="cache_hit", cost_usd=Decimal(0), saved_usd=Decimal("0.00045")))
     store.set_rating("hit", 3)
     assert store.attempts("hit")[0].rating == 3
     for bad in (0, 6, 2.5, True):
@@ -195,13 +217,28 @@ def test_a_request_without_an_answer_cannot_be_rated(store: LedgerStore) -> None
 def _fill_history(store: LedgerStore) -> None:
     for i in range(5):
         rid = f"q{i}"
-        store.record_attempt(attempt(rid, 1, ts_utc=T0 + timedelta(hours=i),
-                                     task_type="code" if i % 2 else "chat",
-                                     outcome="error" if i == 3 else "ok"))
-        store.record_decision(rid, prompt=f"prompt number {i} about {'cats' if i < 2 else 'dogs'}",
-                              task_type="chat", trace={}, ts_utc=T0)
-    store.record_attempt(attempt("q3", 2, ts_utc=T0 + timedelta(hours=3, seconds=5),
-                                 model_id="claude", provider="anthropic", cost_usd=Decimal("0.01")))
+        store.record_attempt(
+            attempt(
+                rid,
+                1,
+                ts_utc=T0 + timedelta(hours=i),
+                task_type="code" if i % 2 else "chat",
+                outcome="error" if i == 3 else "ok",
+            )
+        )
+        store.record_decision(
+            rid, prompt=f"prompt number {i} about {'cats' if i < 2 else 'dogs'}", task_type="chat", trace={}, ts_utc=T0
+        )
+    store.record_attempt(
+        attempt(
+            "q3",
+            2,
+            ts_utc=T0 + timedelta(hours=3, seconds=5),
+            model_id="claude",
+            provider="anthropic",
+            cost_usd=Decimal("0.01"),
+        )
+    )
     store.set_rating("q3", 2)
 
 
@@ -239,23 +276,52 @@ def _month_fixture(store: LedgerStore) -> None:
     rows = [
         # request a: gpt fails, claude answers (a fallback)
         attempt("a", 1, ts_utc=march, outcome="error", cost_usd=Decimal("0.000001")),
-        attempt("a", 2, ts_utc=march, model_id="claude", provider="anthropic",
-                cost_usd=Decimal("0.003"), task_type="chat"),
+        attempt(
+            "a", 2, ts_utc=march, model_id="claude", provider="anthropic", cost_usd=Decimal("0.003"), task_type="chat"
+        ),
         # request b: retried on the same model: not a fallback
         attempt("b", 1, ts_utc=march + timedelta(days=1), outcome="error", cost_usd=Decimal(0)),
         attempt("b", 2, ts_utc=march + timedelta(days=1), task_type="chat"),
         # request c: local, free, code
-        attempt("c", 1, ts_utc=march + timedelta(days=1, hours=5), model_id="llama3",
-                provider="ollama", cost_usd=Decimal(0), task_type="code", gpu_seconds=2.5),
+        attempt(
+            "c",
+            1,
+            ts_utc=march + timedelta(days=1, hours=5),
+            model_id="llama3",
+            provider="ollama",
+            cost_usd=Decimal(0),
+            task_type="code",
+            gpu_seconds=2.5,
+        ),
         # request d: a cache hit saving what it cost before
-        attempt("d", 1, ts_utc=march + timedelta(days=30, hours=23, minutes=59), outcome="cache_hit",
-                cost_usd=Decimal(0), saved_usd=Decimal("0.00045")),
+        attempt(
+            "d",
+            1,
+            ts_utc=march + timedelta(days=30, hours=23, minutes=59),
+            outcome="cache_hit",
+            cost_usd=Decimal(0),
+            saved_usd=Decimal("0.00045"),
+        ),
         # request e: three attempts, two other models: counted once
         attempt("e", 1, ts_utc=march + timedelta(days=2), outcome="error", cost_usd=Decimal(0)),
-        attempt("e", 2, ts_utc=march + timedelta(days=2), outcome="error", model_id="claude",
-                provider="anthropic", cost_usd=Decimal("0.000000000001")),
-        attempt("e", 3, ts_utc=march + timedelta(days=2), model_id="gemini", provider="google",
-                cost_usd=Decimal("0.002"), user="bob"),
+        attempt(
+            "e",
+            2,
+            ts_utc=march + timedelta(days=2),
+            outcome="error",
+            model_id="claude",
+            provider="anthropic",
+            cost_usd=Decimal("0.000000000001"),
+        ),
+        attempt(
+            "e",
+            3,
+            ts_utc=march + timedelta(days=2),
+            model_id="gemini",
+            provider="google",
+            cost_usd=Decimal("0.002"),
+            user="bob",
+        ),
         # outside March, either side (UTC boundaries)
         attempt("f", 1, ts_utc=march - timedelta(microseconds=1), cost_usd=Decimal(5)),
         attempt("g", 1, ts_utc=datetime(2025, 4, 1, tzinfo=UTC), cost_usd=Decimal(7)),
@@ -278,15 +344,23 @@ def test_spend_summary(store: LedgerStore) -> None:
     s = store.spend_summary("2025-03")
     assert s.month == "2025-03"
     assert s.spent_usd == Decimal("0.005451000001")
-    assert s.by_model == {"claude": Decimal("0.003000000001"), "gemini": Decimal("0.002"),
-                          "gpt-4o-mini": Decimal("0.00045") + Decimal("0.000001"),
-                          "llama3": Decimal(0)}
+    assert s.by_model == {
+        "claude": Decimal("0.003000000001"),
+        "gemini": Decimal("0.002"),
+        "gpt-4o-mini": Decimal("0.00045") + Decimal("0.000001"),
+        "llama3": Decimal(0),
+    }
     assert list(s.by_model) == ["claude", "gemini", "gpt-4o-mini", "llama3"]  # largest first
     assert s.by_task == {"chat": Decimal("0.005451000001"), "code": Decimal(0)}
-    assert s.by_provider == {"anthropic": Decimal("0.003000000001"), "google": Decimal("0.002"),
-                             "openai": Decimal("0.000451"), "ollama": Decimal(0)}
+    assert s.by_provider == {
+        "anthropic": Decimal("0.003000000001"),
+        "google": Decimal("0.002"),
+        "openai": Decimal("0.000451"),
+        "ollama": Decimal(0),
+    }
     assert s.local_vs_cloud == ledger.LocalCloudSplit(
-        local_answers=1, cloud_answers=3, local_usd=Decimal(0), cloud_usd=Decimal("0.005451000001"))
+        local_answers=1, cloud_answers=3, local_usd=Decimal(0), cloud_usd=Decimal("0.005451000001")
+    )
     assert (s.requests, s.attempts, s.cache_hits) == (5, 9, 1)
     assert s.saved_usd == Decimal("0.00045")
     assert s.fallback_rate == pytest.approx(2 / 5)
@@ -310,10 +384,12 @@ def test_the_rollup_agrees_with_the_rows(store: LedgerStore, tmp_path: Path) -> 
     try:
         direct = db.execute(
             "SELECT substr(ts_utc,1,10), model_id, outcome, COUNT(*), SUM(cost_usd), SUM(saved_usd)"
-            " FROM llm_usage GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
+            " FROM llm_usage GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ).fetchall()
         rolled = db.execute(
             "SELECT day, model_id, outcome, SUM(attempts), SUM(cost_usd), SUM(saved_usd)"
-            " FROM usage_daily GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
+            " FROM usage_daily GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ).fetchall()
     finally:
         db.close()
     assert rolled == direct
@@ -347,7 +423,8 @@ def test_m003_upgrades_an_m002_file_keeping_rows_rollup_and_guards(tmp_path: Pat
         conn.exec_driver_sql(
             "INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider, outcome,"
             " usage_source, cost_usd) VALUES ('r0', 1, '2026-01-02T00:00:00Z', 'ada', 'chat', 'm', 'p', 'ok',"
-            " 'provider', 7)")
+            " 'provider', 7)"
+        )
     engine.dispose()
     store = LedgerStore.open(path)  # runs m003
     try:
@@ -362,8 +439,10 @@ def test_m003_upgrades_an_m002_file_keeping_rows_rollup_and_guards(tmp_path: Pat
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             db.execute("DELETE FROM llm_usage")
         with pytest.raises(sqlite3.IntegrityError):
-            db.execute("INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider,"
-                       " outcome, usage_source) VALUES ('r2', 1, 't', 'u', 'chat', 'm', 'p', 'bogus', 'provider')")
+            db.execute(
+                "INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider,"
+                " outcome, usage_source) VALUES ('r2', 1, 't', 'u', 'chat', 'm', 'p', 'bogus', 'provider')"
+            )
         indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     finally:
         db.close()

@@ -35,8 +35,12 @@ from tests.core.ledger_damage import damage, write_ledger
 
 T0 = datetime(2026, 3, 30, 22, 0, tzinfo=UTC)  # the data runs over a month's end
 GONE_PID = 2**22 + 1  # above Linux's largest PID: no process ever has it
-MODELS = [("openai/gpt-4o", "openai"), ("odd_name%/x", "openai"), ("ollama/llama3", "ollama"),
-          ("anthropic/claude", "anthropic")]
+MODELS = [
+    ("openai/gpt-4o", "openai"),
+    ("odd_name%/x", "openai"),
+    ("ollama/llama3", "ollama"),
+    ("anthropic/claude", "anthropic"),
+]
 PROMPTS = ["100% sure", "a_b/c", "plain words", "Under_Score", "x" * 300]
 
 
@@ -51,23 +55,42 @@ def fill(store: LedgerStore) -> None:
             model, provider = MODELS[(i + n) % len(MODELS)]
             last = n == attempts
             values: dict[str, Any] = {
-                "request_id": request_id, "attempt": n, "ts_utc": ts, "user": ("ada", "bob")[i % 2],
-                "task_type": ("chat", "code")[i % 2 if i % 5 else 0], "model_id": model, "provider": provider,
+                "request_id": request_id,
+                "attempt": n,
+                "ts_utc": ts,
+                "user": ("ada", "bob")[i % 2],
+                "task_type": ("chat", "code")[i % 2 if i % 5 else 0],
+                "model_id": model,
+                "provider": provider,
             }
             if last and i % 11 == 4:
-                store.start_attempt(AttemptRecord(**values, outcome="in_flight", usage_source="estimate",
-                                                  start_cost_usd=Decimal("0.001")))
+                store.start_attempt(
+                    AttemptRecord(
+                        **values, outcome="in_flight", usage_source="estimate", start_cost_usd=Decimal("0.001")
+                    )
+                )
                 continue
             outcome = ("ok", "cache_hit")[i % 7 == 0] if last else "error"
-            store.record_attempt(AttemptRecord(
-                **values, outcome=outcome, cost_usd=Decimal(i * 7 + n) / 10**9,
-                saved_usd=Decimal("0.0003") if outcome == "cache_hit" else Decimal(0),
-                rating=(None, 3, 5)[i % 3] if outcome == "ok" else None))
+            store.record_attempt(
+                AttemptRecord(
+                    **values,
+                    outcome=outcome,
+                    cost_usd=Decimal(i * 7 + n) / 10**9,
+                    saved_usd=Decimal("0.0003") if outcome == "cache_hit" else Decimal(0),
+                    rating=(None, 3, 5)[i % 3] if outcome == "ok" else None,
+                )
+            )
         if i % 4:
-            store.record_decision(request_id, prompt=PROMPTS[i % len(PROMPTS)], task_type="chat", trace={"i": i},
-                                  ts_utc=ts)
-    store.try_reserve(request_id="held", month="2026-04", amount_usd=Decimal("0.25"), limit_usd=Decimal(100),
-                      now=T0 + timedelta(days=3))
+            store.record_decision(
+                request_id, prompt=PROMPTS[i % len(PROMPTS)], task_type="chat", trace={"i": i}, ts_utc=ts
+            )
+    store.try_reserve(
+        request_id="held",
+        month="2026-04",
+        amount_usd=Decimal("0.25"),
+        limit_usd=Decimal(100),
+        now=T0 + timedelta(days=3),
+    )
 
 
 @pytest.fixture
@@ -88,14 +111,16 @@ def answers(ledger: Any) -> dict[tuple[Any, ...], Any]:
             found["daily", month, user] = ledger.daily_spend(month, user)
             for local in (LOCAL_PROVIDERS, (), ("openai",)):
                 found["summary", month, user, tuple(sorted(local))] = ledger.spend_summary(
-                    month, user, local_providers=local)
+                    month, user, local_providers=local
+                )
     for limit in (1, 7, 500):
         for search in (None, "", "100%", "a_b", "_", "%", "/", "UNDER", "odd_name%"):
             for task in (None, "code"):
                 for model in (None, "ollama/llama3"):
                     for since, until in ((None, None), (T0 + timedelta(days=2), None), (None, T0 + timedelta(days=5))):
                         found["history", limit, search, task, model, since, until] = ledger.history(
-                            limit, search, task, model, since, until)
+                            limit, search, task, model, since, until
+                        )
     return found
 
 
@@ -112,8 +137,10 @@ def test_the_reader_answers_exactly_as_the_store(ledger_path: Path) -> None:
         assert (got[key], repr(got[key])) == (value, repr(value)), key
     # the grid is not vacuous: searches match, a month has spend, a reservation is held
     assert expected["history", 500, "_", None, None, None, None]
-    assert expected["history", 500, "100%", None, None, None, None] != expected["history", 500, None, None, None,
-                                                                                 None, None]
+    assert (
+        expected["history", 500, "100%", None, None, None, None]
+        != expected["history", 500, None, None, None, None, None]
+    )
     assert any(r.outcome == "in_flight" for r in expected["history", 500, None, None, None, None, None])
     assert expected["month", "2026-04", None] > 0 and expected["snapshot", "2026-04"][1] == Decimal("0.25")
 
@@ -146,10 +173,21 @@ def test_a_ledger_with_a_migration_to_run_is_left_to_the_store(tmp_path: Path) -
 
 def test_what_an_ended_process_left_open_is_left_to_the_store(ledger_path: Path) -> None:
     with LedgerStore.open(ledger_path) as store:
-        store.start_attempt(AttemptRecord(
-            request_id="orphan", attempt=1, ts_utc=T0, task_type="chat", model_id="openai/gpt-4o",
-            provider="openai", outcome="in_flight", usage_source="estimate", start_cost_usd=Decimal("0.002"),
-            owner_pid=GONE_PID, owner_start="gone"))
+        store.start_attempt(
+            AttemptRecord(
+                request_id="orphan",
+                attempt=1,
+                ts_utc=T0,
+                task_type="chat",
+                model_id="openai/gpt-4o",
+                provider="openai",
+                outcome="in_flight",
+                usage_source="estimate",
+                start_cost_usd=Decimal("0.002"),
+                owner_pid=GONE_PID,
+                owner_start="gone",
+            )
+        )
     assert LedgerReader.open(ledger_path) is None
     with open_for_reading(ledger_path) as ledger:
         assert isinstance(ledger, LedgerStore)
@@ -207,8 +245,9 @@ def test_the_quick_commands_import_no_sqlalchemy(ledger_path: Path, sparklio_hom
         "raise SystemExit(code)\n"
     )
     for args in (["spend"], ["spend", "--json"], ["history"], ["history", "--json"], ["route", "--task", "chat"]):
-        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
-                                env=dict(os.environ))
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+        )
         assert result.returncode in (0, 3), result.stderr  # 3: route found no model (no keys here)
         assert "heavy: []" in result.stderr, (args, result.stderr)
 
@@ -221,8 +260,10 @@ def test_route_reads_the_ratings_once_there_is_a_vote(ledger_path: Path, sparkli
     shutil.copyfile(ledger_path, path)
     assert route_planner(Workspace()).ratings is None  # no vote: nothing to blend, nothing read
     with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO comparisons (ts_utc, user, task_type, prompt_sha256, models_json, order_shown_json)"
-                   " VALUES ('2026-04-01T00:00:00.000000Z', 'ada', 'chat', '0', '[\"a\", \"b\"]', '[\"a\", \"b\"]')")
+        db.execute(
+            "INSERT INTO comparisons (ts_utc, user, task_type, prompt_sha256, models_json, order_shown_json)"
+            " VALUES ('2026-04-01T00:00:00.000000Z', 'ada', 'chat', '0', '[\"a\", \"b\"]', '[\"a\", \"b\"]')"
+        )
         db.execute("INSERT INTO votes (comparison_id, ts_utc, vote) VALUES (1, '2026-04-01T00:00:00.000000Z', 'a')")
     reader = LedgerReader.open(path)
     assert reader is not None

@@ -33,36 +33,60 @@ from sparklio_desktop.core.providers.errors import (
 
 
 def budget_refusal(at_cap: str) -> BudgetExceeded:
-    return BudgetExceeded("Monthly budget reached", month="2025-03", requested_usd=Decimal("0.02"),
-                          left_usd=Decimal(0), at_cap=at_cap)
+    return BudgetExceeded(
+        "Monthly budget reached", month="2025-03", requested_usd=Decimal("0.02"), left_usd=Decimal(0), at_cap=at_cap
+    )
 
 
 # kind -> (a fresh error each time, the action whatever the try number: (kind, session failure, larger window))
 ALWAYS: dict[str, tuple[Callable[[], SparklioError], tuple[str, SessionFailure | None, bool]]] = {
-    "stalled": (lambda: StalledError("no first token within 10 s", phase="first_token", limit_s=10.0, provider="openai"),
-                ("next model", None, False)),
-    "auth": (lambda: AuthError("invalid x-api-key", provider="anthropic", status=401),
-             ("next model", SessionFailure("provider", "401: invalid x-api-key"), False)),
-    "auth without status": (lambda: AuthError("permission denied", provider="google"),
-                            ("next model", SessionFailure("provider", "auth: permission denied"), False)),
-    "model not found": (lambda: ModelNotFoundError("no such model gpt-9", provider="openai", status=404),
-                        ("next model", SessionFailure("model", "no such model gpt-9"), False)),
-    "context too long": (lambda: ContextLengthError("prompt is too long", provider="openai", status=400),
-                         ("next model", None, True)),
-    "invalid request": (lambda: InvalidRequestError("content policy", provider="openai", status=400), ("stop", None, False)),
-    "stream broken": (lambda: StreamBrokenError("connection reset", text_received="Autumn", output_tokens=2,
-                                        provider="anthropic"), ("next model", None, False)),
+    "stalled": (
+        lambda: StalledError("no first token within 10 s", phase="first_token", limit_s=10.0, provider="openai"),
+        ("next model", None, False),
+    ),
+    "auth": (
+        lambda: AuthError("invalid x-api-key", provider="anthropic", status=401),
+        ("next model", SessionFailure("provider", "401: invalid x-api-key"), False),
+    ),
+    "auth without status": (
+        lambda: AuthError("permission denied", provider="google"),
+        ("next model", SessionFailure("provider", "auth: permission denied"), False),
+    ),
+    "model not found": (
+        lambda: ModelNotFoundError("no such model gpt-9", provider="openai", status=404),
+        ("next model", SessionFailure("model", "no such model gpt-9"), False),
+    ),
+    "context too long": (
+        lambda: ContextLengthError("prompt is too long", provider="openai", status=400),
+        ("next model", None, True),
+    ),
+    "invalid request": (
+        lambda: InvalidRequestError("content policy", provider="openai", status=400),
+        ("stop", None, False),
+    ),
+    "stream broken": (
+        lambda: StreamBrokenError("connection reset", text_received="Autumn", output_tokens=2, provider="anthropic"),
+        ("next model", None, False),
+    ),
     "unsupported": (lambda: UnsupportedError("no embeddings here", provider="anthropic"), ("next model", None, False)),
     "budget at cap, stop": (lambda: budget_refusal("stop"), ("stop", None, False)),
     "budget at cap, local only": (lambda: budget_refusal("local_only"), ("next model", None, False)),
     "unpriced": (lambda: UnpricedModelError("GPT Mystery has no price"), ("next model", None, False)),
 }
 # kind -> (Retry-After the server sent, or None)
-TRANSIENT = {"transient": None, "transient, Retry-After 5 s": 5.0, "transient, Retry-After past the cap": 120.0,
-             "transient, Retry-After 0": 0.0}
-RULES = [RetryRules(max_retries=0), RetryRules(max_retries=1, backoff_s=[0.5]),
-         RetryRules(max_retries=3, backoff_s=[1, 2, 4]), RetryRules(max_retries=3, honour_retry_after=False),
-         RetryRules(max_retries=2, max_retry_after_s=0)]
+TRANSIENT = {
+    "transient": None,
+    "transient, Retry-After 5 s": 5.0,
+    "transient, Retry-After past the cap": 120.0,
+    "transient, Retry-After 0": 0.0,
+}
+RULES = [
+    RetryRules(max_retries=0),
+    RetryRules(max_retries=1, backoff_s=[0.5]),
+    RetryRules(max_retries=3, backoff_s=[1, 2, 4]),
+    RetryRules(max_retries=3, honour_retry_after=False),
+    RetryRules(max_retries=2, max_retry_after_s=0),
+]
 TRIES = range(5)
 
 
@@ -85,18 +109,21 @@ def decide_unchanged(error: SparklioError, retry_index: int, rules: RetryRules, 
     return action
 
 
-@pytest.mark.parametrize(("kind", "retry_index", "rules", "billed"),
-                         list(itertools.product(ALWAYS, TRIES, RULES, (False, True))))
+@pytest.mark.parametrize(
+    ("kind", "retry_index", "rules", "billed"), list(itertools.product(ALWAYS, TRIES, RULES, (False, True)))
+)
 def test_failures_that_never_retry(kind: str, retry_index: int, rules: RetryRules, billed: bool) -> None:
     make, (action_kind, failure, larger) = ALWAYS[kind]
     action = decide_unchanged(make(), retry_index, rules, billed)
     assert action == NextAction(action_kind, 0.0, failure, larger)
 
 
-@pytest.mark.parametrize(("kind", "retry_index", "rules", "billed"),
-                         list(itertools.product(TRANSIENT, TRIES, RULES, (False, True))))
-def test_transient_failures_retry_until_the_policy_says_stop(kind: str, retry_index: int, rules: RetryRules,
-                                                             billed: bool) -> None:
+@pytest.mark.parametrize(
+    ("kind", "retry_index", "rules", "billed"), list(itertools.product(TRANSIENT, TRIES, RULES, (False, True)))
+)
+def test_transient_failures_retry_until_the_policy_says_stop(
+    kind: str, retry_index: int, rules: RetryRules, billed: bool
+) -> None:
     retry_after = TRANSIENT[kind]
     error = TransientError("rate limited", retry_after_s=retry_after, provider="openai", status=429)
     action = decide_unchanged(error, retry_index, rules, billed)

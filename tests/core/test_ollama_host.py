@@ -9,12 +9,29 @@ import pytest
 from sparklio_desktop.core.routing.live import ollama_base_url
 
 HOSTS = [
-    "127.0.0.1", "1.2.3.4", "1.2.3.4:56789", "http://1.2.3.4", "https://1.2.3.4", "https://1.2.3.4:56789",
-    "example.com", "example.com:56789", "http://example.com", "https://example.com", "https://example.com:56789",
-    "example.com/", "example.com:56789/", "example.com/path", "example.com:56789/path",
-    "https://example.com:56789/path", "example.com:56789/path/", "[0001:002:003:0004::1]",
-    "[0001:002:003:0004::1]:56789", "http://[0001:002:003:0004::1]", "https://[0001:002:003:0004::1]:56789",
-    "HTTP://Example.com:11434", "localhost:11434",
+    "127.0.0.1",
+    "1.2.3.4",
+    "1.2.3.4:56789",
+    "http://1.2.3.4",
+    "https://1.2.3.4",
+    "https://1.2.3.4:56789",
+    "example.com",
+    "example.com:56789",
+    "http://example.com",
+    "https://example.com",
+    "https://example.com:56789",
+    "example.com/",
+    "example.com:56789/",
+    "example.com/path",
+    "example.com:56789/path",
+    "https://example.com:56789/path",
+    "example.com:56789/path/",
+    "[0001:002:003:0004::1]",
+    "[0001:002:003:0004::1]:56789",
+    "http://[0001:002:003:0004::1]",
+    "https://[0001:002:003:0004::1]:56789",
+    "HTTP://Example.com:11434",
+    "localhost:11434",
 ]
 
 

@@ -30,24 +30,28 @@ from tests.fakes.openai_server import OpenAIServer
 QWEN = "ollama/qwen2.5"
 
 
-@pytest.mark.parametrize(("api_name", "installed", "expected"), [
-    ("qwen2.5:7b", {"qwen2.5:7b": "d1", "qwen2.5:latest": "d2"}, "qwen2.5:7b"),  # exact first
-    ("qwen2.5", {"qwen2.5:latest": "d2"}, "qwen2.5:latest"),  # no tag means :latest
-    ("Qwen2.5:7B", {"registry.ollama.ai/library/qwen2.5:7b": "d1"}, "registry.ollama.ai/library/qwen2.5:7b"),
-    ("sha256:a1b2c3d4e5f6", {"my-qwen:custom": "sha256:a1b2c3d4e5f6aa", "qwen2.5:latest": "x"}, "my-qwen:custom"),
-    ("qwen2.5:7b", {"qwen2.5:14b": "d3", "qwen2.5:latest": "d2"}, "qwen2.5:latest"),  # base name, :latest first
-    ("qwen2.5:7b", {"qwen2.5:14b": "d3", "qwen2.5:3b": "d4"}, "qwen2.5:14b"),  # then sorted order
-    ("qwen2.5:7b", {"qwen2.5-coder:latest": "d5", "llama3.2:latest": "d6"}, None),  # another model is no match
-    ("qwen2.5:7b", {}, None),
-])
+@pytest.mark.parametrize(
+    ("api_name", "installed", "expected"),
+    [
+        ("qwen2.5:7b", {"qwen2.5:7b": "d1", "qwen2.5:latest": "d2"}, "qwen2.5:7b"),  # exact first
+        ("qwen2.5", {"qwen2.5:latest": "d2"}, "qwen2.5:latest"),  # no tag means :latest
+        ("Qwen2.5:7B", {"registry.ollama.ai/library/qwen2.5:7b": "d1"}, "registry.ollama.ai/library/qwen2.5:7b"),
+        ("sha256:a1b2c3d4e5f6", {"my-qwen:custom": "sha256:a1b2c3d4e5f6aa", "qwen2.5:latest": "x"}, "my-qwen:custom"),
+        ("qwen2.5:7b", {"qwen2.5:14b": "d3", "qwen2.5:latest": "d2"}, "qwen2.5:latest"),  # base name, :latest first
+        ("qwen2.5:7b", {"qwen2.5:14b": "d3", "qwen2.5:3b": "d4"}, "qwen2.5:14b"),  # then sorted order
+        ("qwen2.5:7b", {"qwen2.5-coder:latest": "d5", "llama3.2:latest": "d6"}, None),  # another model is no match
+        ("qwen2.5:7b", {}, None),
+    ],
+)
 def test_resolution_order(api_name, installed, expected):
     assert resolve_ollama_tag(api_name, installed) == expected
 
 
 @pytest.fixture
 def ollama(monkeypatch):
-    with OllamaServer(installed=["qwen2.5:latest", "nomic-embed-text:latest", "llava:latest"],
-                      reply_text="Qwen answers locally.") as server:
+    with OllamaServer(
+        installed=["qwen2.5:latest", "nomic-embed-text:latest", "llava:latest"], reply_text="Qwen answers locally."
+    ) as server:
         monkeypatch.setenv("OLLAMA_HOST", server.base_url)
         yield server
 
@@ -74,13 +78,24 @@ class ChainHarness:
     def __init__(self, tmp_path, ollama, *, spent=None, budget_usd=Decimal("50"), at_cap="local_only"):
         self.workspace = Workspace()
         self.ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
-        live = build_live_state(self.workspace.catalog, {"openai": True, "anthropic": True},
-                                ollama_tags(ollama.base_url), False, spent_usd=spent, budget_usd=budget_usd,
-                                at_cap=at_cap)
+        live = build_live_state(
+            self.workspace.catalog,
+            {"openai": True, "anthropic": True},
+            ollama_tags(ollama.base_url),
+            False,
+            spent_usd=spent,
+            budget_usd=budget_usd,
+            at_cap=at_cap,
+        )
         self.live = live
-        self.dispatcher = Dispatcher(self.workspace, ledger=self.ledger, keys=KeyStore(backend=null.Keyring()),
-                                     budget=BudgetGuard(self.ledger, budget_usd, at_cap), live=lambda: live,
-                                     settings=Settings())
+        self.dispatcher = Dispatcher(
+            self.workspace,
+            ledger=self.ledger,
+            keys=KeyStore(backend=null.Keyring()),
+            budget=BudgetGuard(self.ledger, budget_usd, at_cap),
+            live=lambda: live,
+            settings=Settings(),
+        )
 
     def run(self, task="copywriting_standard"):
         request = RunRequest(route=RouteRequest(task=task, prompt="Three captions", explore=False), use_cache=False)

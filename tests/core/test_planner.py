@@ -34,21 +34,36 @@ SONNET, GPT4 = "anthropic/claude-3-5-sonnet", "openai/gpt-4"
 
 def _spend(path, request_id: str, cost: str) -> None:
     with LedgerStore.open(path) as ledger:
-        ledger.finish_attempt(AttemptRecord(request_id=request_id, attempt=1, task_type=TASK, model_id=GPT4,
-                                            provider="openai", outcome="ok", cost_usd=Decimal(cost)))
+        ledger.finish_attempt(
+            AttemptRecord(
+                request_id=request_id,
+                attempt=1,
+                task_type=TASK,
+                model_id=GPT4,
+                provider="openai",
+                outcome="ok",
+                cost_usd=Decimal(cost),
+            )
+        )
 
 
 def _vote_gpt4_over_sonnet(path, times: int) -> None:
     with VoteStore.open(path) as store:
         for _ in range(times):
-            comparison = store.record_comparison(task_type=TASK, prompt="a caption", models=(GPT4, SONNET),
-                                                 order_shown=(GPT4, SONNET), blind=True)
+            comparison = store.record_comparison(
+                task_type=TASK, prompt="a caption", models=(GPT4, SONNET), order_shown=(GPT4, SONNET), blind=True
+            )
             store.record_vote(comparison, "a")
 
 
 def _only_the_loopback_providers(workspace: Workspace) -> LiveState:
-    return LiveState(unavailable={m.id: (Rule.NO_API_KEY, "test") for m in workspace.catalog.values()
-                                  if m.provider not in ("openai", "anthropic")})
+    return LiveState(
+        unavailable={
+            m.id: (Rule.NO_API_KEY, "test")
+            for m in workspace.catalog.values()
+            if m.provider not in ("openai", "anthropic")
+        }
+    )
 
 
 @pytest.fixture
@@ -84,8 +99,7 @@ def test_month_spend_comes_from_the_injected_ledger(tmp_path):
     injected = tmp_path / "other.sqlite3"
     _spend(injected, "in-the-injected-file", "1.25")
     workspace = Workspace()
-    services = open_services(workspace, ledger_path=injected, keys=KeyStore(backend=null.Keyring()),
-                             probe=LiveState)
+    services = open_services(workspace, ledger_path=injected, keys=KeyStore(backend=null.Keyring()), probe=LiveState)
     try:
         live = services.planner.live_state(TASK)
         assert live.spent_usd == Decimal("1.25") == services.budget.status().spent_usd
@@ -98,8 +112,9 @@ def test_after_a_401_the_plan_is_the_chain_the_next_run_takes(servers):
     anthropic, _ = servers
     anthropic.script(Fault(status=401, message="invalid x-api-key", error_type="authentication_error"))
     workspace = Workspace()
-    services = open_services(workspace, keys=KeyStore(backend=null.Keyring()),
-                             probe=lambda: _only_the_loopback_providers(workspace))
+    services = open_services(
+        workspace, keys=KeyStore(backend=null.Keyring()), probe=lambda: _only_the_loopback_providers(workspace)
+    )
     try:
         request = RouteRequest(task=TASK, prompt="Three captions", explore=False)
         assert services.planner.plan(request).chain[0] == SONNET
@@ -118,8 +133,9 @@ def test_after_a_401_the_plan_is_the_chain_the_next_run_takes(servers):
 def test_votes_that_promote_a_model_move_the_plan_the_route_command_and_the_run(servers):
     _vote_gpt4_over_sonnet(paths.ledger_path(), 40)
     workspace = Workspace()
-    services = open_services(workspace, keys=KeyStore(backend=null.Keyring()),
-                             probe=lambda: _only_the_loopback_providers(workspace))
+    services = open_services(
+        workspace, keys=KeyStore(backend=null.Keyring()), probe=lambda: _only_the_loopback_providers(workspace)
+    )
     try:
         request = RouteRequest(task=TASK, prompt="Three captions", explore=False)
         preview = services.planner.plan(request)
@@ -132,9 +148,24 @@ def test_votes_that_promote_a_model_move_the_plan_the_route_command_and_the_run(
     # `sparklio route` builds the same planner over the same votes.
     cli = route_planner(Workspace()).plan(request)
     assert cli.chain[:2] == (GPT4, SONNET)
-    shown = subprocess.run([sys.executable, "-m", "sparklio_desktop", "route", "--task", TASK, "--prompt",
-                            "Three captions", "--no-explore", "--json"], capture_output=True, text=True,
-                           env=dict(os.environ), timeout=120)
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sparklio_desktop",
+            "route",
+            "--task",
+            TASK,
+            "--prompt",
+            "Three captions",
+            "--no-explore",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["chain"][:2] == [GPT4, SONNET]
 

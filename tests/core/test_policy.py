@@ -14,7 +14,10 @@ SEED_TABLE = {
     "chat": ("simple", ["google/gemini-2.0-flash", "openai/gpt-3.5-turbo", "ollama/qwen2.5"]),
     "brief_questions": ("medium", ["openai/gpt-4", "anthropic/claude-3-5-sonnet", "google/gemini-2.0-pro"]),
     "copywriting_standard": ("medium", ["anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro"]),
-    "copywriting_premium": ("complex", ["anthropic/claude-3-opus", "openai/gpt-4-turbo", "anthropic/claude-3-5-sonnet"]),
+    "copywriting_premium": (
+        "complex",
+        ["anthropic/claude-3-opus", "openai/gpt-4-turbo", "anthropic/claude-3-5-sonnet"],
+    ),
     "strategy_planning": ("complex", ["openai/gpt-4-turbo", "anthropic/claude-3-opus", "openai/gpt-4"]),
     "template_generation": ("simple", ["ollama/qwen2.5", "google/gemini-2.0-flash", "openai/gpt-3.5-turbo"]),
     "trend_analysis": ("medium", ["google/gemini-2.0-pro", "openai/gpt-4", "anthropic/claude-3-5-sonnet"]),
@@ -74,9 +77,12 @@ def _line_of(path: Path, needle: str) -> int:
 
 
 def test_unknown_model_in_a_chain(tmp_path, catalog):
-    path = _broken(tmp_path, "fallbacks: [openai/gpt-4, google/gemini-2.0-pro]\n    expected_output_tokens: 500\n"
-                   "    typical_input_tokens: 500",
-                   "fallbacks: [openai/gpt-4, gpt-5]\n    expected_output_tokens: 500\n    typical_input_tokens: 500")
+    path = _broken(
+        tmp_path,
+        "fallbacks: [openai/gpt-4, google/gemini-2.0-pro]\n    expected_output_tokens: 500\n"
+        "    typical_input_tokens: 500",
+        "fallbacks: [openai/gpt-4, gpt-5]\n    expected_output_tokens: 500\n    typical_input_tokens: 500",
+    )
     with pytest.raises(ConfigError) as info:
         load_policy(path, catalog)
     line = _line_of(path, "fallbacks: [openai/gpt-4, gpt-5]")
@@ -99,8 +105,11 @@ def test_chain_model_must_have_the_capability(tmp_path, catalog):
 
 
 def test_unknown_key_and_bad_enum(tmp_path, catalog):
-    path = _broken(tmp_path, "    cache: dynamic\n    defaults: {speed: realtime}",
-                   "    cache: dynamic\n    defaults: {speed: warp}\n    colour: red")
+    path = _broken(
+        tmp_path,
+        "    cache: dynamic\n    defaults: {speed: realtime}",
+        "    cache: dynamic\n    defaults: {speed: warp}\n    colour: red",
+    )
     with pytest.raises(ConfigError) as info:
         load_policy(path, catalog)
     text = str(info.value)
@@ -152,31 +161,42 @@ def test_the_dispatch_watchdog_limits_have_defaults_and_bounds(tmp_path, catalog
 
 # -- bounds: what validates is what the router and dispatcher can use --------------------------------------------
 
-@pytest.mark.parametrize("old, new, field", [
-    ("  simple: 6.5", "  simple: 0", "complexity_levels.simple"),  # the complexity score divides by it
-    ("  simple: 6.5", "  simple: 11", "complexity_levels.simple"),
-    ("  simple: 6.5", "  simple: .nan", "complexity_levels.simple"),
-    ("backoff_s: [1, 2, 4]", "backoff_s: [1, 2, 1.0e+308]", "retry.backoff_s[2]"),  # waited forever
-    ("backoff_s: [1, 2, 4]", "backoff_s: [.inf]", "retry.backoff_s[0]"),
-    ("backoff_s: [1, 2, 4]", "backoff_s: []", "retry.backoff_s"),
-    ("max_retry_after_s: 60", "max_retry_after_s: 1.0e+308", "retry.max_retry_after_s"),
-    ("timeout_s: 90}", "timeout_s: 1.0e+308}", "speed_classes.standard.timeout_s"),
-    ("timeout_s: 90}", "timeout_s: .inf}", "speed_classes.standard.timeout_s"),
-    ("max_latency_s: 3,", "max_latency_s: .nan,", "speed_classes.realtime.max_latency_s"),
-    ("score_reference_s: 1.5,", "score_reference_s: 1.0e-320,", "speed_classes.realtime.score_reference_s"),
-    ('cost_reference_usd: "0.001"', 'cost_reference_usd: "1e-400"', "budget_tiers.low.cost_reference_usd"),
-    ('cost_reference_usd: "0.001"', "cost_reference_usd: .inf", "budget_tiers.low.cost_reference_usd"),
-    ('monthly_usd: {min: "50", max: "200"}', 'monthly_usd: {min: "50", max: "20"}', "budget_tiers.standard.monthly_usd"),
-    ("    expected_output_tokens: 300", "    expected_output_tokens: 1000000000000000000000000000000",
-     "tasks.chat.expected_output_tokens"),
-    ("    typical_input_tokens: 200", "    typical_input_tokens: -1", "tasks.chat.typical_input_tokens"),
-    ("output_input_ratio: 1.1", "output_input_ratio: .inf", "tasks.translation.output_input_ratio"),
-    ("ttl_static_s: 86400", "ttl_static_s: 99999999999999999999", "cache.ttl_static_s"),
-    ("rate: 0.05", "rate: .nan", "exploration.rate"),
-    ("anomaly_multiple: 3", "anomaly_multiple: .inf", "budget.anomaly_multiple"),
-    ("prior_votes: 20", "prior_votes: 100000000000000000000", "ratings.prior_votes"),
-    ("  complexity: 0.40", "  complexity: .nan", "weights.complexity"),
-])
+
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        ("  simple: 6.5", "  simple: 0", "complexity_levels.simple"),  # the complexity score divides by it
+        ("  simple: 6.5", "  simple: 11", "complexity_levels.simple"),
+        ("  simple: 6.5", "  simple: .nan", "complexity_levels.simple"),
+        ("backoff_s: [1, 2, 4]", "backoff_s: [1, 2, 1.0e+308]", "retry.backoff_s[2]"),  # waited forever
+        ("backoff_s: [1, 2, 4]", "backoff_s: [.inf]", "retry.backoff_s[0]"),
+        ("backoff_s: [1, 2, 4]", "backoff_s: []", "retry.backoff_s"),
+        ("max_retry_after_s: 60", "max_retry_after_s: 1.0e+308", "retry.max_retry_after_s"),
+        ("timeout_s: 90}", "timeout_s: 1.0e+308}", "speed_classes.standard.timeout_s"),
+        ("timeout_s: 90}", "timeout_s: .inf}", "speed_classes.standard.timeout_s"),
+        ("max_latency_s: 3,", "max_latency_s: .nan,", "speed_classes.realtime.max_latency_s"),
+        ("score_reference_s: 1.5,", "score_reference_s: 1.0e-320,", "speed_classes.realtime.score_reference_s"),
+        ('cost_reference_usd: "0.001"', 'cost_reference_usd: "1e-400"', "budget_tiers.low.cost_reference_usd"),
+        ('cost_reference_usd: "0.001"', "cost_reference_usd: .inf", "budget_tiers.low.cost_reference_usd"),
+        (
+            'monthly_usd: {min: "50", max: "200"}',
+            'monthly_usd: {min: "50", max: "20"}',
+            "budget_tiers.standard.monthly_usd",
+        ),
+        (
+            "    expected_output_tokens: 300",
+            "    expected_output_tokens: 1000000000000000000000000000000",
+            "tasks.chat.expected_output_tokens",
+        ),
+        ("    typical_input_tokens: 200", "    typical_input_tokens: -1", "tasks.chat.typical_input_tokens"),
+        ("output_input_ratio: 1.1", "output_input_ratio: .inf", "tasks.translation.output_input_ratio"),
+        ("ttl_static_s: 86400", "ttl_static_s: 99999999999999999999", "cache.ttl_static_s"),
+        ("rate: 0.05", "rate: .nan", "exploration.rate"),
+        ("anomaly_multiple: 3", "anomaly_multiple: .inf", "budget.anomaly_multiple"),
+        ("prior_votes: 20", "prior_votes: 100000000000000000000", "ratings.prior_votes"),
+        ("  complexity: 0.40", "  complexity: .nan", "weights.complexity"),
+    ],
+)
 def test_every_number_has_bounds(tmp_path, catalog, old, new, field):
     path = _broken(tmp_path, old, new)
     with pytest.raises(ConfigError) as info:
@@ -192,12 +212,15 @@ def test_a_cache_ttl_of_zero_means_not_cached(tmp_path, catalog):
     assert policy.cache_ttl_s("copywriting_standard") == 86400
 
 
-@pytest.mark.parametrize("damage", [
-    "zzz: &r [*r]\n",
-    "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)),
-    "deep: " + "[" * 100_000 + "\n",
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "zzz: &r [*r]\n",
+        "lol: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"lol{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+        "deep: " + "[" * 100_000 + "\n",
+    ],
+)
 def test_hostile_yaml_in_the_user_policy_keeps_the_last_good_one(catalog, sparklio_home, damage):
     user = sparklio_home / "policy.yaml"
     good = shipped_policy_path().read_text(encoding="utf-8").replace("rate: 0.05", "rate: 0.10")

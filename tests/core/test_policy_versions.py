@@ -68,7 +68,7 @@ def test_block_style_fallbacks_and_a_missing_list():
         "tasks:\n"
         "  writing:\n"
         "    # who writes first\n"
-        "    primary: \"a/one\"  # keep me\n"
+        '    primary: "a/one"  # keep me\n'
         "    fallbacks:\n"
         "      - a/two\n"
         "      - a/three\n"
@@ -79,7 +79,7 @@ def test_block_style_fallbacks_and_a_missing_list():
         "tasks:\n"
         "  writing:\n"
         "    # who writes first\n"
-        "    primary: \"a/three\"  # keep me\n"
+        '    primary: "a/three"  # keep me\n'
         "    fallbacks:\n"
         "      - a/one\n"
         "      - a/two\n"
@@ -87,7 +87,8 @@ def test_block_style_fallbacks_and_a_missing_list():
     )
     bare = "tasks:\n  writing:\n    primary: a/one\n    capability: text\n"
     assert change_primary_text(bare, "writing", "a/two") == (
-        "tasks:\n  writing:\n    primary: a/two\n    fallbacks: [a/one]\n    capability: text\n")
+        "tasks:\n  writing:\n    primary: a/two\n    fallbacks: [a/one]\n    capability: text\n"
+    )
     with pytest.raises(PolicyEditError, match="already the primary"):
         change_primary_text(bare, "writing", "a/one")
     with pytest.raises(PolicyEditError, match="no task 'poetry'"):

@@ -67,8 +67,16 @@ def test_every_model_and_capability_estimates_what_the_ledger_charges(catalog, p
         for capability in model.capabilities:
             task = task_for(policy, capability)
             for tokens_in, tokens_out, images, size in usages(model, capability):
-                request = RouteRequest(task=task, input_tokens=tokens_in, output_tokens=tokens_out, images=images,
-                                       image_size=size, budget="premium", speed="batch", explore=False)
+                request = RouteRequest(
+                    task=task,
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
+                    images=images,
+                    image_size=size,
+                    budget="premium",
+                    speed="batch",
+                    explore=False,
+                )
                 candidate = router.route(request).candidate(model.id)
                 decision = router.route(request, only(model.id, catalog))
                 e = decision.estimate
@@ -86,8 +94,13 @@ def test_every_model_and_capability_estimates_what_the_ledger_charges(catalog, p
                 tout = e.output_tokens if decision.chain else (tokens_out or 0)
                 if capability in (Capability.IMAGE_GENERATION, Capability.EMBEDDING):
                     tout = 0
-                expected = exact_or_none(model, tin, tout, images, size or (
-                    "1024x1024" if capability is Capability.IMAGE_GENERATION else None))
+                expected = exact_or_none(
+                    model,
+                    tin,
+                    tout,
+                    images,
+                    size or ("1024x1024" if capability is Capability.IMAGE_GENERATION else None),
+                )
                 assert candidate.cost_usd == expected, (model.id, capability, request)
                 assert (candidate.excluded_by is Rule.UNPRICED) == (expected is None)
     everything = {(m.id, c) for m in catalog.values() for c in m.capabilities}
@@ -101,8 +114,14 @@ def test_scores_use_the_same_prices_as_floats(catalog, capability):
     table = price_table(catalog)
     units = [table[m.id] for m in catalog.with_capability(capability)]
     columns = PriceColumns(np, units)
-    for tokens_in, tokens_out, images, size in [(0, 0, 0, None), (777, 333, 0, None), (777, 333, 2, None),
-                                                (40, 0, 3, "1024x1792"), (40, 0, 1, "640x480"), (1, 1, 1, "*")]:
+    for tokens_in, tokens_out, images, size in [
+        (0, 0, 0, None),
+        (777, 333, 0, None),
+        (777, 333, 2, None),
+        (40, 0, 3, "1024x1792"),
+        (40, 0, 1, "640x480"),
+        (1, 1, 1, "*"),
+    ]:
         tin = np.full(len(units), tokens_in)
         tout = np.full(len(units), tokens_out)
         cost, unpriced = columns.score_usd(tin, tout, images, size)

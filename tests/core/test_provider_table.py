@@ -175,8 +175,9 @@ def test_an_unreachable_default_host_is_named_in_the_error(swap_row: SwapRow, mo
     assert "not reachable at http://127.0.0.1:9" in asyncio.run(check()).message
 
 
-def test_clients_redact_the_keys_their_row_says_the_sdk_reads(swap_row: SwapRow, monkeypatch: pytest.MonkeyPatch,
-                                                             ollama_server: OllamaServer) -> None:
+def test_clients_redact_the_keys_their_row_says_the_sdk_reads(
+    swap_row: SwapRow, monkeypatch: pytest.MonkeyPatch, ollama_server: OllamaServer
+) -> None:
     secret = "row-listed-secret-0123456789"
     monkeypatch.setenv("MY_OLLAMA_SECRET", secret)
     swap_row("ollama", key_vars=("MY_OLLAMA_SECRET",))

@@ -29,8 +29,14 @@ def stored_votes(tmp_path, task: str, winner: str, loser: str, n: int) -> list[V
     with VoteStore.open(tmp_path / "ledger.sqlite3") as store:
         for i in range(n):
             shown = [winner, loser] if i % 2 == 0 else [loser, winner]
-            cid = store.record_comparison(task_type=task, prompt=f"prompt {i}", models=shown, order_shown=shown,
-                                          blind=True, ts=T0 + timedelta(minutes=i))
+            cid = store.record_comparison(
+                task_type=task,
+                prompt=f"prompt {i}",
+                models=shown,
+                order_shown=shown,
+                blind=True,
+                ts=T0 + timedelta(minutes=i),
+            )
             store.record_vote(cid, "a" if i % 2 == 0 else "b", ts=T0 + timedelta(minutes=i, seconds=1))
         return store.votes(task)
 
@@ -130,8 +136,10 @@ def _passes_hard_filters(router: Router, decision, request: RouteRequest, live: 
         and model.id not in live.unavailable
         and (o.complexity != "complex" or model.complex_capable)
         and (limit is None or candidate.latency_s < limit)
-        and (model.context_tokens is None
-             or request.input_tokens + decision.estimate.output_tokens <= model.context_tokens)
+        and (
+            model.context_tokens is None
+            or request.input_tokens + decision.estimate.output_tokens <= model.context_tokens
+        )
     )
 
 

@@ -30,7 +30,9 @@ def excluded(decision, model_id):
 def test_task_table_chain_is_the_default_order(router, policy):
     for name, task in policy.tasks.items():
         d = decide(router, task=name)
-        assert list(d.chain[: len(task.chain)]) == task.chain or name in ("copywriting_premium", "strategy_planning"), name
+        assert list(d.chain[: len(task.chain)]) == task.chain or name in ("copywriting_premium", "strategy_planning"), (
+            name
+        )
     d = decide(router, task="copywriting_standard")
     assert d.chain[:3] == ("anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro")
     assert [d.candidate(m).role for m in d.chain[:3]] == ["primary", "fallback", "fallback"]
@@ -42,8 +44,9 @@ def test_scores_are_the_weighted_sum(router, policy):
     for c in d.candidates:
         s = c.scores
         assert 0 <= min(s.complexity, s.cost, s.speed, s.quality) and max(s.complexity, s.cost, s.speed, s.quality) <= 1
-        assert s.total == pytest.approx(w.complexity * s.complexity + w.cost * s.cost + w.speed * s.speed
-                                        + w.quality * s.quality)
+        assert s.total == pytest.approx(
+            w.complexity * s.complexity + w.cost * s.cost + w.speed * s.speed + w.quality * s.quality
+        )
     # cheaper means a higher cost score; faster a higher speed score
     assert d.candidate("google/gemini-2.0-flash").scores.cost > d.candidate("openai/gpt-4").scores.cost
     assert d.candidate("google/gemini-2.0-flash").scores.speed > d.candidate("anthropic/claude-3-opus").scores.speed
@@ -95,7 +98,10 @@ def test_complex_tasks_keep_only_complex_capable_models(router):
     d = decide(router, task="copywriting_premium")
     assert d.chain == ("anthropic/claude-3-opus", "openai/gpt-4-turbo", "anthropic/claude-3-5-sonnet")
     for model_id in ("google/gemini-2.0-flash", "openai/gpt-3.5-turbo", "ollama/qwen2.5"):
-        assert excluded(d, model_id) is Rule.NOT_COMPLEX_CAPABLE or Rule.NOT_COMPLEX_CAPABLE in d.candidate(model_id).other_rules
+        assert (
+            excluded(d, model_id) is Rule.NOT_COMPLEX_CAPABLE
+            or Rule.NOT_COMPLEX_CAPABLE in d.candidate(model_id).other_rules
+        )
     # a medium task can be made complex from the command line
     d = decide(router, task="brief_questions", complexity="complex")
     assert "ollama/llama3.2" not in d.chain
@@ -235,5 +241,7 @@ def test_ratings_move_a_well_rated_model_ahead_with_evidence(router):
 def test_ratings_can_be_switched_off(catalog, policy):
     off = Router(catalog, policy.model_copy(update={"ratings": policy.ratings.model_copy(update={"enabled": False})}))
     rated = LiveState(quality={"openai/gpt-4": 10.0}, rating_votes={"openai/gpt-4": 30})
-    assert off.route(RouteRequest(task="copywriting_standard", explore=False), rated).chain[0] == \
-        "anthropic/claude-3-5-sonnet"
+    assert (
+        off.route(RouteRequest(task="copywriting_standard", explore=False), rated).chain[0]
+        == "anthropic/claude-3-5-sonnet"
+    )

@@ -23,17 +23,24 @@ def random_catalog(base: Catalog, rng: random.Random, extra: int = 90) -> Catalo
     for i in range(extra):
         src = rng.choice(sources)
         price = src.price
-        update = {"id": f"{src.provider}/variant-{i}", "name": f"{src.name} v{i}",
-                  "quality": round(rng.uniform(4, 10), 1), "complex_capable": rng.random() < 0.5,
-                  "context_tokens": rng.choice([None, 2_000, 8_000, 32_000, 200_000])}
+        update = {
+            "id": f"{src.provider}/variant-{i}",
+            "name": f"{src.name} v{i}",
+            "quality": round(rng.uniform(4, 10), 1),
+            "complex_capable": rng.random() < 0.5,
+            "context_tokens": rng.choice([None, 2_000, 8_000, 32_000, 200_000]),
+        }
         if price is not None and not src.local:
             roll = rng.random()
             if roll < 0.1:
                 update["price"] = None
             elif price.input_per_mtok is not None:
-                update["price"] = price.model_copy(update={
-                    "input_per_mtok": Decimal(str(round(rng.uniform(0.01, 40), 3))),
-                    "output_per_mtok": None if roll < 0.15 else Decimal(str(round(rng.uniform(0.01, 80), 3)))})
+                update["price"] = price.model_copy(
+                    update={
+                        "input_per_mtok": Decimal(str(round(rng.uniform(0.01, 40), 3))),
+                        "output_per_mtok": None if roll < 0.15 else Decimal(str(round(rng.uniform(0.01, 80), 3))),
+                    }
+                )
         if src.speed is not None:
             low = round(rng.uniform(0.2, 10), 2)
             update["speed"] = src.speed.model_copy(update={"seconds": (low, low + round(rng.uniform(0, 8), 2))})
@@ -44,9 +51,12 @@ def random_catalog(base: Catalog, rng: random.Random, extra: int = 90) -> Catalo
 def requests(rng: random.Random, tasks):
     for _ in range(60):
         kw = {"task": rng.choice(tasks), "explore": rng.random() < 0.5, "seed": rng.randrange(1000)}
-        for key, values in (("budget", ["low", "standard", "premium"]), ("speed", ["realtime", "standard", "batch"]),
-                            ("quality", ["draft", "standard", "production"]),
-                            ("complexity", ["simple", "medium", "complex"])):
+        for key, values in (
+            ("budget", ["low", "standard", "premium"]),
+            ("speed", ["realtime", "standard", "batch"]),
+            ("quality", ["draft", "standard", "production"]),
+            ("complexity", ["simple", "medium", "complex"]),
+        ):
             if rng.random() < 0.5:
                 kw[key] = rng.choice(values)
         roll = rng.random()
@@ -62,8 +72,10 @@ def requests(rng: random.Random, tasks):
 def live_states(rng: random.Random, catalog: Catalog):
     ids = list(catalog)
     yield LiveState()
-    yield LiveState(unavailable=dict.fromkeys(rng.sample(ids, 30), (Rule.NO_API_KEY, "test")),
-                    quality={m: rng.uniform(3, 10) for m in rng.sample(ids, 20)})
+    yield LiveState(
+        unavailable=dict.fromkeys(rng.sample(ids, 30), (Rule.NO_API_KEY, "test")),
+        quality={m: rng.uniform(3, 10) for m in rng.sample(ids, 20)},
+    )
     yield LiveState(spent_usd=Decimal("60"), budget_usd=Decimal("50"), at_cap="local_only")
     yield LiveState(spent_usd=Decimal("45"), budget_usd=Decimal("50"), at_cap="stop")
 
@@ -87,8 +99,9 @@ def assert_same(a: Scored, b: Scored, request: RouteRequest) -> None:
     for k in (1, 3, n):
         for eligible in (True, False):
             assert a.top(k, eligible=eligible) == b.top(k, eligible=eligible), (request, k, eligible)
-            assert a.top(k, eligible=eligible, skip=set(chain), local=True) == \
-                   b.top(k, eligible=eligible, skip=set(chain), local=True)
+            assert a.top(k, eligible=eligible, skip=set(chain), local=True) == b.top(
+                k, eligible=eligible, skip=set(chain), local=True
+            )
             assert a.top(k, eligible=eligible, local=False) == b.top(k, eligible=eligible, local=False)
 
 

@@ -13,9 +13,11 @@ from sparklio_desktop.core.policy.yaml_source import load_yaml, parse_yaml
 from sparklio_desktop.core.settings.paths import shipped_catalog_path, shipped_policy_path
 
 LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+)
 MERGE_LAUGHS = "m0: &m0 {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x, k8: x}\n" + "".join(
-    f"m{i}: &m{i} {{{', '.join(f'k{j}: *m{i - 1}' for j in range(9))}}}\n" for i in range(1, 9))
+    f"m{i}: &m{i} {{{', '.join(f'k{j}: *m{i - 1}' for j in range(9))}}}\n" for i in range(1, 9)
+)
 
 
 def _error(text: str) -> ConfigError:
@@ -24,24 +26,27 @@ def _error(text: str) -> ConfigError:
     return info.value
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("a: 1\nzzz: &r [*r]\n", 2, "recursive alias '*r'"),
-    ("a: &r {b: [1, {c: *r}]}\n", 1, "recursive alias '*r'"),
-    ("a: &r\n  b: *r\n", 2, "recursive alias '*r'"),
-    (LAUGHS, 6, "expands to more than"),
-    (MERGE_LAUGHS, 6, "expands to more than"),
-    ("a:" + "".join(f"\n{' ' * i}k{i}:" for i in range(1, 80)) + " x\n", 65, "nested more than 64 levels"),
-    ("a: " + "[" * 100_000, 1, "invalid YAML"),
-    ("a: {b: [" * 40 + "]}" * 40 + "\n", 1, "nested more than 64 levels"),
-    ("a: *nowhere\n", 1, "undefined alias '*nowhere'"),
-    ("a: 1\nb: 2\na: 3\n", 3, "duplicate key 'a' (first at line 1)"),
-    ("a: 1\n---\nb: 2\n", 2, "a single document"),
-    ("as_of: 2025-02-30\n", 1, "cannot read this value"),
-    ("n: " + "9" * 5000 + "\n", 1, "cannot read this value"),
-    ("? [a, b]\n: c\n", 1, "invalid YAML"),
-    ("a: !!python/object/apply:os.system ['true']\n", 1, "could not determine a constructor"),
-    ("a: 1\nb: \x00\n", 2, "unacceptable character #x0000"),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("a: 1\nzzz: &r [*r]\n", 2, "recursive alias '*r'"),
+        ("a: &r {b: [1, {c: *r}]}\n", 1, "recursive alias '*r'"),
+        ("a: &r\n  b: *r\n", 2, "recursive alias '*r'"),
+        (LAUGHS, 6, "expands to more than"),
+        (MERGE_LAUGHS, 6, "expands to more than"),
+        ("a:" + "".join(f"\n{' ' * i}k{i}:" for i in range(1, 80)) + " x\n", 65, "nested more than 64 levels"),
+        ("a: " + "[" * 100_000, 1, "invalid YAML"),
+        ("a: {b: [" * 40 + "]}" * 40 + "\n", 1, "nested more than 64 levels"),
+        ("a: *nowhere\n", 1, "undefined alias '*nowhere'"),
+        ("a: 1\nb: 2\na: 3\n", 3, "duplicate key 'a' (first at line 1)"),
+        ("a: 1\n---\nb: 2\n", 2, "a single document"),
+        ("as_of: 2025-02-30\n", 1, "cannot read this value"),
+        ("n: " + "9" * 5000 + "\n", 1, "cannot read this value"),
+        ("? [a, b]\n: c\n", 1, "invalid YAML"),
+        ("a: !!python/object/apply:os.system ['true']\n", 1, "could not determine a constructor"),
+        ("a: 1\nb: \x00\n", 2, "unacceptable character #x0000"),
+    ],
+)
 def test_hostile_yaml_is_a_located_error(text, line, words):
     error = _error(text)
     assert error.path == "p.yaml" and error.line == line, str(error)

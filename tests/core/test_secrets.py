@@ -295,9 +295,7 @@ def test_no_backend_explains_and_environment_still_works(
 
 
 @pytest.mark.keyring
-def test_session_bus_without_secret_service(
-    bus_without_secret_service: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_session_bus_without_secret_service(bus_without_secret_service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = KeyStore()
     with pytest.raises(KeyringUnavailable, match="no OS keyring"):
         store.set("anthropic", ANTHROPIC_KEY)

@@ -38,8 +38,13 @@ HOSTILE_JSON = ["1e999", "-1e999", "NaN", "Infinity", "1e308", "9999999999999999
 
 
 def test_every_numeric_setting_is_covered():
-    assert {"budget.monthly_usd", "budget.alert_threshold", "cache.ttl_static_s", "cache.ttl_dynamic_s",
-            "gpu.vram_gb"} <= set(NUMERIC_KEYS)
+    assert {
+        "budget.monthly_usd",
+        "budget.alert_threshold",
+        "cache.ttl_static_s",
+        "cache.ttl_dynamic_s",
+        "gpu.vram_gb",
+    } <= set(NUMERIC_KEYS)
 
 
 @pytest.mark.parametrize("key", NUMERIC_KEYS)
@@ -89,8 +94,14 @@ def test_a_broken_field_can_be_cleared_while_another_is_broken(tmp_path):
 
 
 def _sparklio(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sparklio_desktop", *args], capture_output=True, text=True,
-                          env=dict(os.environ), stdin=subprocess.DEVNULL, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
 
 
 def test_cli_with_a_hand_edited_budget_of_1e999(sparklio_home):

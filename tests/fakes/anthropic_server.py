@@ -65,15 +65,18 @@ class AnthropicServer(LoopbackServer):
         if fault is not None and fault.status is not None:
             body = fault.body
             if body is None:
-                body = anthropic_error(fault.message, fault.error_type or _TYPE_BY_STATUS.get(fault.status, "api_error"))
+                body = anthropic_error(
+                    fault.message, fault.error_type or _TYPE_BY_STATUS.get(fault.status, "api_error")
+                )
             reply.json(fault.status, body, fault.headers)
             return
         path = request.path.split("?", 1)[0]
         if request.method == "POST" and path == "/v1/messages":
             self._messages(request.body if isinstance(request.body, dict) else {}, fault, reply)
         elif request.method == "GET" and path == "/v1/models":
-            data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
-                    for m in self.models]
+            data = [
+                {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in self.models
+            ]
             first = data[0]["id"] if data else None
             last = data[-1]["id"] if data else None
             reply.json(200, {"data": data, "has_more": False, "first_id": first, "last_id": last})
@@ -98,19 +101,30 @@ class AnthropicServer(LoopbackServer):
     def _messages(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
         input_tokens, output_tokens = self._counts(body)
         message = {
-            "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model", ""),
-            "content": [], "stop_reason": None, "stop_sequence": None,
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", ""),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
             "usage": {"input_tokens": input_tokens, "output_tokens": 1},
         }
         if not body.get("stream"):
-            done = {**message, "content": [{"type": "text", "text": self.reply_text}], "stop_reason": "end_turn",
-                    "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}
+            done = {
+                **message,
+                "content": [{"type": "text", "text": self.reply_text}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            }
             reply.json(200, done)
             return
         events = [
             sse({"type": "message_start", "message": message}, "message_start"),
-            sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                "content_block_start"),
+            sse(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                "content_block_start",
+            ),
             sse({"type": "ping"}, "ping"),
         ]
         for piece in words(self.reply_text):
@@ -118,8 +132,14 @@ class AnthropicServer(LoopbackServer):
             events.append(sse(delta, "content_block_delta"))
         events += [
             sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-            sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                 "usage": {"output_tokens": output_tokens}}, "message_delta"),
+            sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": output_tokens},
+                },
+                "message_delta",
+            ),
             sse({"type": "message_stop"}, "message_stop"),
         ]
         if fault is not None and fault.error_type is not None:
@@ -127,8 +147,13 @@ class AnthropicServer(LoopbackServer):
             events = events[:cut] + [sse(anthropic_error(fault.message, fault.error_type), "error")]
             fault = None
         try:
-            reply.stream("text/event-stream; charset=utf-8", events, fault, self.chunk_interval_s,
-                         malformed=b"event: content_block_delta\ndata: {not json\n\n")
+            reply.stream(
+                "text/event-stream; charset=utf-8",
+                events,
+                fault,
+                self.chunk_interval_s,
+                malformed=b"event: content_block_delta\ndata: {not json\n\n",
+            )
         except (BrokenPipeError, ConnectionResetError):
             self.disconnected.set()
             raise

@@ -92,22 +92,46 @@ class FakeModel:
 DEFAULT_SPECS: dict[str, FakeModel] = {
     "llama3.2:latest": FakeModel(),
     "llava:latest": FakeModel(
-        size=4_733_363_377, parameter_size="7B", quantization_level="Q4_0", parameter_count=7_241_732_096,
-        context_length=32_768, block_count=32, head_count=32, head_count_kv=8, embedding_length=4096,
-        capabilities=("completion", "vision"), layers=(4_109_853_248, 624_434_344, 11_356, 67, 564),
+        size=4_733_363_377,
+        parameter_size="7B",
+        quantization_level="Q4_0",
+        parameter_count=7_241_732_096,
+        context_length=32_768,
+        block_count=32,
+        head_count=32,
+        head_count_kv=8,
+        embedding_length=4096,
+        capabilities=("completion", "vision"),
+        layers=(4_109_853_248, 624_434_344, 11_356, 67, 564),
     ),
     "nomic-embed-text:latest": FakeModel(
-        size=274_302_450, family="nomic-bert", parameter_size="137M", quantization_level="F16",
-        parameter_count=136_727_040, context_length=2048, block_count=12, head_count=12, head_count_kv=12,
-        embedding_length=768, key_length=None, capabilities=("embedding",), layers=(274_290_656, 11_357, 17, 420),
+        size=274_302_450,
+        family="nomic-bert",
+        parameter_size="137M",
+        quantization_level="F16",
+        parameter_count=136_727_040,
+        context_length=2048,
+        block_count=12,
+        head_count=12,
+        head_count_kv=12,
+        embedding_length=768,
+        key_length=None,
+        capabilities=("embedding",),
+        layers=(274_290_656, 11_357, 17, 420),
     ),
 }
 
 # What /api/pull can fetch, beyond what is installed: Llama 3.1 8B's real figures.
 DEFAULT_REGISTRY: dict[str, FakeModel] = {
     "llama3.1:8b": FakeModel(
-        size=4_920_753_328, parameter_size="8.0B", parameter_count=8_030_261_248, block_count=32, head_count=32,
-        head_count_kv=8, embedding_length=4096, layers=(4_920_734_944, 12_320, 1_481, 96, 487),
+        size=4_920_753_328,
+        parameter_size="8.0B",
+        parameter_count=8_030_261_248,
+        block_count=32,
+        head_count=32,
+        head_count_kv=8,
+        embedding_length=4096,
+        layers=(4_920_734_944, 12_320, 1_481, 96, 487),
     ),
 }
 
@@ -427,8 +451,9 @@ class OllamaServer(LoopbackServer):
                 encoded = encoded[: fault.after] + [json.dumps({"error": fault.message}) + "\n"]
                 fault = None
             try:
-                reply.stream("application/x-ndjson", self._counted(encoded), fault=fault,
-                             interval_s=self.pull_interval_s)
+                reply.stream(
+                    "application/x-ndjson", self._counted(encoded), fault=fault, interval_s=self.pull_interval_s
+                )
             except (BrokenPipeError, ConnectionResetError):
                 self.pull_disconnected.set()
                 self.client_disconnected.set()

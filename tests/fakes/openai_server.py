@@ -57,8 +57,9 @@ _TYPE_BY_STATUS = {
 }
 
 
-def openai_error(message: str, type_: str = "invalid_request_error", code: str | None = None,
-                 param: str | None = None) -> dict[str, Any]:
+def openai_error(
+    message: str, type_: str = "invalid_request_error", code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     """An error body exactly as OpenAI frames it."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
@@ -92,8 +93,7 @@ class OpenAIServer(LoopbackServer):
     # -- routing ---------------------------------------------------------------
     def handle(self, request: RecordedRequest, fault: Fault | None, reply: Reply) -> None:
         if fault is not None and fault.status is not None:
-            reply.json(fault.status, fault.body if fault.body is not None else self._error_body(fault),
-                       fault.headers)
+            reply.json(fault.status, fault.body if fault.body is not None else self._error_body(fault), fault.headers)
             return
         path = request.path.split("?", 1)[0]
         body = request.body if isinstance(request.body, dict) else {}
@@ -132,13 +132,19 @@ class OpenAIServer(LoopbackServer):
     def _chat(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
         model = body.get("model", "")
         prompt_tokens, completion_tokens = self._counts(body)
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
         if not body.get("stream"):
             message = {"role": "assistant", "content": self.reply_text}
-            payload = {**base, "object": "chat.completion",
-                       "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+            payload = {
+                **base,
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            }
             if self.report_usage:
                 payload["usage"] = usage
             reply.json(200, payload)
@@ -190,5 +196,12 @@ class OpenAIServer(LoopbackServer):
                 embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": embedding})
         tokens = sum(len(t.split()) for t in texts)
-        reply.json(200, {"object": "list", "data": data, "model": body.get("model", ""),
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        reply.json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )

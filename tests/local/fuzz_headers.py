@@ -30,9 +30,34 @@ from typing import Any
 from tests.local.headers import raw_file, valid_header
 
 _HOSTILE: list[Any] = [
-    None, True, False, 0, -1, 1, 2**63, 2**64 + 1, -(2**70), 1.5, float("inf"), "", "F16", "F128", "BOOL",
-    "\x1b[31m", [], {}, [1], [1, 2, 3], [-1, 2], ["1"], [[1]], {"a": "b"}, {"dtype": "F16"},
-    [0] * 9, [2**40, 2**40], "x" * 300,
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2**63,
+    2**64 + 1,
+    -(2**70),
+    1.5,
+    float("inf"),
+    "",
+    "F16",
+    "F128",
+    "BOOL",
+    "\x1b[31m",
+    [],
+    {},
+    [1],
+    [1, 2, 3],
+    [-1, 2],
+    ["1"],
+    [[1]],
+    {"a": "b"},
+    {"dtype": "F16"},
+    [0] * 9,
+    [2**40, 2**40],
+    "x" * 300,
 ]
 
 

@@ -192,8 +192,11 @@ def hostile_files() -> list[tuple[str, bytes, str | None]]:
         ("metadata-int-value", raw_file(_with({"__metadata__": {"steps": 20}})[0], size), "__metadata__"),
         ("metadata-nested", raw_file(_with({"__metadata__": {"a": {"b": "c"}}})[0], size), "__metadata__"),
         ("metadata-null", raw_file(_with({"__metadata__": None})[0], size), None),
-        ("metadata-duplicate", raw_file(json.dumps(ok)[:-1] + ',"__metadata__":{},"__metadata__":{}}', size),
-         "appears twice"),
+        (
+            "metadata-duplicate",
+            raw_file(json.dumps(ok)[:-1] + ',"__metadata__":{},"__metadata__":{}}', size),
+            "appears twice",
+        ),
         # a tensor's entry
         ("entry-a-list", raw_file(_with({_CONV: [1, 2]})[0], size), "not an object"),
         ("entry-a-string", raw_file(_with({_CONV: "F16"})[0], size), "not an object"),
@@ -222,17 +225,25 @@ def hostile_files() -> list[tuple[str, bytes, str | None]]:
         ("offsets-floats", _tensor({"data_offsets": [0.0, float(_CONV_BYTES)]}), "data_offsets"),
         ("offsets-negative", _tensor({"data_offsets": [-_CONV_BYTES, 0]}), "data_offsets"),
         ("offsets-reversed", _tensor({"data_offsets": [_CONV_BYTES, 0]}), "data_offsets"),
-        ("offsets-overlap", raw_file(_with({"data_offsets": [_CONV_BYTES - 2, _CONV_BYTES - 2 + _ATTN_BYTES]}, _ATTN)[0],
-                                     size), "overlaps"),
-        ("offsets-gap", raw_file(_with({"data_offsets": [size, size + 2], "shape": [1]}, _ATTN)[0], size + 2),
-         "gap"),
+        (
+            "offsets-overlap",
+            raw_file(_with({"data_offsets": [_CONV_BYTES - 2, _CONV_BYTES - 2 + _ATTN_BYTES]}, _ATTN)[0], size),
+            "overlaps",
+        ),
+        ("offsets-gap", raw_file(_with({"data_offsets": [size, size + 2], "shape": [1]}, _ATTN)[0], size + 2), "gap"),
         ("offsets-past-eof", raw_file(ok, size - 1000), "truncated"),
-        ("offsets-far-past-eof", raw_file(_with({"data_offsets": [10**15, 10**15 + _ATTN_BYTES]}, _ATTN)[0], size),
-         "gap"),
+        (
+            "offsets-far-past-eof",
+            raw_file(_with({"data_offsets": [10**15, 10**15 + _ATTN_BYTES]}, _ATTN)[0], size),
+            "gap",
+        ),
         ("trailing-bytes", raw_file(ok, size + 64), "after the last tensor"),
         ("duplicate-tensor", _dup_json(_CONV), "appears twice"),
-        ("duplicate-field", raw_file('{"a":{"dtype":"F16","dtype":"F32","shape":[1],"data_offsets":[0,2]}}', 2),
-         "appears twice"),
+        (
+            "duplicate-field",
+            raw_file('{"a":{"dtype":"F16","dtype":"F32","shape":[1],"data_offsets":[0,2]}}', 2),
+            "appears twice",
+        ),
         ("escape-codes-in-name", raw_file(escape_name, 1), "unknown dtype"),
         # odd but valid: each must probe
         ("valid", raw_file(ok, size), None),
@@ -240,10 +251,12 @@ def hostile_files() -> list[tuple[str, bytes, str | None]]:
         ("valid-no-tensors", raw_file({}, 0), None),
         ("valid-metadata-only", raw_file({"__metadata__": {"format": "pt"}}, 0), None),
         ("valid-scalar-tensor", raw_file({"s": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}}, 4), None),
-        ("valid-zero-size-tensor", raw_file({"z": {"dtype": "F16", "shape": [0, 768], "data_offsets": [0, 0]}}, 0),
-         None),
-        ("valid-empty-attn-shape", raw_file(
-            {_ATTN: {"dtype": "F16", "shape": [], "data_offsets": [0, 2]}}, 2), None),
+        (
+            "valid-zero-size-tensor",
+            raw_file({"z": {"dtype": "F16", "shape": [0, 768], "data_offsets": [0, 0]}}, 0),
+            None,
+        ),
+        ("valid-empty-attn-shape", raw_file({_ATTN: {"dtype": "F16", "shape": [], "data_offsets": [0, 2]}}, 2), None),
         ("valid-50k-tensors", raw_file(many, 0), None),
     ]
     return cases

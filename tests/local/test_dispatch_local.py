@@ -22,9 +22,30 @@ def test_bulk_images_run_locally_with_metadata_and_a_free_ledger_row(tiny_sd, sp
     out = tmp_path / "out"
     env = dict(os.environ, HF_HUB_OFFLINE="1", SPARKLIO_HOME=str(sparklio_home))
     result = subprocess.run(
-        [sys.executable, "-m", "sparklio_desktop", "run", "--task", "image_generation_bulk", "--prompt", "a cat",
-         "--size", "64x64", "--images", "2", "--steps", "2", "--out", str(out), "--json", "--no-explore"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "sparklio_desktop",
+            "run",
+            "--task",
+            "image_generation_bulk",
+            "--prompt",
+            "a cat",
+            "--size",
+            "64x64",
+            "--images",
+            "2",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+            "--no-explore",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads(result.stdout)

@@ -31,7 +31,9 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("content", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_hostile_header_gets_a_clean_error_or_a_valid_result(tmp_path: Path, content: bytes, expected: str | None) -> None:
+def test_hostile_header_gets_a_clean_error_or_a_valid_result(
+    tmp_path: Path, content: bytes, expected: str | None
+) -> None:
     path = tmp_path / "hostile.safetensors"
     path.write_bytes(content)
     if expected is None:

@@ -45,8 +45,13 @@ def local(tiny_sd: TinySD, sparklio_home: Path, offline: None, tmp_path: Path) -
     unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in workspace.catalog.values() if m.provider != "diffusers"}
     ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
     service = StableDiffusionService.from_settings(workspace.settings)
-    dispatcher = Dispatcher(workspace, ledger=ledger, keys=KeyStore(backend=null.Keyring()),
-                            live=lambda: LiveState(unavailable=unavailable), local_images=service)
+    dispatcher = Dispatcher(
+        workspace,
+        ledger=ledger,
+        keys=KeyStore(backend=null.Keyring()),
+        live=lambda: LiveState(unavailable=unavailable),
+        local_images=service,
+    )
     yield Local(dispatcher, ledger, service)
     service.close()
     ledger.close()
@@ -84,8 +89,9 @@ def test_options_reach_the_png_and_one_seed_gives_the_same_image(local: Local) -
 def test_another_seed_gives_another_image(local: Local) -> None:
     async def go():
         a = await _run(local.dispatcher, _request())
-        b = await _run(local.dispatcher, _request(ImageOptions(negative_prompt="blurry", seed=43, guidance=5.0,
-                                                               steps=2)))
+        b = await _run(
+            local.dispatcher, _request(ImageOptions(negative_prompt="blurry", seed=43, guidance=5.0, steps=2))
+        )
         return a, b
 
     a, b = asyncio.run(go())
@@ -148,10 +154,34 @@ def test_the_command_line_writes_options_into_the_png(tiny_sd: TinySD, sparklio_
     shutil.copytree(tiny_sd.diffusers_dir, weights / "tiny-sd")
     env = dict(os.environ, HF_HUB_OFFLINE="1", SPARKLIO_HOME=str(sparklio_home))
     result = subprocess.run(
-        [sys.executable, "-m", "sparklio_desktop", "run", "--task", "image_generation_bulk", "--prompt", "a cat",
-         "--size", "64x64", "--steps", "2", "--negative", "blurry", "--guidance", "5", "--image-seed", "42",
-         "--out", str(tmp_path / "out"), "--json", "--no-explore"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "sparklio_desktop",
+            "run",
+            "--task",
+            "image_generation_bulk",
+            "--prompt",
+            "a cat",
+            "--size",
+            "64x64",
+            "--steps",
+            "2",
+            "--negative",
+            "blurry",
+            "--guidance",
+            "5",
+            "--image-seed",
+            "42",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            "--no-explore",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (path,) = json.loads(result.stdout)["files"]

@@ -105,8 +105,11 @@ def text_of(events: list[ChatEvent]) -> str:
 def test_streams_text_then_usage_from_message_start_and_delta(server: AnthropicServer, mode: str) -> None:
     server.reply_text = "Claude says hello back."
     server.usage = (12, 34)
-    request = ChatRequest(endpoint(server), (Message("system", "be brief"), Message("system", "be kind"),
-                                             Message("user", "hi")), temperature=0.5)
+    request = ChatRequest(
+        endpoint(server),
+        (Message("system", "be brief"), Message("system", "be kind"), Message("user", "hi")),
+        temperature=0.5,
+    )
     events = run(lambda c: collect(c, request), mode)
     assert text_of(events) == server.reply_text and len(events) > 2
     assert events[-1] == Usage(input_tokens=12, output_tokens=34)
@@ -156,8 +159,9 @@ def test_images_and_embeddings_are_unsupported(server: AnthropicServer) -> None:
         (Fault(status=400, error_type="authentication_error"), AuthError, None),
     ],
 )
-def test_http_failures_map_to_error_classes(server: AnthropicServer, fault: Fault, expected: type[ProviderError],
-                                            retry_after: float | None) -> None:
+def test_http_failures_map_to_error_classes(
+    server: AnthropicServer, fault: Fault, expected: type[ProviderError], retry_after: float | None
+) -> None:
     error = stream_error(server, fault)
     assert type(error) is expected
     assert (error.status, error.provider, error.model) == (fault.status, "anthropic", MODEL)

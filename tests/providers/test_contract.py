@@ -111,35 +111,104 @@ class Wire:
 
 
 WIRES = [
-    Wire("openai", "openai", "gpt-4o", "sk-test-0123456789abcdefghijklmnop", OpenAIServer,
-         "sparklio_desktop.core.providers.openai_client", "OpenAIClient", ("openai",), "/v1", "OPENAI_BASE_URL", 1, _bearer,
-         "/v1/models", _set_usage, "chunk_interval_s",
-         lambda after, message: Fault(error_type="server_error", message=message, drop_after=after),
-         Fault(status=400, error_type="context_length_exceeded", message="maximum context length is 128000 tokens"),
-         "timed out", "JSONDecodeError", drops_sdk_exception=True),
-    Wire("anthropic", "anthropic", "claude-3-5-sonnet-latest", "sk-ant-test-0123456789abcdefghij", AnthropicServer,
-         "sparklio_desktop.core.providers.anthropic_client", "AnthropicClient", ("anthropic", "httpx2"), "", "ANTHROPIC_BASE_URL", 3,
-         _bearer, "/v1/models?limit=1", _set_usage, "chunk_interval_s",
-         lambda after, message: Fault(error_type="overloaded_error", message=message, drop_after=after),
-         Fault(status=400, message="prompt is too long: 210000 tokens > 200000 maximum"),
-         "timed out", "JSONDecodeError", drops_sdk_exception=True, pools=("httpx", "httpx2", "own")),
-    Wire("gemini", "google", "gemini-2.5-flash", "test-secret-7f3a9c2e5b1d", GeminiServer,
-         "sparklio_desktop.core.providers.gemini_client", "GeminiClient", ("google.genai",), "", "GOOGLE_GEMINI_BASE_URL", 0,
-         lambda headers: headers.get("x-goog-api-key"), "/models?pageSize=1",
-         _set_counts("prompt_tokens", "output_tokens"), "interval_s",
-         lambda after, message: GeminiStreamError(after=after, code=503, error_type="UNAVAILABLE", message=message),
-         Fault(status=400, message="The input token count (1200000) exceeds the maximum number of tokens allowed "
-                                   "(1048576)."),
-         "0.3 s", "malformed"),
-    Wire("ollama", "ollama", "llama3.2", "ollama-secret-93b1c0d4e8", OllamaServer,
-         "sparklio_desktop.core.providers.ollama_client", "OllamaClient", ("ollama",), "", "OLLAMA_HOST", 0, _bearer,
-         "/api/tags", _set_counts("prompt_eval_count", "eval_count"), "interval_s",
-         lambda after, message: OllamaStreamError(after=after, message=message),
-         Fault(status=400, message="the input length exceeds the context length"),
-         "0.3 s", "malformed", needs_key=False, uses_http_client=False),
+    Wire(
+        "openai",
+        "openai",
+        "gpt-4o",
+        "sk-test-0123456789abcdefghijklmnop",
+        OpenAIServer,
+        "sparklio_desktop.core.providers.openai_client",
+        "OpenAIClient",
+        ("openai",),
+        "/v1",
+        "OPENAI_BASE_URL",
+        1,
+        _bearer,
+        "/v1/models",
+        _set_usage,
+        "chunk_interval_s",
+        lambda after, message: Fault(error_type="server_error", message=message, drop_after=after),
+        Fault(status=400, error_type="context_length_exceeded", message="maximum context length is 128000 tokens"),
+        "timed out",
+        "JSONDecodeError",
+        drops_sdk_exception=True,
+    ),
+    Wire(
+        "anthropic",
+        "anthropic",
+        "claude-3-5-sonnet-latest",
+        "sk-ant-test-0123456789abcdefghij",
+        AnthropicServer,
+        "sparklio_desktop.core.providers.anthropic_client",
+        "AnthropicClient",
+        ("anthropic", "httpx2"),
+        "",
+        "ANTHROPIC_BASE_URL",
+        3,
+        _bearer,
+        "/v1/models?limit=1",
+        _set_usage,
+        "chunk_interval_s",
+        lambda after, message: Fault(error_type="overloaded_error", message=message, drop_after=after),
+        Fault(status=400, message="prompt is too long: 210000 tokens > 200000 maximum"),
+        "timed out",
+        "JSONDecodeError",
+        drops_sdk_exception=True,
+        pools=("httpx", "httpx2", "own"),
+    ),
+    Wire(
+        "gemini",
+        "google",
+        "gemini-2.5-flash",
+        "test-secret-7f3a9c2e5b1d",
+        GeminiServer,
+        "sparklio_desktop.core.providers.gemini_client",
+        "GeminiClient",
+        ("google.genai",),
+        "",
+        "GOOGLE_GEMINI_BASE_URL",
+        0,
+        lambda headers: headers.get("x-goog-api-key"),
+        "/models?pageSize=1",
+        _set_counts("prompt_tokens", "output_tokens"),
+        "interval_s",
+        lambda after, message: GeminiStreamError(after=after, code=503, error_type="UNAVAILABLE", message=message),
+        Fault(
+            status=400,
+            message="The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+        ),
+        "0.3 s",
+        "malformed",
+    ),
+    Wire(
+        "ollama",
+        "ollama",
+        "llama3.2",
+        "ollama-secret-93b1c0d4e8",
+        OllamaServer,
+        "sparklio_desktop.core.providers.ollama_client",
+        "OllamaClient",
+        ("ollama",),
+        "",
+        "OLLAMA_HOST",
+        0,
+        _bearer,
+        "/api/tags",
+        _set_counts("prompt_eval_count", "eval_count"),
+        "interval_s",
+        lambda after, message: OllamaStreamError(after=after, message=message),
+        Fault(status=400, message="the input length exceeds the context length"),
+        "0.3 s",
+        "malformed",
+        needs_key=False,
+        uses_http_client=False,
+    ),
 ]
-WITH_POOLS = [pytest.param(wire, pool, id=wire.name if pool == "httpx" else f"{wire.name}-{pool}")
-              for wire in WIRES for pool in wire.pools]
+WITH_POOLS = [
+    pytest.param(wire, pool, id=wire.name if pool == "httpx" else f"{wire.name}-{pool}")
+    for wire in WIRES
+    for pool in wire.pools
+]
 REPLY = "alpha beta gamma delta epsilon"
 
 
@@ -155,9 +224,12 @@ def server(wire: Wire) -> Iterator[Any]:
 
 
 def endpoint(wire: Wire, server: LoopbackServer, key: str | None = "", base_url: str | None = "") -> Endpoint:
-    return Endpoint(provider=wire.provider, api_name=wire.model,
-                    base_url=server.base_url + wire.api_path if base_url == "" else base_url,
-                    api_key=wire.key if key == "" else key)
+    return Endpoint(
+        provider=wire.provider,
+        api_name=wire.model,
+        base_url=server.base_url + wire.api_path if base_url == "" else base_url,
+        api_key=wire.key if key == "" else key,
+    )
 
 
 def chat(wire: Wire, server: LoopbackServer, **kw: Any) -> ChatRequest:
@@ -198,8 +270,7 @@ def failure(wire: Wire, body: Callable[[ProviderClient], Awaitable[Any]], pool: 
     return drive(wire, expect, pool)
 
 
-def stream_failure(wire: Wire, server: LoopbackServer, *faults: Fault, pool: str = "httpx",
-                   **kw: Any) -> ProviderError:
+def stream_failure(wire: Wire, server: LoopbackServer, *faults: Fault, pool: str = "httpx", **kw: Any) -> ProviderError:
     """Script ``faults``, stream once, and return the error the client raised."""
     server.script(*faults)
     request = chat(wire, server, **kw)
@@ -224,8 +295,12 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
 @pytest.mark.parametrize(("wire", "pool"), WITH_POOLS)
 def test_streams_text_then_exactly_one_usage(wire: Wire, pool: str, server: LoopbackServer) -> None:
     wire.set_usage(server, 12, 34)
-    request = ChatRequest(endpoint(wire, server), (Message("system", "be brief"), Message("user", "hi")),
-                          max_output_tokens=50, temperature=0.2)
+    request = ChatRequest(
+        endpoint(wire, server),
+        (Message("system", "be brief"), Message("user", "hi")),
+        max_output_tokens=50,
+        temperature=0.2,
+    )
     events = drive(wire, lambda client: collect(client, request), pool)
     assert len(events) > 2 and all(isinstance(e, TextDelta) for e in events[:-1])
     assert "".join(e.text for e in events[:-1] if isinstance(e, TextDelta)) == REPLY
@@ -322,15 +397,17 @@ def concrete(wire: Wire, fault: Fault) -> Fault:
     if fault is TOO_LONG:
         return wire.too_long
     if fault.headers.get("Retry-After") == IN_30_S:
-        return dataclasses.replace(fault, headers={"Retry-After": email.utils.formatdate(time.time() + 30,
-                                                                                           usegmt=True)})
+        return dataclasses.replace(
+            fault, headers={"Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)}
+        )
     return fault
 
 
 @pytest.mark.parametrize(("fault", "expected", "retry_after"), FAILURES)
 @wires()
-def test_http_failures_map_to_error_classes(wire: Wire, server: LoopbackServer, fault: Fault,
-                                            expected: type[ProviderError], retry_after: float | None) -> None:
+def test_http_failures_map_to_error_classes(
+    wire: Wire, server: LoopbackServer, fault: Fault, expected: type[ProviderError], retry_after: float | None
+) -> None:
     err = stream_failure(wire, server, concrete(wire, fault))
     assert type(err) is expected
     assert (err.provider, err.model, err.status) == (wire.provider, wire.model, fault.status)
@@ -351,8 +428,7 @@ def test_an_invalid_request_keeps_the_providers_message(wire: Wire, server: Loop
 
 @pytest.mark.parametrize("status", [400, 401, 500])
 @wires()
-def test_a_key_echoed_by_the_provider_never_reaches_the_error(wire: Wire, server: LoopbackServer,
-                                                              status: int) -> None:
+def test_a_key_echoed_by_the_provider_never_reaches_the_error(wire: Wire, server: LoopbackServer, status: int) -> None:
     echo = f"Incorrect API key provided: {wire.key}. Header was Authorization: Bearer {wire.key}"
     err = stream_failure(wire, server, Fault(status=status, message=echo))
     text = "".join(traceback.format_exception(err)) + err.message + repr(err.args)
@@ -378,8 +454,9 @@ def test_an_unreachable_server_is_transient(wire: Wire) -> None:
 
 # -- broken streams ------------------------------------------------------------------
 @pytest.mark.parametrize(("wire", "pool"), WITH_POOLS)
-def test_a_stream_dropped_after_text_is_stream_broken_with_the_text(wire: Wire, pool: str,
-                                                                    server: LoopbackServer) -> None:
+def test_a_stream_dropped_after_text_is_stream_broken_with_the_text(
+    wire: Wire, pool: str, server: LoopbackServer
+) -> None:
     err = stream_failure(wire, server, Fault(drop_after=wire.lead_chunks + 2), pool=pool)
     assert type(err) is StreamBrokenError
     assert err.text_received == "alpha beta " and err.output_tokens == 2, err.output_tokens
@@ -387,8 +464,12 @@ def test_a_stream_dropped_after_text_is_stream_broken_with_the_text(wire: Wire, 
 
 # Dropped or malformed at the first chunk, and (where chunks without text lead) just before
 # the first word.
-BEFORE_TEXT = [pytest.param(wire, Fault(**{kind: at}), id=f"{wire.name}-{kind}-{at}")
-               for wire in WIRES for kind in ("drop_after", "malformed_after") for at in sorted({0, wire.lead_chunks})]
+BEFORE_TEXT = [
+    pytest.param(wire, Fault(**{kind: at}), id=f"{wire.name}-{kind}-{at}")
+    for wire in WIRES
+    for kind in ("drop_after", "malformed_after")
+    for at in sorted({0, wire.lead_chunks})
+]
 
 
 @pytest.mark.parametrize(("wire", "fault"), BEFORE_TEXT)
@@ -430,14 +511,18 @@ def test_the_timeout_bounds_each_chunk_not_the_whole_stream(wire: Wire, server: 
 # -- closing -------------------------------------------------------------------------
 # The fake sends two words and then nothing, holding the connection open until the client
 # hangs up: only the client's close can end the stream, and the fake counts the hang-up.
-CLOSERS = [pytest.param(close_by_consumer, id="consumer-stops"), pytest.param(close_by_cancel, id="task-cancelled"),
-           pytest.param(close_by_breaking_out, id="loop-breaks")]
+CLOSERS = [
+    pytest.param(close_by_consumer, id="consumer-stops"),
+    pytest.param(close_by_cancel, id="task-cancelled"),
+    pytest.param(close_by_breaking_out, id="loop-breaks"),
+]
 
 
 @pytest.mark.parametrize("close", CLOSERS)
 @pytest.mark.parametrize(("wire", "pool"), WITH_POOLS)
-def test_stopping_a_stream_closes_its_connection(wire: Wire, pool: str, server: LoopbackServer,
-                                                 close: Callable[..., Awaitable[object]]) -> None:
+def test_stopping_a_stream_closes_its_connection(
+    wire: Wire, pool: str, server: LoopbackServer, close: Callable[..., Awaitable[object]]
+) -> None:
     server.script(Fault(stall_after=wire.lead_chunks + 2))
 
     async def body(client: ProviderClient) -> bool:
@@ -454,9 +539,11 @@ def test_stopping_a_stream_closes_its_connection(wire: Wire, pool: str, server: 
 # -- imports -------------------------------------------------------------------------
 @wires()
 def test_importing_the_client_does_not_import_its_sdk(wire: Wire) -> None:
-    code = (f"import sys, {wire.module} as m\n"
-            f"m.{wire.class_name}()\n"
-            f"loaded = [name for name in {wire.sdk_modules!r} if name in sys.modules]\n"
-            "assert not loaded, f'imported eagerly: {loaded}'\n")
+    code = (
+        f"import sys, {wire.module} as m\n"
+        f"m.{wire.class_name}()\n"
+        f"loaded = [name for name in {wire.sdk_modules!r} if name in sys.modules]\n"
+        "assert not loaded, f'imported eagerly: {loaded}'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

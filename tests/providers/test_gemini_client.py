@@ -195,7 +195,9 @@ def test_error_event_inside_the_stream(server: GeminiServer) -> None:
         StreamErrorFault(after=0, code=429, error_type="RESOURCE_EXHAUSTED", message="quota"),
     )
     broken = stream_failure(chat(server))
-    assert type(broken) is StreamBrokenError and "overloaded" in broken.message and broken.text_received == "Hello from "
+    assert (
+        type(broken) is StreamBrokenError and "overloaded" in broken.message and broken.text_received == "Hello from "
+    )
     early = stream_failure(chat(server))
     assert type(early) is TransientError and early.status == 429
 

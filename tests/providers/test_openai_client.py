@@ -96,8 +96,9 @@ def header(server: OpenAIServer, name: str, index: int = -1) -> str | None:
 def test_streams_text_then_one_usage_with_provider_counts(server: OpenAIServer) -> None:
     server.reply_text = "The quick brown fox jumps."
     server.usage = (21, 9)
-    request = ChatRequest(endpoint(server), (Message("system", "be brief"), Message("user", "hi")),
-                          max_output_tokens=50, temperature=0.2)
+    request = ChatRequest(
+        endpoint(server), (Message("system", "be brief"), Message("user", "hi")), max_output_tokens=50, temperature=0.2
+    )
     events = run(lambda c: collect(c, request))
     assert all(isinstance(e, TextDelta) for e in events[:-1]) and len(events) > 2
     assert "".join(e.text for e in events[:-1] if isinstance(e, TextDelta)) == server.reply_text
@@ -193,7 +194,8 @@ def test_compatible_errors_name_their_provider(server: OpenAIServer) -> None:
     ep = Endpoint(provider="openai_compatible", api_name="nope", base_url=server.api_url)
     with pytest.raises(ModelNotFoundError) as info:
         run(lambda c: collect(c, chat(ep)), cls=OpenAICompatibleClient)
-    assert (info.value.provider, info.value.model, info.value.message) == ("openai_compatible", "nope",
-                                                                          "model 'nope' not loaded")
-
-
+    assert (info.value.provider, info.value.model, info.value.message) == (
+        "openai_compatible",
+        "nope",
+        "model 'nope' not loaded",
+    )

@@ -66,8 +66,13 @@ def compare(qtbot, qloop, tmp_path, monkeypatch):
             server.chunk_interval_s = 0.01
         workspace = Workspace(policy_path=shipped_policy_path())
         # Only the two loopback providers can answer: Google and Ollama are marked unavailable.
-        live = LiveState(unavailable={m: (Rule.NO_API_KEY, "test") for m, spec in workspace.catalog.items()
-                                      if spec.provider in ("google", "ollama", "local")})
+        live = LiveState(
+            unavailable={
+                m: (Rule.NO_API_KEY, "test")
+                for m, spec in workspace.catalog.items()
+                if spec.provider in ("google", "ollama", "local")
+            }
+        )
         ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
         votes = VoteStore.open(tmp_path / "ledger.sqlite3")
         ratings = CountingRatings()
@@ -91,8 +96,9 @@ def _check(view: CompareView, models: list[str]) -> None:
 
     for i in range(view.model_list.count()):
         item = view.model_list.item(i)
-        item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in models
-                           else Qt.CheckState.Unchecked)
+        item.setCheckState(
+            Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in models else Qt.CheckState.Unchecked
+        )
 
 
 def _start(view: CompareView, models: list[str], blind: bool) -> None:

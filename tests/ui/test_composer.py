@@ -192,7 +192,8 @@ def test_a_retried_attempt_shows_in_the_attempt_line(qtbot, qloop, openai_server
     assert second.attempt == 2 and second.waited_s == failed.wait_s
     assert lines[0] == "Attempt 1: GPT-4…"
     assert lines[1].startswith("Attempt 1 (openai/gpt-4) failed: ") and lines[1].endswith(
-        f"; retrying in {failed.wait_s:g} s")
+        f"; retrying in {failed.wait_s:g} s"
+    )
     assert lines[2] == f"Attempt 2: GPT-4 after waiting {failed.wait_s:g} s…"
     [result] = results
     assert result.ok and result.retries == 1 and result.fallbacks == 0

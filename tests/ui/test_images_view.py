@@ -26,7 +26,8 @@ GENERATION_S = 90.0
 # As in tests/local/conftest.py: numpy 2.4 warns when diffusers' schedulers convert a
 # torch tensor with np.array() (torch's __array__ has no `copy` parameter).
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,12 @@ def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, settle
     assert view.warning_label.text() == CPU_WARNING  # no CUDA GPU on the test machine
     text = read_png_text(vm.images[0])
     assert (text["negative_prompt"], text["seed"], text["steps"], text["guidance"], text["size"]) == (
-        "blurry", "42", "2", "5", "64x64")
+        "blurry",
+        "42",
+        "2",
+        "5",
+        "64x64",
+    )
     (row,) = ctx.ledger.attempts(completed[0])
     assert row.outcome == "ok" and row.cost_usd == 0 and row.images == 1 and row.gpu_seconds > 0
     assert view.generate_button.isEnabled() and not view.cancel_button.isEnabled()

@@ -21,8 +21,12 @@ from sparklio_desktop.ui.viewmodels.leaderboard import LeaderboardViewModel
 from sparklio_desktop.ui.views.leaderboard_view import LeaderboardView
 from tests.ui.conftest import run
 
-SONNET, GPT4, GPT35, GEMINI = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "openai/gpt-3.5-turbo", \
-    "google/gemini-2.0-pro"
+SONNET, GPT4, GPT35, GEMINI = (
+    "anthropic/claude-3-5-sonnet",
+    "openai/gpt-4",
+    "openai/gpt-3.5-turbo",
+    "google/gemini-2.0-pro",
+)
 STRENGTHS = {SONNET: 1.5, GPT4: 0.5, GPT35: -1.0}
 
 
@@ -55,14 +59,16 @@ def board(qtbot, qloop, tmp_path, policy_copy):
     votes.close()
 
 
-def _record(votes: VoteStore, task: str, n: int, strengths: dict[str, float], start: datetime,
-            stars_for: str | None = None) -> None:
+def _record(
+    votes: VoteStore, task: str, n: int, strengths: dict[str, float], start: datetime, stars_for: str | None = None
+) -> None:
     rng = random.Random(3)
     for i in range(n):
         pair = rng.sample(sorted(strengths), 2)
         when = start + timedelta(minutes=i)
-        cid = votes.record_comparison(task_type=task, prompt=f"p{i}", models=pair, order_shown=pair, blind=True,
-                                      ts=when)
+        cid = votes.record_comparison(
+            task_type=task, prompt=f"p{i}", models=pair, order_shown=pair, blind=True, ts=when
+        )
         p_first = 1 / (1 + 2.718281828 ** (strengths[pair[1]] - strengths[pair[0]]))
         stars = {stars_for: 4 + i % 2} if stars_for in pair else None
         votes.record_vote(cid, "a" if rng.random() < p_first else "b", stars=stars, ts=when + timedelta(seconds=5))
@@ -149,8 +155,9 @@ def test_create_builds_each_panel_from_services(qtbot, qloop, tmp_path):
 
     votes = VoteStore.open(tmp_path / "ledger.sqlite3")
     workspace = Workspace(policy_path=shipped_policy_path())
-    services = SimpleNamespace(workspace=workspace, votes=votes, dispatcher=SimpleNamespace(),
-                               planner=RoutePlanner(workspace, probe=LiveState))
+    services = SimpleNamespace(
+        workspace=workspace, votes=votes, dispatcher=SimpleNamespace(), planner=RoutePlanner(workspace, probe=LiveState)
+    )
     built = [models_view.create(services), compare_view.create(services), leaderboard_view.create(services)]
     for view in built:
         qtbot.addWidget(view)

@@ -58,8 +58,9 @@ def _status_shows(window, spent: Decimal, budget: Decimal) -> bool:
     return f": {usd_text(spent)} of {usd_text(budget)} (" in window.spend_label.text()
 
 
-def test_a_compare_run_and_its_vote_refresh_spend_status_and_leaderboard(qtbot, qloop, make_ctx, openai_server,
-                                                                         anthropic_server):
+def test_a_compare_run_and_its_vote_refresh_spend_status_and_leaderboard(
+    qtbot, qloop, make_ctx, openai_server, anthropic_server
+):
     for server in (openai_server, anthropic_server):
         server.usage = (100, 50)
     ctx = make_ctx()
@@ -72,8 +73,9 @@ def test_a_compare_run_and_its_vote_refresh_spend_status_and_leaderboard(qtbot, 
 
     for i in range(compare.model_list.count()):
         item = compare.model_list.item(i)
-        item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in (GPT4, SONNET)
-                           else Qt.CheckState.Unchecked)
+        item.setCheckState(
+            Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in (GPT4, SONNET) else Qt.CheckState.Unchecked
+        )
     compare.task_combo.setCurrentIndex(compare.task_combo.findData(TASK))
     compare.prompt.setPlainText("Three taglines for an autumn latte")
     compare.compare_button.click()
@@ -128,7 +130,8 @@ def test_a_new_budget_in_settings_shows_in_the_spend_panel_and_status_bar(qtbot,
     wait_until(qloop, lambda: ctx.budget.monthly_usd == Decimal(120))
 
     wait_until(qloop, lambda: _status_shows(window, Decimal(0), Decimal(120)), timeout=5)
-    wait_until(qloop, lambda: window.views["spend"].gauge.text() == f"$0.00 of {usd_text(Decimal(120))} (0.0%)",
-               timeout=5)
+    wait_until(
+        qloop, lambda: window.views["spend"].gauge.text() == f"$0.00 of {usd_text(Decimal(120))} (0.0%)", timeout=5
+    )
     assert "80% mark: $96.00" in window.views["spend"].mark_label.text()
     run(qloop, ctx.wait_idle())

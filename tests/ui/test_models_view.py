@@ -187,7 +187,9 @@ def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, s
     assert [m.id for m in catalog.values() if m.api_name.startswith("llama3.2")] == ["ollama/llama3.2"]
 
 
-def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(qloop, settle, ollama, models, sparklio_home):
+def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(
+    qloop, settle, ollama, models, sparklio_home
+):
     ollama.installed = ["mistral-nemo:latest", *ollama.installed]
     vm, view, _ = models
     run(qloop, vm.refresh())
@@ -199,7 +201,9 @@ def test_add_to_catalog_of_a_model_the_catalog_does_not_know_adds_an_entry(qloop
     assert added == ["ollama/mistral-nemo:latest"]
 
 
-def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, settle, make_ctx, ollama, sparklio_home, monkeypatch):
+def test_add_to_catalog_takes_effect_in_the_running_app(
+    qtbot, qloop, settle, make_ctx, ollama, sparklio_home, monkeypatch
+):
     from sparklio_desktop.app import build_window
     from sparklio_desktop.core.routing.decision import Rule
 
@@ -226,8 +230,9 @@ def test_add_to_catalog_takes_effect_in_the_running_app(qtbot, qloop, settle, ma
     assert live.local_tags["ollama/mistral-nemo:latest"] == "mistral-nemo:latest"
     from sparklio_desktop.core.routing.router import RouteRequest, route
 
-    decision = route(RouteRequest(task="chat", budget="low", explore=False), ctx.workspace.catalog,
-                     ctx.workspace.policy, live)
+    decision = route(
+        RouteRequest(task="chat", budget="low", explore=False), ctx.workspace.catalog, ctx.workspace.policy, live
+    )
     assert decision.candidate("ollama/mistral-nemo:latest").excluded_by is not Rule.NOT_INSTALLED
     run(qloop, ctx.wait_idle())
 

@@ -38,8 +38,7 @@ def _compose(ctx) -> None:
     composer.set_prompt("Three captions for our autumn launch")
 
 
-def test_after_a_401_the_preview_shows_the_chain_the_next_run_takes(qloop, openai_server, anthropic_server,
-                                                                     make_ctx):
+def test_after_a_401_the_preview_shows_the_chain_the_next_run_takes(qloop, openai_server, anthropic_server, make_ctx):
     anthropic_server.script(Fault(status=401, message="invalid x-api-key", error_type="authentication_error"))
     ctx = make_ctx()
     _compose(ctx)
@@ -52,8 +51,9 @@ def test_after_a_401_the_preview_shows_the_chain_the_next_run_takes(qloop, opena
     assert tuple(routed["chain"]) == preview.chain and second.model == preview.chain[0]
 
 
-def test_votes_that_promote_a_model_move_the_preview_as_they_move_the_run(qloop, openai_server, anthropic_server,
-                                                                          make_ctx):
+def test_votes_that_promote_a_model_move_the_preview_as_they_move_the_run(
+    qloop, openai_server, anthropic_server, make_ctx
+):
     _vote_gpt4_over_sonnet(paths.ledger_path(), 40)
     ctx = make_ctx()
     _compose(ctx)

@@ -12,8 +12,13 @@ from PySide6.QtGui import QImage
 def test_screenshot_writes_four_pngs(tmp_path, sparklio_home):
     out = tmp_path / "shots"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SPARKLIO_HOME": str(sparklio_home)}
-    done = subprocess.run([sys.executable, "-m", "sparklio_desktop", "--screenshot", str(out)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", "--screenshot", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     for name in ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models"):
         path = out / f"{name}.png"

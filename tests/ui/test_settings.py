@@ -155,9 +155,16 @@ def test_the_wheel_over_an_unfocused_choice_scrolls_and_changes_nothing(qtbot, q
     before = combo.currentIndex()
     assert not combo.hasFocus()
     for _ in range(3):
-        wheel = QWheelEvent(QPointF(5, 5), QPointF(combo.mapToGlobal(QPoint(5, 5))), QPoint(0, 0), QPoint(0, -120),
-                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
-                            False)
+        wheel = QWheelEvent(
+            QPointF(5, 5),
+            QPointF(combo.mapToGlobal(QPoint(5, 5))),
+            QPoint(0, 0),
+            QPoint(0, -120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
         QApplication.sendEvent(combo, wheel)
     run(qloop, ctx.settings.wait_idle())
     assert combo.currentIndex() == before

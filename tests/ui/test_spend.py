@@ -32,10 +32,21 @@ def _month_start() -> datetime:
 def _insert(ledger) -> str:
     start = _month_start()
     for day, rid, attempt, model, provider, task, outcome, cost, saved in ROWS:
-        ledger.record_attempt(AttemptRecord(
-            request_id=rid, attempt=attempt, ts_utc=start + timedelta(days=day - 1), task_type=task, model_id=model,
-            provider=provider, outcome=outcome, cost_usd=Decimal(cost), saved_usd=Decimal(saved),
-            input_tokens=100, output_tokens=50))
+        ledger.record_attempt(
+            AttemptRecord(
+                request_id=rid,
+                attempt=attempt,
+                ts_utc=start + timedelta(days=day - 1),
+                task_type=task,
+                model_id=model,
+                provider=provider,
+                outcome=outcome,
+                cost_usd=Decimal(cost),
+                saved_usd=Decimal(saved),
+                input_tokens=100,
+                output_tokens=50,
+            )
+        )
     return f"{start.year:04d}-{start.month:02d}"
 
 
@@ -55,11 +66,17 @@ def test_spend_panel_totals_equal_sql_sums(qtbot, qloop, make_ctx, tmp_path):
     path = ctx.ledger.path
     [(total,)] = _sql(path, "SELECT SUM(cost_usd) FROM llm_usage")
     assert f.spent_usd == from_picodollars(total) == sum(Decimal(r[7]) for r in ROWS)
-    by_model = {m: from_picodollars(v) for m, v in _sql(path, "SELECT model_id, SUM(cost_usd) FROM llm_usage GROUP BY 1")}
+    by_model = {
+        m: from_picodollars(v) for m, v in _sql(path, "SELECT model_id, SUM(cost_usd) FROM llm_usage GROUP BY 1")
+    }
     assert dict(f.by_model) == by_model
-    by_provider = {p: from_picodollars(v) for p, v in _sql(path, "SELECT provider, SUM(cost_usd) FROM llm_usage GROUP BY 1")}
+    by_provider = {
+        p: from_picodollars(v) for p, v in _sql(path, "SELECT provider, SUM(cost_usd) FROM llm_usage GROUP BY 1")
+    }
     assert dict(f.by_provider) == by_provider
-    by_task = {t: from_picodollars(v) for t, v in _sql(path, "SELECT task_type, SUM(cost_usd) FROM llm_usage GROUP BY 1")}
+    by_task = {
+        t: from_picodollars(v) for t, v in _sql(path, "SELECT task_type, SUM(cost_usd) FROM llm_usage GROUP BY 1")
+    }
     assert dict(f.by_task) == by_task
     [(saved,)] = _sql(path, "SELECT SUM(saved_usd) FROM llm_usage")
     assert f.saved_usd == from_picodollars(saved)

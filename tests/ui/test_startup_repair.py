@@ -48,8 +48,13 @@ def test_repair_sets_the_ledger_aside_and_salvages_it(qapp, sparklio_home):
     from sparklio_desktop.app import _offer_ledger_repair
 
     exc = _damaged_ledger()
-    seen = _answer_dialogs(lambda box: next(b for b in box.buttons() if b.text() == "Set aside and repair")
-                           if len(box.buttons()) > 1 else box.buttons()[0])
+    seen = _answer_dialogs(
+        lambda box: (
+            next(b for b in box.buttons() if b.text() == "Set aside and repair")
+            if len(box.buttons()) > 1
+            else box.buttons()[0]
+        )
+    )
     assert _offer_ledger_repair(exc) is True
     assert "cannot read its ledger" in seen[0] and str(exc.path) in seen[0]
     assert seen[1].startswith("Recovered 40 usage records") and ".damaged-" in seen[1]

@@ -94,15 +94,29 @@ class ModelCaller:
     """Calls models through the client factory, provider keys and endpoints, and the
     local image engine (when this machine has one)."""
 
-    def __init__(self, clients: ClientFactory, access: ProviderAccess, local_images: LocalImageEngine | None,
-                 load_allowance_s: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        access: ProviderAccess,
+        local_images: LocalImageEngine | None,
+        load_allowance_s: Callable[[], float],
+    ) -> None:
         self._clients = clients
         self._access = access
         self._local_images = local_images
         self._load_allowance_s = load_allowance_s
 
-    async def call(self, model: ModelSpec, messages: Sequence[Message], request: RunRequest, state: AttemptState,
-                   *, timeout_s: float, max_output: int | None, limits: StallLimits) -> AsyncIterator[str]:
+    async def call(
+        self,
+        model: ModelSpec,
+        messages: Sequence[Message],
+        request: RunRequest,
+        state: AttemptState,
+        *,
+        timeout_s: float,
+        max_output: int | None,
+        limits: StallLimits,
+    ) -> AsyncIterator[str]:
         """Yield the answer's text as it streams, filling ``state``; raises the
         provider's error (or the watchdog's :class:`StalledError`)."""
         if model.provider == "diffusers":
@@ -133,8 +147,9 @@ class ModelCaller:
             return
         if model.provider == "ollama":
             limits = await self._with_load_allowance(model, endpoint, limits)
-        chat = ChatRequest(endpoint, tuple(messages), max_output or None, request.temperature,
-                           limits.transport_timeout(timeout_s))
+        chat = ChatRequest(
+            endpoint, tuple(messages), max_output or None, request.temperature, limits.transport_timeout(timeout_s)
+        )
         async for event in watch(client.stream_chat(chat), limits, is_token=_is_token, **names):
             if isinstance(event, TextDelta):
                 if state.ttft_s is None:
@@ -146,8 +161,9 @@ class ModelCaller:
 
     async def _generate_locally(self, model: ModelSpec, request: RunRequest, state: AttemptState) -> None:
         if self._local_images is None:
-            raise ProviderError("Stable Diffusion is not set up on this machine", provider="diffusers",
-                                model=model.api_name)
+            raise ProviderError(
+                "Stable Diffusion is not set up on this machine", provider="diffusers", model=model.api_name
+            )
         local: dict[str, Any] = {}  # only what was asked, so engines without these options still work
         if request.image_options is not None:
             local["options"] = request.image_options
@@ -155,7 +171,8 @@ class ModelCaller:
             local["progress"] = request.image_progress
         steps = request.image_options.steps if request.image_options is not None else None
         state.images, state.gpu_seconds = await self._local_images.generate(
-            request.prompt, request.route.image_size or "512x512", request.n_images, steps, **local)
+            request.prompt, request.route.image_size or "512x512", request.n_images, steps, **local
+        )
 
     async def _make_room(self, model: ModelSpec) -> None:
         """One GPU for Ollama and Stable Diffusion: a local model that needs memory first

@@ -39,8 +39,9 @@ class Budget(Protocol):
     """The monthly budget guard (core.budget.BudgetGuard): reserve a paid call's worst
     case before it is sent, settle after its attempts are recorded."""
 
-    def reserve(self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None
-                ) -> Reservation: ...
+    def reserve(
+        self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None
+    ) -> Reservation: ...
 
     def settle(self, reservation: Reservation) -> None: ...
 
@@ -56,8 +57,16 @@ class AttemptLedger(Protocol):
 
     def finish_attempt(self, record: AttemptRecord) -> int: ...
 
-    def record_decision(self, request_id: str, *, prompt: str, task_type: str, trace: Any,
-                        final_model_id: str | None = None, exploration: bool = False) -> None: ...
+    def record_decision(
+        self,
+        request_id: str,
+        *,
+        prompt: str,
+        task_type: str,
+        trace: Any,
+        final_model_id: str | None = None,
+        exploration: bool = False,
+    ) -> None: ...
 
 
 class Planner(Protocol):
@@ -86,9 +95,16 @@ class KeySource(Protocol):
 class LocalImageEngine(Protocol):
     """Stable Diffusion on this machine (core.local.sd.service)."""
 
-    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
-                       options: ImageOptions | None = None, progress: ImageProgress | None = None
-                       ) -> tuple[tuple[bytes, ...], float]:
+    async def generate(
+        self,
+        prompt: str,
+        size: str,
+        n: int,
+        steps: int | None = None,
+        *,
+        options: ImageOptions | None = None,
+        progress: ImageProgress | None = None,
+    ) -> tuple[tuple[bytes, ...], float]:
         """PNG images and the GPU seconds they took."""
         ...
 

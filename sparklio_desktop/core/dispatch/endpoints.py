@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProviderAccess", "ProviderClients"]
 
+
 class ProviderClients:
     """The dispatcher's default client factory: the registry's client for each provider,
     built on first use over one shared HTTP client (``None``: each SDK's own)."""
@@ -40,7 +41,6 @@ class ProviderClients:
     def client(self, provider: str) -> ProviderClient:
         client = self._clients.get(provider)
         if client is None:
-
             row = client_row(provider)  # a provider without a row speaks the OpenAI wire format
             client = self._clients[provider] = create_client(row.name, self._http)
             import_sdk(row.name)  # before any first-token clock starts
@@ -99,6 +99,10 @@ class ProviderAccess:
             # Never call without it: the SDK would fall back to the provider's own variable
             # (OPENAI_API_KEY...) and send the real key to this host.
 
-            raise ProviderError(f"no key for this endpoint: set one with `sparklio keys set {name}` or "
-                                f"${default_env_var_names(name)[0]}", provider=model.provider, model=model.api_name)
+            raise ProviderError(
+                f"no key for this endpoint: set one with `sparklio keys set {name}` or "
+                f"${default_env_var_names(name)[0]}",
+                provider=model.provider,
+                model=model.api_name,
+            )
         return Endpoint(model.provider, model.api_name, base_url, key)

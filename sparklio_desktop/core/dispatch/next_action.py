@@ -93,8 +93,9 @@ def next_action(error: SparklioError, *, retry_index: int, retry: RetryRules, bi
             return NEXT_MODEL
         return NextAction("retry", max(0.0, asked))
     if isinstance(error, AuthError):
-        return NextAction("next model", session_failure=SessionFailure(
-            "provider", f"{error.status or 'auth'}: {error.message}"))
+        return NextAction(
+            "next model", session_failure=SessionFailure("provider", f"{error.status or 'auth'}: {error.message}")
+        )
     if isinstance(error, ModelNotFoundError):
         return NextAction("next model", session_failure=SessionFailure("model", error.message))
     if isinstance(error, ContextLengthError):

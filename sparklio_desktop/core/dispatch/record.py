@@ -97,13 +97,25 @@ def start_row(attempt: AttemptContext) -> AttemptRecord:
     it is billed if this process ends before it finishes), and the worst case reserved."""
     o, model, price = attempt.options, attempt.model, attempt.model.price
     return AttemptRecord(
-        request_id=attempt.request_id, attempt=attempt.number, task_type=o.task, model_id=model.id,
-        provider=model.provider, outcome="in_flight", complexity=o.complexity, budget_tier=o.budget, speed=o.speed,
-        quality_target=o.quality, input_tokens=attempt.input_estimate, usage_source="estimate",
+        request_id=attempt.request_id,
+        attempt=attempt.number,
+        task_type=o.task,
+        model_id=model.id,
+        provider=model.provider,
+        outcome="in_flight",
+        complexity=o.complexity,
+        budget_tier=o.budget,
+        speed=o.speed,
+        quality_target=o.quality,
+        input_tokens=attempt.input_estimate,
+        usage_source="estimate",
         price_input_per_mtok=price.input_per_mtok if price else None,
         price_output_per_mtok=price.output_per_mtok if price else None,
         start_cost_usd=priced(model, attempt.input_estimate, 0, 0, attempt.image_size),
-        worst_case_usd=attempt.worst_case_usd, waited_s=attempt.waited_s, exploration=attempt.exploration)
+        worst_case_usd=attempt.worst_case_usd,
+        waited_s=attempt.waited_s,
+        exploration=attempt.exploration,
+    )
 
 
 def succeeded(attempt: AttemptContext, state: AttemptState, latency_s: float) -> AttemptFacts:
@@ -118,9 +130,17 @@ def succeeded(attempt: AttemptContext, state: AttemptState, latency_s: float) ->
         output_tokens, source = tokens.count_text(state.text)[0], "estimate"
     images = len(state.images)
     return AttemptFacts(
-        attempt, "ok", input_tokens, output_tokens, images, source,
+        attempt,
+        "ok",
+        input_tokens,
+        output_tokens,
+        images,
+        source,
         priced(attempt.model, input_tokens, output_tokens, images, attempt.image_size),
-        latency_s=latency_s, ttft_s=state.ttft_s, gpu_seconds=state.gpu_seconds)
+        latency_s=latency_s,
+        ttft_s=state.ttft_s,
+        gpu_seconds=state.gpu_seconds,
+    )
 
 
 def failed(attempt: AttemptContext, error: ProviderError, state: AttemptState, latency_s: float) -> AttemptFacts:
@@ -130,20 +150,40 @@ def failed(attempt: AttemptContext, error: ProviderError, state: AttemptState, l
         received = tokens.count_text(state.text)[0] if state.text else 0
     images = len(state.images)  # images generated before a later call failed were paid for
     billed_input = attempt.input_estimate if received or images else 0
-    cost = priced(attempt.model, billed_input, received, images, attempt.image_size) if received or images else Decimal(0)
+    cost = (
+        priced(attempt.model, billed_input, received, images, attempt.image_size) if received or images else Decimal(0)
+    )
     return AttemptFacts(
-        attempt, "stalled" if isinstance(error, StalledError) else "error", billed_input, received, images,
-        "estimate", cost, latency_s=latency_s, ttft_s=state.ttft_s, error=error)
+        attempt,
+        "stalled" if isinstance(error, StalledError) else "error",
+        billed_input,
+        received,
+        images,
+        "estimate",
+        cost,
+        latency_s=latency_s,
+        ttft_s=state.ttft_s,
+        error=error,
+    )
 
 
-def _cut_short(attempt: AttemptContext, state: AttemptState, outcome: Outcome, latency_s: float,
-               note: str) -> AttemptFacts:
+def _cut_short(
+    attempt: AttemptContext, state: AttemptState, outcome: Outcome, latency_s: float, note: str
+) -> AttemptFacts:
     received = tokens.count_text(state.text)[0]
     images = len(state.images)  # images already generated were paid for
     return AttemptFacts(
-        attempt, outcome, attempt.input_estimate, received, images, "estimate",
+        attempt,
+        outcome,
+        attempt.input_estimate,
+        received,
+        images,
+        "estimate",
         priced(attempt.model, attempt.input_estimate, received, images, attempt.image_size),
-        latency_s=latency_s, ttft_s=state.ttft_s, note=note)
+        latency_s=latency_s,
+        ttft_s=state.ttft_s,
+        note=note,
+    )
 
 
 def cancelled(attempt: AttemptContext, state: AttemptState, latency_s: float) -> AttemptFacts:
@@ -162,8 +202,9 @@ def refused(attempt: AttemptContext, error: Exception) -> AttemptFacts:
 
 
 def cache_hit(attempt: AttemptContext, hit: CachedResponse) -> AttemptFacts:
-    return AttemptFacts(attempt, "cache_hit", hit.input_tokens, hit.output_tokens, saved_usd=hit.cost_usd,
-                        latency_s=0.0)
+    return AttemptFacts(
+        attempt, "cache_hit", hit.input_tokens, hit.output_tokens, saved_usd=hit.cost_usd, latency_s=0.0
+    )
 
 
 def _error_class(error: Exception) -> str:
@@ -189,19 +230,49 @@ class AttemptRecorder:
             message = facts.note
         price, o = model.price, attempt.options
         interrupts.done(attempt.key)
-        self._ledger.finish_attempt(AttemptRecord(
-            request_id=attempt.request_id, attempt=attempt.number, task_type=o.task, model_id=model.id,
-            provider=model.provider, outcome=facts.outcome, complexity=o.complexity, budget_tier=o.budget,
-            speed=o.speed, quality_target=o.quality, error_class=error_class, error_message=message,
-            input_tokens=facts.input_tokens, output_tokens=facts.output_tokens, images=facts.images,
-            usage_source=facts.usage_source,
-            price_input_per_mtok=price.input_per_mtok if price else None,
-            price_output_per_mtok=price.output_per_mtok if price else None,
-            price_per_image=price.image_price(attempt.image_size) if price and price.per_image else None,
-            cost_usd=facts.cost_usd, saved_usd=facts.saved_usd, latency_s=facts.latency_s, ttft_s=facts.ttft_s,
-            tokens_per_s=facts.tokens_per_s, waited_s=attempt.waited_s, exploration=attempt.exploration,
-            gpu_seconds=facts.gpu_seconds,
-        ))
-        return AttemptInfo(attempt.number, model.id, facts.outcome, error_class, message, facts.input_tokens,
-                           facts.output_tokens, facts.cost_usd, facts.latency_s, facts.ttft_s, attempt.waited_s,
-                           facts.usage_source, attempt.exploration)
+        self._ledger.finish_attempt(
+            AttemptRecord(
+                request_id=attempt.request_id,
+                attempt=attempt.number,
+                task_type=o.task,
+                model_id=model.id,
+                provider=model.provider,
+                outcome=facts.outcome,
+                complexity=o.complexity,
+                budget_tier=o.budget,
+                speed=o.speed,
+                quality_target=o.quality,
+                error_class=error_class,
+                error_message=message,
+                input_tokens=facts.input_tokens,
+                output_tokens=facts.output_tokens,
+                images=facts.images,
+                usage_source=facts.usage_source,
+                price_input_per_mtok=price.input_per_mtok if price else None,
+                price_output_per_mtok=price.output_per_mtok if price else None,
+                price_per_image=price.image_price(attempt.image_size) if price and price.per_image else None,
+                cost_usd=facts.cost_usd,
+                saved_usd=facts.saved_usd,
+                latency_s=facts.latency_s,
+                ttft_s=facts.ttft_s,
+                tokens_per_s=facts.tokens_per_s,
+                waited_s=attempt.waited_s,
+                exploration=attempt.exploration,
+                gpu_seconds=facts.gpu_seconds,
+            )
+        )
+        return AttemptInfo(
+            attempt.number,
+            model.id,
+            facts.outcome,
+            error_class,
+            message,
+            facts.input_tokens,
+            facts.output_tokens,
+            facts.cost_usd,
+            facts.latency_s,
+            facts.ttft_s,
+            attempt.waited_s,
+            facts.usage_source,
+            attempt.exploration,
+        )

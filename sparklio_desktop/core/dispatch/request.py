@@ -52,8 +52,10 @@ class RunRequest:
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise SparklioError(f"the number of images must be a whole number of at least 1, not {count!r}")
         if self.max_output_tokens is not None and (
-                isinstance(self.max_output_tokens, bool) or not isinstance(self.max_output_tokens, int)
-                or self.max_output_tokens < 1):
+            isinstance(self.max_output_tokens, bool)
+            or not isinstance(self.max_output_tokens, int)
+            or self.max_output_tokens < 1
+        ):
             raise SparklioError(f"the maximum output must be at least 1 token, not {self.max_output_tokens!r}")
 
     @property

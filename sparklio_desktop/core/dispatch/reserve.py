@@ -58,12 +58,12 @@ def image_count(model: ModelSpec, request: RunRequest) -> int:
 
 def worst_case(model: ModelSpec, request: RunRequest, input_estimate: int, max_output: int) -> Decimal:
     """The most the call can cost; raises ``UnpricedModelError`` for a model without a price."""
-    return worst_case_cost(model, reserve_input(model, input_estimate), max_output, image_count(model, request),
-                           request.paid_image_size)
+    return worst_case_cost(
+        model, reserve_input(model, input_estimate), max_output, image_count(model, request), request.paid_image_size
+    )
 
 
-def reserve(budget: Budget | None, attempt: AttemptContext, request: RunRequest, max_output: int
-            ) -> Reservation | None:
+def reserve(budget: Budget | None, attempt: AttemptContext, request: RunRequest, max_output: int) -> Reservation | None:
     """Hold the worst case of ``attempt``'s call, its start row written in the same
     transaction; None when nothing is held (no budget, a free model), and then the caller
     writes the start row. Raises ``BudgetError`` (refused) or ``UnpricedModelError``."""

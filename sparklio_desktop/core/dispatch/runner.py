@@ -93,15 +93,31 @@ class _Run:
     answer: tuple[str, AttemptState] | None = None  # the model that answered, and its answer
     _numbered: int = 0
 
-    def next_attempt(self, model: ModelSpec, input_estimate: int, exploration: bool, waited_s: float = 0.0
-                     ) -> AttemptContext:
+    def next_attempt(
+        self, model: ModelSpec, input_estimate: int, exploration: bool, waited_s: float = 0.0
+    ) -> AttemptContext:
         self._numbered += 1
-        return AttemptContext(self.request_id, self._numbered, self.decision.options, model, input_estimate,
-                              self.request.paid_image_size, exploration, waited_s)
+        return AttemptContext(
+            self.request_id,
+            self._numbered,
+            self.decision.options,
+            model,
+            input_estimate,
+            self.request.paid_image_size,
+            exploration,
+            waited_s,
+        )
 
     def result(self, *, model: str | None, output: str = "", **more: Any) -> RunResult:
-        return RunResult(request_id=self.request_id, decision=self.decision, model=model, output=output,
-                         exploration=self.decision.exploration, attempts=tuple(self.attempts), **more)
+        return RunResult(
+            request_id=self.request_id,
+            decision=self.decision,
+            model=model,
+            output=output,
+            exploration=self.decision.exploration,
+            attempts=tuple(self.attempts),
+            **more,
+        )
 
 
 class Dispatcher:
@@ -136,8 +152,9 @@ class Dispatcher:
         self._sleep = sleep
         self._clients: ClientFactory = clients or ProviderClients(http_client)
         self._access = ProviderAccess(keys, settings)
-        self._caller = ModelCaller(self._clients, self._access, local_images,
-                                   lambda: self.workspace.policy.dispatch.ollama_load_allowance_s)
+        self._caller = ModelCaller(
+            self._clients, self._access, local_images, lambda: self.workspace.policy.dispatch.ollama_load_allowance_s
+        )
         self._recorder = record.AttemptRecorder(ledger, self._access.secrets_of)
 
     # -- public ----------------------------------------------------------------
@@ -163,8 +180,12 @@ class Dispatcher:
                 yield event
         finally:
             self.ledger.record_decision(
-                request_id, prompt=request.prompt, task_type=decision.options.task, trace=decision.to_dict(),
-                final_model_id=answered, exploration=decision.exploration,
+                request_id,
+                prompt=request.prompt,
+                task_type=decision.options.task,
+                trace=decision.to_dict(),
+                final_model_id=answered,
+                exploration=decision.exploration,
             )
 
     async def aclose(self) -> None:
@@ -182,12 +203,15 @@ class Dispatcher:
         if not forced.has(decision.options.capability):
             raise SparklioError(f"{forced.name} cannot do {decision.options.capability} ({request.model})")
         if forced.unpriced:
-            raise UnpricedModelError(f"{forced.name} ({forced.id}) has no price in the catalog; add one to "
-                                     "your catalog.yaml before using it, so its cost can be recorded")
+            raise UnpricedModelError(
+                f"{forced.name} ({forced.id}) has no price in the catalog; add one to "
+                "your catalog.yaml before using it, so its cost can be recorded"
+            )
         return decision, [forced.id]
 
-    async def _execute(self, request_id: str, request: RunRequest, decision: RoutingDecision, chain: list[str]
-                       ) -> AsyncIterator[Event]:
+    async def _execute(
+        self, request_id: str, request: RunRequest, decision: RoutingDecision, chain: list[str]
+    ) -> AsyncIterator[Event]:
         task = self.workspace.policy.task(decision.options.task)
         run = _Run(request_id, request, decision, task, _messages(task.system_prompt, request))
         if not chain:
@@ -205,23 +229,32 @@ class Dispatcher:
         for index, model_id in enumerate(chain):
             model = self._as_called(decision, model_id)
             if model_id in self.planner.session or (
-                    run.context_floor is not None and (model.context_tokens or 0) <= run.context_floor):
+                run.context_floor is not None and (model.context_tokens or 0) <= run.context_floor
+            ):
                 continue
             explored = decision.exploration and index == 0
             async for event in self._try_model(run, model, explored, cache_key if index == 0 else None):
                 yield event
             if run.answer is not None:
                 answered, state = run.answer
-                yield Finished(run.result(model=answered, output=state.text, images=state.images,
-                                          image_size=request.route.image_size, vectors=state.vectors,
-                                          budget_alert=self._alert()))
+                yield Finished(
+                    run.result(
+                        model=answered,
+                        output=state.text,
+                        images=state.images,
+                        image_size=request.route.image_size,
+                        vectors=state.vectors,
+                        budget_alert=self._alert(),
+                    )
+                )
                 return
             if run.halted:
                 break
         yield Finished(run.result(model=None, error=run.last_error or "every model in the chain was unavailable"))
 
-    async def _try_model(self, run: _Run, model: ModelSpec, explored: bool, cache_key: str | None
-                         ) -> AsyncIterator[Event]:
+    async def _try_model(
+        self, run: _Run, model: ModelSpec, explored: bool, cache_key: str | None
+    ) -> AsyncIterator[Event]:
         """One model's attempts, under one budget reservation: reserve, then attempt and
         decide until it answers, a failure moves on, or the retries are spent. Sets
         ``run.answer`` or ``run.halted``; the reservation is settled before it returns."""
@@ -241,8 +274,9 @@ class Dispatcher:
             return
         speed = SpeedClass(run.decision.options.speed)
         timeout_s = policy.speed_classes[speed].timeout_s
-        limits = StallLimits(policy.dispatch.first_token_timeout_s.for_speed(speed),
-                             policy.dispatch.stream_idle_timeout_s)
+        limits = StallLimits(
+            policy.dispatch.first_token_timeout_s.for_speed(speed), policy.dispatch.stream_idle_timeout_s
+        )
         try:
             for retry_index in range(policy.retry.max_retries + 1):
                 yield AttemptStarted(attempt.number, model.id, model.name, attempt.waited_s)
@@ -251,8 +285,15 @@ class Dispatcher:
                     self.ledger.start_attempt(record.start_row(attempt))
                 interrupts.track(attempt.key, functools.partial(self._interrupted, attempt, state, reservation))
                 try:
-                    async for chunk in self._caller.call(model, run.messages, run.request, state, timeout_s=timeout_s,
-                                                         max_output=max_output, limits=limits):
+                    async for chunk in self._caller.call(
+                        model,
+                        run.messages,
+                        run.request,
+                        state,
+                        timeout_s=timeout_s,
+                        max_output=max_output,
+                        limits=limits,
+                    ):
                         yield TextChunk(chunk)
                 except asyncio.CancelledError:
                     self._recorder.record(record.cancelled(attempt, state, state.elapsed()))
@@ -310,8 +351,12 @@ class Dispatcher:
         if self.cache is None or not request.use_cache or ttl is None or request.model is not None:
             return None
 
-        params = {"max_output_tokens": request.max_output_tokens, "temperature": request.temperature,
-                  "images": request.n_images, "size": request.route.image_size}
+        params = {
+            "max_output_tokens": request.max_output_tokens,
+            "temperature": request.temperature,
+            "images": request.n_images,
+            "size": request.route.image_size,
+        }
         return cache_key(first_model, run.messages, params)
 
     def _cache_answer(self, key: str, run: _Run, info: AttemptInfo, text: str) -> None:
@@ -320,15 +365,26 @@ class Dispatcher:
         if self.cache is None or ttl is None:
             return
 
-        self.cache.put(key, CachedResponse(model_id=info.model, output=text, input_tokens=info.input_tokens,
-                                           output_tokens=info.output_tokens, cost_usd=info.cost_usd), ttl)
+        self.cache.put(
+            key,
+            CachedResponse(
+                model_id=info.model,
+                output=text,
+                input_tokens=info.input_tokens,
+                output_tokens=info.output_tokens,
+                cost_usd=info.cost_usd,
+            ),
+            ttl,
+        )
 
     def _alert(self) -> str | None:
         if self.budget is None or not self.budget.alert_due():
             return None
         status = self.budget.status()
-        return (f"Budget alert: {status.percent}% of the {status.month} budget spent "
-                f"(${status.spent_usd:.2f} of ${status.budget_usd:.2f}).")
+        return (
+            f"Budget alert: {status.percent}% of the {status.month} budget spent "
+            f"(${status.spent_usd:.2f} of ${status.budget_usd:.2f})."
+        )
 
     def _as_called(self, decision: RoutingDecision, model_id: str) -> ModelSpec:
         """The catalog's model, with the installed Ollama tag the decision resolved it to."""

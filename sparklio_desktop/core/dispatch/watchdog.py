@@ -96,10 +96,20 @@ async def watch(
                 if not scope.expired():
                     raise  # the provider's own timeout, not ours
                 if started:
-                    raise StalledError(f"the stream went silent: no data for {limits.idle_s:g} s",
-                                       phase="idle", limit_s=limits.idle_s, provider=provider, model=model) from None
-                raise StalledError(f"no first token within {limits.first_token_s:g} s", phase="first_token",
-                                   limit_s=limits.first_token_s, provider=provider, model=model) from None
+                    raise StalledError(
+                        f"the stream went silent: no data for {limits.idle_s:g} s",
+                        phase="idle",
+                        limit_s=limits.idle_s,
+                        provider=provider,
+                        model=model,
+                    ) from None
+                raise StalledError(
+                    f"no first token within {limits.first_token_s:g} s",
+                    phase="first_token",
+                    limit_s=limits.first_token_s,
+                    provider=provider,
+                    model=model,
+                ) from None
             if not started and is_token(item):
                 started = True
             if started:
@@ -119,5 +129,6 @@ async def within(call: Awaitable[T], limit_s: float, *, provider: str = "", mode
     except TimeoutError:
         if not scope.expired():
             raise
-        raise StalledError(f"no response within {limit_s:g} s", phase="response", limit_s=limit_s,
-                           provider=provider, model=model) from None
+        raise StalledError(
+            f"no response within {limit_s:g} s", phase="response", limit_s=limit_s, provider=provider, model=model
+        ) from None

@@ -61,8 +61,9 @@ def create_sqlite_engine(path: Path, label: str = "database") -> Engine:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatabaseFileError(path, label, "unopenable",
-                                f"cannot create the folder {path.parent}: {exc.strerror or exc}") from None
+        raise DatabaseFileError(
+            path, label, "unopenable", f"cannot create the folder {path.parent}: {exc.strerror or exc}"
+        ) from None
     engine = create_engine(
         URL.create("sqlite", database=str(path)),  # a URL object: no escaping of odd paths
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},

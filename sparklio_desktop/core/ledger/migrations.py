@@ -50,8 +50,7 @@ class MigrationSet:
         """Run the pending migrations on ``engine`` (a writer); return their names."""
         with engine.begin() as conn:
             conn.exec_driver_sql(
-                "CREATE TABLE IF NOT EXISTS _migrations ("
-                " name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS _migrations ( name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)"
             )
             done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _migrations")}
             ran: list[str] = []
@@ -178,9 +177,7 @@ def m001_initial(conn: Connection) -> None:
 # Whether an attempt row is the one that marks its request as a fallback: it is a
 # later attempt, on another model than attempt 1, and no earlier later attempt was.
 # Counting only that row counts each request at most once.
-_M002_FIRST_MODEL = (
-    "(SELECT f.model_id FROM llm_usage f WHERE f.request_id = {a}.request_id AND f.attempt = 1)"
-)
+_M002_FIRST_MODEL = "(SELECT f.model_id FROM llm_usage f WHERE f.request_id = {a}.request_id AND f.attempt = 1)"
 _M002_FALLBACK = (
     "CASE WHEN {a}.attempt > 1 AND {a}.model_id <> " + _M002_FIRST_MODEL + " AND NOT EXISTS ("
     "SELECT 1 FROM llm_usage o WHERE o.request_id = {a}.request_id AND o.attempt > 1"
@@ -251,8 +248,7 @@ def m002_usage_daily(conn: Connection) -> None:
 # is ``stalled``; ``in_flight`` and ``interrupted`` are reserved for attempts written when
 # they start and finished by a signal or at the next start.
 _M003_OLD_CHECK = "CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit'))"
-_M003_NEW_CHECK = ("CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit', 'stalled', "
-                   "'in_flight', 'interrupted'))")
+_M003_NEW_CHECK = "CHECK (outcome IN ('ok', 'error', 'cancelled', 'cache_hit', 'stalled', 'in_flight', 'interrupted'))"
 
 
 @LEDGER_MIGRATIONS.register
@@ -269,11 +265,16 @@ def m003_outcomes_stalled_interrupted(conn: Connection) -> None:
     table_sql: str = row[0]
     if _M003_OLD_CHECK not in table_sql:
         raise RuntimeError("llm_usage is not the table m001 created; refusing to rebuild it")
-    others = [r[0] for r in conn.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE tbl_name = 'llm_usage' AND type IN ('index', 'trigger')"
-        " AND sql IS NOT NULL ORDER BY type, name")]
+    others = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'llm_usage' AND type IN ('index', 'trigger')"
+            " AND sql IS NOT NULL ORDER BY type, name"
+        )
+    ]
     new_sql = table_sql.replace(_M003_OLD_CHECK, _M003_NEW_CHECK).replace(
-        "CREATE TABLE llm_usage", "CREATE TABLE llm_usage_m003", 1)
+        "CREATE TABLE llm_usage", "CREATE TABLE llm_usage_m003", 1
+    )
     execute_all(
         conn,
         new_sql,

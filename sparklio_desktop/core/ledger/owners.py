@@ -56,7 +56,7 @@ def _linux_token(pid: int) -> str | None:
     except OSError:
         return ""
     # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-    fields = stat[stat.rfind(b")") + 2:].split()
+    fields = stat[stat.rfind(b")") + 2 :].split()
     if not fields or fields[0] in (b"Z", b"X"):  # a zombie (or dead) process has ended
         return None
     return f"{_boot_id()}:{fields[19].decode('ascii')}"  # field 22 overall: starttime
@@ -77,8 +77,9 @@ def _windows_token(pid: int) -> str | None:  # pragma: no cover - exercised on W
         if kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) and code.value != 259:  # STILL_ACTIVE
             return None
         created, ignored = wintypes.FILETIME(), wintypes.FILETIME()
-        if not kernel32.GetProcessTimes(handle, ctypes.byref(created), ctypes.byref(ignored),
-                                        ctypes.byref(ignored), ctypes.byref(ignored)):
+        if not kernel32.GetProcessTimes(
+            handle, ctypes.byref(created), ctypes.byref(ignored), ctypes.byref(ignored), ctypes.byref(ignored)
+        ):
             return ""
         return str(created.dwHighDateTime << 32 | created.dwLowDateTime)
     finally:
@@ -95,8 +96,13 @@ def _posix_token(pid: int) -> str | None:  # pragma: no cover - exercised off Li
     import subprocess  # off Linux only: `sparklio spend`, `history` and `route` read owners too
 
     try:
-        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True,
-                             timeout=5, env={**os.environ, "LC_ALL": "C"})
+        out = subprocess.run(
+            ["ps", "-o", "lstart=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            env={**os.environ, "LC_ALL": "C"},
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     if out.returncode != 0 and not out.stdout.strip():

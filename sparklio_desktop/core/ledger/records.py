@@ -116,8 +116,15 @@ class AttemptRecord:
         for name in ("input_tokens", "output_tokens", "images"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        for name in ("cost_usd", "saved_usd", "price_input_per_mtok", "price_output_per_mtok",
-                     "price_per_image", "start_cost_usd", "worst_case_usd"):
+        for name in (
+            "cost_usd",
+            "saved_usd",
+            "price_input_per_mtok",
+            "price_output_per_mtok",
+            "price_per_image",
+            "start_cost_usd",
+            "worst_case_usd",
+        ):
             value = getattr(self, name)
             if value is not None and to_picodollars(value) < 0:
                 raise ValueError(f"{name} must not be negative")

@@ -62,8 +62,10 @@ def month_spend(conn: SqlConnection, month: str, user: str | None = None) -> Dec
 
 
 def _by(conn: SqlConnection, key: str, where: str, params: list[Any]) -> dict[str, Decimal]:
-    query = (f"SELECT {key}, COALESCE(SUM(cost_usd), 0) AS total FROM usage_daily WHERE {where}"
-             f" GROUP BY {key} ORDER BY total DESC, {key}")
+    query = (
+        f"SELECT {key}, COALESCE(SUM(cost_usd), 0) AS total FROM usage_daily WHERE {where}"
+        f" GROUP BY {key} ORDER BY total DESC, {key}"
+    )
     return {name: from_picodollars(picos) for name, picos in rows(conn, query, params)}
 
 
@@ -166,15 +168,28 @@ def history(
         where.append("first.ts_utc < ?")
         params.append(utc_iso(until))
     if search:
-        where.append("(decisions.prompt_preview LIKE '%' || ? || '%' ESCAPE '/'"
-                     " OR last.model_id LIKE '%' || ? || '%' ESCAPE '/')")
+        where.append(
+            "(decisions.prompt_preview LIKE '%' || ? || '%' ESCAPE '/'"
+            " OR last.model_id LIKE '%' || ? || '%' ESCAPE '/')"
+        )
         params += [_like_escaped(search)] * 2
     query = _HISTORY.format(where="".join(f" AND {w}" for w in where))
     return [
-        RequestSummary(request_id, parse_utc(ts), task_type, model_id, outcome, from_picodollars(cost),
-                       from_picodollars(saved), attempts, rating, preview)
-        for request_id, ts, task_type, model_id, outcome, cost, saved, attempts, rating, preview
-        in rows(conn, query, [*params, limit])
+        RequestSummary(
+            request_id,
+            parse_utc(ts),
+            task_type,
+            model_id,
+            outcome,
+            from_picodollars(cost),
+            from_picodollars(saved),
+            attempts,
+            rating,
+            preview,
+        )
+        for request_id, ts, task_type, model_id, outcome, cost, saved, attempts, rating, preview in rows(
+            conn, query, [*params, limit]
+        )
     ]
 
 

@@ -33,16 +33,22 @@ from sparklio_desktop.core.ledger.records import IN_FLIGHT, INTERRUPTED
 # The open-attempt filter is a literal, so the partial index ix_llm_usage_in_flight is used.
 _OPEN_ATTEMPT_OWNERS = f"SELECT DISTINCT owner_pid, owner_start FROM llm_usage WHERE outcome = '{IN_FLIGHT}'"
 _RESERVATION_OWNERS = "SELECT DISTINCT owner_pid, owner_start FROM budget_reservations"
-_OWNED_ATTEMPTS = (f"SELECT id, owner_pid, start_cost_usd, worst_case_usd FROM llm_usage"
-                   f" WHERE outcome = '{IN_FLIGHT}' AND owner_pid IS ? AND owner_start IS ?")
+_OWNED_ATTEMPTS = (
+    f"SELECT id, owner_pid, start_cost_usd, worst_case_usd FROM llm_usage"
+    f" WHERE outcome = '{IN_FLIGHT}' AND owner_pid IS ? AND owner_start IS ?"
+)
 _OWNED_RESERVATIONS = "SELECT id FROM budget_reservations WHERE owner_pid IS ? AND owner_start IS ?"
-_CLOSE_ATTEMPT = (f"UPDATE llm_usage SET outcome = '{INTERRUPTED}', usage_source = 'estimate', cost_usd = ?,"
-                  f" error_class = 'Interrupted', error_message = ? WHERE id = ? AND outcome = '{IN_FLIGHT}'")
+_CLOSE_ATTEMPT = (
+    f"UPDATE llm_usage SET outcome = '{INTERRUPTED}', usage_source = 'estimate', cost_usd = ?,"
+    f" error_class = 'Interrupted', error_message = ? WHERE id = ? AND outcome = '{IN_FLIGHT}'"
+)
 # The same sum as core.ledger.reports.month_spend (the usage_daily rollup, UTC days).
 _MONTH_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_daily WHERE day >= ? AND day < ?"
 _RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ?"
-_RESERVE = ("INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start)"
-            " VALUES (?, ?, ?, ?, ?, ?)")
+_RESERVE = (
+    "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
 # A month's first and next-month's first day as text: built from datetimes, so kept.
 _day_bounds = lru_cache(maxsize=4)(day_bounds_text)
@@ -120,8 +126,10 @@ def reclaim(conn: sqlite3.Connection) -> Reclaimed:
     for row_id, owner_pid, start_cost, worst_case in attempts:
         billed = from_picodollars(start_cost or 0)
         worst = f"; up to ${plain_decimal(from_picodollars(worst_case))} was reserved" if worst_case else ""
-        message = (f"process {owner_pid} ended before this attempt finished; billed "
-                   f"its input estimate (${plain_decimal(billed)}), output unknown{worst}")
+        message = (
+            f"process {owner_pid} ended before this attempt finished; billed "
+            f"its input estimate (${plain_decimal(billed)}), output unknown{worst}"
+        )
         conn.execute(_CLOSE_ATTEMPT, (start_cost or 0, message, row_id))
     conn.executemany(_RELEASE, [(row_id,) for row_id in held])
     return Reclaimed(len(attempts), len(held))

@@ -56,13 +56,14 @@ def _describe(path: Path, label: str, problem: FileProblem, detail: str) -> str:
     if problem == "unopenable":
         return f"cannot open the {label} {path} ({detail}); run `sparklio doctor` to see why"
     if problem == "readonly":
-        return (f"cannot write the {label} {path} ({detail}): make {path.parent} writable "
-                "or point SPARKLIO_HOME at a writable folder")
+        return (
+            f"cannot write the {label} {path} ({detail}): make {path.parent} writable "
+            "or point SPARKLIO_HOME at a writable folder"
+        )
     if problem == "full":
         return f"the disk holding the {label} {path} is full; free some space and try again"
     if problem == "busy":
-        return (f"the {label} {path} stayed locked by another process for "
-                f"{BUSY_TIMEOUT_MS // 1000} s; try again")
+        return f"the {label} {path} stayed locked by another process for {BUSY_TIMEOUT_MS // 1000} s; try again"
     return f"cannot read or write the {label} {path} ({detail}); run `sparklio doctor` to check it"
 
 
@@ -158,15 +159,17 @@ def check_folder_writable(folder: Path, path: Path, label: str = LABEL) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DatabaseFileError(path, label, "unopenable",
-                                    f"cannot create the folder {folder}: {exc.strerror or exc}") from None
+            raise DatabaseFileError(
+                path, label, "unopenable", f"cannot create the folder {folder}: {exc.strerror or exc}"
+            ) from None
     if not folder.is_dir():
         raise DatabaseFileError(path, label, "unopenable", f"{folder} is not a folder")
     try:
         handle, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=folder)
     except OSError as exc:
-        raise DatabaseFileError(path, label, "readonly",
-                                f"the folder {folder} is not writable: {exc.strerror or exc}") from None
+        raise DatabaseFileError(
+            path, label, "readonly", f"the folder {folder} is not writable: {exc.strerror or exc}"
+        ) from None
     os.close(handle)
     with suppress(OSError):
         os.unlink(probe)

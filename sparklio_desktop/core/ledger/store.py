@@ -65,16 +65,33 @@ _u = llm_usage.c
 _RECORD_FIELDS = AttemptRecord.field_names()
 # What finishing an attempt may change: not who, what or when it started (the
 # append-only trigger refuses those), nor what was stored at its start.
-_START_ONLY = frozenset({"request_id", "attempt", "ts_utc", "user", "task_type", "model_id", "provider",
-                         "owner_pid", "owner_start", "start_cost_usd", "worst_case_usd", "rating"})
+_START_ONLY = frozenset(
+    {
+        "request_id",
+        "attempt",
+        "ts_utc",
+        "user",
+        "task_type",
+        "model_id",
+        "provider",
+        "owner_pid",
+        "owner_start",
+        "start_cost_usd",
+        "worst_case_usd",
+        "rating",
+    }
+)
 _FINISH_FIELDS = tuple(name for name in _RECORD_FIELDS if name not in _START_ONLY)
 # The attempt statements run on the driver's connection (core/ledger/direct.py): the start
 # row is written on the first-token path, where SQLAlchemy's statement handling cost far
 # more than the SQL. Values are converted as the columns' SQLAlchemy types store them.
-_INSERT_ATTEMPT = (f"INSERT INTO llm_usage ({', '.join(_RECORD_FIELDS)})"
-                   f" VALUES ({', '.join('?' for _ in _RECORD_FIELDS)})")
-_FINISH = (f"UPDATE llm_usage SET {', '.join(f'{name} = ?' for name in _FINISH_FIELDS)}"
-           f" WHERE request_id = ? AND attempt = ? AND outcome = '{IN_FLIGHT}'")
+_INSERT_ATTEMPT = (
+    f"INSERT INTO llm_usage ({', '.join(_RECORD_FIELDS)}) VALUES ({', '.join('?' for _ in _RECORD_FIELDS)})"
+)
+_FINISH = (
+    f"UPDATE llm_usage SET {', '.join(f'{name} = ?' for name in _FINISH_FIELDS)}"
+    f" WHERE request_id = ? AND attempt = ? AND outcome = '{IN_FLIGHT}'"
+)
 _ATTEMPT_ID = "SELECT id FROM llm_usage WHERE request_id = ? AND attempt = ?"
 
 
@@ -118,9 +135,7 @@ def _insert_attempt(conn: sqlite3.Connection, values: dict[str, Any], record: At
         cursor = conn.execute(_INSERT_ATTEMPT, [values[name] for name in _RECORD_FIELDS])
     except sqlite3.IntegrityError as err:
         if "UNIQUE" in str(err):
-            raise LedgerError(
-                f"attempt {record.attempt} of request {record.request_id} is already recorded"
-            ) from None
+            raise LedgerError(f"attempt {record.attempt} of request {record.request_id} is already recorded") from None
         raise
     assert cursor.lastrowid is not None  # an INSERT that succeeded has a row id
     return cursor.lastrowid
@@ -331,9 +346,7 @@ class LedgerStore(LedgerFileStore):
 
     def decision(self, request_id: str) -> Decision | None:
         with self._read() as conn:
-            row = conn.execute(
-                select(decisions).where(decisions.c.request_id == request_id)
-            ).one_or_none()
+            row = conn.execute(select(decisions).where(decisions.c.request_id == request_id)).one_or_none()
         if row is None:
             return None
         data = dict(row._mapping)

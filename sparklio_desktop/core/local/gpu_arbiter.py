@@ -27,8 +27,14 @@ log = logging.getLogger(__name__)
 
 
 class GpuArbiter:
-    def __init__(self, gpu_total_bytes: int, admin: Callable[[], Any], sd_residency: Callable[[], LoadedModel | None],
-                 unload_sd: Callable[[], None], reserve_bytes: int = GIB // 2) -> None:
+    def __init__(
+        self,
+        gpu_total_bytes: int,
+        admin: Callable[[], Any],
+        sd_residency: Callable[[], LoadedModel | None],
+        unload_sd: Callable[[], None],
+        reserve_bytes: int = GIB // 2,
+    ) -> None:
         """``admin()`` opens an ``OllamaAdmin`` (an async context manager); ``sd_residency()``
         tells what the SD engine holds on the GPU; ``unload_sd()`` frees it."""
         self.scheduler = VramScheduler(gpu_total_bytes, reserve_bytes)

@@ -400,7 +400,9 @@ class OllamaAdmin:
             raise ValueError("OllamaAdmin.delete needs confirm=True after asking the user")
         await self._call(self._sdk.delete(name), name, CALL_TIMEOUT_S)
 
-    async def pull(self, name: str, *, stall_timeout_s: float = PULL_STALL_TIMEOUT_S) -> AsyncGenerator[PullProgress, None]:
+    async def pull(
+        self, name: str, *, stall_timeout_s: float = PULL_STALL_TIMEOUT_S
+    ) -> AsyncGenerator[PullProgress, None]:
         """Pull ``name``, yielding a snapshot per progress line; the last has ``done``.
 
         Cancel with ``aclose()`` on the iterator or by cancelling its task: the HTTP

@@ -119,7 +119,9 @@ class Price(_Strict):
 class Speed(_Strict):
     """The seed's speed range for one unit of work; the router uses the middle."""
 
-    seconds: tuple[Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)], Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)]]
+    seconds: tuple[
+        Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)], Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)]
+    ]
     per: Literal["output_500", "image", "input_512"]
 
     @field_validator("seconds")
@@ -287,8 +289,10 @@ def _blame(doc: YamlDocument | None, exc: ConfigError) -> ConfigError:
     problems = exc.errors if isinstance(exc, ConfigErrors) else [exc]
     first = problems[0]
     where = f" ({first.path}:{first.line})" if first.line is not None else f" ({first.path})"
-    message = f"with this catalog the shipped policy is invalid: {first.field + ': ' if first.field else ''}" \
-              f"{first.message}{where}"
+    message = (
+        f"with this catalog the shipped policy is invalid: {first.field + ': ' if first.field else ''}"
+        f"{first.message}{where}"
+    )
     entries = doc.data.get("models") if doc is not None and isinstance(doc.data, dict) else None
     if doc is not None and isinstance(entries, list):
         named = set(re.findall(r"'([^'\s]+/[^'\s]+)'", " ".join(p.message for p in problems)))
@@ -311,8 +315,12 @@ class CatalogStore:
     fault and raises.
     """
 
-    def __init__(self, shipped: str | Path | None = None, user: str | Path | None = None,
-                 check: Callable[[Catalog], object] | None = None) -> None:
+    def __init__(
+        self,
+        shipped: str | Path | None = None,
+        user: str | Path | None = None,
+        check: Callable[[Catalog], object] | None = None,
+    ) -> None:
         self.shipped_path = Path(shipped) if shipped else paths.shipped_catalog_path()
         self.user_path = Path(user) if user else paths.user_catalog_path()
         self.check = check

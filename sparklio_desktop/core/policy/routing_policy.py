@@ -262,7 +262,9 @@ def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> No
                 problems.append(doc.error(loc, f"unknown model '{model_id}'"))
             elif not model.has(task.capability):
                 problems.append(
-                    doc.error(loc, f"model '{model_id}' cannot do {task.capability.value} (task '{task_name}' needs it)")
+                    doc.error(
+                        loc, f"model '{model_id}' cannot do {task.capability.value} (task '{task_name}' needs it)"
+                    )
                 )
         if len(set(task.chain)) != len(task.chain):
             problems.append(doc.error(("tasks", task_name, "fallbacks"), "a model appears twice in the chain"))

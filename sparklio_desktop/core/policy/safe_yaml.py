@@ -150,8 +150,13 @@ def compose(loader: _Loader) -> Node | None:
             attach(node, size, event.start_mark)
             continue
         if isinstance(event, ScalarEvent):
-            node = ScalarNode(_tag(loader, ScalarNode, event), event.value, event.start_mark, event.end_mark,  # type: ignore[arg-type]
-                              style=event.style)  # libyaml's events carry its own Mark type; nodes take either
+            node = ScalarNode(
+                _tag(loader, ScalarNode, event),
+                event.value,
+                event.start_mark,  # type: ignore[arg-type]
+                event.end_mark,  # type: ignore[arg-type]
+                style=event.style,
+            )  # libyaml's events carry its own Mark type; nodes take either
             if event.anchor is not None:
                 anchors[event.anchor] = (node, 1)
             attach(node, 1, event.start_mark)
@@ -161,12 +166,22 @@ def compose(loader: _Loader) -> Node | None:
                 raise _fail(f"values nested more than {MAX_DEPTH} levels deep", event.start_mark)
             collection: SequenceNode | MappingNode
             if isinstance(event, SequenceStartEvent):
-                collection = SequenceNode(_tag(loader, SequenceNode, event), [], event.start_mark, None,  # type: ignore[arg-type]
-                                          flow_style=event.flow_style)
+                collection = SequenceNode(
+                    _tag(loader, SequenceNode, event),
+                    [],
+                    event.start_mark,  # type: ignore[arg-type]
+                    None,
+                    flow_style=event.flow_style,
+                )
             else:
                 assert isinstance(event, MappingStartEvent)
-                collection = MappingNode(_tag(loader, MappingNode, event), [], event.start_mark, None,  # type: ignore[arg-type]
-                                         flow_style=event.flow_style)
+                collection = MappingNode(
+                    _tag(loader, MappingNode, event),
+                    [],
+                    event.start_mark,  # type: ignore[arg-type]
+                    None,
+                    flow_style=event.flow_style,
+                )
             if event.anchor is not None:
                 open_anchors.add(event.anchor)
             stack.append(_Open(collection, event.anchor))

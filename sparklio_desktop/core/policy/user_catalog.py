@@ -49,6 +49,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _relocated(exc: ConfigError, tmp: Path, path: Path) -> ConfigError:
     """``exc`` about the file being written, named as the user's file (not its temporary copy)."""
+
     def one(e: ConfigError) -> ConfigError:
         return ConfigError(str(path) if e.path == str(tmp) else e.path, e.line, e.field, e.message)
 
@@ -71,16 +72,29 @@ def _write(path: Path, data: dict[str, Any]) -> None:
             load_policy(paths.shipped_policy_path(), catalog)
         except ConfigError as exc:
             where = f"{exc.path}:{exc.line}" if exc.line is not None else exc.path
-            raise ConfigError(str(path), None, "", "not saved: with this change the shipped policy is invalid: "
-                              f"{exc.field + ': ' if exc.field else ''}{exc.message} ({where})") from None
+            raise ConfigError(
+                str(path),
+                None,
+                "",
+                "not saved: with this change the shipped policy is invalid: "
+                f"{exc.field + ': ' if exc.field else ''}{exc.message} ({where})",
+            ) from None
     except SparklioError:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
 
 
-def ollama_entry(tag: str, *, quality: float, speed: tuple[float, float], context_tokens: int | None,
-                 vram_gb: float, name: str | None = None, complex_capable: bool = False) -> dict[str, Any]:
+def ollama_entry(
+    tag: str,
+    *,
+    quality: float,
+    speed: tuple[float, float],
+    context_tokens: int | None,
+    vram_gb: float,
+    name: str | None = None,
+    complex_capable: bool = False,
+) -> dict[str, Any]:
     """A catalog entry for a pulled Ollama model (local, $0)."""
     return {
         "id": f"ollama/{tag}",
@@ -91,8 +105,12 @@ def ollama_entry(tag: str, *, quality: float, speed: tuple[float, float], contex
         "complex_capable": complex_capable,
         "local": True,
         "vram_gb": round(max(vram_gb, 0.1), 1),
-        "price": {"input_per_mtok": "0", "output_per_mtok": "0", "as_of": dt.date.today().isoformat(),
-                  "source": "local model: compute only"},
+        "price": {
+            "input_per_mtok": "0",
+            "output_per_mtok": "0",
+            "as_of": dt.date.today().isoformat(),
+            "source": "local model: compute only",
+        },
         "speed": {"seconds": [float(speed[0]), float(speed[1])], "per": "output_500"},
         "context_tokens": context_tokens,
         "quality": float(quality),
@@ -172,10 +190,18 @@ def _named_by_a_user_policy(model_id: str) -> bool:
     return False
 
 
-def add_ollama_model(tag: str, installed: Mapping[str, str], *, context_tokens: int | None, vram_gb: float,
-                     quality: float | None = None, speed: tuple[float, float] | None = None,
-                     name: str | None = None, complex_capable: bool | None = None,
-                     path: Path | None = None) -> AddedModel:
+def add_ollama_model(
+    tag: str,
+    installed: Mapping[str, str],
+    *,
+    context_tokens: int | None,
+    vram_gb: float,
+    quality: float | None = None,
+    speed: tuple[float, float] | None = None,
+    name: str | None = None,
+    complex_capable: bool | None = None,
+    path: Path | None = None,
+) -> AddedModel:
     """Make the installed Ollama ``tag`` routable, with one catalog entry for it.
 
     ``installed`` maps each installed tag to its digest (``/api/tags``), so that the tag
@@ -196,7 +222,9 @@ def add_ollama_model(tag: str, installed: Mapping[str, str], *, context_tokens: 
     installed.setdefault(tag, "")
     catalog = load_catalog(user=path)  # a broken user file stops here with its located error
     shipped = _shipped_entries()
-    serving = [m for m in catalog.values() if m.provider == "ollama" and resolve_ollama_tag(m.api_name, installed) == tag]
+    serving = [
+        m for m in catalog.values() if m.provider == "ollama" and resolve_ollama_tag(m.api_name, installed) == tag
+    ]
     serving.sort(key=lambda m: m.id not in shipped)  # stable: shipped ids first, then file order
     data = _read(path)
     if serving:
@@ -215,9 +243,15 @@ def add_ollama_model(tag: str, installed: Mapping[str, str], *, context_tokens: 
             changes["complex_capable"] = complex_capable
         entry.update(changes)
     else:
-        entry = ollama_entry(tag, quality=DEFAULT_QUALITY if quality is None else quality,
-                             speed=DEFAULT_SPEED if speed is None else speed, context_tokens=context_tokens,
-                             vram_gb=vram_gb, name=name, complex_capable=bool(complex_capable))
+        entry = ollama_entry(
+            tag,
+            quality=DEFAULT_QUALITY if quality is None else quality,
+            speed=DEFAULT_SPEED if speed is None else speed,
+            context_tokens=context_tokens,
+            vram_gb=vram_gb,
+            name=name,
+            complex_capable=bool(complex_capable),
+        )
     # The user's own entries (not overrides of shipped ids) that also run as ``tag``: the
     # duplicates an earlier add left beside the entry now updated.
     removed = tuple(m.id for m in serving[1:] if m.id not in shipped and not _named_by_a_user_policy(m.id))

@@ -122,10 +122,12 @@ def change_primary_text(text: str, task: str, new_primary: str, display_path: st
             if item is None:
                 raise PolicyEditError(f"{display_path}:{first}: cannot read the fallbacks list")
             eol = "\r\n" if lines[first - 1].endswith("\r\n") else "\n"
-            lines[first - 1:last] = [f"{item['indent']}{m}{eol}" for m in new_fallbacks]
+            lines[first - 1 : last] = [f"{item['indent']}{m}{eol}" for m in new_fallbacks]
         else:
-            raise PolicyEditError(f"{display_path}:{key_line}: write the fallbacks of '{task}' on one line, "
-                                  "or one per line, to apply suggestions")
+            raise PolicyEditError(
+                f"{display_path}:{key_line}: write the fallbacks of '{task}' on one line, "
+                "or one per line, to apply suggestions"
+            )
     return "".join(lines)
 
 
@@ -134,9 +136,11 @@ def _check_result(before: Policy, after: Policy, task: str, new_primary: str, ol
     spec = after.tasks[task]
     if spec.primary != new_primary or not spec.fallbacks or spec.fallbacks[0] != old_primary:
         raise PolicyEditError(f"the edited policy does not make {new_primary} the primary of {task}; nothing written")
-    if before.model_copy(update={"tasks": {}}) != after.model_copy(update={"tasks": {}}) or any(
-        before.tasks[name] != after.tasks.get(name) for name in before.tasks if name != task
-    ) or set(before.tasks) != set(after.tasks):
+    if (
+        before.model_copy(update={"tasks": {}}) != after.model_copy(update={"tasks": {}})
+        or any(before.tasks[name] != after.tasks.get(name) for name in before.tasks if name != task)
+        or set(before.tasks) != set(after.tasks)
+    ):
         raise PolicyEditError("the edit would change more than one task; nothing written")
 
 

@@ -203,5 +203,6 @@ class ClientBase(Generic[SdkT]):
         text = call.text
         if not text:
             return TransientError(message, **self._who(call.endpoint))
-        return StreamBrokenError(message, text_received=text, output_tokens=tokens or estimate_tokens(text),
-                                 **self._who(call.endpoint))
+        return StreamBrokenError(
+            message, text_received=text, output_tokens=tokens or estimate_tokens(text), **self._who(call.endpoint)
+        )

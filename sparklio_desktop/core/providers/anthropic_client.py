@@ -62,7 +62,6 @@ _TRANSIENT_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error
 _AUTH_TYPES = frozenset({"authentication_error", "permission_error", "billing_error"})
 
 
-
 def _split_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
     """Anthropic takes the system prompt apart from the turns, and images as base64 blocks."""
     system = [m.content for m in messages if m.role == "system" and m.content]
@@ -74,8 +73,14 @@ def _split_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dic
             turns.append({"role": message.role, "content": message.content})
             continue
         blocks: list[dict[str, Any]] = [
-            {"type": "image", "source": {"type": "base64", "media_type": image.mime_type,
-                                         "data": base64.b64encode(image.data).decode("ascii")}}
+            {
+                "type": "image",
+                "source": {
+                    "type": "base64",
+                    "media_type": image.mime_type,
+                    "data": base64.b64encode(image.data).decode("ascii"),
+                },
+            }
             for image in message.images
         ]
         if message.content:
@@ -112,8 +117,9 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
         import anthropic
 
         # base_url None: the SDK reads ANTHROPIC_BASE_URL, then its default.
-        sdk = anthropic.AsyncAnthropic(api_key=endpoint.api_key, base_url=endpoint.base_url,
-                                       http_client=self._http_client(), max_retries=0)
+        sdk = anthropic.AsyncAnthropic(
+            api_key=endpoint.api_key, base_url=endpoint.base_url, http_client=self._http_client(), max_retries=0
+        )
         if not (sdk.api_key or sdk.auth_token or sdk.credentials):
             # Otherwise the SDK fails each request with a bare TypeError.
             raise AuthError("no Anthropic API key is configured", **self._who(endpoint))
@@ -165,17 +171,20 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
 
     # -- what Anthropic does not offer, and auth -------------------------------
     async def generate_image(self, request: ImageRequest) -> ImageResult:
-        raise UnsupportedError("Anthropic has no image generation API", provider=self.provider,
-                               model=request.endpoint.api_name)
+        raise UnsupportedError(
+            "Anthropic has no image generation API", provider=self.provider, model=request.endpoint.api_name
+        )
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        raise UnsupportedError("Anthropic has no embeddings API", provider=self.provider,
-                               model=request.endpoint.api_name)
+        raise UnsupportedError(
+            "Anthropic has no embeddings API", provider=self.provider, model=request.endpoint.api_name
+        )
 
     async def check_auth(self, endpoint: Endpoint) -> None:
         """List one model: authenticated, free, and it proves the base URL is right."""
-        await self._call(endpoint, CHECK_AUTH_TIMEOUT_S,
-                         lambda sdk: sdk.models.list(limit=1, timeout=CHECK_AUTH_TIMEOUT_S))
+        await self._call(
+            endpoint, CHECK_AUTH_TIMEOUT_S, lambda sdk: sdk.models.list(limit=1, timeout=CHECK_AUTH_TIMEOUT_S)
+        )
 
     # -- error mapping ---------------------------------------------------------
     def _classify(self, exc: Exception, call: CallState) -> Exception:
@@ -210,8 +219,9 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
         if isinstance(exc, anthropic.CredentialsError):  # a profile or token file that would not load
             return AuthError(self._clean(call.endpoint, str(exc)), **kw)
         if call.opened or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
-            return TransientError(self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"),
-                                  **kw)
+            return TransientError(
+                self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"), **kw
+            )
         return exc  # not the provider's failure but a bug of ours: let it surface unchanged
 
 
@@ -246,8 +256,6 @@ def _provider_message(exc: Exception) -> str:
     if isinstance(message, str) and message:
         return message
     return str(getattr(exc, "message", "") or exc)
-
-
 
 
 def _bridge_client(client: httpx.AsyncClient) -> httpx2.AsyncClient:
@@ -294,7 +302,9 @@ def _bridge_transport_class() -> type:
         async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
             timeout = request.extensions.get("timeout")
             outgoing = self._client.build_request(
-                request.method, str(request.url), headers=request.headers.multi_items(),
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
                 content=await request.aread(),
                 timeout=httpx.Timeout(**timeout) if isinstance(timeout, dict) else httpx.USE_CLIENT_DEFAULT,
             )
@@ -305,7 +315,11 @@ def _bridge_transport_class() -> type:
                 failure = translate(exc, request)
             if failure is not None:
                 raise failure
-            return httpx2.Response(response.status_code, headers=response.headers.multi_items(),
-                                   stream=BridgedStream(response, request), request=request)
+            return httpx2.Response(
+                response.status_code,
+                headers=response.headers.multi_items(),
+                stream=BridgedStream(response, request),
+                request=request,
+            )
 
     return BridgeTransport

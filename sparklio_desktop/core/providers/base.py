@@ -22,9 +22,15 @@ Role = Literal["system", "user", "assistant"]
 
 # The image files a prompt may carry, by suffix, and the MIME type each is sent as: what
 # ``sparklio run --image``, the composer's attach button and a drop on its editor accept.
-IMAGE_MIME_TYPES: Mapping[str, str] = MappingProxyType({
-    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".gif": "image/gif",
-})
+IMAGE_MIME_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        ".png": "image/png",
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+        ".webp": "image/webp",
+        ".gif": "image/gif",
+    }
+)
 
 
 def image_mime_type(path: str | PurePath) -> str | None:

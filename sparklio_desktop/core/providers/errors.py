@@ -1,15 +1,15 @@
 """How a provider call can fail, classified by what the dispatcher should do next.
 
-    ProviderError                 (base; ``message`` is the provider's own words, redacted)
-    ├── TransientError            retry with backoff, then the next model
-    │   │                         connection errors, timeouts, 408, 429, 5xx, Anthropic 529
-    │   └── (retry_after_s)       the server's Retry-After, when it sent one
-    ├── StreamBrokenError         the stream died after some output: record it, next model
-    ├── AuthError                 401/403: provider unavailable for the session, next model
-    ├── ModelNotFoundError        the model does not exist there: unavailable, next model
-    ├── ContextLengthError        prompt too long: next model whose window fits
-    ├── InvalidRequestError       400 / content policy: stop, show the message, no fallback
-    └── UnsupportedError          the provider cannot do this kind of request
+ProviderError                 (base; ``message`` is the provider's own words, redacted)
+├── TransientError            retry with backoff, then the next model
+│   │                         connection errors, timeouts, 408, 429, 5xx, Anthropic 529
+│   └── (retry_after_s)       the server's Retry-After, when it sent one
+├── StreamBrokenError         the stream died after some output: record it, next model
+├── AuthError                 401/403: provider unavailable for the session, next model
+├── ModelNotFoundError        the model does not exist there: unavailable, next model
+├── ContextLengthError        prompt too long: next model whose window fits
+├── InvalidRequestError       400 / content policy: stop, show the message, no fallback
+└── UnsupportedError          the provider cannot do this kind of request
 """
 
 from __future__ import annotations

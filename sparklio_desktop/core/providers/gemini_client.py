@@ -111,8 +111,9 @@ class GeminiClient(ClientBase["genai.Client"]):
             http_options=_timeout(types, request.timeout_s),
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
-        return await sdk.aio.models.generate_content_stream(model=call.endpoint.api_name, contents=contents,
-                                                            config=config)
+        return await sdk.aio.models.generate_content_stream(
+            model=call.endpoint.api_name, contents=contents, config=config
+        )
 
     async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:
         while True:
@@ -177,8 +178,7 @@ class GeminiClient(ClientBase["genai.Client"]):
                 automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
             )
             for _ in range(max(1, request.n)):
-                response = await client.aio.models.generate_content(model=model, contents=request.prompt,
-                                                                    config=config)
+                response = await client.aio.models.generate_content(model=model, contents=request.prompt, config=config)
                 self._raise_if_refused(response, endpoint)
                 found = [
                     part.inline_data.data

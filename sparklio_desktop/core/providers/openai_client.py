@@ -142,22 +142,30 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
     async def generate_image(self, request: ImageRequest) -> ImageResult:
         """DALL-E 3 (or gpt-image) returning base64, so no second download is needed."""
         endpoint = request.endpoint
-        params: dict[str, Any] = {"model": endpoint.api_name, "prompt": request.prompt, "size": request.size,
-                                  "n": request.n, "timeout": request.timeout_s}
+        params: dict[str, Any] = {
+            "model": endpoint.api_name,
+            "prompt": request.prompt,
+            "size": request.size,
+            "n": request.n,
+            "timeout": request.timeout_s,
+        }
         if endpoint.api_name.startswith("dall-e"):
             params["response_format"] = "b64_json"  # gpt-image models always answer base64
         result = await self._call(endpoint, request.timeout_s, lambda sdk: sdk.images.generate(**params))
         images = tuple(base64.b64decode(item.b64_json) for item in result.data or () if item.b64_json)
         if not images:
-            raise TransientError("the provider returned no image data", provider=self.provider,
-                                 model=endpoint.api_name)
+            raise TransientError("the provider returned no image data", provider=self.provider, model=endpoint.api_name)
         return ImageResult(images=images, size=request.size, revised_prompt=result.data[0].revised_prompt)
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         endpoint = request.endpoint
-        result = await self._call(endpoint, request.timeout_s, lambda sdk: sdk.embeddings.create(
-            model=endpoint.api_name, input=list(request.inputs), encoding_format="float",
-            timeout=request.timeout_s))
+        result = await self._call(
+            endpoint,
+            request.timeout_s,
+            lambda sdk: sdk.embeddings.create(
+                model=endpoint.api_name, input=list(request.inputs), encoding_format="float", timeout=request.timeout_s
+            ),
+        )
         vectors = tuple(tuple(float(x) for x in item.embedding) for item in sorted(result.data, key=lambda d: d.index))
         usage = getattr(result, "usage", None)
         return EmbedResult(vectors=vectors, input_tokens=getattr(usage, "prompt_tokens", None))
@@ -181,8 +189,9 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
             message = self._clean(call.endpoint, _provider_message(exc))
             cls = _error_class(status, exc.code, exc.type, message)
             if cls is TransientError:
-                return TransientError(message, retry_after_s=parse_retry_after(exc.response.headers),
-                                      status=status, **kw)
+                return TransientError(
+                    message, retry_after_s=parse_retry_after(exc.response.headers), status=status, **kw
+                )
             return cls(message, status=status, **kw)
         if isinstance(exc, openai.APITimeoutError):
             return TransientError("the request timed out", **kw)
@@ -198,8 +207,9 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
         if isinstance(exc, (httpx.TimeoutException, httpx2.TimeoutException)):
             return TransientError("the request timed out", **kw)
         if call.opened or isinstance(exc, (ValueError, httpx.HTTPError, httpx2.HTTPError)):
-            return TransientError(self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"),
-                                  **kw)
+            return TransientError(
+                self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"), **kw
+            )
         return exc  # not the provider's failure but a bug of ours: let it surface unchanged
 
 
@@ -216,8 +226,9 @@ class OpenAICompatibleClient(OpenAIClient):
     def _sdk_options(self, endpoint: Endpoint) -> dict[str, Any]:
         base_url = endpoint.base_url or base_url_from_env(self.provider)
         if not base_url:
-            raise InvalidRequestError("an OpenAI-compatible endpoint needs a base URL",
-                                      provider=self.provider, model=endpoint.api_name)
+            raise InvalidRequestError(
+                "an OpenAI-compatible endpoint needs a base URL", provider=self.provider, model=endpoint.api_name
+            )
         return {"api_key": endpoint.api_key or NO_KEY, "base_url": base_url}
 
 
@@ -247,5 +258,3 @@ def _provider_message(exc: Exception) -> str:
         if isinstance(message, str) and message:
             return message
     return str(getattr(exc, "message", "") or exc)
-
-

@@ -113,7 +113,9 @@ def pairwise_outcomes(vote: Vote) -> tuple[PairOutcome, ...]:
         return (PairOutcome(vote.models[1], vote.models[0], tie=False, both_bad=False),)
     if vote.kind == "ranking":
         assert vote.ranking is not None  # guaranteed by Vote.__post_init__
-        return tuple(PairOutcome(winner, loser, tie=False, both_bad=False) for winner, loser in combinations(vote.ranking, 2))
+        return tuple(
+            PairOutcome(winner, loser, tie=False, both_bad=False) for winner, loser in combinations(vote.ranking, 2)
+        )
     both_bad = vote.kind == "both_bad"
     return tuple(PairOutcome(x, y, tie=True, both_bad=both_bad) for x, y in combinations(vote.models, 2))
 

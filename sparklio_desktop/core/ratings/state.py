@@ -66,8 +66,9 @@ class RatingQualities:
     task's votes (``VoteStore.votes``); call :meth:`invalidate` after a vote is cast.
     """
 
-    def __init__(self, catalog: Catalog, policy: Callable[[], Policy],
-                 load_votes: Callable[[str], Iterable[Vote]]) -> None:
+    def __init__(
+        self, catalog: Catalog, policy: Callable[[], Policy], load_votes: Callable[[str], Iterable[Vote]]
+    ) -> None:
         self._catalog = catalog
         self._policy = policy
         self._load_votes = load_votes
@@ -89,8 +90,9 @@ class RatingQualities:
         self._cache.clear()
 
 
-def task_suggestion(router: Router, votes: Iterable[Vote], stars: Iterable[StarRating], task_type: str,
-                    seed: int = 0) -> Suggestion | None:
+def task_suggestion(
+    router: Router, votes: Iterable[Vote], stars: Iterable[StarRating], task_type: str, seed: int = 0
+) -> Suggestion | None:
     """The policy suggestion for ``task_type``: its leaderboard against the current primary.
 
     Costs and latencies are the router's estimates for a typical request of the task

@@ -164,8 +164,15 @@ class VoteStore(LedgerFileStore):
                 vote = Vote(r.task_type, shown, _VOTE_KIND[r.vote], ranking, r.vote_ts)
             out.append(
                 StoredComparison(
-                    id=r.id, ts=r.ts_utc, user=r.user, task_type=r.task_type, prompt_sha256=r.prompt_sha256,
-                    models=tuple(json.loads(r.models_json)), order_shown=shown, blind=bool(r.blind), vote=vote,
+                    id=r.id,
+                    ts=r.ts_utc,
+                    user=r.user,
+                    task_type=r.task_type,
+                    prompt_sha256=r.prompt_sha256,
+                    models=tuple(json.loads(r.models_json)),
+                    order_shown=shown,
+                    blind=bool(r.blind),
+                    vote=vote,
                     stars=json.loads(r.stars_json) if r.stars_json else {},
                 )
             )

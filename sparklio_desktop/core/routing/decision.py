@@ -119,8 +119,17 @@ class Estimate:
     ``cost_usd`` is first read: routing itself compares float scores and never needs it.
     """
 
-    __slots__ = ("model_id", "input_tokens", "input_tokens_exact", "token_method", "output_tokens", "images",
-                 "latency_s", "_cost", "_price")
+    __slots__ = (
+        "model_id",
+        "input_tokens",
+        "input_tokens_exact",
+        "token_method",
+        "output_tokens",
+        "images",
+        "latency_s",
+        "_cost",
+        "_price",
+    )
 
     model_id: str | None
     input_tokens: int
@@ -132,9 +141,17 @@ class Estimate:
     _cost: Decimal | None
     _price: Callable[[], Decimal | None] | None
 
-    def __init__(self, model_id: str | None, input_tokens: int, input_tokens_exact: bool, token_method: str,
-                 output_tokens: int, images: int, cost_usd: Decimal | None | Callable[[], Decimal | None],
-                 latency_s: float | None) -> None:
+    def __init__(
+        self,
+        model_id: str | None,
+        input_tokens: int,
+        input_tokens_exact: bool,
+        token_method: str,
+        output_tokens: int,
+        images: int,
+        cost_usd: Decimal | None | Callable[[], Decimal | None],
+        latency_s: float | None,
+    ) -> None:
         set_ = object.__setattr__
         set_(self, "model_id", model_id)
         set_(self, "input_tokens", input_tokens)
@@ -159,8 +176,16 @@ class Estimate:
         raise AttributeError(f"Estimate is frozen; cannot set {name}")
 
     def _key(self) -> tuple[object, ...]:
-        return (self.model_id, self.input_tokens, self.input_tokens_exact, self.token_method, self.output_tokens,
-                self.images, self.cost_usd, self.latency_s)
+        return (
+            self.model_id,
+            self.input_tokens,
+            self.input_tokens_exact,
+            self.token_method,
+            self.output_tokens,
+            self.images,
+            self.cost_usd,
+            self.latency_s,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Estimate) and self._key() == other._key()
@@ -169,8 +194,16 @@ class Estimate:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        names = ("model_id", "input_tokens", "input_tokens_exact", "token_method", "output_tokens", "images",
-                 "cost_usd", "latency_s")
+        names = (
+            "model_id",
+            "input_tokens",
+            "input_tokens_exact",
+            "token_method",
+            "output_tokens",
+            "images",
+            "cost_usd",
+            "latency_s",
+        )
         return "Estimate(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._key(), strict=True)) + ")"
 
     def to_dict(self) -> dict[str, Any]:
@@ -257,9 +290,16 @@ class RoutingDecision:
     _source: CandidateSource
     _explanation: str | None
 
-    def __init__(self, options: ResolvedOptions, chain: tuple[str, ...], estimate: Estimate, exploration: bool,
-                 source: CandidateSource, notes: tuple[str, ...] = (),
-                 local_tags: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        options: ResolvedOptions,
+        chain: tuple[str, ...],
+        estimate: Estimate,
+        exploration: bool,
+        source: CandidateSource,
+        notes: tuple[str, ...] = (),
+        local_tags: Mapping[str, str] | None = None,
+    ) -> None:
         set_ = object.__setattr__
         set_(self, "options", options)
         set_(self, "chain", chain)

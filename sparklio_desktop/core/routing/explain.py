@@ -63,7 +63,10 @@ def explain(
     if len(chain) > 1:
         rest = [c.name + (" (local)" if c.local else "") for c in chain[1:]]
         parts.append("If it fails: " + ", then ".join(rest) + ".")
-    skipped = [f"{c.name} ({c.excluded_by.text if c.excluded_by else 'excluded'}: {c.exclusion_detail})" for c in [*wanted, *capped]]
+    skipped = [
+        f"{c.name} ({c.excluded_by.text if c.excluded_by else 'excluded'}: {c.exclusion_detail})"
+        for c in [*wanted, *capped]
+    ]
     if skipped:
         parts.append("Not used: " + "; ".join(skipped) + ".")
     if exploration:

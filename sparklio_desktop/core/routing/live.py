@@ -69,7 +69,7 @@ def normalize_ollama_tag(name: str) -> str:
     """Ollama's canonical spelling: lower case, no default registry, ``:latest`` when no tag."""
     name = name.strip().lower()
     if name.startswith(_REGISTRY_PREFIX):
-        name = name[len(_REGISTRY_PREFIX):]
+        name = name[len(_REGISTRY_PREFIX) :]
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
@@ -216,8 +216,9 @@ def build_live_state(
             name = (key_names or {}).get(model.id, model.provider)
             if not has_key.get(name, False):
                 unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {name}`")
-    return LiveState(unavailable=unavailable, spent_usd=spent_usd, budget_usd=budget_usd, at_cap=at_cap,
-                     local_tags=local_tags)
+    return LiveState(
+        unavailable=unavailable, spent_usd=spent_usd, budget_usd=budget_usd, at_cap=at_cap, local_tags=local_tags
+    )
 
 
 def probe_machine(workspace: Workspace, settings: Settings | None = None) -> LiveState:
@@ -242,8 +243,7 @@ def custom_key_names(catalog: Catalog, settings: Settings) -> dict[str, str]:
     names: dict[str, str] = {}
     for model in catalog.values():
         if model.base_url is not None and not model.local:
-            name = key_name_for(model.provider, model.id, model.base_url,
-                                effective_base_url(model.provider, settings))
+            name = key_name_for(model.provider, model.id, model.base_url, effective_base_url(model.provider, settings))
             if name != model.provider:
                 names[model.id] = name
     return names

@@ -59,7 +59,7 @@ class SessionFailures:
                 self._unavailable[model.id] = (Rule.UNAVAILABLE, why)
 
     def model_missing(self, model_id: str, why: str) -> None:
-        """"Model not found": this model is out for the session."""
+        """ "Model not found": this model is out for the session."""
         self._unavailable[model_id] = (Rule.UNAVAILABLE, why)
 
     def as_map(self) -> dict[str, tuple[Rule, str]]:
@@ -118,7 +118,6 @@ class RoutePlanner:
         if self._probe_fn is not None:
             facts = self._probe_fn()
         else:
-
             facts = probe_machine(self._workspace, self._settings())
         spent = self._spend() if self._spend is not None and facts.spent_usd is None else None
         return facts, spent
@@ -173,13 +172,17 @@ class RoutePlanner:
         if self._spent is not None:
             budget = self._settings().budget
             changes.update(
-                spent_usd=self._spent, budget_usd=Decimal(str(budget.monthly_usd)), at_cap=budget.at_cap,
-                alert_threshold=budget.alert_threshold or self._workspace.policy.budget.alert_threshold)
+                spent_usd=self._spent,
+                budget_usd=Decimal(str(budget.monthly_usd)),
+                at_cap=budget.at_cap,
+                alert_threshold=budget.alert_threshold or self._workspace.policy.budget.alert_threshold,
+            )
         if task is not None and self.ratings is not None:
             rated = self.ratings.ratings_for(task)
             if rated.quality or rated.votes:
-                changes.update(quality={**facts.quality, **rated.quality},
-                               rating_votes={**facts.rating_votes, **rated.votes})
+                changes.update(
+                    quality={**facts.quality, **rated.quality}, rating_votes={**facts.rating_votes, **rated.votes}
+                )
         return dataclasses.replace(facts, **changes) if changes else facts
 
     # -- decisions ---------------------------------------------------------------------

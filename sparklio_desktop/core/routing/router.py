@@ -187,7 +187,11 @@ class Router:
         if task.capability in (Capability.IMAGE_GENERATION, Capability.EMBEDDING):
             complexity = None  # the seed gives these tasks no complexity: nothing to filter on
         options = ResolvedOptions(
-            request.task, complexity.value if complexity else None, budget.value, speed.value, quality.value,
+            request.task,
+            complexity.value if complexity else None,
+            budget.value,
+            speed.value,
+            quality.value,
             task.capability.value,
         )
         tier = policy.budget_tiers[budget]
@@ -202,10 +206,22 @@ class Router:
         table = tuple(task.chain)
         rules = static_rules(rows, complexity, avoid, occasional_models, when, table)
         plan = Plan(
-            task, options, rows, complexity, required,
-            float(tier.cost_reference_usd), speed_spec.max_latency_s, speed_spec.score_reference_s, exponent,
-            avoid, occasional_models, when, table, self._weights,
-            rules, loop_rows(rows, rules, required, exponent),
+            task,
+            options,
+            rows,
+            complexity,
+            required,
+            float(tier.cost_reference_usd),
+            speed_spec.max_latency_s,
+            speed_spec.score_reference_s,
+            exponent,
+            avoid,
+            occasional_models,
+            when,
+            table,
+            self._weights,
+            rules,
+            loop_rows(rows, rules, required, exponent),
             tuple((m, self._index[task.capability][m]) for m in table if m in self._index[task.capability]),
             tuple(i for i, row in enumerate(rows) if row.local),
         )
@@ -251,8 +267,9 @@ class Router:
         return RoutingDecision(plan.options, tuple(chain), estimate, exploration, source, notes, local_tags)
 
     # -- pieces ----------------------------------------------------------------
-    def _chain(self, plan: Plan, scored: Scored, index: Mapping[str, int], live: LiveState,
-               allow_substitutes: bool) -> tuple[list[str], dict[str, str]]:
+    def _chain(
+        self, plan: Plan, scored: Scored, index: Mapping[str, int], live: LiveState, allow_substitutes: bool
+    ) -> tuple[list[str], dict[str, str]]:
         excluded = scored.excluded_flags
         chain = [m for m, i in plan.table_rows if not excluded[i]]
         primary = plan.table[0] if plan.table else None
@@ -283,8 +300,9 @@ class Router:
                 roles[best] = "last resort"
         return chain, roles
 
-    def _promote_rated(self, chain: list[str], scored: Scored, index: Mapping[str, int], live: LiveState,
-                       roles: dict[str, str]) -> list[str]:
+    def _promote_rated(
+        self, chain: list[str], scored: Scored, index: Mapping[str, int], live: LiveState, roles: dict[str, str]
+    ) -> list[str]:
         """Ratings reorder the task table's chain, with evidence: a model with at least
         ``ratings.min_votes`` votes moves ahead of each model before it whose (blended)
         quality it beats by ``ratings.promote_margin`` or more (docs/routing.md §5)."""
@@ -309,8 +327,9 @@ class Router:
         return ordered
 
     @staticmethod
-    def _exploration_pick(primary: str, scored: Scored, index: Mapping[str, int], live: LiveState,
-                          rng: random.Random) -> str | None:
+    def _exploration_pick(
+        primary: str, scored: Scored, index: Mapping[str, int], live: LiveState, rng: random.Random
+    ) -> str | None:
         rows, usage = scored.rows, scored.usage
         options = sorted(m for m in scored.eligible_ids() if m != primary)
         if live.past_alert:
@@ -326,15 +345,28 @@ class Router:
     def _usage(self, request: RouteRequest, task: TaskSpec) -> Usage:
         base_tokens, base_exact = self._base_input_tokens(request, task)
         images = self._images(request, task)
-        image_size = request.image_size or (DEFAULT_IMAGE_SIZE if task.capability is Capability.IMAGE_GENERATION else None)
+        image_size = request.image_size or (
+            DEFAULT_IMAGE_SIZE if task.capability is Capability.IMAGE_GENERATION else None
+        )
         ratio = None
         fixed: int | None = self._output_tokens(request, task, base_tokens)
-        if (task.output_input_ratio is not None and request.output_tokens is None
-                and task.capability not in (Capability.IMAGE_GENERATION, Capability.EMBEDDING)
-                and (request.prompt is not None or request.input_tokens is not None)):
+        if (
+            task.output_input_ratio is not None
+            and request.output_tokens is None
+            and task.capability not in (Capability.IMAGE_GENERATION, Capability.EMBEDDING)
+            and (request.prompt is not None or request.input_tokens is not None)
+        ):
             fixed, ratio = None, task.output_input_ratio
-        return Usage(base_tokens, base_exact, request.input_tokens is not None, images, image_size, fixed, ratio,
-                     task.expected_output_tokens // 5)
+        return Usage(
+            base_tokens,
+            base_exact,
+            request.input_tokens is not None,
+            images,
+            image_size,
+            fixed,
+            ratio,
+            task.expected_output_tokens // 5,
+        )
 
     @staticmethod
     def _base_input_tokens(request: RouteRequest, task: TaskSpec) -> tuple[int, bool]:
@@ -383,8 +415,16 @@ class Router:
         if first is None:
             output = usage.fixed_output if usage.fixed_output is not None else 0
             method = "given" if given else ("typical for the task" if request.prompt is None else "exact (cl100k_base)")
-            return Estimate(None, usage.base_tokens, given or (usage.base_exact and request.prompt is not None),
-                            method, output, usage.images, None, None)
+            return Estimate(
+                None,
+                usage.base_tokens,
+                given or (usage.base_exact and request.prompt is not None),
+                method,
+                output,
+                usage.images,
+                None,
+                None,
+            )
         row = scored.rows[first]
         if given:
             method, exact = "given", True
@@ -395,20 +435,50 @@ class Router:
             method, exact = count.method, count.exact
         tin, tout = scored.tokens_of(first)
         prices, images, size = row.prices, usage.images, usage.image_size
-        return Estimate(row.id, tin, exact, method, tout, images, lambda: prices.cost_usd(tin, tout, images, size),
-                        scored.latency_of(first))
+        return Estimate(
+            row.id,
+            tin,
+            exact,
+            method,
+            tout,
+            images,
+            lambda: prices.cost_usd(tin, tout, images, size),
+            scored.latency_of(first),
+        )
 
 
 class _Candidates:
     """A decision's candidates, built from the scored columns only when someone reads them
     (the :class:`~sparklio_desktop.core.routing.decision.CandidateSource` of a decision)."""
 
-    __slots__ = ("plan", "usage", "live", "scored", "index", "chain", "roles", "estimate", "notes", "local_tags",
-                 "_built", "_all")
+    __slots__ = (
+        "plan",
+        "usage",
+        "live",
+        "scored",
+        "index",
+        "chain",
+        "roles",
+        "estimate",
+        "notes",
+        "local_tags",
+        "_built",
+        "_all",
+    )
 
-    def __init__(self, plan: Plan, usage: Usage, live: LiveState, scored: Scored, index: Mapping[str, int],
-                 chain: list[str], roles: dict[str, str], estimate: Estimate, notes: tuple[str, ...],
-                 local_tags: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        usage: Usage,
+        live: LiveState,
+        scored: Scored,
+        index: Mapping[str, int],
+        chain: list[str],
+        roles: dict[str, str],
+        estimate: Estimate,
+        notes: tuple[str, ...],
+        local_tags: Mapping[str, str],
+    ) -> None:
         self.plan, self.usage, self.live, self.scored, self.index = plan, usage, live, scored, index
         self.chain, self.roles, self.estimate, self.notes, self.local_tags = chain, roles, estimate, notes, local_tags
         self._built: dict[int, Candidate] = {}
@@ -427,12 +497,40 @@ class _Candidates:
         rules = scored.rules_of(i)
         if rules:
             detail = rule_detail(rules[0], row, tin, tout, latency, self.plan, usage, self.live)
-            found = Candidate(row.id, model.name, model.provider, row.local, scored.scores(i), cost, latency,
-                              scored.quality_of(i), row.quality, rules[0], detail, rules[1:], None, "")
+            found = Candidate(
+                row.id,
+                model.name,
+                model.provider,
+                row.local,
+                scored.scores(i),
+                cost,
+                latency,
+                scored.quality_of(i),
+                row.quality,
+                rules[0],
+                detail,
+                rules[1:],
+                None,
+                "",
+            )
         else:
             position = self.chain.index(row.id) if row.id in self.roles else None
-            found = Candidate(row.id, model.name, model.provider, row.local, scored.scores(i), cost, latency,
-                              scored.quality_of(i), row.quality, None, "", (), position, self.roles.get(row.id, ""))
+            found = Candidate(
+                row.id,
+                model.name,
+                model.provider,
+                row.local,
+                scored.scores(i),
+                cost,
+                latency,
+                scored.quality_of(i),
+                row.quality,
+                None,
+                "",
+                (),
+                position,
+                self.roles.get(row.id, ""),
+            )
         self._built[i] = found
         return found
 

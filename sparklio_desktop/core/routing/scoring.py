@@ -53,9 +53,18 @@ class Row(NamedTuple):
 def make_row(model: ModelSpec, prices: UnitPrices) -> Row:
     speed = model.speed
     return Row(
-        model, model.id, model.local, model.is_free, model.complex_capable, model.context_tokens, model.quality,
-        prices, speed.typical_s if speed else None, speed.per if speed else None,
-        model.tokenizer.method == "exact", model.tokenizer.factor,
+        model,
+        model.id,
+        model.local,
+        model.is_free,
+        model.complex_capable,
+        model.context_tokens,
+        model.quality,
+        prices,
+        speed.typical_s if speed else None,
+        speed.per if speed else None,
+        model.tokenizer.method == "exact",
+        model.tokenizer.factor,
     )
 
 
@@ -99,11 +108,25 @@ class LoopRow(NamedTuple):
     s_q: float
 
 
-def loop_rows(rows: Sequence[Row], rules: Sequence[tuple[Rule, ...]], required: float | None,
-              exponent: float) -> tuple[LoopRow, ...]:
-    return tuple(LoopRow(r.id, r.free, r.context, r.quality, r.prices, r.typical_s, r.per, r.exact_tokens,
-                         r.token_factor, found, *quality_scores(r.quality, required, exponent))
-                 for r, found in zip(rows, rules, strict=True))
+def loop_rows(
+    rows: Sequence[Row], rules: Sequence[tuple[Rule, ...]], required: float | None, exponent: float
+) -> tuple[LoopRow, ...]:
+    return tuple(
+        LoopRow(
+            r.id,
+            r.free,
+            r.context,
+            r.quality,
+            r.prices,
+            r.typical_s,
+            r.per,
+            r.exact_tokens,
+            r.token_factor,
+            found,
+            *quality_scores(r.quality, required, exponent),
+        )
+        for r, found in zip(rows, rules, strict=True)
+    )
 
 
 def quality_scores(quality: float, required: float | None, exponent: float) -> tuple[float, float]:
@@ -111,8 +134,14 @@ def quality_scores(quality: float, required: float | None, exponent: float) -> t
     return (1.0 if required is None else min(1.0, quality / required)), (quality / 10.0) ** exponent
 
 
-def static_rules(rows: Sequence[Row], complexity: Complexity | None, avoid: frozenset[str],
-                 occasional: frozenset[str], when: str, table: tuple[str, ...]) -> tuple[tuple[Rule, ...], ...]:
+def static_rules(
+    rows: Sequence[Row],
+    complexity: Complexity | None,
+    avoid: frozenset[str],
+    occasional: frozenset[str],
+    when: str,
+    table: tuple[str, ...],
+) -> tuple[tuple[Rule, ...], ...]:
     """The rules that depend only on the options: the budget tier's and the complexity filter."""
     is_complex = complexity is Complexity.COMPLEX
     found = []
@@ -120,8 +149,9 @@ def static_rules(rows: Sequence[Row], complexity: Complexity | None, avoid: froz
         rules: list[Rule] = []
         if row.id in avoid:
             rules.append(Rule.AVOIDED_BY_TIER)
-        elif row.id in occasional and ((when == "complex_tasks" and not is_complex)
-                                       or (when == "task_table" and row.id not in table)):
+        elif row.id in occasional and (
+            (when == "complex_tasks" and not is_complex) or (when == "task_table" and row.id not in table)
+        ):
             rules.append(Rule.OCCASIONAL_ONLY)
         if is_complex and not row.complex_capable:
             rules.append(Rule.NOT_COMPLEX_CAPABLE)
@@ -156,9 +186,19 @@ class Scored:
     questions over NumPy arrays.
     """
 
-    def __init__(self, plan: Plan, usage: Usage, tin: Sequence[int], tout: Sequence[int], cost: Sequence[float],
-                 unpriced: Sequence[bool], latency: Sequence[float | None], quality: Sequence[float],
-                 total: Sequence[float], rules: Sequence[tuple[Rule, ...]] | None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        usage: Usage,
+        tin: Sequence[int],
+        tout: Sequence[int],
+        cost: Sequence[float],
+        unpriced: Sequence[bool],
+        latency: Sequence[float | None],
+        quality: Sequence[float],
+        total: Sequence[float],
+        rules: Sequence[tuple[Rule, ...]] | None,
+    ) -> None:
         self.plan = plan
         self.usage = usage
         self.rows = plan.rows
@@ -200,8 +240,11 @@ class Scored:
             found = [i for i in self.plan.local_rows if (not rules[i]) is eligible and i not in skip]
         else:
             rows = self.rows
-            found = [i for i, r in enumerate(rules) if (not r) is eligible and i not in skip
-                     and (local is None or rows[i].local is local)]
+            found = [
+                i
+                for i, r in enumerate(rules)
+                if (not r) is eligible and i not in skip and (local is None or rows[i].local is local)
+            ]
         if k == 1 and found:
             return [max(found, key=total.__getitem__)]  # the first of equals, as the stable sort
         found.sort(key=lambda i: -total[i])
@@ -236,8 +279,9 @@ class Scored:
         return float(self.quality[i])
 
 
-def rule_detail(rule: Rule, row: Row, tin: int, tout: int, latency: float | None, plan: Plan, usage: Usage,
-                live: LiveState) -> str:
+def rule_detail(
+    rule: Rule, row: Row, tin: int, tout: int, latency: float | None, plan: Plan, usage: Usage, live: LiveState
+) -> str:
     """The specifics behind an exclusion, written only when someone reads it."""
     budget = plan.options.budget
     if rule is Rule.AVOIDED_BY_TIER:
@@ -270,8 +314,12 @@ def score_loop(plan: Plan, usage: Usage, live: LiveState) -> Scored:
     overrides = live.quality
     base, images, size = usage.base_tokens, usage.images, usage.image_size
     given, base_exact, fixed = usage.given, usage.base_exact, usage.fixed_output
-    unpriced_rule, context_rule, slow_rule, cap_rule = (Rule.UNPRICED, Rule.CONTEXT_TOO_SMALL, Rule.TOO_SLOW,
-                                                        Rule.BUDGET_CAP)
+    unpriced_rule, context_rule, slow_rule, cap_rule = (
+        Rule.UNPRICED,
+        Rule.CONTEXT_TOO_SMALL,
+        Rule.TOO_SLOW,
+        Rule.BUDGET_CAP,
+    )
     n = len(plan.rows)
     tins = [0] * n
     touts = [0] * n
@@ -282,7 +330,8 @@ def score_loop(plan: Plan, usage: Usage, live: LiveState) -> Scored:
     totals = [0.0] * n
     rules_col: list[tuple[Rule, ...]] = [()] * n
     for i, (model_id, free, context, quality, prices, typical, per, exact, factor, rules, s_cx, s_q) in enumerate(
-            plan.loop_rows):
+        plan.loop_rows
+    ):
         tin = base if given or (exact and base_exact) else scaled_tokens(base, factor)
         tout = fixed if fixed is not None else output_tokens_for(usage, tin)
         cost = prices.score_usd(tin, tout, images, size)
@@ -352,10 +401,28 @@ class Columns:
 class ColumnScored(Scored):
     """The NumPy pass's results: arrays, and each question answered over whole columns."""
 
-    def __init__(self, plan: Plan, usage: Usage, cols: Columns, arrays: dict[str, Any],
-                 checks: list[tuple[Rule, Any]], gone: Mapping[int, Rule], first: Any) -> None:
-        super().__init__(plan, usage, arrays["tin"], arrays["tout"], arrays["cost"], arrays["unpriced"],
-                         arrays["latency"], arrays["quality"], arrays["total"], None)
+    def __init__(
+        self,
+        plan: Plan,
+        usage: Usage,
+        cols: Columns,
+        arrays: dict[str, Any],
+        checks: list[tuple[Rule, Any]],
+        gone: Mapping[int, Rule],
+        first: Any,
+    ) -> None:
+        super().__init__(
+            plan,
+            usage,
+            arrays["tin"],
+            arrays["tout"],
+            arrays["cost"],
+            arrays["unpriced"],
+            arrays["latency"],
+            arrays["quality"],
+            arrays["total"],
+            None,
+        )
         self.cols = cols
         self._latency = arrays["latency"]  # NaN: no speed figure
         self._checks = checks  # (rule, mask) in rule order; a candidate's rules are those whose mask holds
@@ -446,8 +513,11 @@ def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> C
     s_q = (quality / 10.0) ** plan.exponent
     total = wc * s_cx + wk * s_cost + ws * s_speed + wq * s_q
 
-    checks: list[tuple[Rule, Any]] = [(Rule.UNPRICED, unpriced), *cols.static_masks(plan),
-                                      (Rule.CONTEXT_TOO_SMALL, (tin + tout) > cols.context)]
+    checks: list[tuple[Rule, Any]] = [
+        (Rule.UNPRICED, unpriced),
+        *cols.static_masks(plan),
+        (Rule.CONTEXT_TOO_SMALL, (tin + tout) > cols.context),
+    ]
     if plan.max_latency is not None:
         checks.append((Rule.TOO_SLOW, ~no_speed & (latency >= plan.max_latency)))
     if live.capped:
@@ -462,6 +532,13 @@ def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> C
         first[list(gone)] = [_CODE[rule] for rule in gone.values()]
     for rule, mask in reversed(checks):  # the first rule in order wins
         first = np.where(mask, _CODE[rule], first)
-    arrays = {"tin": tin, "tout": tout, "cost": np.where(unpriced, 0.0, cost), "unpriced": unpriced,
-              "latency": latency, "quality": quality, "total": total}
+    arrays = {
+        "tin": tin,
+        "tout": tout,
+        "cost": np.where(unpriced, 0.0, cost),
+        "unpriced": unpriced,
+        "latency": latency,
+        "quality": quality,
+        "total": total,
+    }
     return ColumnScored(plan, usage, cols, arrays, checks, gone, first)

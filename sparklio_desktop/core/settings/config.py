@@ -44,8 +44,9 @@ from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.settings import paths
 
 __all__ = [
-    "MAX_MONTHLY_USD", "MAX_TTL_S", "MAX_VRAM_GB", "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings", "CloudProviderSettings", "DefaultsSettings",
-    "GpuSettings", "LocalSettings", "OllamaSettings", "PolicySettings", "ProvidersSettings", "Settings",
+    "MAX_MONTHLY_USD", "MAX_TTL_S", "MAX_VRAM_GB", "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings",
+    "CloudProviderSettings", "DefaultsSettings", "GpuSettings", "LocalSettings", "OllamaSettings", "PolicySettings",
+    "ProvidersSettings", "Settings",
     "UiSettings", "UserSettings", "effective_base_url", "format_value", "get_setting", "load_settings",
     "load_settings_lenient", "save_settings", "set_setting", "setting_keys", "settings_path",
 ]  # fmt: skip
@@ -68,6 +69,7 @@ _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off"})
 _CLEAR_WORDS = frozenset({"none", "null"})
 _CLEAR = object()  # what _parse returns for "remove this key"
+
 
 def _os_user() -> str:
     try:
@@ -273,9 +275,7 @@ def _describe(error: Any, key: str) -> str:
 def _validate(raw: dict[str, Any], path: Path, text: str | None) -> Settings:
     secrets = [k for k in _walk_keys(raw) if _looks_secret(k)]
     if secrets:
-        raise _collect(
-            [ConfigError(str(path), _line_of(text or "", k.split(".")), k, _SECRET_HINT) for k in secrets]
-        )
+        raise _collect([ConfigError(str(path), _line_of(text or "", k.split(".")), k, _SECRET_HINT) for k in secrets])
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

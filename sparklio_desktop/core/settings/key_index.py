@@ -53,7 +53,7 @@ def default_env_var_names(provider: str) -> tuple[str, ...]:
     """The variables a key for ``provider`` is read from: its row's (core/provider_table.py),
     ``SPARKLIO_KEY_<ID>`` for a catalog entry's own key, else ``<PROVIDER>_API_KEY``."""
     if provider.startswith(ENTRY_KEY_PREFIX):
-        return ("SPARKLIO_KEY_" + provider[len(ENTRY_KEY_PREFIX):].upper().replace("-", "_"),)
+        return ("SPARKLIO_KEY_" + provider[len(ENTRY_KEY_PREFIX) :].upper().replace("-", "_"),)
     row = ROWS.get(provider)
     if row is not None and row.key_vars:
         return row.key_vars

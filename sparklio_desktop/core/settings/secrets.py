@@ -252,8 +252,7 @@ class KeyStore:
             raise InvalidKeyError(f"the API key for {provider} is empty")
         if any(ch.isspace() or not ch.isprintable() for ch in key):
             raise InvalidKeyError(
-                f"the API key for {provider} contains spaces or control characters; "
-                "paste it again without them"
+                f"the API key for {provider} contains spaces or control characters; paste it again without them"
             )
         backend = self._usable_backend()
         self._call(lambda: backend.set_password(self._service, provider, key), secret=key)
@@ -310,8 +309,7 @@ class KeyStore:
         if _is_plaintext(backend):
             raise KeyringUnavailable(
                 _unavailable_message(
-                    f"{type(backend).__module__} stores keys in plain text; "
-                    "Sparklio refuses it, uninstall keyrings.alt"
+                    f"{type(backend).__module__} stores keys in plain text; Sparklio refuses it, uninstall keyrings.alt"
                 )
             )
         if _is_non_storing(backend):

@@ -61,9 +61,17 @@ class CompareViewModel(ViewModel):
     voted = Signal(object)  # the stored ratings.Vote
     continueWith = Signal(str, str, str)  # model id, prompt, answer: into the composer
 
-    def __init__(self, workspace: Workspace, dispatcher: Dispatcher, votes: VoteStore, executor: SerialExecutor, *,
-                 planner: RoutePlanner | None = None, events: LedgerEvents | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        dispatcher: Dispatcher,
+        votes: VoteStore,
+        executor: SerialExecutor,
+        *,
+        planner: RoutePlanner | None = None,
+        events: LedgerEvents | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         """``planner``: the session's route planner (default: the dispatcher's); ``events``:
         the app's ledger hub, told when a run ends and when a vote is stored."""
         super().__init__(executor, parent)
@@ -82,8 +90,11 @@ class CompareViewModel(ViewModel):
     # -- what can be compared ---------------------------------------------------------------
     def text_tasks(self) -> list[str]:
         """Task types whose answers are text: the ones a side-by-side reading makes sense for."""
-        return [name for name, spec in self._workspace.policy.tasks.items()
-                if str(getattr(spec.capability, "value", spec.capability)) == "text"]
+        return [
+            name
+            for name, spec in self._workspace.policy.tasks.items()
+            if str(getattr(spec.capability, "value", spec.capability)) == "text"
+        ]
 
     def text_models(self) -> list[tuple[str, str]]:
         """(id, name) of every catalog model that writes text."""
@@ -118,8 +129,15 @@ class CompareViewModel(ViewModel):
             self._running.cancel()
             await asyncio.gather(self._running, return_exceptions=True)
         try:
-            comparison = Comparison(self._dispatcher, RouteRequest(task=task), list(models), prompt, blind=blind,
-                                    seed=self.seed, store=self._votes)
+            comparison = Comparison(
+                self._dispatcher,
+                RouteRequest(task=task),
+                list(models),
+                prompt,
+                blind=blind,
+                seed=self.seed,
+                store=self._votes,
+            )
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
@@ -156,8 +174,9 @@ class CompareViewModel(ViewModel):
 
     # -- voting -------------------------------------------------------------------------------
     @asyncSlot(str, object, object)
-    async def vote(self, kind: str, ranking: Sequence[int] | None = None,
-                   stars: Mapping[int, int] | None = None) -> None:
+    async def vote(
+        self, kind: str, ranking: Sequence[int] | None = None, stars: Mapping[int, int] | None = None
+    ) -> None:
         """Store the vote (columns by index, best first), reveal the names, refresh ratings."""
         self._track()
         comparison = self.comparison

@@ -91,9 +91,17 @@ class ComposerViewModel(ViewModel):
     ratingSaved = Signal(int)
     conversationChanged = Signal(int)  # turns so far (0 = a new conversation)
 
-    def __init__(self, workspace: Workspace, dispatcher: Dispatcher, ledger: LedgerStore, planner: RoutePlanner,
-                 executor: SerialExecutor, *, events: LedgerEvents | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        dispatcher: Dispatcher,
+        ledger: LedgerStore,
+        planner: RoutePlanner,
+        executor: SerialExecutor,
+        *,
+        events: LedgerEvents | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         """``planner``: the route planner the dispatcher routes with (core/routing/planner.py);
         ``events``: the app's ledger hub, told when a run ends or an answer is rated."""
         super().__init__(executor, parent)
@@ -126,8 +134,10 @@ class ComposerViewModel(ViewModel):
     # -- the task table -------------------------------------------------------------
     def tasks(self) -> list[TaskInfo]:
         policy = self._workspace.policy
-        return [TaskInfo(name, spec.description, spec.system_prompt, str(spec.capability.value))
-                for name, spec in policy.tasks.items()]
+        return [
+            TaskInfo(name, spec.description, spec.system_prompt, str(spec.capability.value))
+            for name, spec in policy.tasks.items()
+        ]
 
     @staticmethod
     def choices(option: str) -> tuple[str, ...]:
@@ -155,8 +165,18 @@ class ComposerViewModel(ViewModel):
             "quality": preferred.quality or _value(defaults.quality) or "standard",
         }
         o = self._options
-        self.optionsChanged.emit(TaskOptions(name, o["complexity"], o["budget"], o["speed"], o["quality"],
-                                             spec.system_prompt, spec.description, str(spec.capability.value)))
+        self.optionsChanged.emit(
+            TaskOptions(
+                name,
+                o["complexity"],
+                o["budget"],
+                o["speed"],
+                o["quality"],
+                spec.system_prompt,
+                spec.description,
+                str(spec.capability.value),
+            )
+        )
         self.schedule_preview()
 
     def set_option(self, option: str, value: str | None) -> None:
@@ -206,9 +226,16 @@ class ComposerViewModel(ViewModel):
 
     def _route_request(self) -> RouteRequest:
         o = self._options
-        return RouteRequest(task=o["task"] or "chat", complexity=o["complexity"], budget=o["budget"],
-                            speed=o["speed"], quality=o["quality"], prompt=self._prompt or None,
-                            attachments=tuple(self._images), explore=False)
+        return RouteRequest(
+            task=o["task"] or "chat",
+            complexity=o["complexity"],
+            budget=o["budget"],
+            speed=o["speed"],
+            quality=o["quality"],
+            prompt=self._prompt or None,
+            attachments=tuple(self._images),
+            explore=False,
+        )
 
     @asyncSlot()
     async def refresh_preview(self) -> None:
@@ -292,8 +319,9 @@ class ComposerViewModel(ViewModel):
 
     def _finish(self, result: RunResult, request: RunRequest) -> None:
         if result.ok:
-            self._history.extend([Message("user", request.prompt, request.route.attachments),
-                                  Message("assistant", result.output)])
+            self._history.extend(
+                [Message("user", request.prompt, request.route.attachments), Message("assistant", result.output)]
+            )
             self._conversation_model = result.model
             self.last_output = result.output
             self.conversationChanged.emit(len(self._history) // 2)

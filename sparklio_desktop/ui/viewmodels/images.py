@@ -56,12 +56,19 @@ class ImageSettings:
         return f"{self.width}x{self.height}"
 
     def request(self, progress: ImageProgress) -> RunRequest:
-        options = ImageOptions(negative_prompt=self.negative_prompt.strip(), guidance=self.guidance, seed=self.seed,
-                               steps=self.steps, preview_every=PREVIEW_EVERY if self.previews else 0)
-        route = RouteRequest(task=TASK, prompt=self.prompt, images=self.batch_count, image_size=self.size,
-                             explore=False)
-        return RunRequest(route=route, model=LOCAL_MODEL, use_cache=False, image_options=options,
-                          image_progress=progress)
+        options = ImageOptions(
+            negative_prompt=self.negative_prompt.strip(),
+            guidance=self.guidance,
+            seed=self.seed,
+            steps=self.steps,
+            preview_every=PREVIEW_EVERY if self.previews else 0,
+        )
+        route = RouteRequest(
+            task=TASK, prompt=self.prompt, images=self.batch_count, image_size=self.size, explore=False
+        )
+        return RunRequest(
+            route=route, model=LOCAL_MODEL, use_cache=False, image_options=options, image_progress=progress
+        )
 
 
 class ImagesViewModel(ViewModel):
@@ -76,8 +83,15 @@ class ImagesViewModel(ViewModel):
     notice = Signal(str)
     requestCompleted = Signal(str)  # request id: the ledger has its rows
 
-    def __init__(self, executor: SerialExecutor, dispatcher: Dispatcher, local_images: LocalImages | None, *,
-                 events: LedgerEvents | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        executor: SerialExecutor,
+        dispatcher: Dispatcher,
+        local_images: LocalImages | None,
+        *,
+        events: LedgerEvents | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         """``events``: the app's ledger hub, told when a run ends (its rows are in the ledger)."""
         super().__init__(executor, parent)
         self._events = events or LedgerEvents(self)

@@ -52,8 +52,9 @@ class InspectorViewModel(ViewModel):
     historyChanged = Signal(object)  # list of dicts, newest first
     detailChanged = Signal(object)  # dict: request_id, decision, attempts, weights, actual
 
-    def __init__(self, workspace: Workspace, ledger: LedgerStore, executor: SerialExecutor,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, ledger: LedgerStore, executor: SerialExecutor, parent: QObject | None = None
+    ) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace
         self._ledger = ledger
@@ -84,13 +85,30 @@ class InspectorViewModel(ViewModel):
         """Re-read the history with the current search and filters (newest first)."""
         self._track()
         rows = await self._executor.call(
-            self._ledger.history, limit=200, search=self.search or None, task=self.task_filter,
-            model=self.model_filter, since=self.since, until=self.until)
-        self.historyChanged.emit([{
-            "request_id": r.request_id, "ts_utc": r.ts_utc, "task": r.task_type, "model": r.model_id,
-            "outcome": r.outcome, "cost_usd": r.cost_usd, "attempts": r.attempts, "rating": r.rating,
-            "prompt": r.prompt_preview or "",
-        } for r in rows])
+            self._ledger.history,
+            limit=200,
+            search=self.search or None,
+            task=self.task_filter,
+            model=self.model_filter,
+            since=self.since,
+            until=self.until,
+        )
+        self.historyChanged.emit(
+            [
+                {
+                    "request_id": r.request_id,
+                    "ts_utc": r.ts_utc,
+                    "task": r.task_type,
+                    "model": r.model_id,
+                    "outcome": r.outcome,
+                    "cost_usd": r.cost_usd,
+                    "attempts": r.attempts,
+                    "rating": r.rating,
+                    "prompt": r.prompt_preview or "",
+                }
+                for r in rows
+            ]
+        )
 
     @asyncSlot(str)
     async def open_request(self, request_id: str) -> None:
@@ -102,19 +120,20 @@ class InspectorViewModel(ViewModel):
             return
         self.current_request_id = request_id
         trace = decision.trace if decision is not None else {}
-        self.detailChanged.emit(self.describe(request_id, trace, attempts,
-                                              decision.prompt_preview if decision else ""))
+        self.detailChanged.emit(self.describe(request_id, trace, attempts, decision.prompt_preview if decision else ""))
 
     def _load(self, request_id: str) -> tuple[Decision | None, list[AttemptRecord]]:
         return self._ledger.decision(request_id), self._ledger.attempts(request_id)
 
-    def describe(self, request_id: str, trace: dict[str, Any], attempts: list[AttemptRecord],
-                 prompt: str) -> dict[str, Any]:
+    def describe(
+        self, request_id: str, trace: dict[str, Any], attempts: list[AttemptRecord], prompt: str
+    ) -> dict[str, Any]:
         """Everything the inspector shows, as plain values (also used for tests)."""
         candidates = []
         for c in trace.get("candidates", []):
-            candidates.append({**c, "excluded_text": rule_text(c.get("excluded_by")),
-                               "cost_usd": _money(c.get("cost_usd"))})
+            candidates.append(
+                {**c, "excluded_text": rule_text(c.get("excluded_by")), "cost_usd": _money(c.get("cost_usd"))}
+            )
         timeline = []
         for index, a in enumerate(attempts):
             following = attempts[index + 1] if index + 1 < len(attempts) else None
@@ -124,10 +143,21 @@ class InspectorViewModel(ViewModel):
                 then = f"retry after {following.waited_s:g} s"
             else:
                 then = f"fell back to {following.model_id}"
-            timeline.append({"attempt": a.attempt, "model": a.model_id, "outcome": a.outcome,
-                             "error_class": a.error_class, "error": a.error_message, "waited_s": a.waited_s,
-                             "cost_usd": a.cost_usd, "latency_s": a.latency_s, "then": then,
-                             "input_tokens": a.input_tokens, "output_tokens": a.output_tokens})
+            timeline.append(
+                {
+                    "attempt": a.attempt,
+                    "model": a.model_id,
+                    "outcome": a.outcome,
+                    "error_class": a.error_class,
+                    "error": a.error_message,
+                    "waited_s": a.waited_s,
+                    "cost_usd": a.cost_usd,
+                    "latency_s": a.latency_s,
+                    "then": then,
+                    "input_tokens": a.input_tokens,
+                    "output_tokens": a.output_tokens,
+                }
+            )
         estimate = trace.get("estimate", {})
         latencies = [a.latency_s for a in attempts if a.latency_s is not None]
         return {

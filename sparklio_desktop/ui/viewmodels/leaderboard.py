@@ -61,9 +61,17 @@ class LeaderboardViewModel(ViewModel):
     policyChanged = Signal(str)  # the diff applied or undone; the policy was reloaded
     busyChanged = Signal(bool)
 
-    def __init__(self, workspace: Workspace, votes: VoteStore, executor: SerialExecutor, *,
-                 versions: PolicyVersions | None = None,
-                 rounds: int = DEFAULT_ROUNDS, seed: int = 0, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        votes: VoteStore,
+        executor: SerialExecutor,
+        *,
+        versions: PolicyVersions | None = None,
+        rounds: int = DEFAULT_ROUNDS,
+        seed: int = 0,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace
         self._votes = votes
@@ -90,14 +98,23 @@ class LeaderboardViewModel(ViewModel):
         votes = self._votes.votes(f.task, f.since, f.until)
         stars = self._votes.star_ratings(f.task, f.since, f.until)
         policy = self._workspace.policy
-        rows = leaderboard(votes, stars, task_type=f.task, since=f.since, until=f.until,
-                           half_life_days=f.half_life_days, rounds=self.rounds, min_votes=policy.ratings.min_votes,
-                           seed=self.seed)
+        rows = leaderboard(
+            votes,
+            stars,
+            task_type=f.task,
+            since=f.since,
+            until=f.until,
+            half_life_days=f.half_life_days,
+            rounds=self.rounds,
+            min_votes=policy.ratings.min_votes,
+            seed=self.seed,
+        )
         suggestion = None
         if f.task is not None and f.task in policy.tasks:
             router = Router(self._workspace.catalog, policy)
-            suggestion = task_suggestion(router, self._votes.votes(f.task), self._votes.star_ratings(f.task), f.task,
-                                         seed=self.seed)
+            suggestion = task_suggestion(
+                router, self._votes.votes(f.task), self._votes.star_ratings(f.task), f.task, seed=self.seed
+            )
         return Board(f, rows, len(votes)), suggestion
 
     @asyncSlot(object)

@@ -51,8 +51,15 @@ from sparklio_desktop.core.policy import user_catalog
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 # The core values the signals carry, named here for the view (views do not import the core).
-__all__ = ["CheckpointRow", "InstalledModel", "ModelInfo", "ModelsViewModel", "OllamaStatus", "PullProgress",
-           "RunningModel"]
+__all__ = [
+    "CheckpointRow",
+    "InstalledModel",
+    "ModelInfo",
+    "ModelsViewModel",
+    "OllamaStatus",
+    "PullProgress",
+    "RunningModel",
+]
 
 DEFAULT_CONTEXT = 4096  # Ollama's num_ctx when OLLAMA_CONTEXT_LENGTH is unset
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the view
@@ -102,9 +109,17 @@ class ModelsViewModel(ViewModel):
     catalogAdded = Signal(str)  # model id
     notice = Signal(str)  # a one-line outcome for the status line
 
-    def __init__(self, executor: SerialExecutor, *, host: str | None = None, sd_folders: Sequence[Path] = (),
-                 gpu_total_gb: float | None = None, configured_gpu_gb: float = 12.0,
-                 catalog_path: Path | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        executor: SerialExecutor,
+        *,
+        host: str | None = None,
+        sd_folders: Sequence[Path] = (),
+        gpu_total_gb: float | None = None,
+        configured_gpu_gb: float = 12.0,
+        catalog_path: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(executor, parent)
         self._host = host
         self._sd_folders = [Path(p) for p in sd_folders]
@@ -294,14 +309,23 @@ class ModelsViewModel(ViewModel):
             # One entry per model: an entry that already runs as this tag is updated in place
             # (the same rule as `sparklio models ollama add`).
             added = await self._executor.call(
-                user_catalog.add_ollama_model, name, installed, quality=quality, speed=(low, high),
-                context_tokens=details.context_length, vram_gb=weights / 1e9 * 1.15 + 0.5, path=self._catalog_path)
+                user_catalog.add_ollama_model,
+                name,
+                installed,
+                quality=quality,
+                speed=(low, high),
+                context_tokens=details.context_length,
+                vram_gb=weights / 1e9 * 1.15 + 0.5,
+                path=self._catalog_path,
+            )
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
         model = added.model
         self.catalogAdded.emit(model.id)
-        self.notice.emit(f"{'Updated' if added.updated else 'Added'} {model.id} in your catalog (runs as {model.api_name})")
+        self.notice.emit(
+            f"{'Updated' if added.updated else 'Added'} {model.id} in your catalog (runs as {model.api_name})"
+        )
 
     # -- Stable Diffusion --------------------------------------------------------------------
     @asyncSlot()
@@ -329,30 +353,37 @@ class ModelsViewModel(ViewModel):
         self._track()
         source = Path(path)
         how: Literal["copy", "link"] = "link" if mode == "link" else "copy"
-        await self._sd_call(lambda: import_checkpoint(source, mode=how, store=self._checkpoint_store()),
-                            f"{'Linked' if how == 'link' else 'Copied'} {source.name}")
+        await self._sd_call(
+            lambda: import_checkpoint(source, mode=how, store=self._checkpoint_store()),
+            f"{'Linked' if how == 'link' else 'Copied'} {source.name}",
+        )
 
     @asyncSlot(str)
     async def delete_checkpoint(self, path: str) -> None:
         """Delete after the view's confirmation; a link is removed, never its target."""
         self._track()
-        await self._sd_call(lambda: delete_checkpoint(Path(path), confirm=True, store=self._checkpoint_store()),
-                            f"Deleted {Path(path).name}")
+        await self._sd_call(
+            lambda: delete_checkpoint(Path(path), confirm=True, store=self._checkpoint_store()),
+            f"Deleted {Path(path).name}",
+        )
 
     @asyncSlot(str)
     async def trust_pickle(self, path: str) -> None:
         """The view showed PICKLE_WARNING and the user agreed: this one file may load."""
         self._track()
-        await self._sd_call(lambda: self._checkpoint_store().trust_pickle(Path(path), confirm=True),
-                            f"Trusted {Path(path).name}")
+        await self._sd_call(
+            lambda: self._checkpoint_store().trust_pickle(Path(path), confirm=True), f"Trusted {Path(path).name}"
+        )
 
     @asyncSlot(str, str)
     async def set_type(self, path: str, model_type: str) -> None:
         """Override the probed type ("" or "auto": back to detection)."""
         self._track()
         chosen = None if model_type in ("", "auto") else ModelType(model_type)
-        await self._sd_call(lambda: self._checkpoint_store().set_type_override(Path(path), chosen),
-                            f"{Path(path).name}: type {chosen.value if chosen else 'detected'}")
+        await self._sd_call(
+            lambda: self._checkpoint_store().set_type_override(Path(path), chosen),
+            f"{Path(path).name}: type {chosen.value if chosen else 'detected'}",
+        )
 
     @staticmethod
     def pickle_warning() -> str:

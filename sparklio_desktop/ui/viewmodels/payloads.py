@@ -106,13 +106,23 @@ class RoutePreview:
         best = heapq.nlargest(limit, left_out, key=lambda c: c.scores.total)  # ties keep the router's order
         o, e = decision.options, decision.estimate
         return cls(
-            task=o.task, complexity=o.complexity, budget=o.budget, speed=o.speed, quality=o.quality,
-            chain=tuple(decision.chain), chain_names=tuple(names.get(m, m) for m in decision.chain),
-            cost_usd=e.cost_usd, latency_s=e.latency_s, input_tokens=e.input_tokens, output_tokens=e.output_tokens,
+            task=o.task,
+            complexity=o.complexity,
+            budget=o.budget,
+            speed=o.speed,
+            quality=o.quality,
+            chain=tuple(decision.chain),
+            chain_names=tuple(names.get(m, m) for m in decision.chain),
+            cost_usd=e.cost_usd,
+            latency_s=e.latency_s,
+            input_tokens=e.input_tokens,
+            output_tokens=e.output_tokens,
             no_fit_reasons=tuple(decision.no_fit_reasons),
-            excluded=tuple(ExcludedModel(c.name, c.excluded_by.text if c.excluded_by else "", c.exclusion_detail)
-                           for c in best),
-            excluded_count=sum(decision.excluded_counts.values()), candidates=decision.candidate_count,
+            excluded=tuple(
+                ExcludedModel(c.name, c.excluded_by.text if c.excluded_by else "", c.exclusion_detail) for c in best
+            ),
+            excluded_count=sum(decision.excluded_counts.values()),
+            candidates=decision.candidate_count,
         )
 
 
@@ -175,12 +185,22 @@ class RunSummary:
     def of(cls, result: RunResult) -> RunSummary:
         final = result.attempts[-1] if result.attempts else None
         return cls(
-            request_id=result.request_id, ok=result.ok, model=result.model, output=result.output,
-            input_tokens=final.input_tokens if final else 0, output_tokens=final.output_tokens if final else 0,
-            cost_usd=result.cost_usd, saved_usd=result.saved_usd, latency_s=final.latency_s if final else None,
-            retries=result.retries, fallbacks=max(0, len({a.model for a in result.attempts}) - 1),
-            cache_hit=result.cache_hit, exploration=result.exploration, error=result.error,
-            budget_alert=result.budget_alert, images=tuple(result.images),
+            request_id=result.request_id,
+            ok=result.ok,
+            model=result.model,
+            output=result.output,
+            input_tokens=final.input_tokens if final else 0,
+            output_tokens=final.output_tokens if final else 0,
+            cost_usd=result.cost_usd,
+            saved_usd=result.saved_usd,
+            latency_s=final.latency_s if final else None,
+            retries=result.retries,
+            fallbacks=max(0, len({a.model for a in result.attempts}) - 1),
+            cache_hit=result.cache_hit,
+            exploration=result.exploration,
+            error=result.error,
+            budget_alert=result.budget_alert,
+            images=tuple(result.images),
         )
 
 

@@ -87,9 +87,17 @@ class SettingsViewModel(ViewModel):
     connectionTested = Signal(str, bool, str)  # provider, ok, message (the provider's own words)
     notice = Signal(str)
 
-    def __init__(self, workspace: Workspace, keys: KeyStore, budget: BudgetGuard, live: RoutePlanner,
-                 executor: SerialExecutor, *, events: LedgerEvents | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        keys: KeyStore,
+        budget: BudgetGuard,
+        live: RoutePlanner,
+        executor: SerialExecutor,
+        *,
+        events: LedgerEvents | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         """``live``: the route planner (core/routing/planner.py), told to probe again after a
         change; ``events``: the app's ledger hub, told when a setting or the policy changes."""
         super().__init__(executor, parent)

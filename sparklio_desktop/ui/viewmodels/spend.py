@@ -89,7 +89,7 @@ def anomalies(daily: list[tuple[date, Decimal]], multiple: float) -> list[tuple[
     found = []
     amounts = [amount for _, amount in daily]
     for index, (day, amount) in enumerate(daily):
-        window = amounts[max(0, index - TRAILING_DAYS):index]
+        window = amounts[max(0, index - TRAILING_DAYS) : index]
         if len(window) < 3 or amount <= 0:
             continue
         median = Decimal(statistics.median(window))
@@ -98,8 +98,9 @@ def anomalies(daily: list[tuple[date, Decimal]], multiple: float) -> list[tuple[
     return found
 
 
-def compute_figures(summary: SpendSummary, budget_usd: Decimal, threshold: Decimal, at_cap: str, multiple: float,
-                    today: date) -> SpendFigures:
+def compute_figures(
+    summary: SpendSummary, budget_usd: Decimal, threshold: Decimal, at_cap: str, multiple: float, today: date
+) -> SpendFigures:
     """Derive the panel's figures from a ``SpendSummary``; pure, so it is tested directly."""
     spent = summary.spent_usd
     running = _ZERO
@@ -108,20 +109,38 @@ def compute_figures(summary: SpendSummary, budget_usd: Decimal, threshold: Decim
         running += amount
         cumulative.append(running)
     percent = float(spent * 100 / budget_usd) if budget_usd > 0 else 100.0
-    at_cap_text = ("At the cap Sparklio routes to local models only." if at_cap == "local_only"
-                   else "At the cap paid requests stop; local models still run.")
+    at_cap_text = (
+        "At the cap Sparklio routes to local models only."
+        if at_cap == "local_only"
+        else "At the cap paid requests stop; local models still run."
+    )
     split = summary.local_vs_cloud
     return SpendFigures(
-        month=summary.month, spent_usd=spent, budget_usd=budget_usd, percent=percent,
-        alert_threshold=float(threshold), alert_mark_usd=budget_usd * threshold,
+        month=summary.month,
+        spent_usd=spent,
+        budget_usd=budget_usd,
+        percent=percent,
+        alert_threshold=float(threshold),
+        alert_mark_usd=budget_usd * threshold,
         projection_usd=projection(summary.month, spent, len(summary.daily), today),
-        alert=budget_usd > 0 and spent >= budget_usd * threshold, capped=spent >= budget_usd,
-        at_cap_text=at_cap_text, daily=list(summary.daily), cumulative=cumulative,
-        by_model=list(summary.by_model.items()), by_task=list(summary.by_task.items()),
-        by_provider=list(summary.by_provider.items()), local_usd=split.local_usd, cloud_usd=split.cloud_usd,
-        local_answers=split.local_answers, cloud_answers=split.cloud_answers, requests=summary.requests,
-        attempts=summary.attempts, cache_hits=summary.cache_hits, saved_usd=summary.saved_usd,
-        fallback_rate=summary.fallback_rate, anomalies=anomalies(summary.daily, multiple),
+        alert=budget_usd > 0 and spent >= budget_usd * threshold,
+        capped=spent >= budget_usd,
+        at_cap_text=at_cap_text,
+        daily=list(summary.daily),
+        cumulative=cumulative,
+        by_model=list(summary.by_model.items()),
+        by_task=list(summary.by_task.items()),
+        by_provider=list(summary.by_provider.items()),
+        local_usd=split.local_usd,
+        cloud_usd=split.cloud_usd,
+        local_answers=split.local_answers,
+        cloud_answers=split.cloud_answers,
+        requests=summary.requests,
+        attempts=summary.attempts,
+        cache_hits=summary.cache_hits,
+        saved_usd=summary.saved_usd,
+        fallback_rate=summary.fallback_rate,
+        anomalies=anomalies(summary.daily, multiple),
     )
 
 
@@ -132,8 +151,14 @@ class SpendViewModel(ViewModel):
     alertRaised = Signal(str)  # once per month shown, when spend passes the alert mark
     exported = Signal(str, int)  # path, rows
 
-    def __init__(self, workspace: Workspace, ledger: LedgerStore, budget: BudgetGuard, executor: SerialExecutor,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        ledger: LedgerStore,
+        budget: BudgetGuard,
+        executor: SerialExecutor,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace
         self._ledger = ledger
@@ -157,13 +182,20 @@ class SpendViewModel(ViewModel):
             self._alerted.add(figures.month)
             self.alertRaised.emit(
                 f"{figures.percent:.0f}% of the {figures.month} budget spent "
-                f"(${figures.spent_usd:.2f} of ${figures.budget_usd:.2f}). {figures.at_cap_text}")
+                f"(${figures.spent_usd:.2f} of ${figures.budget_usd:.2f}). {figures.at_cap_text}"
+            )
 
     def _compute(self, month: str) -> SpendFigures:
         summary = self._ledger.spend_summary(month)
         policy = self._workspace.policy
-        return compute_figures(summary, self._budget.monthly_usd, self._budget.alert_threshold,
-                               self._budget.at_cap, policy.budget.anomaly_multiple, datetime.now(UTC).date())
+        return compute_figures(
+            summary,
+            self._budget.monthly_usd,
+            self._budget.alert_threshold,
+            self._budget.at_cap,
+            policy.budget.anomaly_multiple,
+            datetime.now(UTC).date(),
+        )
 
     @asyncSlot(str)
     async def export_csv(self, path: str) -> None:

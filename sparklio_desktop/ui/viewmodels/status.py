@@ -27,8 +27,9 @@ class StatusViewModel(ViewModel):
 
     statusChanged = Signal(object)  # StatusFigures
 
-    def __init__(self, workspace: Workspace, budget: BudgetGuard, executor: SerialExecutor,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, budget: BudgetGuard, executor: SerialExecutor, parent: QObject | None = None
+    ) -> None:
         super().__init__(executor, parent)
         self._workspace = workspace
         self._budget = budget
@@ -44,8 +45,9 @@ class StatusViewModel(ViewModel):
             if row is not None and not row.needs_key:
                 continue  # local or keyless: reachability shows in the route preview
             providers[provider] = "key" if has_key_fast(provider) else "no key"
-        return StatusFigures(status.month, status.spent_usd, status.budget_usd, float(status.percent), status.alert,
-                             providers)
+        return StatusFigures(
+            status.month, status.spent_usd, status.budget_usd, float(status.percent), status.alert, providers
+        )
 
     def _ollama(self) -> str:
         models = ollama_tags(self._workspace.settings.providers.ollama.host)

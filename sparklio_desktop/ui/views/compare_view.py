@@ -116,7 +116,8 @@ class CompareView(QWidget):
         self.propose_button = QPushButton("Ro&uter's top candidates")
         self.propose_button.setAccessibleName("Check the router's top candidates for the task")
         self.propose_button.clicked.connect(
-            lambda: self.vm.propose(self.task_combo.currentData(), self.top_count.value()))
+            lambda: self.vm.propose(self.task_combo.currentData(), self.top_count.value())
+        )
         self.blind_check = QCheckBox("Blind (&hide names until the vote)")
         self.blind_check.setAccessibleName("Blind comparison")
         self.prompt = QPlainTextEdit()
@@ -176,14 +177,18 @@ class CompareView(QWidget):
 
     # -- setup -------------------------------------------------------------------------------
     def checked_models(self) -> list[str]:
-        return [self.model_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.model_list.count())
-                if self.model_list.item(i).checkState() == Qt.CheckState.Checked]
+        return [
+            self.model_list.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.model_list.count())
+            if self.model_list.item(i).checkState() == Qt.CheckState.Checked
+        ]
 
     def _on_candidates(self, models: list[str]) -> None:
         for i in range(self.model_list.count()):
             item = self.model_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in models
-                               else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in models else Qt.CheckState.Unchecked
+            )
         self.status.setText("Router's top candidates: " + ", ".join(models))
 
     def _start(self) -> None:
@@ -224,8 +229,9 @@ class CompareView(QWidget):
             col.figures.setText(f"Failed: {result.error}")
             return
         tps = "–" if result.tokens_per_s is None else f"{result.tokens_per_s:.0f} tok/s"
-        col.figures.setText(f"TTFT {seconds_text(result.ttft_s)} · {tps} · {result.output_tokens} tokens · "
-                            f"{usd_text(result.cost_usd)}")
+        col.figures.setText(
+            f"TTFT {seconds_text(result.ttft_s)} · {tps} · {result.output_tokens} tokens · {usd_text(result.cost_usd)}"
+        )
         col.continue_button.setEnabled(True)
 
     def _on_finished(self) -> None:
@@ -277,13 +283,23 @@ class CompareView(QWidget):
             column.title.setText(f"<b>{label}</b> <small>{model_id}</small>")
 
 
-def create(services: PanelServices, parent: QWidget | None = None, executor: SerialExecutor | None = None,
-           events: LedgerEvents | None = None) -> CompareView:
+def create(
+    services: PanelServices,
+    parent: QWidget | None = None,
+    executor: SerialExecutor | None = None,
+    events: LedgerEvents | None = None,
+) -> CompareView:
     """The compare panel over a :class:`core.services.Services`; connect ``view.continueWith``
     to the composer. ``events``: the app's ledger hub, told of each run and vote."""
 
-    vm = CompareViewModel(services.workspace, services.dispatcher, services.votes,
-                          executor or SerialExecutor("sparklio-votes"), planner=services.planner, events=events)
+    vm = CompareViewModel(
+        services.workspace,
+        services.dispatcher,
+        services.votes,
+        executor or SerialExecutor("sparklio-votes"),
+        planner=services.planner,
+        events=events,
+    )
     view = CompareView(vm, parent)
     vm.setParent(view)
     return view

@@ -50,8 +50,7 @@ class ComposerView(QWidget):
         with QSignalBlocker(self.task_combo):
             for info in tasks:
                 self.task_combo.addItem(f"{info.name} — {info.description}", info.name)
-                self.task_combo.setItemData(self.task_combo.count() - 1, info.description,
-                                            Qt.ItemDataRole.ToolTipRole)
+                self.task_combo.setItemData(self.task_combo.count() - 1, info.description, Qt.ItemDataRole.ToolTipRole)
         if tasks:
             vm.set_task(tasks[0].name)
 
@@ -281,7 +280,8 @@ class ComposerView(QWidget):
         self.preview_estimate.setText(
             f"Estimated {usd_text(preview.cost_usd)}, "
             f"{'–' if latency is None else f'{latency:.1f} s'}, "
-            f"{preview.input_tokens} tokens in / {preview.output_tokens} out")
+            f"{preview.input_tokens} tokens in / {preview.output_tokens} out"
+        )
         if not preview.chain and preview.no_fit_reasons:
             self.preview_exclusions.setText("No model fits:\n" + "\n".join(preview.no_fit_reasons))
             return
@@ -322,10 +322,14 @@ class ComposerView(QWidget):
         if result.ok:
             self.answer.set_text(result.output)
             latency = result.latency_s
-            parts = [result.model or "", f"{result.input_tokens} in / {result.output_tokens} out tokens",
-                     usd_text(result.cost_usd), "–" if latency is None else f"{latency:.2f} s",
-                     _count(result.retries, "retry", "retries"),
-                     _count(result.fallbacks, "fallback", "fallbacks")]
+            parts = [
+                result.model or "",
+                f"{result.input_tokens} in / {result.output_tokens} out tokens",
+                usd_text(result.cost_usd),
+                "–" if latency is None else f"{latency:.2f} s",
+                _count(result.retries, "retry", "retries"),
+                _count(result.fallbacks, "fallback", "fallbacks"),
+            ]
             if result.cache_hit:
                 parts.append(f"cache hit (saved {usd_text(result.saved_usd)})")
             if result.exploration:
@@ -360,5 +364,6 @@ class ComposerView(QWidget):
             star.setText("★" if n <= stars else "☆")
 
     def _on_conversation(self, turns: int) -> None:
-        self.conversation_label.setText(f"{turns} turn{'s' if turns != 1 else ''} in this conversation"
-                                        if turns else "New conversation")
+        self.conversation_label.setText(
+            f"{turns} turn{'s' if turns != 1 else ''} in this conversation" if turns else "New conversation"
+        )

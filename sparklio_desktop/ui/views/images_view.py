@@ -210,10 +210,15 @@ class ImagesView(QWidget):
         else:
             width, height = (int(part) for part in self.size_combo.currentText().split("x"))
         return ImageSettings(
-            prompt=self.prompt_edit.toPlainText(), negative_prompt=self.negative_edit.toPlainText(),
-            steps=self.steps_spin.value(), guidance=self.guidance_spin.value(), width=width, height=height,
+            prompt=self.prompt_edit.toPlainText(),
+            negative_prompt=self.negative_edit.toPlainText(),
+            steps=self.steps_spin.value(),
+            guidance=self.guidance_spin.value(),
+            width=width,
+            height=height,
             seed=None if self.random_seed_check.isChecked() else self.seed_spin.value(),
-            batch_count=self.batch_spin.value(), previews=self.previews_check.isChecked(),
+            batch_count=self.batch_spin.value(),
+            previews=self.previews_check.isChecked(),
         )
 
     def _on_generate(self) -> None:
@@ -240,8 +245,11 @@ class ImagesView(QWidget):
 
     def _on_preview(self, png: bytes) -> None:
         pixmap = QPixmap.fromImage(_image(png))
-        self.preview_label.setPixmap(pixmap.scaled(PREVIEW, PREVIEW, Qt.AspectRatioMode.KeepAspectRatio,
-                                                   Qt.TransformationMode.SmoothTransformation))
+        self.preview_label.setPixmap(
+            pixmap.scaled(
+                PREVIEW, PREVIEW, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        )
 
     def _on_images(self, images: list[bytes]) -> None:
         self.thumbnails.clear()
@@ -281,13 +289,18 @@ class ImagesView(QWidget):
             self.vm.save_all(folder)
 
 
-def create(services: PanelServices, parent: QWidget | None = None, executor: SerialExecutor | None = None,
-           events: LedgerEvents | None = None) -> ImagesView:
+def create(
+    services: PanelServices,
+    parent: QWidget | None = None,
+    executor: SerialExecutor | None = None,
+    events: LedgerEvents | None = None,
+) -> ImagesView:
     """The Images panel over a :class:`core.services.Services` (the main window adds it as a
     tab). ``events``: the app's ledger hub, told of each finished run."""
 
-    vm = ImagesViewModel(executor or SerialExecutor("sparklio-images"), services.dispatcher, services.local_images,
-                         events=events)
+    vm = ImagesViewModel(
+        executor or SerialExecutor("sparklio-images"), services.dispatcher, services.local_images, events=events
+    )
     view = ImagesView(vm, parent)
     vm.setParent(view)
     return view

@@ -30,8 +30,18 @@ from PySide6.QtWidgets import (
 from sparklio_desktop.ui.viewmodels.inspector import PERIODS, InspectorViewModel
 from sparklio_desktop.ui.widgets.format import seconds_text, usd_text
 
-CANDIDATE_COLUMNS = ("Model", "Role", "Complexity", "Cost", "Speed", "Quality", "Total", "Est. cost",
-                     "Est. latency", "Excluded by")
+CANDIDATE_COLUMNS = (
+    "Model",
+    "Role",
+    "Complexity",
+    "Cost",
+    "Speed",
+    "Quality",
+    "Total",
+    "Est. cost",
+    "Est. latency",
+    "Excluded by",
+)
 HISTORY_COLUMNS = ("When (UTC)", "Task", "Model", "Outcome", "Cost", "Prompt")
 ATTEMPT_COLUMNS = ("#", "Model", "Outcome", "Waited", "Latency", "Cost", "Then", "Error")
 
@@ -168,8 +178,14 @@ class InspectorView(QWidget):
         with QSignalBlocker(self.history):
             self.history.setRowCount(len(rows))
             for r, row in enumerate(rows):
-                values = (row["ts_utc"].strftime("%Y-%m-%d %H:%M"), row["task"], row["model"], row["outcome"],
-                          usd_text(row["cost_usd"]), row["prompt"])
+                values = (
+                    row["ts_utc"].strftime("%Y-%m-%d %H:%M"),
+                    row["task"],
+                    row["model"],
+                    row["outcome"],
+                    usd_text(row["cost_usd"]),
+                    row["prompt"],
+                )
                 for c, text in enumerate(values):
                     self.history.setItem(r, c, QTableWidgetItem(text))
         self.history.resizeColumnsToContents()
@@ -178,23 +194,33 @@ class InspectorView(QWidget):
         options = detail.get("options", {})
         request = detail["request_id"]
         what = f"Request {request[:12]}" if request else "Current route preview"
-        self.header.setText(f"{what} · {options.get('task', '')} · complexity {options.get('complexity') or '–'}, "
-                            f"budget {options.get('budget')}, speed {options.get('speed')}, "
-                            f"quality {options.get('quality')}" + (f"\n{detail['prompt']}" if detail["prompt"] else ""))
-        self.exploration.setText("A/B exploration pick: an alternative went first on purpose."
-                                 if detail["exploration"] else "Not an exploration pick.")
+        self.header.setText(
+            f"{what} · {options.get('task', '')} · complexity {options.get('complexity') or '–'}, "
+            f"budget {options.get('budget')}, speed {options.get('speed')}, "
+            f"quality {options.get('quality')}" + (f"\n{detail['prompt']}" if detail["prompt"] else "")
+        )
+        self.exploration.setText(
+            "A/B exploration pick: an alternative went first on purpose."
+            if detail["exploration"]
+            else "Not an exploration pick."
+        )
         names = {c["id"]: c["name"] for c in detail["candidates"]}
         self.chain.setText("Chain: " + (" → ".join(names.get(m, m) for m in detail["chain"]) or "no model fits"))
-        actual = "" if not detail["attempts"] else (
-            f"; actual {usd_text(detail['actual_cost_usd'])}, {seconds_text(detail['actual_latency_s'])}")
-        self.estimate.setText(f"Estimated {usd_text(detail['estimated_cost_usd'])}, "
-                              f"{seconds_text(detail['estimated_latency_s'])}{actual}")
+        actual = (
+            ""
+            if not detail["attempts"]
+            else (f"; actual {usd_text(detail['actual_cost_usd'])}, {seconds_text(detail['actual_latency_s'])}")
+        )
+        self.estimate.setText(
+            f"Estimated {usd_text(detail['estimated_cost_usd'])}, {seconds_text(detail['estimated_latency_s'])}{actual}"
+        )
         w = detail["weights"]
         self.weights.setText("Weights: " + ", ".join(f"{k} {v:g}" for k, v in w.items()))
         self._fill_candidates(detail["candidates"])
         self._fill_attempts(detail["attempts"])
-        self.explanation.setPlainText(detail["explanation"] + ("\n\n" + "\n".join(detail["notes"])
-                                                                if detail["notes"] else ""))
+        self.explanation.setPlainText(
+            detail["explanation"] + ("\n\n" + "\n".join(detail["notes"]) if detail["notes"] else "")
+        )
 
     def _fill_candidates(self, candidates: list[dict[str, Any]]) -> None:
         table = self.candidates
@@ -223,8 +249,16 @@ class InspectorView(QWidget):
         table.setRowCount(len(attempts))
         for r, a in enumerate(attempts):
             error = f"{a['error_class']}: {a['error']}" if a["error_class"] else (a["error"] or "")
-            values = (str(a["attempt"]), a["model"], a["outcome"], f"{a['waited_s']:g} s",
-                      seconds_text(a["latency_s"]), usd_text(a["cost_usd"]), a["then"], error)
+            values = (
+                str(a["attempt"]),
+                a["model"],
+                a["outcome"],
+                f"{a['waited_s']:g} s",
+                seconds_text(a["latency_s"]),
+                usd_text(a["cost_usd"]),
+                a["then"],
+                error,
+            )
             for c, text in enumerate(values):
                 table.setItem(r, c, QTableWidgetItem(text))
         table.resizeColumnsToContents()

@@ -101,8 +101,17 @@ class LeaderboardView(QWidget):
         self.until_edit.dateChanged.connect(lambda _d: self._reload_if(self.until_check))
         self.half_life.editingFinished.connect(lambda: self._reload_if(self.decay_check))
         filters = QHBoxLayout()
-        for widget in (QLabel("Task"), self.task_combo, self.since_check, self.since_edit, self.until_check,
-                       self.until_edit, self.decay_check, self.half_life, self.refresh_button):
+        for widget in (
+            QLabel("Task"),
+            self.task_combo,
+            self.since_check,
+            self.since_edit,
+            self.until_check,
+            self.until_edit,
+            self.decay_check,
+            self.half_life,
+            self.refresh_button,
+        ):
             filters.addWidget(widget)
         filters.addStretch(1)
 
@@ -198,18 +207,30 @@ class LeaderboardView(QWidget):
         plot.clear()
         self.error_bars = []
         # A model with votes has a strength and its interval (stars alone give none of the three).
-        rated = [(r, r.strength, r.low, r.high) for r in board.rows
-                 if r.strength is not None and r.low is not None and r.high is not None]
+        rated = [
+            (r, r.strength, r.low, r.high)
+            for r in board.rows
+            if r.strength is not None and r.low is not None and r.high is not None
+        ]
         for x, (row, strength, low, high) in enumerate(rated):
-            bar = pg.ErrorBarItem(x=np.array([x]), y=np.array([strength]),  # arrays: it subtracts them
-                                  top=np.array([high - strength]), bottom=np.array([strength - low]),
-                                  beam=0.25,
-                                  pen=pg.mkPen("#999" if row.provisional else "#4e79a7", width=2))
+            bar = pg.ErrorBarItem(
+                x=np.array([x]),
+                y=np.array([strength]),  # arrays: it subtracts them
+                top=np.array([high - strength]),
+                bottom=np.array([strength - low]),
+                beam=0.25,
+                pen=pg.mkPen("#999" if row.provisional else "#4e79a7", width=2),
+            )
             bar.setToolTip(f"{row.model_id}: {strength:.1f} ({low:.1f}–{high:.1f}), {row.votes} votes")
             plot.addItem(bar)
             self.error_bars.append(bar)
-        plot.plot(list(range(len(rated))), [strength for _, strength, _, _ in rated], pen=None, symbol="o",
-                  symbolBrush="#4e79a7")
+        plot.plot(
+            list(range(len(rated))),
+            [strength for _, strength, _, _ in rated],
+            pen=None,
+            symbol="o",
+            symbolBrush="#4e79a7",
+        )
         plot.getAxis("bottom").setTicks([[(x, r.model_id.split("/")[-1]) for x, (r, *_) in enumerate(rated)]])
         plot.setXRange(-0.5, max(len(rated), 1) - 0.5)
         plot.setYRange(0, 10)
@@ -219,20 +240,31 @@ class LeaderboardView(QWidget):
         self._board = board
         self.table.setRowCount(len(board.rows))
         for r, row in enumerate(board.rows):
-            stars = "–" if row.stars_mean is None else (
-                f"{row.stars_mean:.1f} ({_num(row.stars_low)}–{_num(row.stars_high)}), {row.stars_n} rated")
-            values = ("–" if row.rank is None else str(row.rank), row.model_id, _num(row.strength),
-                      "–" if row.low is None else f"{row.low:.1f} – {row.high:.1f}", str(row.votes),
-                      "provisional" if row.provisional else "", stars)
+            stars = (
+                "–"
+                if row.stars_mean is None
+                else (f"{row.stars_mean:.1f} ({_num(row.stars_low)}–{_num(row.stars_high)}), {row.stars_n} rated")
+            )
+            values = (
+                "–" if row.rank is None else str(row.rank),
+                row.model_id,
+                _num(row.strength),
+                "–" if row.low is None else f"{row.low:.1f} – {row.high:.1f}",
+                str(row.votes),
+                "provisional" if row.provisional else "",
+                stars,
+            )
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if c != 1:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         f = board.filter
-        self.summary.setText(f"{board.votes} vote{'s' if board.votes != 1 else ''}"
-                             + (f" on {f.task}" if f.task else " over every task")
-                             + (f", half-life {f.half_life_days:g} days" if f.half_life_days else ""))
+        self.summary.setText(
+            f"{board.votes} vote{'s' if board.votes != 1 else ''}"
+            + (f" on {f.task}" if f.task else " over every task")
+            + (f", half-life {f.half_life_days:g} days" if f.half_life_days else "")
+        )
         self.status.setText("" if board.rows else "No votes yet: compare some answers first.")
         if self.chart is not None:
             self._draw(board)
@@ -240,8 +272,11 @@ class LeaderboardView(QWidget):
     def _on_suggestion(self, suggestion: Suggestion | None) -> None:
         if suggestion is None:
             task = self.task_combo.currentData()
-            self.suggestion_label.setText("Choose a task type to see a suggestion." if task is None else
-                                          f"No suggestion for {task}: the primary holds up (or too few votes).")
+            self.suggestion_label.setText(
+                "Choose a task type to see a suggestion."
+                if task is None
+                else f"No suggestion for {task}: the primary holds up (or too few votes)."
+            )
         else:
             self.suggestion_label.setText(f"{suggestion.task_type}: {suggestion.sentence}")
         self.preview_button.setEnabled(suggestion is not None)
@@ -254,8 +289,9 @@ class LeaderboardView(QWidget):
         self.undo_button.setEnabled(self.vm.can_undo())
 
 
-def create(services: PanelServices, parent: QWidget | None = None,
-           executor: SerialExecutor | None = None) -> LeaderboardView:
+def create(
+    services: PanelServices, parent: QWidget | None = None, executor: SerialExecutor | None = None
+) -> LeaderboardView:
     """The leaderboard over a :class:`core.services.Services` (the main window adds it as a tab)."""
 
     vm = LeaderboardViewModel(services.workspace, services.votes, executor or SerialExecutor("sparklio-ratings"))

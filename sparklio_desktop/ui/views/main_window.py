@@ -33,8 +33,9 @@ VIEW_NAMES = ("composer", "inspector", "spend", "settings")
 class MainWindow(QMainWindow):
     """Hosts the panels; shows notifications and the status bar."""
 
-    def __init__(self, views: dict[str, QWidget], status_vm: StatusViewModel, settings_path: str,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, views: dict[str, QWidget], status_vm: StatusViewModel, settings_path: str, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Sparklio Desktop")
         self.views = views
@@ -42,8 +43,16 @@ class MainWindow(QMainWindow):
         self._settings = QSettings(settings_path, QSettings.Format.IniFormat)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Panels")
-        titles = {"composer": "&Composer", "inspector": "&Inspector", "spend": "S&pend", "settings": "Se&ttings",
-                  "images": "Ima&ges", "compare": "Co&mpare", "leaderboard": "&Leaderboard", "models": "Mo&dels"}
+        titles = {
+            "composer": "&Composer",
+            "inspector": "&Inspector",
+            "spend": "S&pend",
+            "settings": "Se&ttings",
+            "images": "Ima&ges",
+            "compare": "Co&mpare",
+            "leaderboard": "&Leaderboard",
+            "models": "Mo&dels",
+        }
         # The four main panels first, in their order; further panels (images, compare,
         # leaderboard, local models) follow in the order given.
         names = [n for n in VIEW_NAMES if n in views] + [n for n in views if n not in VIEW_NAMES]
@@ -100,14 +109,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, NOTIFICATION_MS)
         if QSystemTrayIcon.isSystemTrayAvailable():
             if self.tray is None:
-                self.tray = QSystemTrayIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning),
-                                            self)
+                self.tray = QSystemTrayIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning), self)
                 self.tray.show()
             self.tray.showMessage("Sparklio budget", message, QSystemTrayIcon.MessageIcon.Warning)
 
     def _on_status(self, status: StatusFigures) -> None:
-        self.spend_label.setText(f"{status.month}: {usd_text(status.spent_usd)} of "
-                                 f"{usd_text(status.budget_usd)} ({status.percent:.0f}%)")
+        self.spend_label.setText(
+            f"{status.month}: {usd_text(status.spent_usd)} of {usd_text(status.budget_usd)} ({status.percent:.0f}%)"
+        )
         self.providers_label.setText("  ".join(f"{name}: {state}" for name, state in status.providers.items()))
 
     # -- layout memory ---------------------------------------------------------------

@@ -168,7 +168,8 @@ class ModelsView(QWidget):
         self.context_spin.setSingleStep(1024)
         self.context_spin.setValue(self.vm.context)
         self.context_spin.editingFinished.connect(
-            lambda: self.vm.set_context(self.context_spin.value(), _selected_key(self.installed_table)))
+            lambda: self.vm.set_context(self.context_spin.value(), _selected_key(self.installed_table))
+        )
         self.fit_label = QLabel()
         self.fit_label.setAccessibleName("Fit verdict")
         self.fit_label.setWordWrap(True)
@@ -242,7 +243,8 @@ class ModelsView(QWidget):
         self.checkpoint_table = _table(CHECKPOINT_COLUMNS, "Stable Diffusion checkpoints")
         # The note says why a checkpoint is unusable: it shares the spare width with the name.
         self.checkpoint_table.horizontalHeader().setSectionResizeMode(
-            CHECKPOINT_COLUMNS.index("Note"), QHeaderView.ResizeMode.Stretch)
+            CHECKPOINT_COLUMNS.index("Note"), QHeaderView.ResizeMode.Stretch
+        )
         self.checkpoint_table.itemSelectionChanged.connect(self._on_checkpoint_selected)
         self.link_check = QCheckBox("Lin&k instead of copying")
         self.link_check.setAccessibleName("Link instead of copying on import")
@@ -286,14 +288,29 @@ class ModelsView(QWidget):
             widget.setEnabled(status.reachable and (widget is not self.pull_button or self.vm.pulling is None))
 
     def _on_installed(self, models: list[InstalledModel]) -> None:
-        rows = [(m.name, m.family or "–", m.parameter_size or "–", m.quantization or "–",
-                 bytes_text(m.size_bytes),
-                 m.modified_at.strftime("%Y-%m-%d %H:%M") if m.modified_at else "–") for m in models]
+        rows = [
+            (
+                m.name,
+                m.family or "–",
+                m.parameter_size or "–",
+                m.quantization or "–",
+                bytes_text(m.size_bytes),
+                m.modified_at.strftime("%Y-%m-%d %H:%M") if m.modified_at else "–",
+            )
+            for m in models
+        ]
         _fill(self.installed_table, rows, [m.name for m in models])
 
     def _on_running(self, models: list[RunningModel]) -> None:
-        rows = [(m.name, bytes_text(m.size_vram_bytes), m.processor,
-                 m.expires_at.strftime("%H:%M:%S") if m.expires_at else "–") for m in models]
+        rows = [
+            (
+                m.name,
+                bytes_text(m.size_vram_bytes),
+                m.processor,
+                m.expires_at.strftime("%H:%M:%S") if m.expires_at else "–",
+            )
+            for m in models
+        ]
         _fill(self.running_table, rows, [m.name for m in models])
 
     def _on_installed_selected(self) -> None:
@@ -304,9 +321,11 @@ class ModelsView(QWidget):
     def _on_details(self, info: ModelInfo) -> None:
         d = info.details
         arch = d.architecture
-        lines = [f"<b>{d.name}</b> — {d.family or '?'} {d.parameter_size or ''} {d.quantization or ''}",
-                 f"Context length: {d.context_length or '?'} tokens",
-                 f"Capabilities: {', '.join(d.capabilities) or '–'}"]
+        lines = [
+            f"<b>{d.name}</b> — {d.family or '?'} {d.parameter_size or ''} {d.quantization or ''}",
+            f"Context length: {d.context_length or '?'} tokens",
+            f"Capabilities: {', '.join(d.capabilities) or '–'}",
+        ]
         if arch is not None:
             lines.append(f"{arch.block_count} layers, {arch.head_count_kv} KV heads × {arch.head_dim}")
         self.details_label.setText("<br>".join(lines))
@@ -316,9 +335,11 @@ class ModelsView(QWidget):
             self.fit_label.setText(info.fit_error or "–")
             return
         f = info.fit
-        self.fit_label.setText(f"{f.verdict.value} at {info.context:,} tokens: weights {bytes_text(f.weights_bytes)}"
-                               f" + KV cache {bytes_text(f.kv_bytes)} vs {bytes_text(f.available_bytes)} usable; "
-                               f"{f.gpu_layers}/{f.total_layers} layers on the GPU")
+        self.fit_label.setText(
+            f"{f.verdict.value} at {info.context:,} tokens: weights {bytes_text(f.weights_bytes)}"
+            f" + KV cache {bytes_text(f.kv_bytes)} vs {bytes_text(f.available_bytes)} usable; "
+            f"{f.gpu_layers}/{f.total_layers} layers on the GPU"
+        )
 
     def _unload(self) -> None:
         name = _selected_key(self.running_table)
@@ -356,8 +377,10 @@ class ModelsView(QWidget):
             self.pull_bar.setRange(0, 1000)
             self.pull_bar.setValue(int(fraction * 1000))
         speed = f"{bytes_text(p.speed_bps)}/s" if p.speed_bps else "–/s"
-        self.pull_label.setText(f"{p.model}: {p.status} · {bytes_text(p.completed_bytes)} of "
-                                f"{bytes_text(p.total_bytes)} · {speed} · ETA {_duration(p.eta_s)}")
+        self.pull_label.setText(
+            f"{p.model}: {p.status} · {bytes_text(p.completed_bytes)} of "
+            f"{bytes_text(p.total_bytes)} · {speed} · ETA {_duration(p.eta_s)}"
+        )
 
     def _on_pull_finished(self, model: str, outcome: str) -> None:
         if self.pull_bar.maximum() == 0:
@@ -376,9 +399,17 @@ class ModelsView(QWidget):
                 note = f"unusable: {row.error}"
             if c.is_link:
                 note = (note + "; " if note else "") + "link"
-            values.append((c.name, (p.model_type.value + (" (set)" if p.overridden else "")) if p else "unusable",
-                           p.precision if p else "–", bytes_text(c.size_bytes),
-                           f"~{p.est_vram_bytes / 2**30:.1f} GiB" if p else "–", str(c.folder), note))
+            values.append(
+                (
+                    c.name,
+                    (p.model_type.value + (" (set)" if p.overridden else "")) if p else "unusable",
+                    p.precision if p else "–",
+                    bytes_text(c.size_bytes),
+                    f"~{p.est_vram_bytes / 2**30:.1f} GiB" if p else "–",
+                    str(c.folder),
+                    note,
+                )
+            )
         _fill(self.checkpoint_table, values, [str(r.checkpoint.path) for r in rows])
         self._on_checkpoint_selected()
 
@@ -397,8 +428,9 @@ class ModelsView(QWidget):
                 self.type_combo.setCurrentIndex(max(0, self.type_combo.findData(wanted)))
 
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a checkpoint", "",
-                                              "Checkpoints (*.safetensors *.ckpt *.bin *.pt *.pth)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a checkpoint", "", "Checkpoints (*.safetensors *.ckpt *.bin *.pt *.pth)"
+        )
         if path:
             self.vm.import_checkpoint(path, "link" if self.link_check.isChecked() else "copy")
 
@@ -415,10 +447,13 @@ class ModelsView(QWidget):
         row = self._selected_checkpoint()
         if row is None or not row.refused:
             return
-        answer = QMessageBox.warning(self, "Trust a pickle file", f"{self.vm.pickle_warning()}\n\n"
-                                     f"Trust {row.checkpoint.path.name}?",
-                                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                     QMessageBox.StandardButton.No)
+        answer = QMessageBox.warning(
+            self,
+            "Trust a pickle file",
+            f"{self.vm.pickle_warning()}\n\nTrust {row.checkpoint.path.name}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.vm.trust_pickle(str(row.checkpoint.path))
 
@@ -428,14 +463,18 @@ class ModelsView(QWidget):
             self.vm.set_type(str(row.checkpoint.path), self.type_combo.itemData(index))
 
 
-def create(services: PanelServices, parent: QWidget | None = None,
-           executor: SerialExecutor | None = None) -> ModelsView:
+def create(
+    services: PanelServices, parent: QWidget | None = None, executor: SerialExecutor | None = None
+) -> ModelsView:
     """The model manager over a :class:`core.services.Services` (the main window adds it as a tab)."""
 
     settings = services.workspace.settings
-    vm = ModelsViewModel(executor or SerialExecutor("sparklio-models"), host=settings.providers.ollama.host,
-                         sd_folders=[Path(p) for p in settings.local.sd_weight_dirs],
-                         configured_gpu_gb=float(settings.gpu.vram_gb))
+    vm = ModelsViewModel(
+        executor or SerialExecutor("sparklio-models"),
+        host=settings.providers.ollama.host,
+        sd_folders=[Path(p) for p in settings.local.sd_weight_dirs],
+        configured_gpu_gb=float(settings.gpu.vram_gb),
+    )
     view = ModelsView(vm, parent)
     vm.setParent(view)
     return view

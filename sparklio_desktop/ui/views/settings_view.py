@@ -195,8 +195,15 @@ class SettingsView(QWidget):
         for col, widget in enumerate((QLabel(provider), masked, edit, set_button, delete, test, result)):
             self.keys_grid.addWidget(widget, index, col)
         self.keys_grid.addWidget(error, index + 1, 0, 1, 7)
-        row = self.key_rows[provider] = {"masked": masked, "edit": edit, "error": error, "set": set_button,
-                                         "delete": delete, "test": test, "result": result}
+        row = self.key_rows[provider] = {
+            "masked": masked,
+            "edit": edit,
+            "error": error,
+            "set": set_button,
+            "delete": delete,
+            "test": test,
+            "result": result,
+        }
         self.errors[f"key:{provider}"] = error
         return row
 
@@ -260,10 +267,12 @@ class SettingsView(QWidget):
             self.catalog_status.setText(f"{error}\nThe last good catalog stays in force until this file is fixed.")
         else:
             self.catalog_status.setStyleSheet("")
-            self.catalog_status.setText("In force." if path else
-                                        "No catalog.yaml: the shipped models only (add models from the Models panel).")
+            self.catalog_status.setText(
+                "In force." if path else "No catalog.yaml: the shipped models only (add models from the Models panel)."
+            )
 
     def _on_settings_status(self, error: str) -> None:
-        self.settings_status.setText(f"{error}\nEach invalid setting uses its default until it is fixed."
-                                     if error else "")
+        self.settings_status.setText(
+            f"{error}\nEach invalid setting uses its default until it is fixed." if error else ""
+        )
         self.settings_status.setVisible(bool(error))

@@ -153,9 +153,12 @@ class SpendView(QWidget):
                 day = round(plot.vb.mapSceneToView(position).x())
                 if 1 <= day <= len(f.daily):
                     date, amount = f.daily[day - 1]
-                    QToolTip.showText(self.chart.mapToGlobal(position.toPoint()),
-                                      f"{date.isoformat()}: {usd_text(amount)} spent, "
-                                      f"{usd_text(f.cumulative[day - 1])} so far this month", self.chart)
+                    QToolTip.showText(
+                        self.chart.mapToGlobal(position.toPoint()),
+                        f"{date.isoformat()}: {usd_text(amount)} spent, "
+                        f"{usd_text(f.cumulative[day - 1])} so far this month",
+                        self.chart,
+                    )
                 return
 
     # -- figures --------------------------------------------------------------------------
@@ -167,16 +170,23 @@ class SpendView(QWidget):
         self.gauge.setFormat(f"{usd_text(f.spent_usd)} of {usd_text(f.budget_usd)} ({f.percent:.1f}%)")
         self.mark_label.setText(
             f"{f.alert_threshold:.0%} mark: {usd_text(f.alert_mark_usd)} · month-end projection at this pace: "
-            f"{usd_text(f.projection_usd)}")
+            f"{usd_text(f.projection_usd)}"
+        )
         if f.capped:
             self.banner.setText(f"Budget reached for {f.month}. {f.at_cap_text}")
         elif f.alert:
-            self.banner.setText(f"{f.percent:.0f}% of the {f.month} budget spent — past the "
-                                f"{f.alert_threshold:.0%} mark. {f.at_cap_text}")
+            self.banner.setText(
+                f"{f.percent:.0f}% of the {f.month} budget spent — past the "
+                f"{f.alert_threshold:.0%} mark. {f.at_cap_text}"
+            )
         self.banner.setVisible(f.alert or f.capped)
-        self.anomaly_label.setText("\n".join(
-            f"Unusual spend on {day.isoformat()}: {usd_text(amount)}, over "
-            f"{usd_text(median)} typical (trailing median)" for day, amount, median in f.anomalies))
+        self.anomaly_label.setText(
+            "\n".join(
+                f"Unusual spend on {day.isoformat()}: {usd_text(amount)}, over "
+                f"{usd_text(median)} typical (trailing median)"
+                for day, amount, median in f.anomalies
+            )
+        )
         self.anomaly_label.setVisible(bool(f.anomalies))
         local_total = f.local_answers + f.cloud_answers
         self.stats.setText(
@@ -184,7 +194,8 @@ class SpendView(QWidget):
             f"{f.attempts:,} attempt{'s' if f.attempts != 1 else ''} · cache hit rate {f.cache_hit_rate:.1%}, "
             f"saved {usd_text(f.saved_usd)} · fallback rate {f.fallback_rate:.1%} · "
             f"local {f.local_share:.0%} of {local_total:,} answers ({usd_text(f.local_usd)}), "
-            f"cloud {usd_text(f.cloud_usd)}")
+            f"cloud {usd_text(f.cloud_usd)}"
+        )
         for table, rows in zip(self.tables.values(), (f.by_model, f.by_task, f.by_provider), strict=True):
             table.setRowCount(len(rows))
             for r, (name, amount) in enumerate(rows):

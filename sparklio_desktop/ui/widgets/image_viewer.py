@@ -43,9 +43,12 @@ class ImageViewer(QDialog):
         self.view.setAccessibleName("Image")
         self.view.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         buttons = QHBoxLayout()
-        for text, name, action in (("−", "Zoom out", lambda: self.zoom(1 / ZOOM_STEP)),
-                                   ("+", "Zoom in", lambda: self.zoom(ZOOM_STEP)),
-                                   ("Fit", "Fit to window", self.fit), ("Save…", "Save image", self.save)):
+        for text, name, action in (
+            ("−", "Zoom out", lambda: self.zoom(1 / ZOOM_STEP)),
+            ("+", "Zoom in", lambda: self.zoom(ZOOM_STEP)),
+            ("Fit", "Fit to window", self.fit),
+            ("Save…", "Save image", self.save),
+        ):
             button = QPushButton(text)
             button.setAccessibleName(name)
             button.clicked.connect(action)
@@ -53,8 +56,12 @@ class ImageViewer(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
         layout.addLayout(buttons)
-        for key, action in (("+", lambda: self.zoom(ZOOM_STEP)), ("=", lambda: self.zoom(ZOOM_STEP)),
-                            ("-", lambda: self.zoom(1 / ZOOM_STEP)), ("0", self.fit)):
+        for key, action in (
+            ("+", lambda: self.zoom(ZOOM_STEP)),
+            ("=", lambda: self.zoom(ZOOM_STEP)),
+            ("-", lambda: self.zoom(1 / ZOOM_STEP)),
+            ("0", self.fit),
+        ):
             QShortcut(QKeySequence(key), self).activated.connect(action)
         self.resize(640, 640)
 

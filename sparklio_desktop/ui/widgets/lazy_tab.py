@@ -12,8 +12,12 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 
 class LazyTab(QWidget):
-    def __init__(self, build: Callable[[], QWidget], on_built: Callable[[QWidget], None] | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        build: Callable[[], QWidget],
+        on_built: Callable[[QWidget], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._build = build
         self._on_built = on_built

@@ -24,8 +24,9 @@ class PromptEdit(QPlainTextEdit):
 
     @staticmethod
     def _is_submit(event: QKeyEvent) -> bool:
-        return (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-                and bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier))
+        return event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and bool(
+            event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        )
 
     @staticmethod
     def _is_cancel(event: QKeyEvent) -> bool:
@@ -53,8 +54,11 @@ class PromptEdit(QPlainTextEdit):
     def _image_paths(source: QMimeData) -> list[str]:
         if not source.hasUrls():
             return []
-        return [url.toLocalFile() for url in source.urls()
-                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_TYPES]
+        return [
+            url.toLocalFile()
+            for url in source.urls()
+            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_TYPES
+        ]
 
     def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 - Qt override
         return bool(self._image_paths(source)) or super().canInsertFromMimeData(source)

@@ -84,7 +84,9 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
     try:
         header = json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as dup:
-        raise CheckpointUnreadable(path, f"malformed safetensors header (key {_quote(dup.key)} appears twice)") from None
+        raise CheckpointUnreadable(
+            path, f"malformed safetensors header (key {_quote(dup.key)} appears twice)"
+        ) from None
     except RecursionError:
         raise CheckpointUnreadable(path, "malformed safetensors header (nested too deeply)") from None
     except ValueError as err:  # JSONDecodeError, and integers over Python's digit limit
@@ -181,13 +183,9 @@ def _validated(header: dict[str, object], data_size: int, length: int) -> Safete
             raise _Malformed(f"malformed safetensors header (tensor {_quote(name)} {what})")
         position = end
     if position > data_size:
-        raise _Malformed(
-            f"file is truncated ({data_size} of {position} data bytes); the download may be incomplete"
-        )
+        raise _Malformed(f"file is truncated ({data_size} of {position} data bytes); the download may be incomplete")
     if position < data_size:
-        raise _Malformed(
-            f"malformed safetensors file ({data_size - position} bytes after the last tensor)"
-        )
+        raise _Malformed(f"malformed safetensors file ({data_size - position} bytes after the last tensor)")
     return SafetensorsHeader(tensors, metadata, length)
 
 

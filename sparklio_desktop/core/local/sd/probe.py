@@ -71,7 +71,6 @@ def classify(tensors: Mapping[str, TensorInfo]) -> tuple[ModelType, ModelType, l
     def has(prefix: str) -> bool:
         return any(k.startswith(prefix) for k in tensors)
 
-
     family = _CONTEXT_DIMS.get(context or -1, ModelType.UNKNOWN)
     if family is not ModelType.UNKNOWN:
         reasons.append(f"UNet cross-attention context {context}")
@@ -179,7 +178,15 @@ def probe(path: Path, store: CheckpointStore | None = None) -> ProbeResult:
     if path.is_dir():
         facts = read_diffusers_folder(path)
         return _result(
-            path, facts.detected, facts.family, facts.params, facts.precision, facts.size, False, list(facts.reasons), store
+            path,
+            facts.detected,
+            facts.family,
+            facts.params,
+            facts.precision,
+            facts.size,
+            False,
+            list(facts.reasons),
+            store,
         )
     if path.suffix.lower() in PICKLE_SUFFIXES:
         reasons = ["pickle files are not opened to probe them; set the type by hand"]

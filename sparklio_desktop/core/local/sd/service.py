@@ -86,9 +86,14 @@ def _consume(future: Future[Any] | asyncio.Future[Any]) -> None:
 
 
 class StableDiffusionService:
-    def __init__(self, user_folders: tuple[Path, ...] = (), checkpoint: Path | None = None,
-                 steps: int = DEFAULT_STEPS, engine: LocalImageEngine | None = None,
-                 arbiter: Any | None = None) -> None:
+    def __init__(
+        self,
+        user_folders: tuple[Path, ...] = (),
+        checkpoint: Path | None = None,
+        steps: int = DEFAULT_STEPS,
+        engine: LocalImageEngine | None = None,
+        arbiter: Any | None = None,
+    ) -> None:
         self._folders = tuple(user_folders)
         self.arbiter = arbiter  # GpuArbiter: shares the card with Ollama; None on CPU-only machines
         self._checkpoint = checkpoint
@@ -161,9 +166,16 @@ class StableDiffusionService:
         return ("no usable Stable Diffusion checkpoint (see `sparklio models sd list`); "
                 "add one with `sparklio models sd import PATH`")  # fmt: skip
 
-    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
-                       options: ImageOptions | None = None, progress: ImageProgress | None = None
-                       ) -> tuple[tuple[bytes, ...], float]:
+    async def generate(
+        self,
+        prompt: str,
+        size: str,
+        n: int,
+        steps: int | None = None,
+        *,
+        options: ImageOptions | None = None,
+        progress: ImageProgress | None = None,
+    ) -> tuple[tuple[bytes, ...], float]:
         try:
             width, height = _size(size)
         except SparklioError as err:
@@ -171,9 +183,15 @@ class StableDiffusionService:
         options = options or ImageOptions()
         extra: dict[str, Any] = {} if options.guidance is None else {"guidance": options.guidance}
         request = GenerationRequest(
-            prompt, negative_prompt=options.negative_prompt, steps=options.steps or steps or self.steps,
-            width=width, height=height, seed=options.seed, batch_count=max(1, n),
-            preview_every=max(0, options.preview_every), **extra,
+            prompt,
+            negative_prompt=options.negative_prompt,
+            steps=options.steps or steps or self.steps,
+            width=width,
+            height=height,
+            seed=options.seed,
+            batch_count=max(1, n),
+            preview_every=max(0, options.preview_every),
+            **extra,
         )
         try:
             candidates = await asyncio.to_thread(self.candidates)
@@ -190,18 +208,19 @@ class StableDiffusionService:
         except LocalModelError as err:  # no runtime, out of memory, a chosen checkpoint that is bad
             raise LocalEngineUnavailable(str(err)) from err
 
-    async def _generate_with(self, checkpoint: Path, request: GenerationRequest,
-                             progress: ImageProgress | None) -> tuple[tuple[bytes, ...], float]:
+    async def _generate_with(
+        self, checkpoint: Path, request: GenerationRequest, progress: ImageProgress | None
+    ) -> tuple[tuple[bytes, ...], float]:
         arbiter = await asyncio.to_thread(self._gpu_arbiter)  # importing torch must not block the loop
         if arbiter is not None:
-
             needed = (await asyncio.to_thread(probe, checkpoint)).est_vram_bytes
             await arbiter.before_sd(str(checkpoint), needed)
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
         hop = None if progress is None else _on_loop(loop, progress)
         future = loop.run_in_executor(
-            self._executor, lambda: self.engine.generate(checkpoint, request, progress=hop, cancel=cancel))
+            self._executor, lambda: self.engine.generate(checkpoint, request, progress=hop, cancel=cancel)
+        )
         try:
             images = await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -258,9 +277,16 @@ class LazyStableDiffusion:
             self._service = await asyncio.to_thread(StableDiffusionService.from_settings, self._settings)
         return self._service
 
-    async def generate(self, prompt: str, size: str, n: int, steps: int | None = None, *,
-                       options: ImageOptions | None = None, progress: ImageProgress | None = None
-                       ) -> tuple[tuple[bytes, ...], float]:
+    async def generate(
+        self,
+        prompt: str,
+        size: str,
+        n: int,
+        steps: int | None = None,
+        *,
+        options: ImageOptions | None = None,
+        progress: ImageProgress | None = None,
+    ) -> tuple[tuple[bytes, ...], float]:
         return await (await self._get()).generate(prompt, size, n, steps, options=options, progress=progress)
 
     async def unload(self) -> None:
