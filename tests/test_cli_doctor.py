@@ -267,3 +267,39 @@ def test_the_app_refuses_to_start_on_a_damaged_ledger_with_the_same_line(pristin
     result = sparklio(env={"SPARKLIO_EXIT_WHEN_READY": "1", "QT_QPA_PLATFORM": "offscreen"})
     assert_one_line_error(result, ledger)
     assert not result.stdout.startswith("ready")
+
+
+def test_a_ledger_whose_tables_another_program_made(tmp_path: Path) -> None:
+    """A SQLite file at the ledger's path with an ``llm_usage`` table of other columns: the
+    first migration fails. Every command says so in one line (it used to print SQLAlchemy's
+    traceback on each one), the file is left exactly as it was, the doctor reports it
+    instead of calling it healthy, and ``--repair`` sets it aside."""
+    ledger = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(ledger) as conn:
+        conn.execute("CREATE TABLE llm_usage (x INTEGER)")
+        conn.execute("INSERT INTO llm_usage VALUES (42)")
+
+    def contents() -> tuple[list[tuple], list[tuple]]:
+        # Schema and rows (opening in WAL mode rewrites the header's journal-mode bytes only).
+        with sqlite3.connect(ledger) as conn:
+            return conn.execute("SELECT * FROM sqlite_master").fetchall(), conn.execute(
+                "SELECT * FROM llm_usage"
+            ).fetchall()
+
+    before = contents()
+    env = {"SPARKLIO_HOME": str(tmp_path)}
+    for args in (("spend",), ("history",), ("run", "--task", "chat", "--prompt", "hi")):
+        done = sparklio(*args, env=env)
+        assert done.returncode == 1, (args, done.stderr)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert f"the ledger {ledger} is damaged" in done.stderr and "m001_initial failed" in done.stderr
+        assert "llm_usage already exists" in done.stderr and "sparklio doctor" in done.stderr
+    assert contents() == before  # the failed migration's transaction was rolled back
+
+    check = sparklio("doctor", env=env)
+    assert check.returncode == 1 and "PROBLEM  ledger" in check.stdout and "m001_initial failed" in check.stdout
+    assert contents() == before
+    repaired = sparklio("doctor", "--repair", env=env)
+    assert repaired.returncode == 0 and "set aside" in repaired.stdout, repaired.stdout + repaired.stderr
+    assert list(tmp_path.glob("ledger.sqlite3.damaged-*"))
+    assert sparklio("spend", env=env).returncode == 0

@@ -55,7 +55,7 @@ _SET_ASIDE_FOR = frozenset({"damaged", "unopenable", "io"})
 
 KEY_VERSION = 1  # bump when the normalisation below changes, so old keys simply miss
 
-CACHE_MIGRATIONS = MigrationSet()
+CACHE_MIGRATIONS = MigrationSet(LABEL)
 
 
 @CACHE_MIGRATIONS.register

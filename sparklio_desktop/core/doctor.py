@@ -30,8 +30,15 @@ from typing import Any
 
 from sparklio_desktop.core.cache import CACHE_MIGRATIONS, ResponseCache, default_cache_path
 from sparklio_desktop.core.ledger import LedgerStore
-from sparklio_desktop.core.ledger.engine import classify_sqlite_error, companions, set_aside
-from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.ledger.engine import (
+    DatabaseFileError,
+    classify_sqlite_error,
+    companions,
+    create_sqlite_engine,
+    set_aside,
+    writer,
+)
+from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet
 from sparklio_desktop.core.settings import paths
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -105,7 +112,7 @@ def _problem_for(exc: BaseException) -> str:
     return f"damaged ({exc})" if found and found[0] == "damaged" else f"cannot be read ({exc})"
 
 
-def check_database(name: str, path: Path, migrations: list[str], advice: str) -> Check:
+def check_database(name: str, path: Path, migrations: MigrationSet, advice: str) -> Check:
     """Integrity and migrations of one SQLite file, without creating or changing it."""
     where = str(path)
     wal, _shm = companions(path)
@@ -141,7 +148,7 @@ def check_database(name: str, path: Path, migrations: list[str], advice: str) ->
         return Check(name, False, _problem_for(exc), where, advice, repairable=True)
     finally:
         conn.close()
-    unknown = sorted(set(applied) - set(migrations))
+    unknown = sorted(set(applied) - set(migrations.names))
     if unknown:
         return Check(
             name,
@@ -150,7 +157,17 @@ def check_database(name: str, path: Path, migrations: list[str], advice: str) ->
             where,
             "update Sparklio before using this file",
         )
-    pending = len([m for m in migrations if m not in applied])
+    pending = len([m for m in migrations.names if m not in applied])
+    if pending:  # would they run? (rolled back either way: the file stays as it is)
+        engine = create_sqlite_engine(path, migrations.label)
+        try:
+            failure = migrations.dry_run(writer(engine))
+        except DatabaseFileError as exc:
+            return Check(name, False, str(exc), where, advice, repairable=exc.damaged)
+        finally:
+            engine.dispose()
+        if failure is not None:
+            return Check(name, False, f"damaged ({failure.detail})", where, advice, repairable=True)
     note = f"; {pending} migration(s) will run when it is next opened" if pending else ""
     return Check(name, True, f"integrity ok, {len(applied)} migration(s) applied{note}", where)
 
@@ -200,7 +217,7 @@ def run_checks() -> list[Check]:
         check_database(
             "ledger",
             paths.ledger_path(),
-            LEDGER_MIGRATIONS.names,
+            LEDGER_MIGRATIONS,
             "run `sparklio doctor --repair` to set it aside and salvage its rows into a new ledger "
             "(close the app first)",
         )
@@ -209,7 +226,7 @@ def run_checks() -> list[Check]:
         check_database(
             "cache",
             default_cache_path(),
-            CACHE_MIGRATIONS.names,
+            CACHE_MIGRATIONS,
             "run `sparklio doctor --repair` to set it aside and start an empty one (a cache is disposable)",
         )
     )

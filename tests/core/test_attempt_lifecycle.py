@@ -181,7 +181,7 @@ def test_opening_closes_what_ended_processes_left(tmp_path: Path) -> None:
 
 def test_an_existing_ledger_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    old = MigrationSet()  # the ledger as the previous release left it
+    old = MigrationSet("ledger")  # the ledger as the previous release left it
     old.register(m001_initial)
     old.register(m002_usage_daily)
     from sparklio_desktop.core.ledger import create_sqlite_engine, writer

@@ -414,7 +414,7 @@ def test_m003_upgrades_an_m002_file_keeping_rows_rollup_and_guards(tmp_path: Pat
     from sparklio_desktop.core.ledger.migrations import MigrationSet
 
     path = tmp_path / "ledger.sqlite3"
-    old = MigrationSet()
+    old = MigrationSet("ledger")
     for fn in (ledger.migrations.m001_initial, ledger.migrations.m002_usage_daily):
         old.register(fn)
     engine = create_engine(f"sqlite:///{path}")

@@ -156,7 +156,7 @@ def test_a_missing_ledger_is_left_to_the_store(tmp_path: Path) -> None:
 
 def test_a_ledger_with_a_migration_to_run_is_left_to_the_store(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    older = MigrationSet()
+    older = MigrationSet("ledger")
     for step in (m001_initial, m002_usage_daily, m003_outcomes_stalled_interrupted):
         older.register(step)
     engine = create_sqlite_engine(path)

@@ -17,9 +17,11 @@ Rules for whoever adds the next one:
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.ledger.money import utc_iso, utcnow
+from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError, classify_sqlite_error
 
 if TYPE_CHECKING:  # the read-only reader (reader.py) checks the names without SQLAlchemy
     from sqlalchemy import Engine
@@ -31,7 +33,8 @@ Migration = Callable[["Connection"], None]
 class MigrationSet:
     """The migrations of one database file, in the order they must run."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str) -> None:
+        self.label = label  # how errors name the file: "ledger", "response cache"
         self._steps: list[tuple[str, Migration]] = []
 
     def register(self, fn: Migration) -> Migration:
@@ -47,23 +50,55 @@ class MigrationSet:
         return [name for name, _ in self._steps]
 
     def apply(self, engine: Engine) -> list[str]:
-        """Run the pending migrations on ``engine`` (a writer); return their names."""
+        """Run the pending migrations on ``engine`` (a writer); return their names.
+
+        All of them run in one transaction, so a migration that fails changes nothing. A
+        failure that is about the statement, not the file (a table of the same name with
+        other columns, in a file some other program wrote), means the file's schema is not
+        one Sparklio made: it is reported as a damaged file (a one-line
+        :class:`DatabaseFileError` that points to ``sparklio doctor``), never a traceback.
+        """
         with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "CREATE TABLE IF NOT EXISTS _migrations ( name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)"
-            )
-            done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _migrations")}
-            ran: list[str] = []
-            for name, fn in self._steps:
-                if name in done:
-                    continue
+            return self._run_pending(conn, engine)
+
+    def dry_run(self, engine: Engine) -> DatabaseFileError | None:
+        """Run the pending migrations in a transaction that is rolled back: the error
+        :meth:`apply` would raise, or None. ``sparklio doctor`` asks this, so that a file
+        the app cannot open is never reported healthy."""
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                self._run_pending(conn, engine)
+            except DatabaseFileError as exc:
+                return exc
+            finally:
+                transaction.rollback()
+        return None
+
+    def _run_pending(self, conn: Connection, engine: Engine) -> list[str]:
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS _migrations ( name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _migrations")}
+        ran: list[str] = []
+        for name, fn in self._steps:
+            if name in done:
+                continue
+            try:
                 fn(conn)
-                conn.exec_driver_sql(
-                    "INSERT INTO _migrations (name, applied_utc) VALUES (?, ?)",
-                    (name, utc_iso(utcnow())),
-                )
-                ran.append(name)
-            return ran
+            except Exception as exc:
+                cause = getattr(exc, "orig", None) or exc
+                if classify_sqlite_error(cause) is not None:
+                    raise  # about the file (busy, full, read-only): the engine's own message
+                detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+                why = f"its tables are not the ones Sparklio made: {name} failed: {detail}"
+                raise DatabaseFileError(Path(engine.url.database or ""), self.label, "damaged", why) from None
+            conn.exec_driver_sql(
+                "INSERT INTO _migrations (name, applied_utc) VALUES (?, ?)",
+                (name, utc_iso(utcnow())),
+            )
+            ran.append(name)
+        return ran
 
 
 def execute_all(conn: Connection, *statements: str) -> None:
@@ -76,7 +111,7 @@ def execute_all(conn: Connection, *statements: str) -> None:
         conn.exec_driver_sql(statement)
 
 
-LEDGER_MIGRATIONS = MigrationSet()
+LEDGER_MIGRATIONS = MigrationSet("ledger")
 
 
 @LEDGER_MIGRATIONS.register
