@@ -113,6 +113,20 @@ def test_route_preview_follows_the_options(qtbot, qloop, openai_server, make_ctx
     wait_until(qloop, lambda: previews[-1].budget == "low")
 
 
+def test_route_preview_says_when_nothing_would_run(qtbot, qloop, make_ctx):
+    """No key and no Ollama: no chain, so no cost or time is shown as an estimate."""
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    previews: list[RoutePreview] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    wait_until(qloop, lambda: bool(previews))
+    assert not previews[-1].chain
+    assert view.preview_chain.text() == "Chain: no model fits"
+    assert view.preview_estimate.text().startswith("Nothing would run (")
+    assert "tokens in" in view.preview_estimate.text() and "$" not in view.preview_estimate.text()
+    assert "No model fits:" in view.preview_exclusions.text()
+
+
 def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx):
     from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
 

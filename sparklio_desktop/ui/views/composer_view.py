@@ -277,11 +277,13 @@ class ComposerView(QWidget):
     def _on_preview(self, preview: RoutePreview) -> None:
         self.preview_chain.setText("Chain: " + (" → ".join(preview.chain_names) or "no model fits"))
         latency = preview.latency_s
-        self.preview_estimate.setText(
-            f"Estimated {usd_text(preview.cost_usd)}, "
-            f"{'–' if latency is None else f'{latency:.1f} s'}, "
-            f"{preview.input_tokens} tokens in / {preview.output_tokens} out"
-        )
+        tokens = f"{preview.input_tokens} tokens in / {preview.output_tokens} out"
+        if not preview.chain:  # nothing would run: no cost or time to estimate
+            self.preview_estimate.setText(f"Nothing would run ({tokens})")
+        else:
+            self.preview_estimate.setText(
+                f"Estimated {usd_text(preview.cost_usd)}, {'–' if latency is None else f'{latency:.1f} s'}, {tokens}"
+            )
         if not preview.chain and preview.no_fit_reasons:
             self.preview_exclusions.setText("No model fits:\n" + "\n".join(preview.no_fit_reasons))
             return
