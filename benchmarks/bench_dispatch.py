@@ -41,7 +41,8 @@ from sparklio_desktop.core.cache import ResponseCache  # noqa: E402
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, TextChunk  # noqa: E402
 from sparklio_desktop.core.ledger import LedgerStore  # noqa: E402
 from sparklio_desktop.core.routing.decision import Rule  # noqa: E402
-from sparklio_desktop.core.routing.router import LiveState, RouteRequest  # noqa: E402
+from sparklio_desktop.core.routing.live_state import LiveState  # noqa: E402
+from sparklio_desktop.core.routing.router import RouteRequest  # noqa: E402
 from sparklio_desktop.core.settings.secrets import KeyStore  # noqa: E402
 from sparklio_desktop.core.workspace import Workspace  # noqa: E402
 from tests.fakes.openai_server import OpenAIServer  # noqa: E402

@@ -53,7 +53,7 @@ def main() -> None:
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore
     from sparklio_desktop.core.ratings.votes_store import VoteStore
-    from sparklio_desktop.core.routing.router import LiveState
+    from sparklio_desktop.core.routing.live_state import LiveState
     from sparklio_desktop.core.settings.paths import shipped_policy_path
     from sparklio_desktop.core.settings.secrets import KeyStore
     from sparklio_desktop.core.workspace import Workspace

@@ -284,7 +284,8 @@ def _exercise(catalog, policy) -> None:
     from sparklio_desktop.core.policy import bounds
     from sparklio_desktop.core.pricing import expected_latency_s, worst_case_cost
     from sparklio_desktop.core.ratings._routing import blended_quality
-    from sparklio_desktop.core.routing.router import LiveState, RouteRequest, route
+    from sparklio_desktop.core.routing.live_state import LiveState
+    from sparklio_desktop.core.routing.router import RouteRequest, route
 
     capped = LiveState(spent_usd=Decimal(60), budget_usd=Decimal(50), at_cap="local_only", alert_threshold=0.8)
     for name, task in policy.tasks.items():

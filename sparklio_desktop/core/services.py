@@ -13,8 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE
 from sparklio_desktop.core.routing.planner import RoutePlanner
-from sparklio_desktop.core.routing.router import EVERYTHING_AVAILABLE
 from sparklio_desktop.core.settings import paths
 from sparklio_desktop.core.spend import month_spend_usd
 from sparklio_desktop.core.workspace import Workspace
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # imported where they are built: `sparklio route` opens no se
     from sparklio_desktop.core.ratings import Vote
     from sparklio_desktop.core.ratings.state import RatingQualities
     from sparklio_desktop.core.ratings.votes_store import VoteStore
-    from sparklio_desktop.core.routing.router import LiveState
+    from sparklio_desktop.core.routing.live_state import LiveState
     from sparklio_desktop.core.settings.config import Settings
     from sparklio_desktop.core.settings.secrets import KeyStore
 

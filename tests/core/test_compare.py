@@ -28,8 +28,9 @@ from sparklio_desktop.core.dispatch import Dispatcher
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.ratings import leaderboard
 from sparklio_desktop.core.ratings.votes_store import VoteStore, prompt_sha256
+from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE, LiveState
 from sparklio_desktop.core.routing.planner import RoutePlanner
-from sparklio_desktop.core.routing.router import EVERYTHING_AVAILABLE, LiveState, RouteRequest
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.settings.paths import shipped_policy_path
 from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace

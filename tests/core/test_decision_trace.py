@@ -16,7 +16,8 @@ import pytest
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.policy.catalog import Catalog
 from sparklio_desktop.core.routing.decision import TRACE_CANDIDATES, Rule
-from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import Router, RouteRequest
 from tests.core.test_router_scoring import random_catalog
 
 

@@ -24,7 +24,8 @@ from sparklio_desktop.core.dispatch import Dispatcher, RunRequest
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.pricing import price_call
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.settings.config import Settings
 from sparklio_desktop.core.settings.paths import shipped_policy_path
 from sparklio_desktop.core.settings.secrets import KeyStore

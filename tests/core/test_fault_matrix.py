@@ -37,7 +37,8 @@ from sparklio_desktop.core.budget import BudgetGuard
 from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, RunResult
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.settings.config import Settings
 from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace

@@ -19,7 +19,8 @@ from sparklio_desktop.core.dispatch import Finished, Routed, RunRequest
 from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.services import open_services, route_planner
 from sparklio_desktop.core.settings import paths
 from sparklio_desktop.core.settings.secrets import KeyStore

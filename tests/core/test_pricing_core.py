@@ -22,7 +22,8 @@ from sparklio_desktop.core.pricing import (
     worst_case_cost,
 )
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import Router, RouteRequest
 
 SIZES_TRIED = ("1024x1024", "1792x1024", "512x512", "640x480")
 

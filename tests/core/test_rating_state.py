@@ -16,7 +16,8 @@ from sparklio_desktop.core.ratings import Vote, blended_quality, leaderboard
 from sparklio_desktop.core.ratings.state import RatingQualities, ratings_for_task, task_suggestion
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import Router, RouteRequest
 
 SONNET, GPT4, GPT35 = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "openai/gpt-3.5-turbo"
 FLASH, PRO = "google/gemini-2.0-flash", "google/gemini-2.0-pro"

@@ -10,7 +10,8 @@ import pytest
 from sparklio_desktop.core.errors import UnknownNameError
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.live import build_live_state
-from sparklio_desktop.core.routing.router import EVERYTHING_AVAILABLE, LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE, LiveState
+from sparklio_desktop.core.routing.router import Router, RouteRequest
 
 
 @pytest.fixture(scope="module")

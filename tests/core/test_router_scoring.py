@@ -13,7 +13,8 @@ import pytest
 
 from sparklio_desktop.core.policy.catalog import Catalog
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState, Router, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import Router, RouteRequest
 from sparklio_desktop.core.routing.scoring import VECTOR_THRESHOLD, Columns, Scored, score_columns, score_loop
 
 

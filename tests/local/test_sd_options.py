@@ -19,7 +19,8 @@ from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.local import read_png_text
 from sparklio_desktop.core.local.sd.service import ImageOptions, StableDiffusionService
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState, RouteRequest
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.local.tiny_sd import TinySD

@@ -16,8 +16,8 @@ from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.ratings.state import TaskRatings
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.routing.planner import RoutePlanner
-from sparklio_desktop.core.routing.router import LiveState
 from sparklio_desktop.core.settings.paths import shipped_policy_path
 from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace

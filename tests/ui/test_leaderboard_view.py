@@ -149,8 +149,8 @@ def test_suggestion_preview_apply_and_undo(qloop, settle, board, policy_copy):
 
 def test_create_builds_each_panel_from_services(qtbot, qloop, tmp_path):
     """The one-line wiring the main window uses: ``create(services)`` for each new panel."""
+    from sparklio_desktop.core.routing.live_state import LiveState
     from sparklio_desktop.core.routing.planner import RoutePlanner
-    from sparklio_desktop.core.routing.router import LiveState
     from sparklio_desktop.ui.views import compare_view, leaderboard_view, models_view
 
     votes = VoteStore.open(tmp_path / "ledger.sqlite3")

@@ -55,8 +55,8 @@ from sparklio_desktop.core.pricing import UnpricedModelError
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.providers.errors import ProviderError
 from sparklio_desktop.core.routing.decision import RoutingDecision
+from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.routing.planner import RoutePlanner
-from sparklio_desktop.core.routing.router import LiveState
 from sparklio_desktop.core.workspace import Workspace
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from sparklio_desktop.core.policy.catalog import Catalog, ModelSpec
 from sparklio_desktop.core.provider_table import OLLAMA_DEFAULT_PORT, ROWS, base_url_from_env
 from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.router import LiveState
+from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.settings import paths
 from sparklio_desktop.core.settings.config import effective_base_url
 from sparklio_desktop.core.settings.key_index import has_key_fast, key_name_for

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.routing.decision import RoutingDecision, Rule
 from sparklio_desktop.core.routing.live import probe_machine
-from sparklio_desktop.core.routing.router import LiveState, RouteRequest, route
+from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.router import RouteRequest, route
 
 if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
     import asyncio

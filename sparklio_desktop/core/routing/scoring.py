@@ -26,7 +26,7 @@ from sparklio_desktop.core.routing.decision import ResolvedOptions, Rule, Scores
 from sparklio_desktop.core.tokens import scaled_tokens
 
 if TYPE_CHECKING:  # the router imports this module
-    from sparklio_desktop.core.routing.router import LiveState
+    from sparklio_desktop.core.routing.live_state import LiveState
 
 VECTOR_THRESHOLD = 64  # candidates; below this the plain loop is faster
 RULES = tuple(Rule)
