@@ -459,42 +459,27 @@ class _Candidates:
         cost = None if scored.unpriced[i] else row.prices.cost_usd(tin, tout, usage.images, usage.image_size)
         model = row.model
         rules = scored.rules_of(i)
-        if rules:
-            detail = rule_detail(rules[0], row, tin, tout, latency, self.plan, usage, self.live)
-            found = Candidate(
-                row.id,
-                model.name,
-                model.provider,
-                row.local,
-                scored.scores(i),
-                cost,
-                latency,
-                scored.quality_of(i),
-                row.quality,
-                rules[0],
-                detail,
-                rules[1:],
-                None,
-                "",
-            )
-        else:
-            position = self.chain.index(row.id) if row.id in self.roles else None
-            found = Candidate(
-                row.id,
-                model.name,
-                model.provider,
-                row.local,
-                scored.scores(i),
-                cost,
-                latency,
-                scored.quality_of(i),
-                row.quality,
-                None,
-                "",
-                (),
-                position,
-                self.roles.get(row.id, ""),
-            )
+        rule, detail, position = None, "", None
+        if rules:  # left out: why, and no place in the chain
+            rule, detail = rules[0], rule_detail(rules[0], row, tin, tout, latency, self.plan, usage, self.live)
+        elif row.id in self.roles:
+            position = self.chain.index(row.id)
+        found = Candidate(
+            row.id,
+            model.name,
+            model.provider,
+            row.local,
+            scored.scores(i),
+            cost,
+            latency,
+            scored.quality_of(i),
+            row.quality,
+            excluded_by=rule,
+            exclusion_detail=detail,
+            other_rules=rules[1:],
+            chain_position=position,
+            role="" if rules else self.roles.get(row.id, ""),
+        )
         self._built[i] = found
         return found
 
