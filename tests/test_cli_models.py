@@ -258,7 +258,7 @@ def _llama_entries(server: OllamaServer) -> list[dict]:
 
 def test_adding_a_tag_a_shipped_entry_runs_as_updates_that_entry(server: OllamaServer, sparklio_home: Path) -> None:
     """The shipped Llama 3.2 names ``llama3.2:3b``; the installed ``llama3.2:latest`` serves it
-    (core.live.resolve_ollama_tag). Adding that tag, spelled either way, updates the shipped
+    (core.routing.live.resolve_ollama_tag). Adding that tag, spelled either way, updates the shipped
     entry in place (its id, name and other fields kept) instead of adding a second one."""
     added = sparklio("models", "ollama", "add", "llama3.2", "--quality", "8.5", "--json", host=server.base_url)
     assert added.returncode == 0, added.stderr

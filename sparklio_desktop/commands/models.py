@@ -404,7 +404,7 @@ __all__ = ["add_arguments", "human_bytes", "run"]
 async def _add(admin: Any, args: argparse.Namespace) -> int:
     """Make a pulled model routable; an entry that already runs as the tag (the shipped
     Qwen 2.5 served by ``qwen2.5:latest``) is updated in place, never duplicated
-    (core.user_catalog.add_ollama_model, which the Models panel uses too)."""
+    (core.policy.user_catalog.add_ollama_model, which the Models panel uses too)."""
     from sparklio_desktop.core.policy import user_catalog  # YAML and the catalog's models (pydantic)
 
     speed = None

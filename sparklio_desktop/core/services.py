@@ -85,7 +85,7 @@ def open_services(
     dispatcher over them.
 
     ``probe`` (a callable returning the machine's facts as a ``LiveState``) defaults to
-    probing this machine (core.live.probe_machine); the planner keeps each probe for a few
+    probing this machine (core.routing.live.probe_machine); the planner keeps each probe for a few
     seconds. ``settings`` defaults to the workspace's; the GUI passes a view that follows
     edits.
     """

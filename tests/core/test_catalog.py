@@ -354,7 +354,7 @@ def test_editing_a_hostile_user_catalog_is_refused_not_crashed(sparklio_home):
 
 def test_an_edit_that_would_break_the_shipped_policy_is_refused_and_not_written(sparklio_home):
     """The workspace refuses a user catalog with which the shipped policy does not validate
-    (core.catalog.CatalogStore); the editor must not write one, or the next start falls back."""
+    (core.policy.catalog.CatalogStore); the editor must not write one, or the next start falls back."""
     from sparklio_desktop.core.policy import user_catalog
     from sparklio_desktop.core.workspace import Workspace
 

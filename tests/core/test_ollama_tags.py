@@ -2,7 +2,7 @@
 
 `ollama pull qwen2.5` installs `qwen2.5:latest`; the catalog's Qwen 2.5 names
 `qwen2.5:7b`. The route, the run and the status bar all resolve the same way
-(core.live.resolve_ollama_tag): exact tag, else digest, else base name (``:latest`` first).
+(core.routing.live.resolve_ollama_tag): exact tag, else digest, else base name (``:latest`` first).
 """
 
 from __future__ import annotations

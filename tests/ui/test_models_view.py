@@ -167,7 +167,7 @@ def test_delete_asks_first(qloop, settle, ollama, models, monkeypatch):
 
 def test_add_to_catalog_updates_the_entry_that_already_runs_as_that_tag(qloop, settle, ollama, models, sparklio_home):
     """The shipped Llama 3.2 names llama3.2:3b; the installed llama3.2:latest serves it
-    (core.live.resolve_ollama_tag), so adding that tag updates the shipped entry instead of
+    (core.routing.live.resolve_ollama_tag), so adding that tag updates the shipped entry instead of
     leaving a second, "not installed" one beside the added one."""
     vm, view, _ = models
     run(qloop, vm.refresh())

@@ -1,7 +1,7 @@
 """What every store over the ledger file shares: open (and migrate), close, transactions.
 
 The usage ledger (:class:`LedgerStore`) and the votes of compare-and-rate
-(``core.votes_store.VoteStore``) keep their tables in the same SQLite file; each opens
+(``core.ratings.votes_store.VoteStore``) keep their tables in the same SQLite file; each opens
 it the same way, so the migrations always run first and writes always go through the
 single serialising writer.
 

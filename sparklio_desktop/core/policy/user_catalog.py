@@ -67,7 +67,7 @@ def _write(path: Path, data: dict[str, Any]) -> None:
         except ConfigError as exc:
             raise _relocated(exc, tmp, path) from None
         # ... and the shipped policy with it: the workspace refuses a user catalog that
-        # breaks the shipped policy (core.catalog.CatalogStore), so it is never written.
+        # breaks the shipped policy (core.policy.catalog.CatalogStore), so it is never written.
         try:
             load_policy(paths.shipped_policy_path(), catalog)
         except ConfigError as exc:
@@ -205,7 +205,7 @@ def add_ollama_model(
     """Make the installed Ollama ``tag`` routable, with one catalog entry for it.
 
     ``installed`` maps each installed tag to its digest (``/api/tags``), so that the tag
-    resolves as the router resolves it (:func:`core.live.resolve_ollama_tag`). When a
+    resolves as the router resolves it (:func:`core.routing.live.resolve_ollama_tag`). When a
     catalog entry already runs as ``tag`` (a shipped one first: the policy's chains name
     it), that entry is updated in place under its own id: ``api_name`` becomes ``tag``
     and the figures given here replace its own (``None``: keep them); its other fields

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sparklio_desktop.core.policy.catalog import Catalog, ModelSpec
+from sparklio_desktop.core.policy.catalog import Catalog
 from sparklio_desktop.core.provider_table import OLLAMA_DEFAULT_PORT, ROWS, base_url_from_env
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.live_state import LiveState
@@ -103,16 +103,6 @@ def resolve_ollama_tag(api_name: str, installed: Mapping[str, str]) -> str | Non
     return (latest or same)[0]
 
 
-def catalog_entry_for_tag(catalog: Catalog, tag: str, installed: Mapping[str, str]) -> ModelSpec | None:
-    """The catalog's Ollama entry that already runs as the installed ``tag`` (it resolves
-    to it), or ``None``. Adding ``tag`` to the catalog then updates that entry instead of
-    adding a second one beside it."""
-    for model in catalog.values():
-        if model.provider == "ollama" and resolve_ollama_tag(model.api_name, installed) == tag:
-            return model
-    return None
-
-
 def ollama_tags(host: str | None = None, timeout_s: float = 0.3) -> dict[str, str] | None:
     """The models pulled on Ollama (name -> digest), or ``None`` when it cannot be reached."""
     url = ollama_base_url(host) + "/api/tags"
@@ -131,12 +121,6 @@ def ollama_tags(host: str | None = None, timeout_s: float = 0.3) -> dict[str, st
             digest = entry.get("digest")
             tags[name] = digest if isinstance(digest, str) else ""
     return tags
-
-
-def ollama_installed(host: str | None = None, timeout_s: float = 0.3) -> set[str] | None:
-    """Names of the models pulled on Ollama, or ``None`` when it cannot be reached."""
-    tags = ollama_tags(host, timeout_s)
-    return None if tags is None else set(tags)
 
 
 def resolve_local_tags(catalog: Catalog, installed: Mapping[str, str]) -> dict[str, str]:
@@ -238,7 +222,7 @@ def probe_machine(workspace: Workspace, settings: Settings | None = None) -> Liv
 
 def custom_key_names(catalog: Catalog, settings: Settings) -> dict[str, str]:
     """Catalog id -> key name, for entries whose own ``base_url`` takes their provider's
-    requests to another host (they never get the provider's key; core.key_index)."""
+    requests to another host (they never get the provider's key; core.settings.key_index)."""
 
     names: dict[str, str] = {}
     for model in catalog.values():

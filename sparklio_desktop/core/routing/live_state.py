@@ -32,7 +32,7 @@ class LiveState:
     quality: Mapping[str, float] = field(default_factory=dict)
     # votes behind each blended quality; a model with enough of them can move ahead in the chain
     rating_votes: Mapping[str, int] = field(default_factory=dict)
-    # local model id -> the installed Ollama tag it runs as (core.live.resolve_ollama_tag)
+    # local model id -> the installed Ollama tag it runs as (core.routing.live.resolve_ollama_tag)
     local_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property

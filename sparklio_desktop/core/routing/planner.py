@@ -17,7 +17,7 @@ What it keeps:
   spend is read with them, from the injected ledger;
 * :class:`SessionFailures`: models found unusable this session (a 401 takes the whole
   provider out, "model not found" the model), applied to every plan at once;
-* ratings per task (core.rating_state.RatingQualities), recomputed after a vote.
+* ratings per task (core.ratings.state.RatingQualities), recomputed after a vote.
 
 :meth:`RoutePlanner.plan` is the fast path (the last probe, no I/O once probed);
 :meth:`RoutePlanner.aplan` refreshes a stale probe in a worker thread first.
@@ -80,7 +80,7 @@ class RoutePlanner:
     """Builds the live state and routes requests for one app or CLI session.
 
     ``probe`` returns the machine's facts as a ``LiveState`` (default:
-    :func:`core.live.probe_machine`); a probe that sets ``spent_usd`` itself (tests) keeps
+    :func:`core.routing.live.probe_machine`); a probe that sets ``spent_usd`` itself (tests) keeps
     it, otherwise ``spend`` (the injected ledger's month spend) and the settings' budget
     are added. ``ratings`` gives each task's blended quality (``ratings_for(task)``).
     """

@@ -53,7 +53,7 @@ class StatusViewModel(ViewModel):
         models = ollama_tags(self._workspace.settings.providers.ollama.host)
         if models is None:
             return "not running"
-        # The same resolution as the route preview and the run (core.live.resolve_ollama_tag).
+        # The same resolution as the route preview and the run (core.routing.live.resolve_ollama_tag).
         usable = len(set(resolve_local_tags(self._workspace.catalog, models).values()))
         return f"{len(models)} models, {usable} in the catalog"
 
