@@ -18,9 +18,18 @@ from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
 from sparklio_desktop.core.policy import bounds
@@ -145,7 +154,64 @@ class Tokenizer(_Strict):
     factor: float = Field(default=1.0, gt=0, le=4)
 
 
-class ModelSpec(_Strict):
+_FAMILY_ID = r"^[a-z0-9][a-z0-9.\-]*$"
+GENAI_PRICES = "genai-prices"  # ``price: genai-prices`` in a catalog entry: priced by that library
+
+
+class FamilySpec(_Strict):
+    """A line of models the policy can name as one (``family/claude-sonnet``).
+
+    A family resolves to its newest usable member (core/policy/families.py). ``match``
+    tells which of a provider's listed models belong to it (``sparklio catalog refresh``);
+    a new member takes its capabilities, quality, speed and tokenizer from here until the
+    creator edits them or measurements say otherwise.
+    """
+
+    id: str = Field(pattern=_FAMILY_ID, max_length=64)
+    name: str = Field(min_length=1, max_length=100)
+    provider: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)
+    # A regular expression over the provider's model name (fully matched, case-insensitive).
+    match: str = Field(min_length=1, max_length=500)
+    capabilities: list[Capability] = Field(min_length=1, max_length=len(Capability))
+    complex_capable: bool = False
+    quality: Quality
+    speed: Speed | None = None
+    context_tokens: int | None = Field(default=None, gt=0, le=bounds.MAX_CONTEXT_TOKENS)
+    tokenizer: Tokenizer = Tokenizer()
+    image_input_tokens: int | None = Field(default=None, ge=0, le=bounds.MAX_IMAGE_INPUT_TOKENS)
+    embedding_dimensions: int | None = Field(default=None, gt=0, le=bounds.MAX_EMBEDDING_DIMENSIONS)
+    vram_gb: float | None = Field(default=None, gt=0, le=bounds.MAX_VRAM_GB)
+    # Words the member's short name is written with ("Sonnet"): "the newest Sonnet your key can use".
+    short_name: str = Field(default="", max_length=60)
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"match is not a valid regular expression: {exc}") from None
+        return value
+
+    def matches(self, provider: str, api_name: str) -> bool:
+        return provider == self.provider and re.fullmatch(self.match, api_name, re.IGNORECASE) is not None
+
+    @property
+    def member_word(self) -> str:
+        return self.short_name or self.name
+
+
+class RetiredModel(_Strict):
+    """A model its provider no longer serves: kept for the ledger's history, never routed."""
+
+    id: str = Field(max_length=200)
+    since: dt.date
+    reason: str = Field(default="", max_length=500)
+
+
+class _ModelFields(_Strict):
+    """The fields a catalog entry and a loaded model share (see :class:`ModelEntry`)."""
+
     id: str = Field(max_length=200)
     name: str = Field(min_length=1, max_length=200)
     provider: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)
@@ -154,10 +220,11 @@ class ModelSpec(_Strict):
     complex_capable: bool = False
     local: bool = False
     vram_gb: float | None = Field(default=None, gt=0, le=bounds.MAX_VRAM_GB)
-    price: Price | None
     speed: Speed | None = None
     context_tokens: int | None = Field(default=None, gt=0, le=bounds.MAX_CONTEXT_TOKENS)
-    quality: Quality
+    family: str | None = Field(default=None, pattern=_FAMILY_ID, max_length=64)
+    # When the provider released it: a family resolves to its newest usable member.
+    released: dt.date | None = None
     embedding_dimensions: int | None = Field(default=None, gt=0, le=bounds.MAX_EMBEDDING_DIMENSIONS)
     tokenizer: Tokenizer = Tokenizer()
     image_input_tokens: int | None = Field(default=None, ge=0, le=bounds.MAX_IMAGE_INPUT_TOKENS)
@@ -173,10 +240,11 @@ class ModelSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> ModelSpec:
+    def _consistent(self) -> _ModelFields:
         if self.id.split("/", 1)[0] not in (self.provider, "local"):
             raise ValueError(f"id '{self.id}' must start with its provider '{self.provider}/'")
-        if self.local and self.price is not None and not self.price.is_free:
+        price = getattr(self, "price", None)
+        if self.local and isinstance(price, Price) and not price.is_free:
             raise ValueError("a local model costs $0: its prices must be zero")
         if self.local and self.vram_gb is None:
             raise ValueError("a local model needs vram_gb")
@@ -186,6 +254,42 @@ class ModelSpec(_Strict):
 
     def has(self, capability: Capability | str) -> bool:
         return Capability(capability) in self.capabilities
+
+
+class ModelEntry(_ModelFields):
+    """A model as a catalog file writes it: a family member may leave out its quality
+    (and speed), and ``price: genai-prices`` asks that library for the price."""
+
+    price: Price | None
+    quality: Quality | None = None
+    _genai_prices: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _genai_price(cls, data: Any, handler: ModelWrapValidatorHandler[ModelEntry]) -> ModelEntry:
+        asks = isinstance(data, dict) and data.get("price") == GENAI_PRICES
+        entry = handler({**data, "price": None} if asks else data)
+        entry._genai_prices = asks
+        return entry
+
+    @property
+    def asks_genai_prices(self) -> bool:
+        """``price: genai-prices``: priced by that library when the catalog is loaded."""
+        return self._genai_prices
+
+    @model_validator(mode="after")
+    def _quality_or_family(self) -> ModelEntry:
+        if self.quality is None and self.family is None:
+            raise ValueError("quality is required (only a family member may take its family's)")
+        return self
+
+
+class ModelSpec(_ModelFields):
+    """A model as the router and the ledger use it: every figure resolved."""
+
+    # ``None``: unpriced (never routed, never counted as free).
+    price: Price | None
+    quality: Quality
 
     @property
     def unpriced(self) -> bool:
@@ -203,15 +307,28 @@ class ModelSpec(_Strict):
 
 class _CatalogFile(_Strict):
     version: Literal[1] = 1
-    models: list[ModelSpec] = Field(default_factory=list)
+    families: list[FamilySpec] = Field(default_factory=list)
+    models: list[ModelEntry] = Field(default_factory=list)
+    # Models their provider stopped serving (written by refresh and on "model not found").
+    retired: list[RetiredModel] = Field(default_factory=list)
 
 
 class Catalog(Mapping[str, ModelSpec]):
-    """All known models by id, in file order (shipped first, then the user's)."""
+    """All known models by id, in file order (shipped first, then the user's), with the
+    families they belong to and the models their providers retired."""
 
-    def __init__(self, models: list[ModelSpec], sources: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        models: list[ModelSpec],
+        sources: dict[str, str] | None = None,
+        *,
+        families: Mapping[str, FamilySpec] | None = None,
+        retired: Mapping[str, RetiredModel] | None = None,
+    ) -> None:
         self._models = {m.id: m for m in models}
         self.sources = sources or {}
+        self.families: Mapping[str, FamilySpec] = dict(families or {})
+        self.retired: Mapping[str, RetiredModel] = dict(retired or {})
 
     def __getitem__(self, model_id: str) -> ModelSpec:
         return self._models[model_id]
@@ -233,44 +350,113 @@ class Catalog(Mapping[str, ModelSpec]):
         cap = Capability(capability)
         return [m for m in self._models.values() if cap in m.capabilities]
 
+    def members(self, family: str) -> list[ModelSpec]:
+        """The family's models, newest first (docs/routing.md, "Families")."""
+        return sorted((m for m in self._models.values() if m.family == family), key=newest_first)
+
     @property
     def providers(self) -> set[str]:
         return {m.provider for m in self._models.values()}
 
 
-def _parse(doc: YamlDocument) -> list[ModelSpec]:
+def _version(api_name: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", api_name)[:6])
+
+
+def newest_first(model: ModelSpec) -> tuple[int, tuple[int, ...], str]:
+    """Sort key: the latest release date first, then the higher version numbers in the name."""
+    released = model.released.toordinal() if model.released else 0
+    return (-released, tuple(-n for n in _version(model.api_name)), model.id)
+
+
+class _Parsed:
+    """One catalog file, validated: its families, entries and retired models."""
+
+    def __init__(self, doc: YamlDocument, data: _CatalogFile) -> None:
+        self.doc = doc
+        self.families = data.families
+        self.models = data.models
+        self.retired = data.retired
+
+
+def _parse(doc: YamlDocument) -> _Parsed:
     if not isinstance(doc.data, dict):
         raise ConfigError(doc.path, 1, "", "a catalog file is a mapping with a 'models' list")
     try:
         parsed = _CatalogFile.model_validate(doc.data)
     except ValidationError as exc:
         raise validation_errors(doc, exc) from None
-    seen: dict[str, int] = {}
     problems: list[ConfigError] = []
-    for index, model in enumerate(parsed.models):
-        if model.id in seen:
-            problems.append(doc.error(("models", index, "id"), f"duplicate model id '{model.id}'"))
-        seen[model.id] = index
+    sections: tuple[tuple[str, str, list[str]], ...] = (
+        ("models", "model", [m.id for m in parsed.models]),
+        ("families", "family", [f.id for f in parsed.families]),
+    )
+    for section, word, ids in sections:
+        seen: set[str] = set()
+        for index, item_id in enumerate(ids):
+            if item_id in seen:
+                problems.append(doc.error((section, index, "id"), f"duplicate {word} id '{item_id}'"))
+            seen.add(item_id)
     if problems:
         raise ConfigErrors(problems)
-    return parsed.models
+    return _Parsed(doc, parsed)
+
+
+def _resolve(
+    entries: list[tuple[ModelEntry, YamlDocument, int]], families: Mapping[str, FamilySpec]
+) -> list[ModelSpec]:
+    """Each entry as a loaded model: a member's missing figures from its family, and
+    ``price: genai-prices`` priced by that library (or unpriced when it does not know it)."""
+    problems: list[ConfigError] = []
+    wanted = [entry for entry, _, _ in entries if entry.asks_genai_prices]
+    prices: Mapping[str, Price | None] = {}
+    if wanted:
+        from sparklio_desktop.core.policy.price_source import genai_prices_for
+
+        found = genai_prices_for((e.id, e.provider, e.api_name) for e in wanted)
+        prices = {i: None if fields is None else Price.model_validate(fields) for i, fields in found.items()}
+    models: list[ModelSpec] = []
+    for entry, doc, index in entries:
+        family = families.get(entry.family) if entry.family else None
+        if entry.family and family is None:
+            known = ", ".join(sorted(families)) or "none"
+            problems.append(doc.error(("models", index, "family"), f"unknown family '{entry.family}' (known: {known})"))
+            continue
+        if family is not None and family.provider != entry.provider:
+            message = f"family '{family.id}' is {family.provider}'s; this model is {entry.provider}'s"
+            problems.append(doc.error(("models", index, "family"), message))
+            continue
+        fields = entry.model_dump(exclude={"price", "quality", "speed"})
+        price = prices.get(entry.id) if entry.asks_genai_prices else entry.price
+        quality = entry.quality if entry.quality is not None else (family.quality if family else None)
+        speed = entry.speed if entry.speed is not None else (family.speed if family else None)
+        models.append(ModelSpec.model_validate({**fields, "price": price, "quality": quality, "speed": speed}))
+    if problems:
+        raise ConfigErrors(problems)
+    return models
 
 
 def _merge(shipped_path: Path, user: tuple[str, str] | None) -> tuple[Catalog, YamlDocument | None]:
     """The shipped catalog extended by ``user`` (its text and the path to show), and the user's parsed file."""
-    models = _parse(load_yaml(shipped_path))
-    sources = {m.id: str(shipped_path) for m in models}
+    shipped = _parse(load_yaml(shipped_path))
+    files = [shipped]
     doc = None
     if user is not None:
         text, shown = user
         doc = parse_yaml(text, shown, empty_ok=True)
         if doc.data is not None:  # an empty (or all-comment) user catalog adds nothing
-            by_id = {m.id: m for m in models}
-            for model in _parse(doc):
-                by_id[model.id] = model
-                sources[model.id] = shown
-            models = list(by_id.values())
-    return Catalog(models, sources), doc
+            files.append(_parse(doc))
+    by_id: dict[str, tuple[ModelEntry, YamlDocument, int]] = {}
+    families: dict[str, FamilySpec] = {}
+    retired: dict[str, RetiredModel] = {}
+    for parsed in files:
+        for index, entry in enumerate(parsed.models):
+            by_id[entry.id] = (entry, parsed.doc, index)
+        families.update((f.id, f) for f in parsed.families)
+        retired.update((r.id, r) for r in parsed.retired)
+    models = _resolve(list(by_id.values()), families)
+    sources = {entry.id: d.path for entry, d, _ in by_id.values()}
+    return Catalog(models, sources, families=families, retired=retired), doc
 
 
 def load_catalog(
