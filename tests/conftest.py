@@ -52,8 +52,18 @@ def catalog():
 
 
 @pytest.fixture(scope="session")
-def policy(catalog):
+def raw_policy(catalog):
+    """The shipped policy as written: its chains and tiers name families (family/...)."""
     from sparklio_desktop.core.policy.routing_policy import load_policy
     from sparklio_desktop.core.settings.paths import shipped_policy_path
 
     return load_policy(shipped_policy_path(), catalog)
+
+
+@pytest.fixture(scope="session")
+def policy(catalog, raw_policy):
+    """The shipped policy with its families resolved on the shipped catalog: the seed's ids
+    (each family's one member there), as the router sees it."""
+    from sparklio_desktop.core.policy.families import catalog_usable, resolve_policy
+
+    return resolve_policy(raw_policy, catalog, catalog_usable(catalog), live=False).policy

@@ -306,8 +306,8 @@ def test_a_duplicate_the_users_policy_names_is_kept(server: OllamaServer, sparkl
     )
     policy = shipped_policy_path().read_text(encoding="utf-8")
     named = policy.replace(
-        "fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2]",
-        "fallbacks: [openai/gpt-3.5-turbo, ollama/llama3.2:latest]",
+        "fallbacks: [family/gpt-mini, family/llama]",
+        "fallbacks: [family/gpt-mini, ollama/llama3.2:latest]",
     )
     assert named != policy
     (sparklio_home / "policy.yaml").write_text(named, encoding="utf-8")

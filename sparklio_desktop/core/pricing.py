@@ -281,13 +281,15 @@ def worst_case_cost(
 
 # -- latency ---------------------------------------------------------------------------
 def latency_s(
-    per: str | None, typical_s: float | None, input_tokens: int, output_tokens: int, images: int
+    per: str | None, typical_s: float | None, input_tokens: int, output_tokens: int, images: int, first_s: float = 0.0
 ) -> float | None:
-    """Typical seconds for the call: the middle of the seed's range, scaled by the work."""
+    """Typical seconds for the call: the middle of the seed's range (or the measured
+    figure), scaled by the work; ``first_s``: the measured time to the first token, which
+    a text answer waits before its tokens flow (0 for the catalog's figures)."""
     if per is None or typical_s is None:
         return None
     if per == "output_500":
-        return typical_s * (output_tokens if output_tokens > 1 else 1) / 500
+        return first_s + typical_s * (output_tokens if output_tokens > 1 else 1) / 500
     if per == "image":
         return typical_s * (images if images > 1 else 1)
     return typical_s * max(1, math.ceil(input_tokens / 512))
@@ -300,7 +302,7 @@ def expected_latency_s(
     speed = model.speed
     if speed is None:
         return None
-    return latency_s(speed.per, speed.typical_s, input_tokens, output_tokens, images)
+    return latency_s(speed.per, speed.typical_s, input_tokens, output_tokens, images, speed.first_token_s)
 
 
 def latency_columns(
@@ -310,11 +312,12 @@ def latency_columns(
     tin: npt.NDArray[Any],
     tout: npt.NDArray[Any],
     images: int,
+    first: npt.NDArray[np.float64] | float = 0.0,
 ) -> npt.NDArray[np.float64]:
     """:func:`latency_s` over columns (``per`` as :data:`LATENCY_PER` codes); NaN: no speed figure."""
     latency = np_.where(
         per == 0,
-        typical * np_.maximum(tout, 1) / 500,
+        first + typical * np_.maximum(tout, 1) / 500,
         np_.where(per == 1, typical * max(images, 1), typical * np_.maximum(1, np_.ceil(tin / 512))),
     )
     result: npt.NDArray[np.float64] = np_.where(per == NO_SPEED, np_.nan, latency)

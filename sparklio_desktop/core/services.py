@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.settings import paths
+from sparklio_desktop.core.speed import measure, measured_speeds_at
 from sparklio_desktop.core.spend import month_spend_usd
 from sparklio_desktop.core.workspace import Workspace
 
@@ -115,7 +116,12 @@ def open_services(
     settings = settings or workspace.settings
     # The month's spend comes from this ledger, the one the budget guard reserves in.
     planner = RoutePlanner(
-        workspace, settings=settings, probe=probe, spend=lambda: ledger.month_spend(current_month()), ratings=ratings
+        workspace,
+        settings=settings,
+        probe=probe,
+        spend=lambda: ledger.month_spend(current_month()),
+        ratings=ratings,
+        speeds=lambda: measure(ledger.speed_rows()),
     )
     dispatcher = Dispatcher(
         workspace,
@@ -155,7 +161,8 @@ def route_planner(workspace: Workspace, *, all_available: bool = False) -> Route
                 return store.votes(task)
 
         ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, votes)
-    return RoutePlanner(workspace, spend=spend, ratings=ratings)
+
+    return RoutePlanner(workspace, spend=spend, ratings=ratings, speeds=lambda: measured_speeds_at(path))
 
 
 def _may_hold_votes(path: Path) -> bool:

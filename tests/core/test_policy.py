@@ -10,6 +10,16 @@ from sparklio_desktop.core.errors import ConfigError
 from sparklio_desktop.core.policy.routing_policy import BudgetTier, Complexity, PolicyStore, SpeedClass, load_policy
 from sparklio_desktop.core.settings.paths import shipped_policy_path
 
+
+def test_the_shipped_policy_names_families_where_the_seed_does(catalog):
+    """The seed names models by family ("Claude Sonnet"); so does the shipped task table,
+    and on the shipped catalog each family is its seed member (SEED_TABLE below)."""
+    raw = load_policy(shipped_policy_path(), catalog)
+    refs = [ref for task in raw.tasks.values() for ref in task.chain]
+    assert [r for r in refs if not r.startswith("family/")] == ["local/stable-diffusion"]
+    assert raw.tasks["copywriting_standard"].primary == "family/claude-sonnet"
+
+
 SEED_TABLE = {
     "chat": ("simple", ["google/gemini-2.0-flash", "openai/gpt-3.5-turbo", "ollama/qwen2.5"]),
     "brief_questions": ("medium", ["openai/gpt-4", "anthropic/claude-3-5-sonnet", "google/gemini-2.0-pro"]),
@@ -79,8 +89,7 @@ def _line_of(path: Path, needle: str) -> int:
 def test_unknown_model_in_a_chain(tmp_path, catalog):
     path = _broken(
         tmp_path,
-        "fallbacks: [openai/gpt-4, google/gemini-2.0-pro]\n    expected_output_tokens: 500\n"
-        "    typical_input_tokens: 500",
+        "fallbacks: [family/gpt-4, family/gemini-pro]\n    expected_output_tokens: 500\n    typical_input_tokens: 500",
         "fallbacks: [openai/gpt-4, gpt-5]\n    expected_output_tokens: 500\n    typical_input_tokens: 500",
     )
     with pytest.raises(ConfigError) as info:
@@ -97,11 +106,28 @@ def test_weights_must_sum_to_one(tmp_path, catalog):
 
 
 def test_chain_model_must_have_the_capability(tmp_path, catalog):
-    path = _broken(tmp_path, "fallbacks: [google/gemini-2.0-vision]", "fallbacks: [google/gemini-2.0-flash]")
+    path = _broken(tmp_path, "fallbacks: [family/gemini-vision]", "fallbacks: [google/gemini-2.0-flash]")
     with pytest.raises(ConfigError) as info:
         load_policy(path, catalog)
     assert "tasks.image_analysis.fallbacks[0]: model 'google/gemini-2.0-flash' cannot do vision" in str(info.value)
     assert f":{_line_of(path, 'fallbacks: [google/gemini-2.0-flash]')}:" in str(info.value)
+
+
+def test_a_family_must_exist_and_have_a_member_for_the_task(tmp_path, catalog):
+    path = _broken(tmp_path, "fallbacks: [family/gemini-vision]", "fallbacks: [family/gemini-flash]")
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    line = _line_of(path, "fallbacks: [family/gemini-flash]")
+    assert str(info.value) == (
+        f"{path}:{line}: tasks.image_analysis.fallbacks[0]: family 'family/gemini-flash' has no member"
+        " that can do vision (task 'image_analysis' needs it)"
+    )
+    path = _broken(tmp_path, "avoid: [family/claude-opus]", "avoid: [family/claude-opuz]")
+    with pytest.raises(ConfigError) as info:
+        load_policy(path, catalog)
+    assert "budget_tiers.standard.avoid[0]: unknown family 'family/claude-opuz' (known: family/claude-opus," in str(
+        info.value
+    )
 
 
 def test_unknown_key_and_bad_enum(tmp_path, catalog):

@@ -10,7 +10,7 @@ methods. Nothing here is imported at run time except ``typing``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.cache import CachedResponse
     from sparklio_desktop.core.ledger import AttemptRecord
     from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
+    from sparklio_desktop.core.policy.families import Resolution
     from sparklio_desktop.core.providers.base import ProviderClient
     from sparklio_desktop.core.routing.decision import RoutingDecision
     from sparklio_desktop.core.routing.planner import SessionFailures
@@ -76,6 +77,10 @@ class Planner(Protocol):
     session: SessionFailures
 
     async def aplan(self, request: RouteRequest) -> RoutingDecision: ...
+
+    def invalidate(self) -> None: ...
+
+    def family_successor(self, model_id: str, capability: str, tried: Iterable[str]) -> Resolution | None: ...
 
 
 class ClientFactory(Protocol):

@@ -91,6 +91,7 @@ class _Run:
     last_error: str | None = None  # why no model answered, in the provider's words
     halted: bool = False  # a failure said stop: no further model
     answer: tuple[str, AttemptState] | None = None  # the model that answered, and its answer
+    not_found: set[str] = field(default_factory=set)  # models that answered "model not found"
     _numbered: int = 0
 
     def next_attempt(
@@ -250,6 +251,12 @@ class Dispatcher:
                 return
             if run.halted:
                 break
+            if model_id in run.not_found and request.model is None:
+                # "Model not found": the model's family moves on to its next usable member
+                # in this same request, ahead of the rest of the chain.
+                nxt = self.planner.family_successor(model_id, decision.options.capability, chain)
+                if nxt is not None and nxt.model_id is not None:
+                    chain.insert(index + 1, nxt.model_id)
         yield Finished(run.result(model=None, error=run.last_error or "every model in the chain was unavailable"))
 
     async def _try_model(
@@ -305,6 +312,9 @@ class Dispatcher:
                     run.last_error = f"{model.name}: {exc.message}"
                     action = next_action(exc, retry_index=retry_index, retry=policy.retry, billed=facts.billed)
                     self._apply(action, run, attempt)
+                    if action.session_failure is not None and action.session_failure.scope == "model":
+                        run.not_found.add(model.id)
+                        await self._retire(model, exc.message)
                     yield AttemptFailed(info, action.kind, action.wait_s)
                     if action.kind != "retry":
                         if action.kind == "stop":
@@ -336,6 +346,22 @@ class Dispatcher:
             self.planner.session.model_missing(model.id, failure.why)
         if action.needs_larger_context:
             run.context_floor = max(run.context_floor or 0, model.context_tokens or attempt.input_estimate)
+
+    async def _retire(self, model: ModelSpec, why: str) -> None:
+        """A cloud model its provider says it does not have is retired in the user's catalog
+        at once (kept for the ledger's history, never routed again), not only for this
+        session; the catalog is read again so the next plan resolves its family without it.
+        A local model that is "not found" is only not pulled: it is not retired."""
+        if model.local:
+            return
+        from sparklio_desktop.core.policy import user_catalog
+
+        try:
+            await asyncio.to_thread(user_catalog.retire, model.id, f"model not found: {why}"[:400])
+        except SparklioError:
+            return  # a broken user catalog: the session failure still keeps it out
+        self.workspace.reload_catalog()
+        self.planner.invalidate()
 
     def _interrupted(self, attempt: AttemptContext, state: AttemptState, reservation: Reservation | None) -> None:
         """Finish an attempt cut off by a signal: billed its input estimate and what arrived."""

@@ -28,7 +28,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sparklio_desktop.core.ledger import reports, reservations
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
@@ -156,6 +156,11 @@ class LedgerReader:
     ) -> list[RequestSummary]:
         with self._read() as db:
             return reports.history(db, limit, search, task, model, since, until)
+
+    def speed_rows(self) -> list[tuple[Any, ...]]:
+        """Each model's recent successful calls, which measure its speed (core/speed.py)."""
+        with self._read() as db:
+            return reports.speed_rows(db)
 
     def has_votes(self) -> bool:
         """Whether any compare vote was ever cast (the route preview skips the ratings when not)."""

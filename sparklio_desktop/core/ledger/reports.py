@@ -230,3 +230,20 @@ def export_month_csv(conn: Connection, month: str, path: Path) -> int:
     finally:
         partial.unlink(missing_ok=True)
     return count
+
+
+SPEED_WINDOW = 200  # the most recent successful calls per model that measure its speed
+_SPEED_SQL = f"""
+SELECT model_id, latency_s, ttft_s, output_tokens, images FROM (
+  SELECT model_id, latency_s, ttft_s, output_tokens, images,
+         ROW_NUMBER() OVER (PARTITION BY model_id ORDER BY id DESC) AS recent
+  FROM llm_usage
+  WHERE outcome = 'ok' AND latency_s IS NOT NULL AND latency_s > 0
+) WHERE recent <= {SPEED_WINDOW}
+"""
+
+
+def speed_rows(conn: SqlConnection) -> list[tuple[Any, ...]]:
+    """``(model_id, latency_s, ttft_s, output_tokens, images)`` of each model's recent
+    successful calls, which measure its speed (core/speed.py)."""
+    return rows(conn, _SPEED_SQL)

@@ -373,6 +373,11 @@ class LedgerStore(LedgerFileStore):
 
     # -- spend ---------------------------------------------------------------------
 
+    def speed_rows(self) -> list[tuple[Any, ...]]:
+        """Each model's recent successful calls, which measure its speed (core/speed.py)."""
+        with self._read() as db:
+            return reports.speed_rows(db)
+
     def month_spend(self, month: str, user: str | None = None) -> Decimal:
         """Total spent in the UTC month ``'YYYY-MM'`` (all users unless one is named)."""
         with self._read() as conn:

@@ -132,6 +132,10 @@ class Speed(_Strict):
         Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)], Annotated[float, Field(ge=0, le=bounds.MAX_WAIT_S)]
     ]
     per: Literal["output_500", "image", "input_512"]
+    # Measured on this machine (core/speed.py), never written in a catalog file: the median
+    # seconds to the first token, and how many successful calls the figures come from.
+    first_token_s: float = Field(default=0.0, ge=0, le=bounds.MAX_WAIT_S)
+    measured_calls: int = Field(default=0, ge=0)
 
     @field_validator("seconds")
     @classmethod
@@ -155,6 +159,7 @@ class Tokenizer(_Strict):
 
 
 _FAMILY_ID = r"^[a-z0-9][a-z0-9.\-]*$"
+FAMILY_PREFIX = "family/"  # the policy names a family as family/<id> (core/policy/families.py)
 GENAI_PRICES = "genai-prices"  # ``price: genai-prices`` in a catalog entry: priced by that library
 
 
@@ -436,6 +441,12 @@ def _resolve(
     return models
 
 
+def _with(entry: ModelEntry, changes: dict[str, Any]) -> ModelEntry:
+    copy = entry.model_copy(update=changes)
+    copy._genai_prices = entry.asks_genai_prices
+    return copy
+
+
 def _merge(shipped_path: Path, user: tuple[str, str] | None) -> tuple[Catalog, YamlDocument | None]:
     """The shipped catalog extended by ``user`` (its text and the path to show), and the user's parsed file."""
     shipped = _parse(load_yaml(shipped_path))
@@ -451,6 +462,11 @@ def _merge(shipped_path: Path, user: tuple[str, str] | None) -> tuple[Catalog, Y
     retired: dict[str, RetiredModel] = {}
     for parsed in files:
         for index, entry in enumerate(parsed.models):
+            replaced = by_id.get(entry.id)
+            if replaced is not None and entry.family is None and "family" not in entry.model_fields_set:
+                # A user entry that corrects a shipped one stays in its family unless it says otherwise.
+                keep = {"family": replaced[0].family, "released": entry.released or replaced[0].released}
+                entry = _with(entry, keep)
             by_id[entry.id] = (entry, parsed.doc, index)
         families.update((f.id, f) for f in parsed.families)
         retired.update((r.id, r) for r in parsed.retired)
@@ -470,8 +486,11 @@ def load_catalog(
     return _merge(shipped_path, user_text)[0]
 
 
-def _blame(doc: YamlDocument | None, exc: ConfigError) -> ConfigError:
-    """A check's failure (say, the shipped policy needs a model the user file changed) located in the user file."""
+def _blame(doc: YamlDocument | None, exc: ConfigError, shipped_path: Path | None = None) -> ConfigError:
+    """A check's failure (say, the shipped policy needs a model the user file changed) located in the user file.
+
+    A failure that names a family (``'family/gpt-4' has no member that can do text``) is
+    blamed on the user's entry that replaced one of the family's shipped members."""
     problems = exc.errors if isinstance(exc, ConfigErrors) else [exc]
     first = problems[0]
     where = f" ({first.path}:{first.line})" if first.line is not None else f" ({first.path})"
@@ -482,6 +501,10 @@ def _blame(doc: YamlDocument | None, exc: ConfigError) -> ConfigError:
     entries = doc.data.get("models") if doc is not None and isinstance(doc.data, dict) else None
     if doc is not None and isinstance(entries, list):
         named = set(re.findall(r"'([^'\s]+/[^'\s]+)'", " ".join(p.message for p in problems)))
+        families = {n[len(FAMILY_PREFIX) :] for n in named if n.startswith(FAMILY_PREFIX)}
+        if families and shipped_path is not None:
+            shipped = _merge(shipped_path, None)[0]
+            named |= {m.id for m in shipped.values() if m.family in families}
         for index, entry in enumerate(entries):
             if isinstance(entry, dict) and entry.get("id") in named:
                 return doc.error(("models", index), message)
@@ -524,7 +547,7 @@ class CatalogStore:
             try:
                 self.check(catalog)
             except ConfigError as exc:
-                raise _blame(doc, exc) from None
+                raise _blame(doc, exc, self.shipped_path) from None
         if path == self.user_path:
             keep_last_good(self.last_good_path(), text)
         return catalog

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError, UnknownNameError
 from sparklio_desktop.core.policy import bounds
 from sparklio_desktop.core.policy.bounds import BackoffSeconds, Quality, Seconds, Share, Usd
-from sparklio_desktop.core.policy.catalog import Capability, Catalog
+from sparklio_desktop.core.policy.catalog import FAMILY_PREFIX, Capability, Catalog
 from sparklio_desktop.core.policy.yaml_source import (
     Loc,
     YamlDocument,
@@ -250,13 +250,21 @@ def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> No
             lists.append(("occasional.models", tier.occasional.models))
         for field, ids in lists:
             for index, model_id in enumerate(ids):
-                if model_id not in catalog:
-                    loc = ("budget_tiers", tier_name.value, *field.split("."), index)
+                loc = ("budget_tiers", tier_name.value, *field.split("."), index)
+                if model_id.startswith(FAMILY_PREFIX):
+                    if model_id[len(FAMILY_PREFIX) :] not in catalog.families:
+                        problems.append(doc.error(loc, _unknown_family(model_id, catalog)))
+                elif model_id not in catalog:
                     problems.append(doc.error(loc, f"unknown model '{model_id}'"))
     for task_name, task in policy.tasks.items():
         refs: list[tuple[Loc, str]] = [(("tasks", task_name, "primary"), task.primary)]
         refs += [(("tasks", task_name, "fallbacks", i), m) for i, m in enumerate(task.fallbacks)]
         for loc, model_id in refs:
+            if model_id.startswith(FAMILY_PREFIX):
+                problem = _family_problem(model_id, catalog, task.capability, task_name)
+                if problem:
+                    problems.append(doc.error(loc, problem))
+                continue
             model = catalog.get(model_id)
             if model is None:
                 problems.append(doc.error(loc, f"unknown model '{model_id}'"))
@@ -273,6 +281,21 @@ def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> No
                 problems.append(doc.error(("tasks", task_name), "a text or vision task needs a complexity"))
     if problems:
         raise ConfigErrors(problems)
+
+
+def _unknown_family(ref: str, catalog: Catalog) -> str:
+    known = ", ".join(FAMILY_PREFIX + f for f in sorted(catalog.families)) or "none"
+    return f"unknown family '{ref}' (known: {known})"
+
+
+def _family_problem(ref: str, catalog: Catalog, capability: Capability, task_name: str) -> str | None:
+    """What is wrong with a task naming a family, or ``None``."""
+    fid = ref[len(FAMILY_PREFIX) :]
+    if fid not in catalog.families:
+        return _unknown_family(ref, catalog)
+    if not any(m.has(capability) for m in catalog.members(fid)):
+        return f"family '{ref}' has no member that can do {capability.value} (task '{task_name}' needs it)"
+    return None
 
 
 def parse_policy(doc: YamlDocument, catalog: Catalog) -> Policy:

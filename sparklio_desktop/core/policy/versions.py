@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sparklio_desktop.core.errors import ConfigError, SparklioError
-from sparklio_desktop.core.policy.catalog import Catalog
+from sparklio_desktop.core.policy.catalog import FAMILY_PREFIX, Catalog
 from sparklio_desktop.core.policy.routing_policy import Policy, parse_policy
 from sparklio_desktop.core.policy.yaml_source import parse_yaml
 from sparklio_desktop.core.settings import paths
@@ -166,6 +166,13 @@ class PolicyVersions:
         except UnicodeDecodeError as exc:
             raise PolicyEditError(f"{self.path} is not UTF-8 text: {exc}") from None
 
+    def _as_written(self, policy: Policy, task: str, model_id: str) -> str:
+        """The reference to promote: the model's family when the task's chain names it
+        (``family/gpt-4`` keeps following the family's newest member), else the id."""
+        model = self.catalog.get(model_id)
+        ref = f"{FAMILY_PREFIX}{model.family}" if model is not None and model.family else None
+        return ref if ref is not None and ref in policy.tasks[task].chain else model_id
+
     def preview(self, task: str, new_primary: str) -> PolicyChange:
         """What :meth:`apply` would write, without writing anything."""
         before, _ = self._current()
@@ -176,6 +183,7 @@ class PolicyVersions:
         if task not in current.tasks:
             raise PolicyEditError(f"the policy has no task '{task}'")
         old_primary = current.tasks[task].primary
+        new_primary = self._as_written(current, task, new_primary)
         after = change_primary_text(before.decode("utf-8"), task, new_primary, str(self.path)).encode("utf-8")
         _check_result(current, self._validate(after), task, new_primary, old_primary)
         return PolicyChange(self.path, None, unified_diff(before, after, self.path.name), before, after)

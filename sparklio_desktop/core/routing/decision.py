@@ -12,9 +12,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sparklio_desktop.core.money import json_usd
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.policy.families import Resolution
 
 
 class Rule(str, Enum):
@@ -31,6 +34,7 @@ class Rule(str, Enum):
     NOT_INSTALLED = "local_model_not_installed"
     UNREACHABLE = "provider_unreachable"
     UNAVAILABLE = "unavailable_this_session"
+    RETIRED = "retired_by_provider"
 
     @property
     def text(self) -> str:
@@ -49,6 +53,7 @@ _RULE_TEXT = {
     Rule.NOT_INSTALLED: "local model not installed",
     Rule.UNREACHABLE: "provider unreachable",
     Rule.UNAVAILABLE: "unavailable this session",
+    Rule.RETIRED: "retired by its provider",
 }
 
 
@@ -279,7 +284,17 @@ class RoutingDecision:
     ``to_dict(all_candidates=True)`` lists every candidate (``sparklio route --json``).
     """
 
-    __slots__ = ("options", "chain", "estimate", "exploration", "notes", "local_tags", "_source", "_explanation")
+    __slots__ = (
+        "options",
+        "chain",
+        "estimate",
+        "exploration",
+        "notes",
+        "local_tags",
+        "families",
+        "_source",
+        "_explanation",
+    )
 
     options: ResolvedOptions
     chain: tuple[str, ...]
@@ -287,6 +302,7 @@ class RoutingDecision:
     exploration: bool
     notes: tuple[str, ...]
     local_tags: Mapping[str, str]  # chain's local model id -> the installed Ollama tag the request is sent with
+    families: tuple[Resolution, ...]  # how the task table's family references resolved (core/policy/families.py)
     _source: CandidateSource
     _explanation: str | None
 
@@ -299,8 +315,10 @@ class RoutingDecision:
         source: CandidateSource,
         notes: tuple[str, ...] = (),
         local_tags: Mapping[str, str] | None = None,
+        families: tuple[Resolution, ...] = (),
     ) -> None:
         set_ = object.__setattr__
+        set_(self, "families", families)
         set_(self, "options", options)
         set_(self, "chain", chain)
         set_(self, "estimate", estimate)
@@ -378,6 +396,7 @@ class RoutingDecision:
             "no_fit_reasons": [] if self.chain else list(_no_fit(candidates, self.options.capability)),
             "notes": list(self.notes),
             "local_tags": dict(self.local_tags),
+            "families": [r.to_dict() for r in self.families],
         }
 
 

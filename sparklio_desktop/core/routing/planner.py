@@ -28,21 +28,32 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sparklio_desktop.core.policy.catalog import Capability
+from sparklio_desktop.core.policy.families import (
+    Resolution,
+    ResolvedPolicy,
+    catalog_usable,
+    resolve_policy,
+    successor,
+)
 from sparklio_desktop.core.routing.decision import RoutingDecision, Rule
 from sparklio_desktop.core.routing.live import probe_machine
 from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.routing.router import RouteRequest, route
+from sparklio_desktop.core.speed import measured_catalog
 
 if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
     import asyncio
 
-    from sparklio_desktop.core.policy.catalog import ModelSpec
+    from sparklio_desktop.core.policy.catalog import Catalog, ModelSpec
+    from sparklio_desktop.core.policy.routing_policy import Policy
     from sparklio_desktop.core.ratings.state import RatingQualities
     from sparklio_desktop.core.settings.config import Settings
+    from sparklio_desktop.core.speed import MeasuredSpeed
     from sparklio_desktop.core.workspace import Workspace
 
 
@@ -52,16 +63,19 @@ class SessionFailures:
 
     def __init__(self) -> None:
         self._unavailable: dict[str, tuple[Rule, str]] = {}
+        self.version = 0  # bumped on every change: the planner re-resolves families
 
     def provider_refused(self, catalog: Mapping[str, ModelSpec], provider: str, why: str) -> None:
         """A 401/403: every model of ``provider`` is out for the session."""
         for model in catalog.values():
             if model.provider == provider:
                 self._unavailable[model.id] = (Rule.UNAVAILABLE, why)
+        self.version += 1
 
     def model_missing(self, model_id: str, why: str) -> None:
         """ "Model not found": this model is out for the session."""
         self._unavailable[model_id] = (Rule.UNAVAILABLE, why)
+        self.version += 1
 
     def as_map(self) -> dict[str, tuple[Rule, str]]:
         return dict(self._unavailable)
@@ -93,12 +107,16 @@ class RoutePlanner:
         probe: Callable[[], LiveState] | None = None,
         spend: Callable[[], Decimal] | None = None,
         ratings: RatingQualities | None = None,
+        speeds: Callable[[], Mapping[str, MeasuredSpeed]] | None = None,
         max_age_s: float = 5.0,
     ) -> None:
         self._workspace = workspace
         self._settings_view = settings
         self._probe_fn = probe
         self._spend = spend
+        self._speeds_fn = speeds
+        self._speeds: Mapping[str, MeasuredSpeed] = {}
+        self._view: tuple[Catalog, Mapping[str, MeasuredSpeed], Catalog] | None = None
         self.ratings = ratings
         self._max_age_s = max_age_s
         self.session = SessionFailures()
@@ -106,6 +124,7 @@ class RoutePlanner:
         self._spent: Decimal | None = None
         self._at = 0.0
         self._generation = 0  # bumped by invalidate(): a probe started before it is stale
+        self._resolved: tuple[tuple[int, int, int, int], Catalog, Policy, ResolvedPolicy] | None = None
         # One lock per event loop (the CLI runs a loop per command, tests one per run), so
         # concurrent requests probe once.
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -114,19 +133,25 @@ class RoutePlanner:
     def _settings(self) -> Settings:
         return self._settings_view if self._settings_view is not None else self._workspace.settings
 
-    def _probe(self) -> tuple[LiveState, Decimal | None]:
-        """Probe the machine and read the month's spend (blocking: a worker thread's job)."""
+    def _probe(self) -> tuple[LiveState, Decimal | None, Mapping[str, MeasuredSpeed]]:
+        """Probe the machine, read the month's spend and the measured speeds (blocking: a
+        worker thread's job)."""
         if self._probe_fn is not None:
             facts = self._probe_fn()
         else:
             facts = probe_machine(self._workspace, self._settings())
         spent = self._spend() if self._spend is not None and facts.spent_usd is None else None
-        return facts, spent
+        speeds = self._speeds_fn() if self._speeds_fn is not None else {}
+        return facts, spent, speeds
 
-    def _store(self, probed: tuple[LiveState, Decimal | None], generation: int | None = None) -> None:
+    def _store(
+        self, probed: tuple[LiveState, Decimal | None, Mapping[str, MeasuredSpeed]], generation: int | None = None
+    ) -> None:
         """Keep a probe's result; one that started before the last :meth:`invalidate` is
         kept as stale, so the next refresh probes again."""
-        self._facts, self._spent = probed
+        self._facts, self._spent, speeds = probed
+        if speeds != self._speeds:  # the same figures keep the same catalog view (and router)
+            self._speeds = speeds
         fresh = generation is None or generation == self._generation
         self._at = time.monotonic() if fresh else float("-inf")
 
@@ -189,8 +214,43 @@ class RoutePlanner:
     # -- decisions ---------------------------------------------------------------------
     def plan(self, request: RouteRequest) -> RoutingDecision:
         """Route ``request`` on the last probe (the preview's fast path)."""
+        live = self.live_state(request.task)
+        resolved = self.resolved_policy(live)
+        return route(request, self.catalog_view(), resolved.policy, live, resolved.resolutions)
+
+    def catalog_view(self) -> Catalog:
+        """The catalog the router scores: measured speeds where a model has enough calls
+        (core/speed.py), kept until the catalog or the measurements change."""
+        catalog, speeds = self._workspace.catalog, self._speeds
+        held = self._view
+        if held is not None and held[0] is catalog and held[1] is speeds:
+            return held[2]
+        view = measured_catalog(catalog, speeds) if speeds else catalog
+        self._view = (catalog, speeds, view)
+        return view
+
+    def resolved_policy(self, live: LiveState | None = None) -> ResolvedPolicy:
+        """The policy with its families resolved against this machine (keys, installed
+        models, this session's failures, retired models): worked out again only when one
+        of those, the catalog or the policy changes, so routing costs what it did."""
         workspace = self._workspace
-        return route(request, workspace.catalog, workspace.policy, self.live_state(request.task))
+        catalog, policy = workspace.catalog, workspace.policy
+        key = (id(catalog), id(policy), id(self._facts), self.session.version)
+        held = self._resolved
+        if held is not None and held[0] == key and held[1] is catalog and held[2] is policy:
+            return held[3]
+        if live is None:
+            live = self.live_state()
+        resolved = resolve_policy(policy, catalog, catalog_usable(catalog, live.unavailable))
+        self._resolved = (key, catalog, policy, resolved)
+        return resolved
+
+    def family_successor(self, model_id: str, capability: str, tried: Iterable[str]) -> Resolution | None:
+        """The member of ``model_id``'s family to try next in the same request, after it
+        answered "model not found" (``None``: no other member can be used)."""
+        catalog = self._workspace.catalog
+        usable = catalog_usable(catalog, self.live_state().unavailable)
+        return successor(catalog, model_id, Capability(capability), usable, frozenset(tried))
 
     async def aplan(self, request: RouteRequest) -> RoutingDecision:
         """Route ``request`` after refreshing a stale probe, and reading the task's votes

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.errors import SparklioError, UnknownNameError
 from sparklio_desktop.core.policy.catalog import Capability, Catalog
+from sparklio_desktop.core.policy.families import Resolution, catalog_usable, resolve_policy, uses_families
 from sparklio_desktop.core.policy.routing_policy import (
     BudgetTier,
     Complexity,
@@ -66,6 +67,7 @@ from sparklio_desktop.core.routing.scoring import (
     score_loop,
     static_rules,
 )
+from sparklio_desktop.core.speed import speed_words
 
 if TYPE_CHECKING:  # `sparklio route` imports no provider module
     from sparklio_desktop.core.providers.base import ImageInput
@@ -114,12 +116,27 @@ def _enum(enum_type: type[_E], value: object, default: _D) -> _E | _D:
 class Router:
     """Routes requests for one (catalog, policy) pair; precomputes what does not change."""
 
-    def __init__(self, catalog: Catalog, policy: Policy) -> None:
+    def __init__(
+        self, catalog: Catalog, policy: Policy, families: Mapping[str, tuple[Resolution, ...]] | None = None
+    ) -> None:
+        """``policy`` may name families: they resolve here against the catalog alone (newest
+        member not retired and priced) unless the caller resolved them against the machine
+        (the route planner does) and passes how each resolved as ``families``."""
         self.catalog = catalog
         self.policy = policy
+        if uses_families(policy):
+            resolved = resolve_policy(policy, catalog, catalog_usable(catalog), live=False)
+            policy, families = resolved.policy, resolved.resolutions
+        self._policy = policy
+        self._families = families or {}
         prices = price_table(catalog)
+        retired = {
+            m: f"since {r.since.isoformat()}" + (f": {r.reason}" if r.reason else "")
+            for m, r in catalog.retired.items()
+        }
         self._rows: dict[Capability, list[Row]] = {
-            cap: [make_row(m, prices[m.id]) for m in catalog.with_capability(cap)] for cap in Capability
+            cap: [make_row(m, prices[m.id], retired.get(m.id)) for m in catalog.with_capability(cap)]
+            for cap in Capability
         }
         self._index = {cap: {row.id: i for i, row in enumerate(rows)} for cap, rows in self._rows.items()}
         self._columns: dict[Capability, Columns] = {}
@@ -141,7 +158,7 @@ class Router:
         plan = self._plans.get(key)
         if plan is not None:
             return plan
-        policy = self.policy
+        policy = self._policy
         task = policy.task(request.task)
         d = task.defaults
         complexity = _enum(Complexity, request.complexity, task.complexity)
@@ -227,8 +244,9 @@ class Router:
         estimate = self._estimate(request, usage, scored, index[chain[0]] if chain else None)
         notes = ("The monthly budget is spent and the policy stops paid requests.",) if stop_at_cap else ()
         local_tags = {m: live.local_tags[m] for m in chain if m in live.local_tags} if live.local_tags else {}
-        source = _Candidates(plan, usage, live, scored, index, chain, roles, estimate, notes, local_tags)
-        return RoutingDecision(plan.options, tuple(chain), estimate, exploration, source, notes, local_tags)
+        families = self._families.get(request.task, ())
+        source = _Candidates(plan, usage, live, scored, index, chain, roles, estimate, notes, local_tags, families)
+        return RoutingDecision(plan.options, tuple(chain), estimate, exploration, source, notes, local_tags, families)
 
     # -- pieces ----------------------------------------------------------------
     def _chain(
@@ -270,7 +288,7 @@ class Router:
         """Ratings reorder the task table's chain, with evidence: a model with at least
         ``ratings.min_votes`` votes moves ahead of each model before it whose (blended)
         quality it beats by ``ratings.promote_margin`` or more (docs/routing.md §5)."""
-        rules = self.policy.ratings
+        rules = self._policy.ratings
         votes = live.rating_votes
 
         def quality(model_id: str) -> float:
@@ -426,6 +444,7 @@ class _Candidates:
         "estimate",
         "notes",
         "local_tags",
+        "families",
         "_built",
         "_all",
     )
@@ -442,9 +461,11 @@ class _Candidates:
         estimate: Estimate,
         notes: tuple[str, ...],
         local_tags: Mapping[str, str],
+        families: tuple[Resolution, ...] = (),
     ) -> None:
         self.plan, self.usage, self.live, self.scored, self.index = plan, usage, live, scored, index
         self.chain, self.roles, self.estimate, self.notes, self.local_tags = chain, roles, estimate, notes, local_tags
+        self.families = families
         self._built: dict[int, Candidate] = {}
         self._all: tuple[Candidate, ...] | None = None
 
@@ -482,6 +503,14 @@ class _Candidates:
         )
         self._built[i] = found
         return found
+
+    def _had_a_choice(self, resolution: Resolution) -> bool:
+        """Whether the family had more than one member for this task (then the pick is worth a word)."""
+        at = self.index.get(resolution.model_id) if resolution.model_id is not None else None
+        family = self.scored.rows[at].model.family if at is not None else None
+        capability = self.plan.task.capability
+        members = [r for r in self.scored.rows if r.model.family == family and r.model.has(capability)]
+        return family is not None and len(members) > 1
 
     def _chain_indices(self) -> list[int]:
         return [self.index[m] for m in self.chain]
@@ -523,6 +552,13 @@ class _Candidates:
         capped = [self.build(i) for i in scored.first_ruled_by(Rule.BUDGET_CAP) if scored.rows[i].id not in table][:2]
         excluded = [] if chain else [self.build(i) for i in scored.top(6, eligible=False)]
         text = explain(self.plan.options, chain, wanted, capped, excluded, self.estimate, self.notes)
+        if chain:
+            measured = speed_words(scored.rows[index[chain[0].id]].model.speed)
+            if measured:
+                text += f" {chain[0].name}'s speed is {measured} on this machine."
+        choices = [r.why for r in self.families if r.model_id in self.chain and self._had_a_choice(r)]
+        if choices:
+            text = "; ".join(choices) + ". " + text
         for model_id, tag in self.local_tags.items():
             model = scored.rows[index[model_id]].model
             if tag != model.api_name:
@@ -534,13 +570,18 @@ _ROUTERS: dict[tuple[int, int], Router] = {}
 
 
 def route(
-    request: RouteRequest, catalog: Catalog, policy: Policy, live: LiveState = EVERYTHING_AVAILABLE
+    request: RouteRequest,
+    catalog: Catalog,
+    policy: Policy,
+    live: LiveState = EVERYTHING_AVAILABLE,
+    families: Mapping[str, tuple[Resolution, ...]] | None = None,
 ) -> RoutingDecision:
-    """Route one request. Routers are cached per (catalog, policy) pair."""
+    """Route one request. Routers are cached per (catalog, policy) pair; ``families``
+    (how a policy the caller resolved got its ids) is read when the router is built."""
     key = (id(catalog), id(policy))
     router = _ROUTERS.get(key)
     if router is None or router.catalog is not catalog or router.policy is not policy:
         if len(_ROUTERS) >= 8:  # policies reload; keep only recent pairs alive
             _ROUTERS.pop(next(iter(_ROUTERS)))
-        router = _ROUTERS[key] = Router(catalog, policy)
+        router = _ROUTERS[key] = Router(catalog, policy, families)
     return router.route(request, live)

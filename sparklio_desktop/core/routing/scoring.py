@@ -48,9 +48,11 @@ class Row(NamedTuple):
     per: str | None
     exact_tokens: bool
     token_factor: float
+    retired: str | None = None  # when and why its provider retired it: never routed
+    first_s: float = 0.0  # measured seconds to the first token (0: the catalog's figure)
 
 
-def make_row(model: ModelSpec, prices: UnitPrices) -> Row:
+def make_row(model: ModelSpec, prices: UnitPrices, retired: str | None = None) -> Row:
     speed = model.speed
     return Row(
         model,
@@ -65,6 +67,8 @@ def make_row(model: ModelSpec, prices: UnitPrices) -> Row:
         speed.per if speed else None,
         model.tokenizer.method == "exact",
         model.tokenizer.factor,
+        retired,
+        speed.first_token_s if speed else 0.0,
     )
 
 
@@ -106,6 +110,7 @@ class LoopRow(NamedTuple):
     rules: tuple[Rule, ...]  # the tier's and the complexity's rules
     s_cx: float  # complexity and quality scores at the catalog's quality
     s_q: float
+    first_s: float  # measured seconds to the first token
 
 
 def loop_rows(
@@ -124,6 +129,7 @@ def loop_rows(
             r.token_factor,
             found,
             *quality_scores(r.quality, required, exponent),
+            r.first_s,
         )
         for r, found in zip(rows, rules, strict=True)
     )
@@ -147,6 +153,8 @@ def static_rules(
     found = []
     for row in rows:
         rules: list[Rule] = []
+        if row.retired is not None:
+            rules.append(Rule.RETIRED)
         if row.id in avoid:
             rules.append(Rule.AVOIDED_BY_TIER)
         elif row.id in occasional and (
@@ -298,6 +306,8 @@ def rule_detail(
         return f"about {latency:.1f} s expected, limit {plan.max_latency:g} s ({plan.options.speed})"
     if rule is Rule.BUDGET_CAP:
         return f"at the cap the policy says {live.at_cap}"
+    if rule is Rule.RETIRED:
+        return row.retired or ""
     if rule is Rule.UNPRICED:
         return row.prices.unpriced_reason(tin, tout, usage.images, usage.image_size) or "no price"
     gone = live.unavailable.get(row.id)
@@ -329,13 +339,25 @@ def score_loop(plan: Plan, usage: Usage, live: LiveState) -> Scored:
     quals = [0.0] * n
     totals = [0.0] * n
     rules_col: list[tuple[Rule, ...]] = [()] * n
-    for i, (model_id, free, context, quality, prices, typical, per, exact, factor, rules, s_cx, s_q) in enumerate(
-        plan.loop_rows
-    ):
+    for i, (
+        model_id,
+        free,
+        context,
+        quality,
+        prices,
+        typical,
+        per,
+        exact,
+        factor,
+        rules,
+        s_cx,
+        s_q,
+        first,
+    ) in enumerate(plan.loop_rows):
         tin = base if given or (exact and base_exact) else scaled_tokens(base, factor)
         tout = fixed if fixed is not None else output_tokens_for(usage, tin)
         cost = prices.score_usd(tin, tout, images, size)
-        latency = latency_s(per, typical, tin, tout, images)
+        latency = latency_s(per, typical, tin, tout, images, first)
         if overrides and model_id in overrides:
             quality = overrides[model_id]
             s_cx, s_q = quality_scores(quality, required, exponent)
@@ -378,6 +400,7 @@ class Columns:
         self.free = np.array([r.free for r in rows], dtype=bool)
         self.typical = np.array([r.typical_s if r.typical_s is not None else nan for r in rows], dtype=float)
         self.per = np.array([LATENCY_PER.get(r.per or "", NO_SPEED) for r in rows])
+        self.first = np.array([r.first_s for r in rows], dtype=float)
         self.exact = np.array([r.exact_tokens for r in rows], dtype=bool)
         self.factor = np.array([r.token_factor for r in rows], dtype=float)
         self.ids = [r.id for r in rows]
@@ -498,7 +521,7 @@ def score_columns(plan: Plan, cols: Columns, usage: Usage, live: LiveState) -> C
     else:
         tout = np.maximum(usage.output_floor, np.rint(tin * usage.output_ratio)).astype(np.int64)
     cost, unpriced = cols.prices.score_usd(tin, tout, images, usage.image_size)
-    latency = latency_columns(np, cols.per, cols.typical, tin, tout, images)
+    latency = latency_columns(np, cols.per, cols.typical, tin, tout, images, cols.first)
     quality = cols.quality
     if live.quality:
         quality = quality.copy()
