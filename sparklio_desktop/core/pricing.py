@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import from_picodollars, to_picodollars
-from sparklio_desktop.core.policy.catalog import MTOK, Capability, Catalog, ModelSpec
+from sparklio_desktop.core.policy.catalog import MTOK, Capability, Catalog, ModelSpec, Price
 
 if TYPE_CHECKING:  # NumPy is imported only by large catalogs' scoring
     import numpy as np
@@ -43,14 +43,73 @@ ANY_SIZE = "*"
 # How a model's speed figure scales (catalog ``speed.per``), as codes for the NumPy pass.
 LATENCY_PER = {"output_500": 0, "image": 1, "input_512": 2}
 NO_SPEED = 3
+# The kinds of token a price bills, each at its own rate (docs/routing.md, "Pricing").
+KINDS = ("input", "cache_read", "cache_write", "output", "reasoning")
+_FIELD = {kind: f"{kind}_per_mtok" for kind in KINDS}
+_PARENT = {"cache_read": "input", "cache_write": "input", "reasoning": "output"}
 
 
 class UnpricedModelError(SparklioError):
     """The catalog has no price for this model (or for this kind of usage)."""
 
 
+class InvalidUsageError(SparklioError):
+    """Usage that cannot be real: a part larger than the whole it belongs to."""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """What a call used, in genai-prices' convention.
+
+    ``input_tokens`` is ALL input, cache reads and cache writes included;
+    ``output_tokens`` is ALL output, reasoning included. The parts say how many of those
+    were cache reads, cache writes and reasoning, each billed at its own rate. ``batch``:
+    the request went through the provider's batch API.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    images: int = 0
+    image_size: str | None = None
+    image_quality: str | None = None
+    batch: bool = False
+
+    def check(self) -> None:
+        """Raise :class:`InvalidUsageError` for counts no provider can report."""
+        counts = (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+            self.images,
+        )
+        if any(n < 0 for n in counts):
+            raise InvalidUsageError("token and image counts must not be negative")
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            raise InvalidUsageError(
+                f"cache reads ({self.cache_read_tokens}) and writes ({self.cache_write_tokens})"
+                f" exceed the input tokens ({self.input_tokens}) they are part of"
+            )
+        if self.reasoning_tokens > self.output_tokens:
+            raise InvalidUsageError(
+                f"reasoning tokens ({self.reasoning_tokens}) exceed the output tokens ({self.output_tokens})"
+            )
+
+
 @dataclass(frozen=True)
 class CostEstimate:
+    """The exact cost of a call, part by part.
+
+    ``input_tokens``/``output_tokens`` are the billed totals (cached and reasoning tokens
+    included); ``input_cost`` prices the input that was neither read from nor written to
+    the cache, ``output_cost`` the output that was not reasoning. ``tier`` is the
+    ``above_input_tokens`` of the price tier applied (``None``: the base rates).
+    """
+
     model_id: str
     input_tokens: int
     output_tokens: int
@@ -62,10 +121,29 @@ class CostEstimate:
     input_cost: Decimal
     output_cost: Decimal
     image_cost: Decimal
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_read_price_per_mtok: Decimal | None = None
+    cache_write_price_per_mtok: Decimal | None = None
+    reasoning_price_per_mtok: Decimal | None = None
+    cache_read_cost: Decimal = Decimal(0)
+    cache_write_cost: Decimal = Decimal(0)
+    reasoning_cost: Decimal = Decimal(0)
+    image_quality: str | None = None
+    batch: bool = False
+    tier: int | None = None
 
     @property
     def cost_usd(self) -> Decimal:
-        return self.input_cost + self.output_cost + self.image_cost
+        return (
+            self.input_cost
+            + self.cache_read_cost
+            + self.cache_write_cost
+            + self.output_cost
+            + self.reasoning_cost
+            + self.image_cost
+        )
 
 
 def _per_token_picos(per_mtok: Decimal | None) -> int | None:
@@ -78,6 +156,79 @@ def _usd(picos: int) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class Schedule:
+    """One kind of token's rate: a base and the tiers that replace it past a prompt length.
+
+    ``tiers`` are ``(above_input_tokens, rate)`` in increasing order; past a threshold
+    its rate applies to every token of the kind (cliff semantics, as genai-prices).
+    """
+
+    base: Decimal
+    tiers: tuple[tuple[int, Decimal], ...] = ()
+    base_picos: int = 0
+    tier_picos: tuple[tuple[int, int], ...] = ()
+    base_usd: float = 0.0
+    tier_usd: tuple[tuple[int, float], ...] = ()
+
+    @classmethod
+    def of(cls, base: Decimal, tiers: tuple[tuple[int, Decimal], ...]) -> Schedule:
+        picos = _per_token_picos(base) or 0
+        tier_picos = tuple((above, _per_token_picos(rate) or 0) for above, rate in tiers)
+        return cls(base, tiers, picos, tier_picos, _usd(picos), tuple((above, _usd(p)) for above, p in tier_picos))
+
+    def at(self, input_tokens: int) -> tuple[Decimal, int, int | None]:
+        """The rate per MTok, picodollars per token and tier threshold for this prompt length."""
+        for index in range(len(self.tiers) - 1, -1, -1):
+            above, rate = self.tiers[index]
+            if input_tokens > above:
+                return rate, self.tier_picos[index][1], above
+        return self.base, self.base_picos, None
+
+    def usd_at(self, input_tokens: int) -> float:
+        for above, usd in reversed(self.tier_usd):
+            if input_tokens > above:
+                return usd
+        return self.base_usd
+
+
+Schedules = Mapping[str, Schedule | None]  # by kind
+
+
+def _schedules(price: Price, batch: bool) -> dict[str, Schedule | None]:
+    """Each kind's schedule: from the batch rates where they name the kind, else the
+    standard ones; a kind without a rate takes its parent's (cached input is input,
+    reasoning is output), as genai-prices' leaf decomposition bills it."""
+    own: dict[str, Schedule | None] = {}
+    for kind in KINDS:
+        field = _FIELD[kind]
+        source: Any = price
+        if batch and price.batch is not None and price.batch.rate(field) is not None:
+            source = price.batch
+        base = source.rate(field)
+        if base is None:
+            own[kind] = None
+            continue
+        tiers = tuple((t.above_input_tokens, r) for t in source.tiers if (r := t.rate(field)) is not None)
+        own[kind] = Schedule.of(base, tiers)
+    return {kind: own[kind] if own[kind] is not None else own.get(_PARENT.get(kind, ""), None) for kind in KINDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """One usage priced, kind by kind, in picodollars (the one place the rules live)."""
+
+    counts: Mapping[str, int]  # billed tokens by kind (leaf counts: each token once)
+    rates: Mapping[str, Decimal | None]  # the rate per MTok applied, by kind
+    picos: Mapping[str, int]  # by kind, and "image"
+    image_unit: int | None
+    tier: int | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.picos.values())
+
+
+@dataclass(frozen=True, slots=True)
 class UnitPrices:
     """One model's prices per unit: exact picodollars, and float USD for scoring."""
 
@@ -86,25 +237,29 @@ class UnitPrices:
     bills_tokens: bool  # False: an image generator without a token price, billed per image only
     generates_images: bool
     image_input_tokens: int  # input tokens each attached image adds (0 for image generators)
-    in_picos: int | None  # per input token; None: no input price
+    in_picos: int | None  # per input token at the base rate; None: no input price
     out_picos: int | None
-    image_picos: Mapping[str, int] | None  # per image by size ("*": any size); None: no image price
+    image_picos: Mapping[str, int] | None  # per image by size[@quality] ("*": any size); None: no image price
     in_usd: float  # the same prices as float USD (0.0 where absent), for scores only
     out_usd: float
     image_usd: Mapping[str, float] | None
-    token_rates: bool  # billed per token with both prices given: the usual text model's short path
+    token_rates: bool  # flat per-token rates, both given: the usual text model's short path
+    standard: Schedules  # each kind's schedule, standard requests
+    batch: Schedules  # the same for batch requests
 
     @classmethod
     def of(cls, model: ModelSpec) -> UnitPrices:
         price = model.price
         generates = model.has(Capability.IMAGE_GENERATION)
         iit = 0 if generates else (model.image_input_tokens or 0)
+        none = dict.fromkeys(KINDS)
         if price is None:
-            return cls(model, False, True, generates, iit, None, None, None, 0.0, 0.0, None, False)
+            return cls(model, False, True, generates, iit, None, None, None, 0.0, 0.0, None, False, none, none)
         in_picos = _per_token_picos(price.input_per_mtok)
         out_picos = _per_token_picos(price.output_per_mtok)
         images = None if price.per_image is None else {size: to_picodollars(p) for size, p in price.per_image.items()}
         bills_tokens = not (generates and in_picos is None)
+        flat = not price.tiers
         return cls(
             model,
             True,
@@ -117,7 +272,9 @@ class UnitPrices:
             _usd(in_picos or 0),
             _usd(out_picos or 0),
             None if images is None else {size: _usd(p) for size, p in images.items()},
-            bills_tokens and in_picos is not None and out_picos is not None,
+            flat and bills_tokens and in_picos is not None and out_picos is not None,
+            _schedules(price, False),
+            _schedules(price, True),
         )
 
     def billed_tokens(self, input_tokens: int, output_tokens: int, images: int) -> tuple[int, int]:
@@ -126,65 +283,103 @@ class UnitPrices:
             return 0, 0
         return input_tokens + self.image_input_tokens * images, output_tokens
 
-    def image_unit(self, size: str | None) -> int | None:
-        """Picodollars per image of this size; ``None``: no price for it."""
+    def _image_key(self, prices: Mapping[str, Any], size: str | None, quality: str | None) -> Any:
+        # Price.image_price's rule, over the worked-out prices.
+        if quality:
+            tag = f"@{quality}"
+            found = prices.get(f"{size}{tag}") if size else None
+            if found is None:
+                found = prices.get(f"*{tag}")
+            if found is not None or any(key.endswith(tag) for key in prices):
+                return found
+        found = prices.get(size) if size else None
+        return found if found is not None else prices.get(ANY_SIZE)
+
+    def image_unit(self, size: str | None, quality: str | None = None) -> int | None:
+        """Picodollars per image of this size and quality; ``None``: no price for it."""
         prices = self.image_picos
         if prices is None:
             return None
-        unit = prices.get(size) if size else None
-        return unit if unit is not None else prices.get(ANY_SIZE)
+        unit: int | None = self._image_key(prices, size, quality)
+        return unit
 
-    def image_unit_usd(self, size: str | None) -> float | None:
+    def image_unit_usd(self, size: str | None, quality: str | None = None) -> float | None:
         prices = self.image_usd
         if prices is None:
             return None
-        unit = prices.get(size) if size else None
-        return unit if unit is not None else prices.get(ANY_SIZE)
+        unit: float | None = self._image_key(prices, size, quality)
+        return unit
+
+    def breakdown(self, usage: UsageRecord) -> Breakdown | str:
+        """This usage priced kind by kind; a ``str``: why it has no price."""
+        model = self.model
+        usage.check()
+        if not self.priced:
+            return f"{model.name} ({model.id}) is unpriced in the catalog; add a price before using it"
+        billed_in, billed_out = self.billed_tokens(usage.input_tokens, usage.output_tokens, usage.images)
+        if self.bills_tokens:
+            read, write, reasoning = usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens
+        else:
+            read = write = reasoning = 0
+        counts = {
+            "input": billed_in - read - write,
+            "cache_read": read,
+            "cache_write": write,
+            "output": billed_out - reasoning,
+            "reasoning": reasoning,
+        }
+        schedules = self.batch if usage.batch else self.standard
+        rates: dict[str, Decimal | None] = {}
+        picos: dict[str, int] = {}
+        tier: int | None = None
+        for kind in KINDS:
+            schedule = schedules[kind]
+            count = counts[kind]
+            if schedule is None:
+                rates[kind] = None
+                if count:
+                    direction = "output" if kind in ("output", "reasoning") else "input"
+                    return (
+                        f"{model.name} ({model.id}) has no {direction}-token price in the catalog;"
+                        " add one before using it"
+                    )
+                picos[kind] = 0
+                continue
+            rate, unit, above = schedule.at(billed_in)
+            rates[kind] = rate
+            picos[kind] = unit * count
+            if above is not None and (tier is None or above > tier):
+                tier = above
+        image_unit: int | None = None
+        if usage.images:
+            if self.image_picos is not None:
+                image_unit = self.image_unit(usage.image_size, usage.image_quality)
+                if image_unit is None:
+                    sizes = ", ".join(sorted(self.image_picos))
+                    wanted = usage.image_size or "(none)"
+                    if usage.image_quality:
+                        wanted += f" quality {usage.image_quality}"
+                    return f"{model.name} has no price for size {wanted}; priced sizes: {sizes}"
+                picos["image"] = image_unit * usage.images
+            elif self.generates_images:
+                return f"{model.name} has no per-image price in the catalog"
+        return Breakdown(counts, rates, picos, image_unit, tier)
 
     def unpriced_reason(
         self, input_tokens: int, output_tokens: int, images: int = 0, image_size: str | None = None
     ) -> str | None:
         """Why this usage has no price, or ``None`` when it has one."""
-        model = self.model
-        if not self.priced:
-            return f"{model.name} ({model.id}) is unpriced in the catalog; add a price before using it"
-        billed_in, billed_out = self.billed_tokens(input_tokens, output_tokens, images)
-        if billed_in and self.in_picos is None:
-            return f"{model.name} ({model.id}) has no input-token price in the catalog; add one before using it"
-        if billed_out and self.out_picos is None:
-            return f"{model.name} ({model.id}) has no output-token price in the catalog; add one before using it"
-        if images and self.image_picos is not None and self.image_unit(image_size) is None:
-            sizes = ", ".join(sorted(self.image_picos))
-            return f"{model.name} has no price for size {image_size or '(none)'}; priced sizes: {sizes}"
-        if images and self.image_picos is None and self.generates_images:
-            return f"{model.name} has no per-image price in the catalog"
-        return None
+        found = self.breakdown(UsageRecord(input_tokens, output_tokens, images=images, image_size=image_size))
+        return found if isinstance(found, str) else None
 
     def picodollars(
         self, input_tokens: int, output_tokens: int, images: int = 0, image_size: str | None = None
     ) -> int | None:
         """The exact cost of this usage in picodollars; ``None`` when it has no price."""
-        if not self.priced:
-            return None
-        billed_in, billed_out = self.billed_tokens(input_tokens, output_tokens, images)
-        total = 0
-        if billed_in:
-            if self.in_picos is None:
-                return None
-            total += self.in_picos * billed_in
-        if billed_out:
-            if self.out_picos is None:
-                return None
-            total += self.out_picos * billed_out
-        if images:
-            if self.image_picos is not None:
-                unit = self.image_unit(image_size)
-                if unit is None:
-                    return None
-                total += unit * images
-            elif self.generates_images:
-                return None
-        return total
+        if self.token_rates and not images:  # the router's commonest case, kept short
+            return self.in_picos * input_tokens + self.out_picos * output_tokens  # type: ignore[operator]
+        found = self.breakdown(UsageRecord(input_tokens, output_tokens, images=images, image_size=image_size))
+        return None if isinstance(found, str) else found.total
 
     def cost_usd(
         self, input_tokens: int, output_tokens: int, images: int = 0, image_size: str | None = None
@@ -202,9 +397,12 @@ class UnitPrices:
         if not self.priced:
             return None
         billed_in, billed_out = self.billed_tokens(input_tokens, output_tokens, images)
-        if (billed_in and self.in_picos is None) or (billed_out and self.out_picos is None):
+        inp, out = self.standard["input"], self.standard["output"]
+        if (billed_in and inp is None) or (billed_out and out is None):
             return None
-        cost = self.in_usd * billed_in + self.out_usd * billed_out
+        cost = (inp.usd_at(billed_in) * billed_in if inp is not None else 0.0) + (
+            out.usd_at(billed_in) * billed_out if out is not None else 0.0
+        )
         if images:
             if self.image_usd is not None:
                 unit = self.image_unit_usd(image_size)
@@ -237,46 +435,82 @@ def price_call(
     output_tokens: int = 0,
     images: int = 0,
     image_size: str | None = None,
+    *,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    image_quality: str | None = None,
+    batch: bool = False,
 ) -> CostEstimate:
     """Exact cost of a call with the given usage, at the catalog's prices."""
-    return _price(UnitPrices.of(model), input_tokens, output_tokens, images, image_size)
-
-
-def _price(
-    unit: UnitPrices, input_tokens: int, output_tokens: int, images: int, image_size: str | None
-) -> CostEstimate:
-    if input_tokens < 0 or output_tokens < 0 or images < 0:
-        raise SparklioError("token and image counts must not be negative")
-    reason = unit.unpriced_reason(input_tokens, output_tokens, images, image_size)
-    if reason is not None:
-        raise UnpricedModelError(reason)
-    price = unit.model.price
-    assert price is not None  # unpriced_reason refused an unpriced model
-    billed_in, billed_out = unit.billed_tokens(input_tokens, output_tokens, images)
-    input_cost = from_picodollars((unit.in_picos or 0) * billed_in)
-    output_cost = from_picodollars((unit.out_picos or 0) * billed_out)
-    image_picos = unit.image_unit(image_size) if images else None
-    image_cost = from_picodollars(image_picos * images) if image_picos is not None else Decimal(0)
-    return CostEstimate(
-        unit.model.id,
-        billed_in,
-        billed_out,
+    usage = UsageRecord(
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
         images,
         image_size,
-        price.input_per_mtok if billed_in else None,
-        price.output_per_mtok if billed_out else None,
-        price.image_price(image_size) if image_picos is not None else None,
-        input_cost,
-        output_cost,
-        image_cost,
+        image_quality,
+        batch,
+    )
+    return price_usage(model, usage)
+
+
+def price_usage(model: ModelSpec, usage: UsageRecord, unit: UnitPrices | None = None) -> CostEstimate:
+    """Exact cost of ``usage`` with ``model``, every billing rule applied, part by part."""
+    unit = unit if unit is not None and unit.model is model else UnitPrices.of(model)
+    found = unit.breakdown(usage)
+    if isinstance(found, str):
+        raise UnpricedModelError(found)
+    price = model.price
+    assert price is not None  # breakdown refused an unpriced model
+    counts, rates, picos = found.counts, found.rates, found.picos
+    billed_in, billed_out = unit.billed_tokens(usage.input_tokens, usage.output_tokens, usage.images)
+
+    def rate(kind: str, tokens: int) -> Decimal | None:
+        return rates[kind] if tokens else None
+
+    return CostEstimate(
+        model.id,
+        billed_in,
+        billed_out,
+        usage.images,
+        usage.image_size,
+        rate("input", billed_in),
+        rate("output", billed_out),
+        price.image_price(usage.image_size, usage.image_quality) if found.image_unit is not None else None,
+        from_picodollars(picos["input"]),
+        from_picodollars(picos["output"]),
+        from_picodollars(picos.get("image", 0)),
+        counts["cache_read"],
+        counts["cache_write"],
+        counts["reasoning"],
+        rate("cache_read", counts["cache_read"]),
+        rate("cache_write", counts["cache_write"]),
+        rate("reasoning", counts["reasoning"]),
+        from_picodollars(picos["cache_read"]),
+        from_picodollars(picos["cache_write"]),
+        from_picodollars(picos["reasoning"]),
+        usage.image_quality,
+        usage.batch,
+        found.tier,
     )
 
 
 def worst_case_cost(
     model: ModelSpec, input_tokens: int, max_output_tokens: int, images: int = 0, image_size: str | None = None
 ) -> Decimal:
-    """What the budget reserves before a paid call: input plus the maximum output."""
-    return price_call(model, input_tokens, max_output_tokens, images, image_size).cost_usd
+    """What the budget reserves before a paid call: input plus the maximum output (all of
+    it reasoning, where reasoning is dearer than the answer)."""
+    plain = price_call(model, input_tokens, max_output_tokens, images, image_size).cost_usd
+    price = model.price
+    if price is None or (price.reasoning_per_mtok is None and not price.tiers and price.batch is None):
+        return plain
+    thinking = price_call(
+        model, input_tokens, max_output_tokens, images, image_size, reasoning_tokens=max_output_tokens
+    ).cost_usd
+    return max(plain, thinking)
 
 
 # -- latency ---------------------------------------------------------------------------
@@ -339,6 +573,8 @@ class PriceColumns:
         self.iit = np_.array([u.image_input_tokens for u in units], dtype=np_.int64)
         self.has_images = np_.array([u.image_usd is not None for u in units], dtype=bool)
         self.generates = np_.array([u.generates_images for u in units], dtype=bool)
+        # Models with tiered rates: priced one by one after the column pass (there are few).
+        self.tiered = [i for i, u in enumerate(units) if u.model.price is not None and u.model.price.tiers]
         self._image_units: dict[str | None, npt.NDArray[np.float64]] = {}
 
     def image_units(self, size: str | None) -> npt.NDArray[np.float64]:
@@ -368,6 +604,10 @@ class PriceColumns:
             units = self.image_units(size)
             unpriced = unpriced | np_.isnan(units) | (self.generates & ~self.has_images)
             cost = cost + np_.nan_to_num(units) * images
+        for i in self.tiered:
+            exact = self.units[i].score_usd(int(tin[i]), int(tout[i]), images, size)
+            cost[i] = 0.0 if exact is None else exact
+            unpriced[i] = exact is None
         return cost, unpriced
 
 

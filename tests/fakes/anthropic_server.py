@@ -12,6 +12,9 @@ Knobs a test sets on the instance:
 
 - ``reply_text``: the answer, one word (and its trailing space) per text_delta, so
   tokens count one per word; ``usage = (input, output)`` reports other counts.
+- ``cache_read_tokens``, ``cache_write_tokens``: reported as ``cache_read_input_tokens``
+  and ``cache_creation_input_tokens`` beside ``input_tokens`` (which, as Anthropic
+  reports it, excludes them), in ``message_start`` and in a plain answer.
 - ``chunk_interval_s``: pause after each event (slow streams, throughput).
 - ``models``: what ``GET /v1/models`` lists.
 
@@ -56,6 +59,8 @@ class AnthropicServer(LoopbackServer):
         super().__init__()
         self.reply_text = "Hello from the fake Anthropic server."
         self.usage: tuple[int, int] | None = None
+        self.cache_read_tokens: int | None = None
+        self.cache_write_tokens: int | None = None
         self.chunk_interval_s = 0.0
         self.models = ["claude-3-5-sonnet-latest", "claude-3-opus-latest"]
         self.disconnected = threading.Event()
@@ -100,6 +105,11 @@ class AnthropicServer(LoopbackServer):
 
     def _messages(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
         input_tokens, output_tokens = self._counts(body)
+        cache: dict[str, int] = {}
+        if self.cache_read_tokens is not None:
+            cache["cache_read_input_tokens"] = self.cache_read_tokens
+        if self.cache_write_tokens is not None:
+            cache["cache_creation_input_tokens"] = self.cache_write_tokens
         message = {
             "id": "msg_fake",
             "type": "message",
@@ -108,14 +118,14 @@ class AnthropicServer(LoopbackServer):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1, **cache},
         }
         if not body.get("stream"):
             done = {
                 **message,
                 "content": [{"type": "text", "text": self.reply_text}],
                 "stop_reason": "end_turn",
-                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens, **cache},
             }
             reply.json(200, done)
             return

@@ -101,6 +101,7 @@ class GeminiServer(LoopbackServer):
         prompt_tokens: int = 11,
         output_tokens: int = 6,
         thoughts_tokens: int | None = None,
+        cached_tokens: int | None = None,
         interval_s: float = 0.0,
         api_key: str | None = None,
         models: tuple[str, ...] | None = None,
@@ -112,6 +113,8 @@ class GeminiServer(LoopbackServer):
         self.prompt_tokens = prompt_tokens
         self.output_tokens = output_tokens
         self.thoughts_tokens = thoughts_tokens
+        # ``cachedContentTokenCount``: the part of the prompt read from a cache.
+        self.cached_tokens = cached_tokens
         self.interval_s = interval_s
         self.api_key = api_key
         self.models = models
@@ -135,6 +138,8 @@ class GeminiServer(LoopbackServer):
         }
         if self.thoughts_tokens is not None:
             usage["thoughtsTokenCount"] = self.thoughts_tokens
+        if self.cached_tokens is not None:
+            usage["cachedContentTokenCount"] = self.cached_tokens
         return usage
 
     @staticmethod

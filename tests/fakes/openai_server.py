@@ -12,6 +12,9 @@ Knobs a test sets on the instance:
   space) per chunk, so tokens count one per word.
 - ``usage``: ``(input_tokens, output_tokens)`` to report instead of word counts;
   ``report_usage = False`` reports none (as many compatible servers do).
+- ``cached_tokens``, ``reasoning_tokens``: reported as ``prompt_tokens_details.cached_tokens``
+  and ``completion_tokens_details.reasoning_tokens`` (parts of the prompt and completion
+  counts, as OpenAI reports them), in streams and plain answers.
 - ``chunk_interval_s``: pause after each streamed chunk (slow streams, throughput).
 - ``image_bytes``, ``revised_prompt``, ``embedding_dim``, ``models``.
 
@@ -77,6 +80,8 @@ class OpenAIServer(LoopbackServer):
         self.reply_text = "Hello from the fake OpenAI server."
         self.usage: tuple[int, int] | None = None
         self.report_usage = True
+        self.cached_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
         self.chunk_interval_s = 0.0
         self.image_bytes = TINY_PNG
         self.revised_prompt: str | None = "a revised prompt"
@@ -137,6 +142,10 @@ class OpenAIServer(LoopbackServer):
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens, "audio_tokens": 0}
+        if self.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens, "audio_tokens": 0}
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
         if not body.get("stream"):
             message = {"role": "assistant", "content": self.reply_text}

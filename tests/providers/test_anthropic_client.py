@@ -123,6 +123,15 @@ def test_streams_text_then_usage_from_message_start_and_delta(server: AnthropicS
     assert auth.get("authorization") == f"Bearer {KEY}"  # how anthropic 2.x sends an API key
 
 
+@pytest.mark.parametrize("mode", HTTP_MODES)
+def test_cache_reads_and_writes_are_added_to_the_input(server: AnthropicServer, mode: str) -> None:
+    """Anthropic's input_tokens leaves the cached tokens out; Sparklio's input counts all of it."""
+    server.usage = (50, 34)
+    server.cache_read_tokens, server.cache_write_tokens = 3_000, 1_200
+    events = run(lambda c: collect(c, ChatRequest(endpoint(server), (Message("user", "hi"),))), mode)
+    assert events[-1] == Usage(input_tokens=4_250, output_tokens=34, cache_read_tokens=3_000, cache_write_tokens=1_200)
+
+
 def test_images_go_out_as_base64_blocks_and_max_tokens_is_passed(server: AnthropicServer) -> None:
     picture = b"\xff\xd8 a jpeg, supposedly"
     message = Message("user", "describe", (ImageInput(picture, "image/jpeg"),))

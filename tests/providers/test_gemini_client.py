@@ -107,7 +107,15 @@ def test_streams_text_then_exactly_one_usage(server: GeminiServer) -> None:
 def test_thinking_tokens_count_as_output(server: GeminiServer) -> None:
     server.thoughts_tokens = 40
     events = drive(lambda client: collect(client, chat(server)))
-    assert events[-1] == Usage(input_tokens=11, output_tokens=46)
+    assert events[-1] == Usage(input_tokens=11, output_tokens=46, reasoning_tokens=40)
+
+
+def test_cached_content_is_the_cached_part_of_the_prompt(server: GeminiServer) -> None:
+    """``promptTokenCount`` includes the cached content; thoughts add to the candidates
+    (genai-prices' Google extractor maps them the same way)."""
+    server.prompt_tokens, server.cached_tokens, server.thoughts_tokens = 9_000, 8_192, 300
+    events = drive(lambda client: collect(client, chat(server)))
+    assert events[-1] == Usage(input_tokens=9_000, output_tokens=306, cache_read_tokens=8_192, reasoning_tokens=300)
 
 
 def test_image_input_is_sent_inline(server: GeminiServer) -> None:

@@ -111,6 +111,13 @@ def test_streams_text_then_one_usage_with_provider_counts(server: OpenAIServer) 
     assert header(server, "authorization") == f"Bearer {KEY}"
 
 
+def test_cached_and_reasoning_tokens_are_reported_as_parts_of_the_counts(server: OpenAIServer) -> None:
+    server.usage = (5_000, 900)
+    server.cached_tokens, server.reasoning_tokens = 4_096, 640
+    events = run(lambda c: collect(c, ChatRequest(endpoint(server), (Message("user", "hi"),))))
+    assert events[-1] == Usage(input_tokens=5_000, output_tokens=900, cache_read_tokens=4_096, reasoning_tokens=640)
+
+
 def test_images_go_out_as_base64_data_url_parts(server: OpenAIServer) -> None:
     picture = b"\x89PNG fake bytes"
     request = ChatRequest(endpoint(server), (Message("user", "what is this?", (ImageInput(picture, "image/jpeg"),)),))

@@ -55,6 +55,8 @@ class AttemptContext:
     exploration: bool
     waited_s: float = 0.0  # the retry wait before this attempt
     worst_case_usd: Decimal | None = None  # reserved for it (the first attempt under a reservation)
+    image_quality: str | None = None  # what images are priced at, with image_size
+    batch: bool = False  # sent through the provider's batch API: billed at batch rates
 
     @property
     def key(self) -> tuple[str, int]:

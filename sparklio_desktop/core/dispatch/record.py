@@ -30,7 +30,7 @@ from sparklio_desktop.core.dispatch.events import AttemptInfo
 from sparklio_desktop.core.dispatch.watchdog import StalledError
 from sparklio_desktop.core.ledger.records import AttemptRecord, Outcome, UsageSource
 from sparklio_desktop.core.policy.catalog import ModelSpec
-from sparklio_desktop.core.pricing import price_call
+from sparklio_desktop.core.pricing import CostEstimate, UsageRecord, price_usage
 from sparklio_desktop.core.providers.errors import ProviderError, StreamBrokenError
 from sparklio_desktop.core.redact import redact
 
@@ -55,10 +55,36 @@ INTERRUPTED_MESSAGE = "the process was stopped by a signal during this attempt"
 CANCELLED_MESSAGE = "cancelled by the user"
 
 
-def priced(model: ModelSpec, input_tokens: int, output_tokens: int, images: int, image_size: str) -> Decimal:
-    """The exact cost of a call. Unpriced models never get this far (the router excludes
-    them and a forced one is refused up front), so nothing is silently priced at $0."""
-    return price_call(model, input_tokens, output_tokens, images, image_size).cost_usd
+def priced(
+    attempt: AttemptContext,
+    input_tokens: int,
+    output_tokens: int,
+    images: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+) -> CostEstimate:
+    """The exact cost of a call, part by part, every billing rule applied. Unpriced models
+    never get this far (the router excludes them and a forced one is refused up front),
+    so nothing is silently priced at $0.
+
+    The parts are clamped into their totals (a cache read larger than the input cannot be
+    real): a provider's odd report must never stop a paid attempt from being recorded."""
+    read = max(0, min(cache_read_tokens, input_tokens))
+    write = max(0, min(cache_write_tokens, input_tokens - read))
+    reasoning = max(0, min(reasoning_tokens, output_tokens))
+    usage = UsageRecord(
+        input_tokens,
+        output_tokens,
+        read,
+        write,
+        reasoning,
+        images,
+        attempt.image_size,
+        attempt.image_quality,
+        attempt.batch,
+    )
+    return price_usage(attempt.model, usage)
 
 
 @dataclass(frozen=True)
@@ -78,6 +104,7 @@ class AttemptFacts:
     gpu_seconds: float | None = None
     error: Exception | None = None  # its class and (redacted) message are recorded
     note: str | None = None  # the message when there is no error: why it ended
+    bill: CostEstimate | None = None  # the priced parts and the rates applied (None: nothing billed)
 
     @property
     def billed(self) -> bool:
@@ -111,10 +138,12 @@ def start_row(attempt: AttemptContext) -> AttemptRecord:
         usage_source="estimate",
         price_input_per_mtok=price.input_per_mtok if price else None,
         price_output_per_mtok=price.output_per_mtok if price else None,
-        start_cost_usd=priced(model, attempt.input_estimate, 0, 0, attempt.image_size),
+        start_cost_usd=priced(attempt, attempt.input_estimate, 0, 0).cost_usd,
         worst_case_usd=attempt.worst_case_usd,
         waited_s=attempt.waited_s,
         exploration=attempt.exploration,
+        image_quality=attempt.image_quality,
+        batch=attempt.batch,
     )
 
 
@@ -128,7 +157,14 @@ def succeeded(attempt: AttemptContext, state: AttemptState, latency_s: float) ->
     output_tokens = usage.output_tokens if usage is not None else None
     if output_tokens is None:
         output_tokens, source = tokens.count_text(state.text)[0], "estimate"
+    # The parts count only within totals the provider reported.
+    reported_in = usage is not None and usage.input_tokens is not None
+    reported_out = usage is not None and usage.output_tokens is not None
+    read = (usage.cache_read_tokens or 0) if usage is not None and reported_in else 0
+    write = (usage.cache_write_tokens or 0) if usage is not None and reported_in else 0
+    reasoning = (usage.reasoning_tokens or 0) if usage is not None and reported_out else 0
     images = len(state.images)
+    bill = priced(attempt, input_tokens, output_tokens, images, read, write, reasoning)
     return AttemptFacts(
         attempt,
         "ok",
@@ -136,10 +172,11 @@ def succeeded(attempt: AttemptContext, state: AttemptState, latency_s: float) ->
         output_tokens,
         images,
         source,
-        priced(attempt.model, input_tokens, output_tokens, images, attempt.image_size),
+        bill.cost_usd,
         latency_s=latency_s,
         ttft_s=state.ttft_s,
         gpu_seconds=state.gpu_seconds,
+        bill=bill,
     )
 
 
@@ -150,9 +187,7 @@ def failed(attempt: AttemptContext, error: ProviderError, state: AttemptState, l
         received = tokens.count_text(state.text)[0] if state.text else 0
     images = len(state.images)  # images generated before a later call failed were paid for
     billed_input = attempt.input_estimate if received or images else 0
-    cost = (
-        priced(attempt.model, billed_input, received, images, attempt.image_size) if received or images else Decimal(0)
-    )
+    bill = priced(attempt, billed_input, received, images) if received or images else None
     return AttemptFacts(
         attempt,
         "stalled" if isinstance(error, StalledError) else "error",
@@ -160,10 +195,11 @@ def failed(attempt: AttemptContext, error: ProviderError, state: AttemptState, l
         received,
         images,
         "estimate",
-        cost,
+        bill.cost_usd if bill is not None else Decimal(0),
         latency_s=latency_s,
         ttft_s=state.ttft_s,
         error=error,
+        bill=bill,
     )
 
 
@@ -172,6 +208,7 @@ def _cut_short(
 ) -> AttemptFacts:
     received = tokens.count_text(state.text)[0]
     images = len(state.images)  # images already generated were paid for
+    bill = priced(attempt, attempt.input_estimate, received, images)
     return AttemptFacts(
         attempt,
         outcome,
@@ -179,10 +216,11 @@ def _cut_short(
         received,
         images,
         "estimate",
-        priced(attempt.model, attempt.input_estimate, received, images, attempt.image_size),
+        bill.cost_usd,
         latency_s=latency_s,
         ttft_s=state.ttft_s,
         note=note,
+        bill=bill,
     )
 
 
@@ -207,6 +245,12 @@ def cache_hit(attempt: AttemptContext, hit: CachedResponse) -> AttemptFacts:
     )
 
 
+def _rate(bill: CostEstimate | None, name: str, listed: Decimal | None) -> Decimal | None:
+    """The rate applied to this part when it was billed, else the catalog's base rate."""
+    applied: Decimal | None = getattr(bill, name) if bill is not None else None
+    return applied if applied is not None else listed
+
+
 def _error_class(error: Exception) -> str:
     return error.error_class if isinstance(error, ProviderError) else type(error).__name__
 
@@ -228,7 +272,7 @@ class AttemptRecorder:
             message = redact(text or str(facts.error), self._secrets(model))
         elif facts.note is not None:
             message = facts.note
-        price, o = model.price, attempt.options
+        price, o, bill = model.price, attempt.options, facts.bill
         interrupts.done(attempt.key)
         self._ledger.finish_attempt(
             AttemptRecord(
@@ -248,9 +292,12 @@ class AttemptRecorder:
                 output_tokens=facts.output_tokens,
                 images=facts.images,
                 usage_source=facts.usage_source,
-                price_input_per_mtok=price.input_per_mtok if price else None,
-                price_output_per_mtok=price.output_per_mtok if price else None,
-                price_per_image=price.image_price(attempt.image_size) if price and price.per_image else None,
+                # The rates applied (tier and batch included) where something was billed.
+                price_input_per_mtok=_rate(bill, "input_price_per_mtok", price.input_per_mtok if price else None),
+                price_output_per_mtok=_rate(bill, "output_price_per_mtok", price.output_per_mtok if price else None),
+                price_per_image=(
+                    price.image_price(attempt.image_size, attempt.image_quality) if price and price.per_image else None
+                ),
                 cost_usd=facts.cost_usd,
                 saved_usd=facts.saved_usd,
                 latency_s=facts.latency_s,
@@ -259,6 +306,15 @@ class AttemptRecorder:
                 waited_s=attempt.waited_s,
                 exploration=attempt.exploration,
                 gpu_seconds=facts.gpu_seconds,
+                cache_read_tokens=bill.cache_read_tokens if bill else 0,
+                cache_write_tokens=bill.cache_write_tokens if bill else 0,
+                reasoning_tokens=bill.reasoning_tokens if bill else 0,
+                image_quality=attempt.image_quality,
+                batch=attempt.batch,
+                price_cache_read_per_mtok=bill.cache_read_price_per_mtok if bill else None,
+                price_cache_write_per_mtok=bill.cache_write_price_per_mtok if bill else None,
+                price_reasoning_per_mtok=bill.reasoning_price_per_mtok if bill else None,
+                price_tier_above_tokens=bill.tier if bill else None,
             )
         )
         return AttemptInfo(

@@ -378,3 +378,32 @@ def m004_attempt_lifecycle(conn: Connection) -> None:
         "ALTER TABLE budget_reservations ADD COLUMN owner_pid INTEGER",
         "ALTER TABLE budget_reservations ADD COLUMN owner_start TEXT",
     )
+
+
+@LEDGER_MIGRATIONS.register
+def m005_billing_parts(conn: Connection) -> None:
+    """Each attempt's billing parts and the rates actually used.
+
+    Calls are priced by every billing rule (core/pricing.py): cached input read and
+    written at their own rates, reasoning shown apart from the answer, a tier by prompt
+    length, batch rates, images by size and quality. The row keeps the parts
+    (``cache_read_tokens``, ``cache_write_tokens``, ``reasoning_tokens``: parts of
+    ``input_tokens`` and ``output_tokens``, which stay the totals), ``image_quality``,
+    ``batch``, the per-MTok rates applied to the cached and reasoning parts (the input and
+    output rates were already kept; they are now the rates applied, tier and batch
+    included), and ``price_tier_above_tokens``, the threshold of the tier applied (NULL:
+    the base rates). Columns are added; rows written before read as zeros and NULLs.
+    """
+    execute_all(
+        conn,
+        *(
+            f"ALTER TABLE llm_usage ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0 CHECK ({name} >= 0)"
+            for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+        ),
+        "ALTER TABLE llm_usage ADD COLUMN image_quality TEXT",
+        "ALTER TABLE llm_usage ADD COLUMN batch INTEGER NOT NULL DEFAULT 0 CHECK (batch IN (0, 1))",
+        "ALTER TABLE llm_usage ADD COLUMN price_cache_read_per_mtok INTEGER",
+        "ALTER TABLE llm_usage ADD COLUMN price_cache_write_per_mtok INTEGER",
+        "ALTER TABLE llm_usage ADD COLUMN price_reasoning_per_mtok INTEGER",
+        "ALTER TABLE llm_usage ADD COLUMN price_tier_above_tokens INTEGER",
+    )

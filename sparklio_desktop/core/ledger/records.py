@@ -101,6 +101,18 @@ class AttemptRecord:
     owner_start: str | None = None
     start_cost_usd: Decimal | None = None
     worst_case_usd: Decimal | None = None
+    # The billing parts (core/pricing.py): cache reads and writes are part of
+    # input_tokens, reasoning part of output_tokens; the rates applied to them, and the
+    # prompt-length tier applied to all rates (None: the base rates).
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    image_quality: str | None = None
+    batch: bool = False
+    price_cache_read_per_mtok: Decimal | None = None
+    price_cache_write_per_mtok: Decimal | None = None
+    price_reasoning_per_mtok: Decimal | None = None
+    price_tier_above_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:
@@ -113,7 +125,14 @@ class AttemptRecord:
             raise ValueError(f"usage_source must be one of {sorted(USAGE_SOURCES)}")
         if self.ts_utc.tzinfo is None or self.ts_utc.utcoffset() is None:
             raise ValueError("ts_utc must be timezone-aware")
-        for name in ("input_tokens", "output_tokens", "images"):
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "images",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         for name in (
@@ -122,6 +141,9 @@ class AttemptRecord:
             "price_input_per_mtok",
             "price_output_per_mtok",
             "price_per_image",
+            "price_cache_read_per_mtok",
+            "price_cache_write_per_mtok",
+            "price_reasoning_per_mtok",
             "start_cost_usd",
             "worst_case_usd",
         ):

@@ -56,6 +56,18 @@ llm_usage = Table(
     Column("owner_start", Text),
     Column("start_cost_usd", Money),
     Column("worst_case_usd", Money),
+    # Added by m005_billing_parts: the parts of the usage billed at their own rates
+    # (cache reads and writes within input_tokens, reasoning within output_tokens), and
+    # the rates and tier actually applied.
+    Column("cache_read_tokens", Integer, nullable=False),
+    Column("cache_write_tokens", Integer, nullable=False),
+    Column("reasoning_tokens", Integer, nullable=False),
+    Column("image_quality", Text),
+    Column("batch", Boolean, nullable=False),
+    Column("price_cache_read_per_mtok", Money),
+    Column("price_cache_write_per_mtok", Money),
+    Column("price_reasoning_per_mtok", Money),
+    Column("price_tier_above_tokens", Integer),
 )
 
 decisions = Table(

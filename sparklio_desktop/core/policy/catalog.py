@@ -67,61 +67,161 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class Price(_Strict):
-    """Unit prices in USD. Absent parts cost nothing only where the model has no such usage."""
+# Image price keys: a size ("1024x1024") or "*" (any size), each optionally with a
+# quality ("1024x1024@hd", "*@hd").
+_IMAGE_KEY = re.compile(r"(?:(\d{1,5})x(\d{1,5})|\*)(?:@([a-z0-9][a-z0-9_\-]{0,19}))?")
+# The per-token rates a price may give, and the rate a missing one falls back to
+# (genai-prices' leaf decomposition: an unpriced kind of token is billed as its parent).
+RATE_FIELDS = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok", "reasoning_per_mtok")
+RATE_PARENT = {
+    "cache_read_per_mtok": "input_per_mtok",
+    "cache_write_per_mtok": "input_per_mtok",
+    "reasoning_per_mtok": "output_per_mtok",
+}
+
+
+def _float_as_text(value: object) -> object:
+    # YAML floats would carry binary noise into money; go through their text.
+    return str(value) if isinstance(value, float) else value
+
+
+def _whole_picodollars(value: Decimal | None) -> Decimal | None:
+    # The ledger keeps whole picodollars: a price per 1M tokens has at most 6 decimals.
+    if value is not None and _decimals(value) > 6:
+        raise ValueError(f"{value} has more than 6 decimals; the ledger counts whole picodollars per token")
+    return value
+
+
+class _Rates(_Strict):
+    """Per-token rates in USD per 1M tokens; a missing one falls back (see :data:`RATE_PARENT`)."""
 
     input_per_mtok: PricePerMTok | None = None
     output_per_mtok: PricePerMTok | None = None
-    # Image prices by size ("1024x1024"); "*" is any size.
+    # Cached prompt tokens read from / written to the provider's cache (absent: the input rate).
+    cache_read_per_mtok: PricePerMTok | None = None
+    cache_write_per_mtok: PricePerMTok | None = None
+    # Reasoning ("thinking") tokens, part of the output (absent: the output rate).
+    reasoning_per_mtok: PricePerMTok | None = None
+
+    @field_validator(*RATE_FIELDS, mode="before")
+    @classmethod
+    def _exact(cls, value: object) -> object:
+        return _float_as_text(value)
+
+    @field_validator(*RATE_FIELDS)
+    @classmethod
+    def _whole_picodollars_per_token(cls, value: Decimal | None) -> Decimal | None:
+        return _whole_picodollars(value)
+
+    def rate(self, field: str) -> Decimal | None:
+        value: Decimal | None = getattr(self, field)
+        return value
+
+
+class PriceTier(_Rates):
+    """Rates for a prompt longer than ``above_input_tokens`` (all input, cached included).
+
+    Cliff semantics, as genai-prices and the providers bill: past the threshold the
+    tier's rate applies to ALL tokens of that kind, not only to those above it. A tier
+    gives only the rates that change; for each kind the highest tier passed that gives
+    one wins, else the base rate.
+    """
+
+    above_input_tokens: int = Field(ge=0, le=bounds.MAX_CONTEXT_TOKENS)
+
+
+def _check_tiers(owner: _Rates, tiers: list[PriceTier], where: str) -> None:
+    thresholds = [t.above_input_tokens for t in tiers]
+    if thresholds != sorted(set(thresholds)):
+        raise ValueError(f"{where}tiers must be in increasing order of above_input_tokens, each once")
+    for tier in tiers:
+        for name in RATE_FIELDS:
+            if tier.rate(name) is not None and owner.rate(name) is None:
+                raise ValueError(
+                    f"{where}tier above {tier.above_input_tokens} gives {name} but the price has no base {name}"
+                )
+
+
+class BatchRates(_Rates):
+    """Rates for a request sent through the provider's batch API.
+
+    A kind of token the batch rates name is billed at the batch rate (with the batch
+    tiers, which replace the standard tiers for that kind); a kind they do not name
+    keeps its standard rate and tiers (genai-prices' ``price_variants`` semantics).
+    """
+
+    tiers: list[PriceTier] = Field(default_factory=list, max_length=8)
+
+    @model_validator(mode="after")
+    def _tiers_override_batch_rates(self) -> BatchRates:
+        _check_tiers(self, self.tiers, "batch ")
+        return self
+
+
+class Price(_Rates):
+    """Unit prices in USD. Absent parts cost nothing only where the model has no such usage.
+
+    The billing rules (docs/routing.md, "Pricing") are applied by core/pricing.py.
+    """
+
+    tiers: list[PriceTier] = Field(default_factory=list, max_length=8)
+    batch: BatchRates | None = None
+    # Image prices by size and quality ("1024x1024", "1024x1024@hd"); "*" is any size.
     per_image: dict[str, ImagePrice] | None = Field(default=None, max_length=64)
     as_of: dt.date
     source: str
-
-    @field_validator("input_per_mtok", "output_per_mtok", mode="before")
-    @classmethod
-    def _exact(cls, value: object) -> object:
-        # YAML floats would carry binary noise into money; go through their text.
-        return str(value) if isinstance(value, float) else value
 
     @field_validator("per_image", mode="before")
     @classmethod
     def _exact_images(cls, value: object) -> object:
         if isinstance(value, dict):
-            return {k: (str(v) if isinstance(v, float) else v) for k, v in value.items()}
-        return value
-
-    @field_validator("input_per_mtok", "output_per_mtok")
-    @classmethod
-    def _whole_picodollars_per_token(cls, value: Decimal | None) -> Decimal | None:
-        # The ledger keeps whole picodollars: a price per 1M tokens has at most 6 decimals.
-        if value is not None and _decimals(value) > 6:
-            raise ValueError(f"{value} has more than 6 decimals; the ledger counts whole picodollars per token")
+            return {k: _float_as_text(v) for k, v in value.items()}
         return value
 
     @field_validator("per_image")
     @classmethod
     def _sizes(cls, value: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
         for size in value or {}:
-            if size == "*":
-                continue
-            match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
-            if not match or not all(1 <= int(side) <= MAX_IMAGE_SIDE for side in match.groups()):
-                raise ValueError(f"image size '{size}' must look like 1024x1024 (sides 1-{MAX_IMAGE_SIDE}) or be '*'")
+            match = _IMAGE_KEY.fullmatch(size)
+            sides = [int(s) for s in match.groups()[:2] if s is not None] if match else []
+            if not match or not all(1 <= side <= MAX_IMAGE_SIDE for side in sides):
+                raise ValueError(
+                    f"image size '{size}' must look like 1024x1024 (sides 1-{MAX_IMAGE_SIDE}) or be '*',"
+                    " optionally with a quality ('1024x1024@hd')"
+                )
         for size, amount in (value or {}).items():
             if _decimals(amount) > 12:
                 raise ValueError(f"price for {size} has more than 12 decimals; the ledger counts whole picodollars")
         return value
 
-    def image_price(self, size: str | None) -> Decimal | None:
-        if not self.per_image:
+    @model_validator(mode="after")
+    def _tiers_override_rates(self) -> Price:
+        _check_tiers(self, self.tiers, "")
+        return self
+
+    def image_price(self, size: str | None, quality: str | None = None) -> Decimal | None:
+        """The price of one image of this size and quality; ``None``: not priced.
+
+        A quality the price names for some size must be priced for this size (or "*");
+        a quality it never names does not change the price (the size's plain price).
+        """
+        prices = self.per_image
+        if not prices:
             return None
-        if size and size in self.per_image:
-            return self.per_image[size]
-        return self.per_image.get("*")
+        if quality:
+            tag = f"@{quality}"
+            found = prices.get(f"{size}{tag}") if size else None
+            if found is None:
+                found = prices.get(f"*{tag}")
+            if found is not None or any(key.endswith(tag) for key in prices):
+                return found
+        found = prices.get(size) if size else None
+        return found if found is not None else prices.get("*")
 
     @property
     def is_free(self) -> bool:
-        parts = [self.input_per_mtok, self.output_per_mtok, *(self.per_image or {}).values()]
+        rates = [self, *self.tiers, *([self.batch, *self.batch.tiers] if self.batch else [])]
+        parts = [r.rate(name) for r in rates for name in RATE_FIELDS] + list((self.per_image or {}).values())
         return all(p is None or p == 0 for p in parts)
 
 

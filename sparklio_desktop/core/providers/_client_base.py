@@ -70,7 +70,11 @@ class CallState:
     """The text yielded so far, one entry per piece."""
     input_tokens: int | None = None
     output_tokens: int | None = None
-    """Usage as the provider reported it so far (the last report wins)."""
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    """Usage as the provider reported it so far (the last report wins), in
+    :class:`~sparklio_desktop.core.providers.base.Usage`'s convention."""
     opened: bool = False
     """The SDK returned a stream: the server accepted the request."""
     responded: bool = False
@@ -180,7 +184,13 @@ class ClientBase(Generic[SdkT]):
             failure = self._unfinished(call)
         if failure is not None:
             raise failure
-        yield Usage(input_tokens=call.input_tokens, output_tokens=call.output_tokens)
+        yield Usage(
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+            cache_read_tokens=call.cache_read_tokens,
+            cache_write_tokens=call.cache_write_tokens,
+            reasoning_tokens=call.reasoning_tokens,
+        )
 
     def _stream_failure(self, exc: Exception, call: CallState) -> Exception:
         """A failure mid-stream: a retryable one after some output is a broken stream instead."""

@@ -152,14 +152,13 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
         async for event in stream:
             kind = event.type
             if kind == "message_start":
-                call.input_tokens = event.message.usage.input_tokens
+                _take_input(call, event.message.usage)
                 call.output_tokens = event.message.usage.output_tokens
             elif kind == "content_block_delta" and event.delta.type == "text_delta" and event.delta.text:
                 yield event.delta.text
             elif kind == "message_delta" and event.usage is not None:
                 call.output_tokens = event.usage.output_tokens  # cumulative, so the last one wins
-                if getattr(event.usage, "input_tokens", None) is not None:
-                    call.input_tokens = event.usage.input_tokens
+                _take_input(call, event.usage)
             elif kind == "message_stop":
                 call.finished = True
 
@@ -223,6 +222,25 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
                 self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"), **kw
             )
         return exc  # not the provider's failure but a bug of ours: let it surface unchanged
+
+
+def _take_input(call: CallState, usage: Any) -> None:
+    """Record a usage report's input. Anthropic's ``input_tokens`` leaves out the cache
+    reads and writes it reports beside it; Sparklio's input is all of it (genai-prices'
+    convention), so they are added. A later report without a count keeps the earlier one."""
+    old_read, old_write = call.cache_read_tokens or 0, call.cache_write_tokens or 0
+    plain = getattr(usage, "input_tokens", None)
+    read = getattr(usage, "cache_read_input_tokens", None)
+    write = getattr(usage, "cache_creation_input_tokens", None)
+    if plain is None and read is None and write is None:
+        return
+    if read is not None:
+        call.cache_read_tokens = read
+    if write is not None:
+        call.cache_write_tokens = write
+    if plain is None:
+        plain = (call.input_tokens or 0) - old_read - old_write
+    call.input_tokens = plain + (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
 
 
 def _error_class(status: int | None, error_type: str | None, message: str) -> type[ProviderError]:

@@ -81,10 +81,21 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class Usage:
-    """What the provider reported it used; ``None`` where it reported nothing."""
+    """What the provider reported it used; ``None`` where it reported nothing.
+
+    genai-prices' convention, whatever the provider's own: ``input_tokens`` is ALL input,
+    cache reads and writes included (Anthropic reports them beside its ``input_tokens``:
+    the client adds them), ``output_tokens`` ALL output, reasoning included (Gemini
+    reports thoughts beside its candidates: the client adds them, as genai-prices'
+    Google extractor does). The parts are each billed at their own rate
+    (core/pricing.py).
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 ChatEvent = TextDelta | Usage

@@ -129,6 +129,7 @@ class GeminiClient(ClientBase["genai.Client"]):
             if chunk.usage_metadata is not None:
                 usage = _usage(chunk.usage_metadata)
                 call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens
+                call.cache_read_tokens, call.reasoning_tokens = usage.cache_read_tokens, usage.reasoning_tokens
             for text in _texts(chunk):
                 yield text
             self._raise_if_refused(chunk, call.endpoint)
@@ -352,12 +353,19 @@ def _texts(response: Any) -> list[str]:
 
 
 def _usage(metadata: Any) -> Usage:
-    """``promptTokenCount`` in; candidates plus thinking tokens out (both are billed as output)."""
+    """``promptTokenCount`` in (cached content included, ``cachedContentTokenCount`` its
+    cached part); candidates plus thinking tokens out, thoughts the reasoning part: the
+    mapping of genai-prices' Google extractor, so the totals it prices are the same."""
     if metadata is None:
         return Usage()
     candidates, thoughts = metadata.candidates_token_count, metadata.thoughts_token_count
     output = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
-    return Usage(input_tokens=metadata.prompt_token_count, output_tokens=output)
+    return Usage(
+        input_tokens=metadata.prompt_token_count,
+        output_tokens=output,
+        cache_read_tokens=metadata.cached_content_token_count,
+        reasoning_tokens=thoughts,
+    )
 
 
 def _timeout(types: Any, timeout_s: float) -> genai_types.HttpOptions:

@@ -123,6 +123,10 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
             if usage is not None:
                 call.input_tokens = getattr(usage, "prompt_tokens", None)
                 call.output_tokens = getattr(usage, "completion_tokens", None)
+                # Parts of those counts: cached prompt tokens, reasoning tokens.
+                call.cache_read_tokens = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+                details = getattr(usage, "completion_tokens_details", None)
+                call.reasoning_tokens = getattr(details, "reasoning_tokens", None)
             for choice in chunk.choices or ():
                 if choice.finish_reason is not None:
                     call.finished = True
