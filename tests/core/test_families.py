@@ -215,3 +215,56 @@ def test_measure_ignores_short_answers_for_the_rate_and_times_images_per_image()
     assert found["m"].calls == 8 and found["m"].seconds_per_500 == pytest.approx(7.5)
     assert found["m"].first_token_s == pytest.approx(0.9)
     assert found["img"].seconds_per_image == pytest.approx(6.0) and found["img"].seconds_per_500 is None
+
+
+# -- "model not found" ------------------------------------------------------------------------
+def test_model_not_found_retires_the_model_and_its_family_moves_on_in_the_same_request(sparklio_home, monkeypatch):
+    import asyncio
+
+    from keyring.backends import null
+
+    from sparklio_desktop.core.dispatch import Finished, RunRequest
+    from sparklio_desktop.core.services import open_services
+    from sparklio_desktop.core.settings.secrets import KeyStore
+    from tests.fakes.anthropic_server import AnthropicServer
+    from tests.fakes.loopback import Fault
+
+    _catalog_file(sparklio_home, NEW_MEMBER)
+    with AnthropicServer() as anthropic:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-families-test-0123456789")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
+        anthropic.script(Fault(status=404, message="model: claude-sonnet-4-5-20250929", error_type="not_found_error"))
+        workspace = Workspace()
+
+        def only_anthropic() -> LiveState:
+            return LiveState(
+                unavailable={
+                    m.id: (Rule.NO_API_KEY, "test") for m in workspace.catalog.values() if m.provider != "anthropic"
+                }
+            )
+
+        services = open_services(workspace, keys=KeyStore(backend=null.Keyring()), probe=only_anthropic)
+        try:
+            request = RouteRequest(task=TASK, prompt="Three captions", explore=False)
+            assert services.planner.plan(request).chain[0] == NEW_SONNET
+
+            async def go():
+                try:
+                    async for event in services.dispatcher.stream(RunRequest(route=request, use_cache=False)):
+                        if isinstance(event, Finished):
+                            return event.result
+                finally:
+                    await services.dispatcher.aclose()
+
+            result = asyncio.run(go())
+        finally:
+            services.close()
+    # The same request went on to the family's next member, right after the missing one.
+    assert [a.model for a in result.attempts] == [NEW_SONNET, OLD_SONNET] and result.model == OLD_SONNET
+    # ... and the retirement is persisted in the user's catalog, not only for the session.
+    text = (sparklio_home / "catalog.yaml").read_text(encoding="utf-8")
+    assert "retired:" in text and NEW_SONNET in text
+    catalog = Workspace().catalog
+    assert NEW_SONNET in catalog.retired and "model not found" in catalog.retired[NEW_SONNET].reason
+    decision = _planner().plan(RouteRequest(TASK, explore=False))
+    assert decision.chain[0] == OLD_SONNET and decision.candidate(NEW_SONNET).excluded_by is Rule.RETIRED
