@@ -13,7 +13,8 @@ Knobs a test sets on the instance:
 - ``reply_text``: the answer, one word (and its trailing space) per text_delta, so
   tokens count one per word; ``usage = (input, output)`` reports other counts.
 - ``chunk_interval_s``: pause after each event (slow streams, throughput).
-- ``models``: what ``GET /v1/models`` lists.
+- ``models``: what ``GET /v1/models`` lists; ``model_fields``: per model, fields that replace
+  the listed defaults (``created_at``, ``display_name``, ``max_input_tokens``).
 
 Faults (see :class:`tests.fakes.loopback.Fault`): ``status`` answers with that status
 and an Anthropic error body whose type is ``error_type`` (or the status's usual type,
@@ -58,6 +59,7 @@ class AnthropicServer(LoopbackServer):
         self.usage: tuple[int, int] | None = None
         self.chunk_interval_s = 0.0
         self.models = ["claude-3-5-sonnet-latest", "claude-3-opus-latest"]
+        self.model_fields: dict[str, dict[str, Any]] = {}
         self.disconnected = threading.Event()
         self.streams_completed = 0
 
@@ -75,7 +77,14 @@ class AnthropicServer(LoopbackServer):
             self._messages(request.body if isinstance(request.body, dict) else {}, fault, reply)
         elif request.method == "GET" and path == "/v1/models":
             data = [
-                {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in self.models
+                {
+                    "type": "model",
+                    "id": m,
+                    "display_name": m,
+                    "created_at": "2025-01-01T00:00:00Z",
+                    **self.model_fields.get(m, {}),
+                }
+                for m in self.models
             ]
             first = data[0]["id"] if data else None
             last = data[-1]["id"] if data else None
