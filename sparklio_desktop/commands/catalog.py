@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         (
             group.name if group.id else "-",
             row.id,
+            row.name,
             row.released.isoformat() if row.released else "-",
             row.price + (f" (genai-prices: {row.list_price})" if row.list_price else ""),
             _source_text(row),
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         )
         for group, row in members
     ]
-    print(table(rows, ("family", "id", "released", "price (USD)", "source", "context", "quality", "status")))
+    print(table(rows, ("family", "id", "name", "released", "price (USD)", "source", "context", "quality", "status")))
     hidden = len(catalog.retired) if not args.all else 0
     if hidden:
         print(f"\n{hidden} retired model{'s' if hidden != 1 else ''} hidden; --all shows them")
