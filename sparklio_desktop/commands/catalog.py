@@ -105,13 +105,19 @@ def run(args: argparse.Namespace) -> int:
     settings = workspace.settings
     warn_fallbacks(workspace, policy=False)
     try:
-        groups = catalog_rows(catalog, family=args.family, include_retired=args.all)
+        groups = catalog_rows(catalog, family=args.family, include_retired=args.all, measured=_measured(catalog))
     except UnknownNameError as exc:  # a bad argument, as argparse reports one
         print(f"sparklio catalog: error: {safe_text(exc)}", file=sys.stderr)
         return 2
     members = [(group, row) for group in groups for row in group.members]
+    resolved = _resolved(workspace)
     if args.json:
-        print_json([{**model_to_dict(catalog[row.id], settings), **row.as_json()} for _, row in members])
+        print_json(
+            [
+                {**model_to_dict(catalog[row.id], settings), **row.as_json(), "resolved": resolved.get(row.id)}
+                for _, row in members
+            ]
+        )
         return 0
     rows = [
         (
@@ -123,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             _source_text(row),
             f"{catalog[row.id].context_tokens:,}" if catalog[row.id].context_tokens else "-",
             f"{row.quality:g}",
-            _status_text(row),
+            _status_text(row) + (" · the family's pick" if row.id in resolved else ""),
         )
         for group, row in members
     ]
@@ -136,6 +142,36 @@ def run(args: argparse.Namespace) -> int:
         print("\ncustom endpoints and the key each one uses:")
         print(table([(m.id, m.base_url, key_for(m, settings) or "-") for m in custom], ("id", "base_url", "key")))
     return 0
+
+
+def _measured(catalog) -> dict[str, str]:
+    """Model id -> its measured speed in words, where 20 or more calls measured it (core/speed.py)."""
+    from sparklio_desktop.core.settings import paths
+    from sparklio_desktop.core.speed import measured_speed, measured_speeds_at, speed_words
+
+    found: dict[str, str] = {}
+    for model_id, figures in measured_speeds_at(paths.ledger_path()).items():
+        model = catalog.get(model_id)
+        words = speed_words(measured_speed(model, figures)) if model is not None else None
+        if words:
+            found[model_id] = words
+    return found
+
+
+def _resolved(workspace) -> dict[str, str]:
+    """Model id -> why its family resolves to it on this machine now (keys, installed
+    models, retired ones), for each family's first capability."""
+    from sparklio_desktop.core.policy.families import PREFIX, catalog_usable, resolve
+    from sparklio_desktop.core.services import route_planner
+
+    catalog = workspace.catalog
+    usable = catalog_usable(catalog, route_planner(workspace).live_state().unavailable)
+    found: dict[str, str] = {}
+    for family in catalog.families.values():
+        resolution = resolve(catalog, PREFIX + family.id, family.capabilities[0], usable)
+        if resolution.model_id is not None:
+            found[resolution.model_id] = resolution.why
+    return found
 
 
 SOURCE_WIDTH = 40  # the table shows the start of a long source; --json has it whole

@@ -519,24 +519,17 @@ def _repriced(before: Catalog, after: Catalog) -> list[Repriced]:
 
 
 async def _update_prices(timeout_s: float) -> str:
-    """genai-prices' newer data, when the billing side offers it; a line saying what happened."""
+    """genai-prices' newer data (core/policy/price_source.py); a line saying what happened.
+    No network never stops the refresh: the data installed stays in use."""
     from sparklio_desktop.core.policy import price_source
 
-    update = getattr(price_source, "update_prices", None)
-    if update is None:
-        return "prices: updating genai-prices' data is not available in this version; using the data installed"
-    failure: str
     try:
-        outcome = await asyncio.wait_for(asyncio.to_thread(update), timeout_s)
-    except Exception as exc:  # noqa: BLE001 - no network never stops the refresh
-        failure = " ".join(str(exc).split()) or type(exc).__name__
-    else:
-        if isinstance(outcome, str) and outcome:
-            return f"prices: {outcome}"
-        if outcome is False:
-            return "prices: genai-prices' data could not be updated (no network?); using the data installed"
-        return "prices: genai-prices' data updated"
-    return f"prices: genai-prices' data could not be updated ({failure[:200]}); using the data installed"
+        outcome = await asyncio.wait_for(asyncio.to_thread(price_source.update_prices, timeout_s), timeout_s + 1)
+    except TimeoutError:
+        return f"prices: genai-prices' data could not be fetched in {timeout_s:g} s; using the data installed"
+    if outcome.ok:
+        return f"prices: {outcome.message}"
+    return f"prices: {outcome.message}; using the data installed"
 
 
 async def refresh_catalog(
