@@ -16,7 +16,8 @@ Knobs a test sets on the instance:
   and ``cache_creation_input_tokens`` beside ``input_tokens`` (which, as Anthropic
   reports it, excludes them), in ``message_start`` and in a plain answer.
 - ``chunk_interval_s``: pause after each event (slow streams, throughput).
-- ``models``: what ``GET /v1/models`` lists.
+- ``models``: what ``GET /v1/models`` lists; ``model_fields``: per model, fields that replace
+  the listed defaults (``created_at``, ``display_name``, ``max_input_tokens``).
 
 Faults (see :class:`tests.fakes.loopback.Fault`): ``status`` answers with that status
 and an Anthropic error body whose type is ``error_type`` (or the status's usual type,
@@ -63,6 +64,7 @@ class AnthropicServer(LoopbackServer):
         self.cache_write_tokens: int | None = None
         self.chunk_interval_s = 0.0
         self.models = ["claude-3-5-sonnet-latest", "claude-3-opus-latest"]
+        self.model_fields: dict[str, dict[str, Any]] = {}
         self.disconnected = threading.Event()
         self.streams_completed = 0
 
@@ -80,7 +82,14 @@ class AnthropicServer(LoopbackServer):
             self._messages(request.body if isinstance(request.body, dict) else {}, fault, reply)
         elif request.method == "GET" and path == "/v1/models":
             data = [
-                {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in self.models
+                {
+                    "type": "model",
+                    "id": m,
+                    "display_name": m,
+                    "created_at": "2025-01-01T00:00:00Z",
+                    **self.model_fields.get(m, {}),
+                }
+                for m in self.models
             ]
             first = data[0]["id"] if data else None
             last = data[-1]["id"] if data else None

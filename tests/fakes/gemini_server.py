@@ -90,6 +90,8 @@ class GeminiServer(LoopbackServer):
     ``api_key``: when set, requests whose ``x-goog-api-key`` differs get Gemini's real
     answer for a bad key (400 INVALID_ARGUMENT, reason API_KEY_INVALID).
     ``models``: when set, other model names get 404 NOT_FOUND.
+    ``model_fields``: per model, fields that replace the listed defaults (``inputTokenLimit``...);
+    an embedding model (``embedding`` in its name) lists ``embedContent`` as its method.
     ``block_reason``: refuse the prompt itself (``promptFeedback.blockReason``).
     ``finish_reason``: the last chunk's ``finishReason`` (``"SAFETY"`` for a refusal).
     """
@@ -122,6 +124,7 @@ class GeminiServer(LoopbackServer):
         self.embedding_dim = embedding_dim
         self.block_reason: str | None = None
         self.finish_reason = "STOP"
+        self.model_fields: dict[str, dict[str, Any]] = {}
         # Set when a stream's client went away while the fake was still writing.
         self.client_disconnected = threading.Event()
 
@@ -256,14 +259,15 @@ class GeminiServer(LoopbackServer):
             candidate["content"] = {"parts": parts, "role": "model"}
         return {"candidates": [candidate], "usageMetadata": self.usage_metadata(), "modelVersion": model}
 
-    @staticmethod
-    def _model_info(name: str) -> dict[str, Any]:
+    def _model_info(self, name: str) -> dict[str, Any]:
+        embeds = "embedding" in name
         return {
             "name": f"models/{name}",
             "displayName": name,
-            "inputTokenLimit": 1048576,
-            "outputTokenLimit": 65536,
-            "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "inputTokenLimit": 2048 if embeds else 1048576,
+            "outputTokenLimit": 1 if embeds else 65536,
+            "supportedGenerationMethods": ["embedContent"] if embeds else ["generateContent", "countTokens"],
+            **self.model_fields.get(name, {}),
         }
 
     @staticmethod

@@ -16,7 +16,8 @@ Knobs a test sets on the instance:
   and ``completion_tokens_details.reasoning_tokens`` (parts of the prompt and completion
   counts, as OpenAI reports them), in streams and plain answers.
 - ``chunk_interval_s``: pause after each streamed chunk (slow streams, throughput).
-- ``image_bytes``, ``revised_prompt``, ``embedding_dim``, ``models``.
+- ``image_bytes``, ``revised_prompt``, ``embedding_dim``, ``models``; ``model_fields``: per model,
+  fields that replace the listed defaults (``{"gpt-5": {"created": 1754524800}}``).
 
 Faults (see :class:`tests.fakes.loopback.Fault`): ``status`` answers with that status
 and an OpenAI error body; ``error_type`` names the error ``code`` when it is one of
@@ -87,6 +88,7 @@ class OpenAIServer(LoopbackServer):
         self.revised_prompt: str | None = "a revised prompt"
         self.embedding_dim = 4
         self.models = ["gpt-4o", "gpt-4o-mini", "dall-e-3", "text-embedding-3-small"]
+        self.model_fields: dict[str, dict[str, Any]] = {}
         self.disconnected = threading.Event()
         self.streams_completed = 0
 
@@ -109,7 +111,10 @@ class OpenAIServer(LoopbackServer):
         elif request.method == "POST" and path == "/v1/embeddings":
             self._embeddings(body, reply)
         elif request.method == "GET" and path == "/v1/models":
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "fake", **self.model_fields.get(m, {})}
+                for m in self.models
+            ]
             reply.json(200, {"object": "list", "data": data})
         else:
             reply.json(404, openai_error(f"Unknown request URL: {request.method} {path}", code="unknown_url"))

@@ -11,13 +11,20 @@ and the Models panel alike) updates the entry that already runs as the tag (the 
 Qwen 2.5 served by ``qwen2.5:latest``, resolved as the router resolves it) in place, and
 drops other entries of the user's that run as the same tag, instead of adding a second
 entry that would show as "not installed" beside it.
+
+The ``retired:`` section is written here too: :func:`retire` (the dispatcher, on a
+provider's "model not found") and :func:`apply_refresh` (``sparklio catalog refresh``:
+new family members, vanished models, reappeared ones) in one validated, atomic write.
+Writers hold one lock, so a worker thread and the refresh never interleave their
+read-modify-write of the file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +32,9 @@ from typing import Any
 import yaml
 
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, SparklioError
-from sparklio_desktop.core.policy.catalog import ModelSpec, load_catalog
+from sparklio_desktop.core.policy.catalog import ModelSpec, RetiredModel, load_catalog
 from sparklio_desktop.core.policy.yaml_source import load_yaml
+from sparklio_desktop.core.provider_table import LOCAL_PROVIDERS
 from sparklio_desktop.core.settings import paths
 
 HEADER = (
@@ -34,6 +42,9 @@ HEADER = (
     "# An entry with a shipped id replaces that entry. Edit quality and speed freely:\n"
     "# `sparklio policy check` and the app validate this file.\n"
 )
+# Every read-modify-write of the user's catalog in this process holds it (re-entrant:
+# a writer may call another).
+_LOCK = threading.RLock()
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -59,6 +70,11 @@ def _relocated(exc: ConfigError, tmp: Path, path: Path) -> ConfigError:
 def _write(path: Path, data: dict[str, Any]) -> None:
     from sparklio_desktop.core.policy.routing_policy import load_policy
 
+    with _LOCK:
+        _write_locked(path, data, load_policy)
+
+
+def _write_locked(path: Path, data: dict[str, Any], load_policy: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     try:
@@ -261,3 +277,83 @@ def add_ollama_model(
     data["models"] = models
     _write(path, data)
     return AddedModel(load_catalog(user=path)[entry["id"]], updated=bool(serving), removed=removed)
+
+
+# ------------------------------------------------------------------- retired models
+
+
+def _retired_list(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    retired = data.get("retired", [])
+    if not isinstance(retired, list):
+        raise ConfigError(str(path), 1, "retired", "the 'retired' section must be a list; fix or remove it first")
+    return retired
+
+
+def retire(model_id: str, reason: str, since: dt.date | None = None, path: Path | None = None) -> RetiredModel | None:
+    """Mark ``model_id`` retired in the user's catalog at once (persisted, not only for the session).
+
+    Called by the dispatcher when a provider answers "model not found" and by the refresh.
+    Idempotent: a model already retired keeps its first date and reason (no write).
+    Thread-safe. A local model is never retired (not installed is not retired): ``None``.
+    Raises ``UnknownNameError`` for an id the catalog does not have, and ``ConfigError``
+    when the user's catalog is broken (then nothing is written).
+    """
+    path = path or paths.user_catalog_path()
+    with _LOCK:
+        catalog = load_catalog(user=path)
+        model = catalog.get_model(model_id)
+        if model.local or model.provider in LOCAL_PROVIDERS:
+            return None
+        if model_id in catalog.retired:
+            return catalog.retired[model_id]
+        record = RetiredModel(id=model_id, since=since or dt.date.today(), reason=reason[:500])
+        data = _read(path)
+        data["retired"] = [*_retired_list(data, path), _retired_entry(record)]
+        _write(path, data)
+        return record
+
+
+def unretire(model_id: str, path: Path | None = None) -> bool:
+    """Take ``model_id`` out of the user's ``retired:`` section; ``False`` when it was not there."""
+    path = path or paths.user_catalog_path()
+    with _LOCK:
+        data = _read(path)
+        retired = _retired_list(data, path)
+        kept = [r for r in retired if not (isinstance(r, dict) and r.get("id") == model_id)]
+        if len(kept) == len(retired):
+            return False
+        data["retired"] = kept
+        _write(path, data)
+        return True
+
+
+def _retired_entry(record: RetiredModel) -> dict[str, Any]:
+    return {"id": record.id, "since": record.since.isoformat(), "reason": record.reason}
+
+
+def apply_refresh(
+    added: Sequence[Mapping[str, Any]],
+    retired: Iterable[RetiredModel] = (),
+    unretired: Iterable[str] = (),
+    path: Path | None = None,
+) -> None:
+    """What a catalog refresh found, in one validated, atomic write: new entries (an
+    entry with the same id is replaced), models to mark retired (one already marked keeps
+    its record), and models to take out of the ``retired:`` section. Nothing to change:
+    no write."""
+    added = [dict(entry) for entry in added]
+    retired = list(retired)
+    unretired = set(unretired)
+    if not (added or retired or unretired):
+        return
+    path = path or paths.user_catalog_path()
+    with _LOCK:
+        data = _read(path)
+        new_ids = {entry["id"] for entry in added}
+        data["models"] = [m for m in data["models"] if m.get("id") not in new_ids] + added
+        records = [r for r in _retired_list(data, path) if not (isinstance(r, dict) and r.get("id") in unretired)]
+        present = {r.get("id") for r in records if isinstance(r, dict)}
+        records += [_retired_entry(r) for r in retired if r.id not in present and r.id not in unretired]
+        if records or "retired" in data:
+            data["retired"] = records
+        _write(path, data)
