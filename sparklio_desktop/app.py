@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the start-up path imports these where it builds them
         SpendViewModel,
         ViewModel,
     )
+    from sparklio_desktop.ui.viewmodels.catalog import CatalogViewModel
     from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
     from sparklio_desktop.ui.viewmodels.payloads import LedgerChange, RunSummary
     from sparklio_desktop.ui.viewmodels.seams import LocalImages
@@ -94,9 +95,12 @@ class GuiContext:
     status: StatusViewModel
 
     extra_view_models: list[ViewModel] = field(default_factory=list)  # compare, leaderboard, models
+    # The Models panel's Catalog tab; built with the app: the daily refresh runs without the panel.
+    catalog: CatalogViewModel | None = None
 
     def view_models(self) -> list[ViewModel]:
-        return [self.composer, self.inspector, self.spend, self.settings, self.status, *self.extra_view_models]
+        own = [self.composer, self.inspector, self.spend, self.settings, self.status]
+        return [*own, *([self.catalog] if self.catalog is not None else []), *self.extra_view_models]
 
     async def wait_idle(self) -> None:
         for vm in self.view_models():
@@ -197,6 +201,16 @@ def build_context(
         settings=SettingsViewModel(workspace, keys, budget, planner, executor, events=events),
         status=StatusViewModel(workspace, budget, executor),
     )
+    from sparklio_desktop.core.speed import measure
+    from sparklio_desktop.ui.viewmodels.catalog import CatalogViewModel
+
+    ctx.catalog = CatalogViewModel(
+        executor,
+        workspace,
+        keys=keys,
+        reload=partial(catalog_changed, ctx),
+        speeds=lambda: measure(ledger.speed_rows()),
+    )
     events.ledgerChanged.connect(partial(ledger_changed, ctx))
     return ctx
 
@@ -281,6 +295,8 @@ def build_window(ctx: GuiContext) -> MainWindow:
         module = importlib.import_module(f"sparklio_desktop.ui.views.{name}_view")
         if name in ("images", "compare"):  # their runs and votes go to the ledger
             return module.create(ctx.services, executor=ctx.executor, events=ctx.events)
+        if name == "models":
+            return module.create(ctx.services, executor=ctx.executor, catalog=ctx.catalog)
         return module.create(ctx.services, executor=ctx.executor)
 
     for name in ("images", "compare", "leaderboard", "models"):
@@ -482,6 +498,12 @@ def run_app(screenshot_dir: str | None = None) -> int:
     status = {"code": 0}
     window.show()
     warming = start_loads(ctx)
+    if interactive and ctx.catalog is not None:
+        # The daily catalog refresh (when due and a cloud key is set), once the window has
+        # painted and the first loads ran: never on the start-up path. SPARKLIO_BACKGROUND_REFRESH=0: off.
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(3000, ctx.catalog.refresh_if_due)
     notice = file_problems(ctx.workspace)
     if notice:
         window.notify(notice)

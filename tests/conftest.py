@@ -33,6 +33,7 @@ def scrubbed_provider_environment(monkeypatch):
     for name in provider_variables():
         monkeypatch.delenv(name)
     monkeypatch.setenv("OLLAMA_HOST", UNREACHABLE_OLLAMA)
+    monkeypatch.setenv("SPARKLIO_BACKGROUND_REFRESH", "0")  # the app's daily catalog refresh: never in tests
 
 
 @pytest.fixture(autouse=True)

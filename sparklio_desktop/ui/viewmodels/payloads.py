@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from sparklio_desktop.core.catalog_view import FamilyRow, MemberRow
 from sparklio_desktop.core.compare import ColumnResult
 from sparklio_desktop.core.dispatch import AttemptFailed, AttemptStarted, RunResult
 from sparklio_desktop.core.ratings import Vote
@@ -32,10 +33,14 @@ from sparklio_desktop.core.routing.decision import RoutingDecision
 # (core/ratings, ``voted``).
 __all__ = [
     "AttemptUpdate",
+    "CatalogListing",
     "ColumnResult",
     "ExcludedModel",
     "FailedAttempt",
+    "FamilyRow",
     "LedgerChange",
+    "MemberRow",
+    "RefreshOutcome",
     "RoutePreview",
     "RunSummary",
     "StartedAttempt",
@@ -229,3 +234,59 @@ class LedgerChange:
 
     kind: Literal["request", "rating", "vote", "settings"]
     request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogListing:
+    """The Catalog tab (``rowsChanged``): families with their members newest first (retired
+    ones included, flagged), each family's resolved member in ``FamilyRow.resolved`` and
+    the sentence saying why in ``resolved_why`` (family id -> text)."""
+
+    families: tuple[FamilyRow, ...]
+    resolved_why: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What a catalog refresh changed (``refreshed``), in the words the Catalog tab shows.
+
+    ``failures``: one plain line per provider that could not be asked ("anthropic: the key
+    was refused (HTTP 401)"), already redacted by the core; ``skipped``: providers not
+    asked and why (no key, Ollama not running); ``background``: the daily refresh."""
+
+    added: tuple[str, ...]
+    retired: tuple[str, ...]
+    repriced: tuple[str, ...]  # "id: old → new"
+    unpriced: tuple[str, ...]
+    unretired: tuple[str, ...]
+    failures: tuple[str, ...]
+    skipped: tuple[str, ...]
+    notes: tuple[str, ...]
+    background: bool = False
+    asked: int = 0  # how many providers the refresh tried (asked or skipped)
+
+    @property
+    def counts(self) -> str:
+        return (
+            f"Added {len(self.added)}, retired {len(self.retired)}, "
+            f"repriced {len(self.repriced)}, unpriced {len(self.unpriced)}"
+        )
+
+    def lines(self) -> list[str]:
+        """The change line, then the ids by list, then what went wrong: plain words only."""
+        head = ("Daily refresh: " if self.background else "") + self.counts
+        lines = [head]
+        for label, ids in (
+            ("Added", self.added),
+            ("Retired", self.retired),
+            ("Back in the list", self.unretired),
+            ("Repriced", self.repriced),
+            ("Unpriced", self.unpriced),
+        ):
+            if ids:
+                lines.append(f"{label}: {', '.join(ids)}")
+        lines += [f"Could not ask {f}" for f in self.failures]
+        if self.skipped and not self.failures and len(self.skipped) == self.asked:
+            lines.append("No provider was asked: add a key in Settings, or start Ollama.")
+        lines += list(self.notes)
+        return lines

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
+from sparklio_desktop.ui.viewmodels.catalog import CatalogViewModel
 from sparklio_desktop.ui.viewmodels.models import (
     CheckpointRow,
     InstalledModel,
@@ -48,6 +49,7 @@ from sparklio_desktop.ui.viewmodels.models import (
     RunningModel,
 )
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
+from sparklio_desktop.ui.views.catalog_tab import CatalogTab
 
 INSTALLED_COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
 RUNNING_COLUMNS = ("Name", "VRAM", "CPU/GPU", "Until")
@@ -112,7 +114,9 @@ def _selected_key(table: QTableWidget) -> str | None:
 class ModelsView(QWidget):
     """Ollama and Stable Diffusion models: what is installed, what runs, what fits."""
 
-    def __init__(self, vm: ModelsViewModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, vm: ModelsViewModel, parent: QWidget | None = None, catalog: CatalogViewModel | None = None
+    ) -> None:
         super().__init__(parent)
         self.vm = vm
         self._loaded = False
@@ -120,6 +124,10 @@ class ModelsView(QWidget):
         self.tabs.setAccessibleName("Model kinds")
         self.tabs.addTab(self._build_ollama(), "&Ollama")
         self.tabs.addTab(self._build_sd(), "Stable &Diffusion")
+        # The catalog: every model the router knows, by family (no tab without its view-model).
+        self.catalog_tab = CatalogTab(catalog) if catalog is not None else None
+        if self.catalog_tab is not None:
+            self.tabs.addTab(self.catalog_tab, "&Catalog")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         self.notice_label = QLabel()
@@ -464,17 +472,29 @@ class ModelsView(QWidget):
 
 
 def create(
-    services: PanelServices, parent: QWidget | None = None, executor: SerialExecutor | None = None
+    services: PanelServices,
+    parent: QWidget | None = None,
+    executor: SerialExecutor | None = None,
+    catalog: CatalogViewModel | None = None,
 ) -> ModelsView:
-    """The model manager over a :class:`core.services.Services` (the main window adds it as a tab)."""
+    """The model manager over a :class:`core.services.Services` (the main window adds it as a tab).
+    ``catalog``: the app's catalog view-model (it outlives the panel: the daily refresh);
+    without one the panel builds its own."""
 
     settings = services.workspace.settings
+    executor = executor or SerialExecutor("sparklio-models")
     vm = ModelsViewModel(
-        executor or SerialExecutor("sparklio-models"),
+        executor,
         host=settings.providers.ollama.host,
         sd_folders=[Path(p) for p in settings.local.sd_weight_dirs],
         configured_gpu_gb=float(settings.gpu.vram_gb),
     )
-    view = ModelsView(vm, parent)
+    own_catalog = catalog is None
+    if catalog is None:
+        catalog = CatalogViewModel(executor, services.workspace)
+        catalog.catalogChanged.connect(services.planner.invalidate)
+    view = ModelsView(vm, parent, catalog=catalog)
     vm.setParent(view)
+    if own_catalog:
+        catalog.setParent(view)
     return view
