@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import from_picodollars, to_picodollars
-from sparklio_desktop.core.policy.catalog import MTOK, Capability, Catalog, ModelSpec, Price
+from sparklio_desktop.core.policy.catalog import MTOK, Capability, Catalog, ModelSpec, Price, image_lookup
 
 if TYPE_CHECKING:  # NumPy is imported only by large catalogs' scoring
     import numpy as np
@@ -284,16 +284,7 @@ class UnitPrices:
         return input_tokens + self.image_input_tokens * images, output_tokens
 
     def _image_key(self, prices: Mapping[str, Any], size: str | None, quality: str | None) -> Any:
-        # Price.image_price's rule, over the worked-out prices.
-        if quality:
-            tag = f"@{quality}"
-            found = prices.get(f"{size}{tag}") if size else None
-            if found is None:
-                found = prices.get(f"*{tag}")
-            if found is not None or any(key.endswith(tag) for key in prices):
-                return found
-        found = prices.get(size) if size else None
-        return found if found is not None else prices.get(ANY_SIZE)
+        return image_lookup(prices, size, quality)  # Price.image_price's rule, over the worked-out prices
 
     def image_unit(self, size: str | None, quality: str | None = None) -> int | None:
         """Picodollars per image of this size and quality; ``None``: no price for it."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -158,6 +158,25 @@ class BatchRates(_Rates):
         return self
 
 
+_V = TypeVar("_V")
+
+
+def image_lookup(prices: Mapping[str, _V], size: str | None, quality: str | None) -> _V | None:
+    """The per-image price of ``size`` at ``quality``: the one rule for catalog prices and
+    the pricing core's worked-out ones (docs/routing.md §3). A quality the prices name for
+    some size must be priced for this size (or "*"); one they never name does not change
+    the price (the size's plain price, else "*")."""
+    if quality:
+        tag = f"@{quality}"
+        found = prices.get(f"{size}{tag}") if size else None
+        if found is None:
+            found = prices.get(f"*{tag}")
+        if found is not None or any(key.endswith(tag) for key in prices):
+            return found
+    found = prices.get(size) if size else None
+    return found if found is not None else prices.get("*")
+
+
 class Price(_Rates):
     """Unit prices in USD. Absent parts cost nothing only where the model has no such usage.
 
@@ -205,18 +224,7 @@ class Price(_Rates):
         A quality the price names for some size must be priced for this size (or "*");
         a quality it never names does not change the price (the size's plain price).
         """
-        prices = self.per_image
-        if not prices:
-            return None
-        if quality:
-            tag = f"@{quality}"
-            found = prices.get(f"{size}{tag}") if size else None
-            if found is None:
-                found = prices.get(f"*{tag}")
-            if found is not None or any(key.endswith(tag) for key in prices):
-                return found
-        found = prices.get(size) if size else None
-        return found if found is not None else prices.get("*")
+        return image_lookup(self.per_image, size, quality) if self.per_image else None
 
     @property
     def is_free(self) -> bool:
