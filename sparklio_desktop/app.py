@@ -439,6 +439,7 @@ def _import_the_core_before_qt() -> None:
     """
     import sparklio_desktop.core.budget
     import sparklio_desktop.core.cache
+    import sparklio_desktop.core.catalog_view  # the Catalog tab's rows (ui.viewmodels.payloads)
     import sparklio_desktop.core.compare
     import sparklio_desktop.core.ledger.store
     import sparklio_desktop.core.local.sd.service

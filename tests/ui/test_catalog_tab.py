@@ -16,12 +16,12 @@ from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.catalog import BACKGROUND_ENV, CatalogViewModel
 from sparklio_desktop.ui.viewmodels.models import ModelsViewModel
-from sparklio_desktop.ui.views.catalog_tab import COLUMNS, DIFFERS_BACKGROUND, PRICE_COLUMN, RETIRED_GREY
+from sparklio_desktop.ui.views.catalog_tab import DIFFERS_BACKGROUND, PRICE_COLUMN, RETIRED_GREY, STATUS_COLUMN
 from sparklio_desktop.ui.views.models_view import ModelsView
 from tests.fakes.loopback import Fault
 from tests.ui.conftest import OPENAI_KEY, run
 
-STATUS = len(COLUMNS) - 1
+STATUS = STATUS_COLUMN
 
 
 @pytest.fixture(autouse=True)

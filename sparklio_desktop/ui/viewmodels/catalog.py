@@ -15,6 +15,7 @@ own file work off the loop. Failures become one plain line, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -53,11 +54,12 @@ def measured_texts(speeds: Mapping[str, MeasuredSpeed]) -> dict[str, str]:
     return found
 
 
-def _listing(catalog: Catalog, measured: Mapping[str, str]) -> CatalogListing:
+def _listing(catalog: Catalog, measured: Mapping[str, str], state: Path | None = None) -> CatalogListing:
     """Rows with list prices, retired members shown, and each family's resolved member
     (blocking: genai-prices loads here)."""
     from dataclasses import replace
 
+    from sparklio_desktop.core.catalog_refresh import last_refresh
     from sparklio_desktop.core.catalog_view import catalog_rows
     from sparklio_desktop.core.policy.families import catalog_usable, resolve
 
@@ -71,7 +73,13 @@ def _listing(catalog: Catalog, measured: Mapping[str, str]) -> CatalogListing:
             why[row.id] = found.why
             row = replace(row, resolved=found.model_id)
         rows.append(row)
-    return CatalogListing(tuple(rows), why)
+    when = last_refresh(state)
+    said = (
+        f"Last refreshed {when.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC."
+        if when is not None
+        else "Never refreshed: Refresh asks each provider with a key which models it serves now."
+    )
+    return CatalogListing(tuple(rows), why, said)
 
 
 def outcome_of(report: RefreshReport, background: bool) -> RefreshOutcome:
@@ -132,7 +140,7 @@ class CatalogViewModel(ViewModel):
         catalog = self._workspace.catalog
         try:
             measured = measured_texts(await self._executor.call(self._speeds)) if self._speeds else {}
-            self.listing = await asyncio.to_thread(_listing, catalog, measured)
+            self.listing = await asyncio.to_thread(_listing, catalog, measured, self._state_path)
         except (SparklioError, OSError, ValueError) as err:
             self.errorRaised.emit(f"Could not list the catalog: {err}")
             return

@@ -244,6 +244,7 @@ class CatalogListing:
 
     families: tuple[FamilyRow, ...]
     resolved_why: Mapping[str, str]
+    last_refresh: str = ""  # "Last refreshed 2026-12-02 13:40 UTC", or that it never was
 
 
 @dataclass(frozen=True)

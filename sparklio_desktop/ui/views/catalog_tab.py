@@ -10,6 +10,8 @@ only draws what :class:`CatalogViewModel` emits.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -26,8 +28,11 @@ from PySide6.QtWidgets import (
 from sparklio_desktop.ui.viewmodels.catalog import CatalogViewModel
 from sparklio_desktop.ui.viewmodels.payloads import CatalogListing, MemberRow, RefreshOutcome
 
-COLUMNS = ("Family / model", "API name", "Released", "Price (USD)", "Price source", "Speed", "Status")
+# Status third: a retired model's date must show without scrolling sideways.
+COLUMNS = ("Family / model", "API name", "Status", "Released", "Price (USD)", "Price source", "Speed")
+STATUS_COLUMN = COLUMNS.index("Status")
 PRICE_COLUMN = COLUMNS.index("Price (USD)")
+SOURCE_COLUMN = COLUMNS.index("Price source")
 RETIRED_GREY = QColor("#8a8a8a")
 DIFFERS_BACKGROUND = QColor("#ffe8b3")  # warm: the catalog and genai-prices disagree
 DIFFERS_TEXT = QColor("#3d2a00")
@@ -36,7 +41,8 @@ FAILURE_COLOR = "#b02a37"
 
 def _member_cells(m: MemberRow) -> list[str]:
     price = m.price + (f" (genai-prices: {m.list_price})" if m.list_price else "")
-    source = m.price_source or ("–" if m.unpriced else "catalog")
+    # The cell names the source; its parenthesised detail ("(OpenAI pricing page, ...)") is in the tooltip.
+    source = re.split(r" \(|; ", m.price_source or ("–" if m.unpriced else "catalog"))[0]
     if m.price_as_of is not None:
         source += f", as of {m.price_as_of.isoformat()}"
     if m.retired:
@@ -48,11 +54,11 @@ def _member_cells(m: MemberRow) -> list[str]:
     return [
         m.name,
         m.api_name,
+        status,
         m.released.isoformat() if m.released else "–",
         price,
         source,
         m.measured or "",
-        status,
     ]
 
 
@@ -72,7 +78,7 @@ class CatalogTab(QWidget):
         header = self.tree.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.refresh_button = QPushButton("&Refresh from providers")
+        self.refresh_button = QPushButton("Re&fresh from providers")
         self.refresh_button.setAccessibleName("Refresh the catalog")
         self.refresh_button.setToolTip(
             "Ask each provider with a key (and Ollama) which models it serves: new family members "
@@ -118,12 +124,14 @@ class CatalogTab(QWidget):
         super().showEvent(event)
         if not self._loaded:
             self._loaded = True
-            self.tree.setHeaderLabels([*COLUMNS[:-1], "Status (loading prices…)"])
+            self.tree.setHeaderLabels([*COLUMNS[:-1], f"{COLUMNS[-1]} (loading prices…)"])
             self.vm.load()
 
     # -- drawing -----------------------------------------------------------------------------
     def _on_rows(self, listing: CatalogListing) -> None:
         self.tree.setHeaderLabels(list(COLUMNS))
+        if self.vm.last_outcome is None:  # no refresh this session: say when the last one was
+            self.change_label.setText(listing.last_refresh)
         tops = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
         expanded = {item.text(0) for item in tops if item is not None and item.isExpanded()}
         first = self.tree.topLevelItemCount() == 0
@@ -141,7 +149,7 @@ class CatalogTab(QWidget):
                 for c in range(len(COLUMNS)):
                     item.setToolTip(c, why or family.name)
                 live = sum(1 for m in family.members if not m.retired)
-                item.setText(len(COLUMNS) - 1, f"{live} of {len(family.members)} in use")
+                item.setText(STATUS_COLUMN, f"{live} of {len(family.members)} current")
                 self.tree.addTopLevelItem(item)
                 for member in family.members:
                     item.addChild(self._member_item(member, member.id == family.resolved))
@@ -154,6 +162,8 @@ class CatalogTab(QWidget):
         child = QTreeWidgetItem(cells)
         for c, text in enumerate(cells):
             child.setToolTip(c, f"{m.id}: {text}" if c == 0 else text)
+        if m.price_source:
+            child.setToolTip(SOURCE_COLUMN, m.price_source)
         if resolved:
             font = QFont(child.font(0))
             font.setBold(True)
@@ -165,7 +175,7 @@ class CatalogTab(QWidget):
             why = f"Retired {m.retired_since.isoformat() if m.retired_since else ''}: never routed"
             if m.retired_reason:
                 why += f" ({m.retired_reason})"
-            child.setToolTip(len(COLUMNS) - 1, why)
+            child.setToolTip(STATUS_COLUMN, why)
         if m.list_price:
             child.setBackground(PRICE_COLUMN, QBrush(DIFFERS_BACKGROUND))
             child.setForeground(PRICE_COLUMN, QBrush(DIFFERS_TEXT))
