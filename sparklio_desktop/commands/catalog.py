@@ -147,31 +147,20 @@ def run(args: argparse.Namespace) -> int:
 def _measured(catalog) -> dict[str, str]:
     """Model id -> its measured speed in words, where 20 or more calls measured it (core/speed.py)."""
     from sparklio_desktop.core.settings import paths
-    from sparklio_desktop.core.speed import measured_speed, measured_speeds_at, speed_words
+    from sparklio_desktop.core.speed import measured_speeds_at, measured_words
 
-    found: dict[str, str] = {}
-    for model_id, figures in measured_speeds_at(paths.ledger_path()).items():
-        model = catalog.get(model_id)
-        words = speed_words(measured_speed(model, figures)) if model is not None else None
-        if words:
-            found[model_id] = words
-    return found
+    return measured_words(catalog, measured_speeds_at(paths.ledger_path()))
 
 
 def _resolved(workspace) -> dict[str, str]:
-    """Model id -> why its family resolves to it on this machine now (keys, installed
-    models, retired ones), for each family's first capability."""
-    from sparklio_desktop.core.policy.families import PREFIX, catalog_usable, resolve
+    """Model id -> why its family picks it on this machine now (keys, installed models,
+    retired ones)."""
+    from sparklio_desktop.core.policy.families import catalog_usable, family_picks
     from sparklio_desktop.core.services import route_planner
 
     catalog = workspace.catalog
     usable = catalog_usable(catalog, route_planner(workspace).live_state().unavailable)
-    found: dict[str, str] = {}
-    for family in catalog.families.values():
-        resolution = resolve(catalog, PREFIX + family.id, family.capabilities[0], usable)
-        if resolution.model_id is not None:
-            found[resolution.model_id] = resolution.why
-    return found
+    return {r.model_id: r.why for r in family_picks(catalog, usable).values() if r.model_id is not None}
 
 
 SOURCE_WIDTH = 40  # the table shows the start of a long source; --json has it whole

@@ -283,23 +283,18 @@ class UnitPrices:
             return 0, 0
         return input_tokens + self.image_input_tokens * images, output_tokens
 
-    def _image_key(self, prices: Mapping[str, Any], size: str | None, quality: str | None) -> Any:
-        return image_lookup(prices, size, quality)  # Price.image_price's rule, over the worked-out prices
-
     def image_unit(self, size: str | None, quality: str | None = None) -> int | None:
         """Picodollars per image of this size and quality; ``None``: no price for it."""
         prices = self.image_picos
         if prices is None:
             return None
-        unit: int | None = self._image_key(prices, size, quality)
-        return unit
+        return image_lookup(prices, size, quality)  # Price.image_price's rule, over the worked-out prices
 
     def image_unit_usd(self, size: str | None, quality: str | None = None) -> float | None:
         prices = self.image_usd
         if prices is None:
             return None
-        unit: float | None = self._image_key(prices, size, quality)
-        return unit
+        return image_lookup(prices, size, quality)
 
     def breakdown(self, usage: UsageRecord) -> Breakdown | str:
         """This usage priced kind by kind; a ``str``: why it has no price."""

@@ -15,7 +15,6 @@ again only when the measurements change: a decision costs what it did (docs/rout
 from __future__ import annotations
 
 import statistics
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,28 +90,31 @@ def measured_speeds_at(path: Path) -> dict[str, MeasuredSpeed]:
         return measure(ledger.speed_rows())
 
 
-_VIEWS: dict[int, tuple[weakref.ref[Catalog], Mapping[str, MeasuredSpeed], Catalog]] = {}
-
-
 def measured_catalog(catalog: Catalog, measured: Mapping[str, MeasuredSpeed]) -> Catalog:
     """``catalog`` with measured speeds where there are enough calls (the same catalog when
-    there are none); kept per catalog until the measurements change."""
-    held = _VIEWS.get(id(catalog))
-    if held is not None and held[0]() is catalog and held[1] == measured:
-        return held[2]
+    there are none). The route planner keeps the view until the catalog or the figures change."""
     changed: dict[str, ModelSpec] = {}
     for model_id, figures in measured.items():
         model = catalog.get(model_id)
         speed = measured_speed(model, figures) if model is not None else None
         if model is not None and speed is not None:
             changed[model_id] = model.model_copy(update={"speed": speed})
-    view = catalog
-    if changed:
-        models = [changed.get(m.id, m) for m in catalog.values()]
-        view = Catalog(models, catalog.sources, families=catalog.families, retired=catalog.retired)
-    _VIEWS[id(catalog)] = (weakref.ref(catalog), dict(measured), view)
-    weakref.finalize(catalog, _VIEWS.pop, id(catalog), None)
-    return view
+    if not changed:
+        return catalog
+    models = [changed.get(m.id, m) for m in catalog.values()]
+    return Catalog(models, catalog.sources, families=catalog.families, retired=catalog.retired)
+
+
+def measured_words(catalog: Catalog, measured: Mapping[str, MeasuredSpeed]) -> dict[str, str]:
+    """Model id -> its measured speed in words, for the models with enough calls
+    (``sparklio catalog``, the Catalog tab)."""
+    found: dict[str, str] = {}
+    for model_id, figures in measured.items():
+        model = catalog.get(model_id)
+        words = speed_words(measured_speed(model, figures)) if model is not None else None
+        if words:
+            found[model_id] = words
+    return found
 
 
 def speed_words(speed: Speed | None) -> str | None:

@@ -181,6 +181,15 @@ def _expand(refs: list[str], catalog: Catalog) -> list[str]:
     return out
 
 
+def family_picks(catalog: Catalog, usable: Usable, *, live: bool = True) -> dict[str, Resolution]:
+    """Each family's pick for its first capability, by family id: what the catalog view
+    shows as the member a family "resolves to" (``sparklio catalog``, the Catalog tab)."""
+    return {
+        family.id: resolve(catalog, PREFIX + family.id, family.capabilities[0], usable, live=live)
+        for family in catalog.families.values()
+    }
+
+
 def successor(
     catalog: Catalog, model_id: str, capability: Capability, usable: Usable, exclude: frozenset[str]
 ) -> Resolution | None:

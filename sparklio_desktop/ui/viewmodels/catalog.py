@@ -34,24 +34,11 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.speed import MeasuredSpeed
     from sparklio_desktop.core.workspace import Workspace
 
-__all__ = ["BACKGROUND_ENV", "CatalogViewModel", "measured_texts"]
+__all__ = ["BACKGROUND_ENV", "CatalogViewModel"]
 
 # "0" turns the daily background refresh off (the test suite sets it: tests never reach a network).
 BACKGROUND_ENV = "SPARKLIO_BACKGROUND_REFRESH"
 ASKING = "Asking OpenAI, Anthropic, Gemini, Ollama…"
-
-
-def measured_texts(speeds: Mapping[str, MeasuredSpeed]) -> dict[str, str]:
-    """Model id -> "measured 3.1 s per 500 tokens over 42 calls", for models with enough calls."""
-    found: dict[str, str] = {}
-    for model_id, m in speeds.items():
-        if not m.enough:
-            continue
-        if m.seconds_per_500 is not None:
-            found[model_id] = f"measured {m.seconds_per_500:.1f} s per 500 tokens over {m.calls} calls"
-        elif m.seconds_per_image is not None:
-            found[model_id] = f"measured {m.seconds_per_image:.1f} s per image over {m.calls} calls"
-    return found
 
 
 def _listing(catalog: Catalog, measured: Mapping[str, str], state: Path | None = None) -> CatalogListing:
@@ -61,15 +48,14 @@ def _listing(catalog: Catalog, measured: Mapping[str, str], state: Path | None =
 
     from sparklio_desktop.core.catalog_refresh import last_refresh
     from sparklio_desktop.core.catalog_view import catalog_rows
-    from sparklio_desktop.core.policy.families import catalog_usable, resolve
+    from sparklio_desktop.core.policy.families import catalog_usable, family_picks
 
-    usable = catalog_usable(catalog)
+    picks = family_picks(catalog, catalog_usable(catalog), live=False)
     rows = []
     why: dict[str, str] = {}
     for row in catalog_rows(catalog, include_retired=True, list_prices=True, measured=measured):
-        spec = catalog.families.get(row.id)
-        if spec is not None and row.members:
-            found = resolve(catalog, f"family/{spec.id}", spec.capabilities[0], usable, live=False)
+        found = picks.get(row.id)
+        if found is not None and row.members:
             why[row.id] = found.why
             row = replace(row, resolved=found.model_id)
         rows.append(row)
@@ -136,10 +122,13 @@ class CatalogViewModel(ViewModel):
     @asyncSlot()
     async def load(self) -> None:
         """Build the rows in a worker thread (genai-prices, the ledger) and emit them."""
+        from sparklio_desktop.core.speed import measured_words
+
         self._track()
         catalog = self._workspace.catalog
         try:
-            measured = measured_texts(await self._executor.call(self._speeds)) if self._speeds else {}
+            speeds = await self._executor.call(self._speeds) if self._speeds else {}
+            measured = measured_words(catalog, speeds)
             self.listing = await asyncio.to_thread(_listing, catalog, measured, self._state_path)
         except (SparklioError, OSError, ValueError) as err:
             self.errorRaised.emit(f"Could not list the catalog: {err}")
