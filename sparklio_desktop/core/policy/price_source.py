@@ -32,6 +32,7 @@ raises: routing never waits on it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -76,15 +77,27 @@ def _data_path() -> Path:
     return paths.data_dir() / DATA_FILE
 
 
+_hashed: tuple[tuple[int, int], str] | None = None  # ((mtime_ns, size), hash) of the data file last read
+
+
 def _data_hash() -> str | None:
-    """The hash of the updated data file, or ``None`` when prices come from the package."""
+    """The hash of the updated data file, or ``None`` when prices come from the package.
+
+    Asked for every model priced or listed (the cache key, the source label, the
+    snapshot), so the file is hashed again only when its size or time changes."""
+    global _hashed
     path = _data_path()
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        stat = path.stat()
     except FileNotFoundError:
         return None
+    seen = (stat.st_mtime_ns, stat.st_size)
+    if _hashed is None or _hashed[0] != seen:
+        _hashed = (seen, hashlib.sha256(path.read_bytes()).hexdigest())
+    return _hashed[1]
 
 
+@functools.cache
 def _package_version() -> str:
     from importlib.metadata import version
 
