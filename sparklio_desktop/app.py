@@ -366,6 +366,22 @@ async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) ->
         if not window.grab().save(str(path)):
             raise OSError(f"could not write {path}")
         written.append(path)
+    from sparklio_desktop.ui.widgets.lazy_tab import LazyTab
+
+    holder = window.tabs.widget(VIEW_ORDER.index("models"))
+    models = holder.ensure_built() if isinstance(holder, LazyTab) else holder
+    catalog_tab = getattr(models, "catalog_tab", None)
+    inner = getattr(models, "tabs", None)
+    if catalog_tab is not None and inner is not None:  # the Models panel's Catalog tab
+        window.tabs.setCurrentIndex(VIEW_ORDER.index("models"))
+        inner.setCurrentWidget(catalog_tab)
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            await ctx.wait_idle()
+        path = folder / "catalog.png"
+        if not window.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+        written.append(path)
     # Grabbing shows widgets, which may start their first loads: let those finish too.
     await asyncio.sleep(0.05)
     await ctx.wait_idle()

@@ -119,10 +119,13 @@ class FamilyRow:
 
 
 def _differs(listed: Price, price: Price | None) -> bool:
-    """Whether the catalog's price differs from genai-prices' on any part genai-prices prices
-    (GPT-4V's own image price is no difference: genai-prices has none to compare)."""
+    """Whether the catalog's price differs from genai-prices' on any part both price
+    (GPT-4V's own image price is no difference: genai-prices has none to compare; nor is a
+    per-image price against genai-prices' per-token rates for the same image model)."""
     if price is None:
         return True
+    if price.per_image and price.input_per_mtok is None and price.output_per_mtok is None:
+        return False  # billed per image (NanoBanana): genai-prices' token rates are another kind of price
     parts = (
         (listed.input_per_mtok, price.input_per_mtok),
         (listed.output_per_mtok, price.output_per_mtok),

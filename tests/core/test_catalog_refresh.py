@@ -133,3 +133,16 @@ def test_catalog_rows_by_family_newest_first_with_list_price_differences(catalog
     assert rows["gpt-4-turbo"].members[0].list_price is None  # the same price as genai-prices'
     assert Decimal("0.075") == catalog["google/gemini-2.0-flash"].price.input_per_mtok
     assert rows[""].name == "no family" and "local/stable-diffusion" in {m.id for m in rows[""].members}
+
+
+def test_a_per_image_price_is_not_a_difference_from_genai_prices_token_rates():
+    """NanoBanana is billed per image here; genai-prices prices the same model per token:
+    two kinds of price, not a difference to highlight."""
+    from sparklio_desktop.core.catalog_view import catalog_rows
+    from sparklio_desktop.core.policy.catalog import load_catalog
+
+    catalog = load_catalog(user="/nonexistent/catalog.yaml")
+    rows = {m.id: m for group in catalog_rows(catalog, family="gemini-image") for m in group.members}
+    assert rows["google/nano-banana"].list_price is None
+    flash = {m.id: m for group in catalog_rows(catalog, family="gemini-flash") for m in group.members}
+    assert flash["google/gemini-2.0-flash"].list_price == "$0.10/$0.40 per 1M"
