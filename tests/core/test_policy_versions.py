@@ -11,8 +11,8 @@ from sparklio_desktop.core.routing.router import Router, RouteRequest
 from sparklio_desktop.core.settings import paths
 
 SONNET, GPT4, PRO = "anthropic/claude-3-5-sonnet", "openai/gpt-4", "google/gemini-2.0-pro"
-# The shipped chain names their families: promoting a member writes its family (it keeps
-# following the newest member), and the rest of the chain keeps its references.
+# The shipped chain names their families: the ratings promote the model itself, its family's
+# reference leaves the fallbacks, and the rest of the chain keeps its references.
 SONNET_REF, GPT4_REF, PRO_REF = "family/claude-sonnet", "family/gpt-4", "family/gemini-pro"
 TASK = "copywriting_standard"
 
@@ -29,11 +29,11 @@ def test_apply_then_undo_is_byte_identical(catalog, sparklio_home):
     applied = user.read_bytes()
     assert change.before == original and change.after == applied
     policy = load_policy(user, catalog)  # the applied version validates
-    assert policy.tasks[TASK].primary == GPT4_REF and policy.tasks[TASK].fallbacks == [SONNET_REF, PRO_REF]
+    assert policy.tasks[TASK].primary == GPT4 and policy.tasks[TASK].fallbacks == [SONNET_REF, PRO_REF]
     assert b"tasks:   # my tasks \r\n" in applied and b"\r\n" in applied and b"\n" not in applied.replace(b"\r\n", b"")
     changed = [line for line in change.diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
     assert len(changed) == 4, change.diff  # two lines out, two in: primary and fallbacks
-    assert f"+    primary: {GPT4_REF}" in change.diff and f"fallbacks: [{SONNET_REF}, {PRO_REF}]" in change.diff
+    assert f"+    primary: {GPT4}" in change.diff and f"fallbacks: [{SONNET_REF}, {PRO_REF}]" in change.diff
     assert change.version.read_bytes() == original and change.version.parent == sparklio_home / "policy-versions"
     assert Router(catalog, policy).route(RouteRequest(task=TASK, explore=False)).chain[0] == GPT4
 
@@ -57,7 +57,7 @@ def test_without_a_user_file_apply_starts_from_the_shipped_policy_and_undo_remov
     assert sum(a != b for a, b in zip(first.splitlines(), shipped.splitlines(), strict=True)) == 2
 
     versions.apply(TASK, GPT4)  # a second version on top
-    assert load_policy(user, catalog).tasks[TASK].fallbacks == [PRO_REF, SONNET_REF]
+    assert load_policy(user, catalog).tasks[TASK].fallbacks == [PRO, SONNET_REF]
     assert len(versions.versions()) == 2
     versions.undo()
     assert user.read_bytes() == first

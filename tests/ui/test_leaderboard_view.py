@@ -144,7 +144,7 @@ def test_suggestion_preview_apply_and_undo(qloop, settle, board, policy_copy):
     view.undo_button.click()
     settle(vm, lambda: len(changed) == 2)
     assert policy_copy.read_bytes() == original
-    assert workspace.policy.tasks["translation"].primary == GEMINI
+    assert workspace.policy.tasks["translation"].primary == "family/gemini-pro"  # as the shipped file names it
 
 
 def test_create_builds_each_panel_from_services(qtbot, qloop, tmp_path):

@@ -73,8 +73,11 @@ def _flow_list(items: list[str]) -> str:
     return "[" + ", ".join(items) + "]"
 
 
-def change_primary_text(text: str, task: str, new_primary: str, display_path: str = "policy.yaml") -> str:
-    """``text`` with ``task``'s primary set to ``new_primary`` and the old primary first among the fallbacks.
+def change_primary_text(
+    text: str, task: str, new_primary: str, display_path: str = "policy.yaml", also_drop: frozenset[str] = frozenset()
+) -> str:
+    """``text`` with ``task``'s primary set to ``new_primary`` and the old primary first among the fallbacks
+    (``also_drop``: other references to leave out of them, such as the new primary's family).
 
     Raises :class:`PolicyEditError` when the task is unknown, the model is already its
     primary, or the task is written in a layout this edit does not handle (a flow
@@ -89,7 +92,7 @@ def change_primary_text(text: str, task: str, new_primary: str, display_path: st
     if old_primary == new_primary:
         raise PolicyEditError(f"{new_primary} is already the primary of {task}")
     fallbacks = [str(m) for m in spec.get("fallbacks") or []]
-    new_fallbacks = [str(old_primary)] + [m for m in fallbacks if m not in (new_primary, old_primary)]
+    new_fallbacks = [str(old_primary)] + [m for m in fallbacks if m not in (new_primary, old_primary, *also_drop)]
 
     lines = text.splitlines(keepends=True)
     primary_line = doc.lines.get(("tasks", task, "primary"))
@@ -166,12 +169,11 @@ class PolicyVersions:
         except UnicodeDecodeError as exc:
             raise PolicyEditError(f"{self.path} is not UTF-8 text: {exc}") from None
 
-    def _as_written(self, policy: Policy, task: str, model_id: str) -> str:
-        """The reference to promote: the model's family when the task's chain names it
-        (``family/gpt-4`` keeps following the family's newest member), else the id."""
+    def _family_ref(self, model_id: str) -> frozenset[str]:
+        """The family reference that stands for ``model_id`` (the ratings promote the model
+        itself: its family's reference leaves the fallbacks rather than name it twice)."""
         model = self.catalog.get(model_id)
-        ref = f"{FAMILY_PREFIX}{model.family}" if model is not None and model.family else None
-        return ref if ref is not None and ref in policy.tasks[task].chain else model_id
+        return frozenset({f"{FAMILY_PREFIX}{model.family}"}) if model is not None and model.family else frozenset()
 
     def preview(self, task: str, new_primary: str) -> PolicyChange:
         """What :meth:`apply` would write, without writing anything."""
@@ -183,8 +185,9 @@ class PolicyVersions:
         if task not in current.tasks:
             raise PolicyEditError(f"the policy has no task '{task}'")
         old_primary = current.tasks[task].primary
-        new_primary = self._as_written(current, task, new_primary)
-        after = change_primary_text(before.decode("utf-8"), task, new_primary, str(self.path)).encode("utf-8")
+        after = change_primary_text(
+            before.decode("utf-8"), task, new_primary, str(self.path), also_drop=self._family_ref(new_primary)
+        ).encode("utf-8")
         _check_result(current, self._validate(after), task, new_primary, old_primary)
         return PolicyChange(self.path, None, unified_diff(before, after, self.path.name), before, after)
 

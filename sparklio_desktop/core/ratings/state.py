@@ -101,7 +101,7 @@ def task_suggestion(
     """
     from sparklio_desktop.core.ratings import leaderboard, suggest
 
-    policy = router.policy
+    policy = router.resolved  # the task table's primary as a model id, not its family
     rows = leaderboard(votes, stars, task_type=task_type, min_votes=policy.ratings.min_votes, seed=seed)
     decision = router.route(RouteRequest(task=task_type, explore=False))
     costs = {c.id: c.cost_usd for c in decision.candidates if c.cost_usd is not None}

@@ -127,7 +127,7 @@ class Router:
         if uses_families(policy):
             resolved = resolve_policy(policy, catalog, catalog_usable(catalog), live=False)
             policy, families = resolved.policy, resolved.resolutions
-        self._policy = policy
+        self.resolved = policy  # the policy as routed: every family reference a model id
         self._families = families or {}
         prices = price_table(catalog)
         retired = {
@@ -158,7 +158,7 @@ class Router:
         plan = self._plans.get(key)
         if plan is not None:
             return plan
-        policy = self._policy
+        policy = self.resolved
         task = policy.task(request.task)
         d = task.defaults
         complexity = _enum(Complexity, request.complexity, task.complexity)
@@ -288,7 +288,7 @@ class Router:
         """Ratings reorder the task table's chain, with evidence: a model with at least
         ``ratings.min_votes`` votes moves ahead of each model before it whose (blended)
         quality it beats by ``ratings.promote_margin`` or more (docs/routing.md §5)."""
-        rules = self._policy.ratings
+        rules = self.resolved.ratings
         votes = live.rating_votes
 
         def quality(model_id: str) -> float:
