@@ -129,6 +129,14 @@ class ComposerViewModel(ViewModel):
 
     def shutdown(self) -> None:
         self._preview_timer.stop()
+
+    async def wait_idle(self) -> None:
+        """Also the preview a debounce timer still holds: drawn now and waited for, so
+        nothing starts after "idle" (a test's end, a screenshot, shutdown)."""
+        if self._preview_timer.isActive():
+            self._preview_timer.stop()
+            self.refresh_preview()
+        await super().wait_idle()
         self.cancel()
 
     # -- the task table -------------------------------------------------------------
