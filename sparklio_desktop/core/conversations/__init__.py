@@ -9,6 +9,7 @@ conversation as Markdown, JSON or a standalone HTML page. docs/conversations.md 
 
 from __future__ import annotations
 
+from sparklio_desktop.core.conversations.export import EXPORT_FORMATS, export_conversation
 from sparklio_desktop.core.conversations.records import (
     FEEDBACK_KINDS,
     Conversation,
@@ -21,6 +22,6 @@ from sparklio_desktop.core.conversations.records import (
 from sparklio_desktop.core.conversations.store import FILENAME, ConversationStore, derive_title
 
 __all__ = [
-    "FEEDBACK_KINDS", "FILENAME", "Conversation", "ConversationNotFound", "ConversationStore",
-    "ConversationSummary", "ConversationsFileError", "SearchHit", "Turn", "derive_title",
+    "EXPORT_FORMATS", "FEEDBACK_KINDS", "FILENAME", "Conversation", "ConversationNotFound", "ConversationStore",
+    "ConversationSummary", "ConversationsFileError", "SearchHit", "Turn", "derive_title", "export_conversation",
 ]  # fmt: skip
