@@ -322,3 +322,17 @@ def test_open_default_uses_the_data_folder(sparklio_home):
         assert store.path == sparklio_home / "conversations.sqlite"
         store.create("chat")
     assert (sparklio_home / "conversations.sqlite").is_file()
+
+
+def test_search_ranks_only_the_newest_matches_of_a_very_common_word(store, monkeypatch):
+    from sparklio_desktop.core.conversations import store as store_module
+
+    ids = []
+    for n in range(4):
+        conv = store.create("chat")
+        store.add_turn(conv.id, "user", f"common word number {n}")
+        ids.append(conv.id)
+    assert len(store.search("common")) == 4
+    monkeypatch.setattr(store_module, "SEARCH_WINDOW", 2)
+    assert {h.conversation.id for h in store.search("common")} == set(ids[2:])
+    assert [h.conversation.id for h in store.search("number 0")] == [ids[0]]  # a rarer word: everything
