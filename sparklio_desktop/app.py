@@ -12,6 +12,11 @@ hook reads every module imported after it: launch-to-window aims at issue 10's 1
 (``SPARKLIO_LAUNCH_T0``, an epoch time the caller sets, else the process start time)
 to a shown, idle window and exit: ``benchmarks/bench_gui_startup.py`` uses it.
 
+The window (issue 12) is a Chat page (conversation sidebar, thread with the composer under
+it, route panel) and pages reached from a rail and the menu bar (main_window.py); the
+conversations live in their own store (core/conversations), which the sidebar and the
+thread read through the serial executor.
+
 What reads the ledger or the budget (the spend panel, the status bar, the inspector's
 history, the leaderboard) refreshes from one signal, ``ctx.events.ledgerChanged``, which
 every writer (composer, compare, images, settings) emits after a request, a rating, a
@@ -37,6 +42,7 @@ if TYPE_CHECKING:  # the start-up path imports these where it builds them
 
     from sparklio_desktop.core.budget import BudgetGuard
     from sparklio_desktop.core.cache import ResponseCache
+    from sparklio_desktop.core.conversations import ConversationStore
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore
     from sparklio_desktop.core.routing.planner import RoutePlanner
@@ -53,13 +59,25 @@ if TYPE_CHECKING:  # the start-up path imports these where it builds them
         ViewModel,
     )
     from sparklio_desktop.ui.viewmodels.catalog import CatalogViewModel
+    from sparklio_desktop.ui.viewmodels.conversations import ConversationsViewModel, ThreadViewModel
     from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
     from sparklio_desktop.ui.viewmodels.payloads import LedgerChange, RunSummary
     from sparklio_desktop.ui.viewmodels.seams import LocalImages
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
     from sparklio_desktop.ui.views.main_window import MainWindow
 
-VIEW_ORDER = ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models")
+# The screenshots, in order: the Chat page with a conversation ("workspace"), then each view.
+VIEW_ORDER = (
+    "workspace",
+    "composer",
+    "inspector",
+    "spend",
+    "settings",
+    "images",
+    "compare",
+    "leaderboard",
+    "models",
+)
 
 
 class _CurrentSettings:
@@ -93,18 +111,34 @@ class GuiContext:
     spend: SpendViewModel
     settings: SettingsViewModel
     status: StatusViewModel
+    conversation_store: ConversationStore
+    conversations: ConversationsViewModel  # the sidebar
+    thread: ThreadViewModel  # the open conversation
 
     extra_view_models: list[ViewModel] = field(default_factory=list)  # compare, leaderboard, models
     # The Models panel's Catalog tab; built with the app: the daily refresh runs without the panel.
     catalog: CatalogViewModel | None = None
 
     def view_models(self) -> list[ViewModel]:
-        own = [self.composer, self.inspector, self.spend, self.settings, self.status]
+        own = [
+            self.composer,
+            self.inspector,
+            self.spend,
+            self.settings,
+            self.status,
+            self.thread,
+            self.conversations,
+        ]
         return [*own, *([self.catalog] if self.catalog is not None else []), *self.extra_view_models]
 
     async def wait_idle(self) -> None:
-        for vm in self.view_models():
-            await vm.wait_idle()
+        """Until no view-model has work: one's result may start another's (a written answer
+        reloads the sidebar)."""
+        while True:
+            for vm in self.view_models():
+                await vm.wait_idle()
+            if all(t.done() for vm in self.view_models() for t in vm._tasks):
+                return
 
     async def warm_up(self) -> None:
         """Import, in a worker thread, what the first request would otherwise import on
@@ -132,6 +166,7 @@ class GuiContext:
                 vm.shutdown()
         await self.wait_idle()
         await self.dispatcher.aclose()
+        await self.executor.call(self.conversation_store.close)  # on the thread that uses it
         self.executor.shutdown()
         self.services.close()
 
@@ -145,6 +180,14 @@ def _import_for_first_request(workspace: Workspace) -> None:
     from sparklio_desktop.core.settings.key_index import has_key_fast
 
     tokens.count_text("warm up the encoding")
+    try:  # the thread's first code block would import Pygments' lexers on the loop thread
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import get_lexer_by_name
+
+        get_lexer_by_name("python")
+        HtmlFormatter(noclasses=True)
+    except ImportError:
+        pass
     try:
         importlib.import_module("pyqtgraph")  # 0.3 s+: the spend panel's first show would pay it
     except ImportError:
@@ -162,6 +205,7 @@ def build_context(
 ) -> GuiContext:
     """Open the core's services (the same composition as the CLI's) and build the view-models.
     ``http_client``: an ``httpx.AsyncClient`` the provider clients share (tests)."""
+    from sparklio_desktop.core.conversations import ConversationStore
     from sparklio_desktop.core.services import open_services
     from sparklio_desktop.core.workspace import Workspace
     from sparklio_desktop.ui.viewmodels import (
@@ -171,6 +215,7 @@ def build_context(
         SettingsViewModel,
         SpendViewModel,
     )
+    from sparklio_desktop.ui.viewmodels.conversations import ConversationsViewModel, ThreadViewModel, model_name
     from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 
@@ -183,6 +228,13 @@ def build_context(
     executor = SerialExecutor()
     events = LedgerEvents()
     ledger, dispatcher, budget, keys = services.ledger, services.dispatcher, services.budget, services.keys
+    try:
+        store = ConversationStore.open_default()
+    except BaseException:
+        services.close()
+        raise
+    composer = ComposerViewModel(workspace, dispatcher, ledger, planner, executor, events=events)
+    conversations = ConversationsViewModel(store, executor, model_name=partial(model_name, workspace))
     ctx = GuiContext(
         workspace=workspace,
         services=services,
@@ -195,11 +247,14 @@ def build_context(
         planner=planner,
         executor=executor,
         events=events,
-        composer=ComposerViewModel(workspace, dispatcher, ledger, planner, executor, events=events),
+        composer=composer,
         inspector=InspectorViewModel(workspace, ledger, executor),
         spend=SpendViewModel(workspace, ledger, budget, executor),
         settings=SettingsViewModel(workspace, keys, budget, planner, executor, events=events),
         status=StatusViewModel(workspace, budget, executor),
+        conversation_store=store,
+        conversations=conversations,
+        thread=ThreadViewModel(store, executor, composer, workspace, sidebar=conversations),
     )
     from sparklio_desktop.core.speed import measure
     from sparklio_desktop.ui.viewmodels.catalog import CatalogViewModel
@@ -253,34 +308,33 @@ def file_problems(workspace: Workspace) -> str | None:
 
 def build_window(ctx: GuiContext) -> MainWindow:
     """The main window over the context's view-models, wired to each other."""
+    from PySide6.QtWidgets import QTabWidget
+
     from sparklio_desktop.core.settings import paths
     from sparklio_desktop.ui.theme import apply_theme
+    from sparklio_desktop.ui.views.chat_page import ChatPage
     from sparklio_desktop.ui.views.composer_view import ComposerView
+    from sparklio_desktop.ui.views.conversation_sidebar import ConversationSidebar
     from sparklio_desktop.ui.views.inspector_view import InspectorView
     from sparklio_desktop.ui.views.main_window import MainWindow
     from sparklio_desktop.ui.views.settings_view import SettingsView
     from sparklio_desktop.ui.views.spend_view import SpendView
+    from sparklio_desktop.ui.views.thread_view import ThreadView
     from sparklio_desktop.ui.widgets.lazy_tab import LazyTab
 
-    views = {
-        "composer": ComposerView(ctx.composer),
-        "inspector": InspectorView(ctx.inspector),
-        "spend": SpendView(ctx.spend),
-        "settings": SettingsView(ctx.settings),
-    }
+    composer_view = ComposerView(ctx.composer)
+    inspector_view = InspectorView(ctx.inspector)
+    sidebar = ConversationSidebar(ctx.conversations)
+    thread_view = ThreadView(ctx.thread)
+    chat = ChatPage(sidebar, thread_view, composer_view, inspector_view)
     window_ref: list[MainWindow] = []
 
     def register(name: str, view: Any) -> None:
-        """Wire a panel the first time it is built (its tab is opened)."""
+        """Wire a panel the first time it is built (its page or tab is opened)."""
         ctx.extra_view_models.append(view.vm)
         view.vm.errorRaised.connect(window_ref[0].notify)
         if name == "compare":
-
-            def continue_in_composer(model_id: str, prompt: str, answer: str) -> None:
-                ctx.composer.continue_with(model_id, prompt, answer)
-                window_ref[0].tabs.setCurrentIndex(0)
-
-            view.continueWith.connect(continue_in_composer)
+            view.continueWith.connect(partial(continue_in_chat, ctx, window_ref))
         elif name == "leaderboard":
             view.vm.policyChanged.connect(lambda *_: ctx.composer.schedule_preview())
             ctx.events.ledgerChanged.connect(view.vm.ledger_changed)
@@ -299,9 +353,32 @@ def build_window(ctx: GuiContext) -> MainWindow:
             return module.create(ctx.services, executor=ctx.executor, catalog=ctx.catalog)
         return module.create(ctx.services, executor=ctx.executor)
 
-    for name in ("images", "compare", "leaderboard", "models"):
-        views[name] = LazyTab(partial(build, name), partial(register, name))
-    window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"))
+    lazy = {
+        name: LazyTab(partial(build, name), partial(register, name))
+        for name in ("images", "compare", "leaderboard", "models")
+    }
+    compare_page = QTabWidget()
+    compare_page.setAccessibleName("Compare")
+    compare_page.addTab(lazy["compare"], "Arena")
+    compare_page.addTab(lazy["leaderboard"], "Leaderboard")
+    views: dict[str, Any] = {
+        "chat": chat,
+        "images": lazy["images"],
+        "compare": compare_page,
+        "spend": SpendView(ctx.spend),
+        "models": lazy["models"],
+        "settings": SettingsView(ctx.settings),
+    }
+    window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"), route_panel=chat.route_panel)
+    # The parts the tests and the screenshots reach by name.
+    window.views.update(
+        composer=composer_view,
+        inspector=inspector_view,
+        sidebar=sidebar,
+        thread=thread_view,
+        arena=lazy["compare"],
+        leaderboard=lazy["leaderboard"],
+    )
     window_ref.append(window)
     for vm in ctx.view_models():
         vm.errorRaised.connect(window.notify)
@@ -320,7 +397,55 @@ def build_window(ctx: GuiContext) -> MainWindow:
     ctx.settings.keysChanged.connect(lambda _keys: ctx.composer.schedule_preview())
     ctx.spend.alertRaised.connect(window.alert)
     ctx.settings.valuesChanged.connect(lambda values: apply_theme(values.get("ui.theme", "system")))
+
+    # The conversations: the sidebar opens one in the thread; a written answer reloads the list.
+    def open_conversation(conversation_id: str) -> None:
+        ctx.thread.open(conversation_id)
+
+    def new_conversation() -> None:
+        window.show_page("chat")
+        ctx.thread.new_conversation()
+        sidebar.select(None)
+        composer_view.prompt.setFocus()
+
+    def export_open() -> None:
+        if ctx.thread.conversation_id is None:
+            window.notify("Open a conversation first: File → Export writes the open conversation.")
+            return
+        sidebar.export(ctx.thread.conversation_id)
+
+    def inspect(request_id: str) -> None:
+        window.set_route_panel_visible(True)
+        ctx.inspector.open_request(request_id)
+
+    def find() -> None:
+        sidebar.search.setFocus()
+        sidebar.search.selectAll()
+
+    ctx.thread.follow_composer()
+    sidebar.openRequested.connect(open_conversation)
+    sidebar.newRequested.connect(new_conversation)
+    sidebar.deletedConversation.connect(ctx.thread.forget)
+    ctx.thread.threadChanged.connect(lambda contents: sidebar.select(contents.id))
+    ctx.thread.inspectRequested.connect(inspect)
+
+    def clear_prompt(_prompt: str, kind: str) -> None:
+        if kind == "send":  # sent from the prompt box: it is ready for the next one
+            composer_view.prompt.clear()
+
+    ctx.thread.runStarted.connect(clear_prompt)
+    window.newConversationRequested.connect(new_conversation)
+    window.exportRequested.connect(export_open)
+    window.findRequested.connect(find)
+    window.inspectorRequested.connect(lambda: inspector_view.setFocus())
     return window
+
+
+def continue_in_chat(ctx: GuiContext, window_ref: list[MainWindow], model_id: str, prompt: str, answer: str) -> None:
+    """Compare → "Continue with this one": a new conversation in the Chat page goes on with that model."""
+    ctx.thread.new_conversation()
+    ctx.composer.continue_with(model_id, prompt, answer)
+    window_ref[0].show_page("chat")
 
 
 def start_loads(ctx: GuiContext) -> asyncio.Future[None]:
@@ -332,6 +457,7 @@ def start_loads(ctx: GuiContext) -> asyncio.Future[None]:
     ctx.settings.refresh()
     ctx.inspector.refresh_history()
     ctx.spend.load(ctx.spend.month)
+    ctx.conversations.refresh()
     return asyncio.ensure_future(ctx.warm_up())
 
 
@@ -347,41 +473,108 @@ def _seconds_since_launch() -> float:
         return float("nan")
 
 
+DEMO_TURNS = (
+    ("user", "Write three captions for our autumn launch of the pumpkin spice cold brew."),
+    (
+        "assistant",
+        "Here are three, from playful to polished:\n\n"
+        "1. **Pumpkin season just got colder.** Our new cold brew is here. 🎃\n"
+        "2. *Sip the season:* pumpkin spice, slow-steeped for 18 hours.\n"
+        "3. Autumn in a glass — **limited run**, so don't wait.\n",
+    ),
+    ("user", "Give me the banner's CSS, warm orange on cream."),
+    (
+        "assistant",
+        "A warm banner that keeps the text readable (contrast 4.8:1):\n\n"
+        "```css\n.banner {\n  background: #fff4e0;\n  color: #7a3300;\n  border-left: 6px solid #e8731a;\n"
+        "  padding: 16px 24px;\n  font: 600 1.25rem/1.4 system-ui, sans-serif;\n}\n```\n\n"
+        "Swap `#e8731a` for your brand orange if you have one.",
+    ),
+)
+
+
+def seed_demo_conversation(store: ConversationStore) -> str:
+    """A short conversation with Markdown and a code block, for the workspace screenshot."""
+    from decimal import Decimal
+
+    conversation = store.create("copywriting_standard", title="Autumn launch captions")
+    for n, (role, text) in enumerate(DEMO_TURNS):
+        if role == "user":
+            store.add_turn(conversation.id, role, text, task="copywriting_standard")
+        else:
+            store.add_turn(
+                conversation.id,
+                role,
+                text,
+                model="anthropic/claude-3-5-sonnet",
+                request_id=f"demo-request-{n}",
+                task="copywriting_standard",
+                cost_usd=Decimal("0.0076") if n == 1 else Decimal("0.0041"),
+                meta={"fallback": False, "retries": 1 if n == 3 else 0, "explored": False, "cached": False},
+            )
+    return conversation.id
+
+
 async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) -> list[Path]:
-    """Show each main view, wait until its view-model is idle, save ``<view>.png``."""
+    """Show each main view, wait until its view-model is idle, save ``<view>.png``.
+
+    ``workspace.png`` is the Chat page on a conversation: the newest stored one, or (an
+    empty data folder, as in tests and scripts/make_screenshots.py) a short demo one that
+    is seeded for the picture and deleted again afterwards.
+    """
     import asyncio
+
+    from sparklio_desktop.ui.widgets.lazy_tab import LazyTab
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     ctx.composer.refresh_preview()  # do not wait for the debounce timer
     await ctx.wait_idle()
-    for index, name in enumerate(VIEW_ORDER):
-        window.tabs.setCurrentIndex(index)
+    store = ctx.conversation_store
+    summaries = await ctx.executor.call(store.list, limit=1)
+    demo = None if summaries else await ctx.executor.call(seed_demo_conversation, store)
+    await ctx.conversations.refresh()
+    await ctx.thread.open(demo or summaries[0].id)
+
+    async def settle() -> None:
         for _ in range(3):  # let layouts settle and lazily built parts (the chart) draw
             # Waiting lets the Qt loop run; processEvents() here would step other tasks
             # from inside this one, which asyncio refuses.
             await asyncio.sleep(0.05)
             await ctx.wait_idle()
+
+    def save(name: str, widget: Any) -> None:
         path = folder / f"{name}.png"
-        if not window.grab().save(str(path)):
+        if not widget.grab().save(str(path)):
             raise OSError(f"could not write {path}")
         written.append(path)
-    from sparklio_desktop.ui.widgets.lazy_tab import LazyTab
 
-    holder = window.tabs.widget(VIEW_ORDER.index("models"))
+    from PySide6.QtWidgets import QTabWidget
+
+    compare_tabs = cast(QTabWidget, window.views["compare"])
+    for name in VIEW_ORDER:
+        page = {"workspace": "chat", "composer": "chat", "inspector": "chat", "leaderboard": "compare"}.get(name, name)
+        window.show_page(page)
+        if name == "compare":
+            compare_tabs.setCurrentWidget(window.views["arena"])
+        elif name == "leaderboard":
+            compare_tabs.setCurrentWidget(window.views["leaderboard"])
+        await settle()
+        # The composer and the inspector are parts of the Chat page: pictured on their own.
+        save(name, window.views[name] if name in ("composer", "inspector") else window)
+    holder = window.views["models"]
     models = holder.ensure_built() if isinstance(holder, LazyTab) else holder
     catalog_tab = getattr(models, "catalog_tab", None)
     inner = getattr(models, "tabs", None)
     if catalog_tab is not None and inner is not None:  # the Models panel's Catalog tab
-        window.tabs.setCurrentIndex(VIEW_ORDER.index("models"))
+        window.show_page("models")
         inner.setCurrentWidget(catalog_tab)
-        for _ in range(3):
-            await asyncio.sleep(0.05)
-            await ctx.wait_idle()
-        path = folder / "catalog.png"
-        if not window.grab().save(str(path)):
-            raise OSError(f"could not write {path}")
-        written.append(path)
+        await settle()
+        save("catalog", window)
+    window.show_page("chat")
+    if demo is not None:
+        await ctx.executor.call(store.delete, demo)
+        ctx.thread.forget(demo)
     # Grabbing shows widgets, which may start their first loads: let those finish too.
     await asyncio.sleep(0.05)
     await ctx.wait_idle()
@@ -457,6 +650,7 @@ def _import_the_core_before_qt() -> None:
     import sparklio_desktop.core.cache
     import sparklio_desktop.core.catalog_view  # the Catalog tab's rows (ui.viewmodels.payloads)
     import sparklio_desktop.core.compare
+    import sparklio_desktop.core.conversations
     import sparklio_desktop.core.ledger.store
     import sparklio_desktop.core.local.sd.service
     import sparklio_desktop.core.ratings.state

@@ -69,6 +69,18 @@ def wait_until(loop: asyncio.AbstractEventLoop, condition: Callable[[], bool], t
     loop.run_until_complete(until(condition, timeout))
 
 
+def settle_all(loop: asyncio.AbstractEventLoop, ctx: Any, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Spin the loop until ``condition()`` holds and every view-model of ``ctx`` is idle, in
+    one run (see ``settle``): a signal near the end may start another view-model's slot
+    (a written answer reloads the sidebar), which must not be stepped after the loop stops."""
+
+    async def go() -> None:
+        await until(condition, timeout)
+        await ctx.wait_idle()
+
+    run(loop, go(), timeout + 5)
+
+
 class IdleViewModel(Protocol):
     async def wait_idle(self) -> None: ...
 

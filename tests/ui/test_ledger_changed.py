@@ -44,9 +44,12 @@ def _window(qtbot, qloop, ctx):
 
 
 def _open(window, name: str):
-    """Switch to a panel's tab, as a click on it does (a lazy panel is built and loads)."""
-    tab = window.views[name]
-    window.tabs.setCurrentWidget(tab)
+    """Switch to a panel's page (and tab), as a click on it does (a lazy panel is built and loads)."""
+    page = {"leaderboard": "compare", "composer": "chat", "inspector": "chat"}.get(name, name)
+    window.show_page(page)
+    tab = window.views["arena" if name == "compare" else name]
+    if page == "compare":
+        window.views["compare"].setCurrentWidget(tab)
     return tab.ensure_built() if isinstance(tab, LazyTab) else tab
 
 

@@ -1,5 +1,5 @@
-"""The main window: four panels, keyboard switching, the status bar, remembered layout,
-non-modal notifications."""
+"""The main window: the rail's pages, keyboard switching, the status bar, remembered layout,
+non-modal notifications, mnemonics without clashes."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from sparklio_desktop.app import build_window, start_loads
 from tests.ui.conftest import run
 
 
-def test_window_panels_status_and_layout(qtbot, qloop, make_ctx, sparklio_home, monkeypatch):
+def test_window_panels_status_and_layout(qtbot, qloop, qapp, make_ctx, sparklio_home, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789abcdef")
     ctx = make_ctx()
     window = build_window(ctx)
     qtbot.addWidget(window)
-    titles = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
-    assert titles[:4] == ["Composer", "Inspector", "Spend", "Settings"]  # more panels may follow
+    assert window.page_names == ["chat", "images", "compare", "spend", "models", "settings"]
+    assert [a.text() for a in window.rail.actions()] == ["Chat", "Images", "Compare", "Spend", "Models", "Settings"]
     run(qloop, start_loads(ctx), timeout=60)
     run(qloop, ctx.wait_idle())
     assert "$0.00 of $50.00" in window.spend_label.text()
@@ -29,18 +29,24 @@ def test_window_panels_status_and_layout(qtbot, qloop, make_ctx, sparklio_home, 
     window.dismiss.click()
     assert window.notice_bar.isHidden()
 
-    window.tabs.setCurrentIndex(2)
-    window.resize(900, 700)
-    splitter = window.findChild(QSplitter, "inspector-history-detail")
-    splitter.setSizes([100, 500])
+    window.resize(1100, 700)
+    splitter = window.findChild(QSplitter, "chat-panes")
+    splitter.setSizes([200, 500, 300])
     sizes = splitter.sizes()
     window.save_layout()
     stored = QSettings(str(sparklio_home / "ui.ini"), QSettings.Format.IniFormat)
-    assert int(stored.value("window/tab")) == 2
+    assert stored.value("window/page") == "chat"
     again = build_window(ctx)
     qtbot.addWidget(again)
-    assert again.tabs.currentIndex() == 2
-    assert again.findChild(QSplitter, "inspector-history-detail").sizes() == sizes
+    assert again.current_page() == "chat"
+    assert again.findChild(QSplitter, "chat-panes").sizes() == sizes
+    again.set_route_panel_visible(False)  # Ctrl+I's state and the page are remembered too
+    again.show_page("spend")
+    again.save_layout()
+    third = build_window(ctx)
+    qtbot.addWidget(third)
+    assert third.current_page() == "spend"
+    assert not third.route_panel_action.isChecked() and third.route_panel is not None and third.route_panel.isHidden()
 
 
 def test_every_control_has_an_accessible_name(qtbot, make_ctx):
@@ -52,15 +58,16 @@ def test_every_control_has_an_accessible_name(qtbot, make_ctx):
     unnamed = []
     for kind in (QComboBox, QLineEdit, QPlainTextEdit, QAbstractButton):
         for widget in window.findChildren(kind):
-            if isinstance(widget.parent(), QComboBox) or widget.objectName().startswith("qt_"):
+            # Qt's own parts: a combo box's, a line edit's clear button, the toolbars' extension button.
+            if isinstance(widget.parent(), QComboBox | QLineEdit) or widget.objectName().startswith("qt_"):
                 continue
             if not (widget.accessibleName() or (isinstance(widget, QAbstractButton) and widget.text())):
-                unnamed.append(f"{type(widget).__name__} {widget.objectName()}")
+                unnamed.append(f"{type(widget).__name__} {widget.objectName()} in {type(widget.parent()).__name__}")
     assert not unnamed
 
 
 def test_a_finished_request_reaches_inspector_spend_and_status(qtbot, qloop, make_ctx, openai_server):
-    from tests.ui.conftest import wait_until
+    from tests.ui.conftest import settle_all
 
     ctx = make_ctx()
     window = build_window(ctx)
@@ -71,9 +78,8 @@ def test_a_finished_request_reaches_inspector_spend_and_status(qtbot, qloop, mak
     completed: list[str] = []
     ctx.composer.requestCompleted.connect(completed.append)
     run(qloop, ctx.composer.send())
-    wait_until(qloop, lambda: ctx.inspector.current_request_id == completed[0])
-    run(qloop, ctx.wait_idle())
-    inspector = window.views["inspector"]
+    settle_all(qloop, ctx, lambda: ctx.inspector.current_request_id == completed[0])
+    inspector = window.views["inspector"]  # in the Chat page's route panel
     assert completed[0][:12] in inspector.header.text()
     assert inspector.history.rowCount() == 1
     spent = ctx.spend.figures.spent_usd

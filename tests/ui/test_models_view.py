@@ -213,8 +213,8 @@ def test_add_to_catalog_takes_effect_in_the_running_app(
     window = build_window(ctx)
     qtbot.addWidget(window)
     assert "ollama/mistral-nemo:latest" not in ctx.workspace.catalog
-    index = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())].index("Models")
-    view = window.tabs.widget(index).ensure_built()
+    window.show_page("models")
+    view = window.views["models"].ensure_built()
     vm = view.vm
     run(qloop, vm.refresh())
     view.installed_table.selectRow(_names(view.installed_table).index("mistral-nemo:latest"))

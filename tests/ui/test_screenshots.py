@@ -1,4 +1,5 @@
-"""``sparklio --screenshot DIR`` renders the four main views to PNG files and exits 0."""
+"""``sparklio --screenshot DIR`` renders the workspace (the Chat page on a conversation) and each
+view to PNG files and exits 0."""
 
 from __future__ import annotations
 
@@ -20,7 +21,17 @@ def test_screenshot_writes_four_pngs(tmp_path, sparklio_home):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    for name in ("composer", "inspector", "spend", "settings", "images", "compare", "leaderboard", "models"):
+    for name in (
+        "workspace",
+        "composer",
+        "inspector",
+        "spend",
+        "settings",
+        "images",
+        "compare",
+        "leaderboard",
+        "models",
+    ):
         path = out / f"{name}.png"
         assert path.stat().st_size > 1000
         image = QImage(str(path))

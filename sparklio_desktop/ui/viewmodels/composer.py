@@ -13,6 +13,7 @@ and a rating are announced on the app's ``ledgerChanged`` hub (ledger_events.py)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -375,3 +376,42 @@ class ComposerViewModel(ViewModel):
         self._history.clear()
         self._conversation_model = None
         self.conversationChanged.emit(0)
+
+    # -- the conversation thread (ui/viewmodels/conversations.py) ---------------------
+    @property
+    def prompt(self) -> str:
+        return self._prompt
+
+    @property
+    def image_names(self) -> list[str]:
+        return list(self._image_names)
+
+    def load_conversation(
+        self, history: Sequence[Message], model: str | None, task: str | None, options: Mapping[str, str | None]
+    ) -> None:
+        """Carry a stored conversation on: its history, the model that answered last, its task."""
+        self._history = list(history)
+        self._conversation_model = model
+        if task is not None and task in self._workspace.policy.tasks and task != self._options["task"]:
+            self.set_task(task)
+        for name, value in options.items():
+            if name in OPTION_CHOICES and value is not None:
+                self.set_option(name, value)
+        self.conversationChanged.emit(len(self._history) // 2)
+
+    def send_turn(self, prompt: str, history: Sequence[Message], model: str | None) -> None:
+        """Run ``prompt`` after ``history`` on ``model`` (None: as a follow-up would be), for a
+        regenerate or an edit-and-resend; the draft in the prompt box is kept for the next Send."""
+        draft, forced = self._prompt, self.forced_model
+        self._history = list(history)
+        self._prompt, self.forced_model = prompt, model
+
+        def restore(busy: bool) -> None:  # the request is built: the draft and the forcing come back
+            if busy:
+                self.busyChanged.disconnect(restore)
+                if self._prompt == prompt:
+                    self._prompt = draft
+                self.forced_model = forced
+
+        self.busyChanged.connect(restore)
+        self.send()

@@ -1,0 +1,94 @@
+"""No two mnemonics (Alt+letter) clash within a page of the window together with the menu
+bar: before issue 12, Alt+T, Alt+I, Alt+C, Alt+M, Alt+P and Alt+G each opened two things."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from PySide6.QtWidgets import QAbstractButton, QGroupBox, QLabel, QTabBar, QWidget
+
+from sparklio_desktop.app import build_window
+from sparklio_desktop.ui.widgets.lazy_tab import LazyTab
+from tests.ui.conftest import run
+
+_MNEMONIC = re.compile(r"(?<!&)&([^&\s])")
+
+
+def mnemonics(text: str) -> list[str]:
+    return [m.lower() for m in _MNEMONIC.findall(text)]
+
+
+def page_mnemonics(window, page: QWidget) -> dict[str, list[str]]:
+    """Letter -> the texts that use it, over the menu bar and the page's visible widgets."""
+    found: dict[str, list[str]] = {}
+
+    def add(text: str) -> None:
+        for letter in mnemonics(text):
+            found.setdefault(letter, []).append(text)
+
+    for action in window.menuBar().actions():
+        add(action.text())
+    for lazy in page.findChildren(LazyTab):
+        if lazy.isVisibleTo(window):
+            lazy.ensure_built()
+    for widget in page.findChildren(QWidget):
+        if not widget.isVisibleTo(window):
+            continue
+        if isinstance(widget, QAbstractButton):
+            add(widget.text())
+        elif isinstance(widget, QLabel) and widget.buddy() is not None:
+            add(widget.text())
+        elif isinstance(widget, QGroupBox):
+            add(widget.title())
+        elif isinstance(widget, QTabBar):
+            for i in range(widget.count()):
+                add(widget.tabText(i))
+    return found
+
+
+def test_the_menu_bar_has_no_clash(qtbot, make_ctx):
+    window = build_window(make_ctx())
+    qtbot.addWidget(window)
+    letters = [m for a in window.menuBar().actions() for m in mnemonics(a.text())]
+    assert sorted(letters) == sorted(set(letters)) and len(letters) == 5
+    for action in window.menuBar().actions():  # nor inside each menu
+        inner = [m for a in action.menu().actions() for m in mnemonics(a.text())]
+        assert len(inner) == len(set(inner)), action.text()
+
+
+# Clashes inside panels other helpers own (reported to them; this file does not edit them):
+# xfail(strict) so that the test fails once a clash is fixed and the mark must go.
+KNOWN = {
+    "images": "&Guidance vs &Generate (images_view)",
+    "compare": "Ti&e vs the menu's &Edit, Blind (&hide names…) vs &Help (compare_view)",
+    "models": "Delet&e… vs the menu's &Edit (models_view)",
+}
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN[name], strict=True)) if name in KNOWN else name
+        for name in ("chat", "images", "compare", "spend", "models", "settings")
+    ],
+)
+def test_no_mnemonic_clash_on_a_page(qtbot, qloop, make_ctx, page):
+    ctx = make_ctx()
+    window = build_window(ctx)
+    qtbot.addWidget(window)
+    window.show()
+    window.show_page(page)
+
+    async def shown() -> None:  # lazily built panels are shown by a queued call
+        await asyncio.sleep(0.05)
+        await ctx.wait_idle()
+
+    run(qloop, shown())
+    try:
+        found = page_mnemonics(window, window.views[page])
+    finally:
+        run(qloop, shown())
+    clashes = {letter: texts for letter, texts in found.items() if len(texts) > 1}
+    assert not clashes
