@@ -6,7 +6,10 @@ conversation opens, and "Show earlier turns" (or scrolling to the top) builds th
 ones. When the same conversation changes (an answer was written, a version chosen), the
 cards that did not change are kept and only the tail from the first difference is built
 again. While an answer streams, tokens go to one :class:`StreamingMarkdownView` (which
-renders at most every 100 ms) in the last card; nothing else in the thread is touched.
+renders at most every 100 ms) in a stream pane under the built cards, outside their
+scroll area: the answer growing never lays out the cards again (a word-wrapped label
+measures its text at every layout, about a millisecond per card). When the answer is
+written, it becomes a card like the others and the pane closes.
 """
 
 from __future__ import annotations
@@ -139,27 +142,30 @@ class TurnCard(QFrame):
 
 
 class StreamingCard(QFrame):
-    """The answer being written: a Markdown view that grows with its document."""
+    """The question just sent and the answer being written (a Markdown view that scrolls
+    with the stream)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prompt: str | None) -> None:
         super().__init__()
         self.setObjectName("answerCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
+        self.prompt = QLabel()
+        self.prompt.setTextFormat(Qt.TextFormat.PlainText)
+        self.prompt.setWordWrap(True)
+        self.prompt.setText(f"You: {prompt}" if prompt else "")
+        self.prompt.setVisible(bool(prompt))
+        self.prompt.setMaximumHeight(80)
         self.status = QLabel("Answering…")
         self.status.setStyleSheet("color: palette(mid)")
         self.answer = StreamingMarkdownView()
         self.answer.setAccessibleName("Streaming answer")
         self.answer.setFrameShape(QFrame.Shape.NoFrame)
-        self.answer.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.answer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.answer.setFixedHeight(24)
-        self.answer.document().documentLayout().documentSizeChanged.connect(
-            lambda size: self.answer.setFixedHeight(max(24, int(size.height()) + 8))
-        )
+        self.answer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        layout.addWidget(self.prompt)
         layout.addWidget(self.status)
-        layout.addWidget(self.answer)
+        layout.addWidget(self.answer, 1)
 
 
 class ThreadView(QWidget):
@@ -199,16 +205,22 @@ class ThreadView(QWidget):
         self._turns_layout.addStretch(1)
         self.scroller.setWidget(self._inner)
 
+        self.stream_pane = QWidget()
+        self.stream_pane.setAccessibleName("Answer being written")
+        self._stream_layout = QVBoxLayout(self.stream_pane)
+        self._stream_layout.setContentsMargins(8, 0, 8, 8)
+        self.stream_pane.hide()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
-        layout.addWidget(self.scroller, 1)
+        layout.addWidget(self.scroller, 3)
+        layout.addWidget(self.stream_pane, 2)
 
         self.cards: list[TurnCard] = []  # the built cards, in order: contents.turns[self.first:]
         self.first = 0
         self.contents = ThreadContents(None, "", None)
         self.streaming: StreamingCard | None = None
-        self._pending_user: QWidget | None = None
         self._stick = True  # keep the view at the bottom while it grows
         bar = self.scroller.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range)
@@ -233,13 +245,12 @@ class ThreadView(QWidget):
         del self.cards[from_index:]
 
     def _drop_stream(self) -> None:
-        for widget in (self.streaming, self._pending_user):
-            if widget is not None:
-                self._turns_layout.removeWidget(widget)
-                widget.hide()
-                widget.deleteLater()
-        self.streaming = None
-        self._pending_user = None
+        if self.streaming is not None:
+            self._stream_layout.removeWidget(self.streaming)
+            self.streaming.hide()
+            self.streaming.deleteLater()
+            self.streaming = None
+        self.stream_pane.hide()
 
     def _on_thread(self, contents: ThreadContents) -> None:
         same = contents.id is not None and contents.id == self.contents.id
@@ -297,13 +308,9 @@ class ThreadView(QWidget):
     # -- streaming ----------------------------------------------------------------------
     def _on_run_started(self, prompt: str, kind: str) -> None:
         self._drop_stream()
-        if kind != "regenerate":
-            self._pending_user = TurnCard(TurnView(-1, "user", prompt), self.vm)
-            self._pending_user.edit.hide()
-            self._turns_layout.insertWidget(self._insert_at(), self._pending_user)
-        self.streaming = StreamingCard()
-        self.streaming.answer.setMinimumWidth(0)
-        self._turns_layout.insertWidget(self._insert_at(), self.streaming)
+        self.streaming = StreamingCard(None if kind == "regenerate" else prompt)
+        self._stream_layout.addWidget(self.streaming)
+        self.stream_pane.show()
         self._update_extras()
         self._stick = True
         self._to_bottom()
