@@ -212,3 +212,39 @@ def test_a_retried_attempt_shows_in_the_attempt_line(qtbot, qloop, openai_server
     [result] = results
     assert result.ok and result.retries == 1 and result.fallbacks == 0
     assert "1 retry" in view.result_label.text() and "0 fallbacks" in view.result_label.text()
+
+
+def test_after_an_image_switching_to_chat_routes_again(qtbot, qloop, openai_server, make_ctx):
+    """Issue 12: after an image task, a chat follow-up went to DALL-E 3 ("cannot do text")."""
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx, task="image_generation_quality", prompt="A pumpkin latte on a wooden table")
+    ctx.composer.forced_model = None
+    results: list[RunSummary] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+    assert results[0].ok and results[0].model == "openai/dall-e-3"
+    view.task_combo.setCurrentIndex(view.task_combo.findData("chat"))
+    view.prompt.setPlainText("Now write a caption for it.")
+    run(qloop, ctx.composer.send())
+    assert results[1].ok, results[1].error
+    assert results[1].model != "openai/dall-e-3"
+    assert openai_server.requests[-1].path.endswith("/chat/completions")
+
+
+def test_the_preview_counts_the_conversation_it_will_send(qtbot, qloop, openai_server, make_ctx):
+    openai_server.reply_text = "A long answer " * 80
+    ctx = make_ctx()
+    _composer(qtbot, ctx, task="chat", prompt="Tell me about autumn drinks")
+    previews: list[RoutePreview] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    ctx.composer.refresh_preview()
+    wait_until(qloop, lambda: bool(previews))
+    first = previews[-1].input_tokens
+    results: list[RunSummary] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+    assert results[0].ok
+    previews.clear()
+    ctx.composer.refresh_preview()  # the same prompt again, now with two earlier turns
+    wait_until(qloop, lambda: bool(previews))
+    assert previews[-1].input_tokens > first + 160  # the answer's ~240 tokens and the first question

@@ -86,7 +86,9 @@ class RouteRequest:
     so the decision is priced for exactly what runs (docs/dispatch.md). ``images``: the
     images to generate, or (for a preview without the files) the number attached;
     ``attachments``: the images sent with the prompt, which count as the attached images
-    whenever they are given.
+    whenever they are given. ``history_tokens``: the tokens of a conversation's earlier
+    turns, sent with the prompt (counted once, by :class:`RunRequest` or the composer), so
+    a follow-up is priced for the whole conversation it sends, not for its last message.
     """
 
     task: str
@@ -102,6 +104,7 @@ class RouteRequest:
     attachments: tuple[ImageInput, ...] = ()
     explore: bool = True
     seed: int | None = None
+    history_tokens: int = 0
 
 
 def _enum(enum_type: type[_E], value: object, default: _D) -> _E | _D:
@@ -356,6 +359,11 @@ class Router:
             if request.input_tokens < 0:
                 raise SparklioError("--input-tokens must not be negative")
             return request.input_tokens, True
+        # Earlier turns go with a chat's prompt; an embedding or a picture is made of the prompt alone.
+        alone = task.capability in (Capability.IMAGE_GENERATION, Capability.EMBEDDING)
+        history = 0 if alone else request.history_tokens
+        if history < 0:
+            raise SparklioError("the conversation's history cannot have a negative number of tokens")
         if request.prompt is not None:
             if task.capability is Capability.EMBEDDING:
                 return tokens.count_text(request.prompt)
@@ -366,8 +374,8 @@ class Router:
                 sys_count, sys_exact = tokens.count_text(system)
                 count += sys_count + tokens.TOKENS_PER_MESSAGE
                 exact = exact and sys_exact
-            return count + overhead, exact
-        return task.typical_input_tokens, False
+            return count + overhead + history, exact
+        return task.typical_input_tokens + history, False
 
     @staticmethod
     def _output_tokens(request: RouteRequest, task: TaskSpec, input_tokens: int) -> int:
