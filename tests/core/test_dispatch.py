@@ -260,6 +260,7 @@ def test_budget_alert_fires_once_a_month(tmp_path, fast_policy, servers):
     try:
         first = h.run()
         assert first.budget_alert and "81" in first.budget_alert
+        assert "($0.0405 of $0.05)" in first.budget_alert  # the display rule, not "$0.04" rounded by hand
         anthropic.usage = (10, 10)
         second = h.run(prompt="small one", use_cache=False)
         assert second.budget_alert is None
