@@ -205,7 +205,7 @@ def test_gauge_turns_amber_and_red_in_the_view(qtbot, qloop, make_ctx):
     run(qloop, ctx.spend.load(month))
     assert view.gauge.property("level") == "red"
     assert view.gauge.palette().color(QPalette.ColorRole.Highlight) == QColor(LEVEL_COLOURS["red"])
-    assert "Monthly budget reached" in view.banner.text()
+    assert "Monthly budget reached" in view.banner.text() and "#f8d7da" in view.banner.styleSheet()
 
 
 def test_chart_follows_the_theme_live_and_has_a_legend(qtbot, qloop, make_ctx):

@@ -37,6 +37,10 @@ from sparklio_desktop.ui.viewmodels.spend import SpendFigures, SpendViewModel
 from sparklio_desktop.ui.widgets.format import usd_text
 
 GAUGE_STEPS = 1000
+BANNER_STYLE = {  # dark text on a light tint: AA contrast in light and dark themes alike
+    "amber": "background: #fff3cd; color: #664d03; padding: 6px; border-radius: 4px",
+    "red": "background: #f8d7da; color: #58151c; padding: 6px; border-radius: 4px",
+}
 DAILY_TITLE = "Daily spend (USD)"
 TOTAL_TITLE = "Cumulative spend against the budget (USD)"
 
@@ -83,7 +87,6 @@ class SpendView(QWidget):
         self.banner = QLabel()
         self.banner.setAccessibleName("Budget alert")
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fff3cd; color: #664d03; padding: 6px; border-radius: 4px")
         self.banner.hide()
         self.gauge = QProgressBar()
         self.gauge.setAccessibleName("Budget gauge")
@@ -212,6 +215,7 @@ class SpendView(QWidget):
             f"{usd_text(f.projection_usd)}"
         )
         self.banner.setText(f.banner_text)
+        self.banner.setStyleSheet(BANNER_STYLE["red" if f.level == "red" else "amber"])
         self.banner.setVisible(f.level != "ok")
         self.anomaly_label.setText(
             "\n".join(
