@@ -203,7 +203,7 @@ def test_show_names_gives_up_the_blind_vote(qloop, settle, compare):
 
 def test_router_candidates_and_a_three_column_ranking(qloop, settle, compare):
     vm, view, votes, ratings = compare
-    assert view.top_count_label.buddy() is view.top_count and view.top_count_label.text() == "Colu&mns"
+    assert view.top_count_label.buddy() is view.top_count and view.top_count_label.text() == "Column&s"
     view.task_combo.setCurrentIndex(view.task_combo.findData(TASK))
     view.top_count.setValue(2)
     view.propose_button.click()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QUrl
-from PySide6.QtGui import QDrag, QGuiApplication, QIcon, QImage, QPixmap, QShowEvent
+from PySide6.QtGui import QDrag, QGuiApplication, QIcon, QImage, QKeySequence, QPixmap, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -215,10 +215,17 @@ class ImagesView(QWidget):
         self.thumbnails.setMinimumHeight(THUMBNAIL + 40)
         self.thumbnails.itemActivated.connect(self._on_thumbnail)  # double-click or Enter
         self.thumbnails.customContextMenuRequested.connect(self._thumbnail_menu)
+        for keys, action in (
+            (QKeySequence.StandardKey.Copy, self._copy_current),
+            (QKeySequence.StandardKey.Save, self._save_current),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self.thumbnails)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)  # Ctrl+C in the prompt still copies text
+            shortcut.activated.connect(action)
         self.thumbnails.currentRowChanged.connect(lambda row: self._on_current(row))
         self.open_button = self._button("&Open", "Open the image fitted to a window", self._open_current)
         self.save_button = self._button("Sa&ve…", "Save the image", self._save_current)
-        self.copy_button = self._button("&Copy", "Copy the image", self._copy_current)
+        self.copy_button = self._button("Cop&y", "Copy the image", self._copy_current)
         self.save_all_button = self._button("Save all…", "Save all images", self._on_save_all)
         self.save_all_button.setEnabled(False)
         image_buttons = QHBoxLayout()
