@@ -212,7 +212,12 @@ class RunSummary:
 @dataclass(frozen=True)
 class StatusFigures:
     """The status bar (``statusChanged``): the month's spend against the budget, and each
-    provider's state ("key", "no key"; Ollama: what is installed, or "not running")."""
+    provider's state ("key", "no key"; Ollama: what is installed, or "not running").
+
+    ``level`` is the gauge's colour by the one rule (core.budget.gauge_level): "red" at the
+    cap, "amber" from the alert threshold or when the month-end projection passes the
+    budget, "ok" otherwise. ``spend_text`` is "$12.40 of $50.00" with the two figures never
+    equal by rounding (core.money.format_usd_distinct): the status bar shows it as is."""
 
     month: str
     spent_usd: Decimal
@@ -220,6 +225,9 @@ class StatusFigures:
     percent: float
     alert: bool
     providers: Mapping[str, str]
+    level: Literal["ok", "amber", "red"] = "ok"
+    spend_text: str = ""
+    projection_usd: Decimal | None = None  # month-end spend at this month's pace so far
 
 
 @dataclass(frozen=True)
