@@ -122,7 +122,7 @@ _CLASS_WORDS = {
     "ContextLengthError": "a prompt too long for it",
     "InvalidRequestError": "a refusal of the request",
     "UnsupportedError": "a request it cannot do",
-    "BudgetError": "the budget holding it back",
+    "BudgetError": "the budget",
     "UnpricedModelError": "no price in the catalog",
 }
 
@@ -171,8 +171,10 @@ def _failures(tries: Iterable[Try], name: NameOf) -> list[str]:
             phrases.append(f"{who} never finished (the app stopped during the call)")
         elif last.outcome == "interrupted":
             phrases.append(f"{who} was stopped by a signal")
-        elif last.error_class in ("BudgetError", "UnpricedModelError"):
-            phrases.append(f"{who} was not called ({error_words(last.error_class)})")
+        elif last.error_class == "BudgetError":
+            phrases.append(f"{who} was held back by the budget")
+        elif last.error_class == "UnpricedModelError":
+            phrases.append(f"{who} was not called (no price in the catalog)")
         else:
             words = error_words(last.error_class, last.error, last.status)
             phrases.append(f"{who} failed {times(len(failed))} with {words}")

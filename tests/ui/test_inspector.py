@@ -20,6 +20,8 @@ def test_inspector_shows_retries_and_fallback(qtbot, qloop, openai_server, anthr
     view = InspectorView(ctx.inspector)
     qtbot.addWidget(view)
     completed: list[str] = []
+    summaries = []
+    ctx.composer.finished.connect(summaries.append)
     ctx.composer.requestCompleted.connect(completed.append)
     ctx.composer.requestCompleted.connect(ctx.inspector.open_request)
     ctx.composer.explore = False
@@ -27,6 +29,12 @@ def test_inspector_shows_retries_and_fallback(qtbot, qloop, openai_server, anthr
     ctx.composer.set_prompt("Sharpen the brief for our autumn launch")
     run(qloop, ctx.composer.send())
     assert completed
+    # The composer's result line says what happened; the live run still knows the HTTP status.
+    [summary] = summaries
+    assert summary.model_name == "Claude 3.5 Sonnet"
+    assert summary.outcome == (
+        f"Claude 3.5 Sonnet answered after GPT-4 failed {times(retries + 1)} with a server error (HTTP 500)."
+    )
     wait_until(qloop, lambda: ctx.inspector.current_request_id == completed[0])
     run(qloop, ctx.inspector.wait_idle())
 
@@ -102,3 +110,15 @@ def test_history_date_periods():
     assert period_start("today", now) == datetime(2026, 3, 18, tzinfo=UTC)
     assert period_start("7d", now) == datetime(2026, 3, 11, 15, 30, tzinfo=UTC)
     assert period_start("month", now) == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_the_route_preview_carries_the_why_and_the_chain_in_words(catalog, policy):
+    """The route panel's payload: one sentence of why and the chain in words, names only."""
+    from sparklio_desktop.core.routing.router import Router, RouteRequest
+    from sparklio_desktop.ui.viewmodels.payloads import RoutePreview
+
+    decision = Router(catalog, policy).route(RouteRequest("copywriting_standard", explore=False))
+    preview = RoutePreview.of(decision)
+    assert preview.summary == decision.summary
+    assert preview.summary.endswith("but the task table puts Claude 3.5 Sonnet first for copywriting.")
+    assert preview.fallbacks == "If it fails: GPT-4 → Gemini 2.0 Pro → Llama 3.2"
