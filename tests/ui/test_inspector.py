@@ -56,7 +56,7 @@ def test_inspector_shows_retries_and_fallback(qtbot, qloop, openai_server, anthr
     assert view.details.isHidden()
     view.details_toggle.click()
     assert not view.details.isHidden() and view.details_toggle.text().endswith("▾")
-    assert "no API key" in view.rules.text()
+    assert f"no API key: {trace['excluded_counts']['no_api_key']}" in view.rules.text()
 
     # Attempts: every GPT-4 try failed with 500, each retry after the policy's wait, then Claude.
     table = view.attempts

@@ -107,6 +107,12 @@ class InspectorView(QWidget):
         self.period_filter.setAccessibleName("Filter by date")
         for key, label in PERIODS.items():
             self.period_filter.addItem(label, key)
+        # Model names can be long ("OpenAI text-embedding-3-large"): the combos stay narrow
+        # and the search box keeps room to type.
+        for combo in (self.task_filter, self.model_filter, self.period_filter):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
+        self.search.setMinimumWidth(160)
         filters = QHBoxLayout()
         filters.addWidget(self.search, 2)
         filters.addWidget(self.task_filter, 1)
@@ -272,7 +278,7 @@ class InspectorView(QWidget):
         self._update_details_toggle()
         counts = detail["excluded_counts"]
         self.rules.setText(
-            "Excluded: " + "; ".join(f"{rule} {n}" for rule, n in counts.items())
+            "Excluded: " + "; ".join(f"{rule}: {n}" for rule, n in counts.items())
             if counts
             else "No rule excluded a model."
         )
