@@ -28,6 +28,7 @@ __all__ = [
     "fallback_words",
     "model_name",
     "outcome_sentence",
+    "outcome_words",
     "readable_id",
     "task_description",
     "task_words",
@@ -98,6 +99,22 @@ def fallback_words(names: Sequence[str]) -> str:
 def chain_words(catalog: Mapping[str, ModelSpec], chain: Sequence[str]) -> str:
     """:func:`fallback_words` of a chain of model ids, by their catalog names."""
     return fallback_words([model_name(catalog, m) for m in chain])
+
+
+_OUTCOME_WORDS = {
+    "ok": "answered",
+    "error": "failed",
+    "stalled": "went silent",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+    "cache_hit": "from the cache",
+    "in_flight": "unfinished",
+}
+
+
+def outcome_words(outcome: str) -> str:
+    """How one attempt ended, in words ("ok" -> "answered", "cache_hit" -> "from the cache")."""
+    return _OUTCOME_WORDS.get(outcome, outcome.replace("_", " "))
 
 
 def times(count: int) -> str:

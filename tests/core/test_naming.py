@@ -13,6 +13,7 @@ from sparklio_desktop.core.naming import (
     fallback_words,
     model_name,
     outcome_sentence,
+    outcome_words,
     readable_id,
     task_description,
     task_words,
@@ -68,6 +69,12 @@ def test_failures_in_words():
     assert error_words("AuthError", "invalid x-api-key", 401) == "a refused API key (HTTP 401)"
     assert error_words("SomethingNew", "?") == "an error (SomethingNew)"
     assert [times(n) for n in (1, 2, 4)] == ["once", "twice", "4 times"]
+    assert [outcome_words(o) for o in ("ok", "error", "cache_hit", "new_kind")] == [
+        "answered",
+        "failed",
+        "from the cache",
+        "new kind",
+    ]
 
 
 def test_outcomes_in_words():

@@ -63,7 +63,8 @@ def test_inspector_shows_retries_and_fallback(qtbot, qloop, openai_server, anthr
     rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
     assert [row[1] for row in rows] == ["GPT-4"] * (retries + 1) + ["Claude 3.5 Sonnet"]
     assert table.item(0, 1).toolTip() == "openai/gpt-4"  # the id, one hover away
-    assert [row[2] for row in rows] == ["error"] * (retries + 1) + ["ok"]
+    assert [row[2] for row in rows] == ["failed"] * (retries + 1) + ["answered"]
+    assert table.item(0, 2).toolTip() == "error"  # the ledger's outcome
     assert rows[0][6] == "retry after 0.01 s"
     assert rows[retries][6] == "fell back to Claude 3.5 Sonnet"
     assert rows[0][7] == "TransientError: scripted failure"
@@ -92,6 +93,7 @@ def test_inspector_shows_retries_and_fallback(qtbot, qloop, openai_server, anthr
     assert view.history.item(0, 1).text() == "Brief questions"
     assert view.history.item(0, 2).text() == "Claude 3.5 Sonnet"
     assert view.history.item(0, 2).toolTip() == "anthropic/claude-3-5-sonnet"
+    assert view.history.item(0, 3).text() == "answered"
     assert view.model_filter.findText("GPT-4") > 0 and view.model_filter.findText("openai/gpt-4") < 0
     view.model_filter.setCurrentIndex(view.model_filter.findText("GPT-4"))
     assert ctx.inspector.model_filter == "openai/gpt-4"

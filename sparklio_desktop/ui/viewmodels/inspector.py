@@ -26,6 +26,7 @@ from sparklio_desktop.core.naming import (
     fallback_words,
     model_name,
     outcome_sentence,
+    outcome_words,
     task_description,
     task_words,
 )
@@ -136,6 +137,7 @@ class InspectorViewModel(ViewModel):
                     "model": r.model_id,
                     "model_name": self.model_name(r.model_id),
                     "outcome": r.outcome,
+                    "outcome_words": outcome_words(r.outcome),
                     "cost_usd": r.cost_usd,
                     "attempts": r.attempts,
                     "rating": r.rating,
@@ -189,6 +191,7 @@ class InspectorViewModel(ViewModel):
                     "model": a.model_id,
                     "model_name": name(a.model_id),
                     "outcome": a.outcome,
+                    "outcome_words": outcome_words(a.outcome),
                     "error_class": a.error_class,
                     "error": a.error_message,
                     "waited_s": a.waited_s,

@@ -237,11 +237,11 @@ class InspectorView(QWidget):
                     row["ts_utc"].strftime("%Y-%m-%d %H:%M"),
                     row["task_words"],
                     row["model_name"],
-                    row["outcome"],
+                    row["outcome_words"],
                     usd_text(row["cost_usd"]),
                     row["prompt"],
                 )
-                tips = ("", row["task"], row["model"], "", "", "")
+                tips = ("", row["task"], row["model"], row["outcome"], "", "")
                 for c, text in enumerate(values):
                     item = QTableWidgetItem(text)
                     if tips[c]:
@@ -328,7 +328,7 @@ class InspectorView(QWidget):
             values = (
                 str(a["attempt"]),
                 a["model_name"],
-                a["outcome"],
+                a["outcome_words"],
                 f"{a['waited_s']:g} s",
                 seconds_text(a["latency_s"]),
                 usd_text(a["cost_usd"]),
@@ -337,7 +337,7 @@ class InspectorView(QWidget):
             )
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                if c == 1:
-                    item.setToolTip(a["model"])
+                if c in (1, 2):
+                    item.setToolTip(a["model"] if c == 1 else a["outcome"])
                 table.setItem(r, c, item)
         table.resizeColumnsToContents()
