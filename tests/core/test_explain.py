@@ -53,21 +53,25 @@ def test_a_fallback_names_the_first_choice_and_why_it_is_out(router, catalog):
     d = decide(router, no_key(catalog, "anthropic"), task="copywriting_standard")
     assert d.chain[0] == "openai/gpt-4"
     assert d.summary.endswith(
-        "the task table puts GPT-4 next for copywriting (Claude 3.5 Sonnet, its first choice, is out: no API key)."
+        "the task table puts GPT-4 next for copywriting (its first choice, Claude 3.5 Sonnet, is out: no API key)."
     )
 
 
 def test_every_role_has_its_sentence():
     a, b = Pick("x/a", "Alpha", "", 0.7), Pick("x/b", "Beta", "", 0.9)
-    assert lead_sentence("chat", [a._replace(role="fill-in"), b], b, None) == (
+    assert lead_sentence("chat", [a._replace(role="fill-in"), b], a, None) == (
         "Alpha: the best total score (0.70) for chat that fits your options."
+    )
+    # Cloud fill-ins go before local ones, so a local model can have the better total.
+    assert lead_sentence("chat", [a._replace(role="fill-in"), b], b._replace(name="Qwen 2.5"), None) == (
+        "Alpha: the best total score among cloud models (0.70) for chat; local models such as Qwen 2.5 (0.90) go last."
     )
     assert lead_sentence("chat", [a._replace(role="exploration"), b], b, None) == (
         "Alpha: an A/B exploration pick for chat instead of Beta (a small share of requests tries an alternative)."
     )
     out = b._replace(excluded="no API key")
     assert lead_sentence("chat", [a._replace(role="last resort")], None, out) == (
-        "Alpha: a local model, the only kind left for chat (Beta, its first choice, is out: no API key)."
+        "Alpha: a local model, the only kind left for chat (the task table's first choice, Beta, is out: no API key)."
     )
     assert lead_sentence("chat", [a._replace(role="rated"), b], a, b) == (
         "Alpha: creators' ratings put it ahead of Beta, the task table's first choice for chat."
@@ -103,4 +107,4 @@ def test_a_trace_resolves_the_task_tables_families(catalog, raw_policy):
     table = table_of_trace(trace, raw_policy.task("copywriting_standard").chain)
     assert table[0] == "anthropic/claude-3-5-sonnet"
     assert lead_from_trace(trace, table) == d.summary
-    assert "(Claude 3.5 Sonnet, its first choice, is out: no API key)" in d.summary
+    assert "(its first choice, Claude 3.5 Sonnet, is out: no API key)" in d.summary

@@ -59,9 +59,10 @@ def lead_sentence(task: str, chain: Sequence[Pick], best: Pick | None, table_fir
     if not chain:
         return f"No model fits this {task} request."
     first = chain[0]
-    out = ""
+    out = its = ""  # why the task table's first choice is out; ``its``: after the table was just named
     if table_first is not None and table_first.id != first.id and table_first.excluded:
-        out = f" ({table_first.name}, its first choice, is out: {table_first.excluded})"
+        why = f"{table_first.name}, is out: {table_first.excluded})"
+        out, its = f" (the task table's first choice, {why}", f" (its first choice, {why}"
     beaten = best is not None and best.id != first.id and round(best.total, _PLACES) > round(first.total, _PLACES)
     lead_by = _score(best.total, first.total) if best is not None else ""
     if first.role == "primary":
@@ -74,10 +75,15 @@ def lead_sentence(task: str, chain: Sequence[Pick], best: Pick | None, table_fir
         if beaten and best is not None:
             return (
                 f"{best.name} leads on total score ({lead_by}) but the task table puts "
-                f"{first.name} next for {task}{out}."
+                f"{first.name} next for {task}{its}."
             )
-        return f"{first.name}: next in the task table's chain for {task}{out}."
+        return f"{first.name}: next in the task table's chain for {task}{its}."
     if first.role == "fill-in":
+        if beaten and best is not None:  # the chain puts cloud fill-ins before local ones
+            return (
+                f"{first.name}: the best total score among cloud models ({_score(first.total, best.total)}) "
+                f"for {task}; local models such as {best.name} ({lead_by}) go last{out}."
+            )
         return f"{first.name}: the best total score ({first.total:.2f}) for {task} that fits your options{out}."
     if first.role == "last resort":
         return f"{first.name}: a local model, the only kind left for {task}{out}."
