@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.errors import SparklioError, UnknownNameError
+from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.policy.catalog import Capability, Catalog
 from sparklio_desktop.core.policy.families import Resolution, catalog_usable, resolve_policy, uses_families
 from sparklio_desktop.core.policy.routing_policy import (
@@ -51,7 +52,7 @@ from sparklio_desktop.core.routing.decision import (
     RoutingDecision,
     Rule,
 )
-from sparklio_desktop.core.routing.explain import explain
+from sparklio_desktop.core.routing.explain import Pick, explain, lead_sentence
 from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE, LiveState
 from sparklio_desktop.core.routing.scoring import (
     VECTOR_THRESHOLD,
@@ -455,6 +456,7 @@ class _Candidates:
         "families",
         "_built",
         "_all",
+        "_lead",
     )
 
     def __init__(
@@ -476,6 +478,7 @@ class _Candidates:
         self.families = families
         self._built: dict[int, Candidate] = {}
         self._all: tuple[Candidate, ...] | None = None
+        self._lead: str | None = None
 
     def build(self, i: int) -> Candidate:
         found = self._built.get(i)
@@ -553,19 +556,37 @@ class _Candidates:
     def excluded_counts(self) -> Mapping[Rule, int]:
         return self.scored.excluded_counts()
 
+    def summary(self) -> str:
+        """The explanation's lead sentence: why the first model, and whether the best total won."""
+        if self._lead is None:
+            scored, index, table = self.scored, self.index, self.plan.table
+            chain = [Pick.of(self.build(i)) for i in self._chain_indices()]
+            best = scored.top(1, eligible=True)
+            first = index.get(table[0]) if table else None
+            self._lead = lead_sentence(
+                task_words(None, self.plan.options.task).lower(),
+                chain,
+                Pick.of(self.build(best[0])) if best else None,
+                Pick.of(self.build(first)) if first is not None else None,
+            )
+        return self._lead
+
     def explanation(self) -> str:
         scored, index, table = self.scored, self.index, self.plan.table
         chain = [self.build(i) for i in self._chain_indices()]
         wanted = [self.build(index[m]) for m in table if m in index and scored.excluded(index[m])]
         capped = [self.build(i) for i in scored.first_ruled_by(Rule.BUDGET_CAP) if scored.rows[i].id not in table][:2]
         excluded = [] if chain else [self.build(i) for i in scored.top(6, eligible=False)]
-        text = explain(self.plan.options, chain, wanted, capped, excluded, self.estimate, self.notes)
+        text = explain(self.plan.options, chain, wanted, capped, excluded, self.estimate, self.notes, self.summary())
         if chain:
             measured = speed_words(scored.rows[index[chain[0].id]].model.speed)
             if measured:
                 text += f" {chain[0].name}'s speed is {measured} on this machine."
         choices = [r.why for r in self.families if r.model_id in self.chain and self._had_a_choice(r)]
-        if choices:
+        if choices and chain:  # after the lead sentence: how the task table's families resolved
+            lead = self.summary()
+            text = lead + " " + "; ".join(choices) + "." + text[len(lead) :]
+        elif choices:
             text = "; ".join(choices) + ". " + text
         for model_id, tag in self.local_tags.items():
             model = scored.rows[index[model_id]].model
