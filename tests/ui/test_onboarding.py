@@ -141,13 +141,15 @@ def test_key_for_this_session_only_without_a_keyring(
     assert "no keyring" in row["message"].text() and ctx.keys.get("openai") is None
 
     keys_seen: list[object] = []
+    machine: list[bool] = []
     ctx.settings.keysChanged.connect(keys_seen.append)
+    dialog.vm.machineChanged.connect(lambda: machine.append(True))
     row["edit"].setText(SESSION_KEY)
     qtbot.mouseClick(row["session"], Qt.MouseButton.LeftButton)
     settle(dialog.vm, lambda: "session" in row["status"].text())
     assert ctx.keys.get("openai") == SESSION_KEY and ctx.keys.source("openai") == "session"
     assert row["status"].text() == "for this session only (not saved)" and row["edit"].text() == ""
-    assert keys_seen  # the settings panel, the status bar and the composer preview redraw
+    assert keys_seen and machine  # the settings panel, the status bar and the composer preview redraw
     assert dialog.summary.text() == "You are set: ask anything and Sparklio picks the model."
     assert "openai/gpt-4" not in ctx.planner.live_state().unavailable
     assert "anthropic/claude-3-5-sonnet" in ctx.planner.live_state().unavailable
@@ -170,3 +172,24 @@ def test_show_if_needed_respects_the_setting(qtbot, qloop, make_ctx, sparklio_ho
     (sparklio_home / "settings.json").write_text(json.dumps({"ui": {"onboarding_done": True}}), encoding="utf-8")
     ctx = make_ctx()
     assert run(qloop, show_onboarding_if_needed(ctx)) is None
+
+
+def test_open_onboarding_reuses_the_windows_guide(qtbot, qloop, settle, make_ctx):
+    from PySide6.QtWidgets import QWidget
+
+    from sparklio_desktop.ui.views.onboarding_view import OnboardingDialog, open_onboarding
+
+    ctx = make_ctx()
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.show()
+    first = open_onboarding(ctx, window)
+    settle(first.vm, lambda: first.vm.findings is not None)
+    first.hide()  # hidden, as a finished guide is
+    again = open_onboarding(ctx, window)
+    assert again is first and again.isVisible() and len(window.findChildren(OnboardingDialog)) == 1
+    settle(again.vm)
+    again.focus_keys()
+    assert again.focusWidget() is again.key_rows["anthropic"]["edit"]  # the first provider without a key
+    again.hide()
+    run(qloop, again.vm.wait_idle())

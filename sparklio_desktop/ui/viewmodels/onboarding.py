@@ -71,6 +71,7 @@ class OnboardingViewModel(ViewModel):
     pullStateChanged = Signal(bool)
     pullFinished = Signal(str, str)  # model, "success" | "cancelled" | "failed"
     finished = Signal()  # ui.onboarding_done is saved
+    machineChanged = Signal()  # a key, a pulled model or a started Ollama: previews and the status bar redraw
     notice = Signal(str)
 
     _WATCHED = ("budget.monthly_usd", "local.sd_weight_dirs", "ui.onboarding_done")
@@ -157,6 +158,7 @@ class OnboardingViewModel(ViewModel):
     async def _keys_changed(self) -> None:
         self._planner.invalidate()
         await self._settings.refresh()  # keysChanged: settings panel, status bar, composer preview
+        self.machineChanged.emit()
         await self.detect()
 
     # -- settings --------------------------------------------------------------------------
@@ -214,6 +216,7 @@ class OnboardingViewModel(ViewModel):
         self.pullFinished.emit(name, outcome)
         if outcome == "success":
             self._planner.invalidate()  # a newly installed tag makes its catalog model routable
+            self.machineChanged.emit()
             self.notice.emit(f"Pulled {name}: it answers for free on this computer.")
             self.detect()
 
@@ -233,6 +236,7 @@ class OnboardingViewModel(ViewModel):
             await self.detect()
             if self.findings is not None and self.findings.ollama.reachable:
                 self._planner.invalidate()
+                self.machineChanged.emit()
                 self.notice.emit("Ollama is running.")
                 return
             await asyncio.sleep(1.0)

@@ -49,6 +49,7 @@ def _count(n: int, one: str, many: str) -> str:
 EMPTY_SENTENCE = "Ask anything; Sparklio picks the model."
 # A few prompts per task, offered as chips before the first message (tasks the policy lacks are skipped).
 EXAMPLE_PROMPTS: dict[str, tuple[str, ...]] = {
+    "chat": ("Help me plan a launch post for Friday",),
     "brief_questions": ("What is a good name for a coffee subscription?",),
     "copywriting_standard": ("Three Instagram captions for our autumn launch",),
     "strategy_planning": ("A three-month content plan for a small bakery",),
@@ -281,7 +282,7 @@ class ComposerView(QWidget):
         for action, label in (
             ("add_key", "Add a &key"),
             ("start_ollama", "Start &Ollama"),
-            ("open_models", "Open Mo&dels"),
+            ("open_models", "Open Mod&els"),
         ):
             button = QPushButton(label)
             button.clicked.connect(lambda _=False, a=action: self.actionRequested.emit(a))

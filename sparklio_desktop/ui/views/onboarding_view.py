@@ -10,8 +10,9 @@ the view-model's worker thread and fills the page when it is done.
 
 For the integrator (app.py):
 
-* ``create_onboarding(ctx, parent)`` builds the dialog over a ``GuiContext`` and starts
-  detection; ``dialog.show()`` it (Help → First-run guide…).
+* ``open_onboarding(ctx, window)`` shows the window's guide (built once, detected again
+  on each opening): Help → First-run guide…; ``create_onboarding(ctx, parent)`` builds a
+  new one over a ``GuiContext`` and starts detection, without showing it.
 * ``await show_onboarding_if_needed(ctx, parent)`` at start-up: detects, and shows the
   guide only when it was never finished or skipped and nothing is configured.
 * ``await onboarding_screenshot(ctx, folder, parent)`` writes ``onboarding.png``.
@@ -114,7 +115,7 @@ class OnboardingDialog(QDialog):
         column.addWidget(self._images_box())
         column.addWidget(self._budget_box())
         column.addStretch(1)
-        scroll = QScrollArea()
+        self.page_scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(page)
@@ -378,6 +379,18 @@ class OnboardingDialog(QDialog):
         self.cancel_pull_button.setVisible(pulling)
         self.pull_button.setEnabled(not pulling)
 
+    def focus_keys(self) -> None:
+        """Scroll to the keys and put the cursor in the first provider without one (Add a key)."""
+        found = self.vm.findings
+        missing = [k.provider for k in found.keys if not k.present] if found is not None else []
+        edit = self.key_rows[missing[0] if missing and missing[0] in self.key_rows else "openai"]["edit"]
+        self.page_scroll.ensureWidgetVisible(edit)
+        edit.setFocus()
+
+    def focus_local(self) -> None:
+        """Scroll to the local models section (Start Ollama, Pull)."""
+        self.page_scroll.ensureWidgetVisible(self.ollama_state)
+
     def _on_pull_finished(self, name: str, outcome: str) -> None:
         if outcome != "success":
             self.notice.setText(f"The pull of {name} {'was cancelled' if outcome == 'cancelled' else 'failed'}.")
@@ -395,6 +408,20 @@ def create_onboarding(ctx: Any, parent: QWidget | None = None, **vm_options: Any
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     vm.detect()
     return dialog
+
+
+def open_onboarding(ctx: Any, parent: QWidget | None = None) -> OnboardingDialog:
+    """Help → First-run guide…, and the composer's Add a key / Start Ollama: the window's
+    guide, shown and raised (built once per parent window, then detected again)."""
+    found = parent.findChild(OnboardingDialog) if parent is not None else None
+    if found is None:
+        found = create_onboarding(ctx, parent)
+    else:
+        found.vm.detect()
+    found.show()
+    found.raise_()
+    found.activateWindow()
+    return found
 
 
 async def show_onboarding_if_needed(ctx: Any, parent: QWidget | None = None) -> OnboardingDialog | None:
