@@ -401,9 +401,13 @@ class OnboardingDialog(QDialog):
 
 def create_onboarding(ctx: Any, parent: QWidget | None = None, **vm_options: Any) -> OnboardingDialog:
     """The guide over a ``GuiContext`` (app.py); detection starts at once. The view-model
-    joins ``ctx.extra_view_models`` so the app's shutdown waits for it (and a pull)."""
+    joins ``ctx.extra_view_models`` so the app's shutdown waits for it (and a pull), and
+    its ``machineChanged`` redraws the composer's preview and the status bar."""
     vm = OnboardingViewModel(ctx.workspace, ctx.keys, ctx.planner, ctx.settings, ctx.executor, **vm_options)
     ctx.extra_view_models.append(vm)
+    # A key, a pulled model, a started Ollama: the composer's route and the status bar show it at once.
+    vm.machineChanged.connect(ctx.composer.schedule_preview)
+    vm.machineChanged.connect(ctx.status.refresh)
     dialog = OnboardingDialog(vm, parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     vm.detect()
