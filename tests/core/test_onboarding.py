@@ -99,8 +99,10 @@ def test_environment_keys_are_found_by_name_never_by_value(catalog, monkeypatch,
 @pytest.mark.keyring
 def test_keyring_keys_on_the_real_secret_service(catalog, secret_service):
     store = KeyStore()
-    store.set("anthropic", "sk-ant-keyring-0123456789abcdef")
+    store.set_session_key("anthropic", SESSION_KEY)
+    store.set("anthropic", "sk-ant-keyring-0123456789abcdef")  # a stored key replaces the session's
     try:
+        assert store.get("anthropic") == "sk-ant-keyring-0123456789abcdef" and store.session_providers() == []
         found = detect(Settings(), catalog, KeyStore(), gpu=BIG_GPU)
         assert found.keyring_available and found.keyring_help == ""
         assert {k.provider: k.source for k in found.keys}["anthropic"] == "keyring"

@@ -319,6 +319,10 @@ class KeyStore:
         self._call(lambda: backend.set_password(self._service, provider, key), secret=key)
         with self._lock:
             self._cache[provider] = key
+        with _SESSION_LOCK:  # a stored key replaces a session-only one
+            had_session = _SESSION_KEYS.pop(provider, None) is not None
+        if had_session:
+            key_index.mark_session(provider, False)
         key_index.mark(provider, True)
         log.info("stored the API key for %s in the OS keyring", provider)
 
