@@ -141,8 +141,11 @@ def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx
     view._open_image(view.images.item(0))
     viewers = view.findChildren(ImageViewer)
     assert len(viewers) == 1 and not viewers[0].image.isNull()
+    fitted = viewers[0].view.transform().m11()  # it opens fitted to the window
     viewers[0].zoom(2.0)
-    assert viewers[0].view.transform().m11() == 2.0
+    assert viewers[0].view.transform().m11() == 2.0 * fitted
+    viewers[0].actual_size()
+    assert viewers[0].view.transform().m11() == 1.0
     viewers[0].close()
 
 
