@@ -307,16 +307,20 @@ class ConversationStore:
                 (*values, _now_text(), full_id),
             )
 
-    def delete(self, conversation_id: str) -> None:
-        """Soft delete: the conversation leaves the list and search; :meth:`restore` undoes it."""
+    def delete(self, conversation_id: str) -> str:
+        """Soft delete: the conversation leaves the list and search; :meth:`restore` undoes it.
+        Returns the full id (the caller may have given a prefix)."""
         with self._tx(write=True) as conn:
             full_id = self._resolve(conn, conversation_id)
             conn.execute("UPDATE conversations SET deleted_at = ? WHERE id = ?", (_now_text(), full_id))
+        return full_id
 
-    def restore(self, conversation_id: str) -> None:
+    def restore(self, conversation_id: str) -> str:
+        """Undo a :meth:`delete` (a no-op on a live conversation); returns the full id."""
         with self._tx(write=True) as conn:
             full_id = self._resolve(conn, conversation_id, deleted=True)
             conn.execute("UPDATE conversations SET deleted_at = NULL WHERE id = ?", (full_id,))
+        return full_id
 
     def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
         """Remove for good the conversations deleted at least ``older_than`` ago; how many."""
@@ -329,14 +333,25 @@ class ConversationStore:
                 )
             ]
             for full_id in ids:
-                conn.execute(
-                    "DELETE FROM feedback WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)",
-                    (full_id,),
-                )
-                conn.execute("UPDATE conversations SET current_leaf = NULL WHERE id = ?", (full_id,))
-                conn.execute("DELETE FROM turns WHERE conversation_id = ?", (full_id,))
-                conn.execute("DELETE FROM conversations WHERE id = ?", (full_id,))
+                self._remove(conn, full_id)
         return len(ids)
+
+    def purge(self, conversation_id: str) -> str:
+        """Remove one conversation for good, deleted or not (``sparklio conversations rm
+        --purge``); returns its full id. Its turns, their index entries and feedback go too."""
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id, deleted=True)
+            self._remove(conn, full_id)
+        return full_id
+
+    @staticmethod
+    def _remove(conn: sqlite3.Connection, full_id: str) -> None:
+        conn.execute(
+            "DELETE FROM feedback WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)", (full_id,)
+        )
+        conn.execute("UPDATE conversations SET current_leaf = NULL WHERE id = ?", (full_id,))
+        conn.execute("DELETE FROM turns WHERE conversation_id = ?", (full_id,))
+        conn.execute("DELETE FROM conversations WHERE id = ?", (full_id,))
 
     # -- turns ---------------------------------------------------------------------------
 
