@@ -596,16 +596,29 @@ class ConversationStore:
 
     def record_feedback(self, turn_id: int, kind: str) -> None:
         """Record that the user copied, regenerated or edited around an answer. Kept apart
-        from explicit stars and votes (docs/conversations.md says what reads it)."""
+        from explicit stars and votes (docs/conversations.md says what reads it). ``turn_id``
+        is the answer (copy, regenerate) or the question edited (edit: the feedback goes on
+        that question's newest answer)."""
         if kind not in FEEDBACK_KINDS:
             raise SparklioError(f"implicit feedback is one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
         with self._tx(write=True) as conn:
-            row = conn.execute("SELECT request_id FROM turns WHERE id = ?", (turn_id,)).fetchone()
+            row = conn.execute("SELECT request_id, role FROM turns WHERE id = ?", (turn_id,)).fetchone()
             if row is None:
                 raise SparklioError(f"no turn {turn_id} in the conversations file")
+            target, request_id = turn_id, row[0]
+            if row[1] == "user":
+                # An edit is given the question edited; the feedback is on the answer it
+                # replaces: that question's newest answer (none yet: kept on the question).
+                answer = conn.execute(
+                    "SELECT id, request_id FROM turns WHERE parent_id = ? AND role = 'assistant'"
+                    " ORDER BY id DESC LIMIT 1",
+                    (turn_id,),
+                ).fetchone()
+                if answer is not None:
+                    target, request_id = answer
             conn.execute(
                 "INSERT INTO feedback (turn_id, request_id, kind, at) VALUES (?, ?, ?, ?)",
-                (turn_id, row[0], kind, _now_text()),
+                (target, request_id, kind, _now_text()),
             )
 
     def feedback(self, *, request_id: str | None = None) -> dict[str, int]:
