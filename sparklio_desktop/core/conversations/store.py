@@ -120,6 +120,28 @@ def _options_json(options: Mapping[str, str | None] | None) -> str:
     return json.dumps(clean, sort_keys=True)
 
 
+def _snippets(conn: sqlite3.Connection, table: str, match: str, rowids: Sequence[int | None]) -> dict[int, str]:
+    """FTS5 snippets of ``rowids`` (rows that match ``match``) in one pass over their range.
+
+    Why this shape: ``rowid IN (...)`` or one query per row makes FTS5 seek each rowid,
+    and a seek re-reads every term's postings (for a prefix term, every term it covers):
+    50 snippets of a three-word query took 40 ms. Scanning the matches between the lowest
+    and highest rowid wanted and computing ``snippet()`` only for the rows wanted takes 2.
+    """
+    wanted = sorted({r for r in rowids if r is not None})
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        f"""SELECT id, s FROM (
+            SELECT rowid AS id, CASE WHEN rowid IN (SELECT value FROM json_each(?))
+                THEN snippet({table}, 0, '[', ']', '…', ?) END AS s
+            FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ?
+        ) WHERE s IS NOT NULL""",
+        (json.dumps(wanted), _SNIPPET_TOKENS, match, wanted[0], wanted[-1]),
+    ).fetchall()
+    return {int(rowid): str(text) for rowid, text in rows}
+
+
 class ConversationStore:
     """SQLite file ``data_dir()/conversations.sqlite`` (WAL), FTS5 over turn text and titles."""
 
@@ -565,26 +587,8 @@ class ConversationStore:
             chosen = chosen[:limit]
             turn_ids = [best[s.id][1] for s in chosen if best[s.id][1] is not None]
             title_seqs = [best[s.id][2] for s in chosen if best[s.id][1] is None]
-            # One snippet query per index: FTS5 walks the term's postings once for an IN list
-            # (a query per hit cost a seek each, ~0.3 ms for a common word).
-            turn_snippets = dict(
-                conn.execute(
-                    "SELECT rowid, snippet(turns_fts, 0, '[', ']', '…', ?) FROM turns_fts"
-                    " WHERE turns_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
-                    (_SNIPPET_TOKENS, match, json.dumps(turn_ids)),
-                ).fetchall()
-                if turn_ids
-                else []
-            )
-            title_snippets = dict(
-                conn.execute(
-                    "SELECT rowid, snippet(titles_fts, 0, '[', ']', '…', ?) FROM titles_fts"
-                    " WHERE titles_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
-                    (_SNIPPET_TOKENS, match, json.dumps(title_seqs)),
-                ).fetchall()
-                if title_seqs
-                else []
-            )
+            turn_snippets = _snippets(conn, "turns_fts", match, turn_ids)
+            title_snippets = _snippets(conn, "titles_fts", match, title_seqs)
         hits: list[SearchHit] = []
         for summary in chosen:
             _score, turn_id, seq = best[summary.id]
