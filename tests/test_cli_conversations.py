@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -211,3 +212,25 @@ def test_a_failed_run_keeps_the_question_with_its_error(anthropic):
     turns = json.loads(sparklio("conversations", "show", conversation_id, "--json").stdout)["turns"]
     assert [t["role"] for t in turns] == ["user"]
     assert "content policy" in turns[0]["meta"]["error"] and turns[0]["meta"]["request_id"] == payload["request_id"]
+
+
+def test_a_conversation_removed_during_the_run_still_prints_the_paid_answer(anthropic, sparklio_home):
+    with ConversationStore(sparklio_home / "conversations.sqlite") as store:
+        conversation_id = store.create("copywriting_standard").id
+    anthropic.reply_text = "one two three four five six"
+    anthropic.chunk_interval_s = 0.2  # the answer streams for about a second
+    env = dict(os.environ, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=anthropic.base_url)
+    args = ["run", "--task", "copywriting_standard", "--prompt", "p", "--no-explore", "--no-cache"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sparklio_desktop", *args, "--conversation", conversation_id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not anthropic.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with ConversationStore(sparklio_home / "conversations.sqlite") as store:
+        store.purge(conversation_id)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out.strip() == "one two three four five six"
+    assert "warning: the run was not kept in the conversation" in err and "Traceback" not in err

@@ -296,9 +296,15 @@ def run(args: argparse.Namespace) -> int:
             )
     conversation_id = None
     if conversation is not None:
-        conversation_id = conversation.record(args, prompt, result, written)
-        if not args.json:
-            print(f"[conversation {conversation_id}]", file=sys.stderr)
+        try:
+            conversation_id = conversation.record(args, prompt, result, written)
+        except SparklioError as exc:  # the run is paid for: its answer is still printed
+            print(
+                f"sparklio: warning: the run was not kept in the conversation: {safe_text(str(exc))}", file=sys.stderr
+            )
+        else:
+            if not args.json:
+                print(f"[conversation {conversation_id}]", file=sys.stderr)
     if args.json:
         payload = result.to_dict()
         payload["files"] = written
