@@ -1,0 +1,27 @@
+"""Conversations: every turn kept in the data folder, searchable, exportable.
+
+The store (``store.py``) keeps conversations in ``conversations.sqlite``: the full text of
+every turn, the model, request id and cost of each answer, attachments by path, the task
+and route options; edits and regenerations as sibling versions in a turn tree; FTS5 over
+turn text and titles; implicit feedback (copy, regenerate, edit). ``export.py`` writes a
+conversation as Markdown, JSON or a standalone HTML page. docs/conversations.md is the spec.
+"""
+
+from __future__ import annotations
+
+from sparklio_desktop.core.conversations.export import EXPORT_FORMATS, export_conversation
+from sparklio_desktop.core.conversations.records import (
+    FEEDBACK_KINDS,
+    Conversation,
+    ConversationNotFound,
+    ConversationsFileError,
+    ConversationSummary,
+    SearchHit,
+    Turn,
+)
+from sparklio_desktop.core.conversations.store import FILENAME, ConversationStore, derive_title
+
+__all__ = [
+    "EXPORT_FORMATS", "FEEDBACK_KINDS", "FILENAME", "Conversation", "ConversationNotFound", "ConversationStore",
+    "ConversationSummary", "ConversationsFileError", "SearchHit", "Turn", "derive_title", "export_conversation",
+]  # fmt: skip

@@ -1,0 +1,106 @@
+"""The values the conversation store hands out, and its errors.
+
+They are frozen dataclasses so the window's view-models can pass them across threads and
+compare them; the store builds them from rows and never hands out a row.
+
+    SparklioError
+    ├── ConversationNotFound     an id (or id prefix) that names no conversation
+    └── DatabaseFileError        (core.ledger.sqlite_file) the file cannot be used
+        └── ConversationsFileError   ... said for the conversations file
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError, FileProblem
+
+__all__ = [
+    "FEEDBACK_KINDS", "ROLES", "Conversation", "ConversationNotFound", "ConversationSummary",
+    "ConversationsFileError", "SearchHit", "Turn",
+]  # fmt: skip
+
+ROLES = ("user", "assistant")
+# Implicit feedback on an answer: the user copied it, asked for another, or edited the
+# question that led to it. Kept apart from the ledger's explicit stars and votes.
+FEEDBACK_KINDS = ("copy", "regenerate", "edit")
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One sidebar row."""
+
+    id: str
+    title: str
+    task: str
+    pinned: bool
+    created_at: datetime
+    updated_at: datetime
+    turns: int  # turns on the current thread
+
+
+@dataclass(frozen=True)
+class Conversation(ConversationSummary):
+    options: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn; ``version`` of ``versions`` among its siblings (same parent, same role)."""
+
+    id: int
+    conversation_id: str
+    parent_id: int | None
+    role: str
+    content: str
+    created_at: datetime
+    model: str | None = None
+    request_id: str | None = None
+    task: str | None = None
+    cost_usd: Decimal | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    attachments: tuple[str, ...] = ()
+    version: int = 1
+    versions: int = 1
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation: ConversationSummary
+    snippet: str  # FTS5 snippet() with [ and ] around the matches
+    turn_id: int | None  # None: the title matched
+
+
+class ConversationNotFound(SparklioError):
+    """No conversation has that id (or the prefix is ambiguous, or it was deleted)."""
+
+    def __init__(self, conversation_id: str, why: str = "") -> None:
+        self.conversation_id = conversation_id
+        super().__init__(why or f"no conversation {conversation_id} (sparklio conversations list shows them)")
+
+
+class ConversationsFileError(DatabaseFileError):
+    """The conversations file cannot be used. Worded for this file: ``sparklio doctor
+    --repair`` mends the ledger, not this one, so a damaged file is to be moved aside."""
+
+    def __init__(self, path: Path, problem: FileProblem, detail: str) -> None:
+        super().__init__(path, "conversations file", problem, detail)
+        if problem == "damaged":
+            message = (
+                f"the conversations file {path} is damaged ({detail}); rename or move it aside "
+                "and Sparklio starts a new one (the old file may still open in an SQLite tool)"
+            )
+            self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @classmethod
+    def wrap(cls, error: DatabaseFileError) -> ConversationsFileError:
+        return cls(error.path, error.problem, error.detail)

@@ -1,0 +1,649 @@
+"""Every conversation, kept in the data folder: ``conversations.sqlite``.
+
+Why a file of its own (not the ledger): the ledger is money and is never replaced behind
+the user's back; conversations are text the user may want to delete, export or move
+aside, and their full-text index grows with them. Why plain ``sqlite3``: FTS5 virtual
+tables, triggers and ``snippet()`` are SQL SQLite alone understands, and the sidebar's
+reads stay in microseconds without an ORM (benchmarks/bench_conversations.py).
+
+The turns of a conversation form a tree (see schema.py): an edit or a regeneration is a
+sibling of the turn it replaces, and the thread shown is the path from the root to the
+conversation's ``current_leaf``. :meth:`ConversationStore.select_version` moves the leaf
+to another sibling's newest descendants, so earlier versions stay browsable.
+
+Opening checks the file as the ledger does (core/ledger/sqlite_file.py): a read-only
+folder, a damaged file or a file some other program wrote is one located line
+(:class:`ConversationsFileError`), never a traceback. One store may be used by one thread
+at a time (the window calls it through its serial database executor, the CLI directly);
+a lock makes a mistake there safe rather than corrupting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from sparklio_desktop.core.conversations.fts_query import fts_query
+from sparklio_desktop.core.conversations.records import (
+    FEEDBACK_KINDS,
+    ROLES,
+    Conversation,
+    ConversationNotFound,
+    ConversationsFileError,
+    ConversationSummary,
+    SearchHit,
+    Turn,
+)
+from sparklio_desktop.core.conversations.schema import apply_pending
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger.sqlite_file import (
+    BUSY_TIMEOUT_MS,
+    DatabaseFileError,
+    check_folder_writable,
+    configure_connection,
+    file_error,
+)
+from sparklio_desktop.core.money import from_picodollars, to_picodollars
+from sparklio_desktop.core.providers.base import Message
+from sparklio_desktop.core.settings import paths
+
+__all__ = ["FILENAME", "SEARCH_WINDOW", "TITLE_MAX", "ConversationStore", "derive_title"]
+
+FILENAME = "conversations.sqlite"
+LABEL = "conversations file"
+TITLE_MAX = 60
+MIN_PREFIX = 4
+_SNIPPET_TOKENS = 12
+# How many of the newest matching turns (and titles) a search ranks (see search()).
+SEARCH_WINDOW = 2000
+
+_CONVERSATION_COLUMNS = (
+    "c.id, c.title, c.task, c.pinned, c.created_at, c.updated_at, COALESCE(l.depth, 0), c.options_json"
+)
+_TURN_COLUMNS = (
+    "t.id, t.conversation_id, t.parent_id, t.role, t.content, t.created_at, t.model, t.request_id,"
+    " t.task, t.cost_usd, t.meta_json, t.attachments_json"
+)
+# The version of a turn among its siblings (same conversation, parent and role) and their number.
+_VERSION_COLUMNS = (
+    "(SELECT COUNT(*) FROM turns s WHERE s.conversation_id = t.conversation_id AND s.parent_id IS t.parent_id"
+    " AND s.role = t.role AND s.id <= t.id),"
+    " (SELECT COUNT(*) FROM turns s WHERE s.conversation_id = t.conversation_id AND s.parent_id IS t.parent_id"
+    " AND s.role = t.role)"
+)
+# The path from a turn (the ``start`` parameter) up to its root.
+_PATH_UP = """WITH RECURSIVE path(id) AS (
+    SELECT :start WHERE :start IS NOT NULL
+    UNION ALL
+    SELECT p.parent_id FROM turns p JOIN path ON p.id = path.id WHERE p.parent_id IS NOT NULL
+)"""
+
+
+def _now_text(now: datetime | None = None) -> str:
+    utc = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}Z"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def derive_title(content: str) -> str:
+    """A title from the first user turn: its first non-empty line, spaces collapsed, cut
+    at a word boundary to at most :data:`TITLE_MAX` characters (with an ellipsis)."""
+    line = next((ln for ln in content.splitlines() if ln.strip()), "")
+    text = re.sub(r"\s+", " ", line).strip()
+    if len(text) <= TITLE_MAX:
+        return text
+    cut = text[: TITLE_MAX - 1]
+    if " " in cut[TITLE_MAX // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def _options_json(options: Mapping[str, str | None] | None) -> str:
+    clean: dict[str, str | None] = {}
+    for key, value in (options or {}).items():
+        if not isinstance(key, str) or not (value is None or isinstance(value, str)):
+            raise SparklioError(f"a conversation option must be text: {key!r}={value!r}")
+        clean[key] = value
+    return json.dumps(clean, sort_keys=True)
+
+
+def _snippets(conn: sqlite3.Connection, table: str, match: str, rowids: Sequence[int | None]) -> dict[int, str]:
+    """FTS5 snippets of ``rowids`` (rows that match ``match``) in one pass over their range.
+
+    Why this shape: ``rowid IN (...)`` or one query per row makes FTS5 seek each rowid,
+    and a seek re-reads every term's postings (for a prefix term, every term it covers):
+    50 snippets of a three-word query took 40 ms. Scanning the matches between the lowest
+    and highest rowid wanted and computing ``snippet()`` only for the rows wanted takes 2.
+    """
+    wanted = sorted({r for r in rowids if r is not None})
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        f"""SELECT id, s FROM (
+            SELECT rowid AS id, CASE WHEN rowid IN (SELECT value FROM json_each(?))
+                THEN snippet({table}, 0, '[', ']', '…', ?) END AS s
+            FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ?
+        ) WHERE s IS NOT NULL""",
+        (json.dumps(wanted), _SNIPPET_TOKENS, match, wanted[0], wanted[-1]),
+    ).fetchall()
+    return {int(rowid): str(text) for rowid, text in rows}
+
+
+class ConversationStore:
+    """SQLite file ``data_dir()/conversations.sqlite`` (WAL), FTS5 over turn text and titles."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = self._open(self.path)
+
+    @classmethod
+    def open_default(cls) -> ConversationStore:
+        return cls(paths.data_dir() / FILENAME)
+
+    # -- the file -------------------------------------------------------------------
+
+    def _file_error(self, exc: BaseException) -> ConversationsFileError | None:
+        found = file_error(self.path, LABEL, exc)
+        return ConversationsFileError.wrap(found) if found is not None else None
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        try:
+            check_folder_writable(path.parent, path, LABEL)
+        except DatabaseFileError as exc:
+            raise ConversationsFileError.wrap(exc) from None
+        if path.is_dir():
+            raise ConversationsFileError(path, "unopenable", "a folder is in its place")
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise (self._file_error(exc) or exc) from None
+        try:
+            configure_connection(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                apply_pending(conn, _now_text())
+            except sqlite3.Error as exc:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if self._file_error(exc) is not None:
+                    raise
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConversationsFileError(
+                    path, "damaged", f"its tables are not the ones Sparklio made: {detail}"
+                ) from None
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise (self._file_error(exc) or exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        with self._lock, suppress(sqlite3.Error):
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction (a write takes the lock up front); file errors become one line."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                translated = self._file_error(exc)
+                if translated is None:
+                    raise
+                raise translated from None
+
+    # -- conversations ----------------------------------------------------------------
+
+    def create(self, task: str, *, title: str = "", options: Mapping[str, str | None] | None = None) -> Conversation:
+        """A new, empty conversation for ``task``."""
+        if not isinstance(task, str) or not task.strip():
+            raise SparklioError("a conversation needs a task name")
+        options_json = _options_json(options)
+        now = _now_text()
+        with self._tx(write=True) as conn:
+            while True:
+                new_id = secrets.token_hex(6)
+                try:
+                    conn.execute(
+                        "INSERT INTO conversations (id, title, task, options_json, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (new_id, title.strip(), task.strip(), options_json, now, now),
+                    )
+                    break
+                except sqlite3.IntegrityError:
+                    continue  # 48 random bits collided: draw again
+            return self._conversation(conn, new_id)
+
+    def _resolve(self, conn: sqlite3.Connection, conversation_id: str, *, deleted: bool = False) -> str:
+        """The full id ``conversation_id`` names (a unique prefix of at least 4 characters)."""
+        wanted = conversation_id.strip().lower() if isinstance(conversation_id, str) else ""
+        if not wanted:
+            raise ConversationNotFound(
+                str(conversation_id), "a conversation id is needed (sparklio conversations list shows them)"
+            )
+        row = conn.execute("SELECT id, deleted_at FROM conversations WHERE id = ?", (wanted,)).fetchone()
+        if row is None and len(wanted) >= MIN_PREFIX and re.fullmatch(r"[0-9a-f]+", wanted):
+            rows = conn.execute(
+                "SELECT id, deleted_at FROM conversations WHERE id GLOB ? LIMIT 2", (wanted + "*",)
+            ).fetchall()
+            if len(rows) > 1:
+                raise ConversationNotFound(
+                    wanted, f"the id prefix {wanted} names several conversations; give more of the id"
+                )
+            row = rows[0] if rows else None
+        if row is None:
+            raise ConversationNotFound(conversation_id.strip())
+        if row[1] is not None and not deleted:
+            raise ConversationNotFound(
+                row[0], f"conversation {row[0]} is deleted (sparklio conversations restore {row[0]} brings it back)"
+            )
+        return str(row[0])
+
+    def _conversation(self, conn: sqlite3.Connection, full_id: str) -> Conversation:
+        row = conn.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c LEFT JOIN turns l ON l.id = c.current_leaf"
+            " WHERE c.id = ?",
+            (full_id,),
+        ).fetchone()
+        summary = self._summary(row)
+        return Conversation(**summary.__dict__, options=json.loads(row[7]))
+
+    @staticmethod
+    def _summary(row: Sequence[Any]) -> ConversationSummary:
+        return ConversationSummary(
+            id=row[0],
+            title=row[1],
+            task=row[2],
+            pinned=bool(row[3]),
+            created_at=_parse_time(row[4]),
+            updated_at=_parse_time(row[5]),
+            turns=int(row[6]),
+        )
+
+    def get(self, conversation_id: str) -> Conversation:
+        """The conversation; raises :class:`ConversationNotFound` (a unique id prefix works)."""
+        with self._tx() as conn:
+            return self._conversation(conn, self._resolve(conn, conversation_id))
+
+    def count(self) -> int:
+        with self._tx() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM conversations WHERE deleted_at IS NULL").fetchone()[0])
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        self._update(conversation_id, "title = ?", (title.strip(),))
+
+    def set_pinned(self, conversation_id: str, pinned: bool) -> None:
+        # Pinning reorders the sidebar but is not activity: updated_at stays.
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id)
+            conn.execute("UPDATE conversations SET pinned = ? WHERE id = ?", (int(bool(pinned)), full_id))
+
+    def set_task(self, conversation_id: str, task: str, options: Mapping[str, str | None] | None = None) -> None:
+        """Change the task (and, when given, the route options) later turns run with."""
+        if not isinstance(task, str) or not task.strip():
+            raise SparklioError("a conversation needs a task name")
+        if options is None:
+            self._update(conversation_id, "task = ?", (task.strip(),))
+        else:
+            self._update(conversation_id, "task = ?, options_json = ?", (task.strip(), _options_json(options)))
+
+    def _update(self, conversation_id: str, assignments: str, values: tuple[Any, ...]) -> None:
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id)
+            conn.execute(
+                f"UPDATE conversations SET {assignments}, updated_at = ? WHERE id = ?",
+                (*values, _now_text(), full_id),
+            )
+
+    def delete(self, conversation_id: str) -> str:
+        """Soft delete: the conversation leaves the list and search; :meth:`restore` undoes it.
+        Returns the full id (the caller may have given a prefix)."""
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id)
+            conn.execute("UPDATE conversations SET deleted_at = ? WHERE id = ?", (_now_text(), full_id))
+        return full_id
+
+    def restore(self, conversation_id: str) -> str:
+        """Undo a :meth:`delete` (a no-op on a live conversation); returns the full id."""
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id, deleted=True)
+            conn.execute("UPDATE conversations SET deleted_at = NULL WHERE id = ?", (full_id,))
+        return full_id
+
+    def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
+        """Remove for good the conversations deleted at least ``older_than`` ago; how many."""
+        cutoff = _now_text(datetime.now(UTC) - older_than)
+        with self._tx(write=True) as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?", (cutoff,)
+                )
+            ]
+            for full_id in ids:
+                self._remove(conn, full_id)
+        return len(ids)
+
+    def purge(self, conversation_id: str) -> str:
+        """Remove one conversation for good, deleted or not (``sparklio conversations rm
+        --purge``); returns its full id. Its turns, their index entries and feedback go too."""
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id, deleted=True)
+            self._remove(conn, full_id)
+        return full_id
+
+    @staticmethod
+    def _remove(conn: sqlite3.Connection, full_id: str) -> None:
+        conn.execute(
+            "DELETE FROM feedback WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)", (full_id,)
+        )
+        conn.execute("UPDATE conversations SET current_leaf = NULL WHERE id = ?", (full_id,))
+        conn.execute("DELETE FROM turns WHERE conversation_id = ?", (full_id,))
+        conn.execute("DELETE FROM conversations WHERE id = ?", (full_id,))
+
+    # -- turns ---------------------------------------------------------------------------
+
+    def add_turn(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        *,
+        parent_id: int | None | Literal["leaf"] = "leaf",
+        model: str | None = None,
+        request_id: str | None = None,
+        task: str | None = None,
+        cost_usd: Decimal | None = None,
+        meta: Mapping[str, Any] | None = None,
+        attachments: Sequence[str] = (),
+    ) -> Turn:
+        """Add a turn; it becomes the current leaf. ``"leaf"`` appends after the current
+        leaf; an explicit ``parent_id`` (None: a new root) makes an edit or a regeneration,
+        a sibling of the turns already under that parent."""
+        if role not in ROLES:
+            raise SparklioError(f"a turn's role is user or assistant, not {role!r}")
+        if not isinstance(content, str):
+            raise SparklioError("a turn's content must be text")
+        try:
+            cost = to_picodollars(cost_usd) if cost_usd is not None else None
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise SparklioError(f"a turn's cost must be an exact Decimal of USD: {exc}") from None
+        meta_json = json.dumps(dict(meta or {}), sort_keys=True, default=str)
+        attachments_json = json.dumps([str(a) for a in attachments])
+        now = _now_text()
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id)
+            if parent_id == "leaf":
+                parent = conn.execute("SELECT current_leaf FROM conversations WHERE id = ?", (full_id,)).fetchone()[0]
+            else:
+                parent = parent_id
+            depth = 1
+            if parent is not None:
+                row = conn.execute("SELECT conversation_id, depth FROM turns WHERE id = ?", (parent,)).fetchone()
+                if row is None or row[0] != full_id:
+                    raise SparklioError(f"turn {parent} is not in conversation {full_id}")
+                depth = int(row[1]) + 1
+            cursor = conn.execute(
+                "INSERT INTO turns (conversation_id, parent_id, depth, role, content, model, request_id, task,"
+                " cost_usd, meta_json, attachments_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (full_id, parent, depth, role, content, model, request_id, task, cost, meta_json,
+                 attachments_json, now),
+            )  # fmt: skip
+            turn_id = int(cursor.lastrowid or 0)
+            conn.execute(
+                "UPDATE conversations SET current_leaf = ?, updated_at = ? WHERE id = ?", (turn_id, now, full_id)
+            )
+            if role == "user" and parent is None:
+                conn.execute(
+                    "UPDATE conversations SET title = ? WHERE id = ? AND title = ''", (derive_title(content), full_id)
+                )
+            return self._turn(conn, turn_id)
+
+    @staticmethod
+    def _turn_from_row(row: Sequence[Any]) -> Turn:
+        return Turn(
+            id=row[0],
+            conversation_id=row[1],
+            parent_id=row[2],
+            role=row[3],
+            content=row[4],
+            created_at=_parse_time(row[5]),
+            model=row[6],
+            request_id=row[7],
+            task=row[8],
+            cost_usd=from_picodollars(row[9]) if row[9] is not None else None,
+            meta=json.loads(row[10]),
+            attachments=tuple(json.loads(row[11])),
+            version=int(row[12]),
+            versions=int(row[13]),
+        )
+
+    def _turn(self, conn: sqlite3.Connection, turn_id: int) -> Turn:
+        row = conn.execute(
+            f"SELECT {_TURN_COLUMNS}, {_VERSION_COLUMNS} FROM turns t WHERE t.id = ?", (turn_id,)
+        ).fetchone()
+        if row is None:
+            raise SparklioError(f"no turn {turn_id} in the conversations file")
+        return self._turn_from_row(row)
+
+    def _path(self, conn: sqlite3.Connection, start: int | None) -> list[Turn]:
+        rows = conn.execute(
+            f"{_PATH_UP} SELECT {_TURN_COLUMNS}, {_VERSION_COLUMNS} FROM path JOIN turns t ON t.id = path.id"
+            " ORDER BY t.depth",
+            {"start": start},
+        ).fetchall()
+        return [self._turn_from_row(row) for row in rows]
+
+    def thread(self, conversation_id: str) -> list[Turn]:
+        """The current path, oldest first, each turn with its version and versions."""
+        with self._tx() as conn:
+            full_id = self._resolve(conn, conversation_id)
+            leaf = conn.execute("SELECT current_leaf FROM conversations WHERE id = ?", (full_id,)).fetchone()[0]
+            return self._path(conn, leaf)
+
+    def siblings(self, turn_id: int) -> list[Turn]:
+        """The versions of a turn (itself included), oldest first."""
+        with self._tx() as conn:
+            turn = self._turn(conn, turn_id)
+            rows = conn.execute(
+                f"SELECT {_TURN_COLUMNS}, {_VERSION_COLUMNS} FROM turns t WHERE t.conversation_id = ?"
+                " AND t.parent_id IS ? AND t.role = ? ORDER BY t.id",
+                (turn.conversation_id, turn.parent_id, turn.role),
+            ).fetchall()
+        return [self._turn_from_row(row) for row in rows]
+
+    def select_version(self, turn_id: int) -> list[Turn]:
+        """Make that version current: the thread becomes the path through it and, below it,
+        its newest child at each step down to a leaf. Returns the new thread."""
+        with self._tx(write=True) as conn:
+            turn = self._turn(conn, turn_id)
+            self._resolve(conn, turn.conversation_id)  # a deleted conversation is not edited
+            leaf = conn.execute(
+                """WITH RECURSIVE down(id, step) AS (
+                    SELECT ?, 0
+                    UNION ALL
+                    SELECT (SELECT MAX(c.id) FROM turns c WHERE c.parent_id = down.id), step + 1
+                    FROM down WHERE EXISTS (SELECT 1 FROM turns c WHERE c.parent_id = down.id)
+                ) SELECT id FROM down ORDER BY step DESC LIMIT 1""",
+                (turn.id,),
+            ).fetchone()[0]
+            conn.execute("UPDATE conversations SET current_leaf = ? WHERE id = ?", (leaf, turn.conversation_id))
+            return self._path(conn, leaf)
+
+    def history(self, conversation_id: str, *, before_turn: int | None = None) -> tuple[Message, ...]:
+        """The current thread as provider messages (user and assistant text); with
+        ``before_turn``, the turns on that turn's path before it (what a regeneration or an
+        edit of it sends)."""
+        with self._tx() as conn:
+            full_id = self._resolve(conn, conversation_id)
+            if before_turn is None:
+                start = conn.execute("SELECT current_leaf FROM conversations WHERE id = ?", (full_id,)).fetchone()[0]
+            else:
+                row = conn.execute(
+                    "SELECT conversation_id, parent_id FROM turns WHERE id = ?", (before_turn,)
+                ).fetchone()
+                if row is None or row[0] != full_id:
+                    raise SparklioError(f"turn {before_turn} is not in conversation {full_id}")
+                start = row[1]
+            rows = conn.execute(
+                f"{_PATH_UP} SELECT t.role, t.content FROM path JOIN turns t ON t.id = path.id ORDER BY t.depth",
+                {"start": start},
+            ).fetchall()
+        return tuple(Message(role="user" if role == "user" else "assistant", content=content) for role, content in rows)
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
+        """Conversations whose turns or title match, best match first (then the latest),
+        one hit per conversation with a snippet of its best match. Any text is safe.
+
+        Only the :data:`SEARCH_WINDOW` newest matching turns (and titles) are ranked: FTS5
+        computes bm25 per row, and a word found in half of 60,000 turns took 0.3 s to rank
+        in full; the newest few thousand take a few milliseconds. A word rarer than that is
+        ranked over the whole history; older matches of a very common one are not shown.
+        """
+        match = fts_query(query) if isinstance(query, str) else None
+        if match is None or limit <= 0:
+            return []
+        with self._tx() as conn:
+            # conversation id -> (score, best turn id or None, conversation seq)
+            best: dict[str, tuple[float, int | None, int]] = {}
+            for cid, seq, tid, rank in conn.execute(
+                """WITH m AS MATERIALIZED (
+                    SELECT rowid AS id, rank AS r FROM turns_fts WHERE turns_fts MATCH ?
+                    ORDER BY rowid DESC LIMIT ?
+                ) SELECT t.conversation_id, c.seq, t.id, MIN(m.r) FROM m JOIN turns t ON t.id = m.id
+                JOIN conversations c ON c.id = t.conversation_id
+                GROUP BY t.conversation_id""",
+                (match, SEARCH_WINDOW),
+            ):
+                best[cid] = (float(rank), tid, seq)
+            for cid, seq, rank in conn.execute(
+                """WITH m AS MATERIALIZED (
+                    SELECT rowid AS seq, rank AS r FROM titles_fts WHERE titles_fts MATCH ?
+                    ORDER BY rowid DESC LIMIT ?
+                ) SELECT c.id, c.seq, m.r FROM m JOIN conversations c ON c.seq = m.seq""",
+                (match, SEARCH_WINDOW),
+            ):
+                # A title match counts double (the title says what the whole conversation is
+                # about) in the order; the snippet stays the best turn's when a turn matched,
+                # so the window can jump to it (a derived title repeats the first turn).
+                score = 2.0 * float(rank)
+                if cid not in best:
+                    best[cid] = (score, None, seq)
+                elif score < best[cid][0]:
+                    best[cid] = (score, best[cid][1], seq)
+            ranked = sorted(best, key=lambda cid: best[cid][0])
+            chosen: list[ConversationSummary] = []
+            # Only the hits shown become summaries: take candidates in score order, a batch
+            # at a time, until ``limit`` live (not deleted) ones are found.
+            batch = limit + 16
+            for start in range(0, len(ranked), batch):
+                ids = ranked[start : start + batch]
+                rows = conn.execute(
+                    f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c LEFT JOIN turns l ON l.id = c.current_leaf"
+                    " WHERE c.deleted_at IS NULL AND c.id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ids),),
+                ).fetchall()
+                chosen += [self._summary(row) for row in rows]
+                if len(chosen) >= limit:
+                    break
+            # Best score first; among equal scores, the latest activity.
+            chosen.sort(key=lambda s: (best[s.id][0], -s.updated_at.timestamp()))
+            chosen = chosen[:limit]
+            turn_ids = [best[s.id][1] for s in chosen if best[s.id][1] is not None]
+            title_seqs = [best[s.id][2] for s in chosen if best[s.id][1] is None]
+            turn_snippets = _snippets(conn, "turns_fts", match, turn_ids)
+            title_snippets = _snippets(conn, "titles_fts", match, title_seqs)
+        hits: list[SearchHit] = []
+        for summary in chosen:
+            _score, turn_id, seq = best[summary.id]
+            snippet = turn_snippets.get(turn_id, "") if turn_id is not None else title_snippets.get(seq, "")
+            hits.append(SearchHit(summary, str(snippet), turn_id))
+        return hits
+
+    # -- implicit feedback ---------------------------------------------------------------------
+
+    def record_feedback(self, turn_id: int, kind: str) -> None:
+        """Record that the user copied, regenerated or edited around an answer. Kept apart
+        from explicit stars and votes (docs/conversations.md says what reads it). ``turn_id``
+        is the answer (copy, regenerate) or the question edited (edit: the feedback goes on
+        that question's newest answer)."""
+        if kind not in FEEDBACK_KINDS:
+            raise SparklioError(f"implicit feedback is one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
+        with self._tx(write=True) as conn:
+            row = conn.execute("SELECT request_id, role FROM turns WHERE id = ?", (turn_id,)).fetchone()
+            if row is None:
+                raise SparklioError(f"no turn {turn_id} in the conversations file")
+            target, request_id = turn_id, row[0]
+            if row[1] == "user":
+                # An edit is given the question edited; the feedback is on the answer it
+                # replaces: that question's newest answer (none yet: kept on the question).
+                answer = conn.execute(
+                    "SELECT id, request_id FROM turns WHERE parent_id = ? AND role = 'assistant'"
+                    " ORDER BY id DESC LIMIT 1",
+                    (turn_id,),
+                ).fetchone()
+                if answer is not None:
+                    target, request_id = answer
+            conn.execute(
+                "INSERT INTO feedback (turn_id, request_id, kind, at) VALUES (?, ?, ?, ?)",
+                (target, request_id, kind, _now_text()),
+            )
+
+    def feedback(self, *, request_id: str | None = None) -> dict[str, int]:
+        """Counts by kind (every kind present, zeros included), for one request or all."""
+        sql = "SELECT kind, COUNT(*) FROM feedback"
+        params: tuple[Any, ...] = ()
+        if request_id is not None:
+            sql += " WHERE request_id = ?"
+            params = (request_id,)
+        with self._tx() as conn:
+            counts = dict(conn.execute(sql + " GROUP BY kind", params).fetchall())
+        return {kind: int(counts.get(kind, 0)) for kind in FEEDBACK_KINDS}
+
+    def list(self, *, limit: int = 200, offset: int = 0) -> list[ConversationSummary]:
+        """The sidebar: pinned first, then the latest; deleted ones are left out. (Last in
+        the class: a method named ``list`` would shadow the type in later annotations.)"""
+        with self._tx() as conn:
+            rows = conn.execute(
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c LEFT JOIN turns l ON l.id = c.current_leaf"
+                " WHERE c.deleted_at IS NULL ORDER BY c.pinned DESC, c.updated_at DESC, c.seq DESC"
+                " LIMIT ? OFFSET ?",
+                (max(0, int(limit)), max(0, int(offset))),
+            ).fetchall()
+        return [self._summary(row) for row in rows]
