@@ -6,8 +6,9 @@ event loop has gone idle once, prints ``ready <seconds since SPARKLIO_LAUNCH_T0>
 exits. The clock starts here, just before the process is spawned, so interpreter
 start-up and every import count. Target (issue 10): median <= 1.0 s on a quiet machine.
 
-Two homes: a fresh one, and one whose ledger holds a month of requests (so the spend
-panel, history and budget have rows to read). Before/after in one run:
+Three homes: a fresh one, one whose ledger holds a month of requests (so the spend
+panel, history and budget have rows to read), and that ledger plus 1,000 stored
+conversations of 20 turns (issue 12: the sidebar lists them at launch; target <= 1.0 s). Before/after in one run:
 ``--tree NAME=PATH`` (repeatable) launches another checkout of the package, e.g.
 ``git archive HEAD | tar -x -C /tmp/head`` then ``--tree before=/tmp/head --tree after=.``;
 launches of every tree and home are interleaved, round after round, so a machine that
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 TARGET_S = 1.0
+HOMES = ("fresh", "ledger", "conversations")
 
 
 def launch_once(home: Path, tree: str | None) -> tuple[float, float]:
@@ -87,6 +89,23 @@ def fill_ledger(home: Path, tree: str | None) -> None:
     subprocess.run([sys.executable, "-c", script], env=env, cwd=home, check=True)
 
 
+def fill_conversations(home: Path, tree: str | None, count: int = 1000) -> None:
+    """``count`` conversations of 20 turns in ``home``'s conversations file
+    (benchmarks/bench_conversations.py writes them in one transaction)."""
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from pathlib import Path\n"
+        "from bench_conversations import seed_conversations\n"
+        "from sparklio_desktop.core.settings import paths\n"
+        f"seed_conversations(paths.data_dir() / 'conversations.sqlite', {count}, 20)\n"
+    )
+    env = {**os.environ, "SPARKLIO_HOME": str(home)}
+    if tree is not None:
+        env["PYTHONPATH"] = tree
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=home, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -103,11 +122,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jobs: dict[str, tuple[Path, str | None]] = {}
         for tree, path in trees:
-            for home_name in ("fresh", "ledger"):
+            for home_name in HOMES:
                 home = Path(tmp) / f"{tree}-{home_name}"
                 home.mkdir()
-                if home_name == "ledger":
+                if home_name != "fresh":
                     fill_ledger(home, trees[0][1])
+                if home_name == "conversations":
+                    fill_conversations(home, trees[0][1])
                 jobs[f"{tree} | {home_name}"] = (home, path)
         for home, path in jobs.values():
             launch_once(home, path)  # warm the OS file cache once, as a second launch would be
@@ -118,14 +139,14 @@ def main() -> None:
     for name, values in samples.items():
         outside = [s[0] for s in values]
         print(
-            f"{name:<16} launch to shown, idle window: median {statistics.median(outside):.3f} s "
+            f"{name:<24} launch to shown, idle window: median {statistics.median(outside):.3f} s "
             f"(min {min(outside):.3f}, app's own count {statistics.median(s[1] for s in values):.3f} s)"
             f"   target <= {TARGET_S} s"
         )
     if len(trees) > 1:
         first = trees[0][0]
         for other, _path in trees[1:]:
-            for home_name in ("fresh", "ledger"):
+            for home_name in HOMES:
                 a = statistics.median(s[0] for s in samples[f"{first} | {home_name}"])
                 b = statistics.median(s[0] for s in samples[f"{other} | {home_name}"])
                 print(f"{home_name} home: {other} / {first} = {b / a:.2f}")

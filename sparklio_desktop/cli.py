@@ -35,6 +35,7 @@ COMMANDS = {
     "spend": "this month's spend: budget, by model and task, cache savings, fallback rate",
     "history": "recent requests with their model, outcome and cost",
     "show": "explain a past request again: its routing decision and every attempt",
+    "conversations": "list, show, search, export (md, json, html) or delete stored conversations",
     "keys": "store, list or delete provider API keys (OS keyring)",
     "config": "read or change a setting, e.g. budget.monthly_usd or budget.at_cap",
     "compare": "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote",

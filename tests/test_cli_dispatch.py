@@ -85,6 +85,8 @@ def test_run_streams_and_records(anthropic):
     shown = json.loads(sparklio("show", history[-1]["request_id"], "--json").stdout)
     assert shown["decision"]["chain"][0] == "anthropic/claude-3-5-sonnet"
     assert shown["attempts"][0]["outcome"] == "ok"
+    text = sparklio("show", history[-1]["request_id"]).stdout
+    assert "\nchain: Claude 3.5 Sonnet\n" in text and text.rstrip().endswith("Claude 3.5 Sonnet answered.")
     assert KEY not in json.dumps(shown) + json.dumps(history)
 
 

@@ -166,3 +166,14 @@ def test_a_task_the_users_policy_adds_can_be_routed(sparklio_home):
     result = sparklio("route", "--task", "product_captions", "--prompt", "three captions", "--json")
     assert result.stderr == "", result.stderr
     assert json.loads(result.stdout)["options"]["task"] == "product_captions"
+
+
+def test_route_text_names_models_and_json_keeps_ids():
+    text = sparklio("route", "--task", "copywriting_standard", "--all-available", "--no-explore")
+    assert text.returncode == 0, text.stderr
+    assert "chain: Claude 3.5 Sonnet -> GPT-4 -> Gemini 2.0 Pro" in text.stdout
+    assert "but the task table puts Claude 3.5 Sonnet first for copywriting." in text.stdout
+    payload = json.loads(
+        sparklio("route", "--task", "copywriting_standard", "--all-available", "--no-explore", "--json").stdout
+    )
+    assert payload["chain"][0] == "anthropic/claude-3-5-sonnet" and "summary" not in payload

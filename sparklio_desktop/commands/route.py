@@ -56,21 +56,25 @@ def request_from_args(args: argparse.Namespace, prompt: str | None, attachments:
 
 
 def print_decision(decision) -> None:
+    """The decision for a person: models by name (each id beside its name, for ``--model``);
+    ``--json`` keeps the ids everywhere."""
     o = decision.options
     print(
         f"task {o.task} ({o.capability}): complexity {o.complexity or '-'}, budget {o.budget}, "
         f"speed {o.speed}, quality {o.quality}"
     )
+    candidates = decision.candidates
+    names = {c.id: c.name for c in candidates}
     if decision.chain:
         print(
             "chain: "
-            + " -> ".join(safe_text(m) for m in decision.chain)
+            + " -> ".join(safe_text(names.get(m, m)) for m in decision.chain)
             + ("   [A/B exploration]" if decision.exploration else "")
         )
     else:
         print("chain: (no model fits)")
     rows = []
-    for c in decision.candidates:
+    for c in candidates:
         s = c.scores
         where = (
             f"#{c.chain_position + 1} {c.role}"
@@ -79,6 +83,7 @@ def print_decision(decision) -> None:
         )
         rows.append(
             (
+                safe_text(c.name),
                 c.id,
                 f"{s.complexity:.2f}",
                 f"{s.cost:.2f}",
@@ -89,7 +94,7 @@ def print_decision(decision) -> None:
                 where,
             )
         )
-    print(table(rows, ("candidate", "cmplx", "cost", "speed", "qual", "total", "est. cost", "")))
+    print(table(rows, ("candidate", "id", "cmplx", "cost", "speed", "qual", "total", "est. cost", "")))
     e = decision.estimate
     print(
         f"estimate: {e.input_tokens:,} input tokens ({e.token_method}), {e.output_tokens:,} output tokens, "

@@ -8,6 +8,11 @@ again. To a pipe or a file the answer is written once, when it is complete, so a
 never receives a broken prefix followed by the whole answer (docs/dispatch.md);
 ``--stream`` asks for the terminal behaviour on a pipe too.
 
+``--conversation new|ID`` keeps the run in a conversation (docs/conversations.md): the
+prompt is stored as a user turn and, when the run succeeds, the answer after it; a
+failed run stores the user turn alone, with the error in its meta. An ID's earlier turns
+are sent as history. ``--json`` always has ``conversation_id`` (null without the option).
+
 Every argument is checked before the first paid call (counts, sizes, ranges, the
 ``--out`` folder), and images that were paid for are always written: to ``--out``, or,
 if that fails after the call, to the data folder's ``images/`` (then a temporary
@@ -17,6 +22,7 @@ folder), with their paths printed either way.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, float_in, image_size, int_in
+from sparklio_desktop.commands._conversation_turns import open_conversation as _open_conversation
 from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded, read_prompt_stream
 from sparklio_desktop.commands._output import answer_text, print_json, safe_text, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
@@ -77,6 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(a broken partial answer then stays in the output, marked on standard error)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    parser.add_argument(
+        "--conversation",
+        metavar="new|ID",
+        help="keep this run in a conversation: 'new' starts one, an ID (or a unique prefix) continues it "
+        "and sends its earlier turns as history (see `sparklio conversations`)",
+    )
 
 
 def _prompt(args: argparse.Namespace) -> str:
@@ -226,6 +239,18 @@ def run(args: argparse.Namespace) -> int:
         max_output_tokens=args.max_output_tokens,
         image_options=image_options,
     )
+    # A conversation to continue is found (and its history read) before anything is paid for.
+    conversation = None
+    if args.conversation:
+        from sparklio_desktop.core.conversations import ConversationNotFound
+
+        try:
+            conversation = _open_conversation(args.conversation)
+        except ConversationNotFound as exc:  # bad input: exit 2, as a bad option is
+            print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
+            return 2
+    if conversation is not None and conversation.history:
+        request = dataclasses.replace(request, history=conversation.history)
     services = open_services()
 
     warn_fallbacks(services.workspace)  # a broken user catalog or policy: say what is in force instead
@@ -269,9 +294,21 @@ def run(args: argparse.Namespace) -> int:
                 f"{safe_text(Path(written[0]).parent)}",
                 file=sys.stderr,
             )
+    conversation_id = None
+    if conversation is not None:
+        try:
+            conversation_id = conversation.record(args, prompt, result, written)
+        except SparklioError as exc:  # the run is paid for: its answer is still printed
+            print(
+                f"sparklio: warning: the run was not kept in the conversation: {safe_text(str(exc))}", file=sys.stderr
+            )
+        else:
+            if not args.json:
+                print(f"[conversation {conversation_id}]", file=sys.stderr)
     if args.json:
         payload = result.to_dict()
         payload["files"] = written
+        payload["conversation_id"] = conversation_id
         print_json(payload)
     else:
         printer.finished(result.output, result.ok)

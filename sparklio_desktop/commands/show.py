@@ -1,4 +1,7 @@
-"""``sparklio show REQUEST_ID``: a past request's routing trace and attempts."""
+"""``sparklio show REQUEST_ID``: a past request's routing trace and attempts.
+
+The text names models (from the trace's own candidates, so no catalog is loaded) and ends
+with what happened in words (core/naming.py); ``--json`` keeps the stored ids and fields."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import argparse
 from sparklio_desktop.commands._output import print_json, safe_text, table
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
+from sparklio_desktop.core.naming import Try, outcome_sentence, readable_id
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,16 +36,22 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    trace = decision.trace if decision is not None else {}
+    names = {str(c.get("id")): str(c.get("name")) for c in trace.get("candidates", []) if c.get("name")}
+
+    def name(model_id: str) -> str:
+        return names.get(model_id) or readable_id(model_id)
+
     if decision is not None:
         print(f"{decision.task_type}, {decision.ts_utc:%Y-%m-%d %H:%M} UTC: {safe_text(repr(decision.prompt_preview))}")
-        print("chain: " + " -> ".join(safe_text(m) for m in decision.trace.get("chain", [])))
-        print(safe_text(decision.trace.get("explanation", ""), keep_newlines=True))
+        print("chain: " + " -> ".join(safe_text(name(m)) for m in trace.get("chain", [])))
+        print(safe_text(trace.get("explanation", ""), keep_newlines=True))
     print(
         table(
             [
                 (
                     a.attempt,
-                    a.model_id,
+                    safe_text(name(a.model_id)),
                     a.outcome,
                     a.error_class or "",
                     a.input_tokens,
@@ -54,4 +64,10 @@ def run(args: argparse.Namespace) -> int:
             ("#", "model", "outcome", "error", "in", "out", "cost", "waited s"),
         )
     )
+    if attempts:
+        chain = trace.get("chain", [])
+        explored = bool(trace.get("exploration"))
+        tries = [Try(a.model_id, a.outcome, a.error_class, a.error_message) for a in attempts]
+        usual = chain[1] if explored and len(chain) > 1 else None
+        print(safe_text(outcome_sentence(tries, name, exploration=explored, usual=usual)))
     return 0

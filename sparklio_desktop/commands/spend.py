@@ -12,7 +12,7 @@ from sparklio_desktop.commands._args import month
 from sparklio_desktop.commands._output import print_json, table
 from sparklio_desktop.core.ledger.months import current_month
 from sparklio_desktop.core.ledger.reader import open_for_reading
-from sparklio_desktop.core.money import format_usd
+from sparklio_desktop.core.money import format_usd, format_usd_distinct
 from sparklio_desktop.core.provider_table import LOCAL_PROVIDERS
 
 
@@ -51,10 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(payload)
         return 0
-    print(
-        f"{month}: {format_usd(summary.spent_usd)} of {format_usd(status.budget_usd)} ({status.percent}%)"
-        + ("  ALERT: past the threshold" if status.alert else "")
-    )
+    spent, budget = format_usd_distinct(summary.spent_usd, status.budget_usd)  # never "$0.02 of $0.02"
+    print(f"{month}: {spent} of {budget} ({status.percent}%)" + ("  ALERT: past the threshold" if status.alert else ""))
     print(
         f"requests {summary.requests}, cache hits {summary.cache_hits} (saved {format_usd(summary.saved_usd)}), "
         f"fallback rate {summary.fallback_rate:.0%}"

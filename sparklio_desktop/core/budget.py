@@ -46,7 +46,7 @@ from sparklio_desktop.core.ledger import (
     to_picodollars,
     utcnow,
 )
-from sparklio_desktop.core.money import format_usd
+from sparklio_desktop.core.money import format_usd_distinct
 
 if TYPE_CHECKING:  # `sparklio spend` asks status() of a LedgerReader: no SQLAlchemy
     from sparklio_desktop.core.ledger import LedgerStore
@@ -90,6 +90,22 @@ def month_status(
         alert=budget_usd > 0 and spent_usd >= budget_usd * alert_threshold,
         capped=spent_usd + reserved_usd >= budget_usd,
     )
+
+
+GaugeLevel = Literal["ok", "amber", "red"]
+
+
+def gauge_level(
+    spent_usd: Decimal, budget_usd: Decimal, alert_threshold: Decimal, projection_usd: Decimal
+) -> GaugeLevel:
+    """The budget gauge's colour, one rule for the spend panel and the status bar: red at
+    the cap, amber from the alert threshold or when the month-end projection passes the
+    budget (a warning while there is still time to act), otherwise ok."""
+    if spent_usd >= budget_usd:
+        return "red"
+    if spent_usd >= budget_usd * alert_threshold or projection_usd > budget_usd:
+        return "amber"
+    return "ok"
 
 
 @dataclass(frozen=True)
@@ -194,14 +210,28 @@ class BudgetGuard:
         return self.store.record_alert(month, THRESHOLD_ALERT, now)
 
     def _refusal(self, month: str, wanted: Decimal, left: Decimal, spent: Decimal, reserved: Decimal) -> str:
+        """ "Monthly budget reached" only when nothing is left; near the cap, how much is left
+        and what the request may cost, never two figures that read the same (issue 12)."""
         resets = month_bounds(month)[1].date().isoformat()
+        wanted_t, left_t, budget_t, spent_t, reserved_t = format_usd_distinct(
+            wanted, left, self.monthly_usd, spent, reserved
+        )
+        held = f", {reserved_t} held by requests in progress" if reserved else ""
+        if left <= 0:
+            if self.at_cap == "local_only":
+                then = f"Sparklio uses local models only until {resets} (UTC) or until you raise the budget"
+            else:
+                then = f"paid requests stop until {resets} (UTC) or until you raise the budget; local models still run"
+            return (
+                f"Monthly budget reached: the {budget_t} budget for {month} is used up "
+                f"({spent_t} spent{held}). At the cap {then}."
+            )
         if self.at_cap == "local_only":
-            then = f"Sparklio uses local models only until {resets} (UTC) or until you raise the budget"
+            then = "Sparklio moves on to a cheaper or local model; raise the budget to allow this one"
         else:
-            then = f"paid requests stop until {resets} (UTC) or until you raise the budget; local models still run"
-        held = f", {format_usd(reserved)} held by requests in progress" if reserved else ""
+            then = "choose a cheaper or local model, or raise the budget"
         return (
-            f"Monthly budget reached: this request may cost up to {format_usd(wanted)} but only "
-            f"{format_usd(left)} of the {format_usd(self.monthly_usd)} budget for {month} is left "
-            f"({format_usd(spent)} spent{held}). At the cap {then}."
+            f"Not enough budget left: this request may cost up to {wanted_t} but only {left_t} of the "
+            f"{budget_t} budget for {month} is left ({spent_t} spent{held}); {then}. "
+            f"The budget resets on {resets} (UTC)."
         )

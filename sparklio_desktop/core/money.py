@@ -19,6 +19,11 @@ exact decimal text (``plain_decimal``: ``"0.009"``, never ``9E-3`` or a float).
 - rounding is half-up at the last digit shown; an unknown amount (``None``, an unpriced
   model) is ``unknown cost``.
 
+Amounts shown side by side ("$0.0213 of $0.0209 left") go through ``format_usd_distinct``:
+where the display rule would round two different amounts to the same text ("$0.02 of
+$0.02"), it shows them all with the fewest decimals that tells them apart, so a near-cap
+message never reads as nonsense. Amounts are whole picodollars, so 12 decimals always do.
+
 This module imports nothing heavy (no SQLAlchemy), so commands that only print money
 stay fast to start.
 """
@@ -40,6 +45,7 @@ _Q2 = Decimal("0.01")
 _Q4 = Decimal("0.0001")
 _Q6 = Decimal("0.000001")
 UNKNOWN_COST = "unknown cost"
+_MAX_DECIMALS = 12  # a picodollar: every amount Sparklio computes is distinct at this precision
 
 
 def to_picodollars(value: Decimal | int) -> int:
@@ -108,3 +114,40 @@ def format_usd(amount: Decimal | None) -> str:
     if shown < _MICRO:
         return f"{sign}<${_MICRO:f}"
     return f"{sign}${plain_decimal(shown)}"
+
+
+def _fixed_usd(amount: Decimal, decimals: int) -> str:
+    """``amount`` with ``decimals`` decimals (half-up), trailing zeros dropped down to cents."""
+    sign = "-" if amount < 0 else ""
+    shown = abs(amount).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    whole, _, frac = f"{shown:f}".partition(".")
+    frac = frac.rstrip("0").ljust(2, "0")
+    return f"{sign}${int(whole):,}.{frac}"
+
+
+def format_usd_distinct(*amounts: Decimal) -> tuple[str, ...]:
+    """The display form of each amount, with more decimals where needed to keep unequal
+    amounts from reading the same.
+
+    Why: "this request may cost up to $0.02 but only $0.02 is left" reads as a bug. When
+    ``format_usd`` already shows every pair of unequal amounts differently, its texts are
+    returned unchanged; otherwise all amounts are shown with one common number of decimals,
+    the fewest (from 2) that gives every unequal pair a different text. Equal amounts read
+    the same, as they should.
+    """
+    texts = tuple(format_usd(a) for a in amounts)
+    if _distinct(amounts, texts):
+        return texts
+    for decimals in range(2, _MAX_DECIMALS + 1):
+        texts = tuple(_fixed_usd(a, decimals) for a in amounts)
+        if _distinct(amounts, texts):
+            return texts
+    return tuple(f"{'-' if a < 0 else ''}${plain_decimal(abs(a))}" for a in amounts)  # finer than a picodollar
+
+
+def _distinct(amounts: tuple[Decimal, ...], texts: tuple[str, ...]) -> bool:
+    shown: dict[str, Decimal] = {}
+    for amount, text in zip(amounts, texts, strict=True):
+        if shown.setdefault(text, amount) != amount:
+            return False
+    return True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -96,12 +98,54 @@ def test_reserve_refuses_what_would_overshoot_with_a_clear_message(store: Ledger
     )
     message = str(err)
     assert "\n" not in message
-    for part in ("$0.03", "$0.02", "$1.00", "2025-03", "$0.95 spent", "local models only", "2025-04-01"):
+    for part in ("$0.03", "only $0.02", "$1.00", "2025-03", "$0.95 spent", "cheaper or local model", "2025-04-01"):
         assert part in message
+    assert "Monthly budget reached" not in message  # near the cap, not at it
     stop = guard(store, at_cap="stop")
-    with pytest.raises(BudgetExceeded, match="paid requests stop"):
+    with pytest.raises(BudgetExceeded, match="raise the budget"):
         stop.reserve("r3", Decimal("0.03"))
     g.reserve("exact", Decimal("0.02"))  # exactly up to the cap is allowed
+    with pytest.raises(BudgetExceeded) as capped:
+        g.reserve("r4", Decimal("0.01"))
+    message = str(capped.value)
+    assert message.startswith("Monthly budget reached: the $1.00 budget for 2025-03 is used up")
+    assert "local models only until 2025-04-01" in message
+    with pytest.raises(BudgetExceeded, match="Monthly budget reached.*paid requests stop"):
+        stop.reserve("r5", Decimal("0.01"))
+
+
+def _near_cap_figures(message: str) -> tuple[str, str, str]:
+    match = re.search(r"may cost up to (\$[\d,.]+) but only (\$[\d,.]+) of the (\$[\d,.]+) budget", message)
+    assert match, message
+    return match.group(1), match.group(2), match.group(3)
+
+
+@pytest.mark.parametrize("at_cap", ["local_only", "stop"])
+def test_near_cap_wording_never_shows_two_equal_figures(store: LedgerStore, at_cap: str) -> None:
+    """Property-style over many amounts: what the request may cost, what is left and the
+    budget always read differently ("$0.02 of $0.02" was the bug); each figure rounds to
+    the amount it stands for."""
+    rng = random.Random(12)
+    checked = 0
+    for i in range(300):
+        budget = Decimal(rng.choice(["0.02", "0.05", "1", "50", "0.000003", "12.5"]))
+        spent = (budget * Decimal(rng.uniform(0.5, 0.999999))).quantize(Decimal("0.000000000001"))
+        left = budget - spent
+        wanted = left + Decimal(rng.choice([1, 7, 10**3, 10**6, 10**8])) / Decimal(10**12)
+        when = datetime(2000 + i // 12, i % 12 + 1, 10, 12, tzinfo=UTC)  # a month of its own
+        g = BudgetGuard(store, budget, at_cap, clock=Clock(when))  # type: ignore[arg-type]
+        spend(store, str(spent), request_id=f"s{i}", when=when)
+        with pytest.raises(BudgetExceeded) as caught:
+            g.reserve(f"r{i}", wanted)
+        message = str(caught.value)
+        assert "Monthly budget reached" not in message
+        wanted_t, left_t, budget_t = _near_cap_figures(message)
+        assert len({wanted_t, left_t, budget_t}) == 3, message
+        for text, amount in ((wanted_t, wanted), (left_t, left), (budget_t, budget)):
+            decimals = len(text.partition(".")[2])
+            assert abs(Decimal(text[1:].replace(",", "")) - amount) <= Decimal(1).scaleb(-decimals) / 2
+        checked += 1
+    assert checked == 300
 
 
 def test_free_requests_are_never_blocked(store: LedgerStore) -> None:
@@ -329,3 +373,15 @@ def test_processes_sharing_the_file_never_overshoot(store: LedgerStore, tmp_path
     assert all(proc.returncode == 0 for proc in procs)
     store.reclaim_orphans()
     assert guard(store).status().reserved_usd == Decimal(0)
+
+
+def test_gauge_level_is_amber_at_the_threshold_and_when_the_projection_passes_the_budget() -> None:
+    from sparklio_desktop.core.budget import gauge_level
+
+    d = Decimal
+    assert gauge_level(d("10"), d("50"), d("0.8"), d("20")) == "ok"
+    assert gauge_level(d("39.99"), d("50"), d("0.8"), d("50")) == "ok"  # projection at, not over, the budget
+    assert gauge_level(d("40"), d("50"), d("0.8"), d("41")) == "amber"  # at the alert threshold
+    assert gauge_level(d("10"), d("50"), d("0.8"), d("50.01")) == "amber"  # the pace overshoots
+    assert gauge_level(d("50"), d("50"), d("0.8"), d("50")) == "red"
+    assert gauge_level(d("0"), d("0"), d("0.8"), d("0")) == "red"  # a zero budget: nothing paid may run

@@ -217,7 +217,7 @@ def test_unknown_field_in_file_and_several_errors(path: Path) -> None:
         load_settings(path)
     found = [(e.line, e.field) for e in err.value.errors]
     assert found == [(2, "gpu.vram_gb"), (4, "ui.colour")]
-    assert "unknown setting; valid: ui.theme" in str(err.value)
+    assert "unknown setting; valid: ui.onboarding_done, ui.theme" in str(err.value)
 
 
 @pytest.mark.parametrize("text", ["[1, 2]", '"text"'])

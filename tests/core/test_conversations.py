@@ -336,3 +336,24 @@ def test_search_ranks_only_the_newest_matches_of_a_very_common_word(store, monke
     monkeypatch.setattr(store_module, "SEARCH_WINDOW", 2)
     assert {h.conversation.id for h in store.search("common")} == set(ids[2:])
     assert [h.conversation.id for h in store.search("number 0")] == [ids[0]]  # a rarer word: everything
+
+
+def test_edit_feedback_given_the_question_lands_on_its_answer(store):
+    conv = store.create("chat")
+    question, answer = _exchange(store, conv.id, "q", "a", request_id="req-q")
+    store.record_feedback(question.id, "edit")
+    assert store.feedback(request_id="req-q") == {"copy": 0, "regenerate": 0, "edit": 1}
+    lonely = store.add_turn(conv.id, "user", "no answer yet")
+    store.record_feedback(lonely.id, "edit")  # kept on the question itself
+    assert store.feedback()["edit"] == 2
+
+
+def test_delete_and_purge_return_the_full_id(store):
+    conv = store.create("chat")
+    assert store.delete(conv.id[:5]) == conv.id
+    assert store.restore(conv.id[:5]) == conv.id
+    store.add_turn(conv.id, "user", "bye")
+    assert store.purge(conv.id[:5]) == conv.id  # a live one can be purged too
+    with pytest.raises(ConversationNotFound):
+        store.get(conv.id)
+    assert store.search("bye") == []

@@ -260,6 +260,7 @@ def test_budget_alert_fires_once_a_month(tmp_path, fast_policy, servers):
     try:
         first = h.run()
         assert first.budget_alert and "81" in first.budget_alert
+        assert "($0.0405 of $0.05)" in first.budget_alert  # the display rule, not "$0.04" rounded by hand
         anthropic.usage = (10, 10)
         second = h.run(prompt="small one", use_cache=False)
         assert second.budget_alert is None
@@ -272,8 +273,8 @@ def test_cap_with_stop_refuses_paid_requests(tmp_path, fast_policy, servers):
     h = Harness(tmp_path, fast_policy, budget_usd=Decimal("0.001"), at_cap="stop")
     try:
         result = h.run()
-        assert result.model is None and "Monthly budget reached" in result.error
-        assert "paid requests stop" in result.error
+        assert result.model is None and "Not enough budget left" in result.error  # near the cap, not at it
+        assert "raise the budget" in result.error
         assert not any(r.path.endswith("/messages") for r in anthropic.requests)
     finally:
         h.close()
@@ -358,7 +359,7 @@ def test_twenty_concurrent_requests_near_the_cap_never_overshoot(tmp_path, fast_
         answered = [r for r in results if r.ok]
         refused = [r for r in results if not r.ok]
         assert answered and refused
-        assert all("Monthly budget reached" in r.error for r in refused)
+        assert all("Monthly budget reached" in r.error or "Not enough budget left" in r.error for r in refused)
         spent = h.ledger.month_spend(h.budget.status().month)
         assert spent == sum(r.cost_usd for r in answered) and spent <= budget
     finally:

@@ -60,7 +60,8 @@ def test_a_new_member_takes_the_familys_quality_and_speed_and_leads_its_chains(s
     [sonnet, *_] = decision.families
     assert sonnet.ref == "family/claude-sonnet" and sonnet.model_id == NEW_SONNET
     assert sonnet.why == "Claude Sonnet → claude-sonnet-4-5-20250929, the newest Sonnet your key can use"
-    assert decision.explanation.startswith(sonnet.why + ".")
+    # The lead sentence (why this model) comes first, then how the family resolved.
+    assert decision.explanation.startswith(decision.summary + " " + sonnet.why + ".")
     assert decision.to_dict()["families"][0]["model"] == NEW_SONNET
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 import pytest
@@ -55,3 +56,23 @@ def test_the_ledger_uses_the_same_exact_form() -> None:
     assert ledger_money.to_picodollars is money.to_picodollars
     assert ledger_money.from_picodollars is money.from_picodollars
     assert not hasattr(ledger_money, "format_usd")
+
+
+def test_format_usd_distinct_keeps_unequal_amounts_apart() -> None:
+    """The fewest decimals that tell amounts apart; unchanged where format_usd already does."""
+    from sparklio_desktop.core.money import format_usd_distinct
+
+    assert format_usd_distinct(Decimal("0.03"), Decimal("0.02")) == ("$0.03", "$0.02")
+    assert format_usd_distinct(Decimal("0.02"), Decimal("0.0199999")) == ("$0.02", "$0.0199999")
+    assert format_usd_distinct(Decimal("1.004"), Decimal("0.99996")) == ("$1.004", "$1.00")
+    assert format_usd_distinct(Decimal("1234.567"), Decimal("1234.5649")) == ("$1,234.57", "$1,234.56")
+    assert format_usd_distinct(Decimal("5"), Decimal("5")) == ("$5.00", "$5.00")
+    tiny = format_usd_distinct(Decimal("0.0000001"), Decimal("0.0000002"))
+    assert tiny == ("$0.0000001", "$0.0000002")
+    rng = random.Random(7)
+    for _ in range(2000):
+        a = Decimal(rng.randrange(1, 10**14)) / Decimal(10**12)
+        b = a + Decimal(rng.choice([1, 3, 10**4, 10**7, 10**9])) / Decimal(10**12)
+        tb, ta = format_usd_distinct(b, a)
+        assert ta != tb, (a, b)
+        assert Decimal(ta[1:].replace(",", "")) < Decimal(tb[1:].replace(",", ""))  # the order survives

@@ -246,3 +246,31 @@ def test_ratings_can_be_switched_off(catalog, policy):
         off.route(RouteRequest(task="copywriting_standard", explore=False), rated).chain[0]
         == "anthropic/claude-3-5-sonnet"
     )
+
+
+def test_a_conversation_is_priced_for_the_history_it_sends(router):
+    """Issue 12: a follow-up estimated at 44 input tokens was billed 766 (its earlier turns)."""
+    alone = decide(router, task="chat", prompt="And a fourth one?")
+    follow_up = decide(router, task="chat", prompt="And a fourth one?", history_tokens=722)
+    assert follow_up.estimate.input_tokens == alone.estimate.input_tokens + 722
+    assert follow_up.estimate.cost_usd > alone.estimate.cost_usd
+    # A picture or an embedding is made of the prompt alone: earlier turns are not sent.
+    for task in ("image_generation_quality", "embeddings"):
+        assert (
+            decide(router, task=task, prompt="a cat", history_tokens=722).estimate.input_tokens
+            == decide(router, task=task, prompt="a cat").estimate.input_tokens
+        )
+    with pytest.raises(Exception, match="negative"):
+        decide(router, task="chat", prompt="x", history_tokens=-1)
+
+
+def test_a_run_counts_its_history_once_into_the_route():
+    from sparklio_desktop.core import tokens
+    from sparklio_desktop.core.dispatch import RunRequest
+    from sparklio_desktop.core.providers.base import Message
+
+    history = (Message("user", "Write three captions for our pumpkin latte."), Message("assistant", "1. Cosy " * 60))
+    run = RunRequest(route=RouteRequest(task="chat", prompt="Shorter, please."), history=history)
+    expected = tokens.count_chat(history)[0] - tokens.TOKENS_REPLY_PRIMING
+    assert run.route.history_tokens == expected > 60
+    assert RunRequest(route=RouteRequest(task="chat", prompt="x")).route.history_tokens == 0

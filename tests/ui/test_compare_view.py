@@ -9,6 +9,7 @@ from itertools import pairwise
 
 import pytest
 from keyring.backends import null
+from PySide6.QtCore import Qt
 
 from sparklio_desktop.core.compare import blind_order
 from sparklio_desktop.core.dispatch import Dispatcher
@@ -127,19 +128,48 @@ def test_two_columns_stream_side_by_side(qloop, settle, compare):
     assert votes.votes(TASK) == []  # nothing voted yet
 
 
-def test_blind_mode_hides_names_until_the_vote(qloop, settle, compare):
+IDENTIFYING = ("Claude", "Sonnet", "GPT", "gpt-", "claude-", "anthropic", "openai", "$", "tok/s", "tokens", "TTFT")
+
+
+def _visible_text(view: CompareView) -> str:
+    """Every string a user (or a screen reader) can see in the panel, answers aside (their
+    text is the models' own words)."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QListWidget, QTextBrowser, QWidget
+
+    parts: list[str] = []
+    for widget in view.findChildren(QWidget):
+        if not widget.isVisibleTo(view) or isinstance(widget, QTextBrowser):
+            continue
+        parts += [widget.toolTip(), widget.accessibleName(), widget.accessibleDescription()]
+        if isinstance(widget, QLabel | QAbstractButton):
+            parts.append(widget.text())
+        if isinstance(widget, QComboBox):
+            parts.append(widget.currentText())
+        if isinstance(widget, QListWidget):
+            parts += [widget.item(i).text() for i in range(widget.count())]
+    return "\n".join(parts)
+
+
+def test_blind_mode_hides_names_until_the_vote(qtbot, qloop, settle, compare):
     vm, view, votes, ratings = compare
+    view.show()
     vm.seed = next(s for s in range(100) if blind_order([GPT4, SONNET], s)[0] == SONNET)  # not the list order
+    assert "Claude 3.5 Sonnet" in _visible_text(view)  # the list names them before a blind run: the scan sees it
     _start(view, [SONNET, GPT4], blind=True)
     settle(vm, lambda: not vm.busy and len(view.columns) == 2)
     titles = [c.title.text() for c in view.columns]
     assert titles == ["<b>A</b>", "<b>B</b>"]
-    shown_text = " ".join(titles + [c.figures.text() for c in view.columns] + [view.status.text()])
-    assert "Claude" not in shown_text and "GPT" not in shown_text and "anthropic" not in shown_text
+    shown = _visible_text(view)
+    leaked = [word for word in IDENTIFYING if word in shown]
+    assert leaked == [], shown
+    assert not view.model_list.isVisibleTo(view) and "2 models, hidden until your vote" in shown
     assert "Names show after your vote" in view.status.text()
     assert view.vote_buttons["a"].isEnabled()
 
-    view.columns[1].stars.setValue(4)
+    qtbot.mouseClick(
+        view.columns[1].stars, Qt.MouseButton.LeftButton, pos=view.columns[1].stars.star_rect(4).center().toPoint()
+    )
+    assert view.columns[1].stars.rating() == 4
     view.vote_buttons["a"].click()  # A: the left answer, which is Sonnet in this shuffle
     settle(vm, lambda: vm.comparison.cast is not None)
     [stored] = votes.votes(TASK)
@@ -150,6 +180,9 @@ def test_blind_mode_hides_names_until_the_vote(qloop, settle, compare):
     assert "Claude 3.5 Sonnet" in view.columns[0].title.text() and SONNET in view.columns[0].title.text()
     assert GPT4 in view.columns[1].title.text()
     assert not view.vote_buttons["a"].isEnabled()  # one vote per comparison
+    revealed = _visible_text(view)
+    assert "tok/s" in revealed and "50 tokens" in revealed and "$0.006" in revealed and "TTFT" in revealed
+    assert view.model_list.isVisibleTo(view) and "Claude 3.5 Sonnet" in revealed
 
     handed: list[tuple[str, str, str]] = []
     view.continueWith.connect(lambda m, p, a: handed.append((m, p, a)))
@@ -157,8 +190,20 @@ def test_blind_mode_hides_names_until_the_vote(qloop, settle, compare):
     assert handed == [(GPT4, PROMPT, ANSWER[GPT4])]
 
 
+def test_show_names_gives_up_the_blind_vote(qloop, settle, compare):
+    vm, view, _, _ = compare
+    view.show()
+    _start(view, [SONNET, GPT4], blind=True)
+    settle(vm, lambda: not vm.busy and len(view.columns) == 2)
+    assert "$" not in _visible_text(view)
+    view.show_names_button.click()
+    shown = _visible_text(view)
+    assert "$0.006" in shown and "Claude 3.5 Sonnet" in shown and view.model_list.isVisibleTo(view)
+
+
 def test_router_candidates_and_a_three_column_ranking(qloop, settle, compare):
     vm, view, votes, ratings = compare
+    assert view.top_count_label.buddy() is view.top_count and view.top_count_label.text() == "Column&s"
     view.task_combo.setCurrentIndex(view.task_combo.findData(TASK))
     view.top_count.setValue(2)
     view.propose_button.click()

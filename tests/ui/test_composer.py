@@ -121,10 +121,10 @@ def test_route_preview_says_when_nothing_would_run(qtbot, qloop, make_ctx):
     ctx.composer.previewChanged.connect(previews.append)
     wait_until(qloop, lambda: bool(previews))
     assert not previews[-1].chain
-    assert view.preview_chain.text() == "Chain: no model fits"
+    assert view.preview_chain.text() == "Chain: none (see below)"
     assert view.preview_estimate.text().startswith("Nothing would run (")
     assert "tokens in" in view.preview_estimate.text() and "$" not in view.preview_estimate.text()
-    assert "No model fits:" in view.preview_exclusions.text()
+    assert view.preview_exclusions.text() == ""  # said once, in the notice (test_composer_first_run.py)
 
 
 def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx):
@@ -141,8 +141,11 @@ def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx
     view._open_image(view.images.item(0))
     viewers = view.findChildren(ImageViewer)
     assert len(viewers) == 1 and not viewers[0].image.isNull()
+    fitted = viewers[0].view.transform().m11()  # it opens fitted to the window
     viewers[0].zoom(2.0)
-    assert viewers[0].view.transform().m11() == 2.0
+    assert viewers[0].view.transform().m11() == 2.0 * fitted
+    viewers[0].actual_size()
+    assert viewers[0].view.transform().m11() == 1.0
     viewers[0].close()
 
 
@@ -212,3 +215,39 @@ def test_a_retried_attempt_shows_in_the_attempt_line(qtbot, qloop, openai_server
     [result] = results
     assert result.ok and result.retries == 1 and result.fallbacks == 0
     assert "1 retry" in view.result_label.text() and "0 fallbacks" in view.result_label.text()
+
+
+def test_after_an_image_switching_to_chat_routes_again(qtbot, qloop, openai_server, make_ctx):
+    """Issue 12: after an image task, a chat follow-up went to DALL-E 3 ("cannot do text")."""
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx, task="image_generation_quality", prompt="A pumpkin latte on a wooden table")
+    ctx.composer.forced_model = None
+    results: list[RunSummary] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+    assert results[0].ok and results[0].model == "openai/dall-e-3"
+    view.task_combo.setCurrentIndex(view.task_combo.findData("chat"))
+    view.prompt.setPlainText("Now write a caption for it.")
+    run(qloop, ctx.composer.send())
+    assert results[1].ok, results[1].error
+    assert results[1].model != "openai/dall-e-3"
+    assert openai_server.requests[-1].path.endswith("/chat/completions")
+
+
+def test_the_preview_counts_the_conversation_it_will_send(qtbot, qloop, openai_server, make_ctx):
+    openai_server.reply_text = "A long answer " * 80
+    ctx = make_ctx()
+    _composer(qtbot, ctx, task="chat", prompt="Tell me about autumn drinks")
+    previews: list[RoutePreview] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    ctx.composer.refresh_preview()
+    wait_until(qloop, lambda: bool(previews))
+    first = previews[-1].input_tokens
+    results: list[RunSummary] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+    assert results[0].ok
+    previews.clear()
+    ctx.composer.refresh_preview()  # the same prompt again, now with two earlier turns
+    wait_until(qloop, lambda: bool(previews))
+    assert previews[-1].input_tokens > first + 160  # the answer's ~240 tokens and the first question

@@ -160,3 +160,94 @@ def test_batch_progress_spans_every_image() -> None:
     seen = [batch.update(step, 4) for step in (1, 2, 3, 4, 1, 2, 3, 4)]
     assert [p for p, _ in seen] == [12, 25, 37, 50, 62, 75, 87, 100]
     assert seen[4][1] == "image 2 of 2 · step 1 of 4"
+
+
+def _png(width: int, height: int, colour: str = "#3366cc") -> bytes:
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.fill(QColor(colour))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(data.data())
+
+
+@pytest.fixture
+def shown(qtbot, qloop, make_ctx, monkeypatch):
+    """The panel over the app's services with two finished images (no generation needed)."""
+    ctx = make_ctx()
+    view = images_view.create(ctx.services, executor=ctx.executor)
+    ctx.extra_view_models.append(view.vm)
+    qtbot.addWidget(view)
+    announced: list[tuple[str, str]] = []
+    monkeypatch.setattr(images_view, "notify_done", lambda w, title, message: announced.append((title, message)))
+    pngs = [_png(1024, 768), _png(300, 200, "#cc3333")]
+    view.vm.images = list(pngs)
+    view.vm.imagesReady.emit(view.vm.images)
+    return ctx, view, pngs, announced
+
+
+def test_thumbnails_are_a_useful_size_and_a_finished_batch_is_announced(qtbot, shown) -> None:
+    _, view, _, announced = shown
+    assert view.thumbnails.count() == 2 and view.thumbnails.iconSize().width() == images_view.THUMBNAIL == 256
+    assert view.thumbnails.isWrapping() and view.thumbnails.viewMode() == view.thumbnails.ViewMode.IconMode
+    icon = view.thumbnails.item(0).icon().pixmap(256, 256)
+    assert icon.width() == 256 and icon.height() == 192  # the aspect kept
+    assert announced == [("Images ready", "2 images generated")]
+    assert [a.text() for a in view.thumbnail_menu(1).actions()] == ["&Open", "&Save…", "&Copy"]
+
+
+def test_copy_puts_the_image_on_the_clipboard(qtbot, shown) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    _, view, _, _ = shown
+    QGuiApplication.clipboard().clear()
+    view.thumbnails.setCurrentRow(1)
+    assert view.copy_button.isEnabled()
+    view.copy_button.click()
+    copied = QGuiApplication.clipboard().image()
+    assert not copied.isNull() and (copied.width(), copied.height()) == (300, 200)
+    assert copied.pixelColor(5, 5).name() == "#cc3333"
+
+
+def test_save_writes_the_original_png(qtbot, qloop, settle, shown, tmp_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    _, view, pngs, _ = shown
+    target = tmp_path / "kept.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "PNG (*.png)")))
+    view.thumbnails.setCurrentRow(0)
+    view.save_button.click()
+    settle(view.vm, lambda: target.exists())
+    assert target.read_bytes() == pngs[0] and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_drag_carries_a_file_url_and_the_image(qtbot, qloop, shown) -> None:
+    _, view, pngs, _ = shown
+    mime = view.thumbnail_mime(1)
+    assert mime.hasUrls() and mime.hasImage()
+    [url] = mime.urls()
+    assert url.isLocalFile()
+    dragged = Path(url.toLocalFile())
+    assert dragged.suffix == ".png" and dragged.read_bytes() == pngs[1]
+    assert view.thumbnails.dragEnabled()
+    run_close = view.vm.aclose()
+    qloop.run_until_complete(run_close)
+    assert not dragged.exists()  # the session's drag files go with the panel
+
+
+def test_the_viewer_opens_fitted_and_zooms_to_100_percent(qtbot, shown) -> None:
+    _, view, _, _ = shown
+    viewer = view.open_viewer(0)
+    qtbot.waitExposed(viewer)
+    assert viewer.fitted and viewer.scale_factor() < 1.0  # a 1024 px image fits the window
+    rect = viewer.view.mapFromScene(viewer.scene.sceneRect()).boundingRect()
+    assert rect.width() <= viewer.view.viewport().width() + 1
+    viewer.actual_size()
+    assert viewer.scale_factor() == 1.0 and not viewer.fitted
+    viewer.fit()
+    assert viewer.scale_factor() < 1.0
+    viewer.close()

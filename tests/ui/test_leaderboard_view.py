@@ -78,7 +78,7 @@ def _cells(view: LeaderboardView, column: int) -> list[str]:
     return [view.table.item(r, column).text() for r in range(view.table.rowCount())]
 
 
-def test_rows_with_intervals_and_a_chart_item_per_model(qloop, settle, board):
+def test_rows_with_intervals_and_a_chart_item_per_model(qtbot, qloop, settle, board):
     import pyqtgraph as pg
 
     vm, view, votes, _ = board
@@ -99,6 +99,21 @@ def test_rows_with_intervals_and_a_chart_item_per_model(qloop, settle, board):
     top = items[0].opts
     assert top["y"][0] == pytest.approx(rows[0].strength)
     assert top["top"][0] == pytest.approx(rows[0].high - rows[0].strength)
+
+    # The chart follows the theme live: background, axes and bars recolour without a restart.
+    from sparklio_desktop.ui.theme import apply_theme
+
+    light_bg = view.chart.backgroundBrush().color()
+    light_bar = view.error_bars[0].opts["pen"].color()
+    assert light_bg.lightness() > 128
+    try:
+        apply_theme("dark")
+        qtbot.waitUntil(lambda: view.chart.backgroundBrush().color().lightness() < 128)
+        assert view.error_bars[0].opts["pen"].color() != light_bar and len(view.error_bars) == 3
+        assert view.chart.getPlotItem().getAxis("bottom").textPen().color().lightness() > 128
+    finally:
+        apply_theme("light")
+    qtbot.waitUntil(lambda: view.chart.backgroundBrush().color() == light_bg)
 
     # Filters: another task has no votes; a window after every vote is empty; decay keeps the order.
     view.task_combo.setCurrentIndex(view.task_combo.findData("translation"))

@@ -92,8 +92,10 @@ def test_spend_panel_totals_equal_sql_sums(qtbot, qloop, make_ctx, tmp_path):
     assert view.gauge.value() == int(f.percent * 10)
     assert "80% mark: $40.00" in view.mark_label.text()
     assert "cache hit rate 16.7%" in view.stats.text() and "fallback rate 16.7%" in view.stats.text()
-    assert view.chart is not None and len(view.line.getData()[1]) == len(f.daily)
-    assert view.banner.isHidden()
+    today = datetime.now(UTC).date()
+    assert view.chart is not None and len(view.line.getData()[1]) == today.day  # the line stops at today
+    assert view.line.getData()[0][-1] == today.day and len(f.daily) >= today.day
+    assert view.banner.isHidden() and view.gauge.property("level") == "ok"
 
     # CSV export of the month's rows.
     target = tmp_path / "month.csv"
@@ -142,3 +144,114 @@ def test_projection_and_anomalies():
     f = compute_figures(Summary, Decimal("50"), Decimal("0.8"), "stop", 3.0, date(2026, 3, 10))
     assert f.projection_usd == Decimal("31") and f.alert_mark_usd == Decimal("40.0")
     assert not f.alert and "paid requests stop" in f.at_cap_text
+
+
+def _summary(spent: str, days_spent: int = 10):
+    per_day = Decimal(spent) / days_spent
+    days = [(date(2026, 3, d), per_day if d <= days_spent else Decimal(0)) for d in range(1, 32)]
+
+    class Summary:
+        month = "2026-03"
+        spent_usd = Decimal(spent)
+        daily = days
+        by_model = by_task = by_provider = {}
+        cache_hits = requests = attempts = 0
+        saved_usd = Decimal(0)
+        fallback_rate = 0.0
+
+        class local_vs_cloud:  # noqa: N801 - mimics the record's attribute
+            local_usd = cloud_usd = Decimal(0)
+            local_answers = cloud_answers = 0
+
+    return Summary
+
+
+def test_gauge_level_and_banner_wording():
+    """Amber at the alert threshold and when the projection passes the budget; "Monthly
+    budget reached" only at the cap; near it, what is left, never equal to the budget."""
+    today = date(2026, 3, 10)
+    ok = compute_figures(_summary("10"), Decimal("50"), Decimal("0.8"), "stop", 3.0, today)
+    assert (ok.level, ok.banner_text) == ("ok", "")  # $31 projected of $50
+    pace = compute_figures(_summary("17"), Decimal("50"), Decimal("0.8"), "stop", 3.0, today)
+    assert pace.projection_usd > Decimal("50") and not pace.alert
+    assert pace.level == "amber" and "At this pace the month ends at $52.70, over the $50.00 budget" in pace.banner_text
+    mark = compute_figures(_summary("40"), Decimal("50"), Decimal("0.8"), "stop", 3.0, date(2026, 3, 31))
+    assert mark.level == "amber" and mark.banner_text.startswith("$10.00 of the $50.00 budget for 2026-03 is left")
+    assert "Monthly budget reached" not in mark.banner_text
+    capped = compute_figures(_summary("50"), Decimal("50"), Decimal("0.8"), "stop", 3.0, today)
+    assert capped.level == "red" and capped.banner_text.startswith("Monthly budget reached for 2026-03")
+    near = compute_figures(_summary("0.019999"), Decimal("0.02"), Decimal("0.8"), "stop", 3.0, today)
+    assert near.spent_of_budget == "$0.019999 of $0.02"  # never "$0.02 of $0.02"
+    assert near.banner_text.startswith("$0.000001 of the $0.02 budget") and "reached" not in near.banner_text
+    assert near.elapsed_cumulative == near.cumulative[:10]
+    past = compute_figures(_summary("1"), Decimal("50"), Decimal("0.8"), "stop", 3.0, date(2026, 4, 2))
+    assert past.elapsed_cumulative == past.cumulative  # a past month: the whole line
+
+
+def test_gauge_turns_amber_and_red_in_the_view(qtbot, qloop, make_ctx):
+    from PySide6.QtGui import QColor, QPalette
+
+    from sparklio_desktop.ui.theme import LEVEL_COLOURS
+
+    ctx = make_ctx()
+    month = _insert(ctx.ledger)
+    view = SpendView(ctx.spend)
+    qtbot.addWidget(view)
+    ctx.budget.monthly_usd = Decimal("1.2")  # 1.04 spent: past the 80% mark
+    run(qloop, ctx.spend.load(month))
+    highlight = view.gauge.palette().color(QPalette.ColorRole.Highlight)
+    assert view.gauge.property("level") == "amber" and highlight == QColor(LEVEL_COLOURS["amber"])
+    ctx.budget.monthly_usd = Decimal("1.0433")  # exactly what was spent
+    run(qloop, ctx.spend.load(month))
+    assert view.gauge.property("level") == "red"
+    assert view.gauge.palette().color(QPalette.ColorRole.Highlight) == QColor(LEVEL_COLOURS["red"])
+    assert "Monthly budget reached" in view.banner.text() and "#f8d7da" in view.banner.styleSheet()
+
+
+def test_chart_follows_the_theme_live_and_has_a_legend(qtbot, qloop, make_ctx):
+    from PySide6.QtGui import QColor
+
+    from sparklio_desktop.ui.theme import apply_theme
+
+    ctx = make_ctx()
+    month = _insert(ctx.ledger)
+    view = SpendView(ctx.spend)
+    qtbot.addWidget(view)
+    apply_theme("light")
+    view.show()
+    run(qloop, ctx.spend.load(month))
+    labels = [label.text for _, label in view.legend.items]
+    assert labels == ["Spent so far", "Budget", "Alert mark"]
+    light_bg = view.chart.backgroundBrush().color()
+    light_pen = view.line.opts["pen"].color()
+    light_axis = view.total_plot.getAxis("left").textPen().color()
+    assert light_bg.lightness() > 128 and light_axis.lightness() < 128
+    try:
+        apply_theme("dark")  # Qt posts the palette change: it arrives on the next event loop pass
+        qtbot.waitUntil(lambda: view.chart.backgroundBrush().color().lightness() < 128)
+        dark_bg = view.chart.backgroundBrush().color()
+        assert dark_bg != light_bg
+        assert view.line.opts["pen"].color() != light_pen
+        assert view.total_plot.getAxis("left").textPen().color().lightness() > 128
+        assert view.budget_key.opts["pen"].color() == view.budget_line.pen.color() != QColor("#59a14f")
+    finally:
+        apply_theme("light")
+    qtbot.waitUntil(lambda: view.chart.backgroundBrush().color() == light_bg)  # and back, live
+
+
+def test_status_figures_carry_the_gauge_level_for_the_status_bar(qloop, make_ctx):
+    ctx = make_ctx()
+    _insert(ctx.ledger)
+    got = []
+    ctx.status.statusChanged.connect(got.append)
+    ctx.status.refresh()
+    run(qloop, ctx.wait_idle())
+    assert got[-1].level == "ok" and got[-1].spend_text == "$1.04 of $50.00"
+    ctx.budget.monthly_usd = Decimal("1.2")  # past the 80% mark
+    ctx.status.refresh()
+    run(qloop, ctx.wait_idle())
+    assert got[-1].level == "amber" and got[-1].spend_text == "$1.04 of $1.20"
+    ctx.budget.monthly_usd = Decimal("1.0433")
+    ctx.status.refresh()
+    run(qloop, ctx.wait_idle())
+    assert got[-1].level == "red"

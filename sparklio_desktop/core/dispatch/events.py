@@ -31,6 +31,7 @@ class AttemptInfo:
     waited_s: float
     usage_source: str = "provider"
     exploration: bool = False
+    status: int | None = None  # the HTTP status of a failure, for its words; not stored, not in the JSON
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -331,4 +331,5 @@ class AttemptRecorder:
             attempt.waited_s,
             facts.usage_source,
             attempt.exploration,
+            facts.error.status if isinstance(facts.error, ProviderError) else None,
         )

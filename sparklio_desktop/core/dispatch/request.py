@@ -10,9 +10,10 @@ for, whichever front end built it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from sparklio_desktop.core import tokens
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.routing.router import RouteRequest
@@ -45,6 +46,12 @@ class RunRequest:
     image_progress: ImageProgress | None = None
 
     def __post_init__(self) -> None:
+        if self.history and not self.route.history_tokens:
+            # Price the route for the conversation it sends (issue 12: a follow-up estimated at 44
+            # input tokens was billed 766). Counted here, once, for every front end.
+            history_count, _exact = tokens.count_chat(self.history)
+            counted = replace(self.route, history_tokens=history_count - tokens.TOKENS_REPLY_PRIMING)
+            object.__setattr__(self, "route", counted)
         # ``images=0`` used to bill one DALL-E image (front ends add upper bounds).
         if not isinstance(self.route.prompt, str):
             raise SparklioError("a run needs a prompt")

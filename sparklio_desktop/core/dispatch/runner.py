@@ -49,6 +49,7 @@ from sparklio_desktop.core.dispatch.request import RunRequest
 from sparklio_desktop.core.dispatch.reserve import max_output_tokens, reserve
 from sparklio_desktop.core.dispatch.watchdog import StallLimits
 from sparklio_desktop.core.errors import BudgetError, SparklioError
+from sparklio_desktop.core.money import format_usd_distinct
 from sparklio_desktop.core.policy.catalog import ModelSpec
 from sparklio_desktop.core.policy.routing_policy import SpeedClass, TaskSpec
 from sparklio_desktop.core.pricing import UnpricedModelError
@@ -407,10 +408,8 @@ class Dispatcher:
         if self.budget is None or not self.budget.alert_due():
             return None
         status = self.budget.status()
-        return (
-            f"Budget alert: {status.percent}% of the {status.month} budget spent "
-            f"(${status.spent_usd:.2f} of ${status.budget_usd:.2f})."
-        )
+        spent, budget = format_usd_distinct(status.spent_usd, status.budget_usd)  # never "$0.02 of $0.02"
+        return f"Budget alert: {status.percent}% of the {status.month} budget spent ({spent} of {budget})."
 
     def _as_called(self, decision: RoutingDecision, model_id: str) -> ModelSpec:
         """The catalog's model, with the installed Ollama tag the decision resolved it to."""

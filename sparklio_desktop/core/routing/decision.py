@@ -271,6 +271,10 @@ class CandidateSource(Protocol):
 
     def explanation(self) -> str: ...
 
+    def summary(self) -> str:
+        """The explanation's first sentence: why the chain's first model."""
+        ...
+
 
 TRACE_CANDIDATES = 10  # eligible and excluded candidates each that a stored trace keeps beside the chain
 
@@ -350,6 +354,12 @@ class RoutingDecision:
             text = self._source.explanation()
             object.__setattr__(self, "_explanation", text)
         return text
+
+    @property
+    def summary(self) -> str:
+        """One sentence: why the chain's first model answers (the explanation's lead), saying
+        so when the best total score did not win because the task table chose another."""
+        return self._source.summary()
 
     @property
     def no_fit_reasons(self) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sparklio_desktop.core import tokens
 from sparklio_desktop.core.errors import SparklioError, UnknownNameError
+from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.policy.catalog import Capability, Catalog
 from sparklio_desktop.core.policy.families import Resolution, catalog_usable, resolve_policy, uses_families
 from sparklio_desktop.core.policy.routing_policy import (
@@ -51,7 +52,7 @@ from sparklio_desktop.core.routing.decision import (
     RoutingDecision,
     Rule,
 )
-from sparklio_desktop.core.routing.explain import explain
+from sparklio_desktop.core.routing.explain import Pick, explain, lead_sentence
 from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE, LiveState
 from sparklio_desktop.core.routing.scoring import (
     VECTOR_THRESHOLD,
@@ -86,7 +87,9 @@ class RouteRequest:
     so the decision is priced for exactly what runs (docs/dispatch.md). ``images``: the
     images to generate, or (for a preview without the files) the number attached;
     ``attachments``: the images sent with the prompt, which count as the attached images
-    whenever they are given.
+    whenever they are given. ``history_tokens``: the tokens of a conversation's earlier
+    turns, sent with the prompt (counted once, by :class:`RunRequest` or the composer), so
+    a follow-up is priced for the whole conversation it sends, not for its last message.
     """
 
     task: str
@@ -102,6 +105,7 @@ class RouteRequest:
     attachments: tuple[ImageInput, ...] = ()
     explore: bool = True
     seed: int | None = None
+    history_tokens: int = 0
 
 
 def _enum(enum_type: type[_E], value: object, default: _D) -> _E | _D:
@@ -356,6 +360,11 @@ class Router:
             if request.input_tokens < 0:
                 raise SparklioError("--input-tokens must not be negative")
             return request.input_tokens, True
+        # Earlier turns go with a chat's prompt; an embedding or a picture is made of the prompt alone.
+        alone = task.capability in (Capability.IMAGE_GENERATION, Capability.EMBEDDING)
+        history = 0 if alone else request.history_tokens
+        if history < 0:
+            raise SparklioError("the conversation's history cannot have a negative number of tokens")
         if request.prompt is not None:
             if task.capability is Capability.EMBEDDING:
                 return tokens.count_text(request.prompt)
@@ -366,8 +375,8 @@ class Router:
                 sys_count, sys_exact = tokens.count_text(system)
                 count += sys_count + tokens.TOKENS_PER_MESSAGE
                 exact = exact and sys_exact
-            return count + overhead, exact
-        return task.typical_input_tokens, False
+            return count + overhead + history, exact
+        return task.typical_input_tokens + history, False
 
     @staticmethod
     def _output_tokens(request: RouteRequest, task: TaskSpec, input_tokens: int) -> int:
@@ -447,6 +456,7 @@ class _Candidates:
         "families",
         "_built",
         "_all",
+        "_lead",
     )
 
     def __init__(
@@ -468,6 +478,7 @@ class _Candidates:
         self.families = families
         self._built: dict[int, Candidate] = {}
         self._all: tuple[Candidate, ...] | None = None
+        self._lead: str | None = None
 
     def build(self, i: int) -> Candidate:
         found = self._built.get(i)
@@ -545,19 +556,37 @@ class _Candidates:
     def excluded_counts(self) -> Mapping[Rule, int]:
         return self.scored.excluded_counts()
 
+    def summary(self) -> str:
+        """The explanation's lead sentence: why the first model, and whether the best total won."""
+        if self._lead is None:
+            scored, index, table = self.scored, self.index, self.plan.table
+            chain = [Pick.of(self.build(i)) for i in self._chain_indices()]
+            best = scored.top(1, eligible=True)
+            first = index.get(table[0]) if table else None
+            self._lead = lead_sentence(
+                task_words(None, self.plan.options.task).lower(),
+                chain,
+                Pick.of(self.build(best[0])) if best else None,
+                Pick.of(self.build(first)) if first is not None else None,
+            )
+        return self._lead
+
     def explanation(self) -> str:
         scored, index, table = self.scored, self.index, self.plan.table
         chain = [self.build(i) for i in self._chain_indices()]
         wanted = [self.build(index[m]) for m in table if m in index and scored.excluded(index[m])]
         capped = [self.build(i) for i in scored.first_ruled_by(Rule.BUDGET_CAP) if scored.rows[i].id not in table][:2]
         excluded = [] if chain else [self.build(i) for i in scored.top(6, eligible=False)]
-        text = explain(self.plan.options, chain, wanted, capped, excluded, self.estimate, self.notes)
+        text = explain(self.plan.options, chain, wanted, capped, excluded, self.estimate, self.notes, self.summary())
         if chain:
             measured = speed_words(scored.rows[index[chain[0].id]].model.speed)
             if measured:
                 text += f" {chain[0].name}'s speed is {measured} on this machine."
         choices = [r.why for r in self.families if r.model_id in self.chain and self._had_a_choice(r)]
-        if choices:
+        if choices and chain:  # after the lead sentence: how the task table's families resolved
+            lead = self.summary()
+            text = lead + " " + "; ".join(choices) + "." + text[len(lead) :]
+        elif choices:
             text = "; ".join(choices) + ". " + text
         for model_id, tag in self.local_tags.items():
             model = scored.rows[index[model_id]].model

@@ -168,6 +168,8 @@ class LocalSettings(_Section):
 
 class UiSettings(_Section):
     theme: Literal["system", "light", "dark"] = "system"
+    onboarding_done: bool = False
+    """The first-run guide was finished or skipped: it no longer opens by itself (Help reaches it)."""
 
 
 class Settings(_Section):

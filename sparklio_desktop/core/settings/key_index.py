@@ -6,6 +6,10 @@ records in ``keys.json`` which providers it has stored a key for; routing reads 
 list plus the environment. The list is a hint, not a secret: if a key is removed
 behind Sparklio's back, the first call finds out and the provider is marked
 unavailable for the session.
+
+A key used "for this session only" (no OS keyring here: ``KeyStore.set_session_key``)
+is named in :data:`_SESSION` alone, in this process's memory: never in ``keys.json``,
+so routing counts it while the process lives and forgets it when it ends.
 """
 
 from __future__ import annotations
@@ -18,6 +22,20 @@ from urllib.parse import urlsplit
 
 from sparklio_desktop.core.provider_table import ROWS
 from sparklio_desktop.core.settings import paths
+
+_SESSION: set[str] = set()  # providers with a session-only key in this process (names only)
+
+
+def mark_session(provider: str, present: bool) -> None:
+    """Name (or stop naming) ``provider`` as having a session-only key; never written."""
+    if present:
+        _SESSION.add(provider)
+    else:
+        _SESSION.discard(provider)
+
+
+def session_providers() -> set[str]:
+    return set(_SESSION)
 
 
 def _path() -> Path:
@@ -94,7 +112,10 @@ def key_name_for(provider: str, entry_id: str, entry_base_url: str | None, confi
 
 
 def has_key_fast(provider: str) -> bool:
-    """An environment key, or a keyring key Sparklio stored: without touching the keyring."""
+    """An environment key, a session-only key, or a keyring key Sparklio stored: without
+    touching the keyring."""
+    if provider in _SESSION:
+        return True
     if any(os.environ.get(name, "").strip() for name in default_env_var_names(provider)):
         return True
     return provider in stored_providers()

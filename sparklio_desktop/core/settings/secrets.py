@@ -14,7 +14,11 @@ silently override the key the user just pasted into Settings).
 
 There is no plaintext fallback. When no real keyring backend exists, storing a key
 raises :class:`~sparklio_desktop.core.errors.KeyringUnavailable`, which says how to
-get one; reading still works from environment variables.
+get one; reading still works from environment variables. The user may then choose to
+use a key *for this session only* (:meth:`KeyStore.set_session_key`): it is held in
+this process's memory, found before the keyring and the environment, counted by
+routing (``key_index.has_key_fast``), and never written anywhere, so it is gone when
+the app quits. :func:`keyring_help` says in plain words how to get a keyring on this OS.
 
 Keys never appear in a ``repr``, an exception message or a log line. Keyring calls
 block (D-Bus, Keychain), so GUI code runs them in an executor.
@@ -22,6 +26,7 @@ block (D-Bus, Keychain), so GUI code runs them in an executor.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import re
@@ -48,7 +53,9 @@ __all__ = [
     "InvalidProviderName",
     "KeyInfo",
     "KeyStore",
+    "clear_session_keys",
     "env_var_names",
+    "keyring_help",
     "mask_key",
 ]
 
@@ -67,6 +74,12 @@ _MASK_HIDDEN = "••••"
 _MASK_MIN_LEN = 12
 
 _T = TypeVar("_T")
+
+# Session-only keys (no keyring here): provider -> key, in this process's memory only.
+# Module-level, so every KeyStore of the process (the dispatcher's, the settings panel's)
+# sees the same ones; their names go to key_index's in-memory set for routing.
+_SESSION_KEYS: dict[str, str] = {}
+_SESSION_LOCK = threading.Lock()
 
 
 class InvalidProviderName(UnknownNameError):
@@ -93,7 +106,8 @@ class InvalidKeyError(SparklioError, ValueError):
 class KeyInfo:
     """What ``sparklio keys list`` shows: never the key itself.
 
-    ``source`` is ``'keyring'``, ``'env:NAME'`` or ``None`` (no key); ``masked`` is
+    ``source`` is ``'keyring'``, ``'session'`` (held in memory for this session only),
+    ``'env:NAME'`` or ``None`` (no key); ``masked`` is
     ``None`` when there is no key.
     """
 
@@ -142,6 +156,45 @@ def _unavailable_message(detail: str = "") -> str:
     return f"{prefix}: {how}. Keys in environment variables (e.g. OPENAI_API_KEY) still work."
 
 
+def keyring_help(platform: str | None = None) -> str:
+    """In plain words, for the first-run guide: why no key can be saved and how to fix it
+    on this OS (``platform`` as ``sys.platform`` spells it; default this machine's)."""
+    platform = platform or sys.platform
+    if platform.startswith("linux"):
+        how = (
+            "Linux keeps passwords in a keyring service, and none is running here. Install "
+            "GNOME Keyring (or KWallet on KDE), which most desktops include, log in to a desktop "
+            "session and start Sparklio again"
+        )
+    elif platform == "darwin":
+        how = (
+            "macOS keeps passwords in the Keychain, which Sparklio could not reach. Unlock the "
+            "Keychain (Keychain Access, or log out and in again) and check that PYTHON_KEYRING_BACKEND "
+            "is not set to another backend"
+        )
+    elif platform.startswith("win"):
+        how = (
+            "Windows keeps passwords in the Credential Manager, which Sparklio could not reach. "
+            "Sign in with your own Windows account (not a guest or service account) and check that "
+            "PYTHON_KEYRING_BACKEND is not set to another backend"
+        )
+    else:
+        how = "No password keyring service was found on this system. Install one that Python's keyring supports"
+    return (
+        f"Sparklio cannot save API keys: {how}. Until then, a key you paste can be used for this "
+        "session only: it stays in memory, is never written to disk, and is asked for again next time."
+    )
+
+
+def clear_session_keys() -> None:
+    """Forget every session-only key (tests; the process's end does the same)."""
+    with _SESSION_LOCK:
+        names = list(_SESSION_KEYS)
+        _SESSION_KEYS.clear()
+    for name in names:
+        key_index.mark_session(name, False)
+
+
 def _is_non_storing(backend: KeyringBackend) -> bool:
     """Backends that exist only to fail or to forget: storing into them loses the key."""
     if isinstance(backend, (fail.Keyring, null.Keyring)):
@@ -154,6 +207,21 @@ def _is_non_storing(backend: KeyringBackend) -> bool:
 def _is_plaintext(backend: KeyringBackend) -> bool:
     # keyrings.alt writes keys to a file in clear text: never acceptable for API keys.
     return type(backend).__module__.startswith("keyrings.alt")
+
+
+def _clean_key(provider: str, key: object) -> str:
+    """The key without surrounding whitespace; refuses an empty one or one with spaces inside."""
+    _check_provider(provider)
+    if not isinstance(key, str):
+        raise InvalidKeyError(f"the API key for {provider} must be text")
+    key = key.strip()
+    if not key:
+        raise InvalidKeyError(f"the API key for {provider} is empty")
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise InvalidKeyError(
+            f"the API key for {provider} contains spaces or control characters; paste it again without them"
+        )
+    return key
 
 
 class KeyStore:
@@ -190,7 +258,8 @@ class KeyStore:
     # -- reading -------------------------------------------------------------------
 
     def get(self, provider: str) -> str | None:
-        """The key for ``provider``: keyring first, then environment; ``None`` if neither.
+        """The key for ``provider``: a session-only key first, then the keyring, then the
+        environment; ``None`` if none.
 
         Never raises :class:`KeyringUnavailable`: without a keyring, environment keys
         still serve. Never logs.
@@ -199,7 +268,7 @@ class KeyStore:
         return key
 
     def source(self, provider: str) -> str | None:
-        """Where :meth:`get` finds the key: ``'keyring'``, ``'env:NAME'`` or ``None``."""
+        """Where :meth:`get` finds the key: ``'session'``, ``'keyring'``, ``'env:NAME'`` or ``None``."""
         _, where = self._lookup(provider)
         return where
 
@@ -210,7 +279,7 @@ class KeyStore:
         round trip is skipped whenever an environment variable already answers.
         """
         _check_provider(provider)
-        if self._env_key(provider) is not None:
+        if self._session_key(provider) is not None or self._env_key(provider) is not None:
             return True
         try:
             return self._keyring_key(provider) is not None
@@ -230,6 +299,7 @@ class KeyStore:
             names.add(name)
         with self._lock:
             names |= set(self._cache)
+        names |= set(self.session_providers())
         infos = []
         for name in sorted(names):
             key, where = self._lookup(name)
@@ -244,22 +314,36 @@ class KeyStore:
         Surrounding whitespace (a pasted newline) is stripped; an empty key or one with
         whitespace inside is refused, since no provider issues such keys.
         """
-        _check_provider(provider)
-        if not isinstance(key, str):
-            raise InvalidKeyError(f"the API key for {provider} must be text")
-        key = key.strip()
-        if not key:
-            raise InvalidKeyError(f"the API key for {provider} is empty")
-        if any(ch.isspace() or not ch.isprintable() for ch in key):
-            raise InvalidKeyError(
-                f"the API key for {provider} contains spaces or control characters; paste it again without them"
-            )
+        key = _clean_key(provider, key)
         backend = self._usable_backend()
         self._call(lambda: backend.set_password(self._service, provider, key), secret=key)
         with self._lock:
             self._cache[provider] = key
+        with _SESSION_LOCK:  # a stored key replaces a session-only one
+            had_session = _SESSION_KEYS.pop(provider, None) is not None
+        if had_session:
+            key_index.mark_session(provider, False)
         key_index.mark(provider, True)
         log.info("stored the API key for %s in the OS keyring", provider)
+
+    def set_session_key(self, provider: str, key: str) -> None:
+        """Use ``key`` for ``provider`` until this process ends, without storing it.
+
+        For a machine without a keyring (:meth:`set` raised KeyringUnavailable): the key
+        is held in memory only, found first by :meth:`get` (source ``'session'``), and
+        counted by routing through ``key_index``'s in-memory names. Nothing is written:
+        not the keyring, not ``keys.json``, not settings.json, not a log line.
+        """
+        key = _clean_key(provider, key)
+        with _SESSION_LOCK:
+            _SESSION_KEYS[provider] = key
+        key_index.mark_session(provider, True)
+        log.info("using an API key for %s for this session only (not stored)", provider)
+
+    def session_providers(self) -> builtins.list[str]:  # builtins: the method list() shadows list
+        """The providers with a session-only key, sorted."""
+        with _SESSION_LOCK:
+            return sorted(_SESSION_KEYS)
 
     def delete(self, provider: str) -> bool:
         """Forget the keyring entry for ``provider``; ``True`` if there was one.
@@ -268,8 +352,14 @@ class KeyStore:
         so :meth:`get` may still return a key afterwards: check :meth:`source`.
         """
         _check_provider(provider)
+        with _SESSION_LOCK:
+            had_session = _SESSION_KEYS.pop(provider, None) is not None
+        if had_session:
+            key_index.mark_session(provider, False)
+            if not self.available():  # nothing else of ours to forget
+                return True
         backend = self._usable_backend()
-        deleted = False
+        deleted = had_session
         # The Secret Service deletes one matching item per call; loop in case an older
         # client left duplicates, bounded so a misbehaving backend cannot spin forever.
         for _ in range(10):
@@ -357,8 +447,16 @@ class KeyStore:
                 return name, value
         return None
 
+    @staticmethod
+    def _session_key(provider: str) -> str | None:
+        with _SESSION_LOCK:
+            return _SESSION_KEYS.get(provider)
+
     def _lookup(self, provider: str) -> tuple[str | None, str | None]:
         _check_provider(provider)
+        session = self._session_key(provider)
+        if session is not None:  # the user's latest explicit choice, made in this very session
+            return session, "session"
         try:
             key = self._keyring_key(provider)
         except KeyringUnavailable:

@@ -21,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from qasync import asyncSlot
 
+from sparklio_desktop.core import tokens
 from sparklio_desktop.core.dispatch import (
     AttemptFailed,
     AttemptStarted,
@@ -119,7 +120,9 @@ class ComposerViewModel(ViewModel):
         self.route_again = False
         self.explore = True  # allow the policy's A/B exploration pick on real runs
         self._history: list[Message] = []
+        self._history_tokens: tuple[int, int] = (0, 0)  # (turns counted, their tokens): counted once per turn
         self._conversation_model: str | None = None
+        self._conversation_task: str | None = None  # the task the conversation's model answered
         self._running: asyncio.Task[Any] | None = None
         self.last_request_id: str | None = None
         self.last_output = ""
@@ -244,7 +247,20 @@ class ComposerViewModel(ViewModel):
             prompt=self._prompt or None,
             attachments=tuple(self._images),
             explore=False,
+            history_tokens=self._count_history(),
         )
+
+    def _count_history(self) -> int:
+        """The earlier turns' tokens, as :class:`RunRequest` counts them: the preview prices
+        the whole conversation the run sends, counted once per new turn, not per keystroke."""
+        if not self._history:
+            return 0
+        counted, total = self._history_tokens
+        if counted != len(self._history):
+            count, _exact = tokens.count_chat(self._history)
+            total = count - tokens.TOKENS_REPLY_PRIMING
+            self._history_tokens = (len(self._history), total)
+        return total
 
     @asyncSlot()
     async def refresh_preview(self) -> None:
@@ -262,12 +278,22 @@ class ComposerViewModel(ViewModel):
     # -- running --------------------------------------------------------------------
     def _run_request(self) -> RunRequest:
         model = self.forced_model
-        if model is None and self._history and not self.route_again:
+        if model is None and self._history and not self.route_again and self._stays_on_model():
             model = self._conversation_model  # a follow-up stays on the model that answered
         # The previewed request itself (prompt and images included), so the run is routed
         # and priced exactly as the preview was.
         route = replace(self._route_request(), prompt=self._prompt, explore=self.explore)
         return RunRequest(route=route, history=tuple(self._history), model=model)
+
+    def _stays_on_model(self) -> bool:
+        """A follow-up keeps the conversation's model only for the task that model answered:
+        after an image, switching to chat routes again (it used to send the text to DALL-E 3)."""
+        task = self._options["task"] or "chat"
+        if self._conversation_model is None or task != self._conversation_task:
+            return False
+        spec = self._workspace.catalog.get(self._conversation_model)
+        capability = self._workspace.policy.task(task).capability
+        return spec is not None and spec.has(capability)
 
     @asyncSlot()
     async def send(self) -> None:
@@ -332,10 +358,13 @@ class ComposerViewModel(ViewModel):
                 [Message("user", request.prompt, request.route.attachments), Message("assistant", result.output)]
             )
             self._conversation_model = result.model
+            self._conversation_task = request.route.task
             self.last_output = result.output
             self.conversationChanged.emit(len(self._history) // 2)
         self.finished.emit(RunSummary.of(result))
-        if result.error:
+        # No chain: "no model fits", which the composer explains once, in place, with the
+        # actions that fix it; a notification would be a second copy of the same list.
+        if result.error and (result.attempts or result.decision.chain):
             self.errorRaised.emit(result.error)
 
     # -- after the answer --------------------------------------------------------------
@@ -368,6 +397,7 @@ class ComposerViewModel(ViewModel):
         model, as a follow-up would (the compare panel's "Continue with this one")."""
         self._history = [Message("user", prompt), Message("assistant", answer)]
         self._conversation_model = model_id
+        self._conversation_task = self._options["task"] or "chat"
         self.route_again = False
         self.conversationChanged.emit(1)
 
@@ -375,6 +405,7 @@ class ComposerViewModel(ViewModel):
         """Forget the conversation: the next message is routed afresh."""
         self._history.clear()
         self._conversation_model = None
+        self._conversation_task = None
         self.conversationChanged.emit(0)
 
     # -- the conversation thread (ui/viewmodels/conversations.py) ---------------------

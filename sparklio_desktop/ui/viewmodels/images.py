@@ -15,6 +15,8 @@ the status bar.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,7 @@ class ImagesViewModel(ViewModel):
         self.images: list[bytes] = []
         self.percent = 0
         self.warning = ""
+        self._drag_folder: Path | None = None
 
     @property
     def busy(self) -> bool:
@@ -210,6 +213,19 @@ class ImagesViewModel(ViewModel):
         await self._executor.call(Path(path).write_bytes, self.images[index])
         self.notice.emit(f"Saved {path}")
 
+    def drag_file(self, index: int) -> Path:
+        """Image ``index`` as a PNG file that a drag can carry out of the window.
+
+        Why a file and synchronous: a drop target (a file manager, a chat app) reads a file
+        URL the moment the drag starts, on the GUI thread; a few hundred KB written to a
+        session temp folder is quick. The bytes are the original PNG, settings included.
+        """
+        if self._drag_folder is None:
+            self._drag_folder = Path(tempfile.mkdtemp(prefix="sparklio-images-"))
+        path = self._drag_folder / f"sparklio-image-{index + 1}.png"
+        path.write_bytes(self.images[index])
+        return path
+
     @asyncSlot()
     async def save_all(self, folder: str) -> None:
         self._track()
@@ -219,6 +235,9 @@ class ImagesViewModel(ViewModel):
     async def aclose(self) -> None:
         self.cancel()
         await self.wait_idle()
+        if self._drag_folder is not None:
+            shutil.rmtree(self._drag_folder, ignore_errors=True)
+            self._drag_folder = None
 
 
 class _BatchProgress:

@@ -16,7 +16,7 @@ dataclasses, they are built and checked in tests without a QApplication.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -24,6 +24,7 @@ from typing import Literal
 from sparklio_desktop.core.catalog_view import FamilyRow, MemberRow
 from sparklio_desktop.core.compare import ColumnResult
 from sparklio_desktop.core.dispatch import AttemptFailed, AttemptStarted, RunResult
+from sparklio_desktop.core.naming import Try, fallback_words, outcome_sentence, readable_id
 from sparklio_desktop.core.ratings import Vote
 from sparklio_desktop.core.routing.decision import RoutingDecision
 
@@ -101,6 +102,8 @@ class RoutePreview:
     excluded: tuple[ExcludedModel, ...]  # best score first, at most PREVIEW_EXCLUSIONS
     excluded_count: int  # all the models left out
     candidates: int  # all the models considered
+    summary: str = ""  # one sentence: why the first model ("Claude 3.5 Sonnet: the task table's first choice …")
+    fallbacks: str = ""  # the rest of the chain in words ("If it fails: GPT-4 → Qwen 2.5"); "" when none
 
     @classmethod
     def of(cls, decision: RoutingDecision, limit: int = PREVIEW_EXCLUSIONS) -> RoutePreview:
@@ -128,6 +131,8 @@ class RoutePreview:
             ),
             excluded_count=sum(decision.excluded_counts.values()),
             candidates=decision.candidate_count,
+            summary=decision.summary,
+            fallbacks=fallback_words([names.get(m, readable_id(m)) for m in decision.chain]),
         )
 
 
@@ -185,10 +190,14 @@ class RunSummary:
     error: str | None
     budget_alert: str | None
     images: tuple[bytes, ...] = ()
+    model_name: str = ""  # the answering model's name ("" when none answered)
+    outcome: str = ""  # what actually happened, in words ("GPT-4 answered after Claude 3.5 Sonnet failed …")
 
     @classmethod
-    def of(cls, result: RunResult) -> RunSummary:
+    def of(cls, result: RunResult, exploration_rate: float | None = None) -> RunSummary:
+        """``exploration_rate``: the policy's, named in the outcome of an A/B exploration."""
         final = result.attempts[-1] if result.attempts else None
+        name = _names(result)
         return cls(
             request_id=result.request_id,
             ok=result.ok,
@@ -206,13 +215,48 @@ class RunSummary:
             error=result.error,
             budget_alert=result.budget_alert,
             images=tuple(result.images),
+            model_name=name(result.model) if result.model else "",
+            outcome=run_outcome(result, exploration_rate),
         )
+
+
+def _names(result: RunResult) -> Callable[[str], str]:
+    """Model id -> name, from the run's decision (its candidates are the catalog's models)."""
+    decision = result.decision
+
+    def name(model_id: str) -> str:
+        try:
+            return decision.candidate(model_id).name
+        except KeyError:
+            return readable_id(model_id)
+
+    return name
+
+
+def run_outcome(result: RunResult, exploration_rate: float | None = None) -> str:
+    """What a finished run actually did, in words (core/naming.py's :func:`outcome_sentence`)."""
+    tries = [Try(a.model, a.outcome, a.error_class, a.error, a.status) for a in result.attempts]
+    chain = result.decision.chain
+    usual = chain[1] if result.exploration and len(chain) > 1 else None
+    return outcome_sentence(
+        tries,
+        _names(result),
+        exploration=result.exploration,
+        usual=usual,
+        exploration_rate=exploration_rate,
+        error=result.error,
+    )
 
 
 @dataclass(frozen=True)
 class StatusFigures:
     """The status bar (``statusChanged``): the month's spend against the budget, and each
-    provider's state ("key", "no key"; Ollama: what is installed, or "not running")."""
+    provider's state ("key", "no key"; Ollama: what is installed, or "not running").
+
+    ``level`` is the gauge's colour by the one rule (core.budget.gauge_level): "red" at the
+    cap, "amber" from the alert threshold or when the month-end projection passes the
+    budget, "ok" otherwise. ``spend_text`` is "$12.40 of $50.00" with the two figures never
+    equal by rounding (core.money.format_usd_distinct): the status bar shows it as is."""
 
     month: str
     spent_usd: Decimal
@@ -220,6 +264,9 @@ class StatusFigures:
     percent: float
     alert: bool
     providers: Mapping[str, str]
+    level: Literal["ok", "amber", "red"] = "ok"
+    spend_text: str = ""
+    projection_usd: Decimal | None = None  # month-end spend at this month's pace so far
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from decimal import Decimal
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
-from sparklio_desktop.core.budget import BudgetGuard
+from sparklio_desktop.core.budget import BudgetGuard, GaugeLevel, gauge_level
 from sparklio_desktop.core.ledger import LedgerStore, SpendSummary
+from sparklio_desktop.core.money import format_usd_distinct
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
@@ -54,6 +55,40 @@ class SpendFigures:
     saved_usd: Decimal
     fallback_rate: float
     anomalies: list[tuple[date, Decimal, Decimal]] = field(default_factory=list)  # day, spent, median
+    level: GaugeLevel = "ok"  # the gauge's colour: amber at the alert mark or a projection past the budget
+    today: date | None = None  # the last day with spend so far (None: a past or future month, all of it)
+
+    @property
+    def spent_of_budget(self) -> str:
+        """ "$12.40 of $50.00", the two figures never equal by rounding."""
+        spent, budget = format_usd_distinct(self.spent_usd, self.budget_usd)
+        return f"{spent} of {budget}"
+
+    @property
+    def banner_text(self) -> str:
+        """The panel's budget banner ("" when all is well): "Monthly budget reached" only at
+        the cap; near it, what is left, with figures that never read the same."""
+        left, budget, projected = format_usd_distinct(
+            max(self.budget_usd - self.spent_usd, _ZERO), self.budget_usd, self.projection_usd
+        )
+        if self.capped:
+            return f"Monthly budget reached for {self.month} ({self.spent_of_budget}). {self.at_cap_text}"
+        if self.alert:
+            return (
+                f"{left} of the {budget} budget for {self.month} is left — past the "
+                f"{self.alert_threshold:.0%} mark. {self.at_cap_text}"
+            )
+        if self.level == "amber":
+            return f"At this pace the month ends at {projected}, over the {budget} budget; {left} is left."
+        return ""
+
+    @property
+    def elapsed_cumulative(self) -> list[Decimal]:
+        """The cumulative line up to today: the days ahead have no spend yet, so the line
+        stops rather than running flat to the month's end."""
+        if self.today is None:
+            return self.cumulative
+        return self.cumulative[: self.today.day]
 
     @property
     def cache_hit_rate(self) -> float:
@@ -115,6 +150,7 @@ def compute_figures(
         else "At the cap paid requests stop; local models still run."
     )
     split = summary.local_vs_cloud
+    projection_usd = projection(summary.month, spent, len(summary.daily), today)
     return SpendFigures(
         month=summary.month,
         spent_usd=spent,
@@ -122,7 +158,7 @@ def compute_figures(
         percent=percent,
         alert_threshold=float(threshold),
         alert_mark_usd=budget_usd * threshold,
-        projection_usd=projection(summary.month, spent, len(summary.daily), today),
+        projection_usd=projection_usd,
         alert=budget_usd > 0 and spent >= budget_usd * threshold,
         capped=spent >= budget_usd,
         at_cap_text=at_cap_text,
@@ -141,6 +177,8 @@ def compute_figures(
         saved_usd=summary.saved_usd,
         fallback_rate=summary.fallback_rate,
         anomalies=anomalies(summary.daily, multiple),
+        level=gauge_level(spent, budget_usd, threshold, projection_usd),
+        today=today if summary.month == f"{today.year:04d}-{today.month:02d}" else None,
     )
 
 
@@ -182,7 +220,7 @@ class SpendViewModel(ViewModel):
             self._alerted.add(figures.month)
             self.alertRaised.emit(
                 f"{figures.percent:.0f}% of the {figures.month} budget spent "
-                f"(${figures.spent_usd:.2f} of ${figures.budget_usd:.2f}). {figures.at_cap_text}"
+                f"({figures.spent_of_budget}). {figures.at_cap_text}"
             )
 
     def _compute(self, month: str) -> SpendFigures:

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
-from sparklio_desktop.core.budget import BudgetGuard
+from sparklio_desktop.core.budget import BudgetGuard, gauge_level
+from sparklio_desktop.core.ledger.months import month_days
+from sparklio_desktop.core.money import format_usd_distinct
 from sparklio_desktop.core.provider_table import ROWS
 from sparklio_desktop.core.routing.live import ollama_tags, resolve_local_tags
 from sparklio_desktop.core.settings.key_index import has_key_fast
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.payloads import StatusFigures
+from sparklio_desktop.ui.viewmodels.spend import projection
 
 
 class StatusViewModel(ViewModel):
@@ -45,8 +49,19 @@ class StatusViewModel(ViewModel):
             if row is not None and not row.needs_key:
                 continue  # local or keyless: reachability shows in the route preview
             providers[provider] = "key" if has_key_fast(provider) else "no key"
+        today = datetime.now(UTC).date()
+        pace = projection(status.month, status.spent_usd, len(month_days(status.month)), today)
+        spent_text, budget_text = format_usd_distinct(status.spent_usd, status.budget_usd)
         return StatusFigures(
-            status.month, status.spent_usd, status.budget_usd, float(status.percent), status.alert, providers
+            status.month,
+            status.spent_usd,
+            status.budget_usd,
+            float(status.percent),
+            status.alert,
+            providers,
+            level=gauge_level(status.spent_usd, status.budget_usd, self._budget.alert_threshold, pace),
+            spend_text=f"{spent_text} of {budget_text}",
+            projection_usd=pace,
         )
 
     def _ollama(self) -> str:

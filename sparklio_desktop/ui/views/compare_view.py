@@ -4,6 +4,11 @@ Each column renders through :class:`StreamingMarkdownView`, which appends chunks
 O(1) and re-renders at most every 100 ms, so four columns at 200 tokens/s each keep
 the window responsive. Column headers show exactly what the view-model emits: "A",
 "B" while the comparison is blind, the model's name once the vote revealed it.
+
+A blind comparison hides everything that identifies a model until the vote: names, cost,
+tokens per second, token counts (each column's figures wait in ``_results``) and the
+ticked model list (replaced by a line with a "Show names" escape that gives up the blind
+vote). They appear with the result. Stars are a clickable :class:`StarRating`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +39,7 @@ from sparklio_desktop.ui.viewmodels.payloads import ColumnResult, Vote
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
 from sparklio_desktop.ui.widgets.format import seconds_text, usd_text
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
+from sparklio_desktop.ui.widgets.stars import StarRating
 
 ORDINALS = ("1st", "2nd", "3rd", "4th")
 
@@ -52,11 +59,7 @@ class AnswerColumn(QFrame):
         self.figures = QLabel("waiting…")
         self.figures.setAccessibleName(f"Column {index + 1} figures")
         self.figures.setWordWrap(True)
-        self.stars = QSpinBox()
-        self.stars.setRange(0, 5)
-        self.stars.setSpecialValueText("no stars")
-        self.stars.setSuffix(" ★")
-        self.stars.setAccessibleName(f"Column {index + 1} stars (1-5)")
+        self.stars = StarRating(name=f"Column {index + 1} stars (1-5)")
         self.rank_button = QPushButton(f"Rank {label}")
         self.rank_button.setAccessibleName(f"Rank column {index + 1} next")
         self.continue_button = QPushButton("Continue with this one")
@@ -84,6 +87,7 @@ class CompareView(QWidget):
         self.vm = vm
         self.columns: list[AnswerColumn] = []
         self._ranking: list[int] = []
+        self._results: dict[int, ColumnResult] = {}  # finished columns, figures held back while blind
         self._build()
         vm.candidatesReady.connect(self._on_candidates)
         vm.started.connect(self._on_started)
@@ -110,9 +114,25 @@ class CompareView(QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
             self.model_list.addItem(item)
+        self.hidden_models = QWidget()
+        hidden_row = QHBoxLayout(self.hidden_models)
+        self.hidden_label = QLabel()
+        self.hidden_label.setAccessibleName("Models hidden until the vote")
+        self.hidden_label.setWordWrap(True)
+        self.show_names_button = QPushButton("Sho&w names")
+        self.show_names_button.setAccessibleName("Show the model names without voting")
+        self.show_names_button.clicked.connect(self.vm.reveal)
+        hidden_row.addWidget(self.hidden_label, 1)
+        hidden_row.addWidget(self.show_names_button)
+        self.models_stack = QStackedWidget()
+        self.models_stack.addWidget(self.model_list)
+        self.models_stack.addWidget(self.hidden_models)
         self.top_count = QSpinBox()
         self.top_count.setRange(MIN_COLUMNS, MAX_COLUMNS)
         self.top_count.setAccessibleName("How many of the router's candidates")
+        self.top_count.setToolTip("How many of the router's top candidates to check (2 to 4 columns)")
+        self.top_count_label = QLabel("Column&s")
+        self.top_count_label.setBuddy(self.top_count)
         self.propose_button = QPushButton("Ro&uter's top candidates")
         self.propose_button.setAccessibleName("Check the router's top candidates for the task")
         self.propose_button.clicked.connect(
@@ -138,9 +158,12 @@ class CompareView(QWidget):
         grid = QGridLayout(setup)
         grid.addWidget(QLabel("Task"), 0, 0)
         grid.addWidget(self.task_combo, 0, 1)
-        grid.addWidget(self.top_count, 0, 2)
+        count_row = QHBoxLayout()
+        count_row.addWidget(self.top_count_label)
+        count_row.addWidget(self.top_count)
+        grid.addLayout(count_row, 0, 2)
         grid.addWidget(self.propose_button, 0, 3)
-        grid.addWidget(self.model_list, 1, 0, 1, 2)
+        grid.addWidget(self.models_stack, 1, 0, 1, 2)
         grid.addWidget(self.prompt, 1, 2, 1, 2)
         grid.addWidget(self.blind_check, 2, 0, 1, 2)
         grid.addWidget(self.compare_button, 2, 2)
@@ -205,6 +228,8 @@ class CompareView(QWidget):
             column.deleteLater()
         self.columns = []
         self._ranking = []
+        self._results = {}
+        self._set_models_hidden(self._blind(), len(labels))
         for index, label in enumerate(labels):
             column = AnswerColumn(index, label)
             column.rank_button.clicked.connect(lambda _=False, i=index: self._rank(i))
@@ -225,6 +250,22 @@ class CompareView(QWidget):
     def _on_column_finished(self, result: ColumnResult) -> None:
         col = self.columns[result.column]
         col.answer.set_text(result.output)
+        self._results[result.column] = result
+        if not result.error:
+            col.continue_button.setEnabled(True)
+        self._show_figures(result.column)
+
+    def _show_figures(self, column: int) -> None:
+        """A column's figures; while blind only that it finished (cost, speed and token
+        counts tell models apart, and so can an error naming its provider)."""
+        result = self._results.get(column)
+        if result is None:
+            return
+        col = self.columns[column]
+        if self._blind():
+            hidden = "Failed (details after your vote)" if result.error else "Done · figures after your vote"
+            col.figures.setText(hidden)
+            return
         if result.error:
             col.figures.setText(f"Failed: {result.error}")
             return
@@ -232,10 +273,18 @@ class CompareView(QWidget):
         col.figures.setText(
             f"TTFT {seconds_text(result.ttft_s)} · {tps} · {result.output_tokens} tokens · {usd_text(result.cost_usd)}"
         )
-        col.continue_button.setEnabled(True)
+
+    def _blind(self) -> bool:
+        """True while the comparison shown is blind and not yet revealed."""
+        return self.vm.comparison is not None and self.vm.comparison.blind and not self.vm.comparison.revealed
+
+    def _set_models_hidden(self, hidden: bool, count: int = 0) -> None:
+        if hidden:
+            self.hidden_label.setText(f"{count} models, hidden until your vote.")
+        self.models_stack.setCurrentWidget(self.hidden_models if hidden else self.model_list)
 
     def _on_finished(self) -> None:
-        blind = self.vm.comparison is not None and not self.vm.comparison.revealed
+        blind = self._blind()
         self.status.setText("Vote: which answer is better?" + (" Names show after your vote." if blind else ""))
         self._set_vote_enabled(True)
 
@@ -281,6 +330,9 @@ class CompareView(QWidget):
     def _on_revealed(self, shown: list[tuple[str, str]]) -> None:
         for column, (label, model_id) in zip(self.columns, shown, strict=False):
             column.title.setText(f"<b>{label}</b> <small>{model_id}</small>")
+        for index in list(self._results):
+            self._show_figures(index)
+        self._set_models_hidden(False)
 
 
 def create(

@@ -2,17 +2,25 @@
 
 It only shows what :class:`ComposerViewModel` says and forwards what the user does;
 widget values are pushed with signals blocked so a refresh never loops back.
+
+Two states teach instead of listing: before the first message, one sentence and example
+prompts as chips (a click fills the task and the prompt); when no model can answer, one
+notice in plain words with the buttons that fix it (Add a key, Start Ollama, Open Models),
+emitted as ``actionRequested`` for the window to act on, shown once: not repeated by
+the chain line, the result line or a notification.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -38,8 +46,48 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+EMPTY_SENTENCE = "Ask anything; Sparklio picks the model."
+# A few prompts per task, offered as chips before the first message (tasks the policy lacks are skipped).
+EXAMPLE_PROMPTS: dict[str, tuple[str, ...]] = {
+    "chat": ("Help me plan a launch post for Friday",),
+    "brief_questions": ("What is a good name for a coffee subscription?",),
+    "copywriting_standard": ("Three Instagram captions for our autumn launch",),
+    "strategy_planning": ("A three-month content plan for a small bakery",),
+    "translation": ("Translate our menu intro into Spanish",),
+    "code_generation": ("A Python script that renames photos by date",),
+    "image_generation_quality": ("A cosy café in autumn light, watercolour",),
+}
+# Rule words (core/routing/decision.py) -> what fixes them, for the "no model fits" notice.
+_NO_KEY, _OLLAMA_DOWN, _NOT_PULLED, _CAP = (
+    "no API key",
+    "provider unreachable",
+    "local model not installed",
+    "monthly budget cap reached",
+)
+
+
+def no_fit_words(reasons: tuple[str, ...]) -> tuple[str, bool]:
+    """The "no model fits" notice in plain words, and whether "Start Ollama" belongs in it."""
+    text = " ".join(reasons)
+    fixes = []
+    if _NO_KEY in text:
+        fixes.append("add an API key for a cloud model")
+    if _OLLAMA_DOWN in text:
+        fixes.append("start Ollama for free local models")
+    elif _NOT_PULLED in text:
+        fixes.append("pull a local model in Models")
+    if _CAP in text:
+        fixes.append("raise this month's budget in Settings")
+    if not fixes:
+        return ("No model fits these options: try another budget, speed or quality, or open Models.", False)
+    sentence = ", or ".join([", ".join(fixes[:-1]), fixes[-1]] if len(fixes) > 1 else fixes)
+    return (f"No model can answer this yet: {sentence}.", _OLLAMA_DOWN in text)
+
+
 class ComposerView(QWidget):
     """Compose a task and watch it stream."""
+
+    actionRequested = Signal(str)  # "add_key" | "start_ollama" | "open_models": the window acts
 
     def __init__(self, vm: ComposerViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +95,7 @@ class ComposerView(QWidget):
         self._build()
         self._connect()
         tasks = vm.tasks()
+        self._build_chips([t.name for t in tasks])
         with QSignalBlocker(self.task_combo):
             for info in tasks:
                 self.task_combo.addItem(f"{info.name} — {info.description}", info.name)
@@ -135,6 +184,8 @@ class ComposerView(QWidget):
         for widget in (self.preview_chain, self.preview_estimate, self.preview_exclusions):
             widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             preview.addWidget(widget)
+        self.no_fit = self._no_fit_notice()
+        preview.addWidget(self.no_fit)
         preview.addStretch(1)
 
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -180,8 +231,22 @@ class ComposerView(QWidget):
             self.stars.append(star)
             actions.addWidget(star)
 
+        self.empty_state = QFrame()
+        self.empty_state.setObjectName("composer-empty-state")
+        self.empty_state.setAccessibleName("Getting started")
+        empty = QVBoxLayout(self.empty_state)
+        self.empty_sentence = QLabel(EMPTY_SENTENCE)
+        font = self.empty_sentence.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        self.empty_sentence.setFont(font)
+        self.chips_grid = QGridLayout()  # two columns: long prompts must not widen the window
+        self.chips: list[QPushButton] = []
+        empty.addWidget(self.empty_sentence)
+        empty.addLayout(self.chips_grid)
+
         bottom = QWidget()
         lower = QVBoxLayout(bottom)
+        lower.addWidget(self.empty_state)
         lower.addWidget(self.attempt_label)
         lower.addWidget(self.answer, 1)
         lower.addWidget(self.images)
@@ -201,6 +266,52 @@ class ComposerView(QWidget):
         send_enter.activated.connect(self.vm.send)
         cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         cancel.activated.connect(self.vm.cancel)
+
+    def _no_fit_notice(self) -> QFrame:
+        frame = QFrame()
+        frame.setObjectName("composer-no-fit")
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        frame.setAccessibleName("No model can answer")
+        column = QVBoxLayout(frame)
+        self.no_fit_text = QLabel()
+        self.no_fit_text.setWordWrap(True)
+        self.no_fit_text.setAccessibleName("Why no model can answer")
+        column.addWidget(self.no_fit_text)
+        row = QHBoxLayout()
+        self.no_fit_buttons: dict[str, QPushButton] = {}
+        for action, label in (
+            ("add_key", "Add a &key"),
+            ("start_ollama", "Start &Ollama"),
+            ("open_models", "Open Mod&els"),
+        ):
+            button = QPushButton(label)
+            button.clicked.connect(lambda _=False, a=action: self.actionRequested.emit(a))
+            self.no_fit_buttons[action] = button
+            row.addWidget(button)
+        row.addStretch(1)
+        column.addLayout(row)
+        frame.hide()
+        return frame
+
+    def _build_chips(self, tasks: list[str]) -> None:
+        """One chip per example prompt of the tasks the policy has; a click fills task and prompt."""
+        for task in tasks:
+            for prompt in EXAMPLE_PROMPTS.get(task, ()):
+                chip = QPushButton(prompt)
+                chip.setFlat(True)
+                chip.setStyleSheet("border: 1px solid palette(mid); border-radius: 12px; padding: 4px 10px")
+                chip.setToolTip(f"Task: {task}")
+                chip.clicked.connect(lambda _=False, t=task, p=prompt: self.use_example(t, p))
+                self.chips_grid.addWidget(chip, len(self.chips) // 2, len(self.chips) % 2)
+                self.chips.append(chip)
+
+    def use_example(self, task: str, prompt: str) -> None:
+        """Choose the example's task and put its prompt in the editor, ready to send."""
+        index = self.task_combo.findData(task)
+        if index >= 0:
+            self.task_combo.setCurrentIndex(index)
+        self.prompt.setPlainText(prompt)
+        self.prompt.setFocus()
 
     # -- wiring -------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -275,24 +386,38 @@ class ComposerView(QWidget):
         self.system_prompt.setText(f"System prompt: {options.system_prompt}" if options.system_prompt else "")
 
     def _on_preview(self, preview: RoutePreview) -> None:
-        self.preview_chain.setText("Chain: " + (" → ".join(preview.chain_names) or "no model fits"))
+        self._show_no_fit(preview.no_fit_reasons if not preview.chain else ())
+        if not preview.chain:
+            self.preview_chain.setText("Chain: none (see below)")
+            self.preview_estimate.setText(
+                f"Nothing would run ({preview.input_tokens} tokens in / {preview.output_tokens} out)"
+            )
+            self.preview_exclusions.clear()
+            return
+        self.preview_chain.setText("Chain: " + " → ".join(preview.chain_names))
         latency = preview.latency_s
         tokens = f"{preview.input_tokens} tokens in / {preview.output_tokens} out"
-        if not preview.chain:  # nothing would run: no cost or time to estimate
-            self.preview_estimate.setText(f"Nothing would run ({tokens})")
-        else:
-            self.preview_estimate.setText(
-                f"Estimated {usd_text(preview.cost_usd)}, {'–' if latency is None else f'{latency:.1f} s'}, {tokens}"
-            )
-        if not preview.chain and preview.no_fit_reasons:
-            self.preview_exclusions.setText("No model fits:\n" + "\n".join(preview.no_fit_reasons))
-            return
+        self.preview_estimate.setText(
+            f"Estimated {usd_text(preview.cost_usd)}, {'–' if latency is None else f'{latency:.1f} s'}, {tokens}"
+        )
         # The exclusions that matter: the best-scoring models that were left out.
         lines = [f"{m.name}: {m.reason}" + (f" ({m.detail})" if m.detail else "") for m in preview.excluded]
         more = preview.excluded_count - len(lines)
         if more > 0:
             lines.append(f"… and {more} more (see the inspector)")
         self.preview_exclusions.setText("\n".join(["Excluded:", *lines]) if lines else "")
+
+    def _show_no_fit(self, reasons: tuple[str, ...]) -> None:
+        """The one place "no model fits" is said: plain words and the buttons that fix it."""
+        if not reasons:
+            self.no_fit.hide()
+            return
+        words, ollama_down = no_fit_words(reasons)
+        self.no_fit_text.setText(words)
+        # the per-model reasons one hover away, without the shell commands they end with
+        self.no_fit_text.setToolTip("\n".join(r.split(" (", 1)[0] for r in reasons))
+        self.no_fit_buttons["start_ollama"].setVisible(ollama_down)
+        self.no_fit.show()
 
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)
@@ -301,6 +426,7 @@ class ComposerView(QWidget):
             self.answer.flush()
 
     def _on_started(self, _request_id: str) -> None:
+        self.empty_state.hide()
         self.answer.clear_text()
         self.result_label.clear()
         self.attempt_label.clear()
@@ -341,6 +467,9 @@ class ComposerView(QWidget):
             for star in self.stars:
                 star.setEnabled(True)
             self._show_images(result.images)
+        elif result.model is None and (result.error or "").startswith("No model fits"):
+            self.answer.flush()
+            self.result_label.setText("No answer: no model can run it yet (see the notice above).")
         else:
             self.answer.flush()
             self.result_label.setText(f"No answer: {result.error}")
@@ -366,6 +495,7 @@ class ComposerView(QWidget):
             star.setText("★" if n <= stars else "☆")
 
     def _on_conversation(self, turns: int) -> None:
+        self.empty_state.setVisible(turns == 0)  # a new conversation: the example prompts again
         self.conversation_label.setText(
             f"{turns} turn{'s' if turns != 1 else ''} in this conversation" if turns else "New conversation"
         )

@@ -1,19 +1,23 @@
 """The Images panel: local Stable Diffusion with a step progress bar and a live preview.
 
 The view reads its form into an :class:`ImageSettings` and hands it to the view-model;
-everything it shows comes from the view-model's signals. Thumbnails open the shared
-zoomable viewer; saving writes the generated PNG bytes as they are, so the prompt,
-negative prompt, seed, steps and guidance stay in the file's text chunks (a re-encoded
-``QImage`` would drop them).
+everything it shows comes from the view-model's signals. Thumbnails (256 px, in a
+wrapping grid) open the shared viewer fitted to its window on double-click or Enter;
+their context menu and the buttons under them save, copy (an image on the clipboard)
+and open; a thumbnail dragged out carries a file URL of the PNG and the image itself.
+Saving writes the generated PNG bytes as they are, so the prompt, negative prompt, seed,
+steps and guidance stay in the file's text chunks (a re-encoded ``QImage`` would drop
+them). A finished batch is announced when the window is not active (widgets/notifier).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QImage, QPixmap, QShowEvent
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QUrl
+from PySide6.QtGui import QDrag, QGuiApplication, QIcon, QImage, QKeySequence, QPixmap, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -23,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -36,10 +41,11 @@ from sparklio_desktop.ui.viewmodels.images import ImageSettings, ImagesViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
+from sparklio_desktop.ui.widgets.notifier import notify_done
 
 SIZE_PRESETS = ("512x512", "768x768", "1024x1024")
 CUSTOM = "Custom"
-THUMBNAIL = 128
+THUMBNAIL = 256
 PREVIEW = 256
 MAX_SEED = 2**31 - 1  # QSpinBox holds a C int
 
@@ -61,6 +67,34 @@ class _PngViewer(ImageViewer):
         path, _ = QFileDialog.getSaveFileName(self, "Save image", f"image-{self._index + 1}.png", "PNG (*.png)")
         if path:
             self._vm.save(self._index, path)
+
+
+class ThumbnailGrid(QListWidget):
+    """Thumbnails in a wrapping grid; dragging one out hands over the PNG file and image."""
+
+    def __init__(self, mime_for: Callable[[int], QMimeData], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._mime_for = mime_for
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.setGridSize(QSize(THUMBNAIL + 16, THUMBNAIL + 32))
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.setMovement(QListWidget.Movement.Static)
+        self.setWrapping(True)
+        self.setUniformItemSizes(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+    def startDrag(self, supportedActions: Qt.DropAction) -> None:  # noqa: N802 - Qt override
+        item = self.currentItem()
+        if item is None:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self._mime_for(int(item.data(Qt.ItemDataRole.UserRole))))
+        drag.setPixmap(item.icon().pixmap(QSize(THUMBNAIL // 2, THUMBNAIL // 2)))
+        drag.exec(Qt.DropAction.CopyAction)
 
 
 class ImagesView(QWidget):
@@ -176,24 +210,39 @@ class ImagesView(QWidget):
         self.preview_label.setAccessibleName("Preview")
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview_label.setMinimumSize(PREVIEW, PREVIEW)
-        self.thumbnails = QListWidget()
+        self.thumbnails = ThumbnailGrid(self.thumbnail_mime)
         self.thumbnails.setAccessibleName("Generated images")
-        self.thumbnails.setViewMode(QListWidget.ViewMode.IconMode)
-        self.thumbnails.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
-        self.thumbnails.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.thumbnails.itemActivated.connect(self._on_thumbnail)
-        self.thumbnails.itemClicked.connect(self._on_thumbnail)
+        self.thumbnails.setMinimumHeight(THUMBNAIL + 40)
+        self.thumbnails.itemActivated.connect(self._on_thumbnail)  # double-click or Enter
+        self.thumbnails.customContextMenuRequested.connect(self._thumbnail_menu)
+        for keys, action in (
+            (QKeySequence.StandardKey.Copy, self._copy_current),
+            (QKeySequence.StandardKey.Save, self._save_current),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self.thumbnails)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)  # Ctrl+C in the prompt still copies text
+            shortcut.activated.connect(action)
+        self.thumbnails.currentRowChanged.connect(lambda row: self._on_current(row))
+        self.open_button = self._button("&Open", "Open the image fitted to a window", self._open_current)
+        self.save_button = self._button("Sa&ve…", "Save the image", self._save_current)
+        self.copy_button = self._button("Cop&y", "Copy the image", self._copy_current)
         self.save_all_button = self._button("Save all…", "Save all images", self._on_save_all)
         self.save_all_button.setEnabled(False)
+        image_buttons = QHBoxLayout()
+        for button in (self.open_button, self.save_button, self.copy_button):
+            button.setEnabled(False)
+            image_buttons.addWidget(button)
+        image_buttons.addStretch(1)
+        image_buttons.addWidget(self.save_all_button)
         self.notice_label = QLabel()
         self.notice_label.setAccessibleName("Last action")
         self.notice_label.setWordWrap(True)
         column = QVBoxLayout()
         column.addWidget(self.progress_bar)
         column.addWidget(self.step_label)
-        column.addWidget(self.preview_label, 2)
-        column.addWidget(self.thumbnails, 1)
-        column.addWidget(self.save_all_button)
+        column.addWidget(self.preview_label, 1)
+        column.addWidget(self.thumbnails, 2)
+        column.addLayout(image_buttons)
         column.addWidget(self.notice_label)
         return column
 
@@ -254,17 +303,81 @@ class ImagesView(QWidget):
     def _on_images(self, images: list[bytes]) -> None:
         self.thumbnails.clear()
         for index, png in enumerate(images):
-            pixmap = QPixmap.fromImage(_image(png))
+            image = _image(png)
+            pixmap = QPixmap.fromImage(image).scaled(
+                THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
             item = QListWidgetItem(QIcon(pixmap), f"{index + 1}")
             item.setData(Qt.ItemDataRole.UserRole, index)
-            item.setToolTip("Click to zoom")
+            item.setToolTip(
+                f"Image {index + 1}, {image.width()}×{image.height()}: double-click to open; "
+                "right-click to save or copy; drag it out"
+            )
             self.thumbnails.addItem(item)
         if images:
             self._on_preview(images[-1])
+            self.thumbnails.setCurrentRow(0)
+            count = f"{len(images)} image{'s' if len(images) != 1 else ''}"
+            notify_done(self, "Images ready", f"{count} generated")
         self.save_all_button.setEnabled(bool(images))
+        self._on_current(self.thumbnails.currentRow())
 
     def _on_thumbnail(self, item: QListWidgetItem) -> None:
         self.open_viewer(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _on_current(self, row: int) -> None:
+        for button in (self.open_button, self.save_button, self.copy_button):
+            button.setEnabled(0 <= row < len(self.vm.images))
+
+    def _current(self) -> int | None:
+        item = self.thumbnails.currentItem()
+        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+
+    def _open_current(self) -> None:
+        if (index := self._current()) is not None:
+            self.open_viewer(index)
+
+    def _save_current(self) -> None:
+        if (index := self._current()) is not None:
+            self.save_image(index)
+
+    def _copy_current(self) -> None:
+        if (index := self._current()) is not None:
+            self.copy_image(index)
+
+    def _thumbnail_menu(self, position: QPoint) -> None:
+        item = self.thumbnails.itemAt(position)
+        if item is None:
+            return
+        index = int(item.data(Qt.ItemDataRole.UserRole))
+        menu = self.thumbnail_menu(index)
+        menu.exec(self.thumbnails.viewport().mapToGlobal(position))
+        menu.deleteLater()
+
+    def thumbnail_menu(self, index: int) -> QMenu:
+        """The thumbnail's context menu: Open, Save…, Copy."""
+        menu = QMenu(self)
+        menu.addAction("&Open", lambda: self.open_viewer(index))
+        menu.addAction("&Save…", lambda: self.save_image(index))
+        menu.addAction("&Copy", lambda: self.copy_image(index))
+        return menu
+
+    def save_image(self, index: int) -> None:
+        """Ask where, then write the original PNG (its settings stay in the file)."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save image", f"image-{index + 1}.png", "PNG (*.png)")
+        if path:
+            self.vm.save(index, path)
+
+    def copy_image(self, index: int) -> None:
+        QGuiApplication.clipboard().setImage(_image(self.vm.images[index]))
+        self.notice_label.setText(f"Image {index + 1} copied.")
+
+    def thumbnail_mime(self, index: int) -> QMimeData:
+        """What a drag out carries: the PNG as a file URL (file managers, chat apps) and the image."""
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(self.vm.drag_file(index)))])
+        mime.setImageData(_image(self.vm.images[index]))
+        return mime
 
     def open_viewer(self, index: int) -> ImageViewer:
         viewer = _PngViewer(self.vm, index, self)

@@ -1,9 +1,12 @@
 """The routing inspector: a searchable history and the full story of one request.
 
-Shows the candidates with each factor score, the weights and the total (sortable;
-excluded models greyed with the rule that excluded them), the chain, the attempts
-timeline, estimated against actual cost and latency, the explanation and whether the
-pick was an A/B exploration.
+Plain words first, numbers one click away: a request leads with one sentence of why its
+model was chosen (in larger text), then what actually happened, the estimate against the
+actual, and the chain in words ("If it fails: GPT-4 → Qwen 2.5"). "N models excluded ▸"
+opens the numbers: the candidates with each factor score, the weights and the total
+(sortable; excluded models greyed with the rule that excluded them) and how many models
+each rule excluded. The attempts timeline and the full explanation follow. Models and
+tasks are named everywhere; a model's id is in its tooltip.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -79,6 +83,7 @@ class InspectorView(QWidget):
         super().__init__(parent)
         self.vm = vm
         self._history: list[dict[str, Any]] = []
+        self._excluded = 0
         self._build()
         self._connect()
 
@@ -89,17 +94,25 @@ class InspectorView(QWidget):
         self.task_filter = QComboBox()
         self.task_filter.setAccessibleName("Filter by task")
         self.task_filter.addItem("All tasks", None)
-        for name in self.vm.task_names():
-            self.task_filter.addItem(name, name)
+        for words, task, description in self.vm.task_choices():
+            self.task_filter.addItem(words, task)
+            self.task_filter.setItemData(self.task_filter.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
         self.model_filter = QComboBox()
         self.model_filter.setAccessibleName("Filter by model")
         self.model_filter.addItem("All models", None)
-        for model in self.vm.model_ids():
-            self.model_filter.addItem(model, model)
+        for name, model_id in self.vm.model_choices():
+            self.model_filter.addItem(name, model_id)
+            self.model_filter.setItemData(self.model_filter.count() - 1, model_id, Qt.ItemDataRole.ToolTipRole)
         self.period_filter = QComboBox()
         self.period_filter.setAccessibleName("Filter by date")
         for key, label in PERIODS.items():
             self.period_filter.addItem(label, key)
+        # Model names can be long ("OpenAI text-embedding-3-large"): the combos stay narrow
+        # and the search box keeps room to type.
+        for combo in (self.task_filter, self.model_filter, self.period_filter):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
+        self.search.setMinimumWidth(160)
         filters = QHBoxLayout()
         filters.addWidget(self.search, 2)
         filters.addWidget(self.task_filter, 1)
@@ -111,7 +124,19 @@ class InspectorView(QWidget):
         left_layout.addLayout(filters)
         left_layout.addWidget(self.history)
 
-        self.header = QLabel("Pick a request from the history, or send one from the composer.")
+        self.lead = QLabel("Pick a request from the history, or send one from the composer.")
+        self.lead.setWordWrap(True)
+        self.lead.setAccessibleName("Why this model")
+        self.lead.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.lead.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.lead.setFont(font)
+        self.outcome = QLabel()
+        self.outcome.setWordWrap(True)
+        self.outcome.setAccessibleName("What happened")
+        self.outcome.hide()
+        self.header = QLabel()
         self.header.setWordWrap(True)
         self.header.setAccessibleName("Request summary")
         self.exploration = QLabel()
@@ -124,15 +149,31 @@ class InspectorView(QWidget):
         self.estimate.setAccessibleName("Estimated against actual")
         self.candidates = _table(CANDIDATE_COLUMNS, "Candidates")
         self.candidates.setSortingEnabled(True)
+        self.rules = QLabel()
+        self.rules.setWordWrap(True)
+        self.rules.setAccessibleName("Models excluded by each rule")
+        # The numbers, one click away: the candidates table, the weights and the rule counts.
+        self.details_toggle = QToolButton()
+        self.details_toggle.setCheckable(True)
+        self.details_toggle.setAutoRaise(True)
+        self.details_toggle.setAccessibleName("Show the candidates")
+        self.details_toggle.setText("Candidates ▸")
+        self.details = QWidget()
+        details_layout = QVBoxLayout(self.details)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        details_layout.addWidget(self.rules)
+        details_layout.addWidget(self.weights)
+        details_layout.addWidget(self.candidates)
+        self.details.hide()
         self.attempts = _table(ATTEMPT_COLUMNS, "Attempts timeline")
         self.explanation = QTextBrowser()
         self.explanation.setAccessibleName("Explanation")
         right = QWidget()
         right_layout = QVBoxLayout(right)
-        for widget in (self.header, self.exploration, self.chain, self.estimate, self.weights):
+        for widget in (self.lead, self.outcome, self.estimate, self.chain, self.header, self.exploration):
             right_layout.addWidget(widget)
-        right_layout.addWidget(QLabel("Candidates"))
-        right_layout.addWidget(self.candidates, 3)
+        right_layout.addWidget(self.details_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        right_layout.addWidget(self.details, 3)
         right_layout.addWidget(QLabel("Attempts"))
         right_layout.addWidget(self.attempts, 2)
         right_layout.addWidget(QLabel("Explanation"))
@@ -158,6 +199,7 @@ class InspectorView(QWidget):
         self.model_filter.currentIndexChanged.connect(lambda _: self._apply_filters())
         self.period_filter.currentIndexChanged.connect(lambda _: self._apply_filters())
         self.history.currentCellChanged.connect(lambda row, *_: self._open_row(row))
+        self.details_toggle.toggled.connect(self._on_details_toggled)
         self.vm.historyChanged.connect(self._on_history)
         self.vm.detailChanged.connect(self._on_detail)
 
@@ -172,6 +214,19 @@ class InspectorView(QWidget):
         if 0 <= row < len(self._history):
             self.vm.open_request(self._history[row]["request_id"])
 
+    def _on_details_toggled(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        self._update_details_toggle()
+
+    def _update_details_toggle(self) -> None:
+        excluded = self._excluded
+        words = (
+            "1 model excluded"
+            if excluded == 1
+            else (f"{excluded} models excluded" if excluded else "No model excluded: the candidates")
+        )
+        self.details_toggle.setText(f"{words} {'▾' if self.details_toggle.isChecked() else '▸'}")
+
     # -- view-model signals -----------------------------------------------------------
     def _on_history(self, rows: list[dict[str, Any]]) -> None:
         self._history = rows
@@ -180,32 +235,53 @@ class InspectorView(QWidget):
             for r, row in enumerate(rows):
                 values = (
                     row["ts_utc"].strftime("%Y-%m-%d %H:%M"),
-                    row["task"],
-                    row["model"],
-                    row["outcome"],
+                    row["task_words"],
+                    row["model_name"],
+                    row["outcome_words"],
                     usd_text(row["cost_usd"]),
                     row["prompt"],
                 )
+                tips = ("", row["task"], row["model"], row["outcome"], "", "")
                 for c, text in enumerate(values):
-                    self.history.setItem(r, c, QTableWidgetItem(text))
+                    item = QTableWidgetItem(text)
+                    if tips[c]:
+                        item.setToolTip(tips[c])
+                    self.history.setItem(r, c, item)
         self.history.resizeColumnsToContents()
 
     def _on_detail(self, detail: dict[str, Any]) -> None:
         options = detail.get("options", {})
         request = detail["request_id"]
         what = f"Request {request[:12]}" if request else "Current route preview"
+        self.lead.setText(detail["summary"] or "No routing decision was stored for this request.")
+        self.outcome.setText(detail["outcome"])
+        self.outcome.setVisible(bool(detail["outcome"]))
         self.header.setText(
-            f"{what} · {options.get('task', '')} · complexity {options.get('complexity') or '–'}, "
+            f"{what} · {detail['task_words'] or options.get('task', '')} · "
+            f"complexity {options.get('complexity') or '–'}, "
             f"budget {options.get('budget')}, speed {options.get('speed')}, "
             f"quality {options.get('quality')}" + (f"\n{detail['prompt']}" if detail["prompt"] else "")
         )
+        self.header.setToolTip(detail["task_description"])
         self.exploration.setText(
             "A/B exploration pick: an alternative went first on purpose."
             if detail["exploration"]
             else "Not an exploration pick."
         )
-        names = {c["id"]: c["name"] for c in detail["candidates"]}
-        self.chain.setText("Chain: " + (" → ".join(names.get(m, m) for m in detail["chain"]) or "no model fits"))
+        names = detail["chain_names"]
+        chain = f"{names[0]} first." if names else "No model fits."
+        if detail["fallbacks"]:
+            chain += " " + detail["fallbacks"]
+        self.chain.setText(chain)
+        self.chain.setToolTip(" → ".join(detail["chain"]))
+        self._excluded = detail["excluded_count"]
+        self._update_details_toggle()
+        counts = detail["excluded_counts"]
+        self.rules.setText(
+            "Excluded: " + "; ".join(f"{rule}: {n}" for rule, n in counts.items())
+            if counts
+            else "No rule excluded a model."
+        )
         actual = (
             ""
             if not detail["attempts"]
@@ -251,8 +327,8 @@ class InspectorView(QWidget):
             error = f"{a['error_class']}: {a['error']}" if a["error_class"] else (a["error"] or "")
             values = (
                 str(a["attempt"]),
-                a["model"],
-                a["outcome"],
+                a["model_name"],
+                a["outcome_words"],
                 f"{a['waited_s']:g} s",
                 seconds_text(a["latency_s"]),
                 usd_text(a["cost_usd"]),
@@ -260,5 +336,8 @@ class InspectorView(QWidget):
                 error,
             )
             for c, text in enumerate(values):
-                table.setItem(r, c, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if c in (1, 2):
+                    item.setToolTip(a["model"] if c == 1 else a["outcome"])
+                table.setItem(r, c, item)
         table.resizeColumnsToContents()

@@ -3,7 +3,8 @@ and the policy suggestion for the chosen task (preview the diff, apply, undo).
 
 pyqtgraph costs ~0.3 s to import, so the chart is built the first time the panel is
 shown (as the spend panel does). Each model gets its own ``ErrorBarItem`` so a model's
-interval is one item in the chart, which keeps hovering and tests simple.
+interval is one item in the chart, which keeps hovering and tests simple. The chart
+recolours on every theme change (``theme.is_theme_change``), light or dark, live.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import QDate, QEvent, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -31,10 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.theme import chart_colours, is_theme_change, style_plot
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.leaderboard import Board, BoardFilter, LeaderboardViewModel, Suggestion
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
 
+CHART_TITLE = "Strength (0–10) with 95% intervals"
 COLUMNS = ("Rank", "Model", "Strength", "95% interval", "Votes", "Provisional", "Stars")
 
 
@@ -193,11 +196,23 @@ class LeaderboardView(QWidget):
         import pyqtgraph as pg
 
         self._pg = pg
-        self.chart = pg.PlotWidget(title="Strength (0–10) with 95% intervals")
+        self.chart = pg.PlotWidget(title=CHART_TITLE)
         self.chart.setAccessibleName("Leaderboard chart")
-        self.chart.setBackground(self.palette().color(self.backgroundRole()))
         self.chart.setYRange(0, 10)
         self.chart_holder.addWidget(self.chart)
+        self._recolour()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if self.chart is not None and is_theme_change(event):
+            self._recolour()
+            if self._board is not None:
+                self._draw(self._board)  # the error bars take the new colours
+
+    def _recolour(self) -> None:
+        self.colours = chart_colours(self.palette())
+        self.chart.setBackground(self.colours.background)
+        style_plot(self.chart.getPlotItem(), self.colours, CHART_TITLE)
 
     def _draw(self, board: Board) -> None:
         import numpy as np
@@ -219,7 +234,7 @@ class LeaderboardView(QWidget):
                 top=np.array([high - strength]),
                 bottom=np.array([strength - low]),
                 beam=0.25,
-                pen=pg.mkPen("#999" if row.provisional else "#4e79a7", width=2),
+                pen=pg.mkPen(self.colours.muted if row.provisional else self.colours.series, width=2),
             )
             bar.setToolTip(f"{row.model_id}: {strength:.1f} ({low:.1f}–{high:.1f}), {row.votes} votes")
             plot.addItem(bar)
@@ -229,7 +244,7 @@ class LeaderboardView(QWidget):
             [strength for _, strength, _, _ in rated],
             pen=None,
             symbol="o",
-            symbolBrush="#4e79a7",
+            symbolBrush=self.colours.series,
         )
         plot.getAxis("bottom").setTicks([[(x, r.model_id.split("/")[-1]) for x, (r, *_) in enumerate(rated)]])
         plot.setXRange(-0.5, max(len(rated), 1) - 0.5)

@@ -50,6 +50,7 @@ from sparklio_desktop.ui.viewmodels.models import (
 )
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
 from sparklio_desktop.ui.views.catalog_tab import CatalogTab
+from sparklio_desktop.ui.widgets.notifier import notify_done
 
 INSTALLED_COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
 RUNNING_COLUMNS = ("Name", "VRAM", "CPU/GPU", "Until")
@@ -396,6 +397,8 @@ class ModelsView(QWidget):
         if outcome == "success":
             self.pull_bar.setValue(1000)
         self.pull_label.setText(f"{model}: {outcome}" + ("; pulling again resumes" if outcome == "cancelled" else ""))
+        if outcome != "cancelled":  # the user cancelled it: they know
+            notify_done(self, "Model pull finished" if outcome == "success" else "Model pull failed", model)
 
     # -- Stable Diffusion ------------------------------------------------------------------------
     def _on_checkpoints(self, rows: list[CheckpointRow]) -> None:

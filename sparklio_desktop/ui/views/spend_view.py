@@ -3,14 +3,19 @@
 pyqtgraph takes about 0.3 s to import, so the chart is built the first time the
 panel is shown, never on the start-up path. Every figure comes from the view-model's
 :class:`SpendFigures`, which are the ledger's SQL sums.
+
+The gauge takes its colour from ``SpendFigures.level`` (amber at the alert mark or when
+the month-end projection passes the budget, red at the cap), the chart recolours on
+every theme change (``theme.is_theme_change``), the budget and alert lines have a
+legend, and the cumulative line stops at today: the days ahead have no spend yet.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt
+from PySide6.QtGui import QColor, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -27,10 +32,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.theme import LEVEL_COLOURS, ChartColours, chart_colours, is_theme_change, style_plot
 from sparklio_desktop.ui.viewmodels.spend import SpendFigures, SpendViewModel
 from sparklio_desktop.ui.widgets.format import usd_text
 
 GAUGE_STEPS = 1000
+BANNER_STYLE = {  # dark text on a light tint: AA contrast in light and dark themes alike
+    "amber": "background: #fff3cd; color: #664d03; padding: 6px; border-radius: 4px",
+    "red": "background: #f8d7da; color: #58151c; padding: 6px; border-radius: 4px",
+}
+DAILY_TITLE = "Daily spend (USD)"
+TOTAL_TITLE = "Cumulative spend against the budget (USD)"
 
 
 def _breakdown_table(title: str) -> QTableWidget:
@@ -75,7 +87,6 @@ class SpendView(QWidget):
         self.banner = QLabel()
         self.banner.setAccessibleName("Budget alert")
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fff3cd; color: #664d03; padding: 6px; border-radius: 4px")
         self.banner.hide()
         self.gauge = QProgressBar()
         self.gauge.setAccessibleName("Budget gauge")
@@ -120,24 +131,54 @@ class SpendView(QWidget):
         self._pg = pg
         self.chart = pg.GraphicsLayoutWidget()
         self.chart.setAccessibleName("Daily and cumulative spend chart")
-        self.chart.setBackground(self.palette().color(self.backgroundRole()))
-        self.daily_plot = self.chart.addPlot(row=0, col=0, title="Daily spend (USD)")
-        self.total_plot = self.chart.addPlot(row=1, col=0, title="Cumulative spend against the budget (USD)")
+        self.daily_plot = self.chart.addPlot(row=0, col=0, title=DAILY_TITLE)
+        self.total_plot = self.chart.addPlot(row=1, col=0, title=TOTAL_TITLE)
         self.total_plot.setXLink(self.daily_plot)
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#4e79a7")
+        self.legend = self.total_plot.addLegend(offset=(10, 10))
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         self.daily_plot.addItem(self.bars)
-        self.line = self.total_plot.plot([], [], pen=pg.mkPen("#e15759", width=2))
-        self.budget_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#59a14f", style=Qt.PenStyle.DashLine))
-        self.mark_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#f28e2b", style=Qt.PenStyle.DotLine))
+        self.line = self.total_plot.plot([], [], name="Spent so far")
+        self.budget_line = pg.InfiniteLine(angle=0)
+        self.mark_line = pg.InfiniteLine(angle=0)
         self.total_plot.addItem(self.budget_line)
         self.total_plot.addItem(self.mark_line)
+        # InfiniteLines have no legend sample of their own: an empty curve with the same pen stands in.
+        self.budget_key = pg.PlotDataItem()
+        self.mark_key = pg.PlotDataItem()
+        self.legend.addItem(self.budget_key, "Budget")
+        self.legend.addItem(self.mark_key, "Alert mark")
         self.chart.scene().sigMouseMoved.connect(self._on_hover)
         self.chart_holder.addWidget(self.chart)
+        self._recolour()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if self.chart is not None and is_theme_change(event):
+            self._recolour()
+
+    def _recolour(self) -> None:
+        """Paint the chart in the current palette's colours (light or dark, live)."""
+        pg = self._pg
+        c: ChartColours = chart_colours(self.palette())
+        self.colours = c
+        self.chart.setBackground(c.background)
+        style_plot(self.daily_plot, c, DAILY_TITLE)
+        style_plot(self.total_plot, c, TOTAL_TITLE)
+        self.bars.setOpts(brush=c.series, pen=c.series)
+        self.line.setPen(pg.mkPen(c.line, width=2))
+        budget_pen = pg.mkPen(c.budget, width=2, style=Qt.PenStyle.DashLine)
+        mark_pen = pg.mkPen(c.mark, width=2, style=Qt.PenStyle.DotLine)
+        self.budget_line.setPen(budget_pen)
+        self.mark_line.setPen(mark_pen)
+        self.budget_key.setPen(budget_pen)
+        self.mark_key.setPen(mark_pen)
+        self.legend.update()
 
     def _draw(self, f: SpendFigures) -> None:
         days = list(range(1, len(f.daily) + 1))
         self.bars.setOpts(x=days, height=[float(a) for _, a in f.daily], width=0.8)
-        self.line.setData(days, [float(c) for c in f.cumulative])
+        elapsed = f.elapsed_cumulative
+        self.line.setData(days[: len(elapsed)], [float(c) for c in elapsed])
         self.budget_line.setValue(float(f.budget_usd))
         self.mark_line.setValue(float(f.alert_mark_usd))
         top = max([float(f.budget_usd), *(float(c) for c in f.cumulative[-1:])]) * 1.1 or 1.0
@@ -167,19 +208,15 @@ class SpendView(QWidget):
         with QSignalBlocker(self.month):
             self.month.setCurrentIndex(max(0, self.month.findData(f.month)))
         self.gauge.setValue(min(GAUGE_STEPS, int(f.percent * GAUGE_STEPS / 100)))
-        self.gauge.setFormat(f"{usd_text(f.spent_usd)} of {usd_text(f.budget_usd)} ({f.percent:.1f}%)")
+        self.gauge.setFormat(f"{f.spent_of_budget} ({f.percent:.1f}%)")
+        self._set_level(f.level)
         self.mark_label.setText(
             f"{f.alert_threshold:.0%} mark: {usd_text(f.alert_mark_usd)} · month-end projection at this pace: "
             f"{usd_text(f.projection_usd)}"
         )
-        if f.capped:
-            self.banner.setText(f"Budget reached for {f.month}. {f.at_cap_text}")
-        elif f.alert:
-            self.banner.setText(
-                f"{f.percent:.0f}% of the {f.month} budget spent — past the "
-                f"{f.alert_threshold:.0%} mark. {f.at_cap_text}"
-            )
-        self.banner.setVisible(f.alert or f.capped)
+        self.banner.setText(f.banner_text)
+        self.banner.setStyleSheet(BANNER_STYLE["red" if f.level == "red" else "amber"])
+        self.banner.setVisible(f.level != "ok")
         self.anomaly_label.setText(
             "\n".join(
                 f"Unusual spend on {day.isoformat()}: {usd_text(amount)}, over "
@@ -208,6 +245,15 @@ class SpendView(QWidget):
                     table.setItem(r, c, item)
         if self.chart is not None:
             self._draw(f)
+
+    def _set_level(self, level: str) -> None:
+        """The gauge's colour: the accent when all is well, amber near the budget, red at it."""
+        self.gauge.setProperty("level", level)
+        palette = QPalette()
+        if level in LEVEL_COLOURS:
+            palette.setColor(QPalette.ColorRole.Highlight, QColor(LEVEL_COLOURS[level]))
+        self.gauge.setPalette(palette)
+        self.gauge.setAccessibleDescription({"ok": "", "amber": "Near the budget", "red": "Budget reached"}[level])
 
     def _export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export month", f"sparklio-{self.vm.month}.csv", "CSV (*.csv)")
