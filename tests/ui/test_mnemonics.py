@@ -61,9 +61,9 @@ def test_the_menu_bar_has_no_clash(qtbot, make_ctx):
 # Clashes inside panels other helpers own (reported to them; this file does not edit them):
 # xfail(strict) so that the test fails once a clash is fixed and the mark must go.
 KNOWN = {
-    "images": "&Guidance vs &Generate (images_view)",
-    "compare": "Ti&e vs the menu's &Edit, Blind (&hide names…) vs &Help (compare_view)",
-    "models": "Delet&e… vs the menu's &Edit (models_view)",
+    "images": "&Guidance vs &Generate, Sa&ve… vs the menu's &View (images_view)",
+    "compare": "Both ba&d vs the menu's E&dit, Blind (&hide names…) vs &Help (compare_view)",
+    "models": "Stable &Diffusion vs the menu's E&dit (models_view)",
 }
 
 

@@ -54,6 +54,9 @@ class ChatPage(QWidget):
         answer_area = getattr(composer, "answer_area", None) or _split_child(composer, "composer-top-answer", 1)
         if answer_area is not None:
             answer_area.hide()  # answers live in the thread
+        empty_state = getattr(composer, "empty_state", None)
+        if isinstance(empty_state, QWidget):  # the example prompts stand where the thread will be
+            thread.use_empty_state(empty_state)
         history_detail = inspector.findChild(QSplitter, "inspector-history-detail")
         if history_detail is not None:  # in a narrow pane: the history above the detail
             history_detail.setOrientation(Qt.Orientation.Vertical)

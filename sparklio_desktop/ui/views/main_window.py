@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         file.addAction(self.quit_action)
 
-        edit = bar.addMenu("&Edit")
+        edit = bar.addMenu("E&dit")  # Alt+D: Alt+E is the composer's "Open Mod&els"
         self.find_action = self._action("&Find in conversations", "Ctrl+F", self._find)
         edit.addAction(self.find_action)
 

@@ -196,10 +196,11 @@ class ThreadView(QWidget):
         self.earlier.setAccessibleName("Show earlier turns")
         self.earlier.hide()
         self.earlier.clicked.connect(self.show_earlier)
-        self.empty = QLabel(EMPTY_TEXT)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.empty.setStyleSheet("color: palette(mid)")
+        empty = QLabel(EMPTY_TEXT)
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setWordWrap(True)
+        empty.setStyleSheet("color: palette(mid)")
+        self.empty: QWidget = empty
         self._turns_layout.addWidget(self.earlier)
         self._turns_layout.addWidget(self.empty)
         self._turns_layout.addStretch(1)
@@ -221,6 +222,7 @@ class ThreadView(QWidget):
         self.first = 0
         self.contents = ThreadContents(None, "", None)
         self.streaming: StreamingCard | None = None
+        self._own_empty = True
         self._stick = True  # keep the view at the bottom while it grows
         bar = self.scroller.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range)
@@ -281,11 +283,20 @@ class ThreadView(QWidget):
         if self._stick:
             self._to_bottom()
 
+    def use_empty_state(self, widget: QWidget) -> None:
+        """Show another view's empty state (the composer's example prompts) in place of the
+        thread's own sentence; that view keeps deciding when it shows."""
+        self._turns_layout.replaceWidget(self.empty, widget)
+        self.empty.hide()
+        self.empty = widget
+        self._own_empty = False
+
     def _update_extras(self) -> None:
         hidden = self.first
         self.earlier.setVisible(hidden > 0)
         self.earlier.setText(f"Show earlier turns ({hidden} more)")
-        self.empty.setVisible(not self.contents.turns and self.streaming is None)
+        if self._own_empty:
+            self.empty.setVisible(not self.contents.turns and self.streaming is None)
 
     def show_earlier(self) -> None:
         """Build the next ``WINDOW`` older turns above the shown ones."""
