@@ -422,7 +422,13 @@ def build_window(ctx: GuiContext) -> MainWindow:
         sidebar.search.setFocus()
         sidebar.search.selectAll()
 
+    def retitle() -> None:  # a rename in the sidebar shows in the open thread's header
+        row = ctx.conversations.row(ctx.thread.conversation_id or "")
+        if row is not None:
+            thread_view.title.setText(row.title)
+
     ctx.thread.follow_composer()
+    ctx.conversations.listChanged.connect(retitle)
     sidebar.openRequested.connect(open_conversation)
     sidebar.newRequested.connect(new_conversation)
     sidebar.deletedConversation.connect(ctx.thread.forget)

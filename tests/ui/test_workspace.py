@@ -231,3 +231,32 @@ def test_new_conversation_from_the_menu_clears_the_thread(qtbot, qloop, make_ctx
     assert window.current_page() == "chat" and not window.views["thread"].cards
     assert ctx.thread.conversation_id is None and ctx.composer._history == []
     run(qloop, ctx.wait_idle())
+
+
+def test_export_writes_each_format_and_rename_pin_reorder(qtbot, qloop, make_ctx, tmp_path):
+    ctx = make_ctx()
+    window = _window(qtbot, ctx)
+    store = ctx.conversation_store
+    conversation_id = run(qloop, ctx.executor.call(seed_demo_conversation, store))
+    older = run(qloop, ctx.executor.call(lambda: store.create("chat", title="Older one").id))
+    run(qloop, ctx.conversations.refresh())
+    run(qloop, ctx.thread.open(conversation_id))
+    for fmt in ("md", "json", "html"):
+        path = tmp_path / f"out.{fmt}"
+        run(qloop, ctx.conversations.export(conversation_id, fmt, str(path)))
+        text = path.read_text(encoding="utf-8")
+        assert "Autumn launch captions" in text and "#fff4e0" in text
+    assert "Claude 3.5 Sonnet" in (tmp_path / "out.md").read_text(encoding="utf-8")  # names, not ids
+    rows = window.views["sidebar"].vm.model.rows
+    assert rows[0].id == older  # newest first
+    run(qloop, ctx.conversations.set_pinned(conversation_id, True))
+    assert rows[0].id != conversation_id and ctx.conversations.model.rows[0].id == conversation_id  # pinned on top
+    run(qloop, ctx.conversations.rename(conversation_id, "  Pumpkin   captions "))
+    assert ctx.conversations.model.rows[0].title == "Pumpkin captions"
+    assert window.views["thread"].title.text() == "Pumpkin captions"  # the open thread follows
+    errors: list[str] = []
+    ctx.conversations.errorRaised.connect(errors.append)
+    run(qloop, ctx.conversations.rename(conversation_id, "   "))
+    run(qloop, ctx.conversations.export(conversation_id, "pdf", str(tmp_path / "x.pdf")))
+    assert len(errors) == 2 and "empty" in errors[0] and "md, json, html" in errors[1]
+    run(qloop, ctx.wait_idle())

@@ -314,7 +314,7 @@ class ThreadView(QWidget):
         self._inner.setUpdatesEnabled(True)
         self._update_extras()
         self._stick = False
-        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum() - from_bottom))
+        QTimer.singleShot(0, bar, lambda: bar.setValue(bar.maximum() - from_bottom))  # dropped with the bar
 
     # -- streaming ----------------------------------------------------------------------
     def _on_run_started(self, prompt: str, kind: str) -> None:
