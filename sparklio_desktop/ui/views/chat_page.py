@@ -4,14 +4,14 @@ middle, the route preview and the inspector on the right (hidden with Ctrl+I).
 Why the composer's own widgets are moved rather than rebuilt: the composer view keeps its
 options, prompt and preview wiring in one place (ui/views/composer_view.py); this page
 only lends them a place. Its route-preview box moves to the right-hand panel, and its
-single-answer area is hidden: answers live in the thread. Every splitter is named, so the
+single-answer view is hidden: answers live in the thread. Every splitter is named, so the
 main window remembers its sizes.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from sparklio_desktop.ui.views.composer_view import ComposerView
 from sparklio_desktop.ui.views.conversation_sidebar import ConversationSidebar
@@ -51,9 +51,19 @@ class ChatPage(QWidget):
         self.composer = composer
         self.inspector = inspector
         preview = getattr(composer, "preview_box", None) or _split_child(composer, "composer-editor-preview", 1)
-        answer_area = getattr(composer, "answer_area", None) or _split_child(composer, "composer-top-answer", 1)
+        # Answers live in the thread: the composer's own answer view, result line and Copy are
+        # hidden (and the stream no longer drawn twice); its attempt line, generated images,
+        # Save as .md and stars stay under the prompt for the latest answer.
+        for name in ("answer", "result_label", "copy_button"):
+            part = getattr(composer, name, None)
+            if isinstance(part, QWidget):
+                part.hide()
+        answer_view = getattr(composer, "answer", None)
+        if answer_view is not None and hasattr(answer_view, "append_text"):
+            composer.vm.tokenReceived.disconnect(answer_view.append_text)
+        answer_area = _split_child(composer, "composer-top-answer", 1)
         if answer_area is not None:
-            answer_area.hide()  # answers live in the thread
+            answer_area.setSizePolicy(answer_area.sizePolicy().horizontalPolicy(), QSizePolicy.Policy.Maximum)
         empty_state = getattr(composer, "empty_state", None)
         if isinstance(empty_state, QWidget):  # the example prompts stand where the thread will be
             thread.use_empty_state(empty_state)
