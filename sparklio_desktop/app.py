@@ -308,6 +308,7 @@ def file_problems(workspace: Workspace) -> str | None:
 
 def build_window(ctx: GuiContext) -> MainWindow:
     """The main window over the context's view-models, wired to each other."""
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QTabWidget
 
     from sparklio_desktop.core.settings import paths
@@ -443,6 +444,21 @@ def build_window(ctx: GuiContext) -> MainWindow:
     window.newConversationRequested.connect(new_conversation)
     window.exportRequested.connect(export_open)
     window.findRequested.connect(find)
+
+    def quick_switch() -> None:
+        from sparklio_desktop.ui.views.quick_switcher import QuickSwitcher
+
+        actions = [a for a in window.menu_actions() if a is not window.quick_action]
+        switcher = QuickSwitcher(actions, list(ctx.conversations.model.rows), open_from_switcher, window)
+        switcher.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.quick_switcher = switcher
+        switcher.show()
+
+    def open_from_switcher(conversation_id: str) -> None:
+        window.show_page("chat")
+        ctx.thread.open(conversation_id)
+
+    window.quickSwitchRequested.connect(quick_switch)
     window.inspectorRequested.connect(lambda: inspector_view.setFocus())
     return window
 

@@ -260,3 +260,24 @@ def test_export_writes_each_format_and_rename_pin_reorder(qtbot, qloop, make_ctx
     run(qloop, ctx.conversations.export(conversation_id, "pdf", str(tmp_path / "x.pdf")))
     assert len(errors) == 2 and "empty" in errors[0] and "md, json, html" in errors[1]
     run(qloop, ctx.wait_idle())
+
+
+def test_ctrl_k_reaches_a_conversation_and_a_command(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    window = _window(qtbot, ctx)
+    conversation_id = run(qloop, ctx.executor.call(seed_demo_conversation, ctx.conversation_store))
+    run(qloop, ctx.conversations.refresh())
+    window.quick_action.trigger()
+    switcher = window.quick_switcher
+    assert switcher is not None and switcher.isVisible()
+    qtbot.keyClicks(switcher.query, "autumn")
+    assert switcher.visible_texts() == ["Autumn launch captions"]
+    qtbot.keyClick(switcher.query, Qt.Key.Key_Return)
+    settle_all(qloop, ctx, lambda: ctx.thread.conversation_id == conversation_id)
+    window.show_page("spend")
+    window.quick_action.trigger()
+    qtbot.keyClicks(window.quick_switcher.query, "settings")
+    assert window.quick_switcher.visible_texts()[0].startswith("Settings")
+    qtbot.keyClick(window.quick_switcher.query, Qt.Key.Key_Return)
+    assert window.current_page() == "settings"
+    run(qloop, ctx.wait_idle())

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
     exportRequested = Signal()
     findRequested = Signal()
     inspectorRequested = Signal()
+    quickSwitchRequested = Signal()
 
     def __init__(
         self,
@@ -206,6 +207,8 @@ class MainWindow(QMainWindow):
         tools = bar.addMenu("Too&ls")  # Alt+L: Alt+T is the composer's Task, Alt+O the Models page's Ollama
         self.inspector_action = self._action("Routing &inspector", "Ctrl+Shift+I", self._open_inspector)
         tools.addAction(self.inspector_action)
+        self.quick_action = self._action("&Go to…", "Ctrl+K", self.quickSwitchRequested.emit)
+        tools.addAction(self.quick_action)
         for name, label in (("compare", "&Compare models"), ("models", "&Local models")):
             if name in self.views:
                 tools.addAction(self._action(label, None, lambda _=False, n=name: self.show_page(n)))
@@ -214,6 +217,7 @@ class MainWindow(QMainWindow):
         self.shortcuts_action = self._action("&Keyboard shortcuts", "F1", self.show_shortcuts)
         help_menu.addAction(self.shortcuts_action)
         self.shortcuts_dialog: ShortcutsDialog | None = None
+        self.quick_switcher: QWidget | None = None  # the open Ctrl+K box (app.py builds it)
 
     def menu_actions(self) -> list[QAction]:
         """Every action of the menu bar (its menus' items), for the shortcuts list and the tests."""
