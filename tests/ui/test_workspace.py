@@ -281,3 +281,25 @@ def test_ctrl_k_reaches_a_conversation_and_a_command(qtbot, qloop, make_ctx):
     qtbot.keyClick(window.quick_switcher.query, Qt.Key.Key_Return)
     assert window.current_page() == "settings"
     run(qloop, ctx.wait_idle())
+
+
+def test_the_sidebar_loads_pages_not_every_row(qtbot, qloop, make_ctx):
+    from sparklio_desktop.ui.viewmodels.conversations import PAGE
+
+    ctx = make_ctx()
+    window = _window(qtbot, ctx)
+    store = ctx.conversation_store
+
+    def seed() -> None:
+        for n in range(PAGE * 2 + 5):
+            store.create("chat", title=f"Conversation {n}")
+
+    run(qloop, ctx.executor.call(seed))
+    run(qloop, ctx.conversations.refresh())
+    model = window.views["sidebar"].list.model()
+    assert model.rowCount() == PAGE and model.total == PAGE * 2 + 5
+    assert model.canFetchMore(model.index(-1))
+    model.fetchMore(model.index(-1))
+    run(qloop, ctx.conversations.wait_idle())
+    assert model.rowCount() == PAGE * 2
+    assert len({r.id for r in model.rows}) == PAGE * 2  # no row twice

@@ -223,6 +223,7 @@ class ThreadView(QWidget):
         self.contents = ThreadContents(None, "", None)
         self.streaming: StreamingCard | None = None
         self._own_empty = True
+        self.stream_renders = 0  # Markdown renders of streamed answers (benchmarks)
         self._stick = True  # keep the view at the bottom while it grows
         bar = self.scroller.verticalScrollBar()
         bar.rangeChanged.connect(self._on_range)
@@ -248,6 +249,7 @@ class ThreadView(QWidget):
 
     def _drop_stream(self) -> None:
         if self.streaming is not None:
+            self.stream_renders += self.streaming.answer.renders
             self._stream_layout.removeWidget(self.streaming)
             self.streaming.hide()
             self.streaming.deleteLater()
