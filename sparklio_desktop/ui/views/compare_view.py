@@ -3,7 +3,9 @@
 Each column renders through :class:`StreamingMarkdownView`, which appends chunks in
 O(1) and re-renders at most every 100 ms, so four columns at 200 tokens/s each keep
 the window responsive. Column headers show exactly what the view-model emits: "A",
-"B" while the comparison is blind, the model's name once the vote revealed it.
+"B" while the comparison is blind, the model's name once the vote revealed it. Models and
+tasks read by name everywhere ("Claude 3.5 Sonnet", "Copywriting"); an id is only a
+tooltip or item data, and a blind column has no tooltip until the vote.
 
 A blind comparison hides everything that identifies a model until the vote: names, cost,
 tokens per second, token counts (each column's figures wait in ``_results``) and the
