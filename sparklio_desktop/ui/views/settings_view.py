@@ -199,6 +199,7 @@ class SettingsView(QWidget):
         edit = QLineEdit()
         edit.setEchoMode(QLineEdit.EchoMode.Password)
         edit.setPlaceholderText("paste a new key")
+        edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance("paste a new key") + 40)
         edit.setAccessibleName(f"New {provider} API key")
         set_button = QPushButton("Set")
         set_button.setAccessibleName(f"Set {provider} key")
