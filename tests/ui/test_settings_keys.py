@@ -157,3 +157,19 @@ def test_a_new_key_after_a_401_brings_the_provider_back(qtbot, qloop, make_ctx, 
     answered = _send(qloop, ctx)
     assert answered.ok and answered.model.startswith("openai/"), answered.error
     assert _bearer(openai_without_key) == f"Bearer {SECOND_KEY}"
+
+
+def test_a_keyring_key_added_while_running_serves_the_next_request(
+    qtbot, qloop, make_ctx, openai_without_key, secret_service, sparklio_home
+):
+    ctx = make_ctx()
+    assert not _send(qloop, ctx).ok and _chat_requests(openai_without_key) == 0
+    run(qloop, ctx.settings.set_key("openai", SESSION_KEY))
+    assert ctx.keys.source("openai") == "keyring"
+    answered = _send(qloop, ctx)
+    assert answered.ok and _bearer(openai_without_key) == f"Bearer {SESSION_KEY}"
+    run(qloop, ctx.settings.delete_key("openai"))
+    assert not _send(qloop, ctx).ok and _chat_requests(openai_without_key) == 1
+    run(qloop, ctx.wait_idle())
+    for path in (p for p in sparklio_home.rglob("*") if p.is_file()):
+        assert SESSION_KEY.encode() not in path.read_bytes(), path

@@ -207,7 +207,9 @@ class SettingsViewModel(ViewModel):
         try:
             await self._executor.call(self._keys.set, provider, key)
         except KeyringUnavailable:
-            return KeyOutcome(provider, "unavailable", NOT_SAVED_NO_KEYRING, keyring_help())
+            explanation = keyring_help()
+            self.keyringStatus.emit(False, explanation)  # the panel offers the session too
+            return KeyOutcome(provider, "unavailable", NOT_SAVED_NO_KEYRING, explanation)
         except SparklioError as exc:  # an empty key, spaces inside: never quotes the key
             return KeyOutcome(provider, "error", str(exc))
         await self._keys_changed(provider)
