@@ -99,3 +99,15 @@ def test_the_planner_probes_again_after_a_key_change():
     key_index.note_change()  # a key set by any path in this process
     asyncio.run(planner.refresh())
     assert len(probes) == 2
+
+
+def test_errors_are_still_redacted_with_a_key_replaced_mid_request():
+    keys = CountingKeys()
+    keys.keys["openai"] = "sk-old-0123456789abcdef"
+    access = ProviderAccess(keys, None)
+    model = _catalog("openai/a")["openai/a"]
+    assert access.endpoint(model).api_key == "sk-old-0123456789abcdef"  # the call in flight
+    keys.keys["openai"] = "sk-new-0123456789abcdef"
+    key_index.note_change()
+    secrets = access.secrets_of(model)  # its error arrives after the change
+    assert "sk-old-0123456789abcdef" in secrets and "sk-new-0123456789abcdef" in secrets

@@ -63,6 +63,9 @@ class ProviderAccess:
         self._settings = settings
         self._seen: dict[str, str | None] = {}
         self._seen_at = key_index.generation()
+        # Keys read before the last change: a request still in flight with one may fail
+        # after it, and its error must still be redacted with the key it carried.
+        self._replaced: dict[str, str] = {}
 
     def key(self, name: str) -> str | None:
         """The key stored under ``name`` (a provider, or a catalog entry's own key): read once,
@@ -80,6 +83,7 @@ class ProviderAccess:
 
     def forget_keys(self) -> None:
         """Read every key again on its next use (keys were changed, e.g. in Settings)."""
+        self._replaced.update({name: key for name, key in self._seen.items() if key is not None})
         self._seen.clear()
 
     def forget_key(self, model: ModelSpec) -> None:
@@ -100,7 +104,8 @@ class ProviderAccess:
 
     def secrets_of(self, model: ModelSpec) -> list[str | None]:
         """Every key this model's errors could echo, for redaction."""
-        return [self.key(model.provider), self.key(self.key_name(model))]
+        names = (model.provider, self.key_name(model))
+        return [*(self.key(name) for name in names), *(self._replaced.get(name) for name in names)]
 
     def endpoint(self, model: ModelSpec) -> Endpoint:
         base_url = model.base_url
