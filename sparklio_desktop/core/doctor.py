@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from sparklio_desktop.core.cache import CACHE_MIGRATIONS, ResponseCache, default_cache_path
 from sparklio_desktop.core.conversations import FILENAME as CONVERSATIONS_FILENAME
-from sparklio_desktop.core.conversations import ConversationStore
+from sparklio_desktop.core.conversations import ConversationsFileError, ConversationStore
 from sparklio_desktop.core.conversations.salvage import SalvageCount, fts_problems, rebuild_fts, salvage_rows
 from sparklio_desktop.core.conversations.schema import MIGRATIONS as CONVERSATION_MIGRATIONS
 from sparklio_desktop.core.conversations.schema import apply_pending
@@ -49,7 +49,7 @@ from sparklio_desktop.core.ledger.engine import (
     writer,
 )
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet
-from sparklio_desktop.core.ledger.sqlite_file import BUSY_TIMEOUT_MS
+from sparklio_desktop.core.ledger.sqlite_file import BUSY_TIMEOUT_MS, file_error
 from sparklio_desktop.core.settings import paths
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -236,10 +236,10 @@ def _assess_conversations(path: Path) -> tuple[Check, ConversationsState]:
         return found, ("file" if found.repairable else "ok" if found.ok else "other")
 
     def failed(exc: sqlite3.Error) -> tuple[Check, ConversationsState]:
-        damaged = (classify_sqlite_error(exc) or ("", ""))[0] == "damaged"
-        return Check(name, False, _problem_for(exc), where, advice if damaged else "", damaged), (
-            "file" if damaged else "other"
-        )
+        problem = (classify_sqlite_error(exc) or ("", ""))[0]
+        damaged = problem == "damaged"
+        action = advice if damaged else "close Sparklio and try again" if problem == "busy" else ""
+        return Check(name, False, _problem_for(exc), where, action, damaged), ("file" if damaged else "other")
 
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
@@ -686,6 +686,9 @@ def repair_conversations(path: Path | None = None, now: datetime | None = None) 
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             still = rebuild_fts(conn)
+        except sqlite3.Error as exc:  # locked by a running Sparklio, a read-only folder: one line
+            found = file_error(path, "conversations file", exc)
+            raise (ConversationsFileError.wrap(found) if found is not None else exc) from None
         finally:
             conn.close()
         if not still:

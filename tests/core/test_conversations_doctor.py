@@ -241,3 +241,39 @@ def test_healthy_missing_and_empty_files_need_nothing(pristine: Path, tmp_path: 
     assert check.ok and f"{CONVERSATIONS} conversation(s), {5 * CONVERSATIONS} turn(s)" in check.detail
     assert doctor.repair_conversations(path) is None
     assert sorted(p.name for p in folder.iterdir()) == ["conversations.sqlite"]
+
+
+def test_a_locked_file_is_never_taken_for_a_damaged_one(pristine: Path, tmp_path: Path) -> None:
+    """Another process holding the write lock (a running Sparklio): the index cannot be
+    checked, which is said as such, and a repair leaves the file where it is."""
+    path = tmp_path / "conversations.sqlite"
+    path.write_bytes(pristine.read_bytes())
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN IMMEDIATE")
+        check = doctor.check_conversations(path)
+        assert not check.ok and not check.repairable and "locked" in check.detail, check
+        assert doctor.repair_conversations(path) is None
+    finally:
+        holder.close()
+    assert [p.name for p in tmp_path.iterdir() if "damaged" in p.name] == []
+    assert doctor.check_conversations(path).ok
+
+
+def test_a_file_another_program_wrote_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE conversations (x INTEGER)")
+        conn.execute("INSERT INTO conversations VALUES (42)")
+    check = doctor.check_conversations(path)
+    assert not check.ok and "tables are not the ones Sparklio made" in check.detail and check.repairable
+    with sqlite3.connect(path) as conn:  # the dry run was rolled back
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("conversations",)]
+    done = doctor.repair_conversations(path, now=NOW)
+    assert done is not None and {t.table: t.readable for t in done.tables} == {
+        "conversations": False, "turns": False, "feedback": False,
+    }  # fmt: skip
+    assert_sound(path)
+    with sqlite3.connect(Path(done.set_aside_as or "")) as conn:
+        assert conn.execute("SELECT x FROM conversations").fetchall() == [(42,)]

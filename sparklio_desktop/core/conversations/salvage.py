@@ -29,6 +29,7 @@ from typing import Any
 
 from sparklio_desktop.core.conversations.records import ROLES
 from sparklio_desktop.core.conversations.store import derive_title
+from sparklio_desktop.core.ledger.sqlite_file import classify_sqlite_error
 
 __all__ = ["FTS_TABLES", "RowReader", "SalvageCount", "fts_problems", "rebuild_fts", "salvage_rows"]
 
@@ -72,6 +73,7 @@ def fts_problems(conn: sqlite3.Connection) -> list[str]:
             began = True
             conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
         except sqlite3.DatabaseError as exc:
+            _raise_unless_index_problem(exc)
             found.append(f"{table}: {exc}")
         finally:
             if began and conn.in_transaction:
@@ -90,8 +92,17 @@ def rebuild_fts(conn: sqlite3.Connection) -> list[str]:
     except sqlite3.DatabaseError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        _raise_unless_index_problem(exc)
         return [str(exc)]
     return fts_problems(conn)
+
+
+def _raise_unless_index_problem(exc: sqlite3.DatabaseError) -> None:
+    """A locked, read-only or full file says nothing about the index: let it through, so
+    a busy file is never taken for a damaged one (and never set aside)."""
+    found = classify_sqlite_error(exc)
+    if found is not None and found[0] != "damaged":
+        raise exc
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
