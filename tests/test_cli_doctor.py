@@ -5,8 +5,9 @@ the ledger's place, a file that is not SQLite, a garbage WAL/SHM pair) is run th
 ``spend``, ``history``, ``show`` and ``run`` in real subprocesses: exit 1 with one line
 that names the file and ``sparklio doctor``, never a traceback, and no paid request
 when the damage is found on opening. Then ``sparklio doctor`` and ``--repair`` on the
-same folders, a damaged cache with and without ``--no-cache``, and a read-only data
-folder against the loopback OpenAI server.
+same folders, a damaged cache with and without ``--no-cache``, damaged conversations
+files (``sparklio conversations`` says one line; the doctor salvages them or rebuilds
+their search index), and a read-only data folder against the loopback OpenAI server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from tests.core.ledger_damage import DAMAGE_KINDS, damage, leaf_rowids, write_ledger
+from tests.core.test_conversations_doctor import CONVERSATIONS, write_conversations
+from tests.core.test_conversations_doctor import damage as damage_conversations
 from tests.fakes.openai_server import OpenAIServer
 
 KEY = "sk-doctor-openai-0123456789abcdef"
@@ -150,7 +153,9 @@ def test_doctor_on_a_healthy_folder(pristine: Path, sparklio_home: Path) -> None
     assert result.returncode == 0, result.stdout
     report = json.loads(result.stdout)
     assert report["healthy"] is True and report["repairs"] == []
-    assert [c["name"] for c in report["checks"]] == ["folder", "ledger", "cache", "settings", "catalog", "policy"]
+    assert [c["name"] for c in report["checks"]] == [
+        "folder", "ledger", "cache", "conversations", "settings", "catalog", "policy",
+    ]  # fmt: skip
     text = sparklio("doctor")
     assert text.returncode == 0 and text.stdout.splitlines()[-1] == "healthy"
     # --repair on a healthy folder changes nothing
@@ -303,3 +308,43 @@ def test_a_ledger_whose_tables_another_program_made(tmp_path: Path) -> None:
     assert repaired.returncode == 0 and "set aside" in repaired.stdout, repaired.stdout + repaired.stderr
     assert list(tmp_path.glob("ledger.sqlite3.damaged-*"))
     assert sparklio("spend", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["garbage_header", "garbage_pages", "fts_shadow_dropped", "fts_index"])
+def test_doctor_finds_and_repairs_damaged_conversations(kind: str, sparklio_home: Path) -> None:
+    path = sparklio_home / "conversations.sqlite"
+    write_conversations(path)
+    if kind == "fts_index":
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM turns_fts_data WHERE id > 10")
+    else:
+        damage_conversations(kind, path)
+    if kind == "garbage_header":  # found on opening: one line that names the repair
+        listed = sparklio("conversations", "list")
+        assert listed.returncode == 1 and "Traceback" not in listed.stderr
+        (line,) = [line for line in listed.stderr.splitlines() if line.strip()]
+        assert line.startswith("sparklio: error:") and str(path) in line and "sparklio doctor --repair" in line
+    found = sparklio("doctor")
+    assert found.returncode == 1 and "Traceback" not in found.stderr
+    problem = [line for line in found.stdout.splitlines() if line.startswith("PROBLEM")]
+    assert len(problem) == 1 and "conversations" in problem[0] and "--repair" in problem[0], found.stdout
+
+    repaired = sparklio("doctor", "--repair", "--json")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    report = json.loads(repaired.stdout)
+    assert report["healthy"] is True
+    (done,) = report["repairs"]
+    asides = [p for p in sparklio_home.glob("conversations.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
+    salvaged = {t["table"]: t["salvaged"] for t in done["tables"]}
+    if kind == "fts_index":
+        assert done["set_aside_as"] is None and asides == [] and done["tables"] == []
+    else:
+        assert asides == [Path(done["set_aside_as"])]
+    listed = json.loads(sparklio("conversations", "list", "--json", "--limit", "1000").stdout)
+    if kind == "garbage_pages":
+        assert 0 < salvaged["turns"] < 5 * CONVERSATIONS and len(listed) == CONVERSATIONS
+    elif kind != "fts_index":
+        assert salvaged == {"conversations": CONVERSATIONS, "turns": 5 * CONVERSATIONS, "feedback": CONVERSATIONS}
+    found = json.loads(sparklio("conversations", "search", "quokka", "--json", "--limit", "1000").stdout)
+    assert 0 < len(found) <= CONVERSATIONS
+    assert sparklio("doctor").returncode == 0

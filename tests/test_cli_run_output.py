@@ -61,8 +61,8 @@ def test_piped_output_after_a_broken_stream_is_the_final_answer_once(fakes):
     result = sparklio(*TEXT_ARGS, env_extra=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout == GPT_TEXT + "\n"  # not "w0 w1 w2 g0 g1 ... g19"
-    assert "partial answer from anthropic/claude-3-5-sonnet discarded (9 characters): w0 w1 w2" in result.stderr
-    assert "[openai/gpt-4;" in result.stderr
+    assert "partial answer from Claude 3.5 Sonnet discarded (9 characters): w0 w1 w2" in result.stderr
+    assert "[GPT-4;" in result.stderr
 
 
 def test_piped_output_after_a_fallback_without_partial_text(fakes):
@@ -71,7 +71,13 @@ def test_piped_output_after_a_fallback_without_partial_text(fakes):
     claude.script(Fault(status=401, message="invalid x-api-key", error_type="authentication_error"))
     result = sparklio(*TEXT_ARGS, env_extra=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == GPT_TEXT + "\n" and "[openai/gpt-4;" in result.stderr
+    assert result.stdout == GPT_TEXT + "\n" and "[GPT-4;" in result.stderr
+    # The story on stderr names the models; the ids are for --json, which keeps them.
+    assert "[Claude 3.5 Sonnet: AuthError: invalid x-api-key; next model]" in result.stderr
+    assert "anthropic/" not in result.stderr and "openai/" not in result.stderr
+    claude.script(Fault(status=401, message="invalid x-api-key", error_type="authentication_error"))
+    payload = json.loads(sparklio(*TEXT_ARGS, "--json", env_extra=env).stdout)
+    assert payload["model"] == "openai/gpt-4"
 
 
 def test_piped_output_without_faults_is_the_answer(fakes):
@@ -128,7 +134,7 @@ def test_terminal_streams_and_marks_the_discarded_partial(fakes):
     assert code == 0, err
     # Streamed live: the broken prefix is on the screen, then the answer, whole, after it.
     assert out == "w0 w1 w2 \n" + GPT_TEXT + "\n"
-    assert "characters above from anthropic/claude-3-5-sonnet are discarded" in err
+    assert "characters above from Claude 3.5 Sonnet are discarded" in err
 
 
 def test_stream_flag_streams_to_a_pipe(fakes):
@@ -137,7 +143,7 @@ def test_stream_flag_streams_to_a_pipe(fakes):
     result = sparklio(*TEXT_ARGS, "--stream", env_extra=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "w0 w1 w2 \n" + GPT_TEXT + "\n"
-    assert "characters above from anthropic/claude-3-5-sonnet are discarded" in result.stderr
+    assert "characters above from Claude 3.5 Sonnet are discarded" in result.stderr
 
 
 # -- images: checked before paying, always written -------------------------------------

@@ -1,9 +1,11 @@
-"""``sparklio doctor``: check the ledger, cache, settings, policy and catalog; repair on request.
+"""``sparklio doctor``: check the ledger, cache, conversations, settings, policy and catalog; repair on request.
 
 Exit status: 0 when everything is healthy (after ``--repair``, when the repair left
 everything healthy), 1 when a problem remains. ``--repair`` sets a damaged ledger
 aside (``ledger.sqlite3.damaged-<time>``, never deleted) and salvages its readable rows
-into a new one, and sets a damaged response cache aside; it never edits settings,
+into a new one, sets a damaged response cache aside, and mends ``conversations.sqlite``
+(a damaged search index is rebuilt in place; a damaged file is set aside and its readable
+conversations and turns salvaged into a new one); it never edits settings,
 policy or catalog files, whose problems are reported with the place to fix.
 """
 
@@ -18,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repair",
         action="store_true",
-        help="set a damaged ledger aside and salvage its rows into a new one; rebuild a damaged cache "
-        "(close the app first)",
+        help="set a damaged ledger or conversations file aside and salvage its rows into a new one; rebuild "
+        "a damaged cache or search index (close the app first)",
     )
     parser.add_argument("--json", action="store_true")
 

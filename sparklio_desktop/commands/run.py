@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from sparklio_desktop.core.dispatch import AttemptFailed, AttemptStarted, Finished, RunRequest, TextChunk
+    from sparklio_desktop.core.naming import model_name
     from sparklio_desktop.core.services import open_services
 
     # Everything the user gave is checked here, before open_services and any paid call.
@@ -256,6 +257,10 @@ def run(args: argparse.Namespace) -> int:
     warn_fallbacks(services.workspace)  # a broken user catalog or policy: say what is in force instead
     printer = _AnswerPrinter(live=not args.json and (args.stream or sys.stdout.isatty()))
 
+    def name(model_id: str | None) -> str:
+        """The model as the human text names it (the catalog's name); --json keeps the ids."""
+        return model_name(services.workspace.catalog, model_id or "")
+
     async def go():
         from sparklio_desktop.core.dispatch import interrupts
 
@@ -269,10 +274,10 @@ def run(args: argparse.Namespace) -> int:
                     printer.chunk(event.text)
                 elif isinstance(event, AttemptFailed):
                     info = event.info
-                    printer.failed(info.model)
+                    printer.failed(name(info.model))
                     then = f"retrying in {event.wait_s:g} s" if event.next_action == "retry" else event.next_action
                     print(
-                        f"[{safe_text(info.model)}: {info.error_class}: {safe_text(info.error)}; {then}]",
+                        f"[{safe_text(name(info.model))}: {info.error_class}: {safe_text(info.error)}; {then}]",
                         file=sys.stderr,
                     )
                 elif isinstance(event, Finished):
@@ -316,8 +321,8 @@ def run(args: argparse.Namespace) -> int:
             print(safe_text(path))
         if result.ok:
             print(
-                f"[{safe_text(result.model)}{' (cache)' if result.cache_hit else ''}; {format_usd(result.cost_usd)}; "
-                f"request {result.request_id}]",
+                f"[{safe_text(name(result.model))}{' (cache)' if result.cache_hit else ''}; "
+                f"{format_usd(result.cost_usd)}; request {result.request_id}]",
                 file=sys.stderr,
             )
     if result.budget_alert:

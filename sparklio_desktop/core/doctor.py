@@ -9,7 +9,11 @@ and catalog through their own loaders) and, only when asked (``repair``):
 * sets a damaged ledger aside as ``ledger.sqlite3.damaged-YYYYmmddTHHMMSS`` (never
   deleted) and salvages what it can into a freshly migrated ledger, table by table and
   row by row, skipping over unreadable pages by rowid ranges (see :func:`salvage`);
-* sets a damaged response cache aside and starts an empty one (a cache is disposable).
+* sets a damaged response cache aside and starts an empty one (a cache is disposable);
+* rebuilds a damaged search index of ``conversations.sqlite`` in place, or, when the
+  file itself is damaged, sets it aside and salvages every readable conversation, turn
+  and feedback row into a new one (core/conversations/salvage.py says how the turn
+  tree is kept). :func:`repair_conversations` is what the window calls at start-up.
 
 Tables are copied by the columns the old and new schemas share, so a salvage keeps
 working after later migrations add columns. ``usage_daily`` is not copied: it is a
@@ -23,12 +27,18 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sparklio_desktop.core.cache import CACHE_MIGRATIONS, ResponseCache, default_cache_path
+from sparklio_desktop.core.conversations import FILENAME as CONVERSATIONS_FILENAME
+from sparklio_desktop.core.conversations import ConversationsFileError, ConversationStore
+from sparklio_desktop.core.conversations.salvage import SalvageCount, fts_problems, rebuild_fts, salvage_rows
+from sparklio_desktop.core.conversations.schema import MIGRATIONS as CONVERSATION_MIGRATIONS
+from sparklio_desktop.core.conversations.schema import apply_pending
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.ledger.engine import (
     DatabaseFileError,
@@ -39,12 +49,17 @@ from sparklio_desktop.core.ledger.engine import (
     writer,
 )
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet
+from sparklio_desktop.core.ledger.sqlite_file import BUSY_TIMEOUT_MS, file_error
 from sparklio_desktop.core.settings import paths
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DERIVED_TABLES = frozenset({"usage_daily"})  # rebuilt by triggers, never copied
 _MAX_ROWID = 2**63 - 1
 _INTEGRITY_LINES = 20
+CONVERSATIONS_ADVICE = (
+    "run `sparklio doctor --repair` to set it aside and salvage its conversations into a new one (close the app first)"
+)
+INDEX_ADVICE = "run `sparklio doctor --repair` to rebuild the search index in place (close the app first)"
 
 
 @dataclass(frozen=True)
@@ -80,11 +95,23 @@ class TableSalvage:
 class Repair:
     name: str
     path: str
-    set_aside_as: str | None
+    set_aside_as: str | None  # None: repaired in place (a conversations search index)
     tables: list[TableSalvage] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         head = f"repaired {self.name}: {self.path} set aside as {self.set_aside_as}"
+        if self.name == "conversations":
+            if self.set_aside_as is None:
+                return [f"repaired conversations: {self.path}: " + "; ".join(self.notes)]
+            rows = ", ".join(
+                f"{t.table} {t.salvaged}"
+                + ("" if t.readable else " (unreadable)")
+                + (f" ({t.damaged_ranges} damaged stretches skipped)" if t.damaged_ranges else "")
+                for t in self.tables
+            )
+            notes = "".join(f"; {note}" for note in self.notes)
+            return [head + "; salvaged into a new file: " + rows + notes]
         if self.name != "ledger":
             return [head + "; started an empty one"]
         rows = ", ".join(
@@ -101,6 +128,7 @@ class Repair:
             "path": self.path,
             "set_aside_as": self.set_aside_as,
             "tables": [asdict(t) for t in self.tables],
+            "notes": list(self.notes),
         }
 
 
@@ -112,8 +140,8 @@ def _problem_for(exc: BaseException) -> str:
     return f"damaged ({exc})" if found and found[0] == "damaged" else f"cannot be read ({exc})"
 
 
-def check_database(name: str, path: Path, migrations: MigrationSet, advice: str) -> Check:
-    """Integrity and migrations of one SQLite file, without creating or changing it."""
+def _file_check(name: str, path: Path, advice: str, *, empty_ok: bool = False) -> Check | None:
+    """What can be said of a database file before SQLite opens it; None: open it and look."""
     where = str(path)
     wal, _shm = companions(path)
     if not path.exists():
@@ -127,21 +155,40 @@ def check_database(name: str, path: Path, migrations: MigrationSet, advice: str)
     except OSError as exc:
         return Check(name, False, f"cannot be read ({exc.strerror or exc})", where, "check the file's permissions")
     if size == 0 and not (wal.is_file() and wal.stat().st_size > 0):
+        if empty_ok:
+            return Check(name, True, "empty (it is made again on first use)", where)
         return Check(name, False, "damaged (empty: 0 bytes)", where, advice, repairable=True)
     if size and head != SQLITE_MAGIC:
         return Check(name, False, "damaged (not a SQLite file: its header is wrong)", where, advice, repairable=True)
+    return None
+
+
+def _integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """``PRAGMA integrity_check``'s first finding (and how many more), or None when ok."""
+    rows = [str(row[0]) for row in conn.execute(f"PRAGMA integrity_check({_INTEGRITY_LINES})")]
+    if rows == ["ok"]:
+        return None
+    found = [
+        line.strip() for row in rows for line in row.splitlines() if line.strip() and not line.startswith("***")
+    ] or ["integrity check failed"]
+    more = f"; {len(found) - 1}{'+' if len(found) >= _INTEGRITY_LINES else ''} more" if len(found) > 1 else ""
+    return f"{found[0]}{more}"
+
+
+def check_database(name: str, path: Path, migrations: MigrationSet, advice: str) -> Check:
+    """Integrity and migrations of one SQLite file, without creating or changing it."""
+    where = str(path)
+    found = _file_check(name, path, advice)
+    if found is not None:
+        return found
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
     except sqlite3.Error as exc:
         return Check(name, False, _problem_for(exc), where, advice, repairable=True)
     try:
-        rows = [str(row[0]) for row in conn.execute(f"PRAGMA integrity_check({_INTEGRITY_LINES})")]
-        if rows != ["ok"]:
-            found = [
-                line.strip() for row in rows for line in row.splitlines() if line.strip() and not line.startswith("***")
-            ] or ["integrity check failed"]
-            more = f"; {len(found) - 1}{'+' if len(found) >= _INTEGRITY_LINES else ''} more" if len(found) > 1 else ""
-            return Check(name, False, f"damaged ({found[0]}{more})", where, advice, repairable=True)
+        problem = _integrity_problem(conn)
+        if problem is not None:
+            return Check(name, False, f"damaged ({problem})", where, advice, repairable=True)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = [row[0] for row in conn.execute("SELECT name FROM _migrations")] if "_migrations" in tables else []
     except sqlite3.Error as exc:
@@ -170,6 +217,93 @@ def check_database(name: str, path: Path, migrations: MigrationSet, advice: str)
             return Check(name, False, f"damaged ({failure.detail})", where, advice, repairable=True)
     note = f"; {pending} migration(s) will run when it is next opened" if pending else ""
     return Check(name, True, f"integrity ok, {len(applied)} migration(s) applied{note}", where)
+
+
+ConversationsState = Literal["ok", "index", "file", "other"]
+
+
+def _assess_conversations(path: Path) -> tuple[Check, ConversationsState]:
+    """The conversations file's check, and what a repair would do: ``index`` rebuilds the
+    search index in place, ``file`` sets the file aside and salvages it.
+
+    The file and its tables are looked at through a read-only connection. FTS5's
+    ``integrity-check`` is an INSERT (though it writes nothing), so the indexes are
+    checked on a read-write connection inside a transaction that is rolled back.
+    """
+    name, where, advice = "conversations", str(path), CONVERSATIONS_ADVICE
+    found = _file_check(name, path, advice, empty_ok=True)
+    if found is not None:
+        return found, ("file" if found.repairable else "ok" if found.ok else "other")
+
+    def failed(exc: sqlite3.Error) -> tuple[Check, ConversationsState]:
+        problem = (classify_sqlite_error(exc) or ("", ""))[0]
+        damaged = problem == "damaged"
+        action = advice if damaged else "close Sparklio and try again" if problem == "busy" else ""
+        return Check(name, False, _problem_for(exc), where, action, damaged), ("file" if damaged else "other")
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        return failed(exc)
+    try:
+        problem = _integrity_problem(conn)
+        if problem is not None:
+            return Check(name, False, f"damaged ({problem})", where, advice, repairable=True), "file"
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        applied = [row[0] for row in conn.execute("SELECT name FROM _migrations")] if "_migrations" in tables else []
+        counts = (
+            conn.execute("SELECT (SELECT COUNT(*) FROM conversations), (SELECT COUNT(*) FROM turns)").fetchone()
+            if {"conversations", "turns"} <= tables
+            else (0, 0)
+        )
+    except sqlite3.Error as exc:
+        return failed(exc)
+    finally:
+        conn.close()
+    names = [n for n, _ in CONVERSATION_MIGRATIONS]
+    unknown = sorted(set(applied) - set(names))
+    if unknown:
+        detail = f"written by a newer Sparklio (migrations {', '.join(unknown)})"
+        return Check(name, False, detail, where, "update Sparklio before using this file"), "other"
+    pending = [n for n in names if n not in applied]
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    except sqlite3.Error as exc:
+        return failed(exc)
+    try:
+        if pending:  # would they run? (rolled back either way: the file stays as it is)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                apply_pending(conn, "")
+            except sqlite3.Error as exc:
+                if classify_sqlite_error(exc) is not None:
+                    raise
+                detail = f"damaged (its tables are not the ones Sparklio made: {str(exc).strip()})"
+                return Check(name, False, detail, where, advice, repairable=True), "file"
+            finally:
+                conn.execute("ROLLBACK")
+            note = f"{len(pending)} migration(s) will run when it is next opened"
+            return Check(name, True, f"integrity ok; {note}", where), "ok"
+        index = fts_problems(conn)
+    except sqlite3.Error as exc:
+        return failed(exc)
+    finally:
+        conn.close()
+    if index:
+        return Check(name, False, f"search index damaged ({index[0]})", where, INDEX_ADVICE, repairable=True), "index"
+    detail = f"integrity ok, search index ok, {counts[0]} conversation(s), {counts[1]} turn(s)"
+    return Check(name, True, detail, where), "ok"
+
+
+def conversations_path() -> Path:
+    return paths.data_dir(create=False) / CONVERSATIONS_FILENAME
+
+
+def check_conversations(path: Path | None = None) -> Check:
+    """Integrity, migrations and FTS indexes of ``conversations.sqlite``, changing nothing."""
+    return _assess_conversations(path or conversations_path())[0]
 
 
 def check_data_folder(folder: Path) -> Check:
@@ -230,6 +364,7 @@ def run_checks() -> list[Check]:
             "run `sparklio doctor --repair` to set it aside and start an empty one (a cache is disposable)",
         )
     )
+    checks.append(check_conversations())
     settings_file = settings_path()
     checks.append(
         _check_loader(
@@ -414,19 +549,7 @@ def salvage(source: Path, dest: Path) -> list[TableSalvage]:
     ``source`` is never changed: it is copied (with its WAL) to a scratch folder first.
     """
     results: list[TableSalvage] = []
-    with tempfile.TemporaryDirectory(prefix=".sparklio-salvage-", dir=dest.parent) as scratch:
-        copy = Path(scratch) / "damaged.sqlite3"
-        if source.is_file():
-            shutil.copyfile(source, copy)
-            wal, _shm = companions(source)
-            if wal.is_file():
-                shutil.copyfile(wal, companions(copy)[0])
-        else:
-            copy.write_bytes(b"")
-        if copy.stat().st_size >= 100:
-            _repair_header(copy)
-            _fit_page_count(copy)
-        old = sqlite3.connect(copy, isolation_level=None)
+    with _damaged_copy(source, dest.parent) as old:
         new = sqlite3.connect(dest, isolation_level=None)
         try:
             new.execute("PRAGMA foreign_keys=ON")
@@ -446,9 +569,42 @@ def salvage(source: Path, dest: Path) -> list[TableSalvage]:
                     continue
                 results.append(_salvage_table(old, new, table, table in old_tables))
         finally:
-            old.close()
             new.close()
     return results
+
+
+@contextmanager
+def _damaged_copy(source: Path, scratch_parent: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to a scratch copy of ``source`` (with its WAL), its header mended and
+    its page count fitted, so SQLite reads what is left; ``source`` is never changed."""
+    with tempfile.TemporaryDirectory(prefix=".sparklio-salvage-", dir=scratch_parent) as scratch:
+        copy = Path(scratch) / "damaged.sqlite3"
+        if source.is_file():
+            shutil.copyfile(source, copy)
+            wal, _shm = companions(source)
+            if wal.is_file():
+                shutil.copyfile(wal, companions(copy)[0])
+        else:
+            copy.write_bytes(b"")
+        if copy.stat().st_size >= 100:
+            _repair_header(copy)
+            _fit_page_count(copy)
+        old = sqlite3.connect(copy, isolation_level=None)
+        try:
+            yield old
+        finally:
+            old.close()
+
+
+def salvage_conversations(source: Path, dest: Path) -> list[SalvageCount]:
+    """Every readable conversation, turn and feedback row of ``source`` into the new,
+    migrated conversations file at ``dest`` (core/conversations/salvage.py keeps the tree)."""
+    with _damaged_copy(source, dest.parent) as old:
+        new = sqlite3.connect(dest, isolation_level=None)
+        try:
+            return salvage_rows(old, new, lambda table, columns: read_rows(old, table, columns))
+        finally:
+            new.close()
 
 
 def _salvage_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str, present: bool) -> TableSalvage:
@@ -498,6 +654,10 @@ def repair(checks: list[Check], now: datetime | None = None) -> list[Repair]:
             aside = set_aside(path, now)
             LedgerStore.open(path).close()  # a fresh, migrated ledger
             done.append(Repair("ledger", str(path), str(aside), salvage(aside, path)))
+        elif check.name == "conversations":
+            mended = repair_conversations(now=now)
+            if mended is not None:
+                done.append(mended)
         elif check.name == "cache":
             path = default_cache_path()
             aside = set_aside(path, now)
@@ -505,3 +665,43 @@ def repair(checks: list[Check], now: datetime | None = None) -> list[Repair]:
                 cache.stats()  # creates and migrates the empty one
             done.append(Repair("cache", str(path), str(aside)))
     return done
+
+
+def repair_conversations(path: Path | None = None, now: datetime | None = None) -> Repair | None:
+    """Check ``conversations.sqlite`` and mend it when it is damaged; None when it needed
+    nothing (or nothing a repair can do: a newer Sparklio's file, a read-only folder).
+
+    A damaged search index alone is rebuilt in place. A damaged file (or an index that
+    cannot be rebuilt, such as a dropped shadow table) is set aside as
+    ``conversations.sqlite.damaged-<time>`` (never deleted) and every readable row is
+    salvaged into a new file. The window calls this when opening the store raised a
+    damaged :class:`~sparklio_desktop.core.conversations.ConversationsFileError`, after the
+    user agreed; the store must be closed (no other Sparklio process writing it).
+    """
+    path = path or conversations_path()
+    check, state = _assess_conversations(path)
+    if state not in ("index", "file"):
+        return None
+    if state == "index":
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            still = rebuild_fts(conn)
+        except sqlite3.Error as exc:  # locked by a running Sparklio, a read-only folder: one line
+            found = file_error(path, "conversations file", exc)
+            raise (ConversationsFileError.wrap(found) if found is not None else exc) from None
+        finally:
+            conn.close()
+        if not still:
+            return Repair("conversations", str(path), None, notes=["search index rebuilt in place; nothing set aside"])
+    aside = set_aside(path, now)
+    ConversationStore(path).close()  # a fresh, migrated file
+    counts = salvage_conversations(aside, path)
+    notes = [f"was: {check.detail}"]
+    recreated = sum(c.recreated for c in counts)
+    rerooted = sum(c.rerooted for c in counts)
+    if recreated:
+        notes.append(f"{recreated} conversation(s) made again from their turns (their own row was lost)")
+    if rerooted:
+        notes.append(f"{rerooted} turn(s) whose earlier turn was lost now start their thread")
+    tables = [TableSalvage(c.table, c.salvaged, c.refused, c.damaged_ranges, c.readable) for c in counts]
+    return Repair("conversations", str(path), str(aside), tables, notes)

@@ -297,7 +297,7 @@ def test_a_damaged_file_is_one_located_line(tmp_path):
         ConversationStore(path)
     message = str(info.value)
     assert str(path) in message and "damaged" in message and "\n" not in message
-    assert "move it aside" in message
+    assert "sparklio doctor --repair" in message
 
 
 def test_a_file_another_program_wrote_is_reported_as_damaged(tmp_path):

@@ -121,8 +121,13 @@ def test_refresh_adds_and_retires_and_shows_the_change_line(settle, panel, opena
     assert tab.refresh_button.isEnabled() and not tab.progress.isVisible()
     first, *rest = tab.change_label.text().splitlines()
     assert first.startswith("Added 2, retired ")  # gpt-4o and gpt-4o-mini
-    assert "Added: openai/gpt-4o, openai/gpt-4o-mini" in rest
-    assert any(line.startswith("Retired: ") and "openai/gpt-4-turbo" in line for line in rest)
+    # The lines name the models (a new one by the name the refresh gave it); the ids are in the tooltip.
+    assert "Added: gpt-4o, gpt-4o-mini" in rest
+    assert any(line.startswith("Retired: GPT-4 Turbo, ") for line in rest)
+    assert "openai/" not in tab.change_label.text()
+    tip = tab.change_label.toolTip().splitlines()
+    assert "Added: openai/gpt-4o, openai/gpt-4o-mini" in tip
+    assert any(line.startswith("Retired: ") and "openai/gpt-4-turbo" in line for line in tip)
     assert "openai/gpt-4o" in workspace.catalog  # the workspace reloaded the user's catalog
     assert _member(tab, "gpt-4-turbo").text(STATUS).startswith("retired ")
     assert not tab.failure_label.isVisible()

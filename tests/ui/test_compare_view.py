@@ -121,7 +121,9 @@ def test_two_columns_stream_side_by_side(qloop, settle, compare):
     assert switches >= 2  # interleaved, not one column after the other
     assert view.checked_models() == [GPT4, SONNET]  # columns follow the list (catalog) order
     assert [c.answer.text() for c in view.columns] == [ANSWER[GPT4], ANSWER[SONNET]]
-    assert "GPT-4" in view.columns[0].title.text() and "Claude 3.5 Sonnet" in view.columns[1].title.text()
+    # Names only on screen; the ids in the tooltips.
+    assert [c.title.text() for c in view.columns] == ["<b>GPT-4</b>", "<b>Claude 3.5 Sonnet</b>"]
+    assert [c.title.toolTip() for c in view.columns] == [GPT4, SONNET]
     figures = view.columns[0].figures.text()
     assert "TTFT" in figures and "tok/s" in figures and "50 tokens" in figures and "$0.006" in figures
     assert view.columns[0].answer.renders < len([c for c in chunks if c[0] == 0])  # throttled rendering
@@ -177,8 +179,8 @@ def test_blind_mode_hides_names_until_the_vote(qtbot, qloop, settle, compare):
     [comparison] = votes.comparisons(TASK)
     assert comparison.blind and comparison.models == (GPT4, SONNET) and dict(comparison.stars) == {GPT4: 4}
     assert ratings.invalidated == 1
-    assert "Claude 3.5 Sonnet" in view.columns[0].title.text() and SONNET in view.columns[0].title.text()
-    assert GPT4 in view.columns[1].title.text()
+    assert view.columns[0].title.text() == "<b>Claude 3.5 Sonnet</b>" and view.columns[0].title.toolTip() == SONNET
+    assert view.columns[1].title.text() == "<b>GPT-4</b>" and view.columns[1].title.toolTip() == GPT4
     assert not view.vote_buttons["a"].isEnabled()  # one vote per comparison
     revealed = _visible_text(view)
     assert "tok/s" in revealed and "50 tokens" in revealed and "$0.006" in revealed and "TTFT" in revealed
@@ -209,6 +211,8 @@ def test_router_candidates_and_a_three_column_ranking(qloop, settle, compare):
     view.propose_button.click()
     settle(vm, lambda: bool(view.checked_models()))
     assert sorted(view.checked_models()) == sorted([SONNET, GPT4])  # the task's chain, Google being unavailable
+    status = view.status.text()
+    assert "Claude 3.5 Sonnet" in status and "GPT-4" in status and "/" not in status  # names, not ids
 
     _start(view, [SONNET, GPT4, GPT35], blind=False)
     settle(vm, lambda: not vm.busy and len(view.columns) == 3)
@@ -230,3 +234,17 @@ def test_too_few_models_is_refused_without_a_run(qloop, settle, compare):
     settle(vm)
     assert "Check 2 to 4 models (1 checked)" in view.status.text() and view.columns == []
     assert votes.comparisons() == []
+
+
+def test_models_and_tasks_by_name_with_ids_in_tooltips(compare):
+    """The model list reads "Claude 3.5 Sonnet", not "Claude 3.5 Sonnet (anthropic/…)"; the task
+    list reads "Copywriting". The ids stay in the tooltips and in the data a run uses."""
+    _, view, _, _ = compare
+    listed = [view.model_list.item(i) for i in range(view.model_list.count())]
+    items = {item.data(Qt.ItemDataRole.UserRole): item for item in listed}
+    assert items[SONNET].text() == "Claude 3.5 Sonnet" and items[SONNET].toolTip() == SONNET
+    assert items[GPT4].text() == "GPT-4" and items[GPT4].toolTip() == GPT4
+    assert all("/" not in item.text() for item in items.values())
+    index = view.task_combo.findData(TASK)
+    assert view.task_combo.itemText(index) == "Copywriting"
+    assert view.task_combo.itemData(index, Qt.ItemDataRole.ToolTipRole) == TASK

@@ -79,6 +79,8 @@ def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, settle
     completed: list[str] = []
     vm.progressChanged.connect(lambda percent, text: progress.append((percent, text)))
     vm.requestCompleted.connect(completed.append)
+    finished: list[str] = []
+    vm.notice.connect(finished.append)
     view.generate_button.click()
     settle(vm, lambda: bool(completed), timeout=GENERATION_S)
     assert view.thumbnails.count() == 1 and len(vm.images) == 1
@@ -97,6 +99,7 @@ def test_generates_a_64px_image_in_2_steps_with_a_thumbnail(qtbot, qloop, settle
     (row,) = ctx.ledger.attempts(completed[0])
     assert row.outcome == "ok" and row.cost_usd == 0 and row.images == 1 and row.gpu_seconds > 0
     assert view.generate_button.isEnabled() and not view.cancel_button.isEnabled()
+    assert finished[-1].startswith("Stable Diffusion: 1 image(s) in ")  # the model's name, not its id
 
     item: QListWidgetItem = view.thumbnails.item(0)
     assert item.data(Qt.ItemDataRole.UserRole) == 0

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from PySide6.QtCore import Qt
 
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from sparklio_desktop.core.settings.paths import shipped_policy_path
@@ -28,6 +29,7 @@ SONNET, GPT4, GPT35, GEMINI = (
     "google/gemini-2.0-pro",
 )
 STRENGTHS = {SONNET: 1.5, GPT4: 0.5, GPT35: -1.0}
+NAMES = ["Claude 3.5 Sonnet", "GPT-4", "GPT-3.5 Turbo"]  # the catalog's names, in STRENGTHS' order
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +87,13 @@ def test_rows_with_intervals_and_a_chart_item_per_model(qtbot, qloop, settle, bo
     _record(votes, "copywriting_standard", 90, STRENGTHS, datetime.now(UTC) - timedelta(days=2), stars_for=GPT4)
     view.show()  # builds the chart and loads the board
     settle(vm, lambda: vm.board is not None)
-    assert _cells(view, 1) == [SONNET, GPT4, GPT35]  # recovered the known order
+    assert _cells(view, 1) == NAMES  # recovered the known order, by name
+    # The ids stay behind the names: in each row's tooltip and data (what a sort or filter keys on).
+    ids = [SONNET, GPT4, GPT35]
+    assert [view.table.item(r, 1).toolTip() for r in range(3)] == ids
+    assert [view.table.item(r, c).data(Qt.ItemDataRole.UserRole) for r in range(3) for c in (0, 4)] == [
+        m for m in ids for _ in (0, 4)
+    ]
     rows = vm.board.rows
     assert all(r.low <= r.strength <= r.high for r in rows) and not rows[0].provisional
     assert _cells(view, 3) == [f"{r.low:.1f} – {r.high:.1f}" for r in rows]
@@ -96,6 +104,9 @@ def test_rows_with_intervals_and_a_chart_item_per_model(qtbot, qloop, settle, bo
 
     items = [i for i in view.chart.getPlotItem().items if isinstance(i, pg.ErrorBarItem)]
     assert len(items) == len(view.error_bars) == 3
+    ticks = view.chart.getPlotItem().getAxis("bottom")._tickLevels[0]
+    assert [label for _, label in ticks] == NAMES
+    assert items[0].toolTip().startswith(f"Claude 3.5 Sonnet ({SONNET}): ")
     top = items[0].opts
     assert top["y"][0] == pytest.approx(rows[0].strength)
     assert top["top"][0] == pytest.approx(rows[0].high - rows[0].strength)
@@ -119,7 +130,8 @@ def test_rows_with_intervals_and_a_chart_item_per_model(qtbot, qloop, settle, bo
     view.task_combo.setCurrentIndex(view.task_combo.findData("translation"))
     settle(vm, lambda: vm.board.filter.task == "translation")
     assert view.table.rowCount() == 0 and "No votes yet" in view.status.text()
-    assert "No suggestion for translation" in view.suggestion_label.text()
+    assert "No suggestion for Translation" in view.suggestion_label.text()
+    assert view.summary.text() == "0 votes on Translation"
     view.task_combo.setCurrentIndex(0)
     view.since_edit.setDate(view.since_edit.date().currentDate().addDays(1))
     view.since_check.setChecked(True)
@@ -129,7 +141,7 @@ def test_rows_with_intervals_and_a_chart_item_per_model(qtbot, qloop, settle, bo
     view.half_life.setValue(7)
     view.decay_check.setChecked(True)
     settle(vm, lambda: vm.board.filter.half_life_days == 7)
-    assert _cells(view, 1) == [SONNET, GPT4, GPT35] and "half-life 7 days" in view.summary.text()
+    assert _cells(view, 1) == NAMES and "half-life 7 days" in view.summary.text()
     assert len(view.error_bars) == 3
 
 
@@ -141,7 +153,11 @@ def test_suggestion_preview_apply_and_undo(qloop, settle, board, policy_copy):
     view.task_combo.setCurrentIndex(view.task_combo.findData("translation"))
     settle(vm, lambda: vm.board is not None and vm.suggestion is not None)
     assert vm.suggestion.candidate == GPT35 and vm.suggestion.current_primary == GEMINI
-    assert view.suggestion_label.text().startswith("translation: ") and view.apply_button.isEnabled()
+    text = view.suggestion_label.text()
+    assert text.startswith("Translation: GPT-3.5 Turbo beats Gemini 2.0 Pro on translation")
+    assert view.apply_button.isEnabled()
+    assert "openai/" not in text and "google/" not in text
+    assert view.suggestion_label.toolTip() == f"translation: {GPT35} instead of {GEMINI}"
     assert not view.undo_button.isEnabled()
 
     view.preview_button.click()
@@ -179,6 +195,12 @@ def test_create_builds_each_panel_from_services(qtbot, qloop, tmp_path):
     assert [type(v).__name__ for v in built] == ["ModelsView", "CompareView", "LeaderboardView"]
     assert built[1].model_list.count() >= 8 and built[1].task_combo.findData("translation") >= 0
     assert built[2].task_combo.count() == len(services.workspace.policy.tasks) + 1
+    combo = built[2].task_combo  # tasks in words, filtered by id
+    index = combo.findData("copywriting_standard")
+    assert combo.itemText(index) == "Copywriting" and combo.itemData(index, Qt.ItemDataRole.ToolTipRole) == (
+        "copywriting_standard"
+    )
+    assert all("_" not in combo.itemText(i) for i in range(combo.count()))
     assert all(v.vm.parent() is v for v in built)  # the view owns its view-model
     for view in built:
         run(qloop, view.vm.wait_idle())

@@ -148,7 +148,8 @@ def test_key_for_this_session_only_without_a_keyring(
     qtbot.mouseClick(row["session"], Qt.MouseButton.LeftButton)
     settle(dialog.vm, lambda: "session" in row["status"].text())
     assert ctx.keys.get("openai") == SESSION_KEY and ctx.keys.source("openai") == "session"
-    assert row["status"].text() == "for this session only (not saved)" and row["edit"].text() == ""
+    assert row["status"].text() == "Key in use (session only — forgotten when Sparklio closes)"
+    assert row["edit"].text() == ""
     assert keys_seen and machine  # the settings panel, the status bar and the composer preview redraw
     assert dialog.summary.text() == "You are set: ask anything and Sparklio picks the model."
     assert "openai/gpt-4" not in ctx.planner.live_state().unavailable

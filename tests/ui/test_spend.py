@@ -7,6 +7,8 @@ import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from PySide6.QtCore import Qt
+
 from sparklio_desktop.core.ledger import AttemptRecord, from_picodollars
 from sparklio_desktop.ui.viewmodels.spend import anomalies, compute_figures
 from sparklio_desktop.ui.views.spend_view import SpendView
@@ -84,10 +86,28 @@ def test_spend_panel_totals_equal_sql_sums(qtbot, qloop, make_ctx, tmp_path):
     assert f.cumulative[-1] == f.spent_usd and f.daily[0][1] == Decimal("0.0433")
 
     # What the widgets show is those numbers.
+    # Models by name and tasks in words; the ids stay in each row's data and tooltip.
+    names = {
+        "openai/gpt-4": "GPT-4",
+        "anthropic/claude-3-5-sonnet": "Claude 3.5 Sonnet",
+        "ollama/qwen2.5": "Qwen 2.5",
+        "google/gemini-2.0-pro": "Gemini 2.0 Pro",
+    }
     table = view.tables["Model"]
     shown = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
-    assert shown == {model: usd_text(amount) for model, amount in by_model.items()}
-    assert table.item(0, 1).toolTip().endswith(f"{by_model[table.item(0, 0).text()]} USD")
+    assert shown == {names[model]: usd_text(amount) for model, amount in by_model.items()}
+    model_of = {table.item(r, 0).text(): table.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(len(names))}
+    assert model_of == {name: model for model, name in names.items()}
+    first = table.item(0, 0).data(Qt.ItemDataRole.UserRole)
+    assert table.item(0, 1).toolTip() == f"{first}: {by_model[first]} USD"
+    tasks = view.tables["Task"]
+    words = {tasks.item(r, 0).text(): tasks.item(r, 0).toolTip().split(":")[0] for r in range(tasks.rowCount())}
+    assert words == {
+        "Brief questions": "brief_questions",
+        "Code generation": "code_generation",
+        "Chat": "chat",
+        "Strategy and planning": "strategy_planning",
+    }
     assert view.gauge.text() == f"{usd_text(f.spent_usd)} of $50.00 ({f.percent:.1f}%)"
     assert view.gauge.value() == int(f.percent * 10)
     assert "80% mark: $40.00" in view.mark_label.text()

@@ -86,15 +86,16 @@ class ConversationNotFound(SparklioError):
 
 
 class ConversationsFileError(DatabaseFileError):
-    """The conversations file cannot be used. Worded for this file: ``sparklio doctor
-    --repair`` mends the ledger, not this one, so a damaged file is to be moved aside."""
+    """The conversations file cannot be used. Worded for this file: a damaged one is
+    mended by ``sparklio doctor --repair`` (core/doctor.py ``repair_conversations``, which
+    the window can offer at start-up), which sets it aside and salvages its turns."""
 
     def __init__(self, path: Path, problem: FileProblem, detail: str) -> None:
         super().__init__(path, "conversations file", problem, detail)
         if problem == "damaged":
             message = (
-                f"the conversations file {path} is damaged ({detail}); rename or move it aside "
-                "and Sparklio starts a new one (the old file may still open in an SQLite tool)"
+                f"the conversations file {path} is damaged ({detail}); run `sparklio doctor --repair` "
+                "to set it aside and salvage its conversations into a new one (close the app first)"
             )
             self.args = (message,)
 

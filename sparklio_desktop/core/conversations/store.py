@@ -64,6 +64,7 @@ LABEL = "conversations file"
 TITLE_MAX = 60
 MIN_PREFIX = 4
 _SNIPPET_TOKENS = 12
+_FTS_BROKEN = re.compile(r"vtable constructor failed: \w+_fts|no such table: \w+\.\w+_fts_\w+")
 # How many of the newest matching turns (and titles) a search ranks (see search()).
 SEARCH_WINDOW = 2000
 
@@ -158,6 +159,9 @@ class ConversationStore:
 
     def _file_error(self, exc: BaseException) -> ConversationsFileError | None:
         found = file_error(self.path, LABEL, exc)
+        if found is None and isinstance(exc, sqlite3.OperationalError) and _FTS_BROKEN.search(str(exc)):
+            # A search index whose shadow table is gone fails with a plain SQLITE_ERROR.
+            return ConversationsFileError(self.path, "damaged", f"its search index is damaged: {exc}")
         return ConversationsFileError.wrap(found) if found is not None else None
 
     def _open(self, path: Path) -> sqlite3.Connection:

@@ -3,9 +3,11 @@
 Why here: a provider's key must go only to that provider's configured endpoint, and a
 catalog entry that points elsewhere uses a key named for the entry (docs/dispatch.md,
 "Keys and custom endpoints"); the rule is applied in one place, for the call and for the
-redaction of the call's errors alike. Keys are read once per session and key name (a
-keyring look-up can cost tens of milliseconds, on the first-token path); an auth failure
-forgets the key so it is read again.
+redaction of the call's errors alike. Keys are read once per key name (a keyring
+look-up can cost tens of milliseconds, on the first-token path) and read again after any
+key change in this process (``key_index.generation``: a key pasted in Settings, or used
+for this session only, serves the very next request; a deleted one is no longer sent);
+an auth failure forgets the key so it is read again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sparklio_desktop.core.provider_table import client_row
 from sparklio_desktop.core.providers.base import Endpoint, ProviderClient
 from sparklio_desktop.core.providers.errors import ProviderError
 from sparklio_desktop.core.providers.registry import create_client, import_sdk
+from sparklio_desktop.core.settings import key_index
 from sparklio_desktop.core.settings.config import Settings, effective_base_url
 from sparklio_desktop.core.settings.key_index import default_env_var_names, key_name_for
 
@@ -59,15 +62,29 @@ class ProviderAccess:
         self._keys = keys
         self._settings = settings
         self._seen: dict[str, str | None] = {}
+        self._seen_at = key_index.generation()
+        # Keys read before the last change: a request still in flight with one may fail
+        # after it, and its error must still be redacted with the key it carried.
+        self._replaced: dict[str, str] = {}
 
     def key(self, name: str) -> str | None:
-        """The key stored under ``name`` (a provider, or a catalog entry's own key)."""
+        """The key stored under ``name`` (a provider, or a catalog entry's own key): read once,
+        and again after a key changed (set, replaced, deleted) anywhere in this process."""
+        changed_at = key_index.generation()
+        if changed_at != self._seen_at:
+            self.forget_keys()
+            self._seen_at = changed_at
         if name not in self._seen:
             try:
                 self._seen[name] = self._keys.get(name)
             except SparklioError:
                 self._seen[name] = None
         return self._seen[name]
+
+    def forget_keys(self) -> None:
+        """Read every key again on its next use (keys were changed, e.g. in Settings)."""
+        self._replaced.update({name: key for name, key in self._seen.items() if key is not None})
+        self._seen.clear()
 
     def forget_key(self, model: ModelSpec) -> None:
         """The provider refused the key this model was called with: read it again next time."""
@@ -87,7 +104,8 @@ class ProviderAccess:
 
     def secrets_of(self, model: ModelSpec) -> list[str | None]:
         """Every key this model's errors could echo, for redaction."""
-        return [self.key(model.provider), self.key(self.key_name(model))]
+        names = (model.provider, self.key_name(model))
+        return [*(self.key(name) for name in names), *(self._replaced.get(name) for name in names)]
 
     def endpoint(self, model: ModelSpec) -> Endpoint:
         base_url = model.base_url

@@ -16,7 +16,8 @@ What it keeps:
   the event loop by :meth:`RoutePlanner.refresh` and reused for ``max_age_s``; the month's
   spend is read with them, from the injected ledger;
 * :class:`SessionFailures`: models found unusable this session (a 401 takes the whole
-  provider out, "model not found" the model), applied to every plan at once;
+  provider out until its key changes, "model not found" the model), applied to every plan
+  at once;
 * ratings per task (core.ratings.state.RatingQualities), recomputed after a vote.
 
 :meth:`RoutePlanner.plan` is the fast path (the last probe, no I/O once probed);
@@ -44,6 +45,8 @@ from sparklio_desktop.core.routing.decision import RoutingDecision, Rule
 from sparklio_desktop.core.routing.live import probe_machine
 from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.routing.router import RouteRequest, route
+from sparklio_desktop.core.settings import key_index
+from sparklio_desktop.core.settings.key_index import ENTRY_KEY_PREFIX
 from sparklio_desktop.core.speed import measured_catalog
 
 if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
@@ -58,36 +61,55 @@ if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route
 
 
 class SessionFailures:
-    """Models found unusable this session: model id -> (rule, why). Never expires; a new
-    session (process) starts clean."""
+    """Models found unusable this session: model id -> (rule, why). A new session
+    (process) starts clean.
+
+    A model "not found" stays out for the session. A provider that refused its key
+    (401/403) stays out only until that key changes: the refusal was about the key, so
+    a key pasted in Settings brings the provider back (:meth:`key_changed`)."""
 
     def __init__(self) -> None:
-        self._unavailable: dict[str, tuple[Rule, str]] = {}
+        self._missing: dict[str, tuple[Rule, str]] = {}
+        self._refused: dict[str, tuple[Rule, str, str]] = {}  # model id -> (rule, why, provider)
         self.version = 0  # bumped on every change: the planner re-resolves families
 
     def provider_refused(self, catalog: Mapping[str, ModelSpec], provider: str, why: str) -> None:
-        """A 401/403: every model of ``provider`` is out for the session."""
+        """A 401/403: every model of ``provider`` is out until its key changes."""
         for model in catalog.values():
             if model.provider == provider:
-                self._unavailable[model.id] = (Rule.UNAVAILABLE, why)
+                self._refused[model.id] = (Rule.UNAVAILABLE, why, provider)
         self.version += 1
 
     def model_missing(self, model_id: str, why: str) -> None:
         """ "Model not found": this model is out for the session."""
-        self._unavailable[model_id] = (Rule.UNAVAILABLE, why)
+        self._missing[model_id] = (Rule.UNAVAILABLE, why)
         self.version += 1
 
+    def key_changed(self, provider: str | None = None) -> bool:
+        """A key was set, replaced or deleted: lift the refusals made with the old one
+        (``provider``'s, or every provider's when ``None`` or a catalog entry's own key,
+        whose refusal was recorded under its provider). True when something was lifted."""
+        if provider is None or provider.startswith(ENTRY_KEY_PREFIX):
+            lifted = list(self._refused)
+        else:
+            lifted = [model_id for model_id, (_, _, refused_by) in self._refused.items() if refused_by == provider]
+        for model_id in lifted:
+            del self._refused[model_id]
+        if lifted:
+            self.version += 1
+        return bool(lifted)
+
     def as_map(self) -> dict[str, tuple[Rule, str]]:
-        return dict(self._unavailable)
+        return {**{m: (rule, why) for m, (rule, why, _) in self._refused.items()}, **self._missing}
 
     def __contains__(self, model_id: object) -> bool:
-        return model_id in self._unavailable
+        return model_id in self._missing or model_id in self._refused
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._unavailable)
+        return iter(self.as_map())
 
     def __len__(self) -> int:
-        return len(self._unavailable)
+        return len(self._missing.keys() | self._refused.keys())
 
 
 class RoutePlanner:
@@ -124,6 +146,7 @@ class RoutePlanner:
         self._spent: Decimal | None = None
         self._at = 0.0
         self._generation = 0  # bumped by invalidate(): a probe started before it is stale
+        self._keys_at = key_index.generation()  # the key changes the facts have seen
         self._resolved: tuple[tuple[int, int, int, int], Catalog, Policy, ResolvedPolicy] | None = None
         # One lock per event loop (the CLI runs a loop per command, tests one per run), so
         # concurrent requests probe once.
@@ -164,6 +187,21 @@ class RoutePlanner:
         self._generation += 1
         self._at = float("-inf")
 
+    def _follow_keys(self) -> None:
+        """A key set or deleted in this process since the last probe (by whatever path)
+        makes the facts stale: the next request sees it."""
+        changed_at = key_index.generation()
+        if changed_at != self._keys_at:
+            self._keys_at = changed_at
+            self.invalidate()
+
+    def keys_changed(self, provider: str | None = None) -> None:
+        """A key was set, replaced or deleted (``provider``; ``None``: any): the next plan
+        probes the keys again and no longer holds the old key's refusal (a 401) against
+        the provider. The dispatcher re-reads keys by itself (core/dispatch/endpoints.py)."""
+        self.session.key_changed(provider)
+        self.invalidate()
+
     async def refresh(self, force: bool = False) -> LiveState:
         """Probe in a worker thread unless the facts are fresh; returns the live state."""
         import asyncio
@@ -176,6 +214,7 @@ class RoutePlanner:
             # A change during the probe (a catalog entry added, a key set) makes it stale at
             # once: probe again, a bounded number of times.
             for _ in range(3):
+                self._follow_keys()
                 if not (force or self._stale()):
                     break
                 force = False

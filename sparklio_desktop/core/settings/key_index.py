@@ -10,10 +10,16 @@ unavailable for the session.
 A key used "for this session only" (no OS keyring here: ``KeyStore.set_session_key``)
 is named in :data:`_SESSION` alone, in this process's memory: never in ``keys.json``,
 so routing counts it while the process lives and forgets it when it ends.
+
+Whoever keeps a key it read (the dispatcher reads each once per session: a keyring
+look-up is slow on the first-token path) compares :func:`generation` with the one it
+read at: the key store bumps it whenever a key is set, replaced, deleted or re-read, in
+this process, so a key added while the app runs serves the very next request.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -24,6 +30,20 @@ from sparklio_desktop.core.provider_table import ROWS
 from sparklio_desktop.core.settings import paths
 
 _SESSION: set[str] = set()  # providers with a session-only key in this process (names only)
+_changes = itertools.count(1)
+_generation = 0  # bumped by note_change(); compared by key readers that cache
+
+
+def note_change() -> None:
+    """A key was set, replaced, deleted or may have changed behind the store: readers that
+    cache keys read them again."""
+    global _generation
+    _generation = next(_changes)  # an assignment: atomic, and never goes back
+
+
+def generation() -> int:
+    """The number of the last key change in this process (0: none yet)."""
+    return _generation
 
 
 def mark_session(provider: str, present: bool) -> None:

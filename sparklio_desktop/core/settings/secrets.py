@@ -193,6 +193,7 @@ def clear_session_keys() -> None:
         _SESSION_KEYS.clear()
     for name in names:
         key_index.mark_session(name, False)
+    key_index.note_change()
 
 
 def _is_non_storing(backend: KeyringBackend) -> bool:
@@ -324,6 +325,7 @@ class KeyStore:
         if had_session:
             key_index.mark_session(provider, False)
         key_index.mark(provider, True)
+        key_index.note_change()
         log.info("stored the API key for %s in the OS keyring", provider)
 
     def set_session_key(self, provider: str, key: str) -> None:
@@ -338,6 +340,7 @@ class KeyStore:
         with _SESSION_LOCK:
             _SESSION_KEYS[provider] = key
         key_index.mark_session(provider, True)
+        key_index.note_change()
         log.info("using an API key for %s for this session only (not stored)", provider)
 
     def session_providers(self) -> builtins.list[str]:  # builtins: the method list() shadows list
@@ -356,6 +359,7 @@ class KeyStore:
             had_session = _SESSION_KEYS.pop(provider, None) is not None
         if had_session:
             key_index.mark_session(provider, False)
+            key_index.note_change()
             if not self.available():  # nothing else of ours to forget
                 return True
         backend = self._usable_backend()
@@ -371,6 +375,7 @@ class KeyStore:
         with self._lock:
             self._cache[provider] = None
         key_index.mark(provider, False)
+        key_index.note_change()
         if deleted:
             log.info("deleted the API key for %s from the OS keyring", provider)
         return deleted
@@ -393,6 +398,7 @@ class KeyStore:
         """Forget cached look-ups, e.g. after ``sparklio keys set`` ran in another process."""
         with self._lock:
             self._cache.clear()
+        key_index.note_change()
 
     def _usable_backend(self) -> KeyringBackend:
         backend = self._backend if self._backend is not None else keyring.get_keyring()

@@ -25,12 +25,13 @@ from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.naming import model_name
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.payloads import CatalogListing, RefreshOutcome
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.catalog_refresh import KeyGetter, RefreshReport
-    from sparklio_desktop.core.policy.catalog import Catalog
+    from sparklio_desktop.core.policy.catalog import Catalog, ModelSpec
     from sparklio_desktop.core.speed import MeasuredSpeed
     from sparklio_desktop.core.workspace import Workspace
 
@@ -68,8 +69,11 @@ def _listing(catalog: Catalog, measured: Mapping[str, str], state: Path | None =
     return CatalogListing(tuple(rows), why, said)
 
 
-def outcome_of(report: RefreshReport, background: bool) -> RefreshOutcome:
-    """The report in the words the tab shows."""
+def outcome_of(
+    report: RefreshReport, background: bool, catalog: Mapping[str, ModelSpec] | None = None
+) -> RefreshOutcome:
+    """The report in the words the tab shows; ``catalog`` (the reloaded one) names the models."""
+    changed = (*report.added, *report.retired, *report.unretired, *report.unpriced, *(r.id for r in report.repriced))
     return RefreshOutcome(
         added=report.added,
         retired=report.retired,
@@ -81,6 +85,7 @@ def outcome_of(report: RefreshReport, background: bool) -> RefreshOutcome:
         notes=report.notes,
         background=background,
         asked=len(report.providers),
+        names={m: model_name(catalog or {}, m) for m in changed},
     )
 
 
@@ -184,9 +189,11 @@ class CatalogViewModel(ViewModel):
             return
         self.refreshing = False
         self.refreshingChanged.emit(False, "")
-        self.last_outcome = outcome_of(report, background)
-        if report.added or report.retired or report.unretired or report.repriced:
-            self._reload()
+        changed = bool(report.added or report.retired or report.unretired or report.repriced)
+        if changed:
+            self._reload()  # first: the new models' names are in the reloaded catalog
+        self.last_outcome = outcome_of(report, background, self._workspace.catalog)
+        if changed:
             self.catalogChanged.emit()
         self.refreshed.emit(self.last_outcome)
         await self.load()

@@ -36,6 +36,7 @@ from sparklio_desktop.core.compare import (
 )
 from sparklio_desktop.core.dispatch import Dispatcher
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.naming import model_name, task_words
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
@@ -50,14 +51,14 @@ __all__ = ["MAX_COLUMNS", "MIN_COLUMNS", "CompareViewModel"]
 class CompareViewModel(ViewModel):
     """Runs comparisons and casts their votes."""
 
-    candidatesReady = Signal(object)  # list[str]: the router's top model ids for the task
-    started = Signal(object)  # list[str]: the column labels ("A", "B" while blind)
+    candidatesReady = Signal(object)  # list[tuple[str, str]]: (model id, name) of the router's top candidates
+    started = Signal(object)  # list[tuple[str, str]]: (label, model id) per column: ("A", "") while blind
     chunk = Signal(int, str)  # column, text
     columnReset = Signal(int)  # the column's model is tried again: clear its text
     columnFinished = Signal(object)  # payloads.ColumnResult (its model is None while blind)
     finished = Signal()  # every column is done
     busyChanged = Signal(bool)
-    revealed = Signal(object)  # list[tuple[str, str]]: (label, model id) per column
+    revealed = Signal(object)  # list[tuple[str, str]]: (label, model id) per column; the label is the name
     voted = Signal(object)  # the stored ratings.Vote
     continueWith = Signal(str, str, str)  # model id, prompt, answer: into the composer
 
@@ -96,6 +97,14 @@ class CompareViewModel(ViewModel):
             if str(getattr(spec.capability, "value", spec.capability)) == "text"
         ]
 
+    def task_choices(self) -> list[tuple[str, str]]:
+        """(words, id) of :meth:`text_tasks`: the task list shows "Copywriting", runs by id."""
+        policy = self._workspace.policy
+        return [(task_words(policy, t), t) for t in self.text_tasks()]
+
+    def model_name(self, model_id: str) -> str:
+        return model_name(self._workspace.catalog, model_id)
+
     def text_models(self) -> list[tuple[str, str]]:
         """(id, name) of every catalog model that writes text."""
         out = []
@@ -118,7 +127,7 @@ class CompareViewModel(ViewModel):
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
-        self.candidatesReady.emit(found)
+        self.candidatesReady.emit([(m, self.model_name(m)) for m in found])
 
     # -- running ------------------------------------------------------------------------------
     @asyncSlot(object, str, str, bool)
@@ -144,7 +153,8 @@ class CompareViewModel(ViewModel):
         self.comparison = comparison
         self._running = asyncio.current_task()
         self.busyChanged.emit(True)
-        self.started.emit([comparison.label(i) for i in range(len(comparison.order_shown))])
+        columns = range(len(comparison.order_shown))
+        self.started.emit([(comparison.label(i), comparison.model_of(i) or "") for i in columns])
         try:
             async for event in comparison.stream():
                 if isinstance(event, ColumnChunk):

@@ -27,6 +27,7 @@ from qasync import asyncSlot
 from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, Finished, Routed, RunRequest, RunResult
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
+from sparklio_desktop.core.naming import model_name
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
@@ -142,7 +143,7 @@ class ImagesViewModel(ViewModel):
                 if isinstance(event, Routed):
                     request_id = event.request_id
                 elif isinstance(event, AttemptFailed):
-                    self.notice.emit(f"{event.info.model}: {event.info.error}")
+                    self.notice.emit(f"{self._name(event.info.model)}: {event.info.error}")
                 elif isinstance(event, Finished):
                     self._on_finished(event.result)
         except asyncio.CancelledError:
@@ -166,7 +167,11 @@ class ImagesViewModel(ViewModel):
         self._set_progress(100, f"{len(self.images)} image{'s' if len(self.images) != 1 else ''} done")
         self.imagesReady.emit(self.images)
         gpu = sum(a.latency_s or 0 for a in result.attempts if a.outcome == "ok")
-        self.notice.emit(f"{result.model}: {len(self.images)} image(s) in {gpu:.1f} s, $0")
+        self.notice.emit(f"{self._name(result.model)}: {len(self.images)} image(s) in {gpu:.1f} s, $0")
+
+    def _name(self, model_id: str | None) -> str:
+        """The model as the notice names it ("Stable Diffusion", not "local/stable-diffusion")."""
+        return model_name(self._dispatcher.workspace.catalog, model_id or "")
 
     def _set_progress(self, percent: int, text: str) -> None:
         self.percent = percent

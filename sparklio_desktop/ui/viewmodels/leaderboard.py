@@ -11,8 +11,8 @@ the thread itself finishes its fit in the background.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.naming import model_name, task_words
 from sparklio_desktop.core.policy.versions import PolicyChange, PolicyVersions
 from sparklio_desktop.core.ratings import DEFAULT_ROUNDS, LeaderboardRow, Suggestion, leaderboard
 from sparklio_desktop.core.ratings.state import task_suggestion
@@ -30,7 +31,7 @@ from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
 
-__all__ = ["Board", "BoardFilter", "LeaderboardRow", "LeaderboardViewModel", "Suggestion"]
+__all__ = ["Board", "BoardFilter", "LeaderboardRow", "LeaderboardViewModel", "Suggestion", "SuggestionLine"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,32 @@ class BoardFilter:
 
 @dataclass(frozen=True)
 class Board:
-    """A computed board and the votes behind it."""
+    """A computed board and the votes behind it.
+
+    ``names``: each row's model by its catalog name (rows carry ids, the contract of the
+    ledger); ``task_name``: the filter's task in words. The view shows these and keeps
+    the ids for tooltips.
+    """
 
     filter: BoardFilter
     rows: list[LeaderboardRow]
     votes: int
+    names: Mapping[str, str] = field(default_factory=dict)
+    task_name: str | None = None
+
+    def name(self, model_id: str) -> str:
+        """The model's name as shown (a model the catalog no longer lists reads as its id's tail)."""
+        return self.names.get(model_id) or model_name({}, model_id)
+
+
+@dataclass(frozen=True)
+class SuggestionLine:
+    """The suggestion as the panel shows it: ``text`` names the task in words and the
+    models by name; ``suggestion`` keeps the ids (what Apply writes)."""
+
+    suggestion: Suggestion
+    task_name: str
+    text: str
 
 
 class LeaderboardViewModel(ViewModel):
@@ -86,6 +108,27 @@ class LeaderboardViewModel(ViewModel):
     def tasks(self) -> list[str]:
         return sorted(self._workspace.policy.tasks)
 
+    def task_choices(self) -> list[tuple[str, str]]:
+        """(words, id) of every task, by words: the filter shows "Copywriting", filters by id."""
+        policy = self._workspace.policy
+        return sorted(((task_words(policy, t), t) for t in policy.tasks), key=lambda c: c[0].casefold())
+
+    def task_name(self, task: str) -> str:
+        return task_words(self._workspace.policy, task)
+
+    def suggestion_line(self, suggestion: Suggestion | None) -> SuggestionLine | None:
+        """The suggestion in words: "Translation: GPT-3.5 Turbo beats Gemini 2.0 Pro on translation …".
+
+        The sentence is the core's (it already names the models); only the task is put in words,
+        in the lead and where the sentence names it.
+        """
+        if suggestion is None or suggestion.task_type is None:
+            return None
+        task = suggestion.task_type
+        words = self.task_name(task)
+        sentence = suggestion.sentence.replace(f" on {task}", f" on {words[:1].lower() + words[1:]}", 1)
+        return SuggestionLine(suggestion, words, f"{words}: {sentence}")
+
     def _policy_versions(self) -> PolicyVersions:
         if self._versions is None:
             store = self._workspace.policy_store
@@ -115,7 +158,10 @@ class LeaderboardViewModel(ViewModel):
             suggestion = task_suggestion(
                 router, self._votes.votes(f.task), self._votes.star_ratings(f.task), f.task, seed=self.seed
             )
-        return Board(f, rows, len(votes)), suggestion
+        catalog = self._workspace.catalog
+        names = {r.model_id: model_name(catalog, r.model_id) for r in rows}
+        task_name = task_words(policy, f.task) if f.task is not None else None
+        return Board(f, rows, len(votes), names, task_name), suggestion
 
     @asyncSlot(object)
     async def load(self, board_filter: BoardFilter | None = None) -> None:

@@ -5,9 +5,11 @@ Why a view-model of its own over the others' owners: the guide only looks
 the checkpoints folders, ``ui.onboarding_done``) go through the settings view-model,
 which saves them and pushes them into the running services (budget guard, route
 planner) and announces them on ``ledgerChanged``; the pull goes through a models
-view-model (its task outlives the dialog); keys go to the shared key store, and the
-settings view-model is told to read them again, which redraws the settings panel, the
-status bar and the composer's preview (app.build_window wires ``keysChanged``).
+view-model (its task outlives the dialog); keys go through the settings view-model too
+(``store_key``, ``hold_session_key``: the same code as the settings panel's Set and "Use
+for this session only"), which tells the route planner and reads the keys again, which
+redraws the settings panel, the status bar and the composer's preview (app.build_window
+wires ``keysChanged``).
 
 Detection blocks (keyring over D-Bus, Ollama with a short timeout, NVML), so it runs in
 a worker thread; only its frozen result comes back as a signal.
@@ -22,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
-from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError
+from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.local.vram import GpuMemory
 from sparklio_desktop.core.onboarding import (
     OLLAMA_DOWNLOAD_URL,
@@ -36,15 +38,21 @@ from sparklio_desktop.core.onboarding import (
 )
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.settings.config import MAX_MONTHLY_USD
-from sparklio_desktop.core.settings.secrets import KeyStore, keyring_help
+from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.models import ModelsViewModel, PullProgress
-from sparklio_desktop.ui.viewmodels.settings import SettingsViewModel
+from sparklio_desktop.ui.viewmodels.settings import (
+    NOT_SAVED_NO_KEYRING,
+    KeyOutcome,
+    SettingsViewModel,
+    key_source_words,
+)
 
 # The core values the signals carry, named here for the view (views do not import the core).
 __all__ = [
     "MAX_MONTHLY_USD",
+    "NOT_SAVED_NO_KEYRING",
     "OLLAMA_DOWNLOAD_URL",
     "Findings",
     "GpuFinding",
@@ -53,6 +61,7 @@ __all__ = [
     "OnboardingViewModel",
     "PullProgress",
     "Recommendation",
+    "key_source_words",
 ]
 
 PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "google": "Google Gemini"}
@@ -132,34 +141,25 @@ class OnboardingViewModel(ViewModel):
     async def save_key(self, provider: str, key: str) -> None:
         """Store a key in the OS keyring; without one, say how to get one and offer the session."""
         self._track()
-        try:
-            await self._executor.call(self._keys.set, provider, key)
-        except KeyringUnavailable:
-            self.keyringUnavailable.emit(provider, keyring_help())
-            return
-        except SparklioError as exc:  # an empty key, spaces inside: never quotes the key
-            self.keyResult.emit(provider, "error", str(exc))
-            return
-        self.keyResult.emit(provider, "keyring", "Saved in the OS keyring.")
-        await self._keys_changed()
+        await self._key_taken(await self._settings.store_key(provider, key))
 
     @asyncSlot(str, str)
     async def use_for_session(self, provider: str, key: str) -> None:
         """Hold the key in memory for this session only (nothing is written anywhere)."""
         self._track()
-        try:
-            self._keys.set_session_key(provider, key)
-        except SparklioError as exc:
-            self.keyResult.emit(provider, "error", str(exc))
-            return
-        self.keyResult.emit(provider, "session", "Used for this session only: not saved, asked again next time.")
-        await self._keys_changed()
+        await self._key_taken(await self._settings.hold_session_key(provider, key))
 
-    async def _keys_changed(self) -> None:
-        self._planner.invalidate()
-        await self._settings.refresh()  # keysChanged: settings panel, status bar, composer preview
-        self.machineChanged.emit()
-        await self.detect()
+    async def _key_taken(self, result: KeyOutcome) -> None:
+        """The settings view-model stored the key (the one owner of keys: it tells the
+        route planner and redraws the settings panel, the status bar and the composer's
+        preview); the guide says what became of it and looks again."""
+        if result.outcome == "unavailable":
+            self.keyringUnavailable.emit(result.provider, result.help)
+            return
+        self.keyResult.emit(result.provider, result.outcome, result.message)
+        if result.taken:
+            self.machineChanged.emit()
+            await self.detect()
 
     # -- settings --------------------------------------------------------------------------
     def _on_field_error(self, key: str, message: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
@@ -312,6 +312,7 @@ class RefreshOutcome:
     notes: tuple[str, ...]
     background: bool = False
     asked: int = 0  # how many providers the refresh tried (asked or skipped)
+    names: Mapping[str, str] = field(default_factory=dict)  # model id -> catalog name, for the lines
 
     @property
     def counts(self) -> str:
@@ -320,19 +321,25 @@ class RefreshOutcome:
             f"repriced {len(self.repriced)}, unpriced {len(self.unpriced)}"
         )
 
-    def lines(self) -> list[str]:
-        """The change line, then the ids by list, then what went wrong: plain words only."""
+    def lines(self, ids: bool = False) -> list[str]:
+        """The change line, then the models by list (by name; by id with ``ids``, for the
+        tooltip), then what went wrong: plain words only."""
+
+        def shown(entry: str) -> str:  # a model id, or "id: old → new" for a repriced one
+            model_id, sep, rest = entry.partition(": ")
+            return entry if ids else self.names.get(model_id, model_id) + sep + rest
+
         head = ("Daily refresh: " if self.background else "") + self.counts
         lines = [head]
-        for label, ids in (
+        for label, listed in (
             ("Added", self.added),
             ("Retired", self.retired),
             ("Back in the list", self.unretired),
             ("Repriced", self.repriced),
             ("Unpriced", self.unpriced),
         ):
-            if ids:
-                lines.append(f"{label}: {', '.join(ids)}")
+            if listed:
+                lines.append(f"{label}: {', '.join(shown(m) for m in listed)}")
         lines += [f"Could not ask {f}" for f in self.failures]
         if self.skipped and not self.failures and len(self.skipped) == self.asked:
             lines.append("No provider was asked: add a key in Settings, or start Ollama.")

@@ -12,11 +12,20 @@ default, and the panel says which file and line to fix (the rest of the app keep
 working, so without this the creator would not learn why an edit has no effect). A saved
 setting or a reloaded policy is announced on the app's ``ledgerChanged`` hub
 (ledger_events.py): the spend panel and the status bar show the new budget at once.
+
+Keys are stored here for the settings panel and the first-run guide alike
+(:meth:`SettingsViewModel.store_key`, :meth:`SettingsViewModel.hold_session_key`): where
+there is no OS keyring, a key can be used for this session only (held in memory, never
+written) and the plain ``keyring_help`` says how to get one. A key added, replaced or
+deleted tells the route planner (``keys_changed``: the keys are probed again and a 401
+with the old key no longer keeps the provider out), so the very next request can use
+it; the dispatcher reads keys again by itself after any change (core/dispatch/endpoints.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +33,7 @@ from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.budget import BudgetGuard
-from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError
 from sparklio_desktop.core.providers.base import Endpoint
 from sparklio_desktop.core.providers.registry import create_client
 from sparklio_desktop.core.routing.planner import RoutePlanner
@@ -36,7 +45,7 @@ from sparklio_desktop.core.settings.config import (
     load_settings_lenient,
     set_setting,
 )
-from sparklio_desktop.core.settings.secrets import KeyInfo, KeyStore
+from sparklio_desktop.core.settings.secrets import KeyInfo, KeyStore, keyring_help
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
@@ -44,7 +53,16 @@ from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
 
 # KeyInfo (provider, source, masked: never the key) is what ``keysChanged`` carries; named
 # here for the view, which does not import the core.
-__all__ = ["CONNECTION_TIMEOUT_S", "EDITABLE_SETTINGS", "SETTING_CHOICES", "KeyInfo", "SettingsViewModel"]
+__all__ = [
+    "CONNECTION_TIMEOUT_S",
+    "EDITABLE_SETTINGS",
+    "NOT_SAVED_NO_KEYRING",
+    "SETTING_CHOICES",
+    "KeyInfo",
+    "KeyOutcome",
+    "SettingsViewModel",
+    "key_source_words",
+]
 
 # The settings the panel edits, in the order shown, with their labels.
 EDITABLE_SETTINGS: dict[str, str] = {
@@ -73,6 +91,41 @@ SETTING_CHOICES: dict[str, tuple[str, ...]] = {
 }
 CONNECTION_TIMEOUT_S = 15.0
 
+SAVED_IN_KEYRING = "Saved in the OS keyring."
+USED_FOR_SESSION = "Used for this session only: not saved, asked again next time."
+NOT_SAVED_NO_KEYRING = "Not saved: there is no keyring. Use it for this session only, or enable one."
+
+
+def key_source_words(source: str | None) -> str:
+    """Where a key comes from, in the words the settings panel and the guide both show
+    (``KeyInfo.source``: never the key itself)."""
+    if source is None:
+        return "no key"
+    if source == "keyring":
+        return "keyring"
+    if source == "session":
+        return "session only — forgotten when Sparklio closes"
+    if source.startswith("env:"):
+        return f"environment: {source[4:]}"
+    return source
+
+
+@dataclass(frozen=True)
+class KeyOutcome:
+    """What became of a pasted key: ``outcome`` is ``"keyring"``, ``"session"``,
+    ``"unavailable"`` (no keyring: ``help`` says how to get one, and the key may be used
+    for this session only) or ``"error"`` (an empty key, spaces inside: never quoted)."""
+
+    provider: str
+    outcome: str
+    message: str
+    help: str = ""
+
+    @property
+    def taken(self) -> bool:
+        """The key is in use now: the field that held it can be cleared."""
+        return self.outcome in ("keyring", "session")
+
 
 class SettingsViewModel(ViewModel):
     """Reads and writes keys and settings; reloads the policy with inline errors."""
@@ -86,6 +139,9 @@ class SettingsViewModel(ViewModel):
     settingsStatusChanged = Signal(str)  # why settings.json is not wholly in force ("" = it is)
     connectionTested = Signal(str, bool, str)  # provider, ok, message (the provider's own words)
     notice = Signal(str)
+    keyResult = Signal(str, str, str)  # provider, "keyring" | "session" | "error", message
+    keyringUnavailable = Signal(str, str)  # provider, the plain explanation (keyring_help)
+    keyringStatus = Signal(bool, str)  # keys can be saved here; else how to enable the keyring
 
     def __init__(
         self,
@@ -124,6 +180,8 @@ class SettingsViewModel(ViewModel):
         """Read the masked keys (keyring look-ups, off the loop) and the settings."""
         self._track()
         infos = await self._executor.call(self._keys.list)
+        available = await self._executor.call(self._keys.available)
+        self.keyringStatus.emit(available, "" if available else keyring_help())
         self.keysChanged.emit(infos)
         self.valuesChanged.emit(self.values())
         error = self._workspace.policy_store.error
@@ -143,22 +201,55 @@ class SettingsViewModel(ViewModel):
         self.settingsStatusChanged.emit(str(error) if error else "")
 
     # -- keys --------------------------------------------------------------------------
+    async def store_key(self, provider: str, key: str) -> KeyOutcome:
+        """Store a key in the OS keyring (the settings panel's Set, the guide's Save).
+        Without a keyring, the outcome explains how to get one and nothing is kept."""
+        try:
+            await self._executor.call(self._keys.set, provider, key)
+        except KeyringUnavailable:
+            explanation = keyring_help()
+            self.keyringStatus.emit(False, explanation)  # the panel offers the session too
+            return KeyOutcome(provider, "unavailable", NOT_SAVED_NO_KEYRING, explanation)
+        except SparklioError as exc:  # an empty key, spaces inside: never quotes the key
+            return KeyOutcome(provider, "error", str(exc))
+        await self._keys_changed(provider)
+        return KeyOutcome(provider, "keyring", SAVED_IN_KEYRING)
+
+    async def hold_session_key(self, provider: str, key: str) -> KeyOutcome:
+        """Use a key for this session only: held in memory, never written anywhere."""
+        try:
+            self._keys.set_session_key(provider, key)  # memory only: no I/O to move off the loop
+        except SparklioError as exc:
+            return KeyOutcome(provider, "error", str(exc))
+        await self._keys_changed(provider)
+        return KeyOutcome(provider, "session", USED_FOR_SESSION)
+
+    async def _keys_changed(self, provider: str) -> None:
+        self._live.keys_changed(provider)  # probe the keys again; lift a 401 made with the old key
+        await self.refresh()  # keysChanged: this panel, the status bar, the composer's preview
+
+    def _report(self, result: KeyOutcome) -> None:
+        field = f"key:{result.provider}"
+        self.fieldError.emit(field, result.message if result.outcome == "error" else "")
+        if result.outcome == "unavailable":
+            self.keyringUnavailable.emit(result.provider, result.help)
+        self.keyResult.emit(result.provider, result.outcome, result.message)
+
     @asyncSlot(str, str)
     async def set_key(self, provider: str, key: str) -> None:
         """Store a key in the OS keyring; errors name the provider, never the key."""
         self._track()
-        try:
-            await self._executor.call(self._keys.set, provider, key)
-        except SparklioError as exc:
-            self.fieldError.emit(f"key:{provider}", str(exc))
-            return
-        self.fieldError.emit(f"key:{provider}", "")
-        self._live.invalidate()
-        self.notice.emit(f"Stored the {provider} key in the OS keyring.")
-        await self.refresh()
+        self._report(await self.store_key(provider, key))
+
+    @asyncSlot(str, str)
+    async def use_key_for_session(self, provider: str, key: str) -> None:
+        """Use a key for this session only (no keyring here)."""
+        self._track()
+        self._report(await self.hold_session_key(provider, key))
 
     @asyncSlot(str)
     async def delete_key(self, provider: str) -> None:
+        """Forget the key kept by Sparklio (keyring or session); an environment key stays."""
         self._track()
         try:
             await self._executor.call(self._keys.delete, provider)
@@ -166,8 +257,7 @@ class SettingsViewModel(ViewModel):
             self.fieldError.emit(f"key:{provider}", str(exc))
             return
         self.fieldError.emit(f"key:{provider}", "")
-        self._live.invalidate()
-        await self.refresh()
+        await self._keys_changed(provider)
 
     @asyncSlot(str)
     async def test_connection(self, provider: str) -> None:

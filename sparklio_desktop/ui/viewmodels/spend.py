@@ -9,7 +9,8 @@ aggregates. The query and the derivation run in the serial executor, off the loo
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from qasync import asyncSlot
 from sparklio_desktop.core.budget import BudgetGuard, GaugeLevel, gauge_level
 from sparklio_desktop.core.ledger import LedgerStore, SpendSummary
 from sparklio_desktop.core.money import format_usd_distinct
+from sparklio_desktop.core.naming import model_name, task_words
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
@@ -57,6 +59,17 @@ class SpendFigures:
     anomalies: list[tuple[date, Decimal, Decimal]] = field(default_factory=list)  # day, spent, median
     level: GaugeLevel = "ok"  # the gauge's colour: amber at the alert mark or a projection past the budget
     today: date | None = None  # the last day with spend so far (None: a past or future month, all of it)
+    # What the tables show next to the ids in by_model / by_task (ids stay the data: CSV, tooltips).
+    model_names: Mapping[str, str] = field(default_factory=dict)
+    task_names: Mapping[str, str] = field(default_factory=dict)
+
+    def model_label(self, model_id: str) -> str:
+        """A by-model row's model by its catalog name (a model no longer listed: its id's tail)."""
+        return self.model_names.get(model_id) or model_name({}, model_id)
+
+    def task_label(self, task: str) -> str:
+        """A by-task row's task in words ("copywriting_standard" -> "Copywriting")."""
+        return self.task_names.get(task) or task_words(None, task)
 
     @property
     def spent_of_budget(self) -> str:
@@ -226,13 +239,19 @@ class SpendViewModel(ViewModel):
     def _compute(self, month: str) -> SpendFigures:
         summary = self._ledger.spend_summary(month)
         policy = self._workspace.policy
-        return compute_figures(
+        catalog = self._workspace.catalog
+        figures = compute_figures(
             summary,
             self._budget.monthly_usd,
             self._budget.alert_threshold,
             self._budget.at_cap,
             policy.budget.anomaly_multiple,
             datetime.now(UTC).date(),
+        )
+        return replace(
+            figures,
+            model_names={m: model_name(catalog, m) for m, _ in figures.by_model},
+            task_names={t: task_words(policy, t) for t, _ in figures.by_task},
         )
 
     @asyncSlot(str)

@@ -196,8 +196,10 @@ class CatalogTab(QWidget):
         failures = [line for line in lines if line.startswith("Could not ask")]
         self.failure_label.setText("\n".join(failures))
         self.failure_label.setVisible(bool(failures))
-        if outcome.skipped:
-            self.change_label.setToolTip("Not asked: " + "; ".join(outcome.skipped))
+        # The lines name the models; the tooltip keeps their ids (and who was not asked).
+        by_id = [line for line in outcome.lines(ids=True) if not line.startswith("Could not ask")]
+        skipped = ["Not asked: " + "; ".join(outcome.skipped)] if outcome.skipped else []
+        self.change_label.setToolTip("\n".join(by_id + skipped))
 
     def _on_error(self, message: str) -> None:
         self.failure_label.setText(message)

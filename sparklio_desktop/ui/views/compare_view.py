@@ -3,7 +3,9 @@
 Each column renders through :class:`StreamingMarkdownView`, which appends chunks in
 O(1) and re-renders at most every 100 ms, so four columns at 200 tokens/s each keep
 the window responsive. Column headers show exactly what the view-model emits: "A",
-"B" while the comparison is blind, the model's name once the vote revealed it.
+"B" while the comparison is blind, the model's name once the vote revealed it. Models and
+tasks read by name everywhere ("Claude 3.5 Sonnet", "Copywriting"); an id is only a
+tooltip or item data, and a blind column has no tooltip until the vote.
 
 A blind comparison hides everything that identifies a model until the vote: names, cost,
 tokens per second, token counts (each column's figures wait in ``_results``) and the
@@ -104,12 +106,14 @@ class CompareView(QWidget):
     def _build(self) -> None:
         self.task_combo = QComboBox()
         self.task_combo.setAccessibleName("Task type")
-        for task in self.vm.text_tasks():
-            self.task_combo.addItem(task, task)
+        for words, task in self.vm.task_choices():
+            self.task_combo.addItem(words, task)
+            self.task_combo.setItemData(self.task_combo.count() - 1, task, Qt.ItemDataRole.ToolTipRole)
         self.model_list = QListWidget()
         self.model_list.setAccessibleName("Models to compare (check 2 to 4)")
         for model_id, name in self.vm.text_models():
-            item = QListWidgetItem(f"{name}  ({model_id})")
+            item = QListWidgetItem(name)  # the name; the id is the tooltip and the data a run uses
+            item.setToolTip(model_id)
             item.setData(Qt.ItemDataRole.UserRole, model_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
@@ -206,13 +210,14 @@ class CompareView(QWidget):
             if self.model_list.item(i).checkState() == Qt.CheckState.Checked
         ]
 
-    def _on_candidates(self, models: list[str]) -> None:
+    def _on_candidates(self, candidates: list[tuple[str, str]]) -> None:
+        models = [model_id for model_id, _ in candidates]
         for i in range(self.model_list.count()):
             item = self.model_list.item(i)
             item.setCheckState(
                 Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in models else Qt.CheckState.Unchecked
             )
-        self.status.setText("Router's top candidates: " + ", ".join(models))
+        self.status.setText("Router's top candidates: " + ", ".join(name for _, name in candidates))
 
     def _start(self) -> None:
         models = self.checked_models()
@@ -222,7 +227,8 @@ class CompareView(QWidget):
         self.vm.start(models, self.prompt.toPlainText(), self.task_combo.currentData(), self.blind_check.isChecked())
 
     # -- streaming ------------------------------------------------------------------------------
-    def _on_started(self, labels: list[str]) -> None:
+    def _on_started(self, shown: list[tuple[str, str]]) -> None:
+        labels = [label for label, _ in shown]
         for column in self.columns:
             column.setParent(None)
             column.deleteLater()
@@ -232,6 +238,7 @@ class CompareView(QWidget):
         self._set_models_hidden(self._blind(), len(labels))
         for index, label in enumerate(labels):
             column = AnswerColumn(index, label)
+            column.title.setToolTip(shown[index][1])  # the id behind the name ("" while blind)
             column.rank_button.clicked.connect(lambda _=False, i=index: self._rank(i))
             column.continue_button.clicked.connect(lambda _=False, i=index: self.vm.continue_with(i))
             column.rank_button.setVisible(len(labels) > 2)
@@ -329,7 +336,8 @@ class CompareView(QWidget):
 
     def _on_revealed(self, shown: list[tuple[str, str]]) -> None:
         for column, (label, model_id) in zip(self.columns, shown, strict=False):
-            column.title.setText(f"<b>{label}</b> <small>{model_id}</small>")
+            column.title.setText(f"<b>{label}</b>")  # the label is the model's name now
+            column.title.setToolTip(model_id)
         for index in list(self._results):
             self._show_figures(index)
         self._set_models_hidden(False)

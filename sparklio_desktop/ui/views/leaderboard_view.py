@@ -74,8 +74,9 @@ class LeaderboardView(QWidget):
         self.task_combo = QComboBox()
         self.task_combo.setAccessibleName("Task type filter")
         self.task_combo.addItem("All tasks", None)
-        for task in self.vm.tasks():
-            self.task_combo.addItem(task, task)
+        for words, task in self.vm.task_choices():
+            self.task_combo.addItem(words, task)
+            self.task_combo.setItemData(self.task_combo.count() - 1, task, Qt.ItemDataRole.ToolTipRole)
         self.since_check = QCheckBox("&From")
         self.since_check.setAccessibleName("Only votes from a date on")
         self.since_edit = QDateEdit(QDate.currentDate().addMonths(-1))
@@ -236,7 +237,9 @@ class LeaderboardView(QWidget):
                 beam=0.25,
                 pen=pg.mkPen(self.colours.muted if row.provisional else self.colours.series, width=2),
             )
-            bar.setToolTip(f"{row.model_id}: {strength:.1f} ({low:.1f}–{high:.1f}), {row.votes} votes")
+            bar.setToolTip(
+                f"{board.name(row.model_id)} ({row.model_id}): {strength:.1f} ({low:.1f}–{high:.1f}), {row.votes} votes"
+            )
             plot.addItem(bar)
             self.error_bars.append(bar)
         plot.plot(
@@ -246,7 +249,7 @@ class LeaderboardView(QWidget):
             symbol="o",
             symbolBrush=self.colours.series,
         )
-        plot.getAxis("bottom").setTicks([[(x, r.model_id.split("/")[-1]) for x, (r, *_) in enumerate(rated)]])
+        plot.getAxis("bottom").setTicks([[(x, board.name(r.model_id)) for x, (r, *_) in enumerate(rated)]])
         plot.setXRange(-0.5, max(len(rated), 1) - 0.5)
         plot.setYRange(0, 10)
 
@@ -262,7 +265,7 @@ class LeaderboardView(QWidget):
             )
             values = (
                 "–" if row.rank is None else str(row.rank),
-                row.model_id,
+                board.name(row.model_id),
                 _num(row.strength),
                 "–" if row.low is None else f"{row.low:.1f} – {row.high:.1f}",
                 str(row.votes),
@@ -271,13 +274,15 @@ class LeaderboardView(QWidget):
             )
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, row.model_id)  # the id: what a sort or filter keys on
+                item.setToolTip(row.model_id)
                 if c != 1:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         f = board.filter
         self.summary.setText(
             f"{board.votes} vote{'s' if board.votes != 1 else ''}"
-            + (f" on {f.task}" if f.task else " over every task")
+            + (f" on {board.task_name or f.task}" if f.task else " over every task")
             + (f", half-life {f.half_life_days:g} days" if f.half_life_days else "")
         )
         self.status.setText("" if board.rows else "No votes yet: compare some answers first.")
@@ -290,10 +295,15 @@ class LeaderboardView(QWidget):
             self.suggestion_label.setText(
                 "Choose a task type to see a suggestion."
                 if task is None
-                else f"No suggestion for {task}: the primary holds up (or too few votes)."
+                else f"No suggestion for {self.vm.task_name(task)}: the primary holds up (or too few votes)."
             )
+            self.suggestion_label.setToolTip("")
         else:
-            self.suggestion_label.setText(f"{suggestion.task_type}: {suggestion.sentence}")
+            line = self.vm.suggestion_line(suggestion)
+            self.suggestion_label.setText(line.text if line else suggestion.sentence)
+            self.suggestion_label.setToolTip(
+                f"{suggestion.task_type}: {suggestion.candidate} instead of {suggestion.current_primary}"
+            )
         self.preview_button.setEnabled(suggestion is not None)
         self.apply_button.setEnabled(suggestion is not None)
         self.undo_button.setEnabled(self.vm.can_undo())

@@ -43,14 +43,15 @@ from PySide6.QtWidgets import (
 
 from sparklio_desktop.ui.viewmodels.onboarding import (
     MAX_MONTHLY_USD,
+    NOT_SAVED_NO_KEYRING,
     OLLAMA_DOWNLOAD_URL,
     Findings,
     OnboardingViewModel,
     PullProgress,
+    key_source_words,
 )
 
 ERROR_STYLE = "color: #b02a37"
-_SOURCE_WORDS = {"keyring": "saved in the OS keyring", "session": "for this session only (not saved)"}
 
 
 def _wrapped(text: str = "", name: str = "") -> QLabel:
@@ -63,12 +64,8 @@ def _wrapped(text: str = "", name: str = "") -> QLabel:
 
 
 def key_words(source: str | None) -> str:
-    """Where a key comes from, in words (never the key)."""
-    if source is None:
-        return "no key"
-    if source.startswith("env:"):
-        return f"found in the environment ({source[4:]})"
-    return _SOURCE_WORDS.get(source, source)
+    """Where a key comes from, in the settings panel's words (never the key)."""
+    return "no key" if source is None else f"Key in use ({key_source_words(source)})"
 
 
 class OnboardingDialog(QDialog):
@@ -357,7 +354,7 @@ class OnboardingDialog(QDialog):
             each["session"].show()
         row = self.key_rows.get(provider)
         if row is not None:
-            row["message"].setText("Not saved: there is no keyring. Use it for this session only, or enable one.")
+            row["message"].setText(NOT_SAVED_NO_KEYRING)
             row["message"].setStyleSheet(ERROR_STYLE)
             row["message"].show()
 

@@ -1,5 +1,12 @@
 """Settings: API keys (masked, in the OS keyring), endpoints, the budget, the policy, the catalog.
 
+Each key shows where it comes from ("keyring", "session only — forgotten when Sparklio
+closes", "environment: OPENAI_API_KEY"). Where there is no OS keyring, the panel says in
+plain words how to enable one on this OS and offers "Use for this session only" instead
+of Set, as the first-run guide does (the same view-model code stores the key for both).
+A pasted key stays in its (masked) field until it is taken, so that it can still be used
+for the session when the keyring turns out to be missing.
+
 Every error appears inline under the field it concerns; nothing here is modal. A broken
 ``policy.yaml``, ``catalog.yaml`` or ``settings.json`` does not stop the app (the last good
 copy, or the defaults, stay in force), so this panel is where the creator sees why.
@@ -26,7 +33,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sparklio_desktop.ui.viewmodels.settings import EDITABLE_SETTINGS, SETTING_CHOICES, KeyInfo, SettingsViewModel
+from sparklio_desktop.ui.viewmodels.settings import (
+    EDITABLE_SETTINGS,
+    NOT_SAVED_NO_KEYRING,
+    SETTING_CHOICES,
+    KeyInfo,
+    SettingsViewModel,
+    key_source_words,
+)
 
 ERROR_STYLE = "color: #b02a37"
 
@@ -74,10 +88,19 @@ class SettingsView(QWidget):
         vm.settingsStatusChanged.connect(self._on_settings_status)
         vm.notice.connect(self.notice_label.setText)
         vm.connectionTested.connect(self._on_connection)
+        vm.keyResult.connect(self._on_key_result)
+        vm.keyringStatus.connect(self._on_keyring_status)
+        vm.keyringUnavailable.connect(self._on_keyring_unavailable)
+        self.keyring_available = True  # until the view-model says otherwise
 
     def _build(self) -> None:
         self.keys_box = QGroupBox("API keys (kept in the OS keyring)")
-        self.keys_grid = QGridLayout(self.keys_box)
+        keys_column = QVBoxLayout(self.keys_box)
+        self.keyring_help = _error_label("How to enable the keyring")
+        self.keyring_help.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.keys_grid = QGridLayout()
+        keys_column.addWidget(self.keyring_help)
+        keys_column.addLayout(self.keys_grid)
 
         settings_box = QGroupBox("Endpoints, budget and defaults")
         form = QFormLayout(settings_box)
@@ -176,9 +199,15 @@ class SettingsView(QWidget):
         edit = QLineEdit()
         edit.setEchoMode(QLineEdit.EchoMode.Password)
         edit.setPlaceholderText("paste a new key")
+        edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance("paste a new key") + 40)
         edit.setAccessibleName(f"New {provider} API key")
         set_button = QPushButton("Set")
         set_button.setAccessibleName(f"Set {provider} key")
+        set_button.setVisible(self.keyring_available)
+        session = QPushButton("Use for this session only")
+        session.setAccessibleName(f"Use the {provider} key for this session only")
+        session.setToolTip("Held in memory only, never written; forgotten when Sparklio closes")
+        session.setVisible(not self.keyring_available)
         delete = QPushButton("Delete")
         delete.setAccessibleName(f"Delete {provider} key")
         test = QPushButton("Test")
@@ -190,16 +219,19 @@ class SettingsView(QWidget):
         error = _error_label(f"{provider} key error")
         test.clicked.connect(lambda: self._test(provider))
         set_button.clicked.connect(lambda: self._set_key(provider))
+        session.clicked.connect(lambda: self._use_for_session(provider))
         edit.returnPressed.connect(lambda: self._set_key(provider))
         delete.clicked.connect(lambda: self.vm.delete_key(provider))
-        for col, widget in enumerate((QLabel(provider), masked, edit, set_button, delete, test, result)):
+        widgets = (QLabel(provider), masked, edit, set_button, session, delete, test, result)
+        for col, widget in enumerate(widgets):
             self.keys_grid.addWidget(widget, index, col)
-        self.keys_grid.addWidget(error, index + 1, 0, 1, 7)
+        self.keys_grid.addWidget(error, index + 1, 0, 1, len(widgets))
         row = self.key_rows[provider] = {
             "masked": masked,
             "edit": edit,
             "error": error,
             "set": set_button,
+            "session": session,
             "delete": delete,
             "test": test,
             "result": result,
@@ -208,10 +240,14 @@ class SettingsView(QWidget):
         return row
 
     def _set_key(self, provider: str) -> None:
+        # The key stays in its masked field until it is taken (_on_key_result clears it):
+        # without a keyring, "Use for this session only" takes it from there.
+        self.vm.set_key(provider, self.key_rows[provider]["edit"].text())
+
+    def _use_for_session(self, provider: str) -> None:
         edit = self.key_rows[provider]["edit"]
-        key = edit.text()
-        edit.clear()  # the key leaves the widget at once; only the masked form comes back
-        self.vm.set_key(provider, key)
+        if edit.text().strip():
+            self.vm.use_key_for_session(provider, edit.text())
 
     def _test(self, provider: str) -> None:
         row = self.key_rows[provider]
@@ -230,10 +266,38 @@ class SettingsView(QWidget):
         for info in infos:
             row = self._key_row(info.provider)
             if info.masked is None:
-                row["masked"].setText("no key")
+                row["masked"].setText(key_source_words(None))
             else:
-                row["masked"].setText(f"{info.masked} ({info.source})")
-            row["delete"].setEnabled(info.source == "keyring")
+                row["masked"].setText(f"{info.masked} ({key_source_words(info.source)})")
+            row["delete"].setEnabled(info.source in ("keyring", "session"))  # an environment key is not ours
+
+    def _on_key_result(self, provider: str, outcome: str, message: str) -> None:
+        row = self.key_rows.get(provider)
+        if row is None or outcome not in ("keyring", "session"):
+            return  # an error shows under the row (fieldError); no keyring: _on_keyring_unavailable
+        row["edit"].clear()  # taken: only the masked form comes back
+        row["result"].setStyleSheet("")
+        row["result"].setText(message)
+
+    def _on_keyring_status(self, available: bool, explanation: str) -> None:
+        """No keyring here: say how to enable it, and offer the session instead of Set."""
+        self.keyring_available = available
+        self.keys_box.setTitle(
+            "API keys (kept in the OS keyring)" if available else "API keys (no OS keyring here: session only)"
+        )
+        self.keyring_help.setText(explanation)
+        self.keyring_help.setVisible(not available)
+        for row in self.key_rows.values():
+            row["set"].setVisible(available)
+            row["session"].setVisible(not available)
+
+    def _on_keyring_unavailable(self, provider: str, explanation: str) -> None:
+        """Set was pressed and there is no keyring (it went away since the panel looked)."""
+        self._on_keyring_status(False, explanation)
+        row = self.key_rows.get(provider)
+        if row is not None:
+            row["result"].setStyleSheet(ERROR_STYLE)
+            row["result"].setText(NOT_SAVED_NO_KEYRING)
 
     def _on_values(self, values: dict[str, str]) -> None:
         for key, text in values.items():

@@ -12,6 +12,7 @@ legend, and the cumulative line stops at today: the days ahead have no spend yet
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QSignalBlocker, Qt
@@ -233,15 +234,20 @@ class SpendView(QWidget):
             f"local {f.local_share:.0%} of {local_total:,} answers ({usd_text(f.local_usd)}), "
             f"cloud {usd_text(f.cloud_usd)}"
         )
-        for table, rows in zip(self.tables.values(), (f.by_model, f.by_task, f.by_provider), strict=True):
+        # Models by name, tasks in words; the ids stay in each cell's tooltip and data.
+        labels: tuple[Callable[[str], str], ...] = (f.model_label, f.task_label, str)
+        for table, rows, label in zip(
+            self.tables.values(), (f.by_model, f.by_task, f.by_provider), labels, strict=True
+        ):
             table.setRowCount(len(rows))
-            for r, (name, amount) in enumerate(rows):
+            for r, (key, amount) in enumerate(rows):
                 share = float(amount / f.spent_usd) if f.spent_usd else 0.0
-                for c, text in enumerate((name, usd_text(amount), f"{share:.1%}")):
+                for c, text in enumerate((label(key), usd_text(amount), f"{share:.1%}")):
                     item = QTableWidgetItem(text)
                     if c:
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                    item.setToolTip(f"{name}: {amount} USD")
+                    item.setData(Qt.ItemDataRole.UserRole, key)
+                    item.setToolTip(f"{key}: {amount} USD")
                     table.setItem(r, c, item)
         if self.chart is not None:
             self._draw(f)
