@@ -459,6 +459,25 @@ def build_window(ctx: GuiContext) -> MainWindow:
         ctx.thread.open(conversation_id)
 
     window.quickSwitchRequested.connect(quick_switch)
+
+    def guide(focus: str = "") -> None:  # Help → First-run guide…, the composer's Add a key / Start Ollama
+        from sparklio_desktop.ui.views.onboarding_view import open_onboarding
+
+        dialog = open_onboarding(ctx, window)
+        if focus == "keys":
+            dialog.focus_keys()
+        elif focus == "local":
+            dialog.focus_local()
+
+    def composer_action(action: str) -> None:
+        if action == "open_models":
+            window.show_page("models")
+        else:
+            guide("keys" if action == "add_key" else "local")
+
+    window.guideRequested.connect(guide)
+    if hasattr(composer_view, "actionRequested"):
+        composer_view.actionRequested.connect(composer_action)
     window.inspectorRequested.connect(lambda: inspector_view.setFocus())
     return window
 

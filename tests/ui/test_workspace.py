@@ -303,3 +303,18 @@ def test_the_sidebar_loads_pages_not_every_row(qtbot, qloop, make_ctx):
     run(qloop, ctx.conversations.wait_idle())
     assert model.rowCount() == PAGE * 2
     assert len({r.id for r in model.rows}) == PAGE * 2  # no row twice
+
+
+def test_the_composers_fix_buttons_reach_models_and_the_guide(qtbot, qloop, settle, make_ctx):
+    from sparklio_desktop.ui.views.onboarding_view import OnboardingDialog
+
+    ctx = make_ctx()
+    window = _window(qtbot, ctx)
+    window.views["composer"].actionRequested.emit("open_models")
+    assert window.current_page() == "models"
+    window.views["composer"].actionRequested.emit("add_key")
+    dialog = window.findChild(OnboardingDialog)
+    assert dialog is not None and dialog.isVisible()
+    settle(dialog.vm)
+    dialog.close()
+    run(qloop, ctx.wait_idle())

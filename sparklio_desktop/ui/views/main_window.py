@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
     findRequested = Signal()
     inspectorRequested = Signal()
     quickSwitchRequested = Signal()
+    guideRequested = Signal()
 
     def __init__(
         self,
@@ -216,6 +217,8 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         self.shortcuts_action = self._action("&Keyboard shortcuts", "F1", self.show_shortcuts)
         help_menu.addAction(self.shortcuts_action)
+        self.guide_action = self._action("First-run &guide…", None, self.guideRequested.emit)
+        help_menu.addAction(self.guide_action)
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.quick_switcher: QWidget | None = None  # the open Ctrl+K box (app.py builds it)
 
