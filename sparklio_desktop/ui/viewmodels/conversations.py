@@ -18,7 +18,8 @@ regenerate or an edit becomes a sibling version, browsable with ``< n/m >``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -173,6 +174,10 @@ class ConversationsViewModel(ViewModel):
     async def refresh(self) -> None:
         """Load the first page again (or the search's hits), keeping as many rows as were shown."""
         self._track()
+        await self.reload()
+
+    async def reload(self) -> None:
+        """:meth:`refresh` as a coroutine of the caller's task (the thread awaits it after a write)."""
         query = self.query.strip()
         try:
             if query:
@@ -294,6 +299,12 @@ class _PendingRun:
     attachments: tuple[str, ...] = ()
 
 
+def _report(task: asyncio.Task[Any]) -> None:
+    """A spawned task's exception goes where an async slot's goes: ``sys.excepthook``."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+
+
 def model_name(workspace: Workspace, model_id: str) -> str:
     """The catalog's name for a model id (the id itself when the catalog no longer has it)."""
     try:
@@ -364,6 +375,14 @@ class ThreadViewModel(ViewModel):
         composer.optionsChanged.connect(self._on_options)
         composer.previewChanged.connect(self._on_preview)
         composer.conversationChanged.connect(self._on_composer_conversation)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task counted at once (a slot's task counts itself only on its first
+        step, which a signal near a test's end or shutdown could leave for after the loop)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_report)
 
     @property
     def conversation_id(self) -> str | None:
@@ -457,13 +476,12 @@ class ThreadViewModel(ViewModel):
 
     def _on_options(self, options: TaskOptions) -> None:
         """The composer's task is the conversation's: a change is stored with it."""
-        if self.contents.id is not None and options.task != self.contents.task:
-            self.contents = ThreadContents(self.contents.id, self.contents.title, options.task, self.contents.turns)
-            self._store_task(self.contents.id, options.task)
+        conversation_id = self.contents.id
+        if conversation_id is not None and options.task != self.contents.task:
+            self.contents = ThreadContents(conversation_id, self.contents.title, options.task, self.contents.turns)
+            self._spawn(self._store_task(conversation_id, options.task))
 
-    @asyncSlot(str, str)
     async def _store_task(self, conversation_id: str, task: str) -> None:
-        self._track()
         try:
             await self._executor.call(self._store.set_task, conversation_id, task)
         except SparklioError as exc:
@@ -499,7 +517,9 @@ class ThreadViewModel(ViewModel):
         pending, self._pending = self._pending, None
         self.runEnded.emit()
         if pending is not None and self._composer.last_output:  # keep what had arrived, marked
-            self._write(pending, None, self._composer.last_output, "Cancelled before the answer was complete.")
+            self._spawn(
+                self._write(pending, None, self._composer.last_output, "Cancelled before the answer was complete.")
+            )
         else:
             self.threadChanged.emit(self.contents)
 
@@ -508,11 +528,11 @@ class ThreadViewModel(ViewModel):
         self.runEnded.emit()
         if pending is None:
             return
-        self._write(pending, summary, summary.output, None if summary.ok else (summary.error or "No answer."))
+        self._spawn(
+            self._write(pending, summary, summary.output, None if summary.ok else (summary.error or "No answer."))
+        )
 
-    @asyncSlot(object, object, str, object)
     async def _write(self, pending: _PendingRun, summary: RunSummary | None, output: str, error: str | None) -> None:
-        self._track()
         meta: dict[str, Any] = {"error": error}
         if summary is not None:
             meta |= {
@@ -535,7 +555,7 @@ class ThreadViewModel(ViewModel):
         if self.contents.id in (None, pending.conversation_id):  # still open (or just created)
             self._show(self._contents(conversation, turns), load_composer=False)
         if self._sidebar is not None:  # awaited here, so waiting for the thread waits for the list too
-            await self._sidebar.refresh()
+            await self._sidebar.reload()
         self.conversationsChanged.emit()
 
     def _persist(self, pending: _PendingRun, output: str, answer: Mapping[str, Any]) -> tuple[Conversation, list[Turn]]:
@@ -585,7 +605,7 @@ class ThreadViewModel(ViewModel):
         user = self.contents.turns[index - 1]
         task = self.contents.task or self._composer.options.get("task") or "chat"
         pending = _PendingRun("regenerate", self.contents.id, user.content, user.id, task, {})
-        self.record_feedback(answer_id, "regenerate")
+        self._spawn(self._feedback(answer_id, "regenerate"))
         self._start(pending, self._history(self.contents.turns[: index - 1]), model_id or answer.model)
 
     def edit_and_resend(self, user_turn_id: int, text: str) -> None:
@@ -597,7 +617,7 @@ class ThreadViewModel(ViewModel):
         parent = self.contents.turns[index - 1].id if index > 0 else None
         task = self.contents.task or self._composer.options.get("task") or "chat"
         pending = _PendingRun("edit", self.contents.id, text, parent, task, {})
-        self.record_feedback(user_turn_id, "edit")
+        self._spawn(self._feedback(user_turn_id, "edit"))
         self._start(pending, self._history(self.contents.turns[:index]), None)
 
     # -- versions, feedback, the inspector ---------------------------------------------
@@ -631,6 +651,9 @@ class ThreadViewModel(ViewModel):
     async def record_feedback(self, turn_id: int, kind: str) -> None:
         """Implicit feedback: a copy, a regenerate or an edit says something about the answer."""
         self._track()
+        await self._feedback(turn_id, kind)
+
+    async def _feedback(self, turn_id: int, kind: str) -> None:
         try:
             await self._executor.call(self._store.record_feedback, turn_id, kind)
         except SparklioError as exc:
@@ -639,7 +662,7 @@ class ThreadViewModel(ViewModel):
         self.feedbackRecorded.emit(kind)
 
     def copied(self, turn_id: int) -> None:
-        self.record_feedback(turn_id, "copy")
+        self._spawn(self._feedback(turn_id, "copy"))
 
     def inspect(self, request_id: str) -> None:
         self.inspectRequested.emit(request_id)
