@@ -475,6 +475,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
         else:
             guide("keys" if action == "add_key" else "local")
 
+    composer_view.prompt.setFocus()  # the keyboard lands in the prompt when the window shows
     window.guideRequested.connect(guide)
     if hasattr(composer_view, "actionRequested"):
         composer_view.actionRequested.connect(composer_action)
