@@ -313,3 +313,32 @@ def test_the_composers_open_models_button_reaches_the_models_page(qtbot, qloop, 
     window.views["composer"].actionRequested.emit("open_models")
     assert window.current_page() == "models"
     run(qloop, ctx.wait_idle())
+
+
+def test_a_follow_up_in_an_opened_conversation_stays_on_its_model(qtbot, qloop, openai_server, make_ctx):
+    ctx = make_ctx()
+    window = _window(qtbot, ctx)
+    store = ctx.conversation_store
+
+    def seed() -> str:
+        conversation = store.create("brief_questions", title="Earlier")
+        store.add_turn(conversation.id, "user", "Who is the audience?", task="brief_questions")
+        store.add_turn(conversation.id, "assistant", "Coffee lovers.", model="openai/gpt-4", task="brief_questions")
+        return conversation.id
+
+    conversation_id = run(qloop, ctx.executor.call(seed))
+    run(qloop, ctx.thread.open(conversation_id))
+    ctx.composer.explore = False
+    changed: list[object] = []
+    ctx.thread.conversationsChanged.connect(lambda: changed.append(1))
+    window.views["composer"].prompt.setPlainText("And the tone?")
+    window.views["composer"].send_button.click()
+    settle_all(qloop, ctx, lambda: bool(changed))
+    body = openai_server.requests[-1].body
+    assert body["model"] == "gpt-4"  # the model that answered, not a new route
+    assert [m["content"] for m in body["messages"] if m["role"] != "system"] == [
+        "Who is the audience?",
+        "Coffee lovers.",
+        "And the tone?",
+    ]
+    assert [t.content for t in store.thread(conversation_id)][-2:] == ["And the tone?", openai_server.reply_text]

@@ -420,14 +420,18 @@ class ComposerViewModel(ViewModel):
     def load_conversation(
         self, history: Sequence[Message], model: str | None, task: str | None, options: Mapping[str, str | None]
     ) -> None:
-        """Carry a stored conversation on: its history, the model that answered last, its task."""
+        """Carry a stored conversation on: its history, the model that answered last (under the
+        conversation's task, so a follow-up stays on it), its task."""
         self._history = list(history)
+        self._history_tokens = (0, 0)  # another conversation: counted again
         self._conversation_model = model
         if task is not None and task in self._workspace.policy.tasks and task != self._options["task"]:
             self.set_task(task)
+        self._conversation_task = self._options["task"] if model is not None else None
         for name, value in options.items():
             if name in OPTION_CHOICES and value is not None:
                 self.set_option(name, value)
+        self.schedule_preview()  # the estimate prices the history
         self.conversationChanged.emit(len(self._history) // 2)
 
     def send_turn(self, prompt: str, history: Sequence[Message], model: str | None) -> None:
@@ -435,6 +439,7 @@ class ComposerViewModel(ViewModel):
         regenerate or an edit-and-resend; the draft in the prompt box is kept for the next Send."""
         draft, forced = self._prompt, self.forced_model
         self._history = list(history)
+        self._history_tokens = (0, 0)
         self._prompt, self.forced_model = prompt, model
 
         def restore(busy: bool) -> None:  # the request is built: the draft and the forcing come back
