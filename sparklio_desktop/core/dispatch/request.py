@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sparklio_desktop.core import tokens
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.history import fit_history
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.routing.router import RouteRequest
 
@@ -47,11 +47,12 @@ class RunRequest:
 
     def __post_init__(self) -> None:
         if self.history and not self.route.history_tokens:
-            # Price the route for the conversation it sends (issue 12: a follow-up estimated at 44
-            # input tokens was billed 766). Counted here, once, for every front end.
-            history_count, _exact = tokens.count_chat(self.history)
-            counted = replace(self.route, history_tokens=history_count - tokens.TOKENS_REPLY_PRIMING)
-            object.__setattr__(self, "route", counted)
+            # Send the recent turns that fit (core/history.py), and price the route for them
+            # (issue 12: a follow-up estimated at 44 input tokens was billed 766). Done here,
+            # once, for every front end.
+            sent, sent_tokens = fit_history(self.history)
+            object.__setattr__(self, "history", sent)
+            object.__setattr__(self, "route", replace(self.route, history_tokens=sent_tokens))
         # ``images=0`` used to bill one DALL-E image (front ends add upper bounds).
         if not isinstance(self.route.prompt, str):
             raise SparklioError("a run needs a prompt")

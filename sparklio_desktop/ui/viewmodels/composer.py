@@ -21,7 +21,6 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from qasync import asyncSlot
 
-from sparklio_desktop.core import tokens
 from sparklio_desktop.core.dispatch import (
     AttemptFailed,
     AttemptStarted,
@@ -34,6 +33,7 @@ from sparklio_desktop.core.dispatch import (
     TextChunk,
 )
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.history import fit_history
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.providers.base import IMAGE_MIME_TYPES, ImageInput, Message
 from sparklio_desktop.core.routing.planner import RoutePlanner
@@ -257,8 +257,7 @@ class ComposerViewModel(ViewModel):
             return 0
         counted, total = self._history_tokens
         if counted != len(self._history):
-            count, _exact = tokens.count_chat(self._history)
-            total = count - tokens.TOKENS_REPLY_PRIMING
+            _sent, total = fit_history(self._history)  # what the run will send (core/history.py)
             self._history_tokens = (len(self._history), total)
         return total
 
