@@ -80,6 +80,10 @@ VIEW_ORDER = (
 )
 
 
+# A deleted conversation can be restored (`sparklio conversations restore`) for this long.
+DELETED_KEPT_DAYS = 30
+
+
 class _CurrentSettings:
     """The workspace's settings as they are now: the dispatcher reads base URLs from it,
     and the settings panel replaces ``workspace.settings`` when the user edits them."""
@@ -156,6 +160,13 @@ class GuiContext:
         await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, _import_for_first_request, self.workspace)
+        # Conversations deleted more than DELETED_KEPT_DAYS ago go for good (docs/conversations.md).
+        from datetime import timedelta
+
+        try:
+            await self.executor.call(self.conversation_store.purge_deleted, timedelta(days=DELETED_KEPT_DAYS))
+        except SparklioError as exc:  # a damaged file says so once, where the sidebar reads it
+            print(f"sparklio: {exc}", file=sys.stderr)
 
     async def aclose(self) -> None:
         for vm in self.view_models():
@@ -623,22 +634,32 @@ async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) ->
     return written
 
 
-def _offer_ledger_repair(exc: BaseException) -> bool:
-    """A damaged ledger at start-up: offer what ``sparklio doctor --repair`` does, so a creator
-    without a terminal can recover. True when the ledger was set aside and salvaged."""
+def _offer_repair(exc: BaseException) -> bool:
+    """A damaged ledger or conversations file at start-up: offer what ``sparklio doctor
+    --repair`` does, so a creator without a terminal can recover. True when the file was
+    mended (set aside and salvaged, or its search index rebuilt): start again on it."""
+    from sparklio_desktop.core.conversations import ConversationsFileError
     from sparklio_desktop.core.ledger.engine import DatabaseFileError
 
-    if not (isinstance(exc, DatabaseFileError) and exc.damaged and exc.label == "ledger"):
+    if not (isinstance(exc, DatabaseFileError) and exc.damaged):
+        return False
+    conversations = isinstance(exc, ConversationsFileError)
+    if not conversations and exc.label != "ledger":
         return False
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    what, holds, rows = (
+        ("conversations file", "your conversations", "conversation and turn")
+        if conversations
+        else ("ledger", "your usage and spending history", "row")
+    )
     box = QMessageBox(
         QMessageBox.Icon.Critical,
-        "Sparklio Desktop: the ledger is damaged",
-        f"Sparklio cannot read its ledger (your usage and spending history):\n\n{exc.path}\n\n"
+        f"Sparklio Desktop: the {what} is damaged",
+        f"Sparklio cannot read its {what} ({holds}):\n\n{exc.path}\n\n"
         f"{exc.detail}.\n\nRepair sets the damaged file aside (nothing is deleted) and copies every "
-        "row that can still be read into a new ledger. Close other Sparklio windows and "
+        f"{rows} that can still be read into a new one. Close other Sparklio windows and "
         "commands first.",
     )
     repair_button = box.addButton("Set aside and repair", QMessageBox.ButtonRole.AcceptRole)
@@ -651,16 +672,34 @@ def _offer_ledger_repair(exc: BaseException) -> bool:
 
     QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
     try:
-        done = doctor.repair([c for c in doctor.run_checks() if c.name == "ledger"])
+        if conversations:
+            mended = doctor.repair_conversations()
+            done = [mended] if mended is not None else []
+        else:
+            done = doctor.repair([c for c in doctor.run_checks() if c.name == "ledger"])
     except (OSError, SparklioError) as err:
         QApplication.restoreOverrideCursor()
-        QMessageBox.critical(None, "Sparklio Desktop: repair failed", f"The ledger could not be repaired: {err}")
+        QMessageBox.critical(None, "Sparklio Desktop: repair failed", f"The {what} could not be repaired: {err}")
         return False
     QApplication.restoreOverrideCursor()
     for line in (line for r in done for line in r.lines()):
         print(f"sparklio: {line}", file=sys.stderr)
-    QMessageBox.information(None, "Sparklio Desktop: ledger repaired", _repair_summary(done))
-    return True
+    summary = _conversations_summary(done) if conversations else _repair_summary(done)
+    QMessageBox.information(None, f"Sparklio Desktop: {what} repaired", summary)
+    return bool(done)
+
+
+def _conversations_summary(done: list[Any]) -> str:
+    if not done:
+        return "Nothing needed repair."
+    repaired = done[0]
+    if repaired.set_aside_as is None:
+        return "The search index was rebuilt; every conversation is kept."
+    recovered = {t.table: t.salvaged for t in repaired.tables if t.readable}
+    return (
+        f"Recovered {recovered.get('conversations', 0)} conversations and {recovered.get('turns', 0)} turns."
+        f"\n\nThe damaged file is kept as {Path(repaired.set_aside_as).name} beside the new one."
+    )
 
 
 def _repair_summary(done: list[Any]) -> str:
@@ -724,7 +763,7 @@ def run_app(screenshot_dir: str | None = None) -> int:
             break
         except SparklioError as exc:  # a damaged ledger, a read-only data folder: say so, never a traceback
             print(f"sparklio: error: {exc}", file=sys.stderr)
-            if interactive and _offer_ledger_repair(exc):
+            if interactive and _offer_repair(exc):
                 continue  # repaired: start on the salvaged ledger
             if interactive:
                 from PySide6.QtWidgets import QMessageBox
