@@ -48,6 +48,8 @@ def test_open_a_conversation_shows_its_turns(qtbot, qloop, make_ctx):
     settle_all(qloop, ctx, lambda: ctx.thread.conversation_id == conversation_id)
     assert [c.turn.role for c in thread.cards] == ["user", "assistant", "user", "assistant"]
     assert thread.title.text() == "Autumn launch captions"
+    assert thread.task_label.text() == "Copywriting"  # the task in words, its id in the tooltip
+    assert "copywriting_standard" in thread.task_label.toolTip()
     answer = _answers(window)[1]
     assert "Claude" in answer.chip.text() and "$0.0041" in answer.chip.text() and "retried once" in answer.chip.text()
     [block] = answer.body.code_blocks

@@ -39,6 +39,7 @@ from sparklio_desktop.core.conversations import (
 )
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
+from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
@@ -360,6 +361,10 @@ class ThreadViewModel(ViewModel):
         self._pending: _PendingRun | None = None  # the run in flight
         self.candidates: tuple[tuple[str, str], ...] = ()
         self.following = False
+
+    def task_title(self, task: str | None) -> str:
+        """The conversation's task in words for the thread's header ("Copywriting")."""
+        return task_words(self._workspace.policy, task) if task else ""
 
     def follow_composer(self) -> None:
         """Record the composer's runs in the open conversation from now on (the window calls it

@@ -18,10 +18,12 @@ from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -181,8 +183,15 @@ class InspectorView(QWidget):
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setObjectName("inspector-history-detail")
+        # The detail scrolls as one page: in the Chat page's narrow right panel its wrapped
+        # sentences need more height than the pane has, and were cut off mid-line.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(right)
         split.addWidget(left)
-        split.addWidget(right)
+        split.addWidget(scroll)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         split.setSizes([480, 720])

@@ -260,7 +260,8 @@ class ThreadView(QWidget):
         same = contents.id is not None and contents.id == self.contents.id
         turns = contents.turns
         self.title.setText(contents.title)
-        self.task_label.setText(f"Task: {contents.task}" if contents.task else "")
+        self.task_label.setText(self.vm.task_title(contents.task))
+        self.task_label.setToolTip(f"Task: {contents.task}" if contents.task else "")
         self._drop_stream()
         self._inner.setUpdatesEnabled(False)
         try:
