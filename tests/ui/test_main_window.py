@@ -104,3 +104,58 @@ def test_theme_setting_applies_at_once(qtbot, qloop, make_ctx, qapp):
         run(qloop, ctx.settings.set_value("ui.theme", "system"))
     assert ctx.workspace.settings.ui.theme == "system"
     assert qapp.palette().window().color().lightness() > 128
+
+
+def test_status_bar_spend_turns_amber_at_the_alert_mark_and_red_at_the_cap(qtbot, qloop, make_ctx):
+    """The status bar reads StatusFigures.spend_text and colours it by the gauge's level,
+    from a real ledger and budget (the rule itself: tests/ui/test_spend.py)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from PySide6.QtGui import QColor, QPalette
+
+    from sparklio_desktop.core.ledger import AttemptRecord
+    from sparklio_desktop.ui.theme import LEVEL_COLOURS
+
+    ctx = make_ctx()
+    window = build_window(ctx)
+    qtbot.addWidget(window)
+    ctx.ledger.record_attempt(
+        AttemptRecord(
+            request_id="r1",
+            attempt=1,
+            ts_utc=datetime.now(UTC),
+            task_type="chat",
+            model_id="openai/gpt-4",
+            provider="openai",
+            outcome="ok",
+            cost_usd=Decimal("1.00"),
+            saved_usd=Decimal("0"),
+            input_tokens=100,
+            output_tokens=50,
+        )
+    )
+    label = window.spend_label
+    default_text = label.palette().color(QPalette.ColorRole.WindowText)
+
+    def refresh(budget: str) -> None:
+        ctx.budget.monthly_usd = Decimal(budget)
+        ctx.status.refresh()
+        run(qloop, ctx.wait_idle())
+
+    def colour() -> QColor:
+        return label.palette().color(QPalette.ColorRole.WindowText)
+
+    refresh("50")  # 2%, and at most $31 projected by month end
+    month = ctx.spend.month
+    assert label.text() == f"{month}: $1.00 of $50.00 (2%)" and label.property("level") == "ok"
+    assert colour() == default_text and label.accessibleDescription() == "Within the budget"
+    refresh("1.25")  # exactly the 80% alert mark
+    assert ctx.budget.status().alert
+    assert label.text() == f"{month}: $1.00 of $1.25 (80%)" and label.property("level") == "amber"
+    assert colour() == QColor(LEVEL_COLOURS["amber"]) and label.accessibleDescription() == "Near the budget"
+    refresh("1.00")  # the cap
+    assert label.text() == f"{month}: $1.00 of $1.00 (100%)" and label.property("level") == "red"
+    assert colour() == QColor(LEVEL_COLOURS["red"]) and label.accessibleDescription() == "Budget reached"
+    refresh("50")  # back under: the palette's own text colour again
+    assert colour() == default_text and label.property("level") == "ok"

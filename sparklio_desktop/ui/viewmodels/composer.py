@@ -360,7 +360,7 @@ class ComposerViewModel(ViewModel):
             self._conversation_task = request.route.task
             self.last_output = result.output
             self.conversationChanged.emit(len(self._history) // 2)
-        self.finished.emit(RunSummary.of(result))
+        self.finished.emit(RunSummary.of(result, self._workspace.policy.exploration.rate))
         # No chain: "no model fits", which the composer explains once, in place, with the
         # actions that fix it; a notification would be a second copy of the same list.
         if result.error and (result.attempts or result.decision.chain):

@@ -142,7 +142,7 @@ class CompareView(QWidget):
         self.propose_button.clicked.connect(
             lambda: self.vm.propose(self.task_combo.currentData(), self.top_count.value())
         )
-        self.blind_check = QCheckBox("Blind (&hide names until the vote)")
+        self.blind_check = QCheckBox("Bl&ind (hide names until the vote)")
         self.blind_check.setAccessibleName("Blind comparison")
         self.prompt = QPlainTextEdit()
         self.prompt.setAccessibleName("Prompt")
@@ -178,7 +178,7 @@ class CompareView(QWidget):
         holder.setLayout(self.columns_box)
         self.vote_buttons: dict[str, QPushButton] = {}
         votes = QHBoxLayout()
-        for kind, text in (("a", "&A better"), ("b", "&B better"), ("tie", "Ti&e"), ("both_bad", "Both ba&d")):
+        for kind, text in (("a", "&A better"), ("b", "&B better"), ("tie", "Ti&e"), ("both_bad", "B&oth bad")):
             button = QPushButton(text)
             button.setAccessibleName(text.replace("&", ""))
             button.clicked.connect(lambda _=False, k=kind: self._vote(k))
@@ -246,7 +246,10 @@ class CompareView(QWidget):
             self.columns.append(column)
         for kind in ("a", "b"):
             self.vote_buttons[kind].setVisible(len(labels) == 2)
-        self.vote_buttons["both_bad"].setText("Both ba&d" if len(labels) == 2 else "All ba&d")
+        # Alt+A for "All bad": "&A better" is hidden whenever it shows (Alt+D is the Edit menu)
+        bad = "B&oth bad" if len(labels) == 2 else "&All bad"
+        self.vote_buttons["both_bad"].setText(bad)
+        self.vote_buttons["both_bad"].setAccessibleName(bad.replace("&", ""))
         self.reset_rank.setVisible(len(labels) > 2)
         self._set_vote_enabled(False)
         self.status.setText("Streaming…")

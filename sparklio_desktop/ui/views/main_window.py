@@ -13,10 +13,11 @@ and portable installs stay contained.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparklio_desktop.ui.theme import LEVEL_COLOURS
 from sparklio_desktop.ui.viewmodels.payloads import StatusFigures
 from sparklio_desktop.ui.viewmodels.status import StatusViewModel
 from sparklio_desktop.ui.widgets.format import usd_text
@@ -312,10 +314,25 @@ class MainWindow(QMainWindow):
             self.tray.showMessage("Sparklio budget", message, QSystemTrayIcon.MessageIcon.Warning)
 
     def _on_status(self, status: StatusFigures) -> None:
-        self.spend_label.setText(
-            f"{status.month}: {usd_text(status.spent_usd)} of {usd_text(status.budget_usd)} ({status.percent:.0f}%)"
-        )
+        # spend_text never shows the two figures equal by rounding, and the percent is rounded
+        # down so it reads 100% only at the cap (where the level turns red).
+        spend = status.spend_text or f"{usd_text(status.spent_usd)} of {usd_text(status.budget_usd)}"
+        self.spend_label.setText(f"{status.month}: {spend} ({math.floor(status.percent)}%)")
+        self._set_spend_level(status.level)
         self.providers_label.setText("  ".join(f"{name}: {state}" for name, state in status.providers.items()))
+
+    def _set_spend_level(self, level: str) -> None:
+        """The month's spend in the gauge's colour (core.budget.gauge_level, the spend
+        panel's rule): amber near the budget, red at it, the palette's text when all is
+        well; the level is in the accessible description, as colour alone is not read out."""
+        self.spend_label.setProperty("level", level)
+        palette = QPalette()
+        if level in LEVEL_COLOURS:
+            palette.setColor(QPalette.ColorRole.WindowText, QColor(LEVEL_COLOURS[level]))
+        self.spend_label.setPalette(palette)
+        self.spend_label.setAccessibleDescription(
+            {"amber": "Near the budget", "red": "Budget reached"}.get(level, "Within the budget")
+        )
 
     # -- layout memory ---------------------------------------------------------------
     def _named_splitters(self) -> list[QSplitter]:

@@ -124,7 +124,7 @@ class ModelsView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Model kinds")
         self.tabs.addTab(self._build_ollama(), "&Ollama")
-        self.tabs.addTab(self._build_sd(), "Stable &Diffusion")
+        self.tabs.addTab(self._build_sd(), "&Stable Diffusion")
         # The catalog: every model the router knows, by family (no tab without its view-model).
         self.catalog_tab = CatalogTab(catalog) if catalog is not None else None
         if self.catalog_tab is not None:
