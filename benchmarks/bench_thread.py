@@ -11,8 +11,10 @@ the real conversation store; the real window opens them in turn.
 - stream: the loopback OpenAI server streams one word per chunk every 5 ms (Markdown with
   bold words and paragraphs) into the open 1,000-turn thread; a QTimer heartbeat every
   5 ms records how late each tick arrives (bench_gui_stream.py's measure). Target <= 30 ms.
-  ``--history N`` sends only the last N messages of the conversation (a context-window trim):
-  with all 1,000 the provider SDK builds the request body on the loop thread (~0.2 s).
+  The request carries what core/history.py sends of the conversation (the recent turns
+  within 6,000 tokens); ``--history N`` first cuts the composer's history to its last N
+  messages. Before that rule, all 1,000 were sent and the provider SDK built the request
+  body on the loop thread (~0.2 s stall).
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=200.0, help="tokens per second")
     parser.add_argument(
-        "--history", type=int, default=-1, help="messages of the opened conversation the request carries (-1: all)"
+        "--history",
+        type=int,
+        default=-1,
+        help="messages of the opened conversation handed to the composer (-1: all; core/history.py still trims)",
     )
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -107,6 +112,7 @@ def main() -> None:
         lateness: list[float] = []
         worst_at: list[tuple[float, int]] = []
         tokens = [0]
+        sent = [0]
         last = [time.perf_counter()]
 
         def beat() -> None:
@@ -143,6 +149,7 @@ def main() -> None:
             last[0] = time.perf_counter()
             heartbeat.start()
             start = time.perf_counter()
+            sent[0] = len(composer._run_request().history)
             await composer.send()
             elapsed = time.perf_counter() - start
             heartbeat.stop()
@@ -159,10 +166,10 @@ def main() -> None:
         f"   [{', '.join(f'{ms:.0f}' for ms in opens)}]"
     )
     worst = max(lateness)
-    carried = "all" if args.history < 0 else str(args.history)
+    handed = "all" if args.history < 0 else f"the last {args.history}"
     print(
         f"streamed {tokens[0]} chunks in {elapsed:.2f} s ({tokens[0] / elapsed:.0f}/s) into the open thread, "
-        f"the request carrying {carried} of its messages"
+        f"the composer handed {handed} of its messages, the request carrying {sent[0]} (core/history.py)"
     )
     print("worst ticks (ms, chunks so far): " + ", ".join(f"{late:.0f}@{n}" for late, n in sorted(worst_at)[-5:][::-1]))
     print(

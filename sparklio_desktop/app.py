@@ -160,6 +160,12 @@ class GuiContext:
         await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, _import_for_first_request, self.workspace)
+        # What start-up built (modules, SDK types, Qt signatures: most of the heap) lives as
+        # long as the app: freeze it out of the collector's full passes, which otherwise
+        # scanned it all and stalled the window 150-350 ms mid-stream (bench_thread.py).
+        import gc
+
+        gc.freeze()
         # Conversations deleted more than DELETED_KEPT_DAYS ago go for good (docs/conversations.md).
         from datetime import timedelta
 

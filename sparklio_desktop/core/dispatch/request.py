@@ -46,13 +46,14 @@ class RunRequest:
     image_progress: ImageProgress | None = None
 
     def __post_init__(self) -> None:
-        if self.history and not self.route.history_tokens:
+        if self.history:
             # Send the recent turns that fit (core/history.py), and price the route for them
             # (issue 12: a follow-up estimated at 44 input tokens was billed 766). Done here,
-            # once, for every front end.
+            # once, for every front end, whatever count the front end's preview used.
             sent, sent_tokens = fit_history(self.history)
             object.__setattr__(self, "history", sent)
-            object.__setattr__(self, "route", replace(self.route, history_tokens=sent_tokens))
+            if self.route.history_tokens != sent_tokens:
+                object.__setattr__(self, "route", replace(self.route, history_tokens=sent_tokens))
         # ``images=0`` used to bill one DALL-E image (front ends add upper bounds).
         if not isinstance(self.route.prompt, str):
             raise SparklioError("a run needs a prompt")
