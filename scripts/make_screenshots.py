@@ -60,10 +60,34 @@ def populate(home: Path) -> None:
                 )
 
 
+def populate_conversations(home: Path) -> None:
+    """A sidebar a creator would have after a few weeks: a pinned brand kit, older chats,
+    and the demo conversation (Markdown and code) newest, which the workspace picture opens."""
+    from sparklio_desktop.app import seed_demo_conversation
+    from sparklio_desktop.core.conversations import ConversationStore
+
+    older = [
+        ("Brand kit — Bean & Bloom", "template_generation", True),
+        ("Blog: the case for slow coffee", "copywriting_premium", False),
+        ("Menu translation (ES)", "translation", False),
+        ("Q4 content calendar", "strategy_planning", False),
+        ("Rename product photos script", "code_generation", False),
+    ]
+    with ConversationStore(home / "conversations.sqlite") as store:
+        for title, task, pinned in older:
+            conversation = store.create(task, title=title)
+            store.add_turn(conversation.id, "user", f"{title}: a first draft, please.", task=task)
+            store.add_turn(conversation.id, "assistant", "Here is a first draft.", model="openai/gpt-4o", task=task)
+            if pinned:
+                store.set_pinned(conversation.id, True)
+        seed_demo_conversation(store)
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
     home = Path(tempfile.mkdtemp(prefix="sparklio-demo-"))
     populate(home)
+    populate_conversations(home)
     env = dict(
         os.environ,
         SPARKLIO_HOME=str(home),

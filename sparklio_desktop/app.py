@@ -577,9 +577,10 @@ def seed_demo_conversation(store: ConversationStore) -> str:
 async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) -> list[Path]:
     """Show each main view, wait until its view-model is idle, save ``<view>.png``.
 
-    ``workspace.png`` is the Chat page on a conversation: the newest stored one, or (an
-    empty data folder, as in tests and scripts/make_screenshots.py) a short demo one that
-    is seeded for the picture and deleted again afterwards.
+    ``workspace.png`` is the Chat page on a conversation: the latest stored one, or (an
+    empty data folder, as in tests) a short demo one that is seeded for the picture and
+    deleted again afterwards; ``onboarding.png`` is the first-run guide, closed again
+    without marking it done.
     """
     import asyncio
 
@@ -590,10 +591,11 @@ async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) ->
     ctx.composer.refresh_preview()  # do not wait for the debounce timer
     await ctx.wait_idle()
     store = ctx.conversation_store
-    summaries = await ctx.executor.call(store.list, limit=1)
+    summaries = await ctx.executor.call(store.list, limit=50)
     demo = None if summaries else await ctx.executor.call(seed_demo_conversation, store)
     await ctx.conversations.refresh()
-    await ctx.thread.open(demo or summaries[0].id)
+    # The latest conversation, pinned or not (the list puts pinned ones first).
+    await ctx.thread.open(demo or max(summaries, key=lambda c: c.updated_at).id)
 
     async def settle() -> None:
         for _ in range(3):  # let layouts settle and lazily built parts (the chart) draw
@@ -634,6 +636,9 @@ async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) ->
     if demo is not None:
         await ctx.executor.call(store.delete, demo)
         ctx.thread.forget(demo)
+    from sparklio_desktop.ui.views.onboarding_view import onboarding_screenshot
+
+    written.append(await onboarding_screenshot(ctx, folder, window))  # the first-run guide, not marked done
     # Grabbing shows widgets, which may start their first loads: let those finish too.
     await asyncio.sleep(0.05)
     await ctx.wait_idle()
