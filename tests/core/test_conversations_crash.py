@@ -69,6 +69,9 @@ def _run_child(path: Path, mode: str, stop_after: int) -> set[int]:
                 if len(acknowledged) >= stop_after:
                     proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows
                     break
+            # The lines the child printed before the kill landed: some are already in this
+            # reader's buffer, which communicate() would not see (a loaded machine lost 34).
+            acknowledged.extend(line.strip() for line in proc.stdout if line.strip())
         rest, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
