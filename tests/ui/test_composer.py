@@ -94,11 +94,13 @@ def test_cancel_mid_stream_records_a_cancelled_attempt(qtbot, qloop, openai_serv
     ctx.composer.requestStarted.connect(started.append)
     task = ctx.composer.send()
     wait_until(qloop, lambda: len(tokens) >= 3)
-    assert view.cancel_button.isEnabled()
+    assert view.cancel_button.isEnabled() and not view.cancel_button.isHidden()
+    assert view.send_button.isHidden()  # Cancel stands in Send's place while the answer streams
     qtbot.keyClick(view.prompt, Qt.Key.Key_Escape)
     run(qloop, task)
     assert cancelled == [True]
     assert not view.cancel_button.isEnabled() and view.send_button.isEnabled()
+    assert view.cancel_button.isHidden() and not view.send_button.isHidden()
     assert view.result_label.text() == "Cancelled."
     [attempt] = ctx.ledger.attempts(started[0])
     assert attempt.outcome == "cancelled"
@@ -301,7 +303,7 @@ def test_the_composer_is_compact_with_the_prompt_first(qtbot, qloop, make_ctx):
     assert view.sizeHint().height() <= 220
     # The prompt box first and biggest; the one row under it, Send to the right.
     assert view.prompt.geometry().bottom() < view.send_button.mapTo(view.editor, view.send_button.rect().topLeft()).y()
-    row = [view.attach, view.task_combo, view.options_button, view.send_button, view.cancel_button]
+    row = [view.attach, view.task_combo, view.options_button, view.send_button]
     assert len({w.mapTo(view.editor, w.rect().center()).y() for w in row}) == 1
     assert [w.mapTo(view.editor, w.rect().topLeft()).x() for w in row] == sorted(
         w.mapTo(view.editor, w.rect().topLeft()).x() for w in row
@@ -359,3 +361,33 @@ def test_exclusions_are_grouped_by_reason_in_plain_words():
     assert plain_detail(down) == "Ollama is not running"
     assert plain_detail("pull it with `ollama pull llama3.2:3b`") == ""
     assert plain_detail("about 12.0 s expected, limit 5 s (realtime)") == "about 12.0 s expected, limit 5 s (realtime)"
+
+
+def test_send_keeps_its_estimate_in_a_narrow_thread(qtbot, qloop, openai_server, make_ctx):
+    """Under a thread 380 px wide, with the route card moved to the side panel as the chat
+    page does, "Send · ~$…" is never cut: the task combo gives way first."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    side = QWidget()
+    qtbot.addWidget(side)
+    QVBoxLayout(side).addWidget(view.preview_box)
+    view.set_embedded(True)
+    thread = QWidget()  # a set width wins over the composer's own minimum, as in the chat page's splitter
+    qtbot.addWidget(thread)
+    column = QVBoxLayout(thread)
+    column.setContentsMargins(0, 0, 0, 0)  # as the chat page's splitter: the composer gets the whole width
+    column.addWidget(view)
+    thread.setFixedSize(380, 260)  # the chat page's narrowest thread
+    thread.show()
+    previews: list[RoutePreview] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    wait_until(qloop, lambda: bool(previews))
+    run(qloop, ctx.composer.wait_idle())
+    assert "~$" in view.send_button.text()
+    assert view.send_button.width() >= view.send_button.sizeHint().width()
+    assert view.send_button.geometry().right() <= view.editor.width()
+    row = [view.attach, view.task_combo, view.options_button, view.send_button]
+    assert all(not w.isHidden() and w.width() >= w.minimumSizeHint().width() for w in row)
+    assert view.attach.text() == "&Image…" and view.task_label.isHidden()  # the short labels

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from PySide6.QtCore import QPoint, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -148,6 +148,7 @@ def no_fit_words(reasons: tuple[str, ...]) -> tuple[str, bool]:
     return (f"No model can answer this yet: {sentence}.", _OLLAMA_DOWN in text)
 
 
+NARROW_ROW_PX = 520  # an editor narrower than this gets the row's short labels
 PROMPT_LINES = 4  # the prompt box's preferred height, in lines; it grows with the space it is given
 
 
@@ -228,18 +229,25 @@ class ComposerView(QWidget):
         self.prompt.setAccessibleName("Prompt")
         self.prompt.setPlaceholderText("Ask, draft, brainstorm… Ctrl+Enter sends, Esc cancels. Drop images to attach.")
         self.prompt.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.attach = QPushButton("Attach &image…")
+        self.attach = QToolButton()  # a tool button, as Options: no push button's 80 px minimum
+        self.attach.setText("Attach &image…")
         self.attach.setAccessibleName("Attach image")
         self.attach.setToolTip("Attach images (or drop them on the prompt)")
         self.images_label = QLabel()
         self.images_label.setAccessibleName("Attached images")
-        self.clear_images = QPushButton("Clear images")
+        # the names give way (cut, whole in the tooltip) before the buttons do
+        self.images_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.clear_images = QToolButton()
+        self.clear_images.setText("×")
+        self.clear_images.setAccessibleName("Clear images")
+        self.clear_images.setToolTip("Clear images")
         self.clear_images.hide()  # shown while images are attached
-        task_label = QLabel("&Task:")
+        self.task_label = QLabel("&Task:")
         self.task_combo = QComboBox()
         self.task_combo.setAccessibleName("Task type")
-        self.task_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        task_label.setBuddy(self.task_combo)
+        self.task_combo.setToolTip("Task")
+        self.task_combo.setMinimumContentsLength(4)  # how far it gives way in a narrow thread
+        self.task_label.setBuddy(self.task_combo)
         self.options_button = QToolButton()
         self.options_button.setText("O&ptions ▾")
         self.options_button.setAccessibleName("Route options")
@@ -253,23 +261,45 @@ class ComposerView(QWidget):
         self.cancel_button.setAccessibleName("Cancel")
         self.cancel_button.setToolTip("Cancel (Esc)")
         self.cancel_button.setEnabled(False)
-        row = QHBoxLayout()
+        self.cancel_button.hide()  # in Send's place while a request runs: the row fits a narrow thread
+        self.controls = row = QHBoxLayout()
         row.setSpacing(8)
-        for widget in (self.attach, task_label, self.task_combo, self.options_button, self.images_label):
+        for widget in (self.attach, self.task_label, self.task_combo, self.options_button):
             row.addWidget(widget)
+        row.addWidget(self.images_label, 1)
         row.addWidget(self.clear_images)
-        row.addStretch(1)
         row.addWidget(self.send_button)
         row.addWidget(self.cancel_button)
 
         editor = QWidget()
         editor.setObjectName("composer-editor")
-        column = QVBoxLayout(editor)
+        self._column = column = QVBoxLayout(editor)
         column.setContentsMargins(8, 8, 8, 8)
         column.setSpacing(8)
         column.addWidget(self.prompt, 1)
         column.addLayout(row)
+        editor.installEventFilter(self)
         return editor
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.editor and event.type() == QEvent.Type.Resize:
+            self._fit_row()
+        return super().eventFilter(watched, event)
+
+    def _fit_row(self) -> None:
+        """Under a narrow thread (the window at 1024 px) the row keeps one line and Send its
+        estimate: "Attach image…" becomes "Image…" and the "Task:" label goes (the combo's
+        tooltip and accessible name still say it)."""
+        narrow = self.editor.width() < NARROW_ROW_PX
+        self.attach.setText("&Image…" if narrow else "Attach &image…")
+        self.task_label.setVisible(not narrow)
+        self.controls.setSpacing(4 if narrow else 8)
+        side = 4 if narrow else 8
+        self._column.setContentsMargins(side, 8, side, 8)
+        Policy = QComboBox.SizeAdjustPolicy
+        self.task_combo.setSizeAdjustPolicy(
+            Policy.AdjustToMinimumContentsLengthWithIcon if narrow else Policy.AdjustToContents
+        )
 
     def _build_options_popup(self) -> QFrame:
         """The route options, a click away: pre-filled from the task table, changed rarely."""
@@ -603,12 +633,14 @@ class ComposerView(QWidget):
         """Send says what it will cost: "Send · ~$0.0098"."""
         self._estimate = estimate
         self.send_button.setText(f"&Send · {estimate}" if estimate else "&Send")
+        self.send_button.setMinimumWidth(self.send_button.sizeHint().width())  # the estimate is never cut
         self.send_button.setToolTip(
             f"Send (Ctrl+Enter); the first model's estimate: {estimate}" if estimate else "Send (Ctrl+Enter)"
         )
 
     def _on_images(self, names: list[str]) -> None:
         self.images_label.setText(", ".join(names))
+        self.images_label.setToolTip("\n".join(names))
         self.clear_images.setVisible(bool(names))
 
     def _show_no_fit(self, reasons: tuple[str, ...]) -> None:
@@ -626,6 +658,8 @@ class ComposerView(QWidget):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
+        self.send_button.setVisible(not busy)
+        self.cancel_button.setVisible(busy)
         if not busy:
             self.answer.flush()
 
