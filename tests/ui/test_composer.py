@@ -152,7 +152,7 @@ def test_route_preview_says_when_nothing_would_run(qtbot, qloop, make_ctx):
     ctx.composer.previewChanged.connect(previews.append)
     wait_until(qloop, lambda: bool(previews))
     assert not previews[-1].chain
-    assert view.preview_chain.isHidden()
+    assert view.preview_chain.isHidden() and view.preview_summary.isHidden()  # the notice says it
     assert view.preview_estimate.text().startswith("Nothing would run (")
     assert "tokens in" in view.preview_estimate.text() and "$" not in view.preview_estimate.text()
     assert view.send_button.text() == "&Send"  # no estimate to show

@@ -594,7 +594,8 @@ class ComposerView(QWidget):
         self._show_no_fit(preview.no_fit_reasons if not preview.chain else ())
         tokens = f"{preview.input_tokens} tokens in / {preview.output_tokens} out"
         if not preview.chain:  # the notice says why, once; nothing is estimated
-            self.preview_summary.setText("Nothing would run yet.")
+            self.preview_summary.clear()  # the notice below is the one sentence
+            self.preview_summary.hide()
             self.preview_estimate.setText(f"Nothing would run ({tokens})")
             self.preview_chain.clear()
             self.preview_chain.hide()
@@ -603,6 +604,7 @@ class ComposerView(QWidget):
             return
         first = preview.chain_names[0] if preview.chain_names else preview.chain[0]
         self.preview_summary.setText(preview.summary or f"{first} answers.")
+        self.preview_summary.show()
         self.preview_estimate.setText(estimate_words(preview))
         self.preview_chain.setText(preview.fallbacks or "No fallback: only this model fits.")
         self.preview_chain.show()
@@ -611,6 +613,7 @@ class ComposerView(QWidget):
 
     def _on_preview_failed(self, text: str) -> None:
         self.preview_summary.setText(f"Cannot route: {text}")
+        self.preview_summary.show()
         self.preview_estimate.clear()
         self.preview_chain.hide()
         self._set_exclusions([], 0)
