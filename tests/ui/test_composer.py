@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from sparklio_desktop.ui.viewmodels.payloads import RoutePreview, RunSummary
 from sparklio_desktop.ui.views.composer_view import ComposerView
@@ -391,3 +392,15 @@ def test_send_keeps_its_estimate_in_a_narrow_thread(qtbot, qloop, openai_server,
     row = [view.attach, view.task_combo, view.options_button, view.send_button]
     assert all(not w.isHidden() and w.width() >= w.minimumSizeHint().width() for w in row)
     assert view.attach.text() == "&Image…" and view.task_label.isHidden()  # the short labels
+
+
+def test_the_options_popup_is_reached_and_left_by_keyboard(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    view.show()
+    view.options_button.click()  # Alt+P
+    popup = view.options_popup
+    assert popup.isVisible() and popup.isAncestorOf(QApplication.focusWidget())
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    assert not popup.isVisible()
+    run(qloop, ctx.composer.wait_idle())

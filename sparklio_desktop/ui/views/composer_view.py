@@ -221,7 +221,7 @@ class ComposerView(QWidget):
         send_enter = QShortcut(QKeySequence("Ctrl+Enter"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         send_enter.activated.connect(self.vm.send)
         cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        cancel.activated.connect(self.vm.cancel)
+        cancel.activated.connect(self._escape)
 
     def _build_editor(self) -> QWidget:
         """The prompt box, then one row: Attach, Task, Options … Send, Cancel."""
@@ -552,6 +552,14 @@ class ComposerView(QWidget):
                 self.stars.setRating(self._rated)
             return
         self.vm.rate(stars)
+
+    def _escape(self) -> None:
+        """Esc closes the options popup when it is open, else cancels the running request."""
+        if self.options_popup.isVisible():
+            self.options_popup.close()
+            self.options_button.setFocus()
+        else:
+            self.vm.cancel()
 
     def _choose_images(self) -> None:
         patterns = " ".join(f"*{suffix}" for suffix in IMAGE_TYPES)
