@@ -367,30 +367,38 @@ def test_exclusions_are_grouped_by_reason_in_plain_words():
 def test_send_keeps_its_estimate_in_a_narrow_thread(qtbot, qloop, openai_server, make_ctx):
     """Under a thread 380 px wide, with the route card moved to the side panel as the chat
     page does, "Send · ~$…" is never cut: the task combo gives way first."""
-    from PySide6.QtWidgets import QVBoxLayout, QWidget
+    from PySide6.QtWidgets import QHBoxLayout, QSplitter, QWidget
 
     ctx = make_ctx()
-    view = _composer(qtbot, ctx)
-    side = QWidget()
-    qtbot.addWidget(side)
-    QVBoxLayout(side).addWidget(view.preview_box)
+    ctx.composer.forced_model = "openai/gpt-4"
+    ctx.composer.explore = False
+    # One top-level owns everything (as the window does), so each widget is deleted once.
+    page = QWidget()
+    qtbot.addWidget(page)
+    row = QHBoxLayout(page)
+    row.setContentsMargins(0, 0, 0, 0)
+    thread = QSplitter(Qt.Orientation.Vertical)  # as the chat page's: a set width beats the minimum
+    thread.setFixedWidth(380)  # the chat page's narrowest thread
+    view = ComposerView(ctx.composer)
+    thread.addWidget(view)
+    side = QWidget()  # the route card and the example prompts go elsewhere, as on the chat page
+    QHBoxLayout(side).addWidget(view.preview_box)
+    side.layout().addWidget(view.empty_state)
+    row.addWidget(thread)
+    row.addWidget(side)
     view.set_embedded(True)
-    thread = QWidget()  # a set width wins over the composer's own minimum, as in the chat page's splitter
-    qtbot.addWidget(thread)
-    column = QVBoxLayout(thread)
-    column.setContentsMargins(0, 0, 0, 0)  # as the chat page's splitter: the composer gets the whole width
-    column.addWidget(view)
-    thread.setFixedSize(380, 260)  # the chat page's narrowest thread
-    thread.show()
+    view.prompt.setPlainText("Three questions for our autumn launch brief")
+    page.resize(800, 260)
+    page.show()
     previews: list[RoutePreview] = []
     ctx.composer.previewChanged.connect(previews.append)
     wait_until(qloop, lambda: bool(previews))
     run(qloop, ctx.composer.wait_idle())
-    assert "~$" in view.send_button.text()
+    assert view.width() == 380 and "~$" in view.send_button.text()
     assert view.send_button.width() >= view.send_button.sizeHint().width()
     assert view.send_button.geometry().right() <= view.editor.width()
-    row = [view.attach, view.task_combo, view.options_button, view.send_button]
-    assert all(not w.isHidden() and w.width() >= w.minimumSizeHint().width() for w in row)
+    buttons = [view.attach, view.task_combo, view.options_button, view.send_button]
+    assert all(not w.isHidden() and w.width() >= w.minimumSizeHint().width() for w in buttons)
     assert view.attach.text() == "&Image…" and view.task_label.isHidden()  # the short labels
 
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QSignalBlocker, QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import QPoint, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -165,6 +165,17 @@ class _ComposerPrompt(PromptEdit):
         return QSize(super().minimumSizeHint().width(), self.fontMetrics().lineSpacing() * 2 + 12)
 
 
+class _Editor(QWidget):
+    """The prompt and its row, saying when its width changed (a signal rather than an event
+    filter on a child, which a dying parent must not receive)."""
+
+    resized = Signal()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.resized.emit()
+
+
 class ComposerView(QWidget):
     """Compose a task and watch it stream."""
 
@@ -271,20 +282,15 @@ class ComposerView(QWidget):
         row.addWidget(self.send_button)
         row.addWidget(self.cancel_button)
 
-        editor = QWidget()
+        editor = _Editor()
         editor.setObjectName("composer-editor")
         self._column = column = QVBoxLayout(editor)
         column.setContentsMargins(8, 8, 8, 8)
         column.setSpacing(8)
         column.addWidget(self.prompt, 1)
         column.addLayout(row)
-        editor.installEventFilter(self)
+        editor.resized.connect(self._fit_row)
         return editor
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if watched is self.editor and event.type() == QEvent.Type.Resize:
-            self._fit_row()
-        return super().eventFilter(watched, event)
 
     def _fit_row(self) -> None:
         """Under a narrow thread (the window at 1024 px) the row keeps one line and Send its
