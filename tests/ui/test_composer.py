@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from sparklio_desktop.ui.viewmodels.payloads import RoutePreview, RunSummary
 from sparklio_desktop.ui.views.composer_view import ComposerView
+from sparklio_desktop.ui.widgets.format import usd_text
 from tests.ui.conftest import run, wait_until
 
 
@@ -44,13 +46,18 @@ def test_compose_stream_and_rate(qtbot, qloop, openai_server, make_ctx):
     [attempt] = ctx.ledger.attempts(request_id)
     assert attempt.outcome == "ok" and attempt.cost_usd == result.cost_usd > 0
 
+    # The last answer's stars (a StarRating, no longer five buttons) rate it in the ledger.
     saved: list[int] = []
     ctx.composer.ratingSaved.connect(saved.append)
-    assert view.stars[3].isEnabled()
-    qtbot.mouseClick(view.stars[3], Qt.MouseButton.LeftButton)
+    assert view.stars.isEnabled() and not view.answer_actions.isHidden()
+    qtbot.mouseClick(view.stars, Qt.MouseButton.LeftButton, pos=view.stars.star_rect(4).center().toPoint())
     wait_until(qloop, lambda: saved == [4])
     assert ctx.ledger.attempts(request_id)[0].rating == 4
-    assert view.stars[3].text() == "★" and view.stars[4].text() == "☆"
+    assert view.stars.rating() == 4
+    # Clicking the chosen star again would clear it, which the ledger cannot store: it stays 4.
+    qtbot.mouseClick(view.stars, Qt.MouseButton.LeftButton, pos=view.stars.star_rect(4).center().toPoint())
+    run(qloop, ctx.composer.wait_idle())
+    assert view.stars.rating() == 4 and saved == [4]
 
 
 def test_ctrl_enter_sends_and_follow_up_keeps_the_model(qtbot, qloop, openai_server, make_ctx):
@@ -88,11 +95,13 @@ def test_cancel_mid_stream_records_a_cancelled_attempt(qtbot, qloop, openai_serv
     ctx.composer.requestStarted.connect(started.append)
     task = ctx.composer.send()
     wait_until(qloop, lambda: len(tokens) >= 3)
-    assert view.cancel_button.isEnabled()
+    assert view.cancel_button.isEnabled() and not view.cancel_button.isHidden()
+    assert view.send_button.isHidden()  # Cancel stands in Send's place while the answer streams
     qtbot.keyClick(view.prompt, Qt.Key.Key_Escape)
     run(qloop, task)
     assert cancelled == [True]
     assert not view.cancel_button.isEnabled() and view.send_button.isEnabled()
+    assert view.cancel_button.isHidden() and not view.send_button.isHidden()
     assert view.result_label.text() == "Cancelled."
     [attempt] = ctx.ledger.attempts(started[0])
     assert attempt.outcome == "cancelled"
@@ -105,12 +114,35 @@ def test_route_preview_follows_the_options(qtbot, qloop, openai_server, make_ctx
     previews: list[RoutePreview] = []
     ctx.composer.previewChanged.connect(previews.append)
     wait_until(qloop, lambda: bool(previews))  # the debounced preview fired by itself
-    assert previews[-1].task == "brief_questions"
-    assert view.preview_chain.text().startswith("Chain: GPT-4 → ")
-    assert "Estimated $" in view.preview_estimate.text()
-    assert "no API key" in view.preview_exclusions.text()  # Anthropic and Google have no key here
-    view.option_combos["budget"].setCurrentIndex(view.option_combos["budget"].findData("low"))
+    preview = previews[-1]
+    assert preview.task == "brief_questions"
+    assert view.preview_box.title() == "Route"
+    assert view.preview_summary.text() == preview.summary and "GPT-4" in preview.summary
+    assert len(preview.chain_names) > 1  # the chain in words, the first model's fallbacks
+    assert view.preview_chain.text() == "If it fails: " + " → ".join(preview.chain_names[1:])
+    cost = f"~{usd_text(preview.cost_usd)}"
+    assert view.preview_estimate.text().startswith(f"{cost} · ~")
+    assert view.preview_estimate.text().endswith(f" · {preview.input_tokens} tokens in / {preview.output_tokens} out")
+    assert view.send_button.text() == f"&Send · {cost}"  # the estimate at the point of decision
+    # The exclusions: a count that expands into one line per reason, in words.
+    toggle = view.exclusions_toggle
+    assert toggle.text() == f"{preview.excluded_count} models excluded ▸" and view.preview_exclusions.isHidden()
+    toggle.click()
+    assert not view.preview_exclusions.isHidden() and toggle.text().endswith("▾")
+    lines = view.preview_exclusions.text().split("\n")
+    keyless = [m.name for m in preview.excluded if m.reason == "no API key"]  # Anthropic and Google have no key
+    assert keyless and "No API key: " + ", ".join(keyless) in lines
+    assert "`" not in view.preview_exclusions.text() and "sparklio keys" not in view.preview_exclusions.text()
+    assert len(lines) == len({line.split(":")[0] for line in lines})  # one line per reason
+    # The options live in the popup, and still drive the preview.
+    budget = view.option_combos["budget"]
+    assert view.options_popup.isAncestorOf(budget) and not view.editor.isAncestorOf(budget)
+    view.show()
+    qtbot.mouseClick(view.options_button, Qt.MouseButton.LeftButton)
+    assert view.options_popup.isVisible()
+    budget.setCurrentIndex(budget.findData("low"))
     wait_until(qloop, lambda: previews[-1].budget == "low")
+    view.options_popup.close()
 
 
 def test_route_preview_says_when_nothing_would_run(qtbot, qloop, make_ctx):
@@ -121,10 +153,12 @@ def test_route_preview_says_when_nothing_would_run(qtbot, qloop, make_ctx):
     ctx.composer.previewChanged.connect(previews.append)
     wait_until(qloop, lambda: bool(previews))
     assert not previews[-1].chain
-    assert view.preview_chain.text() == "Chain: none (see below)"
+    assert view.preview_chain.isHidden() and view.preview_summary.isHidden()  # the notice says it
     assert view.preview_estimate.text().startswith("Nothing would run (")
     assert "tokens in" in view.preview_estimate.text() and "$" not in view.preview_estimate.text()
-    assert view.preview_exclusions.text() == ""  # said once, in the notice (test_composer_first_run.py)
+    assert view.send_button.text() == "&Send"  # no estimate to show
+    # said once, in the notice (test_composer_first_run.py): no exclusion list beside it
+    assert view.preview_exclusions.text() == "" and view.exclusions_toggle.isHidden()
 
 
 def test_generated_image_is_shown_zoomable(qtbot, qloop, openai_server, make_ctx):
@@ -251,3 +285,130 @@ def test_the_preview_counts_the_conversation_it_will_send(qtbot, qloop, openai_s
     ctx.composer.refresh_preview()  # the same prompt again, now with two earlier turns
     wait_until(qloop, lambda: bool(previews))
     assert previews[-1].input_tokens > first + 160  # the answer's ~240 tokens and the first question
+
+
+def test_the_composer_is_compact_with_the_prompt_first(qtbot, qloop, make_ctx):
+    """Issue 12: under a thread the composer took ~400 px (five combos, a checkbox row, the
+    system prompt, then the prompt). Now: the prompt box, then one row; the options in a popup."""
+    ctx = make_ctx()
+    view = ComposerView(ctx.composer)
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    run(qloop, ctx.composer.wait_idle())
+    assert view.editor.sizeHint().height() <= 220
+    view.set_embedded(True)  # as under a thread: the thread shows the answers
+    assert view.answer.isHidden() and view.result_label.isHidden() and view.copy_button.isHidden()
+    view.empty_state.hide()  # the chat page moves it into the thread
+    run(qloop, ctx.composer.wait_idle())  # the layouts hear of the hidden parts
+    assert view.sizeHint().height() <= 220
+    # The prompt box first and biggest; the one row under it, Send to the right.
+    assert view.prompt.geometry().bottom() < view.send_button.mapTo(view.editor, view.send_button.rect().topLeft()).y()
+    row = [view.attach, view.task_combo, view.options_button, view.send_button]
+    assert len({w.mapTo(view.editor, w.rect().center()).y() for w in row}) == 1
+    assert [w.mapTo(view.editor, w.rect().topLeft()).x() for w in row] == sorted(
+        w.mapTo(view.editor, w.rect().topLeft()).x() for w in row
+    )
+    assert view.prompt.height() > max(w.height() for w in row) * 2
+    # Options, the system prompt and the conversation controls are not on the composer's face.
+    for widget in (*view.option_combos.values(), view.route_again, view.new_conversation, view.system_prompt):
+        assert view.options_popup.isAncestorOf(widget) and not widget.isVisible()
+    # The task in words, its id as the data; the stars and Save only once there is an answer.
+    index = view.task_combo.findData("copywriting_standard")
+    assert view.task_combo.itemText(index) == "Copywriting"
+    assert view.answer_actions.isHidden() and not view.stars.isEnabled()
+
+
+def test_the_options_popup_holds_the_task_tables_defaults(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx, task="image_generation_quality", prompt="A pumpkin latte")
+    view.show()
+    view.show_options()
+    popup = view.options_popup
+    assert popup.isVisible() and popup.isWindow()
+    assert not view.option_combos["complexity"].isEnabled()  # image tasks have no complexity
+    options = ctx.composer.options
+    for name in ("budget", "speed", "quality"):
+        assert view.option_combos[name].currentData() == options[name]
+    view.task_combo.setCurrentIndex(view.task_combo.findData("brief_questions"))
+    assert view.option_combos["complexity"].isEnabled()
+    assert view.system_prompt.text().startswith("System prompt: ")
+    assert view.system_prompt.font().pointSizeF() >= 10
+    view.route_again.setChecked(True)
+    assert ctx.composer.route_again
+    popup.close()
+    run(qloop, ctx.composer.wait_idle())
+
+
+def test_exclusions_are_grouped_by_reason_in_plain_words():
+    from sparklio_desktop.ui.viewmodels.payloads import ExcludedModel
+    from sparklio_desktop.ui.views.composer_view import exclusion_lines, plain_detail
+
+    down = "Ollama is not running (start it with `ollama serve`)"
+    excluded = [
+        ExcludedModel("Llama 3.2", "provider unreachable", down),
+        ExcludedModel("Claude 3.5 Sonnet", "no API key", "set one with `sparklio keys set anthropic`"),
+        ExcludedModel("Qwen 2.5", "provider unreachable", down),
+        ExcludedModel("GPT-4", "too slow for the speed class", "about 12.0 s expected, limit 5 s (realtime)"),
+        ExcludedModel("Mistral 7B", "provider unreachable", down),
+    ]
+    assert exclusion_lines(excluded, 8) == [
+        "Ollama is not running: Llama 3.2, Qwen 2.5, Mistral 7B",
+        "No API key: Claude 3.5 Sonnet",
+        "Too slow for the speed class: GPT-4",
+        "… and 3 more (see Details)",
+    ]
+    assert exclusion_lines(excluded[:1], 1) == ["Ollama is not running: Llama 3.2"]
+    assert plain_detail(down) == "Ollama is not running"
+    assert plain_detail("pull it with `ollama pull llama3.2:3b`") == ""
+    assert plain_detail("about 12.0 s expected, limit 5 s (realtime)") == "about 12.0 s expected, limit 5 s (realtime)"
+
+
+def test_send_keeps_its_estimate_in_a_narrow_thread(qtbot, qloop, openai_server, make_ctx):
+    """Under a thread 380 px wide, with the route card moved to the side panel as the chat
+    page does, "Send · ~$…" is never cut: the task combo gives way first."""
+    from PySide6.QtWidgets import QHBoxLayout, QSplitter, QWidget
+
+    ctx = make_ctx()
+    ctx.composer.forced_model = "openai/gpt-4"
+    ctx.composer.explore = False
+    # One top-level owns everything (as the window does), so each widget is deleted once.
+    page = QWidget()
+    qtbot.addWidget(page)
+    row = QHBoxLayout(page)
+    row.setContentsMargins(0, 0, 0, 0)
+    thread = QSplitter(Qt.Orientation.Vertical)  # as the chat page's: a set width beats the minimum
+    thread.setFixedWidth(380)  # the chat page's narrowest thread
+    view = ComposerView(ctx.composer)
+    thread.addWidget(view)
+    side = QWidget()  # the route card and the example prompts go elsewhere, as on the chat page
+    QHBoxLayout(side).addWidget(view.preview_box)
+    side.layout().addWidget(view.empty_state)
+    row.addWidget(thread)
+    row.addWidget(side)
+    view.set_embedded(True)
+    view.prompt.setPlainText("Three questions for our autumn launch brief")
+    page.resize(800, 260)
+    page.show()
+    previews: list[RoutePreview] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    wait_until(qloop, lambda: bool(previews))
+    run(qloop, ctx.composer.wait_idle())
+    assert view.width() == 380 and "~$" in view.send_button.text()
+    assert view.send_button.width() >= view.send_button.sizeHint().width()
+    assert view.send_button.geometry().right() <= view.editor.width()
+    buttons = [view.attach, view.task_combo, view.options_button, view.send_button]
+    assert all(not w.isHidden() and w.width() >= w.minimumSizeHint().width() for w in buttons)
+    assert view.attach.text() == "&Image…" and view.task_label.isHidden()  # the short labels
+
+
+def test_the_options_popup_is_reached_and_left_by_keyboard(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx)
+    view.show()
+    view.options_button.click()  # Alt+P
+    popup = view.options_popup
+    assert popup.isVisible() and popup.isAncestorOf(QApplication.focusWidget())
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    assert not popup.isVisible()
+    run(qloop, ctx.composer.wait_idle())

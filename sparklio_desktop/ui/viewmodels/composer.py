@@ -35,6 +35,7 @@ from sparklio_desktop.core.dispatch import (
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.history import fit_history
 from sparklio_desktop.core.ledger import LedgerStore
+from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.providers.base import IMAGE_MIME_TYPES, ImageInput, Message
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
@@ -73,6 +74,7 @@ class TaskInfo:
     description: str
     system_prompt: str
     capability: str
+    words: str = ""  # the task's name in words ("Copywriting"), what the task picker shows
 
 
 class ComposerViewModel(ViewModel):
@@ -147,7 +149,7 @@ class ComposerViewModel(ViewModel):
     def tasks(self) -> list[TaskInfo]:
         policy = self._workspace.policy
         return [
-            TaskInfo(name, spec.description, spec.system_prompt, str(spec.capability.value))
+            TaskInfo(name, spec.description, spec.system_prompt, str(spec.capability.value), task_words(policy, name))
             for name, spec in policy.tasks.items()
         ]
 

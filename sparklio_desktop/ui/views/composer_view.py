@@ -1,19 +1,35 @@
-"""The composer: options, prompt, live route preview, the streamed answer, the rating.
+"""The composer: a prompt box, one row of controls, the route card, the streamed answer.
 
 It only shows what :class:`ComposerViewModel` says and forwards what the user does;
 widget values are pushed with signals blocked so a refresh never loops back.
+
+Why it is this compact: under a conversation thread the composer must leave the thread
+the room. The prompt box comes first and is the biggest thing; one row under it holds
+Attach, the task (in words), an Options popup and Send, which shows the estimate: the
+money at the point of decision. The route options (complexity, budget, speed, quality,
+"Route follow-ups again", "New conversation", the system prompt) live in the popup,
+pre-filled from the task table. The last answer's stars and "Save as .md…" show only
+once there is an answer.
+
+The route card (``preview_box``, which the chat page moves into its right-hand panel)
+says in plain words why the first model, the estimate, the chain ("If it fails: …") and
+how many models were left out, a toggle away from one line per reason, without the shell
+commands the router's details end with.
 
 Two states teach instead of listing: before the first message, one sentence and example
 prompts as chips (a click fills the task and the prompt); when no model can answer, one
 notice in plain words with the buttons that fix it (Add a key, Start Ollama, Open Models),
 emitted as ``actionRequested`` for the window to act on, shown once: not repeated by
-the chain line, the result line or a notification.
+the chain line, the exclusions, the result line or a notification.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
+import re
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPoint, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,6 +44,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -35,11 +52,19 @@ from PySide6.QtWidgets import (
 )
 
 from sparklio_desktop.ui.viewmodels.composer import IMAGE_TYPES, OPTION_CHOICES, ComposerViewModel
-from sparklio_desktop.ui.viewmodels.payloads import AttemptUpdate, RoutePreview, RunSummary, StartedAttempt, TaskOptions
+from sparklio_desktop.ui.viewmodels.payloads import (
+    AttemptUpdate,
+    ExcludedModel,
+    RoutePreview,
+    RunSummary,
+    StartedAttempt,
+    TaskOptions,
+)
 from sparklio_desktop.ui.widgets.format import usd_text
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
 from sparklio_desktop.ui.widgets.prompt_edit import PromptEdit
+from sparklio_desktop.ui.widgets.stars import StarRating
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -66,6 +91,45 @@ _NO_KEY, _OLLAMA_DOWN, _NOT_PULLED, _CAP = (
 )
 
 
+_UNREACHABLE = "provider unreachable"
+# A shell command in a router detail: a parenthesis holding one ("(start it with `ollama serve`)"),
+# or a hint that is one ("set one with `sparklio keys set openai`").
+_COMMAND_HINT = re.compile(r"\s*\([^()]*`[^()]*\)|[^()]*`.*")
+
+
+def plain_detail(detail: str) -> str:
+    """A router detail without the shell command it may carry ("Ollama is not running")."""
+    return _COMMAND_HINT.sub("", detail).strip(" :;,")
+
+
+def exclusion_lines(excluded: Sequence[ExcludedModel], count: int) -> list[str]:
+    """The left-out models grouped by reason, one line each, in plain words and without
+    shell commands ("Ollama is not running: Llama 3.2, Qwen 2.5"), then how many more.
+
+    Grouped by the rule's words, except an unreachable provider, which says which one
+    ("Ollama is not running"); per-model specifics (seconds, tokens) stay in the inspector."""
+    groups: dict[str, list[str]] = {}
+    for model in excluded:
+        detail = plain_detail(model.detail)
+        words = detail if model.reason == _UNREACHABLE and detail else model.reason
+        groups.setdefault(words[:1].upper() + words[1:], []).append(model.name)
+    lines = [f"{words}: {', '.join(names)}" for words, names in groups.items()]
+    more = count - len(excluded)
+    if more > 0:
+        lines.append(f"… and {more} more (see Details)")
+    return lines
+
+
+def estimate_words(preview: RoutePreview) -> str:
+    """ "~$0.0098 · ~6 s · 781 tokens in / 500 out": the first model's cost, time and work."""
+    parts = ["price unknown" if preview.cost_usd is None else f"~{usd_text(preview.cost_usd)}"]
+    latency = preview.latency_s
+    if latency is not None:
+        parts.append(f"~{latency:.0f} s" if latency >= 3 else f"~{latency:.1f} s")
+    parts.append(f"{preview.input_tokens} tokens in / {preview.output_tokens} out")
+    return " · ".join(parts)
+
+
 def no_fit_words(reasons: tuple[str, ...]) -> tuple[str, bool]:
     """The "no model fits" notice in plain words, and whether "Start Ollama" belongs in it."""
     text = " ".join(reasons)
@@ -84,6 +148,34 @@ def no_fit_words(reasons: tuple[str, ...]) -> tuple[str, bool]:
     return (f"No model can answer this yet: {sentence}.", _OLLAMA_DOWN in text)
 
 
+NARROW_ROW_PX = 520  # an editor narrower than this gets the row's short labels
+PROMPT_LINES = 4  # the prompt box's preferred height, in lines; it grows with the space it is given
+
+
+class _ComposerPrompt(PromptEdit):
+    """The prompt box, asking for a few lines rather than a text editor's 192 px, so the
+    composer under a thread stays small; it stretches when the composer has room."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        lines = self.fontMetrics().lineSpacing() * PROMPT_LINES
+        margins = self.contentsMargins()
+        return QSize(super().sizeHint().width(), lines + margins.top() + margins.bottom() + 8)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(super().minimumSizeHint().width(), self.fontMetrics().lineSpacing() * 2 + 12)
+
+
+class _Editor(QWidget):
+    """The prompt and its row, saying when its width changed (a signal rather than an event
+    filter on a child, which a dying parent must not receive)."""
+
+    resized = Signal()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.resized.emit()
+
+
 class ComposerView(QWidget):
     """Compose a task and watch it stream."""
 
@@ -92,13 +184,16 @@ class ComposerView(QWidget):
     def __init__(self, vm: ComposerViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
+        self._estimate = ""  # the Send button's "~$0.0098", from the last preview
+        self._rated = 0  # the last answer's stored rating, what the stars fall back to
+        self._exclusion_count = 0
         self._build()
         self._connect()
         tasks = vm.tasks()
         self._build_chips([t.name for t in tasks])
         with QSignalBlocker(self.task_combo):
             for info in tasks:
-                self.task_combo.addItem(f"{info.name} — {info.description}", info.name)
+                self.task_combo.addItem(info.words or info.name, info.name)
                 self.task_combo.setItemData(self.task_combo.count() - 1, info.description, Qt.ItemDataRole.ToolTipRole)
         if tasks:
             vm.set_task(tasks[0].name)
@@ -112,90 +207,201 @@ class ComposerView(QWidget):
         return combo
 
     def _build(self) -> None:
-        self.task_combo = QComboBox()
-        self.task_combo.setAccessibleName("Task type")
-        self.description = QLabel()
-        self.description.setWordWrap(True)
-        self.option_combos = {name: self._combo(name.capitalize(), values) for name, values in OPTION_CHOICES.items()}
-        form = QFormLayout()
-        form.addRow("&Task", self.task_combo)
-        form.addRow("", self.description)
-        for name, combo in self.option_combos.items():
-            form.addRow(f"{name.capitalize()}", combo)
-        self.route_again = QCheckBox("Route follow-ups again")
-        self.route_again.setAccessibleName("Route follow-ups again")
-        self.new_conversation = QPushButton("New conversation")
-        self.conversation_label = QLabel("New conversation")
-        row = QHBoxLayout()
-        row.addWidget(self.route_again)
-        row.addWidget(self.new_conversation)
-        row.addWidget(self.conversation_label, 1)
-
-        self.system_prompt = QLabel()
-        self.system_prompt.setWordWrap(True)
-        self.system_prompt.setStyleSheet("color: palette(mid); font-style: italic")
-        self.prompt = PromptEdit()
-        self.prompt.setAccessibleName("Prompt")
-        self.prompt.setPlaceholderText("Write your prompt. Ctrl+Enter sends, Esc cancels. Drop images to attach.")
-        self.attach = QPushButton("Attach &image…")
-        self.attach.setAccessibleName("Attach image")
-        self.clear_images = QPushButton("Clear images")
-        self.images_label = QLabel()
-        self.send_button = QPushButton("&Send")
-        self.send_button.setAccessibleName("Send")
-        self.send_button.setToolTip("Send (Ctrl+Enter)")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setAccessibleName("Cancel")
-        self.cancel_button.setToolTip("Cancel (Esc)")
-        self.cancel_button.setEnabled(False)
-        buttons = QHBoxLayout()
-        for widget in (self.attach, self.clear_images, self.images_label):
-            buttons.addWidget(widget)
-        buttons.addStretch(1)
-        buttons.addWidget(self.send_button)
-        buttons.addWidget(self.cancel_button)
-
-        editor = QWidget()
-        left = QVBoxLayout(editor)
-        left.addLayout(form)
-        left.addLayout(row)
-        left.addWidget(self.system_prompt)
-        left.addWidget(self.prompt, 1)
-        left.addLayout(buttons)
-
-        preview_box = QGroupBox("Route preview")
-        preview_inner = QWidget()
-        preview = QVBoxLayout(preview_inner)
-        preview_scroll = QScrollArea()
-        preview_scroll.setWidgetResizable(True)
-        preview_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        preview_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        preview_scroll.setWidget(preview_inner)
-        preview_box.setMinimumWidth(300)
-        QVBoxLayout(preview_box).addWidget(preview_scroll)
-        self.preview_chain = QLabel("–")
-        self.preview_chain.setWordWrap(True)
-        self.preview_chain.setAccessibleName("Route preview chain")
-        self.preview_estimate = QLabel()
-        self.preview_estimate.setAccessibleName("Route preview estimate")
-        self.preview_exclusions = QLabel()
-        self.preview_exclusions.setWordWrap(True)
-        self.preview_exclusions.setAccessibleName("Route preview exclusions")
-        for widget in (self.preview_chain, self.preview_estimate, self.preview_exclusions):
-            widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            preview.addWidget(widget)
-        self.no_fit = self._no_fit_notice()
-        preview.addWidget(self.no_fit)
-        preview.addStretch(1)
-
+        self.editor = self._build_editor()
+        self.preview_box = self._build_route_card()
         top = QSplitter(Qt.Orientation.Horizontal)
         top.setObjectName("composer-editor-preview")
-        top.addWidget(editor)
-        top.addWidget(preview_box)
+        top.setChildrenCollapsible(False)
+        top.addWidget(self.editor)
+        top.addWidget(self.preview_box)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
         top.setSizes([700, 420])
 
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("composer-top-answer")
+        split.addWidget(top)
+        split.addWidget(self._build_answer_area())
+        split.setSizes([260, 380])  # on its own page: room for the route card above the answer
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+
+        send = QShortcut(QKeySequence("Ctrl+Return"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        send.activated.connect(self.vm.send)
+        send_enter = QShortcut(QKeySequence("Ctrl+Enter"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        send_enter.activated.connect(self.vm.send)
+        cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        cancel.activated.connect(self._escape)
+
+    def _build_editor(self) -> QWidget:
+        """The prompt box, then one row: Attach, Task, Options … Send, Cancel."""
+        self.prompt = _ComposerPrompt()
+        self.prompt.setAccessibleName("Prompt")
+        self.prompt.setPlaceholderText("Ask, draft, brainstorm… Ctrl+Enter sends, Esc cancels. Drop images to attach.")
+        self.prompt.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.attach = QToolButton()  # a tool button, as Options: no push button's 80 px minimum
+        self.attach.setText("Attach &image…")
+        self.attach.setAccessibleName("Attach image")
+        self.attach.setToolTip("Attach images (or drop them on the prompt)")
+        self.images_label = QLabel()
+        self.images_label.setAccessibleName("Attached images")
+        # the names give way (cut, whole in the tooltip) before the buttons do
+        self.images_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.clear_images = QToolButton()
+        self.clear_images.setText("×")
+        self.clear_images.setAccessibleName("Clear images")
+        self.clear_images.setToolTip("Clear images")
+        self.clear_images.hide()  # shown while images are attached
+        self.task_label = QLabel("&Task:")
+        self.task_combo = QComboBox()
+        self.task_combo.setAccessibleName("Task type")
+        self.task_combo.setToolTip("Task")
+        self.task_combo.setMinimumContentsLength(4)  # how far it gives way in a narrow thread
+        self.task_label.setBuddy(self.task_combo)
+        self.options_button = QToolButton()
+        self.options_button.setText("O&ptions ▾")
+        self.options_button.setAccessibleName("Route options")
+        self.options_button.setToolTip("Complexity, budget, speed, quality, follow-ups, the system prompt")
+        self.options_popup = self._build_options_popup()
+        self.send_button = QPushButton("&Send")
+        self.send_button.setAccessibleName("Send")
+        self.send_button.setToolTip("Send (Ctrl+Enter)")
+        self.send_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel")
+        self.cancel_button.setToolTip("Cancel (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.hide()  # in Send's place while a request runs: the row fits a narrow thread
+        self.controls = row = QHBoxLayout()
+        row.setSpacing(8)
+        for widget in (self.attach, self.task_label, self.task_combo, self.options_button):
+            row.addWidget(widget)
+        row.addWidget(self.images_label, 1)
+        row.addWidget(self.clear_images)
+        row.addWidget(self.send_button)
+        row.addWidget(self.cancel_button)
+
+        editor = _Editor()
+        editor.setObjectName("composer-editor")
+        self._column = column = QVBoxLayout(editor)
+        column.setContentsMargins(8, 8, 8, 8)
+        column.setSpacing(8)
+        column.addWidget(self.prompt, 1)
+        column.addLayout(row)
+        editor.resized.connect(self._fit_row)
+        return editor
+
+    def _fit_row(self) -> None:
+        """Under a narrow thread (the window at 1024 px) the row keeps one line and Send its
+        estimate: "Attach image…" becomes "Image…" and the "Task:" label goes (the combo's
+        tooltip and accessible name still say it)."""
+        narrow = self.editor.width() < NARROW_ROW_PX
+        self.attach.setText("&Image…" if narrow else "Attach &image…")
+        self.task_label.setVisible(not narrow)
+        self.controls.setSpacing(4 if narrow else 8)
+        side = 4 if narrow else 8
+        self._column.setContentsMargins(side, 8, side, 8)
+        Policy = QComboBox.SizeAdjustPolicy
+        self.task_combo.setSizeAdjustPolicy(
+            Policy.AdjustToMinimumContentsLengthWithIcon if narrow else Policy.AdjustToContents
+        )
+
+    def _build_options_popup(self) -> QFrame:
+        """The route options, a click away: pre-filled from the task table, changed rarely."""
+        popup = QFrame(self, Qt.WindowType.Popup)
+        popup.setObjectName("composer-options")
+        popup.setAccessibleName("Route options")
+        popup.setFrameShape(QFrame.Shape.StyledPanel)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.option_combos = {name: self._combo(name.capitalize(), values) for name, values in OPTION_CHOICES.items()}
+        form = QFormLayout()
+        for name, combo in self.option_combos.items():
+            form.addRow(f"{name.capitalize()}", combo)
+        self.route_again = QCheckBox("Route follow-ups again")
+        self.route_again.setAccessibleName("Route follow-ups again")
+        self.route_again.setToolTip("Off: a follow-up stays on the model that answered")
+        self.new_conversation = QPushButton("New conversation")
+        self.conversation_label = QLabel("New conversation")
+        conversation = QHBoxLayout()
+        conversation.addWidget(self.new_conversation)
+        conversation.addWidget(self.conversation_label, 1)
+        self.system_prompt = QLabel()
+        self.system_prompt.setWordWrap(True)
+        self.system_prompt.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        small = self.system_prompt.font()
+        small.setPointSizeF(max(small.pointSizeF() * 0.9, 10.0))  # small, never under 10 pt
+        small.setItalic(True)
+        self.system_prompt.setFont(small)
+        column = QVBoxLayout(popup)
+        column.addWidget(self.description)
+        column.addLayout(form)
+        column.addWidget(self.route_again)
+        column.addLayout(conversation)
+        column.addWidget(self.system_prompt)
+        popup.setMinimumWidth(320)
+        popup.setMaximumWidth(460)
+        return popup
+
+    def show_options(self) -> None:
+        """Open the options popup over the Options button: above it when the composer sits
+        at the bottom of the screen, below it otherwise."""
+        popup, button = self.options_popup, self.options_button
+        popup.adjustSize()
+        below = button.mapToGlobal(QPoint(0, button.height()))
+        screen = button.screen().availableGeometry()
+        if below.y() + popup.height() > screen.bottom():
+            below = button.mapToGlobal(QPoint(0, -popup.height()))
+        popup.move(max(screen.left(), min(below.x(), screen.right() - popup.width())), max(screen.top(), below.y()))
+        popup.show()
+        self.option_combos["budget"].setFocus()
+
+    def _build_route_card(self) -> QGroupBox:
+        """Why the first model, the estimate, the chain in words, the exclusions a toggle away."""
+        box = QGroupBox("Route")
+        box.setObjectName("composer-route")
+        inner = QWidget()
+        card = QVBoxLayout(inner)
+        card.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(inner)
+        box.setMinimumWidth(300)
+        QVBoxLayout(box).addWidget(scroll)
+        self.preview_summary = QLabel("–")
+        self.preview_summary.setAccessibleName("Why this model")
+        self.preview_estimate = QLabel()
+        self.preview_estimate.setAccessibleName("Route estimate")
+        self.preview_chain = QLabel()
+        self.preview_chain.setAccessibleName("Route chain")
+        self.exclusions_toggle = QToolButton()
+        self.exclusions_toggle.setCheckable(True)
+        self.exclusions_toggle.setAutoRaise(True)
+        self.exclusions_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.exclusions_toggle.setStyleSheet("QToolButton { border: none; padding: 0; text-decoration: underline }")
+        self.exclusions_toggle.setAccessibleName("Show the excluded models")
+        self.exclusions_toggle.hide()
+        self.preview_exclusions = QLabel()
+        self.preview_exclusions.setAccessibleName("Excluded models")
+        self.preview_exclusions.hide()
+        for label in (self.preview_summary, self.preview_estimate, self.preview_chain, self.preview_exclusions):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        card.addWidget(self.preview_summary)
+        card.addWidget(self.preview_estimate)
+        card.addWidget(self.preview_chain)
+        card.addWidget(self.exclusions_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        card.addWidget(self.preview_exclusions)
+        self.no_fit = self._no_fit_notice()
+        card.addWidget(self.no_fit)
+        card.addStretch(1)
+        return box
+
+    def _build_answer_area(self) -> QWidget:
+        """The streamed answer, its images, the result line and the last answer's actions."""
         self.answer = StreamingMarkdownView()
         self.answer.setAccessibleName("Answer")
         self.attempt_label = QLabel()
@@ -214,22 +420,20 @@ class ComposerView(QWidget):
         self.copy_button.setAccessibleName("Copy answer")
         self.save_button = QPushButton("Save as .&md…")
         self.save_button.setAccessibleName("Save answer as Markdown")
-        self.stars: list[QToolButton] = []
-        actions = QHBoxLayout()
+        self.stars = StarRating(name="Rate the last answer")
+        self.stars.setEnabled(False)
+        # Shown once there is an answer: nothing to save or rate before.
+        self.answer_actions = QWidget()
+        self.answer_actions.setObjectName("composer-answer-actions")
+        actions = QHBoxLayout(self.answer_actions)
+        actions.setContentsMargins(0, 0, 0, 0)
         actions.addWidget(self.copy_button)
-        actions.addWidget(self.save_button)
         actions.addWidget(self.save_image)
         actions.addStretch(1)
-        actions.addWidget(QLabel("Rate:"))
-        for n in range(1, 6):
-            star = QToolButton()
-            star.setText("☆")
-            star.setAccessibleName(f"Rate {n} star{'s' if n > 1 else ''}")
-            star.setToolTip(f"{n} of 5")
-            star.setEnabled(False)
-            star.clicked.connect(lambda _=False, n=n: self.vm.rate(n))
-            self.stars.append(star)
-            actions.addWidget(star)
+        actions.addWidget(QLabel("Rate the answer:"))
+        actions.addWidget(self.stars)
+        actions.addWidget(self.save_button)
+        self.answer_actions.hide()
 
         self.empty_state = QFrame()
         self.empty_state.setObjectName("composer-empty-state")
@@ -246,26 +450,21 @@ class ComposerView(QWidget):
 
         bottom = QWidget()
         lower = QVBoxLayout(bottom)
+        lower.setContentsMargins(8, 0, 8, 8)
         lower.addWidget(self.empty_state)
         lower.addWidget(self.attempt_label)
         lower.addWidget(self.answer, 1)
         lower.addWidget(self.images)
         lower.addWidget(self.result_label)
-        lower.addLayout(actions)
+        lower.addWidget(self.answer_actions)
+        return bottom
 
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.setObjectName("composer-top-answer")
-        split.addWidget(top)
-        split.addWidget(bottom)
-        layout = QVBoxLayout(self)
-        layout.addWidget(split)
-
-        send = QShortcut(QKeySequence("Ctrl+Return"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        send.activated.connect(self.vm.send)
-        send_enter = QShortcut(QKeySequence("Ctrl+Enter"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        send_enter.activated.connect(self.vm.send)
-        cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        cancel.activated.connect(self.vm.cancel)
+    def set_embedded(self, embedded: bool) -> None:
+        """Under a conversation thread (the chat page): the thread shows the answers, so the
+        composer's own answer view, result line and Copy are hidden; the attempt line, the
+        generated images and the last answer's stars and Save stay, one line under the prompt."""
+        for widget in (self.answer, self.result_label, self.copy_button):
+            widget.setVisible(not embedded)
 
     def _no_fit_notice(self) -> QFrame:
         frame = QFrame()
@@ -325,6 +524,7 @@ class ComposerView(QWidget):
         self.prompt.cancelRequested.connect(vm.cancel)
         self.attach.clicked.connect(self._choose_images)
         self.clear_images.clicked.connect(vm.clear_images)
+        self.options_button.clicked.connect(self.show_options)
         self.route_again.toggled.connect(lambda on: setattr(vm, "route_again", on))
         self.new_conversation.clicked.connect(vm.new_conversation)
         self.send_button.clicked.connect(lambda: vm.send())
@@ -333,11 +533,13 @@ class ComposerView(QWidget):
         self.save_button.clicked.connect(self._save_markdown)
         self.save_image.clicked.connect(self._save_image)
         self.images.itemActivated.connect(self._open_image)
+        self.stars.ratingChanged.connect(self._rate)
+        self.exclusions_toggle.toggled.connect(self._show_exclusions)
 
         vm.optionsChanged.connect(self._on_options)
         vm.previewChanged.connect(self._on_preview)
-        vm.previewFailed.connect(lambda text: self.preview_chain.setText(f"Cannot route: {text}"))
-        vm.imagesChanged.connect(lambda names: self.images_label.setText(", ".join(names)))
+        vm.previewFailed.connect(self._on_preview_failed)
+        vm.imagesChanged.connect(self._on_images)
         vm.busyChanged.connect(self._on_busy)
         vm.requestStarted.connect(self._on_started)
         vm.tokenReceived.connect(self.answer.append_text)
@@ -348,6 +550,23 @@ class ComposerView(QWidget):
         vm.conversationChanged.connect(self._on_conversation)
 
     # -- user actions -----------------------------------------------------------------
+    def _rate(self, stars: int) -> None:
+        """A click on the stars rates the last answer; clicking the chosen star again would
+        clear it, which the ledger cannot store, so the stored rating comes back."""
+        if stars == 0:
+            with QSignalBlocker(self.stars):
+                self.stars.setRating(self._rated)
+            return
+        self.vm.rate(stars)
+
+    def _escape(self) -> None:
+        """Esc closes the options popup when it is open, else cancels the running request."""
+        if self.options_popup.isVisible():
+            self.options_popup.close()
+            self.options_button.setFocus()
+        else:
+            self.vm.cancel()
+
     def _choose_images(self) -> None:
         patterns = " ".join(f"*{suffix}" for suffix in IMAGE_TYPES)
         paths, _ = QFileDialog.getOpenFileNames(self, "Attach images", "", f"Images ({patterns})")
@@ -387,25 +606,59 @@ class ComposerView(QWidget):
 
     def _on_preview(self, preview: RoutePreview) -> None:
         self._show_no_fit(preview.no_fit_reasons if not preview.chain else ())
-        if not preview.chain:
-            self.preview_chain.setText("Chain: none (see below)")
-            self.preview_estimate.setText(
-                f"Nothing would run ({preview.input_tokens} tokens in / {preview.output_tokens} out)"
-            )
-            self.preview_exclusions.clear()
-            return
-        self.preview_chain.setText("Chain: " + " → ".join(preview.chain_names))
-        latency = preview.latency_s
         tokens = f"{preview.input_tokens} tokens in / {preview.output_tokens} out"
-        self.preview_estimate.setText(
-            f"Estimated {usd_text(preview.cost_usd)}, {'–' if latency is None else f'{latency:.1f} s'}, {tokens}"
+        if not preview.chain:  # the notice says why, once; nothing is estimated
+            self.preview_summary.clear()  # the notice below is the one sentence
+            self.preview_summary.hide()
+            self.preview_estimate.setText(f"Nothing would run ({tokens})")
+            self.preview_chain.clear()
+            self.preview_chain.hide()
+            self._set_exclusions([], 0)
+            self._set_estimate("")
+            return
+        first = preview.chain_names[0] if preview.chain_names else preview.chain[0]
+        self.preview_summary.setText(preview.summary or f"{first} answers.")
+        self.preview_summary.show()
+        self.preview_estimate.setText(estimate_words(preview))
+        self.preview_chain.setText(preview.fallbacks or "No fallback: only this model fits.")
+        self.preview_chain.show()
+        self._set_exclusions(exclusion_lines(preview.excluded, preview.excluded_count), preview.excluded_count)
+        self._set_estimate("" if preview.cost_usd is None else f"~{usd_text(preview.cost_usd)}")
+
+    def _on_preview_failed(self, text: str) -> None:
+        self.preview_summary.setText(f"Cannot route: {text}")
+        self.preview_summary.show()
+        self.preview_estimate.clear()
+        self.preview_chain.hide()
+        self._set_exclusions([], 0)
+        self._set_estimate("")
+
+    def _set_exclusions(self, lines: list[str], count: int) -> None:
+        """ "N models excluded ▸", a toggle that shows one line per reason."""
+        self.preview_exclusions.setText("\n".join(lines))
+        self.exclusions_toggle.setVisible(count > 0)
+        self._exclusion_count = count
+        self._show_exclusions(self.exclusions_toggle.isChecked())
+
+    def _show_exclusions(self, shown: bool) -> None:
+        count = self._exclusion_count
+        arrow = "▾" if shown else "▸"
+        self.exclusions_toggle.setText(f"{_count(count, 'model', 'models')} excluded {arrow}")
+        self.preview_exclusions.setVisible(shown and count > 0)
+
+    def _set_estimate(self, estimate: str) -> None:
+        """Send says what it will cost: "Send · ~$0.0098"."""
+        self._estimate = estimate
+        self.send_button.setText(f"&Send · {estimate}" if estimate else "&Send")
+        self.send_button.setMinimumWidth(self.send_button.sizeHint().width())  # the estimate is never cut
+        self.send_button.setToolTip(
+            f"Send (Ctrl+Enter); the first model's estimate: {estimate}" if estimate else "Send (Ctrl+Enter)"
         )
-        # The exclusions that matter: the best-scoring models that were left out.
-        lines = [f"{m.name}: {m.reason}" + (f" ({m.detail})" if m.detail else "") for m in preview.excluded]
-        more = preview.excluded_count - len(lines)
-        if more > 0:
-            lines.append(f"… and {more} more (see the inspector)")
-        self.preview_exclusions.setText("\n".join(["Excluded:", *lines]) if lines else "")
+
+    def _on_images(self, names: list[str]) -> None:
+        self.images_label.setText(", ".join(names))
+        self.images_label.setToolTip("\n".join(names))
+        self.clear_images.setVisible(bool(names))
 
     def _show_no_fit(self, reasons: tuple[str, ...]) -> None:
         """The one place "no model fits" is said: plain words and the buttons that fix it."""
@@ -422,6 +675,8 @@ class ComposerView(QWidget):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
+        self.send_button.setVisible(not busy)
+        self.cancel_button.setVisible(busy)
         if not busy:
             self.answer.flush()
 
@@ -433,9 +688,11 @@ class ComposerView(QWidget):
         self.images.clear()
         self.images.hide()
         self.save_image.hide()
-        for star in self.stars:
-            star.setText("☆")
-            star.setEnabled(False)
+        self.answer_actions.hide()
+        self._rated = 0
+        with QSignalBlocker(self.stars):
+            self.stars.setRating(0)
+        self.stars.setEnabled(False)
 
     def _on_attempt(self, update: AttemptUpdate) -> None:
         if isinstance(update, StartedAttempt):
@@ -464,8 +721,8 @@ class ComposerView(QWidget):
                 parts.append("A/B exploration")
             self.result_label.setText(" · ".join(parts))
             self.attempt_label.clear()
-            for star in self.stars:
-                star.setEnabled(True)
+            self.stars.setEnabled(True)
+            self.answer_actions.show()
             self._show_images(result.images)
         elif result.model is None and (result.error or "").startswith("No model fits"):
             self.answer.flush()
@@ -491,8 +748,9 @@ class ComposerView(QWidget):
         self.result_label.setText("Cancelled.")
 
     def _on_rated(self, stars: int) -> None:
-        for n, star in enumerate(self.stars, start=1):
-            star.setText("★" if n <= stars else "☆")
+        self._rated = stars
+        with QSignalBlocker(self.stars):
+            self.stars.setRating(stars)
 
     def _on_conversation(self, turns: int) -> None:
         self.empty_state.setVisible(turns == 0)  # a new conversation: the example prompts again
