@@ -37,7 +37,8 @@ def test_screenshot_writes_four_pngs(tmp_path, sparklio_home):
         path = out / f"{name}.png"
         assert path.stat().st_size > 1000
         image = QImage(str(path))
-        assert not image.isNull() and image.width() > 300 and image.height() > 300
+        # The composer alone is compact (the prompt and one row): the rest are whole pages.
+        assert not image.isNull() and image.width() > 300 and image.height() > (150 if name == "composer" else 300)
     # Picturing the first-run guide is not the creator finishing or skipping it.
     settings = sparklio_home / "settings.json"
     assert not settings.exists() or '"onboarding_done": true' not in settings.read_text()
