@@ -537,7 +537,7 @@ DEMO_TURNS = (
     (
         "assistant",
         "Here are three, from playful to polished:\n\n"
-        "1. **Pumpkin season just got colder.** Our new cold brew is here. 🎃\n"
+        "1. **Pumpkin season just got colder.** Our new cold brew is here.\n"
         "2. *Sip the season:* pumpkin spice, slow-steeped for 18 hours.\n"
         "3. Autumn in a glass — **limited run**, so don't wait.\n",
     ),

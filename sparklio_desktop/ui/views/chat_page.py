@@ -79,7 +79,7 @@ class ChatPage(QWidget):
         center.addWidget(composer)
         center.setStretchFactor(0, 3)
         center.setStretchFactor(1, 1)
-        center.setSizes([520, 260])
+        center.setSizes([600, 180])  # the compact composer: the prompt and one row
 
         self.route_panel = QSplitter(Qt.Orientation.Vertical)
         self.route_panel.setObjectName("chat-route-inspector")

@@ -135,7 +135,8 @@ class SpendView(QWidget):
         self.daily_plot = self.chart.addPlot(row=0, col=0, title=DAILY_TITLE)
         self.total_plot = self.chart.addPlot(row=1, col=0, title=TOTAL_TITLE)
         self.total_plot.setXLink(self.daily_plot)
-        self.legend = self.total_plot.addLegend(offset=(10, 10))
+        # Bottom right: the budget lines run along the top, the spend line starts at the bottom left.
+        self.legend = self.total_plot.addLegend(offset=(-10, -10))
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         self.daily_plot.addItem(self.bars)
         self.line = self.total_plot.plot([], [], name="Spent so far")
