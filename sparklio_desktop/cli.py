@@ -42,6 +42,7 @@ COMMANDS = {
     "leaderboard": "rank models by your compare votes: strength 0-10 with a 95% interval, votes, rank, stars",
     "suggest": "suggest policy changes from your ratings; --apply TASK writes a new policy version, --undo reverts it",
     "models": "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints",
+    "recipe": "multi-step recipes: list, show, estimate (every step's model and cost), run, resume RUN_ID",
     "doctor": "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside",
 }
 

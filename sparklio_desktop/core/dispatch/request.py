@@ -10,6 +10,7 @@ for, whichever front end built it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ __all__ = ["DEFAULT_IMAGE_SIZE", "RunRequest"]
 
 # The size a paid image is priced and generated at when the request names none.
 DEFAULT_IMAGE_SIZE = "1024x1024"
+_REQUEST_ID_RE = re.compile(r"[0-9a-f]{8,64}")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class RunRequest:
     image_options: ImageOptions | None = None  # local image generation: steps, negative prompt, guidance, seed
     # Local image generation: (step, total, PNG preview or None), called on the event loop's thread.
     image_progress: ImageProgress | None = None
+    # The ledger's request id for this run (default: a new random one). A recipe run gives
+    # its steps ids that start with the run's id, so the ledger rows of one run share it.
+    request_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.history:
@@ -60,6 +65,8 @@ class RunRequest:
         count = self.route.images
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise SparklioError(f"the number of images must be a whole number of at least 1, not {count!r}")
+        if self.request_id is not None and not _REQUEST_ID_RE.fullmatch(self.request_id):
+            raise SparklioError(f"a request id is 8 to 64 lowercase hex digits, not {self.request_id!r}")
         if self.max_output_tokens is not None and (
             isinstance(self.max_output_tokens, bool)
             or not isinstance(self.max_output_tokens, int)

@@ -171,7 +171,7 @@ class Dispatcher:
         return result
 
     async def stream(self, request: RunRequest) -> AsyncIterator[Event]:
-        request_id = uuid.uuid4().hex
+        request_id = request.request_id or uuid.uuid4().hex
         decision, chain = await self._plan(request)
         yield Routed(request_id, decision)
         answered: str | None = None

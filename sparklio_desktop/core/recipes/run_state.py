@@ -1,0 +1,122 @@
+"""A recipe run's record: ``recipe-runs/<run_id>/state.json`` in the data folder.
+
+Why a file per run, rewritten whole and atomically after every step: a run that stops
+(a step failed after its fallbacks, the budget, a kill) must resume from its first
+unfinished step without sending a finished one again. The record keeps the recipe as it
+was when the run started (an edit to the file later does not change a run half done),
+the inputs as given (text, or the path of a file or image, read again on resume), the
+route options, the brand voice, and per step its status, request id, model, cost, output
+and files. ``os.replace`` makes each write all-or-nothing, so a crash leaves the last
+complete record, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.settings import paths
+
+__all__ = ["RunState", "StepState", "UnknownRunError", "new_run_id", "runs_dir"]
+
+STATE_FILENAME = "state.json"
+_RUN_ID_RE = re.compile(r"[0-9a-f]{12}")
+
+
+class UnknownRunError(SparklioError):
+    """No recipe run by that id in the data folder."""
+
+
+def runs_dir() -> Path:
+    return paths.data_dir() / "recipe-runs"
+
+
+def new_run_id() -> str:
+    """12 hex digits; each step's request id starts with it (the ledger's rows of a run share it)."""
+    return uuid.uuid4().hex[:12]
+
+
+def step_request_id(run_id: str) -> str:
+    """A fresh request id for one try of one step: the run's id, then 20 random hex digits."""
+    return run_id + uuid.uuid4().hex[:20]
+
+
+@dataclass
+class StepState:
+    id: str
+    task: str
+    status: str = "pending"  # pending, running, done, failed, skipped
+    request_id: str | None = None  # the latest try's
+    request_ids: list[str] = field(default_factory=list)  # every try's, oldest first
+    model: str | None = None
+    cost_usd: str = "0"  # every try of this step, exact
+    output: str = ""
+    files: list[str] = field(default_factory=list)
+    error: str | None = None
+    reason: str | None = None  # why a step was skipped
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "skipped")
+
+    def add_cost(self, amount: Decimal) -> None:
+        self.cost_usd = format(Decimal(self.cost_usd) + amount, "f")
+
+
+@dataclass
+class RunState:
+    run_id: str
+    recipe_name: str
+    recipe: dict[str, Any]
+    inputs: dict[str, str]
+    options: dict[str, str | None]
+    voice: dict[str, Any] | None
+    out_dir: str
+    steps: list[StepState]
+    status: str = "running"  # running, stopped, done
+    created_utc: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    updated_utc: str = ""
+
+    @property
+    def folder(self) -> Path:
+        return runs_dir() / self.run_id
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return sum((Decimal(s.cost_usd) for s in self.steps), Decimal(0))
+
+    def save(self) -> None:
+        """Write the record atomically (a temporary file, then ``os.replace``)."""
+        self.updated_utc = datetime.now(UTC).isoformat()
+        folder = self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / STATE_FILENAME
+        tmp = folder / f".{STATE_FILENAME}.{os.getpid()}.tmp"
+        data = json.dumps(asdict(self), indent=2, ensure_ascii=False)
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+
+    @classmethod
+    def load(cls, run_id: str) -> RunState:
+        if not _RUN_ID_RE.fullmatch(run_id):
+            raise UnknownRunError(f"no recipe run '{run_id}' (a run id is 12 hex digits)")
+        path = runs_dir() / run_id / STATE_FILENAME
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            steps = [StepState(**s) for s in raw.pop("steps")]
+            return cls(**raw, steps=steps)
+        except FileNotFoundError:
+            raise UnknownRunError(f"no recipe run '{run_id}' in {runs_dir()}") from None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SparklioError(f"{path}: cannot read the run's record: {exc}") from None

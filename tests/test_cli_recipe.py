@@ -1,0 +1,123 @@
+"""``sparklio recipe`` as scripts use it: estimate's JSON, bad inputs, and a run of the SNS
+post set against the loopback OpenAI and Anthropic servers, stopped by a failing step and
+resumed without sending a finished step again."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sparklio_desktop.core.settings.paths import ledger_path
+from tests.fakes.anthropic_server import AnthropicServer
+from tests.fakes.loopback import Fault
+from tests.fakes.openai_server import OpenAIServer
+from tests.test_cli_dispatch import sparklio
+
+
+@pytest.fixture
+def fakes():
+    with OpenAIServer() as openai, AnthropicServer() as anthropic:
+        openai.reply_text = "Five post ideas for the autumn menu."
+        anthropic.reply_text = "1. Maple latte season starts today."
+        env = {
+            "OPENAI_API_KEY": "sk-recipe-test-0123456789abcdef",
+            "OPENAI_BASE_URL": openai.api_url,
+            "ANTHROPIC_API_KEY": "sk-ant-recipe-test-0123456789abcdef",
+            "ANTHROPIC_BASE_URL": anthropic.base_url,
+        }
+        yield openai, anthropic, env
+
+
+def test_list_show_and_estimate_json():
+    listing = json.loads(sparklio("recipe", "list", "--json").stdout)
+    assert {r["name"] for r in listing["recipes"]} == {"brand_analysis", "sns_post_set", "blog_post", "video_30s"}
+    shown = sparklio("recipe", "show", "video_30s")
+    assert shown.returncode == 0 and "unavailable: no provider" in shown.stdout
+    result = sparklio("recipe", "estimate", "sns_post_set", "--input", "brief=Autumn menu", "--all-available", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert [s["task"] for s in plan["steps"]] == [
+        "trend_analysis",
+        "copywriting_standard",
+        "image_generation_bulk",
+        "trend_analysis",
+    ]
+    for step in plan["steps"]:
+        assert {"task", "model", "input_tokens", "output_tokens", "images", "cost_usd"} <= set(step)
+        assert isinstance(step["cost_usd"], str)
+    assert plan["steps"][2]["images"] == 5 and plan["steps"][2]["model"] == "local/stable-diffusion"
+    assert Decimal(plan["total_usd"]) == sum(Decimal(s["cost_usd"]) for s in plan["steps"])
+    assert set(plan["alternatives"]["budget"]) == {"low", "standard", "premium"}
+    text = sparklio("recipe", "estimate", "video_30s", "--all-available")
+    assert "skipped: no provider" in text.stdout and "not included: $1.00" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("run", "nope"), "unknown recipe 'nope'"),
+        (("run", "sns_post_set"), "needs --input brief="),
+        (("run", "sns_post_set", "--input", "brief"), "write NAME=VALUE"),
+        (("estimate", "sns_post_set", "--input", "colour=red"), "no input 'colour'"),
+        (("run", "brand_analysis", "--input", "brand=M", "--input", "logo=/nonexistent/logo.png"), "cannot read it"),
+        (("run", "sns_post_set", "--input", "brief=x", "--brand-voice", "nobody"), "unknown brand voice"),
+        (("resume", "0123456789ab"), "no recipe run '0123456789ab'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_is_sent(fakes, args, words):
+    openai, anthropic, env = fakes
+    result = sparklio("recipe", *args, env_extra=env)
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert openai.requests == [] and anthropic.requests == []
+    assert not ledger_path().exists()
+
+
+def test_run_stops_at_a_failing_step_and_resume_sends_only_the_rest(fakes, tmp_path):
+    openai, anthropic, env = fakes
+    openai.script(Fault(status=400, error_type="content_policy_violation", path_contains="/images"))
+    out = tmp_path / "posts"
+    first = sparklio("recipe", "run", "sns_post_set", "--input", "brief=Autumn menu", "--out", str(out), "--json",
+                     env_extra=env)  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    run = json.loads(first.stdout)
+    run_id = run["run_id"]
+    assert [s["outcome"] for s in run["steps"]] == ["done", "done", "failed", "pending"]
+    assert run["steps"][1]["model"] == "anthropic/claude-3-5-sonnet"  # the captions
+    assert (out / "captions.md").read_text() == "1. Maple latte season starts today."
+    for step in run["steps"][:3]:
+        assert step["request_id"].startswith(run_id) and isinstance(step["cost_usd"], str)
+    chats_before = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
+    messages_before = len(anthropic.requests)
+    # the brief analysis's answer went into the captions' prompt
+    assert "Five post ideas for the autumn menu." in json.dumps(anthropic.requests[0].body)
+
+    second = sparklio("recipe", "resume", run_id, "--json", env_extra=env)
+    assert second.returncode == 0, second.stderr
+    resumed = json.loads(second.stdout)
+    assert resumed["run_id"] == run_id and [s["outcome"] for s in resumed["steps"]] == ["done"] * 4
+    assert resumed["steps"][0]["request_id"] == run["steps"][0]["request_id"]  # not sent again
+    # Only the images (5 DALL-E calls, one per image, after the refused one) and the hashtags were sent.
+    images = [r for r in openai.requests if r.path.endswith("/images/generations")]
+    assert len(images) == 1 + 5
+    chats_after = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
+    assert len(anthropic.requests) + chats_after == messages_before + chats_before + 1
+    assert sorted(p.name for p in out.glob("images-*.png")) == [f"images-{i}.png" for i in range(1, 6)]
+    assert (out / "hashtags.md").exists()
+    state = json.loads((Path(ledger_path()).parent / "recipe-runs" / run_id / "state.json").read_text())
+    assert state["status"] == "done" and len(state["steps"][2]["request_ids"]) == 2
+
+    with sqlite3.connect(ledger_path()) as db:
+        rows = db.execute("SELECT request_id, outcome, cost_usd FROM llm_usage").fetchall()
+    assert rows and all(request_id.startswith(run_id) for request_id, _, _ in rows)
+    assert {request_id for request_id, _, _ in rows} == {rid for s in state["steps"] for rid in s["request_ids"]}
+    assert Decimal(resumed["cost_usd"]) > Decimal("0.2")  # five DALL-E 3 images at $0.04
+
+    sent = len(openai.requests) + len(anthropic.requests)
+    again = sparklio("recipe", "resume", run_id, env_extra=env)
+    assert again.returncode == 0 and "already done" in again.stderr
+    assert len(openai.requests) + len(anthropic.requests) == sent  # a finished run sends nothing
