@@ -5,7 +5,11 @@ resumed without sending a finished step again."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -121,3 +125,43 @@ def test_run_stops_at_a_failing_step_and_resume_sends_only_the_rest(fakes, tmp_p
     again = sparklio("recipe", "resume", run_id, env_extra=env)
     assert again.returncode == 0 and "already done" in again.stderr
     assert len(openai.requests) + len(anthropic.requests) == sent  # a finished run sends nothing
+
+
+def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
+    """kill -9 while the captions stream: resume sends the captions again, never the brief."""
+    openai, anthropic, env = fakes
+    anthropic.reply_text = " ".join(f"word{i}" for i in range(200))
+    anthropic.chunk_interval_s = 0.1  # about 20 s of streaming: time to kill it mid-way
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sparklio_desktop", "recipe", "run", "sns_post_set", "--input", "brief=Autumn menu"],
+        env=dict(os.environ, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        state_file = None
+        while time.monotonic() < deadline:
+            found = list((sparklio_home / "recipe-runs").glob("*/state.json"))
+            if found and anthropic.requests:
+                state_file = found[0]
+                break
+            time.sleep(0.05)
+        assert state_file is not None, "the run never reached the captions step"
+        time.sleep(0.3)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    killed = json.loads(state_file.read_text())
+    assert [s["status"] for s in killed["steps"]] == ["done", "running", "pending", "pending"]
+    chats = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
+    assert chats == 1
+
+    anthropic.chunk_interval_s = 0.0
+    resumed = sparklio("recipe", "resume", killed["run_id"], "--json", env_extra=env)
+    assert resumed.returncode == 0, resumed.stderr
+    steps = json.loads(resumed.stdout)["steps"]
+    assert [s["outcome"] for s in steps] == ["done"] * 4
+    assert steps[0]["request_ids"] == killed["steps"][0]["request_ids"]  # the brief: not sent again
+    assert len(steps[1]["request_ids"]) == 2 and len(anthropic.requests) == 2  # the captions: once more
+    assert sum(1 for r in openai.requests if r.path.endswith("/chat/completions")) == chats + 1  # + the hashtags

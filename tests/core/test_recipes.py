@@ -204,3 +204,15 @@ def test_shipped_files_are_named_for_their_recipes():
         "sns_post_set",
         "video_30s",
     ]
+
+
+def test_a_run_request_s_own_id_must_be_hex():
+    from sparklio_desktop.core.dispatch import RunRequest
+    from sparklio_desktop.core.errors import SparklioError
+    from sparklio_desktop.core.routing.router import RouteRequest
+
+    route = RouteRequest(task="chat", prompt="hi")
+    assert RunRequest(route=route, request_id="0123456789abcdef").request_id == "0123456789abcdef"
+    for bad in ("../../etc", "ABCDEF0123", "abc", "x" * 12):
+        with pytest.raises(SparklioError, match="request id"):
+            RunRequest(route=route, request_id=bad)
