@@ -165,3 +165,16 @@ def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
     assert steps[0]["request_ids"] == killed["steps"][0]["request_ids"]  # the brief: not sent again
     assert len(steps[1]["request_ids"]) == 2 and len(anthropic.requests) == 2  # the captions: once more
     assert sum(1 for r in openai.requests if r.path.endswith("/chat/completions")) == chats + 1  # + the hashtags
+
+
+def test_the_video_recipe_runs_and_skips_the_unavailable_step_with_its_reason(fakes):
+    openai, anthropic, env = fakes
+    result = sparklio("recipe", "run", "video_30s", "--input", "idea=A latte poured in slow motion", "--json",
+                      env_extra=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["steps"]
+    assert [s["outcome"] for s in steps] == ["done", "done", "done", "skipped"]
+    assert steps[3]["reason"].startswith("no provider in the catalog generates video")
+    assert steps[3]["request_id"] is None
+    assert len(steps[1]["files"]) == 4  # the storyboard's frames
+    assert "[step 4/4 video: skipped; no provider" in result.stderr

@@ -234,6 +234,9 @@ def _go(state: Any, inputs: Any, workspace: Any, as_json: bool) -> int:
         print(f"[step {index}/{total} {record.id}: {record.status}; {safe_text(what)}]", file=sys.stderr)
 
     async def go() -> Any:
+        from sparklio_desktop.core.dispatch import interrupts
+
+        interrupts.install()  # SIGTERM/SIGHUP: the attempt in flight is recorded; the step stays unfinished
         try:
             return await execute(state, services.dispatcher, workspace.policy, inputs, on_step=progress)
         finally:

@@ -114,11 +114,13 @@ def _keep_outputs(step: RecipeStep, kind: str | None, result: RunResult, out: Pa
     return result.output, [str(path)]
 
 
-def _fail(state: RunState, record: StepState, error: str) -> RunState:
+def _fail(state: RunState, record: StepState, error: str, on_step: Callable[[StepState], None] | None) -> RunState:
     record.status = "failed"
     record.error = error
     state.status = "stopped"
     state.save()
+    if on_step is not None:
+        on_step(record)
     return state
 
 
@@ -179,18 +181,15 @@ async def execute(
         try:
             result = await dispatcher.run(RunRequest(route=route, max_output_tokens=cap, request_id=request_id))
         except SparklioError as exc:  # e.g. the budget refused every model of the chain
-            return _fail(state, record, str(exc))
+            return _fail(state, record, str(exc), on_step)
         record.add_cost(result.cost_usd)
         record.model = result.model
         if not result.ok:
-            failed = _fail(state, record, result.error or "no model answered")
-            if on_step is not None:
-                on_step(record)
-            return failed
+            return _fail(state, record, result.error or "no model answered", on_step)
         try:
             text, files = _keep_outputs(step, kind, result, out)
         except OSError as exc:
-            return _fail(state, record, f"cannot write the outputs to {out}: {exc.strerror or exc}")
+            return _fail(state, record, f"cannot write the outputs to {out}: {exc.strerror or exc}", on_step)
         record.status, record.output, record.files = "done", text, files
         outputs[step.id] = text
         state.save()
