@@ -220,7 +220,9 @@ def _report(state: Any, as_json: bool) -> int:
 
 def _go(state: Any, inputs: Any, workspace: Any, as_json: bool) -> int:
     import asyncio
+    from decimal import Decimal
 
+    from sparklio_desktop.core.naming import model_name
     from sparklio_desktop.core.recipes import execute
     from sparklio_desktop.core.services import open_services
 
@@ -230,7 +232,11 @@ def _go(state: Any, inputs: Any, workspace: Any, as_json: bool) -> int:
 
     def progress(record: Any) -> None:
         index = next(i for i, s in enumerate(state.steps, start=1) if s.id == record.id)
-        what = record.reason if record.status == "skipped" else (record.error or record.model or "")
+        if record.status == "skipped":
+            what = record.reason or ""
+        else:
+            what = record.error or (model_name(workspace.catalog, record.model) if record.model else "")
+            what += f", {format_usd(Decimal(record.cost_usd))}" if record.status == "done" else ""
         print(f"[step {index}/{total} {record.id}: {record.status}; {safe_text(what)}]", file=sys.stderr)
 
     async def go() -> Any:
