@@ -178,3 +178,20 @@ def test_the_video_recipe_runs_and_skips_the_unavailable_step_with_its_reason(fa
     assert steps[3]["request_id"] is None
     assert len(steps[1]["files"]) == 4  # the storyboard's frames
     assert "[step 4/4 video: skipped; no provider" in result.stderr
+
+
+def test_brand_analysis_attaches_the_logo_and_skips_the_guide_it_was_not_given(fakes, tmp_path):
+    from tests.fakes.openai_server import TINY_PNG
+
+    openai, anthropic, env = fakes
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(TINY_PNG)
+    result = sparklio("recipe", "run", "brand_analysis", "--input", "brand=Maple Cafe", "--input", f"logo={logo}",
+                      "--json", env_extra=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["steps"]
+    assert [s["outcome"] for s in steps] == ["done", "skipped", "done"]
+    assert steps[1]["reason"] == "nothing to send: the inputs it uses were not given"
+    vision = json.dumps(openai.requests[0].body)
+    assert "data:image/png;base64," in vision and "[image: logo]" in vision and "Maple Cafe" in vision
+    assert not any(r.path.endswith("/embeddings") for r in openai.requests)
