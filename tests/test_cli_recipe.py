@@ -195,3 +195,18 @@ def test_brand_analysis_attaches_the_logo_and_skips_the_guide_it_was_not_given(f
     vision = json.dumps(openai.requests[0].body)
     assert "data:image/png;base64," in vision and "[image: logo]" in vision and "Maple Cafe" in vision
     assert not any(r.path.endswith("/embeddings") for r in openai.requests)
+
+
+def test_a_run_held_by_another_process_is_not_resumed_twice(fakes):
+    from sparklio_desktop.core.recipes.run_state import RunState, run_lock
+
+    openai, anthropic, env = fakes
+    openai.script(Fault(status=400, error_type="content_policy_violation", path_contains="/images"))
+    first = sparklio("recipe", "run", "sns_post_set", "--input", "brief=Autumn menu", "--json", env_extra=env)
+    run_id = json.loads(first.stdout)["run_id"]
+    sent = len(openai.requests) + len(anthropic.requests)
+    with run_lock(RunState.load(run_id).folder):  # as a resume in progress holds it
+        busy = sparklio("recipe", "resume", run_id, env_extra=env)
+    assert busy.returncode == 1 and "being run by another process" in busy.stderr
+    assert len(openai.requests) + len(anthropic.requests) == sent
+    assert sparklio("recipe", "resume", run_id, env_extra=env).returncode == 0  # released: it goes on

@@ -12,10 +12,12 @@ complete record, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +27,7 @@ from typing import Any
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.settings import paths
 
-__all__ = ["RunState", "StepState", "UnknownRunError", "new_run_id", "runs_dir"]
+__all__ = ["RunBusyError", "RunState", "StepState", "UnknownRunError", "new_run_id", "run_lock", "runs_dir"]
 
 STATE_FILENAME = "state.json"
 _RUN_ID_RE = re.compile(r"[0-9a-f]{12}")
@@ -33,6 +35,32 @@ _RUN_ID_RE = re.compile(r"[0-9a-f]{12}")
 
 class UnknownRunError(SparklioError):
     """No recipe run by that id in the data folder."""
+
+
+class RunBusyError(SparklioError):
+    """Another process is running (or resuming) this run now."""
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the run's lock while its steps are sent, so two ``resume`` of one run never
+    send a step twice. An OS lock (``flock``): a killed process releases it by dying.
+    Where there is no ``fcntl`` (Windows) runs are not locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RunBusyError(f"recipe run {folder.name} is being run by another process now") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def runs_dir() -> Path:

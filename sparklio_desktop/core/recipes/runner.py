@@ -35,7 +35,14 @@ from sparklio_desktop.core.recipes.plan import (
     route_request,
     step_prompt,
 )
-from sparklio_desktop.core.recipes.run_state import RunState, StepState, new_run_id, runs_dir, step_request_id
+from sparklio_desktop.core.recipes.run_state import (
+    RunState,
+    StepState,
+    new_run_id,
+    run_lock,
+    runs_dir,
+    step_request_id,
+)
 from sparklio_desktop.core.recipes.schema import Recipe, RecipeStep
 
 if TYPE_CHECKING:
@@ -132,7 +139,20 @@ async def execute(
     *,
     on_step: Callable[[StepState], None] | None = None,
 ) -> RunState:
-    """Run (or resume) ``state``'s unfinished steps in order; returns the saved record."""
+    """Run (or resume) ``state``'s unfinished steps in order; returns the saved record.
+    Raises ``RunBusyError`` when another process holds the run."""
+    with run_lock(state.folder):
+        # The record as it is now: another process may have finished steps since it was read.
+        return await _execute(RunState.load(state.run_id), dispatcher, policy, inputs, on_step)
+
+
+async def _execute(
+    state: RunState,
+    dispatcher: StepDispatcher,
+    policy: Policy,
+    inputs: Mapping[str, InputValue],
+    on_step: Callable[[StepState], None] | None,
+) -> RunState:
     from sparklio_desktop.core.dispatch import RunRequest  # the dispatcher's stack: only to run
 
     recipe = Recipe.model_validate(state.recipe)
