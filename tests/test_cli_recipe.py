@@ -210,3 +210,16 @@ def test_a_run_held_by_another_process_is_not_resumed_twice(fakes):
     assert busy.returncode == 1 and "being run by another process" in busy.stderr
     assert len(openai.requests) + len(anthropic.requests) == sent
     assert sparklio("recipe", "resume", run_id, env_extra=env).returncode == 0  # released: it goes on
+
+
+def test_a_brand_voice_reaches_every_text_step_and_no_image_step(fakes, sparklio_home):
+    openai, anthropic, env = fakes
+    (sparklio_home / "brand_voices.yaml").write_text("voices:\n  warm:\n    tone: warm\n    avoid: [synergy]\n")
+    result = sparklio("recipe", "run", "sns_post_set", "--input", "brief=Autumn menu", "--brand-voice", "warm",
+                      env_extra=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    texts = [r for r in openai.requests if r.path.endswith("/chat/completions")] + anthropic.requests
+    images = [r for r in openai.requests if r.path.endswith("/images/generations")]
+    assert len(texts) == 3 and len(images) == 5
+    assert all("Write in the brand voice 'warm'" in json.dumps(r.body) for r in texts)
+    assert not any("brand voice" in json.dumps(r.body) for r in images)

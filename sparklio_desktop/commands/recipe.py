@@ -22,7 +22,9 @@ from sparklio_desktop.core.money import format_usd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="recipe_command", parser_class=type(parser), required=True)
+    sub = parser.add_subparsers(
+        dest="recipe_command", metavar="list|show|estimate|run|resume", parser_class=type(parser), required=True
+    )
 
     def json_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print JSON (money as exact decimal strings)")
