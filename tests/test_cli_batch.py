@@ -242,3 +242,35 @@ def test_sigterm_pauses_the_batch_and_resume_finishes_it(tmp_path: Path, openai)
     resumed = sparklio("batch", "resume", payload["id"], "--json", env=env_for(openai))
     assert json.loads(resumed.stdout)["done"] == rows, resumed.stderr
     assert sorted(r["row"] for r in results(out)) == list(range(1, rows + 1))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process group")
+def test_ctrl_c_pauses_the_batch_with_its_rows_back_to_pending(tmp_path: Path, openai) -> None:
+    import signal
+
+    openai.chunk_interval_s = 0.05
+    source = rows_csv(tmp_path / "rows.csv", 20)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparklio_desktop", *batch_args(source, "--concurrency", "3", "--yes")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env_for(openai)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while _done_rows() < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    status = json.loads(sparklio("batch", "list", "--json", env={}).stdout)[0]
+    assert status["status"] == "paused" and status["running"] == 0 and status["done"] < 20
+
+
+def test_speed_batch_runs_every_row(tmp_path: Path, openai) -> None:
+    source = rows_csv(tmp_path / "rows.csv", 20)
+    out = tmp_path / "results.jsonl"
+    result = sparklio(*batch_args(source, "--speed", "batch", "--out", str(out), "--yes", "--json"),
+                      env=env_for(openai))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["done"] == 20
+    assert sorted(r["row"] for r in results(out)) == list(range(1, 21))
+    assert len(chat_requests(openai)) == 20

@@ -184,3 +184,49 @@ def test_recover_counts_a_row_the_ledger_saw_answered_and_resends_the_rest(tmp_p
     assert [
         line["row"] for line in map(__import__("json").loads, (tmp_path / "out.jsonl").read_text().splitlines())
     ] == [1]
+
+
+class _CountingDispatcher:
+    """Answers every row after a turn of the loop, counting the rows in flight at once.
+    (The runner's seam is a Protocol; the CLI tests run the real dispatcher.)"""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+        self.starts: list[int] = []  # rows in flight when each row started
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        from sparklio_desktop.core.dispatch import Finished, Routed, RunResult
+
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        self.starts.append(self.in_flight)
+        try:
+            yield Routed(f"r-{request.prompt}", None)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            yield Finished(RunResult(f"r-{request.prompt}", None, "m", "ok"))  # type: ignore[arg-type]
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize(("speed", "concurrency", "window"), [(None, 3, 3), ("batch", 3, 8)])
+def test_rows_in_flight_never_exceed_the_window(tmp_path: Path, speed: str | None, concurrency: int,
+                                                window: int) -> None:  # fmt: skip
+    import asyncio
+
+    from sparklio_desktop.core.batches import BatchRunner
+
+    options = {"speed": speed} if speed else {}
+    with BatchStore(tmp_path / "batches.sqlite") as store:
+        batch_id = store.create(task="chat", template="{q}", options=options, source_path="x.csv", out_path=None,
+                                concurrency=concurrency, prompts=[str(i) for i in range(20)])  # fmt: skip
+        dispatcher = _CountingDispatcher()
+        runner = BatchRunner(store, dispatcher, store.get(batch_id))
+        counts = asyncio.run(runner.run())
+        assert counts.done == 20 and store.status(batch_id) == "done"
+        assert dispatcher.most == window
+        if speed == "batch":  # a group starts only when the previous one has finished
+            assert dispatcher.starts[8] == 1 and dispatcher.starts[16] == 1
