@@ -61,11 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparklio_desktop.core.batches import BatchInputError, BatchNotFound
+    from sparklio_desktop.core.batches import BatchBusy, BatchInputError, BatchNotFound
 
     try:
         return int(_COMMANDS[args.batch_command](args))
-    except (BatchInputError, BatchNotFound) as exc:  # bad input: exit 2, as a bad option is
+    except (BatchInputError, BatchNotFound, BatchBusy) as exc:  # bad input: exit 2, as a bad option is
         print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
 
@@ -159,6 +159,7 @@ def _go(services: Any, store: Any, batch_id: str, as_json: bool, estimate: dict[
     from sparklio_desktop.core.batches import BatchRunner, ResultsFile
     from sparklio_desktop.core.batches.runner import ledger_answer
 
+    store.claim(batch_id)  # before anything is settled: one process runs a batch at a time
     batch = store.get(batch_id)
     results = ResultsFile.open(Path(batch.out_path)) if batch.out_path else None
     progress = _Progress(batch_id) if not as_json and sys.stderr.isatty() else None
@@ -167,7 +168,6 @@ def _go(services: Any, store: Any, batch_id: str, as_json: bool, estimate: dict[
     recovered = runner.recover(ledger_answer(services.ledger))
     if recovered and not as_json:
         print(f"[{recovered} rows were answered before the batch stopped; not sent again]", file=sys.stderr)
-    store.set_status(batch_id, "running")
     exit_code: int | None = None
 
     async def go() -> None:

@@ -230,3 +230,35 @@ def test_rows_in_flight_never_exceed_the_window(tmp_path: Path, speed: str | Non
         assert dispatcher.most == window
         if speed == "batch":  # a group starts only when the previous one has finished
             assert dispatcher.starts[8] == 1 and dispatcher.starts[16] == 1
+
+
+def test_a_batch_run_by_a_live_process_cannot_be_claimed_until_that_process_is_gone(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    from sparklio_desktop.core.batches import BatchBusy
+    from sparklio_desktop.core.ledger.owners import start_token
+
+    path = tmp_path / "batches.sqlite"
+    with BatchStore(path) as store:
+        batch_id = store.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None,
+                                concurrency=1, prompts=["a"])  # fmt: skip
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            db = sqlite3.connect(path)
+            db.execute("UPDATE batches SET owner_pid = ?, owner_start = ?", (other.pid, start_token(other.pid)))
+            db.commit()
+            db.close()
+            with pytest.raises(BatchBusy, match=f"being run by process {other.pid}"):
+                store.claim(batch_id)
+        finally:
+            other.kill()
+            other.wait()
+        store.claim(batch_id)  # the owner is gone (as after kill -9): the claim lapses
+        store.claim(batch_id)  # this process may claim again
+        store.release(batch_id, "paused")
+        assert store.status(batch_id) == "paused"
+        store.set_status(batch_id, "cancelled")
+        store.release(batch_id, "done")
+        assert store.status(batch_id) == "cancelled"  # a cancel is never undone by the runner

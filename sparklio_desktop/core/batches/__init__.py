@@ -11,6 +11,7 @@ from sparklio_desktop.core.batches.estimate import CONFIRM_ABOVE_USD, SAMPLE_ROW
 from sparklio_desktop.core.batches.inputs import MAX_ROWS, InputRows, Template, read_rows
 from sparklio_desktop.core.batches.records import (
     Batch,
+    BatchBusy,
     BatchCounts,
     BatchInputError,
     BatchNotFound,
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_ROWS",
     "SAMPLE_ROWS",
     "Batch",
+    "BatchBusy",
     "BatchCounts",
     "BatchEstimate",
     "BatchInputError",

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from sparklio_desktop.core.errors import SparklioError
 
 __all__ = [
-    "BATCH_STATUSES", "ROW_STATUSES", "Batch", "BatchCounts", "BatchInputError", "BatchNotFound", "BatchRow",
-    "BatchStatus", "RowStatus",
+    "BATCH_STATUSES", "ROW_STATUSES", "Batch", "BatchBusy", "BatchCounts", "BatchInputError", "BatchNotFound",
+    "BatchRow", "BatchStatus", "RowStatus",
 ]  # fmt: skip
 
 BatchStatus = Literal["running", "paused", "cancelled", "done"]
@@ -28,6 +28,10 @@ ROW_STATUSES: tuple[RowStatus, ...] = ("pending", "running", "done", "failed")
 
 class BatchNotFound(SparklioError):
     """No batch has this id (or unique id prefix)."""
+
+
+class BatchBusy(SparklioError):
+    """Another live process is running this batch."""
 
 
 class BatchInputError(SparklioError):

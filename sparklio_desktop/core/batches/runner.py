@@ -156,8 +156,7 @@ class BatchRunner:
                 await self._bounded(pending)
         finally:
             counts = self.store.counts(self.batch.id)
-            if self.store.status(self.batch.id) != "cancelled":
-                self.store.set_status(self.batch.id, "done" if counts.unfinished == 0 else "paused")
+            self.store.release(self.batch.id, "done" if counts.unfinished == 0 else "paused")
         return counts
 
     def _go_on(self) -> bool:

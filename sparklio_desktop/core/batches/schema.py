@@ -9,7 +9,9 @@ has shipped.
 Shape (m001):
 
 * ``batches``: one row per batch: what it runs (task, template, route options as JSON),
-  where its rows came from and where its results go, its status and its concurrency.
+  where its rows came from and where its results go, its status and its concurrency;
+  ``owner_pid``/``owner_start`` name the process running it (core/ledger/owners.py), so a
+  second ``resume`` of a batch that is still running is refused.
 * ``batch_rows``: one row per input row. ``status`` moves pending -> running -> done or
   failed; ``request_id`` is the dispatcher's, written as soon as the request is routed,
   so a resume can ask the ledger whether a row marked running was in fact answered.
@@ -61,6 +63,8 @@ def m001_batches(conn: sqlite3.Connection) -> None:
             out_path TEXT,
             status TEXT NOT NULL CHECK (status IN ('running', 'paused', 'cancelled', 'done')),
             concurrency INTEGER NOT NULL CHECK (concurrency BETWEEN 1 AND 32),
+            owner_pid INTEGER,
+            owner_start TEXT,
             updated_at TEXT NOT NULL
         )""",
         "CREATE INDEX ix_batches_created ON batches (created_at DESC)",

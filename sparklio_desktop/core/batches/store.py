@@ -27,6 +27,7 @@ from typing import Any, Self, cast
 
 from sparklio_desktop.core.batches.records import (
     Batch,
+    BatchBusy,
     BatchCounts,
     BatchNotFound,
     BatchRow,
@@ -34,6 +35,7 @@ from sparklio_desktop.core.batches.records import (
     RowStatus,
 )
 from sparklio_desktop.core.batches.schema import apply_pending
+from sparklio_desktop.core.ledger.owners import is_gone, this_process
 from sparklio_desktop.core.ledger.sqlite_file import (
     BUSY_TIMEOUT_MS,
     DatabaseFileError,
@@ -214,6 +216,32 @@ class BatchStore:
         if row is None:
             raise BatchNotFound(f"no batch {batch_id!r}")
         return cast(BatchStatus, row[0])
+
+    def claim(self, batch_id: str) -> None:
+        """Mark the batch ``running`` by this process; refused (:class:`BatchBusy`) while
+        another live process runs it. One transaction, so two resumes cannot both claim it.
+        A process killed with SIGKILL is gone: its claim lapses (core/ledger/owners.py)."""
+        me = this_process()
+        with self._write() as conn:
+            row = conn.execute("SELECT owner_pid, owner_start FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            if row is None:
+                raise BatchNotFound(f"no batch {batch_id!r}")
+            pid, start = row
+            if pid is not None and pid != me.pid and not is_gone(pid, start):
+                raise BatchBusy(f"batch {batch_id} is being run by process {pid}; stop that one or wait for it")
+            conn.execute(
+                "UPDATE batches SET status = 'running', owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?",
+                (me.pid, me.start, _now_text(), batch_id),
+            )
+
+    def release(self, batch_id: str, status: BatchStatus) -> None:
+        """This process stops running the batch, leaving it ``status`` (a cancel stays)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE batches SET status = CASE WHEN status = 'cancelled' THEN status ELSE ? END,"
+                " owner_pid = NULL, owner_start = NULL, updated_at = ? WHERE id = ?",
+                (status, _now_text(), batch_id),
+            )
 
     def set_status(self, batch_id: str, status: BatchStatus) -> None:
         with self._write() as conn:
