@@ -168,7 +168,8 @@ def test_a_killed_batch_resumes_without_sending_a_finished_row_twice(tmp_path: P
     assert sent_before < rows, "the batch finished before the kill"
     listed = json.loads(sparklio("batch", "list", "--json", env={}).stdout)
     batch_id = listed[0]["id"]
-    assert listed[0]["status"] == "running" and listed[0]["done"] < rows
+    assert listed[0]["status"] == "running" and listed[0]["active"] is False and listed[0]["done"] < rows
+    assert "stopped (its process is gone" in sparklio("batch", "status", batch_id, env={}).stdout
 
     resumed = sparklio("batch", "resume", batch_id, "--json", env=env_for(openai))
     assert resumed.returncode == 0, resumed.stderr
@@ -200,7 +201,11 @@ def test_cancel_stops_a_batch_and_refuses_its_resume(tmp_path: Path, openai) -> 
     while _done_rows() < 2:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.02)
-    batch_id = json.loads(sparklio("batch", "list", "--json", env={}).stdout)[0]["id"]
+    running = json.loads(sparklio("batch", "list", "--json", env={}).stdout)[0]
+    assert running["status"] == "running" and running["active"] is True
+    batch_id = running["id"]
+    busy = sparklio("batch", "resume", batch_id, env=env_for(openai))
+    assert busy.returncode == 2 and "is being run by process" in busy.stderr
     cancelled = sparklio("batch", "cancel", batch_id, "--json", env={})
     assert cancelled.returncode == 0 and json.loads(cancelled.stdout)["status"] == "cancelled"
     stdout, stderr = proc.communicate(timeout=120)

@@ -142,10 +142,10 @@ def _confirm(total: Decimal) -> bool:
     if sys.stdin is None or not sys.stdin.isatty():
         print(f"sparklio: error: {above}; add --yes to run it", file=sys.stderr)
         return False
-    try:
-        answer = input(f"{above}. Start it? [y/N] ")
-    except EOFError:
-        answer = ""
+    # The question goes to standard error: standard output is kept for the results (--json).
+    sys.stderr.write(f"{above}. Start it? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
     if answer.strip().lower() not in ("y", "yes"):
         print("sparklio: not started", file=sys.stderr)
         return False
@@ -241,8 +241,11 @@ class _Progress:
 
 def _print_summary(batch: Any) -> None:
     c = batch.counts
+    status = batch.status
+    if status == "running" and not batch.active:
+        status = f"stopped (its process is gone; `sparklio batch resume {batch.id}` goes on)"
     print(
-        f"batch {batch.id}: {batch.status}; {c.done} done, {c.failed} failed, {c.unfinished} unfinished "
+        f"batch {batch.id}: {status}; {c.done} done, {c.failed} failed, {c.unfinished} unfinished "
         f"of {c.total}; {format_usd(c.cost_usd)}"
         + (f"; results in {safe_text(batch.out_path)}" if batch.out_path else "")
     )

@@ -64,6 +64,7 @@ class Batch:
     status: BatchStatus
     concurrency: int
     counts: BatchCounts = field(compare=False)
+    active: bool = field(default=False, compare=False)  # a live process is running it now
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``sparklio batch status --json``: money as exact decimal text."""
@@ -71,6 +72,7 @@ class Batch:
         return {
             "id": self.id,
             "status": self.status,
+            "active": self.active,
             "created_at": self.created_at.isoformat(),
             "task": self.task,
             "template": self.template,

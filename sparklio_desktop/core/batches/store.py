@@ -190,14 +190,17 @@ class BatchStore:
     def get(self, id_or_prefix: str) -> Batch:
         batch_id = self.resolve(id_or_prefix)
         with self._read() as conn:
-            row = conn.execute(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {_BATCH_COLUMNS}, owner_pid, owner_start FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()
             counts = self._counts(conn, batch_id)
         return _batch(row, counts)
 
     def batches(self, limit: int = 50) -> list[Batch]:
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches ORDER BY created_at DESC LIMIT ?", (limit,)
+                f"SELECT {_BATCH_COLUMNS}, owner_pid, owner_start FROM batches ORDER BY created_at DESC LIMIT ?",
+                (limit,),
             ).fetchall()
             return [_batch(row, self._counts(conn, row[0])) for row in rows]
 
@@ -328,4 +331,6 @@ def _batch(row: Sequence[Any], counts: BatchCounts) -> Batch:
         status=cast(BatchStatus, row[7]),
         concurrency=int(row[8]),
         counts=counts,
+        # Running, and its process is still there (a killed one left it "running").
+        active=row[7] == "running" and row[9] is not None and not is_gone(row[9], row[10]),
     )
