@@ -9,8 +9,10 @@ Reports:
   request runs first, apart: the first request of a session imports the provider's SDK
   and builds its client on the loop (the dispatcher's cold start, reported on its own line).
 
-Everything runs in this process, as the app would run it: the services from
-``open_services``, the batch store, the runner. The data folder is a temporary one.
+The batch runs in this process, as the app would run it: the services from
+``open_services``, the batch store, the runner; the loopback server runs in a child
+process (its threads would otherwise hold the GIL against the loop). The data folder is
+a temporary one.
 Run: python benchmarks/bench_batch.py [rows] [concurrency]
 """
 
@@ -20,6 +22,7 @@ import asyncio
 import functools
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,9 +49,22 @@ from sparklio_desktop.core.batches import (  # noqa: E402
 from sparklio_desktop.core.batches.runner import request_for  # noqa: E402
 from sparklio_desktop.core.services import open_services  # noqa: E402
 from sparklio_desktop.core.settings.secrets import KeyStore  # noqa: E402
-from tests.fakes.openai_server import OpenAIServer  # noqa: E402
+
+# The fake runs in a process of its own: in this one, its handler threads would take the
+# GIL from the event loop and their time would be counted as the loop's stalls.
+FAKE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.fakes.openai_server import OpenAIServer
+with OpenAIServer() as server:
+    server.usage = (20, 10)
+    print(server.api_url, flush=True)
+    sys.stdin.readline()
+    print(sum(1 for r in server.requests if r.path.endswith('/chat/completions')), flush=True)
+"""
 
 TARGET_STALL_S = 0.050
+FREEZE = os.environ.get("SPARKLIO_BENCH_NO_FREEZE") != "1"
 TICK_S = 0.005
 
 
@@ -76,16 +92,37 @@ async def heartbeat(lateness: list[float], stop: asyncio.Event) -> None:
         lateness.append(loop.time() - start - TICK_S)
 
 
+def gc_pauses() -> list[tuple[int, float]]:
+    """(generation, seconds) of every garbage collection from now on: a long one is a stall
+    that is nobody's callback."""
+    import gc
+
+    pauses: list[tuple[int, float]] = []
+    started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append((info["generation"], time.perf_counter() - started[0]))
+
+    gc.callbacks.append(on_gc)
+    return pauses
+
+
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     home = Path(os.environ["SPARKLIO_HOME"])
     source = home / "rows.csv"
     source.write_text("name,topic\n" + "".join(f"n{i},topic {i}\n" for i in range(rows)), encoding="utf-8")
-    with OpenAIServer() as server:
-        server.usage = (20, 10)
+    fake = subprocess.Popen(
+        [sys.executable, "-c", FAKE, str(ROOT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert fake.stdin is not None and fake.stdout is not None
+    try:
         os.environ["OPENAI_API_KEY"] = "sk-bench-0123456789abcdef0123"
-        os.environ["OPENAI_BASE_URL"] = server.api_url
+        os.environ["OPENAI_BASE_URL"] = fake.stdout.readline().strip()
         template = Template.parse("One caption about {topic} for {name}")
         prompts = template.prompts(read_rows(source))
         services = open_services(keys=KeyStore(backend=null.Keyring()))
@@ -118,6 +155,10 @@ def main() -> None:
 
         async def go() -> float:
             await warm_up()
+            if FREEZE:
+                import gc
+
+                gc.freeze()  # what `sparklio batch` does once its services are open (docs/batches.md)
             stop = asyncio.Event()
             beat = asyncio.create_task(heartbeat(lateness, stop))
             start = time.perf_counter()
@@ -130,21 +171,28 @@ def main() -> None:
                 await services.dispatcher.aclose()
             return elapsed
 
+        pauses = gc_pauses()
         elapsed = asyncio.run(go())
         results.close()
         counts = store.counts(batch_id)
-        chats = sum(1 for r in server.requests if r.path.endswith("/chat/completions"))
+        fake.stdin.write("count\n")
+        fake.stdin.flush()
+        chats = int(fake.stdout.readline())
         store.close()
         services.close()
+    finally:
+        fake.kill()
+        fake.wait()
     written = sum(1 for _ in out.open(encoding="utf-8"))
+    print(f"gc.freeze() after start-up: {'yes' if FREEZE else 'no (SPARKLIO_BENCH_NO_FREEZE=1)'}")
     print(f"rows {rows}, concurrency {concurrency}: done {counts.done}, failed {counts.failed}, "
           f"results lines {written}, requests to the fake {chats}")  # fmt: skip
     print(f"elapsed {elapsed:.2f} s; throughput {rows / elapsed:.1f} rows/s")
-    per_row = sum(ledger_spent) / (rows + 1) * 1e3
-    print(f"ledger writes: {len(ledger_spent) / (rows + 1):.1f} per row, {per_row:.2f} ms per row "
-          f"(median write {statistics.median(ledger_spent) * 1e3:.2f} ms)")  # fmt: skip
-    print(f"batches file writes: {len(store_spent) / rows:.1f} per row, {sum(store_spent) / rows * 1e3:.2f} ms per row "
-          f"(median write {statistics.median(store_spent) * 1e3:.2f} ms)")  # fmt: skip
+    for label, spent, count in (("ledger", ledger_spent, rows + 1), ("batches file", store_spent, rows)):
+        print(
+            f"{label} writes: {len(spent) / count:.1f} per row, {sum(spent) / count * 1e3:.2f} ms per row "
+            f"(median {statistics.median(spent) * 1e3:.2f} ms, longest {max(spent) * 1e3:.1f} ms)"
+        )
     worst = max(lateness)
     p99 = sorted(lateness)[int(len(lateness) * 0.99)]
     over = sum(1 for x in lateness if x > TARGET_STALL_S)
@@ -152,6 +200,8 @@ def main() -> None:
     verdict = "ok" if worst <= TARGET_STALL_S else "OVER TARGET"
     print(f"event loop: longest stall {worst * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms over {len(lateness)} beats "
           f"(target <= {TARGET_STALL_S * 1e3:.0f} ms: {verdict})")  # fmt: skip
+    longest_gc = max(pauses, key=lambda p: p[1], default=(0, 0.0))
+    print(f"garbage collections: {len(pauses)}, longest {longest_gc[1] * 1e3:.1f} ms (generation {longest_gc[0]})")
     print(f"cold start (the warm-up request: SDK import, client): longest stall {max(cold) * 1e3:.0f} ms")
     ok = counts.done == rows and written == rows and chats == rows + 1
     print("all rows done, each written once" if ok else "PROBLEM: rows missing or sent twice")
