@@ -1,0 +1,86 @@
+"""The batches file's tables, as ordered, named migrations of literal SQL.
+
+The discipline is the conversations store's (core/conversations/schema.py), itself the
+ledger's: each migration is a function registered in order, its name goes into
+``_migrations`` once it has run, and opening the store runs the pending ones inside one
+``BEGIN IMMEDIATE`` transaction. Append new migrations; never edit or reorder one that
+has shipped.
+
+Shape (m001):
+
+* ``batches``: one row per batch: what it runs (task, template, route options as JSON),
+  where its rows came from and where its results go, its status and its concurrency;
+  ``owner_pid``/``owner_start`` name the process running it (core/ledger/owners.py), so a
+  second ``resume`` of a batch that is still running is refused.
+* ``batch_rows``: one row per input row. ``status`` moves pending -> running -> done or
+  failed; ``request_id`` is the dispatcher's, written as soon as the request is routed,
+  so a resume can ask the ledger whether a row marked running was in fact answered.
+  Money is INTEGER picodollars, as in the ledger; times are ISO-8601 UTC text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def _register(fn: Migration) -> Migration:
+    if any(fn.__name__ == name for name, _ in MIGRATIONS):
+        raise ValueError(f"migration {fn.__name__!r} is registered twice")
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def apply_pending(conn: sqlite3.Connection, now_text: str) -> list[str]:
+    """Run the migrations ``_migrations`` does not list, inside the caller's transaction."""
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    ran: list[str] = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        fn(conn)
+        conn.execute("INSERT INTO _migrations (name, applied_utc) VALUES (?, ?)", (name, now_text))
+        ran.append(name)
+    return ran
+
+
+@_register
+def m001_batches(conn: sqlite3.Connection) -> None:
+    """Batches and their rows."""
+    for statement in (
+        """CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            task TEXT NOT NULL,
+            template TEXT NOT NULL,
+            options_json TEXT NOT NULL DEFAULT '{}',
+            source_path TEXT NOT NULL,
+            out_path TEXT,
+            status TEXT NOT NULL CHECK (status IN ('running', 'paused', 'cancelled', 'done')),
+            concurrency INTEGER NOT NULL CHECK (concurrency BETWEEN 1 AND 32),
+            owner_pid INTEGER,
+            owner_start TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_batches_created ON batches (created_at DESC)",
+        """CREATE TABLE batch_rows (
+            batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+            row_index INTEGER NOT NULL CHECK (row_index >= 1),
+            prompt TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
+            request_id TEXT,
+            model TEXT,
+            output TEXT,
+            cost_usd INTEGER CHECK (cost_usd >= 0),
+            error TEXT,
+            finished_at TEXT,
+            PRIMARY KEY (batch_id, row_index)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX ix_batch_rows_status ON batch_rows (batch_id, status)",
+    ):
+        conn.execute(statement)

@@ -1,0 +1,264 @@
+"""Batch inputs, templates, the results file and the store, on real files."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sparklio_desktop.core.batches import BatchInputError, BatchNotFound, BatchStore, Template, read_rows
+from sparklio_desktop.core.batches.estimate import sample_indexes
+from sparklio_desktop.core.batches.results import ResultRecord, ResultsFile, check_out_path
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_rows_keep_their_columns_and_lines(tmp_path: Path) -> None:
+    rows = read_rows(write(tmp_path / "r.csv", 'name,topic\nAda,"tea, hot"\n\nBo,"two\nlines"\nCy,x\n'))
+    assert rows.columns == ("name", "topic")
+    assert [r["name"] for r in rows.rows] == ["Ada", "Bo", "Cy"]
+    assert rows.lines == (2, 4, 6)
+    assert rows.rows[1]["topic"] == "two\nlines"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a,b\n1,2\n3,4,5\n", "r.csv:3: expected 2 fields (the header's), found 3"),
+        ("a,,b\n1,2,3\n", "r.csv:1: column 2 of the header row has no name"),
+        ("a,b,a\n1,2,3\n", "r.csv:1: column 3: the header names 'a' twice"),
+        ("a,b\n", "r.csv: has no rows"),
+        ("", "r.csv: is empty"),
+        (b"a,b\n1,\xff\n", "r.csv:2:3: not UTF-8 text"),
+    ],
+)
+def test_csv_errors_are_located(tmp_path: Path, text: str | bytes, where: str) -> None:
+    with pytest.raises(BatchInputError) as caught:
+        read_rows(write(tmp_path / "r.csv", text))
+    assert where in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_jsonl_rows_and_located_errors(tmp_path: Path) -> None:
+    rows = read_rows(write(tmp_path / "r.jsonl", '{"q": "hi", "n": 3}\n\n{"q": "yo", "extra": [1]}\n'))
+    assert rows.columns == ("q", "n", "extra")
+    assert rows.rows[0] == {"q": "hi", "n": "3"} and rows.lines == (1, 3)
+    with pytest.raises(BatchInputError, match=r"r\.jsonl:2:7: not JSON"):
+        read_rows(write(tmp_path / "r.jsonl", '{"q": 1}\n{"q": }\n'))
+    with pytest.raises(BatchInputError, match=r"r\.jsonl:1: expected a JSON object, found list"):
+        read_rows(write(tmp_path / "r.jsonl", "[1, 2]\n"))
+    with pytest.raises(BatchInputError, match=r"reads \.csv or \.jsonl files, not \.txt"):
+        read_rows(write(tmp_path / "r.txt", "x"))
+    with pytest.raises(BatchInputError, match="cannot read it"):
+        read_rows(tmp_path / "missing.csv")
+
+
+def test_template_is_checked_against_the_columns(tmp_path: Path) -> None:
+    rows = read_rows(write(tmp_path / "r.csv", "name,topic\nAda,tea\n"))
+    template = Template.parse("Write {{about}} {topic} for {name}")
+    assert template.prompts(rows) == ["Write {about} tea for Ada"]
+    with pytest.raises(BatchInputError, match=r"\{colour\} is not a column of r\.csv \(columns: name, topic\)"):
+        Template.parse("A {colour} thing").prompts(rows)
+    with pytest.raises(BatchInputError, match="names no {column}"):
+        Template.parse("same for every row")
+    with pytest.raises(BatchInputError, match="column 3: {name...} has a format"):
+        Template.parse("A {name!r}")
+    with pytest.raises(BatchInputError, match="literal braces"):
+        Template.parse("A {name")
+    with pytest.raises(BatchInputError, match="is empty"):
+        Template.parse("  ")
+
+
+def test_a_jsonl_object_missing_a_template_key_is_located(tmp_path: Path) -> None:
+    rows = read_rows(write(tmp_path / "r.jsonl", '{"q": "a"}\n{"other": "b"}\n'))
+    with pytest.raises(BatchInputError, match=r"r\.jsonl:2: the object has no 'q'"):
+        Template.parse("Say {q}").prompts(rows)
+    empty = read_rows(write(tmp_path / "e.jsonl", '{"q": "a"}\n{"q": "  "}\n'))
+    with pytest.raises(BatchInputError, match=r"e\.jsonl:2: the prompt for this row is empty"):
+        Template.parse("{q}").prompts(empty)
+
+
+def test_the_sample_spreads_over_the_file() -> None:
+    assert sample_indexes(5) == [0, 1, 2, 3, 4]
+    picked = sample_indexes(1000)
+    assert len(picked) == 20 and picked[0] == 0 and picked[-1] == 999
+
+
+def test_results_file_drops_a_cut_record_and_knows_its_rows(tmp_path: Path) -> None:
+    path = check_out_path(tmp_path / "out.jsonl")
+    results = ResultsFile.open(path)
+    results.append(ResultRecord(1, "done", "hi", "m", Decimal("0.001"), "r1", None))
+    results.append(ResultRecord(1, "done", "hi", "m", Decimal("0.001"), "r1", None))  # never twice
+    results.close()
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"row": 2, "outc')  # killed mid-write
+    again = ResultsFile.open(path)
+    assert again.written == {1}
+    again.append(ResultRecord(2, "failed", None, None, Decimal(0), None, "no"))
+    again.close()
+    assert [line[:9] for line in path.read_text().splitlines()] == ['{"row": 1', '{"row": 2']
+    with pytest.raises(BatchInputError, match="already holds results"):
+        check_out_path(path)
+    with pytest.raises(BatchInputError, match=r"\.jsonl or \.csv"):
+        check_out_path(tmp_path / "out.txt")
+
+
+def test_csv_results_file_rebuilds_after_a_cut(tmp_path: Path) -> None:
+    path = check_out_path(tmp_path / "out.csv")
+    results = ResultsFile.open(path)
+    results.append(ResultRecord(1, "done", "a,\nb", "m", Decimal("0.5"), "r1", None))
+    results.close()
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('2,done,"cut')
+    again = ResultsFile.open(path)
+    assert again.written == {1}
+    again.close()
+    assert path.read_text().startswith("row,outcome,output,model,cost_usd,request_id,error\n")
+
+
+def test_store_counts_and_resolves(tmp_path: Path) -> None:
+    with BatchStore(tmp_path / "batches.sqlite") as store:
+        batch_id = store.create(
+            task="chat", template="{q}", options={"budget": "low"}, source_path="x.csv", out_path=None,
+            concurrency=4, prompts=["a", "b", "c"],
+        )  # fmt: skip
+        store.mark_running(batch_id, 1)
+        store.set_request(batch_id, 1, "req1")
+        store.finish(batch_id, 1, ok=True, request_id="req1", model="m", output="A", cost_usd=Decimal("0.25"),
+                     error=None)  # fmt: skip
+        store.mark_running(batch_id, 2)
+        counts = store.counts(batch_id)
+        assert (counts.total, counts.done, counts.running, counts.pending) == (3, 1, 1, 1)
+        assert counts.cost_usd == Decimal("0.25")
+        assert store.get(batch_id[:6]).options == {"budget": "low"}
+        store.back_to_pending(batch_id, [2])
+        assert store.counts(batch_id).pending == 2
+        with pytest.raises(BatchNotFound):
+            store.get("ffff0000")
+    with BatchStore(tmp_path / "batches.sqlite") as reopened:  # the migrations ran once
+        assert [b.id for b in reopened.batches()] == [batch_id]
+
+
+def test_recover_counts_a_row_the_ledger_saw_answered_and_resends_the_rest(tmp_path: Path) -> None:
+    """A process killed after the ledger recorded an answer but before the row was marked
+    done: the row is done on resume (never sent again); a running row without an answer,
+    or without a request id, goes back to pending; the results file gets the done row."""
+    from sparklio_desktop.core.batches import BatchRunner
+    from sparklio_desktop.core.batches.runner import RECOVERED_NOTE, ledger_answer
+    from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
+
+    ledger = LedgerStore.open(tmp_path / "ledger.sqlite")
+    for request_id, attempt, model, outcome, cost in (
+        ("answered", 1, "m1", "error", "0.01"),
+        ("answered", 2, "m2", "ok", "0.02"),
+        ("cut", 1, "m1", "interrupted", "0.001"),
+    ):
+        ledger.record_attempt(
+            AttemptRecord(request_id=request_id, attempt=attempt, task_type="chat", model_id=model,
+                          provider="openai", outcome=outcome, cost_usd=Decimal(cost))  # type: ignore[arg-type]
+        )  # fmt: skip
+    with BatchStore(tmp_path / "batches.sqlite") as store:
+        batch_id = store.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None,
+                                concurrency=2, prompts=["a", "b", "c", "d"])  # fmt: skip
+        for index, request_id in ((1, "answered"), (2, "cut"), (3, None)):
+            store.mark_running(batch_id, index)
+            if request_id:
+                store.set_request(batch_id, index, request_id)
+        results = ResultsFile.open(check_out_path(tmp_path / "out.jsonl"))
+        runner = BatchRunner(store, dispatcher=None, batch=store.get(batch_id), results=results)  # type: ignore[arg-type]
+        assert runner.recover(ledger_answer(ledger)) == 1
+        results.close()
+        rows = {row.row_index: row for row in store.rows(batch_id)}
+        assert rows[1].status == "done" and rows[1].model == "m2" and rows[1].cost_usd == Decimal("0.03")
+        assert rows[1].error == RECOVERED_NOTE
+        assert [rows[i].status for i in (2, 3, 4)] == ["pending", "pending", "pending"]
+        assert rows[2].request_id is None
+    ledger.close()
+    assert [
+        line["row"] for line in map(__import__("json").loads, (tmp_path / "out.jsonl").read_text().splitlines())
+    ] == [1]
+
+
+class _CountingDispatcher:
+    """Answers every row after a turn of the loop, counting the rows in flight at once.
+    (The runner's seam is a Protocol; the CLI tests run the real dispatcher.)"""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+        self.starts: list[int] = []  # rows in flight when each row started
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        from sparklio_desktop.core.dispatch import Finished, Routed, RunResult
+
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        self.starts.append(self.in_flight)
+        try:
+            yield Routed(f"r-{request.prompt}", None)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            yield Finished(RunResult(f"r-{request.prompt}", None, "m", "ok"))  # type: ignore[arg-type]
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize(("speed", "concurrency", "window"), [(None, 3, 3), ("batch", 3, 8)])
+def test_rows_in_flight_never_exceed_the_window(tmp_path: Path, speed: str | None, concurrency: int,
+                                                window: int) -> None:  # fmt: skip
+    import asyncio
+
+    from sparklio_desktop.core.batches import BatchRunner
+
+    options = {"speed": speed} if speed else {}
+    with BatchStore(tmp_path / "batches.sqlite") as store:
+        batch_id = store.create(task="chat", template="{q}", options=options, source_path="x.csv", out_path=None,
+                                concurrency=concurrency, prompts=[str(i) for i in range(20)])  # fmt: skip
+        dispatcher = _CountingDispatcher()
+        runner = BatchRunner(store, dispatcher, store.get(batch_id))
+        counts = asyncio.run(runner.run())
+        assert counts.done == 20 and store.status(batch_id) == "done"
+        assert dispatcher.most == window
+        if speed == "batch":  # a group starts only when the previous one has finished
+            assert dispatcher.starts[8] == 1 and dispatcher.starts[16] == 1
+
+
+def test_a_batch_run_by_a_live_process_cannot_be_claimed_until_that_process_is_gone(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    from sparklio_desktop.core.batches import BatchBusy
+    from sparklio_desktop.core.ledger.owners import start_token
+
+    path = tmp_path / "batches.sqlite"
+    with BatchStore(path) as store:
+        batch_id = store.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None,
+                                concurrency=1, prompts=["a"])  # fmt: skip
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            db = sqlite3.connect(path)
+            db.execute("UPDATE batches SET owner_pid = ?, owner_start = ?", (other.pid, start_token(other.pid)))
+            db.commit()
+            db.close()
+            with pytest.raises(BatchBusy, match=f"being run by process {other.pid}"):
+                store.claim(batch_id)
+        finally:
+            other.kill()
+            other.wait()
+        store.claim(batch_id)  # the owner is gone (as after kill -9): the claim lapses
+        store.claim(batch_id)  # this process may claim again
+        store.release(batch_id, "paused")
+        assert store.status(batch_id) == "paused"
+        store.set_status(batch_id, "cancelled")
+        store.release(batch_id, "done")
+        assert store.status(batch_id) == "cancelled"  # a cancel is never undone by the runner
