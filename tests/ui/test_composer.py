@@ -412,3 +412,37 @@ def test_the_options_popup_is_reached_and_left_by_keyboard(qtbot, qloop, make_ct
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
     assert not popup.isVisible()
     run(qloop, ctx.composer.wait_idle())
+
+
+def test_a_brand_voice_goes_before_every_text_prompt(qtbot, qloop, openai_server, make_ctx, sparklio_home):
+    (sparklio_home / "brand_voices.yaml").write_text(
+        "voices:\n  bean:\n    tone: warm and playful\n    avoid: [synergy]\n", encoding="utf-8"
+    )
+    ctx = make_ctx()
+    view = _composer(qtbot, ctx, task="chat", prompt="A caption for our pumpkin latte")
+    assert view.voice_combo.isHidden()  # no voices read yet: no row
+    view.show_options()
+    wait_until(qloop, lambda: view.voice_combo.count() == 2)
+    assert not view.voice_combo.isHidden() and view.voice_combo.itemText(1) == "bean"
+    previews: list[RoutePreview] = []
+    ctx.composer.previewChanged.connect(previews.append)
+    ctx.composer.refresh_preview()
+    wait_until(qloop, lambda: bool(previews))
+    plain = previews[-1].input_tokens
+    view.voice_combo.setCurrentIndex(1)
+    previews.clear()
+    ctx.composer.refresh_preview()
+    wait_until(qloop, lambda: bool(previews))
+    assert previews[-1].input_tokens > plain + 10  # the voice's paragraph is priced
+    results: list[RunSummary] = []
+    ctx.composer.finished.connect(results.append)
+    run(qloop, ctx.composer.send())
+    assert results[0].ok
+    sent = openai_server.requests[-1].body["messages"][-1]["content"]
+    assert sent.startswith("Write in the brand voice 'bean'.") and "Words to avoid: synergy." in sent
+    assert sent.endswith("A caption for our pumpkin latte")
+    # An image prompt goes alone: a tone means nothing to an image model.
+    view.task_combo.setCurrentIndex(view.task_combo.findData("image_generation_quality"))
+    ctx.composer.forced_model = "openai/dall-e-3"
+    run(qloop, ctx.composer.send())
+    assert openai_server.requests[-1].body["prompt"] == "A caption for our pumpkin latte"

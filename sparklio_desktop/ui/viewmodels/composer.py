@@ -37,6 +37,7 @@ from sparklio_desktop.core.history import fit_history
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.providers.base import IMAGE_MIME_TYPES, ImageInput, Message
+from sparklio_desktop.core.recipes.brand_voice import BrandVoice, load_brand_voices
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.workspace import Workspace
@@ -94,6 +95,7 @@ class ComposerViewModel(ViewModel):
     requestCompleted = Signal(str)  # request id, once the run is over (any outcome)
     ratingSaved = Signal(int)
     conversationChanged = Signal(int)  # turns so far (0 = a new conversation)
+    voicesChanged = Signal(list)  # the brand voices' names (brand_voices.yaml), for the options
 
     def __init__(
         self,
@@ -125,6 +127,8 @@ class ComposerViewModel(ViewModel):
         self._history_tokens: tuple[int, int] = (0, 0)  # (turns counted, their tokens): counted once per turn
         self._conversation_model: str | None = None
         self._conversation_task: str | None = None  # the task the conversation's model answered
+        self._voices: dict[str, BrandVoice] = {}
+        self.brand_voice: str | None = None  # a profile of brand_voices.yaml put before text prompts
         self._running: asyncio.Task[Any] | None = None
         self.last_request_id: str | None = None
         self.last_output = ""
@@ -238,6 +242,39 @@ class ComposerViewModel(ViewModel):
         if self._options["task"] is not None:
             self._preview_timer.start()
 
+    # -- brand voice ------------------------------------------------------------------
+    @asyncSlot()
+    async def load_voices(self) -> None:
+        """Read brand_voices.yaml (off the loop); a broken file is one inline error and no voices."""
+        self._track()
+        try:
+            self._voices = await self._executor.call(load_brand_voices)
+        except SparklioError as exc:
+            self._voices = {}
+            self.errorRaised.emit(str(exc))
+        if self.brand_voice not in self._voices:
+            self.brand_voice = None
+        self.voicesChanged.emit(sorted(self._voices))
+
+    def set_brand_voice(self, name: str | None) -> None:
+        """Apply a brand voice to every text prompt from now on (None: none), as recipes do."""
+        if name is not None and name not in self._voices:
+            raise KeyError(name)
+        if name != self.brand_voice:
+            self.brand_voice = name
+            self.schedule_preview()
+
+    def _voiced(self, prompt: str) -> str:
+        """The prompt as sent: the voice's paragraph first for a text task (docs/recipes.md,
+        "Brand voice"); an image or an embedding gets the prompt alone. The thread keeps the
+        prompt as written."""
+        if self.brand_voice is None or not prompt:
+            return prompt
+        capability = self._workspace.policy.task(self._options["task"] or "chat").capability.value
+        if capability in ("image_generation", "embedding"):
+            return prompt
+        return self._voices[self.brand_voice].preamble(self.brand_voice) + prompt
+
     def _route_request(self) -> RouteRequest:
         o = self._options
         return RouteRequest(
@@ -246,7 +283,7 @@ class ComposerViewModel(ViewModel):
             budget=o["budget"],
             speed=o["speed"],
             quality=o["quality"],
-            prompt=self._prompt or None,
+            prompt=self._voiced(self._prompt) or None,
             attachments=tuple(self._images),
             explore=False,
             history_tokens=self._count_history(),
@@ -283,7 +320,7 @@ class ComposerViewModel(ViewModel):
             model = self._conversation_model  # a follow-up stays on the model that answered
         # The previewed request itself (prompt and images included), so the run is routed
         # and priced exactly as the preview was.
-        route = replace(self._route_request(), prompt=self._prompt, explore=self.explore)
+        route = replace(self._route_request(), prompt=self._voiced(self._prompt), explore=self.explore)
         return RunRequest(route=route, history=tuple(self._history), model=model)
 
     def _stays_on_model(self) -> bool:

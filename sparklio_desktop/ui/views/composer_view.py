@@ -319,6 +319,15 @@ class ComposerView(QWidget):
         form = QFormLayout()
         for name, combo in self.option_combos.items():
             form.addRow(f"{name.capitalize()}", combo)
+        # Brand voice: a profile of brand_voices.yaml put before every text prompt; the row
+        # shows only when there is one to choose.
+        self.voice_combo = QComboBox()
+        self.voice_combo.setAccessibleName("Brand voice")
+        self.voice_combo.addItem("None", None)
+        self.voice_label = QLabel("Brand voice")
+        form.addRow(self.voice_label, self.voice_combo)
+        self.voice_combo.hide()
+        self.voice_label.hide()
         self.route_again = QCheckBox("Route follow-ups again")
         self.route_again.setAccessibleName("Route follow-ups again")
         self.route_again.setToolTip("Off: a follow-up stays on the model that answered")
@@ -344,7 +353,24 @@ class ComposerView(QWidget):
         popup.setMaximumWidth(460)
         return popup
 
+    def _show_voices(self, names: list[str]) -> None:
+        current = self.vm.brand_voice
+        self.voice_combo.blockSignals(True)
+        self.voice_combo.clear()
+        self.voice_combo.addItem("None", None)
+        for name in names:
+            self.voice_combo.addItem(name, name)
+        self.voice_combo.setCurrentIndex(max(0, self.voice_combo.findData(current)))
+        self.voice_combo.blockSignals(False)
+        self.voice_combo.setVisible(bool(names))
+        self.voice_label.setVisible(bool(names))
+
     def show_options(self) -> None:
+        """Open the options popup (the brand voices are read again: the file may have changed)."""
+        self.vm.load_voices()
+        self._show_options()
+
+    def _show_options(self) -> None:
         """Open the options popup over the Options button: above it when the composer sits
         at the bottom of the screen, below it otherwise."""
         popup, button = self.options_popup, self.options_button
@@ -526,6 +552,8 @@ class ComposerView(QWidget):
         self.clear_images.clicked.connect(vm.clear_images)
         self.options_button.clicked.connect(self.show_options)
         self.route_again.toggled.connect(lambda on: setattr(vm, "route_again", on))
+        self.voice_combo.currentIndexChanged.connect(lambda _: vm.set_brand_voice(self.voice_combo.currentData()))
+        vm.voicesChanged.connect(self._show_voices)
         self.new_conversation.clicked.connect(vm.new_conversation)
         self.send_button.clicked.connect(lambda: vm.send())
         self.cancel_button.clicked.connect(vm.cancel)
