@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,9 @@ def test_twelve_rows_run_to_done_with_progress_and_the_queue_row(qtbot, qloop, t
     assert chat_requests(openai_server) == []  # the estimate sends nothing
     assert view.model.rowCount() == 0 and view.empty.isVisible()
 
+    shown: list[int] = []  # the queue row's Done column as the rows finish, read from the model
+    view.model.dataChanged.connect(lambda top, _bottom: shown.append(int(view.model.index(top.row(), 4).data())))
+
     async def scenario() -> None:
         view.start_button.click()
         await until(lambda: view.model.rowCount() == 1 and view.model.item(0).status == "done" and bool(notified), 60)
@@ -87,6 +91,7 @@ def test_twelve_rows_run_to_done_with_progress_and_the_queue_row(qtbot, qloop, t
     assert len(chat_requests(openai_server)) == 12
     finished = [p.finished for p in progress]
     assert finished == sorted(finished) and finished[-1] == 12 and len(set(finished)) >= 6
+    assert shown and shown == sorted(shown) and shown[-1] == 12 and len(set(shown)) >= 6  # updated in place
     assert view.progress_bar.value() == 12 and view.progress_bar.maximum() == 12
     assert "12 done, 0 failed" in view.progress_label.text()
     assert "rows.csv" not in view.results_link.text() and ".jsonl" in view.results_link.text()
@@ -183,3 +188,27 @@ def test_no_mnemonic_clash_with_the_menu_bar_or_within(view) -> None:
         seen += [m.lower() for m in re.findall(r"(?<!&)&([^&\s])", widget.text())]
     assert seen and len(seen) == len(set(seen)), seen
     assert not taken & set(seen)
+
+
+def test_closing_the_app_mid_batch_leaves_it_paused_and_resumable(qtbot, qloop, tmp_path, view, openai_server) -> None:
+    openai_server.chunk_interval_s = 0.5  # each row takes 3 s: closing must not wait for them
+    source = rows_csv(tmp_path / "rows.csv", 12)
+    fill(view, source)
+    view.concurrency.setValue(2)
+    seen: dict = {}
+
+    async def scenario() -> None:
+        view.start_button.click()
+        await until(lambda: view.model.rowCount() == 1 and view.model.item(0).running_here, 60)
+        await until(lambda: len(chat_requests(openai_server)) >= 2, 60)
+        began = time.monotonic()
+        await view.vm.aclose()
+        seen["closing_s"] = time.monotonic() - began
+
+    run(qloop, scenario(), 90)
+    assert seen["closing_s"] < 1.5
+    from sparklio_desktop.core.batches import BatchStore
+
+    with BatchStore.open_default() as store:
+        (batch,) = store.batches()
+    assert batch.status == "paused" and batch.counts.running == 0 and batch.counts.unfinished >= 10

@@ -203,6 +203,7 @@ class BatchesViewModel(ViewModel):
         self._store: BatchStore | None = None
         self._events = events or LedgerEvents(self)
         self._runners: dict[str, BatchRunner] = {}
+        self._run_tasks: dict[str, asyncio.Task[Any]] = {}
         self._last_ledger_emit = 0.0
 
     # -- the task table -----------------------------------------------------------------------
@@ -401,6 +402,9 @@ class BatchesViewModel(ViewModel):
 
         runner = BatchRunner(store, self._dispatcher, batch, results, on_progress)
         self._runners[batch_id] = runner
+        task = asyncio.current_task()
+        if task is not None:
+            self._run_tasks[batch_id] = task
         try:
             await self._executor.call(runner.recover, ledger_answer(self._ledger))
             self.started.emit(batch_id)
@@ -408,8 +412,13 @@ class BatchesViewModel(ViewModel):
             await runner.run()
         except SparklioError as err:  # the batches file failed mid-run: the batch stays resumable
             self.errorRaised.emit(str(err))
+        except asyncio.CancelledError:
+            # The app is closing (aclose): the rows in flight went back to pending and their
+            # attempts are recorded as cancelled; the batch is left paused, resumable.
+            return
         finally:
             del self._runners[batch_id]
+            self._run_tasks.pop(batch_id, None)
             if results is not None:
                 await asyncio.shield(self._executor.call(results.close))
         final = await self._executor.call(store.get, batch_id)
@@ -419,13 +428,17 @@ class BatchesViewModel(ViewModel):
         await self._refresh()
 
     def shutdown(self) -> None:
-        """The app is closing: send no further row (the rows in flight end with the loop)."""
+        """The app is closing: send no further row."""
         for runner in self._runners.values():
             runner.stop()
 
     async def aclose(self) -> None:
-        """Stop the runs, wait for them, close the batches file."""
+        """Stop the runs without waiting for their rows in flight (a slow model would hold
+        the window open): those rows go back to pending and the batches are left paused,
+        resumable. Then close the batches file."""
         self.shutdown()
+        for task in list(self._run_tasks.values()):
+            task.cancel()
         await self.wait_idle()
         if self._store is not None:
             store, self._store = self._store, None

@@ -120,7 +120,11 @@ class _Chip(QPushButton):
         self.setFlat(False)
         self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.setToolTip(f"Insert {{{column}}} into the template")
-        self.setStyleSheet("QPushButton { border-radius: 10px; padding: 2px 10px; }")
+        self.setStyleSheet(
+            "QPushButton { border: 1px solid palette(mid); border-radius: 10px; padding: 2px 10px;"
+            " background: palette(button); }"
+            "QPushButton:hover, QPushButton:focus { border-color: palette(highlight); }"
+        )
 
 
 class BatchesView(QWidget):
@@ -224,6 +228,7 @@ class BatchesView(QWidget):
         self.concurrency.setRange(1, self.vm.max_concurrency())
         self.concurrency.setValue(4)
         self.concurrency.setToolTip("Rows in flight at once")
+        self.concurrency.setMaximumWidth(96)
         self.concurrency.valueChanged.connect(self._schedule_estimate)
         self.option_combos: dict[str, QComboBox] = {}
         options_row = QHBoxLayout()
