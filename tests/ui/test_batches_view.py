@@ -180,6 +180,17 @@ def test_above_the_threshold_start_waits_for_the_confirmation(qtbot, qloop, tmp_
     qloop.run_until_complete(view.vm.wait_idle())
     assert view.model.rowCount() == 0 and chat_requests(openai_server) == []
 
+    view.confirm_box.setChecked(True)
+
+    async def scenario() -> None:
+        view.start_button.click()
+        await until(lambda: view.model.rowCount() == 1 and view.model.item(0).status == "done", 60)
+        await view.vm.wait_idle()
+
+    run(qloop, scenario(), 90)
+    assert view.model.item(0).done == 50 and len(chat_requests(openai_server)) == 50
+    assert not view.error_label.isVisible()
+
 
 def test_no_mnemonic_clash_with_the_menu_bar_or_within(view) -> None:
     taken = {"f", "d", "v", "l", "h"}  # File, Edit, View, Tools, Help

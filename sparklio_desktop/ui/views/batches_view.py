@@ -146,7 +146,6 @@ class BatchesView(QWidget):
         vm.started.connect(self._on_started)
         vm.progress.connect(self._on_progress)
         vm.batchFinished.connect(self._on_finished)
-        vm.errorRaised.connect(self._on_error)
         self._estimate_timer = QTimer(self)
         self._estimate_timer.setSingleShot(True)
         self._estimate_timer.setInterval(400)
@@ -446,9 +445,6 @@ class BatchesView(QWidget):
         if outcome.status == "done":
             notify_done(self, "Batch finished", outcome.summary)
             self.notified.emit(outcome.summary)
-
-    def _on_error(self, message: str) -> None:
-        self.progress_label.setText(message)
 
     def _on_pause(self) -> None:
         if self._selected:
