@@ -223,3 +223,17 @@ def test_closing_the_app_mid_batch_leaves_it_paused_and_resumable(qtbot, qloop, 
     with BatchStore.open_default() as store:
         (batch,) = store.batches()
     assert batch.status == "paused" and batch.counts.running == 0 and batch.counts.unfinished >= 10
+
+
+def test_a_file_that_cannot_run_is_shown_inline(qtbot, qloop, tmp_path, view, openai_server) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,topic\nx,y,z\n", encoding="utf-8")
+    view.choose_file(str(bad))
+    wait_until(qloop, lambda: view.error_label.isVisible())
+    assert view.error_label.text().endswith("bad.csv:2: expected 2 fields (the header's), found 3")
+    assert view.column_chips() == []
+    good = tmp_path / "rows.jsonl"
+    good.write_text('{"name": "a", "topic": "b"}\n{"name": "c", "topic": "d"}\n', encoding="utf-8")
+    view.choose_file(str(good))
+    wait_until(qloop, lambda: len(view.column_chips()) == 2 and not view.error_label.isVisible())
+    qloop.run_until_complete(view.vm.wait_idle())
