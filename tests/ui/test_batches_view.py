@@ -237,3 +237,19 @@ def test_a_file_that_cannot_run_is_shown_inline(qtbot, qloop, tmp_path, view, op
     view.choose_file(str(good))
     wait_until(qloop, lambda: len(view.column_chips()) == 2 and not view.error_label.isVisible())
     qloop.run_until_complete(view.vm.wait_idle())
+
+
+def test_a_double_click_on_start_makes_one_batch(qtbot, qloop, tmp_path, view, openai_server) -> None:
+    source = rows_csv(tmp_path / "rows.csv", 3)
+    fill(view, source)
+    wait_until(qloop, lambda: len(view.column_chips()) == 2)
+
+    async def scenario() -> None:
+        view.start_button.click()
+        view.start_button.click()  # the second click lands while the first is being priced
+        await until(lambda: view.model.rowCount() >= 1 and view.model.item(0).status == "done", 60)
+        await view.vm.wait_idle()
+
+    run(qloop, scenario(), 90)
+    assert view.model.rowCount() == 1
+    assert len(chat_requests(openai_server)) == 3

@@ -195,6 +195,7 @@ class BatchesViewModel(ViewModel):
         """``store_path``: the batches file (default ``batches.sqlite`` in the data folder);
         ``events``: the app's ledger hub, told as rows finish."""
         super().__init__(executor, parent)
+        self._starting = False  # a Start being checked, priced and created
         self._workspace = workspace
         self._dispatcher = dispatcher
         self._planner = planner
@@ -315,8 +316,18 @@ class BatchesViewModel(ViewModel):
     @asyncSlot(object, bool)
     async def start(self, form: BatchForm, confirmed: bool = False) -> None:
         """Check and price the form, create the batch and run it to the end (or a pause).
-        Above the threshold nothing starts until ``confirmed``."""
+        Above the threshold nothing starts until ``confirmed``. A second Start while one is
+        being prepared is ignored (a double click made two batches)."""
         self._track()
+        if self._starting:
+            return
+        self._starting = True
+        try:
+            await self._start(form, confirmed)
+        finally:
+            self._starting = False
+
+    async def _start(self, form: BatchForm, confirmed: bool) -> None:
         prepared = await self._prepare(form)
         if prepared is None:
             return
@@ -338,6 +349,7 @@ class BatchesViewModel(ViewModel):
         except SparklioError as err:
             self.formError.emit(_plain(str(err)))
             return
+        self._starting = False  # created: another batch may start beside this one
         await self._run(batch_id)
 
     # -- running --------------------------------------------------------------------------------
