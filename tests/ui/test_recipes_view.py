@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from sparklio_desktop.app import build_window
 from sparklio_desktop.ui.views.recipes_view import RecipesView, create, total_text
@@ -128,6 +129,8 @@ def test_run_shows_each_step_and_ends_with_outputs(qloop, page, tmp_path):
     assert "**" not in captions.output.toPlainText()  # rendered as Markdown
     images = view.cards["images"]
     assert images.thumbnails.isVisibleTo(view) and len(images.progress.files) == 5
+    thumbnails = images.thumbnails.findChildren(QLabel)
+    assert len(thumbnails) == 5 and all(not label.pixmap().isNull() for label in thumbnails)  # the PNGs read back
     assert "finished" in view.run_status.text() and ended.out_dir in view.run_status.text()
     assert ended.cost_usd > 0 and ended.cost_usd == sum(c.progress.cost_usd for c in view.cards.values())
     assert len(events) >= 4  # the ledger hub heard of every step
@@ -154,6 +157,11 @@ def test_cancel_stops_the_run_and_resume_finishes_it(qloop, page):
     ended = view.vm.last_run
     assert ended is not None and ended.status == "cancelled"
     assert view.cards["brief_analysis"].progress.status == "done"
+    assert [view.cards[i].progress.status for i in ("images", "hashtags")] == ["pending", "pending"]  # rows wait
+    assert "waiting" in view.cards["images"].header.text()
+    captions = view.cards["captions"]
+    assert captions.progress.status == "cancelled" and "Resume" in captions.error.text()
+    assert captions.error.isVisibleTo(view)
     assert not any(r.path.endswith("/images/generations") for r in openai.requests)  # stopped before the images
     assert [r.run_id for r in view.vm.unfinished] == [ended.run_id]
     assert view.resume_button.isVisibleTo(view) and view.resume_button.isEnabled()

@@ -96,7 +96,8 @@ class RecipePlanView:
 
 @dataclass(frozen=True)
 class StepProgress:
-    """A step started (``status`` "running") or ended (done, failed, skipped).
+    """A step waiting ("pending"), started ("running") or ended (done, failed, skipped,
+    cancelled).
 
     ``index`` counts from 1 of ``total``; ``preview`` is the start of a text output;
     ``files`` the written outputs (images as PNG files); ``error`` or ``reason`` say why a

@@ -20,6 +20,7 @@ import asyncio
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,9 +63,9 @@ class RecipesViewModel(ViewModel):
     planReady = Signal(object)  # RecipePlanView
     planning = Signal(bool)
     busyChanged = Signal(bool)  # a run in flight
-    runStarted = Signal(str, int)  # run id, number of steps
+    runStarted = Signal(str, list)  # run id, [StepProgress] of every step (pending, or as a resumed run left it)
     stepStarted = Signal(object)  # StepProgress (status "running")
-    stepFinished = Signal(object)  # StepProgress (done, failed, skipped)
+    stepFinished = Signal(object)  # StepProgress (done, failed, skipped, cancelled)
     runEnded = Signal(object)  # RunEnded
     runError = Signal(str)  # a run could not start (a wrong input): shown by the Run button
     unfinishedChanged = Signal(list)  # [UnfinishedRun], newest first
@@ -280,11 +281,11 @@ class RecipesViewModel(ViewModel):
         order = [s.id for s in state.steps]
         total = len(order)
         finished = {s.id for s in state.steps if s.finished}
-        self.steps = {}
-        self.runStarted.emit(state.run_id, total)
-        for record in state.steps:  # a resumed run shows what was done before
-            if record.finished:
-                self._on_step(state.run_id, order, titles, finished, record)
+        rows = [self._progress(state.run_id, order, titles, record) for record in state.steps]
+        # A step left "running" by a cancel or a crash is sent again: it is waiting, not running.
+        rows = [replace(row, status="pending") if row.status == "running" else row for row in rows]
+        self.steps = {row.id: row for row in rows}
+        self.runStarted.emit(state.run_id, rows)
 
         def on_step(record: StepState) -> None:
             self._on_step(state.run_id, order, titles, finished, record)
@@ -306,6 +307,10 @@ class RecipesViewModel(ViewModel):
             failed = next((s.error for s in result.steps if s.status == "failed"), None)
             ended = RunEnded(result.run_id, result.recipe_name, result.status, result.cost_usd, result.out_dir, failed)
         except asyncio.CancelledError:
+            for row in [r for r in self.steps.values() if r.status == "running"]:
+                stopped = replace(row, status="cancelled", error="Cancelled: Resume sends this step again.")
+                self.steps[row.id] = stopped
+                self.stepFinished.emit(stopped)
             done = await self._executor.call(_reload_state, state.run_id)
             cost = done.cost_usd if done is not None else Decimal(0)
             ended = RunEnded(state.run_id, state.recipe_name, "cancelled", cost, state.out_dir, "Cancelled.")
@@ -324,8 +329,13 @@ class RecipesViewModel(ViewModel):
     ) -> None:
         if record.finished:
             finished.add(record.id)
+        progress = self._progress(run_id, order, titles, record)
+        self.steps[record.id] = progress
+        self.stepFinished.emit(progress)
+
+    def _progress(self, run_id: str, order: list[str], titles: dict[str, str], record: StepState) -> StepProgress:
         output = record.output if record.status == "done" and not _is_image_output(record) else ""
-        progress = StepProgress(
+        return StepProgress(
             run_id,
             order.index(record.id) + 1,
             len(order),
@@ -340,8 +350,6 @@ class RecipesViewModel(ViewModel):
             record.error,
             record.reason,
         )
-        self.steps[record.id] = progress
-        self.stepFinished.emit(progress)
 
     def cancel(self) -> None:
         """Stop the run; the step in flight stays unfinished and is sent again on resume."""

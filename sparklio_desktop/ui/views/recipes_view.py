@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QFont, QPixmap, QShowEvent
+from PySide6.QtGui import QDesktopServices, QFont, QPixmap, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -57,12 +57,15 @@ from sparklio_desktop.ui.widgets.notifier import notify_done
 
 PLAN_DEBOUNCE_MS = 400
 THUMBNAIL = 128
+PLAN_MAX_HEIGHT = 320
+OUTPUT_MAX_HEIGHT = 240
 PLAN_COLUMNS = ("Step", "Task", "Model", "Tokens in", "Tokens out", "Images", "Cost")
 STATUS_WORDS = {
     "running": "running…",
     "done": "done",
     "failed": "failed",
     "skipped": "skipped",
+    "cancelled": "cancelled",
     "pending": "waiting",
 }
 IMAGE_EXTENSIONS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.gif")
@@ -130,7 +133,6 @@ class StepCard(QFrame):
         self.output = QTextBrowser()
         self.output.setAccessibleName(f"Output of {progress.id}")
         self.output.setOpenExternalLinks(True)
-        self.output.setMaximumHeight(180)
         self.output.hide()
         self.thumbnails = QWidget()
         self.thumb_row = QHBoxLayout(self.thumbnails)
@@ -146,6 +148,18 @@ class StepCard(QFrame):
             layout.addWidget(widget)
         self.update_progress(progress)
 
+    def _fit_output(self) -> None:
+        """As tall as the text, up to a limit (then it scrolls): a one-line answer takes one line."""
+        document = self.output.document()
+        document.setTextWidth(max(200, self.output.viewport().width()))
+        height = int(document.size().height()) + 2 * self.output.frameWidth() + 4
+        self.output.setFixedHeight(max(32, min(height, OUTPUT_MAX_HEIGHT)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.output.isVisibleTo(self):
+            self._fit_output()
+
     def update_progress(self, p: StepProgress) -> None:
         self.progress = p
         parts = [f"{p.index}/{p.total}  {p.title}", STATUS_WORDS.get(p.status, p.status)]
@@ -157,10 +171,14 @@ class StepCard(QFrame):
         if p.status == "done" and p.output:
             self.output.setMarkdown(p.output)
             self.output.show()
+            self._fit_output()
         images = [f for f in p.files if f.lower().endswith(".png")]
         if p.status == "done" and images and not p.output:
             for path in images:
                 label = QLabel()
+                label.setFrameShape(QFrame.Shape.Box)
+                label.setMinimumSize(THUMBNAIL // 2, THUMBNAIL // 2)
+                label.setAlignment(Qt.AlignmentFlag.AlignCenter)
                 pixmap = QPixmap(path)
                 if not pixmap.isNull():
                     label.setPixmap(
@@ -175,7 +193,7 @@ class StepCard(QFrame):
                 label.setAccessibleName(Path(path).name)
                 self.thumb_row.insertWidget(self.thumb_row.count() - 1, label)
             self.thumbnails.show()
-        problem = p.error if p.status == "failed" else (p.reason if p.status == "skipped" else None)
+        problem = p.error if p.status in ("failed", "cancelled") else (p.reason if p.status == "skipped" else None)
         self.error.setText(problem or "")
         self.error.setStyleSheet("color: #b3261e" if p.status == "failed" else "color: palette(mid)")
         self.error.setVisible(bool(problem))
@@ -276,11 +294,12 @@ class RecipesView(QWidget):
         top_layout.addWidget(self.title)
         top_layout.addWidget(self.description)
         top_layout.addWidget(self.inputs_box)
-        top_layout.addWidget(self.plan_table, 1)
+        top_layout.addWidget(self.plan_table)
         top_layout.addWidget(self.plan_error)
         top_layout.addLayout(run_bar)
         top_layout.addWidget(self.total_note)
         top_layout.addWidget(self.run_error)
+        top_layout.addStretch(1)
 
         self.run_status = QLabel()
         self.run_status.setWordWrap(True)
@@ -289,6 +308,13 @@ class RecipesView(QWidget):
         self.steps_box = QWidget()
         self.steps_layout = QVBoxLayout(self.steps_box)
         self.steps_layout.setContentsMargins(0, 0, 0, 0)
+        self.empty = QLabel(
+            "Fill the inputs and check the price above, then Run: each step's model, cost and "
+            "result show here as it ends. A stopped run can be resumed from the list on the left."
+        )
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: palette(mid)")
+        self.steps_layout.addWidget(self.empty)
         self.steps_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -304,8 +330,8 @@ class RecipesView(QWidget):
         right.setObjectName("recipes_right")
         right.addWidget(top)
         right.addWidget(bottom)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
+        right.setStretchFactor(0, 0)
+        right.setStretchFactor(1, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setObjectName("recipes")
         split.addWidget(left)
@@ -330,6 +356,7 @@ class RecipesView(QWidget):
         vm.listChanged.connect(self._on_list)
         vm.recipeSelected.connect(self._on_recipe)
         vm.planReady.connect(self._on_plan)
+        vm.planning.connect(self._on_planning)
         vm.busyChanged.connect(self._on_busy)
         vm.runStarted.connect(self._on_run_started)
         vm.stepStarted.connect(self._on_step)
@@ -431,6 +458,10 @@ class RecipesView(QWidget):
         self._plan_timer.stop()
         self.vm.request_plan(self.values())
 
+    def _on_planning(self, busy: bool) -> None:
+        if busy and not self.total.text():
+            self.total.setText("Pricing the steps…")
+
     def _on_plan(self, plan: RecipePlanView) -> None:
         self.plan_error.setText(plan.error or "")
         self.plan_error.setVisible(plan.error is not None)
@@ -459,6 +490,7 @@ class RecipesView(QWidget):
                 if c == 2:
                     item.setToolTip("\n".join(row.no_fit) or (row.model or ""))
                 self.plan_table.setItem(r, c, item)
+        self._fit_plan_table()
         self.total.setText(total_text(plan))
         lines = []
         if plan.unavailable_usd:
@@ -472,6 +504,14 @@ class RecipesView(QWidget):
         if others:
             lines.append("Totals " + "; ".join(others))
         self.total_note.setText("\n".join(lines))
+
+    def _fit_plan_table(self) -> None:
+        """As tall as its rows (up to a limit): the run's results below get the rest."""
+        table = self.plan_table
+        table.resizeRowsToContents()
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        height = table.horizontalHeader().height() + rows + 2 * table.frameWidth() + 2
+        table.setFixedHeight(min(height, PLAN_MAX_HEIGHT))
 
     # -- running ---------------------------------------------------------------------------
     def _run(self) -> None:
@@ -489,12 +529,15 @@ class RecipesView(QWidget):
         self.cancel_button.setEnabled(busy)
         self.resume_button.setEnabled(not busy and self.unfinished.count() > 0)
 
-    def _on_run_started(self, run_id: str, total: int) -> None:
+    def _on_run_started(self, run_id: str, rows: list[StepProgress]) -> None:
         for card in self.cards.values():
             card.setParent(None)
             card.deleteLater()
         self.cards = {}
-        self.run_status.setText(f"Run {run_id}: {total} steps")
+        self.empty.hide()
+        self.run_status.setText(f"Run {run_id}: {len(rows)} steps")
+        for row in rows:  # every step, waiting (or as a resumed run left it)
+            self._on_step(row)
 
     def _on_step(self, progress: StepProgress) -> None:
         card = self.cards.get(progress.id)
