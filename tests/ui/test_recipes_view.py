@@ -9,6 +9,7 @@ import asyncio
 import gc
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from sparklio_desktop.app import build_window
+from sparklio_desktop.core.settings.paths import ledger_path
+from sparklio_desktop.ui.views import recipes_view
 from sparklio_desktop.ui.views.recipes_view import RecipesView, create, total_text
+from sparklio_desktop.ui.widgets.format import usd_text
 from tests.fakes.loopback import Fault
 from tests.test_cli_dispatch import sparklio
 from tests.ui.conftest import run, until
@@ -110,8 +114,10 @@ def test_a_wrong_input_is_one_line_under_the_plan_and_run_sends_nothing(qloop, p
     assert openai.requests == [] and anthropic.requests == []
 
 
-def test_run_shows_each_step_and_ends_with_outputs(qloop, page, tmp_path):
+def test_run_shows_each_step_and_ends_with_outputs(qloop, page, monkeypatch):
     view, openai, anthropic, events = page
+    announced: list[tuple[str, str]] = []  # the notifier itself is tested in test_notifier.py
+    monkeypatch.setattr(recipes_view, "notify_done", lambda w, title, message: announced.append((title, message)))
     select(qloop, view, "sns_post_set", brief=BRIEF)
     started: list[str] = []
     view.vm.stepStarted.connect(lambda p: started.append(p.id))
@@ -135,6 +141,7 @@ def test_run_shows_each_step_and_ends_with_outputs(qloop, page, tmp_path):
     assert ended.cost_usd > 0 and ended.cost_usd == sum(c.progress.cost_usd for c in view.cards.values())
     assert len(events) >= 4  # the ledger hub heard of every step
     assert view.run_button.isEnabled() and not view.cancel_button.isEnabled()
+    assert announced == [("Recipe finished", f"sns_post_set: finished, {usd_text(ended.cost_usd)}")]
 
 
 def test_cancel_stops_the_run_and_resume_finishes_it(qloop, page):
@@ -161,6 +168,10 @@ def test_cancel_stops_the_run_and_resume_finishes_it(qloop, page):
     assert "waiting" in view.cards["images"].header.text()
     captions = view.cards["captions"]
     assert captions.progress.status == "cancelled" and "Resume" in captions.error.text()
+    with sqlite3.connect(ledger_path()) as db:  # the attempt in flight is in the ledger as cancelled
+        outcomes = dict(db.execute("SELECT request_id, outcome FROM llm_usage").fetchall())
+    assert all(request_id.startswith(ended.run_id) for request_id in outcomes)
+    assert sorted(outcomes.values()) == ["cancelled", "ok"], outcomes
     assert captions.error.isVisibleTo(view)
     assert not any(r.path.endswith("/images/generations") for r in openai.requests)  # stopped before the images
     assert [r.run_id for r in view.vm.unfinished] == [ended.run_id]
