@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QLineEdit
 
 from sparklio_desktop.app import build_window
 from sparklio_desktop.core.settings.paths import ledger_path
@@ -106,6 +106,8 @@ def test_a_wrong_input_is_one_line_under_the_plan_and_run_sends_nothing(qloop, p
     view, openai, anthropic, _ = page
     select(qloop, view, "brand_analysis", brand="Bean & Leaf", logo=str(tmp_path / "missing.png"))
     assert view.plan_error.isVisibleTo(view) and "cannot read it" in view.plan_error.text()
+    assert isinstance(view._fields["logo"], recipes_view._PathPicker)  # an image input: a path and Browse…
+    assert isinstance(view._fields["brand"], QLineEdit)  # a short text: one line
     view.select("sns_post_set")
     settle(qloop, view, lambda: True)
     view.run_button.click()  # the brief is required
@@ -120,12 +122,13 @@ def test_run_shows_each_step_and_ends_with_outputs(qloop, page, monkeypatch):
     monkeypatch.setattr(recipes_view, "notify_done", lambda w, title, message: announced.append((title, message)))
     select(qloop, view, "sns_post_set", brief=BRIEF)
     started: list[str] = []
-    view.vm.stepStarted.connect(lambda p: started.append(p.id))
+    view.vm.stepStarted.connect(lambda p: started.append((p.id, p.model_name)))
     view.run_button.click()
     settle(qloop, view, lambda: view.vm.last_run is not None, timeout=60)
     ended = view.vm.last_run
     assert ended is not None and ended.status == "done", ended
-    assert started == ["brief_analysis", "captions", "images", "hashtags"]
+    assert started == [(row.id, row.model_name) for row in view.vm.plan_view.rows]  # named as the plan named them
+    assert [s[0] for s in started] == ["brief_analysis", "captions", "images", "hashtags"]
     assert list(view.cards) == ["brief_analysis", "captions", "images", "hashtags"]
     statuses = [card.progress.status for card in view.cards.values()]
     assert statuses == ["done"] * 4

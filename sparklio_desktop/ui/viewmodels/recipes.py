@@ -287,6 +287,10 @@ class RecipesViewModel(ViewModel):
         self.steps = {row.id: row for row in rows}
         self.runStarted.emit(state.run_id, rows)
 
+        plan = self.plan_view
+        same = plan is not None and plan.recipe == state.recipe_name
+        planned = {r.id: r.model_name for r in plan.rows} if plan is not None and same else {}
+
         def on_step(record: StepState) -> None:
             self._on_step(state.run_id, order, titles, finished, record)
 
@@ -295,7 +299,13 @@ class RecipesViewModel(ViewModel):
             if next_id is None:
                 return
             progress = StepProgress(
-                state.run_id, order.index(next_id) + 1, total, next_id, titles.get(next_id, next_id), "running"
+                state.run_id,
+                order.index(next_id) + 1,
+                total,
+                next_id,
+                titles.get(next_id, next_id),
+                "running",
+                planned.get(next_id, ""),  # the plan's model; the step's end names the one that answered
             )
             self.steps[next_id] = progress
             self.stepStarted.emit(progress)
