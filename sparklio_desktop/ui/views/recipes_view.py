@@ -256,9 +256,13 @@ class RecipesView(QWidget):
         self.plan_table = QTableWidget(0, len(PLAN_COLUMNS))
         self.plan_table.setAccessibleName("Plan")
         self.plan_table.setHorizontalHeaderLabels(PLAN_COLUMNS)
-        self.plan_table.verticalHeader().hide()
+        rows = self.plan_table.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 10)
         self.plan_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.plan_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.plan_table.setWordWrap(False)  # one line a step (elided; the tooltip has it all): a stable height
         header = self.plan_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
@@ -291,6 +295,7 @@ class RecipesView(QWidget):
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(8)
         top_layout.addWidget(self.title)
         top_layout.addWidget(self.description)
         top_layout.addWidget(self.inputs_box)
@@ -326,8 +331,11 @@ class RecipesView(QWidget):
         bottom_layout.addWidget(self.run_status)
         bottom_layout.addWidget(scroll, 1)
 
+        self._top = top
+        self._top_layout = top_layout
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("recipes_right")
+        right.setChildrenCollapsible(False)
         right.addWidget(top)
         right.addWidget(bottom)
         right.setStretchFactor(0, 0)
@@ -488,7 +496,7 @@ class RecipesView(QWidget):
                 if c >= 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if c == 2:
-                    item.setToolTip("\n".join(row.no_fit) or (row.model or ""))
+                    item.setToolTip("\n".join(row.no_fit) or row.skipped or row.model or "")
                 self.plan_table.setItem(r, c, item)
         self._fit_plan_table()
         self.total.setText(total_text(plan))
@@ -508,10 +516,23 @@ class RecipesView(QWidget):
     def _fit_plan_table(self) -> None:
         """As tall as its rows (up to a limit): the run's results below get the rest."""
         table = self.plan_table
-        table.resizeRowsToContents()
-        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
-        height = table.horizontalHeader().height() + rows + 2 * table.frameWidth() + 2
+        rows = table.verticalHeader().defaultSectionSize() * table.rowCount()
+        header = table.horizontalHeader()
+        height = max(header.height(), header.sizeHint().height()) + rows + 2 * table.frameWidth() + 6
         table.setFixedHeight(min(height, PLAN_MAX_HEIGHT))
+        self._fit_top()
+
+    def _fit_top(self) -> None:
+        """The splitter never squeezes the form, the plan and the total into each other: its
+        minimum counts the wrapped description's lines at the current width."""
+        layout = self._top_layout
+        width = max(self._top.width(), 400)
+        needed = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        self._top.setMinimumHeight(needed)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_top()
 
     # -- running ---------------------------------------------------------------------------
     def _run(self) -> None:
