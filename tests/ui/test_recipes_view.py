@@ -211,6 +211,7 @@ def test_edit_a_copy_writes_a_loadable_recipe(qloop, page):
 
 def test_a_broken_user_recipe_is_reported_and_the_rest_load(qloop, page, sparklio_home):
     view, *_ = page
+    select(qloop, view, "sns_post_set", brief=BRIEF)
     folder = sparklio_home / "recipes"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "broken.yaml").write_text("name: broken\nsteps: 3\n", encoding="utf-8")
@@ -223,6 +224,7 @@ def test_a_broken_user_recipe_is_reported_and_the_rest_load(qloop, page, sparkli
     assert names(view) == SHIPPED
     assert len(view.vm.listing.problems) == 1 and "broken.yaml" in view.vm.listing.problems[0]
     assert view.problems.isVisibleTo(view) and "broken.yaml" in view.problems.text()
+    assert view.vm.selected == "sns_post_set" and view.values() == {"brief": BRIEF}  # a reload keeps what was typed
 
 
 def test_the_rail_reaches_the_page_with_ctrl_4(qtbot, qloop, make_ctx):

@@ -413,6 +413,8 @@ class RecipesView(QWidget):
 
     # -- the inputs form -----------------------------------------------------------------
     def _on_recipe(self, form: RecipeForm) -> None:
+        # The same recipe again (Reload, a copy written): what was typed stays.
+        kept = self.values() if self._form is not None and self._form.name == form.name else {}
         self._form = form
         self.title.setText(form.title)
         self.description.setText(form.description)
@@ -442,6 +444,9 @@ class RecipesView(QWidget):
             label.setBuddy(field.edit if isinstance(field, _PathPicker) else field)
             self.inputs_form.addRow(label, field)
             self._fields[spec.name] = field
+        for name, value in kept.items():
+            if name in self._fields and value:
+                self.set_value(name, value)
         self.run_button.setEnabled(not self.vm.busy)
         self.run_error.hide()
         self.ask_plan()
