@@ -192,6 +192,22 @@ def test_cancel_stops_the_run_and_resume_finishes_it(qloop, page):
     assert view.vm.unfinished == []
 
 
+def test_a_failed_step_shows_its_error_under_it_and_the_run_can_resume(qloop, page):
+    view, openai, anthropic, _ = page
+    openai.script(Fault(status=400, error_type="content_policy_violation", path_contains="/images"))
+    select(qloop, view, "sns_post_set", brief=BRIEF)
+    view.run_button.click()
+    settle(qloop, view, lambda: view.vm.last_run is not None, timeout=60)
+    ended = view.vm.last_run
+    assert ended is not None and ended.status == "stopped" and ended.error
+    images = view.cards["images"]
+    assert images.progress.status == "failed" and images.error.isVisibleTo(view)
+    assert images.error.text() == ended.error and "failed" in images.header.text()
+    assert view.cards["hashtags"].progress.status == "pending"
+    assert "stopped" in view.run_status.text() and "Resume" in view.run_status.text()
+    assert [r.run_id for r in view.vm.unfinished] == [ended.run_id] and view.resume_button.isEnabled()
+
+
 def test_edit_a_copy_writes_a_loadable_recipe(qloop, page):
     view, *_ = page
 
