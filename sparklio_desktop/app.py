@@ -76,6 +76,7 @@ VIEW_ORDER = (
     "images",
     "compare",
     "leaderboard",
+    "recipes",
     "models",
 )
 
@@ -365,7 +366,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
         import importlib
 
         module = importlib.import_module(f"sparklio_desktop.ui.views.{name}_view")
-        if name in ("images", "compare"):  # their runs and votes go to the ledger
+        if name in ("images", "compare", "recipes"):  # their runs and votes go to the ledger
             return module.create(ctx.services, executor=ctx.executor, events=ctx.events)
         if name == "models":
             return module.create(ctx.services, executor=ctx.executor, catalog=ctx.catalog)
@@ -373,7 +374,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
 
     lazy = {
         name: LazyTab(partial(build, name), partial(register, name))
-        for name in ("images", "compare", "leaderboard", "models")
+        for name in ("images", "compare", "leaderboard", "recipes", "models")
     }
     compare_page = QTabWidget()
     compare_page.setAccessibleName("Compare")
@@ -383,6 +384,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
         "chat": chat,
         "images": lazy["images"],
         "compare": compare_page,
+        "recipes": lazy["recipes"],
         "spend": SpendView(ctx.spend),
         "models": lazy["models"],
         "settings": SettingsView(ctx.settings),

@@ -15,8 +15,9 @@ def test_window_panels_status_and_layout(qtbot, qloop, qapp, make_ctx, sparklio_
     ctx = make_ctx()
     window = build_window(ctx)
     qtbot.addWidget(window)
-    assert window.page_names == ["chat", "images", "compare", "spend", "models", "settings"]
-    assert [a.text() for a in window.rail.actions()] == ["Chat", "Images", "Compare", "Spend", "Models", "Settings"]
+    assert window.page_names == ["chat", "images", "compare", "recipes", "spend", "models", "settings"]
+    labels = ["Chat", "Images", "Compare", "Recipes", "Spend", "Models", "Settings"]
+    assert [a.text() for a in window.rail.actions()] == labels
     run(qloop, start_loads(ctx), timeout=60)
     run(qloop, ctx.wait_idle())
     assert "$0.00 of $50.00" in window.spend_label.text()

@@ -103,6 +103,7 @@ def test_no_mnemonic_clash_on_any_page(qtbot, qloop, make_ctx):
     # The pages were read, not skipped: each page's own letters are there.
     assert "&Generate" in read["images"]["g"] and "G&uidance" in read["images"]["u"]
     assert "B&oth bad" in read["compare"]["o"] and "&Stable Diffusion" in read["models"]["s"]
+    assert "&Run" in read["recipes"]["r"] and "&Edit a copy" in read["recipes"]["e"]
 
 
 def test_a_clash_is_found(qtbot, make_ctx):

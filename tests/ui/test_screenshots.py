@@ -30,6 +30,7 @@ def test_screenshot_writes_four_pngs(tmp_path, sparklio_home):
         "images",
         "compare",
         "leaderboard",
+        "recipes",
         "models",
         "catalog",
         "onboarding",

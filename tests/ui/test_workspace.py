@@ -218,6 +218,7 @@ def test_ctrl_i_hides_the_route_panel_and_f1_lists_shortcuts(qtbot, qloop, make_
     rows = dict(dialog.rows())
     assert rows["New conversation"] == "Ctrl+N" and rows["Route panel"] == "Ctrl+I"
     assert rows["Keyboard shortcuts"] == "F1" and rows["Send the prompt"] == "Ctrl+Enter"
+    assert rows["Recipes"] == "Ctrl+4" and rows["Models"] == "Ctrl+6"
     keys = [k for _, k in dialog.rows()]
     assert len(keys) == len(set(keys))  # no key does two things
 

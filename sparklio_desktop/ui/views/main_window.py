@@ -2,8 +2,8 @@
 non-modal notifications.
 
 Why a rail and not eight tabs: the creator works in the Chat page (conversations, the
-thread, the route panel); Images, Compare (arena and leaderboard), Spend, Models and
-Settings are one click or one key away (Ctrl+1…6, Ctrl+,) without taking a row of
+thread, the route panel); Images, Compare (arena and leaderboard), Recipes, Spend, Models
+and Settings are one click or one key away (Ctrl+1…7, Ctrl+,) without taking a row of
 tabs. The menu bar holds every command with its shortcut, and Help → Keyboard shortcuts
 (F1) lists them all; mnemonics are chosen so that none clashes with the Chat page's.
 The layout (geometry, page, splitter sizes, the route panel shown or hidden) is
@@ -48,9 +48,10 @@ PAGES = (
     ("chat", "Chat", "Ctrl+1"),
     ("images", "Images", "Ctrl+2"),
     ("compare", "Compare", "Ctrl+3"),
-    ("spend", "Spend", "Ctrl+4"),
-    ("models", "Models", "Ctrl+5"),
-    ("settings", "Settings", "Ctrl+6"),
+    ("recipes", "Recipes", "Ctrl+4"),
+    ("spend", "Spend", "Ctrl+5"),
+    ("models", "Models", "Ctrl+6"),
+    ("settings", "Settings", "Ctrl+7"),
 )
 PAGE_NAMES = tuple(name for name, _label, _key in PAGES)
 
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow):
             "chat": QStyle.StandardPixmap.SP_FileDialogDetailedView,
             "images": QStyle.StandardPixmap.SP_DirIcon,
             "compare": QStyle.StandardPixmap.SP_FileDialogContentsView,
+            "recipes": QStyle.StandardPixmap.SP_FileDialogListView,
             "spend": QStyle.StandardPixmap.SP_DriveHDIcon,
             "models": QStyle.StandardPixmap.SP_ComputerIcon,
             "settings": QStyle.StandardPixmap.SP_FileDialogInfoView,

@@ -1,0 +1,637 @@
+"""The Recipes page: pick a recipe, fill its inputs, see each step's model and price and
+the total before anything is sent, run it with per-step progress and results, resume a
+stopped run, edit a copy.
+
+Why the price sits above the Run button, large: a recipe is several paid calls, and the
+design puts money at the point of decision ("This run: ~$0.0406 · at premium: ~$0.24").
+The plan is asked for again (debounced) as inputs are typed, since a long brief or file
+changes the steps' input tokens. Each step's result shows under its row as it ends: text
+rendered as Markdown, images as thumbnails, an error in words under the step it concerns.
+A run that ends while the window is not active is announced (widgets/notifier).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QFont, QPixmap, QResizeEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sparklio_desktop.ui.viewmodels._base import SerialExecutor
+from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
+from sparklio_desktop.ui.viewmodels.recipe_payloads import (
+    InputField,
+    RecipeForm,
+    RecipeListing,
+    RecipePlanView,
+    RunEnded,
+    StepProgress,
+    UnfinishedRun,
+)
+from sparklio_desktop.ui.viewmodels.recipes import RecipesViewModel
+from sparklio_desktop.ui.viewmodels.seams import PanelServices
+from sparklio_desktop.ui.widgets.format import usd_text
+from sparklio_desktop.ui.widgets.notifier import notify_done
+
+PLAN_DEBOUNCE_MS = 400
+THUMBNAIL = 128
+PLAN_MAX_HEIGHT = 320
+OUTPUT_MAX_HEIGHT = 240
+PLAN_COLUMNS = ("Step", "Task", "Model", "Tokens in", "Tokens out", "Images", "Cost")
+STATUS_WORDS = {
+    "running": "running…",
+    "done": "done",
+    "failed": "failed",
+    "skipped": "skipped",
+    "cancelled": "cancelled",
+    "pending": "waiting",
+}
+IMAGE_EXTENSIONS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.gif")
+
+
+def _usd(value: Decimal | None) -> str:
+    return usd_text(value) if value is not None else "no fit"
+
+
+def total_text(plan: RecipePlanView) -> str:
+    """ "This run: ~$0.0406 · at premium: ~$0.24" (the premium tier when it differs)."""
+    if plan.error is not None:
+        return ""
+    if plan.total_usd is None:
+        return "This run: no model fits a step (see the plan)"
+    text = f"This run: ~{usd_text(plan.total_usd)}"
+    premium = plan.tiers.get("premium")
+    if premium is not None and premium != plan.total_usd:
+        text += f" · at premium: ~{usd_text(premium)}"
+    elif plan.tiers.get("low") not in (None, plan.total_usd):
+        text += f" · at low: ~{usd_text(plan.tiers['low'])}"
+    return text
+
+
+class _PathPicker(QWidget):
+    """A path field and a Browse… button (file and image inputs)."""
+
+    def __init__(self, field: InputField, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = field.kind
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("a PNG, JPEG, WebP or GIF file" if field.kind == "image" else "a text file")
+        self.edit.setAccessibleName(field.name)
+        self.browse = QPushButton("Browse…")
+        self.browse.setAccessibleName(f"Browse for {field.name}")
+        self.browse.clicked.connect(self._pick)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.browse)
+
+    def _pick(self) -> None:
+        images = f"Images ({' '.join(IMAGE_EXTENSIONS)})"
+        filters = images if self.kind == "image" else "Text files (*.txt *.md);;All (*)"
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", "", filters)
+        if path:
+            self.edit.setText(path)
+
+    def text(self) -> str:
+        return self.edit.text()
+
+
+class StepCard(QFrame):
+    """One step of a run: its status line, then its result or its error."""
+
+    def __init__(self, progress: StepProgress, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName(f"Step {progress.index}")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.PlainText)
+        self.header.setWordWrap(True)
+        self.output = QTextBrowser()
+        self.output.setAccessibleName(f"Output of {progress.id}")
+        self.output.setOpenExternalLinks(True)
+        self.output.hide()
+        self.thumbnails = QWidget()
+        self.thumb_row = QHBoxLayout(self.thumbnails)
+        self.thumb_row.setContentsMargins(0, 0, 0, 0)
+        self.thumb_row.addStretch(1)
+        self.thumbnails.hide()
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.setStyleSheet("color: #b3261e")
+        self.error.hide()
+        for widget in (self.header, self.output, self.thumbnails, self.error):
+            layout.addWidget(widget)
+        self.update_progress(progress)
+
+    def _fit_output(self) -> None:
+        """As tall as the text, up to a limit (then it scrolls): a one-line answer takes one line."""
+        document = self.output.document()
+        document.setTextWidth(max(200, self.output.viewport().width()))
+        height = int(document.size().height()) + 2 * self.output.frameWidth() + 4
+        self.output.setFixedHeight(max(32, min(height, OUTPUT_MAX_HEIGHT)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.output.isVisibleTo(self):
+            self._fit_output()
+
+    def update_progress(self, p: StepProgress) -> None:
+        self.progress = p
+        parts = [f"{p.index}/{p.total}  {p.title}", STATUS_WORDS.get(p.status, p.status)]
+        if p.model_name:
+            parts.append(p.model_name)
+        if p.status in ("done", "failed") and (p.cost_usd or p.status == "done"):
+            parts.append(usd_text(p.cost_usd))
+        self.header.setText(" · ".join(parts))
+        if p.status == "done" and p.output:
+            self.output.setMarkdown(p.output)
+            self.output.show()
+            self._fit_output()
+        images = [f for f in p.files if f.lower().endswith(".png")]
+        if p.status == "done" and images and not p.output:
+            for path in images:
+                label = QLabel()
+                label.setFrameShape(QFrame.Shape.Box)
+                label.setMinimumSize(THUMBNAIL // 2, THUMBNAIL // 2)
+                label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                pixmap = QPixmap(path)
+                if not pixmap.isNull():
+                    label.setPixmap(
+                        pixmap.scaled(
+                            THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio,
+                            Qt.TransformationMode.SmoothTransformation,
+                        )
+                    )  # fmt: skip
+                else:
+                    label.setText(Path(path).name)
+                label.setToolTip(path)
+                label.setAccessibleName(Path(path).name)
+                self.thumb_row.insertWidget(self.thumb_row.count() - 1, label)
+            self.thumbnails.show()
+        problem = p.error if p.status in ("failed", "cancelled") else (p.reason if p.status == "skipped" else None)
+        self.error.setText(problem or "")
+        self.error.setStyleSheet("color: #b3261e" if p.status == "failed" else "color: palette(mid)")
+        self.error.setVisible(bool(problem))
+
+
+class RecipesView(QWidget):
+    """The page; everything it shows comes from :class:`RecipesViewModel`'s signals."""
+
+    def __init__(self, vm: RecipesViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        self.setAccessibleName("Recipes")
+        self._loaded = False
+        self._fields: dict[str, QPlainTextEdit | QLineEdit | _PathPicker] = {}
+        self.cards: dict[str, StepCard] = {}
+        self._form: RecipeForm | None = None
+
+        # -- left: the recipes, load problems, edit a copy, unfinished runs --
+        self.recipe_list = QListWidget()
+        self.recipe_list.setAccessibleName("Recipe list")
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #b3261e")
+        self.problems.hide()
+        self.copy_button = QPushButton("&Edit a copy")
+        self.copy_button.setToolTip("Copy this recipe into your recipes folder and open it in your editor")
+        self.copy_button.setEnabled(False)
+        self.reload_button = QPushButton("Reload")
+        self.reload_button.setToolTip("Read the recipe files again (after editing one)")
+        self.unfinished = QComboBox()
+        self.unfinished.setAccessibleName("Unfinished runs")
+        self.resume_button = QPushButton("Resu&me")
+        self.resume_button.setEnabled(False)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(QLabel("Recipes"))
+        left_layout.addWidget(self.recipe_list, 1)
+        left_layout.addWidget(self.problems)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.reload_button)
+        left_layout.addLayout(buttons)
+        self.unfinished_label = QLabel("Unfinished runs")
+        left_layout.addWidget(self.unfinished_label)
+        left_layout.addWidget(self.unfinished)
+        left_layout.addWidget(self.resume_button)
+
+        # -- right: header, inputs, plan, total, run bar, progress --
+        self.title = QLabel("Pick a recipe")
+        title_font = QFont(self.title.font())
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.3)
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.inputs_box = QWidget()
+        self.inputs_form = QFormLayout(self.inputs_box)
+        self.inputs_form.setContentsMargins(0, 0, 0, 0)
+        self.plan_table = QTableWidget(0, len(PLAN_COLUMNS))
+        self.plan_table.setAccessibleName("Plan")
+        self.plan_table.setHorizontalHeaderLabels(PLAN_COLUMNS)
+        rows = self.plan_table.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 10)
+        self.plan_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.plan_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.plan_table.setWordWrap(False)  # one line a step (elided; the tooltip has it all): a stable height
+        header = self.plan_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.plan_error = QLabel()
+        self.plan_error.setWordWrap(True)
+        self.plan_error.setStyleSheet("color: #b3261e")
+        self.plan_error.hide()
+        self.total = QLabel()
+        self.total.setAccessibleName("Total")
+        total_font = QFont(self.total.font())
+        total_font.setPointSizeF(total_font.pointSizeF() * 1.4)
+        total_font.setBold(True)
+        self.total.setFont(total_font)
+        self.total_note = QLabel()
+        self.total_note.setWordWrap(True)
+        self.total_note.setStyleSheet("color: palette(mid)")
+        self.run_button = QPushButton("&Run")
+        self.run_button.setEnabled(False)
+        self.cancel_button = QPushButton("Ca&ncel")
+        self.cancel_button.setEnabled(False)
+        self.run_error = QLabel()
+        self.run_error.setWordWrap(True)
+        self.run_error.setStyleSheet("color: #b3261e")
+        self.run_error.hide()
+        run_bar = QHBoxLayout()
+        run_bar.addWidget(self.total, 1)
+        run_bar.addWidget(self.run_button)
+        run_bar.addWidget(self.cancel_button)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(8)
+        top_layout.addWidget(self.title)
+        top_layout.addWidget(self.description)
+        top_layout.addWidget(self.inputs_box)
+        top_layout.addWidget(self.plan_table)
+        top_layout.addWidget(self.plan_error)
+        top_layout.addLayout(run_bar)
+        top_layout.addWidget(self.total_note)
+        top_layout.addWidget(self.run_error)
+        top_layout.addStretch(1)
+
+        self.run_status = QLabel()
+        self.run_status.setWordWrap(True)
+        self.run_status.setOpenExternalLinks(True)
+        self.run_status.setTextFormat(Qt.TextFormat.RichText)
+        self.steps_box = QWidget()
+        self.steps_layout = QVBoxLayout(self.steps_box)
+        self.steps_layout.setContentsMargins(0, 0, 0, 0)
+        self.empty = QLabel(
+            "Fill the inputs and check the price above, then Run: each step's model, cost and "
+            "result show here as it ends. A stopped run can be resumed from the list on the left."
+        )
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: palette(mid)")
+        self.steps_layout.addWidget(self.empty)
+        self.steps_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.steps_box)
+        scroll.setAccessibleName("Run progress")
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        bottom_layout.addWidget(self.run_status)
+        bottom_layout.addWidget(scroll, 1)
+
+        self._top = top
+        self._top_layout = top_layout
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("recipes_right")
+        right.setChildrenCollapsible(False)
+        right.addWidget(top)
+        right.addWidget(bottom)
+        right.setStretchFactor(0, 0)
+        right.setStretchFactor(1, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("recipes")
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([240, 900])
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        outer.addWidget(split)
+
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(PLAN_DEBOUNCE_MS)
+        self._plan_timer.timeout.connect(self.ask_plan)
+
+        self.recipe_list.currentItemChanged.connect(self._on_pick)
+        self.copy_button.clicked.connect(self._edit_copy)
+        self.reload_button.clicked.connect(lambda: self.vm.reload())
+        self.run_button.clicked.connect(self._run)
+        self.cancel_button.clicked.connect(vm.cancel)
+        self.resume_button.clicked.connect(self._resume)
+        vm.listChanged.connect(self._on_list)
+        vm.recipeSelected.connect(self._on_recipe)
+        vm.planReady.connect(self._on_plan)
+        vm.planning.connect(self._on_planning)
+        vm.busyChanged.connect(self._on_busy)
+        vm.runStarted.connect(self._on_run_started)
+        vm.stepStarted.connect(self._on_step)
+        vm.stepFinished.connect(self._on_step)
+        vm.runEnded.connect(self._on_run_ended)
+        vm.runError.connect(self._on_run_error)
+        vm.unfinishedChanged.connect(self._on_unfinished)
+        vm.copyReady.connect(self._open_copy)
+        self._on_unfinished([])
+
+    # -- loading -------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._loaded:
+            self._loaded = True
+            self.vm.reload()
+
+    def _on_list(self, listing: RecipeListing) -> None:
+        current = self.vm.selected
+        self.recipe_list.blockSignals(True)
+        self.recipe_list.clear()
+        for entry in listing.recipes:
+            item = QListWidgetItem(entry.title if entry.shipped else f"{entry.title} (yours)")
+            item.setData(Qt.ItemDataRole.UserRole, entry.name)
+            item.setToolTip(f"{entry.name} · {entry.steps} steps · {entry.path}")
+            self.recipe_list.addItem(item)
+            if entry.name == current:
+                self.recipe_list.setCurrentItem(item)
+        self.recipe_list.blockSignals(False)
+        self.problems.setText("\n".join(f"Skipped: {p}" for p in listing.problems))
+        self.problems.setVisible(bool(listing.problems))
+        if current is None and self.recipe_list.count():
+            self.recipe_list.setCurrentRow(0)
+
+    def select(self, name: str) -> None:
+        """Pick ``name`` in the list (tests, Ctrl+K)."""
+        for row in range(self.recipe_list.count()):
+            item = self.recipe_list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == name:
+                self.recipe_list.setCurrentItem(item)
+                return
+
+    def _on_pick(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None = None) -> None:
+        if item is not None:
+            self.vm.select(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    # -- the inputs form -----------------------------------------------------------------
+    def _on_recipe(self, form: RecipeForm) -> None:
+        # The same recipe again (Reload, a copy written): what was typed stays.
+        kept = self.values() if self._form is not None and self._form.name == form.name else {}
+        self._form = form
+        self.title.setText(form.title)
+        self.description.setText(form.description)
+        self.description.setVisible(bool(form.description))
+        self.copy_button.setEnabled(True)
+        while self.inputs_form.rowCount():
+            self.inputs_form.removeRow(0)
+        self._fields = {}
+        for spec in form.inputs:
+            field: QPlainTextEdit | QLineEdit | _PathPicker
+            if spec.kind in ("file", "image"):
+                field = _PathPicker(spec)
+                field.edit.textChanged.connect(self._plan_timer.start)
+            elif spec.long_text:
+                field = QPlainTextEdit()
+                field.setPlaceholderText(spec.description)
+                field.setFixedHeight(64)
+                field.setTabChangesFocus(True)
+                field.textChanged.connect(self._plan_timer.start)
+            else:
+                field = QLineEdit()
+                field.setPlaceholderText(spec.description)
+                field.textChanged.connect(self._plan_timer.start)
+            field.setAccessibleName(spec.name)
+            field.setToolTip(spec.description)
+            label = QLabel(spec.name.replace("_", " ").capitalize() + ("" if spec.required else " (optional)"))
+            label.setBuddy(field.edit if isinstance(field, _PathPicker) else field)
+            self.inputs_form.addRow(label, field)
+            self._fields[spec.name] = field
+        for name, value in kept.items():
+            if name in self._fields and value:
+                self.set_value(name, value)
+        self.run_button.setEnabled(not self.vm.busy)
+        self.run_error.hide()
+        self.ask_plan()
+
+    def values(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for name, field in self._fields.items():
+            found[name] = field.toPlainText() if isinstance(field, QPlainTextEdit) else field.text()
+        return found
+
+    def set_value(self, name: str, value: str) -> None:
+        field = self._fields[name]
+        if isinstance(field, QPlainTextEdit):
+            field.setPlainText(value)
+        elif isinstance(field, _PathPicker):
+            field.edit.setText(value)
+        else:
+            field.setText(value)
+
+    # -- the plan --------------------------------------------------------------------------
+    def ask_plan(self) -> None:
+        self._plan_timer.stop()
+        self.vm.request_plan(self.values())
+
+    def _on_planning(self, busy: bool) -> None:
+        if busy and not self.total.text():
+            self.total.setText("Pricing the steps…")
+
+    def _on_plan(self, plan: RecipePlanView) -> None:
+        self.plan_error.setText(plan.error or "")
+        self.plan_error.setVisible(plan.error is not None)
+        self.plan_table.setRowCount(len(plan.rows))
+        for r, row in enumerate(plan.rows):
+            if row.skipped:
+                model = f"skipped: {row.skipped}"
+            else:
+                model = row.model_name or "no model fits"
+            cost = _usd(row.cost_usd) if not row.skipped else ""
+            if row.skipped and row.reference_cost_usd:
+                cost = f"({usd_text(row.reference_cost_usd)} not included)"
+            cells = (
+                row.title,
+                row.task_words,
+                model,
+                f"{row.input_tokens:,}",
+                f"{row.output_tokens:,}",
+                str(row.images or ""),
+                cost,
+            )
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c >= 3:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if c == 2:
+                    item.setToolTip("\n".join(row.no_fit) or row.skipped or row.model or "")
+                self.plan_table.setItem(r, c, item)
+        self._fit_plan_table()
+        self.total.setText(total_text(plan))
+        lines = []
+        if plan.unavailable_usd:
+            skipped = usd_text(plan.unavailable_usd)
+            lines.append(f"Not included: {skipped} for the skipped steps (reference estimate).")
+        others = []
+        if plan.tiers:
+            others.append("by budget: " + ", ".join(f"{k} {_usd(v)}" for k, v in plan.tiers.items()))
+        if plan.speeds:
+            others.append("by speed: " + ", ".join(f"{k} {_usd(v)}" for k, v in plan.speeds.items()))
+        if others:
+            lines.append("Totals " + "; ".join(others))
+        self.total_note.setText("\n".join(lines))
+
+    def _fit_plan_table(self) -> None:
+        """As tall as its rows (up to a limit): the run's results below get the rest."""
+        table = self.plan_table
+        rows = table.verticalHeader().defaultSectionSize() * table.rowCount()
+        header = table.horizontalHeader()
+        height = max(header.height(), header.sizeHint().height()) + rows + 2 * table.frameWidth() + 6
+        table.setFixedHeight(min(height, PLAN_MAX_HEIGHT))
+        self._fit_top()
+
+    def _fit_top(self) -> None:
+        """The splitter never squeezes the form, the plan and the total into each other: its
+        minimum counts the wrapped description's lines at the current width."""
+        layout = self._top_layout
+        width = max(self._top.width(), 400)
+        needed = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        self._top.setMinimumHeight(needed)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_top()
+
+    # -- running ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        self.run_error.hide()
+        self.vm.run(self.values())
+
+    def _resume(self) -> None:
+        run_id = self.unfinished.currentData()
+        if run_id:
+            self.run_error.hide()
+            self.vm.resume(str(run_id))
+
+    def _on_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy and self._form is not None)
+        self.cancel_button.setEnabled(busy)
+        self.resume_button.setEnabled(not busy and self.unfinished.count() > 0)
+
+    def _on_run_started(self, run_id: str, rows: list[StepProgress]) -> None:
+        for card in self.cards.values():
+            card.setParent(None)
+            card.deleteLater()
+        self.cards = {}
+        self.empty.hide()
+        self.run_status.setText(f"Run {run_id}: {len(rows)} steps")
+        for row in rows:  # every step, waiting (or as a resumed run left it)
+            self._on_step(row)
+
+    def _on_step(self, progress: StepProgress) -> None:
+        card = self.cards.get(progress.id)
+        if card is None:
+            card = StepCard(progress)
+            self.cards[progress.id] = card
+            self.steps_layout.insertWidget(self.steps_layout.count() - 1, card)
+        else:
+            card.update_progress(progress)
+
+    def _on_run_ended(self, ended: RunEnded) -> None:
+        words = {"done": "finished", "stopped": "stopped", "cancelled": "cancelled"}.get(ended.status, ended.status)
+        folder = QUrl.fromLocalFile(ended.out_dir).toString()
+        text = f"Run {ended.run_id} {words}; {usd_text(ended.cost_usd)}. "
+        text += f'Outputs: <a href="{folder}">{_html(ended.out_dir)}</a>'
+        if ended.status != "done":
+            text += "<br>Fix the cause, then Resume continues from the first unfinished step."
+        self.run_status.setText(text)
+        message = f"{ended.recipe}: {words}, {usd_text(ended.cost_usd)}"
+        notify_done(self, "Recipe finished", message)
+
+    def _on_run_error(self, message: str) -> None:
+        self.run_error.setText(message)
+        self.run_error.show()
+
+    def _on_unfinished(self, runs: list[UnfinishedRun]) -> None:
+        self.unfinished.clear()
+        for run in runs:
+            when = run.updated_utc[:16].replace("T", " ")
+            self.unfinished.addItem(f"{run.recipe} · {run.done_steps}/{run.total_steps} · {when}", run.run_id)
+        has = bool(runs)
+        self.unfinished.setVisible(has)
+        self.unfinished_label.setVisible(has)
+        self.resume_button.setVisible(has)
+        self.resume_button.setEnabled(has and not self.vm.busy)
+
+    # -- edit a copy -----------------------------------------------------------------------
+    def _edit_copy(self) -> None:
+        if self._form is not None:
+            self.vm.edit_copy(self._form.name)
+
+    def _open_copy(self, path: str) -> None:
+        self.run_status.setText(f"Copied to {_html(path)}; edit it, then Reload.")
+        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    async def aclose(self) -> None:
+        await self.vm.aclose()
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def create(
+    services: PanelServices,
+    parent: QWidget | None = None,
+    executor: SerialExecutor | None = None,
+    events: LedgerEvents | None = None,
+) -> RecipesView:
+    """The Recipes page over a :class:`core.services.Services`. ``events``: the app's
+    ledger hub, told after each step of a run."""
+    vm = RecipesViewModel(
+        executor or SerialExecutor("sparklio-recipes"),
+        services.workspace,
+        services.dispatcher,
+        services.planner,
+        events=events,
+    )
+    view = RecipesView(vm, parent)
+    vm.setParent(view)
+    return view
