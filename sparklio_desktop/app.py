@@ -366,7 +366,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
         import importlib
 
         module = importlib.import_module(f"sparklio_desktop.ui.views.{name}_view")
-        if name in ("images", "compare", "recipes"):  # their runs and votes go to the ledger
+        if name in ("images", "compare", "recipes", "batches"):  # their runs and votes go to the ledger
             return module.create(ctx.services, executor=ctx.executor, events=ctx.events)
         if name == "models":
             return module.create(ctx.services, executor=ctx.executor, catalog=ctx.catalog)
@@ -374,17 +374,22 @@ def build_window(ctx: GuiContext) -> MainWindow:
 
     lazy = {
         name: LazyTab(partial(build, name), partial(register, name))
-        for name in ("images", "compare", "leaderboard", "recipes", "models")
+        for name in ("images", "compare", "leaderboard", "recipes", "batches", "models")
     }
     compare_page = QTabWidget()
     compare_page.setAccessibleName("Compare")
     compare_page.addTab(lazy["compare"], "Arena")
     compare_page.addTab(lazy["leaderboard"], "Leaderboard")
+    # Recipes and batches: the jobs a creator runs again and again, on one rail page.
+    jobs_page = QTabWidget()
+    jobs_page.setAccessibleName("Recipes and batches")
+    jobs_page.addTab(lazy["recipes"], "Recipes")
+    jobs_page.addTab(lazy["batches"], "Batches")
     views: dict[str, Any] = {
         "chat": chat,
         "images": lazy["images"],
         "compare": compare_page,
-        "recipes": lazy["recipes"],
+        "recipes": jobs_page,
         "spend": SpendView(ctx.spend),
         "models": lazy["models"],
         "settings": SettingsView(ctx.settings),
@@ -398,6 +403,8 @@ def build_window(ctx: GuiContext) -> MainWindow:
         thread=thread_view,
         arena=lazy["compare"],
         leaderboard=lazy["leaderboard"],
+        recipe_list=lazy["recipes"],
+        batches=lazy["batches"],
     )
     window_ref.append(window)
     for vm in ctx.view_models():
@@ -625,6 +632,12 @@ async def take_screenshots(ctx: GuiContext, window: MainWindow, folder: Path) ->
         await settle()
         # The composer and the inspector are parts of the Chat page: pictured on their own.
         save(name, window.views[name] if name in ("composer", "inspector") else window)
+    jobs_tabs = cast(QTabWidget, window.views["recipes"])  # the Batches tab beside Recipes
+    window.show_page("recipes")
+    jobs_tabs.setCurrentWidget(window.views["batches"])
+    await settle()
+    save("batches", window)
+    jobs_tabs.setCurrentWidget(window.views["recipe_list"])
     holder = window.views["models"]
     models = holder.ensure_built() if isinstance(holder, LazyTab) else holder
     catalog_tab = getattr(models, "catalog_tab", None)

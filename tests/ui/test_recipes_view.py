@@ -252,7 +252,7 @@ def test_the_rail_reaches_the_page_with_ctrl_4(qtbot, qloop, make_ctx):
     qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page() == "recipes"
-    holder = window.views["recipes"]
+    holder = window.views["recipe_list"]  # the Recipes tab of the Recipes and batches page
     panel = holder.ensure_built()
     assert isinstance(panel, RecipesView) and panel.vm in ctx.extra_view_models
     settle(qloop, panel, lambda: panel.recipe_list.count() >= 4)

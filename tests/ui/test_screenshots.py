@@ -34,6 +34,7 @@ def test_screenshot_writes_four_pngs(tmp_path, sparklio_home):
         "models",
         "catalog",
         "onboarding",
+        "batches",
     ):
         path = out / f"{name}.png"
         assert path.stat().st_size > 1000

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from qasync import asyncSlot
@@ -37,7 +37,6 @@ from sparklio_desktop.core.history import fit_history
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.providers.base import IMAGE_MIME_TYPES, ImageInput, Message
-from sparklio_desktop.core.recipes.brand_voice import BrandVoice, load_brand_voices
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.workspace import Workspace
@@ -51,6 +50,9 @@ from sparklio_desktop.ui.viewmodels.payloads import (
     StartedAttempt,
     TaskOptions,
 )
+
+if TYPE_CHECKING:  # read when the options open, not at launch
+    from sparklio_desktop.core.recipes.brand_voice import BrandVoice
 
 OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "complexity": ("simple", "medium", "complex"),
@@ -247,6 +249,8 @@ class ComposerViewModel(ViewModel):
     async def load_voices(self) -> None:
         """Read brand_voices.yaml (off the loop); a broken file is one inline error and no voices."""
         self._track()
+        from sparklio_desktop.core.recipes.brand_voice import load_brand_voices  # not on the launch path
+
         try:
             self._voices = await self._executor.call(load_brand_voices)
         except SparklioError as exc:
