@@ -1,7 +1,7 @@
 """The batches file's tables, as ordered, named migrations of literal SQL.
 
-The discipline is the conversations store's (core/conversations/schema.py), itself the
-ledger's: each migration is a function registered in order, its name goes into
+The discipline is the conversations store's, with the same runner
+(core/ledger/plain_migrations.py), itself the ledger's: each migration is a function registered in order, its name goes into
 ``_migrations`` once it has run, and opening the store runs the pending ones inside one
 ``BEGIN IMMEDIATE`` transaction. Append new migrations; never edit or reorder one that
 has shipped.
@@ -21,32 +21,16 @@ Shape (m001):
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 
-Migration = Callable[[sqlite3.Connection], None]
+from sparklio_desktop.core.ledger.plain_migrations import PlainMigrations
 
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def _register(fn: Migration) -> Migration:
-    if any(fn.__name__ == name for name, _ in MIGRATIONS):
-        raise ValueError(f"migration {fn.__name__!r} is registered twice")
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
+MIGRATIONS = PlainMigrations()
+_register = MIGRATIONS.register
 
 
 def apply_pending(conn: sqlite3.Connection, now_text: str) -> list[str]:
     """Run the migrations ``_migrations`` does not list, inside the caller's transaction."""
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)")
-    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    ran: list[str] = []
-    for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        fn(conn)
-        conn.execute("INSERT INTO _migrations (name, applied_utc) VALUES (?, ?)", (name, now_text))
-        ran.append(name)
-    return ran
+    return MIGRATIONS.apply_pending(conn, now_text)
 
 
 @_register

@@ -6,8 +6,8 @@ has run; opening the store runs the pending ones, all in one ``BEGIN IMMEDIATE``
 transaction, so two processes opening a new file cannot both apply them and a crash
 half-way leaves the file as it was. The ledger's ``MigrationSet`` speaks SQLAlchemy; this
 store is plain ``sqlite3`` (FTS5 virtual tables and their triggers are simpler without an
-ORM, and the sidebar's reads stay in microseconds), so the runner here is the same idea
-on the driver's connection, not a second design.
+ORM, and the sidebar's reads stay in microseconds), so its runner is the same idea on the
+driver's connection, shared with the batches file (core/ledger/plain_migrations.py).
 
 Rules for whoever adds the next one: append a new function, never edit or reorder one
 that has shipped, write literal SQL.
@@ -33,18 +33,11 @@ Shape (m001):
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 
-Migration = Callable[[sqlite3.Connection], None]
+from sparklio_desktop.core.ledger.plain_migrations import PlainMigrations
 
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def _register(fn: Migration) -> Migration:
-    if any(fn.__name__ == name for name, _ in MIGRATIONS):
-        raise ValueError(f"migration {fn.__name__!r} is registered twice")
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
+MIGRATIONS = PlainMigrations()
+_register = MIGRATIONS.register
 
 
 def _execute_all(conn: sqlite3.Connection, *statements: str) -> None:
@@ -55,16 +48,7 @@ def _execute_all(conn: sqlite3.Connection, *statements: str) -> None:
 
 def apply_pending(conn: sqlite3.Connection, now_text: str) -> list[str]:
     """Run the migrations ``_migrations`` does not list, inside the caller's transaction."""
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)")
-    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    ran: list[str] = []
-    for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        fn(conn)
-        conn.execute("INSERT INTO _migrations (name, applied_utc) VALUES (?, ?)", (name, now_text))
-        ran.append(name)
-    return ran
+    return MIGRATIONS.apply_pending(conn, now_text)
 
 
 @_register
