@@ -1,10 +1,10 @@
 """The batches file's tables, as ordered, named migrations of literal SQL.
 
 The discipline is the conversations store's, with the same runner
-(core/ledger/plain_migrations.py), itself the ledger's: each migration is a function registered in order, its name goes into
-``_migrations`` once it has run, and opening the store runs the pending ones inside one
-``BEGIN IMMEDIATE`` transaction. Append new migrations; never edit or reorder one that
-has shipped.
+(core/ledger/plain_migrations.py), itself the ledger's: each migration is a function
+registered in order, its name goes into ``_migrations`` once it has run, and opening the
+store runs the pending ones inside one ``BEGIN IMMEDIATE`` transaction. Append new
+migrations; never edit or reorder one that has shipped.
 
 Shape (m001):
 
