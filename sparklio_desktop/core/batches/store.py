@@ -18,7 +18,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,13 +34,11 @@ from sparklio_desktop.core.batches.records import (
     BatchStatus,
     RowStatus,
 )
-from sparklio_desktop.core.batches.schema import apply_pending
+from sparklio_desktop.core.batches.schema import MIGRATIONS
 from sparklio_desktop.core.ledger.owners import is_gone, this_process
+from sparklio_desktop.core.ledger.plain_migrations import open_migrated
 from sparklio_desktop.core.ledger.sqlite_file import (
-    BUSY_TIMEOUT_MS,
     DatabaseFileError,
-    check_folder_writable,
-    configure_connection,
     file_error,
 )
 from sparklio_desktop.core.money import from_picodollars, to_picodollars
@@ -92,34 +90,14 @@ class BatchStore:
 
     # -- the file -------------------------------------------------------------------
     def _open(self, path: Path) -> sqlite3.Connection:
-        check_folder_writable(path.parent, path, LABEL)
-        if path.is_dir():
-            raise DatabaseFileError(path, LABEL, "unopenable", "a folder is in its place")
-        try:
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise (file_error(path, LABEL, exc) or exc) from None
-        try:
-            configure_connection(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                apply_pending(conn, _now_text())
-            except sqlite3.Error as exc:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                if file_error(path, LABEL, exc) is not None:
-                    raise
-                raise DatabaseFileError(
-                    path, LABEL, "damaged", f"its tables are not the ones Sparklio made: {exc}"
-                ) from None
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise (file_error(path, LABEL, exc) or exc) from None
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_migrated(
+            path,
+            LABEL,
+            MIGRATIONS,
+            _now_text(),
+            classify=lambda exc: file_error(path, LABEL, exc),
+            make=lambda problem, detail: DatabaseFileError(path, LABEL, problem, detail),
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

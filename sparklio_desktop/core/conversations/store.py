@@ -44,13 +44,10 @@ from sparklio_desktop.core.conversations.records import (
     SearchHit,
     Turn,
 )
-from sparklio_desktop.core.conversations.schema import apply_pending
+from sparklio_desktop.core.conversations.schema import MIGRATIONS
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger.plain_migrations import open_migrated
 from sparklio_desktop.core.ledger.sqlite_file import (
-    BUSY_TIMEOUT_MS,
-    DatabaseFileError,
-    check_folder_writable,
-    configure_connection,
     file_error,
 )
 from sparklio_desktop.core.money import from_picodollars, to_picodollars
@@ -165,38 +162,14 @@ class ConversationStore:
         return ConversationsFileError.wrap(found) if found is not None else None
 
     def _open(self, path: Path) -> sqlite3.Connection:
-        try:
-            check_folder_writable(path.parent, path, LABEL)
-        except DatabaseFileError as exc:
-            raise ConversationsFileError.wrap(exc) from None
-        if path.is_dir():
-            raise ConversationsFileError(path, "unopenable", "a folder is in its place")
-        try:
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise (self._file_error(exc) or exc) from None
-        try:
-            configure_connection(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                apply_pending(conn, _now_text())
-            except sqlite3.Error as exc:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                if self._file_error(exc) is not None:
-                    raise
-                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ConversationsFileError(
-                    path, "damaged", f"its tables are not the ones Sparklio made: {detail}"
-                ) from None
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise (self._file_error(exc) or exc) from None
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_migrated(
+            path,
+            LABEL,
+            MIGRATIONS,
+            _now_text(),
+            classify=self._file_error,
+            make=lambda problem, detail: ConversationsFileError(path, problem, detail),
+        )
 
     def close(self) -> None:
         with self._lock, suppress(sqlite3.Error):

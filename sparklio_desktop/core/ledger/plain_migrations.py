@@ -3,11 +3,11 @@
 The ledger's :class:`~sparklio_desktop.core.ledger.migrations.MigrationSet` speaks
 SQLAlchemy. The conversations and batches files use the driver directly (FTS5 virtual
 tables and their triggers are simpler without an ORM, and their reads stay in
-microseconds), with the same discipline: each migration is a function registered in
-order, its name goes into ``_migrations`` once it has run, and opening the file runs the
-pending ones inside the caller's ``BEGIN IMMEDIATE`` transaction, so two processes opening
-a new file cannot both apply them and a crash half-way leaves the file as it was. One
-runner for both files, so the rule is written once.
+microseconds), with the same discipline and one opener, :func:`open_migrated`: each
+migration is a function registered in order, its name goes into ``_migrations`` once it
+has run, and opening the file runs the pending ones inside one ``BEGIN IMMEDIATE``
+transaction, so two processes opening a new file cannot both apply them and a crash
+half-way leaves the file as it was. One runner for both files: the rule is written once.
 
 Rules for whoever adds the next one: append a new function, never edit or reorder one
 that has shipped, write literal SQL.
@@ -17,8 +17,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import suppress
+from pathlib import Path
 
-__all__ = ["Migration", "PlainMigrations"]
+from sparklio_desktop.core.ledger.sqlite_file import (
+    BUSY_TIMEOUT_MS,
+    DatabaseFileError,
+    FileProblem,
+    check_folder_writable,
+    configure_connection,
+)
+
+__all__ = ["Migration", "PlainMigrations", "open_migrated"]
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -54,3 +64,51 @@ class PlainMigrations:
             conn.execute("INSERT INTO _migrations (name, applied_utc) VALUES (?, ?)", (name, now_text))
             ran.append(name)
         return ran
+
+
+def open_migrated(
+    path: Path,
+    label: str,
+    migrations: PlainMigrations,
+    now_text: str,
+    *,
+    classify: Callable[[BaseException], DatabaseFileError | None],
+    make: Callable[[FileProblem, str], DatabaseFileError],
+) -> sqlite3.Connection:
+    """Open ``path`` (a plain-sqlite3 file of this module's kind) and run its pending
+    migrations in one ``BEGIN IMMEDIATE`` transaction.
+
+    ``classify`` turns a driver error into the file's located error (or None: not a file
+    problem); ``make`` builds that error for a problem found here (a folder in the file's
+    place, tables another program made). Every failure closes the connection first.
+    """
+    try:
+        check_folder_writable(path.parent, path, label)
+    except DatabaseFileError as exc:
+        raise make(exc.problem, exc.detail) from None
+    if path.is_dir():
+        raise make("unopenable", "a folder is in its place")
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise (classify(exc) or exc) from None
+    try:
+        configure_connection(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrations.apply_pending(conn, now_text)
+        except sqlite3.Error as exc:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if classify(exc) is not None:
+                raise
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise make("damaged", f"its tables are not the ones Sparklio made: {detail}") from None
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise (classify(exc) or exc) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
