@@ -31,7 +31,7 @@ are UTC.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -50,6 +50,7 @@ from sparklio_desktop.core.money import format_usd_distinct
 
 if TYPE_CHECKING:  # `sparklio spend` asks status() of a LedgerReader: no SQLAlchemy
     from sparklio_desktop.core.ledger import LedgerStore
+    from sparklio_desktop.core.ledger.owners import ProcessOwner
 
 AtCapPolicy = Literal["local_only", "stop"]
 AT_CAP_POLICIES: frozenset[str] = frozenset(get_args(AtCapPolicy))
@@ -160,20 +161,29 @@ class BudgetGuard:
         spent, reserved = self.store.budget_snapshot(month)
         return month_status(month, self.monthly_usd, self.alert_threshold, spent, reserved)
 
-    def reserve(self, request_id: str, worst_case_usd: Decimal, *, start: AttemptRecord | None = None) -> Reservation:
+    def reserve(
+        self,
+        request_id: str,
+        worst_case_usd: Decimal,
+        *,
+        start: AttemptRecord | Sequence[AttemptRecord] | None = None,
+        owner: ProcessOwner | None = None,
+    ) -> Reservation:
         """Hold ``worst_case_usd`` for a request, or raise :class:`BudgetExceeded`.
 
         A zero worst case (a local model) holds nothing and always succeeds. ``start``,
-        an ``in_flight`` attempt, is written with the reservation (in its transaction),
-        or alone for a zero worst case; when the reservation is refused it is not.
+        an ``in_flight`` attempt (or a provider batch job's many), is written with the
+        reservation (in its transaction), or alone for a zero worst case; when the
+        reservation is refused it is not. ``owner``: who holds it, when not this process
+        (a provider batch job, core/ledger/owners.py).
         """
         if to_picodollars(worst_case_usd) < 0:
             raise ValueError("a worst-case cost cannot be negative")
         now = self._clock()
         month = month_of(now)
         if worst_case_usd == 0:
-            if start is not None:
-                self.store.start_attempt(start)
+            for record in [] if start is None else [start] if isinstance(start, AttemptRecord) else start:
+                self.store.start_attempt(record)
             return Reservation(None, request_id, month, Decimal(0))
         outcome = self.store.try_reserve(
             request_id=request_id,
@@ -182,6 +192,7 @@ class BudgetGuard:
             limit_usd=self.monthly_usd,
             now=now,
             start=start,
+            owner=owner,
         )
         if outcome.reservation_id is None:
             left = max(Decimal(0), self.monthly_usd - outcome.spent_usd - outcome.reserved_usd)

@@ -485,16 +485,22 @@ def price_usage(model: ModelSpec, usage: UsageRecord, unit: UnitPrices | None = 
 
 
 def worst_case_cost(
-    model: ModelSpec, input_tokens: int, max_output_tokens: int, images: int = 0, image_size: str | None = None
+    model: ModelSpec,
+    input_tokens: int,
+    max_output_tokens: int,
+    images: int = 0,
+    image_size: str | None = None,
+    *,
+    batch: bool = False,
 ) -> Decimal:
     """What the budget reserves before a paid call: input plus the maximum output (all of
-    it reasoning, where reasoning is dearer than the answer)."""
-    plain = price_call(model, input_tokens, max_output_tokens, images, image_size).cost_usd
+    it reasoning, where reasoning is dearer than the answer); ``batch``: at the batch rates."""
+    plain = price_call(model, input_tokens, max_output_tokens, images, image_size, batch=batch).cost_usd
     price = model.price
     if price is None or (price.reasoning_per_mtok is None and not price.tiers and price.batch is None):
         return plain
     thinking = price_call(
-        model, input_tokens, max_output_tokens, images, image_size, reasoning_tokens=max_output_tokens
+        model, input_tokens, max_output_tokens, images, image_size, reasoning_tokens=max_output_tokens, batch=batch
     ).cost_usd
     return max(plain, thinking)
 

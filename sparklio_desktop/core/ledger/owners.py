@@ -29,7 +29,12 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["ProcessOwner", "is_gone", "start_token", "this_process"]
+__all__ = ["PROVIDER_JOB_PREFIX", "ProcessOwner", "is_gone", "provider_job_owner", "start_token", "this_process"]
+
+# The start token of rows held by a provider's batch job rather than by a process
+# (core/dispatch/provider_batch.py): such a job outlives the process that submitted it,
+# and its rows are settled when its results are collected, never reclaimed as orphans.
+PROVIDER_JOB_PREFIX = "provider-job:"
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,12 @@ def start_token(pid: int) -> str | None:
 _this: ProcessOwner | None = None
 
 
+def provider_job_owner(job_id: str) -> ProcessOwner:
+    """The owner of a provider batch job's reservation and ``in_flight`` rows: no process
+    (PID 0), so no ending process releases them; the job's settlement does."""
+    return ProcessOwner(0, f"{PROVIDER_JOB_PREFIX}{job_id}")
+
+
 def this_process() -> ProcessOwner:
     """This process as an owner (computed once per PID, so a forked child gets its own)."""
     global _this
@@ -139,6 +150,8 @@ def is_gone(pid: int | None, start: str | None) -> bool:
     Rows without an owner were written before owners were recorded (migration
     ``m004_attempt_lifecycle``), by a version that has since been replaced.
     """
+    if start is not None and start.startswith(PROVIDER_JOB_PREFIX):
+        return False  # held by a provider's batch job: settled when its results arrive
     if pid is None:
         return True
     current = start_token(pid)

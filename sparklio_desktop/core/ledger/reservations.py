@@ -50,6 +50,7 @@ _RESERVE = (
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
+_RELEASE_FOR = "DELETE FROM budget_reservations WHERE request_id = ?"
 # A month's first and next-month's first day as text: built from datetimes, so kept.
 _day_bounds = lru_cache(maxsize=4)(day_bounds_text)
 _ALERT = "INSERT INTO alerts (month, kind, ts_utc) VALUES (?, ?, ?) ON CONFLICT (month, kind) DO NOTHING"
@@ -165,6 +166,12 @@ def try_reserve(
 def release(conn: sqlite3.Connection, reservation_id: int) -> None:
     """Delete a reservation; releasing one already gone does nothing."""
     conn.execute(_RELEASE, (reservation_id,))
+
+
+def release_for(conn: sqlite3.Connection, request_id: str) -> int:
+    """Delete the reservations held for ``request_id`` (a provider batch job's label);
+    returns how many there were."""
+    return conn.execute(_RELEASE_FOR, (request_id,)).rowcount
 
 
 def record_alert(conn: sqlite3.Connection, month: str, kind: str, now: datetime) -> bool:

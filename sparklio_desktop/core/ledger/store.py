@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,7 +40,7 @@ from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
 from sparklio_desktop.core.ledger.direct import DirectConnection
 from sparklio_desktop.core.ledger.file_store import LABEL, LedgerFileStore
 from sparklio_desktop.core.ledger.money import plain_decimal, to_picodollars, utc_iso, utcnow
-from sparklio_desktop.core.ledger.owners import this_process
+from sparklio_desktop.core.ledger.owners import ProcessOwner, this_process
 from sparklio_desktop.core.ledger.records import (
     ANSWER_OUTCOMES,
     ERROR_MESSAGE_LIMIT,
@@ -322,6 +322,12 @@ class LedgerStore(LedgerFileStore):
         with self._write() as conn:
             conn.execute(statement)
 
+    def set_decision_model(self, request_id: str, model_id: str | None) -> None:
+        """The model that answered a request whose decision was written before its answer
+        came (a provider batch job's item)."""
+        with self._write() as conn:
+            conn.execute(update(decisions).where(decisions.c.request_id == request_id).values(final_model_id=model_id))
+
     def set_rating(self, request_id: str, rating: int | None) -> None:
         """Rate (1-5, or None to clear) the attempt that gave the request's answer."""
         check_rating(rating)
@@ -411,15 +417,19 @@ class LedgerStore(LedgerFileStore):
         amount_usd: Decimal,
         limit_usd: Decimal,
         now: datetime,
-        start: AttemptRecord | None = None,
+        start: AttemptRecord | Sequence[AttemptRecord] | None = None,
+        owner: ProcessOwner | None = None,
     ) -> reservations.ReserveOutcome:
         """Atomically: reserve ``amount_usd`` if the month stays within ``limit_usd``.
 
-        The reservation belongs to this process. With ``start`` (an ``in_flight``
-        attempt), the attempt's row is written in the same transaction when the
-        reservation is made, so starting a paid attempt costs no extra write.
+        The reservation belongs to this process, or to ``owner`` (a provider batch job,
+        core/ledger/owners.py). With ``start`` (``in_flight`` attempts: one, or a batch
+        job's many), their rows are written in the same transaction when the reservation
+        is made, so starting a paid attempt costs no extra write and a kill can never
+        leave money held without its attempts, or attempts without their money.
         """
-        started = _started_values(start) if start is not None else None
+        starts = [] if start is None else [start] if isinstance(start, AttemptRecord) else list(start)
+        started = [(_started_values(record), record) for record in starts]
         with self._direct.transaction() as conn:
             outcome = reservations.try_reserve(
                 conn,
@@ -428,15 +438,21 @@ class LedgerStore(LedgerFileStore):
                 amount_usd=amount_usd,
                 limit_usd=limit_usd,
                 now=now,
-                owner=this_process(),
+                owner=owner or this_process(),
             )
-            if started is not None and start is not None and outcome.reservation_id is not None:
-                _insert_attempt(conn, started, start)
+            if outcome.reservation_id is not None:
+                for values, record in started:
+                    _insert_attempt(conn, values, record)
             return outcome
 
     def release_reservation(self, reservation_id: int) -> None:
         with self._direct.transaction() as conn:
             reservations.release(conn, reservation_id)
+
+    def release_reservations_for(self, request_id: str) -> int:
+        """Release what is held for ``request_id`` (a provider batch job's label)."""
+        with self._direct.transaction() as conn:
+            return reservations.release_for(conn, request_id)
 
     def budget_snapshot(self, month: str) -> tuple[Decimal, Decimal]:
         """(spent, outstanding reservations) of the month, read together."""
