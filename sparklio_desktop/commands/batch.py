@@ -12,7 +12,9 @@ Ctrl+C stop sending rows, record the attempts in flight as the dispatcher does
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-cache", action="store_true", help="bypass the response cache")
     run.add_argument("--max-output-tokens", type=int_in(1, MAX_OUTPUT_TOKENS), metavar="N")
     run.add_argument("--yes", action="store_true", help="start without asking, whatever the estimate")
+    run.add_argument(
+        "--no-wait", action="store_true",
+        help="speed batch: submit the provider batch jobs and return (resume or the app collects them)",
+    )  # fmt: skip
     json_flag(run)
 
     listing = sub.add_parser("list", help="batches, newest first")
@@ -109,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     services = open_services(workspace)
     try:
         warn_fallbacks(services.workspace)
-        estimate = estimate_batch(services.planner, args.task, options, prompts)
+        estimate = estimate_batch(services.planner, args.task, options, prompts, _at_batch_rates(services))
         how = "" if estimate.exact else f" (from {estimate.sampled} sampled rows)"
         print(
             f"[{len(prompts):,} rows; estimated {format_usd(estimate.total_usd)}{how}; {', '.join(estimate.models)}]",
@@ -129,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
             )  # fmt: skip
             if not args.json:
                 print(f"[batch {batch_id}; results to {safe_text(out)}]", file=sys.stderr)
-            return _go(services, store, batch_id, args.json, estimate.to_dict())
+            return _go(services, store, batch_id, args.json, estimate.to_dict(), wait=not args.no_wait)
     finally:
         services.close()
 
@@ -152,19 +158,48 @@ def _confirm(total: Decimal) -> bool:
     return True
 
 
-def _go(services: Any, store: Any, batch_id: str, as_json: bool, estimate: dict[str, Any] | None) -> int:
+def _at_batch_rates(services: Any) -> Any:
+    """A routed row's cost at the batch rates when it would go in a provider batch job."""
+    from sparklio_desktop.core.dispatch.provider_batch import batch_rate_cost
+
+    catalog = services.workspace.catalog
+    return lambda decision: batch_rate_cost(catalog[decision.chain[0]], decision)
+
+
+def _poll_seconds(first: float, longest: float) -> tuple[float, float]:
+    """``SPARKLIO_BATCH_POLL_S``: the longest pause between polls of a provider job (and
+    the first pause, when shorter than the default's): for tests and the impatient."""
+    text = os.environ.get("SPARKLIO_BATCH_POLL_S")
+    if not text:
+        return first, longest
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SparklioError(f"SPARKLIO_BATCH_POLL_S must be a number of seconds, not {safe_text(text)!r}") from None
+    if not 0 < seconds <= 3600:
+        raise SparklioError("SPARKLIO_BATCH_POLL_S must be more than 0 and at most 3600 seconds")
+    return min(seconds, first), seconds
+
+
+def _go(
+    services: Any, store: Any, batch_id: str, as_json: bool, estimate: dict[str, Any] | None, *, wait: bool = True
+) -> int:
     """Run the batch's pending rows to the end (or a signal); print the outcome."""
     import asyncio
     import gc
 
     from sparklio_desktop.core.batches import BatchRunner, ResultsFile
+    from sparklio_desktop.core.batches.jobs import JobStore
     from sparklio_desktop.core.batches.runner import ledger_answer
+    from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
 
     store.claim(batch_id)  # before anything is settled: one process runs a batch at a time
     batch = store.get(batch_id)
     results = ResultsFile.open(Path(batch.out_path)) if batch.out_path else None
     progress = _Progress(batch_id) if not as_json and sys.stderr.isatty() else None
-    runner = BatchRunner(store, services.dispatcher, batch, results, progress)
+    jobs = ProviderBatches(services.dispatcher)
+    runner = BatchRunner(store, services.dispatcher, batch, results, progress, jobs=jobs, wait_for_jobs=wait)
+    runner.first_poll_s, runner.max_poll_s = _poll_seconds(runner.first_poll_s, runner.max_poll_s)
 
     recovered = runner.recover(ledger_answer(services.ledger))
     if recovered and not as_json:
@@ -191,6 +226,7 @@ def _go(services: Any, store: Any, batch_id: str, as_json: bool, estimate: dict[
             if exit_code is None:
                 raise  # Ctrl+C: asyncio.run raises KeyboardInterrupt (exit 130)
         finally:
+            await jobs.aclose()
             await services.dispatcher.aclose()
 
     # What start-up built (the catalog, pydantic models, the SDK) lives until the process ends:
@@ -205,16 +241,25 @@ def _go(services: Any, store: Any, batch_id: str, as_json: bool, estimate: dict[
         if progress is not None:
             progress.end()
     final = store.get(batch_id)
+    waiting = JobStore(store).open_jobs(batch_id)
     if as_json:
         payload = final.to_dict()
         payload["batch_id"] = final.id
         payload["sent"] = runner.sent
         payload["recovered"] = recovered
+        payload["provider_jobs"] = [job.to_dict() for job in waiting]
         if estimate is not None:
             payload["estimate"] = estimate
         print_json(payload)
     else:
-        _print_summary(final)
+        _print_summary(final, waiting)
+    if waiting and exit_code is None:
+        print(
+            f"sparklio: {sum(j.ref.total for j in waiting)} rows wait on provider batch jobs; "
+            f"`sparklio batch resume {batch_id}` (or the app) collects them when they end",
+            file=sys.stderr,
+        )
+        return 0 if final.counts.failed == 0 else 1
     if exit_code is not None:
         print(f"sparklio: batch {batch_id} stopped; `sparklio batch resume {batch_id}` goes on", file=sys.stderr)
         return exit_code
@@ -244,7 +289,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _print_summary(batch: Any) -> None:
+def _print_summary(batch: Any, jobs: Sequence[Any] = ()) -> None:
     c = batch.counts
     status = batch.status
     if status == "running" and not batch.active:
@@ -254,6 +299,8 @@ def _print_summary(batch: Any) -> None:
         f"of {c.total}; {format_usd(c.cost_usd)}"
         + (f"; results in {safe_text(batch.out_path)}" if batch.out_path else "")
     )
+    for job in jobs:
+        print(f"  {job.words()}")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -289,23 +336,27 @@ def _list(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.batches import BatchStore
+    from sparklio_desktop.core.batches.jobs import JobStore
 
     with BatchStore.open_default() as store:
         batch = store.get(args.id)
+        jobs = JobStore(store).open_jobs(batch.id)
     if args.json:
-        print_json(batch.to_dict())
+        print_json({**batch.to_dict(), "provider_jobs": [job.to_dict() for job in jobs]})
     else:
-        _print_summary(batch)
+        _print_summary(batch, jobs)
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.batches import BatchStore
+    from sparklio_desktop.core.batches.jobs import JobStore
     from sparklio_desktop.core.services import open_services
 
     with BatchStore.open_default() as store:
         batch = store.get(args.id)
-        if batch.status == "cancelled":
+        collect_only = batch.status == "cancelled" and bool(JobStore(store).open_jobs(batch.id))
+        if batch.status == "cancelled" and not collect_only:
             print(f"sparklio: error: batch {batch.id} was cancelled; it cannot be resumed", file=sys.stderr)
             return 2
         if batch.status == "done":
@@ -329,12 +380,49 @@ def _cancel(args: argparse.Namespace) -> int:
         if batch.status == "done":
             raise SparklioError(f"batch {batch.id} is already done")
         store.set_status(batch.id, "cancelled")
+        _cancel_jobs(store, batch)
         batch = store.get(batch.id)
     if args.json:
         print_json(batch.to_dict())
     else:
         _print_summary(batch)
     return 0
+
+
+def _cancel_jobs(store: Any, batch: Any) -> None:
+    """Ask the providers to stop the batch's submitted jobs now, whoever polls them (what
+    they answered before stopping is still collected by the next poll)."""
+    import asyncio
+
+    from sparklio_desktop.core.batches.job_runner import cancel_job
+    from sparklio_desktop.core.batches.jobs import JobStore
+    from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
+    from sparklio_desktop.core.services import open_services
+
+    job_store = JobStore(store)
+    submitted = [job for job in job_store.open_jobs(batch.id) if job.state == "submitted"]
+    if not submitted:
+        return
+    services = open_services()
+    jobs = ProviderBatches(services.dispatcher)
+    refusals: list[str] = []
+
+    async def cancel_all() -> None:
+        try:
+            for job in submitted:
+                refusal = await cancel_job(jobs, job_store, job.ref)
+                if refusal:
+                    refusals.append(refusal)
+        finally:
+            await jobs.aclose()
+            await services.dispatcher.aclose()
+
+    try:
+        asyncio.run(cancel_all())
+    finally:
+        services.close()
+    for refusal in refusals:
+        print(f"sparklio: the provider did not confirm the cancel: {safe_text(refusal)}", file=sys.stderr)
 
 
 _COMMANDS = {"run": _run, "list": _list, "status": _status, "resume": _resume, "cancel": _cancel}

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.policy.routing_policy import Policy
 
 __all__ = [
+    "provider_name",
     "Try",
     "chain_words",
     "error_words",
@@ -53,6 +54,14 @@ _TASK_WORDS = {
     "translation": "Translation",
     "embeddings": "Embeddings",
 }
+
+
+PROVIDER_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "ollama": "Ollama"}
+
+
+def provider_name(provider: str) -> str:
+    """A provider as people write it ("OpenAI"), the id itself for one we do not know."""
+    return PROVIDER_NAMES.get(provider, provider)
 
 
 def readable_id(model_id: str) -> str:

@@ -12,7 +12,7 @@ first model's (retries and fallbacks are not in it), as ``sparklio route`` shows
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -61,8 +61,18 @@ def sample_indexes(rows: int, sample: int = SAMPLE_ROWS) -> list[int]:
     return sorted({round(i * (rows - 1) / (sample - 1)) for i in range(sample)})
 
 
-def estimate_batch(planner: Plans, task: str, options: dict[str, Any], prompts: Sequence[str]) -> BatchEstimate:
-    """The batch's estimate; a row that no model fits is refused with its reasons."""
+def estimate_batch(
+    planner: Plans,
+    task: str,
+    options: dict[str, Any],
+    prompts: Sequence[str],
+    at_batch_rates: Callable[[RoutingDecision], Decimal | None] | None = None,
+) -> BatchEstimate:
+    """The batch's estimate; a row that no model fits is refused with its reasons.
+
+    ``at_batch_rates``: for speed class ``batch``, a row's cost when it goes in a provider
+    batch job (core/dispatch/provider_batch.py, ``batch_rate_cost``), None when it would
+    not; those rows are priced at the batch rates, the others at the standard ones."""
     picked = sample_indexes(len(prompts))
     total = Decimal(0)
     models: Counter[str] = Counter()
@@ -72,6 +82,9 @@ def estimate_batch(planner: Plans, task: str, options: dict[str, Any], prompts: 
             reasons = "; ".join(decision.no_fit_reasons) or "no model fits"
             raise SparklioError(f"no model fits row {index + 1}: {reasons}")
         cost = decision.estimate.cost_usd
+        if at_batch_rates is not None and options.get("speed") == "batch":
+            discounted = at_batch_rates(decision)
+            cost = cost if discounted is None else discounted
         if cost is None:
             raise SparklioError(f"row {index + 1} cannot be priced: its model has no price in the catalog")
         total += cost

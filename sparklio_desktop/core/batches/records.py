@@ -99,3 +99,4 @@ class BatchRow:
     output: str | None
     cost_usd: Decimal | None
     error: str | None
+    job_id: str | None = None  # the provider batch job it waits on (core/batches/jobs.py)

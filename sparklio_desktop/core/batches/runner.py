@@ -18,10 +18,12 @@ kept (the ledger keeps no answers), which its record says. Any other running row
 back to pending. So a resume sends at most the unfinished rows plus the rows that were in
 flight when the process died, which is at most the concurrency.
 
-Speed class ``batch``: no provider batch API is used here (OpenAI Batch, Anthropic Message
-Batches and Gemini batch mode are not wired in yet); rows go out in groups of
-:data:`GROUP_SIZE` (the seed's 5-10), all routed to the same model by the same options,
-and the next group starts when the previous one has finished.
+Speed class ``batch``: with ``jobs`` (the dispatcher's provider batches), the rows a
+provider batch API can take go there at its discounted rate (core/batches/job_runner.py);
+the rest go out in groups of :data:`GROUP_SIZE` (the seed's 5-10), all routed by the same
+options, the next group starting when the previous one has finished. A row waiting on a
+provider job is ``running`` with its ``job_id``; :meth:`BatchRunner.recover` leaves it to
+the job, which is polled, across restarts, until it is settled.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from sparklio_desktop.core.batches.job_runner import FIRST_POLL_S, MAX_POLL_S, JobDriver, ProviderJobs
 from sparklio_desktop.core.batches.records import Batch, BatchCounts, BatchRow
 from sparklio_desktop.core.batches.results import ResultRecord, ResultsFile
 from sparklio_desktop.core.batches.store import BatchStore
@@ -109,7 +112,12 @@ class BatchRunner:
     batch: Batch
     results: ResultsFile | None = None
     on_progress: Callable[[BatchCounts], None] | None = None
-    sent: int = 0  # rows handed to the dispatcher by this runner
+    jobs: ProviderJobs | None = None  # provider batch APIs (speed class ``batch``); None: never used
+    wait_for_jobs: bool = True  # poll the batch's provider jobs until they are settled
+    first_poll_s: float = FIRST_POLL_S
+    max_poll_s: float = MAX_POLL_S
+    sent: int = 0  # rows handed to the dispatcher or to a provider job by this runner
+    jobs_waiting: bool = False  # provider jobs were still open when run() returned
     _stopping: bool = False
 
     def stop(self) -> None:
@@ -127,6 +135,8 @@ class BatchRunner:
         found = 0
         back: list[int] = []
         for row in self.store.rows(self.batch.id, "running"):
+            if row.job_id is not None:  # waits on its provider job, which is polled
+                continue
             answered = answer(row.request_id) if row.request_id else None
             if answered is None:
                 back.append(row.row_index)
@@ -149,15 +159,38 @@ class BatchRunner:
         """Send every pending row; returns the counts. The batch is ``done`` when no row is
         left unfinished, else ``paused`` (stopped) or as a ``cancel`` left it."""
         pending = self.store.rows(self.batch.id, "pending")
+        by_speed = self.batch.options.get("speed") == "batch"
+        driver = self._driver()
         try:
-            if self.batch.options.get("speed") == "batch":
+            if driver is not None and by_speed and self._go_on():
+                pending = await driver.submit(pending)
+                self.sent += driver.submitted_rows
+            if by_speed:
                 await self._in_groups(pending)
             else:
                 await self._bounded(pending)
+            if driver is not None and self.wait_for_jobs and not self._stopping:
+                await driver.watch()
+            self.jobs_waiting = driver is not None and bool(driver.jobs.open_jobs(self.batch.id))
         finally:
             counts = self.store.counts(self.batch.id)
             self.store.release(self.batch.id, "done" if counts.unfinished == 0 else "paused")
         return counts
+
+    def _driver(self) -> JobDriver | None:
+        if self.jobs is None:
+            return None
+        return JobDriver(
+            self.store, self.jobs, self.batch, lambda prompt: request_for(self.batch, prompt), self._finished,
+            self.first_poll_s, self.max_poll_s, stopped=lambda: self._stopping,
+        )  # fmt: skip
+
+    def _finished(self, records: list[ResultRecord]) -> None:
+        if self.results is not None:
+            for record in records:
+                self.results.append(record)
+        if self.on_progress is not None:
+            self.on_progress(self.store.counts(self.batch.id))
 
     def _go_on(self) -> bool:
         if self._stopping:

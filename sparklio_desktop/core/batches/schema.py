@@ -68,3 +68,39 @@ def m001_batches(conn: sqlite3.Connection) -> None:
         "CREATE INDEX ix_batch_rows_status ON batch_rows (batch_id, status)",
     ):
         conn.execute(statement)
+
+
+@_register
+def m002_provider_jobs(conn: sqlite3.Connection) -> None:
+    """Rows sent in a provider's batch job (speed class ``batch``): the job, and each row's.
+
+    ``provider_jobs.state``: ``submitting`` (held in the ledger, the provider call under
+    way: a process killed here leaves a job that ``find`` looks for by its label),
+    ``submitted`` (the provider has it; polled), ``cancelling`` (a cancel was sent; still
+    polled, for the items answered before it), ``settled`` (results recorded). A row in a
+    job is ``running`` with its ``job_id`` until the job is settled, so a resume polls
+    the job instead of sending the row again. ``created_at`` is Unix time (a job is looked
+    up by it at the provider).
+    """
+    for statement in (
+        """CREATE TABLE provider_jobs (
+            id TEXT PRIMARY KEY,
+            batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            provider_job_id TEXT,
+            state TEXT NOT NULL CHECK (state IN ('submitting', 'submitted', 'cancelling', 'settled')),
+            total INTEGER NOT NULL CHECK (total >= 1),
+            completed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            detail TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            checked_at TEXT,
+            settled_at TEXT
+        )""",
+        "CREATE INDEX ix_provider_jobs_batch ON provider_jobs (batch_id, state)",
+        "ALTER TABLE batch_rows ADD COLUMN job_id TEXT",
+        "CREATE INDEX ix_batch_rows_job ON batch_rows (job_id) WHERE job_id IS NOT NULL",
+    ):
+        conn.execute(statement)

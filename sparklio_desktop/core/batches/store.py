@@ -211,7 +211,8 @@ class BatchStore:
             if pid is not None and pid != me.pid and not is_gone(pid, start):
                 raise BatchBusy(f"batch {batch_id} is being run by process {pid}; stop that one or wait for it")
             conn.execute(
-                "UPDATE batches SET status = 'running', owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?",
+                "UPDATE batches SET status = CASE WHEN status = 'cancelled' THEN status ELSE 'running' END,"
+                " owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?",
                 (me.pid, me.start, _now_text(), batch_id),
             )
 
@@ -231,7 +232,7 @@ class BatchStore:
     # -- rows -----------------------------------------------------------------------
     def rows(self, batch_id: str, status: RowStatus | None = None) -> list[BatchRow]:
         query = (
-            "SELECT row_index, prompt, status, request_id, model, output, cost_usd, error FROM batch_rows"
+            "SELECT row_index, prompt, status, request_id, model, output, cost_usd, error, job_id FROM batch_rows"
             " WHERE batch_id = ?" + (" AND status = ?" if status else "") + " ORDER BY row_index"
         )
         with self._read() as conn:
@@ -246,6 +247,7 @@ class BatchStore:
                 r[5],
                 None if r[6] is None else from_picodollars(int(r[6])),
                 r[7],
+                r[8],
             )  # fmt: skip
             for r in found
         ]
@@ -292,7 +294,7 @@ class BatchStore:
         with self._write() as conn:
             conn.executemany(
                 "UPDATE batch_rows SET status = 'pending', request_id = NULL"
-                " WHERE batch_id = ? AND row_index = ? AND status = 'running'",
+                " WHERE batch_id = ? AND row_index = ? AND status = 'running' AND job_id IS NULL",
                 ((batch_id, index) for index in row_indexes),
             )
 

@@ -160,6 +160,11 @@ class Dispatcher:
         self._recorder = record.AttemptRecorder(ledger, self._access.secrets_of)
 
     # -- public ----------------------------------------------------------------
+    @property
+    def access(self) -> ProviderAccess:
+        """Keys and endpoints for models (provider batch jobs call the same endpoints)."""
+        return self._access
+
     async def run(self, request: RunRequest, on_event: Callable[[Event], None] | None = None) -> RunResult:
         result = None
         async for event in self.stream(request):

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
@@ -56,6 +56,9 @@ from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.composer import OPTION_CHOICES
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
 
 __all__ = [
     "LEDGER_EVERY_S",
@@ -103,10 +106,11 @@ class BatchItem:
     cost: str  # display money
     out_path: str | None
     running_here: bool  # this window is running it now (Pause applies)
+    waiting: str = ""  # rows waiting on provider batch jobs, in words ("" when none)
 
     @property
     def resumable(self) -> bool:
-        return not self.running_here and self.status in ("paused", "stopped")
+        return not self.running_here and (self.status in ("paused", "stopped") or bool(self.waiting))
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,8 @@ class BatchesViewModel(ViewModel):
         self._runners: dict[str, BatchRunner] = {}
         self._run_tasks: dict[str, asyncio.Task[Any]] = {}
         self._last_ledger_emit = 0.0
+        self._provider_jobs: ProviderBatches | None = None  # built on the first batch that runs
+        self._picked_up = False  # batches waiting on provider jobs are polled from the first refresh
 
     # -- the task table -----------------------------------------------------------------------
     def tasks(self) -> list[tuple[str, str]]:
@@ -242,23 +248,41 @@ class BatchesViewModel(ViewModel):
         await self._refresh()
 
     async def _refresh(self) -> None:
+        from sparklio_desktop.core.batches.jobs import JobStore
+
         try:
             store = await self._opened()
             batches = await self._executor.call(store.batches)
+            open_jobs = await self._executor.call(JobStore(store).open_jobs)
         except SparklioError as err:
             self.errorRaised.emit(str(err))
             return
-        self.batchesChanged.emit([self._item(b) for b in batches])
+        waiting: dict[str, list[str]] = {}
+        for job in open_jobs:
+            waiting.setdefault(job.batch_id, []).append(job.words())
+        self.batchesChanged.emit([self._item(b, "; ".join(waiting.get(b.id, []))) for b in batches])
+        if not self._picked_up:
+            self._picked_up = True
+            self._pick_up(batches, set(waiting))
 
-    def _item(self, batch: Batch) -> BatchItem:
+    def _pick_up(self, batches: list[Batch], waiting: set[str]) -> None:
+        """Poll, in the background, the provider jobs batches left waiting when the app (or a
+        CLI run with ``--no-wait``) last stopped; a batch another process runs is left to it."""
+        for batch in batches:
+            if batch.id in waiting and batch.id not in self._runners and not batch.active:
+                self.resume(batch.id)
+
+    def _item(self, batch: Batch, waiting: str = "") -> BatchItem:
         c = batch.counts
         here = batch.id in self._runners
         status = str(batch.status)
         if status == "running" and not here and not batch.active:
             status = "stopped"  # its process is gone: resumable
+        if waiting and status != "cancelled":
+            status = "waiting"
         return BatchItem(
             batch.id, task_words(self._workspace.policy, batch.task), Path(batch.source_path).name, status,
-            c.done, c.failed, c.total, format_usd(c.cost_usd), batch.out_path, here,
+            c.done, c.failed, c.total, format_usd(c.cost_usd), batch.out_path, here, waiting,
         )  # fmt: skip
 
     # -- a new batch ----------------------------------------------------------------------------
@@ -387,11 +411,14 @@ class BatchesViewModel(ViewModel):
             await self._refresh()
 
     async def _run(self, batch_id: str) -> None:
+        from sparklio_desktop.core.batches.jobs import JobStore
+
         results: ResultsFile | None = None
         try:
             store = await self._opened()
             batch = await self._executor.call(store.get, batch_id)
-            if batch.status == "cancelled":
+            has_jobs = bool(await self._executor.call(JobStore(store).open_jobs, batch.id))
+            if batch.status == "cancelled" and not has_jobs:  # with jobs: collect what they answered
                 raise SparklioError(f"batch {batch.id} was cancelled; it cannot be resumed")
             if batch.status == "done":
                 raise SparklioError(f"batch {batch.id} is already done")
@@ -412,7 +439,7 @@ class BatchesViewModel(ViewModel):
                 self._last_ledger_emit = now
                 self._events.changed(LedgerChange("request"))
 
-        runner = BatchRunner(store, self._dispatcher, batch, results, on_progress)
+        runner = BatchRunner(store, self._dispatcher, batch, results, on_progress, jobs=self._jobs())
         self._runners[batch_id] = runner
         task = asyncio.current_task()
         if task is not None:
@@ -439,6 +466,13 @@ class BatchesViewModel(ViewModel):
         self.batchFinished.emit(_outcome(final))
         await self._refresh()
 
+    def _jobs(self) -> ProviderBatches:
+        from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
+
+        if self._provider_jobs is None:
+            self._provider_jobs = ProviderBatches(self._dispatcher)
+        return self._provider_jobs
+
     def shutdown(self) -> None:
         """The app is closing: send no further row."""
         for runner in self._runners.values():
@@ -452,6 +486,9 @@ class BatchesViewModel(ViewModel):
         for task in list(self._run_tasks.values()):
             task.cancel()
         await self.wait_idle()
+        if self._provider_jobs is not None:
+            jobs, self._provider_jobs = self._provider_jobs, None
+            await jobs.aclose()
         if self._store is not None:
             store, self._store = self._store, None
             await self._executor.call(store.close)

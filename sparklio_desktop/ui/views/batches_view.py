@@ -106,7 +106,17 @@ class BatchQueueModel(QAbstractTableModel):
             return
         old = self._items[row]
         self._items[row] = BatchItem(
-            old.id, old.task, old.source, old.status, p.done, p.failed, p.total, p.cost, old.out_path, old.running_here
+            old.id,
+            old.task,
+            old.source,
+            old.status,
+            p.done,
+            p.failed,
+            p.total,
+            p.cost,
+            old.out_path,
+            old.running_here,
+            old.waiting,
         )
         self.dataChanged.emit(self.index(row, 4), self.index(row, len(_COLUMNS) - 1))
 
@@ -409,8 +419,9 @@ class BatchesView(QWidget):
         self.progress_bar.setRange(0, max(item.total, 1))
         self.progress_bar.setValue(item.done + item.failed)
         self.progress_bar.setFormat(f"{item.done + item.failed:,} of {item.total:,} rows")
+        waiting = f" · {item.waiting}" if item.waiting else ""
         self.progress_label.setText(
-            f"{item.status.capitalize()} · {item.done:,} done, {item.failed:,} failed · {item.cost}"
+            f"{item.status.capitalize()}{waiting} · {item.done:,} done, {item.failed:,} failed · {item.cost}"
         )
         if item.out_path:
             name = item.out_path.replace("\\", "/").rsplit("/", 1)[-1]
@@ -422,7 +433,7 @@ class BatchesView(QWidget):
         item = self.selected()
         self.pause_button.setEnabled(item is not None and item.running_here)
         self.resume_button.setEnabled(item is not None and item.resumable)
-        self.cancel_button.setEnabled(item is not None and item.status in ("running", "paused", "stopped"))
+        self.cancel_button.setEnabled(item is not None and item.status in ("running", "paused", "stopped", "waiting"))
         self.open_button.setEnabled(item is not None and bool(item.out_path))
 
     def _on_started(self, batch_id: str) -> None:
