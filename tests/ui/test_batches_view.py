@@ -253,3 +253,40 @@ def test_a_double_click_on_start_makes_one_batch(qtbot, qloop, tmp_path, view, o
     run(qloop, scenario(), 90)
     assert view.model.rowCount() == 1
     assert len(chat_requests(openai_server)) == 3
+
+
+def test_a_batch_another_process_runs_moves_in_the_queue(qtbot, qloop, tmp_path, view) -> None:
+    """`sparklio batch run` in a terminal: the queue follows its counts without a click."""
+    import sqlite3
+    import subprocess
+    import sys
+    from decimal import Decimal
+
+    from sparklio_desktop.core.batches import BatchStore
+    from sparklio_desktop.core.ledger.owners import start_token
+    from sparklio_desktop.core.settings import paths
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        path = paths.data_dir() / "batches.sqlite"
+        with BatchStore(path) as store:
+            batch_id = store.create(
+                task="copywriting_standard", template="{q}", options={}, source_path=str(tmp_path / "rows.csv"),
+                out_path=None, concurrency=2, prompts=["a", "b", "c"],
+            )  # fmt: skip
+        token = start_token(other.pid)
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE batches SET owner_pid = ?, owner_start = ? WHERE id = ?", (other.pid, token, batch_id))
+        run(qloop, view.vm.refresh())
+        wait_until(qloop, lambda: view.model.rowCount() == 1 and view.model.item(0).status == "running")
+        assert view.model.item(0).done == 0 and not view.model.item(0).running_here
+        with BatchStore(path) as store:  # the other process finishes two rows
+            for index in (1, 2):
+                store.finish(batch_id, index, ok=True, request_id=f"r{index}", model="m", output="x",
+                             cost_usd=Decimal("0.01"), error=None)  # fmt: skip
+        started = time.monotonic()
+        wait_until(qloop, lambda: view.model.item(0).done == 2, timeout=8)
+        assert time.monotonic() - started < 6  # re-read on its own, within a few seconds
+    finally:
+        other.kill()
+        other.wait()

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.batches import (
@@ -59,6 +59,7 @@ from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
+    from sparklio_desktop.core.routing.decision import RoutingDecision
 
 __all__ = [
     "LEDGER_EVERY_S",
@@ -73,6 +74,7 @@ __all__ = [
 ]
 
 LEDGER_EVERY_S = 2.0  # finished rows tell the app's ledger hub at most this often
+FOLLOW_MS = 3000  # a batch another process runs (the CLI): the queue re-reads it this often
 
 
 class BatchServices(Protocol):
@@ -212,6 +214,12 @@ class BatchesViewModel(ViewModel):
         self._last_ledger_emit = 0.0
         self._provider_jobs: ProviderBatches | None = None  # built on the first batch that runs
         self._picked_up = False  # batches waiting on provider jobs are polled from the first refresh
+        # A batch run by another process (`sparklio batch run`) moves in the file, not here:
+        # while one is active, the queue is read again every FOLLOW_MS.
+        self._follow = QTimer(self)
+        self._follow.setSingleShot(True)
+        self._follow.setInterval(FOLLOW_MS)
+        self._follow.timeout.connect(self.refresh)
 
     # -- the task table -----------------------------------------------------------------------
     def tasks(self) -> list[tuple[str, str]]:
@@ -264,6 +272,8 @@ class BatchesViewModel(ViewModel):
         if not self._picked_up:
             self._picked_up = True
             self._pick_up(batches, set(waiting))
+        if any(b.active and b.id not in self._runners for b in batches):
+            self._follow.start()
 
     def _pick_up(self, batches: list[Batch], waiting: set[str]) -> None:
         """Poll, in the background, the provider jobs batches left waiting when the app (or a
@@ -318,7 +328,7 @@ class BatchesViewModel(ViewModel):
             prompts = await self._executor.call(template.prompts, rows)
             options = dict(form.options or {})
             await self._planner.aplan(route_for(form.task, {**options, "no_explore": True}, prompts[0]))
-            found = estimate_batch(self._planner, form.task, options, prompts)
+            found = estimate_batch(self._planner, form.task, options, prompts, self._at_batch_rates)
         except SparklioError as err:
             self.formError.emit(_plain(str(err)))
             return None
@@ -328,6 +338,12 @@ class BatchesViewModel(ViewModel):
         self.formError.emit("")
         self.estimateReady.emit(info)
         return prompts, info, rows.path
+
+    def _at_batch_rates(self, decision: RoutingDecision) -> Decimal | None:
+        """A row's cost when it would go in a provider batch job (speed class batch)."""
+        from sparklio_desktop.core.dispatch.provider_batch import batch_rate_cost
+
+        return batch_rate_cost(self._workspace.catalog[decision.chain[0]], decision)
 
     def _estimate_info(self, found: BatchEstimate) -> EstimateInfo:
         how = "" if found.exact else f", from {found.sampled} sampled rows"
@@ -483,6 +499,7 @@ class BatchesViewModel(ViewModel):
         the window open): those rows go back to pending and the batches are left paused,
         resumable. Then close the batches file."""
         self.shutdown()
+        self._follow.stop()
         for task in list(self._run_tasks.values()):
             task.cancel()
         await self.wait_idle()
