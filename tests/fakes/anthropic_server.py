@@ -35,6 +35,7 @@ per request; 400 before the end) and ``GET .../batches`` (newest first, ``limit`
 - ``batch_item_errors``: custom_id -> message: that item ends ``errored`` with it;
 - ``batch_expired``: custom_ids that end ``expired``;
 - ``batch_malformed``: custom_ids whose results line is cut short mid-object;
+- ``batch_extra_lines``: raw lines appended to every results file (odd results);
 - ``batch_usage``: custom_id -> the ``usage`` object its answer reports (else as a chat
   answer's: ``usage``, the cache knobs, one token a word);
 - ``batch_answered_before_cancel``: on cancel, this many first items are still answered,
@@ -104,6 +105,7 @@ class AnthropicServer(LoopbackServer):
         self.batch_item_errors: dict[str, str] = {}
         self.batch_expired: set[str] = set()
         self.batch_malformed: set[str] = set()
+        self.batch_extra_lines: list[str] = []
         self.batch_usage: dict[str, dict[str, Any]] = {}
         self.batch_create_error: str | None = None
         self.batch_answered_before_cancel = 0
@@ -360,6 +362,7 @@ class AnthropicServer(LoopbackServer):
             if cid in self.batch_malformed:
                 line = line[: len(line) // 2]  # cut short mid-object
             lines.append(line)
+        lines += self.batch_extra_lines
         return 200, ("\n".join(lines) + "\n").encode()
 
     def _batch_list(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:

@@ -179,6 +179,22 @@ def test_a_malformed_results_line_is_an_error_for_its_item_only(server: Anthropi
     assert got["cut"].outcome == "error" and "not valid JSON" in (got["cut"].error or "")
 
 
+def test_results_lines_of_an_unknown_shape_never_crash(server: AnthropicServer) -> None:
+    server.batch_extra_lines = [
+        '{"custom_id": "odd-type", "result": {"type": "postponed"}}',
+        '{"custom_id": "no-result"}',
+        '{"custom_id": "no-content", "result": {"type": "succeeded", "message": {"usage": {}}}}',
+        '{"result": {"type": "succeeded"}}',  # no id: nothing to attach it to
+        "[1, 2, 3]",
+    ]
+    _, _, results = submit_and_finish(server, items("fine"))
+    got = by_id(results)
+    assert set(got) == {"fine", "odd-type", "no-result", "no-content"}
+    assert got["fine"].outcome == "ok"
+    assert got["odd-type"].outcome == "error" and "postponed" in (got["odd-type"].error or "")
+    assert got["no-result"].outcome == "error" and got["no-content"].outcome == "error"
+
+
 def test_a_whole_batch_refused_at_create_is_an_invalid_request(server: AnthropicServer) -> None:
     server.batch_create_error = "requests: too many requests in one batch"
     with pytest.raises(InvalidRequestError) as info:
