@@ -115,9 +115,10 @@ class AnthropicBatchClient(AnthropicClient):
             refused: ProviderError | None = None
             try:
                 decoder = await sdk.messages.batches.results(job_id, timeout=RESULTS_TIMEOUT_S)
-            except anthropic.APIError:
-                raise
-            except anthropic.AnthropicError:  # the SDK's own check: the batch has no results_url yet
+            except anthropic.AnthropicError as exc:
+                if type(exc) is not anthropic.AnthropicError:
+                    raise  # an API or transport failure: mapped as any other
+                # The SDK's own check, before any request: the batch has no results_url yet.
                 refused = InvalidRequestError(
                     f"batch {job_id} has not ended: its results are not ready", **self._who(endpoint)
                 )
