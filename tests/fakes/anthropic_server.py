@@ -1,6 +1,6 @@
 """A loopback server that speaks Anthropic's Messages API, for the Anthropic client.
 
-Routes: ``POST /v1/messages`` (SSE events when ``"stream": true``, else one JSON
+Chat routes: ``POST /v1/messages`` (SSE events when ``"stream": true``, else one JSON
 message) and ``GET /v1/models``. A stream is what Anthropic sends::
 
     message_start, content_block_start, ping, content_block_delta (text_delta)...,
@@ -19,6 +19,31 @@ Knobs a test sets on the instance:
 - ``models``: what ``GET /v1/models`` lists; ``model_fields``: per model, fields that replace
   the listed defaults (``created_at``, ``display_name``, ``max_input_tokens``).
 
+Message Batches, as the SDK's ``messages.batches`` speaks them: ``POST /v1/messages/batches``
+(``{"requests": [{"custom_id", "params"}]}``; custom_ids unique, params need ``model``,
+``max_tokens`` and ``messages``), ``GET .../batches/{id}`` (a ``message_batch``:
+``processing_status`` ``in_progress`` | ``canceling`` | ``ended``, ``request_counts`` all
+in ``processing`` until it ends), ``POST .../{id}/cancel``, ``GET .../{id}/results`` (JSON
+Lines, one ``{"custom_id", "result": {"type": succeeded | errored | canceled | expired}}``
+per request; 400 before the end) and ``GET .../batches`` (newest first, ``limit``,
+``after_id``/``before_id``, ``has_more``, ``first_id``, ``last_id``). Every batch is kept in
+``batches`` (a test may move its ``created_at``). Knobs:
+
+- ``batch_polls_to_end``: retrieves that still say ``in_progress`` before one says ``ended``;
+- ``batch_polls_to_cancel``: after a cancel (whose answer says ``canceling``), retrieves
+  that still say ``canceling`` before one says ``ended`` (0: the next one);
+- ``batch_item_errors``: custom_id -> message: that item ends ``errored`` with it;
+- ``batch_expired``: custom_ids that end ``expired``;
+- ``batch_malformed``: custom_ids whose results line is cut short mid-object;
+- ``batch_extra_lines``: raw lines appended to every results file (odd results);
+- ``batch_usage``: custom_id -> the ``usage`` object its answer reports (else as a chat
+  answer's: ``usage``, the cache knobs, one token a word);
+- ``batch_answered_before_cancel``: on cancel, this many first items are still answered,
+  the rest end ``canceled``;
+- ``batch_create_error``: the create is refused, 400 ``invalid_request_error`` with this
+  message (how Anthropic fails a whole batch);
+- ``batch_archived``: an ended batch reports ``archived_at`` (its results are gone).
+
 Faults (see :class:`tests.fakes.loopback.Fault`): ``status`` answers with that status
 and an Anthropic error body whose type is ``error_type`` (or the status's usual type,
 ``overloaded_error`` for 529). ``error_type`` *without* ``status`` sends an ``event:
@@ -28,12 +53,18 @@ error`` mid-stream after ``drop_after`` events (0 when unset), as Anthropic does
 
 from __future__ import annotations
 
+import datetime
+import itertools
+import json
 import threading
+import time
+import urllib.parse
 from typing import Any
 
 from tests.fakes.loopback import Fault, LoopbackServer, RecordedRequest, Reply, sse
 from tests.fakes.openai_server import words
 
+BATCHES = "/v1/messages/batches"
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -67,6 +98,19 @@ class AnthropicServer(LoopbackServer):
         self.model_fields: dict[str, dict[str, Any]] = {}
         self.disconnected = threading.Event()
         self.streams_completed = 0
+        self._ids = itertools.count(1)
+        # Message Batches (see the module docstring).
+        self.batch_polls_to_end = 0
+        self.batch_polls_to_cancel = 0
+        self.batch_item_errors: dict[str, str] = {}
+        self.batch_expired: set[str] = set()
+        self.batch_malformed: set[str] = set()
+        self.batch_extra_lines: list[str] = []
+        self.batch_usage: dict[str, dict[str, Any]] = {}
+        self.batch_create_error: str | None = None
+        self.batch_answered_before_cancel = 0
+        self.batch_archived = False
+        self.batches: dict[str, dict[str, Any]] = {}
 
     def handle(self, request: RecordedRequest, fault: Fault | None, reply: Reply) -> None:
         if fault is not None and fault.status is not None:
@@ -80,6 +124,8 @@ class AnthropicServer(LoopbackServer):
         path = request.path.split("?", 1)[0]
         if request.method == "POST" and path == "/v1/messages":
             self._messages(request.body if isinstance(request.body, dict) else {}, fault, reply)
+        elif path.startswith(BATCHES):
+            self._batch_route(request, reply)
         elif request.method == "GET" and path == "/v1/models":
             data = [
                 {
@@ -112,13 +158,31 @@ class AnthropicServer(LoopbackServer):
                 prompt += sum(len(b.get("text", "").split()) for b in content if b.get("type") == "text")
         return prompt, len(words(self.reply_text))
 
-    def _messages(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
-        input_tokens, output_tokens = self._counts(body)
+    def _cache(self) -> dict[str, int]:
         cache: dict[str, int] = {}
         if self.cache_read_tokens is not None:
             cache["cache_read_input_tokens"] = self.cache_read_tokens
         if self.cache_write_tokens is not None:
             cache["cache_creation_input_tokens"] = self.cache_write_tokens
+        return cache
+
+    def answer(self, body: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A whole (not streamed) message answering ``body``: ``reply_text`` and its usage."""
+        input_tokens, output_tokens = self._counts(body)
+        return {
+            "id": f"msg_fake_{next(self._ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", ""),
+            "content": [{"type": "text", "text": self.reply_text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage or {"input_tokens": input_tokens, "output_tokens": output_tokens, **self._cache()},
+        }
+
+    def _messages(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
+        input_tokens, output_tokens = self._counts(body)
+        cache = self._cache()
         message = {
             "id": "msg_fake",
             "type": "message",
@@ -130,13 +194,7 @@ class AnthropicServer(LoopbackServer):
             "usage": {"input_tokens": input_tokens, "output_tokens": 1, **cache},
         }
         if not body.get("stream"):
-            done = {
-                **message,
-                "content": [{"type": "text", "text": self.reply_text}],
-                "stop_reason": "end_turn",
-                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens, **cache},
-            }
-            reply.json(200, done)
+            reply.json(200, {**self.answer(body), "id": "msg_fake"})
             return
         events = [
             sse({"type": "message_start", "message": message}, "message_start"),
@@ -178,3 +236,161 @@ class AnthropicServer(LoopbackServer):
             raise
         with self.lock:
             self.streams_completed += 1
+
+    # -- Message Batches ---------------------------------------------------------------
+    def _batch_route(self, request: RecordedRequest, reply: Reply) -> None:
+        path, _, query = request.path.partition("?")
+        rest = path[len(BATCHES) :].strip("/").split("/") if path != BATCHES else []
+        body = request.body if isinstance(request.body, dict) else {}
+        with self.lock:
+            if request.method == "POST" and not rest:
+                status, payload = self._batch_create(body)
+            elif request.method == "GET" and not rest:
+                status, payload = self._batch_list(urllib.parse.parse_qs(query))
+            elif rest[0] not in self.batches:
+                status, payload = 404, anthropic_error(f"message batch {rest[0]} not found", "not_found_error")
+            elif request.method == "GET" and len(rest) == 1:
+                status, payload = 200, self._batch_poll(self.batches[rest[0]])
+            elif request.method == "POST" and rest[1:] == ["cancel"]:
+                status, payload = 200, self._batch_cancel(self.batches[rest[0]])
+            elif request.method == "GET" and rest[1:] == ["results"]:
+                status, payload = self._batch_results(self.batches[rest[0]])
+            else:
+                status, payload = 404, anthropic_error(f"Not found: {request.method} {path}", "not_found_error")
+        if isinstance(payload, bytes):
+            reply.raw(status, payload, "application/binary")
+        else:
+            reply.json(status, payload)
+
+    def _batch_create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        requests = body.get("requests")
+        if self.batch_create_error is not None:
+            return 400, anthropic_error(self.batch_create_error)
+        if not isinstance(requests, list) or not requests:
+            return 400, anthropic_error("requests: at least one request is required")
+        ids = [r.get("custom_id") for r in requests if isinstance(r, dict)]
+        if len(ids) != len(requests) or len(set(ids)) != len(ids):
+            return 400, anthropic_error("requests: custom_id must be unique within a batch")
+        for index, item in enumerate(requests):
+            params = item.get("params")
+            if not isinstance(params, dict) or not all(k in params for k in ("model", "max_tokens", "messages")):
+                return 400, anthropic_error(f"requests.{index}.params: model, max_tokens and messages are required")
+        now = time.time()
+        batch_id = f"msgbatch_{next(self._ids):024d}"
+        batch: dict[str, Any] = {
+            "id": batch_id,
+            "requests": requests,
+            "created_at": now,
+            "polls": 0,
+            "cancel_polls": 0,
+            "status": "in_progress",
+            "cancelled_at": None,
+            "ended_at": None,
+            "outcomes": {},
+        }
+        self.batches[batch_id] = batch
+        return 200, self._batch_json(batch)
+
+    def _batch_poll(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A retrieve: ends the batch after ``batch_polls_to_end`` polls (``batch_polls_to_cancel`` if cancelled)."""
+        batch["polls"] += 1
+        if batch["status"] == "canceling":
+            batch["cancel_polls"] += 1
+            if batch["cancel_polls"] > self.batch_polls_to_cancel:
+                self._batch_end(batch)
+        elif batch["status"] == "in_progress" and batch["polls"] > self.batch_polls_to_end:
+            self._batch_end(batch)
+        return self._batch_json(batch)
+
+    def _batch_cancel(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if batch["status"] == "in_progress":
+            batch["status"], batch["cancelled_at"] = "canceling", time.time()
+        return self._batch_json(batch)
+
+    def _batch_end(self, batch: dict[str, Any]) -> None:
+        cancelled = batch["status"] == "canceling"
+        for index, item in enumerate(batch["requests"]):
+            cid = item["custom_id"]
+            if cancelled and index >= self.batch_answered_before_cancel:
+                outcome = "canceled"
+            elif cid in self.batch_expired:
+                outcome = "expired"
+            elif cid in self.batch_item_errors:
+                outcome = "errored"
+            else:
+                outcome = "succeeded"
+            batch["outcomes"][cid] = outcome
+        batch["status"], batch["ended_at"] = "ended", time.time()
+
+    def _batch_json(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A ``message_batch`` object as Anthropic sends it."""
+        total = len(batch["requests"])
+        counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        if batch["status"] == "ended":
+            for outcome in batch["outcomes"].values():
+                counts[outcome] += 1
+        else:
+            counts["processing"] = total  # the others stay zero until the whole batch ends
+        ended = batch["status"] == "ended"
+        return {
+            "id": batch["id"],
+            "type": "message_batch",
+            "processing_status": batch["status"],
+            "request_counts": counts,
+            "created_at": rfc3339(batch["created_at"]),
+            "expires_at": rfc3339(batch["created_at"] + 86_400),
+            "ended_at": rfc3339(batch["ended_at"]) if batch["ended_at"] else None,
+            "cancel_initiated_at": rfc3339(batch["cancelled_at"]) if batch["cancelled_at"] else None,
+            "archived_at": rfc3339(batch["ended_at"]) if ended and self.batch_archived else None,
+            "results_url": f"{self.base_url}{BATCHES}/{batch['id']}/results" if ended else None,
+        }
+
+    def _batch_results(self, batch: dict[str, Any]) -> tuple[int, dict[str, Any] | bytes]:
+        """The JSON Lines of an ended batch: one line per request, each with its ``custom_id``."""
+        if batch["status"] != "ended":
+            return 400, anthropic_error(f"batch {batch['id']} is still {batch['status']}: results are not ready")
+        lines = []
+        for item in batch["requests"]:
+            cid = item["custom_id"]
+            outcome = batch["outcomes"][cid]
+            result: dict[str, Any] = {"type": outcome}
+            if outcome == "succeeded":
+                result["message"] = self.answer(item["params"], self.batch_usage.get(cid))
+            elif outcome == "errored":
+                result["error"] = {**anthropic_error(self.batch_item_errors[cid]), "request_id": None}
+            line = json.dumps({"custom_id": cid, "result": result})
+            if cid in self.batch_malformed:
+                line = line[: len(line) // 2]  # cut short mid-object
+            lines.append(line)
+        lines += self.batch_extra_lines
+        return 200, ("\n".join(lines) + "\n").encode()
+
+    def _batch_list(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """Newest first; ``limit`` (1 to 1000, default 20), ``after_id`` / ``before_id`` cursors."""
+        ordered = sorted(self.batches.values(), key=lambda b: (b["created_at"], b["id"]), reverse=True)
+        ids = [b["id"] for b in ordered]
+        limit = int(query.get("limit", ["20"])[0])
+        if not 1 <= limit <= 1000:
+            return 400, anthropic_error("limit: must be between 1 and 1000")
+        if "after_id" in query:
+            start = ids.index(query["after_id"][0]) + 1 if query["after_id"][0] in ids else len(ids)
+            page = ordered[start : start + limit]
+            has_more = start + limit < len(ordered)
+        elif "before_id" in query:
+            end = ids.index(query["before_id"][0]) if query["before_id"][0] in ids else 0
+            page = ordered[max(0, end - limit) : end]
+            has_more = end - limit > 0
+        else:
+            page, has_more = ordered[:limit], len(ordered) > limit
+        data = [self._batch_json(b) for b in page]
+        return 200, {
+            "data": data,
+            "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+
+
+def rfc3339(moment: float) -> str:
+    """A Unix time as Anthropic writes its timestamps (``2024-08-20T18:37:24.100435Z``)."""
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).isoformat().replace("+00:00", "Z")

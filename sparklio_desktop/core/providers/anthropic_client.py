@@ -36,6 +36,7 @@ from sparklio_desktop.core.providers.base import (
     ImageRequest,
     ImageResult,
     Message,
+    Usage,
     parse_retry_after,
 )
 from sparklio_desktop.core.providers.errors import (
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     import anthropic
     import httpx2
 
-__all__ = ["AnthropicClient"]
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicClient", "message_params", "message_usage"]
 
 # Anthropic requires max_tokens on every request.
 DEFAULT_MAX_TOKENS = 1024
@@ -87,6 +88,21 @@ def _split_messages(messages: tuple[Message, ...]) -> tuple[str | None, list[dic
             blocks.append({"type": "text", "text": message.content})  # images first, as Anthropic advises
         turns.append({"role": message.role, "content": blocks})
     return ("\n\n".join(system) or None), turns
+
+
+def message_params(model: str, messages: tuple[Message, ...], max_output_tokens: int | None) -> dict[str, Any]:
+    """The body of one Messages API request: a chat call's and a batch item's ``params`` alike.
+
+    No temperature: this SDK's Messages API has no sampling parameters."""
+    system, turns = _split_messages(messages)
+    params: dict[str, Any] = {
+        "model": model,
+        "messages": turns,
+        "max_tokens": max_output_tokens or DEFAULT_MAX_TOKENS,
+    }
+    if system is not None:
+        params["system"] = system
+    return params
 
 
 class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
@@ -134,18 +150,8 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
 
     # -- chat ------------------------------------------------------------------
     async def _open_stream(self, sdk: anthropic.AsyncAnthropic, request: ChatRequest, call: CallState) -> Any:
-        system, turns = _split_messages(request.messages)
-        params: dict[str, Any] = {
-            "model": request.endpoint.api_name,
-            "messages": turns,
-            "max_tokens": request.max_output_tokens or DEFAULT_MAX_TOKENS,
-            "stream": True,
-            "timeout": request.timeout_s,
-        }
-        if system is not None:
-            params["system"] = system
-        # request.temperature is not sent: this SDK's Messages API has no sampling parameters.
-        return await sdk.messages.create(**params)
+        params = message_params(request.endpoint.api_name, request.messages, request.max_output_tokens)
+        return await sdk.messages.create(**params, stream=True, timeout=request.timeout_s)
 
     async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:
         """Text deltas; usage from message_start and message_delta."""
@@ -241,6 +247,20 @@ def _take_input(call: CallState, usage: Any) -> None:
     if plain is None:
         plain = (call.input_tokens or 0) - old_read - old_write
     call.input_tokens = plain + (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
+
+
+def message_usage(usage: Any) -> Usage:
+    """A finished message's ``usage`` (a batch item's answer) counted as :func:`_take_input`
+    counts a stream's: cache reads and writes added to the input."""
+    call = CallState(Endpoint("anthropic", ""), 0.0)
+    _take_input(call, usage)
+    output = getattr(usage, "output_tokens", None)
+    return Usage(
+        input_tokens=call.input_tokens,
+        output_tokens=output if isinstance(output, int) else None,
+        cache_read_tokens=call.cache_read_tokens,
+        cache_write_tokens=call.cache_write_tokens,
+    )
 
 
 def _error_class(status: int | None, error_type: str | None, message: str) -> type[ProviderError]:
