@@ -248,6 +248,12 @@ def test_a_job_id_that_is_not_a_batch_name_is_refused(server: GeminiServer) -> N
     assert not server.requests
 
 
+def test_a_job_gemini_does_not_have_is_not_an_unknown_model(server: GeminiServer) -> None:
+    for call in ("status", "cancel"):
+        err = failure(lambda c, call=call: getattr(c, call)(endpoint(server), "batches/gone"))
+        assert type(err) is InvalidRequestError and "batches/gone" in err.message
+
+
 def test_the_factory_builds_the_gemini_batch_client() -> None:
     client = create_batch_client("google")
     assert isinstance(client, GeminiBatchClient) and isinstance(client, BatchJobClient)

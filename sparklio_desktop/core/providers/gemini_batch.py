@@ -1,6 +1,6 @@
 """Gemini batch mode (``batchGenerateContent``) behind :class:`~.batch_jobs.BatchJobClient`.
 
-Wire (Gemini Developer API, ``v1beta``; the SDK's base URL and version):
+Wire (Gemini Developer API, pinned to ``v1beta``: batch mode is documented there only):
 
     POST models/{model}:batchGenerateContent   {"batch": {"displayName", "inputConfig":
                                                {"requests": {"requests": [{"request", "metadata": {"key"}}]}}}}
@@ -17,7 +17,8 @@ Each item is sent inline as the chat client would send it (``contents``, ``syste
 URL, timeout and ``APIError``), because the SDK's ``BatchJob`` drops ``batchStats`` and the
 job's ``error``, and validates every inlined response at once: one unreadable entry would
 fail the whole job. Here each entry is read alone, and an unreadable one becomes an
-``error`` result for its item.
+``error`` result for its item. Errors are the chat client's, except that a 404 on a job
+is ``InvalidRequestError`` (Gemini no longer has the job), not ``ModelNotFoundError``.
 
 **States** (``metadata.state``; the SDK's ``JOB_STATE_*`` names are accepted too):
 ``BATCH_STATE_PENDING`` / ``RUNNING`` (and ``QUEUED``, ``PAUSED``, ``UPDATING``,
@@ -36,19 +37,21 @@ an entry end ``cancelled`` in a cancelled job, ``expired`` in an expired one, el
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from sparklio_desktop.core.providers.base import Endpoint
 from sparklio_desktop.core.providers.batch_jobs import BatchItem, ItemOutcome, ItemResult, JobState, JobStatus
-from sparklio_desktop.core.providers.errors import InvalidRequestError, TransientError
+from sparklio_desktop.core.providers.errors import InvalidRequestError, ModelNotFoundError, TransientError
 from sparklio_desktop.core.providers.gemini_client import GeminiClient, _contents, _texts, _usage
 
 if TYPE_CHECKING:
     import httpx
     from google import genai
+
+T = TypeVar("T")
 
 _TIMEOUT_S = 120.0  # an inline job carries every item in one request
 # Batch mode is documented on v1beta only; the SDK's default (v1 in google-genai 3.x) is for chat.
@@ -140,7 +143,7 @@ class GeminiBatchClient(GeminiClient):
             config = types.CancelBatchJobConfig(http_options=_options(types))
             await sdk.aio.batches.cancel(name=job_id, config=config)
 
-        await self._call(endpoint, _TIMEOUT_S, call)
+        await self._job_call(endpoint, job_id, call)
 
     async def find(self, endpoint: Endpoint, label: str, *, total: int, created_after: float) -> str | None:
         """The newest job named ``label`` with ``total`` requests, created at or after ``created_after``."""
@@ -167,11 +170,20 @@ class GeminiBatchClient(GeminiClient):
 
     # -- reading --------------------------------------------------------------------------
     async def _get(self, endpoint: Endpoint, job_id: str) -> Mapping[str, Any]:
+        return await self._raw(endpoint, job_id, job_id)
+
+    async def _job_call(self, endpoint: Endpoint, job_id: str, make: Callable[[genai.Client], Awaitable[T]]) -> T:
+        """A call on one job: a 404 there is a job Gemini no longer has, not an unknown model."""
         if not job_id.startswith("batches/") or "/" in job_id.removeprefix("batches/"):
             raise InvalidRequestError(f"not a Gemini batch job name: {job_id!r}", **self._who(endpoint))
-        return await self._raw(endpoint, job_id)
+        failure: InvalidRequestError
+        try:
+            return await self._call(endpoint, _TIMEOUT_S, make)
+        except ModelNotFoundError as err:
+            failure = InvalidRequestError(f"Gemini has no batch job {job_id}: {err.message}", **self._who(endpoint))
+        raise failure
 
-    async def _raw(self, endpoint: Endpoint, path: str) -> Mapping[str, Any]:
+    async def _raw(self, endpoint: Endpoint, path: str, job_id: str | None = None) -> Mapping[str, Any]:
         """GET ``path`` through the SDK's API client: its auth, base URL, version and errors."""
 
         async def call(sdk: genai.Client) -> Any:
@@ -180,7 +192,10 @@ class GeminiBatchClient(GeminiClient):
             response = await sdk.aio._api_client.async_request("get", path, {}, _options(types))
             return json.loads(response.body) if response.body else {}
 
-        body = await self._call(endpoint, _TIMEOUT_S, call)
+        if job_id is None:
+            body = await self._call(endpoint, _TIMEOUT_S, call)
+        else:
+            body = await self._job_call(endpoint, job_id, call)
         if not isinstance(body, Mapping):
             raise TransientError(f"malformed response: expected a JSON object for {path}", **self._who(endpoint))
         return body
