@@ -7,6 +7,9 @@ against it unchanged (point the client's ``base_url`` at :attr:`base_url`):
     POST /v1beta/models/{model}:generateContent                 one GenerateContentResponse
     POST /v1beta/models/{model}:embedContent | :batchEmbedContents
     GET  /v1beta/models[/{model}]                               the model list (``check_auth``)
+    POST /v1beta/models/{model}:batchGenerateContent            batch mode: create a job (an Operation)
+    GET  /v1beta/batches/{id} | POST /v1beta/batches/{id}:cancel
+    GET  /v1beta/batches?pageSize=&pageToken=                   ``{"operations", "nextPageToken"}``
 
 Errors use Google's envelope ``{"error": {"code", "message", "status", "details"}}``.
 What the fake answers is plain attributes a test sets before the call::
@@ -15,15 +18,25 @@ What the fake answers is plain attributes a test sets before the call::
         server.interval_s = 0.05          # slow stream
         server.finish_reason = "SAFETY"   # refuse after the text
         server.script(Fault(status=429, headers={"Retry-After": "3"}))
+
+Batch mode answers inline jobs as the real API does: the job is an Operation named
+``batches/...`` whose ``metadata`` (a ``GenerateContentBatch``) carries ``state``
+(``BATCH_STATE_PENDING`` / ``RUNNING`` / ``SUCCEEDED`` / ``FAILED`` / ``CANCELLED`` /
+``EXPIRED``), ``batchStats`` (int64 counts as strings), the ``inputConfig`` it was given and,
+once ended, ``output.inlinedResponses.inlinedResponses``: one ``{"response" | "error",
+"metadata"}`` per answered request, in input order. See :class:`BatchKnobs` for what a test sets.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,6 +63,10 @@ TINY_PNG = base64.b64decode(
 # The SDK's default API version moved from v1beta to v1 (google-genai 3.x); serve both.
 _MODEL_PATH = re.compile(r"^/(?P<version>v1(?:beta|alpha)?)/models/(?P<model>[^:/?]+)(?::(?P<method>[A-Za-z]+))?$")
 _LIST_PATH = re.compile(r"^/v1(?:beta|alpha)?/models/?$")
+_BATCH_PATH = re.compile(r"^/v1(?:beta|alpha)?/batches/(?P<id>[^:/?]+)(?::(?P<method>[A-Za-z]+))?$")
+_BATCH_LIST_PATH = re.compile(r"^/v1(?:beta|alpha)?/batches/?$")
+_BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch"
+_BATCH_OUTPUT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput"
 
 
 @dataclass
@@ -63,6 +80,53 @@ class StreamErrorFault(Fault):
 
     after: int = 0
     code: int = 500
+
+
+@dataclass
+class BatchKnobs:
+    """How the fake's batch jobs behave; set on ``server.batch`` before (or while) a job runs.
+
+    ``polls_to_end``: GETs of a job that see it pending/running before it ends (0: ended at once).
+    ``item_errors``: custom_id -> message; those requests end with an ``error`` entry (400).
+    ``expired_ids``: those requests are never answered and the job ends ``BATCH_STATE_EXPIRED``.
+    ``fail_job``: a message; the job ends ``BATCH_STATE_FAILED`` with this Operation ``error``.
+    ``usage``: custom_id -> ``usageMetadata`` for that request (default: the chat route's).
+    ``malformed_ids``: those requests' entries carry a response the SDK cannot read.
+    ``echo_keys``: False drops ``metadata`` from the output entries (matching by position).
+    ``answered_before_cancel``: requests already answered when a cancel arrives.
+    ``page_size``: the most jobs one list page holds (``pageSize`` lowers it).
+    """
+
+    polls_to_end: int = 1
+    item_errors: dict[str, str] = field(default_factory=dict)
+    expired_ids: set[str] = field(default_factory=set)
+    fail_job: str | None = None
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    malformed_ids: set[str] = field(default_factory=set)
+    echo_keys: bool = True
+    answered_before_cancel: int = 0
+    page_size: int = 50
+
+
+@dataclass
+class FakeBatch:
+    """One job the fake holds: its input, and how far it has got."""
+
+    id: str
+    model: str
+    display_name: str
+    requests: list[dict[str, Any]]
+    create_time: float
+    polls: int = 0
+    state: str = "BATCH_STATE_PENDING"
+    output: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None
+
+
+def rfc3339(when: float) -> str:
+    """Google's timestamps: UTC, nanoseconds."""
+    whole = datetime.fromtimestamp(int(when), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{int(round((when % 1) * 1e9)) % 1_000_000_000:09d}Z"
 
 
 def error_body(status: int, message: str, status_name: str | None = None, reason: str | None = None) -> dict[str, Any]:
@@ -127,6 +191,9 @@ class GeminiServer(LoopbackServer):
         self.model_fields: dict[str, dict[str, Any]] = {}
         # Set when a stream's client went away while the fake was still writing.
         self.client_disconnected = threading.Event()
+        self.batch = BatchKnobs()
+        self.batches: dict[str, FakeBatch] = {}
+        self._batch_ids = itertools.count(1)
 
     # -- what the fake says ------------------------------------------------------
     def reply_chunks(self) -> list[str]:
@@ -167,6 +234,9 @@ class GeminiServer(LoopbackServer):
                 error_body(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"),
             )
             return
+        if _BATCH_LIST_PATH.match(parts.path) or _BATCH_PATH.match(parts.path):
+            self._batch_route(request, parts.path, query, reply)
+            return
         if request.method == "GET" and _LIST_PATH.match(parts.path):
             names = self.models or ("gemini-2.5-flash", "gemini-2.5-flash-image", "gemini-embedding-001")
             reply.json(200, {"models": [self._model_info(name) for name in names]})
@@ -193,6 +263,8 @@ class GeminiServer(LoopbackServer):
             self._stream(model, fault, reply)
         elif method == "generateContent":
             reply.json(200, self._generate(model, request.body or {}))
+        elif method == "batchGenerateContent" and request.method == "POST":
+            self._batch_create(model, request.body, reply)
         elif method == "batchEmbedContents":
             texts = [self._text_of(r.get("content", {})) for r in (request.body or {}).get("requests", [])]
             reply.json(200, {"embeddings": [{"values": self.embedding_for(t, self.embedding_dim)} for t in texts]})
@@ -258,6 +330,121 @@ class GeminiServer(LoopbackServer):
         if parts:
             candidate["content"] = {"parts": parts, "role": "model"}
         return {"candidates": [candidate], "usageMetadata": self.usage_metadata(), "modelVersion": model}
+
+    # -- batch mode ----------------------------------------------------------------
+    def _batch_create(self, model: str, body: Any, reply: Reply) -> None:
+        batch = (body or {}).get("batch") if isinstance(body, dict) else None
+        requests = ((batch or {}).get("inputConfig") or {}).get("requests", {}).get("requests")
+        if not isinstance(requests, list) or not requests:
+            reply.json(400, error_body(400, "* GenerateContentBatch.input_config: input_config is required"))
+            return
+        with self.lock:
+            job = FakeBatch(
+                id=f"fakebatch{next(self._batch_ids)}",
+                model=model,
+                display_name=str((batch or {}).get("displayName", "")),
+                requests=requests,
+                create_time=time.time(),
+            )
+            self.batches[job.id] = job
+            reply.json(200, self._operation(job))
+
+    def _batch_route(self, request: RecordedRequest, path: str, query: dict[str, list[str]], reply: Reply) -> None:
+        if request.method == "GET" and _BATCH_LIST_PATH.match(path):
+            self._batch_list(query, reply)
+            return
+        match = _BATCH_PATH.match(path)
+        assert match is not None
+        with self.lock:
+            job = self.batches.get(match["id"])
+            if job is None:
+                reply.json(404, error_body(404, f"Batch batches/{match['id']} not found"))
+            elif request.method == "GET" and match["method"] is None:
+                if job.state in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"):
+                    job.polls += 1
+                    if job.polls > self.batch.polls_to_end:
+                        self._batch_end(job)
+                    elif job.polls > 1:
+                        job.state = "BATCH_STATE_RUNNING"
+                reply.json(200, self._operation(job))
+            elif request.method == "POST" and match["method"] == "cancel":
+                if job.state in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"):
+                    job.output = [self._batch_entry(job, r) for r in job.requests[: self.batch.answered_before_cancel]]
+                    job.state = "BATCH_STATE_CANCELLED"
+                reply.json(200, {})
+            else:
+                reply.json(404, error_body(404, f"Method not found: {path}"))
+
+    def _batch_list(self, query: dict[str, list[str]], reply: Reply) -> None:
+        size = min(self.batch.page_size, int(query.get("pageSize", [self.batch.page_size])[0]) or self.batch.page_size)
+        start = int(query.get("pageToken", ["0"])[0] or 0)
+        with self.lock:
+            jobs = sorted(self.batches.values(), key=lambda j: j.create_time, reverse=True)
+            page: dict[str, Any] = {"operations": [self._operation(j) for j in jobs[start : start + size]]}
+        if start + size < len(jobs):
+            page["nextPageToken"] = str(start + size)
+        reply.json(200, page)
+
+    def _batch_end(self, job: FakeBatch) -> None:
+        knobs = self.batch
+        if knobs.fail_job is not None:
+            job.state = "BATCH_STATE_FAILED"
+            job.error = {"code": 3, "message": knobs.fail_job}
+            return
+        answered = [r for r in job.requests if (r.get("metadata") or {}).get("key") not in knobs.expired_ids]
+        job.output = [self._batch_entry(job, r) for r in answered]
+        job.state = "BATCH_STATE_EXPIRED" if len(answered) < len(job.requests) else "BATCH_STATE_SUCCEEDED"
+
+    def _batch_entry(self, job: FakeBatch, request: dict[str, Any]) -> dict[str, Any]:
+        metadata = request.get("metadata") or {}
+        key = str(metadata.get("key", ""))
+        entry: dict[str, Any]
+        if key in self.batch.item_errors:
+            entry = {"error": {"code": 400, "message": self.batch.item_errors[key]}}
+        elif key in self.batch.malformed_ids:
+            entry = {"response": {"candidates": "not a list", "usageMetadata": {"promptTokenCount": "many"}}}
+        else:
+            response = self._generate(job.model, request.get("request") or {})
+            if key in self.batch.usage:
+                response["usageMetadata"] = self.batch.usage[key]
+            entry = {"response": response}
+        if self.batch.echo_keys and metadata:
+            entry["metadata"] = metadata
+        return entry
+
+    def _operation(self, job: FakeBatch) -> dict[str, Any]:
+        """The job as ``batches.get`` answers: an Operation around a GenerateContentBatch."""
+        output = job.output or []
+        failed = sum(1 for e in output if "error" in e)
+        ended = job.state not in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING")
+        stats = {
+            "requestCount": str(len(job.requests)),
+            "successfulRequestCount": str(len(output) - failed),
+            "failedRequestCount": str(failed),
+            "pendingRequestCount": str(0 if ended else len(job.requests)),
+        }
+        metadata: dict[str, Any] = {
+            "@type": _BATCH_TYPE,
+            "model": f"models/{job.model}",
+            "displayName": job.display_name,
+            "inputConfig": {"requests": {"requests": job.requests}},
+            "createTime": rfc3339(job.create_time),
+            "updateTime": rfc3339(time.time()),
+            "batchStats": stats,
+            "state": job.state,
+            "name": f"batches/{job.id}",
+        }
+        operation: dict[str, Any] = {"name": f"batches/{job.id}", "metadata": metadata}
+        if ended:
+            operation["done"] = True
+            if job.error is not None:
+                operation["error"] = job.error
+            else:
+                result = {"inlinedResponses": {"inlinedResponses": output}}
+                metadata["output"] = result
+                metadata["endTime"] = rfc3339(time.time())
+                operation["response"] = {"@type": _BATCH_OUTPUT_TYPE, **result}
+        return operation
 
     def _model_info(self, name: str) -> dict[str, Any]:
         embeds = "embedding" in name
