@@ -48,6 +48,9 @@ __all__ = ["FIRST_POLL_S", "MAX_JOB_ITEMS", "MAX_POLL_S", "JobDriver", "Provider
 FIRST_POLL_S = 5.0
 MAX_POLL_S = 60.0
 MAX_JOB_ITEMS = 1000  # rows per provider job (every provider takes more; a smaller job settles sooner)
+# Prompt text per job: Gemini takes inline jobs up to 20 MB of JSON, OpenAI input files up
+# to 200 MB; 8 million characters stays well inside the smallest after JSON escaping.
+MAX_JOB_CHARS = 8_000_000
 GIVE_UP_AFTER = 5  # rounds of polls that all failed: the CLI stops waiting (resume polls again)
 NEVER_ARRIVED = "the job never reached the provider; the row is sent again"
 
@@ -116,8 +119,8 @@ class JobDriver:
             else:
                 by_model.setdefault(item.model.id, []).append((row, item))
         for pairs in by_model.values():
-            for start in range(0, len(pairs), MAX_JOB_ITEMS):
-                rest.extend(await self._submit_job(pairs[start : start + MAX_JOB_ITEMS]))
+            for chunk in _chunks(pairs):
+                rest.extend(await self._submit_job(chunk))
         return sorted(rest, key=lambda row: row.row_index)
 
     async def _submit_job(self, pairs: Sequence[tuple[BatchRow, JobItem]]) -> list[BatchRow]:
@@ -209,3 +212,18 @@ class JobDriver:
         ]
         if records:
             self.finished(records)
+
+
+def _chunks(pairs: Sequence[tuple[BatchRow, JobItem]]) -> list[list[tuple[BatchRow, JobItem]]]:
+    """The rows of one model, in jobs of at most :data:`MAX_JOB_ITEMS` rows and
+    :data:`MAX_JOB_CHARS` characters of messages (a row larger than that goes alone)."""
+    chunks: list[list[tuple[BatchRow, JobItem]]] = []
+    size = 0
+    for pair in pairs:
+        chars = sum(len(message.content) for message in pair[1].batch_item.messages)
+        if not chunks or len(chunks[-1]) >= MAX_JOB_ITEMS or size + chars > MAX_JOB_CHARS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(pair)
+        size += chars
+    return chunks
