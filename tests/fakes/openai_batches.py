@@ -37,6 +37,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.loopback import RecordedRequest, Reply
 
@@ -192,8 +193,6 @@ class OpenAIBatchRoutes:
         reply.json(200, self._json(job))
 
     def _list(self, raw_path: str, reply: Reply) -> None:
-        from urllib.parse import parse_qs, urlsplit
-
         query = parse_qs(urlsplit(raw_path).query)
         limit = min(int(query.get("limit", ["20"])[0]), 100, self.server.batch_list_limit)
         after = query.get("after", [None])[0]

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from sparklio_desktop.core.providers.base import Endpoint, ImageInput, Message, Usage
+from sparklio_desktop.core.providers.base import ChatRequest, Endpoint, ImageInput, Message, Usage
 from sparklio_desktop.core.providers.batch_jobs import (
     BatchItem,
     BatchJobClient,
@@ -48,7 +48,7 @@ def run(body: Callable[[OpenAIBatchClient], Awaitable[T]]) -> T:
     async def main() -> T:
         async with httpx.AsyncClient() as http:
             client = create_batch_client("openai", http)
-            assert isinstance(client, OpenAIBatchClient)
+            assert isinstance(client, OpenAIBatchClient) and isinstance(client, BatchJobClient)
             try:
                 return await body(client)
             finally:
@@ -127,6 +127,8 @@ def test_the_request_the_server_received(server: OpenAIServer) -> None:
     )
 
     run(lambda client: client.submit(ep, [item, *items("row-8")], label="sparklio-batch-42"))
+    upload = next(r for r in server.requests if r.path == "/v1/files")
+    assert upload.form["file"].filename == "sparklio-sparklio-batch-42.jsonl"
     lines = uploaded_lines(server)
     assert [line["custom_id"] for line in lines] == ["row-7_x", "row-8"]
     first = lines[0]
@@ -153,6 +155,27 @@ def test_the_request_the_server_received(server: OpenAIServer) -> None:
     assert create.body["metadata"] == {"sparklio_label": "sparklio-batch-42", "sparklio_items": "2"}
     assert create.body["input_file_id"] in server.files
     assert create.headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_an_item_sends_what_a_chat_call_sends(server: OpenAIServer) -> None:
+    ep = endpoint(server)
+    messages = (
+        Message("system", "You write captions."),
+        Message("user", "Caption this", images=(ImageInput(b"GIF89a", "image/gif"),)),
+        Message("assistant", "A cat."),
+        Message("user", "Shorter."),
+    )
+    request = ChatRequest(ep, messages, max_output_tokens=64, temperature=0.0)
+
+    async def body(client: OpenAIBatchClient) -> None:
+        events = [event async for event in client.stream_chat(request)]
+        assert isinstance(events[-1], Usage)
+        await client.submit(ep, [BatchItem("one", messages, max_output_tokens=64, temperature=0.0)], label="same")
+
+    run(body)
+    chat = next(r for r in server.requests if r.path == "/v1/chat/completions").body
+    assert chat.pop("stream") is True and chat.pop("stream_options") == {"include_usage": True}
+    assert uploaded_lines(server)[0]["body"] == chat
 
 
 # -- items that do not answer --------------------------------------------------------------

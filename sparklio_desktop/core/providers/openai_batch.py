@@ -69,6 +69,7 @@ _STATES: dict[str, JobState] = {
     "failed": "failed",
 }
 _ITEM_ERRORS: dict[str, ItemOutcome] = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")  # kept out of the upload's file name
 _CUSTOM_ID = re.compile(r'"custom_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
 
 
@@ -100,7 +101,9 @@ class OpenAIBatchClient(OpenAIClient):
             endpoint,
             UPLOAD_TIMEOUT_S,
             lambda sdk: sdk.files.create(
-                file=(f"sparklio-{label}.jsonl", data, "application/jsonl"), purpose="batch", timeout=UPLOAD_TIMEOUT_S
+                file=(f"sparklio-{_UNSAFE.sub('_', label)}.jsonl", data, "application/jsonl"),
+                purpose="batch",
+                timeout=UPLOAD_TIMEOUT_S,
             ),
         )
         metadata = {LABEL_KEY: label, ITEMS_KEY: str(len(items))}
