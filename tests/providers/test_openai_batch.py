@@ -334,3 +334,13 @@ def test_a_refused_job_deletes_its_upload(server: OpenAIServer) -> None:
     assert isinstance(error, InvalidRequestError)
     assert server.files == {}
     assert any(r.method == "DELETE" and r.path.startswith("/v1/files/") for r in server.requests)
+
+
+def test_a_timed_out_create_keeps_its_upload(server: OpenAIServer) -> None:
+    """The job may have been created before the answer was lost: its input must stay."""
+    server.script(Fault(status=503, message="upstream timed out", path_contains="/v1/batches"))
+    ep = endpoint(server)
+    error = error_of(lambda client: client.submit(ep, items("a"), label="maybe"))
+    assert isinstance(error, TransientError)
+    assert len(server.files) == 1
+    assert not any(r.method == "DELETE" for r in server.requests)

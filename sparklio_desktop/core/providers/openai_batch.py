@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sparklio_desktop.core.providers._client_base import close_quietly
 from sparklio_desktop.core.providers.base import Endpoint
 from sparklio_desktop.core.providers.batch_jobs import BatchItem, ItemOutcome, ItemResult, JobState, JobStatus
-from sparklio_desktop.core.providers.errors import InvalidRequestError, ProviderError
+from sparklio_desktop.core.providers.errors import InvalidRequestError, ProviderError, TransientError
 from sparklio_desktop.core.providers.openai_client import OpenAIClient, openai_usage
 
 if TYPE_CHECKING:
@@ -119,10 +119,12 @@ class OpenAIBatchClient(OpenAIClient):
                     timeout=CALL_TIMEOUT_S,
                 ),
             )
-        except ProviderError:
-            # The job was refused: the uploaded file would only take space until it expires.
-            sdk = self._sdk(endpoint)
-            await close_quietly(lambda: sdk.files.delete(upload.id, timeout=CALL_TIMEOUT_S))
+        except ProviderError as exc:
+            # Refused for good: the uploaded file would only take space until it expires. Not
+            # after a transient failure (a timeout): the job may exist, and need its input.
+            if not isinstance(exc, TransientError):
+                sdk = self._sdk(endpoint)
+                await close_quietly(lambda: sdk.files.delete(upload.id, timeout=CALL_TIMEOUT_S))
             raise
         return batch.id
 
