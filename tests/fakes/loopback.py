@@ -17,6 +17,7 @@ client hangs up (or the server stops), and count the hang-up in ``hangups``.
 
 from __future__ import annotations
 
+import email.policy
 import json
 import select
 import socket
@@ -26,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -57,13 +59,52 @@ class Fault:
     path_contains: str | None = None
 
 
+@dataclass(frozen=True)
+class FormPart:
+    """One field of a ``multipart/form-data`` body: a file upload has a ``filename``."""
+
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
 @dataclass
 class RecordedRequest:
+    """A request as the server received it. ``body``: parsed JSON, else the raw bytes (or
+    None when empty); ``form``: the fields of a ``multipart/form-data`` body (an upload)."""
+
     method: str
     path: str
     headers: dict[str, str]
     body: Any
     time: float
+    form: dict[str, FormPart] = field(default_factory=dict)
+
+
+def parse_form(content_type: str, raw: bytes) -> dict[str, FormPart]:
+    """The fields of a ``multipart/form-data`` body (empty when it is not one)."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return {}
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    fields: dict[str, FormPart] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        data = part.get_payload(decode=True)
+        content = part.get("Content-Type")
+        fields[name] = FormPart(
+            data if isinstance(data, bytes) else b"",
+            part.get_filename(),
+            str(content) if content is not None else None,
+        )
+    return fields
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -87,7 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw
         owner = self.server.owner
-        request = RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.time())
+        form = parse_form(self.headers.get("Content-Type") or "", raw) if isinstance(body, bytes) else {}
+        request = RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.time(), form)
         with owner.lock:
             owner.requests.append(request)
         fault = owner.take_fault(self.path)

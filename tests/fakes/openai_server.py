@@ -2,7 +2,8 @@
 
 Routes (all under ``/v1``): ``POST /chat/completions`` (SSE chunks or one JSON body),
 ``POST /images/generations`` (``b64_json``), ``POST /embeddings`` (floats or base64),
-``GET /models``. Error bodies have OpenAI's shape::
+``GET /models``; the Files and Batch API (``/files``, ``/batches``: see
+:mod:`tests.fakes.openai_batches` for its routes and knobs). Error bodies have OpenAI's shape::
 
     {"error": {"message": ..., "type": ..., "param": null, "code": ...}}
 
@@ -38,6 +39,7 @@ import time
 from typing import Any
 
 from tests.fakes.loopback import Fault, LoopbackServer, RecordedRequest, Reply, sse
+from tests.fakes.openai_batches import FakeBatch, FakeFile, OpenAIBatchRoutes
 
 # A 1x1 transparent PNG: small, and recognisably an image to anyone who decodes it.
 TINY_PNG = base64.b64decode(
@@ -91,6 +93,18 @@ class OpenAIServer(LoopbackServer):
         self.model_fields: dict[str, dict[str, Any]] = {}
         self.disconnected = threading.Event()
         self.streams_completed = 0
+        # The Batch API's knobs and state (tests/fakes/openai_batches.py).
+        self.batch_polls_to_end = 0
+        self.batch_item_errors: dict[str, Fault] = {}
+        self.batch_expire: set[str] = set()
+        self.batch_fail: str | None = None
+        self.batch_answered_before_cancel = 0
+        self.batch_usage: dict[str, tuple[int, int]] = {}
+        self.batch_malformed: dict[str, str | None] = {}
+        self.batch_list_limit = 100
+        self.batches: dict[str, FakeBatch] = {}
+        self.files: dict[str, FakeFile] = {}
+        self._batch_routes = OpenAIBatchRoutes(self)
 
     @property
     def api_url(self) -> str:
@@ -110,6 +124,8 @@ class OpenAIServer(LoopbackServer):
             self._images(body, reply)
         elif request.method == "POST" and path == "/v1/embeddings":
             self._embeddings(body, reply)
+        elif self._batch_routes.route(request, path, reply):
+            pass
         elif request.method == "GET" and path == "/v1/models":
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake", **self.model_fields.get(m, {})}
@@ -139,9 +155,24 @@ class OpenAIServer(LoopbackServer):
                 prompt += sum(len(p.get("text", "").split()) for p in content if p.get("type") == "text")
         return prompt, len(words(self.reply_text))
 
-    def _chat(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
+    def completion(self, body: dict[str, Any], counts: tuple[int, int] | None = None) -> dict[str, Any]:
+        """The plain (not streamed) answer to a chat ``body``; ``counts`` replaces the token counts."""
+        base, usage = self._answer_base(body, counts)
+        message = {"role": "assistant", "content": self.reply_text}
+        payload = {
+            **base,
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+        if self.report_usage:
+            payload["usage"] = usage
+        return payload
+
+    def _answer_base(
+        self, body: dict[str, Any], counts: tuple[int, int] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         model = body.get("model", "")
-        prompt_tokens, completion_tokens = self._counts(body)
+        prompt_tokens, completion_tokens = counts or self._counts(body)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -151,18 +182,13 @@ class OpenAIServer(LoopbackServer):
             usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens, "audio_tokens": 0}
         if self.reasoning_tokens is not None:
             usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens, "audio_tokens": 0}
-        base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
+        return {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}, usage
+
+    def _chat(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
         if not body.get("stream"):
-            message = {"role": "assistant", "content": self.reply_text}
-            payload = {
-                **base,
-                "object": "chat.completion",
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            }
-            if self.report_usage:
-                payload["usage"] = usage
-            reply.json(200, payload)
+            reply.json(200, self.completion(body))
             return
+        base, usage = self._answer_base(body)
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}

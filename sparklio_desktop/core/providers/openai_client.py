@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,6 +31,7 @@ from sparklio_desktop.core.providers.base import (
     ImageRequest,
     ImageResult,
     Message,
+    Usage,
     parse_retry_after,
 )
 from sparklio_desktop.core.providers.errors import (
@@ -45,13 +46,34 @@ from sparklio_desktop.core.providers.errors import (
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAICompatibleClient", "OpenAIClient"]
+__all__ = ["OpenAICompatibleClient", "OpenAIClient", "openai_usage"]
 
 # check_auth has no request to carry a timeout; listing models should be quick.
 CHECK_AUTH_TIMEOUT_S = 15.0
 # Sent to compatible servers that need no key: the SDK insists on some Authorization.
 NO_KEY = "no-key"
 _CONTEXT_WORDS = re.compile(r"context length|context window|maximum context|too many tokens", re.I)
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``obj.name`` of an SDK object, or ``obj[name]`` of the same thing as parsed JSON."""
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def openai_usage(usage: Any) -> Usage:
+    """OpenAI's ``usage`` (an SDK object or its JSON) in genai-prices' convention, which is
+    OpenAI's own: cached tokens are part of ``prompt_tokens``, reasoning part of
+    ``completion_tokens``. A count that is missing or not a number is ``None``."""
+    return Usage(
+        input_tokens=_count(_field(usage, "prompt_tokens")),
+        output_tokens=_count(_field(usage, "completion_tokens")),
+        cache_read_tokens=_count(_field(_field(usage, "prompt_tokens_details"), "cached_tokens")),
+        reasoning_tokens=_count(_field(_field(usage, "completion_tokens_details"), "reasoning_tokens")),
+    )
 
 
 def _message_payload(message: Message) -> dict[str, Any]:
@@ -100,19 +122,22 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
             await http.aclose()
 
     # -- chat ------------------------------------------------------------------
+    def _chat_body(
+        self, model: str, messages: Sequence[Message], max_output_tokens: int | None, temperature: float | None
+    ) -> dict[str, Any]:
+        """A chat request's body, streamed or not: a chat call and a batch item send the same."""
+        body: dict[str, Any] = {"model": model, "messages": [_message_payload(m) for m in messages]}
+        if max_output_tokens is not None:
+            body[self.max_tokens_param] = max_output_tokens
+        if temperature is not None:
+            body["temperature"] = temperature
+        return body
+
     def _chat_params(self, request: ChatRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": request.endpoint.api_name,
-            "messages": [_message_payload(m) for m in request.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "timeout": request.timeout_s,
-        }
-        if request.max_output_tokens is not None:
-            params[self.max_tokens_param] = request.max_output_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        return params
+        body = self._chat_body(
+            request.endpoint.api_name, request.messages, request.max_output_tokens, request.temperature
+        )
+        return {**body, "stream": True, "stream_options": {"include_usage": True}, "timeout": request.timeout_s}
 
     async def _open_stream(self, sdk: openai.AsyncOpenAI, request: ChatRequest, call: CallState) -> Any:
         return await sdk.chat.completions.create(**self._chat_params(request))
@@ -121,12 +146,11 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
         async for chunk in stream:
             usage = getattr(chunk, "usage", None)
             if usage is not None:
-                call.input_tokens = getattr(usage, "prompt_tokens", None)
-                call.output_tokens = getattr(usage, "completion_tokens", None)
-                # Parts of those counts: cached prompt tokens, reasoning tokens.
-                call.cache_read_tokens = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
-                details = getattr(usage, "completion_tokens_details", None)
-                call.reasoning_tokens = getattr(details, "reasoning_tokens", None)
+                reported = openai_usage(usage)
+                call.input_tokens = reported.input_tokens
+                call.output_tokens = reported.output_tokens
+                call.cache_read_tokens = reported.cache_read_tokens
+                call.reasoning_tokens = reported.reasoning_tokens
             for choice in chunk.choices or ():
                 if choice.finish_reason is not None:
                     call.finished = True
