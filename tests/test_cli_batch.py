@@ -268,14 +268,3 @@ def test_ctrl_c_pauses_the_batch_with_its_rows_back_to_pending(tmp_path: Path, o
     assert proc.returncode == 130, stderr
     status = json.loads(sparklio("batch", "list", "--json", env={}).stdout)[0]
     assert status["status"] == "paused" and status["running"] == 0 and status["done"] < 20
-
-
-def test_speed_batch_runs_every_row(tmp_path: Path, openai) -> None:
-    source = rows_csv(tmp_path / "rows.csv", 20)
-    out = tmp_path / "results.jsonl"
-    result = sparklio(*batch_args(source, "--speed", "batch", "--out", str(out), "--yes", "--json"),
-                      env=env_for(openai))  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["done"] == 20
-    assert sorted(r["row"] for r in results(out)) == list(range(1, 21))
-    assert len(chat_requests(openai)) == 20

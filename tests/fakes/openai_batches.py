@@ -27,7 +27,10 @@ cancel arrives); ``batch_usage`` (``custom_id`` to ``(prompt, completion)`` toke
 else the chat route's ``usage``/word counts, with ``cached_tokens`` and
 ``reasoning_tokens``); ``batch_malformed`` (``custom_id`` to a raw line written instead
 of its result; ``None``: the real line cut in half); ``batch_list_limit`` (the most a page
-of the list holds, to test the cursor). ``batches`` holds the jobs, ``files`` the files.
+of the list holds, to test the cursor); ``batch_errors_for_prompt`` and
+``batch_expire_for_prompt``: the same as ``batch_item_errors`` and ``batch_expire``, for
+the items whose last message contains the text (a test that runs the CLI in a subprocess
+cannot know the custom ids). ``batches`` holds the jobs, ``files`` the files.
 """
 
 from __future__ import annotations
@@ -231,12 +234,17 @@ class OpenAIBatchRoutes:
         job.polls += 1
         polls = self.server.batch_polls_to_end
         if job.polls > polls:
-            expired = any(line["custom_id"] in self.server.batch_expire for line in job.lines)
+            expired = any(self._expires(line) for line in job.lines)
             self._finish(job, "expired" if expired else "completed")
         elif job.polls == polls and polls >= 2:
             job.status = "finalizing"
         else:
             job.status = "in_progress"
+
+    def _expires(self, line: dict[str, Any]) -> bool:
+        server = self.server
+        prompt = _prompt(line)
+        return line["custom_id"] in server.batch_expire or any(t in prompt for t in server.batch_expire_for_prompt)
 
     def _finish(self, job: FakeBatch, status: str) -> None:
         server = self.server
@@ -245,10 +253,12 @@ class OpenAIBatchRoutes:
         for index, line in enumerate(job.lines):
             custom_id = line["custom_id"]
             record: dict[str, Any] = {"id": self._id("batch_req"), "custom_id": custom_id, "response": None}
-            fault = server.batch_item_errors.get(custom_id)
+            fault = server.batch_item_errors.get(custom_id) or next(
+                (f for text, f in server.batch_errors_for_prompt.items() if text in _prompt(line)), None
+            )
             if status == "cancelled" and index >= server.batch_answered_before_cancel:
                 record["error"] = {"code": "batch_cancelled", "message": "This request was cancelled."}
-            elif custom_id in server.batch_expire:
+            elif self._expires(line):
                 record["error"] = {
                     "code": "batch_expired",
                     "message": "This request could not be executed before the completion window expired.",
@@ -344,3 +354,10 @@ def _read_input(data: bytes, endpoint: str) -> tuple[list[dict[str, Any]], dict[
             "line": None,
         }
     return lines, None
+
+
+def _prompt(line: dict[str, Any]) -> str:
+    """The last message's text of an input line (what a subprocess test can pick items by)."""
+    messages = (line.get("body") or {}).get("messages") or [{}]
+    content = messages[-1].get("content")
+    return content if isinstance(content, str) else json.dumps(content)

@@ -97,6 +97,8 @@ class OpenAIServer(LoopbackServer):
         self.batch_polls_to_end = 0
         self.batch_item_errors: dict[str, Fault] = {}
         self.batch_expire: set[str] = set()
+        self.batch_errors_for_prompt: dict[str, Fault] = {}
+        self.batch_expire_for_prompt: set[str] = set()
         self.batch_fail: str | None = None
         self.batch_answered_before_cancel = 0
         self.batch_usage: dict[str, tuple[int, int]] = {}

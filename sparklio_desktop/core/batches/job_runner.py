@@ -72,7 +72,9 @@ class ProviderJobs(Protocol):
 
     async def collect(self, job: JobRef, request_ids: Sequence[str]) -> list[Ending]: ...
 
-    def abandon(self, job: JobRef, request_ids: Sequence[str], reason: str) -> list[Ending]: ...
+    def abandon(
+        self, job: JobRef, request_ids: Sequence[str], reason: str, *, refused: bool = False
+    ) -> list[Ending]: ...
 
 
 async def cancel_job(provider: ProviderJobs, jobs: JobStore, job: JobRef) -> str | None:
@@ -140,7 +142,7 @@ class JobDriver:
             self.last_error = str(exc)
             return []
         except ProviderError as exc:  # refused: no job exists
-            self._settle(job, self.provider.abandon(job, [i.request_id for i in items], str(exc)), refused=str(exc))
+            self._settle(job, self.provider.abandon(job, [i.request_id for i in items], str(exc), refused=True))
             return []
         self.jobs.submitted(job.id, provider_job_id)
         self.submitted_rows += len(items)
@@ -183,7 +185,7 @@ class JobDriver:
             self.jobs.seen(ref.id, status)
             if status.state == "failed":
                 reason = f"the provider refused the job: {status.error or status.detail}"
-                self._settle(ref, self.provider.abandon(ref, self._request_ids(ref), reason), refused=reason)
+                self._settle(ref, self.provider.abandon(ref, self._request_ids(ref), reason, refused=True))
             elif status.state == "ended":
                 self._settle(ref, await self.provider.collect(ref, self._request_ids(ref)))
         except ProviderError as exc:
@@ -197,12 +199,9 @@ class JobDriver:
     def _request_ids(self, job: JobRef) -> list[str]:
         return [request_id for _, request_id in self.jobs.rows(job.id)]
 
-    def _settle(self, job: JobRef, endings: Sequence[Ending], *, refused: str | None = None) -> None:
-        """Settle the job's rows; ``refused``: the provider refused it whole, so its rows
-        fail with that reason rather than being sent to it again and again."""
+    def _settle(self, job: JobRef, endings: Sequence[Ending]) -> None:
+        """Settle the job's rows (the ledger has recorded their attempts)."""
         index_of = {request_id: index for index, request_id in self.jobs.rows(job.id)}
-        if refused is not None:
-            endings = [Ending(e.request_id, "failed", e.model_id, error=refused) for e in endings]
         pairs = [(index_of[e.request_id], e) for e in endings if e.request_id in index_of]
         self.jobs.settle(self.batch.id, job.id, pairs)
         records = [

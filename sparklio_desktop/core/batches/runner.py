@@ -118,11 +118,14 @@ class BatchRunner:
     max_poll_s: float = MAX_POLL_S
     sent: int = 0  # rows handed to the dispatcher or to a provider job by this runner
     jobs_waiting: bool = False  # provider jobs were still open when run() returned
-    _stopping: bool = False
+    _stopping: bool = False  # no further row (stopped, or the batch was cancelled)
+    _paused: bool = False  # stopped: provider jobs are not polled either (a cancel still collects them)
 
     def stop(self) -> None:
-        """Send no further row; the rows in flight finish (or are cancelled by the caller)."""
+        """Send no further row and stop polling provider jobs; the rows in flight finish (or
+        are cancelled by the caller)."""
         self._stopping = True
+        self._paused = True
 
     @property
     def window(self) -> int:
@@ -169,7 +172,7 @@ class BatchRunner:
                 await self._in_groups(pending)
             else:
                 await self._bounded(pending)
-            if driver is not None and self.wait_for_jobs and not self._stopping:
+            if driver is not None and self.wait_for_jobs and not self._paused:
                 await driver.watch()
             self.jobs_waiting = driver is not None and bool(driver.jobs.open_jobs(self.batch.id))
         finally:
@@ -182,7 +185,7 @@ class BatchRunner:
             return None
         return JobDriver(
             self.store, self.jobs, self.batch, lambda prompt: request_for(self.batch, prompt), self._finished,
-            self.first_poll_s, self.max_poll_s, stopped=lambda: self._stopping,
+            self.first_poll_s, self.max_poll_s, stopped=lambda: self._paused,
         )  # fmt: skip
 
     def _finished(self, records: list[ResultRecord]) -> None:

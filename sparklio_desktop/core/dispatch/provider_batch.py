@@ -272,10 +272,18 @@ class ProviderBatches:
         self._ledger.release_reservations_for(job_label(job.id))
         return endings
 
-    def abandon(self, job: JobRef, request_ids: Sequence[str], reason: str) -> list[Ending]:
-        """The job never reached the provider (or the provider refused it whole): close its
-        attempts at $0 and release its hold; each item may be sent again."""
+    def abandon(self, job: JobRef, request_ids: Sequence[str], reason: str, *, refused: bool = False) -> list[Ending]:
+        """The job never reached the provider: close its attempts at $0 and release its
+        hold; each item may be sent again. ``refused``: the provider refused the job whole
+        (a bad key, an invalid request): each attempt is an ``error`` with ``reason`` and
+        its item fails, rather than being sent to it again and again."""
         model = self._model(job)
+        if refused:
+            failure = ItemResult("", "error", error=reason)
+            endings = [self._settle(model, request_id, replace(failure, custom_id=request_id))
+                       for request_id in request_ids]  # fmt: skip
+            self._ledger.release_reservations_for(job_label(job.id))
+            return endings
         endings = [self._settle(model, request_id, None, reason=reason) for request_id in request_ids]
         self._ledger.release_reservations_for(job_label(job.id))
         return endings
