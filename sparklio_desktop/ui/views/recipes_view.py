@@ -8,6 +8,12 @@ The plan is asked for again (debounced) as inputs are typed, since a long brief 
 changes the steps' input tokens. Each step's result shows under its row as it ends: text
 rendered as Markdown, images as thumbnails, an error in words under the step it concerns.
 A run that ends while the window is not active is announced (widgets/notifier).
+
+Why the route options sit on the page and not in a popup: they are what moves the price.
+Budget, speed and quality (the composer's choices; "recipe's own" keeps each step's),
+the brand voice and the output folder are one row each above the plan; a change plans
+again at once, so the table and the total always show what Run would do. Every control
+has a mnemonic or a place in the tab order.
 """
 
 from __future__ import annotations
@@ -69,6 +75,9 @@ STATUS_WORDS = {
     "pending": "waiting",
 }
 IMAGE_EXTENSIONS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.gif")
+OWN_CHOICE = "recipe's own"  # a route option left to each step
+# The route options' labels: mnemonics clear of the menu bar (F, D, V, L, H) and the page's.
+OPTION_LABELS = {"budget": "&Budget", "speed": "&Speed", "quality": "&Quality"}
 
 
 def _usd(value: Decimal | None) -> str:
@@ -253,6 +262,7 @@ class RecipesView(QWidget):
         self.inputs_box = QWidget()
         self.inputs_form = QFormLayout(self.inputs_box)
         self.inputs_form.setContentsMargins(0, 0, 0, 0)
+        self.options_box = self._build_options()
         self.plan_table = QTableWidget(0, len(PLAN_COLUMNS))
         self.plan_table.setAccessibleName("Plan")
         self.plan_table.setHorizontalHeaderLabels(PLAN_COLUMNS)
@@ -299,6 +309,7 @@ class RecipesView(QWidget):
         top_layout.addWidget(self.title)
         top_layout.addWidget(self.description)
         top_layout.addWidget(self.inputs_box)
+        top_layout.addWidget(self.options_box)
         top_layout.addWidget(self.plan_table)
         top_layout.addWidget(self.plan_error)
         top_layout.addLayout(run_bar)
@@ -373,7 +384,75 @@ class RecipesView(QWidget):
         vm.runError.connect(self._on_run_error)
         vm.unfinishedChanged.connect(self._on_unfinished)
         vm.copyReady.connect(self._open_copy)
+        vm.voicesChanged.connect(self._on_voices)
+        vm.voiceChosen.connect(self._on_voice_chosen)
+        vm.outDirChanged.connect(self._on_out_dir)
+        for option, combo in self.option_combos.items():
+            combo.currentIndexChanged.connect(lambda _, o=option, c=combo: self._on_option(o, c))
+        self.voice_combo.currentIndexChanged.connect(self._on_voice_picked)
+        self.choose_folder.clicked.connect(self._choose_folder)
+        self.default_folder.clicked.connect(lambda: self.vm.set_out_dir(""))
+        self.open_folder.clicked.connect(self._open_folder)
+        self._on_out_dir(vm.out_dir)
         self._on_unfinished([])
+
+    def _build_options(self) -> QWidget:
+        """Budget, speed, quality and brand voice on one row, each label beside its combo;
+        the output folder on the next."""
+        box = QWidget()
+        box.setAccessibleName("Run options")
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(6)
+        options_row = QHBoxLayout()
+        options_row.setSpacing(6)
+        self.option_combos: dict[str, QComboBox] = {}
+        for option, choices in self.vm.option_choices().items():
+            combo = QComboBox()
+            combo.setAccessibleName(option.capitalize())
+            combo.setToolTip(f"{option.capitalize()} for every step; {OWN_CHOICE}: each step's own")
+            combo.addItem(OWN_CHOICE, None)
+            for choice in choices:
+                combo.addItem(choice, choice)
+            label = QLabel(OPTION_LABELS[option])
+            label.setBuddy(combo)
+            options_row.addWidget(label)
+            options_row.addWidget(combo)
+            options_row.addSpacing(10)
+            self.option_combos[option] = combo
+        self.voice_combo = QComboBox()
+        self.voice_combo.setAccessibleName("Brand voice")
+        self.voice_combo.setToolTip("A profile of brand_voices.yaml, put before every text step's prompt")
+        self.voice_combo.addItem("None", None)
+        self.voice_combo.setMinimumContentsLength(10)
+        self.voice_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        voice_label = QLabel("Brand v&oice")
+        voice_label.setBuddy(self.voice_combo)
+        options_row.addWidget(voice_label)
+        options_row.addWidget(self.voice_combo)
+        options_row.addStretch(1)
+
+        self.out_edit = QLineEdit()
+        self.out_edit.setReadOnly(True)
+        self.out_edit.setAccessibleName("Output folder")
+        self.choose_folder = QPushButton("&Choose…")
+        self.choose_folder.setToolTip("Choose the folder the run's outputs are written to")
+        self.default_folder = QPushButton("Default")
+        self.default_folder.setToolTip("Each run's own folder, as `sparklio recipe run` without --out")
+        self.open_folder = QPushButton("O&pen folder")
+        self.open_folder.setToolTip("Open the last run's output folder")
+        self.open_folder.setEnabled(False)  # once a run has written something
+        out_label = QLabel("Ou&tput folder")
+        out_label.setBuddy(self.out_edit)
+        folder_row = QHBoxLayout()
+        folder_row.setSpacing(6)
+        folder_row.addWidget(out_label)
+        folder_row.addWidget(self.out_edit, 1)
+        for button in (self.choose_folder, self.default_folder, self.open_folder):
+            folder_row.addWidget(button)
+        column.addLayout(options_row)
+        column.addLayout(folder_row)
+        return box
 
     # -- loading -------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
@@ -449,7 +528,20 @@ class RecipesView(QWidget):
                 self.set_value(name, value)
         self.run_button.setEnabled(not self.vm.busy)
         self.run_error.hide()
+        self._order_tabs()
         self.ask_plan()
+
+    def _order_tabs(self) -> None:
+        """Tab goes down the page as it reads: the list, the inputs (made per recipe, so
+        last in Qt's own order), the options, the folder, Run."""
+        chain: list[QWidget] = [self.recipe_list]
+        for field in self._fields.values():
+            chain.extend((field.edit, field.browse) if isinstance(field, _PathPicker) else (field,))
+        chain.extend(self.option_combos.values())
+        chain.extend((self.voice_combo, self.out_edit, self.choose_folder, self.default_folder, self.open_folder))
+        chain.extend((self.run_button, self.cancel_button))
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
     def values(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -517,6 +609,7 @@ class RecipesView(QWidget):
         if others:
             lines.append("Totals " + "; ".join(others))
         self.total_note.setText("\n".join(lines))
+        self._fit_top()  # with the total and its note in: their lines count too
 
     def _fit_plan_table(self) -> None:
         """As tall as its rows (up to a limit): the run's results below get the rest."""
@@ -525,7 +618,6 @@ class RecipesView(QWidget):
         header = table.horizontalHeader()
         height = max(header.height(), header.sizeHint().height()) + rows + 2 * table.frameWidth() + 6
         table.setFixedHeight(min(height, PLAN_MAX_HEIGHT))
-        self._fit_top()
 
     def _fit_top(self) -> None:
         """The splitter never squeezes the form, the plan and the total into each other: its
@@ -538,6 +630,62 @@ class RecipesView(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._fit_top()
+
+    # -- route options, brand voice, output folder ------------------------------------------
+    def _on_option(self, option: str, combo: QComboBox) -> None:
+        self.vm.set_option(option, combo.currentData())
+        self.ask_plan()  # at once: the table and the total show the new models and prices
+
+    def set_option(self, option: str, value: str | None) -> None:
+        """Pick ``value`` (None: the recipe's own) in ``option``'s combo, as a click would."""
+        combo = self.option_combos[option]
+        combo.setCurrentIndex(combo.findData(value))
+
+    def _on_voices(self, names: list[str]) -> None:
+        self.voice_combo.blockSignals(True)
+        self.voice_combo.clear()
+        self.voice_combo.addItem("None", None)
+        for name in names:
+            self.voice_combo.addItem(name, name)
+        self.voice_combo.setCurrentIndex(max(0, self.voice_combo.findData(self.vm.brand_voice)))
+        self.voice_combo.blockSignals(False)
+        self.voice_combo.setToolTip(
+            "A profile of brand_voices.yaml, put before every text step's prompt"
+            if names
+            else "No brand voices yet: add profiles to brand_voices.yaml in the data folder"
+        )
+
+    def _on_voice_chosen(self, name: str | None) -> None:
+        self.voice_combo.blockSignals(True)
+        self.voice_combo.setCurrentIndex(max(0, self.voice_combo.findData(name)))
+        self.voice_combo.blockSignals(False)
+
+    def _on_voice_picked(self, _index: int) -> None:
+        self.vm.set_brand_voice(self.voice_combo.currentData())
+        self.ask_plan()  # the voice's paragraph is input on every text step
+
+    def _on_out_dir(self, folder: str) -> None:
+        shown = folder or self.vm.default_out_dir()
+        self.out_edit.setText(shown)
+        self.out_edit.setToolTip(shown if folder else f"Each run's own folder: {shown}")
+        self.out_edit.setCursorPosition(0)
+        self.default_folder.setEnabled(bool(folder))
+
+    def _choose_folder(self) -> None:
+        """A folder dialog (Qt's own, not the platform's: the same everywhere, and testable)."""
+        dialog = QFileDialog(self, "Choose the output folder", self.vm.out_dir or str(Path.home()))
+        dialog.setObjectName("recipes-out-dialog")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly)
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.vm.set_out_dir)
+        dialog.open()
+
+    def _open_folder(self) -> None:
+        ended = self.vm.last_run
+        if ended is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(ended.out_dir))
 
     # -- running ---------------------------------------------------------------------------
     def _run(self) -> None:
@@ -582,6 +730,8 @@ class RecipesView(QWidget):
         if ended.status != "done":
             text += "<br>Fix the cause, then Resume continues from the first unfinished step."
         self.run_status.setText(text)
+        self.open_folder.setEnabled(True)
+        self.open_folder.setToolTip(f"Open {ended.out_dir}")
         message = f"{ended.recipe}: {words}, {usd_text(ended.cost_usd)}"
         notify_done(self, "Recipe finished", message)
 
