@@ -86,8 +86,14 @@ def test_a_budget_tier_replans_at_once_as_the_cli_estimates(qloop, page):
     table, bar = view.plan_table.geometry(), view.run_button.geometry()
     assert bar.top() > table.bottom()  # the total and Run sit under the plan, never over it
 
+    assert view.run_button.isEnabled()
+    replan(qloop, view, lambda: view.set_option("speed", "realtime"))  # no image model is realtime here
+    assert view.vm.plan_view.total_usd is None and "no model fits" in view.total.text()
+    assert not view.run_button.isEnabled() and "budget, speed or quality" in view.run_button.toolTip()
+    replan(qloop, view, lambda: view.set_option("speed", None))
     replan(qloop, view, lambda: view.set_option("budget", None))  # back to each step's own
     assert view.vm.plan_view.total_usd == own.total_usd and models_shown(view) == own_models
+    assert view.run_button.isEnabled()
     assert openai.requests == [] and anthropic.requests == []  # planning sends nothing
 
 

@@ -526,7 +526,7 @@ class RecipesView(QWidget):
         for name, value in kept.items():
             if name in self._fields and value:
                 self.set_value(name, value)
-        self.run_button.setEnabled(not self.vm.busy)
+        self._update_run_button()
         self.run_error.hide()
         self._order_tabs()
         self.ask_plan()
@@ -610,6 +610,18 @@ class RecipesView(QWidget):
             lines.append("Totals " + "; ".join(others))
         self.total_note.setText("\n".join(lines))
         self._fit_top()  # with the total and its note in: their lines count too
+        self._update_run_button()
+
+    def _update_run_button(self) -> None:
+        """Run is there for a recipe whose every step fits a model at these options: a step
+        with none would stop the run after the earlier ones were paid for."""
+        plan = self.vm.plan_view
+        same = plan is not None and self._form is not None and plan.recipe == self._form.name
+        no_fit = same and plan is not None and plan.error is None and plan.total_usd is None
+        self.run_button.setEnabled(self._form is not None and not self.vm.busy and not no_fit)
+        self.run_button.setToolTip(
+            "No model fits a step at these options: try another budget, speed or quality" if no_fit else ""
+        )
 
     def _fit_plan_table(self) -> None:
         """As tall as its rows (up to a limit): the run's results below get the rest."""
@@ -699,7 +711,7 @@ class RecipesView(QWidget):
             self.vm.resume(str(run_id))
 
     def _on_busy(self, busy: bool) -> None:
-        self.run_button.setEnabled(not busy and self._form is not None)
+        self._update_run_button()
         self.cancel_button.setEnabled(busy)
         self.resume_button.setEnabled(not busy and self.unfinished.count() > 0)
 
