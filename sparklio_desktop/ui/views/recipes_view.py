@@ -680,7 +680,7 @@ class RecipesView(QWidget):
         shown = folder or self.vm.default_out_dir()
         self.out_edit.setText(shown)
         self.out_edit.setToolTip(shown if folder else f"Each run's own folder: {shown}")
-        self.out_edit.setCursorPosition(0)
+        self.out_edit.setCursorPosition(len(shown))  # a narrow field shows the folder's own name
         self.default_folder.setEnabled(bool(folder))
 
     def _choose_folder(self) -> None:
