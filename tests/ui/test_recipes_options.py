@@ -163,3 +163,28 @@ def test_the_chosen_output_folder_is_where_the_run_writes(qloop, qtbot, page, tm
 
     view.default_folder.click()  # back to each run's own folder
     assert view.vm.out_dir == "" and "recipe-runs" in view.out_edit.text()
+
+
+def test_tab_goes_down_the_page_through_the_options(qloop, page):
+    """Keyboard only: from the recipe list, Tab reaches the inputs, the three pickers, the
+    voice, the folder's buttons and Run, in the order the page reads."""
+    view, *_ = page
+    select(qloop, view, "sns_post_set", brief=BRIEF)
+    order: list[object] = []
+    widget = view.recipe_list
+    for _ in range(200):
+        widget = widget.nextInFocusChain()
+        if widget is view.recipe_list:
+            break
+        order.append(widget)
+    wanted = [
+        view._fields["brief"],
+        *view.option_combos.values(),
+        view.voice_combo,
+        view.out_edit,
+        view.choose_folder,
+        view.run_button,
+    ]
+    assert all(w in order for w in wanted)
+    positions = [order.index(w) for w in wanted]
+    assert positions == sorted(positions)
