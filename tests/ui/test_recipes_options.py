@@ -45,6 +45,16 @@ def replan(qloop, view: RecipesView, change) -> None:
     settle(qloop, view, lambda: view.vm.plan_view is not before)
 
 
+def reload(qloop, view: RecipesView) -> None:
+    """Read the recipes and the voices again, and wait for the plan that asks for."""
+
+    async def load() -> None:
+        await view.vm.load()
+        await view.vm.wait_idle()
+
+    run(qloop, load())
+
+
 def models_shown(view: RecipesView) -> list[str]:
     return [view.plan_table.item(r, 2).text() for r in range(view.plan_table.rowCount())]
 
@@ -188,3 +198,27 @@ def test_tab_goes_down_the_page_through_the_options(qloop, page):
     assert all(w in order for w in wanted)
     positions = [order.index(w) for w in wanted]
     assert positions == sorted(positions)
+
+
+def test_a_recipe_whose_own_voice_is_missing_says_so(qloop, page, sparklio_home):
+    """A recipe of yours that names a voice: picked when brand_voices.yaml has it; an error
+    under the plan when it does not (as `sparklio recipe estimate` says), nothing sent."""
+    view, openai, anthropic = page
+    source = Path(view.vm.listing.recipes[0].path).parent / "sns_post_set.yaml"
+    folder = sparklio_home / "recipes"
+    folder.mkdir(exist_ok=True)
+    text = source.read_text(encoding="utf-8").replace("name: sns_post_set", "name: voiced\nbrand_voice: bean")
+    (folder / "voiced.yaml").write_text(text, encoding="utf-8")
+    reload(qloop, view)
+    select(qloop, view, "voiced", brief=BRIEF)
+    assert view.vm.brand_voice == "bean" and view.voice_combo.currentData() == "bean"
+    assert view.vm.plan_view.error is None
+
+    (folder / "voiced.yaml").write_text(text.replace("brand_voice: bean", "brand_voice: gone"), encoding="utf-8")
+    reload(qloop, view)
+    select(qloop, view, "voiced", brief=BRIEF)
+    assert view.plan_error.isVisibleTo(view) and "gone" in view.plan_error.text()
+    view.run_button.click()
+    settle(qloop, view, lambda: view.run_error.isVisibleTo(view))
+    assert "gone" in view.run_error.text()
+    assert openai.requests == [] and anthropic.requests == []

@@ -221,6 +221,7 @@ class RecipesViewModel(ViewModel):
         given = {k: v for k, v in values.items() if v.strip()}
         try:
             inputs = await self._executor.call(resolve_inputs, recipe, given, require=False)
+            self._check_own_voice(recipe)
             voice = self._voice()
             plan = await plan_recipe(recipe, self._planner, self._workspace.policy, inputs, voice, self.overrides())
         except (RecipeInputError, SparklioError) as exc:
@@ -308,6 +309,14 @@ class RecipesViewModel(ViewModel):
         if changed:
             self.voiceChosen.emit(name)
 
+    def _check_own_voice(self, recipe: Any) -> None:
+        """A recipe that names a voice brand_voices.yaml lacks is an error, as on the
+        command line: it must not run quietly without the voice it was written for."""
+        from sparklio_desktop.core.recipes.brand_voice import find_voice
+
+        if recipe.brand_voice is not None:
+            find_voice(recipe.brand_voice, self._voices)
+
     def _voice(self) -> Voice | None:
         from sparklio_desktop.core.recipes import Voice
 
@@ -348,6 +357,7 @@ class RecipesViewModel(ViewModel):
         given = {k: v for k, v in values.items() if v.strip()}
         try:
             inputs = await self._executor.call(resolve_inputs, recipe, given, require=True)
+            self._check_own_voice(recipe)
             folder = self.out_dir if out_dir is None else out_dir
             out = await self._executor.call(_writable_folder, folder) if folder.strip() else None
         except (RecipeInputError, SparklioError) as exc:
