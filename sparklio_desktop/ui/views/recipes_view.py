@@ -22,12 +22,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QFont, QPixmap, QResizeEvent, QShowEvent
+from PySide6.QtGui import QDesktopServices, QFont, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -40,7 +39,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -48,7 +46,6 @@ from PySide6.QtWidgets import (
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.recipe_payloads import (
-    InputField,
     RecipeForm,
     RecipeListing,
     RecipePlanView,
@@ -58,23 +55,13 @@ from sparklio_desktop.ui.viewmodels.recipe_payloads import (
 )
 from sparklio_desktop.ui.viewmodels.recipes import RecipesViewModel
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
+from sparklio_desktop.ui.views.recipe_parts import PathPicker, StepCard
 from sparklio_desktop.ui.widgets.format import usd_text
 from sparklio_desktop.ui.widgets.notifier import notify_done
 
 PLAN_DEBOUNCE_MS = 400
-THUMBNAIL = 128
 PLAN_MAX_HEIGHT = 320
-OUTPUT_MAX_HEIGHT = 240
 PLAN_COLUMNS = ("Step", "Task", "Model", "Tokens in", "Tokens out", "Images", "Cost")
-STATUS_WORDS = {
-    "running": "running…",
-    "done": "done",
-    "failed": "failed",
-    "skipped": "skipped",
-    "cancelled": "cancelled",
-    "pending": "waiting",
-}
-IMAGE_EXTENSIONS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.gif")
 OWN_CHOICE = "recipe's own"  # a route option left to each step
 # The route options' labels: mnemonics clear of the menu bar (F, D, V, L, H) and the page's.
 OPTION_LABELS = {"budget": "&Budget", "speed": "&Speed", "quality": "&Quality"}
@@ -99,115 +86,6 @@ def total_text(plan: RecipePlanView) -> str:
     return text
 
 
-class _PathPicker(QWidget):
-    """A path field and a Browse… button (file and image inputs)."""
-
-    def __init__(self, field: InputField, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.kind = field.kind
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText("a PNG, JPEG, WebP or GIF file" if field.kind == "image" else "a text file")
-        self.edit.setAccessibleName(field.name)
-        self.browse = QPushButton("Browse…")
-        self.browse.setAccessibleName(f"Browse for {field.name}")
-        self.browse.clicked.connect(self._pick)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.edit, 1)
-        row.addWidget(self.browse)
-
-    def _pick(self) -> None:
-        images = f"Images ({' '.join(IMAGE_EXTENSIONS)})"
-        filters = images if self.kind == "image" else "Text files (*.txt *.md);;All (*)"
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", "", filters)
-        if path:
-            self.edit.setText(path)
-
-    def text(self) -> str:
-        return self.edit.text()
-
-
-class StepCard(QFrame):
-    """One step of a run: its status line, then its result or its error."""
-
-    def __init__(self, progress: StepProgress, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setAccessibleName(f"Step {progress.index}")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        self.header = QLabel()
-        self.header.setTextFormat(Qt.TextFormat.PlainText)
-        self.header.setWordWrap(True)
-        self.output = QTextBrowser()
-        self.output.setAccessibleName(f"Output of {progress.id}")
-        self.output.setOpenExternalLinks(True)
-        self.output.hide()
-        self.thumbnails = QWidget()
-        self.thumb_row = QHBoxLayout(self.thumbnails)
-        self.thumb_row.setContentsMargins(0, 0, 0, 0)
-        self.thumb_row.addStretch(1)
-        self.thumbnails.hide()
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.setStyleSheet("color: #b3261e")
-        self.error.hide()
-        for widget in (self.header, self.output, self.thumbnails, self.error):
-            layout.addWidget(widget)
-        self.update_progress(progress)
-
-    def _fit_output(self) -> None:
-        """As tall as the text, up to a limit (then it scrolls): a one-line answer takes one line."""
-        document = self.output.document()
-        document.setTextWidth(max(200, self.output.viewport().width()))
-        height = int(document.size().height()) + 2 * self.output.frameWidth() + 4
-        self.output.setFixedHeight(max(32, min(height, OUTPUT_MAX_HEIGHT)))
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        if self.output.isVisibleTo(self):
-            self._fit_output()
-
-    def update_progress(self, p: StepProgress) -> None:
-        self.progress = p
-        parts = [f"{p.index}/{p.total}  {p.title}", STATUS_WORDS.get(p.status, p.status)]
-        if p.model_name:
-            parts.append(p.model_name)
-        if p.status in ("done", "failed") and (p.cost_usd or p.status == "done"):
-            parts.append(usd_text(p.cost_usd))
-        self.header.setText(" · ".join(parts))
-        if p.status == "done" and p.output:
-            self.output.setMarkdown(p.output)
-            self.output.show()
-            self._fit_output()
-        images = [f for f in p.files if f.lower().endswith(".png")]
-        if p.status == "done" and images and not p.output:
-            for path in images:
-                label = QLabel()
-                label.setFrameShape(QFrame.Shape.Box)
-                label.setMinimumSize(THUMBNAIL // 2, THUMBNAIL // 2)
-                label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                pixmap = QPixmap(path)
-                if not pixmap.isNull():
-                    label.setPixmap(
-                        pixmap.scaled(
-                            THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio,
-                            Qt.TransformationMode.SmoothTransformation,
-                        )
-                    )  # fmt: skip
-                else:
-                    label.setText(Path(path).name)
-                label.setToolTip(path)
-                label.setAccessibleName(Path(path).name)
-                self.thumb_row.insertWidget(self.thumb_row.count() - 1, label)
-            self.thumbnails.show()
-        problem = p.error if p.status in ("failed", "cancelled") else (p.reason if p.status == "skipped" else None)
-        self.error.setText(problem or "")
-        self.error.setStyleSheet("color: #b3261e" if p.status == "failed" else "color: palette(mid)")
-        self.error.setVisible(bool(problem))
-
-
 class RecipesView(QWidget):
     """The page; everything it shows comes from :class:`RecipesViewModel`'s signals."""
 
@@ -216,7 +94,7 @@ class RecipesView(QWidget):
         self.vm = vm
         self.setAccessibleName("Recipes")
         self._loaded = False
-        self._fields: dict[str, QPlainTextEdit | QLineEdit | _PathPicker] = {}
+        self._fields: dict[str, QPlainTextEdit | QLineEdit | PathPicker] = {}
         self.cards: dict[str, StepCard] = {}
         self._form: RecipeForm | None = None
 
@@ -503,9 +381,9 @@ class RecipesView(QWidget):
             self.inputs_form.removeRow(0)
         self._fields = {}
         for spec in form.inputs:
-            field: QPlainTextEdit | QLineEdit | _PathPicker
+            field: QPlainTextEdit | QLineEdit | PathPicker
             if spec.kind in ("file", "image"):
-                field = _PathPicker(spec)
+                field = PathPicker(spec)
                 field.edit.textChanged.connect(self._plan_timer.start)
             elif spec.long_text:
                 field = QPlainTextEdit()
@@ -520,7 +398,7 @@ class RecipesView(QWidget):
             field.setAccessibleName(spec.name)
             field.setToolTip(spec.description)
             label = QLabel(spec.name.replace("_", " ").capitalize() + ("" if spec.required else " (optional)"))
-            label.setBuddy(field.edit if isinstance(field, _PathPicker) else field)
+            label.setBuddy(field.edit if isinstance(field, PathPicker) else field)
             self.inputs_form.addRow(label, field)
             self._fields[spec.name] = field
         for name, value in kept.items():
@@ -536,7 +414,7 @@ class RecipesView(QWidget):
         last in Qt's own order), the options, the folder, Run."""
         chain: list[QWidget] = [self.recipe_list]
         for field in self._fields.values():
-            chain.extend((field.edit, field.browse) if isinstance(field, _PathPicker) else (field,))
+            chain.extend((field.edit, field.browse) if isinstance(field, PathPicker) else (field,))
         chain.extend(self.option_combos.values())
         chain.extend((self.voice_combo, self.out_edit, self.choose_folder, self.default_folder, self.open_folder))
         chain.extend((self.run_button, self.cancel_button))
@@ -553,7 +431,7 @@ class RecipesView(QWidget):
         field = self._fields[name]
         if isinstance(field, QPlainTextEdit):
             field.setPlainText(value)
-        elif isinstance(field, _PathPicker):
+        elif isinstance(field, PathPicker):
             field.edit.setText(value)
         else:
             field.setText(value)
