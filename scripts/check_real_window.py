@@ -3,13 +3,17 @@
 What the unit tests cannot show: the app starting as ``python -m sparklio_desktop`` on a
 real X server, keyboard focus landing in the composer, a typed prompt sent with Ctrl+Enter
 to a provider (the loopback OpenAI server of ``tests/fakes``), the answer drawn, the
-ledger written, and the app quitting cleanly on Ctrl+Q. It drives the window with xdotool
-(keystrokes, as a person types) and grabs the screen with ImageMagick's ``import``.
+ledger written, the Recipes page reached with Ctrl+4 and its budget changed with Alt+B
+and an arrow key (the plan priced again), and the app quitting cleanly on Ctrl+Q. It
+drives the window with xdotool (keystrokes, as a person types) and grabs the screen with
+ImageMagick's ``import``.
 
 Run under a display: ``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python
 scripts/check_real_window.py --out DIR``; ``.ci/run`` does. Exit status 0 when the answer
 arrived, the ledger has its row and the app exited by itself with status 0; the screenshot
-is ``DIR/real-window.png`` either way (what the window showed when it failed).
+is ``DIR/real-window.png`` either way (what the window showed when it failed), and the
+Recipes page's are ``DIR/real-window-recipes.png`` (each step's own options) and
+``DIR/real-window-recipes-budget.png`` (after Alt+B, Down: the low tier).
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ def _ledger_rows(home: Path) -> int:
             return int(db.execute("SELECT COUNT(*) FROM llm_usage WHERE outcome = 'ok'").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def _grab(path: Path) -> None:
+    subprocess.run(["import", "-window", "root", str(path)], check=False, timeout=30)
 
 
 def _wait(condition: object, timeout: float, what: str) -> None:
@@ -102,10 +110,19 @@ def main() -> int:
             _wait(lambda: any(r.path.endswith("/chat/completions") for r in server.requests), 20, "the request")
             _wait(lambda: _ledger_rows(home) >= 1, 20, "the ledger row")
             time.sleep(1.0)  # the answer drawn
+            _grab(shot)
+            _xdotool("key", "ctrl+4")  # the Recipes page: its recipes load and the first is planned
+            time.sleep(3.0)
+            _grab(args.out / "real-window-recipes.png")
+            _xdotool("key", "alt+b")  # the Budget picker, by its mnemonic
+            _xdotool("key", "Down")  # "recipe's own" -> "low": planned again at once
+            time.sleep(2.0)
+            _grab(args.out / "real-window-recipes-budget.png")
         except (RuntimeError, TimeoutError, IndexError) as exc:
             failure = str(exc) or type(exc).__name__
         finally:
-            subprocess.run(["import", "-window", "root", str(shot)], check=False, timeout=30)
+            if failure is not None:
+                _grab(shot)  # what the window showed when it failed
             if app.poll() is None:
                 _xdotool("key", "ctrl+q", check=False)
             try:

@@ -104,6 +104,9 @@ def test_no_mnemonic_clash_on_any_page(qtbot, qloop, make_ctx):
     assert "&Generate" in read["images"]["g"] and "G&uidance" in read["images"]["u"]
     assert "B&oth bad" in read["compare"]["o"] and "&Stable Diffusion" in read["models"]["s"]
     assert "&Run" in read["recipes"]["r"] and "&Edit a copy" in read["recipes"]["e"]
+    recipes = read["recipes"]  # the run options: budget, speed, quality, voice, the folder
+    assert "&Budget" in recipes["b"] and "&Quality" in recipes["q"] and "Brand v&oice" in recipes["o"]
+    assert "&Choose…" in recipes["c"] and "O&pen folder" in recipes["p"] and "Ou&tput folder" in recipes["t"]
 
 
 def test_a_clash_is_found(qtbot, make_ctx):

@@ -106,7 +106,7 @@ def test_a_wrong_input_is_one_line_under_the_plan_and_run_sends_nothing(qloop, p
     view, openai, anthropic, _ = page
     select(qloop, view, "brand_analysis", brand="Bean & Leaf", logo=str(tmp_path / "missing.png"))
     assert view.plan_error.isVisibleTo(view) and "cannot read it" in view.plan_error.text()
-    assert isinstance(view._fields["logo"], recipes_view._PathPicker)  # an image input: a path and Browse…
+    assert isinstance(view._fields["logo"], recipes_view.PathPicker)  # an image input: a path and Browse…
     assert isinstance(view._fields["brand"], QLineEdit)  # a short text: one line
     view.select("sns_post_set")
     settle(qloop, view, lambda: True)

@@ -8,7 +8,12 @@ through the session's dispatcher with the same run record (``recipe-runs/<id>/st
 as ``sparklio recipe run``; a run started here can be resumed with ``sparklio recipe
 resume`` and the other way round.
 
-Reading files (the recipes, input files, run records) goes through the serial executor;
+The page's route options (budget, speed, quality: the composer's choices, "None" meaning
+each step's own), its brand voice and its output folder live here, set by the view and
+used by both the plan and the run: one value carries them (``overrides``), so the run
+routes with the options its plan was priced at.
+
+Reading files (the recipes, brand_voices.yaml, input files, run records) goes through the serial executor;
 planning and running are awaited on the loop. ``execute`` reports a step when it ends; a
 thin wrapper around the dispatcher reports when one starts and tells the app's ledger hub
 after each step (its rows are in the ledger), as the composer does after a request.
@@ -31,6 +36,7 @@ from qasync import asyncSlot
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.naming import model_name, task_words
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.composer import OPTION_CHOICES
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
 from sparklio_desktop.ui.viewmodels.recipe_payloads import (
@@ -47,11 +53,22 @@ from sparklio_desktop.ui.viewmodels.recipe_payloads import (
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.dispatch import Dispatcher, RunRequest, RunResult
-    from sparklio_desktop.core.recipes import InputValue, LoadedRecipe, RecipeBook, RunState, StepState
+    from sparklio_desktop.core.recipes import (
+        InputValue,
+        LoadedRecipe,
+        RecipeBook,
+        RouteOverrides,
+        RunState,
+        StepState,
+        Voice,
+    )
+    from sparklio_desktop.core.recipes.brand_voice import BrandVoice
     from sparklio_desktop.core.routing.planner import RoutePlanner
     from sparklio_desktop.core.workspace import Workspace
 
 PREVIEW_CHARS = 600
+# The route options a whole run takes (core.recipes.RouteOverrides), with the composer's choices.
+ROUTE_OPTIONS = ("budget", "speed", "quality")
 _NAME_RE = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -70,6 +87,9 @@ class RecipesViewModel(ViewModel):
     runError = Signal(str)  # a run could not start (a wrong input): shown by the Run button
     unfinishedChanged = Signal(list)  # [UnfinishedRun], newest first
     copyReady = Signal(str)  # the path of the user's copy of a recipe
+    voicesChanged = Signal(list)  # the brand voices' names (brand_voices.yaml); then voiceChosen
+    voiceChosen = Signal(object)  # the brand voice applied to the run's text steps (None: none)
+    outDirChanged = Signal(str)  # the chosen output folder ("" : the run's own folder, as the CLI)
 
     def __init__(
         self,
@@ -96,6 +116,19 @@ class RecipesViewModel(ViewModel):
         self.unfinished: list[UnfinishedRun] = []
         self.last_run: RunEnded | None = None
         self.steps: dict[str, StepProgress] = {}  # the current run's steps by id, latest state
+        self.options: dict[str, str | None] = dict.fromkeys(ROUTE_OPTIONS)  # None: each step's own
+        self._voices: dict[str, BrandVoice] = {}
+        self.brand_voice: str | None = None  # a profile of brand_voices.yaml, for every text step
+        self.out_dir = ""  # "" : recipe-runs/<run id>/, the CLI's default for --out
+
+    @staticmethod
+    def option_choices() -> dict[str, tuple[str, ...]]:
+        """Budget, speed and quality with the composer's choices (its Options popup)."""
+        return {name: OPTION_CHOICES[name] for name in ROUTE_OPTIONS}
+
+    @property
+    def voices(self) -> list[str]:
+        return sorted(self._voices)
 
     @property
     def busy(self) -> bool:
@@ -132,6 +165,7 @@ class RecipesViewModel(ViewModel):
         problems = tuple(str(error).splitlines()[0] for error in book.errors)
         self.listing = RecipeListing(entries, problems)
         self.listChanged.emit(self.listing)
+        await self.load_voices()
         await self.load_unfinished()
         if self._selected is not None and self._selected in book.recipes:
             self.select(self._selected)
@@ -149,6 +183,8 @@ class RecipesViewModel(ViewModel):
             return None
         self._selected = name
         recipe = loaded.recipe
+        if recipe.brand_voice is not None and recipe.brand_voice in self._voices:
+            self._choose_voice(recipe.brand_voice)  # the recipe's own, as `sparklio recipe run` without --brand-voice
         form = RecipeForm(
             name,
             recipe.title or name,
@@ -185,8 +221,9 @@ class RecipesViewModel(ViewModel):
         given = {k: v for k, v in values.items() if v.strip()}
         try:
             inputs = await self._executor.call(resolve_inputs, recipe, given, require=False)
-            voice = await self._executor.call(_voice, recipe)
-            plan = await plan_recipe(recipe, self._planner, self._workspace.policy, inputs, voice)
+            self._check_own_voice(recipe)
+            voice = self._voice()
+            plan = await plan_recipe(recipe, self._planner, self._workspace.policy, inputs, voice, self.overrides())
         except (RecipeInputError, SparklioError) as exc:
             view = RecipePlanView(name, error=str(exc))
         else:
@@ -228,13 +265,86 @@ class RecipesViewModel(ViewModel):
             dict(plan.alternatives.get("speed", {})),
         )
 
+    # -- route options, brand voice, output folder ------------------------------------
+    def set_option(self, option: str, value: str | None) -> None:
+        """Budget, speed or quality for every step (None: each step's own); the view asks
+        for the plan again."""
+        if option not in self.options:
+            raise KeyError(option)
+        if value is not None and value not in OPTION_CHOICES[option]:
+            raise ValueError(f"{option}: {value!r} is not one of {', '.join(OPTION_CHOICES[option])}")
+        self.options[option] = value
+
+    def overrides(self) -> RouteOverrides:
+        from sparklio_desktop.core.recipes import RouteOverrides
+
+        return RouteOverrides(**self.options)
+
+    async def load_voices(self) -> list[str]:
+        """Read brand_voices.yaml (off the loop), as the composer's Options do; a broken file
+        is one error and no voices (a run must not go out in a voice it did not ask for)."""
+        from sparklio_desktop.core.recipes import load_brand_voices
+
+        try:
+            self._voices = await self._executor.call(load_brand_voices)
+        except SparklioError as exc:
+            self._voices = {}
+            self.errorRaised.emit(str(exc))
+        self.voicesChanged.emit(self.voices)
+        if self.brand_voice not in self._voices:
+            self._choose_voice(None)
+        else:
+            self.voiceChosen.emit(self.brand_voice)
+        return self.voices
+
+    def set_brand_voice(self, name: str | None) -> None:
+        """Apply a brand voice to every text step of the plan and the run (None: none)."""
+        if name is not None and name not in self._voices:
+            raise KeyError(name)
+        self._choose_voice(name)
+
+    def _choose_voice(self, name: str | None) -> None:
+        changed = name != self.brand_voice
+        self.brand_voice = name
+        if changed:
+            self.voiceChosen.emit(name)
+
+    def _check_own_voice(self, recipe: Any) -> None:
+        """A recipe that names a voice brand_voices.yaml lacks is an error, as on the
+        command line: it must not run quietly without the voice it was written for."""
+        from sparklio_desktop.core.recipes.brand_voice import find_voice
+
+        if recipe.brand_voice is not None:
+            find_voice(recipe.brand_voice, self._voices)
+
+    def _voice(self) -> Voice | None:
+        from sparklio_desktop.core.recipes import Voice
+
+        if self.brand_voice is None or self.brand_voice not in self._voices:
+            return None
+        return Voice(self.brand_voice, self._voices[self.brand_voice])
+
+    def default_out_dir(self) -> str:
+        """Where a run's outputs go when no folder is chosen: recipe-runs/<run id>/."""
+        from sparklio_desktop.core.recipes.run_state import runs_dir
+
+        return str(runs_dir() / "<run id>")
+
+    def set_out_dir(self, folder: str) -> None:
+        """The folder the next runs write to ("" : each run's own folder)."""
+        folder = folder.strip()
+        if folder != self.out_dir:
+            self.out_dir = folder
+            self.outDirChanged.emit(folder)
+
     # -- running -----------------------------------------------------------------------
     @asyncSlot()
-    async def run(self, values: Mapping[str, str], out_dir: str = "") -> None:
-        """Run the selected recipe with ``values``; every input is checked first (a wrong
-        one: ``runError``, nothing sent)."""
+    async def run(self, values: Mapping[str, str], out_dir: str | None = None) -> None:
+        """Run the selected recipe with ``values``, the page's route options and brand
+        voice, into ``out_dir`` (default: the chosen folder, else the run's own); every input
+        and the folder are checked first (a wrong one: ``runError``, nothing sent)."""
         task = self._track()
-        from sparklio_desktop.core.recipes import RecipeInputError, RouteOverrides, new_run, resolve_inputs
+        from sparklio_desktop.core.recipes import RecipeInputError, new_run, resolve_inputs
 
         loaded = self._loaded(self._selected) if self._selected is not None else None
         if loaded is None:
@@ -247,12 +357,13 @@ class RecipesViewModel(ViewModel):
         given = {k: v for k, v in values.items() if v.strip()}
         try:
             inputs = await self._executor.call(resolve_inputs, recipe, given, require=True)
-            voice = await self._executor.call(_voice, recipe)
+            self._check_own_voice(recipe)
+            folder = self.out_dir if out_dir is None else out_dir
+            out = await self._executor.call(_writable_folder, folder) if folder.strip() else None
         except (RecipeInputError, SparklioError) as exc:
             self.runError.emit(str(exc))
             return
-        out = Path(out_dir).expanduser() if out_dir.strip() else None
-        state = await self._executor.call(new_run, recipe, inputs, RouteOverrides(), voice, out)
+        state = await self._executor.call(new_run, recipe, inputs, self.overrides(), self._voice(), out)
         await self._go(task, state, inputs)
 
     @asyncSlot()
@@ -419,14 +530,22 @@ class _Announcing:
             self._events.changed(LedgerChange("request", request.request_id))
 
 
-def _voice(recipe: Any) -> Any:
-    """The recipe's own brand voice, as ``sparklio recipe run`` without --brand-voice."""
-    from sparklio_desktop.core.recipes import Voice, load_brand_voices
-    from sparklio_desktop.core.recipes.brand_voice import find_voice
+def _writable_folder(folder: str) -> Path:
+    """The output folder made if needed and checked to take files, before anything is paid for."""
+    import os
+    import tempfile
 
-    if recipe.brand_voice is None:
-        return None
-    return Voice(recipe.brand_voice, find_voice(recipe.brand_voice, load_brand_voices()))
+    out = Path(folder).expanduser()
+    if out.exists() and not out.is_dir():
+        raise SparklioError(f"Output folder {folder}: is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise SparklioError(f"Output folder {folder}: cannot write there: {exc.strerror or exc}") from None
+    return out
 
 
 def _is_image_output(record: StepState) -> bool:

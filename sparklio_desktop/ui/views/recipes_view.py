@@ -8,6 +8,12 @@ The plan is asked for again (debounced) as inputs are typed, since a long brief 
 changes the steps' input tokens. Each step's result shows under its row as it ends: text
 rendered as Markdown, images as thumbnails, an error in words under the step it concerns.
 A run that ends while the window is not active is announced (widgets/notifier).
+
+Why the route options sit on the page and not in a popup: they are what moves the price.
+Budget, speed and quality (the composer's choices; "recipe's own" keeps each step's),
+the brand voice and the output folder are one row each above the plan; a change plans
+again at once, so the table and the total always show what Run would do. Every control
+has a mnemonic or a place in the tab order.
 """
 
 from __future__ import annotations
@@ -16,12 +22,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QFont, QPixmap, QResizeEvent, QShowEvent
+from PySide6.QtGui import QDesktopServices, QFont, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,7 +39,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -42,7 +46,6 @@ from PySide6.QtWidgets import (
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.recipe_payloads import (
-    InputField,
     RecipeForm,
     RecipeListing,
     RecipePlanView,
@@ -52,23 +55,16 @@ from sparklio_desktop.ui.viewmodels.recipe_payloads import (
 )
 from sparklio_desktop.ui.viewmodels.recipes import RecipesViewModel
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
+from sparklio_desktop.ui.views.recipe_parts import PathPicker, StepCard
 from sparklio_desktop.ui.widgets.format import usd_text
 from sparklio_desktop.ui.widgets.notifier import notify_done
 
 PLAN_DEBOUNCE_MS = 400
-THUMBNAIL = 128
 PLAN_MAX_HEIGHT = 320
-OUTPUT_MAX_HEIGHT = 240
 PLAN_COLUMNS = ("Step", "Task", "Model", "Tokens in", "Tokens out", "Images", "Cost")
-STATUS_WORDS = {
-    "running": "running…",
-    "done": "done",
-    "failed": "failed",
-    "skipped": "skipped",
-    "cancelled": "cancelled",
-    "pending": "waiting",
-}
-IMAGE_EXTENSIONS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.gif")
+OWN_CHOICE = "recipe's own"  # a route option left to each step
+# The route options' labels: mnemonics clear of the menu bar (F, D, V, L, H) and the page's.
+OPTION_LABELS = {"budget": "&Budget", "speed": "&Speed", "quality": "&Quality"}
 
 
 def _usd(value: Decimal | None) -> str:
@@ -90,115 +86,6 @@ def total_text(plan: RecipePlanView) -> str:
     return text
 
 
-class _PathPicker(QWidget):
-    """A path field and a Browse… button (file and image inputs)."""
-
-    def __init__(self, field: InputField, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.kind = field.kind
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText("a PNG, JPEG, WebP or GIF file" if field.kind == "image" else "a text file")
-        self.edit.setAccessibleName(field.name)
-        self.browse = QPushButton("Browse…")
-        self.browse.setAccessibleName(f"Browse for {field.name}")
-        self.browse.clicked.connect(self._pick)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.edit, 1)
-        row.addWidget(self.browse)
-
-    def _pick(self) -> None:
-        images = f"Images ({' '.join(IMAGE_EXTENSIONS)})"
-        filters = images if self.kind == "image" else "Text files (*.txt *.md);;All (*)"
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", "", filters)
-        if path:
-            self.edit.setText(path)
-
-    def text(self) -> str:
-        return self.edit.text()
-
-
-class StepCard(QFrame):
-    """One step of a run: its status line, then its result or its error."""
-
-    def __init__(self, progress: StepProgress, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setAccessibleName(f"Step {progress.index}")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        self.header = QLabel()
-        self.header.setTextFormat(Qt.TextFormat.PlainText)
-        self.header.setWordWrap(True)
-        self.output = QTextBrowser()
-        self.output.setAccessibleName(f"Output of {progress.id}")
-        self.output.setOpenExternalLinks(True)
-        self.output.hide()
-        self.thumbnails = QWidget()
-        self.thumb_row = QHBoxLayout(self.thumbnails)
-        self.thumb_row.setContentsMargins(0, 0, 0, 0)
-        self.thumb_row.addStretch(1)
-        self.thumbnails.hide()
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.setStyleSheet("color: #b3261e")
-        self.error.hide()
-        for widget in (self.header, self.output, self.thumbnails, self.error):
-            layout.addWidget(widget)
-        self.update_progress(progress)
-
-    def _fit_output(self) -> None:
-        """As tall as the text, up to a limit (then it scrolls): a one-line answer takes one line."""
-        document = self.output.document()
-        document.setTextWidth(max(200, self.output.viewport().width()))
-        height = int(document.size().height()) + 2 * self.output.frameWidth() + 4
-        self.output.setFixedHeight(max(32, min(height, OUTPUT_MAX_HEIGHT)))
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        if self.output.isVisibleTo(self):
-            self._fit_output()
-
-    def update_progress(self, p: StepProgress) -> None:
-        self.progress = p
-        parts = [f"{p.index}/{p.total}  {p.title}", STATUS_WORDS.get(p.status, p.status)]
-        if p.model_name:
-            parts.append(p.model_name)
-        if p.status in ("done", "failed") and (p.cost_usd or p.status == "done"):
-            parts.append(usd_text(p.cost_usd))
-        self.header.setText(" · ".join(parts))
-        if p.status == "done" and p.output:
-            self.output.setMarkdown(p.output)
-            self.output.show()
-            self._fit_output()
-        images = [f for f in p.files if f.lower().endswith(".png")]
-        if p.status == "done" and images and not p.output:
-            for path in images:
-                label = QLabel()
-                label.setFrameShape(QFrame.Shape.Box)
-                label.setMinimumSize(THUMBNAIL // 2, THUMBNAIL // 2)
-                label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                pixmap = QPixmap(path)
-                if not pixmap.isNull():
-                    label.setPixmap(
-                        pixmap.scaled(
-                            THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio,
-                            Qt.TransformationMode.SmoothTransformation,
-                        )
-                    )  # fmt: skip
-                else:
-                    label.setText(Path(path).name)
-                label.setToolTip(path)
-                label.setAccessibleName(Path(path).name)
-                self.thumb_row.insertWidget(self.thumb_row.count() - 1, label)
-            self.thumbnails.show()
-        problem = p.error if p.status in ("failed", "cancelled") else (p.reason if p.status == "skipped" else None)
-        self.error.setText(problem or "")
-        self.error.setStyleSheet("color: #b3261e" if p.status == "failed" else "color: palette(mid)")
-        self.error.setVisible(bool(problem))
-
-
 class RecipesView(QWidget):
     """The page; everything it shows comes from :class:`RecipesViewModel`'s signals."""
 
@@ -207,7 +94,7 @@ class RecipesView(QWidget):
         self.vm = vm
         self.setAccessibleName("Recipes")
         self._loaded = False
-        self._fields: dict[str, QPlainTextEdit | QLineEdit | _PathPicker] = {}
+        self._fields: dict[str, QPlainTextEdit | QLineEdit | PathPicker] = {}
         self.cards: dict[str, StepCard] = {}
         self._form: RecipeForm | None = None
 
@@ -253,6 +140,7 @@ class RecipesView(QWidget):
         self.inputs_box = QWidget()
         self.inputs_form = QFormLayout(self.inputs_box)
         self.inputs_form.setContentsMargins(0, 0, 0, 0)
+        self.options_box = self._build_options()
         self.plan_table = QTableWidget(0, len(PLAN_COLUMNS))
         self.plan_table.setAccessibleName("Plan")
         self.plan_table.setHorizontalHeaderLabels(PLAN_COLUMNS)
@@ -299,6 +187,7 @@ class RecipesView(QWidget):
         top_layout.addWidget(self.title)
         top_layout.addWidget(self.description)
         top_layout.addWidget(self.inputs_box)
+        top_layout.addWidget(self.options_box)
         top_layout.addWidget(self.plan_table)
         top_layout.addWidget(self.plan_error)
         top_layout.addLayout(run_bar)
@@ -373,7 +262,75 @@ class RecipesView(QWidget):
         vm.runError.connect(self._on_run_error)
         vm.unfinishedChanged.connect(self._on_unfinished)
         vm.copyReady.connect(self._open_copy)
+        vm.voicesChanged.connect(self._on_voices)
+        vm.voiceChosen.connect(self._on_voice_chosen)
+        vm.outDirChanged.connect(self._on_out_dir)
+        for option, combo in self.option_combos.items():
+            combo.currentIndexChanged.connect(lambda _, o=option, c=combo: self._on_option(o, c))
+        self.voice_combo.currentIndexChanged.connect(self._on_voice_picked)
+        self.choose_folder.clicked.connect(self._choose_folder)
+        self.default_folder.clicked.connect(lambda: self.vm.set_out_dir(""))
+        self.open_folder.clicked.connect(self._open_folder)
+        self._on_out_dir(vm.out_dir)
         self._on_unfinished([])
+
+    def _build_options(self) -> QWidget:
+        """Budget, speed, quality and brand voice on one row, each label beside its combo;
+        the output folder on the next."""
+        box = QWidget()
+        box.setAccessibleName("Run options")
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(6)
+        options_row = QHBoxLayout()
+        options_row.setSpacing(6)
+        self.option_combos: dict[str, QComboBox] = {}
+        for option, choices in self.vm.option_choices().items():
+            combo = QComboBox()
+            combo.setAccessibleName(option.capitalize())
+            combo.setToolTip(f"{option.capitalize()} for every step; {OWN_CHOICE}: each step's own")
+            combo.addItem(OWN_CHOICE, None)
+            for choice in choices:
+                combo.addItem(choice, choice)
+            label = QLabel(OPTION_LABELS[option])
+            label.setBuddy(combo)
+            options_row.addWidget(label)
+            options_row.addWidget(combo)
+            options_row.addSpacing(10)
+            self.option_combos[option] = combo
+        self.voice_combo = QComboBox()
+        self.voice_combo.setAccessibleName("Brand voice")
+        self.voice_combo.setToolTip("A profile of brand_voices.yaml, put before every text step's prompt")
+        self.voice_combo.addItem("None", None)
+        self.voice_combo.setMinimumContentsLength(10)
+        self.voice_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        voice_label = QLabel("Brand v&oice")
+        voice_label.setBuddy(self.voice_combo)
+        options_row.addWidget(voice_label)
+        options_row.addWidget(self.voice_combo)
+        options_row.addStretch(1)
+
+        self.out_edit = QLineEdit()
+        self.out_edit.setReadOnly(True)
+        self.out_edit.setAccessibleName("Output folder")
+        self.choose_folder = QPushButton("&Choose…")
+        self.choose_folder.setToolTip("Choose the folder the run's outputs are written to")
+        self.default_folder = QPushButton("Default")
+        self.default_folder.setToolTip("Each run's own folder, as `sparklio recipe run` without --out")
+        self.open_folder = QPushButton("O&pen folder")
+        self.open_folder.setToolTip("Open the last run's output folder")
+        self.open_folder.setEnabled(False)  # once a run has written something
+        out_label = QLabel("Ou&tput folder")
+        out_label.setBuddy(self.out_edit)
+        folder_row = QHBoxLayout()
+        folder_row.setSpacing(6)
+        folder_row.addWidget(out_label)
+        folder_row.addWidget(self.out_edit, 1)
+        for button in (self.choose_folder, self.default_folder, self.open_folder):
+            folder_row.addWidget(button)
+        column.addLayout(options_row)
+        column.addLayout(folder_row)
+        return box
 
     # -- loading -------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
@@ -424,9 +381,9 @@ class RecipesView(QWidget):
             self.inputs_form.removeRow(0)
         self._fields = {}
         for spec in form.inputs:
-            field: QPlainTextEdit | QLineEdit | _PathPicker
+            field: QPlainTextEdit | QLineEdit | PathPicker
             if spec.kind in ("file", "image"):
-                field = _PathPicker(spec)
+                field = PathPicker(spec)
                 field.edit.textChanged.connect(self._plan_timer.start)
             elif spec.long_text:
                 field = QPlainTextEdit()
@@ -441,15 +398,28 @@ class RecipesView(QWidget):
             field.setAccessibleName(spec.name)
             field.setToolTip(spec.description)
             label = QLabel(spec.name.replace("_", " ").capitalize() + ("" if spec.required else " (optional)"))
-            label.setBuddy(field.edit if isinstance(field, _PathPicker) else field)
+            label.setBuddy(field.edit if isinstance(field, PathPicker) else field)
             self.inputs_form.addRow(label, field)
             self._fields[spec.name] = field
         for name, value in kept.items():
             if name in self._fields and value:
                 self.set_value(name, value)
-        self.run_button.setEnabled(not self.vm.busy)
+        self._update_run_button()
         self.run_error.hide()
+        self._order_tabs()
         self.ask_plan()
+
+    def _order_tabs(self) -> None:
+        """Tab goes down the page as it reads: the list, the inputs (made per recipe, so
+        last in Qt's own order), the options, the folder, Run."""
+        chain: list[QWidget] = [self.recipe_list]
+        for field in self._fields.values():
+            chain.extend((field.edit, field.browse) if isinstance(field, PathPicker) else (field,))
+        chain.extend(self.option_combos.values())
+        chain.extend((self.voice_combo, self.out_edit, self.choose_folder, self.default_folder, self.open_folder))
+        chain.extend((self.run_button, self.cancel_button))
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
     def values(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -461,7 +431,7 @@ class RecipesView(QWidget):
         field = self._fields[name]
         if isinstance(field, QPlainTextEdit):
             field.setPlainText(value)
-        elif isinstance(field, _PathPicker):
+        elif isinstance(field, PathPicker):
             field.edit.setText(value)
         else:
             field.setText(value)
@@ -517,6 +487,19 @@ class RecipesView(QWidget):
         if others:
             lines.append("Totals " + "; ".join(others))
         self.total_note.setText("\n".join(lines))
+        self._fit_top()  # with the total and its note in: their lines count too
+        self._update_run_button()
+
+    def _update_run_button(self) -> None:
+        """Run is there for a recipe whose every step fits a model at these options: a step
+        with none would stop the run after the earlier ones were paid for."""
+        plan = self.vm.plan_view
+        same = plan is not None and self._form is not None and plan.recipe == self._form.name
+        no_fit = same and plan is not None and plan.error is None and plan.total_usd is None
+        self.run_button.setEnabled(self._form is not None and not self.vm.busy and not no_fit)
+        self.run_button.setToolTip(
+            "No model fits a step at these options: try another budget, speed or quality" if no_fit else ""
+        )
 
     def _fit_plan_table(self) -> None:
         """As tall as its rows (up to a limit): the run's results below get the rest."""
@@ -525,7 +508,6 @@ class RecipesView(QWidget):
         header = table.horizontalHeader()
         height = max(header.height(), header.sizeHint().height()) + rows + 2 * table.frameWidth() + 6
         table.setFixedHeight(min(height, PLAN_MAX_HEIGHT))
-        self._fit_top()
 
     def _fit_top(self) -> None:
         """The splitter never squeezes the form, the plan and the total into each other: its
@@ -539,6 +521,62 @@ class RecipesView(QWidget):
         super().resizeEvent(event)
         self._fit_top()
 
+    # -- route options, brand voice, output folder ------------------------------------------
+    def _on_option(self, option: str, combo: QComboBox) -> None:
+        self.vm.set_option(option, combo.currentData())
+        self.ask_plan()  # at once: the table and the total show the new models and prices
+
+    def set_option(self, option: str, value: str | None) -> None:
+        """Pick ``value`` (None: the recipe's own) in ``option``'s combo, as a click would."""
+        combo = self.option_combos[option]
+        combo.setCurrentIndex(combo.findData(value))
+
+    def _on_voices(self, names: list[str]) -> None:
+        self.voice_combo.blockSignals(True)
+        self.voice_combo.clear()
+        self.voice_combo.addItem("None", None)
+        for name in names:
+            self.voice_combo.addItem(name, name)
+        self.voice_combo.setCurrentIndex(max(0, self.voice_combo.findData(self.vm.brand_voice)))
+        self.voice_combo.blockSignals(False)
+        self.voice_combo.setToolTip(
+            "A profile of brand_voices.yaml, put before every text step's prompt"
+            if names
+            else "No brand voices yet: add profiles to brand_voices.yaml in the data folder"
+        )
+
+    def _on_voice_chosen(self, name: str | None) -> None:
+        self.voice_combo.blockSignals(True)
+        self.voice_combo.setCurrentIndex(max(0, self.voice_combo.findData(name)))
+        self.voice_combo.blockSignals(False)
+
+    def _on_voice_picked(self, _index: int) -> None:
+        self.vm.set_brand_voice(self.voice_combo.currentData())
+        self.ask_plan()  # the voice's paragraph is input on every text step
+
+    def _on_out_dir(self, folder: str) -> None:
+        shown = folder or self.vm.default_out_dir()
+        self.out_edit.setText(shown)
+        self.out_edit.setToolTip(shown if folder else f"Each run's own folder: {shown}")
+        self.out_edit.setCursorPosition(len(shown))  # a narrow field shows the folder's own name
+        self.default_folder.setEnabled(bool(folder))
+
+    def _choose_folder(self) -> None:
+        """A folder dialog (Qt's own, not the platform's: the same everywhere, and testable)."""
+        dialog = QFileDialog(self, "Choose the output folder", self.vm.out_dir or str(Path.home()))
+        dialog.setObjectName("recipes-out-dialog")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly)
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.vm.set_out_dir)
+        dialog.open()
+
+    def _open_folder(self) -> None:
+        ended = self.vm.last_run
+        if ended is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(ended.out_dir))
+
     # -- running ---------------------------------------------------------------------------
     def _run(self) -> None:
         self.run_error.hide()
@@ -551,7 +589,7 @@ class RecipesView(QWidget):
             self.vm.resume(str(run_id))
 
     def _on_busy(self, busy: bool) -> None:
-        self.run_button.setEnabled(not busy and self._form is not None)
+        self._update_run_button()
         self.cancel_button.setEnabled(busy)
         self.resume_button.setEnabled(not busy and self.unfinished.count() > 0)
 
@@ -582,6 +620,8 @@ class RecipesView(QWidget):
         if ended.status != "done":
             text += "<br>Fix the cause, then Resume continues from the first unfinished step."
         self.run_status.setText(text)
+        self.open_folder.setEnabled(True)
+        self.open_folder.setToolTip(f"Open {ended.out_dir}")
         message = f"{ended.recipe}: {words}, {usd_text(ended.cost_usd)}"
         notify_done(self, "Recipe finished", message)
 
