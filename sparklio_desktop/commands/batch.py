@@ -12,7 +12,6 @@ Ctrl+C stop sending rows, record the attempts in flight as the dispatcher does
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -166,21 +165,6 @@ def _at_batch_rates(services: Any) -> Any:
     return lambda decision: batch_rate_cost(catalog[decision.chain[0]], decision)
 
 
-def _poll_seconds(first: float, longest: float) -> tuple[float, float]:
-    """``SPARKLIO_BATCH_POLL_S``: the longest pause between polls of a provider job (and
-    the first pause, when shorter than the default's): for tests and the impatient."""
-    text = os.environ.get("SPARKLIO_BATCH_POLL_S")
-    if not text:
-        return first, longest
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise SparklioError(f"SPARKLIO_BATCH_POLL_S must be a number of seconds, not {safe_text(text)!r}") from None
-    if not 0 < seconds <= 3600:
-        raise SparklioError("SPARKLIO_BATCH_POLL_S must be more than 0 and at most 3600 seconds")
-    return min(seconds, first), seconds
-
-
 def _go(
     services: Any, store: Any, batch_id: str, as_json: bool, estimate: dict[str, Any] | None, *, wait: bool = True
 ) -> int:
@@ -189,6 +173,7 @@ def _go(
     import gc
 
     from sparklio_desktop.core.batches import BatchRunner, ResultsFile
+    from sparklio_desktop.core.batches.job_runner import poll_pauses
     from sparklio_desktop.core.batches.jobs import JobStore
     from sparklio_desktop.core.batches.runner import ledger_answer
     from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
@@ -199,7 +184,7 @@ def _go(
     progress = _Progress(batch_id) if not as_json and sys.stderr.isatty() else None
     jobs = ProviderBatches(services.dispatcher)
     runner = BatchRunner(store, services.dispatcher, batch, results, progress, jobs=jobs, wait_for_jobs=wait)
-    runner.first_poll_s, runner.max_poll_s = _poll_seconds(runner.first_poll_s, runner.max_poll_s)
+    runner.first_poll_s, runner.max_poll_s = poll_pauses()
 
     recovered = runner.recover(ledger_answer(services.ledger))
     if recovered and not as_json:

@@ -290,3 +290,42 @@ def test_a_batch_another_process_runs_moves_in_the_queue(qtbot, qloop, tmp_path,
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_app_collects_a_provider_job_left_waiting(qtbot, qloop, tmp_path, openai_server, make_ctx, monkeypatch):
+    """A batch whose OpenAI job was submitted by `sparklio batch run --no-wait` (or before a
+    restart) is polled and collected in the background once the Batches tab loads."""
+    import os
+    import subprocess
+    import sys
+
+    openai_server.usage = (20, 10)
+    openai_server.batch_polls_to_end = 1
+    monkeypatch.setenv("SPARKLIO_BATCH_POLL_S", "0.05")
+    source = rows_csv(tmp_path / "rows.csv", 6)
+    submitted = subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", "batch", "run", str(source), "--task", "copywriting_standard",
+         "--prompt-template", "One caption about {topic}", "--speed", "batch", "--no-explore", "--yes", "--no-wait"],
+        capture_output=True, text=True, env=dict(os.environ), timeout=120,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert not chat_requests(openai_server)
+
+    ctx = make_ctx()
+    view = create(ctx.services, executor=ctx.executor, events=ctx.events)
+    qtbot.addWidget(view)
+    waiting: list[str] = []
+    view.vm.batchesChanged.connect(lambda items: waiting.extend(i.waiting for i in items if i.waiting))
+    outcomes: list = []
+    view.vm.batchFinished.connect(outcomes.append)
+    view.show()
+    try:
+        wait_until(qloop, lambda: bool(outcomes), timeout=60)
+        run(qloop, view.vm.wait_idle())
+        assert any("6 rows with OpenAI's batch API" in text for text in waiting)
+        assert outcomes[0].status == "done" and "6 done" in outcomes[0].summary
+        wait_until(qloop, lambda: view.model.rowCount() == 1 and view.model.item(0).status == "done")
+        assert view.model.item(0).done == 6 and not chat_requests(openai_server)
+        assert sum(1 for r in openai_server.requests if r.method == "POST" and r.path == "/v1/batches") == 1
+    finally:
+        run(qloop, view.vm.aclose())

@@ -25,6 +25,7 @@ answered before stopping is still billed, so the job is still collected.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,14 +37,14 @@ from sparklio_desktop.core.batches.results import ResultRecord
 from sparklio_desktop.core.batches.store import BatchStore
 from sparklio_desktop.core.dispatch.job_values import Ending, JobRef
 from sparklio_desktop.core.dispatch.request import RunRequest
-from sparklio_desktop.core.errors import BudgetError
+from sparklio_desktop.core.errors import BudgetError, SparklioError
 from sparklio_desktop.core.providers.errors import ProviderError, TransientError
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.dispatch.provider_batch import JobItem
     from sparklio_desktop.core.providers.batch_jobs import JobStatus
 
-__all__ = ["FIRST_POLL_S", "MAX_JOB_ITEMS", "MAX_POLL_S", "JobDriver", "ProviderJobs", "cancel_job"]
+__all__ = ["FIRST_POLL_S", "MAX_JOB_ITEMS", "MAX_POLL_S", "JobDriver", "ProviderJobs", "cancel_job", "poll_pauses"]
 
 FIRST_POLL_S = 5.0
 MAX_POLL_S = 60.0
@@ -75,6 +76,22 @@ class ProviderJobs(Protocol):
     def abandon(
         self, job: JobRef, request_ids: Sequence[str], reason: str, *, refused: bool = False
     ) -> list[Ending]: ...
+
+
+def poll_pauses() -> tuple[float, float]:
+    """(first, longest) pause between polls of a provider job. ``SPARKLIO_BATCH_POLL_S``
+    sets the longest (and the first, when shorter than the default's): for tests and the
+    impatient, in the CLI and the app alike."""
+    text = os.environ.get("SPARKLIO_BATCH_POLL_S")
+    if not text:
+        return FIRST_POLL_S, MAX_POLL_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SparklioError(f"SPARKLIO_BATCH_POLL_S must be a number of seconds, not {text[:40]!r}") from None
+    if not 0 < seconds <= 3600:
+        raise SparklioError("SPARKLIO_BATCH_POLL_S must be more than 0 and at most 3600 seconds")
+    return min(seconds, FIRST_POLL_S), seconds
 
 
 async def cancel_job(provider: ProviderJobs, jobs: JobStore, job: JobRef) -> str | None:

@@ -427,6 +427,7 @@ class BatchesViewModel(ViewModel):
             await self._refresh()
 
     async def _run(self, batch_id: str) -> None:
+        from sparklio_desktop.core.batches.job_runner import poll_pauses
         from sparklio_desktop.core.batches.jobs import JobStore
 
         results: ResultsFile | None = None
@@ -456,6 +457,10 @@ class BatchesViewModel(ViewModel):
                 self._events.changed(LedgerChange("request"))
 
         runner = BatchRunner(store, self._dispatcher, batch, results, on_progress, jobs=self._jobs())
+        try:
+            runner.first_poll_s, runner.max_poll_s = poll_pauses()
+        except SparklioError as err:  # a bad SPARKLIO_BATCH_POLL_S: said once, the defaults apply
+            self.errorRaised.emit(str(err))
         self._runners[batch_id] = runner
         task = asyncio.current_task()
         if task is not None:
