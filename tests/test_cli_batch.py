@@ -107,8 +107,10 @@ def test_fifty_rows_at_concurrency_eight(tmp_path: Path, openai) -> None:
     assert len(chat_requests(openai)) == 50
     ledger = sqlite3.connect(paths.ledger_path())
     answered = ledger.execute("SELECT COUNT(DISTINCT request_id) FROM llm_usage WHERE outcome = 'ok'").fetchone()[0]
+    runs = {run for (run,) in ledger.execute("SELECT DISTINCT run_id FROM llm_usage")}
     ledger.close()
     assert answered == 50
+    assert runs == {payload["id"]}  # every row's attempts carry the batch's id (history --run)
     assert {r["request_id"] for r in records} == {r["request_id"] for r in records if r["request_id"]}
     status = json.loads(sparklio("batch", "status", payload["id"], "--json", env={}).stdout)
     assert {"total", "done", "failed", "cost_usd"} <= set(status)

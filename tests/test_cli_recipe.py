@@ -82,53 +82,57 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_sent(fakes, args, words):
 
 
 def test_run_stops_at_a_failing_step_and_resume_sends_only_the_rest(fakes, tmp_path):
+    """The images read only the brief, so they start with the brief's analysis; they fail
+    while the analysis is still on the wire: the analysis finishes and is kept, no further
+    step starts, and resume sends the three unfinished steps only."""
     openai, anthropic, env = fakes
-    openai.script(Fault(status=400, error_type="content_policy_violation", path_contains="/images"))
+    openai.script(
+        Fault(status=400, error_type="content_policy_violation", path_contains="/images"),
+        Fault(delay_s=1.0, path_contains="/chat/completions"),  # the analysis ends after the images failed
+    )
     out = tmp_path / "posts"
     first = sparklio("recipe", "run", "sns_post_set", "--input", "brief=Autumn menu", "--out", str(out), "--json",
                      env_extra=env)  # fmt: skip
     assert first.returncode == 1, first.stderr
     run = json.loads(first.stdout)
     run_id = run["run_id"]
-    assert [s["outcome"] for s in run["steps"]] == ["done", "done", "failed", "pending"]
-    assert run["steps"][1]["model"] == "anthropic/claude-3-5-sonnet"  # the captions
-    assert (out / "captions.md").read_text() == "1. Maple latte season starts today."
-    for step in run["steps"][:3]:
+    assert [s["outcome"] for s in run["steps"]] == ["done", "pending", "failed", "pending"]
+    assert anthropic.requests == []  # the captions never started: a failure starts no new step
+    assert (out / "brief_analysis.md").read_text() == "Five post ideas for the autumn menu."
+    for step in (run["steps"][0], run["steps"][2]):
         assert step["request_id"].startswith(run_id) and isinstance(step["cost_usd"], str)
     chats_before = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
-    messages_before = len(anthropic.requests)
-    # the brief analysis's answer went into the captions' prompt
-    assert "Five post ideas for the autumn menu." in json.dumps(anthropic.requests[0].body)
+    assert chats_before == 1
 
     second = sparklio("recipe", "resume", run_id, "--json", env_extra=env)
     assert second.returncode == 0, second.stderr
     resumed = json.loads(second.stdout)
     assert resumed["run_id"] == run_id and [s["outcome"] for s in resumed["steps"]] == ["done"] * 4
-    assert resumed["steps"][0]["request_id"] == run["steps"][0]["request_id"]  # not sent again
-    # Only the images (5 DALL-E calls, one per image, after the refused one) and the hashtags were sent.
+    assert resumed["steps"][0]["request_ids"] == run["steps"][0]["request_ids"]  # not sent again
+    # the brief analysis's answer (from the first run's record) went into the captions' prompt
+    assert len(anthropic.requests) == 1 and "Five post ideas for the autumn menu." in json.dumps(
+        anthropic.requests[0].body
+    )
+    # The images (5 DALL-E calls, one per image, after the refused one) and the hashtags were sent.
     images = [r for r in openai.requests if r.path.endswith("/images/generations")]
     assert len(images) == 1 + 5
-    chats_after = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
-    assert len(anthropic.requests) + chats_after == messages_before + chats_before + 1
+    assert sum(1 for r in openai.requests if r.path.endswith("/chat/completions")) == chats_before + 1
     assert sorted(p.name for p in out.glob("images-*.png")) == [f"images-{i}.png" for i in range(1, 6)]
+    assert (out / "captions.md").read_text() == "1. Maple latte season starts today."
     assert (out / "hashtags.md").exists()
     state = json.loads((Path(ledger_path()).parent / "recipe-runs" / run_id / "state.json").read_text())
     assert state["status"] == "done" and len(state["steps"][2]["request_ids"]) == 2
 
     with sqlite3.connect(ledger_path()) as db:
-        rows = db.execute("SELECT request_id, outcome, cost_usd FROM llm_usage").fetchall()
+        rows = db.execute("SELECT request_id, run_id, outcome FROM llm_usage").fetchall()
     assert rows and all(request_id.startswith(run_id) for request_id, _, _ in rows)
-    assert {request_id for request_id, _, _ in rows} == {rid for s in state["steps"] for rid in s["request_ids"]}
-    assert Decimal(resumed["cost_usd"]) > Decimal("0.2")  # five DALL-E 3 images at $0.04
-
-    sent = len(openai.requests) + len(anthropic.requests)
-    again = sparklio("recipe", "resume", run_id, env_extra=env)
-    assert again.returncode == 0 and "already done" in again.stderr
-    assert len(openai.requests) + len(anthropic.requests) == sent  # a finished run sends nothing
+    assert {row_run for _, row_run, _ in rows} == {run_id}  # every attempt, the failed one too
+    assert "error" in {outcome for _, _, outcome in rows}
 
 
 def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
-    """kill -9 while the captions stream: resume sends the captions again, never the brief."""
+    """kill -9 while the captions stream: resume sends the captions again, never the brief
+    nor the images (finished beside them)."""
     openai, anthropic, env = fakes
     anthropic.reply_text = " ".join(f"word{i}" for i in range(200))
     anthropic.chunk_interval_s = 0.1  # about 20 s of streaming: time to kill it mid-way
@@ -143,17 +147,19 @@ def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
         state_file = None
         while time.monotonic() < deadline:
             found = list((sparklio_home / "recipe-runs").glob("*/state.json"))
-            if found and anthropic.requests:
+            # the images run beside the brief and the captions (they read only the brief): killed once done
+            if found and anthropic.requests and json.loads(found[0].read_text())["steps"][2]["status"] == "done":
                 state_file = found[0]
                 break
             time.sleep(0.05)
-        assert state_file is not None, "the run never reached the captions step"
+        assert state_file is not None, "the run never reached the captions step with the images done"
         time.sleep(0.3)
     finally:
         child.kill()
         child.wait(timeout=30)
     killed = json.loads(state_file.read_text())
-    assert [s["status"] for s in killed["steps"]] == ["done", "running", "pending", "pending"]
+    assert [s["status"] for s in killed["steps"]] == ["done", "running", "done", "pending"]
+    images = sum(1 for r in openai.requests if r.path.endswith("/images/generations"))
     chats = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
     assert chats == 1
 
@@ -165,6 +171,8 @@ def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
     assert steps[0]["request_ids"] == killed["steps"][0]["request_ids"]  # the brief: not sent again
     assert len(steps[1]["request_ids"]) == 2 and len(anthropic.requests) == 2  # the captions: once more
     assert sum(1 for r in openai.requests if r.path.endswith("/chat/completions")) == chats + 1  # + the hashtags
+    assert sum(1 for r in openai.requests if r.path.endswith("/images/generations")) == images == 5
+    assert steps[2]["request_ids"] == killed["steps"][2]["request_ids"]
 
 
 def test_the_video_recipe_runs_and_skips_the_unavailable_step_with_its_reason(fakes):

@@ -1,9 +1,10 @@
 """``sparklio recipe``: list, show, estimate, run and resume multi-step recipes.
 
 ``estimate`` routes every step with the same planner ``sparklio route`` uses and sends
-nothing; ``run`` sends each step through the dispatcher in order and keeps the run's
-record in the data folder's ``recipe-runs/<run_id>/``; ``resume RUN_ID`` continues a
-stopped run from its first unfinished step (docs/recipes.md). Everything the user gives
+nothing; ``run`` sends each step through the dispatcher once the steps it reads have finished
+(independent steps together) and keeps the run's record in the data folder's
+``recipe-runs/<run_id>/``; ``resume RUN_ID`` sends a stopped run's unfinished steps only
+(docs/recipes.md). Everything the user gives
 (the recipe's name, each ``--input NAME=VALUE``, the files and images they name, the
 brand voice, ``--out``) is checked before the first paid call; a mistake there is one
 line on standard error and exit status 2.
@@ -47,12 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--all-available", action="store_true", help="plan as if every key were set and every local model installed"
     )
     json_flag(estimate)
-    run = sub.add_parser("run", help="run a recipe's steps in order; outputs go to --out or the run's folder")
+    run = sub.add_parser(
+        "run", help="run a recipe's steps (independent ones together); outputs go to --out or the run's folder"
+    )
     run.add_argument("name")
     inputs_and_options(run)
     run.add_argument("--out", metavar="DIR", help="folder for the outputs (default: recipe-runs/<run_id>/)")
     json_flag(run)
-    resume = sub.add_parser("resume", help="continue a stopped run from its first unfinished step")
+    resume = sub.add_parser("resume", help="continue a stopped run: send only its unfinished steps")
     resume.add_argument("run_id")
     json_flag(resume)
 

@@ -127,8 +127,10 @@ def test_run_shows_each_step_and_ends_with_outputs(qloop, page, monkeypatch):
     settle(qloop, view, lambda: view.vm.last_run is not None, timeout=60)
     ended = view.vm.last_run
     assert ended is not None and ended.status == "done", ended
-    assert started == [(row.id, row.model_name) for row in view.vm.plan_view.rows]  # named as the plan named them
-    assert [s[0] for s in started] == ["brief_analysis", "captions", "images", "hashtags"]
+    planned = {row.id: row.model_name for row in view.vm.plan_view.rows}
+    assert started == [(step, planned[step]) for step, _ in started]  # named as the plan named them
+    # The images read only the brief: they start beside its analysis; each later step after the one it reads.
+    assert [s[0] for s in started] == ["brief_analysis", "images", "captions", "hashtags"]
     assert list(view.cards) == ["brief_analysis", "captions", "images", "hashtags"]
     statuses = [card.progress.status for card in view.cards.values()]
     assert statuses == ["done"] * 4
@@ -156,6 +158,7 @@ def test_cancel_stops_the_run_and_resume_finishes_it(qloop, page):
 
     async def cancel_during_the_captions() -> None:  # one run of the loop: nothing is left half-stepped
         await until(lambda: "captions" in view.cards and view.cards["captions"].progress.status == "running")
+        await until(lambda: view.cards["images"].progress.status == "done")  # they ran beside the analysis
         await asyncio.sleep(0.2)  # the request is on the wire (the server holds it)
         enabled.append(view.cancel_button.isEnabled())
         view.cancel_button.click()
@@ -167,16 +170,17 @@ def test_cancel_stops_the_run_and_resume_finishes_it(qloop, page):
     ended = view.vm.last_run
     assert ended is not None and ended.status == "cancelled"
     assert view.cards["brief_analysis"].progress.status == "done"
-    assert [view.cards[i].progress.status for i in ("images", "hashtags")] == ["pending", "pending"]  # rows wait
-    assert "waiting" in view.cards["images"].header.text()
+    # The images (they read only the brief) ran beside its analysis; the hashtags wait for the captions.
+    assert [view.cards[i].progress.status for i in ("images", "hashtags")] == ["done", "pending"]
+    assert "waiting" in view.cards["hashtags"].header.text()
     captions = view.cards["captions"]
     assert captions.progress.status == "cancelled" and "Resume" in captions.error.text()
     with sqlite3.connect(ledger_path()) as db:  # the attempt in flight is in the ledger as cancelled
         outcomes = dict(db.execute("SELECT request_id, outcome FROM llm_usage").fetchall())
     assert all(request_id.startswith(ended.run_id) for request_id in outcomes)
-    assert sorted(outcomes.values()) == ["cancelled", "ok"], outcomes
+    assert sorted(outcomes.values()) == ["cancelled", "ok", "ok"], outcomes  # the analysis, the images
     assert captions.error.isVisibleTo(view)
-    assert not any(r.path.endswith("/images/generations") for r in openai.requests)  # stopped before the images
+    images_sent = [r for r in openai.requests if r.path.endswith("/images/generations")]
     assert [r.run_id for r in view.vm.unfinished] == [ended.run_id]
     assert view.resume_button.isVisibleTo(view) and view.resume_button.isEnabled()
     chats = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
@@ -188,6 +192,7 @@ def test_cancel_stops_the_run_and_resume_finishes_it(qloop, page):
     assert view.vm.last_run.run_id == ended.run_id
     # The analysis was not sent again: only the hashtags went to a chat model after it.
     assert sum(1 for r in openai.requests if r.path.endswith("/chat/completions")) == chats + 1
+    assert [r for r in openai.requests if r.path.endswith("/images/generations")] == images_sent  # nor the images
     assert [c.progress.status for c in view.cards.values()] == ["done"] * 4
     assert view.vm.unfinished == []
 

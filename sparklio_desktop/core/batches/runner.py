@@ -100,6 +100,7 @@ def request_for(batch: Batch, prompt: str) -> RunRequest:
         route=route_for(batch.task, batch.options, prompt),
         use_cache=not batch.options.get("no_cache", False),
         max_output_tokens=batch.options.get("max_output_tokens"),
+        run_id=batch.id,  # the ledger's rows of one batch share it (history --run)
     )
 
 

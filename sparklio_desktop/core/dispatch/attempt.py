@@ -57,6 +57,7 @@ class AttemptContext:
     worst_case_usd: Decimal | None = None  # reserved for it (the first attempt under a reservation)
     image_quality: str | None = None  # what images are priced at, with image_size
     batch: bool = False  # sent through the provider's batch API: billed at batch rates
+    run_id: str | None = None  # the recipe run or batch the request is part of (RunRequest.run_id)
 
     @property
     def key(self) -> tuple[str, int]:

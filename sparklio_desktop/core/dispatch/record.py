@@ -144,6 +144,7 @@ def start_row(attempt: AttemptContext) -> AttemptRecord:
         exploration=attempt.exploration,
         image_quality=attempt.image_quality,
         batch=attempt.batch,
+        run_id=attempt.run_id,
     )
 
 
@@ -315,6 +316,7 @@ class AttemptRecorder:
                 price_cache_write_per_mtok=bill.cache_write_price_per_mtok if bill else None,
                 price_reasoning_per_mtok=bill.reasoning_price_per_mtok if bill else None,
                 price_tier_above_tokens=bill.tier if bill else None,
+                run_id=attempt.run_id,
             )
         )
         return AttemptInfo(

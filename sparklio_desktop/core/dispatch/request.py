@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.history import fit_history
+from sparklio_desktop.core.ledger.records import RUN_ID_LIMIT, is_run_id
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.routing.router import RouteRequest
 
@@ -49,6 +50,9 @@ class RunRequest:
     # The ledger's request id for this run (default: a new random one). A recipe run gives
     # its steps ids that start with the run's id, so the ledger rows of one run share it.
     request_id: str | None = None
+    # The recipe run or batch this request is part of: written on every one of its attempt
+    # rows (the ledger's ``run_id``), so ``sparklio history --run ID`` lists the run.
+    run_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.history:
@@ -67,6 +71,10 @@ class RunRequest:
             raise SparklioError(f"the number of images must be a whole number of at least 1, not {count!r}")
         if self.request_id is not None and not _REQUEST_ID_RE.fullmatch(self.request_id):
             raise SparklioError(f"a request id is 8 to 64 lowercase hex digits, not {self.request_id!r}")
+        if self.run_id is not None and not is_run_id(self.run_id):
+            raise SparklioError(
+                f"a run id is 1 to {RUN_ID_LIMIT} printable ASCII characters without spaces, not {self.run_id!r}"
+            )
         if self.max_output_tokens is not None and (
             isinstance(self.max_output_tokens, bool)
             or not isinstance(self.max_output_tokens, int)

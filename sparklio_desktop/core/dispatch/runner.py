@@ -108,6 +108,7 @@ class _Run:
             self.request.paid_image_size,
             exploration,
             waited_s,
+            run_id=self.request.run_id,
         )
 
     def result(self, *, model: str | None, output: str = "", **more: Any) -> RunResult:

@@ -407,3 +407,32 @@ def m005_billing_parts(conn: Connection) -> None:
         "ALTER TABLE llm_usage ADD COLUMN price_reasoning_per_mtok INTEGER",
         "ALTER TABLE llm_usage ADD COLUMN price_tier_above_tokens INTEGER",
     )
+
+
+@LEDGER_MIGRATIONS.register
+def m006_run_id(conn: Connection) -> None:
+    """The run an attempt belongs to: a recipe run's id, a batch's id (``run_id``).
+
+    A recipe's steps and a batch's rows are separate requests; ``run_id`` ties their
+    attempts together so ``sparklio history --run ID`` lists one run and the CSV export
+    can be grouped by it. NULL for a request that belongs to no run (every row written
+    before). The index is partial: most rows have no run, and ``run_id = ?`` implies the
+    index's condition, so SQLite uses it. The append-only guard is rebuilt from m004's
+    text with ``run_id`` among what may not change (finishing an attempt keeps it).
+    """
+    execute_all(
+        conn,
+        "ALTER TABLE llm_usage ADD COLUMN run_id TEXT",
+        "CREATE INDEX ix_llm_usage_run ON llm_usage (run_id, ts_utc) WHERE run_id IS NOT NULL",
+        "DROP TRIGGER llm_usage_append_only",
+        """CREATE TRIGGER llm_usage_append_only BEFORE UPDATE OF request_id, attempt, ts_utc,
+            user, model_id, provider, task_type, outcome, cost_usd, saved_usd, run_id ON llm_usage
+        WHEN NOT (OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight'
+                  AND NEW.request_id IS OLD.request_id AND NEW.attempt IS OLD.attempt
+                  AND NEW.ts_utc IS OLD.ts_utc AND NEW.user IS OLD.user
+                  AND NEW.model_id IS OLD.model_id AND NEW.provider IS OLD.provider
+                  AND NEW.task_type IS OLD.task_type AND NEW.run_id IS OLD.run_id)
+        BEGIN
+            SELECT RAISE(ABORT, 'llm_usage is append-only: only rating changes; in_flight is finished once');
+        END""",
+    )

@@ -153,9 +153,10 @@ class LedgerReader:
         model: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        run_id: str | None = None,
     ) -> list[RequestSummary]:
         with self._read() as db:
-            return reports.history(db, limit, search, task, model, since, until)
+            return reports.history(db, limit, search, task, model, since, until, run_id)
 
     def speed_rows(self) -> list[tuple[Any, ...]]:
         """Each model's recent successful calls, which measure its speed (core/speed.py)."""

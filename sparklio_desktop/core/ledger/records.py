@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import getpass
 import os
+import re
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,6 +31,8 @@ ANSWER_OUTCOMES: tuple[str, ...] = ("ok", "cache_hit")
 IN_FLIGHT = "in_flight"
 INTERRUPTED = "interrupted"
 ERROR_MESSAGE_LIMIT = 2000
+RUN_ID_LIMIT = 64
+_RUN_ID_RE = re.compile(rf"[\x21-\x7e]{{1,{RUN_ID_LIMIT}}}")
 
 
 class LedgerError(SparklioError):
@@ -44,6 +47,11 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers) and no USER variable
         return os.environ.get("USERNAME") or "unknown"
+
+
+def is_run_id(value: object) -> bool:
+    """A run id is short printable ASCII without spaces (a recipe run's or a batch's id is hex)."""
+    return isinstance(value, str) and _RUN_ID_RE.fullmatch(value) is not None
 
 
 def check_rating(rating: int | None) -> None:
@@ -113,10 +121,14 @@ class AttemptRecord:
     price_cache_write_per_mtok: Decimal | None = None
     price_reasoning_per_mtok: Decimal | None = None
     price_tier_above_tokens: int | None = None
+    # The recipe run or batch this attempt belongs to (None: a request on its own).
+    run_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:
             raise ValueError("request_id is required")
+        if self.run_id is not None and not is_run_id(self.run_id):
+            raise ValueError(f"run_id is 1 to {RUN_ID_LIMIT} printable ASCII characters, got {self.run_id!r}")
         if isinstance(self.attempt, bool) or not isinstance(self.attempt, int) or self.attempt < 1:
             raise ValueError(f"attempt is 1-based, got {self.attempt!r}")
         if self.outcome not in OUTCOMES:
@@ -191,6 +203,7 @@ class RequestSummary:
     attempts: int
     rating: int | None
     prompt_preview: str | None  # None when no decision was recorded
+    run_id: str | None = None  # the recipe run or batch it belongs to
 
 
 @dataclass(frozen=True)

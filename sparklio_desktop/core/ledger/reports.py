@@ -128,7 +128,7 @@ _HISTORY = """SELECT first.request_id, first.ts_utc, first.task_type, last.model
     (SELECT sum(every.cost_usd) FROM llm_usage AS every WHERE every.request_id = first.request_id),
     (SELECT sum(every.saved_usd) FROM llm_usage AS every WHERE every.request_id = first.request_id),
     (SELECT count(*) FROM llm_usage AS every WHERE every.request_id = first.request_id),
-    last.rating, decisions.prompt_preview
+    last.rating, decisions.prompt_preview, first.run_id
 FROM llm_usage AS first
 JOIN llm_usage AS last ON last.id = (SELECT every.id FROM llm_usage AS every
     WHERE every.request_id = first.request_id ORDER BY every.attempt DESC LIMIT 1)
@@ -151,10 +151,14 @@ def history(
     model: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    run_id: str | None = None,
 ) -> list[RequestSummary]:
     """The latest requests first, one line each (see ``LedgerStore.history``)."""
     where: list[str] = []
     params: list[Any] = []
+    if run_id is not None:
+        where.append("first.run_id = ?")  # ix_llm_usage_run (m006)
+        params.append(run_id)
     if task is not None:
         where.append("first.task_type = ?")
         params.append(task)
@@ -186,8 +190,9 @@ def history(
             attempts,
             rating,
             preview,
+            run,
         )
-        for request_id, ts, task_type, model_id, outcome, cost, saved, attempts, rating, preview in rows(
+        for request_id, ts, task_type, model_id, outcome, cost, saved, attempts, rating, preview, run in rows(
             conn, query, [*params, limit]
         )
     ]

@@ -68,6 +68,8 @@ llm_usage = Table(
     Column("price_cache_write_per_mtok", Money),
     Column("price_reasoning_per_mtok", Money),
     Column("price_tier_above_tokens", Integer),
+    # Added by m006_run_id: the recipe run or batch the attempt belongs to (NULL: none).
+    Column("run_id", Text),
 )
 
 decisions = Table(

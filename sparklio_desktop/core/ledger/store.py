@@ -79,6 +79,7 @@ _START_ONLY = frozenset(
         "start_cost_usd",
         "worst_case_usd",
         "rating",
+        "run_id",
     }
 )
 _FINISH_FIELDS = tuple(name for name in _RECORD_FIELDS if name not in _START_ONLY)
@@ -367,15 +368,16 @@ class LedgerStore(LedgerFileStore):
         model: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        run_id: str | None = None,
     ) -> list[RequestSummary]:
         """The latest requests first, one line each.
 
         ``search`` matches the prompt preview or the model (case-insensitive);
         ``model`` is the final model; ``since``/``until`` bound the first attempt's
-        time as ``[since, until)``.
+        time as ``[since, until)``; ``run_id``: only the requests of that recipe run or batch.
         """
         with self._read() as conn:
-            return reports.history(conn, limit, search, task, model, since, until)
+            return reports.history(conn, limit, search, task, model, since, until, run_id)
 
     # -- spend ---------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ the dispatcher, resumable (docs/recipes.md).
 ``schema`` (the file format, located errors), ``templates`` (placeholders), ``loader``
 (shipped and user recipes), ``brand_voice`` (profiles applied to text steps), ``inputs``
 (values checked before anything is sent), ``plan`` (each step routed and priced),
-``run_state`` (the run's record) and ``runner`` (steps in order, resume).
+``run_state`` (the run's record) and ``runner`` (steps as their inputs allow, resume).
 """
 
 from sparklio_desktop.core.recipes.brand_voice import BrandVoice, load_brand_voices

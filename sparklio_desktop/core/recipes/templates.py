@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Placeholder", "TemplateError", "literal_text", "parse_template", "render"]
+__all__ = ["Placeholder", "TemplateError", "literal_text", "parse_template", "render", "steps_used"]
 
 _TOKEN_RE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -52,6 +52,11 @@ def parse_template(template: str) -> list[Placeholder]:
         else:
             raise TemplateError(f"'{{{inner}}}' is not an input name or steps.<id>.output")
     return found
+
+
+def steps_used(template: str) -> frozenset[str]:
+    """The ids of the steps whose outputs ``template`` reads: what a step waits for."""
+    return frozenset(ph.step for ph in parse_template(template) if ph.step is not None)
 
 
 def render(template: str, inputs: Mapping[str, str], outputs: Mapping[str, str]) -> str:

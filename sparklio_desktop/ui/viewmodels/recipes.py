@@ -13,10 +13,11 @@ each step's own), its brand voice and its output folder live here, set by the vi
 used by both the plan and the run: one value carries them (``overrides``), so the run
 routes with the options its plan was priced at.
 
-Reading files (the recipes, brand_voices.yaml, input files, run records) goes through the serial executor;
-planning and running are awaited on the loop. ``execute`` reports a step when it ends; a
-thin wrapper around the dispatcher reports when one starts and tells the app's ledger hub
-after each step (its rows are in the ledger), as the composer does after a request.
+Reading files (the recipes, brand_voices.yaml, input files, run records) goes through the
+serial executor; planning and running are awaited on the loop. ``execute`` reports a step
+when it starts and when it ends (independent steps run together, so several may be running
+at once); a thin wrapper around the dispatcher tells the app's ledger hub after each step
+(its rows are in the ledger), as the composer does after a request.
 """
 
 from __future__ import annotations
@@ -368,7 +369,7 @@ class RecipesViewModel(ViewModel):
 
     @asyncSlot()
     async def resume(self, run_id: str) -> None:
-        """Continue a stopped run from its first unfinished step."""
+        """Continue a stopped run: only its unfinished steps are sent."""
         task = self._track()
         from sparklio_desktop.core.recipes import RecipeInputError, RunState, UnknownRunError, inputs_of
 
@@ -391,7 +392,6 @@ class RecipesViewModel(ViewModel):
         titles = {s["id"]: (s.get("title") or s["id"]) for s in state.recipe.get("steps", [])}
         order = [s.id for s in state.steps]
         total = len(order)
-        finished = {s.id for s in state.steps if s.finished}
         rows = [self._progress(state.run_id, order, titles, record) for record in state.steps]
         # A step left "running" by a cancel or a crash is sent again: it is waiting, not running.
         rows = [replace(row, status="pending") if row.status == "running" else row for row in rows]
@@ -403,28 +403,27 @@ class RecipesViewModel(ViewModel):
         planned = {r.id: r.model_name for r in plan.rows} if plan is not None and same else {}
 
         def on_step(record: StepState) -> None:
-            self._on_step(state.run_id, order, titles, finished, record)
+            self._on_step(state.run_id, order, titles, record)
 
-        def on_start() -> None:
-            next_id = next((i for i in order if i not in finished), None)
-            if next_id is None:
-                return
+        def on_start(record: StepState) -> None:
             progress = StepProgress(
                 state.run_id,
-                order.index(next_id) + 1,
+                order.index(record.id) + 1,
                 total,
-                next_id,
-                titles.get(next_id, next_id),
+                record.id,
+                titles.get(record.id, record.id),
                 "running",
-                planned.get(next_id, ""),  # the plan's model; the step's end names the one that answered
+                planned.get(record.id, ""),  # the plan's model; the step's end names the one that answered
             )
-            self.steps[next_id] = progress
+            self.steps[record.id] = progress
             self.stepStarted.emit(progress)
 
-        dispatcher = _Announcing(self._dispatcher, on_start, self._events)
+        dispatcher = _Announcing(self._dispatcher, self._events)
         ended: RunEnded
         try:
-            result = await execute(state, dispatcher, self._workspace.policy, inputs, on_step=on_step)
+            result = await execute(
+                state, dispatcher, self._workspace.policy, inputs, on_step=on_step, on_start=on_start
+            )
             failed = next((s.error for s in result.steps if s.status == "failed"), None)
             ended = RunEnded(result.run_id, result.recipe_name, result.status, result.cost_usd, result.out_dir, failed)
         except asyncio.CancelledError:
@@ -445,11 +444,7 @@ class RecipesViewModel(ViewModel):
         self.runEnded.emit(ended)
         await self.load_unfinished()
 
-    def _on_step(
-        self, run_id: str, order: list[str], titles: dict[str, str], finished: set[str], record: StepState
-    ) -> None:
-        if record.finished:
-            finished.add(record.id)
+    def _on_step(self, run_id: str, order: list[str], titles: dict[str, str], record: StepState) -> None:
         progress = self._progress(run_id, order, titles, record)
         self.steps[record.id] = progress
         self.stepFinished.emit(progress)
@@ -514,16 +509,14 @@ class RecipesViewModel(ViewModel):
 
 
 class _Announcing:
-    """The dispatcher as the runner sees it: says when a step starts and tells the ledger
-    hub after it (the step's rows are in the ledger then, whatever its outcome)."""
+    """The dispatcher as the runner sees it: tells the ledger hub after each step (the
+    step's rows are in the ledger then, whatever its outcome)."""
 
-    def __init__(self, inner: Dispatcher, on_start: Any, events: LedgerEvents) -> None:
+    def __init__(self, inner: Dispatcher, events: LedgerEvents) -> None:
         self._inner = inner
-        self._on_start = on_start
         self._events = events
 
     async def run(self, request: RunRequest) -> RunResult:
-        self._on_start()
         try:
             return await self._inner.run(request)
         finally:
