@@ -84,6 +84,7 @@ def test_the_rows_go_in_one_job_at_the_batch_rate(tmp_path: Path, openai) -> Non
     picos = int(BATCH_ROW_USD * 10**12)
     assert {r[:6] for r in rows} == {("ok", 1, picos, 15 * 10**12, 30 * 10**12, "provider")}
     assert {(r[6], r[7]) for r in rows} == {(0, None)}  # held by the job; no latency from a queue
+    assert ledger_rows("SELECT DISTINCT run_id FROM llm_usage") == [(payload["id"],)]
     assert Decimal(payload["cost_usd"]) == 12 * BATCH_ROW_USD < 12 * STANDARD_ROW_USD
     assert held_usd() == 0  # the job's hold is released once its results are recorded
     decisions = ledger_rows("SELECT COUNT(*) FROM decisions WHERE final_model_id = 'openai/gpt-4'")

@@ -148,7 +148,7 @@ class JobItem:
     def attempt(self, worst_case_usd: Decimal | None = None) -> AttemptContext:
         return AttemptContext(
             self.request_id, 1, self.decision.options, self.model, self.input_estimate, "1024x1024",
-            False, worst_case_usd=worst_case_usd, batch=True,
+            False, worst_case_usd=worst_case_usd, batch=True, run_id=self.request.run_id,
         )  # fmt: skip
 
 
@@ -343,7 +343,7 @@ def _context(started: AttemptRecord, model: ModelSpec) -> AttemptContext:
     )  # fmt: skip
     return AttemptContext(
         started.request_id, started.attempt, options, model, started.input_tokens, "1024x1024",
-        started.exploration, worst_case_usd=started.worst_case_usd, batch=True,
+        started.exploration, worst_case_usd=started.worst_case_usd, batch=True, run_id=started.run_id,
     )  # fmt: skip
 
 
