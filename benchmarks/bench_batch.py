@@ -13,7 +13,11 @@ The batch runs in this process, as the app would run it: the services from
 ``open_services``, the batch store, the runner; the loopback server runs in a child
 process (its threads would otherwise hold the GIL against the loop). The data folder is
 a temporary one.
-Run: python benchmarks/bench_batch.py [rows] [concurrency]
+Run: python benchmarks/bench_batch.py [rows] [concurrency] [--provider-batch]
+
+``--provider-batch``: speed class ``batch``, so the rows go in one job through the fake's
+Batch API (upload, create, three polls, the output file) at the batch rates; it reports the
+same figures, the time to submit and the rows sent as chats (none expected).
 """
 
 from __future__ import annotations
@@ -58,9 +62,11 @@ sys.path.insert(0, sys.argv[1])
 from tests.fakes.openai_server import OpenAIServer
 with OpenAIServer() as server:
     server.usage = (20, 10)
+    server.batch_polls_to_end = 2
     print(server.api_url, flush=True)
     sys.stdin.readline()
     print(sum(1 for r in server.requests if r.path.endswith('/chat/completions')), flush=True)
+    print(sum(1 for r in server.requests if r.method == 'POST' and r.path == '/v1/batches'), flush=True)
 """
 
 TARGET_STALL_S = 0.050
@@ -111,8 +117,10 @@ def gc_pauses() -> list[tuple[int, float]]:
 
 
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    by_job = "--provider-batch" in sys.argv
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rows = int(args[0]) if args else 1000
+    concurrency = int(args[1]) if len(args) > 1 else 8
     home = Path(os.environ["SPARKLIO_HOME"])
     source = home / "rows.csv"
     source.write_text("name,topic\n" + "".join(f"n{i},topic {i}\n" for i in range(rows)), encoding="utf-8")
@@ -132,14 +140,34 @@ def main() -> None:
                                 "release_reservation", "record_attempt"), ledger_spent)  # fmt: skip
         store = BatchStore.open_default()
         timed(store, ("mark_running", "set_request", "finish"), store_spent)
-        options = {"no_explore": True, "no_cache": True}
+        options: dict[str, Any] = {"no_explore": True, "no_cache": True}
+        jobs = None
+        if by_job:
+            from sparklio_desktop.core.batches.jobs import JobStore
+            from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
+
+            options["speed"] = "batch"
+            jobs = ProviderBatches(services.dispatcher)
+            timed(services.ledger, ("release_reservations_for", "set_decision_model", "attempts"), ledger_spent)
+            timed(JobStore, ("create", "submitted", "seen", "settle"), store_spent)
         out = check_out_path(home / "results.jsonl")
         batch_id = store.create(
             task="copywriting_standard", template=template.text, options=options, source_path=str(source),
             out_path=str(out), concurrency=concurrency, prompts=prompts,
         )  # fmt: skip
         results = ResultsFile.open(out)
-        runner = BatchRunner(store, services.dispatcher, store.get(batch_id), results)
+        runner = BatchRunner(store, services.dispatcher, store.get(batch_id), results, jobs=jobs,
+                             first_poll_s=0.05, max_poll_s=0.2)  # fmt: skip
+        submitted_at: list[float] = []
+        if jobs is not None:
+            submit = jobs.submit
+
+            async def timed_submit(*args: Any, **kwargs: Any) -> str:
+                job_id = await submit(*args, **kwargs)
+                submitted_at.append(time.perf_counter())
+                return job_id
+
+            jobs.submit = timed_submit  # type: ignore[method-assign]
         lateness: list[float] = []
         cold: list[float] = []
 
@@ -168,7 +196,11 @@ def main() -> None:
                 elapsed = time.perf_counter() - start
                 stop.set()
                 await beat
+                if jobs is not None:
+                    await jobs.aclose()
                 await services.dispatcher.aclose()
+            if submitted_at:
+                print(f"submitted the provider job {submitted_at[0] - start:.2f} s after the start")
             return elapsed
 
         pauses = gc_pauses()
@@ -178,6 +210,7 @@ def main() -> None:
         fake.stdin.write("count\n")
         fake.stdin.flush()
         chats = int(fake.stdout.readline())
+        provider_jobs = int(fake.stdout.readline())
         store.close()
         services.close()
     finally:
@@ -186,7 +219,7 @@ def main() -> None:
     written = sum(1 for _ in out.open(encoding="utf-8"))
     print(f"gc.freeze() after start-up: {'yes' if FREEZE else 'no (SPARKLIO_BENCH_NO_FREEZE=1)'}")
     print(f"rows {rows}, concurrency {concurrency}: done {counts.done}, failed {counts.failed}, "
-          f"results lines {written}, requests to the fake {chats}")  # fmt: skip
+          f"results lines {written}, chat requests to the fake {chats}, provider jobs {provider_jobs}")  # fmt: skip
     print(f"elapsed {elapsed:.2f} s; throughput {rows / elapsed:.1f} rows/s")
     for label, spent, count in (("ledger", ledger_spent, rows + 1), ("batches file", store_spent, rows)):
         print(
@@ -203,7 +236,8 @@ def main() -> None:
     longest_gc = max(pauses, key=lambda p: p[1], default=(0, 0.0))
     print(f"garbage collections: {len(pauses)}, longest {longest_gc[1] * 1e3:.1f} ms (generation {longest_gc[0]})")
     print(f"cold start (the warm-up request: SDK import, client): longest stall {max(cold) * 1e3:.0f} ms")
-    ok = counts.done == rows and written == rows and chats == rows + 1
+    expected_chats = 1 if by_job else rows + 1  # the warm-up request is a chat either way
+    ok = counts.done == rows and written == rows and chats == expected_chats and provider_jobs == (1 if by_job else 0)
     print("all rows done, each written once" if ok else "PROBLEM: rows missing or sent twice")
     sys.exit(0 if ok else 1)
 

@@ -62,7 +62,7 @@ async def _held_job(jobs: ProviderBatches, store: BatchStore, batch) -> tuple[ob
     job = JobStore(store).create(
         batch.id, model.provider, model.id, [(i + 1, it.request_id) for i, it in enumerate(items)]
     )
-    jobs.hold(job.id, items)
+    await jobs.hold(job.id, items)
     return job, items
 
 

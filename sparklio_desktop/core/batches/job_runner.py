@@ -61,7 +61,7 @@ class ProviderJobs(Protocol):
 
     async def prepare(self, request: RunRequest, request_id: str) -> JobItem | str: ...
 
-    def hold(self, job_id: str, items: Sequence[JobItem]) -> None: ...
+    async def hold(self, job_id: str, items: Sequence[JobItem]) -> None: ...
 
     async def submit(self, job_id: str, items: Sequence[JobItem]) -> str: ...
 
@@ -73,7 +73,7 @@ class ProviderJobs(Protocol):
 
     async def collect(self, job: JobRef, request_ids: Sequence[str]) -> list[Ending]: ...
 
-    def abandon(
+    async def abandon(
         self, job: JobRef, request_ids: Sequence[str], reason: str, *, refused: bool = False
     ) -> list[Ending]: ...
 
@@ -131,7 +131,9 @@ class JobDriver:
         """Submit the rows that can go in provider jobs; returns the rows that go as normal requests."""
         rest: list[BatchRow] = []
         by_model: dict[str, list[tuple[BatchRow, JobItem]]] = {}
-        for row in rows:
+        for number, row in enumerate(rows):
+            if number % 16 == 15:
+                await asyncio.sleep(0)  # routing a thousand rows is the loop's to share
             item = await self.provider.prepare(self.request_for(row.prompt), uuid.uuid4().hex)
             if isinstance(item, str):
                 rest.append(row)
@@ -149,7 +151,7 @@ class JobDriver:
             self.batch.id, model.provider, model.id, [(row.row_index, item.request_id) for row, item in pairs]
         )
         try:
-            self.provider.hold(job.id, items)
+            await self.provider.hold(job.id, items)
         except BudgetError:  # nothing held, nothing sent: these rows go one by one instead
             self.jobs.drop(self.batch.id, job.id)
             return [row for row, _ in pairs]
@@ -159,7 +161,7 @@ class JobDriver:
             self.last_error = str(exc)
             return []
         except ProviderError as exc:  # refused: no job exists
-            self._settle(job, self.provider.abandon(job, [i.request_id for i in items], str(exc), refused=True))
+            self._settle(job, await self.provider.abandon(job, [i.request_id for i in items], str(exc), refused=True))
             return []
         self.jobs.submitted(job.id, provider_job_id)
         self.submitted_rows += len(items)
@@ -192,7 +194,7 @@ class JobDriver:
             if job.state == "submitting":
                 found = await self.provider.find(ref)
                 if found is None:
-                    self._settle(ref, self.provider.abandon(ref, self._request_ids(ref), NEVER_ARRIVED))
+                    self._settle(ref, await self.provider.abandon(ref, self._request_ids(ref), NEVER_ARRIVED))
                 else:
                     self.jobs.submitted(ref.id, found)
                 return True
@@ -202,7 +204,7 @@ class JobDriver:
             self.jobs.seen(ref.id, status)
             if status.state == "failed":
                 reason = f"the provider refused the job: {status.error or status.detail}"
-                self._settle(ref, self.provider.abandon(ref, self._request_ids(ref), reason, refused=True))
+                self._settle(ref, await self.provider.abandon(ref, self._request_ids(ref), reason, refused=True))
             elif status.state == "ended":
                 self._settle(ref, await self.provider.collect(ref, self._request_ids(ref)))
         except ProviderError as exc:

@@ -28,6 +28,7 @@ nothing of the model's speed, and the router measures speed from the ledger.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -207,9 +208,13 @@ class ProviderBatches:
             item.model, reserve_input(item.model, item.input_estimate), item.max_output, batch=True
         )  # fmt: skip
 
-    def hold(self, job_id: str, items: Sequence[JobItem]) -> None:
+    async def hold(self, job_id: str, items: Sequence[JobItem]) -> None:
         """Reserve the job's worst case with every item's ``in_flight`` row, owned by the job.
-        Raises ``BudgetError`` (nothing written) when the month cannot hold it."""
+        Raises ``BudgetError`` (nothing written) when the month cannot hold it. In a worker
+        thread: a thousand rows' prices and inserts would stall the event loop."""
+        await asyncio.to_thread(self._hold, job_id, items)
+
+    def _hold(self, job_id: str, items: Sequence[JobItem]) -> None:
         owner = provider_job_owner(job_id)
         starts = []
         total = Decimal(0)
@@ -231,6 +236,13 @@ class ProviderBatches:
         model = items[0].model
         if any(item.model.id != model.id for item in items):
             raise ValueError("one provider job is for one model")
+        await asyncio.to_thread(self._record_decisions, items)
+        endpoint = self._dispatcher.access.endpoint(model)
+        return await self._client(model.provider).submit(
+            endpoint, [item.batch_item for item in items], label=job_label(job_id)
+        )
+
+    def _record_decisions(self, items: Sequence[JobItem]) -> None:
         for item in items:
             self._ledger.record_decision(
                 item.request_id,
@@ -239,10 +251,6 @@ class ProviderBatches:
                 trace=item.decision.to_dict(),
                 exploration=item.decision.exploration,
             )
-        endpoint = self._dispatcher.access.endpoint(model)
-        return await self._client(model.provider).submit(
-            endpoint, [item.batch_item for item in items], label=job_label(job_id)
-        )
 
     # -- while it runs -----------------------------------------------------------------
     async def status(self, job: JobRef) -> JobStatus:
@@ -268,22 +276,31 @@ class ProviderBatches:
         model = self._model(job)
         results = await self._client(job.provider).results(self._dispatcher.access.endpoint(model), _submitted(job))
         by_id = {result.custom_id: result for result in results}
-        endings = [self._settle(model, request_id, by_id.get(request_id)) for request_id in request_ids]
+        return await asyncio.to_thread(self._settle_all, job, model, [(r, by_id.get(r)) for r in request_ids])
+
+    def _settle_all(
+        self, job: JobRef, model: ModelSpec, items: Sequence[tuple[str, ItemResult | None]]
+    ) -> list[Ending]:
+        """Every item's attempt finished, then the hold released (in a worker thread: a
+        thousand rows' ledger writes would stall the event loop)."""
+        endings = [self._settle(model, request_id, result) for request_id, result in items]
         self._ledger.release_reservations_for(job_label(job.id))
         return endings
 
-    def abandon(self, job: JobRef, request_ids: Sequence[str], reason: str, *, refused: bool = False) -> list[Ending]:
+    async def abandon(
+        self, job: JobRef, request_ids: Sequence[str], reason: str, *, refused: bool = False
+    ) -> list[Ending]:
         """The job never reached the provider: close its attempts at $0 and release its
         hold; each item may be sent again. ``refused``: the provider refused the job whole
         (a bad key, an invalid request): each attempt is an ``error`` with ``reason`` and
         its item fails, rather than being sent to it again and again."""
         model = self._model(job)
         if refused:
-            failure = ItemResult("", "error", error=reason)
-            endings = [self._settle(model, request_id, replace(failure, custom_id=request_id))
-                       for request_id in request_ids]  # fmt: skip
-            self._ledger.release_reservations_for(job_label(job.id))
-            return endings
+            failures = [(r, ItemResult(r, "error", error=reason)) for r in request_ids]
+            return await asyncio.to_thread(self._settle_all, job, model, failures)
+        return await asyncio.to_thread(self._let_go, job, model, request_ids, reason)
+
+    def _let_go(self, job: JobRef, model: ModelSpec, request_ids: Sequence[str], reason: str) -> list[Ending]:
         endings = [self._settle(model, request_id, None, reason=reason) for request_id in request_ids]
         self._ledger.release_reservations_for(job_label(job.id))
         return endings
