@@ -248,6 +248,7 @@ class BatchRunner:
         except SparklioError as exc:  # this row cannot run (say, no model fits it): the others go on
             record = ResultRecord(row.row_index, "failed", None, None, Decimal(0), request_id, str(exc))
         else:
+            await asyncio.sleep(0)  # the row's own writes in a turn of the loop of their own
             if result is None:
                 raise RuntimeError("the dispatcher ended without a result")
             record = ResultRecord(

@@ -186,6 +186,10 @@ class Dispatcher:
                 if isinstance(event, Finished):
                     answered = event.result.model
                 yield event
+            # One loop iteration between the attempt's writes and the decision's: many
+            # requests ending together (a batch) then share the loop with the window
+            # instead of running all their writes in one turn of it (docs/batches.md).
+            await asyncio.sleep(0)
         finally:
             self.ledger.record_decision(
                 request_id,
