@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -126,18 +125,9 @@ def _image_options(args: argparse.Namespace):
 
 def check_out_dir(name: str) -> Path:
     """``--out`` as a folder that exists and takes files, checked before anything is paid for."""
+    from sparklio_desktop.core.folders import writable_folder
 
-    out = Path(name).expanduser()
-    if out.exists() and not out.is_dir():
-        raise SparklioError(f"--out {name}: is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise SparklioError(f"--out {name}: cannot write there: {exc.strerror or exc}") from None
-    return out
+    return writable_folder(name, f"--out {name}")
 
 
 def save_images(images: tuple[bytes, ...], out: Path, stem: str) -> tuple[list[str], str | None]:

@@ -525,20 +525,9 @@ class _Announcing:
 
 def _writable_folder(folder: str) -> Path:
     """The output folder made if needed and checked to take files, before anything is paid for."""
-    import os
-    import tempfile
+    from sparklio_desktop.core.folders import writable_folder
 
-    out = Path(folder).expanduser()
-    if out.exists() and not out.is_dir():
-        raise SparklioError(f"Output folder {folder}: is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".sparklio-write-test-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise SparklioError(f"Output folder {folder}: cannot write there: {exc.strerror or exc}") from None
-    return out
+    return writable_folder(folder, f"Output folder {folder}")
 
 
 def _is_image_output(record: StepState) -> bool:
