@@ -14,6 +14,7 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from keyring.backends import null
 
 from sparklio_desktop.core.batches import BatchRunner, BatchStore
@@ -43,6 +44,23 @@ def _services(only: str):
     return open_services(workspace, keys=KeyStore(backend=null.Keyring()), probe=live)
 
 
+@pytest.fixture
+def openai_setup(tmp_path: Path, monkeypatch):
+    """The loopback OpenAI server, services routed to it alone, and a batches file."""
+    with OpenAIServer() as openai:
+        openai.usage = (20, 10)
+        openai.batch_polls_to_end = 0
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-recovery-0123456789abcdef")
+        monkeypatch.setenv("OPENAI_BASE_URL", openai.api_url)
+        services = _services("openai")
+        store = BatchStore(tmp_path / "batches.sqlite")
+        try:
+            yield openai, services, store
+        finally:
+            store.close()
+            services.close()
+
+
 def _batch(store: BatchStore, prompts: list[str]):
     batch_id = store.create(
         task="copywriting_standard", template="{q}", options=OPTIONS, source_path="rows.csv", out_path=None,
@@ -66,69 +84,51 @@ async def _held_job(jobs: ProviderBatches, store: BatchStore, batch) -> tuple[ob
     return job, items
 
 
-def test_a_job_the_provider_accepted_before_the_kill_is_found_by_its_label(tmp_path: Path, monkeypatch) -> None:
-    with OpenAIServer() as openai:
-        openai.usage = (20, 10)
-        openai.batch_polls_to_end = 0
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-recovery-0123456789abcdef")
-        monkeypatch.setenv("OPENAI_BASE_URL", openai.api_url)
-        services = _services("openai")
-        store = BatchStore(tmp_path / "batches.sqlite")
-        try:
-            batch = _batch(store, ["caption one", "caption two", "caption three"])
-            jobs = ProviderBatches(services.dispatcher)
+def test_a_job_the_provider_accepted_before_the_kill_is_found_by_its_label(openai_setup) -> None:
+    openai, services, store = openai_setup
+    batch = _batch(store, ["caption one", "caption two", "caption three"])
+    jobs = ProviderBatches(services.dispatcher)
 
-            async def go() -> None:
-                job, items = await _held_job(jobs, store, batch)
-                await jobs.submit(job.id, items)  # the provider has it; the process "dies" before storing its id
-                assert JobStore(store).open_jobs(batch.id)[0].state == "submitting"
-                driver = JobDriver(store, jobs, batch, lambda p: request_for(batch, p), lambda records: None,
-                                   first_poll_s=0.01, max_poll_s=0.01)  # fmt: skip
-                assert await driver.watch()
-                await jobs.aclose()
+    async def go() -> None:
+        job, items = await _held_job(jobs, store, batch)
+        await jobs.submit(job.id, items)  # the provider has it; the process "dies" before storing its id
+        assert JobStore(store).open_jobs(batch.id)[0].state == "submitting"
+        driver = JobDriver(store, jobs, batch, lambda p: request_for(batch, p), lambda records: None,
+                           first_poll_s=0.01, max_poll_s=0.01)  # fmt: skip
+        assert await driver.watch()
+        await jobs.aclose()
 
-            asyncio.run(go())
-            counts = store.counts(batch.id)
-            assert (counts.done, counts.pending, counts.running) == (3, 0, 0)
-            assert sum(1 for r in openai.requests if r.method == "POST" and r.path == "/v1/batches") == 1
-            outcomes = [a.outcome for i in range(1, 4) for a in services.ledger.attempts(f"{i:032x}")]
-            assert outcomes == ["ok"] * 3
-            assert services.ledger.budget_snapshot(_month())[1] == 0
-        finally:
-            store.close()
-            services.close()
+    asyncio.run(go())
+    counts = store.counts(batch.id)
+    assert (counts.done, counts.pending, counts.running) == (3, 0, 0)
+    assert sum(1 for r in openai.requests if r.method == "POST" and r.path == "/v1/batches") == 1
+    outcomes = [a.outcome for i in range(1, 4) for a in services.ledger.attempts(f"{i:032x}")]
+    assert outcomes == ["ok"] * 3
+    assert services.ledger.budget_snapshot(_month())[1] == 0
 
 
-def test_a_job_that_never_reached_the_provider_lets_its_rows_go(tmp_path: Path, monkeypatch) -> None:
-    with OpenAIServer() as openai:
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-recovery-0123456789abcdef")
-        monkeypatch.setenv("OPENAI_BASE_URL", openai.api_url)
-        services = _services("openai")
-        store = BatchStore(tmp_path / "batches.sqlite")
-        try:
-            batch = _batch(store, ["caption one", "caption two"])
-            jobs = ProviderBatches(services.dispatcher)
+def test_a_job_that_never_reached_the_provider_lets_its_rows_go(openai_setup) -> None:
+    openai, services, store = openai_setup
+    batch = _batch(store, ["caption one", "caption two"])
+    jobs = ProviderBatches(services.dispatcher)
 
-            async def go() -> None:
-                await _held_job(jobs, store, batch)  # held, then killed before the provider call
-                assert services.ledger.budget_snapshot(_month())[1] > 0
-                driver = JobDriver(store, jobs, batch, lambda p: request_for(batch, p), lambda records: None,
-                                   first_poll_s=0.01, max_poll_s=0.01)  # fmt: skip
-                assert await driver.watch()
-                await jobs.aclose()
+    async def go() -> None:
+        await _held_job(jobs, store, batch)  # held, then killed before the provider call
+        assert services.ledger.budget_snapshot(_month())[1] > 0
+        driver = JobDriver(store, jobs, batch, lambda p: request_for(batch, p), lambda records: None,
+                           first_poll_s=0.01, max_poll_s=0.01)  # fmt: skip
+        assert await driver.watch()
+        await jobs.aclose()
 
-            asyncio.run(go())
-            counts = store.counts(batch.id)
-            assert (counts.pending, counts.running, counts.done) == (2, 0, 0)
-            assert [r.job_id for r in store.rows(batch.id)] == [None, None]
-            attempts = [a for i in (1, 2) for a in services.ledger.attempts(f"{i:032x}")]
-            assert [(a.outcome, a.cost_usd) for a in attempts] == [("cancelled", Decimal(0))] * 2
-            assert "never reached the provider" in (attempts[0].error_message or "")
-            assert services.ledger.budget_snapshot(_month())[1] == 0
-            assert not any(r.path == "/v1/batches" and r.method == "POST" for r in openai.requests)
-        finally:
-            store.close()
-            services.close()
+    asyncio.run(go())
+    counts = store.counts(batch.id)
+    assert (counts.pending, counts.running, counts.done) == (2, 0, 0)
+    assert [r.job_id for r in store.rows(batch.id)] == [None, None]
+    attempts = [a for i in (1, 2) for a in services.ledger.attempts(f"{i:032x}")]
+    assert [(a.outcome, a.cost_usd) for a in attempts] == [("cancelled", Decimal(0))] * 2
+    assert "never reached the provider" in (attempts[0].error_message or "")
+    assert services.ledger.budget_snapshot(_month())[1] == 0
+    assert not any(r.path == "/v1/batches" and r.method == "POST" for r in openai.requests)
 
 
 SONNET_45 = """\
