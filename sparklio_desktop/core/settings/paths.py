@@ -41,10 +41,16 @@ def _shipped(name: str) -> Path:
     folders out beside the package (and has no data/) gets the last branch.
     """
     top = _REPO_ROOT / name
-    if (_REPO_ROOT / "pyproject.toml").is_file() and top.is_dir():
+    if source_checkout() is not None and top.is_dir():
         return top
     packaged = _PACKAGE_DIR / "data" / name
     return packaged if packaged.is_dir() else top
+
+
+def source_checkout() -> Path | None:
+    """The repository this package runs from (a checkout or an editable install), or None
+    for an installed wheel or a bundle: the same test :func:`_shipped` makes."""
+    return _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / "models").is_dir() else None
 
 
 def settings_path() -> Path:
