@@ -147,11 +147,22 @@ def test_pipx_and_uv_tool_installs_get_their_own_commands(machine, tmp_path: Pat
     )
 
 
-def test_a_custom_pipx_home_is_recognised(machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tool_environments_are_recognised_by_their_files_wherever_they_are(machine, tmp_path: Path) -> None:
     machine.without("diffusers")
-    monkeypatch.setenv("PIPX_HOME", str(tmp_path / "px"))
-    machine.installed_as(tmp_path / "px" / "venvs" / "sparklio-desktop")
+    pipx_env, uv_env = tmp_path / "px" / "sparklio", tmp_path / "tools" / "sparklio"
+    for env, marker in ((pipx_env, "pipx_metadata.json"), (uv_env, "uv-receipt.toml")):
+        env.mkdir(parents=True)
+        (env / marker).write_text("{}")
+    machine.installed_as(pipx_env)
     assert enable.local_runtime_advice().commands == ("pipx inject sparklio-desktop diffusers",)
+    machine.installed_as(uv_env)
+    assert enable.local_runtime_advice().commands == (f"uv pip install --python {sys.executable} diffusers",)
+
+
+def test_an_environment_without_pip_gets_uv_pip(machine) -> None:
+    machine.without("diffusers", "pip")
+    machine.installed_as(Path("/opt/venvs/made-by-uv"))
+    assert enable.local_runtime_advice().commands == (f"uv pip install --python {sys.executable} diffusers",)
 
 
 def test_a_bundle_points_to_the_pipx_install(machine, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,6 @@ read the CUDA version its driver supports.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -142,21 +141,14 @@ def install_kind() -> Install:
         return "bundle"
     if paths.source_checkout() is not None:
         return "checkout"
-    prefix = Path(sys.prefix).as_posix().lower() + "/"
-    if _under(prefix, ("/pipx/venvs/",), "PIPX_HOME", "venvs"):
+    prefix = Path(sys.prefix)
+    where = prefix.as_posix().lower() + "/"
+    # Each tool leaves its file in the environments it makes, wherever PIPX_HOME or UV_TOOL_DIR put them.
+    if (prefix / "pipx_metadata.json").is_file() or "/pipx/venvs/" in where:
         return "pipx"
-    if _under(prefix, ("/uv/tools/", "/uv/data/tools/"), "UV_TOOL_DIR", ""):
-        return "uv"
+    if (prefix / "uv-receipt.toml").is_file() or "/uv/tools/" in where or not _importable("pip"):
+        return "uv"  # a uv tool, or an environment without pip (uv venv): `uv pip install --python`
     return "pip"
-
-
-def _under(prefix: str, markers: tuple[str, ...], variable: str, sub: str) -> bool:
-    """Whether the environment's prefix is one of a tool's environments: its default
-    folders on Linux, macOS and Windows, or the folder the tool's variable names."""
-    configured = os.environ.get(variable)
-    if configured:
-        markers += ((Path(configured) / sub).as_posix().lower().rstrip("/") + "/",)
-    return any(marker in prefix for marker in markers)
 
 
 def commands_for(missing: tuple[str, ...], install: Install, nvidia: NvidiaDriver | None) -> tuple[str, ...]:
