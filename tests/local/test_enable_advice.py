@@ -187,3 +187,10 @@ def test_a_cpu_torch_on_an_nvidia_machine_is_told_to_reinstall_the_cuda_build(ma
     hint = enable.cuda_torch_hint()
     assert hint.startswith("An NVIDIA GPU is installed but torch is the CPU build; for its cu126 build run:")
     assert f"{sys.executable} -m pip install --force-reinstall torch --index-url {CUDA_INDEX}cu126" in hint
+
+
+def test_a_cpu_torch_in_a_pipx_environment_is_reinstalled_through_pipx_runpip(machine) -> None:
+    machine.nvidia_smi("13.1")
+    machine.installed_as(Path("/home/creator/.local/share/pipx/venvs/sparklio-desktop"))
+    hint = enable.cuda_torch_hint()
+    assert hint.endswith(f"pipx runpip sparklio-desktop install --force-reinstall torch --index-url {CUDA_INDEX}cu130")

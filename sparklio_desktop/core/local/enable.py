@@ -206,7 +206,7 @@ def cuda_torch_hint() -> str:
     index = f"{TORCH_INDEX}{nvidia.build}"
     python = f'"{sys.executable}"' if " " in sys.executable else sys.executable
     if install in ("pipx", "bundle"):
-        command = f"pipx inject --force {DISTRIBUTION} torch --index-url {index}"
+        command = f"pipx runpip {DISTRIBUTION} install --force-reinstall torch --index-url {index}"
     elif install == "uv":
         command = f"uv pip install --python {python} --reinstall torch --index-url {index}"
     else:
