@@ -196,3 +196,20 @@ def test_version_prints_the_package_version_and_imports_no_command() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"sparklio {__version__}", "0 []"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_the_installed_copy_lists_its_catalog_and_renders_the_window(installed: Path, tmp_path: Path) -> None:
+    env = _clean_env(tmp_path / "home")
+    env["PYTHONPATH"] = str(installed)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    run = [sys.executable, "-m", "sparklio_desktop"]
+    catalog = subprocess.run([*run, "catalog"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert catalog.returncode == 0 and "openai/gpt-4-turbo" in catalog.stdout, catalog.stderr
+    shots = tmp_path / "shots"
+    window = subprocess.run(
+        [*run, "--screenshot", str(shots)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert window.returncode == 0, window.stderr
+    assert {"workspace.png", "images.png", "models.png"} <= {p.name for p in shots.iterdir()}
