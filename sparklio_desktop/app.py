@@ -394,7 +394,13 @@ def build_window(ctx: GuiContext) -> MainWindow:
         "models": lazy["models"],
         "settings": SettingsView(ctx.settings),
     }
-    window = MainWindow(views, ctx.status, str(paths.data_dir() / "ui.ini"), route_panel=chat.route_panel)
+    window = MainWindow(
+        views,
+        ctx.status,
+        str(paths.data_dir() / "ui.ini"),
+        route_panel=chat.route_panel,
+        data_folder=str(paths.data_dir()),
+    )
     # The parts the tests and the screenshots reach by name.
     window.views.update(
         composer=composer_view,

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Collection, Sequence
 from typing import NoReturn
 
+from sparklio_desktop import __version__
 from sparklio_desktop.commands._datadir import check_data_dir
 from sparklio_desktop.commands._output import safe_text
 from sparklio_desktop.core.errors import SparklioError
@@ -64,6 +65,7 @@ def build_parser(commands: Collection[str] | None = None) -> OneLineParser:
     """The ``sparklio`` parser. Every subcommand is listed; those in ``commands`` (default:
     all) get their arguments, which imports their modules."""
     parser = OneLineParser(prog="sparklio", description="Route content tasks to the best model, and see why.")
+    parser.add_argument("--version", action="version", version=f"sparklio {__version__}")
     parser.add_argument("--screenshot", metavar="DIR", help="render each main view to PNG files in DIR and exit")
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     for name, help_text in COMMANDS.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sparklio_desktop.ui.viewmodels.images import CPU_WARNING
 from sparklio_desktop.ui.views import images_view
 from sparklio_desktop.ui.views.images_view import CUSTOM, ImagesView
 from tests.local.tiny_sd import TinySD, build_tiny_sd
+from tests.ui.conftest import run
 
 # A generation on the CPU of a loaded test machine takes seconds; a deadline that only
 # guards against a hang, under the suite's per-test timeout (pyproject.toml).
@@ -254,3 +256,12 @@ def test_the_viewer_opens_fitted_and_zooms_to_100_percent(qtbot, shown) -> None:
     viewer.fit()
     assert viewer.scale_factor() < 1.0
     viewer.close()
+
+
+def test_without_the_local_extra_the_panel_says_how_to_install_it(qloop, panel, monkeypatch) -> None:
+    _, view = panel
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if the `local` extra were not installed
+    run(qloop, view.vm.check_device())
+    text = view.warning_label.text()
+    assert text.startswith("Local image generation is not installed here (missing: torch).")
+    assert "[local]" in text and CPU_WARNING not in text

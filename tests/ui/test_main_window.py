@@ -160,3 +160,19 @@ def test_status_bar_spend_turns_amber_at_the_alert_mark_and_red_at_the_cap(qtbot
     assert colour() == QColor(LEVEL_COLOURS["red"]) and label.accessibleDescription() == "Budget reached"
     refresh("50")  # back under: the palette's own text colour again
     assert colour() == default_text and label.property("level") == "ok"
+
+
+def test_help_about_shows_the_version_and_the_data_folder(qtbot, make_ctx, sparklio_home):
+    from sparklio_desktop import __version__
+
+    window = build_window(make_ctx())
+    qtbot.addWidget(window)
+    assert window.about_action in window.menu_actions()
+    window.about_action.trigger()
+    about = window.about_dialog
+    assert about is not None and about.isVisible()
+    assert about.title_label.text() == f"<b>Sparklio Desktop</b> {__version__}"
+    assert about.version_label.text().startswith(f"Version {__version__} · Python ")
+    assert about.data_label.text() == f"Data folder: {sparklio_home}"
+    assert "Proprietary" in about.license_label.text()
+    about.close()

@@ -4,6 +4,7 @@ listing, pull progress to 100%, cancelling mid-pull, confirmed deletes, pickle r
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -326,3 +327,15 @@ def test_an_unusable_checkpoint_shows_why_in_full(qloop, models):
     assert note.text().startswith("unusable: ") and len(note.text()) > len("unusable: ")
     assert note.toolTip() == note.text()
     assert "good" in _cells(view, 0)
+
+
+def test_without_the_local_extra_the_sd_tab_says_how_to_install_it(qloop, models, monkeypatch):
+    vm, view, _ = models
+    run(qloop, vm.refresh_checkpoints())
+    assert view.sd_runtime_label.isHidden()  # torch and diffusers are installed on the test machine
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as if they were not
+    run(qloop, vm.refresh_checkpoints())
+    text = view.sd_runtime_label.text()
+    assert not view.sd_runtime_label.isHidden() and text == vm.local_runtime
+    assert text.startswith("Local image generation is not installed here (missing: diffusers).")
+    assert "-m pip install -e " in text and "[local]" in text  # the test runs from a checkout

@@ -31,12 +31,26 @@ def data_dir(create: bool = True) -> Path:
 
 
 def _shipped(name: str) -> Path:
-    # A source checkout keeps policies/ and models/ at the top level (the design card);
-    # an installed wheel carries copies under sparklio_desktop/data/.
+    """Where the shipped folder ``name`` (models, policies, resources) is read from.
+
+    A source checkout (editable install included) reads the top-level folders, the
+    editable source of truth the design card keeps there; an installed wheel reads the
+    copies that setup.py put under ``sparklio_desktop/data/`` at build time. The
+    checkout is recognised by its pyproject.toml beside the package, so a stray
+    ``models/`` folder in site-packages is never taken for ours. A bundle that lays the
+    folders out beside the package (and has no data/) gets the last branch.
+    """
     top = _REPO_ROOT / name
-    if top.is_dir():
+    if source_checkout() is not None and top.is_dir():
         return top
-    return _PACKAGE_DIR / "data" / name
+    packaged = _PACKAGE_DIR / "data" / name
+    return packaged if packaged.is_dir() else top
+
+
+def source_checkout() -> Path | None:
+    """The repository this package runs from (a checkout or an editable install), or None
+    for an installed wheel or a bundle: the same test :func:`_shipped` makes."""
+    return _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / "models").is_dir() else None
 
 
 def settings_path() -> Path:

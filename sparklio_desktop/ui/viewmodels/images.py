@@ -26,6 +26,7 @@ from qasync import asyncSlot
 
 from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, Finished, Routed, RunRequest, RunResult
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.local.enable import cuda_torch_hint, local_runtime_advice
 from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
 from sparklio_desktop.core.naming import model_name
 from sparklio_desktop.core.routing.router import RouteRequest
@@ -184,8 +185,15 @@ class ImagesViewModel(ViewModel):
 
     # -- the device and the pipeline --------------------------------------------------
     async def check_device(self) -> None:
-        """Warn when generation will run on the CPU (torch is imported off the loop)."""
+        """Warn when local generation cannot run (the ``local`` extra is missing: how to
+        install it here) or will run on the CPU (and, with an NVIDIA GPU present, how to get
+        torch's CUDA build). Looking for packages and importing torch happen off the loop."""
         self._device_checked = True
+        advice = await asyncio.to_thread(local_runtime_advice)
+        if not advice.ready:
+            self.warning = advice.text()
+            self.warningChanged.emit(self.warning)
+            return
         try:
             if self._local_images is not None:
                 available = await self._local_images.cuda_available()
@@ -193,7 +201,8 @@ class ImagesViewModel(ViewModel):
                 available = await asyncio.to_thread(_cuda_available)
         except ImportError:
             available = False
-        self.warning = "" if available else CPU_WARNING
+        hint = "" if available else await asyncio.to_thread(cuda_torch_hint)
+        self.warning = "" if available else "\n".join(filter(None, (CPU_WARNING, hint)))
         self.warningChanged.emit(self.warning)
 
     @asyncSlot()

@@ -37,6 +37,7 @@ from sparklio_desktop.core.local import (
     gpu_memory,
     import_checkpoint,
 )
+from sparklio_desktop.core.local.enable import local_runtime_advice
 from sparklio_desktop.core.local.ollama_admin import (
     InstalledModel,
     ModelDetails,
@@ -106,6 +107,7 @@ class ModelsViewModel(ViewModel):
     pullStateChanged = Signal(bool)  # a pull is running
     pullFinished = Signal(str, str)  # model, "success" | "cancelled" | "failed"
     checkpointsChanged = Signal(object)  # list[CheckpointRow]
+    localRuntimeChanged = Signal(str)  # how to install the `local` extra here; "" when installed
     catalogAdded = Signal(str)  # model id
     notice = Signal(str)  # a one-line outcome for the status line
 
@@ -136,6 +138,7 @@ class ModelsViewModel(ViewModel):
         self.installed: list[InstalledModel] = []
         self.running: list[RunningModel] = []
         self.checkpoints: list[CheckpointRow] = []
+        self.local_runtime = ""  # the last localRuntimeChanged text
         self.context = DEFAULT_CONTEXT
 
     # -- plumbing ------------------------------------------------------------------------
@@ -338,6 +341,9 @@ class ModelsViewModel(ViewModel):
 
         self.checkpoints = await asyncio.to_thread(work)
         self.checkpointsChanged.emit(self.checkpoints)
+        # Checkpoints list without torch; generating them needs the `local` extra: say how to get it.
+        self.local_runtime = (await asyncio.to_thread(local_runtime_advice)).text()
+        self.localRuntimeChanged.emit(self.local_runtime)
 
     async def _sd_call(self, fn: Callable[[], object], done: str) -> None:
         try:

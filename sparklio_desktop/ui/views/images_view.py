@@ -192,6 +192,7 @@ class ImagesView(QWidget):
         self.warning_label.setAccessibleName("Device warning")
         self.warning_label.setWordWrap(True)
         self.warning_label.setStyleSheet("color: #b45309;")
+        self.warning_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # commands to copy
         column = QVBoxLayout()
         column.addLayout(form)
         column.addLayout(buttons)

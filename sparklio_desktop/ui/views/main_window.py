@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from sparklio_desktop.ui.theme import LEVEL_COLOURS
 from sparklio_desktop.ui.viewmodels.payloads import StatusFigures
 from sparklio_desktop.ui.viewmodels.status import StatusViewModel
+from sparklio_desktop.ui.views.about_dialog import AboutDialog
 from sparklio_desktop.ui.widgets.format import usd_text
 
 NOTIFICATION_MS = 12_000
@@ -107,14 +108,17 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
         *,
         route_panel: QWidget | None = None,
+        data_folder: str = "",
     ) -> None:
         """``views``: the pages by name (see :data:`PAGES`; others are added after them);
-        ``route_panel``: the Chat page's right-hand panel that Ctrl+I hides."""
+        ``route_panel``: the Chat page's right-hand panel that Ctrl+I hides; ``data_folder``:
+        where Sparklio keeps this user's data, shown in Help → About."""
         super().__init__(parent)
         self.setWindowTitle("Sparklio Desktop")
         self.views = dict(views)
         self.status_vm = status_vm
         self.route_panel = route_panel
+        self.data_folder = data_folder
         self._settings = QSettings(settings_path, QSettings.Format.IniFormat)
         self.pages = QStackedWidget()
         self.pages.setAccessibleName("Pages")
@@ -223,6 +227,10 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.shortcuts_action)
         self.guide_action = self._action("First-run &guide…", None, self.guideRequested.emit)
         help_menu.addAction(self.guide_action)
+        help_menu.addSeparator()
+        self.about_action = self._action("&About Sparklio", None, self.show_about)
+        help_menu.addAction(self.about_action)
+        self.about_dialog: AboutDialog | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
         self.quick_switcher: QWidget | None = None  # the open Ctrl+K box (app.py builds it)
 
@@ -250,6 +258,13 @@ class MainWindow(QMainWindow):
         self.shortcuts_dialog.show()
         self.shortcuts_dialog.raise_()
         return self.shortcuts_dialog
+
+    def show_about(self) -> AboutDialog:
+        if self.about_dialog is None:
+            self.about_dialog = AboutDialog(self.data_folder, self)
+        self.about_dialog.show()
+        self.about_dialog.raise_()
+        return self.about_dialog
 
     def _find(self) -> None:
         self.show_page("chat")

@@ -142,6 +142,7 @@ class ModelsView(QWidget):
         vm.pullStateChanged.connect(self._on_pull_state)
         vm.pullFinished.connect(self._on_pull_finished)
         vm.checkpointsChanged.connect(self._on_checkpoints)
+        vm.localRuntimeChanged.connect(self._on_local_runtime)
         vm.notice.connect(self.notice_label.setText)
         vm.errorRaised.connect(self.notice_label.setText)
         self._on_pull_state(vm.pulling is not None)  # a view built mid-pull shows it
@@ -277,7 +278,15 @@ class ModelsView(QWidget):
         row.addWidget(self.trust_button)
         row.addWidget(self.sd_delete_button)
         row.addWidget(self.sd_refresh)
+        # Without the `local` extra the checkpoints still list; this says how to install it here.
+        self.sd_runtime_label = QLabel()
+        self.sd_runtime_label.setAccessibleName("Local generation setup")
+        self.sd_runtime_label.setWordWrap(True)
+        self.sd_runtime_label.setStyleSheet("color: #b45309;")
+        self.sd_runtime_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # commands to copy
+        self._on_local_runtime(self.vm.local_runtime)
         layout = QVBoxLayout(page)
+        layout.addWidget(self.sd_runtime_label)
         layout.addWidget(self.checkpoint_table, 1)
         layout.addLayout(row)
         return page
@@ -401,6 +410,10 @@ class ModelsView(QWidget):
             notify_done(self, "Model pull finished" if outcome == "success" else "Model pull failed", model)
 
     # -- Stable Diffusion ------------------------------------------------------------------------
+    def _on_local_runtime(self, text: str) -> None:
+        self.sd_runtime_label.setText(text)
+        self.sd_runtime_label.setVisible(bool(text))
+
     def _on_checkpoints(self, rows: list[CheckpointRow]) -> None:
         values = []
         for row in rows:
