@@ -100,7 +100,7 @@ class GalleryImage:
             "request_id": self.request_id,
             "model_id": self.model_id,
             "provider": self.provider,
-            "cost_usd": str(self.cost_usd) if self.cost_usd is not None else None,
+            "cost_usd": format(self.cost_usd, "f") if self.cost_usd is not None else None,
             "parameters": self.parameters(),
         }
 
