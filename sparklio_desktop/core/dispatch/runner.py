@@ -28,6 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core import tokens
@@ -372,6 +373,10 @@ class Dispatcher:
             seed=options.seed if options is not None else None,
             steps=options.steps if options is not None else None,
             guidance=options.guidance if options is not None else None,
+            # image-to-image and inpainting options, once the request carries them
+            init_image=_path_or_none(getattr(options, "init_image", None)),
+            strength=_number_or_none(getattr(options, "strength", None)),
+            mask=_path_or_none(getattr(options, "mask", None)),
         )
         try:
             return await asyncio.to_thread(self.gallery.record, made)
@@ -461,6 +466,15 @@ class Dispatcher:
         if tag is not None and tag != model.api_name:
             model = model.model_copy(update={"api_name": tag})
         return model
+
+
+def _path_or_none(value: object) -> Path | None:
+    """A file the request named (an init image given as bytes has no path to record)."""
+    return Path(value) if isinstance(value, str | Path) else None
+
+
+def _number_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _messages(system_prompt: str, request: RunRequest) -> list[Message]:

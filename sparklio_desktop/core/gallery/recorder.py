@@ -58,9 +58,12 @@ class ImagesMade:
     size: str | None = None
     cost_usd: Decimal = Decimal(0)  # the answering attempt's cost, for all the images
     negative_prompt: str = ""
-    seed: int | None = None
+    seed: int | None = None  # image i of a batch used seed + i
     steps: int | None = None
     guidance: float | None = None
+    init_image: Path | None = None  # image-to-image and inpainting, when the request had them
+    strength: float | None = None
+    mask: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,12 @@ def _cloud_chunks(made: ImagesMade, size: tuple[int, int] | None) -> dict[str, s
     return chunks
 
 
-def image_row(path: Path, data: bytes, source: ImageSource, **known: Any) -> GalleryImage:
+def image_row(
+    path: Path, data: bytes, source: ImageSource, *, fallback: dict[str, Any] | None = None, **known: Any
+) -> GalleryImage:
     """A gallery row for the PNG ``data`` stored at ``path``: the settings it carries,
-    then what the caller ``known`` (request id, model, cost; these win)."""
+    then what the caller ``known`` (request id, model, cost; these win); ``fallback``
+    fills what neither gives."""
     found = read_png_parameters(data)
     loras = tuple(
         LoraUse(str(item["name"]), float(item.get("weight", 1.0)), item.get("hash")) for item in found.get("loras", ())
@@ -108,6 +114,9 @@ def image_row(path: Path, data: bytes, source: ImageSource, **known: Any) -> Gal
         if key in found
     }  # fmt: skip
     fields.update({key: value for key, value in known.items() if value is not None})
+    for key, value in (fallback or {}).items():
+        if value is not None and fields.get(key) is None:
+            fields[key] = value
     return GalleryImage(path=path, source=source, loras=loras, **fields)
 
 
@@ -184,7 +193,18 @@ class GalleryRecorder:
                 if not made.local:
                     known["prompt"] = made.prompt
                     known["negative_prompt"] = made.negative_prompt
-                row = image_row(path, data, "local" if made.local else "cloud", **known)
+                fallback = {
+                    "prompt": made.prompt,
+                    "negative_prompt": made.negative_prompt,
+                    "seed": made.seed + index if made.seed is not None else None,
+                    "steps": made.steps,
+                    "guidance": made.guidance,
+                    "init_image": made.init_image,
+                    "strength": made.strength,
+                    "mask": made.mask,
+                }
+                source: ImageSource = "local" if made.local else "cloud"
+                row = image_row(path, data, source, fallback=fallback, **known)
                 ids.append(store.add(row, created_at=when))
         except (SparklioError, OSError, ValueError) as exc:
             why = f"the images were saved in {written[0].parent} but not recorded in the gallery: {exc}"
