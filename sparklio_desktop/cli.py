@@ -37,6 +37,7 @@ COMMANDS = {
     "history": "recent requests with their model, outcome and cost",
     "show": "explain a past request again: its routing decision and every attempt",
     "conversations": "list, show, search, export (md, json, html) or delete stored conversations",
+    "images": "the gallery of every generated image: list (search, checkpoint), show, rm, import A1111/ComfyUI PNGs",
     "keys": "store, list or delete provider API keys (OS keyring)",
     "config": "read or change a setting, e.g. budget.monthly_usd or budget.at_cap",
     "compare": "send one prompt to 2-4 models at once; show each answer with its speed and cost, then vote",

@@ -289,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{safe_text(Path(written[0]).parent)}",
                 file=sys.stderr,
             )
+    if result.gallery_warning:  # the images are printed and saved all the same
+        print(f"sparklio: warning: {safe_text(result.gallery_warning)}", file=sys.stderr)
     conversation_id = None
     if conversation is not None:
         try:

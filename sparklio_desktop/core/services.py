@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where they are built: `sparklio route` opens no se
     from sparklio_desktop.core.budget import AtCapPolicy, BudgetGuard
     from sparklio_desktop.core.cache import ResponseCache
     from sparklio_desktop.core.dispatch import Dispatcher
+    from sparklio_desktop.core.gallery.recorder import GalleryRecorder
     from sparklio_desktop.core.ledger import LedgerStore
     from sparklio_desktop.core.local.sd.service import LazyStableDiffusion
     from sparklio_desktop.core.ratings import Vote
@@ -50,8 +51,10 @@ class Services:
     votes: VoteStore  # comparisons and votes
     ratings: RatingQualities  # call planner.ratings_changed() after a vote
     planner: RoutePlanner  # the live state and every routing decision
+    gallery: GalleryRecorder  # every answered image, written and recorded (opens gallery.sqlite on the first)
 
     def close(self) -> None:
+        self.gallery.close()
         self.local_images.close()
         self.votes.close()
         self.cache.close()
@@ -92,6 +95,7 @@ def open_services(
     """
     from sparklio_desktop.core.cache import ResponseCache
     from sparklio_desktop.core.dispatch import Dispatcher
+    from sparklio_desktop.core.gallery.recorder import GalleryRecorder
     from sparklio_desktop.core.ledger import LedgerStore, current_month
     from sparklio_desktop.core.local.sd.service import LazyStableDiffusion  # the local package: not on `route`
     from sparklio_desktop.core.ratings.state import RatingQualities
@@ -123,6 +127,7 @@ def open_services(
         ratings=ratings,
         speeds=lambda: measure(ledger.speed_rows()),
     )
+    gallery = GalleryRecorder()  # opens gallery.sqlite on the first image: a text run creates nothing
     dispatcher = Dispatcher(
         workspace,
         ledger=ledger,
@@ -133,8 +138,9 @@ def open_services(
         planner=planner,
         local_images=local_images,
         settings=settings,
+        gallery=gallery,
     )
-    return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings, planner)
+    return Services(workspace, ledger, cache, budget, keys, dispatcher, local_images, votes, ratings, planner, gallery)
 
 
 def route_planner(workspace: Workspace, *, all_available: bool = False) -> RoutePlanner:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sparklio_desktop.core.budget import BudgetStatus, Reservation
     from sparklio_desktop.core.cache import CachedResponse
+    from sparklio_desktop.core.gallery.recorder import ImagesMade, RecordedImages
     from sparklio_desktop.core.ledger import AttemptRecord
     from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
     from sparklio_desktop.core.policy.families import Resolution
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.routing.planner import SessionFailures
     from sparklio_desktop.core.routing.router import RouteRequest
 
-__all__ = ["AnswerCache", "AttemptLedger", "Budget", "ClientFactory", "KeySource", "LocalImageEngine", "Planner"]
+__all__ = [
+    "AnswerCache", "AttemptLedger", "Budget", "ClientFactory", "ImageGallery", "KeySource", "LocalImageEngine",
+    "Planner",
+]  # fmt: skip
 
 
 class AnswerCache(Protocol):
@@ -112,6 +116,14 @@ class LocalImageEngine(Protocol):
     ) -> tuple[tuple[bytes, ...], float]:
         """PNG images and the GPU seconds they took."""
         ...
+
+
+class ImageGallery(Protocol):
+    """Where every answered image request's images are kept (core.gallery.GalleryRecorder):
+    written under the data folder and recorded. Called from a worker thread; never raises
+    (a failure is the result's ``warning``)."""
+
+    def record(self, made: ImagesMade) -> RecordedImages: ...
 
 
 # An engine that shares the GPU with Ollama frees it before a local model is loaded.

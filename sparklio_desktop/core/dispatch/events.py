@@ -66,6 +66,11 @@ class RunResult:
     error: str | None = None  # why no model answered, in the provider's words where it has them
     budget_alert: str | None = None
     saved_usd: Decimal = Decimal(0)
+    # The gallery's record of the images (core/gallery): their ids, the files written under
+    # <data>/images, and why they could not all be kept (a warning: the images are paid for).
+    gallery_ids: tuple[str, ...] = ()
+    image_files: tuple[str, ...] = ()
+    gallery_warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,6 +98,7 @@ class RunResult:
             "budget_alert": self.budget_alert,
             "images": len(self.images),
             "embeddings": len(self.vectors),
+            "gallery_ids": list(self.gallery_ids),
         }
 
 

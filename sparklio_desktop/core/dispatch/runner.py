@@ -27,6 +27,8 @@ import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core import tokens
@@ -49,6 +51,7 @@ from sparklio_desktop.core.dispatch.request import RunRequest
 from sparklio_desktop.core.dispatch.reserve import max_output_tokens, reserve
 from sparklio_desktop.core.dispatch.watchdog import StallLimits
 from sparklio_desktop.core.errors import BudgetError, SparklioError
+from sparklio_desktop.core.gallery.recorder import ImagesMade, RecordedImages
 from sparklio_desktop.core.money import format_usd_distinct
 from sparklio_desktop.core.policy.catalog import ModelSpec
 from sparklio_desktop.core.policy.routing_policy import SpeedClass, TaskSpec
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
         AttemptLedger,
         Budget,
         ClientFactory,
+        ImageGallery,
         KeySource,
         LocalImageEngine,
         Planner,
@@ -141,11 +145,13 @@ class Dispatcher:
         local_images: LocalImageEngine | None = None,
         settings: Settings | None = None,
         clients: ClientFactory | None = None,
+        gallery: ImageGallery | None = None,
     ) -> None:
         """``planner`` routes every request (core.services builds the one the previews
         share); without one, a planner over ``live`` (the machine's facts; default:
         everything available) is made for this dispatcher alone. ``clients`` builds the
-        provider clients (default: the registry's, over ``http_client``)."""
+        provider clients (default: the registry's, over ``http_client``). ``gallery``
+        keeps the images of every answered image request (core/gallery/recorder.py)."""
         self.workspace = workspace
         self.ledger = ledger
         self.keys = keys
@@ -159,6 +165,7 @@ class Dispatcher:
             self._clients, self._access, local_images, lambda: self.workspace.policy.dispatch.ollama_load_allowance_s
         )
         self._recorder = record.AttemptRecorder(ledger, self._access.secrets_of)
+        self.gallery = gallery
 
     # -- public ----------------------------------------------------------------
     @property
@@ -249,6 +256,7 @@ class Dispatcher:
                 yield event
             if run.answer is not None:
                 answered, state = run.answer
+                kept = await self._keep_images(run, model, state)
                 yield Finished(
                     run.result(
                         model=answered,
@@ -257,6 +265,9 @@ class Dispatcher:
                         image_size=request.route.image_size,
                         vectors=state.vectors,
                         budget_alert=self._alert(),
+                        gallery_ids=kept.ids,
+                        image_files=tuple(str(p) for p in kept.paths),
+                        gallery_warning=kept.warning,
                     )
                 )
                 return
@@ -345,6 +356,37 @@ class Dispatcher:
             if reservation is not None and self.budget is not None:
                 self.budget.settle(reservation)
 
+    async def _keep_images(self, run: _Run, model: ModelSpec, state: AttemptState) -> RecordedImages:
+        """The gallery's record of the answer's images (written under the data folder, one
+        row each), off the event loop. The images are paid for: whatever goes wrong here is
+        a warning on the result, never a lost answer."""
+        if self.gallery is None or not state.images:
+            return RecordedImages()
+        options = run.request.image_options
+        made = ImagesMade(
+            request_id=run.request_id,
+            prompt=run.request.prompt,
+            images=state.images,
+            model_id=model.id,
+            model_name=model.name,
+            provider=model.provider,
+            local=model.local,
+            size=run.request.route.image_size or (None if model.local else run.request.paid_image_size),
+            cost_usd=run.attempts[-1].cost_usd if run.attempts else Decimal(0),
+            negative_prompt=options.negative_prompt if options is not None else "",
+            seed=options.seed if options is not None else None,
+            steps=options.steps if options is not None else None,
+            guidance=options.guidance if options is not None else None,
+            # image-to-image and inpainting options, once the request carries them
+            init_image=_path_or_none(getattr(options, "init_image", None)),
+            strength=_number_or_none(getattr(options, "strength", None)),
+            mask=_path_or_none(getattr(options, "mask", None)),
+        )
+        try:
+            return await asyncio.to_thread(self.gallery.record, made)
+        except Exception as exc:  # noqa: BLE001 - a recorder that broke its promise: the paid answer still goes out
+            return RecordedImages(warning=f"the images were not recorded in the gallery: {exc}")
+
     def _apply(self, action: NextAction, run: _Run, attempt: AttemptContext) -> None:
         """What a next action asks of the session: the route planner's session failures
         (so the next preview and run leave the provider or model out too), a key to read
@@ -428,6 +470,15 @@ class Dispatcher:
         if tag is not None and tag != model.api_name:
             model = model.model_copy(update={"api_name": tag})
         return model
+
+
+def _path_or_none(value: object) -> Path | None:
+    """A file the request named (an init image given as bytes has no path to record)."""
+    return Path(value) if isinstance(value, str | Path) else None
+
+
+def _number_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _messages(system_prompt: str, request: RunRequest) -> list[Message]:

@@ -6,7 +6,11 @@ ComfyUI, InvokeAI, Civitai and image viewers already parse:
 
     a cat in a hat
     Negative prompt: blurry
-    Steps: 25, Sampler: Euler, CFG scale: 7, Seed: 42, Size: 512x512, Model: dreamshaper_8
+    Steps: 25, Sampler: Euler, CFG scale: 7, Seed: 42, Size: 512x512, Model hash: 879db523c3, Model: dreamshaper_8
+
+``Model hash`` is the checkpoint's AutoV2 hash (core/local/model_hash.py) and ``Lora
+hashes`` (``"name: hash, name: hash"``) names the LoRAs used, as A1111 writes them, so
+Civitai and other tools recognise the models.
 
 Pillow is imported inside the functions: it arrives with the ``local`` extra.
 """
@@ -38,6 +42,8 @@ class ImageMeta:
     model: str
     sampler: str = "Euler"
     model_type: str = ""
+    model_hash: str = ""  # AutoV2 (10 hex digits); "" when unknown (a diffusers folder)
+    lora_hashes: tuple[tuple[str, str], ...] = ()  # (LoRA name, AutoV2 hash)
 
 
 def _fmt_number(value: float) -> str:
@@ -60,9 +66,13 @@ def a1111_parameters(meta: ImageMeta) -> str:
         ("CFG scale", _fmt_number(meta.guidance)),
         ("Seed", str(meta.seed)),
         ("Size", f"{meta.width}x{meta.height}"),
-        ("Model", meta.model),
-        ("Version", SOFTWARE),
     ]
+    if meta.model_hash:
+        fields.append(("Model hash", meta.model_hash))
+    fields.append(("Model", meta.model))
+    if meta.lora_hashes:
+        fields.append(("Lora hashes", ", ".join(f"{name}: {digest}" for name, digest in meta.lora_hashes)))
+    fields.append(("Version", SOFTWARE))
     lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in fields))
     return "\n".join(lines)
 
@@ -81,6 +91,8 @@ def text_chunks(meta: ImageMeta) -> dict[str, str]:
     }
     if meta.model_type:
         chunks["model_type"] = meta.model_type
+    if meta.model_hash:
+        chunks["model_hash"] = meta.model_hash
     chunks["parameters"] = a1111_parameters(meta)
     chunks["Software"] = SOFTWARE
     return chunks

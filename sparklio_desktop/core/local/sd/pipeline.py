@@ -34,6 +34,7 @@ from sparklio_desktop.core.local.errors import (
     LocalModelError,
     PickleRefused,
 )
+from sparklio_desktop.core.local.model_hash import autov2_hash
 from sparklio_desktop.core.local.png_meta import ImageMeta, encode_png
 from sparklio_desktop.core.local.sd.configs import prepare_config_dir
 from sparklio_desktop.core.local.sd.diffusers_dirs import folder_weights, is_diffusers_folder
@@ -366,7 +367,7 @@ class LocalImageEngine:
         meta = ImageMeta(
             prompt=req.prompt, negative_prompt=req.negative_prompt, seed=seed, steps=req.steps,
             guidance=req.guidance, width=image.width, height=image.height, model=_model_name(info.checkpoint),
-            sampler=sampler, model_type=info.model_type.value,
+            sampler=sampler, model_type=info.model_type.value, model_hash=autov2_hash(info.checkpoint) or "",
         )  # fmt: skip
         return GeneratedImage(encode_png(image, meta), seed, seconds, image.width, image.height, meta)
 
