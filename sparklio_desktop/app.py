@@ -774,6 +774,27 @@ def _import_the_core_before_qt() -> None:
     import sparklio_desktop.core.workspace  # noqa: F401 - imported for the side effect of being loaded
 
 
+def _set_identity(app: Any) -> None:
+    """The name, icon and desktop-file name the OS shows (task bar, notifications, keyring
+    prompts): "Sparklio". The icons come from ``resources/icons`` when they are there
+    (``sparklio.svg`` and PNG sizes); a checkout without them starts with Qt's default."""
+    from PySide6.QtGui import QGuiApplication, QIcon
+
+    app.setApplicationName("Sparklio")
+    app.setApplicationDisplayName("Sparklio")
+    app.setOrganizationName("Sparklio")
+    QGuiApplication.setDesktopFileName("sparklio")
+    from sparklio_desktop.core.settings.paths import resources_dir
+
+    folder = resources_dir() / "icons"
+    files = sorted(folder.glob("sparklio*.png")) + sorted(folder.glob("sparklio.svg")) if folder.is_dir() else []
+    if files:
+        icon = QIcon()
+        for path in files:
+            icon.addFile(str(path))
+        app.setWindowIcon(icon)
+
+
 def run_app(screenshot_dir: str | None = None) -> int:
     """Open the window and run the event loop until it closes; returns the exit status."""
     import asyncio
@@ -783,8 +804,7 @@ def run_app(screenshot_dir: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Sparklio Desktop")
-    app.setOrganizationName("Sparklio")
+    _set_identity(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 

@@ -80,6 +80,9 @@ class MigrationSet:
             "CREATE TABLE IF NOT EXISTS _migrations ( name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)"
         )
         done = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _migrations")}
+        newer = sorted(done - set(self.names))
+        if newer:  # a downgrade: refuse before anything is written (the caller rolls back)
+            raise DatabaseFileError(Path(engine.url.database or ""), self.label, "unopenable", newer_detail(newer))
         ran: list[str] = []
         for name, fn in self._steps:
             if name in done:
@@ -99,6 +102,11 @@ class MigrationSet:
             )
             ran.append(name)
         return ran
+
+
+def newer_detail(newer: list[str]) -> str:
+    """Why a file written by a newer Sparklio is refused (it lists migrations this code lacks)."""
+    return f"written by a newer Sparklio (migration {', '.join(newer)}); update Sparklio to use it"
 
 
 def execute_all(conn: Connection, *statements: str) -> None:

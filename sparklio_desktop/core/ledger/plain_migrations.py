@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
 
+from sparklio_desktop.core.ledger.migrations import newer_detail
 from sparklio_desktop.core.ledger.sqlite_file import (
     BUSY_TIMEOUT_MS,
     DatabaseFileError,
@@ -31,6 +32,14 @@ from sparklio_desktop.core.ledger.sqlite_file import (
 __all__ = ["Migration", "PlainMigrations", "open_migrated"]
 
 Migration = Callable[[sqlite3.Connection], None]
+
+
+class NewerFileError(Exception):
+    """The file lists migrations this code does not know: a newer Sparklio wrote it."""
+
+    def __init__(self, newer: list[str]) -> None:
+        self.newer = newer
+        super().__init__(", ".join(newer))
 
 
 class PlainMigrations:
@@ -56,6 +65,9 @@ class PlainMigrations:
         """Run the migrations ``_migrations`` does not list, inside the caller's transaction."""
         conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_utc TEXT NOT NULL)")
         done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        newer = sorted(done - set(self.names))
+        if newer:  # a downgrade: refused before anything is written
+            raise NewerFileError(newer)
         ran: list[str] = []
         for name, fn in self._steps:
             if name in done:
@@ -97,6 +109,10 @@ def open_migrated(
         conn.execute("BEGIN IMMEDIATE")
         try:
             migrations.apply_pending(conn, now_text)
+        except NewerFileError as exc:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise make("unopenable", newer_detail(exc.newer)) from None
         except sqlite3.Error as exc:
             with suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")

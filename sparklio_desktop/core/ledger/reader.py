@@ -31,11 +31,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from sparklio_desktop.core.ledger import reports, reservations
-from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, newer_detail
 from sparklio_desktop.core.ledger.records import RequestSummary, SpendSummary
 from sparklio_desktop.core.ledger.sqlite_file import (
     BUSY_TIMEOUT_MS,
     LABEL,
+    DatabaseFileError,
     check_folder_writable,
     check_not_empty,
     configure_connection,
@@ -82,12 +83,18 @@ class LedgerReader:
         except sqlite3.Error:
             reader.close()
             return None  # the store says what is wrong with the file
+        except DatabaseFileError:
+            reader.close()
+            raise
         return reader
 
     def _as_the_store_leaves_it(self) -> bool:
         """Every migration ran, and no ended process left an attempt or a reservation open."""
         with self._snapshot() as db:
             done = {name for (name,) in db.execute("SELECT name FROM _migrations")}  # as MigrationSet.apply reads
+            newer = sorted(done - set(LEDGER_MIGRATIONS.names))
+            if newer:  # a downgrade: refused here as the store refuses it, nothing written
+                raise DatabaseFileError(self.path, LABEL, "unopenable", newer_detail(newer))
             if not set(LEDGER_MIGRATIONS.names) <= done:
                 return False
             return not reservations.find_orphans(db)  # the store's own check, on this connection
