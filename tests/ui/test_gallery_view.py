@@ -93,9 +93,12 @@ def loaded_rows(view: GalleryView) -> int:
 def test_pages_load_as_the_grid_scrolls(gallery, qloop):
     view, _store = gallery(450)
     model = view.vm.model
-    assert model.total == 450 and set(model._pages) == {0}  # only the first page read
+    assert model.total == 450 and 0 in model._pages and 200 not in model._pages  # not read before it shows
     view.grid.scrollToBottom()
     wait_until(qloop, lambda: 400 in model._pages)
+    assert 200 not in model._pages  # jumped over: never looked at
+    view.grid.scrollTo(model.index(300))
+    wait_until(qloop, lambda: 200 in model._pages)
     assert model.item(449) is not None and model.item(449).prompt.endswith("number 449")
     # Thumbnails decode off the loop into the cache, a placeholder until then.
     wait_until(qloop, lambda: model.cached(model.item(449).id))
@@ -148,6 +151,7 @@ def test_use_these_settings_fills_the_images_form(gallery, qloop, qtbot):
     qtbot.addWidget(form)
     view.vm.settingsChosen.connect(images_vm.use_settings)
     view.select_row(2)
+    wait_until(qloop, lambda: view.use_button.isEnabled())
     qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
     settings = form.settings()
     assert settings.prompt == "a cat in the snow number 2" and settings.negative_prompt == "blurry"
@@ -159,6 +163,7 @@ def test_use_these_settings_fills_the_images_form(gallery, qloop, qtbot):
 def test_delete_asks_then_removes_the_row_and_the_file_when_asked(gallery, qloop, also_file):
     view, store = gallery(6)
     view.select_row(0)
+    wait_until(qloop, lambda: view.vm.current is not None)
     item = view.vm.current
     assert item is not None
     # Cancel keeps it.
