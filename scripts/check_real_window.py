@@ -13,7 +13,8 @@ scripts/check_real_window.py --out DIR``; ``.ci/run`` does. Exit status 0 when t
 arrived, the ledger has its row and the app exited by itself with status 0; the screenshot
 is ``DIR/real-window.png`` either way (what the window showed when it failed), and the
 Recipes page's are ``DIR/real-window-recipes.png`` (each step's own options) and
-``DIR/real-window-recipes-budget.png`` (after Alt+B, Down: the low tier).
+``DIR/real-window-recipes-budget.png`` (after Alt+B, Down: the low tier); the Images
+page's Gallery tab over ten seeded images is ``DIR/real-window-gallery.png``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,37 @@ def _wait(condition: object, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def _seed_gallery(home: Path) -> None:
+    """A few images in the gallery (gallery.sqlite and small PNGs) for the Gallery tab."""
+    from datetime import UTC, datetime, timedelta
+
+    from PySide6.QtGui import QColor, QImage
+
+    from sparklio_desktop.core.gallery import GalleryImage, GalleryStore, LoraUse
+
+    folder = home / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    prompts = (
+        "a pumpkin latte on an oak table, morning light",
+        "a cosy reading corner, autumn leaves outside",
+        "a castle on a hill at dusk, oil painting",
+        "a cat in the snow, watercolour",
+        "a red fox in a forest",
+    )
+    with GalleryStore(home / "gallery.sqlite") as store:
+        for i, prompt in enumerate(prompts * 2):
+            image = QImage(256, 256, QImage.Format.Format_RGB32)
+            image.fill(QColor.fromHsv(i * 36 % 360, 150, 220))
+            path = folder / f"image-{i}.png"
+            image.save(str(path), "PNG")
+            store.add(
+                GalleryImage(path=path, prompt=prompt, negative_prompt="blurry", width=512, height=512, seed=1000 + i,
+                             steps=25, guidance=7.0, scheduler="euler_a", checkpoint=("sd15", "sdxl-base")[i % 2],
+                             checkpoint_hash="abcdef0123", loras=(LoraUse("ink", 0.7),), request_id=f"req-{i}"),
+                created_at=datetime.now(UTC) - timedelta(hours=i),
+            )  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for real-window.png")
@@ -80,6 +112,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, server:
         server.reply_text = ANSWER
         home = Path(tmp)
+        _seed_gallery(home)
         env = {
             **os.environ,
             "SPARKLIO_HOME": str(home),
@@ -118,6 +151,13 @@ def main() -> int:
             _xdotool("key", "Down")  # "recipe's own" -> "low": planned again at once
             time.sleep(2.0)
             _grab(args.out / "real-window-recipes-budget.png")
+            _xdotool("key", "ctrl+2")  # the Images page, then its Gallery tab
+            time.sleep(1.5)
+            _xdotool("key", "ctrl+Tab")
+            time.sleep(2.0)  # the first page read and the thumbnails decoded
+            _xdotool("key", "Tab", "Tab", "Tab", "Tab", "Right")  # into the grid: an image chosen
+            time.sleep(1.5)
+            _grab(args.out / "real-window-gallery.png")
         except (RuntimeError, TimeoutError, IndexError) as exc:
             failure = str(exc) or type(exc).__name__
         finally:

@@ -361,6 +361,20 @@ def build_window(ctx: GuiContext) -> MainWindow:
             view.vm.catalogAdded.connect(lambda _id: catalog_changed(ctx))
         elif name == "images":  # the inspector opens on the image's ledger record
             view.vm.requestCompleted.connect(ctx.inspector.open_request)
+        elif name == "gallery":  # new images show; its settings go to the Images form
+            ctx.events.ledgerChanged.connect(view.vm.ledger_changed)
+            images: Any = lazy["images"].ensure_built()  # built, not shown: the GPU probe waits for the tab
+
+            def use_settings(settings: Any) -> None:
+                images.vm.use_settings(settings)
+                images_page.setCurrentWidget(lazy["images"])
+
+            def use_init(path: str) -> None:
+                images.vm.use_init_image(path)
+                images_page.setCurrentWidget(lazy["images"])
+
+            view.vm.settingsChosen.connect(use_settings)
+            view.vm.initImageChosen.connect(use_init)
 
     def build(name: str) -> Any:
         import importlib
@@ -374,8 +388,13 @@ def build_window(ctx: GuiContext) -> MainWindow:
 
     lazy = {
         name: LazyTab(partial(build, name), partial(register, name))
-        for name in ("images", "compare", "leaderboard", "recipes", "batches", "models")
+        for name in ("images", "gallery", "compare", "leaderboard", "recipes", "batches", "models")
     }
+    # Images: the form that generates, and the gallery of what was generated, on one rail page.
+    images_page = QTabWidget()
+    images_page.setAccessibleName("Images")
+    images_page.addTab(lazy["images"], "Create")
+    images_page.addTab(lazy["gallery"], "Gallery")
     compare_page = QTabWidget()
     compare_page.setAccessibleName("Compare")
     compare_page.addTab(lazy["compare"], "Arena")
@@ -387,7 +406,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
     jobs_page.addTab(lazy["batches"], "Batches")
     views: dict[str, Any] = {
         "chat": chat,
-        "images": lazy["images"],
+        "images": images_page,
         "compare": compare_page,
         "recipes": jobs_page,
         "spend": SpendView(ctx.spend),
@@ -411,6 +430,8 @@ def build_window(ctx: GuiContext) -> MainWindow:
         leaderboard=lazy["leaderboard"],
         recipe_list=lazy["recipes"],
         batches=lazy["batches"],
+        image_studio=lazy["images"],
+        gallery=lazy["gallery"],
     )
     window_ref.append(window)
     for vm in ctx.view_models():

@@ -67,7 +67,7 @@ def build_images_unshown(window) -> QWidget:
     """The Images panel built but never shown: showing it checks the GPU by importing torch
     in a worker thread (ImagesViewModel.check_device), and a test process that did so
     crashed later in Qt's timer dispatch. Its mnemonics are read from the widget tree."""
-    panel = window.views["images"].ensure_built()
+    panel = window.views["image_studio"].ensure_built()
     assert panel._device_asked is False  # the probe did not start
     return window.views["images"]
 
@@ -89,6 +89,15 @@ def test_no_mnemonic_clash_on_any_page(qtbot, qloop, make_ctx):
         for page in window.page_names:
             if page == "images":
                 widget = build_images_unshown(window)
+                # The Gallery tab, read as the Images page shows it when chosen (not shown either).
+                gallery = window.views["gallery"]
+                gallery.ensure_built()
+                widget.setCurrentWidget(gallery)
+                run(qloop, shown())
+                read["gallery"] = page_mnemonics(window, widget)
+                if clashes := clashes_of(window, widget):
+                    found["gallery"] = clashes
+                widget.setCurrentWidget(window.views["image_studio"])
             else:
                 window.show_page(page)
                 run(qloop, shown())
@@ -102,6 +111,9 @@ def test_no_mnemonic_clash_on_any_page(qtbot, qloop, make_ctx):
     assert found == {}
     # The pages were read, not skipped: each page's own letters are there.
     assert "&Generate" in read["images"]["g"] and "G&uidance" in read["images"]["u"]
+    gallery = read["gallery"]  # the Gallery tab's own letters, without the form's
+    assert "&Use these settings" in gallery["u"] and "D&elete…" in gallery["e"] and "Sea&rch" in gallery["r"]
+    assert "g" not in gallery
     assert "B&oth bad" in read["compare"]["o"] and "&Stable Diffusion" in read["models"]["s"]
     assert "&Run" in read["recipes"]["r"] and "&Edit a copy" in read["recipes"]["e"]
     recipes = read["recipes"]  # the run options: budget, speed, quality, voice, the folder
@@ -116,5 +128,5 @@ def test_a_clash_is_found(qtbot, make_ctx):
     qtbot.addWidget(window)
     page = build_images_unshown(window)
     assert clashes_of(window, page) == {}
-    page.panel.layout().addWidget(QPushButton("&Hints"))
+    window.views["image_studio"].panel.layout().addWidget(QPushButton("&Hints"))
     assert clashes_of(window, page) == {"h": ["&Help", "&Hints"]}

@@ -86,6 +86,8 @@ class ImagesViewModel(ViewModel):
     warningChanged = Signal(str)  # "" when there is nothing to warn about
     notice = Signal(str)
     requestCompleted = Signal(str)  # request id: the ledger has its rows
+    settingsApplied = Signal(object)  # ImageSettings the form should show (the Gallery's "Use these settings")
+    initImageRequested = Signal(str)  # TODO(issue 15): the form has no init image field yet; image-to-image reads it
 
     def __init__(
         self,
@@ -111,6 +113,16 @@ class ImagesViewModel(ViewModel):
     @property
     def busy(self) -> bool:
         return self._running is not None
+
+    def use_settings(self, settings: ImageSettings) -> None:
+        """Fill the form with ``settings`` (a gallery image's); the user then presses Generate."""
+        self.settingsApplied.emit(settings)
+
+    def use_init_image(self, path: str) -> None:
+        """Take ``path`` as the init image. TODO(issue 15): no init-image field or image-to-image
+        run yet; the signal is there for the form that adds them, and the user is told."""
+        self.initImageRequested.emit(path)
+        self.notice.emit(f"Init image chosen: {path} (image-to-image is not in this form yet)")
 
     # -- generating ------------------------------------------------------------------
     @asyncSlot()

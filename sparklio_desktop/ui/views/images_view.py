@@ -115,6 +115,7 @@ class ImagesView(QWidget):
         vm.warningChanged.connect(self._on_warning)
         vm.notice.connect(self.notice_label.setText)
         vm.errorRaised.connect(self.notice_label.setText)
+        vm.settingsApplied.connect(self.show_settings)
         self._on_busy(vm.busy)
         self._on_warning(vm.warning)
 
@@ -270,6 +271,20 @@ class ImagesView(QWidget):
             batch_count=self.batch_spin.value(),
             previews=self.previews_check.isChecked(),
         )
+
+    def show_settings(self, settings: ImageSettings) -> None:
+        """Put ``settings`` in the form (the view-model's ``settingsApplied``)."""
+        self.prompt_edit.setPlainText(settings.prompt)
+        self.negative_edit.setPlainText(settings.negative_prompt)
+        self.steps_spin.setValue(settings.steps)
+        self.guidance_spin.setValue(settings.guidance)
+        size = settings.size
+        self.size_combo.setCurrentText(size if size in SIZE_PRESETS else CUSTOM)
+        self.width_spin.setValue(settings.width)
+        self.height_spin.setValue(settings.height)
+        self.random_seed_check.setChecked(settings.seed is None)
+        if settings.seed is not None:
+            self.seed_spin.setValue(min(settings.seed, MAX_SEED))
 
     def _on_generate(self) -> None:
         self.vm.generate(self.settings())
