@@ -25,13 +25,11 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from sparklio_desktop.core.conversations.fts_query import fts_query
 from sparklio_desktop.core.conversations.records import (
@@ -46,7 +44,7 @@ from sparklio_desktop.core.conversations.records import (
 )
 from sparklio_desktop.core.conversations.schema import MIGRATIONS
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.ledger.plain_migrations import open_migrated
+from sparklio_desktop.core.ledger.plain_migrations import PlainStore, open_migrated
 from sparklio_desktop.core.ledger.sqlite_file import (
     file_error,
 )
@@ -140,7 +138,7 @@ def _snippets(conn: sqlite3.Connection, table: str, match: str, rowids: Sequence
     return {int(rowid): str(text) for rowid, text in rows}
 
 
-class ConversationStore:
+class ConversationStore(PlainStore):
     """SQLite file ``data_dir()/conversations.sqlite`` (WAL), FTS5 over turn text and titles."""
 
     def __init__(self, path: Path) -> None:
@@ -170,38 +168,6 @@ class ConversationStore:
             classify=self._file_error,
             make=lambda problem, detail: ConversationsFileError(path, problem, detail),
         )
-
-    def close(self) -> None:
-        with self._lock, suppress(sqlite3.Error):
-            self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction (a write takes the lock up front); file errors become one line."""
-        with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                translated = self._file_error(exc)
-                if translated is None:
-                    raise
-                raise translated from None
 
     # -- conversations ----------------------------------------------------------------
 

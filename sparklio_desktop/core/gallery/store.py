@@ -24,12 +24,11 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sparklio_desktop.core.conversations.fts_query import fts_query
 from sparklio_desktop.core.errors import SparklioError
@@ -41,7 +40,7 @@ from sparklio_desktop.core.gallery.records import (
     LoraUse,
 )
 from sparklio_desktop.core.gallery.schema import MIGRATIONS
-from sparklio_desktop.core.ledger.plain_migrations import open_migrated
+from sparklio_desktop.core.ledger.plain_migrations import PlainStore, open_migrated
 from sparklio_desktop.core.ledger.sqlite_file import file_error
 from sparklio_desktop.core.money import from_picodollars, to_picodollars
 from sparklio_desktop.core.settings import paths
@@ -106,7 +105,7 @@ def _image(row: Sequence[Any]) -> GalleryImage:
     )
 
 
-class GalleryStore:
+class GalleryStore(PlainStore):
     """SQLite file ``data_dir()/gallery.sqlite`` (WAL), FTS5 over prompts, thumbnails beside it."""
 
     def __init__(self, path: Path) -> None:
@@ -133,38 +132,6 @@ class GalleryStore:
         if found is None and isinstance(exc, sqlite3.OperationalError) and _FTS_BROKEN.search(str(exc)):
             return GalleryFileError(self.path, "damaged", f"its search index is damaged: {exc}")
         return GalleryFileError.wrap(found) if found is not None else None
-
-    def close(self) -> None:
-        with self._lock, suppress(sqlite3.Error):
-            self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction (a write takes the lock up front); file errors become one line."""
-        with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                translated = self._file_error(exc)
-                if translated is None:
-                    raise
-                raise translated from None
 
     # -- writing ----------------------------------------------------------------------
 

@@ -16,9 +16,12 @@ that has shipped, write literal SQL.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from sparklio_desktop.core.ledger.migrations import newer_detail
 from sparklio_desktop.core.ledger.sqlite_file import (
@@ -29,7 +32,7 @@ from sparklio_desktop.core.ledger.sqlite_file import (
     configure_connection,
 )
 
-__all__ = ["Migration", "PlainMigrations", "open_migrated"]
+__all__ = ["Migration", "PlainMigrations", "PlainStore", "open_migrated"]
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -128,3 +131,51 @@ def open_migrated(
         conn.close()
         raise
     return conn
+
+
+class PlainStore:
+    """The skeleton of a plain-``sqlite3`` store over one file: one connection behind a lock,
+    closing, the context-manager protocol, and :meth:`_tx` (one transaction, a write taking
+    the lock up front, file errors turned into one line by :meth:`_file_error`).
+
+    A subclass sets ``path``, ``_lock`` and ``_conn`` (from :func:`open_migrated`) and says
+    which SQLite errors are its file's problems (``_file_error``)."""
+
+    path: Path
+    _lock: threading.RLock
+    _conn: sqlite3.Connection
+
+    def _file_error(self, exc: BaseException) -> Exception | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        with self._lock, suppress(sqlite3.Error):
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction (a write takes the lock up front); file errors become one line."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                translated = self._file_error(exc)
+                if translated is None:
+                    raise
+                raise translated from None
