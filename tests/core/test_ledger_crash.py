@@ -63,11 +63,15 @@ def _run_child(path: Path, mode: str, stop_after: int) -> set[str]:
                 if len(acknowledged) >= stop_after:
                     proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows
                     break
-        rest, err = proc.communicate(timeout=60)
+        # Read the rest through the same file object: lines the iterator had already
+        # buffered would be lost to communicate(), which reads the pipe underneath it.
+        rest = proc.stdout.read()
+        err = proc.stderr.read() if proc.stderr is not None else ""
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+        proc.communicate()  # waits, and closes both pipes
     acknowledged.extend(line.strip() for line in rest.splitlines() if line.strip())
     assert len(acknowledged) >= stop_after, err
     return {f"r{n}" for n in acknowledged}
