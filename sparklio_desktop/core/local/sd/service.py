@@ -64,6 +64,17 @@ class ImageOptions:
     seed: int | None = None  # None: random; image i of a batch uses seed + i
     steps: int | None = None  # wins over the ``steps`` argument of ``generate``
     preview_every: int = 0  # 0: no previews; n: a PNG preview every n steps
+    # The image studio (issue 15). None/empty: the setting, else the engine's default.
+    checkpoint: str | None = None  # a name from `sparklio models sd list`, or a path
+    scheduler: str | None = None  # an A1111 sampler name ("Euler a", "DPM++ 2M", …)
+    init_image: bytes | None = None  # image-to-image / inpainting source (PNG, JPEG, WebP)
+    init_image_path: Path | None = None  # where it came from, for the gallery (None: painted/pasted)
+    strength: float | None = None  # 0.0–1.0; None: 0.75 image-to-image, 1.0 inpainting
+    mask_image: bytes | None = None  # inpainting: white = repaint
+    mask_path: Path | None = None
+    hires: float | None = None  # 1.5 or 2: generate, upscale, image-to-image at low strength
+    loras: tuple[tuple[str, float], ...] = ()  # (LoRA name, weight)
+    refiner: bool = False  # SDXL: finish with the installed refiner
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, progress: ImageProgress) -> ImageProgress:
