@@ -34,6 +34,7 @@ import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from types import TracebackType
 
 from sparklio_desktop.core.redact import known_secrets, redact
 from sparklio_desktop.core.settings import paths
@@ -47,6 +48,7 @@ __all__ = [
     "RedactingFilter",
     "active_log_file",
     "log_path",
+    "log_unhandled",
     "logs_dir",
     "setup_logging",
     "shutdown_logging",
@@ -157,6 +159,20 @@ def active_log_file() -> Path | None:
         if isinstance(handler, _FileHandler) and getattr(handler, _MARK, False) and not handler.broken:
             return Path(handler.baseFilename)
     return None
+
+
+def log_unhandled(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None, *, where: str = "the app"
+) -> str:
+    """Log an exception nobody caught, with its traceback (to the file alone when there is
+    one, else to standard error as before), and return the one line the user is shown."""
+    file = active_log_file()
+    logging.getLogger("sparklio_desktop.unhandled").error(
+        "unhandled error in %s", where, exc_info=(kind, value, tb), extra={"file_only": file is not None}
+    )
+    first = str(value).strip().splitlines()[0] if str(value).strip() else ""
+    line = redact(f"{kind.__name__}: {first}" if first else kind.__name__, known_secrets())
+    return f"{line} (details in {file})" if file is not None else line
 
 
 def _level() -> tuple[int, str | None]:
