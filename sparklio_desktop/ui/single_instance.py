@@ -22,8 +22,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QDir, QLockFile, QObject, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QDir, QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QWidget
 
@@ -137,6 +136,9 @@ class SingleInstance(QObject):
 def bring_to_front(window: QWidget) -> None:
     """Show ``window`` un-minimised (a maximised one stays maximised), raised and active;
     on X11 also ask the window manager for the focus it may otherwise refuse."""
+    from PySide6.QtCore import Qt  # here: its enums take tens of ms to build, and the window builds them anyway
+    from PySide6.QtGui import QGuiApplication
+
     window.setWindowState((window.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive)
     window.show()
     window.raise_()
