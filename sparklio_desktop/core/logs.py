@@ -148,9 +148,18 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         error = sys.exc_info()[1]
         self.broken = True
-        why = getattr(error, "strerror", None) or str(error) or type(error).__name__
-        print(f"sparklio: warning: cannot write the log file {self.baseFilename} ({why}); "
-              "logging to standard error only", file=sys.stderr)  # fmt: skip
+        _say_unwritable(Path(self.baseFilename), error)
+
+
+def _say_unwritable(path: Path, error: BaseException | None) -> None:
+    """One line on standard error: the log cannot be written. Not when the whole data
+    folder is read-only: every command already says so in its own one-line error."""
+    data = paths.data_dir(create=False)
+    if isinstance(error, OSError) and data.is_dir() and not os.access(data, os.W_OK):
+        return
+    why = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    line = f"sparklio: warning: cannot write the log file {path} ({why}); logging to standard error only"
+    print(line, file=sys.stderr)
 
 
 def active_log_file() -> Path | None:
@@ -227,11 +236,7 @@ def setup_logging() -> Path | None:
         # logs nothing writes nothing
         file_handler = _FileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
     except OSError as exc:
-        print(
-            f"sparklio: warning: cannot write the log file {path} ({exc.strerror or exc}); "
-            "logging to standard error only",
-            file=sys.stderr,
-        )
+        _say_unwritable(path, exc)
         target = None
     else:
         file_handler.setLevel(level)
