@@ -16,6 +16,7 @@ import pytest
 
 from sparklio_desktop.core import logs
 from sparklio_desktop.core.redact import remember_secret
+from tests.core.test_dispatch import fast_policy, servers  # noqa: F401 - fixtures
 
 OPENAI_SHAPED = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0"
 ANTHROPIC_SHAPED = "sk-ant-api03-" + "Zz9Yy8Xx7Ww6Vv5"
@@ -152,3 +153,30 @@ def test_a_quiet_command_writes_no_log_and_a_failed_one_is_logged(sparklio_home:
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # the terminal's line is not repeated
     text = (sparklio_home / "logs" / "sparklio.log").read_text(encoding="utf-8")
     assert "sparklio show:" in text and "no-such-request" in text
+
+
+def test_a_failed_attempt_is_logged_with_its_context_and_never_the_prompt_or_key(
+    tmp_path: Path,
+    fast_policy,  # noqa: F811
+    servers,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.core.test_dispatch import ANTHROPIC_KEY, SONNET, Harness
+    from tests.fakes.loopback import Fault
+
+    anthropic, _ = servers
+    anthropic.script(Fault(status=401, message=f"invalid x-api-key {ANTHROPIC_KEY}", error_type="authentication_error"))
+    path = logs.setup_logging()
+    assert path is not None
+    harness = Harness(tmp_path, fast_policy)
+    prompt = "A secret product launch nobody may read about in a log file"
+    try:
+        result = harness.run(prompt=prompt)
+    finally:
+        harness.close()
+    text = _text(path)
+    line = next(line for line in text.splitlines() if f"request {result.request_id} attempt 1" in line)
+    assert f"on anthropic/{SONNET}" in line and "copywriting_standard" in line and "ended error" in line
+    assert "invalid x-api-key" in line
+    assert ANTHROPIC_KEY not in text and prompt not in text and "secret product launch" not in text
+    assert result.request_id not in capsys.readouterr().err  # the file's, not the terminal's
