@@ -16,13 +16,14 @@ Rules for whoever adds the next one:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sparklio_desktop.core.ledger.money import utc_iso, utcnow
 from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError, classify_sqlite_error
-from sparklio_desktop.core.ledger.upgrade_backup import BackupFailed, backup_before_upgrade, discard, kept_note
+from sparklio_desktop.core.ledger.upgrade_backup import BackupFailed, backup_if_needed, discard, kept_note
 
 if TYPE_CHECKING:  # the read-only reader (reader.py) checks the names without SQLAlchemy
     from sqlalchemy import Engine
@@ -64,10 +65,15 @@ class MigrationSet:
         kept, named in the error, when they fail.
         """
         path = Path(engine.url.database) if engine.url.database not in (None, "", ":memory:") else None
-        try:
-            backup = backup_before_upgrade(path, self.names)
-        except BackupFailed as exc:
-            raise DatabaseFileError(path or Path(), self.label, "io", str(exc)) from None
+        backup = None
+        if path is not None and path.is_file():
+            # On the pooled connection the migration then uses, outside any transaction.
+            with engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                try:
+                    backup = backup_if_needed(cast("sqlite3.Connection", raw), path, self.names)
+                except BackupFailed as exc:
+                    raise DatabaseFileError(path, self.label, "io", str(exc)) from None
         try:
             with engine.begin() as conn:
                 ran = self._run_pending(conn, engine)

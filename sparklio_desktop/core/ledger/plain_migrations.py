@@ -31,7 +31,7 @@ from sparklio_desktop.core.ledger.sqlite_file import (
     check_folder_writable,
     configure_connection,
 )
-from sparklio_desktop.core.ledger.upgrade_backup import BackupFailed, backup_before_upgrade, discard, kept_note
+from sparklio_desktop.core.ledger.upgrade_backup import BackupFailed, backup_if_needed, discard, kept_note
 
 __all__ = ["Migration", "PlainMigrations", "PlainStore", "open_migrated"]
 
@@ -105,15 +105,16 @@ def open_migrated(
     if path.is_dir():
         raise make("unopenable", "a folder is in its place")
     try:
-        backup = backup_before_upgrade(path, migrations.names)  # before the write lock: see upgrade_backup.py
-    except BackupFailed as exc:
-        raise make("io", str(exc)) from None
-    try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise (classify(exc) or exc) from None
+    backup: Path | None = None
     try:
         configure_connection(conn)
+        try:
+            backup = backup_if_needed(conn, path, migrations.names)  # before the write lock: see upgrade_backup.py
+        except BackupFailed as exc:
+            raise make("io", str(exc)) from None
         conn.execute("BEGIN IMMEDIATE")
         try:
             migrations.apply_pending(conn, now_text)

@@ -27,7 +27,9 @@ from pathlib import Path
 
 from sparklio_desktop.core.ledger.sqlite_file import BUSY_TIMEOUT_MS
 
-__all__ = ["BackupFailed", "backup_before_upgrade", "backup_name", "discard", "kept_note"]
+__all__ = [
+    "BackupFailed", "backup_before_upgrade", "backup_if_needed", "backup_name", "discard", "kept_note", "needs_backup",
+]  # fmt: skip
 
 
 class BackupFailed(Exception):
@@ -44,8 +46,10 @@ def backup_name(path: Path, version: int) -> Path:
     return path.with_name(f"{path.name}.before-v{version}.bak")
 
 
-def _pending(conn: sqlite3.Connection, names: Sequence[str]) -> bool:
-    """Whether the file holds data and misses some of ``names`` (and lists none this code lacks)."""
+def needs_backup(conn: sqlite3.Connection, names: Sequence[str]) -> bool:
+    """Whether the file behind ``conn`` holds data and misses some of ``names`` (and lists
+    none this code lacks). Asked on the connection the store opens anyway: a connection of
+    its own cost milliseconds per command (opening and closing a WAL file's shared memory)."""
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
         return False  # a new, empty file: nothing to keep
@@ -55,28 +59,32 @@ def _pending(conn: sqlite3.Connection, names: Sequence[str]) -> bool:
     return bool(set(names) - done)
 
 
-def backup_before_upgrade(path: Path | str | None, names: Sequence[str]) -> Path | None:
-    """Copy ``path`` beside itself when it has migrations to run; return the copy, or None.
-
-    None as well for a file that does not exist or cannot be read: the migration that
-    follows reports what is wrong with it, in the store's own words. Raises
-    :class:`BackupFailed` when the copy cannot be written.
-    """
+def backup_if_needed(conn: sqlite3.Connection, path: Path | str | None, names: Sequence[str]) -> Path | None:
+    """Copy the file behind ``conn`` (at ``path``) beside it when it has migrations to run;
+    return the copy, or None. ``conn`` must not be inside a transaction. A file that
+    cannot be read gets no copy: the migration that follows reports what is wrong with it,
+    in the store's own words. Raises :class:`BackupFailed` when the copy cannot be written."""
     if path is None or str(path) in ("", ":memory:"):
         return None
-    path = Path(path)
-    if not path.is_file():
+    try:
+        if not needs_backup(conn, names):
+            return None
+    except sqlite3.DatabaseError:
+        return None  # damaged or not SQLite's: opening it says so
+    return _copy(conn, backup_name(Path(path), len(names)))
+
+
+def backup_before_upgrade(path: Path | str | None, names: Sequence[str]) -> Path | None:
+    """:func:`backup_if_needed` on a connection of its own (for callers without one)."""
+    if path is None or str(path) in ("", ":memory:") or not Path(path).is_file():
         return None
     try:
         with closing(
             sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         ) as source:
-            if not _pending(source, names):
-                return None
-            target = backup_name(path, len(names))
-            return _copy(source, target)
+            return backup_if_needed(source, path, names)
     except sqlite3.DatabaseError:
-        return None  # damaged or not SQLite's: opening it says so
+        return None
 
 
 def _copy(source: sqlite3.Connection, target: Path) -> Path:
