@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import logging.handlers
 import os
 import re
 import sys
@@ -131,24 +130,48 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return bool(super().filter(record))
 
 
-class _FileHandler(logging.handlers.RotatingFileHandler):
-    """The log file; if it cannot be written after all (its folder cannot be made, the disk
-    filled up, the folder went read-only), it says so once on standard error and goes quiet."""
+class _FileHandler(logging.Handler):
+    """The log file, made by the first record: ``logging.handlers`` (and pickle, which it
+    imports) loads only then, so a command that logs nothing pays nothing for it. If the
+    file cannot be written after all (its folder cannot be made, the disk filled up, the
+    folder went read-only), it says so once on standard error and goes quiet."""
 
-    broken = False
-
-    def _open(self):  # type: ignore[no-untyped-def]  # logging's own signature
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
-        return super()._open()
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.broken = False
+        self._file: logging.Handler | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not self.broken:
-            super().emit(record)
+        if self.broken:
+            return
+        try:
+            if self._file is None:
+                from logging.handlers import RotatingFileHandler
+
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                rotating = RotatingFileHandler(self.path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+                rotating.setFormatter(self.formatter)
+                rotating.handleError = self.handleError  # type: ignore[method-assign]  # its failures are ours
+                self._file = rotating
+            self._file.emit(record)
+        except Exception:  # noqa: BLE001 - logging must never break the app
+            self.handleError(record)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
-        error = sys.exc_info()[1]
+        if self.broken:
+            return
         self.broken = True
-        _say_unwritable(Path(self.baseFilename), error)
+        _say_unwritable(self.path, sys.exc_info()[1])
 
 
 def _say_unwritable(path: Path, error: BaseException | None) -> None:
@@ -166,7 +189,7 @@ def active_log_file() -> Path | None:
     """The file this process logs to now, or None (not set up, or it could not be written)."""
     for handler in logging.getLogger().handlers:
         if isinstance(handler, _FileHandler) and getattr(handler, _MARK, False) and not handler.broken:
-            return Path(handler.baseFilename)
+            return handler.path
     return None
 
 
@@ -232,9 +255,7 @@ def setup_logging() -> Path | None:
             raise NotADirectoryError(errno.ENOTDIR, f"{path.parent} is a file, not a folder")
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "a folder is in its place")
-        # delay: the folder and the file are made by the first record, so a command that
-        # logs nothing writes nothing
-        file_handler = _FileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
+        file_handler = _FileHandler(path)  # the folder and the file come with the first record
     except OSError as exc:
         _say_unwritable(path, exc)
         target = None
