@@ -799,6 +799,23 @@ def _import_the_core_before_qt() -> None:
     import sparklio_desktop.core.workspace  # noqa: F401 - imported for the side effect of being loaded
 
 
+def show_error(window: Any, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """The window's ``sys.excepthook``: what no code caught (an async slot's failure included).
+    A :class:`SparklioError` is already one line for a person (e.g. the ledger is damaged); any
+    other exception is a bug: its traceback goes to the log file, the user gets one line that
+    says where (docs/operations.md)."""
+    from sparklio_desktop.core import logs
+
+    if isinstance(value, SparklioError):
+        logging.getLogger("sparklio_desktop.app").warning("%s", value, extra={"file_only": True})
+        print(f"sparklio: error: {value}", file=sys.stderr)
+        window.notify(str(value))
+        return
+    line = logs.log_unhandled(kind, value, tb, where="the window")
+    print(f"sparklio: error: {line}", file=sys.stderr)
+    window.notify(line)
+
+
 def _set_identity(app: Any) -> None:
     """The name, icon and desktop-file name the OS shows (task bar, notifications, keyring
     prompts): "Sparklio". The icons come from ``resources/icons`` when they are there
@@ -877,25 +894,13 @@ def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
                 QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
             loop.close()
             return 1
-    from sparklio_desktop.core import logs
     from sparklio_desktop.ui.single_instance import bring_to_front
     from sparklio_desktop.ui.theme import apply_theme
 
     apply_theme(ctx.workspace.settings.ui.theme)
     window = build_window(ctx)
 
-    def show_error(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-        if isinstance(value, SparklioError):  # already one line for a person (e.g. the ledger is damaged)
-            logging.getLogger("sparklio_desktop.app").warning("%s", value, extra={"file_only": True})
-            print(f"sparklio: error: {value}", file=sys.stderr)
-            window.notify(str(value))
-            return
-        # A bug: its traceback goes to the log file; the user gets one line that says where.
-        line = logs.log_unhandled(kind, value, tb, where="the window")
-        print(f"sparklio: error: {line}", file=sys.stderr)
-        window.notify(line)
-
-    sys.excepthook = show_error
+    sys.excepthook = partial(show_error, window)
     if guard is not None:
         guard.activationRequested.connect(lambda: bring_to_front(window))
     done = asyncio.Event()

@@ -224,3 +224,28 @@ def test_exempt_launches_run_beside_a_running_window(qapp, sparklio_home: Path) 
     finally:
         first.terminate()
         first.communicate(timeout=60)
+
+
+def test_the_windows_error_hook_logs_the_traceback_and_shows_one_line(qtbot, make_ctx, sparklio_home: Path, capsys):
+    from sparklio_desktop.app import show_error
+    from sparklio_desktop.core.errors import SparklioError
+
+    window = build_window(make_ctx())
+    qtbot.addWidget(window)
+    path = logs.setup_logging()
+    assert path is not None
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        show_error(window, type(exc), exc, exc.__traceback__)
+    shown = window.notification.text()
+    assert shown == f"KeyError: 'missing' (details in {path})"
+    err = capsys.readouterr().err
+    assert err == f"sparklio: error: {shown}\n"  # one line, no traceback on the terminal
+    text = path.read_text(encoding="utf-8")
+    assert "ERROR sparklio_desktop.unhandled [" in text and "unhandled error in the window" in text
+    assert "Traceback" in text and "KeyError" in text
+    show_error(window, SparklioError, SparklioError("the ledger is busy; try again"), None)
+    assert window.notification.text() == "the ledger is busy; try again"
+    assert capsys.readouterr().err == "sparklio: error: the ledger is busy; try again\n"
+    assert "the ledger is busy; try again" in path.read_text(encoding="utf-8")
