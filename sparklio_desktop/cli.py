@@ -164,7 +164,7 @@ def _main(argv: Sequence[str] | None) -> int:
         logging.getLogger("sparklio_desktop.cli").warning(
             "sparklio %s: %s",
             args.command,
-            exc,
+            safe_text(str(exc)),
             extra={"file_only": True},  # stderr gets the line below
         )
         # Errors quote names (a model, a file, a setting) that may hold terminal escapes.

@@ -134,7 +134,7 @@ def open_migrated(
         conn.close()
         error = classify(exc)
         if error is None:
-            raise
+            raise exc from None
         raise _with_backup(error, backup, make) from None
     except DatabaseFileError as exc:
         conn.close()
