@@ -75,7 +75,9 @@ def log_path() -> Path:
 
 
 def _environment_secrets() -> list[str]:
-    return [value for name, value in os.environ.items() if value and _SECRET_VARIABLE.search(name)]
+    """Values of key-like variables; short ones (``SOME_KEY=true``) are not keys, and
+    replacing them would blank ordinary words out of every line."""
+    return [v for name, v in os.environ.items() if len(v.strip()) >= 8 and _SECRET_VARIABLE.search(name)]
 
 
 class RedactingFilter(logging.Filter):

@@ -180,3 +180,11 @@ def test_a_failed_attempt_is_logged_with_its_context_and_never_the_prompt_or_key
     assert "invalid x-api-key" in line
     assert ANTHROPIC_KEY not in text and prompt not in text and "secret product launch" not in text
     assert result.request_id not in capsys.readouterr().err  # the file's, not the terminal's
+
+
+def test_short_values_of_key_like_variables_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEATURE_KEY", "true")
+    path = logs.setup_logging()
+    assert path is not None
+    logging.getLogger("sparklio_desktop.test").warning("the answer was true")
+    assert "the answer was true" in _text(path)
