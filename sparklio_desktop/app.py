@@ -25,6 +25,7 @@ vote or a settings change (ui/viewmodels/ledger_events.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -329,6 +330,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QTabWidget
 
+    from sparklio_desktop.core.logs import logs_dir
     from sparklio_desktop.core.settings import paths
     from sparklio_desktop.ui.theme import apply_theme
     from sparklio_desktop.ui.views.chat_page import ChatPage
@@ -419,6 +421,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
         str(paths.data_dir() / "ui.ini"),
         route_panel=chat.route_panel,
         data_folder=str(paths.data_dir()),
+        logs_folder=str(logs_dir()),
     )
     # The parts the tests and the screenshots reach by name.
     window.views.update(
@@ -787,12 +790,30 @@ def _import_the_core_before_qt() -> None:
     import sparklio_desktop.core.conversations
     import sparklio_desktop.core.ledger.store
     import sparklio_desktop.core.local.sd.service
+    import sparklio_desktop.core.logs  # Help → Open logs folder's path, the window's error hook
     import sparklio_desktop.core.ratings.state
     import sparklio_desktop.core.routing.live
     import sparklio_desktop.core.services
     import sparklio_desktop.core.settings.config
     import sparklio_desktop.core.settings.secrets
     import sparklio_desktop.core.workspace  # noqa: F401 - imported for the side effect of being loaded
+
+
+def show_error(window: Any, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """The window's ``sys.excepthook``: what no code caught (an async slot's failure included).
+    A :class:`SparklioError` is already one line for a person (e.g. the ledger is damaged); any
+    other exception is a bug: its traceback goes to the log file, the user gets one line that
+    says where (docs/operations.md)."""
+    from sparklio_desktop.core import logs
+
+    if isinstance(value, SparklioError):
+        logging.getLogger("sparklio_desktop.app").warning("%s", value, extra={"file_only": True})
+        print(f"sparklio: error: {value}", file=sys.stderr)
+        window.notify(str(value))
+        return
+    line = logs.log_unhandled(kind, value, tb, where="the window")
+    print(f"sparklio: error: {line}", file=sys.stderr)
+    window.notify(line)
 
 
 def _set_identity(app: Any) -> None:
@@ -817,15 +838,44 @@ def _set_identity(app: Any) -> None:
 
 
 def run_app(screenshot_dir: str | None = None) -> int:
-    """Open the window and run the event loop until it closes; returns the exit status."""
-    import asyncio
+    """Open the window and run the event loop until it closes; returns the exit status.
 
+    A launch while a window of the same data folder runs hands over to it and returns 0
+    (ui/single_instance.py; ``--screenshot``, ``SPARKLIO_EXIT_WHEN_READY=1`` and
+    ``SPARKLIO_MULTI_INSTANCE=1`` are exempt)."""
     _import_the_core_before_qt()
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     _set_identity(app)
+    from sparklio_desktop.core.settings import paths
+    from sparklio_desktop.ui import qt_log, single_instance
+
+    guard: single_instance.SingleInstance | None = None
+    if not single_instance.exempt(screenshot_dir):  # a second launch brings the first window forward
+        guard = single_instance.SingleInstance(single_instance.server_name(paths.data_dir()))
+        if not guard.claim():
+            print(
+                f"sparklio: already running for the data folder {paths.data_dir()}: brought its window to the front",
+                file=sys.stderr,
+            )
+            return 0
+    restore_qt_log = qt_log.install()  # Qt's warnings go to the log file too
+    try:
+        return _run_window(app, screenshot_dir, guard)
+    finally:
+        restore_qt_log()
+        if guard is not None:
+            guard.close()
+
+
+def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
+    """:func:`run_app` once this launch is the window of its data folder (``guard``: the
+    single-instance server, None for an exempt launch)."""
+    import asyncio
+
+    import qasync
+
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
@@ -844,20 +894,15 @@ def run_app(screenshot_dir: str | None = None) -> int:
                 QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
             loop.close()
             return 1
+    from sparklio_desktop.ui.single_instance import bring_to_front
     from sparklio_desktop.ui.theme import apply_theme
 
     apply_theme(ctx.workspace.settings.ui.theme)
     window = build_window(ctx)
 
-    def show_error(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-        if isinstance(value, SparklioError):  # already one line for a person (e.g. the ledger is damaged)
-            print(f"sparklio: error: {value}", file=sys.stderr)
-            window.notify(str(value))
-            return
-        traceback.print_exception(kind, value, tb)
-        window.notify(f"{kind.__name__}: {value}")
-
-    sys.excepthook = show_error
+    sys.excepthook = partial(show_error, window)
+    if guard is not None:
+        guard.activationRequested.connect(lambda: bring_to_front(window))
     done = asyncio.Event()
     app.aboutToQuit.connect(done.set)
     status = {"code": 0}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Collection, Sequence
@@ -23,6 +24,7 @@ from typing import NoReturn
 from sparklio_desktop import __version__
 from sparklio_desktop.commands._datadir import check_data_dir
 from sparklio_desktop.commands._output import safe_text
+from sparklio_desktop.core import logs
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.settings import paths
 
@@ -117,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    finally:
+        logs.shutdown_logging()
 
 
 def entry() -> NoReturn:
@@ -146,6 +150,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SparklioError as exc:
         print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 1
+    logs.setup_logging()  # <data folder>/logs/sparklio.log, redacted (docs/operations.md); main() closes it
     if args.command != "config":  # `config` reports the settings file's problems as errors
         _warn_about_settings()
     if args.command is None:
@@ -156,6 +161,12 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return int(module.run(args) or 0)
     except SparklioError as exc:
+        logging.getLogger("sparklio_desktop.cli").warning(
+            "sparklio %s: %s",
+            args.command,
+            safe_text(str(exc)),
+            extra={"file_only": True},  # stderr gets the line below
+        )
         # Errors quote names (a model, a file, a setting) that may hold terminal escapes.
         print(f"sparklio: error: {safe_text(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 1
@@ -169,6 +180,12 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("sparklio: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        # A bug: the traceback goes to the log file (standard error gets Python's own, as before).
+        logging.getLogger("sparklio_desktop.cli").exception(
+            "sparklio %s failed", args.command, extra={"file_only": True}
+        )
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -158,6 +158,8 @@ def test_doctor_on_a_healthy_folder(pristine: Path, sparklio_home: Path) -> None
     ]  # fmt: skip
     text = sparklio("doctor")
     assert text.returncode == 0 and text.stdout.splitlines()[-1] == "healthy"
+    assert text.stdout.splitlines()[-2] == f"log file: {sparklio_home / 'logs' / 'sparklio.log'}"
+    assert report["log_file"] == str(sparklio_home / "logs" / "sparklio.log")
     # --repair on a healthy folder changes nothing
     assert sparklio("doctor", "--repair").returncode == 0
     assert sorted(p.name for p in sparklio_home.iterdir()) == ["ledger.sqlite3"]

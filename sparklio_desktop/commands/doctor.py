@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     # the checks open the ledger and load the policy (SQLAlchemy, pydantic): not for --help
     from sparklio_desktop.core.doctor import repair as repair_files
     from sparklio_desktop.core.doctor import run_checks
+    from sparklio_desktop.core.logs import log_path
 
     checks = run_checks()
     repairs = repair_files(checks) if args.repair else []
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
                 "checks": [c.to_dict() for c in checks],
                 "repairs": [r.to_dict() for r in repairs],
                 "after_repair": [c.to_dict() for c in after] if repairs else None,
+                "log_file": str(log_path()),
             }
         )
         return 0 if healthy else 1
@@ -54,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
         for check in after:
             if not check.ok:
                 print("still: " + check.line())
+    print(f"log file: {log_path()}")  # what to send with a report (docs/operations.md)
     print("healthy" if healthy else "problems found")
     return 0 if healthy else 1

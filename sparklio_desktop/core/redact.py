@@ -2,12 +2,15 @@
 
 Provider error bodies and exception messages sometimes echo the key or the
 Authorization header back. Everything that leaves a provider call passes
-through :func:`redact` with the keys that call used.
+through :func:`redact` with the keys that call used. The keys this process has read
+are also remembered (:func:`remember_secret`, called by the key store), so the log
+(core/logs.py) can remove a key of any shape from any line, not only the shapes below.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
@@ -20,6 +23,23 @@ _KEY_PATTERNS = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}"
     r"|(?i:(?:x-goog-api-key|x-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{8,})"
 )
+
+
+# The keys this process has read (keyring, session, environment): values only, in memory.
+_KNOWN: set[str] = set()
+_KNOWN_LOCK = threading.Lock()
+
+
+def remember_secret(value: str | None) -> None:
+    """Remember a key this process uses, so :func:`known_secrets` can redact it anywhere."""
+    if value and len(value) >= 4:
+        with _KNOWN_LOCK:
+            _KNOWN.add(value)
+
+
+def known_secrets() -> list[str]:
+    with _KNOWN_LOCK:
+        return list(_KNOWN)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:

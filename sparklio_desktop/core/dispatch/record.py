@@ -18,6 +18,7 @@ What is billed (docs/dispatch.md, "Failures"):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +34,10 @@ from sparklio_desktop.core.policy.catalog import ModelSpec
 from sparklio_desktop.core.pricing import CostEstimate, UsageRecord, price_usage
 from sparklio_desktop.core.providers.errors import ProviderError, StreamBrokenError
 from sparklio_desktop.core.redact import redact
+
+log = logging.getLogger(__name__)
+# A provider's error text, cut for the log (the ledger keeps it whole): a long body could quote the request.
+LOGGED_ERROR_CHARS = 300
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.cache import CachedResponse
@@ -271,6 +276,13 @@ class AttemptRecorder:
             error_class = _error_class(facts.error)
             text = facts.error.message if isinstance(facts.error, ProviderError) else ""
             message = redact(text or str(facts.error), self._secrets(model))
+            # The log gets the failure with its context, never the prompt (docs/operations.md);
+            # the terminal and the window show their own account of it.
+            log.warning(
+                "request %s attempt %d on %s/%s (%s) ended %s: %s: %s",
+                attempt.request_id, attempt.number, model.provider, model.id, attempt.options.task,
+                facts.outcome, error_class, (message or "")[:LOGGED_ERROR_CHARS], extra={"file_only": True},
+            )  # fmt: skip
         elif facts.note is not None:
             message = facts.note
         price, o, bill = model.price, attempt.options, facts.bill

@@ -16,12 +16,14 @@ Rules for whoever adds the next one:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sparklio_desktop.core.ledger.money import utc_iso, utcnow
 from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError, classify_sqlite_error
+from sparklio_desktop.core.ledger.upgrade_backup import BackupFailed, backup_if_needed, discard, kept_note
 
 if TYPE_CHECKING:  # the read-only reader (reader.py) checks the names without SQLAlchemy
     from sqlalchemy import Engine
@@ -57,9 +59,30 @@ class MigrationSet:
         other columns, in a file some other program wrote), means the file's schema is not
         one Sparklio made: it is reported as a damaged file (a one-line
         :class:`DatabaseFileError` that points to ``sparklio doctor``), never a traceback.
+
+        A file with migrations to run is first copied beside itself (upgrade_backup.py),
+        before the write lock is taken; the copy is deleted once they have committed, and
+        kept, named in the error, when they fail.
         """
-        with engine.begin() as conn:
-            return self._run_pending(conn, engine)
+        path = Path(engine.url.database) if engine.url.database not in (None, "", ":memory:") else None
+        backup = None
+        if path is not None and path.is_file():
+            # On the pooled connection the migration then uses, outside any transaction.
+            with engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                try:
+                    backup = backup_if_needed(cast("sqlite3.Connection", raw), path, self.names)
+                except BackupFailed as exc:
+                    raise DatabaseFileError(path, self.label, "io", str(exc)) from None
+        try:
+            with engine.begin() as conn:
+                ran = self._run_pending(conn, engine)
+        except DatabaseFileError as exc:
+            if backup is None:
+                raise
+            raise DatabaseFileError(exc.path, exc.label, exc.problem, f"{exc.detail}; {kept_note(backup)}") from None
+        discard(backup)
+        return ran
 
     def dry_run(self, engine: Engine) -> DatabaseFileError | None:
         """Run the pending migrations in a transaction that is rolled back: the error

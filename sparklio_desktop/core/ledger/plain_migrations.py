@@ -31,6 +31,7 @@ from sparklio_desktop.core.ledger.sqlite_file import (
     check_folder_writable,
     configure_connection,
 )
+from sparklio_desktop.core.ledger.upgrade_backup import BackupFailed, backup_if_needed, discard, kept_note
 
 __all__ = ["Migration", "PlainMigrations", "PlainStore", "open_migrated"]
 
@@ -107,8 +108,13 @@ def open_migrated(
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise (classify(exc) or exc) from None
+    backup: Path | None = None
     try:
         configure_connection(conn)
+        try:
+            backup = backup_if_needed(conn, path, migrations.names)  # before the write lock: see upgrade_backup.py
+        except BackupFailed as exc:
+            raise make("io", str(exc)) from None
         conn.execute("BEGIN IMMEDIATE")
         try:
             migrations.apply_pending(conn, now_text)
@@ -126,11 +132,25 @@ def open_migrated(
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         conn.close()
-        raise (classify(exc) or exc) from None
+        error = classify(exc)
+        if error is None:
+            raise exc from None
+        raise _with_backup(error, backup, make) from None
+    except DatabaseFileError as exc:
+        conn.close()
+        raise _with_backup(exc, backup, make) from None
     except BaseException:
         conn.close()
         raise
+    discard(backup)
     return conn
+
+
+def _with_backup(
+    error: DatabaseFileError, backup: Path | None, make: Callable[[FileProblem, str], DatabaseFileError]
+) -> DatabaseFileError:
+    """``error``, naming the copy taken before the upgrade when there is one."""
+    return error if backup is None else make(error.problem, f"{error.detail}; {kept_note(backup)}")
 
 
 class PlainStore:

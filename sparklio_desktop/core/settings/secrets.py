@@ -43,7 +43,7 @@ from keyring.backends import chainer, fail, null
 
 from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError, UnknownNameError
 from sparklio_desktop.core.provider_table import KEYED_PROVIDERS
-from sparklio_desktop.core.redact import redact
+from sparklio_desktop.core.redact import redact, remember_secret
 from sparklio_desktop.core.settings import key_index
 
 __all__ = [
@@ -266,6 +266,7 @@ class KeyStore:
         still serve. Never logs.
         """
         key, _ = self._lookup(provider)
+        remember_secret(key)  # the log removes it from any line (core/logs.py)
         return key
 
     def source(self, provider: str) -> str | None:
@@ -316,6 +317,7 @@ class KeyStore:
         whitespace inside is refused, since no provider issues such keys.
         """
         key = _clean_key(provider, key)
+        remember_secret(key)
         backend = self._usable_backend()
         self._call(lambda: backend.set_password(self._service, provider, key), secret=key)
         with self._lock:
@@ -337,6 +339,7 @@ class KeyStore:
         not the keyring, not ``keys.json``, not settings.json, not a log line.
         """
         key = _clean_key(provider, key)
+        remember_secret(key)
         with _SESSION_LOCK:
             _SESSION_KEYS[provider] = key
         key_index.mark_session(provider, True)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QKeySequence, QPalette
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QDesktopServices, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -109,16 +111,19 @@ class MainWindow(QMainWindow):
         *,
         route_panel: QWidget | None = None,
         data_folder: str = "",
+        logs_folder: str = "",
     ) -> None:
         """``views``: the pages by name (see :data:`PAGES`; others are added after them);
         ``route_panel``: the Chat page's right-hand panel that Ctrl+I hides; ``data_folder``:
-        where Sparklio keeps this user's data, shown in Help → About."""
+        where Sparklio keeps this user's data, shown in Help → About; ``logs_folder``: the
+        log files' folder, which Help → Open logs folder opens."""
         super().__init__(parent)
         self.setWindowTitle("Sparklio Desktop")
         self.views = dict(views)
         self.status_vm = status_vm
         self.route_panel = route_panel
         self.data_folder = data_folder
+        self.logs_folder = logs_folder
         self._settings = QSettings(settings_path, QSettings.Format.IniFormat)
         self.pages = QStackedWidget()
         self.pages.setAccessibleName("Pages")
@@ -228,6 +233,9 @@ class MainWindow(QMainWindow):
         self.guide_action = self._action("First-run &guide…", None, self.guideRequested.emit)
         help_menu.addAction(self.guide_action)
         help_menu.addSeparator()
+        self.logs_action = self._action("Open &logs folder", None, self.open_logs_folder)
+        self.logs_action.setEnabled(bool(self.logs_folder))
+        help_menu.addAction(self.logs_action)
         self.about_action = self._action("&About Sparklio", None, self.show_about)
         help_menu.addAction(self.about_action)
         self.about_dialog: AboutDialog | None = None
@@ -265,6 +273,17 @@ class MainWindow(QMainWindow):
         self.about_dialog.show()
         self.about_dialog.raise_()
         return self.about_dialog
+
+    def open_logs_folder(self) -> QUrl | None:
+        """Open the logs folder in the system's file manager (made first: the log is
+        written on the first warning, so a calm session has none yet); returns its URL."""
+        if not self.logs_folder:
+            return None
+        with suppress(OSError):  # the file manager then says what is wrong with the path
+            Path(self.logs_folder).mkdir(parents=True, exist_ok=True)
+        url = QUrl.fromLocalFile(self.logs_folder)
+        QDesktopServices.openUrl(url)
+        return url
 
     def _find(self) -> None:
         self.show_page("chat")
