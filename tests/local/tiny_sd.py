@@ -141,3 +141,29 @@ def build_tiny_inpaint(tiny: TinySD, root: Path) -> Path:
     folder = root / "tiny-inpaint"
     base.save_pretrained(folder)
     return folder
+
+
+def build_tiny_lora(tiny: TinySD, path: Path, *, rank: int = 4, trigger: str = "") -> Path:
+    """A kohya-format LoRA (as A1111 and ComfyUI users have them) for the tiny model's
+    first cross-attention block: ``lora_unet_…`` keys with ``lora_down``/``lora_up``/``alpha``,
+    kohya's ``ss_`` metadata, and weights large enough to change the image."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    unet: Any = UNet2DConditionModel.from_pretrained(tiny.diffusers_dir / "unet")
+    block = "down_blocks.0.attentions.0.transformer_blocks.0"
+    generator = torch.Generator().manual_seed(3)
+    state: dict[str, torch.Tensor] = {}
+    for name in ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn2.to_q", "attn2.to_k", "attn2.to_v"):
+        linear = unet.get_submodule(f"{block}.{name}")
+        key = "lora_unet_" + f"{block}.{name}".replace(".", "_")
+        state[f"{key}.lora_down.weight"] = torch.randn(rank, linear.in_features, generator=generator)
+        state[f"{key}.lora_up.weight"] = torch.randn(linear.out_features, rank, generator=generator)
+        state[f"{key}.alpha"] = torch.tensor(float(rank))
+    meta = {"ss_network_dim": str(rank), "ss_tag_frequency": json.dumps({"10_cats": {"tinycat": 9, "whiskers": 4}})}
+    if trigger:
+        meta["modelspec.trigger_phrase"] = trigger
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata=meta)
+    return path
