@@ -197,3 +197,15 @@ def test_image_to_image_settings_reach_the_gallery_row(local: Local, tiny_sd: Ti
     assert (lora.name, lora.weight) == ("tinycat", 0.7) and lora.hash and len(lora.hash) == 10
     assert row.extra.get("denoising_strength") == "0.6"
     assert json.loads(json.dumps(row.to_dict()))["parameters"]["loras"][0]["weight"] == 0.7
+
+
+def test_a_mask_prefers_an_installed_inpainting_checkpoint_of_the_same_family(
+    local: Local, tiny_inpaint: Path, sparklio_home: Path
+) -> None:
+    options = ImageOptions(init_image=_png("blue"), mask_image=_png("white", "L"))
+    assert [p.name for p in local.service._plan(options).checkpoints] == ["tiny-sd"]  # the base's inpaint pipeline
+    shutil.copytree(tiny_inpaint, sparklio_home / "weights" / "sd" / "tiny-inpaint")
+    assert [p.name for p in local.service._plan(options).checkpoints] == ["tiny-inpaint", "tiny-sd"]
+    chosen = ImageOptions(checkpoint="tiny-sd", init_image=options.init_image, mask_image=options.mask_image)
+    assert [p.name for p in local.service._plan(chosen).checkpoints] == ["tiny-inpaint", "tiny-sd"]
+    assert "tiny-inpaint" not in [p.name for p in local.service._plan(ImageOptions()).checkpoints]
