@@ -7,6 +7,13 @@ One :class:`LocalImageEngine` holds at most one pipeline, keyed by checkpoint, t
 config and device; generating again with the same checkpoint reuses it. Calls block:
 run them in the app's single GPU worker thread, never on the event loop.
 
+One request is one :class:`Job` (:func:`plan_job`: the type's defaults filled in, input
+images decoded, impossible combinations refused before anything loads). Image-to-image,
+inpainting with a text-to-image checkpoint and the hires pass run on pipelines derived from
+the loaded one (core/local/sd/modes.py); LoRAs are applied for one job and unloaded after
+it; the SDXL refiner is a second pipeline sharing the base's VAE and second text encoder.
+Out of GPU memory, an image is tried once more with stronger savers (docs/local_images.md).
+
 Cancellation: the progress hook runs after every denoising step; when the caller's
 ``threading.Event`` is set it raises an internal exception that unwinds out of the
 diffusers call at once (``pipe._interrupt`` would skip the remaining steps but still

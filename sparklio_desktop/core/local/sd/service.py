@@ -14,9 +14,15 @@ dispatcher records and answers by moving on to the next image model; an impossib
 size is an :class:`InvalidRequestError` (no other model would take it either).
 
 :class:`ImageOptions` carries what only local generation knows (negative prompt,
-guidance, seed, previews). Step progress is reported by the engine on the worker
-thread; the service hops it back onto the event loop (``call_soon_threadsafe``) before
-the caller's callback runs, so a view-model may emit Qt signals from it directly.
+guidance, seed, previews, and the image studio's checkpoint, scheduler, init image,
+mask, strength, hires, LoRAs and refiner: docs/local_images.md). The service resolves
+names to files before anything loads (the checkpoint, an inpainting checkpoint of the
+same family for a mask, the refiner, LoRAs checked against the checkpoint's family); a
+request that cannot work as asked is an :class:`InvalidRequestError`.
+
+Step progress is reported by the engine on the worker thread; the service hops it back
+onto the event loop (``call_soon_threadsafe``) before the caller's callback runs, so a
+view-model may emit Qt signals from it directly.
 """
 
 from __future__ import annotations
