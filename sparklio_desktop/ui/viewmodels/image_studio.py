@@ -37,6 +37,7 @@ __all__ = [
     "match_checkpoint",
     "read_init_image",
     "read_png_settings",
+    "scheduler_choice",
 ]
 
 # The samplers offered, by the names AUTOMATIC1111 users know (the core maps each to a
@@ -107,6 +108,26 @@ class InitImage:
     path: str | None
     width: int
     height: int
+
+
+_SPELLINGS = {
+    "euler ancestral": "Euler a",
+    "dpmpp 2m": "DPM++ 2M",
+    "dpmpp 2m karras": "DPM++ 2M Karras",
+    "pndm": "PLMS",
+}
+
+
+def scheduler_choice(text: str | None) -> str | None:
+    """The offered sampler another tool's name means ("euler_a", "dpmpp_2m karras", "DDIM"), or
+    None (the checkpoint's own) when it is none of them."""
+    if not text:
+        return None
+    wanted = " ".join(text.replace("_", " ").split()).lower()
+    for name in SCHEDULERS:
+        if name.lower() == wanted:
+            return name
+    return _SPELLINGS.get(wanted)
 
 
 def _defaults(model_type: ModelType, family: ModelType) -> tuple[int, int, float]:
@@ -247,7 +268,7 @@ def settings_from_parameters(
             values[key] = params[key]
     scheduler = params.get("scheduler")
     if isinstance(scheduler, str):
-        values["scheduler"] = next((s for s in SCHEDULERS if s.lower() == scheduler.strip().lower()), None)
+        values["scheduler"] = scheduler_choice(scheduler)
     missing = None
     if params.get("checkpoint") or params.get("checkpoint_hash"):
         found = match_checkpoint(choices, params.get("checkpoint"), params.get("checkpoint_hash"))

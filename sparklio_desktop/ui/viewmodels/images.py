@@ -41,6 +41,7 @@ from sparklio_desktop.ui.viewmodels.image_studio import (
     match_checkpoint,
     read_init_image,
     read_png_settings,
+    scheduler_choice,
 )
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
@@ -175,6 +176,7 @@ class ImagesViewModel(ViewModel):
     def use_settings(self, settings: ImageSettings) -> None:
         """Fill the form with ``settings`` (a gallery image's); the user then presses Generate.
         A checkpoint named by its name is matched to an installed one's path."""
+        settings = replace(settings, scheduler=scheduler_choice(settings.scheduler))
         if settings.checkpoint:
             found = match_checkpoint(self.checkpoints, settings.checkpoint)
             if found is not None:

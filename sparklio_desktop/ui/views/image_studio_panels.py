@@ -44,7 +44,7 @@ class InitImagePanel(QWidget):
         self.painter = MaskPainter()
         self.painter.setToolTip("Drop a picture here to start from it instead of from noise")
         self.painter.imageDropped.connect(self.fileChosen)
-        self.choose_button = QPushButton("C&hoose image…")
+        self.choose_button = QPushButton("Choose &image…")
         self.choose_button.setAccessibleName("Choose an init image")
         self.choose_button.setToolTip("Start from a picture of yours (PNG, JPEG or WebP)")
         self.choose_button.clicked.connect(self._choose)

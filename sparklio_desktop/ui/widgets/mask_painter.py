@@ -115,7 +115,7 @@ class MaskPainter(QWidget):
         data = QByteArray()
         buffer = QBuffer(data)
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        self.mask_image.save(buffer, b"PNG")
+        self.mask_image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs say bytes; PySide6 takes str
         return bytes(data.data())
 
     def _changed(self) -> None:
