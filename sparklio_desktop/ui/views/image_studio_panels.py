@@ -238,10 +238,13 @@ class LoraPanel(QWidget):
 
     def fit(self, checkpoint: CheckpointChoice | None) -> None:
         """Grey the LoRAs that do not go with ``checkpoint``, the reason as their tooltip."""
-        for lora, check, weight in zip(self.loras, self.checks, self.weights, strict=True):
+        for lora, check, weight, trigger in zip(
+            self.loras, self.checks, self.weights, self.trigger_buttons, strict=True
+        ):
             problem = lora_problem(lora, checkpoint)
             for widget in (check, weight):
                 widget.setEnabled(not problem)
+            trigger.setEnabled(not problem and bool(lora.triggers))
             check.setToolTip(problem or f"{lora.base_label} LoRA: tick to use it")
             if problem:
                 check.setChecked(False)

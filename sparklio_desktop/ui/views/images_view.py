@@ -236,6 +236,8 @@ class ImagesView(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(fields)
+        fields.setAutoFillBackground(False)  # the page's own background, not a grey box
+        scroll.viewport().setAutoFillBackground(False)
         column = QVBoxLayout()
         column.addWidget(scroll, 1)
         column.addLayout(buttons)
@@ -365,7 +367,7 @@ class ImagesView(QWidget):
                 self.checkpoint_combo.count() - 1, choice.path, Qt.ItemDataRole.ToolTipRole
             )
         if not choices:
-            self.checkpoint_combo.addItem("None installed: add one on the Models page", None)
+            self.checkpoint_combo.addItem("None installed (see Models)", None)
         self.checkpoint_combo.blockSignals(False)
         self._wanted_checkpoint = None
         self._select_checkpoint(wanted)
