@@ -308,3 +308,42 @@ def test_a_checkpoint_is_matched_by_name_or_by_its_hash(tmp_path: Path, sparklio
     assert match_checkpoint([choice], "renamed", "0000000000") is None
     assert scheduler_choice("euler_a") == "Euler a" and scheduler_choice("dpmpp_2m karras") == "DPM++ 2M Karras"
     assert scheduler_choice("heunpp2") is None
+
+
+def test_trigger_words_go_into_the_prompt_and_tab_follows_the_form(studio: ImagesView) -> None:
+    view = studio
+    view.vm.lorasReady.emit(LORAS)  # on the tiny SD 1.x checkpoint: ink fits, xl-detail does not
+    ink, xl = view.lora_panel.checks
+    assert ink.isEnabled() and not xl.isEnabled() and "SDXL LoRA does not fit" in xl.toolTip()
+    assert not view.lora_panel.trigger_buttons[1].isEnabled()
+    view.prompt_edit.setPlainText("a harbour at dawn")
+    view.lora_panel.trigger_buttons[0].click()
+    assert view.prompt_edit.toPlainText() == "a harbour at dawn, ink drawing, lineart"
+
+    order, widget = [], view.checkpoint_combo
+    for _ in range(8):
+        order.append(widget)
+        widget = widget.nextInFocusChain()
+        while widget.focusPolicy() == Qt.FocusPolicy.NoFocus or widget.parent() is None:
+            widget = widget.nextInFocusChain()
+    assert order[:4] == [view.checkpoint_combo, view.prompt_edit, view.negative_edit, view.size_combo]
+
+
+def test_a_picture_dropped_on_the_prompt_box_is_offered_to_the_page(studio: ImagesView, tmp_path: Path) -> None:
+    view = studio
+    dropped = _png(tmp_path / "a.png", 16, 16, {"parameters": A1111})
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(dropped))])
+    event = QDropEvent(
+        QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    # Qt delivers a drop only during a real drag; the page's filter on the prompt box is called
+    # as Qt calls it (QApplication.sendEvent drops a synthetic drop before any filter).
+    assert view.eventFilter(view.prompt_edit.viewport(), event)
+    assert view.prompt_edit.toPlainText() == "" and view.drop_menu is not None  # not the file's name as text
+    plain = QMimeData()
+    plain.setText("just words")
+    words = QDropEvent(
+        QPointF(5, 5), Qt.DropAction.CopyAction, plain, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    assert not view.eventFilter(view.prompt_edit.viewport(), words)  # text still drops into the box

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QSize, Qt, QUrl
 from PySide6.QtGui import (
     QDrag,
     QDragEnterEvent,
@@ -138,6 +138,9 @@ class ImagesView(QWidget):
         vm.warningChanged.connect(self._on_warning)
         vm.notice.connect(self.notice_label.setText)
         vm.errorRaised.connect(self.notice_label.setText)
+        for edit in (self.prompt_edit, self.negative_edit):  # a picture dropped on text is for the page
+            edit.viewport().installEventFilter(self)
+        self._tab_order()
         vm.settingsApplied.connect(self.show_settings)
         vm.checkpointsReady.connect(self._on_checkpoints)
         vm.lorasReady.connect(lambda loras: self.lora_panel.set_loras(loras, self.checkpoint()))
@@ -422,6 +425,33 @@ class ImagesView(QWidget):
     def _insert_words(self, words: str) -> None:
         text = self.prompt_edit.toPlainText().rstrip()
         self.prompt_edit.setPlainText(f"{text}, {words}" if text else words)
+
+    def _tab_order(self) -> None:
+        """Top to bottom as the form reads: checkpoint, prompt, size, …, the sections, Generate."""
+        chain = [
+            self.checkpoint_combo, self.prompt_edit, self.negative_edit, self.size_combo, self.width_spin,
+            self.height_spin, self.steps_spin, self.guidance_spin, self.scheduler_combo, self.random_seed_check,
+            self.seed_spin, self.batch_spin, self.previews_check, self.init_section.toggle,
+            self.init_panel.choose_button, self.init_panel.clear_button, self.init_panel.strength_slider,
+            self.init_panel.inpaint_check, self.init_panel.brush_slider, self.advanced_section.toggle,
+            self.hires_combo, self.refiner_check, self.generate_button, self.cancel_button, self.unload_button,
+        ]  # fmt: skip
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+        self.prompt_edit.setTabChangesFocus(True)  # Tab moves on; a prompt needs no tab characters
+        self.negative_edit.setTabChangesFocus(True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """A picture dropped on the prompt boxes goes to the page (not in as a file name)."""
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop) and isinstance(event, QDropEvent):
+            if dropped_image_path(event.mimeData()) is not None:
+                if kind == QEvent.Type.Drop:
+                    self.dropEvent(event)
+                else:
+                    event.acceptProposedAction()
+                return True
+        return super().eventFilter(watched, event)
 
     # -- a file dropped on the page -----------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
