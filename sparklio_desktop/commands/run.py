@@ -28,8 +28,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, float_in, image_size, int_in
+from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, image_size, int_in
 from sparklio_desktop.commands._conversation_turns import open_conversation as _open_conversation
+from sparklio_desktop.commands._image_studio import add_image_options
+from sparklio_desktop.commands._image_studio import image_options as image_options_from
 from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded, read_prompt_stream
 from sparklio_desktop.commands._output import answer_text, print_json, safe_text, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
@@ -38,8 +40,6 @@ from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
 from sparklio_desktop.core.providers.base import ImageInput, image_mime_type
 from sparklio_desktop.core.settings import paths
-
-MAX_STEPS = 150
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,26 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--images", type=int_in(1, MAX_IMAGES), metavar="N", help=f"images to generate, 1 to {MAX_IMAGES} (default 1)"
     )
     parser.add_argument("--size", type=image_size, metavar="WxH", help="image size to generate, e.g. 1024x1024")
-    parser.add_argument(
-        "--steps",
-        type=int_in(1, MAX_STEPS),
-        metavar="N",
-        help=f"denoising steps for local images, 1 to {MAX_STEPS} (default 25)",
-    )
-    parser.add_argument("--negative", metavar="TEXT", default="", help="negative prompt for local images")
-    parser.add_argument(
-        "--guidance",
-        type=float_in(0, 50),
-        metavar="X",
-        help="guidance (CFG) scale for local images, 0 to 50 (default 7)",
-    )
-    # --seed is taken: the routing options use it to seed the A/B exploration draw.
-    parser.add_argument(
-        "--image-seed",
-        type=int_in(0, 2**32 - 1),
-        metavar="N",
-        help="seed for local images (default random; image i of a batch uses N+i)",
-    )
+    add_image_options(parser)
     parser.add_argument("--out", metavar="DIR", help="folder for generated images (created if missing)")
     parser.add_argument(
         "--stream",
@@ -111,16 +92,6 @@ def _images(names: list[str]) -> tuple[ImageInput, ...]:
             raise SparklioError(f"--image {name}: not a PNG, JPEG, WebP or GIF file")
         found.append(ImageInput(read_bounded(name, "--image", MAX_IMAGE_BYTES), kind))
     return tuple(found)
-
-
-def _image_options(args: argparse.Namespace):
-    """Local image settings, or None when none was given (the request stays as before)."""
-    if not args.negative and args.guidance is None and args.image_seed is None and args.steps is None:
-        return None
-    # Ranges are checked by the argument types (above); the options only travel from here.
-    from sparklio_desktop.core.local.sd.service import ImageOptions  # asyncio and the SD package
-
-    return ImageOptions(negative_prompt=args.negative, guidance=args.guidance, seed=args.image_seed, steps=args.steps)
 
 
 def check_out_dir(name: str) -> Path:
@@ -217,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     # Everything the user gave is checked here, before open_services and any paid call.
     prompt = _prompt(args)
     images = _images(args.image)
-    image_options = _image_options(args)
+    image_options = image_options_from(args)
     out = check_out_dir(args.out) if args.out else Path(".")
     # One request: the router prices the images and size that are generated (docs/dispatch.md).
     route = request_from_args(

@@ -174,7 +174,7 @@ class ModelCaller:
             local["progress"] = request.image_progress
         steps = request.image_options.steps if request.image_options is not None else None
         state.images, state.gpu_seconds = await self._local_images.generate(
-            request.prompt, request.route.image_size or "512x512", request.n_images, steps, **local
+            request.prompt, request.route.image_size or "", request.n_images, steps, **local
         )
 
     async def _make_room(self, model: ModelSpec) -> None:

@@ -52,6 +52,7 @@ from sparklio_desktop.core.dispatch.reserve import max_output_tokens, reserve
 from sparklio_desktop.core.dispatch.watchdog import StallLimits
 from sparklio_desktop.core.errors import BudgetError, SparklioError
 from sparklio_desktop.core.gallery.recorder import ImagesMade, RecordedImages
+from sparklio_desktop.core.gallery.records import LoraUse
 from sparklio_desktop.core.money import format_usd_distinct
 from sparklio_desktop.core.policy.catalog import ModelSpec
 from sparklio_desktop.core.policy.routing_policy import SpeedClass, TaskSpec
@@ -247,6 +248,14 @@ class Dispatcher:
             return
         for index, model_id in enumerate(chain):
             model = self._as_called(decision, model_id)
+            if not model.local and _needs_local(request):
+                # An init image or a mask: only local Stable Diffusion takes them; a cloud
+                # image model would answer a different request. The local reason stands.
+                run.last_error = run.last_error or (
+                    f"{model.name} cannot take an init image or a mask; image-to-image and inpainting run on "
+                    "local Stable Diffusion only"
+                )
+                continue
             if model_id in self.planner.session or (
                 run.context_floor is not None and (model.context_tokens or 0) <= run.context_floor
             ):
@@ -377,10 +386,11 @@ class Dispatcher:
             seed=options.seed if options is not None else None,
             steps=options.steps if options is not None else None,
             guidance=options.guidance if options is not None else None,
-            # image-to-image and inpainting options, once the request carries them
-            init_image=_path_or_none(getattr(options, "init_image", None)),
+            # image-to-image and inpainting: the files they came from (a painted mask has none)
+            init_image=_path_or_none(getattr(options, "init_image_path", None)),
             strength=_number_or_none(getattr(options, "strength", None)),
-            mask=_path_or_none(getattr(options, "mask", None)),
+            mask=_path_or_none(getattr(options, "mask_path", None)),
+            loras=tuple(LoraUse(name, weight) for name, weight in getattr(options, "loras", ()) or ()),
         )
         try:
             return await asyncio.to_thread(self.gallery.record, made)
@@ -470,6 +480,14 @@ class Dispatcher:
         if tag is not None and tag != model.api_name:
             model = model.model_copy(update={"api_name": tag})
         return model
+
+
+def _needs_local(request: RunRequest) -> bool:
+    """Whether the request carries what only local generation can use (an init image, a mask)."""
+    options = request.image_options
+    return options is not None and (
+        getattr(options, "init_image", None) is not None or getattr(options, "mask_image", None) is not None
+    )
 
 
 def _path_or_none(value: object) -> Path | None:

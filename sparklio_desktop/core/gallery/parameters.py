@@ -33,6 +33,14 @@ from sparklio_desktop.core.local.png_meta import SOFTWARE, parse_a1111_parameter
 __all__ = ["parameters_from_chunks", "read_png_parameters"]
 
 _LORA_TAG = re.compile(r"<lora:([^:>]+)(?::([-\d.]+))?[^>]*>")
+# A1111 fields a gallery row keeps in ``extra`` (the hires pass, the refiner, denoising).
+_A1111_EXTRA = {
+    "Denoising strength": "denoising_strength",
+    "Hires upscale": "hires_upscale",
+    "Hires upscaler": "hires_upscaler",
+    "Refiner": "refiner",
+    "Refiner switch at": "refiner_switch",
+}
 _SAMPLERS = ("KSampler", "KSamplerAdvanced")
 _CHECKPOINT_LOADERS = ("CheckpointLoaderSimple", "CheckpointLoader", "CheckpointLoader|pysssss")
 _LORA_LOADERS = ("LoraLoader", "LoraLoaderModelOnly")
@@ -80,6 +88,11 @@ def _a1111(text: str) -> dict[str, Any]:
         if name.strip() and digest.strip():
             hashes[name.strip()] = digest.strip()
     weights = {m[1]: float(m[2]) if m[2] else 1.0 for m in _LORA_TAG.finditer(fields["prompt"])}
+    extra = {name: fields[key] for key, name in _A1111_EXTRA.items() if fields.get(key)}
+    if extra:
+        out["extra"] = extra
+        if "hires_upscale" not in extra and _float(extra.get("denoising_strength")) is not None:
+            out["strength"] = _float(extra["denoising_strength"])  # image-to-image or inpainting
     names = list(dict.fromkeys([*weights, *hashes]))
     if names:
         out["loras"] = [{"name": n, "weight": weights.get(n, 1.0), "hash": hashes.get(n)} for n in names]

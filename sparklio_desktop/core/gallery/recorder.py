@@ -64,6 +64,7 @@ class ImagesMade:
     init_image: Path | None = None  # image-to-image and inpainting, when the request had them
     strength: float | None = None
     mask: Path | None = None
+    loras: tuple[LoraUse, ...] = ()  # what the request asked for: their weights (the PNG has the hashes)
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,24 @@ def image_row(
     then what the caller ``known`` (request id, model, cost; these win); ``fallback``
     fills what neither gives."""
     found = read_png_parameters(data)
+    asked = {lora.name: lora for lora in (fallback or {}).get("loras", ())}
     loras = tuple(
-        LoraUse(str(item["name"]), float(item.get("weight", 1.0)), item.get("hash")) for item in found.get("loras", ())
-    )
+        LoraUse(
+            str(item["name"]),
+            asked[item["name"]].weight if item["name"] in asked else float(item.get("weight", 1.0)),
+            item.get("hash"),
+        )
+        for item in found.get("loras", ())
+    ) or tuple(asked.values())
     fields: dict[str, Any] = {
         key: found[key]
         for key in ("prompt", "negative_prompt", "width", "height", "seed", "steps", "guidance", "scheduler",
-                    "checkpoint", "checkpoint_hash")
+                    "checkpoint", "checkpoint_hash", "strength", "extra")
         if key in found
     }  # fmt: skip
     fields.update({key: value for key, value in known.items() if value is not None})
     for key, value in (fallback or {}).items():
-        if value is not None and fields.get(key) is None:
+        if key != "loras" and value is not None and fields.get(key) is None:
             fields[key] = value
     return GalleryImage(path=path, source=source, loras=loras, **fields)
 
@@ -202,6 +209,7 @@ class GalleryRecorder:
                     "init_image": made.init_image,
                     "strength": made.strength,
                     "mask": made.mask,
+                    "loras": made.loras,
                 }
                 source: ImageSource = "local" if made.local else "cloud"
                 row = image_row(path, data, source, fallback=fallback, **known)

@@ -6,6 +6,8 @@ SparklioError                    (sparklio_desktop.core.errors)
     ├── PickleRefused            a .ckpt/.bin/.pt file the user has not chosen to trust
     ├── ModelConfigMissing       no config (or tokenizer vocabulary) to load it offline
     ├── GenerationCancelled      the user stopped a generation between two steps
+    ├── BadInputImage            an init image or mask that cannot be read
+    ├── BadLora                  a LoRA that is missing, unreadable or made for another family
     └── LocalRuntimeMissing      torch/diffusers are not installed (the ``local`` extra)
 
 ProviderError                    (sparklio_desktop.core.providers.errors)
@@ -60,6 +62,15 @@ class GenerationCancelled(LocalModelError):
         self.step = step
         self.total = total
         super().__init__(f"generation cancelled at step {step} of {total}")
+
+
+class BadInputImage(LocalModelError):
+    """The init image or mask of a request cannot be used (the service answers with an
+    invalid-request error: no other model would take that file either)."""
+
+
+class BadLora(LocalModelError):
+    """A LoRA the request named is missing, unreadable or made for another model family."""
 
 
 class LocalRuntimeMissing(LocalModelError):

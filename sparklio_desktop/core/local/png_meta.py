@@ -44,6 +44,11 @@ class ImageMeta:
     model_type: str = ""
     model_hash: str = ""  # AutoV2 (10 hex digits); "" when unknown (a diffusers folder)
     lora_hashes: tuple[tuple[str, str], ...] = ()  # (LoRA name, AutoV2 hash)
+    denoising_strength: float | None = None  # image-to-image, inpainting, or the hires pass
+    hires_upscale: float | None = None  # the hires fix: generated, upscaled by this, refined
+    hires_upscaler: str = ""
+    refiner: str = ""  # SDXL: the refiner that finished the image, and where it took over
+    refiner_switch: float | None = None
 
 
 def _fmt_number(value: float) -> str:
@@ -70,6 +75,15 @@ def a1111_parameters(meta: ImageMeta) -> str:
     if meta.model_hash:
         fields.append(("Model hash", meta.model_hash))
     fields.append(("Model", meta.model))
+    if meta.denoising_strength is not None:
+        fields.append(("Denoising strength", _fmt_number(meta.denoising_strength)))
+    if meta.hires_upscale is not None:
+        fields.append(("Hires upscale", _fmt_number(meta.hires_upscale)))
+        fields.append(("Hires upscaler", meta.hires_upscaler or "Lanczos"))
+    if meta.refiner:
+        fields.append(("Refiner", meta.refiner))
+        if meta.refiner_switch is not None:
+            fields.append(("Refiner switch at", _fmt_number(meta.refiner_switch)))
     if meta.lora_hashes:
         fields.append(("Lora hashes", ", ".join(f"{name}: {digest}" for name, digest in meta.lora_hashes)))
     fields.append(("Version", SOFTWARE))

@@ -188,6 +188,16 @@ def choose_savers(
     return Savers(**flags, estimated_peak_gb=round(peak, 3), fits=peak <= free_vram_gb)
 
 
+def stronger_savers(current: Savers) -> Savers | None:
+    """The next rung of the ladder that keeps every saver of ``current`` and adds one,
+    for a retry after an out-of-memory error; None when every saver is already on."""
+    have = set(current.names)
+    for rung in _SAVER_LADDER:
+        if have < set(rung.names):
+            return Savers(rung.attention_slicing, rung.vae_tiling, rung.model_cpu_offload, fits=False)
+    return None
+
+
 # ----------------------------------------------------------------------- Ollama fit
 
 

@@ -164,6 +164,9 @@ class GpuSettings(_Section):
 class LocalSettings(_Section):
     sd_weight_dirs: list[Path] = Field(default_factory=list)
     """Folders searched for Stable Diffusion weights (.safetensors, diffusers folders)."""
+    sd_checkpoint: str | None = Field(default=None, max_length=4096)
+    """The checkpoint local images use unless a request names one: a name from
+    `sparklio models sd list` or a path. None: the first usable text-to-image checkpoint."""
 
 
 class UiSettings(_Section):

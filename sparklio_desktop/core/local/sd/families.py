@@ -78,6 +78,30 @@ DEFAULT_RESOLUTION: dict[ModelType, int] = {
     ModelType.UNKNOWN: 512,
 }
 
+
+@dataclass(frozen=True)
+class TypeDefaults:
+    """What a request leaves out is filled from its checkpoint's type: the size it was
+    trained at, and the steps and guidance (CFG) its model cards and A1111 presets use."""
+
+    size: int
+    steps: int
+    guidance: float
+
+
+# docs/local_images.md lists these; a request's own size, steps or guidance always wins.
+TYPE_DEFAULTS: dict[ModelType, TypeDefaults] = {
+    ModelType.SD1: TypeDefaults(size=512, steps=25, guidance=7.0),
+    ModelType.SD2: TypeDefaults(size=768, steps=25, guidance=7.0),
+    ModelType.SDXL_BASE: TypeDefaults(size=1024, steps=30, guidance=6.0),
+    ModelType.SDXL_REFINER: TypeDefaults(size=1024, steps=30, guidance=6.0),
+    ModelType.INPAINT: TypeDefaults(size=512, steps=25, guidance=7.0),
+    ModelType.UNKNOWN: TypeDefaults(size=512, steps=25, guidance=7.0),
+}
+
+# Checkpoints that make an image from a prompt alone; the others start from an image.
+TEXT_TO_IMAGE: frozenset[ModelType] = frozenset({ModelType.SD1, ModelType.SD2, ModelType.SDXL_BASE})
+
 # SDXL's VAE overflows in fp16, so diffusers upcasts it to fp32 for decoding
 # (``force_upcast`` in its config): decoding then costs twice the memory.
 VAE_DECODES_IN_FP32: frozenset[ModelType] = frozenset({ModelType.SDXL_BASE, ModelType.SDXL_REFINER})

@@ -22,6 +22,7 @@ the caller's callback runs, so a view-model may emit Qt signals from it directly
 from __future__ import annotations
 
 import asyncio
+import difflib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +32,8 @@ from typing import Any
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.local.errors import (
+    BadInputImage,
+    BadLora,
     CheckpointUnreadable,
     GenerationCancelled,
     LocalEngineUnavailable,
@@ -39,17 +42,26 @@ from sparklio_desktop.core.local.errors import (
     PickleRefused,
 )
 from sparklio_desktop.core.local.gpu_arbiter import GpuArbiter
-from sparklio_desktop.core.local.sd.families import ModelType
+from sparklio_desktop.core.local.model_hash import autov2_hash
+from sparklio_desktop.core.local.sd.families import TEXT_TO_IMAGE, ModelType
+from sparklio_desktop.core.local.sd.loras import (
+    LoraChoice,
+    default_lora_dir,
+    find_loras,
+    lora_folders,
+    probe_lora,
+    why_incompatible,
+)
+from sparklio_desktop.core.local.sd.modes import input_image
 from sparklio_desktop.core.local.sd.pipeline import GenerationRequest, LocalImageEngine
 from sparklio_desktop.core.local.sd.probe import probe
 from sparklio_desktop.core.local.sd.runtime import import_runtime
-from sparklio_desktop.core.local.sd.weights import probe_checkpoints
+from sparklio_desktop.core.local.sd.schedulers import UnknownSampler, sampler_name
+from sparklio_desktop.core.local.sd.weights import ProbedCheckpoint, probe_checkpoints
 from sparklio_desktop.core.local.vram import GIB, gpu_memory
 from sparklio_desktop.core.providers.errors import InvalidRequestError
 
-TEXT_TO_IMAGE = frozenset({ModelType.SD1, ModelType.SD2, ModelType.SDXL_BASE})
-
-DEFAULT_STEPS = 25
+__all__ = ["TEXT_TO_IMAGE", "ImageOptions", "ImageProgress", "LazyStableDiffusion", "StableDiffusionService"]
 
 ImageProgress = Callable[[int, int, bytes | None], None]
 """(step done, total steps, PNG preview or None): called on the event loop's thread."""
@@ -101,7 +113,7 @@ class StableDiffusionService:
         self,
         user_folders: tuple[Path, ...] = (),
         checkpoint: Path | None = None,
-        steps: int = DEFAULT_STEPS,
+        steps: int | None = None,  # None: the checkpoint type's default
         engine: LocalImageEngine | None = None,
         arbiter: Any | None = None,
     ) -> None:
@@ -152,16 +164,119 @@ class StableDiffusionService:
             self._engine = LocalImageEngine()
         return self._engine
 
-    def candidates(self) -> list[Path]:
-        """The checkpoints to try, best first: the chosen one, else every usable text-to-image one."""
-        if self._checkpoint is not None:
-            return [self._checkpoint]
-        return [
-            row.checkpoint.path
-            for row in probe_checkpoints(self._folders)
-            if row.usable and row.checkpoint.loadable and row.probe is not None
-            and row.probe.model_type in TEXT_TO_IMAGE and row.checkpoint.path not in self._failed
-        ]  # fmt: skip
+    def candidates(self, options: ImageOptions | None = None) -> list[Path]:
+        """The checkpoints to try, best first: the chosen one (``options.checkpoint``, else
+        the ``local.sd_checkpoint`` setting, else the one this service was built with),
+        else every usable text-to-image one. With a mask, an installed inpainting
+        checkpoint of the same family goes first."""
+        return self._plan(options or ImageOptions()).checkpoints
+
+    def _rows(self) -> list[ProbedCheckpoint]:
+        return probe_checkpoints(self._folders)
+
+    def _plan(self, options: ImageOptions) -> _Plan:
+        """Checkpoints, refiner and LoRAs for ``options``; a request that cannot work is an
+        :class:`InvalidRequestError` (no other model would take it either)."""
+        rows: list[ProbedCheckpoint] | None = None
+
+        def usable() -> list[ProbedCheckpoint]:
+            nonlocal rows
+            if rows is None:
+                rows = [r for r in self._rows() if r.usable and r.checkpoint.loadable and r.probe is not None]
+            return rows
+
+        setting = getattr(getattr(self.settings, "local", None), "sd_checkpoint", None) if self.settings else None
+        wanted, explicit = (options.checkpoint, True) if options.checkpoint else (setting, False)
+        has_init, has_mask = options.init_image is not None, options.mask_image is not None
+        if wanted:
+            chosen, mtype, family = self._named(wanted, explicit, usable)
+            _check_type(chosen, mtype, has_init, has_mask, options.refiner)
+            checkpoints = [chosen]
+        elif self._checkpoint is not None:
+            found = probe(self._checkpoint)
+            checkpoints, mtype, family = [self._checkpoint], found.model_type, found.family
+        else:
+            rows_t2i = [r for r in usable() if r.probe is not None and r.probe.model_type in TEXT_TO_IMAGE
+                        and r.checkpoint.path not in self._failed]  # fmt: skip
+            checkpoints = [r.checkpoint.path for r in rows_t2i]
+            first = rows_t2i[0].probe if rows_t2i else None
+            mtype = first.model_type if first is not None else ModelType.UNKNOWN
+            family = first.family if first is not None else ModelType.UNKNOWN
+            if options.refiner:
+                xl = [
+                    r.checkpoint.path
+                    for r in rows_t2i
+                    if r.probe is not None and r.probe.model_type is ModelType.SDXL_BASE
+                ]
+                if not xl:
+                    raise InvalidRequestError(
+                        "the refiner finishes SDXL images, and no SDXL base checkpoint is installed",
+                        provider="diffusers",
+                    )
+                checkpoints, mtype, family = xl, ModelType.SDXL_BASE, ModelType.SDXL_BASE
+        if has_mask and mtype is not ModelType.INPAINT:
+            inpaint = [r.checkpoint.path for r in usable() if r.probe is not None
+                       and r.probe.model_type is ModelType.INPAINT and r.probe.family is family]  # fmt: skip
+            checkpoints = inpaint[:1] + checkpoints
+        refiner = self._refiner(usable, mtype) if options.refiner else None
+        loras = self._loras(options.loras, family) if options.loras else ()
+        return _Plan(checkpoints, refiner, loras)
+
+    def _named(
+        self, wanted: str, explicit: bool, usable: Callable[[], list[ProbedCheckpoint]]
+    ) -> tuple[Path, ModelType, ModelType]:
+        rows = usable()
+        for row in rows:
+            if row.checkpoint.name.lower() == wanted.lower() and row.probe is not None:
+                return row.checkpoint.path, row.probe.model_type, row.probe.family
+        path = Path(wanted).expanduser()
+        if path.exists():
+            try:
+                found = probe(path)
+            except SparklioError as err:
+                raise _invalid(f"checkpoint {wanted}: {err}", explicit) from None
+            return path, found.model_type, found.family
+        names = [row.checkpoint.name for row in rows]
+        close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.4)
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else (f"; installed: {', '.join(names[:8])}" if names else "")
+        )
+        where = "" if explicit else " (the local.sd_checkpoint setting)"
+        raise _invalid(f"no checkpoint named {wanted!r}{where}{hint} (see `sparklio models sd list`)", explicit)
+
+    def _refiner(self, usable: Callable[[], list[ProbedCheckpoint]], mtype: ModelType) -> Path:
+        if mtype is not ModelType.SDXL_BASE:
+            raise InvalidRequestError(
+                f"the refiner finishes SDXL base images; this checkpoint is {mtype.value}", provider="diffusers"
+            )
+        for row in usable():
+            if row.probe is not None and row.probe.model_type is ModelType.SDXL_REFINER:
+                return row.checkpoint.path
+        raise InvalidRequestError(
+            "no SDXL refiner checkpoint is installed; add one with `sparklio models sd import PATH`",
+            provider="diffusers",
+        )
+
+    def _loras(self, wanted: tuple[tuple[str, float], ...], family: ModelType) -> tuple[LoraChoice, ...]:
+        files = find_loras(lora_folders(self._folders))
+        chosen: list[LoraChoice] = []
+        for name, weight in wanted:
+            path = Path(name).expanduser()
+            lora = probe_lora(path) if path.suffix.lower() == ".safetensors" and path.is_file() else next(
+                (f for f in files if f.name.lower() == name.lower()), None)  # fmt: skip
+            if lora is None:
+                close = difflib.get_close_matches(name, [f.name for f in files], n=3, cutoff=0.4)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise InvalidRequestError(
+                    f"no LoRA named {name!r}{hint} (LoRAs live in {default_lora_dir()})", provider="diffusers"
+                )
+            why = why_incompatible(lora, family)
+            if why is not None:
+                raise InvalidRequestError(why, provider="diffusers")
+            chosen.append(LoraChoice(lora.name, lora.path, weight, autov2_hash(lora.path) or ""))
+        return tuple(chosen)
 
     def checkpoint(self) -> Path:
         found = self.candidates()
@@ -188,34 +303,55 @@ class StableDiffusionService:
         progress: ImageProgress | None = None,
     ) -> tuple[tuple[bytes, ...], float]:
         try:
-            width, height = _size(size)
+            width, height = _size(size) if size else (None, None)
         except SparklioError as err:
             raise InvalidRequestError(str(err), provider="diffusers") from None
         options = options or ImageOptions()
-        extra: dict[str, Any] = {} if options.guidance is None else {"guidance": options.guidance}
+        try:
+            if options.scheduler is not None:
+                sampler_name(options.scheduler)
+            if options.init_image is not None:
+                await asyncio.to_thread(input_image, options.init_image, "init image")
+            if options.mask_image is not None:
+                await asyncio.to_thread(input_image, options.mask_image, "mask", mode="L")
+        except (BadInputImage, UnknownSampler) as err:
+            raise InvalidRequestError(str(err), provider="diffusers") from None
+        try:
+            plan = await asyncio.to_thread(self._plan, options)
+        except LocalModelError as err:  # a chosen checkpoint that does not probe
+            raise LocalEngineUnavailable(str(err)) from err
         request = GenerationRequest(
             prompt,
             negative_prompt=options.negative_prompt,
             steps=options.steps or steps or self.steps,
+            guidance=options.guidance,
             width=width,
             height=height,
             seed=options.seed,
             batch_count=max(1, n),
             preview_every=max(0, options.preview_every),
-            **extra,
+            init_image=options.init_image,
+            mask_image=options.mask_image,
+            strength=options.strength,
+            scheduler=options.scheduler,
+            hires=options.hires,
+            loras=plan.loras,
+            refiner=plan.refiner,
         )
+        explicit = options.checkpoint is not None or self._checkpoint is not None
         try:
-            candidates = await asyncio.to_thread(self.candidates)
-            for checkpoint in candidates:
+            for checkpoint in plan.checkpoints:
                 try:
                     return await self._generate_with(checkpoint, request, progress)
                 except (CheckpointUnreadable, ModelConfigMissing, PickleRefused) as err:
-                    if self._checkpoint is not None:
+                    if explicit:
                         raise
                     self._failed[checkpoint] = str(err)  # a bad file: the next usable one answers
             raise LocalEngineUnavailable(self._nothing_usable())
         except GenerationCancelled:
             raise
+        except (BadInputImage, BadLora, UnknownSampler) as err:  # the request, not the machine
+            raise InvalidRequestError(str(err), provider="diffusers") from None
         except LocalModelError as err:  # no runtime, out of memory, a chosen checkpoint that is bad
             raise LocalEngineUnavailable(str(err)) from err
 
@@ -254,6 +390,47 @@ class StableDiffusionService:
         if self._engine is not None:
             self._engine.unload()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    checkpoints: list[Path]
+    refiner: Path | None = None
+    loras: tuple[LoraChoice, ...] = ()
+
+
+def _invalid(message: str, explicit: bool) -> SparklioError:
+    """A checkpoint the request named is the request's problem; a stale setting only
+    means local generation cannot run (the chain moves on)."""
+    return InvalidRequestError(message, provider="diffusers") if explicit else LocalEngineUnavailable(message)
+
+
+_KIND = {
+    ModelType.SDXL_REFINER: "an SDXL refiner, which finishes an image",
+    ModelType.INPAINT: "an inpainting model, which repaints the masked part of an image",
+}
+
+
+def _check_type(path: Path, mtype: ModelType, has_init: bool, has_mask: bool, refiner: bool) -> None:
+    """A chosen checkpoint that cannot do what was asked, said before anything loads."""
+    name = path.name if path.is_dir() else path.stem
+    if mtype is ModelType.UNKNOWN:
+        raise InvalidRequestError(f"{name}: its type is unknown; set it in the Models view", provider="diffusers")
+    if mtype is ModelType.INPAINT and not has_mask:
+        raise InvalidRequestError(
+            f"{name} is {_KIND[mtype]}: give --init-image and --mask, or choose a text-to-image checkpoint",
+            provider="diffusers",
+        )
+    if mtype is ModelType.SDXL_REFINER and not has_init:
+        raise InvalidRequestError(
+            f"{name} is {_KIND[mtype]}: give --init-image, or choose a text-to-image checkpoint "
+            "(--refiner uses it after an SDXL base)",
+            provider="diffusers",
+        )
+    if refiner and mtype is not ModelType.SDXL_BASE:
+        raise InvalidRequestError(
+            f"the refiner finishes SDXL base images; {name} is {mtype.value}", provider="diffusers"
+        )
 
 
 def _cuda_available() -> bool:

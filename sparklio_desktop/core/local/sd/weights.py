@@ -248,6 +248,13 @@ def probe_checkpoints(
     return rows
 
 
+def scan_files(folder: Path) -> Iterator[Path]:
+    """The weight files under ``folder`` with the same bounded, loop-safe walk (LoRAs use it)."""
+    for item in _scan(folder):
+        if isinstance(item, Path) and _why_unusable(item) is None:
+            yield item
+
+
 def _scan(folder: Path) -> Iterator[Path | Skipped]:
     """Checkpoint candidates under ``folder`` (files by suffix, diffusers folders), bounded."""
     try:
