@@ -120,7 +120,9 @@ def test_every_control_reaches_the_image_options(studio: ImagesView, settle, tmp
     view.vm.lorasReady.emit(LORAS)
     assert view.checkpoint() == SDXL
     ink, xl = view.lora_panel.checks
-    assert not ink.isEnabled() and "does not fit an SDXL checkpoint" in ink.toolTip()  # an SD 1.x LoRA on SDXL
+    assert (
+        not ink.isEnabled() and ink.toolTip() == "LoRA ink is for SD 1.x checkpoints; this one is SDXL"
+    )  # an SD 1.x LoRA on SDXL
     xl.setChecked(True)
     view.lora_panel.weights[1].setValue(0.6)
     view.prompt_edit.setPlainText("a lighthouse")
@@ -307,14 +309,14 @@ def test_a_checkpoint_is_matched_by_name_or_by_its_hash(tmp_path: Path, sparklio
     assert match_checkpoint([choice], "renamed", sha256_file(single)[:10]) == choice
     assert match_checkpoint([choice], "renamed", "0000000000") is None
     assert scheduler_choice("euler_a") == "Euler a" and scheduler_choice("dpmpp_2m karras") == "DPM++ 2M Karras"
-    assert scheduler_choice("heunpp2") is None
+    assert scheduler_choice("heunpp2") is None and scheduler_choice("Heun") == "Heun"
 
 
 def test_trigger_words_go_into_the_prompt_and_tab_follows_the_form(studio: ImagesView) -> None:
     view = studio
     view.vm.lorasReady.emit(LORAS)  # on the tiny SD 1.x checkpoint: ink fits, xl-detail does not
     ink, xl = view.lora_panel.checks
-    assert ink.isEnabled() and not xl.isEnabled() and "SDXL LoRA does not fit" in xl.toolTip()
+    assert ink.isEnabled() and not xl.isEnabled() and "is for SDXL checkpoints; this one is SD 1.x" in xl.toolTip()
     assert not view.lora_panel.trigger_buttons[1].isEnabled()
     view.prompt_edit.setPlainText("a harbour at dawn")
     view.lora_panel.trigger_buttons[0].click()
@@ -347,3 +349,36 @@ def test_a_picture_dropped_on_the_prompt_box_is_offered_to_the_page(studio: Imag
         QPointF(5, 5), Qt.DropAction.CopyAction, plain, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
     )
     assert not view.eventFilter(view.prompt_edit.viewport(), words)  # text still drops into the box
+
+
+def _lora(path: Path, context: int, triggers: str = "") -> Path:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    tensors = {
+        f"{key}.lora_down.weight": np.zeros((4, context), dtype=np.float16),
+        f"{key}.lora_up.weight": np.zeros((320, 4), dtype=np.float16),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"modelspec.trigger_phrase": triggers} if triggers else None)
+    return path
+
+
+def test_the_lora_files_in_the_weights_folder_are_listed_with_what_fits(
+    studio: ImagesView, settle, sparklio_home: Path
+) -> None:
+    view = studio
+    folder = sparklio_home / "weights" / "lora"
+    _lora(folder / "ink-sd15.safetensors", 768, "ink drawing, lineart")
+    _lora(folder / "detail-xl.safetensors", 2048)
+    view.vm.load_studio()
+    settle(view.vm, lambda: len(view.vm.loras) == 2)
+    assert [c.text() for c in view.lora_panel.checks] == ["detail-xl", "ink-sd15"]
+    xl, ink = view.lora_panel.checks
+    assert ink.isEnabled() and not xl.isEnabled()  # on the tiny SD 1.x checkpoint
+    assert xl.toolTip() == "LoRA detail-xl is for SDXL checkpoints; this one is SD 1.x"
+    assert view.vm.loras[1].triggers == ("ink drawing", "lineart")
+    ink.setChecked(True)
+    view.lora_panel.weights[1].setValue(0.8)
+    assert view.settings().request(lambda *_: None).image_options.loras == (("ink-sd15", 0.8),)

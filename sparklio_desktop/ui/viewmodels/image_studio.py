@@ -10,15 +10,17 @@ Each piece of the core is asked in one place: :func:`list_checkpoints` for the c
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.gallery.parameters import read_png_parameters
 from sparklio_desktop.core.local.model_hash import autov2_hash
-from sparklio_desktop.core.local.sd.families import DEFAULT_RESOLUTION, ModelType, is_sdxl
+from sparklio_desktop.core.local.sd.families import TYPE_DEFAULTS, ModelType, is_sdxl
+from sparklio_desktop.core.local.sd.loras import LoraFile, find_loras, lora_folders, why_incompatible
+from sparklio_desktop.core.local.sd.schedulers import sampler_name
 from sparklio_desktop.core.local.sd.weights import probe_checkpoints
 
 if TYPE_CHECKING:
@@ -40,8 +42,9 @@ __all__ = [
     "scheduler_choice",
 ]
 
-# The samplers offered, by the names AUTOMATIC1111 users know (the core maps each to a
-# diffusers scheduler); "" in the form means the checkpoint's own.
+# The samplers the form lists, by the names AUTOMATIC1111 users know; the core knows more
+# (schedulers.py), which the form adds when a PNG or gallery row names one. None: the
+# checkpoint's own.
 SCHEDULERS = ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "UniPC", "LMS", "PLMS")
 HIRES_CHOICES: tuple[tuple[str, float | None], ...] = (("Off", None), ("1.5×", 1.5), ("2×", 2.0))
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -54,9 +57,6 @@ _TYPE_LABELS = {
     ModelType.INPAINT: "inpainting",
     ModelType.UNKNOWN: "unknown",
 }
-# (steps, guidance) by type; the size is the family's training resolution (families.py).
-_STEPS_GUIDANCE = {ModelType.SDXL_BASE: (30, 6.0), ModelType.SDXL_REFINER: (30, 6.0)}
-_SD_DEFAULT = (25, 7.0)
 # The checkpoints the form offers: the refiner only finishes an SDXL image.
 _PICKABLE = frozenset({ModelType.SD1, ModelType.SD2, ModelType.SDXL_BASE, ModelType.INPAINT})
 
@@ -110,29 +110,17 @@ class InitImage:
     height: int
 
 
-_SPELLINGS = {
-    "euler ancestral": "Euler a",
-    "dpmpp 2m": "DPM++ 2M",
-    "dpmpp 2m karras": "DPM++ 2M Karras",
-    "pndm": "PLMS",
-}
-
-
 def scheduler_choice(text: str | None) -> str | None:
-    """The offered sampler another tool's name means ("euler_a", "dpmpp_2m karras", "DDIM"), or
-    None (the checkpoint's own) when it is none of them."""
+    """The sampler another tool's name means ("euler_a", "dpmpp_2m karras", "DDIM"), by the
+    core's names (core/local/sd/schedulers.py), or None (the checkpoint's own) when unknown."""
     if not text:
         return None
-    wanted = " ".join(text.replace("_", " ").split()).lower()
-    for name in SCHEDULERS:
-        if name.lower() == wanted:
-            return name
-    return _SPELLINGS.get(wanted)
-
-
-def _defaults(model_type: ModelType, family: ModelType) -> tuple[int, int, float]:
-    steps, guidance = _STEPS_GUIDANCE.get(family, _SD_DEFAULT)
-    return DEFAULT_RESOLUTION.get(family, 512), steps, guidance
+    for attempt in (text, text.replace("_", " "), "_".join(text.split())):
+        try:
+            return sampler_name(attempt)
+        except SparklioError:
+            continue
+    return None
 
 
 def list_checkpoints(folders: Iterable[Path]) -> list[CheckpointChoice]:
@@ -143,16 +131,16 @@ def list_checkpoints(folders: Iterable[Path]) -> list[CheckpointChoice]:
             continue
         if row.probe.model_type not in _PICKABLE:
             continue
-        size, steps, guidance = _defaults(row.probe.model_type, row.probe.family)
+        defaults = TYPE_DEFAULTS.get(row.probe.family, TYPE_DEFAULTS[ModelType.UNKNOWN])
         out.append(
             CheckpointChoice(
                 name=row.checkpoint.name,
                 path=str(row.checkpoint.path),
                 model_type=row.probe.model_type.value,
                 family=row.probe.family.value,
-                size=size,
-                steps=steps,
-                guidance=guidance,
+                size=defaults.size,
+                steps=defaults.steps,
+                guidance=defaults.guidance,
             )
         )
     return out
@@ -191,46 +179,32 @@ def match_checkpoint(
     return None
 
 
+def _lora_file(lora: LoraChoice) -> LoraFile:
+    base = ModelType(lora.base) if lora.base else None
+    return LoraFile(lora.name, Path(lora.path), base, None, lora.triggers, problem=lora.problem or None)
+
+
 def lora_problem(lora: LoraChoice, checkpoint: CheckpointChoice | None) -> str:
-    """Why ``lora`` cannot go with ``checkpoint`` ("" when it can)."""
-    if lora.problem:
-        return lora.problem
-    if checkpoint is None or not lora.base:
-        return ""
-    if ModelType(lora.base) == ModelType.UNKNOWN:
-        return ""
-    if is_sdxl(ModelType(lora.base)) != checkpoint.sdxl or (
-        not checkpoint.sdxl and lora.base != checkpoint.family and {lora.base, checkpoint.family} <= {"sd1", "sd2"}
-    ):
-        return f"an {lora.base_label} LoRA does not fit an {_TYPE_LABELS[ModelType(checkpoint.family)]} checkpoint"
-    return ""
+    """Why ``lora`` cannot go with ``checkpoint`` ("" when it can): the core's rule."""
+    if checkpoint is None:
+        return f"LoRA {lora.name}: {lora.problem}" if lora.problem else ""
+    return why_incompatible(_lora_file(lora), ModelType(checkpoint.family)) or ""
 
 
-def _lora_choice(found: Any) -> LoraChoice:
-    """A LoRA file from the core's finder (core/local/sd/loras.py ``LoraFile``) as a choice."""
-    base = getattr(found, "base", None) or getattr(found, "model_type", None) or getattr(found, "family", None)
-    base_value = str(getattr(base, "value", base or ""))
-    if base_value not in {t.value for t in ModelType}:
-        base_value = ""
-    triggers = getattr(found, "trigger_words", None) or getattr(found, "triggers", None) or ()
+def _lora_choice(found: LoraFile) -> LoraChoice:
     return LoraChoice(
-        name=str(getattr(found, "name", "")),
-        base=base_value,
-        triggers=tuple(str(t) for t in triggers),
-        path=str(getattr(found, "path", "")),
-        problem=str(getattr(found, "problem", None) or ""),
+        name=found.name,
+        base=found.base.value if found.base is not None else "",
+        triggers=tuple(found.triggers),
+        path=str(found.path),
+        problem=found.problem or "",
     )
 
 
-def list_loras(folders: Iterable[Path]) -> list[LoraChoice]:
-    """The LoRA files the core's finder sees (blocking: headers are read). The finder
-    (``core.local.sd.loras.find_loras``) comes with the studio's core work; until it is
-    there the list is empty."""
-    try:
-        module = importlib.import_module("sparklio_desktop.core.local.sd.loras")
-    except ImportError:
-        return []
-    return [_lora_choice(found) for found in module.find_loras(tuple(folders))]
+def list_loras(sd_weight_dirs: Iterable[Path]) -> list[LoraChoice]:
+    """The LoRA files in Sparklio's folder and the user's A1111/ComfyUI ones (blocking:
+    headers are read)."""
+    return [_lora_choice(found) for found in find_loras(lora_folders(tuple(sd_weight_dirs)))]
 
 
 def read_init_image(path: str) -> InitImage:

@@ -157,7 +157,7 @@ class ImagesViewModel(ViewModel):
     def _weights_setup(self) -> tuple[tuple[Path, ...], str | None]:
         """The user's weights folders and the default checkpoint setting (reads settings.json)."""
         local = self._dispatcher.workspace.settings.local
-        return tuple(Path(p) for p in local.sd_weight_dirs), getattr(local, "sd_checkpoint", None)
+        return tuple(Path(p) for p in local.sd_weight_dirs), local.sd_checkpoint
 
     @asyncSlot()
     async def load_studio(self) -> None:

@@ -208,7 +208,7 @@ class LoraPanel(QWidget):
         self._grid.addWidget(self.empty_label, 0, 0, 1, 3)
         self.empty_label.setVisible(not loras)
         for row, lora in enumerate(loras, start=1):
-            check = QCheckBox(lora.name)
+            check = QCheckBox(lora.name.replace("&", "&&"))  # a name is not a mnemonic
             check.setAccessibleName(f"Use LoRA {lora.name}")
             weight = QDoubleSpinBox()
             weight.setRange(-2.0, 3.0)

@@ -514,8 +514,9 @@ class ImagesView(QWidget):
         if settings.checkpoint and not self._select_checkpoint(settings.checkpoint):
             self._wanted_checkpoint = settings.checkpoint  # the list is not read yet
         if settings.scheduler is not None:
-            index = self.scheduler_combo.findData(settings.scheduler)
-            self.scheduler_combo.setCurrentIndex(max(0, index))
+            if self.scheduler_combo.findData(settings.scheduler) < 0:  # one of the core's others ("Heun")
+                self.scheduler_combo.addItem(settings.scheduler, settings.scheduler)
+            self.scheduler_combo.setCurrentIndex(self.scheduler_combo.findData(settings.scheduler))
         if settings.loras:
             self.lora_panel.choose(settings.loras)
         self.prompt_edit.setPlainText(settings.prompt)
