@@ -382,3 +382,45 @@ def test_the_lora_files_in_the_weights_folder_are_listed_with_what_fits(
     ink.setChecked(True)
     view.lora_panel.weights[1].setValue(0.8)
     assert view.settings().request(lambda *_: None).image_options.loras == (("ink-sd15", 0.8),)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_image_to_image_and_a_painted_inpainting_run_on_the_tiny_model(
+    studio: ImagesView, settle, tmp_path: Path, monkeypatch
+) -> None:
+    """The form's init image, strength and painted mask reach the real pipeline: each run
+    makes an image whose A1111 parameters carry the strength (and the sampler chosen)."""
+    from sparklio_desktop.core.local import read_png_text
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    view = studio
+    view.prompt_edit.setPlainText("a cat")
+    view.size_combo.setCurrentText(CUSTOM)
+    view.width_spin.setValue(64)
+    view.height_spin.setValue(64)
+    view.steps_spin.setValue(4)
+    view.random_seed_check.setChecked(False)
+    view.seed_spin.setValue(3)
+    view.previews_check.setChecked(False)
+    view.scheduler_combo.setCurrentText("Euler a")
+    view.init_panel.fileChosen.emit(str(_png(tmp_path / "start.png", 64, 64)))
+    settle(view.vm, lambda: view.init_panel.init is not None)
+    view.init_panel.strength_slider.setValue(50)
+    completed: list[str] = []
+    view.vm.requestCompleted.connect(completed.append)
+    view.generate_button.click()
+    settle(view.vm, lambda: bool(completed), timeout=90)
+    assert len(view.vm.images) == 1, view.notice_label.text()
+    parameters = read_png_text(view.vm.images[0])["parameters"]
+    assert "Denoising strength: 0.5" in parameters and "Sampler: Euler a" in parameters
+
+    view.init_panel.inpaint_check.setChecked(True)
+    painter = view.init_panel.painter
+    painter.resize(256, 256)
+    _drag(painter, painter.target().center(), painter.target().center() + QPoint(40, 0))
+    assert view.settings().mask_image is not None
+    completed.clear()
+    view.generate_button.click()
+    settle(view.vm, lambda: bool(completed), timeout=90)
+    assert len(view.vm.images) == 1, view.notice_label.text()
+    assert "Denoising strength: 0.5" in read_png_text(view.vm.images[0])["parameters"]

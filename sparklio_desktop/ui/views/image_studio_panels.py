@@ -58,7 +58,7 @@ class InitImagePanel(QWidget):
         top.addStretch(1)
 
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)
-        self.strength_slider.setRange(0, 100)
+        self.strength_slider.setRange(1, 100)  # 0 would change nothing: the core refuses it
         self.strength_slider.setValue(DEFAULT_STRENGTH)
         self.strength_slider.setAccessibleName("Strength")
         self.strength_slider.setToolTip(
