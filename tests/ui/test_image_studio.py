@@ -103,7 +103,7 @@ def test_the_checkpoint_list_shows_types_and_applies_their_defaults(studio: Imag
     assert not view.refiner_check.isEnabled()
 
     view.steps_spin.setValue(12)  # the creator's own steps stay when the checkpoint changes
-    view.vm.checkpointsReady.emit([tiny, SDXL], tiny)
+    view.vm.checkpointsReady.emit([tiny, SDXL], tiny, True)
     view.checkpoint_combo.setCurrentIndex(1)
     settings = view.settings()
     assert (settings.width, settings.height, settings.guidance, settings.steps) == (1024, 1024, 6.0, 12)
@@ -112,11 +112,14 @@ def test_the_checkpoint_list_shows_types_and_applies_their_defaults(studio: Imag
     view.checkpoint_combo.setCurrentIndex(0)
     assert not view.refiner_check.isEnabled() and not view.settings().refiner
     assert view.settings().width == 512
+    view.vm.checkpointsReady.emit([SDXL], SDXL, False)  # SDXL, but no refiner installed
+    assert view.checkpoint() == SDXL and not view.refiner_check.isEnabled()
+    assert view.refiner_check.toolTip().startswith("Install an SDXL refiner")
 
 
 def test_every_control_reaches_the_image_options(studio: ImagesView, settle, tmp_path: Path) -> None:
     view = studio
-    view.vm.checkpointsReady.emit([*view.vm.checkpoints, SDXL], SDXL)
+    view.vm.checkpointsReady.emit([*view.vm.checkpoints, SDXL], SDXL, True)
     view.vm.lorasReady.emit(LORAS)
     assert view.checkpoint() == SDXL
     ink, xl = view.lora_panel.checks

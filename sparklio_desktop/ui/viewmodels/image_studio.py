@@ -57,8 +57,7 @@ _TYPE_LABELS = {
     ModelType.INPAINT: "inpainting",
     ModelType.UNKNOWN: "unknown",
 }
-# The checkpoints the form offers: the refiner only finishes an SDXL image.
-_PICKABLE = frozenset({ModelType.SD1, ModelType.SD2, ModelType.SDXL_BASE, ModelType.INPAINT})
+_LISTED = frozenset({ModelType.SD1, ModelType.SD2, ModelType.SDXL_BASE, ModelType.SDXL_REFINER, ModelType.INPAINT})
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,10 @@ class CheckpointChoice:
         if self.model_type == ModelType.INPAINT and self.family != ModelType.SD1:
             kind = f"{_TYPE_LABELS.get(ModelType(self.family), self.family)} inpainting"
         return f"{self.name} · {kind}"
+
+    @property
+    def refiner(self) -> bool:
+        return self.model_type == ModelType.SDXL_REFINER
 
     @property
     def sdxl(self) -> bool:
@@ -124,12 +127,13 @@ def scheduler_choice(text: str | None) -> str | None:
 
 
 def list_checkpoints(folders: Iterable[Path]) -> list[CheckpointChoice]:
-    """The usable checkpoints the form can pick (blocking: headers are read)."""
+    """The usable checkpoints (blocking: headers are read); an SDXL refiner among them only
+    finishes an SDXL image (``CheckpointChoice.refiner``), the form does not offer it alone."""
     out: list[CheckpointChoice] = []
     for row in probe_checkpoints(tuple(folders)):
         if not row.usable or row.probe is None or not row.checkpoint.loadable:
             continue
-        if row.probe.model_type not in _PICKABLE:
+        if row.probe.model_type not in _LISTED:
             continue
         defaults = TYPE_DEFAULTS.get(row.probe.family, TYPE_DEFAULTS[ModelType.UNKNOWN])
         out.append(

@@ -120,7 +120,7 @@ class ImagesViewModel(ViewModel):
     notice = Signal(str)
     requestCompleted = Signal(str)  # request id: the ledger has its rows
     settingsApplied = Signal(object)  # ImageSettings the form should show (a gallery row's, a dropped PNG's)
-    checkpointsReady = Signal(list, object)  # [CheckpointChoice], the default one (or None)
+    checkpointsReady = Signal(list, object, bool)  # [CheckpointChoice], the default one (or None), a refiner?
     lorasReady = Signal(list)  # [LoraChoice]
     initImageChanged = Signal(object)  # InitImage, or None when cleared
     maskLoaded = Signal(bytes, str)  # a mask file's bytes and path
@@ -146,6 +146,7 @@ class ImagesViewModel(ViewModel):
         self.warning = ""
         self._drag_folder: Path | None = None
         self.checkpoints: list[CheckpointChoice] = []
+        self.refiner_installed = False
         self.loras: list[LoraChoice] = []
         self.init_image: InitImage | None = None
 
@@ -164,8 +165,11 @@ class ImagesViewModel(ViewModel):
         """Read the installed checkpoints, then the LoRAs (headers: off the loop)."""
         self._track()
         folders, setting = await asyncio.to_thread(self._weights_setup)
-        self.checkpoints = await asyncio.to_thread(list_checkpoints, folders)
-        self.checkpointsReady.emit(list(self.checkpoints), default_checkpoint(self.checkpoints, setting))
+        listed = await asyncio.to_thread(list_checkpoints, folders)
+        self.checkpoints = [choice for choice in listed if not choice.refiner]
+        self.refiner_installed = any(choice.refiner for choice in listed)
+        default = default_checkpoint(self.checkpoints, setting)
+        self.checkpointsReady.emit(list(self.checkpoints), default, self.refiner_installed)
         try:
             self.loras = await asyncio.to_thread(list_loras, folders)
         except (SparklioError, OSError) as err:

@@ -125,6 +125,7 @@ class ImagesView(QWidget):
         self._applying = False  # the form is being filled by the program, not the creator
         self._set_by_user: set[QWidget] = set()  # size/steps/guidance the creator changed
         self._checkpoints: list[CheckpointChoice] = []
+        self._refiner_installed = False
         self._wanted_checkpoint: str | None = None  # asked for before the list was read
         self.drop_menu: QMenu | None = None
         self.setAcceptDrops(True)
@@ -296,7 +297,6 @@ class ImagesView(QWidget):
             (self.seed_spin, "The same seed with the same settings gives the same picture"),
             (self.batch_spin, "How many pictures to make, one after another"),
             (self.hires_combo, "Make the picture, enlarge it, then redraw the detail at the larger size"),
-            (self.refiner_check, "SDXL only: a second model polishes the last steps (needs the refiner installed)"),
         ):
             widget.setToolTip(tip)
 
@@ -359,8 +359,11 @@ class ImagesView(QWidget):
         data = self.checkpoint_combo.currentData()
         return data if isinstance(data, CheckpointChoice) else None
 
-    def _on_checkpoints(self, choices: list[CheckpointChoice], default: CheckpointChoice | None) -> None:
+    def _on_checkpoints(
+        self, choices: list[CheckpointChoice], default: CheckpointChoice | None, refiner: bool = False
+    ) -> None:
         self._checkpoints = list(choices)
+        self._refiner_installed = refiner
         wanted = self._wanted_checkpoint or (default.path if default is not None else None)
         self.checkpoint_combo.blockSignals(True)
         self.checkpoint_combo.clear()
@@ -389,9 +392,14 @@ class ImagesView(QWidget):
         has not changed), the refiner for SDXL, and which LoRAs fit."""
         choice = self.checkpoint()
         sdxl = choice is not None and choice.sdxl
-        self.refiner_check.setEnabled(sdxl)
-        if not sdxl:
+        self.refiner_check.setEnabled(sdxl and self._refiner_installed)
+        if not self.refiner_check.isEnabled():
             self.refiner_check.setChecked(False)
+        self.refiner_check.setToolTip(
+            "SDXL only: a second model polishes the last steps"
+            if self._refiner_installed
+            else "Install an SDXL refiner checkpoint (Models page) to polish SDXL images with it"
+        )
         self.lora_panel.fit(choice)
         if choice is None:
             return
