@@ -21,6 +21,7 @@ from sparklio_desktop.core.local.sd.service import ImageOptions
 from sparklio_desktop.ui.viewmodels.image_studio import (
     CheckpointChoice,
     LoraChoice,
+    default_checkpoint,
     match_checkpoint,
     scheduler_choice,
 )
@@ -120,6 +121,8 @@ def test_the_checkpoint_list_shows_types_and_applies_their_defaults(studio: Imag
 def test_every_control_reaches_the_image_options(studio: ImagesView, settle, tmp_path: Path) -> None:
     view = studio
     view.vm.checkpointsReady.emit([*view.vm.checkpoints, SDXL], SDXL, True)
+    assert view.checkpoint() == view.vm.checkpoints[0]  # a list read again keeps the creator's choice
+    view.checkpoint_combo.setCurrentIndex(1)
     view.vm.lorasReady.emit(LORAS)
     assert view.checkpoint() == SDXL
     ink, xl = view.lora_panel.checks
@@ -311,6 +314,9 @@ def test_a_checkpoint_is_matched_by_name_or_by_its_hash(tmp_path: Path, sparklio
     assert match_checkpoint([choice], "models\\Stable-diffusion\\Deliberate_v2.safetensors") == choice
     assert match_checkpoint([choice], "renamed", sha256_file(single)[:10]) == choice
     assert match_checkpoint([choice], "renamed", "0000000000") is None
+    other = CheckpointChoice("sd15", "/w/sd15.safetensors", "sd1", "sd1", 512, 25, 7.0)
+    assert default_checkpoint([other, choice], "Deliberate_v2") == choice  # the local.sd_checkpoint setting
+    assert default_checkpoint([other, choice], "not-installed") == other and default_checkpoint([], None) is None
     assert scheduler_choice("euler_a") == "Euler a" and scheduler_choice("dpmpp_2m karras") == "DPM++ 2M Karras"
     assert scheduler_choice("heunpp2") is None and scheduler_choice("Heun") == "Heun"
 

@@ -33,6 +33,8 @@ __all__ = [
     "CheckpointChoice",
     "InitImage",
     "LoraChoice",
+    "PngSettings",
+    "default_checkpoint",
     "list_checkpoints",
     "list_loras",
     "lora_problem",
@@ -40,6 +42,7 @@ __all__ = [
     "read_init_image",
     "read_png_settings",
     "scheduler_choice",
+    "settings_from_parameters",
 ]
 
 # The samplers the form lists, by the names AUTOMATIC1111 users know; the core knows more

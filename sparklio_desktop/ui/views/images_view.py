@@ -352,7 +352,7 @@ class ImagesView(QWidget):
         if not self._device_asked:  # torch is imported off the loop, first time the panel shows
             self._device_asked = True
             self.vm.refresh_device()
-            self.vm.load_studio()
+        self.vm.load_studio()  # each time: a checkpoint or LoRA added on the Models page shows
 
     # -- the studio's controls -------------------------------------------------------------
     def checkpoint(self) -> CheckpointChoice | None:
@@ -364,7 +364,9 @@ class ImagesView(QWidget):
     ) -> None:
         self._checkpoints = list(choices)
         self._refiner_installed = refiner
-        wanted = self._wanted_checkpoint or (default.path if default is not None else None)
+        current = self.checkpoint()  # a list read again keeps the creator's choice
+        kept = current if current is not None and current in choices else default
+        wanted = self._wanted_checkpoint or (kept.path if kept is not None else None)
         self.checkpoint_combo.blockSignals(True)
         self.checkpoint_combo.clear()
         for choice in choices:
