@@ -198,6 +198,13 @@ def test_a_painted_mask_is_exported_white_on_black_at_the_image_size(qtbot) -> N
     _drag(painter, QPoint(100, 100), QPoint(300, 100))
     assert painter.mask_png() is None
 
+    painter.set_image(QImage(203, 101, QImage.Format.Format_RGB32))  # rows padded to 204 bytes
+    assert painter.mask_png() is None  # the padding is not paint
+    painter.painting, painter.erasing = True, False
+    _drag(painter, QPoint(200, 100), QPoint(210, 100))
+    png = painter.mask_png()
+    assert png is not None and QImage.fromData(png).width() == 203
+
 
 def test_a_mask_file_is_scaled_to_the_init_image(qtbot, tmp_path: Path) -> None:
     painter = MaskPainter()

@@ -1,5 +1,12 @@
 """The Images panel: local Stable Diffusion with a step progress bar and a live preview.
 
+The form: the checkpoint (listed with its type; choosing one puts its type's size, steps
+and guidance in the fields the creator has not changed), prompt, size, steps, guidance,
+sampler, seed and batch; "Start from an image" (image_studio_panels.py: the init image,
+its strength and a mask painted over it) and "Advanced" (hires fix, the SDXL refiner,
+LoRAs) fold away. A PNG dropped on the page asks whether to use its settings (A1111,
+ComfyUI) or the picture as the init image.
+
 The view reads its form into an :class:`ImageSettings` and hands it to the view-model;
 everything it shows comes from the view-model's signals. Thumbnails (256 px, in a
 wrapping grid) open the shared viewer fitted to its window on double-click or Enter;

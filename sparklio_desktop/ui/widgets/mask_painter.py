@@ -55,6 +55,7 @@ class MaskPainter(QWidget):
         self.from_file: str | None = None  # the mask file loaded and not painted over since
         self._last: QPointF | None = None
         self._veil: QImage | None = None
+        self._has_mask: bool | None = None
         self.setAcceptDrops(True)
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -102,11 +103,18 @@ class MaskPainter(QWidget):
         return True
 
     def has_mask(self) -> bool:
-        """Whether any pixel is marked to repaint."""
-        if self.mask_image.isNull():
-            return False
-        bits = self.mask_image.constBits()
-        return any(bytes(bits))
+        """Whether any pixel is marked to repaint (worked out once per change: a scan of
+        each row's pixels in C, not of the padding at the end of each row)."""
+        if self._has_mask is None:
+            mask = self.mask_image
+            if mask.isNull():
+                self._has_mask = False
+            else:
+                data, stride, width = bytes(mask.constBits()), mask.bytesPerLine(), mask.width()
+                self._has_mask = any(
+                    data[row * stride : row * stride + width].strip(b"\0") for row in range(mask.height())
+                )
+        return self._has_mask
 
     def mask_png(self) -> bytes | None:
         """The mask as a white-on-black PNG at the init image's size; None when nothing is painted."""
@@ -120,6 +128,7 @@ class MaskPainter(QWidget):
 
     def _changed(self) -> None:
         self._veil = None
+        self._has_mask = None
         self.update()
         self.maskChanged.emit()
 
