@@ -435,8 +435,20 @@ def test_image_to_image_and_a_painted_inpainting_run_on_the_tiny_model(
     painter.resize(256, 256)
     _drag(painter, painter.target().center(), painter.target().center() + QPoint(40, 0))
     assert view.settings().mask_image is not None
+    dispatcher = view.vm._dispatcher
+    real_stream, sent = dispatcher.stream, []
+
+    def recording(request, *args, **kwargs):  # the real dispatcher, with the request kept
+        sent.append(request)
+        return real_stream(request, *args, **kwargs)
+
+    monkeypatch.setattr(dispatcher, "stream", recording)
     completed.clear()
-    view.generate_button.click()
+    view.generate_button.click()  # the mask is encoded off the loop by the view-model
     settle(view.vm, lambda: bool(completed), timeout=90)
     assert len(view.vm.images) == 1, view.notice_label.text()
+    (request,) = sent
+    mask = QImage.fromData(request.image_options.mask_image)
+    assert (mask.width(), mask.height()) == (64, 64) and mask.isGrayscale()
+    assert request.image_options.mask_image == view.settings().mask_image
     assert "Denoising strength: 0.5" in read_png_text(view.vm.images[0])["parameters"]

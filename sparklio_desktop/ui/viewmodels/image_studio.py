@@ -24,6 +24,8 @@ from sparklio_desktop.core.local.sd.schedulers import sampler_name
 from sparklio_desktop.core.local.sd.weights import probe_checkpoints
 
 if TYPE_CHECKING:
+    from PySide6.QtGui import QImage
+
     from sparklio_desktop.ui.viewmodels.images import ImageSettings
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "list_loras",
     "lora_problem",
     "match_checkpoint",
+    "png_bytes",
     "read_init_image",
     "read_png_settings",
     "scheduler_choice",
@@ -226,6 +229,17 @@ def read_init_image(path: str) -> InitImage:
     if not image.loadFromData(data):
         raise ValueError(f"{Path(path).name}: not an image Sparklio can read")
     return InitImage(data, path, image.width(), image.height())
+
+
+def png_bytes(image: QImage) -> bytes:
+    """``image`` encoded as a PNG (slow for a large one: call it off the loop)."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs say bytes; PySide6 takes str
+    return bytes(data.data())
 
 
 @dataclass(frozen=True)

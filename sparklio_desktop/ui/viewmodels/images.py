@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
 from qasync import asyncSlot
 
 from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, Finished, Routed, RunRequest, RunResult
@@ -39,6 +40,7 @@ from sparklio_desktop.ui.viewmodels.image_studio import (
     list_checkpoints,
     list_loras,
     match_checkpoint,
+    png_bytes,
     read_init_image,
     read_png_settings,
     scheduler_choice,
@@ -240,12 +242,16 @@ class ImagesViewModel(ViewModel):
 
     # -- generating ------------------------------------------------------------------
     @asyncSlot()
-    async def generate(self, settings: ImageSettings) -> None:
-        """Run ``settings`` on the local model, streaming progress and previews out."""
+    async def generate(self, settings: ImageSettings, mask: QImage | None = None) -> None:
+        """Run ``settings`` on the local model, streaming progress and previews out.
+        ``mask``: a painted mask to encode as the PNG (off the loop: a 2048 px mask takes
+        about 100 ms to encode) in place of ``settings.mask_image``."""
         task = self._track()
         if not settings.prompt.strip():
             self.errorRaised.emit("Write a prompt first.")
             return
+        if mask is not None:
+            settings = replace(settings, mask_image=await asyncio.to_thread(png_bytes, mask))
         previous = self._running
         if previous is not None:  # a new run replaces the one in flight
             previous.cancel()

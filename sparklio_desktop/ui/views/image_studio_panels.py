@@ -170,11 +170,22 @@ class InitImagePanel(QWidget):
     def strength(self) -> float | None:
         return self.strength_slider.value() / 100 if self.init is not None else None
 
+    def inpainting(self) -> bool:
+        return self.init is not None and self.inpaint_check.isChecked()
+
     def mask_choice(self) -> tuple[bytes | None, str | None]:
         """(the mask PNG, the file it came from): (None, None) without inpainting."""
-        if self.init is None or not self.inpaint_check.isChecked():
+        if not self.inpainting():
             return None, None
         return self.painter.mask_png(), self.painter.from_file
+
+    def mask_file(self) -> str | None:
+        """The mask file in use, not painted over since (None: painted, or no inpainting)."""
+        return self.painter.from_file if self.inpainting() else None
+
+    def painted_mask(self) -> QImage | None:
+        """The mask to encode off the loop (None without inpainting or paint)."""
+        return self.painter.painted() if self.inpainting() else None
 
 
 class LoraPanel(QWidget):

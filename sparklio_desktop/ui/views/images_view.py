@@ -491,14 +491,16 @@ class ImagesView(QWidget):
         if self.drop_menu is not None:
             self.drop_menu.deleteLater()
         menu = QMenu(self)
-        menu.addAction("Use its &settings", lambda: self.vm.use_png_settings(path, self.settings()))
+        menu.addAction("Use its &settings", lambda: self.vm.use_png_settings(path, self.settings(with_mask=False)))
         menu.addAction("Use as &init image", lambda: self.vm.use_init_image(path))
         self.drop_menu = menu
         return menu
 
     # -- reading the form ----------------------------------------------------------------
-    def settings(self) -> ImageSettings:
-        mask, mask_path = self.init_panel.mask_choice()
+    def settings(self, *, with_mask: bool = True) -> ImageSettings:
+        """The form as one value; ``with_mask=False`` leaves a painted mask out (not encoded)
+        but keeps a mask file's path."""
+        mask, mask_path = self.init_panel.mask_choice() if with_mask else (None, self.init_panel.mask_file())
         if self.size_combo.currentText() == CUSTOM:
             width, height = self.width_spin.value(), self.height_spin.value()
         else:
@@ -549,7 +551,8 @@ class ImagesView(QWidget):
             self.seed_spin.setValue(min(settings.seed, MAX_SEED))
 
     def _on_generate(self) -> None:
-        self.vm.generate(self.settings())
+        # The mask is encoded by the view-model off the loop (a large one takes 100 ms).
+        self.vm.generate(self.settings(with_mask=False), self.init_panel.painted_mask())
 
     def _on_size_choice(self, text: str) -> None:
         custom = text == CUSTOM

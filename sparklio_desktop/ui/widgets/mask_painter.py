@@ -12,7 +12,7 @@ view-model's work, off the loop.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, QPointF, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -25,6 +25,8 @@ from PySide6.QtGui import (
     QPen,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from sparklio_desktop.ui.viewmodels.image_studio import png_bytes
 
 __all__ = ["MaskPainter", "dropped_image_path"]
 
@@ -119,13 +121,11 @@ class MaskPainter(QWidget):
 
     def mask_png(self) -> bytes | None:
         """The mask as a white-on-black PNG at the init image's size; None when nothing is painted."""
-        if not self.has_mask():
-            return None
-        data = QByteArray()
-        buffer = QBuffer(data)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        self.mask_image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs say bytes; PySide6 takes str
-        return bytes(data.data())
+        return png_bytes(self.mask_image) if self.has_mask() else None
+
+    def painted(self) -> QImage | None:
+        """A copy of the mask to encode elsewhere (off the loop); None when nothing is painted."""
+        return self.mask_image.copy() if self.has_mask() else None
 
     def _changed(self) -> None:
         self._veil = None
