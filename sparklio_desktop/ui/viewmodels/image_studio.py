@@ -117,6 +117,7 @@ class InitImage:
     path: str | None
     width: int
     height: int
+    image: QImage | None = field(default=None, compare=False, repr=False)  # decoded off the loop
 
 
 def scheduler_choice(text: str | None) -> str | None:
@@ -228,7 +229,7 @@ def read_init_image(path: str) -> InitImage:
     image = QImage()
     if not image.loadFromData(data):
         raise ValueError(f"{Path(path).name}: not an image Sparklio can read")
-    return InitImage(data, path, image.width(), image.height())
+    return InitImage(data, path, image.width(), image.height(), image)
 
 
 def png_bytes(image: QImage) -> bytes:

@@ -128,8 +128,8 @@ class InitImagePanel(QWidget):
         """Show ``init`` (None: no init image, the strength and mask controls hide)."""
         self.init = init
         image = QImage()
-        if init is not None:
-            image.loadFromData(init.data)
+        if init is not None:  # decoded by the view-model off the loop; bytes only from elsewhere
+            image = init.image if init.image is not None else QImage.fromData(init.data)
         self.painter.set_image(None if init is None else image)
         has = init is not None
         self.clear_button.setEnabled(has)

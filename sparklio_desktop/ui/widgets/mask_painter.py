@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QPen,
+    QPixmap,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -58,6 +59,7 @@ class MaskPainter(QWidget):
         self._last: QPointF | None = None
         self._veil: QImage | None = None
         self._has_mask: bool | None = None
+        self._shown: QPixmap | None = None  # the image at the size it is drawn
         self.setAcceptDrops(True)
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -70,6 +72,7 @@ class MaskPainter(QWidget):
     def set_image(self, image: QImage | None) -> None:
         """Show ``image`` (None: nothing) with a fresh, empty mask at its size."""
         self.image = QImage() if image is None else image
+        self._shown = None
         self.mask_image = QImage()
         if not self.image.isNull():
             self.mask_image = QImage(self.image.size(), QImage.Format.Format_Grayscale8)
@@ -166,7 +169,13 @@ class MaskPainter(QWidget):
             )
             return
         target = self.target()
-        painter.drawImage(target, self.image)
+        if self._shown is None or self._shown.size() != target.size():  # scaled once per size, not per stroke
+            self._shown = QPixmap.fromImage(
+                self.image.scaled(
+                    target.size(), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+                )
+            )
+        painter.drawPixmap(target, self._shown)
         if self.has_mask():
             painter.setOpacity(0.55)
             painter.drawImage(target, self._veil_image(target.size()))
