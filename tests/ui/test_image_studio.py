@@ -113,6 +113,12 @@ def test_the_checkpoint_list_shows_types_and_applies_their_defaults(studio: Imag
     view.checkpoint_combo.setCurrentIndex(0)
     assert not view.refiner_check.isEnabled() and not view.settings().refiner
     assert view.settings().width == 512
+    inpaint = CheckpointChoice("sd15-inpainting", "/w/sd15-inpainting.safetensors", "inpaint", "sd1", 512, 25, 7.0)
+    view.vm.checkpointsReady.emit([tiny, inpaint], tiny, False)
+    assert not view.init_section.expanded
+    view.checkpoint_combo.setCurrentIndex(1)
+    assert view.checkpoint_combo.currentText() == "sd15-inpainting · inpainting"
+    assert view.init_section.expanded and "inpainting checkpoint" in view.notice_label.text()
     view.vm.checkpointsReady.emit([SDXL], SDXL, False)  # SDXL, but no refiner installed
     assert view.checkpoint() == SDXL and not view.refiner_check.isEnabled()
     assert view.refiner_check.toolTip().startswith("Install an SDXL refiner")

@@ -86,6 +86,10 @@ class CheckpointChoice:
         return f"{self.name} · {kind}"
 
     @property
+    def inpainting(self) -> bool:
+        return self.model_type == ModelType.INPAINT
+
+    @property
     def refiner(self) -> bool:
         return self.model_type == ModelType.SDXL_REFINER
 

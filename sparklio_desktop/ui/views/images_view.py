@@ -412,6 +412,9 @@ class ImagesView(QWidget):
         self.lora_panel.fit(choice)
         if choice is None:
             return
+        if choice.inpainting and self.init_panel.init is None:
+            self.init_section.set_expanded(True)
+            self.notice_label.setText("An inpainting checkpoint repaints a picture: choose one, then paint the area.")
         self._applying = True
         try:
             if self.size_combo not in self._set_by_user and not {self.width_spin, self.height_spin} & self._set_by_user:
