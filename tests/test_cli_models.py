@@ -316,3 +316,26 @@ def test_a_duplicate_the_users_policy_names_is_kept(server: OllamaServer, sparkl
     assert json.loads(added.stdout)["removed"] == []
     check = sparklio("policy", "check")
     assert check.returncode == 0, check.stderr
+
+
+def test_sd_loras_lists_the_names_run_takes_with_family_and_triggers(sparklio_home: Path) -> None:
+    from tests.local.headers import write_safetensors
+
+    folder = sparklio_home / "weights" / "lora"
+    folder.mkdir(parents=True)
+    write_safetensors(
+        folder / "pixel.safetensors",
+        {"lora_te2_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": ("F16", (8, 1280))},
+        metadata={"modelspec.trigger_phrase": "pixel art"},
+    )
+    write_safetensors(folder / "vae.safetensors", {"encoder.conv_in.weight": ("F16", (8,))})
+    result = sparklio("models", "sd", "loras", "--json")
+    assert result.returncode == 0, result.stderr
+    found = {row["name"]: row for row in json.loads(result.stdout)}
+    assert (found["pixel"]["base"], found["pixel"]["rank"], found["pixel"]["triggers"]) == (
+        "sdxl_base",
+        8,
+        ["pixel art"],
+    )
+    assert found["pixel"]["usable"] and not found["vae"]["usable"]
+    assert "pixel art" in sparklio("models", "sd", "loras").stdout

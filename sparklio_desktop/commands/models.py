@@ -1,7 +1,7 @@
 """``sparklio models ollama|sd ...``: the local model manager from a terminal.
 
 Ollama: ``status``, ``list``, ``show NAME``, ``ps``, ``pull NAME``, ``rm NAME``, ``unload NAME``.
-Stable Diffusion: ``list``, ``probe PATH``, ``import PATH``, ``rm NAME``. ``--json`` on each
+Stable Diffusion: ``list``, ``loras``, ``probe PATH``, ``import PATH``, ``rm NAME``. ``--json`` on each
 prints one JSON document on standard output for scripts; progress and prompts go to
 standard error, so they never mix with it.
 
@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
     command(sd, "list", "checkpoints in the weights folders, probed from their headers")
+    command(sd, "loras", "LoRAs (weights/lora, A1111 Lora, ComfyUI loras): family, rank, trigger words")
     command(sd, "probe", "what a checkpoint is, from its header only", "path").add_argument(
         "--set-type", choices=("sd1", "sd2", "sdxl_base", "sdxl_refiner", "inpaint", "auto"),
         help="override the detected type for this file (auto: back to detection)")  # fmt: skip
@@ -302,6 +303,23 @@ def _sd_folders() -> list[Path]:
     return list(load_settings_lenient()[0].local.sd_weight_dirs)
 
 
+def _list_loras(args: argparse.Namespace) -> int:
+    """``models sd loras``: the names ``run --lora NAME`` takes, and what each was made for."""
+    from sparklio_desktop.core.local.sd.loras import find_loras, lora_folders
+
+    found = find_loras(lora_folders(_sd_folders()))
+    if args.json:
+        print_json([{**_plain(f), "usable": f.usable} for f in found])
+        return 0
+    if not found:
+        print("no LoRAs found (put .safetensors LoRAs in <data dir>/weights/lora)")
+        return 0
+    rows = [(f.name, f.base.value if f.base else "?", f.rank or "", ", ".join(f.triggers), human_bytes(f.size_bytes),
+             f.problem or "") for f in found]  # fmt: skip
+    print(table(rows, ("name", "family", "rank", "trigger words", "size", "problem")))
+    return 0
+
+
 def _checkpoint_json(c: Any, probed: Any | None, error: str | None) -> dict[str, Any]:
     out = {**_plain(c), "loadable": c.loadable}
     if probed is not None:
@@ -329,6 +347,8 @@ def _run_sd(args: argparse.Namespace) -> int:
 
     store = CheckpointStore()
     cmd = args.models_command
+    if cmd == "loras":
+        return _list_loras(args)
     if cmd == "probe":
         path = Path(args.path).expanduser()
         if not path.exists():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.tiny_sd import TinySD, build_tiny_inpaint, build_tiny_sd
+from tests.local.tiny_sd import TinySD, TinySDXL, build_tiny_inpaint, build_tiny_sd, build_tiny_sdxl
 
 _HERE = Path(__file__).parent
 
@@ -43,6 +43,11 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> TinySD:
 @pytest.fixture(scope="session")
 def tiny_inpaint(tiny_sd: TinySD, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_inpaint(tiny_sd, tmp_path_factory.mktemp("tiny-inpaint"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory: pytest.TempPathFactory) -> TinySDXL:
+    return build_tiny_sdxl(tmp_path_factory.mktemp("tiny-sdxl"))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from keyring.backends import null
+from PIL import Image
 
 from sparklio_desktop.core.dispatch import Dispatcher, Finished, RunRequest
 from sparklio_desktop.core.ledger import LedgerStore
@@ -153,6 +154,8 @@ def test_the_command_line_writes_options_into_the_png(tiny_sd: TinySD, sparklio_
     weights = sparklio_home / "weights" / "sd"
     weights.mkdir(parents=True)
     shutil.copytree(tiny_sd.diffusers_dir, weights / "tiny-sd")
+    init = tmp_path / "start.png"
+    Image.new("RGB", (64, 64), "blue").save(init)
     env = dict(os.environ, HF_HUB_OFFLINE="1", SPARKLIO_HOME=str(sparklio_home))
     result = subprocess.run(
         [
@@ -174,6 +177,14 @@ def test_the_command_line_writes_options_into_the_png(tiny_sd: TinySD, sparklio_
             "5",
             "--image-seed",
             "42",
+            "--checkpoint",
+            "tiny-sd",
+            "--scheduler",
+            "euler_a",
+            "--init-image",
+            str(init),
+            "--strength",
+            "0.5",
             "--out",
             str(tmp_path / "out"),
             "--json",
@@ -188,3 +199,5 @@ def test_the_command_line_writes_options_into_the_png(tiny_sd: TinySD, sparklio_
     (path,) = json.loads(result.stdout)["files"]
     text = read_png_text(Path(path))
     assert (text["negative_prompt"], text["seed"], text["steps"], text["guidance"]) == ("blurry", "42", "2", "5")
+    assert (text["sampler"], text["model"]) == ("Euler a", "tiny-sd")
+    assert "Denoising strength: 0.5" in text["parameters"]
