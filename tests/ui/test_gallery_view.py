@@ -157,6 +157,9 @@ def test_use_these_settings_fills_the_images_form(gallery, qloop, qtbot):
     assert settings.prompt == "a cat in the snow number 2" and settings.negative_prompt == "blurry"
     assert (settings.width, settings.height, settings.steps, settings.seed) == (512, 768, 22, 1002)
     assert settings.guidance == 6.5
+    assert settings.scheduler == "Euler a"  # the row's "euler_a", as the form's sampler list names it
+    chosen = view.vm.current
+    assert chosen is not None and chosen.settings.checkpoint == "sd15" and chosen.settings.loras == (("ink", 0.7),)
 
 
 @pytest.mark.parametrize("also_file", [False, True])

@@ -120,6 +120,9 @@ def item_of(image: GalleryImage) -> GalleryItem:
         width=image.width or 512,
         height=image.height or 512,
         seed=image.seed,
+        checkpoint=image.checkpoint or None,  # a name: the Images form matches it to an installed file
+        scheduler=image.scheduler or None,
+        loras=tuple((lora.name, lora.weight) for lora in image.loras),
     )
     return GalleryItem(
         id=image.id,

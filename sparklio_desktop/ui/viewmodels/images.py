@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
 from qasync import asyncSlot
 
 from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, Finished, Routed, RunRequest, RunResult
@@ -31,6 +32,19 @@ from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
 from sparklio_desktop.core.naming import model_name
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+from sparklio_desktop.ui.viewmodels.image_studio import (
+    CheckpointChoice,
+    InitImage,
+    LoraChoice,
+    default_checkpoint,
+    list_checkpoints,
+    list_loras,
+    match_checkpoint,
+    png_bytes,
+    read_init_image,
+    read_png_settings,
+    scheduler_choice,
+)
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.payloads import LedgerChange
 from sparklio_desktop.ui.viewmodels.seams import LocalImages
@@ -54,6 +68,17 @@ class ImageSettings:
     seed: int | None = None
     batch_count: int = 1
     previews: bool = True
+    # The image studio (issue 15); None/empty: the setting, else the engine's default.
+    checkpoint: str | None = None  # a checkpoint's path (or a name another tool gave)
+    scheduler: str | None = None  # an A1111 sampler name; None: the checkpoint's own
+    init_image: bytes | None = None
+    init_image_path: str | None = None
+    strength: float | None = None
+    mask_image: bytes | None = None  # white = repaint, at the init image's size
+    mask_path: str | None = None
+    hires: float | None = None
+    loras: tuple[tuple[str, float], ...] = ()
+    refiner: bool = False
 
     @property
     def size(self) -> str:
@@ -66,6 +91,16 @@ class ImageSettings:
             seed=self.seed,
             steps=self.steps,
             preview_every=PREVIEW_EVERY if self.previews else 0,
+            checkpoint=self.checkpoint or None,
+            scheduler=self.scheduler or None,
+            init_image=self.init_image,
+            init_image_path=Path(self.init_image_path) if self.init_image_path else None,
+            strength=self.strength if self.init_image is not None else None,
+            mask_image=self.mask_image if self.init_image is not None else None,
+            mask_path=Path(self.mask_path) if self.mask_path and self.init_image is not None else None,
+            hires=self.hires,
+            loras=tuple(self.loras),
+            refiner=self.refiner,
         )
         route = RouteRequest(
             task=TASK, prompt=self.prompt, images=self.batch_count, image_size=self.size, explore=False
@@ -86,8 +121,11 @@ class ImagesViewModel(ViewModel):
     warningChanged = Signal(str)  # "" when there is nothing to warn about
     notice = Signal(str)
     requestCompleted = Signal(str)  # request id: the ledger has its rows
-    settingsApplied = Signal(object)  # ImageSettings the form should show (the Gallery's "Use these settings")
-    initImageRequested = Signal(str)  # TODO(issue 15): the form has no init image field yet; image-to-image reads it
+    settingsApplied = Signal(object)  # ImageSettings the form should show (a gallery row's, a dropped PNG's)
+    checkpointsReady = Signal(list, object, bool)  # [CheckpointChoice], the default one (or None), a refiner?
+    lorasReady = Signal(list)  # [LoraChoice]
+    initImageChanged = Signal(object)  # InitImage, or None when cleared
+    maskLoaded = Signal(bytes, str)  # a mask file's bytes and path
 
     def __init__(
         self,
@@ -109,29 +147,111 @@ class ImagesViewModel(ViewModel):
         self.percent = 0
         self.warning = ""
         self._drag_folder: Path | None = None
+        self.checkpoints: list[CheckpointChoice] = []
+        self.refiner_installed = False
+        self.loras: list[LoraChoice] = []
+        self.init_image: InitImage | None = None
 
     @property
     def busy(self) -> bool:
         return self._running is not None
 
+    # -- the studio's choices -------------------------------------------------------------
+    def _weights_setup(self) -> tuple[tuple[Path, ...], str | None]:
+        """The user's weights folders and the default checkpoint setting (reads settings.json)."""
+        local = self._dispatcher.workspace.settings.local
+        return tuple(Path(p) for p in local.sd_weight_dirs), local.sd_checkpoint
+
+    @asyncSlot()
+    async def load_studio(self) -> None:
+        """Read the installed checkpoints, then the LoRAs (headers: off the loop)."""
+        self._track()
+        folders, setting = await asyncio.to_thread(self._weights_setup)
+        listed = await asyncio.to_thread(list_checkpoints, folders)
+        self.checkpoints = [choice for choice in listed if not choice.refiner]
+        self.refiner_installed = any(choice.refiner for choice in listed)
+        default = default_checkpoint(self.checkpoints, setting)
+        self.checkpointsReady.emit(list(self.checkpoints), default, self.refiner_installed)
+        try:
+            self.loras = await asyncio.to_thread(list_loras, folders)
+        except (SparklioError, OSError) as err:
+            self.notice.emit(f"LoRAs could not be listed: {err}")
+            self.loras = []
+        self.lorasReady.emit(list(self.loras))
+
     def use_settings(self, settings: ImageSettings) -> None:
-        """Fill the form with ``settings`` (a gallery image's); the user then presses Generate."""
+        """Fill the form with ``settings`` (a gallery image's); the user then presses Generate.
+        A checkpoint named by its name is matched to an installed one's path."""
+        settings = replace(settings, scheduler=scheduler_choice(settings.scheduler))
+        if settings.checkpoint:
+            found = match_checkpoint(self.checkpoints, settings.checkpoint)
+            if found is not None:
+                settings = replace(settings, checkpoint=found.path)
+            elif self.checkpoints:
+                self.notice.emit(f"Checkpoint {settings.checkpoint} is not installed; the chosen one stays.")
+                settings = replace(settings, checkpoint=None)
         self.settingsApplied.emit(settings)
 
-    def use_init_image(self, path: str) -> None:
-        """Take ``path`` as the init image. TODO(issue 15): no init-image field or image-to-image
-        run yet; the signal is there for the form that adds them, and the user is told."""
-        self.initImageRequested.emit(path)
-        self.notice.emit(f"Init image chosen: {path} (image-to-image is not in this form yet)")
+    @asyncSlot(str, object)
+    async def use_png_settings(self, path: str, base: ImageSettings) -> None:
+        """Fill the form from the settings another tool (A1111, ComfyUI) or Sparklio left in
+        the PNG at ``path``; ``base`` is the form as it is (what the PNG does not give stays)."""
+        self._track()
+        try:
+            found = await asyncio.to_thread(read_png_settings, path, list(self.checkpoints), base)
+        except (OSError, SparklioError, ValueError) as err:
+            self.errorRaised.emit(f"{Path(path).name}: cannot read its settings ({err})")
+            return
+        name = Path(path).name
+        if found.found == "none":
+            self.notice.emit(f"{name} carries no generation settings.")
+            return
+        self.settingsApplied.emit(found.settings)
+        told = f"Settings from {name} ({found.found})."
+        if found.missing_checkpoint:
+            told += f" Its checkpoint {found.missing_checkpoint} is not installed; the chosen one stays."
+        self.notice.emit(told)
+
+    @asyncSlot(str)
+    async def use_init_image(self, path: str) -> None:
+        """Take the image file at ``path`` as the init image (read and decoded off the loop)."""
+        self._track()
+        try:
+            image = await asyncio.to_thread(read_init_image, path)
+        except (OSError, ValueError) as err:
+            self.errorRaised.emit(str(err) if isinstance(err, ValueError) else f"{Path(path).name}: {err.strerror}")
+            return
+        self.init_image = image
+        self.initImageChanged.emit(image)
+        self.notice.emit(f"Init image: {Path(path).name} ({image.width}×{image.height})")
+
+    def clear_init_image(self) -> None:
+        self.init_image = None
+        self.initImageChanged.emit(None)
+
+    @asyncSlot(str)
+    async def load_mask(self, path: str) -> None:
+        """Read a mask file (white = repaint) off the loop; the painter takes it."""
+        self._track()
+        try:
+            data = await asyncio.to_thread(Path(path).read_bytes)
+        except OSError as err:
+            self.errorRaised.emit(f"{Path(path).name}: {err.strerror}")
+            return
+        self.maskLoaded.emit(data, path)
 
     # -- generating ------------------------------------------------------------------
     @asyncSlot()
-    async def generate(self, settings: ImageSettings) -> None:
-        """Run ``settings`` on the local model, streaming progress and previews out."""
+    async def generate(self, settings: ImageSettings, mask: QImage | None = None) -> None:
+        """Run ``settings`` on the local model, streaming progress and previews out.
+        ``mask``: a painted mask to encode as the PNG (off the loop: a 2048 px mask takes
+        about 100 ms to encode) in place of ``settings.mask_image``."""
         task = self._track()
         if not settings.prompt.strip():
             self.errorRaised.emit("Write a prompt first.")
             return
+        if mask is not None:
+            settings = replace(settings, mask_image=await asyncio.to_thread(png_bytes, mask))
         previous = self._running
         if previous is not None:  # a new run replaces the one in flight
             previous.cancel()

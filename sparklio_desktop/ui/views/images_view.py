@@ -1,5 +1,12 @@
 """The Images panel: local Stable Diffusion with a step progress bar and a live preview.
 
+The form: the checkpoint (listed with its type; choosing one puts its type's size, steps
+and guidance in the fields the creator has not changed), prompt, size, steps, guidance,
+sampler, seed and batch; "Start from an image" (image_studio_panels.py: the init image,
+its strength and a mask painted over it) and "Advanced" (hires fix, the SDXL refiner,
+LoRAs) fold away. A PNG dropped on the page asks whether to use its settings (A1111,
+ComfyUI) or the picture as the init image.
+
 The view reads its form into an :class:`ImageSettings` and hands it to the view-model;
 everything it shows comes from the view-model's signals. Thumbnails (256 px, in a
 wrapping grid) open the shared viewer fitted to its window on double-click or Enter;
@@ -14,8 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QUrl
-from PySide6.QtGui import QDrag, QGuiApplication, QIcon, QImage, QKeySequence, QPixmap, QShortcut, QShowEvent
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QSize, Qt, QUrl
+from PySide6.QtGui import (
+    QDrag,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -23,6 +41,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -31,16 +50,21 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor
+from sparklio_desktop.ui.viewmodels.image_studio import HIRES_CHOICES, SCHEDULERS, CheckpointChoice, InitImage
 from sparklio_desktop.ui.viewmodels.images import ImageSettings, ImagesViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
+from sparklio_desktop.ui.views.image_studio_panels import InitImagePanel, LoraPanel
+from sparklio_desktop.ui.widgets.collapsible import CollapsibleSection
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
+from sparklio_desktop.ui.widgets.mask_painter import dropped_image_path
 from sparklio_desktop.ui.widgets.notifier import notify_done
 
 SIZE_PRESETS = ("512x512", "768x768", "1024x1024")
@@ -105,6 +129,13 @@ class ImagesView(QWidget):
         self.vm = vm
         self._viewers: list[ImageViewer] = []
         self._device_asked = False
+        self._applying = False  # the form is being filled by the program, not the creator
+        self._set_by_user: set[QWidget] = set()  # size/steps/guidance the creator changed
+        self._checkpoints: list[CheckpointChoice] = []
+        self._refiner_installed = False
+        self._wanted_checkpoint: str | None = None  # asked for before the list was read
+        self.drop_menu: QMenu | None = None
+        self.setAcceptDrops(True)
         layout = QHBoxLayout(self)
         layout.addLayout(self._build_form(), 1)
         layout.addLayout(self._build_output(), 2)
@@ -115,7 +146,14 @@ class ImagesView(QWidget):
         vm.warningChanged.connect(self._on_warning)
         vm.notice.connect(self.notice_label.setText)
         vm.errorRaised.connect(self.notice_label.setText)
+        for edit in (self.prompt_edit, self.negative_edit):  # a picture dropped on text is for the page
+            edit.viewport().installEventFilter(self)
+        self._tab_order()
         vm.settingsApplied.connect(self.show_settings)
+        vm.checkpointsReady.connect(self._on_checkpoints)
+        vm.lorasReady.connect(lambda loras: self.lora_panel.set_loras(loras, self.checkpoint()))
+        vm.initImageChanged.connect(self._on_init_image)
+        vm.maskLoaded.connect(self._on_mask_loaded)
         self._on_busy(vm.busy)
         self._on_warning(vm.warning)
 
@@ -174,15 +212,19 @@ class ImagesView(QWidget):
         self.previews_check = QCheckBox("Show a preview while generating")
         self.previews_check.setChecked(True)
         self.previews_check.setAccessibleName("Show previews")
+        self._build_studio_controls()
         form = QFormLayout()
+        form.addRow("&Checkpoint", self.checkpoint_combo)
         form.addRow("&Prompt", self.prompt_edit)
         form.addRow("&Negative", self.negative_edit)
+        form.addRow("Si&ze", size_row)
         form.addRow("&Steps", self.steps_spin)
         form.addRow("G&uidance", self.guidance_spin)
-        form.addRow("Si&ze", size_row)
+        form.addRow("Sa&mpler", self.scheduler_combo)
         form.addRow("S&eed", seed_row)
         form.addRow("&Batch", self.batch_spin)
         form.addRow("", self.previews_check)
+        self._tooltips()
         self.generate_button = self._button("&Generate", "Generate images", self._on_generate)
         self.cancel_button = self._button("Cancel", "Cancel generation", self.vm.cancel)
         self.unload_button = self._button("Unload pipeline", "Unload the Stable Diffusion pipeline", self.vm.unload)
@@ -194,12 +236,76 @@ class ImagesView(QWidget):
         self.warning_label.setWordWrap(True)
         self.warning_label.setStyleSheet("color: #b45309;")
         self.warning_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # commands to copy
+        fields = QWidget()
+        inner = QVBoxLayout(fields)
+        inner.addLayout(form)
+        inner.addWidget(self.init_section)
+        inner.addWidget(self.advanced_section)
+        inner.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(fields)
+        fields.setAutoFillBackground(False)  # the page's own background, not a grey box
+        scroll.viewport().setAutoFillBackground(False)
         column = QVBoxLayout()
-        column.addLayout(form)
+        column.addWidget(scroll, 1)
         column.addLayout(buttons)
         column.addWidget(self.warning_label)
-        column.addStretch(1)
         return column
+
+    def _build_studio_controls(self) -> None:
+        """Checkpoint and sampler, the init image section, and the folded Advanced section."""
+        self.checkpoint_combo = QComboBox()
+        self.checkpoint_combo.setAccessibleName("Checkpoint")
+        self.checkpoint_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.checkpoint_combo.setMinimumContentsLength(18)
+        self.checkpoint_combo.currentIndexChanged.connect(lambda _i: self._on_checkpoint())
+        self.scheduler_combo = QComboBox()
+        self.scheduler_combo.setAccessibleName("Sampler")
+        self.scheduler_combo.addItem("The checkpoint's own", None)
+        for name in SCHEDULERS:
+            self.scheduler_combo.addItem(name, name)
+        self.init_panel = InitImagePanel()
+        self.init_panel.fileChosen.connect(self.vm.use_init_image)
+        self.init_panel.maskFileChosen.connect(self.vm.load_mask)
+        self.init_panel.cleared.connect(self.vm.clear_init_image)
+        self.init_section = CollapsibleSection("S&tart from an image", self.init_panel)
+        self.hires_combo = QComboBox()
+        self.hires_combo.setAccessibleName("Hires fix")
+        for text, factor in HIRES_CHOICES:
+            self.hires_combo.addItem(text, factor)
+        self.refiner_check = QCheckBox("Finish &with the SDXL refiner")
+        self.refiner_check.setAccessibleName("Use the SDXL refiner")
+        self.lora_panel = LoraPanel()
+        self.lora_panel.triggerWanted.connect(self._insert_words)
+        advanced = QWidget()
+        advanced_form = QFormLayout(advanced)
+        advanced_form.setContentsMargins(0, 0, 0, 0)
+        advanced_form.addRow("Hires fi&x", self.hires_combo)
+        advanced_form.addRow("", self.refiner_check)
+        advanced_form.addRow("LoRAs", self.lora_panel)
+        self.advanced_section = CollapsibleSection("Advanced", advanced)
+        for widget in (self.steps_spin, self.guidance_spin, self.width_spin, self.height_spin):
+            widget.valueChanged.connect(lambda _v, w=widget: self._touched(w))
+        self.size_combo.currentIndexChanged.connect(lambda _i: self._touched(self.size_combo))
+        self._on_checkpoint()
+
+    def _tooltips(self) -> None:
+        for widget, tip in (
+            (self.checkpoint_combo, "The model that draws: its type sets the usual size, steps and guidance"),
+            (self.prompt_edit, "Describe the picture: subject, style, light, framing"),
+            (self.negative_edit, "Things you do not want to see"),
+            (self.size_combo, "The picture's size in pixels; each checkpoint draws best at the size it learnt"),
+            (self.steps_spin, "More steps add detail and take longer; 20–30 is usual"),
+            (self.guidance_spin, "How closely to follow the prompt: higher is more literal, lower more free"),
+            (self.scheduler_combo, "How the noise is removed step by step; Euler a and DPM++ 2M Karras are popular"),
+            (self.seed_spin, "The same seed with the same settings gives the same picture"),
+            (self.batch_spin, "How many pictures to make, one after another"),
+            (self.hires_combo, "Make the picture, enlarge it, then redraw the detail at the larger size"),
+        ):
+            widget.setToolTip(tip)
 
     def _build_output(self) -> QVBoxLayout:
         self.progress_bar = QProgressBar()
@@ -253,9 +359,151 @@ class ImagesView(QWidget):
         if not self._device_asked:  # torch is imported off the loop, first time the panel shows
             self._device_asked = True
             self.vm.refresh_device()
+        self.vm.load_studio()  # each time: a checkpoint or LoRA added on the Models page shows
+
+    # -- the studio's controls -------------------------------------------------------------
+    def checkpoint(self) -> CheckpointChoice | None:
+        data = self.checkpoint_combo.currentData()
+        return data if isinstance(data, CheckpointChoice) else None
+
+    def _on_checkpoints(
+        self, choices: list[CheckpointChoice], default: CheckpointChoice | None, refiner: bool = False
+    ) -> None:
+        self._checkpoints = list(choices)
+        self._refiner_installed = refiner
+        current = self.checkpoint()  # a list read again keeps the creator's choice
+        kept = current if current is not None and current in choices else default
+        wanted = self._wanted_checkpoint or (kept.path if kept is not None else None)
+        self.checkpoint_combo.blockSignals(True)
+        self.checkpoint_combo.clear()
+        for choice in choices:
+            self.checkpoint_combo.addItem(choice.label, choice)
+            self.checkpoint_combo.setItemData(
+                self.checkpoint_combo.count() - 1, choice.path, Qt.ItemDataRole.ToolTipRole
+            )
+        if not choices:
+            self.checkpoint_combo.addItem("None installed (see Models)", None)
+        self.checkpoint_combo.blockSignals(False)
+        self._wanted_checkpoint = None
+        self._select_checkpoint(wanted)
+        self._on_checkpoint()
+
+    def _select_checkpoint(self, path: str | None) -> bool:
+        for index in range(self.checkpoint_combo.count()):
+            choice = self.checkpoint_combo.itemData(index)
+            if isinstance(choice, CheckpointChoice) and path in (choice.path, choice.name):
+                self.checkpoint_combo.setCurrentIndex(index)
+                return True
+        return False
+
+    def _on_checkpoint(self) -> None:
+        """A checkpoint was chosen: its type's size, steps and guidance (those the creator
+        has not changed), the refiner for SDXL, and which LoRAs fit."""
+        choice = self.checkpoint()
+        sdxl = choice is not None and choice.sdxl
+        self.refiner_check.setEnabled(sdxl and self._refiner_installed)
+        if not self.refiner_check.isEnabled():
+            self.refiner_check.setChecked(False)
+        self.refiner_check.setToolTip(
+            "SDXL only: a second model polishes the last steps"
+            if self._refiner_installed
+            else "Install an SDXL refiner checkpoint (Models page) to polish SDXL images with it"
+        )
+        self.lora_panel.fit(choice)
+        if choice is None:
+            return
+        if choice.inpainting and self.init_panel.init is None:
+            self.init_section.set_expanded(True)
+            self.notice_label.setText("An inpainting checkpoint repaints a picture: choose one, then paint the area.")
+        self._applying = True
+        try:
+            if self.size_combo not in self._set_by_user and not {self.width_spin, self.height_spin} & self._set_by_user:
+                size = f"{choice.size}x{choice.size}"
+                self.size_combo.setCurrentText(size if size in SIZE_PRESETS else CUSTOM)
+                self.width_spin.setValue(choice.size)
+                self.height_spin.setValue(choice.size)
+            if self.steps_spin not in self._set_by_user:
+                self.steps_spin.setValue(choice.steps)
+            if self.guidance_spin not in self._set_by_user:
+                self.guidance_spin.setValue(choice.guidance)
+        finally:
+            self._applying = False
+
+    def _touched(self, widget: QWidget) -> None:
+        if not self._applying:
+            self._set_by_user.add(widget)
+
+    def _on_init_image(self, init: InitImage | None) -> None:
+        self.init_panel.set_init_image(init)
+        if init is not None:
+            self.init_section.set_expanded(True)
+
+    def _on_mask_loaded(self, data: bytes, path: str) -> None:
+        if not self.init_panel.load_mask(data, path):
+            self.notice_label.setText("Choose an init image first, then its mask (a black-and-white image).")
+
+    def _insert_words(self, words: str) -> None:
+        text = self.prompt_edit.toPlainText().rstrip()
+        self.prompt_edit.setPlainText(f"{text}, {words}" if text else words)
+
+    def _tab_order(self) -> None:
+        """Top to bottom as the form reads: checkpoint, prompt, size, …, the sections, Generate."""
+        chain = [
+            self.checkpoint_combo, self.prompt_edit, self.negative_edit, self.size_combo, self.width_spin,
+            self.height_spin, self.steps_spin, self.guidance_spin, self.scheduler_combo, self.random_seed_check,
+            self.seed_spin, self.batch_spin, self.previews_check, self.init_section.toggle,
+            self.init_panel.choose_button, self.init_panel.clear_button, self.init_panel.strength_slider,
+            self.init_panel.inpaint_check, self.init_panel.brush_slider, self.advanced_section.toggle,
+            self.hires_combo, self.refiner_check, self.generate_button, self.cancel_button, self.unload_button,
+        ]  # fmt: skip
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+        self.prompt_edit.setTabChangesFocus(True)  # Tab moves on; a prompt needs no tab characters
+        self.negative_edit.setTabChangesFocus(True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """A picture dropped on the prompt boxes goes to the page (not in as a file name)."""
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop) and isinstance(event, QDropEvent):
+            if dropped_image_path(event.mimeData()) is not None:
+                if kind == QEvent.Type.Drop:
+                    self.dropEvent(event)
+                else:
+                    event.acceptProposedAction()
+                return True
+        return super().eventFilter(watched, event)
+
+    # -- a file dropped on the page -----------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if dropped_image_path(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        path = dropped_image_path(event.mimeData())
+        if path is None:
+            return
+        event.acceptProposedAction()
+        if not path.lower().endswith(".png"):
+            self.vm.use_init_image(path)  # a JPEG or WebP carries no settings Sparklio reads
+            return
+        menu = self.dropped_png_menu(path)
+        menu.popup(self.mapToGlobal(event.position().toPoint()))
+
+    def dropped_png_menu(self, path: str) -> QMenu:
+        """What to do with a PNG dropped on the page: its settings, or the picture itself."""
+        if self.drop_menu is not None:
+            self.drop_menu.deleteLater()
+        menu = QMenu(self)
+        menu.addAction("Use its &settings", lambda: self.vm.use_png_settings(path, self.settings(with_mask=False)))
+        menu.addAction("Use as &init image", lambda: self.vm.use_init_image(path))
+        self.drop_menu = menu
+        return menu
 
     # -- reading the form ----------------------------------------------------------------
-    def settings(self) -> ImageSettings:
+    def settings(self, *, with_mask: bool = True) -> ImageSettings:
+        """The form as one value; ``with_mask=False`` leaves a painted mask out (not encoded)
+        but keeps a mask file's path."""
+        mask, mask_path = self.init_panel.mask_choice() if with_mask else (None, self.init_panel.mask_file())
         if self.size_combo.currentText() == CUSTOM:
             width, height = self.width_spin.value(), self.height_spin.value()
         else:
@@ -270,10 +518,29 @@ class ImagesView(QWidget):
             seed=None if self.random_seed_check.isChecked() else self.seed_spin.value(),
             batch_count=self.batch_spin.value(),
             previews=self.previews_check.isChecked(),
+            checkpoint=choice.path if (choice := self.checkpoint()) is not None else None,
+            scheduler=self.scheduler_combo.currentData(),
+            init_image=init.data if (init := self.init_panel.init) is not None else None,
+            init_image_path=init.path if init is not None else None,
+            strength=self.init_panel.strength(),
+            mask_image=mask,
+            mask_path=mask_path,
+            hires=self.hires_combo.currentData(),
+            loras=self.lora_panel.chosen(),
+            refiner=self.refiner_check.isEnabled() and self.refiner_check.isChecked(),
         )
 
     def show_settings(self, settings: ImageSettings) -> None:
-        """Put ``settings`` in the form (the view-model's ``settingsApplied``)."""
+        """Put ``settings`` in the form (the view-model's ``settingsApplied``): the checkpoint
+        first (its type's defaults), then the values, which count as the creator's own."""
+        if settings.checkpoint and not self._select_checkpoint(settings.checkpoint):
+            self._wanted_checkpoint = settings.checkpoint  # the list is not read yet
+        if settings.scheduler is not None:
+            if self.scheduler_combo.findData(settings.scheduler) < 0:  # one of the core's others ("Heun")
+                self.scheduler_combo.addItem(settings.scheduler, settings.scheduler)
+            self.scheduler_combo.setCurrentIndex(self.scheduler_combo.findData(settings.scheduler))
+        if settings.loras:
+            self.lora_panel.choose(settings.loras)
         self.prompt_edit.setPlainText(settings.prompt)
         self.negative_edit.setPlainText(settings.negative_prompt)
         self.steps_spin.setValue(settings.steps)
@@ -287,7 +554,8 @@ class ImagesView(QWidget):
             self.seed_spin.setValue(min(settings.seed, MAX_SEED))
 
     def _on_generate(self) -> None:
-        self.vm.generate(self.settings())
+        # The mask is encoded by the view-model off the loop (a large one takes 100 ms).
+        self.vm.generate(self.settings(with_mask=False), self.init_panel.painted_mask())
 
     def _on_size_choice(self, text: str) -> None:
         custom = text == CUSTOM
