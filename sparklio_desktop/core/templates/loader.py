@@ -65,7 +65,9 @@ def load_template_file(path: Path, tasks: Collection[str] | None = None) -> Prom
     name must match the file's stem, so a name always finds its file."""
     template = parse_template_doc(load_yaml(path), tasks)
     if template.name != path.stem:
-        raise ConfigError(str(path), None, "name", f"the template is named '{template.name}' but its file '{path.name}'")
+        raise ConfigError(
+            str(path), None, "name", f"the template is named '{template.name}' but its file '{path.name}'"
+        )
     return template
 
 

@@ -25,7 +25,14 @@ from sparklio_desktop.core.policy.yaml_source import YamlDocument, validation_er
 from sparklio_desktop.core.recipes.templates import TemplateError, parse_template
 from sparklio_desktop.core.structured_output import JsonOutput, schema_problem
 
-__all__ = ["OutputFormat", "PromptTemplate", "TemplateOutput", "TemplateRoute", "TemplateVariable", "parse_template_doc"]
+__all__ = [
+    "OutputFormat",
+    "PromptTemplate",
+    "TemplateOutput",
+    "TemplateRoute",
+    "TemplateVariable",
+    "parse_template_doc",
+]
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
 OutputFormat = Literal["plain", "markdown", "json"]
