@@ -66,8 +66,29 @@ def schema_problem(schema: object) -> str | None:
     return None
 
 
+# The keywords OpenAI's strict mode accepts (its Structured Outputs guide, "Supported schemas").
 _STRICT_KEYS = frozenset(
-    {"type", "properties", "required", "additionalProperties", "items", "enum", "description", "anyOf", "const"}
+    {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "enum",
+        "description",
+        "anyOf",
+        "const",
+        "title",
+        "minItems",
+        "maxItems",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+    }
 )
 
 
