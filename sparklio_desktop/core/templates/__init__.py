@@ -10,6 +10,7 @@ share one.
 from sparklio_desktop.core.templates.loader import (
     LoadedTemplate,
     TemplateBook,
+    find_template,
     load_template_file,
     load_templates,
     shipped_templates_dir,
@@ -32,6 +33,7 @@ __all__ = [
     "TemplateRoute",
     "TemplateVariable",
     "TemplateVariableError",
+    "find_template",
     "load_template_file",
     "load_templates",
     "render_template",

@@ -21,6 +21,7 @@ from sparklio_desktop.core.templates.schema import PromptTemplate, parse_templat
 __all__ = [
     "LoadedTemplate",
     "TemplateBook",
+    "find_template",
     "load_template_file",
     "load_templates",
     "shipped_templates_dir",
@@ -93,3 +94,29 @@ def load_templates(
             replaced = earlier.path if earlier is not None and earlier.shipped and not is_shipped else None
             book.templates[template.name] = LoadedTemplate(template, path, is_shipped, replaced)
     return book
+
+
+def find_template(
+    name: str, tasks: Collection[str] | None = None, *, shipped: Path | None = None, user: Path | None = None
+) -> tuple[LoadedTemplate, list[ConfigError]]:
+    """The template ``name`` (the user's file first, then the shipped one), reading only
+    those two files: what a run needs. A broken user file is skipped as in
+    :func:`load_templates` and returned with the template, to be reported."""
+    errors: list[ConfigError] = []
+    shipped_path = (shipped or shipped_templates_dir()) / f"{name}.yaml"
+    user_path = (user or user_templates_dir()) / f"{name}.yaml"
+    valid_name = name.isidentifier() and name.isascii()
+    for path, is_shipped in ((user_path, False), (shipped_path, True)):
+        if not valid_name or not path.is_file():
+            continue
+        try:
+            template = load_template_file(path, tasks)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        replaced = shipped_path if not is_shipped and shipped_path.is_file() else None
+        return LoadedTemplate(template, path, is_shipped, replaced), errors
+    if errors:
+        raise errors[0]
+    book = load_templates(tasks, shipped=shipped, user=user)  # for the list of names
+    return book.get(name), errors
