@@ -7,13 +7,14 @@ sampler; a model may still stop early). So the dispatcher checks every answer he
 same way whichever provider wrote it, and a failure is retried once on the same model
 with the validation error, then the chain moves on (docs/templates.md).
 
-``jsonschema`` is imported on the first check, not when a template loads without JSON.
+``jsonschema`` (the reference, and the words of every error) and ``fastjsonschema`` (a
+compiled check that passes valid answers quickly) are imported on first use.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,14 +122,85 @@ def validate_answer(text: str, schema: Mapping[str, Any]) -> Any:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidOutputError(f"the answer is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    from jsonschema import Draft202012Validator
+    if _compiled(schema)(data):
+        return data  # the common case, in microseconds
     from jsonschema.exceptions import best_match
 
-    error = best_match(Draft202012Validator(schema).iter_errors(data))
+    # jsonschema is the reference and words the error; the compiled check only speeds up
+    # the answers that pass.
+    error = best_match(_validator(schema).iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top)"
         raise InvalidOutputError(f"the answer does not follow the schema at {where}: {_short(error.message)}")
     return data
+
+
+# Checkers by schema object (a template's schema is the same object on every request), kept
+# with the schema so that its id is never reused while the entry lives.
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Any]] = {}
+_COMPILED: dict[int, tuple[Mapping[str, Any], Callable[[Any], bool]]] = {}
+_MAX_KEPT = 256
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    kept = _VALIDATORS.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    from jsonschema import Draft202012Validator
+
+    if len(_VALIDATORS) >= _MAX_KEPT:
+        _VALIDATORS.clear()
+    validator = Draft202012Validator(schema)
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
+# Keywords that mean the same in draft-07 (fastjsonschema) and 2020-12 (jsonschema).
+_COMMON_KEYS = _STRICT_KEYS | {"minLength", "maxLength", "minProperties", "maxProperties", "uniqueItems", "default"}
+
+
+def _common(schema: object) -> bool:
+    if not isinstance(schema, Mapping) or not set(schema) <= _COMMON_KEYS:
+        return False
+    subs = list(schema.get("properties", {}).values()) + list(schema.get("anyOf", []))
+    if "items" in schema:
+        subs.append(schema["items"])
+    additional = schema.get("additionalProperties")
+    if isinstance(additional, Mapping):
+        subs.append(additional)
+    return all(_common(sub) for sub in subs)
+
+
+def _compiled(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """The schema compiled to Python by ``fastjsonschema`` (tens of times faster than
+    ``jsonschema`` on a valid answer: issue 17's 1 ms per request), as a yes/no check; a
+    schema it cannot compile is always "no", so ``jsonschema`` decides."""
+    kept = _COMPILED.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    import fastjsonschema
+
+    try:
+        if not _common(schema):  # a keyword whose meaning differs by draft: jsonschema alone
+            raise fastjsonschema.JsonSchemaDefinitionException("not in the common subset")
+        validate = fastjsonschema.compile(dict(schema))
+    except fastjsonschema.JsonSchemaException:
+
+        def check(data: Any) -> bool:
+            return False
+    else:
+
+        def check(data: Any) -> bool:
+            try:
+                validate(data)
+            except fastjsonschema.JsonSchemaException:
+                return False
+            return True
+
+    if len(_COMPILED) >= _MAX_KEPT:
+        _COMPILED.clear()
+    _COMPILED[id(schema)] = (schema, check)
+    return check
 
 
 def _unfenced(text: str) -> str:

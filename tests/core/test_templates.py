@@ -205,3 +205,13 @@ def test_schema_problem() -> None:
     assert "not a valid JSON Schema at properties/a" in (
         schema_problem({"type": "object", "properties": {"a": {"type": "strnig"}}}) or ""
     )
+
+
+def test_a_keyword_outside_the_common_subset_is_still_enforced() -> None:
+    # prefixItems is 2020-12 only: the compiled draft-07 check would ignore it, jsonschema decides.
+    schema = {"type": "object", "properties": {"pair": {"type": "array", "prefixItems": [{"type": "integer"}]}}}
+    assert validate_answer('{"pair": [1, "x"]}', schema) == {"pair": [1, "x"]}
+    with pytest.raises(InvalidOutputError, match="at pair/0: 'x' is not of type 'integer'"):
+        validate_answer('{"pair": ["x"]}', schema)
+    with pytest.raises(InvalidOutputError, match="True is not of type 'integer'"):
+        validate_answer('{"n": true}', {"type": "object", "properties": {"n": {"type": "integer"}}})
