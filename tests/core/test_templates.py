@@ -215,3 +215,13 @@ def test_a_keyword_outside_the_common_subset_is_still_enforced() -> None:
         validate_answer('{"pair": ["x"]}', schema)
     with pytest.raises(InvalidOutputError, match="True is not of type 'integer'"):
         validate_answer('{"n": true}', {"type": "object", "properties": {"n": {"type": "integer"}}})
+
+
+def test_every_shipped_system_prompt_is_shorter_than_its_tasks_built_in_one(raw_policy) -> None:
+    from sparklio_desktop.core import tokens
+
+    book = load_templates(set(raw_policy.tasks), user=Path("/nonexistent"))
+    for name, loaded in book.templates.items():
+        built_in = raw_policy.tasks[loaded.template.task].system_prompt
+        if built_in:
+            assert system_tokens(loaded.template) < tokens.count_text(built_in)[0], name
