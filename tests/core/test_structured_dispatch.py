@@ -120,3 +120,14 @@ def test_a_template_system_prompt_replaces_the_tasks(harness, servers, system: s
     assert run(harness, RunRequest(route=route)).ok
     body = anthropic.requests[-1].body
     assert body.get("system") == (system or None)  # "": no system prompt at all, not the task's
+
+
+def test_a_json_request_never_goes_into_a_provider_batch_job(harness) -> None:
+    from sparklio_desktop.core.dispatch.provider_batch import ProviderBatches
+
+    route = RouteRequest(task="copywriting_standard", prompt="Hashtags", speed="batch", explore=False)
+    decision = harness.dispatcher.planner.plan(route)
+    model = next(harness.workspace.catalog[m] for m in decision.chain if harness.workspace.catalog[m].price.batch)
+    assert ProviderBatches.why_not(model, RunRequest(route=route), decision) is None
+    why = ProviderBatches.why_not(model, RunRequest(route=route, json_output=HASHTAGS), decision)
+    assert why == "requests for JSON output are sent one by one"
