@@ -2,7 +2,8 @@
 default route options and an optional JSON output (docs/templates.md).
 
 ``schema`` (the file format, located errors), ``loader`` (shipped and user templates),
-``render`` (variables filled safely, the system prompt's token count). The placeholder
+``render`` (variables filled safely, the system prompt's token count), ``save`` (a
+prompt kept as a template of the user's). The placeholder
 syntax is the recipes' (core/recipes/templates.py), so recipes, batches and templates
 share one.
 """
@@ -22,6 +23,7 @@ from sparklio_desktop.core.templates.render import (
     render_template,
     system_tokens,
 )
+from sparklio_desktop.core.templates.save import TemplateExistsError, save_user_template
 from sparklio_desktop.core.templates.schema import PromptTemplate, TemplateOutput, TemplateRoute, TemplateVariable
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "PromptTemplate",
     "RenderedPrompt",
     "TemplateBook",
+    "TemplateExistsError",
     "TemplateOutput",
     "TemplateRoute",
     "TemplateVariable",
@@ -37,6 +40,7 @@ __all__ = [
     "load_template_file",
     "load_templates",
     "render_template",
+    "save_user_template",
     "shipped_templates_dir",
     "system_tokens",
     "user_templates_dir",
