@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sparklio_desktop.core.errors import ConfigError, UnknownNameError
+from sparklio_desktop.core.errors import ConfigError, SparklioError, UnknownNameError
 from sparklio_desktop.core.structured_output import (
     InvalidOutputError,
     schema_problem,
@@ -225,3 +225,20 @@ def test_every_shipped_system_prompt_is_shorter_than_its_tasks_built_in_one(raw_
         built_in = raw_policy.tasks[loaded.template.task].system_prompt
         if built_in:
             assert system_tokens(loaded.template) < tokens.count_text(built_in)[0], name
+
+
+def test_save_user_template_writes_a_file_that_loads(tmp_path: Path) -> None:
+    from sparklio_desktop.core.templates import TemplateExistsError, save_user_template
+
+    path = save_user_template("mine", "chat", "Tell me about {topic}", system="Be brief.", folder=tmp_path)
+    loaded = load_template_file(path, TASKS)
+    assert (loaded.system, loaded.variable_names()) == ("Be brief.", ["topic"])
+    with pytest.raises(TemplateExistsError, match="you already have a template named 'mine'"):
+        save_user_template("mine", "chat", "other", folder=tmp_path)
+    save_user_template("mine", "chat", "other", folder=tmp_path, replace=True)
+    assert load_template_file(path).prompt == "other"
+    with pytest.raises(ConfigError, match=r"bad\.yaml:3: prompt: a lone '\{'"):
+        save_user_template("bad", "chat", "a { b", folder=tmp_path)
+    assert not (tmp_path / "bad.yaml").exists() and sorted(p.name for p in tmp_path.glob("*.yaml")) == ["mine.yaml"]
+    with pytest.raises(SparklioError, match="a template's name is letters"):
+        save_user_template("../x", "chat", "hi", folder=tmp_path)
