@@ -39,7 +39,6 @@ from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.providers.base import IMAGE_MIME_TYPES, ImageInput, Message
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.routing.router import RouteRequest
-from sparklio_desktop.core.templates import RenderedPrompt
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
@@ -55,6 +54,7 @@ from sparklio_desktop.ui.viewmodels.template_picker import TemplatePickerViewMod
 
 if TYPE_CHECKING:  # read when the options open, not at launch
     from sparklio_desktop.core.recipes.brand_voice import BrandVoice
+    from sparklio_desktop.core.templates import RenderedPrompt
 
 OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "complexity": ("simple", "medium", "complex"),

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.templates import (
-    LoadedTemplate,
-    RenderedPrompt,
-    TemplateVariableError,
-    load_templates,
-    render_template,
-    save_user_template,
-    system_tokens,
-)
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
+
+if TYPE_CHECKING:  # the templates' modules load with the picker, not on the launch path
+    from sparklio_desktop.core.templates import LoadedTemplate, RenderedPrompt
 
 __all__ = ["TemplateChoice", "TemplateField", "TemplateForm", "TemplatePickerViewModel"]
 
@@ -88,6 +83,8 @@ class TemplatePickerViewModel(ViewModel):
     async def reload(self) -> None:
         """Read the templates again (yours may have changed) and list them."""
         self._track()
+        from sparklio_desktop.core.templates import load_templates
+
         book = await self._executor.call(load_templates, self._task_names)
         self._loaded = dict(sorted(book.templates.items()))
         self.skipped.emit([str(e) for e in book.errors])
@@ -103,6 +100,8 @@ class TemplatePickerViewModel(ViewModel):
         self._current, self._values = loaded, {}
         if loaded is None:
             return None
+        from sparklio_desktop.core.templates import system_tokens
+
         t = loaded.template
         form = TemplateForm(
             t.name,
@@ -129,6 +128,8 @@ class TemplatePickerViewModel(ViewModel):
     def _render(self) -> RenderedPrompt | None:
         if self._current is None:
             return None
+        from sparklio_desktop.core.templates import TemplateVariableError, render_template
+
         try:
             rendered = render_template(self._current.template, self._values)
         except TemplateVariableError as exc:
@@ -151,6 +152,8 @@ class TemplatePickerViewModel(ViewModel):
     async def save_as(self, name: str, task: str, prompt: str, system: str) -> None:
         """Keep ``prompt`` as a template of yours (``templates/<name>.yaml`` in the data folder)."""
         self._track()
+        from sparklio_desktop.core.templates import save_user_template
+
         try:
             path = await self._executor.call(save_user_template, name, task, prompt, system=system)
         except SparklioError as exc:
