@@ -46,6 +46,7 @@ COMMANDS = {
     "leaderboard": "rank models by your compare votes: strength 0-10 with a 95% interval, votes, rank, stars",
     "suggest": "suggest policy changes from your ratings; --apply TASK writes a new policy version, --undo reverts it",
     "models": "manage local models: Ollama (list, pull, rm, ps, show) and Stable Diffusion checkpoints",
+    "templates": "prompt templates: list, show NAME (variables, system prompt, its tokens); run one: run --template",
     "recipe": "multi-step recipes: list, show, estimate (every step's model and cost), run, resume RUN_ID",
     "batch": "one routed request per row of a CSV or JSONL file, priced first and resumable (run, status, resume, ...)",
     "doctor": "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside",

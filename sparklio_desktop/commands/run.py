@@ -13,6 +13,11 @@ prompt is stored as a user turn and, when the run succeeds, the answer after it;
 failed run stores the user turn alone, with the error in its meta. An ID's earlier turns
 are sent as history. ``--json`` always has ``conversation_id`` (null without the option).
 
+``--template NAME --var key=value`` builds the prompt from a template (docs/templates.md):
+its system prompt replaces the task's, its task and route options apply unless given on
+the line, and a JSON template's answer is checked against its schema; ``--json`` then has
+the parsed object under ``data`` (null otherwise) and the template's name under ``template``.
+
 Every argument is checked before the first paid call (counts, sizes, ranges, the
 ``--out`` folder), and images that were paid for are always written: to ``--out``, or,
 if that fails after the call, to the data folder's ``images/`` (then a temporary
@@ -35,6 +40,7 @@ from sparklio_desktop.commands._image_studio import image_options as image_optio
 from sparklio_desktop.commands._input import MAX_IMAGE_BYTES, read_bounded, read_prompt_stream
 from sparklio_desktop.commands._output import answer_text, print_json, safe_text, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
+from sparklio_desktop.commands._template_run import TemplateUsageError, add_template_options, apply_template
 from sparklio_desktop.commands.route import read_prompt, request_from_args
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
@@ -43,7 +49,8 @@ from sparklio_desktop.core.settings import paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_route_options(parser)
+    add_route_options(parser, task_required=False)  # --template may give the task
+    add_template_options(parser)
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", metavar="TEXT")
     prompt.add_argument("--prompt-file", metavar="PATH")
@@ -186,7 +193,12 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.services import open_services
 
     # Everything the user gave is checked here, before open_services and any paid call.
-    prompt = _prompt(args)
+    try:
+        template = apply_template(args)  # --template: the prompt, task and route options (docs/templates.md)
+    except TemplateUsageError as exc:
+        print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
+        return 2
+    prompt = template.prompt if template is not None else _prompt(args)
     images = _images(args.image)
     image_options = image_options_from(args)
     out = check_out_dir(args.out) if args.out else Path(".")
@@ -194,8 +206,11 @@ def run(args: argparse.Namespace) -> int:
     route = request_from_args(
         argparse.Namespace(**{**vars(args), "input_tokens": None, "output_tokens": None}), prompt, attachments=images
     )
+    if template is not None:  # the template's system prompt instead of the task's
+        route = dataclasses.replace(route, system_prompt=template.system)
     request = RunRequest(
         route=route,
+        json_output=template.json_output if template is not None else None,
         model=args.model,
         use_cache=not args.no_cache,
         max_output_tokens=args.max_output_tokens,
@@ -236,7 +251,9 @@ def run(args: argparse.Namespace) -> int:
                 elif isinstance(event, AttemptFailed):
                     info = event.info
                     printer.failed(name(info.model))
-                    then = f"retrying in {event.wait_s:g} s" if event.next_action == "retry" else event.next_action
+                    then = event.next_action
+                    if then == "retry":
+                        then = f"retrying in {event.wait_s:g} s" if event.wait_s else "retrying"
                     print(
                         f"[{safe_text(name(info.model))}: {info.error_class}: {safe_text(info.error)}; {then}]",
                         file=sys.stderr,
@@ -277,6 +294,7 @@ def run(args: argparse.Namespace) -> int:
         payload = result.to_dict()
         payload["files"] = written
         payload["conversation_id"] = conversation_id
+        payload["template"] = template.template if template is not None else None
         print_json(payload)
     else:
         printer.finished(result.output, result.ok)

@@ -16,6 +16,12 @@ Knobs a test sets on the instance:
   and ``cache_creation_input_tokens`` beside ``input_tokens`` (which, as Anthropic
   reports it, excludes them), in ``message_start`` and in a plain answer.
 - ``chunk_interval_s``: pause after each event (slow streams, throughput).
+- ``replies``: answers queued for the next messages requests, one each (the last one
+  taken stays as ``reply_text``): an invalid JSON answer, then a valid one.
+- A forced tool call (``tool_choice: {"type": "tool", "name"}``, structured output) is
+  answered as Anthropic does: one ``tool_use`` block whose input ``reply_text`` (JSON) is
+  streamed as ``input_json_delta`` pieces, ``stop_reason: "tool_use"``; a ``tool_choice``
+  naming no tool in ``tools``, or a tool without an object ``input_schema``, is a 400.
 - ``models``: what ``GET /v1/models`` lists; ``model_fields``: per model, fields that replace
   the listed defaults (``created_at``, ``display_name``, ``max_input_tokens``).
 
@@ -90,6 +96,7 @@ class AnthropicServer(LoopbackServer):
     def __init__(self) -> None:
         super().__init__()
         self.reply_text = "Hello from the fake Anthropic server."
+        self.replies: list[str] = []
         self.usage: tuple[int, int] | None = None
         self.cache_read_tokens: int | None = None
         self.cache_write_tokens: int | None = None
@@ -180,7 +187,27 @@ class AnthropicServer(LoopbackServer):
             "usage": usage or {"input_tokens": input_tokens, "output_tokens": output_tokens, **self._cache()},
         }
 
+    def _forced_tool(self, body: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(the forced tool's name, why the request is refused), from ``tools`` and ``tool_choice``."""
+        choice = body.get("tool_choice")
+        if choice is None or (isinstance(choice, dict) and choice.get("type") in ("auto", "none")):
+            return None, None
+        tools = {t.get("name"): t for t in body.get("tools", []) if isinstance(t, dict)}
+        if not isinstance(choice, dict) or choice.get("type") != "tool" or choice.get("name") not in tools:
+            return None, "tool_choice: a tool of that name must be given in tools"
+        schema = tools[choice["name"]].get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return None, "tools.0.input_schema.type: Input should be 'object'"
+        return str(choice["name"]), None
+
     def _messages(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
+        tool, problem = self._forced_tool(body)
+        if problem is not None:
+            reply.json(400, anthropic_error(problem))
+            return
+        with self.lock:
+            if self.replies:
+                self.reply_text = self.replies.pop(0)
         input_tokens, output_tokens = self._counts(body)
         cache = self._cache()
         message = {
@@ -196,23 +223,25 @@ class AnthropicServer(LoopbackServer):
         if not body.get("stream"):
             reply.json(200, {**self.answer(body), "id": "msg_fake"})
             return
+        block: dict[str, Any] = {"type": "text", "text": ""}
+        if tool is not None:
+            block = {"type": "tool_use", "id": "toolu_fake", "name": tool, "input": {}}
         events = [
             sse({"type": "message_start", "message": message}, "message_start"),
-            sse(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                "content_block_start",
-            ),
+            sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
             sse({"type": "ping"}, "ping"),
         ]
         for piece in words(self.reply_text):
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
-            events.append(sse(delta, "content_block_delta"))
+            part = {"type": "text_delta", "text": piece}
+            if tool is not None:
+                part = {"type": "input_json_delta", "partial_json": piece}
+            events.append(sse({"type": "content_block_delta", "index": 0, "delta": part}, "content_block_delta"))
         events += [
             sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
             sse(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "delta": {"stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None},
                     "usage": {"output_tokens": output_tokens},
                 },
                 "message_delta",

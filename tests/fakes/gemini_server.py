@@ -148,6 +148,47 @@ def error_body(status: int, message: str, status_name: str | None = None, reason
     return {"error": error}
 
 
+_SCHEMA_KEYS = frozenset(
+    {
+        "type",
+        "format",
+        "description",
+        "nullable",
+        "enum",
+        "items",
+        "properties",
+        "required",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "anyOf",
+        "propertyOrdering",
+        "title",
+    }
+)
+
+
+def _unknown_schema_key(schema: Any) -> str | None:
+    """The first key of ``schema`` (recursively) that Gemini's Schema object does not have."""
+    if not isinstance(schema, dict):
+        return None
+    for key, value in schema.items():
+        if key not in _SCHEMA_KEYS:
+            return str(key)
+        subs = list(value.values()) if key == "properties" and isinstance(value, dict) else []
+        subs += [value] if key == "items" else []
+        subs += value if key == "anyOf" and isinstance(value, list) else []
+        for sub in subs:
+            found = _unknown_schema_key(sub)
+            if found is not None:
+                return found
+    return None
+
+
 class GeminiServer(LoopbackServer):
     """The Gemini API's generate, stream, embed and list endpoints, with scripted faults.
 
@@ -158,6 +199,11 @@ class GeminiServer(LoopbackServer):
     an embedding model (``embedding`` in its name) lists ``embedContent`` as its method.
     ``block_reason``: refuse the prompt itself (``promptFeedback.blockReason``).
     ``finish_reason``: the last chunk's ``finishReason`` (``"SAFETY"`` for a refusal).
+    ``replies``: answers queued for the next generate or stream requests, one each (the last
+    one taken stays as ``reply_text``): an invalid JSON answer, then a valid one.
+    Structured output is checked as Gemini checks it: a ``generationConfig.responseSchema``
+    needs ``responseMimeType: application/json`` and only the OpenAPI subset's keys (an
+    ``additionalProperties`` is a 400 INVALID_ARGUMENT, as the v1beta API answers).
     """
 
     def __init__(
@@ -176,6 +222,7 @@ class GeminiServer(LoopbackServer):
     ) -> None:
         super().__init__()
         self.reply_text = reply_text
+        self.replies: list[str] = []
         self.prompt_tokens = prompt_tokens
         self.output_tokens = output_tokens
         self.thoughts_tokens = thoughts_tokens
@@ -259,6 +306,8 @@ class GeminiServer(LoopbackServer):
             return
         if request.method == "GET" and method is None:
             reply.json(200, self._model_info(model))
+        elif method in ("streamGenerateContent", "generateContent") and self._refuse_schema(request.body, reply):
+            return
         elif method == "streamGenerateContent":
             self._stream(model, fault, reply)
         elif method == "generateContent":
@@ -273,6 +322,24 @@ class GeminiServer(LoopbackServer):
             reply.json(200, {"embedding": {"values": self.embedding_for(text, self.embedding_dim)}})
         else:
             reply.json(404, error_body(404, f"Method not found: {method}"))
+
+    def _refuse_schema(self, body: Any, reply: Reply) -> bool:
+        """Answer 400 to a structured-output request Gemini would refuse; take the next queued reply."""
+        config = (body or {}).get("generationConfig") or {} if isinstance(body, dict) else {}
+        schema = config.get("responseSchema")
+        problem = None
+        if schema is not None and config.get("responseMimeType") != "application/json":
+            problem = "responseSchema needs responseMimeType application/json"
+        elif schema is not None and _unknown_schema_key(schema) is not None:
+            unknown = _unknown_schema_key(schema)
+            problem = f'Invalid JSON payload received. Unknown name "{unknown}" at generation_config.response_schema'
+        if problem is not None:
+            reply.json(400, error_body(400, problem))
+            return True
+        with self.lock:
+            if self.replies:
+                self.reply_text = self.replies.pop(0)
+        return False
 
     # -- responses -----------------------------------------------------------------
     def _stream(self, model: str, fault: Fault | None, reply: Reply) -> None:

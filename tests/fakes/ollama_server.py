@@ -18,6 +18,10 @@ against it unchanged (``ollama.AsyncClient(host=server.base_url)``):
     DELETE /api/delete    200 with an empty body; 404 when the model is not installed
     GET    /api/version   ``{"version": "..."}``
 
+``replies`` queues answers for the next chats, one each (the last one taken stays as
+:attr:`reply_text`): an invalid JSON answer, then a valid one. A chat's ``format`` (structured
+output) must be ``"json"`` or a JSON Schema object, else a 400 as Ollama answers.
+
 Errors are ``{"error": "..."}`` with an HTTP status, or an ``{"error": ...}`` line inside
 a 200 stream (script :class:`StreamErrorFault`). Routes live in :attr:`OllamaServer.routes`,
 the installed models in :attr:`OllamaServer.installed` (names) with their figures in
@@ -171,6 +175,7 @@ class OllamaServer(LoopbackServer):
     ) -> None:
         super().__init__()
         self.reply_text = reply_text
+        self.replies: list[str] = []
         self.prompt_eval_count = prompt_eval_count
         self.eval_count = eval_count
         self.interval_s = interval_s
@@ -267,6 +272,13 @@ class OllamaServer(LoopbackServer):
         if not self.is_installed(model):
             self._not_found(model, reply)
             return
+        fmt = body.get("format")
+        if fmt not in (None, "", "json") and not (isinstance(fmt, dict) and fmt.get("type") == "object"):
+            reply.json(400, {"error": f"invalid format: {json.dumps(fmt)[:80]}"})
+            return
+        with self.lock:
+            if self.replies:
+                self.reply_text = self.replies.pop(0)
         self.load(model)  # as Ollama does: the model stays loaded (in /api/ps) after answering
         chunks = self.reply_chunks()
         lines = [

@@ -17,6 +17,12 @@ Knobs a test sets on the instance:
   and ``completion_tokens_details.reasoning_tokens`` (parts of the prompt and completion
   counts, as OpenAI reports them), in streams and plain answers.
 - ``chunk_interval_s``: pause after each streamed chunk (slow streams, throughput).
+- ``replies``: answers queued for the next chat requests, one each (the last one taken
+  stays as ``reply_text``): an invalid JSON answer, then a valid one.
+- ``response_format`` (structured output) is checked as OpenAI checks it: ``json_schema``
+  needs a ``name`` (letters, digits, ``_``, ``-``) and a ``schema`` whose top is an object,
+  and ``strict: true`` needs every object closed with all its properties required; a
+  request that breaks a rule gets OpenAI's 400.
 - ``image_bytes``, ``revised_prompt``, ``embedding_dim``, ``models``; ``model_fields``: per model,
   fields that replace the listed defaults (``{"gpt-5": {"created": 1754524800}}``).
 
@@ -70,6 +76,37 @@ def openai_error(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def _strict_ok(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("type") == "object":
+        props = schema.get("properties", {})
+        if schema.get("additionalProperties") is not False or set(schema.get("required", [])) != set(props):
+            return False
+        return all(_strict_ok(p) for p in props.values())
+    return schema.get("type") != "array" or _strict_ok(schema.get("items"))
+
+
+def response_format_problem(value: Any) -> str | None:
+    """Why OpenAI would refuse a ``response_format``, or None (absent, text, json_object, a good json_schema)."""
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind in ("text", "json_object"):
+        return None
+    if kind != "json_schema":
+        return f"Invalid value for 'response_format.type': {kind!r}"
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(spec.get("name", ""))):
+        return "Invalid 'response_format.json_schema.name'"
+    schema = spec.get("schema")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return "Invalid schema for response_format: the top level must be an object"
+    if spec.get("strict") and not _strict_ok(schema):
+        return "Invalid schema for response_format: in strict mode every object needs additionalProperties false"
+    return None
+
+
 def words(text: str) -> list[str]:
     """Split into word pieces that keep their trailing whitespace, so joining restores text."""
     return re.findall(r"\S+\s*", text) or ([text] if text else [])
@@ -81,6 +118,7 @@ class OpenAIServer(LoopbackServer):
     def __init__(self) -> None:
         super().__init__()
         self.reply_text = "Hello from the fake OpenAI server."
+        self.replies: list[str] = []
         self.usage: tuple[int, int] | None = None
         self.report_usage = True
         self.cached_tokens: int | None = None
@@ -187,6 +225,13 @@ class OpenAIServer(LoopbackServer):
         return {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}, usage
 
     def _chat(self, body: dict[str, Any], fault: Fault | None, reply: Reply) -> None:
+        problem = response_format_problem(body.get("response_format"))
+        if problem is not None:
+            reply.json(400, openai_error(problem, "invalid_request_error", None, "response_format"))
+            return
+        with self.lock:
+            if self.replies:
+                self.reply_text = self.replies.pop(0)
         if not body.get("stream"):
             reply.json(200, self.completion(body))
             return

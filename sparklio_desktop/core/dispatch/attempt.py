@@ -151,7 +151,12 @@ class ModelCaller:
         if model.provider == "ollama":
             limits = await self._with_load_allowance(model, endpoint, limits)
         chat = ChatRequest(
-            endpoint, tuple(messages), max_output or None, request.temperature, limits.transport_timeout(timeout_s)
+            endpoint,
+            tuple(messages),
+            max_output or None,
+            request.temperature,
+            limits.transport_timeout(timeout_s),
+            json_output=request.json_output,
         )
         async for event in watch(client.stream_chat(chat), limits, is_token=_is_token, **names):
             if isinstance(event, TextDelta):

@@ -71,6 +71,7 @@ class RunResult:
     gallery_ids: tuple[str, ...] = ()
     image_files: tuple[str, ...] = ()
     gallery_warning: str | None = None
+    data: Any = None  # the answer parsed, when the request asked for JSON (RunRequest.json_output)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +100,7 @@ class RunResult:
             "images": len(self.images),
             "embeddings": len(self.vectors),
             "gallery_ids": list(self.gallery_ids),
+            "data": self.data,
         }
 
 

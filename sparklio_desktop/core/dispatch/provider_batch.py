@@ -181,6 +181,8 @@ class ProviderBatches:
             return f"provider batches take text requests, not {decision.options.capability}"
         if request.route.attachments:
             return "requests with images are sent one by one"
+        if request.json_output is not None:  # checked, and retried when invalid, answer by answer
+            return "requests for JSON output are sent one by one"
         if model.price is None or model.price.batch is None:
             return f"the catalog has no batch rates for {model.name}, so its batch cost could not be known"
         return None
@@ -196,7 +198,8 @@ class ProviderBatches:
         if reason is not None:
             return reason
         task = self._dispatcher.workspace.policy.task(decision.options.task)
-        messages = _messages(task.system_prompt, request)
+        system = task.system_prompt if request.system_prompt is None else request.system_prompt
+        messages = _messages(system, request)
         input_estimate = _input_estimate(model, messages, decision)
         max_output = max_output_tokens(request, task, decision.options.capability)
         item = BatchItem(request_id, tuple(messages), max_output, request.temperature)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,7 @@ __all__ = [
     "cancelled",
     "failed",
     "interrupted",
+    "invalid_output",
     "priced",
     "refused",
     "start_row",
@@ -207,6 +208,12 @@ def failed(attempt: AttemptContext, error: ProviderError, state: AttemptState, l
         error=error,
         bill=bill,
     )
+
+
+def invalid_output(attempt: AttemptContext, state: AttemptState, latency_s: float, error: Exception) -> AttemptFacts:
+    """An answer that is not the JSON the request asked for: billed as an answer (the
+    provider charged for all of it), recorded as an error with the validation message."""
+    return replace(succeeded(attempt, state, latency_s), outcome="error", error=error)
 
 
 def _cut_short(

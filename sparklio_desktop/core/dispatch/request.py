@@ -19,6 +19,7 @@ from sparklio_desktop.core.history import fit_history
 from sparklio_desktop.core.ledger.records import RUN_ID_LIMIT, is_run_id
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.routing.router import RouteRequest
+from sparklio_desktop.core.structured_output import JsonOutput
 
 if TYPE_CHECKING:  # the local image stack is imported only when an image is generated
     from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
@@ -53,6 +54,9 @@ class RunRequest:
     # The recipe run or batch this request is part of: written on every one of its attempt
     # rows (the ledger's ``run_id``), so ``sparklio history --run ID`` lists the run.
     run_id: str | None = None
+    # Ask for one JSON object following a schema (a template's ``output: json``): sent in each
+    # provider's structured-output mode and checked when it arrives (docs/templates.md).
+    json_output: JsonOutput | None = None
 
     def __post_init__(self) -> None:
         if self.history:
@@ -85,6 +89,11 @@ class RunRequest:
     @property
     def prompt(self) -> str:
         return self.route.prompt or ""
+
+    @property
+    def system_prompt(self) -> str | None:
+        """The system prompt sent instead of the task's (a template's), or None."""
+        return self.route.system_prompt
 
     @property
     def n_images(self) -> int:

@@ -62,6 +62,7 @@ from sparklio_desktop.core.providers.errors import ProviderError
 from sparklio_desktop.core.routing.decision import RoutingDecision
 from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.routing.planner import RoutePlanner
+from sparklio_desktop.core.structured_output import InvalidOutputError, validate_answer
 from sparklio_desktop.core.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class _Run:
     halted: bool = False  # a failure said stop: no further model
     answer: tuple[str, AttemptState] | None = None  # the model that answered, and its answer
     not_found: set[str] = field(default_factory=set)  # models that answered "model not found"
+    invalid: tuple[str, str] | None = None  # the last answer that was not the JSON asked for, and why
+    data: Any = None  # the answer parsed, when the request asked for JSON
     _numbered: int = 0
 
     def next_attempt(
@@ -123,6 +126,7 @@ class _Run:
             model=model,
             output=output,
             exploration=self.decision.exploration,
+            data=self.data if model is not None else None,
             attempts=tuple(self.attempts),
             **more,
         )
@@ -233,13 +237,19 @@ class Dispatcher:
         self, request_id: str, request: RunRequest, decision: RoutingDecision, chain: list[str]
     ) -> AsyncIterator[Event]:
         task = self.workspace.policy.task(decision.options.task)
-        run = _Run(request_id, request, decision, task, _messages(task.system_prompt, request))
+        system = task.system_prompt if request.system_prompt is None else request.system_prompt
+        run = _Run(request_id, request, decision, task, _messages(system, request))
         if not chain:
             reasons = "; ".join(decision.no_fit_reasons) or "no model fits"
             yield Finished(run.result(model=None, error=f"No model fits: {reasons}"))
             return
         cache_key = self._cache_key(run, chain[0])
         hit = self.cache.get(cache_key) if self.cache is not None and cache_key is not None else None
+        if hit is not None and request.json_output is not None:
+            try:
+                run.data = validate_answer(hit.output, request.json_output.schema)
+            except InvalidOutputError:
+                hit = None  # kept before the schema changed: ask again
         if hit is not None:
             first = run.next_attempt(self.workspace.catalog[hit.model_id], 0, False)
             run.attempts.append(self._recorder.record(record.cache_hit(first, hit)))
@@ -261,8 +271,13 @@ class Dispatcher:
             ):
                 continue
             explored = decision.exploration and index == 0
+            run.invalid = None
             async for event in self._try_model(run, model, explored, cache_key if index == 0 else None):
                 yield event
+            if run.answer is None and run.invalid is not None and not run.halted:
+                # Not the JSON asked for: once more on the same model, with what was wrong.
+                async for event in self._correct(run, model, explored, cache_key if index == 0 else None):
+                    yield event
             if run.answer is not None:
                 answered, state = run.answer
                 kept = await self._keep_images(run, model, state)
@@ -290,8 +305,23 @@ class Dispatcher:
                     chain.insert(index + 1, nxt.model_id)
         yield Finished(run.result(model=None, error=run.last_error or "every model in the chain was unavailable"))
 
-    async def _try_model(
+    async def _correct(
         self, run: _Run, model: ModelSpec, explored: bool, cache_key: str | None
+    ) -> AsyncIterator[Event]:
+        """The retry of an answer that failed its schema: the same messages, the bad answer,
+        and the validation error; the next model gets the original messages."""
+        assert run.invalid is not None
+        bad, why = run.invalid
+        original = run.messages
+        run.messages = [*original, Message("assistant", bad), Message("user", correction_prompt(why))]
+        try:
+            async for event in self._try_model(run, model, explored, cache_key, correcting=True):
+                yield event
+        finally:
+            run.messages = original
+
+    async def _try_model(
+        self, run: _Run, model: ModelSpec, explored: bool, cache_key: str | None, *, correcting: bool = False
     ) -> AsyncIterator[Event]:
         """One model's attempts, under one budget reservation: reserve, then attempt and
         decide until it answers, a failure moves on, or the retries are spent. Sets
@@ -355,6 +385,17 @@ class Dispatcher:
                     await self._sleep(action.wait_s)
                     attempt = run.next_attempt(model, input_estimate, explored, action.wait_s)
                 else:
+                    schema = run.request.json_output
+                    if schema is not None:
+                        try:
+                            run.data = validate_answer(state.text, schema.schema)
+                        except InvalidOutputError as exc:
+                            info = self._recorder.record(record.invalid_output(attempt, state, state.elapsed(), exc))
+                            run.attempts.append(info)
+                            run.last_error = f"{model.name}: {exc}"
+                            run.invalid = (state.text, str(exc))
+                            yield AttemptFailed(info, "next model" if correcting else "retry")
+                            return
                     info = self._recorder.record(record.succeeded(attempt, state, state.elapsed()))
                     run.attempts.append(info)
                     if cache_key is not None and state.text:
@@ -446,6 +487,8 @@ class Dispatcher:
             "images": request.n_images,
             "size": request.route.image_size,
         }
+        if request.json_output is not None:
+            params["json_output"] = request.json_output.key()
         return cache_key(first_model, run.messages, params)
 
     def _cache_answer(self, key: str, run: _Run, info: AttemptInfo, text: str) -> None:
@@ -497,6 +540,11 @@ def _path_or_none(value: object) -> Path | None:
 
 def _number_or_none(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def correction_prompt(why: str) -> str:
+    """The user turn that asks a model to fix an answer that failed the schema."""
+    return f"That answer was not valid: {why}. Reply again with only the corrected JSON object."
 
 
 def _messages(system_prompt: str, request: RunRequest) -> list[Message]:

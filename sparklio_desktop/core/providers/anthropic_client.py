@@ -48,6 +48,7 @@ from sparklio_desktop.core.providers.errors import (
     TransientError,
     UnsupportedError,
 )
+from sparklio_desktop.core.structured_output import JsonOutput
 
 if TYPE_CHECKING:
     import anthropic
@@ -105,6 +106,17 @@ def message_params(model: str, messages: tuple[Message, ...], max_output_tokens:
     return params
 
 
+def forced_tool(output: JsonOutput) -> dict[str, Any]:
+    """Anthropic's structured output: one tool whose input schema is the answer's, and a
+    ``tool_choice`` that forces the call, so the tool's input is the JSON object asked for."""
+    tool = {
+        "name": output.name,
+        "description": output.description or f"Return the answer as a {output.name} object.",
+        "input_schema": dict(output.schema),
+    }
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": output.name}}
+
+
 class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
     """Claude models through the Messages API."""
 
@@ -151,6 +163,8 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
     # -- chat ------------------------------------------------------------------
     async def _open_stream(self, sdk: anthropic.AsyncAnthropic, request: ChatRequest, call: CallState) -> Any:
         params = message_params(request.endpoint.api_name, request.messages, request.max_output_tokens)
+        if request.json_output is not None:
+            params.update(forced_tool(request.json_output))
         return await sdk.messages.create(**params, stream=True, timeout=request.timeout_s)
 
     async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:
@@ -162,6 +176,8 @@ class AnthropicClient(ClientBase["anthropic.AsyncAnthropic"]):
                 call.output_tokens = event.message.usage.output_tokens
             elif kind == "content_block_delta" and event.delta.type == "text_delta" and event.delta.text:
                 yield event.delta.text
+            elif kind == "content_block_delta" and event.delta.type == "input_json_delta" and event.delta.partial_json:
+                yield event.delta.partial_json  # the forced tool's input: the JSON answer, as it streams
             elif kind == "message_delta" and event.usage is not None:
                 call.output_tokens = event.usage.output_tokens  # cumulative, so the last one wins
                 _take_input(call, event.usage)

@@ -18,6 +18,8 @@ from pathlib import PurePath
 from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
+from sparklio_desktop.core.structured_output import JsonOutput
+
 Role = Literal["system", "user", "assistant"]
 
 # The image files a prompt may carry, by suffix, and the MIME type each is sent as: what
@@ -70,6 +72,10 @@ class ChatRequest:
     max_output_tokens: int | None = None
     temperature: float | None = None
     timeout_s: float = 60.0
+    # Ask for one JSON object following a schema, in the provider's own structured-output
+    # mode (OpenAI response_format, Gemini responseSchema, Anthropic a forced tool call,
+    # Ollama format); the answer's text is then that object's JSON.
+    json_output: JsonOutput | None = None
 
 
 @dataclass(frozen=True)

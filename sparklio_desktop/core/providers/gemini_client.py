@@ -111,6 +111,10 @@ class GeminiClient(ClientBase["genai.Client"]):
             http_options=_timeout(types, request.timeout_s),
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
+        if request.json_output is not None:
+            # Gemini's structured output: JSON as the MIME type, and the schema as responseSchema.
+            config.response_mime_type = "application/json"
+            config.response_schema = gemini_schema(request.json_output.schema)
         return await sdk.aio.models.generate_content_stream(
             model=call.endpoint.api_name, contents=contents, config=config
         )
@@ -328,6 +332,49 @@ def _retry_info_delay(details: list[Mapping[str, Any]]) -> float | None:
 
 
 # -- request and response shapes -----------------------------------------------------
+_GEMINI_SCHEMA_KEYS = frozenset(
+    {
+        "type",
+        "format",
+        "description",
+        "nullable",
+        "enum",
+        "items",
+        "properties",
+        "required",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "anyOf",
+        "propertyOrdering",
+        "title",
+    }
+)
+
+
+def gemini_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema in the OpenAPI subset ``responseSchema`` takes: keys it does not know
+    (``additionalProperties``, ``$schema``, ``const``...) are left out, recursively. The
+    answer is still checked against the whole schema afterwards."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key not in _GEMINI_SCHEMA_KEYS:
+            continue
+        if key == "properties" and isinstance(value, Mapping):
+            out[key] = {name: gemini_schema(sub) for name, sub in value.items() if isinstance(sub, Mapping)}
+        elif key == "items" and isinstance(value, Mapping):
+            out[key] = gemini_schema(value)
+        elif key == "anyOf" and isinstance(value, list):
+            out[key] = [gemini_schema(sub) for sub in value if isinstance(sub, Mapping)]
+        else:
+            out[key] = value
+    return out
+
+
 def _contents(messages: tuple[Message, ...], types: Any) -> tuple[list[genai_types.Content], str | None]:
     """Our messages -> Gemini ``contents`` plus the system prompt (``system_instruction``)."""
     system = [m.content for m in messages if m.role == "system" and m.content]

@@ -110,6 +110,8 @@ class OllamaClient(ClientBase["ollama.AsyncClient"]):
             messages=[_message(m) for m in request.messages],
             stream=True,
             options={k: v for k, v in options.items() if v is not None} or None,
+            # Ollama's structured output: ``format`` takes the JSON Schema itself.
+            format=dict(request.json_output.schema) if request.json_output is not None else None,
         )
 
     async def _stream_texts(self, stream: Any, call: CallState) -> AsyncGenerator[str, None]:

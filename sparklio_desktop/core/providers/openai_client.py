@@ -42,6 +42,7 @@ from sparklio_desktop.core.providers.errors import (
     ProviderError,
     TransientError,
 )
+from sparklio_desktop.core.structured_output import JsonOutput
 
 if TYPE_CHECKING:
     import openai
@@ -137,6 +138,8 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
         body = self._chat_body(
             request.endpoint.api_name, request.messages, request.max_output_tokens, request.temperature
         )
+        if request.json_output is not None:
+            body["response_format"] = response_format(request.json_output)
         return {**body, "stream": True, "stream_options": {"include_usage": True}, "timeout": request.timeout_s}
 
     async def _open_stream(self, sdk: openai.AsyncOpenAI, request: ChatRequest, call: CallState) -> Any:
@@ -239,6 +242,15 @@ class OpenAIClient(ClientBase["openai.AsyncOpenAI"]):
                 self._clean(call.endpoint, f"malformed or interrupted response: {describe(exc)}"), **kw
             )
         return exc  # not the provider's failure but a bug of ours: let it surface unchanged
+
+
+def response_format(output: JsonOutput) -> dict[str, Any]:
+    """OpenAI's structured output: ``json_schema``, strict when the schema allows it
+    (every object closed, every property required; core/structured_output.py)."""
+    spec: dict[str, Any] = {"name": output.name, "schema": dict(output.schema), "strict": output.strict}
+    if output.description:
+        spec["description"] = output.description
+    return {"type": "json_schema", "json_schema": spec}
 
 
 class OpenAICompatibleClient(OpenAIClient):

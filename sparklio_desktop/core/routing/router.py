@@ -106,6 +106,8 @@ class RouteRequest:
     explore: bool = True
     seed: int | None = None
     history_tokens: int = 0
+    # A template's system prompt, sent instead of the task's (None: the task's own).
+    system_prompt: str | None = None
 
 
 def _enum(enum_type: type[_E], value: object, default: _D) -> _E | _D:
@@ -368,7 +370,7 @@ class Router:
         if request.prompt is not None:
             if task.capability is Capability.EMBEDDING:
                 return tokens.count_text(request.prompt)
-            system = task.system_prompt
+            system = task.system_prompt if request.system_prompt is None else request.system_prompt
             count, exact = tokens.count_text(request.prompt)
             overhead = tokens.TOKENS_REPLY_PRIMING + tokens.TOKENS_PER_MESSAGE
             if system:

@@ -50,9 +50,11 @@ from sparklio_desktop.ui.viewmodels.payloads import (
     StartedAttempt,
     TaskOptions,
 )
+from sparklio_desktop.ui.viewmodels.template_picker import TemplatePickerViewModel
 
 if TYPE_CHECKING:  # read when the options open, not at launch
     from sparklio_desktop.core.recipes.brand_voice import BrandVoice
+    from sparklio_desktop.core.templates import RenderedPrompt
 
 OPTION_CHOICES: dict[str, tuple[str, ...]] = {
     "complexity": ("simple", "medium", "complex"),
@@ -98,6 +100,8 @@ class ComposerViewModel(ViewModel):
     ratingSaved = Signal(int)
     conversationChanged = Signal(int)  # turns so far (0 = a new conversation)
     voicesChanged = Signal(list)  # the brand voices' names (brand_voices.yaml), for the options
+    templateChanged = Signal(object)  # the template in use (its name), or None
+    promptReplaced = Signal(str)  # a template filled the prompt box
 
     def __init__(
         self,
@@ -134,6 +138,8 @@ class ComposerViewModel(ViewModel):
         self._running: asyncio.Task[Any] | None = None
         self.last_request_id: str | None = None
         self.last_output = ""
+        self._template: RenderedPrompt | None = None  # its system prompt and JSON schema go with the run
+        self.templates = TemplatePickerViewModel(executor, list(workspace.policy.tasks), parent=self)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DEBOUNCE_MS)
@@ -172,8 +178,11 @@ class ComposerViewModel(ViewModel):
         return self._running is not None
 
     def set_task(self, name: str) -> None:
-        """Choose a task and pre-fill the other options from the task table."""
+        """Choose a task and pre-fill the other options from the task table. Another task
+        than the template's leaves the template (its system prompt is the task's again)."""
         spec = self._workspace.policy.task(name)
+        if self._template is not None and name != self._template.task:
+            self.clear_template()
         preferred = self._workspace.settings.defaults
         defaults = spec.defaults
         no_complexity = spec.capability.value in ("image_generation", "embedding")  # as the router does
@@ -209,6 +218,37 @@ class ComposerViewModel(ViewModel):
     def set_prompt(self, text: str) -> None:
         if text != self._prompt:
             self._prompt = text
+            self.schedule_preview()
+
+    # -- templates (docs/templates.md) --------------------------------------------------
+    @property
+    def template(self) -> str | None:
+        return self._template.template if self._template is not None else None
+
+    @property
+    def template_system(self) -> str | None:
+        """The template's system prompt, sent instead of the task's (None: no template)."""
+        return self._template.system if self._template is not None else None
+
+    def use_template(self, rendered: RenderedPrompt, route: Mapping[str, str]) -> None:
+        """Take a filled-in template: its task and route options, its prompt in the box; its
+        system prompt (instead of the task's) and JSON schema go with the next runs."""
+        if rendered.task in self._workspace.policy.tasks:
+            self.set_task(rendered.task)
+        for option, value in route.items():
+            if option in OPTION_CHOICES:
+                self.set_option(option, value)
+        self._template = rendered
+        self.templateChanged.emit(rendered.template)
+        self._prompt = rendered.prompt
+        self.promptReplaced.emit(rendered.prompt)
+        self.schedule_preview()
+
+    def clear_template(self) -> None:
+        """Back to the task's own system prompt and a free-text answer."""
+        if self._template is not None:
+            self._template = None
+            self.templateChanged.emit(None)
             self.schedule_preview()
 
     # -- images ----------------------------------------------------------------------
@@ -291,6 +331,7 @@ class ComposerViewModel(ViewModel):
             attachments=tuple(self._images),
             explore=False,
             history_tokens=self._count_history(),
+            system_prompt=self._template.system if self._template is not None else None,
         )
 
     def _count_history(self) -> int:
@@ -325,7 +366,8 @@ class ComposerViewModel(ViewModel):
         # The previewed request itself (prompt and images included), so the run is routed
         # and priced exactly as the preview was.
         route = replace(self._route_request(), prompt=self._voiced(self._prompt), explore=self.explore)
-        return RunRequest(route=route, history=tuple(self._history), model=model)
+        json_output = self._template.json_output if self._template is not None else None
+        return RunRequest(route=route, history=tuple(self._history), model=model, json_output=json_output)
 
     def _stays_on_model(self) -> bool:
         """A follow-up keeps the conversation's model only for the task that model answered:

@@ -60,6 +60,7 @@ from sparklio_desktop.ui.viewmodels.payloads import (
     StartedAttempt,
     TaskOptions,
 )
+from sparklio_desktop.ui.views.template_picker_view import TemplatePickerDialog
 from sparklio_desktop.ui.widgets.format import usd_text
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
 from sparklio_desktop.ui.widgets.markdown_stream import StreamingMarkdownView
@@ -349,6 +350,12 @@ class ComposerView(QWidget):
         column.addWidget(self.route_again)
         column.addLayout(conversation)
         column.addWidget(self.system_prompt)
+        # The template picker (docs/templates.md): here, with the system prompt it replaces,
+        # so the row under the prompt keeps its width in a narrow thread.
+        self.template_button = QPushButton("Temp&late…")
+        self.template_button.setAccessibleName("Templates")
+        self.template_button.setToolTip("Fill a prompt template, or save this prompt as one")
+        column.addWidget(self.template_button)
         popup.setMinimumWidth(320)
         popup.setMaximumWidth(460)
         return popup
@@ -551,6 +558,9 @@ class ComposerView(QWidget):
         self.attach.clicked.connect(self._choose_images)
         self.clear_images.clicked.connect(vm.clear_images)
         self.options_button.clicked.connect(self.show_options)
+        self.template_button.clicked.connect(self.show_templates)
+        vm.promptReplaced.connect(self._on_prompt_replaced)
+        vm.templateChanged.connect(self._on_template)
         self.route_again.toggled.connect(lambda on: setattr(vm, "route_again", on))
         self.voice_combo.currentIndexChanged.connect(lambda _: vm.set_brand_voice(self.voice_combo.currentData()))
         vm.voicesChanged.connect(self._show_voices)
@@ -586,6 +596,31 @@ class ComposerView(QWidget):
                 self.stars.setRating(self._rated)
             return
         self.vm.rate(stars)
+
+    def show_templates(self) -> TemplatePickerDialog:
+        """The template picker, over the composer; "Use template" fills the prompt box."""
+        self.options_popup.close()
+        dialog = TemplatePickerDialog(self.vm.templates, self.vm.prompt, self.vm.options["task"], self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(self._use_template)
+        self.vm.templates.reload()
+        dialog.open()
+        return dialog
+
+    def _use_template(self) -> None:
+        rendered = self.vm.templates.rendered()
+        if rendered is not None:
+            self.vm.use_template(rendered, self.vm.templates.route)
+
+    def _on_prompt_replaced(self, text: str) -> None:
+        with QSignalBlocker(self.prompt):
+            self.prompt.setPlainText(text)
+
+    def _on_template(self, name: str | None) -> None:
+        self.template_button.setText(f"Temp&late: {name}" if name else "Temp&late…")
+        if name:
+            system = self.vm.template_system or "(none)"
+            self.system_prompt.setText(f"System prompt (template {name}): {system}")
 
     def _escape(self) -> None:
         """Esc closes the options popup when it is open, else cancels the running request."""
