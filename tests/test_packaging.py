@@ -345,6 +345,12 @@ def test_the_spec_reads_the_one_version_source_and_carries_what_the_app_loads_by
         "BUNDLE(",
     ):
         assert needed in text, needed
+    # Our PySide6 run-time hook replaces PyInstaller's (which imported Qt before every command).
+    assert 'hookspath=[str(ROOT / "packaging" / "pyinstaller_hooks")]' in text
+    hooks = PACKAGING / "pyinstaller_hooks"
+    rthooks = ast.literal_eval((hooks / "rthooks.dat").read_text())
+    assert rthooks == {"PySide6": ["pyi_rth_pyside6_lazy.py"]}
+    assert "create_embedded_qt_conf" in (hooks / "rthooks" / "pyi_rth_pyside6_lazy.py").read_text()
     excluded = re.search(r"EXCLUDES = \[(.*?)\]", text, re.DOTALL)
     assert excluded is not None
     assert {'"torch"', '"diffusers"', '"transformers"'} <= set(re.findall(r'"[\w.]+"', excluded.group(1)))
