@@ -30,7 +30,7 @@ fi
 # every time so the bundle has the working tree's code and data.
 "$VENV/bin/python" -m pip install --quiet "pyinstaller==$PYINSTALLER_VERSION" .
 "$VENV/bin/python" -m pip install --quiet --no-deps --force-reinstall .
-rm -rf build/lib  # setuptools' build folder: a stale copy would go into the next wheel
+rm -rf build/lib build/bdist.*  # setuptools' build folder: a stale copy would go into the next wheel
 if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "build-linux.sh: $VENV has torch; the base bundle must not (use a venv without the local extra)" >&2
   exit 1

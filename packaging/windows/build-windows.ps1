@@ -26,7 +26,7 @@ if (-not (Test-Path $Python)) {
 }
 Invoke-Checked $Python @("-m", "pip", "install", "--quiet", "pyinstaller==$PyInstallerVersion", ".")
 Invoke-Checked $Python @("-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", ".")
-if (Test-Path "build\lib") { Remove-Item -Recurse -Force "build\lib" }
+foreach ($Left in @("build\lib", "build\bdist.win-amd64")) { if (Test-Path $Left) { Remove-Item -Recurse -Force $Left } }
 & $Python -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('torch') else 1)"
 if ($LASTEXITCODE -eq 0) { throw "$Venv has torch; the base bundle must not (use a venv without the local extra)" }
 
