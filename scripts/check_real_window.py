@@ -134,7 +134,7 @@ def main() -> int:
         )
         failure = None
         try:
-            window = _xdotool("search", "--sync", "--onlyvisible", "--name", "^Sparklio Desktop").splitlines()[0]
+            window = _xdotool("search", "--sync", "--onlyvisible", "--name", "^Sparklio$").splitlines()[0]
             _xdotool("windowactivate", "--sync", window, check=False)  # no window manager: may not apply
             _xdotool("windowfocus", "--sync", window, check=False)
             time.sleep(1.5)  # the first paint and the first loads

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QListWidgetItem
+from PySide6.QtWidgets import QListWidgetItem, QToolButton
 
 from sparklio_desktop.core.local import read_png_text
 from sparklio_desktop.ui.viewmodels.images import CPU_WARNING
@@ -265,3 +265,87 @@ def test_without_the_local_extra_the_panel_says_how_to_install_it(qloop, panel, 
     text = view.warning_label.text()
     assert text.startswith("Local image generation is not installed here (missing: torch).")
     assert "[local]" in text and CPU_WARNING not in text
+
+
+def test_a_second_generate_queues_behind_the_first_and_can_be_taken_out(qtbot, qloop, settle, panel) -> None:
+    ctx, view = panel
+    vm = view.vm
+    _fill(view, steps=3, seed=3)
+    view.previews_check.setChecked(False)
+    completed: list[str] = []
+    seen: list[list[tuple[str, str, int]]] = []
+    clicked: list[bool] = []
+    vm.requestCompleted.connect(completed.append)
+
+    def on_queue(jobs: list) -> None:
+        seen.append([(j.label, str(j.state), j.place) for j in jobs])
+        if len(jobs) == 2 and not clicked:
+            clicked.append(True)
+            # What the creator does: the waiting job's own ✕ in the GPU queue list.
+            assert view.queue_panel.isVisibleTo(view)
+            (button,) = [b for b in view.queue_panel.findChildren(QToolButton)
+                         if b.accessibleName() == "Cancel GPU job 2" and not b.isHidden()]  # fmt: skip
+            button.click()
+
+    vm.queueChanged.connect(on_queue)
+    view.generate_button.click()
+    view.prompt_edit.setPlainText("a dog")
+    assert view.generate_button.isEnabled()  # another press queues a job
+    view.generate_button.click()
+    settle(vm, lambda: len(completed) == 2 and not vm.busy, timeout=GENERATION_S)
+    both = next(jobs for jobs in seen if len(jobs) == 2)
+    assert [(state, place) for _, state, place in both] == [("running", 0), ("waiting", 1)]
+    drawn, dropped = both[0][0], both[1][0]
+    assert {drawn, dropped} == {"a cat", "a dog"}
+    rows = {ctx.ledger.attempts(request_id)[0].outcome: request_id for request_id in completed}
+    assert set(rows) == {"ok", "cancelled"}  # one was drawn; the other never reached the GPU
+    assert view.thumbnails.count() == 1
+    assert read_png_text(vm.images[0])["prompt"] == drawn
+    assert not view.queue_panel.isVisibleTo(view) and seen[-1] == []
+
+
+def test_the_vram_plan_follows_the_form(qtbot, qloop, settle, panel) -> None:
+    _, view = panel
+    vm = view.vm
+    plans: list[object] = []
+    vm.planReady.connect(plans.append)
+    view.show()
+    settle(vm, lambda: bool(plans), timeout=60)
+    assert view.plan_line.isVisible() and view.plan_line.label.text().startswith("Fits: ~")
+    plans.clear()
+    view.size_combo.setCurrentText(CUSTOM)
+    view.width_spin.setValue(128)
+    settle(vm, lambda: bool(plans), timeout=60)
+    assert "128×512" in view.plan_line.label.text()
+    assert "weights" in view.plan_line.toolTip()
+
+
+def test_a_plan_that_will_not_fit_offers_the_cloud_model(qtbot, qloop, settle, panel) -> None:
+    from sparklio_desktop.core.local.sd.families import ModelType
+    from sparklio_desktop.core.local.sd.vram_plan import plan_image_job
+    from sparklio_desktop.core.local.vram import GpuMemory
+
+    _, view = panel
+    cloud = view.vm.cloud_alternative()
+    assert cloud is not None and not cloud.startswith("local/")
+    request = view.vm.cloud_settings(view.settings())
+    assert request.model == cloud and request.image_options is None
+    plan = plan_image_job(
+        ModelType.SDXL_BASE, 1024, 1024, gpu=GpuMemory(4.0, 2.0, "nvml"), cloud_alternative="GPT Image"
+    )
+    view.plan_line.show_plan(plan)
+    assert view.plan_line.cloud_button.isVisibleTo(view)
+    assert view.plan_line.cloud_button.text() == "Use GPT Image instead"
+    assert view.plan_line.label.text().startswith("Will not fit")
+    said: list[str] = []
+    view.vm.errorRaised.connect(said.append)
+    view.vm.notice.connect(said.append)
+    completed: list[str] = []
+    view.vm.requestCompleted.connect(completed.append)
+    _fill(view, steps=2)
+    view.plan_line.cloud_button.click()  # no cloud key on the test machine: the cloud model says so
+    settle(view.vm, lambda: bool(completed), timeout=30)
+    ctx, _ = panel
+    (row,) = ctx.ledger.attempts(completed[0])
+    assert row.model_id == cloud and row.cost_usd == 0  # sent to the cloud model, not to the GPU
+    assert said, "the creator is told why nothing was drawn"

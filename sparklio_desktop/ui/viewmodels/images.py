@@ -5,9 +5,13 @@ any other request (cost $0, GPU seconds recorded), and the router's forced-model
 already does that. The service runs torch on its own worker thread and hands step
 progress back on the event loop's thread, so every signal here is emitted on the loop.
 
-Cancel cancels the running task; the service sets its cancel event and the engine stops
+Cancel cancels the view's runs; the service sets its cancel event and the engine stops
 after the current denoising step, and the dispatcher records the attempt as cancelled.
-A new Generate replaces a run in flight, as the composer does. A finished run is announced
+A new Generate while a run is in flight joins the GPU queue (core/local/gpu_queue.py)
+behind it, beside the jobs of recipes and batches; ``queueChanged`` lists them all with
+their place, and ``cancel_job`` takes one out. Before a run, ``check_plan`` gives the VRAM
+plan of the form's settings (fits / fits with savers / will not fit, with the cloud
+image model the Images task would use instead). A finished run is announced
 on the app's ``ledgerChanged`` hub (ledger_events.py), which refreshes the spend panel and
 the status bar.
 """
@@ -29,7 +33,10 @@ from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, Finished, 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.local.enable import cuda_torch_hint, local_runtime_advice
 from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
+from sparklio_desktop.core.money import format_usd
 from sparklio_desktop.core.naming import model_name
+from sparklio_desktop.core.policy.catalog import Capability
+from sparklio_desktop.core.policy.families import family_id, is_family_ref
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.image_studio import (
@@ -126,6 +133,9 @@ class ImagesViewModel(ViewModel):
     lorasReady = Signal(list)  # [LoraChoice]
     initImageChanged = Signal(object)  # InitImage, or None when cleared
     maskLoaded = Signal(bytes, str)  # a mask file's bytes and path
+    queueChanged = Signal(list)  # [GpuJobView]: every local image job, the running one first
+    planReady = Signal(object)  # ImagePlan of the form's settings
+    planUnavailable = Signal(str)  # why there is no plan (no checkpoint, a bad size, …)
 
     def __init__(
         self,
@@ -141,7 +151,11 @@ class ImagesViewModel(ViewModel):
         self._events = events or LedgerEvents(self)
         self._dispatcher = dispatcher
         self._local_images = local_images
-        self._running: asyncio.Task[Any] | None = None
+        self._runs: list[asyncio.Task[Any]] = []  # this view's runs, in the order they were asked for
+        self._plan_task: asyncio.Task[Any] | None = None
+        queue = getattr(local_images, "queue", None)
+        self._unsubscribe = queue.subscribe(self._queue_changed) if queue is not None else None
+        self._queue = queue
         self._device_checked = False
         self.images: list[bytes] = []
         self.percent = 0
@@ -154,7 +168,64 @@ class ImagesViewModel(ViewModel):
 
     @property
     def busy(self) -> bool:
-        return self._running is not None
+        return bool(self._runs)
+
+    # -- the GPU queue and the VRAM plan ------------------------------------------------
+    def _queue_changed(self, jobs: tuple[Any, ...]) -> None:
+        self.queueChanged.emit(list(jobs))
+
+    def cancel_job(self, job_id: str) -> None:
+        """Take one job out of the GPU queue (this view's, a recipe's or a batch's)."""
+        if self._queue is not None and not self._queue.cancel(job_id):
+            self.notice.emit("That job has already finished.")
+
+    def cloud_alternative(self) -> str | None:
+        """The first cloud model of the Images task's chain: what runs when local cannot."""
+        workspace = self._dispatcher.workspace
+        try:
+            chain = workspace.policy.task(TASK).chain
+        except (SparklioError, KeyError):
+            return None
+        catalog = workspace.catalog
+        for ref in chain:
+            if is_family_ref(ref):  # "family/dall-e": its newest member that draws
+                members = [m for m in catalog.members(family_id(ref)) if Capability.IMAGE_GENERATION in m.capabilities]
+                spec = members[0] if members else None
+            else:
+                spec = catalog.get(ref)
+            if spec is not None and spec.provider != "diffusers":
+                return spec.id
+        return None
+
+    @asyncSlot(object)
+    async def check_plan(self, settings: ImageSettings) -> None:
+        """The VRAM plan of ``settings`` on this GPU; a newer call replaces one in flight."""
+        task = self._track()
+        if self._local_images is None or not hasattr(self._local_images, "vram_plan"):
+            self.planUnavailable.emit("")
+            return
+        if self._plan_task is not None and not self._plan_task.done():
+            self._plan_task.cancel()
+        self._plan_task = task
+        cloud = self.cloud_alternative()
+        try:
+            plan = await self._local_images.vram_plan(
+                settings.size, settings.request(lambda *_: None).image_options,
+                cloud_alternative=self._name(cloud) if cloud else None,
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            return
+        except SparklioError as exc:
+            self.planUnavailable.emit(str(exc))
+            return
+        if self._plan_task is task:
+            self.planReady.emit(plan)
+
+    def cloud_settings(self, settings: ImageSettings) -> RunRequest:
+        """``settings`` as a request to the cloud alternative (no local-only options)."""
+        cloud = self.cloud_alternative()
+        route = RouteRequest(task=TASK, prompt=settings.prompt, images=settings.batch_count, explore=False)
+        return RunRequest(route=route, model=cloud, use_cache=False)
 
     # -- the studio's choices -------------------------------------------------------------
     def _weights_setup(self) -> tuple[tuple[Path, ...], str | None]:
@@ -242,28 +313,33 @@ class ImagesViewModel(ViewModel):
 
     # -- generating ------------------------------------------------------------------
     @asyncSlot()
-    async def generate(self, settings: ImageSettings, mask: QImage | None = None) -> None:
+    async def generate(self, settings: ImageSettings, mask: QImage | None = None, *, cloud: bool = False) -> None:
         """Run ``settings`` on the local model, streaming progress and previews out.
         ``mask``: a painted mask to encode as the PNG (off the loop: a 2048 px mask takes
-        about 100 ms to encode) in place of ``settings.mask_image``."""
+        about 100 ms to encode) in place of ``settings.mask_image``. ``cloud``: run the
+        prompt on the cloud alternative instead (the plan said local will not fit).
+        A run asked for while another is in flight waits its turn in the GPU queue."""
         task = self._track()
+        assert task is not None  # an asyncSlot runs as a task
         if not settings.prompt.strip():
             self.errorRaised.emit("Write a prompt first.")
             return
         if mask is not None:
             settings = replace(settings, mask_image=await asyncio.to_thread(png_bytes, mask))
-        previous = self._running
-        if previous is not None:  # a new run replaces the one in flight
-            previous.cancel()
-            await asyncio.wait([previous])
-        self._running = task
-        self._set_progress(0, "starting…")
+        if cloud and self.cloud_alternative() is None:
+            self.errorRaised.emit("No cloud image model is in the Images task's chain.")
+            return
+        self._runs.append(task)
+        if len(self._runs) == 1:
+            self._set_progress(0, "starting…")
+        else:
+            self.notice.emit("Queued: it starts when the GPU is free.")
         self.busyChanged.emit(True)
         request_id: str | None = None
         progress = _BatchProgress(settings.batch_count)
 
         def on_step(step: int, total: int, preview: bytes | None) -> None:
-            if self._running is not task:
+            if task not in self._runs:
                 return  # a late step of a cancelled run
             self._set_progress(*progress.update(step, total))
             if preview is not None:
@@ -272,7 +348,8 @@ class ImagesViewModel(ViewModel):
         try:
             if not self._device_checked:
                 await self.check_device()
-            async for event in self._dispatcher.stream(settings.request(on_step)):
+            request = self.cloud_settings(settings) if cloud else settings.request(on_step)
+            async for event in self._dispatcher.stream(request):
                 if isinstance(event, Routed):
                     request_id = event.request_id
                 elif isinstance(event, AttemptFailed):
@@ -285,9 +362,10 @@ class ImagesViewModel(ViewModel):
         except SparklioError as exc:
             self.errorRaised.emit(str(exc))
         finally:
-            if self._running is task:
-                self._running = None
-                self.busyChanged.emit(False)
+            if task in self._runs:
+                self._runs.remove(task)
+                if not self._runs:
+                    self.busyChanged.emit(False)
             if request_id is not None:
                 self.requestCompleted.emit(request_id)
                 self._events.changed(LedgerChange("request", request_id))
@@ -300,7 +378,8 @@ class ImagesViewModel(ViewModel):
         self._set_progress(100, f"{len(self.images)} image{'s' if len(self.images) != 1 else ''} done")
         self.imagesReady.emit(self.images)
         gpu = sum(a.latency_s or 0 for a in result.attempts if a.outcome == "ok")
-        self.notice.emit(f"{self._name(result.model)}: {len(self.images)} image(s) in {gpu:.1f} s, $0")
+        cost = format_usd(result.cost_usd)  # $0 on the local model; the cloud alternative's price
+        self.notice.emit(f"{self._name(result.model)}: {len(self.images)} image(s) in {gpu:.1f} s, {cost}")
 
     def _name(self, model_id: str | None) -> str:
         """The model as the notice names it ("Stable Diffusion", not "local/stable-diffusion")."""
@@ -312,8 +391,8 @@ class ImagesViewModel(ViewModel):
 
     def cancel(self) -> None:
         """Stop the running generation after the current step."""
-        if self._running is not None:
-            self._running.cancel()
+        for run in list(self._runs):
+            run.cancel()
 
     # -- the device and the pipeline --------------------------------------------------
     async def check_device(self) -> None:
@@ -379,6 +458,9 @@ class ImagesViewModel(ViewModel):
         self.notice.emit(f"Saved {len(written)} image(s) to {folder}")
 
     async def aclose(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self.cancel()
         await self.wait_idle()
         if self._drag_folder is not None:

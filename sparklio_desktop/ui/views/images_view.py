@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QDrag,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
+    QHideEvent,
     QIcon,
     QImage,
     QKeySequence,
@@ -61,6 +62,7 @@ from sparklio_desktop.ui.viewmodels.image_studio import HIRES_CHOICES, SCHEDULER
 from sparklio_desktop.ui.viewmodels.images import ImageSettings, ImagesViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
 from sparklio_desktop.ui.viewmodels.seams import PanelServices
+from sparklio_desktop.ui.views.gpu_panels import GpuQueuePanel, PlanLine
 from sparklio_desktop.ui.views.image_studio_panels import InitImagePanel, LoraPanel
 from sparklio_desktop.ui.widgets.collapsible import CollapsibleSection
 from sparklio_desktop.ui.widgets.image_viewer import ImageViewer
@@ -68,6 +70,7 @@ from sparklio_desktop.ui.widgets.mask_painter import dropped_image_path
 from sparklio_desktop.ui.widgets.notifier import notify_done
 
 SIZE_PRESETS = ("512x512", "768x768", "1024x1024")
+PLAN_DELAY_MS = 300  # the VRAM plan follows the form once the creator pauses
 CUSTOM = "Custom"
 THUMBNAIL = 256
 PREVIEW = 256
@@ -154,6 +157,19 @@ class ImagesView(QWidget):
         vm.lorasReady.connect(lambda loras: self.lora_panel.set_loras(loras, self.checkpoint()))
         vm.initImageChanged.connect(self._on_init_image)
         vm.maskLoaded.connect(self._on_mask_loaded)
+        vm.planReady.connect(self.plan_line.show_plan)
+        vm.planUnavailable.connect(self.plan_line.show_unavailable)
+        vm.queueChanged.connect(self.queue_panel.show_jobs)
+        self.queue_panel.cancelWanted.connect(vm.cancel_job)
+        self.plan_line.cloudWanted.connect(self._on_generate_in_cloud)
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(PLAN_DELAY_MS)
+        self._plan_timer.timeout.connect(lambda: self.vm.check_plan(self.settings(with_mask=False)))
+        for changed in (self.checkpoint_combo.currentIndexChanged, self.width_spin.valueChanged,
+                        self.height_spin.valueChanged, self.hires_combo.currentIndexChanged,
+                        self.refiner_check.toggled):  # fmt: skip
+            changed.connect(self._plan_soon)
         self._on_busy(vm.busy)
         self._on_warning(vm.warning)
 
@@ -252,7 +268,11 @@ class ImagesView(QWidget):
         column = QVBoxLayout()
         column.addWidget(scroll, 1)
         column.addLayout(buttons)
+        self.plan_line = PlanLine()
+        self.queue_panel = GpuQueuePanel()
+        column.addWidget(self.plan_line)
         column.addWidget(self.warning_label)
+        column.addWidget(self.queue_panel)
         return column
 
     def _build_studio_controls(self) -> None:
@@ -360,6 +380,7 @@ class ImagesView(QWidget):
             self._device_asked = True
             self.vm.refresh_device()
         self.vm.load_studio()  # each time: a checkpoint or LoRA added on the Models page shows
+        self._plan_timer.start()  # the plan of what the form holds now
 
     # -- the studio's controls -------------------------------------------------------------
     def checkpoint(self) -> CheckpointChoice | None:
@@ -557,6 +578,19 @@ class ImagesView(QWidget):
         # The mask is encoded by the view-model off the loop (a large one takes 100 ms).
         self.vm.generate(self.settings(with_mask=False), self.init_panel.painted_mask())
 
+    def _plan_soon(self) -> None:
+        """Ask for the VRAM plan once the creator pauses; a hidden form needs none."""
+        if self.isVisible():
+            self._plan_timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
+        self._plan_timer.stop()
+        super().hideEvent(event)
+
+    def _on_generate_in_cloud(self) -> None:
+        """The plan said local will not fit: the same prompt, on the cloud image model."""
+        self.vm.generate(self.settings(with_mask=False), cloud=True)
+
     def _on_size_choice(self, text: str) -> None:
         custom = text == CUSTOM
         self.width_spin.setEnabled(custom)
@@ -568,7 +602,8 @@ class ImagesView(QWidget):
 
     # -- showing the view-model ----------------------------------------------------------
     def _on_busy(self, busy: bool) -> None:
-        self.generate_button.setEnabled(not busy)
+        # Generate stays enabled: another press queues a job behind the running one.
+        self.generate_button.setToolTip("Queue another job behind this one" if busy else "")
         self.cancel_button.setEnabled(busy)
         self.unload_button.setEnabled(not busy)
 

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         where Sparklio keeps this user's data, shown in Help → About; ``logs_folder``: the
         log files' folder, which Help → Open logs folder opens."""
         super().__init__(parent)
-        self.setWindowTitle("Sparklio Desktop")
+        self.setWindowTitle("Sparklio")  # the app's display name: Qt adds nothing after it
         self.views = dict(views)
         self.status_vm = status_vm
         self.route_panel = route_panel

@@ -48,8 +48,9 @@ from sparklio_desktop.core.local.errors import (
     PickleRefused,
 )
 from sparklio_desktop.core.local.gpu_arbiter import GpuArbiter
+from sparklio_desktop.core.local.gpu_queue import GpuQueue
 from sparklio_desktop.core.local.model_hash import autov2_hash
-from sparklio_desktop.core.local.sd.families import TEXT_TO_IMAGE, ModelType
+from sparklio_desktop.core.local.sd.families import DEFAULT_RESOLUTION, TEXT_TO_IMAGE, ModelType
 from sparklio_desktop.core.local.sd.loras import (
     LoraChoice,
     default_lora_dir,
@@ -63,8 +64,9 @@ from sparklio_desktop.core.local.sd.pipeline import GenerationRequest, LocalImag
 from sparklio_desktop.core.local.sd.probe import probe
 from sparklio_desktop.core.local.sd.runtime import import_runtime
 from sparklio_desktop.core.local.sd.schedulers import UnknownSampler, sampler_name
+from sparklio_desktop.core.local.sd.vram_plan import ImagePlan, plan_image_job
 from sparklio_desktop.core.local.sd.weights import ProbedCheckpoint, probe_checkpoints
-from sparklio_desktop.core.local.vram import GIB, gpu_memory
+from sparklio_desktop.core.local.vram import DEFAULT_GPU_GB, GIB, gpu_memory
 from sparklio_desktop.core.providers.errors import InvalidRequestError
 
 __all__ = ["TEXT_TO_IMAGE", "ImageOptions", "ImageProgress", "LazyStableDiffusion", "StableDiffusionService"]
@@ -93,6 +95,7 @@ class ImageOptions:
     hires: float | None = None  # 1.5 or 2: generate, upscale, image-to-image at low strength
     loras: tuple[tuple[str, float], ...] = ()  # (LoRA name, weight)
     refiner: bool = False  # SDXL: finish with the installed refiner
+    source: str = "images"  # who asked, for the GPU queue's list: "images", "recipe", "batch", "cli"
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, progress: ImageProgress) -> ImageProgress:
@@ -122,8 +125,12 @@ class StableDiffusionService:
         steps: int | None = None,  # None: the checkpoint type's default
         engine: LocalImageEngine | None = None,
         arbiter: Any | None = None,
+        queue: GpuQueue | None = None,
     ) -> None:
         self._folders = tuple(user_folders)
+        self.queue = (
+            queue if queue is not None else GpuQueue()
+        )  # (empty is falsy) every job waits its turn for the GPU here
         self.arbiter = arbiter  # GpuArbiter: shares the card with Ollama; None on CPU-only machines
         self._checkpoint = checkpoint
         self.steps = steps
@@ -132,8 +139,8 @@ class StableDiffusionService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparklio-gpu")
 
     @classmethod
-    def from_settings(cls, settings: Any) -> StableDiffusionService:
-        service = cls(tuple(Path(p) for p in settings.local.sd_weight_dirs))
+    def from_settings(cls, settings: Any, queue: GpuQueue | None = None) -> StableDiffusionService:
+        service = cls(tuple(Path(p) for p in settings.local.sd_weight_dirs), queue=queue)
         service.settings = settings
         return service
 
@@ -345,7 +352,8 @@ class StableDiffusionService:
             refiner=plan.refiner,
         )
         explicit = options.checkpoint is not None or self._checkpoint is not None
-        try:
+
+        async def job() -> tuple[tuple[bytes, ...], float]:
             for checkpoint in plan.checkpoints:
                 try:
                     return await self._generate_with(checkpoint, request, progress)
@@ -354,12 +362,46 @@ class StableDiffusionService:
                         raise
                     self._failed[checkpoint] = str(err)  # a bad file: the next usable one answers
             raise LocalEngineUnavailable(self._nothing_usable())
+
+        try:
+            # One job on the GPU at a time; the arbitration with Ollama runs inside the job,
+            # so it sees the card as the previous job left it.
+            return await self.queue.run(job, label=_job_label(prompt, n), source=options.source)
         except GenerationCancelled:
             raise
         except (BadInputImage, BadLora, UnknownSampler) as err:  # the request, not the machine
             raise InvalidRequestError(str(err), provider="diffusers") from None
         except LocalModelError as err:  # no runtime, out of memory, a chosen checkpoint that is bad
             raise LocalEngineUnavailable(str(err)) from err
+
+    def vram_plan(
+        self, size: str, options: ImageOptions | None = None, *, cloud_alternative: str | None = None
+    ) -> ImagePlan:
+        """The VRAM plan of a job with these settings on this machine's GPU (blocking: it
+        probes the checkpoint's header; run it in a thread). The checkpoint, refiner and
+        LoRAs are the ones the job itself would use, so the plan is about the real job."""
+        options = options or ImageOptions()
+        try:
+            width, height = _size(size) if size else (None, None)
+        except SparklioError as err:
+            raise InvalidRequestError(str(err), provider="diffusers") from None
+        plan = self._plan(options)
+        if not plan.checkpoints:
+            raise LocalEngineUnavailable(self._nothing_usable())
+        found = probe(plan.checkpoints[0])
+        native = DEFAULT_RESOLUTION[found.model_type]
+        refiner = probe(plan.refiner).params if plan.refiner is not None else None
+        lora_bytes = 0
+        for lora in plan.loras:
+            try:
+                lora_bytes += lora.path.stat().st_size
+            except OSError:
+                pass  # the job itself will say the file is gone
+        configured = self.settings.gpu.vram_gb if self.settings is not None else DEFAULT_GPU_GB
+        return plan_image_job(
+            found.model_type, width or native, height or native, gpu=gpu_memory(configured), params=found.params,
+            hires=options.hires, refiner=refiner, lora_bytes=lora_bytes, cloud_alternative=cloud_alternative,
+        )  # fmt: skip
 
     async def _generate_with(
         self, checkpoint: Path, request: GenerationRequest, progress: ImageProgress | None
@@ -439,6 +481,13 @@ def _check_type(path: Path, mtype: ModelType, has_init: bool, has_mask: bool, re
         )
 
 
+def _job_label(prompt: str, n: int) -> str:
+    """The queue's line for a job: the prompt's start (one line), and the count."""
+    head = " ".join(prompt.split())
+    head = head if len(head) <= 48 else head[:47] + "…"
+    return f"{head} ×{n}" if n > 1 else head
+
+
 def _cuda_available() -> bool:
     import torch
 
@@ -465,11 +514,19 @@ class LazyStableDiffusion:
     def __init__(self, settings: Any) -> None:
         self._settings = settings
         self._service: StableDiffusionService | None = None
+        self.queue = GpuQueue()  # there before the service, so the window can watch it from the start
 
     async def _get(self) -> StableDiffusionService:
         if self._service is None:
-            self._service = await asyncio.to_thread(StableDiffusionService.from_settings, self._settings)
+            self._service = await asyncio.to_thread(StableDiffusionService.from_settings, self._settings, self.queue)
         return self._service
+
+    async def vram_plan(
+        self, size: str, options: ImageOptions | None = None, *, cloud_alternative: str | None = None
+    ) -> ImagePlan:
+        """The VRAM plan of a job with these settings (probing happens off the loop)."""
+        service = await self._get()
+        return await asyncio.to_thread(service.vram_plan, size, options, cloud_alternative=cloud_alternative)
 
     async def generate(
         self,

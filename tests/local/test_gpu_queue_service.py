@@ -1,0 +1,84 @@
+"""The GPU queue and the VRAM plan through the real service and the tiny model (CPU)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sparklio_desktop.core.local.gpu_queue import GpuJobView, JobState
+from sparklio_desktop.core.local.sd.pipeline import LocalImageEngine
+from sparklio_desktop.core.local.sd.service import ImageOptions, LazyStableDiffusion, StableDiffusionService
+from sparklio_desktop.core.local.sd.vram_plan import Fit
+from sparklio_desktop.core.settings.config import Settings
+from tests.local.tiny_sd import TinySD
+
+
+class _TinyConfigEngine(LocalImageEngine):
+    """The real engine, given the tiny model's config folder (its shapes are not SD 1.5's)."""
+
+    def __init__(self, config_dir: Path) -> None:
+        super().__init__(device="cpu")
+        self._config_dir = config_dir
+
+    def generate(self, checkpoint: Path, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().generate(checkpoint, request, config_dir=self._config_dir, **kwargs)
+
+
+def test_two_jobs_wait_in_line_and_the_waiting_one_can_be_cancelled(tiny_sd: TinySD, offline: None) -> None:
+    service = StableDiffusionService(checkpoint=tiny_sd.single_file, engine=_TinyConfigEngine(tiny_sd.config_dir))
+    seen: list[tuple[GpuJobView, ...]] = []
+    service.queue.subscribe(seen.append)
+    options = ImageOptions(seed=1, steps=1, source="recipe")
+
+    async def main() -> tuple[tuple[bytes, ...], float]:
+        first = asyncio.create_task(service.generate("a cat on a mat", "64x64", 1, options=options))
+        second = asyncio.create_task(service.generate("a dog\nin the rain", "64x64", 2, options=options))
+        third = asyncio.create_task(service.generate("a third", "64x64", 1, options=options))
+        while len(service.queue) < 3:
+            await asyncio.sleep(0.01)
+        snap = service.queue.snapshot()
+        assert [(v.label, v.state, v.place, v.source) for v in snap] == [
+            ("a cat on a mat", JobState.RUNNING, 0, "recipe"),
+            ("a dog in the rain ×2", JobState.WAITING, 1, "recipe"),
+            ("a third", JobState.WAITING, 2, "recipe"),
+        ]
+        assert service.queue.cancel(snap[1].job_id)
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert [v.label for v in service.queue.snapshot()] == ["a cat on a mat", "a third"]
+        images, _ = await first
+        await third
+        return images
+
+    try:
+        images = asyncio.run(main())
+    finally:
+        service.close()
+    assert len(images) == 1 and images[0].startswith(b"\x89PNG")
+    assert seen[-1] == ()
+    # The cancelled job never reached the GPU: only two jobs ever ran.
+    ran = {views[0].label for views in seen if views and views[0].state is JobState.RUNNING}
+    assert ran == {"a cat on a mat", "a third"}
+
+
+def test_the_vram_plan_is_about_the_checkpoint_the_job_would_use(tiny_sd: TinySD, sparklio_home: Path) -> None:
+    settings = Settings.model_validate({"gpu": {"vram_gb": 12.0}})
+    service = StableDiffusionService(checkpoint=tiny_sd.single_file)
+    service.settings = settings
+    try:
+        plan = service.vram_plan("64x64", ImageOptions(hires=2.0), cloud_alternative="gpt-image-1")
+    finally:
+        service.close()
+    assert (plan.width, plan.height) == (128, 128)  # the hires pass's size sets the peak
+    assert plan.fit is Fit.FITS
+    assert plan.cloud_alternative is None
+    assert plan.weights_gb < 0.01  # the tiny model's own parameter counts, from its header
+
+
+def test_the_lazy_service_has_its_queue_before_the_first_image(sparklio_home: Path) -> None:
+    lazy = LazyStableDiffusion(Settings())
+    assert len(lazy.queue) == 0 and lazy.queue.snapshot() == ()
+    lazy.close()
