@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidgetItem, QToolButton
 
 from sparklio_desktop.core.local import read_png_text
-from sparklio_desktop.ui.viewmodels.images import CPU_WARNING
+from sparklio_desktop.ui.viewmodels.images import CPU_WARNING, PlanPayload
 from sparklio_desktop.ui.views import images_view
 from sparklio_desktop.ui.views.images_view import CUSTOM, ImagesView
 from tests.local.tiny_sd import TinySD, build_tiny_sd
@@ -278,7 +278,7 @@ def test_a_second_generate_queues_behind_the_first_and_can_be_taken_out(qtbot, q
     vm.requestCompleted.connect(completed.append)
 
     def on_queue(jobs: list) -> None:
-        seen.append([(j.label, str(j.state), j.place) for j in jobs])
+        seen.append([(j.label, "running" if j.running else "waiting", j.place) for j in jobs])
         if len(jobs) == 2 and not clicked:
             clicked.append(True)
             # What the creator does: the waiting job's own ✕ in the GPU queue list.
@@ -333,7 +333,7 @@ def test_a_plan_that_will_not_fit_offers_the_cloud_model(qtbot, qloop, settle, p
     plan = plan_image_job(
         ModelType.SDXL_BASE, 1024, 1024, gpu=GpuMemory(4.0, 2.0, "nvml"), cloud_alternative="GPT Image"
     )
-    view.plan_line.show_plan(plan)
+    view.plan_line.show_plan(PlanPayload.of(plan))
     assert view.plan_line.cloud_button.isVisibleTo(view)
     assert view.plan_line.cloud_button.text() == "Use GPT Image instead"
     assert view.plan_line.label.text().startswith("Will not fit")

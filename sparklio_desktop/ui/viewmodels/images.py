@@ -32,7 +32,9 @@ from qasync import asyncSlot
 from sparklio_desktop.core.dispatch import AttemptFailed, Dispatcher, Finished, Routed, RunRequest, RunResult
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.local.enable import cuda_torch_hint, local_runtime_advice
+from sparklio_desktop.core.local.gpu_queue import GpuJobView, JobState
 from sparklio_desktop.core.local.sd.service import ImageOptions, ImageProgress
+from sparklio_desktop.core.local.sd.vram_plan import ImagePlan
 from sparklio_desktop.core.money import format_usd
 from sparklio_desktop.core.naming import model_name
 from sparklio_desktop.core.policy.catalog import Capability
@@ -117,6 +119,36 @@ class ImageSettings:
         )
 
 
+@dataclass(frozen=True)
+class PlanPayload:
+    """The VRAM plan as the page shows it: ``fit`` is "fits", "fits with savers" or
+    "will not fit"; ``cloud`` the model offered instead (only when it will not fit)."""
+
+    fit: str
+    summary: str
+    lines: tuple[str, ...]
+    cloud: str | None
+
+    @classmethod
+    def of(cls, plan: ImagePlan) -> PlanPayload:
+        return cls(plan.fit.value, plan.summary(), tuple(plan.lines()), plan.cloud_alternative)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One job of the GPU queue: ``place`` 0 is the running one."""
+
+    job_id: str
+    label: str
+    source: str
+    running: bool
+    place: int
+
+    @classmethod
+    def of(cls, job: GpuJobView) -> QueueRow:
+        return cls(job.job_id, job.label, job.source, job.state is JobState.RUNNING, job.place)
+
+
 class ImagesViewModel(ViewModel):
     """Generate, cancel, save and unload; the view only shows what this emits."""
 
@@ -133,8 +165,8 @@ class ImagesViewModel(ViewModel):
     lorasReady = Signal(list)  # [LoraChoice]
     initImageChanged = Signal(object)  # InitImage, or None when cleared
     maskLoaded = Signal(bytes, str)  # a mask file's bytes and path
-    queueChanged = Signal(list)  # [GpuJobView]: every local image job, the running one first
-    planReady = Signal(object)  # ImagePlan of the form's settings
+    queueChanged = Signal(list)  # [QueueRow]: every local image job, the running one first
+    planReady = Signal(object)  # PlanPayload of the form's settings
     planUnavailable = Signal(str)  # why there is no plan (no checkpoint, a bad size, …)
 
     def __init__(
@@ -172,7 +204,7 @@ class ImagesViewModel(ViewModel):
 
     # -- the GPU queue and the VRAM plan ------------------------------------------------
     def _queue_changed(self, jobs: tuple[Any, ...]) -> None:
-        self.queueChanged.emit(list(jobs))
+        self.queueChanged.emit([QueueRow.of(job) for job in jobs])
 
     def cancel_job(self, job_id: str) -> None:
         """Take one job out of the GPU queue (this view's, a recipe's or a batch's)."""
@@ -219,7 +251,7 @@ class ImagesViewModel(ViewModel):
             self.planUnavailable.emit(str(exc))
             return
         if self._plan_task is task:
-            self.planReady.emit(plan)
+            self.planReady.emit(PlanPayload.of(plan))
 
     def cloud_settings(self, settings: ImageSettings) -> RunRequest:
         """``settings`` as a request to the cloud alternative (no local-only options)."""

@@ -11,15 +11,13 @@ running one first, each with its own cancel button. It hides itself when the GPU
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
-from sparklio_desktop.core.local.gpu_queue import GpuJobView, JobState
-from sparklio_desktop.core.local.sd.vram_plan import Fit, ImagePlan
+from sparklio_desktop.ui.viewmodels.images import PlanPayload, QueueRow
 
-_COLOURS = {Fit.FITS: "#15803d", Fit.SAVERS: "#b45309", Fit.WONT_FIT: "#b91c1c"}
+WONT_FIT = "will not fit"
+_COLOURS = {"fits": "#15803d", "fits with savers": "#b45309", WONT_FIT: "#b91c1c"}
 _SOURCES = {"images": "", "recipe": " · recipe", "batch": " · batch", "cli": " · command line"}
 
 
@@ -41,16 +39,16 @@ class PlanLine(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.cloud_button)
-        self.plan: ImagePlan | None = None
+        self.plan: PlanPayload | None = None
         self.hide()
 
-    def show_plan(self, plan: ImagePlan) -> None:
+    def show_plan(self, plan: PlanPayload) -> None:
         self.plan = plan
-        self.label.setText(plan.summary())
-        self.label.setStyleSheet(f"color: {_COLOURS[plan.fit]};")
-        self.setToolTip("\n".join(plan.lines()))
-        cloud = plan.cloud_alternative
-        self.cloud_button.setVisible(plan.fit is Fit.WONT_FIT and cloud is not None)
+        self.label.setText(plan.summary)
+        self.label.setStyleSheet(f"color: {_COLOURS.get(plan.fit, '#b45309')};")
+        self.setToolTip("\n".join(plan.lines))
+        cloud = plan.cloud
+        self.cloud_button.setVisible(plan.fit == WONT_FIT and cloud is not None)
         if cloud is not None:
             self.cloud_button.setText(f"Use {cloud} instead")
             self.cloud_button.setToolTip(f"Send this prompt to {cloud} (paid, within your budget)")
@@ -79,10 +77,10 @@ class GpuQueuePanel(QWidget):
         self._rows.setSpacing(2)
         self.title = QLabel("<b>GPU queue</b>")
         self._rows.addWidget(self.title)
-        self.jobs: list[GpuJobView] = []
+        self.jobs: list[QueueRow] = []
         self.hide()
 
-    def show_jobs(self, jobs: list[Any]) -> None:
+    def show_jobs(self, jobs: list[QueueRow]) -> None:
         self.jobs = list(jobs)
         while self._rows.count() > 1:  # keep the title
             item = self._rows.takeAt(1)
@@ -93,17 +91,17 @@ class GpuQueuePanel(QWidget):
             self._rows.addWidget(self._row(job))
         self.setVisible(bool(self.jobs))
 
-    def _row(self, job: GpuJobView) -> QWidget:
+    def _row(self, job: QueueRow) -> QWidget:
         row = QWidget()
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
-        where = "Running" if job.state is JobState.RUNNING else f"{job.place + 1}."
+        where = "Running" if job.running else f"{job.place + 1}."
         text = QLabel(f"{where}  {job.label}{_SOURCES.get(job.source, ' · ' + job.source)}")
         text.setAccessibleName(f"GPU job {job.place + 1}")
         cancel = QToolButton()
         cancel.setText("✕")
         cancel.setAccessibleName(f"Cancel GPU job {job.place + 1}")
-        cancel.setToolTip("Stop this job" if job.state is JobState.RUNNING else "Take this job out of the queue")
+        cancel.setToolTip("Stop this job" if job.running else "Take this job out of the queue")
         cancel.clicked.connect(lambda: self.cancelWanted.emit(job.job_id))
         layout.addWidget(text, 1)
         layout.addWidget(cancel)
