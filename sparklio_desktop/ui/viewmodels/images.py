@@ -247,8 +247,8 @@ class ImagesViewModel(ViewModel):
             )  # fmt: skip
         except asyncio.CancelledError:
             return
-        except SparklioError as exc:
-            self.planUnavailable.emit(str(exc))
+        except SparklioError as exc:  # a provider error's own words, without "diffusers: "
+            self.planUnavailable.emit(str(getattr(exc, "message", None) or exc))
             return
         if self._plan_task is task:
             self.planReady.emit(PlanPayload.of(plan))
