@@ -215,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         max_output_tokens=args.max_output_tokens,
         image_options=image_options,
+        origin="cli",
     )
     # A conversation to continue is found (and its history read) before anything is paid for.
     conversation = None

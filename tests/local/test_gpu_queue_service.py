@@ -82,3 +82,46 @@ def test_the_lazy_service_has_its_queue_before_the_first_image(sparklio_home: Pa
     lazy = LazyStableDiffusion(Settings())
     assert len(lazy.queue) == 0 and lazy.queue.snapshot() == ()
     lazy.close()
+
+
+def test_the_queue_names_who_asked_through_the_dispatcher(tiny_sd: TinySD, offline: None, tmp_path: Path) -> None:
+    from keyring.backends import null
+
+    from sparklio_desktop.core.dispatch import Dispatcher, Finished, RunRequest
+    from sparklio_desktop.core.ledger import LedgerStore
+    from sparklio_desktop.core.routing.decision import Rule
+    from sparklio_desktop.core.routing.live_state import LiveState
+    from sparklio_desktop.core.routing.router import RouteRequest
+    from sparklio_desktop.core.settings.secrets import KeyStore
+    from sparklio_desktop.core.workspace import Workspace
+
+    workspace = Workspace()
+    unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in workspace.catalog.values() if m.provider != "diffusers"}
+    ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
+    service = StableDiffusionService(checkpoint=tiny_sd.single_file, engine=_TinyConfigEngine(tiny_sd.config_dir))
+    sources: set[str] = set()
+    service.queue.subscribe(lambda jobs: sources.update(job.source for job in jobs))
+    dispatcher = Dispatcher(
+        workspace,
+        ledger=ledger,
+        keys=KeyStore(backend=null.Keyring()),
+        live=lambda: LiveState(unavailable=unavailable),
+        local_images=service,
+    )
+    route = RouteRequest(task="image_generation_bulk", prompt="a cat", images=1, image_size="64x64", explore=False)
+    # A batch row asks with no image options of its own: the queue still says it is a batch's.
+    request = RunRequest(route=route, model="local/stable-diffusion", origin="batch")
+
+    async def go() -> Any:
+        async for event in dispatcher.stream(request):
+            if isinstance(event, Finished):
+                return event.result
+        return None
+
+    try:
+        result = asyncio.run(go())
+    finally:
+        service.close()
+        ledger.close()
+    assert result is not None and result.ok, result and result.error
+    assert sources == {"batch"}

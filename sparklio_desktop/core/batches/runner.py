@@ -101,6 +101,7 @@ def request_for(batch: Batch, prompt: str) -> RunRequest:
         use_cache=not batch.options.get("no_cache", False),
         max_output_tokens=batch.options.get("max_output_tokens"),
         run_id=batch.id,  # the ledger's rows of one batch share it (history --run)
+        origin="batch",
     )
 
 

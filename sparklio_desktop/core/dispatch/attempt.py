@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -173,8 +173,11 @@ class ModelCaller:
                 "Stable Diffusion is not set up on this machine", provider="diffusers", model=model.api_name
             )
         local: dict[str, Any] = {}  # only what was asked, so engines without these options still work
-        if request.image_options is not None:
-            local["options"] = request.image_options
+        if request.image_options is not None or request.origin != "images":
+            from sparklio_desktop.core.local.sd.service import ImageOptions  # only when drawing locally
+
+            # Who asked travels with the options, for the GPU queue's list.
+            local["options"] = replace(request.image_options or ImageOptions(), source=request.origin)
         if request.image_progress is not None:
             local["progress"] = request.image_progress
         steps = request.image_options.steps if request.image_options is not None else None

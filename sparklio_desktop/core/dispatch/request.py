@@ -54,6 +54,8 @@ class RunRequest:
     # The recipe run or batch this request is part of: written on every one of its attempt
     # rows (the ledger's ``run_id``), so ``sparklio history --run ID`` lists the run.
     run_id: str | None = None
+    # Who asked ("images", "recipe", "batch", "cli"): the GPU queue's list names it.
+    origin: str = "images"
     # Ask for one JSON object following a schema (a template's ``output: json``): sent in each
     # provider's structured-output mode and checked when it arrives (docs/templates.md).
     json_output: JsonOutput | None = None

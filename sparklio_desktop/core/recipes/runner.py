@@ -273,7 +273,9 @@ class _Schedule:
         if kind in (Capability.TEXT.value, Capability.VISION.value):
             cap = max(MIN_OUTPUT_CAP, 2 * expected_output_tokens(policy, step))
         request_id = step_request_id(self.state.run_id)
-        request = RunRequest(route=route, max_output_tokens=cap, request_id=request_id, run_id=self.state.run_id)
+        request = RunRequest(
+            route=route, max_output_tokens=cap, request_id=request_id, run_id=self.state.run_id, origin="recipe"
+        )
         record.status, record.request_id, record.error = "running", request_id, None
         record.request_ids.append(request_id)
         self.state.save()  # a crash from here on: the step is unfinished and is sent again on resume
