@@ -10,9 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from keyring.backends import null
-
-from sparklio_desktop.core.dispatch import Dispatcher, Finished, RunRequest
+from sparklio_desktop.core.dispatch import Finished, RunRequest
 from sparklio_desktop.core.gallery import GalleryStore
 from sparklio_desktop.core.gallery.parameters import read_png_parameters
 from sparklio_desktop.core.gallery.recorder import GalleryRecorder
@@ -21,40 +19,21 @@ from sparklio_desktop.core.local import read_png_text
 from sparklio_desktop.core.local.model_hash import CACHE_FILENAME
 from sparklio_desktop.core.local.sd.pipeline import LocalImageEngine
 from sparklio_desktop.core.local.sd.service import ImageOptions, StableDiffusionService
-from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.routing.router import RouteRequest
-from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
+from tests.local.local_dispatch import TinyConfigEngine, local_dispatcher
 from tests.local.tiny_sd import TinySD
 
 MODEL = "local/stable-diffusion"
 
 
-class _TinyConfigEngine(LocalImageEngine):
-    """The real engine, given the tiny model's config folder (its shapes are not SD 1.5's)."""
-
-    def __init__(self, config_dir: Path) -> None:
-        super().__init__(device="cpu")
-        self._config_dir = config_dir
-
-    def generate(self, checkpoint: Path, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        return super().generate(checkpoint, request, config_dir=self._config_dir, **kwargs)
-
-
 def _run(checkpoint: Path, engine: LocalImageEngine, tmp_path: Path, seed: int = 42) -> tuple[Any, GalleryRecorder]:
     workspace = Workspace()
-    unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in workspace.catalog.values() if m.provider != "diffusers"}
     ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
     service = StableDiffusionService(checkpoint=checkpoint, engine=engine)
     recorder = GalleryRecorder()
-    dispatcher = Dispatcher(
-        workspace,
-        ledger=ledger,
-        keys=KeyStore(backend=null.Keyring()),
-        live=lambda: LiveState(unavailable=unavailable),
-        local_images=service,
-        gallery=recorder,
+    dispatcher = local_dispatcher(
+        workspace, ledger, service, unusable=lambda m: m.provider != "diffusers", gallery=recorder
     )
     route = RouteRequest(task="image_generation_bulk", prompt="a cat", images=2, image_size="64x64", explore=False)
     options = ImageOptions(negative_prompt="blurry", seed=seed, guidance=5.0, steps=2)
@@ -81,7 +60,7 @@ def test_a_local_run_is_recorded_with_its_parameters_and_model_hash(
     checkpoint = tmp_path / "tiny-sd1.safetensors"
     shutil.copy2(tiny_sd.single_file, checkpoint)
     autov2 = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:10]
-    result, recorder = _run(checkpoint, _TinyConfigEngine(tiny_sd.config_dir), tmp_path)
+    result, recorder = _run(checkpoint, TinyConfigEngine(tiny_sd.config_dir), tmp_path)
     assert result.gallery_warning is None and len(result.gallery_ids) == 2 and len(result.image_files) == 2
     store = recorder.store()
     rows = store.by_request(result.request_id)

@@ -9,26 +9,15 @@ from typing import Any
 import pytest
 
 from sparklio_desktop.core.local.gpu_queue import GpuJobView, JobState
-from sparklio_desktop.core.local.sd.pipeline import LocalImageEngine
 from sparklio_desktop.core.local.sd.service import ImageOptions, LazyStableDiffusion, StableDiffusionService
 from sparklio_desktop.core.local.sd.vram_plan import Fit
 from sparklio_desktop.core.settings.config import Settings
+from tests.local.local_dispatch import TinyConfigEngine, local_dispatcher
 from tests.local.tiny_sd import TinySD
 
 
-class _TinyConfigEngine(LocalImageEngine):
-    """The real engine, given the tiny model's config folder (its shapes are not SD 1.5's)."""
-
-    def __init__(self, config_dir: Path) -> None:
-        super().__init__(device="cpu")
-        self._config_dir = config_dir
-
-    def generate(self, checkpoint: Path, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        return super().generate(checkpoint, request, config_dir=self._config_dir, **kwargs)
-
-
 def test_two_jobs_wait_in_line_and_the_waiting_one_can_be_cancelled(tiny_sd: TinySD, offline: None) -> None:
-    service = StableDiffusionService(checkpoint=tiny_sd.single_file, engine=_TinyConfigEngine(tiny_sd.config_dir))
+    service = StableDiffusionService(checkpoint=tiny_sd.single_file, engine=TinyConfigEngine(tiny_sd.config_dir))
     seen: list[tuple[GpuJobView, ...]] = []
     service.queue.subscribe(seen.append)
     options = ImageOptions(seed=1, steps=1, source="recipe")
@@ -85,29 +74,17 @@ def test_the_lazy_service_has_its_queue_before_the_first_image(sparklio_home: Pa
 
 
 def test_the_queue_names_who_asked_through_the_dispatcher(tiny_sd: TinySD, offline: None, tmp_path: Path) -> None:
-    from keyring.backends import null
-
-    from sparklio_desktop.core.dispatch import Dispatcher, Finished, RunRequest
+    from sparklio_desktop.core.dispatch import Finished, RunRequest
     from sparklio_desktop.core.ledger import LedgerStore
-    from sparklio_desktop.core.routing.decision import Rule
-    from sparklio_desktop.core.routing.live_state import LiveState
     from sparklio_desktop.core.routing.router import RouteRequest
-    from sparklio_desktop.core.settings.secrets import KeyStore
     from sparklio_desktop.core.workspace import Workspace
 
     workspace = Workspace()
-    unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in workspace.catalog.values() if m.provider != "diffusers"}
     ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
-    service = StableDiffusionService(checkpoint=tiny_sd.single_file, engine=_TinyConfigEngine(tiny_sd.config_dir))
+    service = StableDiffusionService(checkpoint=tiny_sd.single_file, engine=TinyConfigEngine(tiny_sd.config_dir))
     sources: set[str] = set()
     service.queue.subscribe(lambda jobs: sources.update(job.source for job in jobs))
-    dispatcher = Dispatcher(
-        workspace,
-        ledger=ledger,
-        keys=KeyStore(backend=null.Keyring()),
-        live=lambda: LiveState(unavailable=unavailable),
-        local_images=service,
-    )
+    dispatcher = local_dispatcher(workspace, ledger, service, unusable=lambda m: m.provider != "diffusers")
     route = RouteRequest(task="image_generation_bulk", prompt="a cat", images=1, image_size="64x64", explore=False)
     # A batch row asks with no image options of its own: the queue still says it is a batch's.
     request = RunRequest(route=route, model="local/stable-diffusion", origin="batch")

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from keyring.backends import null
 from PIL import Image
 
 from sparklio_desktop.core.dispatch import Dispatcher, Finished, RunRequest
@@ -25,12 +24,10 @@ from sparklio_desktop.core.local.sd.loras import find_loras, lora_folders, probe
 from sparklio_desktop.core.local.sd.pipeline import LocalImageEngine
 from sparklio_desktop.core.local.sd.service import ImageOptions, StableDiffusionService
 from sparklio_desktop.core.providers.errors import InvalidRequestError
-from sparklio_desktop.core.routing.decision import Rule
-from sparklio_desktop.core.routing.live_state import LiveState
 from sparklio_desktop.core.routing.router import RouteRequest
-from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.local.headers import write_safetensors
+from tests.local.local_dispatch import local_dispatcher
 from tests.local.tiny_sd import TinySD, build_tiny_lora
 
 MODEL = "local/stable-diffusion"
@@ -98,17 +95,11 @@ def local(tiny_sd: TinySD, tiny_inpaint: Path, sparklio_home: Path, offline: Non
     weights.mkdir(parents=True)
     shutil.copytree(tiny_sd.diffusers_dir, weights / "tiny-sd")
     workspace = Workspace()
-    unavailable = {m.id: (Rule.NO_API_KEY, "test") for m in workspace.catalog.values() if m.provider == "ollama"}
     ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
     service = StableDiffusionService.from_settings(workspace.settings)
     recorder = GalleryRecorder()
-    dispatcher = Dispatcher(
-        workspace,
-        ledger=ledger,
-        keys=KeyStore(backend=null.Keyring()),
-        live=lambda: LiveState(unavailable=unavailable),
-        local_images=service,
-        gallery=recorder,
+    dispatcher = local_dispatcher(
+        workspace, ledger, service, unusable=lambda m: m.provider == "ollama", gallery=recorder
     )
     yield Local(dispatcher, ledger, service, recorder)
     recorder.close()
