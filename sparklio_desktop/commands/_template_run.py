@@ -40,16 +40,9 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _pairs(pairs: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise TemplateUsageError(f"--var {pair!r}: write KEY=VALUE")
-        if name in found:
-            raise TemplateUsageError(f"--var {name} is given twice")
-        found[name] = value
-    return found
+    from sparklio_desktop.core.recipes.inputs import parse_pairs  # the recipes' own KEY=VALUE rules
+
+    return parse_pairs(pairs, flag="--var", key="KEY", error=TemplateUsageError)
 
 
 def apply_template(args: argparse.Namespace) -> RenderedPrompt | None:

@@ -92,16 +92,18 @@ def resolve_inputs(recipe: Recipe, given: Mapping[str, str], *, require: bool = 
     return {name: read_value(recipe, name, value) for name, value in given.items()}
 
 
-def parse_pairs(pairs: list[str]) -> dict[str, str]:
+def parse_pairs(
+    pairs: list[str], *, flag: str = "--input", key: str = "NAME", error: type[SparklioError] = RecipeInputError
+) -> dict[str, str]:
     """``["brief=Autumn menu", "logo=logo.png"]`` -> a mapping; a malformed or repeated pair
-    is a :class:`RecipeInputError`."""
+    is an ``error`` naming ``flag`` (recipes' ``--input``, templates' ``--var``)."""
     found: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise RecipeInputError(f"--input {pair!r}: write NAME=VALUE")
+            raise error(f"{flag} {pair!r}: write {key}=VALUE")
         if name in found:
-            raise RecipeInputError(f"--input {name} is given twice")
+            raise error(f"{flag} {name} is given twice")
         found[name] = value
     return found
