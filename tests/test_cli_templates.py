@@ -173,6 +173,6 @@ def test_template_mistakes_are_one_line_exit_2_and_nothing_is_sent(fakes, args, 
     claude, gpt, env = fakes
     done = sparklio("run", *args, env_extra=env)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(f"sparklio: error: {message}")
+    assert done.stderr.startswith(f"sparklio run: error: {message}")
     assert len(done.stderr.strip().splitlines()) == 1
     assert not claude.requests and not gpt.requests

@@ -195,8 +195,8 @@ def run(args: argparse.Namespace) -> int:
     # Everything the user gave is checked here, before open_services and any paid call.
     try:
         template = apply_template(args)  # --template: the prompt, task and route options (docs/templates.md)
-    except TemplateUsageError as exc:
-        print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
+    except TemplateUsageError as exc:  # a usage error, worded as argparse words its own
+        print(f"sparklio run: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
     prompt = template.prompt if template is not None else _prompt(args)
     images = _images(args.image)

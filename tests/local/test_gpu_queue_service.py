@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,20 @@ def test_two_jobs_wait_in_line_and_the_waiting_one_can_be_cancelled(tiny_sd: Tin
     options = ImageOptions(seed=1, steps=1, source="recipe")
 
     async def main() -> tuple[tuple[bytes, ...], float]:
-        first = asyncio.create_task(service.generate("a cat on a mat", "64x64", 1, options=options))
-        second = asyncio.create_task(service.generate("a dog\nin the rain", "64x64", 2, options=options))
-        third = asyncio.create_task(service.generate("a third", "64x64", 1, options=options))
-        while len(service.queue) < 3:
-            await asyncio.sleep(0.01)
+        async def ask(prompt: str, n: int, queued: int) -> asyncio.Task[tuple[tuple[bytes, ...], float]]:
+            # One after another: each request checks its settings in a thread before it
+            # queues, so requests made at the same instant may queue in any order.
+            task = asyncio.create_task(service.generate(prompt, "64x64", n, options=options))
+            while len(service.queue) < queued:
+                await asyncio.sleep(0.01)
+            return task
+
+        # Hold the GPU worker thread, so the first job stays running while the others queue.
+        gate = threading.Event()
+        service._executor.submit(gate.wait, 60)
+        first = await ask("a cat on a mat", 1, 1)
+        second = await ask("a dog\nin the rain", 2, 2)
+        third = await ask("a third", 1, 3)
         snap = service.queue.snapshot()
         assert [(v.label, v.state, v.place, v.source) for v in snap] == [
             ("a cat on a mat", JobState.RUNNING, 0, "recipe"),
@@ -38,6 +48,7 @@ def test_two_jobs_wait_in_line_and_the_waiting_one_can_be_cancelled(tiny_sd: Tin
         with pytest.raises(asyncio.CancelledError):
             await second
         assert [v.label for v in service.queue.snapshot()] == ["a cat on a mat", "a third"]
+        gate.set()
         images, _ = await first
         await third
         return images
