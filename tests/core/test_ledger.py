@@ -107,6 +107,8 @@ def test_an_attempt_round_trips_exactly(store: LedgerStore) -> None:
         exploration=True,
         gpu_seconds=None,
         usage_source="estimate",
+        member="ada",
+        host="studio-1",
     )
     row_id = store.record_attempt(record)
     assert row_id == 1

@@ -467,3 +467,81 @@ def m006_run_id(conn: Connection) -> None:
             SELECT RAISE(ABORT, 'llm_usage is append-only: only rating changes; in_flight is finished once');
         END""",
     )
+
+
+@LEDGER_MIGRATIONS.register
+def m007_member_host(conn: Connection) -> None:
+    """Who sent each attempt and from where: ``member`` and ``host`` (team budgets, issue 16).
+
+    Every attempt names its team member (``$SPARKLIO_MEMBER``, the setting ``team.member``,
+    or the OS user: core/ledger/members.py) and the host it ran on. Rows written before
+    this migration belong to the OS user who wrote them: ``member`` is filled from their
+    ``user`` column (which is what the default member is); their ``host`` stays NULL
+    (unknown). The fill is an UPDATE of a column the append-only guard does not watch.
+
+    ``usage_daily`` gains ``member`` in its key, so spend per member and a member's
+    monthly limit are read from the rollup like every other total. SQLite cannot change a
+    primary key, so the rollup is rebuilt from its own rows (``member`` = ``user``, exact
+    for the old rows), with the rollup triggers dropped first (a trigger naming a dropped
+    table would fail the rename) and created again with ``member``. The append-only guard
+    is m006's with ``member`` and ``host`` among what may not change. Reservations record
+    their member too, so a member's outstanding holds count against their limit.
+    """
+    dims = "day, user, member, model_id, provider, task_type, outcome"
+    upsert = (
+        f" ON CONFLICT ({dims}) DO UPDATE SET attempts = attempts + excluded.attempts,"
+        " requests = requests + excluded.requests, fallbacks = fallbacks + excluded.fallbacks,"
+        " cost_usd = cost_usd + excluded.cost_usd, saved_usd = saved_usd + excluded.saved_usd"
+    )
+    rollup = (
+        f"INSERT INTO usage_daily ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)"
+        " VALUES (substr(NEW.ts_utc, 1, 10), NEW.user, coalesce(NEW.member, NEW.user), NEW.model_id,"
+        " NEW.provider, NEW.task_type, NEW.outcome, 1, NEW.attempt = 1,"
+        f" {_M002_FALLBACK.format(a='NEW')}, NEW.cost_usd, NEW.saved_usd) {upsert};"
+    )
+    execute_all(
+        conn,
+        "ALTER TABLE llm_usage ADD COLUMN member TEXT",
+        "ALTER TABLE llm_usage ADD COLUMN host TEXT",
+        "UPDATE llm_usage SET member = user WHERE member IS NULL",
+        "DROP TRIGGER llm_usage_rollup",
+        "DROP TRIGGER llm_usage_rollup_finish",
+        "DROP TRIGGER llm_usage_append_only",
+        f"""CREATE TABLE usage_daily_m007 (
+            day TEXT NOT NULL,
+            user TEXT NOT NULL,
+            member TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            fallbacks INTEGER NOT NULL DEFAULT 0,
+            cost_usd INTEGER NOT NULL DEFAULT 0,
+            saved_usd INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY ({dims})
+        ) WITHOUT ROWID""",
+        f"""INSERT INTO usage_daily_m007 ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)
+            SELECT day, user, user, model_id, provider, task_type, outcome, attempts, requests,
+                   fallbacks, cost_usd, saved_usd FROM usage_daily""",
+        "DROP TABLE usage_daily",
+        "ALTER TABLE usage_daily_m007 RENAME TO usage_daily",
+        f"""CREATE TRIGGER llm_usage_rollup AFTER INSERT ON llm_usage
+            WHEN NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
+        f"""CREATE TRIGGER llm_usage_rollup_finish AFTER UPDATE OF outcome ON llm_usage
+            WHEN OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight' BEGIN {rollup} END""",
+        """CREATE TRIGGER llm_usage_append_only BEFORE UPDATE OF request_id, attempt, ts_utc,
+            user, model_id, provider, task_type, outcome, cost_usd, saved_usd, run_id, member, host
+            ON llm_usage
+        WHEN NOT (OLD.outcome = 'in_flight' AND NEW.outcome <> 'in_flight'
+                  AND NEW.request_id IS OLD.request_id AND NEW.attempt IS OLD.attempt
+                  AND NEW.ts_utc IS OLD.ts_utc AND NEW.user IS OLD.user
+                  AND NEW.model_id IS OLD.model_id AND NEW.provider IS OLD.provider
+                  AND NEW.task_type IS OLD.task_type AND NEW.run_id IS OLD.run_id
+                  AND NEW.member IS OLD.member AND NEW.host IS OLD.host)
+        BEGIN
+            SELECT RAISE(ABORT, 'llm_usage is append-only: only rating changes; in_flight is finished once');
+        END""",
+        "ALTER TABLE budget_reservations ADD COLUMN member TEXT",
+    )

@@ -135,22 +135,34 @@ class LedgerReader:
 
     # -- the store's read API, for the commands that only read ---------------------------
 
-    def month_spend(self, month: str, user: str | None = None) -> Decimal:
+    def month_spend(self, month: str, user: str | None = None, member: str | None = None) -> Decimal:
         with self._read() as db:
-            return reports.month_spend(db, month, user)
+            return reports.month_spend(db, month, user, member)
 
     def budget_snapshot(self, month: str) -> tuple[Decimal, Decimal]:
         """(spent, outstanding reservations) of the month, read together (the store's SQL)."""
         with self._read() as db:
             return reservations.month_spend_usd(db, month), reservations.reserved_usd(db, month)
 
-    def spend_summary(self, month: str, user: str | None = None, *, local_providers: Iterable[str]) -> SpendSummary:
+    def member_snapshot(self, month: str, member: str) -> tuple[Decimal, Decimal]:
+        """(spent, outstanding reservations) of one team member in the month (the store's SQL)."""
         with self._read() as db:
-            return reports.spend_summary(db, month, local_providers, user)
+            return reservations.member_snapshot(db, month, member)
 
-    def daily_spend(self, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
+    def spend_summary(
+        self,
+        month: str,
+        user: str | None = None,
+        *,
+        local_providers: Iterable[str],
+        member: str | None = None,
+    ) -> SpendSummary:
         with self._read() as db:
-            return reports.daily_spend(db, month, user)
+            return reports.spend_summary(db, month, local_providers, user, member)
+
+    def daily_spend(self, month: str, user: str | None = None, member: str | None = None) -> list[tuple[date, Decimal]]:
+        with self._read() as db:
+            return reports.daily_spend(db, month, user, member)
 
     def history(
         self,
@@ -161,9 +173,10 @@ class LedgerReader:
         since: datetime | None = None,
         until: datetime | None = None,
         run_id: str | None = None,
+        member: str | None = None,
     ) -> list[RequestSummary]:
         with self._read() as db:
-            return reports.history(db, limit, search, task, model, since, until, run_id)
+            return reports.history(db, limit, search, task, model, since, until, run_id, member)
 
     def speed_rows(self) -> list[tuple[Any, ...]]:
         """Each model's recent successful calls, which measure its speed (core/speed.py)."""

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger.members import HOST_LIMIT, member_name_problem
 from sparklio_desktop.core.ledger.money import to_picodollars, utcnow
 
 # ``in_flight``: written when the attempt starts, finished in place by one UPDATE.
@@ -123,10 +124,19 @@ class AttemptRecord:
     price_tier_above_tokens: int | None = None
     # The recipe run or batch this attempt belongs to (None: a request on its own).
     run_id: str | None = None
+    # Who sent it and from which machine (core/ledger/members.py). None: the store that
+    # writes the row fills in its own member and host; read back, a row from before
+    # m007 has its user as member and no host.
+    member: str | None = None
+    host: str | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:
             raise ValueError("request_id is required")
+        if self.member is not None and (problem := member_name_problem(self.member)) is not None:
+            raise ValueError(f"member {self.member!r}: {problem}")
+        if self.host is not None and not 0 < len(self.host) <= HOST_LIMIT:
+            raise ValueError(f"host is 1 to {HOST_LIMIT} characters, got {self.host!r}")
         if self.run_id is not None and not is_run_id(self.run_id):
             raise ValueError(f"run_id is 1 to {RUN_ID_LIMIT} printable ASCII characters, got {self.run_id!r}")
         if isinstance(self.attempt, bool) or not isinstance(self.attempt, int) or self.attempt < 1:
@@ -204,6 +214,8 @@ class RequestSummary:
     rating: int | None
     prompt_preview: str | None  # None when no decision was recorded
     run_id: str | None = None  # the recipe run or batch it belongs to
+    member: str | None = None  # who sent it (its first attempt's member)
+    host: str | None = None  # the machine it ran on (None: written before m007)
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,15 @@ class LocalCloudSplit:
     cloud_answers: int
     local_usd: Decimal
     cloud_usd: Decimal
+
+
+@dataclass(frozen=True)
+class MemberSpend:
+    """One team member's month: what they spent, and their requests and attempts."""
+
+    spent_usd: Decimal
+    requests: int
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -232,3 +253,6 @@ class SpendSummary:
     attempts: int
     fallback_rate: float  # share of requests that needed a second model
     daily: list[tuple[date, Decimal]]  # every day of the month, zero where none
+    # Each team member's part of the month, biggest spender first (m007); their spent
+    # sums add up to ``spent_usd``.
+    by_member: dict[str, MemberSpend] = field(default_factory=dict)

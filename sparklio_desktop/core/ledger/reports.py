@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.ledger.money import from_picodollars, parse_utc, picodollars_text, utc_iso
 from sparklio_desktop.core.ledger.months import day_bounds_text, month_bounds, month_days
-from sparklio_desktop.core.ledger.records import LocalCloudSplit, RequestSummary, SpendSummary
+from sparklio_desktop.core.ledger.records import LocalCloudSplit, MemberSpend, RequestSummary, SpendSummary
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -46,17 +46,20 @@ def rows(conn: SqlConnection, sql: str, params: Sequence[Any] = ()) -> list[tupl
     return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(params))]
 
 
-def _in_month(month: str, user: str | None) -> tuple[str, list[Any]]:
-    """The ``WHERE`` of a month's ``usage_daily`` rows (of one user, when named)."""
+def _in_month(month: str, user: str | None, member: str | None = None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` of a month's ``usage_daily`` rows (of one user or team member, when named)."""
     first, after = day_bounds_text(month)
-    if user is None:
-        return "day >= ? AND day < ?", [first, after]
-    return "day >= ? AND day < ? AND user = ?", [first, after, user]
+    where, params = "day >= ? AND day < ?", [first, after]
+    if user is not None:
+        where, params = where + " AND user = ?", [*params, user]
+    if member is not None:
+        where, params = where + " AND member = ?", [*params, member]
+    return where, params
 
 
-def month_spend(conn: SqlConnection, month: str, user: str | None = None) -> Decimal:
+def month_spend(conn: SqlConnection, month: str, user: str | None = None, member: str | None = None) -> Decimal:
     """Everything spent in the UTC month (all outcomes: failed calls cost money too)."""
-    where, params = _in_month(month, user)
+    where, params = _in_month(month, user, member)
     [(picos,)] = rows(conn, f"SELECT COALESCE(SUM(cost_usd), 0) FROM usage_daily WHERE {where}", params)
     return from_picodollars(picos)
 
@@ -69,19 +72,38 @@ def _by(conn: SqlConnection, key: str, where: str, params: list[Any]) -> dict[st
     return {name: from_picodollars(picos) for name, picos in rows(conn, query, params)}
 
 
-def daily_spend(conn: SqlConnection, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
+def by_member(conn: SqlConnection, where: str, params: list[Any]) -> dict[str, MemberSpend]:
+    """Each member's spend, requests and attempts, biggest spender first (ties by name)."""
+    query = (
+        "SELECT member, COALESCE(SUM(cost_usd), 0) AS total, COALESCE(SUM(requests), 0),"
+        f" COALESCE(SUM(attempts), 0) FROM usage_daily WHERE {where} GROUP BY member ORDER BY total DESC, member"
+    )
+    return {
+        name: MemberSpend(from_picodollars(picos), requests, attempts)
+        for name, picos, requests, attempts in rows(conn, query, params)
+    }
+
+
+def daily_spend(
+    conn: SqlConnection, month: str, user: str | None = None, member: str | None = None
+) -> list[tuple[date, Decimal]]:
     """Spend per UTC day, every day of the month listed (zero where nothing was spent)."""
-    where, params = _in_month(month, user)
+    where, params = _in_month(month, user, member)
     query = f"SELECT day, COALESCE(SUM(cost_usd), 0) FROM usage_daily WHERE {where} GROUP BY day"
     spent = {day: from_picodollars(picos) for day, picos in rows(conn, query, params)}
     return [(day, spent.get(day.isoformat(), _ZERO)) for day in month_days(month)]
 
 
 def spend_summary(
-    conn: SqlConnection, month: str, local_providers: Iterable[str], user: str | None = None
+    conn: SqlConnection,
+    month: str,
+    local_providers: Iterable[str],
+    user: str | None = None,
+    member: str | None = None,
 ) -> SpendSummary:
-    """The spend panel's numbers; call inside one transaction for a consistent snapshot."""
-    where, params = _in_month(month, user)
+    """The spend panel's numbers (of one team member, when named); call inside one
+    transaction for a consistent snapshot."""
+    where, params = _in_month(month, user, member)
     [(spent, saved, requests, attempts, fallbacks, cache_hits)] = rows(
         conn,
         "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0), COALESCE(SUM(requests), 0),"
@@ -118,7 +140,8 @@ def spend_summary(
         requests=requests,
         attempts=attempts,
         fallback_rate=fallbacks / requests if requests else 0.0,
-        daily=daily_spend(conn, month, user),
+        daily=daily_spend(conn, month, user, member),
+        by_member=by_member(conn, where, params),
     )
 
 
@@ -128,7 +151,7 @@ _HISTORY = """SELECT first.request_id, first.ts_utc, first.task_type, last.model
     (SELECT sum(every.cost_usd) FROM llm_usage AS every WHERE every.request_id = first.request_id),
     (SELECT sum(every.saved_usd) FROM llm_usage AS every WHERE every.request_id = first.request_id),
     (SELECT count(*) FROM llm_usage AS every WHERE every.request_id = first.request_id),
-    last.rating, decisions.prompt_preview, first.run_id
+    last.rating, decisions.prompt_preview, first.run_id, first.member, first.host
 FROM llm_usage AS first
 JOIN llm_usage AS last ON last.id = (SELECT every.id FROM llm_usage AS every
     WHERE every.request_id = first.request_id ORDER BY every.attempt DESC LIMIT 1)
@@ -152,10 +175,14 @@ def history(
     since: datetime | None = None,
     until: datetime | None = None,
     run_id: str | None = None,
+    member: str | None = None,
 ) -> list[RequestSummary]:
     """The latest requests first, one line each (see ``LedgerStore.history``)."""
     where: list[str] = []
     params: list[Any] = []
+    if member is not None:
+        where.append("first.member = ?")
+        params.append(member)
     if run_id is not None:
         where.append("first.run_id = ?")  # ix_llm_usage_run (m006)
         params.append(run_id)
@@ -191,10 +218,24 @@ def history(
             rating,
             preview,
             run,
+            who,
+            host,
         )
-        for request_id, ts, task_type, model_id, outcome, cost, saved, attempts, rating, preview, run in rows(
-            conn, query, [*params, limit]
-        )
+        for (
+            request_id,
+            ts,
+            task_type,
+            model_id,
+            outcome,
+            cost,
+            saved,
+            attempts,
+            rating,
+            preview,
+            run,
+            who,
+            host,
+        ) in rows(conn, query, [*params, limit])
     ]
 
 

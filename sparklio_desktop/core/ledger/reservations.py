@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 
 from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utc_iso
 from sparklio_desktop.core.ledger.months import day_bounds_text
@@ -45,9 +46,12 @@ _CLOSE_ATTEMPT = (
 # The same sum as core.ledger.reports.month_spend (the usage_daily rollup, UTC days).
 _MONTH_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_daily WHERE day >= ? AND day < ?"
 _RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ?"
+# One member's part of both (m007): their rollup rows and their outstanding holds.
+_MEMBER_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_daily WHERE day >= ? AND day < ? AND member = ?"
+_MEMBER_RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ? AND member = ?"
 _RESERVE = (
-    "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start, member)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
 _RELEASE_FOR = "DELETE FROM budget_reservations WHERE request_id = ?"
@@ -58,11 +62,19 @@ _ALERT = "INSERT INTO alerts (month, kind, ts_utc) VALUES (?, ?, ?) ON CONFLICT 
 
 @dataclass(frozen=True)
 class ReserveOutcome:
-    """What the check saw, and the new reservation's id (None when it was refused)."""
+    """What the check saw, and the new reservation's id (None when it was refused).
+
+    ``refused_by`` says which limit refused it: the team's monthly budget (``"budget"``)
+    or the member's own monthly limit (``"member"``); the member's figures are read only
+    when a member limit applies.
+    """
 
     reservation_id: int | None
     spent_usd: Decimal
     reserved_usd: Decimal
+    refused_by: Literal["budget", "member"] | None = None
+    member_spent_usd: Decimal | None = None
+    member_reserved_usd: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -145,22 +157,43 @@ def try_reserve(
     limit_usd: Decimal,
     now: datetime,
     owner: ProcessOwner,
+    member: str | None = None,
+    member_limit_usd: Decimal | None = None,
 ) -> ReserveOutcome:
-    """Insert a reservation if spent + reserved + amount stays within ``limit_usd``.
+    """Insert a reservation if spent + reserved + amount stays within ``limit_usd`` and,
+    with ``member_limit_usd``, the member's own spent + reserved + amount within that.
 
+    Both checks and the insert are one step of the caller's ``BEGIN IMMEDIATE``
+    transaction, so concurrent requests (threads, processes) overshoot neither limit.
     What ended processes left (reservations, in-flight attempts) is reclaimed on the
     way; a reservation of a live process is never touched, however old. The sums are
-    compared as integer picodollars, exactly.
+    compared as integer picodollars, exactly. The reservation records ``member``.
     """
     reclaim(conn)
-    spent = _picos(conn, _MONTH_SPEND, *_day_bounds(month))
+    bounds = _day_bounds(month)
+    spent = _picos(conn, _MONTH_SPEND, *bounds)
     reserved = _picos(conn, _RESERVED, month)
     amount = to_picodollars(amount_usd)
     outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
     if spent + reserved + amount > to_picodollars(limit_usd):
-        return ReserveOutcome(None, outcome_spent, outcome_reserved)
-    cursor = conn.execute(_RESERVE, (request_id, month, amount, utc_iso(now), owner.pid, owner.start))
-    return ReserveOutcome(cursor.lastrowid, outcome_spent, outcome_reserved)
+        return ReserveOutcome(None, outcome_spent, outcome_reserved, "budget")
+    mine_spent = mine_reserved = None
+    if member_limit_usd is not None:
+        if member is None:
+            raise ValueError("a member limit needs the member it applies to")
+        own_spent = _picos(conn, _MEMBER_SPEND, *bounds, member)
+        own_reserved = _picos(conn, _MEMBER_RESERVED, month, member)
+        mine_spent, mine_reserved = from_picodollars(own_spent), from_picodollars(own_reserved)
+        if own_spent + own_reserved + amount > to_picodollars(member_limit_usd):
+            return ReserveOutcome(None, outcome_spent, outcome_reserved, "member", mine_spent, mine_reserved)
+    cursor = conn.execute(_RESERVE, (request_id, month, amount, utc_iso(now), owner.pid, owner.start, member))
+    return ReserveOutcome(cursor.lastrowid, outcome_spent, outcome_reserved, None, mine_spent, mine_reserved)
+
+
+def member_snapshot(conn: sqlite3.Connection, month: str, member: str) -> tuple[Decimal, Decimal]:
+    """(spent, outstanding reservations) of one member in the month."""
+    own_spent = _picos(conn, _MEMBER_SPEND, *_day_bounds(month), member)
+    return from_picodollars(own_spent), from_picodollars(_picos(conn, _MEMBER_RESERVED, month, member))
 
 
 def release(conn: sqlite3.Connection, reservation_id: int) -> None:

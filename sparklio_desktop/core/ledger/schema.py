@@ -70,6 +70,10 @@ llm_usage = Table(
     Column("price_tier_above_tokens", Integer),
     # Added by m006_run_id: the recipe run or batch the attempt belongs to (NULL: none).
     Column("run_id", Text),
+    # Added by m007_member_host: the team member who sent it and the host it ran on
+    # (core/ledger/members.py). Rows from before: member = their user, host NULL.
+    Column("member", Text),
+    Column("host", Text),
 )
 
 decisions = Table(
@@ -120,6 +124,7 @@ budget_reservations = Table(
     Column("created_utc", UtcDateTime, nullable=False),  # for people; never used to expire it
     Column("owner_pid", Integer),  # m004: the process holding it (see core.ledger.owners)
     Column("owner_start", Text),
+    Column("member", Text),  # m007: whose limit it counts against (NULL: before m007)
 )
 
 alerts = Table(
@@ -136,6 +141,7 @@ usage_daily = Table(
     metadata,
     Column("day", Text, primary_key=True),
     Column("user", Text, primary_key=True),
+    Column("member", Text, primary_key=True),  # m007
     Column("model_id", Text, primary_key=True),
     Column("provider", Text, primary_key=True),
     Column("task_type", Text, primary_key=True),

@@ -39,6 +39,7 @@ from sparklio_desktop.core.ledger import reports, reservations
 from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
 from sparklio_desktop.core.ledger.direct import DirectConnection
 from sparklio_desktop.core.ledger.file_store import LABEL, LedgerFileStore
+from sparklio_desktop.core.ledger.members import resolve_member, this_host
 from sparklio_desktop.core.ledger.money import plain_decimal, to_picodollars, utc_iso, utcnow
 from sparklio_desktop.core.ledger.owners import ProcessOwner, this_process
 from sparklio_desktop.core.ledger.records import (
@@ -80,6 +81,8 @@ _START_ONLY = frozenset(
         "worst_case_usd",
         "rating",
         "run_id",
+        "member",
+        "host",
     }
 )
 _FINISH_FIELDS = tuple(name for name in _RECORD_FIELDS if name not in _START_ONLY)
@@ -113,18 +116,23 @@ _STORED_FORM = {name: _stored_form(_u[name].type) for name in _RECORD_FIELDS}
 _KEY_CUES = ("sk-", "aiza", "bearer", "api")
 
 
-def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
+def _attempt_values(record: AttemptRecord, member: str, host: str) -> dict[str, Any]:
+    """The row's values; a record that names no member or host is the writing store's."""
     values = {name: _STORED_FORM[name](getattr(record, name)) for name in _RECORD_FIELDS}
+    if record.member is None:
+        values["member"] = member
+    if record.host is None:
+        values["host"] = host
     if record.error_message:
         values["error_message"] = redact(record.error_message)[:ERROR_MESSAGE_LIMIT]
     return values
 
 
-def _started_values(record: AttemptRecord) -> dict[str, Any]:
+def _started_values(record: AttemptRecord, member: str, host: str) -> dict[str, Any]:
     """An ``in_flight`` record's row, owned by this process unless it names an owner."""
     if record.outcome != IN_FLIGHT:
         raise ValueError(f"a started attempt has outcome {IN_FLIGHT!r}, not {record.outcome!r}")
-    values = _attempt_values(record)
+    values = _attempt_values(record, member, host)
     if record.owner_pid is None:
         owner = this_process()
         values["owner_pid"], values["owner_start"] = owner.pid, owner.start
@@ -195,10 +203,14 @@ class LedgerStore(LedgerFileStore):
     or use it as a context manager.
     """
 
-    def __init__(self, engine: Engine, path: Path) -> None:
+    def __init__(self, engine: Engine, path: Path, member: str | None = None) -> None:
         super().__init__(engine, path)
         # Attempt rows and budget bookkeeping: plain SQL on the driver's connection.
         self._direct = DirectConnection(path, LABEL)
+        # Who this store writes as (core/ledger/members.py): every attempt row and
+        # reservation it writes names them, unless a record names its own.
+        self.member: str = member if member is not None else resolve_member()
+        self.host: str = this_host()
 
     def close(self) -> None:
         self._direct.close()
@@ -207,14 +219,18 @@ class LedgerStore(LedgerFileStore):
     # -- attempts and decisions ---------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str | None = None) -> Self:
+    def open(cls, path: Path | str | None = None, *, member: str | None = None) -> Self:
         """Open (and migrate) the ledger, then close what ended processes left open.
 
         Their ``in_flight`` attempts become ``interrupted`` and their reservations are
         released (see :func:`reservations.reclaim`); attempts and reservations of live
-        processes are left alone.
+        processes are left alone. ``member``: who the rows written through this store
+        belong to (the services pass the resolved ``team.member``); None:
+        ``$SPARKLIO_MEMBER`` or the OS user.
         """
+        member = resolve_member(member)  # a malformed $SPARKLIO_MEMBER is refused before opening
         store = super().open(path)
+        store.member = member
         try:
             store.reclaim_orphans()
         except BaseException:
@@ -224,7 +240,7 @@ class LedgerStore(LedgerFileStore):
 
     def record_attempt(self, record: AttemptRecord) -> int:
         """Append one finished attempt; returns its row id. Attempts are recorded in order."""
-        values = _attempt_values(record)
+        values = _attempt_values(record, self.member, self.host)
         with self._direct.transaction() as conn:
             return _insert_attempt(conn, values, record)
 
@@ -235,7 +251,7 @@ class LedgerStore(LedgerFileStore):
         and, for a paid model, the reserved ``worst_case_usd``. The row belongs to
         this process (unless the record names an owner) until :meth:`finish_attempt`.
         """
-        values = _started_values(record)
+        values = _started_values(record, self.member, self.host)
         with self._direct.transaction() as conn:
             return _insert_attempt(conn, values, record)
 
@@ -249,7 +265,7 @@ class LedgerStore(LedgerFileStore):
         """
         if record.outcome == IN_FLIGHT:
             raise ValueError("finish an attempt with its final outcome, not in_flight")
-        values = _attempt_values(record)
+        values = _attempt_values(record, self.member, self.host)
         params = [values[name] for name in _FINISH_FIELDS] + [record.request_id, record.attempt]
         with self._direct.transaction() as conn:
             conn.execute(_FINISH, params)
@@ -369,15 +385,17 @@ class LedgerStore(LedgerFileStore):
         since: datetime | None = None,
         until: datetime | None = None,
         run_id: str | None = None,
+        member: str | None = None,
     ) -> list[RequestSummary]:
         """The latest requests first, one line each.
 
         ``search`` matches the prompt preview or the model (case-insensitive);
         ``model`` is the final model; ``since``/``until`` bound the first attempt's
-        time as ``[since, until)``; ``run_id``: only the requests of that recipe run or batch.
+        time as ``[since, until)``; ``run_id``: only the requests of that recipe run or
+        batch; ``member``: only that team member's requests.
         """
         with self._read() as conn:
-            return reports.history(conn, limit, search, task, model, since, until, run_id)
+            return reports.history(conn, limit, search, task, model, since, until, run_id, member)
 
     # -- spend ---------------------------------------------------------------------
 
@@ -386,19 +404,21 @@ class LedgerStore(LedgerFileStore):
         with self._read() as db:
             return reports.speed_rows(db)
 
-    def month_spend(self, month: str, user: str | None = None) -> Decimal:
-        """Total spent in the UTC month ``'YYYY-MM'`` (all users unless one is named)."""
+    def month_spend(self, month: str, user: str | None = None, member: str | None = None) -> Decimal:
+        """Total spent in the UTC month ``'YYYY-MM'`` (all users and members unless one is named)."""
         with self._read() as conn:
-            return reports.month_spend(conn, month, user)
+            return reports.month_spend(conn, month, user, member)
 
     def spend_summary(
         self,
         month: str,
         user: str | None = None,
         local_providers: Iterable[str] = LOCAL_PROVIDERS,
+        member: str | None = None,
     ) -> SpendSummary:
+        """The month's figures, of the whole team or of one ``member``."""
         with self._read() as conn:
-            return reports.spend_summary(conn, month, local_providers, user)
+            return reports.spend_summary(conn, month, local_providers, user, member)
 
     def daily_spend(self, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
         with self._read() as conn:
@@ -421,8 +441,10 @@ class LedgerStore(LedgerFileStore):
         now: datetime,
         start: AttemptRecord | Sequence[AttemptRecord] | None = None,
         owner: ProcessOwner | None = None,
+        member_limit_usd: Decimal | None = None,
     ) -> reservations.ReserveOutcome:
-        """Atomically: reserve ``amount_usd`` if the month stays within ``limit_usd``.
+        """Atomically: reserve ``amount_usd`` if the month stays within ``limit_usd``
+        (and, with ``member_limit_usd``, this store's member within their own limit).
 
         The reservation belongs to this process, or to ``owner`` (a provider batch job,
         core/ledger/owners.py). With ``start`` (``in_flight`` attempts: one, or a batch
@@ -431,7 +453,7 @@ class LedgerStore(LedgerFileStore):
         leave money held without its attempts, or attempts without their money.
         """
         starts = [] if start is None else [start] if isinstance(start, AttemptRecord) else list(start)
-        started = [(_started_values(record), record) for record in starts]
+        started = [(_started_values(record, self.member, self.host), record) for record in starts]
         with self._direct.transaction() as conn:
             outcome = reservations.try_reserve(
                 conn,
@@ -441,6 +463,8 @@ class LedgerStore(LedgerFileStore):
                 limit_usd=limit_usd,
                 now=now,
                 owner=owner or this_process(),
+                member=self.member,
+                member_limit_usd=member_limit_usd,
             )
             if outcome.reservation_id is not None:
                 for values, record in started:
@@ -460,6 +484,11 @@ class LedgerStore(LedgerFileStore):
         """(spent, outstanding reservations) of the month, read together."""
         with self._direct.transaction("DEFERRED") as conn:
             return reservations.month_spend_usd(conn, month), reservations.reserved_usd(conn, month)
+
+    def member_snapshot(self, month: str, member: str | None = None) -> tuple[Decimal, Decimal]:
+        """(spent, outstanding reservations) of one member (default this store's) in the month."""
+        with self._direct.transaction("DEFERRED") as conn:
+            return reservations.member_snapshot(conn, month, member or self.member)
 
     def record_alert(self, month: str, kind: str, now: datetime | None = None) -> bool:
         """Record the month's ``kind`` alert; True only the first time."""
