@@ -34,6 +34,7 @@ def scrubbed_provider_environment(monkeypatch):
         monkeypatch.delenv(name)
     monkeypatch.setenv("OLLAMA_HOST", UNREACHABLE_OLLAMA)
     monkeypatch.setenv("SPARKLIO_BACKGROUND_REFRESH", "0")  # the app's daily catalog refresh: never in tests
+    monkeypatch.delenv("SPARKLIO_MEMBER", raising=False)  # a developer's team member name: never in tests
 
 
 @pytest.fixture(autouse=True)

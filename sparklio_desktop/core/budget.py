@@ -27,15 +27,22 @@ is it reclaimed, by the next reservation or the next opening of the ledger. No c
 ever expires it. An in-flight attempt's cost counts through its reservation, not its
 row. Local (zero-cost) requests need no reservation and are never refused. Months
 are UTC.
+
+A team member may have a monthly limit of their own inside the budget (the setting
+``team.member_limits``; the member is the store's, core/ledger/members.py). The same
+reservation checks it in the same transaction: the member's spent + held + worst case
+must stay within their limit, so concurrent requests overshoot neither the budget nor
+the limit. A request the limit refuses raises :class:`MemberLimitExceeded`, a
+:class:`BudgetExceeded` that names the limit, and the at-cap rule applies as at the cap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from sparklio_desktop.core.errors import BudgetError, UnknownNameError
 from sparklio_desktop.core.ledger import (
@@ -130,8 +137,40 @@ class BudgetExceeded(BudgetError):
         self.at_cap = at_cap
 
 
+class MemberLimitExceeded(BudgetExceeded):
+    """A paid request would take this team member past their own monthly limit."""
+
+    def __init__(self, message: str, *, member: str, limit_usd: Decimal, **rest: Any) -> None:
+        super().__init__(message, **rest)
+        self.member = member
+        self.limit_usd = limit_usd
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """One member's month against their own limit (None: no limit of their own)."""
+
+    member: str
+    limit_usd: Decimal | None
+    spent_usd: Decimal
+    reserved_usd: Decimal
+
+    @property
+    def left_usd(self) -> Decimal | None:
+        if self.limit_usd is None:
+            return None
+        return max(Decimal(0), self.limit_usd - self.spent_usd - self.reserved_usd)
+
+
+def member_limit(limits: Mapping[str, Decimal], member: str) -> Decimal | None:
+    """``member``'s monthly limit from ``team.member_limits`` (None: not listed)."""
+    value = limits.get(member)
+    return None if value is None else Decimal(str(value))
+
+
 class BudgetGuard:
-    """Enforces one monthly budget over the ledger at ``store``."""
+    """Enforces one monthly budget over the ledger at ``store`` (and, with
+    ``member_limit_usd``, the store's member's own monthly limit inside it)."""
 
     def __init__(
         self,
@@ -141,8 +180,11 @@ class BudgetGuard:
         alert_threshold: Decimal = Decimal("0.8"),
         *,
         clock: Callable[[], datetime] = utcnow,
+        member_limit_usd: Decimal | None = None,
     ) -> None:
         to_picodollars(monthly_usd)  # exact Decimal or int, or raise now
+        if member_limit_usd is not None and to_picodollars(member_limit_usd) < 0:
+            raise ValueError("a member's monthly limit cannot be negative")
         if monthly_usd < 0:
             raise ValueError("the monthly budget cannot be negative")
         if at_cap not in AT_CAP_POLICIES:
@@ -153,7 +195,19 @@ class BudgetGuard:
         self.monthly_usd = Decimal(monthly_usd)
         self.at_cap: AtCapPolicy = at_cap
         self.alert_threshold = Decimal(str(alert_threshold))
+        self.member_limit_usd = None if member_limit_usd is None else Decimal(member_limit_usd)
         self._clock = clock
+
+    @property
+    def member(self) -> str:
+        """The member whose limit applies: the one the store writes as."""
+        return self.store.member
+
+    def member_status(self, month: str | None = None) -> MemberStatus:
+        """This member's month: spent, held, and their limit (None: none of their own)."""
+        month = month or current_month(self._clock())
+        spent, reserved = self.store.member_snapshot(month)
+        return MemberStatus(self.member, self.member_limit_usd, spent, reserved)
 
     def status(self, month: str | None = None) -> BudgetStatus:
         now = self._clock()
@@ -193,7 +247,22 @@ class BudgetGuard:
             now=now,
             start=start,
             owner=owner,
+            member_limit_usd=self.member_limit_usd,
         )
+        if outcome.refused_by == "member":
+            assert self.member_limit_usd is not None  # only a member limit refuses as "member"
+            spent = outcome.member_spent_usd or Decimal(0)
+            reserved = outcome.member_reserved_usd or Decimal(0)
+            left = max(Decimal(0), self.member_limit_usd - spent - reserved)
+            raise MemberLimitExceeded(
+                self._member_refusal(month, worst_case_usd, left, spent, reserved),
+                member=self.member,
+                limit_usd=self.member_limit_usd,
+                month=month,
+                requested_usd=worst_case_usd,
+                left_usd=left,
+                at_cap=self.at_cap,
+            )
         if outcome.reservation_id is None:
             left = max(Decimal(0), self.monthly_usd - outcome.spent_usd - outcome.reserved_usd)
             raise BudgetExceeded(
@@ -219,6 +288,35 @@ class BudgetGuard:
         if self.store.month_spend(month) < self.monthly_usd * self.alert_threshold:
             return False
         return self.store.record_alert(month, THRESHOLD_ALERT, now)
+
+    def _member_refusal(self, month: str, wanted: Decimal, left: Decimal, spent: Decimal, reserved: Decimal) -> str:
+        """As :meth:`_refusal`, naming the member's own limit (``team.member_limits``)."""
+        assert self.member_limit_usd is not None
+        resets = month_bounds(month)[1].date().isoformat()
+        wanted_t, left_t, limit_t, spent_t, reserved_t = format_usd_distinct(
+            wanted, left, self.member_limit_usd, spent, reserved
+        )
+        who = self.member
+        held = f", {reserved_t} held by requests in progress" if reserved else ""
+        raise_it = "until the limit is raised (team.member_limits)"
+        if self.at_cap == "local_only":
+            then = f"Sparklio uses local models only for {who} until {resets} (UTC) or {raise_it}"
+        else:
+            then = f"{who}'s paid requests stop until {resets} (UTC) or {raise_it}; local models still run"
+        if left <= 0:
+            return (
+                f"Member limit reached: {who}'s {limit_t} monthly limit for {month} is used up "
+                f"({spent_t} spent{held}). {then}."
+            )
+        if self.at_cap == "local_only":
+            then = "Sparklio moves on to a cheaper or local model; raise the limit (team.member_limits) for this one"
+        else:
+            then = "choose a cheaper or local model, or raise the limit (team.member_limits)"
+        return (
+            f"Not enough of {who}'s member limit left: this request may cost up to {wanted_t} but only "
+            f"{left_t} of {who}'s {limit_t} monthly limit for {month} is left ({spent_t} spent{held}); "
+            f"{then}. The limit resets on {resets} (UTC)."
+        )
 
     def _refusal(self, month: str, wanted: Decimal, left: Decimal, spent: Decimal, reserved: Decimal) -> str:
         """ "Monthly budget reached" only when nothing is left; near the cap, how much is left

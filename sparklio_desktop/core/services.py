@@ -69,10 +69,19 @@ def budget_terms(workspace: Workspace) -> tuple[Decimal, AtCapPolicy, Decimal]:
     return Decimal(str(settings.budget.monthly_usd)), settings.budget.at_cap, Decimal(str(threshold))
 
 
-def budget_guard(workspace: Workspace, ledger: LedgerStore) -> BudgetGuard:
-    from sparklio_desktop.core.budget import BudgetGuard
+def team_member(workspace: Workspace) -> str:
+    """Who this install's requests belong to: $SPARKLIO_MEMBER, ``team.member``, the OS user."""
+    from sparklio_desktop.core.ledger.members import resolve_member
 
-    return BudgetGuard(ledger, *budget_terms(workspace))
+    return resolve_member(workspace.settings.team.member)
+
+
+def budget_guard(workspace: Workspace, ledger: LedgerStore) -> BudgetGuard:
+    """The budget over ``ledger``, with the limit ``team.member_limits`` gives its member."""
+    from sparklio_desktop.core.budget import BudgetGuard, member_limit
+
+    limit = member_limit(workspace.settings.team.member_limits, ledger.member)
+    return BudgetGuard(ledger, *budget_terms(workspace), member_limit_usd=limit)
 
 
 def open_services(
@@ -106,7 +115,7 @@ def open_services(
     # A ledger that cannot be opened (damaged, a read-only folder) raises a one-line
     # DatabaseFileError here, before any paid request; the cache opens on first use and
     # heals itself, so it can never stop a run.
-    ledger = LedgerStore.open(ledger_path)
+    ledger = LedgerStore.open(ledger_path, member=team_member(workspace))
     try:
         votes = VoteStore.open(ledger.path)
     except BaseException:

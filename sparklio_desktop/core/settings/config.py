@@ -34,11 +34,12 @@ import types
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
+from sparklio_desktop.core.ledger.members import member_name_problem
 from sparklio_desktop.core.provider_table import base_url_from_env
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.settings import paths
@@ -47,7 +48,7 @@ __all__ = [
     "MAX_MONTHLY_USD", "MAX_TTL_S", "MAX_VRAM_GB", "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings",
     "CloudProviderSettings", "DefaultsSettings", "GpuSettings", "LocalSettings", "OllamaSettings", "PolicySettings",
     "ProvidersSettings", "Settings",
-    "UiSettings", "UserSettings", "effective_base_url", "format_value", "get_setting", "load_settings",
+    "TeamSettings", "UiSettings", "UserSettings", "effective_base_url", "format_value", "get_setting", "load_settings",
     "load_settings_lenient", "save_settings", "set_setting", "setting_keys", "settings_path",
 ]  # fmt: skip
 
@@ -137,6 +138,37 @@ class UserSettings(_Section):
     """Whose spending and ratings these are; defaults to the OS login name."""
 
 
+_LimitUsd = Annotated[Decimal, Field(ge=0, le=MAX_MONTHLY_USD, allow_inf_nan=False)]
+
+
+class TeamSettings(_Section):
+    """Who this install is in a team, and the members' own monthly limits (issue 16)."""
+
+    member: str | None = None
+    """The member this install's requests belong to; None = $SPARKLIO_MEMBER, else the OS
+    user. $SPARKLIO_MEMBER, when set, wins over this (core/ledger/members.py)."""
+    member_limits: dict[str, _LimitUsd] = Field(default_factory=dict)
+    """Member name -> USD per calendar month (UTC), inside the team's monthly budget; a
+    member not listed has no limit of their own. Enforced with the budget's reservations."""
+
+    @field_validator("member")
+    @classmethod
+    def _member_name(cls, value: str | None) -> str | None:
+        if value is not None and (problem := member_name_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("member_limits")
+    @classmethod
+    def _limits(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for name, usd in value.items():
+            if (problem := member_name_problem(name)) is not None:
+                raise ValueError(f"{name!r}: {problem}")
+            if usd != usd.quantize(_PICODOLLAR):
+                raise ValueError(f"{name}: {usd} USD is finer than the ledger keeps (1e-12 USD)")
+        return value
+
+
 class DefaultsSettings(_Section):
     """The user's standing preferences; None = the task table's defaults."""
 
@@ -187,6 +219,7 @@ class Settings(_Section):
     gpu: GpuSettings = Field(default_factory=GpuSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    team: TeamSettings = Field(default_factory=TeamSettings)
 
 
 # -- keys and types ------------------------------------------------------------------
@@ -390,6 +423,8 @@ def format_value(value: Any) -> str:
         return json.dumps(value.model_dump(mode="json"), indent=2)
     if isinstance(value, list):
         return json.dumps([str(v) for v in value])
+    if isinstance(value, dict):
+        return json.dumps({str(k): format_value(v) for k, v in value.items()}, ensure_ascii=False)
     if isinstance(value, Decimal):
         return f"{value:f}"  # 0.000000000001, not 1E-12
     return str(value)
@@ -419,6 +454,19 @@ def _parse(key: str, text: str | None, path: Path) -> Any:
                 raise ConfigError(str(path), None, key, "expected a JSON list or comma-separated values")
             return items
         return [item.strip() for item in text.split(",") if item.strip()]
+    if get_origin(annotation) is dict:  # a JSON object, or NAME=VALUE pairs split by commas
+        if text.startswith("{"):
+            try:
+                mapping = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(str(path), None, key, f"invalid JSON object: {exc.msg}") from None
+            if not isinstance(mapping, dict):
+                raise ConfigError(str(path), None, key, "expected a JSON object or NAME=VALUE pairs")
+            return mapping
+        pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(str(path), None, key, "expected NAME=VALUE pairs separated by commas, or a JSON object")
+        return {name.strip(): value.strip() for name, _, value in pairs}
     return text
 
 
