@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.__dict__ for r in rows])
         return 0
+    # The member column appears once the rows are a team's (more than one member).
+    team = len({r.member for r in rows}) > 1
     print(
         table(
             [
@@ -52,11 +54,12 @@ def run(args: argparse.Namespace) -> int:
                     r.model_id,
                     r.outcome,
                     format_usd(r.cost_usd),
+                    *((r.member or "",) if team else ()),
                     (r.prompt_preview or "")[:40],
                 )
                 for r in rows
             ],
-            ("request", "time (UTC)", "task", "model", "outcome", "cost", "prompt"),
+            ("request", "time (UTC)", "task", "model", "outcome", "cost", *(("member",) if team else ()), "prompt"),
         )
     )
     return 0

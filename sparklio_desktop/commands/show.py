@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     if attempts:
+        first = attempts[0]
+        if first.member is not None:  # who sent it, and from where (unknown before the ledger kept hosts)
+            print(safe_text(f"sent by {first.member} on {first.host or 'an unrecorded host'}"))
         chain = trace.get("chain", [])
         explored = bool(trace.get("exploration"))
         tries = [Try(a.model_id, a.outcome, a.error_class, a.error_message) for a in attempts]

@@ -7,6 +7,7 @@ about 40% of this command's time.
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 
 from sparklio_desktop.commands._args import month
 from sparklio_desktop.commands._output import print_json, table
@@ -23,16 +24,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the settings and the policy (pydantic): only to report, not for --help
-    from sparklio_desktop.core.budget import month_status
-    from sparklio_desktop.core.services import budget_terms
+    from sparklio_desktop.core.budget import member_limit, month_status
+    from sparklio_desktop.core.services import budget_terms, team_member
     from sparklio_desktop.core.workspace import Workspace
 
     month = args.month or current_month()
     workspace = Workspace()
+    me = team_member(workspace)
+    my_limit = member_limit(workspace.settings.team.member_limits, me)
     with open_for_reading() as ledger:  # sqlite3 alone, unless the store must create, migrate or reclaim
         monthly_usd, _at_cap, alert_threshold = budget_terms(workspace)
         status = month_status(month, monthly_usd, alert_threshold, *ledger.budget_snapshot(month))
         summary = ledger.spend_summary(month, local_providers=LOCAL_PROVIDERS)
+    limits = workspace.settings.team.member_limits
+    mine = summary.by_member.get(me)
     payload = {
         "month": month,
         "budget_usd": status.budget_usd,
@@ -47,6 +52,19 @@ def run(args: argparse.Namespace) -> int:
         "cache_hits": summary.cache_hits,
         "saved_usd": summary.saved_usd,
         "fallback_rate": summary.fallback_rate,
+        # Per team member (m007): spend, requests and attempts; the spent sums add up to spent_usd.
+        "by_member": {
+            name: {
+                "spent_usd": part.spent_usd,
+                "requests": part.requests,
+                "attempts": part.attempts,
+                "limit_usd": member_limit(limits, name),
+            }
+            for name, part in summary.by_member.items()
+        },
+        "member": me,
+        "member_spent_usd": mine.spent_usd if mine else Decimal(0),
+        "member_limit_usd": my_limit,
     }
     if args.json:
         print_json(payload)
@@ -57,6 +75,24 @@ def run(args: argparse.Namespace) -> int:
         f"requests {summary.requests}, cache hits {summary.cache_hits} (saved {format_usd(summary.saved_usd)}), "
         f"fallback rate {summary.fallback_rate:.0%}"
     )
+    if my_limit is not None:
+        mine_t, limit_t = format_usd_distinct(payload["member_spent_usd"], my_limit)
+        print(f"you ({me}): {mine_t} of your {limit_t} monthly limit")
+    if len(summary.by_member) > 1:
+        print(
+            table(
+                [
+                    (
+                        name,
+                        format_usd(part.spent_usd),
+                        part.requests,
+                        "-" if member_limit(limits, name) is None else format_usd(limits[name]),
+                    )
+                    for name, part in summary.by_member.items()
+                ],
+                ("member", "spent", "requests", "limit"),
+            )
+        )
     if summary.by_model:
         print(
             table(
