@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         summary = ledger.spend_summary(month, local_providers=LOCAL_PROVIDERS)
     limits = workspace.settings.team.member_limits
     mine = summary.by_member.get(me)
+    my_spent = mine.spent_usd if mine else Decimal(0)
     payload = {
         "month": month,
         "budget_usd": status.budget_usd,
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             for name, part in summary.by_member.items()
         },
         "member": me,
-        "member_spent_usd": mine.spent_usd if mine else Decimal(0),
+        "member_spent_usd": my_spent,
         "member_limit_usd": my_limit,
     }
     if args.json:
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         f"fallback rate {summary.fallback_rate:.0%}"
     )
     if my_limit is not None:
-        mine_t, limit_t = format_usd_distinct(payload["member_spent_usd"], my_limit)
+        mine_t, limit_t = format_usd_distinct(my_spent, my_limit)
         print(f"you ({me}): {mine_t} of your {limit_t} monthly limit")
     if len(summary.by_member) > 1:
         print(
