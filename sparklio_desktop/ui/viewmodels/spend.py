@@ -4,6 +4,11 @@ Why the numbers come straight from ``LedgerStore.spend_summary``: the issue dema
 that what the panel shows equals the ledger's SQL sums, so nothing here re-adds
 attempts; it only derives shares, the projection and the anomaly days from the
 aggregates. The query and the derivation run in the serial executor, off the loop.
+
+In a team (issue 16) the panel shows the team or "me" (:attr:`SpendViewModel.scope`):
+"me" is the member this install writes as (``$SPARKLIO_MEMBER``, ``team.member``, the
+OS user), and its gauge measures that member's own monthly limit when they have one.
+Both figures, and each member's spend, are on every :class:`SpendFigures`.
 """
 
 from __future__ import annotations
@@ -13,19 +18,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any, Literal
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
 from sparklio_desktop.core.budget import BudgetGuard, GaugeLevel, gauge_level
 from sparklio_desktop.core.ledger import LedgerStore, SpendSummary
-from sparklio_desktop.core.money import format_usd_distinct
+from sparklio_desktop.core.money import format_usd, format_usd_distinct
 from sparklio_desktop.core.naming import model_name, task_words
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 _ZERO = Decimal(0)
 TRAILING_DAYS = 7
+Scope = Literal["team", "me"]
+SCOPES: tuple[Scope, ...] = ("team", "me")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,29 @@ class SpendFigures:
     # What the tables show next to the ids in by_model / by_task (ids stay the data: CSV, tooltips).
     model_names: Mapping[str, str] = field(default_factory=dict)
     task_names: Mapping[str, str] = field(default_factory=dict)
+    # The team and "me": whose figures the rest are ("team": everyone's), the member this
+    # install writes as, both totals, that member's own limit (None: none), every member's
+    # spend (biggest first; it adds up to team_spent_usd).
+    scope: Scope = "team"
+    member: str = ""
+    team_spent_usd: Decimal = _ZERO
+    member_spent_usd: Decimal = _ZERO
+    member_limit_usd: Decimal | None = None
+    by_member: list[tuple[str, Decimal]] = field(default_factory=list)
+
+    @property
+    def against_member_limit(self) -> bool:
+        """The gauge and banner measure the member's own limit, not the team budget."""
+        return self.scope == "me" and self.member_limit_usd is not None
+
+    @property
+    def team_and_me_text(self) -> str:
+        """ "Team $12.40 · Me (ada) $3.10 of a $5.00 limit": both figures, whichever is shown."""
+        mine = format_usd(self.member_spent_usd)
+        if self.member_limit_usd is not None:
+            mine, limit = format_usd_distinct(self.member_spent_usd, self.member_limit_usd)
+            mine = f"{mine} of a {limit} monthly limit"
+        return f"Team {format_usd(self.team_spent_usd)} · Me ({self.member}) {mine}"
 
     def model_label(self, model_id: str) -> str:
         """A by-model row's model by its catalog name (a model no longer listed: its id's tail)."""
@@ -84,6 +115,15 @@ class SpendFigures:
         left, budget, projected = format_usd_distinct(
             max(self.budget_usd - self.spent_usd, _ZERO), self.budget_usd, self.projection_usd
         )
+        if self.against_member_limit:
+            if self.capped:
+                return (
+                    f"Your monthly limit is reached for {self.month} ({self.spent_of_budget}). "
+                    "Raise it in team.member_limits."
+                )
+            if self.alert:
+                return f"{left} of your {budget} monthly limit for {self.month} is left."
+            return ""
         if self.capped:
             return f"Monthly budget reached for {self.month} ({self.spent_of_budget}). {self.at_cap_text}"
         if self.alert:
@@ -215,34 +255,51 @@ class SpendViewModel(ViewModel):
         self._ledger = ledger
         self._budget = budget
         self.month = month_choices()[0]
+        self.scope: Scope = "team"
         self.figures: SpendFigures | None = None
         self._alerted: set[str] = set()
 
     def months(self) -> list[str]:
         return month_choices()
 
+    @property
+    def member(self) -> str:
+        """The member this install writes as ("me")."""
+        return self._budget.member
+
+    def set_scope(self, scope: str) -> Any:
+        """Show the team's figures or "me" (this install's member); returns the reload's task."""
+        if scope not in SCOPES:
+            raise ValueError(f"scope is one of {SCOPES}, not {scope!r}")
+        self.scope = "me" if scope == "me" else "team"
+        return self.load(self.month)
+
     @asyncSlot(str)
     async def load(self, month: str | None = None) -> None:
         """Read the month's aggregates (a few ms even for a million rows: a rollup table)."""
         self._track()
         self.month = month or self.month
-        figures = await self._executor.call(self._compute, self.month)
+        figures = await self._executor.call(self._compute, self.month, self.scope)
         self.figures = figures
         self.figuresChanged.emit(figures)
-        if figures.alert and figures.month not in self._alerted:
+        if figures.scope == "team" and figures.alert and figures.month not in self._alerted:
             self._alerted.add(figures.month)
             self.alertRaised.emit(
                 f"{figures.percent:.0f}% of the {figures.month} budget spent "
                 f"({figures.spent_of_budget}). {figures.at_cap_text}"
             )
 
-    def _compute(self, month: str) -> SpendFigures:
-        summary = self._ledger.spend_summary(month)
+    def _compute(self, month: str, scope: Scope = "team") -> SpendFigures:
+        member = self._budget.member
+        limit = self._budget.member_limit_usd
+        team = self._ledger.spend_summary(month)
+        summary = team if scope == "team" else self._ledger.spend_summary(month, member=member)
         policy = self._workspace.policy
         catalog = self._workspace.catalog
+        mine = team.by_member.get(member)
         figures = compute_figures(
             summary,
-            self._budget.monthly_usd,
+            limit if scope == "me" and limit is not None else self._budget.monthly_usd,
             self._budget.alert_threshold,
             self._budget.at_cap,
             policy.budget.anomaly_multiple,
@@ -252,6 +309,12 @@ class SpendViewModel(ViewModel):
             figures,
             model_names={m: model_name(catalog, m) for m, _ in figures.by_model},
             task_names={t: task_words(policy, t) for t, _ in figures.by_task},
+            scope=scope,
+            member=member,
+            team_spent_usd=team.spent_usd,
+            member_spent_usd=mine.spent_usd if mine else _ZERO,
+            member_limit_usd=limit,
+            by_member=[(name, part.spent_usd) for name, part in team.by_member.items()],
         )
 
     @asyncSlot(str)

@@ -8,6 +8,10 @@ The gauge takes its colour from ``SpendFigures.level`` (amber at the alert mark 
 the month-end projection passes the budget, red at the cap), the chart recolours on
 every theme change (``theme.is_theme_change``), the budget and alert lines have a
 legend, and the cumulative line stops at today: the days ahead have no spend yet.
+
+For a team, a "Team / Me" choice shows everyone's figures or this install's member's
+(measured against their own monthly limit when they have one); a line always gives both
+totals, and a by-member table appears once more than one member has spent.
 """
 
 from __future__ import annotations
@@ -78,9 +82,19 @@ class SpendView(QWidget):
         self.export_button.setAccessibleName("Export the month as CSV")
         self.export_button.clicked.connect(self._export)
         self.export_label = QLabel()
+        self.scope = QComboBox()
+        self.scope.setAccessibleName("Whose spend: the team or me")
+        self.scope.addItem("Team", "team")
+        self.scope.addItem(f"Me ({self.vm.member})", "me")
+        self.scope.currentIndexChanged.connect(lambda _: self.vm.set_scope(self.scope.currentData()))
+        self.team_label = QLabel()
+        self.team_label.setAccessibleName("Team and my spend")
         top = QHBoxLayout()
         top.addWidget(QLabel("Month"))
         top.addWidget(self.month)
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.scope)
+        top.addWidget(self.team_label)
         top.addStretch(1)
         top.addWidget(self.export_label)
         top.addWidget(self.export_button)
@@ -104,9 +118,12 @@ class SpendView(QWidget):
         self.stats.setWordWrap(True)
         self.chart_holder = QVBoxLayout()
         self.tables = {name: _breakdown_table(name) for name in ("Model", "Task", "Provider")}
+        self.member_table = _breakdown_table("Member")
+        self.member_table.hide()  # until more than one member has spent
         grid = QGridLayout()
         for col, table in enumerate(self.tables.values()):
             grid.addWidget(table, 0, col)
+        grid.addWidget(self.member_table, 0, len(self.tables))
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -209,6 +226,11 @@ class SpendView(QWidget):
         self._figures = f
         with QSignalBlocker(self.month):
             self.month.setCurrentIndex(max(0, self.month.findData(f.month)))
+        with QSignalBlocker(self.scope):
+            self.scope.setCurrentIndex(max(0, self.scope.findData(f.scope)))
+        self.team_label.setText(f.team_and_me_text)
+        self._fill(self.member_table, f.by_member, str, f.team_spent_usd)
+        self.member_table.setVisible(len(f.by_member) > 1)
         self.gauge.setValue(min(GAUGE_STEPS, int(f.percent * GAUGE_STEPS / 100)))
         self.gauge.setFormat(f"{f.spent_of_budget} ({f.percent:.1f}%)")
         self._set_level(f.level)
@@ -240,18 +262,23 @@ class SpendView(QWidget):
         for table, rows, label in zip(
             self.tables.values(), (f.by_model, f.by_task, f.by_provider), labels, strict=True
         ):
-            table.setRowCount(len(rows))
-            for r, (key, amount) in enumerate(rows):
-                share = float(amount / f.spent_usd) if f.spent_usd else 0.0
-                for c, text in enumerate((label(key), usd_text(amount), f"{share:.1%}")):
-                    item = QTableWidgetItem(text)
-                    if c:
-                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                    item.setData(Qt.ItemDataRole.UserRole, key)
-                    item.setToolTip(f"{key}: {amount} USD")
-                    table.setItem(r, c, item)
+            self._fill(table, rows, label, f.spent_usd)
         if self.chart is not None:
             self._draw(f)
+
+    @staticmethod
+    def _fill(table: QTableWidget, rows: list[tuple[str, Any]], label: Callable[[str], str], total: Any) -> None:
+        """One breakdown: each key by its label, its spend, and its share of ``total``."""
+        table.setRowCount(len(rows))
+        for r, (key, amount) in enumerate(rows):
+            share = float(amount / total) if total else 0.0
+            for c, text in enumerate((label(key), usd_text(amount), f"{share:.1%}")):
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setData(Qt.ItemDataRole.UserRole, key)
+                item.setToolTip(f"{key}: {amount} USD")
+                table.setItem(r, c, item)
 
     def _set_level(self, level: str) -> None:
         """The gauge's colour: the accent when all is well, amber near the budget, red at it."""
