@@ -42,6 +42,7 @@ MODELS = [  # (model_id, provider, picodollars per attempt, roughly)
     ("sdxl-turbo", "diffusers", 0),
     ("dall-e-3", "openai", 40_000_000_000),
 ]
+MEMBERS = ["ada", "bob", "cy", "dee", "eve", "fay"]
 TASKS = ["chat", "summarize", "code", "translate", "extract", "rewrite", "image", "embed"]
 
 
@@ -151,7 +152,18 @@ def bench_first_token_path(store: LedgerStore, n: int, in_flight: int = 0) -> No
         separate.append(time.perf_counter() - start)
         finish(record)
         guard.settle(reservation)
+    # The same reservation with a member limit (team.member_limits): two more sums, same transaction.
+    limited = BudgetGuard(store, Decimal("1000000"), "stop", member_limit_usd=Decimal("100000"))
+    with_limit: list[float] = []
+    for _ in range(n):
+        record = row("m")
+        start = time.perf_counter()
+        reservation = limited.reserve("m", Decimal("0.0132"), start=record)
+        with_limit.append(time.perf_counter() - start)
+        finish(record)
+        limited.settle(reservation)
     busy = f", {in_flight} others in flight" if in_flight else ""
+    _report(f"reserve + in_flight row with a member limit{busy}", with_limit)
     _report(f"reserve alone{busy}", alone)
     _report(f"reserve + in_flight row, one transaction{busy}", together)
     _report(f"reserve, then a separate start write{busy}", separate)
@@ -231,7 +243,7 @@ def load_month(path: Path, rows: int) -> None:
     sql = (
         "INSERT INTO llm_usage (request_id, attempt, ts_utc, user, task_type, model_id, provider,"
         " outcome, input_tokens, output_tokens, images, usage_source, cost_usd, saved_usd, waited_s,"
-        " exploration, latency_s) VALUES (?,?,?,?,?,?,?,?,?,?,0,'provider',?,?,0,0,?)"
+        " exploration, latency_s, member, host) VALUES (?,?,?,?,?,?,?,?,?,?,0,'provider',?,?,0,0,?,?,?)"
     )
     while len(batch) < rows:
         i = len(batch)
@@ -240,16 +252,18 @@ def load_month(path: Path, rows: int) -> None:
             f"{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z"
         )
         rid, user, task = uuid.uuid4().hex, rng.choice(("ada", "bob")), rng.choice(TASKS)
+        member = rng.choice(MEMBERS)  # a studio's members, each on their own workstation
+        who = (member, f"{member}-ws")
         model, provider, cost = rng.choice(MODELS)
         roll = rng.random()
         if roll < 0.08:
-            batch.append((rid, 1, ts, user, task, model, provider, "cache_hit", 0, 0, 0, cost, 0.0))
+            batch.append((rid, 1, ts, user, task, model, provider, "cache_hit", 0, 0, 0, cost, 0.0, *who))
         elif roll < 0.13 and len(batch) < rows - 1:
             other, other_provider, other_cost = rng.choice(MODELS)
-            batch.append((rid, 1, ts, user, task, model, provider, "error", 500, 0, 0, 0, 0.5))
-            batch.append((rid, 2, ts, user, task, other, other_provider, "ok", 500, 300, other_cost, 0, 1.5))
+            batch.append((rid, 1, ts, user, task, model, provider, "error", 500, 0, 0, 0, 0.5, *who))
+            batch.append((rid, 2, ts, user, task, other, other_provider, "ok", 500, 300, other_cost, 0, 1.5, *who))
         else:
-            batch.append((rid, 1, ts, user, task, model, provider, "ok", 500, 300, cost, 0, 1.1))
+            batch.append((rid, 1, ts, user, task, model, provider, "ok", 500, 300, cost, 0, 1.1, *who))
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA synchronous=NORMAL")
@@ -288,6 +302,12 @@ def main() -> None:
             summary_samples = _timed(lambda: store.spend_summary(MONTH), 20)
             _report(f"spend_summary({MONTH}) over {args.rows:,} rows", summary_samples, 300)
             _report("month_spend (the budget check)", _timed(lambda: store.month_spend(MONTH), 50))
+            _report(
+                "spend_summary(member='ada') (the panel's Me)",
+                _timed(lambda: store.spend_summary(MONTH, member="ada"), 20),
+                300,
+            )
+            assert sum(m.spent_usd for m in summary.by_member.values()) == summary.spent_usd
             _report("history(limit=50)", _timed(lambda: store.history(limit=50), 20))
             _report("history(limit=50, task='code')", _timed(lambda: store.history(task="code"), 20))
             _report("history(limit=50, model='gpt-4o')", _timed(lambda: store.history(model="gpt-4o"), 20))

@@ -53,7 +53,7 @@ from sparklio_desktop.core.ledger.sqlite_file import BUSY_TIMEOUT_MS, file_error
 from sparklio_desktop.core.settings import paths
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-DERIVED_TABLES = frozenset({"usage_daily"})  # rebuilt by triggers, never copied
+DERIVED_TABLES = frozenset({"usage_daily", "usage_monthly"})  # rebuilt by triggers, never copied
 _MAX_ROWID = 2**63 - 1
 _INTEGRITY_LINES = 20
 CONVERSATIONS_ADVICE = (

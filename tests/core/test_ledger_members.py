@@ -33,6 +33,23 @@ from tests.core.test_ledger import T0, attempt
 MONTH = "2025-03"
 
 
+def _rollups_agree(db: sqlite3.Connection) -> None:
+    """usage_monthly is usage_daily summed by month and member, and both are llm_usage's
+    finished rows summed: the same numbers, exactly."""
+    sums = "sum(attempts), sum(requests), sum(fallbacks), sum(cost_usd), sum(saved_usd)"
+    keys = "member, model_id, provider, task_type, outcome"
+    monthly = db.execute(f"SELECT month, {keys}, {sums} FROM usage_monthly GROUP BY 1, 2, 3, 4, 5, 6").fetchall()
+    daily = db.execute(
+        f"SELECT substr(day, 1, 7), {keys}, {sums} FROM usage_daily GROUP BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+    assert monthly == daily and monthly
+    raw = db.execute(
+        "SELECT substr(ts_utc, 1, 7), sum(cost_usd), count(*) FROM llm_usage WHERE outcome <> 'in_flight' GROUP BY 1"
+    ).fetchall()
+    rolled = db.execute("SELECT month, sum(cost_usd), sum(attempts) FROM usage_monthly GROUP BY 1").fetchall()
+    assert rolled == raw
+
+
 def _ledger_at_m006(path: Path, rows: int) -> None:
     """A ledger at the version before m007 with ``rows`` finished attempts by two users,
     one in-flight attempt and one reservation."""
@@ -90,6 +107,7 @@ def test_an_m006_ledger_upgrades_with_no_row_lost_and_old_rows_belong_to_their_u
         # estimate) on open and joined the rollup as one more of ada's attempts.
         reclaimed = [(user, attempts + (user == "ada"), cost) for user, attempts, cost in before_rollup]
         assert rollup == reclaimed
+        _rollups_agree(db)
         # The rebuilt guard keeps member and host append-only.
         for column in ("member", "host"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -130,6 +148,16 @@ def test_spend_per_member_adds_up_to_the_team_total_in_the_store_and_the_reader(
         assert store.month_spend(MONTH, member="bob") == expected["bob"]
         assert {line.member for line in store.history(limit=100)} == set(members)
         assert {line.member for line in store.history(member="dé")} == {"dé"}
+        store.start_attempt(attempt("open", outcome="in_flight", cost_usd=Decimal(0), member="ada"))
+        store.finish_attempt(attempt("open", cost_usd=Decimal("0.25"), member="ada"))
+        expected["ada"] += Decimal("0.25")
+        from_store = store.spend_summary(MONTH)
+        mine = store.spend_summary(MONTH, member="bob")
+    db = sqlite3.connect(path)
+    try:
+        _rollups_agree(db)
+    finally:
+        db.close()
     reader = LedgerReader.open(path)
     assert reader is not None
     with reader:

@@ -1,9 +1,9 @@
 """Monthly spend queries, the history list and the CSV export, as functions over one connection.
 
-Totals come from ``usage_daily``, the rollup that a trigger keeps in step with
-``llm_usage`` (see migration ``m002_usage_daily``): a month is at most
-days x users x models x tasks x outcomes rows, so every query here is a few
-milliseconds however many attempts the month holds. Every sum is SQLite's exact
+Totals come from ``usage_monthly`` and ``usage_daily``, the rollups that triggers keep in
+step with ``llm_usage`` (see migrations ``m002_usage_daily`` and ``m007_member_host``): a
+month is at most members x models x tasks x outcomes rows (times days, for the daily
+one), so every query here is a few milliseconds however many attempts the month holds. Every sum is SQLite's exact
 integer ``SUM`` over picodollars, turned into Decimal by
 :func:`~sparklio_desktop.core.ledger.money.from_picodollars`. Months are UTC (see
 :mod:`sparklio_desktop.core.ledger.months`).
@@ -57,31 +57,22 @@ def _in_month(month: str, user: str | None, member: str | None = None) -> tuple[
     return where, params
 
 
+def _month_rollup(month: str, user: str | None, member: str | None) -> tuple[str, str, list[Any]]:
+    """(table, ``WHERE``, params) of a month's rollup rows: ``usage_monthly`` (m007), a few
+    thousand rows a month; ``usage_daily`` when a user is named (the monthly rollup is by
+    member, not user)."""
+    if user is not None:
+        return "usage_daily", *_in_month(month, user, member)
+    if member is not None:
+        return "usage_monthly", "month = ? AND member = ?", [month, member]
+    return "usage_monthly", "month = ?", [month]
+
+
 def month_spend(conn: SqlConnection, month: str, user: str | None = None, member: str | None = None) -> Decimal:
     """Everything spent in the UTC month (all outcomes: failed calls cost money too)."""
-    where, params = _in_month(month, user, member)
-    [(picos,)] = rows(conn, f"SELECT COALESCE(SUM(cost_usd), 0) FROM usage_daily WHERE {where}", params)
+    table, where, params = _month_rollup(month, user, member)
+    [(picos,)] = rows(conn, f"SELECT COALESCE(SUM(cost_usd), 0) FROM {table} WHERE {where}", params)
     return from_picodollars(picos)
-
-
-def _by(conn: SqlConnection, key: str, where: str, params: list[Any]) -> dict[str, Decimal]:
-    query = (
-        f"SELECT {key}, COALESCE(SUM(cost_usd), 0) AS total FROM usage_daily WHERE {where}"
-        f" GROUP BY {key} ORDER BY total DESC, {key}"
-    )
-    return {name: from_picodollars(picos) for name, picos in rows(conn, query, params)}
-
-
-def by_member(conn: SqlConnection, where: str, params: list[Any]) -> dict[str, MemberSpend]:
-    """Each member's spend, requests and attempts, biggest spender first (ties by name)."""
-    query = (
-        "SELECT member, COALESCE(SUM(cost_usd), 0) AS total, COALESCE(SUM(requests), 0),"
-        f" COALESCE(SUM(attempts), 0) FROM usage_daily WHERE {where} GROUP BY member ORDER BY total DESC, member"
-    )
-    return {
-        name: MemberSpend(from_picodollars(picos), requests, attempts)
-        for name, picos, requests, attempts in rows(conn, query, params)
-    }
 
 
 def daily_spend(
@@ -94,6 +85,11 @@ def daily_spend(
     return [(day, spent.get(day.isoformat(), _ZERO)) for day in month_days(month)]
 
 
+def _ranked(totals: dict[str, int]) -> dict[str, Decimal]:
+    """Biggest first, ties by name (SQLite's text order: UTF-8 bytes, the same as code points)."""
+    return {name: from_picodollars(picos) for name, picos in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
 def spend_summary(
     conn: SqlConnection,
     month: str,
@@ -102,46 +98,68 @@ def spend_summary(
     member: str | None = None,
 ) -> SpendSummary:
     """The spend panel's numbers (of one team member, when named); call inside one
-    transaction for a consistent snapshot."""
-    where, params = _in_month(month, user, member)
-    [(spent, saved, requests, attempts, fallbacks, cache_hits)] = rows(
+    transaction for a consistent snapshot.
+
+    The month's ``usage_monthly`` rows (member x model x provider x task x outcome: a few
+    thousand however many attempts there were) are read once, and every breakdown is
+    added up from them as integer picodollars; a query per breakdown over ``usage_daily``
+    sorted 31 times as many rows once each, which a team's members multiply (issue 16:
+    ``spend`` over a million team rows within 300 ms). The daily chart reads ``usage_daily``.
+    """
+    table, where, params = _month_rollup(month, user, member)
+    groups = rows(
         conn,
-        "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0), COALESCE(SUM(requests), 0),"
-        " COALESCE(SUM(attempts), 0), COALESCE(SUM(fallbacks), 0),"
-        " COALESCE(SUM(CASE WHEN outcome = 'cache_hit' THEN attempts ELSE 0 END), 0)"
-        f" FROM usage_daily WHERE {where}",
+        "SELECT member, model_id, provider, task_type, outcome, SUM(cost_usd), SUM(saved_usd),"
+        f" SUM(requests), SUM(attempts), SUM(fallbacks) FROM {table} WHERE {where}"
+        " GROUP BY member, model_id, provider, task_type, outcome",
         params,
     )
-
-    local = sorted(set(local_providers))
-    is_local = f"provider IN ({', '.join('?' * len(local))})" if local else "0"
-    split = {
-        bool(flag): (from_picodollars(usd), answers)
-        for flag, usd, answers in rows(
-            conn,
-            f"SELECT {is_local} AS is_local, COALESCE(SUM(cost_usd), 0),"
-            " COALESCE(SUM(CASE WHEN outcome = 'ok' THEN attempts ELSE 0 END), 0)"
-            f" FROM usage_daily WHERE {where} GROUP BY is_local",
-            [*local, *params],
-        )
-    }
-    local_usd, local_answers = split.get(True, (_ZERO, 0))
-    cloud_usd, cloud_answers = split.get(False, (_ZERO, 0))
-
+    local = frozenset(local_providers)
+    spent = saved = requests = attempts = fallbacks = cache_hits = 0
+    split = {True: [0, 0], False: [0, 0]}  # is local -> [picodollars, answers]
+    models: dict[str, int] = {}
+    tasks: dict[str, int] = {}
+    providers: dict[str, int] = {}
+    members: dict[str, list[int]] = {}  # -> [picodollars, requests, attempts]
+    for who, model, provider, task, outcome, cost, g_saved, g_requests, g_attempts, g_fallbacks in groups:
+        spent += cost
+        saved += g_saved
+        requests += g_requests
+        attempts += g_attempts
+        fallbacks += g_fallbacks
+        if outcome == "cache_hit":
+            cache_hits += g_attempts
+        side = split[provider in local]
+        side[0] += cost
+        if outcome == "ok":
+            side[1] += g_attempts
+        models[model] = models.get(model, 0) + cost
+        tasks[task] = tasks.get(task, 0) + cost
+        providers[provider] = providers.get(provider, 0) + cost
+        mine = members.setdefault(who, [0, 0, 0])
+        mine[0] += cost
+        mine[1] += g_requests
+        mine[2] += g_attempts
+    (cloud_picos, cloud_answers), (local_picos, local_answers) = split[False], split[True]
     return SpendSummary(
         month=month,
         spent_usd=from_picodollars(spent),
-        by_model=_by(conn, "model_id", where, params),
-        by_task=_by(conn, "task_type", where, params),
-        by_provider=_by(conn, "provider", where, params),
-        local_vs_cloud=LocalCloudSplit(local_answers, cloud_answers, local_usd, cloud_usd),
+        by_model=_ranked(models),
+        by_task=_ranked(tasks),
+        by_provider=_ranked(providers),
+        local_vs_cloud=LocalCloudSplit(
+            local_answers, cloud_answers, from_picodollars(local_picos), from_picodollars(cloud_picos)
+        ),
         cache_hits=cache_hits,
         saved_usd=from_picodollars(saved),
         requests=requests,
         attempts=attempts,
         fallback_rate=fallbacks / requests if requests else 0.0,
         daily=daily_spend(conn, month, user, member),
-        by_member=by_member(conn, where, params),
+        by_member={
+            name: MemberSpend(from_picodollars(picos), n_requests, n_attempts)
+            for name, (picos, n_requests, n_attempts) in sorted(members.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        },
     )
 
 

@@ -23,11 +23,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Literal
 
 from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utc_iso
-from sparklio_desktop.core.ledger.months import day_bounds_text
 from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone, this_process
 from sparklio_desktop.core.ledger.records import IN_FLIGHT, INTERRUPTED
 
@@ -43,11 +41,11 @@ _CLOSE_ATTEMPT = (
     f"UPDATE llm_usage SET outcome = '{INTERRUPTED}', usage_source = 'estimate', cost_usd = ?,"
     f" error_class = 'Interrupted', error_message = ? WHERE id = ? AND outcome = '{IN_FLIGHT}'"
 )
-# The same sum as core.ledger.reports.month_spend (the usage_daily rollup, UTC days).
-_MONTH_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_daily WHERE day >= ? AND day < ?"
+# The same sum as core.ledger.reports.month_spend (the usage_monthly rollup, UTC months).
+_MONTH_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ?"
 _RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ?"
 # One member's part of both (m007): their rollup rows and their outstanding holds.
-_MEMBER_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_daily WHERE day >= ? AND day < ? AND member = ?"
+_MEMBER_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ? AND member = ?"
 _MEMBER_RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ? AND member = ?"
 _RESERVE = (
     "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start, member)"
@@ -55,8 +53,6 @@ _RESERVE = (
 )
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
 _RELEASE_FOR = "DELETE FROM budget_reservations WHERE request_id = ?"
-# A month's first and next-month's first day as text: built from datetimes, so kept.
-_day_bounds = lru_cache(maxsize=4)(day_bounds_text)
 _ALERT = "INSERT INTO alerts (month, kind, ts_utc) VALUES (?, ?, ?) ON CONFLICT (month, kind) DO NOTHING"
 
 
@@ -95,7 +91,7 @@ def _picos(conn: sqlite3.Connection, sql: str, *params: object) -> int:
 
 def month_spend_usd(conn: sqlite3.Connection, month: str) -> Decimal:
     """Everything spent in the UTC month (finished attempts, through the rollup)."""
-    return from_picodollars(_picos(conn, _MONTH_SPEND, *_day_bounds(month)))
+    return from_picodollars(_picos(conn, _MONTH_SPEND, month))
 
 
 def reserved_usd(conn: sqlite3.Connection, month: str) -> Decimal:
@@ -170,8 +166,7 @@ def try_reserve(
     compared as integer picodollars, exactly. The reservation records ``member``.
     """
     reclaim(conn)
-    bounds = _day_bounds(month)
-    spent = _picos(conn, _MONTH_SPEND, *bounds)
+    spent = _picos(conn, _MONTH_SPEND, month)
     reserved = _picos(conn, _RESERVED, month)
     amount = to_picodollars(amount_usd)
     outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
@@ -181,7 +176,7 @@ def try_reserve(
     if member_limit_usd is not None:
         if member is None:
             raise ValueError("a member limit needs the member it applies to")
-        own_spent = _picos(conn, _MEMBER_SPEND, *bounds, member)
+        own_spent = _picos(conn, _MEMBER_SPEND, month, member)
         own_reserved = _picos(conn, _MEMBER_RESERVED, month, member)
         mine_spent, mine_reserved = from_picodollars(own_spent), from_picodollars(own_reserved)
         if own_spent + own_reserved + amount > to_picodollars(member_limit_usd):
@@ -192,7 +187,7 @@ def try_reserve(
 
 def member_snapshot(conn: sqlite3.Connection, month: str, member: str) -> tuple[Decimal, Decimal]:
     """(spent, outstanding reservations) of one member in the month."""
-    own_spent = _picos(conn, _MEMBER_SPEND, *_day_bounds(month), member)
+    own_spent = _picos(conn, _MEMBER_SPEND, month, member)
     return from_picodollars(own_spent), from_picodollars(_picos(conn, _MEMBER_RESERVED, month, member))
 
 

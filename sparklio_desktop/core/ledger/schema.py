@@ -152,3 +152,21 @@ usage_daily = Table(
     Column("cost_usd", Money, nullable=False),
     Column("saved_usd", Money, nullable=False),
 )
+
+# Added by m007_member_host: the same rollup per UTC month ('YYYY-MM'), by member; the
+# spend breakdowns and the budget's month sums read it (a month is a few thousand rows).
+usage_monthly = Table(
+    "usage_monthly",
+    metadata,
+    Column("month", Text, primary_key=True),
+    Column("member", Text, primary_key=True),
+    Column("model_id", Text, primary_key=True),
+    Column("provider", Text, primary_key=True),
+    Column("task_type", Text, primary_key=True),
+    Column("outcome", Text, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("fallbacks", Integer, nullable=False),
+    Column("cost_usd", Money, nullable=False),
+    Column("saved_usd", Money, nullable=False),
+)
