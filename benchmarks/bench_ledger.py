@@ -251,9 +251,9 @@ def load_month(path: Path, rows: int) -> None:
             f"{MONTH}-{1 + i * days // rows:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
             f"{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z"
         )
-        rid, user, task = uuid.uuid4().hex, rng.choice(("ada", "bob")), rng.choice(TASKS)
-        member = rng.choice(MEMBERS)  # a studio's members, each on their own workstation
-        who = (member, f"{member}-ws")
+        rid, task = uuid.uuid4().hex, rng.choice(TASKS)
+        member = rng.choice(MEMBERS)  # a studio's members, each on their own workstation as themselves
+        user, who = member, (member, f"{member}-ws")
         model, provider, cost = rng.choice(MODELS)
         roll = rng.random()
         if roll < 0.08:
