@@ -874,9 +874,9 @@ def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
     single-instance server, None for an exempt launch)."""
     import asyncio
 
-    import qasync
+    from sparklio_desktop.ui.app_loop import AppLoop, release
 
-    loop = qasync.QEventLoop(app)
+    loop = AppLoop(app)
     asyncio.set_event_loop(loop)
 
     interactive = os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir
@@ -892,6 +892,7 @@ def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
                 from PySide6.QtWidgets import QMessageBox
 
                 QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
+            release(loop)
             loop.close()
             return 1
     from sparklio_desktop.ui.single_instance import bring_to_front
@@ -950,4 +951,5 @@ def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
         window.save_layout()
         loop.run_until_complete(asyncio.wait([warming]))
         loop.run_until_complete(ctx.aclose())
+        release(loop)
     return status["code"]
