@@ -281,6 +281,8 @@ class LedgerStore(LedgerFileStore):
         exploration: bool = False,
         user: str | None = None,
         ts_utc: datetime | None = None,
+        history_tokens_sent: int = 0,
+        history_tokens_saved: int = 0,
     ) -> None:
         """Keep the routing decision; recording it again updates it (time and user stay).
 
@@ -314,6 +316,8 @@ class LedgerStore(LedgerFileStore):
             "trace_json": trace_json,
             "final_model_id": final_model_id,
             "exploration": exploration,
+            "history_tokens_sent": max(0, int(history_tokens_sent)),
+            "history_tokens_saved": max(0, int(history_tokens_saved)),
         }
         statement = sqlite_insert(decisions).values(values)
         statement = statement.on_conflict_do_update(
