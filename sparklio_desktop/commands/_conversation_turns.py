@@ -127,7 +127,7 @@ async def keep_summary(
     spec = dispatcher.workspace.policy.tasks.get(task)
     if context is None or not context.history or spec is None:
         return conversation, None
-    refresh = await refresh_summary(dispatcher, context, spec.context.max_history_tokens)
+    refresh = await refresh_summary(dispatcher, context, spec.context.max_history_tokens, task)
     if refresh is not None:
         with ConversationStore(conversation.path) as store:
             store.save_summary(

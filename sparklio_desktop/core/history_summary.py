@@ -11,7 +11,8 @@ SUMMARY_REFRESH_TURNS` questions have been pushed out since the last one (at mos
 summarising call per 8 turns), each call folds only those turns into the previous summary,
 and the call is routed like any task (the route planner, the dispatcher, the ledger) as a
 ``chat`` on the ``low`` budget tier with a concise system prompt: the cheapest capable
-model, a local Ollama one when installed. It is a ledger row like every call; its run id
+model, a local Ollama one when installed (when no model of that tier can be used, as the
+conversation's own task, which the follow-up is about to run anyway). It is a ledger row like every call; its run id
 is ``summary-<conversation id>`` (``sparklio history --run summary-ID`` lists them) and
 the spend panel takes its cost off the saving it made.
 
@@ -80,8 +81,15 @@ def summary_prompt(previous: str | None, turns: Sequence[Message], attachments: 
     return "\n".join(lines)
 
 
-def summary_request(context: ConversationContext, window: ContextWindow) -> RunRequest:
-    """The summarising call for the turns ``window`` pushes out that the summary lacks."""
+def summary_request(
+    context: ConversationContext,
+    window: ContextWindow,
+    *,
+    task: str = SUMMARY_TASK,
+    budget: str | None = SUMMARY_BUDGET,
+) -> RunRequest:
+    """The summarising call for the turns ``window`` pushes out that the summary lacks
+    (routed as ``task`` on the ``budget`` tier; None: the task's own)."""
     from sparklio_desktop.core.dispatch.request import RunRequest
     from sparklio_desktop.core.routing.router import RouteRequest
 
@@ -92,8 +100,8 @@ def summary_request(context: ConversationContext, window: ContextWindow) -> RunR
         context.attachments[covered : window.start],
     )
     route = RouteRequest(
-        task=SUMMARY_TASK,
-        budget=SUMMARY_BUDGET,
+        task=task,
+        budget=budget,
         prompt=prompt,
         system_prompt=SUMMARY_SYSTEM_PROMPT,
         explore=False,
@@ -107,15 +115,22 @@ def summary_request(context: ConversationContext, window: ContextWindow) -> RunR
     )
 
 
-async def refresh_summary(runner: Runner, context: ConversationContext, limit: int) -> SummaryRefresh | None:
+async def refresh_summary(
+    runner: Runner, context: ConversationContext, limit: int, task: str | None = None
+) -> SummaryRefresh | None:
     """Rewrite the summary when it is due (``fit_context``'s ``refresh_due``); None when it
-    is not due, the conversation opted out, or the call gave no answer."""
+    is not due, the conversation opted out, or the call gave no answer. ``task``: the
+    conversation's task, which routes the call when no low-tier model can be used."""
     if context.send_everything:
         return None
     window = fit_context(context.history, limit, context.summary, attachments=context.attachments)
     if not window.refresh_due or window.start < 1:
         return None
     result = await runner.run(summary_request(context, window))
+    if not result.ok and not result.attempts and task is not None:
+        # No model of the low tier can be used here (only a premium provider's key, say):
+        # routed as the conversation's own task, which the follow-up is about to run.
+        result = await runner.run(summary_request(context, window, task=task, budget=None))
     text = result.output.strip() if result.ok else ""
     if not text:
         return None
