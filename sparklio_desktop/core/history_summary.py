@@ -34,11 +34,12 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.conversations.records import ConversationContext
     from sparklio_desktop.core.dispatch.events import RunResult
     from sparklio_desktop.core.dispatch.request import RunRequest
+    from sparklio_desktop.core.policy.catalog import ModelSpec
     from sparklio_desktop.core.providers.base import Message
 
 __all__ = [
     "SUMMARY_MAX_OUTPUT_TOKENS", "SUMMARY_RUN_PREFIX", "SUMMARY_SYSTEM_PROMPT", "SUMMARY_TASK", "SummaryRefresh",
-    "refresh_summary", "summary_prompt", "summary_request",
+    "history_words", "refresh_summary", "summary_prompt", "summary_request", "tokens_worth_usd",
 ]  # fmt: skip
 
 # Routed like any task: the quick conversational task, on the low budget tier (local first).
@@ -141,3 +142,31 @@ async def refresh_summary(
         result.request_id,
         result.cost_usd,
     )
+
+
+def tokens_worth_usd(model: ModelSpec | None, input_tokens: int) -> Decimal | None:
+    """What ``input_tokens`` of input cost on ``model`` (the pricing core); None: unpriced."""
+    from sparklio_desktop.core.errors import SparklioError
+    from sparklio_desktop.core.pricing import price_call
+
+    if model is None or model.unpriced:
+        return None
+    try:
+        return price_call(model, input_tokens=max(0, input_tokens)).cost_usd
+    except SparklioError:
+        return None
+
+
+def history_words(sent: int, saved: int, everything: bool, model: ModelSpec | None) -> str:
+    """The preview's and the answer chip's line: "history trimmed: 3,200 tokens, saved ~$0.009";
+    with the opt-out, what sending the whole history costs; "" when nothing was trimmed."""
+    from sparklio_desktop.core.money import format_usd
+
+    if everything and sent:
+        worth = tokens_worth_usd(model, sent)
+        cost = f", ~{format_usd(worth)} a message" if worth is not None else ""
+        return f"sending the whole history: {sent:,} tokens{cost}"
+    if not saved:
+        return ""
+    worth = tokens_worth_usd(model, saved)
+    return f"history trimmed: {saved:,} tokens" + (f", saved ~{format_usd(worth)}" if worth is not None else "")
