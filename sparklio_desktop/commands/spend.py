@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             "summary_calls": summary.history.summary_calls,
             "summary_cost_usd": summary.history.summary_cost_usd,
             "net_saved_usd": summary.history.net_saved_usd,
+            "error": summary.history.error,
         },
     }
     if args.json:

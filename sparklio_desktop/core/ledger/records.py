@@ -230,6 +230,7 @@ class HistorySaving:
     saved_usd: Decimal = Decimal(0)
     summary_calls: int = 0
     summary_cost_usd: Decimal = Decimal(0)
+    error: str | None = None  # the request rows could not be read (a damaged ledger): no figures
 
     @property
     def net_saved_usd(self) -> Decimal:

@@ -119,8 +119,12 @@ def spend_summary(
         attempts=attempts,
         fallback_rate=fallbacks / requests if requests else 0.0,
         daily=daily_spend(conn, month, user),
-        history=history_saving(conn, month, user),
     )
+
+
+def damaged_history(error: BaseException) -> HistorySaving:
+    """The figures of a month whose request rows cannot be read: none, and why."""
+    return HistorySaving(error=f"{error}")
 
 
 # The ledger run id of the calls that write a conversation's running summary
@@ -133,7 +137,9 @@ def history_saving(conn: SqlConnection, month: str, user: str | None = None) -> 
     """What trimming conversations' history saved in the UTC month, and what writing their
     summaries cost (docs/conversations.md). The saving in money is each answered request's
     saved tokens at the input rate its answering attempt was billed at (exact: summed per
-    rate, in Decimal)."""
+    rate, in Decimal). It reads the request rows, not the daily rollup, so the reader and
+    the store run it in a read of its own: a damaged row there leaves the month's spend
+    readable (:func:`damaged_history`)."""
     start, end = (utc_iso(bound) for bound in month_bounds(month))
     who, params = ("", [start, end]) if user is None else (" AND d.user = ?", [start, end, user])
     saved_tokens = 0
