@@ -48,6 +48,8 @@ def test_a_long_conversation_is_trimmed_summarised_and_shows_its_saving(qtbot, q
     assert "Update the summary of this conversation" in json.dumps(posts[0]["messages"])
     system = [m["content"] for m in posts[1]["messages"] if m["role"] == "system"]
     assert system and "Summary of the earlier conversation:\nThe creator launches" in system[0]
+    assert "Images shared earlier (not resent): amber_jar_windowsill.jpg" in system[0]
+    assert "amber_jar_windowsill.jpg" in json.dumps(posts[0]["messages"])  # the summary is told, by name
     assert len(posts[1]["messages"]) < 50
     context = ctx.conversation_store.context(conversation_id)
     assert context.summary is not None and context.summary.text.startswith("The creator launches")

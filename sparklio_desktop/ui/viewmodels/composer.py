@@ -135,6 +135,7 @@ class ComposerViewModel(ViewModel):
         # per new turn, limit, summary or opt-out, not per keystroke.
         self._window: tuple[tuple[Any, ...], ContextWindow] | None = None
         self._summary: HistorySummary | None = None  # the open conversation's running summary
+        self._history_attachments: tuple[tuple[str, ...], ...] = ()  # each turn's image names
         self.send_everything = False  # the open conversation's opt-out (no trimming, no summary)
         # Set by the thread (ui/viewmodels/conversations.py): rewrites the conversation's running
         # summary when it is due, before the run, and returns the request carrying it.
@@ -359,9 +360,21 @@ class ComposerViewModel(ViewModel):
 
     def history_window(self) -> ContextWindow:
         """What a follow-up sends of the conversation, and what that saves."""
-        key = (len(self._history), self._history_limit(), self._summary, self.send_everything)
+        key = (
+            len(self._history),
+            self._history_limit(),
+            self._summary,
+            self.send_everything,
+            self._history_attachments,
+        )
         if self._window is None or self._window[0] != key:
-            window = fit_context(self._history, key[1], self._summary, send_everything=self.send_everything)
+            window = fit_context(
+                self._history,
+                key[1],
+                self._summary,
+                send_everything=self.send_everything,
+                attachments=self._attachments(),
+            )
             self._window = (key, window)
         return self._window[1]
 
@@ -370,10 +383,21 @@ class ComposerViewModel(ViewModel):
         """The open conversation's running summary (None: none, or not yet written)."""
         return self._summary
 
-    def set_history_context(self, summary: HistorySummary | None, send_everything: bool) -> None:
-        """The open conversation's running summary and opt-out (the thread reads them from the store)."""
-        if (summary, send_everything) != (self._summary, self.send_everything):
-            self._summary, self.send_everything = summary, send_everything
+    def _attachments(self) -> tuple[tuple[str, ...], ...]:
+        """Each history turn's image names, while they still describe this history."""
+        return self._history_attachments if len(self._history_attachments) == len(self._history) else ()
+
+    def set_history_context(
+        self,
+        summary: HistorySummary | None,
+        send_everything: bool,
+        attachments: tuple[tuple[str, ...], ...] | None = None,
+    ) -> None:
+        """The open conversation's running summary, opt-out and each turn's image names (the
+        thread reads them from the store; images older than the window are named)."""
+        wanted = self._history_attachments if attachments is None else attachments
+        if (summary, send_everything, wanted) != (self._summary, self.send_everything, self._history_attachments):
+            self._summary, self.send_everything, self._history_attachments = summary, send_everything, wanted
             self.schedule_preview()
 
     def history_note(self, model_id: str | None, sent: int | None = None, saved: int | None = None) -> str:
@@ -420,6 +444,7 @@ class ComposerViewModel(ViewModel):
             history_limit=self._history_limit(),
             history_summary=self._summary,
             send_everything=self.send_everything,
+            history_attachments=self._attachments(),
         )
 
     def _stays_on_model(self) -> bool:
@@ -493,6 +518,8 @@ class ComposerViewModel(ViewModel):
 
     def _finish(self, result: RunResult, request: RunRequest) -> None:
         if result.ok:
+            if self._attachments():  # kept in step with the history (the new turns' images go unnamed)
+                self._history_attachments += ((), ())
             self._history.extend(
                 [Message("user", request.prompt, request.route.attachments), Message("assistant", result.output)]
             )
@@ -538,6 +565,7 @@ class ComposerViewModel(ViewModel):
         model, as a follow-up would (the compare panel's "Continue with this one")."""
         self._history = [Message("user", prompt), Message("assistant", answer)]
         self._summary, self.send_everything = None, False
+        self._history_attachments = ()
         self._conversation_model = model_id
         self._conversation_task = self._options["task"] or "chat"
         self.route_again = False
@@ -547,6 +575,7 @@ class ComposerViewModel(ViewModel):
         """Forget the conversation: the next message is routed afresh."""
         self._history.clear()
         self._summary, self.send_everything = None, False
+        self._history_attachments = ()
         self._conversation_model = None
         self._conversation_task = None
         self.conversationChanged.emit(0)
@@ -575,6 +604,7 @@ class ComposerViewModel(ViewModel):
         opt-out."""
         self._history = list(history)
         self._summary, self.send_everything = summary, send_everything
+        self._history_attachments = ()
         self._conversation_model = model
         if task is not None and task in self._workspace.policy.tasks and task != self._options["task"]:
             self.set_task(task)

@@ -466,9 +466,11 @@ class ThreadViewModel(ViewModel):
             return
         if self.contents.id != conversation_id:
             return
-        summary = context.summary if context.history == tuple(history) else None
+        aligned = context.history == tuple(history)
         self._set_send_everything(context.send_everything)
-        self._composer.set_history_context(summary, context.send_everything)
+        self._composer.set_history_context(
+            context.summary if aligned else None, context.send_everything, context.attachments if aligned else ()
+        )
 
     def _set_send_everything(self, on: bool) -> None:
         if on != self.send_everything:
