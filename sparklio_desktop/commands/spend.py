@@ -47,6 +47,17 @@ def run(args: argparse.Namespace) -> int:
         "cache_hits": summary.cache_hits,
         "saved_usd": summary.saved_usd,
         "fallback_rate": summary.fallback_rate,
+        # Conversation history trimming (docs/conversations.md): saved tokens at the answering
+        # models' input rates; the summarising calls are in the spend, and taken off in net.
+        "history": {
+            "tokens_sent": summary.history.tokens_sent,
+            "tokens_saved": summary.history.tokens_saved,
+            "saved_usd": summary.history.saved_usd,
+            "summary_calls": summary.history.summary_calls,
+            "summary_cost_usd": summary.history.summary_cost_usd,
+            "net_saved_usd": summary.history.net_saved_usd,
+            "error": summary.history.error,
+        },
     }
     if args.json:
         print_json(payload)
@@ -57,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
         f"requests {summary.requests}, cache hits {summary.cache_hits} (saved {format_usd(summary.saved_usd)}), "
         f"fallback rate {summary.fallback_rate:.0%}"
     )
+    history = summary.history
+    if history.tokens_saved or history.summary_calls:
+        print(
+            f"history trimmed: {history.tokens_saved:,} tokens, saved ~{format_usd(history.saved_usd)}"
+            f" ({history.summary_calls} summar{'y' if history.summary_calls == 1 else 'ies'}"
+            f" cost {format_usd(history.summary_cost_usd)})"
+        )
     if summary.by_model:
         print(
             table(

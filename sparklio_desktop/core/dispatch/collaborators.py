@@ -71,6 +71,8 @@ class AttemptLedger(Protocol):
         trace: Any,
         final_model_id: str | None = None,
         exploration: bool = False,
+        history_tokens_sent: int = 0,
+        history_tokens_saved: int = 0,
     ) -> None: ...
 
 

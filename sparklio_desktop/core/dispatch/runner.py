@@ -128,6 +128,8 @@ class _Run:
             exploration=self.decision.exploration,
             data=self.data if model is not None else None,
             attempts=tuple(self.attempts),
+            history_tokens_sent=self.request.history_tokens_sent,
+            history_tokens_saved=self.request.history_tokens_saved,
             **more,
         )
 
@@ -190,6 +192,7 @@ class Dispatcher:
 
     async def stream(self, request: RunRequest) -> AsyncIterator[Event]:
         request_id = request.request_id or uuid.uuid4().hex
+        request = self._with_history_limit(request)
         decision, chain = await self._plan(request)
         yield Routed(request_id, decision)
         answered: str | None = None
@@ -210,12 +213,24 @@ class Dispatcher:
                 trace=decision.to_dict(),
                 final_model_id=answered,
                 exploration=decision.exploration,
+                history_tokens_sent=request.history_tokens_sent,
+                history_tokens_saved=request.history_tokens_saved,
             )
 
     async def aclose(self) -> None:
         await self._clients.aclose()
 
     # -- the steps -------------------------------------------------------------
+    def _with_history_limit(self, request: RunRequest) -> RunRequest:
+        """The request with its task's history limit (policy ``context.max_history_tokens``)
+        when its front end named none: every front end sends what the policy says."""
+        if not request.history or request.history_limit is not None:
+            return request
+        task = self.workspace.policy.tasks.get(request.route.task)
+        if task is None:
+            return request  # an unknown task: the planner says so
+        return replace(request, history_limit=task.context.max_history_tokens)
+
     async def _plan(self, request: RunRequest) -> tuple[RoutingDecision, list[str]]:
         """The decision (the planner the previews use: the same live state, session
         failures and ratings) and the chain to run: the decision's, or the forced model."""
@@ -549,9 +564,12 @@ def correction_prompt(why: str) -> str:
 
 def _messages(system_prompt: str, request: RunRequest) -> list[Message]:
     messages: list[Message] = []
-    if system_prompt:
-        messages.append(Message("system", system_prompt))
-    messages.extend(request.history)
+    # The summary of the turns no longer sent (and the images they carried, by name) goes
+    # with the system prompt: one system message, which every provider takes.
+    system = "\n\n".join(part for part in (system_prompt, request.window.context_message) if part)
+    if system:
+        messages.append(Message("system", system))
+    messages.extend(request.history_sent)
     messages.append(Message("user", request.prompt, request.route.attachments))
     return messages
 

@@ -467,3 +467,21 @@ def m006_run_id(conn: Connection) -> None:
             SELECT RAISE(ABORT, 'llm_usage is append-only: only rating changes; in_flight is finished once');
         END""",
     )
+
+
+@LEDGER_MIGRATIONS.register
+def m007_history_tokens(conn: Connection) -> None:
+    """A conversation's history on each request (docs/conversations.md): the tokens sent
+    (the kept turns and the summary) and the tokens trimming saved (the full history minus
+    what was sent). On ``decisions``, one row per request, so the attempts' append-only
+    guard and the daily rollup stay as they are; the month's saving in money is the saved
+    tokens at the answering attempt's input rate (core/ledger/reports.py). Rows written
+    before, and requests without history, read as zeros.
+    """
+    execute_all(
+        conn,
+        *(
+            f"ALTER TABLE decisions ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0 CHECK ({name} >= 0)"
+            for name in ("history_tokens_sent", "history_tokens_saved")
+        ),
+    )

@@ -187,6 +187,9 @@ class Decision:
     trace: Any  # the router's trace, parsed back from JSON
     final_model_id: str | None
     exploration: bool
+    # A conversation's history: tokens sent (kept turns and summary), and saved by trimming.
+    history_tokens_sent: int = 0
+    history_tokens_saved: int = 0
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,24 @@ class LocalCloudSplit:
 
 
 @dataclass(frozen=True)
+class HistorySaving:
+    """A month of conversation history trimming: tokens sent and saved, the saving at the
+    answering models' input rates, and the summarising calls that made it possible (they
+    are ledger rows too, counted in the spend; ``net_saved_usd`` takes them off)."""
+
+    tokens_sent: int = 0
+    tokens_saved: int = 0
+    saved_usd: Decimal = Decimal(0)
+    summary_calls: int = 0
+    summary_cost_usd: Decimal = Decimal(0)
+    error: str | None = None  # the request rows could not be read (a damaged ledger): no figures
+
+    @property
+    def net_saved_usd(self) -> Decimal:
+        return self.saved_usd - self.summary_cost_usd
+
+
+@dataclass(frozen=True)
 class SpendSummary:
     """A month of spending, as the spend panel shows it (UTC month)."""
 
@@ -232,3 +253,4 @@ class SpendSummary:
     attempts: int
     fallback_rate: float  # share of requests that needed a second model
     daily: list[tuple[date, Decimal]]  # every day of the month, zero where none
+    history: HistorySaving = HistorySaving()  # conversation history trimming (docs/conversations.md)

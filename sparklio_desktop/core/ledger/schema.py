@@ -84,6 +84,9 @@ decisions = Table(
     Column("trace_json", Text, nullable=False),
     Column("final_model_id", Text),
     Column("exploration", Boolean, nullable=False),
+    # Added by m007_history_tokens: a conversation's history sent, and saved by trimming.
+    Column("history_tokens_sent", Integer, nullable=False),
+    Column("history_tokens_saved", Integer, nullable=False),
 )
 
 comparisons = Table(

@@ -104,6 +104,9 @@ class RoutePreview:
     candidates: int  # all the models considered
     summary: str = ""  # one sentence: why the first model ("Claude 3.5 Sonnet: the task table's first choice …")
     fallbacks: str = ""  # the rest of the chain in words ("If it fails: GPT-4 → Qwen 2.5"); "" when none
+    # A conversation's history: "history trimmed: 3,200 tokens, saved ~$0.009", or what sending
+    # everything costs (the opt-out); "" when nothing is trimmed (the composer fills it).
+    history_note: str = ""
 
     @classmethod
     def of(cls, decision: RoutingDecision, limit: int = PREVIEW_EXCLUSIONS) -> RoutePreview:
@@ -192,6 +195,9 @@ class RunSummary:
     images: tuple[bytes, ...] = ()
     model_name: str = ""  # the answering model's name ("" when none answered)
     outcome: str = ""  # what actually happened, in words ("GPT-4 answered after Claude 3.5 Sonnet failed …")
+    history_note: str = ""  # "history trimmed: 3,200 tokens, saved ~$0.009" (the composer fills it)
+    history_tokens_sent: int = 0
+    history_tokens_saved: int = 0
 
     @classmethod
     def of(cls, result: RunResult, exploration_rate: float | None = None) -> RunSummary:
@@ -217,6 +223,8 @@ class RunSummary:
             images=tuple(result.images),
             model_name=name(result.model) if result.model else "",
             outcome=run_outcome(result, exploration_rate),
+            history_tokens_sent=result.history_tokens_sent,
+            history_tokens_saved=result.history_tokens_saved,
         )
 
 
