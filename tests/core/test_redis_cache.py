@@ -267,3 +267,50 @@ def test_cache_urls_are_checked_and_masked(tmp_path, monkeypatch):
     monkeypatch.delenv(CACHE_URL_ENV)
     assert open_response_cache(None).backend == "sqlite"
     assert cache_key("m", [{"role": "user", "content": "x"}])  # the one key function both use
+
+
+def test_doctor_names_the_backend_and_whether_redis_answers(tmp_path, monkeypatch, own_redis_server):
+    from sparklio_desktop.core.doctor import check_cache
+
+    settings = tmp_path / "settings.json"
+    local = check_cache(settings)
+    assert local.ok and local.name == "cache" and local.detail.startswith("SQLite: ")
+    monkeypatch.setenv(CACHE_URL_ENV, own_redis_server.url)
+    shared = check_cache(settings)
+    assert shared.ok and shared.detail.startswith("Redis (shared): answers (PING ")
+    assert shared.path == own_redis_server.url and not (tmp_path / "cache.sqlite3").exists()
+    own_redis_server.stop()
+    down = check_cache(settings)
+    assert not down.ok and "does not answer" in down.detail and CACHE_URL_ENV in down.action
+    assert down.line().startswith("PROBLEM  cache")
+
+
+def test_a_silent_redis_never_holds_the_loop():
+    """A Redis that accepts the connection and never answers: the lookup is a miss after the
+    cache's own timeout, and the loop kept running meanwhile (other requests, the window)."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshake; nobody ever reads or writes
+        cache = RedisResponseCache(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", warn=lambda _line: None)
+
+        async def go() -> tuple[CachedResponse | None, int]:
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            task = asyncio.create_task(ticker())
+            try:
+                return await cache.aget("k"), ticks
+            finally:
+                task.cancel()
+                await cache.aclose()
+
+        found, ticks = asyncio.run(go())
+    assert found is None and not cache.health().available and "does not answer" in cache.health().problem
+    assert ticks >= 5  # the loop turned while Redis was waited for
