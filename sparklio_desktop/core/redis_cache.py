@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -118,13 +119,15 @@ class RedisResponseCache:
         self._backoff_s = backoff_s
         self._warn = warn or warn_stderr
         self._clock = clock
-        bad = check_cache_url(url)
-        self._bad_url = f"the cache URL {bad}" if bad else None
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._problem: str | None = None  # why the last operation failed; None after a success
         self._retry_at = 0.0
         self.hits = self.misses = self.skipped = 0
+        bad = check_cache_url(url)
+        if bad is not None:  # never tried: the cache is off for the session, said once
+            self._problem, self._retry_at = f"the cache URL {self.where} {bad}", math.inf
+            self._warn(f"{self._problem}; answering without the cache")
 
     def __repr__(self) -> str:
         return f"RedisResponseCache({self.where!r})"  # never the password
@@ -158,8 +161,6 @@ class RedisResponseCache:
 
     async def _call(self, op: Callable[[Redis], Awaitable[_T]]) -> _T | _Failed:
         """``op`` on the client, or :data:`_FAILED` (Redis skipped, down or erroring)."""
-        if self._bad_url is not None:
-            return _FAILED
         if self._problem is not None and self._clock() < self._retry_at:
             self.skipped += 1
             return _FAILED
@@ -199,8 +200,7 @@ class RedisResponseCache:
         return self.health()
 
     def health(self) -> CacheHealth:
-        problem = self._bad_url or self._problem
-        return CacheHealth("redis", self.where, problem is None, problem)
+        return CacheHealth("redis", self.where, self._problem is None, self._problem)
 
     async def aclose(self) -> None:
         """Release the connections (on the loop that opened them); the next use reconnects."""

@@ -314,3 +314,14 @@ def test_a_silent_redis_never_holds_the_loop():
         found, ticks = asyncio.run(go())
     assert found is None and not cache.health().available and "does not answer" in cache.health().problem
     assert ticks >= 5  # the loop turned while Redis was waited for
+
+
+def test_a_url_that_is_not_redis_turns_the_cache_off_with_one_line(monkeypatch):
+    monkeypatch.setenv(CACHE_URL_ENV, f"http://team:{PASSWORD}@cache.studio.lan/")
+    warnings: list[str] = []
+    cache = open_response_cache("redis://ignored:6379/0", warn=warnings.append)  # the environment wins
+    assert isinstance(cache, RedisResponseCache)
+    assert asyncio.run(cache.aget("k")) is None and cache.skipped == 1
+    health = cache.health()
+    assert not health.available and "redis://" in health.problem and "****" in health.where
+    assert len(warnings) == 1 and "answering without the cache" in warnings[0] and PASSWORD not in warnings[0]
