@@ -128,6 +128,8 @@ class RedisResponseCache:
         if bad is not None:  # never tried: the cache is off for the session, said once
             self._problem, self._retry_at = f"the cache URL {self.where} {bad}", math.inf
             self._warn(f"{self._problem}; answering without the cache")
+        else:
+            import redis.asyncio  # noqa: F401 - about 0.2 s: here, at start-up, not on the loop at the first request
 
     def __repr__(self) -> str:
         return f"RedisResponseCache({self.where!r})"  # never the password
@@ -165,7 +167,7 @@ class RedisResponseCache:
             self.skipped += 1
             return _FAILED
         try:
-            client = self._connected()  # imports redis.asyncio the first time: not on the clock
+            client = self._connected()
             async with asyncio.timeout(2 * self._op_timeout_s):  # connect + command, whatever hangs
                 result = await op(client)
         except Exception as exc:  # noqa: BLE001 - RedisError, OSError, TimeoutError: the cache is off for now
