@@ -25,6 +25,8 @@ from sparklio_desktop.core.errors import ConfigError
 from sparklio_desktop.core.redis_cache import NAMESPACE, RedisResponseCache, decode_entry, encode_entry
 from sparklio_desktop.core.settings.config import load_settings, set_setting
 from tests.core.test_dispatch import Harness, fast_policy, servers  # noqa: F401 - fixtures
+from tests.core.test_dispatch import test_cache_hit_is_free_and_says_what_it_saved as hit_rules
+from tests.core.test_dispatch import test_errors_and_partials_are_never_cached as partial_rules
 from tests.fakes.openai_server import OpenAIServer
 from tests.redis_server import RedisServer, free_port
 
@@ -325,3 +327,14 @@ def test_a_url_that_is_not_redis_turns_the_cache_off_with_one_line(monkeypatch):
     health = cache.health()
     assert not health.available and "redis://" in health.problem and "****" in health.where
     assert len(warnings) == 1 and "answering without the cache" in warnings[0] and PASSWORD not in warnings[0]
+
+
+@pytest.mark.parametrize("rules", [hit_rules, partial_rules], ids=["hit_is_free", "errors_and_partials_never_cached"])
+def test_the_dispatchers_cache_rules_hold_on_redis(rules, tmp_path, fast_policy, servers, redis_server):  # noqa: F811
+    """test_dispatch.py's cache tests, run on the Redis backend as they run on SQLite."""
+    install = Harness(tmp_path, fast_policy, cache=RedisResponseCache(redis_server.url))
+    try:
+        rules(install, servers)
+    finally:
+        install.close()
+    assert install.cache.health().available and not (tmp_path / "cache.sqlite3").exists()
