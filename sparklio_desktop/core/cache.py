@@ -229,6 +229,8 @@ class ResponseCache:
     turned off (default: standard error).
     """
 
+    backend = "sqlite"
+
     def __init__(self, path: Path | str | None = None, *, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self._warn = warn or warn_stderr
@@ -309,8 +311,6 @@ class ResponseCache:
             self._dispose()
 
     # -- the dispatcher's seam (CacheBackend): the same calls, as coroutines ------------
-    backend = "sqlite"
-
     async def aget(self, key: str) -> CachedResponse | None:
         return self.get(key)
 
