@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the start-up path imports these where it builds them
     from types import TracebackType
 
     from sparklio_desktop.core.budget import BudgetGuard
-    from sparklio_desktop.core.cache import ResponseCache
+    from sparklio_desktop.core.cache import CacheBackend
     from sparklio_desktop.core.conversations import ConversationStore
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore
@@ -105,7 +105,7 @@ class GuiContext:
     services: Services
     ledger: LedgerStore
     local_images: LocalImages | None
-    cache: ResponseCache
+    cache: CacheBackend  # SQLite, or a team's Redis
     keys: KeyStore
     budget: BudgetGuard
     dispatcher: Dispatcher
@@ -270,7 +270,7 @@ def build_context(
         inspector=InspectorViewModel(workspace, ledger, executor),
         spend=SpendViewModel(workspace, ledger, budget, executor),
         settings=SettingsViewModel(workspace, keys, budget, planner, executor, events=events),
-        status=StatusViewModel(workspace, budget, executor),
+        status=StatusViewModel(workspace, budget, executor, cache=services.cache),
         conversation_store=store,
         conversations=conversations,
         thread=ThreadViewModel(store, executor, composer, workspace, sidebar=conversations),

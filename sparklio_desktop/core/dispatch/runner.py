@@ -218,7 +218,12 @@ class Dispatcher:
             )
 
     async def aclose(self) -> None:
-        await self._clients.aclose()
+        """Close the provider clients and release the cache's connections on this loop."""
+        try:
+            await self._clients.aclose()
+        finally:
+            if self.cache is not None:
+                await self.cache.aclose()
 
     # -- the steps -------------------------------------------------------------
     def _with_history_limit(self, request: RunRequest) -> RunRequest:
@@ -259,7 +264,7 @@ class Dispatcher:
             yield Finished(run.result(model=None, error=f"No model fits: {reasons}"))
             return
         cache_key = self._cache_key(run, chain[0])
-        hit = self.cache.get(cache_key) if self.cache is not None and cache_key is not None else None
+        hit = await self.cache.aget(cache_key) if self.cache is not None and cache_key is not None else None
         if hit is not None and request.json_output is not None:
             try:
                 run.data = validate_answer(hit.output, request.json_output.schema)
@@ -414,7 +419,7 @@ class Dispatcher:
                     info = self._recorder.record(record.succeeded(attempt, state, state.elapsed()))
                     run.attempts.append(info)
                     if cache_key is not None and state.text:
-                        self._cache_answer(cache_key, run, info, state.text)
+                        await self._cache_answer(cache_key, run, info, state.text)
                     run.answer = (model.id, state)
                     return
         finally:
@@ -506,13 +511,13 @@ class Dispatcher:
             params["json_output"] = request.json_output.key()
         return cache_key(first_model, run.messages, params)
 
-    def _cache_answer(self, key: str, run: _Run, info: AttemptInfo, text: str) -> None:
+    async def _cache_answer(self, key: str, run: _Run, info: AttemptInfo, text: str) -> None:
         """Keep a complete answer of the chain's first model (never an error or a partial)."""
         ttl = self.workspace.policy.cache_ttl_s(run.decision.options.task)
         if self.cache is None or ttl is None:
             return
 
-        self.cache.put(
+        await self.cache.aput(
             key,
             CachedResponse(
                 model_id=info.model,

@@ -38,6 +38,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sparklio_desktop.core.cache_url import check_cache_url
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
 from sparklio_desktop.core.provider_table import base_url_from_env
 from sparklio_desktop.core.redact import redact
@@ -150,6 +151,19 @@ class CacheSettings(_Section):
     ttl_static_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
     """None = the policy's TTL for answers that do not go stale."""
     ttl_dynamic_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
+    url: str | None = None
+    """A shared cache in Redis (``redis://host:6379/0``); None = the SQLite file in the data
+    folder. ``$SPARKLIO_CACHE_URL`` wins over it and is where a password goes (docs/operations.md)."""
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None:  # checked here only: pydantic's own errors would quote the value
+            problem = "is too long (over 2048 characters)" if len(value) > 2048 else None
+            problem = problem or check_cache_url(value, allow_password=False)
+            if problem is not None:
+                raise ValueError(f"the cache URL {problem}")
+        return value
 
 
 class PolicySettings(_Section):

@@ -264,7 +264,8 @@ class StatusFigures:
     ``level`` is the gauge's colour by the one rule (core.budget.gauge_level): "red" at the
     cap, "amber" from the alert threshold or when the month-end projection passes the
     budget, "ok" otherwise. ``spend_text`` is "$12.40 of $50.00" with the two figures never
-    equal by rounding (core.money.format_usd_distinct): the status bar shows it as is."""
+    equal by rounding (core.money.format_usd_distinct): the status bar shows it as is.
+    ``cache_text`` is shown beside the providers when not empty (core.cache.CacheHealth)."""
 
     month: str
     spent_usd: Decimal
@@ -275,6 +276,9 @@ class StatusFigures:
     level: Literal["ok", "amber", "red"] = "ok"
     spend_text: str = ""
     projection_usd: Decimal | None = None  # month-end spend at this month's pace so far
+    # The response cache when it needs saying: "" for the SQLite cache at work; "Redis" for a
+    # team's shared cache that answers; why not when it does not (requests go on without it).
+    cache_text: str = ""
 
 
 @dataclass(frozen=True)
