@@ -123,6 +123,12 @@ def test_a_model_on_both_hosts_prefers_the_local_one(hosts):
     assert decision.chain[0] == QWEN and "runs on this machine's Ollama" in decision.explanation
 
 
+def test_a_model_on_no_host_names_where_to_pull_it(hosts):
+    a, b = hosts
+    rule, detail = probe_machine(Workspace(), two_hosts(a, b)).unavailable["ollama/mistral"]
+    assert rule is Rule.NOT_INSTALLED and detail == f"pull it with `ollama pull mistral:7b` on local or {label(b)}"
+
+
 def test_among_lan_hosts_the_one_with_the_model_loaded_wins(hosts):
     a, b = hosts
     with OllamaServer(installed=["qwen2.5:latest"]) as c:
@@ -142,7 +148,8 @@ def test_a_lan_host_that_is_down_takes_only_its_own_models_out(hosts):
     live = probe_machine(workspace, two_hosts(a, dead))
     rule, detail = live.unavailable[QWEN]
     assert rule is Rule.UNREACHABLE
-    assert f"not on the Ollama hosts that answer (local); Ollama host {b_label} refused the connection" in detail
+    refused = "refused the connection (is `ollama serve` running there?)"
+    assert detail == f"not on local, and Ollama host {b_label} {refused}"
     assert LLAMA not in live.unavailable and live.ollama_hosts[LLAMA].local  # the local host keeps working
     decision = route(RouteRequest(task=TASK, explore=False), workspace.catalog, workspace.policy, live)
     assert b_label in decision.candidate(QWEN).exclusion_detail

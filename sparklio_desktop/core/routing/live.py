@@ -199,7 +199,7 @@ def _serve_from_hosts(
     missing: dict[str, tuple[Rule, str]] = {}
     down = [p for p in probes if not p.reachable]
     silent = "; ".join(f"Ollama host {p.host.label} {p.reason}" for p in down)
-    answering = ", ".join(p.host.label for p in probes if p.reachable)
+    answering = " or ".join(p.host.label for p in probes if p.reachable)
     for model in catalog.values():
         if model.provider != "ollama":
             continue
@@ -210,10 +210,9 @@ def _serve_from_hosts(
         elif not answering:
             missing[model.id] = (Rule.UNREACHABLE, f"no Ollama host answers: {silent}")
         elif down:
-            missing[model.id] = (Rule.UNREACHABLE, f"not on the Ollama hosts that answer ({answering}); {silent}")
+            missing[model.id] = (Rule.UNREACHABLE, f"not on {answering}, and {silent}")
         else:
-            where = f"on this machine or a LAN host ({answering})"
-            missing[model.id] = (Rule.NOT_INSTALLED, f"pull it with `ollama pull {model.api_name}` {where}")
+            missing[model.id] = (Rule.NOT_INSTALLED, f"pull it with `ollama pull {model.api_name}` on {answering}")
     return tags, hosts, missing
 
 
