@@ -237,6 +237,7 @@ def test_dispatch_sends_a_lan_model_to_its_host(tmp_path, hosts):
 def test_dispatch_keeps_a_model_on_both_hosts_local(tmp_path, hosts):
     a, b = hosts
     a.installed = ["qwen2.5:latest"]
+    b.load("qwen2.5:latest")  # warm on the LAN box: the local host still answers
     settings = two_hosts(a, b)
     result = _run_local(tmp_path, settings, probe_machine(Workspace(), settings))
     assert result.ok and result.output == "A answers."
@@ -291,3 +292,12 @@ def test_the_service_leaves_the_pipeline_alone_for_a_lan_model(hosts):
         assert pipeline.unloads == 1
     finally:
         service.close()
+
+
+def test_the_catalog_refresh_lists_the_models_of_every_host(hosts):
+    from sparklio_desktop.core import catalog_refresh
+
+    a, b = hosts
+    report = asyncio.run(catalog_refresh.refresh_catalog(settings=two_hosts(a, b), providers=["ollama"], timeout_s=2.0))
+    (ollama,) = report.providers
+    assert sorted(m.api_name for m in ollama.listed or ()) == ["llama3.2:latest", "qwen2.5:latest"]
