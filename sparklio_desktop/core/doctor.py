@@ -455,6 +455,38 @@ def run_checks() -> list[Check]:
                 "fix the catalog first",
             )
         )
+    checks.extend(check_ollama_hosts())
+    return checks
+
+
+def check_ollama_hosts() -> list[Check]:
+    """With LAN Ollama hosts configured (``providers.ollama.hosts``), one check per host: does
+    it answer, and with how many models. Nothing with one host: a single-user install
+    without Ollama is healthy."""
+    from sparklio_desktop.core.routing.live import ollama_hosts_of
+    from sparklio_desktop.core.routing.ollama_hosts import probe_ollama_hosts
+    from sparklio_desktop.core.settings.config import load_settings_lenient
+
+    hosts = ollama_hosts_of(load_settings_lenient()[0])
+    if len(hosts) < 2:
+        return []
+    checks = []
+    for probe in probe_ollama_hosts(hosts, timeout_s=2.0, with_ps=True):
+        where = "this machine" if probe.host.local else "LAN"
+        if probe.reachable:
+            count = len(probe.tags or ())
+            detail = f"{probe.host.label} ({where}, {probe.host.url}): {count} model{'s' if count != 1 else ''}"
+            detail += f", {len(probe.loaded)} loaded" if probe.loaded else ""
+            checks.append(Check("ollama", True, detail))
+        else:
+            action = (
+                "start `ollama serve` there (OLLAMA_HOST=0.0.0.0 lets the LAN reach it), "
+                "or take it out of providers.ollama.hosts"
+                if not probe.host.local
+                else "start it with `ollama serve`"
+            )
+            detail = f"{probe.host.label} ({where}, {probe.host.url}): {probe.reason}; its models are unavailable"
+            checks.append(Check("ollama", False, detail, action=action))
     return checks
 
 

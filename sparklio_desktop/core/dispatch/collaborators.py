@@ -133,5 +133,6 @@ class ImageGallery(Protocol):
     def record(self, made: ImagesMade) -> RecordedImages: ...
 
 
-# An engine that shares the GPU with Ollama frees it before a local model is loaded.
-MakeRoom = Callable[[str, float], Awaitable[None]]
+# An engine that shares the GPU with Ollama frees it before a local model is loaded:
+# (Ollama name, VRAM in GB, the Ollama host it runs on; a LAN host's model needs no room here).
+MakeRoom = Callable[[str, float, str | None], Awaitable[None]]

@@ -537,11 +537,15 @@ class Dispatcher:
         return f"Budget alert: {status.percent}% of the {status.month} budget spent ({spent} of {budget})."
 
     def _as_called(self, decision: RoutingDecision, model_id: str) -> ModelSpec:
-        """The catalog's model, with the installed Ollama tag the decision resolved it to."""
+        """The catalog's model, with the installed Ollama tag the decision resolved it to and,
+        when it runs on a LAN Ollama host, that host as its endpoint."""
         model = self.workspace.catalog[model_id]
         tag = decision.local_tags.get(model_id)
         if tag is not None and tag != model.api_name:
             model = model.model_copy(update={"api_name": tag})
+        host = decision.ollama_hosts.get(model_id)
+        if host is not None and not host.local:
+            model = model.model_copy(update={"base_url": host.url})
         return model
 
 

@@ -42,6 +42,7 @@ from sparklio_desktop.core.cache_url import check_cache_url
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
 from sparklio_desktop.core.provider_table import base_url_from_env
 from sparklio_desktop.core.redact import redact
+from sparklio_desktop.core.routing.ollama_hosts import host_problem
 from sparklio_desktop.core.settings import paths
 
 __all__ = [
@@ -123,6 +124,19 @@ class OllamaSettings(_Section):
     def _no_spaces(cls, value: str | None) -> str | None:
         if value is not None and (not value or re.search(r"\s", value)):
             raise ValueError(f"'{value}' is not a host (host:port or http://host:port)")
+        return value
+
+    hosts: list[str] = Field(default_factory=list, max_length=32)
+    """Ollama servers on the LAN (GPU boxes), after the local ``host``: each as ``host`` accepts
+    it. A model on several is served by the local host first (core/routing/ollama_hosts.py).
+    Empty: ``SPARKLIO_OLLAMA_HOSTS`` (comma-separated), else the local host only."""
+
+    @field_validator("hosts")
+    @classmethod
+    def _each_a_host(cls, value: list[str]) -> list[str]:
+        problems = [f"entry {i} {p}" for i, item in enumerate(value, 1) if (p := host_problem(item)) is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
 

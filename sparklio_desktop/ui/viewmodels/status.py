@@ -21,7 +21,8 @@ from sparklio_desktop.core.cache import CacheBackend, CacheHealth
 from sparklio_desktop.core.ledger.months import month_days
 from sparklio_desktop.core.money import format_usd_distinct
 from sparklio_desktop.core.provider_table import ROWS
-from sparklio_desktop.core.routing.live import ollama_tags, resolve_local_tags
+from sparklio_desktop.core.routing.live import ollama_hosts_of, ollama_tags, resolve_local_tags
+from sparklio_desktop.core.routing.ollama_hosts import OllamaHost, probe_ollama_hosts
 from sparklio_desktop.core.settings.key_index import has_key_fast
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
@@ -75,12 +76,27 @@ class StatusViewModel(ViewModel):
         )
 
     def _ollama(self) -> str:
+        hosts = ollama_hosts_of(self._workspace.settings)
+        if len(hosts) > 1:
+            return self._ollama_hosts(hosts)
         models = ollama_tags(self._workspace.settings.providers.ollama.host)
         if models is None:
             return "not running"
         # The same resolution as the route preview and the run (core.routing.live.resolve_ollama_tag).
         usable = len(set(resolve_local_tags(self._workspace.catalog, models).values()))
         return f"{len(models)} models, {usable} in the catalog"
+
+    def _ollama_hosts(self, hosts: tuple[OllamaHost, ...]) -> str:
+        """Several Ollama hosts (providers.ollama.hosts): the models of those that answer, and how many do not."""
+        probes = probe_ollama_hosts(hosts, with_ps=False)
+        up = [p for p in probes if p.tags is not None]
+        if not up:
+            return f"no host of {len(probes)} answers"
+        names = {name for p in up for name in p.tags or ()}
+        usable = {tag for p in up for tag in resolve_local_tags(self._workspace.catalog, p.tags or {}).values()}
+        down = len(probes) - len(up)
+        text = f"{len(names)} models on {len(up)} hosts, {len(usable)} in the catalog"
+        return text + (f"; {down} host{'s' if down > 1 else ''} down" if down else "")
 
     @asyncSlot()
     async def refresh(self) -> None:
