@@ -68,6 +68,7 @@ def test_a_lan_host_that_is_down_is_named_and_the_local_one_keeps_working(hosts)
     assert sparklio("config", "set", "providers.ollama.hosts", lan, local=a.base_url).returncode == 0
     listed = sparklio("models", "ollama", "hosts", local=a.base_url)
     assert listed.returncode == 1 and "down: refused the connection" in listed.stdout
+    assert listed.stderr.strip() == f"1 of 2 Ollama hosts not answering: {lan}"
     routed = json.loads(
         sparklio("route", "--task", "template_generation", "--no-explore", "--json", local=a.base_url).stdout
     )

@@ -229,7 +229,10 @@ def _hosts(args: argparse.Namespace) -> int:
             for p in probes
         ]  # fmt: skip
         print(table(rows, ("host", "url", "state", "models")))
-    return 0 if all(p.reachable for p in probes) else 1
+    down = [p.host.label for p in probes if not p.reachable]
+    if down:  # exit 1 says why in one line, apart from the table
+        print(f"{len(down)} of {len(probes)} Ollama hosts not answering: {', '.join(down)}", file=sys.stderr)
+    return 1 if down else 0
 
 
 async def _show(admin: Any, args: argparse.Namespace) -> int:
