@@ -5,36 +5,17 @@ OpenAI server, with the real batches file and ledger."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sparklio_desktop.core.batches import BatchStore
 from sparklio_desktop.core.settings import paths
+from tests import test_cli_batch
 from tests.fakes.openai_server import OpenAIServer
+from tests.test_cli_batch import env_for, sparklio
 
-KEY = "sk-test-batch-0123456789abcdef0123"
-
-
-def sparklio(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sparklio_desktop", *args],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def openai():
-    with OpenAIServer() as server:
-        server.usage = (20, 10)
-        yield server
-
-
-def env_for(server: OpenAIServer) -> dict:
-    return {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.api_url}
+openai = test_cli_batch.openai  # the loopback OpenAI server fixture, as the plain batch tests have it
 
 
 def chats(server: OpenAIServer) -> list[dict]:
@@ -92,7 +73,7 @@ def test_a_json_template_batch_asks_for_its_schema_and_takes_its_route_options(t
         ((), "template 'product_caption' needs 'product': it is not a column of rows.csv (columns: name, topic); "
              "add the column or give --var product=VALUE"),
         (("--var", "product=tea", "--var", "colour=red"),
-         "--var colour: template 'product_caption' has no such variable"),
+         "--var colour: template 'product_caption' has no variable 'colour' (its variables: product, tone"),
         (("--var", "product=tea", "--prompt-template", "About {topic}"),
          "give --prompt-template TEXT or --template NAME (one of them)"),
     ],

@@ -20,6 +20,7 @@ from typing import Any
 from sparklio_desktop.core.batches.records import BatchInputError
 from sparklio_desktop.core.recipes.templates import render
 from sparklio_desktop.core.structured_output import JsonOutput
+from sparklio_desktop.core.templates.render import unknown_variables
 from sparklio_desktop.core.templates.schema import PromptTemplate
 
 __all__ = ["batch_prompt_from_template", "json_output_option", "json_output_from_option"]
@@ -34,13 +35,9 @@ def batch_prompt_from_template(
 
     ``given`` (``--var``) wins over a column of the same name: a constant the user typed
     is meant for every row. ``source`` names the input file in errors."""
+    for name, message in unknown_variables(template, given).items():
+        raise BatchInputError(f"--var {name}: {message}")
     names = template.variable_names()
-    for name in given:
-        if name not in names:
-            known = ", ".join(names) or "none"
-            raise BatchInputError(
-                f"--var {name}: template '{template.name}' has no such variable (its variables: {known})"
-            )
     filled: dict[str, str] = {}
     for name in names:
         if name in given:

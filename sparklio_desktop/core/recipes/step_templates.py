@@ -52,6 +52,7 @@ def _resolve(
 ) -> tuple[dict[str, Any], list[ConfigError]]:
     from sparklio_desktop.core.recipes.templates import render
     from sparklio_desktop.core.templates import find_template
+    from sparklio_desktop.core.templates.render import unknown_variables
 
     where = ("steps", index)
     name = step["template"]
@@ -69,11 +70,7 @@ def _resolve(
     template = loaded.template
     names = template.variable_names()
     problems = [
-        doc.error(
-            (*where, "vars", key), f"template '{name}' has no variable '{key}' (its variables: {', '.join(names)})"
-        )
-        for key in given
-        if key not in names
+        doc.error((*where, "vars", key), message) for key, message in unknown_variables(template, given).items()
     ]
     filled: dict[str, str] = {}
     for var in names:
