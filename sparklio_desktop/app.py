@@ -785,9 +785,11 @@ def _import_the_core_before_qt() -> None:
     """
     import sparklio_desktop.core.budget
     import sparklio_desktop.core.cache
+    import sparklio_desktop.core.cache_backend  # services picks the backend
     import sparklio_desktop.core.catalog_view  # the Catalog tab's rows (ui.viewmodels.payloads)
     import sparklio_desktop.core.compare
     import sparklio_desktop.core.conversations
+    import sparklio_desktop.core.history_summary  # the composer's and the thread's view-models
     import sparklio_desktop.core.ledger.store
     import sparklio_desktop.core.local.sd.service
     import sparklio_desktop.core.logs  # Help → Open logs folder's path, the window's error hook

@@ -18,8 +18,8 @@ been paid for must not fail because its answer could not be cached.
 
 **Two backends, one seam.** A team shares one cache in Redis instead
 (core/redis_cache.py, chosen by ``$SPARKLIO_CACHE_URL`` or ``cache.url``:
-:func:`open_response_cache`). The dispatcher sees either through :class:`CacheBackend`'s
-coroutines (``aget``/``aput``), so a networked cache never blocks the event loop; this
+:func:`core/cache_backend.open_response_cache`). The dispatcher sees either through
+:class:`CacheBackend`'s coroutines (``aget``/``aput``), so a networked cache never blocks the event loop; this
 file's are plain calls on a small local file, run inline as they always were.
 """
 
@@ -41,7 +41,6 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Text, cast
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from sparklio_desktop.core.cache_url import configured_cache_url
 from sparklio_desktop.core.ledger import (
     MigrationSet,
     Money,
@@ -208,18 +207,6 @@ class CacheBackend(Protocol):
     async def aclose(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def open_response_cache(url_setting: str | None = None, *, warn: Callable[[str], None] | None = None) -> CacheBackend:
-    """The cache in force: Redis when ``$SPARKLIO_CACHE_URL`` or the setting ``cache.url``
-    (``url_setting``) names one, else the SQLite file in the data folder. Opens nothing:
-    both connect or open on first use."""
-    url = configured_cache_url(url_setting)
-    if url is None:
-        return ResponseCache(warn=warn)
-    from sparklio_desktop.core.redis_cache import RedisResponseCache  # redis.asyncio only when asked for
-
-    return RedisResponseCache(url, warn=warn)
 
 
 class ResponseCache:

@@ -93,7 +93,7 @@ def open_services(
     seconds. ``settings`` defaults to the workspace's; the GUI passes a view that follows
     edits.
     """
-    from sparklio_desktop.core.cache import open_response_cache
+    from sparklio_desktop.core.cache_backend import open_response_cache
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.gallery.recorder import GalleryRecorder
     from sparklio_desktop.core.ledger import LedgerStore, current_month

@@ -19,7 +19,8 @@ from decimal import Decimal
 
 import pytest
 
-from sparklio_desktop.core.cache import CachedResponse, cache_key, open_response_cache
+from sparklio_desktop.core.cache import CachedResponse, cache_key
+from sparklio_desktop.core.cache_backend import open_response_cache
 from sparklio_desktop.core.cache_url import CACHE_URL_ENV, check_cache_url, configured_cache_url, masked_url
 from sparklio_desktop.core.errors import ConfigError
 from sparklio_desktop.core.redis_cache import NAMESPACE, RedisResponseCache, decode_entry, encode_entry
