@@ -24,7 +24,6 @@ from sparklio_desktop.core.local.gpu_arbiter import GpuArbiter
 from sparklio_desktop.core.local.ollama_admin import OllamaAdmin
 from sparklio_desktop.core.local.sd.service import StableDiffusionService
 from sparklio_desktop.core.local.vram import GIB
-from sparklio_desktop.core.local.vram_scheduler import LoadedModel
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.live import ollama_hosts_of, probe_machine
 from sparklio_desktop.core.routing.ollama_hosts import (
@@ -39,6 +38,7 @@ from sparklio_desktop.core.settings.secrets import KeyStore
 from sparklio_desktop.core.workspace import Workspace
 from tests.fakes.loopback import Fault
 from tests.fakes.ollama_server import OllamaServer
+from tests.local.test_gpu_arbiter import FakePipeline
 
 QWEN = "ollama/qwen2.5"
 LLAMA = "ollama/llama3.2"
@@ -251,17 +251,7 @@ def local_arbiter(a: OllamaServer, pipeline: Pipeline) -> GpuArbiter:
     return GpuArbiter(12 * GIB, lambda: OllamaAdmin(a.base_url), pipeline.residency, pipeline.unload, host=a.base_url)
 
 
-class Pipeline:
-    def __init__(self, vram_bytes: int | None) -> None:
-        self.vram_bytes = vram_bytes
-        self.unloads = 0
-
-    def residency(self) -> LoadedModel | None:
-        return None if self.vram_bytes is None else LoadedModel("sd", "sdxl.safetensors", self.vram_bytes)
-
-    def unload(self) -> None:
-        self.unloads += 1
-        self.vram_bytes = None
+Pipeline = FakePipeline  # the SD engine's report, as the arbiter's own tests fake it
 
 
 def test_a_lan_model_neither_asks_nor_evicts_on_the_local_gpu(hosts):
