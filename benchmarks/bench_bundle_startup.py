@@ -84,6 +84,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--bundle", type=Path, default=ROOT / "dist" / "sparklio", help="the built bundle folder")
     args = parser.parse_args()
+    args.bundle = args.bundle.resolve()  # launches run from a scratch home, not from here
     executable = args.bundle / ("sparklio-cli.exe" if sys.platform == "win32" else "sparklio")
     if not executable.is_file():
         print(f"no bundle at {args.bundle}: run packaging/build-linux.sh first", file=sys.stderr)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the start-up path imports these where it builds them
     from types import TracebackType
 
     from sparklio_desktop.core.budget import BudgetGuard
-    from sparklio_desktop.core.cache import ResponseCache
+    from sparklio_desktop.core.cache import CacheBackend
     from sparklio_desktop.core.conversations import ConversationStore
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.ledger import LedgerStore
@@ -105,7 +105,7 @@ class GuiContext:
     services: Services
     ledger: LedgerStore
     local_images: LocalImages | None
-    cache: ResponseCache
+    cache: CacheBackend  # SQLite, or a team's Redis
     keys: KeyStore
     budget: BudgetGuard
     dispatcher: Dispatcher
@@ -270,7 +270,7 @@ def build_context(
         inspector=InspectorViewModel(workspace, ledger, executor),
         spend=SpendViewModel(workspace, ledger, budget, executor),
         settings=SettingsViewModel(workspace, keys, budget, planner, executor, events=events),
-        status=StatusViewModel(workspace, budget, executor),
+        status=StatusViewModel(workspace, budget, executor, cache=services.cache),
         conversation_store=store,
         conversations=conversations,
         thread=ThreadViewModel(store, executor, composer, workspace, sidebar=conversations),
@@ -785,9 +785,11 @@ def _import_the_core_before_qt() -> None:
     """
     import sparklio_desktop.core.budget
     import sparklio_desktop.core.cache
+    import sparklio_desktop.core.cache_backend  # services picks the backend
     import sparklio_desktop.core.catalog_view  # the Catalog tab's rows (ui.viewmodels.payloads)
     import sparklio_desktop.core.compare
     import sparklio_desktop.core.conversations
+    import sparklio_desktop.core.history_summary  # the composer's and the thread's view-models
     import sparklio_desktop.core.ledger.store
     import sparklio_desktop.core.local.sd.service
     import sparklio_desktop.core.logs  # Help → Open logs folder's path, the window's error hook
@@ -874,9 +876,9 @@ def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
     single-instance server, None for an exempt launch)."""
     import asyncio
 
-    import qasync
+    from sparklio_desktop.ui.app_loop import AppLoop, release
 
-    loop = qasync.QEventLoop(app)
+    loop = AppLoop(app)
     asyncio.set_event_loop(loop)
 
     interactive = os.environ.get("SPARKLIO_EXIT_WHEN_READY") != "1" and not screenshot_dir
@@ -892,6 +894,7 @@ def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
                 from PySide6.QtWidgets import QMessageBox
 
                 QMessageBox.critical(None, "Sparklio Desktop cannot start", str(exc))
+            release(loop)
             loop.close()
             return 1
     from sparklio_desktop.ui.single_instance import bring_to_front
@@ -950,4 +953,5 @@ def _run_window(app: Any, screenshot_dir: str | None, guard: Any) -> int:
         window.save_layout()
         loop.run_until_complete(asyncio.wait([warming]))
         loop.run_until_complete(ctx.aclose())
+        release(loop)
     return status["code"]

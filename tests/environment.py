@@ -15,12 +15,13 @@ from collections.abc import Mapping
 # core/settings/key_index.py reads (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY,
 # GOOGLE_API_KEY, <PROVIDER>_API_KEY for other providers, SPARKLIO_KEY_<ENTRY> for a
 # catalog entry's own key), the base URLs core/settings/config.py and the clients read
-# (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GOOGLE_GEMINI_BASE_URL, OLLAMA_HOST, OLLAMA_API_KEY),
+# (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GOOGLE_GEMINI_BASE_URL, OLLAMA_HOST, OLLAMA_API_KEY,
+# SPARKLIO_OLLAMA_HOSTS for the LAN Ollama hosts),
 # and what the SDKs read by themselves (ANTHROPIC_AUTH_TOKEN, OPENAI_ORG_ID, Vertex AI's
 # GOOGLE_CLOUD_PROJECT and GOOGLE_APPLICATION_CREDENTIALS, the Hugging Face hub's token).
 PROVIDER_VARIABLE = re.compile(
     r"(?:.*_API_KEY|.*_BASE_URL|SPARKLIO_KEY_.*|OPENAI_.*|ANTHROPIC_.*|GEMINI_.*|GOOGLE_API_KEY"
-    r"|GOOGLE_GENAI_.*|GOOGLE_CLOUD_.*|GOOGLE_APPLICATION_CREDENTIALS|OLLAMA_.*|HF_TOKEN|HUGGING_FACE_HUB_TOKEN)"
+    r"|GOOGLE_GENAI_.*|GOOGLE_CLOUD_.*|GOOGLE_APPLICATION_CREDENTIALS|OLLAMA_.*|SPARKLIO_OLLAMA_HOSTS|HF_TOKEN|HUGGING_FACE_HUB_TOKEN)"
 )
 # An unreachable Ollama by default: tests that need one start a loopback server.
 UNREACHABLE_OLLAMA = "http://127.0.0.1:9"

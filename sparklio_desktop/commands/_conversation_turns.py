@@ -11,19 +11,26 @@ explored); when it fails, the user turn alone, its meta holding the error and th
 request id, so the next ``--conversation ID`` run continues from the question (the
 failed exchange sends no answer as history). The conversation is looked up and its history
 read before anything is paid for; a bad ID stops the run there.
+
+What of the history is sent (docs/conversations.md, "What a follow-up sends"): the task's
+``context.max_history_tokens``, the conversation's running summary of older turns (rewritten
+here, before the run, when it is due: :func:`keep_summary`) and its opt-out
+(``--send-everything on``, stored with the conversation).
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the store (sqlite3, json) loads only for a run that asks for a conversation
-    from sparklio_desktop.core.providers.base import Message
+    from sparklio_desktop.core.conversations.records import ConversationContext
+    from sparklio_desktop.core.dispatch import Dispatcher, RunRequest
+    from sparklio_desktop.core.history_summary import SummaryRefresh
 
-__all__ = ["RunConversation", "answer_meta", "open_conversation"]
+__all__ = ["RunConversation", "answer_meta", "keep_summary", "open_conversation", "with_history"]
 
 _OPTION_NAMES = ("complexity", "budget", "speed", "quality")
 
@@ -32,7 +39,8 @@ _OPTION_NAMES = ("complexity", "budget", "speed", "quality")
 class RunConversation:
     path: Path
     conversation_id: str | None  # None: "new", created when the run is recorded
-    history: tuple[Message, ...]
+    context: ConversationContext | None  # None: a new conversation (no history yet)
+    send_everything: bool | None = None  # --send-everything on|off: stored with the conversation
 
     def record(self, args: argparse.Namespace, prompt: str, result: Any, written: list[str]) -> str:
         """Store the run's turns; returns the conversation's id."""
@@ -42,6 +50,8 @@ class RunConversation:
         with ConversationStore(self.path) as store:
             if self.conversation_id is None:
                 conversation_id = store.create(args.task, options=options).id
+                if self.send_everything:
+                    store.set_send_everything(conversation_id, True)
             else:
                 conversation = store.get(self.conversation_id)
                 conversation_id = conversation.id
@@ -88,13 +98,58 @@ def answer_meta(result: Any) -> dict[str, Any]:
     }
 
 
-def open_conversation(value: str) -> RunConversation:
+def open_conversation(value: str, send_everything: bool | None = None) -> RunConversation:
     """``new`` or an existing conversation's id (a unique prefix works), checked now:
-    raises ``ConversationNotFound`` with a one-line message for a bad one."""
+    raises ``ConversationNotFound`` with a one-line message for a bad one.
+    ``send_everything`` (not None) sets the conversation's opt-out first."""
     from sparklio_desktop.core.conversations import ConversationStore
 
     with ConversationStore.open_default() as store:
         if value.strip().lower() == "new":
-            return RunConversation(store.path, None, ())
+            return RunConversation(store.path, None, None, send_everything)
         conversation = store.get(value)
-        return RunConversation(store.path, conversation.id, store.history(conversation.id))
+        if send_everything is not None:
+            store.set_send_everything(conversation.id, send_everything)
+        return RunConversation(store.path, conversation.id, store.context(conversation.id), send_everything)
+
+
+async def keep_summary(
+    conversation: RunConversation, dispatcher: Dispatcher, task: str
+) -> tuple[RunConversation, SummaryRefresh | None]:
+    """Rewrite the conversation's running summary when enough turns have been pushed out
+    of the task's window (core/history_summary.py), and store it; the summarising call is a
+    ledger row of its own. Returns the conversation with its summary, and the refresh
+    (None: none was due or it gave no answer)."""
+    from sparklio_desktop.core.conversations import ConversationStore
+    from sparklio_desktop.core.history_summary import refresh_summary
+
+    context = conversation.context
+    spec = dispatcher.workspace.policy.tasks.get(task)
+    if context is None or not context.history or spec is None:
+        return conversation, None
+    refresh = await refresh_summary(dispatcher, context, spec.context.max_history_tokens, task)
+    if refresh is not None:
+        with ConversationStore(conversation.path) as store:
+            store.save_summary(
+                context.conversation_id,
+                refresh.summary,
+                refresh.through_turn,
+                model=refresh.model,
+                request_id=refresh.request_id,
+            )
+        conversation = replace(conversation, context=replace(context, summary=refresh.summary))
+    return conversation, refresh
+
+
+def with_history(request: RunRequest, conversation: RunConversation | None) -> RunRequest:
+    """The request with the conversation's history, summary, attachments and opt-out."""
+    context = conversation.context if conversation is not None else None
+    if context is None or not context.history:
+        return request
+    return replace(
+        request,
+        history=context.history,
+        history_summary=context.summary,
+        send_everything=context.send_everything,
+        history_attachments=context.attachments,
+    )

@@ -39,7 +39,8 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _pairs(pairs: list[str]) -> dict[str, str]:
+def template_pairs(pairs: list[str]) -> dict[str, str]:
+    """``--var`` KEY=VALUE pairs (``run --template`` and ``batch run --template``)."""
     from sparklio_desktop.core.recipes.inputs import parse_pairs  # the recipes' own KEY=VALUE rules
 
     return parse_pairs(pairs, flag="--var", key="KEY", error=TemplateUsageError)
@@ -61,7 +62,7 @@ def apply_template(args: argparse.Namespace) -> RenderedPrompt | None:
 
     try:
         loaded, skipped = find_template(args.template)
-        rendered = render_template(loaded.template, _pairs(args.var))
+        rendered = render_template(loaded.template, template_pairs(args.var))
     except (UnknownNameError, TemplateVariableError) as exc:
         raise TemplateUsageError(str(exc)) from None
     for error in skipped:

@@ -21,6 +21,7 @@ from typing import Any
 from sparklio_desktop.commands._args import MAX_OUTPUT_TOKENS, int_in
 from sparklio_desktop.commands._output import print_json, safe_text, table, warn_fallbacks
 from sparklio_desktop.commands._route_options import add_route_options
+from sparklio_desktop.commands._template_run import ROUTE_OPTIONS, TemplateUsageError, add_template_options
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.money import format_usd
 
@@ -35,10 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     run = sub.add_parser("run", help="run a batch: one routed request per row of FILE.csv or FILE.jsonl")
     run.add_argument("file", metavar="FILE", help="a .csv file with a header row, or a .jsonl file of objects")
-    add_route_options(run)
-    run.add_argument(
-        "--prompt-template", required=True, metavar="TEXT", help="the prompt, with {column} for a column's value"
-    )
+    add_route_options(run, task_required=False)
+    run.add_argument("--prompt-template", metavar="TEXT", help="the prompt, with {column} for a column's value")
+    add_template_options(run)  # or --template NAME: its variables from the columns (and --var)
     run.add_argument(
         "--concurrency", type=int_in(1, MAX_CONCURRENCY), default=4, metavar="N",
         help=f"rows in flight at once, 1 to {MAX_CONCURRENCY} (default 4)",
@@ -70,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return int(_COMMANDS[args.batch_command](args))
-    except (BatchInputError, BatchNotFound, BatchBusy) as exc:  # bad input: exit 2, as a bad option is
+    except (
+        BatchInputError,
+        BatchNotFound,
+        BatchBusy,
+        TemplateUsageError,
+    ) as exc:  # bad input: exit 2, as a bad option is
         print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
 
@@ -104,13 +109,20 @@ def _run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.workspace import Workspace
 
     # Everything the user gave is checked before the services open and anything is paid for.
-    template = Template.parse(args.prompt_template)
+    if (args.prompt_template is None) == (args.template is None):
+        raise TemplateUsageError("give --prompt-template TEXT or --template NAME (one of them)")
+    if args.var and args.template is None:
+        raise TemplateUsageError("--var needs --template NAME")
     rows = read_rows(args.file)
+    from_template = _from_template(args, rows) if args.template is not None else {}
+    if args.task is None:
+        raise TemplateUsageError("give --task TASK or --template NAME")
+    template = Template.parse(args.prompt_template)
     prompts = template.prompts(rows)
     out = check_out_path(args.out) if args.out else None
     workspace = Workspace()
     workspace.policy.task(args.task)  # an unknown task: one line with the known ones
-    options = _options(args)
+    options = {**_options(args), **from_template}
     services = open_services(workspace)
     try:
         warn_fallbacks(services.workspace)
@@ -137,6 +149,33 @@ def _run(args: argparse.Namespace) -> int:
             return _go(services, store, batch_id, args.json, estimate.to_dict(), wait=not args.no_wait)
     finally:
         services.close()
+
+
+def _from_template(args: argparse.Namespace, rows: Any) -> dict[str, Any]:
+    """``--template NAME``: the batch's prompt template (into ``args.prompt_template``), the
+    template's task and route options where the user gave none, and the options that carry
+    its system prompt and JSON output (core/batches/from_template.py)."""
+    from sparklio_desktop.commands._template_run import template_pairs
+    from sparklio_desktop.core.batches.from_template import batch_prompt_from_template
+    from sparklio_desktop.core.errors import UnknownNameError
+    from sparklio_desktop.core.templates import find_template
+
+    try:
+        loaded, skipped = find_template(args.template)
+    except UnknownNameError as exc:
+        raise TemplateUsageError(str(exc)) from None
+    for error in skipped:
+        print(f"sparklio: warning: skipped a template: {safe_text(str(error))}", file=sys.stderr)
+    args.prompt_template, options = batch_prompt_from_template(
+        loaded.template, rows.columns, template_pairs(args.var), rows.path.name
+    )
+    if args.task is None:
+        args.task = loaded.template.task
+    for option in ROUTE_OPTIONS:
+        value = getattr(loaded.template.route, option)
+        if getattr(args, option) is None and value is not None:
+            setattr(args, option, value.value)
+    return options
 
 
 def _confirm(total: Decimal) -> bool:

@@ -1,6 +1,7 @@
 """``sparklio models ollama|sd ...``: the local model manager from a terminal.
 
-Ollama: ``status``, ``list``, ``show NAME``, ``ps``, ``pull NAME``, ``rm NAME``, ``unload NAME``.
+Ollama: ``status``, ``list``, ``show NAME``, ``ps``, ``pull NAME``, ``rm NAME``, ``unload NAME``, and
+``hosts`` (every configured Ollama host, this machine's and the LAN's, with its models).
 Stable Diffusion: ``list``, ``loras``, ``probe PATH``, ``import PATH``, ``rm NAME``. ``--json`` on each
 prints one JSON document on standard output for scripts; progress and prompts go to
 standard error, so they never mix with it.
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         return p
 
     command(ollama, "status", "is Ollama running, and which version", host=True)
+    command(ollama, "hosts", "every Ollama host (local first, then providers.ollama.hosts) and its models")
     command(ollama, "list", "installed models: family, size, quantisation", host=True)
     command(ollama, "ps", "loaded models and their VRAM use", host=True)
     command(ollama, "pull", "download a model (Ctrl+C cancels; a later pull resumes)", "name", host=True)
@@ -97,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_sd(args)
     if args.models_command == "pull":
         return _pull(args)
+    if args.models_command == "hosts":
+        return _hosts(args)
     return asyncio.run(_run_ollama(args))
 
 
@@ -203,6 +207,32 @@ async def _run_ollama(args: argparse.Namespace) -> int:
             print_json({"model": args.name, "deleted": True}) if args.json else print(f"deleted {safe_text(args.name)}")
             return 0
     raise AssertionError(f"unhandled command {cmd}")  # pragma: no cover - argparse limits the choices
+
+
+def _hosts(args: argparse.Namespace) -> int:
+    """``models ollama hosts``: each host's own /api/tags and /api/ps, all asked at once."""
+    from sparklio_desktop.core.routing.live import ollama_hosts_of
+    from sparklio_desktop.core.routing.ollama_hosts import probe_ollama_hosts
+    from sparklio_desktop.core.settings.config import load_settings_lenient  # pydantic
+
+    probes = probe_ollama_hosts(ollama_hosts_of(load_settings_lenient()[0]), timeout_s=2.0, with_ps=True)
+    if args.json:
+        print_json([
+            {**p.host.to_dict(), "reachable": p.reachable, "reason": p.reason or None,
+             "models": sorted(p.tags or ()), "loaded": sorted(p.loaded)}
+            for p in probes
+        ])  # fmt: skip
+    else:
+        rows = [
+            (p.host.label, p.host.url, "ok" if p.reachable else f"down: {p.reason}",
+             ", ".join(n + (" (loaded)" if n in p.loaded else "") for n in sorted(p.tags or ())) or "-")
+            for p in probes
+        ]  # fmt: skip
+        print(table(rows, ("host", "url", "state", "models")))
+    down = [p.host.label for p in probes if not p.reachable]
+    if down:  # exit 1 says why in one line, apart from the table
+        print(f"{len(down)} of {len(probes)} Ollama hosts not answering: {', '.join(down)}", file=sys.stderr)
+    return 1 if down else 0
 
 
 async def _show(admin: Any, args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sparklio_desktop.commands._args import MAX_IMAGES, MAX_OUTPUT_TOKENS, image_size, int_in
+from sparklio_desktop.commands._conversation_turns import keep_summary, with_history
 from sparklio_desktop.commands._conversation_turns import open_conversation as _open_conversation
 from sparklio_desktop.commands._image_studio import add_image_options
 from sparklio_desktop.commands._image_studio import image_options as image_options_from
@@ -76,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="new|ID",
         help="keep this run in a conversation: 'new' starts one, an ID (or a unique prefix) continues it "
         "and sends its earlier turns as history (see `sparklio conversations`)",
+    )
+    parser.add_argument(
+        "--send-everything",
+        choices=("on", "off"),
+        help="with --conversation: 'on' sends the conversation's whole history from now on (no trimming, "
+        "no summary), 'off' trims it to the task's limit again; stored with the conversation",
     )
 
 
@@ -223,12 +230,14 @@ def run(args: argparse.Namespace) -> int:
         from sparklio_desktop.core.conversations import ConversationNotFound
 
         try:
-            conversation = _open_conversation(args.conversation)
+            everything = None if args.send_everything is None else args.send_everything == "on"
+            conversation = _open_conversation(args.conversation, everything)
         except ConversationNotFound as exc:  # bad input: exit 2, as a bad option is
             print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
             return 2
-    if conversation is not None and conversation.history:
-        request = dataclasses.replace(request, history=conversation.history)
+    elif args.send_everything is not None:
+        print("sparklio run: error: --send-everything needs --conversation", file=sys.stderr)
+        return 2
     services = open_services()
 
     warn_fallbacks(services.workspace)  # a broken user catalog or policy: say what is in force instead
@@ -238,13 +247,18 @@ def run(args: argparse.Namespace) -> int:
         """The model as the human text names it (the catalog's name); --json keeps the ids."""
         return model_name(services.workspace.catalog, model_id or "")
 
+    summary = None
+
     async def go():
         from sparklio_desktop.core.dispatch import interrupts
 
+        nonlocal conversation, summary
         interrupts.install()  # SIGTERM/SIGHUP: record the attempt in flight as interrupted, exit 128 + signum
         result = None
         try:
-            async for event in services.dispatcher.stream(request):
+            if conversation is not None:  # the running summary of older turns, when due (its own ledger row)
+                conversation, summary = await keep_summary(conversation, services.dispatcher, route.task)
+            async for event in services.dispatcher.stream(with_history(request, conversation)):
                 if isinstance(event, AttemptStarted):
                     printer.started()
                 elif isinstance(event, TextChunk):
@@ -296,6 +310,11 @@ def run(args: argparse.Namespace) -> int:
         payload["files"] = written
         payload["conversation_id"] = conversation_id
         payload["template"] = template.template if template is not None else None
+        payload["history_summary"] = (
+            None
+            if summary is None
+            else {"request_id": summary.request_id, "model": summary.model, "cost_usd": summary.cost_usd}
+        )
         print_json(payload)
     else:
         printer.finished(result.output, result.ok)

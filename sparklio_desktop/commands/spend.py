@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         "cache_hits": summary.cache_hits,
         "saved_usd": summary.saved_usd,
         "fallback_rate": summary.fallback_rate,
-        # Per team member (m007): spend, requests and attempts; the spent sums add up to spent_usd.
+        # Per team member (m008): spend, requests and attempts; the spent sums add up to spent_usd.
         "by_member": {
             name: {
                 "spent_usd": part.spent_usd,
@@ -66,6 +66,17 @@ def run(args: argparse.Namespace) -> int:
         "member": me,
         "member_spent_usd": my_spent,
         "member_limit_usd": my_limit,
+        # Conversation history trimming (docs/conversations.md): saved tokens at the answering
+        # models' input rates; the summarising calls are in the spend, and taken off in net.
+        "history": {
+            "tokens_sent": summary.history.tokens_sent,
+            "tokens_saved": summary.history.tokens_saved,
+            "saved_usd": summary.history.saved_usd,
+            "summary_calls": summary.history.summary_calls,
+            "summary_cost_usd": summary.history.summary_cost_usd,
+            "net_saved_usd": summary.history.net_saved_usd,
+            "error": summary.history.error,
+        },
     }
     if args.json:
         print_json(payload)
@@ -93,6 +104,13 @@ def run(args: argparse.Namespace) -> int:
                 ],
                 ("member", "spent", "requests", "limit"),
             )
+        )
+    history = summary.history
+    if history.tokens_saved or history.summary_calls:
+        print(
+            f"history trimmed: {history.tokens_saved:,} tokens, saved ~{format_usd(history.saved_usd)}"
+            f" ({history.summary_calls} summar{'y' if history.summary_calls == 1 else 'ies'}"
+            f" cost {format_usd(history.summary_cost_usd)})"
         )
     if summary.by_model:
         print(

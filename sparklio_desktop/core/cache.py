@@ -15,6 +15,12 @@ touches it. If it turns out damaged (or a folder sits in its place), it is set a
 if even that fails (a read-only folder, a full disk), the cache is off for the rest of
 the session. ``get`` and ``put`` never raise for the file's sake: a request that has
 been paid for must not fail because its answer could not be cached.
+
+**Two backends, one seam.** A team shares one cache in Redis instead
+(core/redis_cache.py, chosen by ``$SPARKLIO_CACHE_URL`` or ``cache.url``:
+:func:`core/cache_backend.open_response_cache`). The dispatcher sees either through
+:class:`CacheBackend`'s coroutines (``aget``/``aput``), so a networked cache never blocks the event loop; this
+file's are plain calls on a small local file, run inline as they always were.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Text, cast, delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -92,7 +98,7 @@ responses = Table(
 _c = responses.c
 
 
-def _warn_stderr(message: str) -> None:
+def warn_stderr(message: str) -> None:
     print(f"sparklio: warning: {message}", file=sys.stderr)
 
 
@@ -170,6 +176,39 @@ class CacheStats:
     misses: int
 
 
+@dataclass(frozen=True)
+class CacheHealth:
+    """How the response cache stands, for the status bar and ``doctor``: its backend,
+    where it is (a path, or a URL with its password masked) and, when it is not
+    answering, why (one line; requests then go on without it)."""
+
+    backend: Literal["sqlite", "redis"]
+    where: str
+    available: bool
+    problem: str | None = None
+
+
+class CacheBackend(Protocol):
+    """What a response cache offers, whichever backend holds it (SQLite or Redis).
+
+    The coroutines never raise for the backend's sake (a broken or unreachable cache is a
+    miss), and ``aclose`` releases what the running loop holds; the cache stays usable."""
+
+    backend: str
+
+    async def aget(self, key: str) -> CachedResponse | None: ...
+
+    async def aput(self, key: str, response: CachedResponse, ttl_s: float) -> None: ...
+
+    async def acheck(self) -> CacheHealth: ...
+
+    def health(self) -> CacheHealth: ...
+
+    async def aclose(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class ResponseCache:
     """Complete answers keyed by :func:`cache_key`, each kept for its own TTL.
 
@@ -177,9 +216,11 @@ class ResponseCache:
     turned off (default: standard error).
     """
 
+    backend = "sqlite"
+
     def __init__(self, path: Path | str | None = None, *, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
-        self._warn = warn or _warn_stderr
+        self._warn = warn or warn_stderr
         self._engine: Engine | None = None
         self._writer: Engine | None = None
         self._state_lock = threading.RLock()
@@ -255,6 +296,23 @@ class ResponseCache:
     def close(self) -> None:
         with self._state_lock:
             self._dispose()
+
+    # -- the dispatcher's seam (CacheBackend): the same calls, as coroutines ------------
+    async def aget(self, key: str) -> CachedResponse | None:
+        return self.get(key)
+
+    async def aput(self, key: str, response: CachedResponse, ttl_s: float) -> None:
+        self.put(key, response, ttl_s)
+
+    async def acheck(self) -> CacheHealth:
+        return self.health()
+
+    def health(self) -> CacheHealth:
+        problem = self.disabled_reason
+        return CacheHealth("sqlite", str(self.path), problem is None, problem)
+
+    async def aclose(self) -> None:
+        """Nothing to release per loop: the file stays open until :meth:`close`."""
 
     def __enter__(self) -> ResponseCache:
         return self

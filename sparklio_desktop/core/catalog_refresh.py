@@ -278,6 +278,26 @@ async def _list_ollama(host: str | None, timeout_s: float) -> list[ListedModel] 
     return None if tags is None else [ListedModel(name, digest=digest) for name, digest in tags.items()]
 
 
+async def _list_ollama_hosts(settings: Settings, timeout_s: float) -> list[ListedModel] | None:
+    """The models installed on any Ollama host (the local one, then ``providers.ollama.hosts``),
+    each once; ``None`` when no host answers. One host: :func:`_list_ollama`."""
+    from sparklio_desktop.core.routing.live import ollama_hosts_of
+    from sparklio_desktop.core.routing.ollama_hosts import probe_ollama_hosts
+
+    hosts = ollama_hosts_of(settings)
+    if len(hosts) == 1:
+        return await _list_ollama(hosts[0].url, timeout_s)
+    probes = await asyncio.to_thread(probe_ollama_hosts, hosts, timeout_s, with_ps=False)
+    answered = [p.tags for p in probes if p.tags is not None]
+    if not answered:
+        return None
+    union: dict[str, str] = {}
+    for tags in answered:
+        for name, digest in tags.items():
+            union.setdefault(name, digest)
+    return [ListedModel(name, digest=digest) for name, digest in union.items()]
+
+
 # What each lister imports: imported before any clock starts (a cold SDK import takes
 # seconds on a busy machine and would eat the provider's timeout).
 _SDK_MODULES = {"openai": ("openai",), "anthropic": ("anthropic",), "google": ("google.genai", "google.genai.types")}
@@ -340,7 +360,7 @@ async def _ask(
     started = loop_time()
     base_url = effective_base_url(provider, settings)
     if provider == OLLAMA:
-        listed_local = await _list_ollama(base_url, timeout_s)
+        listed_local = await _list_ollama_hosts(settings, timeout_s)
         if listed_local is None:
             from sparklio_desktop.core.routing.live import ollama_base_url
 

@@ -10,6 +10,7 @@ and catalog through their own loaders) and, only when asked (``repair``):
   deleted) and salvages what it can into a freshly migrated ledger, table by table and
   row by row, skipping over unreadable pages by rowid ranges (see :func:`salvage`);
 * sets a damaged response cache aside and starts an empty one (a cache is disposable);
+  a team's cache in Redis is not a file: the doctor says whether Redis answers;
 * rebuilds a damaged search index of ``conversations.sqlite`` in place, or, when the
   file itself is damaged, sets it aside and salvages every readable conversation, turn
   and feedback row into a new one (core/conversations/salvage.py says how the turn
@@ -27,13 +28,15 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from sparklio_desktop.core.cache import CACHE_MIGRATIONS, ResponseCache, default_cache_path
+from sparklio_desktop.core.cache_url import CACHE_URL_ENV, configured_cache_url
 from sparklio_desktop.core.conversations import FILENAME as CONVERSATIONS_FILENAME
 from sparklio_desktop.core.conversations import ConversationsFileError, ConversationStore
 from sparklio_desktop.core.conversations.salvage import SalvageCount, fts_problems, rebuild_fts, salvage_rows
@@ -337,6 +340,56 @@ def _check_loader(name: str, path: Path | None, load: Any, action: str) -> Check
     return Check(name, True, "valid", where)
 
 
+def check_cache(settings_file: Path) -> Check:
+    """The response cache's backend and health: the SQLite file (integrity and migrations),
+    or, when ``$SPARKLIO_CACHE_URL`` or ``cache.url`` names one, whether Redis answers. The
+    URL is shown with its password masked."""
+    from sparklio_desktop.core.settings.config import load_settings_lenient
+
+    url = configured_cache_url(load_settings_lenient(settings_file)[0].cache.url)
+    if url is None:
+        found = check_database(
+            "cache",
+            default_cache_path(),
+            CACHE_MIGRATIONS,
+            "run `sparklio doctor --repair` to set it aside and start an empty one (a cache is disposable)",
+        )
+        return replace(found, detail=f"SQLite: {found.detail}")
+    return check_redis_cache(url)
+
+
+def check_redis_cache(url: str) -> Check:
+    """PING the Redis at ``url`` (the cache's own short timeouts): ok when it answers."""
+    import asyncio
+    import time
+
+    from sparklio_desktop.core.redis_cache import RedisResponseCache
+
+    cache = RedisResponseCache(url, warn=lambda _line: None)
+
+    async def ping() -> float:
+        started = time.perf_counter()
+        try:
+            health = await cache.acheck()
+        finally:
+            await cache.aclose()
+        return (time.perf_counter() - started) * 1000 if health.available else -1.0
+
+    # On a thread of its own: the window may call the checks while its loop runs.
+    with ThreadPoolExecutor(1) as thread:
+        elapsed_ms = thread.submit(asyncio.run, ping()).result()
+    health = cache.health()
+    if health.available:
+        return Check("cache", True, f"Redis (shared): answers (PING {elapsed_ms:.1f} ms)", health.where)
+    return Check(
+        "cache",
+        False,
+        f"Redis (shared): {health.problem}; requests go on without the cache",
+        health.where,
+        f"start Redis there, or correct {CACHE_URL_ENV} / `sparklio config set cache.url`",
+    )
+
+
 def run_checks() -> list[Check]:
     """Every check, in the order the doctor prints them."""
     from sparklio_desktop.core.policy.catalog import load_catalog
@@ -344,6 +397,7 @@ def run_checks() -> list[Check]:
     from sparklio_desktop.core.settings.config import load_settings, settings_path
 
     folder = paths.data_dir(create=False)
+    settings_file = settings_path()
     checks = [check_data_folder(folder)]
     if not checks[0].ok and folder.exists():  # a file where the folder should be: nothing below it
         return checks
@@ -356,16 +410,8 @@ def run_checks() -> list[Check]:
             "(close the app first)",
         )
     )
-    checks.append(
-        check_database(
-            "cache",
-            default_cache_path(),
-            CACHE_MIGRATIONS,
-            "run `sparklio doctor --repair` to set it aside and start an empty one (a cache is disposable)",
-        )
-    )
+    checks.append(check_cache(settings_file))
     checks.append(check_conversations())
-    settings_file = settings_path()
     checks.append(
         _check_loader(
             "settings",
@@ -409,6 +455,38 @@ def run_checks() -> list[Check]:
                 "fix the catalog first",
             )
         )
+    checks.extend(check_ollama_hosts())
+    return checks
+
+
+def check_ollama_hosts() -> list[Check]:
+    """With LAN Ollama hosts configured (``providers.ollama.hosts``), one check per host: does
+    it answer, and with how many models. Nothing with one host: a single-user install
+    without Ollama is healthy."""
+    from sparklio_desktop.core.routing.live import ollama_hosts_of
+    from sparklio_desktop.core.routing.ollama_hosts import probe_ollama_hosts
+    from sparklio_desktop.core.settings.config import load_settings_lenient
+
+    hosts = ollama_hosts_of(load_settings_lenient()[0])
+    if len(hosts) < 2:
+        return []
+    checks = []
+    for probe in probe_ollama_hosts(hosts, timeout_s=2.0, with_ps=True):
+        where = "this machine" if probe.host.local else "LAN"
+        if probe.reachable:
+            count = len(probe.tags or ())
+            detail = f"{probe.host.label} ({where}, {probe.host.url}): {count} model{'s' if count != 1 else ''}"
+            detail += f", {len(probe.loaded)} loaded" if probe.loaded else ""
+            checks.append(Check("ollama", True, detail))
+        else:
+            action = (
+                "start `ollama serve` there (OLLAMA_HOST=0.0.0.0 lets the LAN reach it), "
+                "or take it out of providers.ollama.hosts"
+                if not probe.host.local
+                else "start it with `ollama serve`"
+            )
+            detail = f"{probe.host.label} ({where}, {probe.host.url}): {probe.reason}; its models are unavailable"
+            checks.append(Check("ollama", False, detail, action=action))
     return checks
 
 

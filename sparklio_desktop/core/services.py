@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported where they are built: `sparklio route` opens no se
     import httpx
 
     from sparklio_desktop.core.budget import AtCapPolicy, BudgetGuard
-    from sparklio_desktop.core.cache import ResponseCache
+    from sparklio_desktop.core.cache import CacheBackend
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.gallery.recorder import GalleryRecorder
     from sparklio_desktop.core.ledger import LedgerStore
@@ -43,7 +43,7 @@ class Services:
 
     workspace: Workspace
     ledger: LedgerStore
-    cache: ResponseCache
+    cache: CacheBackend  # the SQLite file, or a team's Redis (core/redis_cache.py)
     budget: BudgetGuard
     keys: KeyStore
     dispatcher: Dispatcher
@@ -94,15 +94,15 @@ def open_services(
     probe: Callable[[], LiveState] | None = None,
     settings: Settings | None = None,
 ) -> Services:
-    """Open the ledger, cache, budget, key store, ratings, the route planner and the
-    dispatcher over them.
+    """Open the ledger, cache (SQLite, or Redis when a cache URL is set), budget, key
+    store, ratings, the route planner and the dispatcher over them.
 
     ``probe`` (a callable returning the machine's facts as a ``LiveState``) defaults to
     probing this machine (core.routing.live.probe_machine); the planner keeps each probe for a few
     seconds. ``settings`` defaults to the workspace's; the GUI passes a view that follows
     edits.
     """
-    from sparklio_desktop.core.cache import ResponseCache
+    from sparklio_desktop.core.cache_backend import open_response_cache
     from sparklio_desktop.core.dispatch import Dispatcher
     from sparklio_desktop.core.gallery.recorder import GalleryRecorder
     from sparklio_desktop.core.ledger import LedgerStore, current_month
@@ -121,12 +121,14 @@ def open_services(
     except BaseException:
         ledger.close()
         raise
-    cache = ResponseCache()
+    settings = settings or workspace.settings
+    # $SPARKLIO_CACHE_URL or cache.url: a team's Redis; else the SQLite file. Neither
+    # connects or opens here, and neither can stop a run.
+    cache = open_response_cache(settings.cache.url)
     budget = budget_guard(workspace, ledger)
     keys = keys or KeyStore()
     local_images = local_images or LazyStableDiffusion(workspace.settings)  # torch loads on the first image
     ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, lambda task: votes.votes(task))
-    settings = settings or workspace.settings
     # The month's spend comes from this ledger, the one the budget guard reserves in.
     planner = RoutePlanner(
         workspace,

@@ -55,10 +55,10 @@ def servers(monkeypatch):
 
 
 class Harness:
-    def __init__(self, tmp_path, policy_path, budget_usd=Decimal("50"), at_cap="local_only", sleep=None):
+    def __init__(self, tmp_path, policy_path, budget_usd=Decimal("50"), at_cap="local_only", sleep=None, cache=None):
         self.workspace = Workspace(policy_path=policy_path)
         self.ledger = LedgerStore.open(tmp_path / "ledger.sqlite3")
-        self.cache = ResponseCache(tmp_path / "cache.sqlite3")
+        self.cache = cache or ResponseCache(tmp_path / "cache.sqlite3")  # a RedisResponseCache in test_redis_cache
         self.budget = BudgetGuard(self.ledger, budget_usd, at_cap)
         self.waits: list[float] = []
 

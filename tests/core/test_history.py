@@ -60,8 +60,11 @@ def test_the_sent_part_never_opens_on_an_answer():
 def test_a_run_sends_and_prices_what_fits():
     history = tuple(_chat(1000))
     run = RunRequest(route=RouteRequest(task="chat", prompt="And now?"), history=history)
-    assert 2 <= len(run.history) < len(history) and run.history[-1] == history[-1]
-    assert run.route.history_tokens == _tokens(run.history) <= HISTORY_TOKEN_LIMIT
+    assert run.history == history  # kept whole: the window is what is sent
+    assert 2 <= len(run.history_sent) < len(history) and run.history_sent[-1] == history[-1]
+    assert run.route.history_tokens == _tokens(run.history_sent) <= HISTORY_TOKEN_LIMIT
+    assert run.history_tokens_sent == run.route.history_tokens
+    assert run.history_tokens_saved == _tokens(history) - run.history_tokens_sent > 0
 
 
 def test_a_run_trims_even_when_its_front_end_counted_the_history():
@@ -70,6 +73,6 @@ def test_a_run_trims_even_when_its_front_end_counted_the_history():
     history = tuple(_chat(1000))
     counted = fit_history(history)[1]
     run = RunRequest(route=RouteRequest(task="chat", prompt="And now?", history_tokens=counted), history=history)
-    assert len(run.history) < len(history) and run.route.history_tokens == counted
+    assert len(run.history_sent) < len(history) and run.route.history_tokens == counted
     wrong = RunRequest(route=RouteRequest(task="chat", prompt="And now?", history_tokens=5), history=history)
     assert wrong.route.history_tokens == counted

@@ -1,6 +1,6 @@
-"""Team members on the ledger (migration m007_member_host, issue 16's team budget).
+"""Team members on the ledger (migration m008_member_host, issue 16's team budget).
 
-Every attempt row names its member and host; a ledger written before m007 upgrades with
+Every attempt row names its member and host; a ledger written before m008 upgrades with
 no row lost, its rows belonging to the OS user who wrote them (their ``user``) with no
 host; spend per member adds up to the team's total, through the store and the
 plain-sqlite3 reader alike; the member is ``$SPARKLIO_MEMBER``, else ``team.member``,
@@ -51,12 +51,12 @@ def _rollups_agree(db: sqlite3.Connection) -> None:
 
 
 def _ledger_at_m006(path: Path, rows: int) -> None:
-    """A ledger at the version before m007 with ``rows`` finished attempts by two users,
+    """A ledger at the version before m008 with ``rows`` finished attempts by two users,
     one in-flight attempt and one reservation."""
     from sqlalchemy import create_engine
 
     old = MigrationSet("ledger")
-    for name in LEDGER_MIGRATIONS.names[: LEDGER_MIGRATIONS.names.index("m007_member_host")]:
+    for name in LEDGER_MIGRATIONS.names[: LEDGER_MIGRATIONS.names.index("m008_member_host")]:
         old.register(getattr(ledger.migrations, name))
     engine = create_engine(f"sqlite:///{path}")
     old.apply(engine)
@@ -86,7 +86,7 @@ def test_an_m006_ledger_upgrades_with_no_row_lost_and_old_rows_belong_to_their_u
     before_rollup = db.execute("SELECT user, sum(attempts), sum(cost_usd) FROM usage_daily GROUP BY user").fetchall()
     db.close()
 
-    with LedgerStore.open(path, member="cy") as store:  # runs m007
+    with LedgerStore.open(path, member="cy") as store:  # runs m008
         old = store.attempts("r1")[0]
         assert (old.member, old.host) == ("ada", None)
         assert store.attempts("r0")[0].member == "bob"

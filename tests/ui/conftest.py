@@ -20,37 +20,19 @@ import pytest
 import qasync
 
 from sparklio_desktop.core.settings.paths import shipped_policy_path
+from sparklio_desktop.ui.app_loop import AppLoop, release
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
 
 
-class _AppLoop(qasync.QEventLoop):
-    """The loop as the app has it: running whenever Qt delivers events.
-
-    In the app, ``app.exec()`` runs for the whole session, so every asyncSlot and every
-    task step runs inside a running loop. A test drives the loop in pieces
-    (``run_until_complete``), and Qt also delivers events between them (``qtbot.keyClick``,
-    teardown): a debounce timer firing there stepped a task with no running loop, and
-    ``asyncio.current_task()`` raised (a flaky "no running event loop" in the composer and
-    main-window tests). Keeping the loop marked as running between the pieces gives tests
-    the app's conditions.
-    """
-
-    def run_forever(self) -> Any:
-        try:
-            return super().run_forever()
-        finally:
-            asyncio.events._set_running_loop(self)
-
-
 @pytest.fixture
 def qloop(qapp) -> Iterator[qasync.QEventLoop]:
-    loop = _AppLoop(qapp)
+    loop = AppLoop(qapp)  # the app's loop (ui/app_loop.py): running between pieces, as under app.exec()
     asyncio.set_event_loop(loop)
     asyncio.events._set_running_loop(loop)
     yield loop
-    asyncio.events._set_running_loop(None)
+    release(loop)
     loop.close()
     asyncio.set_event_loop(None)
     # Collect the closed loop's timers and socket notifiers now: left to a later test's

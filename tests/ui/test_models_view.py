@@ -339,3 +339,25 @@ def test_without_the_local_extra_the_sd_tab_says_how_to_install_it(qloop, models
     assert not view.sd_runtime_label.isHidden() and text == vm.local_runtime
     assert text.startswith("Local image generation is not installed here (missing: diffusers).")
     assert "-m pip install -e " in text and "[local]" in text  # the test runs from a checkout
+
+
+def test_models_on_lan_ollama_hosts_are_listed_with_their_host(qtbot, qloop, ollama):
+    """providers.ollama.hosts: each LAN host's models, with the host; a host that is down says so."""
+    executor = SerialExecutor()
+    with OllamaServer(installed=["qwen2.5:latest", "llama3.2:latest"]) as lan:
+        lan.load("qwen2.5:latest")
+        lan_host, lan_url = f"127.0.0.1:{lan.port}", lan.base_url
+        vm = ModelsViewModel(executor, host=ollama.base_url, lan_hosts=[lan_host, "127.0.0.1:9"], gpu_total_gb=12.0)
+        view = ModelsView(vm)
+        qtbot.addWidget(view)
+        assert view.lan_box.isHidden()
+        run(qloop, vm.refresh())
+    rows = [[view.lan_table.item(r, c).text() for c in range(3)] for r in range(view.lan_table.rowCount())]
+    assert rows[:2] == [
+        ["llama3.2:latest", f"{lan_host} ({lan_url})", "installed"],
+        ["qwen2.5:latest", f"{lan_host} ({lan_url})", "loaded"],
+    ]
+    assert rows[2][1].startswith("127.0.0.1:9 ") and rows[2][2].startswith("down: ")
+    assert not view.lan_box.isHidden() and view.installed_table.rowCount() == 3  # the local list is unchanged
+    run(qloop, vm.aclose())
+    executor.shutdown()

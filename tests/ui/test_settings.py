@@ -185,3 +185,18 @@ def test_a_setting_refused_for_another_invalid_field_names_that_field(qtbot, qlo
     message = view.errors["defaults.quality"].text()
     assert message.startswith("Not saved: fix this first:") and "budget.monthly_usd" in message
     assert combo.currentData() == ""  # back to the value in force
+
+
+def test_lan_ollama_hosts_are_edited_as_a_comma_separated_list(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    field = view.fields["providers.ollama.hosts"]
+    assert field.text() == ""
+    run(qloop, ctx.settings.set_value("providers.ollama.hosts", "gpu-a:11434, ftp://gpu-b"))
+    assert "entry 2 'ftp://gpu-b' is not an http:// or https:// URL" in view.errors["providers.ollama.hosts"].text()
+    run(qloop, ctx.settings.set_value("providers.ollama.hosts", "gpu-a:11434, http://gpu-b:11434"))
+    assert view.errors["providers.ollama.hosts"].isHidden()
+    assert ctx.workspace.settings.providers.ollama.hosts == ["gpu-a:11434", "http://gpu-b:11434"]
+    assert field.text() == "gpu-a:11434, http://gpu-b:11434"

@@ -10,6 +10,7 @@ from decimal import Decimal
 from PySide6.QtCore import Qt
 
 from sparklio_desktop.core.ledger import AttemptRecord, from_picodollars
+from sparklio_desktop.core.ledger.records import HistorySaving
 from sparklio_desktop.ui.viewmodels.spend import anomalies, compute_figures
 from sparklio_desktop.ui.views.spend_view import SpendView
 from sparklio_desktop.ui.widgets.format import usd_text
@@ -156,6 +157,7 @@ def test_projection_and_anomalies():
         cache_hits = requests = attempts = 0
         saved_usd = Decimal(0)
         fallback_rate = 0.0
+        history = HistorySaving()
 
         class local_vs_cloud:  # noqa: N801 - mimics the record's attribute
             local_usd = cloud_usd = Decimal(0)
@@ -178,6 +180,7 @@ def _summary(spent: str, days_spent: int = 10):
         cache_hits = requests = attempts = 0
         saved_usd = Decimal(0)
         fallback_rate = 0.0
+        history = HistorySaving()
 
         class local_vs_cloud:  # noqa: N801 - mimics the record's attribute
             local_usd = cloud_usd = Decimal(0)
@@ -275,3 +278,47 @@ def test_status_figures_carry_the_gauge_level_for_the_status_bar(qloop, make_ctx
     ctx.status.refresh()
     run(qloop, ctx.wait_idle())
     assert got[-1].level == "red"
+
+
+def test_the_history_saving_sits_next_to_the_cache_saving(qtbot):
+    """The month's conversation trimming (docs/conversations.md): tokens, their worth and
+    what the summaries cost, in the spend panel's line beside the cache's saving."""
+    summary = _summary("10")
+    summary.history = HistorySaving(12_400, 3_200, Decimal("0.0096"), 1, Decimal("0.0004"))
+    figures = compute_figures(summary, Decimal("50"), Decimal("0.8"), "stop", 3.0, date(2026, 3, 10))
+    assert figures.history_text == "history trimmed: 3,200 tokens, saved ~$0.0096 (summaries $0.0004)"
+    assert (
+        compute_figures(_summary("10"), Decimal("50"), Decimal("0.8"), "stop", 3.0, date(2026, 3, 10)).history_text
+        == ""
+    )
+
+
+def test_the_panel_shows_the_month_s_history_saving_from_the_ledger(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    month = _insert(ctx.ledger)
+    when = _month_start()
+    ctx.ledger.record_attempt(
+        AttemptRecord(
+            request_id="hist",
+            attempt=1,
+            ts_utc=when,
+            task_type="copywriting_standard",
+            model_id="openai/gpt-4",
+            provider="openai",
+            outcome="ok",
+            cost_usd=Decimal("0.01"),
+            input_tokens=900,
+            output_tokens=100,
+            price_input_per_mtok=Decimal("30"),
+        )
+    )
+    ctx.ledger.record_decision(
+        "hist", prompt="p", task_type="copywriting_standard", trace={}, ts_utc=when,
+        history_tokens_sent=900, history_tokens_saved=3_200,
+    )  # fmt: skip
+    view = SpendView(ctx.spend)
+    qtbot.addWidget(view)
+    run(qloop, ctx.spend.load(month))
+    assert ctx.spend.figures.history_saved_usd == Decimal("0.096")  # 3,200 tokens at $30 per million
+    assert "history trimmed: 3,200 tokens, saved ~$0.096" in view.stats.text()
+    assert view.stats.text().index("saved") < view.stats.text().index("history trimmed")  # next to the cache's

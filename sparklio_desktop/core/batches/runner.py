@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from sparklio_desktop.core.batches.from_template import json_output_from_option
 from sparklio_desktop.core.batches.job_runner import FIRST_POLL_S, MAX_POLL_S, JobDriver, ProviderJobs
 from sparklio_desktop.core.batches.records import Batch, BatchCounts, BatchRow
 from sparklio_desktop.core.batches.results import ResultRecord, ResultsFile
@@ -92,6 +93,7 @@ def route_for(task: str, options: dict[str, Any], prompt: str) -> RouteRequest:
         prompt=prompt,
         explore=not options.get("no_explore", False),
         seed=options.get("seed"),
+        system_prompt=options.get("system_prompt"),  # a batch built from a template (from_template.py)
     )
 
 
@@ -102,6 +104,7 @@ def request_for(batch: Batch, prompt: str) -> RunRequest:
         max_output_tokens=batch.options.get("max_output_tokens"),
         run_id=batch.id,  # the ledger's rows of one batch share it (history --run)
         origin="batch",
+        json_output=json_output_from_option(batch.options.get("json_output")),
     )
 
 

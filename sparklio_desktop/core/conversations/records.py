@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.history import HistorySummary
 from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError, FileProblem
+from sparklio_desktop.core.providers.base import Message
 
 __all__ = [
-    "FEEDBACK_KINDS", "ROLES", "Conversation", "ConversationNotFound", "ConversationSummary",
+    "FEEDBACK_KINDS", "ROLES", "Conversation", "ConversationContext", "ConversationNotFound", "ConversationSummary",
     "ConversationsFileError", "SearchHit", "Turn",
 ]  # fmt: skip
 
@@ -48,6 +50,20 @@ class ConversationSummary:
 @dataclass(frozen=True)
 class Conversation(ConversationSummary):
     options: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConversationContext:
+    """What a follow-up needs of its conversation (core/history.py ``fit_context``): the
+    thread as provider messages, each turn's id and attachment names, the running summary
+    (None when there is none or the thread changed above it) and the opt-out."""
+
+    conversation_id: str
+    history: tuple[Message, ...]
+    turn_ids: tuple[int, ...]
+    attachments: tuple[tuple[str, ...], ...]
+    summary: HistorySummary | None
+    send_everything: bool
 
 
 @dataclass(frozen=True)

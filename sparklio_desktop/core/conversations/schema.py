@@ -28,6 +28,12 @@ Shape (m001):
   the triggers have.
 * ``feedback``: implicit feedback on answers (copy, regenerate, edit), apart from the
   ledger's explicit stars and votes.
+
+m002 adds the context economy (docs/conversations.md, "What a follow-up sends") to
+``conversations``: ``send_everything`` (the opt-out: no trimming, no summary) and the
+running summary of the turns pushed out of the window: its text, how many of the thread's
+first turns it covers, the id of the last of them (an edit or another version above it
+makes the summary stale), and the model, ledger request and time that wrote it.
 """
 
 from __future__ import annotations
@@ -128,4 +134,20 @@ def m001_conversations(conn: sqlite3.Connection) -> None:
         )""",
         "CREATE INDEX ix_feedback_request ON feedback (request_id, kind)",
         "CREATE INDEX ix_feedback_turn ON feedback (turn_id)",
+    )
+
+
+@_register
+def m002_history_summary(conn: sqlite3.Connection) -> None:
+    """The conversation's opt-out from trimming and its running summary of older turns."""
+    _execute_all(
+        conn,
+        "ALTER TABLE conversations ADD COLUMN send_everything INTEGER NOT NULL DEFAULT 0"
+        " CHECK (send_everything IN (0, 1))",
+        "ALTER TABLE conversations ADD COLUMN summary_text TEXT",
+        "ALTER TABLE conversations ADD COLUMN summary_turns INTEGER CHECK (summary_turns >= 1)",
+        "ALTER TABLE conversations ADD COLUMN summary_through INTEGER",
+        "ALTER TABLE conversations ADD COLUMN summary_model TEXT",
+        "ALTER TABLE conversations ADD COLUMN summary_request_id TEXT",
+        "ALTER TABLE conversations ADD COLUMN summary_at TEXT",
     )

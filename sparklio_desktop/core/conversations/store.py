@@ -36,6 +36,7 @@ from sparklio_desktop.core.conversations.records import (
     FEEDBACK_KINDS,
     ROLES,
     Conversation,
+    ConversationContext,
     ConversationNotFound,
     ConversationsFileError,
     ConversationSummary,
@@ -44,6 +45,7 @@ from sparklio_desktop.core.conversations.records import (
 )
 from sparklio_desktop.core.conversations.schema import MIGRATIONS
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.history import HistorySummary
 from sparklio_desktop.core.ledger.plain_migrations import PlainStore, open_migrated
 from sparklio_desktop.core.ledger.sqlite_file import (
     file_error,
@@ -467,6 +469,74 @@ class ConversationStore(PlainStore):
                 {"start": start},
             ).fetchall()
         return tuple(Message(role="user" if role == "user" else "assistant", content=content) for role, content in rows)
+
+    # -- the context economy ---------------------------------------------------------------
+
+    def set_send_everything(self, conversation_id: str, on: bool) -> None:
+        """The conversation's opt-out: ``True`` sends every turn, no trimming, no summary."""
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id)
+            conn.execute("UPDATE conversations SET send_everything = ? WHERE id = ?", (int(bool(on)), full_id))
+
+    def save_summary(
+        self,
+        conversation_id: str,
+        summary: HistorySummary,
+        through_turn: int,
+        *,
+        model: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Keep the running summary of the thread's first ``summary.turns`` turns, the last
+        of which is ``through_turn`` (core/history_summary.py writes it)."""
+        if not isinstance(summary.text, str) or not summary.text.strip() or summary.turns < 1:
+            raise SparklioError("a conversation summary needs text and at least one turn")
+        with self._tx(write=True) as conn:
+            full_id = self._resolve(conn, conversation_id)
+            row = conn.execute("SELECT conversation_id FROM turns WHERE id = ?", (through_turn,)).fetchone()
+            if row is None or row[0] != full_id:
+                raise SparklioError(f"turn {through_turn} is not in conversation {full_id}")
+            conn.execute(
+                "UPDATE conversations SET summary_text = ?, summary_turns = ?, summary_through = ?,"
+                " summary_model = ?, summary_request_id = ?, summary_at = ? WHERE id = ?",
+                (summary.text.strip(), summary.turns, through_turn, model, request_id, _now_text(), full_id),
+            )
+
+    def context(self, conversation_id: str, *, before_turn: int | None = None) -> ConversationContext:
+        """The thread (or, with ``before_turn``, that turn's path before it) with its turn
+        ids and attachments, the running summary when it still matches the thread (the
+        turn it ends on is where it was), and the opt-out."""
+        with self._tx() as conn:
+            full_id = self._resolve(conn, conversation_id)
+            leaf, everything, text, turns, through = conn.execute(
+                "SELECT current_leaf, send_everything, summary_text, summary_turns, summary_through"
+                " FROM conversations WHERE id = ?",
+                (full_id,),
+            ).fetchone()
+            if before_turn is not None:
+                row = conn.execute(
+                    "SELECT conversation_id, parent_id FROM turns WHERE id = ?", (before_turn,)
+                ).fetchone()
+                if row is None or row[0] != full_id:
+                    raise SparklioError(f"turn {before_turn} is not in conversation {full_id}")
+                leaf = row[1]
+            rows = conn.execute(
+                f"{_PATH_UP} SELECT t.id, t.role, t.content, t.attachments_json FROM path"
+                " JOIN turns t ON t.id = path.id ORDER BY t.depth",
+                {"start": leaf},
+            ).fetchall()
+        ids = tuple(int(r[0]) for r in rows)
+        summary = None
+        if text and turns and 0 < int(turns) <= len(ids) and ids[int(turns) - 1] == through:
+            summary = HistorySummary(str(text), int(turns))
+        return ConversationContext(
+            conversation_id=full_id,
+            history=tuple(Message(role="user" if r[1] == "user" else "assistant", content=r[2]) for r in rows),
+            turn_ids=ids,
+            attachments=tuple(tuple(str(a) for a in json.loads(r[3])) for r in rows),
+            summary=summary,
+            send_everything=bool(everything),
+        )
 
     # -- search ----------------------------------------------------------------------------
 

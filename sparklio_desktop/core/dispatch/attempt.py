@@ -125,9 +125,9 @@ class ModelCaller:
         if model.provider == "diffusers":
             await self._generate_locally(model, request, state)
             return
-        await self._make_room(model)
         client = self._clients.client(model.provider)
         endpoint = self._access.endpoint(model)
+        await self._make_room(model, endpoint)
         names = {"provider": model.provider, "model": model.api_name}
         # Calls that are not streamed: the watchdog's whole-response limit is the speed class's
         # timeout; the transport's is set a little above it so the watchdog decides.
@@ -185,14 +185,15 @@ class ModelCaller:
             request.prompt, request.route.image_size or "", request.n_images, steps, **local
         )
 
-    async def _make_room(self, model: ModelSpec) -> None:
+    async def _make_room(self, model: ModelSpec, endpoint: Endpoint) -> None:
         """One GPU for Ollama and Stable Diffusion: a local model that needs memory first
-        asks the image engine to give it back."""
+        asks the image engine to give it back. The engine is told the Ollama host, so a
+        model on a LAN GPU box neither waits for nor evicts anything on this machine's card."""
         if model.provider != "ollama" or self._local_images is None or not model.vram_gb:
             return
         make_room: MakeRoom | None = getattr(self._local_images, "make_room_for_ollama", None)
         if make_room is not None:
-            await make_room(model.api_name, model.vram_gb)
+            await make_room(model.api_name, model.vram_gb, endpoint.base_url)
 
     async def _with_load_allowance(self, model: ModelSpec, endpoint: Endpoint, limits: StallLimits) -> StallLimits:
         """A local Ollama model that is not loaded reads its weights before its first token."""

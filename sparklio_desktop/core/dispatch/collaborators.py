@@ -3,7 +3,7 @@
 Why: the dispatcher's collaborators were ``Any``, so nothing said which of the ledger's
 or the budget's methods a run depends on, and mypy could not check a call to them. Each
 Protocol here is the part of one collaborator the dispatcher uses; the real classes
-(``LedgerStore``, ``BudgetGuard``, ``ResponseCache``, ``RoutePlanner``, ``KeyStore``,
+(``LedgerStore``, ``BudgetGuard``, ``ResponseCache`` or ``RedisResponseCache``, ``RoutePlanner``, ``KeyStore``,
 ``LazyStableDiffusion``) satisfy them structurally, and a test double needs only these
 methods. Nothing here is imported at run time except ``typing``.
 """
@@ -33,11 +33,16 @@ __all__ = [
 
 
 class AnswerCache(Protocol):
-    """Complete answers by cache key (core.cache.ResponseCache)."""
+    """Complete answers by cache key (core.cache.ResponseCache, the SQLite file, or
+    core.redis_cache.RedisResponseCache, a team's Redis): coroutines, so a networked
+    cache never blocks the loop; neither raises for its backend's sake. ``aclose``
+    releases the connections the running loop holds (the cache stays usable)."""
 
-    def get(self, key: str) -> CachedResponse | None: ...
+    async def aget(self, key: str) -> CachedResponse | None: ...
 
-    def put(self, key: str, response: CachedResponse, ttl_s: float) -> None: ...
+    async def aput(self, key: str, response: CachedResponse, ttl_s: float) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Budget(Protocol):
@@ -71,6 +76,8 @@ class AttemptLedger(Protocol):
         trace: Any,
         final_model_id: str | None = None,
         exploration: bool = False,
+        history_tokens_sent: int = 0,
+        history_tokens_saved: int = 0,
     ) -> None: ...
 
 
@@ -126,5 +133,6 @@ class ImageGallery(Protocol):
     def record(self, made: ImagesMade) -> RecordedImages: ...
 
 
-# An engine that shares the GPU with Ollama frees it before a local model is loaded.
-MakeRoom = Callable[[str, float], Awaitable[None]]
+# An engine that shares the GPU with Ollama frees it before a local model is loaded:
+# (Ollama name, VRAM in GB, the Ollama host it runs on; a LAN host's model needs no room here).
+MakeRoom = Callable[[str, float, str | None], Awaitable[None]]

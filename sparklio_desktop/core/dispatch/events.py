@@ -72,6 +72,10 @@ class RunResult:
     image_files: tuple[str, ...] = ()
     gallery_warning: str | None = None
     data: Any = None  # the answer parsed, when the request asked for JSON (RunRequest.json_output)
+    # A conversation's history: the tokens sent (kept turns and summary) and those trimming
+    # saved (the full history minus what was sent). docs/conversations.md.
+    history_tokens_sent: int = 0
+    history_tokens_saved: int = 0
 
     @property
     def ok(self) -> bool:
@@ -101,6 +105,8 @@ class RunResult:
             "embeddings": len(self.vectors),
             "gallery_ids": list(self.gallery_ids),
             "data": self.data,
+            "history_tokens_sent": self.history_tokens_sent,
+            "history_tokens_saved": self.history_tokens_saved,
         }
 
 

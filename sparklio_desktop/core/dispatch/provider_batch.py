@@ -118,6 +118,8 @@ class JobLedger(Protocol):
         trace: object,
         final_model_id: str | None = None,
         exploration: bool = False,
+        history_tokens_sent: int = 0,
+        history_tokens_saved: int = 0,
     ) -> None: ...
 
 

@@ -11,11 +11,11 @@ for, whichever front end built it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, cast
 
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.history import fit_history
+from sparklio_desktop.core.history import HISTORY_TOKEN_LIMIT, ContextWindow, HistorySummary, fit_context
 from sparklio_desktop.core.ledger.records import RUN_ID_LIMIT, is_run_id
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.routing.router import RouteRequest
@@ -36,7 +36,9 @@ class RunRequest:
     """One task to run: its :class:`RouteRequest` (task, options, prompt, attached images,
     image count and size, each held once there, so the decision the ledger stores is
     priced for exactly what runs) and what only the run needs. ``history`` holds earlier
-    turns of a conversation; local image settings (steps included) are ``image_options``.
+    turns of a conversation, all of them; ``window`` is what of them is sent (the task's
+    ``history_limit``, the conversation's ``history_summary`` and ``send_everything``,
+    core/history.py ``fit_context``); local image settings are ``image_options``.
     """
 
     route: RouteRequest
@@ -59,16 +61,36 @@ class RunRequest:
     # Ask for one JSON object following a schema (a template's ``output: json``): sent in each
     # provider's structured-output mode and checked when it arrives (docs/templates.md).
     json_output: JsonOutput | None = None
+    # The history's token limit: the task's ``context.max_history_tokens`` (the dispatcher
+    # fills it from the policy when a front end leaves it None; until then the first
+    # wave's fixed limit prices the route).
+    history_limit: int | None = None
+    # The conversation's running summary of its oldest turns, and its opt-out.
+    history_summary: HistorySummary | None = None
+    send_everything: bool = False
+    # Each history turn's attachment names (parallel to ``history``; may be empty): turns
+    # pushed out of the window have their images named in the context message.
+    history_attachments: tuple[tuple[str, ...], ...] = ()
+    window: ContextWindow = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.history:
-            # Send the recent turns that fit (core/history.py), and price the route for them
-            # (issue 12: a follow-up estimated at 44 input tokens was billed 766). Done here,
-            # once, for every front end, whatever count the front end's preview used.
-            sent, sent_tokens = fit_history(self.history)
-            object.__setattr__(self, "history", sent)
-            if self.route.history_tokens != sent_tokens:
-                object.__setattr__(self, "route", replace(self.route, history_tokens=sent_tokens))
+        # Send the recent turns that fit (core/history.py), and price the route for them
+        # (issue 12: a follow-up estimated at 44 input tokens was billed 766). Done here,
+        # once, for every front end, whatever count the front end's preview used.
+        if self.history_limit is not None and (
+            isinstance(self.history_limit, bool) or not isinstance(self.history_limit, int) or self.history_limit < 0
+        ):
+            raise SparklioError(f"a history limit is a whole number of tokens, not {self.history_limit!r}")
+        window = fit_context(
+            self.history,
+            HISTORY_TOKEN_LIMIT if self.history_limit is None else self.history_limit,
+            self.history_summary,
+            send_everything=self.send_everything,
+            attachments=self.history_attachments,
+        )
+        object.__setattr__(self, "window", window)
+        if self.route.history_tokens != window.sent_tokens:
+            object.__setattr__(self, "route", replace(self.route, history_tokens=window.sent_tokens))
         # ``images=0`` used to bill one DALL-E image (front ends add upper bounds).
         if not isinstance(self.route.prompt, str):
             raise SparklioError("a run needs a prompt")
@@ -87,6 +109,21 @@ class RunRequest:
             or self.max_output_tokens < 1
         ):
             raise SparklioError(f"the maximum output must be at least 1 token, not {self.max_output_tokens!r}")
+
+    @property
+    def history_sent(self) -> tuple[Message, ...]:
+        """The turns of ``history`` that are sent, oldest first."""
+        return cast(tuple[Message, ...], self.window.turns)
+
+    @property
+    def history_tokens_sent(self) -> int:
+        """Tokens of history sent: the kept turns and the summary message."""
+        return self.window.sent_tokens
+
+    @property
+    def history_tokens_saved(self) -> int:
+        """Tokens of the full history not sent (the full history minus what is sent)."""
+        return self.window.saved_tokens
 
     @property
     def prompt(self) -> str:

@@ -128,6 +128,8 @@ class _Run:
             exploration=self.decision.exploration,
             data=self.data if model is not None else None,
             attempts=tuple(self.attempts),
+            history_tokens_sent=self.request.history_tokens_sent,
+            history_tokens_saved=self.request.history_tokens_saved,
             **more,
         )
 
@@ -190,6 +192,7 @@ class Dispatcher:
 
     async def stream(self, request: RunRequest) -> AsyncIterator[Event]:
         request_id = request.request_id or uuid.uuid4().hex
+        request = self._with_history_limit(request)
         decision, chain = await self._plan(request)
         yield Routed(request_id, decision)
         answered: str | None = None
@@ -210,12 +213,29 @@ class Dispatcher:
                 trace=decision.to_dict(),
                 final_model_id=answered,
                 exploration=decision.exploration,
+                history_tokens_sent=request.history_tokens_sent,
+                history_tokens_saved=request.history_tokens_saved,
             )
 
     async def aclose(self) -> None:
-        await self._clients.aclose()
+        """Close the provider clients and release the cache's connections on this loop."""
+        try:
+            await self._clients.aclose()
+        finally:
+            if self.cache is not None:
+                await self.cache.aclose()
 
     # -- the steps -------------------------------------------------------------
+    def _with_history_limit(self, request: RunRequest) -> RunRequest:
+        """The request with its task's history limit (policy ``context.max_history_tokens``)
+        when its front end named none: every front end sends what the policy says."""
+        if not request.history or request.history_limit is not None:
+            return request
+        task = self.workspace.policy.tasks.get(request.route.task)
+        if task is None:
+            return request  # an unknown task: the planner says so
+        return replace(request, history_limit=task.context.max_history_tokens)
+
     async def _plan(self, request: RunRequest) -> tuple[RoutingDecision, list[str]]:
         """The decision (the planner the previews use: the same live state, session
         failures and ratings) and the chain to run: the decision's, or the forced model."""
@@ -244,7 +264,7 @@ class Dispatcher:
             yield Finished(run.result(model=None, error=f"No model fits: {reasons}"))
             return
         cache_key = self._cache_key(run, chain[0])
-        hit = self.cache.get(cache_key) if self.cache is not None and cache_key is not None else None
+        hit = await self.cache.aget(cache_key) if self.cache is not None and cache_key is not None else None
         if hit is not None and request.json_output is not None:
             try:
                 run.data = validate_answer(hit.output, request.json_output.schema)
@@ -399,7 +419,7 @@ class Dispatcher:
                     info = self._recorder.record(record.succeeded(attempt, state, state.elapsed()))
                     run.attempts.append(info)
                     if cache_key is not None and state.text:
-                        self._cache_answer(cache_key, run, info, state.text)
+                        await self._cache_answer(cache_key, run, info, state.text)
                     run.answer = (model.id, state)
                     return
         finally:
@@ -491,13 +511,13 @@ class Dispatcher:
             params["json_output"] = request.json_output.key()
         return cache_key(first_model, run.messages, params)
 
-    def _cache_answer(self, key: str, run: _Run, info: AttemptInfo, text: str) -> None:
+    async def _cache_answer(self, key: str, run: _Run, info: AttemptInfo, text: str) -> None:
         """Keep a complete answer of the chain's first model (never an error or a partial)."""
         ttl = self.workspace.policy.cache_ttl_s(run.decision.options.task)
         if self.cache is None or ttl is None:
             return
 
-        self.cache.put(
+        await self.cache.aput(
             key,
             CachedResponse(
                 model_id=info.model,
@@ -517,11 +537,15 @@ class Dispatcher:
         return f"Budget alert: {status.percent}% of the {status.month} budget spent ({spent} of {budget})."
 
     def _as_called(self, decision: RoutingDecision, model_id: str) -> ModelSpec:
-        """The catalog's model, with the installed Ollama tag the decision resolved it to."""
+        """The catalog's model, with the installed Ollama tag the decision resolved it to and,
+        when it runs on a LAN Ollama host, that host as its endpoint."""
         model = self.workspace.catalog[model_id]
         tag = decision.local_tags.get(model_id)
         if tag is not None and tag != model.api_name:
             model = model.model_copy(update={"api_name": tag})
+        host = decision.ollama_hosts.get(model_id)
+        if host is not None and not host.local:
+            model = model.model_copy(update={"base_url": host.url})
         return model
 
 
@@ -549,9 +573,12 @@ def correction_prompt(why: str) -> str:
 
 def _messages(system_prompt: str, request: RunRequest) -> list[Message]:
     messages: list[Message] = []
-    if system_prompt:
-        messages.append(Message("system", system_prompt))
-    messages.extend(request.history)
+    # The summary of the turns no longer sent (and the images they carried, by name) goes
+    # with the system prompt: one system message, which every provider takes.
+    system = "\n\n".join(part for part in (system_prompt, request.window.context_message) if part)
+    if system:
+        messages.append(Message("system", system))
+    messages.extend(request.history_sent)
     messages.append(Message("user", request.prompt, request.route.attachments))
     return messages
 

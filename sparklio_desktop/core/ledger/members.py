@@ -12,7 +12,7 @@ inside the team budget (core/budget.py). The member is, in this order:
 A member name is short printable text (1 to :data:`MEMBER_NAME_LIMIT` characters, no
 control characters, no surrounding spaces); the same rule checks the setting, the
 environment variable and the names of ``team.member_limits``. Rows written before
-migration ``m007_member_host`` belong to the OS user who wrote them (their ``user``
+migration ``m008_member_host`` belong to the OS user who wrote them (their ``user``
 column, which the default member is too) and have no host (``NULL``).
 """
 

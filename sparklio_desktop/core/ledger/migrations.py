@@ -470,7 +470,25 @@ def m006_run_id(conn: Connection) -> None:
 
 
 @LEDGER_MIGRATIONS.register
-def m007_member_host(conn: Connection) -> None:
+def m007_history_tokens(conn: Connection) -> None:
+    """A conversation's history on each request (docs/conversations.md): the tokens sent
+    (the kept turns and the summary) and the tokens trimming saved (the full history minus
+    what was sent). On ``decisions``, one row per request, so the attempts' append-only
+    guard and the daily rollup stay as they are; the month's saving in money is the saved
+    tokens at the answering attempt's input rate (core/ledger/reports.py). Rows written
+    before, and requests without history, read as zeros.
+    """
+    execute_all(
+        conn,
+        *(
+            f"ALTER TABLE decisions ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0 CHECK ({name} >= 0)"
+            for name in ("history_tokens_sent", "history_tokens_saved")
+        ),
+    )
+
+
+@LEDGER_MIGRATIONS.register
+def m008_member_host(conn: Connection) -> None:
     """Who sent each attempt and from where: ``member`` and ``host`` (team budgets, issue 16).
 
     Every attempt names its team member (``$SPARKLIO_MEMBER``, the setting ``team.member``,
@@ -522,7 +540,7 @@ def m007_member_host(conn: Connection) -> None:
         "DROP TRIGGER llm_usage_rollup",
         "DROP TRIGGER llm_usage_rollup_finish",
         "DROP TRIGGER llm_usage_append_only",
-        f"""CREATE TABLE usage_daily_m007 (
+        f"""CREATE TABLE usage_daily_m008 (
             day TEXT NOT NULL,
             user TEXT NOT NULL,
             member TEXT NOT NULL,
@@ -537,11 +555,11 @@ def m007_member_host(conn: Connection) -> None:
             saved_usd INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY ({dims})
         ) WITHOUT ROWID""",
-        f"""INSERT INTO usage_daily_m007 ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)
+        f"""INSERT INTO usage_daily_m008 ({dims}, attempts, requests, fallbacks, cost_usd, saved_usd)
             SELECT day, user, user, model_id, provider, task_type, outcome, attempts, requests,
                    fallbacks, cost_usd, saved_usd FROM usage_daily""",
         "DROP TABLE usage_daily",
-        "ALTER TABLE usage_daily_m007 RENAME TO usage_daily",
+        "ALTER TABLE usage_daily_m008 RENAME TO usage_daily",
         f"""CREATE TABLE usage_monthly (
             month TEXT NOT NULL,
             member TEXT NOT NULL,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from sparklio_desktop.core.ledger import reports, reservations
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, newer_detail
-from sparklio_desktop.core.ledger.records import RequestSummary, SpendSummary
+from sparklio_desktop.core.ledger.records import HistorySaving, RequestSummary, SpendSummary
 from sparklio_desktop.core.ledger.sqlite_file import (
     BUSY_TIMEOUT_MS,
     LABEL,
@@ -149,6 +150,18 @@ class LedgerReader:
         with self._read() as db:
             return reservations.member_snapshot(db, month, member)
 
+    def history_saving(self, month: str, user: str | None = None) -> HistorySaving:
+        """The month's conversation history saving, in a read of its own (core/ledger/reports.py)."""
+        try:
+            with self._read() as db:
+                return reports.history_saving(db, month, user)
+        except DatabaseFileError as exc:
+            if exc.problem != "damaged":
+                raise
+            if self._db.in_transaction:  # the read's COMMIT failed on the damaged page
+                self._db.execute("ROLLBACK")
+            return reports.damaged_history(exc)
+
     def spend_summary(
         self,
         month: str,
@@ -158,7 +171,8 @@ class LedgerReader:
         member: str | None = None,
     ) -> SpendSummary:
         with self._read() as db:
-            return reports.spend_summary(db, month, local_providers, user, member)
+            summary = reports.spend_summary(db, month, local_providers, user, member)
+        return replace(summary, history=self.history_saving(month, user))
 
     def daily_spend(self, month: str, user: str | None = None, member: str | None = None) -> list[tuple[date, Decimal]]:
         with self._read() as db:

@@ -126,7 +126,7 @@ class AttemptRecord:
     run_id: str | None = None
     # Who sent it and from which machine (core/ledger/members.py). None: the store that
     # writes the row fills in its own member and host; read back, a row from before
-    # m007 has its user as member and no host.
+    # m008 has its user as member and no host.
     member: str | None = None
     host: str | None = None
 
@@ -197,6 +197,9 @@ class Decision:
     trace: Any  # the router's trace, parsed back from JSON
     final_model_id: str | None
     exploration: bool
+    # A conversation's history: tokens sent (kept turns and summary), and saved by trimming.
+    history_tokens_sent: int = 0
+    history_tokens_saved: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ class RequestSummary:
     prompt_preview: str | None  # None when no decision was recorded
     run_id: str | None = None  # the recipe run or batch it belongs to
     member: str | None = None  # who sent it (its first attempt's member)
-    host: str | None = None  # the machine it ran on (None: written before m007)
+    host: str | None = None  # the machine it ran on (None: written before m008)
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,24 @@ class MemberSpend:
 
 
 @dataclass(frozen=True)
+class HistorySaving:
+    """A month of conversation history trimming: tokens sent and saved, the saving at the
+    answering models' input rates, and the summarising calls that made it possible (they
+    are ledger rows too, counted in the spend; ``net_saved_usd`` takes them off)."""
+
+    tokens_sent: int = 0
+    tokens_saved: int = 0
+    saved_usd: Decimal = Decimal(0)
+    summary_calls: int = 0
+    summary_cost_usd: Decimal = Decimal(0)
+    error: str | None = None  # the request rows could not be read (a damaged ledger): no figures
+
+    @property
+    def net_saved_usd(self) -> Decimal:
+        return self.saved_usd - self.summary_cost_usd
+
+
+@dataclass(frozen=True)
 class SpendSummary:
     """A month of spending, as the spend panel shows it (UTC month)."""
 
@@ -253,6 +274,7 @@ class SpendSummary:
     attempts: int
     fallback_rate: float  # share of requests that needed a second model
     daily: list[tuple[date, Decimal]]  # every day of the month, zero where none
-    # Each team member's part of the month, biggest spender first (m007); their spent
+    # Each team member's part of the month, biggest spender first (m008); their spent
     # sums add up to ``spent_usd``.
     by_member: dict[str, MemberSpend] = field(default_factory=dict)
+    history: HistorySaving = HistorySaving()  # conversation history trimming (docs/conversations.md)

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.ledger.money import from_picodollars, parse_utc, picodollars_text, utc_iso
 from sparklio_desktop.core.ledger.months import day_bounds_text, month_bounds, month_days
-from sparklio_desktop.core.ledger.records import LocalCloudSplit, MemberSpend, RequestSummary, SpendSummary
+from sparklio_desktop.core.ledger.records import (
+    HistorySaving,
+    LocalCloudSplit,
+    MemberSpend,
+    RequestSummary,
+    SpendSummary,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -160,6 +166,60 @@ def spend_summary(
             name: MemberSpend(from_picodollars(picos), n_requests, n_attempts)
             for name, (picos, n_requests, n_attempts) in sorted(members.items(), key=lambda kv: (-kv[1][0], kv[0]))
         },
+    )
+
+
+def damaged_history(error: BaseException) -> HistorySaving:
+    """The figures of a month whose request rows cannot be read: none, and why."""
+    return HistorySaving(error=f"{error}")
+
+
+# The ledger run id of the calls that write a conversation's running summary
+# (core/history_summary.py): ``summary-<conversation id>``.
+SUMMARY_RUN_PREFIX = "summary-"
+_MILLION = Decimal(1_000_000)
+
+
+def history_saving(conn: SqlConnection, month: str, user: str | None = None) -> HistorySaving:
+    """What trimming conversations' history saved in the UTC month, and what writing their
+    summaries cost (docs/conversations.md). The saving in money is each answered request's
+    saved tokens at the input rate its answering attempt was billed at (exact: summed per
+    rate, in Decimal). It reads the request rows, not the daily rollup, so the reader and
+    the store run it in a read of its own: a damaged row there leaves the month's spend
+    readable (:func:`damaged_history`)."""
+    start, end = (utc_iso(bound) for bound in month_bounds(month))
+    who, params = ("", [start, end]) if user is None else (" AND d.user = ?", [start, end, user])
+    saved_tokens = 0
+    saved_usd = _ZERO
+    for rate, tokens in rows(
+        conn,
+        "SELECT u.price_input_per_mtok, SUM(d.history_tokens_saved) FROM decisions AS d"
+        " JOIN llm_usage AS u ON u.request_id = d.request_id AND u.outcome = 'ok'"
+        f" WHERE d.ts_utc >= ? AND d.ts_utc < ? AND d.history_tokens_saved > 0{who}"
+        " GROUP BY u.price_input_per_mtok",
+        params,
+    ):
+        saved_tokens += int(tokens)
+        if rate is not None:
+            saved_usd += from_picodollars(rate) * int(tokens) / _MILLION
+    [(sent,)] = rows(
+        conn,
+        f"SELECT COALESCE(SUM(d.history_tokens_sent), 0) FROM decisions AS d WHERE d.ts_utc >= ? AND d.ts_utc < ?{who}",
+        params,
+    )
+    by = "" if user is None else " AND user = ?"
+    [(calls, cost)] = rows(
+        conn,
+        "SELECT COUNT(DISTINCT request_id), COALESCE(SUM(cost_usd), 0) FROM llm_usage"
+        f" WHERE run_id >= ? AND run_id < ? AND ts_utc >= ? AND ts_utc < ?{by}",
+        [SUMMARY_RUN_PREFIX, SUMMARY_RUN_PREFIX[:-1] + chr(ord(SUMMARY_RUN_PREFIX[-1]) + 1), *params],
+    )
+    return HistorySaving(
+        tokens_sent=int(sent),
+        tokens_saved=saved_tokens,
+        saved_usd=saved_usd,
+        summary_calls=int(calls),
+        summary_cost_usd=from_picodollars(cost),
     )
 
 

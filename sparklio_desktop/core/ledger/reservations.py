@@ -44,7 +44,7 @@ _CLOSE_ATTEMPT = (
 # The same sum as core.ledger.reports.month_spend (the usage_monthly rollup, UTC months).
 _MONTH_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ?"
 _RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ?"
-# One member's part of both (m007): their rollup rows and their outstanding holds.
+# One member's part of both (m008): their rollup rows and their outstanding holds.
 _MEMBER_SPEND = "SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ? AND member = ?"
 _MEMBER_RESERVED = "SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ? AND member = ?"
 _RESERVE = (

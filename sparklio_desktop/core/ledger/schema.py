@@ -70,7 +70,7 @@ llm_usage = Table(
     Column("price_tier_above_tokens", Integer),
     # Added by m006_run_id: the recipe run or batch the attempt belongs to (NULL: none).
     Column("run_id", Text),
-    # Added by m007_member_host: the team member who sent it and the host it ran on
+    # Added by m008_member_host: the team member who sent it and the host it ran on
     # (core/ledger/members.py). Rows from before: member = their user, host NULL.
     Column("member", Text),
     Column("host", Text),
@@ -88,6 +88,9 @@ decisions = Table(
     Column("trace_json", Text, nullable=False),
     Column("final_model_id", Text),
     Column("exploration", Boolean, nullable=False),
+    # Added by m007_history_tokens: a conversation's history sent, and saved by trimming.
+    Column("history_tokens_sent", Integer, nullable=False),
+    Column("history_tokens_saved", Integer, nullable=False),
 )
 
 comparisons = Table(
@@ -124,7 +127,7 @@ budget_reservations = Table(
     Column("created_utc", UtcDateTime, nullable=False),  # for people; never used to expire it
     Column("owner_pid", Integer),  # m004: the process holding it (see core.ledger.owners)
     Column("owner_start", Text),
-    Column("member", Text),  # m007: whose limit it counts against (NULL: before m007)
+    Column("member", Text),  # m008: whose limit it counts against (NULL: before m008)
 )
 
 alerts = Table(
@@ -141,7 +144,7 @@ usage_daily = Table(
     metadata,
     Column("day", Text, primary_key=True),
     Column("user", Text, primary_key=True),
-    Column("member", Text, primary_key=True),  # m007
+    Column("member", Text, primary_key=True),  # m008
     Column("model_id", Text, primary_key=True),
     Column("provider", Text, primary_key=True),
     Column("task_type", Text, primary_key=True),
@@ -153,7 +156,7 @@ usage_daily = Table(
     Column("saved_usd", Money, nullable=False),
 )
 
-# Added by m007_member_host: the same rollup per UTC month ('YYYY-MM'), by member; the
+# Added by m008_member_host: the same rollup per UTC month ('YYYY-MM'), by member; the
 # spend breakdowns and the budget's month sums read it (a month is a few thousand rows).
 usage_monthly = Table(
     "usage_monthly",

@@ -25,7 +25,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -48,6 +48,7 @@ from sparklio_desktop.core.ledger.records import (
     IN_FLIGHT,
     AttemptRecord,
     Decision,
+    HistorySaving,
     LedgerError,
     RequestSummary,
     SpendSummary,
@@ -55,6 +56,7 @@ from sparklio_desktop.core.ledger.records import (
     current_user,
 )
 from sparklio_desktop.core.ledger.schema import decisions, llm_usage
+from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError
 from sparklio_desktop.core.provider_table import LOCAL_PROVIDERS
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.settings import paths
@@ -297,6 +299,8 @@ class LedgerStore(LedgerFileStore):
         exploration: bool = False,
         user: str | None = None,
         ts_utc: datetime | None = None,
+        history_tokens_sent: int = 0,
+        history_tokens_saved: int = 0,
     ) -> None:
         """Keep the routing decision; recording it again updates it (time and user stay).
 
@@ -330,6 +334,8 @@ class LedgerStore(LedgerFileStore):
             "trace_json": trace_json,
             "final_model_id": final_model_id,
             "exploration": exploration,
+            "history_tokens_sent": max(0, int(history_tokens_sent)),
+            "history_tokens_saved": max(0, int(history_tokens_saved)),
         }
         statement = sqlite_insert(decisions).values(values)
         statement = statement.on_conflict_do_update(
@@ -418,7 +424,18 @@ class LedgerStore(LedgerFileStore):
     ) -> SpendSummary:
         """The month's figures, of the whole team or of one ``member``."""
         with self._read() as conn:
-            return reports.spend_summary(conn, month, local_providers, user, member)
+            summary = reports.spend_summary(conn, month, local_providers, user, member)
+        return replace(summary, history=self.history_saving(month, user))
+
+    def history_saving(self, month: str, user: str | None = None) -> HistorySaving:
+        """The month's conversation history saving, in a read of its own (core/ledger/reports.py)."""
+        try:
+            with self._read() as conn:
+                return reports.history_saving(conn, month, user)
+        except DatabaseFileError as exc:  # the engine's handle_error hook raised it
+            if exc.problem != "damaged":
+                raise
+            return reports.damaged_history(exc)
 
     def daily_spend(self, month: str, user: str | None = None) -> list[tuple[date, Decimal]]:
         with self._read() as conn:

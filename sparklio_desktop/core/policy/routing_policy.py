@@ -117,6 +117,14 @@ class TaskDefaults(_Strict):
     quality: QualityTarget | None = None
 
 
+class ContextRules(_Strict):
+    """How much of a conversation a task's follow-up carries (docs/conversations.md,
+    "What a follow-up sends"): the history's token limit; older turns are summarised."""
+
+    # The first wave's fixed limit (core/history.py HISTORY_TOKEN_LIMIT) when a task names none.
+    max_history_tokens: int = Field(default=6_000, ge=0, le=bounds.MAX_INPUT_TOKENS)
+
+
 class TaskSpec(_Strict):
     description: str
     complexity: Complexity | None = None
@@ -129,6 +137,7 @@ class TaskSpec(_Strict):
     cache: Literal["static", "dynamic", "none"] = "static"
     defaults: TaskDefaults = TaskDefaults()
     system_prompt: str = ""
+    context: ContextRules = ContextRules()
 
     @property
     def chain(self) -> list[str]:
@@ -279,6 +288,13 @@ def _check_references(doc: YamlDocument, policy: Policy, catalog: Catalog) -> No
         if task.capability is Capability.TEXT or task.capability is Capability.VISION:
             if task.complexity is None:
                 problems.append(doc.error(("tasks", task_name), "a text or vision task needs a complexity"))
+        elif "context" in task.model_fields_set:
+            problems.append(
+                doc.error(
+                    ("tasks", task_name, "context"),
+                    f"only text and vision tasks carry a conversation ('{task_name}' is {task.capability.value})",
+                )
+            )
     if problems:
         raise ConfigErrors(problems)
 

@@ -187,6 +187,7 @@ def route_request(
         image_size=step.size if generates else None,
         attachments=attachments,
         explore=False,
+        system_prompt=step.system,  # a step from a template: its system prompt instead of the task's
     )
 
 

@@ -52,6 +52,7 @@ from sparklio_desktop.core.recipes.run_state import (
 )
 from sparklio_desktop.core.recipes.schema import Recipe, RecipeStep
 from sparklio_desktop.core.recipes.templates import steps_used
+from sparklio_desktop.core.structured_output import JsonOutput
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.dispatch import RunRequest, RunResult
@@ -273,9 +274,13 @@ class _Schedule:
         if kind in (Capability.TEXT.value, Capability.VISION.value):
             cap = max(MIN_OUTPUT_CAP, 2 * expected_output_tokens(policy, step))
         request_id = step_request_id(self.state.run_id)
+        json_output = None
+        if step.output_schema is not None:  # a JSON template's step: asked for, and checked, as JSON
+            json_output = JsonOutput(step.template or step.id, step.output_schema)
         request = RunRequest(
-            route=route, max_output_tokens=cap, request_id=request_id, run_id=self.state.run_id, origin="recipe"
-        )
+            route=route, max_output_tokens=cap, request_id=request_id, run_id=self.state.run_id, origin="recipe",
+            json_output=json_output,
+        )  # fmt: skip
         record.status, record.request_id, record.error = "running", request_id, None
         record.request_ids.append(request_id)
         self.state.save()  # a crash from here on: the step is unfinished and is sent again on resume

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -68,6 +68,11 @@ class RecipeStep(_Strict):
     size: str | None = Field(default=None, pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
     unavailable: str | None = Field(default=None, min_length=1)
     reference_cost_usd: Decimal | None = Field(default=None, ge=0, le=1000)
+    # A step may name a prompt template (step_templates.py writes out its prompt, task,
+    # route options, system prompt and JSON schema before validation).
+    template: Identifier | None = None
+    system: str | None = Field(default=None, min_length=1, max_length=20_000)
+    output_schema: dict[str, Any] | None = None
 
 
 class Recipe(_Strict):
@@ -109,30 +114,34 @@ def _check(doc: YamlDocument, recipe: Recipe, tasks: Collection[str] | None) -> 
         if tasks is not None and step.unavailable is None and step.task not in tasks:
             known = ", ".join(sorted(tasks))
             problems.append(doc.error((*where, "task"), f"unknown task '{step.task}' (the policy has: {known})"))
+        # A templated step's placeholders come from its vars (step_templates.py): point there.
+        text_field = "prompt" if step.template is None else "vars"
         try:
             placeholders = parse_template(step.prompt)
         except TemplateError as exc:
-            problems.append(doc.error((*where, "prompt"), str(exc)))
+            problems.append(doc.error((*where, text_field), str(exc)))
             placeholders = []
         for ph in placeholders:
             if ph.input is not None and ph.input not in seen_inputs:
-                problems.append(doc.error((*where, "prompt"), f"'{{{ph.text}}}': no input named '{ph.input}'"))
+                problems.append(doc.error((*where, text_field), f"'{{{ph.text}}}': no input named '{ph.input}'"))
             elif ph.step is not None:
                 if ph.step == step.id:
-                    problems.append(doc.error((*where, "prompt"), f"'{{{ph.text}}}': a step cannot use its own output"))
+                    problems.append(
+                        doc.error((*where, text_field), f"'{{{ph.text}}}': a step cannot use its own output")
+                    )
                 elif ph.step in earlier:
                     if earlier[ph.step].unavailable is not None:
                         problems.append(
-                            doc.error((*where, "prompt"), f"'{{{ph.text}}}': step '{ph.step}' is unavailable")
+                            doc.error((*where, text_field), f"'{{{ph.text}}}': step '{ph.step}' is unavailable")
                         )
                 elif ph.step in later:
                     problems.append(
                         doc.error(
-                            (*where, "prompt"), f"'{{{ph.text}}}': step '{ph.step}' runs later (forward reference)"
+                            (*where, text_field), f"'{{{ph.text}}}': step '{ph.step}' runs later (forward reference)"
                         )
                     )
                 else:
-                    problems.append(doc.error((*where, "prompt"), f"'{{{ph.text}}}': no step '{ph.step}'"))
+                    problems.append(doc.error((*where, text_field), f"'{{{ph.text}}}': no step '{ph.step}'"))
         earlier[step.id] = step
     if problems:
         raise ConfigErrors(problems)
@@ -144,8 +153,13 @@ def parse_recipe(doc: YamlDocument, tasks: Collection[str] | None = None) -> Rec
     ``tasks``: the policy's task names, to refuse unknown ones (``None``: not checked)."""
     if not isinstance(doc.data, dict):
         raise ConfigError(doc.path, 1, "", "a recipe is a mapping (name, title, inputs, steps)")
+    from sparklio_desktop.core.recipes.step_templates import resolve_step_templates
+
+    data, problems = resolve_step_templates(doc, tasks)
+    if problems:
+        raise ConfigErrors(problems)
     try:
-        recipe = Recipe.model_validate(doc.data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise validation_errors(doc, exc) from None
     _check(doc, recipe, tasks)

@@ -18,6 +18,7 @@ from sparklio_desktop.core.money import json_usd
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.policy.families import Resolution
+    from sparklio_desktop.core.routing.ollama_hosts import OllamaHost
 
 
 class Rule(str, Enum):
@@ -296,6 +297,7 @@ class RoutingDecision:
         "notes",
         "local_tags",
         "families",
+        "ollama_hosts",
         "_source",
         "_explanation",
     )
@@ -307,6 +309,8 @@ class RoutingDecision:
     notes: tuple[str, ...]
     local_tags: Mapping[str, str]  # chain's local model id -> the installed Ollama tag the request is sent with
     families: tuple[Resolution, ...]  # how the task table's family references resolved (core/policy/families.py)
+    # chain's local model id -> the Ollama host the request is sent to (several hosts configured)
+    ollama_hosts: Mapping[str, OllamaHost]
     _source: CandidateSource
     _explanation: str | None
 
@@ -320,9 +324,11 @@ class RoutingDecision:
         notes: tuple[str, ...] = (),
         local_tags: Mapping[str, str] | None = None,
         families: tuple[Resolution, ...] = (),
+        ollama_hosts: Mapping[str, OllamaHost] | None = None,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "families", families)
+        set_(self, "ollama_hosts", ollama_hosts if ollama_hosts is not None else {})
         set_(self, "options", options)
         set_(self, "chain", chain)
         set_(self, "estimate", estimate)
@@ -394,7 +400,7 @@ class RoutingDecision:
     def to_dict(self, *, all_candidates: bool = False) -> dict[str, Any]:
         """The trace as JSON values; see the class docstring for what it keeps."""
         candidates = self.candidates if all_candidates else self.top_candidates()
-        return {
+        trace: dict[str, Any] = {
             "options": self.options.to_dict(),
             "chain": list(self.chain),
             "candidates": [c.to_dict() for c in candidates],
@@ -408,6 +414,9 @@ class RoutingDecision:
             "local_tags": dict(self.local_tags),
             "families": [r.to_dict() for r in self.families],
         }
+        if self.ollama_hosts:  # several Ollama hosts: where each local model of the chain runs
+            trace["ollama_hosts"] = {model_id: host.to_dict() for model_id, host in self.ollama_hosts.items()}
+        return trace
 
 
 def _no_fit(candidates: Iterable[Candidate], capability: str) -> tuple[str, ...]:

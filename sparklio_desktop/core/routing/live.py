@@ -12,20 +12,27 @@ short timeout through the standard library, so no SDK is imported.
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from sparklio_desktop.core.policy.catalog import Catalog
-from sparklio_desktop.core.provider_table import OLLAMA_DEFAULT_PORT, ROWS, base_url_from_env
+from sparklio_desktop.core.provider_table import ROWS
 from sparklio_desktop.core.routing.decision import Rule
 from sparklio_desktop.core.routing.live_state import LiveState
+from sparklio_desktop.core.routing.ollama_hosts import (
+    PROBE_TIMEOUT_S,
+    HostProbe,
+    OllamaHost,
+    choose_host,
+    configured_ollama_hosts,
+    fetch_loaded,
+    fetch_tags,
+    ollama_base_url,
+    probe_ollama_hosts,
+)
 from sparklio_desktop.core.settings import paths
 from sparklio_desktop.core.settings.config import effective_base_url
 from sparklio_desktop.core.settings.key_index import has_key_fast, key_name_for
@@ -34,31 +41,13 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.settings.config import Settings
     from sparklio_desktop.core.workspace import Workspace
 
+__all__ = [
+    "SD_SUFFIXES", "build_live_state", "custom_key_names", "normalize_ollama_tag", "ollama_base_url",
+    "ollama_hosts_of", "ollama_loaded", "ollama_tags", "probe_machine", "resolve_local_tags",
+    "resolve_ollama_tag", "sd_checkpoint_present",
+]  # fmt: skip
+
 SD_SUFFIXES = (".safetensors",)
-
-
-def ollama_base_url(host: str | None = None) -> str:
-    """``host``, else ``OLLAMA_HOST``, else the default host (the Ollama row's, core/provider_table.py),
-    spelled ``scheme://host:port[/path]`` the way the Ollama SDK reads it, so the probe asks the
-    server the chat path calls: no scheme means port 11434, ``http://`` without a port 80 and
-    ``https://`` 443 (the SDK's ``_parse_host``; tests/core/test_ollama_host.py holds the two
-    side by side). A port that is not a number falls back to the scheme's default."""
-    host = (host or base_url_from_env("ollama") or ROWS["ollama"].default_host or "").strip()
-    scheme, sep, rest = host.partition("://")
-    if not sep:
-        scheme, rest, default_port = "http", host, OLLAMA_DEFAULT_PORT
-    else:
-        scheme = scheme.lower()
-        default_port = 443 if scheme == "https" else 80
-    split = urlsplit(f"{scheme}://{rest}")
-    try:
-        port = split.port or default_port
-    except ValueError:
-        port = default_port
-    name = split.hostname or "127.0.0.1"
-    if ":" in name:  # an IPv6 address
-        name = f"[{name}]"
-    return f"{scheme}://{name}:{port}{split.path.rstrip('/')}"
 
 
 _REGISTRY_PREFIX = "registry.ollama.ai/library/"
@@ -103,24 +92,9 @@ def resolve_ollama_tag(api_name: str, installed: Mapping[str, str]) -> str | Non
     return (latest or same)[0]
 
 
-def ollama_tags(host: str | None = None, timeout_s: float = 0.3) -> dict[str, str] | None:
+def ollama_tags(host: str | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, str] | None:
     """The models pulled on Ollama (name -> digest), or ``None`` when it cannot be reached."""
-    url = ollama_base_url(host) + "/api/tags"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - local service
-            payload = json.load(response)
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
-    tags: dict[str, str] = {}
-    models = payload.get("models") if isinstance(payload, dict) else None
-    for entry in models if isinstance(models, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        name = entry.get("model") or entry.get("name")
-        if isinstance(name, str) and name:
-            digest = entry.get("digest")
-            tags[name] = digest if isinstance(digest, str) else ""
-    return tags
+    return fetch_tags(ollama_base_url(host), timeout_s)[0]
 
 
 def resolve_local_tags(catalog: Catalog, installed: Mapping[str, str]) -> dict[str, str]:
@@ -134,22 +108,15 @@ def resolve_local_tags(catalog: Catalog, installed: Mapping[str, str]) -> dict[s
     return resolved
 
 
-def ollama_loaded(name: str, host: str | None = None, timeout_s: float = 0.3) -> bool | None:
+def ollama_loaded(name: str, host: str | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> bool | None:
     """Whether Ollama has ``name`` loaded in memory now (``/api/ps``); ``None`` when it
     cannot be asked. A model that is not loaded must be read from disk before its
     first token, which the dispatcher's first-token limit allows for."""
-    url = ollama_base_url(host) + "/api/ps"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - local service
-            payload = json.load(response)
-    except (OSError, ValueError, urllib.error.URLError):
+    loaded = fetch_loaded(ollama_base_url(host), timeout_s)
+    if loaded is None:
         return None
     wanted = {name, name + ":latest"} if ":" not in name else {name}
-    models = payload.get("models") if isinstance(payload, dict) else None
-    for entry in models if isinstance(models, list) else []:
-        if isinstance(entry, dict) and (entry.get("model") in wanted or entry.get("name") in wanted):
-            return True
-    return False
+    return bool(wanted & loaded)
 
 
 def sd_checkpoint_present(folders: Iterable[Path]) -> bool:
@@ -173,20 +140,32 @@ def build_live_state(
     budget_usd: Decimal | None = None,
     at_cap: str = "local_only",
     key_names: Mapping[str, str] | None = None,
+    ollama_hosts: Sequence[HostProbe] | None = None,
 ) -> LiveState:
     """Combine availability facts into the router's ``LiveState``.
 
     ``ollama_models``: the installed names (with their digests, when known); each local
-    model is resolved to the tag it runs as (:func:`resolve_ollama_tag`). The spend
-    arguments are for tests that fix it; the route planner adds the ledger's."""
+    model is resolved to the tag it runs as (:func:`resolve_ollama_tag`). ``ollama_hosts``:
+    what each of several Ollama hosts answered (core/routing/ollama_hosts.py); when given,
+    it replaces ``ollama_models`` and each local model goes to the host that serves it
+    (:func:`~sparklio_desktop.core.routing.ollama_hosts.choose_host`). The spend arguments
+    are for tests that fix it; the route planner adds the ledger's."""
     unavailable: dict[str, tuple[Rule, str]] = {}
+    if ollama_hosts is not None and len(ollama_hosts) == 1:
+        ollama_models, ollama_hosts = ollama_hosts[0].tags, None  # one host: as a single-host install
     installed = None
     if ollama_models is not None:
         installed = dict(ollama_models) if isinstance(ollama_models, Mapping) else dict.fromkeys(ollama_models, "")
     local_tags = resolve_local_tags(catalog, installed) if installed is not None else {}
+    served_by: dict[str, OllamaHost] = {}
+    if ollama_hosts is not None:
+        local_tags, served_by, missing = _serve_from_hosts(catalog, ollama_hosts)
+        unavailable.update(missing)
     for model in catalog.values():
         if model.provider == "ollama":
-            if installed is None:
+            if ollama_hosts is not None:
+                pass  # decided by _serve_from_hosts
+            elif installed is None:
                 unavailable[model.id] = (Rule.UNREACHABLE, "Ollama is not running (start it with `ollama serve`)")
             elif model.id not in local_tags:
                 unavailable[model.id] = (Rule.NOT_INSTALLED, f"pull it with `ollama pull {model.api_name}`")
@@ -201,12 +180,51 @@ def build_live_state(
             if not has_key.get(name, False):
                 unavailable[model.id] = (Rule.NO_API_KEY, f"set one with `sparklio keys set {name}`")
     return LiveState(
-        unavailable=unavailable, spent_usd=spent_usd, budget_usd=budget_usd, at_cap=at_cap, local_tags=local_tags
+        unavailable=unavailable,
+        spent_usd=spent_usd,
+        budget_usd=budget_usd,
+        at_cap=at_cap,
+        local_tags=local_tags,
+        ollama_hosts=served_by,
     )
 
 
+def _serve_from_hosts(
+    catalog: Catalog, probes: Sequence[HostProbe]
+) -> tuple[dict[str, str], dict[str, OllamaHost], dict[str, tuple[Rule, str]]]:
+    """Each Ollama model's host and tag there, from every host's own answer; the models no
+    host that answers has, with the reason (naming the hosts that did not answer)."""
+    tags: dict[str, str] = {}
+    hosts: dict[str, OllamaHost] = {}
+    missing: dict[str, tuple[Rule, str]] = {}
+    down = [p for p in probes if not p.reachable]
+    silent = "; ".join(f"Ollama host {p.host.label} {p.reason}" for p in down)
+    answering = " or ".join(p.host.label for p in probes if p.reachable)
+    for model in catalog.values():
+        if model.provider != "ollama":
+            continue
+        chosen = choose_host(probes, resolve_ollama_tag, model.api_name)
+        if chosen is not None:
+            probe, tag = chosen
+            tags[model.id], hosts[model.id] = tag, probe.host
+        elif not answering:
+            missing[model.id] = (Rule.UNREACHABLE, f"no Ollama host answers: {silent}")
+        elif down:
+            missing[model.id] = (Rule.UNREACHABLE, f"not on {answering}, and {silent}")
+        else:
+            missing[model.id] = (Rule.NOT_INSTALLED, f"pull it with `ollama pull {model.api_name}` on {answering}")
+    return tags, hosts, missing
+
+
+def ollama_hosts_of(settings: Settings | None) -> tuple[OllamaHost, ...]:
+    """The Ollama hosts the settings name: the local one first (core/routing/ollama_hosts.py)."""
+    if settings is None:
+        return configured_ollama_hosts()
+    return configured_ollama_hosts(settings.providers.ollama.host, settings.providers.ollama.hosts)
+
+
 def probe_machine(workspace: Workspace, settings: Settings | None = None) -> LiveState:
-    """Look at this machine now: keys, Ollama's installed tags, SD weights.
+    """Look at this machine now: keys, each Ollama host's installed tags, SD weights.
 
     Only the machine's facts: this session's failures, the month's spend and the ratings
     are added by the route planner (core/routing/planner.py), the one owner of the live state."""
@@ -215,9 +233,10 @@ def probe_machine(workspace: Workspace, settings: Settings | None = None) -> Liv
     providers = {m.provider for m in catalog.values() if not m.local}
     key_names = custom_key_names(catalog, settings)
     has_key = {name: has_key_fast(name) for name in providers | set(key_names.values())}
-    ollama = ollama_tags(settings.providers.ollama.host)
+    probes = probe_ollama_hosts(ollama_hosts_of(settings))  # all at once, each with a short timeout
     folders = [paths.data_dir() / "weights" / "sd", *map(Path, settings.local.sd_weight_dirs)]
-    return build_live_state(catalog, has_key, ollama, sd_checkpoint_present(folders), key_names=key_names)
+    sd = sd_checkpoint_present(folders)
+    return build_live_state(catalog, has_key, None, sd, key_names=key_names, ollama_hosts=probes)
 
 
 def custom_key_names(catalog: Catalog, settings: Settings) -> dict[str, str]:

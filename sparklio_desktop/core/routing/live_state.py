@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sparklio_desktop.core.routing.decision import Rule
+from sparklio_desktop.core.routing.ollama_hosts import OllamaHost
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class LiveState:
     rating_votes: Mapping[str, int] = field(default_factory=dict)
     # local model id -> the installed Ollama tag it runs as (core.routing.live.resolve_ollama_tag)
     local_tags: Mapping[str, str] = field(default_factory=dict)
+    # local model id -> the Ollama host that serves it, when several hosts are configured
+    # (core.routing.ollama_hosts); empty with one host, whose models all run on it
+    ollama_hosts: Mapping[str, OllamaHost] = field(default_factory=dict)
 
     @property
     def capped(self) -> bool:

@@ -250,9 +250,12 @@ class Router:
         estimate = self._estimate(request, usage, scored, index[chain[0]] if chain else None)
         notes = ("The monthly budget is spent and the policy stops paid requests.",) if stop_at_cap else ()
         local_tags = {m: live.local_tags[m] for m in chain if m in live.local_tags} if live.local_tags else {}
+        hosts = {m: live.ollama_hosts[m] for m in chain if m in live.ollama_hosts} if live.ollama_hosts else {}
         families = self._families.get(request.task, ())
         source = _Candidates(plan, usage, live, scored, index, chain, roles, estimate, notes, local_tags, families)
-        return RoutingDecision(plan.options, tuple(chain), estimate, exploration, source, notes, local_tags, families)
+        return RoutingDecision(
+            plan.options, tuple(chain), estimate, exploration, source, notes, local_tags, families, hosts
+        )
 
     # -- pieces ----------------------------------------------------------------
     def _chain(
@@ -594,6 +597,12 @@ class _Candidates:
             model = scored.rows[index[model_id]].model
             if tag != model.api_name:
                 text += f" {model.name} runs as the installed Ollama tag {tag} (the catalog names {model.api_name})."
+        for model_id in self.chain:  # several Ollama hosts: say which one answers
+            host = self.live.ollama_hosts.get(model_id)
+            if host is not None:
+                name = scored.rows[index[model_id]].model.name
+                where = "this machine's Ollama" if host.local else f"the LAN Ollama host {host.label}"
+                text += f" {name} runs on {where}."
         return text
 
 

@@ -38,10 +38,12 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sparklio_desktop.core.cache_url import check_cache_url
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
 from sparklio_desktop.core.ledger.members import member_name_problem
 from sparklio_desktop.core.provider_table import base_url_from_env
 from sparklio_desktop.core.redact import redact
+from sparklio_desktop.core.routing.ollama_hosts import host_problem
 from sparklio_desktop.core.settings import paths
 
 __all__ = [
@@ -125,6 +127,19 @@ class OllamaSettings(_Section):
             raise ValueError(f"'{value}' is not a host (host:port or http://host:port)")
         return value
 
+    hosts: list[str] = Field(default_factory=list, max_length=32)
+    """Ollama servers on the LAN (GPU boxes), after the local ``host``: each as ``host`` accepts
+    it. A model on several is served by the local host first (core/routing/ollama_hosts.py).
+    Empty: ``SPARKLIO_OLLAMA_HOSTS`` (comma-separated), else the local host only."""
+
+    @field_validator("hosts")
+    @classmethod
+    def _each_a_host(cls, value: list[str]) -> list[str]:
+        problems = [f"entry {i} {p}" for i, item in enumerate(value, 1) if (p := host_problem(item)) is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
 
 class ProvidersSettings(_Section):
     openai: CloudProviderSettings = Field(default_factory=CloudProviderSettings)
@@ -182,6 +197,19 @@ class CacheSettings(_Section):
     ttl_static_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
     """None = the policy's TTL for answers that do not go stale."""
     ttl_dynamic_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
+    url: str | None = None
+    """A shared cache in Redis (``redis://host:6379/0``); None = the SQLite file in the data
+    folder. ``$SPARKLIO_CACHE_URL`` wins over it and is where a password goes (docs/operations.md)."""
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None:  # checked here only: pydantic's own errors would quote the value
+            problem = "is too long (over 2048 characters)" if len(value) > 2048 else None
+            problem = problem or check_cache_url(value, allow_password=False)
+            if problem is not None:
+                raise ValueError(f"the cache URL {problem}")
+        return value
 
 
 class PolicySettings(_Section):

@@ -12,7 +12,7 @@ is routed or paid for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sparklio_desktop.core import tokens
@@ -21,7 +21,7 @@ from sparklio_desktop.core.recipes.templates import render as _render
 from sparklio_desktop.core.structured_output import JsonOutput
 from sparklio_desktop.core.templates.schema import PromptTemplate
 
-__all__ = ["RenderedPrompt", "TemplateVariableError", "render_template", "system_tokens"]
+__all__ = ["RenderedPrompt", "TemplateVariableError", "render_template", "system_tokens", "unknown_variables"]
 
 
 class TemplateVariableError(SparklioError):
@@ -40,15 +40,23 @@ class RenderedPrompt:
     json_output: JsonOutput | None
 
 
+def unknown_variables(template: PromptTemplate, given: Iterable[str]) -> dict[str, str]:
+    """Each name in ``given`` that ``template`` has no variable for, with the one line that
+    says so (``run --var``, ``batch run --var`` and a recipe step's ``vars`` word it alike)."""
+    names = template.variable_names()
+    known = ", ".join(names) or "none"
+    return {
+        name: f"template '{template.name}' has no variable '{name}' (its variables: {known})"
+        for name in given
+        if name not in names
+    }
+
+
 def render_template(template: PromptTemplate, values: Mapping[str, str]) -> RenderedPrompt:
     """``template`` filled with ``values`` (then each variable's default)."""
     names = template.variable_names()
-    for given in values:
-        if given not in names:
-            known = ", ".join(names) or "none"
-            raise TemplateVariableError(
-                f"template '{template.name}' has no variable '{given}' (its variables: {known})"
-            )
+    for message in unknown_variables(template, values).values():
+        raise TemplateVariableError(message)
     filled: dict[str, str] = {}
     for name in names:
         value = values.get(name)

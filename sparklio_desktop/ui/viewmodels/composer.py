@@ -13,7 +13,7 @@ and a rating are announced on the app's ``ledgerChanged`` hub (ledger_events.py)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,8 @@ from sparklio_desktop.core.dispatch import (
     TextChunk,
 )
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.history import fit_history
+from sparklio_desktop.core.history import HISTORY_TOKEN_LIMIT, ContextWindow, HistorySummary, fit_context
+from sparklio_desktop.core.history_summary import history_words
 from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.providers.base import IMAGE_MIME_TYPES, ImageInput, Message
@@ -130,7 +131,15 @@ class ComposerViewModel(ViewModel):
         self.route_again = False
         self.explore = True  # allow the policy's A/B exploration pick on real runs
         self._history: list[Message] = []
-        self._history_tokens: tuple[int, int] = (0, 0)  # (turns counted, their tokens): counted once per turn
+        # What of the history a follow-up sends (core/history.py fit_context): computed once
+        # per new turn, limit, summary or opt-out, not per keystroke.
+        self._window: tuple[tuple[Any, ...], ContextWindow] | None = None
+        self._summary: HistorySummary | None = None  # the open conversation's running summary
+        self._history_attachments: tuple[tuple[str, ...], ...] = ()  # each turn's image names
+        self.send_everything = False  # the open conversation's opt-out (no trimming, no summary)
+        # Set by the thread (ui/viewmodels/conversations.py): rewrites the conversation's running
+        # summary when it is due, before the run, and returns the request carrying it.
+        self.context_keeper: Callable[[RunRequest], Awaitable[RunRequest]] | None = None
         self._conversation_model: str | None = None
         self._conversation_task: str | None = None  # the task the conversation's model answered
         self._voices: dict[str, BrandVoice] = {}
@@ -336,14 +345,72 @@ class ComposerViewModel(ViewModel):
 
     def _count_history(self) -> int:
         """The earlier turns' tokens, as :class:`RunRequest` counts them: the preview prices
-        the whole conversation the run sends, counted once per new turn, not per keystroke."""
-        if not self._history:
-            return 0
-        counted, total = self._history_tokens
-        if counted != len(self._history):
-            _sent, total = fit_history(self._history)  # what the run will send (core/history.py)
-            self._history_tokens = (len(self._history), total)
-        return total
+        what the run sends (the kept turns and the summary)."""
+        return self.history_window().sent_tokens if self._history else 0
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The dispatcher runs go through (the thread's summary keeper runs its call there too)."""
+        return self._dispatcher
+
+    def _history_limit(self) -> int:
+        """The task's ``context.max_history_tokens`` (the policy)."""
+        task = self._workspace.policy.tasks.get(self._options["task"] or "chat")
+        return task.context.max_history_tokens if task is not None else HISTORY_TOKEN_LIMIT
+
+    def history_window(self) -> ContextWindow:
+        """What a follow-up sends of the conversation, and what that saves."""
+        key = (
+            len(self._history),
+            self._history_limit(),
+            self._summary,
+            self.send_everything,
+            self._history_attachments,
+        )
+        if self._window is None or self._window[0] != key:
+            window = fit_context(
+                self._history,
+                key[1],
+                self._summary,
+                send_everything=self.send_everything,
+                attachments=self._attachments(),
+            )
+            self._window = (key, window)
+        return self._window[1]
+
+    @property
+    def history_summary(self) -> HistorySummary | None:
+        """The open conversation's running summary (None: none, or not yet written)."""
+        return self._summary
+
+    def _attachments(self) -> tuple[tuple[str, ...], ...]:
+        """Each history turn's image names, while they still describe this history."""
+        return self._history_attachments if len(self._history_attachments) == len(self._history) else ()
+
+    def set_history_context(
+        self,
+        summary: HistorySummary | None,
+        send_everything: bool,
+        attachments: tuple[tuple[str, ...], ...] | None = None,
+    ) -> None:
+        """The open conversation's running summary, opt-out and each turn's image names (the
+        thread reads them from the store; images older than the window are named)."""
+        wanted = self._history_attachments if attachments is None else attachments
+        if (summary, send_everything, wanted) != (self._summary, self.send_everything, self._history_attachments):
+            self._summary, self.send_everything, self._history_attachments = summary, send_everything, wanted
+            self.schedule_preview()
+
+    def history_note(self, model_id: str | None, sent: int | None = None, saved: int | None = None) -> str:
+        """ "history trimmed: 3,200 tokens, saved ~$0.009" at ``model_id``'s input price (the
+        preview: the window's figures; the answer chip: the run's); with the opt-out, what
+        sending everything costs."""
+        if sent is None or saved is None:
+            if not self._history:
+                return ""
+            window = self.history_window()
+            sent, saved = window.sent_tokens, window.saved_tokens
+        model = self._workspace.catalog.get(model_id) if model_id else None
+        return history_words(sent, saved, self.send_everything, model)
 
     @asyncSlot()
     async def refresh_preview(self) -> None:
@@ -356,7 +423,9 @@ class ComposerViewModel(ViewModel):
         except SparklioError as exc:
             self.previewFailed.emit(str(exc))
             return
-        self.previewChanged.emit(RoutePreview.of(decision))
+        preview = RoutePreview.of(decision)
+        note = self.history_note(decision.chain[0] if decision.chain else None)
+        self.previewChanged.emit(replace(preview, history_note=note) if note else preview)
 
     # -- running --------------------------------------------------------------------
     def _run_request(self) -> RunRequest:
@@ -367,7 +436,16 @@ class ComposerViewModel(ViewModel):
         # and priced exactly as the preview was.
         route = replace(self._route_request(), prompt=self._voiced(self._prompt), explore=self.explore)
         json_output = self._template.json_output if self._template is not None else None
-        return RunRequest(route=route, history=tuple(self._history), model=model, json_output=json_output)
+        return RunRequest(
+            route=route,
+            history=tuple(self._history),
+            model=model,
+            json_output=json_output,
+            history_limit=self._history_limit(),
+            history_summary=self._summary,
+            send_everything=self.send_everything,
+            history_attachments=self._attachments(),
+        )
 
     def _stays_on_model(self) -> bool:
         """A follow-up keeps the conversation's model only for the task that model answered:
@@ -396,6 +474,8 @@ class ComposerViewModel(ViewModel):
         self.busyChanged.emit(True)
         request_id: str | None = None
         try:
+            if self.context_keeper is not None and request.window.refresh_due:
+                request = await self.context_keeper(request)  # the running summary, when due
             async for event in self._dispatcher.stream(request):
                 request_id = self._on_event(event, request) or request_id
                 # Give the loop a turn between events: the dispatcher yields a burst of
@@ -438,6 +518,8 @@ class ComposerViewModel(ViewModel):
 
     def _finish(self, result: RunResult, request: RunRequest) -> None:
         if result.ok:
+            if self._attachments():  # kept in step with the history (the new turns' images go unnamed)
+                self._history_attachments += ((), ())
             self._history.extend(
                 [Message("user", request.prompt, request.route.attachments), Message("assistant", result.output)]
             )
@@ -445,7 +527,9 @@ class ComposerViewModel(ViewModel):
             self._conversation_task = request.route.task
             self.last_output = result.output
             self.conversationChanged.emit(len(self._history) // 2)
-        self.finished.emit(RunSummary.of(result, self._workspace.policy.exploration.rate))
+        summary = RunSummary.of(result, self._workspace.policy.exploration.rate)
+        note = self.history_note(result.model, result.history_tokens_sent, result.history_tokens_saved)
+        self.finished.emit(replace(summary, history_note=note) if note else summary)
         # No chain: "no model fits", which the composer explains once, in place, with the
         # actions that fix it; a notification would be a second copy of the same list.
         if result.error and (result.attempts or result.decision.chain):
@@ -480,6 +564,8 @@ class ComposerViewModel(ViewModel):
         """Take a compared answer into the composer: the conversation goes on with that
         model, as a follow-up would (the compare panel's "Continue with this one")."""
         self._history = [Message("user", prompt), Message("assistant", answer)]
+        self._summary, self.send_everything = None, False
+        self._history_attachments = ()
         self._conversation_model = model_id
         self._conversation_task = self._options["task"] or "chat"
         self.route_again = False
@@ -488,6 +574,8 @@ class ComposerViewModel(ViewModel):
     def new_conversation(self) -> None:
         """Forget the conversation: the next message is routed afresh."""
         self._history.clear()
+        self._summary, self.send_everything = None, False
+        self._history_attachments = ()
         self._conversation_model = None
         self._conversation_task = None
         self.conversationChanged.emit(0)
@@ -502,12 +590,21 @@ class ComposerViewModel(ViewModel):
         return list(self._image_names)
 
     def load_conversation(
-        self, history: Sequence[Message], model: str | None, task: str | None, options: Mapping[str, str | None]
+        self,
+        history: Sequence[Message],
+        model: str | None,
+        task: str | None,
+        options: Mapping[str, str | None],
+        *,
+        summary: HistorySummary | None = None,
+        send_everything: bool = False,
     ) -> None:
         """Carry a stored conversation on: its history, the model that answered last (under the
-        conversation's task, so a follow-up stays on it), its task."""
+        conversation's task, so a follow-up stays on it), its task, its running summary and
+        opt-out."""
         self._history = list(history)
-        self._history_tokens = (0, 0)  # another conversation: counted again
+        self._summary, self.send_everything = summary, send_everything
+        self._history_attachments = ()
         self._conversation_model = model
         if task is not None and task in self._workspace.policy.tasks and task != self._options["task"]:
             self.set_task(task)
@@ -523,7 +620,6 @@ class ComposerViewModel(ViewModel):
         regenerate or an edit-and-resend; the draft in the prompt box is kept for the next Send."""
         draft, forced = self._prompt, self.forced_model
         self._history = list(history)
-        self._history_tokens = (0, 0)
         self._prompt, self.forced_model = prompt, model
 
         def restore(busy: bool) -> None:  # the request is built: the draft and the forcing come back

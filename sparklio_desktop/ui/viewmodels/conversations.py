@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +37,9 @@ from sparklio_desktop.core.conversations import (
     Turn,
     export_conversation,
 )
+from sparklio_desktop.core.dispatch import RunRequest
 from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.history_summary import SummaryRefresh, refresh_summary
 from sparklio_desktop.core.money import format_usd
 from sparklio_desktop.core.naming import task_words
 from sparklio_desktop.core.providers.base import Message
@@ -325,6 +327,8 @@ def _happened(meta: Mapping[str, Any]) -> tuple[str, ...]:
         marks.append("exploration")
     if meta.get("cached"):
         marks.append("from the cache")
+    if meta.get("history_note"):  # "history trimmed: 3,200 tokens, saved ~$0.009"
+        marks.append(str(meta["history_note"]))
     return tuple(marks)
 
 
@@ -339,6 +343,7 @@ class ThreadViewModel(ViewModel):
     inspectRequested = Signal(str)  # request id: the inspector opens on it
     feedbackRecorded = Signal(str)  # "copy" | "regenerate" | "edit"
     candidatesChanged = Signal(object)  # tuple of (model id, name): what Regenerate offers
+    sendEverythingChanged = Signal(bool)  # the open conversation's opt-out from trimming
 
     def __init__(
         self,
@@ -361,6 +366,7 @@ class ThreadViewModel(ViewModel):
         self._pending: _PendingRun | None = None  # the run in flight
         self.candidates: tuple[tuple[str, str], ...] = ()
         self.following = False
+        self.send_everything = False  # the open conversation's opt-out (docs/conversations.md)
 
     def task_title(self, task: str | None) -> str:
         """The conversation's task in words for the thread's header ("Copywriting")."""
@@ -380,6 +386,7 @@ class ThreadViewModel(ViewModel):
         composer.optionsChanged.connect(self._on_options)
         composer.previewChanged.connect(self._on_preview)
         composer.conversationChanged.connect(self._on_composer_conversation)
+        composer.context_keeper = self._keep_context
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as a task counted at once (a slot's task counts itself only on its first
@@ -443,9 +450,80 @@ class ThreadViewModel(ViewModel):
         self.threadChanged.emit(contents)
         if load_composer:
             answered = [t for t in contents.turns if t.role == "assistant" and t.model and not t.error]
-            self._composer.load_conversation(
-                self._history(contents.turns), answered[-1].model if answered else None, contents.task, {}
+            history = self._history(contents.turns)
+            self._composer.load_conversation(history, answered[-1].model if answered else None, contents.task, {})
+            if contents.id is not None:
+                self._spawn(self._load_history_context(contents.id, history))
+
+    async def _load_history_context(self, conversation_id: str, history: Sequence[Message]) -> None:
+        """The stored running summary and opt-out, into the composer. The summary counts the
+        stored thread's turns: it is used only when the thread is what the composer sends (a
+        failed exchange, left out of what is sent, would shift it)."""
+        try:
+            context = await self._executor.call(self._store.context, conversation_id)
+        except SparklioError as exc:
+            self.errorRaised.emit(str(exc))
+            return
+        if self.contents.id != conversation_id:
+            return
+        aligned = context.history == tuple(history)
+        self._set_send_everything(context.send_everything)
+        self._composer.set_history_context(
+            context.summary if aligned else None, context.send_everything, context.attachments if aligned else ()
+        )
+
+    def _set_send_everything(self, on: bool) -> None:
+        if on != self.send_everything:
+            self.send_everything = on
+            self.sendEverythingChanged.emit(on)
+
+    @asyncSlot(bool)
+    async def set_send_everything(self, on: bool) -> None:
+        """The opt-out ("send everything": no trimming, no summary), stored with the open
+        conversation; the preview then says what sending the whole history costs."""
+        self._track()
+        conversation_id = self.contents.id
+        if conversation_id is not None:
+            try:
+                await self._executor.call(self._store.set_send_everything, conversation_id, on)
+            except SparklioError as exc:
+                self.errorRaised.emit(str(exc))
+                return
+        self._set_send_everything(on)
+        self._composer.set_history_context(self._composer.history_summary, on)
+
+    async def _keep_context(self, request: RunRequest) -> RunRequest:
+        """Before a follow-up whose window says so: rewrite the open conversation's running
+        summary (core/history_summary.py, its own ledger row), store it, and send it."""
+        conversation_id = self.contents.id
+        if conversation_id is None or request.send_everything:
+            return request
+        try:
+            context = await self._executor.call(self._store.context, conversation_id)
+        except SparklioError:
+            return request
+        if context.history != request.history:  # an edit or a regenerate above the leaf: as it is
+            return request
+        limit = request.history_limit if request.history_limit is not None else 0
+        refresh: SummaryRefresh | None = await refresh_summary(
+            self._composer.dispatcher, context, limit, request.route.task
+        )
+        if refresh is None:
+            return request
+        try:
+            await self._executor.call(
+                lambda: self._store.save_summary(
+                    conversation_id,
+                    refresh.summary,
+                    refresh.through_turn,
+                    model=refresh.model,
+                    request_id=refresh.request_id,
+                )
             )
+        except SparklioError as exc:
+            self.errorRaised.emit(str(exc))
+        self._composer.set_history_context(refresh.summary, False)
+        return replace(request, history_summary=refresh.summary)
 
     @asyncSlot(str)
     async def open(self, conversation_id: str) -> None:
@@ -464,6 +542,7 @@ class ThreadViewModel(ViewModel):
 
     def new_conversation(self) -> None:
         """An empty thread; the conversation is stored when its first answer is written."""
+        self._set_send_everything(False)
         self.contents = ThreadContents(None, UNTITLED, self._composer.options.get("task"))
         self.threadChanged.emit(self.contents)
         if self._composer.options.get("task") is not None:
@@ -545,6 +624,9 @@ class ThreadViewModel(ViewModel):
                 "retries": summary.retries,
                 "explored": summary.exploration,
                 "cached": summary.cache_hit,
+                "history_tokens_sent": summary.history_tokens_sent,
+                "history_tokens_saved": summary.history_tokens_saved,
+                "history_note": summary.history_note or None,
             }
         answer: dict[str, Any] = {
             "model": summary.model if summary else None,
@@ -568,6 +650,8 @@ class ThreadViewModel(ViewModel):
         conversation_id = pending.conversation_id
         if conversation_id is None:
             conversation_id = store.create(pending.task, options=pending.options).id
+            if self.send_everything:  # chosen before the first answer: kept with the conversation
+                store.set_send_everything(conversation_id, True)
         if pending.kind == "regenerate":
             assert isinstance(pending.parent_id, int)
             user_id = pending.parent_id

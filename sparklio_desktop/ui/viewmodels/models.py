@@ -49,11 +49,13 @@ from sparklio_desktop.core.local.ollama_admin import (
 from sparklio_desktop.core.local.sd.families import LOADABLE_TYPES
 from sparklio_desktop.core.local.sd.weights import probe_checkpoints
 from sparklio_desktop.core.policy import user_catalog
+from sparklio_desktop.core.routing.ollama_hosts import configured_ollama_hosts, probe_ollama_hosts
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 
 # The core values the signals carry, named here for the view (views do not import the core).
 __all__ = [
     "CheckpointRow",
+    "HostModelRow",
     "InstalledModel",
     "ModelInfo",
     "ModelsViewModel",
@@ -64,6 +66,32 @@ __all__ = [
 
 DEFAULT_CONTEXT = 4096  # Ollama's num_ctx when OLLAMA_CONTEXT_LENGTH is unset
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the view
+
+
+@dataclass(frozen=True)
+class HostModelRow:
+    """One model on a LAN Ollama host, or one host that does not answer (``model`` empty)."""
+
+    host: str  # as people read it: gpu-box:11434
+    url: str
+    model: str
+    state: str  # "loaded", "installed", or why the host is down
+
+
+def _lan_rows(host: str | None, lan: Sequence[str]) -> list[HostModelRow]:
+    """Each LAN host's own /api/tags and /api/ps, asked at once (blocking: run in a thread)."""
+    hosts = configured_ollama_hosts(host, lan)
+    if len(hosts) < 2:
+        return []
+    rows: list[HostModelRow] = []
+    for probe in probe_ollama_hosts(hosts, timeout_s=2.0, with_ps=True)[1:]:
+        if not probe.reachable:
+            rows.append(HostModelRow(probe.host.label, probe.host.url, "", f"down: {probe.reason}"))
+            continue
+        for name in sorted(probe.tags or ()):
+            state = "loaded" if name in probe.loaded else "installed"
+            rows.append(HostModelRow(probe.host.label, probe.host.url, name, state))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -107,6 +135,7 @@ class ModelsViewModel(ViewModel):
     pullStateChanged = Signal(bool)  # a pull is running
     pullFinished = Signal(str, str)  # model, "success" | "cancelled" | "failed"
     checkpointsChanged = Signal(object)  # list[CheckpointRow]
+    lanModelsChanged = Signal(object)  # list[HostModelRow]: the models on LAN Ollama hosts
     localRuntimeChanged = Signal(str)  # how to install the `local` extra here; "" when installed
     catalogAdded = Signal(str)  # model id
     notice = Signal(str)  # a one-line outcome for the status line
@@ -116,6 +145,7 @@ class ModelsViewModel(ViewModel):
         executor: SerialExecutor,
         *,
         host: str | None = None,
+        lan_hosts: Sequence[str] = (),
         sd_folders: Sequence[Path] = (),
         gpu_total_gb: float | None = None,
         configured_gpu_gb: float = 12.0,
@@ -124,6 +154,7 @@ class ModelsViewModel(ViewModel):
     ) -> None:
         super().__init__(executor, parent)
         self._host = host
+        self._lan_hosts = list(lan_hosts)
         self._sd_folders = [Path(p) for p in sd_folders]
         self._gpu_total_gb = gpu_total_gb
         self._configured_gpu_gb = configured_gpu_gb
@@ -138,6 +169,7 @@ class ModelsViewModel(ViewModel):
         self.installed: list[InstalledModel] = []
         self.running: list[RunningModel] = []
         self.checkpoints: list[CheckpointRow] = []
+        self.lan_models: list[HostModelRow] = []
         self.local_runtime = ""  # the last localRuntimeChanged text
         self.context = DEFAULT_CONTEXT
 
@@ -174,8 +206,17 @@ class ModelsViewModel(ViewModel):
     # -- Ollama: reading -------------------------------------------------------------------
     @asyncSlot()
     async def refresh(self) -> None:
-        """Status first; the lists only when Ollama answers (else the view shows how to start it)."""
+        """Status first; the lists only when Ollama answers (else the view shows how to start it).
+        The LAN Ollama hosts are asked meanwhile, in a thread, each with a short timeout."""
         self._track()
+        lan = asyncio.ensure_future(asyncio.to_thread(_lan_rows, self._host, self._lan_hosts))
+        try:
+            await self._refresh_local()
+        finally:
+            self.lan_models = await lan
+            self.lanModelsChanged.emit(self.lan_models)
+
+    async def _refresh_local(self) -> None:
         admin = await self._ollama()
         self.status = await admin.status()
         self.statusChanged.emit(self.status)

@@ -104,6 +104,9 @@ class RoutePreview:
     candidates: int  # all the models considered
     summary: str = ""  # one sentence: why the first model ("Claude 3.5 Sonnet: the task table's first choice …")
     fallbacks: str = ""  # the rest of the chain in words ("If it fails: GPT-4 → Qwen 2.5"); "" when none
+    # A conversation's history: "history trimmed: 3,200 tokens, saved ~$0.009", or what sending
+    # everything costs (the opt-out); "" when nothing is trimmed (the composer fills it).
+    history_note: str = ""
 
     @classmethod
     def of(cls, decision: RoutingDecision, limit: int = PREVIEW_EXCLUSIONS) -> RoutePreview:
@@ -192,6 +195,9 @@ class RunSummary:
     images: tuple[bytes, ...] = ()
     model_name: str = ""  # the answering model's name ("" when none answered)
     outcome: str = ""  # what actually happened, in words ("GPT-4 answered after Claude 3.5 Sonnet failed …")
+    history_note: str = ""  # "history trimmed: 3,200 tokens, saved ~$0.009" (the composer fills it)
+    history_tokens_sent: int = 0
+    history_tokens_saved: int = 0
 
     @classmethod
     def of(cls, result: RunResult, exploration_rate: float | None = None) -> RunSummary:
@@ -217,6 +223,8 @@ class RunSummary:
             images=tuple(result.images),
             model_name=name(result.model) if result.model else "",
             outcome=run_outcome(result, exploration_rate),
+            history_tokens_sent=result.history_tokens_sent,
+            history_tokens_saved=result.history_tokens_saved,
         )
 
 
@@ -256,7 +264,8 @@ class StatusFigures:
     ``level`` is the gauge's colour by the one rule (core.budget.gauge_level): "red" at the
     cap, "amber" from the alert threshold or when the month-end projection passes the
     budget, "ok" otherwise. ``spend_text`` is "$12.40 of $50.00" with the two figures never
-    equal by rounding (core.money.format_usd_distinct): the status bar shows it as is."""
+    equal by rounding (core.money.format_usd_distinct): the status bar shows it as is.
+    ``cache_text`` is shown beside the providers when not empty (core.cache.CacheHealth)."""
 
     month: str
     spent_usd: Decimal
@@ -267,6 +276,9 @@ class StatusFigures:
     level: Literal["ok", "amber", "red"] = "ok"
     spend_text: str = ""
     projection_usd: Decimal | None = None  # month-end spend at this month's pace so far
+    # The response cache when it needs saying: "" for the SQLite cache at work; "Redis" for a
+    # team's shared cache that answers; why not when it does not (requests go on without it).
+    cache_text: str = ""
 
 
 @dataclass(frozen=True)

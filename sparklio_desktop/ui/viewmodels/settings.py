@@ -70,6 +70,7 @@ EDITABLE_SETTINGS: dict[str, str] = {
     "providers.anthropic.base_url": "Anthropic base URL",
     "providers.google.base_url": "Google base URL",
     "providers.ollama.host": "Ollama host",
+    "providers.ollama.hosts": "LAN Ollama hosts",
     "budget.monthly_usd": "Monthly budget (USD)",
     "budget.at_cap": "At the cap",
     "defaults.budget": "Default budget tier",
@@ -169,7 +170,12 @@ class SettingsViewModel(ViewModel):
         found = {}
         for key in EDITABLE_SETTINGS:
             value = get_setting(key, settings)
-            found[key] = "" if value is None else format_value(value)
+            if value is None:
+                found[key] = ""
+            elif isinstance(value, list):  # the LAN Ollama hosts: comma-separated, as `config set` takes them
+                found[key] = ", ".join(map(str, value))
+            else:
+                found[key] = format_value(value)
         return found
 
     def policy_path(self) -> str:

@@ -64,6 +64,11 @@ class SpendFigures:
     cache_hits: int
     saved_usd: Decimal
     fallback_rate: float
+    # Conversation history trimming: tokens saved, their worth at the answering models' input
+    # rates, and what the summarising calls cost (docs/conversations.md).
+    history_tokens_saved: int = 0
+    history_saved_usd: Decimal = Decimal(0)
+    history_summary_cost_usd: Decimal = Decimal(0)
     anomalies: list[tuple[date, Decimal, Decimal]] = field(default_factory=list)  # day, spent, median
     level: GaugeLevel = "ok"  # the gauge's colour: amber at the alert mark or a projection past the budget
     today: date | None = None  # the last day with spend so far (None: a past or future month, all of it)
@@ -101,6 +106,16 @@ class SpendFigures:
     def task_label(self, task: str) -> str:
         """A by-task row's task in words ("copywriting_standard" -> "Copywriting")."""
         return self.task_names.get(task) or task_words(None, task)
+
+    @property
+    def history_text(self) -> str:
+        """ "history trimmed: 3,200 tokens, saved ~$0.009 (summaries $0.001)", or "" when none."""
+        if not self.history_tokens_saved and not self.history_summary_cost_usd:
+            return ""
+        text = f"history trimmed: {self.history_tokens_saved:,} tokens, saved ~{format_usd(self.history_saved_usd)}"
+        if self.history_summary_cost_usd:
+            text += f" (summaries {format_usd(self.history_summary_cost_usd)})"
+        return text
 
     @property
     def spent_of_budget(self) -> str:
@@ -229,6 +244,9 @@ def compute_figures(
         cache_hits=summary.cache_hits,
         saved_usd=summary.saved_usd,
         fallback_rate=summary.fallback_rate,
+        history_tokens_saved=summary.history.tokens_saved,
+        history_saved_usd=summary.history.saved_usd,
+        history_summary_cost_usd=summary.history.summary_cost_usd,
         anomalies=anomalies(summary.daily, multiple),
         level=gauge_level(spent, budget_usd, threshold, projection_usd),
         today=today if summary.month == f"{today.year:04d}-{today.month:02d}" else None,

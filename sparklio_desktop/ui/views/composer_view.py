@@ -682,7 +682,8 @@ class ComposerView(QWidget):
         first = preview.chain_names[0] if preview.chain_names else preview.chain[0]
         self.preview_summary.setText(preview.summary or f"{first} answers.")
         self.preview_summary.show()
-        self.preview_estimate.setText(estimate_words(preview))
+        estimate = estimate_words(preview)
+        self.preview_estimate.setText(f"{estimate} · {preview.history_note}" if preview.history_note else estimate)
         self.preview_chain.setText(preview.fallbacks or "No fallback: only this model fits.")
         self.preview_chain.show()
         self._set_exclusions(exclusion_lines(preview.excluded, preview.excluded_count), preview.excluded_count)
@@ -782,6 +783,8 @@ class ComposerView(QWidget):
                 parts.append(f"cache hit (saved {usd_text(result.saved_usd)})")
             if result.exploration:
                 parts.append("A/B exploration")
+            if result.history_note:
+                parts.append(result.history_note)
             self.result_label.setText(" · ".join(parts))
             self.attempt_label.clear()
             self.stars.setEnabled(True)

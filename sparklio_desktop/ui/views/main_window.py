@@ -355,7 +355,8 @@ class MainWindow(QMainWindow):
         spend = status.spend_text or f"{usd_text(status.spent_usd)} of {usd_text(status.budget_usd)}"
         self.spend_label.setText(f"{status.month}: {spend} ({math.floor(status.percent)}%)")
         self._set_spend_level(status.level)
-        self.providers_label.setText("  ".join(f"{name}: {state}" for name, state in status.providers.items()))
+        parts = [f"{name}: {state}" for name, state in status.providers.items()]
+        self.providers_label.setText("  ".join([*parts, status.cache_text] if status.cache_text else parts))
 
     def _set_spend_level(self, level: str) -> None:
         """The month's spend in the gauge's colour (core.budget.gauge_level, the spend

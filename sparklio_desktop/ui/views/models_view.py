@@ -41,6 +41,7 @@ from sparklio_desktop.ui.viewmodels._base import SerialExecutor
 from sparklio_desktop.ui.viewmodels.catalog import CatalogViewModel
 from sparklio_desktop.ui.viewmodels.models import (
     CheckpointRow,
+    HostModelRow,
     InstalledModel,
     ModelInfo,
     ModelsViewModel,
@@ -54,6 +55,7 @@ from sparklio_desktop.ui.widgets.notifier import notify_done
 
 INSTALLED_COLUMNS = ("Name", "Family", "Parameters", "Quantization", "Size", "Modified")
 RUNNING_COLUMNS = ("Name", "VRAM", "CPU/GPU", "Until")
+LAN_COLUMNS = ("Name", "Host", "State")
 CHECKPOINT_COLUMNS = ("Name", "Type", "Precision", "Size", "Est. VRAM", "Folder", "Note")
 
 
@@ -142,6 +144,7 @@ class ModelsView(QWidget):
         vm.pullStateChanged.connect(self._on_pull_state)
         vm.pullFinished.connect(self._on_pull_finished)
         vm.checkpointsChanged.connect(self._on_checkpoints)
+        vm.lanModelsChanged.connect(self._on_lan_models)
         vm.localRuntimeChanged.connect(self._on_local_runtime)
         vm.notice.connect(self.notice_label.setText)
         vm.errorRaised.connect(self.notice_label.setText)
@@ -239,10 +242,17 @@ class ModelsView(QWidget):
         pull_row.addWidget(self.pull_button)
         pull_row.addWidget(self.cancel_button)
 
+        # Models on LAN Ollama hosts (providers.ollama.hosts): read-only, shown only when some are set.
+        self.lan_table = _table(LAN_COLUMNS, "Models on LAN Ollama hosts")
+        self.lan_box = QGroupBox("On LAN Ollama hosts")
+        QVBoxLayout(self.lan_box).addWidget(self.lan_table)
+        self.lan_box.setVisible(False)
+
         layout = QVBoxLayout(page)
         layout.addLayout(top)
         layout.addLayout(middle, 3)
         layout.addWidget(running, 1)
+        layout.addWidget(self.lan_box, 1)
         layout.addLayout(pull_row)
         layout.addWidget(self.pull_bar)
         layout.addWidget(self.pull_label)
@@ -330,6 +340,11 @@ class ModelsView(QWidget):
             for m in models
         ]
         _fill(self.running_table, rows, [m.name for m in models])
+
+    def _on_lan_models(self, rows: list[HostModelRow]) -> None:
+        self.lan_box.setVisible(bool(rows))
+        shown = [(r.model or "–", f"{r.host} ({r.url})", r.state) for r in rows]
+        _fill(self.lan_table, shown, [f"{r.url} {r.model}" for r in rows])
 
     def _on_installed_selected(self) -> None:
         name = _selected_key(self.installed_table)
@@ -502,6 +517,7 @@ def create(
     vm = ModelsViewModel(
         executor,
         host=settings.providers.ollama.host,
+        lan_hosts=settings.providers.ollama.hosts,
         sd_folders=[Path(p) for p in settings.local.sd_weight_dirs],
         configured_gpu_gb=float(settings.gpu.vram_gb),
     )

@@ -253,7 +253,8 @@ class SpendView(QWidget):
         self.stats.setText(
             f"{f.requests:,} request{'s' if f.requests != 1 else ''}, "
             f"{f.attempts:,} attempt{'s' if f.attempts != 1 else ''} · cache hit rate {f.cache_hit_rate:.1%}, "
-            f"saved {usd_text(f.saved_usd)} · fallback rate {f.fallback_rate:.1%} · "
+            f"saved {usd_text(f.saved_usd)}" + (f" · {f.history_text}" if f.history_text else "") + " · "
+            f"fallback rate {f.fallback_rate:.1%} · "
             f"local {f.local_share:.0%} of {local_total:,} answers ({usd_text(f.local_usd)}), "
             f"cloud {usd_text(f.cloud_usd)}"
         )

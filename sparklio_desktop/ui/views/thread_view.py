@@ -14,9 +14,10 @@ written, it becomes a card like the others and the pane closes.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFrame,
     QHBoxLayout,
     QInputDialog,
@@ -179,8 +180,17 @@ class ThreadView(QWidget):
         self.title.setStyleSheet("font-weight: 600; font-size: 12pt")
         self.task_label = QLabel()
         self.task_label.setStyleSheet("color: palette(mid)")
+        # The conversation's opt-out from trimming (docs/conversations.md): every turn is sent.
+        self.send_everything = QCheckBox("Send everything")
+        self.send_everything.setAccessibleName("Send the whole conversation")
+        self.send_everything.setToolTip(
+            "Send every earlier turn with each message (no trimming, no summary); the route preview says what it costs"
+        )
+        self.send_everything.setChecked(vm.send_everything)
+        self.send_everything.toggled.connect(vm.set_send_everything)
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
+        header.addWidget(self.send_everything)
         header.addWidget(self.task_label)
 
         self.scroller = QScrollArea()
@@ -233,7 +243,12 @@ class ThreadView(QWidget):
         vm.runStarted.connect(self._on_run_started)
         vm.tokenReceived.connect(self._on_token)
         vm.runEnded.connect(self._on_run_ended)
+        vm.sendEverythingChanged.connect(self._on_send_everything)
         self._on_thread(vm.contents)
+
+    def _on_send_everything(self, on: bool) -> None:
+        with QSignalBlocker(self.send_everything):  # the model's state, not a new choice
+            self.send_everything.setChecked(on)
 
     # -- building ------------------------------------------------------------------------
     def _insert_at(self) -> int:

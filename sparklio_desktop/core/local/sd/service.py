@@ -68,6 +68,7 @@ from sparklio_desktop.core.local.sd.vram_plan import ImagePlan, plan_image_job
 from sparklio_desktop.core.local.sd.weights import ProbedCheckpoint, probe_checkpoints
 from sparklio_desktop.core.local.vram import DEFAULT_GPU_GB, GIB, gpu_memory
 from sparklio_desktop.core.providers.errors import InvalidRequestError
+from sparklio_desktop.core.routing.ollama_hosts import ollama_base_url
 
 __all__ = ["TEXT_TO_IMAGE", "ImageOptions", "ImageProgress", "LazyStableDiffusion", "StableDiffusionService"]
 
@@ -159,17 +160,31 @@ class StableDiffusionService:
 
         total = int(gpu_memory(self.settings.gpu.vram_gb).total_gb * GIB)
         host = self.settings.providers.ollama.host
-        self.arbiter = GpuArbiter(total, lambda: OllamaAdmin(host), self.engine.residency, self.engine.unload)
+        self.arbiter = GpuArbiter(
+            total, lambda: OllamaAdmin(host), self.engine.residency, self.engine.unload, host=host
+        )
         return self.arbiter
 
-    async def make_room_for_ollama(self, name: str, vram_gb: float) -> None:
-        """Called before a local Ollama model answers: frees the idle pipeline if needed."""
+    def _is_local_ollama(self, host: str | None) -> bool:
+        """Whether Ollama ``host`` (None: the local one) runs on this machine's GPU."""
+        if host is None:
+            return True
+        if self.arbiter is not None:
+            return bool(self.arbiter.serves(host))
+        local = self.settings.providers.ollama.host if self.settings is not None else None
+        return ollama_base_url(host).lower() == ollama_base_url(local).lower()
+
+    async def make_room_for_ollama(self, name: str, vram_gb: float, host: str | None = None) -> None:
+        """Called before an Ollama model answers: frees the idle pipeline if needed. A model
+        on a LAN Ollama host (``host``) runs on that box's GPU: nothing here waits or unloads."""
+        if not self._is_local_ollama(host):
+            return
         arbiter = self.arbiter
         if arbiter is None and (self._engine is None or self._engine.residency() is None):
             return  # nothing of ours on the GPU
         arbiter = arbiter or self._gpu_arbiter()
         if arbiter is not None:
-            await arbiter.before_ollama(name, int(vram_gb * (1 << 30)))
+            await arbiter.before_ollama(name, int(vram_gb * (1 << 30)), host)
 
     @property
     def engine(self) -> LocalImageEngine:
@@ -547,9 +562,9 @@ class LazyStableDiffusion:
     async def cuda_available(self) -> bool:
         return await asyncio.to_thread(_cuda_available)
 
-    async def make_room_for_ollama(self, name: str, vram_gb: float) -> None:
+    async def make_room_for_ollama(self, name: str, vram_gb: float, host: str | None = None) -> None:
         if self._service is not None:  # nothing of ours is loaded before the first image
-            await self._service.make_room_for_ollama(name, vram_gb)
+            await self._service.make_room_for_ollama(name, vram_gb, host)
 
     def close(self) -> None:
         if self._service is not None:
