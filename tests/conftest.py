@@ -21,7 +21,7 @@ import pytest
 
 from tests.environment import UNREACHABLE_OLLAMA, provider_variables
 from tests.keyring_service import bus_without_secret_service, no_keyring_backend, secret_service  # noqa: F401
-from tests.postgres_server import pg_database_url, postgres_server, postgres_url  # noqa: F401
+from tests.postgres_server import ledger_target, pg_database_url, postgres_server, postgres_url  # noqa: F401
 from tests.redis_server import own_redis_server, redis_server, redis_session_server  # noqa: F401
 
 for _name in provider_variables():

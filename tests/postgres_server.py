@@ -196,3 +196,13 @@ def pg_database_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = postgres_server.create_database()
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Where a ledger test opens its store, once per backend: a file in the test's folder,
+    then a fresh database on the session's PostgreSQL (skipped only without its binaries)."""
+    if request.param == "sqlite":
+        yield tmp_path / "ledger.sqlite3"
+    else:
+        yield request.getfixturevalue("pg_database_url")

@@ -1,0 +1,211 @@
+"""The ledger's driver-level connection on PostgreSQL: psycopg behind ``DirectConnection``'s interface.
+
+The attempt rows and the budget's bookkeeping run as plain SQL on the driver's
+connection (core/ledger/direct.py says why: they sit on the first-token path). On a
+team's PostgreSQL the same statements run here, on one psycopg 3 connection, each
+translated once (:func:`to_postgres`, cached per text):
+
+* ``?`` placeholders become ``%s`` (and a literal ``%`` becomes ``%%``);
+* ``IS ?`` (SQLite's null-safe equality) becomes ``IS NOT DISTINCT FROM %s``;
+* ``LIKE`` becomes ``ILIKE`` (SQLite's LIKE ignores case; the history search relies on it);
+* an ``INSERT`` into a table with an ``id`` gets ``RETURNING id``, which the result
+  gives as ``lastrowid``.
+
+Results come back as tuples with PostgreSQL's ``NUMERIC`` (its ``sum()`` of a BIGINT)
+as ``int``: every number the ledger sums is an integer (picodollars, counts). A unique
+violation is raised as :class:`UniqueViolation`, a ``sqlite3.IntegrityError`` whose text
+starts with SQLite's ``UNIQUE constraint failed``, so the statements' callers handle one
+kind of constraint error on both backends; a server that is down, a refused login or a
+missing database is the one-line ``DatabaseServerError`` (core/ledger/server_errors.py).
+
+Transactions: ``IMMEDIATE`` (a budget check and the write that depends on it) takes
+the transaction-scoped advisory lock :data:`BUDGET_LOCK` right after ``BEGIN``, in the
+same round trip: every install's reservations and reclaims queue on it, which is what
+SQLite's write lock does on one machine, so concurrent requests from several machines
+never overshoot the cap. ``WRITE`` (an attempt row) takes no lock: rows of different
+requests do not depend on each other, and the rollups' ``ON CONFLICT DO UPDATE`` is
+safe under concurrent writers. ``DEFERRED`` reads in one ``REPEATABLE READ`` snapshot.
+A broken connection (a restarted server) is replaced at the next transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from sparklio_desktop.core.ledger.members import this_host
+from sparklio_desktop.core.ledger.server_errors import server_error
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["BUDGET_LOCK", "PgDirectConnection", "PgDirectSession", "UniqueViolation", "plain_row", "to_postgres"]
+
+# The key of the advisory lock that serialises budget checks across every install of a
+# team ("spkl" "budg" as two ASCII words): held for one transaction, released at its end.
+BUDGET_LOCK = 0x73706B6C_62756467
+_RETURNS_ID = ("INSERT INTO llm_usage ", "INSERT INTO budget_reservations ")
+_IS_PARAM = re.compile(r"\bIS \?")
+_LIKE = re.compile(r"\bLIKE\b")
+_BEGIN = {
+    "IMMEDIATE": f"BEGIN; SELECT pg_advisory_xact_lock({BUDGET_LOCK})",
+    "WRITE": "BEGIN",
+    "DEFERRED": "BEGIN ISOLATION LEVEL REPEATABLE READ",
+}
+
+
+class UniqueViolation(sqlite3.IntegrityError):
+    """A unique constraint refused a row (PostgreSQL's 23505), in SQLite's words."""
+
+
+@lru_cache(maxsize=512)
+def to_postgres(sql: str, with_params: bool = True) -> str:
+    """The ledger's SQLite-flavoured statement ``sql`` as PostgreSQL (see the module docstring)."""
+    if with_params:
+        sql = sql.replace("%", "%%")
+    sql = _IS_PARAM.sub("IS NOT DISTINCT FROM ?", sql)
+    sql = sql.replace("?", "%s")
+    sql = _LIKE.sub("ILIKE", sql)
+    if sql.startswith(_RETURNS_ID) and "RETURNING" not in sql:
+        sql += " RETURNING id"
+    return sql
+
+
+def plain_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row with PostgreSQL's NUMERIC sums as ``int`` (the ledger sums only integers)."""
+    return tuple(int(value) if isinstance(value, Decimal) else value for value in row)
+
+
+class _Result:
+    """What a statement gave: its rows (read at once), ``rowcount`` and ``lastrowid``."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int, lastrowid: int | None) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._rows)
+
+
+class PgDirectSession:
+    """One transaction's view of the connection, with ``sqlite3.Connection``'s small interface."""
+
+    owner_host: str  # the host whose owners this install may judge (core/ledger/reservations.py)
+
+    def __init__(self, conn: psycopg.Connection[Any], url: str, label: str) -> None:
+        self._conn = conn
+        self._url = url
+        self._label = label
+        self.owner_host = this_host()
+
+    def _translate(self, exc: Exception) -> BaseException:
+        import psycopg
+
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            return UniqueViolation(f"UNIQUE constraint failed: {exc.diag.constraint_name or ''}")
+        return server_error(self._url, self._label, exc) or exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
+        import psycopg
+
+        translated = to_postgres(sql, bool(params))
+        try:
+            cursor = self._conn.execute(translated, tuple(params) if params else None)
+            rows = [plain_row(row) for row in cursor.fetchall()] if cursor.description else []
+        except psycopg.Error as exc:
+            raise self._translate(exc) from None
+        lastrowid = int(rows[0][0]) if rows and translated.endswith(" RETURNING id") else None
+        return _Result(rows, cursor.rowcount, lastrowid)
+
+    def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> None:
+        import psycopg
+
+        if not seq:
+            return
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(to_postgres(sql), [tuple(params) for params in seq])
+        except psycopg.Error as exc:
+            raise self._translate(exc) from None
+
+
+class PgDirectConnection:
+    """A lazily opened, lock-guarded psycopg connection to a team's ledger database."""
+
+    def __init__(self, url: str, label: str) -> None:
+        self._url = url
+        self._label = label
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        if self._conn is not None and (self._conn.closed or self._conn.broken):
+            with suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+        if self._conn is None:
+            from sqlalchemy.engine import make_url
+
+            from sparklio_desktop.core.ledger.engine import postgres_url
+
+            parts = make_url(postgres_url(self._url))
+            options: dict[str, Any] = {key: str(value) for key, value in parts.query.items()}  # sslmode=...
+            options.update(
+                host=parts.host or "",
+                port=parts.port or 5432,
+                user=parts.username or "",
+                password=parts.password or "",
+                dbname=parts.database or "",
+                connect_timeout=5,
+                application_name="sparklio",
+            )
+            try:
+                self._conn = psycopg.connect(autocommit=True, **options)  # BEGIN and COMMIT are ours, as on SQLite
+            except psycopg.Error as exc:
+                raise (server_error(self._url, self._label, exc) or exc) from None
+        return self._conn
+
+    @contextmanager
+    def transaction(self, mode: Literal["IMMEDIATE", "WRITE", "DEFERRED"] = "IMMEDIATE") -> Iterator[PgDirectSession]:
+        """One transaction (see the module docstring for the modes); committed on success,
+        rolled back on any exception."""
+        import psycopg
+
+        with self._lock:
+            conn = self._connection()
+            session = PgDirectSession(conn, self._url, self._label)
+            try:
+                conn.execute(_BEGIN[mode])
+            except psycopg.Error as exc:
+                raise session._translate(exc) from None
+            try:
+                yield session
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, psycopg.Error):
+                    raise session._translate(exc) from None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                with suppress(Exception):
+                    conn.close()
