@@ -53,7 +53,7 @@ def free_port() -> int:
 class PostgresServer:
     """One ``postgres`` process over a cluster of its own in a temporary folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
         binaries = bin_dir()
         if binaries is None:
             pytest.skip(MISSING)
@@ -64,6 +64,8 @@ class PostgresServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._as: list[str] = []
         self._names = itertools.count(1)
+        # Tests skip durability (a throwaway cluster); a benchmark keeps a server's defaults.
+        self._settings = [] if durable else ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
         if os.geteuid() == 0:  # postgres refuses root: run it as the postgres OS user
             try:
                 owner = pwd.getpwnam("postgres")
@@ -98,27 +100,11 @@ class PostgresServer:
             "--no-sync",
         )  # fmt: skip
         pwfile.unlink()
+        server = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1"]
+        server += ["-k", str(self._folder), "-c", "max_connections=200"]
+        server += [part for setting in self._settings for part in ("-c", setting)]
         self._process = subprocess.Popen(
-            [
-                *self._as,
-                str(self.bin / "postgres"),
-                "-D",
-                str(self.data),
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(self._folder),
-                "-c",
-                "fsync=off",  # a throwaway cluster: no need to survive a power cut
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=200",
-            ],  # fmt: skip
+            [*self._as, *server],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -102,6 +102,7 @@ def create_postgres_engine(url: str, label: str = "ledger") -> Engine:
     a missing database raise a one-line :class:`DatabaseServerError` with the URL
     redacted, from the ``handle_error`` hook, wherever the query ran.
     """
+    from sparklio_desktop.core.ledger.pg_direct import SESSION_OPTIONS
     from sparklio_desktop.core.ledger.server_errors import server_error
 
     engine = create_engine(
@@ -109,7 +110,8 @@ def create_postgres_engine(url: str, label: str = "ledger") -> Engine:
         pool_size=5,
         max_overflow=10,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 5, "application_name": "sparklio"},
+        # synchronous_commit off: the file's durability trade, on the server (pg_direct.py)
+        connect_args={"connect_timeout": 5, "application_name": "sparklio", "options": SESSION_OPTIONS},
     )
 
     @event.listens_for(engine, "handle_error")

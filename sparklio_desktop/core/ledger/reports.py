@@ -55,7 +55,7 @@ def rows(conn: SqlConnection, sql: str, params: Sequence[Any] = ()) -> list[tupl
     if conn.dialect.name == "postgresql":
         from sparklio_desktop.core.ledger.pg_direct import plain_row, to_postgres
 
-        return [plain_row(row) for row in conn.exec_driver_sql(to_postgres(sql, bool(params)), tuple(params))]
+        return [plain_row(row) for row in conn.exec_driver_sql(to_postgres(sql), tuple(params))]
     return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(params))]
 
 

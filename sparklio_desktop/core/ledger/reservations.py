@@ -68,10 +68,25 @@ _RESERVE = (
 _HOST = " AND host = ?"
 _OPEN_ATTEMPT_OWNERS_ON = _OPEN_ATTEMPT_OWNERS + _HOST
 _RESERVATION_OWNERS_ON = _RESERVATION_OWNERS + " WHERE host = ?"
-_RESERVE_ON = (
-    "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start, member,"
-    " host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+# On a team database the check and the insert are one statement, run after the team's
+# budget lock is taken (its snapshot then sees every reservation committed before): the
+# lock is held for this statement, the attempt rows and the commit, not for round trips
+# of separate sums (20 concurrent requests queue on it).
+_TEAM_LOCK = "SELECT pg_advisory_xact_lock(?)"
+_RESERVE_ON = """WITH sums AS (
+    SELECT (SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ?) AS spent,
+           (SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ?) AS reserved,
+           (SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ? AND member = ?) AS own_spent,
+           (SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ? AND member = ?)
+               AS own_reserved
+), made AS (
+    INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start, member, host)
+    SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM sums
+    WHERE sums.spent + sums.reserved + ? <= ? AND sums.own_spent + sums.own_reserved + ? <= ?
+    RETURNING id
 )
+SELECT spent, reserved, own_spent, own_reserved, (SELECT id FROM made) FROM sums"""
+_NO_LIMIT = 2**62  # picodollars: a member without a limit of their own (far above any budget)
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
 _RELEASE_FOR = "DELETE FROM budget_reservations WHERE request_id = ?"
 _ALERT = "INSERT INTO alerts (month, kind, ts_utc) VALUES (?, ?, ?) ON CONFLICT (month, kind) DO NOTHING"
@@ -206,6 +221,11 @@ def try_reserve(
     compared as integer picodollars, exactly. The reservation records ``member``.
     """
     reclaim(conn)
+    host = _owner_host(conn)
+    if host is not None:
+        return _try_reserve_on_server(
+            conn, host, request_id, month, amount_usd, limit_usd, now, owner, member, member_limit_usd
+        )
     spent = _picos(conn, _MONTH_SPEND, month)
     reserved = _picos(conn, _RESERVED, month)
     amount = to_picodollars(amount_usd)
@@ -221,10 +241,50 @@ def try_reserve(
         mine_spent, mine_reserved = from_picodollars(own_spent), from_picodollars(own_reserved)
         if own_spent + own_reserved + amount > to_picodollars(member_limit_usd):
             return ReserveOutcome(None, outcome_spent, outcome_reserved, "member", mine_spent, mine_reserved)
-    values = (request_id, month, amount, utc_iso(now), owner.pid, owner.start, member)
-    host = _owner_host(conn)
-    cursor = conn.execute(_RESERVE, values) if host is None else conn.execute(_RESERVE_ON, (*values, host))
+    cursor = conn.execute(_RESERVE, (request_id, month, amount, utc_iso(now), owner.pid, owner.start, member))
     return ReserveOutcome(cursor.lastrowid, outcome_spent, outcome_reserved, None, mine_spent, mine_reserved)
+
+
+def _try_reserve_on_server(
+    conn: DirectSession,
+    host: str,
+    request_id: str,
+    month: str,
+    amount_usd: Decimal,
+    limit_usd: Decimal,
+    now: datetime,
+    owner: ProcessOwner,
+    member: str | None,
+    member_limit_usd: Decimal | None,
+) -> ReserveOutcome:
+    """:func:`try_reserve` on a team database: the team's lock, then one statement."""
+    from sparklio_desktop.core.ledger.pg_direct import BUDGET_LOCK
+
+    if member_limit_usd is not None and member is None:
+        raise ValueError("a member limit needs the member it applies to")
+    amount = to_picodollars(amount_usd)
+    own_limit = _NO_LIMIT if member_limit_usd is None else to_picodollars(member_limit_usd)
+    conn.execute(_TEAM_LOCK, (BUDGET_LOCK,))
+    row = conn.execute(
+        _RESERVE_ON,
+        (
+            *(month, month, month, member, month, member),
+            *(request_id, month, amount, utc_iso(now), owner.pid, owner.start, member, host),
+            *(amount, to_picodollars(limit_usd), amount, own_limit),
+        ),
+    ).fetchone()
+    assert row is not None  # the sums always give one row
+    spent, reserved, own_spent, own_reserved, made = (int(v) if v is not None else None for v in row)
+    assert spent is not None and reserved is not None and own_spent is not None and own_reserved is not None
+    outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
+    mine_spent = mine_reserved = None
+    if member_limit_usd is not None:
+        mine_spent, mine_reserved = from_picodollars(own_spent), from_picodollars(own_reserved)
+    if made is not None:
+        return ReserveOutcome(made, outcome_spent, outcome_reserved, None, mine_spent, mine_reserved)
+    if spent + reserved + amount > to_picodollars(limit_usd):
+        return ReserveOutcome(None, outcome_spent, outcome_reserved, "budget")
+    return ReserveOutcome(None, outcome_spent, outcome_reserved, "member", mine_spent, mine_reserved)
 
 
 def member_snapshot(conn: DirectSession, month: str, member: str) -> tuple[Decimal, Decimal]:
