@@ -113,16 +113,37 @@ def _install(url: str, name: str, threads: int, rounds: int, barrier: object, ou
                 start=start,
             )
             elapsed = time.perf_counter() - started
-            with lock:
-                samples.append(elapsed)
+            if round_no > 0:  # round 0 opens the connections: not a reservation's cost
+                with lock:
+                    samples.append(elapsed)
             assert outcome.reservation_id is not None
             store.finish_attempt(record(rid, cost_usd=Decimal("0.004")))
             store.release_reservation(outcome.reservation_id)
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for round_no in range(rounds):
+            for round_no in range(rounds + 1):
                 list(pool.map(lambda i, r=round_no: request(r, i), range(threads)))
     out.put(samples)  # type: ignore[attr-defined]
+
+
+def bench_reservation_alone(url: str, runs: int) -> None:
+    """One request at a time: what a reservation costs when nobody queues before it."""
+    with LedgerStore.open(url, member="solo") as store:
+        samples = []
+        for i in range(runs + 20):
+            rid = f"solo-{i}"
+            start = record(rid, "in_flight", worst_case_usd=Decimal("0.01"), start_cost_usd=Decimal("0.0001"))
+            started = time.perf_counter()
+            outcome = store.try_reserve(
+                request_id=rid, month=MONTH, amount_usd=Decimal("0.01"), limit_usd=Decimal("1000000"), now=NOW,
+                start=start,
+            )  # fmt: skip
+            if i >= 20:
+                samples.append(time.perf_counter() - started)
+            assert outcome.reservation_id is not None
+            store.finish_attempt(record(rid, cost_usd=Decimal("0.004")))
+            store.release_reservation(outcome.reservation_id)
+        print(f"reservation, one request at a time:          {stats(samples)}")
 
 
 def bench_reservations(url: str, rounds: int) -> None:
@@ -220,6 +241,7 @@ def main() -> None:
     try:
         print(f"PostgreSQL at {redacted_url(url)}")
         bench_writes(url, args.runs)
+        bench_reservation_alone(url, args.runs)
         bench_reservations(url, args.rounds)
         bench_spend(url, args.rows)
     finally:
