@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
 from sparklio_desktop.core.ledger import LedgerError, LedgerStore
@@ -221,3 +222,31 @@ def test_votes_on_both_backends(ledger_target: Path | str) -> None:
             assert stored is not None and stored.blind is True and stored.stars == {"b": 4}
             stars = votes.star_ratings("chat")
             assert sorted((s.model_id, s.stars) for s in stars) == [("b", 4), ("gpt-4o-mini", 5)]
+
+
+def test_the_postgres_baseline_has_the_files_tables_columns_indexes_and_triggers(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    with LedgerStore.open(tmp_path / "ledger.sqlite3") as on_file, LedgerStore.open(pg_database_url) as on_server:
+        file, server = inspect(on_file.engine), inspect(on_server.engine)
+        tables = set(file.get_table_names()) - {"_migrations"}
+        assert set(server.get_table_names()) == tables
+        for table in tables:
+            extra = ["host"] if table == "budget_reservations" else []  # the owner's machine (team mode)
+            assert [c["name"] for c in server.get_columns(table)] == [
+                c["name"] for c in file.get_columns(table)
+            ] + extra
+            assert {i["name"] for i in server.get_indexes(table)} == {i["name"] for i in file.get_indexes(table)}
+            assert (
+                server.get_pk_constraint(table)["constrained_columns"]
+                == file.get_pk_constraint(table)["constrained_columns"]
+            )
+        with on_file.engine.connect() as conn:
+            file_triggers = {
+                name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            }
+        with on_server.engine.connect() as conn:
+            server_triggers = {
+                name for (name,) in conn.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            }
+        assert server_triggers == file_triggers

@@ -107,8 +107,8 @@ def create_postgres_engine(url: str, label: str = "ledger") -> Engine:
 
     engine = create_engine(
         postgres_url(url),
-        pool_size=5,
-        max_overflow=10,
+        pool_size=2,  # a team's server serves every install: few connections each
+        max_overflow=4,
         pool_pre_ping=True,
         # synchronous_commit off: the file's durability trade, on the server (pg_direct.py)
         connect_args={"connect_timeout": 5, "application_name": "sparklio", "options": SESSION_OPTIONS},

@@ -18,16 +18,17 @@ starts with SQLite's ``UNIQUE constraint failed``, so the statements' callers ha
 kind of constraint error on both backends; a server that is down, a refused login or a
 missing database is the one-line ``DatabaseServerError`` (core/ledger/server_errors.py).
 
-Transactions: ``IMMEDIATE`` and ``WRITE`` are a plain ``BEGIN`` (READ COMMITTED). A
-budget check takes the transaction-scoped advisory lock :data:`BUDGET_LOCK` itself
-(core/ledger/reservations.py), after reclaiming what ended processes left and right
-before its one check-and-insert statement, whose snapshot is taken after the lock is
-granted: every install's reservations queue on it, which is what SQLite's write lock
-does on one machine, so concurrent requests from several machines never overshoot the
-cap, and the lock is held for one statement, the attempt rows and the commit. Attempt
-rows take no lock: rows of different requests do not depend on each other, and the
-rollups' ``ON CONFLICT DO UPDATE`` is safe under concurrent writers. ``DEFERRED`` reads
-in one ``REPEATABLE READ`` snapshot.
+Transactions: ``IMMEDIATE`` and ``WRITE`` are a plain ``BEGIN`` (READ COMMITTED);
+``DEFERRED`` reads in one ``REPEATABLE READ`` snapshot; ``AUTOCOMMIT`` runs each
+statement as its own transaction. A budget check is the server function
+``ledger_try_reserve`` (core/ledger/postgres_schema.py), called in ``AUTOCOMMIT``: it
+takes the transaction-scoped advisory lock :data:`BUDGET_LOCK`, sums and inserts, and
+the lock is released when that one statement commits. Every install's reservations
+queue on it, which is what SQLite's write lock does on one machine, so concurrent
+requests from several machines never overshoot the cap, and none waits on another's
+network round trips. Attempt rows take no lock: rows of different requests do not
+depend on each other, and the rollups' ``ON CONFLICT DO UPDATE`` is safe under
+concurrent writers.
 A broken connection (a restarted server) is replaced at the next transaction.
 """
 
@@ -43,6 +44,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from sparklio_desktop.core.ledger.members import this_host
+from sparklio_desktop.core.ledger.postgres_schema import BUDGET_LOCK
 from sparklio_desktop.core.ledger.server_errors import server_error
 
 if TYPE_CHECKING:
@@ -58,9 +60,6 @@ __all__ = [
     "to_postgres",
 ]
 
-# The key of the advisory lock that serialises budget checks across every install of a
-# team ("spkl" "budg" as two ASCII words): held for one transaction, released at its end.
-BUDGET_LOCK = 0x73706B6C_62756467
 # The file's trade (core/ledger/engine.py: WAL with synchronous=NORMAL), made on the server:
 # a commit returns before its WAL record is flushed, so a crash of the server (never of a
 # client) may lose the last fraction of a second of ledger writes; nothing is ever
@@ -74,6 +73,7 @@ _BEGIN = {
     "IMMEDIATE": "BEGIN",
     "WRITE": "BEGIN",
     "DEFERRED": "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    "AUTOCOMMIT": "",  # each statement is its own transaction
 }
 
 
@@ -200,7 +200,9 @@ class PgDirectConnection:
         return self._conn
 
     @contextmanager
-    def transaction(self, mode: Literal["IMMEDIATE", "WRITE", "DEFERRED"] = "IMMEDIATE") -> Iterator[PgDirectSession]:
+    def transaction(
+        self, mode: Literal["IMMEDIATE", "WRITE", "DEFERRED", "AUTOCOMMIT"] = "IMMEDIATE"
+    ) -> Iterator[PgDirectSession]:
         """One transaction (see the module docstring for the modes); committed on success,
         rolled back on any exception."""
         import psycopg
@@ -208,6 +210,9 @@ class PgDirectConnection:
         with self._lock:
             conn = self._connection()
             session = PgDirectSession(conn, self._url, self._label)
+            if mode == "AUTOCOMMIT":
+                yield session
+                return
             try:
                 conn.execute(_BEGIN[mode])
             except psycopg.Error as exc:

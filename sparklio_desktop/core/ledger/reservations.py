@@ -17,10 +17,12 @@ their input estimate (``start_cost_usd``, usage_source ``estimate``): the provid
 was sent the prompt, and nothing is known of the output.
 
 On a team's PostgreSQL (issue 16) the same SQL runs on the driver-level session of
-core/ledger/pg_direct.py, whose ``IMMEDIATE`` transaction takes an advisory lock every
-install of the team queues on: reservations are atomic across machines. Owners there
-are judged only on their own host (``host`` on the attempt and the reservation): a PID
-says nothing about a process on another machine, whose own install reclaims it.
+core/ledger/pg_direct.py, except the check and the insert: they are one call of the
+server function ``ledger_try_reserve`` (core/ledger/postgres_schema.py), which takes an
+advisory lock every install of the team queues on, so reservations are atomic across
+machines (:func:`reserve_on_server`). Owners there are judged only on their own host
+(``host`` on the attempt and the reservation): a PID says nothing about a process on
+another machine, whose own install reclaims it.
 """
 
 from __future__ import annotations
@@ -68,24 +70,10 @@ _RESERVE = (
 _HOST = " AND host = ?"
 _OPEN_ATTEMPT_OWNERS_ON = _OPEN_ATTEMPT_OWNERS + _HOST
 _RESERVATION_OWNERS_ON = _RESERVATION_OWNERS + " WHERE host = ?"
-# On a team database the check and the insert are one statement, run after the team's
-# budget lock is taken (its snapshot then sees every reservation committed before): the
-# lock is held for this statement, the attempt rows and the commit, not for round trips
-# of separate sums (20 concurrent requests queue on it).
-_TEAM_LOCK = "SELECT pg_advisory_xact_lock(?)"
-_RESERVE_ON = """WITH sums AS (
-    SELECT (SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ?) AS spent,
-           (SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ?) AS reserved,
-           (SELECT coalesce(sum(cost_usd), 0) FROM usage_monthly WHERE month = ? AND member = ?) AS own_spent,
-           (SELECT coalesce(sum(amount_usd), 0) FROM budget_reservations WHERE month = ? AND member = ?)
-               AS own_reserved
-), made AS (
-    INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start, member, host)
-    SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM sums
-    WHERE sums.spent + sums.reserved + ? <= ? AND sums.own_spent + sums.own_reserved + ? <= ?
-    RETURNING id
-)
-SELECT spent, reserved, own_spent, own_reserved, (SELECT id FROM made) FROM sums"""
+# On a team database the check and the insert are one call of the server function
+# ledger_try_reserve (core/ledger/postgres_schema.py): the team's advisory lock, the sums,
+# the insert if it fits. Run in autocommit, the lock is held for that call only.
+_RESERVE_ON = "SELECT * FROM ledger_try_reserve(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _NO_LIMIT = 2**62  # picodollars: a member without a limit of their own (far above any budget)
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
 _RELEASE_FOR = "DELETE FROM budget_reservations WHERE request_id = ?"
@@ -221,10 +209,17 @@ def try_reserve(
     compared as integer picodollars, exactly. The reservation records ``member``.
     """
     reclaim(conn)
-    host = _owner_host(conn)
-    if host is not None:
-        return _try_reserve_on_server(
-            conn, host, request_id, month, amount_usd, limit_usd, now, owner, member, member_limit_usd
+    if not isinstance(conn, sqlite3.Connection):  # a team database (the store calls reserve_on_server itself)
+        return reserve_on_server(
+            conn,
+            request_id=request_id,
+            month=month,
+            amount_usd=amount_usd,
+            limit_usd=limit_usd,
+            now=now,
+            owner=owner,
+            member=member,
+            member_limit_usd=member_limit_usd,
         )
     spent = _picos(conn, _MONTH_SPEND, month)
     reserved = _picos(conn, _RESERVED, month)
@@ -245,33 +240,29 @@ def try_reserve(
     return ReserveOutcome(cursor.lastrowid, outcome_spent, outcome_reserved, None, mine_spent, mine_reserved)
 
 
-def _try_reserve_on_server(
-    conn: DirectSession,
-    host: str,
+def reserve_on_server(
+    conn: PgDirectSession,
+    *,
     request_id: str,
     month: str,
     amount_usd: Decimal,
     limit_usd: Decimal,
     now: datetime,
     owner: ProcessOwner,
-    member: str | None,
-    member_limit_usd: Decimal | None,
+    member: str | None = None,
+    member_limit_usd: Decimal | None = None,
 ) -> ReserveOutcome:
-    """:func:`try_reserve` on a team database: the team's lock, then one statement."""
-    from sparklio_desktop.core.ledger.pg_direct import BUDGET_LOCK
-
+    """:func:`try_reserve`'s check and insert on a team database, reclaiming nothing: one
+    call of ``ledger_try_reserve`` (the store calls it in autocommit, after
+    :func:`reclaim`, so the team's lock is held for the call alone)."""
     if member_limit_usd is not None and member is None:
         raise ValueError("a member limit needs the member it applies to")
     amount = to_picodollars(amount_usd)
     own_limit = _NO_LIMIT if member_limit_usd is None else to_picodollars(member_limit_usd)
-    conn.execute(_TEAM_LOCK, (BUDGET_LOCK,))
     row = conn.execute(
         _RESERVE_ON,
-        (
-            *(month, month, month, member, month, member),
-            *(request_id, month, amount, utc_iso(now), owner.pid, owner.start, member, host),
-            *(amount, to_picodollars(limit_usd), amount, own_limit),
-        ),
+        (request_id, month, amount, to_picodollars(limit_usd), own_limit, utc_iso(now), owner.pid, owner.start)
+        + (member, conn.owner_host),
     ).fetchone()
     assert row is not None  # the sums always give one row
     spent, reserved, own_spent, own_reserved, made = (int(v) if v is not None else None for v in row)

@@ -287,9 +287,14 @@ class LedgerStore(LedgerFileStore):
         Reads first and writes only when something was left, so opening a ledger for
         a report does not take the write lock.
         """
-        with self._direct.transaction("DEFERRED") as conn:
-            if not reservations.find_orphans(conn):
-                return reservations.Reclaimed()
+        if isinstance(self._direct, PgDirectConnection):  # needs no snapshot of its own: two autocommit reads
+            with self._direct.transaction("AUTOCOMMIT") as session:
+                found = reservations.find_orphans(session)
+        else:
+            with self._direct.transaction("DEFERRED") as conn:
+                found = reservations.find_orphans(conn)
+        if not found:
+            return reservations.Reclaimed()
         with self._direct.transaction() as conn:
             return reservations.reclaim(conn)
 
@@ -477,6 +482,17 @@ class LedgerStore(LedgerFileStore):
         """
         starts = [] if start is None else [start] if isinstance(start, AttemptRecord) else list(start)
         started = [(_started_values(record, self.member, self.host), record) for record in starts]
+        if isinstance(self._direct, PgDirectConnection):  # a team database: see _try_reserve_on_server
+            return self._try_reserve_on_server(
+                started,
+                request_id=request_id,
+                month=month,
+                amount_usd=amount_usd,
+                limit_usd=limit_usd,
+                now=now,
+                owner=owner or this_process(),
+                member_limit_usd=member_limit_usd,
+            )
         with self._direct.transaction() as conn:
             outcome = reservations.try_reserve(
                 conn,
@@ -493,6 +509,47 @@ class LedgerStore(LedgerFileStore):
                 for values, record in started:
                     _insert_attempt(conn, values, record)
             return outcome
+
+    def _try_reserve_on_server(
+        self,
+        started: list[tuple[dict[str, Any], AttemptRecord]],
+        *,
+        request_id: str,
+        month: str,
+        amount_usd: Decimal,
+        limit_usd: Decimal,
+        now: datetime,
+        owner: ProcessOwner,
+        member_limit_usd: Decimal | None,
+    ) -> reservations.ReserveOutcome:
+        """:meth:`try_reserve` on a team database, in three short steps so that the team's
+        budget lock is held for one server-side call, not for network round trips (every
+        install's requests queue on it): reclaim what this host's ended processes left,
+        reserve (``ledger_try_reserve`` in autocommit), then write the attempts.
+
+        A kill between the reservation and its attempts leaves a reservation whose owner is
+        gone, released by the next reclaim; the prompt was not sent yet, so no billed call
+        goes unrecorded.
+        """
+        assert isinstance(self._direct, PgDirectConnection)
+        self.reclaim_orphans()
+        with self._direct.transaction("AUTOCOMMIT") as conn:
+            outcome = reservations.reserve_on_server(
+                conn,
+                request_id=request_id,
+                month=month,
+                amount_usd=amount_usd,
+                limit_usd=limit_usd,
+                now=now,
+                owner=owner,
+                member=self.member,
+                member_limit_usd=member_limit_usd,
+            )
+        if outcome.reservation_id is not None and started:
+            with self._direct.transaction("AUTOCOMMIT" if len(started) == 1 else "WRITE") as conn:
+                for values, record in started:
+                    _insert_attempt(conn, values, record)
+        return outcome
 
     def release_reservation(self, reservation_id: int) -> None:
         with self._direct.transaction("WRITE") as conn:
