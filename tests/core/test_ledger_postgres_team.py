@@ -182,3 +182,20 @@ def test_a_server_that_is_down_or_refuses_reads_as_one_line_without_the_password
         message = str(caught.value)
         assert words in message and "\n" not in message
         assert PASSWORD not in message and "****" in message
+
+
+def test_doctor_shows_the_team_database_redacted_and_whether_it_answers(
+    postgres_server: PostgresServer, pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparklio_desktop.core.doctor import check_team_ledger, run_checks
+
+    found = check_team_ledger(pg_database_url)
+    assert found.ok and "answers" in found.detail and "empty" in found.detail
+    assert found.path == redacted_url(pg_database_url) and PASSWORD not in found.line()
+    LedgerStore.open(pg_database_url).close()
+    assert "tables are there" in check_team_ledger(pg_database_url).detail
+    refused = check_team_ledger(postgres_server.url(password="nope-" + PASSWORD))
+    assert not refused.ok and "refused the login" in refused.detail and PASSWORD not in refused.line()
+    monkeypatch.setenv(DATABASE_URL_ENV, pg_database_url)
+    (ledger_check,) = [check for check in run_checks() if check.name == "ledger"]
+    assert ledger_check.ok and ledger_check.path == redacted_url(pg_database_url)
