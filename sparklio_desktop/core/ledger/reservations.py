@@ -68,8 +68,7 @@ _RESERVE = (
 # A team database (core/ledger/postgres_schema.py): owners are judged only on their own
 # host (a PID means nothing on another machine), so rows name it and the reads filter by it.
 _HOST = " AND host = ?"
-_OPEN_ATTEMPT_OWNERS_ON = _OPEN_ATTEMPT_OWNERS + _HOST
-_RESERVATION_OWNERS_ON = _RESERVATION_OWNERS + " WHERE host = ?"
+_OWNERS_ON = f"{_OPEN_ATTEMPT_OWNERS}{_HOST} UNION {_RESERVATION_OWNERS} WHERE host = ?"
 # On a team database the check and the insert are one call of the server function
 # ledger_try_reserve (core/ledger/postgres_schema.py): the team's advisory lock, the sums,
 # the insert if it fits. Run in autocommit, the lock is held for that call only.
@@ -142,9 +141,7 @@ def _orphans(conn: DirectSession) -> tuple[list[tuple[int, int | None, int | Non
     if host is None:  # a file: every owner is on this machine
         owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS).fetchall()) | set(conn.execute(_RESERVATION_OWNERS).fetchall())
     else:
-        owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS_ON, (host,)).fetchall()) | set(
-            conn.execute(_RESERVATION_OWNERS_ON, (host,)).fetchall()
-        )
+        owners = set(conn.execute(_OWNERS_ON, (host, host)).fetchall())  # one round trip to the server
     gone = [(pid, start) for pid, start in owners if (pid, start) != (me.pid, me.start) and is_gone(pid, start)]
     attempts: list[tuple[int, int | None, int | None, int | None]] = []
     held: list[int] = []
