@@ -29,7 +29,8 @@ requests from several machines never overshoot the cap, and none waits on anothe
 network round trips. Attempt rows take no lock: rows of different requests do not
 depend on each other, and the rollups' ``ON CONFLICT DO UPDATE`` is safe under
 concurrent writers.
-A broken connection (a restarted server) is replaced at the next transaction.
+A broken connection (a restarted server) is replaced at the next transaction; a
+process's concurrent transactions each have a connection (up to :data:`MAX_CONNECTIONS`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUDGET_LOCK",
+    "MAX_CONNECTIONS",
     "SESSION_OPTIONS",
     "PgDirectConnection",
     "PgDirectSession",
@@ -66,6 +68,9 @@ __all__ = [
 # corrupted. Without it every budget check waits for a disk flush while it holds the
 # team's lock, and 20 concurrent requests queue behind 20 flushes.
 SESSION_OPTIONS = "-c synchronous_commit=off"
+# Connections per store: its concurrent ledger transactions. A team's server serves every
+# install (PostgreSQL's default max_connections is 100): a few each, opened only on demand.
+MAX_CONNECTIONS = 4
 _RETURNS_ID = ("INSERT INTO llm_usage ", "INSERT INTO budget_reservations ")
 _IS_PARAM = re.compile(r"\bIS \?")
 _LIKE = re.compile(r"\bLIKE\b")
@@ -160,44 +165,65 @@ class PgDirectSession:
 
 
 class PgDirectConnection:
-    """A lazily opened, lock-guarded psycopg connection to a team's ledger database."""
+    """Lazily opened psycopg connections to a team's ledger database, one per concurrent
+    transaction (at most :data:`MAX_CONNECTIONS`; more wait for one to be free).
+
+    A file has one writer at a time whatever we do; a server does not, and the budget's
+    own lock (held inside one server call) already orders what must be ordered. So the
+    requests a process sends at once do not queue behind each other's round trips on one
+    connection: each transaction takes an idle connection, or opens one.
+    """
 
     def __init__(self, url: str, label: str) -> None:
         self._url = url
         self._label = label
-        self._conn: psycopg.Connection[Any] | None = None
+        self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._closed = False
 
-    def _connection(self) -> psycopg.Connection[Any]:
+    def _connect(self) -> psycopg.Connection[Any]:
         import psycopg
+        from sqlalchemy.engine import make_url
 
-        if self._conn is not None and (self._conn.closed or self._conn.broken):
-            with suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
-        if self._conn is None:
-            from sqlalchemy.engine import make_url
+        from sparklio_desktop.core.ledger.engine import postgres_url
 
-            from sparklio_desktop.core.ledger.engine import postgres_url
+        parts = make_url(postgres_url(self._url))
+        options: dict[str, Any] = {key: str(value) for key, value in parts.query.items()}  # sslmode=...
+        options.update(
+            host=parts.host or "",
+            port=parts.port or 5432,
+            user=parts.username or "",
+            password=parts.password or "",
+            dbname=parts.database or "",
+            connect_timeout=5,
+            application_name="sparklio",
+        )
+        options.setdefault("options", SESSION_OPTIONS)
+        try:
+            return psycopg.connect(autocommit=True, **options)  # BEGIN and COMMIT are ours, as on SQLite
+        except psycopg.Error as exc:
+            raise (server_error(self._url, self._label, exc) or exc) from None
 
-            parts = make_url(postgres_url(self._url))
-            options: dict[str, Any] = {key: str(value) for key, value in parts.query.items()}  # sslmode=...
-            options.update(
-                host=parts.host or "",
-                port=parts.port or 5432,
-                user=parts.username or "",
-                password=parts.password or "",
-                dbname=parts.database or "",
-                connect_timeout=5,
-                application_name="sparklio",
-            )
-            options.setdefault("options", SESSION_OPTIONS)
-            try:
-                conn = psycopg.connect(autocommit=True, **options)  # BEGIN and COMMIT are ours, as on SQLite
-            except psycopg.Error as exc:
-                raise (server_error(self._url, self._label, exc) or exc) from None
-            self._conn = conn
-        return self._conn
+    def _take(self) -> psycopg.Connection[Any]:
+        """An idle, usable connection, or a new one (a broken one, say after a server
+        restart, is dropped)."""
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if not (conn.closed or conn.broken):
+                    return conn
+                with suppress(Exception):
+                    conn.close()
+        return self._connect()
+
+    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            if not self._closed and not (conn.closed or conn.broken):
+                self._idle.append(conn)
+                return
+        with suppress(Exception):
+            conn.close()
 
     @contextmanager
     def transaction(
@@ -207,29 +233,33 @@ class PgDirectConnection:
         rolled back on any exception."""
         import psycopg
 
-        with self._lock:
-            conn = self._connection()
-            session = PgDirectSession(conn, self._url, self._label)
-            if mode == "AUTOCOMMIT":
-                yield session
-                return
+        with self._slots:
+            conn = self._take()
             try:
-                conn.execute(_BEGIN[mode])
-            except psycopg.Error as exc:
-                raise session._translate(exc) from None
-            try:
-                yield session
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                with suppress(psycopg.Error):
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, psycopg.Error):
+                session = PgDirectSession(conn, self._url, self._label)
+                if mode == "AUTOCOMMIT":
+                    yield session
+                    return
+                try:
+                    conn.execute(_BEGIN[mode])
+                except psycopg.Error as exc:
                     raise session._translate(exc) from None
-                raise
+                try:
+                    yield session
+                    conn.execute("COMMIT")
+                except BaseException as exc:
+                    with suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+                    if isinstance(exc, psycopg.Error):
+                        raise session._translate(exc) from None
+                    raise
+            finally:
+                self._give_back(conn)
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                with suppress(Exception):
-                    conn.close()
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with suppress(Exception):
+                conn.close()
