@@ -18,7 +18,6 @@ import contextlib
 import glob
 import itertools
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -66,7 +65,9 @@ class PostgresServer:
         self._names = itertools.count(1)
         # Tests skip durability (a throwaway cluster); a benchmark keeps a server's defaults.
         self._settings = [] if durable else ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
-        if os.geteuid() == 0:  # postgres refuses root: run it as the postgres OS user
+        if getattr(os, "geteuid", lambda: -1)() == 0:  # postgres refuses root: run it as the postgres OS user
+            import pwd  # POSIX only, like running as root
+
             try:
                 owner = pwd.getpwnam("postgres")
             except KeyError:
