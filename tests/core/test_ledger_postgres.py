@@ -250,3 +250,20 @@ def test_the_postgres_baseline_has_the_files_tables_columns_indexes_and_triggers
                 name for (name,) in conn.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
             }
         assert server_triggers == file_triggers
+
+
+def test_identities_move_past_rows_inserted_with_their_own_ids(pg_database_url: str) -> None:
+    from sparklio_desktop.core.ledger.postgres_schema import sync_identities
+
+    with LedgerStore.open(pg_database_url) as store:
+        with store.engine.begin() as conn:
+            conn.execute(llm_usage.insert(), {**_row("kept"), "id": 41})
+            sync_identities(conn)
+        assert store.record_attempt(attempt("new")) == 42
+
+
+def _row(request_id: str) -> dict[str, object]:
+    """An attempt row as an import writes it (every NOT NULL column)."""
+    record = attempt(request_id)
+    values = {name: getattr(record, name) for name in record.field_names()}
+    return {**values, "member": "ada", "host": None}

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -21,9 +21,11 @@ __all__ = ["IntBoolean", "Money", "UtcDateTime"]
 
 
 class Money(TypeDecorator[Decimal]):
-    """A USD amount: ``Decimal`` in Python, INTEGER picodollars in SQLite."""
+    """A USD amount: ``Decimal`` in Python, INTEGER picodollars in SQLite (64-bit), BIGINT
+    in a team's PostgreSQL (where SQLAlchemy would cast an ``Integer`` parameter to a
+    32-bit INTEGER, too small for picodollars)."""
 
-    impl = Integer
+    impl = BigInteger
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
