@@ -21,12 +21,14 @@ import pytest
 
 from tests.environment import UNREACHABLE_OLLAMA, provider_variables
 from tests.keyring_service import bus_without_secret_service, no_keyring_backend, secret_service  # noqa: F401
+from tests.postgres_server import ledger_target, pg_database_url, postgres_server, postgres_url  # noqa: F401
 from tests.redis_server import own_redis_server, redis_server, redis_session_server  # noqa: F401
 
 for _name in provider_variables():
     del os.environ[_name]
 os.environ["OLLAMA_HOST"] = UNREACHABLE_OLLAMA
 os.environ.pop("SPARKLIO_CACHE_URL", None)  # a developer's team Redis: never in a test
+os.environ.pop("SPARKLIO_DATABASE_URL", None)  # a developer's team PostgreSQL: never in a test
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +38,7 @@ def scrubbed_provider_environment(monkeypatch):
         monkeypatch.delenv(name)
     monkeypatch.setenv("OLLAMA_HOST", UNREACHABLE_OLLAMA)
     monkeypatch.delenv("SPARKLIO_CACHE_URL", raising=False)  # the SQLite cache unless a test sets one
+    monkeypatch.delenv("SPARKLIO_DATABASE_URL", raising=False)  # the SQLite ledger unless a test sets one
     monkeypatch.setenv("SPARKLIO_BACKGROUND_REFRESH", "0")  # the app's daily catalog refresh: never in tests
     monkeypatch.delenv("SPARKLIO_MEMBER", raising=False)  # a developer's team member name: never in tests
 

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         None,
     )
     services = open_services()
-    store = VoteStore.open(services.ledger.path)
+    store = VoteStore.open(services.ledger.target)
     try:
         if args.models:
             models = [m.strip() for m in args.models.split(",") if m.strip()]

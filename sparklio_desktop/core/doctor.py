@@ -390,6 +390,38 @@ def check_redis_cache(url: str) -> Check:
     )
 
 
+def check_team_ledger(url: str) -> Check:
+    """Whether the team's ledger database at ``url`` answers (shown redacted): a one-line
+    reason when the server cannot be reached, refuses the login or has no such database."""
+    import time
+
+    from sparklio_desktop.core.ledger.engine import create_postgres_engine
+    from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV, redacted_url
+    from sparklio_desktop.core.ledger.postgres_schema import has_baseline
+    from sparklio_desktop.core.ledger.server_errors import DatabaseServerError
+
+    shown = redacted_url(url)
+    engine = create_postgres_engine(url)
+    try:
+        started = time.perf_counter()
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            created = has_baseline(conn)
+    except DatabaseServerError as exc:
+        return Check(
+            "ledger",
+            False,
+            f"PostgreSQL (team): {exc.reason}",
+            shown,
+            f"start the server, or correct {DATABASE_URL_ENV} / `sparklio config set storage.database_url`",
+        )
+    finally:
+        engine.dispose()
+    state = "the ledger's tables are there" if created else "empty: the first install to open it creates them"
+    return Check("ledger", True, f"PostgreSQL (team): answers ({elapsed_ms:.1f} ms); {state}", shown)
+
+
 def run_checks() -> list[Check]:
     """Every check, in the order the doctor prints them."""
     from sparklio_desktop.core.policy.catalog import load_catalog
@@ -401,15 +433,22 @@ def run_checks() -> list[Check]:
     checks = [check_data_folder(folder)]
     if not checks[0].ok and folder.exists():  # a file where the folder should be: nothing below it
         return checks
-    checks.append(
-        check_database(
-            "ledger",
-            paths.ledger_path(),
-            LEDGER_MIGRATIONS,
-            "run `sparklio doctor --repair` to set it aside and salvage its rows into a new ledger "
-            "(close the app first)",
+    from sparklio_desktop.core.ledger.location import database_url
+    from sparklio_desktop.core.settings.config import load_settings_lenient
+
+    team_url = database_url(load_settings_lenient(settings_file)[0])
+    if team_url is not None:  # team mode: the ledger is the team's PostgreSQL, not the file
+        checks.append(check_team_ledger(team_url))
+    else:
+        checks.append(
+            check_database(
+                "ledger",
+                paths.ledger_path(),
+                LEDGER_MIGRATIONS,
+                "run `sparklio doctor --repair` to set it aside and salvage its rows into a new ledger "
+                "(close the app first)",
+            )
         )
-    )
     checks.append(check_cache(settings_file))
     checks.append(check_conversations())
     checks.append(

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sparklio_desktop.core.ledger.location import database_url
 from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE
 from sparklio_desktop.core.routing.planner import RoutePlanner
 from sparklio_desktop.core.settings import paths
@@ -115,13 +116,15 @@ def open_services(
     # A ledger that cannot be opened (damaged, a read-only folder) raises a one-line
     # DatabaseFileError here, before any paid request; the cache opens on first use and
     # heals itself, so it can never stop a run.
-    ledger = LedgerStore.open(ledger_path, member=team_member(workspace))
+    settings = settings or workspace.settings
+    # $SPARKLIO_DATABASE_URL or storage.database_url: the team's PostgreSQL; else the file.
+    target = ledger_path if ledger_path is not None else database_url(settings)
+    ledger = LedgerStore.open(target, member=team_member(workspace))
     try:
-        votes = VoteStore.open(ledger.path)
+        votes = VoteStore.open(ledger.target)
     except BaseException:
         ledger.close()
         raise
-    settings = settings or workspace.settings
     # $SPARKLIO_CACHE_URL or cache.url: a team's Redis; else the SQLite file. Neither
     # connects or opens here, and neither can stop a run.
     cache = open_response_cache(settings.cache.url)
@@ -162,6 +165,9 @@ def route_planner(workspace: Workspace, *, all_available: bool = False) -> Route
 
     if all_available:
         return RoutePlanner(workspace, probe=lambda: EVERYTHING_AVAILABLE)
+    url = database_url(workspace.settings)
+    if url is not None:  # team mode: the month, the votes and the speeds are the team's database's
+        return _team_route_planner(workspace, url)
     path = paths.ledger_path()
 
     def spend() -> Decimal:
@@ -180,6 +186,24 @@ def route_planner(workspace: Workspace, *, all_available: bool = False) -> Route
         ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, votes)
 
     return RoutePlanner(workspace, spend=spend, ratings=ratings, speeds=lambda: measured_speeds_at(path))
+
+
+def _team_route_planner(workspace: Workspace, url: str) -> RoutePlanner:
+    """``route_planner`` over a team's database: every read goes through the store (there
+    is no file to look at first)."""
+    ratings = None
+    if workspace.policy.ratings.enabled:
+        from sparklio_desktop.core.ratings.state import RatingQualities
+        from sparklio_desktop.core.ratings.votes_store import VoteStore
+
+        def votes(task: str) -> list[Vote]:
+            with VoteStore.open(url) as store:
+                return store.votes(task)
+
+        ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, votes)
+    return RoutePlanner(
+        workspace, spend=lambda: month_spend_usd(path=url), ratings=ratings, speeds=lambda: measured_speeds_at(url)
+    )
 
 
 def _may_hold_votes(path: Path) -> bool:

@@ -80,9 +80,10 @@ def measured_speed(model: ModelSpec, measured: MeasuredSpeed | None) -> Speed | 
     return None
 
 
-def measured_speeds_at(path: Path) -> dict[str, MeasuredSpeed]:
-    """The measured speeds in the ledger file at ``path`` (none when there is no file yet)."""
-    if not path.is_file():
+def measured_speeds_at(path: Path | str) -> dict[str, MeasuredSpeed]:
+    """The measured speeds in the ledger at ``path`` (none when there is no file yet), or in
+    the team database a ``postgresql+psycopg://`` URL names."""
+    if isinstance(path, Path) and not path.is_file():
         return {}
     from sparklio_desktop.core.ledger.reader import open_for_reading
 

@@ -22,6 +22,7 @@ import pytest
 from sparklio_desktop.core.budget import BudgetExceeded, BudgetGuard, Reservation
 from sparklio_desktop.core.errors import BudgetError, UnknownNameError
 from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
+from sparklio_desktop.core.ledger.members import this_host
 from sparklio_desktop.core.ledger.owners import start_token, this_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +38,9 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[LedgerStore]:
-    with LedgerStore.open(tmp_path / "ledger.sqlite3") as opened:
+def store(ledger_target: Path | str) -> Iterator[LedgerStore]:
+    """The ledger on each backend: the SQLite file, then a team's PostgreSQL (tests/postgres_server.py)."""
+    with LedgerStore.open(ledger_target) as opened:
         yield opened
 
 
@@ -189,7 +191,16 @@ def hold(
     start: str | None,
     created: str = "2000-01-01T00:00:00.000000+00:00",
 ) -> None:
-    """A reservation written by another process (real SQL into the file), made long ago."""
+    """A reservation written by another process (real SQL into the ledger), made long ago;
+    on a team database, by a process of this host."""
+    if store.path is None:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid,"
+                " owner_start, host) VALUES ('other', '2025-03', %s, %s, %s, %s, %s)",
+                (int(Decimal(amount) * 10**12), created, pid, start, this_host()),
+            )
+        return
     db = sqlite3.connect(store.path)
     try:
         with db:
@@ -213,7 +224,7 @@ def test_a_live_owners_reservation_is_never_reclaimed_however_old(
         with pytest.raises(BudgetExceeded):
             g.reserve("r", Decimal("0.5"))
         assert not store.reclaim_orphans()
-        with LedgerStore.open(store.path) as reopened:
+        with LedgerStore.open(store.target) as reopened:
             assert reopened.budget_snapshot("2025-03")[1] == Decimal("0.9")
     assert live_process.stdin is not None
     live_process.stdin.close()  # the owner ends: now, and only now, its money comes back
@@ -355,7 +366,7 @@ def test_processes_sharing_the_file_never_overshoot(store: LedgerStore, tmp_path
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(store.path), f"p{n}"],
+            [sys.executable, "-c", CHILD, str(store.target), f"p{n}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -30,8 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[LedgerStore]:
-    with LedgerStore.open(tmp_path / "ledger.sqlite3", member="ada") as opened:
+def store(ledger_target: Path | str) -> Iterator[LedgerStore]:
+    """The ledger on each backend: the SQLite file, then a team's PostgreSQL (tests/postgres_server.py)."""
+    with LedgerStore.open(ledger_target, member="ada") as opened:
         yield opened
 
 
@@ -139,7 +140,7 @@ def test_processes_of_two_members_never_overshoot_a_members_limit(store: LedgerS
     runs = [("ada", "0.05"), ("ada", "0.05"), ("bob", "-"), ("bob", "-")]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(store.path), f"p{n}", limit],
+            [sys.executable, "-c", CHILD, str(store.target), f"p{n}", limit],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

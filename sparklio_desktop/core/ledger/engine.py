@@ -46,7 +46,8 @@ from sparklio_desktop.core.ledger.sqlite_file import (
 
 __all__ = [
     "BUSY_TIMEOUT_MS", "DOCTOR_HINT", "DatabaseFileError", "FileProblem", "classify_sqlite_error", "companions",
-    "configure_connection", "create_sqlite_engine", "file_error", "set_aside", "writer",
+    "configure_connection", "create_postgres_engine", "create_sqlite_engine", "file_error", "postgres_url", "set_aside",
+    "writer",
 ]  # fmt: skip
 
 _BEGIN_OPTION = "sparklio_sqlite_begin"
@@ -83,6 +84,41 @@ def create_sqlite_engine(path: Path, label: str = "database") -> Engine:
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def postgres_url(url: str) -> str:
+    """``url`` with SQLAlchemy's psycopg 3 driver named (``postgresql://`` would mean psycopg2)."""
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme == "postgresql" else url
+
+
+def create_postgres_engine(url: str, label: str = "ledger") -> Engine:
+    """A pooled engine over a team's PostgreSQL database at ``url`` (core/ledger/location.py).
+
+    Connections are checked before use (a server restart costs one retry, not an
+    error) and time out after 5 s; a server that cannot be reached, a refused login or
+    a missing database raise a one-line :class:`DatabaseServerError` with the URL
+    redacted, from the ``handle_error`` hook, wherever the query ran.
+    """
+    from sparklio_desktop.core.ledger.pg_direct import SESSION_OPTIONS
+    from sparklio_desktop.core.ledger.server_errors import server_error
+
+    engine = create_engine(
+        postgres_url(url),
+        pool_size=2,  # a team's server serves every install: few connections each
+        max_overflow=4,
+        pool_pre_ping=True,
+        # synchronous_commit off: the file's durability trade, on the server (pg_direct.py)
+        connect_args={"connect_timeout": 5, "application_name": "sparklio", "options": SESSION_OPTIONS},
+    )
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        translated = server_error(url, label, context.original_exception)
+        if translated is not None:
+            raise translated from None
 
     return engine
 

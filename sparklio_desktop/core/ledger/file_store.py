@@ -1,4 +1,13 @@
-"""What every store over the ledger file shares: open (and migrate), close, transactions.
+"""What every store over the ledger shares: open (and migrate), close, transactions.
+
+The ledger is a SQLite file in the data folder, or, in team mode, a PostgreSQL database
+(core/ledger/location.py): :meth:`LedgerFileStore.open` takes a path, a
+``postgresql+psycopg://`` URL, or None (the team URL when one is set, else the default
+file). ``store.target`` is what was opened (the path, or the URL: show it with
+``location.redacted_url``), ``store.path`` the file (None for a database), ``store.engine``
+the SQLAlchemy engine and ``store.dialect`` ``"sqlite"`` or ``"postgresql"``. An empty
+team database gets the ledger's schema (postgres_schema.create_baseline) on first open,
+under a lock, so two installs opening it at once create it once.
 
 The usage ledger (:class:`LedgerStore`) and the votes of compare-and-rate
 (``core.ratings.votes_store.VoteStore``) keep their tables in the same SQLite file; each opens
@@ -30,7 +39,8 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
-from sparklio_desktop.core.ledger.engine import create_sqlite_engine, writer
+from sparklio_desktop.core.ledger.engine import create_postgres_engine, create_sqlite_engine, writer
+from sparklio_desktop.core.ledger.location import database_url, is_database_url
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
 from sparklio_desktop.core.ledger.sqlite_file import LABEL, check_folder_writable, check_not_empty
 from sparklio_desktop.core.settings import paths
@@ -66,18 +76,49 @@ def _create(target: Path) -> None:
                 leftover.unlink()
 
 
+def _open_database(url: str) -> Engine:
+    """An engine over the team database at ``url``, its schema created if it is empty."""
+    from sparklio_desktop.core.ledger.pg_direct import BUDGET_LOCK
+    from sparklio_desktop.core.ledger.postgres_schema import create_baseline, has_baseline
+
+    engine = create_postgres_engine(url, LABEL)
+    try:
+        with engine.begin() as conn:
+            if not has_baseline(conn):
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BUDGET_LOCK})")  # one creator at a time
+                if not has_baseline(conn):
+                    create_baseline(conn)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
 class LedgerFileStore:
     """Open with :meth:`open` (runs pending migrations), close with :meth:`close`, or use
     it as a context manager."""
 
-    def __init__(self, engine: Engine, path: Path) -> None:
+    def __init__(self, engine: Engine, target: Path | str) -> None:
         self._engine = engine
-        self._writer = writer(engine)
-        self.path = path
+        self.dialect: str = engine.dialect.name
+        self._writer = writer(engine) if self.dialect == "sqlite" else engine
+        self.target: Path | str = target
+        self.path: Path | None = Path(target) if self.dialect == "sqlite" else None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> Self:
-        """Open (creating if needed) the ledger at ``path``, default ``data_dir()/ledger.sqlite3``."""
+        """Open (creating if needed) the ledger at ``path``: a file, a team database's URL, or
+        None (``$SPARKLIO_DATABASE_URL`` / ``storage.database_url`` when set, else
+        ``data_dir()/ledger.sqlite3``)."""
+        if path is None:
+            path = database_url()
+        if is_database_url(path):
+            assert isinstance(path, str)
+            return cls(_open_database(path), path)
         target = Path(path) if path is not None else paths.ledger_path()
         check_folder_writable(target.parent, target)
         if not target.exists() and not target.is_symlink():

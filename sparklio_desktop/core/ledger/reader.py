@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from sparklio_desktop.core.ledger import reports, reservations
+from sparklio_desktop.core.ledger.location import database_url, is_database_url
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, newer_detail
 from sparklio_desktop.core.ledger.records import HistorySaving, RequestSummary, SpendSummary
 from sparklio_desktop.core.ledger.sqlite_file import (
@@ -65,7 +66,13 @@ class LedgerReader:
     def open(cls, path: Path | str | None = None) -> Self | None:
         """A reader over the ledger at ``path`` (default ``data_dir()/ledger.sqlite3``), or
         ``None`` when only :meth:`LedgerStore.open` can open it as it would (see the module
-        docstring). Raises the store's own error for a read-only folder or an empty file."""
+        docstring). Raises the store's own error for a read-only folder or an empty file.
+
+        A team database (``path`` a URL, or None while ``$SPARKLIO_DATABASE_URL`` or
+        ``storage.database_url`` is set) is never read here: ``None``, and the store reads it.
+        """
+        if is_database_url(path) or (path is None and database_url() is not None):
+            return None
         target = Path(path) if path is not None else paths.ledger_path()
         check_folder_writable(target.parent, target)
         if not target.exists():
@@ -208,7 +215,9 @@ def open_for_reading(path: Path | str | None = None) -> LedgerReader | LedgerSto
     """A :class:`LedgerReader` when the file allows it, else the store, opened as ever
     (importing SQLAlchemy). Both answer ``month_spend``, ``budget_snapshot``,
     ``spend_summary``, ``daily_spend`` and ``history`` alike."""
-    reader = LedgerReader.open(path)
+    if path is None:
+        path = database_url()  # team mode: the team's database, through the store
+    reader = None if is_database_url(path) else LedgerReader.open(path)
     if reader is not None:
         return reader
     from sparklio_desktop.core.ledger.store import LedgerStore  # SQLAlchemy: creates, migrates, reclaims

@@ -46,9 +46,16 @@ _ZERO = Decimal(0)
 
 
 def rows(conn: SqlConnection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run ``sql`` (``?`` placeholders) on either kind of connection; all rows as tuples."""
+    """Run ``sql`` (``?`` placeholders) on either kind of connection; all rows as tuples.
+
+    On a team's PostgreSQL (a SQLAlchemy connection of that dialect) the text is translated
+    once (core/ledger/pg_direct.py ``to_postgres``) and NUMERIC sums come back as ``int``."""
     if isinstance(conn, sqlite3.Connection):
         return conn.execute(sql, tuple(params)).fetchall()
+    if conn.dialect.name == "postgresql":
+        from sparklio_desktop.core.ledger.pg_direct import plain_row, to_postgres
+
+        return [plain_row(row) for row in conn.exec_driver_sql(to_postgres(sql), tuple(params))]
     return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(params))]
 
 
@@ -57,7 +64,7 @@ def _in_month(month: str, user: str | None, member: str | None = None) -> tuple[
     first, after = day_bounds_text(month)
     where, params = "day >= ? AND day < ?", [first, after]
     if user is not None:
-        where, params = where + " AND user = ?", [*params, user]
+        where, params = where + ' AND "user" = ?', [*params, user]
     if member is not None:
         where, params = where + " AND member = ?", [*params, member]
     return where, params
@@ -188,7 +195,7 @@ def history_saving(conn: SqlConnection, month: str, user: str | None = None) -> 
     the store run it in a read of its own: a damaged row there leaves the month's spend
     readable (:func:`damaged_history`)."""
     start, end = (utc_iso(bound) for bound in month_bounds(month))
-    who, params = ("", [start, end]) if user is None else (" AND d.user = ?", [start, end, user])
+    who, params = ("", [start, end]) if user is None else (' AND d."user" = ?', [start, end, user])
     saved_tokens = 0
     saved_usd = _ZERO
     for rate, tokens in rows(
@@ -207,7 +214,7 @@ def history_saving(conn: SqlConnection, month: str, user: str | None = None) -> 
         f"SELECT COALESCE(SUM(d.history_tokens_sent), 0) FROM decisions AS d WHERE d.ts_utc >= ? AND d.ts_utc < ?{who}",
         params,
     )
-    by = "" if user is None else " AND user = ?"
+    by = "" if user is None else ' AND "user" = ?'
     [(calls, cost)] = rows(
         conn,
         "SELECT COUNT(DISTINCT request_id), COALESCE(SUM(cost_usd), 0) FROM llm_usage"
@@ -342,6 +349,10 @@ def export_month_csv(conn: Connection, month: str, path: Path) -> int:
         with partial.open("w", newline="", encoding="utf-8") as handle:
             out = csv.writer(handle)
             out.writerow(names)
+            if conn.dialect.name == "postgresql":  # a team database
+                from sparklio_desktop.core.ledger.pg_direct import to_postgres
+
+                query = to_postgres(query)
             cursor = conn.exec_driver_sql(query, (utc_iso(start), utc_iso(end)))
             for raw in cursor:
                 row = list(raw)
@@ -363,7 +374,7 @@ SELECT model_id, latency_s, ttft_s, output_tokens, images FROM (
          ROW_NUMBER() OVER (PARTITION BY model_id ORDER BY id DESC) AS recent
   FROM llm_usage
   WHERE outcome = 'ok' AND latency_s IS NOT NULL AND latency_s > 0
-) WHERE recent <= {SPEED_WINDOW}
+) AS calls WHERE recent <= {SPEED_WINDOW}
 """
 
 

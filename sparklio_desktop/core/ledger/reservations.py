@@ -15,6 +15,14 @@ when it ends, and it is reclaimed only when that owner is gone, however old it i
 Reclaiming also closes the owner's ``in_flight`` attempts as ``interrupted``, billed
 their input estimate (``start_cost_usd``, usage_source ``estimate``): the provider
 was sent the prompt, and nothing is known of the output.
+
+On a team's PostgreSQL (issue 16) the same SQL runs on the driver-level session of
+core/ledger/pg_direct.py, except the check and the insert: they are one call of the
+server function ``ledger_try_reserve`` (core/ledger/postgres_schema.py), which takes an
+advisory lock every install of the team queues on, so reservations are atomic across
+machines (:func:`reserve_on_server`). Owners there are judged only on their own host
+(``host`` on the attempt and the reservation): a PID says nothing about a process on
+another machine, whose own install reclaims it.
 """
 
 from __future__ import annotations
@@ -23,11 +31,17 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utc_iso
 from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone, this_process
 from sparklio_desktop.core.ledger.records import IN_FLIGHT, INTERRUPTED
+
+if TYPE_CHECKING:
+    from sparklio_desktop.core.ledger.pg_direct import PgDirectSession
+
+# The file's sqlite3 connection, or a team database's psycopg session (core/ledger/pg_direct.py).
+DirectSession: TypeAlias = "sqlite3.Connection | PgDirectSession"
 
 # The open-attempt filter is a literal, so the partial index ix_llm_usage_in_flight is used.
 _OPEN_ATTEMPT_OWNERS = f"SELECT DISTINCT owner_pid, owner_start FROM llm_usage WHERE outcome = '{IN_FLIGHT}'"
@@ -51,6 +65,15 @@ _RESERVE = (
     "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid, owner_start, member)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+# A team database (core/ledger/postgres_schema.py): owners are judged only on their own
+# host (a PID means nothing on another machine), so rows name it and the reads filter by it.
+_HOST = " AND host = ?"
+_OWNERS_ON = f"{_OPEN_ATTEMPT_OWNERS}{_HOST} UNION {_RESERVATION_OWNERS} WHERE host = ?"
+# On a team database the check and the insert are one call of the server function
+# ledger_try_reserve (core/ledger/postgres_schema.py): the team's advisory lock, the sums,
+# the insert if it fits. Run in autocommit, the lock is held for that call only.
+_RESERVE_ON = "SELECT * FROM ledger_try_reserve(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_NO_LIMIT = 2**62  # picodollars: a member without a limit of their own (far above any budget)
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
 _RELEASE_FOR = "DELETE FROM budget_reservations WHERE request_id = ?"
 _ALERT = "INSERT INTO alerts (month, kind, ts_utc) VALUES (?, ?, ?) ON CONFLICT (month, kind) DO NOTHING"
@@ -84,22 +107,29 @@ class Reclaimed:
         return bool(self.attempts or self.reservations)
 
 
-def _picos(conn: sqlite3.Connection, sql: str, *params: object) -> int:
-    value = conn.execute(sql, params).fetchone()[0]
-    return int(value)
+def _owner_host(conn: DirectSession) -> str | None:
+    """The host whose owners this connection may judge: None on a file (all are this
+    machine's), this machine's name on a team database."""
+    return None if isinstance(conn, sqlite3.Connection) else conn.owner_host
 
 
-def month_spend_usd(conn: sqlite3.Connection, month: str) -> Decimal:
+def _picos(conn: DirectSession, sql: str, *params: object) -> int:
+    row = conn.execute(sql, params).fetchone()
+    assert row is not None  # a sum always gives one row
+    return int(row[0])
+
+
+def month_spend_usd(conn: DirectSession, month: str) -> Decimal:
     """Everything spent in the UTC month (finished attempts, through the rollup)."""
     return from_picodollars(_picos(conn, _MONTH_SPEND, month))
 
 
-def reserved_usd(conn: sqlite3.Connection, month: str) -> Decimal:
+def reserved_usd(conn: DirectSession, month: str) -> Decimal:
     """Outstanding reservations of the month (each held until its request ends)."""
     return from_picodollars(_picos(conn, _RESERVED, month))
 
 
-def _orphans(conn: sqlite3.Connection) -> tuple[list[tuple[int, int | None, int | None, int | None]], list[int]]:
+def _orphans(conn: DirectSession) -> tuple[list[tuple[int, int | None, int | None, int | None]], list[int]]:
     """(in-flight attempts, reservation ids) whose owner is gone.
 
     Only the distinct owners are read and checked (a handful, however many rows they
@@ -107,23 +137,33 @@ def _orphans(conn: sqlite3.Connection) -> tuple[list[tuple[int, int | None, int 
     while a hundred attempts of this process are in flight stays sub-millisecond.
     """
     me = this_process()
-    owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS).fetchall()) | set(conn.execute(_RESERVATION_OWNERS).fetchall())
+    host = _owner_host(conn)
+    if host is None:  # a file: every owner is on this machine
+        owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS).fetchall()) | set(conn.execute(_RESERVATION_OWNERS).fetchall())
+    else:
+        owners = set(conn.execute(_OWNERS_ON, (host, host)).fetchall())  # one round trip to the server
     gone = [(pid, start) for pid, start in owners if (pid, start) != (me.pid, me.start) and is_gone(pid, start)]
     attempts: list[tuple[int, int | None, int | None, int | None]] = []
     held: list[int] = []
+    on_host: tuple[str, ...] = () if host is None else (host,)
     for pid, start in gone:
-        attempts.extend(conn.execute(_OWNED_ATTEMPTS, (pid, start)).fetchall())
-        held.extend(row[0] for row in conn.execute(_OWNED_RESERVATIONS, (pid, start)))
+        attempts.extend(
+            conn.execute(_OWNED_ATTEMPTS + ("" if host is None else _HOST), (pid, start, *on_host)).fetchall()
+        )
+        held.extend(
+            row[0]
+            for row in conn.execute(_OWNED_RESERVATIONS + ("" if host is None else _HOST), (pid, start, *on_host))
+        )
     return attempts, held
 
 
-def find_orphans(conn: sqlite3.Connection) -> Reclaimed:
+def find_orphans(conn: DirectSession) -> Reclaimed:
     """Count what :func:`reclaim` would close, without writing (a cheap check on open)."""
     attempts, held = _orphans(conn)
     return Reclaimed(len(attempts), len(held))
 
 
-def reclaim(conn: sqlite3.Connection) -> Reclaimed:
+def reclaim(conn: DirectSession) -> Reclaimed:
     """Close the in-flight attempts and delete the reservations of owners that are gone.
 
     An orphaned attempt becomes ``interrupted``, billed ``start_cost_usd`` (its input
@@ -145,7 +185,7 @@ def reclaim(conn: sqlite3.Connection) -> Reclaimed:
 
 
 def try_reserve(
-    conn: sqlite3.Connection,
+    conn: DirectSession,
     *,
     request_id: str,
     month: str,
@@ -166,6 +206,18 @@ def try_reserve(
     compared as integer picodollars, exactly. The reservation records ``member``.
     """
     reclaim(conn)
+    if not isinstance(conn, sqlite3.Connection):  # a team database (the store calls reserve_on_server itself)
+        return reserve_on_server(
+            conn,
+            request_id=request_id,
+            month=month,
+            amount_usd=amount_usd,
+            limit_usd=limit_usd,
+            now=now,
+            owner=owner,
+            member=member,
+            member_limit_usd=member_limit_usd,
+        )
     spent = _picos(conn, _MONTH_SPEND, month)
     reserved = _picos(conn, _RESERVED, month)
     amount = to_picodollars(amount_usd)
@@ -185,23 +237,61 @@ def try_reserve(
     return ReserveOutcome(cursor.lastrowid, outcome_spent, outcome_reserved, None, mine_spent, mine_reserved)
 
 
-def member_snapshot(conn: sqlite3.Connection, month: str, member: str) -> tuple[Decimal, Decimal]:
+def reserve_on_server(
+    conn: PgDirectSession,
+    *,
+    request_id: str,
+    month: str,
+    amount_usd: Decimal,
+    limit_usd: Decimal,
+    now: datetime,
+    owner: ProcessOwner,
+    member: str | None = None,
+    member_limit_usd: Decimal | None = None,
+) -> ReserveOutcome:
+    """:func:`try_reserve`'s check and insert on a team database, reclaiming nothing: one
+    call of ``ledger_try_reserve`` (the store calls it in autocommit, after
+    :func:`reclaim`, so the team's lock is held for the call alone)."""
+    if member_limit_usd is not None and member is None:
+        raise ValueError("a member limit needs the member it applies to")
+    amount = to_picodollars(amount_usd)
+    own_limit = _NO_LIMIT if member_limit_usd is None else to_picodollars(member_limit_usd)
+    row = conn.execute(
+        _RESERVE_ON,
+        (request_id, month, amount, to_picodollars(limit_usd), own_limit, utc_iso(now), owner.pid, owner.start)
+        + (member, conn.owner_host),
+    ).fetchone()
+    assert row is not None  # the sums always give one row
+    spent, reserved, own_spent, own_reserved, made = (int(v) if v is not None else None for v in row)
+    assert spent is not None and reserved is not None and own_spent is not None and own_reserved is not None
+    outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
+    mine_spent = mine_reserved = None
+    if member_limit_usd is not None:
+        mine_spent, mine_reserved = from_picodollars(own_spent), from_picodollars(own_reserved)
+    if made is not None:
+        return ReserveOutcome(made, outcome_spent, outcome_reserved, None, mine_spent, mine_reserved)
+    if spent + reserved + amount > to_picodollars(limit_usd):
+        return ReserveOutcome(None, outcome_spent, outcome_reserved, "budget")
+    return ReserveOutcome(None, outcome_spent, outcome_reserved, "member", mine_spent, mine_reserved)
+
+
+def member_snapshot(conn: DirectSession, month: str, member: str) -> tuple[Decimal, Decimal]:
     """(spent, outstanding reservations) of one member in the month."""
     own_spent = _picos(conn, _MEMBER_SPEND, month, member)
     return from_picodollars(own_spent), from_picodollars(_picos(conn, _MEMBER_RESERVED, month, member))
 
 
-def release(conn: sqlite3.Connection, reservation_id: int) -> None:
+def release(conn: DirectSession, reservation_id: int) -> None:
     """Delete a reservation; releasing one already gone does nothing."""
     conn.execute(_RELEASE, (reservation_id,))
 
 
-def release_for(conn: sqlite3.Connection, request_id: str) -> int:
+def release_for(conn: DirectSession, request_id: str) -> int:
     """Delete the reservations held for ``request_id`` (a provider batch job's label);
     returns how many there were."""
     return conn.execute(_RELEASE_FOR, (request_id,)).rowcount
 
 
-def record_alert(conn: sqlite3.Connection, month: str, kind: str, now: datetime) -> bool:
+def record_alert(conn: DirectSession, month: str, kind: str, now: datetime) -> bool:
     """Record that the ``kind`` alert of ``month`` went out; False if it already had."""
     return conn.execute(_ALERT, (month, kind, utc_iso(now))).rowcount == 1

@@ -9,9 +9,9 @@ Money columns are :class:`Money` (INTEGER picodollars <-> Decimal USD) and times
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Integer, MetaData, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, Table, Text
 
-from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
+from sparklio_desktop.core.ledger.column_types import IntBoolean, Money, UtcDateTime
 
 metadata = MetaData()
 
@@ -46,7 +46,7 @@ llm_usage = Table(
     Column("ttft_s", Float),
     Column("tokens_per_s", Float),
     Column("waited_s", Float, nullable=False),
-    Column("exploration", Boolean, nullable=False),
+    Column("exploration", IntBoolean, nullable=False),
     Column("gpu_seconds", Float),
     Column("rating", Integer),
     # Added by m004_attempt_lifecycle: the process that started the attempt (set while
@@ -63,7 +63,7 @@ llm_usage = Table(
     Column("cache_write_tokens", Integer, nullable=False),
     Column("reasoning_tokens", Integer, nullable=False),
     Column("image_quality", Text),
-    Column("batch", Boolean, nullable=False),
+    Column("batch", IntBoolean, nullable=False),
     Column("price_cache_read_per_mtok", Money),
     Column("price_cache_write_per_mtok", Money),
     Column("price_reasoning_per_mtok", Money),
@@ -87,7 +87,7 @@ decisions = Table(
     Column("prompt_sha256", Text, nullable=False),
     Column("trace_json", Text, nullable=False),
     Column("final_model_id", Text),
-    Column("exploration", Boolean, nullable=False),
+    Column("exploration", IntBoolean, nullable=False),
     # Added by m007_history_tokens: a conversation's history sent, and saved by trimming.
     Column("history_tokens_sent", Integer, nullable=False),
     Column("history_tokens_saved", Integer, nullable=False),
@@ -103,7 +103,7 @@ comparisons = Table(
     Column("prompt_sha256", Text, nullable=False),
     Column("models_json", Text, nullable=False),
     Column("order_shown_json", Text, nullable=False),
-    Column("blind", Boolean, nullable=False),
+    Column("blind", IntBoolean, nullable=False),
 )
 
 votes = Table(

@@ -32,15 +32,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Boolean, Engine, select, update
+from sqlalchemy import Engine, select, update
 
 from sparklio_desktop.core.ledger import reports, reservations
-from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
+from sparklio_desktop.core.ledger.column_types import IntBoolean, Money, UtcDateTime
 from sparklio_desktop.core.ledger.direct import DirectConnection
 from sparklio_desktop.core.ledger.file_store import LABEL, LedgerFileStore
 from sparklio_desktop.core.ledger.members import resolve_member, this_host
 from sparklio_desktop.core.ledger.money import plain_decimal, to_picodollars, utc_iso, utcnow
 from sparklio_desktop.core.ledger.owners import ProcessOwner, this_process
+from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection, PgDirectSession
 from sparklio_desktop.core.ledger.records import (
     ANSWER_OUTCOMES,
     ERROR_MESSAGE_LIMIT,
@@ -90,9 +91,9 @@ _FINISH_FIELDS = tuple(name for name in _RECORD_FIELDS if name not in _START_ONL
 # The attempt statements run on the driver's connection (core/ledger/direct.py): the start
 # row is written on the first-token path, where SQLAlchemy's statement handling cost far
 # more than the SQL. Values are converted as the columns' SQLAlchemy types store them.
-_INSERT_ATTEMPT = (
-    f"INSERT INTO llm_usage ({', '.join(_RECORD_FIELDS)}) VALUES ({', '.join('?' for _ in _RECORD_FIELDS)})"
-)
+# Column names are quoted: ``user`` is a reserved word in PostgreSQL (the team ledger).
+_QUOTED_FIELDS = ", ".join(f'"{name}"' for name in _RECORD_FIELDS)
+_INSERT_ATTEMPT = f"INSERT INTO llm_usage ({_QUOTED_FIELDS}) VALUES ({', '.join('?' for _ in _RECORD_FIELDS)})"
 _FINISH = (
     f"UPDATE llm_usage SET {', '.join(f'{name} = ?' for name in _FINISH_FIELDS)}"
     f" WHERE request_id = ? AND attempt = ? AND outcome = '{IN_FLIGHT}'"
@@ -106,7 +107,7 @@ def _stored_form(column_type: Any) -> Callable[[Any], Any]:
         return lambda value: None if value is None else to_picodollars(value)
     if isinstance(column_type, UtcDateTime):
         return lambda value: None if value is None else utc_iso(value)
-    if isinstance(column_type, Boolean):
+    if isinstance(column_type, IntBoolean):
         return lambda value: None if value is None else int(bool(value))
     return lambda value: value
 
@@ -157,7 +158,7 @@ def _started_values(record: AttemptRecord, member: str, host: str) -> dict[str, 
     return values
 
 
-def _insert_attempt(conn: sqlite3.Connection, values: dict[str, Any], record: AttemptRecord) -> int:
+def _insert_attempt(conn: sqlite3.Connection | PgDirectSession, values: dict[str, Any], record: AttemptRecord) -> int:
     try:
         cursor = conn.execute(_INSERT_ATTEMPT, [values[name] for name in _RECORD_FIELDS])
     except sqlite3.IntegrityError as err:
@@ -221,10 +222,13 @@ class LedgerStore(LedgerFileStore):
     or use it as a context manager.
     """
 
-    def __init__(self, engine: Engine, path: Path, member: str | None = None) -> None:
-        super().__init__(engine, path)
-        # Attempt rows and budget bookkeeping: plain SQL on the driver's connection.
-        self._direct = DirectConnection(path, LABEL)
+    def __init__(self, engine: Engine, target: Path | str, member: str | None = None) -> None:
+        super().__init__(engine, target)
+        # Attempt rows and budget bookkeeping: plain SQL on the driver's connection (the
+        # file's sqlite3, or psycopg on a team database: core/ledger/pg_direct.py).
+        self._direct: DirectConnection | PgDirectConnection = (
+            DirectConnection(self.path, LABEL) if self.path is not None else PgDirectConnection(str(target), LABEL)
+        )
         # Who this store writes as (core/ledger/members.py): every attempt row and
         # reservation it writes names them, unless a record names its own.
         self.member: str = member if member is not None else resolve_member()
@@ -259,7 +263,7 @@ class LedgerStore(LedgerFileStore):
     def record_attempt(self, record: AttemptRecord) -> int:
         """Append one finished attempt; returns its row id. Attempts are recorded in order."""
         values = _attempt_values(record, self.member, self.host)
-        with self._direct.transaction() as conn:
+        with self._direct.transaction("WRITE") as conn:
             return _insert_attempt(conn, values, record)
 
     def start_attempt(self, record: AttemptRecord) -> int:
@@ -270,7 +274,7 @@ class LedgerStore(LedgerFileStore):
         this process (unless the record names an owner) until :meth:`finish_attempt`.
         """
         values = _started_values(record, self.member, self.host)
-        with self._direct.transaction() as conn:
+        with self._direct.transaction("WRITE") as conn:
             return _insert_attempt(conn, values, record)
 
     def finish_attempt(self, record: AttemptRecord) -> int:
@@ -285,7 +289,7 @@ class LedgerStore(LedgerFileStore):
             raise ValueError("finish an attempt with its final outcome, not in_flight")
         values = _attempt_values(record, self.member, self.host)
         params = [values[name] for name in _FINISH_FIELDS] + [record.request_id, record.attempt]
-        with self._direct.transaction() as conn:
+        with self._direct.transaction("WRITE") as conn:
             conn.execute(_FINISH, params)
             existing = conn.execute(_ATTEMPT_ID, (record.request_id, record.attempt)).fetchone()
             if existing is not None:  # finished just now, or before (say, as interrupted)
@@ -298,9 +302,14 @@ class LedgerStore(LedgerFileStore):
         Reads first and writes only when something was left, so opening a ledger for
         a report does not take the write lock.
         """
-        with self._direct.transaction("DEFERRED") as conn:
-            if not reservations.find_orphans(conn):
-                return reservations.Reclaimed()
+        if isinstance(self._direct, PgDirectConnection):  # needs no snapshot of its own: two autocommit reads
+            with self._direct.transaction("AUTOCOMMIT") as session:
+                found = reservations.find_orphans(session)
+        else:
+            with self._direct.transaction("DEFERRED") as conn:
+                found = reservations.find_orphans(conn)
+        if not found:
+            return reservations.Reclaimed()
         with self._direct.transaction() as conn:
             return reservations.reclaim(conn)
 
@@ -352,7 +361,7 @@ class LedgerStore(LedgerFileStore):
             max(0, int(history_tokens_sent)),
             max(0, int(history_tokens_saved)),
         )
-        with self._direct.transaction() as conn:
+        with self._direct.transaction("WRITE") as conn:
             conn.execute(_UPSERT_DECISION, values)
 
     def set_decision_model(self, request_id: str, model_id: str | None) -> None:
@@ -481,6 +490,17 @@ class LedgerStore(LedgerFileStore):
         """
         starts = [] if start is None else [start] if isinstance(start, AttemptRecord) else list(start)
         started = [(_started_values(record, self.member, self.host), record) for record in starts]
+        if isinstance(self._direct, PgDirectConnection):  # a team database: see _try_reserve_on_server
+            return self._try_reserve_on_server(
+                started,
+                request_id=request_id,
+                month=month,
+                amount_usd=amount_usd,
+                limit_usd=limit_usd,
+                now=now,
+                owner=owner or this_process(),
+                member_limit_usd=member_limit_usd,
+            )
         with self._direct.transaction() as conn:
             outcome = reservations.try_reserve(
                 conn,
@@ -498,13 +518,54 @@ class LedgerStore(LedgerFileStore):
                     _insert_attempt(conn, values, record)
             return outcome
 
+    def _try_reserve_on_server(
+        self,
+        started: list[tuple[dict[str, Any], AttemptRecord]],
+        *,
+        request_id: str,
+        month: str,
+        amount_usd: Decimal,
+        limit_usd: Decimal,
+        now: datetime,
+        owner: ProcessOwner,
+        member_limit_usd: Decimal | None,
+    ) -> reservations.ReserveOutcome:
+        """:meth:`try_reserve` on a team database, in three short steps so that the team's
+        budget lock is held for one server-side call, not for network round trips (every
+        install's requests queue on it): reclaim what this host's ended processes left,
+        reserve (``ledger_try_reserve`` in autocommit), then write the attempts.
+
+        A kill between the reservation and its attempts leaves a reservation whose owner is
+        gone, released by the next reclaim; the prompt was not sent yet, so no billed call
+        goes unrecorded.
+        """
+        assert isinstance(self._direct, PgDirectConnection)
+        self.reclaim_orphans()
+        with self._direct.transaction("AUTOCOMMIT") as conn:
+            outcome = reservations.reserve_on_server(
+                conn,
+                request_id=request_id,
+                month=month,
+                amount_usd=amount_usd,
+                limit_usd=limit_usd,
+                now=now,
+                owner=owner,
+                member=self.member,
+                member_limit_usd=member_limit_usd,
+            )
+        if outcome.reservation_id is not None and started:
+            with self._direct.transaction("AUTOCOMMIT" if len(started) == 1 else "WRITE") as conn:
+                for values, record in started:
+                    _insert_attempt(conn, values, record)
+        return outcome
+
     def release_reservation(self, reservation_id: int) -> None:
-        with self._direct.transaction() as conn:
+        with self._direct.transaction("WRITE") as conn:
             reservations.release(conn, reservation_id)
 
     def release_reservations_for(self, request_id: str) -> int:
         """Release what is held for ``request_id`` (a provider batch job's label)."""
-        with self._direct.transaction() as conn:
+        with self._direct.transaction("WRITE") as conn:
             return reservations.release_for(conn, request_id)
 
     def budget_snapshot(self, month: str) -> tuple[Decimal, Decimal]:
@@ -519,5 +580,5 @@ class LedgerStore(LedgerFileStore):
 
     def record_alert(self, month: str, kind: str, now: datetime | None = None) -> bool:
         """Record the month's ``kind`` alert; True only the first time."""
-        with self._direct.transaction() as conn:
+        with self._direct.transaction("WRITE") as conn:
             return reservations.record_alert(conn, month, kind, now or utcnow())

@@ -2,8 +2,10 @@
 
 The ``comparisons`` and ``votes`` tables were created by the ledger's first migration;
 this module is their only reader and writer. It opens its own engine on the ledger
-file (WAL lets it sit beside a :class:`~sparklio_desktop.core.ledger.LedgerStore` on
-the same file) and runs the ledger's migrations first, so it works on a fresh file too.
+(WAL lets it sit beside a :class:`~sparklio_desktop.core.ledger.LedgerStore` on the
+same file) and runs the ledger's migrations first, so it works on a fresh file too.
+``VoteStore.open`` takes what ``LedgerStore.open`` takes: a file, a team database's URL
+(core/ledger/location.py), or None (the team database when set, else the file).
 
 What is stored, and why:
 
@@ -90,7 +92,9 @@ class VoteStore(LedgerFileStore):
             "blind": blind,
         }
         with self._write() as conn:
-            return int(conn.execute(comparisons.insert(), values).lastrowid)
+            key = conn.execute(comparisons.insert(), values).inserted_primary_key  # RETURNING on PostgreSQL
+            assert key is not None
+            return int(key[0])
 
     def record_vote(
         self,

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sparklio_desktop.core.cache_url import check_cache_url
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
+from sparklio_desktop.core.ledger.location import check_database_url
 from sparklio_desktop.core.ledger.members import member_name_problem
 from sparklio_desktop.core.provider_table import base_url_from_env
 from sparklio_desktop.core.redact import redact
@@ -48,6 +49,7 @@ from sparklio_desktop.core.settings import paths
 
 __all__ = [
     "MAX_MONTHLY_USD", "MAX_TTL_S", "MAX_VRAM_GB", "SETTINGS_FILENAME", "BudgetSettings", "CacheSettings",
+    "StorageSettings",
     "CloudProviderSettings", "DefaultsSettings", "GpuSettings", "LocalSettings", "OllamaSettings", "PolicySettings",
     "ProvidersSettings", "Settings",
     "TeamSettings", "UiSettings", "UserSettings", "effective_base_url", "format_value", "get_setting", "load_settings",
@@ -212,6 +214,23 @@ class CacheSettings(_Section):
         return value
 
 
+class StorageSettings(_Section):
+    database_url: str | None = None
+    """The team's ledger in PostgreSQL (``postgresql+psycopg://user@host:5432/db``); None =
+    the SQLite file in the data folder. ``$SPARKLIO_DATABASE_URL`` wins over it and is where
+    a password goes (core/ledger/location.py, docs/team.md)."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None:  # checked here only: pydantic's own errors would quote the value
+            problem = "is too long (over 2048 characters)" if len(value) > 2048 else None
+            problem = problem or check_database_url(value, allow_password=False)
+            if problem is not None:
+                raise ValueError(f"the database URL {problem}")
+        return value
+
+
 class PolicySettings(_Section):
     path: Path | None = None
     """None = the user's policy.yaml if present, else the shipped one."""
@@ -248,6 +267,7 @@ class Settings(_Section):
     local: LocalSettings = Field(default_factory=LocalSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     team: TeamSettings = Field(default_factory=TeamSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
 
 # -- keys and types ------------------------------------------------------------------

@@ -1,0 +1,255 @@
+"""The team ledger on PostgreSQL over loopback (issue 16's numbers).
+
+Starts a throwaway PostgreSQL with a server's default durability (fsync and synchronous
+commit on; tests/postgres_server.py, ``durable=True``) on a free loopback port, or uses
+``--url``, and measures through the real store (core/ledger/store.py, pg_direct.py):
+
+- ledger write per attempt: ``record_attempt`` of a finished attempt (one INSERT, the
+  rollup trigger, one commit), and a paid attempt's ``start_attempt`` + ``finish_attempt``
+  pair; median and p95 (target: median <= 3 ms);
+- reservation under 20 concurrent requests from 2 processes (2 installs x 10 threads):
+  all 20 start together, each ``try_reserve`` with its in-flight attempt as a paid
+  request makes it (timed); once all hold their reservation, each finishes its attempt
+  and releases (not timed), and the next round starts; median and p95 (target: p95 <= 10 ms);
+- ``spend`` (``spend_summary`` of the month) over 1,000,000 team rows (6 members, 40
+  models, 31 days): rows generated in the server with ``generate_series`` (the rollup
+  triggers switched off for the load, the rollups then rebuilt with ``INSERT ... SELECT``,
+  as a migration would), median of 20 (target: <= 300 ms). The summary reads
+  ``usage_monthly`` (members x models x providers x tasks x outcomes rows) and the daily
+  chart ``usage_daily``: a few thousand rows however many attempts the month holds.
+
+Run: python benchmarks/bench_team_ledger.py [--rows N] [--url postgresql+psycopg://…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["SPARKLIO_HOME"] = tempfile.mkdtemp(prefix="sparklio-bench-")
+
+from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore  # noqa: E402
+from sparklio_desktop.core.ledger.location import redacted_url  # noqa: E402
+
+MONTH = "2025-03"
+NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
+
+
+def stats(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+    return f"median {statistics.median(ms):.3f} ms, p95 {p95:.3f} ms (n={len(ms)})"
+
+
+def record(request_id: str, outcome: str = "ok", **extra: object) -> AttemptRecord:
+    values: dict[str, object] = {
+        "request_id": request_id,
+        "attempt": 1,
+        "ts_utc": NOW,
+        "task_type": "chat",
+        "model_id": "gpt-4o-mini",
+        "provider": "openai",
+        "outcome": outcome,
+        "input_tokens": 1200,
+        "output_tokens": 400,
+        "price_input_per_mtok": Decimal("0.15"),
+        "price_output_per_mtok": Decimal("0.60"),
+        "cost_usd": Decimal("0.00042") if outcome != "in_flight" else Decimal(0),
+    }
+    values.update(extra)
+    return AttemptRecord(**values)  # type: ignore[arg-type]
+
+
+def bench_writes(url: str, runs: int) -> None:
+    with LedgerStore.open(url, member="ada") as store:
+        for i in range(20):  # warm the connection and the plans
+            store.record_attempt(record(f"warm-{i}"))
+        samples = []
+        for i in range(runs):
+            item = record(f"w-{i}")
+            started = time.perf_counter()
+            store.record_attempt(item)
+            samples.append(time.perf_counter() - started)
+        print(f"ledger write per attempt (record_attempt):   {stats(samples)}")
+        pairs = []
+        for i in range(runs):
+            start = record(f"s-{i}", "in_flight", start_cost_usd=Decimal("0.0002"), worst_case_usd=Decimal("0.01"))
+            started = time.perf_counter()
+            store.start_attempt(start)
+            store.finish_attempt(record(f"s-{i}"))
+            pairs.append(time.perf_counter() - started)
+        print(f"paid attempt start + finish (two writes):    {stats(pairs)}")
+
+
+def _install(url: str, name: str, threads: int, rounds: int, barrier: object, out: object) -> None:
+    """One install: ``threads`` concurrent requests per round, each timing its reservation."""
+    samples: list[float] = []
+    lock = threading.Lock()
+    with LedgerStore.open(url, member=name) as store:
+        store.budget_snapshot(MONTH)  # connect before timing
+
+        def request(round_no: int, i: int) -> None:
+            rid = f"{name}-{round_no}-{i}"
+            start = record(rid, "in_flight", worst_case_usd=Decimal("0.01"), start_cost_usd=Decimal("0.0001"))
+            barrier.wait()  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            outcome = store.try_reserve(
+                request_id=rid,
+                month=MONTH,
+                amount_usd=Decimal("0.01"),
+                limit_usd=Decimal("1000000"),
+                now=NOW,
+                start=start,
+            )
+            elapsed = time.perf_counter() - started
+            if round_no > 0:  # round 0 opens the connections: not a reservation's cost
+                with lock:
+                    samples.append(elapsed)
+            assert outcome.reservation_id is not None
+            barrier.wait()  # type: ignore[attr-defined]  # all 20 reserved: the calls "stream", then end
+            store.finish_attempt(record(rid, cost_usd=Decimal("0.004")))
+            store.release_reservation(outcome.reservation_id)
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for round_no in range(rounds + 1):
+                list(pool.map(lambda i, r=round_no: request(r, i), range(threads)))
+    out.put(samples)  # type: ignore[attr-defined]
+
+
+def bench_reservation_alone(url: str, runs: int) -> None:
+    """One request at a time: what a reservation costs when nobody queues before it."""
+    with LedgerStore.open(url, member="solo") as store:
+        samples = []
+        for i in range(runs + 20):
+            rid = f"solo-{i}"
+            start = record(rid, "in_flight", worst_case_usd=Decimal("0.01"), start_cost_usd=Decimal("0.0001"))
+            started = time.perf_counter()
+            outcome = store.try_reserve(
+                request_id=rid, month=MONTH, amount_usd=Decimal("0.01"), limit_usd=Decimal("1000000"), now=NOW,
+                start=start,
+            )  # fmt: skip
+            if i >= 20:
+                samples.append(time.perf_counter() - started)
+            assert outcome.reservation_id is not None
+            store.finish_attempt(record(rid, cost_usd=Decimal("0.004")))
+            store.release_reservation(outcome.reservation_id)
+        print(f"reservation, one request at a time:          {stats(samples)}")
+
+
+def bench_reservations(url: str, rounds: int) -> None:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(20)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_install, args=(url, name, 10, rounds, barrier, out)) for name in ("ada", "bob")]
+    for proc in procs:
+        proc.start()
+    samples = out.get(timeout=600) + out.get(timeout=600)
+    for proc in procs:
+        proc.join(60)
+    print(f"reservation, 20 concurrent from 2 processes: {stats(samples)}")
+
+
+MEMBERS = ["ada", "bob", "cy", "dee", "eli", "fay"]
+
+
+def load_rows(url: str, rows: int) -> None:
+    """``rows`` attempts of the month in the team database, written by the server itself
+    (``%%``: SQLAlchemy hands psycopg every statement for placeholder parsing)."""
+    with LedgerStore.open(url) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE llm_usage DISABLE TRIGGER llm_usage_rollup")
+        conn.exec_driver_sql(
+            f"""INSERT INTO llm_usage (request_id, attempt, ts_utc, "user", task_type, model_id, provider,
+                outcome, input_tokens, output_tokens, images, usage_source, cost_usd, saved_usd, waited_s,
+                exploration, member, host)
+            SELECT 'bulk-' || g, 1,
+                   '2025-03-' || lpad((1 + g %% 31)::text, 2, '0') || 'T12:00:00.000000Z',
+                   (ARRAY{MEMBERS!r})[1 + g %% 6], (ARRAY['chat','code','summarize','translate'])[1 + g %% 4],
+                   'model-' || (g %% 40), (ARRAY['openai','anthropic','google','ollama'])[1 + g %% 4],
+                   CASE WHEN g %% 50 = 0 THEN 'error' WHEN g %% 20 = 0 THEN 'cache_hit' ELSE 'ok' END,
+                   1000, 300, 0, 'provider', 1000 + g %% 997, 0, 0, 0,
+                   (ARRAY{MEMBERS!r})[1 + g %% 6], 'host-' || (g %% 6)
+            FROM generate_series(1, {rows}) AS g"""
+        )
+        conn.exec_driver_sql(
+            """INSERT INTO usage_daily (day, "user", member, model_id, provider, task_type, outcome, attempts,
+                requests, fallbacks, cost_usd, saved_usd)
+            SELECT substr(ts_utc, 1, 10), "user", coalesce(member, "user"), model_id, provider, task_type, outcome,
+                   count(*), count(*) FILTER (WHERE attempt = 1), 0, sum(cost_usd), sum(saved_usd)
+            FROM llm_usage WHERE request_id LIKE 'bulk-%%' GROUP BY 1, 2, 3, 4, 5, 6, 7
+            ON CONFLICT (day, "user", member, model_id, provider, task_type, outcome) DO UPDATE SET
+                attempts = usage_daily.attempts + excluded.attempts, requests = usage_daily.requests +
+                excluded.requests, cost_usd = usage_daily.cost_usd + excluded.cost_usd"""
+        )
+        conn.exec_driver_sql(
+            """INSERT INTO usage_monthly (month, member, model_id, provider, task_type, outcome, attempts,
+                requests, fallbacks, cost_usd, saved_usd)
+            SELECT substr(ts_utc, 1, 7), coalesce(member, "user"), model_id, provider, task_type, outcome,
+                   count(*), count(*) FILTER (WHERE attempt = 1), 0, sum(cost_usd), sum(saved_usd)
+            FROM llm_usage WHERE request_id LIKE 'bulk-%%' GROUP BY 1, 2, 3, 4, 5, 6
+            ON CONFLICT (month, member, model_id, provider, task_type, outcome) DO UPDATE SET
+                attempts = usage_monthly.attempts + excluded.attempts, requests = usage_monthly.requests +
+                excluded.requests, cost_usd = usage_monthly.cost_usd + excluded.cost_usd"""
+        )
+        conn.exec_driver_sql("ALTER TABLE llm_usage ENABLE TRIGGER llm_usage_rollup")
+        conn.exec_driver_sql("ANALYZE")
+
+
+def bench_spend(url: str, rows: int) -> None:
+    started = time.perf_counter()
+    load_rows(url, rows)
+    print(f"loaded {rows:,} team rows in {time.perf_counter() - started:.1f} s")
+    with LedgerStore.open(url) as store:
+        with store.engine.connect() as conn:
+            count = conn.exec_driver_sql("SELECT count(*) FROM llm_usage").scalar()
+            monthly = conn.exec_driver_sql("SELECT count(*) FROM usage_monthly WHERE month = %s", (MONTH,)).scalar()
+        summary = store.spend_summary(MONTH)  # warm
+        samples = []
+        for _ in range(20):
+            started = time.perf_counter()
+            summary = store.spend_summary(MONTH)
+            samples.append(time.perf_counter() - started)
+        print(
+            f"spend (spend_summary) over {count:,} rows ({monthly:,} usage_monthly rows): {stats(samples)};"
+            f" team ${summary.spent_usd}, {len(summary.by_member)} members"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="an existing PostgreSQL database (its ledger tables are created if empty)")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    server = None
+    url = args.url
+    if url is None:
+        from tests.postgres_server import PostgresServer
+
+        server = PostgresServer(durable=True).start()
+        url = server.url(server.create_database())
+    try:
+        print(f"PostgreSQL at {redacted_url(url)}")
+        bench_writes(url, args.runs)
+        bench_reservation_alone(url, args.runs)
+        bench_reservations(url, args.rounds)
+        bench_spend(url, args.rows)
+    finally:
+        if server is not None:
+            server.close()
+
+
+if __name__ == "__main__":
+    main()

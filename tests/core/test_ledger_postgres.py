@@ -1,0 +1,269 @@
+"""The ledger on both backends: the SQLite file and a team's PostgreSQL (issue 16).
+
+Every test here runs twice through ``ledger_target`` (tests/postgres_server.py): on a
+file, and on a fresh database of a real PostgreSQL on loopback. The same store API must
+give the same answers, exact to the picodollar: attempts and decisions, the spend
+summary and its per-member sums, the history, the CSV export, speeds, ratings, votes,
+the append-only guard, reservations that never overshoot under threads, and reclaiming
+what ended processes left.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from sparklio_desktop.core.ledger import LedgerError, LedgerStore
+from sparklio_desktop.core.ledger.members import this_host
+from sparklio_desktop.core.ledger.owners import start_token
+from sparklio_desktop.core.ledger.schema import budget_reservations, llm_usage
+from sparklio_desktop.core.ratings.votes_store import VoteStore
+from tests.core.test_ledger import T0, attempt
+
+MONTH = "2025-03"
+
+
+def test_the_store_names_what_it_opened(ledger_target: Path | str) -> None:
+    with LedgerStore.open(ledger_target) as store:
+        assert store.target == ledger_target
+        if isinstance(ledger_target, Path):
+            assert (store.dialect, store.path) == ("sqlite", ledger_target)
+        else:
+            assert (store.dialect, store.path) == ("postgresql", None)
+        assert store.engine.dialect.name == store.dialect
+    with LedgerStore.open(ledger_target) as again:  # a second open finds the schema there
+        assert again.month_spend(MONTH) == 0
+
+
+def test_attempts_decisions_and_spend_agree_on_both_backends(ledger_target: Path | str) -> None:
+    members = ["ada", "bob", "Cy Twombly", "dé"]
+    expected = dict.fromkeys(members, Decimal(0))
+    with LedgerStore.open(ledger_target, member="ada") as store:
+        for i in range(24):
+            who = members[i % len(members)]
+            cost = Decimal("0.000123456789") * (i + 1)
+            expected[who] += cost
+            when = T0 + timedelta(days=i % 5, seconds=i)
+            store.record_attempt(attempt(f"r{i}", ts_utc=when, cost_usd=cost, member=who, latency_s=1.5))
+            if i % 7 == 0:  # a fallback on another model
+                store.record_attempt(attempt(f"r{i}", 2, ts_utc=when, cost_usd=cost, member=who, model_id="x"))
+                expected[who] += cost
+            store.record_decision(f"r{i}", prompt=f"prompt {i} 100%_/", task_type="chat", trace={"i": i})
+        store.record_decision("r0", prompt="again", task_type="chat", trace={"i": 0}, final_model_id="x")
+        with pytest.raises(LedgerError, match="already recorded"):
+            store.record_attempt(attempt("r1"))
+        summary = store.spend_summary(MONTH)
+        assert summary.spent_usd == sum(expected.values())
+        assert {name: m.spent_usd for name, m in summary.by_member.items()} == expected
+        assert sum(m.attempts for m in summary.by_member.values()) == summary.attempts == 24 + 4
+        assert summary.requests == 24
+        assert summary.fallback_rate == pytest.approx(4 / 24)
+        assert list(summary.by_member) == sorted(expected, key=lambda name: (-expected[name], name))
+        assert store.month_spend(MONTH, member="bob") == expected["bob"]
+        assert store.spend_summary(MONTH, member="bob").spent_usd == expected["bob"]
+        assert store.month_spend(MONTH, user="ada") == summary.spent_usd
+        assert sum(usd for _, usd in store.daily_spend(MONTH)) == summary.spent_usd
+        decision = store.decision("r0")
+        assert decision is not None and decision.final_model_id == "x" and decision.prompt_preview == "again"
+        lines = store.history(limit=100)
+        assert [line.request_id for line in lines[:2]] == ["r19", "r14"]  # the latest first
+        assert {line.member for line in lines} == set(members)
+        assert lines[-1].host == this_host()
+        assert [line.request_id for line in store.history(search="PROMPT 12 100%_/")] == ["r12"]
+        assert len(store.history(search="100%_", limit=100)) == 23  # r0 was recorded again as "again"
+        assert store.history(search="100x") == []
+        assert {row[0] for row in store.speed_rows()} == {"gpt-4o-mini"}
+        store.set_rating("r3", 4)
+        assert store.attempts("r3")[0].rating == 4
+    # the rollups are exact: a fresh read gives the same totals
+    with LedgerStore.open(ledger_target) as store:
+        assert store.spend_summary(MONTH) == summary
+
+
+def test_export_and_the_append_only_guard(ledger_target: Path | str, tmp_path: Path) -> None:
+    with LedgerStore.open(ledger_target) as store:
+        store.record_attempt(attempt("r1", cost_usd=Decimal("0.000000000001")))
+        assert store.export_month_csv(MONTH, tmp_path / "m.csv") == 1
+        with (tmp_path / "m.csv").open(encoding="utf-8") as handle:
+            (row,) = list(csv.DictReader(handle))
+        assert row["cost_usd"] == "0.000000000001" and row["user"] == "ada"
+        with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(llm_usage.update().values(cost_usd=Decimal(0)))
+        with pytest.raises(IntegrityError, match="never deleted"), store.engine.begin() as conn:
+            conn.execute(llm_usage.delete())
+
+
+def test_an_attempt_started_and_finished_counts_once(ledger_target: Path | str) -> None:
+    with LedgerStore.open(ledger_target, member="ada") as store:
+        store.start_attempt(attempt("r1", outcome="in_flight", cost_usd=Decimal(0)))
+        assert store.month_spend(MONTH) == 0
+        store.finish_attempt(attempt("r1", cost_usd=Decimal("0.25")))
+        store.finish_attempt(attempt("r1", cost_usd=Decimal("0.50")))  # already finished: left as is
+        (row,) = store.attempts("r1")
+        assert (row.outcome, row.member, row.host, row.cost_usd) == ("ok", "ada", this_host(), Decimal("0.25"))
+        assert store.spend_summary(MONTH).by_member["ada"].attempts == 1
+        assert store.month_spend(MONTH) == Decimal("0.25")
+
+
+def test_twenty_threads_never_overshoot_the_cap(ledger_target: Path | str) -> None:
+    with LedgerStore.open(ledger_target) as store:
+        store.record_attempt(attempt("paid", cost_usd=Decimal("0.90")))
+        barrier = threading.Barrier(20)
+
+        def one(i: int) -> bool:
+            barrier.wait()
+            outcome = store.try_reserve(
+                request_id=f"t{i}", month=MONTH, amount_usd=Decimal("0.015"), limit_usd=Decimal("1.00"), now=T0
+            )
+            return outcome.reservation_id is not None
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            admitted = sum(pool.map(one, range(20)))
+        assert admitted == 6  # 0.09 of the 0.10 left
+        spent, reserved = store.budget_snapshot(MONTH)
+        assert (spent, reserved) == (Decimal("0.90"), Decimal("0.090"))
+
+
+def test_member_limits_and_alerts(ledger_target: Path | str) -> None:
+    with LedgerStore.open(ledger_target, member="bob") as store:
+        store.record_attempt(attempt("paid", cost_usd=Decimal("0.30"), member="bob"))
+        refused = store.try_reserve(
+            request_id="x",
+            month=MONTH,
+            amount_usd=Decimal("0.25"),
+            limit_usd=Decimal("10"),
+            now=T0,
+            member_limit_usd=Decimal("0.50"),
+        )
+        assert (refused.refused_by, refused.member_spent_usd) == ("member", Decimal("0.30"))
+        kept = store.try_reserve(
+            request_id="y", month=MONTH, amount_usd=Decimal("0.20"), limit_usd=Decimal("10"), now=T0,
+            member_limit_usd=Decimal("0.50"),
+        )  # fmt: skip
+        assert kept.reservation_id is not None
+        assert store.member_snapshot(MONTH) == (Decimal("0.30"), Decimal("0.20"))
+        store.release_reservation(kept.reservation_id)
+        assert store.budget_snapshot(MONTH)[1] == 0
+        assert store.record_alert(MONTH, "threshold") is True
+        assert store.record_alert(MONTH, "threshold") is False
+
+
+def _hold(store: LedgerStore, pid: int, start: str | None, host: str | None = None) -> None:
+    """A reservation written by another process (or, with ``host``, another machine)."""
+    values = {
+        "request_id": "other",
+        "month": MONTH,
+        "amount_usd": Decimal("0.4"),
+        "created_utc": T0,
+        "owner_pid": pid,
+        "owner_start": start,
+    }
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            values["host"] = host or this_host()
+            conn.exec_driver_sql(
+                "INSERT INTO budget_reservations (request_id, month, amount_usd, created_utc, owner_pid,"
+                " owner_start, host) VALUES (%(request_id)s, %(month)s, %(amount_usd)s, %(created_utc)s,"
+                " %(owner_pid)s, %(owner_start)s, %(host)s)",
+                {**values, "amount_usd": 400_000_000_000, "created_utc": T0.isoformat()},
+            )
+        else:
+            conn.execute(budget_reservations.insert(), values)
+
+
+def test_a_dead_owners_reservation_and_attempt_are_reclaimed_on_this_host_only(ledger_target: Path | str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = start_token(proc.pid)
+    proc.wait(timeout=30)
+    with LedgerStore.open(ledger_target) as store:
+        _hold(store, proc.pid, token)
+        store.start_attempt(
+            attempt("gone", outcome="in_flight", cost_usd=Decimal(0), start_cost_usd=Decimal("0.01"),
+                    owner_pid=proc.pid, owner_start=token)
+        )  # fmt: skip
+        if store.dialect == "postgresql":  # the same dead PID on another machine: not ours to judge
+            _hold(store, proc.pid, token, host="another-host")
+        reclaimed = store.reclaim_orphans()
+        assert (reclaimed.attempts, reclaimed.reservations) == (1, 1)
+        (row,) = store.attempts("gone")
+        assert (row.outcome, row.cost_usd) == ("interrupted", Decimal("0.01"))
+        held = Decimal("0.4") if store.dialect == "postgresql" else Decimal(0)
+        assert store.budget_snapshot(MONTH) == (Decimal("0.01"), held)
+        assert not store.reclaim_orphans()
+
+
+def test_votes_on_both_backends(ledger_target: Path | str) -> None:
+    with LedgerStore.open(ledger_target) as ledger_store:
+        ledger_store.record_attempt(attempt("r1", rating=5))
+        with VoteStore.open(ledger_store.target) as votes:
+            first = votes.record_comparison(
+                task_type="chat", prompt="p", models=["a", "b"], order_shown=["b", "a"], blind=True
+            )
+            second = votes.record_comparison(
+                task_type="chat", prompt="q", models=["a", "b"], order_shown=["a", "b"], blind=False
+            )
+            assert second == first + 1
+            votes.record_vote(first, "a", stars={"b": 4})
+            with pytest.raises(LedgerError, match="already has a vote"):
+                votes.record_vote(first, "b")
+            (vote,) = votes.votes("chat")
+            assert vote.models == ("b", "a") and vote.kind == "a"
+            stored = votes.comparison(first)
+            assert stored is not None and stored.blind is True and stored.stars == {"b": 4}
+            stars = votes.star_ratings("chat")
+            assert sorted((s.model_id, s.stars) for s in stars) == [("b", 4), ("gpt-4o-mini", 5)]
+
+
+def test_the_postgres_baseline_has_the_files_tables_columns_indexes_and_triggers(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    with LedgerStore.open(tmp_path / "ledger.sqlite3") as on_file, LedgerStore.open(pg_database_url) as on_server:
+        file, server = inspect(on_file.engine), inspect(on_server.engine)
+        tables = set(file.get_table_names()) - {"_migrations"}
+        assert set(server.get_table_names()) == tables
+        for table in tables:
+            extra = ["host"] if table == "budget_reservations" else []  # the owner's machine (team mode)
+            assert [c["name"] for c in server.get_columns(table)] == [
+                c["name"] for c in file.get_columns(table)
+            ] + extra
+            assert {i["name"] for i in server.get_indexes(table)} == {i["name"] for i in file.get_indexes(table)}
+            assert (
+                server.get_pk_constraint(table)["constrained_columns"]
+                == file.get_pk_constraint(table)["constrained_columns"]
+            )
+        with on_file.engine.connect() as conn:
+            file_triggers = {
+                name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            }
+        with on_server.engine.connect() as conn:
+            server_triggers = {
+                name for (name,) in conn.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            }
+        assert server_triggers == file_triggers
+
+
+def test_identities_move_past_rows_inserted_with_their_own_ids(pg_database_url: str) -> None:
+    from sparklio_desktop.core.ledger.postgres_schema import sync_identities
+
+    with LedgerStore.open(pg_database_url) as store:
+        with store.engine.begin() as conn:
+            conn.execute(llm_usage.insert(), {**_row("kept"), "id": 41})
+            sync_identities(conn)
+        assert store.record_attempt(attempt("new")) == 42
+
+
+def _row(request_id: str) -> dict[str, object]:
+    """An attempt row as an import writes it (every NOT NULL column)."""
+    record = attempt(request_id)
+    values = {name: getattr(record, name) for name in record.field_names()}
+    return {**values, "member": "ada", "host": None}
