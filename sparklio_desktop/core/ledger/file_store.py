@@ -31,7 +31,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from sparklio_desktop.core.ledger.engine import create_sqlite_engine, writer
-from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.ledger.schema_upgrade import upgrade_ledger
 from sparklio_desktop.core.ledger.sqlite_file import LABEL, check_folder_writable, check_not_empty
 from sparklio_desktop.core.settings import paths
 
@@ -50,7 +50,7 @@ def _create(target: Path) -> None:
     try:
         engine = create_sqlite_engine(temp_path, LABEL)
         try:
-            LEDGER_MIGRATIONS.apply(writer(engine))
+            upgrade_ledger(writer(engine))
         finally:
             engine.dispose()  # the last connection checkpoints the WAL into the file
         try:
@@ -85,7 +85,7 @@ class LedgerFileStore:
         check_not_empty(target)
         engine = create_sqlite_engine(target, LABEL)
         try:
-            LEDGER_MIGRATIONS.apply(writer(engine))
+            upgrade_ledger(writer(engine))
         except BaseException:
             engine.dispose()
             raise
