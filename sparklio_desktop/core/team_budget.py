@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REFRESH_S", "TEAM_BUDGET_KEYS", "TEAM_WHERE", "SharedBudgetTerms", "get_team_setting", "merged_terms",
-    "set_team_setting", "shared_terms_for", "team_database_url",
+    "set_team_setting", "shared_terms_for", "team_database_url", "terms_in_force",
 ]  # fmt: skip
 
 TEAM_BUDGET_KEYS = ("budget.alert_threshold", "budget.at_cap", "budget.monthly_usd")
@@ -133,6 +133,19 @@ def shared_terms_for(settings: Settings, store: LedgerFileStore) -> SharedBudget
     from sparklio_desktop.core.ledger.shared_settings import read_from
 
     return SharedBudgetTerms(lambda: read_from(store, TEAM_BUDGET_KEYS))
+
+
+def terms_in_force(settings: Settings, own: BudgetTerms) -> BudgetTerms:
+    """The budget's terms as every install enforces them: in team mode ``own`` with the
+    team's values (one read of the team database), else ``own``. For reports such as
+    ``sparklio spend``; the budget guard keeps its own :class:`SharedBudgetTerms`."""
+    url = team_database_url(settings)
+    if url is None:
+        return own
+    from sparklio_desktop.core.ledger.shared_settings import SharedSettingsStore
+
+    with SharedSettingsStore.open(url) as store:
+        return merged_terms(own, store.values(TEAM_BUDGET_KEYS))
 
 
 def set_team_setting(url: str, key: str, text: str, member: str | None) -> str | None:

@@ -150,3 +150,13 @@ def test_a_shared_value_no_setting_allows_names_the_team_database() -> None:
     assert "team database" in str(caught.value) and "budget.at_cap" in str(caught.value)
     assert "\n" not in str(caught.value)
     assert merged_terms(own, {"budget.alert_threshold": "0.9"}).alert_threshold == Decimal("0.9")
+
+
+def test_spend_reports_the_teams_budget(tmp_path: Path, team_db: Path) -> None:
+    a, b = _install(tmp_path, "a", team_db), _install(tmp_path, "b", team_db)
+    assert sparklio(a, "config", "set", "budget.monthly_usd", "321").returncode == 0
+    assert sparklio(a, "config", "set", "budget.at_cap", "stop").returncode == 0
+    done = sparklio(b, "spend", "--json")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert Decimal(str(payload["budget_usd"])) == Decimal("321") and payload["at_cap"] == "stop"
