@@ -26,6 +26,7 @@ PyInstaller bundle alike).
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -142,9 +143,7 @@ def _read(conn: Connection, engine: Engine, label: str) -> SchemaState:
         if engine.dialect.name == "sqlite":
             raw = cast("sqlite3.Connection", conn.connection.dbapi_connection)
             return read_state(lambda sql: raw.execute(sql).fetchall(), "sqlite")
-        state = read_state(lambda sql: conn.exec_driver_sql(sql).fetchall(), engine.dialect.name)
-        conn.rollback()
-        return state
+        return read_state(lambda sql: conn.exec_driver_sql(sql).fetchall(), engine.dialect.name)
     except NewerSchema as exc:
         raise _newer(exc, engine, label) from None
     except sqlite3.DatabaseError:
@@ -170,7 +169,14 @@ def _path(engine: Engine) -> Path | None:
 
 
 def _where(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    """The team database's URL as it may be shown: its password masked (location.py's
+    ``redacted_url`` where team storage has it, else SQLAlchemy's own masking)."""
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        location: Any = importlib.import_module("sparklio_desktop.core.ledger.location")
+    except ModuleNotFoundError:
+        return engine.url.render_as_string(hide_password=True)
+    return cast(str, location.redacted_url(url))
 
 
 def _newer(exc: NewerSchema, engine: Engine, label: str) -> SparklioError:

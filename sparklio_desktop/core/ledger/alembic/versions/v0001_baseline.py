@@ -32,7 +32,11 @@ def upgrade() -> None:
         # Imported by name, inside the function: the PostgreSQL schema module is only
         # needed (and only loaded) when a team database is created.
         postgres_schema = importlib.import_module("sparklio_desktop.core.ledger.postgres_schema")
-        postgres_schema.create_baseline(bind)
+        # A team database made before Alembic took over (it has the schema, not the
+        # revision) is adopted as it is: the baseline is recorded, nothing is created twice.
+        has_baseline = getattr(postgres_schema, "has_baseline", None)
+        if has_baseline is None or not has_baseline(bind):
+            postgres_schema.create_baseline(bind)
 
 
 def downgrade() -> None:
