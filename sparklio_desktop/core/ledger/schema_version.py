@@ -3,8 +3,8 @@
 The ledger's schema is this build's when Alembic's ``alembic_version`` names the head
 revision (and, on SQLite, ``_migrations`` lists every legacy step, which the baseline
 revision runs). Every start asks that question, and so does the read-only reader
-(reader.py): the answer must cost one or two queries and no import of Alembic (about 0.1 s
-that ``sparklio route`` and the window's launch must not pay), so the revisions this build
+(reader.py): the answer must cost one or two queries and no import of Alembic (about as
+long as SQLAlchemy's, which ``sparklio route`` and the window's launch must not pay), so the revisions this build
 knows are written here as constants; a test checks them against the revision files in
 core/ledger/alembic/versions/.
 
