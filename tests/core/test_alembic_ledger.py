@@ -276,3 +276,28 @@ def test_an_old_ledger_does_import_alembic(sparklio_home: Path) -> None:
         [sys.executable, "-c", _IMPORTED.format(run=run)], capture_output=True, text=True, env=env, timeout=120
     )
     assert "'alembic.runtime.migration'" in done.stderr, done.stderr[-2000:]
+
+
+def test_doctor_reads_the_ledgers_revision_and_tries_its_upgrade(tmp_path: Path) -> None:
+    from sparklio_desktop.core.doctor import check_database
+
+    def check(path: Path) -> tuple[bool, str]:
+        found = check_database("ledger", path, LEDGER_MIGRATIONS, "advice")
+        return found.ok, found.detail
+
+    current = tmp_path / "current.sqlite3"
+    LedgerFileStore.open(current).close()
+    assert check(current) == (True, f"integrity ok, {len(LEGACY)} migration(s) applied, schema {HEAD_REVISION}")
+    old = _legacy_ledger(tmp_path / "old.sqlite3", 5)
+    ok, detail = check(old)
+    assert ok and f"{len(LEGACY) - 5 + len(REVISIONS)} migration(s) will run" in detail
+    blocked = _baseline_ledger(tmp_path / "blocked.sqlite3")
+    with closing(sqlite3.connect(blocked)) as db, db:
+        db.execute("CREATE TABLE shared_settings (k TEXT)")
+    before = _dump(blocked)
+    ok, detail = check(blocked)
+    assert not ok and "shared_settings" in detail and detail.startswith("damaged")
+    assert _dump(blocked) == before and _baks(tmp_path) == []  # tried, rolled back, no copy
+    with closing(sqlite3.connect(current)) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = '0099'")
+    assert check(current) == (False, "written by a newer Sparklio (migrations 0099)")

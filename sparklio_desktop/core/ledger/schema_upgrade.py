@@ -60,8 +60,8 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 __all__ = [
-    "SCRIPT_FOLDER", "LedgerSchemaError", "expected_backup", "run_alembic_upgrade", "script_directory",
-    "upgrade_ledger",
+    "SCRIPT_FOLDER", "LedgerSchemaError", "dry_run_upgrade", "expected_backup", "run_alembic_upgrade",
+    "script_directory", "upgrade_ledger",
 ]  # fmt: skip
 
 SCRIPT_FOLDER = Path(__file__).with_name("alembic")
@@ -101,6 +101,23 @@ def upgrade_ledger(engine: Engine, *, label: str = LABEL) -> list[str]:
         raise _failed(exc, engine, label, backup) from None
     discard(backup)
     return ran
+
+
+def dry_run_upgrade(engine: Engine, *, label: str = LABEL) -> SparklioError | None:
+    """Run the upgrade in a transaction that is rolled back: the error :func:`upgrade_ledger`
+    would raise, or None. ``sparklio doctor`` asks this, so that a ledger the app cannot
+    upgrade is never reported healthy; nothing is written and no copy is taken."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            run_alembic_upgrade(conn)
+        except SparklioError as exc:
+            return exc
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            return _failed(exc, engine, label, None)
+        finally:
+            transaction.rollback()
+    return None
 
 
 def run_alembic_upgrade(conn: Connection, destination: str = "head") -> list[str]:

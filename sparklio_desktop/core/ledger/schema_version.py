@@ -58,6 +58,13 @@ class SchemaState:
 
     has_tables: bool
     current: bool
+    revision: str | None = None  # the Alembic revision recorded (None: before the baseline)
+
+    @property
+    def pending_revisions(self) -> int:
+        """How many revisions an upgrade to the head runs."""
+        done = REVISIONS.index(self.revision) + 1 if self.revision in REVISIONS else 0
+        return len(REVISIONS) - done
 
 
 def read_state(query: Query, dialect: str = "sqlite") -> SchemaState:
@@ -77,4 +84,5 @@ def read_state(query: Query, dialect: str = "sqlite") -> SchemaState:
     if unknown:
         raise NewerSchema(unknown)
     legacy_done = dialect != "sqlite" or set(LEDGER_MIGRATIONS.names) <= legacy
-    return SchemaState(has_tables=bool(tables), current=revisions == {HEAD_REVISION} and legacy_done)
+    revision = max(revisions, key=REVISIONS.index) if revisions else None
+    return SchemaState(bool(tables), revisions == {HEAD_REVISION} and legacy_done, revision)
