@@ -222,6 +222,11 @@ class BudgetGuard:
         self._clock = clock
 
     @property
+    def shared(self) -> bool:
+        """Whether the terms are the team's (team mode), not this install's settings."""
+        return self._shared_terms is not None
+
+    @property
     def terms(self) -> BudgetTerms:
         """The terms in force: the team's where it has set them (team mode), else this install's."""
         return self._own_terms if self._shared_terms is None else self._shared_terms(self._own_terms)

@@ -140,6 +140,7 @@ def open_services(
         spend=lambda: ledger.month_spend(current_month()),
         ratings=ratings,
         speeds=lambda: measure(ledger.speed_rows()),
+        budget_terms=(lambda: budget.terms) if budget.shared else None,  # team mode: route on the team's budget
     )
     gallery = GalleryRecorder()  # opens gallery.sqlite on the first image: a text run creates nothing
     dispatcher = Dispatcher(

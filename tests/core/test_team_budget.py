@@ -160,3 +160,28 @@ def test_spend_reports_the_teams_budget(tmp_path: Path, team_db: Path) -> None:
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert Decimal(str(payload["budget_usd"])) == Decimal("321") and payload["at_cap"] == "stop"
+
+
+def test_the_dispatchers_route_planner_routes_on_the_teams_budget(
+    team_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparklio_desktop.core.routing.live_state import EVERYTHING_AVAILABLE
+    from sparklio_desktop.core.services import open_services
+
+    with SharedSettingsStore.open(team_db) as store:
+        store.set("budget.monthly_usd", "0", "ada")
+        store.set("budget.at_cap", "stop", "ada")
+    monkeypatch.setenv("SPARKLIO_DATABASE_URL", str(team_db))
+    services = open_services(ledger_path=team_db, probe=lambda: EVERYTHING_AVAILABLE)
+    try:
+        live = services.planner.live_state()
+        assert (live.budget_usd, live.at_cap, live.capped) == (Decimal(0), "stop", True)
+    finally:
+        services.close()
+    monkeypatch.delenv("SPARKLIO_DATABASE_URL")  # not in team mode: this install's own budget
+    services = open_services(ledger_path=team_db, probe=lambda: EVERYTHING_AVAILABLE)
+    try:
+        live = services.planner.live_state()
+        assert (live.budget_usd, live.at_cap) == (Decimal(50), "local_only")
+    finally:
+        services.close()
