@@ -221,6 +221,18 @@ class BudgetGuard:
         self.member_limit_usd = None if member_limit_usd is None else Decimal(member_limit_usd)
         self._clock = clock
 
+    def terms_last_read(self) -> BudgetTerms:
+        """The terms in force as last read: no query (a view on the UI thread asks this)."""
+        last_read = getattr(self._shared_terms, "last_read", None)
+        return self._own_terms if last_read is None else cast("BudgetTerms", last_read(self._own_terms))
+
+    def refresh_terms(self) -> BudgetTerms:
+        """Read the team's terms now (after a change made here); blocking, for an executor."""
+        refresh = getattr(self._shared_terms, "refresh", None)
+        if refresh is not None:
+            refresh()
+        return self.terms
+
     @property
     def shared(self) -> bool:
         """Whether the terms are the team's (team mode), not this install's settings."""

@@ -115,6 +115,17 @@ class SharedBudgetTerms:
         self._read_at: float | None = None
         self._merged: tuple[BudgetTerms, Mapping[str, str], BudgetTerms] | None = None
 
+    def last_read(self, own: BudgetTerms) -> BudgetTerms:
+        """The terms as last read, without reading (for a view on the UI thread); ``own``
+        before the first read."""
+        with self._lock:
+            return merged_terms(own, self._values)
+
+    def refresh(self) -> None:
+        """Read the team's values at the next call, whatever the interval (after a change here)."""
+        with self._lock:
+            self._read_at = None
+
     def __call__(self, own: BudgetTerms) -> BudgetTerms:
         with self._lock:
             now = self._monotonic()
