@@ -88,9 +88,8 @@ def upgrade_ledger(engine: Engine, *, label: str = LABEL) -> list[str]:
         with engine.begin() as conn:
             if dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
-            if _read(conn, engine, label).current:  # another process upgraded it meanwhile
-                return []
-            ran = run_alembic_upgrade(conn)
+            # Another process may have upgraded it meanwhile (it held the lock first).
+            ran = [] if _read(conn, engine, label).current else run_alembic_upgrade(conn)
     except DatabaseFileError as exc:
         if backup is None:
             raise
