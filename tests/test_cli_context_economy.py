@@ -46,6 +46,14 @@ def test_a_long_conversation_is_summarised_once_and_trimmed(anthropic, sparklio_
 
     history = json.loads(sparklio("history", "--run", f"summary-{cid}", "--json").stdout)
     assert [h["request_id"] for h in history] == [payload["history_summary"]["request_id"]]
+    shown = json.loads(sparklio("conversations", "show", cid, "--json").stdout)["history"]
+    assert shown["send_everything"] is False
+    assert shown["summary"]["text"] == "The creator launches Lumen and Wick candles this autumn."
+    assert 0 < shown["summary"]["turns"] < 48
+    assert (
+        f"history: the first {shown['summary']['turns']} turns are sent as their summary"
+        in sparklio("conversations", "show", cid).stdout
+    )
     spend = json.loads(sparklio("spend", "--json").stdout)
     saved = spend["history"]
     assert saved["tokens_saved"] >= payload["history_tokens_saved"] and Decimal(saved["saved_usd"]) > 0
@@ -70,5 +78,8 @@ def test_send_everything_is_stored_with_the_conversation(anthropic, sparklio_hom
     assert len(sent["messages"]) == 49 and "Summary of the earlier" not in json.dumps(sent.get("system", ""))
     with ConversationStore(sparklio_home / "conversations.sqlite") as store:
         assert store.context(cid).send_everything
+    shown = json.loads(sparklio("conversations", "show", cid, "--json").stdout)["history"]
+    assert shown == {"send_everything": True, "summary": None}
+    assert "history: every turn is sent" in sparklio("conversations", "show", cid).stdout
     bad = _run(anthropic, "x", "--send-everything", "on")
     assert bad.returncode == 2 and "--send-everything needs --conversation" in bad.stderr

@@ -153,11 +153,23 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 
     conversation = store.get(args.id)
     turns = store.thread(conversation.id)
+    context = store.context(conversation.id)
+    # How the thread's history is sent (docs/conversations.md): every turn (the opt-out), or
+    # the recent turns within the task's budget plus the running summary of the older ones.
+    summary = context.summary
+    history = {
+        "send_everything": context.send_everything,
+        "summary": None if summary is None else {"text": summary.text, "turns": summary.turns},
+    }
     if args.json:
-        print_json(to_json_value(conversation, turns))
+        print_json({**to_json_value(conversation, turns), "history": history})
         return 0
     names = _model_names(turns)
     print(safe_text(f"{conversation.title or '(untitled)'}  [{conversation.id}, task {conversation.task}]"))
+    if context.send_everything:
+        print("history: every turn is sent (send everything is on)")
+    elif summary is not None:
+        print(safe_text(f"history: the first {summary.turns} turns are sent as their summary: {summary.text}"))
     for turn in turns:
         if turn.role == "user":
             who = "You"

@@ -50,3 +50,26 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
     return _KEY_PATTERNS.sub(REDACTED, text)
+
+
+# Lower-cased, where a match of _KEY_PATTERNS can begin: a match of the header forms
+# (x-goog-api-key, x-api-key) implies one that begins at their "api".
+_SHAPE_CUES = ("sk-", "aiza", "bearer", "api")
+
+
+def has_key_shape(text: str) -> bool:
+    """Whether ``text`` holds anything :func:`redact` replaces by shape, so a caller can skip
+    a costlier walk when it holds nothing.
+
+    The pattern searched over a whole 5 kB routing trace costs ~0.5 ms (it is tried at every
+    position); here the cues are found with ``str.find`` and the pattern is tried only where
+    one begins (an anchored match: microseconds each).
+    """
+    lowered = text.lower()
+    for cue in _SHAPE_CUES:
+        at = lowered.find(cue)
+        while at >= 0:
+            if _KEY_PATTERNS.match(text, at):
+                return True
+            at = lowered.find(cue, at + 1)
+    return False

@@ -329,3 +329,54 @@ def test_the_app_collects_a_provider_job_left_waiting(qtbot, qloop, tmp_path, op
         assert sum(1 for r in openai_server.requests if r.method == "POST" and r.path == "/v1/batches") == 1
     finally:
         run(qloop, view.vm.aclose())
+
+
+def test_a_saved_template_fills_its_variables_from_the_columns(qtbot, qloop, tmp_path, view, openai_server) -> None:
+    """The shipped product_caption template: product and tone from the file, audience and
+    platform from their defaults; its task and system prompt go with every row."""
+    source = tmp_path / "products.csv"
+    source.write_text("product,tone\nlinen shirt,warm\nclay mug,playful\n", encoding="utf-8")
+    view.choose_file(str(source))
+    wait_until(qloop, lambda: len(view.column_chips()) == 2 and view.saved_combo.count() > 20)
+    view.task_combo.setCurrentIndex(view.task_combo.findData("code_generation"))
+    view.choose_saved_template("product_caption")
+    assert view.saved_combo.currentText() == "product_caption (Copywriting)"
+    assert view.task_combo.currentData() == "copywriting_standard" and not view.task_combo.isEnabled()
+    assert not view.template_edit.isEnabled()
+    hint = view.saved_hint.text()
+    assert "product ← column" in hint and "tone ← column" in hint and "audience: its default" in hint
+    view.request_estimate()
+    wait_until(qloop, lambda: view.estimate_label.text().startswith("~$"))
+    assert "for 2 rows" in view.estimate_label.text()
+
+    run(qloop, _start_and_finish(view), 60)
+    sent = [r.body if isinstance(r.body, dict) else json.loads(r.body) for r in chat_requests(openai_server)]
+    prompts = sorted(m["content"] for body in sent for m in body["messages"] if m["role"] == "user")
+    assert prompts[0].startswith("Product: clay mug\nTone: playful\nAudience: general\nPlatform: Instagram")
+    assert prompts[1].startswith("Product: linen shirt\nTone: warm")
+    systems = {m["content"] for body in sent for m in body["messages"] if m["role"] == "system"}
+    assert systems == {"Write one caption. Reply with the caption only."}
+    assert view.model.item(0).task == "Copywriting"
+
+    view.choose_saved_template(None)  # back to a typed prompt: the form is the user's again
+    assert view.task_combo.isEnabled() and view.template_edit.isEnabled() and view.saved_hint.isHidden()
+
+
+def test_a_saved_template_needing_a_missing_column_says_which(qtbot, qloop, tmp_path, view, openai_server) -> None:
+    source = tmp_path / "tones.csv"
+    source.write_text("tone\nwarm\n", encoding="utf-8")
+    view.choose_file(str(source))
+    wait_until(qloop, lambda: view.saved_combo.count() > 20 and len(view.column_chips()) == 1)
+    view.choose_saved_template("product_caption")
+    assert "product: needs a column" in view.saved_hint.text()
+    view.start_button.click()
+    wait_until(qloop, lambda: view.error_label.isVisible())
+    assert "needs 'product': it is not a column of tones.csv (columns: tone)" in view.error_label.text()
+    qloop.run_until_complete(view.vm.wait_idle())
+    assert view.model.rowCount() == 0 and chat_requests(openai_server) == []
+
+
+async def _start_and_finish(view: BatchesView) -> None:
+    view.start_button.click()
+    await until(lambda: view.model.rowCount() == 1 and view.model.item(0).status == "done", 50)
+    await view.vm.wait_idle()

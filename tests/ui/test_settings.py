@@ -8,6 +8,7 @@ from decimal import Decimal
 import keyring
 from PySide6.QtCore import Qt
 
+from sparklio_desktop.core.settings.paths import settings_path
 from sparklio_desktop.core.settings.secrets import mask_key
 from sparklio_desktop.ui.viewmodels.payloads import RoutePreview
 from sparklio_desktop.ui.views.settings_view import SettingsView
@@ -200,3 +201,21 @@ def test_lan_ollama_hosts_are_edited_as_a_comma_separated_list(qtbot, qloop, mak
     assert view.errors["providers.ollama.hosts"].isHidden()
     assert ctx.workspace.settings.providers.ollama.hosts == ["gpu-a:11434", "http://gpu-b:11434"]
     assert field.text() == "gpu-a:11434, http://gpu-b:11434"
+
+
+def test_the_team_cache_url_is_set_here_but_never_with_its_password(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    view = SettingsView(ctx.settings)
+    qtbot.addWidget(view)
+    run(qloop, ctx.settings.refresh())
+    field = view.fields["cache.url"]
+    run(qloop, ctx.settings.set_value("cache.url", "redis://:hunter2-secret@cache.lan:6379/0"))
+    error = view.errors["cache.url"]
+    assert not error.isHidden() and "password" in error.text() and "hunter2-secret" not in error.text()
+    assert ctx.workspace.settings.cache.url is None
+    run(qloop, ctx.settings.set_value("cache.url", "redis://cache.lan:6379/0"))
+    assert error.isHidden() and ctx.workspace.settings.cache.url == "redis://cache.lan:6379/0"
+    assert field.text() == "redis://cache.lan:6379/0"
+    assert "hunter2-secret" not in settings_path().read_text()
+    run(qloop, ctx.settings.set_value("team.member", "ada"))
+    assert view.errors["team.member"].isHidden() and ctx.workspace.settings.team.member == "ada"

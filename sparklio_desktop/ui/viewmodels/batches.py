@@ -68,6 +68,7 @@ __all__ = [
     "BatchOutcome",
     "BatchProgress",
     "BatchServices",
+    "BatchTemplateChoice",
     "BatchesViewModel",
     "EstimateInfo",
     "SourceInfo",
@@ -172,6 +173,35 @@ class BatchForm:
     template: str
     concurrency: int = 4
     options: dict[str, Any] | None = None  # route options: complexity, budget, speed, quality, ...
+    # A saved prompt template (docs/templates.md) instead of ``template``: its variables come
+    # from the file's columns (or their defaults), its task and route options apply where the
+    # form names none, and its system prompt and JSON output go with every row, as
+    # ``sparklio batch run FILE --template NAME`` does.
+    saved_template: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchTemplateChoice:
+    """A saved template as the batch form offers it."""
+
+    name: str
+    task: str
+    description: str
+    variables: tuple[str, ...]  # in the order the prompt uses them
+    defaulted: tuple[str, ...]  # those with a default: a column of that name is not needed
+    label: str  # how the picker lists it: its name and its task in words
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A checked and priced form: what the batch is created with."""
+
+    prompts: list[str]
+    info: EstimateInfo
+    source: Path
+    task: str
+    template: str  # the batch's prompt in its brace syntax
+    options: dict[str, Any]
 
 
 class BatchesViewModel(ViewModel):
@@ -185,6 +215,7 @@ class BatchesViewModel(ViewModel):
     progress = Signal(object)  # BatchProgress
     batchFinished = Signal(object)  # BatchOutcome
     busyChanged = Signal(bool)  # checking or pricing the form
+    templatesChanged = Signal(list)  # [BatchTemplateChoice]: the saved templates a batch may use
 
     def __init__(
         self,
@@ -314,21 +345,39 @@ class BatchesViewModel(ViewModel):
         self._track()
         await self._prepare(form)
 
-    async def _prepare(self, form: BatchForm) -> tuple[list[str], EstimateInfo, Path] | None:
+    @asyncSlot()
+    async def load_templates(self) -> None:
+        """Read the saved templates (shipped and yours) for the form's picker."""
+        self._track()
+        from sparklio_desktop.core.templates import load_templates
+
+        book = await self._executor.call(load_templates, set(self._workspace.policy.tasks))
+        choices = []
+        for name, loaded in sorted(book.templates.items()):
+            t = loaded.template
+            names = tuple(t.variable_names())
+            defaulted = tuple(v for v in names if t.variable(v).default is not None)
+            label = f"{name} ({task_words(self._workspace.policy, t.task)})"
+            choices.append(BatchTemplateChoice(name, t.task, t.description, names, defaulted, label))
+        self.templatesChanged.emit(choices)
+
+    async def _prepare(self, form: BatchForm) -> _Prepared | None:
         self.busyChanged.emit(True)
         try:
             if not form.path:
                 raise SparklioError("choose a .csv or .jsonl file first")
-            if form.task not in self._workspace.policy.tasks:
-                raise SparklioError(f"unknown task {form.task!r}")
             if not 1 <= form.concurrency <= MAX_CONCURRENCY:
                 raise SparklioError(f"concurrency: expected 1 to {MAX_CONCURRENCY}, got {form.concurrency}")
-            template = Template.parse(form.template)
             rows = await self._executor.call(read_rows, form.path)
+            task, text, options = form.task, form.template, dict(form.options or {})
+            if form.saved_template:
+                task, text, options = await self._from_saved_template(form.saved_template, rows, options)
+            if task not in self._workspace.policy.tasks:
+                raise SparklioError(f"unknown task {task!r}")
+            template = Template.parse(text)
             prompts = await self._executor.call(template.prompts, rows)
-            options = dict(form.options or {})
-            await self._planner.aplan(route_for(form.task, {**options, "no_explore": True}, prompts[0]))
-            found = estimate_batch(self._planner, form.task, options, prompts, self._at_batch_rates)
+            await self._planner.aplan(route_for(task, {**options, "no_explore": True}, prompts[0]))
+            found = estimate_batch(self._planner, task, options, prompts, self._at_batch_rates)
         except SparklioError as err:
             self.formError.emit(_plain(str(err)))
             return None
@@ -337,7 +386,20 @@ class BatchesViewModel(ViewModel):
         info = self._estimate_info(found)
         self.formError.emit("")
         self.estimateReady.emit(info)
-        return prompts, info, rows.path
+        return _Prepared(prompts, info, rows.path, task, text, options)
+
+    async def _from_saved_template(
+        self, name: str, rows: Any, options: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        """The batch's task, prompt and options from the saved template ``name`` (as the CLI's
+        ``--template``): the form's route options win over the template's suggestions."""
+        from sparklio_desktop.core.batches.from_template import batch_prompt_from_template
+        from sparklio_desktop.core.templates import find_template
+
+        loaded, _skipped = await self._executor.call(find_template, name, set(self._workspace.policy.tasks))
+        text, carried = batch_prompt_from_template(loaded.template, rows.columns, {}, rows.path.name)
+        suggested = loaded.template.route.model_dump(mode="json", exclude_none=True)
+        return loaded.template.task, text, {**suggested, **options, **carried}
 
     def _at_batch_rates(self, decision: RoutingDecision) -> Decimal | None:
         """A row's cost when it would go in a provider batch job (speed class batch)."""
@@ -371,20 +433,20 @@ class BatchesViewModel(ViewModel):
         prepared = await self._prepare(form)
         if prepared is None:
             return
-        prompts, info, source = prepared
+        info = prepared.info
         if info.needs_confirm and not confirmed:
             above = f"~{format_usd(info.total_usd)} is above {format_usd(CONFIRM_ABOVE_USD)}"
             self.formError.emit(f"{above}: tick the box to confirm, then start")
             return
-        options = {k: v for k, v in (form.options or {}).items() if v not in (None, False)}
+        options = {k: v for k, v in prepared.options.items() if v not in (None, False)}
         try:
             store = await self._opened()
             batch_id = new_batch_id()
             out = await self._executor.call(_default_out, batch_id)
             await self._executor.call(
-                store.create, task=form.task, template=form.template, options=options,
-                source_path=str(source.resolve()), out_path=str(out.resolve()), concurrency=form.concurrency,
-                prompts=prompts, batch_id=batch_id,
+                store.create, task=prepared.task, template=prepared.template, options=options,
+                source_path=str(prepared.source.resolve()), out_path=str(out.resolve()),
+                concurrency=form.concurrency, prompts=prepared.prompts, batch_id=batch_id,
             )  # fmt: skip
         except SparklioError as err:
             self.formError.emit(_plain(str(err)))

@@ -80,6 +80,9 @@ EDITABLE_SETTINGS: dict[str, str] = {
     "cache.enabled": "Response cache",
     "cache.ttl_static_s": "Cache TTL, lasting answers (s)",
     "cache.ttl_dynamic_s": "Cache TTL, answers that go stale (s)",
+    # Team settings: read when the services start (core/services.py), so they apply on the next start.
+    "cache.url": "Shared cache, Redis URL (next start)",
+    "team.member": "Team member (next start)",
     "ui.theme": "Theme",
     "policy.path": "Policy file",
 }

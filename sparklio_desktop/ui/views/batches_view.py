@@ -43,6 +43,7 @@ from sparklio_desktop.ui.viewmodels.batches import (
     BatchOutcome,
     BatchProgress,
     BatchServices,
+    BatchTemplateChoice,
     EstimateInfo,
     SourceInfo,
 )
@@ -156,6 +157,7 @@ class BatchesView(QWidget):
         vm.started.connect(self._on_started)
         vm.progress.connect(self._on_progress)
         vm.batchFinished.connect(self._on_finished)
+        vm.templatesChanged.connect(self._on_templates)
         self._estimate_timer = QTimer(self)
         self._estimate_timer.setSingleShot(True)
         self._estimate_timer.setInterval(400)
@@ -167,6 +169,7 @@ class BatchesView(QWidget):
         if not self._loaded:  # the queue loads the first time the view shows
             self._loaded = True
             self.vm.refresh()
+            self.vm.load_templates()
 
     # -- building ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -227,6 +230,18 @@ class BatchesView(QWidget):
         self.template_edit = QLineEdit()
         self.template_edit.setPlaceholderText("Write one caption about {topic} for {name}")
         self.template_edit.textChanged.connect(self._schedule_estimate)
+        # A saved prompt template instead of the line above (docs/templates.md): it brings its
+        # task, system prompt and JSON output; its variables are filled from the columns.
+        self.saved_combo = QComboBox()
+        self.saved_combo.setAccessibleName("Saved template")
+        self.saved_combo.addItem("None: write the prompt below", None)
+        self.saved_combo.currentIndexChanged.connect(self._on_saved_template)
+        self.saved_hint = QLabel("")
+        self.saved_hint.setWordWrap(True)
+        self.saved_hint.setAccessibleName("Saved template variables")
+        self.saved_hint.hide()
+        self._saved: dict[str, BatchTemplateChoice] = {}
+        self._columns: tuple[str, ...] = ()
         self.chips = QWidget()
         self.chips_layout = QHBoxLayout(self.chips)
         self.chips_layout.setContentsMargins(0, 0, 0, 0)
@@ -275,10 +290,14 @@ class BatchesView(QWidget):
         task_label.setBuddy(self.task_combo)
         template_label = QLabel("&Template:")
         template_label.setBuddy(self.template_edit)
+        saved_label = QLabel("Saved te&mplate:")
+        saved_label.setBuddy(self.saved_combo)
         concurrency_label = QLabel("Co&ncurrency:")
         concurrency_label.setBuddy(self.concurrency)
         form.addRow(file_label, file_row)
         form.addRow(task_label, self.task_combo)
+        form.addRow(saved_label, self.saved_combo)
+        form.addRow("", self.saved_hint)
         form.addRow(template_label, self.template_edit)
         form.addRow("", self.chips)
         form.addRow("Route:", options_row)
@@ -317,6 +336,7 @@ class BatchesView(QWidget):
             self.template_edit.text(),
             self.concurrency.value(),
             options,
+            self.saved_combo.currentData(),
         )
 
     def choose_file(self, path: str) -> None:
@@ -341,6 +361,8 @@ class BatchesView(QWidget):
             widget = taken.widget() if taken is not None else None
             if widget is not None and widget is not self.chips_hint:
                 widget.deleteLater()
+        self._columns = tuple(info.columns)
+        self._show_saved_hint()
         self.chips_hint.setText(f"{info.rows:,} rows · columns:")
         self.chips_layout.addWidget(self.chips_hint)
         for column in info.columns:
@@ -348,6 +370,57 @@ class BatchesView(QWidget):
             chip.clicked.connect(lambda _=False, c=column: self.insert_column(c))
             self.chips_layout.addWidget(chip)
         self.chips_layout.addStretch(1)
+
+    # -- a saved template ----------------------------------------------------------------------
+    def _on_templates(self, choices: list[BatchTemplateChoice]) -> None:
+        current = self.saved_combo.currentData()
+        self._saved = {c.name: c for c in choices}
+        self.saved_combo.blockSignals(True)
+        try:
+            while self.saved_combo.count() > 1:
+                self.saved_combo.removeItem(1)
+            for choice in choices:
+                self.saved_combo.addItem(choice.label, choice.name)
+                self.saved_combo.setItemData(
+                    self.saved_combo.count() - 1, choice.description, Qt.ItemDataRole.ToolTipRole
+                )
+            self.saved_combo.setCurrentIndex(max(0, self.saved_combo.findData(current)))
+        finally:
+            self.saved_combo.blockSignals(False)
+        self._on_saved_template()
+
+    def choose_saved_template(self, name: str | None) -> None:
+        """Use the saved template ``name`` (None: the prompt typed in the form)."""
+        self.saved_combo.setCurrentIndex(max(0, self.saved_combo.findData(name)))
+
+    def _on_saved_template(self, *_: Any) -> None:
+        choice = self._saved.get(self.saved_combo.currentData() or "")
+        typed = choice is None
+        # The template's own task and prompt are used: the typed ones would be ignored.
+        self.template_edit.setEnabled(typed)
+        self.chips.setEnabled(typed)
+        self.task_combo.setEnabled(typed)
+        if choice is not None:
+            self.task_combo.setCurrentIndex(max(0, self.task_combo.findData(choice.task)))
+        self._show_saved_hint()
+        self._schedule_estimate()
+
+    def _show_saved_hint(self) -> None:
+        choice = self._saved.get(self.saved_combo.currentData() or "")
+        if choice is None:
+            self.saved_hint.hide()
+            return
+        parts = []
+        for name in choice.variables:
+            if name in self._columns:
+                parts.append(f"{name} ← column")
+            elif name in choice.defaulted:
+                parts.append(f"{name}: its default")
+            else:
+                parts.append(f"{name}: needs a column")
+        text = choice.description + (" · Variables: " + ", ".join(parts) if parts else "")
+        self.saved_hint.setText(text)
+        self.saved_hint.show()
 
     def column_chips(self) -> list[_Chip]:
         return self.chips.findChildren(_Chip)
@@ -363,7 +436,7 @@ class BatchesView(QWidget):
     def request_estimate(self) -> None:
         self._estimate_timer.stop()
         form = self.form()
-        if form.path and form.template.strip():
+        if form.path and (form.template.strip() or form.saved_template):
             self.vm.estimate(form)
 
     def _on_estimate(self, info: EstimateInfo) -> None:

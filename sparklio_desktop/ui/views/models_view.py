@@ -244,6 +244,8 @@ class ModelsView(QWidget):
 
         # Models on LAN Ollama hosts (providers.ollama.hosts): read-only, shown only when some are set.
         self.lan_table = _table(LAN_COLUMNS, "Models on LAN Ollama hosts")
+        # The host's URL is what tells two boxes apart: shown whole, not cut at a default width.
+        self.lan_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.lan_box = QGroupBox("On LAN Ollama hosts")
         QVBoxLayout(self.lan_box).addWidget(self.lan_table)
         self.lan_box.setVisible(False)
