@@ -669,7 +669,8 @@ def salvage(source: Path, dest: Path) -> list[TableSalvage]:
                 row[0]
                 for row in new.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                    " AND name <> '_migrations' ORDER BY rootpage"
+                    # The schema's own records are the new ledger's (it is at this build's head).
+                    " AND name NOT IN ('_migrations', 'alembic_version') ORDER BY rootpage"
                 )
             ]
             for table in targets:

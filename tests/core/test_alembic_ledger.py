@@ -301,3 +301,24 @@ def test_doctor_reads_the_ledgers_revision_and_tries_its_upgrade(tmp_path: Path)
     with closing(sqlite3.connect(current)) as db, db:
         db.execute("UPDATE alembic_version SET version_num = '0099'")
     assert check(current) == (False, "written by a newer Sparklio (migrations 0099)")
+
+
+def test_salvage_into_a_new_ledger_keeps_its_revision_and_the_rows(tmp_path: Path) -> None:
+    """``doctor --repair`` copies an old ledger's rows into a new one: never its schema records."""
+    from sparklio_desktop.core.doctor import salvage
+
+    old = _baseline_ledger(tmp_path / "old.sqlite3")  # at 0001: its alembic_version must not come along
+    new = tmp_path / "new.sqlite3"
+    LedgerFileStore.open(new).close()
+    salvage(old, new)
+    assert _state(new) == ([HEAD_REVISION], LEGACY)
+    assert _contents(new)["llm_usage"] == 8
+    assert upgrade_ledger_of(new) == []
+
+
+def upgrade_ledger_of(path: Path) -> list[str]:
+    engine = create_sqlite_engine(path, "ledger")
+    try:
+        return upgrade_ledger(writer(engine))
+    finally:
+        engine.dispose()
