@@ -24,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the settings and the policy (pydantic): only to report, not for --help
-    from sparklio_desktop.core.budget import member_limit, month_status
+    from sparklio_desktop.core.budget import checked_terms, member_limit, month_status
     from sparklio_desktop.core.services import budget_terms, team_member
+    from sparklio_desktop.core.team_budget import terms_in_force
     from sparklio_desktop.core.workspace import Workspace
 
     month = args.month or current_month()
@@ -33,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     me = team_member(workspace)
     my_limit = member_limit(workspace.settings.team.member_limits, me)
     with open_for_reading() as ledger:  # sqlite3 alone, unless the store must create, migrate or reclaim
-        monthly_usd, _at_cap, alert_threshold = budget_terms(workspace)
-        status = month_status(month, monthly_usd, alert_threshold, *ledger.budget_snapshot(month))
+        terms = terms_in_force(workspace.settings, checked_terms(*budget_terms(workspace)))  # team mode: the team's
+        status = month_status(month, terms.monthly_usd, terms.alert_threshold, *ledger.budget_snapshot(month))
         summary = ledger.spend_summary(month, local_providers=LOCAL_PROVIDERS)
     limits = workspace.settings.team.member_limits
     mine = summary.by_member.get(me)
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         "spent_usd": summary.spent_usd,
         "percent": status.percent,
         "alert": status.alert,
-        "at_cap": workspace.settings.budget.at_cap,
+        "at_cap": terms.at_cap,
         "by_model": summary.by_model,
         "by_task": summary.by_task,
         "by_provider": summary.by_provider,

@@ -34,6 +34,10 @@ reservation checks it in the same transaction: the member's spent + held + worst
 must stay within their limit, so concurrent requests overshoot neither the budget nor
 the limit. A request the limit refuses raises :class:`MemberLimitExceeded`, a
 :class:`BudgetExceeded` that names the limit, and the at-cap rule applies as at the cap.
+
+In team mode the terms (:class:`BudgetTerms`: the monthly amount, the at-cap rule, the
+alert threshold) are the team's, kept in the shared database and re-read every few seconds
+(core/team_budget.py), so every install enforces the same budget on the same spend.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from sparklio_desktop.core.errors import BudgetError, UnknownNameError
 from sparklio_desktop.core.ledger import (
@@ -168,9 +172,35 @@ def member_limit(limits: Mapping[str, Decimal], member: str) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+@dataclass(frozen=True)
+class BudgetTerms:
+    """What the budget is: the monthly amount, what happens at the cap, the alert threshold."""
+
+    monthly_usd: Decimal
+    at_cap: AtCapPolicy
+    alert_threshold: Decimal
+
+
+def checked_terms(monthly_usd: Decimal, at_cap: str, alert_threshold: Decimal) -> BudgetTerms:
+    """The terms, or ValueError / UnknownNameError for terms no budget can have."""
+    to_picodollars(monthly_usd)  # exact Decimal or int, or raise now
+    if monthly_usd < 0:
+        raise ValueError("the monthly budget cannot be negative")
+    if at_cap not in AT_CAP_POLICIES:
+        raise UnknownNameError("at-cap policy", at_cap, AT_CAP_POLICIES)
+    if not 0 < Decimal(str(alert_threshold)) <= 1:
+        raise ValueError("alert_threshold is a share of the budget, above 0 and at most 1")
+    return BudgetTerms(Decimal(monthly_usd), cast("AtCapPolicy", at_cap), Decimal(str(alert_threshold)))
+
+
 class BudgetGuard:
     """Enforces one monthly budget over the ledger at ``store`` (and, with
-    ``member_limit_usd``, the store's member's own monthly limit inside it)."""
+    ``member_limit_usd``, the store's member's own monthly limit inside it).
+
+    ``shared_terms`` (team mode, core/team_budget.py): given this install's terms, the terms
+    in force (the team's values in their place), asked on each use (it re-reads the team
+    database at most every few seconds), so a budget set on one install is what every
+    install enforces."""
 
     def __init__(
         self,
@@ -181,22 +211,66 @@ class BudgetGuard:
         *,
         clock: Callable[[], datetime] = utcnow,
         member_limit_usd: Decimal | None = None,
+        shared_terms: Callable[[BudgetTerms], BudgetTerms] | None = None,
     ) -> None:
-        to_picodollars(monthly_usd)  # exact Decimal or int, or raise now
         if member_limit_usd is not None and to_picodollars(member_limit_usd) < 0:
             raise ValueError("a member's monthly limit cannot be negative")
-        if monthly_usd < 0:
-            raise ValueError("the monthly budget cannot be negative")
-        if at_cap not in AT_CAP_POLICIES:
-            raise UnknownNameError("at-cap policy", at_cap, AT_CAP_POLICIES)
-        if not 0 < Decimal(str(alert_threshold)) <= 1:
-            raise ValueError("alert_threshold is a share of the budget, above 0 and at most 1")
+        self._own_terms = checked_terms(monthly_usd, at_cap, alert_threshold)
+        self._shared_terms = shared_terms
         self.store = store
-        self.monthly_usd = Decimal(monthly_usd)
-        self.at_cap: AtCapPolicy = at_cap
-        self.alert_threshold = Decimal(str(alert_threshold))
         self.member_limit_usd = None if member_limit_usd is None else Decimal(member_limit_usd)
         self._clock = clock
+
+    def terms_last_read(self) -> BudgetTerms:
+        """The terms in force as last read: no query (a view on the UI thread asks this)."""
+        last_read = getattr(self._shared_terms, "last_read", None)
+        return self._own_terms if last_read is None else cast("BudgetTerms", last_read(self._own_terms))
+
+    def refresh_terms(self) -> BudgetTerms:
+        """Read the team's terms now (after a change made here); blocking, for an executor."""
+        refresh = getattr(self._shared_terms, "refresh", None)
+        if refresh is not None:
+            refresh()
+        return self.terms
+
+    @property
+    def shared(self) -> bool:
+        """Whether the terms are the team's (team mode), not this install's settings."""
+        return self._shared_terms is not None
+
+    @property
+    def terms(self) -> BudgetTerms:
+        """The terms in force: the team's where it has set them (team mode), else this install's."""
+        return self._own_terms if self._shared_terms is None else self._shared_terms(self._own_terms)
+
+    # Reading one gives the term in force; setting one changes this install's own (the
+    # settings view-model applies a saved settings.json this way; the team's still win).
+    @property
+    def monthly_usd(self) -> Decimal:
+        return self.terms.monthly_usd
+
+    @monthly_usd.setter
+    def monthly_usd(self, value: Decimal) -> None:
+        own = self._own_terms
+        self._own_terms = checked_terms(value, own.at_cap, own.alert_threshold)
+
+    @property
+    def at_cap(self) -> AtCapPolicy:
+        return self.terms.at_cap
+
+    @at_cap.setter
+    def at_cap(self, value: AtCapPolicy) -> None:
+        own = self._own_terms
+        self._own_terms = checked_terms(own.monthly_usd, value, own.alert_threshold)
+
+    @property
+    def alert_threshold(self) -> Decimal:
+        return self.terms.alert_threshold
+
+    @alert_threshold.setter
+    def alert_threshold(self, value: Decimal) -> None:
+        own = self._own_terms
+        self._own_terms = checked_terms(own.monthly_usd, own.at_cap, value)
 
     @property
     def member(self) -> str:

@@ -52,6 +52,8 @@ from sparklio_desktop.core.ledger.engine import (
     writer,
 )
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet
+from sparklio_desktop.core.ledger.schema_upgrade import dry_run_upgrade
+from sparklio_desktop.core.ledger.schema_version import NewerSchema, SchemaState, read_state
 from sparklio_desktop.core.ledger.sqlite_file import BUSY_TIMEOUT_MS, file_error
 from sparklio_desktop.core.settings import paths
 
@@ -194,10 +196,17 @@ def check_database(name: str, path: Path, migrations: MigrationSet, advice: str)
             return Check(name, False, f"damaged ({problem})", where, advice, repairable=True)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = [row[0] for row in conn.execute("SELECT name FROM _migrations")] if "_migrations" in tables else []
+        # The ledger moves on with Alembic (core/ledger/schema_upgrade.py): its revision too.
+        schema = read_state(lambda sql: conn.execute(sql).fetchall()) if migrations is LEDGER_MIGRATIONS else None
+    except NewerSchema as exc:
+        detail = f"written by a newer Sparklio (migrations {', '.join(exc.unknown)})"
+        return Check(name, False, detail, where, "update Sparklio before using this file")
     except sqlite3.Error as exc:
         return Check(name, False, _problem_for(exc), where, advice, repairable=True)
     finally:
         conn.close()
+    if schema is not None:
+        return _ledger_schema_check(name, path, advice, len(applied), schema)
     unknown = sorted(set(applied) - set(migrations.names))
     if unknown:
         return Check(
@@ -220,6 +229,27 @@ def check_database(name: str, path: Path, migrations: MigrationSet, advice: str)
             return Check(name, False, f"damaged ({failure.detail})", where, advice, repairable=True)
     note = f"; {pending} migration(s) will run when it is next opened" if pending else ""
     return Check(name, True, f"integrity ok, {len(applied)} migration(s) applied{note}", where)
+
+
+def _ledger_schema_check(name: str, path: Path, advice: str, applied: int, schema: SchemaState) -> Check:
+    """The ledger's schema: current, or what its next start would upgrade (tried in a
+    transaction that is rolled back, so a ledger that cannot be upgraded is not reported ok)."""
+    where = str(path)
+    pending = len(LEDGER_MIGRATIONS.names) - applied + schema.pending_revisions
+    if not schema.current:
+        engine = create_sqlite_engine(path, LEDGER_MIGRATIONS.label)
+        try:
+            failure = dry_run_upgrade(writer(engine))
+        finally:
+            engine.dispose()
+        if isinstance(failure, DatabaseFileError):
+            found = f"damaged ({failure.detail})" if failure.damaged else str(failure)
+            return Check(name, False, found, where, advice, repairable=failure.damaged)
+        if failure is not None:
+            return Check(name, False, str(failure), where, advice)
+    revision = f", schema {schema.revision}" if schema.revision else ""
+    note = f"; {pending} migration(s) will run when it is next opened" if pending and not schema.current else ""
+    return Check(name, True, f"integrity ok, {applied} migration(s) applied{revision}{note}", where)
 
 
 ConversationsState = Literal["ok", "index", "file", "other"]
@@ -678,7 +708,8 @@ def salvage(source: Path, dest: Path) -> list[TableSalvage]:
                 row[0]
                 for row in new.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                    " AND name <> '_migrations' ORDER BY rootpage"
+                    # The schema's own records are the new ledger's (it is at this build's head).
+                    " AND name NOT IN ('_migrations', 'alembic_version') ORDER BY rootpage"
                 )
             ]
             for table in targets:

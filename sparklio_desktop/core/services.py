@@ -78,11 +78,14 @@ def team_member(workspace: Workspace) -> str:
 
 
 def budget_guard(workspace: Workspace, ledger: LedgerStore) -> BudgetGuard:
-    """The budget over ``ledger``, with the limit ``team.member_limits`` gives its member."""
+    """The budget over ``ledger``, with the limit ``team.member_limits`` gives its member; in
+    team mode its terms are the team's (core/team_budget.py)."""
     from sparklio_desktop.core.budget import BudgetGuard, member_limit
+    from sparklio_desktop.core.team_budget import shared_terms_for
 
     limit = member_limit(workspace.settings.team.member_limits, ledger.member)
-    return BudgetGuard(ledger, *budget_terms(workspace), member_limit_usd=limit)
+    shared = shared_terms_for(workspace.settings, ledger)  # team mode: the shared database's terms
+    return BudgetGuard(ledger, *budget_terms(workspace), member_limit_usd=limit, shared_terms=shared)
 
 
 def open_services(
@@ -140,6 +143,7 @@ def open_services(
         spend=lambda: ledger.month_spend(current_month()),
         ratings=ratings,
         speeds=lambda: measure(ledger.speed_rows()),
+        budget_terms=(lambda: budget.terms) if budget.shared else None,  # team mode: route on the team's budget
     )
     gallery = GalleryRecorder()  # opens gallery.sqlite on the first image: a text run creates nothing
     dispatcher = Dispatcher(

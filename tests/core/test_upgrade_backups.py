@@ -20,6 +20,7 @@ from sparklio_desktop.core.ledger.engine import create_sqlite_engine, writer
 from sparklio_desktop.core.ledger.file_store import LedgerFileStore
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet
 from sparklio_desktop.core.ledger.plain_migrations import PlainMigrations, open_migrated
+from sparklio_desktop.core.ledger.schema_upgrade import expected_backup
 from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError, file_error
 from sparklio_desktop.core.ledger.upgrade_backup import backup_before_upgrade, backup_name
 
@@ -135,7 +136,7 @@ def test_a_failing_ledger_migration_leaves_the_file_unchanged_and_keeps_the_name
 def test_a_copy_that_cannot_be_written_stops_the_upgrade_in_one_line(tmp_path: Path) -> None:
     path = _ledger_at(tmp_path / "ledger.sqlite3", 2)
     before = _dump(path)
-    backup_name(path, N).mkdir()  # a folder where the copy must go
+    expected_backup(path).mkdir()  # a folder where the copy must go (the ledger's schema version)
     with pytest.raises(DatabaseFileError) as caught:
         LedgerFileStore.open(path)
     message = str(caught.value)

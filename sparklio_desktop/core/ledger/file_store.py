@@ -41,7 +41,7 @@ from sqlalchemy import Connection, Engine
 
 from sparklio_desktop.core.ledger.engine import create_postgres_engine, create_sqlite_engine, writer
 from sparklio_desktop.core.ledger.location import database_url, is_database_url
-from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS
+from sparklio_desktop.core.ledger.schema_upgrade import upgrade_ledger
 from sparklio_desktop.core.ledger.sqlite_file import LABEL, check_folder_writable, check_not_empty
 from sparklio_desktop.core.settings import paths
 
@@ -60,7 +60,7 @@ def _create(target: Path) -> None:
     try:
         engine = create_sqlite_engine(temp_path, LABEL)
         try:
-            LEDGER_MIGRATIONS.apply(writer(engine))
+            upgrade_ledger(writer(engine))
         finally:
             engine.dispose()  # the last connection checkpoints the WAL into the file
         try:
@@ -77,17 +77,13 @@ def _create(target: Path) -> None:
 
 
 def _open_database(url: str) -> Engine:
-    """An engine over the team database at ``url``, its schema created if it is empty."""
-    from sparklio_desktop.core.ledger.pg_direct import BUDGET_LOCK
-    from sparklio_desktop.core.ledger.postgres_schema import create_baseline, has_baseline
-
+    """An engine over the team database at ``url``, brought to the current schema by the
+    same Alembic history as the file (its baseline creates an empty database's tables;
+    core/ledger/schema_upgrade.py takes an advisory lock, so installs starting together
+    upgrade it once)."""
     engine = create_postgres_engine(url, LABEL)
     try:
-        with engine.begin() as conn:
-            if not has_baseline(conn):
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BUDGET_LOCK})")  # one creator at a time
-                if not has_baseline(conn):
-                    create_baseline(conn)
+        upgrade_ledger(engine)
     except BaseException:
         engine.dispose()
         raise
@@ -126,7 +122,7 @@ class LedgerFileStore:
         check_not_empty(target)
         engine = create_sqlite_engine(target, LABEL)
         try:
-            LEDGER_MIGRATIONS.apply(writer(engine))
+            upgrade_ledger(writer(engine))
         except BaseException:
             engine.dispose()
             raise

@@ -6,7 +6,13 @@ runs the ones not yet recorded. All pending migrations run in one ``BEGIN IMMEDI
 transaction, so two processes opening a new file at once cannot both apply them,
 and a crash half-way leaves the file as it was.
 
-Rules for whoever adds the next one:
+The ledger's chain (``LEDGER_MIGRATIONS``, m001..m008) is frozen: the ledger's schema now
+moves forward with Alembic (core/ledger/schema_upgrade.py, core/ledger/alembic/), whose
+baseline revision runs these steps on SQLite, so a file at any step still upgrades in place.
+Add the ledger's next change as an Alembic revision, never here. The response cache
+(core/cache.py) keeps its own ``MigrationSet``.
+
+Rules for whoever adds the next one (to a set that is not frozen):
 
 * append a new function at the end; never edit or reorder one that has shipped;
 * write literal SQL, not ``metadata.create_all()``: a migration must keep producing
@@ -97,6 +103,13 @@ class MigrationSet:
             finally:
                 transaction.rollback()
         return None
+
+    def run_pending(self, conn: Connection) -> list[str]:
+        """Run the pending migrations inside the caller's transaction on ``conn``; return
+        their names. The ledger's Alembic baseline (core/ledger/alembic/versions/) calls
+        this, so a file at any legacy step upgrades in place, recorded in ``_migrations``
+        as before; the caller owns the transaction, the backup and the write lock."""
+        return self._run_pending(conn, conn.engine)
 
     def _run_pending(self, conn: Connection, engine: Engine) -> list[str]:
         conn.exec_driver_sql(

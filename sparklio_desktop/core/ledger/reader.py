@@ -10,8 +10,8 @@ It reads only a file that :meth:`LedgerStore.open
 creates a missing file, runs pending migrations, and closes what ended processes left
 open (their in-flight attempts become ``interrupted``, their reservations are
 released): all writes. So :meth:`LedgerReader.open` returns ``None`` when the file does
-not exist yet, when a migration has not run, when an ended process left something open,
-or when SQLite complains while it checks; the caller then opens the store
+not exist yet, when its schema is not this build's head (schema_version.py), when an
+ended process left something open, or when SQLite complains while it checks; the caller then opens the store
 (:func:`open_for_reading` does both), which does what it always did, errors included.
 The folder and empty-file checks are the store's own (``sqlite_file.py``), so a
 read-only folder or a zero-byte ledger reads the same one-line error as before. A file
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 from sparklio_desktop.core.ledger import reports, reservations
 from sparklio_desktop.core.ledger.location import database_url, is_database_url
-from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, newer_detail
 from sparklio_desktop.core.ledger.records import HistorySaving, RequestSummary, SpendSummary
+from sparklio_desktop.core.ledger.schema_version import NewerSchema, read_state
 from sparklio_desktop.core.ledger.sqlite_file import (
     BUSY_TIMEOUT_MS,
     LABEL,
@@ -97,13 +97,13 @@ class LedgerReader:
         return reader
 
     def _as_the_store_leaves_it(self) -> bool:
-        """Every migration ran, and no ended process left an attempt or a reservation open."""
+        """The schema is this build's head, and no ended process left an attempt or a reservation open."""
         with self._snapshot() as db:
-            done = {name for (name,) in db.execute("SELECT name FROM _migrations")}  # as MigrationSet.apply reads
-            newer = sorted(done - set(LEDGER_MIGRATIONS.names))
-            if newer:  # a downgrade: refused here as the store refuses it, nothing written
-                raise DatabaseFileError(self.path, LABEL, "unopenable", newer_detail(newer))
-            if not set(LEDGER_MIGRATIONS.names) <= done:
+            try:  # as the store's upgrade reads it (core/ledger/schema_upgrade.py)
+                state = read_state(lambda sql: db.execute(sql).fetchall())
+            except NewerSchema as exc:  # a downgrade: refused here as the store refuses it, nothing written
+                raise DatabaseFileError(self.path, LABEL, "unopenable", exc.detail) from None
+            if not state.current:
                 return False
             return not reservations.find_orphans(db)  # the store's own check, on this connection
 

@@ -1,6 +1,7 @@
 """The ledger's tables as SQLAlchemy Core objects, for building queries.
 
-These describe the schema that the migrations in ``migrations.py`` produce; they are
+These describe the schema that the migrations produce (the legacy chain in ``migrations.py``,
+then the Alembic revisions in ``alembic/versions/``); they are
 never used to create tables (``metadata.create_all`` is not called). A test compares
 them with the columns of a freshly migrated file so the two cannot drift apart.
 Money columns are :class:`Money` (INTEGER picodollars <-> Decimal USD) and times
@@ -172,4 +173,15 @@ usage_monthly = Table(
     Column("fallbacks", Integer, nullable=False),
     Column("cost_usd", Money, nullable=False),
     Column("saved_usd", Money, nullable=False),
+)
+
+# Added by Alembic revision 0002 (core/ledger/alembic/versions/): settings the whole team
+# shares in team mode (the team budget: core/ledger/shared_settings.py).
+shared_settings = Table(
+    "shared_settings",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_utc", Text, nullable=False),
+    Column("updated_by", Text),
 )

@@ -13,7 +13,8 @@ write lock: a backup run inside the migrating ``BEGIN IMMEDIATE`` hung in an ear
 attempt. A file with nothing to migrate (a new, empty file; a file at the current
 version; a file from a newer Sparklio, which is refused) gets no copy. The name is
 ``<file>.before-v<N>.bak``, N being the schema version (the count of migrations) the
-upgrade goes to. No SQLAlchemy here: the plain-``sqlite3`` stores use it too.
+upgrade goes to (for the ledger, ``SCHEMA_VERSION`` in schema_version.py: the legacy
+steps and the Alembic revisions after the baseline). No SQLAlchemy here: the plain-``sqlite3`` stores use it too.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from pathlib import Path
 from sparklio_desktop.core.ledger.sqlite_file import BUSY_TIMEOUT_MS
 
 __all__ = [
-    "BackupFailed", "backup_before_upgrade", "backup_if_needed", "backup_name", "discard", "kept_note", "needs_backup",
+    "BackupFailed", "backup_before_upgrade", "backup_if_needed", "backup_name", "copy_before_upgrade", "discard",
+    "kept_note", "needs_backup",
 ]  # fmt: skip
 
 
@@ -72,6 +74,14 @@ def backup_if_needed(conn: sqlite3.Connection, path: Path | str | None, names: S
     except sqlite3.DatabaseError:
         return None  # damaged or not SQLite's: opening it says so
     return _copy(conn, backup_name(Path(path), len(names)))
+
+
+def copy_before_upgrade(conn: sqlite3.Connection, path: Path | str, version: int) -> Path:
+    """Copy the file behind ``conn`` (at ``path``) to :func:`backup_name` ``(path, version)``,
+    for a caller that has decided an upgrade is due (the ledger's Alembic upgrade,
+    schema_upgrade.py, which reads ``alembic_version`` itself). ``conn`` must not be inside
+    a transaction. Raises :class:`BackupFailed` when the copy cannot be written."""
+    return _copy(conn, backup_name(Path(path), version))
 
 
 def backup_before_upgrade(path: Path | str | None, names: Sequence[str]) -> Path | None:

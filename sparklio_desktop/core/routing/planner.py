@@ -52,6 +52,7 @@ from sparklio_desktop.core.speed import measured_catalog
 if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: `sparklio route` has none
     import asyncio
 
+    from sparklio_desktop.core.budget import BudgetTerms
     from sparklio_desktop.core.policy.catalog import Catalog, ModelSpec
     from sparklio_desktop.core.policy.routing_policy import Policy
     from sparklio_desktop.core.ratings.state import RatingQualities
@@ -131,8 +132,12 @@ class RoutePlanner:
         ratings: RatingQualities | None = None,
         speeds: Callable[[], Mapping[str, MeasuredSpeed]] | None = None,
         max_age_s: float = 5.0,
+        budget_terms: Callable[[], BudgetTerms] | None = None,
     ) -> None:
         self._workspace = workspace
+        # The budget's terms in force (the budget guard's: the team's in team mode,
+        # core/team_budget.py); None: the settings' own.
+        self._budget_terms = budget_terms
         self._settings_view = settings
         self._probe_fn = probe
         self._spend = spend
@@ -234,7 +239,15 @@ class RoutePlanner:
         changes: dict[str, Any] = {}
         if len(self.session):
             changes["unavailable"] = {**facts.unavailable, **self.session.as_map()}
-        if self._spent is not None:
+        if self._spent is not None and self._budget_terms is not None:
+            terms = self._budget_terms()
+            changes.update(
+                spent_usd=self._spent,
+                budget_usd=terms.monthly_usd,
+                at_cap=terms.at_cap,
+                alert_threshold=float(terms.alert_threshold),
+            )
+        elif self._spent is not None:
             budget = self._settings().budget
             changes.update(
                 spent_usd=self._spent,

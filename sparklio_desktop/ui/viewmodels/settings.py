@@ -46,6 +46,7 @@ from sparklio_desktop.core.settings.config import (
     set_setting,
 )
 from sparklio_desktop.core.settings.secrets import KeyInfo, KeyStore, keyring_help
+from sparklio_desktop.core.team_budget import TEAM_BUDGET_KEYS, set_team_setting, team_database_url
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
@@ -171,8 +172,11 @@ class SettingsViewModel(ViewModel):
     def values(self) -> dict[str, str]:
         settings = self._workspace.settings
         found = {}
+        team = self._budget.terms_last_read() if self._budget.shared else None  # the team's, as last read
         for key in EDITABLE_SETTINGS:
             value = get_setting(key, settings)
+            if team is not None and key in TEAM_BUDGET_KEYS:
+                value = getattr(team, key.split(".", 1)[1])
             if value is None:
                 found[key] = ""
             elif isinstance(value, list):  # the LAN Ollama hosts: comma-separated, as `config set` takes them
@@ -298,6 +302,10 @@ class SettingsViewModel(ViewModel):
         value = text.strip() or None
         if (value or "") == self.values().get(key):
             return  # unchanged: editingFinished fires on every focus change
+        url = team_database_url(self._workspace.settings) if key in TEAM_BUDGET_KEYS else None
+        if url is not None:  # team mode: the budget is the team's, in the shared database
+            await self._set_for_team(url, key, value)
+            return
         try:
             settings = await self._executor.call(set_setting, key, value)
         except SparklioError as exc:
@@ -316,6 +324,20 @@ class SettingsViewModel(ViewModel):
         if key == "policy.path":
             self._workspace.policy_store.explicit_path = Path(value) if value else None
             await self.reload_policy()
+        self.valuesChanged.emit(self.values())
+        self._events.changed(LedgerChange("settings"))
+
+    async def _set_for_team(self, url: str, key: str, value: str | None) -> None:
+        """Store a budget key for the whole team (core/team_budget.py); the guard re-reads it."""
+        try:
+            await self._executor.call(set_team_setting, url, key, value or "none", self._budget.member)
+            await self._executor.call(self._budget.refresh_terms)
+        except SparklioError as exc:
+            self.fieldError.emit(key, getattr(exc, "message", None) or str(exc))
+            return
+        self.fieldError.emit(key, "")
+        self.notice.emit(f"{EDITABLE_SETTINGS.get(key, key)}: set for the whole team.")
+        self._live.invalidate()
         self.valuesChanged.emit(self.values())
         self._events.changed(LedgerChange("settings"))
 

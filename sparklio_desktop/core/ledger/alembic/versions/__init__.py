@@ -1,0 +1,1 @@
+"""The ledger's Alembic revisions, one file each, named ``v<revision>_<what>.py``."""
