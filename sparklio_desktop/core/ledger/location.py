@@ -90,6 +90,16 @@ def redacted_url(url: str) -> str:
     return parts._replace(netloc=f"{user}:{MASK}@{host}").geturl()
 
 
+def database_place(url: str) -> str:
+    """Where the team database is, in a few words for the status bar: ``host/dbname`` (no
+    user, no password, no options)."""
+    parts = _split(url)
+    if parts is None:
+        return "a PostgreSQL database"
+    host = parts.hostname or "localhost"
+    return f"{host}/{parts.path.strip('/')}" if parts.path.strip("/") else host
+
+
 def database_url(settings: Settings | None = None) -> str | None:
     """The team database in force: ``$SPARKLIO_DATABASE_URL`` when set (not empty), else the
     setting ``storage.database_url`` (of ``settings``, default the settings file); None:

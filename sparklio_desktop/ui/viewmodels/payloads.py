@@ -279,6 +279,9 @@ class StatusFigures:
     # The response cache when it needs saying: "" for the SQLite cache at work; "Redis" for a
     # team's shared cache that answers; why not when it does not (requests go on without it).
     cache_text: str = ""
+    # Team mode (docs/team.md): who this install's requests belong to and where the team's
+    # ledger is ("team: ada · ledger db.lan/sparklio"); "" for a ledger of one's own.
+    team_text: str = ""
 
 
 @dataclass(frozen=True)

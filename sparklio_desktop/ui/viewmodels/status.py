@@ -18,6 +18,8 @@ from qasync import asyncSlot
 
 from sparklio_desktop.core.budget import BudgetGuard, gauge_level
 from sparklio_desktop.core.cache import CacheBackend, CacheHealth
+from sparklio_desktop.core.ledger.location import database_place, database_url
+from sparklio_desktop.core.ledger.members import resolve_member
 from sparklio_desktop.core.ledger.months import month_days
 from sparklio_desktop.core.money import format_usd_distinct
 from sparklio_desktop.core.provider_table import ROWS
@@ -73,7 +75,16 @@ class StatusViewModel(ViewModel):
             level=gauge_level(status.spent_usd, status.budget_usd, self._budget.alert_threshold, pace),
             spend_text=f"{spent_text} of {budget_text}",
             projection_usd=pace,
+            team_text=self._team(),
         )
+
+    def _team(self) -> str:
+        """Team mode's words: the member and the database's host and name (never its URL)."""
+        url = database_url(self._workspace.settings)
+        if url is None:
+            return ""
+        member = resolve_member(self._workspace.settings.team.member)
+        return f"team: {member} · ledger {database_place(url)}"
 
     def _ollama(self) -> str:
         hosts = ollama_hosts_of(self._workspace.settings)

@@ -356,7 +356,8 @@ class MainWindow(QMainWindow):
         self.spend_label.setText(f"{status.month}: {spend} ({math.floor(status.percent)}%)")
         self._set_spend_level(status.level)
         parts = [f"{name}: {state}" for name, state in status.providers.items()]
-        self.providers_label.setText("  ".join([*parts, status.cache_text] if status.cache_text else parts))
+        parts += [text for text in (status.cache_text, status.team_text) if text]
+        self.providers_label.setText("  ".join(parts))
 
     def _set_spend_level(self, level: str) -> None:
         """The month's spend in the gauge's colour (core.budget.gauge_level, the spend
