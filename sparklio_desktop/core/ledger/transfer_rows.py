@@ -1,0 +1,225 @@
+"""The portable form of ledger rows (``sparklio.ledger/1``), and the checks a row passes on import.
+
+An export file is JSON Lines: a header, then one object per row naming its ``table``. Values
+are what JSON holds without loss: money as exact decimal text (``"0.000075"``, never a float),
+times as ISO-8601 UTC text, booleans as ``true``/``false``. The columns come from
+``schema.py``'s tables, so a column added by a later migration travels without a change here
+(give it a default below if it is NOT NULL with a default in its migration).
+
+A file is data from outside: a forged or damaged row must be refused with its line, never
+written half-checked. :func:`parse_row` checks each value's type, the CHECK rules of the
+migrations (a negative amount, an attempt 0, an unknown outcome) and JSON text columns, and
+returns the values as the SQLAlchemy column types take them. What it refuses raises
+:class:`RowProblem` (the caller adds the file and line).
+
+Only the moved tables are here: ``llm_usage`` (without its local ``id``; ``in_flight`` rows
+are never moved, their cost is not known yet), ``decisions``, ``comparisons`` (with the file's
+own ``id``, which the file's votes name) and ``votes``. The reservations and alerts belong to
+the install that made them; the rollups are rebuilt by the triggers as the rows go in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from sqlalchemy import Boolean, Column, Float, Integer, Table
+
+from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
+from sparklio_desktop.core.ledger.members import HOST_LIMIT, member_name_problem
+from sparklio_desktop.core.ledger.money import parse_utc, plain_decimal, to_picodollars, utc_iso
+from sparklio_desktop.core.ledger.records import IN_FLIGHT, OUTCOMES, USAGE_SOURCES
+from sparklio_desktop.core.ledger.schema import comparisons, decisions, llm_usage, votes
+
+__all__ = ["MOVED_TABLES", "NOT_MOVED", "RowProblem", "encode_row", "parse_row", "portable_columns"]
+
+MOVED_TABLES: Final[dict[str, Table]] = {t.name: t for t in (llm_usage, decisions, comparisons, votes)}
+# Named in the header's note and the docs: what an export leaves behind, and why.
+NOT_MOVED: Final = (
+    "budget_reservations and alerts stay with the install that made them; "
+    "in_flight attempts are not exported (their cost is not known yet); "
+    "usage_daily and usage_monthly are rebuilt from the attempts as they go in"
+)
+# Columns each install numbers for itself: the target numbers the rows again.
+_LOCAL_IDS: Final = {"llm_usage": {"id"}, "votes": {"id"}}
+# NOT NULL columns whose migration gives a default: a row of an older file may lack them.
+_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
+    "llm_usage": {
+        **dict.fromkeys(("input_tokens", "output_tokens", "images"), 0),
+        **dict.fromkeys(("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"), 0),
+        "cost_usd": Decimal(0),
+        "saved_usd": Decimal(0),
+        "waited_s": 0.0,
+        "exploration": False,
+        "batch": False,
+    },
+    "decisions": {"exploration": False, "history_tokens_sent": 0, "history_tokens_saved": 0},
+    "comparisons": {"blind": True},
+    "votes": {},
+}
+_NON_NEGATIVE: Final = frozenset(
+    {
+        "input_tokens", "output_tokens", "images", "cache_read_tokens", "cache_write_tokens",
+        "reasoning_tokens", "history_tokens_sent", "history_tokens_saved", "price_tier_above_tokens",
+    }
+)  # fmt: skip
+_JSON_TEXT: Final = frozenset({"trace_json", "models_json", "order_shown_json", "ranking_json", "stars_json"})
+_CHOICES: Final[dict[str, frozenset[str]]] = {
+    "outcome": OUTCOMES - {IN_FLIGHT},
+    "usage_source": USAGE_SOURCES,
+    "vote": frozenset({"a", "b", "tie", "both_bad", "rank"}),
+}
+_QUOTE_LIMIT = 60
+
+
+class RowProblem(ValueError):
+    """Why one row of a file cannot be imported (one line; the caller says where)."""
+
+
+def portable_columns(table: Table) -> list[Column[Any]]:
+    """The columns of ``table`` that travel (every one but the install's own row ids)."""
+    local = _LOCAL_IDS.get(table.name, set())
+    return [column for column in table.columns if column.name not in local]
+
+
+def _encode(column: Column[Any], value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(column.type, Money):
+        return plain_decimal(value)
+    if isinstance(column.type, UtcDateTime):
+        return utc_iso(value)
+    if isinstance(column.type, Boolean):
+        return bool(value)
+    return value
+
+
+def encode_row(table: Table, values: Mapping[Any, Any]) -> dict[str, Any]:
+    """One row (as read through the column types) as its portable JSON object.
+
+    Columns absent from ``values`` (a ledger from before the migration that added them)
+    are left out; :func:`parse_row` gives them their defaults.
+    """
+    row: dict[str, Any] = {"table": table.name}
+    for column in portable_columns(table):
+        if column.name in values:
+            row[column.name] = _encode(column, values[column.name])
+    return row
+
+
+def _quote(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
+
+
+def _parse_value(table: str, column: Column[Any], value: Any) -> Any:
+    """The Python value for ``column`` (as its SQLAlchemy type binds it), or RowProblem."""
+    name = column.name
+    if value is None:
+        if not column.nullable:
+            raise RowProblem(f"{table}.{name} cannot be null")
+        return None
+    kind = column.type
+    if isinstance(kind, Money):
+        if not isinstance(value, str):
+            raise RowProblem(f'{table}.{name} is money as decimal text (e.g. "0.0125"), not {_quote(value)}')
+        try:
+            amount = Decimal(value)
+            to_picodollars(amount)
+        except (InvalidOperation, ValueError):
+            raise RowProblem(f"{table}.{name} {_quote(value)} is not an exact amount of USD") from None
+        if amount < 0:
+            raise RowProblem(f"{table}.{name} is negative ({_quote(value)}); money in the ledger is never negative")
+        return amount
+    if isinstance(kind, UtcDateTime):
+        if not isinstance(value, str):
+            raise RowProblem(f"{table}.{name} is an ISO-8601 UTC time, not {_quote(value)}")
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise RowProblem(f"{table}.{name} {_quote(value)} is not an ISO-8601 time") from None
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise RowProblem(f"{table}.{name} {_quote(value)} has no time zone (expected UTC, ...Z)")
+        return parse_utc(value)
+    if isinstance(kind, Boolean):
+        if not isinstance(value, bool):
+            raise RowProblem(f"{table}.{name} is true or false, not {_quote(value)}")
+        return value
+    if isinstance(kind, Integer):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RowProblem(f"{table}.{name} is a whole number, not {_quote(value)}")
+        return value
+    if isinstance(kind, Float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RowProblem(f"{table}.{name} is a number, not {_quote(value)}")
+        return float(value)
+    if not isinstance(value, str):
+        raise RowProblem(f"{table}.{name} is text, not {_quote(value)}")
+    return value
+
+
+def _check_rules(table: str, values: Mapping[str, Any]) -> None:
+    """The migrations' CHECK rules, and what a moved row must be, checked before any write."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in _NON_NEGATIVE and value < 0:
+            raise RowProblem(f"{table}.{name} is negative ({value})")
+        if name in _CHOICES and value not in _CHOICES[name]:
+            if name == "outcome" and value == IN_FLIGHT:
+                raise RowProblem(f"{table}.outcome is in_flight: an attempt still running is never moved")
+            raise RowProblem(f"{table}.{name} {_quote(value)} is not one of {', '.join(sorted(_CHOICES[name]))}")
+        if name in _JSON_TEXT:
+            try:
+                json.loads(value)
+            except ValueError:
+                raise RowProblem(f"{table}.{name} is not JSON text") from None
+    if table == "llm_usage":
+        if values["attempt"] < 1:
+            raise RowProblem(f"llm_usage.attempt is numbered from 1, not {values['attempt']}")
+        rating = values.get("rating")
+        if rating is not None and not 1 <= rating <= 5:
+            raise RowProblem(f"llm_usage.rating is 1 to 5, not {rating}")
+        member = values.get("member")
+        if member is not None and (problem := member_name_problem(member)) is not None:
+            raise RowProblem(f"llm_usage.member {_quote(member)}: {problem}")
+        host = values.get("host")
+        if host is not None and not 0 < len(host) <= HOST_LIMIT:
+            raise RowProblem(f"llm_usage.host is 1 to {HOST_LIMIT} characters")
+    if table in ("llm_usage", "decisions") and not values["request_id"]:
+        raise RowProblem(f"{table}.request_id is empty")
+
+
+def parse_row(obj: Any) -> tuple[str, dict[str, Any]]:
+    """(table, values) for one portable row object; RowProblem says what is wrong with it.
+
+    A column the file does not carry takes its migration's default (NULL where it has
+    none); a column the table does not have, or a table that is not moved, is refused: a
+    file that carries them was not written by this version of Sparklio.
+    """
+    if not isinstance(obj, dict):
+        raise RowProblem(f"a row is a JSON object, not {_quote(obj)}")
+    name = obj.get("table")
+    if not isinstance(name, str) or name not in MOVED_TABLES:
+        raise RowProblem(f"unknown table {_quote(name)}; rows are of {', '.join(MOVED_TABLES)}")
+    table = MOVED_TABLES[name]
+    columns = {column.name: column for column in portable_columns(table)}
+    unknown = sorted(set(obj) - set(columns) - {"table"})
+    if unknown:
+        raise RowProblem(f"{name} has no column {_quote(unknown[0])}")
+    defaults = _DEFAULTS[name]
+    values: dict[str, Any] = {}
+    for column_name, column in columns.items():
+        if column_name in obj:
+            values[column_name] = _parse_value(name, column, obj[column_name])
+        elif column_name in defaults:
+            values[column_name] = defaults[column_name]
+        elif column.nullable:
+            values[column_name] = None
+        else:
+            raise RowProblem(f"{name} row is missing {column_name}")
+    _check_rules(name, values)
+    return name, values
