@@ -192,11 +192,11 @@ def read_export(path: Path) -> LoadedLedger:
         for number, raw in enumerate(handle, start=2):
             if raw.strip():
                 loaded.add(f"{path}:{number}", _json_line(path, number, raw))
+    loaded.check_keys()
     found = loaded.counts()
     for name, count in expected.items():
         if found[name] != count:
             raise TransferError(path, f"the header counts {count} {name} rows, the file has {found[name]} (cut short?)")
-    loaded.check_keys()
     return loaded
 
 
