@@ -52,7 +52,7 @@ from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, newer_det
 from sparklio_desktop.core.ledger.money import utc_iso, utcnow
 from sparklio_desktop.core.ledger.records import ERROR_MESSAGE_LIMIT, IN_FLIGHT
 from sparklio_desktop.core.ledger.schema import comparisons, decisions, llm_usage, usage_monthly, votes
-from sparklio_desktop.core.ledger.transfer_rows import MOVED_TABLES, NOT_MOVED, RowProblem, encode_row, parse_row
+from sparklio_desktop.core.ledger.transfer_rows import MOVED_TABLES, NOT_MOVED, RowProblem, parse_row, row_encoder
 from sparklio_desktop.core.redact import redact
 
 __all__ = [
@@ -207,20 +207,22 @@ def _portable_rows(conn: Connection, since: str | None) -> Iterator[dict[str, An
     present = {name: {c["name"] for c in inspector.get_columns(name)} for name in MOVED_TABLES}
     start = datetime.fromisoformat(f"{since}-01T00:00:00+00:00") if since else None
     streamed = conn.execution_options(yield_per=2000)
-
-    def columns(table: Any) -> list[Any]:
-        return [column for column in table.columns if column.name in present[table.name]]
-
-    query = select(*columns(llm_usage)).where(_u.outcome != IN_FLIGHT).order_by(_u.id)
-    cquery = select(*columns(comparisons)).order_by(_c.id)
-    vquery = select(*columns(votes)).join(comparisons, _v.comparison_id == _c.id).order_by(_v.id)
-    dquery = select(*columns(decisions)).order_by(_d.ts_utc, _d.request_id)
+    readers = {
+        table.name: row_encoder(table, present[table.name]) for table in (llm_usage, decisions, comparisons, votes)
+    }
+    queries = {
+        "llm_usage": select(*readers["llm_usage"][0]).where(_u.outcome != IN_FLIGHT).order_by(_u.id),
+        "decisions": select(*readers["decisions"][0]).order_by(_d.ts_utc, _d.request_id),
+        "comparisons": select(*readers["comparisons"][0]).order_by(_c.id),
+        "votes": select(*readers["votes"][0]).join(comparisons, _v.comparison_id == _c.id).order_by(_v.id),
+    }
     if start is not None:
-        query, dquery = query.where(_u.ts_utc >= start), dquery.where(_d.ts_utc >= start)
-        cquery, vquery = cquery.where(_c.ts_utc >= start), vquery.where(_c.ts_utc >= start)
-    for table, statement in ((llm_usage, query), (decisions, dquery), (comparisons, cquery), (votes, vquery)):
-        for row in streamed.execute(statement):
-            yield encode_row(table, row._mapping)
+        since_column = {"llm_usage": _u.ts_utc, "decisions": _d.ts_utc, "comparisons": _c.ts_utc, "votes": _c.ts_utc}
+        queries = {name: query.where(since_column[name] >= start) for name, query in queries.items()}
+    for name, query in queries.items():
+        encode = readers[name][1]
+        for row in streamed.execute(query):
+            yield encode(row)
 
 
 def _in_flight(conn: Connection, since: str | None) -> int:

@@ -21,8 +21,8 @@ the install that made them; the rollups are rebuilt by the triggers as the rows 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -30,11 +30,11 @@ from sqlalchemy import Boolean, Column, Float, Integer, Table
 
 from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
 from sparklio_desktop.core.ledger.members import HOST_LIMIT, member_name_problem
-from sparklio_desktop.core.ledger.money import parse_utc, plain_decimal, to_picodollars, utc_iso
+from sparklio_desktop.core.ledger.money import plain_decimal, to_picodollars, utc_iso
 from sparklio_desktop.core.ledger.records import IN_FLIGHT, OUTCOMES, USAGE_SOURCES
 from sparklio_desktop.core.ledger.schema import comparisons, decisions, llm_usage, votes
 
-__all__ = ["MOVED_TABLES", "NOT_MOVED", "RowProblem", "encode_row", "parse_row", "portable_columns"]
+__all__ = ["MOVED_TABLES", "NOT_MOVED", "RowProblem", "parse_row", "portable_columns", "row_encoder"]
 
 MOVED_TABLES: Final[dict[str, Table]] = {t.name: t for t in (llm_usage, decisions, comparisons, votes)}
 # Named in the header's note and the docs: what an export leaves behind, and why.
@@ -85,29 +85,40 @@ def portable_columns(table: Table) -> list[Column[Any]]:
     return [column for column in table.columns if column.name not in local]
 
 
-def _encode(column: Column[Any], value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(column.type, Money):
-        return plain_decimal(value)
-    if isinstance(column.type, UtcDateTime):
-        return utc_iso(value)
-    if isinstance(column.type, Boolean):
-        return bool(value)
+def _same(value: Any) -> Any:
     return value
 
 
-def encode_row(table: Table, values: Mapping[Any, Any]) -> dict[str, Any]:
-    """One row (as read through the column types) as its portable JSON object.
+def _encoder(column: Column[Any]) -> Callable[[Any], Any]:
+    if isinstance(column.type, Money):
+        return plain_decimal
+    if isinstance(column.type, UtcDateTime):
+        return utc_iso
+    if isinstance(column.type, Boolean):
+        return bool
+    return _same
 
-    Columns absent from ``values`` (a ledger from before the migration that added them)
-    are left out; :func:`parse_row` gives them their defaults.
+
+def row_encoder(
+    table: Table, present: Collection[str]
+) -> tuple[list[Column[Any]], Callable[[Sequence[Any]], dict[str, Any]]]:
+    """The columns of ``table`` to read (those of ``present`` that travel), and a function
+    from one row of them (read through the column types) to its portable JSON object.
+
+    A ledger from before a migration lacks that migration's columns: they are left out of
+    the object, and :func:`parse_row` gives them their defaults.
     """
-    row: dict[str, Any] = {"table": table.name}
-    for column in portable_columns(table):
-        if column.name in values:
-            row[column.name] = _encode(column, values[column.name])
-    return row
+    columns = [column for column in portable_columns(table) if column.name in present]
+    steps = [(column.name, _encoder(column)) for column in columns]
+    name = table.name
+
+    def encode(row: Sequence[Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = {"table": name}
+        for (key, convert), value in zip(steps, row, strict=True):
+            obj[key] = None if value is None else convert(value)
+        return obj
+
+    return columns, encode
 
 
 def _quote(value: Any) -> str:
@@ -115,55 +126,93 @@ def _quote(value: Any) -> str:
     return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
 
 
-def _parse_value(table: str, column: Column[Any], value: Any) -> Any:
-    """The Python value for ``column`` (as its SQLAlchemy type binds it), or RowProblem."""
-    name = column.name
-    if value is None:
-        if not column.nullable:
-            raise RowProblem(f"{table}.{name} cannot be null")
-        return None
+def _money(where: str, value: Any) -> Decimal:
+    if type(value) is not str:
+        raise RowProblem(f'{where} is money as decimal text (e.g. "0.0125"), not {_quote(value)}')
+    try:
+        amount = Decimal(value)
+        to_picodollars(amount)
+    except (InvalidOperation, ValueError):
+        raise RowProblem(f"{where} {_quote(value)} is not an exact amount of USD") from None
+    if amount < 0:
+        raise RowProblem(f"{where} is negative ({_quote(value)}); money in the ledger is never negative")
+    return amount
+
+
+def _time(where: str, value: Any) -> datetime:
+    if type(value) is not str:
+        raise RowProblem(f"{where} is an ISO-8601 UTC time, not {_quote(value)}")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise RowProblem(f"{where} {_quote(value)} is not an ISO-8601 time") from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise RowProblem(f"{where} {_quote(value)} has no time zone (expected UTC, ...Z)")
+    return when.astimezone(UTC)
+
+
+def _bool(where: str, value: Any) -> bool:
+    if type(value) is not bool:
+        raise RowProblem(f"{where} is true or false, not {_quote(value)}")
+    return value
+
+
+def _int(where: str, value: Any) -> int:
+    if type(value) is not int:
+        raise RowProblem(f"{where} is a whole number, not {_quote(value)}")
+    return value
+
+
+def _float(where: str, value: Any) -> float:
+    if type(value) is not float and type(value) is not int:
+        raise RowProblem(f"{where} is a number, not {_quote(value)}")
+    return float(value)
+
+
+def _text(where: str, value: Any) -> str:
+    if type(value) is not str:
+        raise RowProblem(f"{where} is text, not {_quote(value)}")
+    return value
+
+
+def _parser(column: Column[Any]) -> Callable[[str, Any], Any]:
     kind = column.type
     if isinstance(kind, Money):
-        if not isinstance(value, str):
-            raise RowProblem(f'{table}.{name} is money as decimal text (e.g. "0.0125"), not {_quote(value)}')
-        try:
-            amount = Decimal(value)
-            to_picodollars(amount)
-        except (InvalidOperation, ValueError):
-            raise RowProblem(f"{table}.{name} {_quote(value)} is not an exact amount of USD") from None
-        if amount < 0:
-            raise RowProblem(f"{table}.{name} is negative ({_quote(value)}); money in the ledger is never negative")
-        return amount
+        return _money
     if isinstance(kind, UtcDateTime):
-        if not isinstance(value, str):
-            raise RowProblem(f"{table}.{name} is an ISO-8601 UTC time, not {_quote(value)}")
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            raise RowProblem(f"{table}.{name} {_quote(value)} is not an ISO-8601 time") from None
-        if when.tzinfo is None or when.utcoffset() is None:
-            raise RowProblem(f"{table}.{name} {_quote(value)} has no time zone (expected UTC, ...Z)")
-        return parse_utc(value)
+        return _time
     if isinstance(kind, Boolean):
-        if not isinstance(value, bool):
-            raise RowProblem(f"{table}.{name} is true or false, not {_quote(value)}")
-        return value
+        return _bool
     if isinstance(kind, Integer):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RowProblem(f"{table}.{name} is a whole number, not {_quote(value)}")
-        return value
+        return _int
     if isinstance(kind, Float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RowProblem(f"{table}.{name} is a number, not {_quote(value)}")
-        return float(value)
-    if not isinstance(value, str):
-        raise RowProblem(f"{table}.{name} is text, not {_quote(value)}")
-    return value
+        return _float
+    return _text
+
+
+_MISSING: Final = object()
+# Per moved table: (column, its parser, "table.column" for messages, nullable, default or _MISSING).
+_SPECS: Final = {
+    name: tuple(
+        (c.name, _parser(c), f"{name}.{c.name}", bool(c.nullable), _DEFAULTS[name].get(c.name, _MISSING))
+        for c in portable_columns(table)
+    )
+    for name, table in MOVED_TABLES.items()
+}
+_ALLOWED: Final = {name: frozenset(c[0] for c in spec) | {"table"} for name, spec in _SPECS.items()}
+
+
+# Per table, the columns some rule above looks at.
+_RULED: Final = {
+    name: tuple(c.name for c in portable_columns(t) if c.name in _NON_NEGATIVE | _JSON_TEXT | set(_CHOICES))
+    for name, t in MOVED_TABLES.items()
+}
 
 
 def _check_rules(table: str, values: Mapping[str, Any]) -> None:
     """The migrations' CHECK rules, and what a moved row must be, checked before any write."""
-    for name, value in values.items():
+    for name in _RULED[table]:
+        value = values[name]
         if value is None:
             continue
         if name in _NON_NEGATIVE and value < 0:
@@ -200,26 +249,29 @@ def parse_row(obj: Any) -> tuple[str, dict[str, Any]]:
     none); a column the table does not have, or a table that is not moved, is refused: a
     file that carries them was not written by this version of Sparklio.
     """
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise RowProblem(f"a row is a JSON object, not {_quote(obj)}")
     name = obj.get("table")
-    if not isinstance(name, str) or name not in MOVED_TABLES:
+    if type(name) is not str or name not in _SPECS:
         raise RowProblem(f"unknown table {_quote(name)}; rows are of {', '.join(MOVED_TABLES)}")
-    table = MOVED_TABLES[name]
-    columns = {column.name: column for column in portable_columns(table)}
-    unknown = sorted(set(obj) - set(columns) - {"table"})
+    unknown = obj.keys() - _ALLOWED[name]
     if unknown:
-        raise RowProblem(f"{name} has no column {_quote(unknown[0])}")
-    defaults = _DEFAULTS[name]
+        raise RowProblem(f"{name} has no column {_quote(min(unknown))}")
     values: dict[str, Any] = {}
-    for column_name, column in columns.items():
-        if column_name in obj:
-            values[column_name] = _parse_value(name, column, obj[column_name])
-        elif column_name in defaults:
-            values[column_name] = defaults[column_name]
-        elif column.nullable:
-            values[column_name] = None
+    for column, parse, where, nullable, default in _SPECS[name]:
+        value = obj.get(column, _MISSING)
+        if value is _MISSING:
+            if default is not _MISSING:
+                values[column] = default
+            elif nullable:
+                values[column] = None
+            else:
+                raise RowProblem(f"{name} row is missing {column}")
+        elif value is None:
+            if not nullable:
+                raise RowProblem(f"{where} cannot be null")
+            values[column] = None
         else:
-            raise RowProblem(f"{name} row is missing {column_name}")
+            values[column] = parse(where, value)
     _check_rules(name, values)
     return name, values
