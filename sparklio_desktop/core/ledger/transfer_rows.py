@@ -109,8 +109,8 @@ def row_encoder(
     the object, and :func:`parse_row` gives them their defaults.
     """
     columns = [column for column in portable_columns(table) if column.name in present]
-    steps = [(column.name, _encoder(column)) for column in columns]
-    name = table.name
+    steps = [(str(column.name), _encoder(column)) for column in columns]  # plain str, not quoted_name
+    name = str(table.name)
 
     def encode(row: Sequence[Any]) -> dict[str, Any]:
         obj: dict[str, Any] = {"table": name}
@@ -252,7 +252,7 @@ def parse_row(obj: Any) -> tuple[str, dict[str, Any]]:
     if type(obj) is not dict:
         raise RowProblem(f"a row is a JSON object, not {_quote(obj)}")
     name = obj.get("table")
-    if type(name) is not str or name not in _SPECS:
+    if not isinstance(name, str) or name not in _SPECS:
         raise RowProblem(f"unknown table {_quote(name)}; rows are of {', '.join(MOVED_TABLES)}")
     unknown = obj.keys() - _ALLOWED[name]
     if unknown:
