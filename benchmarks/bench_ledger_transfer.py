@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import sqlite3
 import tempfile
 import time
@@ -96,6 +97,7 @@ def main() -> None:
             timed("import it into another fresh ledger", lambda: import_into(team2, direct))
         assert monthly(root / "team2.sqlite3") == monthly(source), "spend differs"
         print("spend per month and member: identical to the source (exact)")
+    print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

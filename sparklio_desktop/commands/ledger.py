@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="ledger_command", parser_class=type(parser), required=True)
+    sub = parser.add_subparsers(
+        dest="ledger_command", metavar="export|import", parser_class=type(parser), required=True
+    )
 
     export = sub.add_parser("export", help="write the ledger to a portable file (JSON Lines, exact money)")
     export.add_argument("--out", metavar="FILE", help="default: sparklio-ledger-YYYY-MM-DD.jsonl in this folder")

@@ -43,7 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import URL, Connection, create_engine, func, inspect, select
+from sqlalchemy import URL, Connection, Table, create_engine, func, inspect, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sparklio_desktop.core.errors import SparklioError
@@ -376,9 +376,34 @@ def _monthly_spend(conn: Connection, months: list[str]) -> dict[tuple[str, str],
     return spent
 
 
-def _insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys) with the driver's executemany, in batches.
+
+    The INSERT is compiled by SQLAlchemy for the connection's dialect and each value goes
+    through its column type's own bind processor, exactly as ``conn.execute(insert, rows)``
+    would do; what is skipped is SQLAlchemy's per-row parameter handling, which cost more
+    than the database's own work (triggers included) on 100,000 rows.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=names)
+    dialect = conn.dialect
+    processors = {name: table.c[name].type.bind_processor(dialect) for name in names}
+    order = list(compiled.positiontup or []) if compiled.positional else names
+    steps = [(name, processors[name]) for name in order]
+    sql = str(compiled)
+
+    def stored(row: dict[str, Any]) -> list[Any]:
+        values = [row[name] for name, _ in steps]
+        return [v if step is None or v is None else step(v) for v, (_, step) in zip(values, steps, strict=True)]
+
     for batch in _chunks(rows, _BATCH):
-        conn.execute(table.insert(), batch)
+        converted = [stored(row) for row in batch]
+        if compiled.positional:
+            conn.exec_driver_sql(sql, [tuple(values) for values in converted])
+        else:
+            conn.exec_driver_sql(sql, [dict(zip(order, values, strict=True)) for values in converted])
 
 
 def _plan_attempts(conn: Connection, loaded: LoadedLedger, member: str | None) -> tuple[list[dict[str, Any]], int]:
@@ -454,7 +479,8 @@ def _import(conn: Connection, loaded: LoadedLedger, member: str | None, dry_run:
                 month, who = key
                 raise TransferError(
                     loaded.source,
-                    f"the target's monthly rollup for {who} in {month} grew by {grown}, not {cost}; nothing imported",
+                    f"the target's monthly rollup for {who} in {month} grew by {grown}, not {cost}"
+                    " (did another install write meanwhile?); nothing imported, run it again",
                 )
     spend: dict[str, Decimal] = defaultdict(Decimal)
     for (month, _), cost in expected.items():
