@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from sqlalchemy import Boolean, Column, Float, Integer, Table
 
+from sparklio_desktop.core.ledger import column_types
 from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
 from sparklio_desktop.core.ledger.members import HOST_LIMIT, member_name_problem
 from sparklio_desktop.core.ledger.money import plain_decimal, to_picodollars, utc_iso
@@ -73,6 +74,11 @@ _CHOICES: Final[dict[str, frozenset[str]]] = {
     "vote": frozenset({"a", "b", "tie", "both_bad", "rank"}),
 }
 _QUOTE_LIMIT = 60
+# The flag columns' types: SQLAlchemy's Boolean, or the ledger's own 0/1 type where
+# column_types.py has one (the team ledger keeps INTEGER flags on PostgreSQL too).
+_FLAG_TYPES: Final[tuple[type, ...]] = tuple(
+    kind for kind in (Boolean, getattr(column_types, "IntBoolean", None)) if isinstance(kind, type)
+)
 
 
 class RowProblem(ValueError):
@@ -94,7 +100,7 @@ def _encoder(column: Column[Any]) -> Callable[[Any], Any]:
         return plain_decimal
     if isinstance(column.type, UtcDateTime):
         return utc_iso
-    if isinstance(column.type, Boolean):
+    if isinstance(column.type, _FLAG_TYPES):
         return bool
     return _same
 
@@ -181,7 +187,7 @@ def _parser(column: Column[Any]) -> Callable[[str, Any], Any]:
         return _money
     if isinstance(kind, UtcDateTime):
         return _time
-    if isinstance(kind, Boolean):
+    if isinstance(kind, _FLAG_TYPES):
         return _bool
     if isinstance(kind, Integer):
         return _int
