@@ -312,3 +312,33 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
     (tmp_path / "junk.sqlite3").write_bytes(b"not a database at all" * 100)
     done = sparklio("ledger", "import", "--from-sqlite", str(tmp_path / "junk.sqlite3"))
     assert done.returncode == 2 and "cannot be read as a ledger" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_into_a_team_database_on_postgresql_and_back(homes, tmp_path: Path, request) -> None:
+    """The same commands with ``SPARKLIO_DATABASE_URL`` set: the file goes into PostgreSQL,
+    a second import adds nothing, and an export from there rebuilds the same SQLite ledger."""
+    try:
+        url = request.getfixturevalue("pg_database_url")  # tests/postgres_server.py
+    except pytest.FixtureLookupError:
+        pytest.skip("needs the PostgreSQL test server fixture (tests/postgres_server.py)")
+    source, team = homes
+    out = tmp_path / "ana.jsonl"
+    exported = export(source, out)
+    on_pg = {"SPARKLIO_HOME": str(team), "SPARKLIO_DATABASE_URL": url}
+    done = sparklio("ledger", "import", str(out), "--json", env_extra=on_pg)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"] == exported["rows"]
+    again = sparklio("ledger", "import", "--from-sqlite", str(source / "ledger.sqlite3"), "--json", env_extra=on_pg)
+    assert again.returncode == 0 and sum(json.loads(again.stdout)["imported"].values()) == 0, again.stderr
+    for month in ("2026-10", "2026-11"):
+        theirs = json.loads(sparklio("spend", "--month", month, "--json", env_extra=on_pg).stdout)
+        mine = spend(source, month)
+        assert (theirs["spent_usd"], theirs["by_member"]) == (mine["spent_usd"], mine["by_member"])
+    back = tmp_path / "back.jsonl"
+    done = sparklio("ledger", "export", "--out", str(back), "--json", env_extra=on_pg)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == exported["rows"]
+    home = tmp_path / "home-again"
+    home.mkdir()
+    import_(home, str(back))
+    assert moved_rows(home / "ledger.sqlite3") == moved_rows(source / "ledger.sqlite3")

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import URL, Connection, Table, create_engine, func, inspect, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ledger.file_store import LedgerFileStore
@@ -376,23 +376,31 @@ def _monthly_spend(conn: Connection, months: list[str]) -> dict[tuple[str, str],
     return spent
 
 
+_PLACEHOLDER: Final = {
+    "qmark": "?", "format": "%s", "pyformat": "%({})s", "named": ":{}", "numeric": ":{position}",
+}  # fmt: skip
+
+
 def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (all with the same keys) with the driver's executemany, in batches.
 
-    The INSERT is compiled by SQLAlchemy for the connection's dialect and each value goes
-    through its column type's own bind processor, exactly as ``conn.execute(insert, rows)``
-    would do; what is skipped is SQLAlchemy's per-row parameter handling, which cost more
-    than the database's own work (triggers included) on 100,000 rows.
+    Each value goes through its column type's own bind processor, as ``conn.execute(insert,
+    rows)`` would do; the statement is a plain INSERT in the dialect's quoting and parameter
+    style. What is skipped is SQLAlchemy's per-row parameter handling (it cost more than the
+    database's own work, triggers included, on 100,000 rows) and what its compiler adds for
+    one row: psycopg's bind casts (Money's INTEGER impl cast picodollars to a 32-bit
+    ``::INTEGER`` on PostgreSQL, which the BIGINT column never needed) and RETURNING.
     """
     if not rows:
         return
-    names = list(rows[0])
-    compiled = table.insert().compile(dialect=conn.dialect, column_keys=names)
     dialect = conn.dialect
-    processors = {name: table.c[name].type.bind_processor(dialect) for name in names}
-    order = list(compiled.positiontup or []) if compiled.positional else names
-    steps = [(name, processors[name]) for name in order]
-    sql = str(compiled)
+    names = list(rows[0])
+    style = _PLACEHOLDER[dialect.paramstyle]
+    quote = dialect.identifier_preparer.quote
+    marks = ", ".join(style.format(name, position=n) for n, name in enumerate(names, start=1))
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) VALUES ({marks})"
+    steps = [(name, table.c[name].type.bind_processor(dialect)) for name in names]
+    named = dialect.paramstyle in ("pyformat", "named")
 
     def stored(row: dict[str, Any]) -> list[Any]:
         values = [row[name] for name, _ in steps]
@@ -400,10 +408,10 @@ def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
 
     for batch in _chunks(rows, _BATCH):
         converted = [stored(row) for row in batch]
-        if compiled.positional:
-            conn.exec_driver_sql(sql, [tuple(values) for values in converted])
+        if named:
+            conn.exec_driver_sql(sql, [dict(zip(names, values, strict=True)) for values in converted])
         else:
-            conn.exec_driver_sql(sql, [dict(zip(order, values, strict=True)) for values in converted])
+            conn.exec_driver_sql(sql, [tuple(values) for values in converted])
 
 
 def _plan_attempts(conn: Connection, loaded: LoadedLedger, member: str | None) -> tuple[list[dict[str, Any]], int]:
@@ -470,7 +478,7 @@ def _import(conn: Connection, loaded: LoadedLedger, member: str | None, dry_run:
                 assert inserted is not None  # an INSERT that succeeded has a key
                 id_map[values["id"]] = int(inserted[0])
             _insert_many(conn, votes, [{**v, "comparison_id": id_map[v["comparison_id"]]} for v in new_votes])
-        except IntegrityError as exc:
+        except (IntegrityError, DataError) as exc:
             raise TransferError(loaded.source, f"the ledger refused a row: {_first_line(exc)}") from None
         after = _monthly_spend(conn, months)
         for key, cost in expected.items():
