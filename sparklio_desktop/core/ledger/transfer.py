@@ -241,6 +241,7 @@ def read_sqlite_ledger(path: Path, since: str | None = None) -> LoadedLedger:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN")  # one snapshot, whoever writes the file meanwhile
             tables = set(inspect(conn).get_table_names())
             if not {"_migrations", *MOVED_TABLES} <= tables:
                 raise TransferError(path, "not a Sparklio ledger (its tables are not the ledger's)")
