@@ -40,6 +40,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
@@ -400,12 +401,17 @@ def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
     quote = dialect.identifier_preparer.quote
     marks = ", ".join(style.format(name, position=n) for n, name in enumerate(names, start=1))
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) VALUES ({marks})"
-    steps = [(name, table.c[name].type.bind_processor(dialect)) for name in names]
+    processors = [(i, table.c[name].type.bind_processor(dialect)) for i, name in enumerate(names)]
+    active = [(i, step) for i, step in processors if step is not None]  # most columns have none
+    take = itemgetter(*names)
     named = dialect.paramstyle in ("pyformat", "named")
 
     def stored(row: dict[str, Any]) -> list[Any]:
-        values = [row[name] for name, _ in steps]
-        return [v if step is None or v is None else step(v) for v, (_, step) in zip(values, steps, strict=True)]
+        values = list(take(row)) if len(names) > 1 else [take(row)]
+        for i, step in active:
+            if values[i] is not None:
+                values[i] = step(values[i])
+        return values
 
     for batch in _chunks(rows, _BATCH):
         converted = [stored(row) for row in batch]
