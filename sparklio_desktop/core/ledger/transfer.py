@@ -44,7 +44,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import URL, Connection, Table, create_engine, func, inspect, select
+from sqlalchemy import URL, Connection, Table, bindparam, create_engine, func, inspect, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from sparklio_desktop.core.errors import SparklioError
@@ -331,17 +331,28 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
         yield items[at : at + size]
 
 
+def _among(column: Any, keys: list[Any]) -> Any:
+    """``column IN (keys)`` with the keys written into the statement (SQLAlchemy escapes them).
+
+    As bound parameters, PostgreSQL (through psycopg, which prepares a statement run five
+    times) planned the look-up once for any 500 keys and then took ~0.3 s per chunk on a
+    ledger it had not analysed yet; written in, each chunk is planned for its own keys.
+    """
+    return column.in_(bindparam(f"{column.name}_keys", keys, expanding=True, literal_execute=True, type_=column.type))
+
+
 def _existing_attempts(conn: Connection, request_ids: Iterable[str]) -> set[tuple[str, int]]:
     found: set[tuple[str, int]] = set()
     for chunk in _chunks(sorted(set(request_ids))):
-        found.update((r, a) for r, a in conn.execute(select(_u.request_id, _u.attempt).where(_u.request_id.in_(chunk))))
+        query = select(_u.request_id, _u.attempt).where(_among(_u.request_id, chunk))
+        found.update((r, a) for r, a in conn.execute(query))
     return found
 
 
 def _existing_decisions(conn: Connection, request_ids: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(sorted(set(request_ids))):
-        found.update(r for (r,) in conn.execute(select(_d.request_id).where(_d.request_id.in_(chunk))))
+        found.update(r for (r,) in conn.execute(select(_d.request_id).where(_among(_d.request_id, chunk))))
     return found
 
 
@@ -355,7 +366,7 @@ def _comparison_key(values: Any) -> tuple[Any, ...]:
 def _existing_comparisons(conn: Connection, hashes: Iterable[str]) -> dict[tuple[Any, ...], int]:
     found: dict[tuple[Any, ...], int] = {}
     for chunk in _chunks(sorted(set(hashes))):
-        for row in conn.execute(select(comparisons).where(_c.prompt_sha256.in_(chunk)).order_by(_c.id)):
+        for row in conn.execute(select(comparisons).where(_among(_c.prompt_sha256, chunk)).order_by(_c.id)):
             found.setdefault(_comparison_key(row._mapping), row.id)
     return found
 
@@ -363,7 +374,7 @@ def _existing_comparisons(conn: Connection, hashes: Iterable[str]) -> dict[tuple
 def _existing_votes(conn: Connection, comparison_ids: Iterable[int]) -> set[tuple[int, str, str]]:
     found: set[tuple[int, str, str]] = set()
     for chunk in _chunks(sorted(set(comparison_ids))):
-        query = select(_v.comparison_id, _v.ts_utc, _v.vote).where(_v.comparison_id.in_(chunk))
+        query = select(_v.comparison_id, _v.ts_utc, _v.vote).where(_among(_v.comparison_id, chunk))
         found.update((c, utc_iso(ts), vote) for c, ts, vote in conn.execute(query))
     return found
 
@@ -371,9 +382,8 @@ def _existing_votes(conn: Connection, comparison_ids: Iterable[int]) -> set[tupl
 def _monthly_spend(conn: Connection, months: list[str]) -> dict[tuple[str, str], Decimal]:
     spent: dict[tuple[str, str], Decimal] = {}
     for chunk in _chunks(months):
-        query = (
-            select(_m.month, _m.member, func.sum(_m.cost_usd)).where(_m.month.in_(chunk)).group_by(_m.month, _m.member)
-        )
+        query = select(_m.month, _m.member, func.sum(_m.cost_usd)).where(_among(_m.month, chunk))
+        query = query.group_by(_m.month, _m.member)
         spent.update({(month, member): total for month, member, total in conn.execute(query)})
     return spent
 
