@@ -5,7 +5,8 @@ one request in ten falls back to a second attempt; six months; three members) an
 per request is exported to a file, imported into a fresh ledger (the rollup triggers run for
 every row), imported again (everything skipped), and read directly from the SQLite file into
 another fresh ledger. Each import's spend per month and member is checked against the
-source's, exactly. SQLite on both sides; the code is the same on PostgreSQL.
+source's, exactly. SQLite on both sides by default; ``--into URL`` imports into an empty team
+database instead (PostgreSQL: the same code).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy import func, select
+
 from sparklio_desktop.core.ledger import LedgerStore
+from sparklio_desktop.core.ledger.money import to_picodollars
+from sparklio_desktop.core.ledger.schema import usage_monthly as um
 from sparklio_desktop.core.ledger.transfer import export_ledger, import_into, read_export, read_sqlite_ledger
 
 T = TypeVar("T")
@@ -74,9 +79,23 @@ def monthly(path: Path) -> list[tuple]:
         ).fetchall()
 
 
+def store_monthly(store: LedgerStore) -> list[tuple]:
+    """``monthly`` of any store (a file or a team database), in picodollars."""
+    query = (
+        select(um.c.month, um.c.member, func.sum(um.c.cost_usd), func.sum(um.c.attempts))
+        .group_by(um.c.month, um.c.member)
+        .order_by(um.c.month, um.c.member)
+    )
+    with store._read() as conn:
+        return [(m, who, to_picodollars(cost), int(n)) for m, who, cost, n in conn.execute(query)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="attempts in the source ledger")
+    parser.add_argument(
+        "--into", metavar="URL", help="import into this empty team database (postgresql+psycopg://...), not a file"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -87,12 +106,14 @@ def main() -> None:
             done = timed("export to a file", lambda: export_ledger(store, file))
         print(f"  {done.rows}, {file.stat().st_size / 1e6:.1f} MB")
         loaded = timed("read and check the file", lambda: read_export(file))
-        with LedgerStore.open(root / "team.sqlite3") as team:
+        with LedgerStore.open(args.into or root / "team.sqlite3") as team:
             summary = timed("import into a fresh ledger (one transaction)", lambda: import_into(team, loaded))
             assert summary.imported["llm_usage"] == args.rows
             again = timed("import again (all skipped)", lambda: import_into(team, loaded))
             assert sum(again.imported.values()) == 0
-        assert monthly(root / "team.sqlite3") == monthly(source), "spend differs"
+            assert store_monthly(team) == monthly(source), "spend differs"
+        if args.into:
+            return
         loaded.rows.clear()  # free it before the next read
         direct = timed("read the SQLite ledger directly", lambda: read_sqlite_ledger(source))
         with LedgerStore.open(root / "team2.sqlite3") as team2:
