@@ -49,6 +49,7 @@ COMMANDS = {
     "templates": "prompt templates: list, show NAME (variables, system prompt, its tokens); run one: run --template",
     "recipe": "multi-step recipes: list, show, estimate (every step's model and cost), run, resume RUN_ID",
     "batch": "one routed request per row of a CSV or JSONL file, priced first and resumable (run, status, resume, ...)",
+    "ledger": "move a ledger into a team database and back: export to a file, import a file or another ledger",
     "doctor": "check the ledger, cache, settings, policy and catalog; --repair sets a damaged ledger or cache aside",
 }
 
