@@ -205,8 +205,21 @@ def _team_route_planner(workspace: Workspace, url: str) -> RoutePlanner:
                 return store.votes(task)
 
         ratings = RatingQualities(workspace.catalog, lambda: workspace.policy, votes)
+    from functools import cache
+
+    from sparklio_desktop.core.budget import BudgetTerms
+    from sparklio_desktop.core.team_budget import terms_in_force
+
+    @cache  # one read of the team's terms per plan's life: `sparklio route` plans once
+    def team_terms() -> BudgetTerms:
+        return terms_in_force(workspace.settings, BudgetTerms(*budget_terms(workspace)))
+
     return RoutePlanner(
-        workspace, spend=lambda: month_spend_usd(path=url), ratings=ratings, speeds=lambda: measured_speeds_at(url)
+        workspace,
+        spend=lambda: month_spend_usd(path=url),
+        ratings=ratings,
+        speeds=lambda: measured_speeds_at(url),
+        budget_terms=team_terms,  # the team's budget and at-cap rule, as `run` enforces them
     )
 
 

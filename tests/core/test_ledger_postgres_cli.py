@@ -65,3 +65,26 @@ def test_two_installs_run_into_one_team_ledger(
         assert store.budget_snapshot(spend["month"]) == (Decimal(spend["spent_usd"]), Decimal(0))
     for home in ("ada", "bob"):
         assert not (tmp_path / home / "ledger.sqlite3").exists()
+
+
+def test_route_plans_on_the_teams_budget_not_the_installs_own(
+    pg_database_url: str, tmp_path: Path, anthropic: AnthropicServer
+) -> None:
+    """The team's cap set on one install (below what the team spent) is the one ``sparklio
+    route`` on another install plans with, whatever that install's own settings say."""
+    ada = _install(tmp_path / "ada", "ada", pg_database_url, anthropic)
+    bob = _install(tmp_path / "bob", "bob", pg_database_url, anthropic)
+    done = sparklio("run", "--task", "copywriting_standard", "--prompt", "A caption", "--no-explore", env_extra=ada)
+    assert done.returncode == 0, done.stderr
+    assert sparklio("config", "set", "budget.monthly_usd", "50", env_extra=bob).returncode == 0  # bob's... the team's
+    plan = json.loads(sparklio("route", "--task", "copywriting_standard", "--json", env_extra=bob).stdout)
+    assert not [c for c in plan["candidates"] if _capped(c)]
+    assert sparklio("config", "set", "budget.monthly_usd", "0.000001", env_extra=ada).returncode == 0
+    plan = json.loads(sparklio("route", "--task", "copywriting_standard", "--json", env_extra=bob).stdout)
+    capped = [c for c in plan["candidates"] if _capped(c)]
+    assert capped and all(not c["local"] for c in capped)
+    assert "at the cap the policy says local_only" in {c["exclusion_detail"] for c in capped}
+
+
+def _capped(candidate: dict) -> bool:
+    return "budget_cap" in (candidate["excluded_by"], *candidate["other_rules"])
