@@ -16,13 +16,11 @@ falls back to the install's own setting. Outside team mode nothing here is used.
 
 from __future__ import annotations
 
-import importlib
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sparklio_desktop.core.budget import BudgetTerms
 from sparklio_desktop.core.errors import ConfigError, UnknownNameError
@@ -43,28 +41,10 @@ _CLEAR = ("none", "null")
 
 
 def team_database_url(settings: Settings | None = None) -> str | None:
-    """The team database in force, or None (not in team mode).
+    """The team database in force, or None (not in team mode): core/ledger/location.py's one answer."""
+    from sparklio_desktop.core.ledger.location import database_url
 
-    ``core/ledger/location.database_url`` is the one answer (H-pg's module, issue 16); until
-    it is merged this reads ``$SPARKLIO_DATABASE_URL``, then the setting
-    ``storage.database_url`` where the settings have it. LEAD: once location.py is on main,
-    this can become a plain ``from sparklio_desktop.core.ledger.location import database_url``.
-    """
-    try:
-        location: Any = importlib.import_module("sparklio_desktop.core.ledger.location")
-    except ModuleNotFoundError:
-        location = None
-    if location is not None:
-        return cast("str | None", location.database_url(settings))
-    url = os.environ.get("SPARKLIO_DATABASE_URL", "").strip() or None
-    if url is None:
-        if settings is None:
-            from sparklio_desktop.core.settings.config import load_settings_lenient
-
-            settings, _problem = load_settings_lenient()
-        storage = getattr(settings, "storage", None)
-        url = str(getattr(storage, "database_url", None) or "").strip() or None
-    return url
+    return database_url(settings)
 
 
 def _validated(key: str, text: str, where: str = TEAM_WHERE) -> Any:

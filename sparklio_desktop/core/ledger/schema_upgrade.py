@@ -27,7 +27,6 @@ PyInstaller bundle alike).
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -186,14 +185,10 @@ def _path(engine: Engine) -> Path | None:
 
 
 def _where(engine: Engine) -> str:
-    """The team database's URL as it may be shown: its password masked (location.py's
-    ``redacted_url`` where team storage has it, else SQLAlchemy's own masking)."""
-    url = engine.url.render_as_string(hide_password=False)
-    try:
-        location: Any = importlib.import_module("sparklio_desktop.core.ledger.location")
-    except ModuleNotFoundError:
-        return engine.url.render_as_string(hide_password=True)
-    return cast(str, location.redacted_url(url))
+    """The team database's URL as it may be shown: its password masked (location.py)."""
+    from sparklio_desktop.core.ledger.location import redacted_url
+
+    return redacted_url(engine.url.render_as_string(hide_password=False))
 
 
 def _newer(exc: NewerSchema, engine: Engine, label: str) -> SparklioError:
