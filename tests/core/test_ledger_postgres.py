@@ -267,3 +267,22 @@ def _row(request_id: str) -> dict[str, object]:
     record = attempt(request_id)
     values = {name: getattr(record, name) for name in record.field_names()}
     return {**values, "member": "ada", "host": None}
+
+
+def test_an_orphan_found_between_checks_never_refuses_a_request_that_fits(pg_database_url: str) -> None:
+    """On a team database a paid request looks for orphans at most every few seconds; one
+    left meanwhile by an ended process is reclaimed before a refusal would stand."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    token = start_token(proc.pid)
+    proc.wait(timeout=30)
+    with LedgerStore.open(pg_database_url) as store:
+        reserve = {"month": MONTH, "limit_usd": Decimal("0.5"), "now": T0}
+        first = store.try_reserve(request_id="first", amount_usd=Decimal("0.05"), **reserve)
+        assert first.reservation_id is not None
+        store.release_reservation(first.reservation_id)
+        _hold(store, proc.pid, token)  # 0.4 of the 0.5 held by a process that has ended
+        fits = store.try_reserve(request_id="fits", amount_usd=Decimal("0.3"), **reserve)
+        assert fits.reservation_id is not None  # the orphan was reclaimed, then the request fit
+        assert store.budget_snapshot(MONTH) == (Decimal(0), Decimal("0.3"))
+        too_big = store.try_reserve(request_id="too-big", amount_usd=Decimal("0.3"), **reserve)
+        assert too_big.reservation_id is None and too_big.reserved_usd == Decimal("0.3")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass, replace
 from datetime import date, datetime
@@ -62,6 +63,9 @@ from sparklio_desktop.core.redact import has_key_shape, redact
 from sparklio_desktop.core.settings import paths
 
 PREVIEW_CHARS = 200
+# On a team database, how often a paid request also looks for what ended processes left
+# (reservations, in-flight attempts); a refusal always looks again first.
+ORPHAN_CHECK_EVERY_S = 2.0
 # A decision recorded again (to add the final model) keeps when and by whom it was made.
 _DECISION_KEEPS = frozenset({"request_id", "ts_utc", "user"})
 _u = llm_usage.c
@@ -233,6 +237,7 @@ class LedgerStore(LedgerFileStore):
         # reservation it writes names them, unless a record names its own.
         self.member: str = member if member is not None else resolve_member()
         self.host: str = this_host()
+        self._orphans_checked = float("-inf")  # when a team database was last searched for orphans
 
     def close(self) -> None:
         self._direct.close()
@@ -295,6 +300,10 @@ class LedgerStore(LedgerFileStore):
             if existing is not None:  # finished just now, or before (say, as interrupted)
                 return int(existing[0])
             return _insert_attempt(conn, values, record)
+
+    def _reclaim_now(self) -> reservations.Reclaimed:
+        self._orphans_checked = time.monotonic()
+        return self.reclaim_orphans()
 
     def reclaim_orphans(self) -> reservations.Reclaimed:
         """Close the attempts and release the reservations of processes that are gone.
@@ -540,19 +549,30 @@ class LedgerStore(LedgerFileStore):
         goes unrecorded.
         """
         assert isinstance(self._direct, PgDirectConnection)
-        self.reclaim_orphans()
-        with self._direct.transaction("AUTOCOMMIT") as conn:
-            outcome = reservations.reserve_on_server(
-                conn,
-                request_id=request_id,
-                month=month,
-                amount_usd=amount_usd,
-                limit_usd=limit_usd,
-                now=now,
-                owner=owner,
-                member=self.member,
-                member_limit_usd=member_limit_usd,
-            )
+        # What ended processes left is looked for at most every few seconds (a round trip and
+        # a query on every paid request otherwise), and always again before a refusal stands:
+        # an orphan's hold can delay a reclaim, never refuse a request that fits.
+        checked = time.monotonic() - self._orphans_checked >= ORPHAN_CHECK_EVERY_S
+        if checked:
+            self._reclaim_now()
+        while True:
+            with self._direct.transaction("AUTOCOMMIT") as conn:
+                outcome = reservations.reserve_on_server(
+                    conn,
+                    request_id=request_id,
+                    month=month,
+                    amount_usd=amount_usd,
+                    limit_usd=limit_usd,
+                    now=now,
+                    owner=owner,
+                    member=self.member,
+                    member_limit_usd=member_limit_usd,
+                )
+            if outcome.reservation_id is not None or checked:
+                break
+            checked = True
+            if not self._reclaim_now():
+                break
         if outcome.reservation_id is not None and started:
             with self._direct.transaction("AUTOCOMMIT" if len(started) == 1 else "WRITE") as conn:
                 for values, record in started:
