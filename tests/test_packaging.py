@@ -349,8 +349,17 @@ def test_the_spec_reads_the_one_version_source_and_carries_what_the_app_loads_by
     assert 'hookspath=[str(ROOT / "packaging" / "pyinstaller_hooks")]' in text
     hooks = PACKAGING / "pyinstaller_hooks"
     rthooks = ast.literal_eval((hooks / "rthooks.dat").read_text())
-    assert rthooks == {"PySide6": ["pyi_rth_pyside6_lazy.py"]}
+    lazy = ["pyi_rth_stdlib_lazy.py"]  # PyInstaller's patches of these, made at their first import
+    assert rthooks == {
+        "PySide6": ["pyi_rth_pyside6_lazy.py"],
+        "inspect": lazy,
+        "pkgutil": lazy,
+        "multiprocessing": lazy,
+    }
     assert "create_embedded_qt_conf" in (hooks / "rthooks" / "pyi_rth_pyside6_lazy.py").read_text()
+    stdlib_lazy = (hooks / "rthooks" / "pyi_rth_stdlib_lazy.py").read_text()
+    for patched in ("inspect.getsourcefile =", "pkgutil.iter_importer_modules.register(", "freeze_support ="):
+        assert patched in stdlib_lazy, patched
     excluded = re.search(r"EXCLUDES = \[(.*?)\]", text, re.DOTALL)
     assert excluded is not None
     assert {'"torch"', '"diffusers"', '"transformers"'} <= set(re.findall(r'"[\w.]+"', excluded.group(1)))
