@@ -12,6 +12,8 @@ bundle runs its own ``sparklio``. Launches alternate between the two, round afte
 so a machine that drifts slows them alike. Each has a home of its own, made by a first,
 unmeasured launch (the OS file cache is then warm, as for a second launch by a user).
 
+Beside each window's wall time, the CPU its main thread had used by ``ready`` (Linux,
+from ``/proc``): on a busy machine wall times swing with the other jobs, CPU much less.
 Also measured the same way: ``sparklio route --json`` (the CLI path, no Qt), and the
 bundle's size (the folder, and the tarball beside it). Targets (issue 14): the bundle's
 window median <= 1.5 s; the folder < 250 MB. With no display, Qt's offscreen platform.
@@ -45,8 +47,19 @@ def _env(home: Path, source: bool) -> dict[str, str]:
     return env
 
 
-def launch_window(command: list[str], home: Path, source: bool) -> float:
-    """Seconds from spawn to the app's ``ready`` line (a shown, idle window)."""
+def main_thread_cpu(pid: int) -> float:
+    """CPU seconds the process's main thread has used so far (Linux; NaN elsewhere). Read
+    when ``ready`` arrives: it varies far less than wall time with the machine's load."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return float("nan")
+
+
+def launch_window(command: list[str], home: Path, source: bool) -> tuple[float, float]:
+    """Seconds from spawn to the app's ``ready`` line (a shown, idle window), and the main
+    thread's CPU seconds by then."""
     env = _env(home, source)
     env["SPARKLIO_EXIT_WHEN_READY"] = "1"
     start = time.time()
@@ -56,11 +69,12 @@ def launch_window(command: list[str], home: Path, source: bool) -> float:
     for line in proc.stdout:
         if line.startswith("ready "):
             seconds = time.time() - start
+            cpu = main_thread_cpu(proc.pid)
             break
     else:
         raise RuntimeError(f"{command[0]} exited without reporting ready: {proc.stderr.read() if proc.stderr else ''}")
     proc.communicate(timeout=60)
-    return seconds
+    return seconds, cpu
 
 
 def launch_route(command: list[str], home: Path, source: bool) -> float:
@@ -94,6 +108,7 @@ def main() -> int:
         "bundle": ([str(executable)], False),
     }
     window: dict[str, list[float]] = {name: [] for name in targets}
+    cpu: dict[str, list[float]] = {name: [] for name in targets}
     route: dict[str, list[float]] = {name: [] for name in targets}
     with tempfile.TemporaryDirectory() as tmp:
         homes = {name: Path(tmp) / name.replace(" ", "-") for name in targets}
@@ -104,13 +119,17 @@ def main() -> int:
         for _ in range(args.runs):
             for name in random.sample(list(targets), len(targets)):
                 command, source = targets[name]
-                window[name].append(launch_window(command, homes[name], source))
+                seconds, used = launch_window(command, homes[name], source)
+                window[name].append(seconds)
+                cpu[name].append(used)
                 route[name].append(launch_route(command, homes[name], source))
-    print(f"{'':<16} {'window median':>14} {'min':>7} {'max':>7}   {'route --json median':>20}")
+    header = f"{'window median':>14} {'min':>7} {'max':>7}   {'main-thread CPU':>15}   {'route --json median':>20}"
+    print(f"{'':<16} {header}")
     for name in targets:
         w, r = window[name], route[name]
         spread = f"{min(w):>7.3f} {max(w):>7.3f}"
-        print(f"{name:<16} {statistics.median(w):>12.3f} s {spread}   {statistics.median(r):>18.3f} s")
+        used = f"{statistics.median(cpu[name]):>13.3f} s"
+        print(f"{name:<16} {statistics.median(w):>12.3f} s {spread}   {used}   {statistics.median(r):>18.3f} s")
     bundle_window = statistics.median(window["bundle"])
     ratio = bundle_window / statistics.median(window["source checkout"])
     print(f"bundle / source (window): {ratio:.2f}   target: bundle <= {TARGET_WINDOW_S} s   runs: {args.runs}")

@@ -349,14 +349,40 @@ def test_the_spec_reads_the_one_version_source_and_carries_what_the_app_loads_by
     assert 'hookspath=[str(ROOT / "packaging" / "pyinstaller_hooks")]' in text
     hooks = PACKAGING / "pyinstaller_hooks"
     rthooks = ast.literal_eval((hooks / "rthooks.dat").read_text())
-    assert rthooks == {"PySide6": ["pyi_rth_pyside6_lazy.py"]}
+    lazy = ["pyi_rth_stdlib_lazy.py"]  # PyInstaller's patches of these, made at their first import
+    assert rthooks == {
+        "PySide6": ["pyi_rth_pyside6_lazy.py"],
+        "inspect": lazy,
+        "pkgutil": lazy,
+        "multiprocessing": lazy,
+    }
     assert "create_embedded_qt_conf" in (hooks / "rthooks" / "pyi_rth_pyside6_lazy.py").read_text()
+    stdlib_lazy = (hooks / "rthooks" / "pyi_rth_stdlib_lazy.py").read_text()
+    for patched in ("inspect.getsourcefile =", "pkgutil.iter_importer_modules.register(", "freeze_support ="):
+        assert patched in stdlib_lazy, patched
     excluded = re.search(r"EXCLUDES = \[(.*?)\]", text, re.DOTALL)
     assert excluded is not None
     assert {'"torch"', '"diffusers"', '"transformers"'} <= set(re.findall(r'"[\w.]+"', excluded.group(1)))
     assert not {'"PySide6.QtOpenGL"', '"PySide6.QtSvg"', '"PySide6.QtNetwork"'} & set(
         re.findall(r'"[\w.]+"', excluded.group(1))
     )
+
+
+def test_the_modules_the_window_needs_ship_outside_the_compressed_archive() -> None:
+    """startup_modules.txt (packaging/list_startup_modules.py) names what a launch imports
+    before its window is ready; the spec ships those as plain .pyc files. What the window
+    must not import (heavy-import tests in tests/ui) must not be in it either: a list made
+    from a launch that imported them would grow the bundle for nothing."""
+    text = (PACKAGING / "sparklio.spec").read_text()
+    assert "_startup_modules_as_pyc(a)\npyz = PYZ(a.pure)" in text
+    lines = (PACKAGING / "startup_modules.txt").read_text().splitlines()
+    names = [line for line in lines if line and not line.startswith("#")]
+    assert names == sorted(set(names))
+    # dotted module names ("-" occurs in one: _sysconfigdata__linux_x86_64-linux-gnu)
+    assert all(re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*", name) for name in names)
+    assert {"sparklio_desktop.app", "sparklio_desktop.ui.views.main_window", "sqlalchemy", "pydantic"} <= set(names)
+    heavy = ("torch", "diffusers", "transformers", "openai", "anthropic", "google.genai", "numpy", "pyqtgraph")
+    assert not [name for name in names if name.split(".")[0] in heavy or name.startswith("google.genai")]
 
 
 def test_every_icon_size_exists_at_its_size_and_the_containers_hold_them() -> None:

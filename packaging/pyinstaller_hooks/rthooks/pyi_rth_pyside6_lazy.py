@@ -11,7 +11,6 @@ importing Qt anyway. Registered in rthooks.dat beside it.
 
 
 def _pyi_rthook():
-    import importlib.abc
     import os
     import sys
 
@@ -38,7 +37,7 @@ def _pyi_rthook():
     if sys.platform == "darwin" and not is_macos_app_bundle:
         prepend_path_to_environment_variable(sys._MEIPASS, "DYLD_LIBRARY_PATH")
 
-    class _AfterQtCore(importlib.abc.MetaPathFinder):
+    class _AfterQtCore:  # a meta path finder (no importlib.abc: that import is for the app to make)
         """Finds nothing itself: when PySide6.QtCore is being imported, wraps the real
         loader so that the qt.conf is registered as soon as the module has run."""
 
