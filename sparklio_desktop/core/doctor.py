@@ -428,10 +428,19 @@ def check_team_ledger(url: str) -> Check:
     from sparklio_desktop.core.ledger.engine import create_postgres_engine
     from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV, redacted_url
     from sparklio_desktop.core.ledger.postgres_schema import has_baseline
-    from sparklio_desktop.core.ledger.server_errors import DatabaseServerError
+    from sparklio_desktop.core.ledger.server_errors import DatabaseDriverError, DatabaseServerError
 
     shown = redacted_url(url)
-    engine = create_postgres_engine(url)
+    try:
+        engine = create_postgres_engine(url)
+    except DatabaseDriverError as exc:
+        return Check(
+            "ledger",
+            False,
+            f"PostgreSQL (team): {exc.reason}",
+            shown,
+            'install it (`pip install "psycopg[binary]"`; a bundle: the system\'s libpq, `apt install libpq5`)',
+        )
     try:
         started = time.perf_counter()
         with engine.connect() as conn:

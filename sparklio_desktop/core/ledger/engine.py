@@ -102,8 +102,10 @@ def create_postgres_engine(url: str, label: str = "ledger") -> Engine:
     a missing database raise a one-line :class:`DatabaseServerError` with the URL
     redacted, from the ``handle_error`` hook, wherever the query ran.
     """
+    from sparklio_desktop.core.ledger.server_errors import require_driver, server_error
+
+    require_driver(url, label)  # a missing driver is one line, before SQLAlchemy looks for it
     from sparklio_desktop.core.ledger.pg_direct import SESSION_OPTIONS
-    from sparklio_desktop.core.ledger.server_errors import server_error
 
     engine = create_engine(
         postgres_url(url),

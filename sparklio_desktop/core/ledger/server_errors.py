@@ -18,7 +18,7 @@ from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV, redacted_url
 from sparklio_desktop.core.redact import redact
 
-__all__ = ["DatabaseServerError", "ServerProblem", "server_error"]
+__all__ = ["DatabaseDriverError", "DatabaseServerError", "ServerProblem", "require_driver", "server_error"]
 
 ServerProblem = Literal["unreachable", "login", "missing", "unavailable"]
 _CHECK = f"check {DATABASE_URL_ENV} (or storage.database_url) and the server; `sparklio doctor` shows it"
@@ -55,6 +55,31 @@ def _first_line(exc: BaseException, url: str) -> str:
     from sparklio_desktop.core.ledger.location import url_password
 
     return redact(line, [url_password(url)])[:300]
+
+
+class DatabaseDriverError(SparklioError):
+    """This install cannot load psycopg, the PostgreSQL driver a team database needs."""
+
+    def __init__(self, url: str, label: str, detail: str) -> None:
+        self.url = redacted_url(url)
+        self.label = label
+        self.problem = "driver"
+        self.reason = f"this install cannot load the PostgreSQL driver psycopg ({detail})"
+        super().__init__(
+            f'the team {label} {self.url}: {self.reason}; install it with `pip install "psycopg[binary]"` '
+            "(a bundle: install the system's libpq, e.g. `apt install libpq5`), or unset "
+            f"{DATABASE_URL_ENV} to use the ledger file"
+        )
+
+
+def require_driver(url: str, label: str) -> None:
+    """Load psycopg now, or raise :class:`DatabaseDriverError` (one line, not a traceback
+    from deep in SQLAlchemy's dialect loading)."""
+    try:
+        import psycopg  # noqa: F401 - only a team database needs it
+    except ImportError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatabaseDriverError(url, label, redact(detail)) from None
 
 
 def server_error(url: str, label: str, exc: BaseException) -> DatabaseServerError | None:
