@@ -799,6 +799,7 @@ def _import_the_core_before_qt() -> None:
     import sparklio_desktop.core.services
     import sparklio_desktop.core.settings.config
     import sparklio_desktop.core.settings.secrets
+    import sparklio_desktop.core.team_budget  # services' budget guard asks it whether a team's terms apply
     import sparklio_desktop.core.workspace  # noqa: F401 - imported for the side effect of being loaded
 
 

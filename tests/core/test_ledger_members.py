@@ -21,13 +21,13 @@ from sparklio_desktop.core.ledger import LedgerStore
 from sparklio_desktop.core.ledger.members import (
     MEMBER_ENV,
     MemberNameError,
+    current_user,
     member_name_problem,
     resolve_member,
     this_host,
 )
 from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet
 from sparklio_desktop.core.ledger.reader import LedgerReader
-from sparklio_desktop.core.ledger.records import current_user
 from tests.core.test_ledger import T0, attempt
 
 MONTH = "2025-03"

@@ -60,6 +60,11 @@ loop.run_until_complete(ctx.aclose())
 def test_the_core_is_imported_before_qt(sparklio_home):
     # run_app imports it first; a module that build_context or a view-model opens and
     # the list misses would be read again by PySide6's import hook on the launch path.
+    # The ledger exists, as on every launch but the first (which also imports Alembic,
+    # once, to create it: core/ledger/schema_upgrade.py).
+    from sparklio_desktop.core.ledger import LedgerStore
+
+    LedgerStore.open(sparklio_home / "ledger.sqlite3").close()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SPARKLIO_HOME": str(sparklio_home)}
     done = subprocess.run([sys.executable, "-c", CORE_FIRST], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

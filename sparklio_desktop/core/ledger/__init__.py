@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sparklio_desktop.core.ledger.column_types import Money, UtcDateTime
     from sparklio_desktop.core.ledger.engine import create_sqlite_engine, writer
+    from sparklio_desktop.core.ledger.members import current_user
     from sparklio_desktop.core.ledger.migrations import LEDGER_MIGRATIONS, MigrationSet, execute_all
     from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utcnow
     from sparklio_desktop.core.ledger.months import current_month, month_bounds, month_of, next_month
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         RequestSummary,
         SpendSummary,
         UsageSource,
-        current_user,
     )
     from sparklio_desktop.core.ledger.reservations import ReserveOutcome
     from sparklio_desktop.core.ledger.store import LedgerStore, default_ledger_path
@@ -48,7 +48,7 @@ _WHERE = {
     "LedgerReader": "reader",
     "AttemptRecord": "records", "Decision": "records", "LedgerError": "records", "LocalCloudSplit": "records",
     "MemberSpend": "records", "Outcome": "records", "RequestSummary": "records", "SpendSummary": "records",
-    "UsageSource": "records", "current_user": "records",
+    "UsageSource": "records", "current_user": "members",
     "ReserveOutcome": "reservations",
     "LedgerStore": "store", "default_ledger_path": "store",
 }  # fmt: skip

@@ -43,6 +43,7 @@ from sparklio_desktop.core.ledger.sqlite_file import (
     file_error,
     set_aside,
 )
+from sparklio_desktop.core.ledger.url_syntax import postgres_url
 
 __all__ = [
     "BUSY_TIMEOUT_MS", "DOCTOR_HINT", "DatabaseFileError", "FileProblem", "classify_sqlite_error", "companions",
@@ -86,12 +87,6 @@ def create_sqlite_engine(path: Path, label: str = "database") -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-def postgres_url(url: str) -> str:
-    """``url`` with SQLAlchemy's psycopg 3 driver named (``postgresql://`` would mean psycopg2)."""
-    scheme, rest = url.split("://", 1)
-    return f"postgresql+psycopg://{rest}" if scheme == "postgresql" else url
 
 
 def create_postgres_engine(url: str, label: str = "ledger") -> Engine:

@@ -19,6 +19,7 @@ column, which the default member is too) and have no host (``NULL``).
 from __future__ import annotations
 
 import functools
+import getpass
 import os
 import socket
 from collections.abc import Mapping
@@ -60,9 +61,17 @@ def member_name_problem(value: object) -> str | None:
     return None
 
 
-def _os_member() -> str:
-    from sparklio_desktop.core.ledger.records import current_user  # records checks names with this module
+@functools.lru_cache(maxsize=1)
+def current_user() -> str:
+    """The OS user name, the default owner of a ledger row and the default member (looked up
+    once: a passwd look-up on every attempt row sat on the first-token path)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers) and no USER variable
+        return os.environ.get("USERNAME") or "unknown"
 
+
+def _os_member() -> str:
     name = current_user()
     return name if member_name_problem(name) is None else UNKNOWN
 

@@ -186,7 +186,7 @@ class PgDirectConnection:
         import psycopg
         from sqlalchemy.engine import make_url
 
-        from sparklio_desktop.core.ledger.engine import postgres_url
+        from sparklio_desktop.core.ledger.url_syntax import postgres_url
 
         parts = make_url(postgres_url(self._url))
         options: dict[str, Any] = {key: str(value) for key, value in parts.query.items()}  # sslmode=...

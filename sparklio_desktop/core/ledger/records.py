@@ -8,9 +8,6 @@ CHECK constraints are the second line.
 
 from __future__ import annotations
 
-import functools
-import getpass
-import os
 import re
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -18,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.ledger.members import HOST_LIMIT, member_name_problem
+from sparklio_desktop.core.ledger.members import HOST_LIMIT, current_user, member_name_problem
 from sparklio_desktop.core.ledger.money import to_picodollars, utcnow
 
 # ``in_flight``: written when the attempt starts, finished in place by one UPDATE.
@@ -38,16 +35,6 @@ _RUN_ID_RE = re.compile(rf"[\x21-\x7e]{{1,{RUN_ID_LIMIT}}}")
 
 class LedgerError(SparklioError):
     """A ledger operation the user asked for cannot be done (e.g. rating an unanswered request)."""
-
-
-@functools.lru_cache(maxsize=1)
-def current_user() -> str:
-    """The OS user name, the default owner of a ledger row (looked up once: a passwd
-    look-up on every attempt row sat on the first-token path)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers) and no USER variable
-        return os.environ.get("USERNAME") or "unknown"
 
 
 def is_run_id(value: object) -> bool:

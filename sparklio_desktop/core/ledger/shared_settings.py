@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sparklio_desktop.core.ledger.file_store import LedgerFileStore
@@ -48,7 +48,11 @@ def read_from(store: LedgerFileStore, keys: Iterable[str] | None = None) -> dict
 def write_value(conn: Connection, key: str, value: str, member: str | None, now: datetime | None = None) -> None:
     """Set ``key`` to ``value`` for the whole team (insert or replace), naming who set it."""
     row = {"key": key, "value": value, "updated_utc": utc_iso(now or utcnow()), "updated_by": member}
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert: Any = sqlite_insert
+    if conn.dialect.name == "postgresql":  # imported here: a file's ledger never loads the dialect
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        insert = pg_insert
     statement = insert(shared_settings).values(**row)
     conn.execute(
         statement.on_conflict_do_update(

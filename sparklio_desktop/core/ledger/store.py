@@ -39,7 +39,7 @@ from sparklio_desktop.core.ledger import reports, reservations
 from sparklio_desktop.core.ledger.column_types import IntBoolean, Money, UtcDateTime
 from sparklio_desktop.core.ledger.direct import DirectConnection
 from sparklio_desktop.core.ledger.file_store import LABEL, LedgerFileStore
-from sparklio_desktop.core.ledger.members import resolve_member, this_host
+from sparklio_desktop.core.ledger.members import current_user, resolve_member, this_host
 from sparklio_desktop.core.ledger.money import plain_decimal, to_picodollars, utc_iso, utcnow
 from sparklio_desktop.core.ledger.owners import ProcessOwner, this_process
 from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection, PgDirectSession
@@ -54,7 +54,6 @@ from sparklio_desktop.core.ledger.records import (
     RequestSummary,
     SpendSummary,
     check_rating,
-    current_user,
 )
 from sparklio_desktop.core.ledger.schema import decisions, llm_usage
 from sparklio_desktop.core.ledger.sqlite_file import DatabaseFileError

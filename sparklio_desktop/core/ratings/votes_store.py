@@ -34,7 +34,8 @@ from sqlalchemy import select
 
 from sparklio_desktop.core.ledger import LedgerError, utcnow
 from sparklio_desktop.core.ledger.file_store import LedgerFileStore
-from sparklio_desktop.core.ledger.records import ANSWER_OUTCOMES, current_user
+from sparklio_desktop.core.ledger.members import current_user
+from sparklio_desktop.core.ledger.records import ANSWER_OUTCOMES
 from sparklio_desktop.core.ledger.schema import comparisons, llm_usage, votes
 from sparklio_desktop.core.ratings import StarRating, Vote, VoteKind, select_records
 

@@ -40,8 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sparklio_desktop.core.cache_url import check_cache_url
 from sparklio_desktop.core.errors import ConfigError, ConfigErrors, UnknownNameError
-from sparklio_desktop.core.ledger.location import check_database_url
 from sparklio_desktop.core.ledger.members import member_name_problem
+from sparklio_desktop.core.ledger.url_syntax import check_database_url
 from sparklio_desktop.core.provider_table import base_url_from_env
 from sparklio_desktop.core.redact import redact
 from sparklio_desktop.core.routing.ollama_hosts import host_problem
