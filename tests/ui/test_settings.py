@@ -219,3 +219,9 @@ def test_the_team_cache_url_is_set_here_but_never_with_its_password(qtbot, qloop
     assert "hunter2-secret" not in settings_path().read_text()
     run(qloop, ctx.settings.set_value("team.member", "ada"))
     assert view.errors["team.member"].isHidden() and ctx.workspace.settings.team.member == "ada"
+    run(qloop, ctx.settings.set_value("storage.database_url", "postgresql+psycopg://ada:pg-secret-9@db.lan/team"))
+    error = view.errors["storage.database_url"]
+    assert not error.isHidden() and "SPARKLIO_DATABASE_URL" in error.text() and "pg-secret-9" not in error.text()
+    run(qloop, ctx.settings.set_value("storage.database_url", "postgresql+psycopg://ada@db.lan/team"))
+    assert error.isHidden() and ctx.workspace.settings.storage.database_url == "postgresql+psycopg://ada@db.lan/team"
+    assert "pg-secret-9" not in settings_path().read_text()

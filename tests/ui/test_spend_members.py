@@ -48,6 +48,7 @@ def test_the_panel_shows_the_team_and_me(qtbot, qloop, make_ctx):
     assert sum(amount for _, amount in f.by_member) == f.spent_usd
     assert view.team_label.text() == "Team $1.54 · Me (ada) $0.04 of a $0.05 monthly limit"
     assert not view.member_table.isHidden() and view.member_table.rowCount() == 3
+    assert not view.scope.isHidden() and not view.team_label.isHidden()
     assert view.member_table.item(0, 0).text() == "bob" and view.member_table.item(0, 1).text() == usd_text(
         Decimal("1.50")
     )
@@ -63,3 +64,20 @@ def test_the_panel_shows_the_team_and_me(qtbot, qloop, make_ctx):
     assert view.scope.currentText() == "Me (ada)"
     assert "of your $0.05 monthly limit" in view.banner.text() and not view.banner.isHidden()
     assert view.team_label.text().startswith("Team $1.54")  # both figures, whichever is shown
+
+
+def test_a_creator_on_their_own_sees_no_team_choice(qtbot, qloop, make_ctx):
+    ctx = make_ctx()
+    now = datetime.now(UTC)
+    ctx.ledger.record_attempt(
+        AttemptRecord(
+            request_id="solo", attempt=1, ts_utc=now, task_type="chat", model_id="openai/gpt-4",
+            provider="openai", outcome="ok", cost_usd=Decimal("0.02"),
+        )
+    )  # fmt: skip
+    view = SpendView(ctx.spend)
+    qtbot.addWidget(view)
+    run(qloop, ctx.spend.load(f"{now.year:04d}-{now.month:02d}"))
+    assert ctx.spend.figures is not None and len(ctx.spend.figures.by_member) == 1
+    assert view.scope.isHidden() and view.scope_label.isHidden() and view.team_label.isHidden()
+    assert view.member_table.isHidden()

@@ -83,6 +83,7 @@ EDITABLE_SETTINGS: dict[str, str] = {
     # Team settings: read when the services start (core/services.py), so they apply on the next start.
     "cache.url": "Shared cache, Redis URL (next start)",
     "team.member": "Team member (next start)",
+    "storage.database_url": "Team database, PostgreSQL URL (next start)",
     "ui.theme": "Theme",
     "policy.path": "Policy file",
 }

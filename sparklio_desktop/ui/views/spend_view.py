@@ -92,7 +92,8 @@ class SpendView(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Month"))
         top.addWidget(self.month)
-        top.addWidget(QLabel("Show"))
+        self.scope_label = QLabel("Show")
+        top.addWidget(self.scope_label)
         top.addWidget(self.scope)
         top.addWidget(self.team_label)
         top.addStretch(1)
@@ -230,7 +231,12 @@ class SpendView(QWidget):
             self.scope.setCurrentIndex(max(0, self.scope.findData(f.scope)))
         self.team_label.setText(f.team_and_me_text)
         self._fill(self.member_table, f.by_member, str, f.team_spent_usd)
-        self.member_table.setVisible(len(f.by_member) > 1)
+        team = len(f.by_member) > 1
+        self.member_table.setVisible(team)
+        # A creator on their own has no team to tell apart from themselves: the choice and
+        # the two totals appear once a second member has spent (or while "Me" is chosen).
+        for widget in (self.scope_label, self.scope, self.team_label):
+            widget.setVisible(team or f.scope == "me")
         self.gauge.setValue(min(GAUGE_STEPS, int(f.percent * GAUGE_STEPS / 100)))
         self.gauge.setFormat(f"{f.spent_of_budget} ({f.percent:.1f}%)")
         self._set_level(f.level)
