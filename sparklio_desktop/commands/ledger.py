@@ -60,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _export(args) if args.ledger_command == "export" else _import(args)
-    except (TransferError, _UsageError) as exc:
+    except _UsageError as exc:  # named like argparse's own usage errors: the command, then what is missing
+        print(f"sparklio ledger {args.ledger_command}: error: {safe_text(str(exc))}", file=sys.stderr)
+        return 2
+    except TransferError as exc:
         print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
 
