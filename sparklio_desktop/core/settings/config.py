@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -194,6 +194,17 @@ class DefaultsSettings(_Section):
     quality: Literal["draft", "standard", "production"] | None = None
 
 
+def _checked_server_url(value: str | None, what: str, check: Callable[..., str | None]) -> str | None:
+    """A team server's URL setting (the cache's Redis, the ledger's PostgreSQL), checked here
+    only: pydantic's own errors would quote the value, and a password must not be in it."""
+    if value is not None:
+        problem = "is too long (over 2048 characters)" if len(value) > 2048 else None
+        problem = problem or check(value, allow_password=False)
+        if problem is not None:
+            raise ValueError(f"the {what} URL {problem}")
+    return value
+
+
 class CacheSettings(_Section):
     enabled: bool = True
     ttl_static_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
@@ -206,12 +217,7 @@ class CacheSettings(_Section):
     @field_validator("url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None:  # checked here only: pydantic's own errors would quote the value
-            problem = "is too long (over 2048 characters)" if len(value) > 2048 else None
-            problem = problem or check_cache_url(value, allow_password=False)
-            if problem is not None:
-                raise ValueError(f"the cache URL {problem}")
-        return value
+        return _checked_server_url(value, "cache", check_cache_url)
 
 
 class StorageSettings(_Section):
@@ -223,12 +229,7 @@ class StorageSettings(_Section):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        if value is not None:  # checked here only: pydantic's own errors would quote the value
-            problem = "is too long (over 2048 characters)" if len(value) > 2048 else None
-            problem = problem or check_database_url(value, allow_password=False)
-            if problem is not None:
-                raise ValueError(f"the database URL {problem}")
-        return value
+        return _checked_server_url(value, "database", check_database_url)
 
 
 class PolicySettings(_Section):
