@@ -1,8 +1,8 @@
 """``sparklio config get|set KEY [VALUE]``: settings (never secrets).
 
 In team mode the budget's keys (``budget.monthly_usd``, ``budget.alert_threshold``,
-``budget.at_cap``) are the team's: set and read in the shared database
-(core/team_budget.py), not in this install's settings.json."""
+``budget.at_cap``) and the members' limits (``team.member_limits``) are the team's: set and
+read in the shared database (core/team_budget.py), not in this install's settings.json."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.settings.config import format_value, get_setting, set_setting, setting_keys  # pydantic
 
     if args.config_command in ("get", "set"):
-        from sparklio_desktop.core.team_budget import TEAM_BUDGET_KEYS, team_database_url
+        from sparklio_desktop.core.team_budget import TEAM_SETTING_KEYS, team_database_url
 
-        if args.key in TEAM_BUDGET_KEYS:
+        if args.key in TEAM_SETTING_KEYS:
             url = team_database_url()
             if url is not None:  # team mode: the budget is the team's, in the shared database
                 return _run_team(args, url)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_team(args: argparse.Namespace, url: str) -> int:
-    """``config get|set`` of a team budget key in team mode (core/team_budget.py)."""
+    """``config get|set`` of a team key (the budget's terms, the members' limits) in team mode (core/team_budget.py)."""
     from sparklio_desktop.core.ledger.members import resolve_member
     from sparklio_desktop.core.settings.config import format_value, get_setting, load_settings_lenient
     from sparklio_desktop.core.team_budget import get_team_setting, set_team_setting

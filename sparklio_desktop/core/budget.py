@@ -218,8 +218,18 @@ class BudgetGuard:
         self._own_terms = checked_terms(monthly_usd, at_cap, alert_threshold)
         self._shared_terms = shared_terms
         self.store = store
-        self.member_limit_usd = None if member_limit_usd is None else Decimal(member_limit_usd)
+        self._own_member_limit = None if member_limit_usd is None else Decimal(member_limit_usd)
         self._clock = clock
+
+    @property
+    def member_limit_usd(self) -> Decimal | None:
+        """The store's member's own monthly limit in force: in team mode the team's
+        ``team.member_limits`` once the team has set them (core/team_budget.py), else this
+        install's. None: no limit of their own."""
+        limit = getattr(self._shared_terms, "member_limit", None)
+        if limit is None:
+            return self._own_member_limit
+        return cast("Decimal | None", limit(self._own_member_limit, self.member))
 
     def terms_last_read(self) -> BudgetTerms:
         """The terms in force as last read: no query (a view on the UI thread asks this)."""
@@ -313,6 +323,7 @@ class BudgetGuard:
             for record in [] if start is None else [start] if isinstance(start, AttemptRecord) else start:
                 self.store.start_attempt(record)
             return Reservation(None, request_id, month, Decimal(0))
+        member_limit_usd = self.member_limit_usd  # read once: the team may change it meanwhile
         outcome = self.store.try_reserve(
             request_id=request_id,
             month=month,
@@ -321,17 +332,17 @@ class BudgetGuard:
             now=now,
             start=start,
             owner=owner,
-            member_limit_usd=self.member_limit_usd,
+            member_limit_usd=member_limit_usd,
         )
         if outcome.refused_by == "member":
-            assert self.member_limit_usd is not None  # only a member limit refuses as "member"
+            assert member_limit_usd is not None  # only a member limit refuses as "member"
             spent = outcome.member_spent_usd or Decimal(0)
             reserved = outcome.member_reserved_usd or Decimal(0)
-            left = max(Decimal(0), self.member_limit_usd - spent - reserved)
+            left = max(Decimal(0), member_limit_usd - spent - reserved)
             raise MemberLimitExceeded(
-                self._member_refusal(month, worst_case_usd, left, spent, reserved),
+                self._member_refusal(month, worst_case_usd, left, member_limit_usd, spent, reserved),
                 member=self.member,
-                limit_usd=self.member_limit_usd,
+                limit_usd=member_limit_usd,
                 month=month,
                 requested_usd=worst_case_usd,
                 left_usd=left,
@@ -363,13 +374,12 @@ class BudgetGuard:
             return False
         return self.store.record_alert(month, THRESHOLD_ALERT, now)
 
-    def _member_refusal(self, month: str, wanted: Decimal, left: Decimal, spent: Decimal, reserved: Decimal) -> str:
+    def _member_refusal(
+        self, month: str, wanted: Decimal, left: Decimal, limit: Decimal, spent: Decimal, reserved: Decimal
+    ) -> str:
         """As :meth:`_refusal`, naming the member's own limit (``team.member_limits``)."""
-        assert self.member_limit_usd is not None
         resets = month_bounds(month)[1].date().isoformat()
-        wanted_t, left_t, limit_t, spent_t, reserved_t = format_usd_distinct(
-            wanted, left, self.member_limit_usd, spent, reserved
-        )
+        wanted_t, left_t, limit_t, spent_t, reserved_t = format_usd_distinct(wanted, left, limit, spent, reserved)
         who = self.member
         held = f", {reserved_t} held by requests in progress" if reserved else ""
         raise_it = "until the limit is raised (team.member_limits)"

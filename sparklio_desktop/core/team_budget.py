@@ -12,6 +12,12 @@ from :class:`SharedBudgetTerms`, which re-reads the table at most every
 :data:`REFRESH_S` seconds (a reservation must not pay a query for terms that change a few
 times a year; a change reaches every install within seconds). A key the team has not set
 falls back to the install's own setting. Outside team mode nothing here is used.
+
+The members' own monthly limits (``team.member_limits``) are the team's too: a limit a
+member could raise in their own settings.json would be no limit. ``config set
+team.member_limits "ada=10, bob=2.5"`` in team mode stores the whole mapping (as a JSON
+object of exact amounts) in ``shared_settings``; once the team has set it, each install's
+own ``team.member_limits`` is ignored, and ``none`` hands the limits back to each install.
 """
 
 from __future__ import annotations
@@ -30,11 +36,15 @@ if TYPE_CHECKING:
     from sparklio_desktop.core.settings.config import Settings
 
 __all__ = [
-    "REFRESH_S", "TEAM_BUDGET_KEYS", "TEAM_WHERE", "SharedBudgetTerms", "get_team_setting", "merged_terms",
-    "set_team_setting", "shared_terms_for", "team_database_url", "terms_in_force",
+    "MEMBER_LIMITS_KEY", "REFRESH_S", "TEAM_BUDGET_KEYS", "TEAM_SETTING_KEYS", "TEAM_WHERE", "SharedBudgetTerms",
+    "get_team_setting", "merged_terms", "set_team_setting", "shared_member_limits", "shared_terms_for",
+    "team_database_url", "terms_in_force",
 ]  # fmt: skip
 
 TEAM_BUDGET_KEYS = ("budget.alert_threshold", "budget.at_cap", "budget.monthly_usd")
+MEMBER_LIMITS_KEY = "team.member_limits"
+# Every key ``config set`` writes to the team database in team mode.
+TEAM_SETTING_KEYS = (*TEAM_BUDGET_KEYS, MEMBER_LIMITS_KEY)
 REFRESH_S = 5.0
 TEAM_WHERE = "the team database"  # how errors about a shared value name where it lives
 _CLEAR = ("none", "null")
@@ -51,14 +61,27 @@ def _validated(key: str, text: str, where: str = TEAM_WHERE) -> Any:
     """``text`` as the settings file's own model reads ``key`` (one-line ConfigError if not)."""
     from pydantic import ValidationError
 
-    from sparklio_desktop.core.settings.config import BudgetSettings
+    from sparklio_desktop.core.settings.config import BudgetSettings, TeamSettings, parse_setting_text
 
-    leaf = key.split(".", 1)[1]
+    section, leaf = key.split(".", 1)
+    model = TeamSettings if section == "team" else BudgetSettings
+    value: Any = text.strip()
+    if key == MEMBER_LIMITS_KEY:  # "ada=10, bob=2.5" or a JSON object, as settings.json's field takes
+        value = parse_setting_text(key, text, where)
     try:
-        return getattr(BudgetSettings.model_validate({leaf: text.strip()}), leaf)
+        return getattr(model.model_validate({leaf: value}), leaf)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(where, None, key, str(first.get("msg", "invalid value"))) from None
+
+
+def shared_member_limits(values: Mapping[str, str]) -> Mapping[str, Decimal] | None:
+    """The team's ``team.member_limits`` among the shared ``values`` (None: the team has not
+    set them, so each install's own setting applies)."""
+    if MEMBER_LIMITS_KEY not in values:
+        return None
+    limits: Mapping[str, Decimal] = _validated(MEMBER_LIMITS_KEY, values[MEMBER_LIMITS_KEY])
+    return limits
 
 
 def merged_terms(own: BudgetTerms, values: Mapping[str, str]) -> BudgetTerms:
@@ -94,6 +117,7 @@ class SharedBudgetTerms:
         self._values: Mapping[str, str] = {}
         self._read_at: float | None = None
         self._merged: tuple[BudgetTerms, Mapping[str, str], BudgetTerms] | None = None
+        self._limits: Mapping[str, Decimal] | None = None
 
     def last_read(self, own: BudgetTerms) -> BudgetTerms:
         """The terms as last read, without reading (for a view on the UI thread); ``own``
@@ -106,12 +130,31 @@ class SharedBudgetTerms:
         with self._lock:
             self._read_at = None
 
+    def _values_now(self) -> Mapping[str, str]:
+        """The team's values, read again when the interval has passed; under ``_lock``."""
+        now = self._monotonic()
+        if self._read_at is None or now - self._read_at >= self._refresh_s:
+            self._values = dict(self._read())
+            self._read_at = now
+            self._limits = None
+        return self._values
+
+    def member_limit(self, own: Decimal | None, member: str) -> Decimal | None:
+        """``member``'s monthly limit in force: the team's ``team.member_limits`` once the team
+        has set them (a member it does not list has none), else ``own`` (this install's)."""
+        from sparklio_desktop.core.budget import member_limit
+
+        with self._lock:
+            values = self._values_now()
+            if MEMBER_LIMITS_KEY not in values:
+                return own
+            if self._limits is None:
+                self._limits = shared_member_limits(values) or {}
+            return member_limit(self._limits, member)
+
     def __call__(self, own: BudgetTerms) -> BudgetTerms:
         with self._lock:
-            now = self._monotonic()
-            if self._read_at is None or now - self._read_at >= self._refresh_s:
-                self._values = dict(self._read())
-                self._read_at = now
+            self._values_now()
             if self._merged is None or self._merged[0] != own or self._merged[1] != self._values:
                 self._merged = (own, self._values, merged_terms(own, self._values))
             return self._merged[2]
@@ -123,7 +166,7 @@ def shared_terms_for(settings: Settings, store: LedgerFileStore) -> SharedBudget
         return None
     from sparklio_desktop.core.ledger.shared_settings import read_from
 
-    return SharedBudgetTerms(lambda: read_from(store, TEAM_BUDGET_KEYS))
+    return SharedBudgetTerms(lambda: read_from(store, TEAM_SETTING_KEYS))
 
 
 def terms_in_force(settings: Settings, own: BudgetTerms) -> BudgetTerms:
@@ -145,8 +188,8 @@ def set_team_setting(url: str, key: str, text: str, member: str | None) -> str |
     from sparklio_desktop.core.ledger.shared_settings import SharedSettingsStore
     from sparklio_desktop.core.settings.config import format_value
 
-    if key not in TEAM_BUDGET_KEYS:
-        raise UnknownNameError("team setting", key, TEAM_BUDGET_KEYS)
+    if key not in TEAM_SETTING_KEYS:
+        raise UnknownNameError("team setting", key, TEAM_SETTING_KEYS)
     with SharedSettingsStore.open(url) as store:
         if text.strip().lower() in _CLEAR:
             store.remove(key)

@@ -185,3 +185,55 @@ def test_the_dispatchers_route_planner_routes_on_the_teams_budget(
         assert (live.budget_usd, live.at_cap) == (Decimal(50), "local_only")
     finally:
         services.close()
+
+
+def test_the_members_limits_are_the_teams_and_an_install_cannot_raise_its_own(
+    tmp_path: Path, team_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``config set team.member_limits`` on install A writes the team database; install B
+    (this process, member ada) enforces it, whatever B's own settings.json says, and within
+    the refresh interval of a change; ``none`` hands the limits back to each install."""
+    from sparklio_desktop.core.budget import MemberLimitExceeded
+
+    a = _install(tmp_path, "a", team_db)
+    done = sparklio(a, "config", "set", "team.member_limits", "ada=1.5, bob=20")
+    assert done.returncode == 0, done.stderr
+    assert "set for the whole team" in done.stdout
+    assert not (tmp_path / "a" / "settings.json").exists()
+    with SharedSettingsStore.open(team_db) as store:
+        assert json.loads(store.values()["team.member_limits"]) == {"ada": "1.5", "bob": "20"}
+    # B's own file would give ada 100: the team's limit wins.
+    (tmp_path / "sparklio-home" / "settings.json").write_text(json.dumps({"team": {"member_limits": {"ada": "100"}}}))
+    monkeypatch.setenv("SPARKLIO_DATABASE_URL", str(team_db))
+    workspace = Workspace()
+    assert workspace.settings.team.member_limits == {"ada": Decimal("100")}
+    with LedgerStore.open(team_db, member="ada") as ledger:
+        guard = budget_guard(workspace, ledger)
+        assert guard.member_limit_usd == Decimal("1.5")
+        held = guard.reserve("r1", Decimal("1"))
+        with pytest.raises(MemberLimitExceeded) as caught:
+            guard.reserve("r2", Decimal("1"))  # $1 held + $1 > ada's $1.5
+        assert caught.value.limit_usd == Decimal("1.5") and "ada" in str(caught.value)
+        # A member the team does not list has no limit of their own, even one B's file gives.
+        assert sparklio(a, "config", "set", "team.member_limits", "bob=20").returncode == 0
+        shared = guard._shared_terms
+        assert isinstance(shared, SharedBudgetTerms)
+        shared._read_at = None  # as if REFRESH_S had passed
+        assert guard.member_limit_usd is None
+        guard.settle(guard.reserve("r3", Decimal("1")))  # now fits: ada has no limit of her own
+        guard.settle(held)
+        removed = sparklio(a, "config", "set", "team.member_limits", "none")
+        assert removed.returncode == 0 and "removed" in removed.stdout
+        shared._read_at = None
+        assert guard.member_limit_usd == Decimal("100")  # back to this install's own
+
+
+def test_a_bad_team_member_limit_is_one_line_and_nothing_is_stored(tmp_path: Path, team_db: Path) -> None:
+    a = _install(tmp_path, "a", team_db)
+    for bad, says in (("ada=-1", "team.member_limits"), ("ada", "NAME=VALUE"), ("{not json", "JSON")):
+        done = sparklio(a, "config", "set", "team.member_limits", bad)
+        assert done.returncode != 0 and says in done.stderr, (bad, done.stderr)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert sparklio(a, "config", "get", "team.member_limits").stdout.strip() == "{}"
+    with SharedSettingsStore.open(team_db) as store:
+        assert store.values() == {}

@@ -53,7 +53,7 @@ __all__ = [
     "CloudProviderSettings", "DefaultsSettings", "GpuSettings", "LocalSettings", "OllamaSettings", "PolicySettings",
     "ProvidersSettings", "Settings",
     "TeamSettings", "UiSettings", "UserSettings", "effective_base_url", "format_value", "get_setting", "load_settings",
-    "load_settings_lenient", "save_settings", "set_setting", "setting_keys", "settings_path",
+    "load_settings_lenient", "parse_setting_text", "save_settings", "set_setting", "setting_keys", "settings_path",
 ]  # fmt: skip
 
 SETTINGS_FILENAME = paths.SETTINGS_FILENAME
@@ -482,7 +482,14 @@ def format_value(value: Any) -> str:
 # -- writing -------------------------------------------------------------------------
 
 
-def _parse(key: str, text: str | None, path: Path) -> Any:
+def parse_setting_text(key: str, text: str, where: str) -> Any:
+    """``text`` as ``config set`` reads it for ``key`` (NAME=VALUE pairs or JSON for a mapping,
+    comma-separated items or JSON for a list), before the field's own validation; errors
+    name ``where`` (the team database, for a team setting: core/team_budget.py)."""
+    return _parse(key, text, where)
+
+
+def _parse(key: str, text: str | None, path: Path | str) -> Any:
     """The CLI's string turned into what the field expects; ``_CLEAR`` removes the key."""
     if text is None or text.strip().lower() in _CLEAR_WORDS:
         return _CLEAR
