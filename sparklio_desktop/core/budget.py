@@ -231,6 +231,21 @@ class BudgetGuard:
             return self._own_member_limit
         return cast("Decimal | None", limit(self._own_member_limit, self.member))
 
+    @member_limit_usd.setter
+    def member_limit_usd(self, value: Decimal | None) -> None:
+        """This install's own limit for its member (the settings view-model applies a saved
+        settings.json this way; the team's limits still win in team mode)."""
+        if value is not None and to_picodollars(value) < 0:
+            raise ValueError("a member's monthly limit cannot be negative")
+        self._own_member_limit = None if value is None else Decimal(value)
+
+    def member_limits_last_read(self, own: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
+        """Every member's limit in force as last read, without a query (a view on the UI
+        thread asks this): the team's once the team has set them, else ``own``."""
+        last_read = getattr(self._shared_terms, "limits_last_read", None)
+        team = None if last_read is None else last_read()
+        return own if team is None else cast("Mapping[str, Decimal]", team)
+
     def terms_last_read(self) -> BudgetTerms:
         """The terms in force as last read: no query (a view on the UI thread asks this)."""
         last_read = getattr(self._shared_terms, "last_read", None)

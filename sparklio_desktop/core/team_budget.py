@@ -139,6 +139,15 @@ class SharedBudgetTerms:
             self._limits = None
         return self._values
 
+    def limits_last_read(self) -> Mapping[str, Decimal] | None:
+        """The team's ``team.member_limits`` as last read, without reading (None: not set)."""
+        with self._lock:
+            if MEMBER_LIMITS_KEY not in self._values:
+                return None
+            if self._limits is None:
+                self._limits = shared_member_limits(self._values) or {}
+            return self._limits
+
     def member_limit(self, own: Decimal | None, member: str) -> Decimal | None:
         """``member``'s monthly limit in force: the team's ``team.member_limits`` once the team
         has set them (a member it does not list has none), else ``own`` (this install's)."""

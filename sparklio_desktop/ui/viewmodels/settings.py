@@ -32,7 +32,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
-from sparklio_desktop.core.budget import BudgetGuard
+from sparklio_desktop.core.budget import BudgetGuard, member_limit
 from sparklio_desktop.core.errors import KeyringUnavailable, SparklioError
 from sparklio_desktop.core.providers.base import Endpoint
 from sparklio_desktop.core.providers.registry import create_client
@@ -46,7 +46,13 @@ from sparklio_desktop.core.settings.config import (
     set_setting,
 )
 from sparklio_desktop.core.settings.secrets import KeyInfo, KeyStore, keyring_help
-from sparklio_desktop.core.team_budget import TEAM_BUDGET_KEYS, set_team_setting, team_database_url
+from sparklio_desktop.core.team_budget import (
+    MEMBER_LIMITS_KEY,
+    TEAM_BUDGET_KEYS,
+    TEAM_SETTING_KEYS,
+    set_team_setting,
+    team_database_url,
+)
 from sparklio_desktop.core.workspace import Workspace
 from sparklio_desktop.ui.viewmodels._base import SerialExecutor, ViewModel
 from sparklio_desktop.ui.viewmodels.ledger_events import LedgerEvents
@@ -83,6 +89,7 @@ EDITABLE_SETTINGS: dict[str, str] = {
     # Team settings: read when the services start (core/services.py), so they apply on the next start.
     "cache.url": "Shared cache, Redis URL (next start)",
     "team.member": "Team member (next start)",
+    "team.member_limits": "Members' monthly limits (USD)",
     "storage.database_url": "Team database, PostgreSQL URL (next start)",
     "ui.theme": "Theme",
     "policy.path": "Policy file",
@@ -178,8 +185,12 @@ class SettingsViewModel(ViewModel):
             value = get_setting(key, settings)
             if team is not None and key in TEAM_BUDGET_KEYS:
                 value = getattr(team, key.split(".", 1)[1])
+            elif key == MEMBER_LIMITS_KEY:  # the team's mapping in team mode, as last read
+                value = self._budget.member_limits_last_read(settings.team.member_limits)
             if value is None:
                 found[key] = ""
+            elif isinstance(value, dict):  # the members' limits: "ada=10, bob=2.5", as `config set` takes them
+                found[key] = ", ".join(f"{name}={format_value(usd)}" for name, usd in sorted(value.items()))
             elif isinstance(value, list):  # the LAN Ollama hosts: comma-separated, as `config set` takes them
                 found[key] = ", ".join(map(str, value))
             else:
@@ -303,8 +314,8 @@ class SettingsViewModel(ViewModel):
         value = text.strip() or None
         if (value or "") == self.values().get(key):
             return  # unchanged: editingFinished fires on every focus change
-        url = team_database_url(self._workspace.settings) if key in TEAM_BUDGET_KEYS else None
-        if url is not None:  # team mode: the budget is the team's, in the shared database
+        url = team_database_url(self._workspace.settings) if key in TEAM_SETTING_KEYS else None
+        if url is not None:  # team mode: the budget and the members' limits are the team's
             await self._set_for_team(url, key, value)
             return
         try:
@@ -329,7 +340,8 @@ class SettingsViewModel(ViewModel):
         self._events.changed(LedgerChange("settings"))
 
     async def _set_for_team(self, url: str, key: str, value: str | None) -> None:
-        """Store a budget key for the whole team (core/team_budget.py); the guard re-reads it."""
+        """Store a team key (the budget's terms, the members' limits) for the whole team
+        (core/team_budget.py); the guard re-reads it."""
         try:
             await self._executor.call(set_team_setting, url, key, value or "none", self._budget.member)
             await self._executor.call(self._budget.refresh_terms)
@@ -349,6 +361,7 @@ class SettingsViewModel(ViewModel):
         self._budget.at_cap = settings.budget.at_cap
         threshold = settings.budget.alert_threshold or self._workspace.policy.budget.alert_threshold
         self._budget.alert_threshold = Decimal(str(threshold))
+        self._budget.member_limit_usd = member_limit(settings.team.member_limits, self._budget.member)
         self._live.invalidate()
 
     # -- the policy ----------------------------------------------------------------------
