@@ -360,7 +360,9 @@ def test_a_process_killed_while_it_reserves_leaves_both_or_neither(pg_database_u
         [sys.executable, "-c", KILLED, pg_database_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env=env,
     )  # fmt: skip
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sparklio' AND wait_event_type = 'Lock'"
+    # This database's ledger connections only (other tests may use the same server meanwhile).
+    ours = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sparklio'"
+    waiting = f"{ours} AND wait_event_type = 'Lock'"
     try:
         assert child.stdout is not None and child.stdin is not None
         assert child.stdout.readline().strip() == "ready"
@@ -378,9 +380,7 @@ def test_a_process_killed_while_it_reserves_leaves_both_or_neither(pg_database_u
         # the lock is released: the killed client's statement finishes or is rolled back
         with psycopg.connect(dsn, autocommit=True) as watch:
             deadline = time.monotonic() + 30
-            while watch.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sparklio'"
-            ).fetchone() != (0,):
+            while watch.execute(ours).fetchone() != (0,):
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
     finally:
