@@ -310,6 +310,7 @@ def reserve_on_server(
     row = conn.execute(sql, params).fetchone()
     assert row is not None  # the sums always give one row
     spent, reserved, own_spent, own_reserved, made = (int(v) if v is not None else None for v in row[:5])
+    assert not starts or row[5] == (len(starts) if made is not None else 0)  # the attempts went with it
     assert spent is not None and reserved is not None and own_spent is not None and own_reserved is not None
     outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
     mine_spent = mine_reserved = None
