@@ -6,15 +6,20 @@ per request is exported to a file, imported into a fresh ledger (the rollup trig
 every row), imported again (everything skipped), and read directly from the SQLite file into
 another fresh ledger. Each import's spend per month and member is checked against the
 source's, exactly. SQLite on both sides by default; ``--into URL`` imports into an empty team
-database instead (PostgreSQL: the same code).
+database instead (PostgreSQL: the same code). The first import is the real command in a child
+process (``sparklio ledger import FILE``), whose peak RSS is the import's own memory: the rows
+stream through it in chunks, so it stays flat however long the file is.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +34,7 @@ from sparklio_desktop.core.ledger.schema import usage_monthly as um
 from sparklio_desktop.core.ledger.transfer import export_ledger, import_into, read_export, read_sqlite_ledger
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
 MEMBERS = ["ana", "bo", "cy"]
 MODELS = [("openai/gpt-4o-mini", "openai"), ("anthropic/claude-haiku", "anthropic"), ("ollama/llama3", "ollama")]
 
@@ -90,6 +96,26 @@ def store_monthly(store: LedgerStore) -> list[tuple]:
         return [(m, who, to_picodollars(cost), int(n)) for m, who, cost, n in conn.execute(query)]
 
 
+def cli_import(file: Path, home: Path) -> tuple[float, float]:
+    """``sparklio ledger import FILE`` in a child process of its own: (seconds, its peak RSS
+    in MB). The child's ``ru_maxrss`` is the import's own peak, not this script's."""
+    home.mkdir()
+    env = {**os.environ, "SPARKLIO_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env.pop("SPARKLIO_DATABASE_URL", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "sparklio_desktop", "ledger", "import", str(file), "--json"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak <= before:  # RUSAGE_CHILDREN is the largest child so far: a smaller one does not show
+        print("  (the child's peak was below an earlier child's; not measured)")
+    return elapsed, peak / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="attempts in the source ledger")
@@ -105,22 +131,27 @@ def main() -> None:
         with LedgerStore.open(source) as store:
             done = timed("export to a file", lambda: export_ledger(store, file))
         print(f"  {done.rows}, {file.stat().st_size / 1e6:.1f} MB")
-        loaded = timed("read and check the file", lambda: read_export(file))
+        seconds, peak = cli_import(file, root / "cli-home")
+        print(f"{'sparklio ledger import FILE (a child process)':<44} {seconds:7.2f} s, peak RSS {peak:.0f} MB")
+        assert monthly(root / "cli-home" / "ledger.sqlite3") == monthly(source), "spend differs"
         with LedgerStore.open(args.into or root / "team.sqlite3") as team:
-            summary = timed("import into a fresh ledger (one transaction)", lambda: import_into(team, loaded))
+            summary = timed(
+                "import the file into a fresh ledger (streamed)", lambda: import_into(team, read_export(file))
+            )
             assert summary.imported["llm_usage"] == args.rows
-            again = timed("import again (all skipped)", lambda: import_into(team, loaded))
+            again = timed("import again (all skipped)", lambda: import_into(team, read_export(file)))
             assert sum(again.imported.values()) == 0
             assert store_monthly(team) == monthly(source), "spend differs"
         if args.into:
             return
-        loaded.rows.clear()  # free it before the next read
-        direct = timed("read the SQLite ledger directly", lambda: read_sqlite_ledger(source))
         with LedgerStore.open(root / "team2.sqlite3") as team2:
-            timed("import it into another fresh ledger", lambda: import_into(team2, direct))
+            timed(
+                "read the SQLite ledger directly into another", lambda: import_into(team2, read_sqlite_ledger(source))
+            )
         assert monthly(root / "team2.sqlite3") == monthly(source), "spend differs"
         print("spend per month and member: identical to the source (exact)")
-    print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"this script's peak memory (max RSS, the source it built in memory included): {mine:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.server_process import free_port, start_and_wait
 
 USER = "sparklio"
 PASSWORD = "pg-test-secret"  # a test server's; the tests check it never shows in a message
@@ -41,12 +41,6 @@ def bin_dir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -104,19 +98,10 @@ class PostgresServer:
         server = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1"]
         server += ["-k", str(self._folder), "-c", "max_connections=200"]
         server += [part for setting in self._settings for part in ("-c", setting)]
-        self._process = subprocess.Popen(
-            [*self._as, *server],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        self._process = start_and_wait(
+            [*self._as, *server], name="postgres", port=self.port, answers=self._answers, timeout_s=30, poll_s=0.05
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self._process.returncode} on port {self.port}")
-            if self._answers():
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"postgres did not answer on port {self.port}")
+        return self
 
     def _answers(self) -> bool:
         import psycopg

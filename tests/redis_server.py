@@ -13,20 +13,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.server_process import free_port, start_and_wait
+
 REDIS_SERVER = shutil.which("redis-server")
 MISSING = "redis-server is not installed (apt-get install redis-server; .ci/run installs it)"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _command(sock: socket.socket, *parts: str) -> bytes:
@@ -58,17 +53,21 @@ class RedisServer:
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         if self.password:
             args += ["--requirepass", self.password]
-        self._process = subprocess.Popen(args, cwd=self._folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._process.returncode} on port {self.port}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as sock:
-                reply = _command(sock, "PING")
-                if reply.startswith((b"+PONG", b"-NOAUTH")):
-                    return self
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        self._process = start_and_wait(
+            args,
+            name="redis-server",
+            port=self.port,
+            answers=self._answers,
+            timeout_s=10,
+            poll_s=0.02,
+            cwd=self._folder,
+        )
+        return self
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as sock:
+            return _command(sock, "PING").startswith((b"+PONG", b"-NOAUTH"))
+        return False
 
     def command(self, *parts: str) -> bytes:
         """One command, raw (authenticated first when there is a password)."""

@@ -355,3 +355,87 @@ def test_a_ledger_file_at_a_newer_alembic_revision_is_refused(tmp_path: Path) ->
     done = sparklio("ledger", "import", "--from-sqlite", str(newer))
     assert done.returncode == 2
     assert "newer Sparklio" in done.stderr and "0099" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- streaming: the rows go in by chunks, in one transaction ---------------------------------
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of two rows, so a small file is read and written in many of them."""
+    from sparklio_desktop.core.ledger import transfer
+
+    monkeypatch.setattr(transfer, "_BATCH", 2)
+
+
+def _import_here(ledger: Path, source: object) -> object:
+    from sparklio_desktop.core.ledger.transfer import import_into
+
+    with LedgerStore.open(ledger) as store:
+        return import_into(store, source)  # type: ignore[arg-type]
+
+
+def test_a_streamed_import_in_many_chunks_moves_every_row_and_the_exact_spend(
+    homes, tmp_path: Path, tiny_chunks: None
+) -> None:
+    from sparklio_desktop.core.ledger.transfer import read_export, read_sqlite_ledger
+
+    source, _ = homes
+    with LedgerStore.open(source / "ledger.sqlite3", member="ana") as store:  # more requests, more chunks
+        for i in range(7):
+            store.record_attempt(attempt(f"more-{i}", 1, NOV, "0.1", outcome="error"))
+            store.record_attempt(attempt(f"more-{i}", 2, NOV, "0.01", model_id="b/y", provider="anthropic"))
+    out = tmp_path / "ana.jsonl"
+    export(source, out)
+    for target, reader in ((tmp_path / "a.sqlite3", read_export), (tmp_path / "b.sqlite3", read_sqlite_ledger)):
+        done = _import_here(target, reader(out if reader is read_export else source / "ledger.sqlite3"))
+        assert done.imported == {"llm_usage": 19, "decisions": 1, "comparisons": 1, "votes": 1}  # type: ignore[attr-defined]
+        assert moved_rows(target) == moved_rows(source / "ledger.sqlite3")  # the rollups' fallbacks included
+        again = _import_here(target, reader(out if reader is read_export else source / "ledger.sqlite3"))
+        assert sum(again.imported.values()) == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([_row(request_id=f"r{n}") for n in range(2, 9)] + ['{"table": "llm_usage"'], ":10: not JSON"),
+        (
+            [_row(request_id=f"r{n}") for n in range(2, 9)] + [_row(request_id="r3")],
+            ":10: llm_usage r3/1 is there twice (also ",
+        ),
+        (
+            [_row(request_id="r9", attempt=2), *(_row(request_id=f"r{n}") for n in range(2, 6)), _row(request_id="r9")],
+            ":8: llm_usage r9/1 comes after attempt 2 of its request",
+        ),
+    ],
+)
+def test_a_bad_row_after_chunks_were_written_rolls_all_of_it_back(
+    lines: list[str], expected: str, tmp_path: Path, tiny_chunks: None
+) -> None:
+    from sparklio_desktop.core.ledger.transfer import TransferError, read_export
+
+    path = _file(tmp_path, {"rows": {"llm_usage": len(lines) + 1}}, lines)
+    ledger = tmp_path / "ledger.sqlite3"
+    with pytest.raises(TransferError, match="cut short|twice|not JSON|comes after") as caught:
+        _import_here(ledger, read_export(path))
+    assert str(caught.value).startswith(str(path)) and expected in str(caught.value)
+    assert count(ledger, "llm_usage") == 0 and count(ledger, "usage_monthly") == 0
+
+
+def test_a_file_cut_short_is_refused_after_its_rows_were_streamed(tmp_path: Path, tiny_chunks: None) -> None:
+    from sparklio_desktop.core.ledger.transfer import TransferError, read_export
+
+    path = _file(tmp_path, {"rows": {"llm_usage": 9}}, [_row(request_id=f"r{n}") for n in range(2, 7)])
+    ledger = tmp_path / "ledger.sqlite3"
+    with pytest.raises(TransferError, match="the header counts 9 llm_usage rows, the file has 6"):
+        _import_here(ledger, read_export(path))
+    assert count(ledger, "llm_usage") == 0
+
+
+def test_a_requests_attempts_out_of_order_within_a_chunk_still_count_one_fallback(tmp_path: Path) -> None:
+    lines = [_row(attempt=2, model_id="b/y", outcome="ok"), _row(attempt=1, outcome="error")]
+    path = _file(tmp_path, {"rows": {"llm_usage": 3}}, lines)
+    assert sparklio("ledger", "import", str(path)).returncode == 0
+    ledger = Path(os.environ["SPARKLIO_HOME"]) / "ledger.sqlite3"
+    with sqlite3.connect(ledger) as db:
+        assert db.execute("SELECT sum(fallbacks), sum(requests) FROM usage_monthly").fetchone() == (1, 2)

@@ -11,26 +11,30 @@ what ended processes left.
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from sparklio_desktop.core.ledger import LedgerError, LedgerStore
 from sparklio_desktop.core.ledger.members import this_host
 from sparklio_desktop.core.ledger.owners import start_token
+from sparklio_desktop.core.ledger.postgres_schema import BUDGET_LOCK
 from sparklio_desktop.core.ledger.schema import budget_reservations, llm_usage
 from sparklio_desktop.core.ratings.votes_store import VoteStore
 from tests.core.test_ledger import T0, attempt
 
 MONTH = "2025-03"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_store_names_what_it_opened(ledger_target: Path | str) -> None:
@@ -286,3 +290,104 @@ def test_an_orphan_found_between_checks_never_refuses_a_request_that_fits(pg_dat
         assert store.budget_snapshot(MONTH) == (Decimal(0), Decimal("0.3"))
         too_big = store.try_reserve(request_id="too-big", amount_usd=Decimal("0.3"), **reserve)
         assert too_big.reservation_id is None and too_big.reserved_usd == Decimal("0.3")
+
+
+def _held_and_started(store: LedgerStore) -> tuple[set[str], set[str]]:
+    """(request ids holding a reservation, request ids with an in-flight attempt)."""
+    with store.engine.connect() as conn:
+        held = {row[0] for row in conn.execute(select(budget_reservations.c.request_id))}
+        started = {
+            row[0] for row in conn.execute(select(llm_usage.c.request_id).where(llm_usage.c.outcome == "in_flight"))
+        }
+    return held, started
+
+
+def test_a_reservation_and_its_attempts_are_written_together_or_not_at_all(ledger_target: Path | str) -> None:
+    """An attempt refused (already recorded) takes its reservation with it, and the other
+    attempts of the same reservation (a provider batch job's many): one transaction."""
+    start = {"outcome": "in_flight", "cost_usd": Decimal(0), "worst_case_usd": Decimal("0.2")}
+    reserve = {"month": MONTH, "amount_usd": Decimal("0.2"), "limit_usd": Decimal("1.00"), "now": T0}
+    with LedgerStore.open(ledger_target, member="ada") as store:
+        store.start_attempt(attempt("dup", **start))
+        with pytest.raises(LedgerError, match="attempt 1 of request dup is already recorded"):
+            store.try_reserve(request_id="dup", start=attempt("dup", **start), **reserve)
+        with pytest.raises(LedgerError, match="already recorded"):
+            store.try_reserve(
+                request_id="job", start=[attempt("b1", **start), attempt("dup", **start), attempt("b2", **start)],
+                **reserve,
+            )  # fmt: skip
+        assert store.budget_snapshot(MONTH) == (Decimal(0), Decimal(0))
+        assert _held_and_started(store) == (set(), {"dup"})
+        made = store.try_reserve(request_id="job", start=[attempt("b1", **start), attempt("b2", **start)], **reserve)
+        assert made.reservation_id is not None
+        assert _held_and_started(store) == ({"job"}, {"dup", "b1", "b2"})
+        (row,) = store.attempts("b2")
+        assert (row.member, row.host, row.worst_case_usd, row.ts_utc) == ("ada", this_host(), Decimal("0.2"), T0)
+        refused = store.try_reserve(request_id="big", start=attempt("big", **start), **{**reserve, "amount_usd": 1})
+        assert refused.reservation_id is None and store.attempts("big") == []
+
+
+KILLED = """
+import sys
+from decimal import Decimal
+from sparklio_desktop.core.ledger import LedgerStore
+from tests.core.test_ledger import T0, attempt
+
+with LedgerStore.open(sys.argv[1], member="ada") as store:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = attempt("killed", outcome="in_flight", cost_usd=Decimal(0), worst_case_usd=Decimal("0.2"))
+    store.try_reserve(request_id="killed", month="2025-03", amount_usd=Decimal("0.2"), limit_usd=Decimal(1), now=T0,
+                      start=start)
+    print("reserved", flush=True)
+"""
+
+
+def test_a_process_killed_while_it_reserves_leaves_both_or_neither(pg_database_url: str) -> None:
+    """The reservation and its in-flight attempt are one statement on a team database: a
+    process killed while its reservation waits for the team's budget lock (another session
+    holds it) leaves no reservation without its attempt, nor an attempt without its money.
+    (The server runs what the client had sent when the lock comes free: with the attempt in
+    a second statement, never sent, the reservation was left alone.)"""
+    import psycopg
+
+    from sparklio_desktop.core.ledger.url_syntax import postgres_url
+
+    LedgerStore.open(pg_database_url).close()  # the schema exists before the lock is taken
+    dsn = postgres_url(pg_database_url).replace("postgresql+psycopg://", "postgresql://")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED, pg_database_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=env,
+    )  # fmt: skip
+    # This database's ledger connections only (other tests may use the same server meanwhile).
+    ours = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sparklio'"
+    waiting = f"{ours} AND wait_event_type = 'Lock'"
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "ready"
+        with psycopg.connect(dsn) as blocker:  # the team's budget lock, held: the reservation waits
+            blocker.execute("SELECT pg_advisory_xact_lock(%s)", (BUDGET_LOCK,))
+            child.stdin.write("\n")
+            child.stdin.flush()
+            with psycopg.connect(dsn, autocommit=True) as watch:
+                deadline = time.monotonic() + 30
+                while watch.execute(waiting).fetchone() != (1,):
+                    assert time.monotonic() < deadline, "the child never waited on the lock"
+                    time.sleep(0.02)
+            child.kill()
+            child.wait(30)
+        # the lock is released: the killed client's statement finishes or is rolled back
+        with psycopg.connect(dsn, autocommit=True) as watch:
+            deadline = time.monotonic() + 30
+            while watch.execute(ours).fetchone() != (0,):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate(timeout=30)  # closes its pipes
+    with psycopg.connect(dsn) as conn:  # read before any store opens (opening reclaims orphans)
+        held = {row[0] for row in conn.execute("SELECT request_id FROM budget_reservations")}
+        started = {row[0] for row in conn.execute("SELECT request_id FROM llm_usage WHERE outcome = 'in_flight'")}
+    assert held == started and held <= {"killed"}

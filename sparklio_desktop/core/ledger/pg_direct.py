@@ -21,13 +21,14 @@ missing database is the one-line ``DatabaseServerError`` (core/ledger/server_err
 Transactions: ``IMMEDIATE`` and ``WRITE`` are a plain ``BEGIN`` (READ COMMITTED);
 ``DEFERRED`` reads in one ``REPEATABLE READ`` snapshot; ``AUTOCOMMIT`` runs each
 statement as its own transaction. A budget check is the server function
-``ledger_try_reserve`` (core/ledger/postgres_schema.py), called in ``AUTOCOMMIT``: it
-takes the transaction-scoped advisory lock :data:`BUDGET_LOCK`, sums and inserts, and
+``ledger_try_reserve`` (core/ledger/postgres_schema.py), called in ``AUTOCOMMIT`` in the
+same statement as the insert of the request's in-flight attempts (core/ledger/reservations.py):
+it takes the transaction-scoped advisory lock :data:`BUDGET_LOCK`, sums and inserts, and
 the lock is released when that one statement commits. Every install's reservations
 queue on it, which is what SQLite's write lock does on one machine, so concurrent
 requests from several machines never overshoot the cap, and none waits on another's
-network round trips. Attempt rows take no lock: rows of different requests do not
-depend on each other, and the rollups' ``ON CONFLICT DO UPDATE`` is safe under
+network round trips. Other attempt writes take no lock: rows of different requests do
+not depend on each other, and the rollups' ``ON CONFLICT DO UPDATE`` is safe under
 concurrent writers.
 A broken connection (a restarted server) is replaced at the next transaction; a
 process's concurrent transactions each have a connection (up to :data:`MAX_CONNECTIONS`).

@@ -20,18 +20,23 @@ On a team's PostgreSQL (issue 16) the same SQL runs on the driver-level session 
 core/ledger/pg_direct.py, except the check and the insert: they are one call of the
 server function ``ledger_try_reserve`` (core/ledger/postgres_schema.py), which takes an
 advisory lock every install of the team queues on, so reservations are atomic across
-machines (:func:`reserve_on_server`). Owners there are judged only on their own host
+machines (:func:`reserve_on_server`); the request's in-flight attempts are inserted in
+that same statement, so a reservation and its attempts are written together or not at
+all, as in the file's one transaction. Owners there are judged only on their own host
 (``host`` on the attempt and the reservation): a PID says nothing about a process on
 another machine, whose own install reclaims it.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utc_iso
 from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone, this_process
@@ -71,8 +76,32 @@ _HOST = " AND host = ?"
 _OWNERS_ON = f"{_OPEN_ATTEMPT_OWNERS}{_HOST} UNION {_RESERVATION_OWNERS} WHERE host = ?"
 # On a team database the check and the insert are one call of the server function
 # ledger_try_reserve (core/ledger/postgres_schema.py): the team's advisory lock, the sums,
-# the insert if it fits. Run in autocommit, the lock is held for that call only.
-_RESERVE_ON = "SELECT * FROM ledger_try_reserve(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# the insert if it fits. Run in autocommit, the lock is held for that statement only.
+# The parameters are cast, so the statement means one thing whatever types the driver
+# sends (a small int as int2, a str as unknown) and inside a CTE as well.
+_RESERVE_ON = (
+    "SELECT spent, reserved, own_spent, own_reserved, made FROM ledger_try_reserve(?::text, ?::text,"
+    " ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text)"
+)
+
+
+@lru_cache(maxsize=8)
+def _reserve_with_attempts(columns: tuple[str, ...]) -> str:
+    """The reservation and its ``in_flight`` attempts as ONE statement (so one transaction,
+    in autocommit): the attempts' rows come as one JSON array, made rows of ``llm_usage``
+    by the server (``json_populate_recordset``: each value read as its column's type), and
+    are inserted only when the reservation was made. A kill, a lost connection or a refused
+    row (an attempt already recorded) leaves both or neither, as SQLite's one transaction does."""
+    names = ", ".join(f'"{name}"' for name in columns)  # "user" is a reserved word
+    picked = ", ".join(f'a."{name}"' for name in columns)
+    return (
+        f"WITH r AS MATERIALIZED ({_RESERVE_ON}),"
+        f" started AS (INSERT INTO llm_usage ({names}) SELECT {picked}"
+        " FROM json_populate_recordset(NULL::llm_usage, ?::json) AS a, r WHERE r.made IS NOT NULL RETURNING 1)"
+        " SELECT spent, reserved, own_spent, own_reserved, made, (SELECT count(*) FROM started) FROM r"
+    )
+
+
 _NO_LIMIT = 2**62  # picodollars: a member without a limit of their own (far above any budget)
 _RELEASE = "DELETE FROM budget_reservations WHERE id = ?"
 _RELEASE_FOR = "DELETE FROM budget_reservations WHERE request_id = ?"
@@ -248,21 +277,40 @@ def reserve_on_server(
     owner: ProcessOwner,
     member: str | None = None,
     member_limit_usd: Decimal | None = None,
+    starts: Sequence[Mapping[str, Any]] = (),
 ) -> ReserveOutcome:
     """:func:`try_reserve`'s check and insert on a team database, reclaiming nothing: one
     call of ``ledger_try_reserve`` (the store calls it in autocommit, after
-    :func:`reclaim`, so the team's lock is held for the call alone)."""
+    :func:`reclaim`, so the team's lock is held for that one statement alone).
+
+    ``starts``: the ``in_flight`` attempts' rows (column name to stored value, the same
+    columns in each), inserted in the same statement when the reservation is made
+    (:func:`_reserve_with_attempts`). A unique violation (an attempt already recorded)
+    refuses the whole statement: no reservation is left behind.
+    """
     if member_limit_usd is not None and member is None:
         raise ValueError("a member limit needs the member it applies to")
     amount = to_picodollars(amount_usd)
     own_limit = _NO_LIMIT if member_limit_usd is None else to_picodollars(member_limit_usd)
-    row = conn.execute(
-        _RESERVE_ON,
-        (request_id, month, amount, to_picodollars(limit_usd), own_limit, utc_iso(now), owner.pid, owner.start)
-        + (member, conn.owner_host),
-    ).fetchone()
+    params: tuple[Any, ...] = (
+        request_id,
+        month,
+        amount,
+        to_picodollars(limit_usd),
+        own_limit,
+        utc_iso(now),
+        owner.pid,
+        owner.start,
+    ) + (member, conn.owner_host)
+    if starts:
+        sql = _reserve_with_attempts(tuple(starts[0]))
+        params += (json.dumps([dict(row) for row in starts], separators=(",", ":")),)
+    else:
+        sql = _RESERVE_ON
+    row = conn.execute(sql, params).fetchone()
     assert row is not None  # the sums always give one row
-    spent, reserved, own_spent, own_reserved, made = (int(v) if v is not None else None for v in row)
+    spent, reserved, own_spent, own_reserved, made = (int(v) if v is not None else None for v in row[:5])
+    assert not starts or row[5] == (len(starts) if made is not None else 0)  # the attempts went with it
     assert spent is not None and reserved is not None and own_spent is not None and own_reserved is not None
     outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
     mine_spent = mine_reserved = None

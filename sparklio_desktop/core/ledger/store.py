@@ -538,14 +538,12 @@ class LedgerStore(LedgerFileStore):
         owner: ProcessOwner,
         member_limit_usd: Decimal | None,
     ) -> reservations.ReserveOutcome:
-        """:meth:`try_reserve` on a team database, in three short steps so that the team's
-        budget lock is held for one server-side call, not for network round trips (every
-        install's requests queue on it): reclaim what this host's ended processes left,
-        reserve (``ledger_try_reserve`` in autocommit), then write the attempts.
-
-        A kill between the reservation and its attempts leaves a reservation whose owner is
-        gone, released by the next reclaim; the prompt was not sent yet, so no billed call
-        goes unrecorded.
+        """:meth:`try_reserve` on a team database: reclaim what this host's ended processes
+        left (every few seconds), then ONE statement in autocommit that reserves
+        (``ledger_try_reserve``, under the team's budget lock) and, when it did, inserts the
+        ``in_flight`` attempts (core/ledger/reservations.py). One round trip and one
+        transaction: a kill leaves the reservation with its attempts or neither, as on a
+        file, and the team's lock is held for that statement alone, never across the network.
         """
         assert isinstance(self._direct, PgDirectConnection)
         # What ended processes left is looked for at most every few seconds (a round trip and
@@ -556,26 +554,34 @@ class LedgerStore(LedgerFileStore):
             self._reclaim_now()
         while True:
             with self._direct.transaction("AUTOCOMMIT") as conn:
-                outcome = reservations.reserve_on_server(
-                    conn,
-                    request_id=request_id,
-                    month=month,
-                    amount_usd=amount_usd,
-                    limit_usd=limit_usd,
-                    now=now,
-                    owner=owner,
-                    member=self.member,
-                    member_limit_usd=member_limit_usd,
-                )
+                try:
+                    outcome = reservations.reserve_on_server(
+                        conn,
+                        request_id=request_id,
+                        month=month,
+                        amount_usd=amount_usd,
+                        limit_usd=limit_usd,
+                        now=now,
+                        owner=owner,
+                        member=self.member,
+                        member_limit_usd=member_limit_usd,
+                        starts=[values for values, _ in started],
+                    )
+                except sqlite3.IntegrityError as err:  # pg_direct.UniqueViolation: nothing was written
+                    if "UNIQUE" not in str(err):
+                        raise
+                    named = started[0][1] if len(started) == 1 else None
+                    what = (
+                        f"attempt {named.attempt} of request {named.request_id}"
+                        if named
+                        else f"an attempt of {request_id}"
+                    )
+                    raise LedgerError(f"{what} is already recorded") from None
             if outcome.reservation_id is not None or checked:
                 break
             checked = True
             if not self._reclaim_now():
                 break
-        if outcome.reservation_id is not None and started:
-            with self._direct.transaction("AUTOCOMMIT" if len(started) == 1 else "WRITE") as conn:
-                for values, record in started:
-                    _insert_attempt(conn, values, record)
         return outcome
 
     def release_reservation(self, reservation_id: int) -> None:

@@ -14,13 +14,19 @@ The rules:
   comparisons by what they are (time, user, task, prompt hash, models, order shown) and
   votes by (comparison, time, verdict); comparison ids are the file's own and are mapped to
   the target's. A row already there is skipped and counted, so importing twice adds nothing.
-* **All or nothing.** The whole source is read and checked first; a bad file is refused
-  with ``file:line: what is wrong`` (:class:`TransferError`) before any write, and the
-  inserts run in one transaction.
+* **All or nothing, streamed.** The source is read once, in chunks (``_BATCH`` rows), inside
+  the import's one transaction: each chunk is checked, then inserted; a bad row anywhere is
+  refused with ``file:line: what is wrong`` (:class:`TransferError`) and the transaction is
+  rolled back, so nothing is written. What is held is the keys seen (each key once in the
+  source), not the rows: memory stays flat however long the file is. The header's counts
+  (a file cut short) and every vote's comparison are checked at the end, before the commit.
 * **Exact spend.** The rollups (``usage_daily``, ``usage_monthly``) are kept by the
   ledger's triggers as the attempts go in, in batches (executemany). Before committing, the
   import checks that each (month, member)'s spend grew by exactly the imported attempts'
-  cost (Decimal): a target whose triggers disagree is refused, not half-trusted.
+  cost (Decimal): a target whose triggers disagree is refused, not half-trusted. The
+  trigger counts a fallback from a request's earlier attempts, so they go in first: sorted
+  within a chunk, and an attempt listed after a later one of its request in an earlier
+  chunk (never in an export, which lists them as they were recorded) is refused.
 * **Members.** A row from before team members (schema before m008, or a file without the
   column) gets the ``--member`` given, else its own ``user`` (what m008 does in place).
 * **Not moved**: budget reservations and alerts (they belong to the install and month
@@ -35,9 +41,9 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import suppress
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -58,7 +64,7 @@ from sparklio_desktop.core.ledger.transfer_rows import MOVED_TABLES, NOT_MOVED, 
 from sparklio_desktop.core.redact import redact
 
 __all__ = [
-    "FORMAT", "NOT_MOVED", "ExportSummary", "ImportSummary", "LoadedLedger", "TransferError", "default_export_name",
+    "FORMAT", "NOT_MOVED", "ExportSummary", "ImportSummary", "LedgerSource", "TransferError", "default_export_name",
     "export_ledger", "import_into", "read_export", "read_sqlite_ledger", "schema_version",
 ]  # fmt: skip
 
@@ -97,47 +103,100 @@ class TransferError(SparklioError):
 # -- reading a ledger (an export, or another SQLite ledger) -------------------------------
 
 
-@dataclass
-class LoadedLedger:
-    """The checked rows of a source, each with where it came from, ready to import."""
+# Where a row came from: a line of an export file, or the n-th row of a table of a SQLite ledger.
+Locate = Callable[[str, int], str]
 
-    source: str
-    schema: str
-    rows: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: {n: [] for n in MOVED_TABLES})
-    in_flight_left: int = 0  # attempts still running in the source (never moved)
 
-    def counts(self) -> dict[str, int]:
-        return {name: len(rows) for name, rows in self.rows.items()}
+class LedgerSource:
+    """A source whose header (or schema) is checked, and whose rows are read once, as the
+    import goes (:meth:`rows`): never all held in memory.
 
-    def add(self, where: str, obj: Any) -> None:
+    ``read`` yields ``(number, row object)``; ``locate(table, number)`` names where that
+    row is (``file:line``), for messages. ``expected``: the header's row counts, checked
+    when the rows are all read (a file cut short); ``in_flight_left``: attempts still
+    running in a SQLite source, known once it is read.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        schema: str,
+        read: Callable[[LedgerSource], Iterator[tuple[int, Any]]],
+        locate: Locate,
+        expected: dict[str, int] | None = None,
+    ) -> None:
+        self.source = source
+        self.schema = schema
+        self.locate = locate
+        self.expected = expected
+        self.in_flight_left = 0
+        self._read = read
+
+    def rows(self) -> Iterator[tuple[int, Any]]:
+        return self._read(self)
+
+
+class _RowChecks:
+    """What is checked of each row as it streams by: its values (transfer_rows.parse_row),
+    each key once in the source, and (at the end) every vote's comparison in it.
+
+    What it keeps is the keys seen, with their row number (tens of bytes a row, where the
+    rows themselves took kilobytes), and the comparisons and votes (a few, from the compare
+    view) until the end.
+    """
+
+    def __init__(self, source: LedgerSource) -> None:
+        self.source = source
+        self.counts = dict.fromkeys(MOVED_TABLES, 0)
+        self._attempts: dict[tuple[str, int], int] = {}
+        self._decisions: dict[str, int] = {}
+        self._comparison_ids: dict[int, str] = {}
+
+    def parse(self, number: int, obj: Any) -> tuple[str, str, dict[str, Any]]:
+        """(where, table, values) of one row, or TransferError saying where and what."""
         try:
             table, values = parse_row(obj)
         except RowProblem as exc:
-            raise TransferError(where, str(exc)) from None
-        if table == "llm_usage" and values["error_message"]:
-            values["error_message"] = redact(values["error_message"])[:ERROR_MESSAGE_LIMIT]
-        if table == "decisions":
+            raise TransferError(
+                self.source.locate(obj.get("table", "") if type(obj) is dict else "", number), str(exc)
+            ) from None
+        where = self.source.locate(table, number)
+        if table == "llm_usage":
+            key = (values["request_id"], values["attempt"])
+            self._once(where, table, key, self._attempts.setdefault(key, number), number)
+            if values["error_message"]:
+                values["error_message"] = redact(values["error_message"])[:ERROR_MESSAGE_LIMIT]
+        elif table == "decisions":
+            self._once(
+                where, table, (values["request_id"],), self._decisions.setdefault(values["request_id"], number), number
+            )
             values["prompt_preview"] = redact(values["prompt_preview"])
-        self.rows[table].append((where, values))
+        elif table == "comparisons":
+            if values["id"] in self._comparison_ids:
+                also = self._comparison_ids[values["id"]]
+                raise TransferError(where, f"comparison id {values['id']} is there twice (also {also})")
+            self._comparison_ids[values["id"]] = where
+        self.counts[table] += 1
+        return where, table, values
 
-    def check_keys(self) -> None:
-        """Each key once in the source, and every vote's comparison in it."""
-        for table, key in (("llm_usage", ("request_id", "attempt")), ("decisions", ("request_id",))):
-            seen: dict[tuple[Any, ...], str] = {}
-            for where, values in self.rows[table]:
-                found = tuple(values[name] for name in key)
-                if found in seen:
-                    twice = "/".join(map(str, found))
-                    raise TransferError(where, f"{table} {twice} is there twice (also {seen[found]})")
-                seen[found] = where
-        ids: dict[int, str] = {}
-        for where, values in self.rows["comparisons"]:
-            if values["id"] in ids:
-                raise TransferError(where, f"comparison id {values['id']} is there twice (also {ids[values['id']]})")
-            ids[values["id"]] = where
-        for where, values in self.rows["votes"]:
-            if values["comparison_id"] not in ids:
+    def _once(self, where: str, table: str, key: tuple[Any, ...], first: int, number: int) -> None:
+        if first != number:
+            twice = "/".join(map(str, key))
+            raise TransferError(where, f"{table} {twice} is there twice (also {self.source.locate(table, first)})")
+
+    def check_votes(self, votes: list[tuple[str, dict[str, Any]]]) -> None:
+        for where, values in votes:
+            if values["comparison_id"] not in self._comparison_ids:
                 raise TransferError(where, f"the vote's comparison {values['comparison_id']} is not in the file")
+
+    def check_counts(self) -> None:
+        """The header's counts against the rows read (a file cut short, or with rows added)."""
+        for name, count in (self.source.expected or {}).items():
+            if self.counts[name] != count:
+                raise TransferError(
+                    self.source.source,
+                    f"the header counts {count} {name} rows, the file has {self.counts[name]} (cut short?)",
+                )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -189,23 +248,23 @@ def _check_header(path: Path, header: Any) -> tuple[str, dict[str, int]]:
     return schema, {name: counts.get(name, 0) for name in MOVED_TABLES}
 
 
-def read_export(path: Path) -> LoadedLedger:
-    """Read and check a whole export file; TransferError (``file:line: ...``) if any of it is bad."""
+def read_export(path: Path) -> LedgerSource:
+    """An export file, its header checked now; its rows are read, and checked, as the import
+    reads them (:func:`import_into`): TransferError (``file:line: ...``) if any of it is bad."""
     with path.open("rb") as handle:
         first = handle.readline()
-        if not first.strip():
-            raise TransferError(f"{path}:1", f"empty; expected a {FORMAT} header")
-        schema, expected = _check_header(path, _json_line(path, 1, first))
-        loaded = LoadedLedger(str(path), schema)
-        for number, raw in enumerate(handle, start=2):
-            if raw.strip():
-                loaded.add(f"{path}:{number}", _json_line(path, number, raw))
-    loaded.check_keys()
-    found = loaded.counts()
-    for name, count in expected.items():
-        if found[name] != count:
-            raise TransferError(path, f"the header counts {count} {name} rows, the file has {found[name]} (cut short?)")
-    return loaded
+    if not first.strip():
+        raise TransferError(f"{path}:1", f"empty; expected a {FORMAT} header")
+    schema, expected = _check_header(path, _json_line(path, 1, first))
+
+    def read(_: LedgerSource) -> Iterator[tuple[int, Any]]:
+        with path.open("rb") as handle:
+            handle.readline()
+            for number, raw in enumerate(handle, start=2):
+                if raw.strip():
+                    yield number, _json_line(path, number, raw)
+
+    return LedgerSource(str(path), schema, read, lambda _table, number: f"{path}:{number}", expected)
 
 
 def _portable_rows(conn: Connection, since: str | None) -> Iterator[dict[str, Any]]:
@@ -240,16 +299,20 @@ def _in_flight(conn: Connection, since: str | None) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def read_sqlite_ledger(path: Path, since: str | None = None) -> LoadedLedger:
-    """Read another ledger file directly (no export step), read-only: the file is neither
-    migrated nor changed, whatever Sparklio version wrote it (a newer one is refused)."""
+def _sqlite_engine(path: Path) -> Any:
+    url = URL.create("sqlite", database=f"{path.resolve().as_uri()}?mode=ro", query={"uri": "true"})
+    return create_engine(url)
+
+
+def read_sqlite_ledger(path: Path, since: str | None = None) -> LedgerSource:
+    """Another ledger file, read directly (no export step) and read-only: the file is neither
+    migrated nor changed, whatever Sparklio version wrote it (a newer one is refused now).
+    Its rows are read in one snapshot as the import reads them."""
     if not path.is_file():
         raise TransferError(path, "no such ledger file")
-    url = URL.create("sqlite", database=f"{path.resolve().as_uri()}?mode=ro", query={"uri": "true"})
-    engine = create_engine(url)
+    engine = _sqlite_engine(path)
     try:
         with engine.connect() as conn:
-            conn.exec_driver_sql("BEGIN")  # one snapshot, whoever writes the file meanwhile
             tables = set(inspect(conn).get_table_names())
             if not {"_migrations", *MOVED_TABLES} <= tables:
                 raise TransferError(path, "not a Sparklio ledger (its tables are not the ledger's)")
@@ -261,18 +324,27 @@ def read_sqlite_ledger(path: Path, since: str | None = None) -> LoadedLedger:
             if "alembic_version" in tables:
                 done |= {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
             schema = [name for name in (*LEDGER_MIGRATIONS.names, *REVISIONS) if name in done][-1:] or ["(none)"]
-            loaded = LoadedLedger(str(path), schema[0])
-            numbers: dict[str, int] = defaultdict(int)
-            for obj in _portable_rows(conn, since):
-                numbers[obj["table"]] += 1
-                loaded.add(f"{path}: {obj['table']} row {numbers[obj['table']]}", obj)
-            loaded.in_flight_left = _in_flight(conn, since)
     except DBAPIError as exc:
         raise TransferError(path, f"cannot be read as a ledger: {_first_line(exc)}") from None
     finally:
         engine.dispose()
-    loaded.check_keys()
-    return loaded
+
+    def read(source: LedgerSource) -> Iterator[tuple[int, Any]]:
+        engine = _sqlite_engine(path)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN")  # one snapshot, whoever writes the file meanwhile
+                numbers: dict[str, int] = defaultdict(int)
+                for obj in _portable_rows(conn, since):
+                    numbers[obj["table"]] += 1
+                    yield numbers[obj["table"]], obj
+                source.in_flight_left = _in_flight(conn, since)
+        except DBAPIError as exc:
+            raise TransferError(path, f"cannot be read as a ledger: {_first_line(exc)}") from None
+        finally:
+            engine.dispose()
+
+    return LedgerSource(str(path), schema[0], read, lambda table, number: f"{path}: {table} row {number}")
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -389,13 +461,12 @@ def _existing_votes(conn: Connection, comparison_ids: Iterable[int]) -> set[tupl
     return found
 
 
-def _monthly_spend(conn: Connection, months: list[str]) -> dict[tuple[str, str], Decimal]:
-    spent: dict[tuple[str, str], Decimal] = {}
-    for chunk in _chunks(months):
-        query = select(_m.month, _m.member, func.sum(_m.cost_usd)).where(_among(_m.month, chunk))
-        query = query.group_by(_m.month, _m.member)
-        spent.update({(month, member): total for month, member, total in conn.execute(query)})
-    return spent
+def _monthly_spend(conn: Connection) -> dict[tuple[str, str], Decimal]:
+    """Every (month, member)'s spend in the target: the rollup's rows (months x members x
+    models x outcomes, a few thousand however many attempts), read before the first chunk
+    is written, when the months the source holds are not known yet."""
+    query = select(_m.month, _m.member, func.sum(_m.cost_usd)).group_by(_m.month, _m.member)
+    return {(month, member): total for month, member, total in conn.execute(query)}
 
 
 _PLACEHOLDER: Final = {
@@ -441,15 +512,17 @@ def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
             conn.exec_driver_sql(sql, [tuple(values) for values in converted])
 
 
-def _plan_attempts(conn: Connection, loaded: LoadedLedger, member: str | None) -> tuple[list[dict[str, Any]], int]:
-    """The attempts to insert, in an order the rollup trigger counts right (each request's
-    attempts ascending, requests in source order), and how many got a member filled in."""
-    rows = loaded.rows["llm_usage"]
-    existing = _existing_attempts(conn, (values["request_id"] for _, values in rows))
+def _plan_attempts(
+    conn: Connection, rows: list[dict[str, Any]], member: str | None
+) -> tuple[list[dict[str, Any]], int]:
+    """The attempts of one chunk to insert, in an order the rollup trigger counts right (each
+    request's attempts ascending, requests in source order), and how many got a member
+    filled in."""
+    existing = _existing_attempts(conn, (values["request_id"] for values in rows))
     first_seen: dict[str, int] = {}
     new: list[dict[str, Any]] = []
     filled = 0
-    for _, values in rows:
+    for values in rows:
         first_seen.setdefault(values["request_id"], len(first_seen))
         if (values["request_id"], values["attempt"]) in existing:
             continue
@@ -462,64 +535,141 @@ def _plan_attempts(conn: Connection, loaded: LoadedLedger, member: str | None) -
 
 
 def import_into(
-    store: LedgerFileStore, loaded: LoadedLedger, *, member: str | None = None, dry_run: bool = False
+    store: LedgerFileStore, source: LedgerSource, *, member: str | None = None, dry_run: bool = False
 ) -> ImportSummary:
-    """Import ``loaded`` into the store's database in one transaction (a read one for a dry run).
+    """Import ``source`` into the store's database in one transaction (a read one for a dry run).
 
-    Skips what is already there; checks, before committing, that the rollups grew by exactly
-    the imported attempts' cost per month and member.
+    The rows stream: each chunk is checked, then inserted, in that transaction; a bad row
+    anywhere rolls all of it back. Skips what is already there; checks, before committing,
+    that the rollups grew by exactly the imported attempts' cost per month and member.
     """
     opener = store._read if dry_run else store._write
-    with opener() as conn:
-        return _import(conn, loaded, member, dry_run)
+    with opener() as conn, closing(_Import(conn, source, member, dry_run)) as run:
+        return run.run()
 
 
-def _import(conn: Connection, loaded: LoadedLedger, member: str | None, dry_run: bool) -> ImportSummary:
-    attempts, filled = _plan_attempts(conn, loaded, member)
-    known = _existing_decisions(conn, (v["request_id"] for _, v in loaded.rows["decisions"]))
-    new_decisions = [v for _, v in loaded.rows["decisions"] if v["request_id"] not in known]
-    file_comparisons = [v for _, v in loaded.rows["comparisons"]]
-    there = _existing_comparisons(conn, (v["prompt_sha256"] for v in file_comparisons))
-    id_map = {v["id"]: there[_comparison_key(v)] for v in file_comparisons if _comparison_key(v) in there}
-    new_comparisons = [v for v in file_comparisons if v["id"] not in id_map]
-    voted = _existing_votes(conn, id_map.values())
-    new_votes = [
-        v
-        for _, v in loaded.rows["votes"]
-        if (id_map.get(v["comparison_id"]), utc_iso(v["ts_utc"]), v["vote"]) not in voted
-    ]
-    imported = {"llm_usage": len(attempts), "decisions": len(new_decisions)}
-    imported |= {"comparisons": len(new_comparisons), "votes": len(new_votes)}
-    expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for values in attempts:
-        expected[(utc_iso(values["ts_utc"])[:7], values["member"])] += values["cost_usd"]
-    months = sorted({month for month, _ in expected})
-    if not dry_run:
-        before = _monthly_spend(conn, months)
+class _Import:
+    """One import's state: what it counted and expects, and the chunk being gathered."""
+
+    def __init__(self, conn: Connection, source: LedgerSource, member: str | None, dry_run: bool) -> None:
+        self.conn, self.source, self.member, self.dry_run = conn, source, member, dry_run
+        self.checks = _RowChecks(source)
+        self.imported = dict.fromkeys(MOVED_TABLES, 0)
+        self.filled = 0
+        self.expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        self.attempts: list[dict[str, Any]] = []
+        self.decisions: list[dict[str, Any]] = []
+        self.comparisons: list[tuple[str, dict[str, Any]]] = []
+        self.votes: list[tuple[str, dict[str, Any]]] = []
+        # Per request, the highest attempt already written (an earlier chunk), so an attempt
+        # that comes after a later one of its request across chunks is caught: the rollup
+        # trigger counts a fallback from the attempts before it, which must be there.
+        self.written_top: dict[str, int] = {}
+        self._rows = source.rows()
+
+    def close(self) -> None:
+        close = getattr(self._rows, "close", None)
+        if close is not None:
+            close()  # a SQLite source's snapshot and engine, when the import stops early
+
+    def run(self) -> ImportSummary:
+        before = {} if self.dry_run else _monthly_spend(self.conn)
+        for number, obj in self._rows:
+            where, table, values = self.checks.parse(number, obj)
+            if table == "llm_usage":
+                top = self.written_top.get(values["request_id"], 0)
+                if values["attempt"] < top:
+                    raise TransferError(
+                        where,
+                        f"llm_usage {values['request_id']}/{values['attempt']} comes after attempt {top} of its"
+                        " request, far apart; a request's attempts are listed in order",
+                    )
+                self.attempts.append(values)
+                if len(self.attempts) >= _BATCH:
+                    self._flush_attempts()
+            elif table == "decisions":
+                self.decisions.append(values)
+                if len(self.decisions) >= _BATCH:
+                    self._flush_decisions()
+            elif table == "comparisons":
+                self.comparisons.append((where, values))
+            else:
+                self.votes.append((where, values))
+        self._flush_attempts()
+        self._flush_decisions()
+        self.checks.check_votes(self.votes)
+        self.checks.check_counts()
+        self._import_comparisons()
+        if not self.dry_run:
+            self._check_spend(before)
+        spend: dict[str, Decimal] = defaultdict(Decimal)
+        for (month, _), cost in self.expected.items():
+            spend[month] += cost
+        counts = self.checks.counts
+        skipped = {name: counts[name] - self.imported[name] for name in MOVED_TABLES}
+        return ImportSummary(
+            self.source.source, self.source.schema, self.imported, skipped, self.filled, dict(sorted(spend.items())),
+            self.dry_run,
+        )  # fmt: skip
+
+    def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if self.dry_run:
+            return
         try:
-            _insert_many(conn, llm_usage, attempts)
-            _insert_many(conn, decisions, new_decisions)
+            _insert_many(self.conn, table, rows)
+        except (IntegrityError, DataError) as exc:
+            raise TransferError(self.source.source, f"the ledger refused a row: {_first_line(exc)}") from None
+
+    def _flush_attempts(self) -> None:
+        new, filled = _plan_attempts(self.conn, self.attempts, self.member)
+        self.attempts = []
+        self.filled += filled
+        self.imported["llm_usage"] += len(new)
+        for values in new:
+            self.expected[(utc_iso(values["ts_utc"])[:7], values["member"])] += values["cost_usd"]
+            request = values["request_id"]
+            self.written_top[request] = max(self.written_top.get(request, 0), values["attempt"])
+        self._insert(llm_usage, new)
+
+    def _flush_decisions(self) -> None:
+        known = _existing_decisions(self.conn, (v["request_id"] for v in self.decisions))
+        new = [v for v in self.decisions if v["request_id"] not in known]
+        self.decisions = []
+        self.imported["decisions"] += len(new)
+        self._insert(decisions, new)
+
+    def _import_comparisons(self) -> None:
+        """The comparisons and their votes (a few: they were held until the end): a comparison
+        already there keeps its id, the file's votes are mapped to the ids the target gives."""
+        file_comparisons = [v for _, v in self.comparisons]
+        there = _existing_comparisons(self.conn, (v["prompt_sha256"] for v in file_comparisons))
+        id_map = {v["id"]: there[_comparison_key(v)] for v in file_comparisons if _comparison_key(v) in there}
+        new_comparisons = [v for v in file_comparisons if v["id"] not in id_map]
+        voted = _existing_votes(self.conn, id_map.values())
+        new_votes = [
+            v for _, v in self.votes if (id_map.get(v["comparison_id"]), utc_iso(v["ts_utc"]), v["vote"]) not in voted
+        ]
+        self.imported |= {"comparisons": len(new_comparisons), "votes": len(new_votes)}
+        if self.dry_run:
+            return
+        try:
             for values in new_comparisons:
                 fields = {k: v for k, v in values.items() if k != "id"}
-                inserted = conn.execute(comparisons.insert(), fields).inserted_primary_key
+                inserted = self.conn.execute(comparisons.insert(), fields).inserted_primary_key
                 assert inserted is not None  # an INSERT that succeeded has a key
                 id_map[values["id"]] = int(inserted[0])
-            _insert_many(conn, votes, [{**v, "comparison_id": id_map[v["comparison_id"]]} for v in new_votes])
         except (IntegrityError, DataError) as exc:
-            raise TransferError(loaded.source, f"the ledger refused a row: {_first_line(exc)}") from None
-        after = _monthly_spend(conn, months)
-        for key, cost in expected.items():
+            raise TransferError(self.source.source, f"the ledger refused a row: {_first_line(exc)}") from None
+        self._insert(votes, [{**v, "comparison_id": id_map[v["comparison_id"]]} for v in new_votes])
+
+    def _check_spend(self, before: dict[tuple[str, str], Decimal]) -> None:
+        after = _monthly_spend(self.conn)
+        for key, cost in self.expected.items():
             grown = after.get(key, Decimal(0)) - before.get(key, Decimal(0))
             if grown != cost:
                 month, who = key
                 raise TransferError(
-                    loaded.source,
+                    self.source.source,
                     f"the target's monthly rollup for {who} in {month} grew by {grown}, not {cost}"
                     " (did another install write meanwhile?); nothing imported, run it again",
                 )
-    spend: dict[str, Decimal] = defaultdict(Decimal)
-    for (month, _), cost in expected.items():
-        spend[month] += cost
-    counts = loaded.counts()
-    skipped = {name: counts[name] - imported[name] for name in MOVED_TABLES}
-    return ImportSummary(loaded.source, loaded.schema, imported, skipped, filled, dict(sorted(spend.items())), dry_run)
