@@ -2,8 +2,9 @@
 
 ``conversations_target`` is a ``conversations.sqlite`` path in the test's folder, then a
 fresh database on the session's real PostgreSQL (tests/postgres_server.py): the same
-tests run on both. :func:`raw_execute` lets a test change rows behind the store's back
-(an id collision, a count) on either backend.
+tests run on both. ``conversations_home`` is the data folder's file, or a team database
+set in the environment (so ``open_default`` and CLI subprocesses find it).
+:func:`raw_execute` lets a test change rows behind the store's back on either backend.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from sparklio_desktop.core.conversations import ConversationStore
 
-__all__ = ["conversations_target", "raw_execute"]
+__all__ = ["conversations_home", "conversations_target", "raw_execute"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,6 +27,21 @@ def conversations_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         yield tmp_path / "conversations.sqlite"
     else:
         yield request.getfixturevalue("pg_database_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def conversations_home(
+    request: pytest.FixtureRequest, sparklio_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path | str]:
+    """Where the app and the CLI (``open_default``, subprocesses too) keep conversations,
+    once per backend: the data folder's file, then a team database named by
+    ``$SPARKLIO_DATABASE_URL`` (the ledger goes there too, as in team mode)."""
+    if request.param == "sqlite":
+        yield sparklio_home / "conversations.sqlite"
+    else:
+        url = request.getfixturevalue("pg_database_url")
+        monkeypatch.setenv("SPARKLIO_DATABASE_URL", url)
+        yield url
 
 
 def raw_execute(store: ConversationStore, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -39,7 +55,12 @@ def raw_execute(store: ConversationStore, sql: str, params: Sequence[Any] = ()) 
             return rows
         finally:
             conn.close()
-    engine = store._engine  # type: ignore[attr-defined]
-    with engine.begin() as conn:
-        result = conn.exec_driver_sql(sql.replace("?", "%s"), tuple(params))
-        return [tuple(row) for row in result.fetchall()] if result.returns_rows else []
+    from sparklio_desktop.core.ledger.engine import create_postgres_engine
+
+    engine = create_postgres_engine(str(store.reopen_target))
+    try:
+        with engine.begin() as conn:
+            result = conn.exec_driver_sql(sql.replace("?", "%s"), tuple(params))
+            return [tuple(row) for row in result.fetchall()] if result.returns_rows else []
+    finally:
+        engine.dispose()
