@@ -130,3 +130,21 @@ def test_search_on_the_server_is_safe_prefixed_and_accent_blind(pg_database_url)
         assert [h.conversation.id for h in store.search("creme brul")] == [conv.id]
         (hit,) = store.search("resume")
         assert "[résumé]" in hit.snippet
+
+
+def test_doctor_reports_the_members_conversations_in_the_team_database(pg_database_url, monkeypatch):
+    from sparklio_desktop.core.doctor import check_team_conversations
+
+    empty = check_team_conversations(pg_database_url)
+    assert empty.ok and "none yet" in empty.detail and PASSWORD not in (empty.path or "")
+    with ConversationStore.open(pg_database_url, member="ada") as store:
+        store.add_turn(store.create("chat").id, "user", "hello")
+    with ConversationStore.open(pg_database_url, member="bob") as store:
+        store.create("chat")
+    monkeypatch.setenv("SPARKLIO_MEMBER", "ada")  # who the doctor asks for (it wins over team.member)
+    found = check_team_conversations(pg_database_url)
+    assert found.ok and found.detail == (
+        "PostgreSQL (team): 1 conversation(s) and 1 turn(s) of ada; 2 in the team database"
+    )
+    down = check_team_conversations(f"postgresql+psycopg://sparklio:pw@127.0.0.1:{free_port()}/nowhere")
+    assert not down.ok and "cannot reach the server" in down.detail

@@ -187,3 +187,28 @@ class PostgresConversationStore(ConversationStore):
             title_seqs,
         )
         return turns, titles
+
+
+def team_conversations_state(url: str, member: str | None = None) -> str:
+    """What ``sparklio doctor`` says of the conversations in the team database at ``url``,
+    changing nothing (no upgrade: the first install to open them creates the tables): the
+    member's conversations and turns, and everyone's. Raises the one-line
+    ``DatabaseServerError`` when the server cannot be used."""
+    from sparklio_desktop.core.ledger.engine import create_postgres_engine
+
+    who = resolve_member(member)
+    engine = create_postgres_engine(url, LABEL)
+    try:
+        with engine.connect() as conn:
+            exists = conn.exec_driver_sql("SELECT to_regclass('conversations') IS NOT NULL").scalar_one()
+            if not exists:
+                return "none yet: the first install to open them creates their tables"
+            mine, turns, everyone = conn.exec_driver_sql(
+                "SELECT COUNT(*) FILTER (WHERE c.member = %s AND c.deleted_at IS NULL),"
+                " (SELECT COUNT(*) FROM turns t JOIN conversations m ON m.id = t.conversation_id"
+                " WHERE m.member = %s), COUNT(*) FROM conversations c",
+                (who, who),
+            ).one()
+    finally:
+        engine.dispose()
+    return f"{mine} conversation(s) and {turns} turn(s) of {who}; {everyone} in the team database"

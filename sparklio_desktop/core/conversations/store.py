@@ -164,8 +164,8 @@ class ConversationStore:
     @classmethod
     def open(cls, target: Path | str, *, member: str | None = None) -> ConversationStore:
         """The store at ``target``: a path (the conversations file) or a team database URL.
-        ``member`` (team database only): whose conversations; None: ``$SPARKLIO_MEMBER``
-        or the OS user (core/ledger/members.py)."""
+        ``member`` (team database only): the setting ``team.member``; ``$SPARKLIO_MEMBER``
+        wins over it and the OS user is the default, as for the ledger (core/ledger/members.py)."""
         from sparklio_desktop.core.ledger.location import is_database_url
 
         if is_database_url(target):
