@@ -132,29 +132,31 @@ class PostgresConversationStore(ConversationStore):
         return tsquery_text(text)
 
     def _turn_matches(self, conn: _PgConnection, match: str, window: int) -> Iterable[Sequence[Any]]:
+        # A plan for this query's words, never a generic one: psycopg prepares a statement
+        # run five times, and PostgreSQL's generic plan for ``@@ to_tsquery($1)`` scans every
+        # turn (80 ms over 20,000 turns instead of 7). SET LOCAL ends with the transaction.
+        conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         # The window first (newest matching turns of the member's conversations), then one
         # best turn per conversation: DISTINCT ON keeps the first row of each in that order.
         return list(
             conn.execute(
-                f"""WITH q AS MATERIALIZED (SELECT {_QUERY} AS q),
-            m AS MATERIALIZED (
-                SELECT t.id, t.conversation_id, c.seq, t.content_tsv FROM turns t
-                JOIN conversations c ON c.id = t.conversation_id, q
-                WHERE t.content_tsv @@ q.q AND c.member = ? ORDER BY t.id DESC LIMIT ?
-            ) SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.seq, m.id,
-                -ts_rank(m.content_tsv, q.q, 1) AS r
-            FROM m, q ORDER BY m.conversation_id, r, m.id DESC""",
-                (match, self.member, window),
+                f"""WITH m AS MATERIALIZED (
+                    SELECT t.id, t.conversation_id, c.seq, t.content_tsv FROM turns t
+                    JOIN conversations c ON c.id = t.conversation_id
+                    WHERE t.content_tsv @@ {_QUERY} AND c.member = ? ORDER BY t.id DESC LIMIT ?
+                ) SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.seq, m.id,
+                    -ts_rank(m.content_tsv, {_QUERY}, 1) AS r
+                FROM m ORDER BY m.conversation_id, r, m.id DESC""",
+                (match, self.member, window, match),
             ).fetchall()
         )
 
     def _title_matches(self, conn: _PgConnection, match: str, window: int) -> Iterable[Sequence[Any]]:
         return list(
             conn.execute(
-                f"""WITH q AS MATERIALIZED (SELECT {_QUERY} AS q)
-            SELECT c.id, c.seq, -ts_rank(c.title_tsv, q.q, 1) FROM conversations c, q
-            WHERE c.title_tsv @@ q.q AND c.member = ? ORDER BY c.seq DESC LIMIT ?""",
-                (match, self.member, window),
+                f"""SELECT c.id, c.seq, -ts_rank(c.title_tsv, {_QUERY}, 1) FROM conversations c
+                WHERE c.title_tsv @@ {_QUERY} AND c.member = ? ORDER BY c.seq DESC LIMIT ?""",
+                (match, match, self.member, window),
             ).fetchall()
         )
 
