@@ -148,3 +148,34 @@ def test_doctor_reports_the_members_conversations_in_the_team_database(pg_databa
     )
     down = check_team_conversations(f"postgresql+psycopg://sparklio:pw@127.0.0.1:{free_port()}/nowhere")
     assert not down.ok and "cannot reach the server" in down.detail
+
+
+def test_one_members_writes_from_two_installs_take_turns(pg_database_url):
+    """Turns appended at once from two installs after the same conversation's leaf form one
+    thread, never siblings (the member's write lock, as the file's BEGIN IMMEDIATE)."""
+    import threading
+
+    with ConversationStore.open(pg_database_url, member="ada") as setup:
+        conv = setup.create("chat")
+    stores = [ConversationStore.open(pg_database_url, member="ada") for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def append(store: ConversationStore, name: str) -> None:
+        try:
+            for n in range(15):
+                store.add_turn(conv.id, "user", f"{name} {n}")
+        except Exception as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(s, f"install{i}")) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not errors
+        thread_turns = stores[0].thread(conv.id)
+        assert len(thread_turns) == 30 and {t.versions for t in thread_turns} == {1}
+    finally:
+        for store in stores:
+            store.close()

@@ -39,12 +39,15 @@ from sparklio_desktop.core.ledger.members import resolve_member, this_host
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-__all__ = ["LABEL", "SEARCH_CONFIG", "PostgresConversationStore"]
+__all__ = ["LABEL", "SEARCH_CONFIG", "WRITE_LOCK", "PostgresConversationStore", "team_conversations_state"]
 
 LABEL = "conversations database"
 SEARCH_CONFIG = "conversations_search"  # the text search configuration revision 0003 creates
 _HEADLINE_OPTIONS = "StartSel=[, StopSel=], MaxWords=14, MinWords=6"
 _QUERY = f"to_tsquery('{SEARCH_CONFIG}', ?)"
+# pg_advisory_xact_lock's first key for "a member's conversations are being written" (the
+# second is the member's hashtext); any fixed int4 apart from the ledger's keys. ASCII "conv".
+WRITE_LOCK = 0x636F6E76
 
 
 @lru_cache(maxsize=256)
@@ -109,8 +112,15 @@ class PostgresConversationStore(ConversationStore):
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[_PgConnection]:
+        """One transaction; a write first takes the member's transaction-scoped advisory lock,
+        so one member's writes from several installs take turns as the file's
+        ``BEGIN IMMEDIATE`` makes them (two turns sent at once after the same leaf would
+        otherwise both read it and become siblings); other members never wait."""
         with self._engine.begin() as conn:
-            yield _PgConnection(conn)
+            session = _PgConnection(conn)
+            if write:
+                session.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK}, hashtext(?))", (self.member,))
+            yield session
 
     # -- the backend's hooks ----------------------------------------------------------------
 
