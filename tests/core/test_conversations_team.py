@@ -179,3 +179,23 @@ def test_one_members_writes_from_two_installs_take_turns(pg_database_url):
     finally:
         for store in stores:
             store.close()
+
+
+def test_without_unaccent_search_still_works_with_accents_typed(postgres_server, pg_database_url):
+    """A login that may not create extensions (no CREATE on the database): revision 0003
+    goes on without ``unaccent``, and search works; only accent folding is lost."""
+    database = pg_database_url.rsplit("/", 1)[1]
+    role = f"no_ext_{database}"
+    postgres_server.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'plain-pw'")
+    try:
+        postgres_server.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}", database)
+        url = pg_database_url.replace(f"sparklio:{PASSWORD}@", f"{role}:plain-pw@")
+        with ConversationStore.open(url, member="ada") as store:
+            conv = store.create("chat")
+            store.add_turn(conv.id, "user", "Ein Café in München")
+            assert [h.conversation.id for h in store.search("Café münch")] == [conv.id]
+            assert store.search("cafe") == []  # no folding without unaccent
+            assert raw_execute(store, "SELECT COUNT(*) FROM pg_extension WHERE extname = 'unaccent'") == [(0,)]
+    finally:
+        postgres_server.execute(f"DROP OWNED BY {role}", database)
+        postgres_server.execute(f"DROP ROLE {role}")
