@@ -238,3 +238,12 @@ def test_a_conversation_removed_during_the_run_still_prints_the_paid_answer(anth
     assert process.returncode == 0, err
     assert out.strip() == "one two three four five six"
     assert "warning: the run was not kept in the conversation" in err and "Traceback" not in err
+
+
+def test_a_team_database_that_cannot_be_reached_is_one_line(sparklio_home):
+    from tests.postgres_server import free_port
+
+    down = f"postgresql+psycopg://ada:pw-not-shown@127.0.0.1:{free_port()}/team"
+    line = one_line_error(sparklio("conversations", "list", env_extra={"SPARKLIO_DATABASE_URL": down}), 1)
+    assert "the team conversations database" in line and "cannot reach the server" in line
+    assert "pw-not-shown" not in line and not (sparklio_home / "conversations.sqlite").exists()
