@@ -199,3 +199,11 @@ def test_without_unaccent_search_still_works_with_accents_typed(postgres_server,
     finally:
         postgres_server.execute(f"DROP OWNED BY {role}", database)
         postgres_server.execute(f"DROP ROLE {role}")
+
+
+def test_a_ledger_file_as_the_database_url_keeps_conversations_in_the_data_folder(sparklio_home, tmp_path, monkeypatch):
+    """``$SPARKLIO_DATABASE_URL`` naming a file (a ledger shared on a drive) is not a team
+    database: conversations stay in the data folder, never in the ledger file."""
+    monkeypatch.setenv("SPARKLIO_DATABASE_URL", str(tmp_path / "team.sqlite3"))
+    with ConversationStore.open_default() as store:
+        assert store.target == sparklio_home / "conversations.sqlite"
