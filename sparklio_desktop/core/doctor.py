@@ -501,7 +501,10 @@ def run_checks() -> list[Check]:
             )
         )
     checks.append(check_cache(settings_file))
-    checks.append(check_conversations() if team_url is None else check_team_conversations(team_url))
+    from sparklio_desktop.core.ledger.location import is_database_url
+
+    team_conversations = team_url is not None and is_database_url(team_url)  # (a ledger file is not)
+    checks.append(check_team_conversations(team_url) if team_conversations and team_url else check_conversations())
     checks.append(
         _check_loader(
             "settings",

@@ -207,3 +207,12 @@ def test_a_ledger_file_as_the_database_url_keeps_conversations_in_the_data_folde
     monkeypatch.setenv("SPARKLIO_DATABASE_URL", str(tmp_path / "team.sqlite3"))
     with ConversationStore.open_default() as store:
         assert store.target == sparklio_home / "conversations.sqlite"
+
+
+def test_the_doctors_checks_in_team_mode_name_the_team_database(pg_database_url, sparklio_home, monkeypatch):
+    from sparklio_desktop.core.doctor import run_checks
+
+    monkeypatch.setenv("SPARKLIO_DATABASE_URL", pg_database_url)
+    (check,) = [c for c in run_checks() if c.name == "conversations"]
+    assert check.ok and check.detail.startswith("PostgreSQL (team): ") and PASSWORD not in (check.path or "")
+    assert not (sparklio_home / "conversations.sqlite").exists()
