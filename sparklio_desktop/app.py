@@ -249,7 +249,7 @@ def build_context(
     events = LedgerEvents()
     ledger, dispatcher, budget, keys = services.ledger, services.dispatcher, services.budget, services.keys
     try:
-        store = ConversationStore.open_default()
+        store = ConversationStore.open_default(current)
     except BaseException:
         services.close()
         raise

@@ -1,6 +1,7 @@
 """``sparklio conversations`` and ``sparklio run --conversation`` through the real entry
-point: stored turns listed, shown, searched, exported and deleted; a continued
-conversation sends its earlier turns to a loopback Anthropic server."""
+point, on the data folder's file and on a team database (``conversations_home``): stored
+turns listed, shown, searched, exported and deleted; a continued conversation sends its
+earlier turns to a loopback Anthropic server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from decimal import Decimal
 import pytest
 
 from sparklio_desktop.core.conversations import ConversationStore
+from tests.conversation_targets import conversations_home  # noqa: F401
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.loopback import Fault
 from tests.test_cli_bad_input import ESC, no_terminal_controls, one_line_error
@@ -29,8 +31,8 @@ def sparklio(*args: str, env_extra: dict | None = None) -> subprocess.CompletedP
 
 
 @pytest.fixture
-def seeded(sparklio_home):
-    with ConversationStore(sparklio_home / "conversations.sqlite") as store:
+def seeded(conversations_home):  # noqa: F811
+    with ConversationStore.open(conversations_home) as store:
         older = store.create("chat", title="Postgres replication notes")
         store.add_turn(older.id, "user", "How does WAL shipping work?")
         store.add_turn(
@@ -130,7 +132,7 @@ def test_rm_restore_and_purge(seeded):
     assert "no conversation" in one_line_error(sparklio("conversations", "restore", older), 2)
 
 
-def test_a_damaged_file_is_one_located_line(sparklio_home):
+def test_a_damaged_file_is_one_located_line(sparklio_home):  # about the file: SQLite only
     (sparklio_home / "conversations.sqlite").write_bytes(b"not sqlite" * 500)
     line = one_line_error(sparklio("conversations", "list"), 1)
     assert "conversations file" in line and "damaged" in line and str(sparklio_home) in line
@@ -158,7 +160,7 @@ def _sent_messages(server) -> list[dict]:
     return bodies[-1]["messages"]
 
 
-def test_run_new_then_continue_sends_the_earlier_turns(anthropic, sparklio_home):
+def test_run_new_then_continue_sends_the_earlier_turns(anthropic, conversations_home):  # noqa: F811
     anthropic.reply_text = "Cinnamon is the answer."
     first = _run(anthropic, "Name one autumn spice.", "--conversation", "new", "--json")
     assert first.returncode == 0, first.stderr
@@ -188,20 +190,22 @@ def test_run_new_then_continue_sends_the_earlier_turns(anthropic, sparklio_home)
     assert {h["request_id"] for h in history} >= {turns[1]["request_id"], turns[3]["request_id"]}
 
 
-def test_run_json_without_a_conversation_says_null(anthropic, sparklio_home):
+def test_run_json_without_a_conversation_says_null(anthropic, sparklio_home, conversations_home):  # noqa: F811
     done = _run(anthropic, "One line.", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["conversation_id"] is None
     assert not (sparklio_home / "conversations.sqlite").exists()
+    with ConversationStore.open(conversations_home) as store:
+        assert store.count() == 0
 
 
-def test_a_bad_conversation_id_stops_before_any_call(anthropic):
+def test_a_bad_conversation_id_stops_before_any_call(anthropic, conversations_home):  # noqa: F811
     result = _run(anthropic, "x", "--conversation", "abcdef123456")
     assert "no conversation abcdef123456" in one_line_error(result, 2)
     assert not anthropic.requests
 
 
-def test_a_failed_run_keeps_the_question_with_its_error(anthropic):
+def test_a_failed_run_keeps_the_question_with_its_error(anthropic, conversations_home):  # noqa: F811
     anthropic.script(
         Fault(status=400, message="Request blocked by content policy.", error_type="invalid_request_error")
     )
@@ -214,8 +218,8 @@ def test_a_failed_run_keeps_the_question_with_its_error(anthropic):
     assert "content policy" in turns[0]["meta"]["error"] and turns[0]["meta"]["request_id"] == payload["request_id"]
 
 
-def test_a_conversation_removed_during_the_run_still_prints_the_paid_answer(anthropic, sparklio_home):
-    with ConversationStore(sparklio_home / "conversations.sqlite") as store:
+def test_a_conversation_removed_during_the_run_still_prints_the_paid_answer(anthropic, conversations_home):  # noqa: F811
+    with ConversationStore.open(conversations_home) as store:
         conversation_id = store.create("copywriting_standard").id
     anthropic.reply_text = "one two three four five six"
     anthropic.chunk_interval_s = 0.2  # the answer streams for about a second
@@ -228,9 +232,18 @@ def test_a_conversation_removed_during_the_run_still_prints_the_paid_answer(anth
     deadline = time.monotonic() + 60
     while not anthropic.requests and time.monotonic() < deadline:
         time.sleep(0.02)
-    with ConversationStore(sparklio_home / "conversations.sqlite") as store:
+    with ConversationStore.open(conversations_home) as store:
         store.purge(conversation_id)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert out.strip() == "one two three four five six"
     assert "warning: the run was not kept in the conversation" in err and "Traceback" not in err
+
+
+def test_a_team_database_that_cannot_be_reached_is_one_line(sparklio_home):
+    from tests.postgres_server import free_port
+
+    down = f"postgresql+psycopg://ada:pw-not-shown@127.0.0.1:{free_port()}/team"
+    line = one_line_error(sparklio("conversations", "list", env_extra={"SPARKLIO_DATABASE_URL": down}), 1)
+    assert "the team conversations database" in line and "cannot reach the server" in line
+    assert "pw-not-shown" not in line and not (sparklio_home / "conversations.sqlite").exists()

@@ -21,7 +21,7 @@ here, before the run, when it is due: :func:`keep_summary`) and its opt-out
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,17 +37,19 @@ _OPTION_NAMES = ("complexity", "budget", "speed", "quality")
 
 @dataclass(frozen=True)
 class RunConversation:
-    path: Path
+    # The conversations file, or the team database's URL (password included: never shown).
+    target: Path | str = field(repr=False)
     conversation_id: str | None  # None: "new", created when the run is recorded
     context: ConversationContext | None  # None: a new conversation (no history yet)
     send_everything: bool | None = None  # --send-everything on|off: stored with the conversation
+    member: str | None = None  # whose conversation (the team database; None: the file's one person)
 
     def record(self, args: argparse.Namespace, prompt: str, result: Any, written: list[str]) -> str:
         """Store the run's turns; returns the conversation's id."""
         from sparklio_desktop.core.conversations import ConversationStore
 
         options = {name: getattr(args, name, None) for name in _OPTION_NAMES}
-        with ConversationStore(self.path) as store:
+        with ConversationStore.open(self.target, member=self.member) as store:
             if self.conversation_id is None:
                 conversation_id = store.create(args.task, options=options).id
                 if self.send_everything:
@@ -105,12 +107,13 @@ def open_conversation(value: str, send_everything: bool | None = None) -> RunCon
     from sparklio_desktop.core.conversations import ConversationStore
 
     with ConversationStore.open_default() as store:
+        where, member = store.reopen_target, store.member
         if value.strip().lower() == "new":
-            return RunConversation(store.path, None, None, send_everything)
+            return RunConversation(where, None, None, send_everything, member)
         conversation = store.get(value)
         if send_everything is not None:
             store.set_send_everything(conversation.id, send_everything)
-        return RunConversation(store.path, conversation.id, store.context(conversation.id), send_everything)
+        return RunConversation(where, conversation.id, store.context(conversation.id), send_everything, member)
 
 
 async def keep_summary(
@@ -129,7 +132,7 @@ async def keep_summary(
         return conversation, None
     refresh = await refresh_summary(dispatcher, context, spec.context.max_history_tokens, task)
     if refresh is not None:
-        with ConversationStore(conversation.path) as store:
+        with ConversationStore.open(conversation.target, member=conversation.member) as store:
             store.save_summary(
                 context.conversation_id,
                 refresh.summary,

@@ -334,6 +334,18 @@ def conversations_path() -> Path:
     return paths.data_dir(create=False) / CONVERSATIONS_FILENAME
 
 
+def check_team_conversations(url: str) -> Check:
+    """Team mode: the member's conversations in the team database (core/conversations/postgres_store.py)."""
+    from sparklio_desktop.core.conversations.postgres_store import team_conversations_state
+    from sparklio_desktop.core.errors import SparklioError
+    from sparklio_desktop.core.ledger.location import redacted_url
+
+    try:
+        return Check("conversations", True, f"PostgreSQL (team): {team_conversations_state(url)}", redacted_url(url))
+    except SparklioError as exc:  # the server, the login, the driver, a malformed $SPARKLIO_MEMBER: one line
+        return Check("conversations", False, f"PostgreSQL (team): {getattr(exc, 'reason', exc)}", redacted_url(url))
+
+
 def check_conversations(path: Path | None = None) -> Check:
     """Integrity, migrations and FTS indexes of ``conversations.sqlite``, changing nothing."""
     return _assess_conversations(path or conversations_path())[0]
@@ -489,7 +501,10 @@ def run_checks() -> list[Check]:
             )
         )
     checks.append(check_cache(settings_file))
-    checks.append(check_conversations())
+    from sparklio_desktop.core.ledger.location import is_database_url
+
+    team_conversations = team_url is not None and is_database_url(team_url)  # (a ledger file is not)
+    checks.append(check_team_conversations(team_url) if team_conversations and team_url else check_conversations())
     checks.append(
         _check_loader(
             "settings",

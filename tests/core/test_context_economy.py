@@ -33,6 +33,7 @@ from sparklio_desktop.core.policy.routing_policy import load_policy
 from sparklio_desktop.core.providers.base import Message
 from sparklio_desktop.core.routing.router import RouteRequest
 from sparklio_desktop.core.settings.paths import shipped_catalog_path, shipped_policy_path
+from tests.conversation_targets import conversations_target  # noqa: F401 - a fixture: both backends
 from tests.core.test_dispatch import SONNET, Harness, fast_policy, harness, servers  # noqa: F401 - fixtures
 
 FIXTURE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "creator_conversation_40.json"
@@ -181,11 +182,15 @@ def _refresh(h: Harness, context, limit: int):
     return asyncio.run(go())
 
 
-def test_summary_is_created_stored_reused_and_refreshed_after_eight_questions(harness, servers, tmp_path):  # noqa: F811
+# fmt: off
+def test_summary_is_created_stored_reused_and_refreshed_after_eight_questions(
+    harness, servers, tmp_path, conversations_target  # noqa: F811 - fixtures
+):
+    # fmt: on
     anthropic, openai = servers
     turns, attachments = _fixture()
     limit = harness.workspace.policy.task("copywriting_standard").context.max_history_tokens
-    with ConversationStore(tmp_path / "conversations.sqlite") as store:
+    with ConversationStore.open(conversations_target) as store:
         cid = _seed(store, turns[:48], attachments[:48])  # 24 questions
         context = store.context(cid)
         assert context.summary is None and len(context.history) == 48
@@ -259,9 +264,9 @@ def test_summary_is_created_stored_reused_and_refreshed_after_eight_questions(ha
         assert reader.spend_summary(current_month(), local_providers=()).history == history
 
 
-def test_an_opted_out_conversation_is_never_summarised(harness, servers, tmp_path):  # noqa: F811
+def test_an_opted_out_conversation_is_never_summarised(harness, servers, conversations_target):  # noqa: F811
     turns, attachments = _fixture()
-    with ConversationStore(tmp_path / "conversations.sqlite") as store:
+    with ConversationStore.open(conversations_target) as store:
         cid = _seed(store, turns[:48], attachments[:48])
         store.set_send_everything(cid, True)
         context = store.context(cid)
@@ -271,9 +276,9 @@ def test_an_opted_out_conversation_is_never_summarised(harness, servers, tmp_pat
         assert not store.context(cid).send_everything
 
 
-def test_an_edit_above_the_summary_makes_it_stale(tmp_path):
+def test_an_edit_above_the_summary_makes_it_stale(conversations_target):  # noqa: F811
     turns, attachments = _fixture()
-    with ConversationStore(tmp_path / "conversations.sqlite") as store:
+    with ConversationStore.open(conversations_target) as store:
         cid = _seed(store, turns[:20], attachments[:20])
         context = store.context(cid)
         store.save_summary(cid, HistorySummary("so far", 10), context.turn_ids[9])

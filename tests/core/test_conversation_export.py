@@ -11,13 +11,14 @@ import pytest
 
 from sparklio_desktop.core.conversations import EXPORT_FORMATS, ConversationStore, export_conversation
 from sparklio_desktop.core.errors import SparklioError
+from tests.conversation_targets import conversations_target  # noqa: F401 - a fixture: both backends
 
 FENCED = "Here:\n\n```python\nprint('<b>hi</b>')\n```\n\nDone."
 
 
 @pytest.fixture
-def stored(tmp_path):
-    with ConversationStore(tmp_path / "conversations.sqlite") as store:
+def stored(conversations_target):  # noqa: F811
+    with ConversationStore.open(conversations_target) as store:
         conv = store.create("code", options={"quality": "high"})
         store.add_turn(conv.id, "user", "Show me <script>alert(1)</script> code", attachments=["/tmp/x & y.png"])
         store.add_turn(

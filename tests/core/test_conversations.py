@@ -1,11 +1,13 @@
-"""The conversation store on real SQLite files: CRUD, sidebar order, the turn tree and its
-versions, history, FTS5 search with hostile input, soft delete, feedback, broken files."""
+"""The conversation store on both backends (a real SQLite file, a real PostgreSQL): CRUD,
+sidebar order, the turn tree and its versions, history, full-text search with hostile
+input, soft delete, feedback; broken files (SQLite only: they are about the file)."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +19,12 @@ from sparklio_desktop.core.conversations import (
 )
 from sparklio_desktop.core.conversations.fts_query import fts_query
 from sparklio_desktop.core.errors import SparklioError
+from tests.conversation_targets import conversations_target, raw_execute  # noqa: F401
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = ConversationStore(tmp_path / "conversations.sqlite")
+def store(conversations_target):  # noqa: F811
+    s = ConversationStore.open(conversations_target)
     yield s
     s.close()
 
@@ -32,8 +35,8 @@ def _exchange(store, cid, question, answer, **answer_fields):
     return user, reply
 
 
-def test_create_get_and_fields_survive_a_reopen(tmp_path):
-    path = tmp_path / "conversations.sqlite"
+def test_create_get_and_fields_survive_a_reopen(conversations_target):  # noqa: F811
+    path = conversations_target
     with ConversationStore(path) as store:
         conv = store.create("chat", options={"budget": "low", "speed": None})
         user, reply = _exchange(
@@ -81,11 +84,8 @@ def test_ambiguous_prefix_is_refused(store):
     # 40 ids over 16 first characters: at least one is shared; a 1-char prefix is never a lookup.
     with pytest.raises(ConversationNotFound):
         store.get(sorted(first)[0])
-    conn = sqlite3.connect(store.path)
-    conn.execute("UPDATE conversations SET id = 'abcd00000001' WHERE id = ?", (ids[0],))
-    conn.execute("UPDATE conversations SET id = 'abcd00000002' WHERE id = ?", (ids[1],))
-    conn.commit()
-    conn.close()
+    raw_execute(store, "UPDATE conversations SET id = 'abcd00000001' WHERE id = ?", (ids[0],))
+    raw_execute(store, "UPDATE conversations SET id = 'abcd00000002' WHERE id = ?", (ids[1],))
     with pytest.raises(ConversationNotFound, match="names several conversations"):
         store.get("abcd")
 
@@ -263,10 +263,9 @@ def test_soft_delete_restore_and_purge(store):
         store.restore(gone.id)
     assert store.search("searchable") == []
     assert store.feedback() == {"copy": 0, "regenerate": 0, "edit": 0}
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 0
-    conn.execute("INSERT INTO turns_fts(turns_fts) VALUES ('integrity-check')")  # the index agrees with its table
-    conn.close()
+    assert raw_execute(store, "SELECT COUNT(*) FROM turns") == [(0,)]
+    if isinstance(store.target, Path):  # FTS5's own check: the index agrees with its table
+        raw_execute(store, "INSERT INTO turns_fts(turns_fts) VALUES ('integrity-check')")
 
 
 def test_feedback_is_counted_by_kind_and_request(store):
@@ -290,6 +289,8 @@ def test_fts_query_quotes_every_term():
     assert fts_query("* -- ") is None
 
 
+# The next three are about the SQLite file itself (damage, a foreign file, a blocked
+# folder); the team database's failures are the server's (test_team_conversations.py).
 def test_a_damaged_file_is_one_located_line(tmp_path):
     path = tmp_path / "conversations.sqlite"
     path.write_bytes(b"this is not a database at all" * 200)

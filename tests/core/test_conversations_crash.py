@@ -1,6 +1,10 @@
 """A process killed while writing turns leaves a conversations file that opens, checks
 clean (``integrity_check``, FTS5's ``integrity-check``, the doctor) and keeps every turn
-whose ``add_turn`` had returned."""
+whose ``add_turn`` had returned.
+
+SQLite only: these are about the file (its WAL, its pages, its FTS5 shadow tables). On a
+team database a killed client's transaction is the server's to roll back, and the store's
+behaviour is tested on both backends in test_conversations.py."""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ garbage header, garbage leaf pages of ``turns``, a dropped FTS shadow table, and
 index with missing segments (the one damage mended in place). After a repair the new
 file opens, passes ``integrity_check`` and FTS5's ``integrity-check``, and every turn in
 it is the original turn, with its parent, version and thread.
+
+SQLite only: damage and salvage are about the file; the doctor's team-database check is
+tested in test_conversations_team.py.
 """
 
 from __future__ import annotations

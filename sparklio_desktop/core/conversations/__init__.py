@@ -1,9 +1,11 @@
-"""Conversations: every turn kept in the data folder, searchable, exportable.
+"""Conversations: every turn kept (the data folder's file, or the team's database), searchable, exportable.
 
-The store (``store.py``) keeps conversations in ``conversations.sqlite``: the full text of
+The store (``store.py``, the shared logic; ``sqlite_store.py`` and ``postgres_store.py``,
+the two backends) keeps conversations in ``conversations.sqlite``, or in a team's
+PostgreSQL when a team database is set (each member's own): the full text of
 every turn, the model, request id and cost of each answer, attachments by path, the task
 and route options; edits and regenerations as sibling versions in a turn tree; FTS5 over
-turn text and titles; implicit feedback (copy, regenerate, edit). ``export.py`` writes a
+turn text and titles (tsvector on PostgreSQL); implicit feedback (copy, regenerate, edit). ``export.py`` writes a
 conversation as Markdown, JSON or a standalone HTML page. docs/conversations.md is the spec.
 """
 

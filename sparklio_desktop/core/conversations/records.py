@@ -4,9 +4,12 @@ They are frozen dataclasses so the window's view-models can pass them across thr
 compare them; the store builds them from rows and never hands out a row.
 
     SparklioError
-    ├── ConversationNotFound     an id (or id prefix) that names no conversation
-    └── DatabaseFileError        (core.ledger.sqlite_file) the file cannot be used
-        └── ConversationsFileError   ... said for the conversations file
+    ├── ConversationNotFound     an id (or id prefix) that names no conversation (on a team
+    │                            database: none of this member's)
+    ├── DatabaseFileError        (core.ledger.sqlite_file) the file cannot be used
+    │   └── ConversationsFileError   ... said for the conversations file
+    ├── DatabaseServerError      (core.ledger.server_errors) the team database cannot be used
+    └── LedgerSchemaError        (core.ledger.schema_upgrade) it was written by a newer Sparklio
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ class Turn:
 @dataclass(frozen=True)
 class SearchHit:
     conversation: ConversationSummary
-    snippet: str  # FTS5 snippet() with [ and ] around the matches
+    snippet: str  # FTS5 snippet() / ts_headline with [ and ] around the matches, … where text was cut
     turn_id: int | None  # None: the title matched
 
 

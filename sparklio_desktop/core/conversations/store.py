@@ -1,21 +1,31 @@
-"""Every conversation, kept in the data folder: ``conversations.sqlite``.
+"""Every conversation: one store, two backends (the data folder's file, or the team database).
 
-Why a file of its own (not the ledger): the ledger is money and is never replaced behind
-the user's back; conversations are text the user may want to delete, export or move
-aside, and their full-text index grows with them. Why plain ``sqlite3``: FTS5 virtual
-tables, triggers and ``snippet()`` are SQL SQLite alone understands, and the sidebar's
-reads stay in microseconds without an ORM (benchmarks/bench_conversations.py).
+:class:`ConversationStore` holds everything a conversation store does that does not depend
+on where the rows live: the checks on what a caller passes, titles, the turn tree and its
+versions, the context economy's summary, record building, and the merge of turn and title
+matches into one ranked hit per conversation. Its SQL is written once, in the portable
+subset both backends speak (``?`` placeholders, recursive CTEs, no ``IS`` between columns,
+no named parameters). What differs lives in a backend module each, behind a few small
+hooks (``_tx``, ``_insert_id``, ``_prefix_match``, the search hooks):
 
-The turns of a conversation form a tree (see schema.py): an edit or a regeneration is a
-sibling of the turn it replaces, and the thread shown is the path from the root to the
-conversation's ``current_leaf``. :meth:`ConversationStore.select_version` moves the leaf
-to another sibling's newest descendants, so earlier versions stay browsable.
+* ``sqlite_store.py``: ``conversations.sqlite`` in the data folder (plain ``sqlite3``,
+  FTS5 with ``snippet()``, ``lastrowid``, ``IS``, ``GLOB``, ``json_each``), as before team
+  mode; the file is one person's, so nothing is filtered by member.
+* ``postgres_store.py``: the team's PostgreSQL (SQLAlchemy's engine of the ledger,
+  ``tsvector`` with ``ts_headline``, ``RETURNING``, ``IS NOT DISTINCT FROM``, ``LIKE``,
+  ``= ANY``); every conversation records its member and host, and a member sees only
+  their own (another member's id is "not found", as per-user chats in Open WebUI).
 
-Opening checks the file as the ledger does (core/ledger/sqlite_file.py): a read-only
-folder, a damaged file or a file some other program wrote is one located line
-(:class:`ConversationsFileError`), never a traceback. One store may be used by one thread
-at a time (the window calls it through its serial database executor, the CLI directly);
-a lock makes a mistake there safe rather than corrupting.
+``ConversationStore(target)`` (or :meth:`ConversationStore.open`) picks the backend from
+``target``: a path is the file, a ``postgresql+psycopg://`` URL the team database;
+:meth:`ConversationStore.open_default` follows the ledger (core/ledger/location.py
+``database_url``). The turns of a conversation form a tree (see schema.py): an edit or a
+regeneration is a sibling of the turn it replaces, and the thread shown is the path from
+the root to the conversation's ``current_leaf``. :meth:`select_version` moves the leaf to
+another sibling's newest descendants, so earlier versions stay browsable.
+
+One store may be used by one thread at a time (the window calls it through its serial
+database executor, the CLI directly).
 """
 
 from __future__ import annotations
@@ -23,45 +33,37 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sqlite3
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
-from sparklio_desktop.core.conversations.fts_query import fts_query
 from sparklio_desktop.core.conversations.records import (
     FEEDBACK_KINDS,
     ROLES,
     Conversation,
     ConversationContext,
     ConversationNotFound,
-    ConversationsFileError,
     ConversationSummary,
     SearchHit,
     Turn,
 )
-from sparklio_desktop.core.conversations.schema import MIGRATIONS
 from sparklio_desktop.core.errors import SparklioError
 from sparklio_desktop.core.history import HistorySummary
-from sparklio_desktop.core.ledger.plain_migrations import PlainStore, open_migrated
-from sparklio_desktop.core.ledger.sqlite_file import (
-    file_error,
-)
 from sparklio_desktop.core.money import from_picodollars, to_picodollars
 from sparklio_desktop.core.providers.base import Message
-from sparklio_desktop.core.settings import paths
 
-__all__ = ["FILENAME", "SEARCH_WINDOW", "TITLE_MAX", "ConversationStore", "derive_title"]
+if TYPE_CHECKING:
+    from sparklio_desktop.core.settings.config import Settings
+
+__all__ = ["FILENAME", "SEARCH_WINDOW", "TITLE_MAX", "ConversationStore", "Rows", "derive_title"]
 
 FILENAME = "conversations.sqlite"
-LABEL = "conversations file"
 TITLE_MAX = 60
 MIN_PREFIX = 4
-_SNIPPET_TOKENS = 12
-_FTS_BROKEN = re.compile(r"vtable constructor failed: \w+_fts|no such table: \w+\.\w+_fts_\w+")
 # How many of the newest matching turns (and titles) a search ranks (see search()).
 SEARCH_WINDOW = 2000
 
@@ -72,19 +74,26 @@ _TURN_COLUMNS = (
     "t.id, t.conversation_id, t.parent_id, t.role, t.content, t.created_at, t.model, t.request_id,"
     " t.task, t.cost_usd, t.meta_json, t.attachments_json"
 )
-# The version of a turn among its siblings (same conversation, parent and role) and their number.
-_VERSION_COLUMNS = (
-    "(SELECT COUNT(*) FROM turns s WHERE s.conversation_id = t.conversation_id AND s.parent_id IS t.parent_id"
-    " AND s.role = t.role AND s.id <= t.id),"
-    " (SELECT COUNT(*) FROM turns s WHERE s.conversation_id = t.conversation_id AND s.parent_id IS t.parent_id"
-    " AND s.role = t.role)"
-)
-# The path from a turn (the ``start`` parameter) up to its root.
+# The path from a turn (the one parameter; NULL: no turn) up to its root.
 _PATH_UP = """WITH RECURSIVE path(id) AS (
-    SELECT :start WHERE :start IS NOT NULL
+    SELECT id FROM turns WHERE id = ?
     UNION ALL
     SELECT p.parent_id FROM turns p JOIN path ON p.id = path.id WHERE p.parent_id IS NOT NULL
 )"""
+
+
+class Rows(Protocol):
+    """What a backend's ``execute`` returns: ``sqlite3.Cursor`` and SQLAlchemy's result both are."""
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """One transaction's connection as the shared logic uses it: SQL with ``?`` placeholders."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
 
 
 def _now_text(now: datetime | None = None) -> str:
@@ -118,57 +127,133 @@ def _options_json(options: Mapping[str, str | None] | None) -> str:
     return json.dumps(clean, sort_keys=True)
 
 
-def _snippets(conn: sqlite3.Connection, table: str, match: str, rowids: Sequence[int | None]) -> dict[int, str]:
-    """FTS5 snippets of ``rowids`` (rows that match ``match``) in one pass over their range.
+class ConversationStore:
+    """The conversation store; ``ConversationStore(target)`` opens the backend ``target``
+    names (see the module docstring). Use it as a context manager or call :meth:`close`."""
 
-    Why this shape: ``rowid IN (...)`` or one query per row makes FTS5 seek each rowid,
-    and a seek re-reads every term's postings (for a prefix term, every term it covers):
-    50 snippets of a three-word query took 40 ms. Scanning the matches between the lowest
-    and highest rowid wanted and computing ``snippet()`` only for the rows wanted takes 2.
-    """
-    wanted = sorted({r for r in rowids if r is not None})
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        f"""SELECT id, s FROM (
-            SELECT rowid AS id, CASE WHEN rowid IN (SELECT value FROM json_each(?))
-                THEN snippet({table}, 0, '[', ']', '…', ?) END AS s
-            FROM {table} WHERE {table} MATCH ? AND rowid BETWEEN ? AND ?
-        ) WHERE s IS NOT NULL""",
-        (json.dumps(wanted), _SNIPPET_TOKENS, match, wanted[0], wanted[-1]),
-    ).fetchall()
-    return {int(rowid): str(text) for rowid, text in rows}
+    # -- what a backend says -------------------------------------------------------------
+    # SQLite's null-safe equality between two expressions (``IS``; PostgreSQL: ``IS NOT
+    # DISTINCT FROM``).
+    _NULL_SAFE_EQ: ClassVar[str] = "IS"
+    # ``AND <condition on c, the conversations row>`` limiting every read to the member's
+    # own conversations, and its parameters (the file: none; it is one person's).
+    _scope: str = ""
+    _scope_params: tuple[Any, ...] = ()
+    # Where the store is: the file's path, or the team database's redacted URL.
+    target: Path | str
+    # The member whose conversations these are (None: the file, which is one person's).
+    member: str | None = None
+    # What :meth:`open` takes to open this store again (the team database's URL keeps its
+    # password here: never show it; ``target`` is the form to show).
+    reopen_target: Path | str
 
+    def __new__(cls, target: Path | str | None = None, *args: Any, **kwargs: Any) -> ConversationStore:
+        if cls is ConversationStore:
+            from sparklio_desktop.core.ledger.location import is_database_url
 
-class ConversationStore(PlainStore):
-    """SQLite file ``data_dir()/conversations.sqlite`` (WAL), FTS5 over turn text and titles."""
+            if is_database_url(target):
+                from sparklio_desktop.core.conversations.postgres_store import PostgresConversationStore
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        self._conn = self._open(self.path)
+                cls = PostgresConversationStore
+            else:
+                from sparklio_desktop.core.conversations.sqlite_store import SqliteConversationStore
+
+                cls = SqliteConversationStore
+        return object.__new__(cls)
 
     @classmethod
-    def open_default(cls) -> ConversationStore:
-        return cls(paths.data_dir() / FILENAME)
+    def open(cls, target: Path | str, *, member: str | None = None) -> ConversationStore:
+        """The store at ``target``: a path (the conversations file) or a team database URL.
+        ``member`` (team database only): the setting ``team.member``; ``$SPARKLIO_MEMBER``
+        wins over it and the OS user is the default, as for the ledger (core/ledger/members.py)."""
+        from sparklio_desktop.core.ledger.location import is_database_url
 
-    # -- the file -------------------------------------------------------------------
+        if is_database_url(target):
+            return ConversationStore(target, member=member)
+        return ConversationStore(Path(target))
 
-    def _file_error(self, exc: BaseException) -> ConversationsFileError | None:
-        found = file_error(self.path, LABEL, exc)
-        if found is None and isinstance(exc, sqlite3.OperationalError) and _FTS_BROKEN.search(str(exc)):
-            # A search index whose shadow table is gone fails with a plain SQLITE_ERROR.
-            return ConversationsFileError(self.path, "damaged", f"its search index is damaged: {exc}")
-        return ConversationsFileError.wrap(found) if found is not None else None
+    @classmethod
+    def open_default(cls, settings: Settings | None = None) -> ConversationStore:
+        """The team database when one is set (``$SPARKLIO_DATABASE_URL`` or
+        ``storage.database_url``, as the ledger), as the member ``team.member`` names;
+        else ``conversations.sqlite`` in the data folder."""
+        from sparklio_desktop.core.ledger.location import database_url, is_database_url
+        from sparklio_desktop.core.settings import paths
 
-    def _open(self, path: Path) -> sqlite3.Connection:
-        return open_migrated(
-            path,
-            LABEL,
-            MIGRATIONS,
-            _now_text(),
-            classify=self._file_error,
-            make=lambda problem, detail: ConversationsFileError(path, problem, detail),
+        url = database_url(settings)
+        if url is None or not is_database_url(url):  # a shared ledger *file* is not a team database
+            return ConversationStore(paths.data_dir() / FILENAME)
+        if settings is None and paths.settings_path().is_file():
+            from sparklio_desktop.core.settings.config import load_settings_lenient
+
+            settings, _problem = load_settings_lenient()
+        return ConversationStore(url, member=settings.team.member if settings is not None else None)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- the backend's hooks ----------------------------------------------------------------
+
+    def _tx(self, write: bool = False) -> AbstractContextManager[Any]:
+        """One transaction; yields a :class:`Connection`."""
+        raise NotImplementedError
+
+    def _insert_conversation(self, conn: Any, values: tuple[Any, ...]) -> bool:
+        """Insert (id, title, task, options_json, created_at, updated_at); False when the
+        random id is taken (the caller draws again)."""
+        raise NotImplementedError
+
+    def _insert_id(self, conn: Any, sql: str, params: tuple[Any, ...]) -> int:
+        """Run the INSERT ``sql``; the new row's id."""
+        raise NotImplementedError
+
+    def _prefix_match(self, prefix: str) -> tuple[str, str]:
+        """The condition on ``c.id`` that finds ids starting with ``prefix`` (hex digits),
+        and its parameter."""
+        raise NotImplementedError
+
+    def _search_query(self, text: str) -> str | None:
+        """What the person typed as the backend's safe full-text query (None: nothing to find)."""
+        raise NotImplementedError
+
+    def _turn_matches(self, conn: Any, match: str, window: int) -> Iterable[Sequence[Any]]:
+        """The best matching turn of each of the member's conversations among the ``window``
+        newest matching turns: rows (conversation id, seq, turn id, score; lower is better)."""
+        raise NotImplementedError
+
+    def _title_matches(self, conn: Any, match: str, window: int) -> Iterable[Sequence[Any]]:
+        """The ``window`` newest matching titles: rows (conversation id, seq, score)."""
+        raise NotImplementedError
+
+    def _live_summaries(self, conn: Any, ids: Sequence[str]) -> list[Sequence[Any]]:
+        """``_CONVERSATION_COLUMNS`` of the live (not deleted) conversations among ``ids``."""
+        raise NotImplementedError
+
+    def _snippets(
+        self, conn: Any, match: str, turn_ids: Sequence[int], title_seqs: Sequence[int]
+    ) -> tuple[dict[int, str], dict[int, str]]:
+        """Snippets (``[`` ``]`` around the matches, ``…`` where text was cut) of turns and
+        titles, by turn id and by conversation seq."""
+        raise NotImplementedError
+
+    # -- shared SQL ----------------------------------------------------------------------------
+
+    def _version_columns(self) -> str:
+        """The version of a turn among its siblings (same conversation, parent and role) and their number."""
+        same = (
+            f"s.conversation_id = t.conversation_id AND s.parent_id {self._NULL_SAFE_EQ} t.parent_id"
+            " AND s.role = t.role"
+        )
+        return (
+            f"(SELECT COUNT(*) FROM turns s WHERE {same} AND s.id <= t.id), (SELECT COUNT(*) FROM turns s WHERE {same})"
         )
 
     # -- conversations ----------------------------------------------------------------
@@ -180,30 +265,28 @@ class ConversationStore(PlainStore):
         options_json = _options_json(options)
         now = _now_text()
         with self._tx(write=True) as conn:
-            while True:
+            new_id = secrets.token_hex(6)
+            # 48 random bits collided: draw again.
+            while not self._insert_conversation(conn, (new_id, title.strip(), task.strip(), options_json, now, now)):
                 new_id = secrets.token_hex(6)
-                try:
-                    conn.execute(
-                        "INSERT INTO conversations (id, title, task, options_json, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (new_id, title.strip(), task.strip(), options_json, now, now),
-                    )
-                    break
-                except sqlite3.IntegrityError:
-                    continue  # 48 random bits collided: draw again
             return self._conversation(conn, new_id)
 
-    def _resolve(self, conn: sqlite3.Connection, conversation_id: str, *, deleted: bool = False) -> str:
-        """The full id ``conversation_id`` names (a unique prefix of at least 4 characters)."""
+    def _resolve(self, conn: Any, conversation_id: str, *, deleted: bool = False) -> str:
+        """The full id ``conversation_id`` names (a unique prefix of at least 4 characters)
+        among the member's conversations."""
         wanted = conversation_id.strip().lower() if isinstance(conversation_id, str) else ""
         if not wanted:
             raise ConversationNotFound(
                 str(conversation_id), "a conversation id is needed (sparklio conversations list shows them)"
             )
-        row = conn.execute("SELECT id, deleted_at FROM conversations WHERE id = ?", (wanted,)).fetchone()
+        row = conn.execute(
+            f"SELECT c.id, c.deleted_at FROM conversations c WHERE c.id = ?{self._scope}", (wanted, *self._scope_params)
+        ).fetchone()
         if row is None and len(wanted) >= MIN_PREFIX and re.fullmatch(r"[0-9a-f]+", wanted):
+            condition, pattern = self._prefix_match(wanted)
             rows = conn.execute(
-                "SELECT id, deleted_at FROM conversations WHERE id GLOB ? LIMIT 2", (wanted + "*",)
+                f"SELECT c.id, c.deleted_at FROM conversations c WHERE {condition}{self._scope} LIMIT 2",
+                (pattern, *self._scope_params),
             ).fetchall()
             if len(rows) > 1:
                 raise ConversationNotFound(
@@ -218,7 +301,7 @@ class ConversationStore(PlainStore):
             )
         return str(row[0])
 
-    def _conversation(self, conn: sqlite3.Connection, full_id: str) -> Conversation:
+    def _conversation(self, conn: Any, full_id: str) -> Conversation:
         row = conn.execute(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c LEFT JOIN turns l ON l.id = c.current_leaf"
             " WHERE c.id = ?",
@@ -246,7 +329,11 @@ class ConversationStore(PlainStore):
 
     def count(self) -> int:
         with self._tx() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM conversations WHERE deleted_at IS NULL").fetchone()[0])
+            return int(
+                conn.execute(
+                    f"SELECT COUNT(*) FROM conversations c WHERE c.deleted_at IS NULL{self._scope}", self._scope_params
+                ).fetchone()[0]
+            )
 
     def rename(self, conversation_id: str, title: str) -> None:
         self._update(conversation_id, "title = ?", (title.strip(),))
@@ -290,14 +377,16 @@ class ConversationStore(PlainStore):
         return full_id
 
     def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
-        """Remove for good the conversations deleted at least ``older_than`` ago; how many."""
+        """Remove for good the (member's) conversations deleted at least ``older_than`` ago; how many."""
         cutoff = _now_text(datetime.now(UTC) - older_than)
         with self._tx(write=True) as conn:
             ids = [
                 row[0]
                 for row in conn.execute(
-                    "SELECT id FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?", (cutoff,)
-                )
+                    "SELECT c.id FROM conversations c WHERE c.deleted_at IS NOT NULL AND c.deleted_at <= ?"
+                    + self._scope,
+                    (cutoff, *self._scope_params),
+                ).fetchall()
             ]
             for full_id in ids:
                 self._remove(conn, full_id)
@@ -312,7 +401,7 @@ class ConversationStore(PlainStore):
         return full_id
 
     @staticmethod
-    def _remove(conn: sqlite3.Connection, full_id: str) -> None:
+    def _remove(conn: Any, full_id: str) -> None:
         conn.execute(
             "DELETE FROM feedback WHERE turn_id IN (SELECT id FROM turns WHERE conversation_id = ?)", (full_id,)
         )
@@ -362,13 +451,13 @@ class ConversationStore(PlainStore):
                 if row is None or row[0] != full_id:
                     raise SparklioError(f"turn {parent} is not in conversation {full_id}")
                 depth = int(row[1]) + 1
-            cursor = conn.execute(
+            turn_id = self._insert_id(
+                conn,
                 "INSERT INTO turns (conversation_id, parent_id, depth, role, content, model, request_id, task,"
                 " cost_usd, meta_json, attachments_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (full_id, parent, depth, role, content, model, request_id, task, cost, meta_json,
                  attachments_json, now),
             )  # fmt: skip
-            turn_id = int(cursor.lastrowid or 0)
             conn.execute(
                 "UPDATE conversations SET current_leaf = ?, updated_at = ? WHERE id = ?", (turn_id, now, full_id)
             )
@@ -381,9 +470,9 @@ class ConversationStore(PlainStore):
     @staticmethod
     def _turn_from_row(row: Sequence[Any]) -> Turn:
         return Turn(
-            id=row[0],
+            id=int(row[0]),
             conversation_id=row[1],
-            parent_id=row[2],
+            parent_id=int(row[2]) if row[2] is not None else None,
             role=row[3],
             content=row[4],
             created_at=_parse_time(row[5]),
@@ -397,19 +486,26 @@ class ConversationStore(PlainStore):
             versions=int(row[13]),
         )
 
-    def _turn(self, conn: sqlite3.Connection, turn_id: int) -> Turn:
+    def _turn(self, conn: Any, turn_id: int) -> Turn:
+        """The turn ``turn_id`` of one of the member's conversations."""
         row = conn.execute(
-            f"SELECT {_TURN_COLUMNS}, {_VERSION_COLUMNS} FROM turns t WHERE t.id = ?", (turn_id,)
+            f"SELECT {_TURN_COLUMNS}, {self._version_columns()} FROM turns t"
+            f" JOIN conversations c ON c.id = t.conversation_id WHERE t.id = ?{self._scope}",
+            (turn_id, *self._scope_params),
         ).fetchone()
         if row is None:
-            raise SparklioError(f"no turn {turn_id} in the conversations file")
+            raise SparklioError(f"no turn {turn_id} in {self._where}")
         return self._turn_from_row(row)
 
-    def _path(self, conn: sqlite3.Connection, start: int | None) -> list[Turn]:
+    @property
+    def _where(self) -> str:
+        return "the conversations file"
+
+    def _path(self, conn: Any, start: int | None) -> list[Turn]:
         rows = conn.execute(
-            f"{_PATH_UP} SELECT {_TURN_COLUMNS}, {_VERSION_COLUMNS} FROM path JOIN turns t ON t.id = path.id"
+            f"{_PATH_UP} SELECT {_TURN_COLUMNS}, {self._version_columns()} FROM path JOIN turns t ON t.id = path.id"
             " ORDER BY t.depth",
-            {"start": start},
+            (start,),
         ).fetchall()
         return [self._turn_from_row(row) for row in rows]
 
@@ -425,8 +521,8 @@ class ConversationStore(PlainStore):
         with self._tx() as conn:
             turn = self._turn(conn, turn_id)
             rows = conn.execute(
-                f"SELECT {_TURN_COLUMNS}, {_VERSION_COLUMNS} FROM turns t WHERE t.conversation_id = ?"
-                " AND t.parent_id IS ? AND t.role = ? ORDER BY t.id",
+                f"SELECT {_TURN_COLUMNS}, {self._version_columns()} FROM turns t WHERE t.conversation_id = ?"
+                f" AND t.parent_id {self._NULL_SAFE_EQ} ? AND t.role = ? ORDER BY t.id",
                 (turn.conversation_id, turn.parent_id, turn.role),
             ).fetchall()
         return [self._turn_from_row(row) for row in rows]
@@ -439,7 +535,7 @@ class ConversationStore(PlainStore):
             self._resolve(conn, turn.conversation_id)  # a deleted conversation is not edited
             leaf = conn.execute(
                 """WITH RECURSIVE down(id, step) AS (
-                    SELECT ?, 0
+                    SELECT id, 0 FROM turns WHERE id = ?
                     UNION ALL
                     SELECT (SELECT MAX(c.id) FROM turns c WHERE c.parent_id = down.id), step + 1
                     FROM down WHERE EXISTS (SELECT 1 FROM turns c WHERE c.parent_id = down.id)
@@ -448,6 +544,13 @@ class ConversationStore(PlainStore):
             ).fetchone()[0]
             conn.execute("UPDATE conversations SET current_leaf = ? WHERE id = ?", (leaf, turn.conversation_id))
             return self._path(conn, leaf)
+
+    def _start_before(self, conn: Any, full_id: str, before_turn: int) -> int | None:
+        """The parent of ``before_turn``, which must be in conversation ``full_id``."""
+        row = conn.execute("SELECT conversation_id, parent_id FROM turns WHERE id = ?", (before_turn,)).fetchone()
+        if row is None or row[0] != full_id:
+            raise SparklioError(f"turn {before_turn} is not in conversation {full_id}")
+        return row[1]  # type: ignore[no-any-return]
 
     def history(self, conversation_id: str, *, before_turn: int | None = None) -> tuple[Message, ...]:
         """The current thread as provider messages (user and assistant text); with
@@ -458,15 +561,10 @@ class ConversationStore(PlainStore):
             if before_turn is None:
                 start = conn.execute("SELECT current_leaf FROM conversations WHERE id = ?", (full_id,)).fetchone()[0]
             else:
-                row = conn.execute(
-                    "SELECT conversation_id, parent_id FROM turns WHERE id = ?", (before_turn,)
-                ).fetchone()
-                if row is None or row[0] != full_id:
-                    raise SparklioError(f"turn {before_turn} is not in conversation {full_id}")
-                start = row[1]
+                start = self._start_before(conn, full_id, before_turn)
             rows = conn.execute(
                 f"{_PATH_UP} SELECT t.role, t.content FROM path JOIN turns t ON t.id = path.id ORDER BY t.depth",
-                {"start": start},
+                (start,),
             ).fetchall()
         return tuple(Message(role="user" if role == "user" else "assistant", content=content) for role, content in rows)
 
@@ -514,16 +612,11 @@ class ConversationStore(PlainStore):
                 (full_id,),
             ).fetchone()
             if before_turn is not None:
-                row = conn.execute(
-                    "SELECT conversation_id, parent_id FROM turns WHERE id = ?", (before_turn,)
-                ).fetchone()
-                if row is None or row[0] != full_id:
-                    raise SparklioError(f"turn {before_turn} is not in conversation {full_id}")
-                leaf = row[1]
+                leaf = self._start_before(conn, full_id, before_turn)
             rows = conn.execute(
                 f"{_PATH_UP} SELECT t.id, t.role, t.content, t.attachments_json FROM path"
                 " JOIN turns t ON t.id = path.id ORDER BY t.depth",
-                {"start": leaf},
+                (leaf,),
             ).fetchall()
         ids = tuple(int(r[0]) for r in rows)
         summary = None
@@ -544,64 +637,43 @@ class ConversationStore(PlainStore):
         """Conversations whose turns or title match, best match first (then the latest),
         one hit per conversation with a snippet of its best match. Any text is safe.
 
-        Only the :data:`SEARCH_WINDOW` newest matching turns (and titles) are ranked: FTS5
-        computes bm25 per row, and a word found in half of 60,000 turns took 0.3 s to rank
-        in full; the newest few thousand take a few milliseconds. A word rarer than that is
-        ranked over the whole history; older matches of a very common one are not shown.
+        Only the :data:`SEARCH_WINDOW` newest matching turns (and titles) are ranked: a
+        word found in half of 60,000 turns took 0.3 s to rank in full on the file; the
+        newest few thousand take a few milliseconds. A word rarer than that is ranked over
+        the whole history; older matches of a very common one are not shown.
         """
-        match = fts_query(query) if isinstance(query, str) else None
+        match = self._search_query(query) if isinstance(query, str) else None
         if match is None or limit <= 0:
             return []
         with self._tx() as conn:
             # conversation id -> (score, best turn id or None, conversation seq)
             best: dict[str, tuple[float, int | None, int]] = {}
-            for cid, seq, tid, rank in conn.execute(
-                """WITH m AS MATERIALIZED (
-                    SELECT rowid AS id, rank AS r FROM turns_fts WHERE turns_fts MATCH ?
-                    ORDER BY rowid DESC LIMIT ?
-                ) SELECT t.conversation_id, c.seq, t.id, MIN(m.r) FROM m JOIN turns t ON t.id = m.id
-                JOIN conversations c ON c.id = t.conversation_id
-                GROUP BY t.conversation_id""",
-                (match, SEARCH_WINDOW),
-            ):
-                best[cid] = (float(rank), tid, seq)
-            for cid, seq, rank in conn.execute(
-                """WITH m AS MATERIALIZED (
-                    SELECT rowid AS seq, rank AS r FROM titles_fts WHERE titles_fts MATCH ?
-                    ORDER BY rowid DESC LIMIT ?
-                ) SELECT c.id, c.seq, m.r FROM m JOIN conversations c ON c.seq = m.seq""",
-                (match, SEARCH_WINDOW),
-            ):
+            for cid, seq, tid, rank in self._turn_matches(conn, match, SEARCH_WINDOW):
+                best[cid] = (float(rank), int(tid), int(seq))
+            for cid, seq, rank in self._title_matches(conn, match, SEARCH_WINDOW):
                 # A title match counts double (the title says what the whole conversation is
                 # about) in the order; the snippet stays the best turn's when a turn matched,
                 # so the window can jump to it (a derived title repeats the first turn).
                 score = 2.0 * float(rank)
                 if cid not in best:
-                    best[cid] = (score, None, seq)
+                    best[cid] = (score, None, int(seq))
                 elif score < best[cid][0]:
-                    best[cid] = (score, best[cid][1], seq)
+                    best[cid] = (score, best[cid][1], int(seq))
             ranked = sorted(best, key=lambda cid: best[cid][0])
             chosen: list[ConversationSummary] = []
             # Only the hits shown become summaries: take candidates in score order, a batch
             # at a time, until ``limit`` live (not deleted) ones are found.
             batch = limit + 16
             for start in range(0, len(ranked), batch):
-                ids = ranked[start : start + batch]
-                rows = conn.execute(
-                    f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c LEFT JOIN turns l ON l.id = c.current_leaf"
-                    " WHERE c.deleted_at IS NULL AND c.id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(ids),),
-                ).fetchall()
-                chosen += [self._summary(row) for row in rows]
+                chosen += [self._summary(row) for row in self._live_summaries(conn, ranked[start : start + batch])]
                 if len(chosen) >= limit:
                     break
             # Best score first; among equal scores, the latest activity.
             chosen.sort(key=lambda s: (best[s.id][0], -s.updated_at.timestamp()))
             chosen = chosen[:limit]
-            turn_ids = [best[s.id][1] for s in chosen if best[s.id][1] is not None]
+            turn_ids = [tid for s in chosen if (tid := best[s.id][1]) is not None]
             title_seqs = [best[s.id][2] for s in chosen if best[s.id][1] is None]
-            turn_snippets = _snippets(conn, "turns_fts", match, turn_ids)
-            title_snippets = _snippets(conn, "titles_fts", match, title_seqs)
+            turn_snippets, title_snippets = self._snippets(conn, match, turn_ids, title_seqs)
         hits: list[SearchHit] = []
         for summary in chosen:
             _score, turn_id, seq = best[summary.id]
@@ -619,9 +691,13 @@ class ConversationStore(PlainStore):
         if kind not in FEEDBACK_KINDS:
             raise SparklioError(f"implicit feedback is one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
         with self._tx(write=True) as conn:
-            row = conn.execute("SELECT request_id, role FROM turns WHERE id = ?", (turn_id,)).fetchone()
+            row = conn.execute(
+                "SELECT t.request_id, t.role FROM turns t JOIN conversations c ON c.id = t.conversation_id"
+                f" WHERE t.id = ?{self._scope}",
+                (turn_id, *self._scope_params),
+            ).fetchone()
             if row is None:
-                raise SparklioError(f"no turn {turn_id} in the conversations file")
+                raise SparklioError(f"no turn {turn_id} in {self._where}")
             target, request_id = turn_id, row[0]
             if row[1] == "user":
                 # An edit is given the question edited; the feedback is on the answer it
@@ -639,14 +715,19 @@ class ConversationStore(PlainStore):
             )
 
     def feedback(self, *, request_id: str | None = None) -> dict[str, int]:
-        """Counts by kind (every kind present, zeros included), for one request or all."""
-        sql = "SELECT kind, COUNT(*) FROM feedback"
+        """Counts by kind (every kind present, zeros included), for one request or all (of
+        the member's conversations)."""
+        sql = "SELECT f.kind, COUNT(*) FROM feedback f"
         params: tuple[Any, ...] = ()
+        if self._scope:
+            sql += " JOIN turns t ON t.id = f.turn_id JOIN conversations c ON c.id = t.conversation_id"
+        sql += " WHERE 1 = 1" + self._scope
+        params += self._scope_params
         if request_id is not None:
-            sql += " WHERE request_id = ?"
-            params = (request_id,)
+            sql += " AND f.request_id = ?"
+            params += (request_id,)
         with self._tx() as conn:
-            counts = dict(conn.execute(sql + " GROUP BY kind", params).fetchall())
+            counts = {str(kind): int(n) for kind, n in conn.execute(sql + " GROUP BY f.kind", params).fetchall()}
         return {kind: int(counts.get(kind, 0)) for kind in FEEDBACK_KINDS}
 
     def list(self, *, limit: int = 200, offset: int = 0) -> list[ConversationSummary]:
@@ -655,8 +736,8 @@ class ConversationStore(PlainStore):
         with self._tx() as conn:
             rows = conn.execute(
                 f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c LEFT JOIN turns l ON l.id = c.current_leaf"
-                " WHERE c.deleted_at IS NULL ORDER BY c.pinned DESC, c.updated_at DESC, c.seq DESC"
+                f" WHERE c.deleted_at IS NULL{self._scope} ORDER BY c.pinned DESC, c.updated_at DESC, c.seq DESC"
                 " LIMIT ? OFFSET ?",
-                (max(0, int(limit)), max(0, int(offset))),
+                (*self._scope_params, max(0, int(limit)), max(0, int(offset))),
             ).fetchall()
         return [self._summary(row) for row in rows]
