@@ -11,6 +11,9 @@ conversation as Markdown, JSON or a standalone HTML page. docs/conversations.md 
 
 from __future__ import annotations
 
+# The two backends register themselves with ConversationStore when imported (store.py).
+from sparklio_desktop.core.conversations import postgres_store as _postgres_store  # noqa: F401
+from sparklio_desktop.core.conversations import sqlite_store as _sqlite_store  # noqa: F401
 from sparklio_desktop.core.conversations.export import EXPORT_FORMATS, export_conversation
 from sparklio_desktop.core.conversations.records import (
     FEEDBACK_KINDS,

@@ -82,6 +82,8 @@ def _ellipsised(headline: str, content: str) -> str:
 class PostgresConversationStore(ConversationStore):
     """The member's conversations in the team database at ``url`` (a ``postgresql+psycopg://`` URL)."""
 
+    backend = "postgresql"
+
     _NULL_SAFE_EQ = "IS NOT DISTINCT FROM"
 
     def __init__(self, url: str, *, member: str | None = None) -> None:

@@ -65,6 +65,8 @@ def _fts_snippets(conn: sqlite3.Connection, table: str, match: str, rowids: Sequ
 class SqliteConversationStore(PlainStore, ConversationStore):
     """SQLite file ``data_dir()/conversations.sqlite`` (WAL), FTS5 over turn text and titles."""
 
+    backend = "sqlite"
+
     def __init__(self, path: Path, *, member: str | None = None) -> None:
         self.path = Path(path)
         self.target = self.reopen_target = self.path

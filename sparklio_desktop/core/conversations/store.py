@@ -127,6 +127,10 @@ def _options_json(options: Mapping[str, str | None] | None) -> str:
     return json.dumps(clean, sort_keys=True)
 
 
+# backend name -> the store class for it (filled by ConversationStore.__init_subclass__).
+_BACKENDS: dict[str, type[ConversationStore]] = {}
+
+
 class ConversationStore:
     """The conversation store; ``ConversationStore(target)`` opens the backend ``target``
     names (see the module docstring). Use it as a context manager or call :meth:`close`."""
@@ -147,18 +151,21 @@ class ConversationStore:
     # password here: never show it; ``target`` is the form to show).
     reopen_target: Path | str
 
+    # The backend a subclass is ("sqlite", "postgresql"): each registers itself in
+    # :data:`_BACKENDS` when its module is imported (the package's ``__init__`` imports
+    # both), so this module never imports its own subclasses and no import cycle forms.
+    backend: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.backend is not None:
+            _BACKENDS[cls.backend] = cls
+
     def __new__(cls, target: Path | str | None = None, *args: Any, **kwargs: Any) -> ConversationStore:
         if cls is ConversationStore:
             from sparklio_desktop.core.ledger.location import is_database_url
 
-            if is_database_url(target):
-                from sparklio_desktop.core.conversations.postgres_store import PostgresConversationStore
-
-                cls = PostgresConversationStore
-            else:
-                from sparklio_desktop.core.conversations.sqlite_store import SqliteConversationStore
-
-                cls = SqliteConversationStore
+            cls = _BACKENDS["postgresql" if is_database_url(target) else "sqlite"]
         return object.__new__(cls)
 
     @classmethod
