@@ -375,3 +375,18 @@ def test_an_unreachable_team_database_is_one_line(postgres_server: object) -> No
     said = str(caught.value)
     assert "the team database" in said and "cannot reach the server" in said
     assert "\n" not in said and "secret-pw" not in said
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("postgresql+psycopg://u@host:notaport/db", "its port is not a number"),
+        ("postgresql+psycopg://u@host:5432", "names no database"),
+    ],
+)
+def test_a_malformed_team_url_is_one_line(url: str, words: str) -> None:
+    from sparklio_desktop.core.batches.team_database import TeamDatabaseUrlError
+
+    with pytest.raises(TeamDatabaseUrlError, match=words) as caught:
+        BatchStore(url)
+    assert "\n" not in str(caught.value)

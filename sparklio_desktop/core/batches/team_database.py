@@ -26,16 +26,22 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from sparklio_desktop.core.errors import SparklioError
+from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV, check_database_url
 from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone
 
 if TYPE_CHECKING:
     from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection
 
-__all__ = ["LABEL", "claim_refusal", "open_team_database", "team_member"]
+__all__ = ["LABEL", "TeamDatabaseUrlError", "claim_refusal", "open_team_database", "team_member"]
 
 LABEL = "database"  # "the team database postgresql://…: cannot reach the server (…)"
 _upgraded: set[str] = set()  # URLs whose schema this process has brought to the head
 _upgrade_lock = threading.Lock()
+
+
+class TeamDatabaseUrlError(SparklioError):
+    """The team database's URL cannot be used as written (no port number, no database)."""
 
 
 def open_team_database(url: str) -> PgDirectConnection:
@@ -44,6 +50,9 @@ def open_team_database(url: str) -> PgDirectConnection:
     itself takes the team's advisory lock, so installs starting together upgrade it once)."""
     from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection
 
+    problem = check_database_url(url)
+    if problem is not None:  # said in one line here, not as a traceback from the URL parser
+        raise TeamDatabaseUrlError(f"the team database URL ({DATABASE_URL_ENV} or storage.database_url): {problem}")
     with _upgrade_lock:
         if url not in _upgraded:
             from sparklio_desktop.core.ledger.engine import create_postgres_engine
