@@ -212,7 +212,9 @@ def test_a_killed_batch_resumes_without_sending_a_finished_row_twice(
 
 
 def test_cancel_stops_a_batch_and_refuses_its_resume(tmp_path: Path, openai, team_mode: str | None) -> None:
-    openai.chunk_interval_s = 0.05
+    # Each row streams for ~1.4 s: the three commands before the cancel (each a new process,
+    # 2-3 s apiece on a loaded 2-core machine) must not outlast the batch.
+    openai.chunk_interval_s = 0.15
     source = rows_csv(tmp_path / "rows.csv", 30)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sparklio_desktop", *batch_args(source, "--concurrency", "2", "--yes", "--json")],
