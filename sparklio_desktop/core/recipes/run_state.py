@@ -62,7 +62,7 @@ def _team_runs() -> TeamRuns | None:
         return None
     from sparklio_desktop.core.recipes.team_runs import TeamRuns
 
-    return TeamRuns(url)
+    return TeamRuns.shared(url)
 
 
 @contextlib.contextmanager
