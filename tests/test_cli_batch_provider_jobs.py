@@ -218,3 +218,32 @@ def test_a_model_without_batch_rates_goes_in_groups_at_the_standard_rate(tmp_pat
         messages = [r for r in anthropic.requests if r.path.endswith("/v1/messages")]
         assert len(messages) == 10 and not any("batches" in r.path for r in anthropic.requests)
     assert ledger_rows("SELECT DISTINCT batch FROM llm_usage") == [(0,)]
+
+
+def test_another_install_of_the_member_collects_the_job_and_another_member_cannot(
+    tmp_path: Path, openai, pg_database_url: str
+) -> None:
+    """Two data folders (two installs) on one team database: a batch sent with --no-wait
+    from the first is listed and resumed (its job collected) from the second; a second
+    member sees no such batch."""
+    from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV
+    from sparklio_desktop.core.ledger.members import MEMBER_ENV
+
+    openai.batch_polls_to_end = 1
+    team = {DATABASE_URL_ENV: pg_database_url, MEMBER_ENV: "ada"}
+    first_home, second_home = {"SPARKLIO_HOME": str(tmp_path / "one")}, {"SPARKLIO_HOME": str(tmp_path / "two")}
+    source = rows_csv(tmp_path / "rows.csv", 4)
+    first = sparklio(*batch_args(source, "--speed", "batch", "--yes", "--no-wait", "--json"),
+                     env={**env_for(openai), **team, **first_home})  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    batch_id = json.loads(first.stdout)["id"]
+    listed = json.loads(sparklio("batch", "list", "--json", env={**team, **second_home}).stdout)
+    assert [(b["id"], b["running"]) for b in listed] == [(batch_id, 4)]
+    other = sparklio("batch", "status", batch_id, env={**team, **second_home, MEMBER_ENV: "bo"})
+    assert other.returncode == 2 and f"no batch '{batch_id}'" in other.stderr
+    resumed = sparklio("batch", "resume", batch_id[:8], "--json", env={**env_for(openai), **team, **second_home})
+    assert resumed.returncode == 0, resumed.stderr
+    done = json.loads(resumed.stdout)
+    assert (done["done"], done["status"], done["sent"]) == (4, "done", 0)
+    assert len(job_requests(openai)) == 1 and chat_requests(openai) == []
+    assert not (tmp_path / "one" / "batches.sqlite").exists() and not (tmp_path / "two" / "batches.sqlite").exists()
