@@ -547,8 +547,12 @@ def _unfinished_runs() -> list[UnfinishedRun]:
     out): the data folder's, or the member's on the team database (core/recipes/run_state.py)."""
     from sparklio_desktop.core.recipes.run_state import unfinished_records
 
+    try:
+        records = unfinished_records()
+    except SparklioError:  # the team database is not there now: the panel lists none
+        return []
     found: list[UnfinishedRun] = []
-    for raw in unfinished_records():
+    for raw in records:
         try:
             steps = raw.get("steps", [])
             done = sum(1 for s in steps if s.get("status") in ("done", "skipped"))
