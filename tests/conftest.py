@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
+from tests.batch_backends import batches_target, team_mode  # noqa: F401
 from tests.environment import UNREACHABLE_OLLAMA, provider_variables
 from tests.keyring_service import bus_without_secret_service, no_keyring_backend, secret_service  # noqa: F401
 from tests.postgres_server import ledger_target, pg_database_url, postgres_server, postgres_url  # noqa: F401

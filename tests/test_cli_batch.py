@@ -1,7 +1,8 @@
 """``sparklio batch`` as a script uses it, against the loopback OpenAI server: the estimate and
 its threshold, a 50-row batch, a batch killed with SIGKILL and resumed, cancel, status JSON.
 
-Real subprocesses and real SQLite files; the fake records every request it receives, so
+Real subprocesses and real SQLite files (and, with ``team_mode``, the same runs with the
+ledger and the batches on a real PostgreSQL); the fake records every request it receives, so
 "no finished row is sent twice" is counted on the wire.
 """
 
@@ -16,8 +17,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV
 from sparklio_desktop.core.settings import paths
 from tests.fakes.openai_server import OpenAIServer
 
@@ -57,6 +60,26 @@ def batch_args(source: Path, *more: str) -> list[str]:
             "--no-explore", *more]  # fmt: skip
 
 
+def query(file: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows of ``sql`` on ``file`` (the ledger or the batches file), or in team mode on the
+    team database that holds both."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection
+
+        conn = PgDirectConnection(url, "database")
+        try:
+            with conn.transaction("AUTOCOMMIT") as session:
+                return session.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+    db = sqlite3.connect(file)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
 def results(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -91,7 +114,7 @@ def test_an_estimate_above_the_threshold_needs_yes(tmp_path: Path, openai) -> No
     assert listed == []
 
 
-def test_fifty_rows_at_concurrency_eight(tmp_path: Path, openai) -> None:
+def test_fifty_rows_at_concurrency_eight(tmp_path: Path, openai, team_mode: str | None) -> None:
     source = rows_csv(tmp_path / "rows.csv", 50)
     out = tmp_path / "results.jsonl"
     result = sparklio(*batch_args(source, "--concurrency", "8", "--out", str(out), "--yes", "--json"),
@@ -105,10 +128,8 @@ def test_fifty_rows_at_concurrency_eight(tmp_path: Path, openai) -> None:
     assert all(r["outcome"] == "done" and r["output"] == openai.reply_text for r in records)
     assert sum(Decimal(r["cost_usd"]) for r in records) == Decimal(payload["cost_usd"]) > 0
     assert len(chat_requests(openai)) == 50
-    ledger = sqlite3.connect(paths.ledger_path())
-    answered = ledger.execute("SELECT COUNT(DISTINCT request_id) FROM llm_usage WHERE outcome = 'ok'").fetchone()[0]
-    runs = {run for (run,) in ledger.execute("SELECT DISTINCT run_id FROM llm_usage")}
-    ledger.close()
+    answered = query(paths.ledger_path(), "SELECT COUNT(DISTINCT request_id) FROM llm_usage WHERE outcome = 'ok'")[0][0]
+    runs = {run for (run,) in query(paths.ledger_path(), "SELECT DISTINCT run_id FROM llm_usage")}
     assert answered == 50
     assert runs == {payload["id"]}  # every row's attempts carry the batch's id (history --run)
     assert {r["request_id"] for r in records} == {r["request_id"] for r in records if r["request_id"]}
@@ -138,17 +159,17 @@ def test_csv_results_and_a_failed_row(tmp_path: Path, openai) -> None:
 
 
 def _done_rows(status: str = "done") -> int:
-    db = sqlite3.connect(paths.data_dir() / "batches.sqlite")
     try:
-        return int(db.execute("SELECT COUNT(*) FROM batch_rows WHERE status = ?", (status,)).fetchone()[0])
-    except sqlite3.Error:
+        return int(query(paths.data_dir() / "batches.sqlite", "SELECT COUNT(*) FROM batch_rows WHERE status = ?",
+                         (status,))[0][0])  # fmt: skip
+    except (sqlite3.Error, psycopg.errors.UndefinedTable):  # not made yet
         return 0
-    finally:
-        db.close()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_a_killed_batch_resumes_without_sending_a_finished_row_twice(tmp_path: Path, openai) -> None:
+def test_a_killed_batch_resumes_without_sending_a_finished_row_twice(
+    tmp_path: Path, openai, team_mode: str | None
+) -> None:
     rows, concurrency = 40, 4
     openai.chunk_interval_s = 0.02  # each answer streams for ~0.15 s: the kill lands with rows in flight
     source = rows_csv(tmp_path / "rows.csv", rows)
@@ -182,18 +203,18 @@ def test_a_killed_batch_resumes_without_sending_a_finished_row_twice(tmp_path: P
     assert len(chat_requests(openai)) <= rows + concurrency
     assert payload["sent"] <= rows - sent_before + concurrency
     # Nothing is left in flight in the ledger, and every row's answer is one ledger request.
-    ledger = sqlite3.connect(paths.ledger_path())
-    in_flight = ledger.execute("SELECT COUNT(*) FROM llm_usage WHERE outcome = 'in_flight'").fetchone()[0]
-    answered = ledger.execute("SELECT COUNT(DISTINCT request_id) FROM llm_usage WHERE outcome = 'ok'").fetchone()[0]
-    ledger.close()
+    in_flight = query(paths.ledger_path(), "SELECT COUNT(*) FROM llm_usage WHERE outcome = 'in_flight'")[0][0]
+    answered = query(paths.ledger_path(), "SELECT COUNT(DISTINCT request_id) FROM llm_usage WHERE outcome = 'ok'")[0][0]
     assert in_flight == 0 and answered == rows
     sent = len(chat_requests(openai))
     again = json.loads(sparklio("batch", "resume", batch_id, "--json", env=env_for(openai)).stdout)
     assert again["status"] == "done" and again["done"] == rows and len(chat_requests(openai)) == sent
 
 
-def test_cancel_stops_a_batch_and_refuses_its_resume(tmp_path: Path, openai) -> None:
-    openai.chunk_interval_s = 0.05
+def test_cancel_stops_a_batch_and_refuses_its_resume(tmp_path: Path, openai, team_mode: str | None) -> None:
+    # Each row streams for ~1.4 s: the three commands before the cancel (each a new process,
+    # 2-3 s apiece on a loaded 2-core machine) must not outlast the batch.
+    openai.chunk_interval_s = 0.15
     source = rows_csv(tmp_path / "rows.csv", 30)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sparklio_desktop", *batch_args(source, "--concurrency", "2", "--yes", "--json")],
@@ -270,3 +291,15 @@ def test_ctrl_c_pauses_the_batch_with_its_rows_back_to_pending(tmp_path: Path, o
     assert proc.returncode == 130, stderr
     status = json.loads(sparklio("batch", "list", "--json", env={}).stdout)[0]
     assert status["status"] == "paused" and status["running"] == 0 and status["done"] < 20
+
+
+def test_a_team_database_that_is_down_is_one_line(tmp_path: Path, postgres_server) -> None:
+    from tests.postgres_server import free_port
+
+    url = f"postgresql+psycopg://sparklio:secret-pw@127.0.0.1:{free_port()}/team"
+    for args in (("batch", "list"), ("batch", "status", "feedfeed")):
+        result = sparklio(*args, env={DATABASE_URL_ENV: url})
+        assert result.returncode == 1, result.stderr  # the server, not the command: as the ledger's commands
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot reach the server" in lines[0] and "secret-pw" not in lines[0]
+        assert "Traceback" not in result.stderr

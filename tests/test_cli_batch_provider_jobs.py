@@ -5,14 +5,14 @@ provider job at the batch rates (the ledger's rows say so, priced exactly), ``--
 then ``resume`` collects, a kill -9 while waiting loses nothing and sends nothing twice,
 item errors and expired items, a job the provider refuses, cancel, a budget that cannot
 hold the job, and a model without batch rates going in groups instead. Real subprocesses,
-real SQLite files; the fake records every request, so "sent once" is counted on the wire.
+real SQLite files (and, with ``team_mode``, a real PostgreSQL holding the ledger and the
+batches); the fake records every request, so "sent once" is counted on the wire.
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +25,7 @@ from sparklio_desktop.core.settings import paths
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.loopback import Fault
 from tests.fakes.openai_server import OpenAIServer
-from tests.test_cli_batch import KEY, batch_args, chat_requests, results, rows_csv, sparklio
+from tests.test_cli_batch import KEY, batch_args, chat_requests, query, results, rows_csv, sparklio
 
 FAST = {"SPARKLIO_BATCH_POLL_S": "0.05"}
 # GPT-4 (copywriting_standard, budget standard, no exploration) at genai-prices' batch rates:
@@ -49,9 +49,8 @@ def job_requests(server: OpenAIServer) -> list:
     return [r for r in server.requests if r.method == "POST" and r.path.split("?")[0] == "/v1/batches"]
 
 
-def ledger_rows(query: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(paths.ledger_path()) as conn:
-        return conn.execute(query, params).fetchall()
+def ledger_rows(sql: str, *params: object) -> list[tuple]:
+    return query(paths.ledger_path(), sql, params)
 
 
 def held_usd() -> int:
@@ -91,7 +90,7 @@ def test_the_rows_go_in_one_job_at_the_batch_rate(tmp_path: Path, openai) -> Non
     assert decisions == [(12,)]
 
 
-def test_no_wait_then_resume_collects_the_job(tmp_path: Path, openai) -> None:
+def test_no_wait_then_resume_collects_the_job(tmp_path: Path, openai, team_mode: str | None) -> None:
     openai.batch_polls_to_end = 1
     source = rows_csv(tmp_path / "rows.csv", 5)
     first = sparklio(*batch_args(source, "--speed", "batch", "--yes", "--no-wait", "--json"), env=env_for(openai))
@@ -112,7 +111,9 @@ def test_no_wait_then_resume_collects_the_job(tmp_path: Path, openai) -> None:
     assert held_usd() == 0
 
 
-def test_a_kill_while_waiting_loses_nothing_and_sends_nothing_twice(tmp_path: Path, openai) -> None:
+def test_a_kill_while_waiting_loses_nothing_and_sends_nothing_twice(
+    tmp_path: Path, openai, team_mode: str | None
+) -> None:
     openai.batch_polls_to_end = 10_000  # the job runs until the test lets it end
     source = rows_csv(tmp_path / "rows.csv", 8)
     out = tmp_path / "results.jsonl"
@@ -217,3 +218,32 @@ def test_a_model_without_batch_rates_goes_in_groups_at_the_standard_rate(tmp_pat
         messages = [r for r in anthropic.requests if r.path.endswith("/v1/messages")]
         assert len(messages) == 10 and not any("batches" in r.path for r in anthropic.requests)
     assert ledger_rows("SELECT DISTINCT batch FROM llm_usage") == [(0,)]
+
+
+def test_another_install_of_the_member_collects_the_job_and_another_member_cannot(
+    tmp_path: Path, openai, pg_database_url: str
+) -> None:
+    """Two data folders (two installs) on one team database: a batch sent with --no-wait
+    from the first is listed and resumed (its job collected) from the second; a second
+    member sees no such batch."""
+    from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV
+    from sparklio_desktop.core.ledger.members import MEMBER_ENV
+
+    openai.batch_polls_to_end = 1
+    team = {DATABASE_URL_ENV: pg_database_url, MEMBER_ENV: "ada"}
+    first_home, second_home = {"SPARKLIO_HOME": str(tmp_path / "one")}, {"SPARKLIO_HOME": str(tmp_path / "two")}
+    source = rows_csv(tmp_path / "rows.csv", 4)
+    first = sparklio(*batch_args(source, "--speed", "batch", "--yes", "--no-wait", "--json"),
+                     env={**env_for(openai), **team, **first_home})  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    batch_id = json.loads(first.stdout)["id"]
+    listed = json.loads(sparklio("batch", "list", "--json", env={**team, **second_home}).stdout)
+    assert [(b["id"], b["running"]) for b in listed] == [(batch_id, 4)]
+    other = sparklio("batch", "status", batch_id, env={**team, **second_home, MEMBER_ENV: "bo"})
+    assert other.returncode == 2 and f"no batch '{batch_id}'" in other.stderr
+    resumed = sparklio("batch", "resume", batch_id[:8], "--json", env={**env_for(openai), **team, **second_home})
+    assert resumed.returncode == 0, resumed.stderr
+    done = json.loads(resumed.stdout)
+    assert (done["done"], done["status"], done["sent"]) == (4, "done", 0)
+    assert len(job_requests(openai)) == 1 and chat_requests(openai) == []
+    assert not (tmp_path / "one" / "batches.sqlite").exists() and not (tmp_path / "two" / "batches.sqlite").exists()

@@ -1,12 +1,12 @@
 """``sparklio recipe`` as scripts use it: estimate's JSON, bad inputs, and a run of the SNS
 post set against the loopback OpenAI and Anthropic servers, stopped by a failing step and
-resumed without sending a finished step again."""
+resumed without sending a finished step again; the runs' tests run again in team mode, with
+the records (and the ledger) on a real PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from sparklio_desktop.core.recipes.run_state import RunState, unfinished_records
 from sparklio_desktop.core.settings.paths import ledger_path
 from tests.fakes.anthropic_server import AnthropicServer
 from tests.fakes.loopback import Fault
 from tests.fakes.openai_server import OpenAIServer
+from tests.test_cli_batch import query
 from tests.test_cli_dispatch import sparklio
 
 
@@ -81,7 +83,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_sent(fakes, args, words):
     assert not ledger_path().exists()
 
 
-def test_run_stops_at_a_failing_step_and_resume_sends_only_the_rest(fakes, tmp_path):
+def test_run_stops_at_a_failing_step_and_resume_sends_only_the_rest(fakes, tmp_path, team_mode):
     """The images read only the brief, so they start with the brief's analysis; they fail
     while the analysis is still on the wire: the analysis finishes and is kept, no further
     step starts, and resume sends the three unfinished steps only."""
@@ -120,17 +122,18 @@ def test_run_stops_at_a_failing_step_and_resume_sends_only_the_rest(fakes, tmp_p
     assert sorted(p.name for p in out.glob("images-*.png")) == [f"images-{i}.png" for i in range(1, 6)]
     assert (out / "captions.md").read_text() == "1. Maple latte season starts today."
     assert (out / "hashtags.md").exists()
-    state = json.loads((Path(ledger_path()).parent / "recipe-runs" / run_id / "state.json").read_text())
-    assert state["status"] == "done" and len(state["steps"][2]["request_ids"]) == 2
+    state = RunState.load(run_id)
+    assert state.status == "done" and len(state.steps[2].request_ids) == 2
+    record = Path(ledger_path()).parent / "recipe-runs" / run_id / "state.json"
+    assert record.exists() == (team_mode is None)  # team mode: a row of recipe_runs instead
 
-    with sqlite3.connect(ledger_path()) as db:
-        rows = db.execute("SELECT request_id, run_id, outcome FROM llm_usage").fetchall()
+    rows = query(ledger_path(), "SELECT request_id, run_id, outcome FROM llm_usage")
     assert rows and all(request_id.startswith(run_id) for request_id, _, _ in rows)
     assert {row_run for _, row_run, _ in rows} == {run_id}  # every attempt, the failed one too
     assert "error" in {outcome for _, _, outcome in rows}
 
 
-def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
+def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home, team_mode):
     """kill -9 while the captions stream: resume sends the captions again, never the brief
     nor the images (finished beside them)."""
     openai, anthropic, env = fakes
@@ -144,20 +147,20 @@ def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
     )
     try:
         deadline = time.monotonic() + 60
-        state_file = None
+        run_id = None
         while time.monotonic() < deadline:
-            found = list((sparklio_home / "recipe-runs").glob("*/state.json"))
+            found = _records()
             # the images run beside the brief and the captions (they read only the brief): killed once done
-            if found and anthropic.requests and json.loads(found[0].read_text())["steps"][2]["status"] == "done":
-                state_file = found[0]
+            if found and anthropic.requests and found[0]["steps"][2]["status"] == "done":
+                run_id = found[0]["run_id"]
                 break
             time.sleep(0.05)
-        assert state_file is not None, "the run never reached the captions step with the images done"
+        assert run_id is not None, "the run never reached the captions step with the images done"
         time.sleep(0.3)
     finally:
         child.kill()
         child.wait(timeout=30)
-    killed = json.loads(state_file.read_text())
+    killed = next(record for record in unfinished_records() if record["run_id"] == run_id)
     assert [s["status"] for s in killed["steps"]] == ["done", "running", "done", "pending"]
     images = sum(1 for r in openai.requests if r.path.endswith("/images/generations"))
     chats = sum(1 for r in openai.requests if r.path.endswith("/chat/completions"))
@@ -173,6 +176,16 @@ def test_a_run_killed_mid_step_resumes_from_that_step(fakes, sparklio_home):
     assert sum(1 for r in openai.requests if r.path.endswith("/chat/completions")) == chats + 1  # + the hashtags
     assert sum(1 for r in openai.requests if r.path.endswith("/images/generations")) == images == 5
     assert steps[2]["request_ids"] == killed["steps"][2]["request_ids"]
+
+
+def _records() -> list[dict]:
+    """The unfinished runs' records, as stored (a table not made yet: none)."""
+    import psycopg
+
+    try:
+        return unfinished_records()
+    except psycopg.errors.UndefinedTable:
+        return []
 
 
 def test_the_video_recipe_runs_and_skips_the_unavailable_step_with_its_reason(fakes):
@@ -205,17 +218,18 @@ def test_brand_analysis_attaches_the_logo_and_skips_the_guide_it_was_not_given(f
     assert not any(r.path.endswith("/embeddings") for r in openai.requests)
 
 
-def test_a_run_held_by_another_process_is_not_resumed_twice(fakes):
-    from sparklio_desktop.core.recipes.run_state import RunState, run_lock
+def test_a_run_held_by_another_process_is_not_resumed_twice(fakes, team_mode):
+    from sparklio_desktop.core.recipes.run_state import run_lock
 
     openai, anthropic, env = fakes
     openai.script(Fault(status=400, error_type="content_policy_violation", path_contains="/images"))
     first = sparklio("recipe", "run", "sns_post_set", "--input", "brief=Autumn menu", "--json", env_extra=env)
     run_id = json.loads(first.stdout)["run_id"]
     sent = len(openai.requests) + len(anthropic.requests)
-    with run_lock(RunState.load(run_id).folder):  # as a resume in progress holds it
+    with run_lock(run_id):  # as a resume in progress holds it
         busy = sparklio("recipe", "resume", run_id, env_extra=env)
-    assert busy.returncode == 1 and "being run by another process" in busy.stderr
+    assert busy.returncode == 1 and f"recipe run {run_id} is being run by" in busy.stderr
+    assert "Traceback" not in busy.stderr and busy.stderr.strip().splitlines()[-1].startswith("sparklio: error: ")
     assert len(openai.requests) + len(anthropic.requests) == sent
     assert sparklio("recipe", "resume", run_id, env_extra=env).returncode == 0  # released: it goes on
 

@@ -123,8 +123,8 @@ def test_csv_results_file_rebuilds_after_a_cut(tmp_path: Path) -> None:
     assert path.read_text().startswith("row,outcome,output,model,cost_usd,request_id,error\n")
 
 
-def test_store_counts_and_resolves(tmp_path: Path) -> None:
-    with BatchStore(tmp_path / "batches.sqlite") as store:
+def test_store_counts_and_resolves(batches_target: Path | str) -> None:
+    with BatchStore(batches_target) as store:
         batch_id = store.create(
             task="chat", template="{q}", options={"budget": "low"}, source_path="x.csv", out_path=None,
             concurrency=4, prompts=["a", "b", "c"],
@@ -142,11 +142,13 @@ def test_store_counts_and_resolves(tmp_path: Path) -> None:
         assert store.counts(batch_id).pending == 2
         with pytest.raises(BatchNotFound):
             store.get("ffff0000")
-    with BatchStore(tmp_path / "batches.sqlite") as reopened:  # the migrations ran once
+    with BatchStore(batches_target) as reopened:  # the migrations ran once
         assert [b.id for b in reopened.batches()] == [batch_id]
 
 
-def test_recover_counts_a_row_the_ledger_saw_answered_and_resends_the_rest(tmp_path: Path) -> None:
+def test_recover_counts_a_row_the_ledger_saw_answered_and_resends_the_rest(
+    tmp_path: Path, batches_target: Path | str
+) -> None:
     """A process killed after the ledger recorded an answer but before the row was marked
     done: the row is done on resume (never sent again); a running row without an answer,
     or without a request id, goes back to pending; the results file gets the done row."""
@@ -164,7 +166,7 @@ def test_recover_counts_a_row_the_ledger_saw_answered_and_resends_the_rest(tmp_p
             AttemptRecord(request_id=request_id, attempt=attempt, task_type="chat", model_id=model,
                           provider="openai", outcome=outcome, cost_usd=Decimal(cost))  # type: ignore[arg-type]
         )  # fmt: skip
-    with BatchStore(tmp_path / "batches.sqlite") as store:
+    with BatchStore(batches_target) as store:
         batch_id = store.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None,
                                 concurrency=2, prompts=["a", "b", "c", "d"])  # fmt: skip
         for index, request_id in ((1, "answered"), (2, "cut"), (3, None)):
@@ -213,14 +215,14 @@ class _CountingDispatcher:
 
 
 @pytest.mark.parametrize(("speed", "concurrency", "window"), [(None, 3, 3), ("batch", 3, 8)])
-def test_rows_in_flight_never_exceed_the_window(tmp_path: Path, speed: str | None, concurrency: int,
+def test_rows_in_flight_never_exceed_the_window(batches_target: Path | str, speed: str | None, concurrency: int,
                                                 window: int) -> None:  # fmt: skip
     import asyncio
 
     from sparklio_desktop.core.batches import BatchRunner
 
     options = {"speed": speed} if speed else {}
-    with BatchStore(tmp_path / "batches.sqlite") as store:
+    with BatchStore(batches_target) as store:
         batch_id = store.create(task="chat", template="{q}", options=options, source_path="x.csv", out_path=None,
                                 concurrency=concurrency, prompts=[str(i) for i in range(20)])  # fmt: skip
         dispatcher = _CountingDispatcher()
@@ -232,29 +234,42 @@ def test_rows_in_flight_never_exceed_the_window(tmp_path: Path, speed: str | Non
             assert dispatcher.starts[8] == 1 and dispatcher.starts[16] == 1
 
 
-def test_a_batch_run_by_a_live_process_cannot_be_claimed_until_that_process_is_gone(tmp_path: Path) -> None:
-    import sqlite3
+def _own(store: BatchStore, batch_id: str, pid: int | None, start: str | None, host: str | None) -> None:
+    """Write a claim as another process (or another machine) would have."""
+    with store._write() as conn:
+        conn.execute(
+            "UPDATE batches SET owner_pid = ?, owner_start = ?, owner_host = ? WHERE id = ?",
+            (pid, start, host, batch_id),
+        )
+
+
+def _one_row_batch(store: BatchStore) -> str:
+    return store.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None, concurrency=1,
+                        prompts=["a"])  # fmt: skip
+
+
+def test_a_batch_run_by_a_live_process_cannot_be_claimed_until_that_process_is_gone(
+    batches_target: Path | str,
+) -> None:
     import subprocess
     import sys
 
     from sparklio_desktop.core.batches import BatchBusy
     from sparklio_desktop.core.ledger.owners import start_token
 
-    path = tmp_path / "batches.sqlite"
-    with BatchStore(path) as store:
-        batch_id = store.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None,
-                                concurrency=1, prompts=["a"])  # fmt: skip
+    with BatchStore(batches_target) as store:
+        batch_id = _one_row_batch(store)
         other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         try:
-            db = sqlite3.connect(path)
-            db.execute("UPDATE batches SET owner_pid = ?, owner_start = ?", (other.pid, start_token(other.pid)))
-            db.commit()
-            db.close()
-            with pytest.raises(BatchBusy, match=f"being run by process {other.pid}"):
+            _own(store, batch_id, other.pid, start_token(other.pid), store.host)
+            with pytest.raises(BatchBusy, match=f"being run by process {other.pid}; stop that one") as caught:
                 store.claim(batch_id)
+            assert "\n" not in str(caught.value)
+            assert store.get(batch_id).active
         finally:
             other.kill()
             other.wait()
+        assert not store.get(batch_id).active
         store.claim(batch_id)  # the owner is gone (as after kill -9): the claim lapses
         store.claim(batch_id)  # this process may claim again
         store.release(batch_id, "paused")
@@ -262,3 +277,116 @@ def test_a_batch_run_by_a_live_process_cannot_be_claimed_until_that_process_is_g
         store.set_status(batch_id, "cancelled")
         store.release(batch_id, "done")
         assert store.status(batch_id) == "cancelled"  # a cancel is never undone by the runner
+
+
+def test_a_claim_made_on_another_host_is_refused_naming_it_until_that_host_releases_it(
+    batches_target: Path | str,
+) -> None:
+    """A PID of another machine says nothing here: even a PID that no process of this host
+    has (as good as gone, were it ours) keeps the batch, and the refusal names the host."""
+    from sparklio_desktop.core.batches import BatchBusy
+
+    with BatchStore(batches_target, member="ada") as store:
+        batch_id = _one_row_batch(store)
+        _own(store, batch_id, 2**22 + 7, "boot:1", "render-box-2")  # no such PID here
+        with pytest.raises(BatchBusy) as caught:
+            store.claim(batch_id)
+        said = str(caught.value)
+        assert "being run by process 4194311 on render-box-2" in said and "\n" not in said
+        assert store.get(batch_id).active  # another host's claim counts as live
+        there = BatchStore(batches_target, member="ada")  # the install on render-box-2
+        try:
+            there.host = "render-box-2"
+            there.claim(batch_id)  # its own dead process's claim lapses there
+            there.release(batch_id, "paused")
+        finally:
+            there.close()
+        store.claim(batch_id)  # released: this host may run it now
+        assert (store.get(batch_id).status, store.get(batch_id).active) == ("running", True)
+        store.release(batch_id, "done")
+
+
+def test_a_claim_without_a_host_is_this_machines(batches_target: Path | str) -> None:
+    """A file's claims made before hosts were recorded (m003) are judged as this host's."""
+    with BatchStore(batches_target) as store:
+        batch_id = _one_row_batch(store)
+        _own(store, batch_id, 2**22 + 7, "boot:1", None)
+        store.claim(batch_id)  # that PID is gone here: the claim lapses
+        store.release(batch_id, "done")
+
+
+def test_a_team_member_sees_only_their_own_batches(pg_database_url: str) -> None:
+    with BatchStore(pg_database_url, member="ada") as ada, BatchStore(pg_database_url, member="bo") as bo:
+        mine = _one_row_batch(ada)
+        theirs = _one_row_batch(bo)
+        assert [b.id for b in ada.batches()] == [mine]
+        assert ada.get(mine[:6]).id == mine
+        for name in (theirs, theirs[:6]):
+            with pytest.raises(BatchNotFound, match="no batch"):
+                ada.get(name)
+        with pytest.raises(BatchNotFound):
+            ada.claim(theirs)
+        with pytest.raises(BatchNotFound):
+            ada.status(theirs)
+
+
+def test_two_installs_on_one_database_see_the_members_batch_and_resume_it(
+    tmp_path: Path, pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two data folders (two installs) of one member, one team database: a batch made and
+    half run on one is listed, claimed and finished on the other."""
+    import asyncio
+
+    from sparklio_desktop.core.batches import BatchRunner
+    from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV
+    from sparklio_desktop.core.ledger.members import MEMBER_ENV
+
+    monkeypatch.setenv(DATABASE_URL_ENV, pg_database_url)
+    monkeypatch.setenv(MEMBER_ENV, "ada")
+    monkeypatch.setenv("SPARKLIO_HOME", str(tmp_path / "install-1"))
+    with BatchStore.open_default() as first:
+        assert first.team and first.member == "ada"
+        batch_id = first.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None,
+                                concurrency=2, prompts=["a", "b", "c"])  # fmt: skip
+        first.claim(batch_id)
+        first.mark_running(batch_id, 1)
+        first.finish(batch_id, 1, ok=True, request_id="r1", model="m", output="A", cost_usd=Decimal("0.5"), error=None)
+        first.release(batch_id, "paused")
+    monkeypatch.setenv("SPARKLIO_HOME", str(tmp_path / "install-2"))
+    with BatchStore.open_default() as second:
+        assert [b.id for b in second.batches()] == [batch_id]
+        batch = second.get(batch_id[:8])
+        assert (batch.status, batch.counts.done, batch.counts.pending) == ("paused", 1, 2)
+        second.claim(batch_id)
+        counts = asyncio.run(BatchRunner(second, _CountingDispatcher(), second.get(batch_id)).run())
+        assert (counts.done, counts.cost_usd) == (3, Decimal("0.5"))
+        assert second.status(batch_id) == "done"
+    assert not (tmp_path / "install-1" / "batches.sqlite").exists()
+    assert not (tmp_path / "install-2" / "batches.sqlite").exists()
+
+
+def test_an_unreachable_team_database_is_one_line(postgres_server: object) -> None:
+    from sparklio_desktop.core.errors import SparklioError
+    from tests.postgres_server import free_port
+
+    url = f"postgresql+psycopg://sparklio:secret-pw@127.0.0.1:{free_port()}/team"
+    with pytest.raises(SparklioError) as caught:
+        BatchStore(url)
+    said = str(caught.value)
+    assert "the team database" in said and "cannot reach the server" in said
+    assert "\n" not in said and "secret-pw" not in said
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("postgresql+psycopg://u@host:notaport/db", "its port is not a number"),
+        ("postgresql+psycopg://u@host:5432", "names no database"),
+    ],
+)
+def test_a_malformed_team_url_is_one_line(url: str, words: str) -> None:
+    from sparklio_desktop.core.batches.team_database import TeamDatabaseUrlError
+
+    with pytest.raises(TeamDatabaseUrlError, match=words) as caught:
+        BatchStore(url)
+    assert "\n" not in str(caught.value)

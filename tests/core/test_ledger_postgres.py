@@ -234,9 +234,10 @@ def test_the_postgres_baseline_has_the_files_tables_columns_indexes_and_triggers
     with LedgerStore.open(tmp_path / "ledger.sqlite3") as on_file, LedgerStore.open(pg_database_url) as on_server:
         file, server = inspect(on_file.engine), inspect(on_server.engine)
         tables = set(file.get_table_names()) - {"_migrations"}
-        # Revision 0003's conversation tables are the team database's alone (a person's stay in
-        # conversations.sqlite, apart from the ledger file).
-        assert set(server.get_table_names()) - {"conversations", "turns", "feedback"} == tables
+        # Team mode's own tables, kept apart from the ledger file on SQLite: revision 0003's
+        # conversations (conversations.sqlite), 0004's batches and recipe runs (their own files).
+        team_only = {"conversations", "turns", "feedback", "batches", "batch_rows", "provider_jobs", "recipe_runs"}
+        assert set(server.get_table_names()) - team_only == tables
         for table in tables:
             extra = ["host"] if table == "budget_reservations" else []  # the owner's machine (team mode)
             assert [c["name"] for c in server.get_columns(table)] == [

@@ -45,15 +45,17 @@ def _services(only: str):
 
 
 @pytest.fixture
-def openai_setup(tmp_path: Path, monkeypatch):
-    """The loopback OpenAI server, services routed to it alone, and a batches file."""
+def openai_setup(tmp_path: Path, monkeypatch, team_mode: str | None):
+    """The loopback OpenAI server, services routed to it alone, and the batch store: the
+    file, then (team mode) the ledger and the batches on the team database."""
     with OpenAIServer() as openai:
         openai.usage = (20, 10)
         openai.batch_polls_to_end = 0
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-recovery-0123456789abcdef")
         monkeypatch.setenv("OPENAI_BASE_URL", openai.api_url)
         services = _services("openai")
-        store = BatchStore(tmp_path / "batches.sqlite")
+        store = BatchStore.open_default()
+        assert store.team == (team_mode is not None)
         try:
             yield openai, services, store
         finally:
@@ -146,7 +148,7 @@ models:
 
 
 def test_a_genai_priced_claude_goes_through_message_batches_at_the_batch_rate(
-    tmp_path: Path, sparklio_home: Path, monkeypatch
+    tmp_path: Path, sparklio_home: Path, monkeypatch, team_mode: str | None
 ) -> None:
     (sparklio_home / "catalog.yaml").write_text(SONNET_45, encoding="utf-8")
     with AnthropicServer() as anthropic:
@@ -155,7 +157,8 @@ def test_a_genai_priced_claude_goes_through_message_batches_at_the_batch_rate(
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-recovery-0123456789")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
         services = _services("anthropic")
-        store = BatchStore(tmp_path / "batches.sqlite")
+        store = BatchStore.open_default()
+        assert store.team == (team_mode is not None)
         try:
             sonnet = services.workspace.catalog["anthropic/claude-sonnet-4-5"]
             assert sonnet.price is not None and sonnet.price.batch is not None

@@ -133,6 +133,7 @@ def test_a_failure_starts_no_new_step_and_resume_sends_only_the_unfinished(
     fast_policy,  # noqa: F811
     servers,  # noqa: F811
     sparklio_home,
+    team_mode,
 ):
     anthropic, openai = servers
     anthropic.chunk_interval_s = STREAM_S
@@ -163,3 +164,131 @@ def test_a_failure_starts_no_new_step_and_resume_sends_only_the_unfinished(
     assert len(messages(anthropic)) == 2  # only c
     assert len([r for r in openai.requests if r.path.endswith("/images/generations")]) == 2  # refused, then made
     assert len(resumed.steps[0].request_ids) == 2
+
+
+# -- the run's record, on a file and on the team database ---------------------------------
+
+
+def _record(run_id: str = "0123456789ab", status: str = "stopped") -> RunState:
+    from sparklio_desktop.core.recipes.run_state import StepState
+
+    return RunState(
+        run_id=run_id, recipe_name="parallel", recipe={"name": "parallel"}, inputs={"topic": "tea"},
+        options={"budget": None}, voice=None, out_dir="/tmp/out", status=status,
+        steps=[StepState("a", "chat", status="done", request_ids=[run_id + "0" * 20], cost_usd="0.25"),
+               StepState("b", "chat")],
+    )  # fmt: skip
+
+
+def _claim(run_id: str, pid: int | None, start: str | None, host: str | None) -> None:
+    """Write a run's claim as another process (or another machine) would have."""
+    from sparklio_desktop.core.ledger.location import database_url
+    from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection
+
+    conn = PgDirectConnection(database_url() or "", "database")
+    try:
+        with conn.transaction() as session:
+            session.execute(
+                "UPDATE recipe_runs SET owner_pid = ?, owner_start = ?, owner_host = ? WHERE run_id = ?",
+                (pid, start, host, run_id),
+            )
+    finally:
+        conn.close()
+
+
+def test_a_record_saves_and_loads_whole_on_either_backend(team_mode: str | None, sparklio_home: Path) -> None:
+    import pytest
+
+    from sparklio_desktop.core.recipes.run_state import UnknownRunError, unfinished_records
+
+    state = _record()
+    state.save()
+    loaded = RunState.load(state.run_id)
+    assert loaded == state and loaded.updated_utc
+    assert (sparklio_home / "recipe-runs" / state.run_id / "state.json").exists() == (team_mode is None)
+    loaded.steps[1].status, loaded.status = "done", "done"
+    loaded.save()
+    assert RunState.load(state.run_id).status == "done"
+    _record("ba9876543210").save()
+    assert [r["run_id"] for r in unfinished_records()] == ["ba9876543210"]
+    with pytest.raises(UnknownRunError, match="no recipe run 'feedfeedfeed'"):
+        RunState.load("feedfeedfeed")
+    with pytest.raises(UnknownRunError, match="12 hex digits"):
+        RunState.load("nope")
+
+
+def test_a_held_run_is_refused_and_a_released_one_goes_on(team_mode: str | None, sparklio_home: Path) -> None:
+    import subprocess
+    import sys
+
+    import pytest
+
+    from sparklio_desktop.core.recipes.run_state import RunBusyError, run_lock
+
+    state = _record()
+    state.save()
+    code = (
+        "import sys, time; from sparklio_desktop.core.recipes.run_state import run_lock\n"
+        f"with run_lock({state.run_id!r}):\n    print('held', flush=True); time.sleep(60)"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        with pytest.raises(RunBusyError, match=f"recipe run {state.run_id} is being run by") as caught:
+            with run_lock(state.run_id):
+                pass
+        assert "\n" not in str(caught.value)
+    finally:
+        other.kill()  # as kill -9: its claim lapses (a file's flock, the row's owner on this host)
+        other.wait()
+        other.stdout.close()
+    with run_lock(state.run_id):  # the killed process's hold is gone
+        assert RunState.load(state.run_id) == state
+
+
+def test_a_run_claimed_on_another_host_is_refused_naming_it(team_mode: str | None, sparklio_home: Path) -> None:
+    import pytest
+
+    from sparklio_desktop.core.recipes.run_state import RunBusyError, run_lock
+
+    if team_mode is None:
+        pytest.skip("a file's runs are one machine's (flock)")
+    state = _record()
+    state.save()
+    _claim(state.run_id, 2**22 + 7, "boot:1", "render-box-2")  # no such PID here: were it ours, gone
+    with pytest.raises(RunBusyError) as caught:
+        with run_lock(state.run_id):
+            pass
+    said = str(caught.value)
+    assert "being run by process 4194311 on render-box-2" in said and "\n" not in said
+    _claim(state.run_id, 2**22 + 7, "boot:1", None)  # a claim of this host by a process that is gone
+    with run_lock(state.run_id):
+        pass
+
+
+def test_two_installs_of_a_member_resume_one_run_and_another_member_cannot_see_it(
+    tmp_path: Path, pg_database_url: str, monkeypatch
+) -> None:
+    import pytest
+
+    from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV
+    from sparklio_desktop.core.ledger.members import MEMBER_ENV
+    from sparklio_desktop.core.recipes.run_state import UnknownRunError, run_lock, unfinished_records
+
+    monkeypatch.setenv(DATABASE_URL_ENV, pg_database_url)
+    monkeypatch.setenv(MEMBER_ENV, "ada")
+    monkeypatch.setenv("SPARKLIO_HOME", str(tmp_path / "install-1"))
+    state = _record()
+    state.save()
+    monkeypatch.setenv("SPARKLIO_HOME", str(tmp_path / "install-2"))
+    assert [r["run_id"] for r in unfinished_records()] == [state.run_id]
+    with run_lock(state.run_id):
+        resumed = RunState.load(state.run_id)
+        assert resumed == state
+        resumed.steps[1].status, resumed.status = "done", "done"
+        resumed.save()
+    assert unfinished_records() == []
+    monkeypatch.setenv(MEMBER_ENV, "bo")
+    with pytest.raises(UnknownRunError, match="no recipe run '0123456789ab' of bo"):
+        RunState.load(state.run_id)
+    assert not (tmp_path / "install-1" / "recipe-runs").exists()

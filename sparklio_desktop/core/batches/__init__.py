@@ -2,9 +2,9 @@
 
 ``inputs`` reads the rows and the prompt template (located errors, limits), ``estimate``
 prices the batch before it starts, ``store`` keeps batches and their rows in
-``batches.sqlite``, ``runner`` sends the rows through the dispatcher with bounded
-concurrency and settles a crashed run's rows against the ledger, ``results`` writes the
-``--out`` file. See docs/batches.md.
+``batches.sqlite`` (in team mode on the team's PostgreSQL, per member: ``team_database``),
+``runner`` sends the rows through the dispatcher with bounded concurrency and settles a
+crashed run's rows against the ledger, ``results`` writes the ``--out`` file. See docs/batches.md.
 """
 
 from sparklio_desktop.core.batches.estimate import CONFIRM_ABOVE_USD, SAMPLE_ROWS, BatchEstimate, estimate_batch

@@ -69,7 +69,8 @@ def _now_text() -> str:
 
 
 class JobStore:
-    """The provider jobs of the batches file (the same connection and lock as its rows)."""
+    """The provider jobs of the batch store (the same connection and lock as its rows: the
+    file, or the team database)."""
 
     def __init__(self, store: BatchStore) -> None:
         self._store = store
@@ -86,7 +87,7 @@ class JobStore:
             conn.executemany(
                 "UPDATE batch_rows SET status = 'running', request_id = ?, job_id = ?, error = NULL"
                 " WHERE batch_id = ? AND row_index = ?",
-                ((request_id, job.id, batch_id, index) for index, request_id in rows),
+                [(request_id, job.id, batch_id, index) for index, request_id in rows],
             )
         return job
 
@@ -123,18 +124,28 @@ class JobStore:
 
     def open_jobs(self, batch_id: str | None = None) -> list[OpenJob]:
         """Jobs not yet settled: of one batch, or of every batch (the app polls them all)."""
-        where = "state != 'settled'" + (" AND batch_id = ?" if batch_id else "")
+        where, params = ("state != 'settled' AND batch_id = ?", (batch_id,)) if batch_id else self._mine()
         with self._store._read() as conn:
             found = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM provider_jobs WHERE {where} ORDER BY created_at",
-                (batch_id,) if batch_id else (),
+                f"SELECT {_JOB_COLUMNS} FROM provider_jobs WHERE {where} ORDER BY created_at", params
             ).fetchall()
         return [_open_job(row) for row in found]
 
     def batches_with_open_jobs(self) -> list[str]:
+        where, params = self._mine()
         with self._store._read() as conn:
-            found = conn.execute("SELECT DISTINCT batch_id FROM provider_jobs WHERE state != 'settled'").fetchall()
+            found = conn.execute(f"SELECT DISTINCT batch_id FROM provider_jobs WHERE {where}", params).fetchall()
         return [str(row[0]) for row in found]
+
+    def _mine(self) -> tuple[str, tuple[str, ...]]:
+        """Jobs not yet settled, of the batches the store's member sees (all, on a file)."""
+        store = self._store
+        if not store._mine:
+            return "state != 'settled'", ()
+        return (
+            f"state != 'settled' AND batch_id IN (SELECT id FROM batches WHERE 1 = 1{store._mine})",
+            store._mine_params,
+        )
 
     def rows(self, job_id: str) -> list[tuple[int, str]]:
         """(row index, request id) of the job's rows still waiting on it."""

@@ -104,3 +104,19 @@ def m002_provider_jobs(conn: sqlite3.Connection) -> None:
         "CREATE INDEX ix_batch_rows_job ON batch_rows (job_id) WHERE job_id IS NOT NULL",
     ):
         conn.execute(statement)
+
+
+@_register
+def m003_claim_host(conn: sqlite3.Connection) -> None:
+    """The host of a claim, and the member a batch belongs to (issue 16, team mode).
+
+    The team database's tables (core/ledger/alembic/versions/v0004_batches_recipe_runs.py)
+    have both, and the store's statements are the same on either backend. On a file every
+    claim is this machine's (a claim without a host was made before this step, here) and
+    the member is recorded, never filtered by: the file is one install's.
+    """
+    for statement in (
+        "ALTER TABLE batches ADD COLUMN owner_host TEXT",
+        "ALTER TABLE batches ADD COLUMN member TEXT",
+    ):
+        conn.execute(statement)

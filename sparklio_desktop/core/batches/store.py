@@ -1,4 +1,4 @@
-"""Every batch, kept in the data folder: ``batches.sqlite``.
+"""Every batch, kept in the data folder (``batches.sqlite``), or on the team's database.
 
 Why a file of its own: a batch is a queue of work and its results, written many times a
 second while it runs; the ledger is money and stays the record of what was paid. The
@@ -9,6 +9,14 @@ Plain ``sqlite3`` in WAL mode, one short transaction per write (a row marked run
 its request id, its result), so a process killed at any point loses at most the write
 in progress. Opening checks the file as the ledger does (core/ledger/sqlite_file.py):
 a read-only folder or a damaged file is one located line, never a traceback.
+
+Team mode (a team database URL is set, core/ledger/location.py): the same tables live in
+the team's PostgreSQL (core/batches/team_database.py), and the same statements run there
+through the ledger's psycopg connection, each write one transaction as here. What differs
+is small and kept here: reads see only the member's own batches (``_mine``), a claim locks
+its row (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already does), and a claim names its
+host, so a batch run on another machine is refused rather than judged by a PID of
+another machine (:func:`~sparklio_desktop.core.batches.team_database.claim_refusal`).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, cast
 
 from sparklio_desktop.core.batches.records import (
     Batch,
@@ -35,6 +43,9 @@ from sparklio_desktop.core.batches.records import (
     RowStatus,
 )
 from sparklio_desktop.core.batches.schema import MIGRATIONS
+from sparklio_desktop.core.batches.team_database import claim_refusal, open_team_database, team_member
+from sparklio_desktop.core.ledger.location import database_url, is_database_url
+from sparklio_desktop.core.ledger.members import this_host
 from sparklio_desktop.core.ledger.owners import is_gone, this_process
 from sparklio_desktop.core.ledger.plain_migrations import open_migrated
 from sparklio_desktop.core.ledger.sqlite_file import (
@@ -44,16 +55,27 @@ from sparklio_desktop.core.ledger.sqlite_file import (
 from sparklio_desktop.core.money import from_picodollars, to_picodollars
 from sparklio_desktop.core.settings import paths
 
-__all__ = ["FILENAME", "BatchStore", "new_batch_id"]
+if TYPE_CHECKING:
+    from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection, PgDirectSession
+
+__all__ = ["FILENAME", "BatchStore", "Session", "new_batch_id"]
 
 FILENAME = "batches.sqlite"
 LABEL = "batches file"
 MIN_PREFIX = 4
+# The file's sqlite3 connection, or one transaction on the team database (same SQL, "?" placeholders).
+Session: TypeAlias = "sqlite3.Connection | PgDirectSession"
 _BATCH_COLUMNS = "id, created_at, task, template, options_json, source_path, out_path, status, concurrency"
-_COUNTS = """SELECT COUNT(*),
-    COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'running'), 0),
-    COALESCE(SUM(status = 'done'), 0), COALESCE(SUM(status = 'failed'), 0), COALESCE(SUM(cost_usd), 0)
-    FROM batch_rows WHERE batch_id = ?"""
+_OWNER_COLUMNS = "owner_pid, owner_start, owner_host, member"
+# CASE, not SQLite's SUM(status = 'x'): a boolean has no SUM on PostgreSQL.
+_COUNTS = (
+    "SELECT COUNT(*), "
+    + ", ".join(
+        f"COALESCE(SUM(CASE WHEN status = '{status}' THEN 1 ELSE 0 END), 0)"
+        for status in ("pending", "running", "done", "failed")
+    )
+    + ", COALESCE(SUM(cost_usd), 0) FROM batch_rows WHERE batch_id = ?"
+)
 
 
 def _now_text() -> str:
@@ -66,21 +88,55 @@ def new_batch_id() -> str:
 
 
 class BatchStore:
-    """SQLite file ``data_dir()/batches.sqlite`` (WAL). One thread at a time; a lock makes
-    a mistake there safe rather than corrupting."""
+    """SQLite file ``data_dir()/batches.sqlite`` (WAL), or the team database when ``target``
+    is its URL. One thread at a time; a lock makes a mistake there safe rather than corrupting.
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    ``member``: on a team database, whose batches this store sees and creates (None: this
+    install's member, core/batches/team_database.py); a file records it and filters by
+    nothing. ``host`` names this machine in claims.
+    """
+
+    def __init__(self, target: Path | str, *, member: str | None = None) -> None:
         self._lock = threading.RLock()
-        self._conn = self._open(self.path)
+        self.host: str = this_host()
+        self._team: PgDirectConnection | None = None
+        if is_database_url(target):
+            self.target: Path | str = str(target)
+            self.path: Path | None = None
+            self.member: str | None = team_member(member)
+            self._team = open_team_database(str(target))
+            self._mine = " AND member = ?"  # a member sees only their own batches
+            self._mine_params: tuple[str, ...] = (self.member,)
+            self._for_update = " FOR UPDATE"  # READ COMMITTED: a claim locks the row it judges
+        else:
+            self.target = self.path = Path(target)
+            self.member = member  # a file is one install's: its batches name no member unless told
+            self._conn = self._open(self.path)
+            self._mine, self._mine_params, self._for_update = "", (), ""  # BEGIN IMMEDIATE serialises
+
+    @classmethod
+    def open(cls, target: Path | str | None = None, *, member: str | None = None) -> BatchStore:
+        """The store at ``target``: a file, a team database's URL, or None (the team database
+        when one is set, else ``data_dir()/batches.sqlite``)."""
+        if target is None:
+            target = database_url() or paths.data_dir() / FILENAME
+        return cls(target, member=member)
 
     @classmethod
     def open_default(cls) -> BatchStore:
-        return cls(paths.data_dir() / FILENAME)
+        return cls.open()
+
+    @property
+    def team(self) -> bool:
+        """Whether the batches live on a team database."""
+        return self._team is not None
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._team is not None:
+                self._team.close()
+            else:
+                self._conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -100,8 +156,13 @@ class BatchStore:
         )
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Session]:
+        """One write transaction: all of it or none of it, on either backend."""
         with self._lock:
+            if self._team is not None:
+                with self._team.transaction("IMMEDIATE") as session:
+                    yield session
+                return
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -111,15 +172,24 @@ class BatchStore:
                     raise
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise (file_error(self.path, LABEL, exc) or exc) from None
+                raise (file_error(self._file, LABEL, exc) or exc) from None
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[Session]:
         with self._lock:
+            if self._team is not None:
+                with self._team.transaction("DEFERRED") as session:  # one snapshot
+                    yield session
+                return
             try:
                 yield self._conn
             except sqlite3.Error as exc:
-                raise (file_error(self.path, LABEL, exc) or exc) from None
+                raise (file_error(self._file, LABEL, exc) or exc) from None
+
+    @property
+    def _file(self) -> Path:
+        assert self.path is not None  # only the file's errors are translated here
+        return self.path
 
     # -- batches --------------------------------------------------------------------
     def create(
@@ -140,25 +210,32 @@ class BatchStore:
         now = _now_text()
         with self._write() as conn:
             conn.execute(
-                f"INSERT INTO batches ({_BATCH_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                f"INSERT INTO batches ({_BATCH_COLUMNS}, updated_at, member)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
                 (batch_id, now, task, template, json.dumps(options, sort_keys=True), source_path, out_path,
-                 concurrency, now),
+                 concurrency, now, self.member),
             )  # fmt: skip
             conn.executemany(
                 "INSERT INTO batch_rows (batch_id, row_index, prompt) VALUES (?, ?, ?)",
-                ((batch_id, index, prompt) for index, prompt in enumerate(prompts, start=1)),
+                [(batch_id, index, prompt) for index, prompt in enumerate(prompts, start=1)],
             )
         return batch_id
 
     def resolve(self, id_or_prefix: str) -> str:
-        """The full id of the batch ``id_or_prefix`` names (a unique prefix of 4+ characters)."""
+        """The full id of the batch ``id_or_prefix`` names (a unique prefix of 4+ characters);
+        on a team database, only among the member's own batches."""
         text = id_or_prefix.strip().lower()
         with self._read() as conn:
-            if conn.execute("SELECT 1 FROM batches WHERE id = ?", (text,)).fetchone():
+            if conn.execute(f"SELECT 1 FROM batches WHERE id = ?{self._mine}", (text, *self._mine_params)).fetchone():
                 return text
             found = []
             if len(text) >= MIN_PREFIX and all(ch in "0123456789abcdef" for ch in text):
-                found = [r[0] for r in conn.execute("SELECT id FROM batches WHERE id LIKE ? LIMIT 2", (text + "%",))]
+                found = [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM batches WHERE id LIKE ?{self._mine} LIMIT 2", (text + "%", *self._mine_params)
+                    ).fetchall()
+                ]
         if len(found) == 1:
             return str(found[0])
         if len(found) > 1:
@@ -169,51 +246,66 @@ class BatchStore:
         batch_id = self.resolve(id_or_prefix)
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_BATCH_COLUMNS}, owner_pid, owner_start FROM batches WHERE id = ?", (batch_id,)
+                f"SELECT {_BATCH_COLUMNS}, {_OWNER_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
             ).fetchone()
             counts = self._counts(conn, batch_id)
-        return _batch(row, counts)
+        if row is None:  # deleted between the two reads
+            raise BatchNotFound(f"no batch {id_or_prefix!r}")
+        return _batch(row, counts, self.host)
 
     def batches(self, limit: int = 50) -> list[Batch]:
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_BATCH_COLUMNS}, owner_pid, owner_start FROM batches ORDER BY created_at DESC LIMIT ?",
-                (limit,),
+                f"SELECT {_BATCH_COLUMNS}, {_OWNER_COLUMNS} FROM batches WHERE 1 = 1{self._mine}"
+                " ORDER BY created_at DESC LIMIT ?",
+                (*self._mine_params, limit),
             ).fetchall()
-            return [_batch(row, self._counts(conn, row[0])) for row in rows]
+            return [_batch(row, self._counts(conn, row[0]), self.host) for row in rows]
 
     def counts(self, batch_id: str) -> BatchCounts:
         with self._read() as conn:
             return self._counts(conn, batch_id)
 
     @staticmethod
-    def _counts(conn: sqlite3.Connection, batch_id: str) -> BatchCounts:
-        total, pending, running, done, failed, picos = conn.execute(_COUNTS, (batch_id,)).fetchone()
-        return BatchCounts(total, pending, running, done, failed, from_picodollars(int(picos)))
+    def _counts(conn: Session, batch_id: str) -> BatchCounts:
+        found = conn.execute(_COUNTS, (batch_id,)).fetchone()
+        assert found is not None  # an aggregate always gives one row
+        total, pending, running, done, failed, picos = (int(value) for value in found)
+        return BatchCounts(total, pending, running, done, failed, from_picodollars(picos))
 
     def status(self, batch_id: str) -> BatchStatus:
         with self._read() as conn:
-            row = conn.execute("SELECT status FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT status FROM batches WHERE id = ?{self._mine}", (batch_id, *self._mine_params)
+            ).fetchone()
         if row is None:
             raise BatchNotFound(f"no batch {batch_id!r}")
         return cast(BatchStatus, row[0])
 
     def claim(self, batch_id: str) -> None:
-        """Mark the batch ``running`` by this process; refused (:class:`BatchBusy`) while
-        another live process runs it. One transaction, so two resumes cannot both claim it.
-        A process killed with SIGKILL is gone: its claim lapses (core/ledger/owners.py)."""
+        """Mark the batch ``running`` by this process on this host; refused (:class:`BatchBusy`,
+        one line) while another live process of this host runs it, or any process of another
+        host does (team_database.claim_refusal). One transaction (the row locked on a team
+        database), so two resumes cannot both claim it. A process of this host killed with
+        SIGKILL is gone: its claim lapses (core/ledger/owners.py)."""
         me = this_process()
         with self._write() as conn:
-            row = conn.execute("SELECT owner_pid, owner_start FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT owner_pid, owner_start, owner_host, member FROM batches WHERE id = ?{self._mine}"
+                f"{self._for_update}",
+                (batch_id, *self._mine_params),
+            ).fetchone()
             if row is None:
                 raise BatchNotFound(f"no batch {batch_id!r}")
-            pid, start = row
-            if pid is not None and pid != me.pid and not is_gone(pid, start):
-                raise BatchBusy(f"batch {batch_id} is being run by process {pid}; stop that one or wait for it")
+            refusal = claim_refusal(
+                (row[0], row[1], row[2]), me, self.host, what=f"batch {batch_id}", member=row[3] or "unknown"
+            )
+            if refusal is not None:
+                raise BatchBusy(refusal)
             conn.execute(
                 "UPDATE batches SET status = CASE WHEN status = 'cancelled' THEN status ELSE 'running' END,"
-                " owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ?",
-                (me.pid, me.start, _now_text(), batch_id),
+                " owner_pid = ?, owner_start = ?, owner_host = ?, updated_at = ? WHERE id = ?",
+                (me.pid, me.start, self.host, _now_text(), batch_id),
             )
 
     def release(self, batch_id: str, status: BatchStatus) -> None:
@@ -221,7 +313,7 @@ class BatchStore:
         with self._write() as conn:
             conn.execute(
                 "UPDATE batches SET status = CASE WHEN status = 'cancelled' THEN status ELSE ? END,"
-                " owner_pid = NULL, owner_start = NULL, updated_at = ? WHERE id = ?",
+                " owner_pid = NULL, owner_start = NULL, owner_host = NULL, updated_at = ? WHERE id = ?",
                 (status, _now_text(), batch_id),
             )
 
@@ -295,11 +387,12 @@ class BatchStore:
             conn.executemany(
                 "UPDATE batch_rows SET status = 'pending', request_id = NULL"
                 " WHERE batch_id = ? AND row_index = ? AND status = 'running' AND job_id IS NULL",
-                ((batch_id, index) for index in row_indexes),
+                [(batch_id, index) for index in row_indexes],
             )
 
 
-def _batch(row: Sequence[Any], counts: BatchCounts) -> Batch:
+def _batch(row: Sequence[Any], counts: BatchCounts, here: str) -> Batch:
+    pid, start, host = row[9], row[10], row[11]
     return Batch(
         id=row[0],
         created_at=datetime.fromisoformat(row[1]).astimezone(UTC),
@@ -311,6 +404,7 @@ def _batch(row: Sequence[Any], counts: BatchCounts) -> Batch:
         status=cast(BatchStatus, row[7]),
         concurrency=int(row[8]),
         counts=counts,
-        # Running, and its process is still there (a killed one left it "running").
-        active=row[7] == "running" and row[9] is not None and not is_gone(row[9], row[10]),
+        # Running, and its process is still there (a killed one left it "running"); a process
+        # of another host cannot be seen from here, so its claim counts as live.
+        active=row[7] == "running" and pid is not None and (host not in (None, here) or not is_gone(pid, start)),
     )

@@ -151,7 +151,7 @@ async def execute(
     step ends (done, failed or skipped), on the caller's loop. Steps that run together end
     in any order; each is reported once at its start and once at its end.
     Raises ``RunBusyError`` when another process holds the run."""
-    with run_lock(state.folder):
+    with run_lock(state.run_id):
         # The record as it is now: another process may have finished steps since it was read.
         return await _Schedule(RunState.load(state.run_id), dispatcher, policy, inputs, on_step, on_start).run()
 

@@ -229,7 +229,8 @@ class BatchesViewModel(ViewModel):
         store_path: Path | None = None,
         events: LedgerEvents | None = None,
     ) -> None:
-        """``store_path``: the batches file (default ``batches.sqlite`` in the data folder);
+        """``store_path``: the batches file (default: the team database in team mode, else
+        ``batches.sqlite`` in the data folder: ``BatchStore.open_default``);
         ``events``: the app's ledger hub, told as rows finish."""
         super().__init__(executor, parent)
         self._starting = False  # a Start being checked, priced and created

@@ -23,7 +23,6 @@ at once); a thin wrapper around the dispatcher tells the app's ledger hub after 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -544,18 +543,17 @@ def _reload_state(run_id: str) -> RunState | None:
 
 
 def _unfinished_runs() -> list[UnfinishedRun]:
-    """The runs whose record is not done, newest first (a record that cannot be read is left out)."""
-    from sparklio_desktop.core.recipes.run_state import STATE_FILENAME, runs_dir
+    """The runs whose record is not done, newest first (a record that cannot be read is left
+    out): the data folder's, or the member's on the team database (core/recipes/run_state.py)."""
+    from sparklio_desktop.core.recipes.run_state import unfinished_records
 
-    folder = runs_dir()
-    if not folder.is_dir():
+    try:
+        records = unfinished_records()
+    except SparklioError:  # the team database is not there now: the panel lists none
         return []
     found: list[UnfinishedRun] = []
-    for path in folder.glob(f"*/{STATE_FILENAME}"):
+    for raw in records:
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            if raw.get("status") == "done":
-                continue
             steps = raw.get("steps", [])
             done = sum(1 for s in steps if s.get("status") in ("done", "skipped"))
             found.append(
@@ -568,9 +566,9 @@ def _unfinished_runs() -> list[UnfinishedRun]:
                     len(steps),
                 )
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError):
             continue
-    return sorted(found, key=lambda r: r.updated_utc, reverse=True)
+    return found
 
 
 def _copy_recipe(source: Path, name: str, new_name: str) -> Path:
