@@ -3,6 +3,7 @@
     sparklio ledger export [--out FILE] [--since YYYY-MM] [--force] [--json]
     sparklio ledger import FILE [--member NAME] [--dry-run] [--json]
     sparklio ledger import --from-sqlite PATH [--since YYYY-MM] [--member NAME] [--dry-run] [--json]
+    sparklio ledger release-host HOST [--yes] [--json]
 
 ``export`` writes the ledger this install uses to a ``sparklio.ledger/1`` file (JSON Lines,
 exact money), by default ``sparklio-ledger-YYYY-MM-DD.jsonl`` in the current folder, and
@@ -10,6 +11,15 @@ never replaces a file without ``--force``. ``import`` loads a file, or another l
 read directly, into the ledger this install uses (the team database when one is set),
 keeping request ids; rows already there are skipped, so it can be run again. The rules
 are in ``core/ledger/transfer.py`` and docs/team.md ("Moving a personal ledger").
+
+``release-host`` (team mode): a machine that will never come back (stolen, reimaged,
+renamed) leaves its in-flight attempts, its budget reservations and its claims on batches
+and recipe runs on the team database, and only that machine could judge its own PIDs. Money
+is never released on a guess (core/ledger/owners.py), so a person says it: without
+``--yes`` it shows what would be released and writes nothing; with ``--yes`` it closes the
+attempts as reclaiming closes orphans (``interrupted``, billed their input estimate),
+deletes the reservations (a provider job's are left to its settlement) and clears the
+claims, all in one transaction.
 
 A bad file, option or path is one ``sparklio: error:`` line and exit 2, with nothing
 written; a ledger that cannot be opened is exit 1, as for every command.
@@ -33,7 +43,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(
-        dest="ledger_command", metavar="export|import", parser_class=type(parser), required=True
+        dest="ledger_command", metavar="export|import|release-host", parser_class=type(parser), required=True
     )
 
     export = sub.add_parser("export", help="write the ledger to a portable file (JSON Lines, exact money)")
@@ -50,6 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
     imp.add_argument("--json", action="store_true", help="print JSON")
 
+    gone = sub.add_parser(
+        "release-host",
+        help="team mode: release what a machine that is gone for good still holds (budget, batches, runs)",
+    )
+    gone.add_argument("host", metavar="HOST", help="the machine's name, as `sparklio history` shows it")
+    gone.add_argument("--yes", action="store_true", help="release it (without: show what would be released)")
+    gone.add_argument("--json", action="store_true", help="print JSON")
+
 
 class _UsageError(SparklioError):
     """Bad input on the command line: exit 2."""
@@ -59,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.ledger.transfer import TransferError
 
     try:
+        if args.ledger_command == "release-host":
+            return _release_host(args)
         return _export(args) if args.ledger_command == "export" else _import(args)
     except _UsageError as exc:  # named like argparse's own usage errors: the command, then what is missing
         print(f"sparklio ledger {args.ledger_command}: error: {safe_text(str(exc))}", file=sys.stderr)
@@ -145,3 +165,66 @@ def _summary_json(done: ImportSummary) -> dict[str, Any]:
         "member_filled": done.member_filled,
         "spend_added_usd": done.spend_added_usd,
     }
+
+
+def _release_host(args: argparse.Namespace) -> int:
+    from sparklio_desktop.core.batches.store import BatchStore
+    from sparklio_desktop.core.batches.team_database import open_team_database
+    from sparklio_desktop.core.ledger import reservations
+    from sparklio_desktop.core.ledger.location import database_url, is_database_url
+    from sparklio_desktop.core.ledger.members import this_host
+    from sparklio_desktop.core.recipes.team_runs import TeamRuns
+
+    host = args.host.strip()
+    if not host:
+        raise _UsageError("give the HOST whose holds to release")
+    url = database_url()
+    if url is None or not is_database_url(url):
+        raise _UsageError(
+            "this install's ledger is a file: every owner in it is this machine's, reclaimed automatically"
+        )
+    if host == this_host():
+        raise _UsageError(
+            f"{host} is this machine: what its ended processes held is reclaimed automatically,"
+            " and a live process here keeps its own"
+        )
+    dry_run = not args.yes
+    db = open_team_database(url)
+    try:
+        with db.transaction("DEFERRED" if dry_run else "IMMEDIATE") as session:
+            if dry_run:
+                ledger = reservations.find_orphans(session, gone_host=host)
+            else:
+                ledger = reservations.reclaim(session, gone_host=host)
+            batches = BatchStore.release_host(session, host, dry_run=dry_run)
+            runs = TeamRuns.release_host(session, host, dry_run=dry_run)
+    finally:
+        db.close()
+    if args.json:
+        print_json(
+            {
+                "host": host,
+                "attempts_closed": ledger.attempts,
+                "reservations_released": ledger.reservations,
+                "released_usd": plain_decimal(ledger.reserved_usd),
+                "batches_released": batches,
+                "recipe_runs_released": runs,
+                "dry_run": dry_run,
+            }
+        )
+        return 0
+    shown = safe_text(host)
+    if not (ledger or batches or runs):
+        print(f"nothing was held by {shown}: no attempt in flight, no reservation, no claimed batch or recipe run")
+        return 0
+    held = (
+        f"{ledger.attempts} attempt(s) in flight, {ledger.reservations} reservation(s) holding"
+        f" {format_usd(ledger.reserved_usd)} ({plain_decimal(ledger.reserved_usd)} USD exactly),"
+        f" {batches} batch(es) and {runs} recipe run(s) claimed"
+    )
+    if dry_run:
+        print(f"{shown} holds {held}")
+        print(f"nothing was changed; add --yes to release them (`sparklio ledger release-host {shown} --yes`)")
+        return 0
+    print(f"released what {shown} held: {held}; attempts were closed as interrupted, billed their input estimate")
+    return 0

@@ -317,6 +317,24 @@ class BatchStore:
                 (status, _now_text(), batch_id),
             )
 
+    @staticmethod
+    def release_host(conn: Session, host: str, *, dry_run: bool = False) -> int:
+        """Clear the claims processes of ``host`` hold on batches, every member's; how many
+        there were (with ``dry_run``, only counted). A claim of another host never lapses
+        here (:func:`claim_refusal`), so when a person says that machine is gone for good
+        (``sparklio ledger release-host``) this lets another install of the member resume
+        the batch. Runs in the caller's transaction on the team database, beside the
+        ledger's release of that host's money; the status is left as it is (a ``running``
+        batch without a claim is a stopped one)."""
+        if dry_run:
+            row = conn.execute("SELECT count(*) FROM batches WHERE owner_host = ?", (host,)).fetchone()
+            return int(row[0]) if row is not None else 0
+        return conn.execute(
+            "UPDATE batches SET owner_pid = NULL, owner_start = NULL, owner_host = NULL, updated_at = ?"
+            " WHERE owner_host = ?",
+            (_now_text(), host),
+        ).rowcount
+
     def set_status(self, batch_id: str, status: BatchStatus) -> None:
         with self._write() as conn:
             conn.execute("UPDATE batches SET status = ?, updated_at = ? WHERE id = ?", (status, _now_text(), batch_id))

@@ -39,7 +39,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from sparklio_desktop.core.ledger.money import from_picodollars, plain_decimal, to_picodollars, utc_iso
-from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone, this_process
+from sparklio_desktop.core.ledger.owners import PROVIDER_JOB_PREFIX, ProcessOwner, is_gone, this_process
 from sparklio_desktop.core.ledger.records import IN_FLIGHT, INTERRUPTED
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ _OWNED_ATTEMPTS = (
     f"SELECT id, owner_pid, start_cost_usd, worst_case_usd FROM llm_usage"
     f" WHERE outcome = '{IN_FLIGHT}' AND owner_pid IS ? AND owner_start IS ?"
 )
-_OWNED_RESERVATIONS = "SELECT id FROM budget_reservations WHERE owner_pid IS ? AND owner_start IS ?"
+_OWNED_RESERVATIONS = "SELECT id, amount_usd FROM budget_reservations WHERE owner_pid IS ? AND owner_start IS ?"
 _CLOSE_ATTEMPT = (
     f"UPDATE llm_usage SET outcome = '{INTERRUPTED}', usage_source = 'estimate', cost_usd = ?,"
     f" error_class = 'Interrupted', error_message = ? WHERE id = ? AND outcome = '{IN_FLIGHT}'"
@@ -131,6 +131,7 @@ class Reclaimed:
 
     attempts: int = 0
     reservations: int = 0
+    reserved_usd: Decimal = Decimal(0)  # what those reservations held, exactly
 
     def __bool__(self) -> bool:
         return bool(self.attempts or self.reservations)
@@ -158,59 +159,77 @@ def reserved_usd(conn: DirectSession, month: str) -> Decimal:
     return from_picodollars(_picos(conn, _RESERVED, month))
 
 
-def _orphans(conn: DirectSession) -> tuple[list[tuple[int, int | None, int | None, int | None]], list[int]]:
-    """(in-flight attempts, reservation ids) whose owner is gone.
+_Orphans: TypeAlias = "tuple[list[tuple[int, int | None, int | None, int | None]], list[tuple[int, int]]]"
+
+
+def _orphans(conn: DirectSession, gone_host: str | None = None) -> _Orphans:
+    """(in-flight attempts, (reservation id, amount in picodollars)) whose owner is gone.
 
     Only the distinct owners are read and checked (a handful, however many rows they
     hold), and rows are fetched only for owners that are gone: a reservation made
     while a hundred attempts of this process are in flight stays sub-millisecond.
+
+    ``gone_host`` (a team database only): a person said that machine is gone for good
+    (``sparklio ledger release-host``), so every owner recorded on it counts as gone
+    without asking this machine's OS about its PIDs; a provider's batch job still does
+    not (its rows are settled when its results are collected).
     """
     me = this_process()
-    host = _owner_host(conn)
+    host = _owner_host(conn) if gone_host is None else gone_host
     if host is None:  # a file: every owner is on this machine
         owners = set(conn.execute(_OPEN_ATTEMPT_OWNERS).fetchall()) | set(conn.execute(_RESERVATION_OWNERS).fetchall())
     else:
         owners = set(conn.execute(_OWNERS_ON, (host, host)).fetchall())  # one round trip to the server
-    gone = [(pid, start) for pid, start in owners if (pid, start) != (me.pid, me.start) and is_gone(pid, start)]
+    if gone_host is not None:
+        gone = [(pid, start) for pid, start in owners if not (start or "").startswith(PROVIDER_JOB_PREFIX)]
+    else:
+        gone = [(pid, start) for pid, start in owners if (pid, start) != (me.pid, me.start) and is_gone(pid, start)]
     attempts: list[tuple[int, int | None, int | None, int | None]] = []
-    held: list[int] = []
+    held: list[tuple[int, int]] = []
     on_host: tuple[str, ...] = () if host is None else (host,)
     for pid, start in gone:
         attempts.extend(
             conn.execute(_OWNED_ATTEMPTS + ("" if host is None else _HOST), (pid, start, *on_host)).fetchall()
         )
         held.extend(
-            row[0]
+            (row[0], int(row[1]))
             for row in conn.execute(_OWNED_RESERVATIONS + ("" if host is None else _HOST), (pid, start, *on_host))
         )
     return attempts, held
 
 
-def find_orphans(conn: DirectSession) -> Reclaimed:
+def _found(attempts: Sequence[object], held: Sequence[tuple[int, int]]) -> Reclaimed:
+    return Reclaimed(len(attempts), len(held), from_picodollars(sum(amount for _id, amount in held)))
+
+
+def find_orphans(conn: DirectSession, *, gone_host: str | None = None) -> Reclaimed:
     """Count what :func:`reclaim` would close, without writing (a cheap check on open)."""
-    attempts, held = _orphans(conn)
-    return Reclaimed(len(attempts), len(held))
+    return _found(*_orphans(conn, gone_host))
 
 
-def reclaim(conn: DirectSession) -> Reclaimed:
+def reclaim(conn: DirectSession, *, gone_host: str | None = None) -> Reclaimed:
     """Close the in-flight attempts and delete the reservations of owners that are gone.
 
     An orphaned attempt becomes ``interrupted``, billed ``start_cost_usd`` (its input
     estimate priced when it started) with usage_source ``estimate``; its message says
     so and names the worst case that was reserved. Safe to run twice or concurrently:
     each change applies only to a row still open.
+
+    ``gone_host``: every owner on that machine counts as gone (:func:`_orphans`); only
+    a person's explicit ``sparklio ledger release-host`` passes it.
     """
-    attempts, held = _orphans(conn)
+    attempts, held = _orphans(conn, gone_host)
+    where = "" if gone_host is None else f" on {gone_host}"
     for row_id, owner_pid, start_cost, worst_case in attempts:
         billed = from_picodollars(start_cost or 0)
         worst = f"; up to ${plain_decimal(from_picodollars(worst_case))} was reserved" if worst_case else ""
         message = (
-            f"process {owner_pid} ended before this attempt finished; billed "
+            f"process {owner_pid}{where} ended before this attempt finished; billed "
             f"its input estimate (${plain_decimal(billed)}), output unknown{worst}"
         )
         conn.execute(_CLOSE_ATTEMPT, (start_cost or 0, message, row_id))
-    conn.executemany(_RELEASE, [(row_id,) for row_id in held])
-    return Reclaimed(len(attempts), len(held))
+    conn.executemany(_RELEASE, [(row_id,) for row_id, _amount in held])
+    return _found(attempts, held)
 
 
 def try_reserve(

@@ -28,7 +28,7 @@ from sparklio_desktop.core.ledger.members import this_host
 from sparklio_desktop.core.ledger.owners import this_process
 
 if TYPE_CHECKING:
-    from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection
+    from sparklio_desktop.core.ledger.pg_direct import PgDirectConnection, PgDirectSession
 
 __all__ = ["TeamRuns"]
 
@@ -139,3 +139,17 @@ class TeamRuns:
                 " WHERE run_id = ? AND owner_pid = ? AND owner_host = ?",
                 (run_id, me.pid, self.host),
             )
+
+    @staticmethod
+    def release_host(session: PgDirectSession, host: str, *, dry_run: bool = False) -> int:
+        """Clear the claims processes of ``host`` hold on recipe runs, every member's; how
+        many there were (with ``dry_run``, only counted). For ``sparklio ledger
+        release-host`` (a person said that machine is gone for good), in the caller's
+        transaction: another install of the member can then resume the run."""
+        if dry_run:
+            row = session.execute("SELECT count(*) FROM recipe_runs WHERE owner_host = ?", (host,)).fetchone()
+            return int(row[0]) if row is not None else 0
+        return session.execute(
+            "UPDATE recipe_runs SET owner_pid = NULL, owner_start = NULL, owner_host = NULL WHERE owner_host = ?",
+            (host,),
+        ).rowcount
