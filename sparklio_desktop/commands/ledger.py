@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "release-host",
         help="team mode: release what a machine that is gone for good still holds (budget, batches, runs)",
     )
-    gone.add_argument("host", metavar="HOST", help="the machine's name, as `sparklio history` shows it")
+    gone.add_argument("host", metavar="HOST", help="the machine's name (its hostname, as the team database has it)")
     gone.add_argument("--yes", action="store_true", help="release it (without: show what would be released)")
     gone.add_argument("--json", action="store_true", help="print JSON")
 
