@@ -26,6 +26,7 @@ from sparklio_desktop.core.batches.store import BatchStore
 from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore
 from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV
 from sparklio_desktop.core.ledger.members import MEMBER_ENV, this_host
+from sparklio_desktop.core.ledger.owners import this_process
 from sparklio_desktop.core.recipes.team_runs import TeamRuns
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,9 @@ GONE = "gone-laptop"
 MONTH = "2026-12"
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 LIMIT = Decimal("1")
+# gone-laptop's owner has this very process's PID and start token: alive if judged on this
+# machine, so only the person's word (the command) may release what it holds.
+ME = this_process()
 
 
 def sparklio(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -69,7 +73,7 @@ def _leave_a_dead_host(store: LedgerStore, url: str) -> tuple[str, str]:
         AttemptRecord(
             request_id="laptop-req", attempt=1, ts_utc=NOW, task_type="chat", model_id="openai/gpt-4o-mini",
             provider="openai", outcome="in_flight", cost_usd=Decimal(0), start_cost_usd=Decimal("0.01"),
-            worst_case_usd=Decimal("0.8"), owner_pid=4242, owner_start="boot:1", host=GONE,
+            worst_case_usd=Decimal("0.8"), owner_pid=ME.pid, owner_start=ME.start, host=GONE,
         )
     )  # fmt: skip
     hold = (
@@ -77,19 +81,20 @@ def _leave_a_dead_host(store: LedgerStore, url: str) -> tuple[str, str]:
         " member) VALUES (%(r)s, %(m)s, %(a)s, %(t)s, %(p)s, %(s)s, %(h)s, 'ada')"
     )
     _sql(store, hold, {"r": "laptop-req", "m": MONTH, "a": 800_000_000_000, "t": NOW.isoformat(),
-                       "p": 4242, "s": "boot:1", "h": GONE})  # fmt: skip
+                       "p": ME.pid, "s": ME.start, "h": GONE})  # fmt: skip
     _sql(store, hold, {"r": "job-1", "m": MONTH, "a": 50_000_000_000, "t": NOW.isoformat(),
                        "p": 0, "s": "provider-job:job-1", "h": GONE})  # fmt: skip
     with BatchStore.open(url, member="ada") as batches:
         batch_id = batches.create(
             task="chat", template="{x}", options={}, source_path="in.csv", out_path=None, concurrency=1, prompts=["a"]
         )
-    _sql(store, "UPDATE batches SET owner_pid = 4242, owner_start = 'boot:1', owner_host = %(h)s", {"h": GONE})
+    owner = {"h": GONE, "p": ME.pid, "s": ME.start, "t": NOW.isoformat()}
+    _sql(store, "UPDATE batches SET owner_pid = %(p)s, owner_start = %(s)s, owner_host = %(h)s", owner)
     _sql(
         store,
         "INSERT INTO recipe_runs (run_id, member, host, state_json, status, updated_utc, owner_pid, owner_start,"
-        " owner_host) VALUES ('run-1', 'ada', %(h)s, '{}', 'running', %(t)s, 4242, 'boot:1', %(h)s)",
-        {"h": GONE, "t": NOW.isoformat()},
+        " owner_host) VALUES ('run-1', 'ada', %(h)s, '{}', 'running', %(t)s, %(p)s, %(s)s, %(h)s)",
+        owner,
     )
     return batch_id, "run-1"
 
@@ -133,7 +138,7 @@ def test_release_host_dry_run_then_yes_frees_exactly_that_hosts_holds(pg_databas
         ((request_id, outcome, cost, host, message),) = after["llm_usage"]
         assert (request_id, outcome, host) == ("laptop-req", "interrupted", GONE)
         assert Decimal(cost) / 10**12 == Decimal("0.01")  # billed its input estimate
-        assert message.startswith(f"process 4242 on {GONE} ended before this attempt finished; billed")
+        assert message.startswith(f"process {ME.pid} on {GONE} ended before this attempt finished; billed")
         assert [row[2:] for row in after["batches"]] == [(None, None, None)]
         assert after["recipe_runs"] == [("run-1", None, None, None)]
 
