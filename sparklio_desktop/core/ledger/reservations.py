@@ -24,7 +24,9 @@ machines (:func:`reserve_on_server`); the request's in-flight attempts are inser
 that same statement, so a reservation and its attempts are written together or not at
 all, as in the file's one transaction. Owners there are judged only on their own host
 (``host`` on the attempt and the reservation): a PID says nothing about a process on
-another machine, whose own install reclaims it.
+another machine, whose own install reclaims it. A machine that never comes back is
+released by a person, never by a guess: ``sparklio ledger release-host`` runs
+:func:`reclaim` with ``gone_host``, every owner of that host counted as gone.
 """
 
 from __future__ import annotations
