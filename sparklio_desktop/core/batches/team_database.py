@@ -18,7 +18,8 @@ that runs it: PID, start token and host. A process ID means something only on it
 machine (core/ledger/owners.py), so :func:`claim_refusal` lets a claim lapse only when it
 was made on this host by a process that is gone; a claim made on another host is refused,
 naming that host and the member, until that host releases it (or runs it again there,
-where its dead process's claim lapses as on one machine).
+where its dead process's claim lapses as on one machine). A host gone for good is released
+by a person, never on a guess: ``sparklio ledger release-host HOST --yes`` (docs/team.md).
 """
 
 from __future__ import annotations

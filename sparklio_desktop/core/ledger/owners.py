@@ -18,8 +18,10 @@ Start tokens, per OS (no psutil):
 
 When the OS gives no token for a process that does exist (``ps`` missing, access
 denied), the token is ``""`` and the owner counts as alive while its PID exists:
-money is never released on a guess. The ledger is a file in this machine's data
-folder; owners on another machine sharing the file cannot be checked.
+money is never released on a guess. Owners are judged only on their own machine: on a
+team database every row names its host, each install reclaims its own host's orphans,
+and what a machine gone for good held is released by a person with ``sparklio ledger
+release-host HOST --yes`` (core/ledger/reservations.py, docs/team.md).
 """
 
 from __future__ import annotations
