@@ -390,3 +390,59 @@ def test_a_malformed_team_url_is_one_line(url: str, words: str) -> None:
     with pytest.raises(TeamDatabaseUrlError, match=words) as caught:
         BatchStore(url)
     assert "\n" not in str(caught.value)
+
+
+class _InterruptedAfterTheAnswer:
+    """Answers the first row, then Ctrl+C arrives (as commands/batch.py handles it: the
+    runner stops and the task running it is cancelled). ``where`` says whether the cancel
+    lands in the stream's own clean-up (after ``Finished``) or in the runner's turn of the
+    loop before it records the row."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.interrupt = lambda: None
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        from sparklio_desktop.core.dispatch import Finished, Routed, RunResult
+
+        yield Routed(f"r-{request.prompt}", None)
+        yield Finished(RunResult(f"r-{request.prompt}", None, "m", f"answer {request.prompt}"))  # type: ignore[arg-type]
+        self.interrupt()
+        if self.where == "stream":
+            await asyncio.sleep(0)  # the cancel lands here, inside the stream
+
+
+@pytest.mark.parametrize("where", ["stream", "runner"])
+def test_a_row_answered_before_ctrl_c_is_recorded_not_sent_again(batches_target: Path | str, where: str) -> None:
+    """The answer was paid for: a cancel that lands after it neither leaves the row running
+    (its output lost) nor puts it back to pending (sent and paid again on resume)."""
+    import asyncio
+
+    from sparklio_desktop.core.batches import BatchRunner
+
+    with BatchStore(batches_target) as store:
+        batch_id = store.create(task="chat", template="{q}", options={}, source_path="x.csv", out_path=None,
+                                concurrency=1, prompts=["a", "b"])  # fmt: skip
+        dispatcher = _InterruptedAfterTheAnswer(where)
+        runner = BatchRunner(store, dispatcher, store.get(batch_id))
+
+        async def go() -> None:
+            main = asyncio.current_task()
+            assert main is not None
+
+            def ctrl_c() -> None:
+                runner.stop()
+                main.cancel()
+
+            dispatcher.interrupt = ctrl_c
+            await runner.run()
+
+        with pytest.raises(asyncio.CancelledError):
+            asyncio.run(go())
+        rows = store.rows(batch_id)
+        assert [(r.status, r.request_id, r.output) for r in rows] == [
+            ("done", "r-a", "answer a"), ("pending", None, None),
+        ]  # fmt: skip
+        assert store.status(batch_id) == "paused"

@@ -239,6 +239,11 @@ class BatchRunner:
         self.sent += 1
         request_id: str | None = None
         result = None
+        # A cancel (Ctrl+C, a signal) that lands once the answer is in is held back until
+        # the row is recorded: the answer is paid for, and a row put back to pending would
+        # be sent (and paid) again, one left running would lose its output.
+        cancelled = False
+        record: ResultRecord | None = None
         try:
             async for event in self.dispatcher.stream(request_for(self.batch, row.prompt)):
                 if isinstance(event, Routed):
@@ -247,14 +252,20 @@ class BatchRunner:
                 elif isinstance(event, Finished):
                     result = event.result
         except asyncio.CancelledError:
-            self.store.back_to_pending(batch_id, [row.row_index])  # no answer: it goes again on resume
-            raise
+            if result is None:
+                self.store.back_to_pending(batch_id, [row.row_index])  # no answer: it goes again on resume
+                raise
+            cancelled = True
         except SparklioError as exc:  # this row cannot run (say, no model fits it): the others go on
             record = ResultRecord(row.row_index, "failed", None, None, Decimal(0), request_id, str(exc))
-        else:
-            await asyncio.sleep(0)  # the row's own writes in a turn of the loop of their own
+        if record is None:
             if result is None:
                 raise RuntimeError("the dispatcher ended without a result")
+            if not cancelled:
+                try:
+                    await asyncio.sleep(0)  # the row's own writes in a turn of the loop of their own
+                except asyncio.CancelledError:
+                    cancelled = True
             record = ResultRecord(
                 row.row_index, "done" if result.ok else "failed", result.output if result.ok else None,
                 result.model, result.cost_usd, result.request_id, result.error,
@@ -267,6 +278,8 @@ class BatchRunner:
             self.results.append(record)
         if self.on_progress is not None:
             self.on_progress(self.store.counts(batch_id))
+        if cancelled:
+            raise asyncio.CancelledError
 
 
 def _record(row: BatchRow) -> ResultRecord:
