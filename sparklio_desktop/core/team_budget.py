@@ -142,11 +142,7 @@ class SharedBudgetTerms:
     def limits_last_read(self) -> Mapping[str, Decimal] | None:
         """The team's ``team.member_limits`` as last read, without reading (None: not set)."""
         with self._lock:
-            if MEMBER_LIMITS_KEY not in self._values:
-                return None
-            if self._limits is None:
-                self._limits = shared_member_limits(self._values) or {}
-            return self._limits
+            return self._team_limits()
 
     def member_limit(self, own: Decimal | None, member: str) -> Decimal | None:
         """``member``'s monthly limit in force: the team's ``team.member_limits`` once the team
@@ -154,12 +150,18 @@ class SharedBudgetTerms:
         from sparklio_desktop.core.budget import member_limit
 
         with self._lock:
-            values = self._values_now()
-            if MEMBER_LIMITS_KEY not in values:
-                return own
-            if self._limits is None:
-                self._limits = shared_member_limits(values) or {}
-            return member_limit(self._limits, member)
+            self._values_now()
+            limits = self._team_limits()
+        return own if limits is None else member_limit(limits, member)
+
+    def _team_limits(self) -> Mapping[str, Decimal] | None:
+        """The team's limits among the values last read, validated once per read (None: the
+        team has not set them); under ``_lock``."""
+        if MEMBER_LIMITS_KEY not in self._values:
+            return None
+        if self._limits is None:
+            self._limits = shared_member_limits(self._values) or {}
+        return self._limits
 
     def __call__(self, own: BudgetTerms) -> BudgetTerms:
         with self._lock:

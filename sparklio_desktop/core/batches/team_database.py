@@ -28,7 +28,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sparklio_desktop.core.errors import SparklioError
-from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV, check_database_url
+from sparklio_desktop.core.ledger.location import DATABASE_URL_ENV, check_database_url, settings_in_force
 from sparklio_desktop.core.ledger.owners import ProcessOwner, is_gone
 
 if TYPE_CHECKING:
@@ -76,15 +76,8 @@ def team_member(member: str | None = None) -> str:
 
     if member is not None:
         return resolve_member(member)
-    setting: str | None = None
-    from sparklio_desktop.core.settings import paths
-
-    if paths.settings_path().is_file():
-        from sparklio_desktop.core.settings.config import load_settings_lenient
-
-        settings, _problem = load_settings_lenient()
-        setting = settings.team.member
-    return resolve_member(setting)
+    settings = settings_in_force()
+    return resolve_member(settings.team.member if settings is not None else None)
 
 
 def claim_refusal(

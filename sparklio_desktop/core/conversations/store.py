@@ -184,16 +184,13 @@ class ConversationStore:
         """The team database when one is set (``$SPARKLIO_DATABASE_URL`` or
         ``storage.database_url``, as the ledger), as the member ``team.member`` names;
         else ``conversations.sqlite`` in the data folder."""
-        from sparklio_desktop.core.ledger.location import database_url, is_database_url
+        from sparklio_desktop.core.ledger.location import database_url, is_database_url, settings_in_force
         from sparklio_desktop.core.settings import paths
 
+        settings = settings_in_force(settings)  # the file read once, for the URL and the member
         url = database_url(settings)
         if url is None or not is_database_url(url):  # a shared ledger *file* is not a team database
             return ConversationStore(paths.data_dir() / FILENAME)
-        if settings is None and paths.settings_path().is_file():
-            from sparklio_desktop.core.settings.config import load_settings_lenient
-
-            settings, _problem = load_settings_lenient()
         return ConversationStore(url, member=settings.team.member if settings is not None else None)
 
     def close(self) -> None:

@@ -38,8 +38,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATABASE_URL_ENV", "MASK", "SCHEMES", "check_database_url", "database_place", "database_url",
-    "is_database_url", "postgres_url", "redacted_url", "url_password",
+    "is_database_url", "postgres_url", "redacted_url", "settings_in_force", "url_password",
 ]  # fmt: skip
+
+
+def settings_in_force(settings: Settings | None = None) -> Settings | None:
+    """``settings`` when given, else the settings file read leniently (a broken field falls
+    back to its default), else None when there is no file: what the stores opened outside
+    the window (the CLI) read the team's URL and member from, without loading pydantic for
+    a data folder that has no settings."""
+    if settings is not None:
+        return settings
+    from sparklio_desktop.core.settings import paths
+
+    if not paths.settings_path().is_file():
+        return None
+    from sparklio_desktop.core.settings.config import load_settings_lenient
+
+    return load_settings_lenient()[0]
 
 
 def database_url(settings: Settings | None = None) -> str | None:
@@ -48,14 +64,9 @@ def database_url(settings: Settings | None = None) -> str | None:
     the SQLite ledger in the data folder."""
     url = os.environ.get(DATABASE_URL_ENV, "").strip() or None
     if url is None:
+        settings = settings_in_force(settings)
         if settings is None:
-            from sparklio_desktop.core.settings import paths
-
-            if not paths.settings_path().is_file():
-                return None
-            from sparklio_desktop.core.settings.config import load_settings_lenient
-
-            settings, _problem = load_settings_lenient()
+            return None
         url = (settings.storage.database_url or "").strip() or None
     if url is not None:
         password = url_password(url)
