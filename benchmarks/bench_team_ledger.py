@@ -11,9 +11,12 @@ commit on; tests/postgres_server.py, ``durable=True``) on a free loopback port, 
   all 20 start together, each ``try_reserve`` with its in-flight attempt as a paid
   request makes it (timed); once all hold their reservation, each finishes its attempt
   and releases (not timed), and the next round starts; median and p95 (target: p95 <= 10 ms).
-  Every other round (and every other lone reservation) runs the way it ran before the
-  reservation and its attempt became one statement (two autocommit statements,
-  ``reserve_in_two_statements``), so both are measured under the same load;
+  Every other round (and every other lone reservation) sends stop 26's statement instead
+  (the team's lock taken first, the attempt inserted under it: ``reserve_lock_first``),
+  so both are measured under the same load; ``--rounds`` counts both kinds. That burst is
+  the harshest reading of the target; the other is 20 requests in flight at all times (2
+  installs x 10 threads, each request reserving, streaming for 20-200 ms, finishing and
+  releasing, then the next: ``--requests`` per thread), its reservations timed the same way;
 - ``spend`` (``spend_summary`` of the month) over 1,000,000 team rows (6 members, 40
   models, 31 days): rows generated in the server with ``generate_series`` (the rollup
   triggers switched off for the load, the rollups then rebuilt with ``INSERT ... SELECT``,
@@ -27,8 +30,10 @@ Run: python benchmarks/bench_team_ledger.py [--rows N] [--url postgresql+psycopg
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -45,7 +50,6 @@ os.environ["SPARKLIO_HOME"] = tempfile.mkdtemp(prefix="sparklio-bench-")
 
 from sparklio_desktop.core.ledger import AttemptRecord, LedgerStore  # noqa: E402
 from sparklio_desktop.core.ledger.location import redacted_url  # noqa: E402
-from sparklio_desktop.core.ledger.reservations import ReserveOutcome  # noqa: E402
 
 MONTH = "2025-03"
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
@@ -97,38 +101,62 @@ def bench_writes(url: str, runs: int) -> None:
         print(f"paid attempt start + finish (two writes):    {stats(pairs)}")
 
 
-def reserve_in_two_statements(store: LedgerStore, rid: str, start: AttemptRecord) -> ReserveOutcome:
-    """What ``try_reserve`` did on PostgreSQL before the reservation and its attempt became
-    one statement: the reservation in autocommit, then the attempt in a second round trip
-    (kept here, on the store's own connections, only to measure both under the same load)."""
-    from sparklio_desktop.core.ledger import reservations
+# Stop 26's statement, measured beside today's in the same run: the team's lock taken FIRST
+# (revision 0001's ``ledger_try_reserve``, created here under its own name), and the
+# attempts inserted after the reservation, still under the lock.
+_LOCK_FIRST = (
+    "WITH r AS MATERIALIZED (SELECT spent, reserved, own_spent, own_reserved, made FROM ledger_try_reserve("
+    "?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text)),"
+    " started AS (INSERT INTO llm_usage ({names}) SELECT {picked}"
+    " FROM json_populate_recordset(NULL::llm_usage, ?::json) AS a, r WHERE r.made IS NOT NULL RETURNING 1)"
+    " SELECT made, (SELECT count(*) FROM started) FROM r"
+)
+
+
+def create_lock_first_function(url: str) -> None:
+    """Revision 0001's function (0005 dropped it), for :func:`reserve_lock_first` alone."""
+    from sparklio_desktop.core.ledger.postgres_schema import TRY_RESERVE_FUNCTION
+
+    with LedgerStore.open(url) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql(TRY_RESERVE_FUNCTION)
+
+
+def reserve_lock_first(store: LedgerStore, rid: str, start: AttemptRecord) -> int:
+    """What ``try_reserve`` sent on PostgreSQL before revision 0005 (on the store's own
+    connections, with the same orphan check, only to measure both under the same load)."""
     from sparklio_desktop.core.ledger import store as store_module
+    from sparklio_desktop.core.ledger.money import to_picodollars, utc_iso
     from sparklio_desktop.core.ledger.owners import this_process
 
     values = store_module._started_values(start, store.member, store.host)
     if time.monotonic() - store._orphans_checked >= store_module.ORPHAN_CHECK_EVERY_S:
         store._reclaim_now()
+    names = ", ".join(f'"{name}"' for name in values)
+    picked = ", ".join(f'a."{name}"' for name in values)
+    owner = this_process()
+    params = (
+        rid, MONTH, to_picodollars(Decimal("0.01")), to_picodollars(Decimal("1000000")), 2**62, utc_iso(NOW),
+        owner.pid, owner.start, store.member, store.host, json.dumps([values], separators=(",", ":")),
+    )  # fmt: skip
     with store._direct.transaction("AUTOCOMMIT") as conn:
-        outcome = reservations.reserve_on_server(
-            conn, request_id=rid, month=MONTH, amount_usd=Decimal("0.01"), limit_usd=Decimal("1000000"), now=NOW,
-            owner=this_process(), member=store.member,
-        )  # fmt: skip
-    with store._direct.transaction("AUTOCOMMIT") as conn:  # type: ignore[assignment]
-        store_module._insert_attempt(conn, values, start)
-    return outcome
+        row = conn.execute(_LOCK_FIRST.format(names=names, picked=picked), params).fetchone()
+    assert row is not None and row[0] is not None and row[1] == 1
+    return int(row[0])
 
 
-def reserve(store: LedgerStore, rid: str, start: AttemptRecord, two_statements: bool) -> ReserveOutcome:
-    if two_statements:
-        return reserve_in_two_statements(store, rid, start)
-    return store.try_reserve(
+def reserve(store: LedgerStore, rid: str, start: AttemptRecord, lock_first: bool) -> int:
+    if lock_first:
+        return reserve_lock_first(store, rid, start)
+    outcome = store.try_reserve(
         request_id=rid, month=MONTH, amount_usd=Decimal("0.01"), limit_usd=Decimal("1000000"), now=NOW, start=start
     )
+    assert outcome.reservation_id is not None
+    return outcome.reservation_id
 
 
 def _install(url: str, name: str, threads: int, rounds: int, barrier: object, out: object) -> None:
     """One install: ``threads`` concurrent requests per round, each timing its reservation.
-    Odd rounds reserve the old way (two statements), even rounds as ``try_reserve`` does now."""
+    Odd rounds reserve as stop 26 did (lock first), even rounds as ``try_reserve`` does now."""
     samples: dict[bool, list[float]] = {False: [], True: []}
     lock = threading.Lock()
     with LedgerStore.open(url, member=name) as store:
@@ -137,18 +165,17 @@ def _install(url: str, name: str, threads: int, rounds: int, barrier: object, ou
         def request(round_no: int, i: int) -> None:
             rid = f"{name}-{round_no}-{i}"
             start = record(rid, "in_flight", worst_case_usd=Decimal("0.01"), start_cost_usd=Decimal("0.0001"))
-            two_statements = round_no % 2 == 1
+            lock_first = round_no % 2 == 1
             barrier.wait()  # type: ignore[attr-defined]
             started = time.perf_counter()
-            outcome = reserve(store, rid, start, two_statements)
+            reservation_id = reserve(store, rid, start, lock_first)
             elapsed = time.perf_counter() - started
             if round_no > 1:  # rounds 0 and 1 open the connections: not a reservation's cost
                 with lock:
-                    samples[two_statements].append(elapsed)
-            assert outcome.reservation_id is not None
+                    samples[lock_first].append(elapsed)
             barrier.wait()  # type: ignore[attr-defined]  # all 20 reserved: the calls "stream", then end
             store.finish_attempt(record(rid, cost_usd=Decimal("0.004")))
-            store.release_reservation(outcome.reservation_id)
+            store.release_reservation(reservation_id)
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for round_no in range(rounds + 1):
@@ -158,22 +185,21 @@ def _install(url: str, name: str, threads: int, rounds: int, barrier: object, ou
 
 def bench_reservation_alone(url: str, runs: int) -> None:
     """One request at a time: what a reservation costs when nobody queues before it
-    (alternately the old way, two statements, and as ``try_reserve`` does now)."""
+    (alternately as stop 26 did, lock first, and as ``try_reserve`` does now)."""
     with LedgerStore.open(url, member="solo") as store:
         samples: dict[bool, list[float]] = {False: [], True: []}
         for i in range(2 * runs + 20):
             rid = f"solo-{i}"
             start = record(rid, "in_flight", worst_case_usd=Decimal("0.01"), start_cost_usd=Decimal("0.0001"))
-            two_statements = i % 2 == 1
+            lock_first = i % 2 == 1
             started = time.perf_counter()
-            outcome = reserve(store, rid, start, two_statements)
+            reservation_id = reserve(store, rid, start, lock_first)
             if i >= 20:
-                samples[two_statements].append(time.perf_counter() - started)
-            assert outcome.reservation_id is not None
+                samples[lock_first].append(time.perf_counter() - started)
             store.finish_attempt(record(rid, cost_usd=Decimal("0.004")))
-            store.release_reservation(outcome.reservation_id)
-        print(f"reservation + attempt, one at a time, one statement:      {stats(samples[False])}")
-        print(f"  (before: reservation, then attempt, two statements:     {stats(samples[True])})")
+            store.release_reservation(reservation_id)
+        print(f"reservation + attempt, one at a time, lock last:         {stats(samples[False])}")
+        print(f"  (stop 26: lock first, attempt under the lock:          {stats(samples[True])})")
 
 
 def bench_reservations(url: str, rounds: int) -> None:
@@ -187,8 +213,58 @@ def bench_reservations(url: str, rounds: int) -> None:
     for proc in procs:
         proc.join(60)
     now, before = (got[0][mode] + got[1][mode] for mode in (False, True))
-    print(f"reservation + attempt, 20 concurrent from 2 processes, one statement: {stats(now)}")
-    print(f"  (before: reservation, then attempt, two statements:                 {stats(before)})")
+    print(f"reservation + attempt, 20 concurrent from 2 processes, lock last: {stats(now)}")
+    print(f"  (stop 26: lock first, attempt under the lock:                   {stats(before)})")
+
+
+def _steady_install(url: str, name: str, threads: int, requests: int, seed: int, out: object) -> None:
+    """One install running ``threads`` requests at all times, each one after another:
+    reserve (timed), stream for 20-200 ms (a sleep), finish and release. Every other
+    request of a thread reserves as stop 26 did, so both kinds meet the same load."""
+    samples: dict[bool, list[float]] = {False: [], True: []}
+    lock = threading.Lock()
+    with LedgerStore.open(url, member=name) as store:
+        store.budget_snapshot(MONTH)  # connect before timing
+
+        def requester(i: int) -> None:
+            pace = random.Random(seed * 100 + i)
+            time.sleep(pace.uniform(0, 0.2))  # the requests start spread out, as people's do
+            for n in range(requests):
+                rid = f"{name}-steady-{i}-{n}"
+                start = record(rid, "in_flight", worst_case_usd=Decimal("0.01"), start_cost_usd=Decimal("0.0001"))
+                lock_first = n % 2 == 1
+                started = time.perf_counter()
+                reservation_id = reserve(store, rid, start, lock_first)
+                elapsed = time.perf_counter() - started
+                if n > 1:
+                    with lock:
+                        samples[lock_first].append(elapsed)
+                time.sleep(pace.uniform(0.02, 0.2))
+                store.finish_attempt(record(rid, cost_usd=Decimal("0.004")))
+                store.release_reservation(reservation_id)
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(requester, range(threads)))
+    out.put(samples)  # type: ignore[attr-defined]
+
+
+def bench_reservations_steady(url: str, requests: int) -> None:
+    """The other reading of "20 concurrent requests": 20 in flight at all times (2 installs
+    x 10), each reserving when it starts, not all at one instant as in the burst above."""
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_steady_install, args=(url, name, 10, requests, seed, out))
+        for seed, name in enumerate(("cy", "dee"))
+    ]
+    for proc in procs:
+        proc.start()
+    got = [out.get(timeout=600), out.get(timeout=600)]
+    for proc in procs:
+        proc.join(60)
+    now, before = (got[0][mode] + got[1][mode] for mode in (False, True))
+    print(f"reservation + attempt, 20 in flight at all times (steady), lock last: {stats(now)}")
+    print(f"  (stop 26: lock first, attempt under the lock:                       {stats(before)})")
 
 
 MEMBERS = ["ada", "bob", "cy", "dee", "eli", "fay"]
@@ -262,6 +338,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=42, help="half of them the old way, for comparison")
+    parser.add_argument("--requests", type=int, default=60, help="per thread in the steady run, half the old way")
     args = parser.parse_args()
     server = None
     url = args.url
@@ -273,8 +350,10 @@ def main() -> None:
     try:
         print(f"PostgreSQL at {redacted_url(url)}")
         bench_writes(url, args.runs)
+        create_lock_first_function(url)
         bench_reservation_alone(url, args.runs)
         bench_reservations(url, args.rounds)
+        bench_reservations_steady(url, args.requests)
         bench_spend(url, args.rows)
     finally:
         if server is not None:

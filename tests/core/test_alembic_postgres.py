@@ -97,3 +97,60 @@ def test_a_newer_team_database_is_refused_in_one_line(pg_database_url: str) -> N
     assert "newer Sparklio" in message and "0099" in message and "\n" not in message
     password = engine.url.password
     assert password and password not in message
+
+
+def test_revision_0005_moves_the_budget_check_after_the_attempts_and_back(pg_database_url: str) -> None:
+    """A team database at 0004 reserves with ``ledger_try_reserve``; the upgrade replaces
+    it with ``ledger_reserve`` (reservations held meanwhile are kept and still counted),
+    and a downgrade puts the old function back."""
+    from decimal import Decimal
+
+    from sparklio_desktop.core.ledger import LedgerStore
+    from sparklio_desktop.core.ledger.schema_upgrade import run_alembic_upgrade
+    from tests.core.test_ledger import T0
+
+    def functions(conn: object) -> set[str]:
+        rows = conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "SELECT proname FROM pg_proc WHERE proname IN ('ledger_try_reserve', 'ledger_reserve')"
+        )
+        return {row[0] for row in rows}
+
+    engine = create_engine(pg_database_url)
+    try:
+        with engine.begin() as conn:
+            assert run_alembic_upgrade(conn, "0004")[-1] == "0004"
+            assert functions(conn) == {"ledger_try_reserve"}
+            conn.exec_driver_sql(
+                "SELECT made FROM ledger_try_reserve('held', '2025-03', 400000000000, 1000000000000, %s, 'now',"
+                " 1, 'start', 'ada', 'elsewhere')",
+                (2**62,),
+            )
+        with engine.begin() as conn:
+            assert run_alembic_upgrade(conn) == ["0005"]
+            assert functions(conn) == {"ledger_reserve"}
+        with LedgerStore.open(pg_database_url, member="ada") as store:
+            refused = store.try_reserve(
+                request_id="more", month="2025-03", amount_usd=Decimal("0.7"), limit_usd=Decimal(1), now=T0
+            )
+            assert (refused.refused_by, refused.reserved_usd) == ("budget", Decimal("0.4"))
+            made = store.try_reserve(
+                request_id="fits", month="2025-03", amount_usd=Decimal("0.6"), limit_usd=Decimal(1), now=T0
+            )
+            assert made.reservation_id is not None
+        with engine.begin() as conn:
+            from alembic.runtime.environment import EnvironmentContext
+
+            from sparklio_desktop.core.ledger.schema_upgrade import script_directory
+
+            config, script = script_directory()
+
+            def downgrade(revision: object, _context: object) -> object:
+                return script._downgrade_revs("0004", revision)
+
+            with EnvironmentContext(config, script, fn=downgrade, destination_rev="0004") as environment:
+                environment.configure(connection=conn)
+                with environment.begin_transaction():
+                    environment.run_migrations()
+            assert functions(conn) == {"ledger_try_reserve"}
+    finally:
+        engine.dispose()

@@ -120,22 +120,29 @@ def test_an_attempt_started_and_finished_counts_once(ledger_target: Path | str) 
 
 
 def test_twenty_threads_never_overshoot_the_cap(ledger_target: Path | str) -> None:
+    """Half the requests start an in-flight attempt with their reservation (on a team
+    database it is written before the team's lock is taken, and undone by a refusal)."""
     with LedgerStore.open(ledger_target) as store:
         store.record_attempt(attempt("paid", cost_usd=Decimal("0.90")))
         barrier = threading.Barrier(20)
 
         def one(i: int) -> bool:
+            start = attempt(f"t{i}", outcome="in_flight", cost_usd=Decimal(0), worst_case_usd=Decimal("0.015"))
             barrier.wait()
             outcome = store.try_reserve(
-                request_id=f"t{i}", month=MONTH, amount_usd=Decimal("0.015"), limit_usd=Decimal("1.00"), now=T0
-            )
+                request_id=f"t{i}", month=MONTH, amount_usd=Decimal("0.015"), limit_usd=Decimal("1.00"), now=T0,
+                start=start if i % 2 else None,
+            )  # fmt: skip
             return outcome.reservation_id is not None
 
         with ThreadPoolExecutor(max_workers=20) as pool:
-            admitted = sum(pool.map(one, range(20)))
-        assert admitted == 6  # 0.09 of the 0.10 left
+            admitted = [i for i, made in enumerate(pool.map(one, range(20))) if made]
+        assert len(admitted) == 6  # 0.09 of the 0.10 left
         spent, reserved = store.budget_snapshot(MONTH)
         assert (spent, reserved) == (Decimal("0.90"), Decimal("0.090"))
+        held, started = _held_and_started(store)
+        assert held == {f"t{i}" for i in admitted}
+        assert started == {f"t{i}" for i in admitted if i % 2}  # a refused request's attempt is not left
 
 
 def test_member_limits_and_alerts(ledger_target: Path | str) -> None:
@@ -155,6 +162,18 @@ def test_member_limits_and_alerts(ledger_target: Path | str) -> None:
             member_limit_usd=Decimal("0.50"),
         )  # fmt: skip
         assert kept.reservation_id is not None
+        assert (kept.spent_usd, kept.reserved_usd, kept.member_spent_usd) == (Decimal("0.30"), 0, Decimal("0.30"))
+        # What the check saw comes with a refusal too, an attempt or not, and leaves no attempt.
+        start = attempt("z", outcome="in_flight", cost_usd=Decimal(0), worst_case_usd=Decimal("0.01"))
+        for amount, limit, by in (("0.01", "0.50", "member"), ("9.60", None, "budget")):
+            over = store.try_reserve(
+                request_id="z", month=MONTH, amount_usd=Decimal(amount), limit_usd=Decimal("10"), now=T0,
+                member_limit_usd=Decimal(limit) if limit else None, start=start,
+            )  # fmt: skip
+            assert (over.reservation_id, over.refused_by) == (None, by)
+            assert (over.spent_usd, over.reserved_usd) == (Decimal("0.30"), Decimal("0.20"))
+            assert over.member_reserved_usd == (Decimal("0.20") if by == "member" else None)
+            assert store.attempts("z") == []
         assert store.member_snapshot(MONTH) == (Decimal("0.30"), Decimal("0.20"))
         store.release_reservation(kept.reservation_id)
         assert store.budget_snapshot(MONTH)[1] == 0
@@ -394,3 +413,39 @@ def test_a_process_killed_while_it_reserves_leaves_both_or_neither(pg_database_u
         held = {row[0] for row in conn.execute("SELECT request_id FROM budget_reservations")}
         started = {row[0] for row in conn.execute("SELECT request_id FROM llm_usage WHERE outcome = 'in_flight'")}
     assert held == started and held <= {"killed"}
+
+
+def test_the_attempt_is_written_before_the_reservation_queues_on_the_team_lock(pg_database_url: str) -> None:
+    """Revision 0005: while another session holds the team's budget lock, a reservation's
+    statement waits with its in-flight attempt already written (its transaction has an id:
+    it wrote a row), so the lock is held only for the sums and the reservation; the attempt
+    becomes visible only with the reservation, once the lock comes free."""
+    import psycopg
+
+    from sparklio_desktop.core.ledger.url_syntax import postgres_url
+
+    dsn = postgres_url(pg_database_url).replace("postgresql+psycopg://", "postgresql://")
+    waiting = (
+        "SELECT backend_xid IS NOT NULL FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = 'sparklio' AND wait_event_type = 'Lock'"
+    )
+    with LedgerStore.open(pg_database_url, member="ada") as store:
+        start = attempt("queued", outcome="in_flight", cost_usd=Decimal(0), worst_case_usd=Decimal("0.2"))
+        # The blocker is closed first (its lock freed) whatever happens, then the pool waits.
+        with ThreadPoolExecutor(1) as pool, psycopg.connect(dsn) as blocker:
+            blocker.execute("SELECT pg_advisory_xact_lock(%s)", (BUDGET_LOCK,))
+            pending = pool.submit(
+                store.try_reserve, request_id="queued", month=MONTH, amount_usd=Decimal("0.2"),
+                limit_usd=Decimal(1), now=T0, start=start,
+            )  # fmt: skip
+            with psycopg.connect(dsn, autocommit=True) as watch:
+                deadline = time.monotonic() + 30
+                while (row := watch.execute(waiting).fetchone()) is None:
+                    assert time.monotonic() < deadline, "the reservation never waited on the team's lock"
+                    time.sleep(0.02)
+                assert row == (True,)  # it had written its attempt when it queued
+                assert watch.execute("SELECT count(*) FROM llm_usage").fetchone() == (0,)  # not yet visible
+            blocker.rollback()  # the lock comes free
+            made = pending.result(timeout=30)
+        assert made.reservation_id is not None
+        assert _held_and_started(store) == ({"queued"}, {"queued"})

@@ -62,16 +62,17 @@ class DirectConnection:
 
     @contextmanager
     def transaction(
-        self, mode: Literal["IMMEDIATE", "WRITE", "DEFERRED"] = "IMMEDIATE"
+        self, mode: Literal["IMMEDIATE", "WRITE", "DEFERRED", "AUTOCOMMIT"] = "IMMEDIATE"
     ) -> Iterator[sqlite3.Connection]:
         """One transaction: ``IMMEDIATE`` takes the write lock up front (a check and the
         write that depends on it are one step); ``WRITE`` (a write that checks nothing:
         the team database's driver connection, pg_direct.py, takes no budget lock for it)
-        is ``IMMEDIATE`` on a file. Committed on success, rolled back on any exception."""
+        and ``AUTOCOMMIT`` (one statement, which a server runs alone in one round trip)
+        are ``IMMEDIATE`` on a file. Committed on success, rolled back on any exception."""
         with self._lock:
             conn = self._connection()
             try:
-                conn.execute("BEGIN IMMEDIATE" if mode == "WRITE" else f"BEGIN {mode}")
+                conn.execute("BEGIN IMMEDIATE" if mode in ("WRITE", "AUTOCOMMIT") else f"BEGIN {mode}")
             except sqlite3.Error as exc:
                 raise self._translate(exc) from None
             try:

@@ -21,9 +21,10 @@ missing database is the one-line ``DatabaseServerError`` (core/ledger/server_err
 Transactions: ``IMMEDIATE`` and ``WRITE`` are a plain ``BEGIN`` (READ COMMITTED);
 ``DEFERRED`` reads in one ``REPEATABLE READ`` snapshot; ``AUTOCOMMIT`` runs each
 statement as its own transaction. A budget check is the server function
-``ledger_try_reserve`` (core/ledger/postgres_schema.py), called in ``AUTOCOMMIT`` in the
-same statement as the insert of the request's in-flight attempts (core/ledger/reservations.py):
-it takes the transaction-scoped advisory lock :data:`BUDGET_LOCK`, sums and inserts, and
+``ledger_reserve`` (Alembic revision 0005), called in ``AUTOCOMMIT`` in the
+same statement as, and after, the insert of the request's in-flight attempts
+(core/ledger/reservations.py): it takes the transaction-scoped advisory lock
+:data:`BUDGET_LOCK`, sums and inserts, or refuses by raising (:class:`ServerRefusal`), and
 the lock is released when that one statement commits. Every install's reservations
 queue on it, which is what SQLite's write lock does on one machine, so concurrent
 requests from several machines never overshoot the cap, and none waits on another's
@@ -46,7 +47,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from sparklio_desktop.core.ledger.members import this_host
-from sparklio_desktop.core.ledger.postgres_schema import BUDGET_LOCK
+from sparklio_desktop.core.ledger.postgres_schema import BUDGET_LOCK, REFUSED_SQLSTATE
 from sparklio_desktop.core.ledger.server_errors import server_error
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ __all__ = [
     "SESSION_OPTIONS",
     "PgDirectConnection",
     "PgDirectSession",
+    "ServerRefusal",
     "UniqueViolation",
     "plain_row",
     "to_postgres",
@@ -123,6 +125,16 @@ class _Result:
         return iter(self._rows)
 
 
+class ServerRefusal(Exception):
+    """A server function's deliberate refusal (SQLSTATE :data:`REFUSED_SQLSTATE`, raised by
+    ``ledger_reserve`` when the budget says no): an answer, not a fault. ``detail`` is what
+    the function put in the error's detail (the sums it checked)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 class PgDirectSession:
     """One transaction's view of the connection, with ``sqlite3.Connection``'s small interface."""
 
@@ -139,6 +151,8 @@ class PgDirectSession:
 
         if isinstance(exc, psycopg.errors.UniqueViolation):
             return UniqueViolation(f"UNIQUE constraint failed: {exc.diag.constraint_name or ''}")
+        if isinstance(exc, psycopg.Error) and exc.sqlstate == REFUSED_SQLSTATE:
+            return ServerRefusal(exc.diag.message_primary or "", exc.diag.message_detail or "")
         return server_error(self._url, self._label, exc) or exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
@@ -147,7 +161,8 @@ class PgDirectSession:
         translated = to_postgres(sql, bool(params))
         try:
             cursor = self._conn.execute(translated, tuple(params) if params else None)
-            rows = [plain_row(row) for row in cursor.fetchall()] if cursor.description else []
+            result = cursor.pgresult  # not ``description``: it builds a Column per column on every call
+            rows = [plain_row(row) for row in cursor.fetchall()] if result is not None and result.nfields else []
         except psycopg.Error as exc:
             raise self._translate(exc) from None
         lastrowid = int(rows[0][0]) if rows and translated.endswith(" RETURNING id") else None

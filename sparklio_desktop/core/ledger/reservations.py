@@ -18,11 +18,12 @@ was sent the prompt, and nothing is known of the output.
 
 On a team's PostgreSQL (issue 16) the same SQL runs on the driver-level session of
 core/ledger/pg_direct.py, except the check and the insert: they are one call of the
-server function ``ledger_try_reserve`` (core/ledger/postgres_schema.py), which takes an
-advisory lock every install of the team queues on, so reservations are atomic across
-machines (:func:`reserve_on_server`); the request's in-flight attempts are inserted in
-that same statement, so a reservation and its attempts are written together or not at
-all, as in the file's one transaction. Owners there are judged only on their own host
+server function ``ledger_reserve`` (Alembic revision 0005), which takes an advisory lock
+every install of the team queues on, so reservations are atomic across machines
+(:func:`reserve_on_server`); the request's in-flight attempts are inserted in that same
+statement, before the function takes the lock, so a reservation and its attempts are
+written together or not at all, as in the file's one transaction, and the lock covers
+only the sums and the reservation. Owners there are judged only on their own host
 (``host`` on the attempt and the reservation): a PID says nothing about a process on
 another machine, whose own install reclaims it. A machine that never comes back is
 released by a person, never by a guess: ``sparklio ledger release-host`` runs
@@ -77,30 +78,32 @@ _RESERVE = (
 _HOST = " AND host = ?"
 _OWNERS_ON = f"{_OPEN_ATTEMPT_OWNERS}{_HOST} UNION {_RESERVATION_OWNERS} WHERE host = ?"
 # On a team database the check and the insert are one call of the server function
-# ledger_try_reserve (core/ledger/postgres_schema.py): the team's advisory lock, the sums,
-# the insert if it fits. Run in autocommit, the lock is held for that statement only.
-# The parameters are cast, so the statement means one thing whatever types the driver
-# sends (a small int as int2, a str as unknown) and inside a CTE as well.
-_RESERVE_ON = (
-    "SELECT spent, reserved, own_spent, own_reserved, made FROM ledger_try_reserve(?::text, ?::text,"
-    " ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text)"
-)
+# ledger_reserve (revision 0005, core/ledger/alembic/versions/v0005_reserve_lock_last.py):
+# the team's advisory lock, the sums, the insert if it fits, and a raise (SQLSTATE
+# REFUSED_SQLSTATE, the sums as its detail) if it does not. Run in autocommit, the lock is
+# held for that statement only. The parameters are cast, so the statement means one thing
+# whatever types the driver sends (a small int as int2, a str as unknown) and inside a CTE.
+_RESERVE_ARGS = "?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text"
+_RESERVED_COLUMNS = "spent, reserved, own_spent, own_reserved, made, started"
+_RESERVE_ON = f"SELECT {_RESERVED_COLUMNS} FROM ledger_reserve({_RESERVE_ARGS}, 0)"
 
 
 @lru_cache(maxsize=8)
 def _reserve_with_attempts(columns: tuple[str, ...]) -> str:
-    """The reservation and its ``in_flight`` attempts as ONE statement (so one transaction,
-    in autocommit): the attempts' rows come as one JSON array, made rows of ``llm_usage``
-    by the server (``json_populate_recordset``: each value read as its column's type), and
-    are inserted only when the reservation was made. A kill, a lost connection or a refused
-    row (an attempt already recorded) leaves both or neither, as SQLite's one transaction does."""
+    """The request's ``in_flight`` attempts and its reservation as ONE statement (so one
+    transaction, in autocommit). The attempts come as one JSON array, made rows of
+    ``llm_usage`` by the server (``json_populate_recordset``: each value read as its
+    column's type), and are inserted FIRST: ``ledger_reserve`` takes their count as an
+    argument, so its body, and the team's lock in it, runs only once they are written. The
+    lock then covers the sums and the reservation alone. A refusal raises, which undoes the
+    attempts with the rest; a kill, a lost connection or a refused row (an attempt already
+    recorded) leaves both or neither, as SQLite's one transaction does."""
     names = ", ".join(f'"{name}"' for name in columns)  # "user" is a reserved word
     picked = ", ".join(f'a."{name}"' for name in columns)
     return (
-        f"WITH r AS MATERIALIZED ({_RESERVE_ON}),"
-        f" started AS (INSERT INTO llm_usage ({names}) SELECT {picked}"
-        " FROM json_populate_recordset(NULL::llm_usage, ?::json) AS a, r WHERE r.made IS NOT NULL RETURNING 1)"
-        " SELECT spent, reserved, own_spent, own_reserved, made, (SELECT count(*) FROM started) FROM r"
+        f"WITH started AS (INSERT INTO llm_usage ({names}) SELECT {picked}"
+        " FROM json_populate_recordset(NULL::llm_usage, ?::json) AS a RETURNING 1)"
+        f" SELECT {_RESERVED_COLUMNS} FROM ledger_reserve({_RESERVE_ARGS}, (SELECT count(*) FROM started))"
     )
 
 
@@ -301,45 +304,50 @@ def reserve_on_server(
     starts: Sequence[Mapping[str, Any]] = (),
 ) -> ReserveOutcome:
     """:func:`try_reserve`'s check and insert on a team database, reclaiming nothing: one
-    call of ``ledger_try_reserve`` (the store calls it in autocommit, after
-    :func:`reclaim`, so the team's lock is held for that one statement alone).
+    call of ``ledger_reserve`` (the store calls it in autocommit, after :func:`reclaim`, so
+    the team's lock is held for that one statement alone).
 
     ``starts``: the ``in_flight`` attempts' rows (column name to stored value, the same
-    columns in each), inserted in the same statement when the reservation is made
-    (:func:`_reserve_with_attempts`). A unique violation (an attempt already recorded)
-    refuses the whole statement: no reservation is left behind.
+    columns in each), inserted in the same statement, before the lock, and kept only when
+    the reservation is made (:func:`_reserve_with_attempts`). A unique violation (an
+    attempt already recorded) refuses the whole statement: no reservation is left behind.
+
+    The sums the check saw come back in the result row, or, with a refusal, in the
+    raised error's detail (the raise is what undoes the attempts).
     """
+    from sparklio_desktop.core.ledger.pg_direct import ServerRefusal
+
     if member_limit_usd is not None and member is None:
         raise ValueError("a member limit needs the member it applies to")
     amount = to_picodollars(amount_usd)
+    limit = to_picodollars(limit_usd)
     own_limit = _NO_LIMIT if member_limit_usd is None else to_picodollars(member_limit_usd)
     params: tuple[Any, ...] = (
-        request_id,
-        month,
-        amount,
-        to_picodollars(limit_usd),
-        own_limit,
-        utc_iso(now),
-        owner.pid,
-        owner.start,
-    ) + (member, conn.owner_host)
+        request_id, month, amount, limit, own_limit, utc_iso(now), owner.pid, owner.start, member, conn.owner_host,
+    )  # fmt: skip
     if starts:
         sql = _reserve_with_attempts(tuple(starts[0]))
-        params += (json.dumps([dict(row) for row in starts], separators=(",", ":")),)
+        # A key left out is read as NULL, as a null is: the smaller text is quicker both ends.
+        rows = [{name: value for name, value in row.items() if value is not None} for row in starts]
+        params = (json.dumps(rows, separators=(",", ":")), *params)
     else:
         sql = _RESERVE_ON
-    row = conn.execute(sql, params).fetchone()
-    assert row is not None  # the sums always give one row
-    spent, reserved, own_spent, own_reserved, made = (int(v) if v is not None else None for v in row[:5])
-    assert not starts or row[5] == (len(starts) if made is not None else 0)  # the attempts went with it
-    assert spent is not None and reserved is not None and own_spent is not None and own_reserved is not None
+    made: int | None
+    try:
+        row = conn.execute(sql, params).fetchone()
+    except ServerRefusal as refusal:
+        spent, reserved, own_spent, own_reserved = (int(part) for part in refusal.detail.split())
+        made = None
+    else:
+        assert row is not None and row[5] == len(starts)  # made, with every attempt that went with it
+        spent, reserved, own_spent, own_reserved, made = (int(value) for value in row[:5])
     outcome_spent, outcome_reserved = from_picodollars(spent), from_picodollars(reserved)
     mine_spent = mine_reserved = None
     if member_limit_usd is not None:
         mine_spent, mine_reserved = from_picodollars(own_spent), from_picodollars(own_reserved)
     if made is not None:
         return ReserveOutcome(made, outcome_spent, outcome_reserved, None, mine_spent, mine_reserved)
-    if spent + reserved + amount > to_picodollars(limit_usd):
+    if spent + reserved + amount > limit:
         return ReserveOutcome(None, outcome_spent, outcome_reserved, "budget")
     return ReserveOutcome(None, outcome_spent, outcome_reserved, "member", mine_spent, mine_reserved)
 

@@ -26,7 +26,7 @@ __all__ = [
 ]  # fmt: skip
 
 # The ledger's Alembic revisions, oldest first (core/ledger/alembic/versions/).
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 BASELINE_REVISION = REVISIONS[0]  # the legacy chain m001..m008 (SQLite) / the baseline schema (PostgreSQL)
 HEAD_REVISION = REVISIONS[-1]
 # The schema's number for the name of the copy taken before an upgrade

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -104,18 +105,26 @@ _FINISH = (
 _ATTEMPT_ID = "SELECT id FROM llm_usage WHERE request_id = ? AND attempt = ?"
 
 
-def _stored_form(column_type: Any) -> Callable[[Any], Any]:
-    """How a value of ``column_type`` is written (what SQLAlchemy's bind processing does)."""
+def _stored_form(column_type: Any) -> Callable[[Any], Any] | None:
+    """How a value of ``column_type`` is written (what SQLAlchemy's bind processing does);
+    None for a value written as it is. Only non-None values are converted."""
     if isinstance(column_type, Money):
-        return lambda value: None if value is None else to_picodollars(value)
+        return to_picodollars
     if isinstance(column_type, UtcDateTime):
-        return lambda value: None if value is None else utc_iso(value)
+        return utc_iso
     if isinstance(column_type, IntBoolean):
-        return lambda value: None if value is None else int(bool(value))
-    return lambda value: value
+        return lambda value: int(bool(value))
+    return None
 
 
-_STORED_FORM = {name: _stored_form(_u[name].type) for name in _RECORD_FIELDS}
+# A record's fields in one call, then only the columns that need it converted: this runs
+# for every attempt, on a paid request's first-token path.
+_RECORD_GETTER = operator.attrgetter(*_RECORD_FIELDS)
+_CONVERSIONS = tuple(
+    (index, convert)
+    for index, name in enumerate(_RECORD_FIELDS)
+    if (convert := _stored_form(_u[name].type)) is not None
+)
 
 
 # A decision is written on every request, a cache hit's included, so like the attempt
@@ -140,7 +149,11 @@ _UPSERT_DECISION = (
 
 def _attempt_values(record: AttemptRecord, member: str, host: str) -> dict[str, Any]:
     """The row's values; a record that names no member or host is the writing store's."""
-    values = {name: _STORED_FORM[name](getattr(record, name)) for name in _RECORD_FIELDS}
+    row = list(_RECORD_GETTER(record))
+    for index, convert in _CONVERSIONS:
+        if row[index] is not None:
+            row[index] = convert(row[index])
+    values = dict(zip(_RECORD_FIELDS, row, strict=True))
     if record.member is None:
         values["member"] = member
     if record.host is None:
@@ -267,7 +280,7 @@ class LedgerStore(LedgerFileStore):
     def record_attempt(self, record: AttemptRecord) -> int:
         """Append one finished attempt; returns its row id. Attempts are recorded in order."""
         values = _attempt_values(record, self.member, self.host)
-        with self._direct.transaction("WRITE") as conn:
+        with self._direct.transaction("AUTOCOMMIT") as conn:  # one INSERT: one round trip on a server
             return _insert_attempt(conn, values, record)
 
     def start_attempt(self, record: AttemptRecord) -> int:
@@ -278,7 +291,7 @@ class LedgerStore(LedgerFileStore):
         this process (unless the record names an owner) until :meth:`finish_attempt`.
         """
         values = _started_values(record, self.member, self.host)
-        with self._direct.transaction("WRITE") as conn:
+        with self._direct.transaction("AUTOCOMMIT") as conn:  # one INSERT
             return _insert_attempt(conn, values, record)
 
     def finish_attempt(self, record: AttemptRecord) -> int:
@@ -540,8 +553,8 @@ class LedgerStore(LedgerFileStore):
     ) -> reservations.ReserveOutcome:
         """:meth:`try_reserve` on a team database: reclaim what this host's ended processes
         left (every few seconds), then ONE statement in autocommit that reserves
-        (``ledger_try_reserve``, under the team's budget lock) and, when it did, inserts the
-        ``in_flight`` attempts (core/ledger/reservations.py). One round trip and one
+        (``ledger_reserve``, under the team's budget lock), the ``in_flight`` attempts
+        inserted first in that statement and kept only if it did (core/ledger/reservations.py). One round trip and one
         transaction: a kill leaves the reservation with its attempts or neither, as on a
         file, and the team's lock is held for that statement alone, never across the network.
         """
@@ -585,12 +598,12 @@ class LedgerStore(LedgerFileStore):
         return outcome
 
     def release_reservation(self, reservation_id: int) -> None:
-        with self._direct.transaction("WRITE") as conn:
+        with self._direct.transaction("AUTOCOMMIT") as conn:  # one DELETE: one round trip on a server
             reservations.release(conn, reservation_id)
 
     def release_reservations_for(self, request_id: str) -> int:
         """Release what is held for ``request_id`` (a provider batch job's label)."""
-        with self._direct.transaction("WRITE") as conn:
+        with self._direct.transaction("AUTOCOMMIT") as conn:  # one DELETE
             return reservations.release_for(conn, request_id)
 
     def budget_snapshot(self, month: str) -> tuple[Decimal, Decimal]:
@@ -605,5 +618,5 @@ class LedgerStore(LedgerFileStore):
 
     def record_alert(self, month: str, kind: str, now: datetime | None = None) -> bool:
         """Record the month's ``kind`` alert; True only the first time."""
-        with self._direct.transaction("WRITE") as conn:
+        with self._direct.transaction("AUTOCOMMIT") as conn:  # one INSERT
             return reservations.record_alert(conn, month, kind, now or utcnow())
