@@ -170,3 +170,29 @@ def test_release_host_refuses_a_sqlite_ledger_and_this_machine(pg_database_url: 
     assert here.returncode == 2 and here.stdout == ""
     assert here.stderr.count("\n") == 1
     assert here.stderr.startswith(f"sparklio ledger release-host: error: {this_host()} is this machine")
+
+
+def test_release_host_matches_the_name_whatever_its_case_and_names_the_other_holders(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """A host name's case means nothing: ``GONE-LAPTOP`` releases what ``gone-laptop``
+    holds, reported under the name the database records. A name that holds nothing is
+    answered with the machines that do hold something (this one left out)."""
+    env = _team_env(tmp_path / "home", pg_database_url)
+    with LedgerStore.open(pg_database_url, member="ada") as store:
+        _leave_a_dead_host(store, pg_database_url)
+        assert _reserve(store, "my-live-req", "0.1") is not None  # this machine holds one too
+        typo = sparklio("ledger", "release-host", "gone-laptp", "--yes", env=env)
+        assert typo.returncode == 0, typo.stderr
+        assert typo.stdout.splitlines() == [
+            "nothing was held by gone-laptp: no attempt in flight, no reservation, no claimed batch or recipe run",
+            f"other machines holding something: {GONE}",
+        ]
+        shouted = json.loads(sparklio("ledger", "release-host", GONE.upper(), "--yes", "--json", env=env).stdout)
+        assert shouted == {
+            "host": GONE, "attempts_closed": 1, "reservations_released": 1, "released_usd": "0.8",
+            "batches_released": 1, "recipe_runs_released": 1, "dry_run": False,
+        }  # fmt: skip
+    if this_host() != this_host().swapcase():
+        here = sparklio("ledger", "release-host", this_host().swapcase(), env=env)
+        assert here.returncode == 2 and "is this machine" in here.stderr

@@ -167,6 +167,16 @@ def _summary_json(done: ImportSummary) -> dict[str, Any]:
     }
 
 
+def _recorded_spelling(host: str, recorded: set[str]) -> str:
+    """``host`` as the team database spells it: a person may type ``WS-3`` for ``ws-3``
+    (a host name's case means nothing); the exact spelling wins, and a name that matches
+    several spellings, or none, is kept as typed."""
+    if host in recorded:
+        return host
+    matches = [name for name in recorded if name.casefold() == host.casefold()]
+    return matches[0] if len(matches) == 1 else host
+
+
 def _release_host(args: argparse.Namespace) -> int:
     from sparklio_desktop.core.batches.store import BatchStore
     from sparklio_desktop.core.batches.team_database import open_team_database
@@ -183,7 +193,8 @@ def _release_host(args: argparse.Namespace) -> int:
         raise _UsageError(
             "this install's ledger is a file: every owner in it is this machine's, reclaimed automatically"
         )
-    if host == this_host():
+    here = this_host()
+    if host.casefold() == here.casefold():  # a host name's case means nothing (DNS, NetBIOS)
         raise _UsageError(
             f"{host} is this machine: what its ended processes held is reclaimed automatically,"
             " and a live process here keeps its own"
@@ -192,6 +203,13 @@ def _release_host(args: argparse.Namespace) -> int:
     db = open_team_database(url)
     try:
         with db.transaction("DEFERRED" if dry_run else "IMMEDIATE") as session:
+            holding = (
+                reservations.hosts_holding(session)
+                | BatchStore.hosts_claiming(session)
+                | TeamRuns.hosts_claiming(session)
+            )
+            host = _recorded_spelling(host, holding)
+            others = sorted(name for name in holding if name != host and name.casefold() != here.casefold())
             if dry_run:
                 ledger = reservations.find_orphans(session, gone_host=host)
             else:
@@ -216,6 +234,8 @@ def _release_host(args: argparse.Namespace) -> int:
     shown = safe_text(host)
     if not (ledger or batches or runs):
         print(f"nothing was held by {shown}: no attempt in flight, no reservation, no claimed batch or recipe run")
+        if others:
+            print(f"other machines holding something: {', '.join(safe_text(name) for name in others)}")
         return 0
     held = (
         f"{ledger.attempts} attempt(s) in flight, {ledger.reservations} reservation(s) holding"

@@ -318,6 +318,12 @@ class BatchStore:
             )
 
     @staticmethod
+    def hosts_claiming(conn: Session) -> set[str]:
+        """The machines whose processes hold a claim on a batch (for ``release-host``)."""
+        rows = conn.execute("SELECT DISTINCT owner_host FROM batches WHERE owner_host IS NOT NULL").fetchall()
+        return {str(row[0]) for row in rows}
+
+    @staticmethod
     def release_host(conn: Session, host: str, *, dry_run: bool = False) -> int:
         """Clear the claims processes of ``host`` hold on batches, every member's; how many
         there were (with ``dry_run``, only counted). A claim of another host never lapses

@@ -207,6 +207,16 @@ def _found(attempts: Sequence[object], held: Sequence[tuple[int, int]]) -> Recla
     return Reclaimed(len(attempts), len(held), from_picodollars(sum(amount for _id, amount in held)))
 
 
+def hosts_holding(conn: DirectSession) -> set[str]:
+    """The machines with an attempt in flight or a reservation in a team database: what
+    ``sparklio ledger release-host`` may release, to match the name a person typed."""
+    rows = conn.execute(
+        f"SELECT host FROM llm_usage WHERE outcome = '{IN_FLIGHT}' AND host IS NOT NULL"
+        " UNION SELECT host FROM budget_reservations WHERE host IS NOT NULL"
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def find_orphans(conn: DirectSession, *, gone_host: str | None = None) -> Reclaimed:
     """Count what :func:`reclaim` would close, without writing (a cheap check on open)."""
     return _found(*_orphans(conn, gone_host))

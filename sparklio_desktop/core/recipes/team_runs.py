@@ -141,6 +141,12 @@ class TeamRuns:
             )
 
     @staticmethod
+    def hosts_claiming(session: PgDirectSession) -> set[str]:
+        """The machines whose processes hold a claim on a recipe run (for ``release-host``)."""
+        rows = session.execute("SELECT DISTINCT owner_host FROM recipe_runs WHERE owner_host IS NOT NULL").fetchall()
+        return {str(row[0]) for row in rows}
+
+    @staticmethod
     def release_host(session: PgDirectSession, host: str, *, dry_run: bool = False) -> int:
         """Clear the claims processes of ``host`` hold on recipe runs, every member's; how
         many there were (with ``dry_run``, only counted). For ``sparklio ledger
