@@ -6,6 +6,7 @@
     sparklio conversations export ID --format md|json|html [--out PATH] [--force]
     sparklio conversations rm ID [--purge] [--json]
     sparklio conversations restore ID [--json]
+    sparklio conversations import [--from-sqlite PATH] [--dry-run] [--json]
 
 An ID may be a unique prefix of at least 4 characters. A bad id, format or output path is
 one ``sparklio: error:`` line and exit 2, like any other usage error; a file that cannot be
@@ -13,7 +14,10 @@ used (damaged, read-only folder) is exit 1, as for the ledger. ``export`` writes
 output unless ``--out`` is given; it refuses to replace an existing file without
 ``--force`` (an export is often named after a conversation, and a second export of
 another one must not silently overwrite the first). ``rm`` is a soft delete that
-``restore`` undoes; ``rm --purge`` removes the conversation for good.
+``restore`` undoes; ``rm --purge`` removes the conversation for good. ``import`` copies a
+conversations file (default: this data folder's ``conversations.sqlite``) into the store
+in use, the team database in team mode, so a creator who joins a team keeps their
+conversations (core/conversations/copy_in.py; a second import adds nothing).
 """
 
 from __future__ import annotations
@@ -76,6 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     restore = sub.add_parser("restore", help="bring back a deleted conversation")
     restore.add_argument("id", metavar="ID")
     json_flag(restore)
+
+    copy = sub.add_parser(
+        "import", help="copy a conversations file into the store in use (the team database in team mode)"
+    )
+    copy.add_argument(
+        "--from-sqlite", metavar="PATH", help="the file to copy (default: this data folder's conversations.sqlite)"
+    )
+    copy.add_argument("--dry-run", action="store_true", help="count what would be copied, write nothing")
+    json_flag(copy)
 
 
 class _UsageError(SparklioError):
@@ -266,4 +279,45 @@ def _restore(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"list": _list, "show": _show, "search": _search, "export": _export, "rm": _rm, "restore": _restore}
+def _import(store: Any, args: argparse.Namespace) -> int:
+    from sparklio_desktop.core.conversations import FILENAME, ConversationStore
+    from sparklio_desktop.core.conversations.copy_in import copy_conversations
+    from sparklio_desktop.core.settings import paths
+
+    source_path = Path(args.from_sqlite).expanduser() if args.from_sqlite else paths.data_dir() / FILENAME
+    if not source_path.is_file():
+        raise _UsageError(f"no conversations file at {source_path}")
+    if getattr(store, "path", None) is not None and source_path.resolve() == Path(store.path).resolve():
+        raise _UsageError(
+            f"{source_path} is the store in use: set the team database (storage.database_url) to copy it there"
+        )
+    with ConversationStore(source_path) as source:
+        done = copy_conversations(source, store, dry_run=args.dry_run)
+    if getattr(args, "json", False):
+        print_json(
+            {
+                "source": str(source_path),
+                "conversations_added": done.conversations_added,
+                "conversations_skipped": done.conversations_skipped,
+                "turns_added": done.turns_added,
+                "feedback_added": done.feedback_added,
+                "dry_run": args.dry_run,
+            }
+        )
+        return 0
+    verb = "would copy" if args.dry_run else "copied"
+    print(
+        safe_text(
+            f"{verb} {done.conversations_added} conversation(s) with {done.turns_added} turn(s) from {source_path}"
+            f" to {store.target}; {done.conversations_skipped} already there were left as they are"
+        )
+    )
+    if args.dry_run:
+        print("nothing was changed; run it again without --dry-run to copy them")
+    return 0
+
+
+_COMMANDS = {
+    "list": _list, "show": _show, "search": _search, "export": _export, "rm": _rm, "restore": _restore,
+    "import": _import,
+}  # fmt: skip
