@@ -102,8 +102,8 @@ def bench_writes(url: str, runs: int) -> None:
 
 
 # Stop 26's statement, measured beside today's in the same run: the team's lock taken FIRST
-# (revision 0001's ``ledger_try_reserve``, created here under its own name), and the
-# attempts inserted after the reservation, still under the lock.
+# (revision 0001's ``ledger_try_reserve``, which 0005 keeps for installs still running an
+# earlier build), and the attempts inserted after the reservation, still under the lock.
 _LOCK_FIRST = (
     "WITH r AS MATERIALIZED (SELECT spent, reserved, own_spent, own_reserved, made FROM ledger_try_reserve("
     "?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text)),"
@@ -111,14 +111,6 @@ _LOCK_FIRST = (
     " FROM json_populate_recordset(NULL::llm_usage, ?::json) AS a, r WHERE r.made IS NOT NULL RETURNING 1)"
     " SELECT made, (SELECT count(*) FROM started) FROM r"
 )
-
-
-def create_lock_first_function(url: str) -> None:
-    """Revision 0001's function (0005 dropped it), for :func:`reserve_lock_first` alone."""
-    from sparklio_desktop.core.ledger.postgres_schema import TRY_RESERVE_FUNCTION
-
-    with LedgerStore.open(url) as store, store.engine.begin() as conn:
-        conn.exec_driver_sql(TRY_RESERVE_FUNCTION)
 
 
 def reserve_lock_first(store: LedgerStore, rid: str, start: AttemptRecord) -> int:
@@ -350,7 +342,6 @@ def main() -> None:
     try:
         print(f"PostgreSQL at {redacted_url(url)}")
         bench_writes(url, args.runs)
-        create_lock_first_function(url)
         bench_reservation_alone(url, args.runs)
         bench_reservations(url, args.rounds)
         bench_reservations_steady(url, args.requests)

@@ -100,9 +100,10 @@ def test_a_newer_team_database_is_refused_in_one_line(pg_database_url: str) -> N
 
 
 def test_revision_0005_moves_the_budget_check_after_the_attempts_and_back(pg_database_url: str) -> None:
-    """A team database at 0004 reserves with ``ledger_try_reserve``; the upgrade replaces
-    it with ``ledger_reserve`` (reservations held meanwhile are kept and still counted),
-    and a downgrade puts the old function back."""
+    """A team database at 0004 reserves with ``ledger_try_reserve``; the upgrade adds
+    ``ledger_reserve`` (reservations held meanwhile are kept and still counted) and keeps the
+    old function for an install still running the previous build: both count each other's
+    reservations under the one lock. A downgrade removes the new function."""
     from decimal import Decimal
 
     from sparklio_desktop.core.ledger import LedgerStore
@@ -127,7 +128,7 @@ def test_revision_0005_moves_the_budget_check_after_the_attempts_and_back(pg_dat
             )
         with engine.begin() as conn:
             assert run_alembic_upgrade(conn) == ["0005"]
-            assert functions(conn) == {"ledger_reserve"}
+            assert functions(conn) == {"ledger_try_reserve", "ledger_reserve"}
         with LedgerStore.open(pg_database_url, member="ada") as store:
             refused = store.try_reserve(
                 request_id="more", month="2025-03", amount_usd=Decimal("0.7"), limit_usd=Decimal(1), now=T0
@@ -137,6 +138,13 @@ def test_revision_0005_moves_the_budget_check_after_the_attempts_and_back(pg_dat
                 request_id="fits", month="2025-03", amount_usd=Decimal("0.6"), limit_usd=Decimal(1), now=T0
             )
             assert made.reservation_id is not None
+        with engine.begin() as conn:  # the previous build, still running: 0.4 + 0.6 held, 0.1 more is over
+            old = conn.exec_driver_sql(
+                "SELECT reserved, made FROM ledger_try_reserve('late', '2025-03', 100000000000, 1000000000000, %s,"
+                " 'now', 1, 'start', 'ada', 'elsewhere')",
+                (2**62,),
+            ).one()
+            assert (old[0], old[1]) == (1_000_000_000_000, None)
         with engine.begin() as conn:
             from alembic.runtime.environment import EnvironmentContext
 

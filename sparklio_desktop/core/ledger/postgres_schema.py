@@ -18,8 +18,8 @@ column names, so the same SQL and the same SQLAlchemy tables (schema.py) run on 
   with the same messages.
 
 Two additions for teams: the function ``ledger_try_reserve`` (the budget's check and
-reservation as one call under the team's advisory lock; revision 0005 replaces it with
-``ledger_reserve``), and ``budget_reservations.host``,
+reservation as one call under the team's advisory lock; revision 0005 adds
+``ledger_reserve``, which current builds call), and ``budget_reservations.host``,
 the machine whose process holds the reservation (``llm_usage.host`` already names it for
 attempts). A PID means nothing on another machine, so each install reclaims only its own
 host's orphans (core/ledger/reservations.py). The Alembic baseline revision calls this function on
@@ -36,7 +36,6 @@ __all__ = [
     "BUDGET_LOCK",
     "IDENTITY_TABLES",
     "REFUSED_SQLSTATE",
-    "TRY_RESERVE_FUNCTION",
     "create_baseline",
     "has_baseline",
     "sync_identities",
@@ -269,13 +268,13 @@ _TRIGGERS = [
 # it: the team's advisory lock, then the month's sums (team and member) and the insert if
 # it fits. In a VOLATILE function each statement takes a fresh snapshot (READ COMMITTED),
 # so the sums see every reservation committed before the lock was granted. Revision 0005
-# replaces it with ``ledger_reserve``, which is called after the attempts are written and
-# so holds the lock for less (alembic/versions/v0005_reserve_lock_last.py); its text is
-# kept here for the baseline and for 0005's downgrade.
+# adds ``ledger_reserve``, called after the attempts are written and so holding the lock
+# for less (alembic/versions/v0005_reserve_lock_last.py); this one stays for an install
+# still running an earlier build (the same lock, the same sums: the two never overshoot).
 BUDGET_LOCK = 0x73706B6C_62756467  # "spkl" "budg": the key every install of a team queues on
 # The SQLSTATE ``ledger_reserve`` raises when the budget refuses (its detail: the four sums).
 REFUSED_SQLSTATE = "SPKB1"
-TRY_RESERVE_FUNCTION = f"""CREATE FUNCTION ledger_try_reserve(p_request_id TEXT, p_month TEXT, p_amount BIGINT,
+_TRY_RESERVE = f"""CREATE FUNCTION ledger_try_reserve(p_request_id TEXT, p_month TEXT, p_amount BIGINT,
         p_limit BIGINT, p_own_limit BIGINT, p_created TEXT, p_owner_pid BIGINT, p_owner_start TEXT, p_member TEXT,
         p_host TEXT)
     RETURNS TABLE (spent NUMERIC, reserved NUMERIC, own_spent NUMERIC, own_reserved NUMERIC, made BIGINT)
@@ -299,7 +298,7 @@ TRY_RESERVE_FUNCTION = f"""CREATE FUNCTION ledger_try_reserve(p_request_id TEXT,
         END IF;
         RETURN QUERY SELECT s, r, os, o, new_id;
     END $$"""
-_FUNCTIONS = [TRY_RESERVE_FUNCTION]
+_FUNCTIONS = [_TRY_RESERVE]
 
 BASELINE_STATEMENTS: tuple[str, ...] = (*_TABLES, *_TRIGGERS, *_FUNCTIONS)
 

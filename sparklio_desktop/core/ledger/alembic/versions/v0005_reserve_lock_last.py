@@ -17,6 +17,11 @@ The raise undoes the whole statement: a refused request leaves no attempt behind
 made one has its reservation and its attempts in one transaction, as before. Only the
 sums, one insert and the commit are under the lock.
 
+``ledger_try_reserve`` is kept: an install still running the previous build (opened
+before the upgrade) goes on reserving with it until it restarts, under the same lock and
+the same sums, so the two kinds of reservation never overshoot together; restarted, the
+old build finds a newer schema and says so.
+
 On SQLite this revision does nothing: the file's one ``BEGIN IMMEDIATE`` transaction
 already orders reservations.
 
@@ -67,9 +72,7 @@ _RESERVE = """CREATE FUNCTION ledger_reserve(p_request_id TEXT, p_month TEXT, p_
         RETURN QUERY SELECT s, r, os, o, new_id, p_started;
     END $$"""  # no percent sign and no colon: it runs as written on any driver
 
-# Revision 0001's function, recreated by a downgrade (core/ledger/postgres_schema.py keeps its text).
 _ARGUMENTS = "TEXT, TEXT, BIGINT, BIGINT, BIGINT, TEXT, BIGINT, TEXT, TEXT, TEXT"
-_PREVIOUS = f"ledger_try_reserve({_ARGUMENTS})"
 
 
 def upgrade() -> None:
@@ -78,12 +81,9 @@ def upgrade() -> None:
     schema = importlib.import_module(_SCHEMA)
     bind = op.get_bind()
     bind.exec_driver_sql(_RESERVE.format(lock=schema.BUDGET_LOCK, refused=schema.REFUSED_SQLSTATE))
-    bind.exec_driver_sql(f"DROP FUNCTION IF EXISTS {_PREVIOUS}")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    bind = op.get_bind()
-    bind.exec_driver_sql(importlib.import_module(_SCHEMA).TRY_RESERVE_FUNCTION)
-    bind.exec_driver_sql(f"DROP FUNCTION ledger_reserve({_ARGUMENTS}, BIGINT)")
+    op.get_bind().exec_driver_sql(f"DROP FUNCTION ledger_reserve({_ARGUMENTS}, BIGINT)")
