@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -194,17 +195,24 @@ def bench_reservation_alone(url: str, runs: int) -> None:
         print(f"  (stop 26: lock first, attempt under the lock:          {stats(samples[True])})")
 
 
+def _two_installs(ctx: Any, target: Any, arguments: list[tuple[object, ...]]) -> tuple[list[float], list[float]]:
+    """Run ``target(*arguments[i], out)`` in one process per install; the samples of both,
+    (today's, stop 26's)."""
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, out)) for args in arguments]
+    for proc in procs:
+        proc.start()
+    got = [out.get(timeout=600) for _ in procs]
+    for proc in procs:
+        proc.join(60)
+    now, before = ([sample for samples in got for sample in samples[mode]] for mode in (False, True))
+    return now, before
+
+
 def bench_reservations(url: str, rounds: int) -> None:
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(20)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_install, args=(url, name, 10, rounds, barrier, out)) for name in ("ada", "bob")]
-    for proc in procs:
-        proc.start()
-    got = [out.get(timeout=600), out.get(timeout=600)]
-    for proc in procs:
-        proc.join(60)
-    now, before = (got[0][mode] + got[1][mode] for mode in (False, True))
+    now, before = _two_installs(ctx, _install, [(url, name, 10, rounds, barrier) for name in ("ada", "bob")])
     print(f"reservation + attempt, 20 concurrent from 2 processes, lock last: {stats(now)}")
     print(f"  (stop 26: lock first, attempt under the lock:                   {stats(before)})")
 
@@ -244,17 +252,8 @@ def bench_reservations_steady(url: str, requests: int) -> None:
     """The other reading of "20 concurrent requests": 20 in flight at all times (2 installs
     x 10), each reserving when it starts, not all at one instant as in the burst above."""
     ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(target=_steady_install, args=(url, name, 10, requests, seed, out))
-        for seed, name in enumerate(("cy", "dee"))
-    ]
-    for proc in procs:
-        proc.start()
-    got = [out.get(timeout=600), out.get(timeout=600)]
-    for proc in procs:
-        proc.join(60)
-    now, before = (got[0][mode] + got[1][mode] for mode in (False, True))
+    installs = [(url, name, 10, requests, seed) for seed, name in enumerate(("cy", "dee"))]
+    now, before = _two_installs(ctx, _steady_install, installs)
     print(f"reservation + attempt, 20 in flight at all times (steady), lock last: {stats(now)}")
     print(f"  (stop 26: lock first, attempt under the lock:                       {stats(before)})")
 
