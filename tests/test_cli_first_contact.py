@@ -42,7 +42,7 @@ def _id(path: tuple[str, ...]) -> str:
     return " ".join(path) or "sparklio"
 
 
-def sparklio(*args: str) -> subprocess.CompletedProcess:
+def sparklio(*args: str, cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "sparklio_desktop", *args],
         capture_output=True,
@@ -50,6 +50,7 @@ def sparklio(*args: str) -> subprocess.CompletedProcess:
         env=dict(os.environ),
         stdin=subprocess.DEVNULL,
         timeout=TIMEOUT_S,
+        cwd=cwd,
     )
 
 
@@ -76,10 +77,12 @@ def test_help_of_every_command(path, capsys):
 
 
 @pytest.mark.parametrize("path", PATHS, ids=_id)
-def test_every_command_without_arguments(path):
+def test_every_command_without_arguments(path, tmp_path):
     if path == ():
         pytest.skip("bare `sparklio` opens the desktop window; its start-up has its own tests in tests/ui")
-    result = sparklio(*path)
+    # In a folder of its own: a command whose default output is "a file in this folder"
+    # (`ledger export`) must not write into the checkout.
+    result = sparklio(*path, cwd=tmp_path)
     assert "Traceback" not in result.stderr + result.stdout
     assert result.returncode in (0, 1, 2), result.stderr
     if result.returncode == 2:

@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         with ConversationStore.open_default() as store:
             return int(_COMMANDS[command](store, args))
     except (ConversationNotFound, _UsageError) as exc:
-        print(f"sparklio: error: {safe_text(str(exc))}", file=sys.stderr)
+        # Named like argparse's own usage errors, so a script can tell which command refused.
+        print(f"sparklio conversations {command}: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
 
 

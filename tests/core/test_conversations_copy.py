@@ -142,13 +142,13 @@ def test_the_cli_refuses_a_missing_file_and_the_store_in_use(tmp_path) -> None:
         [sys.executable, "-m", "sparklio_desktop", "conversations", "import", "--from-sqlite", str(tmp_path / "no")],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
-    assert (
-        missing.returncode == 2 and missing.stderr == f"sparklio: error: no conversations file at {tmp_path / 'no'}\n"
-    )
+    expected = f"sparklio conversations import: error: no conversations file at {tmp_path / 'no'}\n"
+    assert missing.returncode == 2 and missing.stderr == expected
     _personal_history(home / "conversations.sqlite")
     itself = subprocess.run(
         [sys.executable, "-m", "sparklio_desktop", "conversations", "import"],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert itself.returncode == 2 and itself.stderr.count("\n") == 1
+    assert itself.stderr.startswith("sparklio conversations import: error: ")
     assert "is the store in use" in itself.stderr
