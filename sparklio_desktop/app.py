@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # the start-up path imports these where it builds them
     from sparklio_desktop.ui.viewmodels.payloads import LedgerChange, RunSummary
     from sparklio_desktop.ui.viewmodels.seams import LocalImages
     from sparklio_desktop.ui.viewmodels.status import StatusViewModel
+    from sparklio_desktop.ui.viewmodels.team_history import TeamHistoryViewModel
     from sparklio_desktop.ui.views.main_window import MainWindow
 
 # The screenshots, in order: the Chat page with a conversation ("workspace"), then each view.
@@ -125,6 +126,8 @@ class GuiContext:
     extra_view_models: list[ViewModel] = field(default_factory=list)  # compare, leaderboard, models
     # The Models panel's Catalog tab; built with the app: the daily refresh runs without the panel.
     catalog: CatalogViewModel | None = None
+    # Settings → Team: this machine's history from before team mode (active in team mode only).
+    team_history: TeamHistoryViewModel | None = None
 
     def view_models(self) -> list[ViewModel]:
         own = [
@@ -136,7 +139,8 @@ class GuiContext:
             self.thread,
             self.conversations,
         ]
-        return [*own, *([self.catalog] if self.catalog is not None else []), *self.extra_view_models]
+        optional = [vm for vm in (self.catalog, self.team_history) if vm is not None]
+        return [*own, *optional, *self.extra_view_models]
 
     async def wait_idle(self) -> None:
         """Until no view-model has work: one's result may start another's (a written answer
@@ -286,6 +290,10 @@ def build_context(
         reload=partial(catalog_changed, ctx),
         speeds=lambda: measure(ledger.speed_rows()),
     )
+    from sparklio_desktop.ui.viewmodels.team_history import TeamHistoryViewModel
+
+    ctx.team_history = TeamHistoryViewModel(ledger.target, budget.member, events=events)
+    ctx.team_history.copied.connect(conversations.refresh)  # the copied conversations join the sidebar
     events.ledgerChanged.connect(partial(ledger_changed, ctx))
     return ctx
 
@@ -296,7 +304,7 @@ def ledger_changed(ctx: GuiContext, change: LedgerChange) -> None:
     when its tab is first opened, follows the same signal: see :func:`build_window`)."""
     ctx.spend.load(ctx.spend.month)
     ctx.status.refresh()
-    if change.kind in ("request", "rating"):
+    if change.kind in ("request", "rating", "import"):
         ctx.inspector.refresh_history()
 
 
@@ -414,7 +422,7 @@ def build_window(ctx: GuiContext) -> MainWindow:
         "recipes": jobs_page,
         "spend": SpendView(ctx.spend),
         "models": lazy["models"],
-        "settings": SettingsView(ctx.settings),
+        "settings": SettingsView(ctx.settings, team_history=ctx.team_history),
     }
     window = MainWindow(
         views,
@@ -800,6 +808,7 @@ def _import_the_core_before_qt() -> None:
     import sparklio_desktop.core.settings.config
     import sparklio_desktop.core.settings.secrets
     import sparklio_desktop.core.team_budget  # services' budget guard asks it whether a team's terms apply
+    import sparklio_desktop.core.team_history  # Settings → Team's view-model (light: its work imports lazily)
     import sparklio_desktop.core.workspace  # noqa: F401 - imported for the side effect of being loaded
 
 

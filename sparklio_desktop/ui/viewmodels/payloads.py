@@ -289,12 +289,12 @@ class LedgerChange:
     """What changed the numbers that read the ledger or the budget (``ledgerChanged``).
 
     ``kind``: "request" (a run of any panel ended: its attempts are recorded), "rating"
-    (stars given in the composer), "vote" (a comparison's vote) or "settings" (the budget
-    or another setting the figures depend on). ``request_id`` names the request where
-    there is one.
+    (stars given in the composer), "vote" (a comparison's vote), "settings" (the budget
+    or another setting the figures depend on) or "import" (a history copied in: Settings →
+    Team). ``request_id`` names the request where there is one.
     """
 
-    kind: Literal["request", "rating", "vote", "settings"]
+    kind: Literal["request", "rating", "vote", "settings", "import"]
     request_id: str | None = None
 
 

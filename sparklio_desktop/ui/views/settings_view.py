@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtGui import QShowEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -41,6 +41,7 @@ from sparklio_desktop.ui.viewmodels.settings import (
     SettingsViewModel,
     key_source_words,
 )
+from sparklio_desktop.ui.viewmodels.team_history import TeamHistoryViewModel
 
 ERROR_STYLE = "color: #b02a37"
 
@@ -73,9 +74,14 @@ class _ChoiceBox(QComboBox):
 class SettingsView(QWidget):
     """Keys, endpoints, budget and policy, each applied as soon as it is edited."""
 
-    def __init__(self, vm: SettingsViewModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, vm: SettingsViewModel, parent: QWidget | None = None, *, team_history: TeamHistoryViewModel | None = None
+    ) -> None:
+        """``team_history``: the Team box's view-model (shown in team mode only)."""
         super().__init__(parent)
         self.vm = vm
+        self.team_history = team_history
+        self._surveyed = False
         self.key_rows: dict[str, dict[str, Any]] = {}
         self.fields: dict[str, QLineEdit | QComboBox] = {}
         self.errors: dict[str, QLabel] = {}
@@ -172,6 +178,7 @@ class SettingsView(QWidget):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.addWidget(self.keys_box)
+        layout.addWidget(self._team_box())
         layout.addWidget(settings_box)
         layout.addWidget(policy_box)
         layout.addWidget(catalog_box)
@@ -182,6 +189,47 @@ class SettingsView(QWidget):
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.addWidget(scroll)
+
+    def _team_box(self) -> QGroupBox:
+        """Team mode: what this machine recorded before it, and the button that copies it in."""
+        box = QGroupBox("Team: your history from before team mode")
+        column = QVBoxLayout(box)
+        self.team_history_label = QLabel()
+        self.team_history_label.setAccessibleName("History from before team mode")
+        self.team_history_label.setWordWrap(True)
+        self.team_history_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_history_button = QPushButton("Co&py into the team database")
+        self.copy_history_button.setAccessibleName("Copy my history into the team database")
+        self.copy_history_button.setToolTip(
+            "Your requests, their costs and your conversations from this machine's data folder;"
+            " what the team database already holds is skipped, and the files stay as they are"
+        )
+        self.copy_history_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(self.team_history_label, 1)
+        row.addWidget(self.copy_history_button, 0, Qt.AlignmentFlag.AlignTop)
+        column.addLayout(row)
+        team = self.team_history
+        box.setVisible(team is not None and team.active)
+        if team is not None:
+            team.stateChanged.connect(self._on_team_history)
+            self.copy_history_button.clicked.connect(lambda: team.copy_in())
+        self.team_box = box
+        return box
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        """The first time Settings is shown in team mode, look at what is left to copy
+        (not at start: a ledger's survey reads the whole file)."""
+        super().showEvent(event)
+        if not self._surveyed and self.team_history is not None and self.team_history.active:
+            self._surveyed = True
+            self.team_history.survey()
+
+    def _on_team_history(self, text: str, can_copy: bool) -> None:
+        failed = text.startswith(("Nothing was copied", "This machine's own history cannot"))
+        self.team_history_label.setStyleSheet(ERROR_STYLE if failed else "")
+        self.team_history_label.setText(text)
+        self.copy_history_button.setEnabled(can_copy)
 
     def _browse_policy(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Policy file", self.policy_path.text(), "YAML (*.yaml *.yml)")
