@@ -16,6 +16,8 @@ the spend panel and the sidebar must go on answering meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
@@ -50,7 +52,7 @@ def describe(history: LocalHistory) -> str:
 class TeamHistoryViewModel(ViewModel):
     """The Team box of Settings; ``active`` only in team mode (the ledger in use is a server's)."""
 
-    stateChanged = Signal(str, bool)  # what the box says, whether the copy button may be pressed
+    stateChanged = Signal(str, bool, bool)  # what the box says, whether the copy button may be pressed, failed
     copied = Signal()  # rows went into the team database: the spend panel and the sidebar reload
 
     def __init__(
@@ -78,50 +80,58 @@ class TeamHistoryViewModel(ViewModel):
     async def survey(self) -> None:
         """Look at what the data folder holds that the team database does not."""
         self._track()
-        if self._url is None or self._busy:
+        found = await self._run(survey_local_history, "Looking at this machine's own history…",
+                                "This machine's own history cannot be read", can_retry=False)  # fmt: skip
+        if found is None:
             return
-        self._busy = True
-        self.stateChanged.emit("Looking at this machine's own history…", False)
-        try:
-            found = await self._executor.call(survey_local_history, self._url, self.member)
-        except (SparklioError, OSError) as exc:
-            self.stateChanged.emit(f"This machine's own history cannot be read: {_reason(exc)}", False)
-            return
-        finally:
-            self._busy = False
         if found.anything:
             self.stateChanged.emit(
                 f"Not in the team database yet: {describe(found)}, recorded on this machine before team mode."
                 f" Copy it in to see it in Spend, History and the sidebar (as {self.member}).",
                 True,
+                False,
             )
         else:
-            self.stateChanged.emit("Everything this machine recorded before team mode is in the team database.", False)
+            text = "Everything this machine recorded before team mode is in the team database."
+            self.stateChanged.emit(text, False, False)
 
     @asyncSlot()
     async def copy_in(self) -> None:
         """Copy it; a second press adds nothing (what is there already is skipped)."""
         self._track()
-        if self._url is None or self._busy:
+        done = await self._run(copy_local_history, "Copying this machine's history into the team database…",
+                               "Nothing was copied", can_retry=True)  # fmt: skip
+        if done is None:
             return
-        self._busy = True
-        self.stateChanged.emit("Copying this machine's history into the team database…", False)
-        try:
-            done = await self._executor.call(copy_local_history, self._url, self.member)
-        except (SparklioError, OSError) as exc:
-            self.stateChanged.emit(f"Nothing was copied: {_reason(exc)}", True)
-            return
-        finally:
-            self._busy = False
         if not done.anything:
-            self.stateChanged.emit("Nothing to copy: the team database already holds this machine's history.", False)
+            text = "Nothing to copy: the team database already holds this machine's history."
+            self.stateChanged.emit(text, False, False)
             return
         self.stateChanged.emit(
             f"Copied {describe(done)} into the team database. The files in this machine's data folder are kept.",
             False,
+            False,
         )
         self._events.changed(LedgerChange("import"))
         self.copied.emit()
+
+    async def _run(
+        self, work: Callable[[str, str], LocalHistory], working: str, failed: str, *, can_retry: bool
+    ) -> LocalHistory | None:
+        """``work(url, member)`` on the thread, one at a time, saying ``working`` meanwhile;
+        None when there is nothing to do (not team mode, or already running) or it failed
+        (said as ``failed: <reason>``, the button on when a retry may help)."""
+        if self._url is None or self._busy:
+            return None
+        self._busy = True
+        self.stateChanged.emit(working, False, False)
+        try:
+            return await self._executor.call(work, self._url, self.member)
+        except (SparklioError, OSError) as exc:
+            self.stateChanged.emit(f"{failed}: {_reason(exc)}", can_retry, True)
+            return None
+        finally:
+            self._busy = False
 
     def shutdown(self) -> None:
         self._executor.shutdown()

@@ -225,8 +225,7 @@ class SettingsView(QWidget):
             self._surveyed = True
             self.team_history.survey()
 
-    def _on_team_history(self, text: str, can_copy: bool) -> None:
-        failed = text.startswith(("Nothing was copied", "This machine's own history cannot"))
+    def _on_team_history(self, text: str, can_copy: bool, failed: bool) -> None:
         self.team_history_label.setStyleSheet(ERROR_STYLE if failed else "")
         self.team_history_label.setText(text)
         self.copy_history_button.setEnabled(can_copy)
